@@ -1,0 +1,28 @@
+//! The safe DPDK layer and L2/L3 of dpnode.
+//!
+//! This crate owns everything below the session layer: EAL start-up
+//! ([`eal`]), mbuf pools ([`mempool`], [`mbuf`]), ports and their queues
+//! ([`port`]), the per-core poll loop ([`worker`]) with its L2/L3 input and
+//! output ([`node`]), wire formats ([`wire`]), the ARP cache ([`arp_cache`]),
+//! the static route table ([`route`]), named drop counters ([`counters`]),
+//! and the control plumbing between the main thread and the workers:
+//! the [`barrier`] (exclusive access to shared tables while every worker is
+//! parked) and [`rpc`] (lock-free function-shipping queues both ways).
+//! Wire formats, the ARP cache, the route table, the barrier and RPC are pure
+//! Rust and tested without DPDK.
+
+#![warn(missing_docs)]
+
+pub mod arp_cache;
+pub mod barrier;
+pub mod counters;
+pub mod eal;
+pub mod mbuf;
+pub mod mempool;
+pub mod node;
+pub mod port;
+pub mod route;
+pub mod rpc;
+pub mod spsc;
+pub mod wire;
+pub mod worker;

@@ -1,0 +1,2 @@
+//! TODO(skeleton): error
+pub struct Error;

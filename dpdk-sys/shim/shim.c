@@ -1,0 +1,55 @@
+/* Out-of-line wrappers for DPDK's static-inline fast path; see shim.h. */
+#include "shim.h"
+
+int dpn_errno(void) { return rte_errno; }
+unsigned dpn_lcore_id(void) { return rte_lcore_id(); }
+
+uint16_t dpn_rx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n)
+{ return rte_eth_rx_burst(port, queue, pkts, n); }
+uint16_t dpn_tx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n)
+{ return rte_eth_tx_burst(port, queue, pkts, n); }
+
+struct rte_mbuf *dpn_pktmbuf_alloc(struct rte_mempool *mp) { return rte_pktmbuf_alloc(mp); }
+int dpn_pktmbuf_alloc_bulk(struct rte_mempool *mp, struct rte_mbuf **mbufs, unsigned n)
+{ return rte_pktmbuf_alloc_bulk(mp, mbufs, n); }
+void dpn_pktmbuf_free(struct rte_mbuf *m) { rte_pktmbuf_free(m); }
+
+void *dpn_pktmbuf_mtod(struct rte_mbuf *m) { return rte_pktmbuf_mtod(m, void *); }
+uint16_t dpn_pktmbuf_data_len(const struct rte_mbuf *m) { return rte_pktmbuf_data_len(m); }
+uint32_t dpn_pktmbuf_pkt_len(const struct rte_mbuf *m) { return rte_pktmbuf_pkt_len(m); }
+uint16_t dpn_pktmbuf_nb_segs(const struct rte_mbuf *m) { return m->nb_segs; }
+uint16_t dpn_pktmbuf_headroom(const struct rte_mbuf *m) { return rte_pktmbuf_headroom(m); }
+uint16_t dpn_pktmbuf_tailroom(const struct rte_mbuf *m) { return rte_pktmbuf_tailroom(m); }
+char *dpn_pktmbuf_append(struct rte_mbuf *m, uint16_t len) { return rte_pktmbuf_append(m, len); }
+char *dpn_pktmbuf_prepend(struct rte_mbuf *m, uint16_t len) { return rte_pktmbuf_prepend(m, len); }
+char *dpn_pktmbuf_adj(struct rte_mbuf *m, uint16_t len) { return rte_pktmbuf_adj(m, len); }
+int dpn_pktmbuf_trim(struct rte_mbuf *m, uint16_t len) { return rte_pktmbuf_trim(m, len); }
+void dpn_pktmbuf_reset(struct rte_mbuf *m) { rte_pktmbuf_reset(m); }
+uint32_t dpn_pktmbuf_rss_hash(const struct rte_mbuf *m) { return m->hash.rss; }
+uint64_t dpn_pktmbuf_ol_flags(const struct rte_mbuf *m) { return m->ol_flags; }
+
+void dpn_pktmbuf_tx_offload(struct rte_mbuf *m, uint16_t l2_len, uint16_t l3_len, int ip_csum, int l4)
+{
+    m->l2_len = l2_len;
+    m->l3_len = l3_len;
+    uint64_t f = RTE_MBUF_F_TX_IPV4;
+    if (ip_csum)
+        f |= RTE_MBUF_F_TX_IP_CKSUM;
+    if (l4 == 1)
+        f |= RTE_MBUF_F_TX_TCP_CKSUM;
+    else if (l4 == 2)
+        f |= RTE_MBUF_F_TX_UDP_CKSUM;
+    m->ol_flags |= f;
+}
+
+unsigned dpn_mempool_avail(const struct rte_mempool *mp) { return rte_mempool_avail_count(mp); }
+unsigned dpn_mempool_in_use(const struct rte_mempool *mp) { return rte_mempool_in_use_count(mp); }
+
+uint64_t dpn_rss_hf_ip_tcp_udp(void) { return RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP; }
+uint64_t dpn_tx_offload_ipv4_cksum(void) { return RTE_ETH_TX_OFFLOAD_IPV4_CKSUM; }
+uint64_t dpn_tx_offload_tcp_cksum(void) { return RTE_ETH_TX_OFFLOAD_TCP_CKSUM; }
+uint64_t dpn_tx_offload_udp_cksum(void) { return RTE_ETH_TX_OFFLOAD_UDP_CKSUM; }
+uint64_t dpn_rx_offload_checksum(void) { return RTE_ETH_RX_OFFLOAD_CHECKSUM; }
+uint64_t dpn_rx_ol_ip_cksum_bad(void) { return RTE_MBUF_F_RX_IP_CKSUM_BAD; }
+uint64_t dpn_rx_ol_l4_cksum_bad(void) { return RTE_MBUF_F_RX_L4_CKSUM_BAD; }
+int dpn_mq_mode_rss(void) { return RTE_ETH_MQ_RX_RSS; }

@@ -1,0 +1,12 @@
+//! dpnode's session layer and transports, after FD.io VPP's host stack.
+//!
+//! Shared-memory building blocks live here: [`fifo`] (the SPSC byte ring
+//! with out-of-order tracking that carries session data), [`segment`] (memfd
+//! segments and the segment manager that allocates fifo pairs from them) and
+//! [`mq`] (per app-worker message queues for control and io events).
+
+#![warn(missing_docs)]
+
+pub mod fifo;
+pub mod mq;
+pub mod segment;
