@@ -1,0 +1,180 @@
+//! App listeners: one per (application, endpoint).
+//!
+//! When several workers of one application listen on the same endpoint they
+//! share one listener rather than competing for the address: the listener
+//! records which of the app's workers listen and hands each new connection
+//! to the next of them in turn (the accept rotor). It also remembers in
+//! which scopes it is registered (global table of a FIB, local table of a
+//! namespace) so that it can be taken out of exactly those tables, and which
+//! worker owns the listen session (receives listen-related events). This is
+//! VPP's `app_listener_t` (`application.c`), whose worker set is a bitmap
+//! walked with `clib_bitmap_next_set` from the rotor position.
+//!
+//! The worker set here is a sorted `Vec` of app worker map indices, so there
+//! is no limit on the number of listening workers besides memory; the rotor
+//! is the map index to try next, which keeps the round robin fair when
+//! workers join or leave between accepts.
+
+use crate::application::Scope;
+use crate::lookup::Endpoint;
+
+/// One application's listener on one endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppListener {
+    /// Index in the listener pool.
+    pub index: u32,
+    /// Application that listens.
+    pub app_index: u32,
+    /// What it listens on.
+    pub endpoint: Endpoint,
+    /// Which tables it is registered in: global of `fib_index`, local of `ns_index`.
+    pub scope: Scope,
+    /// FIB whose global table holds it (meaningful for global scope).
+    pub fib_index: u32,
+    /// Namespace whose local table holds it (meaningful for local scope).
+    pub ns_index: u32,
+    workers: Vec<u32>,
+    rotor: u32,
+    owner_worker: u32,
+}
+
+impl AppListener {
+    /// A listener with `first_worker` (an app worker map index) as its only worker and owner.
+    pub fn new(
+        index: u32,
+        app_index: u32,
+        endpoint: Endpoint,
+        scope: Scope,
+        fib_index: u32,
+        ns_index: u32,
+        first_worker: u32,
+    ) -> Self {
+        Self {
+            index,
+            app_index,
+            endpoint,
+            scope,
+            fib_index,
+            ns_index,
+            workers: vec![first_worker],
+            rotor: first_worker,
+            owner_worker: first_worker,
+        }
+    }
+
+    /// Picks the worker for the next accept, round robin over the listening workers.
+    pub fn select_worker(&mut self) -> Option<u32> {
+        let next = self.workers.partition_point(|&w| w < self.rotor);
+        let chosen = *self.workers.get(next).or_else(|| self.workers.first())?;
+        self.rotor = chosen.wrapping_add(1);
+        Some(chosen)
+    }
+
+    /// Adds a listening worker; returns false if it already listened.
+    pub fn add_worker(&mut self, wrk_map_index: u32) -> bool {
+        match self.workers.binary_search(&wrk_map_index) {
+            Ok(_) => false,
+            Err(at) => {
+                self.workers.insert(at, wrk_map_index);
+                true
+            }
+        }
+    }
+
+    /// Removes a worker if it listens; returns true when no worker is left.
+    ///
+    /// If the owner leaves, ownership passes to the lowest remaining worker.
+    pub fn del_worker(&mut self, wrk_map_index: u32) -> bool {
+        if let Ok(at) = self.workers.binary_search(&wrk_map_index) {
+            self.workers.remove(at);
+        }
+        if self.owner_worker == wrk_map_index {
+            if let Some(&first) = self.workers.first() {
+                self.owner_worker = first;
+            }
+        }
+        self.workers.is_empty()
+    }
+
+    /// Whether this worker listens.
+    pub fn has_worker(&self, wrk_map_index: u32) -> bool {
+        self.workers.binary_search(&wrk_map_index).is_ok()
+    }
+
+    /// Makes a listening worker the owner of the listen session; false if it doesn't listen.
+    pub fn set_owner(&mut self, wrk_map_index: u32) -> bool {
+        let listens = self.has_worker(wrk_map_index);
+        if listens {
+            self.owner_worker = wrk_map_index;
+        }
+        listens
+    }
+
+    /// The worker owning the listen session.
+    pub fn owner(&self) -> u32 {
+        self.owner_worker
+    }
+
+    /// Listening workers (map indices), ascending.
+    pub fn workers(&self) -> &[u32] {
+        &self.workers
+    }
+
+    /// The map index the rotor tries next.
+    pub fn rotor(&self) -> u32 {
+        self.rotor
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use crate::lookup::parse_uri;
+
+    fn listener(first: u32) -> AppListener {
+        let ep = parse_uri("tcp://0.0.0.0/7").unwrap();
+        AppListener::new(0, 0, ep, Scope::GLOBAL, 0, 0, first)
+    }
+
+    fn picks(l: &mut AppListener, n: usize) -> Vec<u32> {
+        (0..n).map(|_| l.select_worker().unwrap()).collect()
+    }
+
+    #[test]
+    fn rotor_round_robin() {
+        let mut l = listener(0);
+        assert!(l.add_worker(2));
+        assert!(l.add_worker(1));
+        assert!(!l.add_worker(1));
+        assert_eq!(l.workers(), [0, 1, 2]);
+        assert_eq!(picks(&mut l, 7), [0, 1, 2, 0, 1, 2, 0]);
+        // Rotor now points at 1; worker 1 leaves, so 2 is next and the order stays fair.
+        assert!(!l.del_worker(1));
+        assert_eq!(picks(&mut l, 4), [2, 0, 2, 0]);
+        assert!(!l.del_worker(0));
+        assert!(l.del_worker(2));
+        assert_eq!(l.select_worker(), None);
+    }
+
+    #[test]
+    fn rotor_survives_max_index() {
+        let mut l = listener(u32::MAX);
+        l.add_worker(3);
+        assert_eq!(picks(&mut l, 3), [u32::MAX, 3, u32::MAX]);
+    }
+
+    #[test]
+    fn owner_moves_when_it_leaves() {
+        let mut l = listener(1);
+        l.add_worker(4);
+        l.add_worker(3);
+        assert_eq!(l.owner(), 1);
+        assert!(!l.set_owner(9));
+        assert!(l.set_owner(4));
+        l.del_worker(4);
+        assert_eq!(l.owner(), 1);
+        l.del_worker(1);
+        assert_eq!(l.owner(), 3);
+        assert!(!l.has_worker(1));
+    }
+}

@@ -1,0 +1,496 @@
+//! Applications and app workers.
+//!
+//! An application is whatever attached to the node: a builtin (Rust code in
+//! the node, driven by callbacks) or an external process talking over the API
+//! socket. Attaching fixes its options: the namespace it lives in, the scope
+//! of its listeners (reachable from the network, from same-node apps, or
+//! both), how big its shared-memory segments and fifos are, how deep its
+//! event queue is, and whether it proxies whole transports. The work is done
+//! by its app workers, one per app thread or process, each with its own
+//! segment manager and event queue; an application always has at least one.
+//! This is VPP's `application_t` with its `worker_maps` (`application.c`) and
+//! `app_worker_t` (`application_worker.c`).
+//!
+//! This module holds the data; the operations that keep apps, workers,
+//! listeners and tables consistent live in [`crate::control`]. The per-worker
+//! resources are a type parameter `R` so that this layer does not depend on
+//! the segment manager or message queue implementations.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use crate::error::SessionError;
+use crate::lookup::{Endpoint, Proto};
+
+const KIB: u64 = 1 << 10;
+const MIB: u64 = 1 << 20;
+const GIB: u64 = 1 << 30;
+
+/// Accepted segment sizes (`segment_size`, and `add_segment_size` unless 0).
+const SEGMENT_SIZES: (u64, u64) = (MIB, 4 * GIB);
+/// Accepted fifo sizes; they must also be powers of two.
+const FIFO_SIZES: (u64, u64) = (4 * KIB, 64 * MIB);
+/// Accepted event queue lengths.
+const EVENT_QUEUE_SIZES: (u64, u64) = (64, 1 << 20);
+/// Highest TLS engine slot.
+const TLS_ENGINE_MAX: u8 = 3;
+/// Longest application name or namespace id accepted, in bytes.
+pub const NAME_MAX_LEN: usize = 64;
+
+/// Checks an application name or namespace id: one word of at most [`NAME_MAX_LEN`] bytes.
+///
+/// Names are keys (AlreadyAttached, namespace lookup), columns in CLI tables
+/// and words on CLI command lines, so they must be non-empty and contain no
+/// whitespace or control characters.
+pub fn check_name(key: &'static str, name: &str) -> Result<(), SessionError> {
+    let reason = if name.is_empty() {
+        "must not be empty"
+    } else if name.len() > NAME_MAX_LEN {
+        "is longer than 64 bytes"
+    } else if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        "must not contain whitespace or control characters"
+    } else {
+        return Ok(());
+    };
+    Err(SessionError::invalid(key, format!("{name:?} {reason}")))
+}
+
+/// Where an application's listeners can be found.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Scope {
+    /// Reachable from the network, through the namespace's FIB table.
+    pub global: bool,
+    /// Reachable by apps in the same namespace, through its local table.
+    pub local: bool,
+}
+
+impl Scope {
+    /// Global only.
+    pub const GLOBAL: Scope = Scope {
+        global: true,
+        local: false,
+    };
+    /// Local only.
+    pub const LOCAL: Scope = Scope {
+        global: false,
+        local: true,
+    };
+    /// Global and local.
+    pub const BOTH: Scope = Scope {
+        global: true,
+        local: true,
+    };
+
+    /// The scope an app asked for; asking for none means global.
+    pub fn from_flags(global: bool, local: bool) -> Self {
+        if global || local {
+            Scope { global, local }
+        } else {
+            Scope::GLOBAL
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match (self.global, self.local) {
+            (true, true) => "global,local",
+            (true, false) => "global",
+            (false, true) => "local",
+            (false, false) => "none",
+        })
+    }
+}
+
+/// Options an application gives at attach time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppOptions {
+    /// Namespace to attach in; empty or `default` for the default namespace.
+    pub namespace_id: String,
+    /// Secret of that namespace (ignored for the default one).
+    pub namespace_secret: u64,
+    /// Listeners reachable from the network.
+    pub scope_global: bool,
+    /// Listeners reachable from apps of the same namespace.
+    pub scope_local: bool,
+    /// Size of each worker's first segment, in bytes.
+    pub segment_size: u64,
+    /// Size of segments added when the first is full, in bytes; 0 means `segment_size`.
+    pub add_segment_size: u64,
+    /// Fifo pairs to carve out of the first segment up front.
+    pub prealloc_fifo_pairs: u32,
+    /// Receive fifo size, in bytes.
+    pub rx_fifo_size: u32,
+    /// Transmit fifo size, in bytes.
+    pub tx_fifo_size: u32,
+    /// Length of each worker's event queue, in messages.
+    pub event_queue_size: u32,
+    /// Wake the app through an eventfd when its queue goes non-empty.
+    pub use_eventfd: bool,
+    /// Accept TCP connections to every address and port of the namespace.
+    pub proxy_tcp: bool,
+    /// Accept UDP datagrams to every address and port of the namespace.
+    pub proxy_udp: bool,
+    /// TLS engine slot (0..=3).
+    pub tls_engine: u8,
+    /// The app runs inside the node rather than in another process.
+    pub builtin: bool,
+}
+
+impl Default for AppOptions {
+    fn default() -> Self {
+        Self {
+            namespace_id: String::new(),
+            namespace_secret: 0,
+            scope_global: false,
+            scope_local: false,
+            segment_size: 32 * MIB,
+            add_segment_size: 0,
+            prealloc_fifo_pairs: 0,
+            rx_fifo_size: 64 * KIB as u32,
+            tx_fifo_size: 64 * KIB as u32,
+            event_queue_size: 2048,
+            use_eventfd: false,
+            proxy_tcp: false,
+            proxy_udp: false,
+            tls_engine: 0,
+            builtin: false,
+        }
+    }
+}
+
+impl AppOptions {
+    /// The scope these options ask for (none given = global).
+    pub fn scope(&self) -> Scope {
+        Scope::from_flags(self.scope_global, self.scope_local)
+    }
+
+    /// The transports this app proxies.
+    pub fn proxied(&self) -> impl Iterator<Item = Proto> {
+        [(Proto::Tcp, self.proxy_tcp), (Proto::Udp, self.proxy_udp)]
+            .into_iter()
+            .filter_map(|(proto, on)| on.then_some(proto))
+    }
+
+    /// Checks every option on its own and the combinations we support.
+    ///
+    /// Invalid values are reported as `InvalidValue` naming the option. Two
+    /// combinations are `UnsupportedConfig`:
+    /// - proxying without global scope: a proxy catches traffic arriving on
+    ///   the namespace's FIB, which only the global table sees; a local-only
+    ///   proxy would need session rules, which we don't have;
+    /// - a builtin app with an eventfd: builtins are called back inside the
+    ///   node, there is no process to wake.
+    ///
+    /// The namespace id and secret are checked against the namespace table
+    /// at attach time, not here.
+    pub fn validate(&self) -> Result<(), SessionError> {
+        check_range("segment_size", self.segment_size, SEGMENT_SIZES)?;
+        if self.add_segment_size != 0 {
+            check_range("add_segment_size", self.add_segment_size, SEGMENT_SIZES)?;
+        }
+        self.check_fifo("rx_fifo_size", self.rx_fifo_size)?;
+        self.check_fifo("tx_fifo_size", self.tx_fifo_size)?;
+        let pair = u64::from(self.rx_fifo_size) + u64::from(self.tx_fifo_size);
+        if u64::from(self.prealloc_fifo_pairs) * pair > self.segment_size {
+            return Err(SessionError::invalid(
+                "prealloc_fifo_pairs",
+                format!(
+                    "{} pairs of {pair} bytes do not fit in a {}-byte segment",
+                    self.prealloc_fifo_pairs, self.segment_size
+                ),
+            ));
+        }
+        check_range(
+            "event_queue_size",
+            self.event_queue_size.into(),
+            EVENT_QUEUE_SIZES,
+        )?;
+        if self.tls_engine > TLS_ENGINE_MAX {
+            return Err(SessionError::invalid(
+                "tls_engine",
+                format!("{} is outside 0..={TLS_ENGINE_MAX}", self.tls_engine),
+            ));
+        }
+        if (self.proxy_tcp || self.proxy_udp) && !self.scope().global {
+            return Err(SessionError::UnsupportedConfig(
+                "a proxy app needs global scope".into(),
+            ));
+        }
+        if self.builtin && self.use_eventfd {
+            return Err(SessionError::UnsupportedConfig(
+                "a builtin app has no process to wake with an eventfd".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_fifo(&self, key: &'static str, size: u32) -> Result<(), SessionError> {
+        let size = u64::from(size);
+        check_range(key, size, FIFO_SIZES)?;
+        if !size.is_power_of_two() {
+            return Err(SessionError::invalid(
+                key,
+                format!("{size} is not a power of two"),
+            ));
+        }
+        if size > self.segment_size {
+            return Err(SessionError::invalid(
+                key,
+                format!("{size} is larger than segment_size {}", self.segment_size),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn check_range(key: &'static str, value: u64, (min, max): (u64, u64)) -> Result<(), SessionError> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(SessionError::invalid(
+            key,
+            format!("{value} is outside {min}..={max}"),
+        ))
+    }
+}
+
+/// An attached application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Application {
+    /// Index in the application pool.
+    pub index: u32,
+    /// Unique name.
+    pub name: String,
+    /// Namespace it attached in.
+    pub ns_index: u32,
+    /// Options given at attach.
+    pub opts: AppOptions,
+    /// Scope of its listeners.
+    pub scope: Scope,
+    /// Its listeners, by endpoint (value: listener index).
+    pub listeners: HashMap<Endpoint, u32>,
+    worker_maps: Vec<Option<u32>>,
+}
+
+impl Application {
+    /// An application with no workers and no listeners.
+    pub fn new(index: u32, name: String, ns_index: u32, opts: AppOptions) -> Self {
+        Self {
+            index,
+            name,
+            ns_index,
+            scope: opts.scope(),
+            opts,
+            listeners: HashMap::new(),
+            worker_maps: Vec::new(),
+        }
+    }
+
+    /// The map index the next worker will get: the lowest free one.
+    pub fn next_worker_map(&self) -> u32 {
+        let slot = self.worker_maps.iter().position(Option::is_none);
+        map_index(slot.unwrap_or(self.worker_maps.len()))
+    }
+
+    /// Maps app worker `wrk_index` at [`Self::next_worker_map`]; returns that map index.
+    pub fn add_worker_map(&mut self, wrk_index: u32) -> u32 {
+        let map = self.next_worker_map();
+        match self.worker_maps.get_mut(map as usize) {
+            Some(slot) => *slot = Some(wrk_index),
+            None => self.worker_maps.push(Some(wrk_index)),
+        }
+        map
+    }
+
+    /// Unmaps a map index; returns the app worker it named.
+    pub fn del_worker_map(&mut self, map: u32) -> Option<u32> {
+        let wrk = self.worker_maps.get_mut(map as usize)?.take();
+        while self.worker_maps.last() == Some(&None) {
+            self.worker_maps.pop();
+        }
+        wrk
+    }
+
+    /// The app worker at a map index.
+    pub fn worker(&self, map: u32) -> Option<u32> {
+        self.worker_maps.get(map as usize).copied().flatten()
+    }
+
+    /// Its workers as (map index, app worker index), by map index.
+    pub fn workers(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
+        self.worker_maps
+            .iter()
+            .enumerate()
+            .filter_map(|(map, wrk)| wrk.map(|w| (map_index(map), w)))
+    }
+
+    /// Number of workers.
+    pub fn worker_count(&self) -> usize {
+        self.worker_maps.iter().flatten().count()
+    }
+
+    /// Whether it proxies any transport.
+    pub fn is_proxy(&self) -> bool {
+        self.opts.proxied().next().is_some()
+    }
+}
+
+/// Map slots are created one per worker, and worker indices are u32.
+fn map_index(slot: usize) -> u32 {
+    u32::try_from(slot).unwrap_or(u32::MAX)
+}
+
+/// One worker of an application, with the resources the node gave it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppWorker<R> {
+    /// Index in the app worker pool.
+    pub index: u32,
+    /// Application it belongs to.
+    pub app_index: u32,
+    /// Its index within the application (0 for the first worker).
+    pub wrk_map_index: u32,
+    /// Segment manager, event queue and the like, as the integrator defines them.
+    pub resources: R,
+}
+
+/// Extra per-worker detail for `show app <index>` (segments, queue depth, ...).
+pub trait AppWorkerDetail {
+    /// One line describing the worker's resources; empty when there's nothing to say.
+    fn detail(&self) -> String;
+}
+
+impl AppWorkerDetail for () {
+    fn detail(&self) -> String {
+        String::new()
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    fn invalid_key(opts: &AppOptions) -> &'static str {
+        match opts.validate() {
+            Err(SessionError::InvalidValue { key, .. }) => key,
+            other => panic!("expected InvalidValue, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let o = AppOptions::default();
+        assert_eq!(o.validate(), Ok(()));
+        assert_eq!(o.scope(), Scope::GLOBAL);
+        assert_eq!(o.proxied().count(), 0);
+    }
+
+    #[test]
+    fn scope_none_given_is_global() {
+        assert_eq!(Scope::from_flags(false, false), Scope::GLOBAL);
+        assert_eq!(Scope::from_flags(false, true), Scope::LOCAL);
+        assert_eq!(Scope::from_flags(true, true), Scope::BOTH);
+        assert_eq!(Scope::BOTH.to_string(), "global,local");
+        assert_eq!(Scope::LOCAL.to_string(), "local");
+    }
+
+    #[test]
+    fn invalid_values_name_the_key() {
+        type Edit = fn(&mut AppOptions);
+        let cases: [(&str, Edit); 13] = [
+            ("segment_size", |o| o.segment_size = MIB - 1),
+            ("segment_size", |o| o.segment_size = 4 * GIB + 1),
+            ("add_segment_size", |o| o.add_segment_size = 4096),
+            ("rx_fifo_size", |o| o.rx_fifo_size = 2048),
+            ("rx_fifo_size", |o| o.rx_fifo_size = 65 * 1024),
+            ("tx_fifo_size", |o| o.tx_fifo_size = 128 << 20),
+            ("tx_fifo_size", |o| {
+                o.segment_size = MIB;
+                o.tx_fifo_size = 2 << 20;
+            }),
+            ("prealloc_fifo_pairs", |o| o.prealloc_fifo_pairs = 257),
+            ("prealloc_fifo_pairs", |o| o.prealloc_fifo_pairs = u32::MAX),
+            ("event_queue_size", |o| o.event_queue_size = 63),
+            ("event_queue_size", |o| o.event_queue_size = (1 << 20) + 1),
+            ("tls_engine", |o| o.tls_engine = 4),
+            ("segment_size", |o| o.segment_size = 0),
+        ];
+        for (key, edit) in cases {
+            let mut o = AppOptions::default();
+            edit(&mut o);
+            assert_eq!(invalid_key(&o), key, "{o:?}");
+        }
+        let max = AppOptions {
+            prealloc_fifo_pairs: 256,
+            add_segment_size: 4 * GIB,
+            event_queue_size: 1 << 20,
+            tls_engine: 3,
+            ..AppOptions::default()
+        };
+        assert_eq!(max.validate(), Ok(()));
+    }
+
+    #[test]
+    fn unsupported_combinations() {
+        let local_proxy = AppOptions {
+            scope_local: true,
+            proxy_tcp: true,
+            ..AppOptions::default()
+        };
+        assert!(matches!(
+            local_proxy.validate(),
+            Err(SessionError::UnsupportedConfig(_))
+        ));
+        let builtin_eventfd = AppOptions {
+            builtin: true,
+            use_eventfd: true,
+            ..AppOptions::default()
+        };
+        assert!(matches!(
+            builtin_eventfd.validate(),
+            Err(SessionError::UnsupportedConfig(_))
+        ));
+        // No scope flag means global, so a plain proxy is fine.
+        let proxy = AppOptions {
+            proxy_udp: true,
+            ..AppOptions::default()
+        };
+        assert_eq!(proxy.validate(), Ok(()));
+        assert_eq!(proxy.proxied().collect::<Vec<_>>(), [Proto::Udp]);
+    }
+
+    #[test]
+    fn names_are_one_word() {
+        assert_eq!(check_name("name", "echo-server"), Ok(()));
+        for bad in [
+            "",
+            "echo server",
+            "bell\u{7}",
+            &"x".repeat(NAME_MAX_LEN + 1),
+        ] {
+            assert!(matches!(
+                check_name("name", bad),
+                Err(SessionError::InvalidValue { key: "name", .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn worker_maps_reuse_lowest_slot() {
+        let mut app = Application::new(0, "a".into(), 0, AppOptions::default());
+        assert_eq!(app.add_worker_map(10), 0);
+        assert_eq!(app.add_worker_map(11), 1);
+        assert_eq!(app.add_worker_map(12), 2);
+        assert_eq!(app.del_worker_map(1), Some(11));
+        assert_eq!(app.del_worker_map(1), None);
+        assert_eq!(app.worker(1), None);
+        assert_eq!(app.add_worker_map(13), 1);
+        assert_eq!(
+            app.workers().collect::<Vec<_>>(),
+            [(0, 10), (1, 13), (2, 12)]
+        );
+        assert_eq!(app.del_worker_map(2), Some(12));
+        assert_eq!(app.del_worker_map(9), None);
+        assert_eq!(app.worker_count(), 2);
+    }
+}

@@ -1,0 +1,150 @@
+//! Errors of the session layer's control plane.
+//!
+//! Every control operation (attach, detach, app worker add/del, listen,
+//! unlisten, namespace add) returns a [`SessionError`]. The same error must
+//! reach a builtin app as a typed value, an external app as a number in an
+//! API reply and a person as a line of CLI text, so the numbers live here in
+//! one table ([`SessionError::code`]) and the text in the `Display` impl.
+//! VPP does the same with its `VNET_API_ERROR_*` list (`APP_ALREADY_ATTACHED`,
+//! `APP_INVALID_NS`, `APP_WRONG_NS_SECRET`, `ADDRESS_IN_USE`, ...), which its
+//! binary API returns as negative `retval`s.
+
+use thiserror::Error;
+
+/// A control-plane failure, with enough context to tell the user what to fix.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum SessionError {
+    /// An application with this name is already attached.
+    #[error("application {0:?} is already attached")]
+    AlreadyAttached(String),
+    /// The options are individually valid but their combination is not supported.
+    #[error("unsupported configuration: {0}")]
+    UnsupportedConfig(String),
+    /// No namespace with this id exists.
+    #[error("invalid namespace {0:?}")]
+    InvalidNamespace(String),
+    /// The namespace exists but the secret presented for it is wrong.
+    #[error("wrong secret for namespace {0:?}")]
+    WrongNamespaceSecret(String),
+    /// The application handle names no attached application (never attached, detached, or stale).
+    #[error("application not attached")]
+    NotAttached,
+    /// An option or argument has a value outside what is accepted.
+    #[error("invalid value for {key}: {reason}")]
+    InvalidValue {
+        /// The option or argument name, as the user wrote it (e.g. `rx_fifo_size`).
+        key: &'static str,
+        /// Why the value is rejected.
+        reason: String,
+    },
+    /// Another application already listens on this endpoint in the same table.
+    #[error("address in use: {0}")]
+    AddressInUse(String),
+    /// No app listener has this index.
+    #[error("no such listener {0}")]
+    NoSuchListener(u32),
+    /// The app worker handle is unknown, stale, or belongs to another application.
+    #[error("no such app worker {0}")]
+    NoSuchAppWorker(u32),
+    /// No application has this index.
+    #[error("no such application {0}")]
+    NoSuchApp(u32),
+    /// The app worker does not listen on this endpoint.
+    #[error("not listening on {0}")]
+    NotListening(String),
+    /// The app worker already listens on this endpoint.
+    #[error("already listening on {0}")]
+    AlreadyListening(String),
+    /// A pool ran out of indices (names what: applications, app workers, listeners).
+    #[error("too many {0}")]
+    TooMany(&'static str),
+}
+
+impl SessionError {
+    /// The stable API error code of this error (see the table below).
+    ///
+    /// Session control errors occupy `-100..=-149`, so that other layers can
+    /// have their own ranges in the API. Codes are never reused or renumbered:
+    ///
+    /// | code | error |
+    /// |-----:|-------|
+    /// | -100 | `AlreadyAttached` |
+    /// | -101 | `UnsupportedConfig` |
+    /// | -102 | `InvalidNamespace` |
+    /// | -103 | `WrongNamespaceSecret` |
+    /// | -104 | `NotAttached` |
+    /// | -105 | `InvalidValue` |
+    /// | -106 | `AddressInUse` |
+    /// | -107 | `NoSuchListener` |
+    /// | -108 | `NoSuchAppWorker` |
+    /// | -109 | `NoSuchApp` |
+    /// | -110 | `NotListening` |
+    /// | -111 | `AlreadyListening` |
+    /// | -112 | `TooMany` |
+    pub fn code(&self) -> i32 {
+        match self {
+            Self::AlreadyAttached(_) => -100,
+            Self::UnsupportedConfig(_) => -101,
+            Self::InvalidNamespace(_) => -102,
+            Self::WrongNamespaceSecret(_) => -103,
+            Self::NotAttached => -104,
+            Self::InvalidValue { .. } => -105,
+            Self::AddressInUse(_) => -106,
+            Self::NoSuchListener(_) => -107,
+            Self::NoSuchAppWorker(_) => -108,
+            Self::NoSuchApp(_) => -109,
+            Self::NotListening(_) => -110,
+            Self::AlreadyListening(_) => -111,
+            Self::TooMany(_) => -112,
+        }
+    }
+
+    /// Shorthand for [`SessionError::InvalidValue`].
+    pub fn invalid(key: &'static str, reason: impl Into<String>) -> Self {
+        Self::InvalidValue {
+            key,
+            reason: reason.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::SessionError;
+
+    fn all() -> Vec<SessionError> {
+        vec![
+            SessionError::AlreadyAttached("a".into()),
+            SessionError::UnsupportedConfig("x".into()),
+            SessionError::InvalidNamespace("n".into()),
+            SessionError::WrongNamespaceSecret("n".into()),
+            SessionError::NotAttached,
+            SessionError::invalid("k", "r"),
+            SessionError::AddressInUse("tcp://0.0.0.0/1".into()),
+            SessionError::NoSuchListener(1),
+            SessionError::NoSuchAppWorker(1),
+            SessionError::NoSuchApp(1),
+            SessionError::NotListening("e".into()),
+            SessionError::AlreadyListening("e".into()),
+            SessionError::TooMany("listeners"),
+        ]
+    }
+
+    #[test]
+    fn codes_are_negative_distinct_and_in_range() {
+        let mut codes: Vec<i32> = all().iter().map(SessionError::code).collect();
+        assert!(codes.iter().all(|c| (-149..=-100).contains(c)));
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), all().len());
+    }
+
+    #[test]
+    fn display_names_the_key() {
+        let e = SessionError::invalid("rx_fifo_size", "must be a power of two");
+        assert_eq!(
+            e.to_string(),
+            "invalid value for rx_fifo_size: must be a power of two"
+        );
+    }
+}

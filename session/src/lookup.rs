@@ -1,0 +1,371 @@
+//! Endpoints and the listener lookup tables.
+//!
+//! When a SYN or a first datagram arrives, the node must find who listens
+//! for it; when an app connects, the node first asks whether another app on
+//! this node listens there (cut-through). Both questions are answered here.
+//! As in VPP's `session_lookup.c`, there are two kinds of tables: a global
+//! table per FIB, holding listeners reachable from the network, and a local
+//! table per namespace, holding listeners reachable only by apps of that
+//! namespace. A lookup tries the exact address, then the wildcard address
+//! `0.0.0.0` on the same port, then the proxy entry.
+//!
+//! Simplification against VPP: VPP installs a proxy app's entries as
+//! wildcard-port listeners (and, for local scope, session rules). Here a
+//! proxy is an ordinary entry under the reserved endpoint
+//! `PROTO://0.0.0.0/0` ([`Endpoint::proxy`]) and the lookup simply consults
+//! it last, so a proxy catches every address and port of its table that no
+//! other listener claims. Only listeners live here; established connections
+//! belong to the per-worker transport tables. IPv4 only for now.
+
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::str::FromStr;
+
+use crate::error::SessionError;
+
+/// Transport protocol of an endpoint.
+#[derive(Copy, Clone, Eq, PartialEq, Hash, Debug, PartialOrd, Ord)]
+pub enum Proto {
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+}
+
+impl Proto {
+    /// Every protocol, for iteration.
+    pub const ALL: [Proto; 2] = [Proto::Tcp, Proto::Udp];
+
+    /// Lower-case name, as used in URIs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+        }
+    }
+}
+
+impl fmt::Display for Proto {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Proto {
+    type Err = SessionError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Proto::ALL
+            .into_iter()
+            .find(|p| s.eq_ignore_ascii_case(p.as_str()))
+            .ok_or_else(|| SessionError::invalid("proto", format!("{s:?} is not tcp or udp")))
+    }
+}
+
+/// A transport endpoint: protocol, IPv4 address and port.
+#[derive(Copy, Clone, Eq, PartialEq, Hash, Debug, PartialOrd, Ord)]
+pub struct Endpoint {
+    /// Transport protocol.
+    pub proto: Proto,
+    /// Address; `0.0.0.0` is the wildcard.
+    pub ip: Ipv4Addr,
+    /// Port; 0 is reserved for proxy entries.
+    pub port: u16,
+}
+
+impl Endpoint {
+    /// The endpoint under which a proxy listener for `proto` is registered.
+    pub fn proxy(proto: Proto) -> Self {
+        Self {
+            proto,
+            ip: Ipv4Addr::UNSPECIFIED,
+            port: 0,
+        }
+    }
+
+    /// Whether this is a proxy endpoint (wildcard address, port 0).
+    pub fn is_proxy(&self) -> bool {
+        *self == Self::proxy(self.proto)
+    }
+
+    fn key(&self) -> Key {
+        (self.proto, self.ip, self.port)
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}://{}/{}", self.proto, self.ip, self.port)
+    }
+}
+
+impl FromStr for Endpoint {
+    type Err = SessionError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        parse_uri(s)
+    }
+}
+
+/// Parses `PROTO://ADDR/PORT` (or `PROTO://ADDR:PORT`), e.g. `tcp://0.0.0.0/7`.
+pub fn parse_uri(s: &str) -> Result<Endpoint, SessionError> {
+    let bad = |why: &str| SessionError::invalid("uri", format!("{s:?}: {why}"));
+    let (proto, rest) = s
+        .split_once("://")
+        .ok_or_else(|| bad("expected PROTO://ADDR/PORT"))?;
+    let proto = proto
+        .parse::<Proto>()
+        .map_err(|_| bad("protocol is not tcp or udp"))?;
+    let (ip, port) = rest
+        .split_once(['/', ':'])
+        .ok_or_else(|| bad("missing /PORT"))?;
+    let ip = ip
+        .parse::<Ipv4Addr>()
+        .map_err(|_| bad("address is not an IPv4 address"))?;
+    let port = port
+        .parse::<u16>()
+        .map_err(|_| bad("port is not a number in 0..=65535"))?;
+    Ok(Endpoint { proto, ip, port })
+}
+
+/// What a table is keyed by.
+type Key = (Proto, Ipv4Addr, u16);
+/// One table: key to app listener index.
+type Table = HashMap<Key, u32>;
+
+/// The listener tables: global ones per FIB, local ones per namespace.
+///
+/// Empty tables are dropped, so a node with no listeners holds no tables.
+#[derive(Debug, Clone, Default)]
+pub struct ListenerLookup {
+    global: HashMap<u32, Table>,
+    local: HashMap<u32, Table>,
+}
+
+impl ListenerLookup {
+    /// Empty tables.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers `listener` on `ep` in fib `fib`'s global table; AddressInUse if another listener has it.
+    pub fn add_global(
+        &mut self,
+        fib: u32,
+        ep: &Endpoint,
+        listener: u32,
+    ) -> Result<(), SessionError> {
+        insert(&mut self.global, fib, ep, listener)
+    }
+
+    /// Removes `ep` from fib `fib`'s global table if it maps to `listener`; returns whether it did.
+    pub fn del_global(&mut self, fib: u32, ep: &Endpoint, listener: u32) -> bool {
+        remove(&mut self.global, fib, ep, listener)
+    }
+
+    /// Registers `listener` on `ep` in namespace `ns`'s local table; AddressInUse if another listener has it.
+    pub fn add_local(&mut self, ns: u32, ep: &Endpoint, listener: u32) -> Result<(), SessionError> {
+        insert(&mut self.local, ns, ep, listener)
+    }
+
+    /// Removes `ep` from namespace `ns`'s local table if it maps to `listener`; returns whether it did.
+    pub fn del_local(&mut self, ns: u32, ep: &Endpoint, listener: u32) -> bool {
+        remove(&mut self.local, ns, ep, listener)
+    }
+
+    /// The listener registered on exactly `ep` in fib `fib`'s global table (no wildcard rules).
+    pub fn global_entry(&self, fib: u32, ep: &Endpoint) -> Option<u32> {
+        self.global.get(&fib)?.get(&ep.key()).copied()
+    }
+
+    /// The listener registered on exactly `ep` in namespace `ns`'s local table (no wildcard rules).
+    pub fn local_entry(&self, ns: u32, ep: &Endpoint) -> Option<u32> {
+        self.local.get(&ns)?.get(&ep.key()).copied()
+    }
+
+    /// The listener for a packet to `ip:port` in fib `fib`: exact, then wildcard address, then proxy.
+    pub fn lookup_global(&self, fib: u32, proto: Proto, ip: Ipv4Addr, port: u16) -> Option<u32> {
+        find(self.global.get(&fib)?, proto, ip, port)
+    }
+
+    /// The listener for a connect to `ip:port` within namespace `ns`: exact, then wildcard address, then proxy.
+    pub fn lookup_local(&self, ns: u32, proto: Proto, ip: Ipv4Addr, port: u16) -> Option<u32> {
+        find(self.local.get(&ns)?, proto, ip, port)
+    }
+
+    /// Number of entries in all global tables.
+    pub fn global_len(&self) -> usize {
+        self.global.values().map(HashMap::len).sum()
+    }
+
+    /// Number of entries in all local tables.
+    pub fn local_len(&self) -> usize {
+        self.local.values().map(HashMap::len).sum()
+    }
+
+    /// Number of entries in all tables.
+    pub fn len(&self) -> usize {
+        self.global_len() + self.local_len()
+    }
+
+    /// Whether no table holds an entry.
+    pub fn is_empty(&self) -> bool {
+        self.global.is_empty() && self.local.is_empty()
+    }
+
+    /// Number of (non-empty) tables allocated, global and local.
+    pub fn table_count(&self) -> usize {
+        self.global.len() + self.local.len()
+    }
+}
+
+fn insert(
+    tables: &mut HashMap<u32, Table>,
+    id: u32,
+    ep: &Endpoint,
+    listener: u32,
+) -> Result<(), SessionError> {
+    match tables.entry(id).or_default().entry(ep.key()) {
+        Entry::Occupied(e) if *e.get() != listener => {
+            Err(SessionError::AddressInUse(ep.to_string()))
+        }
+        Entry::Occupied(_) => Ok(()),
+        Entry::Vacant(e) => {
+            e.insert(listener);
+            Ok(())
+        }
+    }
+}
+
+fn remove(tables: &mut HashMap<u32, Table>, id: u32, ep: &Endpoint, listener: u32) -> bool {
+    let Some(table) = tables.get_mut(&id) else {
+        return false;
+    };
+    if table.get(&ep.key()) != Some(&listener) {
+        return false;
+    }
+    table.remove(&ep.key());
+    if table.is_empty() {
+        tables.remove(&id);
+    }
+    true
+}
+
+fn find(table: &Table, proto: Proto, ip: Ipv4Addr, port: u16) -> Option<u32> {
+    let proxy = Endpoint::proxy(proto).key();
+    [
+        (proto, ip, port),
+        (proto, Ipv4Addr::UNSPECIFIED, port),
+        proxy,
+    ]
+    .iter()
+    .find_map(|k| table.get(k).copied())
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    fn ep(s: &str) -> Endpoint {
+        parse_uri(s).unwrap()
+    }
+
+    #[test]
+    fn uri_round_trip() {
+        let e = ep("udp://1.2.3.4/7");
+        assert_eq!(
+            e,
+            Endpoint {
+                proto: Proto::Udp,
+                ip: Ipv4Addr::new(1, 2, 3, 4),
+                port: 7
+            }
+        );
+        assert_eq!(e.to_string(), "udp://1.2.3.4/7");
+        assert_eq!(ep("TCP://0.0.0.0:80"), ep("tcp://0.0.0.0/80"));
+        assert_eq!("tcp://10.0.0.1/1".parse::<Endpoint>().unwrap().port, 1);
+        assert_eq!("udp".parse::<Proto>().unwrap(), Proto::Udp);
+    }
+
+    #[test]
+    fn bad_uris_name_the_key() {
+        for s in [
+            "",
+            "tcp:/1.2.3.4/80",
+            "sctp://1.2.3.4/80",
+            "tcp://1.2.3.4",
+            "tcp://1.2.3/80",
+            "tcp://1.2.3.4/65536",
+            "tcp://1.2.3.4/80/x",
+            "tcp://::1/80",
+        ] {
+            match parse_uri(s) {
+                Err(SessionError::InvalidValue { key: "uri", .. }) => {}
+                other => panic!("{s:?}: {other:?}"),
+            }
+        }
+        assert!(matches!(
+            "quic".parse::<Proto>(),
+            Err(SessionError::InvalidValue { key: "proto", .. })
+        ));
+    }
+
+    #[test]
+    fn exact_then_wildcard_then_proxy() {
+        let mut t = ListenerLookup::new();
+        t.add_global(0, &ep("tcp://0.0.0.0/80"), 1).unwrap();
+        t.add_global(0, &ep("tcp://10.0.0.1/80"), 2).unwrap();
+        let ip1 = Ipv4Addr::new(10, 0, 0, 1);
+        let ip2 = Ipv4Addr::new(10, 0, 0, 2);
+        assert_eq!(t.lookup_global(0, Proto::Tcp, ip1, 80), Some(2));
+        assert_eq!(t.lookup_global(0, Proto::Tcp, ip2, 80), Some(1));
+        assert_eq!(t.lookup_global(0, Proto::Tcp, ip2, 81), None);
+        assert_eq!(t.lookup_global(0, Proto::Udp, ip2, 80), None);
+        assert_eq!(t.lookup_global(1, Proto::Tcp, ip2, 80), None);
+        t.add_global(0, &Endpoint::proxy(Proto::Tcp), 3).unwrap();
+        assert_eq!(t.lookup_global(0, Proto::Tcp, ip2, 81), Some(3));
+        assert_eq!(t.lookup_global(0, Proto::Tcp, ip2, 80), Some(1));
+        assert_eq!(t.lookup_global(0, Proto::Udp, ip2, 81), None);
+        assert_eq!(t.global_len(), 3);
+    }
+
+    #[test]
+    fn local_and_global_are_separate() {
+        let mut t = ListenerLookup::new();
+        let e = ep("udp://0.0.0.0/53");
+        t.add_local(4, &e, 9).unwrap();
+        assert_eq!(
+            t.lookup_local(4, Proto::Udp, Ipv4Addr::LOCALHOST, 53),
+            Some(9)
+        );
+        assert_eq!(
+            t.lookup_global(4, Proto::Udp, Ipv4Addr::LOCALHOST, 53),
+            None
+        );
+        assert_eq!(t.lookup_local(5, Proto::Udp, Ipv4Addr::LOCALHOST, 53), None);
+        assert_eq!((t.local_len(), t.global_len()), (1, 0));
+    }
+
+    #[test]
+    fn add_conflicts_and_del_checks_owner() {
+        let mut t = ListenerLookup::new();
+        let e = ep("tcp://0.0.0.0/7");
+        t.add_global(0, &e, 1).unwrap();
+        t.add_global(0, &e, 1).unwrap();
+        assert_eq!(
+            t.add_global(0, &e, 2),
+            Err(SessionError::AddressInUse("tcp://0.0.0.0/7".into()))
+        );
+        t.add_global(1, &e, 2).unwrap();
+        assert!(!t.del_global(0, &e, 2));
+        assert!(!t.del_local(0, &e, 1));
+        assert_eq!(t.global_entry(0, &e), Some(1));
+        assert!(t.del_global(0, &e, 1));
+        assert!(t.del_global(1, &e, 2));
+        assert!(!t.del_global(1, &e, 2));
+        assert!(t.is_empty());
+        assert_eq!((t.len(), t.table_count()), (0, 0));
+    }
+}
