@@ -38,16 +38,9 @@ struct Workers {
 
 impl Workers {
     fn start(n: usize) -> Workers {
-        let tables = Tables {
-            generation: 0,
-            routes: (0..64).collect(),
-        };
+        let tables = Tables { generation: 0, routes: (0..64).collect() };
         let (main, wbs) = barrier(tables, n);
-        let iters: Arc<Vec<_>> = Arc::new(
-            (0..n)
-                .map(|_| CachePadded::new(AtomicU64::new(0)))
-                .collect(),
-        );
+        let iters: Arc<Vec<_>> = Arc::new((0..n).map(|_| CachePadded::new(AtomicU64::new(0))).collect());
         let stop = Arc::new(AtomicBool::new(false));
         let threads = wbs
             .into_iter()
@@ -67,12 +60,7 @@ impl Workers {
                 })
             })
             .collect();
-        Workers {
-            main,
-            iters,
-            stop,
-            threads,
-        }
+        Workers { main, iters, stop, threads }
     }
 
     /// Wait until every worker has run at least one iteration after this call.
@@ -104,10 +92,7 @@ impl Workers {
 
 fn bench_sync(c: &mut Criterion) {
     let mut group = c.benchmark_group("barrier_sync_release/running");
-    group
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_millis(2500));
+    group.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_millis(2500));
     for n in [1usize, 2, 4] {
         let mut w = Workers::start(n);
         group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
@@ -129,10 +114,7 @@ fn bench_sync(c: &mut Criterion) {
     group.finish();
 
     let mut group = c.benchmark_group("barrier_sync_release/back_to_back");
-    group
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_millis(2500));
+    group.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_millis(2500));
     for n in [1usize, 2, 4] {
         let mut w = Workers::start(n);
         group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {

@@ -145,13 +145,7 @@ impl<P> ArpCache<P> {
             };
         }
         if self.make_room() {
-            self.entries.insert(
-                ip,
-                Entry {
-                    state: resolved,
-                    seq,
-                },
-            );
+            self.entries.insert(ip, Entry { state: resolved, seq });
         }
         SmallVec::new()
     }
@@ -177,29 +171,15 @@ impl<P> ArpCache<P> {
                     if self.cfg.max_pending_per_entry == 0 {
                         return Enqueue::Dropped(pkt);
                     }
-                    e.state = State::Pending {
-                        queue: vec![pkt],
-                        retries: 0,
-                        next_at,
-                    };
+                    e.state = State::Pending { queue: vec![pkt], retries: 0, next_at };
                 }
             }
         } else {
             if self.cfg.max_pending_per_entry == 0 || !self.make_room() {
                 return Enqueue::Dropped(pkt);
             }
-            let state = State::Pending {
-                queue: vec![pkt],
-                retries: 0,
-                next_at,
-            };
-            self.entries.insert(
-                ip,
-                Entry {
-                    state,
-                    seq: u64::MAX,
-                },
-            );
+            let state = State::Pending { queue: vec![pkt], retries: 0, next_at };
+            self.entries.insert(ip, Entry { state, seq: u64::MAX });
         }
         self.pending_total += 1;
         self.next_deadline = self.next_deadline.min(next_at);
@@ -209,12 +189,7 @@ impl<P> ArpCache<P> {
     /// Run the timers at `now`: call `out_requests` for each address whose
     /// request must be retransmitted, fail entries out of retries (their
     /// packets go to `out_dropped`), and forget expired entries.
-    pub fn poll(
-        &mut self,
-        now: u64,
-        out_requests: &mut impl FnMut(Ipv4Addr),
-        out_dropped: &mut impl FnMut(P),
-    ) {
+    pub fn poll(&mut self, now: u64, out_requests: &mut impl FnMut(Ipv4Addr), out_dropped: &mut impl FnMut(P)) {
         if now < self.next_deadline {
             return;
         }
@@ -229,11 +204,7 @@ impl<P> ArpCache<P> {
                 next_deadline = next_deadline.min(*expires_at);
                 true
             }
-            State::Pending {
-                queue,
-                retries,
-                next_at,
-            } => {
+            State::Pending { queue, retries, next_at } => {
                 if now < *next_at {
                     next_deadline = next_deadline.min(*next_at);
                     return true;
@@ -263,10 +234,7 @@ impl<P> ArpCache<P> {
     /// whether there was an entry.
     pub fn remove(&mut self, ip: Ipv4Addr) -> bool {
         match self.entries.remove(&ip) {
-            Some(Entry {
-                state: State::Pending { queue, .. },
-                ..
-            }) => {
+            Some(Entry { state: State::Pending { queue, .. }, .. }) => {
                 self.pending_total -= queue.len();
                 true
             }
@@ -326,18 +294,11 @@ impl<P> ArpCache<P> {
     /// frees at least half the queue and costs O(1) amortised per push.
     fn compact(&mut self) {
         let entries = &self.entries;
-        self.order
-            .retain(|(ip, seq)| Self::is_live(entries, *ip, *seq));
+        self.order.retain(|(ip, seq)| Self::is_live(entries, *ip, *seq));
     }
 
-    fn is_live(
-        entries: &HashMap<Ipv4Addr, Entry<P>, BuildHasherDefault<IpHasher>>,
-        ip: Ipv4Addr,
-        seq: u64,
-    ) -> bool {
-        entries
-            .get(&ip)
-            .is_some_and(|e| e.seq == seq && matches!(e.state, State::Resolved { .. }))
+    fn is_live(entries: &HashMap<Ipv4Addr, Entry<P>, BuildHasherDefault<IpHasher>>, ip: Ipv4Addr, seq: u64) -> bool {
+        entries.get(&ip).is_some_and(|e| e.seq == seq && matches!(e.state, State::Resolved { .. }))
     }
 
     /// Make room for one new entry, evicting the resolved entry refreshed
@@ -443,10 +404,7 @@ mod test {
         assert_eq!(out.as_slice(), &[10, 11, 12]);
         assert_eq!(c.pending_packets(), 0);
         assert_eq!(c.lookup(ip(1), 3), Some(mac(1)));
-        assert_eq!(
-            c.iter().collect::<Vec<_>>(),
-            vec![(ip(1), mac(1), 2 + 300 * S)]
-        );
+        assert_eq!(c.iter().collect::<Vec<_>>(), vec![(ip(1), mac(1), 2 + 300 * S)]);
         assert_eq!(c.len(), 1);
         // Resolved: no more requests.
         assert_eq!(poll(&mut c, 10 * S), (vec![], vec![]));
@@ -525,10 +483,7 @@ mod test {
 
     #[test]
     fn zero_retries_fails_after_one_interval() {
-        let mut c = ArpCache::new(ArpConfig {
-            max_retries: 0,
-            ..ArpConfig::default()
-        });
+        let mut c = ArpCache::new(ArpConfig { max_retries: 0, ..ArpConfig::default() });
         c.enqueue(ip(1), 1u32, 0);
         assert_eq!(poll(&mut c, S), (vec![], vec![1]));
     }
@@ -550,11 +505,7 @@ mod test {
 
     #[test]
     fn pending_bound_total() {
-        let cfg = ArpConfig {
-            max_pending_per_entry: 4,
-            max_pending_total: 10,
-            ..ArpConfig::default()
-        };
+        let cfg = ArpConfig { max_pending_per_entry: 4, max_pending_total: 10, ..ArpConfig::default() };
         let mut c = ArpCache::new(cfg);
         for n in 0..2u8 {
             for i in 0..4 {
@@ -584,10 +535,7 @@ mod test {
 
     #[test]
     fn eviction_of_oldest_resolved() {
-        let mut c = ArpCache::new(ArpConfig {
-            capacity: 3,
-            ..ArpConfig::default()
-        });
+        let mut c = ArpCache::new(ArpConfig { capacity: 3, ..ArpConfig::default() });
         c.insert(ip(1), mac(1), 0);
         c.insert(ip(2), mac(2), 1);
         c.insert(ip(3), mac(3), 2);
@@ -596,11 +544,7 @@ mod test {
         c.insert(ip(4), mac(4), 4);
         assert_eq!(c.len(), 3);
         assert_eq!(c.lookup(ip(2), 5), None);
-        assert!(
-            c.lookup(ip(1), 5).is_some()
-                && c.lookup(ip(3), 5).is_some()
-                && c.lookup(ip(4), 5).is_some()
-        );
+        assert!(c.lookup(ip(1), 5).is_some() && c.lookup(ip(3), 5).is_some() && c.lookup(ip(4), 5).is_some());
         // A pending entry evicts a resolved one (3 is now the oldest).
         assert_eq!(c.enqueue(ip(5), 50u32, 6), Enqueue::SendRequest);
         assert_eq!(c.lookup(ip(3), 6), None);
@@ -609,10 +553,7 @@ mod test {
 
     #[test]
     fn pending_entries_are_not_evicted() {
-        let mut c = ArpCache::new(ArpConfig {
-            capacity: 2,
-            ..ArpConfig::default()
-        });
+        let mut c = ArpCache::new(ArpConfig { capacity: 2, ..ArpConfig::default() });
         assert_eq!(c.enqueue(ip(1), 1u32, 0), Enqueue::SendRequest);
         c.insert(ip(2), mac(2), 0);
         // Full: the resolved entry goes, the pending one stays.
@@ -630,10 +571,7 @@ mod test {
 
     #[test]
     fn order_stays_bounded_under_refreshes() {
-        let mut c = ArpCache::<u32>::new(ArpConfig {
-            capacity: 4,
-            ..ArpConfig::default()
-        });
+        let mut c = ArpCache::<u32>::new(ArpConfig { capacity: 4, ..ArpConfig::default() });
         for t in 0..10_000u64 {
             c.insert(ip((t % 6) as u8), mac(1), t);
             assert!(c.order.len() <= ArpCache::<u32>::order_limit(c.config()));
@@ -641,19 +579,14 @@ mod test {
         }
         // The four most recently refreshed survive.
         for n in 0..6u8 {
-            let expect = [10_000u64 - 4, 10_000 - 3, 10_000 - 2, 10_000 - 1]
-                .iter()
-                .any(|t| (t % 6) as u8 == n);
+            let expect = [10_000u64 - 4, 10_000 - 3, 10_000 - 2, 10_000 - 1].iter().any(|t| (t % 6) as u8 == n);
             assert_eq!(c.lookup(ip(n), 10_000).is_some(), expect, "{n}");
         }
     }
 
     #[test]
     fn resolved_then_pending_record_is_stale() {
-        let mut c = ArpCache::new(ArpConfig {
-            capacity: 2,
-            ..ArpConfig::default()
-        });
+        let mut c = ArpCache::new(ArpConfig { capacity: 2, ..ArpConfig::default() });
         c.insert(ip(1), mac(1), 0);
         c.insert(ip(2), mac(2), 1);
         // 1 turns pending: its order record must not make it evictable.
@@ -678,10 +611,7 @@ mod test {
 
     #[test]
     fn zero_capacity_stores_nothing() {
-        let mut c = ArpCache::new(ArpConfig {
-            capacity: 0,
-            ..ArpConfig::default()
-        });
+        let mut c = ArpCache::new(ArpConfig { capacity: 0, ..ArpConfig::default() });
         assert_eq!(c.enqueue(ip(1), 1u32, 0), Enqueue::Dropped(1));
         assert!(c.insert(ip(1), mac(1), 0).is_empty());
         assert!(c.is_empty());
@@ -689,10 +619,7 @@ mod test {
 
     #[test]
     fn many_addresses_hash_apart() {
-        let mut c = ArpCache::<u32>::new(ArpConfig {
-            capacity: 4096,
-            ..ArpConfig::default()
-        });
+        let mut c = ArpCache::<u32>::new(ArpConfig { capacity: 4096, ..ArpConfig::default() });
         for i in 0..4096u32 {
             c.insert(Ipv4Addr::from(0x0a00_0000 + i), mac(1), 0);
         }

@@ -135,30 +135,16 @@ pub struct BarrierGuard<'a, T: Send + Sync> {
 }
 
 /// Make the barrier around `tables` for `workers` worker threads.
-pub fn barrier<T: Send + Sync>(
-    tables: T,
-    workers: usize,
-) -> (MainBarrier<T>, Vec<WorkerBarrier<T>>) {
+pub fn barrier<T: Send + Sync>(tables: T, workers: usize) -> (MainBarrier<T>, Vec<WorkerBarrier<T>>) {
     let shared = Arc::new(Shared {
         tables: UnsafeCell::new(tables),
         request: CachePadded::new(AtomicBool::new(false)),
         // A worker that has not polled yet is outside the tables, so it must
         // not hold up a sync; its first poll goes through the entry handshake.
-        states: (0..workers)
-            .map(|_| CachePadded::new(AtomicU8::new(PARKED)))
-            .collect(),
+        states: (0..workers).map(|_| CachePadded::new(AtomicU8::new(PARKED))).collect(),
     });
-    let ws = (0..workers)
-        .map(|index| WorkerBarrier {
-            shared: shared.clone(),
-            index,
-            running: false,
-        })
-        .collect();
-    let main = MainBarrier {
-        shared,
-        stats: BarrierStats::default(),
-    };
+    let ws = (0..workers).map(|index| WorkerBarrier { shared: shared.clone(), index, running: false }).collect();
+    let main = MainBarrier { shared, stats: BarrierStats::default() };
     (main, ws)
 }
 
@@ -192,10 +178,7 @@ impl<T: Send + Sync> MainBarrier<T> {
         self.stats.syncs += 1;
         self.stats.last_wait_ns = wait;
         self.stats.max_wait_ns = self.stats.max_wait_ns.max(wait);
-        BarrierGuard {
-            main: self,
-            since: Instant::now(),
-        }
+        BarrierGuard { main: self, since: Instant::now() }
     }
 
     /// Counters about past syncs.
@@ -210,11 +193,7 @@ impl<T: Send + Sync> MainBarrier<T> {
 
     /// Number of workers whose `WorkerBarrier` has been dropped.
     pub fn exited_workers(&self) -> usize {
-        self.shared
-            .states
-            .iter()
-            .filter(|s| s.load(Ordering::Relaxed) == EXITED)
-            .count()
+        self.shared.states.iter().filter(|s| s.load(Ordering::Relaxed) == EXITED).count()
     }
 }
 
@@ -333,19 +312,13 @@ impl<T: Send + Sync> Drop for WorkerBarrier<T> {
 
 impl<T: Send + Sync> std::fmt::Debug for MainBarrier<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MainBarrier")
-            .field("workers", &self.workers())
-            .field("stats", &self.stats)
-            .finish()
+        f.debug_struct("MainBarrier").field("workers", &self.workers()).field("stats", &self.stats).finish()
     }
 }
 
 impl<T: Send + Sync> std::fmt::Debug for WorkerBarrier<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WorkerBarrier")
-            .field("index", &self.index)
-            .field("running", &self.running)
-            .finish()
+        f.debug_struct("WorkerBarrier").field("index", &self.index).field("running", &self.running).finish()
     }
 }
 
@@ -424,9 +397,7 @@ mod test {
             // Let every worker run at least one iteration between syncs, so
             // each sync really interrupts running workers.
             let before = snapshot(&iters);
-            wait_until("workers to run", || {
-                snapshot(&iters).iter().zip(&before).all(|(n, b)| n > b)
-            });
+            wait_until("workers to run", || snapshot(&iters).iter().zip(&before).all(|(n, b)| n > b));
             let mut g = main.sync();
             let parked = snapshot(&iters);
             thread::sleep(Duration::from_millis(2));
@@ -456,8 +427,7 @@ mod test {
         const WORKERS: usize = 3;
         const SLEEP: Duration = Duration::from_millis(400);
         /// When each worker last went to sleep, in ns since `EPOCH`.
-        static ASLEEP_SINCE: [AtomicU64; WORKERS] =
-            [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
+        static ASLEEP_SINCE: [AtomicU64; WORKERS] = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
         static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
         fn now_ns() -> u64 {
             duration_ns(EPOCH.get_or_init(Instant::now).elapsed())
@@ -480,32 +450,19 @@ mod test {
         let threads = spawn_workers(workers, &iters, &stop, sleepy_loop);
         for _ in 0..2 {
             let before = snapshot(&iters);
-            wait_until("workers to run", || {
-                snapshot(&iters).iter().zip(&before).all(|(n, b)| n > b)
-            });
+            wait_until("workers to run", || snapshot(&iters).iter().zip(&before).all(|(n, b)| n > b));
             // Every worker is now asleep (or just about to be) for SLEEP.
             let mut g = main.sync();
             let synced_at = now_ns();
             // A barrier that waited for sleepers could only return after the
             // last of them woke. Correct, it returns in microseconds, far
             // inside SLEEP: this is a count of wake-ups, not a tight timing.
-            let first_wake = ASLEEP_SINCE
-                .iter()
-                .map(|t| t.load(Ordering::SeqCst) + duration_ns(SLEEP))
-                .min()
-                .unwrap();
-            assert!(
-                synced_at < first_wake,
-                "sync returned only after a sleeping worker woke"
-            );
+            let first_wake = ASLEEP_SINCE.iter().map(|t| t.load(Ordering::SeqCst) + duration_ns(SLEEP)).min().unwrap();
+            assert!(synced_at < first_wake, "sync returned only after a sleeping worker woke");
             let parked = snapshot(&iters);
             // Hold across the workers' wake-ups: they must not proceed.
             thread::sleep(SLEEP * 2);
-            assert_eq!(
-                snapshot(&iters),
-                parked,
-                "a worker woke and ran under the barrier"
-            );
+            assert_eq!(snapshot(&iters), parked, "a worker woke and ran under the barrier");
             g.a += 1;
             g.b += 1;
             drop(g);

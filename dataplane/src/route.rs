@@ -55,15 +55,11 @@ impl RouteTable {
     pub fn add(&mut self, route: Route) -> Result<(), RouteError> {
         let prefix = normalise(route.prefix);
         let route = Route { prefix, ..route };
-        let pos = match self
-            .routes
-            .binary_search_by(|r| order_key(r.prefix).cmp(&order_key(prefix)))
-        {
+        let pos = match self.routes.binary_search_by(|r| order_key(r.prefix).cmp(&order_key(prefix))) {
             Ok(_) => return Err(RouteError::Duplicate(prefix)),
             Err(pos) => pos,
         };
-        self.keys
-            .insert(pos, (u32::from(prefix.address()), prefix.mask_u32()));
+        self.keys.insert(pos, (u32::from(prefix.address()), prefix.mask_u32()));
         self.routes.insert(pos, route);
         Ok(())
     }
@@ -72,10 +68,7 @@ impl RouteTable {
     /// Returns whether there was one.
     pub fn remove(&mut self, prefix: Cidr) -> bool {
         let prefix = normalise(prefix);
-        match self
-            .routes
-            .binary_search_by(|r| order_key(r.prefix).cmp(&order_key(prefix)))
-        {
+        match self.routes.binary_search_by(|r| order_key(r.prefix).cmp(&order_key(prefix))) {
             Ok(pos) => {
                 self.keys.remove(pos);
                 self.routes.remove(pos);
@@ -88,10 +81,7 @@ impl RouteTable {
     /// The route for `prefix` exactly (compared as network and length).
     pub fn get(&self, prefix: Cidr) -> Option<&Route> {
         let prefix = normalise(prefix);
-        let pos = self
-            .routes
-            .binary_search_by(|r| order_key(r.prefix).cmp(&order_key(prefix)))
-            .ok()?;
+        let pos = self.routes.binary_search_by(|r| order_key(r.prefix).cmp(&order_key(prefix))).ok()?;
         self.routes.get(pos)
     }
 
@@ -127,10 +117,7 @@ fn normalise(prefix: Cidr) -> Cidr {
 
 /// Sort key: longest prefix first, then by network address.
 fn order_key(prefix: Cidr) -> (core::cmp::Reverse<u8>, u32) {
-    (
-        core::cmp::Reverse(prefix.prefix_len()),
-        u32::from(prefix.network()),
-    )
+    (core::cmp::Reverse(prefix.prefix_len()), u32::from(prefix.network()))
 }
 
 #[cfg(test)]
@@ -146,19 +133,11 @@ mod test {
     }
 
     fn connected(prefix: &str, port: u16) -> Route {
-        Route {
-            prefix: cidr(prefix),
-            port,
-            next_hop: None,
-        }
+        Route { prefix: cidr(prefix), port, next_hop: None }
     }
 
     fn via(prefix: &str, port: u16, gw: &str) -> Route {
-        Route {
-            prefix: cidr(prefix),
-            port,
-            next_hop: Some(a(gw)),
-        }
+        Route { prefix: cidr(prefix), port, next_hop: Some(a(gw)) }
     }
 
     #[test]
@@ -210,14 +189,8 @@ mod test {
         let mut t = RouteTable::new();
         t.add(connected("198.18.0.0/24", 0)).unwrap();
         t.add(via("0.0.0.0/0", 0, "198.18.0.1")).unwrap();
-        assert_eq!(
-            t.lookup(a("8.8.8.8")).unwrap().next_hop,
-            Some(a("198.18.0.1"))
-        );
-        assert_eq!(
-            t.lookup(a("255.255.255.255")).unwrap().prefix,
-            cidr("0.0.0.0/0")
-        );
+        assert_eq!(t.lookup(a("8.8.8.8")).unwrap().next_hop, Some(a("198.18.0.1")));
+        assert_eq!(t.lookup(a("255.255.255.255")).unwrap().prefix, cidr("0.0.0.0/0"));
         assert_eq!(t.lookup(a("198.18.0.1")).unwrap().next_hop, None);
     }
 
@@ -226,14 +199,9 @@ mod test {
         let mut t = RouteTable::new();
         t.add(connected("198.18.0.0/24", 0)).unwrap();
         // Same network and length, even written with host bits or another port.
+        assert_eq!(t.add(via("198.18.0.2/24", 1, "1.2.3.4")), Err(RouteError::Duplicate(cidr("198.18.0.0/24"))));
         assert_eq!(
-            t.add(via("198.18.0.2/24", 1, "1.2.3.4")),
-            Err(RouteError::Duplicate(cidr("198.18.0.0/24")))
-        );
-        assert_eq!(
-            t.add(connected("198.18.0.0/24", 0))
-                .unwrap_err()
-                .to_string(),
+            t.add(connected("198.18.0.0/24", 0)).unwrap_err().to_string(),
             "a route for 198.18.0.0/24 already exists"
         );
         // A different length is a different prefix.
@@ -272,8 +240,7 @@ mod test {
     fn host_route_and_many_siblings() {
         let mut t = RouteTable::new();
         for i in 0..=255u8 {
-            t.add(connected(&format!("10.0.{i}.0/24"), u16::from(i)))
-                .unwrap();
+            t.add(connected(&format!("10.0.{i}.0/24"), u16::from(i))).unwrap();
         }
         t.add(via("10.0.7.7/32", 999, "10.0.0.1")).unwrap();
         assert_eq!(t.lookup(a("10.0.7.7")).unwrap().port, 999);

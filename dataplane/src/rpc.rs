@@ -111,13 +111,7 @@ pub struct RpcReceiver<C> {
 pub fn rpc_channel<C>(capacity: usize) -> (RpcSender<C>, RpcReceiver<C>) {
     let (tx, rx) = spsc::channel(capacity);
     let counters = Arc::new(Counters::default());
-    (
-        RpcSender {
-            tx,
-            counters: counters.clone(),
-        },
-        RpcReceiver { rx, counters },
-    )
+    (RpcSender { tx, counters: counters.clone() }, RpcReceiver { rx, counters })
 }
 
 impl<C> RpcSender<C> {
@@ -217,19 +211,13 @@ impl<C> RpcReceiver<C> {
 
 impl<C> fmt::Debug for RpcSender<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RpcSender")
-            .field("queued", &self.len())
-            .field("counters", &self.counters())
-            .finish()
+        f.debug_struct("RpcSender").field("queued", &self.len()).field("counters", &self.counters()).finish()
     }
 }
 
 impl<C> fmt::Debug for RpcReceiver<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RpcReceiver")
-            .field("queued", &self.len())
-            .field("counters", &self.counters())
-            .finish()
+        f.debug_struct("RpcReceiver").field("queued", &self.len()).field("counters", &self.counters()).finish()
     }
 }
 

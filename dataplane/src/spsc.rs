@@ -88,29 +88,16 @@ pub struct Consumer<T> {
 
 /// Make a ring holding at least `capacity` items (rounded up to a power of two, minimum 1).
 pub fn channel<T>(capacity: usize) -> (Producer<T>, Consumer<T>) {
-    let cap = capacity
-        .max(1)
-        .checked_next_power_of_two()
-        .expect("spsc capacity too large");
-    let buf = (0..cap)
-        .map(|_| UnsafeCell::new(MaybeUninit::uninit()))
-        .collect();
+    let cap = capacity.max(1).checked_next_power_of_two().expect("spsc capacity too large");
+    let buf = (0..cap).map(|_| UnsafeCell::new(MaybeUninit::uninit())).collect();
     let shared = Arc::new(Shared {
         head: CachePadded::new(AtomicUsize::new(0)),
         tail: CachePadded::new(AtomicUsize::new(0)),
         mask: cap - 1,
         buf,
     });
-    let producer = Producer {
-        shared: shared.clone(),
-        tail: 0,
-        cached_head: 0,
-    };
-    let consumer = Consumer {
-        shared,
-        head: 0,
-        cached_tail: 0,
-    };
+    let producer = Producer { shared: shared.clone(), tail: 0, cached_head: 0 };
+    let consumer = Consumer { shared, head: 0, cached_tail: 0 };
     (producer, consumer)
 }
 
@@ -139,8 +126,7 @@ impl<T> Producer<T> {
 
     /// Number of queued items (a snapshot: the consumer may be draining).
     pub fn len(&self) -> usize {
-        self.tail
-            .wrapping_sub(self.shared.head.load(Ordering::Acquire))
+        self.tail.wrapping_sub(self.shared.head.load(Ordering::Acquire))
     }
 
     /// True when no item can be queued right now.
@@ -225,10 +211,7 @@ impl<T> Consumer<T> {
 
     /// Number of queued items (a snapshot: the producer may be adding).
     pub fn len(&self) -> usize {
-        self.shared
-            .tail
-            .load(Ordering::Acquire)
-            .wrapping_sub(self.head)
+        self.shared.tail.load(Ordering::Acquire).wrapping_sub(self.head)
     }
 
     /// True when nothing is queued (a snapshot).
@@ -258,19 +241,13 @@ impl<T> Drop for Consumer<T> {
 
 impl<T> std::fmt::Debug for Producer<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Producer")
-            .field("len", &self.len())
-            .field("capacity", &self.capacity())
-            .finish()
+        f.debug_struct("Producer").field("len", &self.len()).field("capacity", &self.capacity()).finish()
     }
 }
 
 impl<T> std::fmt::Debug for Consumer<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Consumer")
-            .field("len", &self.len())
-            .field("capacity", &self.capacity())
-            .finish()
+        f.debug_struct("Consumer").field("len", &self.len()).field("capacity", &self.capacity()).finish()
     }
 }
 

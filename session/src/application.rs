@@ -66,20 +66,11 @@ pub struct Scope {
 
 impl Scope {
     /// Global only.
-    pub const GLOBAL: Scope = Scope {
-        global: true,
-        local: false,
-    };
+    pub const GLOBAL: Scope = Scope { global: true, local: false };
     /// Local only.
-    pub const LOCAL: Scope = Scope {
-        global: false,
-        local: true,
-    };
+    pub const LOCAL: Scope = Scope { global: false, local: true };
     /// Global and local.
-    pub const BOTH: Scope = Scope {
-        global: true,
-        local: true,
-    };
+    pub const BOTH: Scope = Scope { global: true, local: true };
 
     /// The scope an app asked for; asking for none means global.
     pub fn from_flags(global: bool, local: bool) -> Self {
@@ -201,11 +192,7 @@ impl AppOptions {
                 ),
             ));
         }
-        check_range(
-            "event_queue_size",
-            self.event_queue_size.into(),
-            EVENT_QUEUE_SIZES,
-        )?;
+        check_range("event_queue_size", self.event_queue_size.into(), EVENT_QUEUE_SIZES)?;
         if self.tls_engine > TLS_ENGINE_MAX {
             return Err(SessionError::invalid(
                 "tls_engine",
@@ -213,14 +200,10 @@ impl AppOptions {
             ));
         }
         if (self.proxy_tcp || self.proxy_udp) && !self.scope().global {
-            return Err(SessionError::UnsupportedConfig(
-                "a proxy app needs global scope".into(),
-            ));
+            return Err(SessionError::UnsupportedConfig("a proxy app needs global scope".into()));
         }
         if self.builtin && self.use_eventfd {
-            return Err(SessionError::UnsupportedConfig(
-                "a builtin app has no process to wake with an eventfd".into(),
-            ));
+            return Err(SessionError::UnsupportedConfig("a builtin app has no process to wake with an eventfd".into()));
         }
         Ok(())
     }
@@ -229,10 +212,7 @@ impl AppOptions {
         let size = u64::from(size);
         check_range(key, size, FIFO_SIZES)?;
         if !size.is_power_of_two() {
-            return Err(SessionError::invalid(
-                key,
-                format!("{size} is not a power of two"),
-            ));
+            return Err(SessionError::invalid(key, format!("{size} is not a power of two")));
         }
         if size > self.segment_size {
             return Err(SessionError::invalid(
@@ -248,10 +228,7 @@ fn check_range(key: &'static str, value: u64, (min, max): (u64, u64)) -> Result<
     if (min..=max).contains(&value) {
         Ok(())
     } else {
-        Err(SessionError::invalid(
-            key,
-            format!("{value} is outside {min}..={max}"),
-        ))
+        Err(SessionError::invalid(key, format!("{value} is outside {min}..={max}")))
     }
 }
 
@@ -276,15 +253,7 @@ pub struct Application {
 impl Application {
     /// An application with no workers and no listeners.
     pub fn new(index: u32, name: String, ns_index: u32, opts: AppOptions) -> Self {
-        Self {
-            index,
-            name,
-            ns_index,
-            scope: opts.scope(),
-            opts,
-            listeners: HashMap::new(),
-            worker_maps: Vec::new(),
-        }
+        Self { index, name, ns_index, scope: opts.scope(), opts, listeners: HashMap::new(), worker_maps: Vec::new() }
     }
 
     /// The map index the next worker will get: the lowest free one.
@@ -319,10 +288,7 @@ impl Application {
 
     /// Its workers as (map index, app worker index), by map index.
     pub fn workers(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
-        self.worker_maps
-            .iter()
-            .enumerate()
-            .filter_map(|(map, wrk)| wrk.map(|w| (map_index(map), w)))
+        self.worker_maps.iter().enumerate().filter_map(|(map, wrk)| wrk.map(|w| (map_index(map), w)))
     }
 
     /// Number of workers.
@@ -432,29 +398,12 @@ mod test {
 
     #[test]
     fn unsupported_combinations() {
-        let local_proxy = AppOptions {
-            scope_local: true,
-            proxy_tcp: true,
-            ..AppOptions::default()
-        };
-        assert!(matches!(
-            local_proxy.validate(),
-            Err(SessionError::UnsupportedConfig(_))
-        ));
-        let builtin_eventfd = AppOptions {
-            builtin: true,
-            use_eventfd: true,
-            ..AppOptions::default()
-        };
-        assert!(matches!(
-            builtin_eventfd.validate(),
-            Err(SessionError::UnsupportedConfig(_))
-        ));
+        let local_proxy = AppOptions { scope_local: true, proxy_tcp: true, ..AppOptions::default() };
+        assert!(matches!(local_proxy.validate(), Err(SessionError::UnsupportedConfig(_))));
+        let builtin_eventfd = AppOptions { builtin: true, use_eventfd: true, ..AppOptions::default() };
+        assert!(matches!(builtin_eventfd.validate(), Err(SessionError::UnsupportedConfig(_))));
         // No scope flag means global, so a plain proxy is fine.
-        let proxy = AppOptions {
-            proxy_udp: true,
-            ..AppOptions::default()
-        };
+        let proxy = AppOptions { proxy_udp: true, ..AppOptions::default() };
         assert_eq!(proxy.validate(), Ok(()));
         assert_eq!(proxy.proxied().collect::<Vec<_>>(), [Proto::Udp]);
     }
@@ -462,16 +411,8 @@ mod test {
     #[test]
     fn names_are_one_word() {
         assert_eq!(check_name("name", "echo-server"), Ok(()));
-        for bad in [
-            "",
-            "echo server",
-            "bell\u{7}",
-            &"x".repeat(NAME_MAX_LEN + 1),
-        ] {
-            assert!(matches!(
-                check_name("name", bad),
-                Err(SessionError::InvalidValue { key: "name", .. })
-            ));
+        for bad in ["", "echo server", "bell\u{7}", &"x".repeat(NAME_MAX_LEN + 1)] {
+            assert!(matches!(check_name("name", bad), Err(SessionError::InvalidValue { key: "name", .. })));
         }
     }
 
@@ -485,10 +426,7 @@ mod test {
         assert_eq!(app.del_worker_map(1), None);
         assert_eq!(app.worker(1), None);
         assert_eq!(app.add_worker_map(13), 1);
-        assert_eq!(
-            app.workers().collect::<Vec<_>>(),
-            [(0, 10), (1, 13), (2, 12)]
-        );
+        assert_eq!(app.workers().collect::<Vec<_>>(), [(0, 10), (1, 13), (2, 12)]);
         assert_eq!(app.del_worker_map(2), Some(12));
         assert_eq!(app.del_worker_map(9), None);
         assert_eq!(app.worker_count(), 2);

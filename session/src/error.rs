@@ -101,10 +101,7 @@ impl SessionError {
 
     /// Shorthand for [`SessionError::InvalidValue`].
     pub fn invalid(key: &'static str, reason: impl Into<String>) -> Self {
-        Self::InvalidValue {
-            key,
-            reason: reason.into(),
-        }
+        Self::InvalidValue { key, reason: reason.into() }
     }
 }
 
@@ -142,9 +139,6 @@ mod test {
     #[test]
     fn display_names_the_key() {
         let e = SessionError::invalid("rx_fifo_size", "must be a power of two");
-        assert_eq!(
-            e.to_string(),
-            "invalid value for rx_fifo_size: must be a power of two"
-        );
+        assert_eq!(e.to_string(), "invalid value for rx_fifo_size: must be a power of two");
     }
 }

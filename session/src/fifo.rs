@@ -154,12 +154,8 @@ impl OooList {
     /// Records `[start, end)` (distances from `tail`), merging with runs it overlaps or touches.
     fn insert(&mut self, tail: u32, start: u32, end: u32) -> Result<(), FifoError> {
         let n = self.len();
-        let first = (0..n)
-            .position(|k| self.relative(k, tail).1 >= start)
-            .unwrap_or(n);
-        let past = (first..n)
-            .position(|k| self.relative(k, tail).0 > end)
-            .map_or(n, |p| first + p);
+        let first = (0..n).position(|k| self.relative(k, tail).1 >= start).unwrap_or(n);
+        let past = (first..n).position(|k| self.relative(k, tail).0 > end).map_or(n, |p| first + p);
         let (start, end, replaced) = if first == past {
             if n == OOO_MAX_SEGMENTS {
                 return Err(FifoError::OooListFull);
@@ -172,10 +168,7 @@ impl OooList {
             self.runs.copy_within(past..n, first + 1);
             (lo, hi, past - first)
         };
-        self.runs[first] = OooRun {
-            start: tail.wrapping_add(start),
-            len: end - start,
-        };
+        self.runs[first] = OooRun { start: tail.wrapping_add(start), len: end - start };
         self.count = (n + 1 - replaced) as u32;
         Ok(())
     }
@@ -287,18 +280,9 @@ impl<'a> Fifo<'a> {
         Self::check_size(size)?;
         let mem = check_aligned(mem).ok_or(FifoError::Misaligned)?;
         let header = FifoHeader {
-            shared: CacheLine(Shared {
-                magic: FIFO_MAGIC,
-                size,
-                has_event: AtomicU32::new(0),
-            }),
-            cons: CacheLine(ConsumerSide {
-                head: AtomicU32::new(position),
-            }),
-            prod: CacheLine(ProducerSide {
-                tail: AtomicU32::new(position),
-                ooo: UnsafeCell::new(OooList::default()),
-            }),
+            shared: CacheLine(Shared { magic: FIFO_MAGIC, size, has_event: AtomicU32::new(0) }),
+            cons: CacheLine(ConsumerSide { head: AtomicU32::new(position) }),
+            prod: CacheLine(ProducerSide { tail: AtomicU32::new(position), ooo: UnsafeCell::new(OooList::default()) }),
         };
         // SAFETY: `mem` is aligned (checked) and valid for the footprint, which
         // starts with the header; nobody else uses it yet (caller's contract).
@@ -325,10 +309,7 @@ impl<'a> Fifo<'a> {
         // plain fields written before the fifo was handed out.
         let (magic, stored) = unsafe {
             let shared = ptr::addr_of!((*hdr.as_ptr()).shared.0);
-            (
-                ptr::read(ptr::addr_of!((*shared).magic)),
-                ptr::read(ptr::addr_of!((*shared).size)),
-            )
+            (ptr::read(ptr::addr_of!((*shared).magic)), ptr::read(ptr::addr_of!((*shared).size)))
         };
         if magic != FIFO_MAGIC || stored != size {
             return Err(FifoError::NotAFifo);
@@ -481,20 +462,13 @@ impl<'a> Fifo<'a> {
         let free = self.free_for(tail, data.len());
         let written = data.len().min(free as usize);
         self.copy_in(tail, &data[..written]);
-        Enqueued {
-            written,
-            advanced: self.advance_tail(tail, written as u32, free),
-        }
+        Enqueued { written, advanced: self.advance_tail(tail, written as u32, free) }
     }
 
     /// Publishes `n` bytes written at `tail` plus the out-of-order runs they reach.
     fn advance_tail(&self, tail: u32, n: u32, free: u32) -> usize {
         let advanced = self.with_ooo(|ooo| ooo.collect(tail, n)).min(free);
-        self.hdr()
-            .prod
-            .0
-            .tail
-            .store(tail.wrapping_add(advanced), Ordering::Release);
+        self.hdr().prod.0.tail.store(tail.wrapping_add(advanced), Ordering::Release);
         advanced as usize
     }
 
@@ -524,10 +498,7 @@ impl<'a> Fifo<'a> {
         let list = self.with_ooo(|ooo| *ooo);
         (0..list.len()).map(move |k| {
             let (start, end) = list.relative(k, tail);
-            OooSegment {
-                offset: start,
-                len: end - start,
-            }
+            OooSegment { offset: start, len: end - start }
         })
     }
 
@@ -546,10 +517,7 @@ impl<'a> Fifo<'a> {
         // keeps other views out.
         unsafe {
             let data = self.data.as_ptr();
-            (
-                slice::from_raw_parts_mut(data.add(start), first),
-                slice::from_raw_parts_mut(data, second),
-            )
+            (slice::from_raw_parts_mut(data.add(start), first), slice::from_raw_parts_mut(data, second))
         }
     }
 
@@ -588,11 +556,7 @@ impl<'a> Fifo<'a> {
     pub fn dequeue_drop(&self, len: usize) -> usize {
         let head = self.head();
         let n = len.min(self.avail_for(head, len) as usize);
-        self.hdr()
-            .cons
-            .0
-            .head
-            .store(head.wrapping_add(n as u32), Ordering::Release);
+        self.hdr().cons.0.head.store(head.wrapping_add(n as u32), Ordering::Release);
         n
     }
 
@@ -608,10 +572,7 @@ impl<'a> Fifo<'a> {
         // from doing so while the slices live.
         unsafe {
             let data = self.data.as_ptr();
-            (
-                slice::from_raw_parts(data.add(start), first),
-                slice::from_raw_parts(data, second),
-            )
+            (slice::from_raw_parts(data.add(start), first), slice::from_raw_parts(data, second))
         }
     }
 
@@ -661,10 +622,7 @@ impl TestMem {
         let layout = std::alloc::Layout::from_size_align(len, FIFO_ALIGN).unwrap();
         // SAFETY: `len` is non-zero for every caller (headers alone are larger).
         let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
-        Self {
-            ptr: NonNull::new(ptr).expect("out of memory"),
-            layout,
-        }
+        Self { ptr: NonNull::new(ptr).expect("out of memory"), layout }
     }
 
     pub(crate) fn ptr(&self) -> *mut u8 {
@@ -723,33 +681,15 @@ pub(crate) mod test {
         let mem = TestMem::new(Fifo::footprint(4096) + FIFO_ALIGN);
         // SAFETY (all below): the memory is valid for every size tried.
         unsafe {
-            assert_eq!(
-                Fifo::init(mem.ptr(), 3).unwrap_err(),
-                FifoError::InvalidSize(3)
-            );
-            assert_eq!(
-                Fifo::init(mem.ptr(), 0).unwrap_err(),
-                FifoError::InvalidSize(0)
-            );
-            assert_eq!(
-                Fifo::init(mem.ptr().add(8), 64).unwrap_err(),
-                FifoError::Misaligned
-            );
-            assert_eq!(
-                Fifo::from_raw(mem.ptr(), 64).unwrap_err(),
-                FifoError::NotAFifo
-            );
+            assert_eq!(Fifo::init(mem.ptr(), 3).unwrap_err(), FifoError::InvalidSize(3));
+            assert_eq!(Fifo::init(mem.ptr(), 0).unwrap_err(), FifoError::InvalidSize(0));
+            assert_eq!(Fifo::init(mem.ptr().add(8), 64).unwrap_err(), FifoError::Misaligned);
+            assert_eq!(Fifo::from_raw(mem.ptr(), 64).unwrap_err(), FifoError::NotAFifo);
             Fifo::init(mem.ptr(), 4096).unwrap();
             assert!(Fifo::from_raw(mem.ptr(), 4096).is_ok());
-            assert_eq!(
-                Fifo::from_raw(mem.ptr(), 2048).unwrap_err(),
-                FifoError::NotAFifo
-            );
+            assert_eq!(Fifo::from_raw(mem.ptr(), 2048).unwrap_err(), FifoError::NotAFifo);
             Fifo::retire(mem.ptr());
-            assert_eq!(
-                Fifo::from_raw(mem.ptr(), 4096).unwrap_err(),
-                FifoError::NotAFifo
-            );
+            assert_eq!(Fifo::from_raw(mem.ptr(), 4096).unwrap_err(), FifoError::NotAFifo);
         }
         assert_eq!(Fifo::check_size(MAX_FIFO_SIZE), Ok(()));
         assert!(Fifo::check_size(MAX_FIFO_SIZE << 1).is_err());
@@ -759,10 +699,7 @@ pub(crate) mod test {
     fn enqueue_dequeue_basic() {
         let mem = TestMem::new(Fifo::footprint(16));
         let f = fifo(&mem, 16, 0);
-        assert_eq!(
-            (f.capacity(), f.max_dequeue(), f.max_enqueue()),
-            (16, 0, 16)
-        );
+        assert_eq!((f.capacity(), f.max_dequeue(), f.max_enqueue()), (16, 0, 16));
         assert!(f.is_empty());
         assert_eq!(f.enqueue(b"hello"), 5);
         assert_eq!((f.max_dequeue(), f.max_enqueue()), (5, 11));
@@ -860,13 +797,7 @@ pub(crate) mod test {
         assert_eq!(segs(&f), [(10, 10), (25, 5)]);
         // Filling the first hole publishes through the first run only.
         let e = f.enqueue_collect(&data[..10]);
-        assert_eq!(
-            e,
-            Enqueued {
-                written: 10,
-                advanced: 20
-            }
-        );
+        assert_eq!(e, Enqueued { written: 10, advanced: 20 });
         assert_eq!(segs(&f), [(5, 5)]);
         assert_eq!(f.enqueue(&data[20..25]), 5);
         assert_eq!(segs(&f), []);
@@ -894,21 +825,9 @@ pub(crate) mod test {
         put(50, 64).unwrap(); // ends exactly at capacity
         assert_eq!(segs(&f), [(1, 1), (5, 35), (50, 14)]);
         // An in-order write reaching past the start of a run merges all runs it reaches.
-        assert_eq!(
-            f.enqueue_collect(&data[..6]),
-            Enqueued {
-                written: 6,
-                advanced: 40
-            }
-        );
+        assert_eq!(f.enqueue_collect(&data[..6]), Enqueued { written: 6, advanced: 40 });
         assert_eq!(segs(&f), [(10, 14)]);
-        assert_eq!(
-            f.enqueue_collect(&data[40..50]),
-            Enqueued {
-                written: 10,
-                advanced: 24
-            }
-        );
+        assert_eq!(f.enqueue_collect(&data[40..50]), Enqueued { written: 10, advanced: 24 });
         assert_eq!(drain(&f), data);
     }
 
@@ -918,13 +837,7 @@ pub(crate) mod test {
         let f = fifo(&mem, 16, 0);
         f.enqueue_with_offset(0, b"abc").unwrap();
         assert_eq!(f.max_dequeue(), 0);
-        assert_eq!(
-            f.enqueue_collect(b""),
-            Enqueued {
-                written: 0,
-                advanced: 3
-            }
-        );
+        assert_eq!(f.enqueue_collect(b""), Enqueued { written: 0, advanced: 3 });
         assert_eq!(drain(&f), b"abc");
     }
 
@@ -935,10 +848,7 @@ pub(crate) mod test {
         f.enqueue(b"0123");
         let err = f.enqueue_with_offset(10, b"abc");
         assert_eq!(err, Err(FifoError::BeyondCapacity));
-        assert_eq!(
-            f.enqueue_with_offset(u32::MAX, b"a"),
-            Err(FifoError::BeyondCapacity)
-        );
+        assert_eq!(f.enqueue_with_offset(u32::MAX, b"a"), Err(FifoError::BeyondCapacity));
         f.enqueue_with_offset(9, b"abc").unwrap();
         assert_eq!(f.enqueue_with_offset(5, b""), Ok(()));
         assert_eq!(segs(&f), [(9, 3)]);
@@ -957,10 +867,7 @@ pub(crate) mod test {
         }
         assert_eq!(f.ooo_segments().count(), OOO_MAX_SEGMENTS);
         let last = 4 * OOO_MAX_SEGMENTS as u32 + 2;
-        assert_eq!(
-            f.enqueue_with_offset(last, b"y"),
-            Err(FifoError::OooListFull)
-        );
+        assert_eq!(f.enqueue_with_offset(last, b"y"), Err(FifoError::OooListFull));
         // Merging into an existing run still works when the list is full ...
         f.enqueue_with_offset(4, b"zz").unwrap();
         assert_eq!(f.ooo_segments().count(), OOO_MAX_SEGMENTS - 1);
@@ -1040,10 +947,7 @@ pub(crate) mod test {
                 let (a, b) = f.writable_slices();
                 assert_eq!(a.len() + b.len(), cap - model.len());
                 let n = len.min(a.len() + b.len());
-                a.iter_mut()
-                    .chain(b.iter_mut())
-                    .take(n)
-                    .for_each(|x| *x = byte);
+                a.iter_mut().chain(b.iter_mut()).take(n).for_each(|x| *x = byte);
                 assert_eq!(f.commit(n), n);
                 model.resize(model.len() + n, byte);
             }
@@ -1242,10 +1146,7 @@ pub(crate) mod test {
     }
 
     fn fill(bytes: &mut [u8], from: u64) {
-        bytes
-            .iter_mut()
-            .zip(from..)
-            .for_each(|(b, i)| *b = stream_byte(i));
+        bytes.iter_mut().zip(from..).for_each(|(b, i)| *b = stream_byte(i));
     }
 
     fn xorshift(mut x: u64) -> u64 {

@@ -78,11 +78,7 @@ pub struct Endpoint {
 impl Endpoint {
     /// The endpoint under which a proxy listener for `proto` is registered.
     pub fn proxy(proto: Proto) -> Self {
-        Self {
-            proto,
-            ip: Ipv4Addr::UNSPECIFIED,
-            port: 0,
-        }
+        Self { proto, ip: Ipv4Addr::UNSPECIFIED, port: 0 }
     }
 
     /// Whether this is a proxy endpoint (wildcard address, port 0).
@@ -112,21 +108,11 @@ impl FromStr for Endpoint {
 /// Parses `PROTO://ADDR/PORT` (or `PROTO://ADDR:PORT`), e.g. `tcp://0.0.0.0/7`.
 pub fn parse_uri(s: &str) -> Result<Endpoint, SessionError> {
     let bad = |why: &str| SessionError::invalid("uri", format!("{s:?}: {why}"));
-    let (proto, rest) = s
-        .split_once("://")
-        .ok_or_else(|| bad("expected PROTO://ADDR/PORT"))?;
-    let proto = proto
-        .parse::<Proto>()
-        .map_err(|_| bad("protocol is not tcp or udp"))?;
-    let (ip, port) = rest
-        .split_once(['/', ':'])
-        .ok_or_else(|| bad("missing /PORT"))?;
-    let ip = ip
-        .parse::<Ipv4Addr>()
-        .map_err(|_| bad("address is not an IPv4 address"))?;
-    let port = port
-        .parse::<u16>()
-        .map_err(|_| bad("port is not a number in 0..=65535"))?;
+    let (proto, rest) = s.split_once("://").ok_or_else(|| bad("expected PROTO://ADDR/PORT"))?;
+    let proto = proto.parse::<Proto>().map_err(|_| bad("protocol is not tcp or udp"))?;
+    let (ip, port) = rest.split_once(['/', ':']).ok_or_else(|| bad("missing /PORT"))?;
+    let ip = ip.parse::<Ipv4Addr>().map_err(|_| bad("address is not an IPv4 address"))?;
+    let port = port.parse::<u16>().map_err(|_| bad("port is not a number in 0..=65535"))?;
     Ok(Endpoint { proto, ip, port })
 }
 
@@ -151,12 +137,7 @@ impl ListenerLookup {
     }
 
     /// Registers `listener` on `ep` in fib `fib`'s global table; AddressInUse if another listener has it.
-    pub fn add_global(
-        &mut self,
-        fib: u32,
-        ep: &Endpoint,
-        listener: u32,
-    ) -> Result<(), SessionError> {
+    pub fn add_global(&mut self, fib: u32, ep: &Endpoint, listener: u32) -> Result<(), SessionError> {
         insert(&mut self.global, fib, ep, listener)
     }
 
@@ -221,16 +202,9 @@ impl ListenerLookup {
     }
 }
 
-fn insert(
-    tables: &mut HashMap<u32, Table>,
-    id: u32,
-    ep: &Endpoint,
-    listener: u32,
-) -> Result<(), SessionError> {
+fn insert(tables: &mut HashMap<u32, Table>, id: u32, ep: &Endpoint, listener: u32) -> Result<(), SessionError> {
     match tables.entry(id).or_default().entry(ep.key()) {
-        Entry::Occupied(e) if *e.get() != listener => {
-            Err(SessionError::AddressInUse(ep.to_string()))
-        }
+        Entry::Occupied(e) if *e.get() != listener => Err(SessionError::AddressInUse(ep.to_string())),
         Entry::Occupied(_) => Ok(()),
         Entry::Vacant(e) => {
             e.insert(listener);
@@ -255,13 +229,7 @@ fn remove(tables: &mut HashMap<u32, Table>, id: u32, ep: &Endpoint, listener: u3
 
 fn find(table: &Table, proto: Proto, ip: Ipv4Addr, port: u16) -> Option<u32> {
     let proxy = Endpoint::proxy(proto).key();
-    [
-        (proto, ip, port),
-        (proto, Ipv4Addr::UNSPECIFIED, port),
-        proxy,
-    ]
-    .iter()
-    .find_map(|k| table.get(k).copied())
+    [(proto, ip, port), (proto, Ipv4Addr::UNSPECIFIED, port), proxy].iter().find_map(|k| table.get(k).copied())
 }
 
 #[cfg(test)]
@@ -275,14 +243,7 @@ mod test {
     #[test]
     fn uri_round_trip() {
         let e = ep("udp://1.2.3.4/7");
-        assert_eq!(
-            e,
-            Endpoint {
-                proto: Proto::Udp,
-                ip: Ipv4Addr::new(1, 2, 3, 4),
-                port: 7
-            }
-        );
+        assert_eq!(e, Endpoint { proto: Proto::Udp, ip: Ipv4Addr::new(1, 2, 3, 4), port: 7 });
         assert_eq!(e.to_string(), "udp://1.2.3.4/7");
         assert_eq!(ep("TCP://0.0.0.0:80"), ep("tcp://0.0.0.0/80"));
         assert_eq!("tcp://10.0.0.1/1".parse::<Endpoint>().unwrap().port, 1);
@@ -306,10 +267,7 @@ mod test {
                 other => panic!("{s:?}: {other:?}"),
             }
         }
-        assert!(matches!(
-            "quic".parse::<Proto>(),
-            Err(SessionError::InvalidValue { key: "proto", .. })
-        ));
+        assert!(matches!("quic".parse::<Proto>(), Err(SessionError::InvalidValue { key: "proto", .. })));
     }
 
     #[test]
@@ -336,14 +294,8 @@ mod test {
         let mut t = ListenerLookup::new();
         let e = ep("udp://0.0.0.0/53");
         t.add_local(4, &e, 9).unwrap();
-        assert_eq!(
-            t.lookup_local(4, Proto::Udp, Ipv4Addr::LOCALHOST, 53),
-            Some(9)
-        );
-        assert_eq!(
-            t.lookup_global(4, Proto::Udp, Ipv4Addr::LOCALHOST, 53),
-            None
-        );
+        assert_eq!(t.lookup_local(4, Proto::Udp, Ipv4Addr::LOCALHOST, 53), Some(9));
+        assert_eq!(t.lookup_global(4, Proto::Udp, Ipv4Addr::LOCALHOST, 53), None);
         assert_eq!(t.lookup_local(5, Proto::Udp, Ipv4Addr::LOCALHOST, 53), None);
         assert_eq!((t.local_len(), t.global_len()), (1, 0));
     }
@@ -354,10 +306,7 @@ mod test {
         let e = ep("tcp://0.0.0.0/7");
         t.add_global(0, &e, 1).unwrap();
         t.add_global(0, &e, 1).unwrap();
-        assert_eq!(
-            t.add_global(0, &e, 2),
-            Err(SessionError::AddressInUse("tcp://0.0.0.0/7".into()))
-        );
+        assert_eq!(t.add_global(0, &e, 2), Err(SessionError::AddressInUse("tcp://0.0.0.0/7".into())));
         t.add_global(1, &e, 2).unwrap();
         assert!(!t.del_global(0, &e, 2));
         assert!(!t.del_local(0, &e, 1));

@@ -135,8 +135,7 @@ impl<'a> MessageQueue<'a> {
     /// Checks that `slots` and `slot_size` make a valid queue.
     pub fn check_layout(slots: u32, slot_size: u32) -> Result<(), MqError> {
         let slots_ok = slots.is_power_of_two() && slots <= MQ_MAX_SLOTS;
-        let size_ok =
-            (MQ_MIN_SLOT_SIZE..=MQ_MAX_SLOT_SIZE).contains(&slot_size) && slot_size & 7 == 0;
+        let size_ok = (MQ_MIN_SLOT_SIZE..=MQ_MAX_SLOT_SIZE).contains(&slot_size) && slot_size & 7 == 0;
         if slots_ok && size_ok {
             Ok(())
         } else {
@@ -160,12 +159,7 @@ impl<'a> MessageQueue<'a> {
         Self::check_layout(slots, slot_size)?;
         let mem = check_aligned(mem).ok_or(MqError::Misaligned)?;
         let header = MqHeader {
-            shared: CacheLine(Shared {
-                magic: MQ_MAGIC,
-                slots,
-                slot_size,
-                want_wakeup: AtomicU32::new(0),
-            }),
+            shared: CacheLine(Shared { magic: MQ_MAGIC, slots, slot_size, want_wakeup: AtomicU32::new(0) }),
             head: CacheLine(AtomicU32::new(0)),
             tail: CacheLine(AtomicU32::new(0)),
         };
@@ -265,21 +259,14 @@ impl<'a> MessageQueue<'a> {
     pub fn try_send(&self, kind: u16, payload: &[u8]) -> Result<(), MqError> {
         let max = self.max_payload();
         if payload.len() > max {
-            return Err(MqError::TooLarge {
-                len: payload.len(),
-                max,
-            });
+            return Err(MqError::TooLarge { len: payload.len(), max });
         }
         let tail = self.tail();
         if tail.wrapping_sub(self.head()) >= self.slots {
             return Err(MqError::Full);
         }
         let slot = self.slot(tail);
-        let header = SlotHeader {
-            kind,
-            _reserved: 0,
-            len: payload.len() as u32,
-        };
+        let header = SlotHeader { kind, _reserved: 0, len: payload.len() as u32 };
         // SAFETY: the slot is free (the consumer released it: head was
         // acquired above), aligned to 8 (slot size is a multiple of 8 and the
         // slot area is aligned) and holds the header plus `max` payload bytes.
@@ -287,10 +274,7 @@ impl<'a> MessageQueue<'a> {
             ptr::write(slot.cast::<SlotHeader>(), header);
             ptr::copy_nonoverlapping(payload.as_ptr(), slot.add(SLOT_HEADER_SIZE), payload.len());
         }
-        self.hdr()
-            .tail
-            .0
-            .store(tail.wrapping_add(1), Ordering::Release);
+        self.hdr().tail.0.store(tail.wrapping_add(1), Ordering::Release);
         Ok(())
     }
 
@@ -312,10 +296,7 @@ impl<'a> MessageQueue<'a> {
         let n = len.min(buf.len());
         // SAFETY: as above; `n` is within both the slot payload and `buf`.
         unsafe { ptr::copy_nonoverlapping(slot.add(SLOT_HEADER_SIZE), buf.as_mut_ptr(), n) };
-        self.hdr()
-            .head
-            .0
-            .store(head.wrapping_add(1), Ordering::Release);
+        self.hdr().head.0.store(head.wrapping_add(1), Ordering::Release);
         Some((header.kind, len))
     }
 
@@ -359,9 +340,10 @@ impl<'a> MessageQueue<'a> {
     /// Returns at once if the queue is not empty. A `true` return can be
     /// spurious (a stale signal), so callers loop on [`MessageQueue::try_recv`].
     pub fn wait(&self, timeout: Option<Duration>) -> io::Result<bool> {
-        let fd = self.eventfd.as_ref().ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidInput, "message queue has no eventfd")
-        })?;
+        let fd = self
+            .eventfd
+            .as_ref()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "message queue has no eventfd"))?;
         let want = &self.hdr().shared.0.want_wakeup;
         want.store(1, Ordering::Relaxed);
         // Pairs with the fence in `notify`: see the module documentation.
@@ -378,21 +360,13 @@ fn wait_readable(fd: &OwnedFd, timeout: Option<Duration>) -> io::Result<bool> {
         let ms = t.as_nanos().div_ceil(1_000_000);
         ms.min(libc::c_int::MAX as u128) as libc::c_int
     });
-    let mut pfd = libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
+    let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
     // SAFETY: one valid pollfd for the duration of the call.
     let ready = unsafe { libc::poll(&mut pfd, 1, ms) };
     if ready < 0 {
         let err = io::Error::last_os_error();
         // A signal is as good as a wake-up: the caller re-checks the queue.
-        return if err.kind() == io::ErrorKind::Interrupted {
-            Ok(true)
-        } else {
-            Err(err)
-        };
+        return if err.kind() == io::ErrorKind::Interrupted { Ok(true) } else { Err(err) };
     }
     if ready == 0 {
         return Ok(false);
@@ -445,8 +419,7 @@ mod test {
 
     fn recv(q: &MessageQueue<'_>) -> Option<(u16, Vec<u8>)> {
         let mut buf = vec![0; q.max_payload()];
-        q.try_recv(&mut buf)
-            .map(|(kind, len)| (kind, buf[..len].to_vec()))
+        q.try_recv(&mut buf).map(|(kind, len)| (kind, buf[..len].to_vec()))
     }
 
     fn payload(seq: u32, max: usize) -> Vec<u8> {
@@ -463,28 +436,13 @@ mod test {
         unsafe {
             for (slots, size) in [(3, 64), (0, 64), (8, 60), (8, 8), (8, 1 << 20)] {
                 let err = MessageQueue::init(m.ptr(), slots, size).err();
-                assert_eq!(
-                    err,
-                    Some(MqError::InvalidLayout {
-                        slots,
-                        slot_size: size
-                    })
-                );
+                assert_eq!(err, Some(MqError::InvalidLayout { slots, slot_size: size }));
             }
-            assert_eq!(
-                MessageQueue::init(m.ptr().add(64), 8, 64).err(),
-                Some(MqError::Misaligned)
-            );
-            assert_eq!(
-                MessageQueue::from_raw(m.ptr(), 8, 64).err(),
-                Some(MqError::NotAQueue)
-            );
+            assert_eq!(MessageQueue::init(m.ptr().add(64), 8, 64).err(), Some(MqError::Misaligned));
+            assert_eq!(MessageQueue::from_raw(m.ptr(), 8, 64).err(), Some(MqError::NotAQueue));
             MessageQueue::init(m.ptr(), 8, 64).unwrap();
             assert!(MessageQueue::from_raw(m.ptr(), 8, 64).is_ok());
-            assert_eq!(
-                MessageQueue::from_raw(m.ptr(), 8, 32).err(),
-                Some(MqError::NotAQueue)
-            );
+            assert_eq!(MessageQueue::from_raw(m.ptr(), 8, 32).err(), Some(MqError::NotAQueue));
         }
     }
 
@@ -500,10 +458,7 @@ mod test {
         }
         assert!(q.is_full());
         assert_eq!(q.try_send(9, b"x"), Err(MqError::Full));
-        assert_eq!(
-            q.try_send(9, &[0; 57]),
-            Err(MqError::TooLarge { len: 57, max: 56 })
-        );
+        assert_eq!(q.try_send(9, &[0; 57]), Err(MqError::TooLarge { len: 57, max: 56 }));
         assert_eq!(recv(&q), Some((0, vec![0; 3])));
         q.try_send(4, &[7; 56]).unwrap();
         q.try_send(5, b"").unwrap_err();
@@ -698,10 +653,7 @@ mod test {
                 })
             });
             receive_all(&c, COUNT, || {
-                assert!(
-                    c.wait(Some(Duration::from_secs(10))).unwrap(),
-                    "lost wake-up"
-                );
+                assert!(c.wait(Some(Duration::from_secs(10))).unwrap(), "lost wake-up");
             });
         });
     }

@@ -62,10 +62,7 @@ impl NamespaceTable {
             sw_if_index: None,
         };
         let by_id = HashMap::from([(default.id.clone(), DEFAULT_NAMESPACE_INDEX)]);
-        Self {
-            namespaces: vec![default],
-            by_id,
-        }
+        Self { namespaces: vec![default], by_id }
     }
 
     /// Adds a namespace, or updates secret, fib and interface of an existing one; returns its index.
@@ -89,13 +86,7 @@ impl NamespaceTable {
         }
         let index = u32::try_from(self.namespaces.len())
             .map_err(|_| SessionError::invalid("namespace_id", "too many namespaces"))?;
-        self.namespaces.push(Namespace {
-            index,
-            id: id.to_owned(),
-            secret,
-            fib_index,
-            sw_if_index,
-        });
+        self.namespaces.push(Namespace { index, id: id.to_owned(), secret, fib_index, sw_if_index });
         self.by_id.insert(id.to_owned(), index);
         Ok(index)
     }
@@ -118,9 +109,7 @@ impl NamespaceTable {
         if id.is_empty() || id == DEFAULT_NAMESPACE_ID {
             return Ok(DEFAULT_NAMESPACE_INDEX);
         }
-        let ns = self
-            .lookup(id)
-            .ok_or_else(|| SessionError::InvalidNamespace(id.to_owned()))?;
+        let ns = self.lookup(id).ok_or_else(|| SessionError::InvalidNamespace(id.to_owned()))?;
         if ns.secret != secret {
             return Err(SessionError::WrongNamespaceSecret(id.to_owned()));
         }
@@ -190,13 +179,7 @@ mod test {
         assert_eq!(t.validate("", 999), Ok(0));
         assert_eq!(t.validate("default", 999), Ok(0));
         assert_eq!(t.validate("blue", 42), Ok(blue));
-        assert_eq!(
-            t.validate("blue", 41),
-            Err(SessionError::WrongNamespaceSecret("blue".into()))
-        );
-        assert_eq!(
-            t.validate("green", 42),
-            Err(SessionError::InvalidNamespace("green".into()))
-        );
+        assert_eq!(t.validate("blue", 41), Err(SessionError::WrongNamespaceSecret("blue".into())));
+        assert_eq!(t.validate("green", 42), Err(SessionError::InvalidNamespace("green".into())));
     }
 }

@@ -132,25 +132,13 @@ impl PairLayout {
         Fifo::check_size(rx_size)?;
         Fifo::check_size(tx_size)?;
         let tx_at = Fifo::footprint(rx_size) as u64;
-        Ok(Self {
-            rx_size,
-            tx_size,
-            tx_at,
-            chunk: tx_at + Fifo::footprint(tx_size) as u64,
-        })
+        Ok(Self { rx_size, tx_size, tx_at, chunk: tx_at + Fifo::footprint(tx_size) as u64 })
     }
 
     /// The handles of the pair whose chunk starts at `offset` in segment `segment`.
     fn pair(&self, segment: u32, offset: u64) -> FifoPair {
-        let handle = |offset, size| FifoHandle {
-            segment,
-            offset,
-            size,
-        };
-        FifoPair {
-            rx: handle(offset, self.rx_size),
-            tx: handle(offset + self.tx_at, self.tx_size),
-        }
+        let handle = |offset, size| FifoHandle { segment, offset, size };
+        FifoPair { rx: handle(offset, self.rx_size), tx: handle(offset + self.tx_at, self.tx_size) }
     }
 }
 
@@ -194,13 +182,10 @@ impl Segment {
     /// Creates a memfd segment named `name` of `size` bytes, maps it and formats it.
     pub fn create(name: &str, size: usize) -> io::Result<Segment> {
         if size < SEGMENT_HEADER_SIZE || size > isize::MAX as usize {
-            return Err(invalid(
-                io::ErrorKind::InvalidInput,
-                "segment size out of range",
-            ));
+            return Err(invalid(io::ErrorKind::InvalidInput, "segment size out of range"));
         }
-        let cname = CString::new(name)
-            .map_err(|_| invalid(io::ErrorKind::InvalidInput, "segment name contains NUL"))?;
+        let cname =
+            CString::new(name).map_err(|_| invalid(io::ErrorKind::InvalidInput, "segment name contains NUL"))?;
         let flags = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
         // SAFETY: `cname` is a valid C string for the duration of the call.
         let raw = cvt(unsafe { libc::memfd_create(cname.as_ptr(), flags) })?;
@@ -237,10 +222,7 @@ impl Segment {
         // SAFETY: valid fd and a live stat buffer.
         cvt(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) })?;
         if size < SEGMENT_HEADER_SIZE || (st.st_size as u64) < size as u64 {
-            return Err(invalid(
-                io::ErrorKind::InvalidInput,
-                "segment size mismatch",
-            ));
+            return Err(invalid(io::ErrorKind::InvalidInput, "segment size mismatch"));
         }
         let seg = Self::map(fd, size, false)?;
         let hdr = seg.base.as_ptr().cast::<SegmentHeader>();
@@ -254,10 +236,7 @@ impl Segment {
             )
         };
         if stored != (SEGMENT_MAGIC, SEGMENT_VERSION, size as u64) {
-            return Err(invalid(
-                io::ErrorKind::InvalidData,
-                "not a dpnode segment of this size and version",
-            ));
+            return Err(invalid(io::ErrorKind::InvalidData, "not a dpnode segment of this size and version"));
         }
         Ok(seg)
     }
@@ -265,14 +244,7 @@ impl Segment {
     fn map(fd: OwnedFd, size: usize, owner: bool) -> io::Result<Segment> {
         // SAFETY: a fresh shared mapping of an fd we own; the kernel picks the address.
         let base = unsafe {
-            libc::mmap(
-                ptr::null_mut(),
-                size,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                fd.as_raw_fd(),
-                0,
-            )
+            libc::mmap(ptr::null_mut(), size, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd.as_raw_fd(), 0)
         };
         if base == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
@@ -344,9 +316,7 @@ impl Segment {
     /// Takes `len` never-used bytes.
     fn bump(&mut self, len: u64) -> Result<u64, SegmentError> {
         let off = self.bump_offset();
-        let off = self
-            .checked_range(off, len)
-            .ok_or(SegmentError::OutOfMemory)?;
+        let off = self.checked_range(off, len).ok_or(SegmentError::OutOfMemory)?;
         self.header_mut()?.bump = off + len;
         Ok(off)
     }
@@ -364,10 +334,7 @@ impl Segment {
         if n == MAX_SIZE_CLASSES {
             return Err(SegmentError::TooManySizeClasses);
         }
-        hdr.classes[n] = SizeClass {
-            chunk,
-            ..SizeClass::default()
-        };
+        hdr.classes[n] = SizeClass { chunk, ..SizeClass::default() };
         hdr.n_classes = n as u32 + 1;
         Ok(n)
     }
@@ -386,9 +353,7 @@ impl Segment {
         if class.free_head == 0 {
             return Ok(None);
         }
-        let next = self
-            .free_chunk(class.free_head, class.chunk)
-            .map(|free| free.next);
+        let next = self.free_chunk(class.free_head, class.chunk).map(|free| free.next);
         let slot = &mut self.header_mut()?.classes[k];
         match next {
             Some(next) => {
@@ -407,11 +372,7 @@ impl Segment {
     /// Puts the chunk at `off` on class `k`'s free list.
     fn push_free(&mut self, k: usize, off: u64) -> Result<(), SegmentError> {
         let class = &mut self.header_mut()?.classes[k];
-        let free = FreeChunk {
-            magic: FREE_MAGIC,
-            _reserved: 0,
-            next: class.free_head,
-        };
+        let free = FreeChunk { magic: FREE_MAGIC, _reserved: 0, next: class.free_head };
         class.free_head = off;
         class.free_count += 1;
         // SAFETY: callers pass a checked chunk of this class that no live pair uses.
@@ -443,12 +404,7 @@ impl Segment {
     }
 
     /// Carves `count` pairs of these sizes out of unused memory and puts them on the free list.
-    pub fn prealloc_pairs(
-        &mut self,
-        rx_size: u32,
-        tx_size: u32,
-        count: u32,
-    ) -> Result<(), SegmentError> {
+    pub fn prealloc_pairs(&mut self, rx_size: u32, tx_size: u32, count: u32) -> Result<(), SegmentError> {
         let layout = PairLayout::new(rx_size, tx_size)?;
         let k = self.class(layout.chunk, true)?;
         for _ in 0..count {
@@ -461,17 +417,11 @@ impl Segment {
     /// Frees the pair allocated with these sizes whose rx fifo is at `offset`.
     ///
     /// Both fifos lose their magic, so views of them can no longer be made.
-    pub fn free_pair(
-        &mut self,
-        offset: u64,
-        rx_size: u32,
-        tx_size: u32,
-    ) -> Result<(), SegmentError> {
+    pub fn free_pair(&mut self, offset: u64, rx_size: u32, tx_size: u32) -> Result<(), SegmentError> {
         let layout = PairLayout::new(rx_size, tx_size)?;
         let k = self.class(layout.chunk, false)?;
-        let allocated = self
-            .checked_range(offset, layout.chunk)
-            .filter(|&off| off + layout.chunk <= self.bump_offset());
+        let allocated =
+            self.checked_range(offset, layout.chunk).filter(|&off| off + layout.chunk <= self.bump_offset());
         let off = allocated.ok_or(SegmentError::InvalidFree)?;
         if self.pairs_in_use == 0 || self.free_chunk(off, layout.chunk).is_some() {
             return Err(SegmentError::InvalidFree);
@@ -493,9 +443,7 @@ impl Segment {
     pub unsafe fn fifo(&self, offset: u64, size: u32) -> Result<Fifo<'_>, FifoError> {
         Fifo::check_size(size)?;
         let footprint = Fifo::footprint(size) as u64;
-        let off = self
-            .checked_range(offset, footprint)
-            .ok_or(FifoError::NotAFifo)?;
+        let off = self.checked_range(offset, footprint).ok_or(FifoError::NotAFifo)?;
         // SAFETY: the footprint lies inside the mapping, which outlives the
         // borrow of `self`; the producer/consumer rule is the caller's.
         unsafe { Fifo::from_raw(self.at(off), size) }
@@ -516,17 +464,10 @@ impl Segment {
     ///
     /// The queue must have at most one producer and one consumer at a time,
     /// across all views and processes.
-    pub unsafe fn message_queue(
-        &self,
-        offset: u64,
-        slots: u32,
-        slot_size: u32,
-    ) -> Result<MessageQueue<'_>, MqError> {
+    pub unsafe fn message_queue(&self, offset: u64, slots: u32, slot_size: u32) -> Result<MessageQueue<'_>, MqError> {
         MessageQueue::check_layout(slots, slot_size)?;
         let footprint = MessageQueue::footprint(slots, slot_size) as u64;
-        let off = self
-            .checked_range(offset, footprint)
-            .ok_or(MqError::NotAQueue)?;
+        let off = self.checked_range(offset, footprint).ok_or(MqError::NotAQueue)?;
         // SAFETY: as for `fifo`.
         unsafe { MessageQueue::from_raw(self.at(off), slots, slot_size) }
     }
@@ -559,9 +500,7 @@ impl FifoHandle {
     /// The fifo must have at most one producer and one consumer at a time,
     /// across all views and processes.
     pub unsafe fn fifo<'a>(&self, mgr: &'a SegmentManager) -> Result<Fifo<'a>, SegmentError> {
-        let seg = mgr
-            .segment(self.segment)
-            .ok_or(SegmentError::NoSuchSegment(self.segment))?;
+        let seg = mgr.segment(self.segment).ok_or(SegmentError::NoSuchSegment(self.segment))?;
         // SAFETY: forwarded to the caller.
         Ok(unsafe { seg.fifo(self.offset, self.size) }?)
     }
@@ -628,10 +567,8 @@ impl SegmentManager {
     /// Checks `cfg`, creates the first segment and preallocates fifo pairs into it.
     pub fn new(cfg: SegmentManagerConfig) -> Result<Self, SegmentError> {
         let invalid = |what, value: u64| SegmentError::InvalidSize { what, value };
-        Fifo::check_size(cfg.rx_fifo_size)
-            .map_err(|_| invalid("rx_fifo_size", cfg.rx_fifo_size.into()))?;
-        Fifo::check_size(cfg.tx_fifo_size)
-            .map_err(|_| invalid("tx_fifo_size", cfg.tx_fifo_size.into()))?;
+        Fifo::check_size(cfg.rx_fifo_size).map_err(|_| invalid("rx_fifo_size", cfg.rx_fifo_size.into()))?;
+        Fifo::check_size(cfg.tx_fifo_size).map_err(|_| invalid("tx_fifo_size", cfg.tx_fifo_size.into()))?;
         let layout = PairLayout::new(cfg.rx_fifo_size, cfg.tx_fifo_size)?;
         if cfg.max_segments == 0 {
             return Err(invalid("max_segments", 0));
@@ -647,12 +584,7 @@ impl SegmentManager {
         }
         let mut first = new_segment(cfg.segment_size)?;
         first.prealloc_pairs(cfg.rx_fifo_size, cfg.tx_fifo_size, cfg.prealloc_fifo_pairs)?;
-        Ok(Self {
-            cfg,
-            layout,
-            segments: vec![Some(first)],
-            invalid_frees: 0,
-        })
+        Ok(Self { cfg, layout, segments: vec![Some(first)], invalid_frees: 0 })
     }
 
     /// The configuration the manager was made with.
@@ -723,9 +655,7 @@ impl SegmentManager {
 
     /// Allocates a message queue in the first segment; returns its offset there.
     pub fn alloc_message_queue(&mut self, slots: u32, slot_size: u32) -> Result<u64, SegmentError> {
-        let first = self.segments[0]
-            .as_mut()
-            .expect("the first segment is never removed");
+        let first = self.segments[0].as_mut().expect("the first segment is never removed");
         first.alloc_message_queue(slots, slot_size)
     }
 
@@ -766,12 +696,7 @@ mod test {
     /// Chunk of a 4096/2048 pair: (640 + 4096) + (640 + 2048).
     const CHUNK: u64 = 7424;
 
-    fn cfg(
-        segment_kib: usize,
-        add_kib: usize,
-        prealloc: u32,
-        max_segments: u32,
-    ) -> SegmentManagerConfig {
+    fn cfg(segment_kib: usize, add_kib: usize, prealloc: u32, max_segments: u32) -> SegmentManagerConfig {
         SegmentManagerConfig {
             segment_size: segment_kib * KIB,
             add_segment_size: add_kib * KIB,
@@ -802,10 +727,7 @@ mod test {
         let a = Segment::create("dpnode-seg-test", 64 * KIB).unwrap();
         assert_eq!(a.size(), 64 * KIB);
         let link = std::fs::read_link(format!("/proc/self/fd/{}", a.fd().as_raw_fd())).unwrap();
-        assert!(
-            link.to_string_lossy().starts_with("/memfd:dpnode-seg-test"),
-            "{link:?}"
-        );
+        assert!(link.to_string_lossy().starts_with("/memfd:dpnode-seg-test"), "{link:?}");
         let b = Segment::from_fd(dup(&a), a.size()).unwrap();
         assert_ne!(a.base(), b.base());
         // SAFETY: offset 5000 is inside both 64 KiB mappings and unused.
@@ -822,22 +744,13 @@ mod test {
         assert!(unsafe { libc::ftruncate(a.fd().as_raw_fd(), 4096) } < 0);
         // SAFETY: the magic is the first header field; no other view reads it now.
         unsafe { a.base().cast::<u32>().write(0) };
-        assert_eq!(
-            kind(Segment::from_fd(dup(&a), a.size()).unwrap_err()),
-            io::ErrorKind::InvalidData
-        );
+        assert_eq!(kind(Segment::from_fd(dup(&a), a.size()).unwrap_err()), io::ErrorKind::InvalidData);
     }
 
     #[test]
     fn create_rejects_bad_arguments() {
-        assert_eq!(
-            kind(Segment::create("x", 100).unwrap_err()),
-            io::ErrorKind::InvalidInput
-        );
-        assert_eq!(
-            kind(Segment::create("a\0b", 64 * KIB).unwrap_err()),
-            io::ErrorKind::InvalidInput
-        );
+        assert_eq!(kind(Segment::create("x", 100).unwrap_err()), io::ErrorKind::InvalidInput);
+        assert_eq!(kind(Segment::create("a\0b", 64 * KIB).unwrap_err()), io::ErrorKind::InvalidInput);
     }
 
     #[test]
@@ -846,20 +759,14 @@ mod test {
         let offs: Vec<u64> = (0..8).map(|_| s.alloc_pair(4096, 2048).unwrap()).collect();
         let expect: Vec<u64> = (0..8).map(|k| 512 + k * CHUNK).collect();
         assert_eq!(offs, expect);
-        assert!(matches!(
-            s.alloc_pair(4096, 2048),
-            Err(SegmentError::OutOfMemory)
-        ));
+        assert!(matches!(s.alloc_pair(4096, 2048), Err(SegmentError::OutOfMemory)));
         assert_eq!(s.pairs_in_use(), 8);
         assert_eq!(s.unallocated(), 64 * KIB - 512 - 8 * CHUNK as usize);
         // SAFETY: this test is the only user of the fifo.
         let rx = unsafe { s.fifo(offs[3], 4096).unwrap() };
         rx.enqueue(b"stale");
         s.free_pair(offs[3], 4096, 2048).unwrap();
-        assert!(matches!(
-            s.free_pair(offs[3], 4096, 2048),
-            Err(SegmentError::InvalidFree)
-        ));
+        assert!(matches!(s.free_pair(offs[3], 4096, 2048), Err(SegmentError::InvalidFree)));
         assert_eq!(s.pairs_in_use(), 7);
         assert_eq!(s.alloc_pair(4096, 2048).unwrap(), offs[3]);
         // Reused pairs come back formatted and empty.
@@ -878,23 +785,14 @@ mod test {
         assert_eq!(s.alloc_pair(1024, 1024).unwrap(), b);
         // Swapped sizes take the same chunk size, so they share the free list.
         assert_eq!(s.alloc_pair(2048, 4096).unwrap(), a);
-        assert!(
-            matches!(s.free_pair(a, 4096, 2048), Ok(())),
-            "same chunk, either layout frees it"
-        );
+        assert!(matches!(s.free_pair(a, 4096, 2048), Ok(())), "same chunk, either layout frees it");
         // Two classes exist; fourteen more fill the table (some run out of memory, which is fine).
         for k in 8..22 {
             let res = s.alloc_pair(1 << k, 1);
             assert!(matches!(res, Ok(_) | Err(SegmentError::OutOfMemory)));
         }
-        assert!(matches!(
-            s.alloc_pair(1 << 22, 1),
-            Err(SegmentError::TooManySizeClasses)
-        ));
-        assert!(matches!(
-            s.alloc_pair(3, 1),
-            Err(SegmentError::Fifo(FifoError::InvalidSize(3)))
-        ));
+        assert!(matches!(s.alloc_pair(1 << 22, 1), Err(SegmentError::TooManySizeClasses)));
+        assert!(matches!(s.alloc_pair(3, 1), Err(SegmentError::Fifo(FifoError::InvalidSize(3)))));
     }
 
     #[test]
@@ -902,22 +800,10 @@ mod test {
         let mut a = Segment::create("t", 64 * KIB).unwrap();
         let off = a.alloc_pair(4096, 2048).unwrap();
         let mut b = Segment::from_fd(dup(&a), a.size()).unwrap();
-        assert!(matches!(
-            b.alloc_pair(4096, 2048),
-            Err(SegmentError::NotOwner)
-        ));
-        assert!(matches!(
-            b.free_pair(off, 4096, 2048),
-            Err(SegmentError::NotOwner)
-        ));
-        assert!(matches!(
-            b.alloc_message_queue(8, 64),
-            Err(SegmentError::NotOwner)
-        ));
-        assert!(matches!(
-            b.prealloc_pairs(4096, 2048, 1),
-            Err(SegmentError::NotOwner)
-        ));
+        assert!(matches!(b.alloc_pair(4096, 2048), Err(SegmentError::NotOwner)));
+        assert!(matches!(b.free_pair(off, 4096, 2048), Err(SegmentError::NotOwner)));
+        assert!(matches!(b.alloc_message_queue(8, 64), Err(SegmentError::NotOwner)));
+        assert!(matches!(b.prealloc_pairs(4096, 2048, 1), Err(SegmentError::NotOwner)));
     }
 
     #[test]
@@ -925,15 +811,9 @@ mod test {
         let mut s = Segment::create("t", 64 * KIB).unwrap();
         let off = s.alloc_pair(4096, 2048).unwrap();
         for bad in [0, off + 8, off + CHUNK, u64::MAX - 64] {
-            assert!(
-                matches!(s.free_pair(bad, 4096, 2048), Err(SegmentError::InvalidFree)),
-                "{bad}"
-            );
+            assert!(matches!(s.free_pair(bad, 4096, 2048), Err(SegmentError::InvalidFree)), "{bad}");
         }
-        assert!(matches!(
-            s.free_pair(off, 1024, 1024),
-            Err(SegmentError::InvalidFree)
-        ));
+        assert!(matches!(s.free_pair(off, 1024, 1024), Err(SegmentError::InvalidFree)));
         assert_eq!(s.pairs_in_use(), 1);
         s.free_pair(off, 4096, 2048).unwrap();
     }
@@ -949,14 +829,8 @@ mod test {
             assert_eq!(s.fifo(tx, 2048).unwrap().capacity(), 2048);
             assert_eq!(s.fifo(off, 2048).unwrap_err(), FifoError::NotAFifo);
             assert_eq!(s.fifo(0, 4096).unwrap_err(), FifoError::NotAFifo);
-            assert_eq!(
-                s.fifo(64 * KIB as u64 - 128, 4096).unwrap_err(),
-                FifoError::NotAFifo
-            );
-            assert_eq!(
-                s.fifo(u64::MAX - 127, 4096).unwrap_err(),
-                FifoError::NotAFifo
-            );
+            assert_eq!(s.fifo(64 * KIB as u64 - 128, 4096).unwrap_err(), FifoError::NotAFifo);
+            assert_eq!(s.fifo(u64::MAX - 127, 4096).unwrap_err(), FifoError::NotAFifo);
         }
         s.free_pair(off, 4096, 2048).unwrap();
         // SAFETY: as above.
@@ -982,41 +856,24 @@ mod test {
         // A wild bump offset is clamped: the segment looks full, nothing worse.
         // SAFETY: `bump` is the u64 at byte 16 of the header.
         unsafe { s.base().add(16).cast::<u64>().write(u64::MAX) };
-        assert!(matches!(
-            s.alloc_pair(4096, 2048),
-            Err(SegmentError::OutOfMemory)
-        ));
+        assert!(matches!(s.alloc_pair(4096, 2048), Err(SegmentError::OutOfMemory)));
     }
 
     #[test]
     fn message_queue_in_segment() {
         let mut a = Segment::create("t", 64 * KIB).unwrap();
         let off = a.alloc_message_queue(64, 64).unwrap();
-        assert!(matches!(
-            a.alloc_message_queue(3, 64),
-            Err(SegmentError::Mq(_))
-        ));
+        assert!(matches!(a.alloc_message_queue(3, 64), Err(SegmentError::Mq(_))));
         let b = Segment::from_fd(dup(&a), a.size()).unwrap();
         // SAFETY: the first view only sends and the second only receives.
-        let (tx, rx) = unsafe {
-            (
-                a.message_queue(off, 64, 64).unwrap(),
-                b.message_queue(off, 64, 64).unwrap(),
-            )
-        };
+        let (tx, rx) = unsafe { (a.message_queue(off, 64, 64).unwrap(), b.message_queue(off, 64, 64).unwrap()) };
         tx.try_send(3, b"hi").unwrap();
         let mut buf = [0; 56];
         assert_eq!(rx.try_recv(&mut buf), Some((3, 2)));
         // SAFETY: no view is used.
         unsafe {
-            assert!(matches!(
-                b.message_queue(off, 32, 64),
-                Err(MqError::NotAQueue)
-            ));
-            assert!(matches!(
-                b.message_queue(60 * KIB as u64, 64, 64),
-                Err(MqError::NotAQueue)
-            ));
+            assert!(matches!(b.message_queue(off, 32, 64), Err(MqError::NotAQueue)));
+            assert!(matches!(b.message_queue(60 * KIB as u64, 64, 64), Err(MqError::NotAQueue)));
         }
     }
 
@@ -1026,20 +883,8 @@ mod test {
             Err(SegmentError::InvalidSize { what, .. }) => what,
             other => panic!("{other:?}"),
         };
-        assert_eq!(
-            bad(SegmentManagerConfig {
-                rx_fifo_size: 3000,
-                ..cfg(64, 0, 0, 1)
-            }),
-            "rx_fifo_size"
-        );
-        assert_eq!(
-            bad(SegmentManagerConfig {
-                tx_fifo_size: 0,
-                ..cfg(64, 0, 0, 1)
-            }),
-            "tx_fifo_size"
-        );
+        assert_eq!(bad(SegmentManagerConfig { rx_fifo_size: 3000, ..cfg(64, 0, 0, 1) }), "rx_fifo_size");
+        assert_eq!(bad(SegmentManagerConfig { tx_fifo_size: 0, ..cfg(64, 0, 0, 1) }), "tx_fifo_size");
         assert_eq!(bad(cfg(64, 0, 0, 0)), "max_segments");
         assert_eq!(bad(cfg(64, 0, 9, 1)), "segment_size");
         assert_eq!(bad(cfg(64, 4, 0, 2)), "add_segment_size");
@@ -1056,20 +901,10 @@ mod test {
         assert_eq!(carved, 64 * KIB - 512 - 8 * CHUNK as usize);
         assert_eq!(mgr.fifo_pairs_in_use(), 0);
         let pairs: Vec<FifoPair> = (0..8).map(|_| mgr.alloc_fifo_pair().unwrap()).collect();
-        assert_eq!(
-            first(&mgr),
-            carved,
-            "preallocated pairs come off the free list"
-        );
+        assert_eq!(first(&mgr), carved, "preallocated pairs come off the free list");
         assert_eq!(mgr.fifo_pairs_in_use(), 8);
-        assert!(matches!(
-            mgr.alloc_fifo_pair(),
-            Err(SegmentError::CannotGrow)
-        ));
-        assert_eq!(
-            pairs[0].tx.offset,
-            pairs[0].rx.offset + Fifo::footprint(4096) as u64
-        );
+        assert!(matches!(mgr.alloc_fifo_pair(), Err(SegmentError::CannotGrow)));
+        assert_eq!(pairs[0].tx.offset, pairs[0].rx.offset + Fifo::footprint(4096) as u64);
         assert_eq!((pairs[0].rx.size, pairs[0].tx.size), (4096, 2048));
     }
 
@@ -1081,17 +916,10 @@ mod test {
         assert_eq!(mgr.segment_count(), 3);
         let per_segment: Vec<u32> = mgr.segments().map(Segment::pairs_in_use).collect();
         assert_eq!(per_segment, [8, 4, 4]);
-        assert!(matches!(
-            mgr.alloc_fifo_pair(),
-            Err(SegmentError::CannotGrow)
-        ));
+        assert!(matches!(mgr.alloc_fifo_pair(), Err(SegmentError::CannotGrow)));
 
         // Emptying segment 1 removes it; its index is reused by the next growth.
-        let in_seg1: Vec<FifoPair> = pairs
-            .iter()
-            .copied()
-            .filter(|p| p.rx.segment == 1)
-            .collect();
+        let in_seg1: Vec<FifoPair> = pairs.iter().copied().filter(|p| p.rx.segment == 1).collect();
         pairs.retain(|p| p.rx.segment != 1);
         in_seg1.into_iter().for_each(|p| mgr.free_fifo_pair(p));
         assert_eq!(mgr.segment_count(), 2);
@@ -1130,14 +958,8 @@ mod test {
             let mut buf = [0; 16];
             assert_eq!(pair.rx.fifo(&mgr).unwrap().dequeue(&mut buf), 6);
             assert_eq!(pair.tx.fifo(&mgr).unwrap().capacity(), 2048);
-            let stale = FifoHandle {
-                segment: 4,
-                ..pair.rx
-            };
-            assert!(matches!(
-                stale.fifo(&mgr),
-                Err(SegmentError::NoSuchSegment(4))
-            ));
+            let stale = FifoHandle { segment: 4, ..pair.rx };
+            assert!(matches!(stale.fifo(&mgr), Err(SegmentError::NoSuchSegment(4))));
         }
     }
 
@@ -1150,12 +972,8 @@ mod test {
         let other = Segment::from_fd(dup(seg), seg.size()).unwrap();
         assert_ne!(seg.base(), other.base());
         // SAFETY: one view produces, the other consumes.
-        let (producer, consumer) = unsafe {
-            (
-                pair.rx.fifo(&mgr).unwrap(),
-                other.fifo(pair.rx.offset, pair.rx.size).unwrap(),
-            )
-        };
+        let (producer, consumer) =
+            unsafe { (pair.rx.fifo(&mgr).unwrap(), other.fifo(pair.rx.offset, pair.rx.size).unwrap()) };
         run_stream(producer, consumer, 32 << 20);
     }
 
@@ -1185,10 +1003,7 @@ mod test {
                 unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
                 let seg = Segment::from_fd(child_fd, size).unwrap();
                 // SAFETY: the child is the fifo's only producer.
-                produce(
-                    unsafe { seg.fifo(pair.rx.offset, pair.rx.size).unwrap() },
-                    TOTAL,
-                );
+                produce(unsafe { seg.fifo(pair.rx.offset, pair.rx.size).unwrap() }, TOTAL);
             });
             let code = std::panic::catch_unwind(child).map_or(1, |()| 0);
             // SAFETY: ends the child without running the parent's destructors or harness.
@@ -1206,10 +1021,7 @@ mod test {
             std::thread::yield_now();
         });
         let status = exited.or_else(|| reap(pid, 0)).unwrap();
-        assert!(
-            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-            "status {status:#x}"
-        );
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "status {status:#x}");
     }
 
     proptest! {

@@ -295,11 +295,7 @@ impl fmt::Display for Repr {
                     self.target_protocol_addr, self.source_protocol_addr, self.source_hardware_addr
                 )
             }
-            Operation::Reply => write!(
-                f,
-                "ARP {} is-at {}",
-                self.source_protocol_addr, self.source_hardware_addr
-            ),
+            Operation::Reply => write!(f, "ARP {} is-at {}", self.source_protocol_addr, self.source_hardware_addr),
             Operation::Unknown(op) => write!(f, "ARP op {op} from {}", self.source_protocol_addr),
         }
     }
@@ -311,14 +307,14 @@ mod test {
 
     // who-has 198.18.0.2 tell 198.18.0.1, from 02:00:00:00:00:01.
     static REQUEST_BYTES: [u8; 28] = [
-        0x00, 0x01, 0x08, 0x00, 0x06, 0x04, 0x00, 0x01, 0x02, 0x00, 0x00, 0x00, 0x00, 0x01, 0xc6,
-        0x12, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xc6, 0x12, 0x00, 0x02,
+        0x00, 0x01, 0x08, 0x00, 0x06, 0x04, 0x00, 0x01, 0x02, 0x00, 0x00, 0x00, 0x00, 0x01, 0xc6, 0x12, 0x00, 0x01,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xc6, 0x12, 0x00, 0x02,
     ];
 
     // 198.18.0.2 is-at 02:00:00:00:00:02, to 198.18.0.1.
     static REPLY_BYTES: [u8; 28] = [
-        0x00, 0x01, 0x08, 0x00, 0x06, 0x04, 0x00, 0x02, 0x02, 0x00, 0x00, 0x00, 0x00, 0x02, 0xc6,
-        0x12, 0x00, 0x02, 0x02, 0x00, 0x00, 0x00, 0x00, 0x01, 0xc6, 0x12, 0x00, 0x01,
+        0x00, 0x01, 0x08, 0x00, 0x06, 0x04, 0x00, 0x02, 0x02, 0x00, 0x00, 0x00, 0x00, 0x02, 0xc6, 0x12, 0x00, 0x02,
+        0x02, 0x00, 0x00, 0x00, 0x00, 0x01, 0xc6, 0x12, 0x00, 0x01,
     ];
 
     fn request_repr() -> Repr {
@@ -362,10 +358,7 @@ mod test {
         }
         let reply = Repr::parse(&Packet::new_checked(&REPLY_BYTES[..]).unwrap()).unwrap();
         assert_eq!(reply.operation, Operation::Reply);
-        assert_eq!(
-            reply.source_hardware_addr,
-            ethernet::Address([2, 0, 0, 0, 0, 2])
-        );
+        assert_eq!(reply.source_hardware_addr, ethernet::Address([2, 0, 0, 0, 0, 2]));
         assert_eq!(reply.target_protocol_addr, Ipv4Addr::new(198, 18, 0, 1));
     }
 
@@ -379,14 +372,8 @@ mod test {
 
     #[test]
     fn truncated() {
-        assert_eq!(
-            Packet::new_checked(&REQUEST_BYTES[..7]).unwrap_err(),
-            Error::Truncated
-        );
-        assert_eq!(
-            Packet::new_checked(&REQUEST_BYTES[..27]).unwrap_err(),
-            Error::Truncated
-        );
+        assert_eq!(Packet::new_checked(&REQUEST_BYTES[..7]).unwrap_err(), Error::Truncated);
+        assert_eq!(Packet::new_checked(&REQUEST_BYTES[..27]).unwrap_err(), Error::Truncated);
         let p = Packet::new_unchecked(&REQUEST_BYTES[..20]);
         assert_eq!(Repr::parse(&p), Err(Error::Truncated));
     }
@@ -399,11 +386,7 @@ mod test {
             buf[..28].copy_from_slice(&REQUEST_BYTES);
             buf[off] = val;
             let p = Packet::new_checked(&buf[..]).unwrap();
-            assert_eq!(
-                Repr::parse(&p),
-                Err(Error::Unsupported),
-                "byte {off} = {val}"
-            );
+            assert_eq!(Repr::parse(&p), Err(Error::Unsupported), "byte {off} = {val}");
         }
     }
 
@@ -418,9 +401,6 @@ mod test {
 
     #[test]
     fn display() {
-        assert_eq!(
-            request_repr().to_string(),
-            "ARP who-has 198.18.0.2 tell 198.18.0.1 (02:00:00:00:00:01)"
-        );
+        assert_eq!(request_repr().to_string(), "ARP who-has 198.18.0.2 tell 198.18.0.1 (02:00:00:00:00:01)");
     }
 }

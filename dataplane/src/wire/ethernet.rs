@@ -58,11 +58,7 @@ impl Address {
 impl fmt::Display for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let b = &self.0;
-        write!(
-            f,
-            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-            b[0], b[1], b[2], b[3], b[4], b[5]
-        )
+        write!(f, "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2], b[3], b[4], b[5])
     }
 }
 
@@ -253,11 +249,7 @@ impl Repr {
     /// Read the header of `frame`.
     pub fn parse<T: AsRef<[u8]> + ?Sized>(frame: &Frame<&T>) -> Result<Repr, Error> {
         frame.check_len()?;
-        Ok(Repr {
-            src_addr: frame.src_addr(),
-            dst_addr: frame.dst_addr(),
-            ethertype: frame.ethertype(),
-        })
+        Ok(Repr { src_addr: frame.src_addr(), dst_addr: frame.dst_addr(), ethertype: frame.ethertype() })
     }
 
     /// Length of the header `emit` writes.
@@ -283,10 +275,8 @@ mod test {
     use super::*;
 
     // Broadcast ARP request from 02:00:00:00:00:01 (header + first payload bytes).
-    static FRAME_BYTES: [u8; 18] = [
-        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0x00, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00,
-        0x01, 0x08, 0x00,
-    ];
+    static FRAME_BYTES: [u8; 18] =
+        [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0x00, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x01, 0x08, 0x00];
 
     #[test]
     fn deconstruct() {
@@ -303,11 +293,7 @@ mod test {
         let repr = Repr::parse(&f).unwrap();
         assert_eq!(
             repr,
-            Repr {
-                src_addr: Address([2, 0, 0, 0, 0, 1]),
-                dst_addr: Address::BROADCAST,
-                ethertype: EtherType::Arp
-            }
+            Repr { src_addr: Address([2, 0, 0, 0, 0, 1]), dst_addr: Address::BROADCAST, ethertype: EtherType::Arp }
         );
         let mut buf = [0u8; 18];
         let mut out = Frame::new_unchecked(&mut buf[..]);
@@ -319,10 +305,7 @@ mod test {
 
     #[test]
     fn truncated() {
-        assert_eq!(
-            Frame::new_checked(&FRAME_BYTES[..13]).unwrap_err(),
-            Error::Truncated
-        );
+        assert_eq!(Frame::new_checked(&FRAME_BYTES[..13]).unwrap_err(), Error::Truncated);
         let f = Frame::new_checked(&FRAME_BYTES[..14]).unwrap();
         assert!(f.payload().is_empty());
     }
@@ -332,10 +315,7 @@ mod test {
         let mut buf = FRAME_BYTES;
         buf[12] = 0x81;
         buf[13] = 0x00;
-        assert_eq!(
-            Frame::new_checked(&buf[..]).unwrap().ethertype(),
-            EtherType::Unknown(0x8100)
-        );
+        assert_eq!(Frame::new_checked(&buf[..]).unwrap().ethertype(), EtherType::Unknown(0x8100));
     }
 
     #[test]
@@ -357,14 +337,8 @@ mod test {
         assert_eq!("02:ab:00:00:00:0f".parse::<Address>(), Ok(a));
         assert_eq!("02-AB-0-0-0-f".parse::<Address>(), Ok(a));
         assert_eq!("02:ab:00:00:00".parse::<Address>(), Err(Error::Malformed));
-        assert_eq!(
-            "02:ab:00:00:00:0f:01".parse::<Address>(),
-            Err(Error::Malformed)
-        );
-        assert_eq!(
-            "02:ab:00:00:00:xyz".parse::<Address>(),
-            Err(Error::Malformed)
-        );
+        assert_eq!("02:ab:00:00:00:0f:01".parse::<Address>(), Err(Error::Malformed));
+        assert_eq!("02:ab:00:00:00:xyz".parse::<Address>(), Err(Error::Malformed));
         assert_eq!(format!("{a:?}"), "Address(02:ab:00:00:00:0f)");
     }
 }

@@ -225,16 +225,10 @@ impl Repr {
         }
         let data_len = packet.data().len();
         Ok(match (packet.msg_type(), packet.msg_code()) {
-            (ECHO_REQUEST, 0) => Repr::EchoRequest {
-                ident: packet.echo_ident(),
-                seq_no: packet.echo_seq_no(),
-                data_len,
-            },
-            (ECHO_REPLY, 0) => Repr::EchoReply {
-                ident: packet.echo_ident(),
-                seq_no: packet.echo_seq_no(),
-                data_len,
-            },
+            (ECHO_REQUEST, 0) => {
+                Repr::EchoRequest { ident: packet.echo_ident(), seq_no: packet.echo_seq_no(), data_len }
+            }
+            (ECHO_REPLY, 0) => Repr::EchoReply { ident: packet.echo_ident(), seq_no: packet.echo_seq_no(), data_len },
             (DST_UNREACHABLE, code) => Repr::DstUnreachable { code },
             (msg_type, code) => Repr::Other { msg_type, code },
         })
@@ -249,9 +243,7 @@ impl Repr {
     /// only the header, as the caller decides how much data follows.
     pub const fn buffer_len(&self) -> usize {
         match self {
-            Repr::EchoRequest { data_len, .. } | Repr::EchoReply { data_len, .. } => {
-                HEADER_LEN + *data_len
-            }
+            Repr::EchoRequest { data_len, .. } | Repr::EchoReply { data_len, .. } => HEADER_LEN + *data_len,
             Repr::DstUnreachable { .. } | Repr::Other { .. } => HEADER_LEN,
         }
     }
@@ -263,11 +255,7 @@ impl Repr {
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]> + ?Sized>(&self, packet: &mut Packet<&mut T>) {
         match *self {
             Repr::EchoRequest { ident, seq_no, .. } | Repr::EchoReply { ident, seq_no, .. } => {
-                let ty = if matches!(self, Repr::EchoRequest { .. }) {
-                    ECHO_REQUEST
-                } else {
-                    ECHO_REPLY
-                };
+                let ty = if matches!(self, Repr::EchoRequest { .. }) { ECHO_REQUEST } else { ECHO_REPLY };
                 packet.set_msg_type(ty);
                 packet.set_msg_code(0);
                 packet.set_echo_ident(ident);
@@ -292,22 +280,17 @@ mod test {
     use super::*;
 
     // Echo request, ident 0x1234, seq 1, data "abcdefghij".
-    static ECHO_REQUEST_BYTES: [u8; 18] = [
-        0x08, 0x00, 0xea, 0xca, 0x12, 0x34, 0x00, 0x01, 0x61, 0x62, 0x63, 0x64, 0x65, 0x66, 0x67,
-        0x68, 0x69, 0x6a,
-    ];
+    static ECHO_REQUEST_BYTES: [u8; 18] =
+        [0x08, 0x00, 0xea, 0xca, 0x12, 0x34, 0x00, 0x01, 0x61, 0x62, 0x63, 0x64, 0x65, 0x66, 0x67, 0x68, 0x69, 0x6a];
 
     // The matching echo reply.
-    static ECHO_REPLY_BYTES: [u8; 18] = [
-        0x00, 0x00, 0xf2, 0xca, 0x12, 0x34, 0x00, 0x01, 0x61, 0x62, 0x63, 0x64, 0x65, 0x66, 0x67,
-        0x68, 0x69, 0x6a,
-    ];
+    static ECHO_REPLY_BYTES: [u8; 18] =
+        [0x00, 0x00, 0xf2, 0xca, 0x12, 0x34, 0x00, 0x01, 0x61, 0x62, 0x63, 0x64, 0x65, 0x66, 0x67, 0x68, 0x69, 0x6a];
 
     // Port unreachable quoting UDP 198.18.0.1:5000 -> 198.18.0.2:9.
     static PORT_UNREACH_BYTES: [u8; 36] = [
-        0x03, 0x03, 0xe9, 0x63, 0x00, 0x00, 0x00, 0x00, 0x45, 0x00, 0x00, 0x1c, 0x00, 0x00, 0x40,
-        0x00, 0x40, 0x11, 0xae, 0xa9, 0xc6, 0x12, 0x00, 0x01, 0xc6, 0x12, 0x00, 0x02, 0x13, 0x88,
-        0x00, 0x09, 0x00, 0x08, 0x00, 0x00,
+        0x03, 0x03, 0xe9, 0x63, 0x00, 0x00, 0x00, 0x00, 0x45, 0x00, 0x00, 0x1c, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11,
+        0xae, 0xa9, 0xc6, 0x12, 0x00, 0x01, 0xc6, 0x12, 0x00, 0x02, 0x13, 0x88, 0x00, 0x09, 0x00, 0x08, 0x00, 0x00,
     ];
 
     #[test]
@@ -335,26 +318,14 @@ mod test {
             assert_eq!(&buf, bytes);
         }
         let reply = Repr::parse(&Packet::new_checked(&ECHO_REPLY_BYTES[..]).unwrap()).unwrap();
-        assert_eq!(
-            reply,
-            Repr::EchoReply {
-                ident: 0x1234,
-                seq_no: 1,
-                data_len: 10
-            }
-        );
+        assert_eq!(reply, Repr::EchoReply { ident: 0x1234, seq_no: 1, data_len: 10 });
     }
 
     #[test]
     fn emit_with_data_in_place_needs_no_refill() {
         let mut buf = ECHO_REQUEST_BYTES;
         buf[..8].fill(0);
-        Repr::EchoRequest {
-            ident: 0x1234,
-            seq_no: 1,
-            data_len: 10,
-        }
-        .emit(&mut Packet::new_unchecked(&mut buf[..]));
+        Repr::EchoRequest { ident: 0x1234, seq_no: 1, data_len: 10 }.emit(&mut Packet::new_unchecked(&mut buf[..]));
         assert_eq!(buf, ECHO_REQUEST_BYTES);
     }
 
@@ -370,19 +341,12 @@ mod test {
     #[test]
     fn port_unreachable() {
         let p = Packet::new_checked(&PORT_UNREACH_BYTES[..]).unwrap();
-        assert_eq!(
-            Repr::parse(&p),
-            Ok(Repr::DstUnreachable {
-                code: PORT_UNREACHABLE
-            })
-        );
+        assert_eq!(Repr::parse(&p), Ok(Repr::DstUnreachable { code: PORT_UNREACHABLE }));
         assert_eq!(p.data().len(), 20 + ERROR_QUOTE_LEN);
 
         let mut buf = [0xffu8; 36];
         let mut out = Packet::new_unchecked(&mut buf[..]);
-        let repr = Repr::DstUnreachable {
-            code: PORT_UNREACHABLE,
-        };
+        let repr = Repr::DstUnreachable { code: PORT_UNREACHABLE };
         assert_eq!(repr.buffer_len(), 8);
         repr.emit(&mut out);
         out.data_mut().copy_from_slice(&PORT_UNREACH_BYTES[8..]);
@@ -395,13 +359,7 @@ mod test {
         let mut buf = [TIME_EXCEEDED, 0, 0, 0, 0, 0, 0, 0];
         Packet::new_unchecked(&mut buf[..]).fill_checksum();
         let r = Repr::parse(&Packet::new_checked(&buf[..]).unwrap()).unwrap();
-        assert_eq!(
-            r,
-            Repr::Other {
-                msg_type: TIME_EXCEEDED,
-                code: 0
-            }
-        );
+        assert_eq!(r, Repr::Other { msg_type: TIME_EXCEEDED, code: 0 });
         let mut out = [0u8; 8];
         r.emit(&mut Packet::new_unchecked(&mut out[..]));
         assert_eq!(out, buf);
@@ -412,27 +370,18 @@ mod test {
         Packet::new_unchecked(&mut buf[..]).fill_checksum();
         assert_eq!(
             Repr::parse(&Packet::new_checked(&buf[..]).unwrap()),
-            Ok(Repr::Other {
-                msg_type: ECHO_REQUEST,
-                code: 1
-            })
+            Ok(Repr::Other { msg_type: ECHO_REQUEST, code: 1 })
         );
     }
 
     #[test]
     fn errors() {
-        assert_eq!(
-            Packet::new_checked(&ECHO_REQUEST_BYTES[..7]).unwrap_err(),
-            Error::Truncated
-        );
+        assert_eq!(Packet::new_checked(&ECHO_REQUEST_BYTES[..7]).unwrap_err(), Error::Truncated);
         let mut buf = ECHO_REQUEST_BYTES;
         buf[17] ^= 1;
         let p = Packet::new_checked(&buf[..]).unwrap();
         assert!(!p.verify_checksum());
         assert_eq!(Repr::parse(&p), Err(Error::BadChecksum));
-        assert_eq!(
-            Repr::parse(&Packet::new_unchecked(&buf[..4])),
-            Err(Error::Truncated)
-        );
+        assert_eq!(Repr::parse(&Packet::new_unchecked(&buf[..4])), Err(Error::Truncated));
     }
 }

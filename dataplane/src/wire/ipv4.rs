@@ -27,10 +27,7 @@ impl Cidr {
         if prefix_len > 32 {
             return Err(Error::Malformed);
         }
-        Ok(Cidr {
-            address,
-            prefix_len,
-        })
+        Ok(Cidr { address, prefix_len })
     }
 
     /// The address as given (host bits included).
@@ -75,9 +72,7 @@ impl Cidr {
         if self.prefix_len >= 31 {
             return None;
         }
-        Some(Ipv4Addr::from_bits(
-            self.address.to_bits() | !self.mask_u32(),
-        ))
+        Some(Ipv4Addr::from_bits(self.address.to_bits() | !self.mask_u32()))
     }
 }
 
@@ -375,30 +370,21 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     #[inline]
     pub fn set_dont_frag(&mut self, v: bool) {
         let raw = self.read_u16(field::FLG_OFF);
-        self.write_u16(
-            field::FLG_OFF,
-            if v { raw | FLAG_DF } else { raw & !FLAG_DF },
-        )
+        self.write_u16(field::FLG_OFF, if v { raw | FLAG_DF } else { raw & !FLAG_DF })
     }
 
     /// Set or clear More Fragments.
     #[inline]
     pub fn set_more_frags(&mut self, v: bool) {
         let raw = self.read_u16(field::FLG_OFF);
-        self.write_u16(
-            field::FLG_OFF,
-            if v { raw | FLAG_MF } else { raw & !FLAG_MF },
-        )
+        self.write_u16(field::FLG_OFF, if v { raw | FLAG_MF } else { raw & !FLAG_MF })
     }
 
     /// Set the fragment offset in bytes (a multiple of 8).
     #[inline]
     pub fn set_frag_offset(&mut self, bytes: u16) {
         let raw = self.read_u16(field::FLG_OFF);
-        self.write_u16(
-            field::FLG_OFF,
-            (raw & !OFFSET_MASK) | ((bytes >> 3) & OFFSET_MASK),
-        )
+        self.write_u16(field::FLG_OFF, (raw & !OFFSET_MASK) | ((bytes >> 3) & OFFSET_MASK))
     }
 
     /// Set the time to live.
@@ -465,10 +451,7 @@ pub struct Repr {
 impl Repr {
     /// Read a header: `BadChecksum` if `checksum_verify` and it fails,
     /// `Unsupported` for fragments; options are skipped.
-    pub fn parse<T: AsRef<[u8]> + ?Sized>(
-        packet: &Packet<&T>,
-        checksum_verify: bool,
-    ) -> Result<Repr, Error> {
+    pub fn parse<T: AsRef<[u8]> + ?Sized>(packet: &Packet<&T>, checksum_verify: bool) -> Result<Repr, Error> {
         packet.check_len()?;
         if checksum_verify && !packet.verify_checksum() {
             return Err(Error::BadChecksum);
@@ -498,10 +481,7 @@ impl Repr {
     /// Write a 20-byte header with DF set and the checksum filled; touches
     /// only the first 20 bytes. Panics if `packet` is shorter than that.
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]> + ?Sized>(&self, packet: &mut Packet<&mut T>) {
-        debug_assert!(
-            self.buffer_len() <= usize::from(u16::MAX),
-            "IPv4 datagram too long"
-        );
+        debug_assert!(self.buffer_len() <= usize::from(u16::MAX), "IPv4 datagram too long");
         packet.set_version(4);
         packet.set_header_len(HEADER_LEN as u8);
         packet.set_dscp_ecn(0);
@@ -525,14 +505,14 @@ mod test {
     // ICMP echo request 198.18.0.1 -> 198.18.0.2, DF, TTL 64, ident 0,
     // with 4 bytes of payload and then 6 bytes of Ethernet padding.
     static PACKET_BYTES: [u8; 30] = [
-        0x45, 0x00, 0x00, 0x18, 0x00, 0x00, 0x40, 0x00, 0x40, 0x01, 0xae, 0xbd, 0xc6, 0x12, 0x00,
-        0x01, 0xc6, 0x12, 0x00, 0x02, 0xde, 0xad, 0xbe, 0xef, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x45, 0x00, 0x00, 0x18, 0x00, 0x00, 0x40, 0x00, 0x40, 0x01, 0xae, 0xbd, 0xc6, 0x12, 0x00, 0x01, 0xc6, 0x12,
+        0x00, 0x02, 0xde, 0xad, 0xbe, 0xef, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
     ];
 
     // A header with 4 bytes of options (IHL 6): router alert, UDP.
     static OPTIONS_BYTES: [u8; 28] = [
-        0x46, 0x00, 0x00, 0x1c, 0x12, 0x34, 0x00, 0x00, 0x01, 0x11, 0x00, 0x00, 0xc6, 0x12, 0x00,
-        0x01, 0xe0, 0x00, 0x00, 0x16, 0x94, 0x04, 0x00, 0x00, 0x01, 0x02, 0x03, 0x04,
+        0x46, 0x00, 0x00, 0x1c, 0x12, 0x34, 0x00, 0x00, 0x01, 0x11, 0x00, 0x00, 0xc6, 0x12, 0x00, 0x01, 0xe0, 0x00,
+        0x00, 0x16, 0x94, 0x04, 0x00, 0x00, 0x01, 0x02, 0x03, 0x04,
     ];
 
     fn repr() -> Repr {
@@ -603,15 +583,9 @@ mod test {
 
     #[test]
     fn check_len_errors() {
-        assert_eq!(
-            Packet::new_checked(&PACKET_BYTES[..19]).unwrap_err(),
-            Error::Truncated
-        );
+        assert_eq!(Packet::new_checked(&PACKET_BYTES[..19]).unwrap_err(), Error::Truncated);
         // Shorter than total_len.
-        assert_eq!(
-            Packet::new_checked(&PACKET_BYTES[..23]).unwrap_err(),
-            Error::Truncated
-        );
+        assert_eq!(Packet::new_checked(&PACKET_BYTES[..23]).unwrap_err(), Error::Truncated);
         let mut b = PACKET_BYTES;
         b[0] = 0x65;
         assert_eq!(Packet::new_checked(&b[..]).unwrap_err(), Error::BadVersion);
@@ -643,10 +617,7 @@ mod test {
         p.set_more_frags(true);
         p.fill_checksum();
         assert!(p.more_frags() && p.dont_frag());
-        assert_eq!(
-            Repr::parse(&Packet::new_checked(&b[..]).unwrap(), true),
-            Err(Error::Unsupported)
-        );
+        assert_eq!(Repr::parse(&Packet::new_checked(&b[..]).unwrap(), true), Err(Error::Unsupported));
 
         let mut b = PACKET_BYTES;
         let mut p = Packet::new_unchecked(&mut b[..]);
@@ -654,10 +625,7 @@ mod test {
         p.fill_checksum();
         assert_eq!(p.frag_offset(), 1480);
         assert!(!p.more_frags());
-        assert_eq!(
-            Repr::parse(&Packet::new_checked(&b[..]).unwrap(), true),
-            Err(Error::Unsupported)
-        );
+        assert_eq!(Repr::parse(&Packet::new_checked(&b[..]).unwrap(), true), Err(Error::Unsupported));
     }
 
     #[test]
@@ -677,10 +645,7 @@ mod test {
         p.set_dst_addr(Ipv4Addr::new(10, 0, 0, 2));
         p.fill_checksum();
         let p = Packet::new_checked(&b[..]).unwrap();
-        assert_eq!(
-            (p.dscp_ecn(), p.ident(), p.dont_frag(), p.hop_limit()),
-            (0xb8, 0xbeef, false, 255)
-        );
+        assert_eq!((p.dscp_ecn(), p.ident(), p.dont_frag(), p.hop_limit()), (0xb8, 0xbeef, false, 255));
         assert_eq!(p.next_header(), Protocol::Unknown(47));
         assert!(p.verify_checksum());
         assert!(p.payload().is_empty());
@@ -718,15 +683,7 @@ mod test {
         assert_eq!("10.0.0.0/31".parse::<Cidr>().unwrap().broadcast(), None);
 
         assert_eq!(Cidr::new(Ipv4Addr::UNSPECIFIED, 33), Err(Error::Malformed));
-        for bad in [
-            "198.18.0.2",
-            "198.18.0.2/",
-            "198.18.0.2/33",
-            "198.18.0/24",
-            "x/8",
-            "1.2.3.4/+8",
-            "1.2.3.4/008",
-        ] {
+        for bad in ["198.18.0.2", "198.18.0.2/", "198.18.0.2/33", "198.18.0/24", "x/8", "1.2.3.4/+8", "1.2.3.4/008"] {
             assert_eq!(bad.parse::<Cidr>(), Err(Error::Malformed), "{bad}");
         }
     }

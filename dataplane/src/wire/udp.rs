@@ -108,10 +108,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
         }
         let len = self.len();
         let pseudo = checksum::pseudo_header_ipv4(src_addr, dst_addr, PROTOCOL_UDP, len);
-        checksum::fold(checksum::sum(
-            &self.buffer.as_ref()[..usize::from(len)],
-            pseudo,
-        )) == 0
+        checksum::fold(checksum::sum(&self.buffer.as_ref()[..usize::from(len)], pseudo)) == 0
     }
 }
 
@@ -160,10 +157,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         self.set_checksum(0);
         let len = self.len();
         let pseudo = checksum::pseudo_header_ipv4(src_addr, dst_addr, PROTOCOL_UDP, len);
-        let c = checksum::fold(checksum::sum(
-            &self.buffer.as_ref()[..usize::from(len)],
-            pseudo,
-        ));
+        let c = checksum::fold(checksum::sum(&self.buffer.as_ref()[..usize::from(len)], pseudo));
         self.set_checksum(if c == 0 { 0xffff } else { c });
     }
 
@@ -224,10 +218,7 @@ impl Repr {
     /// first 8 bytes. Write the payload, then call `fill_checksum` (or
     /// leave it zero). Panics if `packet` is shorter than 8 bytes.
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]> + ?Sized>(&self, packet: &mut Packet<&mut T>) {
-        debug_assert!(
-            self.buffer_len() <= usize::from(u16::MAX),
-            "UDP datagram too long"
-        );
+        debug_assert!(self.buffer_len() <= usize::from(u16::MAX), "UDP datagram too long");
         packet.set_src_port(self.src_port);
         packet.set_dst_port(self.dst_port);
         packet.set_len(self.buffer_len() as u16);
@@ -243,10 +234,8 @@ mod test {
     const DST: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 
     // 198.18.0.1:5000 -> 198.18.0.2:7, "hello", then 3 bytes of padding.
-    static PACKET_BYTES: [u8; 16] = [
-        0x13, 0x88, 0x00, 0x07, 0x00, 0x0d, 0x1c, 0x4b, 0x68, 0x65, 0x6c, 0x6c, 0x6f, 0x00, 0x00,
-        0x00,
-    ];
+    static PACKET_BYTES: [u8; 16] =
+        [0x13, 0x88, 0x00, 0x07, 0x00, 0x0d, 0x1c, 0x4b, 0x68, 0x65, 0x6c, 0x6c, 0x6f, 0x00, 0x00, 0x00];
 
     #[test]
     fn deconstruct() {
@@ -265,14 +254,7 @@ mod test {
     fn round_trip() {
         let p = Packet::new_checked(&PACKET_BYTES[..]).unwrap();
         let repr = Repr::parse(&p, SRC, DST, true).unwrap();
-        assert_eq!(
-            repr,
-            Repr {
-                src_port: 5000,
-                dst_port: 7,
-                payload_len: 5
-            }
-        );
+        assert_eq!(repr, Repr { src_port: 5000, dst_port: 7, payload_len: 5 });
         assert_eq!(repr.buffer_len(), 13);
         let mut buf = [0xaau8; 13];
         let mut out = Packet::new_unchecked(&mut buf[..]);
@@ -298,9 +280,7 @@ mod test {
     fn computed_zero_is_sent_as_ffff() {
         // Choose the last payload word so the sum is 0xffff, i.e. the
         // computed checksum is 0.
-        let mut buf = [
-            0x13, 0x88, 0x00, 0x07, 0x00, 0x0c, 0x00, 0x00, 0x68, 0x69, 0x00, 0x00,
-        ];
+        let mut buf = [0x13, 0x88, 0x00, 0x07, 0x00, 0x0c, 0x00, 0x00, 0x68, 0x69, 0x00, 0x00];
         let mut p = Packet::new_unchecked(&mut buf[..]);
         p.fill_checksum(SRC, DST);
         let c = p.checksum();
@@ -313,14 +293,8 @@ mod test {
 
     #[test]
     fn errors() {
-        assert_eq!(
-            Packet::new_checked(&PACKET_BYTES[..7]).unwrap_err(),
-            Error::Truncated
-        );
-        assert_eq!(
-            Packet::new_checked(&PACKET_BYTES[..12]).unwrap_err(),
-            Error::Truncated
-        );
+        assert_eq!(Packet::new_checked(&PACKET_BYTES[..7]).unwrap_err(), Error::Truncated);
+        assert_eq!(Packet::new_checked(&PACKET_BYTES[..12]).unwrap_err(), Error::Truncated);
         let mut buf = PACKET_BYTES;
         buf[5] = 7;
         assert_eq!(Packet::new_checked(&buf[..]).unwrap_err(), Error::Malformed);
@@ -333,20 +307,13 @@ mod test {
 
         let mut buf = PACKET_BYTES;
         Packet::new_unchecked(&mut buf[..]).set_dst_port(0);
-        assert_eq!(
-            Repr::parse(&Packet::new_checked(&buf[..]).unwrap(), SRC, DST, false),
-            Err(Error::Malformed)
-        );
+        assert_eq!(Repr::parse(&Packet::new_checked(&buf[..]).unwrap(), SRC, DST, false), Err(Error::Malformed));
     }
 
     #[test]
     fn empty_payload() {
         let mut buf = [0u8; 8];
-        let repr = Repr {
-            src_port: 1,
-            dst_port: 2,
-            payload_len: 0,
-        };
+        let repr = Repr { src_port: 1, dst_port: 2, payload_len: 0 };
         let mut p = Packet::new_unchecked(&mut buf[..]);
         repr.emit(&mut p);
         p.fill_checksum(SRC, DST);
