@@ -1,1 +1,241 @@
-//! TODO(skeleton): mbuf
+//! Owned packet buffers and fixed-size bursts of them.
+//!
+//! [`Mbuf`] owns one `rte_mbuf` (freed on drop) and exposes its first
+//! segment as a byte slice. [`Burst`] is a stack array of raw mbuf pointers
+//! used for rx/tx bursts without allocation.
+
+use std::ptr::NonNull;
+
+use dpdk_sys as sys;
+
+/// Maximum packets per rx/tx burst.
+pub const BURST: usize = 64;
+
+/// An owned mbuf.
+pub struct Mbuf(NonNull<sys::rte_mbuf>);
+
+// SAFETY: an mbuf is owned by exactly one thread at a time; moving ownership
+// across threads is how DPDK pipelines work.
+unsafe impl Send for Mbuf {}
+
+impl Mbuf {
+    /// Take ownership of a raw mbuf.
+    ///
+    /// # Safety
+    /// `m` must be a valid mbuf that nobody else owns or frees.
+    #[inline]
+    pub unsafe fn from_raw(m: NonNull<sys::rte_mbuf>) -> Mbuf {
+        Mbuf(m)
+    }
+
+    /// Give up ownership (e.g. to hand the mbuf to a tx burst).
+    #[inline]
+    pub fn into_raw(self) -> *mut sys::rte_mbuf {
+        let p = self.0.as_ptr();
+        std::mem::forget(self);
+        p
+    }
+
+    /// Number of segments (we only handle single-segment packets).
+    #[inline]
+    pub fn segments(&self) -> u16 {
+        // SAFETY: valid owned mbuf.
+        unsafe { sys::dpn_pktmbuf_nb_segs(self.0.as_ptr()) }
+    }
+
+    /// Bytes in the first segment.
+    #[inline]
+    pub fn len(&self) -> usize {
+        // SAFETY: valid owned mbuf.
+        unsafe { sys::dpn_pktmbuf_data_len(self.0.as_ptr()) as usize }
+    }
+
+    /// Whether the first segment is empty.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The packet bytes of the first segment.
+    #[inline]
+    pub fn data(&self) -> &[u8] {
+        // SAFETY: mtod points at data_len initialised bytes inside the mbuf's
+        // buffer, which we own for the lifetime of &self.
+        unsafe { std::slice::from_raw_parts(sys::dpn_pktmbuf_mtod(self.0.as_ptr()) as *const u8, self.len()) }
+    }
+
+    /// The packet bytes of the first segment, writable.
+    #[inline]
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in data(), and &mut self gives exclusive access.
+        unsafe { std::slice::from_raw_parts_mut(sys::dpn_pktmbuf_mtod(self.0.as_ptr()) as *mut u8, self.len()) }
+    }
+
+    /// Grow the packet at its end by `len` bytes; `None` if no tailroom.
+    #[inline]
+    pub fn append(&mut self, len: usize) -> Option<&mut [u8]> {
+        let len16 = u16::try_from(len).ok()?;
+        // SAFETY: append returns NULL or a pointer to `len` writable bytes at
+        // the end of our buffer.
+        let p = unsafe { sys::dpn_pktmbuf_append(self.0.as_ptr(), len16) };
+        if p.is_null() {
+            return None;
+        }
+        // SAFETY: see above; the bytes belong to our mbuf.
+        Some(unsafe { std::slice::from_raw_parts_mut(p as *mut u8, len) })
+    }
+
+    /// Grow the packet at its front by `len` bytes (into the headroom);
+    /// `None` if the headroom is too small.
+    #[inline]
+    pub fn prepend(&mut self, len: usize) -> Option<&mut [u8]> {
+        let len16 = u16::try_from(len).ok()?;
+        // SAFETY: prepend returns NULL or a pointer to `len` writable bytes at
+        // the new start of our buffer.
+        let p = unsafe { sys::dpn_pktmbuf_prepend(self.0.as_ptr(), len16) };
+        if p.is_null() {
+            return None;
+        }
+        // SAFETY: see above; the bytes belong to our mbuf.
+        Some(unsafe { std::slice::from_raw_parts_mut(p as *mut u8, len) })
+    }
+
+    /// Remove `len` bytes from the front of the packet (e.g. a header).
+    #[inline]
+    pub fn adj(&mut self, len: usize) -> bool {
+        let Ok(len16) = u16::try_from(len) else { return false };
+        // SAFETY: valid owned mbuf; adj checks bounds and returns NULL if not.
+        !unsafe { sys::dpn_pktmbuf_adj(self.0.as_ptr(), len16) }.is_null()
+    }
+
+    /// Cut `len` bytes from the end of the packet.
+    #[inline]
+    pub fn trim(&mut self, len: usize) -> bool {
+        let Ok(len16) = u16::try_from(len) else { return false };
+        // SAFETY: valid owned mbuf; trim checks bounds.
+        unsafe { sys::dpn_pktmbuf_trim(self.0.as_ptr(), len16) == 0 }
+    }
+
+    /// Set the packet length to `len` (shrink only, or grow within tailroom).
+    pub fn set_len(&mut self, len: usize) -> bool {
+        let cur = self.len();
+        if len <= cur {
+            self.trim(cur - len)
+        } else {
+            self.append(len - cur).is_some()
+        }
+    }
+
+    /// Reset to an empty packet with default headroom.
+    #[inline]
+    pub fn reset(&mut self) {
+        // SAFETY: valid owned mbuf.
+        unsafe { sys::dpn_pktmbuf_reset(self.0.as_ptr()) }
+    }
+
+    /// The RSS hash the NIC computed (0 if none).
+    #[inline]
+    pub fn rss_hash(&self) -> u32 {
+        // SAFETY: valid owned mbuf.
+        unsafe { sys::dpn_pktmbuf_rss_hash(self.0.as_ptr()) }
+    }
+}
+
+impl Drop for Mbuf {
+    fn drop(&mut self) {
+        // SAFETY: we own the mbuf; it returns to its pool.
+        unsafe { sys::dpn_pktmbuf_free(self.0.as_ptr()) }
+    }
+}
+
+/// A burst of raw mbuf pointers on the stack.
+pub struct Burst {
+    pkts: [*mut sys::rte_mbuf; BURST],
+    len: usize,
+}
+
+// SAFETY: a burst owns the mbufs it holds (like a Vec<Mbuf>); moving it to
+// another thread moves that ownership, which is how Mbuf itself is Send.
+unsafe impl Send for Burst {}
+
+impl Default for Burst {
+    fn default() -> Self {
+        Burst { pkts: [std::ptr::null_mut(); BURST], len: 0 }
+    }
+}
+
+impl Burst {
+    /// Packets currently held.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the burst is empty.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether the burst is full.
+    #[inline]
+    pub fn is_full(&self) -> bool {
+        self.len == BURST
+    }
+
+    /// Add a packet; gives it back when full.
+    #[inline]
+    pub fn push(&mut self, m: Mbuf) -> Result<(), Mbuf> {
+        if self.is_full() {
+            return Err(m);
+        }
+        self.pkts[self.len] = m.into_raw();
+        self.len += 1;
+        Ok(())
+    }
+
+    /// Raw access for rx: the free slots to fill.
+    #[inline]
+    pub(crate) fn raw_mut(&mut self) -> &mut [*mut sys::rte_mbuf; BURST] {
+        &mut self.pkts
+    }
+
+    /// Raw access: the held packets.
+    #[inline]
+    pub(crate) fn raw(&self) -> &[*mut sys::rte_mbuf] {
+        &self.pkts[..self.len]
+    }
+
+    /// Set the number of held packets after a raw rx.
+    #[inline]
+    pub(crate) fn set_len(&mut self, n: usize) {
+        debug_assert!(n <= BURST);
+        self.len = n;
+    }
+
+    /// Drop the first `n` packets from the front, keeping the rest in order
+    /// (after a partial tx).
+    #[inline]
+    pub(crate) fn consume_front(&mut self, n: usize) {
+        self.pkts.copy_within(n..self.len, 0);
+        self.len -= n;
+    }
+
+    /// Take every packet out as owned mbufs, in order.
+    #[inline]
+    pub fn drain(&mut self) -> impl Iterator<Item = Mbuf> + '_ {
+        let n = self.len;
+        self.len = 0;
+        // SAFETY: slots 0..n hold valid mbufs we own; ownership moves to the
+        // returned Mbufs and the burst forgets them (len = 0).
+        self.pkts[..n].iter().map(|&p| unsafe { Mbuf::from_raw(NonNull::new_unchecked(p)) })
+    }
+}
+
+impl Drop for Burst {
+    fn drop(&mut self) {
+        for m in self.drain() {
+            drop(m);
+        }
+    }
+}

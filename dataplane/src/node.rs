@@ -1,1 +1,534 @@
-//! TODO(skeleton): node
+//! A worker's L2/L3: Ethernet input, ARP, IPv4 input and output, ICMP.
+//!
+//! [`Io`] is the per-worker half (queues, tx bursts, ARP caches, counters);
+//! [`NetTables`] is the shared half (interfaces, routes, ping waiters) that
+//! the main thread changes only under the barrier. Input parses with the
+//! [`crate::wire`] views, answers ARP and ICMP echo in place (the received
+//! mbuf becomes the reply), and hands UDP/TCP for local addresses up as an
+//! [`Ip4Delivery`]. Output routes, resolves the next hop (queueing while
+//! ARP is pending) and batches frames per port. Every drop bumps a named
+//! counter.
+
+use std::net::Ipv4Addr;
+use std::sync::mpsc;
+use std::sync::Arc;
+
+use smallvec::SmallVec;
+
+use crate::arp_cache::{ArpCache, ArpConfig, Enqueue};
+use crate::counters::{Counter, Counters};
+use crate::mbuf::{Burst, Mbuf};
+use crate::mempool::Mempool;
+use crate::port::PortQueue;
+use crate::route::RouteTable;
+use crate::wire::ethernet::{self, Address as MacAddress, EtherType};
+use crate::wire::ipv4::{self, Cidr, Protocol};
+use crate::wire::{arp, icmp, Error as WireError};
+
+/// Default TTL of packets the node originates.
+pub const DEFAULT_TTL: u8 = 64;
+
+/// An interface as the workers see it.
+#[derive(Debug, Clone)]
+pub struct Interface {
+    /// Name from the config (e.g. `tap0`).
+    pub name: String,
+    /// DPDK port id.
+    pub port_id: u16,
+    /// MAC address.
+    pub mac: MacAddress,
+    /// IPv4 address and prefix, if any.
+    pub ip4: Option<Cidr>,
+}
+
+/// A pending `ping` from the CLI: echo replies with this ident go to `tx`.
+pub struct PingWaiter {
+    /// ICMP identifier of this ping run.
+    pub ident: u16,
+    /// Where replies go.
+    pub tx: mpsc::Sender<PingReply>,
+}
+
+/// An echo reply seen by a worker.
+#[derive(Debug, Clone, Copy)]
+pub struct PingReply {
+    /// Sequence number.
+    pub seq: u16,
+    /// Who answered.
+    pub from: Ipv4Addr,
+    /// TTL of the reply.
+    pub ttl: u8,
+    /// ICMP payload bytes.
+    pub bytes: usize,
+    /// Round-trip time (from the timestamp the node put in the payload).
+    pub rtt_ns: u64,
+}
+
+/// The shared L2/L3 tables: read by workers every loop, changed by the main
+/// thread only under the barrier.
+#[derive(Default)]
+pub struct NetTables {
+    /// Interfaces, indexed like the workers' queues.
+    pub interfaces: Vec<Interface>,
+    /// Static routes (connected routes included).
+    pub routes: RouteTable,
+    /// Pings in progress.
+    pub pings: Vec<PingWaiter>,
+}
+
+impl NetTables {
+    /// The interface that owns address `ip`, if any.
+    #[inline]
+    pub fn local_interface(&self, ip: Ipv4Addr) -> Option<usize> {
+        self.interfaces.iter().position(|i| i.ip4.is_some_and(|c| c.address() == ip))
+    }
+}
+
+/// A UDP or TCP packet for one of our addresses, handed to the transport.
+pub struct Ip4Delivery {
+    /// The frame (Ethernet header included; trimmed to the IP total length).
+    pub mbuf: Mbuf,
+    /// Interface it arrived on.
+    pub iface: usize,
+    /// Offset of the L4 header in the mbuf.
+    pub l4_offset: usize,
+    /// Source address.
+    pub src: Ipv4Addr,
+    /// Destination address.
+    pub dst: Ipv4Addr,
+    /// Protocol (UDP or TCP).
+    pub protocol: Protocol,
+}
+
+const ETH: usize = ethernet::HEADER_LEN;
+const ARP_LEN: usize = 28;
+const TIMESTAMP_LEN: usize = 8;
+
+/// Control work shipped to a worker by RPC that needs the shared tables;
+/// the loop runs it right after the RPCs.
+#[derive(Debug, Clone, Copy)]
+enum Deferred {
+    Ping { dst: Ipv4Addr, ident: u16, seq: u16, size: usize },
+    Garp { iface: usize },
+}
+
+/// The per-worker L2/L3 state.
+pub struct Io {
+    /// Worker index.
+    pub worker: usize,
+    /// This worker's counters.
+    pub counters: Arc<Counters>,
+    /// Time of the current loop iteration (ns since node start).
+    pub now_ns: u64,
+    pool: Arc<Mempool>,
+    queues: Vec<PortQueue>,
+    tx: Vec<Burst>,
+    arp: Vec<ArpCache<Mbuf>>,
+    deferred: Vec<Deferred>,
+}
+
+impl Io {
+    /// Per-worker L2/L3 over `queues` (one per interface, same order).
+    pub fn new(
+        worker: usize,
+        pool: Arc<Mempool>,
+        queues: Vec<PortQueue>,
+        counters: Arc<Counters>,
+        arp: ArpConfig,
+    ) -> Io {
+        let n = queues.len();
+        Io {
+            worker,
+            counters,
+            now_ns: 0,
+            pool,
+            tx: (0..n).map(|_| Burst::default()).collect(),
+            arp: (0..n).map(|_| ArpCache::new(arp.clone())).collect(),
+            queues,
+            deferred: Vec::new(),
+        }
+    }
+
+    /// Ask this worker to send an echo request (from an RPC).
+    pub fn defer_ping(&mut self, dst: Ipv4Addr, ident: u16, seq: u16, size: usize) {
+        self.deferred.push(Deferred::Ping { dst, ident, seq, size });
+    }
+
+    /// Ask this worker to send a gratuitous ARP on `iface` (from an RPC).
+    pub fn defer_garp(&mut self, iface: usize) {
+        self.deferred.push(Deferred::Garp { iface });
+    }
+
+    /// Run deferred control work; returns how many items ran.
+    #[inline]
+    pub fn run_deferred(&mut self, net: &NetTables) -> usize {
+        if self.deferred.is_empty() {
+            return 0;
+        }
+        let work = std::mem::take(&mut self.deferred);
+        for d in &work {
+            match *d {
+                Deferred::Ping { dst, ident, seq, size } => {
+                    self.ping_send(net, dst, ident, seq, size);
+                }
+                Deferred::Garp { iface } => {
+                    if let Some(ip) = net.interfaces.get(iface).and_then(|i| i.ip4) {
+                        self.arp_request(net, iface, ip.address());
+                    }
+                }
+            }
+        }
+        let n = work.len();
+        self.deferred = work;
+        self.deferred.clear();
+        n
+    }
+
+    /// Number of interfaces.
+    pub fn interfaces(&self) -> usize {
+        self.queues.len()
+    }
+
+    /// The mbuf pool, for transports that build packets.
+    pub fn pool(&self) -> &Mempool {
+        &self.pool
+    }
+
+    /// Receive a burst from interface `iface` into `b`.
+    #[inline]
+    pub fn rx(&mut self, iface: usize, b: &mut Burst) -> usize {
+        let n = self.queues[iface].rx(b);
+        self.counters.add(Counter::RxPackets, n as u64);
+        n
+    }
+
+    #[inline]
+    fn drop(&self, c: Counter) -> Option<Ip4Delivery> {
+        self.counters.inc(c);
+        None
+    }
+
+    /// Ethernet input: consume the frame, or return it as a delivery for the
+    /// transport layer.
+    #[inline]
+    pub fn input(&mut self, net: &NetTables, iface: usize, m: Mbuf) -> Option<Ip4Delivery> {
+        if m.segments() != 1 {
+            return self.drop(Counter::EthMultiSegment);
+        }
+        let (dst, ethertype) = match ethernet::Frame::new_checked(m.data()) {
+            Ok(f) => (f.dst_addr(), f.ethertype()),
+            Err(_) => return self.drop(Counter::EthTruncated),
+        };
+        let ifc = &net.interfaces[iface];
+        if dst != ifc.mac && !dst.is_broadcast() {
+            return self.drop(Counter::EthNotForUs);
+        }
+        match ethertype {
+            EtherType::Arp => {
+                self.arp_input(net, iface, m);
+                None
+            }
+            EtherType::Ipv4 => self.ip4_input(net, iface, m),
+            EtherType::Ipv6 | EtherType::Unknown(_) => self.drop(Counter::EthUnknownType),
+        }
+    }
+
+    fn arp_input(&mut self, net: &NetTables, iface: usize, mut m: Mbuf) {
+        let repr = match arp::Packet::new_checked(&m.data()[ETH..]).and_then(|p| arp::Repr::parse(&p)) {
+            Ok(r) => r,
+            Err(WireError::Unsupported) => return self.counters.inc(Counter::ArpUnsupported),
+            Err(_) => return self.counters.inc(Counter::ArpMalformed),
+        };
+        let ifc = &net.interfaces[iface];
+        let Some(ours) = ifc.ip4.map(|c| c.address()) else {
+            return self.counters.inc(Counter::ArpNotForUs);
+        };
+        let for_us = repr.target_protocol_addr == ours;
+        match repr.operation {
+            arp::Operation::Request => self.counters.inc(Counter::ArpRequestsIn),
+            arp::Operation::Reply => self.counters.inc(Counter::ArpRepliesIn),
+            arp::Operation::Unknown(_) => return self.counters.inc(Counter::ArpUnsupported),
+        }
+        // RFC 826: learn the sender if we already know it or it talks to us.
+        let sender = repr.source_protocol_addr;
+        if for_us || self.arp[iface].lookup(sender, self.now_ns).is_some() {
+            let pending = self.arp[iface].insert(sender, repr.source_hardware_addr, self.now_ns);
+            for p in pending {
+                self.eth_output(net, iface, p, repr.source_hardware_addr, EtherType::Ipv4);
+            }
+        }
+        if !for_us {
+            return self.counters.inc(Counter::ArpNotForUs);
+        }
+        if repr.operation != arp::Operation::Request {
+            return;
+        }
+        // Turn the request into the reply, in place.
+        let reply = arp::Repr {
+            operation: arp::Operation::Reply,
+            source_hardware_addr: ifc.mac,
+            source_protocol_addr: ours,
+            target_hardware_addr: repr.source_hardware_addr,
+            target_protocol_addr: sender,
+        };
+        if !m.set_len(ETH + ARP_LEN) {
+            return self.counters.inc(Counter::ArpMalformed);
+        }
+        let data = m.data_mut();
+        write_eth(data, repr.source_hardware_addr, ifc.mac, EtherType::Arp);
+        reply.emit(&mut arp::Packet::new_unchecked(&mut data[ETH..]));
+        self.counters.inc(Counter::ArpRepliesOut);
+        self.tx_push(iface, m);
+    }
+
+    fn ip4_input(&mut self, net: &NetTables, iface: usize, mut m: Mbuf) -> Option<Ip4Delivery> {
+        let (src, dst, protocol, header_len, total_len) = {
+            let p = match ipv4::Packet::new_checked(&m.data()[ETH..]) {
+                Ok(p) => p,
+                Err(WireError::Truncated) => return self.drop(Counter::Ip4Truncated),
+                Err(WireError::BadVersion) => return self.drop(Counter::Ip4BadVersion),
+                Err(_) => return self.drop(Counter::Ip4Malformed),
+            };
+            if !p.verify_checksum() {
+                return self.drop(Counter::Ip4BadChecksum);
+            }
+            if p.more_frags() || p.frag_offset() != 0 {
+                return self.drop(Counter::Ip4Fragment);
+            }
+            (p.src_addr(), p.dst_addr(), p.next_header(), p.header_len() as usize, p.total_len() as usize)
+        };
+        if net.local_interface(dst).is_none() {
+            return self.drop(Counter::Ip4NotLocal);
+        }
+        // Drop Ethernet padding so L4 sees exactly the IP payload.
+        let want = ETH + total_len;
+        if m.len() > want {
+            m.trim(m.len() - want);
+        }
+        let l4_offset = ETH + header_len;
+        match protocol {
+            Protocol::Icmp => {
+                self.icmp_input(net, iface, m, l4_offset);
+                None
+            }
+            Protocol::Udp | Protocol::Tcp => {
+                self.counters.inc(Counter::Ip4LocalDelivered);
+                Some(Ip4Delivery { mbuf: m, iface, l4_offset, src, dst, protocol })
+            }
+            Protocol::Unknown(_) => self.drop(Counter::Ip4UnknownProtocol),
+        }
+    }
+
+    fn icmp_input(&mut self, net: &NetTables, iface: usize, mut m: Mbuf, l4: usize) {
+        let repr = match icmp::Packet::new_checked(&m.data()[l4..]).and_then(|p| icmp::Repr::parse(&p)) {
+            Ok(r) => r,
+            Err(WireError::BadChecksum) => return self.counters.inc(Counter::IcmpBadChecksum),
+            Err(_) => return self.counters.inc(Counter::IcmpMalformed),
+        };
+        match repr {
+            icmp::Repr::EchoRequest { .. } => {
+                self.counters.inc(Counter::IcmpEchoRequests);
+                let ifc = &net.interfaces[iface];
+                let data = m.data_mut();
+                // Ethernet: back to the sender.
+                let (src_mac, _) = {
+                    let f = ethernet::Frame::new_unchecked(&data[..]);
+                    (f.src_addr(), f.dst_addr())
+                };
+                write_eth(data, src_mac, ifc.mac, EtherType::Ipv4);
+                {
+                    let mut ip = ipv4::Packet::new_unchecked(&mut data[ETH..]);
+                    let (s, d) = (ip.src_addr(), ip.dst_addr());
+                    ip.set_src_addr(d);
+                    ip.set_dst_addr(s);
+                    ip.set_hop_limit(DEFAULT_TTL);
+                    ip.fill_checksum();
+                }
+                let mut ic = icmp::Packet::new_unchecked(&mut data[l4..]);
+                ic.set_msg_type(icmp::ECHO_REPLY);
+                ic.fill_checksum();
+                self.counters.inc(Counter::IcmpEchoReplies);
+                self.tx_push(iface, m);
+            }
+            icmp::Repr::EchoReply { ident, seq_no, data_len } => {
+                let Some(w) = net.pings.iter().find(|w| w.ident == ident) else {
+                    return self.counters.inc(Counter::IcmpUnhandledType);
+                };
+                self.counters.inc(Counter::IcmpPingReplies);
+                let data = m.data();
+                let ip = ipv4::Packet::new_unchecked(&data[ETH..]);
+                let ic = icmp::Packet::new_unchecked(&data[l4..]);
+                let mut ts = [0u8; TIMESTAMP_LEN];
+                let payload = ic.data();
+                let rtt_ns = if payload.len() >= TIMESTAMP_LEN {
+                    ts.copy_from_slice(&payload[..TIMESTAMP_LEN]);
+                    self.now_ns.saturating_sub(u64::from_be_bytes(ts))
+                } else {
+                    0
+                };
+                let _ = w.tx.send(PingReply {
+                    seq: seq_no,
+                    from: ip.src_addr(),
+                    ttl: ip.hop_limit(),
+                    bytes: data_len,
+                    rtt_ns,
+                });
+            }
+            _ => self.counters.inc(Counter::IcmpUnhandledType),
+        }
+    }
+
+    /// Send an ICMP echo request (the node's own `ping`). The payload starts
+    /// with the send time so the reply carries its own round-trip time.
+    pub fn ping_send(&mut self, net: &NetTables, dst: Ipv4Addr, ident: u16, seq: u16, size: usize) -> bool {
+        let Some(src) = self.source_for(net, dst) else {
+            self.counters.inc(Counter::Ip4NoRoute);
+            return false;
+        };
+        let Some(mut m) = self.pool.alloc() else {
+            self.counters.inc(Counter::MbufAllocFailed);
+            return false;
+        };
+        let size = size.max(TIMESTAMP_LEN);
+        let ip_repr = ipv4::Repr {
+            src_addr: src,
+            dst_addr: dst,
+            next_header: Protocol::Icmp,
+            payload_len: 8 + size,
+            hop_limit: DEFAULT_TTL,
+        };
+        let total = 20 + 8 + size;
+        let Some(buf) = m.append(total) else {
+            self.counters.inc(Counter::MbufAllocFailed);
+            return false;
+        };
+        ip_repr.emit(&mut ipv4::Packet::new_unchecked(&mut buf[..20]));
+        let icmp_repr = icmp::Repr::EchoRequest { ident, seq_no: seq, data_len: size };
+        let mut ic = icmp::Packet::new_unchecked(&mut buf[20..]);
+        icmp_repr.emit(&mut ic);
+        let d = ic.data_mut();
+        d[..TIMESTAMP_LEN].copy_from_slice(&self.now_ns.to_be_bytes());
+        for (i, b) in d[TIMESTAMP_LEN..].iter_mut().enumerate() {
+            *b = i as u8;
+        }
+        ic.fill_checksum();
+        self.ip4_output(net, m, dst);
+        true
+    }
+
+    /// Our address on the interface that routes to `dst`.
+    pub fn source_for(&self, net: &NetTables, dst: Ipv4Addr) -> Option<Ipv4Addr> {
+        let r = net.routes.lookup(dst)?;
+        net.interfaces.get(r.port as usize)?.ip4.map(|c| c.address())
+    }
+
+    /// Send an IPv4 packet (the mbuf starts at its IP header, checksum
+    /// filled): route, resolve the next hop, add Ethernet, batch for tx.
+    pub fn ip4_output(&mut self, net: &NetTables, m: Mbuf, dst: Ipv4Addr) {
+        let Some(route) = net.routes.lookup(dst) else {
+            return self.counters.inc(Counter::Ip4NoRoute);
+        };
+        let iface = route.port as usize;
+        let next_hop = route.next_hop.unwrap_or(dst);
+        if let Some(mac) = self.arp[iface].lookup(next_hop, self.now_ns) {
+            return self.eth_output(net, iface, m, mac, EtherType::Ipv4);
+        }
+        match self.arp[iface].enqueue(next_hop, m, self.now_ns) {
+            Enqueue::SendRequest => self.arp_request(net, iface, next_hop),
+            Enqueue::Queued => {}
+            Enqueue::Dropped(p) => {
+                drop(p);
+                self.counters.inc(Counter::ArpQueueFull);
+            }
+        }
+    }
+
+    fn eth_output(&mut self, net: &NetTables, iface: usize, mut m: Mbuf, dst: MacAddress, ty: EtherType) {
+        let src = net.interfaces[iface].mac;
+        let Some(hdr) = m.prepend(ETH) else {
+            return self.counters.inc(Counter::MbufAllocFailed);
+        };
+        write_eth(hdr, dst, src, ty);
+        self.tx_push(iface, m);
+    }
+
+    /// Send an ARP request for `target` out of `iface` (gratuitous when the
+    /// target is our own address).
+    pub fn arp_request(&mut self, net: &NetTables, iface: usize, target: Ipv4Addr) {
+        let ifc = &net.interfaces[iface];
+        let Some(ours) = ifc.ip4.map(|c| c.address()) else { return };
+        let Some(mut m) = self.pool.alloc() else {
+            return self.counters.inc(Counter::MbufAllocFailed);
+        };
+        let Some(buf) = m.append(ETH + ARP_LEN) else {
+            return self.counters.inc(Counter::MbufAllocFailed);
+        };
+        write_eth(buf, MacAddress::BROADCAST, ifc.mac, EtherType::Arp);
+        let req = arp::Repr {
+            operation: arp::Operation::Request,
+            source_hardware_addr: ifc.mac,
+            source_protocol_addr: ours,
+            target_hardware_addr: MacAddress([0; 6]),
+            target_protocol_addr: target,
+        };
+        req.emit(&mut arp::Packet::new_unchecked(&mut buf[ETH..]));
+        self.counters.inc(Counter::ArpRequestsOut);
+        self.tx_push(iface, m);
+    }
+
+    /// Periodic work: ARP retries, failures and expiry.
+    pub fn timers(&mut self, net: &NetTables) {
+        for iface in 0..self.arp.len() {
+            let mut retry: SmallVec<[Ipv4Addr; 8]> = SmallVec::new();
+            let mut failed = 0u64;
+            self.arp[iface].poll(self.now_ns, &mut |ip| retry.push(ip), &mut |p: Mbuf| {
+                drop(p);
+                failed += 1;
+            });
+            self.counters.add(Counter::ArpResolutionFailed, failed);
+            for ip in retry {
+                self.arp_request(net, iface, ip);
+            }
+        }
+    }
+
+    /// The ARP entries of `iface`: (address, MAC, expiry time in ns).
+    pub fn arp_entries(&self, iface: usize) -> Vec<(Ipv4Addr, MacAddress, u64)> {
+        self.arp.get(iface).map(|c| c.iter().collect()).unwrap_or_default()
+    }
+
+    /// Queue a finished frame for transmission on `iface`.
+    #[inline]
+    pub fn tx_push(&mut self, iface: usize, m: Mbuf) {
+        if self.tx[iface].is_full() {
+            self.flush_iface(iface);
+        }
+        if self.tx[iface].push(m).is_err() {
+            self.counters.inc(Counter::TxQueueFull);
+        }
+    }
+
+    fn flush_iface(&mut self, iface: usize) {
+        let n = self.queues[iface].tx(&mut self.tx[iface]);
+        self.counters.add(Counter::TxPackets, n as u64);
+    }
+
+    /// Transmit everything batched; what the NIC refuses stays batched for
+    /// the next call.
+    #[inline]
+    pub fn flush(&mut self) {
+        for iface in 0..self.tx.len() {
+            if !self.tx[iface].is_empty() {
+                self.flush_iface(iface);
+            }
+        }
+    }
+}
+
+#[inline]
+fn write_eth(buf: &mut [u8], dst: MacAddress, src: MacAddress, ty: EtherType) {
+    let mut f = ethernet::Frame::new_unchecked(buf);
+    f.set_dst_addr(dst);
+    f.set_src_addr(src);
+    f.set_ethertype(ty);
+}

@@ -1,1 +1,157 @@
-//! TODO(skeleton): worker
+//! The per-core poll loop.
+//!
+//! Each worker is a Rust thread pinned to one core and registered with the
+//! EAL. Its loop: park at the barrier if the main thread asks, run RPCs
+//! shipped to it, then for every interface rx a burst, parse and dispatch
+//! each packet (L2/L3 in [`crate::node`], UDP/TCP to the [`Stack`]), let the
+//! stack do its own work (timers, application data), run periodic L2/L3
+//! timers, and flush the tx batches. When a full loop finds nothing to do for
+//! `idle.after_empty_polls` iterations in a row, [`IdleMode::Sleep`] sleeps
+//! (counting as parked for the barrier) so a worker does not starve a kernel
+//! peer sharing the machine.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use crate::barrier::WorkerBarrier;
+use crate::counters::Counter;
+use crate::mbuf::Burst;
+use crate::node::{Io, Ip4Delivery, NetTables};
+use crate::rpc::RpcReceiver;
+
+static EPOCH: OnceLock<Instant> = OnceLock::new();
+
+/// Monotonic nanoseconds since the first call in this process.
+#[inline]
+pub fn now_ns() -> u64 {
+    EPOCH.get_or_init(Instant::now).elapsed().as_nanos() as u64
+}
+
+/// What a worker does when it has nothing to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdleMode {
+    /// Keep polling (lowest latency, one core at 100%).
+    Poll,
+    /// Sleep for the given time after a run of empty polls.
+    Sleep(Duration),
+}
+
+/// Idle behaviour of a worker.
+#[derive(Debug, Clone, Copy)]
+pub struct IdleConfig {
+    /// Poll or sleep.
+    pub mode: IdleMode,
+    /// Consecutive empty loop iterations before sleeping.
+    pub after_empty_polls: u32,
+}
+
+impl Default for IdleConfig {
+    fn default() -> Self {
+        IdleConfig { mode: IdleMode::Sleep(Duration::from_micros(100)), after_empty_polls: 256 }
+    }
+}
+
+/// The transport layer a worker drives (UDP/TCP sessions live here).
+pub trait Stack: Send + 'static {
+    /// Tables the main thread changes under the barrier (e.g. listeners).
+    type Shared: Send + Sync + 'static;
+
+    /// A UDP or TCP packet for one of our addresses.
+    fn ip4_input(&mut self, io: &mut Io, net: &NetTables, shared: &Self::Shared, d: Ip4Delivery);
+
+    /// Periodic and application-driven work; returns how much was done
+    /// (0 means idle).
+    fn poll(&mut self, _io: &mut Io, _net: &NetTables, _shared: &Self::Shared) -> usize {
+        0
+    }
+}
+
+/// A node with no transports: UDP and TCP are refused and counted.
+#[derive(Default)]
+pub struct NoStack;
+
+impl Stack for NoStack {
+    type Shared = ();
+
+    fn ip4_input(&mut self, io: &mut Io, _net: &NetTables, _shared: &(), d: Ip4Delivery) {
+        let c = match d.protocol {
+            crate::wire::ipv4::Protocol::Tcp => Counter::TcpNoListener,
+            _ => Counter::UdpNoListener,
+        };
+        io.counters.inc(c);
+    }
+}
+
+/// Everything the barrier protects: L2/L3 tables plus the stack's.
+pub struct Tables<U> {
+    /// Interfaces, routes, pings.
+    pub net: NetTables,
+    /// The transport layer's shared tables.
+    pub upper: U,
+}
+
+/// A worker's own state; RPCs from the main thread run against it.
+pub struct WorkerState<S: Stack> {
+    /// L2/L3 state.
+    pub io: Io,
+    /// The transport stack's per-worker state.
+    pub stack: S,
+}
+
+/// How often L2/L3 timers run.
+const TIMER_PERIOD_NS: u64 = 10_000_000;
+/// RPCs run per loop iteration at most.
+const RPCS_PER_LOOP: usize = 16;
+
+/// Run the poll loop until `stop` is set.
+pub fn run<S: Stack>(
+    mut barrier: WorkerBarrier<Tables<S::Shared>>,
+    mut rpcs: RpcReceiver<WorkerState<S>>,
+    mut state: WorkerState<S>,
+    stop: Arc<AtomicBool>,
+    idle: IdleConfig,
+) -> WorkerState<S> {
+    let mut rx = Burst::default();
+    let mut empty_polls = 0u32;
+    let mut next_timer = 0u64;
+    loop {
+        let tables = barrier.poll();
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        state.io.now_ns = now_ns();
+        let mut work = rpcs.run_pending(&mut state, RPCS_PER_LOOP);
+        work += state.io.run_deferred(&tables.net);
+        for iface in 0..state.io.interfaces() {
+            let n = state.io.rx(iface, &mut rx);
+            if n == 0 {
+                continue;
+            }
+            work += n;
+            for m in rx.drain() {
+                if let Some(d) = state.io.input(&tables.net, iface, m) {
+                    state.stack.ip4_input(&mut state.io, &tables.net, &tables.upper, d);
+                }
+            }
+        }
+        work += state.stack.poll(&mut state.io, &tables.net, &tables.upper);
+        if state.io.now_ns >= next_timer {
+            state.io.timers(&tables.net);
+            next_timer = state.io.now_ns + TIMER_PERIOD_NS;
+        }
+        state.io.flush();
+        if work > 0 {
+            empty_polls = 0;
+            continue;
+        }
+        empty_polls = empty_polls.saturating_add(1);
+        if let IdleMode::Sleep(d) = idle.mode {
+            if empty_polls >= idle.after_empty_polls {
+                state.io.counters.inc(Counter::IdleSleeps);
+                barrier.idle_sleep(d);
+            }
+        }
+    }
+    state
+}
