@@ -59,10 +59,7 @@ pub mod pool {
 
         /// Unpacks [`Handle::to_u64`].
         pub fn from_u64(v: u64) -> Self {
-            Self {
-                index: v as u32,
-                generation: (v >> 32) as u32,
-            }
+            Self { index: v as u32, generation: (v >> 32) as u32 }
         }
     }
 
@@ -84,12 +81,7 @@ pub mod pool {
     impl<T> Pool<T> {
         /// An empty pool; `what` names its objects in errors (e.g. "listeners").
         pub fn new(what: &'static str) -> Self {
-            Self {
-                what,
-                slots: Vec::new(),
-                free: Vec::new(),
-                len: 0,
-            }
+            Self { what, slots: Vec::new(), free: Vec::new(), len: 0 }
         }
 
         /// Inserts the value `make` builds for the free index it is given; nothing changes if it fails.
@@ -99,24 +91,16 @@ pub mod pool {
         ) -> Result<Handle, SessionError> {
             let index = match self.free.last() {
                 Some(&i) => i,
-                None => {
-                    u32::try_from(self.slots.len()).map_err(|_| SessionError::TooMany(self.what))?
-                }
+                None => u32::try_from(self.slots.len()).map_err(|_| SessionError::TooMany(self.what))?,
             };
             let value = make(index)?;
             if self.free.pop().is_none() {
-                self.slots.push(Slot {
-                    generation: 0,
-                    value: None,
-                });
+                self.slots.push(Slot { generation: 0, value: None });
             }
             let slot = &mut self.slots[index as usize];
             slot.value = Some(value);
             self.len += 1;
-            Ok(Handle {
-                index,
-                generation: slot.generation,
-            })
+            Ok(Handle { index, generation: slot.generation })
         }
 
         /// Frees a slot and returns its value; handles to it become stale.
@@ -142,17 +126,12 @@ pub mod pool {
         /// The current handle of a live index.
         pub fn handle(&self, index: u32) -> Option<Handle> {
             let slot = self.slots.get(index as usize)?;
-            slot.value.as_ref().map(|_| Handle {
-                index,
-                generation: slot.generation,
-            })
+            slot.value.as_ref().map(|_| Handle { index, generation: slot.generation })
         }
 
         /// The value a handle names, if it is live and not stale.
         pub fn get_checked(&self, handle: Handle) -> Option<&T> {
-            (self.handle(handle.index)? == handle)
-                .then(|| self.get(handle.index))
-                .flatten()
+            (self.handle(handle.index)? == handle).then(|| self.get(handle.index)).flatten()
         }
 
         /// Live values, by index.
@@ -278,17 +257,13 @@ impl<R> ControlTables<R> {
             return Err(SessionError::AlreadyAttached(name.to_owned()));
         }
         opts.validate()?;
-        let ns_index = self
-            .namespaces
-            .validate(&opts.namespace_id, opts.namespace_secret)?;
+        let ns_index = self.namespaces.validate(&opts.namespace_id, opts.namespace_secret)?;
         let (scope, fib) = (opts.scope(), self.fib_of(ns_index));
         let proxies: Vec<Endpoint> = opts.proxied().map(Endpoint::proxy).collect();
         for ep in &proxies {
             self.check_free(scope, fib, ns_index, ep)?;
         }
-        let app = self
-            .apps
-            .insert_with(|index| Ok(Application::new(index, name.to_owned(), ns_index, opts)))?;
+        let app = self.apps.insert_with(|index| Ok(Application::new(index, name.to_owned(), ns_index, opts)))?;
         let wrk = match self.worker_alloc(app.index, make_resources) {
             Ok(wrk) => wrk,
             Err(e) => {
@@ -307,26 +282,13 @@ impl<R> ControlTables<R> {
     /// Detaches an application: removes all its listeners and workers and returns them.
     pub fn detach(&mut self, app: Handle) -> Result<Detached<R>, SessionError> {
         let app_index = self.resolve_app(app)?;
-        let listeners = self
-            .app_listener_indices(app_index)
-            .into_iter()
-            .filter_map(|l| self.listener_free(l))
-            .collect();
-        let maps: Vec<u32> = self
-            .apps
-            .get(app_index)
-            .map(|a| a.workers().map(|(map, _)| map).collect())
-            .unwrap_or_default();
-        let workers = maps
-            .into_iter()
-            .filter_map(|map| self.worker_free(app_index, map))
-            .collect();
+        let listeners =
+            self.app_listener_indices(app_index).into_iter().filter_map(|l| self.listener_free(l)).collect();
+        let maps: Vec<u32> =
+            self.apps.get(app_index).map(|a| a.workers().map(|(map, _)| map).collect()).unwrap_or_default();
+        let workers = maps.into_iter().filter_map(|map| self.worker_free(app_index, map)).collect();
         let app = self.app_free(app_index).ok_or(SessionError::NotAttached)?;
-        Ok(Detached {
-            app,
-            workers,
-            listeners,
-        })
+        Ok(Detached { app, workers, listeners })
     }
 
     /// Adds a worker to an application; it joins the app's proxy listeners.
@@ -337,10 +299,7 @@ impl<R> ControlTables<R> {
     ) -> Result<Handle, SessionError> {
         let app_index = self.resolve_app(app)?;
         let wrk = self.worker_alloc(app_index, make_resources)?;
-        let map = self
-            .app_workers
-            .get(wrk.index)
-            .map_or(0, |w| w.wrk_map_index);
+        let map = self.app_workers.get(wrk.index).map_or(0, |w| w.wrk_map_index);
         if let Some(app) = self.apps.get(app_index) {
             for (ep, &l) in &app.listeners {
                 if ep.is_proxy() {
@@ -355,31 +314,15 @@ impl<R> ControlTables<R> {
 
     /// Deletes a worker: it leaves every listener (listeners left without workers are removed),
     /// and if it was the last worker the application is freed too.
-    pub fn app_worker_del(
-        &mut self,
-        app: Handle,
-        wrk: Handle,
-    ) -> Result<WorkerDel<R>, SessionError> {
+    pub fn app_worker_del(&mut self, app: Handle, wrk: Handle) -> Result<WorkerDel<R>, SessionError> {
         let app_index = self.resolve_app(app)?;
         let map = self.resolve_worker(app_index, wrk)?.wrk_map_index;
-        let listeners = self
-            .app_listener_indices(app_index)
-            .into_iter()
-            .filter_map(|l| self.listener_del_worker(l, map))
-            .collect();
-        let worker = self
-            .worker_free(app_index, map)
-            .ok_or(SessionError::NoSuchAppWorker(wrk.index))?;
-        let last = self
-            .apps
-            .get(app_index)
-            .is_some_and(|a| a.worker_count() == 0);
+        let listeners =
+            self.app_listener_indices(app_index).into_iter().filter_map(|l| self.listener_del_worker(l, map)).collect();
+        let worker = self.worker_free(app_index, map).ok_or(SessionError::NoSuchAppWorker(wrk.index))?;
+        let last = self.apps.get(app_index).is_some_and(|a| a.worker_count() == 0);
         let app = if last { self.app_free(app_index) } else { None };
-        Ok(WorkerDel {
-            worker,
-            listeners,
-            app,
-        })
+        Ok(WorkerDel { worker, listeners, app })
     }
 
     /// Makes a worker listen on an endpoint, creating the app's listener or joining it.
@@ -387,23 +330,12 @@ impl<R> ControlTables<R> {
     /// Fails with AddressInUse if another app has this exact endpoint in a
     /// table this app's scope uses (the fib's global table for global scope,
     /// the namespace's local table for local scope).
-    pub fn listen(
-        &mut self,
-        app: Handle,
-        wrk: Handle,
-        ep: Endpoint,
-    ) -> Result<ListenResult, SessionError> {
+    pub fn listen(&mut self, app: Handle, wrk: Handle, ep: Endpoint) -> Result<ListenResult, SessionError> {
         let app_index = self.resolve_app(app)?;
         let map = self.resolve_worker(app_index, wrk)?.wrk_map_index;
-        let existing = self
-            .apps
-            .get(app_index)
-            .and_then(|a| a.listeners.get(&ep).copied());
+        let existing = self.apps.get(app_index).and_then(|a| a.listeners.get(&ep).copied());
         if let Some(l) = existing {
-            let listener = self
-                .listeners
-                .get_mut(l)
-                .ok_or(SessionError::NoSuchListener(l))?;
+            let listener = self.listeners.get_mut(l).ok_or(SessionError::NoSuchListener(l))?;
             return if listener.add_worker(map) {
                 Ok(ListenResult::Joined(l))
             } else {
@@ -411,22 +343,13 @@ impl<R> ControlTables<R> {
             };
         }
         if ep.port == 0 {
-            return Err(SessionError::invalid(
-                "port",
-                format!("{ep}: port 0 is reserved for proxy listeners"),
-            ));
+            return Err(SessionError::invalid("port", format!("{ep}: port 0 is reserved for proxy listeners")));
         }
-        self.listener_create(app_index, map, ep)
-            .map(ListenResult::Created)
+        self.listener_create(app_index, map, ep).map(ListenResult::Created)
     }
 
     /// Makes a worker stop listening on an endpoint; the listener goes when its last worker does.
-    pub fn unlisten(
-        &mut self,
-        app: Handle,
-        wrk: Handle,
-        ep: Endpoint,
-    ) -> Result<UnlistenResult, SessionError> {
+    pub fn unlisten(&mut self, app: Handle, wrk: Handle, ep: Endpoint) -> Result<UnlistenResult, SessionError> {
         let app_index = self.resolve_app(app)?;
         let map = self.resolve_worker(app_index, wrk)?.wrk_map_index;
         let l = self
@@ -452,11 +375,7 @@ impl<R> ControlTables<R> {
     /// Makes one of the listening workers the owner of a listener's listen session.
     pub fn listener_set_owner(&mut self, listener: u32, wrk: Handle) -> Result<(), SessionError> {
         let no_listener = SessionError::NoSuchListener(listener);
-        let app_index = self
-            .listeners
-            .get(listener)
-            .ok_or(no_listener.clone())?
-            .app_index;
+        let app_index = self.listeners.get(listener).ok_or(no_listener.clone())?.app_index;
         let map = self.resolve_worker(app_index, wrk)?.wrk_map_index;
         let l = self.listeners.get_mut(listener).ok_or(no_listener)?;
         if l.set_owner(map) {
@@ -560,42 +479,23 @@ impl<R> ControlTables<R> {
     pub fn format_apps(&self) -> String {
         let mut out = format!("{:<8}{:<32}{}\n", "Index", "Name", "Namespace");
         for app in self.apps() {
-            let _ = writeln!(
-                out,
-                "{:<8}{:<32}{}",
-                app.index,
-                app.name,
-                self.ns_name(app.ns_index)
-            );
+            let _ = writeln!(out, "{:<8}{:<32}{}", app.index, app.name, self.ns_name(app.ns_index));
         }
         out
     }
 
     /// `show app server`: one line per listener.
     pub fn format_listeners(&self) -> String {
-        let mut out = format!(
-            "{:<28}{:<32}{:<12}{}\n",
-            "Connection", "App", "Wrk", "Scope"
-        );
+        let mut out = format!("{:<28}{:<32}{:<12}{}\n", "Connection", "App", "Wrk", "Scope");
         for l in self.listeners() {
             let app = self.apps.get(l.app_index).map_or("?", |a| a.name.as_str());
-            let _ = writeln!(
-                out,
-                "{:<28}{:<32}{:<12}{}",
-                l.endpoint.to_string(),
-                app,
-                join(l.workers()),
-                l.scope
-            );
+            let _ = writeln!(out, "{:<28}{:<32}{:<12}{}", l.endpoint.to_string(), app, join(l.workers()), l.scope);
         }
         out
     }
 
     fn resolve_app(&self, app: Handle) -> Result<u32, SessionError> {
-        self.apps
-            .get_checked(app)
-            .map(|a| a.index)
-            .ok_or(SessionError::NotAttached)
+        self.apps.get_checked(app).map(|a| a.index).ok_or(SessionError::NotAttached)
     }
 
     fn resolve_worker(&self, app_index: u32, wrk: Handle) -> Result<&AppWorker<R>, SessionError> {
@@ -610,9 +510,7 @@ impl<R> ControlTables<R> {
     }
 
     fn ns_name(&self, ns_index: u32) -> &str {
-        self.namespaces
-            .get(ns_index)
-            .map_or("?", |ns| ns.id.as_str())
+        self.namespaces.get(ns_index).map_or("?", |ns| ns.id.as_str())
     }
 
     fn app_listener_indices(&self, app_index: u32) -> Vec<u32> {
@@ -627,13 +525,7 @@ impl<R> ControlTables<R> {
     }
 
     /// AddressInUse if `ep` is taken in a table `scope` would register it in.
-    fn check_free(
-        &self,
-        scope: Scope,
-        fib: u32,
-        ns: u32,
-        ep: &Endpoint,
-    ) -> Result<(), SessionError> {
+    fn check_free(&self, scope: Scope, fib: u32, ns: u32, ep: &Endpoint) -> Result<(), SessionError> {
         let taken = (scope.global && self.lookup.global_entry(fib, ep).is_some())
             || (scope.local && self.lookup.local_entry(ns, ep).is_some());
         if taken {
@@ -643,23 +535,11 @@ impl<R> ControlTables<R> {
         }
     }
 
-    fn worker_alloc(
-        &mut self,
-        app_index: u32,
-        make_resources: impl MakeResources<R>,
-    ) -> Result<Handle, SessionError> {
-        let app = self
-            .apps
-            .get_mut(app_index)
-            .ok_or(SessionError::NotAttached)?;
+    fn worker_alloc(&mut self, app_index: u32, make_resources: impl MakeResources<R>) -> Result<Handle, SessionError> {
+        let app = self.apps.get_mut(app_index).ok_or(SessionError::NotAttached)?;
         let wrk_map_index = app.next_worker_map();
         let wrk = self.app_workers.insert_with(|index| {
-            Ok(AppWorker {
-                index,
-                app_index,
-                wrk_map_index,
-                resources: make_resources(&app.opts, app_index, index)?,
-            })
+            Ok(AppWorker { index, app_index, wrk_map_index, resources: make_resources(&app.opts, app_index, index)? })
         })?;
         app.add_worker_map(wrk.index);
         Ok(wrk)
@@ -677,12 +557,7 @@ impl<R> ControlTables<R> {
         Some(app)
     }
 
-    fn listener_create(
-        &mut self,
-        app_index: u32,
-        map: u32,
-        ep: Endpoint,
-    ) -> Result<u32, SessionError> {
+    fn listener_create(&mut self, app_index: u32, map: u32, ep: Endpoint) -> Result<u32, SessionError> {
         let app = self.apps.get(app_index).ok_or(SessionError::NotAttached)?;
         let (scope, ns) = (app.scope, app.ns_index);
         let fib = self.fib_of(ns);
@@ -754,11 +629,7 @@ impl<R: AppWorkerDetail> ControlTables<R> {
                 "  eventfd {}, tls-engine {}, proxy {}",
                 o.use_eventfd,
                 o.tls_engine,
-                if proxied.is_empty() {
-                    "none".into()
-                } else {
-                    join(&proxied)
-                }
+                if proxied.is_empty() { "none".into() } else { join(&proxied) }
             );
         }
         let _ = writeln!(out, "  workers: {}", app.worker_count());
@@ -773,11 +644,8 @@ impl<R: AppWorkerDetail> ControlTables<R> {
         }
         let _ = writeln!(out, "  listeners: {}", app.listeners.len());
         if verbose {
-            let mut listeners: Vec<&AppListener> = app
-                .listeners
-                .values()
-                .filter_map(|&l| self.listeners.get(l))
-                .collect();
+            let mut listeners: Vec<&AppListener> =
+                app.listeners.values().filter_map(|&l| self.listeners.get(l)).collect();
             listeners.sort_by_key(|l| l.index);
             for l in listeners {
                 let _ = writeln!(
@@ -826,11 +694,8 @@ fn size(bytes: u64) -> String {
     const UNITS: [(u64, &str); 3] = [(1 << 30, "g"), (1 << 20, "m"), (1 << 10, "k")];
     UNITS
         .iter()
-        .find(|(unit, _)| bytes != 0 && bytes % unit == 0)
-        .map_or_else(
-            || bytes.to_string(),
-            |(unit, suffix)| format!("{}{suffix}", bytes / unit),
-        )
+        .find(|(unit, _)| bytes != 0 && bytes.is_multiple_of(*unit))
+        .map_or_else(|| bytes.to_string(), |(unit, suffix)| format!("{}{suffix}", bytes / unit))
 }
 
 #[cfg(test)]
@@ -875,11 +740,7 @@ mod test {
             let mut t = ControlTables::new();
             t.namespaces.add("blue", 42, 0, None).unwrap();
             t.namespaces.add("red", 7, 5, Some(2)).unwrap();
-            Self {
-                t,
-                live: Rc::default(),
-                made: Rc::default(),
-            }
+            Self { t, live: Rc::default(), made: Rc::default() }
         }
 
         fn make(&self) -> Make {
@@ -887,18 +748,11 @@ mod test {
             Box::new(move |_, app, wrk| {
                 live.set(live.get() + 1);
                 made.set(made.get() + 1);
-                Ok(Res {
-                    live,
-                    label: format!("segments for app {app} wrk {wrk}"),
-                })
+                Ok(Res { live, label: format!("segments for app {app} wrk {wrk}") })
             })
         }
 
-        fn attach(
-            &mut self,
-            name: &str,
-            opts: AppOptions,
-        ) -> Result<(Handle, Handle), SessionError> {
+        fn attach(&mut self, name: &str, opts: AppOptions) -> Result<(Handle, Handle), SessionError> {
             let make = self.make();
             self.t.attach(name, opts, make)
         }
@@ -908,22 +762,14 @@ mod test {
             self.t.app_worker_add(app, make).unwrap()
         }
 
-        fn listen(
-            &mut self,
-            app: Handle,
-            wrk: Handle,
-            uri: &str,
-        ) -> Result<ListenResult, SessionError> {
+        fn listen(&mut self, app: Handle, wrk: Handle, uri: &str) -> Result<ListenResult, SessionError> {
             self.t.listen(app, wrk, ep(uri))
         }
 
         /// Asserts that nothing is left: no apps, workers, listeners, table entries or resources.
         fn assert_empty(&self) {
             let t = &self.t;
-            assert_eq!(
-                (t.app_count(), t.app_worker_count(), t.listener_count()),
-                (0, 0, 0)
-            );
+            assert_eq!((t.app_count(), t.app_worker_count(), t.listener_count()), (0, 0, 0));
             assert!(t.app_by_name.is_empty());
             assert!(t.lookup.is_empty());
             assert_eq!(t.lookup.table_count(), 0);
@@ -936,26 +782,15 @@ mod test {
     }
 
     fn scoped(global: bool, local: bool) -> AppOptions {
-        AppOptions {
-            scope_global: global,
-            scope_local: local,
-            ..AppOptions::default()
-        }
+        AppOptions { scope_global: global, scope_local: local, ..AppOptions::default() }
     }
 
     fn in_ns(id: &str, secret: u64) -> AppOptions {
-        AppOptions {
-            namespace_id: id.into(),
-            namespace_secret: secret,
-            ..AppOptions::default()
-        }
+        AppOptions { namespace_id: id.into(), namespace_secret: secret, ..AppOptions::default() }
     }
 
     fn proxy_tcp() -> AppOptions {
-        AppOptions {
-            proxy_tcp: true,
-            ..AppOptions::default()
-        }
+        AppOptions { proxy_tcp: true, ..AppOptions::default() }
     }
 
     const IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
@@ -971,10 +806,7 @@ mod test {
             assert!(l.has_worker(l.owner()));
             assert_eq!(l.scope, app.scope);
             if l.scope.global {
-                assert_eq!(
-                    t.lookup.global_entry(l.fib_index, &l.endpoint),
-                    Some(l.index)
-                );
+                assert_eq!(t.lookup.global_entry(l.fib_index, &l.endpoint), Some(l.index));
                 entries += 1;
             }
             if l.scope.local {
@@ -1004,10 +836,7 @@ mod test {
         let mut f = Fixture::new();
         let (app, wrk) = f.attach("echo", AppOptions::default()).unwrap();
         let a = f.t.app(app.index).unwrap();
-        assert_eq!(
-            (a.name.as_str(), a.ns_index, a.scope),
-            ("echo", 0, Scope::GLOBAL)
-        );
+        assert_eq!((a.name.as_str(), a.ns_index, a.scope), ("echo", 0, Scope::GLOBAL));
         assert_eq!(a.workers().collect::<Vec<_>>(), [(0, wrk.index)]);
         assert_eq!(f.t.app_worker(wrk.index).unwrap().wrk_map_index, 0);
         assert_eq!(f.t.app_by_name("echo").unwrap().index, app.index);
@@ -1019,48 +848,19 @@ mod test {
     fn attach_errors_create_nothing() {
         let mut f = Fixture::new();
         f.attach("echo", AppOptions::default()).unwrap();
-        let rx = AppOptions {
-            rx_fifo_size: 1000,
-            ..AppOptions::default()
-        };
+        let rx = AppOptions { rx_fifo_size: 1000, ..AppOptions::default() };
         let cases = [
-            (
-                "echo",
-                AppOptions::default(),
-                SessionError::AlreadyAttached("echo".into()),
-            ),
-            (
-                "x",
-                in_ns("green", 0),
-                SessionError::InvalidNamespace("green".into()),
-            ),
-            (
-                "x",
-                in_ns("blue", 41),
-                SessionError::WrongNamespaceSecret("blue".into()),
-            ),
-            (
-                "x",
-                rx,
-                SessionError::invalid("rx_fifo_size", "1000 is outside 4096..=67108864"),
-            ),
-            (
-                "",
-                AppOptions::default(),
-                SessionError::invalid("name", "\"\" must not be empty"),
-            ),
+            ("echo", AppOptions::default(), SessionError::AlreadyAttached("echo".into())),
+            ("x", in_ns("green", 0), SessionError::InvalidNamespace("green".into())),
+            ("x", in_ns("blue", 41), SessionError::WrongNamespaceSecret("blue".into())),
+            ("x", rx, SessionError::invalid("rx_fifo_size", "1000 is outside 4096..=67108864")),
+            ("", AppOptions::default(), SessionError::invalid("name", "\"\" must not be empty")),
         ];
         for (name, opts, want) in cases {
             assert_eq!(f.attach(name, opts), Err(want));
         }
-        let unsupported = AppOptions {
-            proxy_udp: true,
-            ..scoped(false, true)
-        };
-        assert!(matches!(
-            f.attach("x", unsupported),
-            Err(SessionError::UnsupportedConfig(_))
-        ));
+        let unsupported = AppOptions { proxy_udp: true, ..scoped(false, true) };
+        assert!(matches!(f.attach("x", unsupported), Err(SessionError::UnsupportedConfig(_))));
         assert_eq!((f.t.app_count(), f.made.get()), (1, 1));
         check_invariants(&f.t);
     }
@@ -1069,15 +869,11 @@ mod test {
     fn failed_resources_roll_back() {
         let mut f = Fixture::new();
         let nomem = || SessionError::invalid("segment_size", "no memory");
-        let attached =
-            f.t.attach("echo", AppOptions::default(), |_, _, _| Err(nomem()));
+        let attached = f.t.attach("echo", AppOptions::default(), |_, _, _| Err(nomem()));
         assert_eq!(attached, Err(nomem()));
         f.assert_empty();
         let (app, _) = f.attach("echo", AppOptions::default()).unwrap();
-        assert_eq!(
-            f.t.app_worker_add(app, |_, _, _| Err(nomem())),
-            Err(nomem())
-        );
+        assert_eq!(f.t.app_worker_add(app, |_, _, _| Err(nomem())), Err(nomem()));
         assert_eq!(f.t.app_worker_count(), 1);
         check_invariants(&f.t);
     }
@@ -1088,17 +884,11 @@ mod test {
         let (app, wrk) = f.attach("r", in_ns("red", 7)).unwrap();
         assert_eq!(f.t.app(app.index).unwrap().ns_index, 2);
         let l = f.listen(app, wrk, "tcp://0.0.0.0/80").unwrap().listener();
-        assert_eq!(
-            f.t.lookup_listener(5, 2, Proto::Tcp, IP, 80, false),
-            Some(l)
-        );
+        assert_eq!(f.t.lookup_listener(5, 2, Proto::Tcp, IP, 80, false), Some(l));
         assert_eq!(f.t.lookup_listener(0, 0, Proto::Tcp, IP, 80, false), None);
         // Moving the namespace to another fib leaves the listener where it was registered.
         f.t.namespaces.add("red", 7, 6, None).unwrap();
-        assert_eq!(
-            f.t.lookup_listener(5, 2, Proto::Tcp, IP, 80, false),
-            Some(l)
-        );
+        assert_eq!(f.t.lookup_listener(5, 2, Proto::Tcp, IP, 80, false), Some(l));
         f.t.unlisten(app, wrk, ep("tcp://0.0.0.0/80")).unwrap();
         assert!(f.t.lookup.is_empty());
         f.t.detach(app).unwrap();
@@ -1118,23 +908,11 @@ mod test {
         assert_eq!(f.t.detach(a).unwrap_err(), SessionError::NotAttached);
         assert_eq!(f.t.listen(a, wb, e), Err(SessionError::NotAttached));
         assert_eq!(f.t.unlisten(a, wb, e), Err(SessionError::NotAttached));
-        assert_eq!(
-            f.t.app_worker_del(a, wb).unwrap_err(),
-            SessionError::NotAttached
-        );
+        assert_eq!(f.t.app_worker_del(a, wb).unwrap_err(), SessionError::NotAttached);
         let make = f.make();
-        assert_eq!(
-            f.t.app_worker_add(a, make).unwrap_err(),
-            SessionError::NotAttached
-        );
-        assert_eq!(
-            f.t.listen(b, wa, e),
-            Err(SessionError::NoSuchAppWorker(wa.index))
-        );
-        let never = Handle {
-            index: 99,
-            generation: 0,
-        };
+        assert_eq!(f.t.app_worker_add(a, make).unwrap_err(), SessionError::NotAttached);
+        assert_eq!(f.t.listen(b, wa, e), Err(SessionError::NoSuchAppWorker(wa.index)));
+        let never = Handle { index: 99, generation: 0 };
         assert_eq!(f.t.detach(never).unwrap_err(), SessionError::NotAttached);
         assert_eq!(f.t.app_handle(b.index), Some(b));
         assert_eq!(f.t.app_worker_handle(wb.index), Some(wb));
@@ -1164,14 +942,8 @@ mod test {
             ListenResult::Created(l) => l,
             other => panic!("{other:?}"),
         };
-        assert_eq!(
-            f.listen(app, w1, "tcp://0.0.0.0/7"),
-            Ok(ListenResult::Joined(l))
-        );
-        assert_eq!(
-            f.listen(app, w1, "tcp://0.0.0.0/7"),
-            Err(SessionError::AlreadyListening("tcp://0.0.0.0/7".into()))
-        );
+        assert_eq!(f.listen(app, w1, "tcp://0.0.0.0/7"), Ok(ListenResult::Joined(l)));
+        assert_eq!(f.listen(app, w1, "tcp://0.0.0.0/7"), Err(SessionError::AlreadyListening("tcp://0.0.0.0/7".into())));
         assert_eq!(f.t.listener(l).unwrap().workers(), [0, 1]);
         assert_eq!((f.t.listener_count(), f.t.lookup.len()), (1, 1));
         check_invariants(&f.t);
@@ -1262,11 +1034,7 @@ mod test {
         let (i0, i1, i2) = (w0.index, w1.index, w2.index);
         assert_eq!(picks(4), [i0, i1, i2, i0]);
         f.t.unlisten(app, w1, ep("tcp://0.0.0.0/7")).unwrap();
-        let mut picks = |n: usize| -> Vec<u32> {
-            (0..n)
-                .map(|_| f.t.listener_select_worker(l).unwrap().1)
-                .collect()
-        };
+        let mut picks = |n: usize| -> Vec<u32> { (0..n).map(|_| f.t.listener_select_worker(l).unwrap().1).collect() };
         assert_eq!(picks(4), [i2, i0, i2, i0]);
         assert_eq!(f.t.listener_select_worker(99), None);
     }
@@ -1283,15 +1051,9 @@ mod test {
         let lb = f.listen(both, wb, "tcp://0.0.0.0/3").unwrap().listener();
         let find = |port, local_first| f.t.lookup_listener(0, 0, Proto::Tcp, IP, port, local_first);
         // From the network: global table only.
-        assert_eq!(
-            (find(1, false), find(2, false), find(3, false)),
-            (None, Some(lg), Some(lb))
-        );
+        assert_eq!((find(1, false), find(2, false), find(3, false)), (None, Some(lg), Some(lb)));
         // From an app: local table first, then global.
-        assert_eq!(
-            (find(1, true), find(2, true), find(3, true)),
-            (Some(ll), Some(lg), Some(lb))
-        );
+        assert_eq!((find(1, true), find(2, true), find(3, true)), (Some(ll), Some(lg), Some(lb)));
         assert_eq!(f.t.lookup.lookup_local(0, Proto::Tcp, IP, 2), None);
         assert_eq!((f.t.lookup.global_len(), f.t.lookup.local_len()), (2, 2));
         // Local tables are per namespace.
@@ -1303,20 +1065,10 @@ mod test {
     fn proxy_listens_everywhere() {
         let mut f = Fixture::new();
         let (p, w0) = f.attach("proxy", proxy_tcp()).unwrap();
-        let proxy =
-            *f.t.app(p.index)
-                .unwrap()
-                .listeners
-                .get(&Endpoint::proxy(Proto::Tcp))
-                .unwrap();
-        let find = |t: &ControlTables<Res>, proto, ip, port| {
-            t.lookup_listener(0, 0, proto, ip, port, false)
-        };
+        let proxy = *f.t.app(p.index).unwrap().listeners.get(&Endpoint::proxy(Proto::Tcp)).unwrap();
+        let find = |t: &ControlTables<Res>, proto, ip, port| t.lookup_listener(0, 0, proto, ip, port, false);
         assert_eq!(find(&f.t, Proto::Tcp, IP, 443), Some(proxy));
-        assert_eq!(
-            find(&f.t, Proto::Tcp, Ipv4Addr::new(8, 8, 8, 8), 1),
-            Some(proxy)
-        );
+        assert_eq!(find(&f.t, Proto::Tcp, Ipv4Addr::new(8, 8, 8, 8), 1), Some(proxy));
         assert_eq!(find(&f.t, Proto::Udp, IP, 443), None);
         assert_eq!(f.t.lookup_listener(5, 0, Proto::Tcp, IP, 443, false), None);
         // A real listener wins over the proxy.
@@ -1326,17 +1078,11 @@ mod test {
         // Port 0 belongs to proxies.
         assert_eq!(
             f.listen(echo, we, "udp://0.0.0.0/0"),
-            Err(SessionError::invalid(
-                "port",
-                "udp://0.0.0.0/0: port 0 is reserved for proxy listeners"
-            ))
+            Err(SessionError::invalid("port", "udp://0.0.0.0/0: port 0 is reserved for proxy listeners"))
         );
         // One tcp proxy per fib; refused before any resource is made.
         let made = f.made.get();
-        assert_eq!(
-            f.attach("proxy2", proxy_tcp()),
-            Err(SessionError::AddressInUse("tcp://0.0.0.0/0".into()))
-        );
+        assert_eq!(f.attach("proxy2", proxy_tcp()), Err(SessionError::AddressInUse("tcp://0.0.0.0/0".into())));
         assert_eq!(f.made.get(), made);
         // New workers take accepts for the proxy too; deleting the first keeps it alive.
         let w1 = f.worker_add(p);
@@ -1354,10 +1100,7 @@ mod test {
     #[test]
     fn proxy_with_local_scope_registers_locally_too() {
         let mut f = Fixture::new();
-        let opts = AppOptions {
-            proxy_udp: true,
-            ..scoped(true, true)
-        };
+        let opts = AppOptions { proxy_udp: true, ..scoped(true, true) };
         let (p, _) = f.attach("p", opts).unwrap();
         let l = f.t.app(p.index).unwrap().listeners[&Endpoint::proxy(Proto::Udp)];
         assert_eq!(f.t.lookup.lookup_local(0, Proto::Udp, IP, 9), Some(l));
@@ -1367,21 +1110,9 @@ mod test {
     #[test]
     fn detach_frees_everything() {
         let mut f = Fixture::new();
-        let (app, w0) = f
-            .attach(
-                "p",
-                AppOptions {
-                    proxy_udp: true,
-                    ..scoped(true, true)
-                },
-            )
-            .unwrap();
+        let (app, w0) = f.attach("p", AppOptions { proxy_udp: true, ..scoped(true, true) }).unwrap();
         let (w1, w2) = (f.worker_add(app), f.worker_add(app));
-        for (w, uri) in [
-            (w0, "tcp://0.0.0.0/80"),
-            (w1, "tcp://0.0.0.0/80"),
-            (w2, "udp://198.18.0.2/53"),
-        ] {
+        for (w, uri) in [(w0, "tcp://0.0.0.0/80"), (w1, "tcp://0.0.0.0/80"), (w2, "udp://198.18.0.2/53")] {
             f.listen(app, w, uri).unwrap();
         }
         let (other, wo) = f.attach("other", AppOptions::default()).unwrap();
@@ -1392,24 +1123,15 @@ mod test {
         assert_eq!(d.workers.len(), 3);
         let mut eps: Vec<String> = d.listeners.iter().map(|l| l.endpoint.to_string()).collect();
         eps.sort();
-        assert_eq!(
-            eps,
-            ["tcp://0.0.0.0/80", "udp://0.0.0.0/0", "udp://198.18.0.2/53"]
-        );
+        assert_eq!(eps, ["tcp://0.0.0.0/80", "udp://0.0.0.0/0", "udp://198.18.0.2/53"]);
         assert_eq!(f.live.get(), 4, "resources are handed back, not dropped");
         drop(d);
         assert_eq!(f.live.get(), 1);
         check_invariants(&f.t);
-        assert_eq!(
-            (f.t.app_count(), f.t.listener_count(), f.t.lookup.len()),
-            (1, 1, 1)
-        );
+        assert_eq!((f.t.app_count(), f.t.listener_count(), f.t.lookup.len()), (1, 1, 1));
         f.t.detach(other).unwrap();
         f.assert_empty();
-        assert!(
-            f.attach("p", AppOptions::default()).is_ok(),
-            "name is free again"
-        );
+        assert!(f.attach("p", AppOptions::default()).is_ok(), "name is free again");
     }
 
     #[test]
@@ -1425,20 +1147,14 @@ mod test {
 
         let del = f.t.app_worker_del(app, w1).unwrap();
         assert_eq!(del.worker.index, w1.index);
-        assert_eq!(
-            del.listeners.iter().map(|l| l.index).collect::<Vec<_>>(),
-            [only_w1]
-        );
+        assert_eq!(del.listeners.iter().map(|l| l.index).collect::<Vec<_>>(), [only_w1]);
         assert!(del.app.is_none());
         drop(del);
         let l = f.t.listener(shared).unwrap();
         assert_eq!((l.workers(), l.owner()), (&[0][..], 0));
         assert_eq!(f.live.get(), 2);
         check_invariants(&f.t);
-        assert_eq!(
-            f.t.app_worker_del(app, w1).unwrap_err(),
-            SessionError::NoSuchAppWorker(w1.index)
-        );
+        assert_eq!(f.t.app_worker_del(app, w1).unwrap_err(), SessionError::NoSuchAppWorker(w1.index));
 
         // A new worker reuses the free map index 1.
         let w3 = f.worker_add(app);
@@ -1460,18 +1176,9 @@ mod test {
         let w1 = f.worker_add(app);
         let (_, wo) = f.attach("other", AppOptions::default()).unwrap();
         let l = f.listen(app, w0, "tcp://0.0.0.0/80").unwrap().listener();
-        assert_eq!(
-            f.t.listener_set_owner(77, w0),
-            Err(SessionError::NoSuchListener(77))
-        );
-        assert_eq!(
-            f.t.listener_set_owner(l, wo),
-            Err(SessionError::NoSuchAppWorker(wo.index))
-        );
-        assert_eq!(
-            f.t.listener_set_owner(l, w1),
-            Err(SessionError::NotListening("tcp://0.0.0.0/80".into()))
-        );
+        assert_eq!(f.t.listener_set_owner(77, w0), Err(SessionError::NoSuchListener(77)));
+        assert_eq!(f.t.listener_set_owner(l, wo), Err(SessionError::NoSuchAppWorker(wo.index)));
+        assert_eq!(f.t.listener_set_owner(l, w1), Err(SessionError::NotListening("tcp://0.0.0.0/80".into())));
         f.listen(app, w1, "tcp://0.0.0.0/80").unwrap();
         f.t.listener_set_owner(l, w1).unwrap();
         assert_eq!(f.t.listener(l).unwrap().owner(), 1);
@@ -1480,88 +1187,43 @@ mod test {
     #[test]
     fn cli_formatting() {
         let mut f = Fixture::new();
-        let (app, w0) = f
-            .attach(
-                "echo-server",
-                AppOptions {
-                    builtin: true,
-                    ..AppOptions::default()
-                },
-            )
-            .unwrap();
+        let (app, w0) = f.attach("echo-server", AppOptions { builtin: true, ..AppOptions::default() }).unwrap();
         f.worker_add(app);
         f.attach("client", in_ns("blue", 42)).unwrap();
         f.listen(app, w0, "tcp://0.0.0.0/7").unwrap();
 
         let apps = f.t.format_apps();
-        let lines: Vec<Vec<&str>> = apps
-            .lines()
-            .map(|l| l.split_whitespace().collect())
-            .collect();
+        let lines: Vec<Vec<&str>> = apps.lines().map(|l| l.split_whitespace().collect()).collect();
         assert_eq!(
             lines,
-            [
-                vec!["Index", "Name", "Namespace"],
-                vec!["0", "echo-server", "default"],
-                vec!["1", "client", "blue"]
-            ]
+            [vec!["Index", "Name", "Namespace"], vec!["0", "echo-server", "default"], vec!["1", "client", "blue"]]
         );
 
         let servers = f.t.format_listeners();
-        let lines: Vec<Vec<&str>> = servers
-            .lines()
-            .map(|l| l.split_whitespace().collect())
-            .collect();
+        let lines: Vec<Vec<&str>> = servers.lines().map(|l| l.split_whitespace().collect()).collect();
         assert_eq!(
             lines,
-            [
-                vec!["Connection", "App", "Wrk", "Scope"],
-                vec!["tcp://0.0.0.0/7", "echo-server", "0", "global"]
-            ]
+            [vec!["Connection", "App", "Wrk", "Scope"], vec!["tcp://0.0.0.0/7", "echo-server", "0", "global"]]
         );
 
         let brief = f.t.format_app_detail(app.index, false).unwrap();
-        assert!(
-            brief.contains("segment-size 32m, add-segment-size 0"),
-            "{brief}"
-        );
-        assert!(
-            brief.contains("rx-fifo-size 64k, tx-fifo-size 64k, event-queue-size 2048"),
-            "{brief}"
-        );
+        assert!(brief.contains("segment-size 32m, add-segment-size 0"), "{brief}");
+        assert!(brief.contains("rx-fifo-size 64k, tx-fifo-size 64k, event-queue-size 2048"), "{brief}");
         assert!(brief.contains("scope global, builtin"), "{brief}");
-        assert!(
-            brief.contains("workers: 2") && brief.contains("listeners: 1"),
-            "{brief}"
-        );
+        assert!(brief.contains("workers: 2") && brief.contains("listeners: 1"), "{brief}");
         assert!(!brief.contains("segments for"), "{brief}");
         let verbose = f.t.format_app_detail(app.index, true).unwrap();
-        assert!(
-            verbose.contains("wrk 1 (app worker 1): segments for app 0 wrk 1"),
-            "{verbose}"
-        );
-        assert!(
-            verbose.contains("tcp://0.0.0.0/7 scope global workers 0 owner 0"),
-            "{verbose}"
-        );
+        assert!(verbose.contains("wrk 1 (app worker 1): segments for app 0 wrk 1"), "{verbose}");
+        assert!(verbose.contains("tcp://0.0.0.0/7 scope global workers 0 owner 0"), "{verbose}");
         assert!(verbose.contains("proxy none"), "{verbose}");
-        assert_eq!(
-            f.t.format_app_detail(9, false),
-            Err(SessionError::NoSuchApp(9))
-        );
+        assert_eq!(f.t.format_app_detail(9, false), Err(SessionError::NoSuchApp(9)));
         assert_eq!(size(3 << 30), "3g");
         assert_eq!(size(1000), "1000");
     }
 
     #[derive(Debug, Clone)]
     enum Op {
-        Attach {
-            name: u8,
-            ns: u8,
-            global: bool,
-            local: bool,
-            proxy: bool,
-        },
+        Attach { name: u8, ns: u8, global: bool, local: bool, proxy: bool },
         Detach(usize),
         WorkerAdd(usize),
         WorkerDel(usize, usize),
@@ -1572,15 +1234,8 @@ mod test {
 
     fn op() -> impl Strategy<Value = Op> {
         prop_oneof![
-            (0..4u8, 0..3u8, any::<bool>(), any::<bool>(), any::<bool>()).prop_map(
-                |(name, ns, global, local, proxy)| Op::Attach {
-                    name,
-                    ns,
-                    global,
-                    local,
-                    proxy
-                }
-            ),
+            (0..4u8, 0..3u8, any::<bool>(), any::<bool>(), any::<bool>())
+                .prop_map(|(name, ns, global, local, proxy)| Op::Attach { name, ns, global, local, proxy }),
             any::<usize>().prop_map(Op::Detach),
             any::<usize>().prop_map(Op::WorkerAdd),
             (any::<usize>(), any::<usize>()).prop_map(|(a, w)| Op::WorkerDel(a, w)),

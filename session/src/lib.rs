@@ -7,6 +7,12 @@
 
 #![warn(missing_docs)]
 
+pub mod app_listener;
+pub mod application;
+pub mod control;
+pub mod error;
 pub mod fifo;
+pub mod lookup;
 pub mod mq;
+pub mod namespace;
 pub mod segment;
