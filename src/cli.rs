@@ -1,0 +1,363 @@
+//! The CLI: commands served on the node's Unix socket (`dpnode ctl`).
+//!
+//! Wire protocol (one command per connection): the client sends the command
+//! words on one line; the node answers with a status line (`ok` or `error`)
+//! followed by the text, then closes. Commands run on the main thread; ones
+//! that need worker state ask the workers by RPC.
+
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::Ipv4Addr;
+use std::os::unix::net::UnixStream;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use dataplane::counters::Counter;
+use dataplane::node::{PingReply, PingWaiter};
+
+use crate::runtime::Runtime;
+
+/// The commands, for `help` and for unknown-command errors.
+pub const HELP: &str = "\
+commands:
+  show interface            ports: state, MAC, addresses, rx/tx packets, bytes, drops
+  show errors               drop counters by cause, summed over workers
+  show counters             every counter, per worker
+  clear errors              zero all counters
+  show threads              main thread and workers: core, lcore, packets
+  show ip arp               ARP cache entries of every worker
+  show ip route             the route table
+  show buffers              mbuf pool usage
+  show version              build facts
+  ping ADDR [count N] [size N] [interval SECONDS]
+  help                      this text";
+
+/// A command failed: the text tells the user why.
+pub struct CliError(pub String);
+
+type CliResult = Result<String, CliError>;
+
+fn err<T>(msg: impl Into<String>) -> Result<T, CliError> {
+    Err(CliError(msg.into()))
+}
+
+/// Serve one CLI connection.
+pub fn serve_one(rt: &mut Runtime, stream: UnixStream) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let _ = stream.set_nonblocking(false);
+    let mut line = String::new();
+    let mut reader = BufReader::new(&stream).take(4096);
+    if reader.read_line(&mut line).is_err() {
+        return;
+    }
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let (status, body) = match execute(rt, &words) {
+        Ok(text) => ("ok", text),
+        Err(CliError(text)) => ("error", text),
+    };
+    let mut w = &stream;
+    let _ = writeln!(w, "{status}");
+    let _ = w.write_all(body.as_bytes());
+    if !body.ends_with('\n') {
+        let _ = writeln!(w);
+    }
+}
+
+/// Run one command.
+pub fn execute(rt: &mut Runtime, words: &[&str]) -> CliResult {
+    match words {
+        [] => err(format!("empty command\n{HELP}")),
+        ["help"] | ["?"] => Ok(HELP.to_string()),
+        ["show", "interface" | "int" | "interfaces", rest @ ..] => show_interface(rt, rest),
+        ["show", "errors"] => Ok(show_errors(rt)),
+        ["show", "counters"] => Ok(show_counters(rt)),
+        ["clear", "errors" | "counters"] => {
+            rt.workers.iter().for_each(|w| w.counters.clear());
+            Ok(String::new())
+        }
+        ["show", "threads"] => Ok(show_threads(rt)),
+        ["show", "ip", "arp"] => Ok(show_arp(rt)),
+        ["show", "ip", "route" | "fib"] => Ok(show_route(rt)),
+        ["show", "buffers"] => {
+            Ok(format!("pool dpn_pool: {} in use, {} available\n", rt.mbufs_in_use(), rt.mbufs_available()))
+        }
+        ["show", "version"] => Ok(format!(
+            "dpnode {} (git {}), DPDK {}\n",
+            env!("CARGO_PKG_VERSION"),
+            env!("DPNODE_GIT_REV"),
+            dpdk_sys::DPDK_VERSION
+        )),
+        ["ping", rest @ ..] => ping(rt, rest),
+        _ => err(format!("unknown command: {:?}\n{HELP}", words.join(" "))),
+    }
+}
+
+fn show_interface(rt: &Runtime, rest: &[&str]) -> CliResult {
+    let net = &rt.main.tables().net;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<10} {:<3} {:<6} {:<17} {:<18} {:>10} {:>12} {:>10} {:>12} {:>8}",
+        "Name", "Idx", "State", "MAC", "Address", "RxPackets", "RxBytes", "TxPackets", "TxBytes", "Drops"
+    );
+    let mut found = false;
+    for (i, (ifc, port)) in net.interfaces.iter().zip(&rt.ports).enumerate() {
+        if let [name] = rest {
+            if *name != ifc.name {
+                continue;
+            }
+        }
+        found = true;
+        let s = port.stats();
+        let link = port.link();
+        let drops = s.rx_missed + s.rx_errors + s.tx_errors + s.rx_nombuf;
+        let addr = ifc.ip4.map(|c| c.to_string()).unwrap_or_else(|| "-".into());
+        let _ = writeln!(
+            out,
+            "{:<10} {:<3} {:<6} {:<17} {:<18} {:>10} {:>12} {:>10} {:>12} {:>8}",
+            ifc.name,
+            i,
+            if link.up { "up" } else { "down" },
+            ifc.mac.to_string(),
+            addr,
+            s.rx_packets,
+            s.rx_bytes,
+            s.tx_packets,
+            s.tx_bytes,
+            drops
+        );
+        let _ = writeln!(
+            out,
+            "           device {} driver {} port {} queues {} rss {} speed {} Mb/s; rx-missed {} rx-errors {} tx-errors {} rx-nombuf {}",
+            port.name(),
+            port.driver(),
+            port.id(),
+            port.queues(),
+            if port.rss() { "on" } else { "off" },
+            link.speed_mbps,
+            s.rx_missed,
+            s.rx_errors,
+            s.tx_errors,
+            s.rx_nombuf
+        );
+    }
+    match (found, rest) {
+        (false, [name]) => err(format!("no interface named {name:?}")),
+        (_, [_, _, ..]) => err("usage: show interface [NAME]"),
+        _ => Ok(out),
+    }
+}
+
+fn sum(rt: &Runtime, c: Counter) -> u64 {
+    rt.workers.iter().map(|w| w.counters.get(c)).sum()
+}
+
+fn show_errors(rt: &Runtime) -> String {
+    let mut out = format!("{:>12}  {}\n", "Count", "Reason");
+    for &c in Counter::ALL {
+        let v = sum(rt, c);
+        if c.is_error() && v > 0 {
+            let _ = writeln!(out, "{v:>12}  {}", c.name());
+        }
+    }
+    out
+}
+
+fn show_counters(rt: &Runtime) -> String {
+    let mut out = String::new();
+    for (i, w) in rt.workers.iter().enumerate() {
+        let _ = writeln!(out, "worker {i}:");
+        for &c in Counter::ALL {
+            let v = w.counters.get(c);
+            if v > 0 {
+                let _ = writeln!(out, "{v:>12}  {}", c.name());
+            }
+        }
+    }
+    out
+}
+
+fn show_threads(rt: &Runtime) -> String {
+    let st = rt.main.stats();
+    let mut out = format!(
+        "{:<4} {:<10} {:<6} {:>12} {:>12} {:>12}\n",
+        "ID", "Name", "Core", "RxPackets", "TxPackets", "IdleSleeps"
+    );
+    let _ = writeln!(out, "{:<4} {:<10} {:<6} {:>12} {:>12} {:>12}", 0, "main", "any", "-", "-", "-");
+    for (i, w) in rt.workers.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "{:<4} {:<10} {:<6} {:>12} {:>12} {:>12}",
+            i + 1,
+            format!("worker{i}"),
+            w.core,
+            w.counters.get(Counter::RxPackets),
+            w.counters.get(Counter::TxPackets),
+            w.counters.get(Counter::IdleSleeps)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "barrier: {} syncs, last wait {} ns, max wait {} ns; idle mode {:?}; hugepages {}; uptime {:.0} s",
+        st.syncs,
+        st.last_wait_ns,
+        st.max_wait_ns,
+        rt.cfg.idle.mode,
+        if rt.hugepages { "yes" } else { "no (--no-huge)" },
+        rt.started.elapsed().as_secs_f64()
+    );
+    out
+}
+
+fn show_arp(rt: &mut Runtime) -> String {
+    let names: Vec<String> = rt.main.tables().net.interfaces.iter().map(|i| i.name.clone()).collect();
+    let per_worker = rt.ask_workers(|w| (0..w.io.interfaces()).map(|i| w.io.arp_entries(i)).collect::<Vec<_>>());
+    let now = dataplane::worker::now_ns();
+    let mut out = format!("{:<8} {:<16} {:<18} {:<10} {}\n", "Worker", "IP4", "MAC", "Interface", "Expires(s)");
+    for (w, ifaces) in per_worker.iter().enumerate() {
+        for (i, entries) in ifaces.iter().enumerate() {
+            for (ip, mac, exp) in entries {
+                let _ = writeln!(
+                    out,
+                    "{:<8} {:<16} {:<18} {:<10} {:.0}",
+                    w,
+                    ip.to_string(),
+                    mac.to_string(),
+                    names.get(i).map(String::as_str).unwrap_or("?"),
+                    exp.saturating_sub(now) as f64 / 1e9
+                );
+            }
+        }
+    }
+    out
+}
+
+fn show_route(rt: &Runtime) -> String {
+    let net = &rt.main.tables().net;
+    let mut out = format!("{:<20} {:<16} {}\n", "Prefix", "Next hop", "Interface");
+    for r in net.routes.iter() {
+        let nh = r.next_hop.map(|a| a.to_string()).unwrap_or_else(|| "connected".into());
+        let name = net.interfaces.get(r.port as usize).map(|i| i.name.as_str()).unwrap_or("?");
+        let _ = writeln!(out, "{:<20} {:<16} {}", r.prefix.to_string(), nh, name);
+    }
+    out
+}
+
+fn parse_num<T: std::str::FromStr>(what: &str, v: Option<&&str>) -> Result<T, CliError> {
+    match v {
+        Some(s) => s.parse().map_err(|_| CliError(format!("ping: {what} {s:?} is not a valid number"))),
+        None => err(format!("ping: {what} needs a value")),
+    }
+}
+
+fn ping(rt: &mut Runtime, rest: &[&str]) -> CliResult {
+    let Some(addr) = rest.first() else { return err("usage: ping ADDR [count N] [size N] [interval SECONDS]") };
+    let dst: Ipv4Addr = addr.parse().map_err(|_| CliError(format!("ping: {addr:?} is not an IPv4 address")))?;
+    let (mut count, mut size, mut interval) = (5u32, 56usize, 1.0f64);
+    let mut it = rest[1..].iter();
+    while let Some(w) = it.next() {
+        match *w {
+            "count" => count = parse_num("count", it.next())?,
+            "size" => size = parse_num("size", it.next())?,
+            "interval" => interval = parse_num("interval", it.next())?,
+            other => return err(format!("ping: unknown option {other:?} (count, size, interval)")),
+        }
+    }
+    if count == 0 || count > 10_000 || size > 1400 || !(0.001..=10.0).contains(&interval) {
+        return err("ping: count must be 1..=10000, size at most 1400, interval 0.001..=10 s");
+    }
+    if rt.source_for(dst).is_none() {
+        return err(format!("ping: no route to {dst}"));
+    }
+    let ident = rt.next_ping_ident;
+    rt.next_ping_ident = rt.next_ping_ident.wrapping_add(1);
+    let (tx, rx) = mpsc::channel::<PingReply>();
+    rt.main.sync().net.pings.push(PingWaiter { ident, tx });
+    let mut out = String::new();
+    let mut received = 0u32;
+    let mut rtts = Vec::new();
+    let step = Duration::from_secs_f64(interval);
+    let start = Instant::now();
+    for seq in 1..=count {
+        let s = seq as u16;
+        rt.rpc(0, move |w| w.io.defer_ping(dst, ident, s, size));
+        let deadline = start + step * seq;
+        while let Ok(r) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            received += 1;
+            rtts.push(r.rtt_ns);
+            let _ = writeln!(
+                out,
+                "{} bytes from {}: icmp_seq={} ttl={} time={:.3} ms",
+                r.bytes,
+                r.from,
+                r.seq,
+                r.ttl,
+                r.rtt_ns as f64 / 1e6
+            );
+        }
+    }
+    // Late replies get a last second.
+    while received < count {
+        match rx.recv_timeout(Duration::from_secs(1)) {
+            Ok(r) => {
+                received += 1;
+                rtts.push(r.rtt_ns);
+                let _ = writeln!(
+                    out,
+                    "{} bytes from {}: icmp_seq={} ttl={} time={:.3} ms",
+                    r.bytes,
+                    r.from,
+                    r.seq,
+                    r.ttl,
+                    r.rtt_ns as f64 / 1e6
+                );
+            }
+            Err(_) => break,
+        }
+    }
+    rt.main.sync().net.pings.retain(|w| w.ident != ident);
+    let loss = 100.0 * f64::from(count - received) / f64::from(count);
+    let _ = writeln!(out, "--- {dst} ping statistics ---");
+    let _ = writeln!(out, "{count} packets transmitted, {received} received, {loss:.0}% packet loss");
+    if !rtts.is_empty() {
+        let min = *rtts.iter().min().unwrap_or(&0) as f64 / 1e6;
+        let max = *rtts.iter().max().unwrap_or(&0) as f64 / 1e6;
+        let avg = rtts.iter().sum::<u64>() as f64 / rtts.len() as f64 / 1e6;
+        let _ = writeln!(out, "rtt min/avg/max = {min:.3}/{avg:.3}/{max:.3} ms");
+    }
+    if received == 0 {
+        return err(out);
+    }
+    Ok(out)
+}
+
+/// `dpnode ctl`: send one command, print the answer, return the exit code.
+pub fn ctl(socket: &std::path::Path, words: &[String]) -> i32 {
+    let mut stream = match UnixStream::connect(socket) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("dpnode ctl: cannot connect to {}: {e} (is the node running?)", socket.display());
+            return 2;
+        }
+    };
+    if writeln!(stream, "{}", words.join(" ")).is_err() {
+        eprintln!("dpnode ctl: cannot send the command");
+        return 2;
+    }
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let mut reader = BufReader::new(stream);
+    let mut status = String::new();
+    if reader.read_line(&mut status).is_err() || status.is_empty() {
+        eprintln!("dpnode ctl: no answer from the node");
+        return 2;
+    }
+    let mut body = String::new();
+    let _ = std::io::Read::read_to_string(&mut reader, &mut body);
+    if status.trim() == "ok" {
+        print!("{body}");
+        0
+    } else {
+        eprint!("{body}");
+        1
+    }
+}

@@ -1,0 +1,436 @@
+//! The node's TOML configuration: parsing, defaults and validation.
+//!
+//! Every error names the key (`interface[0].ip4`, `workers.cores`, ...) and
+//! the reason. Unknown keys are errors, so a typo never silently does
+//! nothing. The embedded default ([`DEFAULT_CONFIG`]) starts on a fresh
+//! machine: one `net_tap` port, one worker, hugepages only if reserved.
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+use dataplane::wire::ipv4::Cidr;
+use serde::Deserialize;
+
+/// The configuration used when `dpnode run` gets no `--config`.
+pub const DEFAULT_CONFIG: &str = r#"
+# dpnode's embedded default: one tap port, one worker, no hugepages needed.
+[dpdk]
+hugepages = "auto"
+memory_mb = 256
+
+[[interface]]
+name = "tap0"
+vdev = "net_tap0,iface=dpn0"
+ip4 = "198.18.0.2/24"
+
+[workers]
+idle = "sleep"
+
+[cli]
+socket = "/run/dpnode/cli.sock"
+
+[api]
+socket = "/run/dpnode/api.sock"
+"#;
+
+/// A config error: the key and what is wrong with it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// TOML syntax, an unknown key or a wrong type (toml names the key).
+    #[error("config: {0}")]
+    Parse(String),
+    /// A value that parsed but makes no sense.
+    #[error("config: {key}: {reason}")]
+    Invalid {
+        /// The key, e.g. `interface[0].ip4`.
+        key: String,
+        /// Why it is rejected.
+        reason: String,
+    },
+}
+
+fn invalid(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key: key.into(), reason: reason.into() }
+}
+
+/// Hugepage policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Hugepages {
+    /// Use hugepages when enough are free, else `--no-huge`.
+    #[default]
+    Auto,
+    /// Require hugepages.
+    On,
+    /// Never use hugepages.
+    Off,
+}
+
+/// `[dpdk]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DpdkSection {
+    /// Extra EAL arguments, appended after the ones the node derives.
+    #[serde(default)]
+    pub eal_args: Vec<String>,
+    /// Hugepage policy.
+    #[serde(default)]
+    pub hugepages: Hugepages,
+    /// Memory for the EAL in MiB.
+    #[serde(default = "default_memory")]
+    pub memory_mb: u32,
+    /// Mbufs in the packet pool.
+    #[serde(default = "default_mbufs")]
+    pub mbufs: u32,
+    /// Per-lcore mbuf cache size.
+    #[serde(default = "default_mbuf_cache")]
+    pub mbuf_cache: u32,
+    /// RX descriptors per queue.
+    #[serde(default = "default_desc")]
+    pub rx_desc: u16,
+    /// TX descriptors per queue.
+    #[serde(default = "default_desc")]
+    pub tx_desc: u16,
+}
+
+fn default_memory() -> u32 {
+    256
+}
+fn default_mbufs() -> u32 {
+    16383
+}
+fn default_mbuf_cache() -> u32 {
+    256
+}
+fn default_desc() -> u16 {
+    1024
+}
+
+impl Default for DpdkSection {
+    fn default() -> Self {
+        DpdkSection {
+            eal_args: vec![],
+            hugepages: Hugepages::Auto,
+            memory_mb: default_memory(),
+            mbufs: default_mbufs(),
+            mbuf_cache: default_mbuf_cache(),
+            rx_desc: default_desc(),
+            tx_desc: default_desc(),
+        }
+    }
+}
+
+/// `[[interface]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InterfaceSection {
+    /// Name shown by the CLI.
+    pub name: String,
+    /// DPDK device arguments, e.g. `net_tap0,iface=dpn0` or a PCI address.
+    pub vdev: String,
+    /// IPv4 address and prefix, `a.b.c.d/len`.
+    pub ip4: Option<String>,
+    /// MTU to program.
+    pub mtu: Option<u16>,
+}
+
+/// `[[route]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteSection {
+    /// Destination prefix, `a.b.c.d/len` (`0.0.0.0/0` = default route).
+    pub prefix: String,
+    /// Next-hop address.
+    pub via: String,
+    /// Interface name; if absent, the interface whose subnet holds `via`.
+    pub interface: Option<String>,
+}
+
+/// Worker idle policy name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum IdleName {
+    /// Sleep after a run of empty polls.
+    #[default]
+    Sleep,
+    /// Busy-poll forever.
+    Poll,
+}
+
+/// `[workers]`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct WorkersSection {
+    /// Cores to pin workers to, one worker each. Empty: one worker on the
+    /// last core.
+    #[serde(default)]
+    pub cores: Vec<usize>,
+    /// Idle policy.
+    #[serde(default)]
+    pub idle: IdleName,
+    /// Sleep length in microseconds when idle.
+    pub idle_sleep_us: Option<u64>,
+    /// Empty polls before sleeping.
+    pub idle_after_polls: Option<u32>,
+}
+
+/// `[cli]` and `[api]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SocketSection {
+    /// Unix socket path.
+    pub socket: PathBuf,
+}
+
+/// `[[app]]`: a builtin application started at boot.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppSection {
+    /// Builtin kind, e.g. `echo-server`.
+    pub kind: String,
+    /// `PROTO://ADDR/PORT`.
+    pub uri: String,
+}
+
+/// The whole file, as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    dpdk: DpdkSection,
+    #[serde(default)]
+    interface: Vec<InterfaceSection>,
+    #[serde(default)]
+    route: Vec<RouteSection>,
+    #[serde(default)]
+    workers: WorkersSection,
+    cli: Option<SocketSection>,
+    api: Option<SocketSection>,
+    #[serde(default)]
+    app: Vec<AppSection>,
+}
+
+/// A validated interface.
+#[derive(Debug, Clone)]
+pub struct InterfaceConfig {
+    /// Name.
+    pub name: String,
+    /// Device args.
+    pub vdev: String,
+    /// Device name (the part of `vdev` before the first comma).
+    pub device: String,
+    /// Address.
+    pub ip4: Option<Cidr>,
+    /// MTU.
+    pub mtu: Option<u16>,
+}
+
+/// A validated route.
+#[derive(Debug, Clone)]
+pub struct RouteConfig {
+    /// Destination.
+    pub prefix: Cidr,
+    /// Next hop.
+    pub via: Ipv4Addr,
+    /// Interface index.
+    pub interface: usize,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// EAL and buffer settings.
+    pub dpdk: DpdkSection,
+    /// Interfaces.
+    pub interfaces: Vec<InterfaceConfig>,
+    /// Routes beyond the connected ones.
+    pub routes: Vec<RouteConfig>,
+    /// Worker cores (resolved, never empty).
+    pub cores: Vec<usize>,
+    /// Idle policy.
+    pub idle: dataplane::worker::IdleConfig,
+    /// CLI socket.
+    pub cli_socket: PathBuf,
+    /// API socket (served once external applications exist, issue 5).
+    #[allow(dead_code)]
+    pub api_socket: PathBuf,
+    /// Builtin apps.
+    pub apps: Vec<AppSection>,
+}
+
+impl Config {
+    /// Parse and validate TOML text.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig =
+            toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string().trim_end().to_string()))?;
+        raw.validate()
+    }
+
+    /// Read, parse and validate a file.
+    pub fn load(path: &std::path::Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        Config::parse(&text)
+    }
+}
+
+impl RawConfig {
+    fn validate(self) -> Result<Config, ConfigError> {
+        if self.interface.is_empty() {
+            return Err(invalid("interface", "at least one [[interface]] is required"));
+        }
+        if self.dpdk.memory_mb < 64 {
+            return Err(invalid("dpdk.memory_mb", format!("{} is too small (at least 64)", self.dpdk.memory_mb)));
+        }
+        if self.dpdk.mbufs < 1024 {
+            return Err(invalid("dpdk.mbufs", format!("{} is too few (at least 1024)", self.dpdk.mbufs)));
+        }
+        if self.dpdk.mbuf_cache > 512 {
+            return Err(invalid("dpdk.mbuf_cache", "at most 512 (DPDK's RTE_MEMPOOL_CACHE_MAX_SIZE)"));
+        }
+        for (k, v) in [("dpdk.rx_desc", self.dpdk.rx_desc), ("dpdk.tx_desc", self.dpdk.tx_desc)] {
+            if !(64..=8192).contains(&v) || !v.is_power_of_two() {
+                return Err(invalid(k, format!("{v} must be a power of two between 64 and 8192")));
+            }
+        }
+        let mut interfaces = Vec::new();
+        for (i, s) in self.interface.iter().enumerate() {
+            let key = |f: &str| format!("interface[{i}].{f}");
+            if s.name.is_empty() || s.name.contains(char::is_whitespace) {
+                return Err(invalid(key("name"), format!("{:?} must be a non-empty word", s.name)));
+            }
+            if interfaces.iter().any(|x: &InterfaceConfig| x.name == s.name) {
+                return Err(invalid(key("name"), format!("{:?} is used by another interface", s.name)));
+            }
+            let device = s.vdev.split(',').next().unwrap_or("").trim().to_string();
+            if device.is_empty() {
+                return Err(invalid(key("vdev"), "empty device name"));
+            }
+            let ip4 =
+                match &s.ip4 {
+                    None => None,
+                    Some(t) => Some(t.parse::<Cidr>().map_err(|_| {
+                        invalid(key("ip4"), format!("{t:?} is not an address/prefix like 198.18.0.2/24"))
+                    })?),
+                };
+            if let Some(m) = s.mtu {
+                if !(68..=9000).contains(&m) {
+                    return Err(invalid(key("mtu"), format!("{m} is outside 68..=9000")));
+                }
+            }
+            interfaces.push(InterfaceConfig { name: s.name.clone(), vdev: s.vdev.clone(), device, ip4, mtu: s.mtu });
+        }
+        let mut routes = Vec::new();
+        for (i, r) in self.route.iter().enumerate() {
+            let key = |f: &str| format!("route[{i}].{f}");
+            let prefix: Cidr = r
+                .prefix
+                .parse()
+                .map_err(|_| invalid(key("prefix"), format!("{:?} is not a prefix like 0.0.0.0/0", r.prefix)))?;
+            let via: Ipv4Addr =
+                r.via.parse().map_err(|_| invalid(key("via"), format!("{:?} is not an IPv4 address", r.via)))?;
+            let interface = match &r.interface {
+                Some(n) => interfaces
+                    .iter()
+                    .position(|x| &x.name == n)
+                    .ok_or_else(|| invalid(key("interface"), format!("no interface named {n:?}")))?,
+                None => interfaces.iter().position(|x| x.ip4.is_some_and(|c| c.contains(via))).ok_or_else(|| {
+                    invalid(key("via"), format!("{via} is on no interface's subnet; name the interface"))
+                })?,
+            };
+            routes.push(RouteConfig { prefix, via, interface });
+        }
+        let ncpu = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let cores = if self.workers.cores.is_empty() { vec![ncpu - 1] } else { self.workers.cores.clone() };
+        for (i, c) in cores.iter().enumerate() {
+            if *c >= ncpu {
+                return Err(invalid("workers.cores", format!("core {c} does not exist (this machine has {ncpu})")));
+            }
+            if cores[..i].contains(c) {
+                return Err(invalid("workers.cores", format!("core {c} is listed twice")));
+            }
+        }
+        let mut idle = dataplane::worker::IdleConfig::default();
+        match self.workers.idle {
+            IdleName::Poll => idle.mode = dataplane::worker::IdleMode::Poll,
+            IdleName::Sleep => {
+                let us = self.workers.idle_sleep_us.unwrap_or(100);
+                if us == 0 || us > 100_000 {
+                    return Err(invalid("workers.idle_sleep_us", format!("{us} is outside 1..=100000")));
+                }
+                idle.mode = dataplane::worker::IdleMode::Sleep(std::time::Duration::from_micros(us));
+            }
+        }
+        if let Some(n) = self.workers.idle_after_polls {
+            idle.after_empty_polls = n;
+        }
+        for (i, a) in self.app.iter().enumerate() {
+            if a.uri.split_once("://").is_none() {
+                return Err(invalid(format!("app[{i}].uri"), format!("{:?} is not PROTO://ADDR/PORT", a.uri)));
+            }
+        }
+        Ok(Config {
+            dpdk: self.dpdk,
+            interfaces,
+            routes,
+            cores,
+            idle,
+            cli_socket: self.cli.map(|c| c.socket).unwrap_or_else(|| "/run/dpnode/cli.sock".into()),
+            api_socket: self.api.map(|c| c.socket).unwrap_or_else(|| "/run/dpnode/api.sock".into()),
+            apps: self.app,
+        })
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    fn err(text: &str) -> String {
+        Config::parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn default_config_is_valid() {
+        let c = Config::parse(DEFAULT_CONFIG).unwrap();
+        assert_eq!(c.interfaces.len(), 1);
+        assert_eq!(c.interfaces[0].device, "net_tap0");
+        assert_eq!(c.cores.len(), 1);
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let e = err("[dpdk]\nmemory = 5\n[[interface]]\nname='a'\nvdev='net_null0'\n");
+        assert!(e.contains("memory"), "{e}");
+    }
+
+    #[test]
+    fn bad_prefix_names_key() {
+        let e = err("[[interface]]\nname='a'\nvdev='net_null0'\nip4='1.2.3/8'\n");
+        assert!(e.contains("interface[0].ip4"), "{e}");
+    }
+
+    #[test]
+    fn bad_core_and_route() {
+        let e = err("[[interface]]\nname='a'\nvdev='net_null0'\n[workers]\ncores=[9999]\n");
+        assert!(e.contains("workers.cores"), "{e}");
+        let e = err("[[interface]]\nname='a'\nvdev='net_null0'\nip4='10.0.0.1/24'\n[[route]]\nprefix='0.0.0.0/0'\nvia='192.0.2.1'\n");
+        assert!(e.contains("route[0].via"), "{e}");
+        let c = Config::parse("[[interface]]\nname='a'\nvdev='net_null0'\nip4='198.18.0.2/24'\n[[route]]\nprefix='0.0.0.0/0'\nvia='198.18.0.1'\n").unwrap();
+        assert_eq!(c.routes[0].interface, 0);
+    }
+
+    #[test]
+    fn missing_interface_and_wrong_type() {
+        assert!(err("").contains("interface"));
+        let e = err("[[interface]]\nname=3\nvdev='x'\n");
+        assert!(e.contains("name"), "{e}");
+    }
+}

@@ -1,0 +1,222 @@
+//! `dpnode bench-gen`: a minimal DPDK packet generator and reflector for
+//! benchmarks, run as a second DPDK process next to a node (over memif).
+//!
+//! `--mode icmp` sends ICMP echo requests to `--dst-ip` as fast as a window
+//! of outstanding requests allows and counts the replies: the node's echo
+//! rate. `--mode reflect` turns every frame around (MACs swapped) with no
+//! other work: run the generator against it to get the raw rx/tx rate of the
+//! port pair, the ceiling the node is compared with.
+
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use dataplane::eal::Eal;
+use dataplane::mbuf::Burst;
+use dataplane::mempool::Mempool;
+use dataplane::port::{Port, PortConfig};
+use dataplane::wire::ethernet::{self, Address as Mac, EtherType};
+use dataplane::wire::icmp;
+use dataplane::wire::ipv4::{self, Protocol};
+
+struct Opts {
+    vdev: String,
+    mode: String,
+    seconds: f64,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    window: u64,
+    core: usize,
+}
+
+fn parse(args: &[String]) -> Result<Opts, String> {
+    let mut o = Opts {
+        vdev: String::new(),
+        mode: "icmp".into(),
+        seconds: 5.0,
+        src: Ipv4Addr::new(198, 18, 1, 1),
+        dst: Ipv4Addr::new(198, 18, 1, 2),
+        window: 512,
+        core: 0,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut val = || it.next().cloned().ok_or(format!("{a} needs a value"));
+        match a.as_str() {
+            "--vdev" => o.vdev = val()?,
+            "--mode" => o.mode = val()?,
+            "--seconds" => o.seconds = val()?.parse().map_err(|_| "--seconds: not a number")?,
+            "--src-ip" => o.src = val()?.parse().map_err(|_| "--src-ip: not an address")?,
+            "--dst-ip" => o.dst = val()?.parse().map_err(|_| "--dst-ip: not an address")?,
+            "--window" => o.window = val()?.parse().map_err(|_| "--window: not a number")?,
+            "--core" => o.core = val()?.parse().map_err(|_| "--core: not a number")?,
+            other => return Err(format!("unknown option {other:?}")),
+        }
+    }
+    if o.vdev.is_empty() {
+        return Err("--vdev is required".into());
+    }
+    if o.mode != "icmp" && o.mode != "reflect" {
+        return Err(format!("--mode {:?}: icmp or reflect", o.mode));
+    }
+    Ok(o)
+}
+
+fn template(src_mac: Mac, o: &Opts) -> Vec<u8> {
+    let payload = 56;
+    let mut f = vec![0u8; ethernet::HEADER_LEN + 20 + 8 + payload];
+    {
+        let mut e = ethernet::Frame::new_unchecked(&mut f[..]);
+        e.set_dst_addr(Mac::BROADCAST);
+        e.set_src_addr(src_mac);
+        e.set_ethertype(EtherType::Ipv4);
+    }
+    let ip = ipv4::Repr {
+        src_addr: o.src,
+        dst_addr: o.dst,
+        next_header: Protocol::Icmp,
+        payload_len: 8 + payload,
+        hop_limit: 64,
+    };
+    ip.emit(&mut ipv4::Packet::new_unchecked(&mut f[14..34]));
+    let mut ic = icmp::Packet::new_unchecked(&mut f[34..]);
+    icmp::Repr::EchoRequest { ident: 0x4242, seq_no: 1, data_len: payload }.emit(&mut ic);
+    ic.fill_checksum();
+    f
+}
+
+/// Run the generator or reflector; returns the exit code.
+pub fn main(args: &[String]) -> i32 {
+    let o = match parse(args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("dpnode bench-gen: {e}\nusage: dpnode bench-gen --vdev DEVARGS [--mode icmp|reflect] [--seconds S] [--src-ip A] [--dst-ip A] [--window N] [--core N]");
+            return 2;
+        }
+    };
+    let device = o.vdev.split(',').next().unwrap_or("").to_string();
+    let huge = crate::runtime::free_hugepage_mb() >= 256;
+    let mut eal_args = vec![format!("--lcores=0@{}", o.core), "--no-telemetry".into(), "--no-pci".into()];
+    eal_args.push("--log-level=lib.eal:warning".into());
+    // As in the node: --in-memory needs hugepages; --no-huge takes --no-shconf.
+    if huge {
+        eal_args.push("--in-memory".into());
+    } else {
+        eal_args.extend(["--no-huge".to_string(), "--no-shconf".to_string()]);
+    }
+    eal_args.extend(["-m256".to_string(), format!("--vdev={}", o.vdev)]);
+    let eal = match Eal::init(&eal_args) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("dpnode bench-gen: {e}");
+            return 1;
+        }
+    };
+    let pool = match Mempool::new("gen_pool", 8191, 256, -1) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("dpnode bench-gen: {e}");
+            return 1;
+        }
+    };
+    let mut port = match Port::lookup(&device).and_then(|id| Port::start(id, &device, &PortConfig::default(), &pool)) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("dpnode bench-gen: {e}");
+            return 1;
+        }
+    };
+    let mut q = port.take_queues().remove(0);
+    // Wait for the link (memif connects asynchronously).
+    let t0 = Instant::now();
+    while !port.link().up && t0.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if !port.link().up {
+        eprintln!("dpnode bench-gen: link of {device} never came up");
+        return 1;
+    }
+    let tpl = template(Mac(port.mac()), &o);
+    let mut rx = Burst::default();
+    let mut tx = Burst::default();
+    let (mut sent, mut received) = (0u64, 0u64);
+    let deadline = Duration::from_secs_f64(o.seconds);
+    let mut measure_start: Option<(Instant, u64, u64)> = None;
+    let start = Instant::now();
+    // Outstanding requests; lost replies are forgotten after a quiet spell
+    // so the window never stalls.
+    let mut inflight = 0u64;
+    let mut last_rx = Instant::now();
+    loop {
+        let el = start.elapsed();
+        if el >= deadline + Duration::from_secs(1) {
+            break;
+        }
+        // Count from the first second on (warm-up: ARP-free, caches warm).
+        if measure_start.is_none() && el >= Duration::from_secs(1) {
+            measure_start = Some((Instant::now(), sent, received));
+        }
+        let n = q.rx(&mut rx);
+        if o.mode == "reflect" {
+            for mut m in rx.drain() {
+                let d = m.data_mut();
+                if d.len() >= 12 {
+                    let (a, b) = d.split_at_mut(6);
+                    a.swap_with_slice(&mut b[..6]);
+                }
+                if tx.push(m).is_err() {
+                    break;
+                }
+            }
+            received += n as u64;
+        } else {
+            received += n as u64;
+            inflight = inflight.saturating_sub(n as u64);
+            if n > 0 {
+                last_rx = Instant::now();
+            } else if inflight > 0 && last_rx.elapsed() > Duration::from_millis(5) {
+                inflight = 0;
+                last_rx = Instant::now();
+            }
+            for m in rx.drain() {
+                drop(m);
+            }
+            while inflight < o.window && !tx.is_full() {
+                let Some(mut m) = pool.alloc() else { break };
+                match m.append(tpl.len()) {
+                    Some(b) => b.copy_from_slice(&tpl),
+                    None => break,
+                }
+                let _ = tx.push(m);
+                sent += 1;
+                inflight += 1;
+            }
+        }
+        let s = q.tx(&mut tx);
+        if o.mode == "reflect" {
+            sent += s as u64;
+        } else {
+            // Unsent frames are retried; they were counted when built.
+            let _ = s;
+        }
+    }
+    let (t, s0, r0) = measure_start.unwrap_or((start, 0, 0));
+    let secs = t.elapsed().as_secs_f64();
+    let rate = (received - r0) as f64 / secs;
+    println!(
+        "bench-gen mode={} device={} seconds={:.2} sent={} received={} rx_rate_pps={:.0} tx_rate_pps={:.0}",
+        o.mode,
+        device,
+        secs,
+        sent - s0,
+        received - r0,
+        rate,
+        (sent - s0) as f64 / secs
+    );
+    drop(tx);
+    drop(rx);
+    port.stop();
+    drop(port);
+    drop(pool);
+    drop(eal);
+    0
+}

@@ -1,0 +1,373 @@
+//! The running node: EAL, pool, ports, pinned workers, and the main thread's
+//! control loop (CLI socket, link monitoring, signals).
+//!
+//! Start-up order matters for clean shutdown: EAL, pool, ports, workers;
+//! shutdown reverses it (workers stop and are joined, ports stop and close,
+//! the pool is freed, the EAL cleans up).
+
+use std::net::Ipv4Addr;
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixListener;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use dataplane::arp_cache::ArpConfig;
+use dataplane::barrier::{barrier, MainBarrier};
+use dataplane::counters::Counters;
+use dataplane::eal::{self, Eal};
+use dataplane::mempool::Mempool;
+use dataplane::node::{Interface, Io, NetTables};
+use dataplane::port::{Port, PortConfig};
+use dataplane::route::{Route, RouteTable};
+use dataplane::rpc::{rpc_channel, RpcSender};
+use dataplane::wire::ethernet::Address as MacAddress;
+use dataplane::wire::ipv4::Cidr;
+use dataplane::worker::{self, NoStack, Tables, WorkerState};
+
+use crate::config::{Config, Hugepages};
+
+/// The stack the workers run.
+pub type NodeStack = NoStack;
+/// The barrier-protected tables.
+pub type NodeTables = Tables<<NodeStack as worker::Stack>::Shared>;
+/// A worker's RPC context.
+pub type NodeWorker = WorkerState<NodeStack>;
+
+/// Errors starting the node.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// EAL.
+    #[error(transparent)]
+    Eal(#[from] eal::EalError),
+    /// Pool.
+    #[error(transparent)]
+    Mempool(#[from] dataplane::mempool::MempoolError),
+    /// A port.
+    #[error("interface {name}: {source}")]
+    Port {
+        /// Interface name.
+        name: String,
+        /// Why.
+        source: dataplane::port::PortError,
+    },
+    /// Hugepages required but missing.
+    #[error("dpdk.hugepages = \"on\" but only {free_mb} MiB of hugepages are free ({want_mb} MiB wanted); reserve them with scripts/setup or set hugepages = \"auto\"")]
+    NoHugepages {
+        /// Free.
+        free_mb: u64,
+        /// Wanted.
+        want_mb: u64,
+    },
+    /// A route.
+    #[error("route {0}: {1}")]
+    Route(String, String),
+    /// CLI socket.
+    #[error("cli socket {0}: {1}")]
+    Cli(String, std::io::Error),
+    /// A config feature this build cannot serve yet.
+    #[error("{0}")]
+    Unsupported(String),
+    /// Thread spawn.
+    #[error("cannot start worker thread: {0}")]
+    Spawn(std::io::Error),
+}
+
+/// Free hugepage memory in MiB, from /proc/meminfo.
+pub fn free_hugepage_mb() -> u64 {
+    let Ok(text) = std::fs::read_to_string("/proc/meminfo") else { return 0 };
+    let field = |name: &str| -> u64 {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    field("HugePages_Free:") * field("Hugepagesize:") / 1024
+}
+
+/// The EAL arguments for `cfg`.
+pub fn eal_args(cfg: &Config) -> Result<(Vec<String>, bool), StartError> {
+    let ncpu = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    // lcore 0 is the main thread; let it float over every core (workers are
+    // pinned by core_affinity, not by the EAL).
+    let mut args = vec![format!("--lcores=0@(0-{})", ncpu - 1), "--no-telemetry".into()];
+    args.push("--log-level=lib.eal:warning".into());
+    let free = free_hugepage_mb();
+    let want = u64::from(cfg.dpdk.memory_mb);
+    let huge = match cfg.dpdk.hugepages {
+        Hugepages::Off => false,
+        Hugepages::On if free < want => return Err(StartError::NoHugepages { free_mb: free, want_mb: want }),
+        Hugepages::On => true,
+        Hugepages::Auto => free >= want,
+    };
+    // Several nodes must run side by side, so none may own DPDK's shared
+    // runtime files: --in-memory with hugepages; --no-huge (which DPDK
+    // treats as legacy memory, refused with --in-memory) takes --no-shconf.
+    if huge {
+        args.push("--in-memory".into());
+    } else {
+        args.push("--no-huge".into());
+        args.push("--no-shconf".into());
+    }
+    args.push(format!("-m{}", cfg.dpdk.memory_mb));
+    let mut has_pci = false;
+    for i in &cfg.interfaces {
+        if i.device.starts_with("net_") || i.device.starts_with("eth_") {
+            args.push(format!("--vdev={}", i.vdev));
+        } else {
+            has_pci = true;
+            args.push(format!("-a{}", i.vdev));
+        }
+    }
+    if !has_pci {
+        args.push("--no-pci".into());
+    }
+    args.extend(cfg.dpdk.eal_args.iter().cloned());
+    Ok((args, huge))
+}
+
+/// Facts about one worker for `show threads`.
+pub struct WorkerInfo {
+    /// Core it is pinned to.
+    pub core: usize,
+    /// Its counters.
+    pub counters: Arc<Counters>,
+}
+
+/// The running node.
+pub struct Runtime {
+    /// Validated config.
+    pub cfg: Config,
+    /// The barrier over the shared tables.
+    pub main: MainBarrier<NodeTables>,
+    /// RPC queues to the workers.
+    pub to_workers: Vec<RpcSender<NodeWorker>>,
+    /// Per-worker facts.
+    pub workers: Vec<WorkerInfo>,
+    /// Ports, indexed like `cfg.interfaces`.
+    pub ports: Vec<Port>,
+    /// Whether the EAL runs on hugepages.
+    pub hugepages: bool,
+    /// Start time.
+    pub started: Instant,
+    /// Set to stop the node.
+    pub stop: Arc<AtomicBool>,
+    /// Next ICMP ident for `ping`.
+    pub next_ping_ident: u16,
+    threads: Vec<JoinHandle<()>>,
+    link_up: Vec<bool>,
+    pool: Arc<Mempool>,
+    // Dropped last: EAL clean-up after everything above.
+    _eal: Eal,
+}
+
+impl Runtime {
+    /// Initialise DPDK, start ports and workers.
+    pub fn start(cfg: Config) -> Result<Runtime, StartError> {
+        if let Some(app) = cfg.apps.first() {
+            return Err(StartError::Unsupported(format!(
+                "app[0].kind: builtin app {:?} cannot start: the session layer is not built yet",
+                app.kind
+            )));
+        }
+        let (args, hugepages) = eal_args(&cfg)?;
+        eprintln!("dpnode: EAL args: {}", args.join(" "));
+        let eal = Eal::init(&args)?;
+        let n_workers = cfg.cores.len();
+        let pool = Arc::new(Mempool::new("dpn_pool", cfg.dpdk.mbufs, cfg.dpdk.mbuf_cache, -1)?);
+        let pcfg =
+            PortConfig { queues: n_workers as u16, rx_desc: cfg.dpdk.rx_desc, tx_desc: cfg.dpdk.tx_desc, mtu: None };
+        let mut ports = Vec::new();
+        let mut interfaces = Vec::new();
+        for ic in &cfg.interfaces {
+            let perr = |source| StartError::Port { name: ic.name.clone(), source };
+            let id = Port::lookup(&ic.device).map_err(perr)?;
+            let port = Port::start(id, &ic.device, &PortConfig { mtu: ic.mtu, ..pcfg.clone() }, &pool).map_err(perr)?;
+            interfaces.push(Interface { name: ic.name.clone(), port_id: id, mac: MacAddress(port.mac()), ip4: ic.ip4 });
+            ports.push(port);
+        }
+        let mut routes = RouteTable::new();
+        for (i, ic) in cfg.interfaces.iter().enumerate() {
+            if let Some(c) = ic.ip4 {
+                let prefix = Cidr::new(c.network(), c.prefix_len()).expect("valid prefix");
+                routes
+                    .add(Route { prefix, port: i as u16, next_hop: None })
+                    .map_err(|e| StartError::Route(prefix.to_string(), e.to_string()))?;
+            }
+        }
+        for r in &cfg.routes {
+            routes
+                .add(Route { prefix: r.prefix, port: r.interface as u16, next_hop: Some(r.via) })
+                .map_err(|e| StartError::Route(r.prefix.to_string(), e.to_string()))?;
+        }
+        let tables = Tables { net: NetTables { interfaces, routes, pings: Vec::new() }, upper: () };
+        let (main, worker_barriers) = barrier(tables, n_workers);
+        let mut queues: Vec<Vec<_>> = (0..n_workers).map(|_| Vec::new()).collect();
+        for p in &mut ports {
+            for (w, q) in p.take_queues().into_iter().enumerate() {
+                queues[w].push(q);
+            }
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut threads = Vec::new();
+        let mut to_workers = Vec::new();
+        let mut workers = Vec::new();
+        for (i, (wb, qs)) in worker_barriers.into_iter().zip(queues).enumerate() {
+            let core = cfg.cores[i];
+            let counters = Arc::new(Counters::default());
+            let (tx, rx) = rpc_channel::<NodeWorker>(256);
+            let io = Io::new(i, pool.clone(), qs, counters.clone(), ArpConfig::default());
+            let state = WorkerState { io, stack: NodeStack::default() };
+            let stop = stop.clone();
+            let idle = cfg.idle;
+            let h = std::thread::Builder::new()
+                .name(format!("dpn-wk{i}"))
+                .spawn(move || {
+                    if !core_affinity_set(core) {
+                        eprintln!("dpnode: worker {i}: cannot pin to core {core}");
+                    }
+                    if let Err(e) = eal::register_thread() {
+                        eprintln!("dpnode: worker {i}: {e}");
+                    }
+                    let _ = worker::run(wb, rx, state, stop, idle);
+                    eal::unregister_thread();
+                })
+                .map_err(StartError::Spawn)?;
+            threads.push(h);
+            to_workers.push(tx);
+            workers.push(WorkerInfo { core, counters });
+        }
+        let link_up = vec![false; ports.len()];
+        Ok(Runtime {
+            cfg,
+            main,
+            to_workers,
+            workers,
+            ports,
+            hugepages,
+            started: Instant::now(),
+            stop,
+            next_ping_ident: (std::process::id() as u16).wrapping_mul(31),
+            threads,
+            link_up,
+            pool,
+            _eal: eal,
+        })
+    }
+
+    /// Ship `f` to worker `w`, waiting for room in its queue.
+    pub fn rpc(&mut self, w: usize, f: impl FnOnce(&mut NodeWorker) + Send + 'static) {
+        self.to_workers[w].send_blocking(f);
+    }
+
+    /// Run `f` on every worker and collect the answers (waits up to 1 s).
+    pub fn ask_workers<T: Send + 'static>(
+        &mut self,
+        f: impl Fn(&mut NodeWorker) -> T + Send + Sync + Clone + 'static,
+    ) -> Vec<T> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let n = self.to_workers.len();
+        for w in 0..n {
+            let tx = tx.clone();
+            let f = f.clone();
+            self.rpc(w, move |st| {
+                let _ = tx.send((w, f(st)));
+            });
+        }
+        let mut out: Vec<(usize, T)> = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while out.len() < n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(v) => out.push(v),
+                Err(_) => break,
+            }
+        }
+        out.sort_by_key(|(w, _)| *w);
+        out.into_iter().map(|(_, v)| v).collect()
+    }
+
+    /// Mbufs in use right now (for leak checks).
+    pub fn mbufs_in_use(&self) -> u32 {
+        self.pool.in_use()
+    }
+
+    /// Mbufs free right now.
+    pub fn mbufs_available(&self) -> u32 {
+        self.pool.available()
+    }
+
+    /// Check link state; on a down-to-up transition, send a gratuitous ARP.
+    pub fn check_links(&mut self) {
+        for i in 0..self.ports.len() {
+            let up = self.ports[i].link().up;
+            if up && !self.link_up[i] {
+                self.rpc(0, move |w| w.io.defer_garp(i));
+            }
+            self.link_up[i] = up;
+        }
+    }
+
+    /// The main thread's loop: serve the CLI until SIGINT/SIGTERM.
+    pub fn serve(&mut self, term: Arc<AtomicBool>) -> Result<(), StartError> {
+        let path = self.cfg.cli_socket.clone();
+        let spath = path.display().to_string();
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| StartError::Cli(spath.clone(), e))?;
+        }
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path).map_err(|e| StartError::Cli(spath.clone(), e))?;
+        listener.set_nonblocking(true).map_err(|e| StartError::Cli(spath.clone(), e))?;
+        eprintln!("dpnode: running; cli socket {spath}");
+        let mut next_link_check = Instant::now();
+        while !term.load(Ordering::Relaxed) {
+            if Instant::now() >= next_link_check {
+                self.check_links();
+                next_link_check = Instant::now() + Duration::from_millis(500);
+            }
+            let mut pfd = libc::pollfd { fd: listener.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+            // SAFETY: one valid pollfd, bounded timeout.
+            let rc = unsafe { libc::poll(&mut pfd, 1, 100) };
+            if rc <= 0 {
+                continue;
+            }
+            match listener.accept() {
+                Ok((stream, _)) => crate::cli::serve_one(self, stream),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => eprintln!("dpnode: cli accept: {e}"),
+            }
+        }
+        let _ = std::fs::remove_file(&path);
+        Ok(())
+    }
+
+    /// Stop workers and ports.
+    pub fn shutdown(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        for p in &mut self.ports {
+            p.stop();
+        }
+    }
+
+    /// Our address on the interface routing to `dst`.
+    pub fn source_for(&self, dst: Ipv4Addr) -> Option<Ipv4Addr> {
+        let net = &self.main.tables().net;
+        let r = net.routes.lookup(dst)?;
+        net.interfaces.get(r.port as usize)?.ip4.map(|c| c.address())
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn core_affinity_set(core: usize) -> bool {
+    core_affinity::set_for_current(core_affinity::CoreId { id: core })
+}
