@@ -32,8 +32,18 @@ commands:
   ping ADDR [count N] [size N] [interval SECONDS]
   help                      this text";
 
+fn help() -> String {
+    format!("{HELP}\n{}", crate::cli_session::HELP)
+}
+
 /// A command failed: the text tells the user why.
 pub struct CliError(pub String);
+
+impl From<String> for CliError {
+    fn from(s: String) -> Self {
+        CliError(s)
+    }
+}
 
 type CliResult = Result<String, CliError>;
 
@@ -66,8 +76,12 @@ pub fn serve_one(rt: &mut Runtime, stream: UnixStream) {
 /// Run one command.
 pub fn execute(rt: &mut Runtime, words: &[&str]) -> CliResult {
     match words {
-        [] => err(format!("empty command\n{HELP}")),
-        ["help"] | ["?"] => Ok(HELP.to_string()),
+        [] => err(format!("empty command\n{}", help())),
+        ["help"] | ["?"] => Ok(help()),
+        ["show", "app", rest @ ..] => crate::cli_session::show_app(rt, rest),
+        ["show", "session", rest @ ..] => crate::cli_session::show_session(rt, rest),
+        ["app", rest @ ..] => crate::cli_session::app(rt, rest),
+        ["test", "echo", rest @ ..] => crate::cli_session::test_echo(rt, rest),
         ["show", "interface" | "int" | "interfaces", rest @ ..] => show_interface(rt, rest),
         ["show", "errors"] => Ok(show_errors(rt)),
         ["show", "counters"] => Ok(show_counters(rt)),
@@ -88,12 +102,12 @@ pub fn execute(rt: &mut Runtime, words: &[&str]) -> CliResult {
             dpdk_sys::DPDK_VERSION
         )),
         ["ping", rest @ ..] => ping(rt, rest),
-        _ => err(format!("unknown command: {:?}\n{HELP}", words.join(" "))),
+        _ => err(format!("unknown command: {:?}\n{}", words.join(" "), help())),
     }
 }
 
 fn show_interface(rt: &Runtime, rest: &[&str]) -> CliResult {
-    let net = &rt.main.tables().net;
+    let net = &rt.ctx.barrier.tables().net;
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -178,22 +192,23 @@ fn show_counters(rt: &Runtime) -> String {
 }
 
 fn show_threads(rt: &Runtime) -> String {
-    let st = rt.main.stats();
+    let st = rt.ctx.barrier.stats();
     let mut out = format!(
-        "{:<4} {:<10} {:<6} {:>12} {:>12} {:>12}\n",
-        "ID", "Name", "Core", "RxPackets", "TxPackets", "IdleSleeps"
+        "{:<4} {:<10} {:<6} {:>12} {:>12} {:>12} {:>10}\n",
+        "ID", "Name", "Core", "RxPackets", "TxPackets", "IdleSleeps", "Sessions"
     );
-    let _ = writeln!(out, "{:<4} {:<10} {:<6} {:>12} {:>12} {:>12}", 0, "main", "any", "-", "-", "-");
+    let _ = writeln!(out, "{:<4} {:<10} {:<6} {:>12} {:>12} {:>12} {:>10}", 0, "main", "any", "-", "-", "-", "-");
     for (i, w) in rt.workers.iter().enumerate() {
         let _ = writeln!(
             out,
-            "{:<4} {:<10} {:<6} {:>12} {:>12} {:>12}",
+            "{:<4} {:<10} {:<6} {:>12} {:>12} {:>12} {:>10}",
             i + 1,
             format!("worker{i}"),
             w.core,
             w.counters.get(Counter::RxPackets),
             w.counters.get(Counter::TxPackets),
-            w.counters.get(Counter::IdleSleeps)
+            w.counters.get(Counter::IdleSleeps),
+            w.sessions.sessions.load(std::sync::atomic::Ordering::Relaxed)
         );
     }
     let _ = writeln!(
@@ -210,7 +225,7 @@ fn show_threads(rt: &Runtime) -> String {
 }
 
 fn show_arp(rt: &mut Runtime) -> String {
-    let names: Vec<String> = rt.main.tables().net.interfaces.iter().map(|i| i.name.clone()).collect();
+    let names: Vec<String> = rt.ctx.barrier.tables().net.interfaces.iter().map(|i| i.name.clone()).collect();
     let per_worker = rt.ask_workers(|w| (0..w.io.interfaces()).map(|i| w.io.arp_entries(i)).collect::<Vec<_>>());
     let now = dataplane::worker::now_ns();
     let mut out = format!("{:<8} {:<16} {:<18} {:<10} {}\n", "Worker", "IP4", "MAC", "Interface", "Expires(s)");
@@ -233,7 +248,7 @@ fn show_arp(rt: &mut Runtime) -> String {
 }
 
 fn show_route(rt: &Runtime) -> String {
-    let net = &rt.main.tables().net;
+    let net = &rt.ctx.barrier.tables().net;
     let mut out = format!("{:<20} {:<16} {}\n", "Prefix", "Next hop", "Interface");
     for r in net.routes.iter() {
         let nh = r.next_hop.map(|a| a.to_string()).unwrap_or_else(|| "connected".into());
@@ -272,7 +287,7 @@ fn ping(rt: &mut Runtime, rest: &[&str]) -> CliResult {
     let ident = rt.next_ping_ident;
     rt.next_ping_ident = rt.next_ping_ident.wrapping_add(1);
     let (tx, rx) = mpsc::channel::<PingReply>();
-    rt.main.sync().net.pings.push(PingWaiter { ident, tx });
+    rt.ctx.barrier.sync().net.pings.push(PingWaiter { ident, tx });
     let mut out = String::new();
     let mut received = 0u32;
     let mut rtts = Vec::new();
@@ -315,7 +330,7 @@ fn ping(rt: &mut Runtime, rest: &[&str]) -> CliResult {
             Err(_) => break,
         }
     }
-    rt.main.sync().net.pings.retain(|w| w.ident != ident);
+    rt.ctx.barrier.sync().net.pings.retain(|w| w.ident != ident);
     let loss = 100.0 * f64::from(count - received) / f64::from(count);
     let _ = writeln!(out, "--- {dst} ping statistics ---");
     let _ = writeln!(out, "{count} packets transmitted, {received} received, {loss:.0}% packet loss");

@@ -193,11 +193,60 @@ pub struct SocketSection {
 /// `[[app]]`: a builtin application started at boot.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct AppSection {
+struct AppSection {
     /// Builtin kind, e.g. `echo-server`.
-    pub kind: String,
+    kind: String,
     /// `PROTO://ADDR/PORT`.
-    pub uri: String,
+    uri: String,
+    // The options `test echo server|client` takes on the CLI, under the same
+    // names (with `_` for `-`); numbers may be given as sizes ("64k").
+    name: Option<String>,
+    namespace: Option<String>,
+    secret: Option<u64>,
+    scope: Option<String>,
+    fifo_size: Option<toml::Value>,
+    segment_size: Option<toml::Value>,
+    prealloc_fifos: Option<u32>,
+    sessions: Option<u32>,
+    bytes: Option<toml::Value>,
+    chunk: Option<toml::Value>,
+    window: Option<u32>,
+    timeout: Option<f64>,
+    mss: Option<u16>,
+    cc: Option<String>,
+    no_delay: Option<bool>,
+}
+
+impl AppSection {
+    /// The options that were given, as `(key, value)` text pairs.
+    fn options(&self) -> Vec<(&'static str, String)> {
+        let text = |v: &toml::Value| match v {
+            toml::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let mut o = Vec::new();
+        let mut put = |k: &'static str, v: Option<String>| {
+            if let Some(v) = v {
+                o.push((k, v));
+            }
+        };
+        put("name", self.name.clone());
+        put("namespace", self.namespace.clone());
+        put("secret", self.secret.map(|v| v.to_string()));
+        put("scope", self.scope.clone());
+        put("fifo_size", self.fifo_size.as_ref().map(text));
+        put("segment_size", self.segment_size.as_ref().map(text));
+        put("prealloc_fifos", self.prealloc_fifos.map(|v| v.to_string()));
+        put("sessions", self.sessions.map(|v| v.to_string()));
+        put("bytes", self.bytes.as_ref().map(text));
+        put("chunk", self.chunk.as_ref().map(text));
+        put("window", self.window.map(|v| v.to_string()));
+        put("timeout", self.timeout.map(|v| v.to_string()));
+        put("mss", self.mss.map(|v| v.to_string()));
+        put("cc", self.cc.clone());
+        put("no_delay", self.no_delay.map(|v| if v { "on".to_string() } else { "off".to_string() }));
+        o
+    }
 }
 
 /// The whole file, as written.
@@ -262,8 +311,8 @@ pub struct Config {
     /// API socket (served once external applications exist, issue 5).
     #[allow(dead_code)]
     pub api_socket: PathBuf,
-    /// Builtin apps.
-    pub apps: Vec<AppSection>,
+    /// Builtin apps to start at boot.
+    pub apps: Vec<crate::apps::AppSpec>,
 }
 
 impl Config {
@@ -371,10 +420,28 @@ impl RawConfig {
         if let Some(n) = self.workers.idle_after_polls {
             idle.after_empty_polls = n;
         }
+        let mut apps = Vec::new();
         for (i, a) in self.app.iter().enumerate() {
-            if a.uri.split_once("://").is_none() {
-                return Err(invalid(format!("app[{i}].uri"), format!("{:?} is not PROTO://ADDR/PORT", a.uri)));
+            let kind = match a.kind.as_str() {
+                "echo-server" => crate::apps::Kind::EchoServer,
+                "echo-client" => crate::apps::Kind::EchoClient,
+                other => {
+                    return Err(invalid(
+                        format!("app[{i}].kind"),
+                        format!("{other:?} is not a builtin app ({})", crate::apps::KINDS.join(", ")),
+                    ))
+                }
+            };
+            let uri = session::lookup::parse_uri(&a.uri)
+                .map_err(|_| invalid(format!("app[{i}].uri"), format!("{:?} is not PROTO://ADDR/PORT", a.uri)))?;
+            let mut spec = crate::apps::AppSpec::new(kind, uri);
+            for (k, v) in a.options() {
+                spec.set(k, &v).map_err(|e| invalid(format!("app[{i}].{k}"), e))?;
             }
+            if apps.iter().any(|x: &crate::apps::AppSpec| x.name == spec.name) {
+                return Err(invalid(format!("app[{i}].name"), format!("{:?} is used by another [[app]]", spec.name)));
+            }
+            apps.push(spec);
         }
         Ok(Config {
             dpdk: self.dpdk,
@@ -384,7 +451,7 @@ impl RawConfig {
             idle,
             cli_socket: self.cli.map(|c| c.socket).unwrap_or_else(|| "/run/dpnode/cli.sock".into()),
             api_socket: self.api.map(|c| c.socket).unwrap_or_else(|| "/run/dpnode/api.sock".into()),
-            apps: self.app,
+            apps,
         })
     }
 }
@@ -425,6 +492,29 @@ mod test {
         assert!(e.contains("route[0].via"), "{e}");
         let c = Config::parse("[[interface]]\nname='a'\nvdev='net_null0'\nip4='198.18.0.2/24'\n[[route]]\nprefix='0.0.0.0/0'\nvia='198.18.0.1'\n").unwrap();
         assert_eq!(c.routes[0].interface, 0);
+    }
+
+    #[test]
+    fn apps_parse_and_errors_name_the_key() {
+        let base = "[[interface]]\nname='a'\nvdev='net_null0'\n";
+        let c = Config::parse(&format!(
+            "{base}[[app]]\nkind='echo-server'\nuri='udp://0.0.0.0/7'\nfifo_size='64k'\n\
+             [[app]]\nkind='echo-client'\nuri='tcp://198.18.0.1/7'\nsessions=3\nbytes='1m'\n"
+        ))
+        .unwrap();
+        assert_eq!(c.apps.len(), 2);
+        assert_eq!(c.apps[0].opts.rx_fifo_size, 65536);
+        assert_eq!((c.apps[1].sessions, c.apps[1].bytes), (3, 1 << 20));
+        let e = err(&format!("{base}[[app]]\nkind='echo-servr'\nuri='udp://0.0.0.0/7'\n"));
+        assert!(e.contains("app[0].kind") && e.contains("echo-server"), "{e}");
+        let e = err(&format!("{base}[[app]]\nkind='echo-server'\nuri='udp://0.0.0.0'\n"));
+        assert!(e.contains("app[0].uri"), "{e}");
+        let e = err(&format!("{base}[[app]]\nkind='echo-server'\nuri='udp://0.0.0.0/7'\nsessions=2\n"));
+        assert!(e.contains("app[0].sessions"), "{e}");
+        let e = err(&format!("{base}[[app]]\nkind='echo-server'\nuri='udp://0.0.0.0/7'\nscope='everywhere'\n"));
+        assert!(e.contains("app[0].scope"), "{e}");
+        let e = err(&format!("{base}[[app]]\nkind='echo-server'\nuri='udp://0.0.0.0/7'\ncolour='red'\n"));
+        assert!(e.contains("colour"), "{e}");
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! `dpnode run [--config FILE]` starts a node; `dpnode ctl [--socket PATH]
 //! WORDS...` runs one CLI command on a running node.
 
+mod apps;
 mod cli;
+mod cli_session;
 mod config;
 mod pktgen;
 mod runtime;

@@ -14,26 +14,22 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use dataplane::arp_cache::ArpConfig;
-use dataplane::barrier::{barrier, MainBarrier};
+use dataplane::barrier::barrier;
 use dataplane::counters::Counters;
 use dataplane::eal::{self, Eal};
 use dataplane::mempool::Mempool;
 use dataplane::node::{Interface, Io, NetTables};
 use dataplane::port::{Port, PortConfig};
 use dataplane::route::{Route, RouteTable};
-use dataplane::rpc::{rpc_channel, RpcSender};
+use dataplane::rpc::rpc_channel;
 use dataplane::wire::ethernet::Address as MacAddress;
 use dataplane::wire::ipv4::Cidr;
-use dataplane::worker::{self, NoStack, Tables, WorkerState};
+use dataplane::worker::{self, Tables, WorkerState};
+use session::main_thread::MainCtx;
+use session::udp::UdpConfig;
+use session::worker::{NodeWorker, SessionShared, SessionStats, SessionWorker};
 
 use crate::config::{Config, Hugepages};
-
-/// The stack the workers run.
-pub type NodeStack = NoStack;
-/// The barrier-protected tables.
-pub type NodeTables = Tables<<NodeStack as worker::Stack>::Shared>;
-/// A worker's RPC context.
-pub type NodeWorker = WorkerState<NodeStack>;
 
 /// Errors starting the node.
 #[derive(Debug, thiserror::Error)]
@@ -66,9 +62,9 @@ pub enum StartError {
     /// CLI socket.
     #[error("cli socket {0}: {1}")]
     Cli(String, std::io::Error),
-    /// A config feature this build cannot serve yet.
-    #[error("{0}")]
-    Unsupported(String),
+    /// A builtin app from the config did not start.
+    #[error("app[{0}] ({1}): {2}")]
+    App(usize, String, String),
     /// Thread spawn.
     #[error("cannot start worker thread: {0}")]
     Spawn(std::io::Error),
@@ -134,16 +130,16 @@ pub struct WorkerInfo {
     pub core: usize,
     /// Its counters.
     pub counters: Arc<Counters>,
+    /// Its session-layer counters.
+    pub sessions: Arc<SessionStats>,
 }
 
 /// The running node.
 pub struct Runtime {
     /// Validated config.
     pub cfg: Config,
-    /// The barrier over the shared tables.
-    pub main: MainBarrier<NodeTables>,
-    /// RPC queues to the workers.
-    pub to_workers: Vec<RpcSender<NodeWorker>>,
+    /// The barrier over the shared tables and the RPC queues to and from the workers.
+    pub ctx: MainCtx,
     /// Per-worker facts.
     pub workers: Vec<WorkerInfo>,
     /// Ports, indexed like `cfg.interfaces`.
@@ -156,6 +152,8 @@ pub struct Runtime {
     pub stop: Arc<AtomicBool>,
     /// Next ICMP ident for `ping`.
     pub next_ping_ident: u16,
+    /// Echo clients started from the config, still running.
+    pub clients: Vec<crate::apps::RunningClient>,
     threads: Vec<JoinHandle<()>>,
     link_up: Vec<bool>,
     pool: Arc<Mempool>,
@@ -166,12 +164,6 @@ pub struct Runtime {
 impl Runtime {
     /// Initialise DPDK, start ports and workers.
     pub fn start(cfg: Config) -> Result<Runtime, StartError> {
-        if let Some(app) = cfg.apps.first() {
-            return Err(StartError::Unsupported(format!(
-                "app[0].kind: builtin app {:?} cannot start: the session layer is not built yet",
-                app.kind
-            )));
-        }
         let (args, hugepages) = eal_args(&cfg)?;
         eprintln!("dpnode: EAL args: {}", args.join(" "));
         let eal = Eal::init(&args)?;
@@ -202,7 +194,8 @@ impl Runtime {
                 .add(Route { prefix: r.prefix, port: r.interface as u16, next_hop: Some(r.via) })
                 .map_err(|e| StartError::Route(r.prefix.to_string(), e.to_string()))?;
         }
-        let tables = Tables { net: NetTables { interfaces, routes, pings: Vec::new() }, upper: () };
+        let tables =
+            Tables { net: NetTables { interfaces, routes, pings: Vec::new() }, upper: SessionShared::default() };
         let (main, worker_barriers) = barrier(tables, n_workers);
         let mut queues: Vec<Vec<_>> = (0..n_workers).map(|_| Vec::new()).collect();
         for p in &mut ports {
@@ -213,13 +206,17 @@ impl Runtime {
         let stop = Arc::new(AtomicBool::new(false));
         let mut threads = Vec::new();
         let mut to_workers = Vec::new();
+        let mut from_workers = Vec::new();
         let mut workers = Vec::new();
         for (i, (wb, qs)) in worker_barriers.into_iter().zip(queues).enumerate() {
             let core = cfg.cores[i];
             let counters = Arc::new(Counters::default());
             let (tx, rx) = rpc_channel::<NodeWorker>(256);
+            let (to_main, from_worker) = rpc_channel::<MainCtx>(256);
             let io = Io::new(i, pool.clone(), qs, counters.clone(), ArpConfig::default());
-            let state = WorkerState { io, stack: NodeStack::default() };
+            let stack = SessionWorker::new(i as u32, n_workers as u32, Some(to_main), UdpConfig::default());
+            let sessions = stack.stats.clone();
+            let state = WorkerState { io, stack };
             let stop = stop.clone();
             let idle = cfg.idle;
             let h = std::thread::Builder::new()
@@ -237,13 +234,13 @@ impl Runtime {
                 .map_err(StartError::Spawn)?;
             threads.push(h);
             to_workers.push(tx);
-            workers.push(WorkerInfo { core, counters });
+            from_workers.push(from_worker);
+            workers.push(WorkerInfo { core, counters, sessions });
         }
         let link_up = vec![false; ports.len()];
-        Ok(Runtime {
+        let mut rt = Runtime {
             cfg,
-            main,
-            to_workers,
+            ctx: MainCtx::new(main, to_workers, from_workers),
             workers,
             ports,
             hugepages,
@@ -253,13 +250,36 @@ impl Runtime {
             threads,
             link_up,
             pool,
+            clients: Vec::new(),
             _eal: eal,
-        })
+        };
+        for (i, spec) in rt.cfg.apps.clone().iter().enumerate() {
+            match crate::apps::start(&mut rt, spec) {
+                Ok(Some(client)) => rt.clients.push(client),
+                Ok(None) => eprintln!("dpnode: started {} on {}", spec.name, spec.uri),
+                Err(e) => return Err(StartError::App(i, spec.name.clone(), e)),
+            }
+        }
+        Ok(rt)
+    }
+
+    /// Reports and detaches echo clients from the config once they are done.
+    pub fn poll_apps(&mut self) {
+        let mut i = 0;
+        while i < self.clients.len() {
+            if let Some(report) = self.clients[i].poll() {
+                let c = self.clients.swap_remove(i);
+                eprintln!("dpnode: {} finished:\n{}", c.name, report.format());
+                let _ = self.ctx.detach(c.app);
+            } else {
+                i += 1;
+            }
+        }
     }
 
     /// Ship `f` to worker `w`, waiting for room in its queue.
     pub fn rpc(&mut self, w: usize, f: impl FnOnce(&mut NodeWorker) + Send + 'static) {
-        self.to_workers[w].send_blocking(f);
+        self.ctx.rpc_worker(w, f);
     }
 
     /// Run `f` on every worker and collect the answers (waits up to 1 s).
@@ -268,7 +288,7 @@ impl Runtime {
         f: impl Fn(&mut NodeWorker) -> T + Send + Sync + Clone + 'static,
     ) -> Vec<T> {
         let (tx, rx) = std::sync::mpsc::channel();
-        let n = self.to_workers.len();
+        let n = self.ctx.workers.len();
         for w in 0..n {
             let tx = tx.clone();
             let f = f.clone();
@@ -327,9 +347,12 @@ impl Runtime {
                 self.check_links();
                 next_link_check = Instant::now() + Duration::from_millis(500);
             }
+            self.ctx.run_worker_rpcs();
+            self.poll_apps();
             let mut pfd = libc::pollfd { fd: listener.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-            // SAFETY: one valid pollfd, bounded timeout.
-            let rc = unsafe { libc::poll(&mut pfd, 1, 100) };
+            // SAFETY: one valid pollfd, bounded timeout (short, so RPCs from
+            // workers wait at most 10 ms for the main thread).
+            let rc = unsafe { libc::poll(&mut pfd, 1, 10) };
             if rc <= 0 {
                 continue;
             }
@@ -356,7 +379,7 @@ impl Runtime {
 
     /// Our address on the interface routing to `dst`.
     pub fn source_for(&self, dst: Ipv4Addr) -> Option<Ipv4Addr> {
-        let net = &self.main.tables().net;
+        let net = &self.ctx.barrier.tables().net;
         let r = net.routes.lookup(dst)?;
         net.interfaces.get(r.port as usize)?.ip4.map(|c| c.address())
     }

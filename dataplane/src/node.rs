@@ -125,7 +125,42 @@ pub struct Io {
     tx: Vec<Burst>,
     arp: Vec<ArpCache<Mbuf>>,
     deferred: Vec<Deferred>,
+    icmp_tokens: TokenBucket,
 }
+
+/// A token bucket: `rate` tokens per second, at most `burst` saved up.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenBucket {
+    tokens: u64,
+    burst: u64,
+    ns_per_token: u64,
+    last_ns: u64,
+}
+
+impl TokenBucket {
+    /// A full bucket.
+    pub fn new(rate_per_s: u64, burst: u64) -> Self {
+        TokenBucket { tokens: burst, burst, ns_per_token: 1_000_000_000 / rate_per_s.max(1), last_ns: 0 }
+    }
+
+    /// Take a token at time `now_ns`; false when empty.
+    pub fn take(&mut self, now_ns: u64) -> bool {
+        let earned = now_ns.saturating_sub(self.last_ns) / self.ns_per_token;
+        if earned > 0 {
+            self.tokens = (self.tokens + earned).min(self.burst);
+            self.last_ns += earned * self.ns_per_token;
+        }
+        if self.tokens == 0 {
+            return false;
+        }
+        self.tokens -= 1;
+        true
+    }
+}
+
+/// ICMP errors a worker may send per second, and how many it may save up.
+const ICMP_ERRORS_PER_S: u64 = 1000;
+const ICMP_ERROR_BURST: u64 = 100;
 
 impl Io {
     /// Per-worker L2/L3 over `queues` (one per interface, same order).
@@ -146,6 +181,7 @@ impl Io {
             arp: (0..n).map(|_| ArpCache::new(arp.clone())).collect(),
             queues,
             deferred: Vec::new(),
+            icmp_tokens: TokenBucket::new(ICMP_ERRORS_PER_S, ICMP_ERROR_BURST),
         }
     }
 
@@ -416,6 +452,39 @@ impl Io {
         true
     }
 
+    /// Answer a packet for a closed port (or an unknown protocol) with ICMP
+    /// destination unreachable, quoting its IP header and first 8 payload
+    /// bytes (RFC 1122 3.2.2). Rate limited per worker, as hosts must be
+    /// (RFC 1812 4.3.2.8), so a port scan cannot turn the node into a
+    /// packet source.
+    pub fn icmp_unreachable(&mut self, net: &NetTables, d: &Ip4Delivery, code: u8) {
+        if !self.icmp_tokens.take(self.now_ns) {
+            return self.counters.inc(Counter::IcmpRateLimited);
+        }
+        let data = d.mbuf.data();
+        let quote = (d.l4_offset - ETH + icmp::ERROR_QUOTE_LEN).min(data.len() - ETH);
+        let Some(mut m) = self.pool.alloc() else {
+            return self.counters.inc(Counter::MbufAllocFailed);
+        };
+        let total = ipv4::HEADER_LEN + icmp::HEADER_LEN + quote;
+        let Some(buf) = m.append(total) else {
+            return self.counters.inc(Counter::MbufAllocFailed);
+        };
+        let l4 = ipv4::HEADER_LEN;
+        buf[l4 + icmp::HEADER_LEN..].copy_from_slice(&data[ETH..ETH + quote]);
+        icmp::Repr::DstUnreachable { code }.emit(&mut icmp::Packet::new_unchecked(&mut buf[l4..]));
+        let ip = ipv4::Repr {
+            src_addr: d.dst,
+            dst_addr: d.src,
+            next_header: Protocol::Icmp,
+            payload_len: icmp::HEADER_LEN + quote,
+            hop_limit: DEFAULT_TTL,
+        };
+        ip.emit(&mut ipv4::Packet::new_unchecked(&mut buf[..l4]));
+        self.counters.inc(Counter::IcmpUnreachSent);
+        self.ip4_output(net, m, d.src);
+    }
+
     /// Our address on the interface that routes to `dst`.
     pub fn source_for(&self, net: &NetTables, dst: Ipv4Addr) -> Option<Ipv4Addr> {
         let r = net.routes.lookup(dst)?;
@@ -531,4 +600,21 @@ fn write_eth(buf: &mut [u8], dst: MacAddress, src: MacAddress, ty: EtherType) {
     f.set_dst_addr(dst);
     f.set_src_addr(src);
     f.set_ethertype(ty);
+}
+
+#[cfg(test)]
+mod test {
+    use super::TokenBucket;
+
+    #[test]
+    fn token_bucket_limits_rate_and_burst() {
+        let mut b = TokenBucket::new(1000, 3);
+        assert!((0..3).all(|_| b.take(0)));
+        assert!(!b.take(0));
+        assert!(!b.take(999_999));
+        assert!(b.take(1_000_000));
+        assert!(!b.take(1_000_001));
+        // A long pause refills only up to the burst.
+        assert_eq!((0..10).filter(|_| b.take(10_000_000_000)).count(), 3);
+    }
 }

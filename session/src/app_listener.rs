@@ -64,10 +64,22 @@ impl AppListener {
 
     /// Picks the worker for the next accept, round robin over the listening workers.
     pub fn select_worker(&mut self) -> Option<u32> {
-        let next = self.workers.partition_point(|&w| w < self.rotor);
-        let chosen = *self.workers.get(next).or_else(|| self.workers.first())?;
-        self.rotor = chosen.wrapping_add(1);
+        let (chosen, next) = self.select_worker_from(self.rotor)?;
+        self.rotor = next;
         Some(chosen)
+    }
+
+    /// The rotor step on its own: the worker chosen from rotor position
+    /// `rotor`, and the next rotor position.
+    ///
+    /// Data-plane workers only read the listener tables, so each keeps its
+    /// own rotor per listener and asks with it: accepts are round robin per
+    /// data-plane worker rather than across them, which is the same thing
+    /// with one worker and close to it with several.
+    pub fn select_worker_from(&self, rotor: u32) -> Option<(u32, u32)> {
+        let next = self.workers.partition_point(|&w| w < rotor);
+        let chosen = *self.workers.get(next).or_else(|| self.workers.first())?;
+        Some((chosen, chosen.wrapping_add(1)))
     }
 
     /// Adds a listening worker; returns false if it already listened.

@@ -8,11 +8,21 @@
 #![warn(missing_docs)]
 
 pub mod app_listener;
+pub mod app_worker;
 pub mod application;
+pub mod apps;
+pub mod builtin;
 pub mod control;
+pub mod cut_through;
 pub mod error;
 pub mod fifo;
 pub mod lookup;
+pub mod main_thread;
 pub mod mq;
 pub mod namespace;
+pub mod pool;
 pub mod segment;
+pub mod session;
+pub mod transport;
+pub mod udp;
+pub mod worker;

@@ -28,7 +28,7 @@ use std::io;
 use std::mem::size_of;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::ptr::{self, NonNull};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use thiserror::Error;
 
@@ -198,6 +198,7 @@ impl Segment {
             cvt(libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals))?;
         }
         let seg = Self::map(fd, size, true)?;
+        LIVE_SEGMENTS.fetch_add(1, Ordering::Relaxed);
         let header = SegmentHeader {
             magic: SEGMENT_MAGIC,
             version: SEGMENT_VERSION,
@@ -400,6 +401,7 @@ impl Segment {
             Fifo::init(self.at(off + layout.tx_at), tx_size)?;
         }
         self.pairs_in_use += 1;
+        LIVE_PAIRS.fetch_add(1, Ordering::Relaxed);
         Ok(off)
     }
 
@@ -431,6 +433,7 @@ impl Segment {
         unsafe { Fifo::retire(self.at(off + layout.tx_at)) };
         self.push_free(k, off)?;
         self.pairs_in_use -= 1;
+        LIVE_PAIRS.fetch_sub(1, Ordering::Relaxed);
         Ok(())
     }
 
@@ -478,6 +481,10 @@ impl Drop for Segment {
         // SAFETY: unmaps exactly the mapping made in `map`. Views borrow the
         // segment, so none outlives it; the fd is closed by `OwnedFd`.
         unsafe { libc::munmap(self.base.as_ptr().cast(), self.size) };
+        if self.owner {
+            LIVE_SEGMENTS.fetch_sub(1, Ordering::Relaxed);
+            LIVE_PAIRS.fetch_sub(self.pairs_in_use as usize, Ordering::Relaxed);
+        }
     }
 }
 
@@ -543,6 +550,16 @@ impl Default for SegmentManagerConfig {
             max_segments: 256,
         }
     }
+}
+
+/// Segments this process created and still maps (leak checks, `show session`).
+static LIVE_SEGMENTS: AtomicUsize = AtomicUsize::new(0);
+/// Fifo pairs allocated in those segments and not freed.
+static LIVE_PAIRS: AtomicUsize = AtomicUsize::new(0);
+
+/// Segments created by this process that are still mapped, and the fifo pairs allocated in them.
+pub fn live_counts() -> (usize, usize) {
+    (LIVE_SEGMENTS.load(Ordering::Relaxed), LIVE_PAIRS.load(Ordering::Relaxed))
 }
 
 /// Numbers segment names, so that they are unique within the process.

@@ -1,0 +1,162 @@
+//! The node's side of an app worker: its segment manager and its counters,
+//! shared between the main thread (which creates and frees it under the
+//! barrier) and the data-plane workers (which allocate session fifos from
+//! it when sessions are accepted or connected).
+//!
+//! Fifo pairs are allocated when a session is created, not per packet, so
+//! the segment manager sits behind a mutex: the lock is taken once per
+//! session open and close, never on the data path. (VPP takes its segment
+//! lock at the same points.) Sessions keep an `Arc` of this struct, so the
+//! segments stay mapped as long as any session still has fifo views into
+//! them, even after the app worker left the control tables.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use crate::application::{AppOptions, AppWorkerDetail};
+use crate::fifo::Fifo;
+use crate::segment::{FifoHandle, FifoPair, SegmentError, SegmentManager, SegmentManagerConfig};
+
+/// How the app worker hears about its sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppWorkerKind {
+    /// Rust code in the node, called back on the data-plane workers.
+    Builtin,
+    /// Another process, reached through shared-memory message queues.
+    External,
+}
+
+/// An app worker's segments and counters.
+#[derive(Debug)]
+pub struct AppWorkerShared {
+    /// Application index in the control tables.
+    pub app_index: u32,
+    /// App worker index in the control tables.
+    pub wrk_index: u32,
+    /// Index of this worker within its application.
+    pub wrk_map_index: u32,
+    /// Application name (for the CLI and logs).
+    pub app_name: String,
+    /// Builtin or external.
+    pub kind: AppWorkerKind,
+    sm: Mutex<SegmentManager>,
+    /// Set when the app worker is deleted; sessions still open are being torn down.
+    pub deleted: AtomicBool,
+    /// Sessions opened for this app worker (accepted or connected), ever.
+    pub sessions_opened: AtomicU64,
+    /// Sessions freed, ever.
+    pub sessions_closed: AtomicU64,
+    /// Fifo allocations that failed (segments full and not allowed to grow).
+    pub fifo_alloc_failures: AtomicU64,
+}
+
+/// The segment manager configuration an app's options ask for.
+pub fn segment_config(opts: &AppOptions) -> SegmentManagerConfig {
+    SegmentManagerConfig {
+        segment_size: opts.segment_size as usize,
+        add_segment_size: if opts.add_segment_size == 0 { opts.segment_size } else { opts.add_segment_size } as usize,
+        rx_fifo_size: opts.rx_fifo_size,
+        tx_fifo_size: opts.tx_fifo_size,
+        prealloc_fifo_pairs: opts.prealloc_fifo_pairs,
+        ..SegmentManagerConfig::default()
+    }
+}
+
+impl AppWorkerShared {
+    /// Creates the app worker's first segment (with its preallocated pairs).
+    pub fn new(
+        app_name: &str,
+        opts: &AppOptions,
+        kind: AppWorkerKind,
+        app_index: u32,
+        wrk_index: u32,
+        wrk_map_index: u32,
+    ) -> Result<Self, SegmentError> {
+        Ok(AppWorkerShared {
+            app_index,
+            wrk_index,
+            wrk_map_index,
+            app_name: app_name.to_owned(),
+            kind,
+            sm: Mutex::new(SegmentManager::new(segment_config(opts))?),
+            deleted: AtomicBool::new(false),
+            sessions_opened: AtomicU64::new(0),
+            sessions_closed: AtomicU64::new(0),
+            fifo_alloc_failures: AtomicU64::new(0),
+        })
+    }
+
+    /// The segment manager, locked (control paths and session open/close only).
+    pub fn segments(&self) -> MutexGuard<'_, SegmentManager> {
+        // A panic while holding the lock leaves the manager consistent (its
+        // methods finish their bookkeeping before returning), so poisoning
+        // is not a reason to stop serving.
+        self.sm.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Allocates a fifo pair for a new session.
+    pub fn alloc_fifo_pair(&self) -> Result<FifoPair, SegmentError> {
+        let r = self.segments().alloc_fifo_pair();
+        match &r {
+            Ok(_) => self.sessions_opened.fetch_add(1, Ordering::Relaxed),
+            Err(_) => self.fifo_alloc_failures.fetch_add(1, Ordering::Relaxed),
+        };
+        r
+    }
+
+    /// Returns a session's fifo pair.
+    pub fn free_fifo_pair(&self, pair: FifoPair) {
+        self.segments().free_fifo_pair(pair);
+        self.sessions_closed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A view of fifo `h` that is not tied to the lock's lifetime.
+    ///
+    /// # Safety
+    ///
+    /// The caller must keep this `AppWorkerShared` alive (e.g. hold an `Arc`)
+    /// and drop the view before the fifo's pair is freed: the segment stays
+    /// mapped exactly as long as a pair in it is allocated or the manager
+    /// lives. The fifo must have one producer and one consumer at a time.
+    pub unsafe fn fifo_static(&self, h: FifoHandle) -> Result<Fifo<'static>, SegmentError> {
+        let sm = self.segments();
+        let seg = sm.segment(h.segment).ok_or(SegmentError::NoSuchSegment(h.segment))?;
+        // SAFETY: forwarded to the caller (see above); `seg.fifo` checks the
+        // offset and size against the segment and the fifo's magic.
+        let fifo = unsafe { seg.fifo(h.offset, h.size) }?;
+        // SAFETY: the view points into the segment's mapping, not into the
+        // guard or the manager; the mapping outlives the view by the
+        // caller's contract, so extending the lifetime is sound.
+        Ok(unsafe { std::mem::transmute::<Fifo<'_>, Fifo<'static>>(fifo) })
+    }
+
+    /// Live segments and fifo pairs in use (for leak checks and the CLI).
+    pub fn usage(&self) -> (usize, usize) {
+        let sm = self.segments();
+        (sm.segment_count(), sm.fifo_pairs_in_use())
+    }
+
+    /// Sessions currently open (opened minus closed).
+    pub fn sessions_open(&self) -> u64 {
+        let opened = self.sessions_opened.load(Ordering::Relaxed);
+        opened.saturating_sub(self.sessions_closed.load(Ordering::Relaxed))
+    }
+}
+
+impl AppWorkerDetail for std::sync::Arc<AppWorkerShared> {
+    fn detail(&self) -> String {
+        let sm = self.segments();
+        let cfg = sm.config();
+        let sizes: Vec<String> = sm.segments().map(|s| format!("{}K", s.size() >> 10)).collect();
+        format!(
+            "{} segments [{}], fifo pairs in use {}, rx/tx fifo {}K/{}K, sessions open {}, fifo alloc failures {}",
+            sm.segment_count(),
+            sizes.join(" "),
+            sm.fifo_pairs_in_use(),
+            cfg.rx_fifo_size >> 10,
+            cfg.tx_fifo_size >> 10,
+            self.sessions_open(),
+            self.fifo_alloc_failures.load(Ordering::Relaxed)
+        )
+    }
+}

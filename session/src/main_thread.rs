@@ -1,0 +1,264 @@
+//! The session layer's control operations, run by the main thread
+//! (VPP's `vnet_application_attach`, `vnet_application_detach`,
+//! `vnet_app_worker_add_del`, `vnet_listen`, `vnet_unlisten`,
+//! `vnet_app_namespace_add_del`).
+//!
+//! Every operation that changes the shared tables takes the barrier: the
+//! workers park at the top of their loop, the tables change, the workers go
+//! on, so no worker ever sees a half-done change. What lives on the workers
+//! (sessions, builtin app instances) is changed by shipping work to them
+//! with RPCs; operations whose effects must be complete when they return
+//! (detach, app worker delete) wait for every worker to have run it. A
+//! worker that needs one of these operations (a builtin app listening from a
+//! callback) sends an RPC here instead of doing it itself.
+
+use std::sync::atomic::Ordering;
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use dataplane::barrier::MainBarrier;
+use dataplane::node::{Io, NetTables};
+use dataplane::rpc::{RpcReceiver, RpcSender};
+
+use crate::app_worker::{AppWorkerKind, AppWorkerShared};
+use crate::application::AppOptions;
+use crate::error::SessionError;
+use crate::lookup::Endpoint;
+use crate::pool::Handle;
+use crate::session::SessionHandle;
+use crate::worker::{AppEndpoint, NodeTables, NodeWorker, SessionShared, SessionWorker};
+
+/// How long control operations wait for the workers to finish their part.
+const WORKER_WAIT: Duration = Duration::from_secs(5);
+
+/// Makes an app worker's endpoint on each data-plane worker (given its index).
+pub type EndpointFactory<'a> = &'a mut dyn FnMut(u32) -> AppEndpoint;
+
+/// The main thread's handle on the node: the barrier over the tables and the RPC queues both ways.
+pub struct MainCtx {
+    /// The tables; read any time, written under `barrier.sync()`.
+    pub barrier: MainBarrier<NodeTables>,
+    /// RPC queues to the workers, by worker index.
+    pub workers: Vec<RpcSender<NodeWorker>>,
+    from_workers: Vec<RpcReceiver<MainCtx>>,
+}
+
+impl MainCtx {
+    /// The context over `barrier`, with RPC queues to and from each worker.
+    pub fn new(
+        barrier: MainBarrier<NodeTables>,
+        workers: Vec<RpcSender<NodeWorker>>,
+        from_workers: Vec<RpcReceiver<MainCtx>>,
+    ) -> Self {
+        MainCtx { barrier, workers, from_workers }
+    }
+
+    /// The session tables (read only).
+    pub fn tables(&self) -> &SessionShared {
+        &self.barrier.tables().upper
+    }
+
+    /// Ships `f` to worker `w`, waiting for room in its queue.
+    pub fn rpc_worker(&mut self, w: usize, f: impl FnOnce(&mut NodeWorker) + Send + 'static) {
+        if let Some(tx) = self.workers.get_mut(w) {
+            tx.send_blocking(f);
+        }
+    }
+
+    /// Runs what workers asked of the main thread; returns how many ran.
+    pub fn run_worker_rpcs(&mut self) -> usize {
+        let mut rx = std::mem::take(&mut self.from_workers);
+        let mut n = 0;
+        for r in &mut rx {
+            n += r.run_pending(self, 64);
+        }
+        // RPCs run above may not add receivers, so putting them back is safe.
+        self.from_workers = rx;
+        n
+    }
+
+    /// Runs `f` on every worker with its tables at hand and collects the answers, by worker.
+    ///
+    /// A worker that does not answer within the wait is left out (and
+    /// reported in the log): control never hangs on a stuck worker.
+    pub fn on_workers<T: Send + 'static>(
+        &mut self,
+        f: impl Fn(&mut SessionWorker, &mut Io, &NetTables, &SessionShared) -> T + Send + Sync + Clone + 'static,
+    ) -> Vec<T> {
+        let (tx, rx) = mpsc::channel();
+        let n = self.workers.len();
+        for w in 0..n {
+            let tx = tx.clone();
+            let f = f.clone();
+            self.rpc_worker(w, move |nw| {
+                nw.stack.defer(Box::new(move |sw, io, net, shared| {
+                    let _ = tx.send((w, f(sw, io, net, shared)));
+                }))
+            });
+        }
+        let mut out: Vec<(usize, T)> = Vec::with_capacity(n);
+        let deadline = Instant::now() + WORKER_WAIT;
+        while out.len() < n {
+            // Workers may be waiting on us (an RPC of theirs); serve them meanwhile.
+            self.run_worker_rpcs();
+            match rx.recv_timeout(Duration::from_millis(5)) {
+                Ok(v) => out.push(v),
+                Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < deadline => {}
+                Err(_) => {
+                    eprintln!("dpnode: {} of {n} workers did not answer a control request", n - out.len());
+                    break;
+                }
+            }
+        }
+        out.sort_by_key(|(w, _)| *w);
+        out.into_iter().map(|(_, v)| v).collect()
+    }
+
+    /// Attaches an application and creates its first worker; `endpoint` makes its endpoint on each data-plane worker.
+    pub fn attach(
+        &mut self,
+        name: &str,
+        opts: AppOptions,
+        kind: AppWorkerKind,
+        endpoint: EndpointFactory<'_>,
+    ) -> Result<(Handle, Handle, Arc<AppWorkerShared>), SessionError> {
+        let mut made = None;
+        let (app, wrk) = {
+            let mut g = self.barrier.sync();
+            g.upper.control.attach(name, opts.clone(), |o, app_index, wrk_index| {
+                let s = AppWorkerShared::new(name, o, kind, app_index, wrk_index, 0)
+                    .map_err(|e| SessionError::invalid("segment_size", e.to_string()))?;
+                let s = Arc::new(s);
+                made = Some(s.clone());
+                Ok(s)
+            })?
+        };
+        let shared = made.expect("attach made the worker");
+        self.add_endpoints(&shared, endpoint);
+        Ok((app, wrk, shared))
+    }
+
+    fn add_endpoints(&mut self, shared: &Arc<AppWorkerShared>, endpoint: EndpointFactory<'_>) {
+        let n = self.workers.len();
+        let (tx, rx) = mpsc::channel();
+        for w in 0..n {
+            let ep = endpoint(w as u32);
+            let s = shared.clone();
+            let tx = tx.clone();
+            self.rpc_worker(w, move |nw| {
+                nw.stack.app_add(s, ep);
+                let _ = tx.send(());
+            });
+        }
+        // Wait, so that sessions for this app are never accepted before its endpoint exists.
+        let deadline = Instant::now() + WORKER_WAIT;
+        let mut got = 0;
+        while got < n && Instant::now() < deadline {
+            self.run_worker_rpcs();
+            if rx.recv_timeout(Duration::from_millis(5)).is_ok() {
+                got += 1;
+            }
+        }
+    }
+
+    /// Tears an app worker down on every data-plane worker (its sessions are reset and freed).
+    fn remove_endpoints(&mut self, shared: &Arc<AppWorkerShared>) -> usize {
+        shared.deleted.store(true, Ordering::SeqCst);
+        let wrk = shared.wrk_index;
+        self.on_workers(move |sw, io, net, _| sw.app_del(io, net, wrk)).into_iter().sum()
+    }
+
+    /// Detaches an application: its listeners go, then every session of
+    /// every worker of it is reset and its fifos and segments are freed.
+    /// Returns how many sessions were torn down.
+    pub fn detach(&mut self, app: Handle) -> Result<usize, SessionError> {
+        let detached = {
+            let mut g = self.barrier.sync();
+            g.upper.control.detach(app)?
+        };
+        let mut closed = 0;
+        for w in &detached.workers {
+            closed += self.remove_endpoints(&w.resources);
+        }
+        Ok(closed)
+    }
+
+    /// Adds a worker to an application.
+    pub fn app_worker_add(
+        &mut self,
+        app: Handle,
+        endpoint: EndpointFactory<'_>,
+    ) -> Result<(Handle, Arc<AppWorkerShared>), SessionError> {
+        let mut made = None;
+        let wrk = {
+            let mut g = self.barrier.sync();
+            let opts = g
+                .upper
+                .control
+                .app(app.index)
+                .filter(|_| g.upper.control.app_handle(app.index) == Some(app))
+                .map(|a| (a.opts.clone(), a.name.clone(), a.next_worker_map()))
+                .ok_or(SessionError::NotAttached)?;
+            let kind = if opts.0.builtin { AppWorkerKind::Builtin } else { AppWorkerKind::External };
+            g.upper.control.app_worker_add(app, |o, app_index, wrk_index| {
+                let s = AppWorkerShared::new(&opts.1, o, kind, app_index, wrk_index, opts.2)
+                    .map_err(|e| SessionError::invalid("segment_size", e.to_string()))?;
+                let s = Arc::new(s);
+                made = Some(s.clone());
+                Ok(s)
+            })?
+        };
+        let shared = made.expect("worker add made the worker");
+        self.add_endpoints(&shared, endpoint);
+        Ok((wrk, shared))
+    }
+
+    /// Deletes an app worker (and the application with its last worker).
+    pub fn app_worker_del(&mut self, app: Handle, wrk: Handle) -> Result<usize, SessionError> {
+        let del = {
+            let mut g = self.barrier.sync();
+            g.upper.control.app_worker_del(app, wrk)?
+        };
+        Ok(self.remove_endpoints(&del.worker.resources))
+    }
+
+    /// Makes app worker `wrk` of `app` listen on `ep`; returns the listener handle.
+    pub fn listen(&mut self, app: Handle, wrk: Handle, ep: Endpoint) -> Result<SessionHandle, SessionError> {
+        let mut g = self.barrier.sync();
+        let r = g.upper.control.listen(app, wrk, ep)?;
+        Ok(SessionHandle::listener(r.listener()))
+    }
+
+    /// Stops app worker `wrk` of `app` listening on `ep`.
+    pub fn unlisten(&mut self, app: Handle, wrk: Handle, ep: Endpoint) -> Result<(), SessionError> {
+        let mut g = self.barrier.sync();
+        g.upper.control.unlisten(app, wrk, ep).map(|_| ())
+    }
+
+    /// A listen asked for by a worker on behalf of app worker `app_wrk`.
+    pub fn listen_from_worker(&mut self, app_wrk: u32, ep: Endpoint) -> Result<SessionHandle, SessionError> {
+        let (app, wrk) = self.handles_of(app_wrk)?;
+        self.listen(app, wrk, ep)
+    }
+
+    /// The (application, app worker) handles of app worker index `app_wrk`.
+    pub fn handles_of(&self, app_wrk: u32) -> Result<(Handle, Handle), SessionError> {
+        let c = &self.tables().control;
+        let w = c.app_worker(app_wrk).ok_or(SessionError::NoSuchAppWorker(app_wrk))?;
+        let app = c.app_handle(w.app_index).ok_or(SessionError::NotAttached)?;
+        let wrk = c.app_worker_handle(app_wrk).ok_or(SessionError::NoSuchAppWorker(app_wrk))?;
+        Ok((app, wrk))
+    }
+
+    /// Adds (or updates) a namespace; returns its index.
+    pub fn namespace_add(
+        &mut self,
+        id: &str,
+        secret: u64,
+        fib_index: u32,
+        sw_if_index: Option<u32>,
+    ) -> Result<u32, SessionError> {
+        let mut g = self.barrier.sync();
+        g.upper.control.namespaces.add(id, secret, fib_index, sw_if_index)
+    }
+}

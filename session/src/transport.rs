@@ -1,0 +1,250 @@
+//! The transport interface: what UDP, TCP and cut-through implement so the
+//! session layer can treat them as peers (VPP's `transport_proto_vft_t`).
+//!
+//! A transport owns per-worker connection state. The session layer calls it
+//! when an application connects, has written data, has read data, closes or
+//! aborts, and once per loop so it can run its timers; the transport answers
+//! by creating, feeding and closing sessions and by pushing
+//! [`SessionEvent`]s, which the session layer then delivers to the
+//! applications (after the transport has returned, so an application's
+//! callback never re-enters a transport). Packet input is not part of the
+//! trait: each transport parses its own protocol and is called with the
+//! packet by the worker's IPv4 dispatch.
+
+use std::net::SocketAddrV4;
+
+use dataplane::node::{Io, NetTables};
+
+use crate::error::SessionError;
+use crate::lookup::{Endpoint, Proto};
+use crate::pool::Pool;
+use crate::session::{Session, SessionHandle};
+
+/// The transports a session can sit on.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum TransportProto {
+    /// UDP: one session per peer 5-tuple, datagrams framed in the fifos.
+    Udp,
+    /// TCP: a byte stream.
+    Tcp,
+    /// Cut-through UDP: two local apps, datagram framing, no transport.
+    CtUdp,
+    /// Cut-through TCP: two local apps, a byte stream, no transport.
+    CtTcp,
+}
+
+impl TransportProto {
+    /// The transport for an endpoint's protocol when the peer is remote.
+    pub fn for_proto(p: Proto) -> Self {
+        match p {
+            Proto::Udp => TransportProto::Udp,
+            Proto::Tcp => TransportProto::Tcp,
+        }
+    }
+
+    /// The cut-through flavour for an endpoint's protocol.
+    pub fn cut_through(p: Proto) -> Self {
+        match p {
+            Proto::Udp => TransportProto::CtUdp,
+            Proto::Tcp => TransportProto::CtTcp,
+        }
+    }
+
+    /// Whether messages keep their boundaries (datagram framing in the fifos).
+    pub fn is_dgram(self) -> bool {
+        matches!(self, TransportProto::Udp | TransportProto::CtUdp)
+    }
+
+    /// Whether this is a cut-through session.
+    pub fn is_cut_through(self) -> bool {
+        matches!(self, TransportProto::CtUdp | TransportProto::CtTcp)
+    }
+
+    /// The endpoint protocol this transport carries.
+    pub fn proto(self) -> Proto {
+        match self {
+            TransportProto::Udp | TransportProto::CtUdp => Proto::Udp,
+            TransportProto::Tcp | TransportProto::CtTcp => Proto::Tcp,
+        }
+    }
+
+    /// Name for the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransportProto::Udp => "udp",
+            TransportProto::Tcp => "tcp",
+            TransportProto::CtUdp => "ct-udp",
+            TransportProto::CtTcp => "ct-tcp",
+        }
+    }
+}
+
+/// TCP congestion control choice for a connection.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
+pub enum CongestionControl {
+    /// The transport's default.
+    #[default]
+    Default,
+    /// NewReno (RFC 6582).
+    NewReno,
+    /// CUBIC (RFC 9438).
+    Cubic,
+}
+
+/// Per-connection transport options given with a connect (or a listen).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
+pub struct TransportOptions {
+    /// Cap on the maximum segment size (TCP).
+    pub mss: Option<u16>,
+    /// Congestion control (TCP).
+    pub cc: CongestionControl,
+    /// Disable Nagle's algorithm (TCP).
+    pub no_delay: bool,
+    /// Send keepalives (TCP).
+    pub keepalive: bool,
+}
+
+/// What an application asks for when it connects.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct ConnectRequest {
+    /// Where to.
+    pub remote: Endpoint,
+    /// Parent session, for transports that multiplex streams in one connection.
+    pub parent: Option<SessionHandle>,
+    /// Transport options.
+    pub options: TransportOptions,
+    /// Value handed back with the connected event.
+    pub opaque: u64,
+}
+
+impl ConnectRequest {
+    /// A plain connect to `remote`.
+    pub fn new(remote: Endpoint) -> Self {
+        ConnectRequest { remote, parent: None, options: TransportOptions::default(), opaque: 0 }
+    }
+}
+
+/// What happened to a session, for its application.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    /// A listener created the session; the app must accept it.
+    Accepted,
+    /// A connect completed.
+    Connected,
+    /// A connect failed; the session is gone by the time this is delivered.
+    ConnectFailed(ConnectError),
+    /// New data in the rx fifo.
+    Rx,
+    /// The transport took data from the tx fifo and the app asked to hear about room.
+    TxSpace,
+    /// The peer closed its side.
+    Disconnected,
+    /// The peer reset the connection.
+    Reset,
+    /// The transport is done with the session; it is freed after delivery.
+    TransportClosed,
+}
+
+/// Why a connect failed.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ConnectError {
+    /// No route to the destination.
+    NoRoute,
+    /// The peer refused (RST or ICMP unreachable).
+    Refused,
+    /// No answer.
+    Timeout,
+    /// No free local port.
+    NoPort,
+    /// No fifo memory for the session.
+    NoMemory,
+}
+
+impl ConnectError {
+    /// Text for logs and the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectError::NoRoute => "no route",
+            ConnectError::Refused => "connection refused",
+            ConnectError::Timeout => "timed out",
+            ConnectError::NoPort => "no free local port",
+            ConnectError::NoMemory => "no fifo memory",
+        }
+    }
+}
+
+/// An event for session `session` of this worker.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct SessionEvent {
+    /// Session pool index.
+    pub session: u32,
+    /// Generation of the session slot when the event was raised (stale events are dropped).
+    pub generation: u32,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+/// What a transport may touch while the session layer calls it.
+pub struct TransportCx<'a> {
+    /// The worker's L2/L3 (packet buffers, output, counters, time).
+    pub io: &'a mut Io,
+    /// Interfaces and routes.
+    pub net: &'a NetTables,
+    /// The worker's sessions.
+    pub sessions: &'a mut Pool<Session>,
+    /// Events raised for applications.
+    pub events: &'a mut Vec<SessionEvent>,
+    /// This worker's index.
+    pub worker: u32,
+}
+
+impl TransportCx<'_> {
+    /// Raises `kind` for session `index`.
+    pub fn event(&mut self, index: u32, kind: EventKind) {
+        if let Some(s) = self.sessions.get(index) {
+            self.events.push(SessionEvent { session: index, generation: s.generation, kind });
+        }
+    }
+}
+
+/// The transport interface.
+pub trait Transport {
+    /// Which transport this is.
+    fn proto(&self) -> TransportProto;
+
+    /// Opens a connection for session `session` (already created, in state
+    /// Connecting, with fifos) to `req.remote` from `local`; returns the
+    /// connection index. The transport raises Connected or ConnectFailed.
+    fn connect(
+        &mut self,
+        cx: &mut TransportCx<'_>,
+        session: u32,
+        local: SocketAddrV4,
+        req: &ConnectRequest,
+    ) -> Result<u32, SessionError>;
+
+    /// The app wrote into the tx fifo of `session`: send what can be sent.
+    fn push_tx(&mut self, cx: &mut TransportCx<'_>, session: u32) -> usize;
+
+    /// The app read from the rx fifo of `session` (window updates).
+    fn app_rx(&mut self, _cx: &mut TransportCx<'_>, _session: u32) {}
+
+    /// The app closed `session`: finish gracefully. The transport raises
+    /// TransportClosed when the session can be freed.
+    fn close(&mut self, cx: &mut TransportCx<'_>, session: u32);
+
+    /// Abort `session` at once (the app worker is going away): reset the
+    /// peer if the protocol has a way, forget the connection, raise nothing.
+    fn abort(&mut self, cx: &mut TransportCx<'_>, session: u32);
+
+    /// Timers and deferred work; returns how much was done.
+    fn poll(&mut self, _cx: &mut TransportCx<'_>) -> usize {
+        0
+    }
+
+    /// One line about connection `conn` for `show session verbose`.
+    fn format_conn(&self, conn: u32) -> String;
+
+    /// Open connections.
+    fn connections(&self) -> usize;
+}

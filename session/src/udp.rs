@@ -1,0 +1,441 @@
+//! The UDP transport.
+//!
+//! As in VPP's default ("connected") UDP, a listener does not receive
+//! datagrams itself: the first datagram from a new peer 5-tuple creates a
+//! session that the app accepts, and every later datagram of that 5-tuple
+//! goes to that session. An app's connect creates such a session directly.
+//! Datagrams travel through the fifos framed with a
+//! [`DgramHeader`](crate::session::DgramHeader) that carries the addresses.
+//!
+//! Per worker, connections live in a pool and a hash table keyed by the
+//! 5-tuple; the table is looked up once per received datagram (no
+//! allocation). Accepted sessions that stay silent for the idle timeout are
+//! closed, so a scan of many source ports cannot pin fifo memory forever.
+//! Checksums are verified on receive (a zero checksum means "none", RFC 768)
+//! and computed on send. A datagram for a port nobody listens on gets ICMP
+//! port unreachable.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use dataplane::counters::Counter;
+use dataplane::node::{Ip4Delivery, DEFAULT_TTL};
+use dataplane::wire::ipv4::{self, Protocol};
+use dataplane::wire::{udp, Error as WireError};
+
+use crate::error::SessionError;
+use crate::pool::Pool;
+use crate::session::{dgram_peek_header, DgramHeader};
+use crate::transport::{ConnectRequest, EventKind, Transport, TransportCx, TransportProto};
+
+/// Largest UDP payload sent without fragmentation on a 1500-byte MTU.
+pub const MAX_PAYLOAD: usize = 1500 - ipv4::HEADER_LEN - udp::HEADER_LEN;
+/// Datagrams sent per session per call, so one busy session cannot starve the rest of the loop.
+const TX_BATCH: usize = 64;
+/// First ephemeral port (IANA dynamic range).
+pub const EPHEMERAL_FIRST: u16 = 49152;
+
+/// A UDP 4-tuple as seen from the node (the protocol is implied).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Tuple {
+    /// Our address and port.
+    pub local: SocketAddrV4,
+    /// The peer's.
+    pub remote: SocketAddrV4,
+}
+
+/// A multiply-xor hasher for the 5-tuple tables: the keys are fixed-size
+/// integers, and SipHash's DoS resistance costs more than it buys on a
+/// table whose size is bounded by fifo memory.
+#[derive(Default, Clone, Copy)]
+pub struct TupleHasher(u64);
+
+impl Hasher for TupleHasher {
+    fn finish(&self) -> u64 {
+        // MurmurHash3's finaliser, so every input bit reaches the top bits
+        // the table uses for its control bytes.
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u8(&mut self, v: u8) {
+        self.write_u64(u64::from(v));
+    }
+
+    fn write_u16(&mut self, v: u16) {
+        self.write_u64(u64::from(v));
+    }
+
+    fn write_u32(&mut self, v: u32) {
+        self.write_u64(u64::from(v));
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_usize(&mut self, v: usize) {
+        self.write_u64(v as u64);
+    }
+}
+
+/// A `HashMap` keyed by tuples with [`TupleHasher`].
+pub type TupleMap<K, V> = HashMap<K, V, BuildHasherDefault<TupleHasher>>;
+
+/// One UDP connection.
+#[derive(Debug, Clone)]
+pub struct UdpConn {
+    /// Session it feeds.
+    pub session: u32,
+    /// Addresses.
+    pub tuple: Tuple,
+    /// Last datagram in or out (ns).
+    pub last_ns: u64,
+    /// Created by a listener (subject to the idle timeout).
+    pub accepted: bool,
+    /// Datagrams received.
+    pub rx_dgrams: u64,
+    /// Datagrams sent.
+    pub tx_dgrams: u64,
+}
+
+/// UDP settings.
+#[derive(Debug, Clone, Copy)]
+pub struct UdpConfig {
+    /// Accepted sessions idle this long are closed (0 = never).
+    pub idle_timeout_ns: u64,
+}
+
+impl Default for UdpConfig {
+    fn default() -> Self {
+        UdpConfig { idle_timeout_ns: 300_000_000_000 }
+    }
+}
+
+/// A worker's UDP connections.
+pub struct UdpTransport {
+    conns: Pool<UdpConn>,
+    by_tuple: TupleMap<Tuple, u32>,
+    cfg: UdpConfig,
+    worker: u32,
+    workers: u32,
+    next_port: u16,
+    next_idle_scan_ns: u64,
+    scratch: Vec<u8>,
+}
+
+/// What [`UdpTransport::parse`] found in a datagram for us.
+#[derive(Debug, Clone, Copy)]
+pub struct UdpInput {
+    /// Addresses, from the node's point of view.
+    pub tuple: Tuple,
+    /// Offset of the payload in the mbuf.
+    pub payload_offset: usize,
+    /// Payload length.
+    pub payload_len: usize,
+}
+
+impl UdpTransport {
+    /// An empty table for worker `worker` of `workers`.
+    pub fn new(cfg: UdpConfig, worker: u32, workers: u32) -> Self {
+        let workers = workers.max(1);
+        UdpTransport {
+            conns: Pool::new("udp connections"),
+            by_tuple: TupleMap::default(),
+            cfg,
+            worker,
+            workers,
+            next_port: EPHEMERAL_FIRST + worker as u16 % workers as u16,
+            next_idle_scan_ns: 0,
+            scratch: vec![0; MAX_PAYLOAD],
+        }
+    }
+
+    /// Checks a received datagram (length, checksum); counts and returns `None` when it is bad.
+    pub fn parse(counters: &dataplane::counters::Counters, d: &Ip4Delivery) -> Option<UdpInput> {
+        let data = d.mbuf.data();
+        let repr = match udp::Packet::new_checked(&data[d.l4_offset..])
+            .and_then(|p| udp::Repr::parse(&p, d.src, d.dst, true))
+        {
+            Ok(r) => r,
+            Err(WireError::BadChecksum) => {
+                counters.inc(Counter::UdpBadChecksum);
+                return None;
+            }
+            Err(_) => {
+                counters.inc(Counter::UdpMalformed);
+                return None;
+            }
+        };
+        Some(UdpInput {
+            tuple: Tuple {
+                local: SocketAddrV4::new(d.dst, repr.dst_port),
+                remote: SocketAddrV4::new(d.src, repr.src_port),
+            },
+            payload_offset: d.l4_offset + udp::HEADER_LEN,
+            payload_len: repr.payload_len,
+        })
+    }
+
+    /// The session of an existing connection for `tuple`, touching its idle timer.
+    #[inline]
+    pub fn lookup(&mut self, tuple: &Tuple, now_ns: u64) -> Option<u32> {
+        let c = *self.by_tuple.get(tuple)?;
+        let conn = self.conns.get_mut(c)?;
+        conn.last_ns = now_ns;
+        conn.rx_dgrams += 1;
+        Some(conn.session)
+    }
+
+    /// Adds a connection for `session`; returns its index.
+    pub fn add(&mut self, session: u32, tuple: Tuple, accepted: bool, now_ns: u64) -> Result<u32, SessionError> {
+        if self.by_tuple.contains_key(&tuple) {
+            return Err(SessionError::AddressInUse(format!("udp {} -> {}", tuple.local, tuple.remote)));
+        }
+        // An accepted connection is made by its first datagram.
+        let conn = UdpConn { session, tuple, last_ns: now_ns, accepted, rx_dgrams: u64::from(accepted), tx_dgrams: 0 };
+        let h = self.conns.insert_with(|_| Ok(conn))?;
+        self.by_tuple.insert(tuple, h.index);
+        Ok(h.index)
+    }
+
+    fn remove(&mut self, conn: u32) -> Option<UdpConn> {
+        let c = self.conns.remove(conn)?;
+        self.by_tuple.remove(&c.tuple);
+        Some(c)
+    }
+
+    /// The connection at `conn`.
+    pub fn conn(&self, conn: u32) -> Option<&UdpConn> {
+        self.conns.get(conn)
+    }
+
+    /// A local port for a connect from `local_ip` to `remote` that no
+    /// connection of this worker uses. Workers take turns over the port
+    /// range (port % workers == worker) so two workers never pick the same.
+    fn pick_port(&mut self, local_ip: Ipv4Addr, remote: SocketAddrV4) -> Option<u16> {
+        let span = u32::from(u16::MAX - EPHEMERAL_FIRST) + 1;
+        let step = self.workers as u16;
+        for _ in 0..span / self.workers {
+            let p = self.next_port;
+            self.next_port = match p.checked_add(step) {
+                Some(n) => n,
+                None => EPHEMERAL_FIRST + (self.worker as u16 % step),
+            };
+            let t = Tuple { local: SocketAddrV4::new(local_ip, p), remote };
+            if !self.by_tuple.contains_key(&t) {
+                return Some(p);
+            }
+        }
+        None
+    }
+
+    /// Sends one datagram of session `index` from its tx fifo; false when there is none (or no buffer).
+    fn send_one(&mut self, cx: &mut TransportCx<'_>, index: u32) -> bool {
+        let Some(s) = cx.sessions.get_mut(index) else { return false };
+        let Some(c) = self.conns.get_mut(s.conn) else { return false };
+        let Some(fifos) = s.fifos.as_ref() else { return false };
+        let Some(hdr) = dgram_peek_header(&fifos.tx) else { return false };
+        let len = hdr.len as usize;
+        if len > MAX_PAYLOAD {
+            // We do not fragment: drop it whole and say so.
+            fifos.tx.dequeue_drop(DgramHeader::SIZE + len);
+            cx.io.counters.inc(Counter::UdpTxTooBig);
+            return true;
+        }
+        let Some(mut m) = cx.io.pool().alloc() else {
+            cx.io.counters.inc(Counter::MbufAllocFailed);
+            return false;
+        };
+        let hl = ipv4::HEADER_LEN + udp::HEADER_LEN;
+        let Some(buf) = m.append(hl + len) else {
+            cx.io.counters.inc(Counter::MbufAllocFailed);
+            return false;
+        };
+        fifos.tx.peek(DgramHeader::SIZE, &mut buf[hl..]);
+        fifos.tx.dequeue_drop(DgramHeader::SIZE + len);
+        let (src, dst) = (c.tuple.local, c.tuple.remote);
+        let u = udp::Repr { src_port: src.port(), dst_port: dst.port(), payload_len: len };
+        let mut up = udp::Packet::new_unchecked(&mut buf[ipv4::HEADER_LEN..]);
+        u.emit(&mut up);
+        up.fill_checksum(*src.ip(), *dst.ip());
+        let ip = ipv4::Repr {
+            src_addr: *src.ip(),
+            dst_addr: *dst.ip(),
+            next_header: Protocol::Udp,
+            payload_len: udp::HEADER_LEN + len,
+            hop_limit: DEFAULT_TTL,
+        };
+        ip.emit(&mut ipv4::Packet::new_unchecked(&mut buf[..ipv4::HEADER_LEN]));
+        c.last_ns = cx.io.now_ns;
+        c.tx_dgrams += 1;
+        s.tx_bytes += len as u64;
+        cx.io.counters.inc(Counter::UdpTxDatagrams);
+        cx.io.ip4_output(cx.net, m, *dst.ip());
+        true
+    }
+
+    /// Payload scratch space (for callers that copy datagrams around).
+    pub fn scratch(&mut self) -> &mut [u8] {
+        &mut self.scratch
+    }
+}
+
+impl Transport for UdpTransport {
+    fn proto(&self) -> TransportProto {
+        TransportProto::Udp
+    }
+
+    fn connect(
+        &mut self,
+        cx: &mut TransportCx<'_>,
+        session: u32,
+        local: SocketAddrV4,
+        req: &ConnectRequest,
+    ) -> Result<u32, SessionError> {
+        let remote = SocketAddrV4::new(req.remote.ip, req.remote.port);
+        let port = match local.port() {
+            0 => self.pick_port(*local.ip(), remote).ok_or(SessionError::TooMany("udp local ports"))?,
+            p => p,
+        };
+        let tuple = Tuple { local: SocketAddrV4::new(*local.ip(), port), remote };
+        let conn = self.add(session, tuple, false, cx.io.now_ns)?;
+        if let Some(s) = cx.sessions.get_mut(session) {
+            s.local = tuple.local;
+            s.conn = conn;
+        }
+        // Nothing to wait for: a UDP connect is complete once it has a tuple.
+        cx.event(session, EventKind::Connected);
+        Ok(conn)
+    }
+
+    fn push_tx(&mut self, cx: &mut TransportCx<'_>, session: u32) -> usize {
+        let mut sent = 0;
+        while sent < TX_BATCH && self.send_one(cx, session) {
+            sent += 1;
+        }
+        if sent > 0 && cx.sessions.get(session).is_some_and(|s| s.want_tx_event) {
+            cx.event(session, EventKind::TxSpace);
+        }
+        sent
+    }
+
+    fn close(&mut self, cx: &mut TransportCx<'_>, session: u32) {
+        // Send what the app queued before closing, then forget the tuple.
+        while self.send_one(cx, session) {}
+        if let Some(s) = cx.sessions.get(session) {
+            self.remove(s.conn);
+        }
+        cx.event(session, EventKind::TransportClosed);
+    }
+
+    fn abort(&mut self, cx: &mut TransportCx<'_>, session: u32) {
+        if let Some(s) = cx.sessions.get(session) {
+            self.remove(s.conn);
+        }
+    }
+
+    fn poll(&mut self, cx: &mut TransportCx<'_>) -> usize {
+        let now = cx.io.now_ns;
+        if self.cfg.idle_timeout_ns == 0 || now < self.next_idle_scan_ns {
+            return 0;
+        }
+        self.next_idle_scan_ns = now + 1_000_000_000;
+        let idle = self.cfg.idle_timeout_ns;
+        let expired: Vec<u32> = self
+            .conns
+            .iter_indexed()
+            .filter(|(_, c)| c.accepted && now.saturating_sub(c.last_ns) >= idle)
+            .map(|(i, _)| i)
+            .collect();
+        for &conn in &expired {
+            if let Some(c) = self.remove(conn) {
+                cx.io.counters.inc(Counter::UdpIdleClosed);
+                // The app hears that the peer is gone and closes its side.
+                cx.event(c.session, EventKind::Disconnected);
+            }
+        }
+        expired.len()
+    }
+
+    fn format_conn(&self, conn: u32) -> String {
+        match self.conns.get(conn) {
+            Some(c) => format!(
+                "udp {} -> {} rx {} tx {} dgrams{}",
+                c.tuple.local,
+                c.tuple.remote,
+                c.rx_dgrams,
+                c.tx_dgrams,
+                if c.accepted { " (accepted)" } else { "" }
+            ),
+            None => "udp (closed)".into(),
+        }
+    }
+
+    fn connections(&self) -> usize {
+        self.conns.len()
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn tuple_hasher_spreads_ports() {
+        use std::hash::BuildHasher;
+        let b = BuildHasherDefault::<TupleHasher>::default();
+        let mut seen = std::collections::HashSet::new();
+        for p in 0..1000u16 {
+            let t = Tuple {
+                local: SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 2), 7),
+                remote: SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 1), 40000 + p),
+            };
+            seen.insert(b.hash_one(t) >> 54);
+        }
+        // 1000 keys over 1024 top-bit buckets: a decent hash fills most of them.
+        assert!(seen.len() > 500, "{}", seen.len());
+    }
+
+    #[test]
+    fn ports_are_partitioned_between_workers() {
+        let remote = SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 1), 7);
+        let ip = Ipv4Addr::new(198, 18, 0, 2);
+        let mut a = UdpTransport::new(UdpConfig::default(), 0, 2);
+        let mut b = UdpTransport::new(UdpConfig::default(), 1, 2);
+        for _ in 0..100 {
+            let pa = a.pick_port(ip, remote).unwrap();
+            let pb = b.pick_port(ip, remote).unwrap();
+            assert_eq!(pa % 2, EPHEMERAL_FIRST % 2);
+            assert_ne!(pa % 2, pb % 2);
+        }
+    }
+
+    #[test]
+    fn port_picking_skips_used_tuples_and_wraps() {
+        let remote = SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 1), 7);
+        let ip = Ipv4Addr::new(198, 18, 0, 2);
+        let mut u = UdpTransport::new(UdpConfig::default(), 0, 1);
+        let first = u.pick_port(ip, remote).unwrap();
+        u.add(0, Tuple { local: SocketAddrV4::new(ip, first + 1), remote }, false, 0).unwrap();
+        assert_eq!(u.pick_port(ip, remote), Some(first + 2), "the used port is skipped");
+        u.next_port = u16::MAX;
+        assert_eq!(u.pick_port(ip, remote), Some(u16::MAX));
+        assert_eq!(u.pick_port(ip, remote), Some(EPHEMERAL_FIRST), "wraps to the start of the range");
+        let dup = Tuple { local: SocketAddrV4::new(ip, first + 1), remote };
+        assert!(matches!(u.add(1, dup, false, 0), Err(SessionError::AddressInUse(_))));
+        assert_eq!(u.lookup(&dup, 5), Some(0));
+        assert_eq!(u.conn(0).unwrap().last_ns, 5);
+    }
+}

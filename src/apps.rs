@@ -1,0 +1,307 @@
+//! Builtin applications as the operator starts them: from `[[app]]` in the
+//! config or `test echo ...` on the CLI. Both are parsed into an
+//! [`AppSpec`] (errors name the key or word), then started the same way:
+//! attach a builtin app, register one instance per worker, listen (server)
+//! or let the instances connect (client), and for a client collect the
+//! per-worker reports and detach when it is done.
+
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use session::app_worker::AppWorkerKind;
+use session::application::AppOptions;
+use session::apps::echo::{merge_reports, EchoClient, EchoClientConfig, EchoReport, EchoServer};
+use session::lookup::{parse_uri, Endpoint};
+use session::pool::Handle;
+use session::transport::{CongestionControl, TransportOptions};
+use session::worker::AppEndpoint;
+
+use crate::runtime::Runtime;
+
+/// Builtin kinds, by their config/CLI names.
+pub const KINDS: &[&str] = &["echo-server", "echo-client"];
+
+/// Which builtin app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Echo server.
+    EchoServer,
+    /// Echo client.
+    EchoClient,
+}
+
+/// A builtin app to start.
+#[derive(Debug, Clone)]
+pub struct AppSpec {
+    /// Kind.
+    pub kind: Kind,
+    /// Server: where to listen. Client: where to connect.
+    pub uri: Endpoint,
+    /// App name (unique on the node); derived from kind and uri when not given.
+    pub name: String,
+    /// Attach options (namespace, scope, fifo sizes).
+    pub opts: AppOptions,
+    /// Client: sessions.
+    pub sessions: u32,
+    /// Client: bytes per session.
+    pub bytes: u64,
+    /// Client: largest write/datagram.
+    pub chunk: usize,
+    /// Client: datagrams in flight per session.
+    pub window: usize,
+    /// Client: give up after this long.
+    pub timeout: Duration,
+    /// Client: transport options.
+    pub transport: TransportOptions,
+}
+
+/// Parses `64k`, `1m`, `2g` or a plain number of bytes.
+pub fn parse_size(s: &str) -> Option<u64> {
+    let (num, mul) = match s.char_indices().last()? {
+        (i, 'k' | 'K') => (&s[..i], 1u64 << 10),
+        (i, 'm' | 'M') => (&s[..i], 1 << 20),
+        (i, 'g' | 'G') => (&s[..i], 1 << 30),
+        _ => (s, 1),
+    };
+    num.parse::<u64>().ok()?.checked_mul(mul)
+}
+
+impl AppSpec {
+    /// Defaults for `kind` on `uri`.
+    pub fn new(kind: Kind, uri: Endpoint) -> AppSpec {
+        let prefix = match kind {
+            Kind::EchoServer => "echo-server",
+            Kind::EchoClient => "echo-client",
+        };
+        let opts = AppOptions { builtin: true, ..AppOptions::default() };
+        AppSpec {
+            kind,
+            uri,
+            name: format!("{prefix}-{}-{}", uri.proto, uri.port),
+            opts,
+            sessions: 1,
+            bytes: 1 << 20,
+            chunk: if uri.proto == session::lookup::Proto::Udp { 1400 } else { 64 << 10 },
+            window: 32,
+            timeout: Duration::from_secs(60),
+            transport: TransportOptions::default(),
+        }
+    }
+
+    /// Applies one `key value` option; errors say what is wrong with which key.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+        let num = |v: &str| v.parse::<u64>().map_err(|_| format!("{key}: {v:?} is not a number"));
+        let size = |v: &str| parse_size(v).ok_or(format!("{key}: {v:?} is not a size (e.g. 4096, 64k, 1m)"));
+        let client_only = |k: Kind| {
+            if k == Kind::EchoClient {
+                Ok(())
+            } else {
+                Err(format!("{key}: only an echo client takes it"))
+            }
+        };
+        match key {
+            "name" => self.name = value.to_string(),
+            "namespace" => self.opts.namespace_id = value.to_string(),
+            "secret" => self.opts.namespace_secret = num(value)?,
+            "scope" => {
+                (self.opts.scope_global, self.opts.scope_local) = match value {
+                    "global" => (true, false),
+                    "local" => (false, true),
+                    "both" | "global,local" => (true, true),
+                    _ => return Err(format!("{key}: {value:?} is not global, local or both")),
+                }
+            }
+            "fifo-size" | "fifo_size" => {
+                let v = u32::try_from(size(value)?).map_err(|_| format!("{key}: too large"))?;
+                self.opts.rx_fifo_size = v;
+                self.opts.tx_fifo_size = v;
+            }
+            "segment-size" | "segment_size" => self.opts.segment_size = size(value)?,
+            "prealloc-fifos" | "prealloc_fifos" => {
+                self.opts.prealloc_fifo_pairs = u32::try_from(num(value)?).map_err(|_| format!("{key}: too large"))?
+            }
+            "sessions" => {
+                client_only(self.kind)?;
+                self.sessions = u32::try_from(num(value)?).ok().filter(|&n| n > 0).ok_or(format!("{key}: 1.."))?;
+            }
+            "bytes" => {
+                client_only(self.kind)?;
+                self.bytes = size(value)?;
+            }
+            "chunk" => {
+                client_only(self.kind)?;
+                self.chunk = usize::try_from(size(value)?)
+                    .ok()
+                    .filter(|&n| (9..=65536).contains(&n))
+                    .ok_or(format!("{key}: {value} must be 9..=65536 bytes"))?;
+            }
+            "window" => {
+                client_only(self.kind)?;
+                self.window = usize::try_from(num(value)?).ok().filter(|&n| n > 0).ok_or(format!("{key}: 1.."))?;
+            }
+            "timeout" => {
+                client_only(self.kind)?;
+                let secs: f64 = value.parse().map_err(|_| format!("{key}: {value:?} is not seconds"))?;
+                if !(0.1..=86400.0).contains(&secs) {
+                    return Err(format!("{key}: {value} must be 0.1..=86400 seconds"));
+                }
+                self.timeout = Duration::from_secs_f64(secs);
+            }
+            "mss" => self.transport.mss = Some(u16::try_from(num(value)?).map_err(|_| format!("{key}: too large"))?),
+            "cc" => {
+                self.transport.cc = match value {
+                    "newreno" => CongestionControl::NewReno,
+                    "cubic" => CongestionControl::Cubic,
+                    _ => return Err(format!("{key}: {value:?} is not newreno or cubic")),
+                }
+            }
+            "no-delay" | "nodelay" => {
+                self.transport.no_delay = matches!(value, "on" | "yes" | "true" | "1");
+            }
+            _ => return Err(format!("unknown option {key:?}")),
+        }
+        Ok(())
+    }
+
+    /// Parses `uri URI [key value]...` as typed after `test echo server|client`.
+    pub fn from_words(kind: Kind, words: &[&str]) -> Result<AppSpec, String> {
+        let mut uri = None;
+        let mut rest = Vec::new();
+        let mut it = words.iter();
+        while let Some(&k) = it.next() {
+            let v = *it.next().ok_or(format!("{k} needs a value"))?;
+            if k == "uri" {
+                uri = Some(parse_uri(v).map_err(|e| e.to_string())?);
+            } else {
+                rest.push((k, v));
+            }
+        }
+        let mut spec = AppSpec::new(kind, uri.ok_or("uri is required (e.g. uri udp://0.0.0.0/7)")?);
+        for (k, v) in rest {
+            spec.set(k, v)?;
+        }
+        Ok(spec)
+    }
+
+    fn client_config(&self) -> EchoClientConfig {
+        EchoClientConfig {
+            remote: self.uri,
+            sessions: self.sessions,
+            bytes: self.bytes,
+            chunk: self.chunk,
+            window: self.window,
+            timeout_ns: self.timeout.as_nanos() as u64,
+            options: self.transport,
+        }
+    }
+}
+
+/// An echo client run in progress.
+pub struct RunningClient {
+    /// The client app.
+    pub app: Handle,
+    /// Its name.
+    pub name: String,
+    rx: mpsc::Receiver<EchoReport>,
+    expected: usize,
+    reports: Vec<EchoReport>,
+    deadline: Instant,
+}
+
+impl RunningClient {
+    /// Collects reports that arrived; the merged report once all workers have reported (or the wait is over).
+    pub fn poll(&mut self) -> Option<EchoReport> {
+        while let Ok(r) = self.rx.try_recv() {
+            self.reports.push(r);
+        }
+        if self.reports.len() >= self.expected || Instant::now() >= self.deadline {
+            let mut r = merge_reports(std::mem::take(&mut self.reports));
+            if self.expected > 0 && r.sessions == 0 {
+                r.timed_out = true;
+            }
+            return Some(r);
+        }
+        None
+    }
+}
+
+/// Starts a builtin app: a server listens and keeps running; a client starts connecting and is returned to be polled.
+pub fn start(rt: &mut Runtime, spec: &AppSpec) -> Result<Option<RunningClient>, String> {
+    let workers = rt.ctx.workers.len() as u32;
+    match spec.kind {
+        Kind::EchoServer => {
+            let mut factory = |_w: u32| AppEndpoint::Builtin(Some(Box::new(EchoServer::new())));
+            let (app, wrk, _) = rt
+                .ctx
+                .attach(&spec.name, spec.opts.clone(), AppWorkerKind::Builtin, &mut factory)
+                .map_err(|e| e.to_string())?;
+            if let Err(e) = rt.ctx.listen(app, wrk, spec.uri) {
+                let _ = rt.ctx.detach(app);
+                return Err(e.to_string());
+            }
+            Ok(None)
+        }
+        Kind::EchoClient => {
+            let (tx, rx) = mpsc::channel();
+            let cfg = spec.client_config();
+            let mut factory =
+                |w: u32| AppEndpoint::Builtin(Some(Box::new(EchoClient::new(cfg.clone(), w, workers, tx.clone()))));
+            let (app, _, _) = rt
+                .ctx
+                .attach(&spec.name, spec.opts.clone(), AppWorkerKind::Builtin, &mut factory)
+                .map_err(|e| e.to_string())?;
+            Ok(Some(RunningClient {
+                app,
+                name: spec.name.clone(),
+                rx,
+                expected: workers as usize,
+                reports: Vec::new(),
+                deadline: Instant::now() + spec.timeout + Duration::from_secs(5),
+            }))
+        }
+    }
+}
+
+/// Runs an echo client to the end (the CLI's `test echo client`), then detaches it.
+pub fn run_client(rt: &mut Runtime, spec: &AppSpec) -> Result<EchoReport, String> {
+    let mut c = start(rt, spec)?.ok_or("not a client")?;
+    loop {
+        rt.ctx.run_worker_rpcs();
+        if let Some(r) = c.poll() {
+            let _ = rt.ctx.detach(c.app);
+            return Ok(r);
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("4096"), Some(4096));
+        assert_eq!(parse_size("64k"), Some(65536));
+        assert_eq!(parse_size("1M"), Some(1 << 20));
+        assert_eq!(parse_size("2g"), Some(2 << 30));
+        assert_eq!(parse_size("k"), None);
+        assert_eq!(parse_size("x1"), None);
+    }
+
+    #[test]
+    fn words_parse_and_errors_name_the_word() {
+        let s = AppSpec::from_words(Kind::EchoClient, &["uri", "udp://198.18.0.1/7", "sessions", "4", "bytes", "1m"])
+            .unwrap();
+        assert_eq!((s.sessions, s.bytes, s.chunk), (4, 1 << 20, 1400));
+        assert_eq!(s.name, "echo-client-udp-7");
+        let e = AppSpec::from_words(Kind::EchoServer, &["uri", "udp://0.0.0.0/7", "sessions", "4"]).unwrap_err();
+        assert!(e.contains("sessions"), "{e}");
+        let e = AppSpec::from_words(Kind::EchoServer, &["uri", "bogus"]).unwrap_err();
+        assert!(e.contains("uri"), "{e}");
+        let e = AppSpec::from_words(Kind::EchoServer, &["sessions"]).unwrap_err();
+        assert!(e.contains("needs a value"), "{e}");
+        let e = AppSpec::from_words(Kind::EchoServer, &["uri", "udp://0.0.0.0/7", "colour", "red"]).unwrap_err();
+        assert!(e.contains("colour"), "{e}");
+    }
+}

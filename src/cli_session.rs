@@ -1,0 +1,232 @@
+//! CLI commands of the session layer: `show app ...`, `show session ...`,
+//! `app ns ...`, `app detach`, and `test echo server|client ...`.
+
+use std::fmt::Write as _;
+
+use crate::apps::{self, AppSpec, Kind};
+use crate::cli::CliError;
+use crate::runtime::Runtime;
+
+type CliResult = Result<String, CliError>;
+
+fn err<T>(msg: impl Into<String>) -> Result<T, CliError> {
+    Err(CliError(msg.into()))
+}
+
+/// Help lines for these commands.
+pub const HELP: &str = "\
+  show app [server|client|verbose|ns|INDEX [verbose]]   applications, listeners, connects, namespaces
+  show session [verbose]    sessions of every worker
+  app ns add id ID secret N [sw_if_index N | interface NAME]   add or update a namespace
+  app detach NAME|INDEX     detach an application (its sessions are reset, its segments freed)
+  app listen|unlisten NAME|INDEX URI   make an application's first worker (stop) listen on URI
+  test echo server uri URI [name N] [scope global|local|both] [namespace ID secret N] [fifo-size SIZE]
+  test echo client uri URI [sessions N] [bytes SIZE] [chunk SIZE] [window N] [timeout S] [scope ...]
+                            [namespace ID secret N] [fifo-size SIZE] [mss N] [cc newreno|cubic] [no-delay on]";
+
+/// `show app ...`.
+pub fn show_app(rt: &mut Runtime, rest: &[&str]) -> CliResult {
+    let control = &rt.ctx.tables().control;
+    match rest {
+        [] => Ok(control.format_apps()),
+        ["server"] => Ok(control.format_listeners()),
+        ["client"] => Ok(show_app_client(rt)),
+        ["ns"] => Ok(show_app_ns(rt)),
+        ["verbose"] => {
+            let indices: Vec<u32> = control.apps().map(|a| a.index).collect();
+            let mut out = String::new();
+            for i in indices {
+                out.push_str(&app_detail(rt, i, true)?);
+            }
+            Ok(out)
+        }
+        [n] | [n, "verbose"] => {
+            let Ok(i) = n.parse::<u32>() else {
+                return err(format!("show app: unknown word {n:?} (server, client, ns, verbose or an app index)"));
+            };
+            app_detail(rt, i, rest.len() == 2)
+        }
+        _ => err(format!(
+            "show app: unknown words {:?}\nusage: show app [server|client|verbose|ns|INDEX [verbose]]",
+            rest.join(" ")
+        )),
+    }
+}
+
+fn app_detail(rt: &mut Runtime, index: u32, verbose: bool) -> CliResult {
+    let control = &rt.ctx.tables().control;
+    let mut out = control.format_app_detail(index, verbose).map_err(|e| CliError(e.to_string()))?;
+    if verbose {
+        let workers: Vec<u32> = control.app(index).map(|a| a.workers().map(|(_, w)| w).collect()).unwrap_or_default();
+        let per_worker = rt.ctx.on_workers(|sw, _, _, _| sw.describe_apps());
+        for (w, apps) in per_worker.iter().enumerate() {
+            for (wrk, d) in apps {
+                if workers.contains(wrk) && !d.is_empty() {
+                    let _ = writeln!(out, "    on worker {w} (app worker {wrk}): {d}");
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn show_app_client(rt: &mut Runtime) -> String {
+    let per_worker = rt.ctx.on_workers(|sw, _, _, _| sw.client_sessions());
+    let control = &rt.ctx.tables().control;
+    let mut out = format!("{:<32}{}\n", "App", "Connection");
+    for (wrk, line) in per_worker.into_iter().flatten() {
+        let name =
+            control.app_worker(wrk).and_then(|w| control.app(w.app_index)).map_or("?".to_string(), |a| a.name.clone());
+        let _ = writeln!(out, "{name:<32}{line}");
+    }
+    out
+}
+
+fn show_app_ns(rt: &Runtime) -> String {
+    let control = &rt.ctx.tables().control;
+    let names: Vec<String> = rt.ctx.barrier.tables().net.interfaces.iter().map(|i| i.name.clone()).collect();
+    let mut out = format!("{:<8}{:<24}{:<22}{:<8}{}\n", "Index", "Id", "Secret", "Fib", "Interface");
+    for ns in control.namespaces.iter() {
+        let ifc = ns
+            .sw_if_index
+            .map_or("-".to_string(), |i| names.get(i as usize).cloned().unwrap_or_else(|| format!("sw_if_index {i}")));
+        let _ = writeln!(out, "{:<8}{:<24}{:<22}{:<8}{}", ns.index, ns.id, ns.secret, ns.fib_index, ifc);
+    }
+    out
+}
+
+/// `show session [verbose]`.
+pub fn show_session(rt: &mut Runtime, rest: &[&str]) -> CliResult {
+    let verbose = match rest {
+        [] => false,
+        ["verbose"] => true,
+        _ => return err(format!("show session: unknown words {:?}\nusage: show session [verbose]", rest.join(" "))),
+    };
+    let per_worker = rt.ctx.on_workers(move |sw, _, _, _| sw.format_sessions(verbose));
+    let mut out = String::new();
+    let mut total = 0;
+    for (w, lines) in per_worker.iter().enumerate() {
+        let _ = writeln!(out, "worker {w}: {} sessions", lines.len());
+        if !lines.is_empty() {
+            let _ =
+                writeln!(out, "{:<10} {:<7} {:<21} {:<21} {:<17} App", "Session", "Proto", "Local", "Remote", "State");
+        }
+        for l in lines {
+            let _ = writeln!(out, "{l}");
+        }
+        total += lines.len();
+    }
+    let control = &rt.ctx.tables().control;
+    let (segments, pairs) = session::segment::live_counts();
+    let _ = writeln!(
+        out,
+        "total {total} sessions, {} listeners, {} apps; {segments} segments, {pairs} fifo pairs allocated",
+        control.listener_count(),
+        control.app_count()
+    );
+    Ok(out)
+}
+
+/// `app ns add ...` and `app detach ...`.
+pub fn app(rt: &mut Runtime, rest: &[&str]) -> CliResult {
+    match rest {
+        ["ns", "add", args @ ..] => ns_add(rt, args),
+        ["detach", who] => {
+            let app = find_app(rt, who)?;
+            let closed = rt.ctx.detach(app).map_err(|e| CliError(e.to_string()))?;
+            Ok(format!("detached {who}: {closed} sessions closed\n"))
+        }
+        [verb @ ("listen" | "unlisten"), who, uri] => {
+            let app = find_app(rt, who)?;
+            let ep = session::lookup::parse_uri(uri).map_err(|e| CliError(e.to_string()))?;
+            let wrk = rt
+                .ctx
+                .tables()
+                .control
+                .app(app.index)
+                .and_then(|a| a.worker(0))
+                .ok_or(CliError(format!("app {verb}: {who} has no worker 0")))?;
+            let (_, wrk) = rt.ctx.handles_of(wrk).map_err(|e| CliError(e.to_string()))?;
+            if *verb == "listen" {
+                let l = rt.ctx.listen(app, wrk, ep).map_err(|e| CliError(format!("app listen: {e}")))?;
+                Ok(format!("{who} listening on {ep} ({l})\n"))
+            } else {
+                rt.ctx.unlisten(app, wrk, ep).map_err(|e| CliError(format!("app unlisten: {e}")))?;
+                Ok(format!("{who} no longer listening on {ep}\n"))
+            }
+        }
+        _ => err(format!("app: unknown words {:?}\n{HELP}", rest.join(" "))),
+    }
+}
+
+/// The application named `who` (a name or an index).
+fn find_app(rt: &Runtime, who: &str) -> Result<session::pool::Handle, CliError> {
+    let control = &rt.ctx.tables().control;
+    let app = match who.parse::<u32>() {
+        Ok(i) => control.app_handle(i),
+        Err(_) => control.app_by_name(who).and_then(|a| control.app_handle(a.index)),
+    };
+    app.ok_or_else(|| CliError(format!("no application {who:?}")))
+}
+
+fn ns_add(rt: &mut Runtime, args: &[&str]) -> CliResult {
+    let usage = "usage: app ns add id ID secret N [sw_if_index N | interface NAME]";
+    let (mut id, mut secret, mut sw_if) = (None, None, None);
+    let mut it = args.iter();
+    while let Some(&k) = it.next() {
+        let Some(&v) = it.next() else { return err(format!("app ns add: {k} needs a value\n{usage}")) };
+        match k {
+            "id" => id = Some(v),
+            "secret" => {
+                secret =
+                    Some(v.parse::<u64>().map_err(|_| CliError(format!("app ns add: secret {v:?} is not a number")))?)
+            }
+            "sw_if_index" => {
+                let i: u32 =
+                    v.parse().map_err(|_| CliError(format!("app ns add: sw_if_index {v:?} is not a number")))?;
+                if i as usize >= rt.ctx.barrier.tables().net.interfaces.len() {
+                    return err(format!("app ns add: no interface with sw_if_index {i}"));
+                }
+                sw_if = Some(i);
+            }
+            "interface" => {
+                let ifs = &rt.ctx.barrier.tables().net.interfaces;
+                let i =
+                    ifs.iter().position(|x| x.name == v).ok_or(CliError(format!("app ns add: no interface {v:?}")))?;
+                sw_if = Some(i as u32);
+            }
+            _ => return err(format!("app ns add: unknown word {k:?}\n{usage}")),
+        }
+    }
+    let (Some(id), Some(secret)) = (id, secret) else {
+        return err(format!("app ns add: id and secret are required\n{usage}"));
+    };
+    // One FIB for now: every interface is in table 0.
+    let index = rt.ctx.namespace_add(id, secret, 0, sw_if).map_err(|e| CliError(e.to_string()))?;
+    Ok(format!("namespace {id} index {index}\n"))
+}
+
+/// `test echo server|client ...`.
+pub fn test_echo(rt: &mut Runtime, rest: &[&str]) -> CliResult {
+    match rest {
+        ["server", args @ ..] => {
+            let spec =
+                AppSpec::from_words(Kind::EchoServer, args).map_err(|e| CliError(format!("test echo server: {e}")))?;
+            apps::start(rt, &spec).map_err(|e| CliError(format!("test echo server: {e}")))?;
+            let index = rt.ctx.tables().control.app_by_name(&spec.name).map_or(0, |a| a.index);
+            Ok(format!("{} (app {index}) listening on {}\n", spec.name, spec.uri))
+        }
+        ["client", args @ ..] => {
+            let spec =
+                AppSpec::from_words(Kind::EchoClient, args).map_err(|e| CliError(format!("test echo client: {e}")))?;
+            let report = apps::run_client(rt, &spec).map_err(|e| CliError(format!("test echo client: {e}")))?;
+            let text = format!("{} -> {}\n{}", spec.name, spec.uri, report.format());
+            if report.ok() {
+                Ok(text)
+            } else {
+                err(text)
+            }
+        }
+        _ => err(format!("test: unknown words {:?}\n{HELP}", rest.join(" "))),
+    }
+}
