@@ -111,6 +111,15 @@ impl AppSpec {
                     _ => return Err(format!("{key}: {value:?} is not global, local or both")),
                 }
             }
+            "proxy" => {
+                (self.opts.proxy_tcp, self.opts.proxy_udp) = match value {
+                    "tcp" => (true, false),
+                    "udp" => (false, true),
+                    "both" | "tcp,udp" => (true, true),
+                    "none" => (false, false),
+                    _ => return Err(format!("{key}: {value:?} is not tcp, udp, both or none")),
+                }
+            }
             "fifo-size" | "fifo_size" => {
                 let v = u32::try_from(size(value)?).map_err(|_| format!("{key}: too large"))?;
                 self.opts.rx_fifo_size = v;

@@ -20,7 +20,8 @@ pub const HELP: &str = "\
   app ns add id ID secret N [sw_if_index N | interface NAME]   add or update a namespace
   app detach NAME|INDEX     detach an application (its sessions are reset, its segments freed)
   app listen|unlisten NAME|INDEX URI   make an application's first worker (stop) listen on URI
-  test echo server uri URI [name N] [scope global|local|both] [namespace ID secret N] [fifo-size SIZE]
+  test echo server uri URI [name N] [scope global|local|both] [proxy tcp|udp|both]
+                            [namespace ID secret N] [fifo-size SIZE]
   test echo client uri URI [sessions N] [bytes SIZE] [chunk SIZE] [window N] [timeout S] [scope ...]
                             [namespace ID secret N] [fifo-size SIZE] [mss N] [cc newreno|cubic] [no-delay on]";
 

@@ -204,6 +204,7 @@ struct AppSection {
     namespace: Option<String>,
     secret: Option<u64>,
     scope: Option<String>,
+    proxy: Option<String>,
     fifo_size: Option<toml::Value>,
     segment_size: Option<toml::Value>,
     prealloc_fifos: Option<u32>,
@@ -234,6 +235,7 @@ impl AppSection {
         put("namespace", self.namespace.clone());
         put("secret", self.secret.map(|v| v.to_string()));
         put("scope", self.scope.clone());
+        put("proxy", self.proxy.clone());
         put("fifo_size", self.fifo_size.as_ref().map(text));
         put("segment_size", self.segment_size.as_ref().map(text));
         put("prealloc_fifos", self.prealloc_fifos.map(|v| v.to_string()));

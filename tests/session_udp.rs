@@ -150,6 +150,40 @@ r.sendto(ip + udp, ("198.18.0.2", 0))
 print("sent=1")
 "#;
     py(&ns, bad);
+
+    // A proxy app catches datagrams to every port nobody else listens on;
+    // the echo server's own port still goes to it.
+    node.ctl(&["test", "echo", "server", "uri", "udp://0.0.0.0/5", "name", "prox", "proxy", "udp"]);
+    let srv = node.ctl(&["show", "app", "server"]);
+    assert!(srv.contains("udp://0.0.0.0/0") && srv.contains("prox"), "{srv}");
+    let proxied = r#"
+import socket
+got = 0
+for port in (4242, 31337, 9):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(3)
+    s.sendto(b"via proxy %d" % port, ("198.18.0.2", port))
+    data, addr = s.recvfrom(100)
+    got += data == b"via proxy %d" % port and addr == ("198.18.0.2", port)
+print(f"got={got}")
+"#;
+    assert_eq!(field(&py(&ns, proxied), "got"), 3);
+    let sess = node.ctl(&["show", "session"]);
+    assert!(sess.contains("198.18.0.2:31337") && sess.contains("prox"), "{sess}");
+    let (ok, text) = node.ctl_any(&[
+        "test",
+        "echo",
+        "server",
+        "uri",
+        "udp://0.0.0.0/6",
+        "name",
+        "p2",
+        "proxy",
+        "udp",
+        "scope",
+        "local",
+    ]);
+    assert!(!ok && text.contains("unsupported"), "a local-only proxy is refused: {text}");
     let deadline = Instant::now() + Duration::from_secs(5);
     while node.counter("udp bad checksum") == 0 {
         assert!(Instant::now() < deadline, "{}", node.ctl(&["show", "errors"]));
@@ -160,6 +194,8 @@ print("sent=1")
 const UDP_ECHO_SERVER: &str = r#"
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+# The client keeps 4 x 32 datagrams in flight: room for all of them (as root, past rmem_max).
+s.setsockopt(socket.SOL_SOCKET, 33, 8 << 20)  # SO_RCVBUFFORCE
 s.bind(("198.18.0.1", 7))
 print("ready", flush=True)
 while True:

@@ -32,9 +32,9 @@ pub struct ArpConfig {
     pub retry_ns: u64,
     /// Retransmissions after the first request before giving up (default 3).
     pub max_retries: u32,
-    /// Packets queued per unresolved address (default 16).
+    /// Packets queued per unresolved address (default 64; Linux keeps about as many).
     pub max_pending_per_entry: usize,
-    /// Packets queued over all unresolved addresses (default 256).
+    /// Packets queued over all unresolved addresses (default 1024).
     pub max_pending_total: usize,
 }
 
@@ -45,8 +45,8 @@ impl Default for ArpConfig {
             reachable_ns: 300_000_000_000,
             retry_ns: 1_000_000_000,
             max_retries: 3,
-            max_pending_per_entry: 16,
-            max_pending_total: 256,
+            max_pending_per_entry: 64,
+            max_pending_total: 1024,
         }
     }
 }
@@ -386,7 +386,7 @@ mod test {
     fn defaults() {
         let d = ArpConfig::default();
         assert_eq!((d.reachable_ns, d.retry_ns, d.max_retries), (300 * S, S, 3));
-        assert_eq!((d.max_pending_per_entry, d.max_pending_total), (16, 256));
+        assert_eq!((d.max_pending_per_entry, d.max_pending_total), (64, 1024));
     }
 
     #[test]
@@ -490,7 +490,7 @@ mod test {
 
     #[test]
     fn pending_bound_per_entry() {
-        let mut c = cache();
+        let mut c = ArpCache::new(ArpConfig { max_pending_per_entry: 16, ..ArpConfig::default() });
         assert_eq!(c.enqueue(ip(1), 0, 0), Enqueue::SendRequest);
         for i in 1..16 {
             assert_eq!(c.enqueue(ip(1), i, 0), Enqueue::Queued);

@@ -1,0 +1,204 @@
+//! The session layer in one process on a real DPDK worker: a `net_ring`
+//! port whose transmit side feeds its own receive side, so the node talks
+//! UDP to itself through real mbufs, ARP and IPv4, while the test thread is
+//! the main thread (barrier, RPCs, control operations).
+//!
+//! Covers what the end-to-end tests cannot see from outside: fifo pairs and
+//! segments counted exactly around detach and app worker delete, the accept
+//! rotor over two app workers, listener join, cut-through versus transport,
+//! and the error cases of the control operations as the main thread meets
+//! them. The EAL starts once per process, so this is one test.
+
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use dataplane::arp_cache::ArpConfig;
+use dataplane::barrier::barrier;
+use dataplane::counters::Counters;
+use dataplane::eal::{self, Eal};
+use dataplane::mempool::Mempool;
+use dataplane::node::{Interface, Io, NetTables};
+use dataplane::port::{self, Port, PortConfig};
+use dataplane::route::{Route, RouteTable};
+use dataplane::rpc::rpc_channel;
+use dataplane::wire::ethernet::Address as Mac;
+use dataplane::wire::ipv4::Cidr;
+use dataplane::worker::{self, IdleConfig, IdleMode, Tables, WorkerState};
+use session::app_worker::AppWorkerKind;
+use session::application::AppOptions;
+use session::apps::echo::{merge_reports, EchoClient, EchoClientConfig, EchoReport, EchoServer};
+use session::error::SessionError;
+use session::lookup::parse_uri;
+use session::main_thread::MainCtx;
+use session::segment::live_counts;
+use session::transport::TransportOptions;
+use session::udp::UdpConfig;
+use session::worker::{AppEndpoint, NodeWorker, SessionShared, SessionWorker};
+
+const NODE_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 5, 1);
+
+fn builtin() -> AppOptions {
+    AppOptions { builtin: true, segment_size: 4 << 20, ..AppOptions::default() }
+}
+
+fn server(_w: u32) -> AppEndpoint {
+    AppEndpoint::Builtin(Some(Box::new(EchoServer::new())))
+}
+
+/// Runs an echo client app to the end and detaches it.
+fn run_client(ctx: &mut MainCtx, name: &str, uri: &str, opts: AppOptions, sessions: u32, bytes: u64) -> EchoReport {
+    let (tx, rx) = mpsc::channel();
+    let cfg = EchoClientConfig {
+        remote: parse_uri(uri).unwrap(),
+        sessions,
+        bytes,
+        chunk: 1200,
+        window: 8,
+        timeout_ns: 20_000_000_000,
+        options: TransportOptions::default(),
+    };
+    let mut f = |w| AppEndpoint::Builtin(Some(Box::new(EchoClient::new(cfg.clone(), w, 1, tx.clone())) as _));
+    let (app, _, _) = ctx.attach(name, opts, AppWorkerKind::Builtin, &mut f).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let report = loop {
+        ctx.run_worker_rpcs();
+        if let Ok(r) = rx.try_recv() {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "client {name} never finished");
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    ctx.detach(app).unwrap();
+    merge_reports(vec![report])
+}
+
+fn sessions_open(ctx: &mut MainCtx) -> usize {
+    ctx.on_workers(|sw, _, _, _| sw.session_count()).into_iter().sum()
+}
+
+#[test]
+fn session_layer_over_a_ring_port() {
+    let args: Vec<String> = ["--no-huge", "--no-shconf", "-m256", "--no-pci", "--no-telemetry", "--vdev=net_ring0"]
+        .into_iter()
+        .chain(["--log-level=lib.eal:warning"])
+        .map(String::from)
+        .collect();
+    let _eal = Eal::init(&args).expect("EAL");
+    let pool = Arc::new(Mempool::new("inproc", 8191, 128, -1).unwrap());
+    let id = Port::lookup("net_ring0").unwrap();
+    let mut port = Port::start(id, "net_ring0", &PortConfig::default(), &pool).unwrap();
+    let queues = port.take_queues();
+    let mut routes = RouteTable::new();
+    let cidr = Cidr::new(NODE_IP, 24).unwrap();
+    routes
+        .add(Route { prefix: Cidr::new(Ipv4Addr::new(198, 18, 5, 0), 24).unwrap(), port: 0, next_hop: None })
+        .unwrap();
+    let net = NetTables {
+        interfaces: vec![Interface { name: "ring0".into(), port_id: id, mac: Mac(port.mac()), ip4: Some(cidr) }],
+        routes,
+        pings: Vec::new(),
+    };
+    let (main, mut wbs) = barrier(Tables { net, upper: SessionShared::default() }, 1);
+    let (to_worker, from_main) = rpc_channel::<NodeWorker>(256);
+    let (to_main, from_worker) = rpc_channel::<MainCtx>(256);
+    let counters = Arc::new(Counters::default());
+    let io = Io::new(0, pool.clone(), queues, counters.clone(), ArpConfig::default());
+    let stack = SessionWorker::new(0, 1, Some(to_main), UdpConfig::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let s2 = stop.clone();
+    let wb = wbs.pop().unwrap();
+    let thread = std::thread::spawn(move || {
+        eal::register_thread().unwrap();
+        let idle = IdleConfig { mode: IdleMode::Sleep(Duration::from_micros(50)), after_empty_polls: 64 };
+        worker::run(wb, from_main, WorkerState { io, stack }, s2, idle);
+        eal::unregister_thread();
+    });
+    let mut ctx = MainCtx::new(main, vec![to_worker], vec![from_worker]);
+    let base = live_counts();
+
+    // 1. Over the transport: the client's datagrams leave through the ring
+    // and come back in to the server, whose echoes come back to the client.
+    let (srv, srv_wrk, _) = ctx.attach("srv", builtin(), AppWorkerKind::Builtin, &mut server).unwrap();
+    assert_eq!(live_counts(), (base.0 + 1, base.1), "attach made the first segment, no fifos yet");
+    ctx.listen(srv, srv_wrk, parse_uri("udp://0.0.0.0/7").unwrap()).unwrap();
+    let r = run_client(&mut ctx, "cli", "udp://198.18.5.1/7", builtin(), 3, 50_000);
+    assert!(r.ok(), "{}", r.format());
+    assert!(port::stats(id).tx_packets > 3 * 50_000 / 1200, "traffic went through the ring");
+    // The server still holds its three accepted sessions; the client's went with its detach.
+    assert_eq!(sessions_open(&mut ctx), 3);
+    assert_eq!(live_counts(), (base.0 + 1, base.1 + 3));
+
+    // 2. Errors, as the main thread meets them.
+    let dup = ctx.attach("srv", builtin(), AppWorkerKind::Builtin, &mut server);
+    assert!(matches!(dup, Err(SessionError::AlreadyAttached(_))));
+    ctx.namespace_add("red", 7, 0, None).unwrap();
+    let wrong = ctx.attach(
+        "x",
+        AppOptions { namespace_id: "red".into(), namespace_secret: 8, ..builtin() },
+        AppWorkerKind::Builtin,
+        &mut server,
+    );
+    assert!(matches!(wrong, Err(SessionError::WrongNamespaceSecret(_))));
+    let (other, other_wrk, _) = ctx.attach("other", builtin(), AppWorkerKind::Builtin, &mut server).unwrap();
+    let busy = ctx.listen(other, other_wrk, parse_uri("udp://0.0.0.0/7").unwrap());
+    assert!(matches!(busy, Err(SessionError::AddressInUse(_))));
+    ctx.detach(other).unwrap();
+    assert!(matches!(ctx.detach(other), Err(SessionError::NotAttached)), "a stale handle is refused");
+    assert_eq!(live_counts(), (base.0 + 1, base.1 + 3), "failed and detached attaches left nothing");
+
+    // 3. Cut-through: local scope on both sides, no packets on the ring.
+    let local = AppOptions { scope_local: true, ..builtin() };
+    let (ct_srv, ct_wrk, _) = ctx.attach("ct-srv", local.clone(), AppWorkerKind::Builtin, &mut server).unwrap();
+    ctx.listen(ct_srv, ct_wrk, parse_uri("tcp://0.0.0.0/80").unwrap()).unwrap();
+    let tx_before = port::stats(id).tx_packets;
+    let r = run_client(&mut ctx, "ct-cli", "tcp://198.18.5.1/80", local.clone(), 4, 1 << 20);
+    assert!(r.ok(), "{}", r.format());
+    assert_eq!(r.bytes_received, 4 << 20);
+    assert_eq!(port::stats(id).tx_packets, tx_before, "cut-through never touches the port");
+    // The client closed and detached; the server side closes on the peer's
+    // disconnect, and the shared pair goes with the last side.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while sessions_open(&mut ctx) != 3 {
+        assert!(Instant::now() < deadline, "cut-through server sessions did not close");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(live_counts(), (base.0 + 2, base.1 + 3), "ct pairs freed, ct-srv's segment remains");
+    // Without local scope the same connect goes to the transport instead (and
+    // nobody answers on tcp yet, so it fails rather than cut through).
+    ctx.detach(ct_srv).unwrap();
+    assert_eq!(live_counts(), (base.0 + 1, base.1 + 3));
+
+    // 4. A second app worker joins the listener; accepts alternate between them.
+    let (w2, w2_shared) = ctx.app_worker_add(srv, &mut server).unwrap();
+    ctx.listen(srv, w2, parse_uri("udp://0.0.0.0/7").unwrap()).unwrap();
+    assert_eq!(live_counts(), (base.0 + 2, base.1 + 3), "the new worker has its own segment");
+    let r = run_client(&mut ctx, "cli2", "udp://198.18.5.1/7", builtin(), 4, 10_000);
+    assert!(r.ok(), "{}", r.format());
+    assert_eq!(sessions_open(&mut ctx), 7);
+    let first = ctx.tables().control.app_worker(srv_wrk.index).unwrap().resources.clone();
+    assert_eq!((first.sessions_open(), w2_shared.sessions_open()), (5, 2), "rotor: 3 earlier + 2 of 4 new");
+
+    // 5. Deleting the first worker tears down its sessions and frees its
+    // segment; the listener stays with the second worker.
+    let torn = ctx.app_worker_del(srv, srv_wrk).unwrap();
+    assert_eq!(torn, 5);
+    drop(first);
+    assert_eq!(sessions_open(&mut ctx), 2);
+    assert_eq!(live_counts(), (base.0 + 1, base.1 + 2));
+    let r = run_client(&mut ctx, "cli3", "udp://198.18.5.1/7", builtin(), 1, 5_000);
+    assert!(r.ok(), "still served by the second worker: {}", r.format());
+
+    // 6. Deleting the last worker frees the application.
+    ctx.app_worker_del(srv, w2).unwrap();
+    drop(w2_shared);
+    assert_eq!(ctx.tables().control.app_count(), 0);
+    assert_eq!(sessions_open(&mut ctx), 0);
+    assert_eq!(live_counts(), base, "every fifo and segment is back");
+    assert_eq!(counters.get(dataplane::counters::Counter::SessionFifoAllocFailed), 0);
+
+    stop.store(true, Ordering::SeqCst);
+    thread.join().unwrap();
+    port.stop();
+}
