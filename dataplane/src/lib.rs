@@ -23,6 +23,7 @@ pub mod node;
 pub mod port;
 pub mod route;
 pub mod rpc;
+pub mod rss;
 pub mod spsc;
 pub mod wire;
 pub mod worker;
