@@ -20,6 +20,7 @@ pub mod eal;
 pub mod mbuf;
 pub mod mempool;
 pub mod node;
+pub mod offload;
 pub mod port;
 pub mod route;
 pub mod rpc;
