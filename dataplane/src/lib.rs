@@ -17,6 +17,7 @@ pub mod arp_cache;
 pub mod barrier;
 pub mod counters;
 pub mod eal;
+pub mod fault;
 pub mod mbuf;
 pub mod mempool;
 pub mod node;
