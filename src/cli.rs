@@ -410,7 +410,8 @@ fn set_fault(rt: &mut Runtime, rest: &[&str]) -> CliResult {
             }
             "hold" => {
                 let v = value(w)?;
-                cfg.reorder_hold_us = v.parse().map_err(|_| CliError(format!("set fault: hold {v:?} is not a number")))?;
+                cfg.reorder_hold_us =
+                    v.parse().map_err(|_| CliError(format!("set fault: hold {v:?} is not a number")))?;
             }
             other => return err(format!("set fault: unknown setting {other:?}\n{USAGE}")),
         }

@@ -31,6 +31,9 @@ fn node_drops_duplicates_and_reorders_kernel_pings() {
     // A static neighbour: the kernel's ARP must not be what the drops hit.
     let int = node.ctl(&["show", "interface"]);
     let mac = int.lines().nth(1).unwrap().split_whitespace().nth(3).unwrap().to_string();
+    // net_tap has every checksum offload, and the kernel, not a table,
+    // steers its queues.
+    assert!(int.contains("offloads tx-csum ip4,udp,tcp rx-csum ip4,udp,tcp; reta -"), "{int}");
     ns.sh(&format!("ip neigh replace 198.18.0.2 lladdr {mac} dev {dev} nud permanent"));
     let fault = node.ctl(&["show", "fault"]);
     assert!(fault.contains("drop 20%") && fault.contains("direction both") && fault.contains("seed 1"), "{fault}");
@@ -53,12 +56,8 @@ fn node_drops_duplicates_and_reorders_kernel_pings() {
     assert!(set.contains("duplicate 100%") && set.contains("drop 0%"), "{set}");
     let out = ns.sh("ping -c 5 -i 0.05 -W 1 198.18.0.2");
     // ping exits on the fifth reply, before the fifth copy arrives.
-    let dups: u32 = out
-        .split(", +")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
+    let dups: u32 =
+        out.split(", +").nth(1).and_then(|r| r.split_whitespace().next()).and_then(|n| n.parse().ok()).unwrap_or(0);
     assert!(out.contains("DUP!") && out.contains("5 received") && dups >= 4, "{out}");
     assert!(node.counter("fault injection: packet duplicated") >= 5);
 
@@ -67,8 +66,14 @@ fn node_drops_duplicates_and_reorders_kernel_pings() {
     node.ctl(&["set", "fault", "off", "reorder", "50"]);
     let out = ns.sh("ping -c 40 -i 0.01 -W 1 -q 198.18.0.2");
     assert_eq!(received(&out), 40, "{out}");
+    let rx_reordered = node.counter("fault injection: packet reordered");
+    assert!((5..=40).contains(&rx_reordered), "{rx_reordered} reordered of 40");
+    // The same on transmit: the node's replies are held back instead.
+    node.ctl(&["set", "fault", "direction", "tx"]);
+    let out = ns.sh("ping -c 40 -i 0.01 -W 1 -q 198.18.0.2");
+    assert_eq!(received(&out), 40, "{out}");
     let reordered = node.counter("fault injection: packet reordered");
-    assert!((5..=40).contains(&reordered), "{reordered} reordered of 40");
+    assert!((rx_reordered + 5..=rx_reordered + 40).contains(&reordered), "{reordered} after {rx_reordered}");
 
     // Off again: everything passes and the counters stand still.
     node.ctl(&["set", "fault", "off"]);
@@ -93,7 +98,8 @@ fn bad_fault_config_names_the_key() {
     let dir = std::env::temp_dir().join(format!("dpnt-fcfg-{}", tag()));
     std::fs::create_dir_all(&dir).unwrap();
     let p = dir.join("bad.toml");
-    std::fs::write(&p, "[[interface]]\nname = \"a\"\nvdev = \"net_null0\"\n[fault]\nduplicate_percent = 120\n").unwrap();
+    std::fs::write(&p, "[[interface]]\nname = \"a\"\nvdev = \"net_null0\"\n[fault]\nduplicate_percent = 120\n")
+        .unwrap();
     let out = std::process::Command::new(bin()).args(["run", "--config"]).arg(&p).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("fault.duplicate_percent"), "{err}");

@@ -382,7 +382,13 @@ fn offload_bits(o: Offloads) -> (u64, u64) {
 /// then read back what the NIC uses (key and table), so software agrees
 /// with it. A PMD that takes no table but reports one is believed; one that
 /// does neither leaves the queue of a flow unpredictable.
-fn rss_table_setup(id: u16, reta_size: u16, queues: u16, key_len: usize, rss_hf: u64) -> (RetaSource, Option<Arc<RssTable>>) {
+fn rss_table_setup(
+    id: u16,
+    reta_size: u16,
+    queues: u16,
+    key_len: usize,
+    rss_hf: u64,
+) -> (RetaSource, Option<Arc<RssTable>>) {
     if reta_size == 0 {
         return (RetaSource::Unknown, None);
     }

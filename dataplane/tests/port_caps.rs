@@ -114,11 +114,8 @@ fn udp_listener(ns: &str, n: usize) -> Child {
     let py = format!(
         "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(('198.18.7.1',7777))\ns.settimeout(3)\nprint('ready',flush=True)\ngot=[]\ntry:\n    while len(got)<{n}:\n        got.append(s.recv(2048).decode())\nexcept Exception:\n    pass\nprint(' '.join(sorted(got)),flush=True)\n"
     );
-    let mut c = Command::new("ip")
-        .args(["netns", "exec", ns, "python3", "-c", &py])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut c =
+        Command::new("ip").args(["netns", "exec", ns, "python3", "-c", &py]).stdout(Stdio::piped()).spawn().unwrap();
     let mut line = String::new();
     BufReader::new(c.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
     assert_eq!(line.trim(), "ready");
@@ -276,6 +273,5 @@ fn rss_table_and_checksum_offloads_on_real_pmds() {
     );
     drop(got);
     drop(rst);
-    drop(q);
     port.stop();
 }
