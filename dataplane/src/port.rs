@@ -208,6 +208,13 @@ impl Port {
         let offloads = if cfg.checksum_offload { offload_caps(&info) } else { Offloads::default() };
         conf.txmode.offloads = offload_bits(offloads).0;
         conf.rxmode.offloads = offload_bits(offloads).1;
+        // Have the NIC's hash delivered in the mbuf when it can, so software
+        // need not recompute it (Mbuf::nic_rss_hash).
+        // SAFETY: pure constant getter.
+        let rss_hash = unsafe { sys::dpn_rx_offload_rss_hash() };
+        if rss && info.rx_offload_capa & rss_hash != 0 {
+            conf.rxmode.offloads |= rss_hash;
+        }
         // SAFETY: valid port, conf lives across the call (DPDK copies it).
         check(id, "dev_configure", unsafe { sys::rte_eth_dev_configure(id, cfg.queues, cfg.queues, &conf) })?;
         if let Some(mtu) = cfg.mtu {

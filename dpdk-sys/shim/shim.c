@@ -60,6 +60,7 @@ uint64_t dpn_rss_hf_nonfrag_ipv4_udp(void) { return RTE_ETH_RSS_NONFRAG_IPV4_UDP
 uint64_t dpn_rx_offload_ipv4_cksum(void) { return RTE_ETH_RX_OFFLOAD_IPV4_CKSUM; }
 uint64_t dpn_rx_offload_udp_cksum(void) { return RTE_ETH_RX_OFFLOAD_UDP_CKSUM; }
 uint64_t dpn_rx_offload_tcp_cksum(void) { return RTE_ETH_RX_OFFLOAD_TCP_CKSUM; }
+uint64_t dpn_rx_offload_rss_hash(void) { return RTE_ETH_RX_OFFLOAD_RSS_HASH; }
 uint64_t dpn_rx_ol_rss_hash(void) { return RTE_MBUF_F_RX_RSS_HASH; }
 uint64_t dpn_rx_ol_ip_cksum_mask(void) { return RTE_MBUF_F_RX_IP_CKSUM_MASK; }
 uint64_t dpn_rx_ol_ip_cksum_good(void) { return RTE_MBUF_F_RX_IP_CKSUM_GOOD; }

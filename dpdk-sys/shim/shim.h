@@ -66,6 +66,7 @@ uint64_t dpn_rss_hf_nonfrag_ipv4_udp(void);
 uint64_t dpn_rx_offload_ipv4_cksum(void);
 uint64_t dpn_rx_offload_udp_cksum(void);
 uint64_t dpn_rx_offload_tcp_cksum(void);
+uint64_t dpn_rx_offload_rss_hash(void);
 /* mbuf rx flags (the dataplane keeps Rust copies; a test compares them). */
 uint64_t dpn_rx_ol_rss_hash(void);
 uint64_t dpn_rx_ol_ip_cksum_mask(void);
