@@ -13,7 +13,9 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use dataplane::counters::Counter;
+use dataplane::fault::{Direction, FaultConfig};
 use dataplane::node::{PingReply, PingWaiter};
+use dataplane::port::RetaSource;
 
 use crate::runtime::Runtime;
 
@@ -30,6 +32,11 @@ commands:
   show buffers              mbuf pool usage
   show version              build facts
   ping ADDR [count N] [size N] [interval SECONDS]
+  show fault                fault injection settings and counts
+  set fault [off] [drop PCT] [duplicate PCT] [reorder PCT] [direction rx|tx|both]
+            [seed N] [hold MICROSECONDS]
+                            change fault injection on every worker (unnamed
+                            settings keep their values; off zeroes the rates)
   help                      this text";
 
 fn help() -> String {
@@ -102,6 +109,8 @@ pub fn execute(rt: &mut Runtime, words: &[&str]) -> CliResult {
             dpdk_sys::DPDK_VERSION
         )),
         ["ping", rest @ ..] => ping(rt, rest),
+        ["show", "fault"] => Ok(show_fault(rt)),
+        ["set", "fault", rest @ ..] => set_fault(rt, rest),
         _ => err(format!("unknown command: {:?}\n{}", words.join(" "), help())),
     }
 }
@@ -154,6 +163,13 @@ fn show_interface(rt: &Runtime, rest: &[&str]) -> CliResult {
             s.tx_errors,
             s.rx_nombuf
         );
+        let reta = match (port.reta_source(), port.rss_table()) {
+            (RetaSource::Off, _) | (_, None) if !port.rss() => "-".to_string(),
+            (RetaSource::Programmed, Some(t)) => format!("{} entries, programmed", t.reta().size()),
+            (RetaSource::Queried, Some(t)) => format!("{} entries, read from the PMD", t.reta().size()),
+            _ => "unknown (the PMD steers flows itself; flow queue not predictable)".to_string(),
+        };
+        let _ = writeln!(out, "           offloads {}; reta {}", port.offloads(), reta);
     }
     match (found, rest) {
         (false, [name]) => err(format!("no interface named {name:?}")),
@@ -344,6 +360,86 @@ fn ping(rt: &mut Runtime, rest: &[&str]) -> CliResult {
         return err(out);
     }
     Ok(out)
+}
+
+fn fault_counts(rt: &Runtime) -> String {
+    format!(
+        "{} dropped, {} duplicated, {} reordered\n",
+        sum(rt, Counter::FaultDropped),
+        sum(rt, Counter::FaultDuplicated),
+        sum(rt, Counter::FaultReordered)
+    )
+}
+
+fn show_fault(rt: &mut Runtime) -> String {
+    let cfgs = rt.ask_workers(|w| w.io.fault_config());
+    let mut out = String::new();
+    match cfgs.first() {
+        Some(c) if cfgs.iter().all(|x| x == c) => {
+            let _ = writeln!(out, "fault: {c}");
+        }
+        _ => {
+            for (i, c) in cfgs.iter().enumerate() {
+                let _ = writeln!(out, "fault (worker {i}): {c}");
+            }
+        }
+    }
+    out.push_str(&fault_counts(rt));
+    out
+}
+
+fn set_fault(rt: &mut Runtime, rest: &[&str]) -> CliResult {
+    const USAGE: &str = "usage: set fault [off] [drop PCT] [duplicate PCT] [reorder PCT] [direction rx|tx|both] [seed N] [hold MICROSECONDS]";
+    if rest.is_empty() {
+        return err(USAGE);
+    }
+    let mut cfg: FaultConfig = rt.ask_workers(|w| w.io.fault_config()).first().copied().unwrap_or_default();
+    let mut it = rest.iter();
+    while let Some(&w) = it.next() {
+        let mut value = |what: &str| -> Result<&str, CliError> {
+            it.next().copied().ok_or_else(|| CliError(format!("set fault: {what} needs a value\n{USAGE}")))
+        };
+        let pct = |what: &str, v: &str| -> Result<f64, CliError> {
+            v.parse::<f64>()
+                .ok()
+                .filter(|p| (0.0..=100.0).contains(p))
+                .ok_or_else(|| CliError(format!("set fault: {what} {v:?} is not a percentage in 0..=100")))
+        };
+        match w {
+            "off" => {
+                cfg.drop_percent = 0.0;
+                cfg.duplicate_percent = 0.0;
+                cfg.reorder_percent = 0.0;
+            }
+            "drop" => cfg.drop_percent = pct(w, value(w)?)?,
+            "duplicate" => cfg.duplicate_percent = pct(w, value(w)?)?,
+            "reorder" => cfg.reorder_percent = pct(w, value(w)?)?,
+            "direction" => {
+                let v = value(w)?;
+                cfg.direction = Direction::parse(v)
+                    .ok_or_else(|| CliError(format!("set fault: direction {v:?} is not rx, tx or both")))?;
+            }
+            "seed" => {
+                let v = value(w)?;
+                cfg.seed = Some(v.parse().map_err(|_| CliError(format!("set fault: seed {v:?} is not a number")))?);
+            }
+            "hold" => {
+                let v = value(w)?;
+                cfg.reorder_hold_us =
+                    v.parse().map_err(|_| CliError(format!("set fault: hold {v:?} is not a number")))?;
+            }
+            other => return err(format!("set fault: unknown setting {other:?}\n{USAGE}")),
+        }
+    }
+    cfg.validate().map_err(|e| CliError(format!("set fault: {e}")))?;
+    // Wait until every worker has it, so the next command sees it in force.
+    let applied = rt.ask_workers(move |w| {
+        w.io.set_fault(&cfg);
+    });
+    if applied.len() != rt.workers.len() {
+        return err("set fault: not every worker answered within a second");
+    }
+    Ok(format!("fault: {cfg}\n"))
 }
 
 /// `dpnode ctl`: send one command, print the answer, return the exit code.

@@ -140,6 +140,8 @@ pub struct InterfaceSection {
     pub ip4: Option<String>,
     /// MTU to program.
     pub mtu: Option<u16>,
+    /// Use the NIC's checksum offloads when it has them (default true).
+    pub checksum_offload: Option<bool>,
 }
 
 /// `[[route]]`.
@@ -251,6 +253,41 @@ impl AppSection {
     }
 }
 
+/// Fault direction name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum DirectionName {
+    /// Received packets.
+    #[default]
+    Rx,
+    /// Transmitted packets.
+    Tx,
+    /// Both.
+    Both,
+}
+
+/// `[fault]`: fault injection in the workers' data path (off by default).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FaultSection {
+    /// Percent of packets dropped.
+    #[serde(default)]
+    pub drop_percent: f64,
+    /// Percent of packets duplicated.
+    #[serde(default)]
+    pub duplicate_percent: f64,
+    /// Percent of packets held back behind their successor.
+    #[serde(default)]
+    pub reorder_percent: f64,
+    /// Generator seed; absent: from the clock.
+    pub seed: Option<u64>,
+    /// Which packets: `rx`, `tx` or `both`.
+    #[serde(default)]
+    pub direction: DirectionName,
+    /// Longest wait of a reordered packet, in microseconds.
+    pub reorder_hold_us: Option<u32>,
+}
+
 /// The whole file, as written.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -267,6 +304,8 @@ struct RawConfig {
     api: Option<SocketSection>,
     #[serde(default)]
     app: Vec<AppSection>,
+    #[serde(default)]
+    fault: FaultSection,
 }
 
 /// A validated interface.
@@ -282,6 +321,8 @@ pub struct InterfaceConfig {
     pub ip4: Option<Cidr>,
     /// MTU.
     pub mtu: Option<u16>,
+    /// Use checksum offloads.
+    pub checksum_offload: bool,
 }
 
 /// A validated route.
@@ -315,6 +356,8 @@ pub struct Config {
     pub api_socket: PathBuf,
     /// Builtin apps to start at boot.
     pub apps: Vec<crate::apps::AppSpec>,
+    /// Fault injection.
+    pub fault: dataplane::fault::FaultConfig,
 }
 
 impl Config {
@@ -376,7 +419,14 @@ impl RawConfig {
                     return Err(invalid(key("mtu"), format!("{m} is outside 68..=9000")));
                 }
             }
-            interfaces.push(InterfaceConfig { name: s.name.clone(), vdev: s.vdev.clone(), device, ip4, mtu: s.mtu });
+            interfaces.push(InterfaceConfig {
+                name: s.name.clone(),
+                vdev: s.vdev.clone(),
+                device,
+                ip4,
+                mtu: s.mtu,
+                checksum_offload: s.checksum_offload.unwrap_or(true),
+            });
         }
         let mut routes = Vec::new();
         for (i, r) in self.route.iter().enumerate() {
@@ -445,6 +495,7 @@ impl RawConfig {
             }
             apps.push(spec);
         }
+        let fault = self.fault.validate()?;
         Ok(Config {
             dpdk: self.dpdk,
             interfaces,
@@ -454,7 +505,28 @@ impl RawConfig {
             cli_socket: self.cli.map(|c| c.socket).unwrap_or_else(|| "/run/dpnode/cli.sock".into()),
             api_socket: self.api.map(|c| c.socket).unwrap_or_else(|| "/run/dpnode/api.sock".into()),
             apps,
+            fault,
         })
+    }
+}
+
+impl FaultSection {
+    fn validate(&self) -> Result<dataplane::fault::FaultConfig, ConfigError> {
+        use dataplane::fault::{Direction, FaultConfig, DEFAULT_HOLD_US};
+        let cfg = FaultConfig {
+            drop_percent: self.drop_percent,
+            duplicate_percent: self.duplicate_percent,
+            reorder_percent: self.reorder_percent,
+            direction: match self.direction {
+                DirectionName::Rx => Direction::Rx,
+                DirectionName::Tx => Direction::Tx,
+                DirectionName::Both => Direction::Both,
+            },
+            seed: self.seed,
+            reorder_hold_us: self.reorder_hold_us.unwrap_or(DEFAULT_HOLD_US),
+        };
+        cfg.validate().map_err(|e| invalid(format!("fault.{}", e.key), e.reason))?;
+        Ok(cfg)
     }
 }
 
@@ -517,6 +589,32 @@ mod test {
         assert!(e.contains("app[0].scope"), "{e}");
         let e = err(&format!("{base}[[app]]\nkind='echo-server'\nuri='udp://0.0.0.0/7'\ncolour='red'\n"));
         assert!(e.contains("colour"), "{e}");
+    }
+
+    #[test]
+    fn fault_section() {
+        let base = "[[interface]]\nname='a'\nvdev='net_null0'\n";
+        let c = Config::parse(base).unwrap();
+        assert!(!c.fault.is_active());
+        assert!(c.interfaces[0].checksum_offload);
+        let c = Config::parse(&format!(
+            "{base}checksum_offload = false\n[fault]\ndrop_percent = 20\nduplicate_percent = 0.5\nreorder_percent = 1\nseed = 42\ndirection = \"both\"\nreorder_hold_us = 500\n"
+        ))
+        .unwrap();
+        assert!(!c.interfaces[0].checksum_offload);
+        let f = c.fault;
+        assert_eq!((f.drop_percent, f.duplicate_percent, f.reorder_percent), (20.0, 0.5, 1.0));
+        assert_eq!((f.seed, f.direction, f.reorder_hold_us), (Some(42), dataplane::fault::Direction::Both, 500));
+        let e = err(&format!("{base}[fault]\ndrop_percent = 101\n"));
+        assert!(e.contains("fault.drop_percent") && e.contains("101"), "{e}");
+        let e = err(&format!("{base}[fault]\nreorder_percent = -0.1\n"));
+        assert!(e.contains("fault.reorder_percent"), "{e}");
+        let e = err(&format!("{base}[fault]\nreorder_hold_us = 0\n"));
+        assert!(e.contains("fault.reorder_hold_us"), "{e}");
+        let e = err(&format!("{base}[fault]\ndirection = \"sideways\"\n"));
+        assert!(e.contains("direction"), "{e}");
+        let e = err(&format!("{base}[fault]\ndrop = 1\n"));
+        assert!(e.contains("drop"), "{e}");
     }
 
     #[test]

@@ -169,14 +169,19 @@ impl Runtime {
         let eal = Eal::init(&args)?;
         let n_workers = cfg.cores.len();
         let pool = Arc::new(Mempool::new("dpn_pool", cfg.dpdk.mbufs, cfg.dpdk.mbuf_cache, -1)?);
-        let pcfg =
-            PortConfig { queues: n_workers as u16, rx_desc: cfg.dpdk.rx_desc, tx_desc: cfg.dpdk.tx_desc, mtu: None };
+        let pcfg = PortConfig {
+            queues: n_workers as u16,
+            rx_desc: cfg.dpdk.rx_desc,
+            tx_desc: cfg.dpdk.tx_desc,
+            ..PortConfig::default()
+        };
         let mut ports = Vec::new();
         let mut interfaces = Vec::new();
         for ic in &cfg.interfaces {
             let perr = |source| StartError::Port { name: ic.name.clone(), source };
             let id = Port::lookup(&ic.device).map_err(perr)?;
-            let port = Port::start(id, &ic.device, &PortConfig { mtu: ic.mtu, ..pcfg.clone() }, &pool).map_err(perr)?;
+            let port_cfg = PortConfig { mtu: ic.mtu, checksum_offload: ic.checksum_offload, ..pcfg.clone() };
+            let port = Port::start(id, &ic.device, &port_cfg, &pool).map_err(perr)?;
             interfaces.push(Interface { name: ic.name.clone(), port_id: id, mac: MacAddress(port.mac()), ip4: ic.ip4 });
             ports.push(port);
         }
@@ -213,7 +218,11 @@ impl Runtime {
             let counters = Arc::new(Counters::default());
             let (tx, rx) = rpc_channel::<NodeWorker>(256);
             let (to_main, from_worker) = rpc_channel::<MainCtx>(256);
-            let io = Io::new(i, pool.clone(), qs, counters.clone(), ArpConfig::default());
+            let mut io = Io::new(i, pool.clone(), qs, counters.clone(), ArpConfig::default());
+            for (j, p) in ports.iter().enumerate() {
+                io.set_port_caps(j, p.caps());
+            }
+            io.set_fault(&cfg.fault);
             let stack = SessionWorker::new(i as u32, n_workers as u32, Some(to_main), UdpConfig::default());
             let sessions = stack.stats.clone();
             let state = WorkerState { io, stack };

@@ -62,6 +62,7 @@ counters! {
     Ip4UnknownProtocol => ("ip4 unknown protocol", true),
     Ip4NoRoute => ("ip4 no route to destination", true),
     Ip4LocalDelivered => ("ip4 delivered locally", false),
+    Ip4OutputMalformed => ("ip4 output packet malformed, dropped", true),
     IcmpMalformed => ("icmp malformed", true),
     IcmpBadChecksum => ("icmp bad checksum", true),
     IcmpUnhandledType => ("icmp type not handled", true),
@@ -84,6 +85,8 @@ counters! {
     TcpBadChecksum => ("tcp bad checksum", true),
     TcpNoListener => ("tcp no listener (reset)", true),
     FaultDropped => ("fault injection: packet dropped", false),
+    FaultDuplicated => ("fault injection: packet duplicated", false),
+    FaultReordered => ("fault injection: packet reordered", false),
     IdleSleeps => ("idle sleeps", false),
 }
 

@@ -8,6 +8,9 @@ use std::ptr::NonNull;
 
 use dpdk_sys as sys;
 
+use crate::mempool::Mempool;
+use crate::offload::{ol, L4Csum, RxCsum, TxCsumRequest};
+
 /// Maximum packets per rx/tx burst.
 pub const BURST: usize = 64;
 
@@ -138,6 +141,59 @@ impl Mbuf {
     pub fn rss_hash(&self) -> u32 {
         // SAFETY: valid owned mbuf.
         unsafe { sys::dpn_pktmbuf_rss_hash(self.0.as_ptr()) }
+    }
+
+    /// The offload flags (`ol_flags`): rx verdicts and hash validity on a
+    /// received mbuf, tx requests on an outgoing one.
+    #[inline]
+    pub fn ol_flags(&self) -> u64 {
+        // SAFETY: valid owned mbuf.
+        unsafe { sys::dpn_pktmbuf_ol_flags(self.0.as_ptr()) }
+    }
+
+    /// The NIC's RSS hash, if it delivered one (`RTE_MBUF_F_RX_RSS_HASH`);
+    /// unlike [`Mbuf::rss_hash`], a hash of 0 is told apart from none.
+    #[inline]
+    pub fn nic_rss_hash(&self) -> Option<u32> {
+        (self.ol_flags() & ol::RX_RSS_HASH != 0).then(|| self.rss_hash())
+    }
+
+    /// The NIC's verdicts on the IP and L4 checksums of a received packet
+    /// (all unknown unless the port has rx checksum offload on).
+    #[inline]
+    pub fn rx_csum(&self) -> RxCsum {
+        RxCsum::from_ol_flags(self.ol_flags())
+    }
+
+    /// Ask the NIC to fill the checksums `req` names when this packet is
+    /// sent; `l2_len` is the length of the link header in front of the IPv4
+    /// header by the time it reaches the NIC. Prepare the fields first with
+    /// [`crate::offload::tx_csum_prepare`], and only ask a port that has the
+    /// offload ([`crate::port::Port::offloads`]).
+    #[inline]
+    pub fn request_tx_csum(&mut self, l2_len: u16, req: TxCsumRequest) {
+        if req.is_empty() {
+            return;
+        }
+        let l4 = match req.l4 {
+            None => 0,
+            Some(L4Csum::Tcp) => 1,
+            Some(L4Csum::Udp) => 2,
+        };
+        // SAFETY: valid owned mbuf; the shim only sets l2/l3 lengths and
+        // ol_flags bits.
+        unsafe { sys::dpn_pktmbuf_tx_offload(self.0.as_ptr(), l2_len, req.l3_len, i32::from(req.ip), l4) }
+    }
+
+    /// A deep copy (packet bytes and metadata: flags, RSS hash, tx offload
+    /// fields) in a new mbuf from `pool`; `None` if the pool is empty.
+    #[inline]
+    pub fn copy(&self, pool: &Mempool) -> Option<Mbuf> {
+        // SAFETY: valid source mbuf we own (read only) and a valid pool; the
+        // copy, if any, is a fresh mbuf nobody else owns.
+        let m = unsafe { sys::dpn_pktmbuf_copy(self.0.as_ptr(), pool.as_ptr()) };
+        // SAFETY: see above.
+        NonNull::new(m).map(|m| unsafe { Mbuf::from_raw(m) })
     }
 }
 

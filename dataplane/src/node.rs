@@ -8,6 +8,11 @@
 //! [`Ip4Delivery`]. Output routes, resolves the next hop (queueing while
 //! ARP is pending) and batches frames per port. Every drop bumps a named
 //! counter.
+//!
+//! `Io` also carries what the worker knows about each port's NIC
+//! ([`PortCaps`]: checksum offloads, RSS table) for the transports, and the
+//! worker's fault injection ([`crate::fault`]), applied right after rx and
+//! right before the tx batch when enabled.
 
 use std::net::Ipv4Addr;
 use std::sync::mpsc;
@@ -17,10 +22,13 @@ use smallvec::SmallVec;
 
 use crate::arp_cache::{ArpCache, ArpConfig, Enqueue};
 use crate::counters::{Counter, Counters};
-use crate::mbuf::{Burst, Mbuf};
+use crate::fault::{self, FaultConfig, Faults, Held};
+use crate::mbuf::{Burst, Mbuf, BURST};
 use crate::mempool::Mempool;
-use crate::port::PortQueue;
+use crate::offload::{self, CsumSet, CsumStatus, Offloads};
+use crate::port::{PortCaps, PortQueue};
 use crate::route::RouteTable;
+use crate::rss::{self, ActiveOpen, RssTable, L4};
 use crate::wire::ethernet::{self, Address as MacAddress, EtherType};
 use crate::wire::ipv4::{self, Cidr, Protocol};
 use crate::wire::{arp, icmp, Error as WireError};
@@ -103,6 +111,10 @@ pub struct Ip4Delivery {
 const ETH: usize = ethernet::HEADER_LEN;
 const ARP_LEN: usize = 28;
 const TIMESTAMP_LEN: usize = 8;
+/// Packets read per rx burst while rx faults are on: each can become two
+/// (duplicate) and one held packet can join, so the result still fits a
+/// burst.
+const FAULT_RX_BURST: usize = (BURST - 1) / 2;
 
 /// Control work shipped to a worker by RPC that needs the shared tables;
 /// the loop runs it right after the RPCs.
@@ -126,6 +138,12 @@ pub struct Io {
     arp: Vec<ArpCache<Mbuf>>,
     deferred: Vec<Deferred>,
     icmp_tokens: TokenBucket,
+    caps: Vec<PortCaps>,
+    faults: Faults,
+    fault_rx: bool,
+    fault_tx: bool,
+    held_rx: Vec<Held<Mbuf>>,
+    held_tx: Vec<Held<Mbuf>>,
 }
 
 /// A token bucket: `rate` tokens per second, at most `burst` saved up.
@@ -182,7 +200,106 @@ impl Io {
             queues,
             deferred: Vec::new(),
             icmp_tokens: TokenBucket::new(ICMP_ERRORS_PER_S, ICMP_ERROR_BURST),
+            caps: vec![PortCaps::default(); n],
+            faults: Faults::new(&FaultConfig::default(), worker),
+            fault_rx: false,
+            fault_tx: false,
+            held_rx: (0..n).map(|_| Held::default()).collect(),
+            held_tx: (0..n).map(|_| Held::default()).collect(),
         }
+    }
+
+    /// Record what interface `iface`'s NIC can do (from
+    /// [`crate::port::Port::caps`]); call before the worker starts.
+    pub fn set_port_caps(&mut self, iface: usize, caps: PortCaps) {
+        self.caps[iface] = caps;
+    }
+
+    /// The checksum offloads of interface `iface`.
+    #[inline]
+    pub fn offloads(&self, iface: usize) -> Offloads {
+        self.caps[iface].offloads
+    }
+
+    /// The checksums interface `iface`'s NIC computes on transmit.
+    #[inline]
+    pub fn tx_csum_offload(&self, iface: usize) -> CsumSet {
+        self.caps[iface].offloads.tx
+    }
+
+    /// The RSS key and table of interface `iface`, when the queue of a flow
+    /// is predictable.
+    #[inline]
+    pub fn rss_table(&self, iface: usize) -> Option<&RssTable> {
+        self.caps[iface].rss.as_deref()
+    }
+
+    /// The rx queue this worker polls on interface `iface`.
+    #[inline]
+    pub fn queue_index(&self, iface: usize) -> u16 {
+        self.queues[iface].queue()
+    }
+
+    /// Choose a local port for an active open so the peer's replies reach
+    /// this worker: the interface that routes to `open.remote` decides the
+    /// RSS table, this worker's queue on it the target (see
+    /// [`rss::pick_local_port`] for `range`, `start`, `attempts`, `usable`
+    /// and the single-queue fallback). With no route, no affinity is sought.
+    pub fn pick_local_port(
+        &self,
+        net: &NetTables,
+        open: ActiveOpen,
+        range: std::ops::RangeInclusive<u16>,
+        start: u16,
+        attempts: u32,
+        usable: impl FnMut(u16) -> bool,
+    ) -> Option<u16> {
+        let (table, queue) = match net.routes.lookup(open.remote) {
+            Some(r) => (self.rss_table(r.port as usize), self.queue_index(r.port as usize)),
+            None => (None, 0),
+        };
+        rss::pick_local_port(table, queue, open, range, start, attempts, usable)
+    }
+
+    /// The RSS hash of a delivered packet whose ports are `sport`/`dport`:
+    /// the NIC's when it gave one, else computed with the port's key. `None`
+    /// when the port has no predictable RSS (one queue, RSS off, or a NIC
+    /// that does not report its table).
+    pub fn rx_flow_hash(&self, d: &Ip4Delivery, sport: u16, dport: u16) -> Option<u32> {
+        let table = self.rss_table(d.iface)?;
+        let l4 = if d.protocol == Protocol::Tcp { L4::Tcp } else { L4::Udp };
+        Some(d.mbuf.nic_rss_hash().unwrap_or_else(|| table.flow_hash(l4, d.src, d.dst, sport, dport)))
+    }
+
+    /// The NIC's verdict on a delivered packet's UDP/TCP checksum;
+    /// [`CsumStatus::Unknown`] (verify in software) unless the port checks
+    /// that protocol's checksums on receive.
+    #[inline]
+    pub fn l4_csum_status(&self, d: &Ip4Delivery) -> CsumStatus {
+        let rx = self.caps[d.iface].offloads.rx;
+        let checked = match d.protocol {
+            Protocol::Tcp => rx.tcp,
+            Protocol::Udp => rx.udp,
+            _ => false,
+        };
+        if checked {
+            d.mbuf.rx_csum().l4
+        } else {
+            CsumStatus::Unknown
+        }
+    }
+
+    /// Change this worker's fault injection (from an RPC; `cfg` valid).
+    /// Packets held for reordering are still released when faults go off.
+    pub fn set_fault(&mut self, cfg: &FaultConfig) {
+        self.faults.reconfigure(cfg, self.worker);
+        self.fault_rx = self.faults.rx_active() || self.held_rx.iter().any(Held::is_some);
+        self.fault_tx = self.faults.tx_active() || self.held_tx.iter().any(Held::is_some);
+    }
+
+    /// This worker's fault-injection settings.
+    pub fn fault_config(&self) -> FaultConfig {
+        *self.faults.config()
     }
 
     /// Ask this worker to send an echo request (from an RPC).
@@ -230,12 +347,52 @@ impl Io {
         &self.pool
     }
 
-    /// Receive a burst from interface `iface` into `b`.
+    /// Receive a burst from interface `iface` into `b` (after rx faults,
+    /// when on); returns the packets in `b`.
     #[inline]
     pub fn rx(&mut self, iface: usize, b: &mut Burst) -> usize {
+        if self.fault_rx {
+            return self.rx_faulty(iface, b);
+        }
         let n = self.queues[iface].rx(b);
         self.counters.add(Counter::RxPackets, n as u64);
         n
+    }
+
+    /// `rx` with faults: a smaller burst from the NIC through
+    /// [`fault::apply`], plus a held packet whose time is up.
+    #[inline(never)]
+    fn rx_faulty(&mut self, iface: usize, b: &mut Burst) -> usize {
+        let mut raw = Burst::default();
+        let n = self.queues[iface].rx_max(&mut raw, FAULT_RX_BURST);
+        self.counters.add(Counter::RxPackets, n as u64);
+        let active = self.faults.rx_active();
+        let (now, hold) = (self.now_ns, self.faults.hold_ns());
+        let counters = &*self.counters;
+        let pool = &*self.pool;
+        let held = &mut self.held_rx[iface];
+        // Never fails: at most 2 * FAULT_RX_BURST + 1 packets come out.
+        let mut push = |p: Mbuf| {
+            if let Err(p) = b.push(p) {
+                drop(p);
+                counters.inc(Counter::FaultDropped);
+            }
+        };
+        for m in raw.drain() {
+            if active {
+                fault::apply(&mut self.faults, held, now, m, |m| m.copy(pool), counters, &mut push);
+            } else {
+                push(m);
+            }
+        }
+        let late = if active { held.expire(now, hold) } else { held.take() };
+        if let Some(m) = late {
+            push(m);
+        }
+        if !active && !self.held_rx.iter().any(Held::is_some) {
+            self.fault_rx = false;
+        }
+        b.len()
     }
 
     #[inline]
@@ -325,7 +482,14 @@ impl Io {
                 Err(WireError::BadVersion) => return self.drop(Counter::Ip4BadVersion),
                 Err(_) => return self.drop(Counter::Ip4Malformed),
             };
-            if !p.verify_checksum() {
+            // The NIC's verdict when it checks IPv4 headers, else ours.
+            let hw = if self.caps[iface].offloads.rx.ip4 { m.rx_csum().ip } else { CsumStatus::Unknown };
+            let good = match hw {
+                CsumStatus::Good | CsumStatus::Verified => true,
+                CsumStatus::Bad => false,
+                CsumStatus::Unknown => p.verify_checksum(),
+            };
+            if !good {
                 return self.drop(Counter::Ip4BadChecksum);
             }
             if p.more_frags() || p.frag_offset() != 0 {
@@ -497,8 +661,26 @@ impl Io {
         let Some(route) = net.routes.lookup(dst) else {
             return self.counters.inc(Counter::Ip4NoRoute);
         };
+        self.ip4_output_via(net, m, route.port as usize, route.next_hop.unwrap_or(dst));
+    }
+
+    /// Send an IPv4 UDP or TCP packet (the mbuf starts at its IP header;
+    /// lengths, addresses and ports set, checksum fields anything) like
+    /// [`Io::ip4_output`], with its checksums done by the output interface's
+    /// NIC where it offers that, and in software otherwise.
+    pub fn ip4_output_l4(&mut self, net: &NetTables, mut m: Mbuf, dst: Ipv4Addr) {
+        let Some(route) = net.routes.lookup(dst) else {
+            return self.counters.inc(Counter::Ip4NoRoute);
+        };
         let iface = route.port as usize;
-        let next_hop = route.next_hop.unwrap_or(dst);
+        match offload::tx_csum_prepare(m.data_mut(), self.caps[iface].offloads.tx) {
+            Ok(req) => m.request_tx_csum(ETH as u16, req),
+            Err(_) => return self.counters.inc(Counter::Ip4OutputMalformed),
+        }
+        self.ip4_output_via(net, m, iface, route.next_hop.unwrap_or(dst));
+    }
+
+    fn ip4_output_via(&mut self, net: &NetTables, m: Mbuf, iface: usize, next_hop: Ipv4Addr) {
         if let Some(mac) = self.arp[iface].lookup(next_hop, self.now_ns) {
             return self.eth_output(net, iface, m, mac, EtherType::Ipv4);
         }
@@ -566,9 +748,49 @@ impl Io {
         self.arp.get(iface).map(|c| c.iter().collect()).unwrap_or_default()
     }
 
-    /// Queue a finished frame for transmission on `iface`.
+    /// Queue a finished frame for transmission on `iface` (through the tx
+    /// faults, when on).
     #[inline]
     pub fn tx_push(&mut self, iface: usize, m: Mbuf) {
+        if self.fault_tx {
+            return self.tx_push_faulty(iface, m);
+        }
+        self.tx_push_raw(iface, m);
+    }
+
+    #[inline(never)]
+    fn tx_push_faulty(&mut self, iface: usize, m: Mbuf) {
+        let mut out: SmallVec<[Mbuf; 3]> = SmallVec::new();
+        if self.faults.tx_active() {
+            let pool = &*self.pool;
+            let held = &mut self.held_tx[iface];
+            fault::apply(&mut self.faults, held, self.now_ns, m, |m| m.copy(pool), &self.counters, |p| out.push(p));
+        } else {
+            out.push(m);
+        }
+        for p in out {
+            self.tx_push_raw(iface, p);
+        }
+    }
+
+    /// Release tx packets held for reordering whose time is up (all of them
+    /// once tx faults are off).
+    fn tx_held_expire(&mut self) {
+        let active = self.faults.tx_active();
+        let (now, hold) = (self.now_ns, self.faults.hold_ns());
+        for iface in 0..self.held_tx.len() {
+            let h = &mut self.held_tx[iface];
+            if let Some(m) = if active { h.expire(now, hold) } else { h.take() } {
+                self.tx_push_raw(iface, m);
+            }
+        }
+        if !active {
+            self.fault_tx = false;
+        }
+    }
+
+    #[inline]
+    fn tx_push_raw(&mut self, iface: usize, m: Mbuf) {
         if self.tx[iface].is_full() {
             self.flush_iface(iface);
         }
@@ -586,6 +808,9 @@ impl Io {
     /// the next call.
     #[inline]
     pub fn flush(&mut self) {
+        if self.fault_tx {
+            self.tx_held_expire();
+        }
         for iface in 0..self.tx.len() {
             if !self.tx[iface].is_empty() {
                 self.flush_iface(iface);

@@ -2,17 +2,24 @@
 //!
 //! A port gets one RX and one TX queue per worker. With more than one queue
 //! and a PMD that can hash, RSS is enabled with the node's Toeplitz key and
-//! a round-robin redirection table, so a flow always lands on one worker.
+//! a round-robin redirection table, so a flow always lands on one worker;
+//! the key and table the NIC ends up with (read back when the PMD allows)
+//! are kept as an [`RssTable`] so software can predict where a flow lands.
+//! Every checksum offload the PMD has (IPv4/UDP/TCP on tx, checksum
+//! verification on rx) is enabled and recorded ([`Port::offloads`]).
 //! Queue handles ([`PortQueue`]) are handed out once each, so two threads can
 //! never poll the same queue.
 
 use std::ffi::{CStr, CString};
+use std::sync::Arc;
 
 use dpdk_sys as sys;
 
 use crate::eal::strerror;
 use crate::mbuf::{Burst, BURST};
 use crate::mempool::Mempool;
+use crate::offload::{CsumSet, Offloads};
+use crate::rss::{Reta, RssTable, KEY_LEN};
 
 /// The 40-byte Toeplitz key the node programs (the well-known default key
 /// used by many NIC drivers, so software hashes match published vectors).
@@ -61,12 +68,40 @@ pub struct PortConfig {
     pub tx_desc: u16,
     /// MTU to set, if any.
     pub mtu: Option<u16>,
+    /// Enable the checksum offloads the PMD has.
+    pub checksum_offload: bool,
 }
 
 impl Default for PortConfig {
     fn default() -> Self {
-        PortConfig { queues: 1, rx_desc: 1024, tx_desc: 1024, mtu: None }
+        PortConfig { queues: 1, rx_desc: 1024, tx_desc: 1024, mtu: None, checksum_offload: true }
     }
+}
+
+/// Where a port's redirection table came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetaSource {
+    /// RSS is off (one queue, or a PMD that cannot hash).
+    Off,
+    /// The node programmed it (round robin) and the PMD confirmed it.
+    Programmed,
+    /// The PMD refused to take one but reported its own.
+    Queried,
+    /// RSS is on but the PMD neither takes nor reports a table (e.g.
+    /// net_tap, where the kernel picks the queue): software cannot predict
+    /// the queue of a flow.
+    Unknown,
+}
+
+/// What workers need to know about a port's NIC: checksum offloads and,
+/// when RSS spreads flows predictably, the hash key and table.
+#[derive(Debug, Clone, Default)]
+pub struct PortCaps {
+    /// Enabled checksum offloads.
+    pub offloads: Offloads,
+    /// The NIC's RSS key and table (`None`: one queue, RSS off, or
+    /// unpredictable; any local port is as good as another).
+    pub rss: Option<Arc<RssTable>>,
 }
 
 /// Link state of a port.
@@ -109,6 +144,9 @@ pub struct Port {
     mac: [u8; 6],
     queues: u16,
     rss: bool,
+    reta_source: RetaSource,
+    rss_table: Option<Arc<RssTable>>,
+    offloads: Offloads,
     handed_out: bool,
     started: bool,
 }
@@ -152,15 +190,30 @@ impl Port {
             unsafe { CStr::from_ptr(info.driver_name) }.to_string_lossy().into_owned()
         };
         let mut conf = sys::rte_eth_conf::default();
-        let mut key = RSS_KEY;
+        // Some NICs take a longer key (e.g. 52 bytes); the bytes past ours
+        // only matter for inputs longer than an IPv6 4-tuple, so pad with 0.
+        let key_len = (info.hash_key_size as usize).max(KEY_LEN);
+        let mut key = vec![0u8; key_len];
+        key[..KEY_LEN].copy_from_slice(&RSS_KEY);
         // SAFETY: pure constant getters.
         let (want_hf, mq_rss) = unsafe { (sys::dpn_rss_hf_ip_tcp_udp(), sys::dpn_mq_mode_rss()) };
         let rss = cfg.queues > 1 && (info.flow_type_rss_offloads & want_hf) != 0;
+        let rss_hf = want_hf & info.flow_type_rss_offloads;
         if rss {
             conf.rxmode.mq_mode = mq_rss as _;
             conf.rx_adv_conf.rss_conf.rss_key = key.as_mut_ptr();
-            conf.rx_adv_conf.rss_conf.rss_key_len = key.len() as u8;
-            conf.rx_adv_conf.rss_conf.rss_hf = want_hf & info.flow_type_rss_offloads;
+            conf.rx_adv_conf.rss_conf.rss_key_len = key_len as u8;
+            conf.rx_adv_conf.rss_conf.rss_hf = rss_hf;
+        }
+        let offloads = if cfg.checksum_offload { offload_caps(&info) } else { Offloads::default() };
+        conf.txmode.offloads = offload_bits(offloads).0;
+        conf.rxmode.offloads = offload_bits(offloads).1;
+        // Have the NIC's hash delivered in the mbuf when it can, so software
+        // need not recompute it (Mbuf::nic_rss_hash).
+        // SAFETY: pure constant getter.
+        let rss_hash = unsafe { sys::dpn_rx_offload_rss_hash() };
+        if rss && info.rx_offload_capa & rss_hash != 0 {
+            conf.rxmode.offloads |= rss_hash;
         }
         // SAFETY: valid port, conf lives across the call (DPDK copies it).
         check(id, "dev_configure", unsafe { sys::rte_eth_dev_configure(id, cfg.queues, cfg.queues, &conf) })?;
@@ -189,6 +242,11 @@ impl Port {
         let mut mac = sys::rte_ether_addr::default();
         // SAFETY: valid port and out pointer.
         check(id, "macaddr_get", unsafe { sys::rte_eth_macaddr_get(id, &mut mac) })?;
+        let (reta_source, rss_table) = if rss {
+            rss_table_setup(id, info.reta_size, cfg.queues, key_len, rss_hf)
+        } else {
+            (RetaSource::Off, None)
+        };
         Ok(Port {
             id,
             name: name.to_string(),
@@ -196,6 +254,9 @@ impl Port {
             mac: mac.addr_bytes,
             queues: cfg.queues,
             rss,
+            reta_source,
+            rss_table,
+            offloads,
             handed_out: false,
             started: true,
         })
@@ -229,6 +290,27 @@ impl Port {
     /// Whether RSS spreads flows over the queues.
     pub fn rss(&self) -> bool {
         self.rss
+    }
+
+    /// The RSS key and redirection table the NIC uses, when software can
+    /// predict the queue of a flow (see [`RetaSource`]).
+    pub fn rss_table(&self) -> Option<&Arc<RssTable>> {
+        self.rss_table.as_ref()
+    }
+
+    /// Where the redirection table came from.
+    pub fn reta_source(&self) -> RetaSource {
+        self.reta_source
+    }
+
+    /// The checksum offloads enabled on this port.
+    pub fn offloads(&self) -> Offloads {
+        self.offloads
+    }
+
+    /// What a worker needs to know about this port (copied into its `Io`).
+    pub fn caps(&self) -> PortCaps {
+        PortCaps { offloads: self.offloads, rss: self.rss_table.clone() }
     }
 
     /// The queue handles, one per worker; can be taken once.
@@ -265,6 +347,97 @@ impl Drop for Port {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// The checksum offloads the PMD has among those the node uses.
+fn offload_caps(info: &sys::rte_eth_dev_info) -> Offloads {
+    // SAFETY: pure constant getters.
+    let (t_ip, t_udp, t_tcp, r_ip, r_udp, r_tcp) = unsafe {
+        (
+            sys::dpn_tx_offload_ipv4_cksum(),
+            sys::dpn_tx_offload_udp_cksum(),
+            sys::dpn_tx_offload_tcp_cksum(),
+            sys::dpn_rx_offload_ipv4_cksum(),
+            sys::dpn_rx_offload_udp_cksum(),
+            sys::dpn_rx_offload_tcp_cksum(),
+        )
+    };
+    let (tx, rx) = (info.tx_offload_capa, info.rx_offload_capa);
+    Offloads {
+        tx: CsumSet { ip4: tx & t_ip != 0, udp: tx & t_udp != 0, tcp: tx & t_tcp != 0 },
+        rx: CsumSet { ip4: rx & r_ip != 0, udp: rx & r_udp != 0, tcp: rx & r_tcp != 0 },
+    }
+}
+
+/// The `txmode.offloads` and `rxmode.offloads` bits for `o`.
+fn offload_bits(o: Offloads) -> (u64, u64) {
+    // SAFETY: pure constant getters.
+    unsafe {
+        let bit = |on: bool, v: u64| if on { v } else { 0 };
+        (
+            bit(o.tx.ip4, sys::dpn_tx_offload_ipv4_cksum())
+                | bit(o.tx.udp, sys::dpn_tx_offload_udp_cksum())
+                | bit(o.tx.tcp, sys::dpn_tx_offload_tcp_cksum()),
+            bit(o.rx.ip4, sys::dpn_rx_offload_ipv4_cksum())
+                | bit(o.rx.udp, sys::dpn_rx_offload_udp_cksum())
+                | bit(o.rx.tcp, sys::dpn_rx_offload_tcp_cksum()),
+        )
+    }
+}
+
+/// Program a round-robin redirection table on a started port with RSS on,
+/// then read back what the NIC uses (key and table), so software agrees
+/// with it. A PMD that takes no table but reports one is believed; one that
+/// does neither leaves the queue of a flow unpredictable.
+fn rss_table_setup(
+    id: u16,
+    reta_size: u16,
+    queues: u16,
+    key_len: usize,
+    rss_hf: u64,
+) -> (RetaSource, Option<Arc<RssTable>>) {
+    if reta_size == 0 {
+        return (RetaSource::Unknown, None);
+    }
+    let group = sys::RTE_ETH_RETA_GROUP_SIZE as usize;
+    let size = reta_size as usize;
+    let mut conf = vec![sys::rte_eth_rss_reta_entry64::default(); size.div_ceil(group)];
+    let wanted = Reta::round_robin(size, queues);
+    for (i, &q) in wanted.entries().iter().enumerate() {
+        conf[i / group].mask |= 1 << (i % group);
+        conf[i / group].reta[i % group] = q;
+    }
+    // SAFETY: valid started port; conf holds reta_size entries with masks.
+    let programmed = unsafe { sys::rte_eth_dev_rss_reta_update(id, conf.as_mut_ptr(), reta_size) } == 0;
+    for (i, c) in conf.iter_mut().enumerate() {
+        let n = (size - i * group).min(group);
+        c.mask = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
+        c.reta = [0; 64];
+    }
+    // SAFETY: as above; the query writes the masked entries.
+    let queried = unsafe { sys::rte_eth_dev_rss_reta_query(id, conf.as_mut_ptr(), reta_size) } == 0;
+    let reta = match (programmed, queried) {
+        (_, true) => Reta::from_entries((0..size).map(|i| conf[i / group].reta[i % group]).collect()),
+        (true, false) => wanted,
+        (false, false) => return (RetaSource::Unknown, None),
+    };
+    let source = if programmed { RetaSource::Programmed } else { RetaSource::Queried };
+    // The key and hash types the NIC uses, if it tells; else what we gave.
+    let mut key = vec![0u8; key_len];
+    let mut rc = sys::rte_eth_rss_conf { rss_key: key.as_mut_ptr(), rss_key_len: key_len as u8, rss_hf: 0 };
+    // SAFETY: valid port; rss_key points at key_len writable bytes.
+    let got = unsafe { sys::rte_eth_dev_rss_hash_conf_get(id, &mut rc) } == 0;
+    let (key40, hf) = if got && rc.rss_key_len as usize >= KEY_LEN {
+        let mut k = [0u8; KEY_LEN];
+        k.copy_from_slice(&key[..KEY_LEN]);
+        (k, if rc.rss_hf != 0 { rc.rss_hf } else { rss_hf })
+    } else {
+        (RSS_KEY, rss_hf)
+    };
+    // SAFETY: pure constant getters.
+    let (tcp, udp) = unsafe { (sys::dpn_rss_hf_nonfrag_ipv4_tcp(), sys::dpn_rss_hf_nonfrag_ipv4_udp()) };
+    let table = RssTable::new(&key40, reta, queues, hf & tcp != 0, hf & udp != 0);
+    (source, Some(Arc::new(table)))
 }
 
 /// Link state of port `id` (usable from any thread).
@@ -315,10 +488,18 @@ impl PortQueue {
     /// Receive up to a burst into `b` (which must be empty); returns the count.
     #[inline]
     pub fn rx(&mut self, b: &mut Burst) -> usize {
+        self.rx_max(b, BURST)
+    }
+
+    /// Receive at most `max` (capped at a burst) packets into `b` (which
+    /// must be empty); returns the count.
+    #[inline]
+    pub fn rx_max(&mut self, b: &mut Burst, max: usize) -> usize {
         debug_assert!(b.is_empty());
+        let max = max.min(BURST) as u16;
         // SAFETY: this handle is the only user of (port, queue); the burst has
-        // room for BURST pointers, which rx_burst fills with owned mbufs.
-        let n = unsafe { sys::dpn_rx_burst(self.port, self.queue, b.raw_mut().as_mut_ptr(), BURST as u16) };
+        // room for BURST >= max pointers, which rx_burst fills with owned mbufs.
+        let n = unsafe { sys::dpn_rx_burst(self.port, self.queue, b.raw_mut().as_mut_ptr(), max) };
         b.set_len(n as usize);
         n as usize
     }

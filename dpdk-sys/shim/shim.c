@@ -27,6 +27,8 @@ int dpn_pktmbuf_trim(struct rte_mbuf *m, uint16_t len) { return rte_pktmbuf_trim
 void dpn_pktmbuf_reset(struct rte_mbuf *m) { rte_pktmbuf_reset(m); }
 uint32_t dpn_pktmbuf_rss_hash(const struct rte_mbuf *m) { return m->hash.rss; }
 uint64_t dpn_pktmbuf_ol_flags(const struct rte_mbuf *m) { return m->ol_flags; }
+struct rte_mbuf *dpn_pktmbuf_copy(const struct rte_mbuf *m, struct rte_mempool *mp)
+{ return rte_pktmbuf_copy(m, mp, 0, UINT32_MAX); }
 
 void dpn_pktmbuf_tx_offload(struct rte_mbuf *m, uint16_t l2_len, uint16_t l3_len, int ip_csum, int l4)
 {
@@ -53,3 +55,16 @@ uint64_t dpn_rx_offload_checksum(void) { return RTE_ETH_RX_OFFLOAD_CHECKSUM; }
 uint64_t dpn_rx_ol_ip_cksum_bad(void) { return RTE_MBUF_F_RX_IP_CKSUM_BAD; }
 uint64_t dpn_rx_ol_l4_cksum_bad(void) { return RTE_MBUF_F_RX_L4_CKSUM_BAD; }
 int dpn_mq_mode_rss(void) { return RTE_ETH_MQ_RX_RSS; }
+uint64_t dpn_rss_hf_nonfrag_ipv4_tcp(void) { return RTE_ETH_RSS_NONFRAG_IPV4_TCP; }
+uint64_t dpn_rss_hf_nonfrag_ipv4_udp(void) { return RTE_ETH_RSS_NONFRAG_IPV4_UDP; }
+uint64_t dpn_rx_offload_ipv4_cksum(void) { return RTE_ETH_RX_OFFLOAD_IPV4_CKSUM; }
+uint64_t dpn_rx_offload_udp_cksum(void) { return RTE_ETH_RX_OFFLOAD_UDP_CKSUM; }
+uint64_t dpn_rx_offload_tcp_cksum(void) { return RTE_ETH_RX_OFFLOAD_TCP_CKSUM; }
+uint64_t dpn_rx_offload_rss_hash(void) { return RTE_ETH_RX_OFFLOAD_RSS_HASH; }
+uint64_t dpn_rx_ol_rss_hash(void) { return RTE_MBUF_F_RX_RSS_HASH; }
+uint64_t dpn_rx_ol_ip_cksum_mask(void) { return RTE_MBUF_F_RX_IP_CKSUM_MASK; }
+uint64_t dpn_rx_ol_ip_cksum_good(void) { return RTE_MBUF_F_RX_IP_CKSUM_GOOD; }
+uint64_t dpn_rx_ol_ip_cksum_none(void) { return RTE_MBUF_F_RX_IP_CKSUM_NONE; }
+uint64_t dpn_rx_ol_l4_cksum_mask(void) { return RTE_MBUF_F_RX_L4_CKSUM_MASK; }
+uint64_t dpn_rx_ol_l4_cksum_good(void) { return RTE_MBUF_F_RX_L4_CKSUM_GOOD; }
+uint64_t dpn_rx_ol_l4_cksum_none(void) { return RTE_MBUF_F_RX_L4_CKSUM_NONE; }

@@ -42,6 +42,9 @@ int dpn_pktmbuf_trim(struct rte_mbuf *m, uint16_t len);
 void dpn_pktmbuf_reset(struct rte_mbuf *m);
 uint32_t dpn_pktmbuf_rss_hash(const struct rte_mbuf *m);
 uint64_t dpn_pktmbuf_ol_flags(const struct rte_mbuf *m);
+/* A deep copy of the whole packet (data and metadata: flags, hash, tx
+ * offload fields) into a new mbuf from mp; NULL if mp is empty. */
+struct rte_mbuf *dpn_pktmbuf_copy(const struct rte_mbuf *m, struct rte_mempool *mp);
 /* Request IPv4 (+ L4 when l4 is 1 = TCP, 2 = UDP) checksum offload on tx. */
 void dpn_pktmbuf_tx_offload(struct rte_mbuf *m, uint16_t l2_len, uint16_t l3_len, int ip_csum, int l4);
 
@@ -49,7 +52,7 @@ void dpn_pktmbuf_tx_offload(struct rte_mbuf *m, uint16_t l2_len, uint16_t l3_len
 unsigned dpn_mempool_avail(const struct rte_mempool *mp);
 unsigned dpn_mempool_in_use(const struct rte_mempool *mp);
 
-/* RSS constants that bindgen cannot evaluate (RTE_BIT64 expressions). */
+/* RSS and offload constants that bindgen cannot evaluate (RTE_BIT64 expressions). */
 uint64_t dpn_rss_hf_ip_tcp_udp(void);
 uint64_t dpn_tx_offload_ipv4_cksum(void);
 uint64_t dpn_tx_offload_tcp_cksum(void);
@@ -58,5 +61,19 @@ uint64_t dpn_rx_offload_checksum(void);
 uint64_t dpn_rx_ol_ip_cksum_bad(void);
 uint64_t dpn_rx_ol_l4_cksum_bad(void);
 int dpn_mq_mode_rss(void);
+uint64_t dpn_rss_hf_nonfrag_ipv4_tcp(void);
+uint64_t dpn_rss_hf_nonfrag_ipv4_udp(void);
+uint64_t dpn_rx_offload_ipv4_cksum(void);
+uint64_t dpn_rx_offload_udp_cksum(void);
+uint64_t dpn_rx_offload_tcp_cksum(void);
+uint64_t dpn_rx_offload_rss_hash(void);
+/* mbuf rx flags (the dataplane keeps Rust copies; a test compares them). */
+uint64_t dpn_rx_ol_rss_hash(void);
+uint64_t dpn_rx_ol_ip_cksum_mask(void);
+uint64_t dpn_rx_ol_ip_cksum_good(void);
+uint64_t dpn_rx_ol_ip_cksum_none(void);
+uint64_t dpn_rx_ol_l4_cksum_mask(void);
+uint64_t dpn_rx_ol_l4_cksum_good(void);
+uint64_t dpn_rx_ol_l4_cksum_none(void);
 
 #endif

@@ -20,7 +20,9 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use dataplane::counters::Counter;
-use dataplane::node::{Ip4Delivery, DEFAULT_TTL};
+use dataplane::node::{Io, Ip4Delivery, NetTables, DEFAULT_TTL};
+use dataplane::offload::CsumStatus;
+use dataplane::rss::{ActiveOpen, L4};
 use dataplane::wire::ipv4::{self, Protocol};
 use dataplane::wire::{udp, Error as WireError};
 
@@ -163,10 +165,21 @@ impl UdpTransport {
     }
 
     /// Checks a received datagram (length, checksum); counts and returns `None` when it is bad.
-    pub fn parse(counters: &dataplane::counters::Counters, d: &Ip4Delivery) -> Option<UdpInput> {
+    ///
+    /// The checksum is verified in software unless the NIC already did.
+    pub fn parse(io: &Io, d: &Ip4Delivery) -> Option<UdpInput> {
+        let counters = &io.counters;
+        let verify = match io.l4_csum_status(d) {
+            CsumStatus::Good | CsumStatus::Verified => false,
+            CsumStatus::Bad => {
+                counters.inc(Counter::UdpBadChecksum);
+                return None;
+            }
+            CsumStatus::Unknown => true,
+        };
         let data = d.mbuf.data();
         let repr = match udp::Packet::new_checked(&data[d.l4_offset..])
-            .and_then(|p| udp::Repr::parse(&p, d.src, d.dst, true))
+            .and_then(|p| udp::Repr::parse(&p, d.src, d.dst, verify))
         {
             Ok(r) => r,
             Err(WireError::BadChecksum) => {
@@ -221,6 +234,23 @@ impl UdpTransport {
         self.conns.get(conn)
     }
 
+    /// A local port for a connect from `local_ip` to `remote`: free in this
+    /// worker's table, in this worker's share of the range (so two workers
+    /// never pick the same), and, where the port's RSS table is known, one
+    /// whose replies hash to this worker's queue.
+    fn pick_port_rss(&mut self, io: &Io, net: &NetTables, local_ip: Ipv4Addr, remote: SocketAddrV4) -> Option<u16> {
+        let open = ActiveOpen { l4: L4::Udp, local: local_ip, remote: *remote.ip(), remote_port: remote.port() };
+        let (worker, workers) = (self.worker as u16, self.workers as u16);
+        let by_tuple = &self.by_tuple;
+        let start = self.next_port;
+        let p = io.pick_local_port(net, open, EPHEMERAL_FIRST..=u16::MAX, start, 4096, |p| {
+            (p - EPHEMERAL_FIRST) % workers == worker % workers
+                && !by_tuple.contains_key(&Tuple { local: SocketAddrV4::new(local_ip, p), remote })
+        })?;
+        self.next_port = p.checked_add(workers).unwrap_or(EPHEMERAL_FIRST + worker % workers);
+        Some(p)
+    }
+
     /// A local port for a connect from `local_ip` to `remote` that no
     /// connection of this worker uses. Workers take turns over the port
     /// range (port % workers == worker) so two workers never pick the same.
@@ -267,9 +297,8 @@ impl UdpTransport {
         fifos.tx.dequeue_drop(DgramHeader::SIZE + len);
         let (src, dst) = (c.tuple.local, c.tuple.remote);
         let u = udp::Repr { src_port: src.port(), dst_port: dst.port(), payload_len: len };
-        let mut up = udp::Packet::new_unchecked(&mut buf[ipv4::HEADER_LEN..]);
-        u.emit(&mut up);
-        up.fill_checksum(*src.ip(), *dst.ip());
+        // The checksum is left to ip4_output_l4: the NIC's when it offers, else software.
+        u.emit(&mut udp::Packet::new_unchecked(&mut buf[ipv4::HEADER_LEN..]));
         let ip = ipv4::Repr {
             src_addr: *src.ip(),
             dst_addr: *dst.ip(),
@@ -282,7 +311,7 @@ impl UdpTransport {
         c.tx_dgrams += 1;
         s.tx_bytes += len as u64;
         cx.io.counters.inc(Counter::UdpTxDatagrams);
-        cx.io.ip4_output(cx.net, m, *dst.ip());
+        cx.io.ip4_output_l4(cx.net, m, *dst.ip());
         true
     }
 
@@ -306,7 +335,10 @@ impl Transport for UdpTransport {
     ) -> Result<u32, SessionError> {
         let remote = SocketAddrV4::new(req.remote.ip, req.remote.port);
         let port = match local.port() {
-            0 => self.pick_port(*local.ip(), remote).ok_or(SessionError::TooMany("udp local ports"))?,
+            0 => self
+                .pick_port_rss(cx.io, cx.net, *local.ip(), remote)
+                .or_else(|| self.pick_port(*local.ip(), remote))
+                .ok_or(SessionError::TooMany("udp local ports"))?,
             p => p,
         };
         let tuple = Tuple { local: SocketAddrV4::new(*local.ip(), port), remote };

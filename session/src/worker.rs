@@ -603,7 +603,7 @@ impl SessionWorker {
 
     /// UDP input: existing connection, else a listener (new session), else ICMP port unreachable.
     fn udp_input(&mut self, io: &mut Io, net: &NetTables, shared: &SessionShared, d: Ip4Delivery) {
-        let Some(u) = UdpTransport::parse(&io.counters, &d) else { return };
+        let Some(u) = UdpTransport::parse(io, &d) else { return };
         io.counters.inc(Counter::UdpRxDatagrams);
         let session = match self.udp.lookup(&u.tuple, io.now_ns) {
             Some(s) => s,
