@@ -1,9 +1,11 @@
 //! dpnode's session layer and transports, after FD.io VPP's host stack.
 //!
-//! Shared-memory building blocks live here: [`fifo`] (the SPSC byte ring
-//! with out-of-order tracking that carries session data), [`segment`] (memfd
-//! segments and the segment manager that allocates fifo pairs from them) and
-//! [`mq`] (per app-worker message queues for control and io events).
+//! Shared-memory building blocks live in the `shm` crate (so that external
+//! applications can use them without this crate) and are re-exported here:
+//! [`fifo`] (the SPSC byte ring with out-of-order tracking that carries
+//! session data), [`segment`] (memfd segments and the segment manager that
+//! allocates fifo pairs from them) and [`mq`] (per app-worker message queues
+//! for control and io events).
 
 #![warn(missing_docs)]
 
@@ -15,13 +17,13 @@ pub mod builtin;
 pub mod control;
 pub mod cut_through;
 pub mod error;
-pub mod fifo;
+pub use shm::fifo;
 pub mod lookup;
 pub mod main_thread;
-pub mod mq;
+pub use shm::mq;
 pub mod namespace;
 pub mod pool;
-pub mod segment;
+pub use shm::segment;
 pub mod session;
 pub mod transport;
 pub mod udp;

@@ -15,16 +15,13 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::mpsc;
 
+use shm::echo::{check_dgram, fill_dgram, DGRAM_LOSS_WAIT_NS, SEQ_LEN};
+pub use shm::echo::{merge_reports, pattern, EchoReport, RTT_SAMPLES};
+
 use crate::builtin::{AppApi, BuiltinApp};
 use crate::lookup::Endpoint;
 use crate::session::SessionHandle;
 use crate::transport::{ConnectError, ConnectRequest, TransportOptions};
-
-/// The byte at `offset` of session `k`'s stream.
-#[inline]
-pub fn pattern(k: u32, offset: u64) -> u8 {
-    (offset.wrapping_mul(31).wrapping_add(u64::from(k) * 7) % 251) as u8
-}
 
 /// Echo server: one instance per worker.
 #[derive(Default)]
@@ -108,38 +105,6 @@ pub struct EchoClientConfig {
     pub options: TransportOptions,
 }
 
-/// What one worker's client instance reports when its sessions are done.
-#[derive(Debug, Clone, Default)]
-pub struct EchoReport {
-    /// Worker.
-    pub worker: u32,
-    /// Sessions asked of this worker.
-    pub sessions: u32,
-    /// Sessions that connected.
-    pub connected: u32,
-    /// Connect failures, with their reasons.
-    pub connect_errors: Vec<String>,
-    /// Sessions that got every byte back.
-    pub completed: u32,
-    /// Bytes sent.
-    pub bytes_sent: u64,
-    /// Bytes received back.
-    pub bytes_received: u64,
-    /// Bytes that came back different from what was sent.
-    pub mismatched_bytes: u64,
-    /// Datagrams never echoed (UDP).
-    pub lost_datagrams: u64,
-    /// From the first connect to the last byte back (ns).
-    pub duration_ns: u64,
-    /// Round-trip samples (ns), at most [`RTT_SAMPLES`] of them.
-    pub rtt_ns: Vec<u64>,
-    /// The run hit its timeout.
-    pub timed_out: bool,
-}
-
-/// Round-trip samples kept per instance.
-pub const RTT_SAMPLES: usize = 1 << 16;
-
 struct ClientSession {
     handle: Option<SessionHandle>,
     key: u32,
@@ -163,13 +128,7 @@ pub struct EchoClient {
     finished: bool,
     results: mpsc::Sender<EchoReport>,
     buf: Vec<u8>,
-    rtt_seen: u64,
 }
-
-/// How long a datagram session may make no progress before its missing datagrams count as lost.
-const DGRAM_LOSS_WAIT_NS: u64 = 1_000_000_000;
-/// Bytes of sequence number in front of each datagram.
-const SEQ_LEN: usize = 8;
 
 impl EchoClient {
     /// The instance for worker `worker` of `workers`; it reports to `results` when done.
@@ -201,20 +160,6 @@ impl EchoClient {
             finished: false,
             results,
             buf,
-            rtt_seen: 0,
-        }
-    }
-
-    fn rtt_sample(&mut self, ns: u64) {
-        // Reservoir sampling keeps a fair sample of any number of chunks.
-        self.rtt_seen += 1;
-        if self.report.rtt_ns.len() < RTT_SAMPLES {
-            self.report.rtt_ns.push(ns);
-        } else {
-            let j = (self.rtt_seen.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 11) % self.rtt_seen;
-            if (j as usize) < RTT_SAMPLES {
-                self.report.rtt_ns[j as usize] = ns;
-            }
         }
     }
 
@@ -308,7 +253,7 @@ impl EchoClient {
             self.report.bytes_received += n as u64;
             self.report.mismatched_bytes += bad;
             for s in samples {
-                self.rtt_sample(s);
+                self.report.rtt_sample(s);
             }
         }
         let cs = &mut self.sessions[i];
@@ -329,25 +274,6 @@ impl EchoClient {
         self.report.bytes_sent = self.sessions.iter().map(|s| s.sent).sum();
         let _ = self.results.send(std::mem::take(&mut self.report));
     }
-}
-
-/// A datagram: 8-byte sequence number, then the session's pattern from offset `seq`.
-fn fill_dgram(b: &mut [u8], key: u32, seq: u64) {
-    let n = SEQ_LEN.min(b.len());
-    b[..n].copy_from_slice(&seq.to_le_bytes()[..n]);
-    for (j, x) in b[n..].iter_mut().enumerate() {
-        *x = pattern(key, seq + j as u64);
-    }
-}
-
-/// The sequence number of an echoed datagram and whether its payload is intact.
-fn check_dgram(b: &[u8], key: u32) -> (u64, bool) {
-    if b.len() < SEQ_LEN {
-        return (u64::MAX, false);
-    }
-    let seq = u64::from_le_bytes(b[..SEQ_LEN].try_into().expect("8 bytes"));
-    let ok = b[SEQ_LEN..].iter().enumerate().all(|(j, &x)| x == pattern(key, seq + j as u64));
-    (seq, ok)
 }
 
 impl BuiltinApp for EchoClient {
@@ -476,100 +402,9 @@ impl BuiltinApp for EchoClient {
     }
 }
 
-/// Sums per-worker reports into one.
-pub fn merge_reports(reports: Vec<EchoReport>) -> EchoReport {
-    let mut all = EchoReport::default();
-    for r in reports {
-        all.sessions += r.sessions;
-        all.connected += r.connected;
-        all.connect_errors.extend(r.connect_errors);
-        all.completed += r.completed;
-        all.bytes_sent += r.bytes_sent;
-        all.bytes_received += r.bytes_received;
-        all.mismatched_bytes += r.mismatched_bytes;
-        all.lost_datagrams += r.lost_datagrams;
-        all.duration_ns = all.duration_ns.max(r.duration_ns);
-        all.rtt_ns.extend(r.rtt_ns);
-        all.timed_out |= r.timed_out;
-    }
-    all
-}
-
-impl EchoReport {
-    /// The `p`-th percentile round trip in ns (0 when there are no samples).
-    pub fn rtt_percentile(&self, p: f64) -> u64 {
-        let mut v = self.rtt_ns.clone();
-        if v.is_empty() {
-            return 0;
-        }
-        v.sort_unstable();
-        let i = ((p / 100.0) * (v.len() - 1) as f64).round() as usize;
-        v[i.min(v.len() - 1)]
-    }
-
-    /// The report as the CLI prints it.
-    pub fn format(&self) -> String {
-        let secs = self.duration_ns as f64 / 1e9;
-        let gbps = if secs > 0.0 { self.bytes_received as f64 * 8.0 / secs / 1e9 } else { 0.0 };
-        let mut out = format!(
-            "sessions {} connected {} completed {}\nbytes sent {} received {} mismatched {} lost datagrams {}\n\
-             duration {:.3} s, throughput {:.3} Gbit/s\n",
-            self.sessions,
-            self.connected,
-            self.completed,
-            self.bytes_sent,
-            self.bytes_received,
-            self.mismatched_bytes,
-            self.lost_datagrams,
-            secs,
-            gbps
-        );
-        if !self.rtt_ns.is_empty() {
-            let us = |ns: u64| ns as f64 / 1e3;
-            let mean = self.rtt_ns.iter().sum::<u64>() as f64 / self.rtt_ns.len() as f64;
-            out.push_str(&format!(
-                "rtt samples {} min {:.1} us mean {:.1} us p50 {:.1} us p99 {:.1} us max {:.1} us\n",
-                self.rtt_ns.len(),
-                us(*self.rtt_ns.iter().min().expect("non-empty")),
-                mean / 1e3,
-                us(self.rtt_percentile(50.0)),
-                us(self.rtt_percentile(99.0)),
-                us(*self.rtt_ns.iter().max().expect("non-empty")),
-            ));
-        }
-        for e in &self.connect_errors {
-            out.push_str(&format!("connect error: {e}\n"));
-        }
-        if self.timed_out {
-            out.push_str("timed out\n");
-        }
-        out
-    }
-
-    /// Whether the run moved every byte back intact.
-    pub fn ok(&self) -> bool {
-        self.completed == self.sessions
-            && self.mismatched_bytes == 0
-            && self.lost_datagrams == 0
-            && !self.timed_out
-            && self.connect_errors.is_empty()
-    }
-}
-
 #[cfg(test)]
 mod test {
     use super::*;
-
-    #[test]
-    fn datagram_check_finds_corruption() {
-        let mut b = vec![0u8; 100];
-        fill_dgram(&mut b, 3, 42);
-        assert_eq!(check_dgram(&b, 3), (42, true));
-        assert!(!check_dgram(&b, 4).1, "another session's pattern");
-        b[50] ^= 1;
-        assert_eq!(check_dgram(&b, 3), (42, false));
-        assert!(!check_dgram(&b[..4], 3).1);
-    }
 
     #[test]
     fn sessions_are_spread_over_workers_with_distinct_keys() {
@@ -589,16 +424,5 @@ mod test {
             keys.extend(c.sessions.iter().map(|s| s.key));
         }
         assert_eq!(keys, (0..7).collect::<Vec<_>>());
-    }
-
-    #[test]
-    fn report_percentiles_and_merge() {
-        let a = EchoReport { sessions: 1, completed: 1, rtt_ns: vec![1, 2, 3], duration_ns: 5, ..Default::default() };
-        let b = EchoReport { sessions: 2, completed: 2, rtt_ns: vec![4, 100], duration_ns: 9, ..Default::default() };
-        let m = merge_reports(vec![a, b]);
-        assert_eq!((m.sessions, m.completed, m.duration_ns), (3, 3, 9));
-        assert_eq!(m.rtt_percentile(50.0), 3);
-        assert_eq!(m.rtt_percentile(100.0), 100);
-        assert!(m.ok());
     }
 }

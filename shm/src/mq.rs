@@ -335,6 +335,24 @@ impl<'a> MessageQueue<'a> {
         Ok(true)
     }
 
+    /// Consumer: asks the producer to write the eventfd after its next send,
+    /// and returns whether the queue is still empty (sleep only if so).
+    ///
+    /// This is the first half of [`MessageQueue::wait`], for a consumer that
+    /// sleeps on one eventfd shared by several queues: arm every queue, sleep
+    /// only if all of them are still empty, then [`disarm_wakeup`](Self::disarm_wakeup)
+    /// every queue. The fence pairs with the one in [`MessageQueue::notify`].
+    pub fn arm_wakeup(&self) -> bool {
+        self.hdr().shared.0.want_wakeup.store(1, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        self.is_empty()
+    }
+
+    /// Consumer: withdraws [`MessageQueue::arm_wakeup`] (the producer may have cleared it already).
+    pub fn disarm_wakeup(&self) {
+        self.hdr().shared.0.want_wakeup.store(0, Ordering::Relaxed);
+    }
+
     /// Sleeps until a message arrives or `timeout` passes (`None`: no limit); false on timeout.
     ///
     /// Returns at once if the queue is not empty. A `true` return can be
@@ -607,6 +625,27 @@ mod test {
         assert!(!p.notify().unwrap());
         recv(&c).unwrap();
         assert!(!c.wait(Some(Duration::from_millis(20))).unwrap());
+    }
+
+    #[test]
+    fn armed_queues_share_one_eventfd() {
+        let (ma, mb) = (mem(4, 32), mem(4, 32));
+        let (mut pa, ca) = pair(&ma, 4, 32);
+        let (mut pb, cb) = pair(&mb, 4, 32);
+        let efd = new_eventfd().unwrap();
+        pa.set_eventfd(efd.try_clone().unwrap());
+        pb.set_eventfd(efd.try_clone().unwrap());
+        assert!(ca.arm_wakeup() && cb.arm_wakeup(), "both empty: the consumer may sleep");
+        pb.try_send(1, b"b").unwrap();
+        assert!(pb.notify().unwrap(), "b was armed");
+        assert!(wait_readable(&efd, Some(Duration::from_secs(5))).unwrap());
+        assert!(!pb.notify().unwrap(), "a notify disarms: one write per sleep");
+        ca.disarm_wakeup();
+        cb.disarm_wakeup();
+        pa.try_send(2, b"a").unwrap();
+        assert!(!pa.notify().unwrap(), "disarmed: no write");
+        assert!(!ca.arm_wakeup(), "not empty: do not sleep");
+        ca.disarm_wakeup();
     }
 
     #[test]

@@ -28,7 +28,7 @@ use std::io;
 use std::mem::size_of;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::ptr::{self, NonNull};
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use thiserror::Error;
 
@@ -36,7 +36,7 @@ use crate::fifo::{align_up, Fifo, FifoError, FIFO_ALIGN};
 use crate::mq::{MessageQueue, MqError};
 
 /// Version of the segment layout; a mapping with another version is rejected.
-pub const SEGMENT_VERSION: u32 = 1;
+pub const SEGMENT_VERSION: u32 = 2;
 /// Distinct fifo pair sizes one segment keeps free lists for.
 pub const MAX_SIZE_CLASSES: usize = 16;
 
@@ -54,6 +54,9 @@ struct SegmentHeader {
     bump: u64,
     n_classes: u32,
     _reserved: u32,
+    /// Node-wide unique id, so an application can tell segments apart even
+    /// when a segment manager reuses an index (see [`Segment::id`]).
+    id: u64,
     classes: [SizeClass; MAX_SIZE_CLASSES],
 }
 
@@ -153,6 +156,7 @@ pub struct Segment {
     fd: OwnedFd,
     base: NonNull<u8>,
     size: usize,
+    id: u64,
     owner: bool,
     pairs_in_use: u32,
 }
@@ -197,7 +201,8 @@ impl Segment {
             let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
             cvt(libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals))?;
         }
-        let seg = Self::map(fd, size, true)?;
+        let id = SEGMENT_ID.fetch_add(1, Ordering::Relaxed);
+        let seg = Self::map(fd, size, id, true)?;
         LIVE_SEGMENTS.fetch_add(1, Ordering::Relaxed);
         let header = SegmentHeader {
             magic: SEGMENT_MAGIC,
@@ -206,6 +211,7 @@ impl Segment {
             bump: SEGMENT_HEADER_SIZE as u64,
             n_classes: 0,
             _reserved: 0,
+            id,
             classes: [SizeClass::default(); MAX_SIZE_CLASSES],
         };
         // SAFETY: the mapping is page aligned and at least a header long, and
@@ -225,7 +231,7 @@ impl Segment {
         if size < SEGMENT_HEADER_SIZE || (st.st_size as u64) < size as u64 {
             return Err(invalid(io::ErrorKind::InvalidInput, "segment size mismatch"));
         }
-        let seg = Self::map(fd, size, false)?;
+        let mut seg = Self::map(fd, size, 0, false)?;
         let hdr = seg.base.as_ptr().cast::<SegmentHeader>();
         // SAFETY: the header is inside the mapping; these fields are written
         // once, before the fd is handed out.
@@ -239,10 +245,12 @@ impl Segment {
         if stored != (SEGMENT_MAGIC, SEGMENT_VERSION, size as u64) {
             return Err(invalid(io::ErrorKind::InvalidData, "not a dpnode segment of this size and version"));
         }
+        // SAFETY: as above; the id is written once, with the rest of the header.
+        seg.id = unsafe { ptr::read(ptr::addr_of!((*hdr).id)) };
         Ok(seg)
     }
 
-    fn map(fd: OwnedFd, size: usize, owner: bool) -> io::Result<Segment> {
+    fn map(fd: OwnedFd, size: usize, id: u64, owner: bool) -> io::Result<Segment> {
         // SAFETY: a fresh shared mapping of an fd we own; the kernel picks the address.
         let base = unsafe {
             libc::mmap(ptr::null_mut(), size, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd.as_raw_fd(), 0)
@@ -254,6 +262,7 @@ impl Segment {
             fd,
             base: NonNull::new(base.cast()).ok_or_else(io::Error::last_os_error)?,
             size,
+            id,
             owner,
             pairs_in_use: 0,
         })
@@ -267,6 +276,16 @@ impl Segment {
     /// Size of the segment in bytes.
     pub fn size(&self) -> usize {
         self.size
+    }
+
+    /// The segment's id: unique among the segments this process created,
+    /// never reused, and stored in the segment so every mapping reads the same.
+    ///
+    /// Messages name segments by id rather than by their index in a segment
+    /// manager: an index is reused when a removed segment's slot fills again,
+    /// and a cut-through session's fifos live in another app's segments.
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     /// Where the segment is mapped in this process.
@@ -564,6 +583,8 @@ pub fn live_counts() -> (usize, usize) {
 
 /// Numbers segment names, so that they are unique within the process.
 static SEGMENT_SEQ: AtomicU32 = AtomicU32::new(0);
+/// Segment ids; 0 is never used, so it can mean "none" in messages.
+static SEGMENT_ID: AtomicU64 = AtomicU64::new(1);
 
 fn new_segment(size: usize) -> Result<Segment, SegmentError> {
     let n = SEGMENT_SEQ.fetch_add(1, Ordering::Relaxed);
@@ -747,6 +768,8 @@ mod test {
         assert!(link.to_string_lossy().starts_with("/memfd:dpnode-seg-test"), "{link:?}");
         let b = Segment::from_fd(dup(&a), a.size()).unwrap();
         assert_ne!(a.base(), b.base());
+        assert_eq!(b.id(), a.id(), "the id travels in the header");
+        assert_ne!(Segment::create("other", 64 * KIB).unwrap().id(), a.id());
         // SAFETY: offset 5000 is inside both 64 KiB mappings and unused.
         unsafe {
             a.base().add(5000).write(0xab);

@@ -1,0 +1,140 @@
+//! Datagram framing in a fifo: every datagram of a datagram session (UDP,
+//! cut-through UDP) travels as a [`DgramHeader`] followed by its payload,
+//! written together so the consumer never sees half a datagram.
+//!
+//! The node and external applications both read and write this framing, so
+//! it lives here with the fifo rather than in the session layer.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use crate::fifo::Fifo;
+
+/// The header in front of every datagram in a datagram session's fifos.
+///
+/// Layout (16 bytes, little endian, as the app's client library reads it):
+/// payload length (u32), remote IPv4 (4 bytes, network order), remote port
+/// (u16), local port (u16), local IPv4 (4 bytes, network order).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct DgramHeader {
+    /// Payload bytes that follow.
+    pub len: u32,
+    /// Remote endpoint (source for rx, destination for tx).
+    pub remote: SocketAddrV4,
+    /// Local endpoint.
+    pub local: SocketAddrV4,
+}
+
+impl DgramHeader {
+    /// Encoded size.
+    pub const SIZE: usize = 16;
+
+    /// Encodes into 16 bytes.
+    pub fn encode(&self) -> [u8; Self::SIZE] {
+        let mut b = [0u8; Self::SIZE];
+        b[0..4].copy_from_slice(&self.len.to_le_bytes());
+        b[4..8].copy_from_slice(&self.remote.ip().octets());
+        b[8..10].copy_from_slice(&self.remote.port().to_le_bytes());
+        b[10..12].copy_from_slice(&self.local.port().to_le_bytes());
+        b[12..16].copy_from_slice(&self.local.ip().octets());
+        b
+    }
+
+    /// Decodes 16 bytes.
+    pub fn decode(b: &[u8; Self::SIZE]) -> DgramHeader {
+        let ip = |o: usize| Ipv4Addr::new(b[o], b[o + 1], b[o + 2], b[o + 3]);
+        let u16_at = |o: usize| u16::from_le_bytes([b[o], b[o + 1]]);
+        DgramHeader {
+            len: u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+            remote: SocketAddrV4::new(ip(4), u16_at(8)),
+            local: SocketAddrV4::new(ip(12), u16_at(10)),
+        }
+    }
+}
+
+/// Enqueues one datagram (header + payload) so the consumer sees all of it or none; false if it does not fit.
+pub fn dgram_enqueue(fifo: &mut Fifo<'_>, hdr: &DgramHeader, payload: &[u8]) -> bool {
+    let total = DgramHeader::SIZE + payload.len();
+    if fifo.max_enqueue() < total {
+        return false;
+    }
+    let h = hdr.encode();
+    let (a, b) = fifo.writable_slices();
+    // Copy header then payload across the (possibly split) free space.
+    let mut src = h.iter().chain(payload.iter());
+    let mut n = 0;
+    for slot in a.iter_mut().chain(b.iter_mut()).take(total) {
+        *slot = *src.next().expect("sized above");
+        n += 1;
+    }
+    fifo.commit(n) == total
+}
+
+/// Reads the header of the first whole datagram in `fifo` without removing it.
+pub fn dgram_peek_header(fifo: &Fifo<'_>) -> Option<DgramHeader> {
+    let mut h = [0u8; DgramHeader::SIZE];
+    if fifo.peek(0, &mut h) < DgramHeader::SIZE {
+        return None;
+    }
+    let hdr = DgramHeader::decode(&h);
+    (fifo.max_dequeue() >= DgramHeader::SIZE + hdr.len as usize).then_some(hdr)
+}
+
+/// Removes the first datagram, copying up to `buf.len()` payload bytes; returns the header.
+///
+/// A payload longer than `buf` is truncated (the rest is dropped), as a
+/// datagram socket does.
+pub fn dgram_dequeue(fifo: &Fifo<'_>, buf: &mut [u8]) -> Option<(DgramHeader, usize)> {
+    let hdr = dgram_peek_header(fifo)?;
+    let n = (hdr.len as usize).min(buf.len());
+    fifo.peek(DgramHeader::SIZE, &mut buf[..n]);
+    fifo.dequeue_drop(DgramHeader::SIZE + hdr.len as usize);
+    Some((hdr, n))
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use crate::fifo::TestMem;
+
+    #[test]
+    fn dgram_header_round_trip() {
+        let h = DgramHeader {
+            len: 1234,
+            remote: "198.18.0.1:5353".parse().unwrap(),
+            local: "198.18.0.2:7".parse().unwrap(),
+        };
+        let b = h.encode();
+        assert_eq!(&b[0..4], &1234u32.to_le_bytes());
+        assert_eq!(&b[4..8], &[198, 18, 0, 1]);
+        assert_eq!(DgramHeader::decode(&b), h);
+    }
+
+    #[test]
+    fn datagrams_are_whole_or_absent_and_wrap() {
+        let size = 256u32;
+        let mem = TestMem::new(Fifo::footprint(size));
+        // SAFETY: fresh test memory, one view used as producer and consumer on one thread.
+        let mut f = unsafe { Fifo::init(mem.ptr(), size) }.unwrap();
+        let hdr = |len| DgramHeader { len, remote: "1.2.3.4:5".parse().unwrap(), local: "6.7.8.9:10".parse().unwrap() };
+        let mut buf = [0u8; 300];
+        for round in 0..50u32 {
+            let len = 20 + (round * 13) % 100;
+            let payload: Vec<u8> = (0..len).map(|i| (i + round) as u8).collect();
+            assert!(dgram_enqueue(&mut f, &hdr(len), &payload));
+            let (h, n) = dgram_dequeue(&f, &mut buf).unwrap();
+            assert_eq!((h.len, n), (len, len as usize));
+            assert_eq!(&buf[..n], &payload[..]);
+        }
+        // Too big for what is free: refused, nothing written.
+        assert!(!dgram_enqueue(&mut f, &hdr(250), &[0; 250]));
+        assert!(f.is_empty());
+        // Truncation drops the rest of the datagram.
+        assert!(dgram_enqueue(&mut f, &hdr(40), &[9; 40]));
+        assert!(dgram_enqueue(&mut f, &hdr(3), &[1, 2, 3]));
+        let (h, n) = dgram_dequeue(&f, &mut buf[..10]).unwrap();
+        assert_eq!((h.len, n), (40, 10));
+        let (h, n) = dgram_dequeue(&f, &mut buf).unwrap();
+        assert_eq!((h.len, &buf[..n]), (3, &[1u8, 2, 3][..]));
+        assert!(dgram_dequeue(&f, &mut buf).is_none());
+    }
+}

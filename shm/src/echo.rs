@@ -1,0 +1,260 @@
+//! The echo test's data pattern, datagram framing and report, shared by the
+//! builtin echo apps (`session::apps::echo`) and the external ones
+//! (`dpnode-client`'s `echo`), so that both check data the same way and
+//! print the same report, and their numbers can be compared.
+//!
+//! A client sends a known pattern and checks what comes back. On a stream
+//! the pattern is a function of the byte offset (no header); on a datagram
+//! session every datagram carries an 8-byte sequence number followed by the
+//! pattern from that sequence number, so loss and reordering are told apart
+//! from corruption.
+
+/// Bytes of sequence number in front of each datagram.
+pub const SEQ_LEN: usize = 8;
+/// Round-trip samples kept per report.
+pub const RTT_SAMPLES: usize = 1 << 16;
+/// How long a datagram session may make no progress before its missing datagrams count as lost.
+pub const DGRAM_LOSS_WAIT_NS: u64 = 1_000_000_000;
+
+/// The byte at `offset` of session `k`'s stream.
+#[inline]
+pub fn pattern(k: u32, offset: u64) -> u8 {
+    (offset.wrapping_mul(31).wrapping_add(u64::from(k) * 7) % 251) as u8
+}
+
+/// Fills a datagram: 8-byte sequence number, then session `key`'s pattern from offset `seq`.
+pub fn fill_dgram(b: &mut [u8], key: u32, seq: u64) {
+    let n = SEQ_LEN.min(b.len());
+    b[..n].copy_from_slice(&seq.to_le_bytes()[..n]);
+    for (j, x) in b[n..].iter_mut().enumerate() {
+        *x = pattern(key, seq + j as u64);
+    }
+}
+
+/// The sequence number of an echoed datagram and whether its payload is intact.
+pub fn check_dgram(b: &[u8], key: u32) -> (u64, bool) {
+    if b.len() < SEQ_LEN {
+        return (u64::MAX, false);
+    }
+    let seq = u64::from_le_bytes(b[..SEQ_LEN].try_into().expect("8 bytes"));
+    let ok = b[SEQ_LEN..].iter().enumerate().all(|(j, &x)| x == pattern(key, seq + j as u64));
+    (seq, ok)
+}
+
+/// Bytes of `b` that differ from session `key`'s stream pattern starting at `offset`.
+pub fn stream_mismatches(b: &[u8], key: u32, offset: u64) -> u64 {
+    b.iter().enumerate().filter(|(j, &x)| x != pattern(key, offset + *j as u64)).count() as u64
+}
+
+/// Fills `b` with session `key`'s stream pattern from `offset`.
+pub fn fill_stream(b: &mut [u8], key: u32, offset: u64) {
+    for (j, x) in b.iter_mut().enumerate() {
+        *x = pattern(key, offset + j as u64);
+    }
+}
+
+/// What an echo client run reports (per worker, then merged).
+#[derive(Debug, Clone, Default)]
+pub struct EchoReport {
+    /// Worker.
+    pub worker: u32,
+    /// Sessions asked of this worker.
+    pub sessions: u32,
+    /// Sessions that connected.
+    pub connected: u32,
+    /// Connect failures, with their reasons.
+    pub connect_errors: Vec<String>,
+    /// Sessions that got every byte back.
+    pub completed: u32,
+    /// Bytes sent.
+    pub bytes_sent: u64,
+    /// Bytes received back.
+    pub bytes_received: u64,
+    /// Bytes that came back different from what was sent.
+    pub mismatched_bytes: u64,
+    /// Datagrams never echoed (UDP).
+    pub lost_datagrams: u64,
+    /// From the first connect to the last byte back (ns).
+    pub duration_ns: u64,
+    /// Round-trip samples (ns), at most [`RTT_SAMPLES`] of them.
+    pub rtt_ns: Vec<u64>,
+    /// Samples offered to [`EchoReport::rtt_sample`] (the reservoir keeps a fair subset).
+    pub rtt_seen: u64,
+    /// The run hit its timeout.
+    pub timed_out: bool,
+}
+
+/// Sums per-worker reports into one.
+pub fn merge_reports(reports: Vec<EchoReport>) -> EchoReport {
+    let mut all = EchoReport::default();
+    for r in reports {
+        all.sessions += r.sessions;
+        all.connected += r.connected;
+        all.connect_errors.extend(r.connect_errors);
+        all.completed += r.completed;
+        all.bytes_sent += r.bytes_sent;
+        all.bytes_received += r.bytes_received;
+        all.mismatched_bytes += r.mismatched_bytes;
+        all.lost_datagrams += r.lost_datagrams;
+        all.duration_ns = all.duration_ns.max(r.duration_ns);
+        all.rtt_ns.extend(r.rtt_ns);
+        all.rtt_seen += r.rtt_seen;
+        all.timed_out |= r.timed_out;
+    }
+    all
+}
+
+impl EchoReport {
+    /// Adds a round-trip sample; reservoir sampling keeps a fair sample of any number of them.
+    pub fn rtt_sample(&mut self, ns: u64) {
+        self.rtt_seen += 1;
+        if self.rtt_ns.len() < RTT_SAMPLES {
+            self.rtt_ns.push(ns);
+        } else {
+            let j = (self.rtt_seen.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 11) % self.rtt_seen;
+            if (j as usize) < RTT_SAMPLES {
+                self.rtt_ns[j as usize] = ns;
+            }
+        }
+    }
+
+    /// The `p`-th percentile round trip in ns (0 when there are no samples).
+    pub fn rtt_percentile(&self, p: f64) -> u64 {
+        let mut v = self.rtt_ns.clone();
+        if v.is_empty() {
+            return 0;
+        }
+        v.sort_unstable();
+        let i = ((p / 100.0) * (v.len() - 1) as f64).round() as usize;
+        v[i.min(v.len() - 1)]
+    }
+
+    /// Round trips per second over the run (samples seen / duration): transactions per second
+    /// for a client with one chunk in flight per session.
+    pub fn transactions_per_sec(&self) -> f64 {
+        let secs = self.duration_ns as f64 / 1e9;
+        if secs > 0.0 {
+            self.rtt_seen as f64 / secs
+        } else {
+            0.0
+        }
+    }
+
+    /// The report as the CLI prints it.
+    pub fn format(&self) -> String {
+        let secs = self.duration_ns as f64 / 1e9;
+        let gbps = if secs > 0.0 { self.bytes_received as f64 * 8.0 / secs / 1e9 } else { 0.0 };
+        let mut out = format!(
+            "sessions {} connected {} completed {}\nbytes sent {} received {} mismatched {} lost datagrams {}\n\
+             duration {:.3} s, throughput {:.3} Gbit/s\n",
+            self.sessions,
+            self.connected,
+            self.completed,
+            self.bytes_sent,
+            self.bytes_received,
+            self.mismatched_bytes,
+            self.lost_datagrams,
+            secs,
+            gbps
+        );
+        if !self.rtt_ns.is_empty() {
+            let us = |ns: u64| ns as f64 / 1e3;
+            let mean = self.rtt_ns.iter().sum::<u64>() as f64 / self.rtt_ns.len() as f64;
+            out.push_str(&format!(
+                "rtt samples {} min {:.1} us mean {:.1} us p50 {:.1} us p99 {:.1} us max {:.1} us\n",
+                self.rtt_ns.len(),
+                us(*self.rtt_ns.iter().min().expect("non-empty")),
+                mean / 1e3,
+                us(self.rtt_percentile(50.0)),
+                us(self.rtt_percentile(99.0)),
+                us(*self.rtt_ns.iter().max().expect("non-empty")),
+            ));
+            out.push_str(&format!("round trips {} ({:.0}/s)\n", self.rtt_seen, self.transactions_per_sec()));
+        }
+        for e in &self.connect_errors {
+            out.push_str(&format!("connect error: {e}\n"));
+        }
+        if self.timed_out {
+            out.push_str("timed out\n");
+        }
+        out
+    }
+
+    /// Whether the run moved every byte back intact.
+    pub fn ok(&self) -> bool {
+        self.completed == self.sessions
+            && self.mismatched_bytes == 0
+            && self.lost_datagrams == 0
+            && !self.timed_out
+            && self.connect_errors.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn datagram_check_finds_corruption() {
+        let mut b = vec![0u8; 100];
+        fill_dgram(&mut b, 3, 42);
+        assert_eq!(check_dgram(&b, 3), (42, true));
+        assert!(!check_dgram(&b, 4).1, "another session's pattern");
+        b[50] ^= 1;
+        assert_eq!(check_dgram(&b, 3), (42, false));
+        assert!(!check_dgram(&b[..4], 3).1);
+    }
+
+    #[test]
+    fn stream_pattern_checks() {
+        let mut b = vec![0u8; 300];
+        fill_stream(&mut b, 2, 1000);
+        assert_eq!(stream_mismatches(&b, 2, 1000), 0);
+        assert_eq!(stream_mismatches(&b[10..], 2, 1010), 0);
+        assert_eq!(stream_mismatches(&b, 2, 1001), 300 - stream_matches_shifted(&b));
+        b[7] ^= 0x40;
+        assert_eq!(stream_mismatches(&b, 2, 1000), 1);
+    }
+
+    /// Bytes that happen to equal the pattern shifted by one (the pattern repeats every 251 bytes).
+    fn stream_matches_shifted(b: &[u8]) -> u64 {
+        b.iter().enumerate().filter(|(j, &x)| x == pattern(2, 1001 + *j as u64)).count() as u64
+    }
+
+    #[test]
+    fn report_percentiles_and_merge() {
+        let a = EchoReport {
+            sessions: 1,
+            completed: 1,
+            rtt_ns: vec![1, 2, 3],
+            rtt_seen: 3,
+            duration_ns: 5,
+            ..Default::default()
+        };
+        let b = EchoReport {
+            sessions: 2,
+            completed: 2,
+            rtt_ns: vec![4, 100],
+            rtt_seen: 2,
+            duration_ns: 9,
+            ..Default::default()
+        };
+        let m = merge_reports(vec![a, b]);
+        assert_eq!((m.sessions, m.completed, m.duration_ns, m.rtt_seen), (3, 3, 9, 5));
+        assert_eq!(m.rtt_percentile(50.0), 3);
+        assert_eq!(m.rtt_percentile(100.0), 100);
+        assert!(m.ok());
+        assert!(m.format().contains("round trips 5"), "{}", m.format());
+    }
+
+    #[test]
+    fn reservoir_keeps_at_most_its_size() {
+        let mut r = EchoReport::default();
+        for ns in 0..(RTT_SAMPLES as u64 + 1000) {
+            r.rtt_sample(ns);
+        }
+        assert_eq!(r.rtt_ns.len(), RTT_SAMPLES);
+        assert_eq!(r.rtt_seen, RTT_SAMPLES as u64 + 1000);
+        assert!(r.rtt_ns.iter().any(|&x| x >= RTT_SAMPLES as u64), "late samples get in");
+    }
+}

@@ -1,0 +1,26 @@
+//! What the node and its external applications share, and nothing else.
+//!
+//! An external application (another process, attached over the API socket)
+//! moves data through the same memory the node's workers use: memfd
+//! [`segment`]s that both map, holding session [`fifo`]s (with [`dgram`]
+//! framing on datagram sessions) and message queues ([`mq`]) that carry
+//! events and requests both ways. Both sides also speak the same two wire
+//! formats: the API socket's messages ([`api`]) and the message-queue
+//! messages ([`msg`]). And the echo test apps check data and report results
+//! the same way whether they run inside the node or outside it ([`echo`]).
+//!
+//! This crate depends on nothing but `libc`, so the client library built on
+//! it (`dpnode-client`) needs no DPDK at build or run time. The session
+//! layer re-exports the shared-memory modules (`session::fifo`,
+//! `session::mq`, `session::segment`) under their old names.
+
+#![warn(missing_docs)]
+
+pub mod api;
+pub mod dgram;
+pub mod echo;
+pub mod fifo;
+pub mod mq;
+pub mod msg;
+pub mod segment;
+pub mod wire;

@@ -1,0 +1,882 @@
+//! The messages that travel through an external app worker's message
+//! queues (`docs/api.md` has the same tables).
+//!
+//! For every data-plane worker, an app worker has two queues in its first
+//! segment: the data-plane worker sends [`Event`]s on one (node → app) and
+//! reads [`Request`]s from the other (app → node), so each queue has one
+//! producer and one consumer. A message is one queue slot: the slot header
+//! carries the kind, the payload is laid out as below (little endian; IPv4
+//! addresses in network order). Slots are [`SLOT_SIZE`] bytes, so every
+//! payload fits in [`MAX_PAYLOAD`].
+//!
+//! Sessions are named by their 64-bit handle (data-plane worker in the high
+//! half, pool index in the low half) plus the pool slot's generation, so a
+//! request for a session that is gone (its slot reused) is refused rather
+//! than applied to the newcomer. An app sends requests about a session on
+//! the queue of the worker in the handle's high half.
+//!
+//! Fifo locations name segments by id ([`crate::segment::Segment::id`]);
+//! a segment the app has not mapped yet arrives as a `SegmentAdd` notice,
+//! with its fd, on the API socket.
+//!
+//! Parsing checks the payload length once and never panics; the node then
+//! checks every handle, generation, length and offset against its own state,
+//! because an application can write anything into its queues.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use crate::wire::{
+    check_len, get_endpoint, get_i32, get_ip, get_u16, get_u32, get_u64, get_u8, put_endpoint, put_i32, put_ip,
+    put_u16, put_u32, put_u64, put_u8, WireError,
+};
+
+/// Slot size of every queue (bytes, slot header included).
+pub const SLOT_SIZE: u32 = 128;
+/// Largest payload of a message.
+pub const MAX_PAYLOAD: usize = SLOT_SIZE as usize - 8;
+/// "No session" / "no parent" in handle fields.
+pub const NO_HANDLE: u64 = u64::MAX;
+
+/// The transport under a session, as events report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Transport {
+    /// UDP (datagram framing in the fifos).
+    Udp = 0,
+    /// TCP (a byte stream).
+    Tcp = 1,
+    /// Cut-through between two apps of one node, datagrams.
+    CtUdp = 2,
+    /// Cut-through between two apps of one node, a byte stream.
+    CtTcp = 3,
+}
+
+impl Transport {
+    /// The transport with this number.
+    pub fn from_u8(v: u8) -> Option<Transport> {
+        Some(match v {
+            0 => Transport::Udp,
+            1 => Transport::Tcp,
+            2 => Transport::CtUdp,
+            3 => Transport::CtTcp,
+            _ => return None,
+        })
+    }
+
+    /// Whether the fifos carry framed datagrams ([`crate::dgram`]) rather than a byte stream.
+    pub fn is_dgram(self) -> bool {
+        matches!(self, Transport::Udp | Transport::CtUdp)
+    }
+
+    /// Name, as the CLI prints it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+            Transport::CtUdp => "ct-udp",
+            Transport::CtTcp => "ct-tcp",
+        }
+    }
+}
+
+/// The protocol of an endpoint to listen on or connect to (IANA numbers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum L4 {
+    /// TCP.
+    Tcp = 6,
+    /// UDP.
+    Udp = 17,
+}
+
+impl L4 {
+    /// The protocol with this number.
+    pub fn from_u8(v: u8) -> Option<L4> {
+        match v {
+            6 => Some(L4::Tcp),
+            17 => Some(L4::Udp),
+            _ => None,
+        }
+    }
+
+    /// `tcp` or `udp`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            L4::Tcp => "tcp",
+            L4::Udp => "udp",
+        }
+    }
+}
+
+/// An endpoint: protocol, address, port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Ep {
+    /// Protocol.
+    pub l4: L4,
+    /// Address (`0.0.0.0`: any, for a listen).
+    pub ip: Ipv4Addr,
+    /// Port.
+    pub port: u16,
+}
+
+impl Ep {
+    /// Parses `PROTO://ADDR/PORT` (or `PROTO://ADDR:PORT`), as the node's CLI writes endpoints.
+    pub fn parse_uri(s: &str) -> Option<Ep> {
+        let (proto, rest) = s.split_once("://")?;
+        let l4 = match proto.to_ascii_lowercase().as_str() {
+            "tcp" => L4::Tcp,
+            "udp" => L4::Udp,
+            _ => return None,
+        };
+        let (ip, port) = rest.split_once(['/', ':'])?;
+        Some(Ep { l4, ip: ip.parse().ok()?, port: port.parse().ok()? })
+    }
+}
+
+impl std::fmt::Display for Ep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}://{}/{}", self.l4.as_str(), self.ip, self.port)
+    }
+}
+
+/// Where a fifo is: segment id, offset in the segment, data size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct FifoLoc {
+    /// Segment id.
+    pub segment: u64,
+    /// Offset of the fifo (its header) from the segment start.
+    pub offset: u64,
+    /// Data size (a power of two).
+    pub size: u32,
+}
+
+/// A session as an accepted or connected event describes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionInfo {
+    /// Handle.
+    pub session: u64,
+    /// Generation of its pool slot (echoed in requests about it).
+    pub generation: u32,
+    /// Transport.
+    pub transport: Transport,
+    /// Local endpoint.
+    pub local: SocketAddrV4,
+    /// Remote endpoint.
+    pub remote: SocketAddrV4,
+    /// Node → app fifo (the app reads).
+    pub rx: FifoLoc,
+    /// App → node fifo (the app writes).
+    pub tx: FifoLoc,
+}
+
+/// A session handle with its generation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SessionRef {
+    /// Handle.
+    pub session: u64,
+    /// Generation.
+    pub generation: u32,
+}
+
+impl SessionRef {
+    /// The data-plane worker the session lives on (whose queue takes requests about it).
+    pub fn worker(self) -> u32 {
+        (self.session >> 32) as u32
+    }
+}
+
+/// Congestion control choice for a TCP connect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[repr(u8)]
+pub enum Cc {
+    /// The transport's default.
+    #[default]
+    Default = 0,
+    /// NewReno.
+    NewReno = 1,
+    /// CUBIC.
+    Cubic = 2,
+}
+
+/// Transport options of a connect (TCP ones are ignored by UDP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ConnectOptions {
+    /// Cap on the MSS.
+    pub mss: Option<u16>,
+    /// Congestion control.
+    pub cc: Cc,
+    /// Disable Nagle.
+    pub no_delay: bool,
+    /// Keepalives.
+    pub keepalive: bool,
+}
+
+/// Node → app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// A listener made a session; reply with [`Request::AcceptReply`].
+    Accepted {
+        /// The listener's handle (from [`Event::Bound`]).
+        listener: u64,
+        /// The session.
+        info: SessionInfo,
+    },
+    /// A connect finished: the session, or an error code.
+    Connected {
+        /// The value given with the connect.
+        opaque: u64,
+        /// The session, or the [`crate::api::ErrorCode`] number.
+        result: Result<SessionInfo, i32>,
+    },
+    /// The peer closed; close the session when done with it.
+    Disconnected(SessionRef),
+    /// The peer reset the session; drop it and reply with [`Request::ResetReply`].
+    Reset(SessionRef),
+    /// The rx fifo has new data (its event flag is set: clear it, then drain).
+    Rx(SessionRef),
+    /// The tx fifo has room again (asked for with [`Request::Tx`]'s want flag).
+    TxSpace(SessionRef),
+    /// A listen finished.
+    Bound {
+        /// The value given with the listen.
+        context: u64,
+        /// The listener handle and endpoint, or the error code.
+        result: Result<(u64, Ep), i32>,
+    },
+    /// An unlisten finished (code 0: done).
+    Unlistened {
+        /// The value given with the unlisten.
+        context: u64,
+        /// The listener.
+        listener: u64,
+        /// 0 or the error code.
+        code: i32,
+    },
+}
+
+/// Event kinds (the slot header's kind).
+pub mod event_kind {
+    /// [`super::Event::Accepted`].
+    pub const ACCEPTED: u16 = 1;
+    /// [`super::Event::Connected`].
+    pub const CONNECTED: u16 = 2;
+    /// [`super::Event::Disconnected`].
+    pub const DISCONNECTED: u16 = 3;
+    /// [`super::Event::Reset`].
+    pub const RESET: u16 = 4;
+    /// [`super::Event::Rx`].
+    pub const RX: u16 = 5;
+    /// [`super::Event::TxSpace`].
+    pub const TX_SPACE: u16 = 6;
+    /// [`super::Event::Bound`].
+    pub const BOUND: u16 = 7;
+    /// [`super::Event::Unlistened`].
+    pub const UNLISTENED: u16 = 8;
+}
+
+/// App → node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    /// Listen on an endpoint; answered by [`Event::Bound`].
+    Listen {
+        /// Echoed in the answer.
+        context: u64,
+        /// Where.
+        ep: Ep,
+    },
+    /// Stop listening; answered by [`Event::Unlistened`].
+    Unlisten {
+        /// Echoed in the answer.
+        context: u64,
+        /// The listener handle.
+        listener: u64,
+    },
+    /// Open a session; answered by [`Event::Connected`].
+    Connect {
+        /// Echoed in the answer.
+        opaque: u64,
+        /// Parent session for stream-multiplexing transports ([`NO_HANDLE`]: none).
+        parent: u64,
+        /// Where to.
+        remote: Ep,
+        /// Transport options.
+        options: ConnectOptions,
+    },
+    /// Close a session (queued data is sent first).
+    Disconnect(SessionRef),
+    /// Accept (code 0) or refuse an accepted session.
+    AcceptReply {
+        /// The session.
+        session: SessionRef,
+        /// 0 to accept.
+        code: i32,
+    },
+    /// The app has dropped a reset session; the node frees it.
+    ResetReply(SessionRef),
+    /// The app wrote into the tx fifo (sent only when setting the fifo's event flag found it clear),
+    /// and/or wants [`Event::TxSpace`] when room frees up.
+    Tx {
+        /// The session.
+        session: SessionRef,
+        /// Send [`Event::TxSpace`] once when the transport frees room.
+        want_tx_space: bool,
+    },
+    /// The app read from the rx fifo (lets stream transports open their window).
+    RxRead(SessionRef),
+}
+
+/// Request kinds (the slot header's kind).
+pub mod request_kind {
+    /// [`super::Request::Listen`].
+    pub const LISTEN: u16 = 1;
+    /// [`super::Request::Unlisten`].
+    pub const UNLISTEN: u16 = 2;
+    /// [`super::Request::Connect`].
+    pub const CONNECT: u16 = 3;
+    /// [`super::Request::Disconnect`].
+    pub const DISCONNECT: u16 = 4;
+    /// [`super::Request::AcceptReply`].
+    pub const ACCEPT_REPLY: u16 = 5;
+    /// [`super::Request::ResetReply`].
+    pub const RESET_REPLY: u16 = 6;
+    /// [`super::Request::Tx`].
+    pub const TX: u16 = 7;
+    /// [`super::Request::RxRead`].
+    pub const RX_READ: u16 = 8;
+}
+
+mod field {
+    use crate::wire::Field;
+
+    /// A session reference, at the start of several messages.
+    pub mod sref {
+        use crate::wire::Field;
+        pub const SESSION: Field = 0..8;
+        pub const GENERATION: Field = 8..12;
+        /// Code or flags, depending on the kind.
+        pub const EXTRA: Field = 12..16;
+        pub const LEN: usize = 16;
+    }
+
+    /// Session info block (72 bytes), at an offset in accepted/connected.
+    pub mod info {
+        use crate::wire::Field;
+        pub const SESSION: Field = 0..8;
+        pub const GENERATION: Field = 8..12;
+        pub const TRANSPORT: usize = 12;
+        pub const LOCAL_IP: Field = 16..20;
+        pub const LOCAL_PORT: Field = 20..22;
+        pub const REMOTE_PORT: Field = 22..24;
+        pub const REMOTE_IP: Field = 24..28;
+        pub const RX_SIZE: Field = 28..32;
+        pub const RX_SEGMENT: Field = 32..40;
+        pub const RX_OFFSET: Field = 40..48;
+        pub const TX_SEGMENT: Field = 48..56;
+        pub const TX_OFFSET: Field = 56..64;
+        pub const TX_SIZE: Field = 64..68;
+        pub const LEN: usize = 72;
+    }
+
+    pub const ACCEPTED_LISTENER: Field = 0..8;
+    pub const ACCEPTED_INFO: usize = 8;
+    pub const ACCEPTED_LEN: usize = 80;
+
+    pub const CONNECTED_OPAQUE: Field = 0..8;
+    pub const CONNECTED_CODE: Field = 8..12;
+    pub const CONNECTED_INFO: usize = 16;
+    pub const CONNECTED_LEN: usize = 88;
+
+    pub const BOUND_CONTEXT: Field = 0..8;
+    pub const BOUND_CODE: Field = 8..12;
+    pub const BOUND_LISTENER: Field = 16..24;
+    pub const BOUND_IP: Field = 24..28;
+    pub const BOUND_PORT: Field = 28..30;
+    pub const BOUND_L4: usize = 30;
+    pub const BOUND_LEN: usize = 32;
+
+    pub const UNLISTENED_CONTEXT: Field = 0..8;
+    pub const UNLISTENED_CODE: Field = 8..12;
+    pub const UNLISTENED_LISTENER: Field = 16..24;
+    pub const UNLISTENED_LEN: usize = 24;
+
+    pub const LISTEN_CONTEXT: Field = 0..8;
+    pub const LISTEN_IP: Field = 8..12;
+    pub const LISTEN_PORT: Field = 12..14;
+    pub const LISTEN_L4: usize = 14;
+    pub const LISTEN_LEN: usize = 16;
+
+    pub const UNLISTEN_CONTEXT: Field = 0..8;
+    pub const UNLISTEN_LISTENER: Field = 8..16;
+    pub const UNLISTEN_LEN: usize = 16;
+
+    pub const CONNECT_OPAQUE: Field = 0..8;
+    pub const CONNECT_PARENT: Field = 8..16;
+    pub const CONNECT_IP: Field = 16..20;
+    pub const CONNECT_PORT: Field = 20..22;
+    pub const CONNECT_L4: usize = 22;
+    pub const CONNECT_CC: usize = 23;
+    pub const CONNECT_MSS: Field = 24..26;
+    pub const CONNECT_FLAGS: usize = 26;
+    pub const CONNECT_LEN: usize = 32;
+}
+
+/// Connect flag: disable Nagle.
+pub const CONNECT_NO_DELAY: u8 = 1 << 0;
+/// Connect flag: keepalives.
+pub const CONNECT_KEEPALIVE: u8 = 1 << 1;
+/// Tx flag: send [`Event::TxSpace`] when room frees up.
+pub const TX_WANT_SPACE: u32 = 1 << 0;
+
+fn exact(b: &[u8], len: usize) -> Result<(), WireError> {
+    check_len(b, len)?;
+    if b.len() != len {
+        return Err(WireError::BadField("length"));
+    }
+    Ok(())
+}
+
+fn zero(b: &[u8], what: &'static str) -> Result<(), WireError> {
+    if b.iter().all(|&x| x == 0) {
+        Ok(())
+    } else {
+        Err(WireError::BadField(what))
+    }
+}
+
+fn parse_sref(b: &[u8]) -> Result<(SessionRef, u32), WireError> {
+    use field::sref as f;
+    exact(b, f::LEN)?;
+    Ok((SessionRef { session: get_u64(b, f::SESSION), generation: get_u32(b, f::GENERATION) }, get_u32(b, f::EXTRA)))
+}
+
+fn emit_sref(b: &mut [u8], s: SessionRef, extra: u32) -> usize {
+    use field::sref as f;
+    put_u64(b, f::SESSION, s.session);
+    put_u32(b, f::GENERATION, s.generation);
+    put_u32(b, f::EXTRA, extra);
+    f::LEN
+}
+
+fn parse_info(b: &[u8]) -> Result<SessionInfo, WireError> {
+    use field::info as f;
+    check_len(b, f::LEN)?;
+    let transport = Transport::from_u8(get_u8(b, f::TRANSPORT)).ok_or(WireError::BadField("transport"))?;
+    zero(&b[f::TRANSPORT + 1..f::LOCAL_IP.start], "reserved")?;
+    zero(&b[f::TX_SIZE.end..f::LEN], "reserved")?;
+    Ok(SessionInfo {
+        session: get_u64(b, f::SESSION),
+        generation: get_u32(b, f::GENERATION),
+        transport,
+        local: get_endpoint(b, f::LOCAL_IP, f::LOCAL_PORT),
+        remote: get_endpoint(b, f::REMOTE_IP, f::REMOTE_PORT),
+        rx: FifoLoc {
+            segment: get_u64(b, f::RX_SEGMENT),
+            offset: get_u64(b, f::RX_OFFSET),
+            size: get_u32(b, f::RX_SIZE),
+        },
+        tx: FifoLoc {
+            segment: get_u64(b, f::TX_SEGMENT),
+            offset: get_u64(b, f::TX_OFFSET),
+            size: get_u32(b, f::TX_SIZE),
+        },
+    })
+}
+
+fn emit_info(b: &mut [u8], i: &SessionInfo) {
+    use field::info as f;
+    b[..f::LEN].fill(0);
+    put_u64(b, f::SESSION, i.session);
+    put_u32(b, f::GENERATION, i.generation);
+    put_u8(b, f::TRANSPORT, i.transport as u8);
+    put_endpoint(b, f::LOCAL_IP, f::LOCAL_PORT, i.local);
+    put_endpoint(b, f::REMOTE_IP, f::REMOTE_PORT, i.remote);
+    put_u32(b, f::RX_SIZE, i.rx.size);
+    put_u64(b, f::RX_SEGMENT, i.rx.segment);
+    put_u64(b, f::RX_OFFSET, i.rx.offset);
+    put_u64(b, f::TX_SEGMENT, i.tx.segment);
+    put_u64(b, f::TX_OFFSET, i.tx.offset);
+    put_u32(b, f::TX_SIZE, i.tx.size);
+}
+
+impl Event {
+    /// The slot kind of this event.
+    pub fn kind(&self) -> u16 {
+        use event_kind::*;
+        match self {
+            Event::Accepted { .. } => ACCEPTED,
+            Event::Connected { .. } => CONNECTED,
+            Event::Disconnected(_) => DISCONNECTED,
+            Event::Reset(_) => RESET,
+            Event::Rx(_) => RX,
+            Event::TxSpace(_) => TX_SPACE,
+            Event::Bound { .. } => BOUND,
+            Event::Unlistened { .. } => UNLISTENED,
+        }
+    }
+
+    /// Encodes the payload into `b`; returns its length.
+    pub fn emit(&self, b: &mut [u8; MAX_PAYLOAD]) -> usize {
+        match self {
+            Event::Accepted { listener, info } => {
+                put_u64(b, field::ACCEPTED_LISTENER, *listener);
+                emit_info(&mut b[field::ACCEPTED_INFO..], info);
+                field::ACCEPTED_LEN
+            }
+            Event::Connected { opaque, result } => {
+                put_u64(b, field::CONNECTED_OPAQUE, *opaque);
+                b[12..16].fill(0);
+                match result {
+                    Ok(info) => {
+                        put_i32(b, field::CONNECTED_CODE, 0);
+                        emit_info(&mut b[field::CONNECTED_INFO..], info);
+                    }
+                    Err(code) => {
+                        put_i32(b, field::CONNECTED_CODE, *code);
+                        b[field::CONNECTED_INFO..field::CONNECTED_LEN].fill(0);
+                    }
+                }
+                field::CONNECTED_LEN
+            }
+            Event::Disconnected(s) | Event::Reset(s) | Event::Rx(s) | Event::TxSpace(s) => emit_sref(b, *s, 0),
+            Event::Bound { context, result } => {
+                b[..field::BOUND_LEN].fill(0);
+                put_u64(b, field::BOUND_CONTEXT, *context);
+                match result {
+                    Ok((listener, ep)) => {
+                        put_u64(b, field::BOUND_LISTENER, *listener);
+                        put_ip(b, field::BOUND_IP, ep.ip);
+                        put_u16(b, field::BOUND_PORT, ep.port);
+                        put_u8(b, field::BOUND_L4, ep.l4 as u8);
+                    }
+                    Err(code) => put_i32(b, field::BOUND_CODE, *code),
+                }
+                field::BOUND_LEN
+            }
+            Event::Unlistened { context, listener, code } => {
+                b[..field::UNLISTENED_LEN].fill(0);
+                put_u64(b, field::UNLISTENED_CONTEXT, *context);
+                put_i32(b, field::UNLISTENED_CODE, *code);
+                put_u64(b, field::UNLISTENED_LISTENER, *listener);
+                field::UNLISTENED_LEN
+            }
+        }
+    }
+
+    /// Decodes an event of slot kind `kind` from its payload.
+    pub fn parse(kind: u16, b: &[u8]) -> Result<Event, WireError> {
+        use event_kind::*;
+        Ok(match kind {
+            ACCEPTED => {
+                exact(b, field::ACCEPTED_LEN)?;
+                Event::Accepted {
+                    listener: get_u64(b, field::ACCEPTED_LISTENER),
+                    info: parse_info(&b[field::ACCEPTED_INFO..])?,
+                }
+            }
+            CONNECTED => {
+                exact(b, field::CONNECTED_LEN)?;
+                zero(&b[12..16], "reserved")?;
+                let code = get_i32(b, field::CONNECTED_CODE);
+                let result = if code == 0 {
+                    Ok(parse_info(&b[field::CONNECTED_INFO..])?)
+                } else {
+                    zero(&b[field::CONNECTED_INFO..], "session")?;
+                    Err(code)
+                };
+                Event::Connected { opaque: get_u64(b, field::CONNECTED_OPAQUE), result }
+            }
+            DISCONNECTED | RESET | RX | TX_SPACE => {
+                let (s, extra) = parse_sref(b)?;
+                if extra != 0 {
+                    return Err(WireError::BadField("reserved"));
+                }
+                match kind {
+                    DISCONNECTED => Event::Disconnected(s),
+                    RESET => Event::Reset(s),
+                    RX => Event::Rx(s),
+                    _ => Event::TxSpace(s),
+                }
+            }
+            BOUND => {
+                exact(b, field::BOUND_LEN)?;
+                zero(&b[12..16], "reserved")?;
+                zero(&b[31..32], "reserved")?;
+                let code = get_i32(b, field::BOUND_CODE);
+                let result = if code == 0 {
+                    let l4 = L4::from_u8(get_u8(b, field::BOUND_L4)).ok_or(WireError::BadField("l4"))?;
+                    let ep = Ep { l4, ip: get_ip(b, field::BOUND_IP), port: get_u16(b, field::BOUND_PORT) };
+                    Ok((get_u64(b, field::BOUND_LISTENER), ep))
+                } else {
+                    zero(&b[16..31], "listener")?;
+                    Err(code)
+                };
+                Event::Bound { context: get_u64(b, field::BOUND_CONTEXT), result }
+            }
+            UNLISTENED => {
+                exact(b, field::UNLISTENED_LEN)?;
+                zero(&b[12..16], "reserved")?;
+                Event::Unlistened {
+                    context: get_u64(b, field::UNLISTENED_CONTEXT),
+                    listener: get_u64(b, field::UNLISTENED_LISTENER),
+                    code: get_i32(b, field::UNLISTENED_CODE),
+                }
+            }
+            other => return Err(WireError::UnknownKind(other)),
+        })
+    }
+}
+
+impl Request {
+    /// The slot kind of this request.
+    pub fn kind(&self) -> u16 {
+        use request_kind::*;
+        match self {
+            Request::Listen { .. } => LISTEN,
+            Request::Unlisten { .. } => UNLISTEN,
+            Request::Connect { .. } => CONNECT,
+            Request::Disconnect(_) => DISCONNECT,
+            Request::AcceptReply { .. } => ACCEPT_REPLY,
+            Request::ResetReply(_) => RESET_REPLY,
+            Request::Tx { .. } => TX,
+            Request::RxRead(_) => RX_READ,
+        }
+    }
+
+    /// Encodes the payload into `b`; returns its length.
+    pub fn emit(&self, b: &mut [u8; MAX_PAYLOAD]) -> usize {
+        match self {
+            Request::Listen { context, ep } => {
+                b[..field::LISTEN_LEN].fill(0);
+                put_u64(b, field::LISTEN_CONTEXT, *context);
+                put_ip(b, field::LISTEN_IP, ep.ip);
+                put_u16(b, field::LISTEN_PORT, ep.port);
+                put_u8(b, field::LISTEN_L4, ep.l4 as u8);
+                field::LISTEN_LEN
+            }
+            Request::Unlisten { context, listener } => {
+                put_u64(b, field::UNLISTEN_CONTEXT, *context);
+                put_u64(b, field::UNLISTEN_LISTENER, *listener);
+                field::UNLISTEN_LEN
+            }
+            Request::Connect { opaque, parent, remote, options } => {
+                b[..field::CONNECT_LEN].fill(0);
+                put_u64(b, field::CONNECT_OPAQUE, *opaque);
+                put_u64(b, field::CONNECT_PARENT, *parent);
+                put_ip(b, field::CONNECT_IP, remote.ip);
+                put_u16(b, field::CONNECT_PORT, remote.port);
+                put_u8(b, field::CONNECT_L4, remote.l4 as u8);
+                put_u8(b, field::CONNECT_CC, options.cc as u8);
+                put_u16(b, field::CONNECT_MSS, options.mss.unwrap_or(0));
+                let flags = if options.no_delay { CONNECT_NO_DELAY } else { 0 }
+                    | if options.keepalive { CONNECT_KEEPALIVE } else { 0 };
+                put_u8(b, field::CONNECT_FLAGS, flags);
+                field::CONNECT_LEN
+            }
+            Request::Disconnect(s) | Request::ResetReply(s) | Request::RxRead(s) => emit_sref(b, *s, 0),
+            Request::AcceptReply { session, code } => emit_sref(b, *session, *code as u32),
+            Request::Tx { session, want_tx_space } => {
+                emit_sref(b, *session, if *want_tx_space { TX_WANT_SPACE } else { 0 })
+            }
+        }
+    }
+
+    /// Decodes a request of slot kind `kind` from its payload.
+    pub fn parse(kind: u16, b: &[u8]) -> Result<Request, WireError> {
+        use request_kind::*;
+        Ok(match kind {
+            LISTEN => {
+                exact(b, field::LISTEN_LEN)?;
+                zero(&b[field::LISTEN_L4 + 1..], "reserved")?;
+                let l4 = L4::from_u8(get_u8(b, field::LISTEN_L4)).ok_or(WireError::BadField("l4"))?;
+                Request::Listen {
+                    context: get_u64(b, field::LISTEN_CONTEXT),
+                    ep: Ep { l4, ip: get_ip(b, field::LISTEN_IP), port: get_u16(b, field::LISTEN_PORT) },
+                }
+            }
+            UNLISTEN => {
+                exact(b, field::UNLISTEN_LEN)?;
+                Request::Unlisten {
+                    context: get_u64(b, field::UNLISTEN_CONTEXT),
+                    listener: get_u64(b, field::UNLISTEN_LISTENER),
+                }
+            }
+            CONNECT => {
+                exact(b, field::CONNECT_LEN)?;
+                zero(&b[field::CONNECT_FLAGS + 1..], "reserved")?;
+                let l4 = L4::from_u8(get_u8(b, field::CONNECT_L4)).ok_or(WireError::BadField("l4"))?;
+                let cc = match get_u8(b, field::CONNECT_CC) {
+                    0 => Cc::Default,
+                    1 => Cc::NewReno,
+                    2 => Cc::Cubic,
+                    _ => return Err(WireError::BadField("cc")),
+                };
+                let flags = get_u8(b, field::CONNECT_FLAGS);
+                if flags & !(CONNECT_NO_DELAY | CONNECT_KEEPALIVE) != 0 {
+                    return Err(WireError::BadField("flags"));
+                }
+                let mss = get_u16(b, field::CONNECT_MSS);
+                Request::Connect {
+                    opaque: get_u64(b, field::CONNECT_OPAQUE),
+                    parent: get_u64(b, field::CONNECT_PARENT),
+                    remote: Ep { l4, ip: get_ip(b, field::CONNECT_IP), port: get_u16(b, field::CONNECT_PORT) },
+                    options: ConnectOptions {
+                        mss: (mss != 0).then_some(mss),
+                        cc,
+                        no_delay: flags & CONNECT_NO_DELAY != 0,
+                        keepalive: flags & CONNECT_KEEPALIVE != 0,
+                    },
+                }
+            }
+            DISCONNECT | RESET_REPLY | RX_READ => {
+                let (s, extra) = parse_sref(b)?;
+                if extra != 0 {
+                    return Err(WireError::BadField("reserved"));
+                }
+                match kind {
+                    DISCONNECT => Request::Disconnect(s),
+                    RESET_REPLY => Request::ResetReply(s),
+                    _ => Request::RxRead(s),
+                }
+            }
+            ACCEPT_REPLY => {
+                let (session, code) = parse_sref(b)?;
+                Request::AcceptReply { session, code: code as i32 }
+            }
+            TX => {
+                let (session, flags) = parse_sref(b)?;
+                if flags & !TX_WANT_SPACE != 0 {
+                    return Err(WireError::BadField("flags"));
+                }
+                Request::Tx { session, want_tx_space: flags & TX_WANT_SPACE != 0 }
+            }
+            other => return Err(WireError::UnknownKind(other)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn info() -> SessionInfo {
+        SessionInfo {
+            session: (1 << 32) | 7,
+            generation: 3,
+            transport: Transport::CtTcp,
+            local: "198.18.0.2:7".parse().unwrap(),
+            remote: "198.18.0.1:40000".parse().unwrap(),
+            rx: FifoLoc { segment: 9, offset: 4096, size: 65536 },
+            tx: FifoLoc { segment: 9, offset: 70272, size: 32768 },
+        }
+    }
+
+    fn sref() -> SessionRef {
+        SessionRef { session: 5, generation: 2 }
+    }
+
+    fn events() -> Vec<Event> {
+        let ep = Ep { l4: L4::Udp, ip: Ipv4Addr::new(0, 0, 0, 0), port: 7 };
+        vec![
+            Event::Accepted { listener: (u64::from(u32::MAX) << 32) | 1, info: info() },
+            Event::Connected { opaque: 42, result: Ok(info()) },
+            Event::Connected { opaque: 43, result: Err(-180) },
+            Event::Disconnected(sref()),
+            Event::Reset(sref()),
+            Event::Rx(sref()),
+            Event::TxSpace(sref()),
+            Event::Bound { context: 1, result: Ok((77, ep)) },
+            Event::Bound { context: 2, result: Err(-106) },
+            Event::Unlistened { context: 3, listener: 77, code: 0 },
+        ]
+    }
+
+    fn requests() -> Vec<Request> {
+        let ep = Ep { l4: L4::Tcp, ip: Ipv4Addr::new(198, 18, 0, 1), port: 80 };
+        let options = ConnectOptions { mss: Some(1200), cc: Cc::Cubic, no_delay: true, keepalive: false };
+        vec![
+            Request::Listen { context: 1, ep },
+            Request::Unlisten { context: 2, listener: 77 },
+            Request::Connect { opaque: 3, parent: NO_HANDLE, remote: ep, options },
+            Request::Connect { opaque: 4, parent: 9, remote: ep, options: ConnectOptions::default() },
+            Request::Disconnect(sref()),
+            Request::AcceptReply { session: sref(), code: 0 },
+            Request::AcceptReply { session: sref(), code: -1 },
+            Request::ResetReply(sref()),
+            Request::Tx { session: sref(), want_tx_space: true },
+            Request::Tx { session: sref(), want_tx_space: false },
+            Request::RxRead(sref()),
+        ]
+    }
+
+    #[test]
+    fn events_round_trip_and_fit_a_slot() {
+        let mut b = [0u8; MAX_PAYLOAD];
+        for e in events() {
+            let n = e.emit(&mut b);
+            assert!(n <= MAX_PAYLOAD);
+            assert_eq!(Event::parse(e.kind(), &b[..n]), Ok(e));
+            assert!(Event::parse(e.kind(), &b[..n - 1]).is_err(), "{e:?} truncated");
+        }
+    }
+
+    #[test]
+    fn requests_round_trip() {
+        let mut b = [0u8; MAX_PAYLOAD];
+        for r in requests() {
+            let n = r.emit(&mut b);
+            assert_eq!(Request::parse(r.kind(), &b[..n]), Ok(r));
+            assert!(Request::parse(r.kind(), &b[..n - 1]).is_err(), "{r:?} truncated");
+        }
+        assert_eq!(Request::parse(99, &b[..16]), Err(WireError::UnknownKind(99)));
+    }
+
+    #[test]
+    fn layout_is_as_documented() {
+        let mut b = [0u8; MAX_PAYLOAD];
+        let n = Event::Accepted { listener: 1, info: info() }.emit(&mut b);
+        assert_eq!(n, 80);
+        assert_eq!(&b[0..8], &1u64.to_le_bytes());
+        assert_eq!(&b[8..16], &((1u64 << 32) | 7).to_le_bytes());
+        assert_eq!(b[20], 3, "ct-tcp");
+        assert_eq!(&b[24..28], &[198, 18, 0, 2], "local address in network order");
+        assert_eq!(&b[28..30], &7u16.to_le_bytes());
+        let n = Request::Tx { session: sref(), want_tx_space: true }.emit(&mut b);
+        assert_eq!((n, &b[12..16]), (16, &[1u8, 0, 0, 0][..]));
+        assert_eq!(Ep::parse_uri("udp://0.0.0.0/7"), Some(Ep { l4: L4::Udp, ip: Ipv4Addr::UNSPECIFIED, port: 7 }));
+        assert_eq!(Ep::parse_uri("tcp://1.2.3.4:80").unwrap().to_string(), "tcp://1.2.3.4/80");
+        assert_eq!(Ep::parse_uri("sctp://1.2.3.4/80"), None);
+    }
+
+    proptest! {
+        /// Random payloads of any kind: an error or a message that re-encodes to the same bytes.
+        #[test]
+        fn random_payloads(kind in 0u16..12, bytes in proptest::collection::vec(any::<u8>(), 0..MAX_PAYLOAD)) {
+            let mut b = [0u8; MAX_PAYLOAD];
+            if let Ok(e) = Event::parse(kind, &bytes) {
+                let n = e.emit(&mut b);
+                prop_assert_eq!(&b[..n], &bytes[..]);
+            }
+            if let Ok(r) = Request::parse(kind, &bytes) {
+                let n = r.emit(&mut b);
+                prop_assert_eq!(&b[..n], &bytes[..]);
+            }
+        }
+
+        /// Valid messages with one byte flipped: never a panic.
+        #[test]
+        fn flipped_bytes(which in 0usize..21, at in 0usize..MAX_PAYLOAD, bit in 0u8..8) {
+            let mut b = [0u8; MAX_PAYLOAD];
+            let (kind, n) = if which < 10 {
+                let e = events()[which];
+                (e.kind(), e.emit(&mut b))
+            } else {
+                let r = requests()[which - 10];
+                (r.kind(), r.emit(&mut b))
+            };
+            b[at % n] ^= 1 << bit;
+            let _ = Event::parse(kind, &b[..n]);
+            let _ = Request::parse(kind, &b[..n]);
+        }
+    }
+}
