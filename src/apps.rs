@@ -276,6 +276,10 @@ pub fn run_client(rt: &mut Runtime, spec: &AppSpec) -> Result<EchoReport, String
     let mut c = start(rt, spec)?.ok_or("not a client")?;
     loop {
         rt.ctx.run_worker_rpcs();
+        // External apps (an external echo server, say) keep being served meanwhile.
+        if let Some(api) = rt.api.as_mut() {
+            api.service(&mut rt.ctx);
+        }
         if let Some(r) = c.poll() {
             let _ = rt.ctx.detach(c.app);
             return Ok(r);

@@ -87,6 +87,7 @@ pub fn execute(rt: &mut Runtime, words: &[&str]) -> CliResult {
         ["help"] | ["?"] => Ok(help()),
         ["show", "app", rest @ ..] => crate::cli_session::show_app(rt, rest),
         ["show", "session", rest @ ..] => crate::cli_session::show_session(rt, rest),
+        ["show", "api", rest @ ..] => crate::cli_session::show_api(rt, rest),
         ["app", rest @ ..] => crate::cli_session::app(rt, rest),
         ["test", "echo", rest @ ..] => crate::cli_session::test_echo(rt, rest),
         ["show", "interface" | "int" | "interfaces", rest @ ..] => show_interface(rt, rest),
@@ -188,6 +189,12 @@ fn show_errors(rt: &Runtime) -> String {
         let v = sum(rt, c);
         if c.is_error() && v > 0 {
             let _ = writeln!(out, "{v:>12}  {}", c.name());
+        }
+    }
+    // External applications' errors (API socket and message queues).
+    for (name, v, is_error) in rt.api_stats.snapshot() {
+        if is_error && v > 0 {
+            let _ = writeln!(out, "{v:>12}  {name}");
         }
     }
     out

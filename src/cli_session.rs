@@ -16,6 +16,7 @@ fn err<T>(msg: impl Into<String>) -> Result<T, CliError> {
 /// Help lines for these commands.
 pub const HELP: &str = "\
   show app [server|client|verbose|ns|INDEX [verbose]]   applications, listeners, connects, namespaces
+  show api                  API socket: connections of external apps, their apps, counters
   show session [verbose]    sessions of every worker
   app ns add id ID secret N [sw_if_index N | interface NAME]   add or update a namespace
   app detach NAME|INDEX     detach an application (its sessions are reset, its segments freed)
@@ -29,7 +30,7 @@ pub const HELP: &str = "\
 pub fn show_app(rt: &mut Runtime, rest: &[&str]) -> CliResult {
     let control = &rt.ctx.tables().control;
     match rest {
-        [] => Ok(control.format_apps()),
+        [] => Ok(with_kinds(rt, control.format_apps())),
         ["server"] => Ok(control.format_listeners()),
         ["client"] => Ok(show_app_client(rt)),
         ["ns"] => Ok(show_app_ns(rt)),
@@ -54,9 +55,65 @@ pub fn show_app(rt: &mut Runtime, rest: &[&str]) -> CliResult {
     }
 }
 
+/// `show app`'s table with a Kind column: builtin, or external with its API connection.
+fn with_kinds(rt: &Runtime, table: String) -> String {
+    let control = &rt.ctx.tables().control;
+    let mut out = String::new();
+    for (i, line) in table.lines().enumerate() {
+        let kind = if i == 0 {
+            "Kind".to_string()
+        } else {
+            let index = line.split_whitespace().next().and_then(|w| w.parse::<u32>().ok());
+            let app = index.and_then(|i| control.app(i));
+            match (app, index.and_then(|i| rt.api.as_ref()?.app_client(i))) {
+                (Some(a), _) if a.opts.builtin => "builtin".to_string(),
+                (Some(_), Some((conn, pid))) => format!("external (api connection {conn}, pid {pid})"),
+                (Some(_), None) => "external".to_string(),
+                (None, _) => String::new(),
+            }
+        };
+        let _ = writeln!(out, "{line:<64}{kind}");
+    }
+    out
+}
+
+/// `show api`: the API socket's connections and counters.
+pub fn show_api(rt: &Runtime, rest: &[&str]) -> CliResult {
+    if !rest.is_empty() {
+        return err(format!("show api: unknown words {:?}\nusage: show api", rest.join(" ")));
+    }
+    let mut out = String::new();
+    match &rt.api {
+        Some(api) => {
+            let clients = api.clients();
+            let _ = writeln!(out, "api socket {}: {} connections", api.path().display(), clients.len());
+            for c in clients {
+                let apps: Vec<String> = c.apps.iter().map(|(i, n, w)| format!("{n} (app {i}, {w} workers)")).collect();
+                let _ = writeln!(
+                    out,
+                    "  connection {} pid {} uid {}: {}; {} reply bytes queued",
+                    c.id,
+                    c.pid,
+                    c.uid,
+                    if apps.is_empty() { "no apps".to_string() } else { apps.join(", ") },
+                    c.queued_bytes
+                );
+            }
+        }
+        None => out.push_str("api socket not open\n"),
+    }
+    for (name, v, _) in rt.api_stats.snapshot() {
+        let _ = writeln!(out, "{v:>12}  {name}");
+    }
+    Ok(out)
+}
+
 fn app_detail(rt: &mut Runtime, index: u32, verbose: bool) -> CliResult {
     let control = &rt.ctx.tables().control;
     let mut out = control.format_app_detail(index, verbose).map_err(|e| CliError(e.to_string()))?;
+    if let Some(api) = &rt.api {
+        out.push_str(&api.describe_app(index));
+    }
     if verbose {
         let workers: Vec<u32> = control.app(index).map(|a| a.workers().map(|(_, w)| w).collect()).unwrap_or_default();
         let per_worker = rt.ctx.on_workers(|sw, _, _, _| sw.describe_apps());

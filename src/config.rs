@@ -351,8 +351,7 @@ pub struct Config {
     pub idle: dataplane::worker::IdleConfig,
     /// CLI socket.
     pub cli_socket: PathBuf,
-    /// API socket (served once external applications exist, issue 5).
-    #[allow(dead_code)]
+    /// Application API socket (external applications attach here).
     pub api_socket: PathBuf,
     /// Builtin apps to start at boot.
     pub apps: Vec<crate::apps::AppSpec>,

@@ -1,7 +1,8 @@
 //! `dpnode`: a DPDK-backed poll-mode data-plane node.
 //!
 //! `dpnode run [--config FILE]` starts a node; `dpnode ctl [--socket PATH]
-//! WORDS...` runs one CLI command on a running node.
+//! WORDS...` runs one CLI command on a running node; `dpnode echo
+//! server|client ...` runs an external echo app against a running node.
 
 mod apps;
 mod cli;
@@ -20,6 +21,8 @@ const USAGE: &str = "\
 usage:
   dpnode run [--config FILE]           start a node (embedded default config without --config)
   dpnode ctl [--socket PATH] WORDS...  run one CLI command on a running node
+  dpnode echo server|client uri URI [socket PATH] ...
+                                       external echo apps on the client library (dpnode echo help)
   dpnode config-default                print the embedded default config
   dpnode bench-gen --vdev DEVARGS ...  benchmark packet generator/reflector (scripts/bench)
   dpnode help                          this text";
@@ -103,6 +106,13 @@ fn main() {
         Some("run") => run(&args[1..]),
         Some("ctl") => ctl(&args[1..]),
         Some("bench-gen") => pktgen::main(&args[1..]),
+        Some("echo") => match args.get(1).map(String::as_str) {
+            None | Some("help" | "--help" | "-h") => {
+                println!("{}", dpnode_client::echo::USAGE);
+                0
+            }
+            _ => dpnode_client::echo::main(&args[1..]),
+        },
         Some("config-default") => {
             print!("{DEFAULT_CONFIG}");
             0

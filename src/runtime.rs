@@ -1,5 +1,5 @@
 //! The running node: EAL, pool, ports, pinned workers, and the main thread's
-//! control loop (CLI socket, link monitoring, signals).
+//! control loop (CLI socket, application API socket, link monitoring, signals).
 //!
 //! Start-up order matters for clean shutdown: EAL, pool, ports, workers;
 //! shutdown reverses it (workers stop and are joined, ports stop and close,
@@ -25,6 +25,8 @@ use dataplane::rpc::rpc_channel;
 use dataplane::wire::ethernet::Address as MacAddress;
 use dataplane::wire::ipv4::Cidr;
 use dataplane::worker::{self, Tables, WorkerState};
+use session::api_server::ApiServer;
+use session::external::ApiStats;
 use session::main_thread::MainCtx;
 use session::udp::UdpConfig;
 use session::worker::{NodeWorker, SessionShared, SessionStats, SessionWorker};
@@ -62,6 +64,9 @@ pub enum StartError {
     /// CLI socket.
     #[error("cli socket {0}: {1}")]
     Cli(String, std::io::Error),
+    /// Application API socket.
+    #[error("api socket {0}: {1}")]
+    Api(String, std::io::Error),
     /// A builtin app from the config did not start.
     #[error("app[{0}] ({1}): {2}")]
     App(usize, String, String),
@@ -154,6 +159,10 @@ pub struct Runtime {
     pub next_ping_ident: u16,
     /// Echo clients started from the config, still running.
     pub clients: Vec<crate::apps::RunningClient>,
+    /// The application API socket (external apps); bound by `serve`.
+    pub api: Option<ApiServer>,
+    /// Counters about external apps (kept when the socket closes).
+    pub api_stats: Arc<ApiStats>,
     threads: Vec<JoinHandle<()>>,
     link_up: Vec<bool>,
     pool: Arc<Mempool>,
@@ -260,6 +269,8 @@ impl Runtime {
             link_up,
             pool,
             clients: Vec::new(),
+            api: None,
+            api_stats: Arc::new(ApiStats::default()),
             _eal: eal,
         };
         for (i, spec) in rt.cfg.apps.clone().iter().enumerate() {
@@ -349,8 +360,13 @@ impl Runtime {
         let _ = std::fs::remove_file(&path);
         let listener = UnixListener::bind(&path).map_err(|e| StartError::Cli(spath.clone(), e))?;
         listener.set_nonblocking(true).map_err(|e| StartError::Cli(spath.clone(), e))?;
-        eprintln!("dpnode: running; cli socket {spath}");
+        let api_path = self.cfg.api_socket.clone();
+        let api = ApiServer::bind(&api_path, self.api_stats.clone())
+            .map_err(|e| StartError::Api(api_path.display().to_string(), e))?;
+        self.api = Some(api);
+        eprintln!("dpnode: running; cli socket {spath}, api socket {}", api_path.display());
         let mut next_link_check = Instant::now();
+        let mut pfds: Vec<libc::pollfd> = Vec::new();
         while !term.load(Ordering::Relaxed) {
             if Instant::now() >= next_link_check {
                 self.check_links();
@@ -358,11 +374,19 @@ impl Runtime {
             }
             self.ctx.run_worker_rpcs();
             self.poll_apps();
-            let mut pfd = libc::pollfd { fd: listener.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-            // SAFETY: one valid pollfd, bounded timeout (short, so RPCs from
-            // workers wait at most 10 ms for the main thread).
-            let rc = unsafe { libc::poll(&mut pfd, 1, 10) };
-            if rc <= 0 {
+            pfds.clear();
+            pfds.push(libc::pollfd { fd: listener.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+            if let Some(api) = &self.api {
+                api.poll_fds(&mut pfds);
+            }
+            // SAFETY: valid pollfds for the call, bounded timeout (short, so
+            // RPCs from workers wait at most 10 ms for the main thread).
+            let rc = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, 10) };
+            // The API server has timed work too (segments, doomed apps): serve it every round.
+            if let Some(api) = self.api.as_mut() {
+                api.service(&mut self.ctx);
+            }
+            if rc <= 0 || pfds[0].revents == 0 {
                 continue;
             }
             match listener.accept() {
@@ -370,6 +394,9 @@ impl Runtime {
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                 Err(e) => eprintln!("dpnode: cli accept: {e}"),
             }
+        }
+        if let Some(mut api) = self.api.take() {
+            api.close_all(&mut self.ctx);
         }
         let _ = std::fs::remove_file(&path);
         Ok(())

@@ -9,6 +9,7 @@
 
 #![warn(missing_docs)]
 
+pub mod api_server;
 pub mod app_listener;
 pub mod app_worker;
 pub mod application;
@@ -17,6 +18,7 @@ pub mod builtin;
 pub mod control;
 pub mod cut_through;
 pub mod error;
+pub mod external;
 pub use shm::fifo;
 pub mod lookup;
 pub mod main_thread;

@@ -28,6 +28,9 @@ use crate::pool::Handle;
 use crate::session::SessionHandle;
 use crate::worker::{AppEndpoint, NodeTables, NodeWorker, SessionShared, SessionWorker};
 
+mod external;
+pub use external::ExternalWorker;
+
 /// How long control operations wait for the workers to finish their part.
 const WORKER_WAIT: Duration = Duration::from_secs(5);
 

@@ -40,6 +40,8 @@ use crate::session::{dgram_enqueue, DgramHeader, Session, SessionFifos, SessionH
 use crate::transport::{ConnectError, ConnectRequest, EventKind, SessionEvent, Transport, TransportCx, TransportProto};
 use crate::udp::{Tuple, UdpConfig, UdpTransport};
 
+mod external;
+
 /// The tables the main thread changes under the barrier and workers read.
 #[derive(Default)]
 pub struct SessionShared {
@@ -59,6 +61,8 @@ pub type Deferred = Box<dyn FnOnce(&mut SessionWorker, &mut Io, &NetTables, &Ses
 pub enum AppEndpoint {
     /// Builtin: its instance for this worker (taken out while a callback runs).
     Builtin(Option<Box<dyn BuiltinApp>>),
+    /// External: its message queues with this worker (see [`crate::external`]).
+    External(Box<crate::external::ExternalEndpoint>),
 }
 
 /// An app worker as this data-plane worker knows it.
@@ -363,6 +367,7 @@ impl SessionWorker {
     ) -> Option<R> {
         let mut app = match self.apps.get_mut(&app_wrk)?.endpoint {
             AppEndpoint::Builtin(ref mut slot) => slot.take()?,
+            AppEndpoint::External(_) => return None,
         };
         let r = {
             let mut api = AppApi { w: self, io, net, shared, app_wrk };
@@ -513,6 +518,9 @@ impl SessionWorker {
     /// never from inside the app's own connect call.
     fn connect_failed(&mut self, app_wrk: u32, opaque: u64, e: ConnectError) {
         self.defer(Box::new(move |w, io, net, shared| {
+            if w.is_external(app_wrk) {
+                return w.external_connect_failed(app_wrk, opaque, e);
+            }
             w.with_builtin(io, net, shared, app_wrk, |app, api| app.connected(api, opaque, Err(e)));
         }));
     }
@@ -719,6 +727,9 @@ impl SessionWorker {
     fn deliver(&mut self, io: &mut Io, net: &NetTables, shared: &SessionShared, ev: SessionEvent) {
         let Some(s) = self.sessions.get(ev.session).filter(|s| s.generation == ev.generation) else { return };
         let (app_wrk, opaque, state) = (s.app_wrk, s.opaque, s.state);
+        if self.is_external(app_wrk) {
+            return self.deliver_external(io, net, ev);
+        }
         let h = self.handle(ev.session);
         match ev.kind {
             EventKind::Accepted => {
@@ -838,6 +849,7 @@ impl SessionWorker {
                 let d = match &a.endpoint {
                     AppEndpoint::Builtin(Some(b)) => b.describe(),
                     AppEndpoint::Builtin(None) => String::new(),
+                    AppEndpoint::External(e) => e.describe(),
                 };
                 (i, d)
             })
@@ -897,12 +909,14 @@ impl Stack for SessionWorker {
                 f(self, io, net, shared);
             }
         }
+        work += self.poll_external(io, net, shared);
         work += self.with_transport(io, net, TransportProto::Udp, |t, cx| t.poll(cx));
         work += self.run_pending_tx(io, net);
         self.run_pending_reads(io, net);
         work += self.deliver_events(io, net, shared);
         work += self.poll_builtins(io, net, shared);
         work += self.run_pending_tx(io, net);
+        work += self.flush_external();
         work
     }
 }

@@ -19,6 +19,7 @@
 pub mod api;
 pub mod dgram;
 pub mod echo;
+pub mod fdpass;
 pub mod fifo;
 pub mod mq;
 pub mod msg;

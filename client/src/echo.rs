@@ -1,0 +1,719 @@
+//! External echo server and client: the twins of the node's builtin echo
+//! apps (`test echo server|client`), running in their own process on this
+//! library. They take the same options, check data with the same pattern
+//! and print the same report ([`shm::echo`]), so builtin and external runs
+//! compare directly; `dpnode echo ...` and the `dpnode-echo` binary run them.
+//!
+//! The server echoes every unit it reads (a datagram, or stream bytes) on
+//! every session of every worker thread; whatever does not fit in the tx
+//! fifo waits for the session's writable event. The client opens `sessions`
+//! sessions spread over its threads, sends `bytes` on each (datagrams carry
+//! a sequence number, at most `window` in flight per session) and checks
+//! what comes back; round trips are sampled per chunk.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use shm::echo::{
+    check_dgram, fill_dgram, fill_stream, merge_reports, stream_mismatches, EchoReport, DGRAM_LOSS_WAIT_NS, SEQ_LEN,
+};
+
+use crate::{App, AttachOptions, Cc, ConnectOptions, Ep, Error, Event, SessionId, Worker, L4};
+
+/// The node's default API socket.
+pub const DEFAULT_SOCKET: &str = "/run/dpnode/api.sock";
+
+/// Usage of `dpnode echo` / `dpnode-echo`.
+pub const USAGE: &str = "\
+usage:
+  echo server uri URI [socket PATH] [name N] [threads N] [duration SECONDS] [OPTIONS]
+  echo client uri URI [socket PATH] [name N] [threads N] [sessions N] [bytes SIZE] [chunk SIZE]
+              [window N] [timeout SECONDS] [mss N] [cc newreno|cubic] [no-delay on] [OPTIONS]
+options (as for the node's test echo): [scope global|local|both] [namespace ID secret N]
+  [fifo-size SIZE] [segment-size SIZE] [add-segment-size SIZE] [prealloc-fifos N]
+  [event-queue-size N] [eventfd on|off] [proxy tcp|udp|both|none]";
+
+/// What the echo server is asked to do.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// API socket.
+    pub socket: PathBuf,
+    /// Where to listen.
+    pub uri: Ep,
+    /// Application name.
+    pub name: String,
+    /// Attach options.
+    pub opts: AttachOptions,
+    /// Worker threads (app workers), each listening on `uri`.
+    pub threads: usize,
+    /// Stop after this long (`None`: until killed).
+    pub duration: Option<Duration>,
+}
+
+/// What the echo client is asked to do.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// API socket.
+    pub socket: PathBuf,
+    /// Server.
+    pub uri: Ep,
+    /// Application name.
+    pub name: String,
+    /// Attach options.
+    pub opts: AttachOptions,
+    /// Worker threads (app workers); sessions are spread over them.
+    pub threads: usize,
+    /// Sessions in all.
+    pub sessions: u32,
+    /// Bytes per session.
+    pub bytes: u64,
+    /// Largest write (a datagram's size on UDP).
+    pub chunk: usize,
+    /// Datagrams in flight per session.
+    pub window: usize,
+    /// Give up after this long.
+    pub timeout: Duration,
+    /// Transport options for the connects.
+    pub connect: ConnectOptions,
+}
+
+/// What the echo server did.
+#[derive(Debug, Default)]
+pub struct ServerTotals {
+    /// Sessions accepted.
+    pub accepted: AtomicU64,
+    /// Units (datagrams or reads) echoed.
+    pub units: AtomicU64,
+    /// Bytes echoed.
+    pub bytes: AtomicU64,
+}
+
+/// Parses `64k`, `1m`, `2g` or a plain number of bytes.
+pub fn parse_size(s: &str) -> Option<u64> {
+    let (num, mul) = match s.char_indices().last()? {
+        (i, 'k' | 'K') => (&s[..i], 1u64 << 10),
+        (i, 'm' | 'M') => (&s[..i], 1 << 20),
+        (i, 'g' | 'G') => (&s[..i], 1 << 30),
+        _ => (s, 1),
+    };
+    num.parse::<u64>().ok()?.checked_mul(mul)
+}
+
+/// A server session: what did not fit in the tx fifo yet.
+struct Echoing {
+    pending: Vec<u8>,
+}
+
+/// Echoes what session `s` has, until it would block either way.
+fn echo(w: &mut Worker, s: SessionId, st: &mut Echoing, buf: &mut [u8], totals: &ServerTotals) {
+    let dgram = w.session(s).is_some_and(|i| i.transport.is_dgram());
+    loop {
+        if !st.pending.is_empty() {
+            match w.write(s, &st.pending) {
+                Ok(n) if n == st.pending.len() => st.pending.clear(),
+                Ok(n) => {
+                    st.pending.drain(..n);
+                    return;
+                }
+                Err(_) => return,
+            }
+        }
+        let n = match w.read(s, buf) {
+            Ok(0) if !dgram => return,
+            Ok(n) => n,
+            Err(_) => return,
+        };
+        totals.units.fetch_add(1, Ordering::Relaxed);
+        totals.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        match w.write(s, &buf[..n]) {
+            Ok(m) if m == n => {}
+            Ok(m) => st.pending.extend_from_slice(&buf[m..n]),
+            Err(Error::WouldBlock) => st.pending.extend_from_slice(&buf[..n]),
+            Err(_) => return,
+        }
+    }
+}
+
+fn serve_worker(
+    mut w: Worker,
+    uri: Ep,
+    stop: &AtomicBool,
+    totals: &ServerTotals,
+    ready: &dyn Fn(),
+) -> Result<(), Error> {
+    let l = w.listen(uri)?;
+    ready();
+    let mut sessions: HashMap<SessionId, Echoing> = HashMap::new();
+    let mut events = Vec::with_capacity(256);
+    let mut buf = vec![0u8; 64 << 10];
+    while !stop.load(Ordering::Relaxed) {
+        events.clear();
+        w.wait(&mut events, 256, Some(Duration::from_millis(100)))?;
+        for &ev in &events {
+            match ev {
+                Event::Accept(l) => {
+                    while let Some(s) = w.accept(l)? {
+                        totals.accepted.fetch_add(1, Ordering::Relaxed);
+                        sessions.insert(s, Echoing { pending: Vec::new() });
+                    }
+                }
+                Event::Readable(s) | Event::Writable(s) => {
+                    if let Some(st) = sessions.get_mut(&s) {
+                        echo(&mut w, s, st, &mut buf, totals);
+                    }
+                }
+                Event::PeerClosed(s) => {
+                    if let Some(mut st) = sessions.remove(&s) {
+                        echo(&mut w, s, &mut st, &mut buf, totals);
+                    }
+                    let _ = w.close(s);
+                }
+                Event::Reset(s) => {
+                    sessions.remove(&s);
+                }
+                Event::Connected { .. } => {}
+            }
+        }
+    }
+    let _ = w.unlisten(l);
+    Ok(())
+}
+
+/// Runs the echo server until `stop` is set (or its duration passes); `ready` is called once every thread listens.
+pub fn run_server(cfg: &ServerConfig, stop: &AtomicBool, ready: impl Fn() + Sync) -> Result<Arc<ServerTotals>, Error> {
+    let (app, first) = App::attach(&cfg.socket, &cfg.name, &cfg.opts)?;
+    let mut workers = vec![first];
+    for _ in 1..cfg.threads.max(1) {
+        workers.push(app.worker_add()?);
+    }
+    let totals = Arc::new(ServerTotals::default());
+    let listening = AtomicU64::new(0);
+    let n = workers.len() as u64;
+    let started = Instant::now();
+    let stop_all = AtomicBool::new(false);
+    let result = std::thread::scope(|sc| {
+        let handles: Vec<_> = workers
+            .into_iter()
+            .map(|w| {
+                let (totals, stop_all, listening, ready) = (&totals, &stop_all, &listening, &ready);
+                sc.spawn(move || {
+                    let r = serve_worker(w, cfg.uri, stop_all, totals, &|| {
+                        if listening.fetch_add(1, Ordering::SeqCst) + 1 == n {
+                            ready();
+                        }
+                    });
+                    if r.is_err() {
+                        stop_all.store(true, Ordering::SeqCst);
+                    }
+                    r
+                })
+            })
+            .collect();
+        while !stop_all.load(Ordering::Relaxed) {
+            if stop.load(Ordering::Relaxed) || cfg.duration.is_some_and(|d| started.elapsed() >= d) {
+                stop_all.store(true, Ordering::SeqCst);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or(Err(Error::Protocol("worker thread panicked".into()))))
+            .collect::<Result<Vec<()>, Error>>()
+    });
+    let _ = app.detach();
+    result.map(|_| totals)
+}
+
+/// One client session.
+struct Cs {
+    id: Option<SessionId>,
+    key: u32,
+    dgram: bool,
+    sent: u64,
+    received: u64,
+    // Stream: (end offset, send time) per chunk. Datagram: (sequence, send time).
+    inflight: VecDeque<(u64, Instant)>,
+    next_seq: u64,
+    done: bool,
+    completed: bool,
+    last_progress: Instant,
+}
+
+struct ClientRun<'a> {
+    cfg: &'a ClientConfig,
+    w: Worker,
+    sessions: Vec<Cs>,
+    by_id: HashMap<SessionId, usize>,
+    report: EchoReport,
+    buf: Vec<u8>,
+    start: Instant,
+}
+
+impl ClientRun<'_> {
+    fn pump(&mut self, i: usize) {
+        let (chunk, window, bytes) = (self.cfg.chunk, self.cfg.window, self.cfg.bytes);
+        let cs = &mut self.sessions[i];
+        let Some(s) = cs.id else { return };
+        while cs.sent < bytes && !cs.done {
+            let left = (bytes - cs.sent) as usize;
+            if cs.dgram {
+                if cs.inflight.len() >= window {
+                    return;
+                }
+                let len = left.min(chunk).max(SEQ_LEN);
+                let b = &mut self.buf[..len];
+                fill_dgram(b, cs.key, cs.next_seq);
+                match self.w.write(s, b) {
+                    Ok(_) => {
+                        cs.inflight.push_back((cs.next_seq, Instant::now()));
+                        cs.next_seq += 1;
+                        cs.sent += len as u64;
+                    }
+                    Err(_) => return,
+                }
+            } else {
+                let len = left.min(chunk);
+                let b = &mut self.buf[..len];
+                fill_stream(b, cs.key, cs.sent);
+                match self.w.write(s, b) {
+                    Ok(n) => {
+                        cs.sent += n as u64;
+                        cs.inflight.push_back((cs.sent, Instant::now()));
+                        if n < len {
+                            return;
+                        }
+                    }
+                    Err(_) => return,
+                }
+            }
+        }
+    }
+
+    fn receive(&mut self, i: usize) {
+        let Some(s) = self.sessions[i].id else { return };
+        loop {
+            let n = match self.w.read(s, &mut self.buf) {
+                Ok(0) if !self.sessions[i].dgram => {
+                    self.sessions[i].done = true;
+                    break;
+                }
+                Ok(n) => n,
+                Err(_) => break,
+            };
+            let now = Instant::now();
+            let cs = &mut self.sessions[i];
+            cs.last_progress = now;
+            if cs.dgram {
+                let (seq, ok) = check_dgram(&self.buf[..n], cs.key);
+                if !ok {
+                    self.report.mismatched_bytes += n as u64;
+                }
+                if let Some(pos) = cs.inflight.iter().position(|&(q, _)| q == seq) {
+                    let (_, t) = cs.inflight.remove(pos).expect("found");
+                    self.report.rtt_sample(now.duration_since(t).as_nanos() as u64);
+                }
+            } else {
+                self.report.mismatched_bytes += stream_mismatches(&self.buf[..n], cs.key, cs.received);
+                let end = cs.received + n as u64;
+                while cs.inflight.front().is_some_and(|&(o, _)| o <= end) {
+                    let (_, t) = cs.inflight.pop_front().expect("checked");
+                    self.report.rtt_sample(now.duration_since(t).as_nanos() as u64);
+                }
+            }
+            cs.received += n as u64;
+            self.report.bytes_received += n as u64;
+        }
+        let cs = &mut self.sessions[i];
+        if cs.received >= self.cfg.bytes && !cs.completed {
+            cs.completed = true;
+            self.report.completed += 1;
+            cs.done = true;
+            let _ = self.w.close(s);
+            cs.id = None;
+        }
+    }
+
+    /// Datagrams that never came back: after a quiet spell, count them lost.
+    fn check_losses(&mut self) {
+        let now = Instant::now();
+        let wait = Duration::from_nanos(DGRAM_LOSS_WAIT_NS);
+        for i in 0..self.sessions.len() {
+            let cs = &mut self.sessions[i];
+            if cs.done || !cs.dgram || cs.id.is_none() || now.duration_since(cs.last_progress) <= wait {
+                continue;
+            }
+            self.report.lost_datagrams += cs.inflight.len() as u64;
+            cs.inflight.clear();
+            cs.last_progress = now;
+            if cs.sent >= self.cfg.bytes {
+                cs.done = true;
+                if let Some(s) = cs.id.take() {
+                    let _ = self.w.close(s);
+                }
+            } else {
+                self.pump(i);
+            }
+        }
+    }
+
+    fn run(mut self) -> Result<EchoReport, Error> {
+        for i in 0..self.sessions.len() {
+            let opts = self.cfg.connect;
+            if let Err(e) = self.w.connect_async(self.cfg.uri, opts, i as u64) {
+                self.report.connect_errors.push(e.to_string());
+                self.sessions[i].done = true;
+            }
+        }
+        let mut events = Vec::with_capacity(256);
+        let mut timed_out = false;
+        while !self.sessions.iter().all(|s| s.done && s.id.is_none()) {
+            if self.start.elapsed() > self.cfg.timeout {
+                timed_out = true;
+                break;
+            }
+            events.clear();
+            self.w.wait(&mut events, 256, Some(Duration::from_millis(50)))?;
+            for &ev in &events {
+                match ev {
+                    Event::Connected { opaque, result } => {
+                        let i = opaque as usize;
+                        match result {
+                            Ok(s) if i < self.sessions.len() => {
+                                self.report.connected += 1;
+                                let dgram = self.w.session(s).is_some_and(|x| x.transport.is_dgram());
+                                let cs = &mut self.sessions[i];
+                                cs.id = Some(s);
+                                cs.dgram = dgram;
+                                cs.last_progress = Instant::now();
+                                self.by_id.insert(s, i);
+                                self.pump(i);
+                            }
+                            Ok(s) => {
+                                let _ = self.w.close(s);
+                            }
+                            Err(code) => {
+                                self.report.connect_errors.push(Error::from_code(code).to_string());
+                                if let Some(cs) = self.sessions.get_mut(i) {
+                                    cs.done = true;
+                                }
+                            }
+                        }
+                    }
+                    Event::Readable(s) => {
+                        if let Some(&i) = self.by_id.get(&s) {
+                            self.receive(i);
+                            self.pump(i);
+                        }
+                    }
+                    Event::Writable(s) => {
+                        if let Some(&i) = self.by_id.get(&s) {
+                            self.pump(i);
+                        }
+                    }
+                    Event::PeerClosed(s) | Event::Reset(s) => {
+                        if let Some(i) = self.by_id.remove(&s) {
+                            self.receive(i);
+                            let cs = &mut self.sessions[i];
+                            cs.done = true;
+                            if let Some(s) = cs.id.take() {
+                                if matches!(ev, Event::PeerClosed(_)) {
+                                    let _ = self.w.close(s);
+                                }
+                            }
+                        }
+                    }
+                    Event::Accept(_) => {}
+                }
+            }
+            self.check_losses();
+        }
+        for cs in &mut self.sessions {
+            if let Some(s) = cs.id.take() {
+                let _ = self.w.close(s);
+            }
+        }
+        let _ = self.w.flush(Duration::from_secs(2));
+        self.report.timed_out = timed_out;
+        self.report.duration_ns = self.start.elapsed().as_nanos() as u64;
+        self.report.bytes_sent = self.sessions.iter().map(|s| s.sent).sum();
+        Ok(self.report)
+    }
+}
+
+/// Runs the echo client to the end and returns the merged report of its threads.
+pub fn run_client(cfg: &ClientConfig) -> Result<EchoReport, Error> {
+    if cfg.chunk < SEQ_LEN + 1 || cfg.chunk > 65536 {
+        return Err(Error::Invalid(format!("chunk {} must be 9..=65536 bytes", cfg.chunk)));
+    }
+    let (app, first) = App::attach(&cfg.socket, &cfg.name, &cfg.opts)?;
+    let threads = cfg.threads.max(1).min(cfg.sessions.max(1) as usize);
+    let mut workers = vec![first];
+    for _ in 1..threads {
+        workers.push(app.worker_add()?);
+    }
+    let start = Instant::now();
+    let reports = std::thread::scope(|sc| {
+        let handles: Vec<_> = workers
+            .into_iter()
+            .enumerate()
+            .map(|(t, w)| {
+                let t = t as u32;
+                let n = threads as u32;
+                let mine = cfg.sessions / n + u32::from(t < cfg.sessions % n);
+                let first = t * (cfg.sessions / n) + t.min(cfg.sessions % n);
+                sc.spawn(move || {
+                    let sessions = (0..mine)
+                        .map(|k| Cs {
+                            id: None,
+                            key: first + k,
+                            dgram: false,
+                            sent: 0,
+                            received: 0,
+                            inflight: VecDeque::new(),
+                            next_seq: 0,
+                            done: false,
+                            completed: false,
+                            last_progress: Instant::now(),
+                        })
+                        .collect();
+                    let run = ClientRun {
+                        cfg,
+                        w,
+                        sessions,
+                        by_id: HashMap::new(),
+                        report: EchoReport { worker: t, sessions: mine, ..Default::default() },
+                        buf: vec![0u8; cfg.chunk.max(64 << 10)],
+                        start,
+                    };
+                    run.run()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or(Err(Error::Protocol("client thread panicked".into()))))
+            .collect::<Vec<_>>()
+    });
+    let _ = app.detach();
+    let mut all = Vec::new();
+    for r in reports {
+        all.push(r?);
+    }
+    Ok(merge_reports(all))
+}
+
+fn attach_option(opts: &mut AttachOptions, key: &str, value: &str) -> Result<bool, String> {
+    let num = |v: &str| v.parse::<u64>().map_err(|_| format!("{key}: {v:?} is not a number"));
+    let size = |v: &str| parse_size(v).ok_or(format!("{key}: {v:?} is not a size (e.g. 4096, 64k, 1m)"));
+    let u32_of = |v: u64| u32::try_from(v).map_err(|_| format!("{key}: too large"));
+    let on = |v: &str| match v {
+        "on" | "yes" | "true" | "1" => Ok(true),
+        "off" | "no" | "false" | "0" => Ok(false),
+        _ => Err(format!("{key}: {v:?} is not on or off")),
+    };
+    match key {
+        "namespace" => opts.namespace = value.to_string(),
+        "secret" => opts.secret = num(value)?,
+        "scope" => {
+            (opts.scope_global, opts.scope_local) = match value {
+                "global" => (true, false),
+                "local" => (false, true),
+                "both" | "global,local" => (true, true),
+                _ => return Err(format!("{key}: {value:?} is not global, local or both")),
+            }
+        }
+        "proxy" => {
+            (opts.proxy_tcp, opts.proxy_udp) = match value {
+                "tcp" => (true, false),
+                "udp" => (false, true),
+                "both" | "tcp,udp" => (true, true),
+                "none" => (false, false),
+                _ => return Err(format!("{key}: {value:?} is not tcp, udp, both or none")),
+            }
+        }
+        "fifo-size" | "fifo_size" => {
+            let v = u32_of(size(value)?)?;
+            opts.rx_fifo_size = v;
+            opts.tx_fifo_size = v;
+        }
+        "segment-size" | "segment_size" => opts.segment_size = size(value)?,
+        "add-segment-size" | "add_segment_size" => opts.add_segment_size = size(value)?,
+        "prealloc-fifos" | "prealloc_fifos" => opts.prealloc_fifo_pairs = u32_of(num(value)?)?,
+        "event-queue-size" | "event_queue_size" => opts.event_queue_size = u32_of(num(value)?)?,
+        "eventfd" => opts.use_eventfd = on(value)?,
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// Parses `server|client uri URI [key value]...`.
+pub fn parse(args: &[String]) -> Result<Result<ServerConfig, ClientConfig>, String> {
+    let (server, words) = match args.first().map(String::as_str) {
+        Some("server") => (true, &args[1..]),
+        Some("client") => (false, &args[1..]),
+        _ => return Err("expected server or client".into()),
+    };
+    let mut uri = None;
+    let mut socket = PathBuf::from(DEFAULT_SOCKET);
+    let mut name = None;
+    let mut opts = AttachOptions::default();
+    let mut threads = 1usize;
+    let mut duration = None;
+    let (mut sessions, mut bytes, mut chunk, mut window) = (1u32, 1u64 << 20, None, 32usize);
+    let mut timeout = Duration::from_secs(60);
+    let mut connect = ConnectOptions::default();
+    let mut it = words.iter();
+    while let Some(k) = it.next() {
+        let v = it.next().ok_or(format!("{k} needs a value"))?;
+        let num = |v: &str| v.parse::<u64>().map_err(|_| format!("{k}: {v:?} is not a number"));
+        let client_only = || if server { Err(format!("{k}: only an echo client takes it")) } else { Ok(()) };
+        match k.as_str() {
+            "uri" => uri = Some(Ep::parse_uri(v).ok_or(format!("uri: {v:?} is not PROTO://ADDR/PORT"))?),
+            "socket" => socket = v.into(),
+            "name" => name = Some(v.clone()),
+            "threads" | "workers" => {
+                threads =
+                    usize::try_from(num(v)?).ok().filter(|&n| (1..=64).contains(&n)).ok_or(format!("{k}: 1..=64"))?
+            }
+            "duration" => {
+                let s: f64 = v.parse().map_err(|_| format!("{k}: {v:?} is not seconds"))?;
+                duration = Some(Duration::from_secs_f64(s.max(0.0)));
+            }
+            "sessions" => {
+                client_only()?;
+                sessions = u32::try_from(num(v)?).ok().filter(|&n| n > 0).ok_or(format!("{k}: 1.."))?;
+            }
+            "bytes" => {
+                client_only()?;
+                bytes = parse_size(v).ok_or(format!("{k}: {v:?} is not a size"))?;
+            }
+            "chunk" => {
+                client_only()?;
+                let c = parse_size(v).and_then(|c| usize::try_from(c).ok()).filter(|c| (9..=65536).contains(c));
+                chunk = Some(c.ok_or(format!("{k}: {v} must be 9..=65536 bytes"))?);
+            }
+            "window" => {
+                client_only()?;
+                window = usize::try_from(num(v)?).ok().filter(|&n| n > 0).ok_or(format!("{k}: 1.."))?;
+            }
+            "timeout" => {
+                client_only()?;
+                let s: f64 = v.parse().map_err(|_| format!("{k}: {v:?} is not seconds"))?;
+                if !(0.1..=86400.0).contains(&s) {
+                    return Err(format!("{k}: {v} must be 0.1..=86400 seconds"));
+                }
+                timeout = Duration::from_secs_f64(s);
+            }
+            "mss" => connect.mss = Some(u16::try_from(num(v)?).map_err(|_| format!("{k}: too large"))?),
+            "cc" => {
+                connect.cc = match v.as_str() {
+                    "newreno" => Cc::NewReno,
+                    "cubic" => Cc::Cubic,
+                    _ => return Err(format!("{k}: {v:?} is not newreno or cubic")),
+                }
+            }
+            "no-delay" | "nodelay" => connect.no_delay = matches!(v.as_str(), "on" | "yes" | "true" | "1"),
+            other => {
+                if !attach_option(&mut opts, other, v)? {
+                    return Err(format!("unknown option {other:?}"));
+                }
+            }
+        }
+    }
+    let uri = uri.ok_or("uri is required (e.g. uri udp://0.0.0.0/7)")?;
+    let kind = if server { "echo-server" } else { "echo-client" };
+    let name = name.unwrap_or_else(|| format!("ext-{kind}-{}-{}-{}", uri.l4.as_str(), uri.port, std::process::id()));
+    Ok(if server {
+        Ok(ServerConfig { socket, uri, name, opts, threads, duration })
+    } else {
+        let chunk = chunk.unwrap_or(if uri.l4 == L4::Udp { 1400 } else { 64 << 10 });
+        Err(ClientConfig { socket, uri, name, opts, threads, sessions, bytes, chunk, window, timeout, connect })
+    })
+}
+
+/// `echo server|client ...` as a command: returns the exit status (0: ok, 1: failed, 2: usage).
+pub fn main(args: &[String]) -> i32 {
+    let cfg = match parse(args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("echo: {e}\n{USAGE}");
+            return 2;
+        }
+    };
+    match cfg {
+        Ok(server) => {
+            let stop = AtomicBool::new(false);
+            let r = run_server(&server, &stop, || {
+                println!("{} listening on {}", server.name, server.uri);
+                let _ = std::io::stdout().flush();
+            });
+            match r {
+                Ok(t) => {
+                    println!(
+                        "{}: {} sessions accepted, {} units / {} bytes echoed",
+                        server.name,
+                        t.accepted.load(Ordering::Relaxed),
+                        t.units.load(Ordering::Relaxed),
+                        t.bytes.load(Ordering::Relaxed)
+                    );
+                    0
+                }
+                Err(e) => {
+                    eprintln!("echo server: {e}");
+                    1
+                }
+            }
+        }
+        Err(client) => match run_client(&client) {
+            Ok(report) => {
+                print!("{} -> {}\n{}", client.name, client.uri, report.format());
+                let _ = std::io::stdout().flush();
+                if report.ok() {
+                    0
+                } else {
+                    1
+                }
+            }
+            Err(e) => {
+                eprintln!("echo client: {e}");
+                1
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    fn words(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn options_parse_and_errors_name_the_word() {
+        let c = parse(&words("client uri udp://198.18.0.1/7 sessions 4 bytes 1m threads 2 scope local eventfd off"))
+            .unwrap()
+            .unwrap_err();
+        assert_eq!((c.sessions, c.bytes, c.chunk, c.threads), (4, 1 << 20, 1400, 2));
+        assert!(c.opts.scope_local && !c.opts.scope_global && !c.opts.use_eventfd);
+        let s = parse(&words("server uri tcp://0.0.0.0/7 fifo-size 128k namespace blue secret 42")).unwrap().unwrap();
+        assert_eq!((s.opts.rx_fifo_size, s.opts.namespace.as_str(), s.opts.secret), (128 << 10, "blue", 42));
+        for (bad, word) in [
+            ("server uri udp://0.0.0.0/7 sessions 4", "sessions"),
+            ("server uri bogus", "uri"),
+            ("client uri udp://1.1.1.1/7 chunk 3", "chunk"),
+            ("client uri udp://1.1.1.1/7 colour red", "colour"),
+            ("client sessions", "needs a value"),
+            ("sideways", "server or client"),
+        ] {
+            let e = parse(&words(bad)).unwrap_err();
+            assert!(e.contains(word), "{bad}: {e}");
+        }
+        assert_eq!(parse_size("64k"), Some(65536));
+    }
+}

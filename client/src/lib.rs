@@ -1,0 +1,326 @@
+//! The client library of dpnode's external applications (what VPP calls
+//! VCL): attach to a running node over its API socket, then move data
+//! through the same shared-memory fifos the node's workers use, with no
+//! copy through the kernel and no system call per message.
+//!
+//! ```no_run
+//! use dpnode_client::{App, AttachOptions, Ep, Event};
+//! let (app, mut w) = App::attach("/run/dpnode/api.sock", "echo", &AttachOptions::default())?;
+//! let l = w.listen(Ep::parse_uri("udp://0.0.0.0/7").unwrap())?;
+//! let (mut events, mut buf) = (Vec::new(), vec![0u8; 65536]);
+//! loop {
+//!     events.clear();
+//!     w.wait(&mut events, 64, None)?;
+//!     for ev in &events {
+//!         match *ev {
+//!             Event::Accept(l) => while let Some(_s) = w.accept(l)? {},
+//!             Event::Readable(s) => while let Ok(n) = w.read(s, &mut buf) {
+//!                 let _ = w.write(s, &buf[..n]);
+//!             },
+//!             Event::PeerClosed(s) => w.close(s)?,
+//!             _ => {}
+//!         }
+//!     }
+//! }
+//! # Ok::<(), dpnode_client::Error>(())
+//! ```
+//!
+//! An [`App`] is one attached application and its API connection (shared by
+//! its threads); a [`Worker`] is one app worker, owned by one thread, with
+//! its own sessions and queues. More workers come from [`App::worker_add`].
+//! When the process exits or dies, the node sees the socket close and
+//! detaches the application: its sessions are reset and its memory freed.
+//!
+//! The library depends only on the `shm` crate (shared layouts and wire
+//! formats) and `libc`; it does not need DPDK. C programs use it through
+//! `include/dpnode_client.h` and the static library (see [`ffi`]).
+
+#![warn(missing_docs)]
+
+mod conn;
+pub mod echo;
+pub mod ffi;
+mod worker;
+
+use std::io;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use shm::api::{AttachRequest, Body, ErrorCode, Kind};
+
+pub use shm::api::ErrorCode as NodeError;
+pub use shm::msg::{Cc, ConnectOptions, Ep, Transport, L4};
+pub use worker::{Event, ListenerId, SessionId, SessionInfo, Worker, MAX_DEFERRED};
+
+use conn::{Conn, Reply, SegmentMap};
+
+/// How long attach, detach and worker add/delete wait for the node.
+const REQUEST_WAIT: Duration = Duration::from_secs(20);
+
+/// What went wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The node refused: its [`NodeError`] code and explanation.
+    #[error("{text} (error {code})")]
+    Node {
+        /// The node's error code ([`NodeError`] numbers).
+        code: i32,
+        /// What the node said.
+        text: String,
+    },
+    /// A system call failed.
+    #[error("i/o: {0}")]
+    Io(#[from] io::Error),
+    /// The node sent something this library does not understand.
+    #[error("protocol: {0}")]
+    Protocol(String),
+    /// Nothing to read, or no room to write, now.
+    #[error("would block")]
+    WouldBlock,
+    /// No such session on this worker.
+    #[error("no such session")]
+    BadSession,
+    /// The session cannot do this now (e.g. read before accept).
+    #[error("not allowed in the session's state")]
+    BadState,
+    /// The peer closed (datagram session), or the node closed the API connection.
+    #[error("closed")]
+    Closed,
+    /// The node did not answer in time.
+    #[error("timed out")]
+    Timeout,
+    /// A request queue is full and so is the library's backlog for it.
+    #[error("request queue full")]
+    QueueFull,
+    /// An argument is unusable.
+    #[error("invalid argument: {0}")]
+    Invalid(String),
+}
+
+/// `-EAGAIN`: the C API's "would block".
+pub const EAGAIN: i32 = -11;
+/// `-EPIPE`: the C API's "closed".
+pub const EPIPE: i32 = -32;
+/// `-EINVAL`: the C API's "invalid argument".
+pub const EINVAL: i32 = -22;
+/// `-EIO`: the C API's "system call failed" (the detail is in `errno`-style text only in Rust).
+pub const EIO: i32 = -5;
+/// `-EPROTO`: the C API's "protocol error".
+pub const EPROTO: i32 = -71;
+
+impl Error {
+    /// A negative number for C: a node error code (`-100..=-199`), or a negated errno.
+    pub fn code(&self) -> i32 {
+        match self {
+            Error::Node { code, .. } => *code,
+            Error::Io(_) => EIO,
+            Error::Protocol(_) => EPROTO,
+            Error::WouldBlock => EAGAIN,
+            Error::BadSession => ErrorCode::BadSession as i32,
+            Error::BadState => ErrorCode::BadState as i32,
+            Error::Closed => EPIPE,
+            Error::Timeout => ErrorCode::Timeout as i32,
+            Error::QueueFull => ErrorCode::QueueFull as i32,
+            Error::Invalid(_) => EINVAL,
+        }
+    }
+
+    /// The node's error, if the node refused.
+    pub fn node_error(&self) -> Option<NodeError> {
+        match self {
+            Error::Node { code, .. } => NodeError::from_i32(*code),
+            _ => None,
+        }
+    }
+}
+
+/// Attach options: the same as a builtin app's (see the node's README).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachOptions {
+    /// Namespace id; empty for the default namespace.
+    pub namespace: String,
+    /// The namespace's secret.
+    pub secret: u64,
+    /// Listeners reachable from the network (none given: global).
+    pub scope_global: bool,
+    /// Listeners reachable from apps of the same namespace (cut-through).
+    pub scope_local: bool,
+    /// Size of each worker's first segment.
+    pub segment_size: u64,
+    /// Size of added segments (0: as the first).
+    pub add_segment_size: u64,
+    /// Fifo pairs carved out of the first segment up front.
+    pub prealloc_fifo_pairs: u32,
+    /// Receive fifo size (power of two).
+    pub rx_fifo_size: u32,
+    /// Transmit fifo size (power of two).
+    pub tx_fifo_size: u32,
+    /// Messages per queue.
+    pub event_queue_size: u32,
+    /// Sleep on an eventfd in [`Worker::wait`] rather than polling.
+    pub use_eventfd: bool,
+    /// Accept TCP to every address and port of the namespace.
+    pub proxy_tcp: bool,
+    /// Accept UDP to every address and port of the namespace.
+    pub proxy_udp: bool,
+    /// TLS engine slot.
+    pub tls_engine: u8,
+}
+
+impl Default for AttachOptions {
+    fn default() -> Self {
+        AttachOptions {
+            namespace: String::new(),
+            secret: 0,
+            scope_global: false,
+            scope_local: false,
+            segment_size: 32 << 20,
+            add_segment_size: 0,
+            prealloc_fifo_pairs: 0,
+            rx_fifo_size: 64 << 10,
+            tx_fifo_size: 64 << 10,
+            event_queue_size: 2048,
+            use_eventfd: true,
+            proxy_tcp: false,
+            proxy_udp: false,
+            tls_engine: 0,
+        }
+    }
+}
+
+impl AttachOptions {
+    fn flags(&self) -> u32 {
+        use shm::api::*;
+        let f = |on: bool, bit: u32| if on { bit } else { 0 };
+        f(self.scope_global, ATTACH_SCOPE_GLOBAL)
+            | f(self.scope_local, ATTACH_SCOPE_LOCAL)
+            | f(self.use_eventfd, ATTACH_USE_EVENTFD)
+            | f(self.proxy_tcp, ATTACH_PROXY_TCP)
+            | f(self.proxy_udp, ATTACH_PROXY_UDP)
+    }
+}
+
+/// What an application's workers share: the API connection and the mapped segments.
+pub(crate) struct AppInner {
+    pub(crate) conn: Mutex<Conn>,
+    pub(crate) segs: SegmentMap,
+    handle: u64,
+    name: String,
+}
+
+/// An attached application.
+#[derive(Clone)]
+pub struct App {
+    inner: Arc<AppInner>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App").field("name", &self.inner.name).field("handle", &self.inner.handle).finish()
+    }
+}
+
+fn check_name(what: &str, s: &str) -> Result<(), Error> {
+    if s.len() > shm::api::MAX_NAME {
+        return Err(Error::Invalid(format!("{what} {s:?} is longer than {} bytes", shm::api::MAX_NAME)));
+    }
+    Ok(())
+}
+
+impl App {
+    /// Connects to the node's API socket and attaches application `name`; returns it and its first worker.
+    pub fn attach(socket: impl AsRef<Path>, name: &str, opts: &AttachOptions) -> Result<(App, Worker), Error> {
+        check_name("name", name)?;
+        check_name("namespace", &opts.namespace)?;
+        let conn = Conn::connect(socket.as_ref())?;
+        let segs = SegmentMap::default();
+        let mut inner = AppInner { conn: Mutex::new(conn), segs, handle: 0, name: name.to_string() };
+        let req = AttachRequest {
+            name,
+            namespace: &opts.namespace,
+            secret: opts.secret,
+            segment_size: opts.segment_size,
+            add_segment_size: opts.add_segment_size,
+            prealloc_fifo_pairs: opts.prealloc_fifo_pairs,
+            rx_fifo_size: opts.rx_fifo_size,
+            tx_fifo_size: opts.tx_fifo_size,
+            event_queue_size: opts.event_queue_size,
+            flags: opts.flags(),
+            tls_engine: opts.tls_engine,
+        };
+        let reply = {
+            let conn = inner.conn.get_mut().unwrap_or_else(|p| p.into_inner());
+            conn.request(&inner.segs, Kind::AttachRequest, Body::Attach(req), REQUEST_WAIT)?
+        };
+        let Reply::Worker(info, fds) = reply else {
+            return Err(Error::Protocol("attach reply without a worker".into()));
+        };
+        inner.handle = info.app;
+        let inner = Arc::new(inner);
+        let w = Worker::new(inner.clone(), info, fds)?;
+        Ok((App { inner }, w))
+    }
+
+    fn request(&self, kind: Kind, body: Body<'_>) -> Result<Reply, Error> {
+        let mut conn = self.inner.conn.lock().unwrap_or_else(|p| p.into_inner());
+        conn.request(&self.inner.segs, kind, body, REQUEST_WAIT)
+    }
+
+    /// The application's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The node's handle of the application.
+    pub fn handle(&self) -> u64 {
+        self.inner.handle
+    }
+
+    /// Adds a worker (for another thread).
+    pub fn worker_add(&self) -> Result<Worker, Error> {
+        match self.request(Kind::WorkerAddRequest, Body::WorkerAdd { app: self.inner.handle })? {
+            Reply::Worker(info, fds) => Worker::new(self.inner.clone(), info, fds),
+            _ => Err(Error::Protocol("worker add reply without a worker".into())),
+        }
+    }
+
+    /// Deletes a worker: its sessions are reset. Deleting the last one detaches the application.
+    pub fn worker_del(&self, w: Worker) -> Result<(), Error> {
+        let wrk = w.handle();
+        drop(w);
+        self.request(Kind::WorkerDelRequest, Body::WorkerDel { app: self.inner.handle, wrk }).map(|_| ())
+    }
+
+    /// Detaches the application: every worker's sessions are reset and its memory freed.
+    pub fn detach(self) -> Result<(), Error> {
+        self.request(Kind::DetachRequest, Body::Detach { app: self.inner.handle }).map(|_| ())
+    }
+
+    /// Stores a TLS certificate and key with the node for later use; returns its slot.
+    pub fn add_cert_key(&self, cert: &[u8], key: &[u8]) -> Result<u32, Error> {
+        if cert.len() + key.len() + 8 > shm::api::MAX_BODY {
+            return Err(Error::Invalid("certificate and key are larger than a message".into()));
+        }
+        match self.request(Kind::CertKeyAddRequest, Body::CertKeyAdd { cert, key })? {
+            Reply::Slot(s) => Ok(s),
+            _ => Err(Error::Protocol("cert/key reply without a slot".into())),
+        }
+    }
+
+    /// Forgets a certificate/key slot.
+    pub fn del_cert_key(&self, slot: u32) -> Result<(), Error> {
+        self.request(Kind::CertKeyDelRequest, Body::CertKeyDel { index: slot }).map(|_| ())
+    }
+
+    /// Sends raw bytes on the API socket (for protocol tests).
+    pub fn send_raw(&self, bytes: &[u8]) -> Result<(), Error> {
+        let mut conn = self.inner.conn.lock().unwrap_or_else(|p| p.into_inner());
+        conn.send_raw(bytes, REQUEST_WAIT)
+    }
+
+    /// Segments the application has mapped.
+    pub fn segment_count(&self) -> usize {
+        conn::lock(&self.inner.segs).len()
+    }
+}

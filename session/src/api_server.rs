@@ -1,0 +1,651 @@
+//! The application API socket: where external applications attach, detach
+//! and add or delete app workers (VPP's app attach over the binary API /
+//! `vcl` socket), served by the main thread.
+//!
+//! The wire format is [`shm::api`]. The server never blocks the main thread:
+//! every socket is non-blocking, it reads at most [`MESSAGES_PER_SERVICE`]
+//! messages per client per call, input is bounded by the largest message,
+//! and output waits in a per-client queue that, once it holds more than
+//! [`MAX_QUEUED_BYTES`], gets the client dropped (it does not read its
+//! replies). A message whose header cannot be trusted (bad magic, version or
+//! length) gets an error reply and the connection is closed; a well-framed
+//! message that is bad or not allowed (unknown kind, a reply kind, an
+//! application this connection did not attach) gets an error reply.
+//!
+//! The connection owns the applications attached through it: when it ends
+//! for any reason (the process exited, was killed, closed the socket, or
+//! was dropped) every one of them is detached, which resets their sessions,
+//! removes their listeners and returns their fifos and segments. A worker
+//! that finds an app misbehaving ([`ExternalShared::doom`]) gets the same
+//! treatment for the app's connection.
+//!
+//! The server also relays what workers need the apps to know and only the
+//! socket can carry: new segments (with their fds) and segments removed.
+
+use std::collections::VecDeque;
+use std::fmt::Write as _;
+use std::io::{self, Read};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use shm::api::{
+    AttachRequest, Body, ErrorCode, Header, Kind, Message, WorkerInfo, ATTACH_PROXY_TCP, ATTACH_PROXY_UDP,
+    ATTACH_SCOPE_GLOBAL, ATTACH_SCOPE_LOCAL, ATTACH_USE_EVENTFD, HEADER_LEN, MAX_BODY, WORKER_HAS_EVENTFD,
+};
+use shm::fdpass::{peer_credentials, send_with_fds};
+
+use crate::application::AppOptions;
+use crate::error::SessionError;
+use crate::external::{ApiStats, ExternalShared};
+use crate::main_thread::{ExternalWorker, MainCtx};
+use crate::pool::Handle;
+
+/// Connections served at once; more are accepted and closed at once.
+pub const MAX_CLIENTS: usize = 256;
+/// Reply bytes queued for one client before it is dropped for not reading them.
+pub const MAX_QUEUED_BYTES: usize = 1 << 20;
+/// Messages handled per client per [`ApiServer::service`] call.
+pub const MESSAGES_PER_SERVICE: usize = 32;
+/// Certificate/key slots per connection.
+pub const MAX_CERT_SLOTS: usize = 16;
+/// How often segments that went away are looked for.
+const SEGMENT_SCAN_PERIOD: Duration = Duration::from_millis(100);
+
+/// One app worker of an attached application.
+struct ClientWorker {
+    wrk: Handle,
+    ext: Arc<ExternalShared>,
+}
+
+/// An application attached through a connection.
+struct ClientApp {
+    app: Handle,
+    name: String,
+    workers: Vec<ClientWorker>,
+}
+
+/// A message waiting to be written, with the fds that go with its first byte.
+struct Outgoing {
+    bytes: Vec<u8>,
+    fds: Vec<OwnedFd>,
+    sent: usize,
+}
+
+/// Why a connection is being dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Gone {
+    /// End of stream or a socket error: the process exited or closed it.
+    Closed,
+    /// It sent a message whose framing cannot be trusted.
+    Protocol,
+    /// It does not read its replies.
+    Slow,
+    /// One of its apps overflowed an event backlog.
+    Misbehaving,
+}
+
+/// One API connection.
+struct Client {
+    id: u64,
+    stream: UnixStream,
+    pid: i32,
+    uid: u32,
+    rbuf: Vec<u8>,
+    out: VecDeque<Outgoing>,
+    out_bytes: usize,
+    apps: Vec<ClientApp>,
+    certs: Vec<Option<(Vec<u8>, Vec<u8>)>>,
+    gone: Option<Gone>,
+    eof: bool,
+}
+
+/// What `show api` prints about a connection.
+#[derive(Debug, Clone)]
+pub struct ClientInfo {
+    /// Connection number.
+    pub id: u64,
+    /// Peer process.
+    pub pid: i32,
+    /// Peer user.
+    pub uid: u32,
+    /// Its applications: (index, name, app workers).
+    pub apps: Vec<(u32, String, usize)>,
+    /// Reply bytes not yet taken by the client.
+    pub queued_bytes: usize,
+}
+
+/// The API socket and its connections.
+pub struct ApiServer {
+    listener: UnixListener,
+    path: PathBuf,
+    clients: Vec<Client>,
+    next_id: u64,
+    stats: Arc<ApiStats>,
+    next_scan: Instant,
+}
+
+impl ApiServer {
+    /// Binds the socket at `path` (a stale socket file there is replaced).
+    pub fn bind(path: &Path, stats: Arc<ApiStats>) -> io::Result<ApiServer> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let _ = std::fs::remove_file(path);
+        let listener = UnixListener::bind(path)?;
+        listener.set_nonblocking(true)?;
+        Ok(ApiServer { listener, path: path.into(), clients: Vec::new(), next_id: 1, stats, next_scan: Instant::now() })
+    }
+
+    /// The socket's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &Arc<ApiStats> {
+        &self.stats
+    }
+
+    /// Adds the descriptors to wait on (listener, connections) to `out`.
+    pub fn poll_fds(&self, out: &mut Vec<libc::pollfd>) {
+        out.push(libc::pollfd { fd: self.listener.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+        for c in &self.clients {
+            let mut events = libc::POLLIN;
+            if !c.out.is_empty() {
+                events |= libc::POLLOUT;
+            }
+            out.push(libc::pollfd { fd: c.stream.as_raw_fd(), events, revents: 0 });
+        }
+    }
+
+    /// Does everything that is ready without blocking: accepts, reads and
+    /// handles messages, writes replies, relays segments, detaches the apps
+    /// of connections that ended. Call it every main-loop iteration.
+    pub fn service(&mut self, ctx: &mut MainCtx) {
+        self.accept();
+        for i in 0..self.clients.len() {
+            self.read(i);
+            self.handle_messages(ctx, i);
+        }
+        self.relay_segments();
+        for c in &mut self.clients {
+            if c.gone.is_none() && c.apps.iter().any(|a| a.workers.iter().any(|w| w.ext.doomed().is_some())) {
+                c.gone = Some(Gone::Misbehaving);
+            }
+            write(c);
+            if c.gone.is_none() && c.eof {
+                c.gone = Some(Gone::Closed);
+            }
+            if c.out_bytes > MAX_QUEUED_BYTES && c.gone.is_none() {
+                c.gone = Some(Gone::Slow);
+            }
+        }
+        let mut i = 0;
+        while i < self.clients.len() {
+            if self.clients[i].gone.is_some() {
+                let c = self.clients.swap_remove(i);
+                self.drop_client(ctx, c);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// Detaches every application of every connection and closes them (node shutdown).
+    pub fn close_all(&mut self, ctx: &mut MainCtx) {
+        for mut c in std::mem::take(&mut self.clients) {
+            c.gone = Some(Gone::Closed);
+            self.drop_client(ctx, c);
+        }
+    }
+
+    /// The connections, for `show api`.
+    pub fn clients(&self) -> Vec<ClientInfo> {
+        self.clients
+            .iter()
+            .map(|c| ClientInfo {
+                id: c.id,
+                pid: c.pid,
+                uid: c.uid,
+                apps: c.apps.iter().map(|a| (a.app.index, a.name.clone(), a.workers.len())).collect(),
+                queued_bytes: c.out_bytes,
+            })
+            .collect()
+    }
+
+    /// The connection (id, pid) that attached application `app_index`, if it is external.
+    pub fn app_client(&self, app_index: u32) -> Option<(u64, i32)> {
+        self.clients.iter().find(|c| c.apps.iter().any(|a| a.app.index == app_index)).map(|c| (c.id, c.pid))
+    }
+
+    /// Per app worker of application `app_index`: segments given to the app, for `show app N verbose`.
+    pub fn describe_app(&self, app_index: u32) -> String {
+        let mut out = String::new();
+        for c in &self.clients {
+            for a in c.apps.iter().filter(|a| a.app.index == app_index) {
+                let _ = writeln!(out, "  api connection {} (pid {}, uid {})", c.id, c.pid, c.uid);
+                for w in &a.workers {
+                    let _ = writeln!(
+                        out,
+                        "    app worker {}: {} segments mapped by the app",
+                        w.wrk.index,
+                        w.ext.segment_count()
+                    );
+                }
+            }
+        }
+        out
+    }
+
+    fn accept(&mut self) {
+        for _ in 0..16 {
+            let stream = match self.listener.accept() {
+                Ok((s, _)) => s,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    eprintln!("dpnode: api accept: {e}");
+                    return;
+                }
+            };
+            if self.clients.len() >= MAX_CLIENTS || stream.set_nonblocking(true).is_err() {
+                self.stats.clients_refused.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            let (pid, uid) = peer_credentials(stream.as_fd()).unwrap_or((0, u32::MAX));
+            self.stats.clients_accepted.fetch_add(1, Ordering::Relaxed);
+            self.clients.push(Client {
+                id: self.next_id,
+                stream,
+                pid,
+                uid,
+                rbuf: Vec::new(),
+                out: VecDeque::new(),
+                out_bytes: 0,
+                apps: Vec::new(),
+                certs: Vec::new(),
+                gone: None,
+                eof: false,
+            });
+            self.next_id += 1;
+        }
+    }
+
+    /// Reads what is there, up to one largest message beyond what is buffered.
+    fn read(&mut self, i: usize) {
+        let c = &mut self.clients[i];
+        if c.gone.is_some() || c.eof {
+            return;
+        }
+        let mut chunk = [0u8; 16 * 1024];
+        // Plain reads: descriptors a client sends are closed by the kernel, never kept.
+        while c.rbuf.len() < HEADER_LEN + MAX_BODY {
+            match (&c.stream).read(&mut chunk) {
+                Ok(0) => {
+                    c.eof = true;
+                    return;
+                }
+                Ok(n) => c.rbuf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    c.eof = true;
+                    return;
+                }
+            }
+        }
+    }
+
+    fn handle_messages(&mut self, ctx: &mut MainCtx, i: usize) {
+        for _ in 0..MESSAGES_PER_SERVICE {
+            let c = &mut self.clients[i];
+            if c.gone.is_some() || c.rbuf.len() < HEADER_LEN {
+                return;
+            }
+            let h = match Header::parse(&c.rbuf) {
+                Ok(h) => h,
+                Err(e) => {
+                    // The stream's framing is lost: say why, then hang up.
+                    self.stats.bad_messages.fetch_add(1, Ordering::Relaxed);
+                    self.stats.clients_dropped_protocol.fetch_add(1, Ordering::Relaxed);
+                    let text = e.to_string();
+                    let m = Message::failure(Kind::ErrorReply, 0, ErrorCode::from(e), &text);
+                    queue(c, &m, Vec::new());
+                    write(c);
+                    c.gone = Some(Gone::Protocol);
+                    return;
+                }
+            };
+            let total = HEADER_LEN + h.length as usize;
+            if c.rbuf.len() < total {
+                return;
+            }
+            let frame: Vec<u8> = c.rbuf.drain(..total).collect();
+            self.handle(ctx, i, h, &frame[HEADER_LEN..]);
+        }
+    }
+
+    fn handle(&mut self, ctx: &mut MainCtx, i: usize, h: Header, body: &[u8]) {
+        let kind = match Kind::from_u16(h.kind) {
+            Some(k) if k.is_request() => k,
+            _ => {
+                let text = format!("kind {:#06x} is not a request this node takes", h.kind);
+                return self.fail(i, Kind::ErrorReply, h.context, ErrorCode::UnknownKind as i32, &text);
+            }
+        };
+        let body = match Message::parse_body(kind, h.code, body) {
+            Ok(b) => b,
+            Err(e) => return self.fail(i, kind, h.context, ErrorCode::from(e) as i32, &e.to_string()),
+        };
+        match body {
+            Body::Attach(a) => self.attach(ctx, i, h.context, &a),
+            Body::Detach { app } => {
+                let Some(a) = self.owned_app(i, app) else {
+                    return self.not_yours(i, kind, h.context, "application");
+                };
+                let app = self.clients[i].apps.swap_remove(a);
+                match ctx.detach(app.app) {
+                    Ok(_) => {
+                        self.stats.detaches.fetch_add(1, Ordering::Relaxed);
+                        self.reply(i, kind, h.context, Body::Empty, Vec::new());
+                    }
+                    Err(e) => self.fail(i, kind, h.context, e.code(), &e.to_string()),
+                }
+            }
+            Body::WorkerAdd { app } => {
+                let Some(a) = self.owned_app(i, app) else {
+                    return self.not_yours(i, kind, h.context, "application");
+                };
+                let app = self.clients[i].apps[a].app;
+                match ctx.app_worker_add_external(app, &self.stats) {
+                    Ok(w) => {
+                        self.clients[i].apps[a].workers.push(ClientWorker { wrk: w.wrk, ext: w.ext.clone() });
+                        self.reply_worker(i, kind, h.context, w);
+                    }
+                    Err(e) => self.fail(i, kind, h.context, e.code(), &e.to_string()),
+                }
+            }
+            Body::WorkerDel { app, wrk } => {
+                let Some(a) = self.owned_app(i, app) else {
+                    return self.not_yours(i, kind, h.context, "application");
+                };
+                let Some(w) = self.clients[i].apps[a].workers.iter().position(|w| w.wrk.to_u64() == wrk) else {
+                    return self.not_yours(i, kind, h.context, "app worker");
+                };
+                let (app_h, wrk_h) = (self.clients[i].apps[a].app, self.clients[i].apps[a].workers[w].wrk);
+                match ctx.app_worker_del(app_h, wrk_h) {
+                    Ok(_) => {
+                        let ca = &mut self.clients[i].apps[a];
+                        ca.workers.swap_remove(w);
+                        if ca.workers.is_empty() {
+                            // The application went with its last worker.
+                            self.clients[i].apps.swap_remove(a);
+                        }
+                        self.reply(i, kind, h.context, Body::Empty, Vec::new());
+                    }
+                    Err(e) => self.fail(i, kind, h.context, e.code(), &e.to_string()),
+                }
+            }
+            Body::CertKeyAdd { cert, key } => {
+                let c = &mut self.clients[i];
+                let slot = c.certs.iter().position(Option::is_none).or_else(|| {
+                    (c.certs.len() < MAX_CERT_SLOTS).then(|| {
+                        c.certs.push(None);
+                        c.certs.len() - 1
+                    })
+                });
+                match slot {
+                    Some(s) => {
+                        c.certs[s] = Some((cert.to_vec(), key.to_vec()));
+                        self.reply(i, kind, h.context, Body::CertKeySlot { index: s as u32 }, Vec::new());
+                    }
+                    None => {
+                        self.fail(i, kind, h.context, ErrorCode::TooMany as i32, "all certificate slots are in use")
+                    }
+                }
+            }
+            Body::CertKeyDel { index } => match self.clients[i].certs.get_mut(index as usize).filter(|s| s.is_some()) {
+                Some(s) => {
+                    *s = None;
+                    self.reply(i, kind, h.context, Body::Empty, Vec::new());
+                }
+                None => self.not_yours(i, kind, h.context, "certificate slot"),
+            },
+            // parse_body returns only request bodies for request kinds.
+            _ => self.fail(i, kind, h.context, ErrorCode::BadMessage as i32, "unexpected body"),
+        }
+    }
+
+    fn attach(&mut self, ctx: &mut MainCtx, i: usize, context: u64, a: &AttachRequest<'_>) {
+        let flag = |f: u32| a.flags & f != 0;
+        let opts = AppOptions {
+            namespace_id: a.namespace.to_string(),
+            namespace_secret: a.secret,
+            scope_global: flag(ATTACH_SCOPE_GLOBAL),
+            scope_local: flag(ATTACH_SCOPE_LOCAL),
+            segment_size: a.segment_size,
+            add_segment_size: a.add_segment_size,
+            prealloc_fifo_pairs: a.prealloc_fifo_pairs,
+            rx_fifo_size: a.rx_fifo_size,
+            tx_fifo_size: a.tx_fifo_size,
+            event_queue_size: a.event_queue_size,
+            use_eventfd: flag(ATTACH_USE_EVENTFD),
+            proxy_tcp: flag(ATTACH_PROXY_TCP),
+            proxy_udp: flag(ATTACH_PROXY_UDP),
+            tls_engine: a.tls_engine,
+            builtin: false,
+        };
+        match ctx.attach_external(a.name, opts, &self.stats) {
+            Ok(w) => {
+                self.stats.attaches.fetch_add(1, Ordering::Relaxed);
+                let c = &mut self.clients[i];
+                eprintln!(
+                    "dpnode: api connection {} (pid {}) attached {:?} (app {})",
+                    c.id, c.pid, a.name, w.app.index
+                );
+                c.apps.push(ClientApp {
+                    app: w.app,
+                    name: a.name.to_string(),
+                    workers: vec![ClientWorker { wrk: w.wrk, ext: w.ext.clone() }],
+                });
+                self.reply_worker(i, Kind::AttachRequest, context, w);
+            }
+            Err(e) => {
+                self.stats.attach_failures.fetch_add(1, Ordering::Relaxed);
+                self.fail(i, Kind::AttachRequest, context, e.code(), &e.to_string());
+            }
+        }
+    }
+
+    fn reply_worker(&mut self, i: usize, kind: Kind, context: u64, w: ExternalWorker) {
+        let mut fds = vec![w.segment_fd];
+        let mut flags = 0;
+        if let Some(fd) = &w.queues.eventfd {
+            match fd.try_clone() {
+                Ok(fd) => {
+                    fds.push(fd);
+                    flags |= WORKER_HAS_EVENTFD;
+                }
+                Err(e) => eprintln!("dpnode: api: cannot duplicate an eventfd: {e}"),
+            }
+        }
+        let info = WorkerInfo {
+            app: w.app.to_u64(),
+            wrk: w.wrk.to_u64(),
+            wrk_map_index: w.wrk_map_index,
+            segment_id: w.segment_id,
+            segment_size: w.segment_size,
+            slots: w.queues.slots,
+            slot_size: w.queues.slot_size,
+            flags,
+            queues: w.queues.pairs.clone(),
+        };
+        self.reply(i, kind, context, Body::Worker(info), fds);
+    }
+
+    fn owned_app(&self, i: usize, app: u64) -> Option<usize> {
+        self.clients[i].apps.iter().position(|a| a.app.to_u64() == app)
+    }
+
+    fn not_yours(&mut self, i: usize, kind: Kind, context: u64, what: &str) {
+        let text = format!("no {what} with that handle was attached through this connection");
+        self.fail(i, kind, context, ErrorCode::NotYours as i32, &text);
+    }
+
+    fn reply(&mut self, i: usize, request: Kind, context: u64, body: Body<'_>, fds: Vec<OwnedFd>) {
+        let m = Message { kind: request.reply(), code: 0, context, body };
+        queue(&mut self.clients[i], &m, fds);
+    }
+
+    fn fail(&mut self, i: usize, request: Kind, context: u64, code: i32, text: &str) {
+        if code <= ErrorCode::BadMessage as i32 {
+            // The protocol's own errors, not a control operation's refusal.
+            self.stats.bad_messages.fetch_add(1, Ordering::Relaxed);
+        }
+        let m = Message { kind: request.reply(), code, context, body: Body::Failure(text) };
+        queue(&mut self.clients[i], &m, Vec::new());
+    }
+
+    /// Passes new segments to the apps, and tells them about removed ones.
+    fn relay_segments(&mut self) {
+        let scan = Instant::now() >= self.next_scan;
+        if scan {
+            self.next_scan = Instant::now() + SEGMENT_SCAN_PERIOD;
+        }
+        for c in &mut self.clients {
+            let mut msgs: Vec<(Body<'static>, Vec<OwnedFd>)> = Vec::new();
+            for w in c.apps.iter().flat_map(|a| &a.workers) {
+                for s in w.ext.take_announced() {
+                    msgs.push((Body::SegmentAdd { id: s.id, size: s.size }, vec![s.fd]));
+                }
+                if scan {
+                    for id in w.ext.gone_segments() {
+                        msgs.push((Body::SegmentDel { id }, Vec::new()));
+                    }
+                }
+            }
+            for (body, fds) in msgs {
+                let kind = if fds.is_empty() { Kind::SegmentDel } else { Kind::SegmentAdd };
+                queue(c, &Message { kind, code: 0, context: 0, body }, fds);
+            }
+        }
+    }
+
+    fn drop_client(&mut self, ctx: &mut MainCtx, c: Client) {
+        let why = c.gone.unwrap_or(Gone::Closed);
+        let counter = match why {
+            Gone::Misbehaving => &self.stats.detaches_misbehaving,
+            _ => &self.stats.detaches_client_gone,
+        };
+        if why == Gone::Slow {
+            self.stats.clients_dropped_slow.fetch_add(1, Ordering::Relaxed);
+        }
+        for a in &c.apps {
+            let reason = match why {
+                Gone::Misbehaving => {
+                    let r = a.workers.iter().find_map(|w| w.ext.doomed());
+                    format!("misbehaving ({})", r.unwrap_or_else(|| "another app of its connection".into()))
+                }
+                Gone::Closed => "connection closed".into(),
+                Gone::Protocol => "protocol error".into(),
+                Gone::Slow => "not reading its replies".into(),
+            };
+            match ctx.detach(a.app) {
+                Ok(n) => {
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    eprintln!(
+                        "dpnode: api connection {} (pid {}): {reason}; detached {:?}, {n} sessions closed",
+                        c.id, c.pid, a.name
+                    );
+                }
+                Err(SessionError::NotAttached) => {}
+                Err(e) => eprintln!("dpnode: api connection {}: detach {:?}: {e}", c.id, a.name),
+            }
+        }
+        // Dropping `c` closes the socket and any fds still queued for it.
+    }
+}
+
+impl Drop for ApiServer {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Queues a message (and its fds) for a client.
+fn queue(c: &mut Client, m: &Message<'_>, fds: Vec<OwnedFd>) {
+    let mut bytes = Vec::with_capacity(HEADER_LEN + 64);
+    m.emit(&mut bytes);
+    c.out_bytes += bytes.len();
+    c.out.push_back(Outgoing { bytes, fds, sent: 0 });
+}
+
+/// Writes queued messages until the socket would block.
+fn write(c: &mut Client) {
+    while let Some(m) = c.out.front_mut() {
+        let fds: Vec<BorrowedFd<'_>> = if m.sent == 0 { m.fds.iter().map(AsFd::as_fd).collect() } else { Vec::new() };
+        match send_with_fds(c.stream.as_fd(), &m.bytes[m.sent..], &fds) {
+            Ok(n) => {
+                m.sent += n;
+                c.out_bytes -= n;
+                if m.sent == m.bytes.len() {
+                    c.out.pop_front();
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => {
+                // The peer is gone; what is queued can never be delivered.
+                c.out.clear();
+                c.out_bytes = 0;
+                c.eof = true;
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn error_codes_match_the_session_layer() {
+        let all = [
+            SessionError::AlreadyAttached("a".into()),
+            SessionError::UnsupportedConfig("x".into()),
+            SessionError::InvalidNamespace("n".into()),
+            SessionError::WrongNamespaceSecret("n".into()),
+            SessionError::NotAttached,
+            SessionError::invalid("k", "r"),
+            SessionError::AddressInUse("e".into()),
+            SessionError::NoSuchListener(1),
+            SessionError::NoSuchAppWorker(1),
+            SessionError::NoSuchApp(1),
+            SessionError::NotListening("e".into()),
+            SessionError::AlreadyListening("e".into()),
+            SessionError::TooMany("x"),
+        ];
+        let names = [
+            ErrorCode::AlreadyAttached,
+            ErrorCode::UnsupportedConfig,
+            ErrorCode::InvalidNamespace,
+            ErrorCode::WrongNamespaceSecret,
+            ErrorCode::NotAttached,
+            ErrorCode::InvalidValue,
+            ErrorCode::AddressInUse,
+            ErrorCode::NoSuchListener,
+            ErrorCode::NoSuchAppWorker,
+            ErrorCode::NoSuchApp,
+            ErrorCode::NotListening,
+            ErrorCode::AlreadyListening,
+            ErrorCode::TooMany,
+        ];
+        for (e, c) in all.iter().zip(names) {
+            assert_eq!(e.code(), c as i32, "{e:?} and {c:?} disagree");
+        }
+    }
+}
