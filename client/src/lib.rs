@@ -204,6 +204,8 @@ impl AttachOptions {
 /// What an application's workers share: the API connection and the mapped segments.
 pub(crate) struct AppInner {
     pub(crate) conn: Mutex<Conn>,
+    /// The socket's descriptor, to sleep on it without taking the lock.
+    pub(crate) sock_fd: std::os::fd::RawFd,
     pub(crate) segs: SegmentMap,
     handle: u64,
     name: String,
@@ -235,7 +237,8 @@ impl App {
         check_name("namespace", &opts.namespace)?;
         let conn = Conn::connect(socket.as_ref())?;
         let segs = SegmentMap::default();
-        let mut inner = AppInner { conn: Mutex::new(conn), segs, handle: 0, name: name.to_string() };
+        let sock_fd = conn.raw_fd();
+        let mut inner = AppInner { conn: Mutex::new(conn), sock_fd, segs, handle: 0, name: name.to_string() };
         let req = AttachRequest {
             name,
             namespace: &opts.namespace,

@@ -477,7 +477,7 @@ impl Worker {
             empty &= q.events.arm_wakeup();
         }
         if empty {
-            let sock = self.app.conn.lock().unwrap_or_else(|p| p.into_inner()).raw_fd();
+            let sock = self.app.sock_fd;
             let mut fds = [
                 libc::pollfd { fd: efd, events: libc::POLLIN, revents: 0 },
                 libc::pollfd { fd: sock, events: libc::POLLIN, revents: 0 },
