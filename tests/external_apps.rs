@@ -323,7 +323,7 @@ fn two_external_apps_talk_through_cut_through() {
     assert!(ok, "{text}");
     assert_eq!(after(&text, "completed"), 4, "{text}");
     assert_eq!(after(&text, "mismatched"), 0, "{text}");
-    assert_eq!(after(&text, "received"), 4 * 16 << 20, "{text}");
+    assert_eq!(after(&text, "received"), 4 * (16 << 20), "{text}");
     let (ok, text) = echo_client(
         &node,
         &["uri", "udp://198.18.0.2/9001", "scope", "local", "sessions", "2", "bytes", "4m", "chunk", "8k"],

@@ -158,7 +158,8 @@ pub struct AttachOptions {
     pub tx_fifo_size: u32,
     /// Messages per queue.
     pub event_queue_size: u32,
-    /// Sleep on an eventfd in [`Worker::wait`] rather than polling.
+    /// Sleep on an eventfd in [`Worker::wait`] when idle (the default); without
+    /// one, `wait` polls the queues (lower latency, a busy core).
     pub use_eventfd: bool,
     /// Accept TCP to every address and port of the namespace.
     pub proxy_tcp: bool,

@@ -466,10 +466,15 @@ impl Worker {
         if left.is_some_and(|l| l.is_zero()) {
             return Ok(());
         }
-        let busy = self.deferred.iter().any(|d| !d.is_empty());
-        let Some(efd) = self.eventfd.as_ref().map(AsRawFd::as_raw_fd).filter(|_| !busy) else {
-            // No eventfd (or requests waiting for room): nap briefly and look again.
+        if self.deferred.iter().any(|d| !d.is_empty()) {
+            // Requests wait for room: the node drains its queues every loop, look again soon.
             std::thread::sleep(left.map_or(Duration::from_micros(20), |l| l.min(Duration::from_micros(20))));
+            return Ok(());
+        }
+        let Some(efd) = self.eventfd.as_ref().map(AsRawFd::as_raw_fd) else {
+            // Attached without an eventfd: poll (lowest latency, one core busy), but let
+            // other threads of this core run in between.
+            std::thread::yield_now();
             return Ok(());
         };
         let mut empty = true;

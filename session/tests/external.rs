@@ -13,7 +13,7 @@
 //! process, so this is one test.
 
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
@@ -114,9 +114,9 @@ fn builtin() -> AppOptions {
     AppOptions { builtin: true, segment_size: 4 << 20, ..AppOptions::default() }
 }
 
-fn server_cfg(socket: &PathBuf, name: &str, uri: &str, opts: AttachOptions) -> ServerConfig {
+fn server_cfg(socket: &Path, name: &str, uri: &str, opts: AttachOptions) -> ServerConfig {
     ServerConfig {
-        socket: socket.clone(),
+        socket: socket.to_path_buf(),
         uri: Ep::parse_uri(uri).unwrap(),
         name: name.into(),
         opts,
@@ -125,10 +125,10 @@ fn server_cfg(socket: &PathBuf, name: &str, uri: &str, opts: AttachOptions) -> S
     }
 }
 
-fn client_cfg(socket: &PathBuf, name: &str, uri: &str, opts: AttachOptions, sessions: u32, bytes: u64) -> ClientConfig {
+fn client_cfg(socket: &Path, name: &str, uri: &str, opts: AttachOptions, sessions: u32, bytes: u64) -> ClientConfig {
     let uri = Ep::parse_uri(uri).unwrap();
     ClientConfig {
-        socket: socket.clone(),
+        socket: socket.to_path_buf(),
         uri,
         name: name.into(),
         opts,
