@@ -364,7 +364,7 @@ fn kill_9_of_an_external_app_with_100_sessions_frees_everything() {
     }
     let (ns, node, _) = node("[[app]]\nkind = \"echo-server\"\nuri = \"udp://0.0.0.0/5\"\n");
     // Another external app, attached before and serving throughout.
-    let _keeper = Ext::echo_server(&node, "udp://0.0.0.0/8", &["name", "keeper"]);
+    let keeper = Ext::echo_server(&node, "udp://0.0.0.0/8", &["name", "keeper"]);
     assert_eq!(num(&py(&ns, HUNDRED_FLOWS, "PORT=8 FLOWS=3"), "ok"), 3);
     let before = live(&node);
     let sessions_before = total_sessions(&node);
@@ -385,6 +385,11 @@ fn kill_9_of_an_external_app_with_100_sessions_frees_everything() {
     assert_eq!(num(&py(&ns, HUNDRED_FLOWS, "PORT=5 FLOWS=20"), "ok"), 20);
     // And the victim's port is closed again.
     assert_eq!(num(&py(&ns, HUNDRED_FLOWS, "PORT=7 FLOWS=1"), "ok"), 0);
+    // The operator detaches the keeper: its connection is closed, so the process learns and exits.
+    node.ctl(&["app", "detach", "keeper"]);
+    let (ok, _) = keeper.finish();
+    assert!(!ok, "the keeper saw its application go and stopped");
+    assert!(node.log().contains("detached by the operator"), "{}", node.log());
 }
 
 /// xorshift64*, for the fuzzing below.

@@ -17,7 +17,9 @@
 //! was dropped) every one of them is detached, which resets their sessions,
 //! removes their listeners and returns their fifos and segments. A worker
 //! that finds an app misbehaving ([`ExternalShared::doom`]) gets the same
-//! treatment for the app's connection.
+//! treatment for the app's connection. The other way round, a connection
+//! whose applications were all detached from the CLI is closed, so the
+//! process sees end of stream.
 //!
 //! The server also relays what workers need the apps to know and only the
 //! socket can carry: new segments (with their fds) and segments removed.
@@ -86,6 +88,8 @@ enum Gone {
     Slow,
     /// One of its apps overflowed an event backlog.
     Misbehaving,
+    /// Its applications were detached by the operator.
+    Detached,
 }
 
 /// One API connection.
@@ -172,9 +176,26 @@ impl ApiServer {
             self.handle_messages(ctx, i);
         }
         self.relay_segments();
+        let control = &ctx.tables().control;
         for c in &mut self.clients {
             if c.gone.is_none() && c.apps.iter().any(|a| a.workers.iter().any(|w| w.ext.doomed().is_some())) {
                 c.gone = Some(Gone::Misbehaving);
+            }
+            // Applications detached behind the connection's back (`app detach` on the CLI):
+            // forget them; a connection left with none is closed, so the process learns of it.
+            let had = c.apps.len();
+            c.apps.retain(|a| {
+                let attached = control.app_handle(a.app.index) == Some(a.app);
+                if !attached {
+                    eprintln!(
+                        "dpnode: api connection {} (pid {}): {:?} was detached by the operator",
+                        c.id, c.pid, a.name
+                    );
+                }
+                attached
+            });
+            if had > 0 && c.apps.is_empty() && c.gone.is_none() {
+                c.gone = Some(Gone::Detached);
             }
             write(c);
             if c.gone.is_none() && c.eof {
@@ -552,6 +573,7 @@ impl ApiServer {
                 Gone::Closed => "connection closed".into(),
                 Gone::Protocol => "protocol error".into(),
                 Gone::Slow => "not reading its replies".into(),
+                Gone::Detached => "its applications were detached".into(),
             };
             match ctx.detach(a.app) {
                 Ok(n) => {

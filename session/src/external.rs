@@ -49,6 +49,11 @@ use crate::mq::{new_eventfd, MessageQueue};
 pub const REQUESTS_PER_POLL: usize = 256;
 /// How many times the event queue's length the backlog may hold before the app is detached.
 pub const BACKLOG_FACTOR: usize = 8;
+/// Listens and unlistens an app worker may ask of one data-plane worker per second (each
+/// costs the main thread a barrier, which parks every worker): the sustained rate...
+pub const CONTROL_PER_SEC: u64 = 1000;
+/// ... and the burst.
+pub const CONTROL_BURST: u64 = 128;
 
 /// Counters about external applications, shared by the API server and the workers.
 ///
@@ -83,6 +88,8 @@ pub struct ApiStats {
     pub queue_full: AtomicU64,
     /// Backlogs that overflowed.
     pub backlog_overflows: AtomicU64,
+    /// Listen/unlisten requests refused for exceeding the control rate.
+    pub control_throttled: AtomicU64,
     /// Segments passed to applications after attach.
     pub segments_announced: AtomicU64,
     /// Segment removals told to applications.
@@ -108,6 +115,7 @@ impl ApiStats {
             ("app queue requests for foreign or stale sessions", v(&self.bad_sessions), true),
             ("app event queue full (backlogged)", v(&self.queue_full), true),
             ("app event backlog overflows", v(&self.backlog_overflows), true),
+            ("app listen/unlisten requests over the rate limit", v(&self.control_throttled), true),
             ("app segments announced", v(&self.segments_announced), false),
             ("app segments withdrawn", v(&self.segments_withdrawn), false),
         ]
@@ -309,6 +317,9 @@ pub struct ExternalEndpoint {
     backlog_limit: usize,
     notify: bool,
     counters: EndpointCounters,
+    /// Control-request tokens (scaled by 1e9: one token is `1_000_000_000`), and when they were last refilled.
+    control_tokens: u64,
+    control_at_ns: u64,
     // Last: keeps the segment holding the queues mapped while the views above live.
     _owner: Arc<AppWorkerShared>,
 }
@@ -363,6 +374,8 @@ impl ExternalEndpoint {
             requests,
             notify: false,
             counters: EndpointCounters::default(),
+            control_tokens: CONTROL_BURST * 1_000_000_000,
+            control_at_ns: 0,
             _owner: owner.clone(),
         })
     }
@@ -425,6 +438,20 @@ impl ExternalEndpoint {
             self.counters.requests += 1;
         }
         r
+    }
+
+    /// Takes a token for a listen or unlisten at time `now_ns`; false (counted) when the app is over its rate.
+    pub fn control_token(&mut self, now_ns: u64) -> bool {
+        let elapsed = now_ns.saturating_sub(self.control_at_ns);
+        self.control_at_ns = now_ns;
+        let cap = CONTROL_BURST * 1_000_000_000;
+        self.control_tokens = self.control_tokens.saturating_add(elapsed.saturating_mul(CONTROL_PER_SEC)).min(cap);
+        if self.control_tokens < 1_000_000_000 {
+            self.shared.stats.control_throttled.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        self.control_tokens -= 1_000_000_000;
+        true
     }
 
     /// Counts a request that did not parse.

@@ -15,6 +15,10 @@
 //! The worker only reads the shared tables ([`SessionShared`]); listen,
 //! unlisten, attach and detach happen on the main thread under the barrier,
 //! and a builtin app that asks for one from a callback sends an RPC there.
+//!
+//! External apps (other processes) get the same events as messages on their
+//! shared-memory queues instead of callbacks, and their requests are read
+//! from their queues once per loop: `worker/external.rs`.
 
 use std::collections::HashMap;
 use std::net::SocketAddrV4;

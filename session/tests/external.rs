@@ -305,7 +305,19 @@ fn external_apps_over_a_ring_port() {
                     Err(_) => std::thread::sleep(Duration::from_micros(100)),
                 }
             }
-            // Then an unlisten of a listener that is not ours and a connect nowhere useful.
+            // Listens cost the main thread a barrier each: a flood of them is throttled.
+            let mut listens = 0u16;
+            while listens < 400 {
+                let ep = msg::Ep { l4: msg::L4::Udp, ip: Ipv4Addr::UNSPECIFIED, port: 20_000 + listens };
+                let req = Request::Listen { context: u64::from(listens), ep };
+                let n = req.emit(&mut p);
+                match w.send_raw_request(0, req.kind(), &p[..n]) {
+                    Ok(()) => listens += 1,
+                    Err(_) => std::thread::sleep(Duration::from_micros(100)),
+                }
+            }
+            // Then (once the rate allows again) an unlisten of a listener that is not ours.
+            std::thread::sleep(Duration::from_millis(500));
             let other = w.unlisten(dpnode_client::ListenerId(u64::from(u32::MAX) << 32));
             drop(w);
             app.detach().unwrap();
@@ -317,6 +329,9 @@ fn external_apps_over_a_ring_port() {
         let after = node.stats.bad_requests.load(Ordering::Relaxed) + node.stats.bad_sessions.load(Ordering::Relaxed);
         assert!(after - before > 1000, "garbage was counted: {before} -> {after}");
         assert_eq!(node.sessions(), 3, "ext-srv's sessions survived the fuzzer");
+        let throttled = node.stats.control_throttled.load(Ordering::Relaxed);
+        assert!(throttled >= 200, "400 listens at once: the burst passes, most of the rest are refused ({throttled})");
+        assert_eq!(node.ctx.tables().control.listener_count(), 1, "the fuzzer's listeners went with it");
         let r = node.builtin_client("cli2", "udp://198.18.5.1/7", builtin(), 2, 30_000);
         assert!(r.ok(), "ext-srv still serves: {}", r.format());
 

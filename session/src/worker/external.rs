@@ -8,7 +8,9 @@
 //! generation the app was given (a slot reused since is not the app's
 //! session any more). A malicious app can therefore only touch its own
 //! sessions, and the worker reads at most [`REQUESTS_PER_POLL`] requests per
-//! app per loop, so it cannot starve packet I/O either.
+//! app per loop, so it cannot starve packet I/O either. Listens and unlistens,
+//! which cost the main thread a barrier each, are rate limited per app
+//! worker ([`crate::external::CONTROL_PER_SEC`]).
 //!
 //! The differences from builtin apps (where the same events are callbacks):
 //! - an accepted session stays `Accepting` until the app's accept reply (as
@@ -293,6 +295,18 @@ impl SessionWorker {
     }
 
     fn external_request(&mut self, io: &mut Io, net: &NetTables, shared: &SessionShared, app_wrk: u32, req: Request) {
+        if matches!(req, Request::Listen { .. } | Request::Unlisten { .. })
+            && !self.endpoint(app_wrk).is_some_and(|ep| ep.control_token(io.now_ns))
+        {
+            let e = SessionError::TooMany("listen/unlisten requests per second");
+            return match req {
+                Request::Listen { context, ep } => self.bound_reply(app_wrk, context, endpoint(ep), Err(e)),
+                Request::Unlisten { context, listener } => {
+                    self.ext_send(app_wrk, Event::Unlistened { context, listener, code: e.code() })
+                }
+                _ => {}
+            };
+        }
         match req {
             Request::Listen { context, ep } => self.external_listen(app_wrk, context, endpoint(ep)),
             Request::Unlisten { context, listener } => self.external_unlisten(app_wrk, context, listener),
