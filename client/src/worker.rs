@@ -7,7 +7,8 @@
 //! fifo's event flag was clear (the node has not been told yet), so a burst
 //! of writes costs one message. No call makes a system call on the data
 //! path except [`Worker::wait`] when there is nothing to do and the worker
-//! goes to sleep on its eventfd.
+//! goes to sleep on its eventfd (the API socket is read only when that sleep
+//! finds it readable, when a segment is needed, or every 50 ms).
 //!
 //! Requests that find their queue full wait in a bounded per-queue backlog
 //! (in order) and go out on the next call; when that backlog is full the
@@ -40,6 +41,9 @@ pub const MAX_DEFERRED: usize = 1 << 16;
 const EVENTS_PER_POLL: usize = 4096;
 /// Opaque values with this bit set are the library's own (blocking connects).
 const INTERNAL_OPAQUE: u64 = 1 << 63;
+/// How often a busy worker looks at the API socket (segment notices, the node going away)
+/// when nothing told it to: reading it is a system call, so not on every turn.
+const SOCKET_CHECK_PERIOD: Duration = Duration::from_millis(50);
 
 /// A session, as the application names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -150,6 +154,9 @@ pub struct Worker {
     deferred: Vec<VecDeque<Deferred>>,
     next_context: u64,
     rotor: usize,
+    /// When to read the API socket next, unless `poll` says it is readable first.
+    next_socket_check: Instant,
+    socket_ready: bool,
     // Last: keeps the queues mapped while the views above live.
     _first: Arc<Segment>,
 }
@@ -225,6 +232,8 @@ impl Worker {
             deferred: (0..n).map(|_| VecDeque::new()).collect(),
             next_context: 1,
             rotor: 0,
+            next_socket_check: Instant::now(),
+            socket_ready: false,
             _first: first,
         })
     }
@@ -452,8 +461,15 @@ impl Worker {
         n
     }
 
-    /// Handles segment notices the node sent (without blocking if another thread holds the socket).
+    /// Handles segment notices the node sent, when the socket was seen readable or the
+    /// periodic check is due (without blocking if another thread holds the socket).
     fn drain_socket(&mut self) -> Result<(), Error> {
+        let now = Instant::now();
+        if !self.socket_ready && now < self.next_socket_check {
+            return Ok(());
+        }
+        self.socket_ready = false;
+        self.next_socket_check = now + SOCKET_CHECK_PERIOD;
         match self.app.conn.try_lock() {
             Ok(mut c) => c.drain(&self.app.segs),
             Err(_) => Ok(()),
@@ -490,6 +506,7 @@ impl Worker {
             let ms = left.map_or(-1, |l| l.as_millis().clamp(1, i32::MAX as u128) as i32);
             // SAFETY: two valid pollfds for the duration of the call.
             unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
+            self.socket_ready = fds[1].revents != 0;
             if fds[0].revents & libc::POLLIN != 0 {
                 let mut count = [0u8; 8];
                 // SAFETY: reads at most 8 bytes into a live buffer; the eventfd
