@@ -6,6 +6,12 @@
 //! session data), [`segment`] (memfd segments and the segment manager that
 //! allocates fifo pairs from them) and [`mq`] (per app-worker message queues
 //! for control and io events).
+//!
+//! External applications (other processes, VPP's VCL apps) attach through
+//! [`api_server`] (the API socket, served by the main thread); [`external`]
+//! holds their queues and the endpoint each data-plane worker reaches them
+//! through, and the worker's and main thread's halves live in
+//! `worker/external.rs` and `main_thread/external.rs`.
 
 #![warn(missing_docs)]
 

@@ -5,9 +5,10 @@
 //! [`segment`]s that both map, holding session [`fifo`]s (with [`dgram`]
 //! framing on datagram sessions) and message queues ([`mq`]) that carry
 //! events and requests both ways. Both sides also speak the same two wire
-//! formats: the API socket's messages ([`api`]) and the message-queue
-//! messages ([`msg`]). And the echo test apps check data and report results
-//! the same way whether they run inside the node or outside it ([`echo`]).
+//! formats: the API socket's messages ([`api`], with descriptors passed by
+//! [`fdpass`]) and the message-queue messages ([`msg`]). And the echo test
+//! apps check data and report results the same way whether they run inside
+//! the node or outside it ([`echo`]). `docs/api.md` describes the protocol.
 //!
 //! This crate depends on nothing but `libc`, so the client library built on
 //! it (`dpnode-client`) needs no DPDK at build or run time. The session
