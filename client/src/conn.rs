@@ -8,7 +8,7 @@
 //! is non-blocking; waits use `poll` with a deadline.
 
 use std::collections::{HashMap, VecDeque};
-use std::io::{self, Write};
+use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use shm::api::{Body, Kind, Message, WorkerInfo, HEADER_LEN};
-use shm::fdpass::recv_with_fds;
+use shm::fdpass::{recv_with_fds, send_with_fds};
 use shm::segment::Segment;
 use shm::wire::WireError;
 
@@ -68,7 +68,9 @@ impl Conn {
         let deadline = Instant::now() + timeout;
         let mut sent = 0;
         while sent < bytes.len() {
-            match (&self.stream).write(&bytes[sent..]) {
+            // send(MSG_NOSIGNAL): a C program that has not ignored SIGPIPE must not die
+            // because the node went away.
+            match send_with_fds(self.stream.as_fd(), &bytes[sent..], &[]) {
                 Ok(n) => sent += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     wait_fd(self.raw_fd(), libc::POLLOUT, deadline)?;

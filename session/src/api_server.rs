@@ -6,8 +6,8 @@
 //! every socket is non-blocking, it reads at most [`MESSAGES_PER_SERVICE`]
 //! messages per client per call, input is bounded by the largest message,
 //! and output waits in a per-client queue that, once it holds more than
-//! [`MAX_QUEUED_BYTES`], gets the client dropped (it does not read its
-//! replies). A message whose header cannot be trusted (bad magic, version or
+//! [`MAX_QUEUED_BYTES`] (or [`MAX_QUEUED_FDS`] descriptors), gets the client
+//! dropped (it does not read its replies). A message whose header cannot be trusted (bad magic, version or
 //! length) gets an error reply and the connection is closed; a well-framed
 //! message that is bad or not allowed (unknown kind, a reply kind, an
 //! application this connection did not attach) gets an error reply.
@@ -50,6 +50,8 @@ use crate::pool::Handle;
 pub const MAX_CLIENTS: usize = 256;
 /// Reply bytes queued for one client before it is dropped for not reading them.
 pub const MAX_QUEUED_BYTES: usize = 1 << 20;
+/// Descriptors queued for one client (segments it has not read yet) before it is dropped.
+pub const MAX_QUEUED_FDS: usize = 256;
 /// Messages handled per client per [`ApiServer::service`] call.
 pub const MESSAGES_PER_SERVICE: usize = 32;
 /// Certificate/key slots per connection.
@@ -101,6 +103,7 @@ struct Client {
     rbuf: Vec<u8>,
     out: VecDeque<Outgoing>,
     out_bytes: usize,
+    out_fds: usize,
     apps: Vec<ClientApp>,
     certs: Vec<Option<(Vec<u8>, Vec<u8>)>>,
     gone: Option<Gone>,
@@ -201,7 +204,7 @@ impl ApiServer {
             if c.gone.is_none() && c.eof {
                 c.gone = Some(Gone::Closed);
             }
-            if c.out_bytes > MAX_QUEUED_BYTES && c.gone.is_none() {
+            if (c.out_bytes > MAX_QUEUED_BYTES || c.out_fds > MAX_QUEUED_FDS) && c.gone.is_none() {
                 c.gone = Some(Gone::Slow);
             }
         }
@@ -286,6 +289,7 @@ impl ApiServer {
                 rbuf: Vec::new(),
                 out: VecDeque::new(),
                 out_bytes: 0,
+                out_fds: 0,
                 apps: Vec::new(),
                 certs: Vec::new(),
                 gone: None,
@@ -602,6 +606,7 @@ fn queue(c: &mut Client, m: &Message<'_>, fds: Vec<OwnedFd>) {
     let mut bytes = Vec::with_capacity(HEADER_LEN + 64);
     m.emit(&mut bytes);
     c.out_bytes += bytes.len();
+    c.out_fds += fds.len();
     c.out.push_back(Outgoing { bytes, fds, sent: 0 });
 }
 
@@ -611,6 +616,11 @@ fn write(c: &mut Client) {
         let fds: Vec<BorrowedFd<'_>> = if m.sent == 0 { m.fds.iter().map(AsFd::as_fd).collect() } else { Vec::new() };
         match send_with_fds(c.stream.as_fd(), &m.bytes[m.sent..], &fds) {
             Ok(n) => {
+                if m.sent == 0 {
+                    // The descriptors went with these bytes; the kernel holds them now.
+                    c.out_fds -= m.fds.len();
+                    m.fds.clear();
+                }
                 m.sent += n;
                 c.out_bytes -= n;
                 if m.sent == m.bytes.len() {
@@ -623,6 +633,7 @@ fn write(c: &mut Client) {
                 // The peer is gone; what is queued can never be delivered.
                 c.out.clear();
                 c.out_bytes = 0;
+                c.out_fds = 0;
                 c.eof = true;
                 return;
             }
