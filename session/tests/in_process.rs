@@ -29,10 +29,13 @@ use dataplane::worker::{self, IdleConfig, IdleMode, Tables, WorkerState};
 use session::app_worker::AppWorkerKind;
 use session::application::AppOptions;
 use session::apps::echo::{merge_reports, EchoClient, EchoClientConfig, EchoReport, EchoServer};
+use session::builtin::{AppApi, BuiltinApp};
 use session::error::SessionError;
 use session::lookup::parse_uri;
+use session::lookup::Endpoint;
 use session::main_thread::MainCtx;
 use session::segment::live_counts;
+use session::session::SessionHandle;
 use session::transport::TransportOptions;
 use session::udp::UdpConfig;
 use session::worker::{AppEndpoint, NodeWorker, SessionShared, SessionWorker};
@@ -72,6 +75,39 @@ fn run_client(ctx: &mut MainCtx, name: &str, uri: &str, opts: AppOptions, sessio
     };
     ctx.detach(app).unwrap();
     merge_reports(vec![report])
+}
+
+/// A builtin app that asks to listen from its first poll (so the listen
+/// travels worker -> main thread -> barrier -> back) and then echoes.
+struct ListenFromWorker {
+    ep: Endpoint,
+    asked: bool,
+    echo: EchoServer,
+    bound: mpsc::Sender<Result<SessionHandle, SessionError>>,
+}
+
+impl BuiltinApp for ListenFromWorker {
+    fn poll(&mut self, api: &mut AppApi<'_>) -> usize {
+        if self.asked {
+            return 0;
+        }
+        self.asked = true;
+        api.listen(self.ep);
+        1
+    }
+
+    fn bound(&mut self, _api: &mut AppApi<'_>, ep: Endpoint, r: Result<SessionHandle, SessionError>) {
+        assert_eq!(ep, self.ep);
+        let _ = self.bound.send(r);
+    }
+
+    fn rx(&mut self, api: &mut AppApi<'_>, s: SessionHandle) {
+        self.echo.rx(api, s)
+    }
+
+    fn tx(&mut self, api: &mut AppApi<'_>, s: SessionHandle) {
+        self.echo.tx(api, s)
+    }
 }
 
 fn sessions_open(ctx: &mut MainCtx) -> usize {
@@ -197,6 +233,40 @@ fn session_layer_over_a_ring_port() {
     assert_eq!(sessions_open(&mut ctx), 0);
     assert_eq!(live_counts(), base, "every fifo and segment is back");
     assert_eq!(counters.get(dataplane::counters::Counter::SessionFifoAllocFailed), 0);
+
+    // 7. A listen asked from a worker callback runs on the main thread under
+    // the barrier and comes back as `bound`; a second one is refused.
+    for expect_ok in [true, false] {
+        let (tx, rx) = mpsc::channel();
+        let ep = parse_uri("udp://0.0.0.0/77").unwrap();
+        let mut f = |_w| {
+            let app = ListenFromWorker { ep, asked: false, echo: EchoServer::new(), bound: tx.clone() };
+            AppEndpoint::Builtin(Some(Box::new(app) as Box<dyn BuiltinApp>))
+        };
+        let name = if expect_ok { "late" } else { "late2" };
+        let (app, _, _) = ctx.attach(name, builtin(), AppWorkerKind::Builtin, &mut f).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let r = loop {
+            ctx.run_worker_rpcs();
+            if let Ok(r) = rx.try_recv() {
+                break r;
+            }
+            assert!(Instant::now() < deadline, "no bound callback");
+            std::thread::sleep(Duration::from_millis(1));
+        };
+        if expect_ok {
+            assert!(r.unwrap().is_listener());
+            let rep = run_client(&mut ctx, "late-cli", "udp://198.18.5.1/77", builtin(), 1, 3_000);
+            assert!(rep.ok(), "{}", rep.format());
+        } else {
+            assert!(matches!(r, Err(SessionError::AddressInUse(_))), "{r:?}");
+            ctx.detach(app).unwrap();
+        }
+    }
+    let late = ctx.tables().control.app_by_name("late").map(|a| a.index).unwrap();
+    let h = ctx.tables().control.app_handle(late).unwrap();
+    ctx.detach(h).unwrap();
+    assert_eq!(live_counts(), base);
 
     stop.store(true, Ordering::SeqCst);
     thread.join().unwrap();
