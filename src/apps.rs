@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use session::app_worker::AppWorkerKind;
 use session::application::AppOptions;
 use session::apps::echo::{merge_reports, EchoClient, EchoClientConfig, EchoReport, EchoServer};
+use session::apps::http::HttpServer;
 use session::lookup::{parse_uri, Endpoint};
 use session::pool::Handle;
 use session::transport::{CongestionControl, TransportOptions};
@@ -19,7 +20,7 @@ use session::worker::AppEndpoint;
 use crate::runtime::Runtime;
 
 /// Builtin kinds, by their config/CLI names.
-pub const KINDS: &[&str] = &["echo-server", "echo-client"];
+pub const KINDS: &[&str] = &["echo-server", "echo-client", "http-server"];
 
 /// Which builtin app.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +29,8 @@ pub enum Kind {
     EchoServer,
     /// Echo client.
     EchoClient,
+    /// HTTP/1.1 server with a static page.
+    HttpServer,
 }
 
 /// A builtin app to start.
@@ -53,6 +56,8 @@ pub struct AppSpec {
     pub timeout: Duration,
     /// Client: transport options.
     pub transport: TransportOptions,
+    /// HTTP server: the body served for `/`.
+    pub body: String,
 }
 
 /// Parses `64k`, `1m`, `2g` or a plain number of bytes.
@@ -72,6 +77,7 @@ impl AppSpec {
         let prefix = match kind {
             Kind::EchoServer => "echo-server",
             Kind::EchoClient => "echo-client",
+            Kind::HttpServer => "http-server",
         };
         let opts = AppOptions { builtin: true, ..AppOptions::default() };
         AppSpec {
@@ -85,6 +91,7 @@ impl AppSpec {
             window: 32,
             timeout: Duration::from_secs(60),
             transport: TransportOptions::default(),
+            body: session::apps::http::DEFAULT_BODY.to_string(),
         }
     }
 
@@ -164,6 +171,12 @@ impl AppSpec {
                     _ => return Err(format!("{key}: {value:?} is not newreno or cubic")),
                 }
             }
+            "body" => {
+                if self.kind != Kind::HttpServer {
+                    return Err(format!("{key}: only an http server takes it"));
+                }
+                self.body = value.to_string();
+            }
             "no-delay" | "nodelay" => {
                 self.transport.no_delay = matches!(value, "on" | "yes" | "true" | "1");
             }
@@ -240,6 +253,19 @@ pub fn start(rt: &mut Runtime, spec: &AppSpec) -> Result<Option<RunningClient>, 
     match spec.kind {
         Kind::EchoServer => {
             let mut factory = |_w: u32| AppEndpoint::Builtin(Some(Box::new(EchoServer::new())));
+            let (app, wrk, _) = rt
+                .ctx
+                .attach(&spec.name, spec.opts.clone(), AppWorkerKind::Builtin, &mut factory)
+                .map_err(|e| e.to_string())?;
+            if let Err(e) = rt.ctx.listen(app, wrk, spec.uri) {
+                let _ = rt.ctx.detach(app);
+                return Err(e.to_string());
+            }
+            Ok(None)
+        }
+        Kind::HttpServer => {
+            let body = spec.body.clone();
+            let mut factory = |_w: u32| AppEndpoint::Builtin(Some(Box::new(HttpServer::new(&body))));
             let (app, wrk, _) = rt
                 .ctx
                 .attach(&spec.name, spec.opts.clone(), AppWorkerKind::Builtin, &mut factory)

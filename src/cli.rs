@@ -89,6 +89,7 @@ pub fn execute(rt: &mut Runtime, words: &[&str]) -> CliResult {
         ["show", "session", rest @ ..] => crate::cli_session::show_session(rt, rest),
         ["app", rest @ ..] => crate::cli_session::app(rt, rest),
         ["test", "echo", rest @ ..] => crate::cli_session::test_echo(rt, rest),
+        ["test", "http", rest @ ..] => crate::cli_session::test_http(rt, rest),
         ["show", "interface" | "int" | "interfaces", rest @ ..] => show_interface(rt, rest),
         ["show", "errors"] => Ok(show_errors(rt)),
         ["show", "counters"] => Ok(show_counters(rt)),

@@ -23,7 +23,8 @@ pub const HELP: &str = "\
   test echo server uri URI [name N] [scope global|local|both] [proxy tcp|udp|both]
                             [namespace ID secret N] [fifo-size SIZE]
   test echo client uri URI [sessions N] [bytes SIZE] [chunk SIZE] [window N] [timeout S] [scope ...]
-                            [namespace ID secret N] [fifo-size SIZE] [mss N] [cc newreno|cubic] [no-delay on]";
+                            [namespace ID secret N] [fifo-size SIZE] [mss N] [cc newreno|cubic] [no-delay on]
+  test http server uri URI [name N] [scope ...] [fifo-size SIZE]   a builtin HTTP/1.1 server (GET / answers a static page)";
 
 /// `show app ...`.
 pub fn show_app(rt: &mut Runtime, rest: &[&str]) -> CliResult {
@@ -229,5 +230,19 @@ pub fn test_echo(rt: &mut Runtime, rest: &[&str]) -> CliResult {
             }
         }
         _ => err(format!("test: unknown words {:?}\n{HELP}", rest.join(" "))),
+    }
+}
+
+/// `test http server ...`.
+pub fn test_http(rt: &mut Runtime, rest: &[&str]) -> CliResult {
+    match rest {
+        ["server", args @ ..] => {
+            let spec =
+                AppSpec::from_words(Kind::HttpServer, args).map_err(|e| CliError(format!("test http server: {e}")))?;
+            apps::start(rt, &spec).map_err(|e| CliError(format!("test http server: {e}")))?;
+            let index = rt.ctx.tables().control.app_by_name(&spec.name).map_or(0, |a| a.index);
+            Ok(format!("{} (app {index}) listening on {}\n", spec.name, spec.uri))
+        }
+        _ => err(format!("test http: unknown words {:?}\n{HELP}", rest.join(" "))),
     }
 }

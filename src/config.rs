@@ -218,6 +218,7 @@ struct AppSection {
     mss: Option<u16>,
     cc: Option<String>,
     no_delay: Option<bool>,
+    body: Option<String>,
 }
 
 impl AppSection {
@@ -249,6 +250,7 @@ impl AppSection {
         put("mss", self.mss.map(|v| v.to_string()));
         put("cc", self.cc.clone());
         put("no_delay", self.no_delay.map(|v| if v { "on".to_string() } else { "off".to_string() }));
+        put("body", self.body.clone());
         o
     }
 }
@@ -477,6 +479,7 @@ impl RawConfig {
             let kind = match a.kind.as_str() {
                 "echo-server" => crate::apps::Kind::EchoServer,
                 "echo-client" => crate::apps::Kind::EchoClient,
+                "http-server" => crate::apps::Kind::HttpServer,
                 other => {
                     return Err(invalid(
                         format!("app[{i}].kind"),
