@@ -12,6 +12,7 @@ use session::app_worker::AppWorkerKind;
 use session::application::AppOptions;
 use session::apps::echo::{merge_reports, EchoClient, EchoClientConfig, EchoReport, EchoServer};
 use session::apps::http::HttpServer;
+use session::builtin::BuiltinApp;
 use session::lookup::{parse_uri, Endpoint};
 use session::pool::Handle;
 use session::transport::{CongestionControl, TransportOptions};
@@ -251,30 +252,10 @@ impl RunningClient {
 pub fn start(rt: &mut Runtime, spec: &AppSpec) -> Result<Option<RunningClient>, String> {
     let workers = rt.ctx.workers.len() as u32;
     match spec.kind {
-        Kind::EchoServer => {
-            let mut factory = |_w: u32| AppEndpoint::Builtin(Some(Box::new(EchoServer::new())));
-            let (app, wrk, _) = rt
-                .ctx
-                .attach(&spec.name, spec.opts.clone(), AppWorkerKind::Builtin, &mut factory)
-                .map_err(|e| e.to_string())?;
-            if let Err(e) = rt.ctx.listen(app, wrk, spec.uri) {
-                let _ = rt.ctx.detach(app);
-                return Err(e.to_string());
-            }
-            Ok(None)
-        }
+        Kind::EchoServer => start_server(rt, spec, &mut |_| Box::new(EchoServer::new())),
         Kind::HttpServer => {
             let body = spec.body.clone();
-            let mut factory = |_w: u32| AppEndpoint::Builtin(Some(Box::new(HttpServer::new(&body))));
-            let (app, wrk, _) = rt
-                .ctx
-                .attach(&spec.name, spec.opts.clone(), AppWorkerKind::Builtin, &mut factory)
-                .map_err(|e| e.to_string())?;
-            if let Err(e) = rt.ctx.listen(app, wrk, spec.uri) {
-                let _ = rt.ctx.detach(app);
-                return Err(e.to_string());
-            }
-            Ok(None)
+            start_server(rt, spec, &mut |_| Box::new(HttpServer::new(&body)))
         }
         Kind::EchoClient => {
             let (tx, rx) = mpsc::channel();
@@ -295,6 +276,24 @@ pub fn start(rt: &mut Runtime, spec: &AppSpec) -> Result<Option<RunningClient>, 
             }))
         }
     }
+}
+
+/// Attaches a server app (one instance per worker from `make`) and listens on its uri.
+fn start_server(
+    rt: &mut Runtime,
+    spec: &AppSpec,
+    make: &mut dyn FnMut(u32) -> Box<dyn BuiltinApp>,
+) -> Result<Option<RunningClient>, String> {
+    let mut factory = |w: u32| AppEndpoint::Builtin(Some(make(w)));
+    let (app, wrk, _) = rt
+        .ctx
+        .attach(&spec.name, spec.opts.clone(), AppWorkerKind::Builtin, &mut factory)
+        .map_err(|e| e.to_string())?;
+    if let Err(e) = rt.ctx.listen(app, wrk, spec.uri) {
+        let _ = rt.ctx.detach(app);
+        return Err(e.to_string());
+    }
+    Ok(None)
 }
 
 /// Runs an echo client to the end (the CLI's `test echo client`), then detaches it.
