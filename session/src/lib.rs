@@ -16,3 +16,5 @@ pub mod lookup;
 pub mod mq;
 pub mod namespace;
 pub mod segment;
+pub mod tcp;
+pub mod timer_wheel;
