@@ -846,7 +846,7 @@ impl Repr {
         packet.set_checksum(0);
         packet.set_urgent_at(0);
         let mut opts = packet.options_mut();
-        let mut put = |opt: TcpOption<'_>, opts: &mut &mut [u8]| {
+        let put = |opt: TcpOption<'_>, opts: &mut &mut [u8]| {
             let n = opt.emit(opts);
             *opts = &mut core::mem::take(opts)[n..];
         };
