@@ -313,12 +313,13 @@ impl Connection {
         self.recovery = Some(Recovery { point: self.snd_max });
         self.cc.on_congestion(now, self.snd_max.since(self.snd_una));
         self.rtt_seq = None; // Karn: the timed segment may be retransmitted
+                             // Retransmit the first unacknowledged segment at once, whatever the
+                             // window (RFC 6675 §5 step 4.3; RFC 6582 §3.2 step 2).
+        self.rexmit_head = true;
         if self.neg.sack {
-            // RFC 6675 §5: NextSeg will retransmit the first lost hole.
             self.high_rxt = self.snd_una;
         } else {
-            // RFC 6582 §3.2 step 2-3: retransmit the first segment, inflate by the three dup ACKs.
-            self.rexmit_head = true;
+            // RFC 6582 §3.2 step 3: inflate by the three segments that left the network.
             let cwnd = self.cc.ssthresh().saturating_add(3 * mss);
             self.cc.set_cwnd(cwnd);
         }
@@ -406,6 +407,8 @@ impl Connection {
         if data.len() > room {
             data = &data[..room];
             fin = false;
+            // Tell the peer at once where the window really ends.
+            self.ack_need = AckNeed::Now;
         }
         if data.is_empty() {
             return fin.then_some(seq);

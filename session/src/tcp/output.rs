@@ -47,7 +47,10 @@ impl Connection {
             return Some(self.finish(now, repr));
         }
         if self.ack_need == AckNeed::Now {
-            let repr = self.base_repr(self.snd_nxt);
+            // Why snd_max and not snd_nxt: after a timeout snd_nxt is rewound
+            // for go-back-N, and an ACK numbered below the peer's rcv_nxt would
+            // be unacceptable there and its acknowledgment lost.
+            let repr = self.base_repr(self.snd_max);
             return Some(self.finish(now, repr));
         }
         None
@@ -157,13 +160,17 @@ impl Connection {
         let fin_at =
             |c: &Connection, end: SeqNumber| c.fin_queued && end == data_end && c.fin_seq.is_none_or(|f| f == end);
 
-        // NewReno: retransmit the first unacknowledged segment (RFC 6582).
+        // Fast retransmit of the first unacknowledged segment (entering
+        // recovery, or a NewReno partial ACK).
         if self.rexmit_head {
             self.rexmit_head = false;
             let start = self.snd_una;
             let len = mss.min(data_end.since(start)).min(self.snd_max.since(start));
             let fin = fin_at(self, start + len) && start + len < self.snd_max;
             if len > 0 || fin {
+                if self.neg.sack {
+                    self.high_rxt = self.high_rxt.max(start + len + u32::from(fin));
+                }
                 return Some(self.emit(now, start, len, fin, data_end, tx, buf, true));
             }
         }
@@ -196,7 +203,8 @@ impl Connection {
         let in_flight = if self.neg.sack && self.recovery.is_some() {
             self.scoreboard.pipe(self.snd_una, self.snd_max, self.high_rxt, u32::from(self.neg.snd_mss))
         } else {
-            start.since(self.snd_una)
+            // After a timeout, SACKed data skipped over is not in flight.
+            start.since(self.snd_una) - self.scoreboard.sacked_in(self.snd_una, start)
         };
         let cwnd_room = cwnd.saturating_sub(in_flight);
         let wnd_room = (self.snd_una + self.snd_wnd).since(start);

@@ -99,7 +99,7 @@ impl Scoreboard {
     }
 
     /// SACKed bytes inside `[a, b)`.
-    fn sacked_in(&self, a: SeqNumber, b: SeqNumber) -> u32 {
+    pub fn sacked_in(&self, a: SeqNumber, b: SeqNumber) -> u32 {
         self.blocks().iter().map(|&(l, r)| r.min(b).since(l.max(a))).sum()
     }
 
