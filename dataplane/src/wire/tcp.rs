@@ -413,7 +413,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     /// Set the header length in bytes (a multiple of 4, 20..=60), keeping the flags.
     #[inline]
     pub fn set_header_len(&mut self, len: u8) {
-        debug_assert!(len % 4 == 0 && (20..=60).contains(&len));
+        debug_assert!(len.is_multiple_of(4) && (20..=60).contains(&len));
         let b = &mut self.buffer.as_mut()[field::FLAGS.start];
         *b = (*b & 0x0f) | ((len / 4) << 4);
     }
@@ -585,7 +585,9 @@ impl<'a> TcpOption<'a> {
                 tsval: u32::from_be_bytes([data[0], data[1], data[2], data[3]]),
                 tsecr: u32::from_be_bytes([data[4], data[5], data[6], data[7]]),
             }),
-            (field::OPT_SACKRNG, _) if data.len() % 8 == 0 && (1..=MAX_SACK_BLOCKS).contains(&(data.len() / 8)) => {
+            (field::OPT_SACKRNG, _)
+                if data.len().is_multiple_of(8) && (1..=MAX_SACK_BLOCKS).contains(&(data.len() / 8)) =>
+            {
                 let mut blocks = SackBlocks::EMPTY;
                 for b in data.chunks_exact(8) {
                     blocks.push(SackBlock {
@@ -950,7 +952,8 @@ mod test {
         let a = SeqNumber(u32::MAX - 1);
         let b = a + 4;
         assert_eq!(b, SeqNumber(2));
-        assert!(a < b && b > a);
+        assert!(a < b);
+        assert!(b > a);
         assert_eq!(b.diff(a), 4);
         assert_eq!(a.diff(b), -4);
         assert_eq!(b.since(a), 4);

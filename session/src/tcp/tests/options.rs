@@ -105,6 +105,6 @@ fn syn_cookie_handshake_end_to_end() {
     assert!(SeqNumber(seg.repr.timestamp.unwrap().tsval) >= SeqNumber(sa.timestamp.unwrap().tsval));
     // A forged ACK yields nothing.
     let mut forged = ack;
-    forged.ack_number = forged.ack_number + 1;
+    forged.ack_number += 1;
     assert!(Connection::from_cookie(&c, &jar, &forged, local(), remote(), opts, now).is_none());
 }
