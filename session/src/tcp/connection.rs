@@ -210,6 +210,9 @@ pub struct Connection {
     pub(super) rtt: RttEstimator,
     /// Karn: the segment being timed and when it was sent (no timestamps).
     pub(super) rtt_seq: Option<(SeqNumber, u64)>,
+    /// With timestamps: our TSval at the last retransmission and snd_max
+    /// then; ACKs up to there echoing an older TSval give no RTT sample.
+    pub(super) rexmit_mark: Option<(u32, SeqNumber)>,
     /// Consecutive timeouts (SYN, data, persist) without progress.
     pub(super) retries: u32,
     pub(super) persist_backoff: u32,
@@ -321,6 +324,7 @@ impl Connection {
             t_close: None,
             rtt: RttEstimator::new(cfg.initial_rto, cfg.min_rto, cfg.max_rto),
             rtt_seq: None,
+            rexmit_mark: None,
             retries: 0,
             persist_backoff: 0,
             keepalive_sent: 0,

@@ -137,6 +137,20 @@ impl Connection {
             if !flags.rst() {
                 self.counters.incr(Counter::OutOfWindow);
                 self.ack_need = AckNeed::Now;
+                // A retransmission of data we already acknowledged (our ACK
+                // was lost) reaching our last ACK point: echo its TSval, as
+                // Linux does, or the sender would time its retransmission
+                // from the first transmission and inflate its RTO.
+                let end = seq + data_len + u32::from(syn) + u32::from(fin);
+                if let Some(ts) = seg.timestamp.filter(|_| self.neg.timestamps) {
+                    if SeqNumber(ts.tsval) >= SeqNumber(self.ts_recent)
+                        && seq <= self.last_ack_sent
+                        && end >= self.last_ack_sent
+                    {
+                        self.ts_recent = ts.tsval;
+                        self.ts_recent_at = now;
+                    }
+                }
             }
             return;
         }
@@ -341,7 +355,17 @@ impl Connection {
 
         // RTT: timestamps when in use, else the one timed segment (Karn).
         if let Some(ts) = seg.timestamp.filter(|t| self.neg.timestamps && t.tsecr != 0) {
-            self.sample_ts(now, ts.tsecr);
+            // An echo older than our last retransmission of this data means
+            // an earlier transmission arrived and its ACK was lost (Eifel,
+            // RFC 3522): the time since then is not a path RTT, so skip it.
+            let stale =
+                self.rexmit_mark.is_some_and(|(tsval, high)| ack <= high && SeqNumber(ts.tsecr) < SeqNumber(tsval));
+            if !stale {
+                self.sample_ts(now, ts.tsecr);
+            }
+            if self.rexmit_mark.is_some_and(|(_, high)| ack > high) {
+                self.rexmit_mark = None;
+            }
         } else if let Some((timed, sent)) = self.rtt_seq {
             if ack > timed {
                 self.rtt.sample(now.saturating_sub(sent));

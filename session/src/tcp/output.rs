@@ -277,6 +277,9 @@ impl Connection {
             self.snd_max = end;
         }
         if retransmit {
+            if self.neg.timestamps {
+                self.rexmit_mark = Some((ts_clock(now, self.ts_offset), self.snd_max));
+            }
             self.counters.incr(Counter::Retransmits);
             self.totals.retransmits += 1;
             if self.rtt_seq.is_some_and(|(t, _)| start <= t && t < end) {

@@ -19,6 +19,7 @@ mod loss;
 mod options;
 mod receive;
 mod send;
+mod timers;
 
 pub(super) const MS: u64 = 1_000_000;
 pub(super) const SEC: u64 = 1_000_000_000;
