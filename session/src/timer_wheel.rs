@@ -61,6 +61,8 @@ pub struct TimerWheel<T> {
     occupied: [u64; LEVELS],
     /// Timers pending (in slots or expired but not yet popped).
     len: usize,
+    /// Timers on the expired list.
+    expired: usize,
 }
 
 impl<T> TimerWheel<T> {
@@ -80,6 +82,7 @@ impl<T> TimerWheel<T> {
             heads: vec![NIL; LEVELS * SLOTS + 1],
             occupied: [0; LEVELS],
             len: 0,
+            expired: 0,
         }
     }
 
@@ -174,13 +177,7 @@ impl<T> TimerWheel<T> {
     }
 
     fn expired_count(&self) -> usize {
-        let mut n = 0;
-        let mut i = self.heads[EXPIRED as usize];
-        while i != NIL {
-            n += 1;
-            i = self.entries[i as usize].next;
-        }
-        n
+        self.expired
     }
 
     fn process_tick(&mut self, tick: u64) {
@@ -246,6 +243,8 @@ impl<T> TimerWheel<T> {
         self.heads[list as usize] = index;
         if list < EXPIRED {
             self.occupied[list as usize / SLOTS] |= 1 << (list as usize % SLOTS);
+        } else {
+            self.expired += 1;
         }
     }
 
@@ -264,6 +263,9 @@ impl<T> TimerWheel<T> {
         }
         if next != NIL {
             self.entries[next as usize].prev = prev;
+        }
+        if list == EXPIRED {
+            self.expired -= 1;
         }
     }
 
