@@ -683,6 +683,11 @@ impl Connection {
         if !matches!(self.state, State::Established | State::CloseWait) {
             return;
         }
+        if self.snd_una != self.snd_max {
+            // Data in flight: the retransmission timer watches the peer.
+            self.t_keepalive = Some(now + ka.idle);
+            return;
+        }
         if self.keepalive_sent >= ka.probes {
             self.counters.incr(Counter::TimedOut);
             self.push_event(Event::TimedOut);

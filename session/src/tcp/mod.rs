@@ -41,6 +41,14 @@
 //! - Fifos must exist before the first `input` of an accepted connection
 //!   (the ACK completing the handshake may carry data); `poll_transmit`
 //!   does not read the tx fifo before ESTABLISHED.
+//! - Counters: call [`Connection::flush_counters`] into the worker's
+//!   [`Counters`] (e.g. once per batch); the worker itself counts bad
+//!   checksums, cookies sent and cookies failed.
+//!
+//! Not implemented (yet): ECN, urgent data (URG is ignored), TCP Fast Open,
+//! D-SACK, RACK-TLP, pacing, path MTU discovery, IPv6, reuse of a TIME-WAIT
+//! connection by a new SYN (the SYN is challenged), and data carried on a
+//! SYN or SYN-ACK (dropped; the peer retransmits it after the handshake).
 
 pub mod backlog;
 pub mod cc;
