@@ -668,7 +668,10 @@ impl Connection {
         }
         self.probe_pending = true;
         self.counters.incr(Counter::ZeroWindowProbes);
-        self.persist_backoff += 1;
+        // Stop doubling at the cap: a larger shift would overflow the interval.
+        if self.persist_interval() < self.rtt.max_rto() {
+            self.persist_backoff += 1;
+        }
         self.t_persist = Some(now + self.persist_interval());
     }
 

@@ -68,6 +68,12 @@ fn zero_window_persist_probes_back_off_and_resume() {
         }
     }
     assert_eq!(probes, [rto, 3 * rto, 7 * rto]);
+    // A long zero window: probes back off up to the maximum RTO and stay there.
+    let before = h.now;
+    let out = h.tick(before + 3600 * SEC);
+    assert!(out.len() < 60, "{} probes in an hour", out.len());
+    let next = h.conn.poll_timeout().unwrap() - h.now;
+    assert!(next <= c.max_rto && next > c.max_rto / 4, "next probe in {next}");
     // The probe's answer still shows a zero window: keep waiting.
     let mut z = ack(0);
     z.window_len = 0;
