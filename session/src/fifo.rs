@@ -638,6 +638,32 @@ impl Drop for TestMem {
     }
 }
 
+/// A heap-backed fifo owned by a test, handing out views on demand (one
+/// per call; tests use them one at a time, which keeps the SPSC contract).
+#[cfg(test)]
+pub(crate) struct TestFifo {
+    mem: TestMem,
+    size: u32,
+}
+
+#[cfg(test)]
+impl TestFifo {
+    /// An empty fifo of `size` bytes whose indices start at `position`.
+    pub(crate) fn new(size: u32, position: u32) -> Self {
+        let mem = TestMem::new(Fifo::footprint(size));
+        // SAFETY: fresh, zeroed, aligned memory of the right footprint, no other view yet.
+        unsafe { Fifo::init_at(mem.ptr(), size, position).expect("valid test fifo") };
+        TestFifo { mem, size }
+    }
+
+    /// A view of the fifo.
+    pub(crate) fn view(&self) -> Fifo<'_> {
+        // SAFETY: the memory holds a fifo formatted by `new` and lives as long as `self`;
+        // tests use one view at a time per side.
+        unsafe { Fifo::from_raw(self.mem.ptr(), self.size).expect("formatted by new") }
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod test {
     use super::*;

@@ -1,9 +1,16 @@
 //! dpnode's session layer and transports, after FD.io VPP's host stack.
 //!
-//! Shared-memory building blocks live here: [`fifo`] (the SPSC byte ring
-//! with out-of-order tracking that carries session data), [`segment`] (memfd
-//! segments and the segment manager that allocates fifo pairs from them) and
-//! [`mq`] (per app-worker message queues for control and io events).
+//! Applications attach (builtin, or external processes), get app workers
+//! with segment managers, listen and connect; their sessions live on the
+//! data-plane workers and move data through shared-memory fifos.
+//! Control state ([`control`]: apps, app workers, listeners, namespaces,
+//! lookup tables) changes only on the main thread under the barrier
+//! ([`main_thread`]); the per-worker half ([`worker`]) owns sessions
+//! ([`session`]) and drives the transports ([`transport`]: [`udp`],
+//! [`tcp`], [`cut_through`]). Shared-memory building blocks: [`fifo`] (the
+//! SPSC byte ring with out-of-order tracking), [`segment`] (memfd segments
+//! and the segment manager), [`mq`] (message queues). Builtin apps get
+//! callbacks ([`builtin`], [`apps`]).
 
 #![warn(missing_docs)]
 
@@ -23,6 +30,8 @@ pub mod namespace;
 pub mod pool;
 pub mod segment;
 pub mod session;
+pub mod tcp;
+pub mod timer_wheel;
 pub mod transport;
 pub mod udp;
 pub mod worker;
