@@ -87,6 +87,7 @@ pub fn execute(rt: &mut Runtime, words: &[&str]) -> CliResult {
         ["help"] | ["?"] => Ok(help()),
         ["show", "app", rest @ ..] => crate::cli_session::show_app(rt, rest),
         ["show", "session", rest @ ..] => crate::cli_session::show_session(rt, rest),
+        ["show", "tcp", "stats"] => crate::cli_session::show_tcp_stats(rt),
         ["app", rest @ ..] => crate::cli_session::app(rt, rest),
         ["test", "echo", rest @ ..] => crate::cli_session::test_echo(rt, rest),
         ["test", "http", rest @ ..] => crate::cli_session::test_http(rt, rest),

@@ -17,6 +17,7 @@ fn err<T>(msg: impl Into<String>) -> Result<T, CliError> {
 pub const HELP: &str = "\
   show app [server|client|verbose|ns|INDEX [verbose]]   applications, listeners, connects, namespaces
   show session [verbose]    sessions of every worker
+  show tcp stats            TCP counters (all workers) and connections by state
   app ns add id ID secret N [sw_if_index N | interface NAME]   add or update a namespace
   app detach NAME|INDEX     detach an application (its sessions are reset, its segments freed)
   app listen|unlisten NAME|INDEX URI   make an application's first worker (stop) listen on URI
@@ -245,4 +246,34 @@ pub fn test_http(rt: &mut Runtime, rest: &[&str]) -> CliResult {
         }
         _ => err(format!("test http: unknown words {:?}\n{HELP}", rest.join(" "))),
     }
+}
+
+/// `show tcp stats`: TCP counters summed over the workers, and connections by state.
+pub fn show_tcp_stats(rt: &mut Runtime) -> CliResult {
+    let per_worker = rt.ctx.on_workers(|sw, _, _, _| sw.tcp_stats());
+    let mut total = session::tcp::Counters::default();
+    let mut states: std::collections::BTreeMap<String, usize> = Default::default();
+    for (c, st) in &per_worker {
+        for &k in session::tcp::Counter::ALL {
+            total.add(k, c.get(k));
+        }
+        for (name, n) in st {
+            *states.entry(name.clone()).or_default() += n;
+        }
+    }
+    let mut out = String::from("connections by state:\n");
+    if states.is_empty() {
+        out.push_str("  none\n");
+    }
+    for (name, n) in states {
+        let _ = writeln!(out, "{n:>12}  {name}");
+    }
+    out.push_str("counters (all workers):\n");
+    for &k in session::tcp::Counter::ALL {
+        let v = total.get(k);
+        if v > 0 {
+            let _ = writeln!(out, "{v:>12}  {}", k.name());
+        }
+    }
+    Ok(out)
 }

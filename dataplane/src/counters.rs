@@ -84,6 +84,7 @@ counters! {
     TcpMalformed => ("tcp malformed", true),
     TcpBadChecksum => ("tcp bad checksum", true),
     TcpNoListener => ("tcp no listener (reset)", true),
+    TcpSynDropped => ("tcp syn dropped (backlog full, cookies off)", true),
     FaultDropped => ("fault injection: packet dropped", false),
     FaultDuplicated => ("fault injection: packet duplicated", false),
     FaultReordered => ("fault injection: packet reordered", false),

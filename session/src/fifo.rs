@@ -638,6 +638,54 @@ impl Drop for TestMem {
     }
 }
 
+/// A fifo in ordinary heap memory, owned by the node itself (not shared
+/// with any application): a TCP connection that outlives its session in
+/// TIME-WAIT is still driven with a pair of these.
+pub struct HeapFifo {
+    ptr: NonNull<u8>,
+    layout: std::alloc::Layout,
+    size: u32,
+}
+
+// SAFETY: the memory is owned by this value alone; views borrow it.
+unsafe impl Send for HeapFifo {}
+
+impl HeapFifo {
+    /// An empty fifo of `size` bytes (a power of two).
+    pub fn new(size: u32) -> Result<Self, FifoError> {
+        Fifo::check_size(size)?;
+        let layout = std::alloc::Layout::from_size_align(Fifo::footprint(size), FIFO_ALIGN)
+            .map_err(|_| FifoError::InvalidSize(size))?;
+        // SAFETY: the layout is non-zero (a fifo header alone is larger).
+        let ptr = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) }).ok_or(FifoError::Misaligned)?;
+        let f = HeapFifo { ptr, layout, size };
+        f.reset();
+        Ok(f)
+    }
+
+    /// Empties the fifo (re-formats it).
+    pub fn reset(&self) {
+        // SAFETY: our own aligned memory of the right footprint; `&self`
+        // methods hand out views only for the duration of a borrow, and the
+        // owner (one worker thread) does not hold one across this call.
+        unsafe { Fifo::init(self.ptr.as_ptr(), self.size).expect("valid size and alignment") };
+    }
+
+    /// A view of the fifo.
+    pub fn view(&self) -> Fifo<'_> {
+        // SAFETY: formatted in `new`/`reset`, lives as long as `self`; the
+        // owner uses one view at a time.
+        unsafe { Fifo::from_raw(self.ptr.as_ptr(), self.size).expect("formatted") }
+    }
+}
+
+impl Drop for HeapFifo {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with this layout.
+        unsafe { std::alloc::dealloc(self.ptr.as_ptr(), self.layout) };
+    }
+}
+
 /// A heap-backed fifo owned by a test, handing out views on demand (one
 /// per call; tests use them one at a time, which keeps the SPSC contract).
 #[cfg(test)]

@@ -36,6 +36,7 @@ use session::lookup::Endpoint;
 use session::main_thread::MainCtx;
 use session::segment::live_counts;
 use session::session::SessionHandle;
+use session::tcp::transport::TcpTransportConfig;
 use session::transport::TransportOptions;
 use session::udp::UdpConfig;
 use session::worker::{AppEndpoint, NodeWorker, SessionShared, SessionWorker};
@@ -141,7 +142,7 @@ fn session_layer_over_a_ring_port() {
     let (to_main, from_worker) = rpc_channel::<MainCtx>(256);
     let counters = Arc::new(Counters::default());
     let io = Io::new(0, pool.clone(), queues, counters.clone(), ArpConfig::default());
-    let stack = SessionWorker::new(0, 1, Some(to_main), UdpConfig::default());
+    let stack = SessionWorker::new(0, 1, Some(to_main), UdpConfig::default(), TcpTransportConfig::default());
     let stop = Arc::new(AtomicBool::new(false));
     let s2 = stop.clone();
     let wb = wbs.pop().unwrap();

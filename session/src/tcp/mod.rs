@@ -63,6 +63,7 @@ pub mod rtt;
 pub mod sack;
 pub mod stats;
 pub mod syncookie;
+pub mod transport;
 
 #[cfg(test)]
 mod tests;
