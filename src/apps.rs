@@ -289,7 +289,7 @@ fn start_server(
         .ctx
         .attach(&spec.name, spec.opts.clone(), AppWorkerKind::Builtin, &mut factory)
         .map_err(|e| e.to_string())?;
-    if let Err(e) = rt.ctx.listen(app, wrk, spec.uri) {
+    if let Err(e) = rt.ctx.listen_with(app, wrk, spec.uri, spec.transport) {
         let _ = rt.ctx.detach(app);
         return Err(e.to_string());
     }

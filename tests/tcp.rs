@@ -171,6 +171,30 @@ fn kernel_and_node_exchange_100_mb_and_curl_gets_the_page() {
     assert_eq!(field(&refused, "r"), "1");
     assert!(node.counter("tcp no listener (reset)") >= 1);
 
+    // Congestion control chosen per listener shows on its connections (the
+    // default is CUBIC), with the connection's windows, RTT and cwnd.
+    node.ctl(&["test", "echo", "server", "uri", "tcp://0.0.0.0/7000", "name", "reno", "cc", "newreno"]);
+    let hold = "import socket, time\ns = socket.create_connection(('198.18.0.2', 7000), timeout=5)\n\
+                t = socket.create_connection(('198.18.0.2', 7), timeout=5)\n\
+                s.sendall(b'x'); s.recv(1); t.sendall(b'y'); t.recv(1)\nprint('held=1', flush=True)\ntime.sleep(3)\n";
+    let path = format!("/tmp/dpnt-hold-{}.py", tag());
+    std::fs::write(&path, hold).unwrap();
+    let mut holder = std::process::Command::new("ip")
+        .args(["netns", "exec", &ns.name, "python3", &path])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(holder.stdout.as_mut().unwrap()), &mut line).unwrap();
+    assert!(line.contains("held=1"), "{line}");
+    let verbose = node.ctl(&["show", "session", "verbose"]);
+    let _ = holder.wait();
+    let _ = std::fs::remove_file(&path);
+    let reno = verbose.split("\n0:").find(|b| b.contains(":7000 ")).unwrap_or_else(|| panic!("{verbose}"));
+    assert!(reno.contains("state ESTABLISHED cc newreno"), "{reno}");
+    let cubic = verbose.split("\n0:").find(|b| b.contains("198.18.0.2:7 ")).unwrap_or_else(|| panic!("{verbose}"));
+    assert!(cubic.contains("cc cubic") && cubic.contains("cwnd") && cubic.contains("srtt"), "{cubic}");
+
     // The counters saw it all; nothing is left open once the peers closed.
     let stats = node.ctl(&["show", "tcp", "stats"]);
     assert!(stats.contains("connections established") && stats.contains("resets sent"), "{stats}");

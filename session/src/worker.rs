@@ -490,8 +490,9 @@ impl SessionWorker {
                 let rx = Self::listener_rx_fifo_size(shared, l).unwrap_or(65536);
                 match self.tcp.syn_decision(l) {
                     SynDecision::Accept => {
+                        let options = shared.control.listener(l).map(|x| x.options).unwrap_or_default();
                         let mut cx = Self::cx(&mut self.sessions, &mut self.events, io, net, worker);
-                        self.tcp.accept(&mut cx, l, &seg, rx);
+                        self.tcp.accept(&mut cx, l, &seg, rx, &options);
                     }
                     SynDecision::Cookie => self.tcp.send_cookie(io, net, &seg, rx),
                     SynDecision::Drop => io.counters.inc(Counter::TcpSynDropped),

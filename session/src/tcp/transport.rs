@@ -46,7 +46,8 @@ use crate::fifo::HeapFifo;
 use crate::pool::Pool;
 use crate::timer_wheel::{TimerHandle, TimerWheel};
 use crate::transport::{
-    CongestionControl, ConnectError, ConnectRequest, EventKind, Transport, TransportCx, TransportProto,
+    CongestionControl, ConnectError, ConnectRequest, EventKind, Transport, TransportCx, TransportOptions,
+    TransportProto,
 };
 use crate::udp::{Tuple, TupleMap, EPHEMERAL_FIRST};
 
@@ -236,9 +237,16 @@ impl TcpTransport {
     /// Passive open: a half-open connection for a SYN on `listener`,
     /// whose app's sessions get rx fifos of `rx_fifo_size` bytes; it gets
     /// its session later ([`Self::awaiting_session`]).
-    pub fn accept(&mut self, cx: &mut TransportCx<'_>, listener: u32, seg: &TcpInput, rx_fifo_size: u32) {
+    pub fn accept(
+        &mut self,
+        cx: &mut TransportCx<'_>,
+        listener: u32,
+        seg: &TcpInput,
+        rx_fifo_size: u32,
+        options: &TransportOptions,
+    ) {
         let now = cx.io.now_ns;
-        let opts = ConnOptions::new(rx_fifo_size);
+        let opts = conn_options(rx_fifo_size, options);
         let iss = self.isn.generate(seg.tuple.local, seg.tuple.remote, now);
         let conn = Connection::accept(&self.cfg.tcp, &seg.repr, seg.tuple.local, seg.tuple.remote, iss, opts, now);
         if let Some(c) = self.insert(cx, conn, DETACHED, Some(listener), true, seg.tuple) {
@@ -494,22 +502,24 @@ impl TcpTransport {
         let c = cx.sessions.get(session)?.conn;
         self.conns.get(c).filter(|tc| tc.session == session).map(|_| c)
     }
+}
 
-    fn conn_options(&self, rx_fifo_size: u32, req: &ConnectRequest) -> ConnOptions {
-        let o = &req.options;
-        ConnOptions {
-            rx_fifo_size,
-            mss: o.mss,
-            cc: match o.cc {
-                CongestionControl::Default => None,
-                CongestionControl::NewReno => Some(CcAlgorithm::NewReno),
-                CongestionControl::Cubic => Some(CcAlgorithm::Cubic),
-            },
-            nagle: o.no_delay.then_some(false),
-            keepalive: o.keepalive.then(Keepalive::default),
-        }
+/// A connection's options from the app's transport options.
+fn conn_options(rx_fifo_size: u32, o: &TransportOptions) -> ConnOptions {
+    ConnOptions {
+        rx_fifo_size,
+        mss: o.mss,
+        cc: match o.cc {
+            CongestionControl::Default => None,
+            CongestionControl::NewReno => Some(CcAlgorithm::NewReno),
+            CongestionControl::Cubic => Some(CcAlgorithm::Cubic),
+        },
+        nagle: o.no_delay.then_some(false),
+        keepalive: o.keepalive.then(Keepalive::default),
     }
+}
 
+impl TcpTransport {
     /// A local port for an active open to `remote` whose replies hash to this
     /// worker's queue (when the port's RSS table is known) and that no
     /// connection of this worker uses; workers take turns over the range.
@@ -594,7 +604,7 @@ impl Transport for TcpTransport {
         };
         let local = SocketAddrV4::new(*local.ip(), port);
         let rx_size = cx.sessions.get(session).map_or(65536, |s| s.rx().capacity() as u32);
-        let opts = self.conn_options(rx_size, req);
+        let opts = conn_options(rx_size, &req.options);
         let iss = self.isn.generate(local, remote, now);
         let conn = Connection::connect(&self.cfg.tcp, local, remote, iss, opts, now);
         let tuple = Tuple { local, remote };
