@@ -99,6 +99,15 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<Request<'_>>, ParseError> {
     Ok(Some(Request { method, target, minor, keep_alive, content_length, head_len }))
 }
 
+/// A response head.
+fn head(status: &str, len: usize, keep_alive: bool) -> String {
+    format!(
+        "HTTP/1.1 {status}\r\nServer: dpnode\r\nContent-Type: {}\r\nContent-Length: {len}\r\nConnection: {}\r\n\r\n",
+        if status.starts_with("200") { "text/html" } else { "text/plain" },
+        if keep_alive { "keep-alive" } else { "close" }
+    )
+}
+
 /// The response to a parsed request: (status line, whether to send the body).
 fn route(req: &Request<'_>) -> (&'static str, bool) {
     match (req.method, req.target) {
@@ -126,6 +135,8 @@ struct Conn {
 /// The HTTP server: one instance per worker.
 pub struct HttpServer {
     body: String,
+    /// The 200 response heads, made once: (keep-alive, close).
+    ok_heads: (Vec<u8>, Vec<u8>),
     conns: HashMap<SessionHandle, Conn>,
     buf: Vec<u8>,
     requests: u64,
@@ -135,18 +146,26 @@ pub struct HttpServer {
 impl HttpServer {
     /// A server answering `/` with `body`.
     pub fn new(body: &str) -> Self {
-        HttpServer { body: body.to_string(), conns: HashMap::new(), buf: vec![0; 16 * 1024], requests: 0, errors: 0 }
+        let ok = |keep_alive| head("200 OK", body.len(), keep_alive).into_bytes();
+        HttpServer {
+            body: body.to_string(),
+            ok_heads: (ok(true), ok(false)),
+            conns: HashMap::new(),
+            buf: vec![0; 16 * 1024],
+            requests: 0,
+            errors: 0,
+        }
     }
 
     fn respond(&self, c: &mut Conn, status: &str, with_body: bool, keep_alive: bool) {
-        let body: &[u8] = if status.starts_with("200") { self.body.as_bytes() } else { status.as_bytes() };
-        let head = format!(
-            "HTTP/1.1 {status}\r\nServer: dpnode\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: {}\r\n\r\n",
-            if status.starts_with("200") { "text/html" } else { "text/plain" },
-            body.len(),
-            if keep_alive { "keep-alive" } else { "close" }
-        );
-        c.out.extend_from_slice(head.as_bytes());
+        let ok = status.starts_with("200");
+        let body: &[u8] = if ok { self.body.as_bytes() } else { status.as_bytes() };
+        if ok {
+            // The common case costs no formatting.
+            c.out.extend_from_slice(if keep_alive { &self.ok_heads.0 } else { &self.ok_heads.1 });
+        } else {
+            c.out.extend_from_slice(head(status, body.len(), keep_alive).as_bytes());
+        }
         if with_body || !status.starts_with("200") {
             c.out.extend_from_slice(body);
         }
