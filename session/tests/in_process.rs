@@ -37,7 +37,7 @@ use session::main_thread::MainCtx;
 use session::segment::live_counts;
 use session::session::SessionHandle;
 use session::tcp::transport::TcpTransportConfig;
-use session::transport::TransportOptions;
+use session::transport::{ConnectError, ConnectRequest, TransportOptions};
 use session::udp::UdpConfig;
 use session::worker::{AppEndpoint, NodeWorker, SessionShared, SessionWorker};
 
@@ -108,6 +108,36 @@ impl BuiltinApp for ListenFromWorker {
 
     fn tx(&mut self, api: &mut AppApi<'_>, s: SessionHandle) {
         self.echo.tx(api, s)
+    }
+}
+
+/// Connects once to the echo server, then tries connects with a parent
+/// handle (a stale one, then its own live session): both are refused.
+struct ParentConnect {
+    target: Endpoint,
+    step: u8,
+    out: mpsc::Sender<(Result<(), SessionError>, Result<(), SessionError>)>,
+    stale: Option<Result<(), SessionError>>,
+}
+
+impl BuiltinApp for ParentConnect {
+    fn poll(&mut self, api: &mut AppApi<'_>) -> usize {
+        if self.step != 0 {
+            return 0;
+        }
+        self.step = 1;
+        let mut req = ConnectRequest::new(self.target);
+        req.parent = Some(SessionHandle::new(0, 4242));
+        self.stale = Some(api.connect(req));
+        api.connect(ConnectRequest::new(self.target)).unwrap();
+        1
+    }
+
+    fn connected(&mut self, api: &mut AppApi<'_>, _opaque: u64, r: Result<SessionHandle, ConnectError>) {
+        let mut req = ConnectRequest::new(self.target);
+        req.parent = Some(r.expect("plain connect works"));
+        let live = api.connect(req);
+        let _ = self.out.send((self.stale.take().unwrap(), live));
     }
 }
 
@@ -206,6 +236,28 @@ fn session_layer_over_a_ring_port() {
     // nobody answers on tcp yet, so it fails rather than cut through).
     ctx.detach(ct_srv).unwrap();
     assert_eq!(live_counts(), (base.0 + 1, base.1 + 3));
+
+    // A parent handle names a stream of a multiplexing transport; UDP and
+    // TCP have none, so a connect with one is refused (never ignored).
+    let (tx, rx) = mpsc::channel();
+    let target = parse_uri("udp://198.18.5.1/7").unwrap();
+    let mut f = |_w| {
+        let app = ParentConnect { target, step: 0, out: tx.clone(), stale: None };
+        AppEndpoint::Builtin(Some(Box::new(app) as Box<dyn BuiltinApp>))
+    };
+    let (pc, _, _) = ctx.attach("parent", builtin(), AppWorkerKind::Builtin, &mut f).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (stale, live) = loop {
+        ctx.run_worker_rpcs();
+        if let Ok(r) = rx.try_recv() {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "no connect results");
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    assert!(matches!(stale, Err(SessionError::InvalidValue { key: "parent", .. })), "{stale:?}");
+    assert!(matches!(live, Err(SessionError::UnsupportedConfig(_))), "{live:?}");
+    ctx.detach(pc).unwrap();
 
     // 4. A second app worker joins the listener; accepts alternate between them.
     let (w2, w2_shared) = ctx.app_worker_add(srv, &mut server).unwrap();
