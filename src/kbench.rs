@@ -7,8 +7,9 @@
 //! dpnode-to-dpnode run and a kernel-to-kernel run differ only in the stack
 //! underneath. Sockets are plain blocking `std::net` ones, one thread per
 //! session (two in `bulk`, so sending and reading overlap): the usual way a
-//! kernel benchmark (netperf, iperf) drives the stack. Pin the process with
-//! `taskset` to give it one core.
+//! kernel benchmark (netperf, iperf) drives the stack. Like the builtin
+//! client, it closes a connection once everything sent is back (no
+//! half-close). Pin the process with `taskset` to give it one core.
 //!
 //! The server echoes what it reads on TCP (a pool of threads that accept and
 //! serve one connection at a time) or UDP (one thread), like the builtin
@@ -16,7 +17,8 @@
 
 use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
+use std::net::{SocketAddr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -34,6 +36,9 @@ usage:
   dpnode kbench client uri PROTO://ADDR/PORT [mode bulk|rr|cps] [sessions N] [bytes SIZE] [chunk SIZE]
                        [window N] [connections N] [duration S] [timeout S] [no-delay on]
 The kernel's echo server and client, with the builtin echo client's modes, pattern and report.";
+
+/// How often a bulk reader with nothing to read looks whether the writer is done.
+const READ_POLL: Duration = Duration::from_millis(10);
 
 /// Options of the builtin echo client that the kernel client takes too.
 const CLIENT_KEYS: &[&str] =
@@ -315,60 +320,81 @@ impl Session<'_> {
         self.r.completed = 1;
     }
 
-    /// `bulk`: a writer thread streams the pattern while this thread reads the echo and checks it.
+    /// `bulk`: a writer thread streams the pattern while this thread reads the echo and checks it;
+    /// once every byte sent is back the client closes, as the builtin client does.
     fn bulk(&mut self) {
         let Some(s) = self.connect() else { return };
         let mut w = match s.try_clone() {
             Ok(w) => w,
             Err(e) => return self.failed(e),
         };
+        // Reads wake up now and then to see whether the writer is done.
+        let _ = s.set_read_timeout(Some(READ_POLL));
         let (target, chunk, key) = (self.target(), self.cfg.chunk as u64, self.key);
         let (start, dur) = (self.start, self.cfg.duration_ns);
         // (end offset, send time) of every write, so the reader can time each chunk's round trip.
         let (tx, rx) = mpsc::channel::<(u64, Instant)>();
+        // What the writer sent in all, once it has stopped (u64::MAX until then).
+        let total = AtomicU64::new(u64::MAX);
         let mut rd = s;
-        let (sent, read) = std::thread::scope(|scope| {
-            let writer = scope.spawn(move || -> std::io::Result<u64> {
+        let ((sent, wrote), read) = std::thread::scope(|scope| {
+            let total = &total;
+            let writer = scope.spawn(move || {
                 let mut buf = vec![0u8; chunk as usize];
                 let mut sent = 0u64;
                 let over = || dur > 0 && start.elapsed().as_nanos() as u64 >= dur;
+                let mut wrote = Ok(());
                 while sent < target && !over() {
                     let len = (target - sent).min(chunk) as usize;
                     fill_stream(&mut buf[..len], key, sent);
                     // Recorded before the write, so the echo never comes back before its record.
                     let _ = tx.send((sent + len as u64, Instant::now()));
-                    w.write_all(&buf[..len])?;
+                    if let Err(e) = w.write_all(&buf[..len]) {
+                        wrote = Err(e);
+                        break;
+                    }
                     sent += len as u64;
                 }
-                // The server echoes everything, sees our end and closes: the reader's end.
-                w.shutdown(Shutdown::Write)?;
-                Ok(sent)
+                total.store(sent, Ordering::Release);
+                (sent, wrote)
             });
-            let read = self.bulk_read(&mut rd, &rx);
-            (writer.join().unwrap_or_else(|_| Err(ErrorKind::Other.into())), read)
+            let read = self.bulk_read(&mut rd, &rx, total);
+            (writer.join().unwrap_or_else(|_| (0, Err(ErrorKind::Other.into()))), read)
         });
-        match (sent, read) {
-            (Ok(sent), Ok(received)) => {
-                self.r.bytes_sent += sent;
-                if received >= sent {
-                    self.r.completed = 1;
-                }
-            }
+        self.r.bytes_sent += sent;
+        match (wrote, read) {
+            (Ok(()), Ok(received)) => self.r.completed = u32::from(received >= sent),
             (Err(e), _) | (_, Err(e)) => self.failed(e),
         }
     }
 
-    /// Reads the echo until the server closes; returns the bytes read.
-    fn bulk_read(&mut self, s: &mut TcpStream, records: &mpsc::Receiver<(u64, Instant)>) -> std::io::Result<u64> {
+    /// Reads the echo until all the writer sent is back (or the server closes); returns the bytes read.
+    fn bulk_read(
+        &mut self,
+        s: &mut TcpStream,
+        records: &mpsc::Receiver<(u64, Instant)>,
+        total: &AtomicU64,
+    ) -> std::io::Result<u64> {
+        let timeout = Duration::from_nanos(self.cfg.timeout_ns.max(1));
         let mut buf = vec![0u8; 64 << 10];
         let mut pending: VecDeque<(u64, Instant)> = VecDeque::new();
         let mut received = 0u64;
-        loop {
-            let n = s.read(&mut buf)?;
-            if n == 0 {
-                return Ok(received);
-            }
+        let mut progress = Instant::now();
+        while received < total.load(Ordering::Acquire) {
+            let n = match s.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    if progress.elapsed() > timeout {
+                        return Err(e);
+                    }
+                    continue;
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
             let now = Instant::now();
+            progress = now;
             self.r.mismatched_bytes += stream_mismatches(&buf[..n], self.key, received);
             received += n as u64;
             self.r.bytes_received += n as u64;
@@ -378,6 +404,7 @@ impl Session<'_> {
                 self.r.rtt_sample(now.duration_since(t).as_nanos() as u64);
             }
         }
+        Ok(received)
     }
 
     /// UDP, `bulk` (`window` datagrams in flight) or `rr` (one): sequence-numbered datagrams, losses counted.
