@@ -104,6 +104,8 @@ pub struct EchoServer {
     accepted: u64,
     bytes: u64,
     units: u64,
+    // Sessions whose peer closed its side with data still to echo: closed once it is echoed.
+    draining: HashSet<SessionHandle>,
 }
 
 impl EchoServer {
@@ -118,6 +120,9 @@ impl EchoServer {
             let ready = api.rx_ready(s);
             if ready == 0 {
                 api.want_tx(s, false);
+                if self.draining.remove(&s) {
+                    api.close(s);
+                }
                 return;
             }
             let space = api.send_space(s);
@@ -153,6 +158,21 @@ impl BuiltinApp for EchoServer {
 
     fn tx(&mut self, api: &mut AppApi<'_>, s: SessionHandle) {
         self.echo(api, s);
+    }
+
+    fn disconnected(&mut self, api: &mut AppApi<'_>, s: SessionHandle) {
+        // The peer sends no more, but what it sent still goes back: close
+        // once it has (a close with unread data would reset the connection).
+        self.draining.insert(s);
+        self.echo(api, s);
+    }
+
+    fn reset(&mut self, _api: &mut AppApi<'_>, s: SessionHandle) {
+        self.draining.remove(&s);
+    }
+
+    fn closed(&mut self, _api: &mut AppApi<'_>, s: SessionHandle) {
+        self.draining.remove(&s);
     }
 
     fn describe(&self) -> String {
