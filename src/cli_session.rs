@@ -23,8 +23,12 @@ pub const HELP: &str = "\
   app listen|unlisten NAME|INDEX URI   make an application's first worker (stop) listen on URI
   test echo server uri URI [name N] [scope global|local|both] [proxy tcp|udp|both]
                             [namespace ID secret N] [fifo-size SIZE]
-  test echo client uri URI [sessions N] [bytes SIZE] [chunk SIZE] [window N] [timeout S] [scope ...]
-                            [namespace ID secret N] [fifo-size SIZE] [mss N] [cc newreno|cubic] [no-delay on]
+  test echo client uri URI [mode bulk|rr|cps] [sessions N] [bytes SIZE] [chunk SIZE] [window N]
+                            [connections N] [duration S] [timeout S] [scope ...] [namespace ID secret N]
+                            [fifo-size SIZE] [mss N] [cc newreno|cubic] [no-delay on]
+                            bulk: stream BYTES per session (or for DURATION); rr: one CHUNK in flight
+                            per session (transactions/s, p50/p99); cps: each session connects, echoes one
+                            CHUNK and closes, CONNECTIONS in all (default 1000) or for DURATION
   test http server uri URI [name N] [scope ...] [fifo-size SIZE]   a builtin HTTP/1.1 server (GET / answers a static page)";
 
 /// `show app ...`.

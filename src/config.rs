@@ -215,6 +215,9 @@ struct AppSection {
     chunk: Option<toml::Value>,
     window: Option<u32>,
     timeout: Option<f64>,
+    mode: Option<String>,
+    connections: Option<u64>,
+    duration: Option<f64>,
     mss: Option<u16>,
     cc: Option<String>,
     no_delay: Option<bool>,
@@ -247,6 +250,9 @@ impl AppSection {
         put("chunk", self.chunk.as_ref().map(text));
         put("window", self.window.map(|v| v.to_string()));
         put("timeout", self.timeout.map(|v| v.to_string()));
+        put("mode", self.mode.clone());
+        put("connections", self.connections.map(|v| v.to_string()));
+        put("duration", self.duration.map(|v| v.to_string()));
         put("mss", self.mss.map(|v| v.to_string()));
         put("cc", self.cc.clone());
         put("no_delay", self.no_delay.map(|v| if v { "on".to_string() } else { "off".to_string() }));
@@ -588,6 +594,7 @@ impl RawConfig {
             for (k, v) in a.options() {
                 spec.set(k, &v).map_err(|e| invalid(format!("app[{i}].{k}"), e))?;
             }
+            spec.validate().map_err(|(k, e)| invalid(format!("app[{i}].{k}"), e))?;
             if apps.iter().any(|x: &crate::apps::AppSpec| x.name == spec.name) {
                 return Err(invalid(format!("app[{i}].name"), format!("{:?} is used by another [[app]]", spec.name)));
             }
@@ -689,6 +696,26 @@ mod test {
         assert!(e.contains("app[0].scope"), "{e}");
         let e = err(&format!("{base}[[app]]\nkind='echo-server'\nuri='udp://0.0.0.0/7'\ncolour='red'\n"));
         assert!(e.contains("colour"), "{e}");
+    }
+
+    #[test]
+    fn echo_client_modes_in_app_sections() {
+        let base = "[[interface]]\nname='a'\nvdev='net_null0'\n";
+        let c = Config::parse(&format!(
+            "{base}[[app]]\nkind='echo-client'\nuri='tcp://198.18.0.1/7'\nmode='cps'\nconnections=500\nsessions=4\n\
+             [[app]]\nkind='echo-client'\nuri='tcp://198.18.0.1/8'\nmode='rr'\nchunk=64\nduration=1.5\n"
+        ))
+        .unwrap();
+        assert_eq!((c.apps[0].mode, c.apps[0].connections), (session::apps::echo::EchoMode::Cps, 500));
+        assert_eq!(c.apps[1].duration, Some(std::time::Duration::from_millis(1500)));
+        let e = err(&format!("{base}[[app]]\nkind='echo-client'\nuri='tcp://198.18.0.1/7'\nmode='fast'\n"));
+        assert!(e.contains("app[0].mode"), "{e}");
+        let e = err(&format!("{base}[[app]]\nkind='echo-client'\nuri='tcp://198.18.0.1/7'\nconnections=5\n"));
+        assert!(e.contains("app[0].connections") && e.contains("cps"), "{e}");
+        let e = err(&format!("{base}[[app]]\nkind='echo-client'\nuri='udp://198.18.0.1/7'\nmode='cps'\n"));
+        assert!(e.contains("app[0].mode"), "{e}");
+        let e = err(&format!("{base}[[app]]\nkind='echo-server'\nuri='tcp://0.0.0.0/7'\nduration=3\n"));
+        assert!(e.contains("app[0].duration"), "{e}");
     }
 
     #[test]

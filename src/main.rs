@@ -7,6 +7,7 @@ mod apps;
 mod cli;
 mod cli_session;
 mod config;
+mod kbench;
 mod pktgen;
 mod runtime;
 
@@ -22,6 +23,7 @@ usage:
   dpnode ctl [--socket PATH] WORDS...  run one CLI command on a running node
   dpnode config-default                print the embedded default config
   dpnode bench-gen --vdev DEVARGS ...  benchmark packet generator/reflector (scripts/bench)
+  dpnode kbench server|client WORDS... the kernel's echo server/client (scripts/bench; `dpnode kbench` for usage)
   dpnode help                          this text";
 
 fn run(args: &[String]) -> i32 {
@@ -103,6 +105,7 @@ fn main() {
         Some("run") => run(&args[1..]),
         Some("ctl") => ctl(&args[1..]),
         Some("bench-gen") => pktgen::main(&args[1..]),
+        Some("kbench") => kbench::main(&args[1..]),
         Some("config-default") => {
             print!("{DEFAULT_CONFIG}");
             0

@@ -28,6 +28,22 @@ fn py(ns: &Netns, script: &str, secs: u32) -> String {
     text
 }
 
+/// [`py`] with arguments for the script.
+fn py_args(ns: &Netns, script: &str, args: &str, secs: u32) -> String {
+    let path = format!("/tmp/dpnt-py-{}.py", tag());
+    std::fs::write(&path, script).unwrap();
+    let out = ns.sh_any(&format!("timeout {secs} python3 {path} {args}"));
+    let _ = std::fs::remove_file(&path);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "python failed ({:?}):\n{text}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
 fn field(text: &str, key: &str) -> String {
     let pat = format!("{key}=");
     text.split_whitespace()
@@ -331,4 +347,49 @@ print("flooded=1")
     let stats = node.ctl(&["show", "tcp", "stats"]);
     assert!(counter_line(&stats, "syn cookies sent") >= 1, "{stats}");
     assert!(counter_line(&stats, "syn cookies validated") >= 1, "the real client came in on a cookie: {stats}");
+}
+
+/// A kernel client that half-closes after its last write (`shutdown(SHUT_WR)`,
+/// like `nc -N`) and reads until the server closes: everything must come back.
+/// It reads late and through a small receive buffer, so the server's tx fifo
+/// is full and data is still waiting in its rx fifo when the FIN arrives.
+const HALF_CLOSE_CLIENT: &str = r#"
+import socket, os, threading, time, sys
+total = int(sys.argv[1]) if len(sys.argv) > 1 else 300000
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
+s.settimeout(60)
+s.connect(("198.18.0.2", 7))
+data = os.urandom(total)
+def writer():
+    s.sendall(data)
+    s.shutdown(socket.SHUT_WR)
+t = threading.Thread(target=writer)
+t.start()
+time.sleep(1)
+back = []
+while True:
+    b = s.recv(1 << 16)
+    if not b:
+        break
+    back.append(b)
+    time.sleep(0.001)
+t.join(60)
+got = b"".join(back)
+print(f"same={int(got == data)} got={len(got)} total={total}")
+"#;
+
+#[test]
+fn echo_server_echoes_everything_to_a_client_that_half_closes() {
+    if !require_root() {
+        return;
+    }
+    let tn = tap_node(ECHO_AND_HTTP);
+    for total in [100_000, 300_000, 1_000_000] {
+        let out = py_args(&tn.ns, HALF_CLOSE_CLIENT, &total.to_string(), 180);
+        assert_eq!(field(&out, "got"), field(&out, "total"), "{out}");
+        assert_eq!(field(&out, "same"), "1", "{out}");
+    }
+    let stats = tn.node.ctl(&["show", "tcp", "stats"]);
+    assert_eq!(counter_line(&stats, "resets sent"), 0, "no connection was reset: {stats}");
 }

@@ -28,7 +28,7 @@ use dataplane::wire::ipv4::Cidr;
 use dataplane::worker::{self, IdleConfig, IdleMode, Tables, WorkerState};
 use session::app_worker::AppWorkerKind;
 use session::application::AppOptions;
-use session::apps::echo::{merge_reports, EchoClient, EchoClientConfig, EchoReport, EchoServer};
+use session::apps::echo::{merge_reports, EchoClient, EchoClientConfig, EchoMode, EchoReport, EchoServer};
 use session::builtin::{AppApi, BuiltinApp};
 use session::error::SessionError;
 use session::lookup::parse_uri;
@@ -62,6 +62,9 @@ fn run_client(ctx: &mut MainCtx, name: &str, uri: &str, opts: AppOptions, sessio
         window: 8,
         timeout_ns: 20_000_000_000,
         options: TransportOptions::default(),
+        mode: EchoMode::Bulk,
+        connections: 0,
+        duration_ns: 0,
     };
     let mut f = |w| AppEndpoint::Builtin(Some(Box::new(EchoClient::new(cfg.clone(), w, 1, tx.clone())) as _));
     let (app, _, _) = ctx.attach(name, opts, AppWorkerKind::Builtin, &mut f).unwrap();
