@@ -39,6 +39,7 @@ counters! {
     RxPackets => ("rx packets", false),
     TxPackets => ("tx packets", false),
     TxQueueFull => ("tx queue full, packet dropped", true),
+    TxBackpressure => ("tx queue full, transport waited", false),
     MbufAllocFailed => ("mbuf allocation failed", true),
     EthTruncated => ("ethernet frame truncated", true),
     EthUnknownType => ("ethernet unknown ethertype", true),

@@ -1077,7 +1077,7 @@ pub(crate) mod test {
             cuts in prop::collection::vec(0usize..600, 0..40),
             dups in prop::collection::vec((0usize..600, 1usize..64), 0..20),
             order in prop::collection::vec(any::<prop::sample::Index>(), 0..100),
-            reads in prop::collection::vec(0usize..200, 1..50),
+            reads in prop::collection::vec(1usize..200, 1..50),
         ) {
             const SIZE: u32 = 256;
             let mem = TestMem::new(Fifo::footprint(SIZE));

@@ -53,7 +53,6 @@ fn server(_w: u32) -> AppEndpoint {
 
 /// Runs an echo client app to the end and detaches it.
 fn run_client(ctx: &mut MainCtx, name: &str, uri: &str, opts: AppOptions, sessions: u32, bytes: u64) -> EchoReport {
-    let (tx, rx) = mpsc::channel();
     let cfg = EchoClientConfig {
         remote: parse_uri(uri).unwrap(),
         sessions,
@@ -66,6 +65,12 @@ fn run_client(ctx: &mut MainCtx, name: &str, uri: &str, opts: AppOptions, sessio
         connections: 0,
         duration_ns: 0,
     };
+    run_client_with(ctx, name, cfg, opts)
+}
+
+/// Runs an echo client with this configuration to the end and detaches it.
+fn run_client_with(ctx: &mut MainCtx, name: &str, cfg: EchoClientConfig, opts: AppOptions) -> EchoReport {
+    let (tx, rx) = mpsc::channel();
     let mut f = |w| AppEndpoint::Builtin(Some(Box::new(EchoClient::new(cfg.clone(), w, 1, tx.clone())) as _));
     let (app, _, _) = ctx.attach(name, opts, AppWorkerKind::Builtin, &mut f).unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -322,6 +327,33 @@ fn session_layer_over_a_ring_port() {
     let late = ctx.tables().control.app_by_name("late").map(|a| a.index).unwrap();
     let h = ctx.tables().control.app_handle(late).unwrap();
     ctx.detach(h).unwrap();
+    assert_eq!(live_counts(), base);
+
+    // 8. TCP over the ring, to itself: more connections than one worker has
+    // ephemeral ports (16384), one after another. The client side closes
+    // first, so each of its connections sits in TIME-WAIT; new connects
+    // take over tuples that have waited a second (timestamps on).
+    let (tsrv, twrk, _) = ctx.attach("tsrv", builtin(), AppWorkerKind::Builtin, &mut server).unwrap();
+    ctx.listen(tsrv, twrk, parse_uri("tcp://0.0.0.0/80").unwrap()).unwrap();
+    let cps = EchoClientConfig {
+        remote: parse_uri("tcp://198.18.5.1/80").unwrap(),
+        sessions: 8,
+        bytes: 0,
+        chunk: 64,
+        window: 1,
+        timeout_ns: 120_000_000_000,
+        options: TransportOptions::default(),
+        mode: EchoMode::Cps,
+        connections: 20_000,
+        duration_ns: 0,
+    };
+    let r = run_client_with(&mut ctx, "cps", cps, builtin());
+    assert!(r.ok(), "{}", r.format());
+    assert_eq!(r.connections, 20_000, "{}", r.format());
+    let reused: u64 =
+        ctx.on_workers(|sw, _, _, _| sw.tcp_stats().0.get(session::tcp::Counter::TimeWaitReused)).into_iter().sum();
+    assert!(reused >= 20_000 - 16_384, "only {reused} TIME-WAIT tuples reused");
+    ctx.detach(tsrv).unwrap();
     assert_eq!(live_counts(), base);
 
     stop.store(true, Ordering::SeqCst);

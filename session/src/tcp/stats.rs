@@ -77,6 +77,8 @@ counters! {
     TimedOut => "connections timed out",
     /// SYN or SYN-ACK retransmissions.
     SynRetransmits => "syn retransmits",
+    /// TIME-WAIT connections whose tuple a new active open took over (counted by the worker).
+    TimeWaitReused => "time-wait tuples reused",
 }
 
 /// One value per [`Counter`].
@@ -241,6 +243,6 @@ mod test {
         assert_eq!(worker.get(Counter::Retransmits), 3);
         let text = worker.to_string();
         assert_eq!(text, "           1 segments received\n           3 segments retransmitted\n");
-        assert_eq!(Counter::ALL.len(), Counter::SynRetransmits as usize + 1);
+        assert_eq!(Counter::ALL.len(), Counter::TimeWaitReused as usize + 1);
     }
 }

@@ -107,6 +107,8 @@ struct TcpConn {
     half_open: bool,
     /// A passive open still waiting for its session (given before the handshake's last ACK).
     awaiting_session: bool,
+    /// When it entered TIME-WAIT (for reuse by a new active open).
+    time_wait_since: Option<u64>,
     timer: Option<TimerHandle>,
     deadline: Option<u64>,
     tuple: Tuple,
@@ -138,6 +140,8 @@ pub struct TcpTransport {
     idle_rx: HeapFifo,
     idle_tx: HeapFifo,
     spare: Option<dataplane::mbuf::Mbuf>,
+    /// Connections whose output stopped at a full tx ring, to drive again next loop.
+    blocked: Vec<(u32, u32)>,
 }
 
 impl TcpTransport {
@@ -159,6 +163,7 @@ impl TcpTransport {
             idle_rx: HeapFifo::new(4096).expect("valid size"),
             idle_tx: HeapFifo::new(4096).expect("valid size"),
             spare: None,
+            blocked: Vec::new(),
         }
     }
 
@@ -348,8 +353,17 @@ impl TcpTransport {
         if self.by_tuple.contains_key(&tuple) {
             return None;
         }
-        let tc =
-            TcpConn { conn, session, listener, half_open, awaiting_session: false, timer: None, deadline: None, tuple };
+        let tc = TcpConn {
+            conn,
+            session,
+            listener,
+            half_open,
+            awaiting_session: false,
+            time_wait_since: None,
+            timer: None,
+            deadline: None,
+            tuple,
+        };
         let h = self.conns.insert_with(|_| Ok(tc)).ok()?;
         self.by_tuple.insert(tuple, h.index);
         if let Some(s) = cx.sessions.get_mut(session) {
@@ -424,10 +438,13 @@ impl TcpTransport {
             return;
         }
         let Some(tc) = self.conns.get_mut(c) else { return };
-        if tc.conn.state() == State::TimeWait && tc.session != DETACHED {
-            // Nothing more for the app: free its session, keep the 2*MSL wait here.
-            let s = std::mem::replace(&mut tc.session, DETACHED);
-            cx.event(s, EventKind::TransportClosed);
+        if tc.conn.state() == State::TimeWait && tc.time_wait_since.is_none() {
+            tc.time_wait_since = Some(now);
+            if tc.session != DETACHED {
+                // Nothing more for the app: free its session, keep the 2*MSL wait here.
+                let s = std::mem::replace(&mut tc.session, DETACHED);
+                cx.event(s, EventKind::TransportClosed);
+            }
         }
         let deadline = tc.conn.poll_timeout();
         if deadline != tc.deadline {
@@ -450,6 +467,15 @@ impl TcpTransport {
         let now = cx.io.now_ns;
         loop {
             let Some(tc) = self.conns.get_mut(c) else { return };
+            if !cx.io.tx_ready(cx.net, *tc.tuple.remote.ip()) {
+                // The ring is full: the data waits in the tx fifo and the
+                // connection is driven again on the next loop.
+                let g = self.conns.handle(c).map_or(0, |h| h.generation);
+                if !self.blocked.contains(&(c, g)) {
+                    self.blocked.push((c, g));
+                }
+                return;
+            }
             let mut m = match self.spare.take().or_else(|| cx.io.pool().alloc()) {
                 Some(m) => m,
                 None => {
@@ -504,6 +530,18 @@ impl TcpTransport {
     }
 }
 
+/// How long a connection must have been in TIME-WAIT before an active open may take over its tuple.
+const TIME_WAIT_REUSE_AFTER_NS: u64 = 1_000_000_000;
+
+/// Whether a new active open may take over this connection's tuple: it has
+/// been in TIME-WAIT (with no session) for a second, and used timestamps,
+/// so PAWS tells the old incarnation's segments from the new one's.
+fn tc_reusable(tc: &TcpConn, now: u64) -> bool {
+    tc.session == DETACHED
+        && tc.conn.negotiated().timestamps
+        && tc.time_wait_since.is_some_and(|t| now.saturating_sub(t) >= TIME_WAIT_REUSE_AFTER_NS)
+}
+
 /// A connection's options from the app's transport options.
 fn conn_options(rx_fifo_size: u32, o: &TransportOptions) -> ConnOptions {
     ConnOptions {
@@ -534,9 +572,13 @@ impl TcpTransport {
         let (worker, workers) = (self.worker as u16, self.workers as u16);
         let by_tuple = &self.by_tuple;
         let start = self.next_port;
+        let conns = &self.conns;
+        let now = io.now_ns;
         let p = io.pick_local_port(net, open, EPHEMERAL_FIRST..=u16::MAX, start, 16384, |p| {
             (p - EPHEMERAL_FIRST) % workers == worker % workers
-                && !by_tuple.contains_key(&Tuple { local: SocketAddrV4::new(local_ip, p), remote })
+                && by_tuple
+                    .get(&Tuple { local: SocketAddrV4::new(local_ip, p), remote })
+                    .is_none_or(|&c| conns.get(c).is_some_and(|tc| tc_reusable(tc, now)))
         })?;
         self.next_port = p.checked_add(workers).unwrap_or(EPHEMERAL_FIRST + worker % workers);
         Some(p)
@@ -608,6 +650,14 @@ impl Transport for TcpTransport {
         let iss = self.isn.generate(local, remote, now);
         let conn = Connection::connect(&self.cfg.tcp, local, remote, iss, opts, now);
         let tuple = Tuple { local, remote };
+        if let Some(old) = self.by_tuple.get(&tuple).copied() {
+            if self.conns.get(old).is_some_and(|tc| tc_reusable(tc, now)) {
+                // TIME-WAIT reuse (like Linux's tcp_tw_reuse): the old
+                // incarnation is forgotten; timestamps keep its strays out.
+                self.remove(old);
+                self.counters.incr(Counter::TimeWaitReused);
+            }
+        }
         let c = self
             .insert(cx, conn, session, None, false, tuple)
             .ok_or_else(|| SessionError::AddressInUse(format!("tcp {local} -> {remote}")))?;
@@ -664,10 +714,19 @@ impl Transport for TcpTransport {
 
     fn poll(&mut self, cx: &mut TransportCx<'_>) -> usize {
         let now = cx.io.now_ns;
-        if self.wheel.advance(now) == 0 {
-            return 0;
-        }
         let mut n = 0;
+        if !self.blocked.is_empty() {
+            let blocked = std::mem::take(&mut self.blocked);
+            for &(c, g) in &blocked {
+                if self.conns.handle(c).is_some_and(|h| h.generation == g) {
+                    self.drive(cx, c);
+                    n += 1;
+                }
+            }
+        }
+        if self.wheel.advance(now) == 0 {
+            return n;
+        }
         while let Some((c, g)) = self.wheel.pop_expired() {
             if self.conns.handle(c).is_none_or(|h| h.generation != g) {
                 continue;
