@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use session::app_worker::AppWorkerKind;
 use session::application::AppOptions;
-use session::apps::echo::{merge_reports, EchoClient, EchoClientConfig, EchoReport, EchoServer};
+use session::apps::echo::{merge_reports, EchoClient, EchoClientConfig, EchoMode, EchoReport, EchoServer};
+use session::apps::http::HttpServer;
+use session::builtin::BuiltinApp;
 use session::lookup::{parse_uri, Endpoint};
 use session::pool::Handle;
 use session::transport::{CongestionControl, TransportOptions};
@@ -19,7 +21,7 @@ use session::worker::AppEndpoint;
 use crate::runtime::Runtime;
 
 /// Builtin kinds, by their config/CLI names.
-pub const KINDS: &[&str] = &["echo-server", "echo-client"];
+pub const KINDS: &[&str] = &["echo-server", "echo-client", "http-server"];
 
 /// Which builtin app.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +30,8 @@ pub enum Kind {
     EchoServer,
     /// Echo client.
     EchoClient,
+    /// HTTP/1.1 server with a static page.
+    HttpServer,
 }
 
 /// A builtin app to start.
@@ -49,10 +53,18 @@ pub struct AppSpec {
     pub chunk: usize,
     /// Client: datagrams in flight per session.
     pub window: usize,
-    /// Client: give up after this long.
+    /// Client: give up after this long (counted after `duration`, if any).
     pub timeout: Duration,
+    /// Client: what to measure (`bulk`, `rr`, `cps`).
+    pub mode: EchoMode,
+    /// Client, `cps`: connections in all (0: not given).
+    pub connections: u64,
+    /// Client: run this long instead of `bytes` per session (`cps`: at most this long).
+    pub duration: Option<Duration>,
     /// Client: transport options.
     pub transport: TransportOptions,
+    /// HTTP server: the body served for `/`.
+    pub body: String,
 }
 
 /// Parses `64k`, `1m`, `2g` or a plain number of bytes.
@@ -72,6 +84,7 @@ impl AppSpec {
         let prefix = match kind {
             Kind::EchoServer => "echo-server",
             Kind::EchoClient => "echo-client",
+            Kind::HttpServer => "http-server",
         };
         let opts = AppOptions { builtin: true, ..AppOptions::default() };
         AppSpec {
@@ -84,7 +97,11 @@ impl AppSpec {
             chunk: if uri.proto == session::lookup::Proto::Udp { 1400 } else { 64 << 10 },
             window: 32,
             timeout: Duration::from_secs(60),
+            mode: EchoMode::Bulk,
+            connections: 0,
+            duration: None,
             transport: TransportOptions::default(),
+            body: session::apps::http::DEFAULT_BODY.to_string(),
         }
     }
 
@@ -156,6 +173,25 @@ impl AppSpec {
                 }
                 self.timeout = Duration::from_secs_f64(secs);
             }
+            "mode" => {
+                client_only(self.kind)?;
+                self.mode = EchoMode::parse(value).ok_or(format!("{key}: {value:?} is not {}", EchoMode::NAMES))?;
+            }
+            "connections" => {
+                client_only(self.kind)?;
+                self.connections = num(value)?;
+                if self.connections == 0 {
+                    return Err(format!("{key}: 1.."));
+                }
+            }
+            "duration" => {
+                client_only(self.kind)?;
+                let secs: f64 = value.parse().map_err(|_| format!("{key}: {value:?} is not seconds"))?;
+                if !(0.1..=86400.0).contains(&secs) {
+                    return Err(format!("{key}: {value} must be 0.1..=86400 seconds"));
+                }
+                self.duration = Some(Duration::from_secs_f64(secs));
+            }
             "mss" => self.transport.mss = Some(u16::try_from(num(value)?).map_err(|_| format!("{key}: too large"))?),
             "cc" => {
                 self.transport.cc = match value {
@@ -163,6 +199,12 @@ impl AppSpec {
                     "cubic" => CongestionControl::Cubic,
                     _ => return Err(format!("{key}: {value:?} is not newreno or cubic")),
                 }
+            }
+            "body" => {
+                if self.kind != Kind::HttpServer {
+                    return Err(format!("{key}: only an http server takes it"));
+                }
+                self.body = value.to_string();
             }
             "no-delay" | "nodelay" => {
                 self.transport.no_delay = matches!(value, "on" | "yes" | "true" | "1");
@@ -189,10 +231,26 @@ impl AppSpec {
         for (k, v) in rest {
             spec.set(k, v)?;
         }
+        spec.validate().map_err(|(k, e)| format!("{k}: {e}"))?;
         Ok(spec)
     }
 
-    fn client_config(&self) -> EchoClientConfig {
+    /// Checks the options together, once all are set; an error names the key at fault.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if self.connections > 0 && self.mode != EchoMode::Cps {
+            return Err(("connections", format!("only mode cps takes it (mode is {})", self.mode)));
+        }
+        if self.mode == EchoMode::Cps && self.uri.proto == session::lookup::Proto::Udp {
+            return Err(("mode", "cps needs a tcp uri (UDP has no connections to open and close)".into()));
+        }
+        Ok(())
+    }
+
+    /// Connections a `cps` run makes when neither `connections` nor `duration` is given.
+    pub const DEFAULT_CONNECTIONS: u64 = 1000;
+
+    /// The echo client's configuration (also what `dpnode kbench client` runs).
+    pub fn client_config(&self) -> EchoClientConfig {
         EchoClientConfig {
             remote: self.uri,
             sessions: self.sessions,
@@ -201,6 +259,12 @@ impl AppSpec {
             window: self.window,
             timeout_ns: self.timeout.as_nanos() as u64,
             options: self.transport,
+            mode: self.mode,
+            connections: match (self.mode, self.connections, self.duration) {
+                (EchoMode::Cps, 0, None) => Self::DEFAULT_CONNECTIONS,
+                (_, n, _) => n,
+            },
+            duration_ns: self.duration.map_or(0, |d| d.as_nanos() as u64),
         }
     }
 }
@@ -238,17 +302,10 @@ impl RunningClient {
 pub fn start(rt: &mut Runtime, spec: &AppSpec) -> Result<Option<RunningClient>, String> {
     let workers = rt.ctx.workers.len() as u32;
     match spec.kind {
-        Kind::EchoServer => {
-            let mut factory = |_w: u32| AppEndpoint::Builtin(Some(Box::new(EchoServer::new())));
-            let (app, wrk, _) = rt
-                .ctx
-                .attach(&spec.name, spec.opts.clone(), AppWorkerKind::Builtin, &mut factory)
-                .map_err(|e| e.to_string())?;
-            if let Err(e) = rt.ctx.listen(app, wrk, spec.uri) {
-                let _ = rt.ctx.detach(app);
-                return Err(e.to_string());
-            }
-            Ok(None)
+        Kind::EchoServer => start_server(rt, spec, &mut |_| Box::new(EchoServer::new())),
+        Kind::HttpServer => {
+            let body = spec.body.clone();
+            start_server(rt, spec, &mut |_| Box::new(HttpServer::new(&body)))
         }
         Kind::EchoClient => {
             let (tx, rx) = mpsc::channel();
@@ -265,10 +322,28 @@ pub fn start(rt: &mut Runtime, spec: &AppSpec) -> Result<Option<RunningClient>, 
                 rx,
                 expected: workers as usize,
                 reports: Vec::new(),
-                deadline: Instant::now() + spec.timeout + Duration::from_secs(5),
+                deadline: Instant::now() + spec.duration.unwrap_or_default() + spec.timeout + Duration::from_secs(5),
             }))
         }
     }
+}
+
+/// Attaches a server app (one instance per worker from `make`) and listens on its uri.
+fn start_server(
+    rt: &mut Runtime,
+    spec: &AppSpec,
+    make: &mut dyn FnMut(u32) -> Box<dyn BuiltinApp>,
+) -> Result<Option<RunningClient>, String> {
+    let mut factory = |w: u32| AppEndpoint::Builtin(Some(make(w)));
+    let (app, wrk, _) = rt
+        .ctx
+        .attach(&spec.name, spec.opts.clone(), AppWorkerKind::Builtin, &mut factory)
+        .map_err(|e| e.to_string())?;
+    if let Err(e) = rt.ctx.listen_with(app, wrk, spec.uri, spec.transport) {
+        let _ = rt.ctx.detach(app);
+        return Err(e.to_string());
+    }
+    Ok(None)
 }
 
 /// Runs an echo client to the end (the CLI's `test echo client`), then detaches it.
@@ -316,5 +391,35 @@ mod test {
         assert!(e.contains("needs a value"), "{e}");
         let e = AppSpec::from_words(Kind::EchoServer, &["uri", "udp://0.0.0.0/7", "colour", "red"]).unwrap_err();
         assert!(e.contains("colour"), "{e}");
+    }
+
+    #[test]
+    fn client_modes_and_their_errors() {
+        let c = |w: &[&str]| AppSpec::from_words(Kind::EchoClient, w);
+        let s = c(&["uri", "tcp://198.18.0.1/7", "mode", "rr", "chunk", "64", "duration", "2.5"]).unwrap();
+        assert_eq!((s.mode, s.chunk, s.duration), (EchoMode::Rr, 64, Some(Duration::from_millis(2500))));
+        let cfg = s.client_config();
+        assert_eq!((cfg.mode, cfg.duration_ns, cfg.connections), (EchoMode::Rr, 2_500_000_000, 0));
+        // Order does not matter; cps without a limit gets the default count.
+        let s = c(&["uri", "tcp://198.18.0.1/7", "connections", "50", "mode", "cps", "sessions", "4"]).unwrap();
+        assert_eq!((s.client_config().connections, s.sessions), (50, 4));
+        let s = c(&["uri", "tcp://198.18.0.1/7", "mode", "cps"]).unwrap();
+        assert_eq!(s.client_config().connections, AppSpec::DEFAULT_CONNECTIONS);
+        let s = c(&["uri", "tcp://198.18.0.1/7", "mode", "cps", "duration", "1"]).unwrap();
+        assert_eq!(s.client_config().connections, 0, "time-bound");
+        assert_eq!(c(&["uri", "udp://198.18.0.1/7"]).unwrap().mode, EchoMode::Bulk);
+        for (words, key) in [
+            (&["uri", "tcp://198.18.0.1/7", "mode", "pingpong"][..], "mode"),
+            (&["uri", "tcp://198.18.0.1/7", "connections", "5"][..], "connections"),
+            (&["uri", "tcp://198.18.0.1/7", "mode", "cps", "connections", "0"][..], "connections"),
+            (&["uri", "udp://198.18.0.1/7", "mode", "cps"][..], "mode"),
+            (&["uri", "tcp://198.18.0.1/7", "duration", "soon"][..], "duration"),
+            (&["uri", "tcp://198.18.0.1/7", "duration", "0"][..], "duration"),
+        ] {
+            let e = c(words).unwrap_err();
+            assert!(e.starts_with(key), "{words:?}: {e}");
+        }
+        let e = AppSpec::from_words(Kind::EchoServer, &["uri", "tcp://0.0.0.0/7", "mode", "rr"]).unwrap_err();
+        assert!(e.contains("mode") && e.contains("only an echo client"), "{e}");
     }
 }

@@ -88,8 +88,10 @@ pub fn execute(rt: &mut Runtime, words: &[&str]) -> CliResult {
         ["show", "app", rest @ ..] => crate::cli_session::show_app(rt, rest),
         ["show", "session", rest @ ..] => crate::cli_session::show_session(rt, rest),
         ["show", "api", rest @ ..] => crate::cli_session::show_api(rt, rest),
+        ["show", "tcp", "stats"] => crate::cli_session::show_tcp_stats(rt),
         ["app", rest @ ..] => crate::cli_session::app(rt, rest),
         ["test", "echo", rest @ ..] => crate::cli_session::test_echo(rt, rest),
+        ["test", "http", rest @ ..] => crate::cli_session::test_http(rt, rest),
         ["show", "interface" | "int" | "interfaces", rest @ ..] => show_interface(rt, rest),
         ["show", "errors"] => Ok(show_errors(rt)),
         ["show", "counters"] => Ok(show_counters(rt)),
@@ -312,7 +314,6 @@ fn ping(rt: &mut Runtime, rest: &[&str]) -> CliResult {
     let (tx, rx) = mpsc::channel::<PingReply>();
     rt.ctx.barrier.sync().net.pings.push(PingWaiter { ident, tx });
     let mut out = String::new();
-    let mut received = 0u32;
     let mut rtts = Vec::new();
     let step = Duration::from_secs_f64(interval);
     let start = Instant::now();
@@ -321,38 +322,17 @@ fn ping(rt: &mut Runtime, rest: &[&str]) -> CliResult {
         rt.rpc(0, move |w| w.io.defer_ping(dst, ident, s, size));
         let deadline = start + step * seq;
         while let Ok(r) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            received += 1;
-            rtts.push(r.rtt_ns);
-            let _ = writeln!(
-                out,
-                "{} bytes from {}: icmp_seq={} ttl={} time={:.3} ms",
-                r.bytes,
-                r.from,
-                r.seq,
-                r.ttl,
-                r.rtt_ns as f64 / 1e6
-            );
+            ping_record(&mut out, &mut rtts, r);
         }
     }
     // Late replies get a last second.
-    while received < count {
+    while (rtts.len() as u32) < count {
         match rx.recv_timeout(Duration::from_secs(1)) {
-            Ok(r) => {
-                received += 1;
-                rtts.push(r.rtt_ns);
-                let _ = writeln!(
-                    out,
-                    "{} bytes from {}: icmp_seq={} ttl={} time={:.3} ms",
-                    r.bytes,
-                    r.from,
-                    r.seq,
-                    r.ttl,
-                    r.rtt_ns as f64 / 1e6
-                );
-            }
+            Ok(r) => ping_record(&mut out, &mut rtts, r),
             Err(_) => break,
         }
     }
+    let received = rtts.len() as u32;
     rt.ctx.barrier.sync().net.pings.retain(|w| w.ident != ident);
     let loss = 100.0 * f64::from(count - received) / f64::from(count);
     let _ = writeln!(out, "--- {dst} ping statistics ---");
@@ -447,6 +427,13 @@ fn set_fault(rt: &mut Runtime, rest: &[&str]) -> CliResult {
         return err("set fault: not every worker answered within a second");
     }
     Ok(format!("fault: {cfg}\n"))
+}
+
+/// One reply: its line in the output and its round trip.
+fn ping_record(out: &mut String, rtts: &mut Vec<u64>, r: PingReply) {
+    rtts.push(r.rtt_ns);
+    let ms = r.rtt_ns as f64 / 1e6;
+    let _ = writeln!(out, "{} bytes from {}: icmp_seq={} ttl={} time={ms:.3} ms", r.bytes, r.from, r.seq, r.ttl);
 }
 
 /// `dpnode ctl`: send one command, print the answer, return the exit code.

@@ -18,13 +18,19 @@ pub const HELP: &str = "\
   show app [server|client|verbose|ns|INDEX [verbose]]   applications, listeners, connects, namespaces
   show api                  API socket: connections of external apps, their apps, counters
   show session [verbose]    sessions of every worker
+  show tcp stats            TCP counters (all workers) and connections by state
   app ns add id ID secret N [sw_if_index N | interface NAME]   add or update a namespace
   app detach NAME|INDEX     detach an application (its sessions are reset, its segments freed)
   app listen|unlisten NAME|INDEX URI   make an application's first worker (stop) listen on URI
   test echo server uri URI [name N] [scope global|local|both] [proxy tcp|udp|both]
                             [namespace ID secret N] [fifo-size SIZE]
-  test echo client uri URI [sessions N] [bytes SIZE] [chunk SIZE] [window N] [timeout S] [scope ...]
-                            [namespace ID secret N] [fifo-size SIZE] [mss N] [cc newreno|cubic] [no-delay on]";
+  test echo client uri URI [mode bulk|rr|cps] [sessions N] [bytes SIZE] [chunk SIZE] [window N]
+                            [connections N] [duration S] [timeout S] [scope ...] [namespace ID secret N]
+                            [fifo-size SIZE] [mss N] [cc newreno|cubic] [no-delay on]
+                            bulk: stream BYTES per session (or for DURATION); rr: one CHUNK in flight
+                            per session (transactions/s, p50/p99); cps: each session connects, echoes one
+                            CHUNK and closes, CONNECTIONS in all (default 1000) or for DURATION
+  test http server uri URI [name N] [scope ...] [fifo-size SIZE]   a builtin HTTP/1.1 server (GET / answers a static page)";
 
 /// `show app ...`.
 pub fn show_app(rt: &mut Runtime, rest: &[&str]) -> CliResult {
@@ -287,4 +293,48 @@ pub fn test_echo(rt: &mut Runtime, rest: &[&str]) -> CliResult {
         }
         _ => err(format!("test: unknown words {:?}\n{HELP}", rest.join(" "))),
     }
+}
+
+/// `test http server ...`.
+pub fn test_http(rt: &mut Runtime, rest: &[&str]) -> CliResult {
+    match rest {
+        ["server", args @ ..] => {
+            let spec =
+                AppSpec::from_words(Kind::HttpServer, args).map_err(|e| CliError(format!("test http server: {e}")))?;
+            apps::start(rt, &spec).map_err(|e| CliError(format!("test http server: {e}")))?;
+            let index = rt.ctx.tables().control.app_by_name(&spec.name).map_or(0, |a| a.index);
+            Ok(format!("{} (app {index}) listening on {}\n", spec.name, spec.uri))
+        }
+        _ => err(format!("test http: unknown words {:?}\n{HELP}", rest.join(" "))),
+    }
+}
+
+/// `show tcp stats`: TCP counters summed over the workers, and connections by state.
+pub fn show_tcp_stats(rt: &mut Runtime) -> CliResult {
+    let per_worker = rt.ctx.on_workers(|sw, _, _, _| sw.tcp_stats());
+    let mut total = session::tcp::Counters::default();
+    let mut states: std::collections::BTreeMap<String, usize> = Default::default();
+    for (c, st) in &per_worker {
+        for &k in session::tcp::Counter::ALL {
+            total.add(k, c.get(k));
+        }
+        for (name, n) in st {
+            *states.entry(name.clone()).or_default() += n;
+        }
+    }
+    let mut out = String::from("connections by state:\n");
+    if states.is_empty() {
+        out.push_str("  none\n");
+    }
+    for (name, n) in states {
+        let _ = writeln!(out, "{n:>12}  {name}");
+    }
+    out.push_str("counters (all workers):\n");
+    for &k in session::tcp::Counter::ALL {
+        let v = total.get(k);
+        if v > 0 {
+            let _ = writeln!(out, "{v:>12}  {}", k.name());
+        }
+    }
+    Ok(out)
 }

@@ -215,9 +215,13 @@ struct AppSection {
     chunk: Option<toml::Value>,
     window: Option<u32>,
     timeout: Option<f64>,
+    mode: Option<String>,
+    connections: Option<u64>,
+    duration: Option<f64>,
     mss: Option<u16>,
     cc: Option<String>,
     no_delay: Option<bool>,
+    body: Option<String>,
 }
 
 impl AppSection {
@@ -246,9 +250,13 @@ impl AppSection {
         put("chunk", self.chunk.as_ref().map(text));
         put("window", self.window.map(|v| v.to_string()));
         put("timeout", self.timeout.map(|v| v.to_string()));
+        put("mode", self.mode.clone());
+        put("connections", self.connections.map(|v| v.to_string()));
+        put("duration", self.duration.map(|v| v.to_string()));
         put("mss", self.mss.map(|v| v.to_string()));
         put("cc", self.cc.clone());
         put("no_delay", self.no_delay.map(|v| if v { "on".to_string() } else { "off".to_string() }));
+        put("body", self.body.clone());
         o
     }
 }
@@ -306,6 +314,99 @@ struct RawConfig {
     app: Vec<AppSection>,
     #[serde(default)]
     fault: FaultSection,
+    #[serde(default)]
+    tcp: TcpSection,
+}
+
+/// `[tcp]`: the TCP transport's settings (defaults follow Linux).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TcpSection {
+    /// MSS advertised and cap on the MSS sent.
+    pub mss: Option<u16>,
+    /// Lower bound of the retransmission timeout (ms).
+    pub min_rto_ms: Option<u64>,
+    /// RTO before the first RTT sample (ms).
+    pub initial_rto_ms: Option<u64>,
+    /// Delayed ACK timeout (ms).
+    pub delayed_ack_ms: Option<u64>,
+    /// TIME-WAIT length (ms).
+    pub time_wait_ms: Option<u64>,
+    /// Congestion control: "cubic" or "newreno".
+    pub cc: Option<String>,
+    /// Offer/accept SACK.
+    pub sack: Option<bool>,
+    /// Offer/accept window scaling.
+    pub window_scale: Option<bool>,
+    /// Offer/accept timestamps.
+    pub timestamps: Option<bool>,
+    /// Nagle's algorithm by default.
+    pub nagle: Option<bool>,
+    /// Keepalive on every connection.
+    pub keepalive: Option<bool>,
+    /// Half-open connections per listener per worker.
+    pub max_half_open: Option<u32>,
+    /// "never", "when-full" or "always".
+    pub syn_cookies: Option<String>,
+}
+
+impl TcpSection {
+    fn validate(&self) -> Result<session::tcp::transport::TcpTransportConfig, ConfigError> {
+        use session::tcp::backlog::SynCookieMode;
+        use session::tcp::{CcAlgorithm, Keepalive};
+        const MS: u64 = 1_000_000;
+        let mut c = session::tcp::transport::TcpTransportConfig::default();
+        let t = &mut c.tcp;
+        let ms = |key: &str, v: Option<u64>, lo: u64, hi: u64| -> Result<Option<u64>, ConfigError> {
+            match v {
+                Some(v) if !(lo..=hi).contains(&v) => {
+                    Err(invalid(format!("tcp.{key}"), format!("{v} is outside {lo}..={hi}")))
+                }
+                v => Ok(v.map(|v| v * MS)),
+            }
+        };
+        if let Some(m) = self.mss {
+            if !(536..=9000).contains(&m) {
+                return Err(invalid("tcp.mss", format!("{m} is outside 536..=9000")));
+            }
+            t.mss = m;
+        }
+        t.min_rto = ms("min_rto_ms", self.min_rto_ms, 1, 60_000)?.unwrap_or(t.min_rto);
+        t.initial_rto = ms("initial_rto_ms", self.initial_rto_ms, 1, 60_000)?.unwrap_or(t.initial_rto);
+        t.delayed_ack = ms("delayed_ack_ms", self.delayed_ack_ms, 1, 500)?.unwrap_or(t.delayed_ack);
+        t.time_wait = ms("time_wait_ms", self.time_wait_ms, 1, 240_000)?.unwrap_or(t.time_wait);
+        if let Some(cc) = &self.cc {
+            t.cc = match cc.as_str() {
+                "cubic" => CcAlgorithm::Cubic,
+                "newreno" => CcAlgorithm::NewReno,
+                other => return Err(invalid("tcp.cc", format!("{other:?} is not cubic or newreno"))),
+            };
+        }
+        t.sack = self.sack.unwrap_or(t.sack);
+        t.window_scale = self.window_scale.unwrap_or(t.window_scale);
+        t.timestamps = self.timestamps.unwrap_or(t.timestamps);
+        t.nagle = self.nagle.unwrap_or(t.nagle);
+        if self.keepalive == Some(true) {
+            t.keepalive = Some(Keepalive::default());
+        }
+        if let Some(n) = self.max_half_open {
+            if n == 0 {
+                return Err(invalid("tcp.max_half_open", "must be at least 1"));
+            }
+            c.max_half_open = n;
+        }
+        if let Some(m) = &self.syn_cookies {
+            c.syn_cookies = match m.as_str() {
+                "never" => SynCookieMode::Never,
+                "when-full" => SynCookieMode::WhenFull,
+                "always" => SynCookieMode::Always,
+                other => {
+                    return Err(invalid("tcp.syn_cookies", format!("{other:?} is not never, when-full or always")))
+                }
+            };
+        }
+        Ok(c)
+    }
 }
 
 /// A validated interface.
@@ -357,6 +458,8 @@ pub struct Config {
     pub apps: Vec<crate::apps::AppSpec>,
     /// Fault injection.
     pub fault: dataplane::fault::FaultConfig,
+    /// TCP settings.
+    pub tcp: session::tcp::transport::TcpTransportConfig,
 }
 
 impl Config {
@@ -476,6 +579,7 @@ impl RawConfig {
             let kind = match a.kind.as_str() {
                 "echo-server" => crate::apps::Kind::EchoServer,
                 "echo-client" => crate::apps::Kind::EchoClient,
+                "http-server" => crate::apps::Kind::HttpServer,
                 other => {
                     return Err(invalid(
                         format!("app[{i}].kind"),
@@ -489,12 +593,14 @@ impl RawConfig {
             for (k, v) in a.options() {
                 spec.set(k, &v).map_err(|e| invalid(format!("app[{i}].{k}"), e))?;
             }
+            spec.validate().map_err(|(k, e)| invalid(format!("app[{i}].{k}"), e))?;
             if apps.iter().any(|x: &crate::apps::AppSpec| x.name == spec.name) {
                 return Err(invalid(format!("app[{i}].name"), format!("{:?} is used by another [[app]]", spec.name)));
             }
             apps.push(spec);
         }
         let fault = self.fault.validate()?;
+        let tcp = self.tcp.validate()?;
         Ok(Config {
             dpdk: self.dpdk,
             interfaces,
@@ -505,6 +611,7 @@ impl RawConfig {
             api_socket: self.api.map(|c| c.socket).unwrap_or_else(|| "/run/dpnode/api.sock".into()),
             apps,
             fault,
+            tcp,
         })
     }
 }
@@ -591,6 +698,26 @@ mod test {
     }
 
     #[test]
+    fn echo_client_modes_in_app_sections() {
+        let base = "[[interface]]\nname='a'\nvdev='net_null0'\n";
+        let c = Config::parse(&format!(
+            "{base}[[app]]\nkind='echo-client'\nuri='tcp://198.18.0.1/7'\nmode='cps'\nconnections=500\nsessions=4\n\
+             [[app]]\nkind='echo-client'\nuri='tcp://198.18.0.1/8'\nmode='rr'\nchunk=64\nduration=1.5\n"
+        ))
+        .unwrap();
+        assert_eq!((c.apps[0].mode, c.apps[0].connections), (session::apps::echo::EchoMode::Cps, 500));
+        assert_eq!(c.apps[1].duration, Some(std::time::Duration::from_millis(1500)));
+        let e = err(&format!("{base}[[app]]\nkind='echo-client'\nuri='tcp://198.18.0.1/7'\nmode='fast'\n"));
+        assert!(e.contains("app[0].mode"), "{e}");
+        let e = err(&format!("{base}[[app]]\nkind='echo-client'\nuri='tcp://198.18.0.1/7'\nconnections=5\n"));
+        assert!(e.contains("app[0].connections") && e.contains("cps"), "{e}");
+        let e = err(&format!("{base}[[app]]\nkind='echo-client'\nuri='udp://198.18.0.1/7'\nmode='cps'\n"));
+        assert!(e.contains("app[0].mode"), "{e}");
+        let e = err(&format!("{base}[[app]]\nkind='echo-server'\nuri='tcp://0.0.0.0/7'\nduration=3\n"));
+        assert!(e.contains("app[0].duration"), "{e}");
+    }
+
+    #[test]
     fn fault_section() {
         let base = "[[interface]]\nname='a'\nvdev='net_null0'\n";
         let c = Config::parse(base).unwrap();
@@ -614,6 +741,29 @@ mod test {
         assert!(e.contains("direction"), "{e}");
         let e = err(&format!("{base}[fault]\ndrop = 1\n"));
         assert!(e.contains("drop"), "{e}");
+    }
+
+    #[test]
+    fn tcp_section() {
+        let base = "[[interface]]\nname='a'\nvdev='net_null0'\n";
+        let c = Config::parse(&format!(
+            "{base}[tcp]\nmss = 1400\nmin_rto_ms = 50\ncc = 'newreno'\nsack = false\nsyn_cookies = 'always'\nmax_half_open = 8\n"
+        ))
+        .unwrap();
+        assert_eq!((c.tcp.tcp.mss, c.tcp.tcp.min_rto, c.tcp.tcp.sack), (1400, 50_000_000, false));
+        assert_eq!(c.tcp.tcp.cc, session::tcp::CcAlgorithm::NewReno);
+        assert_eq!((c.tcp.max_half_open, c.tcp.syn_cookies), (8, session::tcp::backlog::SynCookieMode::Always));
+        for (bad, key) in [
+            ("mss = 10", "tcp.mss"),
+            ("cc = 'vegas'", "tcp.cc"),
+            ("min_rto_ms = 0", "tcp.min_rto_ms"),
+            ("syn_cookies = 'sometimes'", "tcp.syn_cookies"),
+            ("max_half_open = 0", "tcp.max_half_open"),
+            ("nagel = true", "nagel"),
+        ] {
+            let e = err(&format!("{base}[tcp]\n{bad}\n"));
+            assert!(e.contains(key), "{bad}: {e}");
+        }
     }
 
     #[test]

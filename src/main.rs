@@ -8,6 +8,7 @@ mod apps;
 mod cli;
 mod cli_session;
 mod config;
+mod kbench;
 mod pktgen;
 mod runtime;
 
@@ -25,6 +26,7 @@ usage:
                                        external echo apps on the client library (dpnode echo help)
   dpnode config-default                print the embedded default config
   dpnode bench-gen --vdev DEVARGS ...  benchmark packet generator/reflector (scripts/bench)
+  dpnode kbench server|client WORDS... the kernel's echo server/client (scripts/bench; `dpnode kbench` for usage)
   dpnode help                          this text";
 
 fn run(args: &[String]) -> i32 {
@@ -106,6 +108,7 @@ fn main() {
         Some("run") => run(&args[1..]),
         Some("ctl") => ctl(&args[1..]),
         Some("bench-gen") => pktgen::main(&args[1..]),
+        Some("kbench") => kbench::main(&args[1..]),
         Some("echo") => match args.get(1).map(String::as_str) {
             None | Some("help" | "--help" | "-h") => {
                 println!("{}", dpnode_client::echo::USAGE);

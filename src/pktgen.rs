@@ -5,7 +5,11 @@
 //! of outstanding requests allows and counts the replies: the node's echo
 //! rate. `--mode reflect` turns every frame around (MACs swapped) with no
 //! other work: run the generator against it to get the raw rx/tx rate of the
-//! port pair, the ceiling the node is compared with.
+//! port pair, the ceiling the node is compared with. `--mode udp` sends
+//! datagrams from `--flows` source ports to `--dst-port` (the node's UDP
+//! echo server) with the same window and counts the echoes: transactions
+//! per second. The generator answers ARP for `--src-ip`, so the node can
+//! resolve it before replying.
 
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
@@ -15,8 +19,8 @@ use dataplane::mbuf::Burst;
 use dataplane::mempool::Mempool;
 use dataplane::port::{Port, PortConfig};
 use dataplane::wire::ethernet::{self, Address as Mac, EtherType};
-use dataplane::wire::icmp;
 use dataplane::wire::ipv4::{self, Protocol};
+use dataplane::wire::{arp, icmp, udp};
 
 struct Opts {
     vdev: String,
@@ -26,6 +30,9 @@ struct Opts {
     dst: Ipv4Addr,
     window: u64,
     core: usize,
+    flows: u16,
+    dst_port: u16,
+    size: usize,
 }
 
 fn parse(args: &[String]) -> Result<Opts, String> {
@@ -37,6 +44,9 @@ fn parse(args: &[String]) -> Result<Opts, String> {
         dst: Ipv4Addr::new(198, 18, 1, 2),
         window: 512,
         core: 0,
+        flows: 32,
+        dst_port: 7,
+        size: 64,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -49,16 +59,70 @@ fn parse(args: &[String]) -> Result<Opts, String> {
             "--dst-ip" => o.dst = val()?.parse().map_err(|_| "--dst-ip: not an address")?,
             "--window" => o.window = val()?.parse().map_err(|_| "--window: not a number")?,
             "--core" => o.core = val()?.parse().map_err(|_| "--core: not a number")?,
+            "--flows" => o.flows = val()?.parse().ok().filter(|&n| n > 0).ok_or("--flows: 1..=65535")?,
+            "--dst-port" => o.dst_port = val()?.parse().map_err(|_| "--dst-port: not a port")?,
+            "--size" => o.size = val()?.parse().ok().filter(|&n| (1..=1472).contains(&n)).ok_or("--size: 1..=1472")?,
             other => return Err(format!("unknown option {other:?}")),
         }
     }
     if o.vdev.is_empty() {
         return Err("--vdev is required".into());
     }
-    if o.mode != "icmp" && o.mode != "reflect" {
-        return Err(format!("--mode {:?}: icmp or reflect", o.mode));
+    if !["icmp", "reflect", "udp"].contains(&o.mode.as_str()) {
+        return Err(format!("--mode {:?}: icmp, udp or reflect", o.mode));
     }
     Ok(o)
+}
+
+/// A UDP datagram to the node's echo port; the source port is set per flow.
+fn udp_template(src_mac: Mac, o: &Opts) -> Vec<u8> {
+    let mut f = vec![0u8; ethernet::HEADER_LEN + 20 + 8 + o.size];
+    {
+        let mut e = ethernet::Frame::new_unchecked(&mut f[..]);
+        e.set_dst_addr(Mac::BROADCAST);
+        e.set_src_addr(src_mac);
+        e.set_ethertype(EtherType::Ipv4);
+    }
+    let ip = ipv4::Repr {
+        src_addr: o.src,
+        dst_addr: o.dst,
+        next_header: Protocol::Udp,
+        payload_len: 8 + o.size,
+        hop_limit: 64,
+    };
+    ip.emit(&mut ipv4::Packet::new_unchecked(&mut f[14..34]));
+    // Checksum 0: "none", allowed on IPv4, so flows differ only in the port.
+    udp::Repr { src_port: 10000, dst_port: o.dst_port, payload_len: o.size }
+        .emit(&mut udp::Packet::new_unchecked(&mut f[34..]));
+    for (i, b) in f[42..].iter_mut().enumerate() {
+        *b = i as u8;
+    }
+    f
+}
+
+/// Turns an ARP request for `ip` into our reply, in place; false if it is not one.
+fn arp_answer(m: &mut dataplane::mbuf::Mbuf, mac: Mac, ip: std::net::Ipv4Addr) -> bool {
+    let d = m.data_mut();
+    let Ok(e) = ethernet::Frame::new_checked(&d[..]) else { return false };
+    if e.ethertype() != EtherType::Arp || d.len() < 14 + 28 {
+        return false;
+    }
+    let Ok(req) = arp::Packet::new_checked(&d[14..]).and_then(|p| arp::Repr::parse(&p)) else { return false };
+    if req.operation != arp::Operation::Request || req.target_protocol_addr != ip {
+        return false;
+    }
+    let reply = arp::Repr {
+        operation: arp::Operation::Reply,
+        source_hardware_addr: mac,
+        source_protocol_addr: ip,
+        target_hardware_addr: req.source_hardware_addr,
+        target_protocol_addr: req.source_protocol_addr,
+    };
+    let mut e = ethernet::Frame::new_unchecked(&mut d[..]);
+    e.set_dst_addr(req.source_hardware_addr);
+    e.set_src_addr(mac);
+    reply.emit(&mut arp::Packet::new_unchecked(&mut d[14..]));
+    true
 }
 
 fn template(src_mac: Mac, o: &Opts) -> Vec<u8> {
@@ -89,7 +153,7 @@ pub fn main(args: &[String]) -> i32 {
     let o = match parse(args) {
         Ok(o) => o,
         Err(e) => {
-            eprintln!("dpnode bench-gen: {e}\nusage: dpnode bench-gen --vdev DEVARGS [--mode icmp|reflect] [--seconds S] [--src-ip A] [--dst-ip A] [--window N] [--core N]");
+            eprintln!("dpnode bench-gen: {e}\nusage: dpnode bench-gen --vdev DEVARGS [--mode icmp|udp|reflect] [--seconds S] [--src-ip A] [--dst-ip A] [--window N] [--core N] [--flows N] [--dst-port P] [--size N]");
             return 2;
         }
     };
@@ -135,7 +199,9 @@ pub fn main(args: &[String]) -> i32 {
         eprintln!("dpnode bench-gen: link of {device} never came up");
         return 1;
     }
-    let tpl = template(Mac(port.mac()), &o);
+    let tpl = if o.mode == "udp" { udp_template(Mac(port.mac()), &o) } else { template(Mac(port.mac()), &o) };
+    let my_mac = Mac(port.mac());
+    let mut flow = 0u16;
     let mut rx = Burst::default();
     let mut tx = Burst::default();
     let (mut sent, mut received) = (0u64, 0u64);
@@ -169,21 +235,32 @@ pub fn main(args: &[String]) -> i32 {
             }
             received += n as u64;
         } else {
-            received += n as u64;
-            inflight = inflight.saturating_sub(n as u64);
+            let mut answers = 0u64;
+            for mut m in rx.drain() {
+                if arp_answer(&mut m, my_mac, o.src) {
+                    answers += 1;
+                    let _ = tx.push(m);
+                }
+            }
+            let n = n as u64 - answers;
+            received += n;
+            inflight = inflight.saturating_sub(n);
             if n > 0 {
                 last_rx = Instant::now();
             } else if inflight > 0 && last_rx.elapsed() > Duration::from_millis(5) {
                 inflight = 0;
                 last_rx = Instant::now();
             }
-            for m in rx.drain() {
-                drop(m);
-            }
             while inflight < o.window && !tx.is_full() {
                 let Some(mut m) = pool.alloc() else { break };
                 match m.append(tpl.len()) {
-                    Some(b) => b.copy_from_slice(&tpl),
+                    Some(b) => {
+                        b.copy_from_slice(&tpl);
+                        if o.mode == "udp" {
+                            b[34..36].copy_from_slice(&(10000 + flow).to_be_bytes());
+                            flow = (flow + 1) % o.flows;
+                        }
+                    }
                     None => break,
                 }
                 let _ = tx.push(m);

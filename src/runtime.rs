@@ -232,7 +232,8 @@ impl Runtime {
                 io.set_port_caps(j, p.caps());
             }
             io.set_fault(&cfg.fault);
-            let stack = SessionWorker::new(i as u32, n_workers as u32, Some(to_main), UdpConfig::default());
+            let stack =
+                SessionWorker::new(i as u32, n_workers as u32, Some(to_main), UdpConfig::default(), cfg.tcp.clone());
             let sessions = stack.stats.clone();
             let state = WorkerState { io, stack };
             let stop = stop.clone();

@@ -6,8 +6,8 @@
 //! 100 MB bit-exact both ways with an external echo server and with an
 //! external echo client, cut-through between two external apps, kill -9 of
 //! an app with 100 sessions, malformed and random messages at the API
-//! socket and the message queues, a wrong namespace secret, and (once TCP is
-//! on main) the same over TCP.
+//! socket and the message queues, a wrong namespace secret, and 100 MB both
+//! ways over TCP.
 
 mod common;
 
@@ -618,7 +618,6 @@ print(f"bytes={got} sent={sent_h.hexdigest()} recv={recv_h.hexdigest()}")
 "#;
 
 #[test]
-#[ignore = "needs the TCP transport (issue 4), not on main yet: enable when it lands"]
 fn external_tcp_echo_server_moves_100mb_both_ways_with_the_kernel() {
     if !require_root() {
         return;
@@ -634,24 +633,42 @@ fn external_tcp_echo_server_moves_100mb_both_ways_with_the_kernel() {
     assert_eq!(live(&node), before);
 }
 
+/// A kernel TCP echo server that checks every connection against the echo client's
+/// pattern (`shm::echo::pattern(key, offset)`; the key is read off the first byte) and
+/// exits after CONNS connections, printing what it saw.
 const TCP_ECHO_SERVER: &str = r#"
-import socket, threading
+import os, socket, threading
+N = int(os.environ["CONNS"])
 l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 l.bind(("198.18.0.1", 7)); l.listen(16)
 print("ready", flush=True)
+lock = threading.Lock(); results = []
 def serve(c):
+    off = bad = 0; rep = None
     while True:
         d = c.recv(1 << 20)
         if not d:
-            c.close(); return
+            break
         c.sendall(d)
+        if rep is None:
+            k = (d[0] * pow(7, -1, 251)) % 251
+            rep = bytes((o * 31 + k * 7) % 251 for o in range(251)) * ((1 << 20) // 251 + 2)
+        exp = rep[off % 251: off % 251 + len(d)]
+        if d != exp:
+            bad += sum(1 for x, y in zip(d, exp) if x != y)
+        off += len(d)
+    c.close()
+    with lock:
+        results.append((off, bad))
+        if len(results) == N:
+            print(f"conns={N} bytes={sum(r[0] for r in results)} bad={sum(r[1] for r in results)}", flush=True)
+            os._exit(0)
 while True:
     c, _ = l.accept()
     threading.Thread(target=serve, args=(c,), daemon=True).start()
 "#;
 
 #[test]
-#[ignore = "needs the TCP transport (issue 4), not on main yet: enable when it lands"]
 fn external_tcp_echo_client_moves_100mb_both_ways_with_a_kernel_server() {
     if !require_root() {
         return;
@@ -659,11 +676,15 @@ fn external_tcp_echo_client_moves_100mb_both_ways_with_a_kernel_server() {
     let (ns, node, t) = node("");
     let path = format!("/tmp/dpnt-tcpsrv-{t}.py");
     std::fs::write(&path, TCP_ECHO_SERVER).unwrap();
-    let _server = Ext::start(Path::new("ip"), &["netns", "exec", &ns.name, "python3", &path], "ready");
+    let server = Ext::start(Path::new("ip"), &["netns", "exec", &ns.name, "env", "CONNS=4", "python3", &path], "ready");
     let (ok, text) = echo_client(&node, &["uri", "tcp://198.18.0.1/7", "sessions", "4", "bytes", "25m"]);
+    let (_, seen) = server.finish();
     let _ = std::fs::remove_file(&path);
     assert!(ok, "{text}");
     assert_eq!(after(&text, "completed"), 4, "{text}");
     assert_eq!(after(&text, "mismatched"), 0, "{text}");
     assert_eq!(after(&text, "received"), 100 << 20, "{text}");
+    // What reached the kernel was the pattern, all of it: bit-exact the other way too.
+    assert_eq!((num(&seen, "bytes"), num(&seen, "bad")), (100 << 20, 0), "{seen}");
+    eprintln!("external tcp echo client, kernel server:\n{text}");
 }

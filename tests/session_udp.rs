@@ -9,12 +9,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn tap_config(dev: &str, extra: &str) -> String {
-    format!(
-        "[dpdk]\nhugepages = \"off\"\n\n[[interface]]\nname = \"tap0\"\nvdev = \"net_tap0,iface={dev}\"\nip4 = \"198.18.0.2/24\"\n\n{extra}\n"
-    )
-}
-
 /// Runs a Python script inside the namespace and returns its stdout (panics on failure).
 fn py(ns: &Netns, script: &str) -> String {
     let path = format!("/tmp/dpnt-py-{}.py", tag());
@@ -101,13 +95,10 @@ fn udp_echo_server_returns_every_datagram_and_closed_ports_are_refused() {
     if !require_root() {
         return;
     }
-    let t = tag();
-    let ns = Netns::new(&t);
-    let dev = format!("dpnt{t}");
-    let node = Node::start(&ns, &t, &tap_config(&dev, "[[app]]\nkind = \"echo-server\"\nuri = \"udp://0.0.0.0/7\"\n"));
-    ns.kernel_addr(&dev, "198.18.0.1/24");
+    let tn = tap_node("[[app]]\nkind = \"echo-server\"\nuri = \"udp://0.0.0.0/7\"\n");
+    let (node, ns) = (&tn.node, &tn.ns);
 
-    let out = py(&ns, UDP_ECHO_CHECK);
+    let out = py(ns, UDP_ECHO_CHECK);
     assert_eq!(field(&out, "ok"), 1600, "{out}\n{}", node.ctl(&["show", "errors"]));
     assert_eq!((field(&out, "bad"), field(&out, "lost")), (0, 0), "{out}");
     assert_eq!(field(&out, "burst_ok"), 1, "{out}");
@@ -149,7 +140,7 @@ r = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
 r.sendto(ip + udp, ("198.18.0.2", 0))
 print("sent=1")
 "#;
-    py(&ns, bad);
+    py(ns, bad);
 
     // A proxy app catches datagrams to every port nobody else listens on;
     // the echo server's own port still goes to it.
@@ -167,7 +158,7 @@ for port in (4242, 31337, 9):
     got += data == b"via proxy %d" % port and addr == ("198.18.0.2", port)
 print(f"got={got}")
 "#;
-    assert_eq!(field(&py(&ns, proxied), "got"), 3);
+    assert_eq!(field(&py(ns, proxied), "got"), 3);
     let sess = node.ctl(&["show", "session"]);
     assert!(sess.contains("198.18.0.2:31337") && sess.contains("prox"), "{sess}");
     let (ok, text) = node.ctl_any(&[
@@ -208,11 +199,8 @@ fn builtin_echo_client_against_a_kernel_udp_echo_server() {
     if !require_root() {
         return;
     }
-    let t = tag();
-    let ns = Netns::new(&t);
-    let dev = format!("dpnt{t}");
-    let node = Node::start(&ns, &t, &tap_config(&dev, ""));
-    ns.kernel_addr(&dev, "198.18.0.1/24");
+    let tn = tap_node("");
+    let (node, ns, t) = (&tn.node, &tn.ns, &tn.tag);
     let path = format!("/tmp/dpnt-echo-{t}.py");
     std::fs::write(&path, UDP_ECHO_SERVER).unwrap();
     let mut server = std::process::Command::new("ip")
@@ -257,14 +245,11 @@ fn cut_through_namespaces_and_secrets() {
     if !require_root() {
         return;
     }
-    let t = tag();
-    let ns = Netns::new(&t);
-    let dev = format!("dpnt{t}");
     // Two apps from the config talk through cut-through at boot.
     let boot = "[[app]]\nkind = \"echo-server\"\nuri = \"udp://0.0.0.0/9\"\nscope = \"local\"\n\n\
                 [[app]]\nkind = \"echo-client\"\nuri = \"udp://198.18.0.2/9\"\nscope = \"local\"\nsessions = 2\nbytes = \"64k\"\n";
-    let node = Node::start(&ns, &t, &tap_config(&dev, boot));
-    ns.kernel_addr(&dev, "198.18.0.1/24");
+    let tn = tap_node(boot);
+    let node = &tn.node;
     let deadline = Instant::now() + Duration::from_secs(20);
     while !node.log().contains("echo-client-udp-9 finished") {
         assert!(Instant::now() < deadline, "boot client never finished:\n{}", node.log());
@@ -272,7 +257,7 @@ fn cut_through_namespaces_and_secrets() {
     }
     let log = node.log();
     assert!(log.contains("completed 2") && log.contains("mismatched 0"), "{log}");
-    let (segments0, pairs0) = live(&node);
+    let (segments0, pairs0) = live(node);
 
     node.ctl(&["app", "ns", "add", "id", "blue", "secret", "42", "interface", "tap0"]);
     let nss = node.ctl(&["show", "app", "ns"]);
@@ -301,7 +286,7 @@ fn cut_through_namespaces_and_secrets() {
         "secret",
         "42",
     ]);
-    let tx_before = tx_packets(&node);
+    let tx_before = tx_packets(node);
     let out = node.ctl(&[
         "test",
         "echo",
@@ -322,7 +307,7 @@ fn cut_through_namespaces_and_secrets() {
     assert_eq!(after(&out, "completed"), 4, "{out}");
     assert_eq!(after(&out, "mismatched"), 0, "{out}");
     assert_eq!(after(&out, "received"), 4 * 4 * 1024 * 1024, "{out}");
-    assert!(tx_packets(&node) - tx_before < 10, "cut-through must not touch the wire");
+    assert!(tx_packets(node) - tx_before < 10, "cut-through must not touch the wire");
     // Another app with the same endpoint in the same local table: address in use.
     let (ok, text) = node.ctl_any(&[
         "test",
@@ -347,7 +332,7 @@ fn cut_through_namespaces_and_secrets() {
     node.ctl(&["app", "detach", "ct-srv"]);
     let sess = node.ctl(&["show", "session"]);
     assert!(sess.contains("total 0 sessions"), "{sess}");
-    assert_eq!(live(&node), (segments0, pairs0), "detach freed every segment and fifo pair");
+    assert_eq!(live(node), (segments0, pairs0), "detach freed every segment and fifo pair");
     let (ok, text) = node.ctl_any(&["app", "detach", "ct-srv"]);
     assert!(!ok && text.contains("no application"), "{text}");
 }
@@ -397,16 +382,11 @@ fn two_workers_keep_sessions_up_through_attach_detach_and_listen_unlisten() {
     if !require_root() {
         return;
     }
-    let t = tag();
-    let ns = Netns::new(&t);
-    let dev = format!("dpnt{t}");
-    let cfg = tap_config(
-        &dev,
+    let tn = tap_node(
         "[workers]\ncores = [0, 1]\nidle = \"sleep\"\n\n[[app]]\nkind = \"echo-server\"\nuri = \"udp://0.0.0.0/7\"\nname = \"steady\"\nscope = \"both\"\n",
     );
-    let node = Node::start(&ns, &t, &cfg);
-    ns.kernel_addr(&dev, "198.18.0.1/24");
-    let (segments0, pairs0) = live(&node);
+    let (node, ns, t) = (&tn.node, &tn.ns, &tn.tag);
+    let (segments0, pairs0) = live(node);
     let path = format!("/tmp/dpnt-flows-{t}.py");
     std::fs::write(&path, STEADY_FLOWS).unwrap();
     let flows = std::process::Command::new("ip")
@@ -442,7 +422,7 @@ fn two_workers_keep_sessions_up_through_attach_detach_and_listen_unlisten() {
     assert!(!sess.contains("worker 0: 0 sessions") && !sess.contains("worker 1: 0 sessions"), "{sess}");
     let apps = node.ctl(&["show", "app"]);
     assert_eq!(apps.lines().count(), 2, "{apps}");
-    let (segments, pairs) = live(&node);
+    let (segments, pairs) = live(node);
     assert_eq!((segments, pairs), (segments0, pairs0 + 16), "nothing leaked");
     assert!(node.ctl(&["show", "threads"]).contains("barrier:"));
 }

@@ -7,9 +7,13 @@
 //! The server echoes every unit it reads (a datagram, or stream bytes) on
 //! every session of every worker thread; whatever does not fit in the tx
 //! fifo waits for the session's writable event. The client opens `sessions`
-//! sessions spread over its threads, sends `bytes` on each (datagrams carry
-//! a sequence number, at most `window` in flight per session) and checks
-//! what comes back; round trips are sampled per chunk.
+//! sessions spread over its threads and runs the builtin client's modes
+//! ([`EchoMode`]): `bulk` sends `bytes` on each (datagrams carry a sequence
+//! number, at most `window` in flight per session), `rr` keeps one
+//! `chunk`-sized message in flight per session, `cps` has each session
+//! connect, echo one chunk and close, over and over; `duration` bounds a run
+//! by time instead. It checks every byte that comes back; round trips are
+//! sampled per chunk (per connection in `cps`).
 
 use std::collections::{HashMap, VecDeque};
 use std::io::Write as _;
@@ -19,7 +23,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use shm::echo::{
-    check_dgram, fill_dgram, fill_stream, merge_reports, stream_mismatches, EchoReport, DGRAM_LOSS_WAIT_NS, SEQ_LEN,
+    check_dgram, fill_dgram, fill_stream, merge_reports, share, stream_mismatches, EchoMode, EchoReport,
+    DGRAM_LOSS_WAIT_NS, SEQ_LEN,
 };
 
 use crate::{App, AttachOptions, Cc, ConnectOptions, Ep, Error, Event, SessionId, Worker, L4};
@@ -31,8 +36,9 @@ pub const DEFAULT_SOCKET: &str = "/run/dpnode/api.sock";
 pub const USAGE: &str = "\
 usage:
   echo server uri URI [socket PATH] [name N] [threads N] [duration SECONDS] [OPTIONS]
-  echo client uri URI [socket PATH] [name N] [threads N] [sessions N] [bytes SIZE] [chunk SIZE]
-              [window N] [timeout SECONDS] [mss N] [cc newreno|cubic] [no-delay on] [OPTIONS]
+  echo client uri URI [socket PATH] [name N] [threads N] [mode bulk|rr|cps] [sessions N] [bytes SIZE]
+              [chunk SIZE] [window N] [connections N] [duration SECONDS] [timeout SECONDS]
+              [mss N] [cc newreno|cubic] [no-delay on] [OPTIONS]
 options (as for the node's test echo): [scope global|local|both] [namespace ID secret N]
   [fifo-size SIZE] [segment-size SIZE] [add-segment-size SIZE] [prealloc-fifos N]
   [event-queue-size N] [eventfd on|off] [proxy tcp|udp|both|none]";
@@ -75,10 +81,16 @@ pub struct ClientConfig {
     pub chunk: usize,
     /// Datagrams in flight per session.
     pub window: usize,
-    /// Give up after this long.
+    /// Give up after this long (counted after `duration`).
     pub timeout: Duration,
     /// Transport options for the connects.
     pub connect: ConnectOptions,
+    /// What to measure.
+    pub mode: EchoMode,
+    /// `cps`: connections in all, spread over the sessions; 0 = no limit (`duration` ends the run).
+    pub connections: u64,
+    /// Run this long instead of moving `bytes` per session (`bulk`, `rr`), or at most this long (`cps`).
+    pub duration: Option<Duration>,
 }
 
 /// What the echo server did.
@@ -228,18 +240,30 @@ pub fn run_server(cfg: &ServerConfig, stop: &AtomicBool, ready: impl Fn() + Sync
     result.map(|_| totals)
 }
 
-/// One client session.
+/// Connect errors kept word for word in a report (`cps` could fail thousands of times).
+const CONNECT_ERRORS_KEPT: usize = 16;
+
+/// One client session slot (in `cps`, one connection after another).
 struct Cs {
     id: Option<SessionId>,
     key: u32,
     dgram: bool,
+    // Offsets in the current connection.
     sent: u64,
     received: u64,
+    // Bytes this connection sends: `bytes`, `u64::MAX` until a duration
+    // ends, then what was sent by then; `cps`: one chunk.
+    target: u64,
+    // Bytes sent on earlier connections (`cps`).
+    sent_before: u64,
+    // `cps`: connections this slot may still open.
+    conns_left: u64,
+    // `cps`: when the current connection's connect was asked.
+    conn_start: Instant,
     // Stream: (end offset, send time) per chunk. Datagram: (sequence, send time).
     inflight: VecDeque<(u64, Instant)>,
     next_seq: u64,
     done: bool,
-    completed: bool,
     last_progress: Instant,
 }
 
@@ -251,15 +275,40 @@ struct ClientRun<'a> {
     report: EchoReport,
     buf: Vec<u8>,
     start: Instant,
+    stopping: bool,
 }
 
 impl ClientRun<'_> {
+    fn connect_error(&mut self, e: String) {
+        if self.report.connect_errors.len() < CONNECT_ERRORS_KEPT {
+            self.report.connect_errors.push(e);
+        }
+    }
+
+    /// Opens slot `i`'s connection (its first, or in `cps` the next one).
+    fn open(&mut self, i: usize) {
+        let cs = &mut self.sessions[i];
+        cs.conns_left = cs.conns_left.saturating_sub(1);
+        cs.conn_start = Instant::now();
+        cs.sent_before += cs.sent;
+        cs.sent = 0;
+        cs.received = 0;
+        cs.inflight.clear();
+        if let Err(e) = self.w.connect_async(self.cfg.uri, self.cfg.connect, i as u64) {
+            self.sessions[i].done = true;
+            self.connect_error(e.to_string());
+        }
+    }
+
     fn pump(&mut self, i: usize) {
-        let (chunk, window, bytes) = (self.cfg.chunk, self.cfg.window, self.cfg.bytes);
+        let chunk = self.cfg.chunk;
+        // One message in flight in `rr` and `cps`; `window` datagrams in `bulk`.
+        let one = self.cfg.mode != EchoMode::Bulk;
+        let window = if one { 1 } else { self.cfg.window };
         let cs = &mut self.sessions[i];
         let Some(s) = cs.id else { return };
-        while cs.sent < bytes && !cs.done {
-            let left = (bytes - cs.sent) as usize;
+        while cs.sent < cs.target {
+            let left = usize::try_from(cs.target - cs.sent).unwrap_or(usize::MAX);
             if cs.dgram {
                 if cs.inflight.len() >= window {
                     return;
@@ -267,16 +316,22 @@ impl ClientRun<'_> {
                 let len = left.min(chunk).max(SEQ_LEN);
                 let b = &mut self.buf[..len];
                 fill_dgram(b, cs.key, cs.next_seq);
-                match self.w.write(s, b) {
-                    Ok(_) => {
-                        cs.inflight.push_back((cs.next_seq, Instant::now()));
-                        cs.next_seq += 1;
-                        cs.sent += len as u64;
-                    }
-                    Err(_) => return,
+                if self.w.write(s, b).is_err() {
+                    return;
                 }
+                cs.inflight.push_back((cs.next_seq, Instant::now()));
+                cs.next_seq += 1;
+                cs.sent += len as u64;
             } else {
+                if one && !cs.inflight.is_empty() {
+                    return;
+                }
                 let len = left.min(chunk);
+                // A message goes whole, so its round trip is one write's.
+                if one && self.w.write_space(s) < len {
+                    let _ = self.w.want_writable(s);
+                    return;
+                }
                 let b = &mut self.buf[..len];
                 fill_stream(b, cs.key, cs.sent);
                 match self.w.write(s, b) {
@@ -298,6 +353,7 @@ impl ClientRun<'_> {
         loop {
             let n = match self.w.read(s, &mut self.buf) {
                 Ok(0) if !self.sessions[i].dgram => {
+                    // The server closed before everything came back.
                     self.sessions[i].done = true;
                     break;
                 }
@@ -305,6 +361,7 @@ impl ClientRun<'_> {
                 Err(_) => break,
             };
             let now = Instant::now();
+            let cps = self.cfg.mode == EchoMode::Cps;
             let cs = &mut self.sessions[i];
             cs.last_progress = now;
             if cs.dgram {
@@ -314,26 +371,65 @@ impl ClientRun<'_> {
                 }
                 if let Some(pos) = cs.inflight.iter().position(|&(q, _)| q == seq) {
                     let (_, t) = cs.inflight.remove(pos).expect("found");
-                    self.report.rtt_sample(now.duration_since(t).as_nanos() as u64);
+                    if !cps {
+                        self.report.rtt_sample(now.duration_since(t).as_nanos() as u64);
+                    }
                 }
             } else {
                 self.report.mismatched_bytes += stream_mismatches(&self.buf[..n], cs.key, cs.received);
                 let end = cs.received + n as u64;
                 while cs.inflight.front().is_some_and(|&(o, _)| o <= end) {
                     let (_, t) = cs.inflight.pop_front().expect("checked");
-                    self.report.rtt_sample(now.duration_since(t).as_nanos() as u64);
+                    if !cps {
+                        self.report.rtt_sample(now.duration_since(t).as_nanos() as u64);
+                    }
                 }
             }
             cs.received += n as u64;
             self.report.bytes_received += n as u64;
         }
+        self.check_done(i);
+    }
+
+    /// Ends slot `i`'s connection once everything it was to send came back; in `cps`, opens the next.
+    fn check_done(&mut self, i: usize) {
         let cs = &mut self.sessions[i];
-        if cs.received >= self.cfg.bytes && !cs.completed {
-            cs.completed = true;
-            self.report.completed += 1;
+        let Some(s) = cs.id else { return };
+        if cs.received < cs.target {
+            return;
+        }
+        cs.id = None;
+        self.by_id.remove(&s);
+        let _ = self.w.close(s);
+        if self.cfg.mode != EchoMode::Cps {
+            if !cs.done {
+                self.report.completed += 1;
+            }
             cs.done = true;
-            let _ = self.w.close(s);
-            cs.id = None;
+            return;
+        }
+        let took = cs.conn_start.elapsed().as_nanos() as u64;
+        self.report.connections += 1;
+        self.report.rtt_sample(took);
+        if cs.conns_left > 0 && !self.stopping {
+            self.open(i);
+        } else {
+            cs.done = true;
+            self.report.completed += 1;
+        }
+    }
+
+    /// The duration is over: nothing new is sent or opened; what is in flight still counts.
+    fn stop(&mut self) {
+        self.stopping = true;
+        for i in 0..self.sessions.len() {
+            if self.cfg.mode == EchoMode::Cps {
+                self.sessions[i].conns_left = 0;
+            } else {
+                let cs = &mut self.sessions[i];
+                cs.target = cs.sent;
+                self.check_done(i);
+            }
         }
     }
 
@@ -349,9 +445,10 @@ impl ClientRun<'_> {
             self.report.lost_datagrams += cs.inflight.len() as u64;
             cs.inflight.clear();
             cs.last_progress = now;
-            if cs.sent >= self.cfg.bytes {
+            if cs.sent >= cs.target {
                 cs.done = true;
                 if let Some(s) = cs.id.take() {
+                    self.by_id.remove(&s);
                     let _ = self.w.close(s);
                 }
             } else {
@@ -360,74 +457,87 @@ impl ClientRun<'_> {
         }
     }
 
+    fn on_event(&mut self, ev: Event) {
+        match ev {
+            Event::Connected { opaque, result } => {
+                let i = opaque as usize;
+                match result {
+                    Ok(s) if i < self.sessions.len() && self.sessions[i].id.is_none() && !self.sessions[i].done => {
+                        self.report.connected = self.report.connected.saturating_add(1);
+                        let dgram = self.w.session(s).is_some_and(|x| x.transport.is_dgram());
+                        let cs = &mut self.sessions[i];
+                        cs.id = Some(s);
+                        cs.dgram = dgram;
+                        cs.last_progress = Instant::now();
+                        self.by_id.insert(s, i);
+                        self.pump(i);
+                        // A duration that ended while connecting leaves nothing to send.
+                        self.check_done(i);
+                    }
+                    Ok(s) => {
+                        let _ = self.w.close(s);
+                    }
+                    Err(code) => {
+                        self.connect_error(Error::from_code(code).to_string());
+                        if let Some(cs) = self.sessions.get_mut(i) {
+                            cs.done = true;
+                        }
+                    }
+                }
+            }
+            Event::Readable(s) => {
+                if let Some(&i) = self.by_id.get(&s) {
+                    self.receive(i);
+                    self.pump(i);
+                }
+            }
+            Event::Writable(s) => {
+                if let Some(&i) = self.by_id.get(&s) {
+                    self.pump(i);
+                }
+            }
+            Event::PeerClosed(s) | Event::Reset(s) => {
+                if let Some(&i) = self.by_id.get(&s) {
+                    self.receive(i);
+                    if let Some(s) = self.sessions[i].id.take() {
+                        self.by_id.remove(&s);
+                        if matches!(ev, Event::PeerClosed(_)) {
+                            let _ = self.w.close(s);
+                        }
+                    }
+                    self.sessions[i].done = true;
+                }
+            }
+            Event::Accept(_) => {}
+        }
+    }
+
     fn run(mut self) -> Result<EchoReport, Error> {
         for i in 0..self.sessions.len() {
-            let opts = self.cfg.connect;
-            if let Err(e) = self.w.connect_async(self.cfg.uri, opts, i as u64) {
-                self.report.connect_errors.push(e.to_string());
+            if self.sessions[i].conns_left == 0 {
+                // `cps` with fewer connections than slots: this one has none.
                 self.sessions[i].done = true;
+                self.report.completed += 1;
+            } else {
+                self.open(i);
             }
         }
         let mut events = Vec::with_capacity(256);
+        let limit = self.cfg.timeout + self.cfg.duration.unwrap_or_default();
         let mut timed_out = false;
         while !self.sessions.iter().all(|s| s.done && s.id.is_none()) {
-            if self.start.elapsed() > self.cfg.timeout {
+            let elapsed = self.start.elapsed();
+            if !self.stopping && self.cfg.duration.is_some_and(|d| elapsed >= d) {
+                self.stop();
+            }
+            if elapsed > limit {
                 timed_out = true;
                 break;
             }
             events.clear();
             self.w.wait(&mut events, 256, Some(Duration::from_millis(50)))?;
             for &ev in &events {
-                match ev {
-                    Event::Connected { opaque, result } => {
-                        let i = opaque as usize;
-                        match result {
-                            Ok(s) if i < self.sessions.len() => {
-                                self.report.connected += 1;
-                                let dgram = self.w.session(s).is_some_and(|x| x.transport.is_dgram());
-                                let cs = &mut self.sessions[i];
-                                cs.id = Some(s);
-                                cs.dgram = dgram;
-                                cs.last_progress = Instant::now();
-                                self.by_id.insert(s, i);
-                                self.pump(i);
-                            }
-                            Ok(s) => {
-                                let _ = self.w.close(s);
-                            }
-                            Err(code) => {
-                                self.report.connect_errors.push(Error::from_code(code).to_string());
-                                if let Some(cs) = self.sessions.get_mut(i) {
-                                    cs.done = true;
-                                }
-                            }
-                        }
-                    }
-                    Event::Readable(s) => {
-                        if let Some(&i) = self.by_id.get(&s) {
-                            self.receive(i);
-                            self.pump(i);
-                        }
-                    }
-                    Event::Writable(s) => {
-                        if let Some(&i) = self.by_id.get(&s) {
-                            self.pump(i);
-                        }
-                    }
-                    Event::PeerClosed(s) | Event::Reset(s) => {
-                        if let Some(i) = self.by_id.remove(&s) {
-                            self.receive(i);
-                            let cs = &mut self.sessions[i];
-                            cs.done = true;
-                            if let Some(s) = cs.id.take() {
-                                if matches!(ev, Event::PeerClosed(_)) {
-                                    let _ = self.w.close(s);
-                                }
-                            }
-                        }
-                    }
-                    Event::Accept(_) => {}
-                }
+                self.on_event(ev);
             }
             self.check_losses();
         }
@@ -439,7 +549,7 @@ impl ClientRun<'_> {
         let _ = self.w.flush(Duration::from_secs(2));
         self.report.timed_out = timed_out;
         self.report.duration_ns = self.start.elapsed().as_nanos() as u64;
-        self.report.bytes_sent = self.sessions.iter().map(|s| s.sent).sum();
+        self.report.bytes_sent = self.sessions.iter().map(|s| s.sent_before + s.sent).sum();
         Ok(self.report)
     }
 }
@@ -456,6 +566,11 @@ pub fn run_client(cfg: &ClientConfig) -> Result<EchoReport, Error> {
         workers.push(app.worker_add()?);
     }
     let start = Instant::now();
+    let target = match cfg.mode {
+        EchoMode::Cps => cfg.chunk as u64,
+        _ if cfg.duration.is_some() => u64::MAX,
+        _ => cfg.bytes,
+    };
     let reports = std::thread::scope(|sc| {
         let handles: Vec<_> = workers
             .into_iter()
@@ -464,6 +579,7 @@ pub fn run_client(cfg: &ClientConfig) -> Result<EchoReport, Error> {
                 let t = t as u32;
                 let n = threads as u32;
                 let mine = cfg.sessions / n + u32::from(t < cfg.sessions % n);
+                // Session keys are global so every session has its own pattern.
                 let first = t * (cfg.sessions / n) + t.min(cfg.sessions % n);
                 sc.spawn(move || {
                     let sessions = (0..mine)
@@ -473,10 +589,17 @@ pub fn run_client(cfg: &ClientConfig) -> Result<EchoReport, Error> {
                             dgram: false,
                             sent: 0,
                             received: 0,
+                            target,
+                            sent_before: 0,
+                            conns_left: match (cfg.connections, cfg.duration) {
+                                (0, None) => 1,
+                                (0, Some(_)) => u64::MAX,
+                                (c, _) => share(c, first + k, cfg.sessions),
+                            },
+                            conn_start: Instant::now(),
                             inflight: VecDeque::new(),
                             next_seq: 0,
                             done: false,
-                            completed: false,
                             last_progress: Instant::now(),
                         })
                         .collect();
@@ -485,9 +608,10 @@ pub fn run_client(cfg: &ClientConfig) -> Result<EchoReport, Error> {
                         w,
                         sessions,
                         by_id: HashMap::new(),
-                        report: EchoReport { worker: t, sessions: mine, ..Default::default() },
+                        report: EchoReport { worker: t, sessions: mine, mode: cfg.mode, ..Default::default() },
                         buf: vec![0u8; cfg.chunk.max(64 << 10)],
                         start,
+                        stopping: false,
                     };
                     run.run()
                 })
@@ -566,6 +690,8 @@ pub fn parse(args: &[String]) -> Result<Result<ServerConfig, ClientConfig>, Stri
     let (mut sessions, mut bytes, mut chunk, mut window) = (1u32, 1u64 << 20, None, 32usize);
     let mut timeout = Duration::from_secs(60);
     let mut connect = ConnectOptions::default();
+    let mut mode = EchoMode::Bulk;
+    let mut connections = None;
     let mut it = words.iter();
     while let Some(k) = it.next() {
         let v = it.next().ok_or(format!("{k} needs a value"))?;
@@ -581,7 +707,18 @@ pub fn parse(args: &[String]) -> Result<Result<ServerConfig, ClientConfig>, Stri
             }
             "duration" => {
                 let s: f64 = v.parse().map_err(|_| format!("{k}: {v:?} is not seconds"))?;
-                duration = Some(Duration::from_secs_f64(s.max(0.0)));
+                if !(0.001..=86400.0).contains(&s) {
+                    return Err(format!("{k}: {v} must be 0.001..=86400 seconds"));
+                }
+                duration = Some(Duration::from_secs_f64(s));
+            }
+            "mode" => {
+                client_only()?;
+                mode = EchoMode::parse(v).ok_or(format!("{k}: {v:?} is not {}", EchoMode::NAMES))?;
+            }
+            "connections" => {
+                client_only()?;
+                connections = Some(num(v)?);
             }
             "sessions" => {
                 client_only()?;
@@ -630,8 +767,34 @@ pub fn parse(args: &[String]) -> Result<Result<ServerConfig, ClientConfig>, Stri
     Ok(if server {
         Ok(ServerConfig { socket, uri, name, opts, threads, duration })
     } else {
+        // The builtin client's defaults and rules.
         let chunk = chunk.unwrap_or(if uri.l4 == L4::Udp { 1400 } else { 64 << 10 });
-        Err(ClientConfig { socket, uri, name, opts, threads, sessions, bytes, chunk, window, timeout, connect })
+        if connections.is_some() && mode != EchoMode::Cps {
+            return Err(format!("connections: only mode cps takes it (mode is {mode})"));
+        }
+        if connections == Some(0) {
+            return Err("connections: 1..".into());
+        }
+        if mode == EchoMode::Cps && uri.l4 == L4::Udp {
+            return Err("mode: cps needs a tcp uri (UDP has no connections to open and close)".into());
+        }
+        let connections = connections.unwrap_or(if mode == EchoMode::Cps && duration.is_none() { 1000 } else { 0 });
+        Err(ClientConfig {
+            socket,
+            uri,
+            name,
+            opts,
+            threads,
+            sessions,
+            bytes,
+            chunk,
+            window,
+            timeout,
+            connect,
+            mode,
+            connections,
+            duration,
+        })
     })
 }
 
@@ -715,5 +878,17 @@ mod test {
             assert!(e.contains(word), "{bad}: {e}");
         }
         assert_eq!(parse_size("64k"), Some(65536));
+        let c = parse(&words("client uri tcp://1.2.3.4/7 mode cps sessions 4")).unwrap().unwrap_err();
+        assert_eq!((c.mode, c.connections, c.duration), (EchoMode::Cps, 1000, None));
+        let c = parse(&words("client uri tcp://1.2.3.4/7 mode rr duration 2.5")).unwrap().unwrap_err();
+        assert_eq!((c.mode, c.connections, c.duration), (EchoMode::Rr, 0, Some(Duration::from_millis(2500))));
+        for (bad, word) in [
+            ("client uri tcp://1.2.3.4/7 connections 5", "connections"),
+            ("client uri udp://1.2.3.4/7 mode cps", "cps needs a tcp uri"),
+            ("client uri tcp://1.2.3.4/7 mode fast", "mode"),
+        ] {
+            let e = parse(&words(bad)).unwrap_err();
+            assert!(e.contains(word), "{bad}: {e}");
+        }
     }
 }

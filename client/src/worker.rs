@@ -716,6 +716,18 @@ impl Worker {
         Ok(n)
     }
 
+    /// Asks for an [`Event::Writable`] once the session's tx fifo has room (at once if it is
+    /// empty), without writing: for an app that writes a message only whole.
+    pub fn want_writable(&mut self, s: SessionId) -> Result<(), Error> {
+        let e = self.sessions.get_mut(&s.0).ok_or(Error::BadSession)?;
+        if e.want_tx {
+            return Ok(());
+        }
+        e.want_tx = true;
+        let sref = e.sref;
+        self.send(sref.worker() as usize, Request::Tx { session: sref, want_tx_space: true })
+    }
+
     /// Closes a session (data written is still sent); a session not yet accepted is refused.
     pub fn close(&mut self, s: SessionId) -> Result<(), Error> {
         let e = self.sessions.remove(&s.0).ok_or(Error::BadSession)?;

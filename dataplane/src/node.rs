@@ -799,6 +799,27 @@ impl Io {
         }
     }
 
+    /// Whether the interface that routes to `dst` can take another frame
+    /// now: its tx batch has room, or the NIC took some of it when asked.
+    /// Transports that can wait (TCP keeps unsent data in its fifo) check
+    /// this before building a packet, so a full ring pushes back instead of
+    /// dropping.
+    #[inline]
+    pub fn tx_ready(&mut self, net: &NetTables, dst: Ipv4Addr) -> bool {
+        let Some(r) = net.routes.lookup(dst) else { return true };
+        let iface = r.port as usize;
+        let Some(b) = self.tx.get(iface) else { return true };
+        if !b.is_full() {
+            return true;
+        }
+        self.flush_iface(iface);
+        if self.tx[iface].is_full() {
+            self.counters.inc(Counter::TxBackpressure);
+            return false;
+        }
+        true
+    }
+
     fn flush_iface(&mut self, iface: usize) {
         let n = self.queues[iface].tx(&mut self.tx[iface]);
         self.counters.add(Counter::TxPackets, n as u64);

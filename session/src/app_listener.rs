@@ -17,6 +17,7 @@
 
 use crate::application::Scope;
 use crate::lookup::Endpoint;
+use crate::transport::TransportOptions;
 
 /// One application's listener on one endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +34,8 @@ pub struct AppListener {
     pub fib_index: u32,
     /// Namespace whose local table holds it (meaningful for local scope).
     pub ns_index: u32,
+    /// Transport options for the sessions it accepts (e.g. TCP congestion control).
+    pub options: TransportOptions,
     workers: Vec<u32>,
     rotor: u32,
     owner_worker: u32,
@@ -56,6 +59,7 @@ impl AppListener {
             scope,
             fib_index,
             ns_index,
+            options: TransportOptions::default(),
             workers: vec![first_worker],
             rotor: first_worker,
             owner_worker: first_worker,

@@ -31,6 +31,7 @@ use crate::application::{check_name, AppOptions, AppWorker, AppWorkerDetail, App
 use crate::error::SessionError;
 use crate::lookup::{Endpoint, ListenerLookup, Proto};
 use crate::namespace::NamespaceTable;
+use crate::transport::TransportOptions;
 
 pub use crate::pool::Handle;
 use crate::pool::Pool;
@@ -252,6 +253,12 @@ impl<R> ControlTables<R> {
         let map = l.select_worker()?;
         let app = self.apps.get(l.app_index)?;
         Some((app.index, app.worker(map)?))
+    }
+
+    /// Sets the transport options of the sessions a listener accepts.
+    pub fn listener_set_options(&mut self, listener: u32, options: TransportOptions) -> Result<(), SessionError> {
+        self.listeners.get_mut(listener).ok_or(SessionError::NoSuchListener(listener))?.options = options;
+        Ok(())
     }
 
     /// Makes one of the listening workers the owner of a listener's listen session.

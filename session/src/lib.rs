@@ -1,5 +1,15 @@
 //! dpnode's session layer and transports, after FD.io VPP's host stack.
 //!
+//! Applications attach (builtin, or external processes), get app workers
+//! with segment managers, listen and connect; their sessions live on the
+//! data-plane workers and move data through shared-memory fifos.
+//! Control state ([`control`]: apps, app workers, listeners, namespaces,
+//! lookup tables) changes only on the main thread under the barrier
+//! ([`main_thread`]); the per-worker half ([`worker`]) owns sessions
+//! ([`session`]) and drives the transports ([`transport`]: [`udp`],
+//! [`tcp`], [`cut_through`]). Builtin apps get callbacks ([`builtin`],
+//! [`apps`]).
+//!
 //! Shared-memory building blocks live in the `shm` crate (so that external
 //! applications can use them without this crate) and are re-exported here:
 //! [`fifo`] (the SPSC byte ring with out-of-order tracking that carries
@@ -33,6 +43,8 @@ pub mod namespace;
 pub mod pool;
 pub use shm::segment;
 pub mod session;
+pub mod tcp;
+pub mod timer_wheel;
 pub mod transport;
 pub mod udp;
 pub mod worker;

@@ -26,6 +26,7 @@ use crate::error::SessionError;
 use crate::lookup::Endpoint;
 use crate::pool::Handle;
 use crate::session::SessionHandle;
+use crate::transport::TransportOptions;
 use crate::worker::{AppEndpoint, NodeTables, NodeWorker, SessionShared, SessionWorker};
 
 mod external;
@@ -230,6 +231,28 @@ impl MainCtx {
         let mut g = self.barrier.sync();
         let r = g.upper.control.listen(app, wrk, ep)?;
         Ok(SessionHandle::listener(r.listener()))
+    }
+
+    /// Like [`Self::listen`], with transport options for the accepted
+    /// sessions (they apply to the whole listener, which other workers of
+    /// the app may join).
+    pub fn listen_with(
+        &mut self,
+        app: Handle,
+        wrk: Handle,
+        ep: Endpoint,
+        options: TransportOptions,
+    ) -> Result<SessionHandle, SessionError> {
+        let mut g = self.barrier.sync();
+        let l = g.upper.control.listen(app, wrk, ep)?.listener();
+        g.upper.control.listener_set_options(l, options)?;
+        Ok(SessionHandle::listener(l))
+    }
+
+    /// Makes one of the app's listening workers own listener `listener` (its listen events go there).
+    pub fn listener_set_owner(&mut self, listener: u32, wrk: Handle) -> Result<(), SessionError> {
+        let mut g = self.barrier.sync();
+        g.upper.control.listener_set_owner(listener, wrk)
     }
 
     /// Stops app worker `wrk` of `app` listening on `ep`.

@@ -209,6 +209,8 @@ pub struct Session {
     pub rx_dropped: u64,
     /// Creation time (ns since node start).
     pub created_ns: u64,
+    /// The app has been told about it (accepted or connected).
+    pub announced: bool,
 }
 
 impl Session {

@@ -5,7 +5,7 @@
 //! session that the app accepts, and every later datagram of that 5-tuple
 //! goes to that session. An app's connect creates such a session directly.
 //! Datagrams travel through the fifos framed with a
-//! [`DgramHeader`](crate::session::DgramHeader) that carries the addresses.
+//! [`DgramHeader`] that carries the addresses.
 //!
 //! Per worker, connections live in a pool and a hash table keyed by the
 //! 5-tuple; the table is looked up once per received datagram (no

@@ -41,6 +41,8 @@ use crate::lookup::{Endpoint, Proto};
 use crate::main_thread::MainCtx;
 use crate::pool::Pool;
 use crate::session::{dgram_enqueue, DgramHeader, Session, SessionFifos, SessionHandle, SessionState};
+use crate::tcp::backlog::SynDecision;
+use crate::tcp::transport::{TcpTransport, TcpTransportConfig};
 use crate::transport::{ConnectError, ConnectRequest, EventKind, SessionEvent, Transport, TransportCx, TransportProto};
 use crate::udp::{Tuple, UdpConfig, UdpTransport};
 
@@ -101,6 +103,7 @@ pub struct SessionWorker {
     pub workers: u32,
     pub(crate) sessions: Pool<Session>,
     udp: UdpTransport,
+    tcp: TcpTransport,
     ct: CutThrough,
     apps: HashMap<u32, WorkerApp>,
     events: Vec<SessionEvent>,
@@ -117,12 +120,19 @@ pub struct SessionWorker {
 
 impl SessionWorker {
     /// The session layer for worker `index` of `workers`; `to_main` carries its RPCs to the main thread.
-    pub fn new(index: u32, workers: u32, to_main: Option<RpcSender<MainCtx>>, udp: UdpConfig) -> Self {
+    pub fn new(
+        index: u32,
+        workers: u32,
+        to_main: Option<RpcSender<MainCtx>>,
+        udp: UdpConfig,
+        tcp: TcpTransportConfig,
+    ) -> Self {
         SessionWorker {
             index,
             workers,
             sessions: Pool::new("sessions"),
             udp: UdpTransport::new(udp, index, workers),
+            tcp: TcpTransport::new(tcp, index, workers, dataplane::worker::now_ns()),
             ct: CutThrough::new(),
             apps: HashMap::new(),
             events: Vec::with_capacity(1024),
@@ -193,8 +203,8 @@ impl SessionWorker {
         let mut cx = Self::cx(sessions, events, io, net, worker);
         let t: &mut dyn Transport = match proto {
             TransportProto::Udp => &mut self.udp,
+            TransportProto::Tcp => &mut self.tcp,
             TransportProto::CtUdp | TransportProto::CtTcp => &mut self.ct,
-            TransportProto::Tcp => unreachable!("tcp sessions are not created before the TCP transport exists"),
         };
         f(t, &mut cx)
     }
@@ -240,6 +250,7 @@ impl SessionWorker {
                 tx_bytes: 0,
                 rx_dropped: 0,
                 created_ns: now_ns,
+                announced: false,
             })
         });
         match h {
@@ -383,9 +394,25 @@ impl SessionWorker {
         Some(r)
     }
 
-    /// Creates a session for a new peer of listener `listener`: picks the
-    /// app worker (accept rotor), allocates its fifos, raises Accepted.
+    /// Creates a session for a new peer of listener `listener` and raises Accepted.
     fn session_accept(
+        &mut self,
+        io: &mut Io,
+        shared: &SessionShared,
+        listener: u32,
+        proto: TransportProto,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+    ) -> Option<u32> {
+        let index = self.session_accept_alloc(io, shared, listener, proto, local, remote)?;
+        self.raise(index, EventKind::Accepted);
+        Some(index)
+    }
+
+    /// Creates a session for a new peer of listener `listener`: picks the
+    /// app worker (accept rotor) and allocates its fifos. The transport
+    /// raises Accepted when the connection is ready (at once for UDP).
+    fn session_accept_alloc(
         &mut self,
         io: &mut Io,
         shared: &SessionShared,
@@ -432,8 +459,75 @@ impl SessionWorker {
             }
         };
         self.stats.accepted.fetch_add(1, Ordering::Relaxed);
-        self.raise(index, EventKind::Accepted);
         Some(index)
+    }
+
+    /// The rx fifo size sessions of listener `listener`'s app get.
+    fn listener_rx_fifo_size(shared: &SessionShared, listener: u32) -> Option<u32> {
+        let c = &shared.control;
+        Some(c.app(c.listener(listener)?.app_index)?.opts.rx_fifo_size)
+    }
+
+    /// TCP input: an existing connection (giving a half-open one its session
+    /// when its handshake completes), else a listener (SYN: half-open or
+    /// cookie; bare ACK: maybe a cookie), else a RST.
+    fn tcp_input(&mut self, io: &mut Io, net: &NetTables, shared: &SessionShared, d: Ip4Delivery) {
+        let Some(seg) = self.tcp.parse(io, &d) else { return };
+        let end = (seg.payload_offset + seg.repr.payload_len).min(d.mbuf.len());
+        let payload = &d.mbuf.data()[seg.payload_offset.min(end)..end];
+        let worker = self.index;
+        if let Some(c) = self.tcp.lookup(&seg.tuple) {
+            if let Some(l) = self.tcp.awaiting_session(c, &seg) {
+                let Some(s) =
+                    self.session_accept_alloc(io, shared, l, TransportProto::Tcp, seg.tuple.local, seg.tuple.remote)
+                else {
+                    // No app or no fifo memory: drop it; the peer retransmits.
+                    return;
+                };
+                let mut cx = Self::cx(&mut self.sessions, &mut self.events, io, net, worker);
+                self.tcp.give_session(&mut cx, c, s);
+            }
+            let mut cx = Self::cx(&mut self.sessions, &mut self.events, io, net, worker);
+            self.tcp.input(&mut cx, c, &seg, payload);
+            return;
+        }
+        let f = seg.repr.flags;
+        let (ip, port) = (*seg.tuple.local.ip(), seg.tuple.local.port());
+        let listener = if f.rst() { None } else { shared.control.lookup_listener(0, 0, Proto::Tcp, ip, port, false) };
+        match listener {
+            Some(l) if f.syn() && !f.ack() => {
+                let rx = Self::listener_rx_fifo_size(shared, l).unwrap_or(65536);
+                match self.tcp.syn_decision(l) {
+                    SynDecision::Accept => {
+                        let options = shared.control.listener(l).map(|x| x.options).unwrap_or_default();
+                        let mut cx = Self::cx(&mut self.sessions, &mut self.events, io, net, worker);
+                        self.tcp.accept(&mut cx, l, &seg, rx, &options);
+                    }
+                    SynDecision::Cookie => self.tcp.send_cookie(io, net, &seg, rx),
+                    SynDecision::Drop => io.counters.inc(Counter::TcpSynDropped),
+                }
+            }
+            Some(l) if f.ack() && !f.syn() && self.tcp.cookie_possible(l) && self.tcp.cookie_valid(io.now_ns, &seg) => {
+                let Some(s) =
+                    self.session_accept_alloc(io, shared, l, TransportProto::Tcp, seg.tuple.local, seg.tuple.remote)
+                else {
+                    return;
+                };
+                let mut cx = Self::cx(&mut self.sessions, &mut self.events, io, net, worker);
+                if !self.tcp.accept_cookie(&mut cx, s, l, &seg, payload) {
+                    self.session_free(s);
+                }
+            }
+            _ => {
+                io.counters.inc(Counter::TcpNoListener);
+                self.tcp.send_reset(io, net, &seg);
+            }
+        }
+    }
+
+    /// `show tcp stats` for this worker: counters and connections by state.
+    pub fn tcp_stats(&mut self) -> (crate::tcp::Counters, Vec<(String, usize)>) {
+        (self.tcp.counters(), self.tcp.states())
     }
 
     /// Connects for app worker `app_wrk`: cut-through to a local listener
@@ -484,10 +578,6 @@ impl SessionWorker {
             }
         };
         let proto = TransportProto::for_proto(req.remote.proto);
-        if proto == TransportProto::Tcp {
-            fifos.free();
-            return Err(SessionError::UnsupportedConfig("tcp is not available yet".into()));
-        }
         let remote = SocketAddrV4::new(req.remote.ip, req.remote.port);
         let local = SocketAddrV4::new(local_ip, 0);
         let index = self.session_alloc(
@@ -730,13 +820,25 @@ impl SessionWorker {
 
     fn deliver(&mut self, io: &mut Io, net: &NetTables, shared: &SessionShared, ev: SessionEvent) {
         let Some(s) = self.sessions.get(ev.session).filter(|s| s.generation == ev.generation) else { return };
-        let (app_wrk, opaque, state) = (s.app_wrk, s.opaque, s.state);
+        let (app_wrk, opaque, state, announced) = (s.app_wrk, s.opaque, s.state, s.announced);
+        let h = self.handle(ev.session);
+        if !announced
+            && matches!(ev.kind, EventKind::TransportClosed | EventKind::Reset | EventKind::Disconnected)
+            && state != SessionState::Connecting
+        {
+            // The app never saw this session (a connection that died before
+            // it was accepted): nobody to tell, just free it.
+            self.session_abort(io, net, ev.session);
+            return;
+        }
         if self.is_external(app_wrk) {
             return self.deliver_external(io, net, ev);
         }
-        let h = self.handle(ev.session);
         match ev.kind {
             EventKind::Accepted => {
+                if let Some(s) = self.sessions.get_mut(ev.session) {
+                    s.announced = true;
+                }
                 let ok = self.with_builtin(io, net, shared, app_wrk, |app, api| app.accepted(api, h));
                 match ok {
                     Some(true) => self.session_ready(ev.session),
@@ -746,6 +848,7 @@ impl SessionWorker {
             EventKind::Connected => {
                 if let Some(s) = self.sessions.get_mut(ev.session) {
                     s.state = SessionState::Ready;
+                    s.announced = true;
                 }
                 self.stats.connected.fetch_add(1, Ordering::Relaxed);
                 if self.with_builtin(io, net, shared, app_wrk, |app, api| app.connected(api, opaque, Ok(h))).is_none() {
@@ -824,8 +927,8 @@ impl SessionWorker {
                 let (rx, tx) = (s.rx(), s.tx());
                 let conn = match s.proto {
                     TransportProto::Udp => self.udp.format_conn(s.conn),
+                    TransportProto::Tcp => self.tcp.format_conn(s.conn),
                     TransportProto::CtUdp | TransportProto::CtTcp => self.ct.format_conn(s.conn),
-                    TransportProto::Tcp => String::new(),
                 };
                 line.push_str(&format!(
                     "\n           rx fifo {}/{} tx fifo {}/{} rx {} B tx {} B rx-dropped {} listener {} | {}",
@@ -898,9 +1001,8 @@ impl Stack for SessionWorker {
     fn ip4_input(&mut self, io: &mut Io, net: &NetTables, shared: &SessionShared, d: Ip4Delivery) {
         match d.protocol {
             Protocol::Udp => self.udp_input(io, net, shared, d),
-            _ => {
-                io.counters.inc(Counter::TcpNoListener);
-            }
+            Protocol::Tcp => self.tcp_input(io, net, shared, d),
+            _ => io.counters.inc(Counter::Ip4UnknownProtocol),
         }
     }
 
@@ -915,6 +1017,7 @@ impl Stack for SessionWorker {
         }
         work += self.poll_external(io, net, shared);
         work += self.with_transport(io, net, TransportProto::Udp, |t, cx| t.poll(cx));
+        work += self.with_transport(io, net, TransportProto::Tcp, |t, cx| t.poll(cx));
         work += self.run_pending_tx(io, net);
         self.run_pending_reads(io, net);
         work += self.deliver_events(io, net, shared);

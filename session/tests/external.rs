@@ -35,11 +35,12 @@ use dpnode_client::{App, AttachOptions, ConnectOptions, Ep, Error, Event, NodeEr
 use session::api_server::ApiServer;
 use session::app_worker::AppWorkerKind;
 use session::application::AppOptions;
-use session::apps::echo::{merge_reports, EchoClient, EchoClientConfig, EchoReport, EchoServer};
+use session::apps::echo::{merge_reports, EchoClient, EchoClientConfig, EchoMode, EchoReport, EchoServer};
 use session::external::ApiStats;
 use session::lookup::parse_uri;
 use session::main_thread::MainCtx;
 use session::segment::live_counts;
+use session::tcp::transport::TcpTransportConfig;
 use session::transport::TransportOptions;
 use session::udp::UdpConfig;
 use session::worker::{AppEndpoint, NodeWorker, SessionShared, SessionWorker};
@@ -85,6 +86,9 @@ impl Node {
             window: 8,
             timeout_ns: 20_000_000_000,
             options: TransportOptions::default(),
+            mode: EchoMode::Bulk,
+            connections: 0,
+            duration_ns: 0,
         };
         let mut f = |w| AppEndpoint::Builtin(Some(Box::new(EchoClient::new(cfg.clone(), w, 1, tx.clone())) as _));
         let (app, _, _) = self.ctx.attach(name, opts, AppWorkerKind::Builtin, &mut f).unwrap();
@@ -139,6 +143,9 @@ fn client_cfg(socket: &Path, name: &str, uri: &str, opts: AttachOptions, session
         window: 8,
         timeout: Duration::from_secs(30),
         connect: ConnectOptions::default(),
+        mode: EchoMode::Bulk,
+        connections: 0,
+        duration: None,
     }
 }
 
@@ -226,7 +233,7 @@ fn external_apps_over_a_ring_port() {
     let (to_worker, from_main) = rpc_channel::<NodeWorker>(256);
     let (to_main, from_worker) = rpc_channel::<MainCtx>(256);
     let io = Io::new(0, pool.clone(), queues, Arc::new(Counters::default()), ArpConfig::default());
-    let stack = SessionWorker::new(0, 1, Some(to_main), UdpConfig::default());
+    let stack = SessionWorker::new(0, 1, Some(to_main), UdpConfig::default(), TcpTransportConfig::default());
     let stop = Arc::new(AtomicBool::new(false));
     let s2 = stop.clone();
     let wb = wbs.pop().unwrap();
@@ -269,6 +276,50 @@ fn external_apps_over_a_ring_port() {
         let r = c.join().unwrap().unwrap();
         assert!(r.ok() && r.bytes_received == 200_000, "{}", r.format());
         node.ctx.detach(bsrv).unwrap();
+
+        // 2b. TCP through the ring: a builtin client to the external server, and the external
+        // client to a builtin TCP server.
+        let stop_tcp = Arc::new(AtomicBool::new(false));
+        let (tsrv, ready_rx) =
+            spawn_server(sc, &stop_all, server_cfg(&socket, "ext-tcp-srv", "tcp://0.0.0.0/84", small()), &stop_tcp);
+        node.until("external tcp server", |_| ready_rx.try_recv().is_ok());
+        let r = node.builtin_client("tcp-cli", "tcp://198.18.5.1/84", builtin(), 2, 1 << 20);
+        assert!(r.ok() && r.bytes_received == 2 << 20, "{}", r.format());
+        let mut f = |_| AppEndpoint::Builtin(Some(Box::new(EchoServer::new()) as _));
+        let (btcp, bwrk, _) = node.ctx.attach("builtin-tcp", builtin(), AppWorkerKind::Builtin, &mut f).unwrap();
+        node.ctx.listen(btcp, bwrk, parse_uri("tcp://0.0.0.0/85").unwrap()).unwrap();
+        let cfg = client_cfg(&socket, "ext-tcp-cli", "tcp://198.18.5.1/85", small(), 2, 1 << 20);
+        let c = sc.spawn(move || run_client(&cfg));
+        node.until("external tcp client", |_| c.is_finished());
+        let r = c.join().unwrap().unwrap();
+        assert!(r.ok() && r.bytes_received == 2 << 20, "{}", r.format());
+        // The builtin client's other modes, from outside: request/response and connections.
+        let rr = ClientConfig {
+            mode: EchoMode::Rr,
+            chunk: 64,
+            bytes: 64 * 200,
+            ..client_cfg(&socket, "ext-rr", "tcp://198.18.5.1/85", small(), 2, 0)
+        };
+        let c = sc.spawn(move || run_client(&rr));
+        node.until("external rr client", |_| c.is_finished());
+        let r = c.join().unwrap().unwrap();
+        assert!(r.ok() && r.rtt_seen == 400, "{}", r.format());
+        assert!(r.format().contains("transactions 400"), "{}", r.format());
+        let cps = ClientConfig {
+            mode: EchoMode::Cps,
+            chunk: 64,
+            connections: 30,
+            ..client_cfg(&socket, "ext-cps", "tcp://198.18.5.1/85", small(), 3, 0)
+        };
+        let c = sc.spawn(move || run_client(&cps));
+        node.until("external cps client", |_| c.is_finished());
+        let r = c.join().unwrap().unwrap();
+        assert!(r.ok() && r.connections == 30 && r.connected == 30, "{}", r.format());
+        node.ctx.detach(btcp).unwrap();
+        stop_tcp.store(true, Ordering::SeqCst);
+        node.until("external tcp server stops", |_| tsrv.is_finished());
+        tsrv.join().unwrap().unwrap();
+        node.until("tcp apps gone", |n| !n.app_named("ext-tcp-srv") && n.sessions() == 3);
 
         // 3. Requests with garbage and foreign handles, from another app, change nothing of ext-srv's.
         let before = node.stats.bad_requests.load(Ordering::Relaxed) + node.stats.bad_sessions.load(Ordering::Relaxed);

@@ -28,12 +28,16 @@ use dataplane::wire::ipv4::Cidr;
 use dataplane::worker::{self, IdleConfig, IdleMode, Tables, WorkerState};
 use session::app_worker::AppWorkerKind;
 use session::application::AppOptions;
-use session::apps::echo::{merge_reports, EchoClient, EchoClientConfig, EchoReport, EchoServer};
+use session::apps::echo::{merge_reports, EchoClient, EchoClientConfig, EchoMode, EchoReport, EchoServer};
+use session::builtin::{AppApi, BuiltinApp};
 use session::error::SessionError;
 use session::lookup::parse_uri;
+use session::lookup::Endpoint;
 use session::main_thread::MainCtx;
 use session::segment::live_counts;
-use session::transport::TransportOptions;
+use session::session::SessionHandle;
+use session::tcp::transport::TcpTransportConfig;
+use session::transport::{ConnectError, ConnectRequest, TransportOptions};
 use session::udp::UdpConfig;
 use session::worker::{AppEndpoint, NodeWorker, SessionShared, SessionWorker};
 
@@ -49,7 +53,6 @@ fn server(_w: u32) -> AppEndpoint {
 
 /// Runs an echo client app to the end and detaches it.
 fn run_client(ctx: &mut MainCtx, name: &str, uri: &str, opts: AppOptions, sessions: u32, bytes: u64) -> EchoReport {
-    let (tx, rx) = mpsc::channel();
     let cfg = EchoClientConfig {
         remote: parse_uri(uri).unwrap(),
         sessions,
@@ -58,7 +61,16 @@ fn run_client(ctx: &mut MainCtx, name: &str, uri: &str, opts: AppOptions, sessio
         window: 8,
         timeout_ns: 20_000_000_000,
         options: TransportOptions::default(),
+        mode: EchoMode::Bulk,
+        connections: 0,
+        duration_ns: 0,
     };
+    run_client_with(ctx, name, cfg, opts)
+}
+
+/// Runs an echo client with this configuration to the end and detaches it.
+fn run_client_with(ctx: &mut MainCtx, name: &str, cfg: EchoClientConfig, opts: AppOptions) -> EchoReport {
+    let (tx, rx) = mpsc::channel();
     let mut f = |w| AppEndpoint::Builtin(Some(Box::new(EchoClient::new(cfg.clone(), w, 1, tx.clone())) as _));
     let (app, _, _) = ctx.attach(name, opts, AppWorkerKind::Builtin, &mut f).unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -72,6 +84,69 @@ fn run_client(ctx: &mut MainCtx, name: &str, uri: &str, opts: AppOptions, sessio
     };
     ctx.detach(app).unwrap();
     merge_reports(vec![report])
+}
+
+/// A builtin app that asks to listen from its first poll (so the listen
+/// travels worker -> main thread -> barrier -> back) and then echoes.
+struct ListenFromWorker {
+    ep: Endpoint,
+    asked: bool,
+    echo: EchoServer,
+    bound: mpsc::Sender<Result<SessionHandle, SessionError>>,
+}
+
+impl BuiltinApp for ListenFromWorker {
+    fn poll(&mut self, api: &mut AppApi<'_>) -> usize {
+        if self.asked {
+            return 0;
+        }
+        self.asked = true;
+        api.listen(self.ep);
+        1
+    }
+
+    fn bound(&mut self, _api: &mut AppApi<'_>, ep: Endpoint, r: Result<SessionHandle, SessionError>) {
+        assert_eq!(ep, self.ep);
+        let _ = self.bound.send(r);
+    }
+
+    fn rx(&mut self, api: &mut AppApi<'_>, s: SessionHandle) {
+        self.echo.rx(api, s)
+    }
+
+    fn tx(&mut self, api: &mut AppApi<'_>, s: SessionHandle) {
+        self.echo.tx(api, s)
+    }
+}
+
+/// Connects once to the echo server, then tries connects with a parent
+/// handle (a stale one, then its own live session): both are refused.
+struct ParentConnect {
+    target: Endpoint,
+    step: u8,
+    out: mpsc::Sender<(Result<(), SessionError>, Result<(), SessionError>)>,
+    stale: Option<Result<(), SessionError>>,
+}
+
+impl BuiltinApp for ParentConnect {
+    fn poll(&mut self, api: &mut AppApi<'_>) -> usize {
+        if self.step != 0 {
+            return 0;
+        }
+        self.step = 1;
+        let mut req = ConnectRequest::new(self.target);
+        req.parent = Some(SessionHandle::new(0, 4242));
+        self.stale = Some(api.connect(req));
+        api.connect(ConnectRequest::new(self.target)).unwrap();
+        1
+    }
+
+    fn connected(&mut self, api: &mut AppApi<'_>, _opaque: u64, r: Result<SessionHandle, ConnectError>) {
+        let mut req = ConnectRequest::new(self.target);
+        req.parent = Some(r.expect("plain connect works"));
+        let live = api.connect(req);
+        let _ = self.out.send((self.stale.take().unwrap(), live));
+    }
 }
 
 fn sessions_open(ctx: &mut MainCtx) -> usize {
@@ -105,7 +180,7 @@ fn session_layer_over_a_ring_port() {
     let (to_main, from_worker) = rpc_channel::<MainCtx>(256);
     let counters = Arc::new(Counters::default());
     let io = Io::new(0, pool.clone(), queues, counters.clone(), ArpConfig::default());
-    let stack = SessionWorker::new(0, 1, Some(to_main), UdpConfig::default());
+    let stack = SessionWorker::new(0, 1, Some(to_main), UdpConfig::default(), TcpTransportConfig::default());
     let stop = Arc::new(AtomicBool::new(false));
     let s2 = stop.clone();
     let wb = wbs.pop().unwrap();
@@ -170,6 +245,28 @@ fn session_layer_over_a_ring_port() {
     ctx.detach(ct_srv).unwrap();
     assert_eq!(live_counts(), (base.0 + 1, base.1 + 3));
 
+    // A parent handle names a stream of a multiplexing transport; UDP and
+    // TCP have none, so a connect with one is refused (never ignored).
+    let (tx, rx) = mpsc::channel();
+    let target = parse_uri("udp://198.18.5.1/7").unwrap();
+    let mut f = |_w| {
+        let app = ParentConnect { target, step: 0, out: tx.clone(), stale: None };
+        AppEndpoint::Builtin(Some(Box::new(app) as Box<dyn BuiltinApp>))
+    };
+    let (pc, _, _) = ctx.attach("parent", builtin(), AppWorkerKind::Builtin, &mut f).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (stale, live) = loop {
+        ctx.run_worker_rpcs();
+        if let Ok(r) = rx.try_recv() {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "no connect results");
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    assert!(matches!(stale, Err(SessionError::InvalidValue { key: "parent", .. })), "{stale:?}");
+    assert!(matches!(live, Err(SessionError::UnsupportedConfig(_))), "{live:?}");
+    ctx.detach(pc).unwrap();
+
     // 4. A second app worker joins the listener; accepts alternate between them.
     let (w2, w2_shared) = ctx.app_worker_add(srv, &mut server).unwrap();
     ctx.listen(srv, w2, parse_uri("udp://0.0.0.0/7").unwrap()).unwrap();
@@ -197,6 +294,67 @@ fn session_layer_over_a_ring_port() {
     assert_eq!(sessions_open(&mut ctx), 0);
     assert_eq!(live_counts(), base, "every fifo and segment is back");
     assert_eq!(counters.get(dataplane::counters::Counter::SessionFifoAllocFailed), 0);
+
+    // 7. A listen asked from a worker callback runs on the main thread under
+    // the barrier and comes back as `bound`; a second one is refused.
+    for expect_ok in [true, false] {
+        let (tx, rx) = mpsc::channel();
+        let ep = parse_uri("udp://0.0.0.0/77").unwrap();
+        let mut f = |_w| {
+            let app = ListenFromWorker { ep, asked: false, echo: EchoServer::new(), bound: tx.clone() };
+            AppEndpoint::Builtin(Some(Box::new(app) as Box<dyn BuiltinApp>))
+        };
+        let name = if expect_ok { "late" } else { "late2" };
+        let (app, _, _) = ctx.attach(name, builtin(), AppWorkerKind::Builtin, &mut f).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let r = loop {
+            ctx.run_worker_rpcs();
+            if let Ok(r) = rx.try_recv() {
+                break r;
+            }
+            assert!(Instant::now() < deadline, "no bound callback");
+            std::thread::sleep(Duration::from_millis(1));
+        };
+        if expect_ok {
+            assert!(r.unwrap().is_listener());
+            let rep = run_client(&mut ctx, "late-cli", "udp://198.18.5.1/77", builtin(), 1, 3_000);
+            assert!(rep.ok(), "{}", rep.format());
+        } else {
+            assert!(matches!(r, Err(SessionError::AddressInUse(_))), "{r:?}");
+            ctx.detach(app).unwrap();
+        }
+    }
+    let late = ctx.tables().control.app_by_name("late").map(|a| a.index).unwrap();
+    let h = ctx.tables().control.app_handle(late).unwrap();
+    ctx.detach(h).unwrap();
+    assert_eq!(live_counts(), base);
+
+    // 8. TCP over the ring, to itself: more connections than one worker has
+    // ephemeral ports (16384), one after another. The client side closes
+    // first, so each of its connections sits in TIME-WAIT; new connects
+    // take over tuples that have waited a second (timestamps on).
+    let (tsrv, twrk, _) = ctx.attach("tsrv", builtin(), AppWorkerKind::Builtin, &mut server).unwrap();
+    ctx.listen(tsrv, twrk, parse_uri("tcp://0.0.0.0/80").unwrap()).unwrap();
+    let cps = EchoClientConfig {
+        remote: parse_uri("tcp://198.18.5.1/80").unwrap(),
+        sessions: 8,
+        bytes: 0,
+        chunk: 64,
+        window: 1,
+        timeout_ns: 120_000_000_000,
+        options: TransportOptions::default(),
+        mode: EchoMode::Cps,
+        connections: 20_000,
+        duration_ns: 0,
+    };
+    let r = run_client_with(&mut ctx, "cps", cps, builtin());
+    assert!(r.ok(), "{}", r.format());
+    assert_eq!(r.connections, 20_000, "{}", r.format());
+    let reused: u64 =
+        ctx.on_workers(|sw, _, _, _| sw.tcp_stats().0.get(session::tcp::Counter::TimeWaitReused)).into_iter().sum();
+    assert!(reused >= 20_000 - 16_384, "only {reused} TIME-WAIT tuples reused");
+    ctx.detach(tsrv).unwrap();
+    assert_eq!(live_counts(), base);
 
     stop.store(true, Ordering::SeqCst);
     thread.join().unwrap();

@@ -1,7 +1,8 @@
-//! The echo test's data pattern, datagram framing and report, shared by the
-//! builtin echo apps (`session::apps::echo`) and the external ones
-//! (`dpnode-client`'s `echo`), so that both check data the same way and
-//! print the same report, and their numbers can be compared.
+//! The echo test's data pattern, datagram framing, modes and report, shared
+//! by the builtin echo apps (`session::apps::echo`), their kernel twin
+//! (`dpnode kbench`) and the external ones (`dpnode-client`'s `echo`), so
+//! that all of them check data the same way and print the same report, and
+//! their numbers can be compared.
 //!
 //! A client sends a known pattern and checks what comes back. On a stream
 //! the pattern is a function of the byte offset (no header); on a datagram
@@ -9,20 +10,115 @@
 //! pattern from that sequence number, so loss and reordering are told apart
 //! from corruption.
 
-/// Bytes of sequence number in front of each datagram.
-pub const SEQ_LEN: usize = 8;
-/// Round-trip samples kept per report.
-pub const RTT_SAMPLES: usize = 1 << 16;
-/// How long a datagram session may make no progress before its missing datagrams count as lost.
-pub const DGRAM_LOSS_WAIT_NS: u64 = 1_000_000_000;
-
 /// The byte at `offset` of session `k`'s stream.
 #[inline]
 pub fn pattern(k: u32, offset: u64) -> u8 {
     (offset.wrapping_mul(31).wrapping_add(u64::from(k) * 7) % 251) as u8
 }
 
-/// Fills a datagram: 8-byte sequence number, then session `key`'s pattern from offset `seq`.
+/// Fills `b` with session `key`'s stream pattern from `offset`.
+pub fn fill_stream(b: &mut [u8], key: u32, offset: u64) {
+    for (j, x) in b.iter_mut().enumerate() {
+        *x = pattern(key, offset + j as u64);
+    }
+}
+
+/// Bytes of `b` that differ from session `key`'s stream pattern starting at `offset`.
+pub fn stream_mismatches(b: &[u8], key: u32, offset: u64) -> u64 {
+    b.iter().enumerate().filter(|(j, &x)| x != pattern(key, offset + *j as u64)).count() as u64
+}
+
+/// What an echo client measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EchoMode {
+    /// Stream as fast as the transport takes it: throughput.
+    #[default]
+    Bulk,
+    /// One `chunk`-sized message in flight per session: round trips (transactions) per second, p50/p99.
+    Rr,
+    /// Each session slot connects, sends one chunk, reads it back and closes, over and over: connections per second.
+    Cps,
+}
+
+impl EchoMode {
+    /// The modes by their CLI/config names.
+    pub const NAMES: &'static str = "bulk, rr or cps";
+
+    /// The mode named `s` (`bulk`, `rr`, `cps`).
+    pub fn parse(s: &str) -> Option<EchoMode> {
+        match s {
+            "bulk" => Some(EchoMode::Bulk),
+            "rr" => Some(EchoMode::Rr),
+            "cps" => Some(EchoMode::Cps),
+            _ => None,
+        }
+    }
+
+    /// Its CLI/config name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EchoMode::Bulk => "bulk",
+            EchoMode::Rr => "rr",
+            EchoMode::Cps => "cps",
+        }
+    }
+}
+
+impl std::fmt::Display for EchoMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Session `k`'s part of `total` spread over `n` sessions (the first `total % n` get one more).
+pub fn share(total: u64, k: u32, n: u32) -> u64 {
+    let n = u64::from(n.max(1));
+    total / n + u64::from(u64::from(k) < total % n)
+}
+
+/// What one worker's client instance reports when its sessions are done.
+#[derive(Debug, Clone, Default)]
+pub struct EchoReport {
+    /// Worker.
+    pub worker: u32,
+    /// Sessions asked of this worker.
+    pub sessions: u32,
+    /// Connects that succeeded: sessions, or in `cps` every connection.
+    pub connected: u32,
+    /// Connect failures, with their reasons.
+    pub connect_errors: Vec<String>,
+    /// Sessions that got every byte back.
+    pub completed: u32,
+    /// Bytes sent.
+    pub bytes_sent: u64,
+    /// Bytes received back.
+    pub bytes_received: u64,
+    /// Bytes that came back different from what was sent.
+    pub mismatched_bytes: u64,
+    /// Datagrams never echoed (UDP).
+    pub lost_datagrams: u64,
+    /// From the first connect to the last byte back (ns).
+    pub duration_ns: u64,
+    /// Round-trip samples (ns), at most [`RTT_SAMPLES`] of them (`cps`: connect to echo back, per connection).
+    pub rtt_ns: Vec<u64>,
+    /// Samples offered to [`EchoReport::rtt_sample`] (the reservoir keeps a fair subset): round trips.
+    pub rtt_seen: u64,
+    /// What was measured.
+    pub mode: EchoMode,
+    /// `cps`: connections that connected, echoed their chunk intact and were closed.
+    pub connections: u64,
+    /// The run hit its timeout.
+    pub timed_out: bool,
+}
+
+/// Round-trip samples kept per instance.
+pub const RTT_SAMPLES: usize = 1 << 16;
+
+/// How long a datagram session may make no progress before its missing datagrams count as lost.
+pub const DGRAM_LOSS_WAIT_NS: u64 = 1_000_000_000;
+/// Bytes of sequence number in front of each datagram.
+pub const SEQ_LEN: usize = 8;
+/// A datagram: 8-byte sequence number, then the session's pattern from offset `seq`.
 pub fn fill_dgram(b: &mut [u8], key: u32, seq: u64) {
     let n = SEQ_LEN.min(b.len());
     b[..n].copy_from_slice(&seq.to_le_bytes()[..n]);
@@ -41,47 +137,13 @@ pub fn check_dgram(b: &[u8], key: u32) -> (u64, bool) {
     (seq, ok)
 }
 
-/// Bytes of `b` that differ from session `key`'s stream pattern starting at `offset`.
-pub fn stream_mismatches(b: &[u8], key: u32, offset: u64) -> u64 {
-    b.iter().enumerate().filter(|(j, &x)| x != pattern(key, offset + *j as u64)).count() as u64
-}
-
-/// Fills `b` with session `key`'s stream pattern from `offset`.
-pub fn fill_stream(b: &mut [u8], key: u32, offset: u64) {
-    for (j, x) in b.iter_mut().enumerate() {
-        *x = pattern(key, offset + j as u64);
+/// `n` per second over `ns` nanoseconds (0 for an empty run).
+fn per_sec(n: u64, ns: u64) -> f64 {
+    if ns > 0 {
+        n as f64 * 1e9 / ns as f64
+    } else {
+        0.0
     }
-}
-
-/// What an echo client run reports (per worker, then merged).
-#[derive(Debug, Clone, Default)]
-pub struct EchoReport {
-    /// Worker.
-    pub worker: u32,
-    /// Sessions asked of this worker.
-    pub sessions: u32,
-    /// Sessions that connected.
-    pub connected: u32,
-    /// Connect failures, with their reasons.
-    pub connect_errors: Vec<String>,
-    /// Sessions that got every byte back.
-    pub completed: u32,
-    /// Bytes sent.
-    pub bytes_sent: u64,
-    /// Bytes received back.
-    pub bytes_received: u64,
-    /// Bytes that came back different from what was sent.
-    pub mismatched_bytes: u64,
-    /// Datagrams never echoed (UDP).
-    pub lost_datagrams: u64,
-    /// From the first connect to the last byte back (ns).
-    pub duration_ns: u64,
-    /// Round-trip samples (ns), at most [`RTT_SAMPLES`] of them.
-    pub rtt_ns: Vec<u64>,
-    /// Samples offered to [`EchoReport::rtt_sample`] (the reservoir keeps a fair subset).
-    pub rtt_seen: u64,
-    /// The run hit its timeout.
-    pub timed_out: bool,
 }
 
 /// Sums per-worker reports into one.
@@ -99,6 +161,8 @@ pub fn merge_reports(reports: Vec<EchoReport>) -> EchoReport {
         all.duration_ns = all.duration_ns.max(r.duration_ns);
         all.rtt_ns.extend(r.rtt_ns);
         all.rtt_seen += r.rtt_seen;
+        all.mode = r.mode;
+        all.connections += r.connections;
         all.timed_out |= r.timed_out;
     }
     all
@@ -118,6 +182,16 @@ impl EchoReport {
         }
     }
 
+    /// Round trips per second over the run: transactions per second in `rr`.
+    pub fn transactions_per_sec(&self) -> f64 {
+        per_sec(self.rtt_seen, self.duration_ns)
+    }
+
+    /// Connections per second over the run (`cps`).
+    pub fn connections_per_sec(&self) -> f64 {
+        per_sec(self.connections, self.duration_ns)
+    }
+
     /// The `p`-th percentile round trip in ns (0 when there are no samples).
     pub fn rtt_percentile(&self, p: f64) -> u64 {
         let mut v = self.rtt_ns.clone();
@@ -127,17 +201,6 @@ impl EchoReport {
         v.sort_unstable();
         let i = ((p / 100.0) * (v.len() - 1) as f64).round() as usize;
         v[i.min(v.len() - 1)]
-    }
-
-    /// Round trips per second over the run (samples seen / duration): transactions per second
-    /// for a client with one chunk in flight per session.
-    pub fn transactions_per_sec(&self) -> f64 {
-        let secs = self.duration_ns as f64 / 1e9;
-        if secs > 0.0 {
-            self.rtt_seen as f64 / secs
-        } else {
-            0.0
-        }
     }
 
     /// The report as the CLI prints it.
@@ -169,7 +232,15 @@ impl EchoReport {
                 us(self.rtt_percentile(99.0)),
                 us(*self.rtt_ns.iter().max().expect("non-empty")),
             ));
-            out.push_str(&format!("round trips {} ({:.0}/s)\n", self.rtt_seen, self.transactions_per_sec()));
+        }
+        match self.mode {
+            EchoMode::Bulk => {}
+            EchoMode::Rr => {
+                out.push_str(&format!("transactions {} ({:.0}/s)\n", self.rtt_seen, self.transactions_per_sec()))
+            }
+            EchoMode::Cps => {
+                out.push_str(&format!("connections {} ({:.0}/s)\n", self.connections, self.connections_per_sec()))
+            }
         }
         for e in &self.connect_errors {
             out.push_str(&format!("connect error: {e}\n"));
@@ -206,55 +277,34 @@ mod test {
     }
 
     #[test]
-    fn stream_pattern_checks() {
-        let mut b = vec![0u8; 300];
-        fill_stream(&mut b, 2, 1000);
-        assert_eq!(stream_mismatches(&b, 2, 1000), 0);
-        assert_eq!(stream_mismatches(&b[10..], 2, 1010), 0);
-        assert_eq!(stream_mismatches(&b, 2, 1001), 300 - stream_matches_shifted(&b));
-        b[7] ^= 0x40;
-        assert_eq!(stream_mismatches(&b, 2, 1000), 1);
-    }
-
-    /// Bytes that happen to equal the pattern shifted by one (the pattern repeats every 251 bytes).
-    fn stream_matches_shifted(b: &[u8]) -> u64 {
-        b.iter().enumerate().filter(|(j, &x)| x == pattern(2, 1001 + *j as u64)).count() as u64
-    }
-
-    #[test]
     fn report_percentiles_and_merge() {
-        let a = EchoReport {
-            sessions: 1,
-            completed: 1,
-            rtt_ns: vec![1, 2, 3],
-            rtt_seen: 3,
-            duration_ns: 5,
-            ..Default::default()
-        };
-        let b = EchoReport {
-            sessions: 2,
-            completed: 2,
-            rtt_ns: vec![4, 100],
-            rtt_seen: 2,
-            duration_ns: 9,
-            ..Default::default()
-        };
+        let a = EchoReport { sessions: 1, completed: 1, rtt_ns: vec![1, 2, 3], duration_ns: 5, ..Default::default() };
+        let b = EchoReport { sessions: 2, completed: 2, rtt_ns: vec![4, 100], duration_ns: 9, ..Default::default() };
         let m = merge_reports(vec![a, b]);
-        assert_eq!((m.sessions, m.completed, m.duration_ns, m.rtt_seen), (3, 3, 9, 5));
+        assert_eq!((m.sessions, m.completed, m.duration_ns), (3, 3, 9));
         assert_eq!(m.rtt_percentile(50.0), 3);
         assert_eq!(m.rtt_percentile(100.0), 100);
         assert!(m.ok());
-        assert!(m.format().contains("round trips 5"), "{}", m.format());
     }
 
     #[test]
-    fn reservoir_keeps_at_most_its_size() {
-        let mut r = EchoReport::default();
-        for ns in 0..(RTT_SAMPLES as u64 + 1000) {
-            r.rtt_sample(ns);
+    fn modes_parse_and_print() {
+        for m in [EchoMode::Bulk, EchoMode::Rr, EchoMode::Cps] {
+            assert_eq!(EchoMode::parse(m.as_str()), Some(m));
+            assert_eq!(m.to_string(), m.as_str());
         }
-        assert_eq!(r.rtt_ns.len(), RTT_SAMPLES);
-        assert_eq!(r.rtt_seen, RTT_SAMPLES as u64 + 1000);
-        assert!(r.rtt_ns.iter().any(|&x| x >= RTT_SAMPLES as u64), "late samples get in");
+        assert_eq!(EchoMode::parse("stream"), None);
+        assert_eq!(EchoMode::default(), EchoMode::Bulk);
+    }
+
+    #[test]
+    fn stream_pattern_fills_and_checks() {
+        let mut b = vec![0u8; 300];
+        fill_stream(&mut b, 2, 1000);
+        assert_eq!(stream_mismatches(&b, 2, 1000), 0);
+        assert_eq!(stream_mismatches(&b[10..], 2, 1010), 0, "the pattern is a function of the offset");
+        b[7] ^= 0x40;
+        assert_eq!(stream_mismatches(&b, 2, 1000), 1);
+        assert!(stream_mismatches(&b, 3, 1000) > 200, "another session's pattern");
     }
 }

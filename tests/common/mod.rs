@@ -225,3 +225,30 @@ impl Drop for Node {
 pub fn exists(p: &Path) -> bool {
     p.exists()
 }
+
+/// A node on a `net_tap` port inside a namespace of its own: the node at
+/// 198.18.0.2/24, the kernel side of the tap at 198.18.0.1/24. Dropping it
+/// stops the node first, then deletes the namespace.
+pub struct TapNode {
+    /// The node.
+    pub node: Node,
+    /// The namespace (the kernel peer lives here).
+    pub ns: Netns,
+    /// The kernel-side tap device.
+    pub dev: String,
+    /// The unique tag used in names.
+    pub tag: String,
+}
+
+/// Starts a [`TapNode`] without hugepages; `extra` is appended to the config.
+pub fn tap_node(extra: &str) -> TapNode {
+    let tag = tag();
+    let ns = Netns::new(&tag);
+    let dev = format!("dpnt{tag}");
+    let cfg = format!(
+        "[dpdk]\nhugepages = \"off\"\n\n[[interface]]\nname = \"tap0\"\nvdev = \"net_tap0,iface={dev}\"\nip4 = \"198.18.0.2/24\"\n\n{extra}\n"
+    );
+    let node = Node::start(&ns, &tag, &cfg);
+    ns.kernel_addr(&dev, "198.18.0.1/24");
+    TapNode { node, ns, dev, tag }
+}

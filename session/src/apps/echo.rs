@@ -11,12 +11,25 @@
 //! 8-byte sequence number followed by the pattern, so loss and reordering
 //! are told apart from corruption. Round-trip times are sampled per chunk:
 //! the time from writing a chunk to reading its last byte back.
+//!
+//! Three modes ([`EchoMode`]) measure three things with the same data and
+//! checks: `bulk` streams as fast as the fifos allow (throughput), `rr`
+//! keeps one `chunk`-sized message in flight per session (every round trip
+//! is a sample: transactions per second, p50/p99), and `cps` has every
+//! session slot connect, send one chunk, read it back and close, over and
+//! over (connections per second). A run ends after `bytes` per session
+//! (`connections` in all for `cps`) or, when a duration is given, after
+//! that long; what is in flight then is still waited for and checked. The
+//! kernel twin (`dpnode kbench`) uses this module's pattern, checks and
+//! report, so the two stacks are measured with the same logic.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::mpsc;
 
-use shm::echo::{check_dgram, fill_dgram, DGRAM_LOSS_WAIT_NS, SEQ_LEN};
-pub use shm::echo::{merge_reports, pattern, EchoReport, RTT_SAMPLES};
+pub use shm::echo::{
+    check_dgram, fill_dgram, fill_stream, merge_reports, pattern, share, stream_mismatches, EchoMode, EchoReport,
+    DGRAM_LOSS_WAIT_NS, RTT_SAMPLES, SEQ_LEN,
+};
 
 use crate::builtin::{AppApi, BuiltinApp};
 use crate::lookup::Endpoint;
@@ -30,6 +43,8 @@ pub struct EchoServer {
     accepted: u64,
     bytes: u64,
     units: u64,
+    // Sessions whose peer closed its side with data still to echo: closed once it is echoed.
+    draining: HashSet<SessionHandle>,
 }
 
 impl EchoServer {
@@ -44,6 +59,9 @@ impl EchoServer {
             let ready = api.rx_ready(s);
             if ready == 0 {
                 api.want_tx(s, false);
+                if self.draining.remove(&s) {
+                    api.close(s);
+                }
                 return;
             }
             let space = api.send_space(s);
@@ -81,6 +99,21 @@ impl BuiltinApp for EchoServer {
         self.echo(api, s);
     }
 
+    fn disconnected(&mut self, api: &mut AppApi<'_>, s: SessionHandle) {
+        // The peer sends no more, but what it sent still goes back: close
+        // once it has (a close with unread data would reset the connection).
+        self.draining.insert(s);
+        self.echo(api, s);
+    }
+
+    fn reset(&mut self, _api: &mut AppApi<'_>, s: SessionHandle) {
+        self.draining.remove(&s);
+    }
+
+    fn closed(&mut self, _api: &mut AppApi<'_>, s: SessionHandle) {
+        self.draining.remove(&s);
+    }
+
     fn describe(&self) -> String {
         format!("echo server: {} sessions accepted, {} units / {} bytes echoed", self.accepted, self.units, self.bytes)
     }
@@ -103,14 +136,31 @@ pub struct EchoClientConfig {
     pub timeout_ns: u64,
     /// Transport options for the connects.
     pub options: TransportOptions,
+    /// What to measure.
+    pub mode: EchoMode,
+    /// `cps`: connections in all, spread over the sessions; 0 = no limit (`duration_ns` ends the run).
+    pub connections: u64,
+    /// Run this long (ns) instead of moving `bytes` per session (`bulk`, `rr`), or at most this long (`cps`);
+    /// 0 = no time limit. [`EchoClientConfig::timeout_ns`] counts after it.
+    pub duration_ns: u64,
 }
 
 struct ClientSession {
     handle: Option<SessionHandle>,
     key: u32,
     dgram: bool,
+    // Offsets in the current connection (the only one but in `cps`).
     sent: u64,
     received: u64,
+    // Bytes this connection sends: `bytes`, `u64::MAX` until a duration
+    // ends, then what was sent by then; `cps`: one chunk.
+    target: u64,
+    // Bytes sent on earlier connections (`cps`).
+    sent_before: u64,
+    // `cps`: connections this slot may still open.
+    conns_left: u64,
+    // `cps`: when the current connection's connect was asked.
+    conn_start_ns: u64,
     // Stream: (end offset, send time) per chunk. Datagram: (sequence, send time).
     inflight: VecDeque<(u64, u64)>,
     next_seq: u64,
@@ -123,12 +173,19 @@ pub struct EchoClient {
     cfg: EchoClientConfig,
     sessions: Vec<ClientSession>,
     by_handle: HashMap<SessionHandle, usize>,
+    // `cps`: finished connections whose close has not completed yet.
+    closing: HashSet<SessionHandle>,
     report: EchoReport,
     started_ns: Option<u64>,
+    // The duration is over: no new chunks or connections.
+    stopping: bool,
     finished: bool,
     results: mpsc::Sender<EchoReport>,
     buf: Vec<u8>,
 }
+
+/// Connect errors kept word for word in a report (`cps` could fail thousands of times).
+const CONNECT_ERRORS_KEPT: usize = 16;
 
 impl EchoClient {
     /// The instance for worker `worker` of `workers`; it reports to `results` when done.
@@ -137,6 +194,11 @@ impl EchoClient {
         let mine = cfg.sessions / workers + u32::from(worker < cfg.sessions % workers);
         // Session keys are global so every session has its own pattern.
         let first = worker * (cfg.sessions / workers) + worker.min(cfg.sessions % workers);
+        let target = match cfg.mode {
+            EchoMode::Cps => cfg.chunk as u64,
+            _ if cfg.duration_ns > 0 => u64::MAX,
+            _ => cfg.bytes,
+        };
         let sessions = (0..mine)
             .map(|i| ClientSession {
                 handle: None,
@@ -144,6 +206,14 @@ impl EchoClient {
                 dgram: false,
                 sent: 0,
                 received: 0,
+                target,
+                sent_before: 0,
+                conns_left: match (cfg.connections, cfg.duration_ns) {
+                    (0, 0) => 1,
+                    (0, _) => u64::MAX,
+                    (n, _) => share(n, first + i, cfg.sessions),
+                },
+                conn_start_ns: 0,
                 inflight: VecDeque::new(),
                 next_seq: 0,
                 done: false,
@@ -152,27 +222,53 @@ impl EchoClient {
             .collect();
         let buf = vec![0; cfg.chunk.max(SEQ_LEN + 1)];
         EchoClient {
-            report: EchoReport { worker, sessions: mine, ..Default::default() },
+            report: EchoReport { worker, sessions: mine, mode: cfg.mode, ..Default::default() },
             cfg,
             sessions,
             by_handle: HashMap::new(),
+            closing: HashSet::new(),
             started_ns: None,
+            stopping: false,
             finished: false,
             results,
             buf,
         }
     }
 
+    fn connect_error(&mut self, e: String) {
+        if self.report.connect_errors.len() < CONNECT_ERRORS_KEPT {
+            self.report.connect_errors.push(e);
+        }
+    }
+
+    /// Opens session `i`'s connection (its first, or in `cps` the next one).
+    fn open(&mut self, api: &mut AppApi<'_>, i: usize) {
+        let now = api.now_ns();
+        let cs = &mut self.sessions[i];
+        cs.conns_left = cs.conns_left.saturating_sub(1);
+        cs.conn_start_ns = now;
+        cs.sent_before += cs.sent;
+        cs.sent = 0;
+        cs.received = 0;
+        cs.inflight.clear();
+        let req = ConnectRequest { remote: self.cfg.remote, parent: None, options: self.cfg.options, opaque: i as u64 };
+        if let Err(e) = api.connect(req) {
+            self.sessions[i].done = true;
+            self.connect_error(e.to_string());
+        }
+    }
+
     fn pump(&mut self, api: &mut AppApi<'_>, i: usize) -> usize {
         let now = api.now_ns();
-        let cfg_bytes = self.cfg.bytes;
         let chunk = self.cfg.chunk;
-        let window = self.cfg.window;
+        // One message in flight in `rr` and `cps`; `window` datagrams in `bulk`.
+        let one = self.cfg.mode != EchoMode::Bulk;
+        let window = if one { 1 } else { self.cfg.window };
         let cs = &mut self.sessions[i];
         let Some(h) = cs.handle else { return 0 };
         let mut work = 0;
-        while cs.sent < cfg_bytes {
-            let left = (cfg_bytes - cs.sent) as usize;
+        while cs.sent < cs.target {
+            let left = usize::try_from(cs.target - cs.sent).unwrap_or(usize::MAX);
             let space = api.send_space(h);
             if cs.dgram {
                 if cs.inflight.len() >= window {
@@ -194,15 +290,17 @@ impl EchoClient {
                 cs.next_seq += 1;
                 cs.sent += len as u64;
             } else {
+                if one && !cs.inflight.is_empty() {
+                    break;
+                }
                 let len = left.min(chunk).min(space);
-                if len == 0 {
+                // A message goes whole, so its round trip is one write's.
+                if len == 0 || (one && len < left.min(chunk)) {
                     api.want_tx(h, true);
                     break;
                 }
                 let b = &mut self.buf[..len];
-                for (j, x) in b.iter_mut().enumerate() {
-                    *x = pattern(cs.key, cs.sent + j as u64);
-                }
+                fill_stream(b, cs.key, cs.sent);
                 let n = api.send(h, b);
                 cs.sent += n as u64;
                 cs.inflight.push_back((cs.sent, now));
@@ -238,11 +336,7 @@ impl EchoClient {
                     samples.push(now.saturating_sub(t));
                 }
             } else {
-                for (j, &x) in self.buf[..n].iter().enumerate() {
-                    if x != pattern(cs.key, cs.received + j as u64) {
-                        bad += 1;
-                    }
-                }
+                bad += stream_mismatches(&self.buf[..n], cs.key, cs.received);
                 let end = cs.received + n as u64;
                 while cs.inflight.front().is_some_and(|&(o, _)| o <= end) {
                     let (_, t) = cs.inflight.pop_front().expect("checked");
@@ -252,15 +346,58 @@ impl EchoClient {
             cs.received += n as u64;
             self.report.bytes_received += n as u64;
             self.report.mismatched_bytes += bad;
-            for s in samples {
-                self.report.rtt_sample(s);
+            if self.cfg.mode != EchoMode::Cps {
+                for s in samples {
+                    self.report.rtt_sample(s);
+                }
             }
         }
+        self.check_done(api, i);
+    }
+
+    /// Ends session `i`'s connection once everything it was to send came back;
+    /// in `cps`, opens the next one.
+    fn check_done(&mut self, api: &mut AppApi<'_>, i: usize) {
+        let now = api.now_ns();
         let cs = &mut self.sessions[i];
-        if !cs.done && cs.received >= self.cfg.bytes {
+        let Some(h) = cs.handle else { return };
+        if cs.done || cs.received < cs.target {
+            return;
+        }
+        if self.cfg.mode != EchoMode::Cps {
             cs.done = true;
             self.report.completed += 1;
             api.close(h);
+            return;
+        }
+        // One connection done: close it without waiting, and go again.
+        let took = now.saturating_sub(cs.conn_start_ns);
+        cs.handle = None;
+        self.by_handle.remove(&h);
+        self.closing.insert(h);
+        api.close(h);
+        self.report.connections += 1;
+        self.report.rtt_sample(took);
+        let cs = &mut self.sessions[i];
+        if cs.conns_left > 0 && !self.stopping {
+            self.open(api, i);
+        } else {
+            cs.done = true;
+            self.report.completed += 1;
+        }
+    }
+
+    /// The duration is over: nothing new is sent or opened; what is in flight still counts.
+    fn stop(&mut self, api: &mut AppApi<'_>) {
+        self.stopping = true;
+        for i in 0..self.sessions.len() {
+            let cs = &mut self.sessions[i];
+            if self.cfg.mode == EchoMode::Cps {
+                cs.conns_left = 0;
+            } else {
+                cs.target = cs.sent;
+                self.check_done(api, i);
+            }
         }
     }
 
@@ -271,8 +408,9 @@ impl EchoClient {
         self.finished = true;
         self.report.timed_out = timed_out;
         self.report.duration_ns = now.saturating_sub(self.started_ns.unwrap_or(now));
-        self.report.bytes_sent = self.sessions.iter().map(|s| s.sent).sum();
-        let _ = self.results.send(std::mem::take(&mut self.report));
+        self.report.bytes_sent = self.sessions.iter().map(|s| s.sent_before + s.sent).sum();
+        // A copy, so `describe` still tells what this instance did.
+        let _ = self.results.send(self.report.clone());
     }
 }
 
@@ -281,7 +419,7 @@ impl BuiltinApp for EchoClient {
         let i = opaque as usize;
         match result {
             Ok(h) => {
-                self.report.connected += 1;
+                self.report.connected = self.report.connected.saturating_add(1);
                 let dgram = api.info(h).is_some_and(|x| x.proto.is_dgram());
                 if let Some(cs) = self.sessions.get_mut(i) {
                     cs.handle = Some(h);
@@ -289,10 +427,12 @@ impl BuiltinApp for EchoClient {
                     cs.last_progress_ns = api.now_ns();
                     self.by_handle.insert(h, i);
                     self.pump(api, i);
+                    // A duration that ended while connecting leaves nothing to send.
+                    self.check_done(api, i);
                 }
             }
             Err(e) => {
-                self.report.connect_errors.push(e.as_str().to_string());
+                self.connect_error(e.as_str().to_string());
                 if let Some(cs) = self.sessions.get_mut(i) {
                     cs.done = true;
                 }
@@ -324,6 +464,7 @@ impl BuiltinApp for EchoClient {
     }
 
     fn reset(&mut self, _api: &mut AppApi<'_>, s: SessionHandle) {
+        self.closing.remove(&s);
         if let Some(i) = self.by_handle.remove(&s) {
             self.sessions[i].done = true;
             self.sessions[i].handle = None;
@@ -331,6 +472,7 @@ impl BuiltinApp for EchoClient {
     }
 
     fn closed(&mut self, _api: &mut AppApi<'_>, s: SessionHandle) {
+        self.closing.remove(&s);
         if let Some(i) = self.by_handle.remove(&s) {
             self.sessions[i].handle = None;
         }
@@ -344,19 +486,19 @@ impl BuiltinApp for EchoClient {
         let Some(start) = self.started_ns else {
             self.started_ns = Some(now);
             for i in 0..self.sessions.len() {
-                let req = ConnectRequest {
-                    remote: self.cfg.remote,
-                    parent: None,
-                    options: self.cfg.options,
-                    opaque: i as u64,
-                };
-                if let Err(e) = api.connect(req) {
-                    self.report.connect_errors.push(e.to_string());
+                if self.sessions[i].conns_left == 0 {
+                    // `cps` with fewer connections than slots: this one has none.
                     self.sessions[i].done = true;
+                    self.report.completed += 1;
+                } else {
+                    self.open(api, i);
                 }
             }
             return self.sessions.len().max(1);
         };
+        if !self.stopping && self.cfg.duration_ns > 0 && now.saturating_sub(start) >= self.cfg.duration_ns {
+            self.stop(api);
+        }
         let mut work = 0;
         for i in 0..self.sessions.len() {
             let cs = &mut self.sessions[i];
@@ -365,7 +507,7 @@ impl BuiltinApp for EchoClient {
             }
             // Datagrams that never came back: after a quiet spell with
             // everything sent, count them lost and end the session.
-            if cs.dgram && cs.sent >= self.cfg.bytes && now.saturating_sub(cs.last_progress_ns) > DGRAM_LOSS_WAIT_NS {
+            if cs.dgram && cs.sent >= cs.target && now.saturating_sub(cs.last_progress_ns) > DGRAM_LOSS_WAIT_NS {
                 self.report.lost_datagrams += cs.inflight.len() as u64;
                 cs.inflight.clear();
                 cs.done = true;
@@ -374,7 +516,7 @@ impl BuiltinApp for EchoClient {
                 }
                 continue;
             }
-            if cs.dgram && cs.sent < self.cfg.bytes && now.saturating_sub(cs.last_progress_ns) > DGRAM_LOSS_WAIT_NS {
+            if cs.dgram && cs.sent < cs.target && now.saturating_sub(cs.last_progress_ns) > DGRAM_LOSS_WAIT_NS {
                 // The window is full of lost datagrams: write them off and go on.
                 self.report.lost_datagrams += cs.inflight.len() as u64;
                 cs.inflight.clear();
@@ -382,9 +524,9 @@ impl BuiltinApp for EchoClient {
             }
             work += self.pump(api, i);
         }
-        if self.sessions.iter().all(|s| s.done && s.handle.is_none()) {
+        if self.closing.is_empty() && self.sessions.iter().all(|s| s.done && s.handle.is_none()) {
             self.finish(now, false);
-        } else if now.saturating_sub(start) > self.cfg.timeout_ns {
+        } else if now.saturating_sub(start) > self.cfg.timeout_ns.saturating_add(self.cfg.duration_ns) {
             for cs in &mut self.sessions {
                 if let Some(h) = cs.handle.take() {
                     api.close(h);
@@ -397,8 +539,17 @@ impl BuiltinApp for EchoClient {
 
     fn describe(&self) -> String {
         let done = self.sessions.iter().filter(|s| s.done).count();
-        let rx: u64 = self.sessions.iter().map(|s| s.received).sum();
-        format!("echo client to {}: {done}/{} sessions done, {rx} bytes back", self.cfg.remote, self.sessions.len())
+        let rx = self.report.bytes_received;
+        let mut d = format!(
+            "echo client ({}) to {}: {done}/{} sessions done, {rx} bytes back",
+            self.cfg.mode,
+            self.cfg.remote,
+            self.sessions.len()
+        );
+        if self.cfg.mode == EchoMode::Cps {
+            d.push_str(&format!(", {} connections", self.report.connections));
+        }
+        d
     }
 }
 
@@ -417,6 +568,9 @@ mod test {
             window: 4,
             timeout_ns: 1,
             options: TransportOptions::default(),
+            mode: EchoMode::Bulk,
+            connections: 0,
+            duration_ns: 0,
         };
         let mut keys = vec![];
         for w in 0..3 {
@@ -424,5 +578,69 @@ mod test {
             keys.extend(c.sessions.iter().map(|s| s.key));
         }
         assert_eq!(keys, (0..7).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn connections_are_shared_over_sessions() {
+        assert_eq!((0..3).map(|k| share(10, k, 3)).collect::<Vec<_>>(), vec![4, 3, 3]);
+        assert_eq!((0..4).map(|k| share(2, k, 4)).sum::<u64>(), 2);
+        assert_eq!(share(5, 0, 0), 5, "no sessions: all to the first");
+        // Slots get their share by global key, whatever the worker.
+        let (tx, _rx) = mpsc::channel();
+        let cfg = EchoClientConfig {
+            remote: "tcp://1.2.3.4/7".parse().unwrap(),
+            sessions: 5,
+            bytes: 10,
+            chunk: 64,
+            window: 1,
+            timeout_ns: 1,
+            options: TransportOptions::default(),
+            mode: EchoMode::Cps,
+            connections: 12,
+            duration_ns: 0,
+        };
+        let left: Vec<u64> = (0..2)
+            .flat_map(|w| EchoClient::new(cfg.clone(), w, 2, tx.clone()).sessions.into_iter().map(|s| s.conns_left))
+            .collect();
+        assert_eq!(left, vec![3, 3, 2, 2, 2]);
+        // Time-bound: no count limit; a bulk or rr session sends until stopped.
+        let timed = EchoClientConfig { connections: 0, duration_ns: 5, ..cfg.clone() };
+        let c = EchoClient::new(timed.clone(), 0, 1, tx.clone());
+        assert!(c.sessions.iter().all(|s| s.conns_left == u64::MAX && s.target == 64));
+        let c = EchoClient::new(EchoClientConfig { mode: EchoMode::Rr, ..timed }, 0, 1, tx.clone());
+        assert!(c.sessions.iter().all(|s| s.target == u64::MAX));
+        let c = EchoClient::new(EchoClientConfig { mode: EchoMode::Rr, ..cfg }, 0, 1, tx);
+        assert!(c.sessions.iter().all(|s| s.target == 10), "bytes per session");
+    }
+
+    #[test]
+    fn report_prints_rates_for_its_mode() {
+        let mut r = EchoReport { sessions: 1, completed: 1, duration_ns: 2_000_000_000, ..Default::default() };
+        for ns in [10_000, 20_000, 30_000, 40_000] {
+            r.rtt_sample(ns);
+        }
+        assert_eq!(r.rtt_seen, 4);
+        assert!(!r.format().contains("transactions") && !r.format().contains("connections"), "bulk");
+        r.mode = EchoMode::Rr;
+        assert_eq!(r.transactions_per_sec(), 2.0);
+        assert!(r.format().contains("transactions 4 (2/s)"), "{}", r.format());
+        r.mode = EchoMode::Cps;
+        r.connections = 3000;
+        assert!(r.format().contains("connections 3000 (1500/s)"), "{}", r.format());
+        assert!(r.format().contains("p50 30.0 us p99 40.0 us"), "{}", r.format());
+        let m = merge_reports(vec![r.clone(), r]);
+        assert_eq!((m.mode, m.connections, m.rtt_seen), (EchoMode::Cps, 6000, 8));
+        assert_eq!(EchoReport::default().connections_per_sec(), 0.0, "no duration, no rate");
+    }
+
+    #[test]
+    fn reservoir_keeps_at_most_its_size() {
+        let mut r = EchoReport::default();
+        for ns in 0..(RTT_SAMPLES as u64 + 1000) {
+            r.rtt_sample(ns);
+        }
+        assert_eq!(r.rtt_ns.len(), RTT_SAMPLES);
+        assert_eq!(r.rtt_seen, RTT_SAMPLES as u64 + 1000);
+        assert!(r.rtt_ns.iter().any(|&x| x >= RTT_SAMPLES as u64), "late samples get in");
     }
 }

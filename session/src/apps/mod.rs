@@ -4,3 +4,4 @@
 //! external application has, so they double as tests of that API.
 
 pub mod echo;
+pub mod http;

@@ -156,6 +156,9 @@ impl SessionWorker {
         match ev.kind {
             EventKind::Accepted => match self.session_info(app_wrk, ev.session) {
                 Some(info) => {
+                    if let Some(s) = self.sessions.get_mut(ev.session) {
+                        s.announced = true;
+                    }
                     let listener = SessionHandle::listener(listener.unwrap_or(u32::MAX)).0;
                     self.ext_send(app_wrk, Event::Accepted { listener, info });
                 }
@@ -164,6 +167,7 @@ impl SessionWorker {
             EventKind::Connected => {
                 if let Some(s) = self.sessions.get_mut(ev.session) {
                     s.state = SessionState::Ready;
+                    s.announced = true;
                 }
                 self.stats.connected.fetch_add(1, Ordering::Relaxed);
                 let result = match self.session_info(app_wrk, ev.session) {

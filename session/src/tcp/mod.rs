@@ -1,0 +1,75 @@
+//! The TCP transport's sans-IO core (RFC 9293 and friends).
+//!
+//! A [`Connection`] is a state machine driven by the worker: segments in
+//! ([`Connection::input`]), segments out ([`Connection::poll_transmit`]),
+//! timers ([`Connection::poll_timeout`] / [`Connection::on_timeout`]),
+//! app notifications (`app_tx`, `app_rx`, `close`, `shutdown_write`,
+//! `abort`) and events for the session layer ([`Connection::poll_event`]).
+//! It owns no socket, thread or clock: time is a `u64` of nanoseconds, data
+//! lives in the session's [`crate::fifo::Fifo`]s, and headers are
+//! [`dataplane::wire::tcp::Repr`]s, so everything here is tested with
+//! scripted segments and a virtual clock.
+//!
+//! One concern per file: [`connection`] (control block, state, API,
+//! timers), [`input`] and [`output`] (by direction), [`options`]
+//! (negotiation, PAWS), [`rtt`] (RFC 6298), [`sack`] (RFC 2018 / 6675),
+//! [`cc`] (NewReno, CUBIC), [`isn`] (RFC 6528), [`syncookie`], [`rst`]
+//! (resets for closed ports, challenge ACK limit), [`backlog`] (listener
+//! half-open accounting), [`stats`] (counters and the CLI snapshot),
+//! [`config`].
+//!
+//! Wiring it to a worker:
+//! - Sizing: give `poll_transmit` a payload buffer of at least
+//!   [`Connection::mss`] bytes (an mbuf's tailroom after the Ethernet, IPv4
+//!   and `repr.header_len()` TCP headers; reserve 60 bytes for TCP). The
+//!   worker emits `repr` with `Repr::emit`, then `fill_checksum`.
+//! - Call `poll_transmit` until `None` after every `input`, app call and
+//!   `on_timeout`, then drain `poll_event`.
+//! - Timers: one timer-wheel entry per connection at `poll_timeout()`;
+//!   after any call that may change it, cancel and re-insert if it moved.
+//!   When the entry fires, call `on_timeout(now)` (it handles every due
+//!   timer and ignores ones that are not).
+//! - Call `app_rx` whenever the app has read from the rx fifo (the
+//!   dequeue notification), so the window is reopened and a window update
+//!   sent; `input` also refreshes the window.
+//! - Listeners: a SYN that matches no connection goes to the listener's
+//!   [`backlog::ListenBacklog`]: `Accept` => [`Connection::accept`] with an
+//!   ISN from [`isn::IsnGenerator`]; `Cookie` =>
+//!   [`syncookie::SynCookies::syn_ack`]; a bare ACK that matches no
+//!   connection => [`Connection::from_cookie`]; anything else =>
+//!   [`rst::reset_for`].
+//! - Fifos must exist before the first `input` of an accepted connection
+//!   (the ACK completing the handshake may carry data); `poll_transmit`
+//!   does not read the tx fifo before ESTABLISHED.
+//! - Counters: call [`Connection::flush_counters`] into the worker's
+//!   [`Counters`] (e.g. once per batch); the worker itself counts bad
+//!   checksums, cookies sent and cookies failed.
+//!
+//! Not implemented (yet): ECN, urgent data (URG is ignored), TCP Fast Open,
+//! D-SACK, RACK-TLP, pacing, path MTU discovery, IPv6, reuse of a TIME-WAIT
+//! connection by a new SYN (the SYN is challenged), and data carried on a
+//! SYN or SYN-ACK (dropped; the peer retransmits it after the handshake).
+
+pub mod backlog;
+pub mod cc;
+pub mod config;
+pub mod connection;
+pub mod input;
+pub mod isn;
+pub mod options;
+pub mod output;
+pub mod rst;
+pub mod rtt;
+pub mod sack;
+pub mod stats;
+pub mod syncookie;
+pub mod transport;
+
+#[cfg(test)]
+mod tests;
+
+pub use cc::CcAlgorithm;
+pub use config::{ConnOptions, Keepalive, TcpConfig};
+pub use connection::{ConnectError, Connection, Event, State, Transmit};
+pub use dataplane::wire::tcp::Repr as TcpRepr;
+pub use stats::{ConnStats, Counter, Counters};
