@@ -329,13 +329,14 @@ fn session_layer_over_a_ring_port() {
     ctx.detach(h).unwrap();
     assert_eq!(live_counts(), base);
 
-    // 8. TCP over the ring, to itself: more connections than one worker has
-    // ephemeral ports (16384), one after another. The client side closes
-    // first, so each of its connections sits in TIME-WAIT; new connects
-    // take over tuples that have waited a second (timestamps on).
+    // 8. TCP over the ring, to itself: every ephemeral port one worker has
+    // (16384), one connection after another. The client side closes first,
+    // so each of its connections sits in TIME-WAIT. After a second (the
+    // reuse threshold), more connects must take over TIME-WAIT tuples
+    // (timestamps on), since no port is free any more.
     let (tsrv, twrk, _) = ctx.attach("tsrv", builtin(), AppWorkerKind::Builtin, &mut server).unwrap();
     ctx.listen(tsrv, twrk, parse_uri("tcp://0.0.0.0/80").unwrap()).unwrap();
-    let cps = EchoClientConfig {
+    let cps = |connections| EchoClientConfig {
         remote: parse_uri("tcp://198.18.5.1/80").unwrap(),
         sessions: 8,
         bytes: 0,
@@ -344,15 +345,19 @@ fn session_layer_over_a_ring_port() {
         timeout_ns: 120_000_000_000,
         options: TransportOptions::default(),
         mode: EchoMode::Cps,
-        connections: 20_000,
+        connections,
         duration_ns: 0,
     };
-    let r = run_client_with(&mut ctx, "cps", cps, builtin());
-    assert!(r.ok(), "{}", r.format());
-    assert_eq!(r.connections, 20_000, "{}", r.format());
-    let reused: u64 =
-        ctx.on_workers(|sw, _, _, _| sw.tcp_stats().0.get(session::tcp::Counter::TimeWaitReused)).into_iter().sum();
-    assert!(reused >= 20_000 - 16_384, "only {reused} TIME-WAIT tuples reused");
+    let reused = |ctx: &mut MainCtx| -> u64 {
+        ctx.on_workers(|sw, _, _, _| sw.tcp_stats().0.get(session::tcp::Counter::TimeWaitReused)).into_iter().sum()
+    };
+    let r = run_client_with(&mut ctx, "cps", cps(16_384), builtin());
+    assert!(r.ok() && r.connections == 16_384, "{}", r.format());
+    assert_eq!(reused(&mut ctx), 0, "free ports first");
+    std::thread::sleep(Duration::from_millis(1100));
+    let r = run_client_with(&mut ctx, "cps2", cps(2_000), builtin());
+    assert!(r.ok() && r.connections == 2_000, "{}", r.format());
+    assert_eq!(reused(&mut ctx), 2_000, "every new connect took over a TIME-WAIT tuple");
     ctx.detach(tsrv).unwrap();
     assert_eq!(live_counts(), base);
 
