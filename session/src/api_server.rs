@@ -246,6 +246,19 @@ impl ApiServer {
         self.clients.iter().find(|c| c.apps.iter().any(|a| a.app.index == app_index)).map(|c| (c.id, c.pid))
     }
 
+    /// Ids of every segment given to the app workers of application `app_index`.
+    pub fn app_segment_ids(&self, app_index: u32) -> Vec<u64> {
+        let mut ids: Vec<u64> = self
+            .clients
+            .iter()
+            .flat_map(|c| c.apps.iter().filter(|a| a.app.index == app_index))
+            .flat_map(|a| a.workers.iter().flat_map(|w| w.ext.segment_ids()))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
     /// Per app worker of application `app_index`: segments given to the app, for `show app N verbose`.
     pub fn describe_app(&self, app_index: u32) -> String {
         let mut out = String::new();

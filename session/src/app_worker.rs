@@ -10,8 +10,9 @@
 //! segments stay mapped as long as any session still has fifo views into
 //! them, even after the app worker left the control tables.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::application::{AppOptions, AppWorkerDetail};
 use crate::fifo::Fifo;
@@ -40,6 +41,9 @@ pub struct AppWorkerShared {
     /// Builtin or external.
     pub kind: AppWorkerKind,
     sm: Mutex<SegmentManager>,
+    /// Cut-through segments for each client app worker that connected to
+    /// this one (by the client's app worker index); see [`Self::ct_owner`].
+    ct_peers: Mutex<HashMap<u32, Arc<AppWorkerShared>>>,
     /// Set when the app worker is deleted; sessions still open are being torn down.
     pub deleted: AtomicBool,
     /// Sessions opened for this app worker (accepted or connected), ever.
@@ -72,18 +76,60 @@ impl AppWorkerShared {
         wrk_index: u32,
         wrk_map_index: u32,
     ) -> Result<Self, SegmentError> {
+        Self::with_config(app_name, segment_config(opts), kind, app_index, wrk_index, wrk_map_index)
+    }
+
+    /// Like [`Self::new`], from a segment manager configuration.
+    pub fn with_config(
+        app_name: &str,
+        cfg: SegmentManagerConfig,
+        kind: AppWorkerKind,
+        app_index: u32,
+        wrk_index: u32,
+        wrk_map_index: u32,
+    ) -> Result<Self, SegmentError> {
         Ok(AppWorkerShared {
             app_index,
             wrk_index,
             wrk_map_index,
             app_name: app_name.to_owned(),
             kind,
-            sm: Mutex::new(SegmentManager::new(segment_config(opts))?),
+            sm: Mutex::new(SegmentManager::new(cfg)?),
+            ct_peers: Mutex::new(HashMap::new()),
             deleted: AtomicBool::new(false),
             sessions_opened: AtomicU64::new(0),
             sessions_closed: AtomicU64::new(0),
             fifo_alloc_failures: AtomicU64::new(0),
         })
+    }
+
+    /// The owner of the cut-through fifos between this (server) app worker
+    /// and client app worker `client`: a segment manager of their own, made
+    /// on the first connect, so a client maps only segments it shares with
+    /// this server and never the server's other sessions (VPP's cut-through
+    /// segments). It lives while any of its sessions does and while both
+    /// app workers exist ([`Self::ct_forget`] drops this side's hold).
+    pub fn ct_owner(&self, client: &AppWorkerShared) -> Result<Arc<AppWorkerShared>, SegmentError> {
+        let mut peers = self.ct_peers.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(o) = peers.get(&client.wrk_index) {
+            return Ok(o.clone());
+        }
+        let cfg = SegmentManagerConfig { prealloc_fifo_pairs: 0, ..self.segments().config().clone() };
+        let name = format!("{}<->{}", self.app_name, client.app_name);
+        let o = Arc::new(Self::with_config(&name, cfg, self.kind, self.app_index, self.wrk_index, self.wrk_map_index)?);
+        peers.insert(client.wrk_index, o.clone());
+        Ok(o)
+    }
+
+    /// Forgets the cut-through segments shared with client app worker `client` (it is gone).
+    pub fn ct_forget(&self, client: u32) {
+        self.ct_peers.lock().unwrap_or_else(|p| p.into_inner()).remove(&client);
+    }
+
+    /// Cut-through segment managers held for clients, and their fifo pairs in use.
+    pub fn ct_usage(&self) -> (usize, usize) {
+        let peers = self.ct_peers.lock().unwrap_or_else(|p| p.into_inner());
+        (peers.len(), peers.values().map(|o| o.usage().1).sum())
     }
 
     /// The segment manager, locked (control paths and session open/close only).
@@ -148,8 +194,10 @@ impl AppWorkerDetail for std::sync::Arc<AppWorkerShared> {
         let sm = self.segments();
         let cfg = sm.config();
         let sizes: Vec<String> = sm.segments().map(|s| format!("{}K", s.size() >> 10)).collect();
+        let (ct_peers, ct_pairs) = self.ct_usage();
         format!(
-            "{} segments [{}], fifo pairs in use {}, rx/tx fifo {}K/{}K, sessions open {}, fifo alloc failures {}",
+            "{} segments [{}], fifo pairs in use {}, rx/tx fifo {}K/{}K, sessions open {}, fifo alloc failures {}, \
+             cut-through segments for {ct_peers} clients ({ct_pairs} pairs)",
             sm.segment_count(),
             sizes.join(" "),
             sm.fifo_pairs_in_use(),

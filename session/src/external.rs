@@ -243,6 +243,13 @@ impl ExternalShared {
     pub fn segment_count(&self) -> usize {
         self.segments().known.len()
     }
+
+    /// Ids of the segments the app was given, ascending.
+    pub fn segment_ids(&self) -> Vec<u64> {
+        let mut ids: Vec<u64> = self.segments().known.keys().copied().collect();
+        ids.sort_unstable();
+        ids
+    }
 }
 
 /// An external app worker's queues in its first segment, and its eventfd.

@@ -169,7 +169,13 @@ impl MainCtx {
     fn remove_endpoints(&mut self, shared: &Arc<AppWorkerShared>) -> usize {
         shared.deleted.store(true, Ordering::SeqCst);
         let wrk = shared.wrk_index;
-        self.on_workers(move |sw, io, net, _| sw.app_del(io, net, wrk)).into_iter().sum()
+        let closed = self.on_workers(move |sw, io, net, _| sw.app_del(io, net, wrk)).into_iter().sum();
+        // Servers it talked to through cut-through let go of the segments
+        // they shared with it (their remaining sessions keep them until they close).
+        for w in self.tables().control.app_workers() {
+            w.resources.ct_forget(wrk);
+        }
+        closed
     }
 
     /// Detaches an application: its listeners go, then every session of

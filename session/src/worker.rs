@@ -639,7 +639,12 @@ impl SessionWorker {
             io.counters.inc(Counter::SessionAppNotReady);
             return Err(SessionError::NoSuchAppWorker(srv_wrk));
         }
-        let srv_fifos = SessionFifos::alloc(&server).map_err(|_| {
+        // The pair lives in segments only these two app workers share.
+        let owner = server.ct_owner(client).map_err(|_| {
+            io.counters.inc(Counter::SessionFifoAllocFailed);
+            SessionError::TooMany("fifo memory")
+        })?;
+        let srv_fifos = SessionFifos::alloc(&owner).map_err(|_| {
             io.counters.inc(Counter::SessionFifoAllocFailed);
             SessionError::TooMany("fifo memory")
         })?;

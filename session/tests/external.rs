@@ -492,7 +492,24 @@ fn external_apps_over_a_ring_port() {
         });
         node.until("reset setup", |_| ready_rx.try_recv().is_ok());
         assert_eq!(node.sessions(), 2);
-        assert_eq!(live_counts(), (base.0 + 2, base.1 + 1));
+        // Each app's first segment, and the segment only the two of them share for cut-through.
+        assert_eq!(live_counts(), (base.0 + 3, base.1 + 1));
+        // Isolation: the client was given its own segment and the shared one, never the server's.
+        let control = &node.ctx.tables().control;
+        let first_segment = |name: &str| {
+            let app = control.app_by_name(name).unwrap();
+            let (_, wrk) = app.workers().next().unwrap();
+            let sm = control.app_worker(wrk).unwrap().resources.segments();
+            (app.index, sm.segment(0).unwrap().id())
+        };
+        let (srv_index, srv_seg) = first_segment("rst-srv");
+        let (cli_index, cli_seg) = first_segment("rst-cli");
+        let cli_ids = node.api.app_segment_ids(cli_index);
+        let srv_ids = node.api.app_segment_ids(srv_index);
+        assert_eq!(cli_ids.len(), 2, "{cli_ids:?}");
+        assert!(cli_ids.contains(&cli_seg) && !cli_ids.contains(&srv_seg), "client {cli_ids:?}, server's {srv_seg}");
+        let shared: Vec<u64> = cli_ids.iter().filter(|id| srv_ids.contains(id)).copied().collect();
+        assert_eq!(shared.len(), 1, "exactly the cut-through segment is shared: {cli_ids:?} {srv_ids:?}");
         let srv = node.ctx.tables().control.app_by_name("rst-srv").map(|a| a.index).unwrap();
         let srv = node.ctx.tables().control.app_handle(srv).unwrap();
         node.ctx.detach(srv).unwrap();
