@@ -59,14 +59,24 @@ pub fn dgram_enqueue(fifo: &mut Fifo<'_>, hdr: &DgramHeader, payload: &[u8]) -> 
     }
     let h = hdr.encode();
     let (a, b) = fifo.writable_slices();
-    // Copy header then payload across the (possibly split) free space.
-    let mut src = h.iter().chain(payload.iter());
-    let mut n = 0;
-    for slot in a.iter_mut().chain(b.iter_mut()).take(total) {
-        *slot = *src.next().expect("sized above");
-        n += 1;
+    // Header then payload across the (possibly split) free space, in at most
+    // four memcpys, published together by the commit.
+    copy_split(a, b, 0, &h);
+    copy_split(a, b, DgramHeader::SIZE, payload);
+    fifo.commit(total) == total
+}
+
+/// Writes `src` at logical position `at` of the space made of `a` followed by `b`.
+fn copy_split(a: &mut [u8], b: &mut [u8], at: usize, src: &[u8]) {
+    let in_a = a.len().saturating_sub(at).min(src.len());
+    if in_a > 0 {
+        a[at..at + in_a].copy_from_slice(&src[..in_a]);
     }
-    fifo.commit(n) == total
+    let rest = &src[in_a..];
+    if !rest.is_empty() {
+        let from = at + in_a - a.len();
+        b[from..from + rest.len()].copy_from_slice(rest);
+    }
 }
 
 /// Reads the header of the first whole datagram in `fifo` without removing it.
@@ -94,6 +104,15 @@ pub fn dgram_dequeue(fifo: &Fifo<'_>, buf: &mut [u8]) -> Option<(DgramHeader, us
 #[cfg(test)]
 mod test {
     use super::*;
+
+    #[test]
+    fn split_copies_land_in_order() {
+        let (mut a, mut b) = ([0u8; 5], [0u8; 7]);
+        copy_split(&mut a, &mut b, 0, &[1, 2, 3]);
+        copy_split(&mut a, &mut b, 3, &[4, 5, 6, 7]);
+        copy_split(&mut a, &mut b, 7, &[8, 9, 10, 11, 12]);
+        assert_eq!((a, b), ([1, 2, 3, 4, 5], [6, 7, 8, 9, 10, 11, 12]));
+    }
     use crate::fifo::TestMem;
 
     #[test]
