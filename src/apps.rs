@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use session::app_worker::AppWorkerKind;
 use session::application::AppOptions;
-use session::apps::echo::{merge_reports, EchoClient, EchoClientConfig, EchoMode, EchoReport, EchoServer};
+use session::apps::echo::{merge_reports, parse_size, EchoClient, EchoClientConfig, EchoMode, EchoReport, EchoServer};
 use session::apps::http::HttpServer;
 use session::builtin::BuiltinApp;
 use session::lookup::{parse_uri, Endpoint};
@@ -65,17 +65,6 @@ pub struct AppSpec {
     pub transport: TransportOptions,
     /// HTTP server: the body served for `/`.
     pub body: String,
-}
-
-/// Parses `64k`, `1m`, `2g` or a plain number of bytes.
-pub fn parse_size(s: &str) -> Option<u64> {
-    let (num, mul) = match s.char_indices().last()? {
-        (i, 'k' | 'K') => (&s[..i], 1u64 << 10),
-        (i, 'm' | 'M') => (&s[..i], 1 << 20),
-        (i, 'g' | 'G') => (&s[..i], 1 << 30),
-        _ => (s, 1),
-    };
-    num.parse::<u64>().ok()?.checked_mul(mul)
 }
 
 impl AppSpec {

@@ -11,19 +11,6 @@ use std::time::Duration;
 
 use common::*;
 
-/// The number after `word` in a report (`transactions 100 (...)` gives 100).
-fn after(text: &str, word: &str) -> u64 {
-    let mut it = text.split_whitespace();
-    while let Some(w) = it.next() {
-        if w == word {
-            if let Some(v) = it.next().and_then(|v| v.trim_end_matches(',').parse().ok()) {
-                return v;
-            }
-        }
-    }
-    panic!("no number after {word:?} in:\n{text}")
-}
-
 /// A `dpnode kbench server` in the namespace, killed on drop.
 struct KernelServer(Child);
 

@@ -21,6 +21,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
+
+/// Runs a Python script inside the namespace with `env` (five minutes at most).
+fn py(ns: &Netns, script: &str, env: &str) -> String {
+    python(ns, script, env, "", 300)
+}
 use dpnode_client::{App, AttachOptions, NodeError};
 use shm::api::{Body, ErrorCode, Header, Kind, Message, HEADER_LEN};
 use shm::msg::{Request, SessionRef, MAX_PAYLOAD};
@@ -43,43 +48,6 @@ fn node(extra: &str) -> (Netns, Node, String) {
 
 fn api_socket(node: &Node) -> PathBuf {
     node.dir.join("api.sock")
-}
-
-/// Runs a Python script inside the namespace with `env`; returns its stdout (panics on failure).
-fn py(ns: &Netns, script: &str, env: &str) -> String {
-    let path = format!("/tmp/dpnt-py-{}.py", tag());
-    std::fs::write(&path, script).unwrap();
-    let out = ns.sh_any(&format!("env {env} python3 {path}"));
-    let _ = std::fs::remove_file(&path);
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "python failed:\n{text}\n{}", String::from_utf8_lossy(&out.stderr));
-    text
-}
-
-/// A value `key=N` from `text`.
-fn field(text: &str, key: &str) -> String {
-    let pat = format!("{key}=");
-    text.split_whitespace()
-        .find_map(|w| w.strip_prefix(&pat))
-        .unwrap_or_else(|| panic!("no {key}= in {text}"))
-        .to_string()
-}
-
-fn num(text: &str, key: &str) -> u64 {
-    field(text, key).parse().unwrap()
-}
-
-/// The number after `word` in `text`.
-fn after(text: &str, word: &str) -> u64 {
-    let mut it = text.split_whitespace();
-    while let Some(w) = it.next() {
-        if w == word {
-            if let Some(v) = it.next().and_then(|v| v.trim_end_matches(',').parse().ok()) {
-                return v;
-            }
-        }
-    }
-    panic!("no number after {word:?} in:\n{text}")
 }
 
 /// Segments and fifo pairs the node has allocated, from `show session`.
@@ -263,8 +231,8 @@ fn external_udp_echo_server_moves_100mb_both_ways_with_the_kernel() {
     let apps = node.ctl(&["show", "app"]);
     assert!(apps.contains("ext-srv") && apps.contains(&format!("pid {}", srv.pid())), "{apps}");
     let out = py(&ns, UDP_BULK_CLIENT, &format!("BYTES={} PORT=7", 100 << 20));
-    assert!(num(&out, "bytes") >= 100 << 20, "{out}");
-    assert_eq!(num(&out, "bad"), 0, "{out}");
+    assert!(field_num(&out, "bytes") >= 100 << 20, "{out}");
+    assert_eq!(field_num(&out, "bad"), 0, "{out}");
     assert_eq!(field(&out, "sent"), field(&out, "recv"), "what came back hashes like what was sent: {out}");
     eprintln!("external udp echo server, kernel client: {out}");
     let detail = node.ctl(&["show", "app", "0", "verbose"]);
@@ -299,8 +267,8 @@ fn external_udp_echo_client_moves_100mb_both_ways_with_a_kernel_server() {
     assert_eq!(after(&text, "datagrams"), 0, "lost datagrams: {text}");
     assert_eq!(after(&text, "received"), bytes, "{text}");
     // The kernel saw exactly the pattern, in full: the other direction is bit-exact too.
-    assert!(num(&seen, "bytes") >= bytes, "{seen}");
-    assert_eq!(num(&seen, "bad"), 0, "{seen}");
+    assert!(field_num(&seen, "bytes") >= bytes, "{seen}");
+    assert_eq!(field_num(&seen, "bad"), 0, "{seen}");
     assert_eq!(field(&seen, "recv"), field(&seen, "want"), "{seen}");
     eprintln!("external udp echo client, kernel server:\n{text}");
     assert!(!node.ctl(&["show", "app"]).contains("ext-echo-client"), "the client detached when done");
@@ -365,11 +333,11 @@ fn kill_9_of_an_external_app_with_100_sessions_frees_everything() {
     let (ns, node, _) = node("[[app]]\nkind = \"echo-server\"\nuri = \"udp://0.0.0.0/5\"\n");
     // Another external app, attached before and serving throughout.
     let keeper = Ext::echo_server(&node, "udp://0.0.0.0/8", &["name", "keeper"]);
-    assert_eq!(num(&py(&ns, HUNDRED_FLOWS, "PORT=8 FLOWS=3"), "ok"), 3);
+    assert_eq!(field_num(&py(&ns, HUNDRED_FLOWS, "PORT=8 FLOWS=3"), "ok"), 3);
     let before = live(&node);
     let sessions_before = total_sessions(&node);
     let mut victim = Ext::echo_server(&node, "udp://0.0.0.0/7", &["name", "victim", "threads", "2"]);
-    assert_eq!(num(&py(&ns, HUNDRED_FLOWS, "PORT=7 FLOWS=100"), "ok"), 100);
+    assert_eq!(field_num(&py(&ns, HUNDRED_FLOWS, "PORT=7 FLOWS=100"), "ok"), 100);
     assert_eq!(total_sessions(&node), sessions_before + 100);
     assert!(live(&node).1 >= before.1 + 100, "{:?} {before:?}", live(&node));
 
@@ -381,10 +349,10 @@ fn kill_9_of_an_external_app_with_100_sessions_frees_everything() {
     assert!(api.lines().any(|l| l.trim() == "1  api detaches (client gone)"), "{api}");
     assert!(node.log().contains("detached \"victim\", 100 sessions closed"), "{}", node.log());
     // The others keep serving: the external keeper and the builtin server.
-    assert_eq!(num(&py(&ns, HUNDRED_FLOWS, "PORT=8 FLOWS=20"), "ok"), 20);
-    assert_eq!(num(&py(&ns, HUNDRED_FLOWS, "PORT=5 FLOWS=20"), "ok"), 20);
+    assert_eq!(field_num(&py(&ns, HUNDRED_FLOWS, "PORT=8 FLOWS=20"), "ok"), 20);
+    assert_eq!(field_num(&py(&ns, HUNDRED_FLOWS, "PORT=5 FLOWS=20"), "ok"), 20);
     // And the victim's port is closed again.
-    assert_eq!(num(&py(&ns, HUNDRED_FLOWS, "PORT=7 FLOWS=1"), "ok"), 0);
+    assert_eq!(field_num(&py(&ns, HUNDRED_FLOWS, "PORT=7 FLOWS=1"), "ok"), 0);
     // The operator detaches the keeper: its connection is closed, so the process learns and exits.
     node.ctl(&["app", "detach", "keeper"]);
     let (ok, _) = keeper.finish();
@@ -533,7 +501,7 @@ fn random_and_malformed_messages_leave_the_node_serving() {
 
     // The node is up and a good client gets served.
     let _srv = Ext::echo_server(&node, "udp://0.0.0.0/7", &["name", "after-fuzz"]);
-    assert_eq!(num(&py(&ns, HUNDRED_FLOWS, "PORT=7 FLOWS=10"), "ok"), 10);
+    assert_eq!(field_num(&py(&ns, HUNDRED_FLOWS, "PORT=7 FLOWS=10"), "ok"), 10);
     let api = node.ctl(&["show", "api"]);
     let bad = api.lines().find(|l| l.ends_with("api bad messages")).unwrap();
     assert!(bad.split_whitespace().next().unwrap().parse::<u64>().unwrap() >= 100, "{api}");
@@ -588,7 +556,7 @@ fn c_program_on_the_client_library_serves_the_kernel() {
     let _srv = Ext::start(&prog, &["server", &sock, "udp://0.0.0.0/7", "c-echo"], "listening");
     assert!(node.ctl(&["show", "app"]).contains("c-echo"));
     let out = py(&ns, UDP_BULK_CLIENT, &format!("BYTES={} PORT=7", 8 << 20));
-    assert_eq!(num(&out, "bad"), 0, "{out}");
+    assert_eq!(field_num(&out, "bad"), 0, "{out}");
     assert_eq!(field(&out, "sent"), field(&out, "recv"), "{out}");
     let out = Command::new(&prog).args(["attach", &sock, "c2", "nowhere", "1"]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
@@ -626,7 +594,7 @@ fn external_tcp_echo_server_moves_100mb_both_ways_with_the_kernel() {
     let before = live(&node);
     let srv = Ext::echo_server(&node, "tcp://0.0.0.0/7", &["name", "ext-tcp-srv"]);
     let out = py(&ns, TCP_BULK_CLIENT, &format!("BYTES={} PORT=7", 100 << 20));
-    assert_eq!(num(&out, "bytes"), 100 << 20, "{out}");
+    assert_eq!(field_num(&out, "bytes"), 100 << 20, "{out}");
     assert_eq!(field(&out, "sent"), field(&out, "recv"), "{out}");
     drop(srv);
     wait_for("server detached", || !node.ctl(&["show", "app"]).contains("ext-tcp-srv"));
@@ -685,6 +653,6 @@ fn external_tcp_echo_client_moves_100mb_both_ways_with_a_kernel_server() {
     assert_eq!(after(&text, "mismatched"), 0, "{text}");
     assert_eq!(after(&text, "received"), 100 << 20, "{text}");
     // What reached the kernel was the pattern, all of it: bit-exact the other way too.
-    assert_eq!((num(&seen, "bytes"), num(&seen, "bad")), (100 << 20, 0), "{seen}");
+    assert_eq!((field_num(&seen, "bytes"), field_num(&seen, "bad")), (100 << 20, 0), "{seen}");
     eprintln!("external tcp echo client, kernel server:\n{text}");
 }

@@ -9,37 +9,9 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-/// Runs a Python script inside the namespace and returns its stdout (panics on failure).
+/// Runs a Python script inside the namespace (two minutes at most).
 fn py(ns: &Netns, script: &str) -> String {
-    let path = format!("/tmp/dpnt-py-{}.py", tag());
-    std::fs::write(&path, script).unwrap();
-    let out = ns.sh_any(&format!("python3 {path}"));
-    let _ = std::fs::remove_file(&path);
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "python failed:\n{text}\n{}", String::from_utf8_lossy(&out.stderr));
-    text
-}
-
-/// A value `key=N` from a line of `text`.
-fn field(text: &str, key: &str) -> u64 {
-    let pat = format!("{key}=");
-    text.split_whitespace()
-        .find_map(|w| w.strip_prefix(&pat))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no {key}= in {text}"))
-}
-
-/// The number after `word` in `text` (e.g. "completed 4").
-fn after(text: &str, word: &str) -> u64 {
-    let mut it = text.split_whitespace();
-    while let Some(w) = it.next() {
-        if w == word {
-            if let Some(v) = it.next().and_then(|v| v.trim_end_matches(',').parse().ok()) {
-                return v;
-            }
-        }
-    }
-    panic!("no number after {word:?} in:\n{text}")
+    python(ns, script, "", "", 120)
 }
 
 const UDP_ECHO_CHECK: &str = r#"
@@ -99,10 +71,10 @@ fn udp_echo_server_returns_every_datagram_and_closed_ports_are_refused() {
     let (node, ns) = (&tn.node, &tn.ns);
 
     let out = py(ns, UDP_ECHO_CHECK);
-    assert_eq!(field(&out, "ok"), 1600, "{out}\n{}", node.ctl(&["show", "errors"]));
-    assert_eq!((field(&out, "bad"), field(&out, "lost")), (0, 0), "{out}");
-    assert_eq!(field(&out, "burst_ok"), 1, "{out}");
-    assert_eq!(field(&out, "refused"), 1, "{out}");
+    assert_eq!(field_num(&out, "ok"), 1600, "{out}\n{}", node.ctl(&["show", "errors"]));
+    assert_eq!((field_num(&out, "bad"), field_num(&out, "lost")), (0, 0), "{out}");
+    assert_eq!(field_num(&out, "burst_ok"), 1, "{out}");
+    assert_eq!(field_num(&out, "refused"), 1, "{out}");
     assert!(node.counter("icmp destination unreachable sent") >= 1);
     assert!(node.counter("udp no listener (port unreachable)") >= 1);
 
@@ -158,7 +130,7 @@ for port in (4242, 31337, 9):
     got += data == b"via proxy %d" % port and addr == ("198.18.0.2", port)
 print(f"got={got}")
 "#;
-    assert_eq!(field(&py(ns, proxied), "got"), 3);
+    assert_eq!(field_num(&py(ns, proxied), "got"), 3);
     let sess = node.ctl(&["show", "session"]);
     assert!(sess.contains("198.18.0.2:31337") && sess.contains("prox"), "{sess}");
     let (ok, text) = node.ctl_any(&[
@@ -414,8 +386,8 @@ fn two_workers_keep_sessions_up_through_attach_detach_and_listen_unlisten() {
     let _ = std::fs::remove_file(&path);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(rounds >= 3, "only {rounds} rounds of churn");
-    assert!(field(&text, "ok") > 100, "{text}");
-    assert_eq!((field(&text, "bad"), field(&text, "lost")), (0, 0), "{text}");
+    assert!(field_num(&text, "ok") > 100, "{text}");
+    assert_eq!((field_num(&text, "bad"), field_num(&text, "lost")), (0, 0), "{text}");
     // Both workers carried sessions, and only the steady ones are left.
     let sess = node.ctl(&["show", "session"]);
     assert!(sess.contains("total 16 sessions"), "{sess}");

@@ -12,64 +12,9 @@ use std::time::Duration;
 
 use common::*;
 
-/// Runs a Python script inside the namespace with a time limit; returns stdout (panics on failure).
+/// Runs a Python script inside the namespace with a time limit.
 fn py(ns: &Netns, script: &str, secs: u32) -> String {
-    let path = format!("/tmp/dpnt-py-{}.py", tag());
-    std::fs::write(&path, script).unwrap();
-    let out = ns.sh_any(&format!("timeout {secs} python3 {path}"));
-    let _ = std::fs::remove_file(&path);
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "python failed ({:?}):\n{text}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text
-}
-
-/// [`py`] with arguments for the script.
-fn py_args(ns: &Netns, script: &str, args: &str, secs: u32) -> String {
-    let path = format!("/tmp/dpnt-py-{}.py", tag());
-    std::fs::write(&path, script).unwrap();
-    let out = ns.sh_any(&format!("timeout {secs} python3 {path} {args}"));
-    let _ = std::fs::remove_file(&path);
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "python failed ({:?}):\n{text}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text
-}
-
-fn field(text: &str, key: &str) -> String {
-    let pat = format!("{key}=");
-    text.split_whitespace()
-        .find_map(|w| w.strip_prefix(&pat))
-        .map(str::to_string)
-        .unwrap_or_else(|| panic!("no {key}= in {text}"))
-}
-
-fn after(text: &str, word: &str) -> u64 {
-    let mut it = text.split_whitespace();
-    while let Some(w) = it.next() {
-        if w == word {
-            if let Some(v) = it.next().and_then(|v| v.trim_end_matches(',').parse().ok()) {
-                return v;
-            }
-        }
-    }
-    panic!("no number after {word:?} in:\n{text}")
-}
-
-/// The number in front of a `show tcp stats` counter line.
-fn counter_line(text: &str, name: &str) -> u64 {
-    text.lines()
-        .find(|l| l.trim_end().ends_with(name))
-        .and_then(|l| l.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
+    python(ns, script, "", "", secs)
 }
 
 /// The kernel client: `MB` megabytes of random bytes to the echo server,
@@ -386,7 +331,7 @@ fn echo_server_echoes_everything_to_a_client_that_half_closes() {
     }
     let tn = tap_node(ECHO_AND_HTTP);
     for total in [100_000, 300_000, 1_000_000] {
-        let out = py_args(&tn.ns, HALF_CLOSE_CLIENT, &total.to_string(), 180);
+        let out = python(&tn.ns, HALF_CLOSE_CLIENT, "", &total.to_string(), 180);
         assert_eq!(field(&out, "got"), field(&out, "total"), "{out}");
         assert_eq!(field(&out, "same"), "1", "{out}");
     }

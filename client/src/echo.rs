@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use shm::echo::{
-    check_dgram, fill_dgram, fill_stream, merge_reports, share, stream_mismatches, EchoMode, EchoReport,
+    check_dgram, fill_dgram, fill_stream, merge_reports, parse_size, share, stream_mismatches, EchoMode, EchoReport,
     DGRAM_LOSS_WAIT_NS, SEQ_LEN,
 };
 
@@ -102,17 +102,6 @@ pub struct ServerTotals {
     pub units: AtomicU64,
     /// Bytes echoed.
     pub bytes: AtomicU64,
-}
-
-/// Parses `64k`, `1m`, `2g` or a plain number of bytes.
-pub fn parse_size(s: &str) -> Option<u64> {
-    let (num, mul) = match s.char_indices().last()? {
-        (i, 'k' | 'K') => (&s[..i], 1u64 << 10),
-        (i, 'm' | 'M') => (&s[..i], 1 << 20),
-        (i, 'g' | 'G') => (&s[..i], 1 << 30),
-        _ => (s, 1),
-    };
-    num.parse::<u64>().ok()?.checked_mul(mul)
 }
 
 /// A server session: what did not fit in the tx fifo yet.

@@ -660,21 +660,7 @@ mod test {
 
     #[test]
     fn error_codes_match_the_session_layer() {
-        let all = [
-            SessionError::AlreadyAttached("a".into()),
-            SessionError::UnsupportedConfig("x".into()),
-            SessionError::InvalidNamespace("n".into()),
-            SessionError::WrongNamespaceSecret("n".into()),
-            SessionError::NotAttached,
-            SessionError::invalid("k", "r"),
-            SessionError::AddressInUse("e".into()),
-            SessionError::NoSuchListener(1),
-            SessionError::NoSuchAppWorker(1),
-            SessionError::NoSuchApp(1),
-            SessionError::NotListening("e".into()),
-            SessionError::AlreadyListening("e".into()),
-            SessionError::TooMany("x"),
-        ];
+        let all = crate::error::every_error();
         let names = [
             ErrorCode::AlreadyAttached,
             ErrorCode::UnsupportedConfig,

@@ -105,35 +105,37 @@ impl SessionError {
     }
 }
 
+/// One of every error (for tests that check code tables).
+#[cfg(test)]
+pub(crate) fn every_error() -> Vec<SessionError> {
+    vec![
+        SessionError::AlreadyAttached("a".into()),
+        SessionError::UnsupportedConfig("x".into()),
+        SessionError::InvalidNamespace("n".into()),
+        SessionError::WrongNamespaceSecret("n".into()),
+        SessionError::NotAttached,
+        SessionError::invalid("k", "r"),
+        SessionError::AddressInUse("tcp://0.0.0.0/1".into()),
+        SessionError::NoSuchListener(1),
+        SessionError::NoSuchAppWorker(1),
+        SessionError::NoSuchApp(1),
+        SessionError::NotListening("e".into()),
+        SessionError::AlreadyListening("e".into()),
+        SessionError::TooMany("listeners"),
+    ]
+}
+
 #[cfg(test)]
 mod test {
-    use super::SessionError;
-
-    fn all() -> Vec<SessionError> {
-        vec![
-            SessionError::AlreadyAttached("a".into()),
-            SessionError::UnsupportedConfig("x".into()),
-            SessionError::InvalidNamespace("n".into()),
-            SessionError::WrongNamespaceSecret("n".into()),
-            SessionError::NotAttached,
-            SessionError::invalid("k", "r"),
-            SessionError::AddressInUse("tcp://0.0.0.0/1".into()),
-            SessionError::NoSuchListener(1),
-            SessionError::NoSuchAppWorker(1),
-            SessionError::NoSuchApp(1),
-            SessionError::NotListening("e".into()),
-            SessionError::AlreadyListening("e".into()),
-            SessionError::TooMany("listeners"),
-        ]
-    }
+    use super::{every_error, SessionError};
 
     #[test]
     fn codes_are_negative_distinct_and_in_range() {
-        let mut codes: Vec<i32> = all().iter().map(SessionError::code).collect();
+        let mut codes: Vec<i32> = every_error().iter().map(SessionError::code).collect();
         assert!(codes.iter().all(|c| (-149..=-100).contains(c)));
         codes.sort_unstable();
         codes.dedup();
-        assert_eq!(codes.len(), all().len());
+        assert_eq!(codes.len(), every_error().len());
     }
 
     #[test]

@@ -11,9 +11,10 @@
 //! trait: each transport parses its own protocol and is called with the
 //! packet by the worker's IPv4 dispatch.
 
-use std::net::SocketAddrV4;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
 use dataplane::node::{Io, NetTables};
+use dataplane::rss::{ActiveOpen, L4};
 
 use crate::error::SessionError;
 use crate::lookup::{Endpoint, Proto};
@@ -247,4 +248,88 @@ pub trait Transport {
 
     /// Open connections.
     fn connections(&self) -> usize;
+}
+
+/// First ephemeral port (IANA dynamic range).
+pub const EPHEMERAL_FIRST: u16 = 49152;
+
+/// Ephemeral ports for one worker's active opens. The workers share the
+/// range by turns (`(port - EPHEMERAL_FIRST) % workers == worker`), so two
+/// workers never pick the same port; where the port's RSS key and table are
+/// known, a port is taken only if the peer's replies hash to this worker's
+/// queue ([`Io::pick_local_port`]). The search starts after the last port
+/// picked, so ports are used round the range.
+#[derive(Debug, Clone)]
+pub struct PortPicker {
+    worker: u16,
+    workers: u16,
+    next: u16,
+}
+
+impl PortPicker {
+    /// The picker of worker `worker` of `workers`.
+    pub fn new(worker: u32, workers: u32) -> Self {
+        let workers = workers.clamp(1, u32::from(u16::MAX)) as u16;
+        let worker = (worker % u32::from(workers)) as u16;
+        PortPicker { worker, workers, next: EPHEMERAL_FIRST + worker }
+    }
+
+    /// Whether `port` is in this worker's share of the range.
+    pub fn mine(&self, port: u16) -> bool {
+        port >= EPHEMERAL_FIRST && (port - EPHEMERAL_FIRST) % self.workers == self.worker
+    }
+
+    /// Where the next search starts after picking `port`: the next port of
+    /// our share, back at the start of the range past the end.
+    fn advance_past(&mut self, port: u16) {
+        self.next = port.checked_add(self.workers).unwrap_or(EPHEMERAL_FIRST + self.worker);
+    }
+
+    /// A port for an active open of `l4` from `local_ip` to `remote` for
+    /// which `free` holds (the transport's own check: no connection, or one
+    /// it may take over).
+    pub fn pick(
+        &mut self,
+        io: &Io,
+        net: &NetTables,
+        l4: L4,
+        local_ip: Ipv4Addr,
+        remote: SocketAddrV4,
+        mut free: impl FnMut(u16) -> bool,
+    ) -> Option<u16> {
+        let open = ActiveOpen { l4, local: local_ip, remote: *remote.ip(), remote_port: remote.port() };
+        let span = u32::from(u16::MAX - EPHEMERAL_FIRST) + 1;
+        let me = self.clone();
+        let p =
+            io.pick_local_port(net, open, EPHEMERAL_FIRST..=u16::MAX, self.next, span, |p| me.mine(p) && free(p))?;
+        self.advance_past(p);
+        Some(p)
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn workers_share_the_range_by_turns() {
+        let pickers: Vec<PortPicker> = (0..3).map(|w| PortPicker::new(w, 3)).collect();
+        for p in EPHEMERAL_FIRST..=u16::MAX {
+            assert_eq!(pickers.iter().filter(|k| k.mine(p)).count(), 1, "port {p}");
+        }
+        assert!(!pickers[0].mine(EPHEMERAL_FIRST - 3), "below the range is nobody's");
+        let one = PortPicker::new(0, 1);
+        assert!((EPHEMERAL_FIRST..=u16::MAX).all(|p| one.mine(p)));
+    }
+
+    #[test]
+    fn the_search_moves_on_and_wraps() {
+        let mut k = PortPicker::new(1, 2);
+        assert_eq!(k.next, EPHEMERAL_FIRST + 1);
+        k.advance_past(EPHEMERAL_FIRST + 7);
+        assert_eq!(k.next, EPHEMERAL_FIRST + 9);
+        k.advance_past(u16::MAX);
+        assert_eq!(k.next, EPHEMERAL_FIRST + 1, "past the end: back to the first port of our share");
+        assert!(k.mine(k.next));
+    }
 }

@@ -17,26 +17,25 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::SocketAddrV4;
 
 use dataplane::counters::Counter;
-use dataplane::node::{Io, Ip4Delivery, NetTables, DEFAULT_TTL};
+use dataplane::node::{Io, Ip4Delivery, DEFAULT_TTL};
 use dataplane::offload::CsumStatus;
-use dataplane::rss::{ActiveOpen, L4};
+use dataplane::rss::L4;
 use dataplane::wire::ipv4::{self, Protocol};
 use dataplane::wire::{udp, Error as WireError};
 
 use crate::error::SessionError;
 use crate::pool::Pool;
 use crate::session::{dgram_peek_header, DgramHeader};
-use crate::transport::{ConnectRequest, EventKind, Transport, TransportCx, TransportProto};
+use crate::transport::{ConnectRequest, EventKind, PortPicker, Transport, TransportCx, TransportProto};
 
 /// Largest UDP payload sent without fragmentation on a 1500-byte MTU.
 pub const MAX_PAYLOAD: usize = 1500 - ipv4::HEADER_LEN - udp::HEADER_LEN;
 /// Datagrams sent per session per call, so one busy session cannot starve the rest of the loop.
 const TX_BATCH: usize = 64;
-/// First ephemeral port (IANA dynamic range).
-pub const EPHEMERAL_FIRST: u16 = 49152;
+pub use crate::transport::EPHEMERAL_FIRST;
 
 /// A UDP 4-tuple as seen from the node (the protocol is implied).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -130,9 +129,7 @@ pub struct UdpTransport {
     conns: Pool<UdpConn>,
     by_tuple: TupleMap<Tuple, u32>,
     cfg: UdpConfig,
-    worker: u32,
-    workers: u32,
-    next_port: u16,
+    ports: PortPicker,
     next_idle_scan_ns: u64,
     scratch: Vec<u8>,
 }
@@ -156,9 +153,7 @@ impl UdpTransport {
             conns: Pool::new("udp connections"),
             by_tuple: TupleMap::default(),
             cfg,
-            worker,
-            workers,
-            next_port: EPHEMERAL_FIRST + worker as u16 % workers as u16,
+            ports: PortPicker::new(worker, workers),
             next_idle_scan_ns: 0,
             scratch: vec![0; MAX_PAYLOAD],
         }
@@ -234,43 +229,6 @@ impl UdpTransport {
         self.conns.get(conn)
     }
 
-    /// A local port for a connect from `local_ip` to `remote`: free in this
-    /// worker's table, in this worker's share of the range (so two workers
-    /// never pick the same), and, where the port's RSS table is known, one
-    /// whose replies hash to this worker's queue.
-    fn pick_port_rss(&mut self, io: &Io, net: &NetTables, local_ip: Ipv4Addr, remote: SocketAddrV4) -> Option<u16> {
-        let open = ActiveOpen { l4: L4::Udp, local: local_ip, remote: *remote.ip(), remote_port: remote.port() };
-        let (worker, workers) = (self.worker as u16, self.workers as u16);
-        let by_tuple = &self.by_tuple;
-        let start = self.next_port;
-        let p = io.pick_local_port(net, open, EPHEMERAL_FIRST..=u16::MAX, start, 4096, |p| {
-            (p - EPHEMERAL_FIRST) % workers == worker % workers
-                && !by_tuple.contains_key(&Tuple { local: SocketAddrV4::new(local_ip, p), remote })
-        })?;
-        self.next_port = p.checked_add(workers).unwrap_or(EPHEMERAL_FIRST + worker % workers);
-        Some(p)
-    }
-
-    /// A local port for a connect from `local_ip` to `remote` that no
-    /// connection of this worker uses. Workers take turns over the port
-    /// range (port % workers == worker) so two workers never pick the same.
-    fn pick_port(&mut self, local_ip: Ipv4Addr, remote: SocketAddrV4) -> Option<u16> {
-        let span = u32::from(u16::MAX - EPHEMERAL_FIRST) + 1;
-        let step = self.workers as u16;
-        for _ in 0..span / self.workers {
-            let p = self.next_port;
-            self.next_port = match p.checked_add(step) {
-                Some(n) => n,
-                None => EPHEMERAL_FIRST + (self.worker as u16 % step),
-            };
-            let t = Tuple { local: SocketAddrV4::new(local_ip, p), remote };
-            if !self.by_tuple.contains_key(&t) {
-                return Some(p);
-            }
-        }
-        None
-    }
-
     /// Sends one datagram of session `index` from its tx fifo; false when there is none (or no buffer).
     fn send_one(&mut self, cx: &mut TransportCx<'_>, index: u32) -> bool {
         let Some(s) = cx.sessions.get_mut(index) else { return false };
@@ -335,10 +293,14 @@ impl Transport for UdpTransport {
     ) -> Result<u32, SessionError> {
         let remote = SocketAddrV4::new(req.remote.ip, req.remote.port);
         let port = match local.port() {
-            0 => self
-                .pick_port_rss(cx.io, cx.net, *local.ip(), remote)
-                .or_else(|| self.pick_port(*local.ip(), remote))
-                .ok_or(SessionError::TooMany("udp local ports"))?,
+            0 => {
+                let by_tuple = &self.by_tuple;
+                let ip = *local.ip();
+                let free = |p| !by_tuple.contains_key(&Tuple { local: SocketAddrV4::new(ip, p), remote });
+                self.ports
+                    .pick(cx.io, cx.net, L4::Udp, ip, remote, free)
+                    .ok_or(SessionError::TooMany("udp local ports"))?
+            }
             p => p,
         };
         let tuple = Tuple { local: SocketAddrV4::new(*local.ip(), port), remote };
@@ -423,6 +385,7 @@ impl Transport for UdpTransport {
 #[cfg(test)]
 mod test {
     use super::*;
+    use std::net::Ipv4Addr;
 
     #[test]
     fn tuple_hasher_spreads_ports() {
@@ -441,33 +404,14 @@ mod test {
     }
 
     #[test]
-    fn ports_are_partitioned_between_workers() {
-        let remote = SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 1), 7);
-        let ip = Ipv4Addr::new(198, 18, 0, 2);
-        let mut a = UdpTransport::new(UdpConfig::default(), 0, 2);
-        let mut b = UdpTransport::new(UdpConfig::default(), 1, 2);
-        for _ in 0..100 {
-            let pa = a.pick_port(ip, remote).unwrap();
-            let pb = b.pick_port(ip, remote).unwrap();
-            assert_eq!(pa % 2, EPHEMERAL_FIRST % 2);
-            assert_ne!(pa % 2, pb % 2);
-        }
-    }
-
-    #[test]
-    fn port_picking_skips_used_tuples_and_wraps() {
+    fn tuples_are_unique_and_lookups_touch_the_idle_timer() {
         let remote = SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 1), 7);
         let ip = Ipv4Addr::new(198, 18, 0, 2);
         let mut u = UdpTransport::new(UdpConfig::default(), 0, 1);
-        let first = u.pick_port(ip, remote).unwrap();
-        u.add(0, Tuple { local: SocketAddrV4::new(ip, first + 1), remote }, false, 0).unwrap();
-        assert_eq!(u.pick_port(ip, remote), Some(first + 2), "the used port is skipped");
-        u.next_port = u16::MAX;
-        assert_eq!(u.pick_port(ip, remote), Some(u16::MAX));
-        assert_eq!(u.pick_port(ip, remote), Some(EPHEMERAL_FIRST), "wraps to the start of the range");
-        let dup = Tuple { local: SocketAddrV4::new(ip, first + 1), remote };
-        assert!(matches!(u.add(1, dup, false, 0), Err(SessionError::AddressInUse(_))));
-        assert_eq!(u.lookup(&dup, 5), Some(0));
+        let t = Tuple { local: SocketAddrV4::new(ip, 50000), remote };
+        u.add(0, t, false, 0).unwrap();
+        assert!(matches!(u.add(1, t, false, 0), Err(SessionError::AddressInUse(_))));
+        assert_eq!(u.lookup(&t, 5), Some(0));
         assert_eq!(u.conn(0).unwrap().last_ns, 5);
     }
 }

@@ -252,3 +252,56 @@ pub fn tap_node(extra: &str) -> TapNode {
     ns.kernel_addr(&dev, "198.18.0.1/24");
     TapNode { node, ns, dev, tag }
 }
+
+/// Runs a Python script inside the namespace (`timeout SECS env ENV python3
+/// SCRIPT ARGS`) and returns its stdout; panics, with its output, if it fails.
+pub fn python(ns: &Netns, script: &str, env: &str, args: &str, secs: u32) -> String {
+    let path = format!("/tmp/dpnt-py-{}.py", tag());
+    std::fs::write(&path, script).unwrap();
+    let out = ns.sh_any(&format!("timeout {secs} env {env} python3 {path} {args}"));
+    let _ = std::fs::remove_file(&path);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "python failed ({:?}):\n{text}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+/// The value of `key=VALUE` in `text`.
+pub fn field(text: &str, key: &str) -> String {
+    let pat = format!("{key}=");
+    text.split_whitespace()
+        .find_map(|w| w.strip_prefix(&pat))
+        .map(str::to_string)
+        .unwrap_or_else(|| panic!("no {key}= in {text}"))
+}
+
+/// The number in `key=N` in `text`.
+pub fn field_num(text: &str, key: &str) -> u64 {
+    let v = field(text, key);
+    v.parse().unwrap_or_else(|_| panic!("{key}={v} is not a number in {text}"))
+}
+
+/// The number after `word` in `text` (e.g. `completed 4` in a report).
+pub fn after(text: &str, word: &str) -> u64 {
+    let mut it = text.split_whitespace();
+    while let Some(w) = it.next() {
+        if w == word {
+            if let Some(v) = it.next().and_then(|v| v.trim_end_matches(',').parse().ok()) {
+                return v;
+            }
+        }
+    }
+    panic!("no number after {word:?} in:\n{text}")
+}
+
+/// The number in front of a counter line of `show errors` or `show tcp stats` (0 if absent).
+pub fn counter_line(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find(|l| l.trim_end().ends_with(name))
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}

@@ -27,8 +27,8 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::mpsc;
 
 pub use shm::echo::{
-    check_dgram, fill_dgram, fill_stream, merge_reports, pattern, share, stream_mismatches, EchoMode, EchoReport,
-    DGRAM_LOSS_WAIT_NS, RTT_SAMPLES, SEQ_LEN,
+    check_dgram, fill_dgram, fill_stream, merge_reports, parse_size, pattern, share, stream_mismatches, EchoMode,
+    EchoReport, DGRAM_LOSS_WAIT_NS, RTT_SAMPLES, SEQ_LEN,
 };
 
 use crate::builtin::{AppApi, BuiltinApp};

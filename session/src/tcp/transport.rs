@@ -28,7 +28,7 @@ use std::net::SocketAddrV4;
 use dataplane::counters::Counter as NodeCounter;
 use dataplane::node::{Io, Ip4Delivery, NetTables, DEFAULT_TTL};
 use dataplane::offload::CsumStatus;
-use dataplane::rss::{ActiveOpen, L4};
+use dataplane::rss::L4;
 use dataplane::wire::ipv4::{self, Protocol};
 use dataplane::wire::tcp::{self as wire_tcp, Repr as TcpRepr};
 use dataplane::wire::Error as WireError;
@@ -46,10 +46,10 @@ use crate::fifo::HeapFifo;
 use crate::pool::Pool;
 use crate::timer_wheel::{TimerHandle, TimerWheel};
 use crate::transport::{
-    CongestionControl, ConnectError, ConnectRequest, EventKind, Transport, TransportCx, TransportOptions,
+    CongestionControl, ConnectError, ConnectRequest, EventKind, PortPicker, Transport, TransportCx, TransportOptions,
     TransportProto,
 };
-use crate::udp::{Tuple, TupleMap, EPHEMERAL_FIRST};
+use crate::udp::{Tuple, TupleMap};
 
 /// Node-wide TCP settings plus the transport's own.
 #[derive(Debug, Clone)]
@@ -134,9 +134,7 @@ pub struct TcpTransport {
     cookies: SynCookies,
     backlogs: HashMap<u32, ListenBacklog>,
     counters: Counters,
-    worker: u32,
-    workers: u32,
-    next_port: u16,
+    ports: PortPicker,
     idle_rx: HeapFifo,
     idle_tx: HeapFifo,
     spare: Option<dataplane::mbuf::Mbuf>,
@@ -157,9 +155,7 @@ impl TcpTransport {
             wheel: TimerWheel::new(TICK_NS, now),
             backlogs: HashMap::new(),
             counters: Counters::default(),
-            worker,
-            workers,
-            next_port: EPHEMERAL_FIRST + worker as u16 % workers as u16,
+            ports: PortPicker::new(worker, workers),
             idle_rx: HeapFifo::new(4096).expect("valid size"),
             idle_tx: HeapFifo::new(4096).expect("valid size"),
             spare: None,
@@ -558,32 +554,6 @@ fn conn_options(rx_fifo_size: u32, o: &TransportOptions) -> ConnOptions {
 }
 
 impl TcpTransport {
-    /// A local port for an active open to `remote` whose replies hash to this
-    /// worker's queue (when the port's RSS table is known) and that no
-    /// connection of this worker uses; workers take turns over the range.
-    fn pick_port(
-        &mut self,
-        io: &Io,
-        net: &NetTables,
-        local_ip: std::net::Ipv4Addr,
-        remote: SocketAddrV4,
-    ) -> Option<u16> {
-        let open = ActiveOpen { l4: L4::Tcp, local: local_ip, remote: *remote.ip(), remote_port: remote.port() };
-        let (worker, workers) = (self.worker as u16, self.workers as u16);
-        let by_tuple = &self.by_tuple;
-        let start = self.next_port;
-        let conns = &self.conns;
-        let now = io.now_ns;
-        let p = io.pick_local_port(net, open, EPHEMERAL_FIRST..=u16::MAX, start, 16384, |p| {
-            (p - EPHEMERAL_FIRST) % workers == worker % workers
-                && by_tuple
-                    .get(&Tuple { local: SocketAddrV4::new(local_ip, p), remote })
-                    .is_none_or(|&c| conns.get(c).is_some_and(|tc| tc_reusable(tc, now)))
-        })?;
-        self.next_port = p.checked_add(workers).unwrap_or(EPHEMERAL_FIRST + worker % workers);
-        Some(p)
-    }
-
     /// Worker-wide counters (connections' included).
     pub fn counters(&mut self) -> Counters {
         let idx = self.conns.indices();
@@ -641,7 +611,18 @@ impl Transport for TcpTransport {
         let now = cx.io.now_ns;
         let remote = SocketAddrV4::new(req.remote.ip, req.remote.port);
         let port = match local.port() {
-            0 => self.pick_port(cx.io, cx.net, *local.ip(), remote).ok_or(SessionError::TooMany("tcp local ports"))?,
+            0 => {
+                let (by_tuple, conns, now, ip) = (&self.by_tuple, &self.conns, now, *local.ip());
+                // Free, or a TIME-WAIT connection a new one may take over.
+                let free = |p| {
+                    by_tuple
+                        .get(&Tuple { local: SocketAddrV4::new(ip, p), remote })
+                        .is_none_or(|&c| conns.get(c).is_some_and(|tc| tc_reusable(tc, now)))
+                };
+                self.ports
+                    .pick(cx.io, cx.net, L4::Tcp, ip, remote, free)
+                    .ok_or(SessionError::TooMany("tcp local ports"))?
+            }
             p => p,
         };
         let local = SocketAddrV4::new(*local.ip(), port);
