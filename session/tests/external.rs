@@ -12,24 +12,16 @@
 //! being refused while other apps keep working. The EAL starts once per
 //! process, so this is one test.
 
+mod common;
+
 use std::net::Ipv4Addr;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use dataplane::arp_cache::ArpConfig;
-use dataplane::barrier::barrier;
-use dataplane::counters::Counters;
-use dataplane::eal::{self, Eal};
-use dataplane::mempool::Mempool;
-use dataplane::node::{Interface, Io, NetTables};
-use dataplane::port::{self, Port, PortConfig};
-use dataplane::route::{Route, RouteTable};
-use dataplane::rpc::rpc_channel;
-use dataplane::wire::ethernet::Address as Mac;
-use dataplane::wire::ipv4::Cidr;
-use dataplane::worker::{self, IdleConfig, IdleMode, Tables, WorkerState};
+use common::RingNode;
+use dataplane::port;
 use dpnode_client::echo::{run_client, run_server, ClientConfig, ServerConfig};
 use dpnode_client::{App, AttachOptions, ConnectOptions, Ep, Error, Event, NodeError};
 use session::api_server::ApiServer;
@@ -40,13 +32,9 @@ use session::external::ApiStats;
 use session::lookup::parse_uri;
 use session::main_thread::MainCtx;
 use session::segment::live_counts;
-use session::tcp::transport::TcpTransportConfig;
 use session::transport::TransportOptions;
-use session::udp::UdpConfig;
-use session::worker::{AppEndpoint, NodeWorker, SessionShared, SessionWorker};
+use session::worker::AppEndpoint;
 use shm::msg::{self, Request, MAX_PAYLOAD};
-
-const NODE_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 5, 1);
 
 struct Node {
     ctx: MainCtx,
@@ -205,48 +193,12 @@ impl Rng {
 
 #[test]
 fn external_apps_over_a_ring_port() {
-    let args: Vec<String> = ["--no-huge", "--no-shconf", "-m256", "--no-pci", "--no-telemetry", "--vdev=net_ring0"]
-        .into_iter()
-        .chain(["--log-level=lib.eal:warning"])
-        .map(String::from)
-        .collect();
-    let _eal = Eal::init(&args).expect("EAL");
-    let pool = Arc::new(Mempool::new("extproc", 16383, 128, -1).unwrap());
-    let id = Port::lookup("net_ring0").unwrap();
-    let mut port = Port::start(id, "net_ring0", &PortConfig::default(), &pool).unwrap();
-    let queues = port.take_queues();
-    let mut routes = RouteTable::new();
-    routes
-        .add(Route { prefix: Cidr::new(Ipv4Addr::new(198, 18, 5, 0), 24).unwrap(), port: 0, next_hop: None })
-        .unwrap();
-    let net = NetTables {
-        interfaces: vec![Interface {
-            name: "ring0".into(),
-            port_id: id,
-            mac: Mac(port.mac()),
-            ip4: Some(Cidr::new(NODE_IP, 24).unwrap()),
-        }],
-        routes,
-        pings: Vec::new(),
-    };
-    let (main, mut wbs) = barrier(Tables { net, upper: SessionShared::default() }, 1);
-    let (to_worker, from_main) = rpc_channel::<NodeWorker>(256);
-    let (to_main, from_worker) = rpc_channel::<MainCtx>(256);
-    let io = Io::new(0, pool.clone(), queues, Arc::new(Counters::default()), ArpConfig::default());
-    let stack = SessionWorker::new(0, 1, Some(to_main), UdpConfig::default(), TcpTransportConfig::default());
-    let stop = Arc::new(AtomicBool::new(false));
-    let s2 = stop.clone();
-    let wb = wbs.pop().unwrap();
-    let thread = std::thread::spawn(move || {
-        eal::register_thread().unwrap();
-        let idle = IdleConfig { mode: IdleMode::Sleep(Duration::from_micros(20)), after_empty_polls: 64 };
-        worker::run(wb, from_main, WorkerState { io, stack }, s2, idle);
-        eal::unregister_thread();
-    });
+    let (ctx, ring) = RingNode::start(16383, 20);
+    let id = ring.port_id;
     let socket = std::env::temp_dir().join(format!("dpnode-ext-test-{}.sock", std::process::id()));
     let stats = Arc::new(ApiStats::default());
     let api = ApiServer::bind(&socket, stats.clone()).unwrap();
-    let mut node = Node { ctx: MainCtx::new(main, vec![to_worker], vec![from_worker]), api, stats, port: id };
+    let mut node = Node { ctx, api, stats, port: id };
     let base = live_counts();
 
     std::thread::scope(|sc| {
@@ -599,7 +551,5 @@ fn external_apps_over_a_ring_port() {
     assert_eq!(node.stats.detaches_misbehaving.load(Ordering::Relaxed), 1);
     drop(node);
     assert!(!socket.exists(), "the socket file goes with the server");
-    stop.store(true, Ordering::SeqCst);
-    thread.join().unwrap();
-    port.stop();
+    ring.stop();
 }

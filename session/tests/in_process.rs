@@ -9,23 +9,13 @@
 //! and the error cases of the control operations as the main thread meets
 //! them. The EAL starts once per process, so this is one test.
 
-use std::net::Ipv4Addr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
+mod common;
+
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use dataplane::arp_cache::ArpConfig;
-use dataplane::barrier::barrier;
-use dataplane::counters::Counters;
-use dataplane::eal::{self, Eal};
-use dataplane::mempool::Mempool;
-use dataplane::node::{Interface, Io, NetTables};
-use dataplane::port::{self, Port, PortConfig};
-use dataplane::route::{Route, RouteTable};
-use dataplane::rpc::rpc_channel;
-use dataplane::wire::ethernet::Address as Mac;
-use dataplane::wire::ipv4::Cidr;
-use dataplane::worker::{self, IdleConfig, IdleMode, Tables, WorkerState};
+use common::RingNode;
+use dataplane::port;
 use session::app_worker::AppWorkerKind;
 use session::application::AppOptions;
 use session::apps::echo::{merge_reports, EchoClient, EchoClientConfig, EchoMode, EchoReport, EchoServer};
@@ -36,12 +26,8 @@ use session::lookup::Endpoint;
 use session::main_thread::MainCtx;
 use session::segment::live_counts;
 use session::session::SessionHandle;
-use session::tcp::transport::TcpTransportConfig;
 use session::transport::{ConnectError, ConnectRequest, TransportOptions};
-use session::udp::UdpConfig;
-use session::worker::{AppEndpoint, NodeWorker, SessionShared, SessionWorker};
-
-const NODE_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 5, 1);
+use session::worker::AppEndpoint;
 
 fn builtin() -> AppOptions {
     AppOptions { builtin: true, segment_size: 4 << 20, ..AppOptions::default() }
@@ -155,42 +141,8 @@ fn sessions_open(ctx: &mut MainCtx) -> usize {
 
 #[test]
 fn session_layer_over_a_ring_port() {
-    let args: Vec<String> = ["--no-huge", "--no-shconf", "-m256", "--no-pci", "--no-telemetry", "--vdev=net_ring0"]
-        .into_iter()
-        .chain(["--log-level=lib.eal:warning"])
-        .map(String::from)
-        .collect();
-    let _eal = Eal::init(&args).expect("EAL");
-    let pool = Arc::new(Mempool::new("inproc", 8191, 128, -1).unwrap());
-    let id = Port::lookup("net_ring0").unwrap();
-    let mut port = Port::start(id, "net_ring0", &PortConfig::default(), &pool).unwrap();
-    let queues = port.take_queues();
-    let mut routes = RouteTable::new();
-    let cidr = Cidr::new(NODE_IP, 24).unwrap();
-    routes
-        .add(Route { prefix: Cidr::new(Ipv4Addr::new(198, 18, 5, 0), 24).unwrap(), port: 0, next_hop: None })
-        .unwrap();
-    let net = NetTables {
-        interfaces: vec![Interface { name: "ring0".into(), port_id: id, mac: Mac(port.mac()), ip4: Some(cidr) }],
-        routes,
-        pings: Vec::new(),
-    };
-    let (main, mut wbs) = barrier(Tables { net, upper: SessionShared::default() }, 1);
-    let (to_worker, from_main) = rpc_channel::<NodeWorker>(256);
-    let (to_main, from_worker) = rpc_channel::<MainCtx>(256);
-    let counters = Arc::new(Counters::default());
-    let io = Io::new(0, pool.clone(), queues, counters.clone(), ArpConfig::default());
-    let stack = SessionWorker::new(0, 1, Some(to_main), UdpConfig::default(), TcpTransportConfig::default());
-    let stop = Arc::new(AtomicBool::new(false));
-    let s2 = stop.clone();
-    let wb = wbs.pop().unwrap();
-    let thread = std::thread::spawn(move || {
-        eal::register_thread().unwrap();
-        let idle = IdleConfig { mode: IdleMode::Sleep(Duration::from_micros(50)), after_empty_polls: 64 };
-        worker::run(wb, from_main, WorkerState { io, stack }, s2, idle);
-        eal::unregister_thread();
-    });
-    let mut ctx = MainCtx::new(main, vec![to_worker], vec![from_worker]);
+    let (mut ctx, node) = RingNode::start(8191, 50);
+    let (id, counters) = (node.port_id, node.counters.clone());
     let base = live_counts();
 
     // 1. Over the transport: the client's datagrams leave through the ring
@@ -361,7 +313,5 @@ fn session_layer_over_a_ring_port() {
     ctx.detach(tsrv).unwrap();
     assert_eq!(live_counts(), base);
 
-    stop.store(true, Ordering::SeqCst);
-    thread.join().unwrap();
-    port.stop();
+    node.stop();
 }
