@@ -193,6 +193,18 @@ fn show_errors(rt: &Runtime) -> String {
             let _ = writeln!(out, "{v:>12}  {}", c.name());
         }
     }
+    // What each NIC dropped before a worker saw it (the PMD's counts since
+    // the port started; `clear errors` does not reset them).
+    for port in &rt.ports {
+        let s = port.stats();
+        for (v, what) in
+            [(s.rx_missed, "rx missed (rx ring full)"), (s.rx_errors, "rx errors"), (s.rx_nombuf, "rx no mbuf")]
+        {
+            if v > 0 {
+                let _ = writeln!(out, "{v:>12}  port {}: {what}", port.name());
+            }
+        }
+    }
     // External applications' errors (API socket and message queues).
     for (name, v, is_error) in rt.api_stats.snapshot() {
         if is_error && v > 0 {
