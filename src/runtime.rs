@@ -191,7 +191,13 @@ impl Runtime {
             let id = Port::lookup(&ic.device).map_err(perr)?;
             let port_cfg = PortConfig { mtu: ic.mtu, checksum_offload: ic.checksum_offload, ..pcfg.clone() };
             let port = Port::start(id, &ic.device, &port_cfg, &pool).map_err(perr)?;
-            interfaces.push(Interface { name: ic.name.clone(), port_id: id, mac: MacAddress(port.mac()), ip4: ic.ip4 });
+            interfaces.push(Interface {
+                name: ic.name.clone(),
+                port_id: id,
+                mac: MacAddress(port.mac()),
+                ip4: ic.ip4,
+                accept_local: false,
+            });
             ports.push(port);
         }
         let mut routes = RouteTable::new();

@@ -47,6 +47,11 @@ pub struct Interface {
     pub mac: MacAddress,
     /// IPv4 address and prefix, if any.
     pub ip4: Option<Cidr>,
+    /// Accept datagrams and ARP from our own address, and resolve it: for a
+    /// port looped back to itself (a `net_ring` in tests), where the node is
+    /// its own peer. Off, such traffic is a LAND attack and dropped (what
+    /// Linux's `accept_local` sysctl chooses).
+    pub accept_local: bool,
 }
 
 /// A pending `ping` from the CLI: echo replies with this ident go to `tx`.
@@ -100,8 +105,8 @@ impl NetTables {
         if let Some(m) = ipv4::martian_source(ip) {
             return Some(MartianSource::Class(m));
         }
-        for c in self.interfaces.iter().filter_map(|i| i.ip4) {
-            if c.address() == ip {
+        for (c, accept_local) in self.interfaces.iter().filter_map(|i| Some((i.ip4?, i.accept_local))) {
+            if c.address() == ip && !accept_local {
                 return Some(MartianSource::Ours);
             }
             if c.broadcast() == Some(ip) {
