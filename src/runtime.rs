@@ -28,7 +28,6 @@ use dataplane::worker::{self, Tables, WorkerState};
 use session::api_server::ApiServer;
 use session::external::ApiStats;
 use session::main_thread::MainCtx;
-use session::udp::UdpConfig;
 use session::worker::{NodeWorker, SessionShared, SessionStats, SessionWorker};
 
 use crate::config::{Config, Hugepages};
@@ -238,8 +237,7 @@ impl Runtime {
                 io.set_port_caps(j, p.caps());
             }
             io.set_fault(&cfg.fault);
-            let stack =
-                SessionWorker::new(i as u32, n_workers as u32, Some(to_main), UdpConfig::default(), cfg.tcp.clone());
+            let stack = SessionWorker::new(i as u32, n_workers as u32, Some(to_main), cfg.udp, cfg.tcp.clone());
             let sessions = stack.stats.clone();
             let state = WorkerState { io, stack };
             let stop = stop.clone();

@@ -92,6 +92,17 @@ counters! {
     UdpTxDatagrams => ("udp datagrams sent", false),
     UdpTxTooBig => ("udp datagram larger than the mtu, not sent", true),
     UdpIdleClosed => ("udp sessions closed after idle timeout", false),
+    UdpEvictedSource => ("udp session evicted for a new one (per-source limit)", true),
+    UdpEvictedListener => ("udp session evicted for a new one (per-listener limit)", true),
+    UdpEvictedMemory => ("udp session evicted early (fifo memory pressure)", true),
+    UdpEvictedIdle => ("udp session closed early (idle under pressure)", true),
+    UdpRefusedSource => ("udp new session refused (per-source limit)", true),
+    UdpRefusedListener => ("udp new session refused (per-listener limit)", true),
+    UdpRefusedMemory => ("udp new session refused (fifo memory limit)", true),
+    UdpFifoGrown => ("udp session fifos grown on use", false),
+    UdpFifoGrowFailed => ("udp session fifos not grown (memory), kept small", true),
+    UdpFifoBytes => ("udp fifo bytes held by sessions from the network (now)", false),
+    UdpFifoBytesPeak => ("udp fifo bytes held by sessions from the network (peak)", false),
     SessionRxFifoFull => ("session rx fifo full, data dropped", true),
     SessionFifoAllocFailed => ("session fifo allocation failed", true),
     SessionAppNotReady => ("session app not registered on worker", true),
@@ -126,6 +137,13 @@ impl Counters {
     pub fn add(&self, c: Counter, n: u64) {
         let v = &self.vals[c as usize];
         v.store(v.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+    }
+
+    /// Set counter `c` to `v`: for the few that are levels, not counts
+    /// (owner only, see [`Counters::add`]).
+    #[inline]
+    pub fn set(&self, c: Counter, v: u64) {
+        self.vals[c as usize].store(v, Ordering::Relaxed);
     }
 
     /// Add one to counter `c` (owner only, see [`Counters::add`]).
