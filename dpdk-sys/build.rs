@@ -83,7 +83,7 @@ fn main() {
         .allowlist_function("rte_pktmbuf_pool_create")
         .allowlist_function("rte_pktmbuf_free_bulk")
         .allowlist_function("rte_mempool_(free|avail_count|in_use_count|lookup)")
-        .allowlist_function("rte_eth_dev_(count_avail|configure|start|stop|close|info_get|socket_id|get_port_by_name|get_name_by_port|rss_reta_update|rss_reta_query|rss_hash_update|rss_hash_conf_get|set_mtu|is_valid_port|set_link_up)")
+        .allowlist_function("rte_eth_dev_(count_avail|configure|start|stop|close|info_get|socket_id|get_port_by_name|get_name_by_port|rss_reta_update|rss_reta_query|rss_hash_update|rss_hash_conf_get|set_mtu|get_mtu|is_valid_port|set_link_up)")
         .allowlist_function("rte_eth_(rx_queue_setup|tx_queue_setup|macaddr_get|link_get_nowait|stats_get|stats_reset|promiscuous_enable|allmulticast_enable|find_next)")
         .allowlist_function("rte_dev_probe")
         .allowlist_function("dpn_.*")

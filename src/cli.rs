@@ -193,6 +193,11 @@ fn show_errors(rt: &Runtime) -> String {
             let _ = writeln!(out, "{v:>12}  {}", c.name());
         }
     }
+    // What each NIC dropped before a worker saw it (the PMD's counts since
+    // the port started; `clear errors` does not reset them).
+    for port in &rt.ports {
+        nic_errors(&mut out, port.name(), &port.stats());
+    }
     // External applications' errors (API socket and message queues).
     for (name, v, is_error) in rt.api_stats.snapshot() {
         if is_error && v > 0 {
@@ -200,6 +205,17 @@ fn show_errors(rt: &Runtime) -> String {
         }
     }
     out
+}
+
+/// The receive drops a port's PMD counted (`rte_eth_stats`), as `show errors` lines.
+fn nic_errors(out: &mut String, port: &str, s: &dataplane::port::PortStats) {
+    for (v, what) in
+        [(s.rx_missed, "rx missed (rx ring full)"), (s.rx_errors, "rx errors"), (s.rx_nombuf, "rx no mbuf")]
+    {
+        if v > 0 {
+            let _ = writeln!(out, "{v:>12}  port {port}: {what}");
+        }
+    }
 }
 
 fn show_counters(rt: &Runtime) -> String {
@@ -464,5 +480,24 @@ pub fn ctl(socket: &std::path::Path, words: &[String]) -> i32 {
     } else {
         eprint!("{body}");
         1
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::nic_errors;
+
+    #[test]
+    fn nic_errors_list_the_pmd_rx_drops_that_happened() {
+        let s = dataplane::port::PortStats { rx_missed: 3, rx_errors: 0, rx_nombuf: 7, ..Default::default() };
+        let mut out = String::new();
+        nic_errors(&mut out, "net_tap0", &s);
+        assert_eq!(
+            out,
+            "           3  port net_tap0: rx missed (rx ring full)\n           7  port net_tap0: rx no mbuf\n"
+        );
+        let mut out = String::new();
+        nic_errors(&mut out, "net_tap0", &dataplane::port::PortStats::default());
+        assert!(out.is_empty());
     }
 }

@@ -316,6 +316,61 @@ struct RawConfig {
     fault: FaultSection,
     #[serde(default)]
     tcp: TcpSection,
+    #[serde(default)]
+    udp: UdpSection,
+}
+
+/// `[udp]`: limits on the UDP sessions the network makes (see README,
+/// "Reliability / limits").
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct UdpSection {
+    /// Seconds a session from the network may stay silent (0: forever).
+    pub idle_timeout_s: Option<u64>,
+    /// Sessions from the network per listener.
+    pub max_sessions_per_listener: Option<u32>,
+    /// Sessions from the network per source address.
+    pub max_sessions_per_source: Option<u32>,
+    /// MiB of fifo memory those sessions may hold.
+    pub memory_mb: Option<u64>,
+    /// Fifo size a builtin app's new session starts with ("4k".."64k").
+    pub initial_fifo_size: Option<String>,
+}
+
+impl UdpSection {
+    fn validate(&self) -> Result<session::udp::UdpConfig, ConfigError> {
+        let mut c = session::udp::UdpConfig::default();
+        if let Some(s) = self.idle_timeout_s {
+            if s > 86_400 * 365 {
+                return Err(invalid("udp.idle_timeout_s", format!("{s} is outside 0..=31536000")));
+            }
+            c.idle_timeout_ns = s * 1_000_000_000;
+        }
+        let count = |key: &str, v: Option<u32>, dflt: u32| match v {
+            Some(n) if !(1..=1 << 24).contains(&n) => {
+                Err(invalid(format!("udp.{key}"), format!("{n} is outside 1..=16777216")))
+            }
+            Some(n) => Ok(n),
+            None => Ok(dflt),
+        };
+        c.max_sessions_per_listener =
+            count("max_sessions_per_listener", self.max_sessions_per_listener, c.max_sessions_per_listener)?;
+        c.max_sessions_per_source =
+            count("max_sessions_per_source", self.max_sessions_per_source, c.max_sessions_per_source)?;
+        if let Some(mb) = self.memory_mb {
+            if !(1..=1 << 20).contains(&mb) {
+                return Err(invalid("udp.memory_mb", format!("{mb} is outside 1..=1048576")));
+            }
+            c.memory_bytes = mb << 20;
+        }
+        if let Some(v) = &self.initial_fifo_size {
+            let n = session::apps::echo::parse_size(v)
+                .filter(|n| n.is_power_of_two() && (4096..=65536).contains(n))
+                .ok_or_else(|| invalid("udp.initial_fifo_size", format!("{v:?} is not a power of two in 4k..64k")))?;
+            c.initial_fifo_size = n as u32;
+        }
+        Ok(c)
+    }
 }
 
 /// `[tcp]`: the TCP transport's settings (defaults follow Linux).
@@ -460,6 +515,8 @@ pub struct Config {
     pub fault: dataplane::fault::FaultConfig,
     /// TCP settings.
     pub tcp: session::tcp::transport::TcpTransportConfig,
+    /// UDP settings.
+    pub udp: session::udp::UdpConfig,
 }
 
 impl Config {
@@ -601,6 +658,7 @@ impl RawConfig {
         }
         let fault = self.fault.validate()?;
         let tcp = self.tcp.validate()?;
+        let udp = self.udp.validate()?;
         Ok(Config {
             dpdk: self.dpdk,
             interfaces,
@@ -612,6 +670,7 @@ impl RawConfig {
             apps,
             fault,
             tcp,
+            udp,
         })
     }
 }
@@ -762,6 +821,33 @@ mod test {
             ("nagel = true", "nagel"),
         ] {
             let e = err(&format!("{base}[tcp]\n{bad}\n"));
+            assert!(e.contains(key), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn udp_section() {
+        let base = "[[interface]]\nname='a'\nvdev='net_null0'\n";
+        let c = Config::parse(base).unwrap();
+        assert_eq!(c.udp, session::udp::UdpConfig::default());
+        let c = Config::parse(&format!(
+            "{base}[udp]\nidle_timeout_s = 30\nmax_sessions_per_listener = 100\nmax_sessions_per_source = 10\n\
+             memory_mb = 8\ninitial_fifo_size = '8k'\n"
+        ))
+        .unwrap();
+        assert_eq!(c.udp.idle_timeout_ns, 30_000_000_000);
+        assert_eq!((c.udp.max_sessions_per_listener, c.udp.max_sessions_per_source), (100, 10));
+        assert_eq!((c.udp.memory_bytes, c.udp.initial_fifo_size), (8 << 20, 8192));
+        for (bad, key) in [
+            ("max_sessions_per_source = 0", "udp.max_sessions_per_source"),
+            ("max_sessions_per_listener = 0", "udp.max_sessions_per_listener"),
+            ("memory_mb = 0", "udp.memory_mb"),
+            ("initial_fifo_size = '5k'", "udp.initial_fifo_size"),
+            ("initial_fifo_size = '1m'", "udp.initial_fifo_size"),
+            ("idle_timeout_s = 99999999999", "udp.idle_timeout_s"),
+            ("sessions = 3", "sessions"),
+        ] {
+            let e = err(&format!("{base}[udp]\n{bad}\n"));
             assert!(e.contains(key), "{bad}: {e}");
         }
     }

@@ -28,7 +28,6 @@ use dataplane::worker::{self, Tables, WorkerState};
 use session::api_server::ApiServer;
 use session::external::ApiStats;
 use session::main_thread::MainCtx;
-use session::udp::UdpConfig;
 use session::worker::{NodeWorker, SessionShared, SessionStats, SessionWorker};
 
 use crate::config::{Config, Hugepages};
@@ -191,7 +190,13 @@ impl Runtime {
             let id = Port::lookup(&ic.device).map_err(perr)?;
             let port_cfg = PortConfig { mtu: ic.mtu, checksum_offload: ic.checksum_offload, ..pcfg.clone() };
             let port = Port::start(id, &ic.device, &port_cfg, &pool).map_err(perr)?;
-            interfaces.push(Interface { name: ic.name.clone(), port_id: id, mac: MacAddress(port.mac()), ip4: ic.ip4 });
+            interfaces.push(Interface {
+                name: ic.name.clone(),
+                port_id: id,
+                mac: MacAddress(port.mac()),
+                ip4: ic.ip4,
+                accept_local: false,
+            });
             ports.push(port);
         }
         let mut routes = RouteTable::new();
@@ -232,8 +237,7 @@ impl Runtime {
                 io.set_port_caps(j, p.caps());
             }
             io.set_fault(&cfg.fault);
-            let stack =
-                SessionWorker::new(i as u32, n_workers as u32, Some(to_main), UdpConfig::default(), cfg.tcp.clone());
+            let stack = SessionWorker::new(i as u32, n_workers as u32, Some(to_main), cfg.udp, cfg.tcp.clone());
             let sessions = stack.stats.clone();
             let state = WorkerState { io, stack };
             let stop = stop.clone();

@@ -398,3 +398,132 @@ fn two_workers_keep_sessions_up_through_attach_detach_and_listen_unlisten() {
     assert_eq!((segments, pairs), (segments0, pairs0 + 16), "nothing leaked");
     assert!(node.ctl(&["show", "threads"]).contains("barrier:"));
 }
+
+/// Real peers while hping3 floods the echo server: a new socket (so a new
+/// session) per request from a second address, the same from the flooding
+/// address itself, and one long-lived socket. Phase 1 cycles source ports
+/// from one address (`--udp --flood`), phase 2 spoofs random sources
+/// (`--rand-source`). Prints, per peer and phase, requests and replies.
+const FLOOD_PEERS: &str = r#"
+import socket, subprocess, threading, time, sys
+NODE = ("198.18.0.2", 7)
+PHASES = [("single", ["hping3", "--udp", "--flood", "-p", "7", "198.18.0.2"], 4.0),
+          ("random", ["hping3", "--udp", "--flood", "--rand-source", "-p", "7", "198.18.0.2"], 3.0)]
+phase = ["before"]
+stats = {}
+stop = False
+
+def count(peer, ok):
+    k = (peer, phase[0])
+    sent, got = stats.get(k, (0, 0))
+    stats[k] = (sent + 1, got + int(ok))
+
+def ask(s, i):
+    data = b"peer %d" % i
+    s.sendto(data, NODE)
+    try:
+        while True:
+            back, addr = s.recvfrom(2048)
+            if back == data:
+                return True
+    except socket.timeout:
+        return False
+
+def fresh(peer, src):
+    i = 0
+    while not stop:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind((src, 0))
+        s.settimeout(0.3)
+        count(peer, ask(s, i))
+        s.close()
+        i += 1
+        time.sleep(0.02)
+
+def steady(peer, src):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((src, 0))
+    s.settimeout(0.3)
+    i = 0
+    while not stop:
+        count(peer, ask(s, i))
+        i += 1
+        time.sleep(0.02)
+
+peers = [threading.Thread(target=fresh, args=("new-peer-other-host", "198.18.0.3")),
+         threading.Thread(target=fresh, args=("new-peer-flood-host", "198.18.0.1")),
+         threading.Thread(target=steady, args=("steady-peer", "198.18.0.3"))]
+for t in peers:
+    t.start()
+time.sleep(1.0)
+for name, cmd, secs in PHASES:
+    phase[0] = name
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(secs)
+    p.terminate()
+    p.wait()
+    phase[0] = "settle"
+    time.sleep(1.0)
+phase[0] = "after"
+time.sleep(2.0)
+stop = True
+for t in peers:
+    t.join()
+for (peer, ph), (sent, got) in sorted(stats.items()):
+    print(f"{peer} {ph} sent={sent} got={got}")
+"#;
+
+#[test]
+fn udp_flood_from_one_host_is_bounded_and_real_peers_keep_being_served() {
+    if !require_root() {
+        return;
+    }
+    let t = tap_node(
+        "[workers]\nidle = \"sleep\"\n\n[udp]\nmax_sessions_per_source = 256\nmax_sessions_per_listener = 1024\n\
+         memory_mb = 8\n\n[[app]]\nkind = \"echo-server\"\nuri = \"udp://0.0.0.0/7\"\n",
+    );
+    t.ns.sh(&format!("ip addr add 198.18.0.3/24 dev {}", t.dev));
+    let out = python(&t.ns, FLOOD_PEERS, "", "", 120);
+    let counters = t.node.ctl(&["show", "counters"]);
+    let errors = t.node.ctl(&["show", "errors"]);
+    let ctx = format!("{out}\n{counters}\n{errors}");
+    eprintln!("{ctx}");
+    let stat = |peer: &str, phase: &str| -> (u64, u64) {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(&format!("{peer} {phase} ")))
+            .unwrap_or_else(|| panic!("no {peer} {phase} in:\n{ctx}"));
+        (field_num(line, "sent"), field_num(line, "got"))
+    };
+    // The flood really flooded: far more new tuples than any limit.
+    let rx = t.node.counter("udp datagrams received");
+    assert!(rx > 20_000, "only {rx} datagrams reached the node:\n{ctx}");
+    for peer in ["new-peer-other-host", "new-peer-flood-host", "steady-peer"] {
+        // Served during both floods (the tap and the kernel may drop some
+        // of a peer's datagrams among the flood's)...
+        for phase in ["single", "random"] {
+            let (sent, got) = stat(peer, phase);
+            assert!(sent >= 3 && got * 5 >= sent, "{peer} during the {phase} flood: {got}/{sent}\n{ctx}");
+        }
+        // ...and every request answered once it is over.
+        let (sent, got) = stat(peer, "after");
+        assert!(sent >= 10 && got == sent, "{peer} after the floods: {got}/{sent}\n{ctx}");
+    }
+    // Bounded: sessions by the listener limit, fifo memory by memory_mb.
+    let sessions = t.node.ctl(&["show", "session"]);
+    let udp_sessions = sessions.lines().filter(|l| l.contains(" udp ")).count();
+    assert!(udp_sessions <= 1024, "{udp_sessions} udp sessions:\n{ctx}");
+    let peak = t.node.counter("udp fifo bytes held by sessions from the network (peak)");
+    assert!(peak > 0 && peak <= 8 << 20, "fifo peak {peak}:\n{ctx}");
+    // Admission worked through its limits, counted.
+    let c = |name: &str| counter_line(&errors, name);
+    assert!(c("udp session evicted for a new one (per-source limit)") > 0, "{ctx}");
+    assert!(
+        c("udp session evicted early (fifo memory pressure)")
+            + c("udp session evicted for a new one (per-listener limit)")
+            > 0,
+        "{ctx}"
+    );
+    assert!(t.node.counter("udp session fifos grown on use") > 0, "{ctx}");
+    assert_eq!(c("session fifo allocation failed"), 0, "{ctx}");
+}

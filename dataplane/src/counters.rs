@@ -45,6 +45,8 @@ counters! {
     EthUnknownType => ("ethernet unknown ethertype", true),
     EthNotForUs => ("ethernet destination not ours", true),
     EthMultiSegment => ("multi-segment packet not supported", true),
+    EthTooLong => ("ethernet frame longer than the mtu", true),
+    EthVlanTagged => ("ethernet vlan-tagged frame (802.1Q/802.1ad not supported)", true),
     ArpMalformed => ("arp malformed", true),
     ArpUnsupported => ("arp unsupported hardware/protocol", true),
     ArpNotForUs => ("arp target not ours", false),
@@ -54,16 +56,27 @@ counters! {
     ArpRepliesOut => ("arp replies sent", false),
     ArpQueueFull => ("arp pending queue full, packet dropped", true),
     ArpResolutionFailed => ("arp resolution failed, packet dropped", true),
+    ArpMartian => ("arp sender martian or our own address, ignored", true),
     Ip4Truncated => ("ip4 truncated header", true),
     Ip4BadVersion => ("ip4 bad version", true),
     Ip4Malformed => ("ip4 malformed header", true),
     Ip4BadChecksum => ("ip4 bad header checksum", true),
     Ip4Fragment => ("ip4 fragment dropped (no reassembly)", true),
+    Ip4MartianSrcThisNetwork => ("ip4 martian source 0.0.0.0/8", true),
+    Ip4MartianSrcLoopback => ("ip4 martian source loopback", true),
+    Ip4MartianSrcMulticast => ("ip4 martian source multicast", true),
+    Ip4MartianSrcBroadcast => ("ip4 martian source broadcast (limited or subnet)", true),
+    Ip4MartianSrcReserved => ("ip4 martian source 240.0.0.0/4", true),
+    Ip4MartianSrcOurs => ("ip4 martian source our own address (land)", true),
+    Ip4MartianDst => ("ip4 martian destination (0.0.0.0/8, loopback, 240.0.0.0/4)", true),
+    Ip4SourceRoute => ("ip4 source route option (lsrr/ssrr) dropped", true),
+    Ip4BadOptions => ("ip4 malformed options", true),
     Ip4NotLocal => ("ip4 destination not local", true),
     Ip4UnknownProtocol => ("ip4 unknown protocol", true),
     Ip4NoRoute => ("ip4 no route to destination", true),
     Ip4LocalDelivered => ("ip4 delivered locally", false),
     Ip4OutputMalformed => ("ip4 output packet malformed, dropped", true),
+    Ip4OutputMartian => ("ip4 output to a martian, broadcast or own next hop, dropped", true),
     IcmpMalformed => ("icmp malformed", true),
     IcmpBadChecksum => ("icmp bad checksum", true),
     IcmpUnhandledType => ("icmp type not handled", true),
@@ -79,6 +92,17 @@ counters! {
     UdpTxDatagrams => ("udp datagrams sent", false),
     UdpTxTooBig => ("udp datagram larger than the mtu, not sent", true),
     UdpIdleClosed => ("udp sessions closed after idle timeout", false),
+    UdpEvictedSource => ("udp session evicted for a new one (per-source limit)", true),
+    UdpEvictedListener => ("udp session evicted for a new one (per-listener limit)", true),
+    UdpEvictedMemory => ("udp session evicted early (fifo memory pressure)", true),
+    UdpEvictedIdle => ("udp session closed early (idle under pressure)", true),
+    UdpRefusedSource => ("udp new session refused (per-source limit)", true),
+    UdpRefusedListener => ("udp new session refused (per-listener limit)", true),
+    UdpRefusedMemory => ("udp new session refused (fifo memory limit)", true),
+    UdpFifoGrown => ("udp session fifos grown on use", false),
+    UdpFifoGrowFailed => ("udp session fifos not grown (memory), kept small", true),
+    UdpFifoBytes => ("udp fifo bytes held by sessions from the network (now)", false),
+    UdpFifoBytesPeak => ("udp fifo bytes held by sessions from the network (peak)", false),
     SessionRxFifoFull => ("session rx fifo full, data dropped", true),
     SessionFifoAllocFailed => ("session fifo allocation failed", true),
     SessionAppNotReady => ("session app not registered on worker", true),
@@ -113,6 +137,13 @@ impl Counters {
     pub fn add(&self, c: Counter, n: u64) {
         let v = &self.vals[c as usize];
         v.store(v.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+    }
+
+    /// Set counter `c` to `v`: for the few that are levels, not counts
+    /// (owner only, see [`Counters::add`]).
+    #[inline]
+    pub fn set(&self, c: Counter, v: u64) {
+        self.vals[c as usize].store(v, Ordering::Relaxed);
     }
 
     /// Add one to counter `c` (owner only, see [`Counters::add`]).

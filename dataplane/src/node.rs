@@ -47,6 +47,11 @@ pub struct Interface {
     pub mac: MacAddress,
     /// IPv4 address and prefix, if any.
     pub ip4: Option<Cidr>,
+    /// Accept datagrams and ARP from our own address, and resolve it: for a
+    /// port looped back to itself (a `net_ring` in tests), where the node is
+    /// its own peer. Off, such traffic is a LAND attack and dropped (what
+    /// Linux's `accept_local` sysctl chooses).
+    pub accept_local: bool,
 }
 
 /// A pending `ping` from the CLI: echo replies with this ident go to `tx`.
@@ -89,6 +94,53 @@ impl NetTables {
     #[inline]
     pub fn local_interface(&self, ip: Ipv4Addr) -> Option<usize> {
         self.interfaces.iter().position(|i| i.ip4.is_some_and(|c| c.address() == ip))
+    }
+
+    /// Why `ip` cannot be the source of a datagram this node accepts, or
+    /// the next hop it sends to: an address class no host may use
+    /// ([`ipv4::martian_source`]), one of the node's own addresses, or the
+    /// subnet broadcast of one of its interfaces.
+    #[inline]
+    pub fn martian_source(&self, ip: Ipv4Addr) -> Option<MartianSource> {
+        if let Some(m) = ipv4::martian_source(ip) {
+            return Some(MartianSource::Class(m));
+        }
+        for (c, accept_local) in self.interfaces.iter().filter_map(|i| Some((i.ip4?, i.accept_local))) {
+            if c.address() == ip && !accept_local {
+                return Some(MartianSource::Ours);
+            }
+            if c.broadcast() == Some(ip) {
+                return Some(MartianSource::SubnetBroadcast);
+            }
+        }
+        None
+    }
+}
+
+/// Why a source address is refused (see [`NetTables::martian_source`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MartianSource {
+    /// An address class no host may send from.
+    Class(ipv4::Martian),
+    /// One of the node's own addresses (a LAND attack, or a loop).
+    Ours,
+    /// The directed broadcast address of one of the node's subnets.
+    SubnetBroadcast,
+}
+
+impl MartianSource {
+    /// The counter for a datagram dropped for this reason.
+    pub const fn counter(self) -> Counter {
+        match self {
+            MartianSource::Class(ipv4::Martian::ThisNetwork) => Counter::Ip4MartianSrcThisNetwork,
+            MartianSource::Class(ipv4::Martian::Loopback) => Counter::Ip4MartianSrcLoopback,
+            MartianSource::Class(ipv4::Martian::Multicast) => Counter::Ip4MartianSrcMulticast,
+            MartianSource::Class(ipv4::Martian::Broadcast) | MartianSource::SubnetBroadcast => {
+                Counter::Ip4MartianSrcBroadcast
+            }
+            MartianSource::Class(ipv4::Martian::Reserved) => Counter::Ip4MartianSrcReserved,
+            MartianSource::Ours => Counter::Ip4MartianSrcOurs,
+        }
     }
 }
 
@@ -139,6 +191,8 @@ pub struct Io {
     deferred: Vec<Deferred>,
     icmp_tokens: TokenBucket,
     caps: Vec<PortCaps>,
+    /// Longest frame accepted per interface (Ethernet header + MTU).
+    max_frame: Vec<usize>,
     faults: Faults,
     fault_rx: bool,
     fault_tx: bool,
@@ -201,6 +255,7 @@ impl Io {
             deferred: Vec::new(),
             icmp_tokens: TokenBucket::new(ICMP_ERRORS_PER_S, ICMP_ERROR_BURST),
             caps: vec![PortCaps::default(); n],
+            max_frame: vec![usize::MAX; n],
             faults: Faults::new(&FaultConfig::default(), worker),
             fault_rx: false,
             fault_tx: false,
@@ -212,6 +267,8 @@ impl Io {
     /// Record what interface `iface`'s NIC can do (from
     /// [`crate::port::Port::caps`]); call before the worker starts.
     pub fn set_port_caps(&mut self, iface: usize, caps: PortCaps) {
+        // An MTU of 0 is unknown: no length check then.
+        self.max_frame[iface] = if caps.mtu == 0 { usize::MAX } else { ETH + usize::from(caps.mtu) };
         self.caps[iface] = caps;
     }
 
@@ -416,12 +473,18 @@ impl Io {
         if dst != ifc.mac && !dst.is_broadcast() {
             return self.drop(Counter::EthNotForUs);
         }
+        // A PMD may hand up frames longer than the MTU (net_tap does): a
+        // host must not answer what it could not have received.
+        if m.len() > self.max_frame[iface] {
+            return self.drop(Counter::EthTooLong);
+        }
         match ethertype {
             EtherType::Arp => {
                 self.arp_input(net, iface, m);
                 None
             }
             EtherType::Ipv4 => self.ip4_input(net, iface, m),
+            EtherType::Vlan | EtherType::QinQ => self.drop(Counter::EthVlanTagged),
             EtherType::Ipv6 | EtherType::Unknown(_) => self.drop(Counter::EthUnknownType),
         }
     }
@@ -442,9 +505,16 @@ impl Io {
             arp::Operation::Reply => self.counters.inc(Counter::ArpRepliesIn),
             arp::Operation::Unknown(_) => return self.counters.inc(Counter::ArpUnsupported),
         }
-        // RFC 826: learn the sender if we already know it or it talks to us.
         let sender = repr.source_protocol_addr;
-        if for_us || self.arp[iface].lookup(sender, self.now_ns).is_some() {
+        // An address probe (RFC 5227: sender 0.0.0.0) is answered but never
+        // learnt; any other sender no host can have, or one claiming our
+        // own address, is neither learnt nor answered.
+        let probe = sender.is_unspecified();
+        if !probe && net.martian_source(sender).is_some() {
+            return self.counters.inc(Counter::ArpMartian);
+        }
+        // RFC 826: learn the sender if we already know it or it talks to us.
+        if !probe && (for_us || self.arp[iface].lookup(sender, self.now_ns).is_some()) {
             let pending = self.arp[iface].insert(sender, repr.source_hardware_addr, self.now_ns);
             for p in pending {
                 self.eth_output(net, iface, p, repr.source_hardware_addr, EtherType::Ipv4);
@@ -491,6 +561,22 @@ impl Io {
             };
             if !good {
                 return self.drop(Counter::Ip4BadChecksum);
+            }
+            // RFC 1122 3.2.1.3, RFC 1812 5.3.7: no session, reply or ARP
+            // for a source no host can have, nor for a destination that
+            // cannot be on a wire.
+            if let Some(m) = net.martian_source(p.src_addr()) {
+                return self.drop(m.counter());
+            }
+            if ipv4::martian_destination(p.dst_addr()).is_some() {
+                return self.drop(Counter::Ip4MartianDst);
+            }
+            if p.header_len() as usize > ipv4::HEADER_LEN {
+                match ipv4::check_options(p.options()) {
+                    Ok(()) => {}
+                    Err(ipv4::OptionsError::SourceRoute) => return self.drop(Counter::Ip4SourceRoute),
+                    Err(ipv4::OptionsError::Malformed) => return self.drop(Counter::Ip4BadOptions),
+                }
             }
             if p.more_frags() || p.frag_offset() != 0 {
                 return self.drop(Counter::Ip4Fragment);
@@ -683,6 +769,13 @@ impl Io {
     fn ip4_output_via(&mut self, net: &NetTables, m: Mbuf, iface: usize, next_hop: Ipv4Addr) {
         if let Some(mac) = self.arp[iface].lookup(next_hop, self.now_ns) {
             return self.eth_output(net, iface, m, mac, EtherType::Ipv4);
+        }
+        // Never resolve a broadcast, multicast or reserved address, or
+        // ourselves: nothing the node sends may go there (the cache never
+        // holds such an entry, so this costs nothing on the common path).
+        if net.martian_source(next_hop).is_some() {
+            drop(m);
+            return self.counters.inc(Counter::Ip4OutputMartian);
         }
         match self.arp[iface].enqueue(next_hop, m, self.now_ns) {
             Enqueue::SendRequest => self.arp_request(net, iface, next_hop),

@@ -102,6 +102,8 @@ pub struct PortCaps {
     /// The NIC's RSS key and table (`None`: one queue, RSS off, or
     /// unpredictable; any local port is as good as another).
     pub rss: Option<Arc<RssTable>>,
+    /// The port's MTU (IP datagram bytes): input drops longer frames.
+    pub mtu: u16,
 }
 
 /// Link state of a port.
@@ -136,6 +138,9 @@ pub struct PortStats {
     pub rx_nombuf: u64,
 }
 
+/// The MTU assumed when a PMD cannot report its own (Ethernet's).
+pub const DEFAULT_MTU: u16 = 1500;
+
 /// A configured and started port.
 pub struct Port {
     id: u16,
@@ -147,6 +152,7 @@ pub struct Port {
     reta_source: RetaSource,
     rss_table: Option<Arc<RssTable>>,
     offloads: Offloads,
+    mtu: u16,
     handed_out: bool,
     started: bool,
 }
@@ -242,6 +248,11 @@ impl Port {
         let mut mac = sys::rte_ether_addr::default();
         // SAFETY: valid port and out pointer.
         check(id, "macaddr_get", unsafe { sys::rte_eth_macaddr_get(id, &mut mac) })?;
+        let mut mtu = 0u16;
+        // SAFETY: valid started port and out pointer.
+        if unsafe { sys::rte_eth_dev_get_mtu(id, &mut mtu) } != 0 || mtu == 0 {
+            mtu = cfg.mtu.unwrap_or(DEFAULT_MTU);
+        }
         let (reta_source, rss_table) = if rss {
             rss_table_setup(id, info.reta_size, cfg.queues, key_len, rss_hf)
         } else {
@@ -257,6 +268,7 @@ impl Port {
             reta_source,
             rss_table,
             offloads,
+            mtu,
             handed_out: false,
             started: true,
         })
@@ -310,7 +322,7 @@ impl Port {
 
     /// What a worker needs to know about this port (copied into its `Io`).
     pub fn caps(&self) -> PortCaps {
-        PortCaps { offloads: self.offloads, rss: self.rss_table.clone() }
+        PortCaps { offloads: self.offloads, rss: self.rss_table.clone(), mtu: self.mtu }
     }
 
     /// The queue handles, one per worker; can be taken once.
@@ -318,6 +330,11 @@ impl Port {
         assert!(!self.handed_out, "queues of port {} already handed out", self.id);
         self.handed_out = true;
         (0..self.queues).map(|q| PortQueue { port: self.id, queue: q }).collect()
+    }
+
+    /// The MTU the port runs with (as the PMD reports it).
+    pub fn mtu(&self) -> u16 {
+        self.mtu
     }
 
     /// Current link state.

@@ -150,6 +150,16 @@ impl AppWorkerShared {
         r
     }
 
+    /// Allocates a fifo pair of other sizes than the configured ones.
+    pub fn alloc_fifo_pair_sized(&self, rx_size: u32, tx_size: u32) -> Result<FifoPair, SegmentError> {
+        let r = self.segments().alloc_fifo_pair_sized(rx_size, tx_size);
+        match &r {
+            Ok(_) => self.sessions_opened.fetch_add(1, Ordering::Relaxed),
+            Err(_) => self.fifo_alloc_failures.fetch_add(1, Ordering::Relaxed),
+        };
+        r
+    }
+
     /// Returns a session's fifo pair.
     pub fn free_fifo_pair(&self, pair: FifoPair) {
         self.segments().free_fifo_pair(pair);

@@ -131,6 +131,17 @@ impl SessionFifos {
     /// Allocates a fifo pair from `owner`'s segment manager.
     pub fn alloc(owner: &Arc<AppWorkerShared>) -> Result<SessionFifos, SegmentError> {
         let pair = owner.alloc_fifo_pair()?;
+        Self::views(owner, pair)
+    }
+
+    /// Allocates a pair with fifos of these sizes (see
+    /// [`crate::segment::SegmentManager::alloc_fifo_pair_sized`]).
+    pub fn alloc_sized(owner: &Arc<AppWorkerShared>, rx_size: u32, tx_size: u32) -> Result<SessionFifos, SegmentError> {
+        let pair = owner.alloc_fifo_pair_sized(rx_size, tx_size)?;
+        Self::views(owner, pair)
+    }
+
+    fn views(owner: &Arc<AppWorkerShared>, pair: FifoPair) -> Result<SessionFifos, SegmentError> {
         // SAFETY: the pair was just allocated for this session alone: the
         // node is the only producer of rx and the only consumer of tx (the
         // app takes the other ends). The views stay valid while the segment

@@ -10,14 +10,18 @@
 //! Per worker, connections live in a pool and a hash table keyed by the
 //! 5-tuple; the table is looked up once per received datagram (no
 //! allocation). Accepted sessions that stay silent for the idle timeout are
-//! closed, so a scan of many source ports cannot pin fifo memory forever.
+//! closed, so a scan of many source ports cannot pin fifo memory forever,
+//! and [`admission`] bounds them meanwhile: per listener, per source and in
+//! fifo memory, evicting the oldest one-datagram sessions first. Under
+//! pressure (a limit was reached since the last idle scan) the scan closes
+//! sessions idle for a tenth of the timeout.
 //! Checksums are verified on receive (a zero checksum means "none", RFC 768)
 //! and computed on send. A datagram for a port nobody listens on gets ICMP
 //! port unreachable.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::net::SocketAddrV4;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
 use dataplane::counters::Counter;
 use dataplane::node::{Io, Ip4Delivery, DEFAULT_TTL};
@@ -25,6 +29,11 @@ use dataplane::offload::CsumStatus;
 use dataplane::rss::L4;
 use dataplane::wire::ipv4::{self, Protocol};
 use dataplane::wire::{udp, Error as WireError};
+
+pub mod admission;
+
+use admission::Admission;
+pub use admission::{Eviction, Limits, Refusal};
 
 use crate::error::SessionError;
 use crate::pool::Pool;
@@ -111,16 +120,43 @@ pub struct UdpConn {
     pub tx_dgrams: u64,
 }
 
-/// UDP settings.
-#[derive(Debug, Clone, Copy)]
+/// UDP settings (node-wide; each worker takes its share of the limits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UdpConfig {
     /// Accepted sessions idle this long are closed (0 = never).
     pub idle_timeout_ns: u64,
+    /// Sessions one listener may have from the network.
+    pub max_sessions_per_listener: u32,
+    /// Sessions one source address may have.
+    pub max_sessions_per_source: u32,
+    /// Bytes of fifo memory the sessions made by the network may hold.
+    pub memory_bytes: u64,
+    /// Size of each fifo of a new session of a builtin app (grown to the
+    /// app's fifo size with the session's second datagram).
+    pub initial_fifo_size: u32,
 }
 
 impl Default for UdpConfig {
     fn default() -> Self {
-        UdpConfig { idle_timeout_ns: 300_000_000_000 }
+        UdpConfig {
+            idle_timeout_ns: 300_000_000_000,
+            max_sessions_per_listener: 16384,
+            max_sessions_per_source: 1024,
+            memory_bytes: 256 << 20,
+            initial_fifo_size: 4096,
+        }
+    }
+}
+
+impl UdpConfig {
+    /// Worker `workers`' share of the limits: counts rounded up, at least 1.
+    pub fn limits(&self, workers: u32) -> Limits {
+        let w = workers.max(1);
+        Limits {
+            per_listener: self.max_sessions_per_listener.div_ceil(w).max(1),
+            per_source: self.max_sessions_per_source.div_ceil(w).max(1),
+            memory: (self.memory_bytes / u64::from(w)).max(1),
+        }
     }
 }
 
@@ -132,6 +168,9 @@ pub struct UdpTransport {
     ports: PortPicker,
     next_idle_scan_ns: u64,
     scratch: Vec<u8>,
+    admission: Admission,
+    evicted: Vec<(u32, Eviction)>,
+    evicted_sessions: Vec<u32>,
 }
 
 /// What [`UdpTransport::parse`] found in a datagram for us.
@@ -156,7 +195,97 @@ impl UdpTransport {
             ports: PortPicker::new(worker, workers),
             next_idle_scan_ns: 0,
             scratch: vec![0; MAX_PAYLOAD],
+            admission: Admission::new(cfg.limits(workers)),
+            evicted: Vec::with_capacity(8),
+            evicted_sessions: Vec::with_capacity(8),
         }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &UdpConfig {
+        &self.cfg
+    }
+
+    /// Makes room for a new session of `listener` from `source` whose fifos
+    /// take `fifo_bytes`, evicting the oldest probationary sessions the
+    /// limits demand (see [`admission`]); each eviction is counted, its
+    /// connection forgotten, and its session left in
+    /// [`UdpTransport::take_evicted`] for the caller to reset, also when the
+    /// new session is refused after all.
+    pub fn admit(&mut self, io: &Io, listener: u32, source: Ipv4Addr, fifo_bytes: u64) -> Result<(), Refusal> {
+        let r = self.admission.admit(listener, source, fifo_bytes, &mut self.evicted);
+        for (conn, why) in std::mem::take(&mut self.evicted) {
+            io.counters.inc(match why {
+                Eviction::Source => Counter::UdpEvictedSource,
+                Eviction::Listener => Counter::UdpEvictedListener,
+                Eviction::Memory => Counter::UdpEvictedMemory,
+            });
+            if let Some(c) = self.conns.remove(conn) {
+                self.by_tuple.remove(&c.tuple);
+                self.evicted_sessions.push(c.session);
+            }
+        }
+        if let Err(why) = r {
+            io.counters.inc(match why {
+                Refusal::Source => Counter::UdpRefusedSource,
+                Refusal::Listener => Counter::UdpRefusedListener,
+                Refusal::Memory => Counter::UdpRefusedMemory,
+            });
+        }
+        r
+    }
+
+    /// Sessions whose connections [`UdpTransport::admit`] evicted since the
+    /// last call (the caller resets them).
+    pub fn take_evicted(&mut self, out: &mut Vec<u32>) {
+        out.append(&mut self.evicted_sessions);
+    }
+
+    /// Adds the connection a listener's new session `session` (from the
+    /// network, admitted) feeds; it starts probationary.
+    pub fn add_accepted(
+        &mut self,
+        session: u32,
+        tuple: Tuple,
+        listener: u32,
+        now_ns: u64,
+    ) -> Result<u32, SessionError> {
+        let conn = self.add(session, tuple, true, now_ns)?;
+        self.admission.insert(conn, listener, *tuple.remote.ip());
+        Ok(conn)
+    }
+
+    /// Whether fifo memory for the network's sessions can take `bytes` more.
+    pub fn fifo_fits(&self, bytes: u64) -> bool {
+        self.admission.fifo_fits(bytes)
+    }
+
+    /// Account `bytes` of fifos allocated to a session from the network.
+    pub fn fifo_add(&mut self, io: &Io, bytes: u64) {
+        self.admission.fifo_add(bytes);
+        self.publish_fifo_usage(io);
+    }
+
+    /// Account `bytes` of fifos of a session from the network freed (the
+    /// counters follow at the next [`Transport::poll`]).
+    pub fn fifo_release(&mut self, bytes: u64) {
+        self.admission.fifo_release(bytes);
+    }
+
+    fn publish_fifo_usage(&self, io: &Io) {
+        let (now, peak) = self.admission.fifo_usage();
+        io.counters.set(Counter::UdpFifoBytes, now);
+        io.counters.set(Counter::UdpFifoBytesPeak, peak);
+    }
+
+    /// Fifo bytes held by the network's sessions now, and the most ever.
+    pub fn fifo_usage(&self) -> (u64, u64) {
+        self.admission.fifo_usage()
+    }
+
+    /// The worker's share of the limits.
+    pub fn limits(&self) -> Limits {
+        self.admission.limits()
     }
 
     /// Checks a received datagram (length, checksum); counts and returns `None` when it is bad.
@@ -196,14 +325,17 @@ impl UdpTransport {
         })
     }
 
-    /// The session of an existing connection for `tuple`, touching its idle timer.
+    /// The session of an existing connection for `tuple`, touching its
+    /// idle timer, and whether this datagram ended its probation (its
+    /// second one: the session is in use and keeps its place).
     #[inline]
-    pub fn lookup(&mut self, tuple: &Tuple, now_ns: u64) -> Option<u32> {
+    pub fn lookup(&mut self, tuple: &Tuple, now_ns: u64) -> Option<(u32, bool)> {
         let c = *self.by_tuple.get(tuple)?;
         let conn = self.conns.get_mut(c)?;
         conn.last_ns = now_ns;
         conn.rx_dgrams += 1;
-        Some(conn.session)
+        let promoted = conn.accepted && conn.rx_dgrams == 2 && self.admission.promote(c);
+        Some((conn.session, promoted))
     }
 
     /// Adds a connection for `session`; returns its index.
@@ -221,7 +353,17 @@ impl UdpTransport {
     fn remove(&mut self, conn: u32) -> Option<UdpConn> {
         let c = self.conns.remove(conn)?;
         self.by_tuple.remove(&c.tuple);
+        self.admission.remove(conn);
         Some(c)
+    }
+
+    /// Removes `conn` if it still feeds `session` (an evicted or timed-out
+    /// connection's slot may have been reused by another session's since).
+    fn remove_of(&mut self, conn: u32, session: u32) -> Option<UdpConn> {
+        if self.conns.get(conn)?.session != session {
+            return None;
+        }
+        self.remove(conn)
     }
 
     /// The connection at `conn`.
@@ -232,7 +374,7 @@ impl UdpTransport {
     /// Sends one datagram of session `index` from its tx fifo; false when there is none (or no buffer).
     fn send_one(&mut self, cx: &mut TransportCx<'_>, index: u32) -> bool {
         let Some(s) = cx.sessions.get_mut(index) else { return false };
-        let Some(c) = self.conns.get_mut(s.conn) else { return false };
+        let Some(c) = self.conns.get_mut(s.conn).filter(|c| c.session == index) else { return false };
         let Some(fifos) = s.fifos.as_ref() else { return false };
         let Some(hdr) = dgram_peek_header(&fifos.tx) else { return false };
         let len = hdr.len as usize;
@@ -329,33 +471,37 @@ impl Transport for UdpTransport {
         // Send what the app queued before closing, then forget the tuple.
         while self.send_one(cx, session) {}
         if let Some(s) = cx.sessions.get(session) {
-            self.remove(s.conn);
+            self.remove_of(s.conn, session);
         }
         cx.event(session, EventKind::TransportClosed);
     }
 
     fn abort(&mut self, cx: &mut TransportCx<'_>, session: u32) {
         if let Some(s) = cx.sessions.get(session) {
-            self.remove(s.conn);
+            self.remove_of(s.conn, session);
         }
     }
 
     fn poll(&mut self, cx: &mut TransportCx<'_>) -> usize {
+        self.publish_fifo_usage(cx.io);
         let now = cx.io.now_ns;
         if self.cfg.idle_timeout_ns == 0 || now < self.next_idle_scan_ns {
             return 0;
         }
         self.next_idle_scan_ns = now + 1_000_000_000;
-        let idle = self.cfg.idle_timeout_ns;
-        let expired: Vec<u32> = self
+        // Under pressure, sessions idle for a tenth of the timeout go early.
+        let pressure = self.admission.take_pressure();
+        let idle = if pressure { self.cfg.idle_timeout_ns / 10 } else { self.cfg.idle_timeout_ns };
+        let full = self.cfg.idle_timeout_ns;
+        let expired: Vec<(u32, bool)> = self
             .conns
             .iter_indexed()
             .filter(|(_, c)| c.accepted && now.saturating_sub(c.last_ns) >= idle)
-            .map(|(i, _)| i)
+            .map(|(i, c)| (i, now.saturating_sub(c.last_ns) < full))
             .collect();
-        for &conn in &expired {
+        for &(conn, early) in &expired {
             if let Some(c) = self.remove(conn) {
-                cx.io.counters.inc(Counter::UdpIdleClosed);
+                cx.io.counters.inc(if early { Counter::UdpEvictedIdle } else { Counter::UdpIdleClosed });
                 // The app hears that the peer is gone and closes its side.
                 cx.event(c.session, EventKind::Disconnected);
             }
@@ -385,7 +531,6 @@ impl Transport for UdpTransport {
 #[cfg(test)]
 mod test {
     use super::*;
-    use std::net::Ipv4Addr;
 
     #[test]
     fn tuple_hasher_spreads_ports() {
@@ -411,7 +556,7 @@ mod test {
         let t = Tuple { local: SocketAddrV4::new(ip, 50000), remote };
         u.add(0, t, false, 0).unwrap();
         assert!(matches!(u.add(1, t, false, 0), Err(SessionError::AddressInUse(_))));
-        assert_eq!(u.lookup(&t, 5), Some(0));
+        assert_eq!(u.lookup(&t, 5), Some((0, false)));
         assert_eq!(u.conn(0).unwrap().last_ns, 5);
     }
 }

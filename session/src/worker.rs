@@ -32,7 +32,7 @@ use dataplane::wire::icmp;
 use dataplane::wire::ipv4::Protocol;
 use dataplane::worker::{Stack, Tables, WorkerState};
 
-use crate::app_worker::AppWorkerShared;
+use crate::app_worker::{AppWorkerKind, AppWorkerShared};
 use crate::builtin::{AppApi, BuiltinApp};
 use crate::control::ControlTables;
 use crate::cut_through::CutThrough;
@@ -40,6 +40,7 @@ use crate::error::SessionError;
 use crate::lookup::{Endpoint, Proto};
 use crate::main_thread::MainCtx;
 use crate::pool::Pool;
+use crate::segment::fifo_pair_footprint;
 use crate::session::{dgram_enqueue, DgramHeader, Session, SessionFifos, SessionHandle, SessionState};
 use crate::tcp::backlog::SynDecision;
 use crate::tcp::transport::{TcpTransport, TcpTransportConfig};
@@ -112,6 +113,7 @@ pub struct SessionWorker {
     pending_read: Vec<(u32, u32)>,
     deferred: Vec<Deferred>,
     rotors: HashMap<u32, u32>,
+    udp_evicted: Vec<u32>,
     to_main: Option<RpcSender<MainCtx>>,
     /// Counters for the CLI.
     pub stats: Arc<SessionStats>,
@@ -141,6 +143,7 @@ impl SessionWorker {
             pending_read: Vec::with_capacity(256),
             deferred: Vec::new(),
             rotors: HashMap::new(),
+            udp_evicted: Vec::with_capacity(8),
             to_main,
             stats: Arc::new(SessionStats::default()),
             scratch: vec![0; 64 * 1024],
@@ -272,6 +275,13 @@ impl SessionWorker {
     /// Frees a session and its fifos (a cut-through pair goes with its last side).
     fn session_free(&mut self, index: u32) {
         let Some(mut s) = self.sessions.remove(index) else { return };
+        if s.proto == TransportProto::Udp && s.listener.is_some() {
+            // Sessions from the network hold fifo memory admission counts.
+            if let Some(f) = s.fifos.as_ref() {
+                let bytes = fifo_pair_footprint(f.pair.rx.size, f.pair.tx.size).map_or(0, |b| b as u64);
+                self.udp.fifo_release(bytes);
+            }
+        }
         if s.proto.is_cut_through() {
             let peer_alive = self.ct.peer_alive(s.conn, index);
             if let Some(f) = s.fifos.as_mut() {
@@ -394,19 +404,23 @@ impl SessionWorker {
         Some(r)
     }
 
-    /// Creates a session for a new peer of listener `listener` and raises Accepted.
-    fn session_accept(
-        &mut self,
-        io: &mut Io,
-        shared: &SessionShared,
-        listener: u32,
-        proto: TransportProto,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
-    ) -> Option<u32> {
-        let index = self.session_accept_alloc(io, shared, listener, proto, local, remote)?;
-        self.raise(index, EventKind::Accepted);
-        Some(index)
+    /// Picks the app worker a new session of listener `listener` goes to
+    /// (the accept rotor) and its shared state; counts an app worker not yet
+    /// registered here.
+    fn accept_pick(&mut self, io: &Io, shared: &SessionShared, listener: u32) -> Option<Arc<AppWorkerShared>> {
+        let control = &shared.control;
+        let l = control.listener(listener)?;
+        let rotor = self.rotors.entry(listener).or_insert(0);
+        let (map, next) = l.select_worker_from(*rotor)?;
+        *rotor = next;
+        let wrk_index = control.app(l.app_index)?.worker(map)?;
+        let app = control.app_worker(wrk_index)?.resources.clone();
+        if !self.apps.contains_key(&wrk_index) {
+            // Attached, but the registration RPC has not reached us yet.
+            io.counters.inc(Counter::SessionAppNotReady);
+            return None;
+        }
+        Some(app)
     }
 
     /// Creates a session for a new peer of listener `listener`: picks the
@@ -421,18 +435,7 @@ impl SessionWorker {
         local: SocketAddrV4,
         remote: SocketAddrV4,
     ) -> Option<u32> {
-        let control = &shared.control;
-        let l = control.listener(listener)?;
-        let rotor = self.rotors.entry(listener).or_insert(0);
-        let (map, next) = l.select_worker_from(*rotor)?;
-        *rotor = next;
-        let wrk_index = control.app(l.app_index)?.worker(map)?;
-        let app = control.app_worker(wrk_index)?.resources.clone();
-        if !self.apps.contains_key(&wrk_index) {
-            // Attached, but the registration RPC has not reached us yet.
-            io.counters.inc(Counter::SessionAppNotReady);
-            return None;
-        }
+        let app = self.accept_pick(io, shared, listener)?;
         let fifos = match SessionFifos::alloc(&app) {
             Ok(f) => f,
             Err(_) => {
@@ -440,17 +443,23 @@ impl SessionWorker {
                 return None;
             }
         };
-        let r = self.session_alloc(
-            io.now_ns,
-            &app,
-            fifos,
-            proto,
-            SessionState::Accepting,
-            local,
-            remote,
-            Some(listener),
-            0,
-        );
+        self.session_accept_with(io, &app, fifos, listener, proto, local, remote)
+    }
+
+    /// The session for a new peer, with `fifos` already allocated (freed on failure).
+    #[allow(clippy::too_many_arguments)]
+    fn session_accept_with(
+        &mut self,
+        io: &mut Io,
+        app: &Arc<AppWorkerShared>,
+        fifos: SessionFifos,
+        listener: u32,
+        proto: TransportProto,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+    ) -> Option<u32> {
+        let r =
+            self.session_alloc(io.now_ns, app, fifos, proto, SessionState::Accepting, local, remote, Some(listener), 0);
         let index = match r {
             Ok(i) => i,
             Err(_) => {
@@ -708,12 +717,18 @@ impl SessionWorker {
         Ok(())
     }
 
-    /// UDP input: existing connection, else a listener (new session), else ICMP port unreachable.
+    /// UDP input: existing connection, else a listener (new session, if
+    /// admitted), else ICMP port unreachable.
     fn udp_input(&mut self, io: &mut Io, net: &NetTables, shared: &SessionShared, d: Ip4Delivery) {
         let Some(u) = UdpTransport::parse(io, &d) else { return };
         io.counters.inc(Counter::UdpRxDatagrams);
         let session = match self.udp.lookup(&u.tuple, io.now_ns) {
-            Some(s) => s,
+            Some((s, promoted)) => {
+                if promoted {
+                    self.udp_grow(io, s);
+                }
+                s
+            }
             None => {
                 let Some(l) =
                     shared.control.lookup_listener(0, 0, Proto::Udp, *u.tuple.local.ip(), u.tuple.local.port(), false)
@@ -722,25 +737,120 @@ impl SessionWorker {
                     io.icmp_unreachable(net, &d, icmp::PORT_UNREACHABLE);
                     return;
                 };
-                let Some(s) = self.session_accept(io, shared, l, TransportProto::Udp, u.tuple.local, u.tuple.remote)
-                else {
-                    return;
-                };
-                match self.udp.add(s, u.tuple, true, io.now_ns) {
-                    Ok(conn) => {
-                        if let Some(x) = self.sessions.get_mut(s) {
-                            x.conn = conn;
-                        }
-                    }
-                    Err(_) => {
-                        self.session_free(s);
-                        return;
-                    }
-                }
+                let Some(s) = self.udp_accept(io, shared, l, u.tuple) else { return };
                 s
             }
         };
         self.udp_enqueue(io, session, &u.tuple, &d.mbuf.data()[u.payload_offset..u.payload_offset + u.payload_len]);
+    }
+
+    /// A session for the first datagram of a new peer of UDP listener
+    /// `listener`, if admission lets it in (see [`crate::udp::admission`]):
+    /// a builtin app's session starts with small fifos, grown on its
+    /// second datagram ([`Self::udp_grow`]); an external app maps its
+    /// fifos and cannot be handed others, so its sessions get full-size
+    /// ones from the start. Sessions evicted to make room are reset.
+    fn udp_accept(&mut self, io: &mut Io, shared: &SessionShared, listener: u32, tuple: Tuple) -> Option<u32> {
+        let app = self.accept_pick(io, shared, listener)?;
+        let (rx, tx) = {
+            let sm = app.segments();
+            let c = sm.config();
+            (c.rx_fifo_size, c.tx_fifo_size)
+        };
+        let small = self.udp.config().initial_fifo_size;
+        let sizes = if app.kind == AppWorkerKind::Builtin && (rx > small || tx > small) {
+            (small.min(rx), small.min(tx))
+        } else {
+            (rx, tx)
+        };
+        let bytes = fifo_pair_footprint(sizes.0, sizes.1).map_or(u64::MAX, |b| b as u64);
+        let admitted = self.udp.admit(io, listener, *tuple.remote.ip(), bytes);
+        self.udp_reset_evicted();
+        admitted.ok()?;
+        let fifos = match SessionFifos::alloc_sized(&app, sizes.0, sizes.1) {
+            Ok(f) => f,
+            Err(_) => {
+                io.counters.inc(Counter::SessionFifoAllocFailed);
+                return None;
+            }
+        };
+        let s = self.session_accept_with(io, &app, fifos, listener, TransportProto::Udp, tuple.local, tuple.remote)?;
+        self.udp.fifo_add(io, bytes);
+        match self.udp.add_accepted(s, tuple, listener, io.now_ns) {
+            Ok(conn) => {
+                if let Some(x) = self.sessions.get_mut(s) {
+                    x.conn = conn;
+                }
+            }
+            Err(_) => {
+                self.session_free(s);
+                return None;
+            }
+        }
+        self.raise(s, EventKind::Accepted);
+        Some(s)
+    }
+
+    /// Resets the sessions admission evicted (their connections are gone).
+    fn udp_reset_evicted(&mut self) {
+        let mut evicted = std::mem::take(&mut self.udp_evicted);
+        self.udp.take_evicted(&mut evicted);
+        for &s in &evicted {
+            self.raise(s, EventKind::Reset);
+        }
+        evicted.clear();
+        self.udp_evicted = evicted;
+    }
+
+    /// Session `index` received its second datagram: a builtin app's small
+    /// fifos are swapped for the app's own sizes, contents and event flags
+    /// carried over. Builtin apps touch fifos only from their callbacks on
+    /// this thread, so no view of the old pair survives. Kept small (and
+    /// counted) when fifo memory cannot take the difference.
+    fn udp_grow(&mut self, io: &mut Io, index: u32) {
+        let Some(s) = self.sessions.get(index) else { return };
+        let Some(old) = s.fifos.as_ref() else { return };
+        if s.app.kind != AppWorkerKind::Builtin {
+            return;
+        }
+        let (rx, tx) = {
+            let sm = old.owner.segments();
+            let c = sm.config();
+            (c.rx_fifo_size, c.tx_fifo_size)
+        };
+        let (old_rx, old_tx) = (old.pair.rx.size, old.pair.tx.size);
+        if old_rx >= rx && old_tx >= tx {
+            return;
+        }
+        let footprint = |a, b| fifo_pair_footprint(a, b).map_or(u64::MAX, |v| v as u64);
+        let (before, after) = (footprint(old_rx, old_tx), footprint(rx, tx));
+        if !self.udp.fifo_fits(after.saturating_sub(before)) {
+            io.counters.inc(Counter::UdpFifoGrowFailed);
+            return;
+        }
+        let new = match SessionFifos::alloc(&old.owner) {
+            Ok(f) => f,
+            Err(_) => {
+                io.counters.inc(Counter::UdpFifoGrowFailed);
+                return;
+            }
+        };
+        let scratch = &mut self.scratch;
+        for (from, to) in [(&old.rx, &new.rx), (&old.tx, &new.tx)] {
+            let n = from.max_dequeue().min(scratch.len());
+            from.peek(0, &mut scratch[..n]);
+            to.enqueue(&scratch[..n]);
+            if from.has_event() {
+                to.set_event();
+            }
+        }
+        let Some(s) = self.sessions.get_mut(index) else { return };
+        if let Some(old) = s.fifos.replace(new) {
+            old.free();
+        }
+        self.udp.fifo_release(before);
+        self.udp.fifo_add(io, after);
+        io.counters.inc(Counter::UdpFifoGrown);
     }
 
     fn udp_enqueue(&mut self, io: &mut Io, index: u32, tuple: &Tuple, payload: &[u8]) {

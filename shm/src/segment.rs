@@ -447,6 +447,14 @@ impl Segment {
         if self.pairs_in_use == 0 || self.free_chunk(off, layout.chunk).is_some() {
             return Err(SegmentError::InvalidFree);
         }
+        // Pairs of several sizes share a segment: the fifos there must be
+        // of the sizes given, or the chunk would go to the wrong free list.
+        // SAFETY: the views only read the headers and are dropped at once;
+        // both lie inside the checked chunk.
+        let sized = unsafe { self.fifo(off, rx_size).is_ok() && self.fifo(off + layout.tx_at, tx_size).is_ok() };
+        if !sized {
+            return Err(SegmentError::InvalidFree);
+        }
         // SAFETY: the tx fifo lies inside the checked chunk, and views made
         // through `&self` cannot be alive during this `&mut self` call.
         unsafe { Fifo::retire(self.at(off + layout.tx_at)) };
@@ -632,22 +640,40 @@ impl SegmentManager {
 
     /// Allocates a fifo pair, adding a segment if all are full.
     pub fn alloc_fifo_pair(&mut self) -> Result<FifoPair, SegmentError> {
+        self.alloc_with(self.layout)
+    }
+
+    /// Allocates a pair with fifos of other sizes than the configured ones
+    /// (each a valid fifo size; a UDP session starts with small fifos and
+    /// gets the configured ones once it is used). It is freed like any
+    /// other pair: the handles carry the sizes.
+    pub fn alloc_fifo_pair_sized(&mut self, rx_size: u32, tx_size: u32) -> Result<FifoPair, SegmentError> {
+        let layout = PairLayout::new(rx_size, tx_size)?;
+        if self.cfg.add_segment_size != 0
+            && (self.cfg.add_segment_size as u64) < SEGMENT_HEADER_SIZE as u64 + layout.chunk
+        {
+            return Err(SegmentError::InvalidSize { what: "fifo pair", value: layout.chunk });
+        }
+        self.alloc_with(layout)
+    }
+
+    fn alloc_with(&mut self, layout: PairLayout) -> Result<FifoPair, SegmentError> {
         for index in 0..self.segments.len() {
-            match self.alloc_in(index) {
+            match self.alloc_in(index, layout) {
                 Err(SegmentError::OutOfMemory) => continue,
                 done => return done,
             }
         }
         let index = self.add_segment()?;
-        self.alloc_in(index)
+        self.alloc_in(index, layout)
     }
 
     /// Allocates a pair in segment `index`; a removed segment counts as full.
-    fn alloc_in(&mut self, index: usize) -> Result<FifoPair, SegmentError> {
+    fn alloc_in(&mut self, index: usize, layout: PairLayout) -> Result<FifoPair, SegmentError> {
         let seg = self.segments.get_mut(index).and_then(Option::as_mut);
         let seg = seg.ok_or(SegmentError::OutOfMemory)?;
-        let off = seg.alloc_pair(self.layout.rx_size, self.layout.tx_size)?;
-        Ok(self.layout.pair(index as u32, off))
+        let off = seg.alloc_pair(layout.rx_size, layout.tx_size)?;
+        Ok(layout.pair(index as u32, off))
     }
 
     fn add_segment(&mut self) -> Result<usize, SegmentError> {
@@ -674,8 +700,11 @@ impl SegmentManager {
     /// ignored and counted in [`SegmentManager::invalid_frees`].
     pub fn free_fifo_pair(&mut self, pair: FifoPair) {
         let index = pair.rx.segment as usize;
-        let ours = pair == self.layout.pair(pair.rx.segment, pair.rx.offset);
-        let (rx, tx) = (self.layout.rx_size, self.layout.tx_size);
+        // The sizes come from the handles (pairs may have other sizes than
+        // the configured ones); the layout they imply must be the pair's.
+        let layout = PairLayout::new(pair.rx.size, pair.tx.size).ok();
+        let ours = layout.is_some_and(|l| pair == l.pair(pair.rx.segment, pair.rx.offset));
+        let (rx, tx) = (pair.rx.size, pair.tx.size);
         let seg = self.segments.get_mut(index).and_then(Option::as_mut);
         let Some(seg) = seg.filter(|_| ours) else {
             self.invalid_frees += 1;
@@ -825,7 +854,9 @@ mod test {
         assert_eq!(s.alloc_pair(1024, 1024).unwrap(), b);
         // Swapped sizes take the same chunk size, so they share the free list.
         assert_eq!(s.alloc_pair(2048, 4096).unwrap(), a);
-        assert!(matches!(s.free_pair(a, 4096, 2048), Ok(())), "same chunk, either layout frees it");
+        // A pair is freed with its own sizes, not merely the same chunk size.
+        assert!(matches!(s.free_pair(a, 4096, 2048), Err(SegmentError::InvalidFree)));
+        assert!(matches!(s.free_pair(a, 2048, 4096), Ok(())));
         // Two classes exist; fourteen more fill the table (some run out of memory, which is fine).
         for k in 8..22 {
             let res = s.alloc_pair(1 << k, 1);
@@ -986,6 +1017,36 @@ mod test {
         assert_eq!((mgr.segment_count(), mgr.fifo_pairs_in_use()), (1, 0));
         assert_eq!(mgr.invalid_frees(), 3);
         assert!(mgr.alloc_message_queue(64, 64).is_ok());
+    }
+
+    #[test]
+    fn pairs_of_other_sizes_share_the_segments() {
+        // Configured 4096/2048 pairs (7424-byte chunks) next to 4096/4096 ones.
+        let mut mgr = SegmentManager::new(cfg(64, 32, 0, 2)).unwrap();
+        let big = mgr.alloc_fifo_pair().unwrap();
+        let small = mgr.alloc_fifo_pair_sized(4096, 4096).unwrap();
+        assert_eq!((small.rx.size, small.tx.size), (4096, 4096));
+        assert_eq!(small.tx.offset - small.rx.offset, Fifo::footprint(4096) as u64);
+        assert_eq!(mgr.fifo_pairs_in_use(), 2);
+        // Views of both work; a freed small chunk is reused by the next small pair.
+        // SAFETY: single-threaded test; no other view of these fifos exists.
+        unsafe {
+            assert_eq!(small.rx.fifo(&mgr).unwrap().capacity(), 4096);
+            assert_eq!(big.tx.fifo(&mgr).unwrap().capacity(), 2048);
+        }
+        mgr.free_fifo_pair(small);
+        assert_eq!(mgr.alloc_fifo_pair_sized(4096, 4096).unwrap(), small);
+        // A freed pair must be freed with its own sizes: a mismatch is refused.
+        let mut wrong = small;
+        wrong.tx.size = 2048;
+        mgr.free_fifo_pair(wrong);
+        assert_eq!(mgr.invalid_frees(), 1);
+        mgr.free_fifo_pair(small);
+        mgr.free_fifo_pair(big);
+        assert_eq!((mgr.fifo_pairs_in_use(), mgr.invalid_frees()), (0, 1));
+        // Sizes that are no fifo size, or a pair too big for an added segment, are refused.
+        assert!(mgr.alloc_fifo_pair_sized(3000, 4096).is_err());
+        assert!(matches!(mgr.alloc_fifo_pair_sized(1 << 16, 1 << 16), Err(SegmentError::InvalidSize { .. })));
     }
 
     #[test]

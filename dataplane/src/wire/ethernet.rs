@@ -1,6 +1,8 @@
 //! Ethernet II frames: a 14-byte header (destination, source, EtherType)
-//! followed by the payload. There is no VLAN support: a tagged frame simply
-//! has EtherType `Unknown(0x8100)`. The frame check sequence is never seen
+//! followed by the payload. There is no VLAN support, but a tagged frame is
+//! recognised by its EtherType ([`EtherType::Vlan`] for 802.1Q,
+//! [`EtherType::QinQ`] for 802.1ad) so input can count it as such. The
+//! frame check sequence is never seen
 //! (the NIC strips and adds it), and minimum-size padding is left to the
 //! payload's own length field (see `ipv4::Packet::payload`).
 
@@ -98,7 +100,11 @@ pub enum EtherType {
     Arp,
     /// 0x86dd.
     Ipv6,
-    /// Anything else, including VLAN tags (0x8100).
+    /// 0x8100: an IEEE 802.1Q VLAN tag follows.
+    Vlan,
+    /// 0x88a8: an IEEE 802.1ad service (QinQ) tag follows.
+    QinQ,
+    /// Anything else.
     Unknown(u16),
 }
 
@@ -108,6 +114,8 @@ impl From<u16> for EtherType {
             0x0800 => EtherType::Ipv4,
             0x0806 => EtherType::Arp,
             0x86dd => EtherType::Ipv6,
+            0x8100 => EtherType::Vlan,
+            0x88a8 => EtherType::QinQ,
             other => EtherType::Unknown(other),
         }
     }
@@ -119,6 +127,8 @@ impl From<EtherType> for u16 {
             EtherType::Ipv4 => 0x0800,
             EtherType::Arp => 0x0806,
             EtherType::Ipv6 => 0x86dd,
+            EtherType::Vlan => 0x8100,
+            EtherType::QinQ => 0x88a8,
             EtherType::Unknown(v) => v,
         }
     }
@@ -130,6 +140,8 @@ impl fmt::Display for EtherType {
             EtherType::Ipv4 => f.write_str("IPv4"),
             EtherType::Arp => f.write_str("ARP"),
             EtherType::Ipv6 => f.write_str("IPv6"),
+            EtherType::Vlan => f.write_str("802.1Q"),
+            EtherType::QinQ => f.write_str("802.1ad"),
             EtherType::Unknown(v) => write!(f, "0x{v:04x}"),
         }
     }
@@ -311,16 +323,20 @@ mod test {
     }
 
     #[test]
-    fn vlan_is_unknown() {
+    fn vlan_tags_are_recognised() {
         let mut buf = FRAME_BYTES;
         buf[12] = 0x81;
         buf[13] = 0x00;
-        assert_eq!(Frame::new_checked(&buf[..]).unwrap().ethertype(), EtherType::Unknown(0x8100));
+        assert_eq!(Frame::new_checked(&buf[..]).unwrap().ethertype(), EtherType::Vlan);
+        buf[12] = 0x88;
+        buf[13] = 0xa8;
+        assert_eq!(Frame::new_checked(&buf[..]).unwrap().ethertype(), EtherType::QinQ);
+        assert_eq!(EtherType::Vlan.to_string(), "802.1Q");
     }
 
     #[test]
     fn ethertype_conversions() {
-        for v in [0x0800u16, 0x0806, 0x86dd, 0x8100, 0x1234] {
+        for v in [0x0800u16, 0x0806, 0x86dd, 0x8100, 0x88a8, 0x1234] {
             assert_eq!(u16::from(EtherType::from(v)), v);
         }
         assert_eq!(EtherType::from(0x86dd), EtherType::Ipv6);

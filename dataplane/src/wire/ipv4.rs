@@ -1,8 +1,12 @@
 //! IPv4 (RFC 791): address prefixes (`Cidr`), the protocol number, the
 //! header view and its `Repr`. This node neither fragments nor reassembles:
 //! `Repr::parse` refuses fragments as `Unsupported`, and `emit` always sets
-//! Don't Fragment. Options are allowed on input (skipped via the IHL) but
-//! never emitted.
+//! Don't Fragment. Options are allowed on input (skipped via the IHL, and
+//! walked by [`check_options`] so that source routes and malformed options
+//! can be refused) but never emitted. [`martian_source`] and
+//! [`martian_destination`] classify the addresses no host may accept
+//! (RFC 1122 3.2.1.3, RFC 1812 5.3.7); the checks that need the node's own
+//! interfaces (its addresses, their subnet broadcasts) are the caller's.
 
 use core::fmt;
 use core::str::FromStr;
@@ -95,6 +99,168 @@ impl FromStr for Cidr {
         let len: u8 = len.parse().map_err(|_| Error::Malformed)?;
         Cidr::new(addr, len)
     }
+}
+
+/// Why an address cannot be the source (or destination) of a datagram a
+/// host accepts: the address classes of RFC 1122 3.2.1.3 and RFC 1812
+/// 5.3.7 that need no knowledge of the node's interfaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Martian {
+    /// 0.0.0.0/8, "this host on this network" (only legal while a host
+    /// learns its address, which this node never does).
+    ThisNetwork,
+    /// 127.0.0.0/8: must never appear on a wire.
+    Loopback,
+    /// 224.0.0.0/4: a group, never a sender.
+    Multicast,
+    /// 255.255.255.255, the limited broadcast: never a sender.
+    Broadcast,
+    /// 240.0.0.0/4 other than the limited broadcast (reserved, "class E").
+    Reserved,
+}
+
+impl Martian {
+    /// Short name for counters and logs.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Martian::ThisNetwork => "0.0.0.0/8",
+            Martian::Loopback => "loopback",
+            Martian::Multicast => "multicast",
+            Martian::Broadcast => "broadcast",
+            Martian::Reserved => "240.0.0.0/4",
+        }
+    }
+}
+
+/// The class that makes `a` unacceptable as a source address, if any.
+#[inline]
+pub const fn martian_source(a: Ipv4Addr) -> Option<Martian> {
+    let b = a.to_bits();
+    match b >> 24 {
+        0 => Some(Martian::ThisNetwork),
+        127 => Some(Martian::Loopback),
+        224..=239 => Some(Martian::Multicast),
+        240..=255 if b == u32::MAX => Some(Martian::Broadcast),
+        240..=255 => Some(Martian::Reserved),
+        _ => None,
+    }
+}
+
+/// The class that makes `a` unacceptable as the destination of a datagram
+/// on the wire: this network, loopback and reserved. Multicast and the
+/// limited broadcast are legal destinations (just not ones this node
+/// listens on), so they are not martians here.
+#[inline]
+pub const fn martian_destination(a: Ipv4Addr) -> Option<Martian> {
+    match martian_source(a) {
+        Some(Martian::Multicast) | Some(Martian::Broadcast) | None => None,
+        m => m,
+    }
+}
+
+/// IPv4 option types this module names (RFC 791, IANA "IP Option Numbers").
+pub mod option {
+    /// End of option list.
+    pub const END: u8 = 0;
+    /// No operation (padding between options).
+    pub const NOP: u8 = 1;
+    /// Record route.
+    pub const RECORD_ROUTE: u8 = 7;
+    /// Timestamp.
+    pub const TIMESTAMP: u8 = 68;
+    /// Loose source and record route.
+    pub const LSRR: u8 = 131;
+    /// Strict source and record route.
+    pub const SSRR: u8 = 137;
+    /// Router alert (RFC 2113).
+    pub const ROUTER_ALERT: u8 = 148;
+}
+
+/// Why [`check_options`] refused a header's options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OptionsError {
+    /// A loose or strict source route (RFC 7126 4.3, 4.4: drop by default).
+    SourceRoute,
+    /// An option's length is below 2, runs past the header, or is wrong
+    /// for its type.
+    Malformed,
+}
+
+/// One option: its type and the bytes after the type and length fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpOption<'a> {
+    /// The option type byte (copied flag, class and number).
+    pub kind: u8,
+    /// The option data (empty for NOP).
+    pub data: &'a [u8],
+}
+
+/// Walks the options of a header (the bytes from [`Packet::options`]):
+/// one [`IpOption`] per option, NOPs included, stopping at End of Options
+/// or the end of the bytes; an `Err` (once, then nothing) where an option's
+/// length field does not fit.
+#[derive(Debug, Clone)]
+pub struct Options<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Options<'a> {
+    /// The options in `bytes`.
+    pub const fn new(bytes: &'a [u8]) -> Self {
+        Options { rest: bytes }
+    }
+}
+
+impl<'a> Iterator for Options<'a> {
+    type Item = Result<IpOption<'a>, OptionsError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (&kind, after) = self.rest.split_first()?;
+        match kind {
+            option::END => {
+                self.rest = &[];
+                None
+            }
+            option::NOP => {
+                self.rest = after;
+                Some(Ok(IpOption { kind, data: &[] }))
+            }
+            _ => {
+                let len = after.first().map_or(0, |&l| usize::from(l));
+                if len < 2 || len > self.rest.len() {
+                    self.rest = &[];
+                    return Some(Err(OptionsError::Malformed));
+                }
+                let data = &self.rest[2..len];
+                self.rest = &self.rest[len..];
+                Some(Ok(IpOption { kind, data }))
+            }
+        }
+    }
+}
+
+/// Checks a header's options as a host should on input: every length must
+/// fit, a source route (LSRR, SSRR) is refused whatever its shape (RFC
+/// 7126), and the options whose layout RFC 791 fixes must have it (record
+/// route and the source routes: a pointer and whole addresses; timestamp:
+/// a pointer and flags; router alert: exactly 4 bytes). Other options are
+/// skipped, as RFC 1122 3.2.1.8 asks.
+pub fn check_options(bytes: &[u8]) -> Result<(), OptionsError> {
+    for o in Options::new(bytes) {
+        let o = o?;
+        match o.kind {
+            option::LSRR | option::SSRR => return Err(OptionsError::SourceRoute),
+            // Pointer, then 4-byte addresses; the pointer is 1-based from
+            // the option start and at least 4.
+            option::RECORD_ROUTE if o.data.is_empty() || o.data[0] < 4 || (o.data.len() - 1) % 4 != 0 => {
+                return Err(OptionsError::Malformed)
+            }
+            option::TIMESTAMP if o.data.len() < 2 || o.data[0] < 5 => return Err(OptionsError::Malformed),
+            option::ROUTER_ALERT if o.data.len() != 2 => return Err(OptionsError::Malformed),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// The protocol field: what the payload is.
@@ -685,6 +851,90 @@ mod test {
         assert_eq!(Cidr::new(Ipv4Addr::UNSPECIFIED, 33), Err(Error::Malformed));
         for bad in ["198.18.0.2", "198.18.0.2/", "198.18.0.2/33", "198.18.0/24", "x/8", "1.2.3.4/+8", "1.2.3.4/008"] {
             assert_eq!(bad.parse::<Cidr>(), Err(Error::Malformed), "{bad}");
+        }
+    }
+
+    #[test]
+    fn martian_addresses() {
+        let m = |s: &str| martian_source(s.parse().unwrap());
+        assert_eq!(m("0.0.0.0"), Some(Martian::ThisNetwork));
+        assert_eq!(m("0.1.2.3"), Some(Martian::ThisNetwork));
+        assert_eq!(m("127.0.0.1"), Some(Martian::Loopback));
+        assert_eq!(m("127.255.255.254"), Some(Martian::Loopback));
+        assert_eq!(m("224.0.0.1"), Some(Martian::Multicast));
+        assert_eq!(m("239.255.255.255"), Some(Martian::Multicast));
+        assert_eq!(m("240.0.0.1"), Some(Martian::Reserved));
+        assert_eq!(m("255.255.255.254"), Some(Martian::Reserved));
+        assert_eq!(m("255.255.255.255"), Some(Martian::Broadcast));
+        for ok in ["1.0.0.0", "126.255.255.255", "128.0.0.0", "198.18.0.1", "223.255.255.255", "10.0.0.255"] {
+            assert_eq!(m(ok), None, "{ok}");
+        }
+        let d = |s: &str| martian_destination(s.parse().unwrap());
+        assert_eq!(d("127.0.0.1"), Some(Martian::Loopback));
+        assert_eq!(d("0.0.0.0"), Some(Martian::ThisNetwork));
+        assert_eq!(d("250.1.1.1"), Some(Martian::Reserved));
+        assert_eq!(d("255.255.255.255"), None);
+        assert_eq!(d("224.0.0.251"), None);
+        assert_eq!(d("198.18.0.2"), None);
+        assert_eq!(Martian::Loopback.as_str(), "loopback");
+    }
+
+    #[test]
+    fn options_walk() {
+        // NOP, router alert, record route with room for one address, END, padding.
+        let bytes = [1, 148, 4, 0, 0, 7, 7, 4, 0, 0, 0, 0, 0, 0xaa, 0xbb, 0xcc];
+        let kinds: Vec<_> = Options::new(&bytes).map(|o| o.unwrap()).collect();
+        assert_eq!(
+            kinds,
+            [
+                IpOption { kind: option::NOP, data: &[] },
+                IpOption { kind: option::ROUTER_ALERT, data: &[0, 0] },
+                IpOption { kind: option::RECORD_ROUTE, data: &[4, 0, 0, 0, 0] },
+            ]
+        );
+        assert_eq!(check_options(&bytes), Ok(()));
+        // No options, only padding, only END.
+        assert_eq!(check_options(&[]), Ok(()));
+        assert_eq!(check_options(&[1, 1, 1, 1]), Ok(()));
+        assert_eq!(check_options(&[0, 0x83, 0xff, 0xff]), Ok(()), "bytes after END are padding");
+        // An unknown option with a good length is skipped.
+        assert_eq!(check_options(&[0x9e, 4, 1, 2]), Ok(()));
+    }
+
+    #[test]
+    fn source_routes_are_refused() {
+        // LSRR and SSRR, well formed (pointer 4, one address) and not.
+        assert_eq!(check_options(&[1, option::LSRR, 7, 4, 10, 0, 0, 1]), Err(OptionsError::SourceRoute));
+        assert_eq!(check_options(&[option::SSRR, 7, 4, 10, 0, 0, 1, 0]), Err(OptionsError::SourceRoute));
+        assert_eq!(check_options(&[option::SSRR, 3, 4, 0]), Err(OptionsError::SourceRoute));
+        // A source route after a malformed option is still malformed first.
+        assert_eq!(check_options(&[0x44, 1, option::LSRR, 3, 4, 0, 0, 0]), Err(OptionsError::Malformed));
+    }
+
+    #[test]
+    fn malformed_option_lengths() {
+        for bad in [
+            &[0x94][..],       // type with no length byte
+            &[0x94, 0, 0, 0],  // length 0
+            &[0x94, 1, 0, 0],  // length 1 (shorter than type + length)
+            &[0x94, 5, 0, 0],  // runs past the options
+            &[1, 1, 0x07, 40], // record route longer than the header
+        ] {
+            assert_eq!(check_options(bad), Err(OptionsError::Malformed), "{bad:02x?}");
+            // The walk stops at the bad option and says so once.
+            let items: Vec<_> = Options::new(bad).collect();
+            assert_eq!(items.iter().filter(|o| o.is_err()).count(), 1, "{bad:02x?}");
+            assert!(items.last().unwrap().is_err());
+        }
+        // Lengths that fit but are wrong for the option's type.
+        for bad in [
+            &[0x07, 4, 4, 0][..],         // record route with half an address
+            &[0x07, 7, 3, 0, 0, 0, 0, 0], // record route pointer below 4
+            &[0x44, 3, 5, 0],             // timestamp without its flags byte
+            &[0x94, 3, 0, 0],             // router alert of 3 bytes
+        ] {
+            assert!(Options::new(bad).all(|o| o.is_ok()), "{bad:02x?}");
+            assert_eq!(check_options(bad), Err(OptionsError::Malformed), "{bad:02x?}");
         }
     }
 }

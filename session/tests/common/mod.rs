@@ -64,7 +64,14 @@ impl RingNode {
         routes.add(Route { prefix: subnet, port: 0, next_hop: None }).unwrap();
         let ip4 = Some(Cidr::new(NODE_IP, 24).unwrap());
         let net = NetTables {
-            interfaces: vec![Interface { name: "ring0".into(), port_id, mac: Mac(port.mac()), ip4 }],
+            // The ring feeds the node its own frames: it is its own peer.
+            interfaces: vec![Interface {
+                name: "ring0".into(),
+                port_id,
+                mac: Mac(port.mac()),
+                ip4,
+                accept_local: true,
+            }],
             routes,
             pings: Vec::new(),
         };
