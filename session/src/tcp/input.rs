@@ -11,7 +11,7 @@
 use dataplane::wire::tcp::{Repr as TcpRepr, SeqNumber};
 
 use super::cc::CongestionControl;
-use super::connection::{AckNeed, ConnectError, Connection, Event, Recovery, State};
+use super::connection::{after, AckNeed, ConnectError, Connection, Event, Recovery, State};
 use super::options::{paws_reject, ts_clock, TS_TICK_NS};
 use super::sack::{receiver_blocks, DUP_THRESH};
 use super::stats::Counter;
@@ -132,7 +132,7 @@ impl Connection {
         if !self.acceptable(seq, syn, data_len, fin) {
             if self.state == State::TimeWait && fin {
                 // A retransmitted FIN: our last ACK was lost. Re-ACK and restart 2*MSL.
-                self.t_close = Some(now + self.time_wait);
+                self.t_close = Some(after(now, self.time_wait));
             }
             if !flags.rst() {
                 self.counters.incr(Counter::OutOfWindow);
@@ -402,14 +402,14 @@ impl Connection {
         }
 
         // RFC 6298 §5.2/5.3: stop the timer when all is acknowledged, else restart it.
-        self.t_rto = if self.snd_una == self.snd_max { None } else { Some(now + self.rtt.rto()) };
+        self.t_rto = if self.snd_una == self.snd_max { None } else { Some(after(now, self.rtt.rto())) };
 
         if fin_acked {
             match self.state {
                 State::FinWait1 => {
                     self.state = State::FinWait2;
                     if self.app_closed {
-                        self.t_close = Some(now + self.fin_wait_2);
+                        self.t_close = Some(after(now, self.fin_wait_2));
                     }
                 }
                 State::Closing => self.enter_time_wait(now),
@@ -455,7 +455,7 @@ impl Connection {
                 self.ack_need = AckNeed::Now;
             } else if self.ack_need < AckNeed::Delayed {
                 self.ack_need = AckNeed::Delayed;
-                self.t_delack.get_or_insert(now + self.delayed_ack);
+                self.t_delack.get_or_insert(after(now, self.delayed_ack));
             }
             self.refresh_rx(rx, None);
         } else {
@@ -506,6 +506,6 @@ impl Connection {
         self.t_persist = None;
         self.t_keepalive = None;
         self.t_delack = None;
-        self.t_close = Some(now + self.time_wait);
+        self.t_close = Some(after(now, self.time_wait));
     }
 }

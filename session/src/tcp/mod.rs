@@ -69,7 +69,7 @@ pub mod transport;
 mod tests;
 
 pub use cc::CcAlgorithm;
-pub use config::{ConnOptions, Keepalive, TcpConfig};
+pub use config::{ConnOptions, Keepalive, TcpConfig, MSS_MAX, MSS_MIN};
 pub use connection::{ConnectError, Connection, Event, State, Transmit};
 pub use dataplane::wire::tcp::Repr as TcpRepr;
 pub use stats::{ConnStats, Counter, Counters};

@@ -12,7 +12,7 @@
 use dataplane::wire::tcp::{Flags, Repr as TcpRepr, SeqNumber, Timestamp};
 
 use super::cc::CongestionControl;
-use super::connection::{AckNeed, Connection, State, Transmit};
+use super::connection::{after, AckNeed, Connection, State, Transmit};
 use super::options::ts_clock;
 use super::stats::Counter;
 use crate::fifo::Fifo;
@@ -132,7 +132,7 @@ impl Connection {
             // Karn: only the first transmission is timed.
             self.rtt_seq = Some((self.iss, now));
         }
-        self.t_rto.get_or_insert(now + self.rtt.rto());
+        self.t_rto.get_or_insert(after(now, self.rtt.rto()));
         if syn_ack {
             self.last_ack_sent = self.rcv_nxt;
             self.rcv_adv = self.rcv_nxt + u32::from(repr.window_len);
@@ -219,7 +219,7 @@ impl Connection {
         if len == 0 && !fin {
             if avail > 0 && wnd_room == 0 && self.snd_una == self.snd_max && self.t_persist.is_none() {
                 // Zero window with data waiting: probe until it opens (RFC 9293 §3.8.6.1).
-                self.t_persist = Some(now + self.persist_interval());
+                self.t_persist = Some(after(now, self.persist_interval()));
             }
             return None;
         }
@@ -234,7 +234,7 @@ impl Connection {
             if !((empties_queue && (!self.nagle || nothing_unacked)) || half_window) {
                 if len < avail && nothing_unacked && self.t_persist.is_none() {
                     // Window-limited with nothing in flight: the override timer.
-                    self.t_persist = Some(now + self.persist_interval());
+                    self.t_persist = Some(after(now, self.persist_interval()));
                 }
                 return None;
             }
@@ -291,7 +291,7 @@ impl Connection {
         if len > 0 {
             self.t_persist = None;
         }
-        self.t_rto.get_or_insert(now + self.rtt.rto());
+        self.t_rto.get_or_insert(after(now, self.rtt.rto()));
         self.finish(now, repr)
     }
 }
