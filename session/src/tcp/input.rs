@@ -475,7 +475,7 @@ impl Connection {
         self.rx_free = rx.max_enqueue() as u32;
         self.rx_ooo_runs = rx.ooo_segments().count();
         self.rx_sack = if self.neg.sack && self.rx_ooo_runs > 0 {
-            receiver_blocks(self.rcv_nxt, rx.ooo_segments(), recent)
+            receiver_blocks(self.rcv_nxt, rx.ooo_segments(), recent, &self.rx_sack)
         } else {
             Default::default()
         };

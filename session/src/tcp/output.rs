@@ -9,7 +9,7 @@
 //! each call copies at most one segment's payload into the caller's buffer
 //! (an mbuf's data area) with `Fifo::peek`, so nothing is allocated.
 
-use dataplane::wire::tcp::{Flags, Repr as TcpRepr, SeqNumber, Timestamp};
+use dataplane::wire::tcp::{Flags, Repr as TcpRepr, SackBlocks, SeqNumber, Timestamp};
 
 use super::cc::CongestionControl;
 use super::connection::{after, AckNeed, Connection, State, Transmit};
@@ -102,7 +102,13 @@ impl Connection {
             repr.timestamp = Some(Timestamp { tsval: ts_clock(now, self.ts_offset), tsecr: self.ts_recent });
         }
         if self.neg.sack {
-            repr.sack_blocks = self.rx_sack;
+            // As many blocks as fit beside the timestamps (RFC 2018 §3: three
+            // with them, four without), so the repr says what goes on the wire.
+            let fit = if self.neg.timestamps { 3 } else { 4 };
+            repr.sack_blocks = SackBlocks::EMPTY;
+            for &b in self.rx_sack.as_slice().iter().take(fit) {
+                repr.sack_blocks.push(b);
+            }
         }
     }
 
