@@ -116,14 +116,10 @@ impl Connection {
         }
 
         // PAWS (RFC 7323 §5.3).
-        if self.neg.timestamps && !flags.rst() {
-            if let Some(ts) = seg.timestamp {
-                if paws_reject(self.ts_recent, self.ts_recent_at, ts.tsval, now) {
-                    self.counters.incr(Counter::PawsDrops);
-                    self.ack_need = AckNeed::Now;
-                    return;
-                }
-            }
+        if self.paws_rejects(now, seg) {
+            self.counters.incr(Counter::PawsDrops);
+            self.ack_need = AckNeed::Now;
+            return;
         }
 
         // Sequence acceptability (RFC 9293 §3.10.7.4, first check).
@@ -189,7 +185,7 @@ impl Connection {
         }
 
         if self.state == State::SynReceived {
-            if seg.ack_number <= self.snd_una || seg.ack_number > self.snd_max {
+            if !self.acks_our_syn(seg.ack_number) {
                 self.rst_pending = Some(self.rst_for_ack(seg));
                 return;
             }
@@ -228,6 +224,47 @@ impl Connection {
         }
     }
 
+    /// Whether `seg` takes this half-open (SYN-RECEIVED) connection to
+    /// ESTABLISHED when given to [`input`](Self::input) now; `data_len` is
+    /// its payload length. A pure question, so that the worker gives a
+    /// passive open its session (and fifos) for exactly the segment that
+    /// completes the handshake, and for nothing else (a bad ACK, an old
+    /// duplicate, a RST). It asks what `input` checks, in the same order,
+    /// with the same helpers.
+    pub fn completes_handshake(&self, now: u64, seg: &TcpRepr, data_len: usize) -> bool {
+        if self.state != State::SynReceived {
+            return false;
+        }
+        let flags = seg.flags;
+        let (mut seq, mut syn) = (seg.seq_number, flags.syn());
+        if syn && seq == self.irs {
+            if !flags.ack() {
+                return false; // a retransmitted SYN
+            }
+            seq += 1;
+            syn = false;
+        }
+        let data_len = data_len.min(seg.payload_len) as u32;
+        !self.paws_rejects(now, seg)
+            && self.acceptable(seq, syn, data_len, flags.fin())
+            && !flags.rst()
+            && !syn
+            && flags.ack()
+            && self.acks_our_syn(seg.ack_number)
+    }
+
+    /// PAWS (RFC 7323 §5.3): `seg` carries a timestamp older than the last one taken.
+    fn paws_rejects(&self, now: u64, seg: &TcpRepr) -> bool {
+        self.neg.timestamps
+            && !seg.flags.rst()
+            && seg.timestamp.is_some_and(|ts| paws_reject(self.ts_recent, self.ts_recent_at, ts.tsval, now))
+    }
+
+    /// In SYN-RECEIVED: whether `ack` acknowledges our SYN (RFC 9293 §3.10.7.4, fifth check).
+    fn acks_our_syn(&self, ack: SeqNumber) -> bool {
+        self.snd_una < ack && ack <= self.snd_max
+    }
+
     /// Whether a segment is acceptable (RFC 9293 §3.10.7.4 table), with
     /// one relaxation: a bare FIN at `rcv_nxt` is accepted into a zero
     /// window, as Linux does, so that a closed window cannot stall a close.
@@ -235,6 +272,11 @@ impl Connection {
         let wnd = if matches!(self.state, State::TimeWait | State::CloseWait | State::Closing | State::LastAck) {
             // No more data is expected; only the exact next sequence number is in window.
             0
+        } else if self.state == State::SynReceived {
+            // Only the window our SYN-ACK offered: a half-open connection may
+            // have no fifo yet, and the answer must not depend on which one
+            // it is given (see `completes_handshake`).
+            self.rcv_adv.since(self.rcv_nxt)
         } else {
             self.rx_free.max(self.rcv_adv.since(self.rcv_nxt))
         };
