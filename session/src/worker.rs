@@ -43,7 +43,7 @@ use crate::pool::Pool;
 use crate::segment::fifo_pair_footprint;
 use crate::session::{dgram_enqueue, DgramHeader, Session, SessionFifos, SessionHandle, SessionState};
 use crate::tcp::backlog::SynDecision;
-use crate::tcp::transport::{TcpTransport, TcpTransportConfig};
+use crate::tcp::transport::{ListenVerdict, TcpTransport, TcpTransportConfig};
 use crate::transport::{ConnectError, ConnectRequest, EventKind, SessionEvent, Transport, TransportCx, TransportProto};
 use crate::udp::{Tuple, UdpConfig, UdpTransport};
 
@@ -486,7 +486,7 @@ impl SessionWorker {
         let payload = &d.mbuf.data()[seg.payload_offset.min(end)..end];
         let worker = self.index;
         if let Some(c) = self.tcp.lookup(&seg.tuple) {
-            if let Some(l) = self.tcp.awaiting_session(c, &seg) {
+            if let Some(l) = self.tcp.awaiting_session(io.now_ns, c, &seg, payload.len()) {
                 let Some(s) =
                     self.session_accept_alloc(io, shared, l, TransportProto::Tcp, seg.tuple.local, seg.tuple.remote)
                 else {
@@ -500,37 +500,38 @@ impl SessionWorker {
             self.tcp.input(&mut cx, c, &seg, payload);
             return;
         }
-        let f = seg.repr.flags;
         let (ip, port) = (*seg.tuple.local.ip(), seg.tuple.local.port());
-        let listener = if f.rst() { None } else { shared.control.lookup_listener(0, 0, Proto::Tcp, ip, port, false) };
-        match listener {
-            Some(l) if f.syn() && !f.ack() => {
+        let Some(l) = shared.control.lookup_listener(0, 0, Proto::Tcp, ip, port, false) else {
+            io.counters.inc(Counter::TcpNoListener);
+            self.tcp.send_reset(io, net, &seg);
+            return;
+        };
+        let options = shared.control.listener(l).map(|x| x.options).unwrap_or_default();
+        match self.tcp.listen_verdict(io.now_ns, l, &seg) {
+            ListenVerdict::Syn => {
                 let rx = Self::listener_rx_fifo_size(shared, l).unwrap_or(65536);
                 match self.tcp.syn_decision(l) {
                     SynDecision::Accept => {
-                        let options = shared.control.listener(l).map(|x| x.options).unwrap_or_default();
                         let mut cx = Self::cx(&mut self.sessions, &mut self.events, io, net, worker);
                         self.tcp.accept(&mut cx, l, &seg, rx, &options);
                     }
-                    SynDecision::Cookie => self.tcp.send_cookie(io, net, &seg, rx),
+                    SynDecision::Cookie => self.tcp.send_cookie(io, net, &seg, rx, &options),
                     SynDecision::Drop => io.counters.inc(Counter::TcpSynDropped),
                 }
             }
-            Some(l) if f.ack() && !f.syn() && self.tcp.cookie_possible(l) && self.tcp.cookie_valid(io.now_ns, &seg) => {
+            ListenVerdict::Cookie => {
                 let Some(s) =
                     self.session_accept_alloc(io, shared, l, TransportProto::Tcp, seg.tuple.local, seg.tuple.remote)
                 else {
                     return;
                 };
                 let mut cx = Self::cx(&mut self.sessions, &mut self.events, io, net, worker);
-                if !self.tcp.accept_cookie(&mut cx, s, l, &seg, payload) {
+                if !self.tcp.accept_cookie(&mut cx, s, l, &seg, payload, &options) {
                     self.session_free(s);
                 }
             }
-            _ => {
-                io.counters.inc(Counter::TcpNoListener);
-                self.tcp.send_reset(io, net, &seg);
-            }
+            ListenVerdict::Reset => self.tcp.send_reset(io, net, &seg),
+            ListenVerdict::Drop => {}
         }
     }
 

@@ -7,6 +7,20 @@ use super::cc::CcAlgorithm;
 const MS: u64 = 1_000_000;
 const SEC: u64 = 1_000_000_000;
 
+/// The smallest MSS a listener, a connect or the config may ask for (as
+/// Linux's `TCP_MAXSEG`: 88). Option validation refuses values outside
+/// [`MSS_MIN`]`..=`[`MSS_MAX`]; the core clamps whatever gets through.
+pub const MSS_MIN: u16 = 88;
+/// The largest MSS a listener, a connect or the config may ask for (a 9000-byte jumbo frame's).
+pub const MSS_MAX: u16 = 9000;
+
+/// The MSS we advertise and the cap on the one we send: the config's
+/// (the interface MTU's), lowered by the connection's option, within
+/// [`MSS_MIN`]`..=`[`MSS_MAX`] whatever the values.
+pub fn mss_cap(cfg: &TcpConfig, opts: &ConnOptions) -> u16 {
+    opts.mss.map_or(cfg.mss, |m| m.min(cfg.mss)).clamp(MSS_MIN, MSS_MAX)
+}
+
 /// Keepalive timing (RFC 9293 §3.8.4; Linux's tcp_keepalive_* defaults).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Keepalive {
@@ -96,7 +110,7 @@ pub struct ConnOptions {
     /// Size of the rx fifo the connection gets: the most we can advertise,
     /// and what our window scale is chosen for.
     pub rx_fifo_size: u32,
-    /// Cap on the MSS (below the config's).
+    /// Cap on the MSS (below the config's; see [`mss_cap`]).
     pub mss: Option<u16>,
     /// Congestion control instead of the config's.
     pub cc: Option<CcAlgorithm>,

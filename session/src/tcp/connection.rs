@@ -26,8 +26,8 @@ use std::net::SocketAddrV4;
 use dataplane::wire::tcp::{Repr as TcpRepr, SackBlocks, SeqNumber};
 
 use super::cc::{Cc, CongestionControl};
-use super::config::{ConnOptions, Keepalive, TcpConfig};
-use super::options::{our_window_scale, ts_offset, Negotiated};
+use super::config::{mss_cap, ConnOptions, Keepalive, TcpConfig};
+use super::options::{our_window_scale, send_mss, ts_offset, Negotiated, DEFAULT_MSS, MAX_WINDOW_SCALE};
 use super::rst::ChallengeAckLimiter;
 use super::rtt::RttEstimator;
 use super::sack::Scoreboard;
@@ -124,6 +124,30 @@ pub struct Transmit {
     pub payload_len: usize,
 }
 
+/// The shortest delay any timer is armed with: one tick of the worker's
+/// timer wheel. Why a floor: a zero delay (a zero RTO, keepalive interval
+/// or TIME-WAIT from the config) would re-arm a timer at the instant it
+/// fired and spin; with it every timer moves time forward.
+pub const MIN_TIMER_NS: u64 = 1_000_000;
+
+/// The deadline `delay` after `now`: at least [`MIN_TIMER_NS`] later, and
+/// saturating instead of wrapping for delays near `u64::MAX`.
+pub(super) fn after(now: u64, delay: u64) -> u64 {
+    now.saturating_add(delay.max(MIN_TIMER_NS))
+}
+
+/// `value << shift`, saturating at `u64::MAX` instead of losing the high
+/// bits (`checked_shl` only refuses shifts of 64 or more).
+pub(super) fn saturating_shl(value: u64, shift: u32) -> u64 {
+    if value == 0 {
+        0
+    } else if shift >= value.leading_zeros() {
+        u64::MAX
+    } else {
+        value << shift
+    }
+}
+
 /// How soon an ACK must go out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(super) enum AckNeed {
@@ -147,7 +171,10 @@ pub struct Connection {
     pub(super) state: State,
 
     // Settings, resolved from config and options.
+    /// The MSS we advertise, and the cap on the send MSS ([`mss_cap`]).
     pub(super) mss_cap: u16,
+    /// The initial window in segments of the send MSS (RFC 6928).
+    pub(super) initial_cwnd_segments: u32,
     pub(super) nagle: bool,
     pub(super) keepalive: Option<Keepalive>,
     pub(super) delayed_ack: u64,
@@ -271,14 +298,17 @@ impl Connection {
         state: State,
         now: u64,
     ) -> Self {
-        let mss_cap = opts.mss.map_or(cfg.mss, |m| m.min(cfg.mss));
+        let mss_cap = mss_cap(cfg, &opts);
         let iss = SeqNumber(iss);
-        let mss = u32::from(mss_cap);
-        Connection {
+        // Before the peer's SYN the send MSS is the default's (RFC 9293 §3.7.1).
+        let neg = Negotiated { snd_mss: send_mss(Some(DEFAULT_MSS), mss_cap), ..Negotiated::NONE };
+        let cc = opts.cc.unwrap_or(cfg.cc);
+        let mut c = Connection {
             local,
             remote,
             state,
             mss_cap,
+            initial_cwnd_segments: cfg.initial_cwnd_segments,
             nagle: opts.nagle.unwrap_or(cfg.nagle),
             keepalive: opts.keepalive.or(cfg.keepalive),
             delayed_ack: cfg.delayed_ack,
@@ -312,7 +342,7 @@ impl Connection {
             rx_fin: None,
             rx_sack: SackBlocks::EMPTY,
             rx_ooo_runs: 0,
-            neg: Negotiated { snd_mss: mss_cap.min(super::options::DEFAULT_MSS), ..Negotiated::NONE },
+            neg,
             ts_offset: ts_offset(iss.0),
             ts_recent: 0,
             ts_recent_at: now,
@@ -328,7 +358,7 @@ impl Connection {
             retries: 0,
             persist_backoff: 0,
             keepalive_sent: 0,
-            cc: Cc::new(opts.cc.unwrap_or(cfg.cc), mss, cfg.initial_cwnd_segments.max(1) * mss),
+            cc: Cc::new(cc, 1, 1),
             dupacks: 0,
             recovery: None,
             scoreboard: Scoreboard::default(),
@@ -344,7 +374,25 @@ impl Connection {
             events: VecDeque::with_capacity(8),
             counters: Counters::default(),
             totals: Totals::default(),
-        }
+        };
+        c.set_negotiated(neg);
+        c
+    }
+
+    /// Adopts what the SYNs agreed and sizes everything by its send MSS:
+    /// the congestion controller starts afresh with [`Self::initial_cwnd_segments`]
+    /// segments of it. The only place `neg` is set, so that the controller
+    /// and the segments it counts can never disagree on the MSS.
+    pub(super) fn set_negotiated(&mut self, neg: Negotiated) {
+        let neg = Negotiated {
+            snd_wscale: neg.snd_wscale.min(MAX_WINDOW_SCALE),
+            rcv_wscale: neg.rcv_wscale.min(MAX_WINDOW_SCALE),
+            ..neg
+        };
+        self.neg = neg;
+        let smss = u32::from(neg.snd_mss);
+        let iw = self.initial_cwnd_segments.max(1).saturating_mul(smss);
+        self.cc = Cc::new(self.cc.algorithm(), smss, iw);
     }
 
     /// Active open: a connection in SYN-SENT with its SYN pending.
@@ -404,13 +452,13 @@ impl Connection {
         c.rcv_adv = c.rcv_nxt;
         c.last_ack_sent = c.rcv_nxt;
         let ws = cfg.window_scale && info.peer_window_scale.is_some();
-        c.neg = Negotiated {
-            snd_mss: info.mss.min(c.mss_cap),
+        c.set_negotiated(Negotiated {
+            snd_mss: send_mss(Some(info.mss), c.mss_cap),
             snd_wscale: if ws { info.peer_window_scale.unwrap_or(0) } else { 0 },
             rcv_wscale: if ws { our_window_scale(opts.rx_fifo_size) } else { 0 },
             sack: cfg.sack && info.sack,
             timestamps: cfg.timestamps && info.timestamps,
-        };
+        });
         c.snd_una = c.iss + 1;
         c.snd_nxt = c.snd_una;
         c.snd_max = c.snd_una;
@@ -434,7 +482,7 @@ impl Connection {
         self.rcv_adv = self.rcv_nxt;
         self.last_ack_sent = self.rcv_nxt;
         let ours = self.offer_repr();
-        self.neg = Negotiated::from_syns(&ours, syn, self.mss_cap);
+        self.set_negotiated(Negotiated::from_syns(&ours, syn, self.mss_cap));
         if let Some(ts) = syn.timestamp.filter(|_| self.neg.timestamps) {
             self.ts_recent = ts.tsval;
             self.ts_recent_at = now;
@@ -519,7 +567,7 @@ impl Connection {
             }
             State::FinWait2 if self.app_closed => {
                 // A half-closed connection now closed fully: bound FIN-WAIT-2.
-                self.t_close = Some(now + self.fin_wait_2);
+                self.t_close = Some(after(now, self.fin_wait_2));
             }
             _ => {}
         }
@@ -653,7 +701,7 @@ impl Connection {
                 self.high_rxt = self.snd_una;
             }
         }
-        self.t_rto = Some(now + self.rtt.rto());
+        self.t_rto = Some(after(now, self.rtt.rto()));
     }
 
     fn on_persist(&mut self, now: u64) {
@@ -672,13 +720,12 @@ impl Connection {
         if self.persist_interval() < self.rtt.max_rto() {
             self.persist_backoff += 1;
         }
-        self.t_persist = Some(now + self.persist_interval());
+        self.t_persist = Some(after(now, self.persist_interval()));
     }
 
     /// The persist interval: the RTO backed off per unanswered probe, within [RTO, max RTO].
     pub(super) fn persist_interval(&self) -> u64 {
-        let base = self.rtt.rto();
-        base.checked_shl(self.persist_backoff).unwrap_or(u64::MAX).min(self.rtt.max_rto())
+        saturating_shl(self.rtt.rto(), self.persist_backoff).min(self.rtt.max_rto())
     }
 
     fn on_keepalive(&mut self, now: u64) {
@@ -688,7 +735,7 @@ impl Connection {
         }
         if self.snd_una != self.snd_max {
             // Data in flight: the retransmission timer watches the peer.
-            self.t_keepalive = Some(now + ka.idle);
+            self.t_keepalive = Some(after(now, ka.idle));
             return;
         }
         if self.keepalive_sent >= ka.probes {
@@ -700,14 +747,14 @@ impl Connection {
         self.keepalive_sent += 1;
         self.probe_pending = true;
         self.counters.incr(Counter::KeepaliveProbes);
-        self.t_keepalive = Some(now + ka.interval);
+        self.t_keepalive = Some(after(now, ka.interval));
     }
 
     /// Restarts the keepalive idle timer (on every segment received).
     pub(super) fn arm_keepalive(&mut self, now: u64) {
         if let Some(ka) = self.keepalive {
             if matches!(self.state, State::Established | State::CloseWait) {
-                self.t_keepalive = Some(now + ka.idle);
+                self.t_keepalive = Some(after(now, ka.idle));
                 self.keepalive_sent = 0;
             }
         }

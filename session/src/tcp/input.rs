@@ -11,7 +11,7 @@
 use dataplane::wire::tcp::{Repr as TcpRepr, SeqNumber};
 
 use super::cc::CongestionControl;
-use super::connection::{AckNeed, ConnectError, Connection, Event, Recovery, State};
+use super::connection::{after, AckNeed, ConnectError, Connection, Event, Recovery, State};
 use super::options::{paws_reject, ts_clock, TS_TICK_NS};
 use super::sack::{receiver_blocks, DUP_THRESH};
 use super::stats::Counter;
@@ -116,14 +116,10 @@ impl Connection {
         }
 
         // PAWS (RFC 7323 §5.3).
-        if self.neg.timestamps && !flags.rst() {
-            if let Some(ts) = seg.timestamp {
-                if paws_reject(self.ts_recent, self.ts_recent_at, ts.tsval, now) {
-                    self.counters.incr(Counter::PawsDrops);
-                    self.ack_need = AckNeed::Now;
-                    return;
-                }
-            }
+        if self.paws_rejects(now, seg) {
+            self.counters.incr(Counter::PawsDrops);
+            self.ack_need = AckNeed::Now;
+            return;
         }
 
         // Sequence acceptability (RFC 9293 §3.10.7.4, first check).
@@ -132,7 +128,7 @@ impl Connection {
         if !self.acceptable(seq, syn, data_len, fin) {
             if self.state == State::TimeWait && fin {
                 // A retransmitted FIN: our last ACK was lost. Re-ACK and restart 2*MSL.
-                self.t_close = Some(now + self.time_wait);
+                self.t_close = Some(after(now, self.time_wait));
             }
             if !flags.rst() {
                 self.counters.incr(Counter::OutOfWindow);
@@ -189,7 +185,7 @@ impl Connection {
         }
 
         if self.state == State::SynReceived {
-            if seg.ack_number <= self.snd_una || seg.ack_number > self.snd_max {
+            if !self.acks_our_syn(seg.ack_number) {
                 self.rst_pending = Some(self.rst_for_ack(seg));
                 return;
             }
@@ -228,6 +224,47 @@ impl Connection {
         }
     }
 
+    /// Whether `seg` takes this half-open (SYN-RECEIVED) connection to
+    /// ESTABLISHED when given to [`input`](Self::input) now; `data_len` is
+    /// its payload length. A pure question, so that the worker gives a
+    /// passive open its session (and fifos) for exactly the segment that
+    /// completes the handshake, and for nothing else (a bad ACK, an old
+    /// duplicate, a RST). It asks what `input` checks, in the same order,
+    /// with the same helpers.
+    pub fn completes_handshake(&self, now: u64, seg: &TcpRepr, data_len: usize) -> bool {
+        if self.state != State::SynReceived {
+            return false;
+        }
+        let flags = seg.flags;
+        let (mut seq, mut syn) = (seg.seq_number, flags.syn());
+        if syn && seq == self.irs {
+            if !flags.ack() {
+                return false; // a retransmitted SYN
+            }
+            seq += 1;
+            syn = false;
+        }
+        let data_len = data_len.min(seg.payload_len) as u32;
+        !self.paws_rejects(now, seg)
+            && self.acceptable(seq, syn, data_len, flags.fin())
+            && !flags.rst()
+            && !syn
+            && flags.ack()
+            && self.acks_our_syn(seg.ack_number)
+    }
+
+    /// PAWS (RFC 7323 §5.3): `seg` carries a timestamp older than the last one taken.
+    fn paws_rejects(&self, now: u64, seg: &TcpRepr) -> bool {
+        self.neg.timestamps
+            && !seg.flags.rst()
+            && seg.timestamp.is_some_and(|ts| paws_reject(self.ts_recent, self.ts_recent_at, ts.tsval, now))
+    }
+
+    /// In SYN-RECEIVED: whether `ack` acknowledges our SYN (RFC 9293 §3.10.7.4, fifth check).
+    fn acks_our_syn(&self, ack: SeqNumber) -> bool {
+        self.snd_una < ack && ack <= self.snd_max
+    }
+
     /// Whether a segment is acceptable (RFC 9293 §3.10.7.4 table), with
     /// one relaxation: a bare FIN at `rcv_nxt` is accepted into a zero
     /// window, as Linux does, so that a closed window cannot stall a close.
@@ -235,6 +272,11 @@ impl Connection {
         let wnd = if matches!(self.state, State::TimeWait | State::CloseWait | State::Closing | State::LastAck) {
             // No more data is expected; only the exact next sequence number is in window.
             0
+        } else if self.state == State::SynReceived {
+            // Only the window our SYN-ACK offered: a half-open connection may
+            // have no fifo yet, and the answer must not depend on which one
+            // it is given (see `completes_handshake`).
+            self.rcv_adv.since(self.rcv_nxt)
         } else {
             self.rx_free.max(self.rcv_adv.since(self.rcv_nxt))
         };
@@ -402,14 +444,14 @@ impl Connection {
         }
 
         // RFC 6298 §5.2/5.3: stop the timer when all is acknowledged, else restart it.
-        self.t_rto = if self.snd_una == self.snd_max { None } else { Some(now + self.rtt.rto()) };
+        self.t_rto = if self.snd_una == self.snd_max { None } else { Some(after(now, self.rtt.rto())) };
 
         if fin_acked {
             match self.state {
                 State::FinWait1 => {
                     self.state = State::FinWait2;
                     if self.app_closed {
-                        self.t_close = Some(now + self.fin_wait_2);
+                        self.t_close = Some(after(now, self.fin_wait_2));
                     }
                 }
                 State::Closing => self.enter_time_wait(now),
@@ -455,7 +497,7 @@ impl Connection {
                 self.ack_need = AckNeed::Now;
             } else if self.ack_need < AckNeed::Delayed {
                 self.ack_need = AckNeed::Delayed;
-                self.t_delack.get_or_insert(now + self.delayed_ack);
+                self.t_delack.get_or_insert(after(now, self.delayed_ack));
             }
             self.refresh_rx(rx, None);
         } else {
@@ -475,7 +517,7 @@ impl Connection {
         self.rx_free = rx.max_enqueue() as u32;
         self.rx_ooo_runs = rx.ooo_segments().count();
         self.rx_sack = if self.neg.sack && self.rx_ooo_runs > 0 {
-            receiver_blocks(self.rcv_nxt, rx.ooo_segments(), recent)
+            receiver_blocks(self.rcv_nxt, rx.ooo_segments(), recent, &self.rx_sack)
         } else {
             Default::default()
         };
@@ -506,6 +548,6 @@ impl Connection {
         self.t_persist = None;
         self.t_keepalive = None;
         self.t_delack = None;
-        self.t_close = Some(now + self.time_wait);
+        self.t_close = Some(after(now, self.time_wait));
     }
 }

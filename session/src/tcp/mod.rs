@@ -14,9 +14,9 @@
 //! timers), [`input`] and [`output`] (by direction), [`options`]
 //! (negotiation, PAWS), [`rtt`] (RFC 6298), [`sack`] (RFC 2018 / 6675),
 //! [`cc`] (NewReno, CUBIC), [`isn`] (RFC 6528), [`syncookie`], [`rst`]
-//! (resets for closed ports, challenge ACK limit), [`backlog`] (listener
-//! half-open accounting), [`stats`] (counters and the CLI snapshot),
-//! [`config`].
+//! (resets for closed ports, challenge ACK limit), [`listen`] (what a
+//! listener does with a segment), [`backlog`] (listener half-open
+//! accounting), [`stats`] (counters and the CLI snapshot), [`config`].
 //!
 //! Wiring it to a worker:
 //! - Sizing: give `poll_transmit` a payload buffer of at least
@@ -32,15 +32,17 @@
 //! - Call `app_rx` whenever the app has read from the rx fifo (the
 //!   dequeue notification), so the window is reopened and a window update
 //!   sent; `input` also refreshes the window.
-//! - Listeners: a SYN that matches no connection goes to the listener's
-//!   [`backlog::ListenBacklog`]: `Accept` => [`Connection::accept`] with an
-//!   ISN from [`isn::IsnGenerator`]; `Cookie` =>
-//!   [`syncookie::SynCookies::syn_ack`]; a bare ACK that matches no
-//!   connection => [`Connection::from_cookie`]; anything else =>
+//! - Listeners: [`listen::listen_action`] sorts a segment that matches no
+//!   connection. A SYN goes to the listener's [`backlog::ListenBacklog`]:
+//!   `Accept` => [`Connection::accept`] with an ISN from
+//!   [`isn::IsnGenerator`]; `Cookie` => [`syncookie::SynCookies::syn_ack`].
+//!   An ACK => [`Connection::from_cookie`] if it carries a good cookie, else
+//!   [`rst::reset_for`]; anything else is dropped. No listener at all =>
 //!   [`rst::reset_for`].
-//! - Fifos must exist before the first `input` of an accepted connection
-//!   (the ACK completing the handshake may carry data); `poll_transmit`
-//!   does not read the tx fifo before ESTABLISHED.
+//! - Fifos must exist before the `input` that completes an accepted
+//!   connection's handshake (that ACK may carry data), and only then:
+//!   [`Connection::completes_handshake`] tells which segment it is.
+//!   `poll_transmit` does not read the tx fifo before ESTABLISHED.
 //! - Counters: call [`Connection::flush_counters`] into the worker's
 //!   [`Counters`] (e.g. once per batch); the worker itself counts bad
 //!   checksums, cookies sent and cookies failed.
@@ -56,6 +58,7 @@ pub mod config;
 pub mod connection;
 pub mod input;
 pub mod isn;
+pub mod listen;
 pub mod options;
 pub mod output;
 pub mod rst;
@@ -69,7 +72,7 @@ pub mod transport;
 mod tests;
 
 pub use cc::CcAlgorithm;
-pub use config::{ConnOptions, Keepalive, TcpConfig};
+pub use config::{ConnOptions, Keepalive, TcpConfig, MSS_MAX, MSS_MIN};
 pub use connection::{ConnectError, Connection, Event, State, Transmit};
 pub use dataplane::wire::tcp::Repr as TcpRepr;
 pub use stats::{ConnStats, Counter, Counters};

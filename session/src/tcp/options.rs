@@ -8,6 +8,11 @@ use dataplane::wire::tcp::{Repr as TcpRepr, SeqNumber};
 pub const MAX_WINDOW_SCALE: u8 = 14;
 /// MSS assumed when the peer sends none (RFC 9293 §3.7.1).
 pub const DEFAULT_MSS: u16 = 536;
+/// The smallest MSS we send with, whatever the peer asks for: a peer
+/// announcing a tiny MSS (1 byte, say) would otherwise make us spend a
+/// segment and its headers on every byte (the lesson of CVE-2019-11479;
+/// Linux's floor, `tcp_min_snd_mss`, is 48).
+pub const SND_MSS_FLOOR: u16 = 64;
 /// Timestamps older than this are not used for PAWS (RFC 7323 §5.5: 24 days).
 pub const PAWS_IDLE_NS: u64 = 24 * 24 * 3600 * 1_000_000_000;
 /// Nanoseconds per tick of our timestamp clock (1 kHz, as Linux).
@@ -33,6 +38,14 @@ pub fn ts_clock(now: u64, offset: u32) -> u32 {
 /// connection, so that TSvals do not reveal a node-wide clock directly.
 pub fn ts_offset(iss: u32) -> u32 {
     iss.wrapping_mul(0x9e37_79b1).rotate_left(13)
+}
+
+/// The effective send MSS (the SMSS of RFC 5681): the peer's MSS option
+/// (536 without one), at most `mss_cap`, at least [`SND_MSS_FLOOR`]. The
+/// single source of every segment-sized quantity of a connection: payload
+/// size, congestion window, loss detection thresholds.
+pub fn send_mss(peer: Option<u16>, mss_cap: u16) -> u16 {
+    peer.unwrap_or(DEFAULT_MSS).min(mss_cap).max(SND_MSS_FLOOR)
 }
 
 /// What was agreed on the SYNs.
@@ -61,7 +74,7 @@ impl Negotiated {
     pub fn from_syns(ours: &TcpRepr, peer: &TcpRepr, mss_cap: u16) -> Negotiated {
         let ws = ours.window_scale.is_some() && peer.window_scale.is_some();
         Negotiated {
-            snd_mss: peer.max_seg_size.unwrap_or(DEFAULT_MSS).min(mss_cap).max(64),
+            snd_mss: send_mss(peer.max_seg_size, mss_cap),
             snd_wscale: if ws { peer.window_scale.unwrap_or(0).min(MAX_WINDOW_SCALE) } else { 0 },
             rcv_wscale: if ws { ours.window_scale.unwrap_or(0) } else { 0 },
             sack: ours.sack_permitted && peer.sack_permitted,

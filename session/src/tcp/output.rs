@@ -9,10 +9,10 @@
 //! each call copies at most one segment's payload into the caller's buffer
 //! (an mbuf's data area) with `Fifo::peek`, so nothing is allocated.
 
-use dataplane::wire::tcp::{Flags, Repr as TcpRepr, SeqNumber, Timestamp};
+use dataplane::wire::tcp::{Flags, Repr as TcpRepr, SackBlocks, SeqNumber, Timestamp};
 
 use super::cc::CongestionControl;
-use super::connection::{AckNeed, Connection, State, Transmit};
+use super::connection::{after, AckNeed, Connection, State, Transmit};
 use super::options::ts_clock;
 use super::stats::Counter;
 use crate::fifo::Fifo;
@@ -102,7 +102,13 @@ impl Connection {
             repr.timestamp = Some(Timestamp { tsval: ts_clock(now, self.ts_offset), tsecr: self.ts_recent });
         }
         if self.neg.sack {
-            repr.sack_blocks = self.rx_sack;
+            // As many blocks as fit beside the timestamps (RFC 2018 §3: three
+            // with them, four without), so the repr says what goes on the wire.
+            let fit = if self.neg.timestamps { 3 } else { 4 };
+            repr.sack_blocks = SackBlocks::EMPTY;
+            for &b in self.rx_sack.as_slice().iter().take(fit) {
+                repr.sack_blocks.push(b);
+            }
         }
     }
 
@@ -132,7 +138,7 @@ impl Connection {
             // Karn: only the first transmission is timed.
             self.rtt_seq = Some((self.iss, now));
         }
-        self.t_rto.get_or_insert(now + self.rtt.rto());
+        self.t_rto.get_or_insert(after(now, self.rtt.rto()));
         if syn_ack {
             self.last_ack_sent = self.rcv_nxt;
             self.rcv_adv = self.rcv_nxt + u32::from(repr.window_len);
@@ -219,7 +225,7 @@ impl Connection {
         if len == 0 && !fin {
             if avail > 0 && wnd_room == 0 && self.snd_una == self.snd_max && self.t_persist.is_none() {
                 // Zero window with data waiting: probe until it opens (RFC 9293 §3.8.6.1).
-                self.t_persist = Some(now + self.persist_interval());
+                self.t_persist = Some(after(now, self.persist_interval()));
             }
             return None;
         }
@@ -234,7 +240,7 @@ impl Connection {
             if !((empties_queue && (!self.nagle || nothing_unacked)) || half_window) {
                 if len < avail && nothing_unacked && self.t_persist.is_none() {
                     // Window-limited with nothing in flight: the override timer.
-                    self.t_persist = Some(now + self.persist_interval());
+                    self.t_persist = Some(after(now, self.persist_interval()));
                 }
                 return None;
             }
@@ -291,7 +297,7 @@ impl Connection {
         if len > 0 {
             self.t_persist = None;
         }
-        self.t_rto.get_or_insert(now + self.rtt.rto());
+        self.t_rto.get_or_insert(after(now, self.rtt.rto()));
         self.finish(now, repr)
     }
 }

@@ -9,6 +9,10 @@
 /// variance term from collapsing to zero on a perfectly steady path).
 const GRANULARITY_NS: u64 = 1_000_000;
 
+/// The lowest RTO whatever the configuration: a zero RTO would resend at
+/// once, forever, and back-off could never double it.
+pub const MIN_RTO_FLOOR_NS: u64 = 1_000_000;
+
 /// RTT estimator and retransmission timeout.
 #[derive(Debug, Clone)]
 pub struct RttEstimator {
@@ -25,7 +29,11 @@ pub struct RttEstimator {
 
 impl RttEstimator {
     /// An estimator with no sample yet: the RTO is `initial_rto` (RFC 6298 §2.1).
+    /// Whatever the values, the bounds hold: the minimum is at least
+    /// [`MIN_RTO_FLOOR_NS`] and the maximum at least the minimum.
     pub fn new(initial_rto: u64, min_rto: u64, max_rto: u64) -> Self {
+        let min_rto = min_rto.max(MIN_RTO_FLOOR_NS);
+        let max_rto = max_rto.max(min_rto);
         RttEstimator {
             srtt: 0,
             rttvar: 0,
@@ -42,22 +50,25 @@ impl RttEstimator {
     /// (RFC 6298 §2.2 and §2.3), and clears any back-off (§5.7).
     pub fn sample(&mut self, rtt: u64) {
         self.latest = rtt;
+        // Why u128 and saturation: a sample can be any u64 (a clock jump), and
+        // 7 * srtt or 4 * rttvar must not overflow.
         if self.has_sample {
             let err = self.srtt.abs_diff(rtt);
-            self.rttvar = (3 * self.rttvar + err) / 4;
-            self.srtt = (7 * self.srtt + rtt) / 8;
+            self.rttvar = ((3 * u128::from(self.rttvar) + u128::from(err)) / 4) as u64;
+            self.srtt = ((7 * u128::from(self.srtt) + u128::from(rtt)) / 8) as u64;
         } else {
             self.srtt = rtt;
             self.rttvar = rtt / 2;
             self.has_sample = true;
         }
-        self.base_rto = (self.srtt + GRANULARITY_NS.max(4 * self.rttvar)).clamp(self.min_rto, self.max_rto);
+        let var = GRANULARITY_NS.max(self.rttvar.saturating_mul(4));
+        self.base_rto = self.srtt.saturating_add(var).clamp(self.min_rto, self.max_rto);
         self.backoff = 0;
     }
 
     /// The current RTO, back-off included, at most the maximum.
     pub fn rto(&self) -> u64 {
-        self.base_rto.checked_shl(self.backoff).unwrap_or(u64::MAX).min(self.max_rto)
+        super::connection::saturating_shl(self.base_rto, self.backoff).min(self.max_rto)
     }
 
     /// Doubles the RTO after a timeout (RFC 6298 §5.5).
@@ -130,6 +141,37 @@ mod test {
         assert_eq!(r.rto(), 200 * MS);
         r.sample(5000 * MS);
         assert_eq!(r.rto(), 2000 * MS);
+    }
+
+    #[test]
+    fn any_bounds_and_samples_are_total() {
+        // Issue 9 item 1: min above max (a config mistake) made `clamp` panic;
+        // a zero RTO never grew; huge samples overflowed 7 * srtt.
+        let mut r = RttEstimator::new(0, 5000 * MS, 10 * MS);
+        assert_eq!(r.rto(), 5000 * MS);
+        let mut z = RttEstimator::new(0, 0, 0);
+        assert_eq!(z.rto(), MIN_RTO_FLOOR_NS);
+        z.back_off();
+        assert_eq!(z.rto(), MIN_RTO_FLOOR_NS, "the max is the floor too");
+        let mut big = RttEstimator::new(u64::MAX, 0, u64::MAX);
+        for _ in 0..70 {
+            big.back_off();
+            assert_eq!(big.rto(), u64::MAX, "saturates, never wraps to a small RTO");
+        }
+        for s in [u64::MAX, 0, u64::MAX, 1, u64::MAX / 3] {
+            r.sample(s);
+            big.sample(s);
+        }
+        assert_eq!(r.rto(), 5000 * MS);
+        assert!(big.rto() >= MIN_RTO_FLOOR_NS);
+        // Back-off from a large base: doubling stops at the maximum and never wraps.
+        let mut w = RttEstimator::new(u64::MAX / 4, 0, u64::MAX);
+        let mut last = w.rto();
+        for _ in 0..70 {
+            w.back_off();
+            assert!(w.rto() >= last, "{} after {last}", w.rto());
+            last = w.rto();
+        }
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //!
 //! Receiving side: [`receiver_blocks`] turns the rx fifo's out-of-order runs
 //! into the SACK blocks of our ACKs, the block holding the most recently
-//! received segment first (RFC 2018 §4).
+//! received segment first, then the blocks of the previous ACK in the
+//! order they were reported (RFC 2018 §4).
 
 use dataplane::wire::tcp::{SackBlock, SackBlocks, SeqNumber};
 
@@ -164,30 +165,51 @@ impl Scoreboard {
     }
 }
 
-/// SACK blocks for an ACK: the fifo's out-of-order runs (offsets from
-/// `rcv_nxt`), the run containing `recent` (the latest out-of-order
-/// segment) first, then the others from the lowest.
+/// SACK blocks for an ACK (RFC 2018 §4), from the fifo's out-of-order runs
+/// (offsets from `rcv_nxt`): first the run holding `recent` (the segment
+/// that triggered this ACK), then the runs of the blocks reported last
+/// time (`previous`, in their order), then any other runs, lowest first.
+/// So every block is repeated in most-recently-reported order and a block
+/// is not forgotten after one report while newer ones arrive. One pass
+/// over the runs; nothing is allocated.
 pub fn receiver_blocks(
     rcv_nxt: SeqNumber,
     runs: impl Iterator<Item = OooSegment>,
     recent: Option<SeqNumber>,
+    previous: &SackBlocks,
 ) -> SackBlocks {
+    const N: usize = dataplane::wire::tcp::MAX_SACK_BLOCKS;
+    let previous = previous.as_slice();
     let mut first = None;
+    // Runs that hold a previously reported block, with that block's rank.
+    let mut repeated: [(usize, SackBlock); N] = [(0, SackBlock { left: SeqNumber(0), right: SeqNumber(0) }); N];
+    let mut n_repeated = 0;
     let mut others = SackBlocks::EMPTY;
     for s in runs {
         let b = SackBlock { left: rcv_nxt + s.offset, right: rcv_nxt + s.offset + s.len };
         if first.is_none() && recent.is_some_and(|r| b.left <= r && r < b.right) {
             first = Some(b);
-        } else {
-            others.push(b);
+            continue;
+        }
+        // Runs only grow and merge, so a block reported before lies in the run that holds it now.
+        let rank = previous.iter().position(|p| b.left < p.right && p.left < b.right);
+        match rank {
+            Some(rank) if n_repeated < N => {
+                repeated[n_repeated] = (rank, b);
+                n_repeated += 1;
+            }
+            _ => {
+                others.push(b);
+            }
         }
     }
+    let repeated = &mut repeated[..n_repeated];
+    repeated.sort_unstable_by_key(|&(rank, _)| rank);
     let mut out = SackBlocks::EMPTY;
-    if let Some(b) = first {
-        out.push(b);
-    }
-    for &b in others.as_slice() {
-        out.push(b);
+    for b in first.into_iter().chain(repeated.iter().map(|&(_, b)| b)).chain(others.as_slice().iter().copied()) {
+        if !out.push(b) {
+            break;
+        }
     }
     out
 }
@@ -288,11 +310,12 @@ mod test {
             OooSegment { offset: 300, len: 10 },
             OooSegment { offset: 500, len: 1 },
         ];
-        let b = receiver_blocks(SeqNumber(1000), runs.iter().copied(), Some(SeqNumber(1305)));
+        let none = SackBlocks::EMPTY;
+        let b = receiver_blocks(SeqNumber(1000), runs.iter().copied(), Some(SeqNumber(1305)), &none);
         let got: Vec<(u32, u32)> = b.as_slice().iter().map(|b| (b.left.0, b.right.0)).collect();
         assert_eq!(got, [(1300, 1310), (1100, 1150), (1500, 1501)]);
-        let b = receiver_blocks(SeqNumber(1000), runs.iter().copied(), None);
+        let b = receiver_blocks(SeqNumber(1000), runs.iter().copied(), None, &none);
         assert_eq!(b.as_slice()[0].left, SeqNumber(1100));
-        assert!(receiver_blocks(SeqNumber(0), [].iter().copied(), None).is_empty());
+        assert!(receiver_blocks(SeqNumber(0), [].iter().copied(), None, &none).is_empty());
     }
 }

@@ -77,6 +77,12 @@ counters! {
     TimedOut => "connections timed out",
     /// SYN or SYN-ACK retransmissions.
     SynRetransmits => "syn retransmits",
+    /// Segments to a listener dropped unanswered: no SYN, ACK or RST (a bare
+    /// FIN, no flags), SYN with FIN, or a RST (RFC 9293 §3.10.7.2; counted by the worker).
+    ListenerDropped => "segments to a listener dropped",
+    /// ACKs to a listener that matched no connection and no valid cookie,
+    /// answered with a RST (counted by the worker).
+    ListenerAckReset => "acks to a listener reset",
     /// TIME-WAIT connections whose tuple a new active open took over (counted by the worker).
     TimeWaitReused => "time-wait tuples reused",
 }

@@ -3,11 +3,16 @@
 //! needs, keeps no state, and rebuilds the connection from the peer's ACK.
 //!
 //! Cookie layout (our ISN, 32 bits):
-//! `| t mod 64 (6) | MSS index (2) | MAC (24) |`, where `t` counts
+//! `| t mod 4 (2) | MSS index (4) | MAC (26) |`, where `t` counts
 //! [`COOKIE_PERIOD_NS`] periods and the MAC is SipHash-2-4 over the 4-tuple,
 //! the peer's ISN, the full `t`, the MSS index and the option bits, under
 //! the node's secret. A cookie is valid for [`COOKIE_MAX_AGE`] periods after
-//! the one it was made in. When the peer offered timestamps, the low 5
+//! the one it was made in (two bits of `t` tell those three periods apart;
+//! an older cookie names a `t` whose MAC does not match). The MSS index
+//! picks the peer's MSS from [`MSS_TABLE`], sixteen values that lose less
+//! than 10% anywhere from 536 to 1460 bytes (Linux's four lose up to 41%:
+//! a peer MSS of 1000 came back as 536); the SYN-ACK itself advertises our
+//! own MSS, as a normal one does. When the peer offered timestamps, the low 5
 //! bits of our TSval carry its window scale (4 bits, 15 = none) and whether
 //! it offered SACK; the ACK echoes them in TSecr (as Linux does). Without
 //! timestamps those options are lost, so the connection runs without window
@@ -18,14 +23,24 @@ use std::net::SocketAddrV4;
 use dataplane::wire::tcp::{Flags, Repr as TcpRepr, SeqNumber, Timestamp};
 
 use super::isn::{siphash24, tuple_bytes};
-use super::options::{our_window_scale, ts_clock, ts_offset};
+use super::options::{our_window_scale, ts_clock, ts_offset, DEFAULT_MSS};
 
 /// Length of one cookie time period (as Linux: 64 s).
 pub const COOKIE_PERIOD_NS: u64 = 64_000_000_000;
 /// Periods after the one a cookie was made in during which it is accepted.
 pub const COOKIE_MAX_AGE: u32 = 2;
-/// The MSS values a cookie can carry; the largest not above the peer's is chosen.
-pub const MSS_TABLE: [u16; 4] = [536, 1220, 1440, 1460];
+/// The MSS values a cookie can carry; the largest not above the peer's is
+/// chosen (the first when the peer's is smaller still). About 10% apart
+/// from 536 to 1460, with the usual tunnel and PPPoE sizes (1300, 1380,
+/// 1440), Ethernet's 1460 and a 9000-byte jumbo frame's 8960.
+pub const MSS_TABLE: [u16; 16] = [64, 256, 536, 590, 650, 720, 800, 880, 960, 1060, 1170, 1300, 1380, 1440, 1460, 8960];
+
+/// Bits of our ISN: the period, the MSS index, the MAC.
+const T_SHIFT: u32 = 30;
+const MSS_SHIFT: u32 = 26;
+const MSS_MASK: u32 = 0xf;
+const MAC_MASK: u32 = (1 << MSS_SHIFT) - 1;
+const T_MASK: u32 = 0x3;
 
 /// Option bits when the peer sent no timestamps (outside the 5-bit TSval range).
 const NO_TS: u8 = 0x40;
@@ -79,12 +94,13 @@ impl SynCookies {
         input[16..20].copy_from_slice(&t.to_le_bytes());
         input[20] = mss_idx;
         input[21] = opt_bits;
-        siphash24(self.k0, self.k1, &input) as u32 & 0x00ff_ffff
+        siphash24(self.k0, self.k1, &input) as u32 & MAC_MASK
     }
 
     /// The SYN-ACK that answers `syn` (received on `local` from `remote`)
     /// with a cookie. `rx_fifo_size` is the receive fifo size the
-    /// connection will get, `enable_*` say which options we do at all.
+    /// connection will get, `our_mss` the MSS we advertise (the listener's
+    /// [`super::config::mss_cap`]), `enable` says which options we do at all.
     #[allow(clippy::too_many_arguments)]
     pub fn syn_ack(
         &self,
@@ -93,10 +109,11 @@ impl SynCookies {
         remote: SocketAddrV4,
         syn: &TcpRepr,
         rx_fifo_size: u32,
-        mss_cap: u16,
+        our_mss: u16,
         enable: CookieOptions,
     ) -> TcpRepr {
-        let peer_mss = syn.max_seg_size.unwrap_or(536).min(mss_cap);
+        // The peer's MSS, not ours: the connection caps it by its own when it is rebuilt.
+        let peer_mss = syn.max_seg_size.unwrap_or(DEFAULT_MSS);
         let mss_idx = MSS_TABLE.iter().rposition(|&m| m <= peer_mss).unwrap_or(0) as u8;
         let ts = syn.timestamp.filter(|_| enable.timestamps);
         let ws = syn.window_scale.filter(|_| enable.window_scale && ts.is_some());
@@ -106,7 +123,7 @@ impl SynCookies {
         let t = (now / COOKIE_PERIOD_NS) as u32;
         let irs = syn.seq_number.0;
         let mac = self.mac(local, remote, irs, t, mss_idx, opt_bits);
-        let iss = ((t & 0x3f) << 26) | (u32::from(mss_idx) << 24) | mac;
+        let iss = ((t & T_MASK) << T_SHIFT) | (u32::from(mss_idx) << MSS_SHIFT) | mac;
         let timestamp = ts.map(|peer| {
             // Why minus 64: the real connection's TSval must not be below
             // this one, or the peer's PAWS would drop our next segments.
@@ -120,7 +137,7 @@ impl SynCookies {
             ack_number: syn.seq_number + 1,
             flags: Flags::SYN | Flags::ACK,
             window_len: rx_fifo_size.min(u32::from(u16::MAX)) as u16,
-            max_seg_size: Some(MSS_TABLE[usize::from(mss_idx)]),
+            max_seg_size: Some(our_mss),
             window_scale: ws.map(|_| our_window_scale(rx_fifo_size)),
             sack_permitted: sack,
             sack_blocks: Default::default(),
@@ -138,14 +155,14 @@ impl SynCookies {
         let iss = (ack.ack_number - 1).0;
         let irs = (ack.seq_number - 1).0;
         let t_now = (now / COOKIE_PERIOD_NS) as u32;
-        let age = t_now.wrapping_sub(iss >> 26) & 0x3f;
+        let age = t_now.wrapping_sub(iss >> T_SHIFT) & T_MASK;
         if age > COOKIE_MAX_AGE {
             return None;
         }
         let t = t_now.wrapping_sub(age);
-        let mss_idx = ((iss >> 24) & 3) as u8;
+        let mss_idx = ((iss >> MSS_SHIFT) & MSS_MASK) as u8;
         let opt_bits = ack.timestamp.map_or(NO_TS, |ts| (ts.tsecr & 0x1f) as u8);
-        if self.mac(local, remote, irs, t, mss_idx, opt_bits) != iss & 0x00ff_ffff {
+        if self.mac(local, remote, irs, t, mss_idx, opt_bits) != iss & MAC_MASK {
             return None;
         }
         let timestamps = opt_bits != NO_TS;
@@ -246,10 +263,11 @@ mod test {
         let mut s = syn(false);
         s.max_seg_size = Some(1400);
         let sa = jar.syn_ack(0, l, r, &s, 1 << 20, 1460, ALL);
-        assert_eq!(sa.max_seg_size, Some(1220));
+        // The SYN-ACK advertises our MSS; the cookie carries the peer's (from the table).
+        assert_eq!(sa.max_seg_size, Some(1460));
         assert!(!sa.sack_permitted && sa.window_scale.is_none() && sa.timestamp.is_none());
         let info = jar.validate(0, l, r, &ack_for(&sa)).unwrap();
-        assert_eq!((info.mss, info.peer_window_scale, info.sack, info.timestamps), (1220, None, false, false));
+        assert_eq!((info.mss, info.peer_window_scale, info.sack, info.timestamps), (1380, None, false, false));
     }
 
     #[test]
@@ -277,7 +295,7 @@ mod test {
         a.seq_number += 1;
         assert!(jar.validate(0, l, r, &a).is_none());
         let mut a = good;
-        a.ack_number = SeqNumber(a.ack_number.0 ^ (1 << 24));
+        a.ack_number = SeqNumber(a.ack_number.0 ^ (1 << MSS_SHIFT));
         assert!(jar.validate(0, l, r, &a).is_none());
         let mut a = good;
         a.timestamp.as_mut().unwrap().tsecr ^= u32::from(SACK_BIT);
@@ -285,7 +303,7 @@ mod test {
         let mut a = good;
         a.flags = Flags::ACK | Flags::RST;
         assert!(jar.validate(0, l, r, &a).is_none());
-        // Random guesses essentially never pass (24-bit MAC).
+        // Random guesses essentially never pass (26-bit MAC).
         let mut passed = 0;
         for k in 0..20_000u32 {
             let mut a = good;
@@ -293,5 +311,31 @@ mod test {
             passed += usize::from(jar.validate(0, l, r, &a).is_some());
         }
         assert_eq!(passed, 0);
+    }
+
+    #[test]
+    fn mss_table_loses_under_ten_percent_from_536_to_1460() {
+        // Issue 9 item 9: a peer MSS of 1000 came back from the cookie as 536.
+        let jar = SynCookies::new(*b"cookie-secret-16");
+        let (l, r) = addrs();
+        let mut s = syn(true);
+        let mut cookie_mss = |peer: Option<u16>| {
+            s.max_seg_size = peer;
+            let sa = jar.syn_ack(0, l, r, &s, 65536, 1460, ALL);
+            assert_eq!(sa.max_seg_size, Some(1460), "we advertise our own MSS");
+            jar.validate(0, l, r, &ack_for(&sa)).unwrap().mss
+        };
+        assert!(cookie_mss(Some(1000)) >= 960, "{}", cookie_mss(Some(1000)));
+        for peer in 536..=1460u16 {
+            let got = cookie_mss(Some(peer));
+            assert!(got <= peer && u32::from(got) * 10 >= u32::from(peer) * 9, "peer {peer}: cookie {got}");
+        }
+        // Never above the peer's, whatever it is; no MSS option means 536.
+        for peer in [0, 1, 63, 64, 100, 300, 535, 1461, 4000, 8960, 9000, u16::MAX] {
+            let got = cookie_mss(Some(peer));
+            assert!(got <= peer.max(MSS_TABLE[0]), "peer {peer}: cookie {got}");
+        }
+        assert_eq!(cookie_mss(None), 536);
+        assert_eq!(cookie_mss(Some(9000)), 8960);
     }
 }

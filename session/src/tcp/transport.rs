@@ -35,9 +35,10 @@ use dataplane::wire::Error as WireError;
 
 use super::backlog::{ListenBacklog, SynCookieMode, SynDecision};
 use super::cc::CcAlgorithm;
-use super::config::{ConnOptions, Keepalive, TcpConfig};
+use super::config::{mss_cap, ConnOptions, Keepalive, TcpConfig};
 use super::connection::{Connection, Event, State};
 use super::isn::IsnGenerator;
+use super::listen::{listen_action, ListenAction};
 use super::rst::reset_for;
 use super::stats::{Counter, Counters};
 use super::syncookie::{CookieOptions, SynCookies};
@@ -112,6 +113,19 @@ struct TcpConn {
     timer: Option<TimerHandle>,
     deadline: Option<u64>,
     tuple: Tuple,
+}
+
+/// What the worker does with a segment for a listener that matches no connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenVerdict {
+    /// A SYN: ask [`TcpTransport::syn_decision`].
+    Syn,
+    /// The last ACK of a cookie handshake (validated): make a session, then [`TcpTransport::accept_cookie`].
+    Cookie,
+    /// Answer with [`TcpTransport::send_reset`].
+    Reset,
+    /// Nothing (counted).
+    Drop,
 }
 
 /// A received segment, parsed.
@@ -259,12 +273,34 @@ impl TcpTransport {
     }
 
     /// The listener of connection `c` if it is a half-open passive open and
-    /// `seg` may complete its handshake: the caller gives it a session
-    /// ([`Self::give_session`]) before feeding the segment.
-    pub fn awaiting_session(&self, c: u32, seg: &TcpInput) -> Option<u32> {
+    /// `seg` (with `payload_len` bytes of data) completes its handshake: the
+    /// caller gives it a session ([`Self::give_session`]) before feeding the
+    /// segment. Any other segment (a bad or old ACK, a RST, a retransmitted
+    /// SYN) is fed without one, so a half-open connection never holds fifos.
+    pub fn awaiting_session(&self, now: u64, c: u32, seg: &TcpInput, payload_len: usize) -> Option<u32> {
         let tc = self.conns.get(c)?;
-        let f = seg.repr.flags;
-        (tc.awaiting_session && f.ack() && !f.syn() && !f.rst()).then_some(tc.listener).flatten()
+        (tc.awaiting_session && tc.conn.completes_handshake(now, &seg.repr, payload_len))
+            .then_some(tc.listener)
+            .flatten()
+    }
+
+    /// What listener `listener` does with `seg`, which matches no
+    /// connection ([`listen_action`]): an ACK is a cookie handshake's last
+    /// ACK only if the cookie is good, else it is reset. Drops and resets
+    /// are counted here.
+    pub fn listen_verdict(&mut self, now: u64, listener: u32, seg: &TcpInput) -> ListenVerdict {
+        match listen_action(seg.repr.flags) {
+            ListenAction::Syn => ListenVerdict::Syn,
+            ListenAction::Ack if self.cookie_possible(listener) && self.cookie_valid(now, seg) => ListenVerdict::Cookie,
+            ListenAction::Ack => {
+                self.counters.incr(Counter::ListenerAckReset);
+                ListenVerdict::Reset
+            }
+            ListenAction::Drop => {
+                self.counters.incr(Counter::ListenerDropped);
+                ListenVerdict::Drop
+            }
+        }
     }
 
     /// Attaches session `session` (with fifos) to connection `c`.
@@ -278,18 +314,29 @@ impl TcpTransport {
         }
     }
 
-    /// Answers a SYN with a cookie SYN-ACK (no state kept).
-    pub fn send_cookie(&mut self, io: &mut Io, net: &NetTables, seg: &TcpInput, rx_fifo_size: u32) {
+    /// Answers a SYN with a cookie SYN-ACK (no state kept), advertising
+    /// the MSS a connection of this listener (`options`) would.
+    pub fn send_cookie(
+        &mut self,
+        io: &mut Io,
+        net: &NetTables,
+        seg: &TcpInput,
+        rx_fifo_size: u32,
+        options: &TransportOptions,
+    ) {
         let t = &self.cfg.tcp;
         let enable = CookieOptions { timestamps: t.timestamps, window_scale: t.window_scale, sack: t.sack };
-        let repr =
-            self.cookies.syn_ack(io.now_ns, seg.tuple.local, seg.tuple.remote, &seg.repr, rx_fifo_size, t.mss, enable);
+        let our_mss = mss_cap(t, &conn_options(rx_fifo_size, options));
+        let (local, remote) = (seg.tuple.local, seg.tuple.remote);
+        let repr = self.cookies.syn_ack(io.now_ns, local, remote, &seg.repr, rx_fifo_size, our_mss, enable);
         self.counters.incr(Counter::CookiesSent);
         send_bare(io, net, &repr, seg.tuple);
     }
 
     /// An ACK that matches no connection, for a listener that may have sent
-    /// cookies: a connection if the cookie is good. The caller made the session.
+    /// cookies: a connection if the cookie is good, with the listener's
+    /// `options` (MSS cap, congestion control, Nagle, keepalive) as a
+    /// half-open connection would have had. The caller made the session.
     pub fn accept_cookie(
         &mut self,
         cx: &mut TransportCx<'_>,
@@ -297,10 +344,11 @@ impl TcpTransport {
         listener: u32,
         seg: &TcpInput,
         payload: &[u8],
+        options: &TransportOptions,
     ) -> bool {
         let now = cx.io.now_ns;
         let Some(s) = cx.sessions.get(session) else { return false };
-        let opts = ConnOptions::new(s.rx().capacity() as u32);
+        let opts = conn_options(s.rx().capacity() as u32, options);
         let t = &self.cfg.tcp;
         let Some(conn) =
             Connection::from_cookie(t, &self.cookies, &seg.repr, seg.tuple.local, seg.tuple.remote, opts, now)

@@ -38,10 +38,33 @@ pub struct Cubic {
 }
 
 impl Cubic {
-    /// Starts with `initial_cwnd` bytes and an unbounded ssthresh.
+    /// Starts with `initial_cwnd` bytes (at least one segment) and an
+    /// unbounded ssthresh; an `mss` of 0 counts as 1.
     pub fn new(mss: u32, initial_cwnd: u32) -> Self {
+        let mss = mss.max(1);
         let w = f64::from(initial_cwnd.max(mss)) / f64::from(mss);
-        Cubic { mss, w, ssthresh: u32::MAX, w_max: 0.0, w_prior: 0.0, epoch_start: None, k: 0.0, w_est: 0.0 }
+        let mut c =
+            Cubic { mss, w, ssthresh: u32::MAX, w_max: 0.0, w_prior: 0.0, epoch_start: None, k: 0.0, w_est: 0.0 };
+        c.bound();
+        c
+    }
+
+    /// The most segments a `u32` window can hold.
+    fn max_segments(&self) -> f64 {
+        f64::from(u32::MAX) / f64::from(self.mss)
+    }
+
+    /// Keeps every window variable a finite number of segments in
+    /// `[1, max_segments]` (NaN becomes 1), whatever the inputs did: the
+    /// arithmetic below may then divide by `w` and compare freely.
+    fn bound(&mut self) {
+        let max = self.max_segments();
+        let fix = |v: f64, lo: f64| if v.is_nan() { lo } else { v.clamp(lo, max) };
+        self.w = fix(self.w, 1.0);
+        self.w_max = fix(self.w_max, 0.0);
+        self.w_prior = fix(self.w_prior, 0.0);
+        self.w_est = fix(self.w_est, 0.0);
+        self.k = if self.k.is_finite() { self.k.max(0.0) } else { 0.0 };
     }
 
     /// `W_max` in segments.
@@ -79,9 +102,38 @@ impl CongestionControl for Cubic {
 
     fn set_cwnd(&mut self, cwnd: u32) {
         self.w = f64::from(cwnd.max(self.mss)) / f64::from(self.mss);
+        self.bound();
     }
 
     fn on_ack(&mut self, now: u64, acked: u32, srtt: u64) {
+        self.grow(now, acked, srtt);
+        self.bound();
+    }
+
+    fn on_congestion(&mut self, _now: u64, _flight: u32) {
+        self.reduce();
+        self.w = (self.w * BETA).max(2.0);
+        self.bound();
+        self.ssthresh = self.cwnd().max(self.mss.saturating_mul(2));
+    }
+
+    fn on_recovered(&mut self, _now: u64) {
+        self.w = f64::from(self.ssthresh) / f64::from(self.mss);
+        self.bound();
+    }
+
+    fn on_rto(&mut self, _now: u64, _flight: u32) {
+        // §4.8: a timeout collapses the window like standard TCP, with ssthresh from β_cubic.
+        self.reduce();
+        self.ssthresh = ((self.w * BETA * f64::from(self.mss)) as u32).max(self.mss.saturating_mul(2));
+        self.w = 1.0;
+        self.bound();
+    }
+}
+
+impl Cubic {
+    /// Window growth for `acked` new bytes: slow start, then §4.2-4.5.
+    fn grow(&mut self, now: u64, acked: u32, srtt: u64) {
         let acked_segs = f64::from(acked) / f64::from(self.mss);
         if self.cwnd() < self.ssthresh {
             self.w += acked_segs.min(2.0);
@@ -108,27 +160,12 @@ impl CongestionControl for Cubic {
         if self.w_cubic(t) < self.w_est {
             self.w = self.w_est;
         } else {
-            // §4.4/4.5: move towards W_cubic one RTT ahead, at most 1.5x per RTT.
-            let target = self.w_cubic(t + rtt).clamp(self.w, 1.5 * self.w);
+            // §4.4/4.5: move towards W_cubic one RTT ahead, at most 1.5x per
+            // RTT. max/min rather than clamp: they cannot panic, and a NaN
+            // target (an infinite t - K cubed) leaves the window where it is.
+            let target = self.w_cubic(t + rtt).max(self.w).min(1.5 * self.w);
             self.w += (target - self.w) / self.w * acked_segs;
         }
-    }
-
-    fn on_congestion(&mut self, _now: u64, _flight: u32) {
-        self.reduce();
-        self.w = (self.w * BETA).max(2.0);
-        self.ssthresh = self.cwnd();
-    }
-
-    fn on_recovered(&mut self, _now: u64) {
-        self.w = f64::from(self.ssthresh) / f64::from(self.mss);
-    }
-
-    fn on_rto(&mut self, _now: u64, _flight: u32) {
-        // §4.8: a timeout collapses the window like standard TCP, with ssthresh from β_cubic.
-        self.reduce();
-        self.ssthresh = ((self.w * BETA * f64::from(self.mss)) as u32).max(2 * self.mss);
-        self.w = 1.0;
     }
 }
 

@@ -116,3 +116,86 @@ impl CongestionControl for Cc {
         self.inner_mut().on_rto(now, flight)
     }
 }
+
+#[cfg(test)]
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// One thing that can happen to a controller.
+    #[derive(Debug, Clone)]
+    enum Op {
+        Ack {
+            dt: u64,
+            acked: u32,
+            srtt: u64,
+        },
+        Congestion {
+            flight: u32,
+        },
+        Recovered,
+        Rto {
+            flight: u32,
+        },
+        SetCwnd(u32),
+        /// The clock goes back (a caller bug, or a wrapped source): still total.
+        Rewind(u64),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        // Edge values get extra weight: 0, 1 and the extremes are where arithmetic breaks.
+        let u32_any = prop_oneof![Just(0u32), Just(1), Just(u32::MAX), any::<u32>(), 0u32..100_000];
+        let u64_any = prop_oneof![Just(0u64), Just(u64::MAX), any::<u64>(), 0u64..10_000_000_000];
+        prop_oneof![
+            4 => (u64_any.clone(), u32_any.clone(), u64_any.clone()).prop_map(|(dt, acked, srtt)| Op::Ack { dt, acked, srtt }),
+            1 => u32_any.clone().prop_map(|flight| Op::Congestion { flight }),
+            1 => Just(Op::Recovered),
+            1 => u32_any.clone().prop_map(|flight| Op::Rto { flight }),
+            1 => u32_any.prop_map(Op::SetCwnd),
+            1 => u64_any.prop_map(Op::Rewind),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Issue 9 item 1: any MSS (0 included), any initial window, any
+        /// sequence of events with any values: no panic, no NaN, the window
+        /// never below one byte, a timeout leaves exactly one segment, and
+        /// a loss leaves ssthresh at two segments or more.
+        #[test]
+        fn congestion_control_is_total(
+            cubic in any::<bool>(),
+            mss in prop_oneof![Just(0u32), Just(1), Just(u32::MAX), any::<u32>(), 1u32..9001],
+            initial in prop_oneof![Just(0u32), Just(u32::MAX), any::<u32>()],
+            ops in proptest::collection::vec(op(), 0..64),
+        ) {
+            let algo = if cubic { CcAlgorithm::Cubic } else { CcAlgorithm::NewReno };
+            let mut cc = Cc::new(algo, mss, initial);
+            let seg = mss.max(1);
+            let mut now = 0u64;
+            for op in ops {
+                match op {
+                    Op::Ack { dt, acked, srtt } => {
+                        now = now.saturating_add(dt);
+                        cc.on_ack(now, acked, srtt);
+                    }
+                    Op::Congestion { flight } => {
+                        cc.on_congestion(now, flight);
+                        prop_assert!(cc.ssthresh() >= seg.saturating_mul(2), "ssthresh {} after a loss", cc.ssthresh());
+                    }
+                    Op::Recovered => cc.on_recovered(now),
+                    Op::Rto { flight } => {
+                        cc.on_rto(now, flight);
+                        prop_assert_eq!(cc.cwnd(), seg, "one segment after a timeout");
+                        prop_assert!(cc.ssthresh() >= seg.saturating_mul(2));
+                    }
+                    Op::SetCwnd(w) => cc.set_cwnd(w),
+                    Op::Rewind(by) => now = now.saturating_sub(by),
+                }
+                prop_assert!(cc.cwnd() >= seg, "cwnd {} below one segment of {seg}", cc.cwnd());
+                prop_assert!(cc.ssthresh() >= 1);
+            }
+        }
+    }
+}

@@ -18,15 +18,17 @@ pub struct NewReno {
 }
 
 impl NewReno {
-    /// Starts with `initial_cwnd` bytes and an unbounded ssthresh.
+    /// Starts with `initial_cwnd` bytes (at least one segment) and an
+    /// unbounded ssthresh; an `mss` of 0 counts as 1.
     pub fn new(mss: u32, initial_cwnd: u32) -> Self {
+        let mss = mss.max(1);
         NewReno { mss, cwnd: initial_cwnd.max(mss), ssthresh: u32::MAX, bytes_acked: 0 }
     }
 }
 
 /// Half the flight, but at least two segments (RFC 5681 eq. 4).
 pub(super) fn half_flight(flight: u32, mss: u32) -> u32 {
-    (flight / 2).max(2 * mss)
+    (flight / 2).max(mss.saturating_mul(2))
 }
 
 impl CongestionControl for NewReno {
@@ -44,7 +46,7 @@ impl CongestionControl for NewReno {
 
     fn on_ack(&mut self, _now: u64, acked: u32, _srtt: u64) {
         if self.cwnd < self.ssthresh {
-            self.cwnd = self.cwnd.saturating_add(acked.min(2 * self.mss));
+            self.cwnd = self.cwnd.saturating_add(acked.min(self.mss.saturating_mul(2)));
         } else {
             self.bytes_acked = self.bytes_acked.saturating_add(acked);
             if self.bytes_acked >= self.cwnd {
@@ -61,7 +63,7 @@ impl CongestionControl for NewReno {
     }
 
     fn on_recovered(&mut self, _now: u64) {
-        self.cwnd = self.ssthresh;
+        self.cwnd = self.ssthresh.max(self.mss);
     }
 
     fn on_rto(&mut self, _now: u64, flight: u32) {

@@ -177,3 +177,88 @@ fn close_before_established_sends_fin_after_handshake() {
     assert_eq!(out.len(), 1);
     assert_eq!((out[0].flags(), out[0].seq()), (Flags::FIN | Flags::ACK, ISS + 1));
 }
+
+#[test]
+fn only_the_segment_completing_the_handshake_is_announced() {
+    // Issue 9 item 10: the worker gave a half-open connection its session
+    // (a fifo pair) for any ACK, before the connection had judged it; an
+    // ACK that did not complete the handshake (wrong ACK number, old
+    // timestamp, outside the window) left a SYN-RECEIVED connection
+    // holding fifos. `completes_handshake` answers first, without changing anything.
+    let c = cfg();
+    let mut h = Host::accept(&c, &peer_syn(None, false, true), ConnOptions::new(FIFO));
+    let sa = h.output().remove(0).repr;
+    let tsecr = sa.timestamp.unwrap().tsval;
+    let ts = |tsval| Some(Timestamp { tsval, tsecr });
+    let good = TcpRepr { timestamp: ts(101), ..peer(Flags::ACK, PEER_ISS + 1, ISS + 1) };
+    let bad = [
+        TcpRepr { ack_number: SeqNumber(ISS + 7), ..good },
+        TcpRepr { ack_number: SeqNumber(ISS), ..good },
+        TcpRepr { timestamp: ts(99), ..good },
+        TcpRepr { seq_number: SeqNumber(PEER_ISS + 1 + 70_000), ..good },
+        TcpRepr { flags: Flags::ACK | Flags::RST, ..good },
+        TcpRepr { flags: Flags::ACK | Flags::SYN, ..good },
+        TcpRepr { flags: Flags::FIN, ..good },
+        TcpRepr { flags: Flags::SYN, seq_number: SeqNumber(PEER_ISS), ..good },
+    ];
+    for seg in bad {
+        assert!(!h.conn.completes_handshake(h.now, &seg, 0), "{seg}");
+    }
+    assert!(h.conn.completes_handshake(h.now, &good, 0));
+    assert!(h.conn.completes_handshake(h.now, &TcpRepr { flags: Flags::ACK | Flags::FIN, ..good }, 0));
+    // The bad ones change nothing that matters: still half-open, and the good one still completes.
+    h.send(bad[0], b"");
+    assert_eq!(h.state(), State::SynReceived);
+    assert!(h.conn.completes_handshake(h.now, &good, 0));
+    h.send(good, b"hello");
+    assert_eq!(h.state(), State::Established);
+    assert!(!h.conn.completes_handshake(h.now, &good, 0), "only SYN-RECEIVED connections await a session");
+}
+
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn near(base: u32) -> impl Strategy<Value = u32> {
+        prop_oneof![(0u32..4).prop_map(move |d| base.wrapping_add(d)), Just(base.wrapping_sub(1)), any::<u32>()]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2048))]
+
+        /// `completes_handshake` agrees with `input`, for any segment
+        /// (flags, numbers, timestamps, data) after any first segment.
+        #[test]
+        fn completes_handshake_predicts_input(
+            options in any::<[bool; 2]>(),
+            segs in proptest::collection::vec(
+                (any::<u8>(), near(PEER_ISS + 1), near(ISS + 1), proptest::option::of(95u32..105), 0usize..3000, any::<u16>()),
+                1..3,
+            ),
+        ) {
+            let c = cfg();
+            let mut h = Host::accept(&c, &peer_syn(None, options[0], options[1]), ConnOptions::new(FIFO));
+            let sa = h.output().remove(0).repr;
+            let tsecr = sa.timestamp.map_or(0, |t| t.tsval);
+            for (flags, seq, ack, tsval, len, window_len) in segs {
+                let f = Flags(u16::from(flags) & 0x3f);
+                let seg = TcpRepr {
+                    timestamp: tsval.map(|tsval| Timestamp { tsval, tsecr }),
+                    window_len,
+                    payload_len: len,
+                    ..peer(f, seq, ack)
+                };
+                let was_half_open = h.state() == State::SynReceived;
+                let predicted = h.conn.completes_handshake(h.now, &seg, len);
+                h.send(seg, &data(0, len));
+                let established = h.state().is_synchronized();
+                if was_half_open {
+                    prop_assert_eq!(predicted, established, "{} {:?}", seg, h.conn.stats());
+                } else {
+                    prop_assert!(!predicted);
+                }
+                h.now += MS;
+            }
+        }
+    }
+}

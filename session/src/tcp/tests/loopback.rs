@@ -161,13 +161,26 @@ fn random_bytes(seed: u64, len: usize) -> Vec<u8> {
 /// Transfers `len` bytes each way between a client with `client` config and
 /// a server with `server` config; returns both sides' counters.
 fn run(client: &TcpConfig, server: &TcpConfig, faults: Faults, seed: u64, len: usize) -> (Counters, Counters) {
-    const FIFO: u32 = 256 * 1024;
+    let opts = ConnOptions::new(LOOP_FIFO);
+    run_with((client, opts), (server, opts), faults, seed, len)
+}
+
+const LOOP_FIFO: u32 = 256 * 1024;
+
+/// [`run`] with each side's connection options too (MSS caps, algorithms).
+fn run_with(
+    (client, client_opts): (&TcpConfig, ConnOptions),
+    (server, server_opts): (&TcpConfig, ConnOptions),
+    faults: Faults,
+    seed: u64,
+    len: usize,
+) -> (Counters, Counters) {
+    const FIFO: u32 = LOOP_FIFO;
     let up = random_bytes(seed, len);
     let down = random_bytes(seed.wrapping_mul(7), len);
     let isn = IsnGenerator::new(*b"loopback-secret!");
     let mut now = T0;
-    let conn =
-        Connection::connect(client, addr(0), addr(1), isn.generate(addr(0), addr(1), now), ConnOptions::new(FIFO), now);
+    let conn = Connection::connect(client, addr(0), addr(1), isn.generate(addr(0), addr(1), now), client_opts, now);
     let mut sides: [Option<Side>; 2] = [Some(Side::new(conn, FIFO, up.clone(), down.clone())), None];
     let mut net = Net { rng: Rng(seed ^ 0x5eed), faults, queue: Vec::new(), serial: 0, delay: 5 * MS };
     let mut buf = vec![0u8; 2048];
@@ -184,7 +197,7 @@ fn run(client: &TcpConfig, server: &TcpConfig, faults: Faults, seed: u64, len: u
             if sides[to].is_none() {
                 if repr.flags.syn() && !repr.flags.ack() {
                     let iss = isn.generate(addr(1), addr(0), now);
-                    let conn = Connection::accept(server, &repr, addr(1), addr(0), iss, ConnOptions::new(FIFO), now);
+                    let conn = Connection::accept(server, &repr, addr(1), addr(0), iss, server_opts, now);
                     sides[1] = Some(Side::new(conn, FIFO, down.clone(), up.clone()));
                 }
                 continue;
@@ -308,6 +321,29 @@ fn clean_network_has_no_retransmissions() {
     let (a, b) = run(&c, &c, Faults { loss: 0, dup: 0, reorder: 0 }, 6, MB);
     assert_eq!(a.get(Counter::Retransmits) + b.get(Counter::Retransmits), 0);
     assert_eq!(a.get(Counter::RtoTimeouts) + b.get(Counter::RtoTimeouts), 0);
+}
+
+/// Issue 9 item 1: whatever MSS gets through to the core (a listener's or
+/// a connect's option, or the node's config, from 0 to 65535), nothing
+/// panics and a 200 KB transfer each way completes, with either congestion
+/// control. `mss 0` made CUBIC panic (the controller was built from the
+/// configured cap, the connection sent with at least 64); `mss 1` left the
+/// window below one segment, so transfers crawled on persist timeouts.
+#[test]
+fn any_mss_lets_transfers_complete() {
+    for mss in [0u16, 1, 2, 40, 63, 64, 87, 88, 100, 535, 536, 1460, 9000, u16::MAX] {
+        for cc in [CcAlgorithm::Cubic, CcAlgorithm::NewReno] {
+            let c = config(cc, true);
+            let capped = ConnOptions { mss: Some(mss), ..ConnOptions::new(LOOP_FIFO) };
+            let plain = ConnOptions::new(LOOP_FIFO);
+            // The server's listener option, then the client's connect option.
+            run_with((&c, plain), (&c, capped), Faults { loss: 0, dup: 0, reorder: 0 }, 11, 200_000);
+            run_with((&c, capped), (&c, plain), LOSSY, 12, 200_000);
+            // The node-wide setting.
+            let tiny = TcpConfig { mss, ..c.clone() };
+            run_with((&tiny, plain), (&tiny, plain), Faults { loss: 0, dup: 0, reorder: 0 }, 13, 200_000);
+        }
+    }
 }
 
 mod prop {

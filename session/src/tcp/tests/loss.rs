@@ -169,3 +169,23 @@ fn rto_goes_back_n_skipping_sacked_data() {
     h.send(ack(5000), b"");
     assert_eq!(h.conn.stats().flight, 0);
 }
+
+#[test]
+fn rto_resends_one_segment_of_the_send_mss() {
+    // Issue 9 item 6: after a timeout with a peer MSS of 500 the node resent
+    // 1460 bytes (three segments); RFC 5681 §3.1: the window is one segment (SMSS).
+    for cc in [CcAlgorithm::Cubic, CcAlgorithm::NewReno] {
+        let c = TcpConfig { cc, ..TcpConfig::default() };
+        let mut h = established_with(&c, TcpRepr { max_seg_size: Some(500), ..peer_syn(None, false, false) });
+        h.write(&data(0, 20_000));
+        let first = h.output();
+        assert_eq!(first.len(), 10);
+        let out = h.wait(h.conn.rto());
+        assert_eq!(out.len(), 1, "{cc}: one segment after the timeout: {out:?}");
+        assert_eq!((out[0].seq(), out[0].payload.len()), (at(0), 500));
+        assert_eq!(h.conn.cwnd(), 500);
+        // The ACK of it opens the window to two segments (slow start).
+        let out = h.send(ack(500), b"");
+        assert_eq!(out.iter().map(|s| s.payload.len()).collect::<Vec<_>>(), [500, 500], "{cc}");
+    }
+}

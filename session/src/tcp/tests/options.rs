@@ -91,8 +91,10 @@ fn syn_cookie_handshake_end_to_end() {
     assert_eq!(h.state(), State::Established);
     assert_eq!(h.events(), [Event::Established]);
     let n = h.conn.negotiated();
-    // The cookie carries the largest table MSS not above the peer's 1000: 536.
-    assert_eq!((n.snd_mss, n.snd_wscale, n.rcv_wscale, n.sack, n.timestamps), (536, 7, 1, true, true));
+    // The cookie carries the largest table MSS not above the peer's 1000:
+    // 960 (it was 536 with the old four-entry table, issue 9 item 9).
+    assert_eq!((n.snd_mss, n.snd_wscale, n.rcv_wscale, n.sack, n.timestamps), (960, 7, 1, true, true));
+    assert_eq!(sa.max_seg_size, Some(MSS), "the SYN-ACK advertises our MSS");
     // The worker passes the same segment on: its data is received.
     let out = h.send(ack, b"hello");
     assert_eq!(h.read(), b"hello");

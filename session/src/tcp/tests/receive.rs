@@ -181,3 +181,46 @@ fn ack_of_unsent_data_is_dropped_and_answered() {
     assert_eq!(out[0].ack(), PEER_ISS + 1, "the data was not taken");
     assert!(h.read().is_empty());
 }
+
+/// The SACK blocks of `seg` as stream offsets from the peer's first byte.
+fn blocks(seg: &Seg) -> Vec<(u32, u32)> {
+    let base = PEER_ISS + 1;
+    seg.repr.sack_blocks.as_slice().iter().map(|b| (b.left.0 - base, b.right.0 - base)).collect()
+}
+
+#[test]
+fn sack_blocks_follow_the_most_recently_reported_order() {
+    // Issue 9 item 7 (RFC 2018 §4): the first block holds the segment that
+    // triggered the ACK, the others repeat the most recently reported
+    // blocks. They were listed lowest first, so with timestamps (room for
+    // three blocks) a middle block was reported once and then never again.
+    for ts in [true, false] {
+        let c = cfg();
+        let mut h = established_with(&c, peer_syn(None, true, ts));
+        let d = data(0, 9000);
+        let last = |h: &mut Host, at: usize, len: usize| {
+            let out = h.send(seg_at(at as u32), &d[at..at + len]);
+            assert_eq!(out.len(), 1);
+            blocks(&out[0])
+        };
+        assert_eq!(last(&mut h, 1000, 500), [(1000, 1500)]);
+        assert_eq!(last(&mut h, 3000, 500), [(3000, 3500), (1000, 1500)]);
+        assert_eq!(last(&mut h, 5000, 500), [(5000, 5500), (3000, 3500), (1000, 1500)]);
+        let got = last(&mut h, 7000, 500);
+        if ts {
+            // 40 bytes of options: timestamps and three blocks.
+            assert_eq!(got, [(7000, 7500), (5000, 5500), (3000, 3500)]);
+        } else {
+            assert_eq!(got, [(7000, 7500), (5000, 5500), (3000, 3500), (1000, 1500)]);
+        }
+        // A segment growing an older block puts that block first, the rest keep their order.
+        let got = last(&mut h, 3500, 500);
+        let want = [(3000, 4000), (7000, 7500), (5000, 5500), (1000, 1500)];
+        assert_eq!(got, want[..got.len()], "ts {ts}");
+        // In-order data reaching the lowest block: it is gone, the others keep their order.
+        let out = h.send(seg_at(0), &d[..1000]);
+        let out = out.last().unwrap();
+        assert_eq!(out.ack(), PEER_ISS + 1 + 1500);
+        assert_eq!(blocks(out), [(3000, 4000), (7000, 7500), (5000, 5500)], "ts {ts}");
+    }
+}

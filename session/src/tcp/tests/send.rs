@@ -130,3 +130,28 @@ fn sender_respects_the_peer_window() {
     let out = h.send(more, b"");
     assert_eq!(out.iter().map(|s| s.seq()).collect::<Vec<_>>(), [ISS + 1 + 2000, ISS + 1 + 3000]);
 }
+
+/// A peer SYN offering `mss` and no other option.
+fn syn_with_mss(mss: Option<u16>) -> TcpRepr {
+    TcpRepr { max_seg_size: mss, ..peer_syn(None, false, false) }
+}
+
+#[test]
+fn initial_window_is_ten_segments_of_the_send_mss() {
+    // Issue 9 item 6: with the node's MSS at 1460 and the peer's at 536,
+    // the first flight was 27 segments (10 * 1460 bytes); RFC 6928 and
+    // Linux send 10 segments of the MSS actually used.
+    let c = TcpConfig::default();
+    for (peer_mss, want) in [(Some(536), 536), (None, 536), (Some(1000), 1000), (Some(9000), 1460)] {
+        for cc in [crate::tcp::CcAlgorithm::Cubic, crate::tcp::CcAlgorithm::NewReno] {
+            let c = TcpConfig { cc, ..c.clone() };
+            let mut h = established_with(&c, syn_with_mss(peer_mss));
+            assert_eq!(h.conn.mss(), want);
+            h.write(&data(0, 60_000));
+            let out = h.output();
+            assert!(out.iter().all(|s| s.payload.len() == want), "{peer_mss:?}: segments of {want} bytes");
+            assert_eq!(out.len(), 10, "peer MSS {peer_mss:?}, {cc}: initial flight");
+            assert_eq!(h.conn.cwnd(), 10 * want as u32);
+        }
+    }
+}
