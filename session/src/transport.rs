@@ -105,6 +105,16 @@ pub struct TransportOptions {
     pub keepalive: bool,
 }
 
+impl TransportOptions {
+    /// Checks each value against [`shm::limits`] (an MSS cap of 0 or 1 is refused, naming `mss` and its range).
+    pub fn validate(&self) -> Result<(), SessionError> {
+        if let Some(m) = self.mss {
+            shm::limits::MSS.check(m.into()).map_err(|e| SessionError::invalid(e.key, e.reason))?;
+        }
+        Ok(())
+    }
+}
+
 /// What an application asks for when it connects.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct ConnectRequest {
