@@ -228,7 +228,9 @@ impl AppSpec {
         if let Err(e) = self.opts.validate() {
             return Err(match e {
                 SessionError::InvalidValue { key, reason } => (spec_key(key), reason),
-                SessionError::UnsupportedConfig(r) if self.opts.proxy_tcp || self.opts.proxy_udp => ("proxy", r),
+                e @ SessionError::UnsupportedConfig(_) if self.opts.proxy_tcp || self.opts.proxy_udp => {
+                    ("proxy", e.to_string())
+                }
                 other => ("name", other.to_string()),
             });
         }

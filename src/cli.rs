@@ -376,10 +376,11 @@ impl Job for PingJob {
         while let Ok(r) = self.rx.try_recv() {
             ping_record(&mut self.out, &mut self.rtts, r);
         }
-        // Done when every reply is in, or a second after the last interval (late replies).
+        // Done once the last interval is over and every reply is in, or a
+        // second after that (late replies get that long), as before jobs.
+        let last = self.start + self.step * self.count;
         let all_in = self.rtts.len() as u32 >= self.count;
-        let late = now >= self.start + self.step * self.count + Duration::from_secs(1);
-        if self.sent < self.count || !(all_in || late) {
+        if self.sent < self.count || now < last || !(all_in || now >= last + Duration::from_secs(1)) {
             return None;
         }
         self.cancel(rt);
