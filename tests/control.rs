@@ -463,12 +463,18 @@ fn mss_0_and_1_are_refused_by_config_cli_and_api_naming_the_option_and_its_range
     let dir = PathBuf::from(format!("/tmp/dpnt-mss-{}", tag()));
     std::fs::create_dir_all(&dir).unwrap();
     let cfg = dir.join("bad.toml");
+    // Sockets of its own and a deadline: a node that took the config would start (and must not linger).
     std::fs::write(
         &cfg,
-        "[[interface]]\nname = \"a\"\nvdev = \"net_null0\"\n[[app]]\nkind = \"echo-server\"\nuri = \"tcp://0.0.0.0/7004\"\nmss = 0\n",
+        format!(
+            "[[interface]]\nname = \"a\"\nvdev = \"net_null0\"\n[dpdk]\nhugepages = \"off\"\n\
+             [cli]\nsocket = \"{0}/cli.sock\"\n[api]\nsocket = \"{0}/api.sock\"\n\
+             [[app]]\nkind = \"echo-server\"\nuri = \"tcp://0.0.0.0/7004\"\nmss = 0\n",
+            dir.display()
+        ),
     )
     .unwrap();
-    let out = Command::new(bin()).args(["run", "--config"]).arg(&cfg).output().unwrap();
+    let out = Command::new("timeout").args(["60", bin(), "run", "--config"]).arg(&cfg).output().unwrap();
     let text = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{text}");
     assert!(text.contains("app[0].mss") && text.contains("0 is outside 88..=9000"), "{text}");
