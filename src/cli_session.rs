@@ -111,10 +111,11 @@ pub fn show_api(rt: &Runtime, rest: &[&str]) -> CliResult {
                 let apps: Vec<String> = c.apps.iter().map(|(i, n, w)| format!("{n} (app {i}, {w} workers)")).collect();
                 let _ = writeln!(
                     out,
-                    "  connection {} pid {} uid {}: {}; {} reply bytes queued",
+                    "  connection {} pid {} uid {} (open {:.0} s): {}; {} reply bytes queued",
                     c.id,
                     c.pid,
                     c.uid,
+                    c.age_secs,
                     if apps.is_empty() { "no apps".to_string() } else { apps.join(", ") },
                     c.queued_bytes
                 );
