@@ -342,4 +342,15 @@ mod test {
         assert_eq!(k.next, EPHEMERAL_FIRST + 1, "past the end: back to the first port of our share");
         assert!(k.mine(k.next));
     }
+
+    #[test]
+    fn transport_options_refuse_an_mss_outside_the_shared_range() {
+        for m in [0u16, 1, 87, 9001] {
+            let o = TransportOptions { mss: Some(m), ..TransportOptions::default() };
+            let e = o.validate().unwrap_err();
+            assert_eq!(e.to_string(), format!("invalid value for mss: {m} is outside 88..=9000"));
+        }
+        assert!(TransportOptions::default().validate().is_ok());
+        assert!(TransportOptions { mss: Some(536), ..TransportOptions::default() }.validate().is_ok());
+    }
 }
