@@ -10,13 +10,16 @@ use std::time::{Duration, Instant};
 
 use session::app_worker::AppWorkerKind;
 use session::application::AppOptions;
-use session::apps::echo::{merge_reports, parse_size, EchoClient, EchoClientConfig, EchoMode, EchoReport, EchoServer};
+use session::apps::echo::{merge_reports, EchoClient, EchoClientConfig, EchoMode, EchoReport, EchoServer};
 use session::apps::http::HttpServer;
 use session::builtin::BuiltinApp;
+use session::error::SessionError;
 use session::lookup::{parse_uri, Endpoint};
 use session::pool::Handle;
 use session::transport::{CongestionControl, TransportOptions};
 use session::worker::AppEndpoint;
+
+use shm::limits;
 
 use crate::runtime::Runtime;
 
@@ -94,10 +97,11 @@ impl AppSpec {
         }
     }
 
-    /// Applies one `key value` option; errors say what is wrong with which key.
+    /// Applies one `key value` option; errors name the key as given and,
+    /// for numbers, the accepted range ([`shm::limits`], the same for the
+    /// config, the CLI and the API).
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
-        let num = |v: &str| v.parse::<u64>().map_err(|_| format!("{key}: {v:?} is not a number"));
-        let size = |v: &str| parse_size(v).ok_or(format!("{key}: {v:?} is not a size (e.g. 4096, 64k, 1m)"));
+        let bad = |e: limits::OptionError| format!("{key}: {}", e.reason);
         let client_only = |k: Kind| {
             if k == Kind::EchoClient {
                 Ok(())
@@ -105,10 +109,13 @@ impl AppSpec {
                 Err(format!("{key}: only an echo client takes it"))
             }
         };
+        let secs = |l: &limits::FloatLimit| l.parse_secs(l.key, value).map_err(bad);
         match key {
             "name" => self.name = value.to_string(),
             "namespace" => self.opts.namespace_id = value.to_string(),
-            "secret" => self.opts.namespace_secret = num(value)?,
+            "secret" => {
+                self.opts.namespace_secret = value.parse().map_err(|_| format!("{key}: {value:?} is not a number"))?
+            }
             "scope" => {
                 (self.opts.scope_global, self.opts.scope_local) = match value {
                     "global" => (true, false),
@@ -127,40 +134,36 @@ impl AppSpec {
                 }
             }
             "fifo-size" | "fifo_size" => {
-                let v = u32::try_from(size(value)?).map_err(|_| format!("{key}: too large"))?;
+                let v = limits::FIFO_SIZE.parse_into::<u32>("fifo_size", value).map_err(bad)?;
                 self.opts.rx_fifo_size = v;
                 self.opts.tx_fifo_size = v;
             }
-            "segment-size" | "segment_size" => self.opts.segment_size = size(value)?,
+            "segment-size" | "segment_size" => {
+                self.opts.segment_size = limits::SEGMENT_SIZE.parse("segment_size", value).map_err(bad)?
+            }
             "prealloc-fifos" | "prealloc_fifos" => {
-                self.opts.prealloc_fifo_pairs = u32::try_from(num(value)?).map_err(|_| format!("{key}: too large"))?
+                self.opts.prealloc_fifo_pairs =
+                    limits::PREALLOC_FIFOS.parse_into("prealloc_fifos", value).map_err(bad)?
             }
             "sessions" => {
                 client_only(self.kind)?;
-                self.sessions = u32::try_from(num(value)?).ok().filter(|&n| n > 0).ok_or(format!("{key}: 1.."))?;
+                self.sessions = limits::SESSIONS.parse_into("sessions", value).map_err(bad)?;
             }
             "bytes" => {
                 client_only(self.kind)?;
-                self.bytes = size(value)?;
+                self.bytes = limits::BYTES.parse("bytes", value).map_err(bad)?;
             }
             "chunk" => {
                 client_only(self.kind)?;
-                self.chunk = usize::try_from(size(value)?)
-                    .ok()
-                    .filter(|&n| (9..=65536).contains(&n))
-                    .ok_or(format!("{key}: {value} must be 9..=65536 bytes"))?;
+                self.chunk = limits::CHUNK.parse_into("chunk", value).map_err(bad)?;
             }
             "window" => {
                 client_only(self.kind)?;
-                self.window = usize::try_from(num(value)?).ok().filter(|&n| n > 0).ok_or(format!("{key}: 1.."))?;
+                self.window = limits::WINDOW.parse_into("window", value).map_err(bad)?;
             }
             "timeout" => {
                 client_only(self.kind)?;
-                let secs: f64 = value.parse().map_err(|_| format!("{key}: {value:?} is not seconds"))?;
-                if !(0.1..=86400.0).contains(&secs) {
-                    return Err(format!("{key}: {value} must be 0.1..=86400 seconds"));
-                }
-                self.timeout = Duration::from_secs_f64(secs);
+                self.timeout = secs(&limits::TIMEOUT)?;
             }
             "mode" => {
                 client_only(self.kind)?;
@@ -168,20 +171,13 @@ impl AppSpec {
             }
             "connections" => {
                 client_only(self.kind)?;
-                self.connections = num(value)?;
-                if self.connections == 0 {
-                    return Err(format!("{key}: 1.."));
-                }
+                self.connections = limits::CONNECTIONS.parse("connections", value).map_err(bad)?;
             }
             "duration" => {
                 client_only(self.kind)?;
-                let secs: f64 = value.parse().map_err(|_| format!("{key}: {value:?} is not seconds"))?;
-                if !(0.1..=86400.0).contains(&secs) {
-                    return Err(format!("{key}: {value} must be 0.1..=86400 seconds"));
-                }
-                self.duration = Some(Duration::from_secs_f64(secs));
+                self.duration = Some(secs(&limits::DURATION)?);
             }
-            "mss" => self.transport.mss = Some(u16::try_from(num(value)?).map_err(|_| format!("{key}: too large"))?),
+            "mss" => self.transport.mss = Some(limits::MSS.parse_into("mss", value).map_err(bad)?),
             "cc" => {
                 self.transport.cc = match value {
                     "newreno" => CongestionControl::NewReno,
@@ -195,8 +191,8 @@ impl AppSpec {
                 }
                 self.body = value.to_string();
             }
-            "no-delay" | "nodelay" => {
-                self.transport.no_delay = matches!(value, "on" | "yes" | "true" | "1");
+            "no-delay" | "nodelay" | "no_delay" => {
+                self.transport.no_delay = limits::parse_switch("no-delay", value).map_err(bad)?;
             }
             _ => return Err(format!("unknown option {key:?}")),
         }
@@ -226,6 +222,19 @@ impl AppSpec {
 
     /// Checks the options together, once all are set; an error names the key at fault.
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        // The attach options together (a fifo larger than its segment, pairs
+        // that do not fit), as the attach will check them, but before the
+        // node starts, under the names this spec's keys have.
+        if let Err(e) = self.opts.validate() {
+            return Err(match e {
+                SessionError::InvalidValue { key, reason } => (spec_key(key), reason),
+                e @ SessionError::UnsupportedConfig(_) if self.opts.proxy_tcp || self.opts.proxy_udp => {
+                    ("proxy", e.to_string())
+                }
+                other => ("name", other.to_string()),
+            });
+        }
+        self.transport.validate().map_err(|e| ("mss", e.to_string()))?;
         if self.connections > 0 && self.mode != EchoMode::Cps {
             return Err(("connections", format!("only mode cps takes it (mode is {})", self.mode)));
         }
@@ -255,6 +264,15 @@ impl AppSpec {
             },
             duration_ns: self.duration.map_or(0, |d| d.as_nanos() as u64),
         }
+    }
+}
+
+/// The [[app]] / CLI key of an attach option the session layer names.
+fn spec_key(key: &'static str) -> &'static str {
+    match key {
+        "rx_fifo_size" | "tx_fifo_size" => "fifo_size",
+        "prealloc_fifo_pairs" => "prealloc_fifos",
+        k => k,
     }
 }
 
@@ -335,35 +353,18 @@ fn start_server(
     Ok(None)
 }
 
-/// Runs an echo client to the end (the CLI's `test echo client`), then detaches it.
-pub fn run_client(rt: &mut Runtime, spec: &AppSpec) -> Result<EchoReport, String> {
-    let mut c = start(rt, spec)?.ok_or("not a client")?;
-    loop {
-        rt.ctx.run_worker_rpcs();
-        // External apps (an external echo server, say) keep being served meanwhile.
-        if let Some(api) = rt.api.as_mut() {
-            api.service(&mut rt.ctx);
-        }
-        if let Some(r) = c.poll() {
-            let _ = rt.ctx.detach(c.app);
-            return Ok(r);
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
 #[cfg(test)]
 mod test {
     use super::*;
 
     #[test]
     fn sizes() {
-        assert_eq!(parse_size("4096"), Some(4096));
-        assert_eq!(parse_size("64k"), Some(65536));
-        assert_eq!(parse_size("1M"), Some(1 << 20));
-        assert_eq!(parse_size("2g"), Some(2 << 30));
-        assert_eq!(parse_size("k"), None);
-        assert_eq!(parse_size("x1"), None);
+        assert_eq!(limits::parse_size("4096"), Some(4096));
+        assert_eq!(limits::parse_size("64k"), Some(65536));
+        assert_eq!(limits::parse_size("1M"), Some(1 << 20));
+        assert_eq!(limits::parse_size("2g"), Some(2 << 30));
+        assert_eq!(limits::parse_size("k"), None);
+        assert_eq!(limits::parse_size("x1"), None);
     }
 
     #[test]
@@ -380,6 +381,38 @@ mod test {
         assert!(e.contains("needs a value"), "{e}");
         let e = AppSpec::from_words(Kind::EchoServer, &["uri", "udp://0.0.0.0/7", "colour", "red"]).unwrap_err();
         assert!(e.contains("colour"), "{e}");
+    }
+
+    #[test]
+    fn cli_words_take_the_same_ranges_as_the_config_and_the_api() {
+        let c = |w: &[&str]| AppSpec::from_words(Kind::EchoServer, w);
+        for v in ["0", "1", "87", "9001", "70000"] {
+            let e = c(&["uri", "tcp://0.0.0.0/7004", "mss", v]).unwrap_err();
+            assert!(e.starts_with("mss: ") && e.contains("outside 88..=9000"), "{v}: {e}");
+        }
+        assert_eq!(c(&["uri", "tcp://0.0.0.0/7", "mss", "88"]).unwrap().transport.mss, Some(88));
+        let e = c(&["uri", "tcp://0.0.0.0/7", "no-delay", "maybe"]).unwrap_err();
+        assert!(e.starts_with("no-delay: \"maybe\" is not on or off"), "{e}");
+        assert!(!c(&["uri", "tcp://0.0.0.0/7", "no-delay", "off"]).unwrap().transport.no_delay);
+        assert!(c(&["uri", "tcp://0.0.0.0/7", "no-delay", "on"]).unwrap().transport.no_delay);
+        let e = c(&["uri", "tcp://0.0.0.0/7", "fifo-size", "3k"]).unwrap_err();
+        assert!(e.starts_with("fifo-size: ") && e.contains("4k..=64m"), "{e}");
+        let e = c(&["uri", "tcp://0.0.0.0/7", "fifo-size", "64m", "segment-size", "16m"]).unwrap_err();
+        assert!(e.starts_with("fifo_size: "), "{e}");
+        let cl = |w: &[&str]| AppSpec::from_words(Kind::EchoClient, w);
+        for (w, key) in [
+            ("sessions", "0"),
+            ("sessions", "100000"),
+            ("window", "0"),
+            ("chunk", "8"),
+            ("bytes", "0"),
+            ("timeout", "NaN"),
+            ("duration", "inf"),
+            ("connections", "0"),
+        ] {
+            let e = cl(&["uri", "tcp://1.1.1.1/7", "mode", "cps", w, key]).unwrap_err();
+            assert!(e.starts_with(w) && e.contains("..="), "{w} {key}: {e}");
+        }
     }
 
     #[test]

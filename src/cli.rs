@@ -3,10 +3,12 @@
 //! Wire protocol (one command per connection): the client sends the command
 //! words on one line; the node answers with a status line (`ok` or `error`)
 //! followed by the text, then closes. Commands run on the main thread; ones
-//! that need worker state ask the workers by RPC.
+//! that need worker state ask the workers by RPC. Connections are served by
+//! [`crate::cli_server`] without blocking; commands that take a while
+//! (`ping`, `test echo client`) are [`Job`]s the main loop advances.
 
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::Ipv4Addr;
 use std::os::unix::net::UnixStream;
 use std::sync::mpsc;
@@ -32,6 +34,8 @@ commands:
   show buffers              mbuf pool usage
   show version              build facts
   ping ADDR [count N] [size N] [interval SECONDS]
+                            (runs as a job: other commands are served meanwhile)
+  show cli                  CLI socket: limits, connections, jobs
   show fault                fault injection settings and counts
   set fault [off] [drop PCT] [duplicate PCT] [reorder PCT] [direction rx|tx|both]
             [seed N] [hold MICROSECONDS]
@@ -58,25 +62,34 @@ fn err<T>(msg: impl Into<String>) -> Result<T, CliError> {
     Err(CliError(msg.into()))
 }
 
-/// Serve one CLI connection.
-pub fn serve_one(rt: &mut Runtime, stream: UnixStream) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    let _ = stream.set_nonblocking(false);
-    let mut line = String::new();
-    let mut reader = BufReader::new(&stream).take(4096);
-    if reader.read_line(&mut line).is_err() {
-        return;
-    }
-    let words: Vec<&str> = line.split_whitespace().collect();
-    let (status, body) = match execute(rt, &words) {
-        Ok(text) => ("ok", text),
-        Err(CliError(text)) => ("error", text),
+/// A command that takes a while (`ping`, `test echo client`): the main loop
+/// polls it every round until it has its answer, so it never holds the main
+/// thread.
+pub trait Job {
+    /// Advances the job without blocking; its answer once it is done.
+    fn poll(&mut self, rt: &mut Runtime) -> Option<CliResult>;
+    /// Stops it early (its client went away, or the node stops): frees what it holds.
+    fn cancel(&mut self, rt: &mut Runtime);
+}
+
+/// What a command gives: its answer now, or a job that will have it.
+pub enum Outcome {
+    /// The answer.
+    Done(CliResult),
+    /// A job to advance until it answers.
+    Job(Box<dyn Job>),
+}
+
+/// Runs one command line: long ones start a job, the rest answer now.
+pub fn dispatch(rt: &mut Runtime, words: &[&str]) -> Outcome {
+    let started = match words {
+        ["ping", rest @ ..] => ping(rt, rest).map(|j| Box::new(j) as Box<dyn Job>),
+        ["test", "echo", "client", rest @ ..] => crate::cli_session::test_echo_client(rt, rest),
+        _ => return Outcome::Done(execute(rt, words)),
     };
-    let mut w = &stream;
-    let _ = writeln!(w, "{status}");
-    let _ = w.write_all(body.as_bytes());
-    if !body.ends_with('\n') {
-        let _ = writeln!(w);
+    match started {
+        Ok(job) => Outcome::Job(job),
+        Err(e) => Outcome::Done(Err(e)),
     }
 }
 
@@ -111,7 +124,7 @@ pub fn execute(rt: &mut Runtime, words: &[&str]) -> CliResult {
             env!("DPNODE_GIT_REV"),
             dpdk_sys::DPDK_VERSION
         )),
-        ["ping", rest @ ..] => ping(rt, rest),
+        ["show", "cli"] => Ok(show_cli(rt)),
         ["show", "fault"] => Ok(show_fault(rt)),
         ["set", "fault", rest @ ..] => set_fault(rt, rest),
         _ => err(format!("unknown command: {:?}\n{}", words.join(" "), help())),
@@ -199,7 +212,8 @@ fn show_errors(rt: &Runtime) -> String {
         nic_errors(&mut out, port.name(), &port.stats());
     }
     // External applications' errors (API socket and message queues).
-    for (name, v, is_error) in rt.api_stats.snapshot() {
+    let api_limits = rt.api.as_ref().map(|a| a.limit_counters().snapshot()).unwrap_or_default();
+    for (name, v, is_error) in rt.api_stats.snapshot().into_iter().chain(api_limits).chain(rt.cli_counters.snapshot()) {
         if is_error && v > 0 {
             let _ = writeln!(out, "{v:>12}  {name}");
         }
@@ -299,28 +313,51 @@ fn show_route(rt: &Runtime) -> String {
     out
 }
 
-fn parse_num<T: std::str::FromStr>(what: &str, v: Option<&&str>) -> Result<T, CliError> {
-    match v {
-        Some(s) => s.parse().map_err(|_| CliError(format!("ping: {what} {s:?} is not a valid number"))),
-        None => err(format!("ping: {what} needs a value")),
+fn show_cli(rt: &Runtime) -> String {
+    let c = &rt.cfg.cli;
+    let mut out = format!(
+        "cli socket {}: mode {:04o}, at most {} connections, {} s to send a command, {} s to take an answer\n",
+        rt.cfg.cli_socket.display(),
+        c.access.mode,
+        c.max_connections,
+        c.first_message.as_secs_f64(),
+        c.idle.as_secs_f64()
+    );
+    for (name, v, _) in rt.cli_counters.snapshot() {
+        let _ = writeln!(out, "{v:>12}  {name}");
     }
+    out
 }
 
-fn ping(rt: &mut Runtime, rest: &[&str]) -> CliResult {
+/// `ping ADDR [count N] [size N] [interval S]` as a job.
+pub struct PingJob {
+    dst: Ipv4Addr,
+    ident: u16,
+    size: usize,
+    count: u32,
+    step: Duration,
+    start: Instant,
+    sent: u32,
+    rx: mpsc::Receiver<PingReply>,
+    out: String,
+    rtts: Vec<u64>,
+}
+
+fn ping(rt: &mut Runtime, rest: &[&str]) -> Result<PingJob, CliError> {
+    use shm::limits::{PING_COUNT, PING_INTERVAL, PING_SIZE};
     let Some(addr) = rest.first() else { return err("usage: ping ADDR [count N] [size N] [interval SECONDS]") };
     let dst: Ipv4Addr = addr.parse().map_err(|_| CliError(format!("ping: {addr:?} is not an IPv4 address")))?;
     let (mut count, mut size, mut interval) = (5u32, 56usize, 1.0f64);
     let mut it = rest[1..].iter();
-    while let Some(w) = it.next() {
-        match *w {
-            "count" => count = parse_num("count", it.next())?,
-            "size" => size = parse_num("size", it.next())?,
-            "interval" => interval = parse_num("interval", it.next())?,
+    while let Some(&w) = it.next() {
+        let Some(&v) = it.next() else { return err(format!("ping: {w} needs a value")) };
+        let bad = |e: shm::limits::OptionError| CliError(format!("ping: {e}"));
+        match w {
+            "count" => count = PING_COUNT.parse_into("count", v).map_err(bad)?,
+            "size" => size = PING_SIZE.parse_into("size", v).map_err(bad)?,
+            "interval" => interval = PING_INTERVAL.parse("interval", v).map_err(bad)?,
             other => return err(format!("ping: unknown option {other:?} (count, size, interval)")),
         }
-    }
-    if count == 0 || count > 10_000 || size > 1400 || !(0.001..=10.0).contains(&interval) {
-        return err("ping: count must be 1..=10000, size at most 1400, interval 0.001..=10 s");
     }
     if rt.source_for(dst).is_none() {
         return err(format!("ping: no route to {dst}"));
@@ -329,40 +366,58 @@ fn ping(rt: &mut Runtime, rest: &[&str]) -> CliResult {
     rt.next_ping_ident = rt.next_ping_ident.wrapping_add(1);
     let (tx, rx) = mpsc::channel::<PingReply>();
     rt.ctx.barrier.sync().net.pings.push(PingWaiter { ident, tx });
-    let mut out = String::new();
-    let mut rtts = Vec::new();
-    let step = Duration::from_secs_f64(interval);
-    let start = Instant::now();
-    for seq in 1..=count {
-        let s = seq as u16;
-        rt.rpc(0, move |w| w.io.defer_ping(dst, ident, s, size));
-        let deadline = start + step * seq;
-        while let Ok(r) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            ping_record(&mut out, &mut rtts, r);
+    Ok(PingJob {
+        dst,
+        ident,
+        size,
+        count,
+        step: Duration::from_secs_f64(interval),
+        start: Instant::now(),
+        sent: 0,
+        rx,
+        out: String::new(),
+        rtts: Vec::new(),
+    })
+}
+
+impl Job for PingJob {
+    fn poll(&mut self, rt: &mut Runtime) -> Option<CliResult> {
+        let now = Instant::now();
+        // Request k goes out k-1 intervals after the start.
+        while self.sent < self.count && now >= self.start + self.step * self.sent {
+            self.sent += 1;
+            let (dst, ident, s, size) = (self.dst, self.ident, self.sent as u16, self.size);
+            rt.rpc(0, move |w| w.io.defer_ping(dst, ident, s, size));
         }
-    }
-    // Late replies get a last second.
-    while (rtts.len() as u32) < count {
-        match rx.recv_timeout(Duration::from_secs(1)) {
-            Ok(r) => ping_record(&mut out, &mut rtts, r),
-            Err(_) => break,
+        while let Ok(r) = self.rx.try_recv() {
+            ping_record(&mut self.out, &mut self.rtts, r);
         }
+        // Done once the last interval is over and every reply is in, or a
+        // second after that (late replies get that long), as before jobs.
+        let last = self.start + self.step * self.count;
+        let all_in = self.rtts.len() as u32 >= self.count;
+        if self.sent < self.count || now < last || !(all_in || now >= last + Duration::from_secs(1)) {
+            return None;
+        }
+        self.cancel(rt);
+        let (dst, count, received) = (self.dst, self.count, self.rtts.len() as u32);
+        let mut out = std::mem::take(&mut self.out);
+        let loss = 100.0 * f64::from(count.saturating_sub(received)) / f64::from(count);
+        let _ = writeln!(out, "--- {dst} ping statistics ---");
+        let _ = writeln!(out, "{count} packets transmitted, {received} received, {loss:.0}% packet loss");
+        if !self.rtts.is_empty() {
+            let min = *self.rtts.iter().min().unwrap_or(&0) as f64 / 1e6;
+            let max = *self.rtts.iter().max().unwrap_or(&0) as f64 / 1e6;
+            let avg = self.rtts.iter().sum::<u64>() as f64 / self.rtts.len() as f64 / 1e6;
+            let _ = writeln!(out, "rtt min/avg/max = {min:.3}/{avg:.3}/{max:.3} ms");
+        }
+        Some(if received == 0 { Err(CliError(out)) } else { Ok(out) })
     }
-    let received = rtts.len() as u32;
-    rt.ctx.barrier.sync().net.pings.retain(|w| w.ident != ident);
-    let loss = 100.0 * f64::from(count - received) / f64::from(count);
-    let _ = writeln!(out, "--- {dst} ping statistics ---");
-    let _ = writeln!(out, "{count} packets transmitted, {received} received, {loss:.0}% packet loss");
-    if !rtts.is_empty() {
-        let min = *rtts.iter().min().unwrap_or(&0) as f64 / 1e6;
-        let max = *rtts.iter().max().unwrap_or(&0) as f64 / 1e6;
-        let avg = rtts.iter().sum::<u64>() as f64 / rtts.len() as f64 / 1e6;
-        let _ = writeln!(out, "rtt min/avg/max = {min:.3}/{avg:.3}/{max:.3} ms");
+
+    fn cancel(&mut self, rt: &mut Runtime) {
+        let ident = self.ident;
+        rt.ctx.barrier.sync().net.pings.retain(|w| w.ident != ident);
     }
-    if received == 0 {
-        return err(out);
-    }
-    Ok(out)
 }
 
 fn fault_counts(rt: &Runtime) -> String {
@@ -402,11 +457,8 @@ fn set_fault(rt: &mut Runtime, rest: &[&str]) -> CliResult {
         let mut value = |what: &str| -> Result<&str, CliError> {
             it.next().copied().ok_or_else(|| CliError(format!("set fault: {what} needs a value\n{USAGE}")))
         };
-        let pct = |what: &str, v: &str| -> Result<f64, CliError> {
-            v.parse::<f64>()
-                .ok()
-                .filter(|p| (0.0..=100.0).contains(p))
-                .ok_or_else(|| CliError(format!("set fault: {what} {v:?} is not a percentage in 0..=100")))
+        let pct = |what: &'static str, v: &str| -> Result<f64, CliError> {
+            shm::limits::FAULT_PERCENT.parse(what, v).map_err(|e| CliError(format!("set fault: {e}")))
         };
         match w {
             "off" => {
@@ -414,9 +466,9 @@ fn set_fault(rt: &mut Runtime, rest: &[&str]) -> CliResult {
                 cfg.duplicate_percent = 0.0;
                 cfg.reorder_percent = 0.0;
             }
-            "drop" => cfg.drop_percent = pct(w, value(w)?)?,
-            "duplicate" => cfg.duplicate_percent = pct(w, value(w)?)?,
-            "reorder" => cfg.reorder_percent = pct(w, value(w)?)?,
+            "drop" => cfg.drop_percent = pct("drop", value(w)?)?,
+            "duplicate" => cfg.duplicate_percent = pct("duplicate", value(w)?)?,
+            "reorder" => cfg.reorder_percent = pct("reorder", value(w)?)?,
             "direction" => {
                 let v = value(w)?;
                 cfg.direction = Direction::parse(v)
@@ -428,8 +480,9 @@ fn set_fault(rt: &mut Runtime, rest: &[&str]) -> CliResult {
             }
             "hold" => {
                 let v = value(w)?;
-                cfg.reorder_hold_us =
-                    v.parse().map_err(|_| CliError(format!("set fault: hold {v:?} is not a number")))?;
+                cfg.reorder_hold_us = shm::limits::FAULT_HOLD_US
+                    .parse_into("hold", v)
+                    .map_err(|e| CliError(format!("set fault: {e}")))?;
             }
             other => return err(format!("set fault: unknown setting {other:?}\n{USAGE}")),
         }

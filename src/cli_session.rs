@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::apps::{self, AppSpec, Kind};
-use crate::cli::CliError;
+use crate::cli::{CliError, Job};
 use crate::runtime::Runtime;
 
 type CliResult = Result<String, CliError>;
@@ -29,7 +29,8 @@ pub const HELP: &str = "\
                             [fifo-size SIZE] [mss N] [cc newreno|cubic] [no-delay on]
                             bulk: stream BYTES per session (or for DURATION); rr: one CHUNK in flight
                             per session (transactions/s, p50/p99); cps: each session connects, echoes one
-                            CHUNK and closes, CONNECTIONS in all (default 1000) or for DURATION
+                            CHUNK and closes, CONNECTIONS in all (default 1000) or for DURATION;
+                            runs as a job (other commands are served meanwhile)
   test http server uri URI [name N] [scope ...] [fifo-size SIZE]   a builtin HTTP/1.1 server (GET / answers a static page)";
 
 /// `show app ...`.
@@ -92,15 +93,29 @@ pub fn show_api(rt: &Runtime, rest: &[&str]) -> CliResult {
     match &rt.api {
         Some(api) => {
             let clients = api.clients();
+            let c = api.config();
             let _ = writeln!(out, "api socket {}: {} connections", api.path().display(), clients.len());
+            let _ = writeln!(
+                out,
+                "  limits: mode {:04o}, {} connections, first message within {} s, {} s without an app, \
+                 {} apps per connection, {} apps per uid, {} descriptors in reserve",
+                c.access.mode,
+                c.max_connections,
+                c.first_message.as_secs_f64(),
+                c.idle.as_secs_f64(),
+                c.max_apps_per_connection,
+                c.max_apps_per_uid,
+                c.fd_reserve
+            );
             for c in clients {
                 let apps: Vec<String> = c.apps.iter().map(|(i, n, w)| format!("{n} (app {i}, {w} workers)")).collect();
                 let _ = writeln!(
                     out,
-                    "  connection {} pid {} uid {}: {}; {} reply bytes queued",
+                    "  connection {} pid {} uid {} (open {:.0} s): {}; {} reply bytes queued",
                     c.id,
                     c.pid,
                     c.uid,
+                    c.age_secs,
                     if apps.is_empty() { "no apps".to_string() } else { apps.join(", ") },
                     c.queued_bytes
                 );
@@ -110,6 +125,11 @@ pub fn show_api(rt: &Runtime, rest: &[&str]) -> CliResult {
     }
     for (name, v, _) in rt.api_stats.snapshot() {
         let _ = writeln!(out, "{v:>12}  {name}");
+    }
+    if let Some(api) = &rt.api {
+        for (name, v, _) in api.limit_counters().snapshot() {
+            let _ = writeln!(out, "{v:>12}  {name}");
+        }
     }
     Ok(out)
 }
@@ -265,6 +285,12 @@ fn ns_add(rt: &mut Runtime, args: &[&str]) -> CliResult {
     let (Some(id), Some(secret)) = (id, secret) else {
         return err(format!("app ns add: id and secret are required\n{usage}"));
     };
+    if id == session::namespace::DEFAULT_NAMESPACE_ID {
+        return err(format!(
+            "app ns add: id {id:?} is the default namespace, which always exists and takes no secret \
+             (every application may attach in it); choose another id"
+        ));
+    }
     // One FIB for now: every interface is in table 0.
     let index = rt.ctx.namespace_add(id, secret, 0, sw_if).map_err(|e| CliError(e.to_string()))?;
     Ok(format!("namespace {id} index {index}\n"))
@@ -280,18 +306,38 @@ pub fn test_echo(rt: &mut Runtime, rest: &[&str]) -> CliResult {
             let index = rt.ctx.tables().control.app_by_name(&spec.name).map_or(0, |a| a.index);
             Ok(format!("{} (app {index}) listening on {}\n", spec.name, spec.uri))
         }
-        ["client", args @ ..] => {
-            let spec =
-                AppSpec::from_words(Kind::EchoClient, args).map_err(|e| CliError(format!("test echo client: {e}")))?;
-            let report = apps::run_client(rt, &spec).map_err(|e| CliError(format!("test echo client: {e}")))?;
-            let text = format!("{} -> {}\n{}", spec.name, spec.uri, report.format());
-            if report.ok() {
-                Ok(text)
-            } else {
-                err(text)
-            }
-        }
+        // `cli::dispatch` starts the client as a job (`test_echo_client`).
+        ["client", ..] => err("test echo client: runs as a job; start it through cli::dispatch"),
         _ => err(format!("test: unknown words {:?}\n{HELP}", rest.join(" "))),
+    }
+}
+
+/// `test echo client ...` as a job: the client app is attached and connecting when this returns.
+pub fn test_echo_client(rt: &mut Runtime, args: &[&str]) -> Result<Box<dyn Job>, CliError> {
+    let spec = AppSpec::from_words(Kind::EchoClient, args).map_err(|e| CliError(format!("test echo client: {e}")))?;
+    let client = apps::start(rt, &spec)
+        .map_err(|e| CliError(format!("test echo client: {e}")))?
+        .ok_or_else(|| CliError("test echo client: not a client".into()))?;
+    Ok(Box::new(EchoClientJob { client, uri: spec.uri.to_string() }))
+}
+
+/// A builtin echo client run from the CLI.
+struct EchoClientJob {
+    client: apps::RunningClient,
+    uri: String,
+}
+
+impl Job for EchoClientJob {
+    fn poll(&mut self, rt: &mut Runtime) -> Option<CliResult> {
+        let report = self.client.poll()?;
+        let _ = rt.ctx.detach(self.client.app);
+        let text = format!("{} -> {}\n{}", self.client.name, self.uri, report.format());
+        Some(if report.ok() { Ok(text) } else { Err(CliError(text)) })
+    }
+
+    fn cancel(&mut self, rt: &mut Runtime) {
+        eprintln!("dpnode: {} cancelled (its CLI client went away); detaching", self.client.name);
+        let _ = rt.ctx.detach(self.client.app);
     }
 }
 

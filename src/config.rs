@@ -6,10 +6,13 @@
 //! machine: one `net_tap` port, one worker, hugepages only if reserved.
 
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use dataplane::wire::ipv4::Cidr;
 use serde::Deserialize;
+use session::api_server::SocketAccess;
+use shm::limits;
 
 /// The configuration used when `dpnode run` gets no `--config`.
 pub const DEFAULT_CONFIG: &str = r#"
@@ -171,10 +174,9 @@ pub enum IdleName {
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct WorkersSection {
-    /// Cores to pin workers to, one worker each. Empty: one worker on the
-    /// last core.
-    #[serde(default)]
-    pub cores: Vec<usize>,
+    /// Cores to pin workers to, one worker each. Absent: one worker on the
+    /// last core (an empty list is an error).
+    pub cores: Option<Vec<usize>>,
     /// Idle policy.
     #[serde(default)]
     pub idle: IdleName,
@@ -184,12 +186,46 @@ pub struct WorkersSection {
     pub idle_after_polls: Option<u32>,
 }
 
-/// `[cli]` and `[api]`.
-#[derive(Debug, Clone, Deserialize)]
+/// `[cli]`: the CLI socket and its limits.
+#[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-pub struct SocketSection {
+pub struct CliSection {
     /// Unix socket path.
-    pub socket: PathBuf,
+    pub socket: Option<PathBuf>,
+    /// Permission bits, octal (`"0660"`).
+    pub mode: Option<String>,
+    /// Group owning the socket (name or number).
+    pub group: Option<String>,
+    /// Connections served at once.
+    pub max_connections: Option<u64>,
+    /// Time to send the command line.
+    pub first_message_ms: Option<u64>,
+    /// A connection making no progress for this long is closed.
+    pub idle_ms: Option<u64>,
+}
+
+/// `[api]`: the application API socket and its limits.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSection {
+    /// Unix socket path.
+    pub socket: Option<PathBuf>,
+    /// Permission bits, octal (`"0660"`).
+    pub mode: Option<String>,
+    /// Group owning the socket (name or number).
+    pub group: Option<String>,
+    /// Connections served at once.
+    pub max_connections: Option<u64>,
+    /// Time to send the first complete message.
+    pub first_message_ms: Option<u64>,
+    /// A connection with no application for this long is closed.
+    pub idle_ms: Option<u64>,
+    /// Applications one connection may attach.
+    pub max_apps_per_connection: Option<u64>,
+    /// Applications one uid may have attached.
+    pub max_apps_per_uid: Option<u64>,
+    /// Descriptors kept free for the node itself.
+    pub fd_reserve: Option<u64>,
 }
 
 /// `[[app]]`: a builtin application started at boot.
@@ -209,16 +245,16 @@ struct AppSection {
     proxy: Option<String>,
     fifo_size: Option<toml::Value>,
     segment_size: Option<toml::Value>,
-    prealloc_fifos: Option<u32>,
-    sessions: Option<u32>,
+    prealloc_fifos: Option<i64>,
+    sessions: Option<i64>,
     bytes: Option<toml::Value>,
     chunk: Option<toml::Value>,
-    window: Option<u32>,
+    window: Option<i64>,
     timeout: Option<f64>,
     mode: Option<String>,
-    connections: Option<u64>,
+    connections: Option<i64>,
     duration: Option<f64>,
-    mss: Option<u16>,
+    mss: Option<i64>,
     cc: Option<String>,
     no_delay: Option<bool>,
     body: Option<String>,
@@ -308,8 +344,10 @@ struct RawConfig {
     route: Vec<RouteSection>,
     #[serde(default)]
     workers: WorkersSection,
-    cli: Option<SocketSection>,
-    api: Option<SocketSection>,
+    #[serde(default)]
+    cli: CliSection,
+    #[serde(default)]
+    api: ApiSection,
     #[serde(default)]
     app: Vec<AppSection>,
     #[serde(default)]
@@ -378,7 +416,7 @@ impl UdpSection {
 #[serde(deny_unknown_fields)]
 pub struct TcpSection {
     /// MSS advertised and cap on the MSS sent.
-    pub mss: Option<u16>,
+    pub mss: Option<u64>,
     /// Lower bound of the retransmission timeout (ms).
     pub min_rto_ms: Option<u64>,
     /// RTO before the first RTT sample (ms).
@@ -400,7 +438,7 @@ pub struct TcpSection {
     /// Keepalive on every connection.
     pub keepalive: Option<bool>,
     /// Half-open connections per listener per worker.
-    pub max_half_open: Option<u32>,
+    pub max_half_open: Option<u64>,
     /// "never", "when-full" or "always".
     pub syn_cookies: Option<String>,
 }
@@ -412,24 +450,17 @@ impl TcpSection {
         const MS: u64 = 1_000_000;
         let mut c = session::tcp::transport::TcpTransportConfig::default();
         let t = &mut c.tcp;
-        let ms = |key: &str, v: Option<u64>, lo: u64, hi: u64| -> Result<Option<u64>, ConfigError> {
-            match v {
-                Some(v) if !(lo..=hi).contains(&v) => {
-                    Err(invalid(format!("tcp.{key}"), format!("{v} is outside {lo}..={hi}")))
-                }
-                v => Ok(v.map(|v| v * MS)),
-            }
+        let check = |l: &limits::Limit, key: &'static str, v: Option<u64>| -> Result<Option<u64>, ConfigError> {
+            v.map(|v| l.check_as(key, v)).transpose().map_err(|e| invalid(format!("tcp.{}", e.key), e.reason))
         };
-        if let Some(m) = self.mss {
-            if !(536..=9000).contains(&m) {
-                return Err(invalid("tcp.mss", format!("{m} is outside 536..=9000")));
-            }
-            t.mss = m;
+        let ms = |l: &limits::Limit, v: Option<u64>| Ok::<_, ConfigError>(check(l, l.key, v)?.map(|v| v * MS));
+        if let Some(m) = check(&limits::MSS, "mss", self.mss)? {
+            t.mss = m as u16;
         }
-        t.min_rto = ms("min_rto_ms", self.min_rto_ms, 1, 60_000)?.unwrap_or(t.min_rto);
-        t.initial_rto = ms("initial_rto_ms", self.initial_rto_ms, 1, 60_000)?.unwrap_or(t.initial_rto);
-        t.delayed_ack = ms("delayed_ack_ms", self.delayed_ack_ms, 1, 500)?.unwrap_or(t.delayed_ack);
-        t.time_wait = ms("time_wait_ms", self.time_wait_ms, 1, 240_000)?.unwrap_or(t.time_wait);
+        t.min_rto = ms(&limits::TCP_MIN_RTO_MS, self.min_rto_ms)?.unwrap_or(t.min_rto);
+        t.initial_rto = ms(&limits::TCP_INITIAL_RTO_MS, self.initial_rto_ms)?.unwrap_or(t.initial_rto);
+        t.delayed_ack = ms(&limits::TCP_DELAYED_ACK_MS, self.delayed_ack_ms)?.unwrap_or(t.delayed_ack);
+        t.time_wait = ms(&limits::TCP_TIME_WAIT_MS, self.time_wait_ms)?.unwrap_or(t.time_wait);
         if let Some(cc) = &self.cc {
             t.cc = match cc.as_str() {
                 "cubic" => CcAlgorithm::Cubic,
@@ -444,11 +475,8 @@ impl TcpSection {
         if self.keepalive == Some(true) {
             t.keepalive = Some(Keepalive::default());
         }
-        if let Some(n) = self.max_half_open {
-            if n == 0 {
-                return Err(invalid("tcp.max_half_open", "must be at least 1"));
-            }
-            c.max_half_open = n;
+        if let Some(n) = check(&limits::TCP_MAX_HALF_OPEN, "max_half_open", self.max_half_open)? {
+            c.max_half_open = n as u32;
         }
         if let Some(m) = &self.syn_cookies {
             c.syn_cookies = match m.as_str() {
@@ -517,6 +545,10 @@ pub struct Config {
     pub tcp: session::tcp::transport::TcpTransportConfig,
     /// UDP settings.
     pub udp: session::udp::UdpConfig,
+    /// The CLI socket's access and limits.
+    pub cli: crate::cli_server::CliConfig,
+    /// The API socket's access and limits.
+    pub api: session::api_server::ApiConfig,
 }
 
 impl Config {
@@ -539,20 +571,15 @@ impl RawConfig {
         if self.interface.is_empty() {
             return Err(invalid("interface", "at least one [[interface]] is required"));
         }
-        if self.dpdk.memory_mb < 64 {
-            return Err(invalid("dpdk.memory_mb", format!("{} is too small (at least 64)", self.dpdk.memory_mb)));
-        }
-        if self.dpdk.mbufs < 1024 {
-            return Err(invalid("dpdk.mbufs", format!("{} is too few (at least 1024)", self.dpdk.mbufs)));
-        }
-        if self.dpdk.mbuf_cache > 512 {
-            return Err(invalid("dpdk.mbuf_cache", "at most 512 (DPDK's RTE_MEMPOOL_CACHE_MAX_SIZE)"));
-        }
-        for (k, v) in [("dpdk.rx_desc", self.dpdk.rx_desc), ("dpdk.tx_desc", self.dpdk.tx_desc)] {
-            if !(64..=8192).contains(&v) || !v.is_power_of_two() {
-                return Err(invalid(k, format!("{v} must be a power of two between 64 and 8192")));
-            }
-        }
+        let lim = |l: &limits::Limit, key: &'static str, v: u64| {
+            l.check_as(key, v).map_err(|e| invalid(format!("dpdk.{}", e.key), e.reason))
+        };
+        lim(&limits::MEMORY_MB, "memory_mb", self.dpdk.memory_mb.into())?;
+        check_memory(self.dpdk.memory_mb, self.dpdk.hugepages, crate::runtime::free_hugepage_mb(), available_mb())?;
+        lim(&limits::MBUFS, "mbufs", self.dpdk.mbufs.into())?;
+        lim(&limits::MBUF_CACHE, "mbuf_cache", self.dpdk.mbuf_cache.into())?;
+        lim(&limits::DESCRIPTORS, "rx_desc", self.dpdk.rx_desc.into())?;
+        lim(&limits::DESCRIPTORS, "tx_desc", self.dpdk.tx_desc.into())?;
         let mut interfaces = Vec::new();
         for (i, s) in self.interface.iter().enumerate() {
             let key = |f: &str| format!("interface[{i}].{f}");
@@ -562,9 +589,9 @@ impl RawConfig {
             if interfaces.iter().any(|x: &InterfaceConfig| x.name == s.name) {
                 return Err(invalid(key("name"), format!("{:?} is used by another interface", s.name)));
             }
-            let device = s.vdev.split(',').next().unwrap_or("").trim().to_string();
-            if device.is_empty() {
-                return Err(invalid(key("vdev"), "empty device name"));
+            let device = check_vdev(&s.vdev).map_err(|r| invalid(key("vdev"), r))?;
+            if let Some(j) = interfaces.iter().position(|x: &InterfaceConfig| x.device == device) {
+                return Err(invalid(key("vdev"), format!("device {device:?} is also interface[{j}]'s")));
             }
             let ip4 =
                 match &s.ip4 {
@@ -574,9 +601,7 @@ impl RawConfig {
                     })?),
                 };
             if let Some(m) = s.mtu {
-                if !(68..=9000).contains(&m) {
-                    return Err(invalid(key("mtu"), format!("{m} is outside 68..=9000")));
-                }
+                limits::MTU.check(m.into()).map_err(|e| invalid(key("mtu"), e.reason))?;
             }
             interfaces.push(InterfaceConfig {
                 name: s.name.clone(),
@@ -608,7 +633,15 @@ impl RawConfig {
             routes.push(RouteConfig { prefix, via, interface });
         }
         let ncpu = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        let cores = if self.workers.cores.is_empty() { vec![ncpu - 1] } else { self.workers.cores.clone() };
+        let cores =
+            match &self.workers.cores {
+                None => vec![ncpu - 1],
+                Some(c) if c.is_empty() => return Err(invalid(
+                    "workers.cores",
+                    "an empty list starts no worker; list at least one core, or leave the key out for the last core",
+                )),
+                Some(c) => c.clone(),
+            };
         for (i, c) in cores.iter().enumerate() {
             if *c >= ncpu {
                 return Err(invalid("workers.cores", format!("core {c} does not exist (this machine has {ncpu})")));
@@ -617,19 +650,21 @@ impl RawConfig {
                 return Err(invalid("workers.cores", format!("core {c} is listed twice")));
             }
         }
+        let workers_lim =
+            |l: &limits::Limit, v: u64| l.check(v).map_err(|e| invalid(format!("workers.{}", e.key), e.reason));
         let mut idle = dataplane::worker::IdleConfig::default();
+        if let Some(us) = self.workers.idle_sleep_us {
+            workers_lim(&limits::IDLE_SLEEP_US, us)?;
+        }
         match self.workers.idle {
             IdleName::Poll => idle.mode = dataplane::worker::IdleMode::Poll,
             IdleName::Sleep => {
                 let us = self.workers.idle_sleep_us.unwrap_or(100);
-                if us == 0 || us > 100_000 {
-                    return Err(invalid("workers.idle_sleep_us", format!("{us} is outside 1..=100000")));
-                }
                 idle.mode = dataplane::worker::IdleMode::Sleep(std::time::Duration::from_micros(us));
             }
         }
         if let Some(n) = self.workers.idle_after_polls {
-            idle.after_empty_polls = n;
+            idle.after_empty_polls = workers_lim(&limits::IDLE_AFTER_POLLS, n.into())? as u32;
         }
         let mut apps = Vec::new();
         for (i, a) in self.app.iter().enumerate() {
@@ -648,7 +683,7 @@ impl RawConfig {
                 .map_err(|_| invalid(format!("app[{i}].uri"), format!("{:?} is not PROTO://ADDR/PORT", a.uri)))?;
             let mut spec = crate::apps::AppSpec::new(kind, uri);
             for (k, v) in a.options() {
-                spec.set(k, &v).map_err(|e| invalid(format!("app[{i}].{k}"), e))?;
+                spec.set(k, &v).map_err(|e| invalid(format!("app[{i}].{k}"), strip_key(k, e)))?;
             }
             spec.validate().map_err(|(k, e)| invalid(format!("app[{i}].{k}"), e))?;
             if apps.iter().any(|x: &crate::apps::AppSpec| x.name == spec.name) {
@@ -659,19 +694,205 @@ impl RawConfig {
         let fault = self.fault.validate()?;
         let tcp = self.tcp.validate()?;
         let udp = self.udp.validate()?;
+        let cli_socket = self.cli.socket.clone().unwrap_or_else(|| "/run/dpnode/cli.sock".into());
+        let api_socket = self.api.socket.clone().unwrap_or_else(|| "/run/dpnode/api.sock".into());
+        if same_path(&cli_socket, &api_socket) {
+            return Err(invalid(
+                "cli.socket",
+                format!("{} is also api.socket; the two need sockets of their own", cli_socket.display()),
+            ));
+        }
+        let cli = self.cli.validate()?;
+        let api = self.api.validate()?;
         Ok(Config {
             dpdk: self.dpdk,
             interfaces,
             routes,
             cores,
             idle,
-            cli_socket: self.cli.map(|c| c.socket).unwrap_or_else(|| "/run/dpnode/cli.sock".into()),
-            api_socket: self.api.map(|c| c.socket).unwrap_or_else(|| "/run/dpnode/api.sock".into()),
+            cli_socket,
+            api_socket,
             apps,
             fault,
             tcp,
             udp,
+            cli,
+            api,
         })
+    }
+}
+
+/// `spec.set`'s error without its leading `key: ` (the config error names the key in full).
+fn strip_key(key: &str, e: String) -> String {
+    e.strip_prefix(key).and_then(|r| r.strip_prefix(": ")).map(str::to_string).unwrap_or(e)
+}
+
+/// Whether two socket paths name the same file (lexically: `a//b`, `./a` and `a` are the same).
+fn same_path(a: &Path, b: &Path) -> bool {
+    let norm = |p: &Path| -> PathBuf {
+        let p = if p.is_relative() { std::env::current_dir().unwrap_or_default().join(p) } else { p.to_path_buf() };
+        p.components().collect()
+    };
+    norm(a) == norm(b)
+}
+
+/// Available memory in MiB (`MemAvailable` in /proc/meminfo), if known.
+pub fn available_mb() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kb: u64 = text.lines().find(|l| l.starts_with("MemAvailable:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024)
+}
+
+/// `dpdk.memory_mb` must be what the EAL can get: with `--no-huge` (hugepages
+/// off, or auto without enough free hugepages) that is ordinary memory, so
+/// no more than is available (`available_mb`; unknown skips the check).
+fn check_memory(
+    memory_mb: u32,
+    hugepages: Hugepages,
+    free_huge_mb: u64,
+    available_mb: Option<u64>,
+) -> Result<(), ConfigError> {
+    let want = u64::from(memory_mb);
+    let no_huge = match hugepages {
+        Hugepages::Off => true,
+        Hugepages::Auto => free_huge_mb < want,
+        Hugepages::On => false,
+    };
+    match available_mb {
+        Some(avail) if no_huge && want > avail => Err(invalid(
+            "dpdk.memory_mb",
+            format!(
+                "{want} MiB without hugepages (--no-huge) is more than this machine has available ({avail} MiB); \
+                 lower it, or reserve hugepages and set hugepages = \"on\""
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Checks `[[interface]] vdev` (`DEVICE[,KEY[=VALUE]]...`, DEVICE a virtual
+/// device `net_NAME`/`eth_NAME` or a PCI address); returns the device name.
+fn check_vdev(vdev: &str) -> Result<String, String> {
+    if vdev.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("{vdev:?} contains whitespace"));
+    }
+    let mut parts = vdev.split(',');
+    let device = parts.next().unwrap_or("");
+    if device.is_empty() {
+        return Err(format!("{vdev:?} has no device name"));
+    }
+    let word = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let is_vdev = ["net_", "eth_"].iter().any(|p| device.strip_prefix(p).is_some_and(word));
+    if !is_vdev && !is_pci_address(device) {
+        return Err(format!(
+            "device {device:?} is neither a virtual device (net_tap0, net_memif0, ...) nor a PCI address (0000:01:00.0)"
+        ));
+    }
+    let mut keys: Vec<&str> = Vec::new();
+    for arg in parts {
+        let (k, v) = match arg.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (arg, None),
+        };
+        if arg.is_empty() {
+            return Err(format!("{vdev:?} has an empty argument (two commas, or a trailing one)"));
+        }
+        if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            return Err(format!("argument {arg:?} has no KEY (arguments are KEY=VALUE)"));
+        }
+        if v == Some("") {
+            return Err(format!("argument {k:?} has an empty value"));
+        }
+        if keys.contains(&k) {
+            return Err(format!("argument {k:?} is given twice"));
+        }
+        keys.push(k);
+    }
+    Ok(device.to_string())
+}
+
+/// `DDDD:BB:DD.F` or `BB:DD.F`, hexadecimal.
+fn is_pci_address(s: &str) -> bool {
+    let hex = |t: &str, n: usize| t.len() == n && t.chars().all(|c| c.is_ascii_hexdigit());
+    let (rest, func) = match s.rsplit_once('.') {
+        Some(x) => x,
+        None => return false,
+    };
+    if !(func.len() == 1 && ('0'..='7').contains(&func.chars().next().unwrap_or('x'))) {
+        return false;
+    }
+    match rest.split(':').collect::<Vec<_>>()[..] {
+        [d, b, dev] => hex(d, 4) && hex(b, 2) && hex(dev, 2),
+        [b, dev] => hex(b, 2) && hex(dev, 2),
+        _ => false,
+    }
+}
+
+/// A socket's `mode` and `group` keys.
+fn socket_access(section: &str, mode: &Option<String>, group: &Option<String>) -> Result<SocketAccess, ConfigError> {
+    let mut a = SocketAccess::default();
+    if let Some(m) = mode {
+        a.mode = limits::parse_mode("mode", m).map_err(|e| invalid(format!("{section}.mode"), e.reason))?;
+    }
+    if let Some(g) = group {
+        a.gid = Some(
+            session::api_server::resolve_group(g)
+                .ok_or_else(|| invalid(format!("{section}.group"), format!("no group {g:?} on this machine")))?,
+        );
+    }
+    Ok(a)
+}
+
+impl CliSection {
+    fn validate(&self) -> Result<crate::cli_server::CliConfig, ConfigError> {
+        let mut c = crate::cli_server::CliConfig {
+            access: socket_access("cli", &self.mode, &self.group)?,
+            ..Default::default()
+        };
+        let lim = |l: &limits::Limit, v: Option<u64>| {
+            v.map(|v| l.check(v)).transpose().map_err(|e| invalid(format!("cli.{}", e.key), e.reason))
+        };
+        if let Some(n) = lim(&limits::MAX_CONNECTIONS, self.max_connections)? {
+            c.max_connections = n as usize;
+        }
+        if let Some(ms) = lim(&limits::FIRST_MESSAGE_MS, self.first_message_ms)? {
+            c.first_message = Duration::from_millis(ms);
+        }
+        if let Some(ms) = lim(&limits::IDLE_MS, self.idle_ms)? {
+            c.idle = Duration::from_millis(ms);
+        }
+        Ok(c)
+    }
+}
+
+impl ApiSection {
+    fn validate(&self) -> Result<session::api_server::ApiConfig, ConfigError> {
+        let mut c = session::api_server::ApiConfig {
+            access: socket_access("api", &self.mode, &self.group)?,
+            ..Default::default()
+        };
+        let lim = |l: &limits::Limit, v: Option<u64>| {
+            v.map(|v| l.check(v)).transpose().map_err(|e| invalid(format!("api.{}", e.key), e.reason))
+        };
+        if let Some(n) = lim(&limits::MAX_CONNECTIONS, self.max_connections)? {
+            c.max_connections = n as usize;
+        }
+        if let Some(ms) = lim(&limits::FIRST_MESSAGE_MS, self.first_message_ms)? {
+            c.first_message = Duration::from_millis(ms);
+        }
+        if let Some(ms) = lim(&limits::IDLE_MS, self.idle_ms)? {
+            c.idle = Duration::from_millis(ms);
+        }
+        if let Some(n) = lim(&limits::APPS_PER_CONNECTION, self.max_apps_per_connection)? {
+            c.max_apps_per_connection = n as usize;
+        }
+        if let Some(n) = lim(&limits::APPS_PER_UID, self.max_apps_per_uid)? {
+            c.max_apps_per_uid = n as usize;
+        }
+        if let Some(n) = lim(&limits::FD_RESERVE, self.fd_reserve)? {
+            c.fd_reserve = n as usize;
+        }
+        Ok(c)
     }
 }
 
@@ -823,6 +1044,140 @@ mod test {
             let e = err(&format!("{base}[tcp]\n{bad}\n"));
             assert!(e.contains(key), "{bad}: {e}");
         }
+    }
+
+    const BASE: &str = "[[interface]]\nname='a'\nvdev='net_null0'\n";
+
+    #[test]
+    fn mss_0_and_1_are_refused_naming_the_key_and_range() {
+        for v in [0, 1, 87, 9001] {
+            let e = err(&format!("{BASE}[[app]]\nkind='echo-server'\nuri='tcp://0.0.0.0/7'\nmss={v}\n"));
+            assert!(e.contains("app[0].mss") && e.contains(&format!("{v} is outside 88..=9000")), "{e}");
+            let e = err(&format!("{BASE}[tcp]\nmss={v}\n"));
+            assert!(e.contains("tcp.mss") && e.contains("88..=9000"), "{e}");
+        }
+        let c = Config::parse(&format!(
+            "{BASE}[tcp]\nmss=88\n[[app]]\nkind='echo-client'\nuri='tcp://1.1.1.1/7'\nmss=9000\n"
+        ))
+        .unwrap();
+        assert_eq!((c.tcp.tcp.mss, c.apps[0].transport.mss), (88, Some(9000)));
+    }
+
+    #[test]
+    fn cli_socket_equal_to_api_socket_is_refused() {
+        let e = err(&format!("{BASE}[cli]\nsocket='/tmp/x/s.sock'\n[api]\nsocket='/tmp/x//s.sock'\n"));
+        assert!(e.contains("cli.socket") && e.contains("api.socket"), "{e}");
+        let e = err(&format!("{BASE}[cli]\nsocket='/run/dpnode/api.sock'\n"));
+        assert!(e.contains("cli.socket"), "the default api socket: {e}");
+        assert!(Config::parse(&format!("{BASE}[cli]\nsocket='/tmp/x/c.sock'\n[api]\nsocket='/tmp/x/a.sock'\n")).is_ok());
+    }
+
+    #[test]
+    fn empty_core_list_is_refused() {
+        let e = err(&format!("{BASE}[workers]\ncores=[]\n"));
+        assert!(e.contains("workers.cores") && e.contains("empty"), "{e}");
+        assert_eq!(Config::parse(BASE).unwrap().cores.len(), 1, "absent: one worker");
+    }
+
+    #[test]
+    fn malformed_vdev_arguments_are_refused() {
+        for bad in [
+            "net_tap0,",
+            "net_tap0,,iface=x",
+            "net_tap0,=x",
+            "net_tap0,iface=",
+            "net_tap0,iface=a,iface=b",
+            "net_tap0 ,iface=a",
+            "net_tap0,iface=a b",
+            ",iface=a",
+            "tap0",
+            "net_",
+            "0000:01:00",
+            "01:00.9",
+        ] {
+            let e = err(&format!("[[interface]]\nname='a'\nvdev='{bad}'\n"));
+            assert!(e.contains("interface[0].vdev"), "{bad}: {e}");
+        }
+        for good in [
+            "net_tap0,iface=dpn0",
+            "net_memif0,role=server,socket=/tmp/m.sock,socket-abstract=no",
+            "0000:01:00.0",
+            "3b:00.1",
+            "net_tap0,persist",
+        ] {
+            assert!(Config::parse(&format!("[[interface]]\nname='a'\nvdev='{good}'\n")).is_ok(), "{good}");
+        }
+        let e = err("[[interface]]\nname='a'\nvdev='net_null0'\n[[interface]]\nname='b'\nvdev='net_null0,x=1'\n");
+        assert!(e.contains("interface[1].vdev") && e.contains("interface[0]"), "{e}");
+    }
+
+    #[test]
+    fn memory_beyond_what_no_huge_can_get_is_refused() {
+        let e = check_memory(4096, Hugepages::Off, 0, Some(1000)).unwrap_err().to_string();
+        assert!(e.contains("dpdk.memory_mb") && e.contains("1000 MiB"), "{e}");
+        assert!(check_memory(4096, Hugepages::Auto, 0, Some(1000)).is_err(), "auto without hugepages is --no-huge");
+        assert!(check_memory(4096, Hugepages::Auto, 8192, Some(1000)).is_ok(), "auto with hugepages");
+        assert!(check_memory(4096, Hugepages::On, 0, Some(1000)).is_ok(), "on: the EAL start says what is missing");
+        assert!(check_memory(512, Hugepages::Off, 0, Some(1000)).is_ok());
+        assert!(check_memory(512, Hugepages::Off, 0, None).is_ok(), "unknown: not checked");
+        // This machine has less than a TiB available.
+        let e = err(&format!("[dpdk]\nhugepages='off'\nmemory_mb=1000000\n{BASE}"));
+        assert!(e.contains("dpdk.memory_mb") && e.contains("available"), "{e}");
+        let e = err(&format!("[dpdk]\nmemory_mb=2000000\n{BASE}"));
+        assert!(e.contains("dpdk.memory_mb") && e.contains("64..=1048576"), "{e}");
+    }
+
+    #[test]
+    fn app_fifo_size_is_checked_at_config_time_under_its_own_key() {
+        let e = err(&format!("{BASE}[[app]]\nkind='echo-server'\nuri='udp://0.0.0.0/7'\nfifo_size='5000'\n"));
+        assert!(e.contains("app[0].fifo_size") && e.contains("power of two"), "{e}");
+        let e = err(&format!("{BASE}[[app]]\nkind='echo-server'\nuri='udp://0.0.0.0/7'\nfifo_size='128m'\n"));
+        assert!(e.contains("app[0].fifo_size") && e.contains("4k..=64m"), "{e}");
+        // Valid alone, too big for its segment: the combination, still before the EAL starts.
+        let e = err(&format!(
+            "{BASE}[[app]]\nkind='echo-server'\nuri='udp://0.0.0.0/7'\nfifo_size='64m'\nsegment_size='32m'\n"
+        ));
+        assert!(e.contains("app[0].fifo_size") && !e.contains("rx_fifo_size"), "{e}");
+        let e = err(&format!("{BASE}[[app]]\nkind='echo-server'\nuri='udp://0.0.0.0/7'\nprealloc_fifos=1000\n"));
+        assert!(e.contains("app[0].prealloc_fifos"), "{e}");
+        let e = err(&format!("{BASE}[[app]]\nkind='echo-client'\nuri='udp://1.1.1.1/7'\nsessions=-1\n"));
+        assert!(e.contains("app[0].sessions"), "{e}");
+    }
+
+    #[test]
+    fn every_numeric_key_has_its_range() {
+        for (text, key) in [
+            ("[dpdk]\nmbufs=10\n", "dpdk.mbufs"),
+            ("[dpdk]\nmbuf_cache=1000\n", "dpdk.mbuf_cache"),
+            ("[dpdk]\nrx_desc=100\n", "dpdk.rx_desc"),
+            ("[dpdk]\ntx_desc=16384\n", "dpdk.tx_desc"),
+            ("[workers]\nidle_sleep_us=0\n", "workers.idle_sleep_us"),
+            ("[workers]\nidle='poll'\nidle_sleep_us=0\n", "workers.idle_sleep_us"),
+            ("[workers]\nidle_after_polls=0\n", "workers.idle_after_polls"),
+            ("[tcp]\ndelayed_ack_ms=501\n", "tcp.delayed_ack_ms"),
+            ("[tcp]\ntime_wait_ms=0\n", "tcp.time_wait_ms"),
+            ("[tcp]\nmax_half_open=0\n", "tcp.max_half_open"),
+            ("[api]\nmax_connections=0\n", "api.max_connections"),
+            ("[api]\nfirst_message_ms=1\n", "api.first_message_ms"),
+            ("[api]\nidle_ms=1\n", "api.idle_ms"),
+            ("[api]\nmax_apps_per_connection=0\n", "api.max_apps_per_connection"),
+            ("[api]\nmax_apps_per_uid=0\n", "api.max_apps_per_uid"),
+            ("[api]\nfd_reserve=1\n", "api.fd_reserve"),
+            ("[api]\nmode='0999'\n", "api.mode"),
+            ("[api]\ngroup='no-such-group-here'\n", "api.group"),
+            ("[cli]\nmax_connections=100000\n", "cli.max_connections"),
+            ("[cli]\nmode='rwx'\n", "cli.mode"),
+            ("[fault]\ndrop_percent=100.5\n", "fault.drop_percent"),
+        ] {
+            let e = err(&format!("{BASE}{text}"));
+            assert!(e.contains(key) && (e.contains("..=") || e.contains("no group")), "{text}: {e}");
+        }
+        let c = Config::parse(&format!(
+            "{BASE}[api]\nmode='0600'\ngroup='0'\nmax_apps_per_connection=2\n[cli]\nmax_connections=8\nidle_ms=500\n"
+        ))
+        .unwrap();
+        assert_eq!((c.api.access.mode, c.api.access.gid, c.api.max_apps_per_connection), (0o600, Some(0), 2));
+        assert_eq!((c.cli.max_connections, c.cli.idle), (8, Duration::from_millis(500)));
     }
 
     #[test]

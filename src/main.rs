@@ -6,6 +6,7 @@
 
 mod apps;
 mod cli;
+mod cli_server;
 mod cli_session;
 mod config;
 mod kbench;

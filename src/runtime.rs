@@ -6,8 +6,6 @@
 //! the pool is freed, the EAL cleans up).
 
 use std::net::Ipv4Addr;
-use std::os::fd::AsRawFd;
-use std::os::unix::net::UnixListener;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -162,6 +160,8 @@ pub struct Runtime {
     pub api: Option<ApiServer>,
     /// Counters about external apps (kept when the socket closes).
     pub api_stats: Arc<ApiStats>,
+    /// What the CLI socket did.
+    pub cli_counters: crate::cli_server::CliCounters,
     threads: Vec<JoinHandle<()>>,
     link_up: Vec<bool>,
     pool: Arc<Mempool>,
@@ -172,6 +172,11 @@ pub struct Runtime {
 impl Runtime {
     /// Initialise DPDK, start ports and workers.
     pub fn start(cfg: Config) -> Result<Runtime, StartError> {
+        // Every external app costs descriptors: take all the kernel allows.
+        match shm::fdpass::raise_nofile_limit() {
+            Ok((soft, _)) => eprintln!("dpnode: descriptor limit (RLIMIT_NOFILE) {soft}"),
+            Err(e) => eprintln!("dpnode: cannot raise the descriptor limit: {e}"),
+        }
         let (args, hugepages) = eal_args(&cfg)?;
         eprintln!("dpnode: EAL args: {}", args.join(" "));
         let eal = Eal::init(&args)?;
@@ -276,6 +281,7 @@ impl Runtime {
             clients: Vec::new(),
             api: None,
             api_stats: Arc::new(ApiStats::default()),
+            cli_counters: Default::default(),
             _eal: eal,
         };
         for (i, spec) in rt.cfg.apps.clone().iter().enumerate() {
@@ -355,18 +361,18 @@ impl Runtime {
         }
     }
 
-    /// The main thread's loop: serve the CLI until SIGINT/SIGTERM.
+    /// The main thread's loop: serve the CLI and the API socket until SIGINT/SIGTERM.
+    ///
+    /// Nothing here blocks on a client: both sockets are served without
+    /// blocking, long CLI commands are jobs advanced every round, and the
+    /// loop sleeps in `poll` for at most 10 ms (1 ms while a job runs).
     pub fn serve(&mut self, term: Arc<AtomicBool>) -> Result<(), StartError> {
         let path = self.cfg.cli_socket.clone();
         let spath = path.display().to_string();
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| StartError::Cli(spath.clone(), e))?;
-        }
-        let _ = std::fs::remove_file(&path);
-        let listener = UnixListener::bind(&path).map_err(|e| StartError::Cli(spath.clone(), e))?;
-        listener.set_nonblocking(true).map_err(|e| StartError::Cli(spath.clone(), e))?;
+        let mut cli = crate::cli_server::CliServer::bind(&path, self.cfg.cli.clone())
+            .map_err(|e| StartError::Cli(spath.clone(), e))?;
         let api_path = self.cfg.api_socket.clone();
-        let api = ApiServer::bind(&api_path, self.api_stats.clone())
+        let api = ApiServer::bind_with(&api_path, self.api_stats.clone(), self.cfg.api.clone())
             .map_err(|e| StartError::Api(api_path.display().to_string(), e))?;
         self.api = Some(api);
         eprintln!("dpnode: running; cli socket {spath}, api socket {}", api_path.display());
@@ -380,30 +386,25 @@ impl Runtime {
             self.ctx.run_worker_rpcs();
             self.poll_apps();
             pfds.clear();
-            pfds.push(libc::pollfd { fd: listener.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+            cli.poll_fds(&mut pfds);
+            let n_cli = pfds.len();
             if let Some(api) = &self.api {
                 api.poll_fds(&mut pfds);
             }
+            let timeout = if cli.has_jobs() { 1 } else { 10 };
             // SAFETY: valid pollfds for the call, bounded timeout (short, so
             // RPCs from workers wait at most 10 ms for the main thread).
-            let rc = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, 10) };
-            // The API server has timed work too (segments, doomed apps): serve it every round.
+            let _ = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout) };
+            // Both servers have timed work (deadlines, jobs, segments): serve them every round.
             if let Some(api) = self.api.as_mut() {
                 api.service(&mut self.ctx);
             }
-            if rc <= 0 || pfds[0].revents == 0 {
-                continue;
-            }
-            match listener.accept() {
-                Ok((stream, _)) => crate::cli::serve_one(self, stream),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(e) => eprintln!("dpnode: cli accept: {e}"),
-            }
+            cli.service(self, &pfds[..n_cli]);
         }
+        cli.close_all(self);
         if let Some(mut api) = self.api.take() {
             api.close_all(&mut self.ctx);
         }
-        let _ = std::fs::remove_file(&path);
         Ok(())
     }
 

@@ -23,9 +23,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use shm::echo::{
-    check_dgram, fill_dgram, fill_stream, merge_reports, parse_size, share, stream_mismatches, EchoMode, EchoReport,
+    check_dgram, fill_dgram, fill_stream, merge_reports, share, stream_mismatches, EchoMode, EchoReport,
     DGRAM_LOSS_WAIT_NS, SEQ_LEN,
 };
+
+use shm::limits;
 
 use crate::{App, AttachOptions, Cc, ConnectOptions, Ep, Error, Event, SessionId, Worker, L4};
 
@@ -620,14 +622,8 @@ pub fn run_client(cfg: &ClientConfig) -> Result<EchoReport, Error> {
 }
 
 fn attach_option(opts: &mut AttachOptions, key: &str, value: &str) -> Result<bool, String> {
+    let bad = |e: limits::OptionError| format!("{key}: {}", e.reason);
     let num = |v: &str| v.parse::<u64>().map_err(|_| format!("{key}: {v:?} is not a number"));
-    let size = |v: &str| parse_size(v).ok_or(format!("{key}: {v:?} is not a size (e.g. 4096, 64k, 1m)"));
-    let u32_of = |v: u64| u32::try_from(v).map_err(|_| format!("{key}: too large"));
-    let on = |v: &str| match v {
-        "on" | "yes" | "true" | "1" => Ok(true),
-        "off" | "no" | "false" | "0" => Ok(false),
-        _ => Err(format!("{key}: {v:?} is not on or off")),
-    };
     match key {
         "namespace" => opts.namespace = value.to_string(),
         "secret" => opts.secret = num(value)?,
@@ -649,15 +645,27 @@ fn attach_option(opts: &mut AttachOptions, key: &str, value: &str) -> Result<boo
             }
         }
         "fifo-size" | "fifo_size" => {
-            let v = u32_of(size(value)?)?;
+            let v = limits::FIFO_SIZE.parse_into("fifo_size", value).map_err(bad)?;
             opts.rx_fifo_size = v;
             opts.tx_fifo_size = v;
         }
-        "segment-size" | "segment_size" => opts.segment_size = size(value)?,
-        "add-segment-size" | "add_segment_size" => opts.add_segment_size = size(value)?,
-        "prealloc-fifos" | "prealloc_fifos" => opts.prealloc_fifo_pairs = u32_of(num(value)?)?,
-        "event-queue-size" | "event_queue_size" => opts.event_queue_size = u32_of(num(value)?)?,
-        "eventfd" => opts.use_eventfd = on(value)?,
+        "segment-size" | "segment_size" => {
+            opts.segment_size = limits::SEGMENT_SIZE.parse("segment_size", value).map_err(bad)?
+        }
+        "add-segment-size" | "add_segment_size" => {
+            // 0: added segments are as large as the first.
+            opts.add_segment_size = match value {
+                "0" => 0,
+                v => limits::ADD_SEGMENT_SIZE.parse("add_segment_size", v).map_err(bad)?,
+            }
+        }
+        "prealloc-fifos" | "prealloc_fifos" => {
+            opts.prealloc_fifo_pairs = limits::PREALLOC_FIFOS.parse_into("prealloc_fifos", value).map_err(bad)?
+        }
+        "event-queue-size" | "event_queue_size" => {
+            opts.event_queue_size = limits::EVENT_QUEUE_SIZE.parse_into("event_queue_size", value).map_err(bad)?
+        }
+        "eventfd" => opts.use_eventfd = limits::parse_switch("eventfd", value).map_err(bad)?,
         _ => return Ok(false),
     }
     Ok(true)
@@ -684,57 +692,43 @@ pub fn parse(args: &[String]) -> Result<Result<ServerConfig, ClientConfig>, Stri
     let mut it = words.iter();
     while let Some(k) = it.next() {
         let v = it.next().ok_or(format!("{k} needs a value"))?;
-        let num = |v: &str| v.parse::<u64>().map_err(|_| format!("{k}: {v:?} is not a number"));
+        let bad = |e: limits::OptionError| format!("{k}: {}", e.reason);
         let client_only = || if server { Err(format!("{k}: only an echo client takes it")) } else { Ok(()) };
         match k.as_str() {
             "uri" => uri = Some(Ep::parse_uri(v).ok_or(format!("uri: {v:?} is not PROTO://ADDR/PORT"))?),
             "socket" => socket = v.into(),
             "name" => name = Some(v.clone()),
-            "threads" | "workers" => {
-                threads =
-                    usize::try_from(num(v)?).ok().filter(|&n| (1..=64).contains(&n)).ok_or(format!("{k}: 1..=64"))?
-            }
-            "duration" => {
-                let s: f64 = v.parse().map_err(|_| format!("{k}: {v:?} is not seconds"))?;
-                if !(0.001..=86400.0).contains(&s) {
-                    return Err(format!("{k}: {v} must be 0.001..=86400 seconds"));
-                }
-                duration = Some(Duration::from_secs_f64(s));
-            }
+            "threads" | "workers" => threads = limits::THREADS.parse_into("threads", v).map_err(bad)?,
+            "duration" => duration = Some(limits::DURATION.parse_secs("duration", v).map_err(bad)?),
             "mode" => {
                 client_only()?;
                 mode = EchoMode::parse(v).ok_or(format!("{k}: {v:?} is not {}", EchoMode::NAMES))?;
             }
             "connections" => {
                 client_only()?;
-                connections = Some(num(v)?);
+                connections = Some(limits::CONNECTIONS.parse("connections", v).map_err(bad)?);
             }
             "sessions" => {
                 client_only()?;
-                sessions = u32::try_from(num(v)?).ok().filter(|&n| n > 0).ok_or(format!("{k}: 1.."))?;
+                sessions = limits::SESSIONS.parse_into("sessions", v).map_err(bad)?;
             }
             "bytes" => {
                 client_only()?;
-                bytes = parse_size(v).ok_or(format!("{k}: {v:?} is not a size"))?;
+                bytes = limits::BYTES.parse("bytes", v).map_err(bad)?;
             }
             "chunk" => {
                 client_only()?;
-                let c = parse_size(v).and_then(|c| usize::try_from(c).ok()).filter(|c| (9..=65536).contains(c));
-                chunk = Some(c.ok_or(format!("{k}: {v} must be 9..=65536 bytes"))?);
+                chunk = Some(limits::CHUNK.parse_into("chunk", v).map_err(bad)?);
             }
             "window" => {
                 client_only()?;
-                window = usize::try_from(num(v)?).ok().filter(|&n| n > 0).ok_or(format!("{k}: 1.."))?;
+                window = limits::WINDOW.parse_into("window", v).map_err(bad)?;
             }
             "timeout" => {
                 client_only()?;
-                let s: f64 = v.parse().map_err(|_| format!("{k}: {v:?} is not seconds"))?;
-                if !(0.1..=86400.0).contains(&s) {
-                    return Err(format!("{k}: {v} must be 0.1..=86400 seconds"));
-                }
-                timeout = Duration::from_secs_f64(s);
+                timeout = limits::TIMEOUT.parse_secs("timeout", v).map_err(bad)?;
             }
-            "mss" => connect.mss = Some(u16::try_from(num(v)?).map_err(|_| format!("{k}: too large"))?),
+            "mss" => connect.mss = Some(limits::MSS.parse_into("mss", v).map_err(bad)?),
             "cc" => {
                 connect.cc = match v.as_str() {
                     "newreno" => Cc::NewReno,
@@ -742,7 +736,7 @@ pub fn parse(args: &[String]) -> Result<Result<ServerConfig, ClientConfig>, Stri
                     _ => return Err(format!("{k}: {v:?} is not newreno or cubic")),
                 }
             }
-            "no-delay" | "nodelay" => connect.no_delay = matches!(v.as_str(), "on" | "yes" | "true" | "1"),
+            "no-delay" | "nodelay" => connect.no_delay = limits::parse_switch("no-delay", v).map_err(bad)?,
             other => {
                 if !attach_option(&mut opts, other, v)? {
                     return Err(format!("unknown option {other:?}"));
@@ -760,9 +754,6 @@ pub fn parse(args: &[String]) -> Result<Result<ServerConfig, ClientConfig>, Stri
         let chunk = chunk.unwrap_or(if uri.l4 == L4::Udp { 1400 } else { 64 << 10 });
         if connections.is_some() && mode != EchoMode::Cps {
             return Err(format!("connections: only mode cps takes it (mode is {mode})"));
-        }
-        if connections == Some(0) {
-            return Err("connections: 1..".into());
         }
         if mode == EchoMode::Cps && uri.l4 == L4::Udp {
             return Err("mode: cps needs a tcp uri (UDP has no connections to open and close)".into());
@@ -866,7 +857,18 @@ mod test {
             let e = parse(&words(bad)).unwrap_err();
             assert!(e.contains(word), "{bad}: {e}");
         }
-        assert_eq!(parse_size("64k"), Some(65536));
+        assert_eq!(limits::parse_size("64k"), Some(65536));
+        // The same ranges as the node's config and CLI (shm::limits).
+        for (bad, word) in [
+            ("client uri tcp://1.2.3.4/7 mss 0", "mss: 0 is outside 88..=9000"),
+            ("client uri tcp://1.2.3.4/7 mss 1", "mss: 1 is outside 88..=9000"),
+            ("client uri tcp://1.2.3.4/7 no-delay maybe", "no-delay: \"maybe\" is not on or off"),
+            ("server uri tcp://0.0.0.0/7 fifo-size 5000", "fifo-size: 5000 is not a power of two"),
+            ("client uri tcp://1.2.3.4/7 sessions 0", "sessions: 0 is outside 1..=16384"),
+        ] {
+            let e = parse(&words(bad)).unwrap_err();
+            assert!(e.contains(word), "{bad}: {e}");
+        }
         let c = parse(&words("client uri tcp://1.2.3.4/7 mode cps sessions 4")).unwrap().unwrap_err();
         assert_eq!((c.mode, c.connections, c.duration), (EchoMode::Cps, 1000, None));
         let c = parse(&words("client uri tcp://1.2.3.4/7 mode rr duration 2.5")).unwrap().unwrap_err();

@@ -614,6 +614,14 @@ impl Worker {
     ///
     /// Connects go to the node's data-plane workers in turn; the session lives on the one that made it.
     pub fn connect_async(&mut self, remote: Ep, options: ConnectOptions, opaque: u64) -> Result<(), Error> {
+        // The node checks the same ranges (shm::limits); an MSS of 0 would
+        // otherwise mean "no cap" on the wire and be silently dropped.
+        if let Some(m) = options.mss {
+            shm::limits::MSS.check(m.into()).map_err(|e| Error::Node {
+                code: shm::api::ErrorCode::InvalidValue as i32,
+                text: format!("invalid value for {e}"),
+            })?;
+        }
         let q = self.rotor % self.queues.len();
         self.rotor = self.rotor.wrapping_add(1);
         self.send(q, Request::Connect { opaque, parent: NO_HANDLE, remote, options })

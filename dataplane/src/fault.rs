@@ -114,23 +114,18 @@ impl FaultConfig {
         self.drop_percent > 0.0 || self.duplicate_percent > 0.0 || self.reorder_percent > 0.0
     }
 
-    /// Check every value; the error names the key.
+    /// Check every value against [`shm::limits`]; the error names the key.
     pub fn validate(&self) -> Result<(), FaultConfigError> {
+        use shm::limits::{FAULT_HOLD_US, FAULT_PERCENT};
+        let refused = |e: shm::limits::OptionError| FaultConfigError { key: e.key, reason: e.reason };
         for (key, v) in [
             ("drop_percent", self.drop_percent),
             ("duplicate_percent", self.duplicate_percent),
             ("reorder_percent", self.reorder_percent),
         ] {
-            if !(0.0..=100.0).contains(&v) {
-                return Err(FaultConfigError { key, reason: format!("{v} is outside 0..=100") });
-            }
+            FAULT_PERCENT.check_as(key, v).map_err(refused)?;
         }
-        if !(1..=1_000_000).contains(&self.reorder_hold_us) {
-            return Err(FaultConfigError {
-                key: "reorder_hold_us",
-                reason: format!("{} is outside 1..=1000000", self.reorder_hold_us),
-            });
-        }
+        FAULT_HOLD_US.check(self.reorder_hold_us.into()).map_err(refused)?;
         Ok(())
     }
 }

@@ -2,6 +2,14 @@
 //! and add or delete app workers (VPP's app attach over the binary API /
 //! `vcl` socket), served by the main thread.
 //!
+//! No client can lock others out ([`ApiConfig`]): a connection must send its
+//! first complete message within a deadline and may not sit without an
+//! application for long; at the connection cap the connection that has had
+//! no application longest makes room for the new one; a connection and a
+//! uid may attach only so many applications; and an attach or worker add
+//! that would leave the node short of descriptors is refused as such. The
+//! socket file gets the configured mode and group ([`SocketAccess`]).
+//!
 //! The wire format is [`shm::api`]. The server never blocks the main thread:
 //! every socket is non-blocking, it reads at most [`MESSAGES_PER_SERVICE`]
 //! messages per client per call, input is bounded by the largest message,
@@ -46,8 +54,11 @@ use crate::external::{ApiStats, ExternalShared};
 use crate::main_thread::{ExternalWorker, MainCtx};
 use crate::pool::Handle;
 
-/// Connections served at once; more are accepted and closed at once.
+/// Connections served at once by default (`[api] max_connections`).
 pub const MAX_CLIENTS: usize = 256;
+/// Descriptors an attach or app worker add may cost the node (its first
+/// segment, its eventfd, and the duplicates sent with the reply).
+pub const FDS_PER_APP_WORKER: u64 = 4;
 /// Reply bytes queued for one client before it is dropped for not reading them.
 pub const MAX_QUEUED_BYTES: usize = 1 << 20;
 /// Descriptors queued for one client (segments it has not read yet) before it is dropped.
@@ -58,6 +69,112 @@ pub const MESSAGES_PER_SERVICE: usize = 32;
 pub const MAX_CERT_SLOTS: usize = 16;
 /// How often segments that went away are looked for.
 const SEGMENT_SCAN_PERIOD: Duration = Duration::from_millis(100);
+
+/// Who may connect to a control socket: its permission bits and group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SocketAccess {
+    /// Permission bits (connecting needs write permission).
+    pub mode: u32,
+    /// Group to give the socket; `None` keeps the node's.
+    pub gid: Option<u32>,
+}
+
+impl Default for SocketAccess {
+    fn default() -> Self {
+        SocketAccess { mode: 0o660, gid: None }
+    }
+}
+
+impl SocketAccess {
+    /// Sets the socket file's group and mode.
+    pub fn apply(&self, path: &Path) -> io::Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        if let Some(gid) = self.gid {
+            std::os::unix::fs::chown(path, None, Some(gid))?;
+        }
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(self.mode))
+    }
+}
+
+/// A group by name (from `/etc/group`) or number.
+pub fn resolve_group(name: &str) -> Option<u32> {
+    if let Ok(gid) = name.parse::<u32>() {
+        return Some(gid);
+    }
+    let text = std::fs::read_to_string("/etc/group").ok()?;
+    text.lines().find_map(|l| {
+        let mut f = l.split(':');
+        (f.next()? == name).then_some(())?;
+        f.nth(1)?.parse().ok()
+    })
+}
+
+/// The API socket's access and limits (`[api]` in the config).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiConfig {
+    /// Mode and group of the socket file.
+    pub access: SocketAccess,
+    /// Connections served at once; past it, the connection idle longest with no application is dropped for the new one.
+    pub max_connections: usize,
+    /// A connection must send its first complete message within this.
+    pub first_message: Duration,
+    /// A connection with no application is closed after this long.
+    pub idle: Duration,
+    /// Applications one connection may attach.
+    pub max_apps_per_connection: usize,
+    /// Applications one uid may have attached (over all its connections).
+    pub max_apps_per_uid: usize,
+    /// Descriptors kept free for the node: an attach or worker add that would use them is refused.
+    pub fd_reserve: usize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            access: SocketAccess::default(),
+            max_connections: MAX_CLIENTS,
+            first_message: Duration::from_secs(5),
+            idle: Duration::from_secs(30),
+            max_apps_per_connection: 64,
+            max_apps_per_uid: 1024,
+            fd_reserve: 128,
+        }
+    }
+}
+
+/// What the socket's limits did, for `show api` and `show errors`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LimitCounters {
+    /// Connections closed for not sending a complete first message in time.
+    pub first_message_timeouts: u64,
+    /// Connections closed after sitting with no application for too long.
+    pub idle_timeouts: u64,
+    /// Idle connections without an application dropped to make room for a new one at the connection cap.
+    pub evicted: u64,
+    /// Attaches refused: the connection has `max_apps_per_connection` apps.
+    pub refused_per_connection: u64,
+    /// Attaches refused: the uid has `max_apps_per_uid` apps.
+    pub refused_per_uid: u64,
+    /// Attaches and worker adds refused: not enough descriptors left.
+    pub refused_descriptors: u64,
+    /// Accepts that failed because the node is out of descriptors.
+    pub accept_out_of_fds: u64,
+}
+
+impl LimitCounters {
+    /// `(name, value, is_error)` for each.
+    pub fn snapshot(&self) -> Vec<(&'static str, u64, bool)> {
+        vec![
+            ("api clients closed (no first message in time)", self.first_message_timeouts, true),
+            ("api clients closed (idle with no application)", self.idle_timeouts, true),
+            ("api clients evicted (idle, at the connection cap)", self.evicted, true),
+            ("api attaches refused (apps per connection)", self.refused_per_connection, true),
+            ("api attaches refused (apps per uid)", self.refused_per_uid, true),
+            ("api attaches refused (descriptor budget)", self.refused_descriptors, true),
+            ("api accepts failed (out of descriptors)", self.accept_out_of_fds, true),
+        ]
+    }
+}
 
 /// One app worker of an attached application.
 struct ClientWorker {
@@ -92,6 +209,8 @@ enum Gone {
     Misbehaving,
     /// Its applications were detached by the operator.
     Detached,
+    /// It sent no complete first message in time, or sat too long with no application.
+    Expired,
 }
 
 /// One API connection.
@@ -108,6 +227,12 @@ struct Client {
     certs: Vec<Option<(Vec<u8>, Vec<u8>)>>,
     gone: Option<Gone>,
     eof: bool,
+    /// When it was accepted.
+    accepted: Instant,
+    /// Whether a complete message has arrived.
+    spoke: bool,
+    /// Since when it has had no application (accept, or its last detach).
+    appless_since: Option<Instant>,
 }
 
 /// What `show api` prints about a connection.
@@ -115,6 +240,8 @@ struct Client {
 pub struct ClientInfo {
     /// Connection number.
     pub id: u64,
+    /// Seconds since it was accepted.
+    pub age_secs: f64,
     /// Peer process.
     pub pid: i32,
     /// Peer user.
@@ -133,18 +260,49 @@ pub struct ApiServer {
     next_id: u64,
     stats: Arc<ApiStats>,
     next_scan: Instant,
+    cfg: ApiConfig,
+    limits: LimitCounters,
+    /// Descriptors the process may have open (soft RLIMIT_NOFILE).
+    fd_limit: u64,
 }
 
 impl ApiServer {
-    /// Binds the socket at `path` (a stale socket file there is replaced).
+    /// Binds the socket at `path` (a stale socket file there is replaced) with the default limits.
     pub fn bind(path: &Path, stats: Arc<ApiStats>) -> io::Result<ApiServer> {
+        Self::bind_with(path, stats, ApiConfig::default())
+    }
+
+    /// Binds the socket at `path` with `cfg`'s access and limits.
+    pub fn bind_with(path: &Path, stats: Arc<ApiStats>, cfg: ApiConfig) -> io::Result<ApiServer> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
         let _ = std::fs::remove_file(path);
         let listener = UnixListener::bind(path)?;
         listener.set_nonblocking(true)?;
-        Ok(ApiServer { listener, path: path.into(), clients: Vec::new(), next_id: 1, stats, next_scan: Instant::now() })
+        cfg.access.apply(path)?;
+        let fd_limit = shm::fdpass::nofile_limit().map(|(soft, _)| soft).unwrap_or(1024);
+        Ok(ApiServer {
+            listener,
+            path: path.into(),
+            clients: Vec::new(),
+            next_id: 1,
+            stats,
+            next_scan: Instant::now(),
+            cfg,
+            limits: LimitCounters::default(),
+            fd_limit,
+        })
+    }
+
+    /// The socket's access and limits.
+    pub fn config(&self) -> &ApiConfig {
+        &self.cfg
+    }
+
+    /// What the limits did.
+    pub fn limit_counters(&self) -> LimitCounters {
+        self.limits
     }
 
     /// The socket's path.
@@ -179,6 +337,7 @@ impl ApiServer {
             self.handle_messages(ctx, i);
         }
         self.relay_segments();
+        self.expire(Instant::now());
         let control = &ctx.tables().control;
         for c in &mut self.clients {
             if c.gone.is_none() && c.apps.iter().any(|a| a.workers.iter().any(|w| w.ext.doomed().is_some())) {
@@ -199,6 +358,11 @@ impl ApiServer {
             });
             if had > 0 && c.apps.is_empty() && c.gone.is_none() {
                 c.gone = Some(Gone::Detached);
+            }
+            if c.apps.is_empty() {
+                c.appless_since.get_or_insert_with(Instant::now);
+            } else {
+                c.appless_since = None;
             }
             write(c);
             if c.gone.is_none() && c.eof {
@@ -233,6 +397,7 @@ impl ApiServer {
             .iter()
             .map(|c| ClientInfo {
                 id: c.id,
+                age_secs: c.accepted.elapsed().as_secs_f64(),
                 pid: c.pid,
                 uid: c.uid,
                 apps: c.apps.iter().map(|a| (a.app.index, a.name.clone(), a.workers.len())).collect(),
@@ -283,17 +448,27 @@ impl ApiServer {
             let stream = match self.listener.accept() {
                 Ok((s, _)) => s,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if shm::fdpass::is_out_of_fds(&e) => {
+                    // The connection stays in the backlog; it is tried again next round.
+                    self.limits.accept_out_of_fds += 1;
+                    return;
+                }
                 Err(e) => {
                     eprintln!("dpnode: api accept: {e}");
                     return;
                 }
             };
-            if self.clients.len() >= MAX_CLIENTS || stream.set_nonblocking(true).is_err() {
+            if self.clients.len() >= self.cfg.max_connections && !self.evict_one() {
+                self.stats.clients_refused.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            if stream.set_nonblocking(true).is_err() {
                 self.stats.clients_refused.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
             let (pid, uid) = peer_credentials(stream.as_fd()).unwrap_or((0, u32::MAX));
             self.stats.clients_accepted.fetch_add(1, Ordering::Relaxed);
+            let now = Instant::now();
             self.clients.push(Client {
                 id: self.next_id,
                 stream,
@@ -307,9 +482,62 @@ impl ApiServer {
                 certs: Vec::new(),
                 gone: None,
                 eof: false,
+                accepted: now,
+                spoke: false,
+                appless_since: Some(now),
             });
             self.next_id += 1;
         }
+    }
+
+    /// At the connection cap: drops the connection that has had no
+    /// application longest (an idle or half-sent one), so that idle
+    /// connections can never lock a real application out. Returns whether
+    /// there was one (connections with applications are never dropped for this).
+    fn evict_one(&mut self) -> bool {
+        let victim = self
+            .clients
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.apps.is_empty() && c.gone.is_none())
+            .min_by_key(|(_, c)| c.appless_since)
+            .map(|(i, _)| i);
+        let Some(i) = victim else { return false };
+        // It has no application, so dropping it detaches nothing.
+        let c = self.clients.swap_remove(i);
+        self.limits.evicted += 1;
+        drop(c);
+        true
+    }
+
+    /// Closes connections that did not send a whole first message in time, or sat too long with no application.
+    fn expire(&mut self, now: Instant) {
+        for c in &mut self.clients {
+            if c.gone.is_some() || !c.apps.is_empty() {
+                continue;
+            }
+            if !c.spoke && now.duration_since(c.accepted) >= self.cfg.first_message {
+                self.limits.first_message_timeouts += 1;
+                c.gone = Some(Gone::Expired);
+            } else if c.spoke && c.appless_since.is_some_and(|t| now.duration_since(t) >= self.cfg.idle) {
+                self.limits.idle_timeouts += 1;
+                c.gone = Some(Gone::Expired);
+            }
+        }
+    }
+
+    /// Whether the node has descriptors for one more app worker (keeping `fd_reserve` free).
+    fn descriptors_left(&self) -> Result<(), String> {
+        let open = shm::fdpass::open_fd_count().unwrap_or(0);
+        let need = open + FDS_PER_APP_WORKER + self.cfg.fd_reserve as u64;
+        if need > self.fd_limit {
+            return Err(format!(
+                "out of file descriptors: the node has {open} of {} open (RLIMIT_NOFILE) and keeps {} in reserve \
+                 (api.fd_reserve); detach applications or raise the node's descriptor limit",
+                self.fd_limit, self.cfg.fd_reserve
+            ));
+        }
+        Ok(())
     }
 
     /// Reads what is there, up to one largest message beyond what is buffered.
@@ -362,6 +590,7 @@ impl ApiServer {
                 return;
             }
             let frame: Vec<u8> = c.rbuf.drain(..total).collect();
+            c.spoke = true;
             self.handle(ctx, i, h, &frame[HEADER_LEN..]);
         }
     }
@@ -398,6 +627,10 @@ impl ApiServer {
                     return self.not_yours(i, kind, h.context, "application");
                 };
                 let app = self.clients[i].apps[a].app;
+                if let Err(text) = self.descriptors_left() {
+                    self.limits.refused_descriptors += 1;
+                    return self.fail(i, kind, h.context, ErrorCode::TooMany as i32, &text);
+                }
                 match ctx.app_worker_add_external(app, &self.stats) {
                     Ok(w) => {
                         self.clients[i].apps[a].workers.push(ClientWorker { wrk: w.wrk, ext: w.ext.clone() });
@@ -457,7 +690,37 @@ impl ApiServer {
         }
     }
 
+    /// Why connection `i` may not attach one more application, if it may not.
+    fn attach_refusal(&mut self, i: usize) -> Option<String> {
+        let c = &self.clients[i];
+        if c.apps.len() >= self.cfg.max_apps_per_connection {
+            self.limits.refused_per_connection += 1;
+            return Some(format!(
+                "this connection has {} applications attached, the most one connection may have \
+                 (api.max_apps_per_connection)",
+                c.apps.len()
+            ));
+        }
+        let uid = c.uid;
+        let of_uid: usize = self.clients.iter().filter(|c| c.uid == uid).map(|c| c.apps.len()).sum();
+        if of_uid >= self.cfg.max_apps_per_uid {
+            self.limits.refused_per_uid += 1;
+            return Some(format!(
+                "uid {uid} has {of_uid} applications attached, the most one user may have (api.max_apps_per_uid)"
+            ));
+        }
+        if let Err(text) = self.descriptors_left() {
+            self.limits.refused_descriptors += 1;
+            return Some(text);
+        }
+        None
+    }
+
     fn attach(&mut self, ctx: &mut MainCtx, i: usize, context: u64, a: &AttachRequest<'_>) {
+        if let Some(text) = self.attach_refusal(i) {
+            self.stats.attach_failures.fetch_add(1, Ordering::Relaxed);
+            return self.fail(i, Kind::AttachRequest, context, ErrorCode::TooMany as i32, &text);
+        }
         let flag = |f: u32| a.flags & f != 0;
         let opts = AppOptions {
             namespace_id: a.namespace.to_string(),
@@ -591,6 +854,7 @@ impl ApiServer {
                 Gone::Protocol => "protocol error".into(),
                 Gone::Slow => "not reading its replies".into(),
                 Gone::Detached => "its applications were detached".into(),
+                Gone::Expired => "expired".into(),
             };
             match ctx.detach(a.app) {
                 Ok(n) => {

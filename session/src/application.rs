@@ -19,21 +19,16 @@
 use std::collections::HashMap;
 use std::fmt;
 
+use shm::limits;
+
 use crate::error::SessionError;
 use crate::lookup::{Endpoint, Proto};
 
 const KIB: u64 = 1 << 10;
 const MIB: u64 = 1 << 20;
+#[cfg(test)]
 const GIB: u64 = 1 << 30;
 
-/// Accepted segment sizes (`segment_size`, and `add_segment_size` unless 0).
-const SEGMENT_SIZES: (u64, u64) = (MIB, 4 * GIB);
-/// Accepted fifo sizes; they must also be powers of two.
-const FIFO_SIZES: (u64, u64) = (4 * KIB, 64 * MIB);
-/// Accepted event queue lengths.
-const EVENT_QUEUE_SIZES: (u64, u64) = (64, 1 << 20);
-/// Highest TLS engine slot.
-const TLS_ENGINE_MAX: u8 = 3;
 /// Longest application name or namespace id accepted, in bytes.
 pub const NAME_MAX_LEN: usize = 64;
 
@@ -122,7 +117,7 @@ pub struct AppOptions {
     pub proxy_tcp: bool,
     /// Accept UDP datagrams to every address and port of the namespace.
     pub proxy_udp: bool,
-    /// TLS engine slot (0..=3).
+    /// TLS engine slot ([`limits::TLS_ENGINE`]).
     pub tls_engine: u8,
     /// The app runs inside the node rather than in another process.
     pub builtin: bool,
@@ -176,12 +171,13 @@ impl AppOptions {
     /// The namespace id and secret are checked against the namespace table
     /// at attach time, not here.
     pub fn validate(&self) -> Result<(), SessionError> {
-        check_range("segment_size", self.segment_size, SEGMENT_SIZES)?;
+        check(limits::SEGMENT_SIZE.check(self.segment_size))?;
         if self.add_segment_size != 0 {
-            check_range("add_segment_size", self.add_segment_size, SEGMENT_SIZES)?;
+            check(limits::ADD_SEGMENT_SIZE.check(self.add_segment_size))?;
         }
         self.check_fifo("rx_fifo_size", self.rx_fifo_size)?;
         self.check_fifo("tx_fifo_size", self.tx_fifo_size)?;
+        check(limits::PREALLOC_FIFOS.check_as("prealloc_fifo_pairs", self.prealloc_fifo_pairs.into()))?;
         let pair = u64::from(self.rx_fifo_size) + u64::from(self.tx_fifo_size);
         if u64::from(self.prealloc_fifo_pairs) * pair > self.segment_size {
             return Err(SessionError::invalid(
@@ -192,13 +188,8 @@ impl AppOptions {
                 ),
             ));
         }
-        check_range("event_queue_size", self.event_queue_size.into(), EVENT_QUEUE_SIZES)?;
-        if self.tls_engine > TLS_ENGINE_MAX {
-            return Err(SessionError::invalid(
-                "tls_engine",
-                format!("{} is outside 0..={TLS_ENGINE_MAX}", self.tls_engine),
-            ));
-        }
+        check(limits::EVENT_QUEUE_SIZE.check(self.event_queue_size.into()))?;
+        check(limits::TLS_ENGINE.check(self.tls_engine.into()))?;
         if (self.proxy_tcp || self.proxy_udp) && !self.scope().global {
             return Err(SessionError::UnsupportedConfig("a proxy app needs global scope".into()));
         }
@@ -209,11 +200,7 @@ impl AppOptions {
     }
 
     fn check_fifo(&self, key: &'static str, size: u32) -> Result<(), SessionError> {
-        let size = u64::from(size);
-        check_range(key, size, FIFO_SIZES)?;
-        if !size.is_power_of_two() {
-            return Err(SessionError::invalid(key, format!("{size} is not a power of two")));
-        }
+        let size = check(limits::FIFO_SIZE.check_as(key, size.into()))?;
         if size > self.segment_size {
             return Err(SessionError::invalid(
                 key,
@@ -224,12 +211,9 @@ impl AppOptions {
     }
 }
 
-fn check_range(key: &'static str, value: u64, (min, max): (u64, u64)) -> Result<(), SessionError> {
-    if (min..=max).contains(&value) {
-        Ok(())
-    } else {
-        Err(SessionError::invalid(key, format!("{value} is outside {min}..={max}")))
-    }
+/// A value refused by [`shm::limits`], as the session layer reports it.
+fn check(r: Result<u64, limits::OptionError>) -> Result<u64, SessionError> {
+    r.map_err(|e| SessionError::invalid(e.key, e.reason))
 }
 
 /// An attached application.

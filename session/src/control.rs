@@ -742,7 +742,7 @@ mod test {
             ("echo", AppOptions::default(), SessionError::AlreadyAttached("echo".into())),
             ("x", in_ns("green", 0), SessionError::InvalidNamespace("green".into())),
             ("x", in_ns("blue", 41), SessionError::WrongNamespaceSecret("blue".into())),
-            ("x", rx, SessionError::invalid("rx_fifo_size", "1000 is outside 4096..=67108864")),
+            ("x", rx, SessionError::invalid("rx_fifo_size", "1000 is outside 4k..=64m, a power of two")),
             ("", AppOptions::default(), SessionError::invalid("name", "\"\" must not be empty")),
         ];
         for (name, opts, want) in cases {

@@ -32,6 +32,21 @@ use crate::worker::{AppEndpoint, NodeTables, NodeWorker, SessionShared, SessionW
 mod external;
 pub use external::ExternalWorker;
 
+/// A segment that could not be made, as a control error: running out of
+/// descriptors or memory is said as such (not as a bad `segment_size`).
+pub(crate) fn segment_error(e: shm::segment::SegmentError) -> SessionError {
+    use shm::segment::SegmentError;
+    match e {
+        SegmentError::Io(ref io) if shm::fdpass::is_out_of_fds(io) => {
+            SessionError::TooMany("open files: the node is out of file descriptors (EMFILE/ENFILE)")
+        }
+        SegmentError::Io(ref io) if io.raw_os_error() == Some(libc::ENOMEM) => {
+            SessionError::TooMany("segments: the node is out of memory for them (ENOMEM)")
+        }
+        other => SessionError::invalid("segment_size", other.to_string()),
+    }
+}
+
 /// How long control operations wait for the workers to finish their part.
 const WORKER_WAIT: Duration = Duration::from_secs(5);
 
@@ -130,8 +145,7 @@ impl MainCtx {
         let (app, wrk) = {
             let mut g = self.barrier.sync();
             g.upper.control.attach(name, opts.clone(), |o, app_index, wrk_index| {
-                let s = AppWorkerShared::new(name, o, kind, app_index, wrk_index, 0)
-                    .map_err(|e| SessionError::invalid("segment_size", e.to_string()))?;
+                let s = AppWorkerShared::new(name, o, kind, app_index, wrk_index, 0).map_err(segment_error)?;
                 let s = Arc::new(s);
                 made = Some(s.clone());
                 Ok(s)
@@ -211,8 +225,7 @@ impl MainCtx {
                 .ok_or(SessionError::NotAttached)?;
             let kind = if opts.0.builtin { AppWorkerKind::Builtin } else { AppWorkerKind::External };
             g.upper.control.app_worker_add(app, |o, app_index, wrk_index| {
-                let s = AppWorkerShared::new(&opts.1, o, kind, app_index, wrk_index, opts.2)
-                    .map_err(|e| SessionError::invalid("segment_size", e.to_string()))?;
+                let s = AppWorkerShared::new(&opts.1, o, kind, app_index, wrk_index, opts.2).map_err(segment_error)?;
                 let s = Arc::new(s);
                 made = Some(s.clone());
                 Ok(s)
@@ -249,6 +262,7 @@ impl MainCtx {
         ep: Endpoint,
         options: TransportOptions,
     ) -> Result<SessionHandle, SessionError> {
+        options.validate()?;
         let mut g = self.barrier.sync();
         let l = g.upper.control.listen(app, wrk, ep)?.listener();
         g.upper.control.listener_set_options(l, options)?;

@@ -105,6 +105,16 @@ pub struct TransportOptions {
     pub keepalive: bool,
 }
 
+impl TransportOptions {
+    /// Checks each value against [`shm::limits`] (an MSS cap of 0 or 1 is refused, naming `mss` and its range).
+    pub fn validate(&self) -> Result<(), SessionError> {
+        if let Some(m) = self.mss {
+            shm::limits::MSS.check(m.into()).map_err(|e| SessionError::invalid(e.key, e.reason))?;
+        }
+        Ok(())
+    }
+}
+
 /// What an application asks for when it connects.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct ConnectRequest {
@@ -331,5 +341,16 @@ mod test {
         k.advance_past(u16::MAX);
         assert_eq!(k.next, EPHEMERAL_FIRST + 1, "past the end: back to the first port of our share");
         assert!(k.mine(k.next));
+    }
+
+    #[test]
+    fn transport_options_refuse_an_mss_outside_the_shared_range() {
+        for m in [0u16, 1, 87, 9001] {
+            let o = TransportOptions { mss: Some(m), ..TransportOptions::default() };
+            let e = o.validate().unwrap_err();
+            assert_eq!(e.to_string(), format!("invalid value for mss: {m} is outside 88..=9000"));
+        }
+        assert!(TransportOptions::default().validate().is_ok());
+        assert!(TransportOptions { mss: Some(536), ..TransportOptions::default() }.validate().is_ok());
     }
 }

@@ -553,6 +553,7 @@ impl SessionWorker {
         let control = &shared.control;
         let aw = control.app_worker(app_wrk).ok_or(SessionError::NoSuchAppWorker(app_wrk))?;
         let app = control.app(aw.app_index).ok_or(SessionError::NotAttached)?;
+        req.options.validate()?;
         if let Some(parent) = req.parent {
             // Our transports carry one stream per connection; a parent only
             // makes sense for a multiplexing transport, which we do not have.

@@ -35,16 +35,7 @@ impl PatternIter {
     }
 }
 
-/// Parses `64k`, `1m`, `2g` or a plain number of bytes.
-pub fn parse_size(s: &str) -> Option<u64> {
-    let (num, mul) = match s.char_indices().last()? {
-        (i, 'k' | 'K') => (&s[..i], 1u64 << 10),
-        (i, 'm' | 'M') => (&s[..i], 1 << 20),
-        (i, 'g' | 'G') => (&s[..i], 1 << 30),
-        _ => (s, 1),
-    };
-    num.parse::<u64>().ok()?.checked_mul(mul)
-}
+pub use crate::limits::parse_size;
 
 /// Fills `b` with session `key`'s stream pattern from `offset`.
 pub fn fill_stream(b: &mut [u8], key: u32, offset: u64) {

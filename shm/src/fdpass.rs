@@ -125,12 +125,61 @@ pub fn peer_credentials(sock: BorrowedFd<'_>) -> io::Result<(i32, u32)> {
     Ok((cred.pid, cred.uid))
 }
 
+/// The process's descriptor limit (`RLIMIT_NOFILE`): (soft, hard).
+pub fn nofile_limit() -> io::Result<(u64, u64)> {
+    let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes one rlimit into the struct we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((r.rlim_cur, r.rlim_max))
+}
+
+/// Raises the soft descriptor limit to the hard one; returns the new (soft, hard).
+///
+/// Every external app costs the node a few descriptors (its segments and
+/// eventfd), so a node serving many apps wants all the kernel allows it.
+pub fn raise_nofile_limit() -> io::Result<(u64, u64)> {
+    let (soft, hard) = nofile_limit()?;
+    if soft < hard {
+        let r = libc::rlimit { rlim_cur: hard, rlim_max: hard };
+        // SAFETY: setrlimit reads one rlimit from the struct we own.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &r) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    nofile_limit()
+}
+
+/// Descriptors this process has open now (the entries of `/proc/self/fd`,
+/// less the one reading it). Costs a directory read: for control paths only.
+pub fn open_fd_count() -> io::Result<u64> {
+    let n = std::fs::read_dir("/proc/self/fd")?.count() as u64;
+    Ok(n.saturating_sub(1))
+}
+
+/// Whether `e` says the process or the system ran out of descriptors (`EMFILE`, `ENFILE`).
+pub fn is_out_of_fds(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+}
+
 #[cfg(test)]
 mod test {
     use super::*;
     use std::io::Write;
     use std::os::fd::AsFd;
     use std::os::unix::net::UnixStream;
+
+    #[test]
+    fn descriptor_limit_and_count() {
+        let (soft, hard) = raise_nofile_limit().unwrap();
+        assert_eq!(soft, hard);
+        // Other tests open and close descriptors meanwhile: only bounds are certain.
+        let n = open_fd_count().unwrap();
+        assert!(n >= 3 && n < soft, "{n} of {soft}");
+        let e = io::Error::from_raw_os_error(libc::EMFILE);
+        assert!(is_out_of_fds(&e) && !is_out_of_fds(&io::Error::from_raw_os_error(libc::ENOENT)));
+    }
 
     #[test]
     fn descriptors_travel_with_their_bytes() {

@@ -8,7 +8,9 @@
 //! formats: the API socket's messages ([`api`], with descriptors passed by
 //! [`fdpass`]) and the message-queue messages ([`msg`]). And the echo test
 //! apps check data and report results the same way whether they run inside
-//! the node or outside it ([`echo`]). `docs/api.md` describes the protocol.
+//! the node or outside it ([`echo`]). And every option, whoever gives it
+//! (the node's config and CLI, the API, the client library), is checked
+//! against the same ranges ([`limits`]). `docs/api.md` describes the protocol.
 //!
 //! This crate depends on nothing but `libc`, so the client library built on
 //! it (`dpnode-client`) needs no DPDK at build or run time. The session
@@ -22,6 +24,7 @@ pub mod dgram;
 pub mod echo;
 pub mod fdpass;
 pub mod fifo;
+pub mod limits;
 pub mod mq;
 pub mod msg;
 pub mod segment;

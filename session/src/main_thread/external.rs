@@ -42,8 +42,8 @@ pub struct ExternalWorker {
     pub segment_fd: OwnedFd,
 }
 
-fn segment_error(e: impl std::fmt::Display) -> SessionError {
-    SessionError::invalid("segment_size", e.to_string())
+fn segment_error(e: shm::segment::SegmentError) -> SessionError {
+    super::segment_error(e)
 }
 
 impl MainCtx {
@@ -122,8 +122,9 @@ impl MainCtx {
     ) -> Result<ExternalWorker, SessionError> {
         let (segment_id, segment_size, segment_fd) = {
             let sm = shared.segments();
-            let seg = sm.segment(0).ok_or_else(|| segment_error("no first segment"))?;
-            (seg.id(), seg.size() as u64, seg.fd().try_clone_to_owned().map_err(segment_error)?)
+            let seg = sm.segment(0).ok_or_else(|| SessionError::invalid("segment_size", "no first segment"))?;
+            let fd = seg.fd().try_clone_to_owned().map_err(|e| segment_error(e.into()))?;
+            (seg.id(), seg.size() as u64, fd)
         };
         let ext = Arc::new(ExternalShared::new(shared.wrk_index, &shared, segment_id, stats.clone()));
         let mut endpoints = (0..self.workers.len())

@@ -8,11 +8,12 @@ const MS: u64 = 1_000_000;
 const SEC: u64 = 1_000_000_000;
 
 /// The smallest MSS a listener, a connect or the config may ask for (as
-/// Linux's `TCP_MAXSEG`: 88). Option validation refuses values outside
+/// Linux's `TCP_MAXSEG`: 88). Option validation (`shm::limits::MSS`, the
+/// one range the config, CLI and API check) refuses values outside
 /// [`MSS_MIN`]`..=`[`MSS_MAX`]; the core clamps whatever gets through.
-pub const MSS_MIN: u16 = 88;
+pub const MSS_MIN: u16 = shm::limits::MSS.min as u16;
 /// The largest MSS a listener, a connect or the config may ask for (a 9000-byte jumbo frame's).
-pub const MSS_MAX: u16 = 9000;
+pub const MSS_MAX: u16 = shm::limits::MSS.max as u16;
 
 /// The MSS we advertise and the cap on the one we send: the config's
 /// (the interface MTU's), lowered by the connection's option, within
