@@ -95,7 +95,7 @@ fn kernel_server(ns: &Netns) -> Background {
     let path = format!("/tmp/dpnt-ks-{}.py", tag());
     std::fs::write(&path, KERNEL_SERVER).unwrap();
     let child = std::process::Command::new("ip").args(["netns", "exec", &ns.name, "python3", &path]).spawn().unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    ns.wait_tcp_listen(7);
     Background(child, path)
 }
 

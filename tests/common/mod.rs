@@ -87,6 +87,21 @@ impl Netns {
         panic!("link {dev} never appeared in {}", self.name);
     }
 
+    /// Wait until a kernel socket in the namespace listens on TCP `port`
+    /// (a server started in the background is ready only then).
+    #[allow(dead_code)]
+    pub fn wait_tcp_listen(&self, port: u16) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            let out = self.sh_any(&format!("ss -Hltn 'sport = :{port}'"));
+            if !String::from_utf8_lossy(&out.stdout).trim().is_empty() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("nothing listens on tcp port {port} in {}", self.name);
+    }
+
     /// Give the kernel side of a tap an address and bring it up.
     pub fn kernel_addr(&self, dev: &str, cidr: &str) {
         self.wait_link(dev);
