@@ -359,8 +359,15 @@ pub fn connect(fd: RawFd, family: i32, to: SocketAddrV4) -> R<Outcome<()>> {
                 udp_connect(g, id, to)?;
                 g = lock();
             }
-            if let Some(Sock { st: St::Udp(u), .. }) = g.socks.get_mut(&id) {
+            if let Some(Sock { st: St::Udp(u), wrk, listen_ep, .. }) = g.socks.get_mut(&id) {
                 u.connected = Some(to);
+                // A bound socket that connects to one peer leaves the port's other peers to
+                // the next socket bound there (the kernel's connected-socket lookup does the same).
+                if let (Some(l), Some(ep)) = (u.listener.take(), listen_ep.take()) {
+                    let wi = *wrk;
+                    g.by_listener.remove(&(wi, l.0));
+                    g.orphans.insert((wi, ep), l);
+                }
             }
             return Ok(Outcome::Node(()));
         }
