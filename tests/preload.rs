@@ -310,3 +310,78 @@ fn two_preloaded_iperf3_through_cut_through() {
     let sent = tx_packets(&t.node) - tx_before;
     assert!(sent < 100, "{sent} packets left the node for a cut-through transfer");
 }
+
+#[test]
+fn nginx_in_one_process_serves_a_1_mb_file_and_a_page_to_curl_and_wrk() {
+    if !require_root() || !have("nginx") || !have("wrk") {
+        return;
+    }
+    let t = tap_node("");
+    let d = t.node.dir.join("nginx");
+    std::fs::create_dir_all(&d).unwrap();
+    sh(&format!("head -c 1048576 /dev/urandom > {0}/big && echo hello > {0}/index.html", d.display()));
+    let conf = d.join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "worker_processes 1;\nmaster_process off;\ndaemon off;\nerror_log {0}/error.log;\npid {0}/nginx.pid;\n\
+             events {{ worker_connections 1024; }}\n\
+             http {{ access_log off; sendfile on; server {{ listen 8080; root {0}; }} }}\n",
+            d.display()
+        ),
+    )
+    .unwrap();
+    let start = totals(&t.node);
+    assert!(start.starts_with("total"), "no totals in show session: {start:?}");
+    let mut nginx = Bg::start(
+        &t.ns,
+        &format!("env {} nginx -c {} -p {}", preload_env(&t, ""), conf.display(), d.display()),
+        &d.join("out.log"),
+    );
+    wait_port(&t.ns, 8080);
+    for file in ["big", "index.html"] {
+        let got = d.join(format!("got-{file}"));
+        t.ns.sh(&format!("curl -sS -o {} http://198.18.0.2:8080/{file}", got.display()));
+        sh(&format!("cmp {}/{file} {}", d.display(), got.display()));
+    }
+    for extra in ["", "-H \"Connection: close\""] {
+        let out = t.ns.sh_any(&format!("timeout 60 wrk -t1 -c8 -d3s {extra} http://198.18.0.2:8080/index.html"));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success() && text.contains("Requests/sec"), "wrk {extra}:\n{text}");
+        assert!(!text.contains("Socket errors"), "wrk {extra} had socket errors:\n{text}");
+        assert!(!text.contains("Non-2xx"), "wrk {extra}:\n{text}");
+    }
+    // SIGTERM, then (a second nginx) SIGKILL: the node is left with what it had before.
+    sh(&format!("kill -TERM {}", nginx.child.id()));
+    let _ = nginx.child.wait();
+    wait_totals(&t.node, &start);
+    let mut nginx = Bg::start(
+        &t.ns,
+        &format!("env {} nginx -c {} -p {}", preload_env(&t, ""), conf.display(), d.display()),
+        &d.join("out2.log"),
+    );
+    wait_port(&t.ns, 8080);
+    t.ns.sh("curl -sS -o /dev/null http://198.18.0.2:8080/big");
+    sh(&format!("kill -KILL {}", nginx.child.id()));
+    let _ = nginx.child.wait();
+    wait_totals(&t.node, &start);
+}
+
+/// The `total ...` line of `show session` (sessions, listeners, apps, segments, fifo pairs).
+fn totals(node: &Node) -> String {
+    let s = node.ctl(&["show", "session"]);
+    s.lines().find(|l| l.starts_with("total")).unwrap_or_default().to_string()
+}
+
+/// Waits until `show session`'s totals are `want` again (30 s at most).
+fn wait_totals(node: &Node, want: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let now = totals(node);
+        if now == want {
+            return;
+        }
+        assert!(Instant::now() < deadline, "show session totals: {now:?}, before: {want:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
