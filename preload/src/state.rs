@@ -512,9 +512,30 @@ impl State {
     }
 }
 
-/// A deadline `d` from now (`None`: never).
+/// A deadline `d` from now (`None`: never; so is one too far away to represent,
+/// e.g. a timeval of `i64::MAX` seconds, which must not panic).
 pub fn deadline(d: Option<Duration>) -> Option<Instant> {
-    d.map(|d| Instant::now() + d)
+    d.and_then(|d| Instant::now().checked_add(d))
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn a_huge_timeout_is_no_deadline_not_a_panic() {
+        assert!(deadline(Some(Duration::from_secs(i64::MAX as u64))).is_none());
+        assert!(deadline(Some(Duration::from_millis(5))).is_some());
+        assert!(deadline(None).is_none());
+    }
+
+    #[test]
+    fn errnos_of_node_errors() {
+        assert_eq!(errno_of_code(NodeError::Refused as i32), libc::ECONNREFUSED);
+        assert_eq!(errno_of_code(NodeError::AddressInUse as i32), libc::EADDRINUSE);
+        assert_eq!(errno_of_code(NodeError::Timeout as i32), libc::ETIMEDOUT);
+        assert_eq!(errno_of_code(-1), libc::EIO);
+    }
 }
 
 /// Whether every signal handler installed asks for SA_RESTART (then an
