@@ -761,6 +761,103 @@ impl Worker {
     }
 }
 
+impl Worker {
+    // What an LD_PRELOAD socket layer needs beyond the epoll-like API: sleeping
+    // under its own control (so it can wait on other descriptors too, and
+    // release its locks meanwhile) and level-triggered views of a session.
+
+    /// Asks the node to write the eventfd when an event arrives, before the
+    /// caller sleeps on [`Worker::eventfd`] itself (with other descriptors,
+    /// say). Returns `false` when something is already waiting (an event in
+    /// a queue, or a request that found its queue full): then do not sleep,
+    /// call [`Worker::wait`] with a zero timeout. Always follow with
+    /// [`Worker::disarm_sleep`].
+    pub fn arm_sleep(&mut self) -> bool {
+        if self.eventfd.is_none() || !self.ready.is_empty() || self.deferred.iter().any(|d| !d.is_empty()) {
+            return false;
+        }
+        let mut empty = true;
+        for q in &self.queues {
+            empty &= q.events.arm_wakeup();
+        }
+        empty
+    }
+
+    /// Undoes [`Worker::arm_sleep`] after the sleep, and drains the eventfd's
+    /// counter; `socket_readable` says the caller saw the API socket readable.
+    pub fn disarm_sleep(&mut self, socket_readable: bool) {
+        for q in &self.queues {
+            q.events.disarm_wakeup();
+        }
+        if socket_readable {
+            self.socket_ready = true;
+        }
+        if let Some(efd) = self.eventfd.as_ref().map(AsRawFd::as_raw_fd) {
+            let mut count = [0u8; 8];
+            // SAFETY: reads at most 8 bytes into a live buffer; the eventfd is
+            // non-blocking, so an empty counter returns EAGAIN.
+            unsafe { libc::read(efd, count.as_mut_ptr().cast(), 8) };
+        }
+    }
+
+    /// The API socket's descriptor (shared by the application's workers), to
+    /// wait on with the eventfd: readable means a notice (or the node's end).
+    pub fn api_fd(&self) -> RawFd {
+        self.app.sock_fd
+    }
+
+    /// What a read would get now: bytes of a stream, or the length of the next
+    /// datagram. `None` if there is no such session (or it waits for accept).
+    pub fn rx_pending(&self, s: SessionId) -> Option<usize> {
+        let e = self.sessions.get(&s.0).filter(|e| e.state != State::Accepting)?;
+        if e.transport.is_dgram() {
+            Some(shm::dgram::dgram_peek_header(&e.rx).map_or(0, |h| h.len as usize))
+        } else {
+            Some(e.rx.max_dequeue())
+        }
+    }
+
+    /// Whether a datagram session has a whole datagram waiting (a zero-length one counts).
+    pub fn has_datagram(&self, s: SessionId) -> bool {
+        self.sessions
+            .get(&s.0)
+            .is_some_and(|e| e.state != State::Accepting && shm::dgram::dgram_peek_header(&e.rx).is_some())
+    }
+
+    /// Whether the peer closed the session (what is left can still be read).
+    pub fn is_peer_closed(&self, s: SessionId) -> bool {
+        self.sessions.get(&s.0).is_some_and(|e| e.state == State::PeerClosed)
+    }
+
+    /// Sessions waiting in a listener's backlog for [`Worker::accept`].
+    pub fn accept_pending(&self, l: ListenerId) -> usize {
+        self.listeners.get(&l.0).map_or(0, |x| x.backlog.len())
+    }
+
+    /// Copies what a read would return without consuming it: up to
+    /// `buf.len()` bytes of a stream, or the next datagram (truncated) and
+    /// where it came from. [`Error::WouldBlock`] when there is nothing.
+    pub fn peek(&mut self, s: SessionId, buf: &mut [u8]) -> Result<(usize, SocketAddrV4), Error> {
+        let e = self.sessions.get(&s.0).ok_or(Error::BadSession)?;
+        if e.state == State::Accepting {
+            return Err(Error::BadState);
+        }
+        if e.transport.is_dgram() {
+            let Some(h) = shm::dgram::dgram_peek_header(&e.rx) else {
+                return Err(if e.state == State::PeerClosed { Error::Closed } else { Error::WouldBlock });
+            };
+            let n = buf.len().min(h.len as usize);
+            e.rx.peek(DgramHeader::SIZE, &mut buf[..n]);
+            return Ok((n, h.remote));
+        }
+        match e.rx.peek(0, buf) {
+            0 if e.state == State::PeerClosed || buf.is_empty() => Ok((0, e.remote)),
+            0 => Err(Error::WouldBlock),
+            n => Ok((n, e.remote)),
+        }
+    }
+}
+
 impl fmt::Debug for Worker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Worker")

@@ -1,0 +1,804 @@
+//! The socket calls on node sockets, in Rust terms: each takes the lock,
+//! works on the state and the socket's app worker, and returns a value or
+//! an errno. Blocking calls sleep on the app worker's eventfd (see
+//! [`crate::state::sleep`]) and return `EINTR` as the kernel would:
+//! always when the socket has a timeout, otherwise unless every installed
+//! signal handler asks for SA_RESTART.
+
+use std::cell::Cell;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use dpnode_client::{App, Cc, ConnectOptions, Ep, Error, SessionId, L4};
+
+use crate::config;
+use crate::real;
+use crate::state::{self, errno_of, lock, Guard, Proto, Sock, St, State, Wrk, R};
+
+/// How long a UDP send waits for the node to open a session to a new peer.
+const UDP_CONNECT_WAIT: Duration = Duration::from_secs(5);
+
+/// Bumped in a forked child: a thread's cached worker belongs to the parent.
+pub static EPOCH: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    static MY_WORKER: Cell<(u64, usize)> = const { Cell::new((0, 0)) };
+}
+
+/// Attaches (once per process) and returns the calling thread's app worker.
+pub fn my_worker(g: &mut State) -> R<usize> {
+    let epoch = EPOCH.load(Ordering::Relaxed);
+    let (e, wi) = MY_WORKER.with(Cell::get);
+    if e == epoch && wi < g.workers.len() {
+        return Ok(wi);
+    }
+    if let Some(e) = g.attach_err {
+        return Err(e);
+    }
+    let cfg = config::get();
+    let wrk = match &g.app {
+        None => {
+            for p in &cfg.problems {
+                crate::trace::line(p);
+            }
+            // SAFETY: getpid has no preconditions.
+            let pid = unsafe { libc::getpid() };
+            let name = cfg.app_name.clone().unwrap_or_else(|| format!("{}-{pid}", config::program_name()));
+            match App::attach(&cfg.api_socket, &name, &cfg.attach) {
+                Ok((app, w)) => {
+                    crate::info!("attached {name:?} to {} (app {:#x})", cfg.api_socket, app.handle());
+                    g.app = Some(app);
+                    w
+                }
+                Err(e) => {
+                    let errno = match &e {
+                        Error::Io(io) => io.raw_os_error().unwrap_or(libc::EIO),
+                        _ => libc::ECONNREFUSED,
+                    };
+                    crate::trace::line(&format!("cannot attach to {}: {e}", cfg.api_socket));
+                    g.attach_err = Some(if errno == libc::ENOENT { libc::ECONNREFUSED } else { errno });
+                    return Err(libc::ENETDOWN);
+                }
+            }
+        }
+        Some(app) => match app.worker_add() {
+            Ok(w) => {
+                crate::info!("app worker {} for a new thread", w.index());
+                w
+            }
+            Err(e) => {
+                crate::trace::line(&format!("cannot add an app worker: {e}"));
+                return Err(errno_of(&e));
+            }
+        },
+    };
+    let efd = wrk.eventfd().unwrap_or(-1);
+    g.workers.push(Wrk { w: wrk, efd, sleepers: 0 });
+    let wi = g.workers.len() - 1;
+    MY_WORKER.with(|c| c.set((epoch, wi)));
+    Ok(wi)
+}
+
+/// Whether the node could not be reached and the program asked for kernel sockets then.
+pub fn fallback(g: &State) -> bool {
+    g.attach_err.is_some() && config::get().fallback_kernel
+}
+
+/// An AF_INET address from the caller's bytes.
+///
+/// # Safety
+///
+/// `addr` must be NULL or point to `len` readable bytes.
+pub unsafe fn sockaddr_in(addr: *const libc::sockaddr, len: libc::socklen_t) -> R<(i32, SocketAddrV4)> {
+    if addr.is_null() {
+        return Err(libc::EFAULT);
+    }
+    if (len as usize) < std::mem::size_of::<libc::sa_family_t>() {
+        return Err(libc::EINVAL);
+    }
+    // SAFETY: at least the family is readable (checked above).
+    let family = i32::from(unsafe { (*addr).sa_family });
+    if family != libc::AF_INET {
+        return Ok((family, state::any_addr()));
+    }
+    if (len as usize) < std::mem::size_of::<libc::sockaddr_in>() {
+        return Err(libc::EINVAL);
+    }
+    // SAFETY: len covers a sockaddr_in; read unaligned, the caller's buffer may be any bytes.
+    let sin: libc::sockaddr_in = unsafe { std::ptr::read_unaligned(addr.cast()) };
+    let ip = Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
+    Ok((family, SocketAddrV4::new(ip, u16::from_be(sin.sin_port))))
+}
+
+/// Writes `a` into the caller's address buffer (truncated to its length, as the kernel does).
+///
+/// # Safety
+///
+/// `addr` and `len` must be NULL or valid (`len` readable and writable, `addr` `*len` bytes).
+pub unsafe fn put_sockaddr(a: SocketAddrV4, addr: *mut libc::sockaddr, len: *mut libc::socklen_t) {
+    if addr.is_null() || len.is_null() {
+        return;
+    }
+    let sin = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: a.port().to_be(),
+        sin_addr: libc::in_addr { s_addr: u32::from(*a.ip()).to_be() },
+        sin_zero: [0; 8],
+    };
+    let full = std::mem::size_of::<libc::sockaddr_in>();
+    // SAFETY: the caller says `len` is valid.
+    let room = unsafe { *len } as usize;
+    // SAFETY: copies at most `room` bytes into the caller's buffer of `room` bytes.
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            (&sin as *const libc::sockaddr_in).cast::<u8>(),
+            addr.cast::<u8>(),
+            room.min(full),
+        );
+        *len = full as libc::socklen_t;
+    }
+}
+
+/// The "error" of a call on a descriptor that turns out not to be a node socket: hand it to libc.
+pub const NOT_NODE: i32 = -2;
+
+fn sock(g: &State, fd: RawFd) -> R<u64> {
+    g.sock_of(fd).ok_or(NOT_NODE)
+}
+
+/// Runs `f` until it gives something other than EAGAIN (unless `nonblock`),
+/// sleeping on the socket's worker in between, until `timeout`.
+fn block<T>(
+    mut g: Guard,
+    id: u64,
+    nonblock: bool,
+    timeout: Option<Duration>,
+    mut f: impl FnMut(&mut State) -> R<T>,
+) -> R<T> {
+    let until = state::deadline(timeout);
+    loop {
+        let wi = g.socks.get(&id).ok_or(libc::EBADF)?.wrk;
+        g.pump(wi);
+        match f(&mut g) {
+            Err(libc::EAGAIN) if !nonblock => {}
+            r => return r,
+        }
+        if until.is_some_and(|u| Instant::now() >= u) {
+            return Err(libc::EAGAIN);
+        }
+        let (g2, r) = state::sleep(g, &[wi], &mut Vec::new(), until, state::Mask::NONE);
+        g = g2;
+        if r == Err(libc::EINTR) && (timeout.is_some() || !state::restart_ok()) {
+            return Err(libc::EINTR);
+        }
+    }
+}
+
+/// `socket`: a node socket of the calling thread's worker on placeholder `fd`.
+pub fn register_socket(g: &mut State, fd: RawFd, proto: Proto, nonblock: bool) -> R<()> {
+    let wi = my_worker(g)?;
+    g.add_sock(fd, Sock::new(wi, proto, nonblock));
+    crate::debug!("socket {fd}: {proto:?} on app worker {wi}");
+    Ok(())
+}
+
+/// Turns a node socket that never talked to the node back into the plain kernel
+/// socket its descriptor already is (loopback addresses go to the kernel).
+fn to_kernel(g: &mut State, id: u64) {
+    let fds: Vec<RawFd> = g.fds.iter().filter(|(_, &v)| v == id).map(|(&k, _)| k).collect();
+    for fd in fds {
+        g.remove_fd(fd);
+        crate::debug!("socket {fd}: loopback, handed to the kernel");
+    }
+    g.socks.remove(&id);
+}
+
+/// What `bind` and `connect` do with a loopback address: hand the socket to the kernel.
+pub enum Outcome<T> {
+    /// Done here.
+    Node(T),
+    /// Call libc: the descriptor is a kernel socket now.
+    Kernel,
+}
+
+/// `bind`.
+pub fn bind(fd: RawFd, addr: SocketAddrV4) -> R<Outcome<()>> {
+    let mut g = lock();
+    let id = sock(&g, fd)?;
+    let s = g.socks.get(&id).ok_or(libc::EBADF)?;
+    if s.bound.is_some() || !matches!(&s.st, St::Fresh | St::Udp(_)) {
+        return Err(libc::EINVAL);
+    }
+    if addr.ip().is_loopback() {
+        if matches!(&s.st, St::Udp(u) if !u.sessions.is_empty()) {
+            return Err(libc::EINVAL);
+        }
+        to_kernel(&mut g, id);
+        return Ok(Outcome::Kernel);
+    }
+    let (wi, proto) = (s.wrk, s.proto);
+    if proto == Proto::Udp && addr.port() != 0 {
+        udp_listen(&mut g, id, wi, addr)?;
+    }
+    if let Some(s) = g.socks.get_mut(&id) {
+        s.bound = Some(addr);
+    }
+    Ok(Outcome::Node(()))
+}
+
+fn udp_listen(g: &mut State, id: u64, wi: usize, addr: SocketAddrV4) -> R<()> {
+    let l = match g.orphans.remove(&(wi, addr)) {
+        Some(l) => l,
+        None => {
+            let w = g.workers.get_mut(wi).ok_or(libc::EBADF)?;
+            w.w.listen(Ep { l4: L4::Udp, ip: *addr.ip(), port: addr.port() }).map_err(|e| errno_of(&e))?
+        }
+    };
+    g.by_listener.insert((wi, l.0), id);
+    if let Some(Sock { st: St::Udp(u), listen_ep, .. }) = g.socks.get_mut(&id) {
+        u.listener = Some(l);
+        *listen_ep = Some(addr);
+    }
+    g.udp_take_sessions(wi, id, l);
+    Ok(())
+}
+
+/// `listen`.
+pub fn listen(fd: RawFd) -> R<()> {
+    let mut g = lock();
+    let id = sock(&g, fd)?;
+    let s = g.socks.get(&id).ok_or(libc::EBADF)?;
+    match &s.st {
+        St::Listening(_) => return Ok(()),
+        St::Fresh => {}
+        St::Udp(_) => return Err(libc::EOPNOTSUPP),
+        _ => return Err(libc::EINVAL),
+    }
+    let wi = s.wrk;
+    let bound = s.bound.unwrap_or_else(state::any_addr);
+    let w = g.workers.get_mut(wi).ok_or(libc::EBADF)?;
+    let (l, ep) = if bound.port() != 0 {
+        let l = w.w.listen(Ep { l4: L4::Tcp, ip: *bound.ip(), port: bound.port() }).map_err(|e| errno_of(&e))?;
+        (l, bound)
+    } else {
+        // Port 0: pick one, as the kernel would, from below the node's ephemeral range.
+        // SAFETY: getpid has no preconditions.
+        let mut port = 32768 + (unsafe { libc::getpid() } as u32 % 16384) as u16;
+        let mut got = None;
+        for _ in 0..64 {
+            port = if port >= 49151 { 32768 } else { port + 1 };
+            match w.w.listen(Ep { l4: L4::Tcp, ip: *bound.ip(), port }) {
+                Ok(l) => {
+                    got = Some(l);
+                    break;
+                }
+                Err(e) if errno_of(&e) == libc::EADDRINUSE => continue,
+                Err(e) => return Err(errno_of(&e)),
+            }
+        }
+        (got.ok_or(libc::EADDRINUSE)?, SocketAddrV4::new(*bound.ip(), port))
+    };
+    g.by_listener.insert((wi, l.0), id);
+    if let Some(s) = g.socks.get_mut(&id) {
+        s.st = St::Listening(l);
+        s.listen_ep = Some(ep);
+    }
+    crate::debug!("listen {fd}: {ep}");
+    Ok(())
+}
+
+/// `accept4`: the session and the peer; `new_fd` makes the placeholder for it.
+pub fn accept(fd: RawFd, flags: i32, new_fd: impl Fn() -> RawFd) -> R<(RawFd, SocketAddrV4)> {
+    let g = lock();
+    let id = sock(&g, fd)?;
+    let s = g.socks.get(&id).ok_or(libc::EBADF)?;
+    let nonblock = s.nonblock;
+    let timeout = s.opts.rcvtimeo;
+    block(g, id, nonblock, timeout, |g| {
+        let s = g.socks.get(&id).ok_or(libc::EBADF)?;
+        let wi = s.wrk;
+        let St::Listening(l) = s.st else { return Err(libc::EINVAL) };
+        let w = g.workers.get_mut(wi).ok_or(libc::EBADF)?;
+        let Some(sess) = w.w.accept(l).map_err(|e| errno_of(&e))? else { return Err(libc::EAGAIN) };
+        let peer = w.w.session(sess).map_or_else(state::any_addr, |i| i.remote);
+        let nfd = new_fd();
+        if nfd < 0 {
+            let e = real::errno();
+            let _ = w.w.close(sess);
+            return Err(e);
+        }
+        let mut ns = Sock::new(wi, Proto::Tcp, flags & libc::SOCK_NONBLOCK != 0);
+        ns.st = St::Connected(sess);
+        let nid = g.add_sock(nfd, ns);
+        g.by_session.insert((wi, sess.0), nid);
+        crate::debug!("accept {fd}: {nfd} from {peer}");
+        Ok((nfd, peer))
+    })
+}
+
+fn connect_options(s: &Sock) -> ConnectOptions {
+    let cc = match s.opts.congestion.as_str() {
+        "reno" | "newreno" => Cc::NewReno,
+        "cubic" => Cc::Cubic,
+        _ => Cc::Default,
+    };
+    ConnectOptions {
+        mss: u16::try_from(s.opts.maxseg).ok().filter(|&m| m > 0),
+        cc,
+        no_delay: s.opts.nodelay != 0,
+        keepalive: s.opts.keepalive != 0,
+    }
+}
+
+/// `connect` (AF_UNSPEC: `family` other than AF_INET dissolves a UDP association).
+pub fn connect(fd: RawFd, family: i32, to: SocketAddrV4) -> R<Outcome<()>> {
+    let mut g = lock();
+    let id = sock(&g, fd)?;
+    let s = g.socks.get_mut(&id).ok_or(libc::EBADF)?;
+    if family != libc::AF_INET {
+        if let St::Udp(u) = &mut s.st {
+            if family == libc::AF_UNSPEC {
+                u.connected = None;
+                return Ok(Outcome::Node(()));
+            }
+        }
+        return Err(libc::EAFNOSUPPORT);
+    }
+    if to.ip().is_loopback() && matches!(&s.st, St::Fresh) {
+        to_kernel(&mut g, id);
+        return Ok(Outcome::Kernel);
+    }
+    match &mut s.st {
+        St::Udp(u) => {
+            if to.ip().is_unspecified() || to.port() == 0 {
+                return Err(libc::EINVAL);
+            }
+            if !u.sessions.contains_key(&to) {
+                udp_connect(g, id, to)?;
+                g = lock();
+            }
+            if let Some(Sock { st: St::Udp(u), wrk, listen_ep, .. }) = g.socks.get_mut(&id) {
+                u.connected = Some(to);
+                // A bound socket that connects to one peer leaves the port's other peers to
+                // the next socket bound there (the kernel's connected-socket lookup does the same).
+                if let (Some(l), Some(ep)) = (u.listener.take(), listen_ep.take()) {
+                    let wi = *wrk;
+                    g.by_listener.remove(&(wi, l.0));
+                    g.orphans.insert((wi, ep), l);
+                }
+            }
+            return Ok(Outcome::Node(()));
+        }
+        St::Connecting => return Err(libc::EALREADY),
+        St::Connected(_) | St::Closed => return Err(libc::EISCONN),
+        St::Listening(_) => return Err(libc::EISCONN),
+        St::Failed | St::Reset if s.err != 0 => return Err(std::mem::take(&mut s.err)),
+        St::Fresh | St::Failed | St::Reset => {}
+    }
+    let opts = connect_options(s);
+    let (wi, nonblock, timeout) = (s.wrk, s.nonblock, s.opts.sndtimeo);
+    let w = g.workers.get_mut(wi).ok_or(libc::EBADF)?;
+    w.w.connect_async(Ep { l4: L4::Tcp, ip: *to.ip(), port: to.port() }, opts, id).map_err(|e| errno_of(&e))?;
+    if let Some(s) = g.socks.get_mut(&id) {
+        s.st = St::Connecting;
+    }
+    crate::debug!("connect {fd}: to {to}{}", if nonblock { " (non-blocking)" } else { "" });
+    if nonblock {
+        return Err(libc::EINPROGRESS);
+    }
+    let r = block(g, id, false, timeout, |g| {
+        let s = g.socks.get_mut(&id).ok_or(libc::EBADF)?;
+        match s.st {
+            St::Connecting => Err(libc::EAGAIN),
+            St::Connected(_) => Ok(()),
+            _ => Err(std::mem::take(&mut s.err)).and_then(|e| if e == 0 { Err(libc::ECONNREFUSED) } else { Err(e) }),
+        }
+    });
+    match r {
+        // A connect with SO_SNDTIMEO that ran out goes on in the background, as the kernel's.
+        Err(libc::EAGAIN) => Err(libc::EINPROGRESS),
+        r => r.map(Outcome::Node),
+    }
+}
+
+/// Opens a UDP session of socket `id` to `to` and waits for it.
+fn udp_connect(g: Guard, id: u64, to: SocketAddrV4) -> R<SessionId> {
+    let mut g = g;
+    let wi = g.socks.get(&id).ok_or(libc::EBADF)?.wrk;
+    let w = g.workers.get_mut(wi).ok_or(libc::EBADF)?;
+    w.w.connect_async(Ep { l4: L4::Udp, ip: *to.ip(), port: to.port() }, ConnectOptions::default(), id)
+        .map_err(|e| errno_of(&e))?;
+    block(g, id, false, Some(UDP_CONNECT_WAIT), |g| {
+        let s = g.socks.get_mut(&id).ok_or(libc::EBADF)?;
+        if s.err != 0 {
+            return Err(std::mem::take(&mut s.err));
+        }
+        match &s.st {
+            St::Udp(u) => u.sessions.get(&to).copied().ok_or(libc::EAGAIN),
+            _ => Err(libc::EINVAL),
+        }
+    })
+    .map_err(|e| if e == libc::EAGAIN { libc::ETIMEDOUT } else { e })
+}
+
+/// Flags of a receive.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RecvFlags {
+    /// MSG_PEEK.
+    pub peek: bool,
+    /// MSG_DONTWAIT.
+    pub dontwait: bool,
+    /// MSG_WAITALL.
+    pub waitall: bool,
+    /// MSG_TRUNC: return a datagram's real length.
+    pub trunc: bool,
+}
+
+impl RecvFlags {
+    /// From MSG_* bits.
+    pub fn from_bits(f: i32) -> RecvFlags {
+        RecvFlags {
+            peek: f & libc::MSG_PEEK != 0,
+            dontwait: f & libc::MSG_DONTWAIT != 0,
+            waitall: f & libc::MSG_WAITALL != 0,
+            trunc: f & libc::MSG_TRUNC != 0,
+        }
+    }
+}
+
+/// What a receive got: bytes (or a datagram's length), its source, whether it was truncated.
+#[derive(Debug, Clone, Copy)]
+pub struct Got {
+    /// Bytes copied (or the datagram's length with MSG_TRUNC).
+    pub n: usize,
+    /// Where from.
+    pub from: Option<SocketAddrV4>,
+    /// A datagram longer than the buffer.
+    pub truncated: bool,
+}
+
+fn recv_once(g: &mut State, id: u64, buf: &mut [u8], f: RecvFlags) -> R<Got> {
+    let s = g.socks.get_mut(&id).ok_or(libc::EBADF)?;
+    let wi = s.wrk;
+    let got = |n, from| Ok(Got { n, from: Some(from), truncated: false });
+    match &mut s.st {
+        St::Connected(sess) => {
+            let sess = *sess;
+            if s.shut_rd {
+                return Ok(Got { n: 0, from: None, truncated: false });
+            }
+            let w = g.workers.get_mut(wi).ok_or(libc::EBADF)?;
+            let r = if f.peek { w.w.peek(sess, buf) } else { w.w.recv_from(sess, buf) };
+            match r {
+                Ok((n, from)) => got(n, from),
+                Err(Error::WouldBlock) => Err(libc::EAGAIN),
+                Err(Error::Closed) => Ok(Got { n: 0, from: None, truncated: false }),
+                Err(e) => Err(errno_of(&e)),
+            }
+        }
+        St::Reset => {
+            if s.err != 0 {
+                Err(std::mem::take(&mut s.err))
+            } else {
+                Ok(Got { n: 0, from: None, truncated: false })
+            }
+        }
+        St::Closed => Ok(Got { n: 0, from: None, truncated: false }),
+        St::Connecting => Err(libc::EAGAIN),
+        St::Failed if s.err != 0 => Err(std::mem::take(&mut s.err)),
+        St::Fresh | St::Listening(_) | St::Failed => Err(libc::ENOTCONN),
+        St::Udp(u) => {
+            if s.err != 0 {
+                return Err(std::mem::take(&mut s.err));
+            }
+            let w = g.workers.get_mut(wi).ok_or(libc::EBADF)?;
+            let pick = match u.connected {
+                Some(peer) => u.sessions.get(&peer).copied().filter(|&x| w.w.has_datagram(x)),
+                None => {
+                    while u.ready.front().is_some_and(|&x| !w.w.has_datagram(x)) {
+                        u.ready.pop_front();
+                    }
+                    u.ready.front().copied().or_else(|| u.sessions.values().copied().find(|&x| w.w.has_datagram(x)))
+                }
+            };
+            let Some(sess) = pick else { return Err(libc::EAGAIN) };
+            let len = w.w.rx_pending(sess).unwrap_or(0);
+            let r = if f.peek { w.w.peek(sess, buf) } else { w.w.recv_from(sess, buf) };
+            match r {
+                Ok((n, from)) => {
+                    if !f.peek && u.connected.is_none() && !w.w.has_datagram(sess) {
+                        u.ready.retain(|&x| x != sess);
+                    }
+                    Ok(Got { n: if f.trunc { len } else { n }, from: Some(from), truncated: len > buf.len() })
+                }
+                Err(Error::WouldBlock) => Err(libc::EAGAIN),
+                Err(e) => Err(errno_of(&e)),
+            }
+        }
+    }
+}
+
+/// `recv`/`recvfrom`/`read` into one buffer.
+pub fn recv(fd: RawFd, buf: &mut [u8], f: RecvFlags) -> R<Got> {
+    let g = lock();
+    let id = sock(&g, fd)?;
+    let s = g.socks.get(&id).ok_or(libc::EBADF)?;
+    let nonblock = s.nonblock || f.dontwait;
+    let (timeout, stream) = (s.opts.rcvtimeo, s.proto == Proto::Tcp);
+    if buf.is_empty() && stream {
+        return Ok(Got { n: 0, from: None, truncated: false });
+    }
+    let waitall = f.waitall && stream && !f.peek && !nonblock;
+    let mut filled = 0usize;
+    let r = block(g, id, nonblock, timeout, |g| {
+        let rest = buf.get_mut(filled..).unwrap_or_default();
+        match recv_once(g, id, rest, f) {
+            Ok(got) if waitall && got.n > 0 && filled + got.n < buf.len() => {
+                filled += got.n;
+                Err(libc::EAGAIN)
+            }
+            Ok(mut got) => {
+                got.n += filled;
+                Ok(got)
+            }
+            Err(e) if filled > 0 && e != libc::EAGAIN => Ok(Got { n: filled, from: None, truncated: false }),
+            Err(e) => Err(e),
+        }
+    });
+    match r {
+        Err(libc::EAGAIN | libc::EINTR) if filled > 0 => Ok(Got { n: filled, from: None, truncated: false }),
+        r => r,
+    }
+}
+
+fn write_once(g: &mut State, id: u64, data: &[u8], to: Option<SocketAddrV4>) -> R<usize> {
+    let s = g.socks.get_mut(&id).ok_or(libc::EBADF)?;
+    let wi = s.wrk;
+    let sess = match &mut s.st {
+        St::Connected(sess) => {
+            if s.shut_wr {
+                return Err(libc::EPIPE);
+            }
+            *sess
+        }
+        St::Reset => {
+            return Err(if s.err != 0 { std::mem::take(&mut s.err) } else { libc::EPIPE });
+        }
+        St::Closed => return Err(libc::EPIPE),
+        St::Connecting => return Err(libc::EAGAIN),
+        St::Failed if s.err != 0 => return Err(std::mem::take(&mut s.err)),
+        St::Fresh | St::Failed | St::Listening(_) => return Err(libc::ENOTCONN),
+        St::Udp(u) => {
+            let Some(dest) = to.or(u.connected) else { return Err(libc::EDESTADDRREQ) };
+            match u.sessions.get(&dest) {
+                Some(&x) => x,
+                // The caller opens one and tries again.
+                None => return Err(-1),
+            }
+        }
+    };
+    let w = g.workers.get_mut(wi).ok_or(libc::EBADF)?;
+    match w.w.write(sess, data) {
+        Ok(n) => Ok(n),
+        Err(Error::WouldBlock) => Err(libc::EAGAIN),
+        Err(Error::Invalid(_)) => Err(libc::EMSGSIZE),
+        Err(Error::BadSession) => Err(libc::EPIPE),
+        Err(e) => Err(errno_of(&e)),
+    }
+}
+
+/// `send`/`sendto`/`write` of one buffer; `nosignal` is MSG_NOSIGNAL (otherwise EPIPE raises SIGPIPE).
+pub fn send(fd: RawFd, data: &[u8], dontwait: bool, to: Option<SocketAddrV4>) -> R<usize> {
+    let mut g = lock();
+    let id = sock(&g, fd)?;
+    let s = g.socks.get(&id).ok_or(libc::EBADF)?;
+    let nonblock = s.nonblock || dontwait;
+    let (timeout, proto) = (s.opts.sndtimeo, s.proto);
+    if proto == Proto::Tcp && data.is_empty() {
+        return Ok(0);
+    }
+    if let (Proto::Udp, Some(to)) = (proto, to) {
+        if to.ip().is_unspecified() || to.port() == 0 {
+            return Err(libc::EINVAL);
+        }
+        let known = matches!(&s.st, St::Udp(u) if u.sessions.contains_key(&to));
+        if !known {
+            udp_connect(g, id, to)?;
+            g = lock();
+        }
+    }
+    let mut sent = 0usize;
+    let r = block(g, id, nonblock, timeout, |g| loop {
+        let rest = data.get(sent..).unwrap_or_default();
+        match write_once(g, id, rest, to) {
+            Ok(n) => {
+                sent += n;
+                if sent >= data.len() || nonblock || proto == Proto::Udp {
+                    return Ok(sent);
+                }
+            }
+            Err(libc::EAGAIN) if sent > 0 && nonblock => return Ok(sent),
+            Err(-1) => return Err(libc::EDESTADDRREQ),
+            Err(e) if sent > 0 && e != libc::EAGAIN => return Ok(sent),
+            Err(e) => return Err(e),
+        }
+    });
+    match r {
+        Err(libc::EAGAIN | libc::EINTR) if sent > 0 => Ok(sent),
+        r => r,
+    }
+}
+
+/// `close` of a node descriptor: the socket goes with its last descriptor.
+pub fn close(g: &mut State, fd: RawFd) {
+    let Some(id) = g.remove_fd(fd) else { return };
+    let Some(s) = g.socks.get_mut(&id) else { return };
+    s.refs = s.refs.saturating_sub(1);
+    if s.refs > 0 {
+        return;
+    }
+    release(g, id);
+    crate::debug!("close {fd}");
+}
+
+/// Lets the node know a socket is gone.
+fn release(g: &mut State, id: u64) {
+    let Some(s) = g.socks.remove(&id) else { return };
+    let wi = s.wrk;
+    let Some(w) = g.workers.get_mut(wi) else { return };
+    match s.st {
+        St::Connected(sess) => {
+            g.by_session.remove(&(wi, sess.0));
+            let _ = w.w.close(sess);
+        }
+        St::Listening(l) => {
+            g.by_listener.remove(&(wi, l.0));
+            // Sessions waiting in its backlog are refused by unlisten.
+            let _ = w.w.unlisten(l);
+        }
+        St::Udp(u) => {
+            for sess in u.sessions.values() {
+                g.by_session.remove(&(wi, sess.0));
+                let _ = w.w.close(*sess);
+            }
+            if let Some(l) = u.listener {
+                g.by_listener.remove(&(wi, l.0));
+                let _ = w.w.unlisten(l);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `shutdown`.
+pub fn shutdown(fd: RawFd, how: i32) -> R<()> {
+    let mut g = lock();
+    let id = sock(&g, fd)?;
+    let s = g.socks.get_mut(&id).ok_or(libc::EBADF)?;
+    if !matches!(how, libc::SHUT_RD | libc::SHUT_WR | libc::SHUT_RDWR) {
+        return Err(libc::EINVAL);
+    }
+    match &s.st {
+        St::Connected(_) | St::Reset | St::Closed => {}
+        St::Udp(u) if u.connected.is_some() => {}
+        St::Listening(_) if how != libc::SHUT_WR => {}
+        _ => return Err(libc::ENOTCONN),
+    }
+    if how != libc::SHUT_WR {
+        s.shut_rd = true;
+    }
+    if how != libc::SHUT_RD {
+        s.shut_wr = true;
+    }
+    s.seq += 1;
+    if s.shut_rd && s.shut_wr {
+        if let St::Connected(sess) = s.st {
+            let wi = s.wrk;
+            s.st = St::Closed;
+            g.by_session.remove(&(wi, sess.0));
+            if let Some(w) = g.workers.get_mut(wi) {
+                let _ = w.w.close(sess);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `getsockname`.
+pub fn local_addr(fd: RawFd) -> R<SocketAddrV4> {
+    let g = lock();
+    let id = sock(&g, fd)?;
+    let s = g.socks.get(&id).ok_or(libc::EBADF)?;
+    let w = g.workers.get(s.wrk);
+    Ok(match &s.st {
+        St::Connected(sess) => w.and_then(|w| w.w.session(*sess)).map(|i| i.local).unwrap_or_else(state::any_addr),
+        St::Listening(_) => s.listen_ep.unwrap_or_else(state::any_addr),
+        St::Udp(u) => match (s.bound, u.connected.and_then(|p| u.sessions.get(&p))) {
+            (Some(b), _) if b.port() != 0 => b,
+            (_, Some(sess)) => w.and_then(|w| w.w.session(*sess)).map(|i| i.local).unwrap_or_else(state::any_addr),
+            _ => s.bound.unwrap_or_else(state::any_addr),
+        },
+        _ => s.bound.unwrap_or_else(state::any_addr),
+    })
+}
+
+/// `getpeername`.
+pub fn peer_addr(fd: RawFd) -> R<SocketAddrV4> {
+    let g = lock();
+    let id = sock(&g, fd)?;
+    let s = g.socks.get(&id).ok_or(libc::EBADF)?;
+    match &s.st {
+        St::Connected(sess) => {
+            g.workers.get(s.wrk).and_then(|w| w.w.session(*sess)).map(|i| i.remote).ok_or(libc::ENOTCONN)
+        }
+        St::Udp(u) => u.connected.ok_or(libc::ENOTCONN),
+        _ => Err(libc::ENOTCONN),
+    }
+}
+
+/// Bytes a read would return now (FIONREAD).
+pub fn readable_bytes(fd: RawFd) -> R<usize> {
+    let mut g = lock();
+    let id = sock(&g, fd)?;
+    let wi = g.socks.get(&id).ok_or(libc::EBADF)?.wrk;
+    g.pump(wi);
+    let s = g.socks.get(&id).ok_or(libc::EBADF)?;
+    let w = g.workers.get(wi).ok_or(libc::EBADF)?;
+    Ok(match &s.st {
+        St::Connected(sess) => w.w.rx_pending(*sess).unwrap_or(0),
+        St::Udp(u) => {
+            let pick = match u.connected {
+                Some(p) => u.sessions.get(&p).copied(),
+                None => u.ready.iter().chain(u.sessions.values()).copied().find(|&x| w.w.has_datagram(x)),
+            };
+            pick.and_then(|x| w.w.rx_pending(x)).unwrap_or(0)
+        }
+        St::Listening(_) => return Err(libc::EINVAL),
+        _ => 0,
+    })
+}
+
+/// Sets O_NONBLOCK.
+pub fn set_nonblock(fd: RawFd, on: bool) -> R<()> {
+    let mut g = lock();
+    let id = sock(&g, fd)?;
+    g.socks.get_mut(&id).ok_or(libc::EBADF)?.nonblock = on;
+    Ok(())
+}
+
+/// O_NONBLOCK.
+pub fn nonblock(fd: RawFd) -> R<bool> {
+    let g = lock();
+    let id = sock(&g, fd)?;
+    Ok(g.socks.get(&id).ok_or(libc::EBADF)?.nonblock)
+}
+
+/// A new descriptor `new` names the socket `fd` names (dup, dup2, F_DUPFD).
+pub fn dup_to(g: &mut State, fd: RawFd, new: RawFd) {
+    let Some(id) = g.sock_of(fd) else { return };
+    if let Some(s) = g.socks.get_mut(&id) {
+        s.refs += 1;
+    }
+    g.add_fd(new, id);
+    crate::debug!("dup {fd} -> {new}");
+}
+
+/// After fork, in the child: the node sockets were the parent's app worker's.
+/// Until the child can join the application, they become the kernel sockets
+/// their descriptors are, and the child attaches on its own when it makes one.
+pub fn forget_after_fork(g: &mut State) {
+    let fds: Vec<RawFd> = g.fds.keys().copied().collect();
+    for fd in fds {
+        g.remove_fd(fd);
+    }
+    for (&ep, _) in g.epolls.iter() {
+        State::mark_epoll(ep, false);
+    }
+    // The parent's connection, queues and segments stay the parent's: leak the
+    // child's copies of the objects rather than touch them.
+    let old = std::mem::take(&mut *g);
+    std::mem::forget(old);
+    EPOCH.fetch_add(1, Ordering::Relaxed);
+}

@@ -1,0 +1,702 @@
+//! The library's state: the attached application and its workers (one per
+//! thread that uses sockets), the node sockets and the descriptors that
+//! name them, and the epoll sets that hold node sockets.
+//!
+//! One process-wide lock guards all of it. It is taken only by calls on node
+//! sockets (and by poll/select/epoll calls that include one): a call on any
+//! other descriptor is decided by a lock-free bitmap and goes straight to
+//! libc. A single-threaded program never contends for the lock; a socket
+//! used by two threads works because both go through it. Blocking calls
+//! release it while they sleep.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{LazyLock, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use dpnode_client::{App, Error, Event, ListenerId, NodeError, SessionId, Worker};
+
+use crate::real;
+
+/// An errno value.
+pub type Errno = i32;
+/// A result whose error is an errno value.
+pub type R<T> = Result<T, Errno>;
+
+/// Descriptors below this are looked up in the bitmaps without the lock.
+const BITMAP_FDS: usize = 1 << 16;
+
+static NODE_FDS: [AtomicU64; BITMAP_FDS / 64] = [const { AtomicU64::new(0) }; BITMAP_FDS / 64];
+static EPOLL_FDS: [AtomicU64; BITMAP_FDS / 64] = [const { AtomicU64::new(0) }; BITMAP_FDS / 64];
+/// Set once a node socket exists (before, nothing needs the lock at all).
+pub static ANY: AtomicBool = AtomicBool::new(false);
+
+fn bit_get(map: &[AtomicU64], fd: RawFd) -> bool {
+    if !ANY.load(Ordering::Relaxed) || fd < 0 {
+        return false;
+    }
+    let fd = fd as usize;
+    match map.get(fd / 64) {
+        Some(w) => w.load(Ordering::Acquire) & (1 << (fd % 64)) != 0,
+        // Beyond the bitmap: ask the table.
+        None => true,
+    }
+}
+
+fn bit_set(map: &[AtomicU64], fd: RawFd, on: bool) {
+    if fd < 0 {
+        return;
+    }
+    let fd = fd as usize;
+    if let Some(w) = map.get(fd / 64) {
+        if on {
+            w.fetch_or(1 << (fd % 64), Ordering::Release);
+        } else {
+            w.fetch_and(!(1 << (fd % 64)), Ordering::Release);
+        }
+    }
+}
+
+/// Whether `fd` may be a node socket (exact below 65536).
+pub fn maybe_node(fd: RawFd) -> bool {
+    bit_get(&NODE_FDS, fd)
+}
+
+/// Whether `fd` may be an epoll set that holds node sockets.
+pub fn maybe_epoll(fd: RawFd) -> bool {
+    bit_get(&EPOLL_FDS, fd)
+}
+
+/// TCP or UDP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proto {
+    /// SOCK_STREAM.
+    Tcp,
+    /// SOCK_DGRAM.
+    Udp,
+}
+
+/// Socket options the library keeps (and reports back).
+#[derive(Debug, Clone, Default)]
+pub struct Opts {
+    /// SO_REUSEADDR.
+    pub reuseaddr: i32,
+    /// SO_REUSEPORT.
+    pub reuseport: i32,
+    /// SO_KEEPALIVE.
+    pub keepalive: i32,
+    /// SO_LINGER (on, seconds).
+    pub linger: (i32, i32),
+    /// SO_RCVBUF as set (0: not set).
+    pub rcvbuf: i32,
+    /// SO_SNDBUF as set.
+    pub sndbuf: i32,
+    /// SO_RCVTIMEO.
+    pub rcvtimeo: Option<Duration>,
+    /// SO_SNDTIMEO.
+    pub sndtimeo: Option<Duration>,
+    /// TCP_NODELAY.
+    pub nodelay: i32,
+    /// TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT.
+    pub keep: (i32, i32, i32),
+    /// TCP_MAXSEG (0: not set).
+    pub maxseg: i32,
+    /// TCP_CONGESTION (`cubic` or `reno`; empty: default).
+    pub congestion: String,
+    /// IP_TOS.
+    pub tos: i32,
+    /// Other integer options accepted and kept, by (level, name).
+    pub other: Vec<(i32, i32, i32)>,
+}
+
+/// A UDP socket's sessions: one per peer (the node's UDP is connected, as VPP's).
+#[derive(Debug, Default)]
+pub struct Udp {
+    /// The node listener, once bound to a port.
+    pub listener: Option<ListenerId>,
+    /// Sessions by peer.
+    pub sessions: HashMap<SocketAddrV4, SessionId>,
+    /// The peer of `connect`, if any: only its datagrams are read, sends go there.
+    pub connected: Option<SocketAddrV4>,
+    /// Sessions that announced data, in order.
+    pub ready: VecDeque<SessionId>,
+}
+
+/// Where a socket is in its life.
+#[derive(Debug)]
+pub enum St {
+    /// Made by `socket`, not connected or listening.
+    Fresh,
+    /// A TCP listener.
+    Listening(ListenerId),
+    /// A TCP connect in flight.
+    Connecting,
+    /// A TCP session.
+    Connected(SessionId),
+    /// A TCP connect failed (`err` says why).
+    Failed,
+    /// The peer reset the TCP session.
+    Reset,
+    /// `shutdown(SHUT_RDWR)`: the session is closed on the node, the descriptor stays.
+    Closed,
+    /// UDP.
+    Udp(Box<Udp>),
+}
+
+/// A node socket.
+#[derive(Debug)]
+pub struct Sock {
+    /// The app worker its sessions live on.
+    pub wrk: usize,
+    /// TCP or UDP.
+    pub proto: Proto,
+    /// Descriptors that name it (dup makes more).
+    pub refs: u32,
+    /// O_NONBLOCK (shared by its descriptors, as the open file description's flag).
+    pub nonblock: bool,
+    /// Its state.
+    pub st: St,
+    /// The address given to bind.
+    pub bound: Option<SocketAddrV4>,
+    /// The address the node listens on (port chosen for bind to port 0).
+    pub listen_ep: Option<SocketAddrV4>,
+    /// Pending error for SO_ERROR.
+    pub err: Errno,
+    /// Bumped by every event about it (edge-triggered epoll reports a change of it).
+    pub seq: u64,
+    /// shutdown(SHUT_RD).
+    pub shut_rd: bool,
+    /// shutdown(SHUT_WR).
+    pub shut_wr: bool,
+    /// Options.
+    pub opts: Opts,
+}
+
+impl Sock {
+    /// A fresh socket of worker `wrk`.
+    pub fn new(wrk: usize, proto: Proto, nonblock: bool) -> Sock {
+        let st = match proto {
+            Proto::Tcp => St::Fresh,
+            Proto::Udp => St::Udp(Box::default()),
+        };
+        Sock {
+            wrk,
+            proto,
+            refs: 1,
+            nonblock,
+            st,
+            bound: None,
+            listen_ep: None,
+            err: 0,
+            seq: 1,
+            shut_rd: false,
+            shut_wr: false,
+            opts: Opts::default(),
+        }
+    }
+
+    /// The TCP session, if connected.
+    pub fn session(&self) -> Option<SessionId> {
+        match &self.st {
+            St::Connected(s) => Some(*s),
+            _ => None,
+        }
+    }
+}
+
+/// One app worker (one per thread that made sockets).
+pub struct Wrk {
+    /// The client library's worker.
+    pub w: Worker,
+    /// Its eventfd.
+    pub efd: RawFd,
+    /// Threads asleep on it now.
+    pub sleepers: u32,
+}
+
+/// A node socket's registration in an epoll set.
+#[derive(Debug, Clone, Copy)]
+pub struct Reg {
+    /// The socket.
+    pub sock: u64,
+    /// EPOLL* bits asked for.
+    pub events: u32,
+    /// The caller's data.
+    pub data: u64,
+    /// `seq` of the socket when last reported (edge-triggered).
+    pub seen: u64,
+    /// EPOLLONESHOT fired; off until EPOLL_CTL_MOD.
+    pub disabled: bool,
+}
+
+/// The node sockets of one epoll set (its kernel descriptors are in the kernel's set).
+#[derive(Debug, Default)]
+pub struct EpollSet {
+    /// By descriptor.
+    pub regs: HashMap<RawFd, Reg>,
+    /// App workers whose eventfd is in the kernel set, with how many registrations need it.
+    pub wrks: HashMap<usize, u32>,
+}
+
+/// The state (see the module doc).
+#[derive(Default)]
+pub struct State {
+    /// The attached application.
+    pub app: Option<App>,
+    /// Why attach failed (sticky).
+    pub attach_err: Option<Errno>,
+    /// App workers, by index.
+    pub workers: Vec<Wrk>,
+    /// Sockets by id (ids are never reused).
+    pub socks: HashMap<u64, Sock>,
+    next_sock: u64,
+    /// Descriptor → socket.
+    pub fds: HashMap<RawFd, u64>,
+    /// (worker, session) → socket.
+    pub by_session: HashMap<(usize, u64), u64>,
+    /// (worker, listener) → socket.
+    pub by_listener: HashMap<(usize, u64), u64>,
+    /// UDP listeners whose socket connected to one peer, by (worker, bound address): a new
+    /// socket bound there takes them over (iperf3's UDP server does this).
+    pub orphans: HashMap<(usize, SocketAddrV4), ListenerId>,
+    /// Epoll sets with node sockets, by epoll descriptor.
+    pub epolls: HashMap<RawFd, EpollSet>,
+    events: Vec<Event>,
+}
+
+static STATE: LazyLock<Mutex<State>> = LazyLock::new(|| Mutex::new(State::default()));
+
+/// The locked state.
+pub type Guard = MutexGuard<'static, State>;
+
+/// Takes the lock (a poisoned lock still holds consistent enough state to go on).
+pub fn lock() -> Guard {
+    STATE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The errno for a client library error.
+pub fn errno_of(e: &Error) -> Errno {
+    match e {
+        Error::Node { code, .. } => errno_of_code(*code),
+        Error::Io(e) => e.raw_os_error().unwrap_or(libc::EIO),
+        Error::Protocol(_) => libc::EPROTO,
+        Error::WouldBlock => libc::EAGAIN,
+        Error::BadSession => libc::EBADF,
+        Error::BadState => libc::EINVAL,
+        Error::Closed => libc::EPIPE,
+        Error::Timeout => libc::ETIMEDOUT,
+        Error::QueueFull => libc::ENOBUFS,
+        Error::Invalid(_) => libc::EINVAL,
+    }
+}
+
+/// The errno for a node error code.
+pub fn errno_of_code(code: i32) -> Errno {
+    match NodeError::from_i32(code) {
+        Some(NodeError::AddressInUse | NodeError::AlreadyListening) => libc::EADDRINUSE,
+        Some(NodeError::Refused) => libc::ECONNREFUSED,
+        Some(NodeError::NoRoute) => libc::ENETUNREACH,
+        Some(NodeError::Timeout) => libc::ETIMEDOUT,
+        Some(NodeError::NoPort) => libc::EADDRNOTAVAIL,
+        Some(NodeError::NoMemory | NodeError::TooMany | NodeError::QueueFull) => libc::ENOBUFS,
+        Some(NodeError::InvalidValue) => libc::EINVAL,
+        Some(NodeError::NotListening | NodeError::NoSuchListener) => libc::EINVAL,
+        Some(NodeError::BadSession | NodeError::BadState) => libc::ENOTCONN,
+        Some(NodeError::InvalidNamespace | NodeError::WrongNamespaceSecret) => libc::EACCES,
+        _ => libc::EIO,
+    }
+}
+
+impl State {
+    /// A new socket id.
+    pub fn add_sock(&mut self, fd: RawFd, sock: Sock) -> u64 {
+        self.next_sock += 1;
+        let id = self.next_sock;
+        self.socks.insert(id, sock);
+        self.add_fd(fd, id);
+        id
+    }
+
+    /// Makes `fd` name socket `id`.
+    pub fn add_fd(&mut self, fd: RawFd, id: u64) {
+        self.fds.insert(fd, id);
+        ANY.store(true, Ordering::Relaxed);
+        bit_set(&NODE_FDS, fd, true);
+    }
+
+    /// Forgets `fd` (the socket stays while other descriptors name it); returns the socket id.
+    pub fn remove_fd(&mut self, fd: RawFd) -> Option<u64> {
+        bit_set(&NODE_FDS, fd, false);
+        let id = self.fds.remove(&fd)?;
+        // The kernel drops a closed descriptor from its epoll sets; so do we.
+        let mut emptied = Vec::new();
+        for (&ep, set) in self.epolls.iter_mut() {
+            if let Some(r) = set.regs.remove(&fd) {
+                let wi = self.socks.get(&r.sock).map(|s| s.wrk);
+                if let Some(wi) = wi {
+                    emptied.push((ep, wi));
+                }
+            }
+        }
+        for (ep, wi) in emptied {
+            self.epoll_release_worker(ep, wi);
+        }
+        Some(id)
+    }
+
+    /// The socket `fd` names.
+    pub fn sock_of(&self, fd: RawFd) -> Option<u64> {
+        self.fds.get(&fd).copied()
+    }
+
+    /// Marks `fd` as an epoll set holding node sockets (or not).
+    pub fn mark_epoll(fd: RawFd, on: bool) {
+        bit_set(&EPOLL_FDS, fd, on);
+        if on {
+            ANY.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// One fewer registration in epoll set `ep` needs worker `wi`'s eventfd.
+    pub fn epoll_release_worker(&mut self, ep: RawFd, wi: usize) {
+        let Some(set) = self.epolls.get_mut(&ep) else { return };
+        let Some(n) = set.wrks.get_mut(&wi) else { return };
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            set.wrks.remove(&wi);
+            if let Some(w) = self.workers.get(wi) {
+                // SAFETY: plain epoll_ctl on descriptors we own; a NULL event is allowed for DEL.
+                unsafe { real::epoll_ctl(ep, libc::EPOLL_CTL_DEL, w.efd, std::ptr::null_mut()) };
+            }
+        }
+    }
+
+    fn bump(&mut self, id: u64) {
+        if let Some(s) = self.socks.get_mut(&id) {
+            s.seq += 1;
+        }
+    }
+
+    /// Reads worker `wi`'s events and applies them to the sockets.
+    pub fn pump(&mut self, wi: usize) {
+        let mut evs = std::mem::take(&mut self.events);
+        evs.clear();
+        let r = match self.workers.get_mut(wi) {
+            Some(wrk) => wrk.w.wait(&mut evs, 4096, Some(Duration::ZERO)),
+            None => return,
+        };
+        if let Err(e) = r {
+            crate::debug!("worker {wi}: {e}");
+            if matches!(e, Error::Closed) {
+                self.node_gone(wi);
+            }
+        }
+        for ev in evs.drain(..) {
+            self.on_event(wi, ev);
+        }
+        self.events = evs;
+    }
+
+    /// The node closed the API connection: every session of the worker is gone.
+    fn node_gone(&mut self, wi: usize) {
+        for s in self.socks.values_mut().filter(|s| s.wrk == wi) {
+            match &mut s.st {
+                St::Connected(_) | St::Connecting | St::Listening(_) => {
+                    s.st = St::Reset;
+                    s.err = libc::ECONNRESET;
+                    s.seq += 1;
+                }
+                St::Udp(u) => {
+                    u.sessions.clear();
+                    u.listener = None;
+                    s.seq += 1;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn on_event(&mut self, wi: usize, ev: Event) {
+        crate::debug!("worker {wi}: event {ev:?}");
+        match ev {
+            Event::Accept(l) => {
+                if let Some(&id) = self.by_listener.get(&(wi, l.0)) {
+                    if self.socks.get(&id).is_some_and(|s| s.proto == Proto::Udp) {
+                        self.udp_take_sessions(wi, id, l);
+                    }
+                    self.bump(id);
+                }
+            }
+            Event::Connected { opaque, result } => {
+                let Some(s) = self.socks.get_mut(&opaque) else {
+                    // Closed while connecting: let the session go.
+                    if let (Ok(sess), Some(w)) = (result, self.workers.get_mut(wi)) {
+                        let _ = w.w.close(sess);
+                    }
+                    return;
+                };
+                s.seq += 1;
+                match (&mut s.st, result) {
+                    (St::Connecting, Ok(sess)) => {
+                        s.st = St::Connected(sess);
+                        self.by_session.insert((wi, sess.0), opaque);
+                    }
+                    (St::Connecting, Err(code)) => {
+                        s.st = St::Failed;
+                        s.err = errno_of_code(code);
+                    }
+                    (St::Udp(u), Ok(sess)) => {
+                        let peer = self.workers.get(wi).and_then(|w| w.w.session(sess)).map(|i| i.remote);
+                        if let Some(peer) = peer {
+                            u.sessions.insert(peer, sess);
+                        }
+                        self.by_session.insert((wi, sess.0), opaque);
+                    }
+                    (St::Udp(_), Err(code)) => s.err = errno_of_code(code),
+                    (_, Ok(sess)) => {
+                        if let Some(w) = self.workers.get_mut(wi) {
+                            let _ = w.w.close(sess);
+                        }
+                    }
+                    (_, Err(_)) => {}
+                }
+            }
+            Event::Readable(s) | Event::Writable(s) | Event::PeerClosed(s) => {
+                if let Some(&id) = self.by_session.get(&(wi, s.0)) {
+                    if let Some(Sock { st: St::Udp(u), .. }) = self.socks.get_mut(&id) {
+                        if matches!(ev, Event::Readable(_)) && !u.ready.contains(&s) {
+                            u.ready.push_back(s);
+                        }
+                    }
+                    self.bump(id);
+                }
+            }
+            Event::Reset(s) => {
+                if let Some(id) = self.by_session.remove(&(wi, s.0)) {
+                    if let Some(sock) = self.socks.get_mut(&id) {
+                        sock.seq += 1;
+                        match &mut sock.st {
+                            St::Udp(u) => {
+                                u.sessions.retain(|_, v| *v != s);
+                                u.ready.retain(|v| *v != s);
+                            }
+                            _ => {
+                                sock.st = St::Reset;
+                                sock.err = libc::ECONNRESET;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Accepts every session a UDP listener has (each new peer makes one) into socket `id`.
+    pub fn udp_take_sessions(&mut self, wi: usize, id: u64, l: ListenerId) {
+        let Some(wrk) = self.workers.get_mut(wi) else { return };
+        while let Ok(Some(sess)) = wrk.w.accept(l) {
+            let Some(info) = wrk.w.session(sess) else { continue };
+            if let Some(Sock { st: St::Udp(u), .. }) = self.socks.get_mut(&id) {
+                if let Some(old) = u.sessions.insert(info.remote, sess) {
+                    self.by_session.remove(&(wi, old.0));
+                    let _ = wrk.w.close(old);
+                }
+                if !u.ready.contains(&sess) {
+                    u.ready.push_back(sess);
+                }
+            }
+            self.by_session.insert((wi, sess.0), id);
+        }
+    }
+}
+
+/// A deadline `d` from now (`None`: never; so is one too far away to represent,
+/// e.g. a timeval of `i64::MAX` seconds, which must not panic).
+pub fn deadline(d: Option<Duration>) -> Option<Instant> {
+    d.and_then(|d| Instant::now().checked_add(d))
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn a_huge_timeout_is_no_deadline_not_a_panic() {
+        assert!(deadline(Some(Duration::from_secs(i64::MAX as u64))).is_none());
+        assert!(deadline(Some(Duration::from_millis(5))).is_some());
+        assert!(deadline(None).is_none());
+    }
+
+    #[test]
+    fn errnos_of_node_errors() {
+        assert_eq!(errno_of_code(NodeError::Refused as i32), libc::ECONNREFUSED);
+        assert_eq!(errno_of_code(NodeError::AddressInUse as i32), libc::EADDRINUSE);
+        assert_eq!(errno_of_code(NodeError::Timeout as i32), libc::ETIMEDOUT);
+        assert_eq!(errno_of_code(-1), libc::EIO);
+    }
+}
+
+/// Whether every signal handler installed asks for SA_RESTART (then an
+/// interrupted blocking call without a timeout goes on, as the kernel's would).
+pub fn restart_ok() -> bool {
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: a zeroed sigaction is a valid out-parameter; NULL act only reads.
+        let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        if unsafe { libc::sigaction(sig, std::ptr::null(), &mut old) } != 0 {
+            continue;
+        }
+        let h = old.sa_sigaction;
+        if h != libc::SIG_DFL && h != libc::SIG_IGN && old.sa_flags & libc::SA_RESTART == 0 {
+            return false;
+        }
+    }
+    true
+}
+
+/// Arms worker `wi` for a sleep; `false` if it has news already (do not sleep).
+pub fn arm(g: &mut State, wi: usize) -> bool {
+    let Some(w) = g.workers.get_mut(wi) else { return false };
+    if w.w.arm_sleep() {
+        w.sleepers += 1;
+        true
+    } else {
+        w.w.disarm_sleep(false);
+        false
+    }
+}
+
+/// Undoes [`arm`] after the sleep.
+pub fn disarm(g: &mut State, wi: usize, socket_readable: bool) {
+    let Some(w) = g.workers.get_mut(wi) else { return };
+    w.sleepers = w.sleepers.saturating_sub(1);
+    if w.sleepers == 0 {
+        w.w.disarm_sleep(socket_readable);
+        return;
+    }
+    // Another thread sleeps on the same eventfd: if the node woke us, pass it on
+    // (a relayed wake-up, in the high half, is not passed on again).
+    let mut b = [0u8; 8];
+    // SAFETY: 8 bytes into a live buffer; the eventfd is non-blocking.
+    let n = unsafe { real::read(w.efd, b.as_mut_ptr().cast(), 8) };
+    if n == 8 && u64::from_ne_bytes(b) & 0xffff_ffff != 0 {
+        real::eventfd_add(w.efd, 1 << 32);
+    }
+}
+
+/// The signal mask a sleep runs with (NULL: the thread's own).
+#[derive(Debug, Clone, Copy)]
+pub struct Mask(*const libc::sigset_t);
+
+impl Mask {
+    /// The thread's own mask.
+    pub const NONE: Mask = Mask(std::ptr::null());
+
+    /// The caller's mask.
+    ///
+    /// # Safety
+    ///
+    /// `p` must be NULL or point to a valid sigset_t for as long as the value is used.
+    pub unsafe fn new(p: *const libc::sigset_t) -> Mask {
+        Mask(p)
+    }
+
+    /// The pointer.
+    pub fn ptr(self) -> *const libc::sigset_t {
+        self.0
+    }
+}
+
+/// Sleeps (without the lock) until worker `wi` has news, one of `fds` is
+/// ready, or `until`; returns the guard again and ppoll's result.
+pub fn sleep(
+    mut g: Guard,
+    wis: &[usize],
+    fds: &mut Vec<libc::pollfd>,
+    until: Option<Instant>,
+    mask: Mask,
+) -> (Guard, R<i32>) {
+    let mut armed: smallvec_lite::Small = smallvec_lite::Small::default();
+    for &wi in wis {
+        if armed.contains(wi) {
+            continue;
+        }
+        if !arm(&mut g, wi) {
+            for a in armed.iter() {
+                disarm(&mut g, a, false);
+            }
+            return (g, Ok(0));
+        }
+        armed.push(wi);
+    }
+    let user = fds.len();
+    let mut api = -1;
+    for wi in armed.iter() {
+        if let Some(w) = g.workers.get(wi) {
+            fds.push(libc::pollfd { fd: w.efd, events: libc::POLLIN, revents: 0 });
+            api = w.w.api_fd();
+        }
+    }
+    if api >= 0 {
+        fds.push(libc::pollfd { fd: api, events: libc::POLLIN, revents: 0 });
+    }
+    drop(g);
+    let ts = until.map(|u| {
+        let left = u.saturating_duration_since(Instant::now());
+        libc::timespec { tv_sec: left.as_secs() as libc::time_t, tv_nsec: left.subsec_nanos() as libc::c_long }
+    });
+    let tsp = ts.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: `fds` is a live array of fds.len() pollfds; `tsp` and `mask` are NULL or valid.
+    let rc = unsafe { real::ppoll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, tsp, mask.ptr()) };
+    let err = real::errno();
+    let mut g = lock();
+    let api_ready = api >= 0 && fds.last().is_some_and(|p| p.revents != 0);
+    for wi in armed.iter() {
+        disarm(&mut g, wi, api_ready);
+    }
+    fds.truncate(user);
+    if rc < 0 {
+        return (g, Err(err));
+    }
+    (g, Ok(rc))
+}
+
+/// A tiny set of worker indices without allocation (almost always one).
+pub mod smallvec_lite {
+    /// Up to 8 indices inline.
+    #[derive(Default)]
+    pub struct Small {
+        v: [usize; 8],
+        n: usize,
+        more: Vec<usize>,
+    }
+    impl Small {
+        /// Adds one.
+        pub fn push(&mut self, x: usize) {
+            if let Some(slot) = self.v.get_mut(self.n) {
+                *slot = x;
+                self.n += 1;
+            } else {
+                self.more.push(x);
+            }
+        }
+        /// Whether `x` is in.
+        pub fn contains(&self, x: usize) -> bool {
+            self.iter().any(|y| y == x)
+        }
+        /// The indices.
+        pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+            self.v.iter().take(self.n).copied().chain(self.more.iter().copied())
+        }
+    }
+}
+
+/// The local address a socket reports for `getsockname`.
+pub fn any_addr() -> SocketAddrV4 {
+    SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)
+}
