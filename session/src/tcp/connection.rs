@@ -271,7 +271,7 @@ impl Connection {
         state: State,
         now: u64,
     ) -> Self {
-        let mss_cap = opts.mss.map_or(cfg.mss, |m| m.min(cfg.mss));
+        let mss_cap = opts.mss.map_or(cfg.mss, |m| m.min(cfg.mss)).max(super::options::MIN_MSS);
         let iss = SeqNumber(iss);
         let mss = u32::from(mss_cap);
         Connection {

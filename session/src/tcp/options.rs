@@ -8,6 +8,9 @@ use dataplane::wire::tcp::{Repr as TcpRepr, SeqNumber};
 pub const MAX_WINDOW_SCALE: u8 = 14;
 /// MSS assumed when the peer sends none (RFC 9293 §3.7.1).
 pub const DEFAULT_MSS: u16 = 536;
+/// The smallest MSS we send with or offer, whatever the peer or a cap says
+/// (a 0 would stall the connection and the congestion control with it).
+pub const MIN_MSS: u16 = 64;
 /// Timestamps older than this are not used for PAWS (RFC 7323 §5.5: 24 days).
 pub const PAWS_IDLE_NS: u64 = 24 * 24 * 3600 * 1_000_000_000;
 /// Nanoseconds per tick of our timestamp clock (1 kHz, as Linux).
@@ -61,7 +64,7 @@ impl Negotiated {
     pub fn from_syns(ours: &TcpRepr, peer: &TcpRepr, mss_cap: u16) -> Negotiated {
         let ws = ours.window_scale.is_some() && peer.window_scale.is_some();
         Negotiated {
-            snd_mss: peer.max_seg_size.unwrap_or(DEFAULT_MSS).min(mss_cap).max(64),
+            snd_mss: peer.max_seg_size.unwrap_or(DEFAULT_MSS).min(mss_cap).max(MIN_MSS),
             snd_wscale: if ws { peer.window_scale.unwrap_or(0).min(MAX_WINDOW_SCALE) } else { 0 },
             rcv_wscale: if ws { ours.window_scale.unwrap_or(0) } else { 0 },
             sack: ours.sack_permitted && peer.sack_permitted,
