@@ -184,6 +184,8 @@ pub enum Step {
     AckAll,
     /// The peer sends the next in-order data.
     SendInOrder(u16),
+    /// The peer closes: a FIN at `rcv_nxt` acknowledging everything.
+    PeerFin,
 }
 
 /// A whole script.
@@ -205,8 +207,9 @@ struct Harness {
     irs: Option<SeqNumber>,
     /// Bytes the app wrote, in all.
     written: u64,
-    /// Bytes the app had written when it first closed or half-closed: our
-    /// FIN follows them, and what the app writes after it is never sent.
+    /// Data bytes before our FIN, once a FIN was sent: the FIN never moves,
+    /// and what the app writes after it is never sent. (Until the FIN goes
+    /// out, data written after a close or shutdown is still sent first.)
     fin_at: Option<u64>,
     /// Bytes the app read, in all.
     read: u64,
@@ -268,6 +271,13 @@ impl Harness {
         // The payload is what the app wrote at that offset.
         let data_start = seq + u32::from(repr.flags.syn());
         let off = data_start.diff(self.iss + 1);
+        if repr.flags.fin() {
+            let fin = data_start + payload_len as u32;
+            let at = u64::from(fin.since(self.iss + 1));
+            assert!(at <= self.written, "FIN after {at} bytes, only {} written", self.written);
+            let first = *self.fin_at.get_or_insert(at);
+            assert_eq!(first, at, "our FIN moved");
+        }
         let data_end = self.fin_at.unwrap_or(self.written);
         if payload_len > 0 {
             assert!(off >= 0, "data before our first byte");
@@ -478,7 +488,6 @@ impl Harness {
             Step::Write(n) => self.write(*n),
             Step::Read(n) => self.read(*n),
             Step::Close => {
-                self.fin_at.get_or_insert(self.written);
                 {
                     let rx = self.rx.view();
                     self.conn.close(self.now, &rx);
@@ -486,7 +495,6 @@ impl Harness {
                 self.output();
             }
             Step::Shutdown => {
-                self.fin_at.get_or_insert(self.written);
                 self.conn.shutdown_write(self.now);
                 self.output();
             }
@@ -504,6 +512,11 @@ impl Harness {
             Step::AckAll => {
                 let st = self.conn.stats();
                 let seg = self.plain(Flags::ACK, SeqNumber(st.rcv_nxt), SeqNumber(st.snd_max), 0);
+                self.input(&seg, &[]);
+            }
+            Step::PeerFin => {
+                let st = self.conn.stats();
+                let seg = self.plain(Flags::FIN | Flags::ACK, SeqNumber(st.rcv_nxt), SeqNumber(st.snd_max), 0);
                 self.input(&seg, &[]);
             }
             Step::SendInOrder(n) => {
@@ -601,4 +614,66 @@ pub fn run(script: &Script) {
     // Whatever state the script left: closing and waiting must end in CLOSED.
     h.step(&Step::Abort);
     assert_eq!(h.conn.state(), State::Closed);
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    fn setup(passive: bool, complete_handshake: bool) -> Setup {
+        Setup {
+            passive,
+            complete_handshake,
+            iss: 468,
+            peer_iss: 3_570_695_584,
+            peer_mss: None,
+            peer_wscale: None,
+            peer_sack: false,
+            peer_ts: true,
+            peer_window: 11044,
+            cfg_mss: 54315,
+            sack: true,
+            window_scale: false,
+            timestamps: true,
+            nagle: true,
+            newreno: true,
+            keepalive: true,
+            initial_cwnd: 212,
+            mss_cap: None,
+            rx_fifo_log: 43,
+            tx_fifo_log: 43,
+            rx_position: 3_573_546_795,
+            tx_position: 3_610_651_436,
+        }
+    }
+
+    /// The first long run's find (a harness bug): after a shutdown, the
+    /// app writes; the FIN was already sent and acknowledged, so the data
+    /// stays in the tx fifo, and the FIN's sequence number is not data.
+    #[test]
+    fn write_after_shutdown_stays_unsent() {
+        let steps = vec![Step::Shutdown, Step::Write(11220), Step::SendInOrder(65371), Step::AckAll, Step::Wait(100)];
+        run(&Script { setup: setup(false, true), steps });
+    }
+
+    /// The second find (a harness bug): a shutdown in SYN-RECEIVED, then
+    /// a write; the FIN goes after that data once the handshake completes.
+    #[test]
+    fn write_after_shutdown_before_established_goes_before_the_fin() {
+        let steps = vec![Step::Shutdown, Step::Write(27023), Step::SendInOrder(65535), Step::AckAll, Step::NextTimer];
+        run(&Script { setup: setup(true, false), steps });
+    }
+
+    /// Every close path the script helpers reach.
+    #[test]
+    fn close_paths() {
+        for steps in [
+            vec![Step::Write(3000), Step::AckAll, Step::PeerFin, Step::Close, Step::AckAll],
+            vec![Step::Close, Step::PeerFin, Step::AckAll, Step::Wait(3000)],
+            vec![Step::Close, Step::AckAll, Step::PeerFin, Step::Wait(3000)],
+            vec![Step::SendInOrder(500), Step::Close],
+        ] {
+            run(&Script { setup: setup(true, true), steps });
+        }
+    }
 }

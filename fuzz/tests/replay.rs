@@ -2,7 +2,8 @@
 //! through its target's `run`, on stable Rust without libFuzzer: the seeds
 //! and every crash found so far stay passing. `tcp_states` also shows which
 //! TCP states the corpus reaches. `write_seeds` (ignored) writes the API and
-//! message-queue seeds from the real encoders.
+//! message-queue seeds from the real encoders. `REPLAY_DIRS=target/corpus`
+//! replays what fuzz runs found instead (e.g. to see the TCP states reached).
 
 use std::fs;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -15,7 +16,9 @@ use dpnode_fuzz::*;
 fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut out = Vec::new();
-    for dir in ["corpus", "regressions"] {
+    // REPLAY_DIRS="target/corpus" replays what a fuzz run found instead.
+    let dirs = std::env::var("REPLAY_DIRS").unwrap_or_else(|_| "corpus regressions".into());
+    for dir in dirs.split_whitespace() {
         let Ok(entries) = fs::read_dir(root.join(dir).join(target)) else { continue };
         for e in entries.flatten() {
             out.push((e.path(), fs::read(e.path()).expect("read input")));
