@@ -200,3 +200,26 @@ fn write_seeds() {
         put("msg", &format!("event-{i}"), &seed);
     }
 }
+
+#[test]
+#[ignore = "copies, per TCP state, the three shortest found inputs reaching it into corpus/tcp_connection"]
+fn pick_tcp_seeds() {
+    let mut best: Vec<Vec<(usize, PathBuf, Vec<u8>)>> = vec![Vec::new(); tcp::STATES.len()];
+    for (path, data) in inputs("tcp_connection") {
+        let before: Vec<u64> = tcp::STATES_SEEN.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+        typed(&data, tcp::run);
+        for (i, c) in tcp::STATES_SEEN.iter().enumerate() {
+            if c.load(Ordering::Relaxed) > before[i] {
+                best[i].push((data.len(), path.clone(), data.clone()));
+            }
+        }
+    }
+    for (i, mut v) in best.into_iter().enumerate() {
+        v.sort();
+        for (n, (_, path, data)) in v.into_iter().take(3).enumerate() {
+            let name = format!("{}-{n}", tcp::STATES[i].to_string().to_lowercase());
+            eprintln!("{name} <- {}", path.display());
+            put("tcp_connection", &name, &data);
+        }
+    }
+}
