@@ -4,20 +4,12 @@
 //! WORDS...` runs one CLI command on a running node; `dpnode echo
 //! server|client ...` runs an external echo app against a running node.
 
-mod apps;
-mod cli;
-mod cli_server;
-mod cli_session;
-mod config;
-mod kbench;
-mod pktgen;
-mod runtime;
-
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use config::{Config, DEFAULT_CONFIG};
+use dpnode::config::{Config, DEFAULT_CONFIG};
+use dpnode::{cli, kbench, pktgen, runtime};
 
 const USAGE: &str = "\
 usage:

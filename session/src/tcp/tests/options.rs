@@ -110,3 +110,38 @@ fn syn_cookie_handshake_end_to_end() {
     forged.ack_number += 1;
     assert!(Connection::from_cookie(&c, &jar, &forged, local(), remote(), opts, now).is_none());
 }
+
+/// Found by the `tcp_connection` fuzz target: an MSS cap of 0 (a connect's
+/// or listener's `mss 0`, or `[tcp] mss = 0`) made the send MSS 0, so
+/// nothing could ever be sent, and CUBIC was built for 0-byte segments.
+/// The cap is floored at the smallest MSS the connection ever sends with.
+#[test]
+fn zero_mss_cap_is_floored() {
+    for (cfg_mss, cap) in [(MSS, Some(0)), (0, None), (0, Some(0)), (MSS, Some(1))] {
+        let c = TcpConfig { mss: cfg_mss, ..cfg() };
+        let mut h = Host::connect(&c, ConnOptions { mss: cap, ..ConnOptions::new(FIFO) });
+        assert!(h.conn.mss() >= 64, "send MSS {} with cap {cap:?}, config {cfg_mss}", h.conn.mss());
+        let syn = h.output().remove(0).repr;
+        assert!(syn.max_seg_size.is_some_and(|m| m >= 64), "SYN offers {:?}", syn.max_seg_size);
+        let mut synack = peer(Flags::SYN | Flags::ACK, PEER_ISS, ISS + 1);
+        synack.max_seg_size = Some(MSS);
+        h.send(synack, b"");
+        assert_eq!(h.state(), State::Established);
+        assert!(h.conn.mss() >= 64);
+        // Data flows in segments of the floor, and ACKs grow the window without a panic.
+        assert_eq!(h.write(&data(0, 1000)), 1000);
+        let mut sent = 0;
+        for _ in 0..100 {
+            let out = h.output();
+            for s in &out {
+                assert!(!s.payload.is_empty() && s.payload.len() <= h.conn.mss());
+                sent = sent.max(s.seq() + s.payload.len() as u32 - (ISS + 1));
+            }
+            if sent >= 1000 {
+                break;
+            }
+            h.input(peer(Flags::ACK, PEER_ISS + 1, ISS + 1 + sent), b"");
+        }
+        assert_eq!(sent, 1000, "all data sent with cap {cap:?}, config {cfg_mss}");
+    }
+}

@@ -1,0 +1,5 @@
+//! The ipv4 parser (and what it carries, for Ethernet and IPv4): see `dpnode_fuzz::wire::ipv4`.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| dpnode_fuzz::wire::ipv4(data));

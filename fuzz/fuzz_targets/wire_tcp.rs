@@ -1,0 +1,5 @@
+//! The tcp parser (and what it carries, for Ethernet and IPv4): see `dpnode_fuzz::wire::tcp`.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| dpnode_fuzz::wire::tcp(data));
