@@ -86,6 +86,8 @@ fn main() {
         .allowlist_function("rte_eth_dev_(count_avail|configure|start|stop|close|info_get|socket_id|get_port_by_name|get_name_by_port|rss_reta_update|rss_reta_query|rss_hash_update|rss_hash_conf_get|set_mtu|is_valid_port|set_link_up)")
         .allowlist_function("rte_eth_(rx_queue_setup|tx_queue_setup|macaddr_get|link_get_nowait|stats_get|stats_reset|promiscuous_enable|allmulticast_enable|find_next)")
         .allowlist_function("rte_dev_probe")
+        .allowlist_function("rte_eal_hotplug_(add|remove)")
+        .allowlist_function("rte_eth_dev_callback_(register|unregister)")
         .allowlist_function("dpn_.*")
         .allowlist_type("rte_eth_conf|rte_eth_dev_info|rte_eth_link|rte_eth_stats|rte_ether_addr|rte_eth_rxconf|rte_eth_txconf|rte_eth_rss_reta_entry64|rte_eth_rss_conf")
         .allowlist_var("RTE_MAX_ETHPORTS|RTE_ETHDEV_QUEUE_STAT_CNTRS|RTE_PKTMBUF_HEADROOM|RTE_MBUF_DEFAULT_BUF_SIZE|RTE_ETH_RETA_GROUP_SIZE|RTE_ETH_LINK_.*")
