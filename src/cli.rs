@@ -182,7 +182,7 @@ fn show_interface(rt: &Runtime, rest: &[&str]) -> CliResult {
         let tx_down: u64 = rt.workers.iter().map(|w| w.counters.get(Counter::TxLinkDown)).sum();
         let _ = writeln!(
             out,
-            "           link changes {} (last: {}); gate {}; re-probes {}; tx dropped while down {} (all ports)",
+            "           link changes {} (last: {}), gate {}, re-probes {}, tx dropped while down {} (all ports)",
             port.link_changes(),
             if port.last_change().is_empty() { "-" } else { port.last_change() },
             if port.gate_open() { "open" } else { "closed" },

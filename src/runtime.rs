@@ -198,9 +198,8 @@ impl Runtime {
                 let id = Port::lookup(&ic.device).map_err(perr)?;
                 let port_cfg = PortConfig { mtu: ic.mtu, checksum_offload: ic.checksum_offload, ..pcfg.clone() };
                 let mut port = Port::start(id, &ic.device, &port_cfg, &pool).map_err(perr)?;
-                if ic.device.starts_with("net_") {
-                    port.set_recovery(&ic.vdev, pool.clone()).map_err(perr)?;
-                }
+                // Only net_tap and virtio_user are probed again; others follow their link.
+                port.set_recovery(&ic.vdev, pool.clone()).map_err(perr)?;
                 port
             };
             let id = port.id();

@@ -232,3 +232,166 @@ fn tcp_transfer_survives_memif_flaps() {
     assert!(counter_line(&stats, "connections timed out") == 0, "{stats}");
     let _ = std::fs::remove_file(&sock);
 }
+
+/// A kernel UDP client in the namespace: `n` datagrams to the node's echo
+/// server, one at a time; prints how many came back.
+const UDP_PING: &str = r#"
+import socket, sys
+n, host = int(sys.argv[1]), sys.argv[2]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(0.5)
+seen = set()
+for i in range(n):
+    want = b"x%05d" % i
+    s.sendto(want, (host, 7))
+    try:
+        while True:
+            d, _ = s.recvfrom(100)
+            seen.add(d)
+            if d == want:
+                break
+    except socket.timeout:
+        pass
+print(f"echoed={len(seen & {b'x%05d' % i for i in range(n)})}")
+"#;
+
+/// net_tap: the kernel interface deleted while a flood (hping3) runs, 200
+/// times; each time the node notices, probes the device again (same name
+/// and MAC), the test gives the new interface its address, and at the end
+/// the kernel's datagrams are echoed and the pool is back at its baseline.
+#[test]
+fn tap_survives_200_interface_deletions() {
+    if !require_root() {
+        return;
+    }
+    let tn = tap_node(
+        "[workers]\ncores = [0, 1]\nidle = \"sleep\"\n\n[[app]]\nkind = \"echo-server\"\nuri = \"udp://0.0.0.0/7\"\n",
+    );
+    let (node, ns, dev) = (&tn.node, &tn.ns, &tn.dev);
+    let echoed = |n: u32| field_num(&python(ns, UDP_PING, "", &format!("{n} 198.18.0.2"), 60), "echoed");
+    assert!(
+        echoed(20) >= 18,
+        "no echoes before the first deletion:\n{}\n{}",
+        node.ctl(&["show", "interface"]),
+        node.log()
+    );
+    let baseline = buffers_in_use(node);
+    let n = rounds();
+    for i in 0..n {
+        let flood = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &ns.name,
+                "timeout",
+                "1",
+                "hping3",
+                "--udp",
+                "-p",
+                "7",
+                "--flood",
+                "-q",
+                "198.18.0.2",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let _flood = Bg(Some(flood));
+        std::thread::sleep(Duration::from_millis(50));
+        ns.sh(&format!("ip link del {dev}"));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !ns.sh_any(&format!("ip link show {dev}")).status.success() {
+            assert!(Instant::now() < deadline, "round {i}: the node never recreated {dev}:\n{}", node.log());
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(node.ctl_any(&["show", "version"]).0, "round {i}: the node died:\n{}", node.log());
+        ns.sh(&format!("ip addr add 198.18.0.1/24 dev {dev} && ip link set {dev} up"));
+    }
+    let iface = node.ctl(&["show", "interface"]);
+    assert!(after(&iface, "re-probes") as usize >= n, "{iface}");
+    assert!(echoed(50) >= 45, "few echoes after the deletions:\n{iface}\n{}", node.log());
+    let now = settle_buffers(node, baseline);
+    assert!(now <= baseline, "mbufs in use {now}, baseline {baseline}:\n{}", node.ctl(&["show", "errors"]));
+}
+
+/// virtio_user against a net_vhost backend in another process (bench-gen),
+/// the backend connecting, flooding and exiting 200 times: each time the
+/// node removes the dead device and probes it again until the next backend
+/// answers; the node never crashes, its pool comes back to the baseline,
+/// and a last backend gets its echoes.
+#[test]
+fn virtio_user_survives_200_backend_restarts() {
+    if !require_root() {
+        return;
+    }
+    let t = tag();
+    let ns = Netns::new(&t);
+    let sock = format!("/tmp/dpnt-{t}-vhost.sock");
+    let _ = std::fs::remove_file(&sock);
+    let backend = |secs: f64, warmup: f64| {
+        Command::new("ip")
+            .args(["netns", "exec", &ns.name, "timeout", "60", bin(), "bench-gen", "--vdev"])
+            .arg(format!("net_vhost0,iface={sock},queues=2"))
+            .args(["--mode", "udp", "--queues", "2", "--core", "0", "--src-ip", "198.18.1.1", "--dst-ip", "198.18.1.2"])
+            .args(["--seconds", &secs.to_string(), "--warmup", &warmup.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // virtio_user connects when probed, so the first backend comes first.
+    let first = backend(1.0, 1.0);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !std::path::Path::new(&sock).exists() {
+        assert!(Instant::now() < deadline, "the first backend never made its socket");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let cfg = format!(
+        "[dpdk]\nhugepages = \"off\"\n\n[[interface]]\nname = \"vu0\"\nvdev = \"virtio_user0,path={sock},queues=2\"\n\
+         ip4 = \"198.18.1.2/24\"\n\n[workers]\ncores = [0, 1]\nidle = \"sleep\"\n\n\
+         [[app]]\nkind = \"echo-server\"\nuri = \"udp://0.0.0.0/7\"\n"
+    );
+    let node = Node::start(&ns, &t, &cfg);
+    let out = first.wait_with_output().unwrap();
+    assert!(out.status.success(), "first backend: {}", String::from_utf8_lossy(&out.stderr));
+    // The baseline is the pool with the device removed (its rx rings
+    // hold mbufs while it exists).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !node.ctl(&["show", "interface"]).contains(" down ") {
+        assert!(Instant::now() < deadline, "the link never went down:\n{}", node.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let baseline = buffers_in_use(&node);
+    let n = rounds();
+    let mut failed = 0;
+    for i in 1..n {
+        let out = backend(0.15, 0.0).wait_with_output().unwrap();
+        if !out.status.success() {
+            failed += 1;
+            assert!(
+                failed <= n / 20,
+                "round {i}: too many backend failures: {}\n{}",
+                String::from_utf8_lossy(&out.stderr),
+                node.log()
+            );
+        }
+        assert!(node.ctl_any(&["show", "version"]).0, "round {i}: the node died:\n{}", node.log());
+    }
+    let out = backend(0.5, 0.3).wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "final backend: {text}{}", String::from_utf8_lossy(&out.stderr));
+    let (sent, received) = (field_num(&text, "sent"), field_num(&text, "received"));
+    assert!(received > 0 && received * 2 >= sent, "final backend: {text}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !node.ctl(&["show", "interface"]).contains(" down ") {
+        assert!(Instant::now() < deadline, "the link never went down:\n{}", node.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let iface = node.ctl(&["show", "interface"]);
+    assert!(after(&iface, "re-probes") as usize + failed >= n - 1, "{iface}");
+    let now = settle_buffers(&node, baseline);
+    assert!(now <= baseline, "mbufs in use {now}, baseline {baseline}:\n{}", node.ctl(&["show", "errors"]));
+    let _ = std::fs::remove_file(&sock);
+}
