@@ -340,6 +340,8 @@ pub fn run_client(rt: &mut Runtime, spec: &AppSpec) -> Result<EchoReport, String
     let mut c = start(rt, spec)?.ok_or("not a client")?;
     loop {
         rt.ctx.run_worker_rpcs();
+        // Links keep being watched (a memif peer may restart meanwhile).
+        rt.check_links();
         // External apps (an external echo server, say) keep being served meanwhile.
         if let Some(api) = rt.api.as_mut() {
             api.service(&mut rt.ctx);

@@ -40,6 +40,7 @@ struct Opts {
     size: usize,
     warmup: f64,
     queues: u16,
+    no_huge: bool,
 }
 
 fn parse(args: &[String]) -> Result<Opts, String> {
@@ -56,9 +57,14 @@ fn parse(args: &[String]) -> Result<Opts, String> {
         size: 64,
         warmup: 1.0,
         queues: 1,
+        no_huge: false,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
+        if a == "--no-huge" {
+            o.no_huge = true;
+            continue;
+        }
         let mut val = || it.next().cloned().ok_or(format!("{a} needs a value"));
         match a.as_str() {
             "--vdev" => o.vdev = val()?,
@@ -168,12 +174,14 @@ pub fn main(args: &[String]) -> i32 {
     let o = match parse(args) {
         Ok(o) => o,
         Err(e) => {
-            eprintln!("dpnode bench-gen: {e}\nusage: dpnode bench-gen --vdev DEVARGS [--mode icmp|udp|reflect] [--seconds S] [--src-ip A] [--dst-ip A] [--window N] [--core N] [--flows N] [--dst-port P] [--size N] [--warmup S] [--queues N]");
+            eprintln!("dpnode bench-gen: {e}\nusage: dpnode bench-gen --vdev DEVARGS [--mode icmp|udp|reflect] [--seconds S] [--src-ip A] [--dst-ip A] [--window N] [--core N] [--flows N] [--dst-port P] [--size N] [--warmup S] [--queues N] [--no-huge]");
             return 2;
         }
     };
     let device = o.vdev.split(',').next().unwrap_or("").to_string();
-    let huge = crate::runtime::free_hugepage_mb() >= 256;
+    // Hugepages when enough are free, unless told not to (tests on a shared
+    // machine: another process may take them between the check and the EAL).
+    let huge = !o.no_huge && crate::runtime::free_hugepage_mb() >= 256;
     let mut eal_args = vec![format!("--lcores=0@{}", o.core), "--no-telemetry".into(), "--no-pci".into()];
     eal_args.push("--log-level=lib.eal:warning".into());
     // As in the node: --in-memory needs hugepages; --no-huge takes --no-shconf.

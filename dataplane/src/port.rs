@@ -188,6 +188,9 @@ struct Ethdev {
     last_error: String,
     /// The vhost link-event callback's context (freed when the port closes).
     lsc: Option<*mut LscCtx>,
+    /// The link state last reported (the event callback may close the gate
+    /// without the main thread seeing it happen).
+    reported_up: bool,
 }
 
 enum Backend {
@@ -425,6 +428,7 @@ impl Port {
                 next_try: Instant::now(),
                 last_error: String::new(),
                 lsc: None,
+                reported_up: true,
             }),
             grace: None,
             changes: 0,
@@ -751,15 +755,23 @@ impl Port {
             }
             self.link.close();
             grace.synchronize();
+            e.reported_up = false;
             self.remove();
             return Some(LinkChange { up: false, reason: why });
         }
         let open = seen & OPEN != 0;
-        if up && !open && self.link.open_from(seen, self.id) {
+        if up && !open {
+            if !self.link.open_from(seen, self.id) {
+                return None;
+            }
+            e.reported_up = true;
             return Some(LinkChange { up: true, reason: "link up".into() });
         }
         if !up && open && self.link.close() {
             grace.synchronize();
+        }
+        if !up && e.reported_up {
+            e.reported_up = false;
             return Some(LinkChange { up: false, reason: "link down".into() });
         }
         None
@@ -841,6 +853,7 @@ impl Port {
         self.started = true;
         let Backend::Ethdev(e) = &mut self.backend else { return Ok(()) };
         e.removed = false;
+        e.reported_up = true;
         e.last_error.clear();
         if let Recovery::Tap { ifname, ifindex } = &mut e.recovery {
             // SAFETY: plain data, filled by dev_info_get.
