@@ -217,7 +217,7 @@ pub fn main(args: &[String]) -> i32 {
     // Wait for the link (memif connects asynchronously).
     let t0 = Instant::now();
     while !port.link().up && t0.elapsed() < Duration::from_secs(20) {
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(5));
     }
     if !port.link().up {
         eprintln!("dpnode bench-gen: link of {device} never came up");

@@ -181,9 +181,10 @@ struct Ethdev {
     cfg: PortConfig,
     pool: Option<Arc<Mempool>>,
     recovery: Recovery,
-    /// The device was removed; probe again at `next_try`.
+    /// The device was removed; probe again at `next_try`, backing off.
     removed: bool,
     next_try: Instant,
+    backoff: Duration,
     /// Why re-probing fails (logged once per reason).
     last_error: String,
     /// The vhost link-event callback's context (freed when the port closes).
@@ -204,8 +205,11 @@ struct LscCtx {
     grace: GracePeriod,
 }
 
-/// Interval between re-probes of a removed device.
-const REPROBE: Duration = Duration::from_millis(100);
+/// Re-probes of a removed device start this soon after it went away and
+/// back off (doubling) up to `REPROBE_MAX`: a peer that restarts is picked
+/// up at once, one that stays away costs five probes a second.
+const REPROBE_MIN: Duration = Duration::from_millis(10);
+const REPROBE_MAX: Duration = Duration::from_millis(200);
 
 /// How to set a port up.
 #[derive(Debug, Clone)]
@@ -426,6 +430,7 @@ impl Port {
                 recovery: Recovery::None,
                 removed: false,
                 next_try: Instant::now(),
+                backoff: REPROBE_MIN,
                 last_error: String::new(),
                 lsc: None,
                 reported_up: true,
@@ -716,7 +721,8 @@ impl Port {
             if Instant::now() < e.next_try {
                 return None;
             }
-            e.next_try = Instant::now() + REPROBE;
+            e.next_try = Instant::now() + e.backoff;
+            e.backoff = (e.backoff * 2).min(REPROBE_MAX);
             return match self.reprobe() {
                 Ok(()) => {
                     self.reprobes += 1;
@@ -811,6 +817,7 @@ impl Port {
             }
             e.removed = true;
             e.next_try = Instant::now();
+            e.backoff = REPROBE_MIN;
         }
     }
 

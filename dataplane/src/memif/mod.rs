@@ -45,8 +45,11 @@ use crate::mempool::Mempool;
 use crate::port::PortLink;
 use proto::{Desc, Layout, Msg, Role};
 
-/// How long a client waits between connection attempts.
-const RETRY: Duration = Duration::from_millis(100);
+/// A client retries connecting this soon, doubling up to `RETRY_MAX` while
+/// the server stays away (a restarting peer is back at once; an absent one
+/// costs a connect a second).
+const RETRY_MIN: Duration = Duration::from_millis(10);
+const RETRY_MAX: Duration = Duration::from_secs(1);
 /// A handshake that takes longer is abandoned.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -728,6 +731,7 @@ pub struct MemifPort {
     chan: Option<Chan>,
     admin_up: bool,
     next_connect: Instant,
+    retry: Duration,
     /// Why the last connection ended (or why connecting fails).
     reason: String,
     /// The connected peer (`app name / interface`).
@@ -842,6 +846,7 @@ impl MemifPort {
             chan: None,
             admin_up: true,
             next_connect: Instant::now(),
+            retry: RETRY_MIN,
             reason: "not connected yet".into(),
             peer: String::new(),
             connects: 0,
@@ -945,6 +950,7 @@ impl MemifPort {
                 }
             }
             self.next_connect = Instant::now();
+            self.retry = RETRY_MIN;
             self.reason = "not connected yet".into();
             return None;
         }
@@ -1004,6 +1010,7 @@ impl MemifPort {
             self.shared.fault.store(false, Ordering::Relaxed);
             self.peer = chan.peer.clone();
             self.connects += 1;
+            self.retry = RETRY_MIN;
             link.open(0);
             return Some(MemifEvent::Up(self.peer.clone()));
         }
@@ -1045,7 +1052,8 @@ impl MemifPort {
                 if Instant::now() < self.next_connect {
                     return;
                 }
-                self.next_connect = Instant::now() + RETRY;
+                self.next_connect = Instant::now() + self.retry;
+                self.retry = (self.retry * 2).min(RETRY_MAX);
                 match connect(&self.cfg) {
                     Ok(fd) => self.chan = Some(Chan::new(fd, Step::AwaitHello)),
                     Err(e) => self.reason = format!("cannot connect to {}: {e}", self.cfg.socket),
@@ -1177,7 +1185,7 @@ impl MemifPort {
             let _ = send(&chan.fd, &Msg::Disconnect { code: 0, reason: reason.clone() }, None);
         }
         drop(chan);
-        self.next_connect = Instant::now() + RETRY;
+        self.next_connect = Instant::now() + self.retry;
         self.reason = reason.clone();
         if !link.is_open() {
             // SAFETY: the gate is closed and was closed with a grace period
