@@ -87,6 +87,7 @@ fn main() {
         .allowlist_function("rte_eth_(rx_queue_setup|tx_queue_setup|macaddr_get|link_get_nowait|stats_get|stats_reset|promiscuous_enable|allmulticast_enable|find_next)")
         .allowlist_function("rte_dev_probe")
         .allowlist_function("rte_eal_hotplug_(add|remove)")
+        .allowlist_function("rte_eal_alarm_set")
         .allowlist_function("rte_eth_dev_callback_(register|unregister)")
         .allowlist_function("dpn_.*")
         .allowlist_type("rte_eth_conf|rte_eth_dev_info|rte_eth_link|rte_eth_stats|rte_ether_addr|rte_eth_rxconf|rte_eth_txconf|rte_eth_rss_reta_entry64|rte_eth_rss_conf")

@@ -762,6 +762,12 @@ impl Port {
             self.link.close();
             grace.synchronize();
             e.reported_up = false;
+            if matches!(e.recovery, Recovery::VirtioUser) {
+                // Reading a dead virtio_user link arms a 1 us alarm whose
+                // handler (on EAL's interrupt thread) uses the device and is
+                // not cancelled when it closes: let it run first.
+                drain_alarms();
+            }
             self.remove();
             return Some(LinkChange { up: false, reason: why });
         }
@@ -937,6 +943,28 @@ unsafe extern "C" fn vhost_link_event(
         ctx.grace.synchronize();
     }
     0
+}
+
+/// Wait until EAL's alarm thread has run every alarm due by now: ours,
+/// set after them with the shortest delay, runs after them (one thread, in
+/// expiry order).
+fn drain_alarms() {
+    unsafe extern "C" fn done(arg: *mut libc::c_void) {
+        // SAFETY: `arg` is the flag below, which outlives the wait for it.
+        unsafe { (*arg.cast::<std::sync::atomic::AtomicBool>()).store(true, Ordering::Release) };
+    }
+    let flag = std::sync::atomic::AtomicBool::new(false);
+    // SAFETY: the callback only sets `flag`, and we do not return (so the
+    // flag lives) until it has.
+    let rc = unsafe {
+        sys::rte_eal_alarm_set(1, Some(done), (&flag as *const std::sync::atomic::AtomicBool).cast_mut().cast())
+    };
+    if rc != 0 {
+        return;
+    }
+    while !flag.load(Ordering::Acquire) {
+        std::thread::sleep(Duration::from_micros(100));
+    }
 }
 
 /// The kernel's name for interface index `i`.
