@@ -15,6 +15,7 @@
 //! exits; `--queues N` polls N queue pairs (a memif peer of a node with N
 //! workers), spreading what it sends over them. The device is DPDK's own
 //! PMD (e.g. DPDK's `net_memif`, a third-party peer for the node's memif).
+//! `--no-cleanup` exits without closing the device, like a killed peer.
 
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
@@ -41,6 +42,7 @@ struct Opts {
     warmup: f64,
     queues: u16,
     no_huge: bool,
+    no_cleanup: bool,
 }
 
 fn parse(args: &[String]) -> Result<Opts, String> {
@@ -58,11 +60,16 @@ fn parse(args: &[String]) -> Result<Opts, String> {
         warmup: 1.0,
         queues: 1,
         no_huge: false,
+        no_cleanup: false,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         if a == "--no-huge" {
             o.no_huge = true;
+            continue;
+        }
+        if a == "--no-cleanup" {
+            o.no_cleanup = true;
             continue;
         }
         let mut val = || it.next().cloned().ok_or(format!("{a} needs a value"));
@@ -174,7 +181,7 @@ pub fn main(args: &[String]) -> i32 {
     let o = match parse(args) {
         Ok(o) => o,
         Err(e) => {
-            eprintln!("dpnode bench-gen: {e}\nusage: dpnode bench-gen --vdev DEVARGS [--mode icmp|udp|reflect] [--seconds S] [--src-ip A] [--dst-ip A] [--window N] [--core N] [--flows N] [--dst-port P] [--size N] [--warmup S] [--queues N] [--no-huge]");
+            eprintln!("dpnode bench-gen: {e}\nusage: dpnode bench-gen --vdev DEVARGS [--mode icmp|udp|reflect] [--seconds S] [--src-ip A] [--dst-ip A] [--window N] [--core N] [--flows N] [--dst-port P] [--size N] [--warmup S] [--queues N] [--no-huge] [--no-cleanup]");
             return 2;
         }
     };
@@ -319,6 +326,16 @@ pub fn main(args: &[String]) -> i32 {
         rate,
         (sent - s0) as f64 / secs
     );
+    if o.no_cleanup {
+        // Vanish as a killed peer would (no DISCONNECT, no device
+        // teardown). Also sidesteps DPDK 22.11 memif server teardown racing
+        // its interrupt thread when a client reconnects at once; a server's
+        // socket file is left behind.
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        // SAFETY: ends the process; nothing after runs.
+        unsafe { libc::_exit(0) };
+    }
     drop(txs);
     drop(rx);
     port.stop();

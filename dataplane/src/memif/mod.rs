@@ -47,9 +47,9 @@ use proto::{Desc, Layout, Msg, Role};
 
 /// A client retries connecting this soon, doubling up to `RETRY_MAX` while
 /// the server stays away (a restarting peer is back at once; an absent one
-/// costs a connect a second).
+/// costs ten connect calls a second).
 const RETRY_MIN: Duration = Duration::from_millis(10);
-const RETRY_MAX: Duration = Duration::from_secs(1);
+const RETRY_MAX: Duration = Duration::from_millis(100);
 /// A handshake that takes longer is abandoned.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3);
 
