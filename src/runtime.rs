@@ -358,7 +358,7 @@ impl Runtime {
 
     /// Watch every port's link (memif control channels, link state, dead
     /// devices to probe again; see `Port::supervise`): on a change, log it;
-    /// going up, send a gratuitous ARP; going down, the workers forget the
+    /// going up, send a gratuitous ARP; either way the workers forget the
     /// interface's neighbours. Cheap enough to call every main-loop round.
     pub fn check_links(&mut self) {
         for i in 0..self.ports.len() {
@@ -371,13 +371,11 @@ impl Runtime {
     fn link_changed(&mut self, i: usize, c: dataplane::port::LinkChange) {
         let name = self.cfg.interfaces[i].name.clone();
         eprintln!("dpnode: interface {name} link {} ({})", if c.up { "up" } else { "down" }, c.reason);
+        for w in 0..self.ctx.workers.len() {
+            self.rpc(w, move |st| st.io.flush_neighbours(i));
+        }
         if c.up && !self.link_up[i] {
             self.rpc(0, move |w| w.io.defer_garp(i));
-        }
-        if !c.up {
-            for w in 0..self.ctx.workers.len() {
-                self.rpc(w, move |st| st.io.link_down(i));
-            }
         }
         self.link_up[i] = c.up;
     }

@@ -312,10 +312,12 @@ impl Io {
         self.deferred.push(Deferred::Garp { iface });
     }
 
-    /// Interface `iface`'s link went down (from an RPC): forget its
+    /// Interface `iface`'s link changed (from an RPC): forget its
     /// neighbours (the peer may come back with another MAC, as Linux
-    /// flushes on carrier loss) and free the packets waiting for them.
-    pub fn link_down(&mut self, iface: usize) {
+    /// flushes on carrier loss) and free the packets waiting for them, so
+    /// the next packet asks again at once instead of after a request that
+    /// was lost while the link was down waits out its retry interval.
+    pub fn flush_neighbours(&mut self, iface: usize) {
         let Some(cache) = self.arp.get_mut(iface) else { return };
         let ips: Vec<Ipv4Addr> =
             cache.iter().map(|(ip, _, _)| ip).chain(cache.iter_pending().map(|(ip, _, _)| ip)).collect();

@@ -792,29 +792,8 @@ impl Port {
     /// Stop, close and unplug the device (the gate is closed and a grace
     /// period has passed).
     fn remove(&mut self) {
+        self.close_ethdev();
         let Backend::Ethdev(e) = &mut self.backend else { return };
-        if let Some(ctx) = e.lsc.take() {
-            // SAFETY: registered by `set_grace` with this context; after
-            // unregistering, the callback no longer runs with it.
-            unsafe {
-                sys::rte_eth_dev_callback_unregister(
-                    self.id,
-                    sys::RTE_ETH_EVENT_INTR_LSC,
-                    Some(vhost_link_event),
-                    ctx.cast(),
-                );
-                drop(Box::from_raw(ctx));
-            }
-        }
-        if self.started {
-            // SAFETY: valid started port; the gate is closed and a grace
-            // period (or the workers' exit) has passed, so no burst runs.
-            unsafe {
-                sys::rte_eth_dev_stop(self.id);
-                sys::rte_eth_dev_close(self.id);
-            }
-            self.started = false;
-        }
         if let Some((name, _)) = &e.vdev {
             let bus = CString::new("vdev").expect("no NUL");
             if let Ok(n) = CString::new(name.as_str()) {
@@ -897,28 +876,34 @@ impl Port {
                 }
                 self.started = false;
             }
-            Backend::Ethdev(e) => {
-                if let Some(ctx) = e.lsc.take() {
-                    // SAFETY: as in `remove`.
-                    unsafe {
-                        sys::rte_eth_dev_callback_unregister(
-                            self.id,
-                            sys::RTE_ETH_EVENT_INTR_LSC,
-                            Some(vhost_link_event),
-                            ctx.cast(),
-                        );
-                        drop(Box::from_raw(ctx));
-                    }
-                }
-                if self.started {
-                    // SAFETY: valid started port; workers have been joined.
-                    unsafe {
-                        sys::rte_eth_dev_stop(self.id);
-                        sys::rte_eth_dev_close(self.id);
-                    }
-                    self.started = false;
-                }
+            Backend::Ethdev(_) => self.close_ethdev(),
+        }
+    }
+
+    /// Drop the link-event callback, stop and close the ethdev (the gate is
+    /// closed and a grace period, or the workers' exit, has passed).
+    fn close_ethdev(&mut self) {
+        let Backend::Ethdev(e) = &mut self.backend else { return };
+        if let Some(ctx) = e.lsc.take() {
+            // SAFETY: registered by `set_grace` with this context; after
+            // unregistering, the callback no longer runs with it.
+            unsafe {
+                sys::rte_eth_dev_callback_unregister(
+                    self.id,
+                    sys::RTE_ETH_EVENT_INTR_LSC,
+                    Some(vhost_link_event),
+                    ctx.cast(),
+                );
+                drop(Box::from_raw(ctx));
             }
+        }
+        if self.started {
+            // SAFETY: valid started port; no burst runs (see above).
+            unsafe {
+                sys::rte_eth_dev_stop(self.id);
+                sys::rte_eth_dev_close(self.id);
+            }
+            self.started = false;
         }
     }
 }
