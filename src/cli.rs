@@ -24,7 +24,10 @@ use crate::runtime::Runtime;
 /// The commands, for `help` and for unknown-command errors.
 pub const HELP: &str = "\
 commands:
-  show interface            ports: state, MAC, addresses, rx/tx packets, bytes, drops
+  show interface            ports: state, MAC, addresses, rx/tx packets, bytes, drops,
+                            link changes and the last one, memif peer
+  set interface state NAME up|down
+                            bring a memif interface down (drop the peer) or up
   show errors               drop counters by cause, summed over workers
   show counters             every counter, per worker
   clear errors              zero all counters
@@ -106,6 +109,9 @@ pub fn execute(rt: &mut Runtime, words: &[&str]) -> CliResult {
         ["test", "echo", rest @ ..] => crate::cli_session::test_echo(rt, rest),
         ["test", "http", rest @ ..] => crate::cli_session::test_http(rt, rest),
         ["show", "interface" | "int" | "interfaces", rest @ ..] => show_interface(rt, rest),
+        ["set", "interface", "state", name, state @ ("up" | "down")] => {
+            rt.set_interface_state(name, *state == "up").map(|()| String::new()).map_err(CliError)
+        }
         ["show", "errors"] => Ok(show_errors(rt)),
         ["show", "counters"] => Ok(show_counters(rt)),
         ["clear", "errors" | "counters"] => {
@@ -186,6 +192,32 @@ fn show_interface(rt: &Runtime, rest: &[&str]) -> CliResult {
             _ => "unknown (the PMD steers flows itself; flow queue not predictable)".to_string(),
         };
         let _ = writeln!(out, "           offloads {}; reta {}", port.offloads(), reta);
+        let tx_down: u64 = rt.workers.iter().map(|w| w.counters.get(Counter::TxLinkDown)).sum();
+        let _ = writeln!(
+            out,
+            "           link changes {} (last: {}), gate {}, re-probes {}, tx dropped while down {} (all ports)",
+            port.link_changes(),
+            if port.last_change().is_empty() { "-" } else { port.last_change() },
+            if port.gate_open() { "open" } else { "closed" },
+            port.reprobes(),
+            tx_down
+        );
+        if let (Some(m), Some(st)) = (port.memif_port(), port.memif_stats()) {
+            let c = m.config();
+            let _ = writeln!(
+                out,
+                "           memif {} id {} socket {}{}; {} {}; connects {}; bad descriptors {} rx too big {}",
+                if c.role == dataplane::memif::proto::Role::Server { "server" } else { "client" },
+                c.id,
+                if c.abstract_socket { "@" } else { "" },
+                c.socket,
+                if m.connected() { "peer" } else { "down:" },
+                m.peer(),
+                m.connects(),
+                st.bad_desc,
+                st.rx_too_big
+            );
+        }
     }
     match (found, rest) {
         (false, [name]) => err(format!("no interface named {name:?}")),

@@ -10,6 +10,12 @@
 //! echo server) with the same window and counts the echoes: transactions
 //! per second. The generator answers ARP for `--src-ip`, so the node can
 //! resolve it before replying.
+//!
+//! It counts from `--warmup` seconds on (default 1) for `--seconds`, then
+//! exits; `--queues N` polls N queue pairs (a memif peer of a node with N
+//! workers), spreading what it sends over them. The device is DPDK's own
+//! PMD (e.g. DPDK's `net_memif`, a third-party peer for the node's memif).
+//! `--no-cleanup` exits without closing the device, like a killed peer.
 
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
@@ -33,6 +39,10 @@ struct Opts {
     flows: u16,
     dst_port: u16,
     size: usize,
+    warmup: f64,
+    queues: u16,
+    no_huge: bool,
+    no_cleanup: bool,
 }
 
 fn parse(args: &[String]) -> Result<Opts, String> {
@@ -47,9 +57,21 @@ fn parse(args: &[String]) -> Result<Opts, String> {
         flows: 32,
         dst_port: 7,
         size: 64,
+        warmup: 1.0,
+        queues: 1,
+        no_huge: false,
+        no_cleanup: false,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
+        if a == "--no-huge" {
+            o.no_huge = true;
+            continue;
+        }
+        if a == "--no-cleanup" {
+            o.no_cleanup = true;
+            continue;
+        }
         let mut val = || it.next().cloned().ok_or(format!("{a} needs a value"));
         match a.as_str() {
             "--vdev" => o.vdev = val()?,
@@ -62,6 +84,12 @@ fn parse(args: &[String]) -> Result<Opts, String> {
             "--flows" => o.flows = val()?.parse().ok().filter(|&n| n > 0).ok_or("--flows: 1..=65535")?,
             "--dst-port" => o.dst_port = val()?.parse().map_err(|_| "--dst-port: not a port")?,
             "--size" => o.size = val()?.parse().ok().filter(|&n| (1..=1472).contains(&n)).ok_or("--size: 1..=1472")?,
+            "--warmup" => {
+                o.warmup = val()?.parse().ok().filter(|&s: &f64| (0.0..=60.0).contains(&s)).ok_or("--warmup: 0..=60")?
+            }
+            "--queues" => {
+                o.queues = val()?.parse().ok().filter(|&n| (1..=64).contains(&n)).ok_or("--queues: 1..=64")?
+            }
             other => return Err(format!("unknown option {other:?}")),
         }
     }
@@ -153,12 +181,14 @@ pub fn main(args: &[String]) -> i32 {
     let o = match parse(args) {
         Ok(o) => o,
         Err(e) => {
-            eprintln!("dpnode bench-gen: {e}\nusage: dpnode bench-gen --vdev DEVARGS [--mode icmp|udp|reflect] [--seconds S] [--src-ip A] [--dst-ip A] [--window N] [--core N] [--flows N] [--dst-port P] [--size N]");
+            eprintln!("dpnode bench-gen: {e}\nusage: dpnode bench-gen --vdev DEVARGS [--mode icmp|udp|reflect] [--seconds S] [--src-ip A] [--dst-ip A] [--window N] [--core N] [--flows N] [--dst-port P] [--size N] [--warmup S] [--queues N] [--no-huge] [--no-cleanup]");
             return 2;
         }
     };
     let device = o.vdev.split(',').next().unwrap_or("").to_string();
-    let huge = crate::runtime::free_hugepage_mb() >= 256;
+    // Hugepages when enough are free, unless told not to (tests on a shared
+    // machine: another process may take them between the check and the EAL).
+    let huge = !o.no_huge && crate::runtime::free_hugepage_mb() >= 256;
     let mut eal_args = vec![format!("--lcores=0@{}", o.core), "--no-telemetry".into(), "--no-pci".into()];
     eal_args.push("--log-level=lib.eal:warning".into());
     // As in the node: --in-memory needs hugepages; --no-huge takes --no-shconf.
@@ -182,18 +212,19 @@ pub fn main(args: &[String]) -> i32 {
             return 1;
         }
     };
-    let mut port = match Port::lookup(&device).and_then(|id| Port::start(id, &device, &PortConfig::default(), &pool)) {
+    let pcfg = PortConfig { queues: o.queues, ..PortConfig::default() };
+    let mut port = match Port::lookup(&device).and_then(|id| Port::start(id, &device, &pcfg, &pool)) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("dpnode bench-gen: {e}");
             return 1;
         }
     };
-    let mut q = port.take_queues().remove(0);
+    let mut queues = port.take_queues();
     // Wait for the link (memif connects asynchronously).
     let t0 = Instant::now();
     while !port.link().up && t0.elapsed() < Duration::from_secs(20) {
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(5));
     }
     if !port.link().up {
         eprintln!("dpnode bench-gen: link of {device} never came up");
@@ -203,9 +234,11 @@ pub fn main(args: &[String]) -> i32 {
     let my_mac = Mac(port.mac());
     let mut flow = 0u16;
     let mut rx = Burst::default();
-    let mut tx = Burst::default();
+    let mut txs: Vec<Burst> = queues.iter().map(|_| Burst::default()).collect();
     let (mut sent, mut received) = (0u64, 0u64);
+    let warmup = Duration::from_secs_f64(o.warmup);
     let deadline = Duration::from_secs_f64(o.seconds);
+    let mut qi = 0usize;
     let mut measure_start: Option<(Instant, u64, u64)> = None;
     let start = Instant::now();
     // Outstanding requests; lost replies are forgotten after a quiet spell
@@ -214,13 +247,17 @@ pub fn main(args: &[String]) -> i32 {
     let mut last_rx = Instant::now();
     loop {
         let el = start.elapsed();
-        if el >= deadline + Duration::from_secs(1) {
+        if el >= deadline + warmup {
             break;
         }
-        // Count from the first second on (warm-up: ARP-free, caches warm).
-        if measure_start.is_none() && el >= Duration::from_secs(1) {
+        // Count after the warm-up (ARP resolved, caches warm).
+        if measure_start.is_none() && el >= warmup {
             measure_start = Some((Instant::now(), sent, received));
         }
+        // One queue pair per round, round robin.
+        qi = (qi + 1) % queues.len();
+        let q = &mut queues[qi];
+        let tx = &mut txs[qi];
         let n = q.rx(&mut rx);
         if o.mode == "reflect" {
             for mut m in rx.drain() {
@@ -268,7 +305,7 @@ pub fn main(args: &[String]) -> i32 {
                 inflight += 1;
             }
         }
-        let s = q.tx(&mut tx);
+        let s = q.tx(tx);
         if o.mode == "reflect" {
             sent += s as u64;
         } else {
@@ -289,7 +326,17 @@ pub fn main(args: &[String]) -> i32 {
         rate,
         (sent - s0) as f64 / secs
     );
-    drop(tx);
+    if o.no_cleanup {
+        // Vanish as a killed peer would (no DISCONNECT, no device
+        // teardown). Also sidesteps DPDK 22.11 memif server teardown racing
+        // its interrupt thread when a client reconnects at once; a server's
+        // socket file is left behind.
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        // SAFETY: ends the process; nothing after runs.
+        unsafe { libc::_exit(0) };
+    }
+    drop(txs);
     drop(rx);
     port.stop();
     drop(port);

@@ -112,6 +112,10 @@ pub fn eal_args(cfg: &Config) -> Result<(Vec<String>, bool), StartError> {
     args.push(format!("-m{}", cfg.dpdk.memory_mb));
     let mut has_pci = false;
     for i in &cfg.interfaces {
+        if dataplane::memif::is_memif(&i.vdev) {
+            // Our own memif (dataplane::memif), not DPDK's PMD.
+            continue;
+        }
         if i.device.starts_with("net_") || i.device.starts_with("eth_") {
             args.push(format!("--vdev={}", i.vdev));
         } else {
@@ -192,9 +196,23 @@ impl Runtime {
         let mut interfaces = Vec::new();
         for ic in &cfg.interfaces {
             let perr = |source| StartError::Port { name: ic.name.clone(), source };
-            let id = Port::lookup(&ic.device).map_err(perr)?;
-            let port_cfg = PortConfig { mtu: ic.mtu, checksum_offload: ic.checksum_offload, ..pcfg.clone() };
-            let port = Port::start(id, &ic.device, &port_cfg, &pool).map_err(perr)?;
+            let port = if dataplane::memif::is_memif(&ic.vdev) {
+                if ic.mtu.is_some_and(|m| m != dataplane::port::DEFAULT_MTU) {
+                    return Err(perr(dataplane::port::PortError::Unsupported(format!(
+                        "mtu: memif ports carry {}-byte frames for now",
+                        dataplane::port::DEFAULT_MTU
+                    ))));
+                }
+                Port::memif(&ic.vdev, n_workers as u16, pool.clone()).map_err(perr)?
+            } else {
+                let id = Port::lookup(&ic.device).map_err(perr)?;
+                let port_cfg = PortConfig { mtu: ic.mtu, checksum_offload: ic.checksum_offload, ..pcfg.clone() };
+                let mut port = Port::start(id, &ic.device, &port_cfg, &pool).map_err(perr)?;
+                // Only net_tap and virtio_user are probed again; others follow their link.
+                port.set_recovery(&ic.vdev, pool.clone()).map_err(perr)?;
+                port
+            };
+            let id = port.id();
             interfaces.push(Interface {
                 name: ic.name.clone(),
                 port_id: id,
@@ -221,6 +239,10 @@ impl Runtime {
         let tables =
             Tables { net: NetTables { interfaces, routes, pings: Vec::new() }, upper: SessionShared::default() };
         let (main, worker_barriers) = barrier(tables, n_workers);
+        // Before the workers start: ports close their gates with it.
+        for p in &mut ports {
+            p.set_grace(main.grace_period());
+        }
         let mut queues: Vec<Vec<_>> = (0..n_workers).map(|_| Vec::new()).collect();
         for p in &mut ports {
             for (w, q) in p.take_queues().into_iter().enumerate() {
@@ -265,7 +287,7 @@ impl Runtime {
             from_workers.push(from_worker);
             workers.push(WorkerInfo { core, counters, sessions });
         }
-        let link_up = vec![false; ports.len()];
+        let link_up = ports.iter().map(|p| p.gate_open()).collect();
         let mut rt = Runtime {
             cfg,
             ctx: MainCtx::new(main, to_workers, from_workers),
@@ -350,15 +372,52 @@ impl Runtime {
         self.pool.available()
     }
 
-    /// Check link state; on a down-to-up transition, send a gratuitous ARP.
+    /// Watch every port's link (memif control channels, link state, dead
+    /// devices to probe again; see `Port::supervise`): on a change, log it;
+    /// going up, send a gratuitous ARP; either way the workers forget the
+    /// interface's neighbours. Cheap enough to call every main-loop round.
     pub fn check_links(&mut self) {
         for i in 0..self.ports.len() {
-            let up = self.ports[i].link().up;
-            if up && !self.link_up[i] {
-                self.rpc(0, move |w| w.io.defer_garp(i));
+            if let Some(c) = self.ports[i].supervise() {
+                self.link_changed(i, c);
             }
-            self.link_up[i] = up;
         }
+    }
+
+    fn link_changed(&mut self, i: usize, c: dataplane::port::LinkChange) {
+        let name = self.cfg.interfaces[i].name.clone();
+        eprintln!("dpnode: interface {name} link {} ({})", if c.up { "up" } else { "down" }, c.reason);
+        for w in 0..self.ctx.workers.len() {
+            self.rpc(w, move |st| st.io.flush_neighbours(i));
+        }
+        if c.up && !self.link_up[i] {
+            self.rpc(0, move |w| w.io.defer_garp(i));
+        }
+        self.link_up[i] = c.up;
+    }
+
+    /// `set interface state NAME up|down`: memif ports drop their
+    /// connection and stop listening/connecting while down.
+    pub fn set_interface_state(&mut self, name: &str, up: bool) -> Result<(), String> {
+        let i =
+            self.cfg.interfaces.iter().position(|c| c.name == name).ok_or(format!("no interface named {name:?}"))?;
+        if self.ports[i].memif_port().is_none() {
+            return Err(format!("{name}: only memif interfaces can be set down"));
+        }
+        if let Some(c) = self.ports[i].set_admin(up) {
+            self.link_changed(i, c);
+        }
+        Ok(())
+    }
+
+    /// Descriptors whose readiness means a port needs `check_links` (memif
+    /// control channels), for the main loop's poll set.
+    pub fn link_poll_fds(&self, out: &mut Vec<libc::pollfd>) {
+        let mut fds = Vec::new();
+        for p in &self.ports {
+            p.poll_fds(&mut fds);
+        }
+        out.extend(fds.into_iter().map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }));
     }
 
     /// The main thread's loop: serve the CLI and the API socket until SIGINT/SIGTERM.
@@ -376,13 +435,9 @@ impl Runtime {
             .map_err(|e| StartError::Api(api_path.display().to_string(), e))?;
         self.api = Some(api);
         eprintln!("dpnode: running; cli socket {spath}, api socket {}", api_path.display());
-        let mut next_link_check = Instant::now();
         let mut pfds: Vec<libc::pollfd> = Vec::new();
         while !term.load(Ordering::Relaxed) {
-            if Instant::now() >= next_link_check {
-                self.check_links();
-                next_link_check = Instant::now() + Duration::from_millis(500);
-            }
+            self.check_links();
             self.ctx.run_worker_rpcs();
             self.poll_apps();
             pfds.clear();
@@ -392,6 +447,7 @@ impl Runtime {
                 api.poll_fds(&mut pfds);
             }
             let timeout = if cli.has_jobs() { 1 } else { 10 };
+            self.link_poll_fds(&mut pfds);
             // SAFETY: valid pollfds for the call, bounded timeout (short, so
             // RPCs from workers wait at most 10 ms for the main thread).
             let _ = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout) };

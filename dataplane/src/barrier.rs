@@ -67,7 +67,7 @@
 
 use std::cell::UnsafeCell;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -86,8 +86,22 @@ struct Shared<T> {
     tables: UnsafeCell<T>,
     /// Set by main while it wants (or holds) exclusive access.
     request: CachePadded<AtomicBool>,
-    /// One state word per worker, each on its own cache line.
-    states: Box<[CachePadded<AtomicU8>]>,
+    /// The workers' state words and grace-period acknowledgements.
+    grace: Arc<GraceShared>,
+}
+
+/// What [`GracePeriod`] shares with the workers (no tables, so it is not generic).
+struct GraceShared {
+    /// Bumped by every [`GracePeriod::synchronize`].
+    epoch: CachePadded<AtomicU64>,
+    /// One slot per worker, each on its own cache line.
+    slots: Box<[CachePadded<Slot>]>,
+}
+
+/// A worker's state word and the last grace-period epoch it has seen.
+struct Slot {
+    state: AtomicU8,
+    ack: AtomicU64,
 }
 
 // SAFETY: `tables` is read through `&T` by workers and the main thread at the
@@ -126,6 +140,8 @@ pub struct WorkerBarrier<T: Send + Sync> {
     index: usize,
     /// Our last store to our state word was RUNNING.
     running: bool,
+    /// The last grace-period epoch we acknowledged.
+    seen: u64,
 }
 
 /// Exclusive access to the tables while every worker is parked; dropping it releases them.
@@ -136,14 +152,18 @@ pub struct BarrierGuard<'a, T: Send + Sync> {
 
 /// Make the barrier around `tables` for `workers` worker threads.
 pub fn barrier<T: Send + Sync>(tables: T, workers: usize) -> (MainBarrier<T>, Vec<WorkerBarrier<T>>) {
-    let shared = Arc::new(Shared {
-        tables: UnsafeCell::new(tables),
-        request: CachePadded::new(AtomicBool::new(false)),
+    let grace = Arc::new(GraceShared {
+        epoch: CachePadded::new(AtomicU64::new(0)),
         // A worker that has not polled yet is outside the tables, so it must
         // not hold up a sync; its first poll goes through the entry handshake.
-        states: (0..workers).map(|_| CachePadded::new(AtomicU8::new(PARKED))).collect(),
+        slots: (0..workers)
+            .map(|_| CachePadded::new(Slot { state: AtomicU8::new(PARKED), ack: AtomicU64::new(0) }))
+            .collect(),
     });
-    let ws = (0..workers).map(|index| WorkerBarrier { shared: shared.clone(), index, running: false }).collect();
+    let shared =
+        Arc::new(Shared { tables: UnsafeCell::new(tables), request: CachePadded::new(AtomicBool::new(false)), grace });
+    let ws =
+        (0..workers).map(|index| WorkerBarrier { shared: shared.clone(), index, running: false, seen: 0 }).collect();
     let main = MainBarrier { shared, stats: BarrierStats::default() };
     (main, ws)
 }
@@ -163,7 +183,8 @@ impl<T: Send + Sync> MainBarrier<T> {
         // SeqCst: first half of the Dekker pair (store request, then load
         // each state). See `WorkerBarrier::enter`.
         self.shared.request.store(true, Ordering::SeqCst);
-        for state in self.shared.states.iter() {
+        for slot in self.shared.grace.slots.iter() {
+            let state = &slot.state;
             let backoff = Backoff::new();
             // SeqCst load: pairs with the worker's SeqCst "store RUNNING,
             // load request". Also Acquire: the worker's earlier reads of the
@@ -188,12 +209,18 @@ impl<T: Send + Sync> MainBarrier<T> {
 
     /// Number of workers this barrier was made for (exited ones included).
     pub fn workers(&self) -> usize {
-        self.shared.states.len()
+        self.shared.grace.slots.len()
     }
 
     /// Number of workers whose `WorkerBarrier` has been dropped.
     pub fn exited_workers(&self) -> usize {
-        self.shared.states.iter().filter(|s| s.load(Ordering::Relaxed) == EXITED).count()
+        self.shared.grace.slots.iter().filter(|s| s.state.load(Ordering::Relaxed) == EXITED).count()
+    }
+
+    /// A handle that waits for the workers to finish their current loop
+    /// iteration without stopping them (see [`GracePeriod`]).
+    pub fn grace_period(&self) -> GracePeriod {
+        GracePeriod { g: self.shared.grace.clone() }
     }
 }
 
@@ -250,6 +277,13 @@ impl<T: Send + Sync> WorkerBarrier<T> {
         }
         if !self.running {
             self.enter();
+        } else {
+            // One Acquire load per loop: a grace period asks us to say that
+            // we are between iterations (see `GracePeriod::synchronize`).
+            let e = self.shared.grace.epoch.load(Ordering::Acquire);
+            if e != self.seen {
+                self.ack(e);
+            }
         }
         // SAFETY: we are RUNNING and `enter` saw `request` clear after
         // publishing that (SeqCst pair), so no guard exists now and none can
@@ -276,12 +310,21 @@ impl<T: Send + Sync> WorkerBarrier<T> {
         self.running = false;
         // Release (SeqCst is stronger): our reads of the tables happen
         // before main's writes once it has seen this store.
-        self.shared.states[self.index].store(state, Ordering::SeqCst);
+        self.shared.grace.slots[self.index].state.store(state, Ordering::SeqCst);
+    }
+
+    /// Tell a waiting grace period that we have passed the top of our loop
+    /// after seeing epoch `e`: everything we did before happens before its
+    /// end (Release), and everything after sees what it published (the
+    /// Acquire load that read `e`).
+    fn ack(&mut self, e: u64) {
+        self.seen = e;
+        self.shared.grace.slots[self.index].ack.store(e, Ordering::Release);
     }
 
     /// Become RUNNING, waiting while a barrier is requested or held.
     fn enter(&mut self) {
-        let me = &self.shared.states[self.index];
+        let me = &self.shared.grace.slots[self.index].state;
         let backoff = Backoff::new();
         loop {
             while self.shared.request.load(Ordering::Acquire) {
@@ -296,6 +339,12 @@ impl<T: Send + Sync> WorkerBarrier<T> {
             me.store(RUNNING, Ordering::SeqCst);
             if !self.shared.request.load(Ordering::SeqCst) {
                 self.running = true;
+                // SeqCst: a grace period that saw us not running (its SeqCst
+                // epoch bump, then its SeqCst state load) precedes our
+                // RUNNING store in the total order, so this load sees its
+                // epoch and we see what it published before the bump.
+                let e = self.shared.grace.epoch.load(Ordering::SeqCst);
+                self.ack(e);
                 return;
             }
             me.store(PARKED, Ordering::SeqCst);
@@ -306,7 +355,63 @@ impl<T: Send + Sync> WorkerBarrier<T> {
 impl<T: Send + Sync> Drop for WorkerBarrier<T> {
     fn drop(&mut self) {
         // No borrow of the tables can outlive `self`, so we are outside them.
-        self.shared.states[self.index].store(EXITED, Ordering::SeqCst);
+        self.shared.grace.slots[self.index].state.store(EXITED, Ordering::SeqCst);
+    }
+}
+
+/// Waits until every worker has finished the loop iteration it was in,
+/// without parking anyone: an RCU-style grace period over the poll loop.
+///
+/// A thread that wants the workers to stop touching something (a port whose
+/// memory is about to go away) first publishes that (e.g. closes the port's
+/// gate), then calls [`GracePeriod::synchronize`]. When it returns, every
+/// worker has either acknowledged the new epoch at the top of its loop (so
+/// the iteration that might have used the old state is over, and the next
+/// ones see the new state), or was parked, asleep or exited (outside its
+/// loop, and it re-reads the epoch with SeqCst when it comes back). Unlike
+/// [`MainBarrier::sync`] this works from any thread (DPDK's callback threads
+/// included) and costs the workers one Acquire load per loop iteration. It
+/// never waits for the main thread: a worker parked at the barrier counts as
+/// done.
+#[derive(Clone)]
+pub struct GracePeriod {
+    g: Arc<GraceShared>,
+}
+
+impl GracePeriod {
+    /// Wait until no worker is still in a loop iteration that began before this call.
+    pub fn synchronize(&self) {
+        // SeqCst: pairs with a worker's SeqCst "store RUNNING, load epoch"
+        // in `enter`. Release: what we published before reaches a worker
+        // whose Acquire load reads this epoch.
+        let e = self.g.epoch.fetch_add(1, Ordering::SeqCst) + 1;
+        for slot in self.g.slots.iter() {
+            let backoff = Backoff::new();
+            let start = Instant::now();
+            loop {
+                if slot.state.load(Ordering::SeqCst) != RUNNING || slot.ack.load(Ordering::Acquire) >= e {
+                    break;
+                }
+                // A worker's iteration is short, but on a loaded machine its
+                // thread may be descheduled: stop burning the core after a while.
+                if backoff.is_completed() && start.elapsed() > Duration::from_millis(1) {
+                    std::thread::sleep(Duration::from_micros(50));
+                } else {
+                    backoff.snooze();
+                }
+            }
+        }
+    }
+
+    /// Number of workers covered.
+    pub fn workers(&self) -> usize {
+        self.g.slots.len()
+    }
+}
+
+impl std::fmt::Debug for GracePeriod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GracePeriod").field("workers", &self.workers()).finish()
     }
 }
 
@@ -532,6 +637,83 @@ mod test {
         drop(g);
         assert_eq!(h.join().unwrap(), 7);
         assert!(entered.load(Ordering::SeqCst));
+    }
+
+    #[test]
+    fn grace_period_waits_for_iterations_in_progress() {
+        const WORKERS: usize = 3;
+        /// What the workers may touch while `open` is set: a poisoned value
+        /// stands for memory that has gone away.
+        static OPEN: AtomicBool = AtomicBool::new(false);
+        static VALUE: AtomicU64 = AtomicU64::new(0);
+        static INSIDE: AtomicU64 = AtomicU64::new(0);
+        const POISON: u64 = u64::MAX;
+        fn user_loop(w: &mut WorkerBarrier<Tables>, it: &AtomicU64, stop: &AtomicBool) {
+            let mut round = 0u64;
+            loop {
+                let _ = w.poll();
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                // The gate is read once per iteration, like a port's per burst.
+                if OPEN.load(Ordering::Acquire) {
+                    INSIDE.fetch_add(1, Ordering::SeqCst);
+                    for _ in 0..50 {
+                        assert_ne!(VALUE.load(Ordering::Relaxed), POISON, "used after the grace period");
+                        std::hint::spin_loop();
+                    }
+                    INSIDE.fetch_sub(1, Ordering::SeqCst);
+                }
+                it.fetch_add(1, Ordering::SeqCst);
+                round += 1;
+                // Some iterations end asleep, as the idle mode does.
+                if round.is_multiple_of(7) {
+                    w.idle_sleep(Duration::from_micros(20));
+                }
+            }
+        }
+        let (mut main, workers) = barrier(Tables::default(), WORKERS);
+        let grace = main.grace_period();
+        let iters = Arc::new((0..WORKERS).map(|_| AtomicU64::new(0)).collect::<Vec<_>>());
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = spawn_workers(workers, &iters, &stop, user_loop);
+        // Another thread (not main) runs the grace periods, as a DPDK
+        // callback thread would, while main keeps syncing the barrier.
+        let closer = thread::spawn(move || {
+            for round in 0..300u64 {
+                VALUE.store(round, Ordering::Relaxed);
+                OPEN.store(true, Ordering::Release);
+                thread::yield_now();
+                OPEN.store(false, Ordering::Relaxed);
+                grace.synchronize();
+                assert_eq!(INSIDE.load(Ordering::SeqCst), 0, "a worker is still inside after the grace period");
+                VALUE.store(POISON, Ordering::Relaxed);
+                thread::yield_now();
+            }
+        });
+        while !closer.is_finished() {
+            let mut g = main.sync();
+            g.a += 1;
+            g.b += 1;
+            drop(g);
+            thread::sleep(Duration::from_micros(200));
+        }
+        closer.join().expect("closer panicked");
+        stop.store(true, Ordering::Relaxed);
+        for t in threads {
+            t.join().expect("worker panicked");
+        }
+        assert!(snapshot(&iters).iter().all(|&n| n > 0));
+    }
+
+    #[test]
+    fn grace_period_with_no_running_worker_returns() {
+        let (main, workers) = barrier(Tables::default(), 2);
+        let g = main.grace_period();
+        g.synchronize();
+        drop(workers);
+        g.synchronize();
+        assert_eq!(g.workers(), 2);
     }
 
     #[test]

@@ -40,6 +40,7 @@ counters! {
     TxPackets => ("tx packets", false),
     TxQueueFull => ("tx queue full, packet dropped", true),
     TxBackpressure => ("tx queue full, transport waited", false),
+    TxLinkDown => ("tx link down, packet dropped", true),
     MbufAllocFailed => ("mbuf allocation failed", true),
     EthTruncated => ("ethernet frame truncated", true),
     EthUnknownType => ("ethernet unknown ethertype", true),

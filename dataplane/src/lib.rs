@@ -2,7 +2,8 @@
 //!
 //! This crate owns everything below the session layer: EAL start-up
 //! ([`eal`]), mbuf pools ([`mempool`], [`mbuf`]), ports and their queues
-//! ([`port`]), the per-core poll loop ([`worker`]) with its L2/L3 input and
+//! ([`port`], with their link gates, and our own memif, [`memif`]), the
+//! per-core poll loop ([`worker`]) with its L2/L3 input and
 //! output ([`node`]), wire formats ([`wire`]), the ARP cache ([`arp_cache`]),
 //! the static route table ([`route`]), named drop counters ([`counters`]),
 //! and the control plumbing between the main thread and the workers:
@@ -24,6 +25,7 @@ pub mod counters;
 pub mod eal;
 pub mod fault;
 pub mod mbuf;
+pub mod memif;
 pub mod mempool;
 pub mod node;
 pub mod offload;

@@ -15,6 +15,7 @@ use crate::offload::{ol, L4Csum, RxCsum, TxCsumRequest};
 pub const BURST: usize = 64;
 
 /// An owned mbuf.
+#[repr(transparent)]
 pub struct Mbuf(NonNull<sys::rte_mbuf>);
 
 // SAFETY: an mbuf is owned by exactly one thread at a time; moving ownership
@@ -275,6 +276,40 @@ impl Burst {
     pub(crate) fn consume_front(&mut self, n: usize) {
         self.pkts.copy_within(n..self.len, 0);
         self.len -= n;
+    }
+
+    /// The held packets, borrowed.
+    #[inline]
+    pub fn iter(&self) -> impl Iterator<Item = &Mbuf> + '_ {
+        // SAFETY: `Mbuf` is a transparent wrapper of a non-null mbuf pointer,
+        // and slots 0..len hold valid mbufs we own; the borrow keeps them.
+        let held: &[Mbuf] = unsafe { std::slice::from_raw_parts(self.pkts.as_ptr().cast::<Mbuf>(), self.len) };
+        held.iter()
+    }
+
+    /// Free the first `n` packets (a PMD of ours copied them out) and keep
+    /// the rest in order.
+    #[inline]
+    pub(crate) fn drop_front(&mut self, n: usize) {
+        let n = n.min(self.len);
+        for &p in &self.pkts[..n] {
+            // SAFETY: slots 0..len hold valid mbufs we own; they are
+            // forgotten by `consume_front` right after.
+            drop(unsafe { Mbuf::from_raw(NonNull::new_unchecked(p)) });
+        }
+        self.consume_front(n);
+    }
+
+    /// Take the first packet out.
+    #[inline]
+    pub fn take_front(&mut self) -> Option<Mbuf> {
+        if self.len == 0 {
+            return None;
+        }
+        // SAFETY: slot 0 holds a valid mbuf we own; it leaves the burst.
+        let m = unsafe { Mbuf::from_raw(NonNull::new_unchecked(self.pkts[0])) };
+        self.consume_front(1);
+        Some(m)
     }
 
     /// Take every packet out as owned mbufs, in order.

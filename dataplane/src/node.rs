@@ -369,6 +369,20 @@ impl Io {
         self.deferred.push(Deferred::Garp { iface });
     }
 
+    /// Interface `iface`'s link changed (from an RPC): forget its
+    /// neighbours (the peer may come back with another MAC, as Linux
+    /// flushes on carrier loss) and free the packets waiting for them, so
+    /// the next packet asks again at once instead of after a request that
+    /// was lost while the link was down waits out its retry interval.
+    pub fn flush_neighbours(&mut self, iface: usize) {
+        let Some(cache) = self.arp.get_mut(iface) else { return };
+        let ips: Vec<Ipv4Addr> =
+            cache.iter().map(|(ip, _, _)| ip).chain(cache.iter_pending().map(|(ip, _, _)| ip)).collect();
+        for ip in ips {
+            cache.remove(ip);
+        }
+    }
+
     /// Run deferred control work; returns how many items ran.
     #[inline]
     pub fn run_deferred(&mut self, net: &NetTables) -> usize {
@@ -914,8 +928,13 @@ impl Io {
     }
 
     fn flush_iface(&mut self, iface: usize) {
-        let n = self.queues[iface].tx(&mut self.tx[iface]);
-        self.counters.add(Counter::TxPackets, n as u64);
+        let s = self.queues[iface].send(&mut self.tx[iface]);
+        self.counters.add(Counter::TxPackets, s.sent as u64);
+        if s.dropped > 0 {
+            // The port is down (or has no ring for this queue): the frames
+            // were freed, not kept for a link that may not come back.
+            self.counters.add(Counter::TxLinkDown, s.dropped as u64);
+        }
     }
 
     /// Transmit everything batched; what the NIC refuses stays batched for

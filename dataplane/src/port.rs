@@ -9,14 +9,40 @@
 //! verification on rx) is enabled and recorded ([`Port::offloads`]).
 //! Queue handles ([`PortQueue`]) are handed out once each, so two threads can
 //! never poll the same queue.
+//!
+//! Peers restart, and virtual devices come and go; a port survives that by
+//! construction. Every port has a gate ([`PortLink`]) that its queues read
+//! once per burst (one Acquire load): closed, a queue touches nothing of
+//! the device (rx gives nothing, tx frees the frames and says how many),
+//! and the main thread closes it, then waits out a [`GracePeriod`], before
+//! anything the bursts use may go away. [`Port::supervise`] (main thread)
+//! opens and closes the gate with the link and recovers what can be
+//! recovered; per device:
+//!
+//! - memif: our own implementation ([`crate::memif`]); its memory goes away
+//!   only after the gate closed and a grace period passed.
+//! - net_vhost: DPDK's vhost thread unmaps the guest's memory right after
+//!   it raises the link-down event; our event callback closes the gate and
+//!   waits out a grace period on that thread, before the unmap.
+//! - virtio_user (client mode): a dead backend leaves the device useless
+//!   (22.11 has no reconnect in client mode), so it is removed and probed
+//!   again, from the main thread with the gate closed, until a backend
+//!   answers. Server mode reconnects in place, on DPDK's threads, while the
+//!   data path runs: refused.
+//! - net_tap: a deleted kernel interface leaves the queues' descriptors
+//!   detached; the port is removed and probed again (same name and MAC).
 
 use std::ffi::{CStr, CString};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use dpdk_sys as sys;
 
+use crate::barrier::GracePeriod;
 use crate::eal::strerror;
 use crate::mbuf::{Burst, BURST};
+use crate::memif::{MemifError, MemifEvent, MemifPort, MemifQueue, MemifStats};
 use crate::mempool::Mempool;
 use crate::offload::{CsumSet, Offloads};
 use crate::rss::{Reta, RssTable, KEY_LEN};
@@ -55,7 +81,135 @@ pub enum PortError {
         /// Allowed.
         max: u16,
     },
+    /// A memif port.
+    #[error(transparent)]
+    Memif(#[from] MemifError),
+    /// A device setting the node refuses.
+    #[error("{0}")]
+    Unsupported(String),
 }
+
+/// The gate bit of [`PortLink`]'s word.
+const OPEN: u32 = 1 << 31;
+/// Generation bits (bumped by every open and close).
+const GEN: u32 = 0x7fff << 16;
+
+/// A port's gate, shared by the port (main thread) and its queues
+/// (workers): whether the queues may touch the device, and which ethdev
+/// port id they use. One word: open bit, a generation (so a queue notices a
+/// new connection or a re-probed device), the port id.
+#[derive(Debug)]
+pub struct PortLink {
+    word: AtomicU32,
+}
+
+impl PortLink {
+    fn new(open: bool, port: u16) -> PortLink {
+        PortLink { word: AtomicU32::new(if open { OPEN } else { 0 } | port as u32) }
+    }
+
+    fn next(w: u32, open: bool, port: u16) -> u32 {
+        let gen = (w & GEN).wrapping_add(1 << 16) & GEN;
+        gen | if open { OPEN } else { 0 } | port as u32
+    }
+
+    /// Whether the queues may use the device.
+    pub fn is_open(&self) -> bool {
+        self.word.load(Ordering::Acquire) & OPEN != 0
+    }
+
+    /// Open the gate on ethdev port `port` (Release: what was set up before
+    /// is visible to a queue that sees it open).
+    pub fn open(&self, port: u16) {
+        let _ = self.word.fetch_update(Ordering::SeqCst, Ordering::Relaxed, |w| Some(Self::next(w, true, port)));
+    }
+
+    /// Open the gate only if it still holds `seen` (nobody closed it since
+    /// the caller looked at the link); true if it opened.
+    pub fn open_from(&self, seen: u32, port: u16) -> bool {
+        self.word.compare_exchange(seen, Self::next(seen, true, port), Ordering::SeqCst, Ordering::Relaxed).is_ok()
+    }
+
+    /// Close the gate; true if it was open. Queues stop touching the device
+    /// from their next burst on; the caller waits out a [`GracePeriod`]
+    /// before anything a burst in progress might use goes away.
+    pub fn close(&self) -> bool {
+        let old = self.word.fetch_update(Ordering::SeqCst, Ordering::Relaxed, |w| Some(Self::next(w, false, w as u16)));
+        old.is_ok_and(|w| w & OPEN != 0)
+    }
+
+    /// The word (for [`PortLink::open_from`]).
+    pub fn word(&self) -> u32 {
+        self.word.load(Ordering::Acquire)
+    }
+}
+
+/// What [`PortQueue::send`] did with a burst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Sent {
+    /// Frames the device took.
+    pub sent: usize,
+    /// Frames freed because the port's link is down (or has no ring for
+    /// this queue).
+    pub dropped: usize,
+}
+
+/// A change of a port's link, from [`Port::supervise`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkChange {
+    /// Up now.
+    pub up: bool,
+    /// What happened (the peer, or why the link went down).
+    pub reason: String,
+}
+
+/// How a port comes back when its device is gone.
+#[derive(Debug, Clone)]
+enum Recovery {
+    /// Nothing to do: the gate follows the link.
+    None,
+    /// net_tap: re-probe when the kernel interface disappears.
+    Tap { ifname: String, ifindex: u32 },
+    /// virtio_user (client mode): re-probe when the backend goes away.
+    VirtioUser,
+}
+
+/// A DPDK ethdev port's recovery state.
+struct Ethdev {
+    /// `name,args` for hotplug, `None` when the device cannot be re-probed.
+    vdev: Option<(String, String)>,
+    cfg: PortConfig,
+    pool: Option<Arc<Mempool>>,
+    recovery: Recovery,
+    /// The device was removed; probe again at `next_try`, backing off.
+    removed: bool,
+    next_try: Instant,
+    backoff: Duration,
+    /// Why re-probing fails (logged once per reason).
+    last_error: String,
+    /// The vhost link-event callback's context (freed when the port closes).
+    lsc: Option<*mut LscCtx>,
+    /// The link state last reported (the event callback may close the gate
+    /// without the main thread seeing it happen).
+    reported_up: bool,
+}
+
+enum Backend {
+    Ethdev(Ethdev),
+    Memif(Box<MemifPort>),
+}
+
+/// What the net_vhost link-event callback needs.
+struct LscCtx {
+    link: Arc<PortLink>,
+    grace: GracePeriod,
+}
+
+/// Re-probes of a removed device start this soon after it went away and
+/// back off (doubling) up to `REPROBE_MAX`: a peer that restarts is picked
+/// up at once, one that stays away costs five probes a second.
+const REPROBE_MIN: Duration = Duration::from_millis(10);
+const REPROBE_MAX: Duration = Duration::from_millis(200);
 
 /// How to set a port up.
 #[derive(Debug, Clone)]
@@ -155,6 +309,15 @@ pub struct Port {
     mtu: u16,
     handed_out: bool,
     started: bool,
+    link: Arc<PortLink>,
+    backend: Backend,
+    grace: Option<GracePeriod>,
+    /// Link changes seen by `supervise`.
+    changes: u64,
+    /// What the last change was.
+    last_change: String,
+    /// Devices re-probed.
+    reprobes: u64,
 }
 
 fn check(port: u16, op: &'static str, rc: i32) -> Result<(), PortError> {
@@ -271,7 +434,122 @@ impl Port {
             mtu,
             handed_out: false,
             started: true,
+            link: Arc::new(PortLink::new(true, id)),
+            backend: Backend::Ethdev(Ethdev {
+                vdev: None,
+                cfg: cfg.clone(),
+                pool: None,
+                recovery: Recovery::None,
+                removed: false,
+                next_try: Instant::now(),
+                backoff: REPROBE_MIN,
+                last_error: String::new(),
+                lsc: None,
+                reported_up: true,
+            }),
+            grace: None,
+            changes: 0,
+            last_change: String::new(),
+            reprobes: 0,
         })
+    }
+
+    /// A memif port of our own ([`crate::memif`]) for `vdev`
+    /// (`net_memif0,role=...`) with `queues` queue pairs; a server listens
+    /// at once, a client starts connecting at the first
+    /// [`Port::supervise`]. Its link is down until a peer connects.
+    pub fn memif(vdev: &str, queues: u16, pool: Arc<Mempool>) -> Result<Port, PortError> {
+        let m = MemifPort::new(vdev, queues, pool)?;
+        Ok(Port {
+            id: u16::MAX,
+            name: m.name().to_string(),
+            driver: "memif (dpnode)".into(),
+            mac: m.mac(),
+            queues,
+            rss: false,
+            reta_source: RetaSource::Off,
+            rss_table: None,
+            offloads: Offloads::default(),
+            handed_out: false,
+            started: true,
+            mtu: DEFAULT_MTU,
+            link: Arc::new(PortLink::new(false, 0)),
+            backend: Backend::Memif(Box::new(m)),
+            grace: None,
+            changes: 0,
+            last_change: "not connected yet".into(),
+            reprobes: 0,
+        })
+    }
+
+    /// Let the port recover its device when it goes away: `vdev` is the
+    /// `name,args` it was probed with (net_tap and virtio_user are
+    /// re-probed; other devices only follow their link). Refuses
+    /// virtio_user in server mode (see the module doc).
+    pub fn set_recovery(&mut self, vdev: &str, pool: Arc<Mempool>) -> Result<(), PortError> {
+        let Backend::Ethdev(e) = &mut self.backend else { return Ok(()) };
+        let (name, args) = vdev.split_once(',').unwrap_or((vdev, ""));
+        let has = |k: &str| args.split(',').any(|kv| kv.split('=').next() == Some(k));
+        let recovery = match self.driver.as_str() {
+            "net_tap" => {
+                // SAFETY: plain data, filled by dev_info_get.
+                let mut info: sys::rte_eth_dev_info = unsafe { std::mem::zeroed() };
+                // SAFETY: valid port and out pointer.
+                unsafe { sys::rte_eth_dev_info_get(self.id, &mut info) };
+                match if_name(info.if_index) {
+                    Some(ifname) => Recovery::Tap { ifname, ifindex: info.if_index },
+                    None => Recovery::None,
+                }
+            }
+            "net_virtio_user" => {
+                if args.split(',').any(|kv| kv == "server=1") {
+                    return Err(PortError::Unsupported(format!(
+                        "{name}: virtio_user server=1 reconnects in place on DPDK's threads while the data path runs; use client mode (the default)"
+                    )));
+                }
+                Recovery::VirtioUser
+            }
+            _ => Recovery::None,
+        };
+        // Keep the MAC across re-probes, so neighbours' caches stay right.
+        let mut args = args.to_string();
+        if matches!(recovery, Recovery::Tap { .. } | Recovery::VirtioUser) && !has("mac") {
+            let m = self.mac;
+            let mac = format!("mac={:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5]);
+            args = if args.is_empty() { mac } else { format!("{args},{mac}") };
+        }
+        e.vdev = Some((name.to_string(), args));
+        e.pool = Some(pool);
+        e.recovery = recovery;
+        Ok(())
+    }
+
+    /// Give the port the workers' grace period: needed before
+    /// [`Port::supervise`] may close the gate, and for net_vhost's link
+    /// events (the callback is registered here).
+    pub fn set_grace(&mut self, grace: GracePeriod) {
+        if let Backend::Ethdev(e) = &mut self.backend {
+            if self.driver == "net_vhost" && e.lsc.is_none() {
+                let ctx = Box::into_raw(Box::new(LscCtx { link: self.link.clone(), grace: grace.clone() }));
+                // SAFETY: valid port; `ctx` lives until the callback is
+                // unregistered (in `stop`), and the callback only reads it.
+                let rc = unsafe {
+                    sys::rte_eth_dev_callback_register(
+                        self.id,
+                        sys::RTE_ETH_EVENT_INTR_LSC,
+                        Some(vhost_link_event),
+                        ctx.cast(),
+                    )
+                };
+                if rc == 0 {
+                    e.lsc = Some(ctx);
+                } else {
+                    // SAFETY: not registered, so ours alone.
+                    drop(unsafe { Box::from_raw(ctx) });
+                }
+            }
+        }
+        self.grace = Some(grace);
     }
 
     /// Port id.
@@ -329,7 +607,17 @@ impl Port {
     pub fn take_queues(&mut self) -> Vec<PortQueue> {
         assert!(!self.handed_out, "queues of port {} already handed out", self.id);
         self.handed_out = true;
-        (0..self.queues).map(|q| PortQueue { port: self.id, queue: q }).collect()
+        let seen = self.link.word();
+        let mut memif = match &mut self.backend {
+            Backend::Memif(m) => m.take_queues().into_iter().map(Some).collect(),
+            Backend::Ethdev(_) => vec![],
+        };
+        memif.resize_with(self.queues as usize, || None);
+        memif
+            .into_iter()
+            .enumerate()
+            .map(|(q, memif)| PortQueue { port: self.id, queue: q as u16, link: self.link.clone(), seen, memif })
+            .collect()
     }
 
     /// The MTU the port runs with (as the PMD reports it).
@@ -339,18 +627,296 @@ impl Port {
 
     /// Current link state.
     pub fn link(&self) -> Link {
-        link(self.id)
+        match &self.backend {
+            Backend::Memif(m) => Link { up: m.connected(), speed_mbps: 0, full_duplex: true },
+            Backend::Ethdev(e) if e.removed => Link { up: false, speed_mbps: 0, full_duplex: false },
+            Backend::Ethdev(_) => link(self.id),
+        }
+    }
+
+    /// Whether the queues may use the device now (the gate).
+    pub fn gate_open(&self) -> bool {
+        self.link.is_open()
+    }
+
+    /// Link changes seen so far.
+    pub fn link_changes(&self) -> u64 {
+        self.changes
+    }
+
+    /// The last link change (the peer, or why the link went down).
+    pub fn last_change(&self) -> &str {
+        &self.last_change
+    }
+
+    /// Times the device was removed and probed again.
+    pub fn reprobes(&self) -> u64 {
+        self.reprobes
+    }
+
+    /// The memif side of a memif port.
+    pub fn memif_port(&self) -> Option<&MemifPort> {
+        match &self.backend {
+            Backend::Memif(m) => Some(m),
+            Backend::Ethdev(_) => None,
+        }
+    }
+
+    /// The memif statistics of a memif port.
+    pub fn memif_stats(&self) -> Option<MemifStats> {
+        self.memif_port().map(MemifPort::stats)
     }
 
     /// Current statistics.
     pub fn stats(&self) -> PortStats {
-        stats(self.id)
+        match &self.backend {
+            Backend::Memif(m) => {
+                let s = m.stats();
+                PortStats {
+                    rx_packets: s.rx_packets,
+                    tx_packets: s.tx_packets,
+                    rx_bytes: s.rx_bytes,
+                    tx_bytes: s.tx_bytes,
+                    rx_errors: s.bad_desc + s.rx_too_big,
+                    rx_nombuf: s.rx_nombuf,
+                    ..PortStats::default()
+                }
+            }
+            Backend::Ethdev(e) if e.removed => PortStats::default(),
+            Backend::Ethdev(_) => stats(self.id),
+        }
+    }
+
+    /// Descriptors the main loop may wait on: when one is readable, call
+    /// [`Port::supervise`] (memif control channels).
+    pub fn poll_fds(&self, out: &mut Vec<std::os::fd::RawFd>) {
+        if let Backend::Memif(m) = &self.backend {
+            m.poll_fds(out);
+        }
+    }
+
+    /// Bring the port administratively down or up (memif: drop the
+    /// connection and stop listening/connecting; other devices: only the
+    /// gate). Returns the change, if any.
+    pub fn set_admin(&mut self, up: bool) -> Option<LinkChange> {
+        let grace = self.grace.clone()?;
+        let change = match &mut self.backend {
+            Backend::Memif(m) => m.set_admin(up, &self.link, &grace).map(|e| self.memif_change(e)),
+            Backend::Ethdev(_) => None,
+        };
+        change.inspect(|c| self.record(c))
+    }
+
+    fn memif_change(&self, e: MemifEvent) -> LinkChange {
+        match e {
+            MemifEvent::Up(peer) => LinkChange { up: true, reason: format!("peer {peer}") },
+            MemifEvent::Down(why) => LinkChange { up: false, reason: why },
+        }
+    }
+
+    fn record(&mut self, c: &LinkChange) {
+        self.changes += 1;
+        self.last_change = c.reason.clone();
+    }
+
+    /// Watch the link and the peer from the main thread: run memif's
+    /// control channel, open the gate when the link is up and close it
+    /// (with a grace period) when it goes down, remove a dead device and
+    /// probe it again. Returns what changed. Does nothing before
+    /// [`Port::set_grace`].
+    pub fn supervise(&mut self) -> Option<LinkChange> {
+        let grace = self.grace.clone()?;
+        let change = match &mut self.backend {
+            Backend::Memif(m) => m.service(&self.link, &grace).map(|e| self.memif_change(e)),
+            Backend::Ethdev(_) => self.supervise_ethdev(&grace),
+        };
+        change.inspect(|c| self.record(c))
+    }
+
+    fn supervise_ethdev(&mut self, grace: &GracePeriod) -> Option<LinkChange> {
+        let Backend::Ethdev(e) = &mut self.backend else { return None };
+        if e.removed {
+            if Instant::now() < e.next_try {
+                return None;
+            }
+            e.next_try = Instant::now() + e.backoff;
+            e.backoff = (e.backoff * 2).min(REPROBE_MAX);
+            return match self.reprobe() {
+                Ok(()) => {
+                    self.reprobes += 1;
+                    self.link.open(self.id);
+                    Some(LinkChange { up: true, reason: "device probed again".into() })
+                }
+                Err(err) => {
+                    let Backend::Ethdev(e) = &mut self.backend else { return None };
+                    if err != e.last_error {
+                        eprintln!("dpnode: {}: cannot probe again yet: {err}", self.name);
+                        e.last_error = err;
+                    }
+                    None
+                }
+            };
+        }
+        // Look at the gate before the link, so an event callback that
+        // closes it in between makes `open_from` fail.
+        let seen = self.link.word();
+        let up = link(self.id).up;
+        let dead = match &e.recovery {
+            Recovery::None => None,
+            Recovery::Tap { ifname, ifindex } => {
+                (if_index(ifname) != Some(*ifindex)).then(|| format!("kernel interface {ifname} deleted"))
+            }
+            Recovery::VirtioUser => (!up).then(|| "vhost-user backend went away".to_string()),
+        };
+        if let Some(why) = dead {
+            if e.vdev.is_none() || e.pool.is_none() {
+                // Cannot be probed again: just keep the gate shut.
+                if self.link.close() {
+                    grace.synchronize();
+                    return Some(LinkChange { up: false, reason: why });
+                }
+                return None;
+            }
+            self.link.close();
+            grace.synchronize();
+            e.reported_up = false;
+            if matches!(e.recovery, Recovery::VirtioUser) {
+                // Reading a dead virtio_user link arms a 1 us alarm whose
+                // handler (on EAL's interrupt thread) uses the device and is
+                // not cancelled when it closes: let it run first.
+                drain_alarms();
+            }
+            self.remove();
+            return Some(LinkChange { up: false, reason: why });
+        }
+        let open = seen & OPEN != 0;
+        if up && !open {
+            if !self.link.open_from(seen, self.id) {
+                return None;
+            }
+            e.reported_up = true;
+            return Some(LinkChange { up: true, reason: "link up".into() });
+        }
+        if !up && open && self.link.close() {
+            grace.synchronize();
+        }
+        if !up && e.reported_up {
+            e.reported_up = false;
+            return Some(LinkChange { up: false, reason: "link down".into() });
+        }
+        None
+    }
+
+    /// Stop, close and unplug the device (the gate is closed and a grace
+    /// period has passed).
+    fn remove(&mut self) {
+        self.close_ethdev();
+        let Backend::Ethdev(e) = &mut self.backend else { return };
+        if let Some((name, _)) = &e.vdev {
+            let bus = CString::new("vdev").expect("no NUL");
+            if let Ok(n) = CString::new(name.as_str()) {
+                // SAFETY: valid strings; the port is closed.
+                unsafe { sys::rte_eal_hotplug_remove(bus.as_ptr(), n.as_ptr()) };
+            }
+            e.removed = true;
+            e.next_try = Instant::now();
+            e.backoff = REPROBE_MIN;
+        }
+    }
+
+    /// Probe the removed device again and set it up as before.
+    fn reprobe(&mut self) -> Result<(), String> {
+        let Backend::Ethdev(e) = &mut self.backend else { return Err("not an ethdev port".into()) };
+        let (Some((name, args)), Some(pool)) = (e.vdev.clone(), e.pool.clone()) else {
+            return Err("no devargs".into());
+        };
+        let bus = CString::new("vdev").expect("no NUL");
+        let (n, a) = (
+            CString::new(name.as_str()).map_err(|e| e.to_string())?,
+            CString::new(args.as_str()).map_err(|e| e.to_string())?,
+        );
+        // SAFETY: valid strings for the call.
+        let rc = unsafe { sys::rte_eal_hotplug_add(bus.as_ptr(), n.as_ptr(), a.as_ptr()) };
+        if rc < 0 {
+            return Err(format!("probe failed: {}", strerror(rc)));
+        }
+        let cfg = e.cfg.clone();
+        let started = Port::lookup(&name).and_then(|id| Port::start(id, &name, &cfg, &pool));
+        let mut fresh = match started {
+            Ok(p) => p,
+            Err(err) => {
+                if let Ok(id) = Port::lookup(&name) {
+                    // SAFETY: a port we just probed and failed to set up.
+                    unsafe { sys::rte_eth_dev_close(id) };
+                }
+                // SAFETY: valid strings.
+                unsafe { sys::rte_eal_hotplug_remove(bus.as_ptr(), n.as_ptr()) };
+                return Err(err.to_string());
+            }
+        };
+        if fresh.mac != self.mac {
+            eprintln!("dpnode: {}: MAC changed on re-probe ({:02x?} -> {:02x?})", self.name, self.mac, fresh.mac);
+        }
+        // The fresh port's device is ours now; keep our identity and gate.
+        fresh.started = false;
+        self.id = fresh.id;
+        self.started = true;
+        let Backend::Ethdev(e) = &mut self.backend else { return Ok(()) };
+        e.removed = false;
+        e.reported_up = true;
+        e.last_error.clear();
+        if let Recovery::Tap { ifname, ifindex } = &mut e.recovery {
+            // SAFETY: plain data, filled by dev_info_get.
+            let mut info: sys::rte_eth_dev_info = unsafe { std::mem::zeroed() };
+            // SAFETY: valid port and out pointer.
+            unsafe { sys::rte_eth_dev_info_get(self.id, &mut info) };
+            *ifindex = info.if_index;
+            if let Some(n) = if_name(info.if_index) {
+                *ifname = n;
+            }
+        }
+        if let Some(g) = self.grace.clone() {
+            self.set_grace(g);
+        }
+        Ok(())
     }
 
     /// Stop the port (idempotent); workers must not poll it any more.
     pub fn stop(&mut self) {
+        self.link.close();
+        if let Some(g) = &self.grace {
+            g.synchronize();
+        }
+        match &mut self.backend {
+            Backend::Memif(m) => {
+                if let Some(g) = &self.grace {
+                    m.close(&self.link, g);
+                }
+                self.started = false;
+            }
+            Backend::Ethdev(_) => self.close_ethdev(),
+        }
+    }
+
+    /// Drop the link-event callback, stop and close the ethdev (the gate is
+    /// closed and a grace period, or the workers' exit, has passed).
+    fn close_ethdev(&mut self) {
+        let Backend::Ethdev(e) = &mut self.backend else { return };
+        if let Some(ctx) = e.lsc.take() {
+            // SAFETY: registered by `set_grace` with this context; after
+            // unregistering, the callback no longer runs with it.
+            unsafe {
+                sys::rte_eth_dev_callback_unregister(
+                    self.id,
+                    sys::RTE_ETH_EVENT_INTR_LSC,
+                    Some(vhost_link_event),
+                    ctx.cast(),
+                );
+                drop(Box::from_raw(ctx));
+            }
+        }
         if self.started {
-            // SAFETY: valid started port; workers have been joined.
+            // SAFETY: valid started port; no burst runs (see above).
             unsafe {
                 sys::rte_eth_dev_stop(self.id);
                 sys::rte_eth_dev_close(self.id);
@@ -358,6 +924,73 @@ impl Port {
             self.started = false;
         }
     }
+}
+
+/// net_vhost's link event, on DPDK's vhost thread. On link down DPDK is
+/// about to unmap the guest's memory and free the virtqueues (right after
+/// this callback returns): close the gate and wait until no worker can
+/// still be in a burst on them.
+unsafe extern "C" fn vhost_link_event(
+    port: u16,
+    _event: sys::rte_eth_event_type,
+    arg: *mut libc::c_void,
+    _ret: *mut libc::c_void,
+) -> libc::c_int {
+    // SAFETY: `arg` is the LscCtx registered with this callback, alive until
+    // it is unregistered.
+    let ctx = unsafe { &*arg.cast::<LscCtx>() };
+    if !link(port).up {
+        ctx.link.close();
+        // Always wait, even if the main thread closed the gate first: its
+        // own grace period may still be running.
+        ctx.grace.synchronize();
+    }
+    0
+}
+
+/// Wait until EAL's alarm thread has run every alarm due by now: ours,
+/// set after them with the shortest delay, runs after them (one thread, in
+/// expiry order).
+fn drain_alarms() {
+    unsafe extern "C" fn done(arg: *mut libc::c_void) {
+        // SAFETY: `arg` is the flag below, which outlives the wait for it.
+        unsafe { (*arg.cast::<std::sync::atomic::AtomicBool>()).store(true, Ordering::Release) };
+    }
+    let flag = std::sync::atomic::AtomicBool::new(false);
+    // SAFETY: the callback only sets `flag`, and we do not return (so the
+    // flag lives) until it has.
+    let rc = unsafe {
+        sys::rte_eal_alarm_set(1, Some(done), (&flag as *const std::sync::atomic::AtomicBool).cast_mut().cast())
+    };
+    if rc != 0 {
+        return;
+    }
+    while !flag.load(Ordering::Acquire) {
+        std::thread::sleep(Duration::from_micros(100));
+    }
+}
+
+/// The kernel's name for interface index `i`.
+fn if_name(i: u32) -> Option<String> {
+    if i == 0 {
+        return None;
+    }
+    let mut buf = [0 as libc::c_char; libc::IF_NAMESIZE];
+    // SAFETY: a buffer of IF_NAMESIZE bytes, as if_indextoname wants.
+    let p = unsafe { libc::if_indextoname(i, buf.as_mut_ptr()) };
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: if_indextoname wrote a NUL-terminated name into `buf`.
+    Some(unsafe { CStr::from_ptr(buf.as_ptr()) }.to_string_lossy().into_owned())
+}
+
+/// The kernel's index of interface `name` (None if there is none).
+fn if_index(name: &str) -> Option<u32> {
+    let c = CString::new(name).ok()?;
+    // SAFETY: a valid C string.
+    let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    (i != 0).then_some(i)
 }
 
 impl Drop for Port {
@@ -483,13 +1116,46 @@ pub fn stats(id: u16) -> PortStats {
 }
 
 /// One RX + TX queue pair of a port, owned by one worker.
-#[derive(Debug)]
 pub struct PortQueue {
     port: u16,
     queue: u16,
+    link: Arc<PortLink>,
+    /// The gate word this queue last acted on.
+    seen: u32,
+    /// Our own memif's data path, for memif ports.
+    memif: Option<MemifQueue>,
+}
+
+impl std::fmt::Debug for PortQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PortQueue").field("port", &self.port).field("queue", &self.queue).finish()
+    }
 }
 
 impl PortQueue {
+    /// Whether the device may be touched now (one Acquire load); picks up a
+    /// new connection or port id when the gate's generation changed.
+    #[inline]
+    fn gate(&mut self) -> bool {
+        let w = self.link.word.load(Ordering::Acquire);
+        if w & OPEN == 0 {
+            return false;
+        }
+        if w != self.seen {
+            self.reopen(w);
+        }
+        true
+    }
+
+    #[cold]
+    fn reopen(&mut self, w: u32) {
+        self.seen = w;
+        self.port = w as u16;
+        if let Some(m) = &mut self.memif {
+            m.refresh();
+        }
+    }
+
     /// Port id.
     #[inline]
     pub fn port(&self) -> u16 {
@@ -513,6 +1179,12 @@ impl PortQueue {
     #[inline]
     pub fn rx_max(&mut self, b: &mut Burst, max: usize) -> usize {
         debug_assert!(b.is_empty());
+        if !self.gate() {
+            return 0;
+        }
+        if let Some(m) = &mut self.memif {
+            return m.rx(b, max.min(BURST));
+        }
         let max = max.min(BURST) as u16;
         // SAFETY: this handle is the only user of (port, queue); the burst has
         // room for BURST >= max pointers, which rx_burst fills with owned mbufs.
@@ -522,17 +1194,35 @@ impl PortQueue {
     }
 
     /// Transmit what `b` holds; sent mbufs leave the burst, unsent stay at its
-    /// front. Returns the number sent.
+    /// front. Returns the number sent (see [`PortQueue::send`] for what a
+    /// port that is down does).
     #[inline]
     pub fn tx(&mut self, b: &mut Burst) -> usize {
+        self.send(b).sent
+    }
+
+    /// Transmit what `b` holds: sent mbufs leave the burst, frames the
+    /// device cannot take now stay at its front, and with the link down
+    /// every frame is freed and counted as dropped.
+    #[inline]
+    pub fn send(&mut self, b: &mut Burst) -> Sent {
         if b.is_empty() {
-            return 0;
+            return Sent::default();
+        }
+        if !self.gate() {
+            let dropped = b.len();
+            b.drain().for_each(drop);
+            return Sent { sent: 0, dropped };
+        }
+        if let Some(m) = &mut self.memif {
+            let (sent, dropped) = m.tx(b);
+            return Sent { sent, dropped };
         }
         let raw = b.raw();
         // SAFETY: sole user of this tx queue; tx_burst takes ownership of the
         // first n mbufs, which we then forget by consuming them from the burst.
         let n = unsafe { sys::dpn_tx_burst(self.port, self.queue, raw.as_ptr() as *mut _, raw.len() as u16) };
         b.consume_front(n as usize);
-        n as usize
+        Sent { sent: n as usize, dropped: 0 }
     }
 }

@@ -14,6 +14,7 @@
 #include <rte_ethdev.h>
 #include <rte_dev.h>
 #include <rte_ether.h>
+#include <rte_alarm.h>
 
 /* errno / lcore */
 int dpn_errno(void);
