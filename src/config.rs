@@ -771,7 +771,8 @@ fn check_memory(
 }
 
 /// Checks `[[interface]] vdev` (`DEVICE[,KEY[=VALUE]]...`, DEVICE a virtual
-/// device `net_NAME`/`eth_NAME` or a PCI address); returns the device name.
+/// device `net_NAME`/`eth_NAME`/`virtio_userN` (DPDK's alias for
+/// `net_virtio_user`) or a PCI address); returns the device name.
 fn check_vdev(vdev: &str) -> Result<String, String> {
     if vdev.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(format!("{vdev:?} contains whitespace"));
@@ -782,10 +783,10 @@ fn check_vdev(vdev: &str) -> Result<String, String> {
         return Err(format!("{vdev:?} has no device name"));
     }
     let word = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    let is_vdev = ["net_", "eth_"].iter().any(|p| device.strip_prefix(p).is_some_and(word));
+    let is_vdev = ["net_", "eth_", "virtio_user"].iter().any(|p| device.strip_prefix(p).is_some_and(word));
     if !is_vdev && !is_pci_address(device) {
         return Err(format!(
-            "device {device:?} is neither a virtual device (net_tap0, net_memif0, ...) nor a PCI address (0000:01:00.0)"
+            "device {device:?} is neither a virtual device (net_tap0, net_memif0, virtio_user0, ...) nor a PCI address (0000:01:00.0)"
         ));
     }
     let mut keys: Vec<&str> = Vec::new();
@@ -1104,6 +1105,7 @@ mod test {
             "0000:01:00.0",
             "3b:00.1",
             "net_tap0,persist",
+            "virtio_user0,path=/tmp/vhost.sock,queues=1",
         ] {
             assert!(Config::parse(&format!("[[interface]]\nname='a'\nvdev='{good}'\n")).is_ok(), "{good}");
         }
