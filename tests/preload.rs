@@ -154,8 +154,20 @@ fn c_program_exercises_every_call() {
         String::from_utf8_lossy(&out.stderr),
         t.node.log()
     );
-    // Every check printed its line.
-    assert!(text.lines().filter(|l| l.starts_with("ok ")).count() >= 12, "{text}");
+    // Every check printed its line, fork and exec among them.
+    assert!(text.lines().filter(|l| l.starts_with("ok ")).count() >= 14, "{text}");
+    for what in ["ok fork:", "ok exec:"] {
+        assert!(text.contains(what), "{what}\n{text}");
+    }
+    eprintln!("{text}");
+    // The forked child and the exec'd program joined the application: two app workers on
+    // connections of their own, deleted when they went; the application stayed.
+    let api = t.node.ctl(&["show", "api"]);
+    let counter = |name: &str| {
+        api.lines().find(|l| l.contains(name)).and_then(|l| l.split_whitespace().next()?.parse::<u64>().ok())
+    };
+    assert!(counter("app workers joined").is_some_and(|n| n >= 3), "{api}");
+    assert!(counter("app workers deleted (client gone").is_some_and(|n| n >= 3), "{api}");
 }
 
 #[test]

@@ -56,6 +56,9 @@ pub fn readiness(s: &Sock, workers: &[Wrk]) -> u32 {
                 m
             }
         },
+        // Not listening here until its first use (which poll and epoll make).
+        St::Dormant(_) => 0,
+        St::Elsewhere => IN | OUT | ERR | HUP,
         St::Failed => IN | ERR | HUP | RDHUP,
         St::Reset => IN | OUT | HUP | RDHUP,
         St::Closed => IN | OUT | HUP | RDHUP,
@@ -110,6 +113,9 @@ fn node_revents(g: &State, fd: RawFd, events: i16) -> Option<i16> {
 pub fn poll(fds: &mut [libc::pollfd], timeout: Option<Duration>, mask: Mask) -> R<i32> {
     let until = state::deadline(timeout);
     let mut g = lock();
+    // Polling a listener is using it (an inherited one starts listening here).
+    let wanted = fds.iter().filter(|p| p.events & libc::POLLIN != 0).map(|p| p.fd);
+    crate::ops::listeners_use(&mut g, wanted);
     let mut kernel: Vec<libc::pollfd> = Vec::new();
     let mut kidx: Vec<usize> = Vec::new();
     for (i, p) in fds.iter().enumerate() {
@@ -251,6 +257,10 @@ pub unsafe fn select(
 pub fn epoll_ctl(ep: RawFd, op: i32, fd: RawFd, ev: Option<libc::epoll_event>) -> R<()> {
     let mut g = lock();
     let id = g.sock_of(fd).ok_or(libc::EBADF)?;
+    if op != libc::EPOLL_CTL_DEL && ev.is_some_and(|e| e.events & libc::EPOLLIN as u32 != 0) {
+        // Waiting for a listener is using it (an inherited one starts listening here).
+        crate::ops::listeners_use(&mut g, std::iter::once(fd));
+    }
     let wi = g.socks.get(&id).ok_or(libc::EBADF)?.wrk;
     let seq = g.socks.get(&id).map_or(0, |s| s.seq);
     match op {

@@ -143,6 +143,33 @@ pub enum St {
     Closed,
     /// UDP.
     Udp(Box<Udp>),
+    /// A TCP listener this process got through fork or exec and does not listen on at the
+    /// node (yet): its first use here (accept, poll, select, epoll) makes this process's
+    /// app worker join the listener.
+    Dormant(Box<Dormant>),
+    /// A socket this process got through fork whose session stays with the process that
+    /// had it (a connected TCP socket, a UDP socket with sessions): unusable here.
+    Elsewhere,
+}
+
+/// A listener inherited, not listened on yet (see [`St::Dormant`]).
+#[derive(Debug, Clone)]
+pub struct Dormant {
+    /// Where the listener listens.
+    pub ep: SocketAddrV4,
+    /// The app worker (handle) that listened and had not accepted when the fork came:
+    /// made passive when this process joins, so accepts come here instead of to it.
+    pub stop: Option<u64>,
+}
+
+/// What an exec'd program was told by the program before it ([`crate::ops::inherit_var`]):
+/// the application to join, and its share token.
+#[derive(Debug, Clone, Copy)]
+pub struct Inherit {
+    /// Application handle.
+    pub app: u64,
+    /// Share token.
+    pub token: u64,
 }
 
 /// A node socket.
@@ -172,6 +199,12 @@ pub struct Sock {
     pub shut_wr: bool,
     /// Options.
     pub opts: Opts,
+    /// A listener this process has accepted on or polled (its first such use may need
+    /// to tell the node, see `maybe_passive` and [`St::Dormant`]).
+    pub used: bool,
+    /// This process forked before it used the listener, so a child may have made its
+    /// app worker passive on it: its first use makes the worker active again.
+    pub maybe_passive: bool,
 }
 
 impl Sock {
@@ -194,6 +227,8 @@ impl Sock {
             shut_rd: false,
             shut_wr: false,
             opts: Opts::default(),
+            used: false,
+            maybe_passive: false,
         }
     }
 
@@ -263,7 +298,11 @@ pub struct State {
     pub orphans: HashMap<(usize, SocketAddrV4), ListenerId>,
     /// Epoll sets with node sockets, by epoll descriptor.
     pub epolls: HashMap<RawFd, EpollSet>,
-    events: Vec<Event>,
+    /// The application's share token, once asked for (at the first fork or exec).
+    pub share_token: Option<u64>,
+    /// The application an exec'd program inherited listeners of, until it joins it.
+    pub inherit: Option<Inherit>,
+    pub(crate) events: Vec<Event>,
 }
 
 static STATE: LazyLock<Mutex<State>> = LazyLock::new(|| Mutex::new(State::default()));
