@@ -499,6 +499,11 @@ fn nginx_with_a_master_and_two_workers_serves_and_outlives_a_killed_worker() {
     // Both workers listen, and the master (which never accepts) is passive.
     wait_listening(&t.node, 8080, 2);
     assert_eq!(nginx.workers().len(), 2, "{}", nginx.bg.log());
+    for w in nginx.workers() {
+        let status = std::fs::read_to_string(format!("/proc/{w}/status")).unwrap_or_default();
+        let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap_or_default().to_string();
+        assert!(uid.split_whitespace().nth(1) == Some("65534"), "worker {w} is not nobody: {uid:?}");
+    }
     nginx_serves(&t, &d, 5);
 
     // kill -9 of one worker: the node deletes its app worker (the application stays), the
