@@ -411,7 +411,10 @@ impl Nginx {
 
 impl Drop for Nginx {
     fn drop(&mut self) {
-        for w in self.workers() {
+        // The master first, so that it cannot start new workers; then the ones it had.
+        let workers = self.workers();
+        let _ = sh_any(&format!("kill -KILL {}", self.pid()));
+        for w in workers {
             let _ = sh_any(&format!("kill -KILL {w}"));
         }
     }
@@ -428,17 +431,39 @@ fn listening_workers(node: &Node, port: u16) -> String {
         .to_string()
 }
 
-/// Waits until `active` app workers listen on `port` with one passive (the master).
-fn wait_listening(node: &Node, port: u16, active: usize) {
+/// Waits until `active` app workers listen on `port`, and `passive` passive ones (the master).
+fn wait_listening(node: &Node, port: u16, active: usize, passive: usize) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let w = listening_workers(node, port);
-        let passive = w.split(',').filter(|x| x.ends_with('p')).count();
-        if passive == 1 && w.split(',').count() == active + 1 {
+        let p = w.split(',').filter(|x| x.ends_with('p')).count();
+        if p == passive && w.split(',').filter(|x| !x.is_empty()).count() == active + passive {
             return;
         }
-        assert!(Instant::now() < deadline, "port {port}: listening workers {w:?}, want {active} and a passive master");
+        assert!(Instant::now() < deadline, "port {port}: listening workers {w:?}, want {active} and {passive} passive");
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A daemonized nginx, by its pid file: on drop the master's children and the master are killed.
+struct NginxDaemon {
+    pidfile: PathBuf,
+}
+
+impl NginxDaemon {
+    fn master(&self) -> Option<u32> {
+        std::fs::read_to_string(&self.pidfile).ok()?.trim().parse().ok()
+    }
+}
+
+impl Drop for NginxDaemon {
+    fn drop(&mut self) {
+        let Some(m) = self.master() else { return };
+        let out = sh_any(&format!("pgrep -P {m}"));
+        let _ = sh_any(&format!("kill -KILL {m}"));
+        for w in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+            let _ = sh_any(&format!("kill -KILL {w}"));
+        }
     }
 }
 
@@ -497,7 +522,7 @@ fn nginx_with_a_master_and_two_workers_serves_and_outlives_a_killed_worker() {
     assert!(start.starts_with("total"), "no totals in show session: {start:?}");
     let mut nginx = Nginx::start(&t, &conf, &d, "out.log");
     // Both workers listen, and the master (which never accepts) is passive.
-    wait_listening(&t.node, 8080, 2);
+    wait_listening(&t.node, 8080, 2, 1);
     assert_eq!(nginx.workers().len(), 2, "{}", nginx.bg.log());
     for w in nginx.workers() {
         let status = std::fs::read_to_string(format!("/proc/{w}/status")).unwrap_or_default();
@@ -519,7 +544,7 @@ fn nginx_with_a_master_and_two_workers_serves_and_outlives_a_killed_worker() {
         assert!(Instant::now() < deadline, "no worker deleted and joined after kill -9:\n{}", t.node.log());
         std::thread::sleep(Duration::from_millis(100));
     }
-    wait_listening(&t.node, 8080, 2);
+    wait_listening(&t.node, 8080, 2, 1);
     let workers = nginx.workers();
     assert!(workers.len() == 2 && !workers.contains(&victim), "workers {workers:?} (killed {victim})");
     nginx_serves(&t, &d, 2);
@@ -530,11 +555,27 @@ fn nginx_with_a_master_and_two_workers_serves_and_outlives_a_killed_worker() {
     wait_totals(&t.node, &start);
     drop(nginx);
     let nginx = Nginx::start(&t, &conf, &d, "out2.log");
-    wait_listening(&t.node, 8080, 2);
+    wait_listening(&t.node, 8080, 2, 1);
     t.ns.sh("curl -sS --max-time 30 -o /dev/null http://198.18.0.2:8080/big");
-    let all: Vec<String> = nginx.workers().iter().chain([nginx.pid()].iter()).map(u32::to_string).collect();
+    // The master first: killed after a worker, it could start a new one in between.
+    let all: Vec<String> = [nginx.pid()].iter().chain(nginx.workers().iter()).map(u32::to_string).collect();
     sh(&format!("kill -KILL {}", all.join(" ")));
     drop(nginx);
+    wait_totals(&t.node, &start);
+
+    // As a daemon (nginx's default): the process that opened the listener forks the master
+    // and exits; the master's workers listen (the master never joins the listener).
+    let dconf = d.join("nginx-daemon.conf");
+    std::fs::write(&dconf, std::fs::read_to_string(&conf).unwrap().replace("daemon off;", "daemon on;")).unwrap();
+    let daemon = NginxDaemon { pidfile: d.join("nginx.pid") };
+    let _ = std::fs::remove_file(&daemon.pidfile);
+    t.ns.sh(&format!("timeout 30 env {} nginx -c {} -p {}", preload_env(&t, ""), dconf.display(), d.display()));
+    wait_listening(&t.node, 8080, 2, 0);
+    let got = d.join("got-daemon");
+    t.ns.sh(&format!("curl -sS --max-time 30 -o {} http://198.18.0.2:8080/big", got.display()));
+    sh(&format!("cmp {}/big {}", d.display(), got.display()));
+    let master = daemon.master().expect("nginx.pid");
+    sh(&format!("kill -TERM {master}"));
     wait_totals(&t.node, &start);
 }
 

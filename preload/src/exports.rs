@@ -77,7 +77,13 @@ extern "C" fn fork_prepare() {
 }
 
 extern "C" fn fork_parent() {
-    let _ = catch_unwind(|| FORK_GUARD.with(|c| drop(c.borrow_mut().take())));
+    let _ = catch_unwind(|| {
+        FORK_GUARD.with(|c| {
+            if let Some(mut g) = c.borrow_mut().take() {
+                ops::fork_parent(&mut g);
+            }
+        })
+    });
 }
 
 extern "C" fn fork_child() {

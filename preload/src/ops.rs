@@ -904,6 +904,35 @@ pub fn fork_prepare(g: &mut State) {
             s.maybe_passive = true;
         }
     }
+    if g.share_token.is_some() {
+        let mut p = [-1; 2];
+        // SAFETY: pipe2 writes two descriptors into a live 2-int array.
+        if unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) } == 0 {
+            g.fork_sync = Some((p[0], p[1]));
+        }
+    }
+}
+
+/// After fork, in the parent: waits until the child has joined the application (or
+/// [`JOIN_WAIT`] passed, or the child died). A parent that exits right after forking
+/// (a daemon's first process) would otherwise take the application with it, as its last
+/// worker, before the child joins.
+pub fn fork_parent(g: &mut State) {
+    let Some((r, w)) = g.fork_sync.take() else { return };
+    // SAFETY: closing our copy of the pipe's write end; the child holds its own.
+    unsafe { real::close(w) };
+    let until = Instant::now() + JOIN_WAIT;
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        let mut p = libc::pollfd { fd: r, events: libc::POLLIN, revents: 0 };
+        // SAFETY: one live pollfd.
+        let rc = unsafe { real::poll(&mut p, 1, left.as_millis().min(i32::MAX as u128) as i32) };
+        if rc >= 0 || real::errno() != libc::EINTR || left.is_zero() {
+            break;
+        }
+    }
+    // SAFETY: closing the read end, which only this function uses.
+    unsafe { real::close(r) };
 }
 
 /// What a socket becomes in a forked child: listeners go dormant (the child joins on first
@@ -935,6 +964,19 @@ fn inherited(s: &Sock, parent: &[u64]) -> Sock {
 /// joins the application as an app worker of its own (on a connection of its own, so that
 /// it works even after the child changes its user), and keeps the sockets it can use.
 pub fn after_fork_child(g: &mut State) {
+    let sync = g.fork_sync.take();
+    after_fork_join(g);
+    if let Some((r, w)) = sync {
+        // SAFETY: one byte from a live buffer to our end of the pipe, then both ends closed.
+        unsafe {
+            real::write(w, b"j".as_ptr().cast(), 1);
+            real::close(w);
+            real::close(r);
+        }
+    }
+}
+
+fn after_fork_join(g: &mut State) {
     let parent: Vec<u64> = g.workers.iter().map(|w| w.w.handle()).collect();
     let join = g.app.as_ref().map(|a| (a.handle(), a.name().to_string())).zip(g.share_token);
     let socks = std::mem::take(&mut g.socks);
@@ -1041,8 +1083,17 @@ pub fn adopt_inherited() {
     };
     let mut g = lock();
     let mut n = 0;
+    // Descriptors of one listener (dup'ed before the exec) name one socket again.
+    let mut by_ep: std::collections::HashMap<SocketAddrV4, u64> = std::collections::HashMap::new();
     for (fd, ep, stop) in items {
         if !is_placeholder(fd) || g.sock_of(fd).is_some() {
+            continue;
+        }
+        if let Some(&id) = by_ep.get(&ep) {
+            if let Some(s) = g.socks.get_mut(&id) {
+                s.refs += 1;
+            }
+            g.add_fd(fd, id);
             continue;
         }
         // SAFETY: F_GETFL on a descriptor number; no pointer is passed.
@@ -1051,7 +1102,7 @@ pub fn adopt_inherited() {
         s.listen_ep = Some(ep);
         s.bound = Some(ep);
         s.st = St::Dormant(Box::new(state::Dormant { ep, stop }));
-        g.add_sock(fd, s);
+        by_ep.insert(ep, g.add_sock(fd, s));
         n += 1;
     }
     if n > 0 {

@@ -302,6 +302,9 @@ pub struct State {
     pub share_token: Option<u64>,
     /// The application an exec'd program inherited listeners of, until it joins it.
     pub inherit: Option<Inherit>,
+    /// During a fork: a pipe (read, write) the child writes once it has joined the
+    /// application, so the parent does not go on (and perhaps exit) before.
+    pub fork_sync: Option<(RawFd, RawFd)>,
     pub(crate) events: Vec<Event>,
 }
 
