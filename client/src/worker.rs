@@ -736,6 +736,18 @@ impl Worker {
         self.send(sref.worker() as usize, Request::Tx { session: sref, want_tx_space: true })
     }
 
+    /// Half-closes a stream session: the node sends what is in the tx fifo and then
+    /// the end of the stream (a TCP FIN); reading goes on until [`Worker::close`]. Write
+    /// no more after it. Nothing happens to a datagram session.
+    pub fn shutdown_write(&mut self, s: SessionId) -> Result<(), Error> {
+        let e = self.sessions.get(&s.0).ok_or(Error::BadSession)?;
+        if e.state == State::Accepting {
+            return Err(Error::BadState);
+        }
+        let sref = e.sref;
+        self.send(sref.worker() as usize, Request::Shutdown(sref))
+    }
+
     /// Closes a session (data written is still sent); a session not yet accepted is refused.
     pub fn close(&mut self, s: SessionId) -> Result<(), Error> {
         let e = self.sessions.remove(&s.0).ok_or(Error::BadSession)?;

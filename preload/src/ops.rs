@@ -788,6 +788,7 @@ pub fn shutdown(fd: RawFd, how: i32) -> R<()> {
         St::Listening(_) if how != libc::SHUT_WR => {}
         _ => return Err(libc::ENOTCONN),
     }
+    let was_shut_wr = s.shut_wr;
     if how != libc::SHUT_WR {
         s.shut_rd = true;
     }
@@ -795,6 +796,14 @@ pub fn shutdown(fd: RawFd, how: i32) -> R<()> {
         s.shut_wr = true;
     }
     s.seq += 1;
+    if let (St::Connected(sess), true, false, false) = (&s.st, s.shut_wr, was_shut_wr, s.shut_rd) {
+        // Half-close: the peer gets the end of the stream after what was written; reading goes on.
+        let (sess, wi) = (*sess, s.wrk);
+        if let Some(w) = g.workers.get_mut(wi) {
+            w.w.shutdown_write(sess).map_err(|e| errno_of(&e))?;
+        }
+        return Ok(());
+    }
     if s.shut_rd && s.shut_wr {
         if let St::Connected(sess) = s.st {
             let wi = s.wrk;

@@ -179,6 +179,10 @@ fn spawn_server<'s>(
     (h, ready_rx)
 }
 
+fn wait_secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
 /// xorshift64*: a seeded generator for the fuzzing below.
 struct Rng(u64);
 
@@ -626,6 +630,73 @@ fn external_apps_over_a_ring_port() {
         drop(w0);
         drop(app);
         node.until("forked gone", |n| !n.app_named("forked"));
+        assert_eq!(live_counts(), base);
+
+        // 11. Half-close through cut-through: the client shuts down writing, the server reads
+        // the data, then the end, and still answers; the client reads the answer.
+        let sock = socket.clone();
+        let half = sc.spawn(move || {
+            let (srv_app, mut sw) = App::attach(&sock, "half-srv", &local()).unwrap();
+            let l = sw.listen(Ep::parse_uri("tcp://0.0.0.0/87").unwrap()).unwrap();
+            let (cli_app, mut cw) = App::attach(&sock, "half-cli", &local()).unwrap();
+            let c = cw
+                .connect(Ep::parse_uri("tcp://198.18.5.1/87").unwrap(), ConnectOptions::default(), wait_secs(10))
+                .unwrap();
+            assert_eq!(cw.write(c, b"question").unwrap(), 8);
+            cw.shutdown_write(c).unwrap();
+            let mut events = Vec::new();
+            let deadline = Instant::now() + wait_secs(20);
+            let mut got = Vec::new();
+            let mut s = None;
+            let mut peer_closed = false;
+            let mut buf = [0u8; 64];
+            while !(peer_closed && got.len() == 8) {
+                assert!(Instant::now() < deadline, "server: {events:?} {got:?}");
+                events.clear();
+                sw.wait(&mut events, 16, Some(Duration::from_millis(10))).unwrap();
+                for ev in &events {
+                    match *ev {
+                        Event::Accept(_) => s = sw.accept(l).unwrap(),
+                        Event::PeerClosed(_) => peer_closed = true,
+                        _ => {}
+                    }
+                }
+                if let Some(s) = s {
+                    while let Ok(n) = sw.read(s, &mut buf) {
+                        if n == 0 {
+                            break;
+                        }
+                        got.extend_from_slice(&buf[..n]);
+                    }
+                }
+            }
+            assert_eq!(got, b"question");
+            let s = s.unwrap();
+            assert_eq!(sw.read(s, &mut buf).unwrap(), 0, "the end of the client's stream");
+            assert_eq!(sw.write(s, b"answer").unwrap(), 6, "the server still writes");
+            let mut back = Vec::new();
+            while back.len() < 6 {
+                assert!(Instant::now() < deadline, "client: {back:?}");
+                events.clear();
+                cw.wait(&mut events, 16, Some(Duration::from_millis(10))).unwrap();
+                while let Ok(n) = cw.read(c, &mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    back.extend_from_slice(&buf[..n]);
+                }
+            }
+            assert_eq!(back, b"answer");
+            sw.close(s).unwrap();
+            cw.close(c).unwrap();
+            cw.flush(wait_secs(5)).unwrap();
+            sw.flush(wait_secs(5)).unwrap();
+            drop((sw, cw));
+            drop((srv_app, cli_app));
+        });
+        node.until("half-close", |_| half.is_finished());
+        half.join().unwrap();
+        node.until("half apps gone", |n| !n.app_named("half-srv") && !n.app_named("half-cli") && n.sessions() == 0);
         assert_eq!(live_counts(), base);
     });
 

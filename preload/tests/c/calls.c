@@ -622,7 +622,7 @@ static void t_options(void) {
 }
 
 static void t_shutdown_and_others(void) {
-    check = "shutdown, and descriptors that are not node sockets";
+    check = "shutdown (SHUT_RDWR, and SHUT_WR with reading after), and descriptors that are not node sockets";
     int n, k;
     tcp_pair(base + 14, &n, &k);
     CHECK(shutdown(n, SHUT_RDWR) == 0, "shutdown");
@@ -632,6 +632,22 @@ static void t_shutdown_and_others(void) {
     CHECK(send(n, "x", 1, MSG_NOSIGNAL) == -1 && errno == EPIPE, "write after shutdown: EPIPE");
     close(n);
     kclose(k);
+    /* Half-close: SHUT_WR sends the FIN after the data; reading goes on. */
+    tcp_pair(base + 20, &n, &k);
+    struct timeval ktv = {5, 0};
+    syscall(SYS_setsockopt, k, SOL_SOCKET, SO_RCVTIMEO, &ktv, sizeof ktv);
+    write_all(n, "bye", 3);
+    CHECK(shutdown(n, SHUT_WR) == 0, "shutdown SHUT_WR");
+    kread_all(k, b, 3);
+    CHECK(memcmp(b, "bye", 3) == 0, "the data before the FIN");
+    CHECK(kread(k, b, 8) == 0, "the kernel sees the FIN");
+    CHECK(send(n, "x", 1, MSG_NOSIGNAL) == -1 && errno == EPIPE, "no writes after SHUT_WR: EPIPE");
+    CHECK(kwrite(k, "back", 4) == 4, "the kernel still writes");
+    read_all(n, b, 4);
+    CHECK(memcmp(b, "back", 4) == 0, "reading goes on after SHUT_WR");
+    kclose(k);
+    CHECK(read(n, b, 8) == 0, "then the kernel's close: end of stream");
+    close(n);
     /* Untouched: AF_UNIX, pipes, files, eventfd, AF_INET6. */
     int sp[2];
     CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == 0 && write(sp[0], "u", 1) == 1 && read(sp[1], b, 1) == 1, "AF_UNIX");
