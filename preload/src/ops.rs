@@ -265,6 +265,7 @@ fn udp_listen(g: &mut State, id: u64, wi: usize, addr: SocketAddrV4) -> R<()> {
         *listen_ep = Some(addr);
     }
     g.udp_take_sessions(wi, id, l);
+    g.mark(id);
     Ok(())
 }
 
@@ -386,6 +387,7 @@ pub fn listeners_use(g: &mut State, fds: impl Iterator<Item = RawFd>) {
                 s.err = e;
                 s.seq += 1;
             }
+            g.mark(id);
         }
     }
 }
@@ -471,6 +473,7 @@ pub fn connect(fd: RawFd, family: i32, to: SocketAddrV4) -> R<Outcome<()>> {
                     g.orphans.insert((wi, ep), l);
                 }
             }
+            g.mark(id);
             return Ok(Outcome::Node(()));
         }
         St::Connecting => return Err(libc::EALREADY),
@@ -789,6 +792,9 @@ pub fn shutdown(fd: RawFd, how: i32) -> R<()> {
         _ => return Err(libc::ENOTCONN),
     }
     let was_shut_wr = s.shut_wr;
+    // Readiness changes (an epoll set looks at it again).
+    g.mark(id);
+    let s = g.socks.get_mut(&id).ok_or(libc::EBADF)?;
     if how != libc::SHUT_WR {
         s.shut_rd = true;
     }
@@ -996,6 +1002,7 @@ fn after_fork_join(g: &mut State) {
     for (ep, _) in g.epolls.drain() {
         State::mark_epoll(ep, false);
     }
+    g.watch.clear();
     g.events.clear();
     // Dropping them closes this process's copies of the parent's API socket and eventfds
     // and unmaps its segments; nothing is written to the queues or the socket.
