@@ -467,6 +467,24 @@ impl Drop for NginxDaemon {
     }
 }
 
+/// Waits until no session is left (the clients' connections closed) and returns the totals then.
+fn wait_idle(node: &Node) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let now = totals(node);
+        if now.starts_with("total 0 sessions") {
+            return now;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "sessions left: {now:?}\n{}\n{}",
+            node.ctl(&["show", "session", "verbose"]),
+            node.ctl(&["show", "app", "0", "verbose"])
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// A counter of `show api` by (part of) its name.
 fn api_counter(node: &Node, name: &str) -> u64 {
     let text = node.ctl(&["show", "api"]);
@@ -533,6 +551,7 @@ fn nginx_with_a_master_and_two_workers_serves_and_outlives_a_killed_worker() {
 
     // kill -9 of one worker: the node deletes its app worker (the application stays), the
     // master starts another, which joins, and serving goes on.
+    let steady = wait_idle(&t.node);
     let joined = api_counter(&t.node, "app workers joined");
     let deleted = api_counter(&t.node, "app workers deleted (client gone");
     let victim = nginx.workers()[0];
@@ -547,6 +566,8 @@ fn nginx_with_a_master_and_two_workers_serves_and_outlives_a_killed_worker() {
     wait_listening(&t.node, 8080, 2, 1);
     let workers = nginx.workers();
     assert!(workers.len() == 2 && !workers.contains(&victim), "workers {workers:?} (killed {victim})");
+    // The dead worker's sessions, fifos and segments are gone: as many as before it died.
+    wait_totals(&t.node, &steady);
     nginx_serves(&t, &d, 2);
 
     // SIGTERM, then (a second nginx) SIGKILL of the master and its workers: the node is left

@@ -114,6 +114,8 @@ struct Entry {
     listener: Option<u64>,
     state: State,
     want_tx: bool,
+    /// The peer closed while the session waited to be accepted: told on accept.
+    closed_early: bool,
     // Last: keeps the segment mapped while the views above live.
     _segment: Arc<Segment>,
 }
@@ -348,6 +350,7 @@ impl Worker {
                 listener,
                 state,
                 want_tx: false,
+                closed_early: false,
                 _segment: seg,
             },
         );
@@ -399,7 +402,10 @@ impl Worker {
             }
             msg::Event::Disconnected(s) => {
                 if let Some(e) = self.entry(s) {
-                    if e.state != State::Accepting {
+                    if e.state == State::Accepting {
+                        // The app hears of it when it accepts (a client that connects and closes at once).
+                        e.closed_early = true;
+                    } else {
                         e.state = State::PeerClosed;
                         self.ready.push_back(Event::PeerClosed(SessionId(s.session)));
                     }
@@ -604,6 +610,11 @@ impl Worker {
             let Some(e) = self.sessions.get_mut(&h).filter(|e| e.state == State::Accepting) else { continue };
             e.state = State::Open;
             let sref = e.sref;
+            if e.closed_early {
+                // What arrived before the close is in the rx fifo; the end follows it.
+                e.state = State::PeerClosed;
+                self.ready.push_back(Event::PeerClosed(SessionId(h)));
+            }
             self.send(sref.worker() as usize, Request::AcceptReply { session: sref, code: 0 })?;
             return Ok(Some(SessionId(h)));
         }

@@ -698,6 +698,44 @@ fn external_apps_over_a_ring_port() {
         half.join().unwrap();
         node.until("half apps gone", |n| !n.app_named("half-srv") && !n.app_named("half-cli") && n.sessions() == 0);
         assert_eq!(live_counts(), base);
+
+        // 12. A client that connects and closes before the server accepts: the server still
+        // learns of the close when it accepts (it would otherwise wait for data forever).
+        let sock = socket.clone();
+        let early = sc.spawn(move || {
+            let (srv_app, mut sw) = App::attach(&sock, "early-srv", &local()).unwrap();
+            let l = sw.listen(Ep::parse_uri("tcp://0.0.0.0/88").unwrap()).unwrap();
+            let (cli_app, mut cw) = App::attach(&sock, "early-cli", &local()).unwrap();
+            let c = cw
+                .connect(Ep::parse_uri("tcp://198.18.5.1/88").unwrap(), ConnectOptions::default(), wait_secs(10))
+                .unwrap();
+            cw.close(c).unwrap();
+            cw.flush(wait_secs(5)).unwrap();
+            let mut events = Vec::new();
+            let deadline = Instant::now() + wait_secs(20);
+            while !events.contains(&Event::Accept(l)) {
+                assert!(Instant::now() < deadline, "no accept: {events:?}");
+                sw.wait(&mut events, 16, Some(Duration::from_millis(10))).unwrap();
+            }
+            // The close reaches the server's queue while the session waits to be accepted.
+            std::thread::sleep(Duration::from_millis(300));
+            sw.wait(&mut events, 16, Some(Duration::ZERO)).unwrap();
+            let s = sw.accept(l).unwrap().expect("the session waits to be accepted");
+            while !events.contains(&Event::PeerClosed(s)) {
+                assert!(Instant::now() < deadline, "the server never heard of the close: {events:?}");
+                sw.wait(&mut events, 16, Some(Duration::from_millis(10))).unwrap();
+            }
+            let mut buf = [0u8; 8];
+            assert_eq!(sw.read(s, &mut buf).unwrap(), 0, "end of stream");
+            sw.close(s).unwrap();
+            sw.flush(wait_secs(5)).unwrap();
+            drop((sw, cw));
+            drop((srv_app, cli_app));
+        });
+        node.until("early close", |_| early.is_finished());
+        early.join().unwrap();
+        node.until("early apps gone", |n| !n.app_named("early-srv") && !n.app_named("early-cli") && n.sessions() == 0);
+        assert_eq!(live_counts(), base);
     });
 
     assert_eq!(node.stats.detaches_misbehaving.load(Ordering::Relaxed), 1);
