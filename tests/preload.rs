@@ -154,8 +154,20 @@ fn c_program_exercises_every_call() {
         String::from_utf8_lossy(&out.stderr),
         t.node.log()
     );
-    // Every check printed its line.
-    assert!(text.lines().filter(|l| l.starts_with("ok ")).count() >= 12, "{text}");
+    // Every check printed its line, fork and exec among them.
+    assert!(text.lines().filter(|l| l.starts_with("ok ")).count() >= 14, "{text}");
+    for what in ["ok fork:", "ok exec:"] {
+        assert!(text.contains(what), "{what}\n{text}");
+    }
+    eprintln!("{text}");
+    // The forked child and the exec'd program joined the application: two app workers on
+    // connections of their own, deleted when they went; the application stayed.
+    let api = t.node.ctl(&["show", "api"]);
+    let counter = |name: &str| {
+        api.lines().find(|l| l.contains(name)).and_then(|l| l.split_whitespace().next()?.parse::<u64>().ok())
+    };
+    assert!(counter("app workers joined").is_some_and(|n| n >= 3), "{api}");
+    assert!(counter("app workers deleted (client gone").is_some_and(|n| n >= 3), "{api}");
 }
 
 #[test]
@@ -350,6 +362,7 @@ fn nginx_in_one_process_serves_a_1_mb_file_and_a_page_to_curl_and_wrk() {
         assert!(out.status.success() && text.contains("Requests/sec"), "wrk {extra}:\n{text}");
         assert!(!text.contains("Socket errors"), "wrk {extra} had socket errors:\n{text}");
         assert!(!text.contains("Non-2xx"), "wrk {extra}:\n{text}");
+        eprintln!("wrk {extra}: {}", text.lines().find(|l| l.contains("Requests/sec")).unwrap_or_default());
     }
     // SIGTERM, then (a second nginx) SIGKILL: the node is left with what it had before.
     sh(&format!("kill -TERM {}", nginx.child.id()));
@@ -364,6 +377,226 @@ fn nginx_in_one_process_serves_a_1_mb_file_and_a_page_to_curl_and_wrk() {
     t.ns.sh("curl -sS -o /dev/null http://198.18.0.2:8080/big");
     sh(&format!("kill -KILL {}", nginx.child.id()));
     let _ = nginx.child.wait();
+    wait_totals(&t.node, &start);
+}
+
+/// nginx with a master and its workers, each preloaded; on drop every one of them is killed
+/// (by pid: the master's children first, so none is left behind as an orphan).
+struct Nginx {
+    bg: Bg,
+}
+
+impl Nginx {
+    fn start(t: &TapNode, conf: &Path, dir: &Path, log: &str) -> Nginx {
+        let cmd = format!("env {} nginx -c {} -p {}", preload_env(t, ""), conf.display(), dir.display());
+        Nginx { bg: Bg::start(&t.ns, &cmd, &dir.join(log)) }
+    }
+
+    fn pid(&self) -> u32 {
+        self.bg.child.id()
+    }
+
+    /// The master's children (its worker processes).
+    fn workers(&self) -> Vec<u32> {
+        let out = sh_any(&format!("pgrep -P {}", self.pid()));
+        String::from_utf8_lossy(&out.stdout).split_whitespace().filter_map(|p| p.parse().ok()).collect()
+    }
+
+    /// Sends `sig` to the master and waits for it to exit.
+    fn stop(&mut self, sig: &str) {
+        sh(&format!("kill -{sig} {}", self.pid()));
+        let _ = self.bg.child.wait();
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        // The master first, so that it cannot start new workers; then the ones it had.
+        let workers = self.workers();
+        let _ = sh_any(&format!("kill -KILL {}", self.pid()));
+        for w in workers {
+            let _ = sh_any(&format!("kill -KILL {w}"));
+        }
+    }
+}
+
+/// The app workers listening on TCP `port` (`show app server`'s Wrk column, `0p,1,2`).
+fn listening_workers(node: &Node, port: u16) -> String {
+    let text = node.ctl(&["show", "app", "server"]);
+    let end = [format!(":{port}"), format!("/{port}")];
+    text.lines()
+        .find(|l| l.split_whitespace().next().is_some_and(|ep| end.iter().any(|e| ep.ends_with(e.as_str()))))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Waits until `active` app workers listen on `port`, and `passive` passive ones (the master).
+fn wait_listening(node: &Node, port: u16, active: usize, passive: usize) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let w = listening_workers(node, port);
+        let p = w.split(',').filter(|x| x.ends_with('p')).count();
+        if p == passive && w.split(',').filter(|x| !x.is_empty()).count() == active + passive {
+            return;
+        }
+        assert!(Instant::now() < deadline, "port {port}: listening workers {w:?}, want {active} and {passive} passive");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A daemonized nginx, by its pid file: on drop the master's children and the master are killed.
+struct NginxDaemon {
+    pidfile: PathBuf,
+}
+
+impl NginxDaemon {
+    fn master(&self) -> Option<u32> {
+        std::fs::read_to_string(&self.pidfile).ok()?.trim().parse().ok()
+    }
+}
+
+impl Drop for NginxDaemon {
+    fn drop(&mut self) {
+        let Some(m) = self.master() else { return };
+        let out = sh_any(&format!("pgrep -P {m}"));
+        let _ = sh_any(&format!("kill -KILL {m}"));
+        for w in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+            let _ = sh_any(&format!("kill -KILL {w}"));
+        }
+    }
+}
+
+/// Waits until no session is left (the clients' connections closed) and returns the totals then.
+fn wait_idle(node: &Node) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let now = totals(node);
+        if now.starts_with("total 0 sessions") {
+            return now;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "sessions left: {now:?}\n{}\n{}",
+            node.ctl(&["show", "session", "verbose"]),
+            node.ctl(&["show", "app", "0", "verbose"])
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A counter of `show api` by (part of) its name.
+fn api_counter(node: &Node, name: &str) -> u64 {
+    let text = node.ctl(&["show", "api"]);
+    text.lines()
+        .find(|l| l.contains(name))
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name:?} in show api:\n{text}"))
+}
+
+/// curl gets the 1 MB file and the page bit-exact; wrk with keep-alive and with
+/// `Connection: close` for `secs` has no socket errors and only 2xx answers.
+fn nginx_serves(t: &TapNode, d: &Path, secs: u32) {
+    for file in ["big", "index.html"] {
+        let got = d.join(format!("got-{file}"));
+        t.ns.sh(&format!("curl -sS --max-time 30 -o {} http://198.18.0.2:8080/{file}", got.display()));
+        sh(&format!("cmp {}/{file} {}", d.display(), got.display()));
+    }
+    for extra in ["", "-H \"Connection: close\""] {
+        let out = t.ns.sh_any(&format!(
+            "timeout 60 wrk -t1 -c8 -d{secs}s --timeout 10s {extra} http://198.18.0.2:8080/index.html"
+        ));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success() && text.contains("Requests/sec"), "wrk {extra}:\n{text}");
+        assert!(!text.contains("Socket errors"), "wrk {extra} had socket errors:\n{text}");
+        assert!(!text.contains("Non-2xx"), "wrk {extra}:\n{text}");
+        eprintln!("wrk {extra}: {}", text.lines().find(|l| l.contains("Requests/sec")).unwrap_or_default());
+    }
+}
+
+#[test]
+fn nginx_with_a_master_and_two_workers_serves_and_outlives_a_killed_worker() {
+    if !require_root() || !have("nginx") || !have("wrk") {
+        return;
+    }
+    let t = tap_node("");
+    let d = t.node.dir.join("nginx-mw");
+    std::fs::create_dir_all(&d).unwrap();
+    sh(&format!("head -c 1048576 /dev/urandom > {0}/big && echo hello > {0}/index.html", d.display()));
+    // The workers run as nobody (nginx's default for a root master): they joined the
+    // application in fork, before they changed their user.
+    let conf = d.join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "worker_processes 2;\nmaster_process on;\ndaemon off;\nerror_log {0}/error.log;\npid {0}/nginx.pid;\n\
+             events {{ worker_connections 1024; }}\n\
+             http {{ access_log off; sendfile on; server {{ listen 8080; root {0}; }} }}\n",
+            d.display()
+        ),
+    )
+    .unwrap();
+    let start = totals(&t.node);
+    assert!(start.starts_with("total"), "no totals in show session: {start:?}");
+    let mut nginx = Nginx::start(&t, &conf, &d, "out.log");
+    // Both workers listen, and the master (which never accepts) is passive.
+    wait_listening(&t.node, 8080, 2, 1);
+    assert_eq!(nginx.workers().len(), 2, "{}", nginx.bg.log());
+    for w in nginx.workers() {
+        let status = std::fs::read_to_string(format!("/proc/{w}/status")).unwrap_or_default();
+        let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap_or_default().to_string();
+        assert!(uid.split_whitespace().nth(1) == Some("65534"), "worker {w} is not nobody: {uid:?}");
+    }
+    nginx_serves(&t, &d, 5);
+
+    // kill -9 of one worker: the node deletes its app worker (the application stays), the
+    // master starts another, which joins, and serving goes on.
+    let steady = wait_idle(&t.node);
+    let joined = api_counter(&t.node, "app workers joined");
+    let deleted = api_counter(&t.node, "app workers deleted (client gone");
+    let victim = nginx.workers()[0];
+    sh(&format!("kill -KILL {victim}"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while api_counter(&t.node, "app workers deleted (client gone") == deleted
+        || api_counter(&t.node, "app workers joined") == joined
+    {
+        assert!(Instant::now() < deadline, "no worker deleted and joined after kill -9:\n{}", t.node.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    wait_listening(&t.node, 8080, 2, 1);
+    let workers = nginx.workers();
+    assert!(workers.len() == 2 && !workers.contains(&victim), "workers {workers:?} (killed {victim})");
+    // The dead worker's sessions, fifos and segments are gone: as many as before it died.
+    wait_totals(&t.node, &steady);
+    nginx_serves(&t, &d, 2);
+
+    // SIGTERM, then (a second nginx) SIGKILL of the master and its workers: the node is left
+    // with what it had before.
+    nginx.stop("TERM");
+    wait_totals(&t.node, &start);
+    drop(nginx);
+    let nginx = Nginx::start(&t, &conf, &d, "out2.log");
+    wait_listening(&t.node, 8080, 2, 1);
+    t.ns.sh("curl -sS --max-time 30 -o /dev/null http://198.18.0.2:8080/big");
+    // The master first: killed after a worker, it could start a new one in between.
+    let all: Vec<String> = [nginx.pid()].iter().chain(nginx.workers().iter()).map(u32::to_string).collect();
+    sh(&format!("kill -KILL {}", all.join(" ")));
+    drop(nginx);
+    wait_totals(&t.node, &start);
+
+    // As a daemon (nginx's default): the process that opened the listener forks the master
+    // and exits; the master's workers listen (the master never joins the listener).
+    let dconf = d.join("nginx-daemon.conf");
+    std::fs::write(&dconf, std::fs::read_to_string(&conf).unwrap().replace("daemon off;", "daemon on;")).unwrap();
+    let daemon = NginxDaemon { pidfile: d.join("nginx.pid") };
+    let _ = std::fs::remove_file(&daemon.pidfile);
+    t.ns.sh(&format!("timeout 30 env {} nginx -c {} -p {}", preload_env(&t, ""), dconf.display(), d.display()));
+    wait_listening(&t.node, 8080, 2, 0);
+    let got = d.join("got-daemon");
+    t.ns.sh(&format!("curl -sS --max-time 30 -o {} http://198.18.0.2:8080/big", got.display()));
+    sh(&format!("cmp {}/big {}", d.display(), got.display()));
+    let master = daemon.master().expect("nginx.pid");
+    sh(&format!("kill -TERM {master}"));
     wait_totals(&t.node, &start);
 }
 

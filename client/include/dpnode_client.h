@@ -174,6 +174,9 @@ struct dpn_api_header {
 #define DPN_API_WORKER_DEL    0x004 /* body: u64 app, u64 app worker */
 #define DPN_API_CERT_KEY_ADD  0x005 /* body: u32 cert len, u32 key len, cert, key */
 #define DPN_API_CERT_KEY_DEL  0x006 /* body: u32 slot */
+#define DPN_API_SHARE         0x007 /* body: u64 app; reply: u64 share token */
+#define DPN_API_WORKER_JOIN   0x008 /* body: u64 app, u64 share token; reply: worker description */
+#define DPN_API_LISTENER_PASSIVE 0x009 /* body: u64 app, u64 listener, u64 app worker, u32 passive, u32 0 */
 #define DPN_API_REPLY         0x100
 /* Notices (node -> app, context 0). */
 #define DPN_API_SEGMENT_ADD   0x201 /* body: u64 id, u64 size; one fd */

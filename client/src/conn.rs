@@ -31,6 +31,8 @@ pub(crate) enum Reply {
     Worker(WorkerInfo, Vec<OwnedFd>),
     /// A certificate slot.
     Slot(u32),
+    /// A share token.
+    Token(u64),
     /// Nothing more than "done".
     Empty,
 }
@@ -207,6 +209,7 @@ fn take(fds: &mut VecDeque<OwnedFd>, segs: &SegmentMap, m: Message<'_>) -> Resul
         }
         Body::Worker(w) => Got::Reply(m.context, Ok(Reply::Worker(w, mine))),
         Body::CertKeySlot { index } => Got::Reply(m.context, Ok(Reply::Slot(index))),
+        Body::ShareToken { token } => Got::Reply(m.context, Ok(Reply::Token(token))),
         Body::Empty => Got::Reply(m.context, Ok(Reply::Empty)),
         _ => Got::Notice,
     })

@@ -266,6 +266,58 @@ impl App {
         Ok((App { inner }, w))
     }
 
+    /// Joins application `app` (attached by another connection, e.g. in the parent
+    /// of a forked process) as a new worker of it, on a connection of its own, with
+    /// the application's share token ([`App::share_token`]); `name` is only for
+    /// display. The new worker's sessions, and those of workers added through the
+    /// returned `App`, go with this connection: when it closes (this process exits),
+    /// they go, and the application stays as long as another connection holds a worker of it.
+    pub fn join(
+        socket: impl AsRef<Path>,
+        name: &str,
+        app: u64,
+        token: u64,
+        timeout: Duration,
+    ) -> Result<(App, Worker), Error> {
+        let conn = Conn::connect(socket.as_ref())?;
+        let sock_fd = conn.raw_fd();
+        let mut inner =
+            AppInner { conn: Mutex::new(conn), sock_fd, segs: SegmentMap::default(), handle: app, name: name.into() };
+        let reply = {
+            let conn = inner.conn.get_mut().unwrap_or_else(|p| p.into_inner());
+            conn.request(&inner.segs, Kind::WorkerJoinRequest, Body::WorkerJoin { app, token }, timeout)?
+        };
+        let Reply::Worker(info, fds) = reply else {
+            return Err(Error::Protocol("worker join reply without a worker".into()));
+        };
+        if info.app != app {
+            return Err(Error::Protocol(format!("joined application {:#x}, not {app:#x}", info.app)));
+        }
+        let inner = Arc::new(inner);
+        let w = Worker::new(inner.clone(), info, fds)?;
+        Ok((App { inner }, w))
+    }
+
+    /// The application's share token: whoever presents it with the application's
+    /// handle may add workers to it ([`App::join`]). Hand it only to processes
+    /// you trust as much as this one (a forked child). The same token serves the
+    /// application's whole life.
+    pub fn share_token(&self) -> Result<u64, Error> {
+        match self.request(Kind::ShareRequest, Body::Share { app: self.inner.handle })? {
+            Reply::Token(t) => Ok(t),
+            _ => Err(Error::Protocol("share reply without a token".into())),
+        }
+    }
+
+    /// Makes app worker `wrk` (any worker of the application, by handle) passive on
+    /// listener `l`: it keeps listening, but sessions go to the listener's active
+    /// workers while there are any. `passive: false` makes it active again, for good
+    /// (another worker can no longer make it passive).
+    pub fn listener_passive(&self, l: ListenerId, wrk: u64, passive: bool) -> Result<(), Error> {
+        let body = Body::ListenerPassive { app: self.inner.handle, listener: l.0, wrk, passive };
+        self.request(Kind::ListenerPassiveRequest, body).map(|_| ())
+    }
+
     fn request(&self, kind: Kind, body: Body<'_>) -> Result<Reply, Error> {
         let mut conn = self.inner.conn.lock().unwrap_or_else(|p| p.into_inner());
         conn.request(&self.inner.segs, kind, body, REQUEST_WAIT)

@@ -114,6 +114,8 @@ struct Entry {
     listener: Option<u64>,
     state: State,
     want_tx: bool,
+    /// The peer closed while the session waited to be accepted: told on accept.
+    closed_early: bool,
     // Last: keeps the segment mapped while the views above live.
     _segment: Arc<Segment>,
 }
@@ -348,6 +350,7 @@ impl Worker {
                 listener,
                 state,
                 want_tx: false,
+                closed_early: false,
                 _segment: seg,
             },
         );
@@ -399,7 +402,10 @@ impl Worker {
             }
             msg::Event::Disconnected(s) => {
                 if let Some(e) = self.entry(s) {
-                    if e.state != State::Accepting {
+                    if e.state == State::Accepting {
+                        // The app hears of it when it accepts (a client that connects and closes at once).
+                        e.closed_early = true;
+                    } else {
                         e.state = State::PeerClosed;
                         self.ready.push_back(Event::PeerClosed(SessionId(s.session)));
                     }
@@ -604,6 +610,11 @@ impl Worker {
             let Some(e) = self.sessions.get_mut(&h).filter(|e| e.state == State::Accepting) else { continue };
             e.state = State::Open;
             let sref = e.sref;
+            if e.closed_early {
+                // What arrived before the close is in the rx fifo; the end follows it.
+                e.state = State::PeerClosed;
+                self.ready.push_back(Event::PeerClosed(SessionId(h)));
+            }
             self.send(sref.worker() as usize, Request::AcceptReply { session: sref, code: 0 })?;
             return Ok(Some(SessionId(h)));
         }
@@ -734,6 +745,18 @@ impl Worker {
         e.want_tx = true;
         let sref = e.sref;
         self.send(sref.worker() as usize, Request::Tx { session: sref, want_tx_space: true })
+    }
+
+    /// Half-closes a stream session: the node sends what is in the tx fifo and then
+    /// the end of the stream (a TCP FIN); reading goes on until [`Worker::close`]. Write
+    /// no more after it. Nothing happens to a datagram session.
+    pub fn shutdown_write(&mut self, s: SessionId) -> Result<(), Error> {
+        let e = self.sessions.get(&s.0).ok_or(Error::BadSession)?;
+        if e.state == State::Accepting {
+            return Err(Error::BadState);
+        }
+        let sref = e.sref;
+        self.send(sref.worker() as usize, Request::Shutdown(sref))
     }
 
     /// Closes a session (data written is still sent); a session not yet accepted is refused.

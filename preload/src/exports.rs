@@ -12,7 +12,7 @@
 //! variadic argument.
 
 use std::cell::RefCell;
-use std::ffi::{c_int, c_uint, c_ulong, c_void};
+use std::ffi::{c_char, c_int, c_uint, c_ulong, c_void, CStr, CString};
 use std::net::SocketAddrV4;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Once;
@@ -65,20 +65,34 @@ thread_local! {
     static FORK_GUARD: RefCell<Option<Guard>> = const { RefCell::new(None) };
 }
 
+// Around fork the lock is held from prepare until the parent or child handler, so the
+// child's copy of the state is consistent; the child joins the application in its handler,
+// before the program runs on (and perhaps changes its user, as nginx's workers do).
 extern "C" fn fork_prepare() {
-    let g = lock();
-    FORK_GUARD.with(|c| *c.borrow_mut() = Some(g));
+    let _ = catch_unwind(|| {
+        let mut g = lock();
+        ops::fork_prepare(&mut g);
+        FORK_GUARD.with(|c| *c.borrow_mut() = Some(g));
+    });
 }
 
 extern "C" fn fork_parent() {
-    FORK_GUARD.with(|c| drop(c.borrow_mut().take()));
+    let _ = catch_unwind(|| {
+        FORK_GUARD.with(|c| {
+            if let Some(mut g) = c.borrow_mut().take() {
+                ops::fork_parent(&mut g);
+            }
+        })
+    });
 }
 
 extern "C" fn fork_child() {
-    FORK_GUARD.with(|c| {
-        if let Some(mut g) = c.borrow_mut().take() {
-            ops::forget_after_fork(&mut g);
-        }
+    let _ = catch_unwind(|| {
+        FORK_GUARD.with(|c| {
+            if let Some(mut g) = c.borrow_mut().take() {
+                ops::after_fork_child(&mut g);
+            }
+        })
     });
 }
 
@@ -87,6 +101,129 @@ fn register_atfork() {
         // SAFETY: the handlers are plain functions valid for the process's life.
         unsafe { libc::pthread_atfork(Some(fork_prepare), Some(fork_parent), Some(fork_child)) };
     });
+}
+
+/// At load: the fork handlers, and the listeners an exec'd program inherited.
+extern "C" fn init() {
+    let _ = catch_unwind(|| {
+        register_atfork();
+        ops::adopt_inherited();
+    });
+}
+
+#[used]
+#[link_section = ".init_array"]
+static INIT: extern "C" fn() = init;
+
+extern "C" {
+    static environ: *const *const c_char;
+}
+
+/// Runs an exec with `envp` plus [`ops::INHERIT_VAR`] naming the node listeners that
+/// survive it (or with `envp` as it is when there are none); `plain` is the call without
+/// a changed environment.
+fn exec_with(
+    envp: *const *const c_char,
+    plain: impl FnOnce() -> c_int,
+    with: impl FnOnce(*const *const c_char) -> c_int,
+) -> c_int {
+    let var = if state::ANY.load(std::sync::atomic::Ordering::Relaxed) { ops::inherit_var(&mut lock()) } else { None };
+    let Some(var) = var.and_then(|v| CString::new(format!("{}={v}", ops::INHERIT_VAR)).ok()) else {
+        return plain();
+    };
+    let prefix = format!("{}=", ops::INHERIT_VAR);
+    let mut env: Vec<*const c_char> = Vec::new();
+    let mut p = envp;
+    while !p.is_null() {
+        // SAFETY: C's contract: a NULL-terminated array of C strings.
+        let e = unsafe { *p };
+        if e.is_null() {
+            break;
+        }
+        // SAFETY: as above.
+        if !unsafe { CStr::from_ptr(e) }.to_bytes().starts_with(prefix.as_bytes()) {
+            env.push(e);
+        }
+        // SAFETY: within the array (its terminator not passed yet).
+        p = unsafe { p.add(1) };
+    }
+    env.push(var.as_ptr());
+    env.push(std::ptr::null());
+    crate::debug!("exec with {}", var.to_string_lossy());
+    let rc = with(env.as_ptr());
+    // Only reached if the exec failed.
+    let e = real::errno();
+    drop(env);
+    drop(var);
+    set_errno(e);
+    rc
+}
+
+/// execve(2): node listeners without FD_CLOEXEC are passed to the new program (see [`exec_with`]).
+///
+/// # Safety
+///
+/// C's contract.
+#[no_mangle]
+pub unsafe extern "C" fn execve(path: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
+    // SAFETY: forwarding the caller's arguments.
+    ffi(-1, || {
+        exec_with(envp, || unsafe { real::execve(path, argv, envp) }, |e| unsafe { real::execve(path, argv, e) })
+    })
+}
+
+/// execv(3).
+///
+/// # Safety
+///
+/// C's contract.
+#[no_mangle]
+pub unsafe extern "C" fn execv(path: *const c_char, argv: *const *const c_char) -> c_int {
+    // SAFETY: forwarding; `environ` is the process's environment.
+    ffi(-1, || {
+        exec_with(unsafe { environ }, || unsafe { real::execv(path, argv) }, |e| unsafe { real::execve(path, argv, e) })
+    })
+}
+
+/// execvp(3).
+///
+/// # Safety
+///
+/// C's contract.
+#[no_mangle]
+pub unsafe extern "C" fn execvp(file: *const c_char, argv: *const *const c_char) -> c_int {
+    // SAFETY: as above.
+    ffi(-1, || {
+        exec_with(
+            unsafe { environ },
+            || unsafe { real::execvp(file, argv) },
+            |e| unsafe { real::execvpe(file, argv, e) },
+        )
+    })
+}
+
+/// execvpe(3).
+///
+/// # Safety
+///
+/// C's contract.
+#[no_mangle]
+pub unsafe extern "C" fn execvpe(file: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
+    // SAFETY: forwarding.
+    ffi(-1, || {
+        exec_with(envp, || unsafe { real::execvpe(file, argv, envp) }, |e| unsafe { real::execvpe(file, argv, e) })
+    })
+}
+
+/// fexecve(3).
+///
+/// # Safety
+///
+/// C's contract.
+#[no_mangle]
+pub unsafe extern "C" fn fexecve(fd: c_int, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
+    // SAFETY: forwarding.
+    ffi(-1, || exec_with(envp, || unsafe { real::fexecve(fd, argv, envp) }, |e| unsafe { real::fexecve(fd, argv, e) }))
 }
 
 /// socket(2): AF_INET TCP and UDP sockets become node sockets.

@@ -19,6 +19,11 @@ use crate::state::{self, errno_of, lock, Guard, Proto, Sock, St, State, Wrk, R};
 
 /// How long a UDP send waits for the node to open a session to a new peer.
 const UDP_CONNECT_WAIT: Duration = Duration::from_secs(5);
+/// How long a forked child (or an exec'd program) waits to join its application.
+const JOIN_WAIT: Duration = Duration::from_secs(10);
+/// The environment variable that tells an exec'd program which of its descriptors are
+/// listeners of which application (set by the exec wrappers, read and removed at load).
+pub const INHERIT_VAR: &str = "DPNODE_INHERIT";
 
 /// Bumped in a forked child: a thread's cached worker belongs to the parent.
 pub static EPOCH: AtomicU64 = AtomicU64::new(1);
@@ -46,7 +51,25 @@ pub fn my_worker(g: &mut State) -> R<usize> {
             // SAFETY: getpid has no preconditions.
             let pid = unsafe { libc::getpid() };
             let name = cfg.app_name.clone().unwrap_or_else(|| format!("{}-{pid}", config::program_name()));
-            match App::attach(&cfg.api_socket, &name, &cfg.attach) {
+            // An exec'd program with inherited listeners joins the application they belong to
+            // (if it is still there; otherwise it becomes an application of its own).
+            let joined = g.inherit.take().and_then(|inh| {
+                match App::join(&cfg.api_socket, &name, inh.app, inh.token, JOIN_WAIT) {
+                    Ok(x) => Some(x),
+                    Err(e) => {
+                        crate::info!("cannot join application {:#x} inherited through exec: {e}", inh.app);
+                        None
+                    }
+                }
+            });
+            let r = match joined {
+                Some(x) => {
+                    crate::info!("joined application {:#x} inherited through exec", x.0.handle());
+                    Ok(x)
+                }
+                None => App::attach(&cfg.api_socket, &name, &cfg.attach),
+            };
+            match r {
                 Ok((app, w)) => {
                     crate::info!("attached {name:?} to {} (app {:#x})", cfg.api_socket, app.handle());
                     g.app = Some(app);
@@ -242,6 +265,7 @@ fn udp_listen(g: &mut State, id: u64, wi: usize, addr: SocketAddrV4) -> R<()> {
         *listen_ep = Some(addr);
     }
     g.udp_take_sessions(wi, id, l);
+    g.mark(id);
     Ok(())
 }
 
@@ -252,6 +276,7 @@ pub fn listen(fd: RawFd) -> R<()> {
     let s = g.socks.get(&id).ok_or(libc::EBADF)?;
     match &s.st {
         St::Listening(_) => return Ok(()),
+        St::Dormant(_) => return listener_use(&mut g, id),
         St::Fresh => {}
         St::Udp(_) => return Err(libc::EOPNOTSUPP),
         _ => return Err(libc::EINVAL),
@@ -289,10 +314,89 @@ pub fn listen(fd: RawFd) -> R<()> {
     Ok(())
 }
 
+/// A listener is used (accepted on, polled): a dormant one (inherited through fork or exec)
+/// starts listening with this process's app worker, making the worker that never accepted
+/// passive; one this process forked before using makes its worker active again.
+pub fn listener_use(g: &mut State, id: u64) -> R<()> {
+    let s = g.socks.get_mut(&id).ok_or(libc::EBADF)?;
+    match &s.st {
+        St::Listening(l) if !s.used => {
+            let l = *l;
+            s.used = true;
+            if std::mem::take(&mut s.maybe_passive) {
+                let wi = s.wrk;
+                if let (Some(app), Some(w)) = (g.app.as_ref(), g.workers.get(wi)) {
+                    // Pins it active: a child that joins later does not push it aside.
+                    if let Err(e) = app.listener_passive(l, w.w.handle(), false) {
+                        crate::debug!("listener {:#x}: cannot make app worker {} active: {e}", l.0, w.w.index());
+                    }
+                }
+            }
+            Ok(())
+        }
+        St::Dormant(d) => {
+            let d = (**d).clone();
+            my_worker(g)?;
+            let wi = g.socks.get(&id).ok_or(libc::EBADF)?.wrk;
+            let ep = Ep { l4: L4::Tcp, ip: *d.ep.ip(), port: d.ep.port() };
+            let w = g.workers.get_mut(wi).ok_or(libc::EBADF)?;
+            let mut tries = 0;
+            let l = loop {
+                match w.w.listen(ep) {
+                    Ok(l) => break l,
+                    // An exec'd program that could not join: the old application lets the port go soon.
+                    Err(e) if errno_of(&e) == libc::EADDRINUSE && tries < 20 => {
+                        tries += 1;
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                    Err(e) => return Err(errno_of(&e)),
+                }
+            };
+            if let (Some(stop), Some(app)) = (d.stop, g.app.as_ref()) {
+                // Gone, or it accepted after all (pinned): either way nothing to do.
+                if let Err(e) = app.listener_passive(l, stop, true) {
+                    crate::debug!("listener {:#x}: app worker {stop:#x} stays active: {e}", l.0);
+                }
+            }
+            g.by_listener.insert((wi, l.0), id);
+            if let Some(s) = g.socks.get_mut(&id) {
+                s.st = St::Listening(l);
+                s.listen_ep = Some(d.ep);
+                s.used = true;
+            }
+            crate::info!("joined the inherited listener {} (app worker {wi})", d.ep);
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// [`listener_use`] for each node listener among `fds`; a failure is the socket's pending error.
+pub fn listeners_use(g: &mut State, fds: impl Iterator<Item = RawFd>) {
+    for fd in fds {
+        let Some(id) = g.sock_of(fd) else { continue };
+        if !g
+            .socks
+            .get(&id)
+            .is_some_and(|s| matches!(s.st, St::Dormant(_)) || matches!(s.st, St::Listening(_)) && !s.used)
+        {
+            continue;
+        }
+        if let Err(e) = listener_use(g, id) {
+            if let Some(s) = g.socks.get_mut(&id) {
+                s.err = e;
+                s.seq += 1;
+            }
+            g.mark(id);
+        }
+    }
+}
+
 /// `accept4`: the session and the peer; `new_fd` makes the placeholder for it.
 pub fn accept(fd: RawFd, flags: i32, new_fd: impl Fn() -> RawFd) -> R<(RawFd, SocketAddrV4)> {
-    let g = lock();
+    let mut g = lock();
     let id = sock(&g, fd)?;
+    listener_use(&mut g, id)?;
     let s = g.socks.get(&id).ok_or(libc::EBADF)?;
     let nonblock = s.nonblock;
     let timeout = s.opts.rcvtimeo;
@@ -369,11 +473,12 @@ pub fn connect(fd: RawFd, family: i32, to: SocketAddrV4) -> R<Outcome<()>> {
                     g.orphans.insert((wi, ep), l);
                 }
             }
+            g.mark(id);
             return Ok(Outcome::Node(()));
         }
         St::Connecting => return Err(libc::EALREADY),
-        St::Connected(_) | St::Closed => return Err(libc::EISCONN),
-        St::Listening(_) => return Err(libc::EISCONN),
+        St::Connected(_) | St::Closed | St::Elsewhere => return Err(libc::EISCONN),
+        St::Listening(_) | St::Dormant(_) => return Err(libc::EISCONN),
         St::Failed | St::Reset if s.err != 0 => return Err(std::mem::take(&mut s.err)),
         St::Fresh | St::Failed | St::Reset => {}
     }
@@ -488,7 +593,7 @@ fn recv_once(g: &mut State, id: u64, buf: &mut [u8], f: RecvFlags) -> R<Got> {
         St::Closed => Ok(Got { n: 0, from: None, truncated: false }),
         St::Connecting => Err(libc::EAGAIN),
         St::Failed if s.err != 0 => Err(std::mem::take(&mut s.err)),
-        St::Fresh | St::Listening(_) | St::Failed => Err(libc::ENOTCONN),
+        St::Fresh | St::Listening(_) | St::Failed | St::Dormant(_) | St::Elsewhere => Err(libc::ENOTCONN),
         St::Udp(u) => {
             if s.err != 0 {
                 return Err(std::mem::take(&mut s.err));
@@ -569,7 +674,7 @@ fn write_once(g: &mut State, id: u64, data: &[u8], to: Option<SocketAddrV4>) -> 
         St::Closed => return Err(libc::EPIPE),
         St::Connecting => return Err(libc::EAGAIN),
         St::Failed if s.err != 0 => return Err(std::mem::take(&mut s.err)),
-        St::Fresh | St::Failed | St::Listening(_) => return Err(libc::ENOTCONN),
+        St::Fresh | St::Failed | St::Listening(_) | St::Dormant(_) | St::Elsewhere => return Err(libc::ENOTCONN),
         St::Udp(u) => {
             let Some(dest) = to.or(u.connected) else { return Err(libc::EDESTADDRREQ) };
             match u.sessions.get(&dest) {
@@ -686,6 +791,10 @@ pub fn shutdown(fd: RawFd, how: i32) -> R<()> {
         St::Listening(_) if how != libc::SHUT_WR => {}
         _ => return Err(libc::ENOTCONN),
     }
+    let was_shut_wr = s.shut_wr;
+    // Readiness changes (an epoll set looks at it again).
+    g.mark(id);
+    let s = g.socks.get_mut(&id).ok_or(libc::EBADF)?;
     if how != libc::SHUT_WR {
         s.shut_rd = true;
     }
@@ -693,6 +802,14 @@ pub fn shutdown(fd: RawFd, how: i32) -> R<()> {
         s.shut_wr = true;
     }
     s.seq += 1;
+    if let (St::Connected(sess), true, false, false) = (&s.st, s.shut_wr, was_shut_wr, s.shut_rd) {
+        // Half-close: the peer gets the end of the stream after what was written; reading goes on.
+        let (sess, wi) = (*sess, s.wrk);
+        if let Some(w) = g.workers.get_mut(wi) {
+            w.w.shutdown_write(sess).map_err(|e| errno_of(&e))?;
+        }
+        return Ok(());
+    }
     if s.shut_rd && s.shut_wr {
         if let St::Connected(sess) = s.st {
             let wi = s.wrk;
@@ -715,6 +832,7 @@ pub fn local_addr(fd: RawFd) -> R<SocketAddrV4> {
     Ok(match &s.st {
         St::Connected(sess) => w.and_then(|w| w.w.session(*sess)).map(|i| i.local).unwrap_or_else(state::any_addr),
         St::Listening(_) => s.listen_ep.unwrap_or_else(state::any_addr),
+        St::Dormant(d) => d.ep,
         St::Udp(u) => match (s.bound, u.connected.and_then(|p| u.sessions.get(&p))) {
             (Some(b), _) if b.port() != 0 => b,
             (_, Some(sess)) => w.and_then(|w| w.w.session(*sess)).map(|i| i.local).unwrap_or_else(state::any_addr),
@@ -755,7 +873,7 @@ pub fn readable_bytes(fd: RawFd) -> R<usize> {
             };
             pick.and_then(|x| w.w.rx_pending(x)).unwrap_or(0)
         }
-        St::Listening(_) => return Err(libc::EINVAL),
+        St::Listening(_) | St::Dormant(_) => return Err(libc::EINVAL),
         _ => 0,
     })
 }
@@ -785,20 +903,274 @@ pub fn dup_to(g: &mut State, fd: RawFd, new: RawFd) {
     crate::debug!("dup {fd} -> {new}");
 }
 
-/// After fork, in the child: the node sockets were the parent's app worker's.
-/// Until the child can join the application, they become the kernel sockets
-/// their descriptors are, and the child attaches on its own when it makes one.
-pub fn forget_after_fork(g: &mut State) {
-    let fds: Vec<RawFd> = g.fds.keys().copied().collect();
-    for fd in fds {
-        g.remove_fd(fd);
+/// Before fork, in the parent (the lock held until the fork is done): makes sure there
+/// is a share token for the child to join the application with, and notes the
+/// listeners not used yet, whose app worker a child may make passive.
+pub fn fork_prepare(g: &mut State) {
+    let Some(app) = g.app.clone() else { return };
+    if g.share_token.is_none() {
+        match app.share_token() {
+            Ok(t) => g.share_token = Some(t),
+            Err(e) => crate::trace::line(&format!("no share token for a forked child (it attaches on its own): {e}")),
+        }
     }
-    for (&ep, _) in g.epolls.iter() {
+    for s in g.socks.values_mut() {
+        if matches!(s.st, St::Listening(_)) && !s.used {
+            s.maybe_passive = true;
+        }
+    }
+    if g.share_token.is_some() {
+        let mut p = [-1; 2];
+        // SAFETY: pipe2 writes two descriptors into a live 2-int array.
+        if unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) } == 0 {
+            g.fork_sync = Some((p[0], p[1]));
+        }
+    }
+}
+
+/// After fork, in the parent: waits until the child has joined the application (or
+/// [`JOIN_WAIT`] passed, or the child died). A parent that exits right after forking
+/// (a daemon's first process) would otherwise take the application with it, as its last
+/// worker, before the child joins.
+pub fn fork_parent(g: &mut State) {
+    let Some((r, w)) = g.fork_sync.take() else { return };
+    // SAFETY: closing our copy of the pipe's write end; the child holds its own.
+    unsafe { real::close(w) };
+    let until = Instant::now() + JOIN_WAIT;
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        let mut p = libc::pollfd { fd: r, events: libc::POLLIN, revents: 0 };
+        // SAFETY: one live pollfd.
+        let rc = unsafe { real::poll(&mut p, 1, left.as_millis().min(i32::MAX as u128) as i32) };
+        if rc >= 0 || real::errno() != libc::EINTR || left.is_zero() {
+            break;
+        }
+    }
+    // SAFETY: closing the read end, which only this function uses.
+    unsafe { real::close(r) };
+}
+
+/// What a socket becomes in a forked child: listeners go dormant (the child joins on first
+/// use), fresh sockets stay fresh, anything with a session stays the parent's. `parent`
+/// are the parent's app worker handles, by index.
+fn inherited(s: &Sock, parent: &[u64]) -> Sock {
+    let mut n = Sock::new(0, s.proto, s.nonblock);
+    n.refs = s.refs;
+    n.bound = s.bound;
+    n.listen_ep = s.listen_ep;
+    n.opts = s.opts.clone();
+    n.st = match &s.st {
+        St::Listening(_) => St::Dormant(Box::new(state::Dormant {
+            ep: s.listen_ep.unwrap_or_else(state::any_addr),
+            stop: if s.used { None } else { parent.get(s.wrk).copied() },
+        })),
+        St::Dormant(d) => St::Dormant(d.clone()),
+        St::Fresh => St::Fresh,
+        St::Udp(u) if u.listener.is_none() && u.sessions.is_empty() => {
+            St::Udp(Box::new(state::Udp { connected: u.connected, ..Default::default() }))
+        }
+        _ => St::Elsewhere,
+    };
+    n
+}
+
+/// After fork, in the child (the lock still held from [`fork_prepare`]): the parent's
+/// connection, queues and segments stay the parent's; the child lets go of its copies,
+/// joins the application as an app worker of its own (on a connection of its own, so that
+/// it works even after the child changes its user), and keeps the sockets it can use.
+pub fn after_fork_child(g: &mut State) {
+    let sync = g.fork_sync.take();
+    after_fork_join(g);
+    if let Some((r, w)) = sync {
+        // SAFETY: one byte from a live buffer to our end of the pipe, then both ends closed.
+        unsafe {
+            real::write(w, b"j".as_ptr().cast(), 1);
+            real::close(w);
+            real::close(r);
+        }
+    }
+}
+
+fn after_fork_join(g: &mut State) {
+    let parent: Vec<u64> = g.workers.iter().map(|w| w.w.handle()).collect();
+    let join = g.app.as_ref().map(|a| (a.handle(), a.name().to_string())).zip(g.share_token);
+    let socks = std::mem::take(&mut g.socks);
+    g.socks = socks.iter().map(|(&id, s)| (id, inherited(s, &parent))).collect();
+    g.by_session.clear();
+    g.by_listener.clear();
+    g.orphans.clear();
+    for (ep, _) in g.epolls.drain() {
         State::mark_epoll(ep, false);
     }
-    // The parent's connection, queues and segments stay the parent's: leak the
-    // child's copies of the objects rather than touch them.
-    let old = std::mem::take(&mut *g);
-    std::mem::forget(old);
-    EPOCH.fetch_add(1, Ordering::Relaxed);
+    g.watch.clear();
+    g.events.clear();
+    // Dropping them closes this process's copies of the parent's API socket and eventfds
+    // and unmaps its segments; nothing is written to the queues or the socket.
+    drop(socks);
+    drop(std::mem::take(&mut g.workers));
+    drop(g.app.take());
+    let epoch = EPOCH.fetch_add(1, Ordering::Relaxed) + 1;
+    let Some(((app, name), token)) = join else { return };
+    let cfg = config::get();
+    match App::join(&cfg.api_socket, &name, app, token, JOIN_WAIT) {
+        Ok((app, w)) => {
+            crate::info!("forked child joined {name:?} as app worker {}", w.index());
+            let efd = w.eventfd().unwrap_or(-1);
+            g.app = Some(app);
+            g.workers.push(Wrk { w, efd, sleepers: 0 });
+            MY_WORKER.with(|c| c.set((epoch, 0)));
+        }
+        Err(e) => crate::trace::line(&format!("forked child cannot join {name:?} (it attaches on its own): {e}")),
+    }
+}
+
+/// The value of [`INHERIT_VAR`] for an exec: the application and share token, and each
+/// node listener that survives the exec (no FD_CLOEXEC) as `FD@ADDR:PORT@STOP` (STOP: the
+/// app worker to make passive when the new program joins, or `-`). `None` if there is none.
+pub fn inherit_var(g: &mut State) -> Option<String> {
+    let mut items = Vec::new();
+    for (&fd, id) in &g.fds {
+        let Some(s) = g.socks.get(id) else { continue };
+        let (ep, stop) = match &s.st {
+            // This process's own app worker goes with the exec.
+            St::Listening(_) => (s.listen_ep.unwrap_or_else(state::any_addr), None),
+            St::Dormant(d) => (d.ep, d.stop),
+            _ => continue,
+        };
+        // SAFETY: F_GETFD on a descriptor the library tracks; no pointer is passed.
+        let fl = unsafe { real::fcntl(fd, libc::F_GETFD, 0) };
+        if fl < 0 || fl & libc::FD_CLOEXEC != 0 {
+            continue;
+        }
+        items.push(format!("{fd}@{ep}@{}", stop.map_or_else(|| "-".to_string(), |h| format!("{h:x}"))));
+    }
+    if items.is_empty() {
+        return None;
+    }
+    let (app, token) = match (&g.app, g.inherit) {
+        (Some(app), _) => {
+            if g.share_token.is_none() {
+                g.share_token = app.share_token().ok();
+            }
+            (app.handle(), g.share_token?)
+        }
+        (None, Some(inh)) => (inh.app, inh.token),
+        (None, None) => return None,
+    };
+    items.sort();
+    Some(format!("{app:x}:{token:x}:{}", items.join(",")))
+}
+
+/// One listener named in [`INHERIT_VAR`]: its descriptor, endpoint and the app worker to make passive.
+pub type Inherited = (RawFd, SocketAddrV4, Option<u64>);
+
+/// Parses an [`INHERIT_VAR`] value: the application, its token, and each listener.
+pub fn parse_inherit(v: &str) -> Option<(state::Inherit, Vec<Inherited>)> {
+    let mut parts = v.splitn(3, ':');
+    let app = u64::from_str_radix(parts.next()?, 16).ok()?;
+    let token = u64::from_str_radix(parts.next()?, 16).ok()?;
+    let mut out = Vec::new();
+    for item in parts.next()?.split(',') {
+        let mut f = item.split('@');
+        let fd: RawFd = f.next()?.parse().ok()?;
+        let ep: SocketAddrV4 = f.next()?.parse().ok()?;
+        let stop = match f.next()? {
+            "-" => None,
+            h => Some(u64::from_str_radix(h, 16).ok()?),
+        };
+        if fd < 0 || f.next().is_some() {
+            return None;
+        }
+        out.push((fd, ep, stop));
+    }
+    Some((state::Inherit { app, token }, out))
+}
+
+/// At load, in a program started by exec from a preloaded one: takes [`INHERIT_VAR`] out of
+/// the environment and makes each descriptor it names, if it is still the unbound TCP
+/// placeholder it was, a dormant node listener of the application named there.
+pub fn adopt_inherited() {
+    let Some(v) = std::env::var_os(INHERIT_VAR) else { return };
+    // Not passed on by execs this library does not see (its own wrappers set it afresh).
+    std::env::remove_var(INHERIT_VAR);
+    let Some((inh, items)) = v.to_str().and_then(parse_inherit) else {
+        crate::trace::line(&format!("{INHERIT_VAR}: cannot parse {v:?}"));
+        return;
+    };
+    let mut g = lock();
+    let mut n = 0;
+    // Descriptors of one listener (dup'ed before the exec) name one socket again.
+    let mut by_ep: std::collections::HashMap<SocketAddrV4, u64> = std::collections::HashMap::new();
+    for (fd, ep, stop) in items {
+        if !is_placeholder(fd) || g.sock_of(fd).is_some() {
+            continue;
+        }
+        if let Some(&id) = by_ep.get(&ep) {
+            if let Some(s) = g.socks.get_mut(&id) {
+                s.refs += 1;
+            }
+            g.add_fd(fd, id);
+            continue;
+        }
+        // SAFETY: F_GETFL on a descriptor number; no pointer is passed.
+        let nonblock = unsafe { real::fcntl(fd, libc::F_GETFL, 0) } & libc::O_NONBLOCK != 0;
+        let mut s = Sock::new(0, Proto::Tcp, nonblock);
+        s.listen_ep = Some(ep);
+        s.bound = Some(ep);
+        s.st = St::Dormant(Box::new(state::Dormant { ep, stop }));
+        by_ep.insert(ep, g.add_sock(fd, s));
+        n += 1;
+    }
+    if n > 0 {
+        g.inherit = Some(inh);
+        crate::info!("{n} listener(s) of application {:#x} inherited through exec", inh.app);
+    }
+}
+
+/// Whether `fd` is an unbound AF_INET stream socket (what a node socket's placeholder is).
+fn is_placeholder(fd: RawFd) -> bool {
+    let int = |name: i32| {
+        let mut v: i32 = -1;
+        let mut len = std::mem::size_of::<i32>() as libc::socklen_t;
+        // SAFETY: an int out-parameter of the right length.
+        let rc = unsafe { real::getsockopt(fd, libc::SOL_SOCKET, name, (&mut v as *mut i32).cast(), &mut len) };
+        if rc == 0 {
+            v
+        } else {
+            -1
+        }
+    };
+    if int(libc::SO_DOMAIN) != libc::AF_INET || int(libc::SO_TYPE) != libc::SOCK_STREAM {
+        return false;
+    }
+    // SAFETY: a zeroed sockaddr_in is a valid out-parameter of the length given.
+    let mut a: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    // SAFETY: as above.
+    let rc = unsafe { real::getsockname(fd, (&mut a as *mut libc::sockaddr_in).cast(), &mut len) };
+    rc == 0 && a.sin_port == 0 && a.sin_addr.s_addr == 0
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn inherit_var_round_trips_and_refuses_garbage() {
+        let (inh, items) = parse_inherit("1a2b:ff:5@0.0.0.0:8080@-,7@198.18.0.2:80@300000004").unwrap();
+        assert_eq!((inh.app, inh.token), (0x1a2b, 0xff));
+        assert_eq!(items[0], (5, "0.0.0.0:8080".parse().unwrap(), None));
+        assert_eq!(items[1], (7, "198.18.0.2:80".parse().unwrap(), Some(0x3_0000_0004)));
+        for bad in [
+            "",
+            "1:2",
+            "x:2:5@0.0.0.0:1@-",
+            "1:2:5@0.0.0.0@-",
+            "1:2:-5@0.0.0.0:1@-",
+            "1:2:5@0.0.0.0:1@-@x",
+            "1:2:5@1.2.3.4:1@zz",
+        ] {
+            assert!(parse_inherit(bad).is_none(), "{bad:?}");
+        }
+    }
 }

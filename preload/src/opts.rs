@@ -165,7 +165,9 @@ pub fn get(fd: RawFd, level: i32, name: i32, out: &mut [u8]) -> R<usize> {
         (libc::SOL_SOCKET, libc::SO_TYPE) => put_int(out, if tcp { libc::SOCK_STREAM } else { libc::SOCK_DGRAM }),
         (libc::SOL_SOCKET, libc::SO_DOMAIN) => put_int(out, libc::AF_INET),
         (libc::SOL_SOCKET, libc::SO_PROTOCOL) => put_int(out, if tcp { libc::IPPROTO_TCP } else { libc::IPPROTO_UDP }),
-        (libc::SOL_SOCKET, libc::SO_ACCEPTCONN) => put_int(out, i32::from(matches!(s.st, St::Listening(_)))),
+        (libc::SOL_SOCKET, libc::SO_ACCEPTCONN) => {
+            put_int(out, i32::from(matches!(s.st, St::Listening(_) | St::Dormant(_))))
+        }
         (libc::SOL_SOCKET, libc::SO_REUSEADDR) => put_int(out, o.reuseaddr),
         (libc::SOL_SOCKET, libc::SO_REUSEPORT) => put_int(out, o.reuseport),
         (libc::SOL_SOCKET, libc::SO_KEEPALIVE) => put_int(out, o.keepalive),
@@ -199,7 +201,7 @@ pub fn get(fd: RawFd, level: i32, name: i32, out: &mut [u8]) -> R<usize> {
             ti.tcpi_state = match s.st {
                 St::Connected(_) => 1,
                 St::Connecting => 2,
-                St::Listening(_) => 10,
+                St::Listening(_) | St::Dormant(_) => 10,
                 _ => 7,
             };
             let mss = if o.maxseg > 0 { o.maxseg as u32 } else { 1460 };

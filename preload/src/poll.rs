@@ -56,6 +56,9 @@ pub fn readiness(s: &Sock, workers: &[Wrk]) -> u32 {
                 m
             }
         },
+        // Not listening here until its first use (which poll and epoll make).
+        St::Dormant(_) => 0,
+        St::Elsewhere => IN | OUT | ERR | HUP,
         St::Failed => IN | ERR | HUP | RDHUP,
         St::Reset => IN | OUT | HUP | RDHUP,
         St::Closed => IN | OUT | HUP | RDHUP,
@@ -110,6 +113,9 @@ fn node_revents(g: &State, fd: RawFd, events: i16) -> Option<i16> {
 pub fn poll(fds: &mut [libc::pollfd], timeout: Option<Duration>, mask: Mask) -> R<i32> {
     let until = state::deadline(timeout);
     let mut g = lock();
+    // Polling a listener is using it (an inherited one starts listening here).
+    let wanted = fds.iter().filter(|p| p.events & libc::POLLIN != 0).map(|p| p.fd);
+    crate::ops::listeners_use(&mut g, wanted);
     let mut kernel: Vec<libc::pollfd> = Vec::new();
     let mut kidx: Vec<usize> = Vec::new();
     for (i, p) in fds.iter().enumerate() {
@@ -251,6 +257,10 @@ pub unsafe fn select(
 pub fn epoll_ctl(ep: RawFd, op: i32, fd: RawFd, ev: Option<libc::epoll_event>) -> R<()> {
     let mut g = lock();
     let id = g.sock_of(fd).ok_or(libc::EBADF)?;
+    if op != libc::EPOLL_CTL_DEL && ev.is_some_and(|e| e.events & libc::EPOLLIN as u32 != 0) {
+        // Waiting for a listener is using it (an inherited one starts listening here).
+        crate::ops::listeners_use(&mut g, std::iter::once(fd));
+    }
     let wi = g.socks.get(&id).ok_or(libc::EBADF)?.wrk;
     let seq = g.socks.get(&id).map_or(0, |s| s.seq);
     match op {
@@ -273,11 +283,18 @@ pub fn epoll_ctl(ep: RawFd, op: i32, fd: RawFd, ev: Option<libc::epoll_event>) -
                 }
             }
             *set.wrks.entry(wi).or_insert(0) += 1;
-            set.regs.insert(
-                fd,
-                Reg { sock: id, events: ev.events, data: ev.u64, seen: seq.wrapping_sub(1), disabled: false },
-            );
+            let reg = Reg {
+                sock: id,
+                events: ev.events,
+                data: ev.u64,
+                seen: seq.wrapping_sub(1),
+                disabled: false,
+                queued: false,
+            };
+            set.regs.insert(fd, reg);
+            g.watch.entry(id).or_default().push((ep, fd));
             State::mark_epoll(ep, true);
+            g.mark(id);
         }
         libc::EPOLL_CTL_MOD => {
             let ev = ev.ok_or(libc::EFAULT)?;
@@ -286,9 +303,16 @@ pub fn epoll_ctl(ep: RawFd, op: i32, fd: RawFd, ev: Option<libc::epoll_event>) -
             r.data = ev.u64;
             r.seen = seq.wrapping_sub(1);
             r.disabled = false;
+            g.mark(id);
         }
         libc::EPOLL_CTL_DEL => {
-            g.epolls.get_mut(&ep).and_then(|s| s.regs.remove(&fd)).ok_or(libc::ENOENT)?;
+            let set = g.epolls.get_mut(&ep).ok_or(libc::ENOENT)?;
+            if set.regs.remove(&fd).ok_or(libc::ENOENT)?.queued {
+                set.ready.retain(|&f| f != fd);
+            }
+            if let Some(w) = g.watch.get_mut(&id) {
+                w.retain(|&x| x != (ep, fd));
+            }
             g.epoll_release_worker(ep, wi);
         }
         _ => return Err(libc::EINVAL),
@@ -302,29 +326,42 @@ pub fn epoll_has_node(ep: RawFd) -> bool {
     state::maybe_epoll(ep) && lock().epolls.get(&ep).is_some_and(|s| !s.regs.is_empty())
 }
 
-/// Appends the ready node registrations of set `ep` to `out` (at most `max`).
+/// Appends the ready node registrations of set `ep` to `out` (at most its length),
+/// looking only at the set's ready list (see [`crate::state::EpollSet`]).
 fn epoll_collect(g: &mut State, ep: RawFd, out: &mut [libc::epoll_event]) -> usize {
     let State { epolls, socks, workers, .. } = g;
     let Some(set) = epolls.get_mut(&ep) else { return 0 };
     let mut n = 0;
-    for reg in set.regs.values_mut() {
+    // Each registration queued now is looked at once; level-triggered ready ones go to the back.
+    for _ in 0..set.ready.len() {
         if n >= out.len() {
             break;
         }
+        let Some(fd) = set.ready.pop_front() else { break };
+        let Some(reg) = set.regs.get_mut(&fd) else { continue };
+        reg.queued = false;
         if reg.disabled {
             continue;
         }
         let Some(s) = socks.get(&reg.sock) else { continue };
         let m = readiness(s, workers) & (reg.events | ERR | HUP);
+        if reg.events & OUT != 0 && m & OUT == 0 {
+            // Room in the tx fifo comes without an event: ask the node for one.
+            want_writable(s, workers);
+        }
         if m == 0 {
             continue;
         }
-        if reg.events & libc::EPOLLET as u32 != 0 && reg.seen == s.seq {
+        let et = reg.events & libc::EPOLLET as u32 != 0;
+        if et && reg.seen == s.seq {
             continue;
         }
         reg.seen = s.seq;
         if reg.events & libc::EPOLLONESHOT as u32 != 0 {
             reg.disabled = true;
+        } else if !et {
+            reg.queued = true;
+            set.ready.push_back(fd);
         }
         if let Some(o) = out.get_mut(n) {
             *o = libc::epoll_event { events: m, u64: reg.data };
@@ -332,6 +369,21 @@ fn epoll_collect(g: &mut State, ep: RawFd, out: &mut [libc::epoll_event]) -> usi
         }
     }
     n
+}
+
+/// Asks the node for a tx-space event on a socket's session, if it has one to write to.
+fn want_writable(s: &Sock, workers: &mut [Wrk]) {
+    let sess = match &s.st {
+        St::Connected(sess) if !s.shut_wr => *sess,
+        St::Udp(u) => match u.connected.and_then(|p| u.sessions.get(&p)) {
+            Some(&sess) => sess,
+            None => return,
+        },
+        _ => return,
+    };
+    if let Some(w) = workers.get_mut(s.wrk) {
+        let _ = w.w.want_writable(sess);
+    }
 }
 
 /// Drops our eventfd entries from what the kernel returned; returns how many are left.
@@ -423,7 +475,13 @@ pub fn epoll_wait(ep: RawFd, out: &mut [libc::epoll_event], timeout: Option<Dura
 
 /// Forgets epoll set `ep` (closed).
 pub fn epoll_close(g: &mut State, ep: RawFd) {
-    g.epolls.remove(&ep);
+    if let Some(set) = g.epolls.remove(&ep) {
+        for (fd, r) in set.regs {
+            if let Some(w) = g.watch.get_mut(&r.sock) {
+                w.retain(|&x| x != (ep, fd));
+            }
+        }
+    }
     State::mark_epoll(ep, false);
 }
 
@@ -431,6 +489,60 @@ pub fn epoll_close(g: &mut State, ep: RawFd) {
 #[cfg(test)]
 mod test {
     use super::*;
+
+    /// A set with `n` registrations of sockets that are ready (no app worker: ERR|HUP).
+    fn set_of(g: &mut State, n: usize, events: u32) -> RawFd {
+        let ep = 900;
+        g.epolls.insert(ep, state::EpollSet::default());
+        for fd in 0..n as RawFd {
+            let id = g.add_sock(1000 + fd, Sock::new(7, state::Proto::Tcp, false));
+            let reg = Reg { sock: id, events, data: fd as u64, seen: 0, disabled: false, queued: false };
+            g.epolls.get_mut(&ep).unwrap().regs.insert(1000 + fd, reg);
+            g.watch.entry(id).or_default().push((ep, 1000 + fd));
+        }
+        ep
+    }
+
+    #[test]
+    fn epoll_wait_looks_only_at_the_ready_list() {
+        let mut g = State::default();
+        let ep = set_of(&mut g, 100, IN);
+        let mut out = [libc::epoll_event { events: 0, u64: 0 }; 200];
+        // Nothing was marked: nothing is looked at, though every socket would be ready.
+        assert_eq!(epoll_collect(&mut g, ep, &mut out), 0);
+        let ids: Vec<u64> = g.watch.keys().copied().collect();
+        g.mark(ids[3]);
+        g.mark(ids[3]);
+        assert_eq!(epoll_collect(&mut g, ep, &mut out), 1, "marked twice, reported once");
+        // Level-triggered: it stays in the list while it is ready.
+        assert_eq!(epoll_collect(&mut g, ep, &mut out), 1);
+        assert_eq!(g.epolls[&ep].ready.len(), 1);
+        // A closed descriptor leaves the list with its registration.
+        let fd = g.epolls[&ep].ready[0];
+        g.remove_fd(fd);
+        assert!(g.epolls[&ep].ready.is_empty());
+        assert_eq!(epoll_collect(&mut g, ep, &mut out), 0);
+    }
+
+    #[test]
+    fn edge_triggered_registrations_leave_the_list_once_reported() {
+        let mut g = State::default();
+        let ep = set_of(&mut g, 2, IN | libc::EPOLLET as u32);
+        let mut out = [libc::epoll_event { events: 0, u64: 0 }; 4];
+        let ids: Vec<u64> = g.watch.keys().copied().collect();
+        for &id in &ids {
+            g.mark(id);
+        }
+        // Only room for one: the other waits for the next call.
+        assert_eq!(epoll_collect(&mut g, ep, &mut out[..1]), 1);
+        assert_eq!(epoll_collect(&mut g, ep, &mut out), 1);
+        assert_eq!(epoll_collect(&mut g, ep, &mut out), 0, "edge-triggered: reported once");
+        // A new event (seq bump + mark) reports it again.
+        g.socks.get_mut(&ids[0]).unwrap().seq += 1;
+        g.mark(ids[0]);
+        assert_eq!(epoll_collect(&mut g, ep, &mut out), 1);
+        assert!(g.epolls[&ep].ready.is_empty());
+    }
 
     #[test]
     fn bits_are_the_kernels() {

@@ -143,6 +143,33 @@ pub enum St {
     Closed,
     /// UDP.
     Udp(Box<Udp>),
+    /// A TCP listener this process got through fork or exec and does not listen on at the
+    /// node (yet): its first use here (accept, poll, select, epoll) makes this process's
+    /// app worker join the listener.
+    Dormant(Box<Dormant>),
+    /// A socket this process got through fork whose session stays with the process that
+    /// had it (a connected TCP socket, a UDP socket with sessions): unusable here.
+    Elsewhere,
+}
+
+/// A listener inherited, not listened on yet (see [`St::Dormant`]).
+#[derive(Debug, Clone)]
+pub struct Dormant {
+    /// Where the listener listens.
+    pub ep: SocketAddrV4,
+    /// The app worker (handle) that listened and had not accepted when the fork came:
+    /// made passive when this process joins, so accepts come here instead of to it.
+    pub stop: Option<u64>,
+}
+
+/// What an exec'd program was told by the program before it ([`crate::ops::inherit_var`]):
+/// the application to join, and its share token.
+#[derive(Debug, Clone, Copy)]
+pub struct Inherit {
+    /// Application handle.
+    pub app: u64,
+    /// Share token.
+    pub token: u64,
 }
 
 /// A node socket.
@@ -172,6 +199,12 @@ pub struct Sock {
     pub shut_wr: bool,
     /// Options.
     pub opts: Opts,
+    /// A listener this process has accepted on or polled (its first such use may need
+    /// to tell the node, see `maybe_passive` and [`St::Dormant`]).
+    pub used: bool,
+    /// This process forked before it used the listener, so a child may have made its
+    /// app worker passive on it: its first use makes the worker active again.
+    pub maybe_passive: bool,
 }
 
 impl Sock {
@@ -194,6 +227,8 @@ impl Sock {
             shut_rd: false,
             shut_wr: false,
             opts: Opts::default(),
+            used: false,
+            maybe_passive: false,
         }
     }
 
@@ -229,13 +264,23 @@ pub struct Reg {
     pub seen: u64,
     /// EPOLLONESHOT fired; off until EPOLL_CTL_MOD.
     pub disabled: bool,
+    /// In its set's ready list.
+    pub queued: bool,
 }
 
 /// The node sockets of one epoll set (its kernel descriptors are in the kernel's set).
+///
+/// epoll_wait looks only at the registrations in the ready list: those whose socket had
+/// an event (or a change the library made) since, and level-triggered ones that were
+/// ready when last looked at (they stay until they are not), as the kernel keeps its
+/// ready list. A socket whose readiness can rise without an event (room in its tx fifo)
+/// asks the node for one when it is found not writable.
 #[derive(Debug, Default)]
 pub struct EpollSet {
     /// By descriptor.
     pub regs: HashMap<RawFd, Reg>,
+    /// Registrations to look at, in order (each at most once: [`Reg::queued`]).
+    pub ready: VecDeque<RawFd>,
     /// App workers whose eventfd is in the kernel set, with how many registrations need it.
     pub wrks: HashMap<usize, u32>,
 }
@@ -263,7 +308,16 @@ pub struct State {
     pub orphans: HashMap<(usize, SocketAddrV4), ListenerId>,
     /// Epoll sets with node sockets, by epoll descriptor.
     pub epolls: HashMap<RawFd, EpollSet>,
-    events: Vec<Event>,
+    /// Where each socket is registered: (epoll descriptor, descriptor), by socket id.
+    pub watch: HashMap<u64, Vec<(RawFd, RawFd)>>,
+    /// The application's share token, once asked for (at the first fork or exec).
+    pub share_token: Option<u64>,
+    /// The application an exec'd program inherited listeners of, until it joins it.
+    pub inherit: Option<Inherit>,
+    /// During a fork: a pipe (read, write) the child writes once it has joined the
+    /// application, so the parent does not go on (and perhaps exit) before.
+    pub fork_sync: Option<(RawFd, RawFd)>,
+    pub(crate) events: Vec<Event>,
 }
 
 static STATE: LazyLock<Mutex<State>> = LazyLock::new(|| Mutex::new(State::default()));
@@ -332,8 +386,14 @@ impl State {
         let id = self.fds.remove(&fd)?;
         // The kernel drops a closed descriptor from its epoll sets; so do we.
         let mut emptied = Vec::new();
+        if let Some(w) = self.watch.get_mut(&id) {
+            w.retain(|&(_, f)| f != fd);
+        }
         for (&ep, set) in self.epolls.iter_mut() {
             if let Some(r) = set.regs.remove(&fd) {
+                if r.queued {
+                    set.ready.retain(|&f| f != fd);
+                }
                 let wi = self.socks.get(&r.sock).map(|s| s.wrk);
                 if let Some(wi) = wi {
                     emptied.push((ep, wi));
@@ -379,6 +439,19 @@ impl State {
         }
     }
 
+    /// Puts socket `id`'s registrations in their sets' ready lists (its readiness may have changed).
+    pub fn mark(&mut self, id: u64) {
+        let Some(w) = self.watch.get(&id) else { return };
+        for &(ep, fd) in w {
+            if let Some(set) = self.epolls.get_mut(&ep) {
+                if let Some(r) = set.regs.get_mut(&fd).filter(|r| !r.queued) {
+                    r.queued = true;
+                    set.ready.push_back(fd);
+                }
+            }
+        }
+    }
+
     /// Reads worker `wi`'s events and applies them to the sockets.
     pub fn pump(&mut self, wi: usize) {
         let mut evs = std::mem::take(&mut self.events);
@@ -394,13 +467,19 @@ impl State {
             }
         }
         for ev in evs.drain(..) {
-            self.on_event(wi, ev);
+            if let Some(id) = self.on_event(wi, ev) {
+                self.mark(id);
+            }
         }
         self.events = evs;
     }
 
     /// The node closed the API connection: every session of the worker is gone.
     fn node_gone(&mut self, wi: usize) {
+        let ids: Vec<u64> = self.socks.iter().filter(|(_, s)| s.wrk == wi).map(|(&id, _)| id).collect();
+        for id in ids {
+            self.mark(id);
+        }
         for s in self.socks.values_mut().filter(|s| s.wrk == wi) {
             match &mut s.st {
                 St::Connected(_) | St::Connecting | St::Listening(_) => {
@@ -418,16 +497,17 @@ impl State {
         }
     }
 
-    fn on_event(&mut self, wi: usize, ev: Event) {
+    /// Applies one event; returns the socket it was about, if any.
+    fn on_event(&mut self, wi: usize, ev: Event) -> Option<u64> {
         crate::debug!("worker {wi}: event {ev:?}");
         match ev {
             Event::Accept(l) => {
-                if let Some(&id) = self.by_listener.get(&(wi, l.0)) {
-                    if self.socks.get(&id).is_some_and(|s| s.proto == Proto::Udp) {
-                        self.udp_take_sessions(wi, id, l);
-                    }
-                    self.bump(id);
+                let id = *self.by_listener.get(&(wi, l.0))?;
+                if self.socks.get(&id).is_some_and(|s| s.proto == Proto::Udp) {
+                    self.udp_take_sessions(wi, id, l);
                 }
+                self.bump(id);
+                Some(id)
             }
             Event::Connected { opaque, result } => {
                 let Some(s) = self.socks.get_mut(&opaque) else {
@@ -435,7 +515,7 @@ impl State {
                     if let (Ok(sess), Some(w)) = (result, self.workers.get_mut(wi)) {
                         let _ = w.w.close(sess);
                     }
-                    return;
+                    return None;
                 };
                 s.seq += 1;
                 match (&mut s.st, result) {
@@ -462,33 +542,34 @@ impl State {
                     }
                     (_, Err(_)) => {}
                 }
+                Some(opaque)
             }
             Event::Readable(s) | Event::Writable(s) | Event::PeerClosed(s) => {
-                if let Some(&id) = self.by_session.get(&(wi, s.0)) {
-                    if let Some(Sock { st: St::Udp(u), .. }) = self.socks.get_mut(&id) {
-                        if matches!(ev, Event::Readable(_)) && !u.ready.contains(&s) {
-                            u.ready.push_back(s);
-                        }
+                let id = *self.by_session.get(&(wi, s.0))?;
+                if let Some(Sock { st: St::Udp(u), .. }) = self.socks.get_mut(&id) {
+                    if matches!(ev, Event::Readable(_)) && !u.ready.contains(&s) {
+                        u.ready.push_back(s);
                     }
-                    self.bump(id);
                 }
+                self.bump(id);
+                Some(id)
             }
             Event::Reset(s) => {
-                if let Some(id) = self.by_session.remove(&(wi, s.0)) {
-                    if let Some(sock) = self.socks.get_mut(&id) {
-                        sock.seq += 1;
-                        match &mut sock.st {
-                            St::Udp(u) => {
-                                u.sessions.retain(|_, v| *v != s);
-                                u.ready.retain(|v| *v != s);
-                            }
-                            _ => {
-                                sock.st = St::Reset;
-                                sock.err = libc::ECONNRESET;
-                            }
+                let id = self.by_session.remove(&(wi, s.0))?;
+                if let Some(sock) = self.socks.get_mut(&id) {
+                    sock.seq += 1;
+                    match &mut sock.st {
+                        St::Udp(u) => {
+                            u.sessions.retain(|_, v| *v != s);
+                            u.ready.retain(|v| *v != s);
+                        }
+                        _ => {
+                            sock.st = St::Reset;
+                            sock.err = libc::ECONNRESET;
                         }
                     }
                 }
+                Some(id)
             }
         }
     }

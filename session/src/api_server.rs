@@ -20,10 +20,19 @@
 //! message that is bad or not allowed (unknown kind, a reply kind, an
 //! application this connection did not attach) gets an error reply.
 //!
-//! The connection owns the applications attached through it: when it ends
-//! for any reason (the process exited, was killed, closed the socket, or
-//! was dropped) every one of them is detached, which resets their sessions,
-//! removes their listeners and returns their fifos and segments. A worker
+//! The connection owns the app workers made through it: when it ends for any
+//! reason (the process exited, was killed, closed the socket, or was
+//! dropped) each of them is deleted, which resets their sessions, takes them
+//! off their listeners and returns their fifos and segments; an application
+//! goes with its last worker, so one attached and used by this connection
+//! alone is detached. An application can have workers on several
+//! connections: any connection that has a part in it may ask for its *share
+//! token*, and another connection (a forked child's) adds a worker to it by
+//! presenting the token (worker join). So a child that dies takes only its
+//! own workers and sessions with it, and the parent and its other children
+//! go on. Any worker of an application may make another passive on a
+//! listener (see [`crate::app_listener`]), which is how a forked child
+//! takes over accepting from a parent that listened but never accepts. A worker
 //! that finds an app misbehaving ([`ExternalShared::doom`]) gets the same
 //! treatment for the app's connection. The other way round, a connection
 //! whose applications were all detached from the CLI is closed, so the
@@ -32,7 +41,7 @@
 //! The server also relays what workers need the apps to know and only the
 //! socket can carry: new segments (with their fds) and segments removed.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::io::{self, Read};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -53,6 +62,7 @@ use crate::error::SessionError;
 use crate::external::{ApiStats, ExternalShared};
 use crate::main_thread::{ExternalWorker, MainCtx};
 use crate::pool::Handle;
+use crate::session::SessionHandle;
 
 /// Connections served at once by default (`[api] max_connections`).
 pub const MAX_CLIENTS: usize = 256;
@@ -264,6 +274,8 @@ pub struct ApiServer {
     limits: LimitCounters,
     /// Descriptors the process may have open (soft RLIMIT_NOFILE).
     fd_limit: u64,
+    /// Share tokens, by application handle (made on first request, gone with the application).
+    tokens: HashMap<u64, u64>,
 }
 
 impl ApiServer {
@@ -292,6 +304,7 @@ impl ApiServer {
             cfg,
             limits: LimitCounters::default(),
             fd_limit,
+            tokens: HashMap::new(),
         })
     }
 
@@ -339,6 +352,10 @@ impl ApiServer {
         self.relay_segments();
         self.expire(Instant::now());
         let control = &ctx.tables().control;
+        self.tokens.retain(|&app, _| {
+            let h = Handle::from_u64(app);
+            control.app_handle(h.index) == Some(h)
+        });
         for c in &mut self.clients {
             if c.gone.is_none() && c.apps.iter().any(|a| a.workers.iter().any(|w| w.ext.doomed().is_some())) {
                 c.gone = Some(Gone::Misbehaving);
@@ -660,6 +677,29 @@ impl ApiServer {
                     Err(e) => self.fail(i, kind, h.context, e.code(), &e.to_string()),
                 }
             }
+            Body::Share { app } => {
+                if self.owned_app(i, app).is_none() {
+                    return self.not_yours(i, kind, h.context, "application");
+                }
+                let token = *self.tokens.entry(app).or_insert_with(share_token);
+                self.reply(i, kind, h.context, Body::ShareToken { token }, Vec::new());
+            }
+            Body::WorkerJoin { app, token } => self.join(ctx, i, h.context, app, token),
+            Body::ListenerPassive { app, listener, wrk, passive } => {
+                let Some(a) = self.owned_app(i, app) else {
+                    return self.not_yours(i, kind, h.context, "application");
+                };
+                let l = SessionHandle(listener);
+                if !l.is_listener() {
+                    let e = SessionError::NoSuchListener(l.index());
+                    return self.fail(i, kind, h.context, e.code(), &e.to_string());
+                }
+                let app = self.clients[i].apps[a].app;
+                match ctx.listener_set_passive(app, l.index(), Handle::from_u64(wrk), passive) {
+                    Ok(_) => self.reply(i, kind, h.context, Body::Empty, Vec::new()),
+                    Err(e) => self.fail(i, kind, h.context, e.code(), &e.to_string()),
+                }
+            }
             Body::CertKeyAdd { cert, key } => {
                 let c = &mut self.clients[i];
                 let slot = c.certs.iter().position(Option::is_none).or_else(|| {
@@ -761,6 +801,45 @@ impl ApiServer {
         }
     }
 
+    /// A worker join: a new app worker of application `app` for connection `i`, if `token` is its share token.
+    fn join(&mut self, ctx: &mut MainCtx, i: usize, context: u64, app: u64, token: u64) {
+        let kind = Kind::WorkerJoinRequest;
+        let handle = Handle::from_u64(app);
+        let control = &ctx.tables().control;
+        let attached = control.app_handle(handle.index) == Some(handle);
+        if !attached || self.tokens.get(&app) != Some(&token) {
+            self.stats.join_failures.fetch_add(1, Ordering::Relaxed);
+            let text = "no application with that handle shares itself with that token";
+            return self.fail(i, kind, context, ErrorCode::NotYours as i32, text);
+        }
+        let name = control.app(handle.index).map(|a| a.name.clone()).unwrap_or_default();
+        let owned = self.owned_app(i, app);
+        let refusal = match owned {
+            Some(_) => self.descriptors_left().err().inspect(|_| self.limits.refused_descriptors += 1),
+            None => self.attach_refusal(i),
+        };
+        if let Some(text) = refusal {
+            return self.fail(i, kind, context, ErrorCode::TooMany as i32, &text);
+        }
+        match ctx.app_worker_add_external(handle, &self.stats) {
+            Ok(w) => {
+                self.stats.joins.fetch_add(1, Ordering::Relaxed);
+                let c = &mut self.clients[i];
+                eprintln!(
+                    "dpnode: api connection {} (pid {}) joined {name:?} (app {}) as its app worker {}",
+                    c.id, c.pid, handle.index, w.wrk_map_index
+                );
+                let worker = ClientWorker { wrk: w.wrk, ext: w.ext.clone() };
+                match owned {
+                    Some(a) => c.apps[a].workers.push(worker),
+                    None => c.apps.push(ClientApp { app: handle, name, workers: vec![worker] }),
+                }
+                self.reply_worker(i, kind, context, w);
+            }
+            Err(e) => self.fail(i, kind, context, e.code(), &e.to_string()),
+        }
+    }
+
     fn reply_worker(&mut self, i: usize, kind: Kind, context: u64, w: ExternalWorker) {
         let mut fds = vec![w.segment_fd];
         let mut flags = 0;
@@ -856,6 +935,29 @@ impl ApiServer {
                 Gone::Detached => "its applications were detached".into(),
                 Gone::Expired => "expired".into(),
             };
+            // Workers of the app that other connections hold keep it alive: delete only ours.
+            let all = ctx.tables().control.app(a.app.index).map_or(0, |x| x.worker_count());
+            if all > a.workers.len() && ctx.tables().control.app_handle(a.app.index) == Some(a.app) {
+                let mut n = 0;
+                for w in &a.workers {
+                    match ctx.app_worker_del(a.app, w.wrk) {
+                        Ok(closed) => {
+                            n += closed;
+                            self.stats.workers_deleted_client_gone.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(e) => eprintln!("dpnode: api connection {}: worker del {:?}: {e}", c.id, a.name),
+                    }
+                }
+                eprintln!(
+                    "dpnode: api connection {} (pid {}): {reason}; deleted its {} app workers of {:?} \
+                     (the app stays), {n} sessions closed",
+                    c.id,
+                    c.pid,
+                    a.workers.len(),
+                    a.name
+                );
+                continue;
+            }
             match ctx.detach(a.app) {
                 Ok(n) => {
                     counter.fetch_add(1, Ordering::Relaxed);
@@ -876,6 +978,18 @@ impl Drop for ApiServer {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
     }
+}
+
+/// A fresh share token: 64 random bits from the kernel (the clock and the pid if that fails).
+fn share_token() -> u64 {
+    let mut b = [0u8; 8];
+    // SAFETY: getrandom writes at most 8 bytes into a live 8-byte buffer.
+    let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), 8, 0) };
+    if n == 8 {
+        return u64::from_le_bytes(b);
+    }
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    (t ^ u64::from(std::process::id()).rotate_left(32)).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
 /// Queues a message (and its fds) for a client.

@@ -14,6 +14,15 @@
 //! is no limit on the number of listening workers besides memory; the rotor
 //! is the map index to try next, which keeps the round robin fair when
 //! workers join or leave between accepts.
+//!
+//! A listening worker can be *passive*: it keeps its place (the listener
+//! and its port stay while it listens) but the rotor hands it sessions only
+//! when no active worker listens. This is for a process that listened and
+//! then forked workers to accept for it (nginx's master): a worker that joins
+//! makes the master passive, as VPP's VLS stops the listen of a forking
+//! parent that never accepted. A worker that says it is active is *pinned*:
+//! it can no longer be made passive by another worker, so a parent that does
+//! accept after forking is not pushed aside by a child that joins later.
 
 use crate::application::Scope;
 use crate::lookup::Endpoint;
@@ -37,6 +46,10 @@ pub struct AppListener {
     /// Transport options for the sessions it accepts (e.g. TCP congestion control).
     pub options: TransportOptions,
     workers: Vec<u32>,
+    /// Listening workers that get sessions only when no active one listens (sorted).
+    passive: Vec<u32>,
+    /// Workers that asked to be active: never made passive again (sorted).
+    pinned: Vec<u32>,
     rotor: u32,
     owner_worker: u32,
 }
@@ -61,6 +74,8 @@ impl AppListener {
             ns_index,
             options: TransportOptions::default(),
             workers: vec![first_worker],
+            passive: Vec::new(),
+            pinned: Vec::new(),
             rotor: first_worker,
             owner_worker: first_worker,
         }
@@ -80,10 +95,52 @@ impl AppListener {
     /// own rotor per listener and asks with it: accepts are round robin per
     /// data-plane worker rather than across them, which is the same thing
     /// with one worker and close to it with several.
+    ///
+    /// Passive workers are skipped while an active one listens.
     pub fn select_worker_from(&self, rotor: u32) -> Option<(u32, u32)> {
-        let next = self.workers.partition_point(|&w| w < rotor);
-        let chosen = *self.workers.get(next).or_else(|| self.workers.first())?;
+        let pick = |eligible: &dyn Fn(u32) -> bool| {
+            let from = self.workers.partition_point(|&w| w < rotor);
+            let (before, after) = self.workers.split_at(from);
+            after.iter().chain(before).copied().find(|&w| eligible(w))
+        };
+        let chosen = if self.passive.len() < self.workers.len() {
+            pick(&|w| self.passive.binary_search(&w).is_err())?
+        } else {
+            pick(&|_| true)?
+        };
         Some((chosen, chosen.wrapping_add(1)))
+    }
+
+    /// Makes a listening worker passive (`true`) or active again (`false`,
+    /// which also pins it active). Returns whether it is passive now, or
+    /// `None` if it does not listen. Making a pinned worker passive does nothing.
+    pub fn set_passive(&mut self, wrk_map_index: u32, passive: bool) -> Option<bool> {
+        if !self.has_worker(wrk_map_index) {
+            return None;
+        }
+        let pinned = self.pinned.binary_search(&wrk_map_index);
+        let at = self.passive.binary_search(&wrk_map_index);
+        match (passive, at) {
+            (true, Err(i)) if pinned.is_err() => self.passive.insert(i, wrk_map_index),
+            (false, Ok(i)) => {
+                self.passive.remove(i);
+            }
+            _ => {}
+        }
+        if let (false, Err(i)) = (passive, pinned) {
+            self.pinned.insert(i, wrk_map_index);
+        }
+        Some(self.is_passive(wrk_map_index))
+    }
+
+    /// Whether a worker is passive on this listener.
+    pub fn is_passive(&self, wrk_map_index: u32) -> bool {
+        self.passive.binary_search(&wrk_map_index).is_ok()
+    }
+
+    /// Passive workers (map indices), ascending.
+    pub fn passive_workers(&self) -> &[u32] {
+        &self.passive
     }
 
     /// Adds a listening worker; returns false if it already listened.
@@ -101,8 +158,10 @@ impl AppListener {
     ///
     /// If the owner leaves, ownership passes to the lowest remaining worker.
     pub fn del_worker(&mut self, wrk_map_index: u32) -> bool {
-        if let Ok(at) = self.workers.binary_search(&wrk_map_index) {
-            self.workers.remove(at);
+        for set in [&mut self.workers, &mut self.passive, &mut self.pinned] {
+            if let Ok(at) = set.binary_search(&wrk_map_index) {
+                set.remove(at);
+            }
         }
         if self.owner_worker == wrk_map_index {
             if let Some(&first) = self.workers.first() {
@@ -177,6 +236,37 @@ mod test {
         let mut l = listener(u32::MAX);
         l.add_worker(3);
         assert_eq!(picks(&mut l, 3), [u32::MAX, 3, u32::MAX]);
+    }
+
+    #[test]
+    fn passive_workers_get_sessions_only_when_no_active_one_listens() {
+        let mut l = listener(0);
+        l.add_worker(1);
+        l.add_worker(2);
+        assert_eq!(l.set_passive(0, true), Some(true));
+        assert_eq!(l.set_passive(7, true), None, "not listening");
+        assert_eq!(picks(&mut l, 5), [1, 2, 1, 2, 1]);
+        // The only active worker leaves and comes back: the rotor goes on from where it was.
+        assert!(!l.del_worker(1));
+        assert_eq!(picks(&mut l, 2), [2, 2]);
+        l.add_worker(1);
+        assert_eq!(picks(&mut l, 3), [1, 2, 1]);
+        // No active worker: the passive ones take sessions rather than refusing them.
+        l.del_worker(1);
+        l.del_worker(2);
+        assert_eq!(picks(&mut l, 2), [0, 0]);
+        assert_eq!(l.passive_workers(), [0]);
+        // Active again, and pinned: another worker can no longer make it passive.
+        assert_eq!(l.set_passive(0, false), Some(false));
+        assert_eq!(l.set_passive(0, true), Some(false));
+        assert!(!l.is_passive(0));
+        // A worker that leaves forgets its marks: joining again, it can be made passive.
+        l.add_worker(3);
+        l.set_passive(3, false);
+        l.del_worker(3);
+        l.add_worker(3);
+        assert_eq!(l.set_passive(3, true), Some(true));
+        assert_eq!(picks(&mut l, 2), [0, 0]);
     }
 
     #[test]

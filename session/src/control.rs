@@ -274,6 +274,26 @@ impl<R> ControlTables<R> {
         }
     }
 
+    /// Makes app worker `wrk` of `app` passive on listener `listener` (it gets
+    /// sessions only when no active worker listens), or active again; any
+    /// worker of the app may ask this of any other. Returns whether it is passive now.
+    pub fn listener_set_passive(
+        &mut self,
+        app: Handle,
+        listener: u32,
+        wrk: Handle,
+        passive: bool,
+    ) -> Result<bool, SessionError> {
+        let app_index = self.resolve_app(app)?;
+        let map = self.resolve_worker(app_index, wrk)?.wrk_map_index;
+        let l = self
+            .listeners
+            .get_mut(listener)
+            .filter(|l| l.app_index == app_index)
+            .ok_or(SessionError::NoSuchListener(listener))?;
+        l.set_passive(map, passive).ok_or_else(|| SessionError::NotListening(l.endpoint.to_string()))
+    }
+
     /// Finds the listener for `ip:port`.
     ///
     /// With `local_first` (an app connecting from namespace `ns`), the
@@ -378,7 +398,7 @@ impl<R> ControlTables<R> {
         let mut out = format!("{:<28}{:<32}{:<12}{}\n", "Connection", "App", "Wrk", "Scope");
         for l in self.listeners() {
             let app = self.apps.get(l.app_index).map_or("?", |a| a.name.as_str());
-            let _ = writeln!(out, "{:<28}{:<32}{:<12}{}", l.endpoint.to_string(), app, join(l.workers()), l.scope);
+            let _ = writeln!(out, "{:<28}{:<32}{:<12}{}", l.endpoint.to_string(), app, listener_workers(l), l.scope);
         }
         out
     }
@@ -542,7 +562,7 @@ impl<R: AppWorkerDetail> ControlTables<R> {
                     "    {} scope {} workers {} owner {}",
                     l.endpoint,
                     l.scope,
-                    join(l.workers()),
+                    listener_workers(l),
                     l.owner()
                 );
             }
@@ -572,6 +592,12 @@ fn listener_unregister(lookup: &mut ListenerLookup, l: &AppListener) {
     if l.scope.local {
         lookup.del_local(l.ns_index, &l.endpoint, l.index);
     }
+}
+
+/// A listener's workers for the CLI: `0p,1,2` (`p`: passive).
+fn listener_workers(l: &AppListener) -> String {
+    let mark = |w: &u32| if l.is_passive(*w) { format!("{w}p") } else { w.to_string() };
+    l.workers().iter().map(mark).collect::<Vec<_>>().join(",")
 }
 
 fn join<T: std::fmt::Display>(items: &[T]) -> String {
@@ -1056,6 +1082,35 @@ mod test {
         drop(last);
         f.assert_empty();
         assert_eq!(f.t.detach(app).unwrap_err(), SessionError::NotAttached);
+    }
+
+    #[test]
+    fn passive_workers_and_their_errors() {
+        let mut f = Fixture::new();
+        let (app, w0) = f.attach("master", AppOptions::default()).unwrap();
+        let w1 = f.worker_add(app);
+        let (other, wo) = f.attach("other", AppOptions::default()).unwrap();
+        let l = f.listen(app, w0, "tcp://0.0.0.0/80").unwrap().listener();
+        let lo = f.listen(other, wo, "tcp://0.0.0.0/81").unwrap().listener();
+        f.listen(app, w1, "tcp://0.0.0.0/80").unwrap();
+        // The joined worker makes the first one passive: accepts go to it alone.
+        assert_eq!(f.t.listener_set_passive(app, l, w0, true), Ok(true));
+        let picks: Vec<u32> = (0..4).map(|_| f.t.listener_select_worker(l).unwrap().1).collect();
+        assert_eq!(picks, [w1.index; 4]);
+        assert!(f.t.format_listeners().contains("0p,1"), "{}", f.t.format_listeners());
+        assert_eq!(f.t.listener_set_passive(app, 77, w0, true), Err(SessionError::NoSuchListener(77)));
+        assert_eq!(f.t.listener_set_passive(app, lo, w0, true), Err(SessionError::NoSuchListener(lo)), "not its app's");
+        assert_eq!(f.t.listener_set_passive(app, l, wo, true), Err(SessionError::NoSuchAppWorker(wo.index)));
+        let w2 = f.worker_add(app);
+        let not = SessionError::NotListening("tcp://0.0.0.0/80".into());
+        assert_eq!(f.t.listener_set_passive(app, l, w2, true), Err(not));
+        // Active again, and then no other worker can push it aside.
+        assert_eq!(f.t.listener_set_passive(app, l, w0, false), Ok(false));
+        assert_eq!(f.t.listener_set_passive(app, l, w0, true), Ok(false));
+        // The active worker leaves: the listener stays with the other.
+        f.t.app_worker_del(app, w1).unwrap();
+        assert_eq!(f.t.listener(l).unwrap().workers(), [0]);
+        check_invariants(&f.t);
     }
 
     #[test]

@@ -30,6 +30,10 @@ pub struct CtConn {
     pub client_closed: bool,
     /// Which sides have closed.
     pub server_closed: bool,
+    /// Which sides have shut down writing (their peer was told it disconnected).
+    pub client_shut: bool,
+    /// Which sides have shut down writing.
+    pub server_shut: bool,
     /// Datagram flavour.
     pub dgram: bool,
 }
@@ -64,7 +68,15 @@ impl CutThrough {
 
     /// Joins two sessions that already share a fifo pair; returns the connection index.
     pub fn add(&mut self, client: u32, server: u32, dgram: bool) -> Result<u32, SessionError> {
-        let c = CtConn { client, server, client_closed: false, server_closed: false, dgram };
+        let c = CtConn {
+            client,
+            server,
+            client_closed: false,
+            server_closed: false,
+            client_shut: false,
+            server_shut: false,
+            dgram,
+        };
         Ok(self.conns.insert_with(|_| Ok(c))?.index)
     }
 
@@ -76,6 +88,15 @@ impl CutThrough {
     /// Whether the peer of `session` on `conn` still holds its side.
     pub fn peer_alive(&self, conn: u32, session: u32) -> bool {
         self.conns.get(conn).is_some_and(|c| if session == c.client { !c.server_closed } else { !c.client_closed })
+    }
+
+    /// Whether `session`'s side had shut down writing; with `set`, it has now.
+    fn shut(&mut self, conn: u32, session: u32, set: bool) -> bool {
+        let Some(c) = self.conns.get_mut(conn) else { return false };
+        let flag = if session == c.client { &mut c.client_shut } else { &mut c.server_shut };
+        let was = *flag;
+        *flag |= set;
+        was
     }
 
     /// Marks `session`'s side closed; forgets the connection once both are.
@@ -140,10 +161,23 @@ impl Transport for CutThrough {
 
     fn close(&mut self, cx: &mut TransportCx<'_>, session: u32) {
         let Some(conn) = cx.sessions.get(session).map(|s| s.conn) else { return };
+        let shut = self.shut(conn, session, false);
         if let Some(peer) = self.side_closed(conn, session) {
-            cx.event(peer, EventKind::Disconnected);
+            if !shut {
+                cx.event(peer, EventKind::Disconnected);
+            }
         }
         cx.event(session, EventKind::TransportClosed);
+    }
+
+    fn shutdown_write(&mut self, cx: &mut TransportCx<'_>, session: u32) {
+        let Some(conn) = cx.sessions.get(session).map(|s| s.conn) else { return };
+        if self.conns.get(conn).is_some_and(|c| !c.dgram) && !self.shut(conn, session, true) {
+            // What this side wrote is in the peer's rx fifo already: it reads it, then the end.
+            if self.peer_alive(conn, session) {
+                cx.event(self.conns.get(conn).map_or(session, |c| c.peer_of(session)), EventKind::Disconnected);
+            }
+        }
     }
 
     fn abort(&mut self, cx: &mut TransportCx<'_>, session: u32) {

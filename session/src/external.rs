@@ -94,6 +94,12 @@ pub struct ApiStats {
     pub segments_announced: AtomicU64,
     /// Segment removals told to applications.
     pub segments_withdrawn: AtomicU64,
+    /// App workers added with a share token on another connection (a forked child joining).
+    pub joins: AtomicU64,
+    /// Joins refused: unknown application or wrong share token.
+    pub join_failures: AtomicU64,
+    /// App workers deleted because their connection ended while other connections kept the app.
+    pub workers_deleted_client_gone: AtomicU64,
 }
 
 impl ApiStats {
@@ -118,6 +124,9 @@ impl ApiStats {
             ("app listen/unlisten requests over the rate limit", v(&self.control_throttled), true),
             ("app segments announced", v(&self.segments_announced), false),
             ("app segments withdrawn", v(&self.segments_withdrawn), false),
+            ("api app workers joined (share token)", v(&self.joins), false),
+            ("api joins refused (bad token)", v(&self.join_failures), true),
+            ("api app workers deleted (client gone, app stays)", v(&self.workers_deleted_client_gone), false),
         ]
     }
 }

@@ -275,6 +275,19 @@ impl MainCtx {
         g.upper.control.listener_set_owner(listener, wrk)
     }
 
+    /// Makes app worker `wrk` of `app` passive on listener `listener` (or active again);
+    /// returns whether it is passive now ([`crate::control::ControlTables::listener_set_passive`]).
+    pub fn listener_set_passive(
+        &mut self,
+        app: Handle,
+        listener: u32,
+        wrk: Handle,
+        passive: bool,
+    ) -> Result<bool, SessionError> {
+        let mut g = self.barrier.sync();
+        g.upper.control.listener_set_passive(app, listener, wrk, passive)
+    }
+
     /// Stops app worker `wrk` of `app` listening on `ep`.
     pub fn unlisten(&mut self, app: Handle, wrk: Handle, ep: Endpoint) -> Result<(), SessionError> {
         let mut g = self.barrier.sync();

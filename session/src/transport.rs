@@ -248,6 +248,11 @@ pub trait Transport {
     /// peer if the protocol has a way, forget the connection, raise nothing.
     fn abort(&mut self, cx: &mut TransportCx<'_>, session: u32);
 
+    /// The app will write no more to `session` but goes on reading (half-close):
+    /// tell the peer once what is in the tx fifo has gone. Nothing by default
+    /// (datagrams have no end of stream).
+    fn shutdown_write(&mut self, _cx: &mut TransportCx<'_>, _session: u32) {}
+
     /// Timers and deferred work; returns how much was done.
     fn poll(&mut self, _cx: &mut TransportCx<'_>) -> usize {
         0

@@ -324,6 +324,20 @@ impl SessionWorker {
         self.with_transport(io, net, proto, |t, cx| t.close(cx, index));
     }
 
+    /// The app will write no more to session `index` (half-close); it keeps reading.
+    pub(crate) fn session_shutdown_write(&mut self, io: &mut Io, net: &NetTables, index: u32) {
+        let Some(s) = self.sessions.get(index) else { return };
+        if !matches!(s.state, SessionState::Ready | SessionState::TransportClosing) {
+            return;
+        }
+        let proto = s.proto;
+        // Data the app wrote before goes first: push what is pending to the transport now.
+        self.with_transport(io, net, proto, |t, cx| {
+            t.push_tx(cx, index);
+            t.shutdown_write(cx, index);
+        });
+    }
+
     /// Tears a session down now: the transport forgets it (resetting the peer if it can) and it is freed.
     fn session_abort(&mut self, io: &mut Io, net: &NetTables, index: u32) {
         let Some(proto) = self.sessions.get(index).map(|s| s.proto) else { return };

@@ -179,6 +179,10 @@ fn spawn_server<'s>(
     (h, ready_rx)
 }
 
+fn wait_secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
 /// xorshift64*: a seeded generator for the fuzzing below.
 struct Rng(u64);
 
@@ -545,6 +549,192 @@ fn external_apps_over_a_ring_port() {
         assert!(!node.app_named("two-wrk"), "the last worker took the application with it");
         node.until("worker thread", |_| wrk.is_finished());
         wrk.join().unwrap();
+        assert_eq!(live_counts(), base);
+
+        // 10. One application over two connections, as after a fork: the second connection
+        // joins with the app's share token, joins its listener, makes the first worker (which
+        // never accepts, like nginx's master) passive and takes every accept; when the second
+        // connection goes, only its worker and sessions go, and the application stays.
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let (go_tx, go_rx) = mpsc::channel::<()>();
+        let sock = socket.clone();
+        let forked = sc.spawn(move || {
+            let (app, mut w0) = App::attach(&sock, "forked", &small()).unwrap();
+            let ep = Ep::parse_uri("tcp://0.0.0.0/86").unwrap();
+            let l = w0.listen(ep).unwrap();
+            let token = app.share_token().unwrap();
+            assert_eq!(app.share_token().unwrap(), token, "one token for the application's life");
+            let wait = Duration::from_secs(10);
+            let bad = App::join(&sock, "forked", app.handle(), token ^ 1, wait).map(|_| ()).unwrap_err();
+            let (child, mut w1) = App::join(&sock, "forked", app.handle(), token, wait).unwrap();
+            assert_eq!(w1.index(), 1);
+            assert_eq!(w1.listen(ep).unwrap(), l, "the child joins the parent's listener");
+            child.listener_passive(l, w0.handle(), true).unwrap();
+            ready_tx.send(bad).unwrap();
+            // The child echoes what it accepts; the parent's worker never looks at its queues.
+            let (mut events, mut buf) = (Vec::new(), vec![0u8; 65536]);
+            // (Until told, or until the test gives up: a dropped sender ends the loop too.)
+            while matches!(go_rx.try_recv(), Err(mpsc::TryRecvError::Empty)) {
+                events.clear();
+                w1.wait(&mut events, 64, Some(Duration::from_millis(10))).unwrap();
+                for ev in &events {
+                    match *ev {
+                        Event::Accept(l) => while let Ok(Some(_)) = w1.accept(l) {},
+                        Event::Readable(s) | Event::Writable(s) => {
+                            while w1.write_space(s) > 0 {
+                                match w1.read(s, &mut buf[..w1.write_space(s).min(65536)]) {
+                                    Ok(n) if n > 0 => assert_eq!(w1.write(s, &buf[..n]).unwrap(), n),
+                                    _ => break,
+                                }
+                            }
+                            if w1.rx_pending(s).is_some_and(|n| n > 0) {
+                                let _ = w1.want_writable(s);
+                            }
+                        }
+                        Event::PeerClosed(s) => w1.close(s).unwrap(),
+                        _ => {}
+                    }
+                }
+            }
+            drop(w1);
+            drop(child);
+            let _ = go_rx.recv();
+            (app, w0)
+        });
+        let bad = loop {
+            node.turn();
+            if let Ok(b) = ready_rx.try_recv() {
+                break b;
+            }
+            std::thread::sleep(Duration::from_micros(500));
+        };
+        assert_eq!(bad.node_error(), Some(NodeError::NotYours), "a wrong token: {bad}");
+        assert_eq!(node.stats.join_failures.load(Ordering::Relaxed), 1);
+        assert_eq!(node.stats.joins.load(Ordering::Relaxed), 1);
+        // Every session goes to the child's worker: with half of them on the passive parent,
+        // which never accepts, the client would time out.
+        let r = node.builtin_client("fork-cli", "tcp://198.18.5.1/86", builtin(), 4, 256 << 10);
+        assert!(r.ok() && r.bytes_received == 4 * (256 << 10), "{}", r.format());
+        assert!(node.ctx.tables().control.format_listeners().contains("0p,1"));
+        node.until("echo sessions closed", |n| n.sessions() == 0);
+        assert_eq!(live_counts(), (base.0 + 2, base.1), "two app workers, a first segment each");
+        let app_workers = |n: &Node| n.ctx.tables().control.app_by_name("forked").map(|a| a.worker_count());
+        go_tx.send(()).unwrap();
+        node.until("the child's worker deleted", |n| app_workers(n) == Some(1));
+        assert_eq!(node.stats.workers_deleted_client_gone.load(Ordering::Relaxed), 1);
+        assert_eq!(live_counts(), (base.0 + 1, base.1), "the child's segment went with it");
+        assert_eq!(node.ctx.tables().control.listener_count(), 1, "the parent still listens");
+        go_tx.send(()).unwrap();
+        node.until("forked thread", |_| forked.is_finished());
+        let (app, w0) = forked.join().unwrap();
+        drop(w0);
+        drop(app);
+        node.until("forked gone", |n| !n.app_named("forked"));
+        assert_eq!(live_counts(), base);
+
+        // 11. Half-close through cut-through: the client shuts down writing, the server reads
+        // the data, then the end, and still answers; the client reads the answer.
+        let sock = socket.clone();
+        let half = sc.spawn(move || {
+            let (srv_app, mut sw) = App::attach(&sock, "half-srv", &local()).unwrap();
+            let l = sw.listen(Ep::parse_uri("tcp://0.0.0.0/87").unwrap()).unwrap();
+            let (cli_app, mut cw) = App::attach(&sock, "half-cli", &local()).unwrap();
+            let c = cw
+                .connect(Ep::parse_uri("tcp://198.18.5.1/87").unwrap(), ConnectOptions::default(), wait_secs(10))
+                .unwrap();
+            assert_eq!(cw.write(c, b"question").unwrap(), 8);
+            cw.shutdown_write(c).unwrap();
+            let mut events = Vec::new();
+            let deadline = Instant::now() + wait_secs(20);
+            let mut got = Vec::new();
+            let mut s = None;
+            let mut peer_closed = false;
+            let mut buf = [0u8; 64];
+            while !(peer_closed && got.len() == 8) {
+                assert!(Instant::now() < deadline, "server: {events:?} {got:?}");
+                events.clear();
+                sw.wait(&mut events, 16, Some(Duration::from_millis(10))).unwrap();
+                for ev in &events {
+                    match *ev {
+                        Event::Accept(_) => s = sw.accept(l).unwrap(),
+                        Event::PeerClosed(_) => peer_closed = true,
+                        _ => {}
+                    }
+                }
+                if let Some(s) = s {
+                    while let Ok(n) = sw.read(s, &mut buf) {
+                        if n == 0 {
+                            break;
+                        }
+                        got.extend_from_slice(&buf[..n]);
+                    }
+                }
+            }
+            assert_eq!(got, b"question");
+            let s = s.unwrap();
+            assert_eq!(sw.read(s, &mut buf).unwrap(), 0, "the end of the client's stream");
+            assert_eq!(sw.write(s, b"answer").unwrap(), 6, "the server still writes");
+            let mut back = Vec::new();
+            while back.len() < 6 {
+                assert!(Instant::now() < deadline, "client: {back:?}");
+                events.clear();
+                cw.wait(&mut events, 16, Some(Duration::from_millis(10))).unwrap();
+                while let Ok(n) = cw.read(c, &mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    back.extend_from_slice(&buf[..n]);
+                }
+            }
+            assert_eq!(back, b"answer");
+            sw.close(s).unwrap();
+            cw.close(c).unwrap();
+            cw.flush(wait_secs(5)).unwrap();
+            sw.flush(wait_secs(5)).unwrap();
+            drop((sw, cw));
+            drop((srv_app, cli_app));
+        });
+        node.until("half-close", |_| half.is_finished());
+        half.join().unwrap();
+        node.until("half apps gone", |n| !n.app_named("half-srv") && !n.app_named("half-cli") && n.sessions() == 0);
+        assert_eq!(live_counts(), base);
+
+        // 12. A client that connects and closes before the server accepts: the server still
+        // learns of the close when it accepts (it would otherwise wait for data forever).
+        let sock = socket.clone();
+        let early = sc.spawn(move || {
+            let (srv_app, mut sw) = App::attach(&sock, "early-srv", &local()).unwrap();
+            let l = sw.listen(Ep::parse_uri("tcp://0.0.0.0/88").unwrap()).unwrap();
+            let (cli_app, mut cw) = App::attach(&sock, "early-cli", &local()).unwrap();
+            let c = cw
+                .connect(Ep::parse_uri("tcp://198.18.5.1/88").unwrap(), ConnectOptions::default(), wait_secs(10))
+                .unwrap();
+            cw.close(c).unwrap();
+            cw.flush(wait_secs(5)).unwrap();
+            let mut events = Vec::new();
+            let deadline = Instant::now() + wait_secs(20);
+            while !events.contains(&Event::Accept(l)) {
+                assert!(Instant::now() < deadline, "no accept: {events:?}");
+                sw.wait(&mut events, 16, Some(Duration::from_millis(10))).unwrap();
+            }
+            // The close reaches the server's queue while the session waits to be accepted.
+            std::thread::sleep(Duration::from_millis(300));
+            sw.wait(&mut events, 16, Some(Duration::ZERO)).unwrap();
+            let s = sw.accept(l).unwrap().expect("the session waits to be accepted");
+            while !events.contains(&Event::PeerClosed(s)) {
+                assert!(Instant::now() < deadline, "the server never heard of the close: {events:?}");
+                sw.wait(&mut events, 16, Some(Duration::from_millis(10))).unwrap();
+            }
+            let mut buf = [0u8; 8];
+            assert_eq!(sw.read(s, &mut buf).unwrap(), 0, "end of stream");
+            sw.close(s).unwrap();
+            sw.flush(wait_secs(5)).unwrap();
+            drop((sw, cw));
+            drop((srv_app, cli_app));
+        });
+        node.until("early close", |_| early.is_finished());
+        early.join().unwrap();
+        node.until("early apps gone", |n| !n.app_named("early-srv") && !n.app_named("early-cli") && n.sessions() == 0);
         assert_eq!(live_counts(), base);
     });
 

@@ -63,6 +63,15 @@ pub enum Kind {
     CertKeyAddRequest = 0x005,
     /// App → node: forget a certificate/key slot.
     CertKeyDelRequest = 0x006,
+    /// App → node: the application's share token, which lets another connection (a forked
+    /// child, say) add a worker to it with [`Kind::WorkerJoinRequest`].
+    ShareRequest = 0x007,
+    /// App → node, on any connection: add a worker to an application another connection
+    /// attached, proving the right with its share token (fds in the reply: segment, eventfd).
+    WorkerJoinRequest = 0x008,
+    /// App → node: make one of the application's workers passive on a listener (it gets
+    /// accepts only when no active worker listens), or active again.
+    ListenerPassiveRequest = 0x009,
     /// Node → app: the application is attached; describes its first worker (fds: segment, eventfd).
     AttachReply = 0x101,
     /// Node → app: the application is detached.
@@ -75,6 +84,12 @@ pub enum Kind {
     CertKeyAddReply = 0x105,
     /// Node → app: the slot is gone.
     CertKeyDelReply = 0x106,
+    /// Node → app: the share token.
+    ShareReply = 0x107,
+    /// Node → app: describes the joined worker (fds: segment, eventfd).
+    WorkerJoinReply = 0x108,
+    /// Node → app: the listener's worker is passive (or active) now.
+    ListenerPassiveReply = 0x109,
     /// Node → app, unsolicited: a segment the app's sessions use (fd: the segment).
     SegmentAdd = 0x201,
     /// Node → app, unsolicited: a segment the node no longer uses for this app.
@@ -94,12 +109,18 @@ impl Kind {
             0x004 => WorkerDelRequest,
             0x005 => CertKeyAddRequest,
             0x006 => CertKeyDelRequest,
+            0x007 => ShareRequest,
+            0x008 => WorkerJoinRequest,
+            0x009 => ListenerPassiveRequest,
             0x101 => AttachReply,
             0x102 => DetachReply,
             0x103 => WorkerAddReply,
             0x104 => WorkerDelReply,
             0x105 => CertKeyAddReply,
             0x106 => CertKeyDelReply,
+            0x107 => ShareReply,
+            0x108 => WorkerJoinReply,
+            0x109 => ListenerPassiveReply,
             0x201 => SegmentAdd,
             0x202 => SegmentDel,
             0x2ff => ErrorReply,
@@ -489,14 +510,43 @@ pub enum Body<'a> {
         /// Slot.
         index: u32,
     },
-    /// [`Kind::AttachReply`] or [`Kind::WorkerAddReply`].
+    /// [`Kind::ShareRequest`].
+    Share {
+        /// Application handle.
+        app: u64,
+    },
+    /// [`Kind::WorkerJoinRequest`].
+    WorkerJoin {
+        /// Application handle.
+        app: u64,
+        /// Its share token.
+        token: u64,
+    },
+    /// [`Kind::ListenerPassiveRequest`].
+    ListenerPassive {
+        /// Application handle.
+        app: u64,
+        /// Listener handle (as the bound event gave it).
+        listener: u64,
+        /// The app worker to make passive or active (any worker of the application).
+        wrk: u64,
+        /// Passive (true) or active again (false).
+        passive: bool,
+    },
+    /// [`Kind::AttachReply`], [`Kind::WorkerAddReply`] or [`Kind::WorkerJoinReply`].
     Worker(WorkerInfo),
+    /// [`Kind::ShareReply`].
+    ShareToken {
+        /// The token.
+        token: u64,
+    },
     /// [`Kind::CertKeyAddReply`].
     CertKeySlot {
         /// Slot.
         index: u32,
     },
-    /// [`Kind::DetachReply`], [`Kind::WorkerDelReply`], [`Kind::CertKeyDelReply`].
+    /// [`Kind::DetachReply`], [`Kind::WorkerDelReply`], [`Kind::CertKeyDelReply`],
+    /// [`Kind::ListenerPassiveReply`].
     Empty,
     /// [`Kind::SegmentAdd`] (fd: the segment).
     SegmentAdd {
@@ -598,12 +648,41 @@ impl<'a> Message<'a> {
                 exact(b, 4)?;
                 Body::CertKeyDel { index: get_u32(b, 0..4) }
             }
-            Kind::AttachReply | Kind::WorkerAddReply => Body::Worker(parse_worker(b)?),
+            Kind::ShareRequest => {
+                exact(b, 8)?;
+                Body::Share { app: get_u64(b, 0..8) }
+            }
+            Kind::WorkerJoinRequest => {
+                exact(b, 16)?;
+                Body::WorkerJoin { app: get_u64(b, 0..8), token: get_u64(b, 8..16) }
+            }
+            Kind::ListenerPassiveRequest => {
+                exact(b, 32)?;
+                let passive = match get_u32(b, 24..28) {
+                    0 => false,
+                    1 => true,
+                    _ => return Err(WireError::BadField("passive")),
+                };
+                if get_u32(b, 28..32) != 0 {
+                    return Err(WireError::BadField("reserved"));
+                }
+                Body::ListenerPassive {
+                    app: get_u64(b, 0..8),
+                    listener: get_u64(b, 8..16),
+                    wrk: get_u64(b, 16..24),
+                    passive,
+                }
+            }
+            Kind::AttachReply | Kind::WorkerAddReply | Kind::WorkerJoinReply => Body::Worker(parse_worker(b)?),
+            Kind::ShareReply => {
+                exact(b, 8)?;
+                Body::ShareToken { token: get_u64(b, 0..8) }
+            }
             Kind::CertKeyAddReply => {
                 exact(b, 4)?;
                 Body::CertKeySlot { index: get_u32(b, 0..4) }
             }
-            Kind::DetachReply | Kind::WorkerDelReply | Kind::CertKeyDelReply => {
+            Kind::DetachReply | Kind::WorkerDelReply | Kind::CertKeyDelReply | Kind::ListenerPassiveReply => {
                 exact(b, 0)?;
                 Body::Empty
             }
@@ -626,7 +705,21 @@ impl<'a> Message<'a> {
         out.resize(start + HEADER_LEN, 0);
         match &self.body {
             Body::Attach(a) => emit_attach(a, out),
-            Body::Detach { app } | Body::WorkerAdd { app } => out.extend_from_slice(&app.to_le_bytes()),
+            Body::Detach { app } | Body::WorkerAdd { app } | Body::Share { app } => {
+                out.extend_from_slice(&app.to_le_bytes())
+            }
+            Body::WorkerJoin { app, token } => {
+                out.extend_from_slice(&app.to_le_bytes());
+                out.extend_from_slice(&token.to_le_bytes());
+            }
+            Body::ListenerPassive { app, listener, wrk, passive } => {
+                out.extend_from_slice(&app.to_le_bytes());
+                out.extend_from_slice(&listener.to_le_bytes());
+                out.extend_from_slice(&wrk.to_le_bytes());
+                out.extend_from_slice(&u32::from(*passive).to_le_bytes());
+                out.extend_from_slice(&0u32.to_le_bytes());
+            }
+            Body::ShareToken { token } => out.extend_from_slice(&token.to_le_bytes()),
             Body::WorkerDel { app, wrk } => {
                 out.extend_from_slice(&app.to_le_bytes());
                 out.extend_from_slice(&wrk.to_le_bytes());
@@ -831,6 +924,16 @@ mod test {
             Message::request(Kind::WorkerDelRequest, 4, Body::WorkerDel { app: 9, wrk: 10 }),
             Message::request(Kind::CertKeyAddRequest, 5, Body::CertKeyAdd { cert, key: b"k" }),
             Message::request(Kind::CertKeyDelRequest, 6, Body::CertKeyDel { index: 2 }),
+            Message::request(Kind::ShareRequest, 7, Body::Share { app: 9 }),
+            Message::request(Kind::WorkerJoinRequest, 8, Body::WorkerJoin { app: 9, token: 0xfeed_beef }),
+            Message::request(
+                Kind::ListenerPassiveRequest,
+                9,
+                Body::ListenerPassive { app: 9, listener: 0xffff_ffff_0000_0002, wrk: 1 << 32 | 3, passive: true },
+            ),
+            Message { kind: Kind::ShareReply, code: 0, context: 7, body: Body::ShareToken { token: 0xfeed_beef } },
+            Message { kind: Kind::WorkerJoinReply, code: 0, context: 8, body: Body::Worker(worker()) },
+            Message { kind: Kind::ListenerPassiveReply, code: 0, context: 9, body: Body::Empty },
             Message { kind: Kind::AttachReply, code: 0, context: 1, body: Body::Worker(worker()) },
             Message { kind: Kind::WorkerAddReply, code: 0, context: 3, body: Body::Worker(worker()) },
             Message { kind: Kind::CertKeyAddReply, code: 0, context: 5, body: Body::CertKeySlot { index: 2 } },
@@ -897,6 +1000,17 @@ mod test {
         let mut b = a.clone();
         b[HEADER_LEN + field::attach::FLAGS.start + 3] = 0x80;
         assert_eq!(Message::parse(&b), Err(WireError::BadField("flags")));
+        // Listener passive: only 0 and 1, and the reserved word zero.
+        let mut lp = Vec::new();
+        let body = Body::ListenerPassive { app: 1, listener: 2, wrk: 3, passive: false };
+        Message::request(Kind::ListenerPassiveRequest, 0, body).emit(&mut lp);
+        assert_eq!(lp.len(), HEADER_LEN + 32);
+        let mut b = lp.clone();
+        b[HEADER_LEN + 24] = 2;
+        assert_eq!(Message::parse(&b), Err(WireError::BadField("passive")));
+        let mut b = lp.clone();
+        b[HEADER_LEN + 31] = 1;
+        assert_eq!(Message::parse(&b), Err(WireError::BadField("reserved")));
         // A cert length that overflows is refused, not wrapped.
         let mut c = Vec::new();
         Message::request(Kind::CertKeyAddRequest, 0, Body::CertKeyAdd { cert: b"c", key: b"k" }).emit(&mut c);

@@ -323,6 +323,10 @@ pub enum Request {
     },
     /// The app read from the rx fifo (lets stream transports open their window).
     RxRead(SessionRef),
+    /// The app will write no more (`shutdown(SHUT_WR)`): the transport half-closes
+    /// (TCP sends a FIN after what is in the tx fifo; the peer of a cut-through
+    /// session is told its peer closed); the app goes on reading until it closes.
+    Shutdown(SessionRef),
 }
 
 /// Request kinds (the slot header's kind).
@@ -343,6 +347,8 @@ pub mod request_kind {
     pub const TX: u16 = 7;
     /// [`super::Request::RxRead`].
     pub const RX_READ: u16 = 8;
+    /// [`super::Request::Shutdown`].
+    pub const SHUTDOWN: u16 = 9;
 }
 
 mod field {
@@ -639,6 +645,7 @@ impl Request {
             Request::ResetReply(_) => RESET_REPLY,
             Request::Tx { .. } => TX,
             Request::RxRead(_) => RX_READ,
+            Request::Shutdown(_) => SHUTDOWN,
         }
     }
 
@@ -672,7 +679,9 @@ impl Request {
                 put_u8(b, field::CONNECT_FLAGS, flags);
                 field::CONNECT_LEN
             }
-            Request::Disconnect(s) | Request::ResetReply(s) | Request::RxRead(s) => emit_sref(b, *s, 0),
+            Request::Disconnect(s) | Request::ResetReply(s) | Request::RxRead(s) | Request::Shutdown(s) => {
+                emit_sref(b, *s, 0)
+            }
             Request::AcceptReply { session, code } => emit_sref(b, *session, *code as u32),
             Request::Tx { session, want_tx_space } => {
                 emit_sref(b, *session, if *want_tx_space { TX_WANT_SPACE } else { 0 })
@@ -727,7 +736,7 @@ impl Request {
                     },
                 }
             }
-            DISCONNECT | RESET_REPLY | RX_READ => {
+            DISCONNECT | RESET_REPLY | RX_READ | SHUTDOWN => {
                 let (s, extra) = parse_sref(b)?;
                 if extra != 0 {
                     return Err(WireError::BadField("reserved"));
@@ -735,6 +744,7 @@ impl Request {
                 match kind {
                     DISCONNECT => Request::Disconnect(s),
                     RESET_REPLY => Request::ResetReply(s),
+                    SHUTDOWN => Request::Shutdown(s),
                     _ => Request::RxRead(s),
                 }
             }
@@ -806,6 +816,7 @@ mod test {
             Request::Tx { session: sref(), want_tx_space: true },
             Request::Tx { session: sref(), want_tx_space: false },
             Request::RxRead(sref()),
+            Request::Shutdown(sref()),
         ]
     }
 
@@ -865,7 +876,7 @@ mod test {
 
         /// Valid messages with one byte flipped: never a panic.
         #[test]
-        fn flipped_bytes(which in 0usize..21, at in 0usize..MAX_PAYLOAD, bit in 0u8..8) {
+        fn flipped_bytes(which in 0usize..22, at in 0usize..MAX_PAYLOAD, bit in 0u8..8) {
             let mut b = [0u8; MAX_PAYLOAD];
             let (kind, n) = if which < 10 {
                 let e = events()[which];

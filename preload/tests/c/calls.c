@@ -622,7 +622,7 @@ static void t_options(void) {
 }
 
 static void t_shutdown_and_others(void) {
-    check = "shutdown, and descriptors that are not node sockets";
+    check = "shutdown (SHUT_RDWR, and SHUT_WR with reading after), and descriptors that are not node sockets";
     int n, k;
     tcp_pair(base + 14, &n, &k);
     CHECK(shutdown(n, SHUT_RDWR) == 0, "shutdown");
@@ -632,6 +632,22 @@ static void t_shutdown_and_others(void) {
     CHECK(send(n, "x", 1, MSG_NOSIGNAL) == -1 && errno == EPIPE, "write after shutdown: EPIPE");
     close(n);
     kclose(k);
+    /* Half-close: SHUT_WR sends the FIN after the data; reading goes on. */
+    tcp_pair(base + 20, &n, &k);
+    struct timeval ktv = {5, 0};
+    syscall(SYS_setsockopt, k, SOL_SOCKET, SO_RCVTIMEO, &ktv, sizeof ktv);
+    write_all(n, "bye", 3);
+    CHECK(shutdown(n, SHUT_WR) == 0, "shutdown SHUT_WR");
+    kread_all(k, b, 3);
+    CHECK(memcmp(b, "bye", 3) == 0, "the data before the FIN");
+    CHECK(kread(k, b, 8) == 0, "the kernel sees the FIN");
+    CHECK(send(n, "x", 1, MSG_NOSIGNAL) == -1 && errno == EPIPE, "no writes after SHUT_WR: EPIPE");
+    CHECK(kwrite(k, "back", 4) == 4, "the kernel still writes");
+    read_all(n, b, 4);
+    CHECK(memcmp(b, "back", 4) == 0, "reading goes on after SHUT_WR");
+    kclose(k);
+    CHECK(read(n, b, 8) == 0, "then the kernel's close: end of stream");
+    close(n);
     /* Untouched: AF_UNIX, pipes, files, eventfd, AF_INET6. */
     int sp[2];
     CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == 0 && write(sp[0], "u", 1) == 1 && read(sp[1], b, 1) == 1, "AF_UNIX");
@@ -652,9 +668,175 @@ static void t_shutdown_and_others(void) {
     OK();
 }
 
+/* A listener made, bound and listening in this process (SO_REUSEADDR), on all addresses. */
+static int node_listener(int port) {
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    CHECK(l >= 0 && setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0, "listener socket");
+    struct sockaddr_in a = addr("0.0.0.0", port);
+    CHECK(bind(l, (struct sockaddr *)&a, sizeof a) == 0 && listen(l, 16) == 0, "listen on %d", port);
+    return l;
+}
+
+/* Waits (10 s at most) for a connection on listener `l` and accepts it. */
+static int accept_within(int l) {
+    struct pollfd p = {l, POLLIN, 0};
+    CHECK(poll(&p, 1, 10000) == 1 && (p.revents & POLLIN), "a connection to accept");
+    int s = accept(l, NULL, NULL);
+    CHECK(s >= 0, "accept");
+    return s;
+}
+
+static void t_fork(void) {
+    check = "fork: a listener shared by parent and child accepts in both; a connected socket stays the parent's";
+    int l = node_listener(base + 16);
+    int n, k;
+    tcp_pair(base + 17, &n, &k);
+    int sync[2];
+    CHECK(pipe(sync) == 0, "pipe");
+    fflush(stdout);
+    pid_t pid = fork();
+    CHECK(pid >= 0, "fork");
+    if (pid == 0) {
+        /* The child joined the application in fork; its first poll of the listener joins the
+         * listener, and makes the parent (which has not accepted on it) passive. */
+        struct pollfd p = {l, POLLIN, 0};
+        if (poll(&p, 1, 0) < 0) _exit(10);
+        /* The connected socket's session is the parent's: unusable here, and closing it here
+         * leaves the parent's open. */
+        char b[8];
+        if (!(read(n, b, 1) == -1 && errno == ENOTCONN)) _exit(11);
+        close(n);
+        if (write(sync[1], "j", 1) != 1) _exit(12);
+        for (int i = 0; i < 2; i++) {
+            int s = accept(l, NULL, NULL);
+            if (s < 0) _exit(13 + i);
+            if (write(s, "child", 5) != 5) _exit(15);
+            close(s);
+        }
+        close(l);
+        _exit(0);
+    }
+    char c;
+    CHECK(read(sync[0], &c, 1) == 1, "the child is ready");
+    /* Only the child accepts now. */
+    char b[8] = {0};
+    int k1 = kconnect(base + 16);
+    kread_all(k1, b, 5);
+    CHECK(memcmp(b, "child", 5) == 0, "the first connection went to the child: %.5s", b);
+    kclose(k1);
+    write_all(n, "still", 5);
+    kread_all(k, b, 5);
+    CHECK(memcmp(b, "still", 5) == 0, "the parent's connected socket works on");
+    /* The parent uses the listener too: connections are shared between the two. */
+    fcntl(l, F_SETFL, O_NONBLOCK);
+    struct pollfd p = {l, POLLIN, 0};
+    CHECK(poll(&p, 1, 0) == 0, "nothing for the parent yet");
+    int k2 = kconnect(base + 16), k3 = kconnect(base + 16);
+    int s = accept_within(l);
+    write_all(s, "paren", 5);
+    close(s);
+    char b2[8] = {0}, b3[8] = {0};
+    kread_all(k2, b2, 5);
+    kread_all(k3, b3, 5);
+    int parent2 = memcmp(b2, "paren", 5) == 0, parent3 = memcmp(b3, "paren", 5) == 0;
+    CHECK(parent2 != parent3 && (memcmp(b2, "child", 5) == 0 || memcmp(b3, "child", 5) == 0),
+          "one connection each: %.5s %.5s", b2, b3);
+    int st = 0;
+    CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0, "the child's exit status: %#x", st);
+    /* The child is gone: the parent accepts alone. */
+    int k4 = kconnect(base + 16);
+    s = accept_within(l);
+    write_all(s, "alone", 5);
+    kread_all(k4, b, 5);
+    CHECK(memcmp(b, "alone", 5) == 0, "after the child");
+    close(s);
+    kclose(k2);
+    kclose(k3);
+    kclose(k4);
+    close(l);
+    close(n);
+    kclose(k);
+    close(sync[0]);
+    close(sync[1]);
+    OK();
+}
+
+/* The program that t_exec execs (this one, with --exec-child LISTENER CONNECTED CLOEXEC SYNC PORT). */
+static int exec_child(char **argv) {
+    int l = atoi(argv[2]), n = atoi(argv[3]), cl = atoi(argv[4]), sync = atoi(argv[5]), port = atoi(argv[6]);
+    struct sockaddr_in a;
+    socklen_t len = sizeof a;
+    if (getsockname(l, (struct sockaddr *)&a, &len) != 0 || ntohs(a.sin_port) != port) return 30;
+    int v = 0;
+    len = sizeof v;
+    if (getsockopt(l, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) != 0 || v != 1) return 31;
+    /* A connected node socket that survives exec is a dead socket here, not a crash. */
+    char b[4];
+    if (!(read(n, b, 1) == -1 && errno == ENOTCONN)) return 32;
+    if (!(fcntl(cl, F_GETFD) == -1 && errno == EBADF)) return 33;
+    struct pollfd p = {l, POLLIN, 0};
+    if (poll(&p, 1, 0) < 0) return 34;
+    if (write(sync, "j", 1) != 1) return 35;
+    int c = accept(l, NULL, NULL);
+    if (c < 0) return 36;
+    if (write(c, "exec", 4) != 4) return 37;
+    close(c);
+    close(l);
+    return 0;
+}
+
+static void t_exec(void) {
+    check = "exec: a listener without CLOEXEC works in the new program; other node sockets do not break it";
+    int l = node_listener(base + 18);
+    int n, k;
+    tcp_pair(base + 19, &n, &k);
+    int cl = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int sync[2];
+    CHECK(cl >= 0 && pipe(sync) == 0, "sockets");
+    fflush(stdout);
+    pid_t pid = fork();
+    CHECK(pid >= 0, "fork");
+    if (pid == 0) {
+        char a[5][16];
+        snprintf(a[0], 16, "%d", l);
+        snprintf(a[1], 16, "%d", n);
+        snprintf(a[2], 16, "%d", cl);
+        snprintf(a[3], 16, "%d", sync[1]);
+        snprintf(a[4], 16, "%d", base + 18);
+        char *args[] = {"calls", "--exec-child", a[0], a[1], a[2], a[3], a[4], NULL};
+        execv("/proc/self/exe", args);
+        _exit(20);
+    }
+    char c;
+    CHECK(read(sync[0], &c, 1) == 1, "the new program is ready");
+    char b[8] = {0};
+    int k1 = kconnect(base + 18);
+    kread_all(k1, b, 4);
+    CHECK(memcmp(b, "exec", 4) == 0, "the new program accepted: %.4s", b);
+    int st = 0;
+    CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0, "the new program's exit status: %#x", st);
+    int k2 = kconnect(base + 18);
+    int s = accept_within(l);
+    write_all(n, "ok", 2);
+    kread_all(k, b, 2);
+    CHECK(memcmp(b, "ok", 2) == 0, "the connected socket works on in this program");
+    close(s);
+    kclose(k1);
+    kclose(k2);
+    close(l);
+    close(n);
+    kclose(k);
+    close(cl);
+    close(sync[0]);
+    close(sync[1]);
+    OK();
+}
+
 static void t_threads(void) ;
 
 int main(int argc, char **argv) {
+    if (argc > 6 && strcmp(argv[1], "--exec-child") == 0) return exec_child(argv);
     base = argc > 1 ? atoi(argv[1]) : 20000;
     setvbuf(stdout, NULL, _IOLBF, 0);
     t_blocking_tcp();
@@ -668,6 +850,8 @@ int main(int argc, char **argv) {
     t_vectors();
     t_options();
     t_shutdown_and_others();
+    t_fork();
+    t_exec();
     t_threads();
     printf("all ok\n");
     return 0;

@@ -731,6 +731,16 @@ impl Transport for TcpTransport {
         self.drive(cx, c);
     }
 
+    fn shutdown_write(&mut self, cx: &mut TransportCx<'_>, session: u32) {
+        let Some(c) = self.session_of(cx, session) else { return };
+        let now = cx.io.now_ns;
+        if let Some(tc) = self.conns.get_mut(c) {
+            // The FIN follows what is queued in the tx fifo.
+            tc.conn.shutdown_write(now);
+        }
+        self.drive(cx, c);
+    }
+
     fn abort(&mut self, cx: &mut TransportCx<'_>, session: u32) {
         let Some(c) = self.session_of(cx, session) else { return };
         if let Some(tc) = self.conns.get_mut(c) {

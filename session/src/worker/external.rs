@@ -368,6 +368,11 @@ impl SessionWorker {
                     self.app_read(i);
                 }
             }
+            Request::Shutdown(r) => {
+                if let Some(i) = self.ext_mine(app_wrk, r) {
+                    self.session_shutdown_write(io, net, i);
+                }
+            }
         }
     }
 
