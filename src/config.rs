@@ -9,10 +9,10 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use dataplane::wire::ipv4::Cidr;
 use serde::Deserialize;
 use session::api_server::SocketAccess;
 use shm::limits;
+use wire::ipv4::Cidr;
 
 /// The configuration used when `dpnode run` gets no `--config`.
 pub const DEFAULT_CONFIG: &str = r#"

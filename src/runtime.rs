@@ -20,13 +20,13 @@ use dataplane::node::{Interface, Io, NetTables};
 use dataplane::port::{Port, PortConfig};
 use dataplane::route::{Route, RouteTable};
 use dataplane::rpc::rpc_channel;
-use dataplane::wire::ethernet::Address as MacAddress;
-use dataplane::wire::ipv4::Cidr;
 use dataplane::worker::{self, Tables, WorkerState};
 use session::api_server::ApiServer;
 use session::external::ApiStats;
 use session::main_thread::MainCtx;
 use session::worker::{NodeWorker, SessionShared, SessionStats, SessionWorker};
+use wire::ethernet::Address as MacAddress;
+use wire::ipv4::Cidr;
 
 use crate::config::{Config, Hugepages};
 

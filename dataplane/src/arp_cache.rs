@@ -19,7 +19,7 @@ use std::net::Ipv4Addr;
 
 use smallvec::SmallVec;
 
-use crate::wire::ethernet;
+use wire::ethernet;
 
 /// Limits and timers of an ARP cache.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,21 +1,17 @@
 //! The safe DPDK layer and L2/L3 of dpnode.
 //!
-//! This crate owns everything below the session layer: EAL start-up
-//! ([`eal`]), mbuf pools ([`mempool`], [`mbuf`]), ports and their queues
-//! ([`port`], with their link gates, and our own memif, [`memif`]), the
-//! per-core poll loop ([`worker`]) with its L2/L3 input and
-//! output ([`node`]), wire formats ([`wire`]), the ARP cache ([`arp_cache`]),
-//! the static route table ([`route`]), named drop counters ([`counters`]),
-//! and the control plumbing between the main thread and the workers:
-//! the [`barrier`] (exclusive access to shared tables while every worker is
-//! parked) and [`rpc`] (lock-free function-shipping queues both ways).
-//! What the transports need from the NIC lives here too: the software
-//! Toeplitz hash, redirection table and flow-affine port choice ([`rss`]),
-//! checksum offload requests and verdicts ([`offload`]), and fault injection
-//! for loss/duplication/reordering tests ([`fault`]).
-//! Wire formats, the ARP cache, the route table, the barrier, RPC, RSS,
-//! checksum preparation and fault decisions are pure Rust and tested
-//! without DPDK.
+//! This crate owns everything below the session layer that touches DPDK:
+//! EAL start-up ([`eal`]), mbuf pools ([`mempool`], [`mbuf`]), ports and
+//! their queues ([`port`], with their link gates, and our own memif,
+//! [`memif`]), the per-core poll loop ([`worker`]) with its L2/L3 input and
+//! output ([`node`]), the ARP cache ([`arp_cache`]), the static route table
+//! ([`route`]), named drop counters ([`counters`]), the mbuf checksum flags
+//! ([`offload`]), fault injection for loss/duplication/reordering tests
+//! ([`fault`]), and the control plumbing between the main thread and the
+//! workers: the [`barrier`] (exclusive access to shared tables while every
+//! worker is parked) and [`rpc`] (lock-free function-shipping queues both
+//! ways). Wire formats, checksums and the RSS math are in the pure `wire`
+//! crate.
 
 #![warn(missing_docs)]
 
@@ -32,7 +28,5 @@ pub mod offload;
 pub mod port;
 pub mod route;
 pub mod rpc;
-pub mod rss;
 pub mod spsc;
-pub mod wire;
 pub mod worker;

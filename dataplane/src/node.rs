@@ -3,7 +3,7 @@
 //! [`Io`] is the per-worker half (queues, tx bursts, ARP caches, counters);
 //! [`NetTables`] is the shared half (interfaces, routes, ping waiters) that
 //! the main thread changes only under the barrier. Input parses with the
-//! [`crate::wire`] views, answers ARP and ICMP echo in place (the received
+//! [`wire`] views, answers ARP and ICMP echo in place (the received
 //! mbuf becomes the reply), and hands UDP/TCP for local addresses up as an
 //! [`Ip4Delivery`]. Output routes, resolves the next hop (queueing while
 //! ARP is pending) and batches frames per port. Every drop bumps a named
@@ -25,13 +25,13 @@ use crate::counters::{Counter, Counters};
 use crate::fault::{self, FaultConfig, Faults, Held};
 use crate::mbuf::{Burst, Mbuf, BURST};
 use crate::mempool::Mempool;
-use crate::offload::{self, CsumSet, CsumStatus, Offloads};
 use crate::port::{PortCaps, PortQueue};
 use crate::route::RouteTable;
-use crate::rss::{self, ActiveOpen, RssTable, L4};
-use crate::wire::ethernet::{self, Address as MacAddress, EtherType};
-use crate::wire::ipv4::{self, Cidr, Protocol};
-use crate::wire::{arp, icmp, Error as WireError};
+use wire::ethernet::{self, Address as MacAddress, EtherType};
+use wire::ipv4::{self, Cidr, Protocol};
+use wire::offload::{self, CsumSet, CsumStatus, Offloads};
+use wire::rss::{self, ActiveOpen, RssTable, L4};
+use wire::{arp, icmp, Error as WireError};
 
 /// Default TTL of packets the node originates.
 pub const DEFAULT_TTL: u8 = 64;

@@ -13,7 +13,7 @@ use std::net::Ipv4Addr;
 
 use thiserror::Error;
 
-use crate::wire::ipv4::Cidr;
+use wire::ipv4::Cidr;
 
 /// One route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -76,7 +76,7 @@ impl Stack for NoStack {
 
     fn ip4_input(&mut self, io: &mut Io, _net: &NetTables, _shared: &(), d: Ip4Delivery) {
         let c = match d.protocol {
-            crate::wire::ipv4::Protocol::Tcp => Counter::TcpNoListener,
+            wire::ipv4::Protocol::Tcp => Counter::TcpNoListener,
             _ => Counter::UdpNoListener,
         };
         io.counters.inc(c);

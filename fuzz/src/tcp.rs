@@ -25,7 +25,7 @@ use std::net::SocketAddrV4;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use arbitrary::Arbitrary;
-use dataplane::wire::tcp::{Flags, Packet, Repr as TcpRepr, SackBlock, SackBlocks, SeqNumber, Timestamp};
+use wire::tcp::{Flags, Packet, Repr as TcpRepr, SackBlock, SackBlocks, SeqNumber, Timestamp};
 use session::fifo::{Fifo, HeapFifo};
 use session::tcp::{CcAlgorithm, ConnOptions, Connection, Event, Keepalive, State, TcpConfig};
 

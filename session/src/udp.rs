@@ -25,10 +25,10 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use dataplane::counters::Counter;
 use dataplane::node::{Io, Ip4Delivery, DEFAULT_TTL};
-use dataplane::offload::CsumStatus;
-use dataplane::rss::L4;
-use dataplane::wire::ipv4::{self, Protocol};
-use dataplane::wire::{udp, Error as WireError};
+use wire::ipv4::{self, Protocol};
+use wire::offload::CsumStatus;
+use wire::rss::L4;
+use wire::{udp, Error as WireError};
 
 pub mod admission;
 

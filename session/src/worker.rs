@@ -28,9 +28,9 @@ use std::sync::Arc;
 use dataplane::counters::Counter;
 use dataplane::node::{Io, Ip4Delivery, NetTables};
 use dataplane::rpc::RpcSender;
-use dataplane::wire::icmp;
-use dataplane::wire::ipv4::Protocol;
 use dataplane::worker::{Stack, Tables, WorkerState};
+use wire::icmp;
+use wire::ipv4::Protocol;
 
 use crate::app_worker::{AppWorkerKind, AppWorkerShared};
 use crate::builtin::{AppApi, BuiltinApp};

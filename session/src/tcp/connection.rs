@@ -23,7 +23,7 @@
 use std::collections::VecDeque;
 use std::net::SocketAddrV4;
 
-use dataplane::wire::tcp::{Repr as TcpRepr, SackBlocks, SeqNumber};
+use wire::tcp::{Repr as TcpRepr, SackBlocks, SeqNumber};
 
 use super::cc::{Cc, CongestionControl};
 use super::config::{mss_cap, ConnOptions, Keepalive, TcpConfig};
@@ -589,7 +589,7 @@ impl Connection {
     /// A RST from our current send position.
     pub(super) fn rst_repr(&self) -> TcpRepr {
         let mut r = self.base_repr(self.snd_nxt.max(self.snd_max));
-        r.flags = dataplane::wire::tcp::Flags::RST;
+        r.flags = wire::tcp::Flags::RST;
         r
     }
 

@@ -8,7 +8,7 @@
 //! out-of-order runs and merges them when the hole fills, so overlapping
 //! and duplicate segments cost nothing extra).
 
-use dataplane::wire::tcp::{Repr as TcpRepr, SeqNumber};
+use wire::tcp::{Repr as TcpRepr, SeqNumber};
 
 use super::cc::CongestionControl;
 use super::connection::{after, AckNeed, ConnectError, Connection, Event, Recovery, State};
@@ -92,7 +92,7 @@ impl Connection {
     /// The RST answering an unacceptable ACK: sequence number from its ACK field.
     fn rst_for_ack(&self, seg: &TcpRepr) -> TcpRepr {
         let mut r = self.base_repr(seg.ack_number);
-        r.flags = dataplane::wire::tcp::Flags::RST;
+        r.flags = wire::tcp::Flags::RST;
         r
     }
 

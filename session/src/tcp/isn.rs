@@ -97,7 +97,7 @@ impl IsnGenerator {
 #[cfg(test)]
 mod test {
     use super::*;
-    use dataplane::wire::tcp::SeqNumber;
+    use wire::tcp::SeqNumber;
 
     #[test]
     fn siphash_reference_vectors() {

@@ -7,7 +7,7 @@
 //! too, as Linux does: no legitimate opener sends it, and answering would
 //! let scanners fingerprint the node and half-open connections pile up.
 
-use dataplane::wire::tcp::Flags;
+use wire::tcp::Flags;
 
 /// The listener's answer to a segment, from its flags alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

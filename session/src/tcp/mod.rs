@@ -7,7 +7,7 @@
 //! `abort`) and events for the session layer ([`Connection::poll_event`]).
 //! It owns no socket, thread or clock: time is a `u64` of nanoseconds, data
 //! lives in the session's [`crate::fifo::Fifo`]s, and headers are
-//! [`dataplane::wire::tcp::Repr`]s, so everything here is tested with
+//! [`wire::tcp::Repr`]s, so everything here is tested with
 //! scripted segments and a virtual clock.
 //!
 //! One concern per file: [`connection`] (control block, state, API,
@@ -74,5 +74,5 @@ mod tests;
 pub use cc::CcAlgorithm;
 pub use config::{ConnOptions, Keepalive, TcpConfig, MSS_MAX, MSS_MIN};
 pub use connection::{ConnectError, Connection, Event, State, Transmit};
-pub use dataplane::wire::tcp::Repr as TcpRepr;
 pub use stats::{ConnStats, Counter, Counters};
+pub use wire::tcp::Repr as TcpRepr;

@@ -2,7 +2,7 @@
 //! permitted (RFC 2018). Each is used only when both sides offered it on
 //! the SYNs; this file holds the rules, the connection applies them.
 
-use dataplane::wire::tcp::{Repr as TcpRepr, SeqNumber};
+use wire::tcp::{Repr as TcpRepr, SeqNumber};
 
 /// The largest window scale shift (RFC 7323 §2.3).
 pub const MAX_WINDOW_SCALE: u8 = 14;
@@ -92,7 +92,7 @@ pub fn paws_reject(ts_recent: u32, ts_recent_at: u64, tsval: u32, now: u64) -> b
 #[cfg(test)]
 mod test {
     use super::*;
-    use dataplane::wire::tcp::{Flags, Timestamp};
+    use wire::tcp::{Flags, Timestamp};
 
     fn syn(ws: Option<u8>, sack: bool, ts: bool, mss: Option<u16>) -> TcpRepr {
         TcpRepr {

@@ -9,7 +9,7 @@
 //! each call copies at most one segment's payload into the caller's buffer
 //! (an mbuf's data area) with `Fifo::peek`, so nothing is allocated.
 
-use dataplane::wire::tcp::{Flags, Repr as TcpRepr, SackBlocks, SeqNumber, Timestamp};
+use wire::tcp::{Flags, Repr as TcpRepr, SackBlocks, SeqNumber, Timestamp};
 
 use super::cc::CongestionControl;
 use super::connection::{after, AckNeed, Connection, State, Transmit};
@@ -152,7 +152,7 @@ impl Connection {
     fn payload_room(&self, buf_len: usize) -> u32 {
         let mut probe = self.base_repr(self.snd_nxt);
         self.decorate(0, &mut probe);
-        let options = (probe.header_len() - dataplane::wire::tcp::HEADER_LEN) as u32;
+        let options = (probe.header_len() - wire::tcp::HEADER_LEN) as u32;
         u32::from(self.neg.snd_mss).saturating_sub(options).max(1).min(buf_len as u32)
     }
 

@@ -2,7 +2,7 @@
 //! which no connection exists (RFC 9293 §3.10.7.1), and the rate limiter
 //! for RFC 5961 challenge ACKs.
 
-use dataplane::wire::tcp::{Flags, Repr as TcpRepr, SeqNumber};
+use wire::tcp::{Flags, Repr as TcpRepr, SeqNumber};
 
 /// The RST to send for `seg` arriving where no connection or listener
 /// wants it; `None` when `seg` is itself a RST (never answer a reset).

@@ -12,7 +12,7 @@
 //! received segment first, then the blocks of the previous ACK in the
 //! order they were reported (RFC 2018 §4).
 
-use dataplane::wire::tcp::{SackBlock, SackBlocks, SeqNumber};
+use wire::tcp::{SackBlock, SackBlocks, SeqNumber};
 
 use crate::fifo::OooSegment;
 
@@ -178,7 +178,7 @@ pub fn receiver_blocks(
     recent: Option<SeqNumber>,
     previous: &SackBlocks,
 ) -> SackBlocks {
-    const N: usize = dataplane::wire::tcp::MAX_SACK_BLOCKS;
+    const N: usize = wire::tcp::MAX_SACK_BLOCKS;
     let previous = previous.as_slice();
     let mut first = None;
     // Runs that hold a previously reported block, with that block's rank.

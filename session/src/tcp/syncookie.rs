@@ -20,7 +20,7 @@
 
 use std::net::SocketAddrV4;
 
-use dataplane::wire::tcp::{Flags, Repr as TcpRepr, SeqNumber, Timestamp};
+use wire::tcp::{Flags, Repr as TcpRepr, SeqNumber, Timestamp};
 
 use super::isn::{siphash24, tuple_bytes};
 use super::options::{our_window_scale, ts_clock, ts_offset, DEFAULT_MSS};

@@ -27,11 +27,11 @@ use std::net::SocketAddrV4;
 
 use dataplane::counters::Counter as NodeCounter;
 use dataplane::node::{Io, Ip4Delivery, NetTables, DEFAULT_TTL};
-use dataplane::offload::CsumStatus;
-use dataplane::rss::L4;
-use dataplane::wire::ipv4::{self, Protocol};
-use dataplane::wire::tcp::{self as wire_tcp, Repr as TcpRepr};
-use dataplane::wire::Error as WireError;
+use wire::ipv4::{self, Protocol};
+use wire::offload::CsumStatus;
+use wire::rss::L4;
+use wire::tcp::{self as wire_tcp, Repr as TcpRepr};
+use wire::Error as WireError;
 
 use super::backlog::{ListenBacklog, SynCookieMode, SynDecision};
 use super::cc::CcAlgorithm;

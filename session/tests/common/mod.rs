@@ -20,13 +20,13 @@ use dataplane::node::{Interface, Io, NetTables};
 use dataplane::port::{Port, PortConfig};
 use dataplane::route::{Route, RouteTable};
 use dataplane::rpc::rpc_channel;
-use dataplane::wire::ethernet::Address as Mac;
-use dataplane::wire::ipv4::Cidr;
 use dataplane::worker::{self, IdleConfig, IdleMode, Tables, WorkerState};
 use session::main_thread::MainCtx;
 use session::tcp::transport::TcpTransportConfig;
 use session::udp::UdpConfig;
 use session::worker::{NodeWorker, SessionShared, SessionWorker};
+use wire::ethernet::Address as Mac;
+use wire::ipv4::Cidr;
 
 /// The node's address on the ring (198.18.5.1/24).
 pub const NODE_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 5, 1);

@@ -5,7 +5,7 @@
 use super::*;
 use crate::tcp::cc::CcAlgorithm;
 use crate::tcp::stats::{Counter, Counters};
-use dataplane::wire::tcp::{SackBlock, SackBlocks};
+use wire::tcp::{SackBlock, SackBlocks};
 
 fn newreno() -> TcpConfig {
     TcpConfig { cc: CcAlgorithm::NewReno, ..cfg() }

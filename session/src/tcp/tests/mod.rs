@@ -6,7 +6,7 @@
 
 use std::net::SocketAddrV4;
 
-use dataplane::wire::tcp::{Flags, Packet, Repr as TcpRepr, SeqNumber, Timestamp};
+use wire::tcp::{Flags, Packet, Repr as TcpRepr, SeqNumber, Timestamp};
 
 use super::config::{ConnOptions, TcpConfig};
 use super::connection::{Connection, Event, State};

@@ -4,14 +4,14 @@
 //! A NIC with RSS hashes each received packet's addresses (and ports) with
 //! the Toeplitz function under a 40-byte key, and the low bits of the hash
 //! index a redirection table (RETA) that names the rx queue. The node
-//! programs both (see [`crate::port`]) and keeps a copy here, in an
+//! programs both (the DPDK layer's port set-up) and keeps a copy, in an
 //! [`RssTable`], so software can predict where a flow lands. The transport
 //! uses that for active opens: [`pick_local_port`] chooses an ephemeral
 //! port whose *reply* hashes to the opening worker's queue, so a connection
 //! is served by one worker for its whole life, without locks or handoffs.
 //!
 //! Which hash to use for a received packet: the NIC's, when the mbuf
-//! carries one ([`crate::mbuf::Mbuf::nic_rss_hash`]) and the port has an
+//! carries one (the DPDK layer reads it from the mbuf) and the port has an
 //! [`RssTable`] (so the NIC hashes with the key and fields recorded here);
 //! otherwise software computes [`RssTable::flow_hash`]. Both give the same
 //! value for the same packet; the NIC's is free.
@@ -24,6 +24,14 @@
 
 use std::net::Ipv4Addr;
 use std::ops::RangeInclusive;
+
+/// The 40-byte Toeplitz key the node programs (the well-known default key
+/// used by many NIC drivers, so software hashes match published vectors).
+pub const RSS_KEY: [u8; KEY_LEN] = [
+    0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3, 0x8f, 0xb0, 0xd0, 0xca, 0x2b,
+    0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3, 0x80, 0x30, 0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac,
+    0x01, 0xfa,
+];
 
 /// Key length in bytes (the size every NIC with a 40-byte key uses, and the
 /// longest input it covers is `KEY_LEN - 4` bytes).
@@ -359,7 +367,6 @@ pub fn pick_local_port(
 #[cfg(test)]
 mod test {
     use super::*;
-    use crate::port::RSS_KEY;
 
     /// One row of the published RSS verification suite (Microsoft; also
     /// in the Intel 82599 datasheet) for the well-known key.
