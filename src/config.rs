@@ -444,11 +444,11 @@ pub struct TcpSection {
 }
 
 impl TcpSection {
-    fn validate(&self) -> Result<session::tcp::transport::TcpTransportConfig, ConfigError> {
-        use session::tcp::backlog::SynCookieMode;
-        use session::tcp::{CcAlgorithm, Keepalive};
+    fn validate(&self) -> Result<session::tcp_transport::TcpTransportConfig, ConfigError> {
+        use tcp::backlog::SynCookieMode;
+        use tcp::{CcAlgorithm, Keepalive};
         const MS: u64 = 1_000_000;
-        let mut c = session::tcp::transport::TcpTransportConfig::default();
+        let mut c = session::tcp_transport::TcpTransportConfig::default();
         let t = &mut c.tcp;
         let check = |l: &limits::Limit, key: &'static str, v: Option<u64>| -> Result<Option<u64>, ConfigError> {
             v.map(|v| l.check_as(key, v)).transpose().map_err(|e| invalid(format!("tcp.{}", e.key), e.reason))
@@ -542,7 +542,7 @@ pub struct Config {
     /// Fault injection.
     pub fault: dataplane::fault::FaultConfig,
     /// TCP settings.
-    pub tcp: session::tcp::transport::TcpTransportConfig,
+    pub tcp: session::tcp_transport::TcpTransportConfig,
     /// UDP settings.
     pub udp: session::udp::UdpConfig,
     /// The CLI socket's access and limits.
@@ -1031,8 +1031,8 @@ mod test {
         ))
         .unwrap();
         assert_eq!((c.tcp.tcp.mss, c.tcp.tcp.min_rto, c.tcp.tcp.sack), (1400, 50_000_000, false));
-        assert_eq!(c.tcp.tcp.cc, session::tcp::CcAlgorithm::NewReno);
-        assert_eq!((c.tcp.max_half_open, c.tcp.syn_cookies), (8, session::tcp::backlog::SynCookieMode::Always));
+        assert_eq!(c.tcp.tcp.cc, tcp::CcAlgorithm::NewReno);
+        assert_eq!((c.tcp.max_half_open, c.tcp.syn_cookies), (8, tcp::backlog::SynCookieMode::Always));
         for (bad, key) in [
             ("mss = 10", "tcp.mss"),
             ("cc = 'vegas'", "tcp.cc"),

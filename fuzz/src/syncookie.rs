@@ -8,8 +8,8 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use arbitrary::Arbitrary;
 use wire::tcp::{Flags, Repr as TcpRepr, SeqNumber, Timestamp};
 use session::fifo::HeapFifo;
-use session::tcp::syncookie::{CookieOptions, SynCookies, COOKIE_MAX_AGE, COOKIE_PERIOD_NS, MSS_TABLE};
-use session::tcp::{ConnOptions, Connection, TcpConfig};
+use tcp::syncookie::{CookieOptions, SynCookies, COOKIE_MAX_AGE, COOKIE_PERIOD_NS, MSS_TABLE};
+use tcp::{ConnOptions, Connection, TcpConfig};
 
 /// One cookie round.
 #[derive(Debug, Arbitrary)]

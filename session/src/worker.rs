@@ -42,10 +42,10 @@ use crate::main_thread::MainCtx;
 use crate::pool::Pool;
 use crate::segment::fifo_pair_footprint;
 use crate::session::{dgram_enqueue, DgramHeader, Session, SessionFifos, SessionHandle, SessionState};
-use crate::tcp::backlog::SynDecision;
-use crate::tcp::transport::{ListenVerdict, TcpTransport, TcpTransportConfig};
+use crate::tcp_transport::{ListenVerdict, TcpTransport, TcpTransportConfig};
 use crate::transport::{ConnectError, ConnectRequest, EventKind, SessionEvent, Transport, TransportCx, TransportProto};
 use crate::udp::{Tuple, UdpConfig, UdpTransport};
+use tcp::backlog::SynDecision;
 
 mod external;
 
@@ -536,7 +536,7 @@ impl SessionWorker {
     }
 
     /// `show tcp stats` for this worker: counters and connections by state.
-    pub fn tcp_stats(&mut self) -> (crate::tcp::Counters, Vec<(String, usize)>) {
+    pub fn tcp_stats(&mut self) -> (tcp::Counters, Vec<(String, usize)>) {
         (self.tcp.counters(), self.tcp.states())
     }
 

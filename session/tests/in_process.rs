@@ -301,7 +301,7 @@ fn session_layer_over_a_ring_port() {
         duration_ns: 0,
     };
     let reused = |ctx: &mut MainCtx| -> u64 {
-        ctx.on_workers(|sw, _, _, _| sw.tcp_stats().0.get(session::tcp::Counter::TimeWaitReused)).into_iter().sum()
+        ctx.on_workers(|sw, _, _, _| sw.tcp_stats().0.get(tcp::Counter::TimeWaitReused)).into_iter().sum()
     };
     let r = run_client_with(&mut ctx, "cps", cps(16_384), builtin());
     assert!(r.ok() && r.connections == 16_384, "{}", r.format());

@@ -22,7 +22,7 @@ use dataplane::route::{Route, RouteTable};
 use dataplane::rpc::rpc_channel;
 use dataplane::worker::{self, IdleConfig, IdleMode, Tables, WorkerState};
 use session::main_thread::MainCtx;
-use session::tcp::transport::TcpTransportConfig;
+use session::tcp_transport::TcpTransportConfig;
 use session::udp::UdpConfig;
 use session::worker::{NodeWorker, SessionShared, SessionWorker};
 use wire::ethernet::Address as Mac;

@@ -15,13 +15,13 @@ use super::cc::CongestionControl;
 use super::connection::{after, AckNeed, Connection, State, Transmit};
 use super::options::ts_clock;
 use super::stats::Counter;
-use crate::fifo::Fifo;
+use crate::buffer::SendBuffer;
 
 impl Connection {
     /// The next segment to send, if any. Payload (at most [`Connection::mss`]
     /// bytes and at most `payload_out.len()`) is copied to the start of
     /// `payload_out`. Call repeatedly until `None`.
-    pub fn poll_transmit(&mut self, now: u64, tx: &Fifo, payload_out: &mut [u8]) -> Option<Transmit> {
+    pub fn poll_transmit(&mut self, now: u64, tx: &impl SendBuffer, payload_out: &mut [u8]) -> Option<Transmit> {
         if let Some(rst) = self.rst_pending.take() {
             self.counters.incr(Counter::ResetsSent);
             self.count_out();
@@ -156,8 +156,8 @@ impl Connection {
         u32::from(self.neg.snd_mss).saturating_sub(options).max(1).min(buf_len as u32)
     }
 
-    fn send_data(&mut self, now: u64, tx: &Fifo, buf: &mut [u8]) -> Option<Transmit> {
-        let mut data_end = self.tx_base + tx.max_dequeue() as u32;
+    fn send_data(&mut self, now: u64, tx: &impl SendBuffer, buf: &mut [u8]) -> Option<Transmit> {
+        let mut data_end = self.tx_base + tx.queued() as u32;
         if let Some(f) = self.fin_seq {
             data_end = data_end.min(f);
         }
@@ -258,7 +258,7 @@ impl Connection {
         len: u32,
         fin: bool,
         data_end: SeqNumber,
-        tx: &Fifo,
+        tx: &impl SendBuffer,
         buf: &mut [u8],
         retransmit: bool,
     ) -> Transmit {

@@ -1,7 +1,7 @@
 //! Options used only when both sides offered them, and SYN cookies end to end.
 
 use super::*;
-use crate::tcp::syncookie::{CookieOptions, SynCookies};
+use crate::syncookie::{CookieOptions, SynCookies};
 
 /// Establishes with the peer offering `syn`'s options and checks what our segments carry.
 fn check(syn: TcpRepr, ws: bool, sack: bool, ts: bool) {

@@ -2,7 +2,7 @@
 //! with back-off and giving up; RST and bad ACKs in SYN-SENT.
 
 use super::*;
-use crate::tcp::connection::ConnectError;
+use crate::connection::ConnectError;
 
 #[test]
 fn passive_open_answers_with_syn_ack_and_establishes() {

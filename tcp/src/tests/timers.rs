@@ -59,8 +59,8 @@ fn stats_snapshot_and_display() {
 
 mod prop {
     use super::*;
-    use crate::tcp::config::Keepalive;
-    use crate::tcp::CcAlgorithm;
+    use crate::config::Keepalive;
+    use crate::CcAlgorithm;
     use proptest::prelude::*;
 
     /// Durations where timer arithmetic breaks: zero, one, the extremes.
@@ -149,7 +149,7 @@ mod prop {
             let syn = h.output();
             prop_assert_eq!(syn.len(), 1);
             let adv = syn[0].repr.max_seg_size.unwrap_or(0);
-            prop_assert!((crate::tcp::config::MSS_MIN..=crate::tcp::config::MSS_MAX).contains(&adv), "advertised {}", adv);
+            prop_assert!((crate::config::MSS_MIN..=crate::config::MSS_MAX).contains(&adv), "advertised {}", adv);
             let mut sa = peer(Flags::SYN | Flags::ACK, PEER_ISS, ISS + 1);
             sa.max_seg_size = peer_mss;
             h.send(sa, b"");

@@ -14,7 +14,7 @@
 
 use wire::tcp::{SackBlock, SackBlocks, SeqNumber};
 
-use crate::fifo::OooSegment;
+use shm::fifo::OooSegment;
 
 /// Blocks the scoreboard holds at most.
 pub const SCOREBOARD_BLOCKS: usize = 16;

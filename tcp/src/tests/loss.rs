@@ -3,8 +3,8 @@
 //! a timeout skipping SACKed data.
 
 use super::*;
-use crate::tcp::cc::CcAlgorithm;
-use crate::tcp::stats::{Counter, Counters};
+use crate::cc::CcAlgorithm;
+use crate::stats::{Counter, Counters};
 use wire::tcp::{SackBlock, SackBlocks};
 
 fn newreno() -> TcpConfig {

@@ -4,50 +4,29 @@
 //! connection's window) while different 4-tuples are unpredictable to an
 //! off-path attacker. `F` is SipHash-2-4, also used by [`super::syncookie`].
 
+use std::hash::Hasher;
 use std::net::SocketAddrV4;
 
-/// SipHash-2-4 of `data` under the 128-bit key `(k0, k1)`.
+use siphasher::sip::SipHasher24;
+
+/// SipHash-2-4 of `data` under the 128-bit key `(k0, k1)` (the `siphasher` crate).
+#[inline]
 pub fn siphash24(k0: u64, k1: u64, data: &[u8]) -> u64 {
-    let mut v = [
-        k0 ^ 0x736f_6d65_7073_6575,
-        k1 ^ 0x646f_7261_6e64_6f6d,
-        k0 ^ 0x6c79_6765_6e65_7261,
-        k1 ^ 0x7465_6462_7974_6573,
-    ];
-    fn round(v: &mut [u64; 4]) {
-        v[0] = v[0].wrapping_add(v[1]);
-        v[1] = v[1].rotate_left(13) ^ v[0];
-        v[0] = v[0].rotate_left(32);
-        v[2] = v[2].wrapping_add(v[3]);
-        v[3] = v[3].rotate_left(16) ^ v[2];
-        v[0] = v[0].wrapping_add(v[3]);
-        v[3] = v[3].rotate_left(21) ^ v[0];
-        v[2] = v[2].wrapping_add(v[1]);
-        v[1] = v[1].rotate_left(17) ^ v[2];
-        v[2] = v[2].rotate_left(32);
+    let mut h = SipHasher24::new_with_keys(k0, k1);
+    h.write(data);
+    h.finish()
+}
+
+/// 16 random bytes from the operating system (ISN and cookie keys).
+pub fn random_secret() -> [u8; 16] {
+    let mut b = [0u8; 16];
+    if getrandom::fill(&mut b).is_err() {
+        // No entropy source: fall back to the clock and the pid, which is
+        // still unpredictable enough for off-path attackers of a test node.
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+        b.copy_from_slice(&(t ^ (u128::from(std::process::id()) << 64)).to_le_bytes());
     }
-    let mut chunks = data.chunks_exact(8);
-    for c in &mut chunks {
-        let m = u64::from_le_bytes(c.try_into().expect("8-byte chunk"));
-        v[3] ^= m;
-        round(&mut v);
-        round(&mut v);
-        v[0] ^= m;
-    }
-    let rest = chunks.remainder();
-    let mut last = [0u8; 8];
-    last[..rest.len()].copy_from_slice(rest);
-    last[7] = data.len() as u8;
-    let m = u64::from_le_bytes(last);
-    v[3] ^= m;
-    round(&mut v);
-    round(&mut v);
-    v[0] ^= m;
-    v[2] ^= 0xff;
-    for _ in 0..4 {
-        round(&mut v);
-    }
-    v[0] ^ v[1] ^ v[2] ^ v[3]
+    b
 }
 
 /// The 12 bytes of a 4-tuple, in a fixed order, for hashing.
@@ -148,5 +127,10 @@ mod test {
         let r = addr("198.18.0.1:40000");
         assert_ne!(g.generate(l, r, 0), h.generate(l, r, 0));
         assert!(format!("{g:?}").contains(".."));
+    }
+
+    #[test]
+    fn random_secrets_differ() {
+        assert_ne!(random_secret(), random_secret());
     }
 }

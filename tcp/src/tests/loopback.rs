@@ -5,10 +5,10 @@
 //! parse, verify).
 
 use super::*;
-use crate::tcp::cc::CcAlgorithm;
-use crate::tcp::isn::IsnGenerator;
-use crate::tcp::rst::reset_for;
-use crate::tcp::stats::{Counter, Counters};
+use crate::cc::CcAlgorithm;
+use crate::isn::IsnGenerator;
+use crate::rst::reset_for;
+use crate::stats::{Counter, Counters};
 
 struct Rng(u64);
 

@@ -3,7 +3,7 @@
 //! delayed ACKs, PAWS, RST and SYN validation with challenge ACKs.
 
 use super::*;
-use crate::tcp::stats::{Counter, Counters};
+use crate::stats::{Counter, Counters};
 
 /// A data segment from the peer at stream offset `k` (acking our ISS + 1).
 fn seg_at(k: u32) -> TcpRepr {

@@ -1,4 +1,5 @@
-//! The TCP transport's sans-IO core (RFC 9293 and friends).
+//! dpnode's TCP, sans-IO (RFC 9293 and friends): pure Rust, no DPDK, no
+//! sockets, no threads, no clock.
 //!
 //! A [`Connection`] is a state machine driven by the worker: segments in
 //! ([`Connection::input`]), segments out ([`Connection::poll_transmit`]),
@@ -6,9 +7,11 @@
 //! app notifications (`app_tx`, `app_rx`, `close`, `shutdown_write`,
 //! `abort`) and events for the session layer ([`Connection::poll_event`]).
 //! It owns no socket, thread or clock: time is a `u64` of nanoseconds, data
-//! lives in the session's [`crate::fifo::Fifo`]s, and headers are
-//! [`wire::tcp::Repr`]s, so everything here is tested with
-//! scripted segments and a virtual clock.
+//! lives in buffers it is handed ([`buffer::SendBuffer`] and
+//! [`buffer::RecvBuffer`], implemented by the session's shared-memory
+//! fifos), and headers are [`wire::tcp::Repr`]s, so everything here is
+//! tested with scripted segments and a virtual clock. The session layer's
+//! TCP transport (`session::tcp_transport`) wires it to a worker.
 //!
 //! One concern per file: [`connection`] (control block, state, API,
 //! timers), [`input`] and [`output`] (by direction), [`options`]
@@ -16,7 +19,8 @@
 //! [`cc`] (NewReno, CUBIC), [`isn`] (RFC 6528), [`syncookie`], [`rst`]
 //! (resets for closed ports, challenge ACK limit), [`listen`] (what a
 //! listener does with a segment), [`backlog`] (listener half-open
-//! accounting), [`stats`] (counters and the CLI snapshot), [`config`].
+//! accounting), [`stats`] (counters and the CLI snapshot), [`config`],
+//! [`buffer`] (the buffer traits), [`timer_wheel`] (the worker's timers).
 //!
 //! Wiring it to a worker:
 //! - Sizing: give `poll_transmit` a payload buffer of at least
@@ -52,7 +56,10 @@
 //! connection by a new SYN (the SYN is challenged), and data carried on a
 //! SYN or SYN-ACK (dropped; the peer retransmits it after the handshake).
 
+#![warn(missing_docs)]
+
 pub mod backlog;
+pub mod buffer;
 pub mod cc;
 pub mod config;
 pub mod connection;
@@ -66,7 +73,7 @@ pub mod rtt;
 pub mod sack;
 pub mod stats;
 pub mod syncookie;
-pub mod transport;
+pub mod timer_wheel;
 
 #[cfg(test)]
 mod tests;

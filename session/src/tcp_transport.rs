@@ -1,7 +1,7 @@
 //! The TCP transport on a worker: the glue between the sans-IO
 //! [`Connection`]s, mbufs, the session fifos and a timer wheel (VPP's
 //! `tcp_input.c` / `tcp_output.c` node halves, without the state machine,
-//! which lives in [`super::connection`]).
+//! which lives in the `tcp` crate).
 //!
 //! Per worker there is a pool of connections, a 4-tuple table, a timer
 //! wheel with one entry per connection, one listen backlog per listener, an
@@ -33,24 +33,24 @@ use wire::rss::L4;
 use wire::tcp::{self as wire_tcp, Repr as TcpRepr};
 use wire::Error as WireError;
 
-use super::backlog::{ListenBacklog, SynCookieMode, SynDecision};
-use super::cc::CcAlgorithm;
-use super::config::{mss_cap, ConnOptions, Keepalive, TcpConfig};
-use super::connection::{Connection, Event, State};
-use super::isn::IsnGenerator;
-use super::listen::{listen_action, ListenAction};
-use super::rst::reset_for;
-use super::stats::{Counter, Counters};
-use super::syncookie::{CookieOptions, SynCookies};
 use crate::error::SessionError;
 use crate::fifo::HeapFifo;
 use crate::pool::Pool;
-use crate::timer_wheel::{TimerHandle, TimerWheel};
 use crate::transport::{
     CongestionControl, ConnectError, ConnectRequest, EventKind, PortPicker, Transport, TransportCx, TransportOptions,
     TransportProto,
 };
 use crate::udp::{Tuple, TupleMap};
+use tcp::backlog::{ListenBacklog, SynCookieMode, SynDecision};
+use tcp::cc::CcAlgorithm;
+use tcp::config::{mss_cap, ConnOptions, Keepalive, TcpConfig};
+use tcp::connection::{Connection, Event, State};
+use tcp::isn::{random_secret, IsnGenerator};
+use tcp::listen::{listen_action, ListenAction};
+use tcp::rst::reset_for;
+use tcp::stats::{Counter, Counters};
+use tcp::syncookie::{CookieOptions, SynCookies};
+use tcp::timer_wheel::{TimerHandle, TimerWheel};
 
 /// Node-wide TCP settings plus the transport's own.
 #[derive(Debug, Clone)]
@@ -74,20 +74,6 @@ impl Default for TcpTransportConfig {
             secret: random_secret(),
         }
     }
-}
-
-/// 16 random bytes from the kernel (ISN and cookie keys).
-pub fn random_secret() -> [u8; 16] {
-    let mut b = [0u8; 16];
-    // SAFETY: getrandom writes at most `b.len()` bytes into the buffer.
-    let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
-    if n != b.len() as isize {
-        // No entropy syscall: fall back to the clock and the pid, which is
-        // still unpredictable enough for off-path attackers of a test node.
-        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
-        b.copy_from_slice(&(t ^ (u128::from(std::process::id()) << 64)).to_le_bytes());
-    }
-    b
 }
 
 /// No session: a half-open passive connection, or one in TIME-WAIT; it runs on the transport's own fifos.
@@ -458,8 +444,8 @@ impl TcpTransport {
                 Event::PeerClosed => Some(EventKind::Disconnected),
                 Event::Reset | Event::TimedOut => Some(EventKind::Reset),
                 Event::ConnectFailed(e) => Some(EventKind::ConnectFailed(match e {
-                    super::connection::ConnectError::Refused => ConnectError::Refused,
-                    super::connection::ConnectError::Timeout => ConnectError::Timeout,
+                    tcp::connection::ConnectError::Refused => ConnectError::Refused,
+                    tcp::connection::ConnectError::Timeout => ConnectError::Timeout,
                 })),
                 Event::Closed => {
                     closed = true;

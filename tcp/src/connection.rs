@@ -33,7 +33,7 @@ use super::rtt::RttEstimator;
 use super::sack::Scoreboard;
 use super::stats::{ConnStats, Counter, Counters};
 use super::syncookie::SynCookies;
-use crate::fifo::Fifo;
+use crate::buffer::RecvBuffer;
 
 /// RFC 9293 connection states (LISTEN is the worker's listener, not a connection).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -524,8 +524,8 @@ impl Connection {
     /// The app read from the rx fifo: refresh the window and, when it grew
     /// enough to matter (RFC 1122 §4.2.3.3 receiver SWS avoidance: by
     /// min(fifo/2, MSS)), send a window update.
-    pub fn app_rx(&mut self, _now: u64, rx: &Fifo) {
-        self.rx_free = rx.max_enqueue() as u32;
+    pub fn app_rx(&mut self, _now: u64, rx: &impl RecvBuffer) {
+        self.rx_free = rx.free() as u32;
         if !self.state.is_synchronized() || self.peer_fin_seen() {
             return;
         }
@@ -539,8 +539,8 @@ impl Connection {
     /// The app closes the connection. With unread data in `rx` the
     /// connection is reset (RFC 9293 §3.10.4, RFC 2525 §2.17); otherwise a
     /// FIN follows the queued data.
-    pub fn close(&mut self, now: u64, rx: &Fifo) {
-        if rx.max_dequeue() > 0 && self.state != State::SynSent {
+    pub fn close(&mut self, now: u64, rx: &impl RecvBuffer) {
+        if rx.queued() > 0 && self.state != State::SynSent {
             self.abort();
             return;
         }

@@ -10,7 +10,7 @@ use wire::tcp::{Flags, Packet, Repr as TcpRepr, SeqNumber, Timestamp};
 
 use super::config::{ConnOptions, TcpConfig};
 use super::connection::{Connection, Event, State};
-use crate::fifo::{Fifo, HeapFifo};
+use shm::fifo::{Fifo, HeapFifo};
 
 /// A heap-backed fifo for the scripted tests, handing out views on demand
 /// (one per call; tests use them one at a time, which keeps the SPSC contract).

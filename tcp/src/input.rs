@@ -15,15 +15,15 @@ use super::connection::{after, AckNeed, ConnectError, Connection, Event, Recover
 use super::options::{paws_reject, ts_clock, TS_TICK_NS};
 use super::sack::{receiver_blocks, DUP_THRESH};
 use super::stats::Counter;
-use crate::fifo::Fifo;
+use crate::buffer::{RecvBuffer, SendBuffer};
 
 impl Connection {
     /// Processes one segment from the peer. `payload` is the segment's
     /// data (`seg.payload_len` bytes); `rx` and `tx` are the session's fifos.
-    pub fn input(&mut self, now: u64, seg: &TcpRepr, payload: &[u8], rx: &Fifo, tx: &Fifo) {
+    pub fn input(&mut self, now: u64, seg: &TcpRepr, payload: &[u8], rx: &impl RecvBuffer, tx: &impl SendBuffer) {
         self.counters.incr(Counter::SegmentsIn);
         self.totals.segs_in += 1;
-        self.rx_free = rx.max_enqueue() as u32;
+        self.rx_free = rx.free() as u32;
         match self.state {
             State::Closed => {}
             State::SynSent => self.input_syn_sent(now, seg),
@@ -96,7 +96,14 @@ impl Connection {
         r
     }
 
-    fn input_synchronized(&mut self, now: u64, seg: &TcpRepr, payload: &[u8], rx: &Fifo, tx: &Fifo) {
+    fn input_synchronized(
+        &mut self,
+        now: u64,
+        seg: &TcpRepr,
+        payload: &[u8],
+        rx: &impl RecvBuffer,
+        tx: &impl SendBuffer,
+    ) {
         let flags = seg.flags;
         let mut seq = seg.seq_number;
         let mut syn = flags.syn();
@@ -301,7 +308,7 @@ impl Connection {
 
     /// The ACK field and window of a segment in a synchronized state;
     /// false if the segment must be dropped.
-    fn input_ack(&mut self, now: u64, seg: &TcpRepr, seq: SeqNumber, data_len: u32, tx: &Fifo) -> bool {
+    fn input_ack(&mut self, now: u64, seg: &TcpRepr, seq: SeqNumber, data_len: u32, tx: &impl SendBuffer) -> bool {
         let ack = seg.ack_number;
         if ack > self.snd_max {
             // Acknowledges what we never sent (RFC 9293; RFC 5961 §5).
@@ -381,7 +388,7 @@ impl Connection {
         }
     }
 
-    fn on_new_ack(&mut self, now: u64, seg: &TcpRepr, ack: SeqNumber, tx: &Fifo) {
+    fn on_new_ack(&mut self, now: u64, seg: &TcpRepr, ack: SeqNumber, tx: &impl SendBuffer) {
         let acked = ack.since(self.snd_una);
         let mss = u32::from(self.neg.snd_mss);
 
@@ -390,7 +397,7 @@ impl Connection {
         let data_end = if fin_acked { self.fin_seq.unwrap_or(ack) } else { ack };
         let bytes = data_end.since(self.tx_base);
         if bytes > 0 {
-            tx.dequeue_drop(bytes as usize);
+            tx.release(bytes as usize);
             self.tx_base += bytes;
             self.push_event(Event::TxSpace);
         }
@@ -462,7 +469,14 @@ impl Connection {
     }
 
     /// Puts (trimmed) data into the rx fifo; returns where a FIN on this segment sits, if it survived trimming.
-    fn input_data(&mut self, now: u64, seq: SeqNumber, data: &[u8], fin: bool, rx: &Fifo) -> Option<SeqNumber> {
+    fn input_data(
+        &mut self,
+        now: u64,
+        seq: SeqNumber,
+        data: &[u8],
+        fin: bool,
+        rx: &impl RecvBuffer,
+    ) -> Option<SeqNumber> {
         // Trim what we already have from the front.
         let skip = self.rcv_nxt.since(seq).min(data.len() as u32) as usize;
         let mut data = &data[skip..];
@@ -486,7 +500,7 @@ impl Connection {
         }
         if seq == self.rcv_nxt {
             let had_holes = self.rx_ooo_runs > 0;
-            let e = rx.enqueue_collect(data);
+            let e = rx.enqueue(data);
             self.rcv_nxt += e.advanced as u32;
             if e.advanced > 0 {
                 self.push_event(Event::RxData);
@@ -501,9 +515,10 @@ impl Connection {
             }
             self.refresh_rx(rx, None);
         } else {
-            match rx.enqueue_with_offset(seq.since(self.rcv_nxt), data) {
-                Ok(()) => self.counters.incr(Counter::OutOfOrder),
-                Err(_) => self.counters.incr(Counter::OutOfOrderDrops),
+            if rx.enqueue_at(seq.since(self.rcv_nxt), data) {
+                self.counters.incr(Counter::OutOfOrder);
+            } else {
+                self.counters.incr(Counter::OutOfOrderDrops);
             }
             // An out-of-order segment is acknowledged at once (RFC 5681 §4.2) with SACK blocks.
             self.ack_need = AckNeed::Now;
@@ -513,8 +528,8 @@ impl Connection {
     }
 
     /// Refreshes what the rx fifo tells us: free space and SACK blocks.
-    fn refresh_rx(&mut self, rx: &Fifo, recent: Option<SeqNumber>) {
-        self.rx_free = rx.max_enqueue() as u32;
+    fn refresh_rx(&mut self, rx: &impl RecvBuffer, recent: Option<SeqNumber>) {
+        self.rx_free = rx.free() as u32;
         self.rx_ooo_runs = rx.ooo_segments().count();
         self.rx_sack = if self.neg.sack && self.rx_ooo_runs > 0 {
             receiver_blocks(self.rcv_nxt, rx.ooo_segments(), recent, &self.rx_sack)
