@@ -540,7 +540,7 @@ pub struct Config {
     /// Builtin apps to start at boot.
     pub apps: Vec<crate::apps::AppSpec>,
     /// Fault injection.
-    pub fault: dataplane::fault::FaultConfig,
+    pub fault: net::fault::FaultConfig,
     /// TCP settings.
     pub tcp: session::tcp_transport::TcpTransportConfig,
     /// UDP settings.
@@ -897,8 +897,8 @@ impl ApiSection {
 }
 
 impl FaultSection {
-    fn validate(&self) -> Result<dataplane::fault::FaultConfig, ConfigError> {
-        use dataplane::fault::{Direction, FaultConfig, DEFAULT_HOLD_US};
+    fn validate(&self) -> Result<net::fault::FaultConfig, ConfigError> {
+        use net::fault::{Direction, FaultConfig, DEFAULT_HOLD_US};
         let cfg = FaultConfig {
             drop_percent: self.drop_percent,
             duplicate_percent: self.duplicate_percent,
@@ -1010,7 +1010,7 @@ mod test {
         assert!(!c.interfaces[0].checksum_offload);
         let f = c.fault;
         assert_eq!((f.drop_percent, f.duplicate_percent, f.reorder_percent), (20.0, 0.5, 1.0));
-        assert_eq!((f.seed, f.direction, f.reorder_hold_us), (Some(42), dataplane::fault::Direction::Both, 500));
+        assert_eq!((f.seed, f.direction, f.reorder_hold_us), (Some(42), net::fault::Direction::Both, 500));
         let e = err(&format!("{base}[fault]\ndrop_percent = 101\n"));
         assert!(e.contains("fault.drop_percent") && e.contains("101"), "{e}");
         let e = err(&format!("{base}[fault]\nreorder_percent = -0.1\n"));

@@ -39,11 +39,11 @@ use std::time::{Duration, Instant};
 
 use dpdk_sys as sys;
 
-use crate::barrier::GracePeriod;
 use crate::eal::strerror;
 use crate::mbuf::{Burst, BURST};
 use crate::memif::{MemifError, MemifEvent, MemifPort, MemifQueue, MemifStats};
 use crate::mempool::Mempool;
+use net::control::barrier::GracePeriod;
 use wire::offload::{CsumSet, Offloads};
 use wire::rss::{Reta, RssTable, KEY_LEN, RSS_KEY};
 

@@ -24,9 +24,11 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddrV4;
+use std::sync::Arc;
 
 use dataplane::counters::Counter as NodeCounter;
-use dataplane::node::{Io, Ip4Delivery, NetTables, DEFAULT_TTL};
+use dataplane::node::{Io, Ip4Delivery, DEFAULT_TTL};
+use net::tables::NetTables;
 use wire::ipv4::{self, Protocol};
 use wire::offload::CsumStatus;
 use wire::rss::L4;
@@ -51,6 +53,20 @@ use tcp::rst::reset_for;
 use tcp::stats::{Counter, Counters};
 use tcp::syncookie::{CookieOptions, SynCookies};
 use tcp::timer_wheel::{TimerHandle, TimerWheel};
+
+counters::counters! {
+    /// What TCP input counts on a worker before a segment reaches a
+    /// connection (`show errors`; the connections' own are [`Counter`]s).
+    pub enum TcpInputCounter {
+        Malformed => ("tcp malformed", true),
+        BadChecksum => ("tcp bad checksum", true),
+        NoListener => ("tcp no listener (reset)", true),
+        SynDropped => ("tcp syn dropped (backlog full, cookies off)", true),
+    }
+}
+
+/// One worker's [`TcpInputCounter`]s.
+pub type TcpInputCounters = counters::AtomicCounters<TcpInputCounter, { TcpInputCounter::COUNT }>;
 
 /// Node-wide TCP settings plus the transport's own.
 #[derive(Debug, Clone)]
@@ -134,6 +150,8 @@ pub struct TcpTransport {
     cookies: SynCookies,
     backlogs: HashMap<u32, ListenBacklog>,
     counters: Counters,
+    /// This worker's TCP input counters (the CLI reads them through [`crate::worker::SessionStats`]).
+    pub input_counters: Arc<TcpInputCounters>,
     ports: PortPicker,
     idle_rx: HeapFifo,
     idle_tx: HeapFifo,
@@ -155,6 +173,7 @@ impl TcpTransport {
             wheel: TimerWheel::new(TICK_NS, now),
             backlogs: HashMap::new(),
             counters: Counters::default(),
+            input_counters: Arc::default(),
             ports: PortPicker::new(worker, workers),
             idle_rx: HeapFifo::new(4096).expect("valid size"),
             idle_tx: HeapFifo::new(4096).expect("valid size"),
@@ -168,7 +187,7 @@ impl TcpTransport {
         let verify = match io.l4_csum_status(d) {
             CsumStatus::Good | CsumStatus::Verified => false,
             CsumStatus::Bad => {
-                io.counters.inc(NodeCounter::TcpBadChecksum);
+                self.input_counters.inc(TcpInputCounter::BadChecksum);
                 self.counters.incr(Counter::BadChecksum);
                 return None;
             }
@@ -187,12 +206,12 @@ impl TcpTransport {
                 repr,
             }),
             Err(WireError::BadChecksum) => {
-                io.counters.inc(NodeCounter::TcpBadChecksum);
+                self.input_counters.inc(TcpInputCounter::BadChecksum);
                 self.counters.incr(Counter::BadChecksum);
                 None
             }
             Err(_) => {
-                io.counters.inc(NodeCounter::TcpMalformed);
+                self.input_counters.inc(TcpInputCounter::Malformed);
                 None
             }
         }

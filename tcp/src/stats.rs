@@ -7,139 +7,69 @@ use core::fmt;
 use super::cc::CcAlgorithm;
 use super::connection::State;
 
-macro_rules! counters {
-    ($($(#[doc = $doc:literal])* $name:ident => $text:literal,)*) => {
-        /// A worker-wide TCP counter.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        #[repr(usize)]
-        pub enum Counter {
-            $($(#[doc = $doc])* $name,)*
-        }
-
-        impl Counter {
-            /// Every counter, in display order.
-            pub const ALL: &'static [Counter] = &[$(Counter::$name,)*];
-
-            /// The counter's name as `show tcp stats` prints it.
-            pub const fn name(self) -> &'static str {
-                match self {
-                    $(Counter::$name => $text,)*
-                }
-            }
-        }
-    };
-}
-
-counters! {
-    /// Segments handed to a connection.
-    SegmentsIn => "segments received",
-    /// Segments produced by connections.
-    SegmentsOut => "segments sent",
-    /// Segments retransmitted (any cause).
-    Retransmits => "segments retransmitted",
-    /// Fast retransmits (dup ACK or SACK triggered recoveries).
-    FastRetransmits => "fast retransmits",
-    /// Retransmission timer expirations.
-    RtoTimeouts => "retransmission timeouts",
-    /// Duplicate ACKs received.
-    DupAcks => "duplicate acks received",
-    /// Challenge ACKs sent (RFC 5961).
-    ChallengeAcks => "challenge acks sent",
-    /// Challenge ACKs suppressed by the rate limit.
-    ChallengeAcksLimited => "challenge acks rate limited",
-    /// SYN cookies sent (counted by the worker).
-    CookiesSent => "syn cookies sent",
-    /// SYN cookie ACKs validated.
-    CookiesValidated => "syn cookies validated",
-    /// SYN cookie ACKs rejected (counted by the worker).
-    CookiesFailed => "syn cookies failed",
-    /// Resets sent.
-    ResetsSent => "resets sent",
-    /// Resets accepted.
-    ResetsReceived => "resets received",
-    /// Segments dropped as outside the receive window.
-    OutOfWindow => "out-of-window drops",
-    /// Segments dropped by PAWS.
-    PawsDrops => "paws drops",
-    /// Segments with a bad checksum (counted by the worker).
-    BadChecksum => "bad checksum",
-    /// Out-of-order segments queued in the rx fifo.
-    OutOfOrder => "out-of-order segments",
-    /// Out-of-order segments dropped (fifo full or too many holes).
-    OutOfOrderDrops => "out-of-order drops",
-    /// Zero-window probes sent.
-    ZeroWindowProbes => "zero window probes sent",
-    /// Keepalive probes sent.
-    KeepaliveProbes => "keepalive probes sent",
-    /// Connections that reached ESTABLISHED.
-    Established => "connections established",
-    /// Connections closed by a retransmission or keepalive timeout.
-    TimedOut => "connections timed out",
-    /// SYN or SYN-ACK retransmissions.
-    SynRetransmits => "syn retransmits",
-    /// Segments to a listener dropped unanswered: no SYN, ACK or RST (a bare
-    /// FIN, no flags), SYN with FIN, or a RST (RFC 9293 §3.10.7.2; counted by the worker).
-    ListenerDropped => "segments to a listener dropped",
-    /// ACKs to a listener that matched no connection and no valid cookie,
-    /// answered with a RST (counted by the worker).
-    ListenerAckReset => "acks to a listener reset",
-    /// TIME-WAIT connections whose tuple a new active open took over (counted by the worker).
-    TimeWaitReused => "time-wait tuples reused",
-}
-
-/// One value per [`Counter`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Counters([u64; Counter::ALL.len()]);
-
-impl Default for Counters {
-    fn default() -> Self {
-        Counters([0; Counter::ALL.len()])
+counters::counters! {
+    /// A worker-wide TCP counter.
+    pub enum Counter {
+        /// Segments handed to a connection.
+        SegmentsIn => ("segments received", false),
+        /// Segments produced by connections.
+        SegmentsOut => ("segments sent", false),
+        /// Segments retransmitted (any cause).
+        Retransmits => ("segments retransmitted", false),
+        /// Fast retransmits (dup ACK or SACK triggered recoveries).
+        FastRetransmits => ("fast retransmits", false),
+        /// Retransmission timer expirations.
+        RtoTimeouts => ("retransmission timeouts", false),
+        /// Duplicate ACKs received.
+        DupAcks => ("duplicate acks received", false),
+        /// Challenge ACKs sent (RFC 5961).
+        ChallengeAcks => ("challenge acks sent", false),
+        /// Challenge ACKs suppressed by the rate limit.
+        ChallengeAcksLimited => ("challenge acks rate limited", false),
+        /// SYN cookies sent (counted by the worker).
+        CookiesSent => ("syn cookies sent", false),
+        /// SYN cookie ACKs validated.
+        CookiesValidated => ("syn cookies validated", false),
+        /// SYN cookie ACKs rejected (counted by the worker).
+        CookiesFailed => ("syn cookies failed", false),
+        /// Resets sent.
+        ResetsSent => ("resets sent", false),
+        /// Resets accepted.
+        ResetsReceived => ("resets received", false),
+        /// Segments dropped as outside the receive window.
+        OutOfWindow => ("out-of-window drops", false),
+        /// Segments dropped by PAWS.
+        PawsDrops => ("paws drops", false),
+        /// Segments with a bad checksum (counted by the worker).
+        BadChecksum => ("bad checksum", false),
+        /// Out-of-order segments queued in the rx fifo.
+        OutOfOrder => ("out-of-order segments", false),
+        /// Out-of-order segments dropped (fifo full or too many holes).
+        OutOfOrderDrops => ("out-of-order drops", false),
+        /// Zero-window probes sent.
+        ZeroWindowProbes => ("zero window probes sent", false),
+        /// Keepalive probes sent.
+        KeepaliveProbes => ("keepalive probes sent", false),
+        /// Connections that reached ESTABLISHED.
+        Established => ("connections established", false),
+        /// Connections closed by a retransmission or keepalive timeout.
+        TimedOut => ("connections timed out", false),
+        /// SYN or SYN-ACK retransmissions.
+        SynRetransmits => ("syn retransmits", false),
+        /// Segments to a listener dropped unanswered: no SYN, ACK or RST (a bare
+        /// FIN, no flags), SYN with FIN, or a RST (RFC 9293 §3.10.7.2; counted by the worker).
+        ListenerDropped => ("segments to a listener dropped", false),
+        /// ACKs to a listener that matched no connection and no valid cookie,
+        /// answered with a RST (counted by the worker).
+        ListenerAckReset => ("acks to a listener reset", false),
+        /// TIME-WAIT connections whose tuple a new active open took over (counted by the worker).
+        TimeWaitReused => ("time-wait tuples reused", false),
     }
 }
 
-impl Counters {
-    /// Adds one.
-    #[inline]
-    pub fn incr(&mut self, c: Counter) {
-        self.0[c as usize] += 1;
-    }
-
-    /// Adds `n`.
-    #[inline]
-    pub fn add(&mut self, c: Counter, n: u64) {
-        self.0[c as usize] += n;
-    }
-
-    /// A counter's value.
-    pub fn get(&self, c: Counter) -> u64 {
-        self.0[c as usize]
-    }
-
-    /// Adds all of `other` into `self` and zeroes `other`.
-    pub fn drain_from(&mut self, other: &mut Counters) {
-        for (a, b) in self.0.iter_mut().zip(other.0.iter_mut()) {
-            *a += core::mem::take(b);
-        }
-    }
-
-    /// Whether every counter is zero.
-    pub fn is_zero(&self) -> bool {
-        self.0.iter().all(|&v| v == 0)
-    }
-}
-
-impl fmt::Display for Counters {
-    /// One `value name` line per non-zero counter, like `show errors`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for &c in Counter::ALL {
-            let v = self.get(c);
-            if v != 0 {
-                writeln!(f, "{v:>12} {}", c.name())?;
-            }
-        }
-        Ok(())
-    }
-}
+/// One value per [`Counter`]: a connection's own (drained into its worker's
+/// totals) or a worker's.
+pub type Counters = counters::LocalCounters<Counter, { Counter::COUNT }>;
 
 /// A snapshot of one connection for the CLI.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use crossbeam_utils::{Backoff, CachePadded};
-use dataplane::barrier::{barrier, MainBarrier};
+use net::control::barrier::{barrier, MainBarrier};
 
 /// Tables big enough that reading them is not free, small enough to stay cached.
 struct Tables {

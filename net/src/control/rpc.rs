@@ -4,7 +4,7 @@
 //! control tables) is changed only by that thread. Another thread that needs
 //! a change sends a closure to run there instead: a worker asks the main
 //! thread to detach an application, the main thread asks a worker to start a
-//! ping. Each direction is one [`crate::spsc`] ring of boxed closures, so
+//! ping. Each direction is one [`crate::control::spsc`] ring of boxed closures, so
 //! sending is lock-free and the owner runs them at a point of its choosing
 //! (workers: once per poll loop, a bounded number at a time).
 //!
@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use crossbeam_utils::{Backoff, CachePadded};
 
-use crate::spsc::{self, Consumer, Producer};
+use crate::control::spsc::{self, Consumer, Producer};
 
 /// A closure shipped to the thread that owns a `C`.
 pub type Rpc<C> = Box<dyn FnOnce(&mut C) + Send>;

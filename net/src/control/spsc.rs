@@ -1,6 +1,6 @@
 //! A bounded, lock-free, single-producer single-consumer ring.
 //!
-//! The main thread and each worker talk over pairs of these (see [`crate::rpc`]):
+//! The main thread and each worker talk over pairs of these (see [`crate::control::rpc`]):
 //! one writer and one reader per ring means no compare-and-swap, no lock and
 //! no allocation per message, so a worker can poll its queue every loop
 //! iteration for the price of one load. Each side keeps its own index in a

@@ -25,7 +25,7 @@
 //!
 //! ```compile_fail,E0499
 //! // A worker cannot keep the tables across the next poll (where it may park).
-//! let (_main, mut workers) = dataplane::barrier::barrier(vec![1u32], 1);
+//! let (_main, mut workers) = net::control::barrier::barrier(vec![1u32], 1);
 //! let w = &mut workers[0];
 //! let t = w.poll();
 //! w.poll();
@@ -34,7 +34,7 @@
 //!
 //! ```compile_fail,E0499
 //! // ... nor while asleep.
-//! let (_main, mut workers) = dataplane::barrier::barrier(vec![1u32], 1);
+//! let (_main, mut workers) = net::control::barrier::barrier(vec![1u32], 1);
 //! let w = &mut workers[0];
 //! let t = w.poll();
 //! w.idle_sleep(std::time::Duration::from_millis(1));
@@ -43,13 +43,13 @@
 //!
 //! ```compile_fail,E0596
 //! // The main thread has no mutable path except the guard.
-//! let (main, _workers) = dataplane::barrier::barrier(vec![1u32], 1);
+//! let (main, _workers) = net::control::barrier::barrier(vec![1u32], 1);
 //! main.tables().push(2);
 //! ```
 //!
 //! ```compile_fail,E0502
 //! // ... and cannot keep a shared reference while it holds the guard.
-//! let (mut main, _workers) = dataplane::barrier::barrier(vec![1u32], 1);
+//! let (mut main, _workers) = net::control::barrier::barrier(vec![1u32], 1);
 //! let t = main.tables();
 //! main.sync().push(2);
 //! assert_eq!(t[0], 1);
@@ -57,7 +57,7 @@
 //!
 //! ```
 //! // What is allowed: read anywhere, write under the guard.
-//! let (mut main, mut workers) = dataplane::barrier::barrier(vec![1u32], 1);
+//! let (mut main, mut workers) = net::control::barrier::barrier(vec![1u32], 1);
 //! assert_eq!(workers[0].poll()[0], 1);
 //! let w = workers.pop().unwrap();
 //! drop(w); // an exited worker never blocks sync

@@ -19,7 +19,17 @@
 
 use std::fmt;
 
-use crate::counters::{Counter, Counters};
+counters::counters! {
+    /// What fault injection did (per worker).
+    pub enum FaultCounter {
+        Dropped => ("fault injection: packet dropped", false),
+        Duplicated => ("fault injection: packet duplicated", false),
+        Reordered => ("fault injection: packet reordered", false),
+    }
+}
+
+/// One worker's [`FaultCounter`]s.
+pub type FaultCounters = counters::AtomicCounters<FaultCounter, { FaultCounter::COUNT }>;
 
 /// Where faults apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -321,21 +331,21 @@ pub fn apply<P>(
     now_ns: u64,
     p: P,
     copy: impl FnOnce(&P) -> Option<P>,
-    counters: &Counters,
+    counters: &FaultCounters,
     mut out: impl FnMut(P),
 ) {
     let v = faults.verdict();
     if v.drop {
-        counters.inc(Counter::FaultDropped);
+        counters.inc(FaultCounter::Dropped);
         drop(p);
         return;
     }
     let dup = if v.duplicate { copy(&p) } else { None };
     if dup.is_some() {
-        counters.inc(Counter::FaultDuplicated);
+        counters.inc(FaultCounter::Duplicated);
     }
     if v.reorder && !held.is_some() {
-        counters.inc(Counter::FaultReordered);
+        counters.inc(FaultCounter::Reordered);
         held.pkt = Some(p);
         held.since_ns = now_ns;
         if let Some(d) = dup {
@@ -367,7 +377,7 @@ mod test {
     }
 
     /// Run `n` numbered packets through `c`; returns what came out.
-    fn run(c: &FaultConfig, n: u32, counters: &Counters) -> Vec<u32> {
+    fn run(c: &FaultConfig, n: u32, counters: &FaultCounters) -> Vec<u32> {
         let mut f = Faults::new(c, 0);
         let mut held = Held::default();
         let mut got = Vec::new();
@@ -380,7 +390,7 @@ mod test {
 
     #[test]
     fn off_passes_everything_in_order_and_draws_nothing() {
-        let c = Counters::default();
+        let c = FaultCounters::default();
         let mut f = Faults::new(&FaultConfig::default(), 0);
         let before = f.rng.clone().next_u64();
         assert_eq!(f.verdict(), Verdict::default());
@@ -391,9 +401,9 @@ mod test {
 
     #[test]
     fn drop_rate_is_near_the_setting_and_counted() {
-        let c = Counters::default();
+        let c = FaultCounters::default();
         let got = run(&cfg(20.0, 0.0, 0.0), 100_000, &c);
-        let dropped = c.get(Counter::FaultDropped);
+        let dropped = c.get(FaultCounter::Dropped);
         assert_eq!(got.len() as u64 + dropped, 100_000);
         assert!((19_000..21_000).contains(&dropped), "{dropped}");
         assert!(got.windows(2).all(|w| w[0] < w[1]), "drops keep order");
@@ -401,28 +411,28 @@ mod test {
 
     #[test]
     fn hundred_percent_duplicate_doubles_every_packet() {
-        let c = Counters::default();
+        let c = FaultCounters::default();
         let got = run(&cfg(0.0, 100.0, 0.0), 50, &c);
         assert_eq!(got, (0..50).flat_map(|i| [i, i]).collect::<Vec<_>>());
-        assert_eq!(c.get(Counter::FaultDuplicated), 50);
+        assert_eq!(c.get(FaultCounter::Duplicated), 50);
         // No buffer for the copy: nothing duplicated, nothing counted.
-        let c = Counters::default();
+        let c = FaultCounters::default();
         let mut f = Faults::new(&cfg(0.0, 100.0, 0.0), 0);
         let mut held = Held::default();
         let mut got = vec![];
         apply(&mut f, &mut held, 0, 1, |_| None, &c, |p| got.push(p));
-        assert_eq!((got, c.get(Counter::FaultDuplicated)), (vec![1], 0));
+        assert_eq!((got, c.get(FaultCounter::Duplicated)), (vec![1], 0));
     }
 
     #[test]
     fn reorder_swaps_a_packet_with_its_successor() {
-        let c = Counters::default();
+        let c = FaultCounters::default();
         let got = run(&cfg(0.0, 0.0, 30.0), 10_000, &c);
         let mut sorted = got.clone();
         sorted.sort();
         assert_eq!(sorted, (0..10_000).collect::<Vec<_>>(), "nothing lost or duplicated");
         let swaps = got.windows(2).filter(|w| w[0] > w[1]).count() as u64;
-        assert_eq!(swaps, c.get(Counter::FaultReordered));
+        assert_eq!(swaps, c.get(FaultCounter::Reordered));
         assert!(swaps > 1500 && swaps < 3500, "{swaps}");
         // Each displaced packet is exactly one place late.
         for (pos, &p) in got.iter().enumerate() {
@@ -432,7 +442,7 @@ mod test {
 
     #[test]
     fn held_packet_is_released_after_the_hold_time() {
-        let c = Counters::default();
+        let c = FaultCounters::default();
         let mut f = Faults::new(&cfg(0.0, 0.0, 100.0), 0);
         let mut held = Held::default();
         let mut got = vec![];
@@ -447,7 +457,7 @@ mod test {
 
     #[test]
     fn same_seed_same_faults_and_workers_differ() {
-        let c = Counters::default();
+        let c = FaultCounters::default();
         let a = run(&cfg(10.0, 10.0, 10.0), 2000, &c);
         let b = run(&cfg(10.0, 10.0, 10.0), 2000, &c);
         assert_eq!(a, b);
