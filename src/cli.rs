@@ -15,9 +15,11 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use dataplane::counters::Counter;
-use dataplane::fault::{Direction, FaultConfig};
-use dataplane::node::{PingReply, PingWaiter};
 use dataplane::port::RetaSource;
+use dataplane::worker::LoopCounter;
+use net::fault::FaultCounter;
+use net::fault::{Direction, FaultConfig};
+use net::tables::{PingReply, PingWaiter};
 
 use crate::runtime::Runtime;
 
@@ -115,7 +117,7 @@ pub fn execute(rt: &mut Runtime, words: &[&str]) -> CliResult {
         ["show", "errors"] => Ok(show_errors(rt)),
         ["show", "counters"] => Ok(show_counters(rt)),
         ["clear", "errors" | "counters"] => {
-            rt.workers.iter().for_each(|w| w.counters.clear());
+            rt.workers.iter().for_each(|w| w.clear_counters());
             Ok(String::new())
         }
         ["show", "threads"] => Ok(show_threads(rt)),
@@ -226,16 +228,22 @@ fn show_interface(rt: &Runtime, rest: &[&str]) -> CliResult {
     }
 }
 
-fn sum(rt: &Runtime, c: Counter) -> u64 {
-    rt.workers.iter().map(|w| w.counters.get(c)).sum()
-}
-
 fn show_errors(rt: &Runtime) -> String {
     let mut out = format!("{:>12}  {}\n", "Count", "Reason");
-    for &c in Counter::ALL {
-        let v = sum(rt, c);
-        if c.is_error() && v > 0 {
-            let _ = writeln!(out, "{v:>12}  {}", c.name());
+    // Summed over the workers, in the order every worker lists them.
+    let mut totals: Vec<(&'static str, u64, bool)> = Vec::new();
+    for w in &rt.workers {
+        if totals.is_empty() {
+            totals = w.counters().collect();
+        } else {
+            for (t, (_, v, _)) in totals.iter_mut().zip(w.counters()) {
+                t.1 += v;
+            }
+        }
+    }
+    for (name, v, is_error) in totals {
+        if is_error && v > 0 {
+            let _ = writeln!(out, "{v:>12}  {name}");
         }
     }
     // What each NIC dropped before a worker saw it (the PMD's counts since
@@ -268,10 +276,9 @@ fn show_counters(rt: &Runtime) -> String {
     let mut out = String::new();
     for (i, w) in rt.workers.iter().enumerate() {
         let _ = writeln!(out, "worker {i}:");
-        for &c in Counter::ALL {
-            let v = w.counters.get(c);
+        for (name, v, _) in w.counters() {
             if v > 0 {
-                let _ = writeln!(out, "{v:>12}  {}", c.name());
+                let _ = writeln!(out, "{v:>12}  {name}");
             }
         }
     }
@@ -294,7 +301,7 @@ fn show_threads(rt: &Runtime) -> String {
             w.core,
             w.counters.get(Counter::RxPackets),
             w.counters.get(Counter::TxPackets),
-            w.counters.get(Counter::IdleSleeps),
+            w.poll.get(LoopCounter::IdleSleeps),
             w.sessions.sessions.load(std::sync::atomic::Ordering::Relaxed)
         );
     }
@@ -455,9 +462,9 @@ impl Job for PingJob {
 fn fault_counts(rt: &Runtime) -> String {
     format!(
         "{} dropped, {} duplicated, {} reordered\n",
-        sum(rt, Counter::FaultDropped),
-        sum(rt, Counter::FaultDuplicated),
-        sum(rt, Counter::FaultReordered)
+        rt.workers.iter().map(|w| w.faults.get(FaultCounter::Dropped)).sum::<u64>(),
+        rt.workers.iter().map(|w| w.faults.get(FaultCounter::Duplicated)).sum::<u64>(),
+        rt.workers.iter().map(|w| w.faults.get(FaultCounter::Reordered)).sum::<u64>()
     )
 }
 

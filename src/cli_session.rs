@@ -358,10 +358,10 @@ pub fn test_http(rt: &mut Runtime, rest: &[&str]) -> CliResult {
 /// `show tcp stats`: TCP counters summed over the workers, and connections by state.
 pub fn show_tcp_stats(rt: &mut Runtime) -> CliResult {
     let per_worker = rt.ctx.on_workers(|sw, _, _, _| sw.tcp_stats());
-    let mut total = session::tcp::Counters::default();
+    let mut total = tcp::Counters::default();
     let mut states: std::collections::BTreeMap<String, usize> = Default::default();
     for (c, st) in &per_worker {
-        for &k in session::tcp::Counter::ALL {
+        for &k in tcp::Counter::ALL {
             total.add(k, c.get(k));
         }
         for (name, n) in st {
@@ -376,7 +376,7 @@ pub fn show_tcp_stats(rt: &mut Runtime) -> CliResult {
         let _ = writeln!(out, "{n:>12}  {name}");
     }
     out.push_str("counters (all workers):\n");
-    for &k in session::tcp::Counter::ALL {
+    for &k in tcp::Counter::ALL {
         let v = total.get(k);
         if v > 0 {
             let _ = writeln!(out, "{v:>12}  {}", k.name());

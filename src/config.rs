@@ -9,10 +9,10 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use dataplane::wire::ipv4::Cidr;
 use serde::Deserialize;
 use session::api_server::SocketAccess;
 use shm::limits;
+use wire::ipv4::Cidr;
 
 /// The configuration used when `dpnode run` gets no `--config`.
 pub const DEFAULT_CONFIG: &str = r#"
@@ -444,11 +444,11 @@ pub struct TcpSection {
 }
 
 impl TcpSection {
-    fn validate(&self) -> Result<session::tcp::transport::TcpTransportConfig, ConfigError> {
-        use session::tcp::backlog::SynCookieMode;
-        use session::tcp::{CcAlgorithm, Keepalive};
+    fn validate(&self) -> Result<session::tcp_transport::TcpTransportConfig, ConfigError> {
+        use tcp::backlog::SynCookieMode;
+        use tcp::{CcAlgorithm, Keepalive};
         const MS: u64 = 1_000_000;
-        let mut c = session::tcp::transport::TcpTransportConfig::default();
+        let mut c = session::tcp_transport::TcpTransportConfig::default();
         let t = &mut c.tcp;
         let check = |l: &limits::Limit, key: &'static str, v: Option<u64>| -> Result<Option<u64>, ConfigError> {
             v.map(|v| l.check_as(key, v)).transpose().map_err(|e| invalid(format!("tcp.{}", e.key), e.reason))
@@ -540,9 +540,9 @@ pub struct Config {
     /// Builtin apps to start at boot.
     pub apps: Vec<crate::apps::AppSpec>,
     /// Fault injection.
-    pub fault: dataplane::fault::FaultConfig,
+    pub fault: net::fault::FaultConfig,
     /// TCP settings.
-    pub tcp: session::tcp::transport::TcpTransportConfig,
+    pub tcp: session::tcp_transport::TcpTransportConfig,
     /// UDP settings.
     pub udp: session::udp::UdpConfig,
     /// The CLI socket's access and limits.
@@ -898,8 +898,8 @@ impl ApiSection {
 }
 
 impl FaultSection {
-    fn validate(&self) -> Result<dataplane::fault::FaultConfig, ConfigError> {
-        use dataplane::fault::{Direction, FaultConfig, DEFAULT_HOLD_US};
+    fn validate(&self) -> Result<net::fault::FaultConfig, ConfigError> {
+        use net::fault::{Direction, FaultConfig, DEFAULT_HOLD_US};
         let cfg = FaultConfig {
             drop_percent: self.drop_percent,
             duplicate_percent: self.duplicate_percent,
@@ -1011,7 +1011,7 @@ mod test {
         assert!(!c.interfaces[0].checksum_offload);
         let f = c.fault;
         assert_eq!((f.drop_percent, f.duplicate_percent, f.reorder_percent), (20.0, 0.5, 1.0));
-        assert_eq!((f.seed, f.direction, f.reorder_hold_us), (Some(42), dataplane::fault::Direction::Both, 500));
+        assert_eq!((f.seed, f.direction, f.reorder_hold_us), (Some(42), net::fault::Direction::Both, 500));
         let e = err(&format!("{base}[fault]\ndrop_percent = 101\n"));
         assert!(e.contains("fault.drop_percent") && e.contains("101"), "{e}");
         let e = err(&format!("{base}[fault]\nreorder_percent = -0.1\n"));
@@ -1032,8 +1032,8 @@ mod test {
         ))
         .unwrap();
         assert_eq!((c.tcp.tcp.mss, c.tcp.tcp.min_rto, c.tcp.tcp.sack), (1400, 50_000_000, false));
-        assert_eq!(c.tcp.tcp.cc, session::tcp::CcAlgorithm::NewReno);
-        assert_eq!((c.tcp.max_half_open, c.tcp.syn_cookies), (8, session::tcp::backlog::SynCookieMode::Always));
+        assert_eq!(c.tcp.tcp.cc, tcp::CcAlgorithm::NewReno);
+        assert_eq!((c.tcp.max_half_open, c.tcp.syn_cookies), (8, tcp::backlog::SynCookieMode::Always));
         for (bad, key) in [
             ("mss = 10", "tcp.mss"),
             ("cc = 'vegas'", "tcp.cc"),

@@ -24,9 +24,9 @@ use dataplane::eal::Eal;
 use dataplane::mbuf::Burst;
 use dataplane::mempool::Mempool;
 use dataplane::port::{Port, PortConfig};
-use dataplane::wire::ethernet::{self, Address as Mac, EtherType};
-use dataplane::wire::ipv4::{self, Protocol};
-use dataplane::wire::{arp, icmp, udp};
+use wire::ethernet::{self, Address as Mac, EtherType};
+use wire::ipv4::{self, Protocol};
+use wire::{arp, icmp, udp};
 
 struct Opts {
     vdev: String,

@@ -11,22 +11,25 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use dataplane::arp_cache::ArpConfig;
-use dataplane::barrier::barrier;
 use dataplane::counters::Counters;
 use dataplane::eal::{self, Eal};
 use dataplane::mempool::Mempool;
-use dataplane::node::{Interface, Io, NetTables};
+use dataplane::node::Io;
 use dataplane::port::{Port, PortConfig};
-use dataplane::route::{Route, RouteTable};
-use dataplane::rpc::rpc_channel;
-use dataplane::wire::ethernet::Address as MacAddress;
-use dataplane::wire::ipv4::Cidr;
+use dataplane::worker::LoopCounters;
 use dataplane::worker::{self, Tables, WorkerState};
+use net::arp_cache::ArpConfig;
+use net::control::barrier::barrier;
+use net::control::rpc::rpc_channel;
+use net::fault::FaultCounters;
+use net::route::{Route, RouteTable};
+use net::tables::{Interface, NetTables};
 use session::api_server::ApiServer;
 use session::external::ApiStats;
 use session::main_thread::MainCtx;
 use session::worker::{NodeWorker, SessionShared, SessionStats, SessionWorker};
+use wire::ethernet::Address as MacAddress;
+use wire::ipv4::Cidr;
 
 use crate::config::{Config, Hugepages};
 
@@ -134,10 +137,43 @@ pub fn eal_args(cfg: &Config) -> Result<(Vec<String>, bool), StartError> {
 pub struct WorkerInfo {
     /// Core it is pinned to.
     pub core: usize,
-    /// Its counters.
+    /// Its L2/L3 counters.
     pub counters: Arc<Counters>,
-    /// Its session-layer counters.
+    /// Its fault-injection counters.
+    pub faults: Arc<FaultCounters>,
+    /// Its poll loop's counters.
+    pub poll: Arc<LoopCounters>,
+    /// Its session-layer counters (UDP and TCP input included).
     pub sessions: Arc<SessionStats>,
+}
+
+impl WorkerInfo {
+    /// Every counter of every layer on this worker, in the order the CLI
+    /// prints them: (name, value, whether it counts an error).
+    pub fn counters(&self) -> impl Iterator<Item = (&'static str, u64, bool)> + '_ {
+        fn set<C: counters::CounterSet, const N: usize>(
+            b: &counters::AtomicCounters<C, N>,
+        ) -> impl Iterator<Item = (&'static str, u64, bool)> + '_ {
+            b.iter().map(|(c, v)| (c.name(), v, c.is_error()))
+        }
+        let s = &*self.sessions;
+        set(&self.counters)
+            .chain(set(&s.udp))
+            .chain(set(&s.session))
+            .chain(set(&s.tcp_input))
+            .chain(set(&self.faults))
+            .chain(set(&self.poll))
+    }
+
+    /// Zero every counter of this worker (`clear errors`).
+    pub fn clear_counters(&self) {
+        self.counters.clear();
+        self.sessions.udp.clear();
+        self.sessions.session.clear();
+        self.sessions.tcp_input.clear();
+        self.faults.clear();
+        self.poll.clear();
+    }
 }
 
 /// The running node.
@@ -260,6 +296,7 @@ impl Runtime {
             let (tx, rx) = rpc_channel::<NodeWorker>(256);
             let (to_main, from_worker) = rpc_channel::<MainCtx>(256);
             let mut io = Io::new(i, pool.clone(), qs, counters.clone(), ArpConfig::default());
+            let (faults, poll) = (io.fault_counters.clone(), io.loop_counters.clone());
             for (j, p) in ports.iter().enumerate() {
                 io.set_port_caps(j, p.caps());
             }
@@ -285,7 +322,7 @@ impl Runtime {
             threads.push(h);
             to_workers.push(tx);
             from_workers.push(from_worker);
-            workers.push(WorkerInfo { core, counters, sessions });
+            workers.push(WorkerInfo { core, counters, faults, poll, sessions });
         }
         let link_up = ports.iter().map(|p| p.gate_open()).collect();
         let mut rt = Runtime {

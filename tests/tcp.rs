@@ -571,7 +571,7 @@ fn the_smallest_mss_option_serves_a_200_kb_echo() {
     // drive 0..=65535) and this is the smallest valid one, with both
     // congestion controls, against the kernel.
     let tn = tap_node(ECHO_AND_HTTP);
-    let min = session::tcp::MSS_MIN.to_string();
+    let min = tcp::MSS_MIN.to_string();
     tn.node.ctl(&["test", "echo", "server", "uri", "tcp://0.0.0.0/7004", "name", "m1", "mss", &min]);
     tn.node.ctl(&["test", "echo", "server", "uri", "tcp://0.0.0.0/7005", "name", "m2", "mss", &min, "cc", "newreno"]);
     for port in [7004, 7005] {

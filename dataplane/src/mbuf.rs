@@ -9,7 +9,8 @@ use std::ptr::NonNull;
 use dpdk_sys as sys;
 
 use crate::mempool::Mempool;
-use crate::offload::{ol, L4Csum, RxCsum, TxCsumRequest};
+use crate::offload::{ol, rx_csum_from_ol_flags};
+use wire::offload::{L4Csum, RxCsum, TxCsumRequest};
 
 /// Maximum packets per rx/tx burst.
 pub const BURST: usize = 64;
@@ -163,13 +164,13 @@ impl Mbuf {
     /// (all unknown unless the port has rx checksum offload on).
     #[inline]
     pub fn rx_csum(&self) -> RxCsum {
-        RxCsum::from_ol_flags(self.ol_flags())
+        rx_csum_from_ol_flags(self.ol_flags())
     }
 
     /// Ask the NIC to fill the checksums `req` names when this packet is
     /// sent; `l2_len` is the length of the link header in front of the IPv4
     /// header by the time it reaches the NIC. Prepare the fields first with
-    /// [`crate::offload::tx_csum_prepare`], and only ask a port that has the
+    /// [`wire::offload::tx_csum_prepare`], and only ask a port that has the
     /// offload ([`crate::port::Port::offloads`]).
     #[inline]
     pub fn request_tx_csum(&mut self, l2_len: u16, req: TxCsumRequest) {

@@ -1,9 +1,9 @@
 //! A worker's L2/L3: Ethernet input, ARP, IPv4 input and output, ICMP.
 //!
 //! [`Io`] is the per-worker half (queues, tx bursts, ARP caches, counters);
-//! [`NetTables`] is the shared half (interfaces, routes, ping waiters) that
-//! the main thread changes only under the barrier. Input parses with the
-//! [`crate::wire`] views, answers ARP and ICMP echo in place (the received
+//! [`NetTables`] (in `net`) is the shared half (interfaces, routes, ping
+//! waiters) that the main thread changes only under the barrier. Input parses with the
+//! [`wire`] views, answers ARP and ICMP echo in place (the received
 //! mbuf becomes the reply), and hands UDP/TCP for local addresses up as an
 //! [`Ip4Delivery`]. Output routes, resolves the next hop (queueing while
 //! ARP is pending) and batches frames per port. Every drop bumps a named
@@ -11,136 +11,41 @@
 //!
 //! `Io` also carries what the worker knows about each port's NIC
 //! ([`PortCaps`]: checksum offloads, RSS table) for the transports, and the
-//! worker's fault injection ([`crate::fault`]), applied right after rx and
+//! worker's fault injection ([`net::fault`]), applied right after rx and
 //! right before the tx batch when enabled.
 
 use std::net::Ipv4Addr;
-use std::sync::mpsc;
 use std::sync::Arc;
 
-use smallvec::SmallVec;
-
-use crate::arp_cache::{ArpCache, ArpConfig, Enqueue};
 use crate::counters::{Counter, Counters};
-use crate::fault::{self, FaultConfig, Faults, Held};
 use crate::mbuf::{Burst, Mbuf, BURST};
 use crate::mempool::Mempool;
-use crate::offload::{self, CsumSet, CsumStatus, Offloads};
 use crate::port::{PortCaps, PortQueue};
-use crate::route::RouteTable;
-use crate::rss::{self, ActiveOpen, RssTable, L4};
-use crate::wire::ethernet::{self, Address as MacAddress, EtherType};
-use crate::wire::ipv4::{self, Cidr, Protocol};
-use crate::wire::{arp, icmp, Error as WireError};
+use net::arp_cache::{ArpCache, ArpConfig, Enqueue};
+use net::fault::{self, FaultConfig, FaultCounters, Faults, Held};
+use net::tables::{MartianSource, NetTables, PingReply};
+use net::token_bucket::TokenBucket;
+use smallvec::SmallVec;
+use wire::ethernet::{self, Address as MacAddress, EtherType};
+use wire::ipv4::{self, Protocol};
+use wire::offload::{self, CsumSet, CsumStatus, Offloads};
+use wire::rss::{self, ActiveOpen, RssTable, L4};
+use wire::{arp, icmp, Error as WireError};
 
 /// Default TTL of packets the node originates.
 pub const DEFAULT_TTL: u8 = 64;
 
-/// An interface as the workers see it.
-#[derive(Debug, Clone)]
-pub struct Interface {
-    /// Name from the config (e.g. `tap0`).
-    pub name: String,
-    /// DPDK port id.
-    pub port_id: u16,
-    /// MAC address.
-    pub mac: MacAddress,
-    /// IPv4 address and prefix, if any.
-    pub ip4: Option<Cidr>,
-    /// Accept datagrams and ARP from our own address, and resolve it: for a
-    /// port looped back to itself (a `net_ring` in tests), where the node is
-    /// its own peer. Off, such traffic is a LAND attack and dropped (what
-    /// Linux's `accept_local` sysctl chooses).
-    pub accept_local: bool,
-}
-
-/// A pending `ping` from the CLI: echo replies with this ident go to `tx`.
-pub struct PingWaiter {
-    /// ICMP identifier of this ping run.
-    pub ident: u16,
-    /// Where replies go.
-    pub tx: mpsc::Sender<PingReply>,
-}
-
-/// An echo reply seen by a worker.
-#[derive(Debug, Clone, Copy)]
-pub struct PingReply {
-    /// Sequence number.
-    pub seq: u16,
-    /// Who answered.
-    pub from: Ipv4Addr,
-    /// TTL of the reply.
-    pub ttl: u8,
-    /// ICMP payload bytes.
-    pub bytes: usize,
-    /// Round-trip time (from the timestamp the node put in the payload).
-    pub rtt_ns: u64,
-}
-
-/// The shared L2/L3 tables: read by workers every loop, changed by the main
-/// thread only under the barrier.
-#[derive(Default)]
-pub struct NetTables {
-    /// Interfaces, indexed like the workers' queues.
-    pub interfaces: Vec<Interface>,
-    /// Static routes (connected routes included).
-    pub routes: RouteTable,
-    /// Pings in progress.
-    pub pings: Vec<PingWaiter>,
-}
-
-impl NetTables {
-    /// The interface that owns address `ip`, if any.
-    #[inline]
-    pub fn local_interface(&self, ip: Ipv4Addr) -> Option<usize> {
-        self.interfaces.iter().position(|i| i.ip4.is_some_and(|c| c.address() == ip))
-    }
-
-    /// Why `ip` cannot be the source of a datagram this node accepts, or
-    /// the next hop it sends to: an address class no host may use
-    /// ([`ipv4::martian_source`]), one of the node's own addresses, or the
-    /// subnet broadcast of one of its interfaces.
-    #[inline]
-    pub fn martian_source(&self, ip: Ipv4Addr) -> Option<MartianSource> {
-        if let Some(m) = ipv4::martian_source(ip) {
-            return Some(MartianSource::Class(m));
+/// The counter for a datagram dropped because its source is `m`.
+pub const fn martian_counter(m: MartianSource) -> Counter {
+    match m {
+        MartianSource::Class(ipv4::Martian::ThisNetwork) => Counter::Ip4MartianSrcThisNetwork,
+        MartianSource::Class(ipv4::Martian::Loopback) => Counter::Ip4MartianSrcLoopback,
+        MartianSource::Class(ipv4::Martian::Multicast) => Counter::Ip4MartianSrcMulticast,
+        MartianSource::Class(ipv4::Martian::Broadcast) | MartianSource::SubnetBroadcast => {
+            Counter::Ip4MartianSrcBroadcast
         }
-        for (c, accept_local) in self.interfaces.iter().filter_map(|i| Some((i.ip4?, i.accept_local))) {
-            if c.address() == ip && !accept_local {
-                return Some(MartianSource::Ours);
-            }
-            if c.broadcast() == Some(ip) {
-                return Some(MartianSource::SubnetBroadcast);
-            }
-        }
-        None
-    }
-}
-
-/// Why a source address is refused (see [`NetTables::martian_source`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MartianSource {
-    /// An address class no host may send from.
-    Class(ipv4::Martian),
-    /// One of the node's own addresses (a LAND attack, or a loop).
-    Ours,
-    /// The directed broadcast address of one of the node's subnets.
-    SubnetBroadcast,
-}
-
-impl MartianSource {
-    /// The counter for a datagram dropped for this reason.
-    pub const fn counter(self) -> Counter {
-        match self {
-            MartianSource::Class(ipv4::Martian::ThisNetwork) => Counter::Ip4MartianSrcThisNetwork,
-            MartianSource::Class(ipv4::Martian::Loopback) => Counter::Ip4MartianSrcLoopback,
-            MartianSource::Class(ipv4::Martian::Multicast) => Counter::Ip4MartianSrcMulticast,
-            MartianSource::Class(ipv4::Martian::Broadcast) | MartianSource::SubnetBroadcast => {
-                Counter::Ip4MartianSrcBroadcast
-            }
-            MartianSource::Class(ipv4::Martian::Reserved) => Counter::Ip4MartianSrcReserved,
-            MartianSource::Ours => Counter::Ip4MartianSrcOurs,
-        }
+        MartianSource::Class(ipv4::Martian::Reserved) => Counter::Ip4MartianSrcReserved,
+        MartianSource::Ours => Counter::Ip4MartianSrcOurs,
     }
 }
 
@@ -180,8 +85,12 @@ enum Deferred {
 pub struct Io {
     /// Worker index.
     pub worker: usize,
-    /// This worker's counters.
+    /// This worker's L2/L3 counters.
     pub counters: Arc<Counters>,
+    /// This worker's fault-injection counters.
+    pub fault_counters: Arc<FaultCounters>,
+    /// This worker's poll-loop counters.
+    pub loop_counters: Arc<crate::worker::LoopCounters>,
     /// Time of the current loop iteration (ns since node start).
     pub now_ns: u64,
     pool: Arc<Mempool>,
@@ -198,36 +107,6 @@ pub struct Io {
     fault_tx: bool,
     held_rx: Vec<Held<Mbuf>>,
     held_tx: Vec<Held<Mbuf>>,
-}
-
-/// A token bucket: `rate` tokens per second, at most `burst` saved up.
-#[derive(Debug, Clone, Copy)]
-pub struct TokenBucket {
-    tokens: u64,
-    burst: u64,
-    ns_per_token: u64,
-    last_ns: u64,
-}
-
-impl TokenBucket {
-    /// A full bucket.
-    pub fn new(rate_per_s: u64, burst: u64) -> Self {
-        TokenBucket { tokens: burst, burst, ns_per_token: 1_000_000_000 / rate_per_s.max(1), last_ns: 0 }
-    }
-
-    /// Take a token at time `now_ns`; false when empty.
-    pub fn take(&mut self, now_ns: u64) -> bool {
-        let earned = now_ns.saturating_sub(self.last_ns) / self.ns_per_token;
-        if earned > 0 {
-            self.tokens = (self.tokens + earned).min(self.burst);
-            self.last_ns += earned * self.ns_per_token;
-        }
-        if self.tokens == 0 {
-            return false;
-        }
-        self.tokens -= 1;
-        true
-    }
 }
 
 /// ICMP errors a worker may send per second, and how many it may save up.
@@ -247,6 +126,8 @@ impl Io {
         Io {
             worker,
             counters,
+            fault_counters: Arc::default(),
+            loop_counters: Arc::default(),
             now_ns: 0,
             pool,
             tx: (0..n).map(|_| Burst::default()).collect(),
@@ -439,14 +320,14 @@ impl Io {
         self.counters.add(Counter::RxPackets, n as u64);
         let active = self.faults.rx_active();
         let (now, hold) = (self.now_ns, self.faults.hold_ns());
-        let counters = &*self.counters;
+        let counters = &*self.fault_counters;
         let pool = &*self.pool;
         let held = &mut self.held_rx[iface];
         // Never fails: at most 2 * FAULT_RX_BURST + 1 packets come out.
         let mut push = |p: Mbuf| {
             if let Err(p) = b.push(p) {
                 drop(p);
-                counters.inc(Counter::FaultDropped);
+                counters.inc(net::fault::FaultCounter::Dropped);
             }
         };
         for m in raw.drain() {
@@ -580,7 +461,7 @@ impl Io {
             // for a source no host can have, nor for a destination that
             // cannot be on a wire.
             if let Some(m) = net.martian_source(p.src_addr()) {
-                return self.drop(m.counter());
+                return self.drop(martian_counter(m));
             }
             if ipv4::martian_destination(p.dst_addr()).is_some() {
                 return self.drop(Counter::Ip4MartianDst);
@@ -871,7 +752,15 @@ impl Io {
         if self.faults.tx_active() {
             let pool = &*self.pool;
             let held = &mut self.held_tx[iface];
-            fault::apply(&mut self.faults, held, self.now_ns, m, |m| m.copy(pool), &self.counters, |p| out.push(p));
+            fault::apply(
+                &mut self.faults,
+                held,
+                self.now_ns,
+                m,
+                |m| m.copy(pool),
+                &self.fault_counters,
+                |p| out.push(p),
+            );
         } else {
             out.push(m);
         }
@@ -958,21 +847,4 @@ fn write_eth(buf: &mut [u8], dst: MacAddress, src: MacAddress, ty: EtherType) {
     f.set_dst_addr(dst);
     f.set_src_addr(src);
     f.set_ethertype(ty);
-}
-
-#[cfg(test)]
-mod test {
-    use super::TokenBucket;
-
-    #[test]
-    fn token_bucket_limits_rate_and_burst() {
-        let mut b = TokenBucket::new(1000, 3);
-        assert!((0..3).all(|_| b.take(0)));
-        assert!(!b.take(0));
-        assert!(!b.take(999_999));
-        assert!(b.take(1_000_000));
-        assert!(!b.take(1_000_001));
-        // A long pause refills only up to the burst.
-        assert_eq!((0..10).filter(|_| b.take(10_000_000_000)).count(), 3);
-    }
 }

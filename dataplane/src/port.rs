@@ -39,21 +39,13 @@ use std::time::{Duration, Instant};
 
 use dpdk_sys as sys;
 
-use crate::barrier::GracePeriod;
 use crate::eal::strerror;
 use crate::mbuf::{Burst, BURST};
 use crate::memif::{MemifError, MemifEvent, MemifPort, MemifQueue, MemifStats};
 use crate::mempool::Mempool;
-use crate::offload::{CsumSet, Offloads};
-use crate::rss::{Reta, RssTable, KEY_LEN};
-
-/// The 40-byte Toeplitz key the node programs (the well-known default key
-/// used by many NIC drivers, so software hashes match published vectors).
-pub const RSS_KEY: [u8; 40] = [
-    0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3, 0x8f, 0xb0, 0xd0, 0xca, 0x2b,
-    0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3, 0x80, 0x30, 0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac,
-    0x01, 0xfa,
-];
+use net::control::barrier::GracePeriod;
+use wire::offload::{CsumSet, Offloads};
+use wire::rss::{Reta, RssTable, KEY_LEN, RSS_KEY};
 
 /// Errors from port set-up.
 #[derive(Debug, thiserror::Error)]

@@ -14,11 +14,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::barrier::WorkerBarrier;
-use crate::counters::Counter;
 use crate::mbuf::Burst;
-use crate::node::{Io, Ip4Delivery, NetTables};
-use crate::rpc::RpcReceiver;
+use crate::node::{Io, Ip4Delivery};
+use net::control::barrier::WorkerBarrier;
+use net::control::rpc::RpcReceiver;
+use net::tables::NetTables;
 
 static EPOCH: OnceLock<Instant> = OnceLock::new();
 
@@ -67,21 +67,15 @@ pub trait Stack: Send + 'static {
     }
 }
 
-/// A node with no transports: UDP and TCP are refused and counted.
-#[derive(Default)]
-pub struct NoStack;
-
-impl Stack for NoStack {
-    type Shared = ();
-
-    fn ip4_input(&mut self, io: &mut Io, _net: &NetTables, _shared: &(), d: Ip4Delivery) {
-        let c = match d.protocol {
-            crate::wire::ipv4::Protocol::Tcp => Counter::TcpNoListener,
-            _ => Counter::UdpNoListener,
-        };
-        io.counters.inc(c);
+counters::counters! {
+    /// What the poll loop itself counts.
+    pub enum LoopCounter {
+        IdleSleeps => ("idle sleeps", false),
     }
 }
+
+/// One worker's [`LoopCounter`]s.
+pub type LoopCounters = counters::AtomicCounters<LoopCounter, { LoopCounter::COUNT }>;
 
 /// Everything the barrier protects: L2/L3 tables plus the stack's.
 pub struct Tables<U> {
@@ -148,7 +142,7 @@ pub fn run<S: Stack>(
         empty_polls = empty_polls.saturating_add(1);
         if let IdleMode::Sleep(d) = idle.mode {
             if empty_polls >= idle.after_empty_polls {
-                state.io.counters.inc(Counter::IdleSleeps);
+                state.io.loop_counters.inc(LoopCounter::IdleSleeps);
                 barrier.idle_sleep(d);
             }
         }

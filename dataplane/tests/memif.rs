@@ -9,12 +9,12 @@ use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dataplane::barrier::barrier;
 use dataplane::eal::Eal;
 use dataplane::mbuf::Burst;
 use dataplane::memif::proto::{self, Msg};
 use dataplane::mempool::Mempool;
 use dataplane::port::{Port, PortQueue};
+use net::control::barrier::barrier;
 
 fn until(what: &str, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 use dataplane::eal::Eal;
 use dataplane::mbuf::{Burst, Mbuf};
 use dataplane::mempool::Mempool;
-use dataplane::offload::{tx_csum_prepare, CsumSet, CsumStatus, Offloads};
-use dataplane::port::{Port, PortConfig, PortQueue, RetaSource, RSS_KEY};
-use dataplane::rss::{Reta, L4};
+use dataplane::port::{Port, PortConfig, PortQueue, RetaSource};
+use wire::offload::{tx_csum_prepare, CsumSet, CsumStatus, Offloads};
+use wire::rss::{Reta, L4, RSS_KEY};
 
 fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.

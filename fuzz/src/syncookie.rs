@@ -6,10 +6,10 @@
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use arbitrary::Arbitrary;
-use dataplane::wire::tcp::{Flags, Repr as TcpRepr, SeqNumber, Timestamp};
+use wire::tcp::{Flags, Repr as TcpRepr, SeqNumber, Timestamp};
 use session::fifo::HeapFifo;
-use session::tcp::syncookie::{CookieOptions, SynCookies, COOKIE_MAX_AGE, COOKIE_PERIOD_NS, MSS_TABLE};
-use session::tcp::{ConnOptions, Connection, TcpConfig};
+use tcp::syncookie::{CookieOptions, SynCookies, COOKIE_MAX_AGE, COOKIE_PERIOD_NS, MSS_TABLE};
+use tcp::{ConnOptions, Connection, TcpConfig};
 
 /// One cookie round.
 #[derive(Debug, Arbitrary)]
@@ -55,7 +55,7 @@ pub fn run(i: &Input) {
     let synack = jar.syn_ack(now, local, remote, &syn, rx_fifo_size, i.mss_cap, enable);
     assert_eq!(synack.flags, Flags::SYN | Flags::ACK);
     assert_eq!(synack.ack_number, syn.seq_number + 1);
-    assert!(synack.header_len() <= dataplane::wire::tcp::MAX_HEADER_LEN);
+    assert!(synack.header_len() <= wire::tcp::MAX_HEADER_LEN);
     let ack = TcpRepr {
         src_port: remote.port(),
         dst_port: local.port(),

@@ -1,4 +1,4 @@
-//! The TCP connection (`session::tcp::Connection`) driven by a structured
+//! The TCP connection (`tcp::Connection`) driven by a structured
 //! script: a handshake (passive or active open, completed or left to the
 //! script), then segments placed relative to the connection's current
 //! sequence numbers (so most land in the window), app calls (write, read,
@@ -25,9 +25,9 @@ use std::net::SocketAddrV4;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use arbitrary::Arbitrary;
-use dataplane::wire::tcp::{Flags, Packet, Repr as TcpRepr, SackBlock, SackBlocks, SeqNumber, Timestamp};
+use wire::tcp::{Flags, Packet, Repr as TcpRepr, SackBlock, SackBlocks, SeqNumber, Timestamp};
 use session::fifo::{Fifo, HeapFifo};
-use session::tcp::{CcAlgorithm, ConnOptions, Connection, Event, Keepalive, State, TcpConfig};
+use tcp::{CcAlgorithm, ConnOptions, Connection, Event, Keepalive, State, TcpConfig};
 
 const MS: u64 = 1_000_000;
 const SEC: u64 = 1_000_000_000;

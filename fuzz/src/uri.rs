@@ -4,7 +4,7 @@
 //! Also the other operator-typed values parsed on the way: sizes and
 //! `a.b.c.d/len` prefixes.
 
-use dataplane::wire::ipv4::Cidr;
+use wire::ipv4::Cidr;
 use session::lookup::parse_uri;
 use shm::msg::Ep;
 

@@ -2,10 +2,10 @@
 
 use std::net::Ipv4Addr;
 
-use dataplane::wire::ethernet::{self, EtherType};
-use dataplane::wire::ipv4::{self, Protocol};
-use dataplane::wire::tcp::TcpOption;
-use dataplane::wire::{arp, icmp, tcp, udp};
+use wire::ethernet::{self, EtherType};
+use wire::ipv4::{self, Protocol};
+use wire::tcp::TcpOption;
+use wire::{arp, icmp, tcp, udp};
 
 /// Addresses for the pseudo header of the L4 checksums when a target has
 /// no IPv4 header of its own.
@@ -64,7 +64,7 @@ pub fn ipv4(data: &[u8]) {
     let payload = p.payload();
     assert_eq!(usize::from(p.header_len()), ipv4::HEADER_LEN + options.len());
     assert!(usize::from(p.header_len()) + payload.len() <= data.len());
-    assert_eq!(ipv4::Repr::parse(&p, true).is_err_and(|e| e == dataplane::wire::Error::BadChecksum), !checksum_ok);
+    assert_eq!(ipv4::Repr::parse(&p, true).is_err_and(|e| e == wire::Error::BadChecksum), !checksum_ok);
     let Ok(repr) = ipv4::Repr::parse(&p, false) else { return };
     assert_eq!(repr.payload_len, payload.len());
     let mut out = vec![0u8; repr.buffer_len()];
@@ -118,7 +118,7 @@ fn udp_with(data: &[u8], src: Ipv4Addr, dst: Ipv4Addr) {
     let checksum_ok = p.verify_checksum(src, dst);
     let payload = p.payload();
     assert_eq!(
-        udp::Repr::parse(&p, src, dst, true).is_err_and(|e| e == dataplane::wire::Error::BadChecksum),
+        udp::Repr::parse(&p, src, dst, true).is_err_and(|e| e == wire::Error::BadChecksum),
         !checksum_ok && p.dst_port() != 0
     );
     let Ok(repr) = udp::Repr::parse(&p, src, dst, false) else { return };

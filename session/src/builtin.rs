@@ -13,7 +13,8 @@
 
 use std::net::SocketAddrV4;
 
-use dataplane::node::{Io, NetTables};
+use dataplane::node::Io;
+use net::tables::NetTables;
 
 use crate::error::SessionError;
 use crate::lookup::Endpoint;

@@ -7,7 +7,7 @@
 //! lookup tables) changes only on the main thread under the barrier
 //! ([`main_thread`]); the per-worker half ([`worker`]) owns sessions
 //! ([`session`]) and drives the transports ([`transport`]: [`udp`],
-//! [`tcp`], [`cut_through`]). Builtin apps get callbacks ([`builtin`],
+//! [`tcp_transport`] over the `tcp` crate, [`cut_through`]). Builtin apps get callbacks ([`builtin`],
 //! [`apps`]).
 //!
 //! Shared-memory building blocks live in the `shm` crate (so that external
@@ -43,8 +43,7 @@ pub mod namespace;
 pub mod pool;
 pub use shm::segment;
 pub mod session;
-pub mod tcp;
-pub mod timer_wheel;
+pub mod tcp_transport;
 pub mod transport;
 pub mod udp;
 pub mod worker;

@@ -16,9 +16,10 @@ use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use dataplane::barrier::MainBarrier;
-use dataplane::node::{Io, NetTables};
-use dataplane::rpc::{RpcReceiver, RpcSender};
+use dataplane::node::Io;
+use net::control::barrier::MainBarrier;
+use net::control::rpc::{RpcReceiver, RpcSender};
+use net::tables::NetTables;
 
 use crate::app_worker::{AppWorkerKind, AppWorkerShared};
 use crate::application::AppOptions;

@@ -13,8 +13,9 @@
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-use dataplane::node::{Io, NetTables};
-use dataplane::rss::{ActiveOpen, L4};
+use dataplane::node::Io;
+use net::tables::NetTables;
+use wire::rss::{ActiveOpen, L4};
 
 use crate::error::SessionError;
 use crate::lookup::{Endpoint, Proto};

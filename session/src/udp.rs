@@ -22,13 +22,14 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::Arc;
 
 use dataplane::counters::Counter;
 use dataplane::node::{Io, Ip4Delivery, DEFAULT_TTL};
-use dataplane::offload::CsumStatus;
-use dataplane::rss::L4;
-use dataplane::wire::ipv4::{self, Protocol};
-use dataplane::wire::{udp, Error as WireError};
+use wire::ipv4::{self, Protocol};
+use wire::offload::CsumStatus;
+use wire::rss::L4;
+use wire::{udp, Error as WireError};
 
 pub mod admission;
 
@@ -39,6 +40,33 @@ use crate::error::SessionError;
 use crate::pool::Pool;
 use crate::session::{dgram_peek_header, DgramHeader};
 use crate::transport::{ConnectRequest, EventKind, PortPicker, Transport, TransportCx, TransportProto};
+
+counters::counters! {
+    /// What UDP counts on a worker.
+    pub enum UdpCounter {
+        Malformed => ("udp malformed", true),
+        BadChecksum => ("udp bad checksum", true),
+        NoListener => ("udp no listener (port unreachable)", true),
+        RxDatagrams => ("udp datagrams received", false),
+        TxDatagrams => ("udp datagrams sent", false),
+        TxTooBig => ("udp datagram larger than the mtu, not sent", true),
+        IdleClosed => ("udp sessions closed after idle timeout", false),
+        EvictedSource => ("udp session evicted for a new one (per-source limit)", true),
+        EvictedListener => ("udp session evicted for a new one (per-listener limit)", true),
+        EvictedMemory => ("udp session evicted early (fifo memory pressure)", true),
+        EvictedIdle => ("udp session closed early (idle under pressure)", true),
+        RefusedSource => ("udp new session refused (per-source limit)", true),
+        RefusedListener => ("udp new session refused (per-listener limit)", true),
+        RefusedMemory => ("udp new session refused (fifo memory limit)", true),
+        FifoGrown => ("udp session fifos grown on use", false),
+        FifoGrowFailed => ("udp session fifos not grown (memory), kept small", true),
+        FifoBytes => ("udp fifo bytes held by sessions from the network (now)", false),
+        FifoBytesPeak => ("udp fifo bytes held by sessions from the network (peak)", false),
+    }
+}
+
+/// One worker's [`UdpCounter`]s.
+pub type UdpCounters = counters::AtomicCounters<UdpCounter, { UdpCounter::COUNT }>;
 
 /// Largest UDP payload sent without fragmentation on a 1500-byte MTU.
 pub const MAX_PAYLOAD: usize = 1500 - ipv4::HEADER_LEN - udp::HEADER_LEN;
@@ -171,6 +199,8 @@ pub struct UdpTransport {
     admission: Admission,
     evicted: Vec<(u32, Eviction)>,
     evicted_sessions: Vec<u32>,
+    /// This worker's UDP counters (the CLI reads them through [`crate::worker::SessionStats`]).
+    pub counters: Arc<UdpCounters>,
 }
 
 /// What [`UdpTransport::parse`] found in a datagram for us.
@@ -198,6 +228,7 @@ impl UdpTransport {
             admission: Admission::new(cfg.limits(workers)),
             evicted: Vec::with_capacity(8),
             evicted_sessions: Vec::with_capacity(8),
+            counters: Arc::default(),
         }
     }
 
@@ -212,13 +243,13 @@ impl UdpTransport {
     /// connection forgotten, and its session left in
     /// [`UdpTransport::take_evicted`] for the caller to reset, also when the
     /// new session is refused after all.
-    pub fn admit(&mut self, io: &Io, listener: u32, source: Ipv4Addr, fifo_bytes: u64) -> Result<(), Refusal> {
+    pub fn admit(&mut self, listener: u32, source: Ipv4Addr, fifo_bytes: u64) -> Result<(), Refusal> {
         let r = self.admission.admit(listener, source, fifo_bytes, &mut self.evicted);
         for (conn, why) in std::mem::take(&mut self.evicted) {
-            io.counters.inc(match why {
-                Eviction::Source => Counter::UdpEvictedSource,
-                Eviction::Listener => Counter::UdpEvictedListener,
-                Eviction::Memory => Counter::UdpEvictedMemory,
+            self.counters.inc(match why {
+                Eviction::Source => UdpCounter::EvictedSource,
+                Eviction::Listener => UdpCounter::EvictedListener,
+                Eviction::Memory => UdpCounter::EvictedMemory,
             });
             if let Some(c) = self.conns.remove(conn) {
                 self.by_tuple.remove(&c.tuple);
@@ -226,10 +257,10 @@ impl UdpTransport {
             }
         }
         if let Err(why) = r {
-            io.counters.inc(match why {
-                Refusal::Source => Counter::UdpRefusedSource,
-                Refusal::Listener => Counter::UdpRefusedListener,
-                Refusal::Memory => Counter::UdpRefusedMemory,
+            self.counters.inc(match why {
+                Refusal::Source => UdpCounter::RefusedSource,
+                Refusal::Listener => UdpCounter::RefusedListener,
+                Refusal::Memory => UdpCounter::RefusedMemory,
             });
         }
         r
@@ -261,9 +292,9 @@ impl UdpTransport {
     }
 
     /// Account `bytes` of fifos allocated to a session from the network.
-    pub fn fifo_add(&mut self, io: &Io, bytes: u64) {
+    pub fn fifo_add(&mut self, bytes: u64) {
         self.admission.fifo_add(bytes);
-        self.publish_fifo_usage(io);
+        self.publish_fifo_usage();
     }
 
     /// Account `bytes` of fifos of a session from the network freed (the
@@ -272,10 +303,10 @@ impl UdpTransport {
         self.admission.fifo_release(bytes);
     }
 
-    fn publish_fifo_usage(&self, io: &Io) {
+    fn publish_fifo_usage(&self) {
         let (now, peak) = self.admission.fifo_usage();
-        io.counters.set(Counter::UdpFifoBytes, now);
-        io.counters.set(Counter::UdpFifoBytesPeak, peak);
+        self.counters.set(UdpCounter::FifoBytes, now);
+        self.counters.set(UdpCounter::FifoBytesPeak, peak);
     }
 
     /// Fifo bytes held by the network's sessions now, and the most ever.
@@ -291,12 +322,12 @@ impl UdpTransport {
     /// Checks a received datagram (length, checksum); counts and returns `None` when it is bad.
     ///
     /// The checksum is verified in software unless the NIC already did.
-    pub fn parse(io: &Io, d: &Ip4Delivery) -> Option<UdpInput> {
-        let counters = &io.counters;
+    pub fn parse(&self, io: &Io, d: &Ip4Delivery) -> Option<UdpInput> {
+        let counters = &self.counters;
         let verify = match io.l4_csum_status(d) {
             CsumStatus::Good | CsumStatus::Verified => false,
             CsumStatus::Bad => {
-                counters.inc(Counter::UdpBadChecksum);
+                counters.inc(UdpCounter::BadChecksum);
                 return None;
             }
             CsumStatus::Unknown => true,
@@ -307,11 +338,11 @@ impl UdpTransport {
         {
             Ok(r) => r,
             Err(WireError::BadChecksum) => {
-                counters.inc(Counter::UdpBadChecksum);
+                counters.inc(UdpCounter::BadChecksum);
                 return None;
             }
             Err(_) => {
-                counters.inc(Counter::UdpMalformed);
+                counters.inc(UdpCounter::Malformed);
                 return None;
             }
         };
@@ -381,7 +412,7 @@ impl UdpTransport {
         if len > MAX_PAYLOAD {
             // We do not fragment: drop it whole and say so.
             fifos.tx.dequeue_drop(DgramHeader::SIZE + len);
-            cx.io.counters.inc(Counter::UdpTxTooBig);
+            self.counters.inc(UdpCounter::TxTooBig);
             return true;
         }
         let Some(mut m) = cx.io.pool().alloc() else {
@@ -410,7 +441,7 @@ impl UdpTransport {
         c.last_ns = cx.io.now_ns;
         c.tx_dgrams += 1;
         s.tx_bytes += len as u64;
-        cx.io.counters.inc(Counter::UdpTxDatagrams);
+        self.counters.inc(UdpCounter::TxDatagrams);
         cx.io.ip4_output_l4(cx.net, m, *dst.ip());
         true
     }
@@ -483,7 +514,7 @@ impl Transport for UdpTransport {
     }
 
     fn poll(&mut self, cx: &mut TransportCx<'_>) -> usize {
-        self.publish_fifo_usage(cx.io);
+        self.publish_fifo_usage();
         let now = cx.io.now_ns;
         if self.cfg.idle_timeout_ns == 0 || now < self.next_idle_scan_ns {
             return 0;
@@ -501,7 +532,7 @@ impl Transport for UdpTransport {
             .collect();
         for &(conn, early) in &expired {
             if let Some(c) = self.remove(conn) {
-                cx.io.counters.inc(if early { Counter::UdpEvictedIdle } else { Counter::UdpIdleClosed });
+                self.counters.inc(if early { UdpCounter::EvictedIdle } else { UdpCounter::IdleClosed });
                 // The app hears that the peer is gone and closes its side.
                 cx.event(c.session, EventKind::Disconnected);
             }

@@ -26,11 +26,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use dataplane::counters::Counter;
-use dataplane::node::{Io, Ip4Delivery, NetTables};
-use dataplane::rpc::RpcSender;
-use dataplane::wire::icmp;
-use dataplane::wire::ipv4::Protocol;
+use dataplane::node::{Io, Ip4Delivery};
 use dataplane::worker::{Stack, Tables, WorkerState};
+use net::control::rpc::RpcSender;
+use net::tables::NetTables;
+use wire::icmp;
+use wire::ipv4::Protocol;
 
 use crate::app_worker::{AppWorkerKind, AppWorkerShared};
 use crate::builtin::{AppApi, BuiltinApp};
@@ -42,10 +43,10 @@ use crate::main_thread::MainCtx;
 use crate::pool::Pool;
 use crate::segment::fifo_pair_footprint;
 use crate::session::{dgram_enqueue, DgramHeader, Session, SessionFifos, SessionHandle, SessionState};
-use crate::tcp::backlog::SynDecision;
-use crate::tcp::transport::{ListenVerdict, TcpTransport, TcpTransportConfig};
+use crate::tcp_transport::{ListenVerdict, TcpInputCounter, TcpInputCounters, TcpTransport, TcpTransportConfig};
 use crate::transport::{ConnectError, ConnectRequest, EventKind, SessionEvent, Transport, TransportCx, TransportProto};
-use crate::udp::{Tuple, UdpConfig, UdpTransport};
+use crate::udp::{Tuple, UdpConfig, UdpCounter, UdpCounters, UdpTransport};
+use tcp::backlog::SynDecision;
 
 mod external;
 
@@ -80,9 +81,27 @@ pub struct WorkerApp {
     pub endpoint: AppEndpoint,
 }
 
+counters::counters! {
+    /// What the session layer counts on a worker.
+    pub enum SessionCounter {
+        RxFifoFull => ("session rx fifo full, data dropped", true),
+        FifoAllocFailed => ("session fifo allocation failed", true),
+        AppNotReady => ("session app not registered on worker", true),
+    }
+}
+
+/// One worker's [`SessionCounter`]s.
+pub type SessionCounters = counters::AtomicCounters<SessionCounter, { SessionCounter::COUNT }>;
+
 /// Counters the main thread reads for the CLI.
 #[derive(Default, Debug)]
 pub struct SessionStats {
+    /// The session layer's counters.
+    pub session: SessionCounters,
+    /// UDP's counters (the UDP transport's own block).
+    pub udp: Arc<UdpCounters>,
+    /// TCP input's counters (the TCP transport's own block).
+    pub tcp_input: Arc<TcpInputCounters>,
     /// Sessions in the pool now.
     pub sessions: AtomicU64,
     /// Sessions accepted from listeners, ever.
@@ -129,12 +148,19 @@ impl SessionWorker {
         udp: UdpConfig,
         tcp: TcpTransportConfig,
     ) -> Self {
+        let udp = UdpTransport::new(udp, index, workers);
+        let tcp = TcpTransport::new(tcp, index, workers, dataplane::worker::now_ns());
+        let stats = Arc::new(SessionStats {
+            udp: udp.counters.clone(),
+            tcp_input: tcp.input_counters.clone(),
+            ..SessionStats::default()
+        });
         SessionWorker {
             index,
             workers,
             sessions: Pool::new("sessions"),
-            udp: UdpTransport::new(udp, index, workers),
-            tcp: TcpTransport::new(tcp, index, workers, dataplane::worker::now_ns()),
+            udp,
+            tcp,
             ct: CutThrough::new(),
             apps: HashMap::new(),
             events: Vec::with_capacity(1024),
@@ -145,7 +171,7 @@ impl SessionWorker {
             rotors: HashMap::new(),
             udp_evicted: Vec::with_capacity(8),
             to_main,
-            stats: Arc::new(SessionStats::default()),
+            stats,
             scratch: vec![0; 64 * 1024],
         }
     }
@@ -421,7 +447,7 @@ impl SessionWorker {
     /// Picks the app worker a new session of listener `listener` goes to
     /// (the accept rotor) and its shared state; counts an app worker not yet
     /// registered here.
-    fn accept_pick(&mut self, io: &Io, shared: &SessionShared, listener: u32) -> Option<Arc<AppWorkerShared>> {
+    fn accept_pick(&mut self, shared: &SessionShared, listener: u32) -> Option<Arc<AppWorkerShared>> {
         let control = &shared.control;
         let l = control.listener(listener)?;
         let rotor = self.rotors.entry(listener).or_insert(0);
@@ -431,7 +457,7 @@ impl SessionWorker {
         let app = control.app_worker(wrk_index)?.resources.clone();
         if !self.apps.contains_key(&wrk_index) {
             // Attached, but the registration RPC has not reached us yet.
-            io.counters.inc(Counter::SessionAppNotReady);
+            self.stats.session.inc(SessionCounter::AppNotReady);
             return None;
         }
         Some(app)
@@ -449,11 +475,11 @@ impl SessionWorker {
         local: SocketAddrV4,
         remote: SocketAddrV4,
     ) -> Option<u32> {
-        let app = self.accept_pick(io, shared, listener)?;
+        let app = self.accept_pick(shared, listener)?;
         let fifos = match SessionFifos::alloc(&app) {
             Ok(f) => f,
             Err(_) => {
-                io.counters.inc(Counter::SessionFifoAllocFailed);
+                self.stats.session.inc(SessionCounter::FifoAllocFailed);
                 return None;
             }
         };
@@ -477,7 +503,7 @@ impl SessionWorker {
         let index = match r {
             Ok(i) => i,
             Err(_) => {
-                io.counters.inc(Counter::SessionFifoAllocFailed);
+                self.stats.session.inc(SessionCounter::FifoAllocFailed);
                 return None;
             }
         };
@@ -516,7 +542,7 @@ impl SessionWorker {
         }
         let (ip, port) = (*seg.tuple.local.ip(), seg.tuple.local.port());
         let Some(l) = shared.control.lookup_listener(0, 0, Proto::Tcp, ip, port, false) else {
-            io.counters.inc(Counter::TcpNoListener);
+            self.tcp.input_counters.inc(TcpInputCounter::NoListener);
             self.tcp.send_reset(io, net, &seg);
             return;
         };
@@ -530,7 +556,7 @@ impl SessionWorker {
                         self.tcp.accept(&mut cx, l, &seg, rx, &options);
                     }
                     SynDecision::Cookie => self.tcp.send_cookie(io, net, &seg, rx, &options),
-                    SynDecision::Drop => io.counters.inc(Counter::TcpSynDropped),
+                    SynDecision::Drop => self.tcp.input_counters.inc(TcpInputCounter::SynDropped),
                 }
             }
             ListenVerdict::Cookie => {
@@ -550,7 +576,7 @@ impl SessionWorker {
     }
 
     /// `show tcp stats` for this worker: counters and connections by state.
-    pub fn tcp_stats(&mut self) -> (crate::tcp::Counters, Vec<(String, usize)>) {
+    pub fn tcp_stats(&mut self) -> (tcp::Counters, Vec<(String, usize)>) {
         (self.tcp.counters(), self.tcp.states())
     }
 
@@ -597,7 +623,7 @@ impl SessionWorker {
         let fifos = match SessionFifos::alloc(&me) {
             Ok(f) => f,
             Err(_) => {
-                io.counters.inc(Counter::SessionFifoAllocFailed);
+                self.stats.session.inc(SessionCounter::FifoAllocFailed);
                 self.connect_failed(app_wrk, req.opaque, ConnectError::NoMemory);
                 return Ok(());
             }
@@ -661,16 +687,16 @@ impl SessionWorker {
         let srv_wrk = control.app(l.app_index).and_then(|a| a.worker(map)).ok_or(SessionError::NotAttached)?;
         let server = control.app_worker(srv_wrk).ok_or(SessionError::NoSuchAppWorker(srv_wrk))?.resources.clone();
         if !self.apps.contains_key(&srv_wrk) {
-            io.counters.inc(Counter::SessionAppNotReady);
+            self.stats.session.inc(SessionCounter::AppNotReady);
             return Err(SessionError::NoSuchAppWorker(srv_wrk));
         }
         // The pair lives in segments only these two app workers share.
         let owner = server.ct_owner(client).map_err(|_| {
-            io.counters.inc(Counter::SessionFifoAllocFailed);
+            self.stats.session.inc(SessionCounter::FifoAllocFailed);
             SessionError::TooMany("fifo memory")
         })?;
         let srv_fifos = SessionFifos::alloc(&owner).map_err(|_| {
-            io.counters.inc(Counter::SessionFifoAllocFailed);
+            self.stats.session.inc(SessionCounter::FifoAllocFailed);
             SessionError::TooMany("fifo memory")
         })?;
         let cli_fifos = match srv_fifos.mirror() {
@@ -736,12 +762,12 @@ impl SessionWorker {
     /// UDP input: existing connection, else a listener (new session, if
     /// admitted), else ICMP port unreachable.
     fn udp_input(&mut self, io: &mut Io, net: &NetTables, shared: &SessionShared, d: Ip4Delivery) {
-        let Some(u) = UdpTransport::parse(io, &d) else { return };
-        io.counters.inc(Counter::UdpRxDatagrams);
+        let Some(u) = self.udp.parse(io, &d) else { return };
+        self.udp.counters.inc(UdpCounter::RxDatagrams);
         let session = match self.udp.lookup(&u.tuple, io.now_ns) {
             Some((s, promoted)) => {
                 if promoted {
-                    self.udp_grow(io, s);
+                    self.udp_grow(s);
                 }
                 s
             }
@@ -749,7 +775,7 @@ impl SessionWorker {
                 let Some(l) =
                     shared.control.lookup_listener(0, 0, Proto::Udp, *u.tuple.local.ip(), u.tuple.local.port(), false)
                 else {
-                    io.counters.inc(Counter::UdpNoListener);
+                    self.udp.counters.inc(UdpCounter::NoListener);
                     io.icmp_unreachable(net, &d, icmp::PORT_UNREACHABLE);
                     return;
                 };
@@ -757,7 +783,7 @@ impl SessionWorker {
                 s
             }
         };
-        self.udp_enqueue(io, session, &u.tuple, &d.mbuf.data()[u.payload_offset..u.payload_offset + u.payload_len]);
+        self.udp_enqueue(session, &u.tuple, &d.mbuf.data()[u.payload_offset..u.payload_offset + u.payload_len]);
     }
 
     /// A session for the first datagram of a new peer of UDP listener
@@ -767,7 +793,7 @@ impl SessionWorker {
     /// fifos and cannot be handed others, so its sessions get full-size
     /// ones from the start. Sessions evicted to make room are reset.
     fn udp_accept(&mut self, io: &mut Io, shared: &SessionShared, listener: u32, tuple: Tuple) -> Option<u32> {
-        let app = self.accept_pick(io, shared, listener)?;
+        let app = self.accept_pick(shared, listener)?;
         let (rx, tx) = {
             let sm = app.segments();
             let c = sm.config();
@@ -780,18 +806,18 @@ impl SessionWorker {
             (rx, tx)
         };
         let bytes = fifo_pair_footprint(sizes.0, sizes.1).map_or(u64::MAX, |b| b as u64);
-        let admitted = self.udp.admit(io, listener, *tuple.remote.ip(), bytes);
+        let admitted = self.udp.admit(listener, *tuple.remote.ip(), bytes);
         self.udp_reset_evicted();
         admitted.ok()?;
         let fifos = match SessionFifos::alloc_sized(&app, sizes.0, sizes.1) {
             Ok(f) => f,
             Err(_) => {
-                io.counters.inc(Counter::SessionFifoAllocFailed);
+                self.stats.session.inc(SessionCounter::FifoAllocFailed);
                 return None;
             }
         };
         let s = self.session_accept_with(io, &app, fifos, listener, TransportProto::Udp, tuple.local, tuple.remote)?;
-        self.udp.fifo_add(io, bytes);
+        self.udp.fifo_add(bytes);
         match self.udp.add_accepted(s, tuple, listener, io.now_ns) {
             Ok(conn) => {
                 if let Some(x) = self.sessions.get_mut(s) {
@@ -823,7 +849,7 @@ impl SessionWorker {
     /// carried over. Builtin apps touch fifos only from their callbacks on
     /// this thread, so no view of the old pair survives. Kept small (and
     /// counted) when fifo memory cannot take the difference.
-    fn udp_grow(&mut self, io: &mut Io, index: u32) {
+    fn udp_grow(&mut self, index: u32) {
         let Some(s) = self.sessions.get(index) else { return };
         let Some(old) = s.fifos.as_ref() else { return };
         if s.app.kind != AppWorkerKind::Builtin {
@@ -841,13 +867,13 @@ impl SessionWorker {
         let footprint = |a, b| fifo_pair_footprint(a, b).map_or(u64::MAX, |v| v as u64);
         let (before, after) = (footprint(old_rx, old_tx), footprint(rx, tx));
         if !self.udp.fifo_fits(after.saturating_sub(before)) {
-            io.counters.inc(Counter::UdpFifoGrowFailed);
+            self.udp.counters.inc(UdpCounter::FifoGrowFailed);
             return;
         }
         let new = match SessionFifos::alloc(&old.owner) {
             Ok(f) => f,
             Err(_) => {
-                io.counters.inc(Counter::UdpFifoGrowFailed);
+                self.udp.counters.inc(UdpCounter::FifoGrowFailed);
                 return;
             }
         };
@@ -865,17 +891,17 @@ impl SessionWorker {
             old.free();
         }
         self.udp.fifo_release(before);
-        self.udp.fifo_add(io, after);
-        io.counters.inc(Counter::UdpFifoGrown);
+        self.udp.fifo_add(after);
+        self.udp.counters.inc(UdpCounter::FifoGrown);
     }
 
-    fn udp_enqueue(&mut self, io: &mut Io, index: u32, tuple: &Tuple, payload: &[u8]) {
+    fn udp_enqueue(&mut self, index: u32, tuple: &Tuple, payload: &[u8]) {
         let Some(s) = self.sessions.get_mut(index) else { return };
         let hdr = DgramHeader { len: payload.len() as u32, remote: tuple.remote, local: tuple.local };
         let Some(f) = s.fifos.as_mut() else { return };
         if !dgram_enqueue(&mut f.rx, &hdr, payload) {
             s.rx_dropped += 1;
-            io.counters.inc(Counter::SessionRxFifoFull);
+            self.stats.session.inc(SessionCounter::RxFifoFull);
             return;
         }
         s.rx_bytes += payload.len() as u64;

@@ -142,7 +142,7 @@ fn sessions_open(ctx: &mut MainCtx) -> usize {
 #[test]
 fn session_layer_over_a_ring_port() {
     let (mut ctx, node) = RingNode::start(8191, 50);
-    let (id, counters) = (node.port_id, node.counters.clone());
+    let (id, counters) = (node.port_id, node.stats.clone());
     let base = live_counts();
 
     // 1. Over the transport: the client's datagrams leave through the ring
@@ -245,7 +245,7 @@ fn session_layer_over_a_ring_port() {
     assert_eq!(ctx.tables().control.app_count(), 0);
     assert_eq!(sessions_open(&mut ctx), 0);
     assert_eq!(live_counts(), base, "every fifo and segment is back");
-    assert_eq!(counters.get(dataplane::counters::Counter::SessionFifoAllocFailed), 0);
+    assert_eq!(counters.session.get(session::worker::SessionCounter::FifoAllocFailed), 0);
 
     // 7. A listen asked from a worker callback runs on the main thread under
     // the barrier and comes back as `bound`; a second one is refused.
@@ -301,7 +301,7 @@ fn session_layer_over_a_ring_port() {
         duration_ns: 0,
     };
     let reused = |ctx: &mut MainCtx| -> u64 {
-        ctx.on_workers(|sw, _, _, _| sw.tcp_stats().0.get(session::tcp::Counter::TimeWaitReused)).into_iter().sum()
+        ctx.on_workers(|sw, _, _, _| sw.tcp_stats().0.get(tcp::Counter::TimeWaitReused)).into_iter().sum()
     };
     let r = run_client_with(&mut ctx, "cps", cps(16_384), builtin());
     assert!(r.ok() && r.connections == 16_384, "{}", r.format());

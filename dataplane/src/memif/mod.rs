@@ -39,10 +39,10 @@ use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
 
-use crate::barrier::GracePeriod;
 use crate::mbuf::Burst;
 use crate::mempool::Mempool;
 use crate::port::PortLink;
+use net::control::barrier::GracePeriod;
 use proto::{Desc, Layout, Msg, Role};
 
 /// A client retries connecting this soon, doubling up to `RETRY_MAX` while

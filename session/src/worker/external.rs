@@ -25,7 +25,8 @@
 
 use std::sync::atomic::Ordering;
 
-use dataplane::node::{Io, NetTables};
+use dataplane::node::Io;
+use net::tables::NetTables;
 use shm::api::ErrorCode;
 use shm::msg::{self, ConnectOptions, Event, FifoLoc, Request, SessionInfo, SessionRef, MAX_PAYLOAD, NO_HANDLE};
 

@@ -11,22 +11,23 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use dataplane::arp_cache::ArpConfig;
-use dataplane::barrier::barrier;
 use dataplane::counters::Counters;
 use dataplane::eal::{self, Eal};
 use dataplane::mempool::Mempool;
-use dataplane::node::{Interface, Io, NetTables};
+use dataplane::node::Io;
 use dataplane::port::{Port, PortConfig};
-use dataplane::route::{Route, RouteTable};
-use dataplane::rpc::rpc_channel;
-use dataplane::wire::ethernet::Address as Mac;
-use dataplane::wire::ipv4::Cidr;
 use dataplane::worker::{self, IdleConfig, IdleMode, Tables, WorkerState};
+use net::arp_cache::ArpConfig;
+use net::control::barrier::barrier;
+use net::control::rpc::rpc_channel;
+use net::route::{Route, RouteTable};
+use net::tables::{Interface, NetTables};
 use session::main_thread::MainCtx;
-use session::tcp::transport::TcpTransportConfig;
+use session::tcp_transport::TcpTransportConfig;
 use session::udp::UdpConfig;
-use session::worker::{NodeWorker, SessionShared, SessionWorker};
+use session::worker::{NodeWorker, SessionShared, SessionStats, SessionWorker};
+use wire::ethernet::Address as Mac;
+use wire::ipv4::Cidr;
 
 /// The node's address on the ring (198.18.5.1/24).
 pub const NODE_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 5, 1);
@@ -35,8 +36,10 @@ pub const NODE_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 5, 1);
 pub struct RingNode {
     /// The ring port's id (for its statistics).
     pub port_id: u16,
-    /// The worker's counters.
+    /// The worker's L2/L3 counters.
     pub counters: Arc<Counters>,
+    /// The worker's session-layer counters.
+    pub stats: Arc<SessionStats>,
     stop: Arc<AtomicBool>,
     thread: JoinHandle<()>,
     port: Port,
@@ -81,6 +84,7 @@ impl RingNode {
         let counters = Arc::new(Counters::default());
         let io = Io::new(0, pool.clone(), queues, counters.clone(), ArpConfig::default());
         let stack = SessionWorker::new(0, 1, Some(to_main), UdpConfig::default(), TcpTransportConfig::default());
+        let stats = stack.stats.clone();
         let stop = Arc::new(AtomicBool::new(false));
         let s2 = stop.clone();
         let wb = wbs.pop().unwrap();
@@ -91,7 +95,7 @@ impl RingNode {
             worker::run(wb, from_main, WorkerState { io, stack }, s2, idle);
             eal::unregister_thread();
         });
-        let node = RingNode { port_id, counters, stop, thread, port, _pool: pool, _eal: eal };
+        let node = RingNode { port_id, counters, stats, stop, thread, port, _pool: pool, _eal: eal };
         (MainCtx::new(main, vec![to_worker], vec![from_worker]), node)
     }
 

@@ -1,0 +1,568 @@
+//! Segment arrival (RFC 9293 §3.10.7 "SEGMENT ARRIVES"), in the order the
+//! RFC checks things: SYN-SENT apart, then PAWS, sequence acceptability,
+//! RST (with RFC 5961 challenge ACKs), SYN, ACK (window, RTT, congestion
+//! control, loss recovery, FIN acknowledged), data, FIN.
+//!
+//! Received data goes straight into the rx fifo: in order with `enqueue`,
+//! beyond a hole with `enqueue_with_offset` (the fifo tracks the
+//! out-of-order runs and merges them when the hole fills, so overlapping
+//! and duplicate segments cost nothing extra).
+
+use wire::tcp::{Repr as TcpRepr, SeqNumber};
+
+use super::cc::CongestionControl;
+use super::connection::{after, AckNeed, ConnectError, Connection, Event, Recovery, State};
+use super::options::{paws_reject, ts_clock, TS_TICK_NS};
+use super::sack::{receiver_blocks, DUP_THRESH};
+use super::stats::Counter;
+use crate::buffer::{RecvBuffer, SendBuffer};
+
+impl Connection {
+    /// Processes one segment from the peer. `payload` is the segment's
+    /// data (`seg.payload_len` bytes); `rx` and `tx` are the session's fifos.
+    pub fn input(&mut self, now: u64, seg: &TcpRepr, payload: &[u8], rx: &impl RecvBuffer, tx: &impl SendBuffer) {
+        self.counters.incr(Counter::SegmentsIn);
+        self.totals.segs_in += 1;
+        self.rx_free = rx.free() as u32;
+        match self.state {
+            State::Closed => {}
+            State::SynSent => self.input_syn_sent(now, seg),
+            _ => self.input_synchronized(now, seg, payload, rx, tx),
+        }
+    }
+
+    fn input_syn_sent(&mut self, now: u64, seg: &TcpRepr) {
+        let flags = seg.flags;
+        if flags.ack() && (seg.ack_number <= self.iss || seg.ack_number > self.snd_max) {
+            // Not an answer to our SYN (RFC 9293: reset it unless it is a reset).
+            if !flags.rst() {
+                self.rst_pending = Some(self.rst_for_ack(seg));
+            }
+            return;
+        }
+        if flags.rst() {
+            // Only a RST that acknowledges our SYN may abort the open (RFC 5961 §3.2 as applied in 9293).
+            if flags.ack() {
+                self.counters.incr(Counter::ResetsReceived);
+                self.push_event(Event::ConnectFailed(ConnectError::Refused));
+                self.enter_closed();
+            }
+            return;
+        }
+        if !flags.syn() {
+            return;
+        }
+        self.take_peer_syn(seg, now);
+        if flags.ack() {
+            // Why ignore data on the SYN-ACK: it is rare, and unacknowledged it will be resent.
+            self.snd_una = seg.ack_number;
+            self.tx_base = self.snd_una;
+            self.snd_wnd = u32::from(seg.window_len);
+            self.max_snd_wnd = self.snd_wnd;
+            self.snd_wl1 = seg.seq_number;
+            self.snd_wl2 = seg.ack_number;
+            self.sample_rtt_from_handshake(now, seg);
+            self.on_established(now);
+            self.ack_need = AckNeed::Now;
+        } else {
+            // Simultaneous open: answer with a SYN-ACK from the same ISN.
+            self.state = State::SynReceived;
+            self.snd_wnd = u32::from(seg.window_len);
+            self.snd_wl1 = seg.seq_number;
+            self.syn_pending = true;
+        }
+    }
+
+    fn sample_rtt_from_handshake(&mut self, now: u64, seg: &TcpRepr) {
+        if let Some((_, sent)) = self.rtt_seq.take() {
+            self.rtt.sample(now.saturating_sub(sent));
+        } else if let Some(ts) = seg.timestamp.filter(|t| self.neg.timestamps && t.tsecr != 0) {
+            self.sample_ts(now, ts.tsecr);
+        }
+    }
+
+    fn sample_ts(&mut self, now: u64, tsecr: u32) {
+        let ticks = ts_clock(now, self.ts_offset).wrapping_sub(tsecr);
+        // Why the bound: a wild TSecr (bad peer) must not poison the estimator.
+        if ticks < 1 << 30 {
+            self.rtt.sample(u64::from(ticks) * TS_TICK_NS);
+        }
+    }
+
+    /// The RST answering an unacceptable ACK: sequence number from its ACK field.
+    fn rst_for_ack(&self, seg: &TcpRepr) -> TcpRepr {
+        let mut r = self.base_repr(seg.ack_number);
+        r.flags = wire::tcp::Flags::RST;
+        r
+    }
+
+    fn input_synchronized(
+        &mut self,
+        now: u64,
+        seg: &TcpRepr,
+        payload: &[u8],
+        rx: &impl RecvBuffer,
+        tx: &impl SendBuffer,
+    ) {
+        let flags = seg.flags;
+        let mut seq = seg.seq_number;
+        let mut syn = flags.syn();
+
+        // SYN-RECEIVED: a retransmitted SYN asks for our SYN-ACK again; in a
+        // simultaneous open the peer's SYN-ACK repeats its SYN, which we
+        // already have, so only its ACK matters.
+        if self.state == State::SynReceived && syn && seq == self.irs {
+            if !flags.ack() {
+                if !flags.rst() {
+                    self.syn_pending = true;
+                }
+                return;
+            }
+            seq += 1;
+            syn = false;
+        }
+
+        // PAWS (RFC 7323 §5.3).
+        if self.paws_rejects(now, seg) {
+            self.counters.incr(Counter::PawsDrops);
+            self.ack_need = AckNeed::Now;
+            return;
+        }
+
+        // Sequence acceptability (RFC 9293 §3.10.7.4, first check).
+        let data_len = payload.len().min(seg.payload_len) as u32;
+        let fin = flags.fin();
+        if !self.acceptable(seq, syn, data_len, fin) {
+            if self.state == State::TimeWait && fin {
+                // A retransmitted FIN: our last ACK was lost. Re-ACK and restart 2*MSL.
+                self.t_close = Some(after(now, self.time_wait));
+            }
+            if !flags.rst() {
+                self.counters.incr(Counter::OutOfWindow);
+                self.ack_need = AckNeed::Now;
+                // A retransmission of data we already acknowledged (our ACK
+                // was lost) reaching our last ACK point: echo its TSval, as
+                // Linux does, or the sender would time its retransmission
+                // from the first transmission and inflate its RTO.
+                let end = seq + data_len + u32::from(syn) + u32::from(fin);
+                if let Some(ts) = seg.timestamp.filter(|_| self.neg.timestamps) {
+                    if SeqNumber(ts.tsval) >= SeqNumber(self.ts_recent)
+                        && seq <= self.last_ack_sent
+                        && end >= self.last_ack_sent
+                    {
+                        self.ts_recent = ts.tsval;
+                        self.ts_recent_at = now;
+                    }
+                }
+            }
+            return;
+        }
+        self.arm_keepalive(now);
+
+        // RST (RFC 5961 §3.2): exact match resets, anything else in the window is challenged.
+        if flags.rst() {
+            if seq == self.rcv_nxt {
+                self.counters.incr(Counter::ResetsReceived);
+                if self.state != State::TimeWait {
+                    self.push_event(Event::Reset);
+                }
+                self.enter_closed();
+            } else {
+                self.challenge_ack(now);
+            }
+            return;
+        }
+
+        // SYN in a synchronized state (RFC 5961 §4): challenge, whatever its sequence number.
+        if syn {
+            self.challenge_ack(now);
+            return;
+        }
+
+        if !flags.ack() {
+            return;
+        }
+
+        // RFC 7323 §4.3: remember the peer's TSval from the segment that covers our last ACK.
+        if let Some(ts) = seg.timestamp.filter(|_| self.neg.timestamps) {
+            if SeqNumber(ts.tsval) >= SeqNumber(self.ts_recent) && seq <= self.last_ack_sent {
+                self.ts_recent = ts.tsval;
+                self.ts_recent_at = now;
+            }
+        }
+
+        if self.state == State::SynReceived {
+            if !self.acks_our_syn(seg.ack_number) {
+                self.rst_pending = Some(self.rst_for_ack(seg));
+                return;
+            }
+            self.snd_wnd = u32::from(seg.window_len) << self.neg.snd_wscale;
+            self.max_snd_wnd = self.snd_wnd;
+            self.snd_wl1 = seq;
+            self.snd_wl2 = seg.ack_number;
+            self.sample_rtt_from_handshake(now, seg);
+            self.snd_una = seg.ack_number;
+            self.tx_base = self.snd_una;
+            self.on_established(now);
+        } else if !self.input_ack(now, seg, seq, data_len, tx) {
+            return;
+        }
+        if self.state == State::Closed {
+            return;
+        }
+
+        // Data.
+        let mut fin_at = None;
+        if matches!(self.state, State::Established | State::FinWait1 | State::FinWait2) {
+            fin_at = self.input_data(now, seq, &payload[..data_len as usize], fin, rx);
+            if self.state == State::Closed {
+                return;
+            }
+        } else if fin && seq + data_len == self.rcv_nxt {
+            fin_at = Some(self.rcv_nxt);
+        }
+
+        // FIN, once everything before it has arrived.
+        if let Some(f) = fin_at {
+            self.rx_fin = Some(f);
+        }
+        if self.rx_fin == Some(self.rcv_nxt) && !self.peer_fin_seen() {
+            self.input_fin(now);
+        }
+    }
+
+    /// Whether `seg` takes this half-open (SYN-RECEIVED) connection to
+    /// ESTABLISHED when given to [`input`](Self::input) now; `data_len` is
+    /// its payload length. A pure question, so that the worker gives a
+    /// passive open its session (and fifos) for exactly the segment that
+    /// completes the handshake, and for nothing else (a bad ACK, an old
+    /// duplicate, a RST). It asks what `input` checks, in the same order,
+    /// with the same helpers.
+    pub fn completes_handshake(&self, now: u64, seg: &TcpRepr, data_len: usize) -> bool {
+        if self.state != State::SynReceived {
+            return false;
+        }
+        let flags = seg.flags;
+        let (mut seq, mut syn) = (seg.seq_number, flags.syn());
+        if syn && seq == self.irs {
+            if !flags.ack() {
+                return false; // a retransmitted SYN
+            }
+            seq += 1;
+            syn = false;
+        }
+        let data_len = data_len.min(seg.payload_len) as u32;
+        !self.paws_rejects(now, seg)
+            && self.acceptable(seq, syn, data_len, flags.fin())
+            && !flags.rst()
+            && !syn
+            && flags.ack()
+            && self.acks_our_syn(seg.ack_number)
+    }
+
+    /// PAWS (RFC 7323 §5.3): `seg` carries a timestamp older than the last one taken.
+    fn paws_rejects(&self, now: u64, seg: &TcpRepr) -> bool {
+        self.neg.timestamps
+            && !seg.flags.rst()
+            && seg.timestamp.is_some_and(|ts| paws_reject(self.ts_recent, self.ts_recent_at, ts.tsval, now))
+    }
+
+    /// In SYN-RECEIVED: whether `ack` acknowledges our SYN (RFC 9293 §3.10.7.4, fifth check).
+    fn acks_our_syn(&self, ack: SeqNumber) -> bool {
+        self.snd_una < ack && ack <= self.snd_max
+    }
+
+    /// Whether a segment is acceptable (RFC 9293 §3.10.7.4 table), with
+    /// one relaxation: a bare FIN at `rcv_nxt` is accepted into a zero
+    /// window, as Linux does, so that a closed window cannot stall a close.
+    fn acceptable(&self, seq: SeqNumber, syn: bool, data_len: u32, fin: bool) -> bool {
+        let wnd = if matches!(self.state, State::TimeWait | State::CloseWait | State::Closing | State::LastAck) {
+            // No more data is expected; only the exact next sequence number is in window.
+            0
+        } else if self.state == State::SynReceived {
+            // Only the window our SYN-ACK offered: a half-open connection may
+            // have no fifo yet, and the answer must not depend on which one
+            // it is given (see `completes_handshake`).
+            self.rcv_adv.since(self.rcv_nxt)
+        } else {
+            self.rx_free.max(self.rcv_adv.since(self.rcv_nxt))
+        };
+        let len = data_len + u32::from(syn) + u32::from(fin);
+        let in_window = |s: SeqNumber| self.rcv_nxt <= s && s < self.rcv_nxt + wnd;
+        match (len, wnd) {
+            (0, 0) => seq == self.rcv_nxt,
+            (0, _) => in_window(seq),
+            (_, 0) => data_len == 0 && fin && seq == self.rcv_nxt,
+            _ => in_window(seq) || in_window(seq + len - 1),
+        }
+    }
+
+    fn challenge_ack(&mut self, now: u64) {
+        if self.challenge.allow(now) {
+            self.counters.incr(Counter::ChallengeAcks);
+            self.ack_need = AckNeed::Now;
+        } else {
+            self.counters.incr(Counter::ChallengeAcksLimited);
+        }
+    }
+
+    /// The ACK field and window of a segment in a synchronized state;
+    /// false if the segment must be dropped.
+    fn input_ack(&mut self, now: u64, seg: &TcpRepr, seq: SeqNumber, data_len: u32, tx: &impl SendBuffer) -> bool {
+        let ack = seg.ack_number;
+        if ack > self.snd_max {
+            // Acknowledges what we never sent (RFC 9293; RFC 5961 §5).
+            self.ack_need = AckNeed::Now;
+            return false;
+        }
+        if ack < self.snd_una - self.max_snd_wnd.max(1) {
+            self.ack_need = AckNeed::Now;
+            return false;
+        }
+
+        let wnd = u32::from(seg.window_len) << self.neg.snd_wscale;
+        let window_changed = wnd != self.snd_wnd;
+        if self.snd_wl1 < seq || (self.snd_wl1 == seq && self.snd_wl2 <= ack) {
+            self.snd_wnd = wnd;
+            self.snd_wl1 = seq;
+            self.snd_wl2 = ack;
+            self.max_snd_wnd = self.max_snd_wnd.max(wnd);
+            if wnd > 0 {
+                self.t_persist = None;
+                self.persist_backoff = 0;
+            }
+        }
+
+        let mss = u32::from(self.neg.snd_mss);
+        if self.neg.sack && !seg.sack_blocks.is_empty() {
+            self.scoreboard.update(&seg.sack_blocks, self.snd_una.max(ack), self.snd_max);
+        }
+
+        if ack > self.snd_una {
+            self.on_new_ack(now, seg, ack, tx);
+        } else if ack == self.snd_una
+            && data_len == 0
+            && !seg.flags.fin()
+            && !window_changed
+            && self.snd_max > self.snd_una
+        {
+            // A duplicate ACK (RFC 5681 §2).
+            self.dupacks += 1;
+            self.counters.incr(Counter::DupAcks);
+            self.totals.dupacks += 1;
+            if self.recovery.is_none() {
+                if self.dupacks >= DUP_THRESH || (self.neg.sack && self.scoreboard.is_lost(self.snd_una, mss)) {
+                    self.enter_recovery(now);
+                }
+            } else if !self.neg.sack {
+                // NewReno: each further dup ACK means a segment left the network.
+                let cwnd = self.cc.cwnd().saturating_add(mss);
+                self.cc.set_cwnd(cwnd);
+            }
+        }
+        if self.recovery.is_none()
+            && self.neg.sack
+            && self.scoreboard.is_lost(self.snd_una, mss)
+            && self.snd_max > self.snd_una
+        {
+            self.enter_recovery(now);
+        }
+        true
+    }
+
+    fn enter_recovery(&mut self, now: u64) {
+        let mss = u32::from(self.neg.snd_mss);
+        self.counters.incr(Counter::FastRetransmits);
+        self.recovery = Some(Recovery { point: self.snd_max });
+        self.cc.on_congestion(now, self.snd_max.since(self.snd_una));
+        self.rtt_seq = None; // Karn: the timed segment may be retransmitted
+                             // Retransmit the first unacknowledged segment at once, whatever the
+                             // window (RFC 6675 §5 step 4.3; RFC 6582 §3.2 step 2).
+        self.rexmit_head = true;
+        if self.neg.sack {
+            self.high_rxt = self.snd_una;
+        } else {
+            // RFC 6582 §3.2 step 3: inflate by the three segments that left the network.
+            let cwnd = self.cc.ssthresh().saturating_add(3 * mss);
+            self.cc.set_cwnd(cwnd);
+        }
+    }
+
+    fn on_new_ack(&mut self, now: u64, seg: &TcpRepr, ack: SeqNumber, tx: &impl SendBuffer) {
+        let acked = ack.since(self.snd_una);
+        let mss = u32::from(self.neg.snd_mss);
+
+        // Drop acknowledged data from the tx fifo; the FIN takes a sequence number but no byte.
+        let fin_acked = self.fin_seq.is_some_and(|f| ack > f);
+        let data_end = if fin_acked { self.fin_seq.unwrap_or(ack) } else { ack };
+        let bytes = data_end.since(self.tx_base);
+        if bytes > 0 {
+            tx.release(bytes as usize);
+            self.tx_base += bytes;
+            self.push_event(Event::TxSpace);
+        }
+
+        // RTT: timestamps when in use, else the one timed segment (Karn).
+        if let Some(ts) = seg.timestamp.filter(|t| self.neg.timestamps && t.tsecr != 0) {
+            // An echo older than our last retransmission of this data means
+            // an earlier transmission arrived and its ACK was lost (Eifel,
+            // RFC 3522): the time since then is not a path RTT, so skip it.
+            let stale =
+                self.rexmit_mark.is_some_and(|(tsval, high)| ack <= high && SeqNumber(ts.tsecr) < SeqNumber(tsval));
+            if !stale {
+                self.sample_ts(now, ts.tsecr);
+            }
+            if self.rexmit_mark.is_some_and(|(_, high)| ack > high) {
+                self.rexmit_mark = None;
+            }
+        } else if let Some((timed, sent)) = self.rtt_seq {
+            if ack > timed {
+                self.rtt.sample(now.saturating_sub(sent));
+                self.rtt_seq = None;
+            }
+        }
+
+        self.snd_una = ack;
+        if self.snd_nxt < self.snd_una {
+            self.snd_nxt = self.snd_una;
+        }
+        if self.high_rxt < self.snd_una {
+            self.high_rxt = self.snd_una;
+        }
+        self.scoreboard.remove_below(self.snd_una);
+        self.retries = 0;
+        self.dupacks = 0;
+
+        match self.recovery {
+            Some(r) if ack >= r.point => {
+                self.recovery = None;
+                self.rexmit_head = false;
+                self.cc.on_recovered(now);
+            }
+            Some(_) if !self.neg.sack => {
+                // RFC 6582 §3.2 step 5: partial ACK. Retransmit the next hole,
+                // deflate by what was acknowledged, add back one segment.
+                self.rexmit_head = true;
+                let cwnd = self.cc.cwnd().saturating_sub(acked).saturating_add(if acked >= mss { mss } else { 0 });
+                self.cc.set_cwnd(cwnd);
+            }
+            Some(_) => {}
+            None => self.cc.on_ack(now, acked, self.rtt.srtt()),
+        }
+
+        // RFC 6298 §5.2/5.3: stop the timer when all is acknowledged, else restart it.
+        self.t_rto = if self.snd_una == self.snd_max { None } else { Some(after(now, self.rtt.rto())) };
+
+        if fin_acked {
+            match self.state {
+                State::FinWait1 => {
+                    self.state = State::FinWait2;
+                    if self.app_closed {
+                        self.t_close = Some(after(now, self.fin_wait_2));
+                    }
+                }
+                State::Closing => self.enter_time_wait(now),
+                State::LastAck => self.enter_closed(),
+                _ => {}
+            }
+        }
+    }
+
+    /// Puts (trimmed) data into the rx fifo; returns where a FIN on this segment sits, if it survived trimming.
+    fn input_data(
+        &mut self,
+        now: u64,
+        seq: SeqNumber,
+        data: &[u8],
+        fin: bool,
+        rx: &impl RecvBuffer,
+    ) -> Option<SeqNumber> {
+        // Trim what we already have from the front.
+        let skip = self.rcv_nxt.since(seq).min(data.len() as u32) as usize;
+        let mut data = &data[skip..];
+        let seq = seq + skip as u32;
+        let mut fin = fin;
+        // Trim what lies beyond the window (the fifo's free space) from the back, and the FIN with it.
+        let room = self.rx_free.saturating_sub(seq.since(self.rcv_nxt)) as usize;
+        if data.len() > room {
+            data = &data[..room];
+            fin = false;
+            // Tell the peer at once where the window really ends.
+            self.ack_need = AckNeed::Now;
+        }
+        if data.is_empty() {
+            return fin.then_some(seq);
+        }
+        if self.app_closed {
+            // Nobody will read this (RFC 9293 §3.10.7.4: reset on data after a full close).
+            self.abort();
+            return None;
+        }
+        if seq == self.rcv_nxt {
+            let had_holes = self.rx_ooo_runs > 0;
+            let e = rx.enqueue(data);
+            self.rcv_nxt += e.advanced as u32;
+            if e.advanced > 0 {
+                self.push_event(Event::RxData);
+            }
+            self.segs_unacked += 1;
+            if had_holes || self.segs_unacked >= 2 {
+                // Hole filled (RFC 5681 §4.2: ACK at once) or every second segment.
+                self.ack_need = AckNeed::Now;
+            } else if self.ack_need < AckNeed::Delayed {
+                self.ack_need = AckNeed::Delayed;
+                self.t_delack.get_or_insert(after(now, self.delayed_ack));
+            }
+            self.refresh_rx(rx, None);
+        } else {
+            if rx.enqueue_at(seq.since(self.rcv_nxt), data) {
+                self.counters.incr(Counter::OutOfOrder);
+            } else {
+                self.counters.incr(Counter::OutOfOrderDrops);
+            }
+            // An out-of-order segment is acknowledged at once (RFC 5681 §4.2) with SACK blocks.
+            self.ack_need = AckNeed::Now;
+            self.refresh_rx(rx, Some(seq));
+        }
+        fin.then_some(seq + data.len() as u32)
+    }
+
+    /// Refreshes what the rx fifo tells us: free space and SACK blocks.
+    fn refresh_rx(&mut self, rx: &impl RecvBuffer, recent: Option<SeqNumber>) {
+        self.rx_free = rx.free() as u32;
+        self.rx_ooo_runs = rx.ooo_segments().count();
+        self.rx_sack = if self.neg.sack && self.rx_ooo_runs > 0 {
+            receiver_blocks(self.rcv_nxt, rx.ooo_segments(), recent, &self.rx_sack)
+        } else {
+            Default::default()
+        };
+    }
+
+    fn input_fin(&mut self, now: u64) {
+        self.rcv_nxt += 1;
+        self.rx_fin = None;
+        self.ack_need = AckNeed::Now;
+        self.push_event(Event::PeerClosed);
+        match self.state {
+            State::SynReceived | State::Established => self.state = State::CloseWait,
+            State::FinWait1 => {
+                if self.fin_seq.is_some_and(|f| self.snd_una > f) {
+                    self.enter_time_wait(now);
+                } else {
+                    self.state = State::Closing;
+                }
+            }
+            State::FinWait2 => self.enter_time_wait(now),
+            _ => {}
+        }
+    }
+
+    pub(super) fn enter_time_wait(&mut self, now: u64) {
+        self.state = State::TimeWait;
+        self.t_rto = None;
+        self.t_persist = None;
+        self.t_keepalive = None;
+        self.t_delack = None;
+        self.t_close = Some(after(now, self.time_wait));
+    }
+}
