@@ -26,13 +26,13 @@ use session::apps::echo::{
     check_dgram, fill_dgram, fill_stream, merge_reports, share, stream_mismatches, EchoClientConfig, EchoMode,
     EchoReport, DGRAM_LOSS_WAIT_NS, SEQ_LEN,
 };
-use session::lookup::{parse_uri, Proto};
+use session::lookup::Proto;
 
 use crate::apps::{AppSpec, Kind};
 
 const USAGE: &str = "\
 usage:
-  dpnode kbench server uri PROTO://ADDR/PORT [threads N] [no-delay on]
+  dpnode kbench server uri PROTO://ADDR/PORT [threads N (1..=64, default 64)] [no-delay on]
   dpnode kbench client uri PROTO://ADDR/PORT [mode bulk|rr|cps] [sessions N] [bytes SIZE] [chunk SIZE]
                        [window N] [connections N] [duration S] [timeout S] [no-delay on]
 The kernel's echo server and client, with the builtin echo client's modes, pattern and report.";
@@ -42,7 +42,7 @@ const READ_POLL: Duration = Duration::from_millis(10);
 
 /// Options of the builtin echo client that the kernel client takes too.
 const CLIENT_KEYS: &[&str] =
-    &["uri", "mode", "sessions", "bytes", "chunk", "window", "connections", "duration", "timeout", "no-delay"];
+    &["uri", "mode", "sessions", "bytes", "chunk", "window", "connections", "duration", "timeout", "no_delay"];
 
 /// `dpnode kbench ...`; returns the exit status (1 unless every byte came back intact, 2 on bad usage).
 pub fn main(args: &[String]) -> i32 {
@@ -88,48 +88,37 @@ struct ServerOpts {
     no_delay: bool,
 }
 
+/// Options of the echo server that the kernel server takes.
+const SERVER_KEYS: &[&str] = &["uri", "threads", "no_delay"];
+
+/// `words`' keys not among `keys` (by field name, so `no-delay` is `no_delay`) are refused.
+fn only(words: &[&str], keys: &[&str], who: &str) -> Result<(), String> {
+    for k in words.iter().step_by(2) {
+        if !keys.contains(&app_options::pairs::field_name(k).as_str()) {
+            return Err(format!("{k}: the kernel {who} does not take it (it takes {})", keys.join(", ")));
+        }
+    }
+    Ok(())
+}
+
 impl ServerOpts {
+    /// Parses the server's words with the echo server's options adapter.
     fn parse(words: &[&str]) -> Result<ServerOpts, String> {
-        let mut o = ServerOpts {
-            proto: Proto::Tcp,
-            addr: SocketAddrV4::new([0, 0, 0, 0].into(), 0),
-            threads: 64,
-            no_delay: false,
-        };
-        let mut uri = false;
-        let mut it = words.iter();
-        while let Some(&k) = it.next() {
-            let v = *it.next().ok_or(format!("{k} needs a value"))?;
-            match k {
-                "uri" => {
-                    let ep = parse_uri(v).map_err(|e| format!("uri: {e}"))?;
-                    (o.proto, o.addr, uri) = (ep.proto, SocketAddrV4::new(ep.ip, ep.port), true);
-                }
-                "threads" => {
-                    o.threads = v
-                        .parse()
-                        .ok()
-                        .filter(|n| (1..=4096).contains(n))
-                        .ok_or(format!("threads: {v:?} is not 1..=4096"))?
-                }
-                "no-delay" | "nodelay" => o.no_delay = matches!(v, "on" | "yes" | "true" | "1"),
-                _ => return Err(format!("unknown option {k:?}")),
-            }
-        }
-        if !uri {
-            return Err("uri is required (e.g. uri tcp://0.0.0.0/7)".into());
-        }
-        Ok(o)
+        only(words, SERVER_KEYS, "server")?;
+        let o = app_options::EchoServerOptions::from_words(words).map_err(|e| e.to_string())?;
+        let uri = o.common.uri;
+        Ok(ServerOpts {
+            proto: if uri.l4 == shm::msg::L4::Udp { Proto::Udp } else { Proto::Tcp },
+            addr: SocketAddrV4::new(uri.ip, uri.port),
+            threads: o.external.threads.map_or(64, |n| n as usize),
+            no_delay: o.common.no_delay.unwrap_or(false),
+        })
     }
 }
 
 /// Parses the client's words as `test echo client` does, refusing the options only the node has.
 fn client_spec(words: &[&str]) -> Result<AppSpec, String> {
-    for k in words.iter().step_by(2) {
-        if !CLIENT_KEYS.contains(k) {
-            return Err(format!("{k}: the kernel client does not take it (it takes {})", CLIENT_KEYS.join(", ")));
-        }
-    }
+    only(words, CLIENT_KEYS, "client")?;
     AppSpec::from_words(Kind::EchoClient, words)
 }
 

@@ -66,8 +66,8 @@ pub fn word_pairs(words: &[&str]) -> Result<Pairs, OptionsError> {
     Ok(pairs)
 }
 
-/// The field name a key stands for: `-` as `_`, old spellings as the new.
-pub(crate) fn field_name(key: &str) -> String {
+/// The field name a key stands for: `-` as `_`, old spellings as the new (`nodelay`, `workers`).
+pub fn field_name(key: &str) -> String {
     match key {
         "nodelay" => "no_delay".into(),
         "workers" => "threads".into(),
