@@ -312,6 +312,17 @@ struct RawConfig {
     tcp: TcpSection,
     #[serde(default)]
     udp: UdpSection,
+    #[serde(default)]
+    log: LogSection,
+}
+
+/// `[log]`: what the node logs (`RUST_LOG`, when set, wins).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LogSection {
+    /// A tracing filter: `error`, `warn`, `info` (default), `debug`, `trace`,
+    /// `off`, or per crate (`session=debug,info`).
+    pub level: Option<String>,
 }
 
 /// `[udp]`: limits on the UDP sessions the network makes (see README,
@@ -505,6 +516,8 @@ pub struct Config {
     pub cli: crate::cli_server::CliConfig,
     /// The API socket's access and limits.
     pub api: session::api_server::ApiConfig,
+    /// `[log] level`, checked (absent: `info`, unless `RUST_LOG` says).
+    pub log_level: Option<String>,
 }
 
 impl Config {
@@ -662,6 +675,9 @@ impl RawConfig {
         }
         let cli = self.cli.validate()?;
         let api = self.api.validate()?;
+        if let Some(level) = &self.log.level {
+            crate::logging::parse_filter(level).map_err(|e| invalid("log.level", e))?;
+        }
         Ok(Config {
             dpdk: self.dpdk,
             interfaces,
@@ -676,6 +692,7 @@ impl RawConfig {
             udp,
             cli,
             api,
+            log_level: self.log.level,
         })
     }
 }
@@ -1158,6 +1175,19 @@ mod test {
             let e = err(&format!("{base}[udp]\n{bad}\n"));
             assert!(e.contains(key), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn log_level() {
+        assert_eq!(Config::parse(BASE).unwrap().log_level, None);
+        let c = Config::parse(&format!("{BASE}[log]\nlevel = 'debug'\n")).unwrap();
+        assert_eq!(c.log_level.as_deref(), Some("debug"));
+        let c = Config::parse(&format!("{BASE}[log]\nlevel = 'session=debug,warn'\n")).unwrap();
+        assert_eq!(c.log_level.as_deref(), Some("session=debug,warn"));
+        let e = err(&format!("{BASE}[log]\nlevel = 'session=loud'\n"));
+        assert!(e.contains("log.level") && e.contains("session=loud"), "{e}");
+        let e = err(&format!("{BASE}[log]\nlevels = 'info'\n"));
+        assert!(e.contains("levels"), "{e}");
     }
 
     #[test]

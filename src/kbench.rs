@@ -30,7 +30,8 @@ use session::lookup::Proto;
 
 use crate::apps::{AppSpec, Kind};
 
-const USAGE: &str = "\
+/// The words each side takes.
+pub const USAGE: &str = "\
 usage:
   dpnode kbench server uri PROTO://ADDR/PORT [threads N (1..=64, default 64)] [no-delay on]
   dpnode kbench client uri PROTO://ADDR/PORT [mode bulk|rr|cps] [sessions N] [bytes SIZE] [chunk SIZE]
@@ -44,37 +45,52 @@ const READ_POLL: Duration = Duration::from_millis(10);
 const CLIENT_KEYS: &[&str] =
     &["uri", "mode", "sessions", "bytes", "chunk", "window", "connections", "duration", "timeout", "no_delay"];
 
-/// `dpnode kbench ...`; returns the exit status (1 unless every byte came back intact, 2 on bad usage).
-pub fn main(args: &[String]) -> i32 {
-    let words: Vec<&str> = args.iter().map(String::as_str).collect();
-    match words.as_slice() {
-        ["server", rest @ ..] => match ServerOpts::parse(rest) {
-            Ok(o) => match serve(&o) {
-                Ok(()) => 0,
-                Err(e) => {
-                    eprintln!("dpnode kbench server: {e}");
-                    1
-                }
-            },
-            Err(e) => {
-                eprintln!("dpnode kbench server: {e}\n{USAGE}");
-                2
-            }
-        },
-        ["client", rest @ ..] => match client_spec(rest) {
-            Ok(spec) => {
-                let report = run_client(&spec.client_config());
-                println!("kbench client -> {}\n{}", spec.uri, report.format());
-                i32::from(!report.ok())
-            }
-            Err(e) => {
-                eprintln!("dpnode kbench client: {e}\n{USAGE}");
-                2
-            }
-        },
-        _ => {
-            eprintln!("{USAGE}");
-            2
+/// `dpnode kbench server|client KEY VALUE...`.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum KbenchCommand {
+    /// The kernel's echo server (runs until killed)
+    #[command(after_help = USAGE)]
+    Server {
+        /// `uri URI [threads N] [no-delay on]`
+        #[arg(value_name = "KEY VALUE", required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        words: Vec<String>,
+    },
+    /// The kernel's echo client, with the builtin echo client's options
+    #[command(after_help = USAGE)]
+    Client {
+        /// `uri URI [KEY VALUE]...`
+        #[arg(value_name = "KEY VALUE", required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        words: Vec<String>,
+    },
+}
+
+/// Why kbench did not run to the end.
+#[derive(Debug, thiserror::Error)]
+pub enum KbenchError {
+    /// Its options are wrong (exit status 2).
+    #[error("dpnode kbench {0}: {1}")]
+    Usage(&'static str, String),
+    /// The server failed (exit status 1).
+    #[error("dpnode kbench server: {0}")]
+    Failed(std::io::Error),
+}
+
+/// Runs `dpnode kbench ...`: the server until killed, the client to the end
+/// (printing its report); `Ok(false)` unless every byte came back intact.
+pub fn run(cmd: &KbenchCommand) -> Result<bool, KbenchError> {
+    match cmd {
+        KbenchCommand::Server { words } => {
+            let words: Vec<&str> = words.iter().map(String::as_str).collect();
+            let o = ServerOpts::parse(&words).map_err(|e| KbenchError::Usage("server", e))?;
+            serve(&o).map_err(KbenchError::Failed)?;
+            Ok(true)
+        }
+        KbenchCommand::Client { words } => {
+            let words: Vec<&str> = words.iter().map(String::as_str).collect();
+            let spec = client_spec(&words).map_err(|e| KbenchError::Usage("client", e))?;
+            let report = run_client(&spec.client_config());
+            println!("kbench client -> {}\n{}", spec.uri, report.format());
+            Ok(report.ok())
         }
     }
 }

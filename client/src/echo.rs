@@ -690,54 +690,75 @@ pub fn parse(args: &[String]) -> Result<Result<ServerConfig, ClientConfig>, Stri
     })
 }
 
-/// `echo server|client ...` as a command: returns the exit status (0: ok, 1: failed, 2: usage).
-pub fn main(args: &[String]) -> i32 {
-    let cfg = match parse(args) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("echo: {e}\n{USAGE}");
-            return 2;
-        }
-    };
-    match cfg {
+/// `echo server|client KEY VALUE...`: which app, then its options as word
+/// pairs (the same words as the node's `test echo server|client`).
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum EchoCommand {
+    /// An echo server: echoes every datagram or byte it reads until killed (or `duration`)
+    #[command(after_help = USAGE)]
+    Server {
+        /// `uri URI [KEY VALUE]...`
+        #[arg(value_name = "KEY VALUE", required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        words: Vec<String>,
+    },
+    /// An echo client: sends the echo pattern, checks every byte that comes back and reports
+    #[command(after_help = USAGE)]
+    Client {
+        /// `uri URI [KEY VALUE]...`
+        #[arg(value_name = "KEY VALUE", required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        words: Vec<String>,
+    },
+}
+
+impl EchoCommand {
+    /// `server|client` followed by the words, as [`parse`] takes them.
+    pub fn args(&self) -> Vec<String> {
+        let (role, words) = match self {
+            EchoCommand::Server { words } => ("server", words),
+            EchoCommand::Client { words } => ("client", words),
+        };
+        std::iter::once(role.to_string()).chain(words.iter().cloned()).collect()
+    }
+}
+
+/// Why an echo app did not run to the end.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RunError {
+    /// Its options are wrong (exit status 2).
+    #[error("echo: {0}")]
+    Usage(String),
+    /// It failed (exit status 1).
+    #[error("echo {0}")]
+    Failed(String),
+}
+
+/// Runs `echo server|client ...`: the server until killed (or its duration),
+/// the client to the end, printing its report; `Ok(false)` when the client's
+/// data did not all come back intact.
+pub fn run(cmd: &EchoCommand) -> Result<bool, RunError> {
+    match parse(&cmd.args()).map_err(RunError::Usage)? {
         Ok(server) => {
             let stop = AtomicBool::new(false);
-            let r = run_server(&server, &stop, || {
+            let t = run_server(&server, &stop, || {
                 println!("{} listening on {}", server.name, server.uri);
                 let _ = std::io::stdout().flush();
-            });
-            match r {
-                Ok(t) => {
-                    println!(
-                        "{}: {} sessions accepted, {} units / {} bytes echoed",
-                        server.name,
-                        t.accepted.load(Ordering::Relaxed),
-                        t.units.load(Ordering::Relaxed),
-                        t.bytes.load(Ordering::Relaxed)
-                    );
-                    0
-                }
-                Err(e) => {
-                    eprintln!("echo server: {e}");
-                    1
-                }
-            }
+            })
+            .map_err(|e| RunError::Failed(format!("server: {e}")))?;
+            println!(
+                "{}: {} sessions accepted, {} units / {} bytes echoed",
+                server.name,
+                t.accepted.load(Ordering::Relaxed),
+                t.units.load(Ordering::Relaxed),
+                t.bytes.load(Ordering::Relaxed)
+            );
+            Ok(true)
         }
-        Err(client) => match run_client(&client) {
-            Ok(report) => {
-                print!("{} -> {}\n{}", client.name, client.uri, report.format());
-                let _ = std::io::stdout().flush();
-                if report.ok() {
-                    0
-                } else {
-                    1
-                }
-            }
-            Err(e) => {
-                eprintln!("echo client: {e}");
-                1
-            }
-        },
+        Err(client) => {
+            let report = run_client(&client).map_err(|e| RunError::Failed(format!("client: {e}")))?;
+            print!("{} -> {}\n{}", client.name, client.uri, report.format());
+            let _ = std::io::stdout().flush();
+            Ok(report.ok())
+        }
     }
 }
 
