@@ -143,14 +143,14 @@ fn serve(o: &ServerOpts) -> std::io::Result<()> {
     let mut buf = vec![0u8; 64 << 10];
     if o.proto == Proto::Udp {
         let sock = UdpSocket::bind(o.addr)?;
-        eprintln!("kbench server: udp echo on {}", o.addr);
+        tracing::info!("kbench server: udp echo on {}", o.addr);
         loop {
             let (n, from) = sock.recv_from(&mut buf)?;
             let _ = sock.send_to(&buf[..n], from);
         }
     }
     let listener = TcpListener::bind(o.addr)?;
-    eprintln!("kbench server: tcp echo on {} ({} threads)", o.addr, o.threads);
+    tracing::info!("kbench server: tcp echo on {} ({} threads)", o.addr, o.threads);
     std::thread::scope(|scope| {
         for _ in 0..o.threads {
             let listener = &listener;
@@ -165,7 +165,7 @@ fn serve(o: &ServerOpts) -> std::io::Result<()> {
                         }
                         Err(e) if e.kind() == ErrorKind::Interrupted || e.kind() == ErrorKind::ConnectionAborted => {}
                         Err(e) => {
-                            eprintln!("kbench server: accept: {e}");
+                            tracing::warn!("kbench server: accept: {e}");
                             std::thread::sleep(Duration::from_millis(10));
                         }
                     }

@@ -113,3 +113,36 @@ fn ctl_without_a_node_exits_2() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("cannot connect to /nonexistent/dpnode-cli.sock"), "{}", text(&o));
 }
+
+/// `[log] level` and `RUST_LOG` decide what the node logs. The node is given
+/// an EAL argument the EAL refuses, so it logs its start-up lines (at info)
+/// and exits 1 without taking any device.
+#[test]
+fn log_level_and_rust_log_choose_what_the_node_logs() {
+    let dir = std::env::temp_dir().join(format!("dpnode-log-level-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let base = format!(
+        "[dpdk]\nhugepages='off'\neal_args=['--no-such-eal-option']\n[[interface]]\nname='a'\nvdev='net_null0'\n\
+         [cli]\nsocket='{0}/cli.sock'\n[api]\nsocket='{0}/api.sock'\n",
+        dir.display()
+    );
+    let run = |extra: &str, rust_log: Option<&str>| {
+        let p = dir.join("node.toml");
+        std::fs::write(&p, format!("{base}{extra}")).unwrap();
+        let mut c = Command::new(bin());
+        c.args(["run", "--config"]).arg(&p).env_remove("RUST_LOG");
+        if let Some(v) = rust_log {
+            c.env("RUST_LOG", v);
+        }
+        let o = c.output().unwrap();
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(stderr.contains("EAL initialisation failed"), "the fatal error is always printed: {stderr}");
+        stderr.contains("INFO dpnode: EAL args: ")
+    };
+    assert!(run("", None), "info by default");
+    assert!(!run("[log]\nlevel = 'warn'\n", None), "warn hides info");
+    assert!(run("[log]\nlevel = 'warn'\n", Some("info")), "RUST_LOG wins over [log] level");
+    assert!(!run("", Some("error")), "RUST_LOG alone");
+    let _ = std::fs::remove_dir_all(&dir);
+}
