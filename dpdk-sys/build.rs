@@ -1,26 +1,15 @@
 //! Generates bindings to the system DPDK and compiles the static-inline shim.
 //!
-//! DPDK is found with `pkg-config libdpdk`; its cflags go to clang (bindgen) and
-//! to the C compiler (shim); its libs are linked shared, so the PMDs (net_tap,
-//! net_memif, ...) are loaded by the EAL from its plugin directory at run time.
+//! DPDK is found with the `pkg-config` crate (`libdpdk`); its include paths and
+//! defines go to clang (bindgen) and to the C compiler (shim); its libs are
+//! linked shared, so the PMDs (net_tap, net_memif, ...) are loaded by the EAL
+//! from its plugin directory at run time.
 
 use std::env;
-use std::path::PathBuf;
-use std::process::Command;
-
-fn pkg_config(args: &[&str]) -> Result<String, String> {
-    let out = Command::new("pkg-config")
-        .args(args)
-        .arg("libdpdk")
-        .output()
-        .map_err(|e| format!("cannot run pkg-config ({e}); install it: apt-get install -y pkg-config"))?;
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
+use std::path::{Path, PathBuf};
 
 fn fail(why: &str) -> ! {
+    // A build script's stderr is what cargo shows when it fails.
     eprintln!(
         "\n\ndpdk-sys: DPDK was not found ({why}).\n\
          Install the system DPDK: apt-get install -y libdpdk-dev pkg-config clang libclang-dev\n\
@@ -29,51 +18,57 @@ fn fail(why: &str) -> ! {
     std::process::exit(1);
 }
 
+/// The `-march` DPDK was built with: `RTE_MACHINE` in its `rte_build_config.h`.
+///
+/// libdpdk's pkg-config file passes it (`-march=corei7` on Debian) next to
+/// `-include rte_config.h`; the pkg-config crate keeps only include paths and
+/// defines from the cflags, so both are restored here from DPDK's own build
+/// record: its inline fast-path functions (the shim) need the instruction
+/// set the library was compiled for.
+fn dpdk_machine(include_paths: &[PathBuf]) -> Option<String> {
+    include_paths.iter().find_map(|dir| {
+        let text = std::fs::read_to_string(Path::new(dir).join("rte_build_config.h")).ok()?;
+        text.lines()
+            .find_map(|l| l.strip_prefix("#define RTE_MACHINE ").map(|m| m.trim().trim_matches('"').to_string()))
+    })
+}
+
 fn main() {
     println!("cargo:rerun-if-changed=shim/shim.c");
     println!("cargo:rerun-if-changed=shim/shim.h");
-    println!("cargo:rerun-if-env-changed=PKG_CONFIG_PATH");
 
-    let version = pkg_config(&["--modversion"]).unwrap_or_else(|e| fail(e.trim()));
-    let cflags = pkg_config(&["--cflags"]).unwrap_or_else(|e| fail(e.trim()));
-    let libs = pkg_config(&["--libs"]).unwrap_or_else(|e| fail(e.trim()));
+    // Links every DPDK library shared (the EAL loads the PMDs -- net_tap,
+    // net_memif, ... -- from its plugin directory at run time) and tells cargo
+    // to rerun when PKG_CONFIG_PATH and friends change.
+    let lib = pkg_config::Config::new().probe("libdpdk").unwrap_or_else(|e| fail(e.to_string().trim()));
+    let version = lib.version.clone();
     println!("cargo:version={version}");
     println!("cargo:rustc-env=DPDK_VERSION={version}");
 
-    // Split cflags keeping "-include rte_config.h" as a pair.
-    let cflag_list: Vec<String> = cflags.split_whitespace().map(str::to_string).collect();
-
-    for tok in libs.split_whitespace() {
-        if let Some(dir) = tok.strip_prefix("-L") {
-            println!("cargo:rustc-link-search=native={dir}");
-        } else if let Some(lib) = tok.strip_prefix("-l") {
-            println!("cargo:rustc-link-lib=dylib={lib}");
-        } else if tok.starts_with("-Wl,") {
-            println!("cargo:rustc-link-arg={tok}");
-        }
+    let mut cflag_list: Vec<String> = lib.include_paths.iter().map(|p| format!("-I{}", p.display())).collect();
+    let mut defines: Vec<_> = lib.defines.iter().collect();
+    defines.sort();
+    for (k, v) in defines {
+        cflag_list.push(match v {
+            Some(v) => format!("-D{k}={v}"),
+            None => format!("-D{k}"),
+        });
     }
+    // Every DPDK application is built with it (libdpdk's cflags say so).
+    cflag_list.extend(["-include".to_string(), "rte_config.h".to_string()]);
+    let machine = dpdk_machine(&lib.include_paths).map(|m| format!("-march={m}"));
 
     let mut build = cc::Build::new();
     build.file("shim/shim.c").include("shim").opt_level(3).warnings(false);
-    let mut it = cflag_list.iter();
-    while let Some(f) = it.next() {
-        if f == "-include" {
-            if let Some(h) = it.next() {
-                build.flag("-include").flag(h);
-            }
-        } else if f.starts_with("-march") {
-            // Keep the host baseline chosen by Debian's DPDK (corei7).
-            build.flag(f);
-        } else {
-            build.flag(f);
-        }
+    for f in cflag_list.iter().chain(&machine) {
+        build.flag(f);
     }
     build.compile("dpnshim");
 
     let out = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR"));
     let bindings = bindgen::Builder::default()
         .header("shim/shim.h")
-        .clang_args(cflag_list.iter().filter(|f| !f.starts_with("-march")))
+        .clang_args(&cflag_list)
         .clang_arg("-Ishim")
         .allowlist_function("rte_eal_(init|cleanup|process_type|has_hugepages|get_runtime_dir)")
         .allowlist_function("rte_strerror")

@@ -1,6 +1,7 @@
 //! Builtin applications as the operator starts them: from `[[app]]` in the
-//! config or `test echo ...` on the CLI. Both are parsed into an
-//! [`AppSpec`] (errors name the key or word), then started the same way:
+//! config or `test echo ...` on the CLI. Both go through the one options
+//! adapter ([`app_options`]: a struct per kind, every value checked once,
+//! errors name the key or word) into an [`AppSpec`], then start the same way:
 //! attach a builtin app, register one instance per worker, listen (server)
 //! or let the instances connect (client), and for a client collect the
 //! per-worker reports and detach when it is done.
@@ -14,12 +15,13 @@ use session::apps::echo::{merge_reports, EchoClient, EchoClientConfig, EchoMode,
 use session::apps::http::HttpServer;
 use session::builtin::BuiltinApp;
 use session::error::SessionError;
-use session::lookup::{parse_uri, Endpoint};
+use session::lookup::{Endpoint, Proto};
 use session::pool::Handle;
 use session::transport::{CongestionControl, TransportOptions};
 use session::worker::AppEndpoint;
 
-use shm::limits;
+use app_options::{AppCommon, EchoClientOptions, EchoServerOptions, HttpServerOptions, OptionsError};
+use shm::msg::{Cc, Ep, L4};
 
 use crate::runtime::Runtime;
 
@@ -71,153 +73,99 @@ pub struct AppSpec {
 }
 
 impl AppSpec {
-    /// Defaults for `kind` on `uri`.
-    pub fn new(kind: Kind, uri: Endpoint) -> AppSpec {
+    /// A builtin app of `kind` from its options (CLI words through
+    /// [`app_options::word_pairs`], or a config table's values): the one
+    /// adapter parses and checks each value; this adds the builtin's
+    /// defaults and checks the options together.
+    pub fn from_pairs(kind: Kind, pairs: &[(String, app_options::Value)]) -> Result<AppSpec, OptionsError> {
+        let spec = match kind {
+            Kind::EchoServer => {
+                let o = EchoServerOptions::from_pairs(pairs)?;
+                o.check_builtin()?;
+                AppSpec::new(kind, &o.common)
+            }
+            Kind::EchoClient => {
+                let o = EchoClientOptions::from_pairs(pairs)?;
+                o.check_builtin()?;
+                AppSpec {
+                    sessions: o.sessions(),
+                    bytes: o.bytes(),
+                    chunk: o.chunk(),
+                    window: o.window(),
+                    timeout: o.timeout(),
+                    mode: o.mode(),
+                    connections: o.client.connections.unwrap_or(0),
+                    duration: o.client.duration,
+                    ..AppSpec::new(kind, &o.common)
+                }
+            }
+            Kind::HttpServer => {
+                let o = HttpServerOptions::from_pairs(pairs)?;
+                let mut spec = AppSpec::new(kind, &o.common);
+                if let Some(body) = o.http.body {
+                    spec.body = body;
+                }
+                spec
+            }
+        };
+        spec.validate().map_err(|(k, e)| OptionsError::new(k, e))?;
+        Ok(spec)
+    }
+
+    /// The builtin's defaults for `kind`, with the options every kind takes applied.
+    fn new(kind: Kind, c: &AppCommon) -> AppSpec {
         let prefix = match kind {
             Kind::EchoServer => "echo-server",
             Kind::EchoClient => "echo-client",
             Kind::HttpServer => "http-server",
         };
-        let opts = AppOptions { builtin: true, ..AppOptions::default() };
+        let uri = endpoint(c.uri);
+        let mut opts = AppOptions { builtin: true, ..AppOptions::default() };
+        if let Some(ns) = &c.namespace {
+            opts.namespace_id = ns.clone();
+        }
+        opts.namespace_secret = c.secret.unwrap_or(opts.namespace_secret);
+        if let Some(scope) = c.scope {
+            (opts.scope_global, opts.scope_local) = scope.flags();
+        }
+        (opts.proxy_tcp, opts.proxy_udp) = c.proxy_flags();
+        if let Some(v) = c.fifo_size {
+            (opts.rx_fifo_size, opts.tx_fifo_size) = (v, v);
+        }
+        opts.segment_size = c.segment_size.unwrap_or(opts.segment_size);
+        opts.prealloc_fifo_pairs = c.prealloc_fifos.unwrap_or(opts.prealloc_fifo_pairs);
+        let t = c.transport();
+        let transport = TransportOptions {
+            mss: t.mss,
+            cc: match t.cc {
+                Cc::Default => CongestionControl::Default,
+                Cc::NewReno => CongestionControl::NewReno,
+                Cc::Cubic => CongestionControl::Cubic,
+            },
+            no_delay: t.no_delay,
+            keepalive: t.keepalive,
+        };
         AppSpec {
             kind,
             uri,
-            name: format!("{prefix}-{}-{}", uri.proto, uri.port),
+            name: c.name.clone().unwrap_or_else(|| format!("{prefix}-{}-{}", uri.proto, uri.port)),
             opts,
             sessions: 1,
             bytes: 1 << 20,
-            chunk: if uri.proto == session::lookup::Proto::Udp { 1400 } else { 64 << 10 },
+            chunk: if uri.proto == Proto::Udp { 1400 } else { 64 << 10 },
             window: 32,
             timeout: Duration::from_secs(60),
             mode: EchoMode::Bulk,
             connections: 0,
             duration: None,
-            transport: TransportOptions::default(),
+            transport,
             body: session::apps::http::DEFAULT_BODY.to_string(),
         }
     }
 
-    /// Applies one `key value` option; errors name the key as given and,
-    /// for numbers, the accepted range ([`shm::limits`], the same for the
-    /// config, the CLI and the API).
-    pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
-        let bad = |e: limits::OptionError| format!("{key}: {}", e.reason);
-        let client_only = |k: Kind| {
-            if k == Kind::EchoClient {
-                Ok(())
-            } else {
-                Err(format!("{key}: only an echo client takes it"))
-            }
-        };
-        let secs = |l: &limits::FloatLimit| l.parse_secs(l.key, value).map_err(bad);
-        match key {
-            "name" => self.name = value.to_string(),
-            "namespace" => self.opts.namespace_id = value.to_string(),
-            "secret" => {
-                self.opts.namespace_secret = value.parse().map_err(|_| format!("{key}: {value:?} is not a number"))?
-            }
-            "scope" => {
-                (self.opts.scope_global, self.opts.scope_local) = match value {
-                    "global" => (true, false),
-                    "local" => (false, true),
-                    "both" | "global,local" => (true, true),
-                    _ => return Err(format!("{key}: {value:?} is not global, local or both")),
-                }
-            }
-            "proxy" => {
-                (self.opts.proxy_tcp, self.opts.proxy_udp) = match value {
-                    "tcp" => (true, false),
-                    "udp" => (false, true),
-                    "both" | "tcp,udp" => (true, true),
-                    "none" => (false, false),
-                    _ => return Err(format!("{key}: {value:?} is not tcp, udp, both or none")),
-                }
-            }
-            "fifo-size" | "fifo_size" => {
-                let v = limits::FIFO_SIZE.parse_into::<u32>("fifo_size", value).map_err(bad)?;
-                self.opts.rx_fifo_size = v;
-                self.opts.tx_fifo_size = v;
-            }
-            "segment-size" | "segment_size" => {
-                self.opts.segment_size = limits::SEGMENT_SIZE.parse("segment_size", value).map_err(bad)?
-            }
-            "prealloc-fifos" | "prealloc_fifos" => {
-                self.opts.prealloc_fifo_pairs =
-                    limits::PREALLOC_FIFOS.parse_into("prealloc_fifos", value).map_err(bad)?
-            }
-            "sessions" => {
-                client_only(self.kind)?;
-                self.sessions = limits::SESSIONS.parse_into("sessions", value).map_err(bad)?;
-            }
-            "bytes" => {
-                client_only(self.kind)?;
-                self.bytes = limits::BYTES.parse("bytes", value).map_err(bad)?;
-            }
-            "chunk" => {
-                client_only(self.kind)?;
-                self.chunk = limits::CHUNK.parse_into("chunk", value).map_err(bad)?;
-            }
-            "window" => {
-                client_only(self.kind)?;
-                self.window = limits::WINDOW.parse_into("window", value).map_err(bad)?;
-            }
-            "timeout" => {
-                client_only(self.kind)?;
-                self.timeout = secs(&limits::TIMEOUT)?;
-            }
-            "mode" => {
-                client_only(self.kind)?;
-                self.mode = EchoMode::parse(value).ok_or(format!("{key}: {value:?} is not {}", EchoMode::NAMES))?;
-            }
-            "connections" => {
-                client_only(self.kind)?;
-                self.connections = limits::CONNECTIONS.parse("connections", value).map_err(bad)?;
-            }
-            "duration" => {
-                client_only(self.kind)?;
-                self.duration = Some(secs(&limits::DURATION)?);
-            }
-            "mss" => self.transport.mss = Some(limits::MSS.parse_into("mss", value).map_err(bad)?),
-            "cc" => {
-                self.transport.cc = match value {
-                    "newreno" => CongestionControl::NewReno,
-                    "cubic" => CongestionControl::Cubic,
-                    _ => return Err(format!("{key}: {value:?} is not newreno or cubic")),
-                }
-            }
-            "body" => {
-                if self.kind != Kind::HttpServer {
-                    return Err(format!("{key}: only an http server takes it"));
-                }
-                self.body = value.to_string();
-            }
-            "no-delay" | "nodelay" | "no_delay" => {
-                self.transport.no_delay = limits::parse_switch("no-delay", value).map_err(bad)?;
-            }
-            _ => return Err(format!("unknown option {key:?}")),
-        }
-        Ok(())
-    }
-
     /// Parses `uri URI [key value]...` as typed after `test echo server|client`.
     pub fn from_words(kind: Kind, words: &[&str]) -> Result<AppSpec, String> {
-        let mut uri = None;
-        let mut rest = Vec::new();
-        let mut it = words.iter();
-        while let Some(&k) = it.next() {
-            let v = *it.next().ok_or(format!("{k} needs a value"))?;
-            if k == "uri" {
-                uri = Some(parse_uri(v).map_err(|e| e.to_string())?);
-            } else {
-                rest.push((k, v));
-            }
-        }
-        let mut spec = AppSpec::new(kind, uri.ok_or("uri is required (e.g. uri udp://0.0.0.0/7)")?);
-        for (k, v) in rest {
-            spec.set(k, v)?;
-        }
-        spec.validate().map_err(|(k, e)| format!("{k}: {e}"))?;
-        Ok(spec)
+        app_options::word_pairs(words).and_then(|p| AppSpec::from_pairs(kind, &p)).map_err(|e| e.to_string())
     }
 
     /// Checks the options together, once all are set; an error names the key at fault.
@@ -235,17 +183,11 @@ impl AppSpec {
             });
         }
         self.transport.validate().map_err(|e| ("mss", e.to_string()))?;
-        if self.connections > 0 && self.mode != EchoMode::Cps {
-            return Err(("connections", format!("only mode cps takes it (mode is {})", self.mode)));
-        }
-        if self.mode == EchoMode::Cps && self.uri.proto == session::lookup::Proto::Udp {
-            return Err(("mode", "cps needs a tcp uri (UDP has no connections to open and close)".into()));
-        }
         Ok(())
     }
 
     /// Connections a `cps` run makes when neither `connections` nor `duration` is given.
-    pub const DEFAULT_CONNECTIONS: u64 = 1000;
+    pub const DEFAULT_CONNECTIONS: u64 = app_options::DEFAULT_CONNECTIONS;
 
     /// The echo client's configuration (also what `dpnode kbench client` runs).
     pub fn client_config(&self) -> EchoClientConfig {
@@ -265,6 +207,15 @@ impl AppSpec {
             duration_ns: self.duration.map_or(0, |d| d.as_nanos() as u64),
         }
     }
+}
+
+/// The session layer's endpoint for a parsed uri.
+fn endpoint(ep: Ep) -> Endpoint {
+    let proto = match ep.l4 {
+        L4::Tcp => Proto::Tcp,
+        L4::Udp => Proto::Udp,
+    };
+    Endpoint { proto, ip: ep.ip, port: ep.port }
 }
 
 /// The [[app]] / CLI key of an attach option the session layer names.
@@ -356,6 +307,7 @@ fn start_server(
 #[cfg(test)]
 mod test {
     use super::*;
+    use shm::limits;
 
     #[test]
     fn sizes() {

@@ -544,35 +544,42 @@ fn ping_record(out: &mut String, rtts: &mut Vec<u64>, r: PingReply) {
     let _ = writeln!(out, "{} bytes from {}: icmp_seq={} ttl={} time={ms:.3} ms", r.bytes, r.from, r.seq, r.ttl);
 }
 
-/// `dpnode ctl`: send one command, print the answer, return the exit code.
-pub fn ctl(socket: &std::path::Path, words: &[String]) -> i32 {
-    let mut stream = match UnixStream::connect(socket) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("dpnode ctl: cannot connect to {}: {e} (is the node running?)", socket.display());
-            return 2;
-        }
-    };
-    if writeln!(stream, "{}", words.join(" ")).is_err() {
-        eprintln!("dpnode ctl: cannot send the command");
-        return 2;
-    }
+/// Why `dpnode ctl` got no answer (exit status 2).
+#[derive(Debug, thiserror::Error)]
+pub enum CtlError {
+    /// The socket did not take the connection.
+    #[error("cannot connect to {0}: {1} (is the node running?)")]
+    Connect(std::path::PathBuf, std::io::Error),
+    /// The command could not be sent.
+    #[error("cannot send the command")]
+    Send,
+    /// The node closed without a status line.
+    #[error("no answer from the node")]
+    NoAnswer,
+}
+
+/// The node's answer to one command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CtlAnswer {
+    /// The command succeeded (`ok`), or failed (`error`).
+    pub ok: bool,
+    /// Its text.
+    pub body: String,
+}
+
+/// `dpnode ctl`: sends one command to the node at `socket` and reads its answer.
+pub fn ctl(socket: &std::path::Path, words: &[String]) -> Result<CtlAnswer, CtlError> {
+    let mut stream = UnixStream::connect(socket).map_err(|e| CtlError::Connect(socket.into(), e))?;
+    writeln!(stream, "{}", words.join(" ")).map_err(|_| CtlError::Send)?;
     let _ = stream.shutdown(std::net::Shutdown::Write);
     let mut reader = BufReader::new(stream);
     let mut status = String::new();
     if reader.read_line(&mut status).is_err() || status.is_empty() {
-        eprintln!("dpnode ctl: no answer from the node");
-        return 2;
+        return Err(CtlError::NoAnswer);
     }
     let mut body = String::new();
     let _ = std::io::Read::read_to_string(&mut reader, &mut body);
-    if status.trim() == "ok" {
-        print!("{body}");
-        0
-    } else {
-        eprint!("{body}");
-        1
-    }
+    Ok(CtlAnswer { ok: status.trim() == "ok", body })
 }
 
 #[cfg(test)]

@@ -219,7 +219,7 @@ impl CliServer {
                     return;
                 }
                 Err(e) => {
-                    eprintln!("dpnode: cli accept: {e}");
+                    tracing::warn!("dpnode: cli accept: {e}");
                     return;
                 }
             };

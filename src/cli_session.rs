@@ -336,7 +336,7 @@ impl Job for EchoClientJob {
     }
 
     fn cancel(&mut self, rt: &mut Runtime) {
-        eprintln!("dpnode: {} cancelled (its CLI client went away); detaching", self.client.name);
+        tracing::info!("dpnode: {} cancelled (its CLI client went away); detaching", self.client.name);
         let _ = rt.ctx.detach(self.client.app);
     }
 }

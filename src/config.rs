@@ -228,73 +228,28 @@ pub struct ApiSection {
     pub fd_reserve: Option<u64>,
 }
 
-/// `[[app]]`: a builtin application started at boot.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AppSection {
-    /// Builtin kind, e.g. `echo-server`.
-    kind: String,
-    /// `PROTO://ADDR/PORT`.
-    uri: String,
-    // The options `test echo server|client` takes on the CLI, under the same
-    // names (with `_` for `-`); numbers may be given as sizes ("64k").
-    name: Option<String>,
-    namespace: Option<String>,
-    secret: Option<u64>,
-    scope: Option<String>,
-    proxy: Option<String>,
-    fifo_size: Option<toml::Value>,
-    segment_size: Option<toml::Value>,
-    prealloc_fifos: Option<i64>,
-    sessions: Option<i64>,
-    bytes: Option<toml::Value>,
-    chunk: Option<toml::Value>,
-    window: Option<i64>,
-    timeout: Option<f64>,
-    mode: Option<String>,
-    connections: Option<i64>,
-    duration: Option<f64>,
-    mss: Option<i64>,
-    cc: Option<String>,
-    no_delay: Option<bool>,
-    body: Option<String>,
-}
-
-impl AppSection {
-    /// The options that were given, as `(key, value)` text pairs.
-    fn options(&self) -> Vec<(&'static str, String)> {
-        let text = |v: &toml::Value| match v {
-            toml::Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        let mut o = Vec::new();
-        let mut put = |k: &'static str, v: Option<String>| {
-            if let Some(v) = v {
-                o.push((k, v));
+/// One `[[app]]` table's options as the options adapter takes them
+/// (`kind` apart); TOML types are kept, so `mss = 1200` and `mss = "1200"`
+/// are parsed by the same function as the CLI word.
+fn app_pairs(i: usize, table: &toml::Table) -> Result<app_options::Pairs, ConfigError> {
+    use app_options::Value;
+    let mut pairs = Vec::with_capacity(table.len());
+    for (k, v) in table.iter().filter(|(k, _)| k.as_str() != "kind") {
+        let v = match v {
+            toml::Value::String(s) => Value::Str(s.clone()),
+            toml::Value::Integer(n) => Value::Int(*n),
+            toml::Value::Float(f) => Value::Float(*f),
+            toml::Value::Boolean(b) => Value::Bool(*b),
+            other => {
+                return Err(invalid(
+                    format!("app[{i}].{k}"),
+                    format!("a {} is not a word, a number or a boolean", other.type_str()),
+                ))
             }
         };
-        put("name", self.name.clone());
-        put("namespace", self.namespace.clone());
-        put("secret", self.secret.map(|v| v.to_string()));
-        put("scope", self.scope.clone());
-        put("proxy", self.proxy.clone());
-        put("fifo_size", self.fifo_size.as_ref().map(text));
-        put("segment_size", self.segment_size.as_ref().map(text));
-        put("prealloc_fifos", self.prealloc_fifos.map(|v| v.to_string()));
-        put("sessions", self.sessions.map(|v| v.to_string()));
-        put("bytes", self.bytes.as_ref().map(text));
-        put("chunk", self.chunk.as_ref().map(text));
-        put("window", self.window.map(|v| v.to_string()));
-        put("timeout", self.timeout.map(|v| v.to_string()));
-        put("mode", self.mode.clone());
-        put("connections", self.connections.map(|v| v.to_string()));
-        put("duration", self.duration.map(|v| v.to_string()));
-        put("mss", self.mss.map(|v| v.to_string()));
-        put("cc", self.cc.clone());
-        put("no_delay", self.no_delay.map(|v| if v { "on".to_string() } else { "off".to_string() }));
-        put("body", self.body.clone());
-        o
+        pairs.push((k.clone(), v));
     }
+    Ok(pairs)
 }
 
 /// Fault direction name.
@@ -348,14 +303,26 @@ struct RawConfig {
     cli: CliSection,
     #[serde(default)]
     api: ApiSection,
+    /// `[[app]]`: builtin apps started at boot, each parsed by the options adapter.
     #[serde(default)]
-    app: Vec<AppSection>,
+    app: Vec<toml::Table>,
     #[serde(default)]
     fault: FaultSection,
     #[serde(default)]
     tcp: TcpSection,
     #[serde(default)]
     udp: UdpSection,
+    #[serde(default)]
+    log: LogSection,
+}
+
+/// `[log]`: what the node logs (`RUST_LOG`, when set, wins).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LogSection {
+    /// A tracing filter: `error`, `warn`, `info` (default), `debug`, `trace`,
+    /// `off`, or per crate (`session=debug,info`).
+    pub level: Option<String>,
 }
 
 /// `[udp]`: limits on the UDP sessions the network makes (see README,
@@ -549,6 +516,8 @@ pub struct Config {
     pub cli: crate::cli_server::CliConfig,
     /// The API socket's access and limits.
     pub api: session::api_server::ApiConfig,
+    /// `[log] level`, checked (absent: `info`, unless `RUST_LOG` says).
+    pub log_level: Option<String>,
 }
 
 impl Config {
@@ -668,7 +637,14 @@ impl RawConfig {
         }
         let mut apps = Vec::new();
         for (i, a) in self.app.iter().enumerate() {
-            let kind = match a.kind.as_str() {
+            let kind = match a.get("kind") {
+                None => return Err(invalid(format!("app[{i}].kind"), "is required")),
+                Some(toml::Value::String(k)) => k.as_str(),
+                Some(other) => {
+                    return Err(invalid(format!("app[{i}].kind"), format!("{other} is not a builtin app name")))
+                }
+            };
+            let kind = match kind {
                 "echo-server" => crate::apps::Kind::EchoServer,
                 "echo-client" => crate::apps::Kind::EchoClient,
                 "http-server" => crate::apps::Kind::HttpServer,
@@ -679,13 +655,8 @@ impl RawConfig {
                     ))
                 }
             };
-            let uri = session::lookup::parse_uri(&a.uri)
-                .map_err(|_| invalid(format!("app[{i}].uri"), format!("{:?} is not PROTO://ADDR/PORT", a.uri)))?;
-            let mut spec = crate::apps::AppSpec::new(kind, uri);
-            for (k, v) in a.options() {
-                spec.set(k, &v).map_err(|e| invalid(format!("app[{i}].{k}"), strip_key(k, e)))?;
-            }
-            spec.validate().map_err(|(k, e)| invalid(format!("app[{i}].{k}"), e))?;
+            let spec = crate::apps::AppSpec::from_pairs(kind, &app_pairs(i, a)?)
+                .map_err(|e| invalid(format!("app[{i}].{}", e.key), e.reason))?;
             if apps.iter().any(|x: &crate::apps::AppSpec| x.name == spec.name) {
                 return Err(invalid(format!("app[{i}].name"), format!("{:?} is used by another [[app]]", spec.name)));
             }
@@ -704,6 +675,9 @@ impl RawConfig {
         }
         let cli = self.cli.validate()?;
         let api = self.api.validate()?;
+        if let Some(level) = &self.log.level {
+            crate::logging::parse_filter(level).map_err(|e| invalid("log.level", e))?;
+        }
         Ok(Config {
             dpdk: self.dpdk,
             interfaces,
@@ -718,13 +692,9 @@ impl RawConfig {
             udp,
             cli,
             api,
+            log_level: self.log.level,
         })
     }
-}
-
-/// `spec.set`'s error without its leading `key: ` (the config error names the key in full).
-fn strip_key(key: &str, e: String) -> String {
-    e.strip_prefix(key).and_then(|r| r.strip_prefix(": ")).map(str::to_string).unwrap_or(e)
 }
 
 /// Whether two socket paths name the same file (lexically: `a//b`, `./a` and `a` are the same).
@@ -1207,6 +1177,19 @@ mod test {
             let e = err(&format!("{base}[udp]\n{bad}\n"));
             assert!(e.contains(key), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn log_level() {
+        assert_eq!(Config::parse(BASE).unwrap().log_level, None);
+        let c = Config::parse(&format!("{BASE}[log]\nlevel = 'debug'\n")).unwrap();
+        assert_eq!(c.log_level.as_deref(), Some("debug"));
+        let c = Config::parse(&format!("{BASE}[log]\nlevel = 'session=debug,warn'\n")).unwrap();
+        assert_eq!(c.log_level.as_deref(), Some("session=debug,warn"));
+        let e = err(&format!("{BASE}[log]\nlevel = 'session=loud'\n"));
+        assert!(e.contains("log.level") && e.contains("session=loud"), "{e}");
+        let e = err(&format!("{BASE}[log]\nlevels = 'info'\n"));
+        assert!(e.contains("levels"), "{e}");
     }
 
     #[test]

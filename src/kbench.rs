@@ -26,13 +26,14 @@ use session::apps::echo::{
     check_dgram, fill_dgram, fill_stream, merge_reports, share, stream_mismatches, EchoClientConfig, EchoMode,
     EchoReport, DGRAM_LOSS_WAIT_NS, SEQ_LEN,
 };
-use session::lookup::{parse_uri, Proto};
+use session::lookup::Proto;
 
 use crate::apps::{AppSpec, Kind};
 
-const USAGE: &str = "\
+/// The words each side takes.
+pub const USAGE: &str = "\
 usage:
-  dpnode kbench server uri PROTO://ADDR/PORT [threads N] [no-delay on]
+  dpnode kbench server uri PROTO://ADDR/PORT [threads N (1..=64, default 64)] [no-delay on]
   dpnode kbench client uri PROTO://ADDR/PORT [mode bulk|rr|cps] [sessions N] [bytes SIZE] [chunk SIZE]
                        [window N] [connections N] [duration S] [timeout S] [no-delay on]
 The kernel's echo server and client, with the builtin echo client's modes, pattern and report.";
@@ -42,39 +43,54 @@ const READ_POLL: Duration = Duration::from_millis(10);
 
 /// Options of the builtin echo client that the kernel client takes too.
 const CLIENT_KEYS: &[&str] =
-    &["uri", "mode", "sessions", "bytes", "chunk", "window", "connections", "duration", "timeout", "no-delay"];
+    &["uri", "mode", "sessions", "bytes", "chunk", "window", "connections", "duration", "timeout", "no_delay"];
 
-/// `dpnode kbench ...`; returns the exit status (1 unless every byte came back intact, 2 on bad usage).
-pub fn main(args: &[String]) -> i32 {
-    let words: Vec<&str> = args.iter().map(String::as_str).collect();
-    match words.as_slice() {
-        ["server", rest @ ..] => match ServerOpts::parse(rest) {
-            Ok(o) => match serve(&o) {
-                Ok(()) => 0,
-                Err(e) => {
-                    eprintln!("dpnode kbench server: {e}");
-                    1
-                }
-            },
-            Err(e) => {
-                eprintln!("dpnode kbench server: {e}\n{USAGE}");
-                2
-            }
-        },
-        ["client", rest @ ..] => match client_spec(rest) {
-            Ok(spec) => {
-                let report = run_client(&spec.client_config());
-                println!("kbench client -> {}\n{}", spec.uri, report.format());
-                i32::from(!report.ok())
-            }
-            Err(e) => {
-                eprintln!("dpnode kbench client: {e}\n{USAGE}");
-                2
-            }
-        },
-        _ => {
-            eprintln!("{USAGE}");
-            2
+/// `dpnode kbench server|client KEY VALUE...`.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum KbenchCommand {
+    /// The kernel's echo server (runs until killed)
+    #[command(after_help = USAGE)]
+    Server {
+        /// `uri URI [threads N] [no-delay on]`
+        #[arg(value_name = "KEY VALUE", required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        words: Vec<String>,
+    },
+    /// The kernel's echo client, with the builtin echo client's options
+    #[command(after_help = USAGE)]
+    Client {
+        /// `uri URI [KEY VALUE]...`
+        #[arg(value_name = "KEY VALUE", required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        words: Vec<String>,
+    },
+}
+
+/// Why kbench did not run to the end.
+#[derive(Debug, thiserror::Error)]
+pub enum KbenchError {
+    /// Its options are wrong (exit status 2).
+    #[error("dpnode kbench {0}: {1}")]
+    Usage(&'static str, String),
+    /// The server failed (exit status 1).
+    #[error("dpnode kbench server: {0}")]
+    Failed(std::io::Error),
+}
+
+/// Runs `dpnode kbench ...`: the server until killed, the client to the end
+/// (printing its report); `Ok(false)` unless every byte came back intact.
+pub fn run(cmd: &KbenchCommand) -> Result<bool, KbenchError> {
+    match cmd {
+        KbenchCommand::Server { words } => {
+            let words: Vec<&str> = words.iter().map(String::as_str).collect();
+            let o = ServerOpts::parse(&words).map_err(|e| KbenchError::Usage("server", e))?;
+            serve(&o).map_err(KbenchError::Failed)?;
+            Ok(true)
+        }
+        KbenchCommand::Client { words } => {
+            let words: Vec<&str> = words.iter().map(String::as_str).collect();
+            let spec = client_spec(&words).map_err(|e| KbenchError::Usage("client", e))?;
+            let report = run_client(&spec.client_config());
+            println!("kbench client -> {}\n{}", spec.uri, report.format());
+            Ok(report.ok())
         }
     }
 }
@@ -88,48 +104,37 @@ struct ServerOpts {
     no_delay: bool,
 }
 
+/// Options of the echo server that the kernel server takes.
+const SERVER_KEYS: &[&str] = &["uri", "threads", "no_delay"];
+
+/// `words`' keys not among `keys` (by field name, so `no-delay` is `no_delay`) are refused.
+fn only(words: &[&str], keys: &[&str], who: &str) -> Result<(), String> {
+    for k in words.iter().step_by(2) {
+        if !keys.contains(&app_options::pairs::field_name(k).as_str()) {
+            return Err(format!("{k}: the kernel {who} does not take it (it takes {})", keys.join(", ")));
+        }
+    }
+    Ok(())
+}
+
 impl ServerOpts {
+    /// Parses the server's words with the echo server's options adapter.
     fn parse(words: &[&str]) -> Result<ServerOpts, String> {
-        let mut o = ServerOpts {
-            proto: Proto::Tcp,
-            addr: SocketAddrV4::new([0, 0, 0, 0].into(), 0),
-            threads: 64,
-            no_delay: false,
-        };
-        let mut uri = false;
-        let mut it = words.iter();
-        while let Some(&k) = it.next() {
-            let v = *it.next().ok_or(format!("{k} needs a value"))?;
-            match k {
-                "uri" => {
-                    let ep = parse_uri(v).map_err(|e| format!("uri: {e}"))?;
-                    (o.proto, o.addr, uri) = (ep.proto, SocketAddrV4::new(ep.ip, ep.port), true);
-                }
-                "threads" => {
-                    o.threads = v
-                        .parse()
-                        .ok()
-                        .filter(|n| (1..=4096).contains(n))
-                        .ok_or(format!("threads: {v:?} is not 1..=4096"))?
-                }
-                "no-delay" | "nodelay" => o.no_delay = matches!(v, "on" | "yes" | "true" | "1"),
-                _ => return Err(format!("unknown option {k:?}")),
-            }
-        }
-        if !uri {
-            return Err("uri is required (e.g. uri tcp://0.0.0.0/7)".into());
-        }
-        Ok(o)
+        only(words, SERVER_KEYS, "server")?;
+        let o = app_options::EchoServerOptions::from_words(words).map_err(|e| e.to_string())?;
+        let uri = o.common.uri;
+        Ok(ServerOpts {
+            proto: if uri.l4 == shm::msg::L4::Udp { Proto::Udp } else { Proto::Tcp },
+            addr: SocketAddrV4::new(uri.ip, uri.port),
+            threads: o.external.threads.map_or(64, |n| n as usize),
+            no_delay: o.common.no_delay.unwrap_or(false),
+        })
     }
 }
 
 /// Parses the client's words as `test echo client` does, refusing the options only the node has.
 fn client_spec(words: &[&str]) -> Result<AppSpec, String> {
-    for k in words.iter().step_by(2) {
-        if !CLIENT_KEYS.contains(k) {
-            return Err(format!("{k}: the kernel client does not take it (it takes {})", CLIENT_KEYS.join(", ")));
-        }
-    }
+    only(words, CLIENT_KEYS, "client")?;
     AppSpec::from_words(Kind::EchoClient, words)
 }
 
@@ -138,14 +143,14 @@ fn serve(o: &ServerOpts) -> std::io::Result<()> {
     let mut buf = vec![0u8; 64 << 10];
     if o.proto == Proto::Udp {
         let sock = UdpSocket::bind(o.addr)?;
-        eprintln!("kbench server: udp echo on {}", o.addr);
+        tracing::info!("kbench server: udp echo on {}", o.addr);
         loop {
             let (n, from) = sock.recv_from(&mut buf)?;
             let _ = sock.send_to(&buf[..n], from);
         }
     }
     let listener = TcpListener::bind(o.addr)?;
-    eprintln!("kbench server: tcp echo on {} ({} threads)", o.addr, o.threads);
+    tracing::info!("kbench server: tcp echo on {} ({} threads)", o.addr, o.threads);
     std::thread::scope(|scope| {
         for _ in 0..o.threads {
             let listener = &listener;
@@ -160,7 +165,7 @@ fn serve(o: &ServerOpts) -> std::io::Result<()> {
                         }
                         Err(e) if e.kind() == ErrorKind::Interrupted || e.kind() == ErrorKind::ConnectionAborted => {}
                         Err(e) => {
-                            eprintln!("kbench server: accept: {e}");
+                            tracing::warn!("kbench server: accept: {e}");
                             std::thread::sleep(Duration::from_millis(10));
                         }
                     }

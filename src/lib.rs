@@ -9,5 +9,6 @@ pub mod cli_server;
 pub mod cli_session;
 pub mod config;
 pub mod kbench;
+pub mod logging;
 pub mod pktgen;
 pub mod runtime;

@@ -1,46 +1,66 @@
 //! `dpnode`: a DPDK-backed poll-mode data-plane node.
 //!
-//! `dpnode run [--config FILE]` starts a node; `dpnode ctl [--socket PATH]
-//! WORDS...` runs one CLI command on a running node; `dpnode echo
-//! server|client ...` runs an external echo app against a running node.
+//! The command line (clap): `dpnode run [--config FILE]` starts a node;
+//! `dpnode ctl [--socket PATH] WORDS...` runs one CLI command on a running
+//! node; `dpnode echo server|client ...` runs an external echo app against a
+//! running node; `dpnode config-default`, `bench-gen` and `kbench` serve
+//! setup and benchmarks. `--help` on each says more; a bad argument is a
+//! clap error with exit status 2. This file is the binary's top level: the
+//! only place that prints a fatal error itself (everything else logs with
+//! `tracing`, set up here).
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+use clap::{Parser, Subcommand};
 use dpnode::config::{Config, DEFAULT_CONFIG};
-use dpnode::{cli, kbench, pktgen, runtime};
+use dpnode::{cli, kbench, logging, pktgen, runtime};
 
-const USAGE: &str = "\
-usage:
-  dpnode run [--config FILE]           start a node (embedded default config without --config)
-  dpnode ctl [--socket PATH] WORDS...  run one CLI command on a running node
-  dpnode echo server|client uri URI [socket PATH] ...
-                                       external echo apps on the client library (dpnode echo help)
-  dpnode config-default                print the embedded default config
-  dpnode bench-gen --vdev DEVARGS ...  benchmark packet generator/reflector (scripts/bench)
-  dpnode kbench server|client WORDS... the kernel's echo server/client (scripts/bench; `dpnode kbench` for usage)
-  dpnode help                          this text";
+/// A DPDK-backed poll-mode data-plane node with a VPP-style host stack.
+#[derive(Parser)]
+#[command(name = "dpnode", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Command,
+}
 
-fn run(args: &[String]) -> i32 {
-    let mut path: Option<PathBuf> = None;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--config" | "-c" => match it.next() {
-                Some(p) => path = Some(p.into()),
-                None => {
-                    eprintln!("dpnode run: --config needs a file\n{USAGE}");
-                    return 2;
-                }
-            },
-            other => {
-                eprintln!("dpnode run: unknown argument {other:?}\n{USAGE}");
-                return 2;
-            }
-        }
-    }
-    let cfg = match &path {
+#[derive(Subcommand)]
+enum Command {
+    /// Start a node (the embedded default config without --config)
+    Run {
+        /// The TOML config (README, "Configuration")
+        #[arg(short, long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Run one CLI command on a running node (`dpnode ctl help` lists them)
+    Ctl {
+        /// The node's CLI socket
+        #[arg(short, long, value_name = "PATH", default_value = "/run/dpnode/cli.sock")]
+        socket: PathBuf,
+        /// The command, e.g. `show interface`
+        #[arg(value_name = "WORDS", required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        words: Vec<String>,
+    },
+    /// External echo apps on the client library, against a running node
+    Echo {
+        #[command(subcommand)]
+        cmd: dpnode_client::echo::EchoCommand,
+    },
+    /// Print the embedded default config
+    ConfigDefault,
+    /// Benchmark packet generator/reflector (scripts/bench)
+    BenchGen(pktgen::Opts),
+    /// The kernel's echo server/client (scripts/bench)
+    Kbench {
+        #[command(subcommand)]
+        cmd: kbench::KbenchCommand,
+    },
+}
+
+fn run(config: Option<PathBuf>) -> ExitCode {
+    let cfg = match &config {
         Some(p) => Config::load(p),
         None => Config::parse(DEFAULT_CONFIG),
     };
@@ -48,83 +68,100 @@ fn run(args: &[String]) -> i32 {
         Ok(c) => c,
         Err(e) => {
             eprintln!("dpnode: {e}");
-            return 2;
+            return ExitCode::from(2);
         }
     };
+    if let Err(e) = logging::init(cfg.log_level.as_deref()) {
+        eprintln!("dpnode: {e}");
+        return ExitCode::from(2);
+    }
     let term = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         if let Err(e) = signal_hook::flag::register(sig, term.clone()) {
             eprintln!("dpnode: cannot install signal handler: {e}");
-            return 1;
+            return ExitCode::FAILURE;
         }
     }
     let mut rt = match runtime::Runtime::start(cfg) {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("dpnode: {e}");
-            return 1;
+            return ExitCode::FAILURE;
         }
     };
     let rc = match rt.serve(term) {
-        Ok(()) => 0,
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("dpnode: {e}");
-            1
+            ExitCode::FAILURE
         }
     };
-    eprintln!("dpnode: stopping");
+    tracing::info!("dpnode: stopping");
     drop(rt);
-    eprintln!("dpnode: stopped");
+    tracing::info!("dpnode: stopped");
     rc
 }
 
-fn ctl(args: &[String]) -> i32 {
-    let mut socket: PathBuf =
-        Config::parse(DEFAULT_CONFIG).map(|c| c.cli_socket).unwrap_or_else(|_| "/run/dpnode/cli.sock".into());
-    let mut rest = args;
-    if let [flag, p, tail @ ..] = args {
-        if flag == "--socket" || flag == "-s" {
-            socket = p.into();
-            rest = tail;
-        }
-    }
-    if rest.is_empty() {
-        eprintln!("dpnode ctl: no command given\n{USAGE}");
-        return 2;
-    }
-    cli::ctl(&socket, rest)
-}
-
-fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let code = match args.first().map(String::as_str) {
-        Some("run") => run(&args[1..]),
-        Some("ctl") => ctl(&args[1..]),
-        Some("bench-gen") => pktgen::main(&args[1..]),
-        Some("kbench") => kbench::main(&args[1..]),
-        Some("echo") => match args.get(1).map(String::as_str) {
-            None | Some("help" | "--help" | "-h") => {
-                println!("{}", dpnode_client::echo::USAGE);
-                0
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Command::Run { config } => run(config),
+        Command::Ctl { socket, words } => match cli::ctl(&socket, &words) {
+            Ok(a) if a.ok => {
+                print!("{}", a.body);
+                ExitCode::SUCCESS
             }
-            _ => dpnode_client::echo::main(&args[1..]),
+            Ok(a) => {
+                eprint!("{}", a.body);
+                ExitCode::FAILURE
+            }
+            Err(e) => {
+                eprintln!("dpnode ctl: {e}");
+                ExitCode::from(2)
+            }
         },
-        Some("config-default") => {
+        Command::Echo { cmd } => {
+            let _ = logging::init(None);
+            match dpnode_client::echo::run(&cmd) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::FAILURE,
+                Err(e @ dpnode_client::echo::RunError::Usage(_)) => {
+                    eprintln!("{e}\n{}", dpnode_client::echo::USAGE);
+                    ExitCode::from(2)
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::ConfigDefault => {
             print!("{DEFAULT_CONFIG}");
-            0
+            ExitCode::SUCCESS
         }
-        Some("help" | "--help" | "-h") => {
-            println!("{USAGE}");
-            0
+        Command::BenchGen(o) => {
+            let _ = logging::init(None);
+            match pktgen::run(&o) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("dpnode bench-gen: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
-        Some(other) => {
-            eprintln!("dpnode: unknown command {other:?}\n{USAGE}");
-            2
+        Command::Kbench { cmd } => {
+            let _ = logging::init(None);
+            match kbench::run(&cmd) {
+                Ok(ok) => ExitCode::from(u8::from(!ok)),
+                Err(e @ kbench::KbenchError::Usage(..)) => {
+                    eprintln!("{e}\n{}", kbench::USAGE);
+                    ExitCode::from(2)
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
-        None => {
-            eprintln!("{USAGE}");
-            2
-        }
-    };
-    std::process::exit(code);
+    }
 }

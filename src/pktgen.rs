@@ -28,83 +28,87 @@ use wire::ethernet::{self, Address as Mac, EtherType};
 use wire::ipv4::{self, Protocol};
 use wire::{arp, icmp, udp};
 
-struct Opts {
-    vdev: String,
-    mode: String,
-    seconds: f64,
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
-    window: u64,
-    core: usize,
-    flows: u16,
-    dst_port: u16,
-    size: usize,
-    warmup: f64,
-    queues: u16,
-    no_huge: bool,
-    no_cleanup: bool,
+/// What bench-gen does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    /// ICMP echo requests to `--dst-ip`, replies counted.
+    Icmp,
+    /// Datagrams to `--dst-port` from `--flows` source ports, echoes counted.
+    Udp,
+    /// Every frame turned around (MACs swapped).
+    Reflect,
 }
 
-fn parse(args: &[String]) -> Result<Opts, String> {
-    let mut o = Opts {
-        vdev: String::new(),
-        mode: "icmp".into(),
-        seconds: 5.0,
-        src: Ipv4Addr::new(198, 18, 1, 1),
-        dst: Ipv4Addr::new(198, 18, 1, 2),
-        window: 512,
-        core: 0,
-        flows: 32,
-        dst_port: 7,
-        size: 64,
-        warmup: 1.0,
-        queues: 1,
-        no_huge: false,
-        no_cleanup: false,
-    };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        if a == "--no-huge" {
-            o.no_huge = true;
-            continue;
-        }
-        if a == "--no-cleanup" {
-            o.no_cleanup = true;
-            continue;
-        }
-        let mut val = || it.next().cloned().ok_or(format!("{a} needs a value"));
-        match a.as_str() {
-            "--vdev" => o.vdev = val()?,
-            "--mode" => o.mode = val()?,
-            "--seconds" => o.seconds = val()?.parse().map_err(|_| "--seconds: not a number")?,
-            "--src-ip" => o.src = val()?.parse().map_err(|_| "--src-ip: not an address")?,
-            "--dst-ip" => o.dst = val()?.parse().map_err(|_| "--dst-ip: not an address")?,
-            "--window" => o.window = val()?.parse().map_err(|_| "--window: not a number")?,
-            "--core" => o.core = val()?.parse().map_err(|_| "--core: not a number")?,
-            "--flows" => o.flows = val()?.parse().ok().filter(|&n| n > 0).ok_or("--flows: 1..=65535")?,
-            "--dst-port" => o.dst_port = val()?.parse().map_err(|_| "--dst-port: not a port")?,
-            "--size" => o.size = val()?.parse().ok().filter(|&n| (1..=1472).contains(&n)).ok_or("--size: 1..=1472")?,
-            "--warmup" => {
-                o.warmup = val()?.parse().ok().filter(|&s: &f64| (0.0..=60.0).contains(&s)).ok_or("--warmup: 0..=60")?
-            }
-            "--queues" => {
-                o.queues = val()?.parse().ok().filter(|&n| (1..=64).contains(&n)).ok_or("--queues: 1..=64")?
-            }
-            other => return Err(format!("unknown option {other:?}")),
-        }
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Mode::Icmp => "icmp",
+            Mode::Udp => "udp",
+            Mode::Reflect => "reflect",
+        })
     }
-    if o.vdev.is_empty() {
-        return Err("--vdev is required".into());
-    }
-    if !["icmp", "reflect", "udp"].contains(&o.mode.as_str()) {
-        return Err(format!("--mode {:?}: icmp, udp or reflect", o.mode));
-    }
-    Ok(o)
+}
+
+/// Seconds of warm-up, 0..=60.
+fn warmup_secs(s: &str) -> Result<f64, String> {
+    s.parse::<f64>().ok().filter(|v| (0.0..=60.0).contains(v)).ok_or_else(|| format!("{s:?} is not 0..=60 seconds"))
+}
+
+/// Seconds to measure: a positive number.
+fn positive_secs(s: &str) -> Result<f64, String> {
+    s.parse::<f64>().ok().filter(|v| v.is_finite() && *v > 0.0).ok_or_else(|| format!("{s:?} is not a positive number"))
+}
+
+/// `dpnode bench-gen`'s options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Opts {
+    /// DPDK device arguments of the port (e.g. net_memif0,role=client,socket=/tmp/m.sock).
+    #[arg(long, value_name = "DEVARGS")]
+    pub vdev: String,
+    /// What to do.
+    #[arg(long, value_enum, default_value_t = Mode::Icmp)]
+    pub mode: Mode,
+    /// Seconds to measure (after the warm-up).
+    #[arg(long, default_value_t = 5.0, value_parser = positive_secs)]
+    pub seconds: f64,
+    /// Our address (answered in ARP).
+    #[arg(long = "src-ip", default_value = "198.18.1.1")]
+    pub src: Ipv4Addr,
+    /// The node's address.
+    #[arg(long = "dst-ip", default_value = "198.18.1.2")]
+    pub dst: Ipv4Addr,
+    /// Requests or datagrams outstanding at most.
+    #[arg(long, default_value_t = 512)]
+    pub window: u64,
+    /// Core to run on.
+    #[arg(long, default_value_t = 0)]
+    pub core: usize,
+    /// UDP source ports (flows).
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..))]
+    pub flows: u16,
+    /// UDP destination port (the node's echo server).
+    #[arg(long = "dst-port", default_value_t = 7)]
+    pub dst_port: u16,
+    /// Payload bytes.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=1472))]
+    pub size: u16,
+    /// Seconds before counting starts.
+    #[arg(long, default_value_t = 1.0, value_parser = warmup_secs)]
+    pub warmup: f64,
+    /// Queue pairs to poll (a memif peer of a node with that many workers).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub queues: u16,
+    /// Never use hugepages.
+    #[arg(long = "no-huge")]
+    pub no_huge: bool,
+    /// Exit without closing the device, like a killed peer.
+    #[arg(long = "no-cleanup")]
+    pub no_cleanup: bool,
 }
 
 /// A UDP datagram to the node's echo port; the source port is set per flow.
 fn udp_template(src_mac: Mac, o: &Opts) -> Vec<u8> {
-    let mut f = vec![0u8; ethernet::HEADER_LEN + 20 + 8 + o.size];
+    let mut f = vec![0u8; ethernet::HEADER_LEN + 20 + 8 + usize::from(o.size)];
     {
         let mut e = ethernet::Frame::new_unchecked(&mut f[..]);
         e.set_dst_addr(Mac::BROADCAST);
@@ -115,12 +119,12 @@ fn udp_template(src_mac: Mac, o: &Opts) -> Vec<u8> {
         src_addr: o.src,
         dst_addr: o.dst,
         next_header: Protocol::Udp,
-        payload_len: 8 + o.size,
+        payload_len: 8 + usize::from(o.size),
         hop_limit: 64,
     };
     ip.emit(&mut ipv4::Packet::new_unchecked(&mut f[14..34]));
     // Checksum 0: "none", allowed on IPv4, so flows differ only in the port.
-    udp::Repr { src_port: 10000, dst_port: o.dst_port, payload_len: o.size }
+    udp::Repr { src_port: 10000, dst_port: o.dst_port, payload_len: usize::from(o.size) }
         .emit(&mut udp::Packet::new_unchecked(&mut f[34..]));
     for (i, b) in f[42..].iter_mut().enumerate() {
         *b = i as u8;
@@ -176,15 +180,8 @@ fn template(src_mac: Mac, o: &Opts) -> Vec<u8> {
     f
 }
 
-/// Run the generator or reflector; returns the exit code.
-pub fn main(args: &[String]) -> i32 {
-    let o = match parse(args) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("dpnode bench-gen: {e}\nusage: dpnode bench-gen --vdev DEVARGS [--mode icmp|udp|reflect] [--seconds S] [--src-ip A] [--dst-ip A] [--window N] [--core N] [--flows N] [--dst-port P] [--size N] [--warmup S] [--queues N] [--no-huge] [--no-cleanup]");
-            return 2;
-        }
-    };
+/// Runs the generator or reflector; prints its counts (an error says what failed).
+pub fn run(o: &Opts) -> Result<(), String> {
     let device = o.vdev.split(',').next().unwrap_or("").to_string();
     // Hugepages when enough are free, unless told not to (tests on a shared
     // machine: another process may take them between the check and the EAL).
@@ -200,25 +197,16 @@ pub fn main(args: &[String]) -> i32 {
     eal_args.extend(["-m256".to_string(), format!("--vdev={}", o.vdev)]);
     let eal = match Eal::init(&eal_args) {
         Ok(e) => e,
-        Err(e) => {
-            eprintln!("dpnode bench-gen: {e}");
-            return 1;
-        }
+        Err(e) => return Err(e.to_string()),
     };
     let pool = match Mempool::new("gen_pool", 8191, 256, -1) {
         Ok(p) => p,
-        Err(e) => {
-            eprintln!("dpnode bench-gen: {e}");
-            return 1;
-        }
+        Err(e) => return Err(e.to_string()),
     };
     let pcfg = PortConfig { queues: o.queues, ..PortConfig::default() };
     let mut port = match Port::lookup(&device).and_then(|id| Port::start(id, &device, &pcfg, &pool)) {
         Ok(p) => p,
-        Err(e) => {
-            eprintln!("dpnode bench-gen: {e}");
-            return 1;
-        }
+        Err(e) => return Err(e.to_string()),
     };
     let mut queues = port.take_queues();
     // Wait for the link (memif connects asynchronously).
@@ -227,10 +215,9 @@ pub fn main(args: &[String]) -> i32 {
         std::thread::sleep(Duration::from_millis(5));
     }
     if !port.link().up {
-        eprintln!("dpnode bench-gen: link of {device} never came up");
-        return 1;
+        return Err(format!("link of {device} never came up"));
     }
-    let tpl = if o.mode == "udp" { udp_template(Mac(port.mac()), &o) } else { template(Mac(port.mac()), &o) };
+    let tpl = if o.mode == Mode::Udp { udp_template(Mac(port.mac()), o) } else { template(Mac(port.mac()), o) };
     let my_mac = Mac(port.mac());
     let mut flow = 0u16;
     let mut rx = Burst::default();
@@ -259,7 +246,7 @@ pub fn main(args: &[String]) -> i32 {
         let q = &mut queues[qi];
         let tx = &mut txs[qi];
         let n = q.rx(&mut rx);
-        if o.mode == "reflect" {
+        if o.mode == Mode::Reflect {
             for mut m in rx.drain() {
                 let d = m.data_mut();
                 if d.len() >= 12 {
@@ -293,7 +280,7 @@ pub fn main(args: &[String]) -> i32 {
                 match m.append(tpl.len()) {
                     Some(b) => {
                         b.copy_from_slice(&tpl);
-                        if o.mode == "udp" {
+                        if o.mode == Mode::Udp {
                             b[34..36].copy_from_slice(&(10000 + flow).to_be_bytes());
                             flow = (flow + 1) % o.flows;
                         }
@@ -306,7 +293,7 @@ pub fn main(args: &[String]) -> i32 {
             }
         }
         let s = q.tx(tx);
-        if o.mode == "reflect" {
+        if o.mode == Mode::Reflect {
             sent += s as u64;
         } else {
             // Unsent frames are retried; they were counted when built.
@@ -342,5 +329,5 @@ pub fn main(args: &[String]) -> i32 {
     drop(port);
     drop(pool);
     drop(eal);
-    0
+    Ok(())
 }

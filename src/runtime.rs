@@ -214,11 +214,11 @@ impl Runtime {
     pub fn start(cfg: Config) -> Result<Runtime, StartError> {
         // Every external app costs descriptors: take all the kernel allows.
         match shm::fdpass::raise_nofile_limit() {
-            Ok((soft, _)) => eprintln!("dpnode: descriptor limit (RLIMIT_NOFILE) {soft}"),
-            Err(e) => eprintln!("dpnode: cannot raise the descriptor limit: {e}"),
+            Ok((soft, _)) => tracing::info!("dpnode: descriptor limit (RLIMIT_NOFILE) {soft}"),
+            Err(e) => tracing::warn!("dpnode: cannot raise the descriptor limit: {e}"),
         }
         let (args, hugepages) = eal_args(&cfg)?;
-        eprintln!("dpnode: EAL args: {}", args.join(" "));
+        tracing::info!("dpnode: EAL args: {}", args.join(" "));
         let eal = Eal::init(&args)?;
         let n_workers = cfg.cores.len();
         let pool = Arc::new(Mempool::new("dpn_pool", cfg.dpdk.mbufs, cfg.dpdk.mbuf_cache, -1)?);
@@ -310,10 +310,10 @@ impl Runtime {
                 .name(format!("dpn-wk{i}"))
                 .spawn(move || {
                     if !core_affinity_set(core) {
-                        eprintln!("dpnode: worker {i}: cannot pin to core {core}");
+                        tracing::warn!("dpnode: worker {i}: cannot pin to core {core}");
                     }
                     if let Err(e) = eal::register_thread() {
-                        eprintln!("dpnode: worker {i}: {e}");
+                        tracing::error!("dpnode: worker {i}: {e}");
                     }
                     let _ = worker::run(wb, rx, state, stop, idle);
                     eal::unregister_thread();
@@ -346,7 +346,7 @@ impl Runtime {
         for (i, spec) in rt.cfg.apps.clone().iter().enumerate() {
             match crate::apps::start(&mut rt, spec) {
                 Ok(Some(client)) => rt.clients.push(client),
-                Ok(None) => eprintln!("dpnode: started {} on {}", spec.name, spec.uri),
+                Ok(None) => tracing::info!("dpnode: started {} on {}", spec.name, spec.uri),
                 Err(e) => return Err(StartError::App(i, spec.name.clone(), e)),
             }
         }
@@ -359,7 +359,7 @@ impl Runtime {
         while i < self.clients.len() {
             if let Some(report) = self.clients[i].poll() {
                 let c = self.clients.swap_remove(i);
-                eprintln!("dpnode: {} finished:\n{}", c.name, report.format());
+                tracing::info!("dpnode: {} finished:\n{}", c.name, report.format());
                 let _ = self.ctx.detach(c.app);
             } else {
                 i += 1;
@@ -423,7 +423,7 @@ impl Runtime {
 
     fn link_changed(&mut self, i: usize, c: dataplane::port::LinkChange) {
         let name = self.cfg.interfaces[i].name.clone();
-        eprintln!("dpnode: interface {name} link {} ({})", if c.up { "up" } else { "down" }, c.reason);
+        tracing::info!("dpnode: interface {name} link {} ({})", if c.up { "up" } else { "down" }, c.reason);
         for w in 0..self.ctx.workers.len() {
             self.rpc(w, move |st| st.io.flush_neighbours(i));
         }
@@ -471,7 +471,7 @@ impl Runtime {
         let api = ApiServer::bind_with(&api_path, self.api_stats.clone(), self.cfg.api.clone())
             .map_err(|e| StartError::Api(api_path.display().to_string(), e))?;
         self.api = Some(api);
-        eprintln!("dpnode: running; cli socket {spath}, api socket {}", api_path.display());
+        tracing::info!("dpnode: running; cli socket {spath}, api socket {}", api_path.display());
         let mut pfds: Vec<libc::pollfd> = Vec::new();
         while !term.load(Ordering::Relaxed) {
             self.check_links();

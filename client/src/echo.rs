@@ -27,9 +27,9 @@ use shm::echo::{
     DGRAM_LOSS_WAIT_NS, SEQ_LEN,
 };
 
-use shm::limits;
+use app_options::{AppCommon, EchoClientOptions, EchoServerOptions, External};
 
-use crate::{App, AttachOptions, Cc, ConnectOptions, Ep, Error, Event, SessionId, Worker, L4};
+use crate::{App, AttachOptions, ConnectOptions, Ep, Error, Event, SessionId, Worker};
 
 /// The node's default API socket.
 pub const DEFAULT_SOCKET: &str = "/run/dpnode/api.sock";
@@ -621,217 +621,151 @@ pub fn run_client(cfg: &ClientConfig) -> Result<EchoReport, Error> {
     Ok(merge_reports(all))
 }
 
-fn attach_option(opts: &mut AttachOptions, key: &str, value: &str) -> Result<bool, String> {
-    let bad = |e: limits::OptionError| format!("{key}: {}", e.reason);
-    let num = |v: &str| v.parse::<u64>().map_err(|_| format!("{key}: {v:?} is not a number"));
-    match key {
-        "namespace" => opts.namespace = value.to_string(),
-        "secret" => opts.secret = num(value)?,
-        "scope" => {
-            (opts.scope_global, opts.scope_local) = match value {
-                "global" => (true, false),
-                "local" => (false, true),
-                "both" | "global,local" => (true, true),
-                _ => return Err(format!("{key}: {value:?} is not global, local or both")),
-            }
-        }
-        "proxy" => {
-            (opts.proxy_tcp, opts.proxy_udp) = match value {
-                "tcp" => (true, false),
-                "udp" => (false, true),
-                "both" | "tcp,udp" => (true, true),
-                "none" => (false, false),
-                _ => return Err(format!("{key}: {value:?} is not tcp, udp, both or none")),
-            }
-        }
-        "fifo-size" | "fifo_size" => {
-            let v = limits::FIFO_SIZE.parse_into("fifo_size", value).map_err(bad)?;
-            opts.rx_fifo_size = v;
-            opts.tx_fifo_size = v;
-        }
-        "segment-size" | "segment_size" => {
-            opts.segment_size = limits::SEGMENT_SIZE.parse("segment_size", value).map_err(bad)?
-        }
-        "add-segment-size" | "add_segment_size" => {
-            // 0: added segments are as large as the first.
-            opts.add_segment_size = match value {
-                "0" => 0,
-                v => limits::ADD_SEGMENT_SIZE.parse("add_segment_size", v).map_err(bad)?,
-            }
-        }
-        "prealloc-fifos" | "prealloc_fifos" => {
-            opts.prealloc_fifo_pairs = limits::PREALLOC_FIFOS.parse_into("prealloc_fifos", value).map_err(bad)?
-        }
-        "event-queue-size" | "event_queue_size" => {
-            opts.event_queue_size = limits::EVENT_QUEUE_SIZE.parse_into("event_queue_size", value).map_err(bad)?
-        }
-        "eventfd" => opts.use_eventfd = limits::parse_switch("eventfd", value).map_err(bad)?,
-        _ => return Ok(false),
+/// The attach options an external echo app's options give (unset ones at the library's defaults).
+fn attach_options(c: &AppCommon, x: &External) -> AttachOptions {
+    let mut o = AttachOptions::default();
+    if let Some(ns) = &c.namespace {
+        o.namespace = ns.clone();
     }
-    Ok(true)
+    o.secret = c.secret.unwrap_or(o.secret);
+    if let Some(scope) = c.scope {
+        (o.scope_global, o.scope_local) = scope.flags();
+    }
+    (o.proxy_tcp, o.proxy_udp) = c.proxy_flags();
+    if let Some(v) = c.fifo_size {
+        (o.rx_fifo_size, o.tx_fifo_size) = (v, v);
+    }
+    o.segment_size = c.segment_size.unwrap_or(o.segment_size);
+    o.prealloc_fifo_pairs = c.prealloc_fifos.unwrap_or(o.prealloc_fifo_pairs);
+    o.add_segment_size = x.add_segment_size.unwrap_or(o.add_segment_size);
+    o.event_queue_size = x.event_queue_size.unwrap_or(o.event_queue_size);
+    o.use_eventfd = x.eventfd.unwrap_or(o.use_eventfd);
+    o
 }
 
-/// Parses `server|client uri URI [key value]...`.
+/// The app name: given, or derived from the kind, the uri and the pid.
+fn app_name(c: &AppCommon, kind: &str) -> String {
+    c.name.clone().unwrap_or_else(|| format!("ext-{kind}-{}-{}-{}", c.uri.l4.as_str(), c.uri.port, std::process::id()))
+}
+
+/// Parses `server|client uri URI [key value]...` with the echo apps' options adapter ([`app_options`]).
 pub fn parse(args: &[String]) -> Result<Result<ServerConfig, ClientConfig>, String> {
     let (server, words) = match args.first().map(String::as_str) {
         Some("server") => (true, &args[1..]),
         Some("client") => (false, &args[1..]),
         _ => return Err("expected server or client".into()),
     };
-    let mut uri = None;
-    let mut socket = PathBuf::from(DEFAULT_SOCKET);
-    let mut name = None;
-    let mut opts = AttachOptions::default();
-    let mut threads = 1usize;
-    let mut duration = None;
-    let (mut sessions, mut bytes, mut chunk, mut window) = (1u32, 1u64 << 20, None, 32usize);
-    let mut timeout = Duration::from_secs(60);
-    let mut connect = ConnectOptions::default();
-    let mut mode = EchoMode::Bulk;
-    let mut connections = None;
-    let mut it = words.iter();
-    while let Some(k) = it.next() {
-        let v = it.next().ok_or(format!("{k} needs a value"))?;
-        let bad = |e: limits::OptionError| format!("{k}: {}", e.reason);
-        let client_only = || if server { Err(format!("{k}: only an echo client takes it")) } else { Ok(()) };
-        match k.as_str() {
-            "uri" => uri = Some(Ep::parse_uri(v).ok_or(format!("uri: {v:?} is not PROTO://ADDR/PORT"))?),
-            "socket" => socket = v.into(),
-            "name" => name = Some(v.clone()),
-            "threads" | "workers" => threads = limits::THREADS.parse_into("threads", v).map_err(bad)?,
-            "duration" => duration = Some(limits::DURATION.parse_secs("duration", v).map_err(bad)?),
-            "mode" => {
-                client_only()?;
-                mode = EchoMode::parse(v).ok_or(format!("{k}: {v:?} is not {}", EchoMode::NAMES))?;
-            }
-            "connections" => {
-                client_only()?;
-                connections = Some(limits::CONNECTIONS.parse("connections", v).map_err(bad)?);
-            }
-            "sessions" => {
-                client_only()?;
-                sessions = limits::SESSIONS.parse_into("sessions", v).map_err(bad)?;
-            }
-            "bytes" => {
-                client_only()?;
-                bytes = limits::BYTES.parse("bytes", v).map_err(bad)?;
-            }
-            "chunk" => {
-                client_only()?;
-                chunk = Some(limits::CHUNK.parse_into("chunk", v).map_err(bad)?);
-            }
-            "window" => {
-                client_only()?;
-                window = limits::WINDOW.parse_into("window", v).map_err(bad)?;
-            }
-            "timeout" => {
-                client_only()?;
-                timeout = limits::TIMEOUT.parse_secs("timeout", v).map_err(bad)?;
-            }
-            "mss" => connect.mss = Some(limits::MSS.parse_into("mss", v).map_err(bad)?),
-            "cc" => {
-                connect.cc = match v.as_str() {
-                    "newreno" => Cc::NewReno,
-                    "cubic" => Cc::Cubic,
-                    _ => return Err(format!("{k}: {v:?} is not newreno or cubic")),
-                }
-            }
-            "no-delay" | "nodelay" => connect.no_delay = limits::parse_switch("no-delay", v).map_err(bad)?,
-            other => {
-                if !attach_option(&mut opts, other, v)? {
-                    return Err(format!("unknown option {other:?}"));
-                }
-            }
-        }
-    }
-    let uri = uri.ok_or("uri is required (e.g. uri udp://0.0.0.0/7)")?;
-    let kind = if server { "echo-server" } else { "echo-client" };
-    let name = name.unwrap_or_else(|| format!("ext-{kind}-{}-{}-{}", uri.l4.as_str(), uri.port, std::process::id()));
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    let socket = |x: &External| x.socket.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET));
+    let threads = |x: &External| x.threads.map_or(1, |n| n as usize);
     Ok(if server {
-        Ok(ServerConfig { socket, uri, name, opts, threads, duration })
+        let o = EchoServerOptions::from_words(&words).map_err(|e| e.to_string())?;
+        Ok(ServerConfig {
+            socket: socket(&o.external),
+            uri: o.common.uri,
+            name: app_name(&o.common, "echo-server"),
+            opts: attach_options(&o.common, &o.external),
+            threads: threads(&o.external),
+            duration: o.server.duration,
+        })
     } else {
         // The builtin client's defaults and rules.
-        let chunk = chunk.unwrap_or(if uri.l4 == L4::Udp { 1400 } else { 64 << 10 });
-        if connections.is_some() && mode != EchoMode::Cps {
-            return Err(format!("connections: only mode cps takes it (mode is {mode})"));
-        }
-        if mode == EchoMode::Cps && uri.l4 == L4::Udp {
-            return Err("mode: cps needs a tcp uri (UDP has no connections to open and close)".into());
-        }
-        let connections = connections.unwrap_or(if mode == EchoMode::Cps && duration.is_none() { 1000 } else { 0 });
+        let o = EchoClientOptions::from_words(&words).map_err(|e| e.to_string())?;
         Err(ClientConfig {
-            socket,
-            uri,
-            name,
-            opts,
-            threads,
-            sessions,
-            bytes,
-            chunk,
-            window,
-            timeout,
-            connect,
-            mode,
-            connections,
-            duration,
+            socket: socket(&o.external),
+            uri: o.common.uri,
+            name: app_name(&o.common, "echo-client"),
+            opts: attach_options(&o.common, &o.external),
+            threads: threads(&o.external),
+            sessions: o.sessions(),
+            bytes: o.bytes(),
+            chunk: o.chunk(),
+            window: o.window(),
+            timeout: o.timeout(),
+            connect: o.common.transport(),
+            mode: o.mode(),
+            connections: o.connections(),
+            duration: o.client.duration,
         })
     })
 }
 
-/// `echo server|client ...` as a command: returns the exit status (0: ok, 1: failed, 2: usage).
-pub fn main(args: &[String]) -> i32 {
-    let cfg = match parse(args) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("echo: {e}\n{USAGE}");
-            return 2;
-        }
-    };
-    match cfg {
+/// `echo server|client KEY VALUE...`: which app, then its options as word
+/// pairs (the same words as the node's `test echo server|client`).
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum EchoCommand {
+    /// An echo server: echoes every datagram or byte it reads until killed (or `duration`)
+    #[command(after_help = USAGE)]
+    Server {
+        /// `uri URI [KEY VALUE]...`
+        #[arg(value_name = "KEY VALUE", required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        words: Vec<String>,
+    },
+    /// An echo client: sends the echo pattern, checks every byte that comes back and reports
+    #[command(after_help = USAGE)]
+    Client {
+        /// `uri URI [KEY VALUE]...`
+        #[arg(value_name = "KEY VALUE", required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        words: Vec<String>,
+    },
+}
+
+impl EchoCommand {
+    /// `server|client` followed by the words, as [`parse`] takes them.
+    pub fn args(&self) -> Vec<String> {
+        let (role, words) = match self {
+            EchoCommand::Server { words } => ("server", words),
+            EchoCommand::Client { words } => ("client", words),
+        };
+        std::iter::once(role.to_string()).chain(words.iter().cloned()).collect()
+    }
+}
+
+/// Why an echo app did not run to the end.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RunError {
+    /// Its options are wrong (exit status 2).
+    #[error("echo: {0}")]
+    Usage(String),
+    /// It failed (exit status 1).
+    #[error("echo {0}")]
+    Failed(String),
+}
+
+/// Runs `echo server|client ...`: the server until killed (or its duration),
+/// the client to the end, printing its report; `Ok(false)` when the client's
+/// data did not all come back intact.
+pub fn run(cmd: &EchoCommand) -> Result<bool, RunError> {
+    match parse(&cmd.args()).map_err(RunError::Usage)? {
         Ok(server) => {
             let stop = AtomicBool::new(false);
-            let r = run_server(&server, &stop, || {
+            let t = run_server(&server, &stop, || {
                 println!("{} listening on {}", server.name, server.uri);
                 let _ = std::io::stdout().flush();
-            });
-            match r {
-                Ok(t) => {
-                    println!(
-                        "{}: {} sessions accepted, {} units / {} bytes echoed",
-                        server.name,
-                        t.accepted.load(Ordering::Relaxed),
-                        t.units.load(Ordering::Relaxed),
-                        t.bytes.load(Ordering::Relaxed)
-                    );
-                    0
-                }
-                Err(e) => {
-                    eprintln!("echo server: {e}");
-                    1
-                }
-            }
+            })
+            .map_err(|e| RunError::Failed(format!("server: {e}")))?;
+            println!(
+                "{}: {} sessions accepted, {} units / {} bytes echoed",
+                server.name,
+                t.accepted.load(Ordering::Relaxed),
+                t.units.load(Ordering::Relaxed),
+                t.bytes.load(Ordering::Relaxed)
+            );
+            Ok(true)
         }
-        Err(client) => match run_client(&client) {
-            Ok(report) => {
-                print!("{} -> {}\n{}", client.name, client.uri, report.format());
-                let _ = std::io::stdout().flush();
-                if report.ok() {
-                    0
-                } else {
-                    1
-                }
-            }
-            Err(e) => {
-                eprintln!("echo client: {e}");
-                1
-            }
-        },
+        Err(client) => {
+            let report = run_client(&client).map_err(|e| RunError::Failed(format!("client: {e}")))?;
+            print!("{} -> {}\n{}", client.name, client.uri, report.format());
+            let _ = std::io::stdout().flush();
+            Ok(report.ok())
+        }
     }
 }
 
 #[cfg(test)]
 mod test {
     use super::*;
+    use shm::limits;
 
     fn words(s: &str) -> Vec<String> {
         s.split_whitespace().map(String::from).collect()

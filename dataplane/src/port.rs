@@ -742,7 +742,7 @@ impl Port {
                 Err(err) => {
                     let Backend::Ethdev(e) = &mut self.backend else { return None };
                     if err != e.last_error {
-                        eprintln!("dpnode: {}: cannot probe again yet: {err}", self.name);
+                        tracing::warn!("dpnode: {}: cannot probe again yet: {err}", self.name);
                         e.last_error = err;
                     }
                     None
@@ -847,7 +847,7 @@ impl Port {
             }
         };
         if fresh.mac != self.mac {
-            eprintln!("dpnode: {}: MAC changed on re-probe ({:02x?} -> {:02x?})", self.name, self.mac, fresh.mac);
+            tracing::warn!("dpnode: {}: MAC changed on re-probe ({:02x?} -> {:02x?})", self.name, self.mac, fresh.mac);
         }
         // The fresh port's device is ours now; keep our identity and gate.
         fresh.started = false;

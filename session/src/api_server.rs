@@ -366,9 +366,11 @@ impl ApiServer {
             c.apps.retain(|a| {
                 let attached = control.app_handle(a.app.index) == Some(a.app);
                 if !attached {
-                    eprintln!(
+                    tracing::info!(
                         "dpnode: api connection {} (pid {}): {:?} was detached by the operator",
-                        c.id, c.pid, a.name
+                        c.id,
+                        c.pid,
+                        a.name
                     );
                 }
                 attached
@@ -471,7 +473,7 @@ impl ApiServer {
                     return;
                 }
                 Err(e) => {
-                    eprintln!("dpnode: api accept: {e}");
+                    tracing::warn!("dpnode: api accept: {e}");
                     return;
                 }
             };
@@ -783,9 +785,12 @@ impl ApiServer {
             Ok(w) => {
                 self.stats.attaches.fetch_add(1, Ordering::Relaxed);
                 let c = &mut self.clients[i];
-                eprintln!(
+                tracing::info!(
                     "dpnode: api connection {} (pid {}) attached {:?} (app {})",
-                    c.id, c.pid, a.name, w.app.index
+                    c.id,
+                    c.pid,
+                    a.name,
+                    w.app.index
                 );
                 c.apps.push(ClientApp {
                     app: w.app,
@@ -849,7 +854,7 @@ impl ApiServer {
                     fds.push(fd);
                     flags |= WORKER_HAS_EVENTFD;
                 }
-                Err(e) => eprintln!("dpnode: api: cannot duplicate an eventfd: {e}"),
+                Err(e) => tracing::warn!("dpnode: api: cannot duplicate an eventfd: {e}"),
             }
         }
         let info = WorkerInfo {
@@ -961,13 +966,15 @@ impl ApiServer {
             match ctx.detach(a.app) {
                 Ok(n) => {
                     counter.fetch_add(1, Ordering::Relaxed);
-                    eprintln!(
+                    tracing::info!(
                         "dpnode: api connection {} (pid {}): {reason}; detached {:?}, {n} sessions closed",
-                        c.id, c.pid, a.name
+                        c.id,
+                        c.pid,
+                        a.name
                     );
                 }
                 Err(SessionError::NotAttached) => {}
-                Err(e) => eprintln!("dpnode: api connection {}: detach {:?}: {e}", c.id, a.name),
+                Err(e) => tracing::warn!("dpnode: api connection {}: detach {:?}: {e}", c.id, a.name),
             }
         }
         // Dropping `c` closes the socket and any fds still queued for it.

@@ -125,7 +125,7 @@ impl MainCtx {
                 Ok(v) => out.push(v),
                 Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < deadline => {}
                 Err(_) => {
-                    eprintln!("dpnode: {} of {n} workers did not answer a control request", n - out.len());
+                    tracing::warn!("dpnode: {} of {n} workers did not answer a control request", n - out.len());
                     break;
                 }
             }

@@ -1,11 +1,31 @@
 //! `dpnode-echo server|client ...`: the external echo apps as a program of
-//! their own, linked only against the client library (no DPDK).
+//! their own, linked only against the client library (no DPDK). The same
+//! command line as `dpnode echo ...`.
+
+use clap::Parser;
+use dpnode_client::echo::{self, EchoCommand, RunError};
+
+/// External echo server and client on a running node's API socket.
+#[derive(Parser)]
+#[command(name = "dpnode-echo", version)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: EchoCommand,
+}
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if matches!(args.first().map(String::as_str), None | Some("help" | "--help" | "-h")) {
-        println!("{}", dpnode_client::echo::USAGE);
-        std::process::exit(if args.is_empty() { 2 } else { 0 });
-    }
-    std::process::exit(dpnode_client::echo::main(&args));
+    let cli = Cli::parse();
+    let code = match echo::run(&cli.cmd) {
+        Ok(true) => 0,
+        Ok(false) => 1,
+        Err(e @ RunError::Usage(_)) => {
+            eprintln!("{e}\n{}", echo::USAGE);
+            2
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            1
+        }
+    };
+    std::process::exit(code);
 }

@@ -115,7 +115,7 @@ impl SessionWorker {
                 "event backlog overflow on worker {worker} ({} events): the app does not read its event queue",
                 ep.backlog()
             );
-            eprintln!("dpnode: app worker {app_wrk}: {reason}; detaching it");
+            tracing::warn!("dpnode: app worker {app_wrk}: {reason}; detaching it");
             ep.shared.doom(&reason);
         }
     }
@@ -134,7 +134,7 @@ impl SessionWorker {
         let loc = |h: crate::segment::FifoHandle| FifoLoc { segment: seg.id(), offset: h.offset, size: h.size };
         let announced = ep.shared.announce(seg.id(), seg.size() as u64, &f.owner, || seg.fd().try_clone_to_owned());
         if let Err(e) = announced {
-            eprintln!("dpnode: app worker {app_wrk}: cannot pass segment {} to the app: {e}", seg.id());
+            tracing::warn!("dpnode: app worker {app_wrk}: cannot pass segment {} to the app: {e}", seg.id());
             return None;
         }
         Some(SessionInfo {
