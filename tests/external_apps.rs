@@ -27,8 +27,9 @@ fn py(ns: &Netns, script: &str, env: &str) -> String {
     python(ns, script, env, "", 300)
 }
 use dpnode_client::{App, AttachOptions, NodeError};
-use shm::api::{Body, ErrorCode, Header, Kind, Message, HEADER_LEN};
+use shm::api::{Body, Header, Kind, Message, HEADER_LEN};
 use shm::msg::{Request, SessionRef, MAX_PAYLOAD};
+use shm::types::ErrorCode;
 
 fn tap_config(dev: &str, extra: &str) -> String {
     format!(
