@@ -30,6 +30,7 @@ use dataplane::node::{Io, Ip4Delivery};
 use dataplane::worker::{Stack, Tables, WorkerState};
 use net::control::rpc::RpcSender;
 use net::tables::NetTables;
+use shm::types::{Endpoint, Proto, SessionHandle, TransportProto};
 use wire::icmp;
 use wire::ipv4::Protocol;
 
@@ -38,13 +39,12 @@ use crate::builtin::{AppApi, BuiltinApp};
 use crate::control::ControlTables;
 use crate::cut_through::CutThrough;
 use crate::error::SessionError;
-use crate::lookup::{Endpoint, Proto};
 use crate::main_thread::MainCtx;
 use crate::pool::Pool;
 use crate::segment::fifo_pair_footprint;
-use crate::session::{dgram_enqueue, DgramHeader, Session, SessionFifos, SessionHandle, SessionState};
+use crate::session::{dgram_enqueue, DgramHeader, Session, SessionFifos, SessionState};
 use crate::tcp_transport::{ListenVerdict, TcpInputCounter, TcpInputCounters, TcpTransport, TcpTransportConfig};
-use crate::transport::{ConnectError, ConnectRequest, EventKind, SessionEvent, Transport, TransportCx, TransportProto};
+use crate::transport::{ConnectError, ConnectRequest, EventKind, SessionEvent, Transport, TransportCx};
 use crate::udp::{Tuple, UdpConfig, UdpCounter, UdpCounters, UdpTransport};
 use tcp::backlog::SynDecision;
 
