@@ -17,7 +17,9 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::net::SocketAddrV4;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+
+use rustix::event::{PollFd, PollFlags};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -493,7 +495,7 @@ impl Worker {
             std::thread::sleep(left.map_or(Duration::from_micros(20), |l| l.min(Duration::from_micros(20))));
             return Ok(());
         }
-        let Some(efd) = self.eventfd.as_ref().map(AsRawFd::as_raw_fd) else {
+        let Some(efd) = self.eventfd.as_ref() else {
             // Attached without an eventfd: poll (lowest latency, one core busy), but let
             // other threads of this core run in between.
             std::thread::yield_now();
@@ -504,20 +506,17 @@ impl Worker {
             empty &= q.events.arm_wakeup();
         }
         if empty {
-            let sock = self.app.sock_fd;
-            let mut fds = [
-                libc::pollfd { fd: efd, events: libc::POLLIN, revents: 0 },
-                libc::pollfd { fd: sock, events: libc::POLLIN, revents: 0 },
-            ];
-            let ms = left.map_or(-1, |l| l.as_millis().clamp(1, i32::MAX as u128) as i32);
-            // SAFETY: two valid pollfds for the duration of the call.
-            unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
-            self.socket_ready = fds[1].revents != 0;
-            if fds[0].revents & libc::POLLIN != 0 {
-                let mut count = [0u8; 8];
-                // SAFETY: reads at most 8 bytes into a live buffer; the eventfd
-                // is non-blocking, so an empty counter returns EAGAIN.
-                unsafe { libc::read(efd, count.as_mut_ptr().cast(), 8) };
+            // SAFETY: the API socket is owned by the application's connection,
+            // which `self.app` keeps open for as long as this worker lives.
+            let sock = unsafe { BorrowedFd::borrow_raw(self.app.sock_fd) };
+            let mut fds = [PollFd::new(efd, PollFlags::IN), PollFd::new(&sock, PollFlags::IN)];
+            let timeout = left.map(crate::conn::timespec);
+            // An error (a signal) is a wake-up like any other: the caller looks again.
+            let _ = rustix::event::poll(&mut fds, timeout.as_ref());
+            self.socket_ready = !fds[1].revents().is_empty();
+            if fds[0].revents().contains(PollFlags::IN) {
+                // Non-blocking: an empty counter is EAGAIN, which is fine.
+                let _ = rustix::io::read(efd, &mut [0u8; 8]);
             }
         }
         for q in &self.queues {
@@ -815,11 +814,9 @@ impl Worker {
         if socket_readable {
             self.socket_ready = true;
         }
-        if let Some(efd) = self.eventfd.as_ref().map(AsRawFd::as_raw_fd) {
-            let mut count = [0u8; 8];
-            // SAFETY: reads at most 8 bytes into a live buffer; the eventfd is
-            // non-blocking, so an empty counter returns EAGAIN.
-            unsafe { libc::read(efd, count.as_mut_ptr().cast(), 8) };
+        if let Some(efd) = &self.eventfd {
+            // Non-blocking: an empty counter is EAGAIN, which is fine.
+            let _ = rustix::io::read(efd, &mut [0u8; 8]);
         }
     }
 

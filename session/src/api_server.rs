@@ -44,13 +44,14 @@
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::io::{self, Read};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rustix::event::{PollFd, PollFlags};
 use shm::api::{
     AttachRequest, Body, ErrorCode, Header, Kind, Message, WorkerInfo, ATTACH_PROXY_TCP, ATTACH_PROXY_UDP,
     ATTACH_SCOPE_GLOBAL, ATTACH_SCOPE_LOCAL, ATTACH_USE_EVENTFD, HEADER_LEN, MAX_BODY, WORKER_HAS_EVENTFD,
@@ -329,14 +330,11 @@ impl ApiServer {
     }
 
     /// Adds the descriptors to wait on (listener, connections) to `out`.
-    pub fn poll_fds(&self, out: &mut Vec<libc::pollfd>) {
-        out.push(libc::pollfd { fd: self.listener.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+    pub fn poll_fds<'a>(&'a self, out: &mut Vec<PollFd<'a>>) {
+        out.push(PollFd::new(&self.listener, PollFlags::IN));
         for c in &self.clients {
-            let mut events = libc::POLLIN;
-            if !c.out.is_empty() {
-                events |= libc::POLLOUT;
-            }
-            out.push(libc::pollfd { fd: c.stream.as_raw_fd(), events, revents: 0 });
+            let events = if c.out.is_empty() { PollFlags::IN } else { PollFlags::IN | PollFlags::OUT };
+            out.push(PollFd::new(&c.stream, events));
         }
     }
 

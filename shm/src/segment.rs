@@ -23,10 +23,11 @@
 //! added segments once they are empty again. The first segment is never
 //! removed: it carries the app worker's message queue and preallocated pairs.
 
-use std::ffi::CString;
 use std::io;
 use std::mem::size_of;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use rustix::fs;
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
@@ -154,6 +155,8 @@ pub fn fifo_pair_footprint(rx_size: u32, tx_size: u32) -> Result<usize, FifoErro
 #[derive(Debug)]
 pub struct Segment {
     fd: OwnedFd,
+    // Unmapped when dropped; views borrow the segment, so none outlives it.
+    _map: memmap2::MmapRaw,
     base: NonNull<u8>,
     size: usize,
     id: u64,
@@ -169,15 +172,6 @@ unsafe impl Send for Segment {}
 // SAFETY: see `Send`.
 unsafe impl Sync for Segment {}
 
-/// Converts a libc return value into an `io::Result`.
-fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
-    if ret < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(ret)
-    }
-}
-
 fn invalid(kind: io::ErrorKind, msg: &'static str) -> io::Error {
     io::Error::new(kind, msg)
 }
@@ -188,19 +182,14 @@ impl Segment {
         if size < SEGMENT_HEADER_SIZE || size > isize::MAX as usize {
             return Err(invalid(io::ErrorKind::InvalidInput, "segment size out of range"));
         }
-        let cname =
-            CString::new(name).map_err(|_| invalid(io::ErrorKind::InvalidInput, "segment name contains NUL"))?;
-        let flags = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
-        // SAFETY: `cname` is a valid C string for the duration of the call.
-        let raw = cvt(unsafe { libc::memfd_create(cname.as_ptr(), flags) })?;
-        // SAFETY: `raw` is a fresh descriptor that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        // SAFETY: plain syscalls on a descriptor we own.
-        unsafe {
-            cvt(libc::ftruncate(fd.as_raw_fd(), size as libc::off_t))?;
-            let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
-            cvt(libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals))?;
+        if name.contains('\0') {
+            return Err(invalid(io::ErrorKind::InvalidInput, "segment name contains NUL"));
         }
+        let fd = fs::memfd_create(name, fs::MemfdFlags::CLOEXEC | fs::MemfdFlags::ALLOW_SEALING)?;
+        fs::ftruncate(&fd, size as u64)?;
+        // Sealed against resizing, so no process can make another fault by
+        // truncating the file under its mapping.
+        fs::fcntl_add_seals(&fd, fs::SealFlags::SHRINK | fs::SealFlags::GROW | fs::SealFlags::SEAL)?;
         let id = SEGMENT_ID.fetch_add(1, Ordering::Relaxed);
         let seg = Self::map(fd, size, id, true)?;
         LIVE_SEGMENTS.fetch_add(1, Ordering::Relaxed);
@@ -224,11 +213,8 @@ impl Segment {
     ///
     /// The mapping can make fifo and queue views but cannot allocate.
     pub fn from_fd(fd: OwnedFd, size: usize) -> io::Result<Segment> {
-        // SAFETY: `stat` is plain data, filled in by fstat.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: valid fd and a live stat buffer.
-        cvt(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) })?;
-        if size < SEGMENT_HEADER_SIZE || (st.st_size as u64) < size as u64 {
+        let st = fs::fstat(&fd)?;
+        if size < SEGMENT_HEADER_SIZE || u64::try_from(st.st_size).unwrap_or(0) < size as u64 {
             return Err(invalid(io::ErrorKind::InvalidInput, "segment size mismatch"));
         }
         let mut seg = Self::map(fd, size, 0, false)?;
@@ -251,21 +237,11 @@ impl Segment {
     }
 
     fn map(fd: OwnedFd, size: usize, id: u64, owner: bool) -> io::Result<Segment> {
-        // SAFETY: a fresh shared mapping of an fd we own; the kernel picks the address.
-        let base = unsafe {
-            libc::mmap(ptr::null_mut(), size, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd.as_raw_fd(), 0)
-        };
-        if base == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(Segment {
-            fd,
-            base: NonNull::new(base.cast()).ok_or_else(io::Error::last_os_error)?,
-            size,
-            id,
-            owner,
-            pairs_in_use: 0,
-        })
+        // A shared read-write mapping of the whole segment; the kernel picks the address.
+        let map = memmap2::MmapOptions::new().len(size).map_raw(&fd)?;
+        let base =
+            NonNull::new(map.as_mut_ptr()).ok_or_else(|| invalid(io::ErrorKind::Other, "mapped at address 0"))?;
+        Ok(Segment { fd, _map: map, base, size, id, owner, pairs_in_use: 0 })
     }
 
     /// The memfd, to pass to the application.
@@ -505,9 +481,7 @@ impl Segment {
 
 impl Drop for Segment {
     fn drop(&mut self) {
-        // SAFETY: unmaps exactly the mapping made in `map`. Views borrow the
-        // segment, so none outlives it; the fd is closed by `OwnedFd`.
-        unsafe { libc::munmap(self.base.as_ptr().cast(), self.size) };
+        // The mapping (`_map`) and the fd go with the fields.
         if self.owner {
             LIVE_SEGMENTS.fetch_sub(1, Ordering::Relaxed);
             LIVE_PAIRS.fetch_sub(self.pairs_in_use as usize, Ordering::Relaxed);
@@ -809,8 +783,7 @@ mod test {
         let beyond_file = Segment::from_fd(dup(&a), 128 * KIB).unwrap_err();
         assert_eq!(kind(beyond_file), io::ErrorKind::InvalidInput);
         // Sealed: nobody can shrink the memfd under a mapping.
-        // SAFETY: plain syscall on a valid fd.
-        assert!(unsafe { libc::ftruncate(a.fd().as_raw_fd(), 4096) } < 0);
+        assert!(rustix::fs::ftruncate(a.fd(), 4096).is_err());
         // SAFETY: the magic is the first header field; no other view reads it now.
         unsafe { a.base().cast::<u32>().write(0) };
         assert_eq!(kind(Segment::from_fd(dup(&a), a.size()).unwrap_err()), io::ErrorKind::InvalidData);
