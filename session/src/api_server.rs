@@ -828,9 +828,12 @@ impl ApiServer {
             Ok(w) => {
                 self.stats.joins.fetch_add(1, Ordering::Relaxed);
                 let c = &mut self.clients[i];
-                eprintln!(
+                tracing::info!(
                     "dpnode: api connection {} (pid {}) joined {name:?} (app {}) as its app worker {}",
-                    c.id, c.pid, handle.index, w.wrk_map_index
+                    c.id,
+                    c.pid,
+                    handle.index,
+                    w.wrk_map_index
                 );
                 let worker = ClientWorker { wrk: w.wrk, ext: w.ext.clone() };
                 match owned {
@@ -948,10 +951,10 @@ impl ApiServer {
                             n += closed;
                             self.stats.workers_deleted_client_gone.fetch_add(1, Ordering::Relaxed);
                         }
-                        Err(e) => eprintln!("dpnode: api connection {}: worker del {:?}: {e}", c.id, a.name),
+                        Err(e) => tracing::warn!("dpnode: api connection {}: worker del {:?}: {e}", c.id, a.name),
                     }
                 }
-                eprintln!(
+                tracing::info!(
                     "dpnode: api connection {} (pid {}): {reason}; deleted its {} app workers of {:?} \
                      (the app stays), {n} sessions closed",
                     c.id,
