@@ -162,7 +162,7 @@ impl AppApi<'_> {
         let n = if sess.is_dgram() {
             let hdr = DgramHeader { len: data.len() as u32, remote: sess.remote, local: sess.local };
             let tx = &mut sess.fifos.as_mut().expect("checked").tx;
-            if dgram_enqueue(tx, &hdr, data) {
+            if tx.with_view_mut(|tx| dgram_enqueue(tx, &hdr, data)) {
                 data.len()
             } else {
                 0

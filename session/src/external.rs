@@ -42,7 +42,8 @@ use shm::msg::{Event, MAX_PAYLOAD, SLOT_SIZE};
 use crate::app_worker::AppWorkerShared;
 use crate::application::AppOptions;
 use crate::error::SessionError;
-use crate::mq::{new_eventfd, MessageQueue};
+use crate::mq::new_eventfd;
+use crate::segment::MappedQueue;
 
 /// Requests read from one app worker's queue per worker loop, so one busy
 /// (or hostile) app cannot starve packet I/O or other apps.
@@ -327,8 +328,8 @@ struct EndpointCounters {
 pub struct ExternalEndpoint {
     /// What the workers and the API server share.
     pub shared: Arc<ExternalShared>,
-    events: MessageQueue<'static>,
-    requests: MessageQueue<'static>,
+    events: MappedQueue,
+    requests: MappedQueue,
     backlog: VecDeque<Pending>,
     backlog_limit: usize,
     notify: bool,
@@ -336,8 +337,6 @@ pub struct ExternalEndpoint {
     /// Control-request tokens (scaled by 1e9: one token is `1_000_000_000`), and when they were last refilled.
     control_tokens: u64,
     control_at_ns: u64,
-    // Last: keeps the segment holding the queues mapped while the views above live.
-    _owner: Arc<AppWorkerShared>,
 }
 
 /// The backlog overflowed: the app does not read its events.
@@ -358,26 +357,17 @@ impl ExternalEndpoint {
             let sm = owner.segments();
             let seg = sm.segment(0).ok_or_else(|| internal(&"no first segment"))?;
             // SAFETY: the queues were just formatted at these offsets of the
-            // first segment, which never goes away while `owner` lives, and
-            // the endpoint keeps `owner`. This worker is the only producer of
-            // `events` and the only consumer of `requests` (the app takes the
-            // other ends), one endpoint per worker per app worker.
+            // first segment. This worker is the only producer of `events` and
+            // the only consumer of `requests` (the app takes the other ends),
+            // one endpoint per worker per app worker. The views hold the
+            // segment's mapping.
             let views = unsafe {
                 (
-                    seg.message_queue(pair.events, queues.slots, queues.slot_size),
-                    seg.message_queue(pair.requests, queues.slots, queues.slot_size),
+                    seg.mapped_queue(pair.events, queues.slots, queues.slot_size),
+                    seg.mapped_queue(pair.requests, queues.slots, queues.slot_size),
                 )
             };
-            let (e, r) = (views.0.map_err(|e| internal(&e))?, views.1.map_err(|e| internal(&e))?);
-            // SAFETY: the views point into the segment's mapping, not into the
-            // lock guard; the mapping outlives them because `_owner` (dropped
-            // after them) keeps the segment manager, and so the first segment, alive.
-            unsafe {
-                (
-                    std::mem::transmute::<MessageQueue<'_>, MessageQueue<'static>>(e),
-                    std::mem::transmute::<MessageQueue<'_>, MessageQueue<'static>>(r),
-                )
-            }
+            (views.0.map_err(|e| internal(&e))?, views.1.map_err(|e| internal(&e))?)
         };
         if let Some(fd) = &queues.eventfd {
             events.set_eventfd(fd.try_clone().map_err(|e| internal(&e))?);
@@ -392,7 +382,6 @@ impl ExternalEndpoint {
             counters: EndpointCounters::default(),
             control_tokens: CONTROL_BURST * 1_000_000_000,
             control_at_ns: 0,
-            _owner: owner.clone(),
         })
     }
 

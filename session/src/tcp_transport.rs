@@ -235,7 +235,7 @@ impl TcpTransport {
             }
             s => {
                 let Some(f) = cx.sessions.get(s).and_then(|s| s.fifos.as_ref()) else { return };
-                tc.conn.input(now, &seg.repr, payload, &f.rx, &f.tx);
+                tc.conn.input(now, &seg.repr, payload, &*f.rx, &*f.tx);
             }
         }
         self.drive(cx, c);
@@ -546,7 +546,7 @@ impl TcpTransport {
                     self.spare = Some(m);
                     return;
                 };
-                tc.conn.poll_transmit(now, &f.tx, &mut buf[HEADROOM..])
+                tc.conn.poll_transmit(now, &*f.tx, &mut buf[HEADROOM..])
             };
             let Some(t) = t else {
                 self.spare = Some(m);
@@ -717,7 +717,7 @@ impl Transport for TcpTransport {
         let now = cx.io.now_ns;
         let Some(f) = cx.sessions.get(session).and_then(|s| s.fifos.as_ref()) else { return };
         if let Some(tc) = self.conns.get_mut(c) {
-            tc.conn.app_rx(now, &f.rx);
+            tc.conn.app_rx(now, &*f.rx);
         }
         self.drive(cx, c);
     }
@@ -731,7 +731,7 @@ impl Transport for TcpTransport {
         let now = cx.io.now_ns;
         let Some(f) = cx.sessions.get(session).and_then(|s| s.fifos.as_ref()) else { return };
         if let Some(tc) = self.conns.get_mut(c) {
-            tc.conn.close(now, &f.rx);
+            tc.conn.close(now, &*f.rx);
         }
         self.drive(cx, c);
     }

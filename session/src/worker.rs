@@ -899,7 +899,7 @@ impl SessionWorker {
         let Some(s) = self.sessions.get_mut(index) else { return };
         let hdr = DgramHeader { len: payload.len() as u32, remote: tuple.remote, local: tuple.local };
         let Some(f) = s.fifos.as_mut() else { return };
-        if !dgram_enqueue(&mut f.rx, &hdr, payload) {
+        if !f.rx.with_view_mut(|rx| dgram_enqueue(rx, &hdr, payload)) {
             s.rx_dropped += 1;
             self.stats.session.inc(SessionCounter::RxFifoFull);
             return;

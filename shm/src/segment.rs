@@ -25,11 +25,13 @@
 
 use std::io;
 use std::mem::size_of;
+use std::ops::Deref;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-
-use rustix::fs;
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use rustix::fs;
 
 use thiserror::Error;
 
@@ -151,12 +153,21 @@ pub fn fifo_pair_footprint(rx_size: u32, tx_size: u32) -> Result<usize, FifoErro
     PairLayout::new(rx_size, tx_size).map(|l| l.chunk as usize)
 }
 
+/// A segment's memory mapping; unmapped when the segment and every
+/// [`MappedFifo`] and [`MappedQueue`] made from it are gone.
+#[derive(Debug)]
+pub struct Mapping {
+    // Only held: dropping it unmaps.
+    _raw: memmap2::MmapRaw,
+}
+
 /// A memfd segment mapped into this process.
 #[derive(Debug)]
 pub struct Segment {
     fd: OwnedFd,
-    // Unmapped when dropped; views borrow the segment, so none outlives it.
-    _map: memmap2::MmapRaw,
+    // Borrowed views (`fifo`, `message_queue`) borrow the segment; owning
+    // ones (`mapped_fifo`, `mapped_queue`) hold a count of this.
+    map: Arc<Mapping>,
     base: NonNull<u8>,
     size: usize,
     id: u64,
@@ -241,7 +252,7 @@ impl Segment {
         let map = memmap2::MmapOptions::new().len(size).map_raw(&fd)?;
         let base =
             NonNull::new(map.as_mut_ptr()).ok_or_else(|| invalid(io::ErrorKind::Other, "mapped at address 0"))?;
-        Ok(Segment { fd, _map: map, base, size, id, owner, pairs_in_use: 0 })
+        Ok(Segment { fd, map: Arc::new(Mapping { _raw: map }), base, size, id, owner, pairs_in_use: 0 })
     }
 
     /// The memfd, to pass to the application.
@@ -455,6 +466,40 @@ impl Segment {
         unsafe { Fifo::from_raw(self.at(off), size) }
     }
 
+    /// Makes a view of the fifo of `size` bytes at `offset` that holds the
+    /// segment's mapping, so it may outlive this `Segment` value (and the
+    /// manager that keeps it) without ever pointing at unmapped memory.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Segment::fifo`]: at most one producer and one consumer at a time.
+    pub unsafe fn mapped_fifo(&self, offset: u64, size: u32) -> Result<MappedFifo, FifoError> {
+        Fifo::check_size(size)?;
+        let footprint = Fifo::footprint(size) as u64;
+        let off = self.checked_range(offset, footprint).ok_or(FifoError::NotAFifo)?;
+        // SAFETY: the footprint lies inside the mapping, and the returned
+        // value holds the mapping for as long as the view lives (the view
+        // never leaves it by value: see `MappedFifo`); the producer/consumer
+        // rule is the caller's.
+        let fifo = unsafe { Fifo::from_raw(self.at(off), size) }?;
+        Ok(MappedFifo { fifo, _map: self.map.clone() })
+    }
+
+    /// Makes a view of the message queue with this layout at `offset` that
+    /// holds the segment's mapping (see [`Segment::mapped_fifo`]).
+    ///
+    /// # Safety
+    ///
+    /// As for [`Segment::message_queue`].
+    pub unsafe fn mapped_queue(&self, offset: u64, slots: u32, slot_size: u32) -> Result<MappedQueue, MqError> {
+        MessageQueue::check_layout(slots, slot_size)?;
+        let footprint = MessageQueue::footprint(slots, slot_size) as u64;
+        let off = self.checked_range(offset, footprint).ok_or(MqError::NotAQueue)?;
+        // SAFETY: as for `mapped_fifo`.
+        let queue = unsafe { MessageQueue::from_raw(self.at(off), slots, slot_size) }?;
+        Ok(MappedQueue { queue, _map: self.map.clone() })
+    }
+
     /// Allocates and formats a message queue (never freed); returns its offset.
     pub fn alloc_message_queue(&mut self, slots: u32, slot_size: u32) -> Result<u64, SegmentError> {
         MessageQueue::check_layout(slots, slot_size)?;
@@ -481,11 +526,75 @@ impl Segment {
 
 impl Drop for Segment {
     fn drop(&mut self) {
-        // The mapping (`_map`) and the fd go with the fields.
+        // The fd goes with the field, the mapping with the last holder of `map`.
         if self.owner {
             LIVE_SEGMENTS.fetch_sub(1, Ordering::Relaxed);
             LIVE_PAIRS.fetch_sub(self.pairs_in_use as usize, Ordering::Relaxed);
         }
+    }
+}
+
+/// A fifo view that holds its segment's mapping (made by
+/// [`Segment::mapped_fifo`]): a session or an app keeps it as long as it
+/// likes, and the memory stays mapped until it is dropped.
+///
+/// It dereferences to the [`Fifo`] view it wraps (the same fields, no extra
+/// indirection on the data path); mutable access, which the view's slice
+/// methods need, goes through [`MappedFifo::with_view_mut`] so that the view
+/// can never be moved out of the value that keeps its memory.
+pub struct MappedFifo {
+    // Points into `_map`; declared first, so it goes first.
+    fifo: Fifo<'static>,
+    _map: Arc<Mapping>,
+}
+
+impl MappedFifo {
+    /// Runs `f` with mutable access to the view.
+    ///
+    /// `f` works for any lifetime of the view, so it cannot swap the view
+    /// for one that outlives other memory, nor keep it once it returns.
+    #[inline]
+    pub fn with_view_mut<R>(&mut self, f: impl for<'s> FnOnce(&mut Fifo<'s>) -> R) -> R {
+        f(&mut self.fifo)
+    }
+}
+
+impl Deref for MappedFifo {
+    type Target = Fifo<'static>;
+
+    #[inline]
+    fn deref(&self) -> &Fifo<'static> {
+        &self.fifo
+    }
+}
+
+impl std::fmt::Debug for MappedFifo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.fifo.fmt(f)
+    }
+}
+
+/// A message queue view that holds its segment's mapping (made by
+/// [`Segment::mapped_queue`]); see [`MappedFifo`].
+pub struct MappedQueue {
+    // Points into `_map`; declared first, so it goes first.
+    queue: MessageQueue<'static>,
+    _map: Arc<Mapping>,
+}
+
+impl MappedQueue {
+    /// Gives the queue an eventfd (see [`MessageQueue::set_eventfd`]).
+    pub fn set_eventfd(&mut self, fd: OwnedFd) {
+        self.queue.set_eventfd(fd);
+    }
+}
+
+impl Deref for MappedQueue {
+    type Target = MessageQueue<'static>;
+
+    #[inline]
+    fn deref(&self) -> &MessageQueue<'static> {
+        &self.queue
     }
 }
 
@@ -882,6 +991,45 @@ mod test {
             assert_eq!(s.fifo(off, 4096).unwrap_err(), FifoError::NotAFifo);
             assert_eq!(s.fifo(tx, 2048).unwrap_err(), FifoError::NotAFifo);
         }
+    }
+
+    #[test]
+    fn mapped_views_keep_the_mapping_after_the_segment_goes() {
+        let mut a = Segment::create("t", 64 * KIB).unwrap();
+        let pair = a.alloc_pair(4096, 2048).unwrap();
+        let q = a.alloc_message_queue(64, 64).unwrap();
+        let b = Segment::from_fd(dup(&a), a.size()).unwrap();
+        // SAFETY: `a`'s views produce, `b`'s consume; nothing else uses them.
+        let (mut tx, rx, qtx, qrx) = unsafe {
+            (
+                a.mapped_fifo(pair, 4096).unwrap(),
+                b.mapped_fifo(pair, 4096).unwrap(),
+                a.mapped_queue(q, 64, 64).unwrap(),
+                b.mapped_queue(q, 64, 64).unwrap(),
+            )
+        };
+        // SAFETY: no view is used.
+        unsafe {
+            assert_eq!(a.mapped_fifo(pair, 2048).unwrap_err(), FifoError::NotAFifo);
+            assert_eq!(a.mapped_fifo(64 * KIB as u64 - 128, 4096).unwrap_err(), FifoError::NotAFifo);
+            assert!(matches!(a.mapped_queue(q, 32, 64), Err(MqError::NotAQueue)));
+        }
+        // Both segment values go (the owner's is what a manager drops when
+        // it removes an emptied segment); the views still work on the memory.
+        drop((a, b));
+        assert_eq!(tx.enqueue(b"still mapped"), 12);
+        let hdr = crate::dgram::DgramHeader {
+            len: 2,
+            remote: "10.0.0.1:1".parse().unwrap(),
+            local: "10.0.0.2:2".parse().unwrap(),
+        };
+        assert!(tx.with_view_mut(|f| crate::dgram::dgram_enqueue(f, &hdr, b"ok")));
+        let mut buf = [0u8; 12];
+        assert_eq!(rx.dequeue(&mut buf), 12);
+        assert_eq!(&buf, b"still mapped");
+        assert_eq!(crate::dgram::dgram_dequeue(&rx, &mut buf), Some((hdr, 2)));
+        qtx.try_send(7, b"q").unwrap();
+        assert_eq!(qrx.try_recv(&mut buf), Some((7, 1)));
     }
 
     #[test]
