@@ -38,6 +38,7 @@ use wire::Error as WireError;
 use crate::error::SessionError;
 use crate::fifo::HeapFifo;
 use crate::pool::Pool;
+use crate::snapshot::ConnSnapshot;
 use crate::transport::{
     CongestionControl, ConnectError, ConnectRequest, EventKind, PortPicker, Transport, TransportCx, TransportOptions,
     TransportProto,
@@ -785,18 +786,10 @@ impl Transport for TcpTransport {
         n
     }
 
-    fn format_conn(&self, conn: u32) -> String {
+    fn conn_snapshot(&self, conn: u32) -> ConnSnapshot {
         match self.conns.get(conn) {
-            Some(tc) => {
-                let st = tc.conn.stats().to_string();
-                format!(
-                    "tcp {} -> {}\n             {}",
-                    tc.tuple.local,
-                    tc.tuple.remote,
-                    st.replace('\n', "\n             ")
-                )
-            }
-            None => "tcp (closed)".into(),
+            Some(tc) => ConnSnapshot::Tcp { local: tc.tuple.local, remote: tc.tuple.remote, stats: tc.conn.stats() },
+            None => ConnSnapshot::Closed { proto: TransportProto::Tcp },
         }
     }
 

@@ -38,11 +38,13 @@ use crate::builtin::{AppApi, BuiltinApp};
 use crate::control::ControlTables;
 use crate::cut_through::CutThrough;
 use crate::error::SessionError;
+use crate::fifo::Fifo;
 use crate::lookup::{Endpoint, Proto};
 use crate::main_thread::MainCtx;
 use crate::pool::Pool;
 use crate::segment::fifo_pair_footprint;
 use crate::session::{dgram_enqueue, DgramHeader, Session, SessionFifos, SessionHandle, SessionState};
+use crate::snapshot::{FifoUsage, SessionSnapshot};
 use crate::tcp_transport::{ListenVerdict, TcpInputCounter, TcpInputCounters, TcpTransport, TcpTransportConfig};
 use crate::transport::{ConnectError, ConnectRequest, EventKind, SessionEvent, Transport, TransportCx, TransportProto};
 use crate::udp::{Tuple, UdpConfig, UdpCounter, UdpCounters, UdpTransport};
@@ -1066,43 +1068,40 @@ impl SessionWorker {
         }
     }
 
-    /// One line per session, for `show session [verbose]`.
-    pub fn format_sessions(&self, verbose: bool) -> Vec<String> {
-        let mut out = Vec::new();
-        for (i, s) in self.sessions.iter_indexed() {
-            let h = self.handle(i);
-            let mut line = format!(
-                "{:<10} {:<7} {:<21} {:<21} {:<17} {}",
-                h.to_string(),
-                s.proto.as_str(),
-                s.local.to_string(),
-                s.remote.to_string(),
-                s.state.as_str(),
-                s.app.app_name
-            );
-            if verbose {
-                let (rx, tx) = (s.rx(), s.tx());
-                let conn = match s.proto {
-                    TransportProto::Udp => self.udp.format_conn(s.conn),
-                    TransportProto::Tcp => self.tcp.format_conn(s.conn),
-                    TransportProto::CtUdp | TransportProto::CtTcp => self.ct.format_conn(s.conn),
+    /// Every session on this worker, for `show session [verbose]`.
+    pub fn sessions_snapshot(&self) -> Vec<SessionSnapshot> {
+        self.sessions
+            .iter_indexed()
+            .map(|(i, s)| {
+                // Fifos are gone only mid-teardown; a snapshot shows them empty then.
+                let usage = |f: Option<&Fifo<'_>>| {
+                    f.map_or(FifoUsage { used: 0, capacity: 0 }, |f| FifoUsage {
+                        used: f.max_dequeue(),
+                        capacity: f.capacity(),
+                    })
                 };
-                line.push_str(&format!(
-                    "\n           rx fifo {}/{} tx fifo {}/{} rx {} B tx {} B rx-dropped {} listener {} | {}",
-                    rx.max_dequeue(),
-                    rx.capacity(),
-                    tx.max_dequeue(),
-                    tx.capacity(),
-                    s.rx_bytes,
-                    s.tx_bytes,
-                    s.rx_dropped,
-                    s.listener.map_or("-".into(), |l| SessionHandle::listener(l).to_string()),
-                    conn
-                ));
-            }
-            out.push(line);
-        }
-        out
+                let fifos = s.fifos.as_ref();
+                SessionSnapshot {
+                    handle: self.handle(i),
+                    proto: s.proto,
+                    local: s.local,
+                    remote: s.remote,
+                    state: s.state,
+                    app: s.app.app_name.to_string(),
+                    rx_fifo: usage(fifos.map(|f| &*f.rx)),
+                    tx_fifo: usage(fifos.map(|f| &*f.tx)),
+                    rx_bytes: s.rx_bytes,
+                    tx_bytes: s.tx_bytes,
+                    rx_dropped: s.rx_dropped,
+                    listener: s.listener,
+                    conn: match s.proto {
+                        TransportProto::Udp => self.udp.conn_snapshot(s.conn),
+                        TransportProto::Tcp => self.tcp.conn_snapshot(s.conn),
+                        TransportProto::CtUdp | TransportProto::CtTcp => self.ct.conn_snapshot(s.conn),
+                    },
+                }
+            })
+            .collect()
     }
 
     /// Builtin app descriptions on this worker, by app worker index.
