@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use session::session::SessionHandle;
-use session::snapshot::{ConnSnapshot, SessionSnapshot};
+use session::snapshot::{AppWorkerSnapshot, BuiltinAppSnapshot, ConnSnapshot, SessionSnapshot};
 use session::transport::TransportProto;
 
 use crate::apps::{self, AppSpec, Kind};
@@ -146,9 +146,10 @@ fn app_detail(rt: &mut Runtime, index: u32, verbose: bool) -> CliResult {
     }
     if verbose {
         let workers: Vec<u32> = control.app(index).map(|a| a.workers().map(|(_, w)| w).collect()).unwrap_or_default();
-        let per_worker = rt.ctx.on_workers(|sw, _, _, _| sw.describe_apps());
+        let per_worker = rt.ctx.on_workers(|sw, _, _, _| sw.app_snapshots());
         for (w, apps) in per_worker.iter().enumerate() {
-            for (wrk, d) in apps {
+            for (wrk, snap) in apps {
+                let d = app_worker_text(snap);
                 if workers.contains(wrk) && !d.is_empty() {
                     let _ = writeln!(out, "    on worker {w} (app worker {wrk}): {d}");
                 }
@@ -213,6 +214,56 @@ pub fn show_session(rt: &mut Runtime, rest: &[&str]) -> CliResult {
         control.app_count()
     );
     Ok(out)
+}
+
+/// What an app worker reports on one worker (empty: nothing), as `show app INDEX verbose` prints it.
+fn app_worker_text(s: &AppWorkerSnapshot) -> String {
+    match s {
+        AppWorkerSnapshot::Builtin { app: None } => String::new(),
+        AppWorkerSnapshot::Builtin { app: Some(BuiltinAppSnapshot::EchoServer { accepted, units, bytes }) } => {
+            format!("echo server: {accepted} sessions accepted, {units} units / {bytes} bytes echoed")
+        }
+        AppWorkerSnapshot::Builtin {
+            app: Some(BuiltinAppSnapshot::EchoClient { mode, remote, done, sessions, bytes_back, connections }),
+        } => {
+            let mut d =
+                format!("echo client ({mode}) to {remote}: {done}/{sessions} sessions done, {bytes_back} bytes back");
+            if let Some(n) = connections {
+                let _ = write!(d, ", {n} connections");
+            }
+            d
+        }
+        AppWorkerSnapshot::Builtin { app: Some(BuiltinAppSnapshot::HttpServer { requests, bad_requests, open }) } => {
+            format!("http server: {requests} requests, {bad_requests} bad requests, {open} connections open")
+        }
+        AppWorkerSnapshot::External(e) => {
+            let mut out = format!(
+                "external: event queue {}/{}, request queue {}/{}, backlog {} (max {}, limit {}), \
+                 events {} requests {} wakeups {}",
+                e.event_queue.len,
+                e.event_queue.capacity,
+                e.request_queue.len,
+                e.request_queue.capacity,
+                e.backlog,
+                e.backlog_max,
+                e.backlog_limit,
+                e.events,
+                e.requests,
+                e.wakeups
+            );
+            if e.queue_full + e.bad_requests + e.bad_sessions > 0 {
+                let _ = write!(
+                    out,
+                    ", queue full {} bad requests {} foreign/stale sessions {}",
+                    e.queue_full, e.bad_requests, e.bad_sessions
+                );
+            }
+            if let Some(reason) = &e.detaching {
+                let _ = write!(out, ", being detached: {reason}");
+            }
+            out
+        }
+    }
 }
 
 /// One line per session (two with `verbose`), exactly as `show session [verbose]` has always printed them.
@@ -574,6 +625,65 @@ mod test {
         let mut none = session(TransportProto::Udp, ConnSnapshot::Closed { proto: TransportProto::Udp });
         none.listener = None;
         assert!(session_lines(&none, true).contains("rx-dropped 1 listener - | udp (closed)"));
+    }
+
+    /// App worker lines are the text the session layer used to build.
+    #[test]
+    fn app_worker_lines_are_the_old_text() {
+        use session::snapshot::{ExternalEndpointSnapshot, QueueUsage};
+        let b = |app| app_worker_text(&AppWorkerSnapshot::Builtin { app: Some(app) });
+        assert_eq!(app_worker_text(&AppWorkerSnapshot::Builtin { app: None }), "");
+        assert_eq!(
+            b(BuiltinAppSnapshot::EchoServer { accepted: 1, units: 2, bytes: 3 }),
+            "echo server: 1 sessions accepted, 2 units / 3 bytes echoed"
+        );
+        let remote = session::lookup::Endpoint {
+            proto: session::lookup::Proto::Tcp,
+            ip: std::net::Ipv4Addr::new(10, 0, 0, 1),
+            port: 7,
+        };
+        let client = |mode, connections| BuiltinAppSnapshot::EchoClient {
+            mode,
+            remote,
+            done: 1,
+            sessions: 4,
+            bytes_back: 99,
+            connections,
+        };
+        assert_eq!(
+            b(client(shm::echo::EchoMode::Bulk, None)),
+            format!("echo client (bulk) to {remote}: 1/4 sessions done, 99 bytes back")
+        );
+        assert_eq!(
+            b(client(shm::echo::EchoMode::Cps, Some(8))),
+            format!("echo client (cps) to {remote}: 1/4 sessions done, 99 bytes back, 8 connections")
+        );
+        assert_eq!(
+            b(BuiltinAppSnapshot::HttpServer { requests: 5, bad_requests: 1, open: 2 }),
+            "http server: 5 requests, 1 bad requests, 2 connections open"
+        );
+        let mut e = ExternalEndpointSnapshot {
+            event_queue: QueueUsage { len: 1, capacity: 256 },
+            request_queue: QueueUsage { len: 0, capacity: 256 },
+            backlog: 2,
+            backlog_max: 3,
+            backlog_limit: 1024,
+            events: 10,
+            requests: 11,
+            wakeups: 12,
+            queue_full: 0,
+            bad_requests: 0,
+            bad_sessions: 0,
+            detaching: None,
+        };
+        let quiet = "external: event queue 1/256, request queue 0/256, backlog 2 (max 3, limit 1024), \
+                     events 10 requests 11 wakeups 12";
+        assert_eq!(app_worker_text(&AppWorkerSnapshot::External(e.clone())), quiet);
+        (e.bad_sessions, e.detaching) = (4, Some("backlog overflow".into()));
+        assert_eq!(
+            app_worker_text(&AppWorkerSnapshot::External(e)),
+            format!("{quiet}, queue full 0 bad requests 0 foreign/stale sessions 4, being detached: backlog overflow")
+        );
     }
 
     /// The CLI's text for a TCP connection is the one tcp's own `Display` gives (which tcp's tests use).

@@ -59,9 +59,9 @@ pub trait BuiltinApp: Send {
         0
     }
 
-    /// One line about this instance for `show app N verbose`.
-    fn describe(&self) -> String {
-        String::new()
+    /// What this instance reports for `show app N verbose` (nothing by default).
+    fn snapshot(&self) -> Option<crate::snapshot::BuiltinAppSnapshot> {
+        None
     }
 }
 

@@ -31,7 +31,6 @@
 //! ([`ExternalShared::gone_segments`]).
 
 use std::collections::{HashMap, VecDeque};
-use std::fmt::Write as _;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -44,6 +43,7 @@ use crate::application::AppOptions;
 use crate::error::SessionError;
 use crate::mq::new_eventfd;
 use crate::segment::MappedQueue;
+use crate::snapshot::{ExternalEndpointSnapshot, QueueUsage};
 
 /// Requests read from one app worker's queue per worker loop, so one busy
 /// (or hostile) app cannot starve packet I/O or other apps.
@@ -481,33 +481,22 @@ impl ExternalEndpoint {
         self.backlog.len()
     }
 
-    /// One line for `show app N verbose`.
-    pub fn describe(&self) -> String {
+    /// This endpoint's queues and counters, for `show app INDEX verbose`.
+    pub fn snapshot(&self) -> ExternalEndpointSnapshot {
         let c = &self.counters;
-        let mut out = format!(
-            "external: event queue {}/{}, request queue {}/{}, backlog {} (max {}, limit {}), \
-             events {} requests {} wakeups {}",
-            self.events.len(),
-            self.events.capacity(),
-            self.requests.len(),
-            self.requests.capacity(),
-            self.backlog.len(),
-            c.backlog_max,
-            self.backlog_limit,
-            c.events,
-            c.requests,
-            c.wakeups
-        );
-        if c.queue_full + c.bad_requests + c.bad_sessions > 0 {
-            let _ = write!(
-                out,
-                ", queue full {} bad requests {} foreign/stale sessions {}",
-                c.queue_full, c.bad_requests, c.bad_sessions
-            );
+        ExternalEndpointSnapshot {
+            event_queue: QueueUsage { len: self.events.len(), capacity: self.events.capacity() },
+            request_queue: QueueUsage { len: self.requests.len(), capacity: self.requests.capacity() },
+            backlog: self.backlog.len(),
+            backlog_max: c.backlog_max,
+            backlog_limit: self.backlog_limit,
+            events: c.events,
+            requests: c.requests,
+            wakeups: c.wakeups,
+            queue_full: c.queue_full,
+            bad_requests: c.bad_requests,
+            bad_sessions: c.bad_sessions,
+            detaching: self.shared.doomed(),
         }
-        if let Some(reason) = self.shared.doomed() {
-            let _ = write!(out, ", being detached: {reason}");
-        }
-        out
     }
 }

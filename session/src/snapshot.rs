@@ -113,3 +113,95 @@ pub enum ConnSnapshot {
         proto: TransportProto,
     },
 }
+
+/// An app worker's part on one data-plane worker, for `show app INDEX verbose`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum AppWorkerSnapshot {
+    /// A builtin app (`None`: it has nothing to say, or is not started on this worker).
+    Builtin {
+        /// What the app reports.
+        app: Option<BuiltinAppSnapshot>,
+    },
+    /// An external app worker's queues with this worker.
+    External(ExternalEndpointSnapshot),
+}
+
+/// What a builtin app reports about itself.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "app", rename_all = "kebab-case")]
+pub enum BuiltinAppSnapshot {
+    /// The echo server.
+    EchoServer {
+        /// Sessions accepted.
+        accepted: u64,
+        /// Datagrams or reads echoed.
+        units: u64,
+        /// Bytes echoed.
+        bytes: u64,
+    },
+    /// An echo client run.
+    EchoClient {
+        /// What it measures.
+        #[serde(serialize_with = "display")]
+        mode: shm::echo::EchoMode,
+        /// The server.
+        #[serde(serialize_with = "display")]
+        remote: crate::lookup::Endpoint,
+        /// Sessions done.
+        done: usize,
+        /// Sessions in all.
+        sessions: usize,
+        /// Bytes that came back.
+        bytes_back: u64,
+        /// Connections made (`cps` mode only).
+        connections: Option<u64>,
+    },
+    /// The HTTP server.
+    HttpServer {
+        /// Requests answered.
+        requests: u64,
+        /// Bad requests.
+        bad_requests: u64,
+        /// Connections open.
+        open: usize,
+    },
+}
+
+/// How full a message queue is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct QueueUsage {
+    /// Messages waiting.
+    pub len: usize,
+    /// Slots.
+    pub capacity: usize,
+}
+
+/// One external app worker's queues with one data-plane worker.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExternalEndpointSnapshot {
+    /// Events to the app.
+    pub event_queue: QueueUsage,
+    /// Requests from the app.
+    pub request_queue: QueueUsage,
+    /// Events waiting for room in the event queue.
+    pub backlog: usize,
+    /// Most the backlog has held.
+    pub backlog_max: usize,
+    /// When the backlog overflows (the app is detached).
+    pub backlog_limit: usize,
+    /// Events sent.
+    pub events: u64,
+    /// Requests handled.
+    pub requests: u64,
+    /// Eventfd wake-ups sent.
+    pub wakeups: u64,
+    /// Times the event queue was full.
+    pub queue_full: u64,
+    /// Requests refused as malformed.
+    pub bad_requests: u64,
+    /// Requests naming sessions that are not this app's (or are gone).
+    pub bad_sessions: u64,
+    /// Why a worker asked for the app to be detached, if one did.
+    pub detaching: Option<String>,
+}

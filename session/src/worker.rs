@@ -44,7 +44,7 @@ use crate::main_thread::MainCtx;
 use crate::pool::Pool;
 use crate::segment::fifo_pair_footprint;
 use crate::session::{dgram_enqueue, DgramHeader, Session, SessionFifos, SessionHandle, SessionState};
-use crate::snapshot::{FifoUsage, SessionSnapshot};
+use crate::snapshot::{AppWorkerSnapshot, FifoUsage, SessionSnapshot};
 use crate::tcp_transport::{ListenVerdict, TcpInputCounter, TcpInputCounters, TcpTransport, TcpTransportConfig};
 use crate::transport::{ConnectError, ConnectRequest, EventKind, SessionEvent, Transport, TransportCx, TransportProto};
 use crate::udp::{Tuple, UdpConfig, UdpCounter, UdpCounters, UdpTransport};
@@ -1104,15 +1104,16 @@ impl SessionWorker {
             .collect()
     }
 
-    /// Builtin app descriptions on this worker, by app worker index.
-    pub fn describe_apps(&self) -> Vec<(u32, String)> {
+    /// What the app workers on this worker report, by app worker index.
+    pub fn app_snapshots(&self) -> Vec<(u32, AppWorkerSnapshot)> {
         self.apps
             .iter()
             .map(|(&i, a)| {
                 let d = match &a.endpoint {
-                    AppEndpoint::Builtin(Some(b)) => b.describe(),
-                    AppEndpoint::Builtin(None) => String::new(),
-                    AppEndpoint::External(e) => e.describe(),
+                    AppEndpoint::Builtin(b) => {
+                        AppWorkerSnapshot::Builtin { app: b.as_ref().and_then(|b| b.snapshot()) }
+                    }
+                    AppEndpoint::External(e) => AppWorkerSnapshot::External(e.snapshot()),
                 };
                 (i, d)
             })
