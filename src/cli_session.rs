@@ -160,13 +160,15 @@ fn app_detail(rt: &mut Runtime, index: u32, verbose: bool) -> CliResult {
 }
 
 fn show_app_client(rt: &mut Runtime) -> String {
-    let per_worker = rt.ctx.on_workers(|sw, _, _, _| sw.client_sessions());
+    let per_worker = rt.ctx.on_workers(|sw, _, _, _| sw.sessions_snapshot());
     let control = &rt.ctx.tables().control;
     let mut out = format!("{:<32}{}\n", "App", "Connection");
-    for (wrk, line) in per_worker.into_iter().flatten() {
-        let name =
-            control.app_worker(wrk).and_then(|w| control.app(w.app_index)).map_or("?".to_string(), |a| a.name.clone());
-        let _ = writeln!(out, "{name:<32}{line}");
+    for s in per_worker.iter().flatten().filter(|s| s.client) {
+        let name = control
+            .app_worker(s.app_worker)
+            .and_then(|w| control.app(w.app_index))
+            .map_or("?".to_string(), |a| a.name.clone());
+        let _ = writeln!(out, "{name:<32}{}", client_session_text(s));
     }
     out
 }
@@ -293,6 +295,11 @@ fn session_lines(s: &SessionSnapshot, verbose: bool) -> String {
         );
     }
     line
+}
+
+/// A client session as `show app client` prints it (after the app's name).
+fn client_session_text(s: &SessionSnapshot) -> String {
+    format!("{} {} {} -> {} {}", s.handle, s.proto.as_str(), s.local, s.remote, s.state.as_str())
 }
 
 /// The transport connection part of a verbose session line.
@@ -581,6 +588,8 @@ mod test {
             remote: "10.0.0.2:40000".parse().unwrap(),
             state: SessionState::Ready,
             app: "srv".into(),
+            app_worker: 0,
+            client: true,
             rx_fifo: FifoUsage { used: 3, capacity: 4096 },
             tx_fifo: FifoUsage { used: 0, capacity: 2048 },
             rx_bytes: 100,
@@ -610,6 +619,7 @@ mod test {
              cwnd 12 ssthresh 13 flight 14 recovery false\n             \
              retransmits 15 timeouts 16 dupacks 17 sack blocks 18 sacked 19 rx ooo runs 20 segs in 22 out 21"
         );
+        assert_eq!(client_session_text(&tcp), "1:7 tcp 10.0.0.1:80 -> 10.0.0.2:40000 ready");
         let udp = ConnSnapshot::Udp { local: l, remote: r, rx_dgrams: 5, tx_dgrams: 6, accepted: true };
         assert_eq!(conn_text(&udp), "udp 10.0.0.1:80 -> 10.0.0.2:40000 rx 5 tx 6 dgrams (accepted)");
         let ct =

@@ -51,6 +51,10 @@ pub struct SessionSnapshot {
     pub state: SessionState,
     /// Name of the application it belongs to.
     pub app: String,
+    /// The app worker (index in the control tables) that gets its events.
+    pub app_worker: u32,
+    /// It came from a connect (not from an accept).
+    pub client: bool,
     /// The rx fifo (node to app).
     pub rx_fifo: FifoUsage,
     /// The tx fifo (app to node).

@@ -1088,6 +1088,8 @@ impl SessionWorker {
                     remote: s.remote,
                     state: s.state,
                     app: s.app.app_name.to_string(),
+                    app_worker: s.app_wrk,
+                    client: s.is_client(),
                     rx_fifo: usage(fifos.map(|f| &*f.rx)),
                     tx_fifo: usage(fifos.map(|f| &*f.tx)),
                     rx_bytes: s.rx_bytes,
@@ -1116,20 +1118,6 @@ impl SessionWorker {
                     AppEndpoint::External(e) => AppWorkerSnapshot::External(e.snapshot()),
                 };
                 (i, d)
-            })
-            .collect()
-    }
-
-    /// Client sessions (from connects) per app worker, for `show app client`.
-    pub fn client_sessions(&self) -> Vec<(u32, String)> {
-        self.sessions
-            .iter_indexed()
-            .filter(|(_, s)| s.is_client())
-            .map(|(i, s)| {
-                (
-                    s.app_wrk,
-                    format!("{} {} {} -> {} {}", self.handle(i), s.proto.as_str(), s.local, s.remote, s.state.as_str()),
-                )
             })
             .collect()
     }
