@@ -17,11 +17,11 @@
 //! that hangs up while its job runs cancels it.
 
 use std::io::{self, Read, Write};
-use std::os::fd::AsRawFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use rustix::event::{PollFd, PollFlags};
 use session::api_server::SocketAccess;
 
 use crate::cli::{self, CliError, Job, Outcome};
@@ -168,24 +168,24 @@ impl CliServer {
     }
 
     /// Adds what to wait on: the listener first, then one entry per connection.
-    pub fn poll_fds(&self, out: &mut Vec<libc::pollfd>) {
-        out.push(libc::pollfd { fd: self.listener.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+    pub fn poll_fds<'a>(&'a self, out: &mut Vec<PollFd<'a>>) {
+        out.push(PollFd::new(&self.listener, PollFlags::IN));
         for c in &self.conns {
             let events = match c.state {
-                State::Reading => libc::POLLIN,
+                State::Reading => PollFlags::IN,
                 // Only a hang-up matters (reported whatever is asked for).
-                State::Running(_) => 0,
-                State::Writing => libc::POLLOUT,
+                State::Running(_) => PollFlags::empty(),
+                State::Writing => PollFlags::OUT,
             };
-            out.push(libc::pollfd { fd: c.stream.as_raw_fd(), events, revents: 0 });
+            out.push(PollFd::new(&c.stream, events));
         }
     }
 
     /// Does everything that can be done now without blocking. `revents` are
     /// the results of the entries [`Self::poll_fds`] added (empty if none).
-    pub fn service(&mut self, rt: &mut Runtime, revents: &[libc::pollfd]) {
+    pub fn service(&mut self, rt: &mut Runtime, revents: &[PollFlags]) {
         for (c, p) in self.conns.iter_mut().zip(revents.iter().skip(1)) {
-            if p.revents & (libc::POLLHUP | libc::POLLERR) != 0 {
+            if p.intersects(PollFlags::HUP | PollFlags::ERR) {
                 c.hung_up = true;
             }
         }

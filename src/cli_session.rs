@@ -3,6 +3,10 @@
 
 use std::fmt::Write as _;
 
+use session::snapshot::{AppWorkerSnapshot, BuiltinAppSnapshot, ConnSnapshot, SessionSnapshot};
+use shm::types::SessionHandle;
+use shm::types::TransportProto;
+
 use crate::apps::{self, AppSpec, Kind};
 use crate::cli::{CliError, Job};
 use crate::runtime::Runtime;
@@ -142,9 +146,10 @@ fn app_detail(rt: &mut Runtime, index: u32, verbose: bool) -> CliResult {
     }
     if verbose {
         let workers: Vec<u32> = control.app(index).map(|a| a.workers().map(|(_, w)| w).collect()).unwrap_or_default();
-        let per_worker = rt.ctx.on_workers(|sw, _, _, _| sw.describe_apps());
+        let per_worker = rt.ctx.on_workers(|sw, _, _, _| sw.app_snapshots());
         for (w, apps) in per_worker.iter().enumerate() {
-            for (wrk, d) in apps {
+            for (wrk, snap) in apps {
+                let d = app_worker_text(snap);
                 if workers.contains(wrk) && !d.is_empty() {
                     let _ = writeln!(out, "    on worker {w} (app worker {wrk}): {d}");
                 }
@@ -155,13 +160,15 @@ fn app_detail(rt: &mut Runtime, index: u32, verbose: bool) -> CliResult {
 }
 
 fn show_app_client(rt: &mut Runtime) -> String {
-    let per_worker = rt.ctx.on_workers(|sw, _, _, _| sw.client_sessions());
+    let per_worker = rt.ctx.on_workers(|sw, _, _, _| sw.sessions_snapshot());
     let control = &rt.ctx.tables().control;
     let mut out = format!("{:<32}{}\n", "App", "Connection");
-    for (wrk, line) in per_worker.into_iter().flatten() {
-        let name =
-            control.app_worker(wrk).and_then(|w| control.app(w.app_index)).map_or("?".to_string(), |a| a.name.clone());
-        let _ = writeln!(out, "{name:<32}{line}");
+    for s in per_worker.iter().flatten().filter(|s| s.client) {
+        let name = control
+            .app_worker(s.app_worker)
+            .and_then(|w| control.app(w.app_index))
+            .map_or("?".to_string(), |a| a.name.clone());
+        let _ = writeln!(out, "{name:<32}{}", client_session_text(s));
     }
     out
 }
@@ -186,7 +193,7 @@ pub fn show_session(rt: &mut Runtime, rest: &[&str]) -> CliResult {
         ["verbose"] => true,
         _ => return err(format!("show session: unknown words {:?}\nusage: show session [verbose]", rest.join(" "))),
     };
-    let per_worker = rt.ctx.on_workers(move |sw, _, _, _| sw.format_sessions(verbose));
+    let per_worker = rt.ctx.on_workers(|sw, _, _, _| sw.sessions_snapshot());
     let mut out = String::new();
     let mut total = 0;
     for (w, lines) in per_worker.iter().enumerate() {
@@ -195,8 +202,8 @@ pub fn show_session(rt: &mut Runtime, rest: &[&str]) -> CliResult {
             let _ =
                 writeln!(out, "{:<10} {:<7} {:<21} {:<21} {:<17} App", "Session", "Proto", "Local", "Remote", "State");
         }
-        for l in lines {
-            let _ = writeln!(out, "{l}");
+        for s in lines {
+            let _ = writeln!(out, "{}", session_lines(s, verbose));
         }
         total += lines.len();
     }
@@ -209,6 +216,156 @@ pub fn show_session(rt: &mut Runtime, rest: &[&str]) -> CliResult {
         control.app_count()
     );
     Ok(out)
+}
+
+/// What an app worker reports on one worker (empty: nothing), as `show app INDEX verbose` prints it.
+fn app_worker_text(s: &AppWorkerSnapshot) -> String {
+    match s {
+        AppWorkerSnapshot::Builtin { app: None } => String::new(),
+        AppWorkerSnapshot::Builtin { app: Some(BuiltinAppSnapshot::EchoServer { accepted, units, bytes }) } => {
+            format!("echo server: {accepted} sessions accepted, {units} units / {bytes} bytes echoed")
+        }
+        AppWorkerSnapshot::Builtin {
+            app: Some(BuiltinAppSnapshot::EchoClient { mode, remote, done, sessions, bytes_back, connections }),
+        } => {
+            let mut d =
+                format!("echo client ({mode}) to {remote}: {done}/{sessions} sessions done, {bytes_back} bytes back");
+            if let Some(n) = connections {
+                let _ = write!(d, ", {n} connections");
+            }
+            d
+        }
+        AppWorkerSnapshot::Builtin { app: Some(BuiltinAppSnapshot::HttpServer { requests, bad_requests, open }) } => {
+            format!("http server: {requests} requests, {bad_requests} bad requests, {open} connections open")
+        }
+        AppWorkerSnapshot::External(e) => {
+            let mut out = format!(
+                "external: event queue {}/{}, request queue {}/{}, backlog {} (max {}, limit {}), \
+                 events {} requests {} wakeups {}",
+                e.event_queue.len,
+                e.event_queue.capacity,
+                e.request_queue.len,
+                e.request_queue.capacity,
+                e.backlog,
+                e.backlog_max,
+                e.backlog_limit,
+                e.events,
+                e.requests,
+                e.wakeups
+            );
+            if e.queue_full + e.bad_requests + e.bad_sessions > 0 {
+                let _ = write!(
+                    out,
+                    ", queue full {} bad requests {} foreign/stale sessions {}",
+                    e.queue_full, e.bad_requests, e.bad_sessions
+                );
+            }
+            if let Some(reason) = &e.detaching {
+                let _ = write!(out, ", being detached: {reason}");
+            }
+            out
+        }
+    }
+}
+
+/// One line per session (two with `verbose`), exactly as `show session [verbose]` has always printed them.
+fn session_lines(s: &SessionSnapshot, verbose: bool) -> String {
+    let mut line = format!(
+        "{:<10} {:<7} {:<21} {:<21} {:<17} {}",
+        s.handle.to_string(),
+        s.proto.as_str(),
+        s.local.to_string(),
+        s.remote.to_string(),
+        s.state.as_str(),
+        s.app
+    );
+    if verbose {
+        let _ = write!(
+            line,
+            "\n           rx fifo {}/{} tx fifo {}/{} rx {} B tx {} B rx-dropped {} listener {} | {}",
+            s.rx_fifo.used,
+            s.rx_fifo.capacity,
+            s.tx_fifo.used,
+            s.tx_fifo.capacity,
+            s.rx_bytes,
+            s.tx_bytes,
+            s.rx_dropped,
+            s.listener.map_or("-".into(), |l| SessionHandle::listener(l).to_string()),
+            conn_text(&s.conn)
+        );
+    }
+    line
+}
+
+/// A client session as `show app client` prints it (after the app's name).
+fn client_session_text(s: &SessionSnapshot) -> String {
+    format!("{} {} {} -> {} {}", s.handle, s.proto.as_str(), s.local, s.remote, s.state.as_str())
+}
+
+/// The transport connection part of a verbose session line.
+fn conn_text(c: &ConnSnapshot) -> String {
+    match c {
+        ConnSnapshot::Udp { local, remote, rx_dgrams, tx_dgrams, accepted } => format!(
+            "udp {local} -> {remote} rx {rx_dgrams} tx {tx_dgrams} dgrams{}",
+            if *accepted { " (accepted)" } else { "" }
+        ),
+        ConnSnapshot::Tcp { local, remote, stats } => {
+            format!("tcp {local} -> {remote}\n             {}", tcp_stats_text(stats).replace('\n', "\n             "))
+        }
+        ConnSnapshot::CutThrough { dgram, client, server, client_closed, server_closed } => format!(
+            "cut-through {} client {client} server {server}{}{}",
+            if *dgram { "dgram" } else { "stream" },
+            if *client_closed { " client-closed" } else { "" },
+            if *server_closed { " server-closed" } else { "" }
+        ),
+        ConnSnapshot::Closed { proto } => format!(
+            "{} (closed)",
+            match proto {
+                TransportProto::Udp => "udp",
+                TransportProto::Tcp => "tcp",
+                TransportProto::CtUdp | TransportProto::CtTcp => "cut-through",
+            }
+        ),
+    }
+}
+
+/// A TCP connection's state and counters in a few lines, in the style of VPP's `show session verbose 2`.
+pub fn tcp_stats_text(s: &tcp::ConnStats) -> String {
+    format!(
+        "state {} cc {} mss {} wscale {}/{} sack {} ts {}\n\
+         snd_una {} snd_nxt {} snd_max {} snd_wnd {} rcv_nxt {} rcv_wnd {}\n\
+         srtt {}us rttvar {}us rto {}us\n\
+         cwnd {} ssthresh {} flight {} recovery {}\n\
+         retransmits {} timeouts {} dupacks {} sack blocks {} sacked {} rx ooo runs {} segs in {} out {}",
+        s.state,
+        s.cc,
+        s.mss,
+        s.wscale.0,
+        s.wscale.1,
+        s.sack,
+        s.timestamps,
+        s.snd_una,
+        s.snd_nxt,
+        s.snd_max,
+        s.snd_wnd,
+        s.rcv_nxt,
+        s.rcv_wnd,
+        s.srtt_us,
+        s.rttvar_us,
+        s.rto_us,
+        s.cwnd,
+        s.ssthresh,
+        s.flight,
+        s.in_recovery,
+        s.retransmits,
+        s.timeouts,
+        s.dupacks,
+        s.sack_blocks,
+        s.sacked_bytes,
+        s.rx_ooo_runs,
+        s.segs_in,
+        s.segs_out
+    )
 }
 
 /// `app ns add ...` and `app detach ...`.
@@ -383,4 +540,179 @@ pub fn show_tcp_stats(rt: &mut Runtime) -> CliResult {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use session::session::SessionState;
+    use session::snapshot::FifoUsage;
+
+    fn stats() -> tcp::ConnStats {
+        tcp::ConnStats {
+            state: tcp::State::Established,
+            snd_una: 1,
+            snd_nxt: 2,
+            snd_max: 3,
+            snd_wnd: 4,
+            rcv_nxt: 5,
+            rcv_wnd: 6,
+            mss: 1460,
+            wscale: (7, 8),
+            sack: true,
+            timestamps: false,
+            srtt_us: 9,
+            rttvar_us: 10,
+            rto_us: 11,
+            cc: shm::types::Cc::Cubic,
+            cwnd: 12,
+            ssthresh: 13,
+            flight: 14,
+            in_recovery: false,
+            retransmits: 15,
+            timeouts: 16,
+            dupacks: 17,
+            sack_blocks: 18,
+            sacked_bytes: 19,
+            rx_ooo_runs: 20,
+            segs_out: 21,
+            segs_in: 22,
+        }
+    }
+
+    fn session(proto: TransportProto, conn: ConnSnapshot) -> SessionSnapshot {
+        SessionSnapshot {
+            handle: SessionHandle::new(1, 7),
+            proto,
+            local: "10.0.0.1:80".parse().unwrap(),
+            remote: "10.0.0.2:40000".parse().unwrap(),
+            state: SessionState::Ready,
+            app: "srv".into(),
+            app_worker: 0,
+            client: true,
+            rx_fifo: FifoUsage { used: 3, capacity: 4096 },
+            tx_fifo: FifoUsage { used: 0, capacity: 2048 },
+            rx_bytes: 100,
+            tx_bytes: 200,
+            rx_dropped: 1,
+            listener: Some(2),
+            conn,
+        }
+    }
+
+    /// The text is the one the session layer used to build itself.
+    #[test]
+    fn session_lines_are_the_old_text() {
+        let (l, r) = ("10.0.0.1:80".parse().unwrap(), "10.0.0.2:40000".parse().unwrap());
+        let tcp = session(TransportProto::Tcp, ConnSnapshot::Tcp { local: l, remote: r, stats: stats() });
+        assert_eq!(
+            session_lines(&tcp, false),
+            "1:7        tcp     10.0.0.1:80           10.0.0.2:40000        ready             srv"
+        );
+        assert_eq!(
+            session_lines(&tcp, true),
+            "1:7        tcp     10.0.0.1:80           10.0.0.2:40000        ready             srv\n           \
+             rx fifo 3/4096 tx fifo 0/2048 rx 100 B tx 200 B rx-dropped 1 listener L2 | tcp 10.0.0.1:80 -> 10.0.0.2:40000\n             \
+             state ESTABLISHED cc cubic mss 1460 wscale 7/8 sack true ts false\n             \
+             snd_una 1 snd_nxt 2 snd_max 3 snd_wnd 4 rcv_nxt 5 rcv_wnd 6\n             \
+             srtt 9us rttvar 10us rto 11us\n             \
+             cwnd 12 ssthresh 13 flight 14 recovery false\n             \
+             retransmits 15 timeouts 16 dupacks 17 sack blocks 18 sacked 19 rx ooo runs 20 segs in 22 out 21"
+        );
+        assert_eq!(client_session_text(&tcp), "1:7 tcp 10.0.0.1:80 -> 10.0.0.2:40000 ready");
+        let udp = ConnSnapshot::Udp { local: l, remote: r, rx_dgrams: 5, tx_dgrams: 6, accepted: true };
+        assert_eq!(conn_text(&udp), "udp 10.0.0.1:80 -> 10.0.0.2:40000 rx 5 tx 6 dgrams (accepted)");
+        let ct =
+            ConnSnapshot::CutThrough { dgram: false, client: 3, server: 4, client_closed: true, server_closed: false };
+        assert_eq!(conn_text(&ct), "cut-through stream client 3 server 4 client-closed");
+        for (proto, text) in [
+            (TransportProto::Udp, "udp (closed)"),
+            (TransportProto::Tcp, "tcp (closed)"),
+            (TransportProto::CtUdp, "cut-through (closed)"),
+        ] {
+            assert_eq!(conn_text(&ConnSnapshot::Closed { proto }), text);
+        }
+        let mut none = session(TransportProto::Udp, ConnSnapshot::Closed { proto: TransportProto::Udp });
+        none.listener = None;
+        assert!(session_lines(&none, true).contains("rx-dropped 1 listener - | udp (closed)"));
+    }
+
+    /// App worker lines are the text the session layer used to build.
+    #[test]
+    fn app_worker_lines_are_the_old_text() {
+        use session::snapshot::{ExternalEndpointSnapshot, QueueUsage};
+        let b = |app| app_worker_text(&AppWorkerSnapshot::Builtin { app: Some(app) });
+        assert_eq!(app_worker_text(&AppWorkerSnapshot::Builtin { app: None }), "");
+        assert_eq!(
+            b(BuiltinAppSnapshot::EchoServer { accepted: 1, units: 2, bytes: 3 }),
+            "echo server: 1 sessions accepted, 2 units / 3 bytes echoed"
+        );
+        let remote =
+            shm::types::Endpoint { proto: shm::types::Proto::Tcp, ip: std::net::Ipv4Addr::new(10, 0, 0, 1), port: 7 };
+        let client = |mode, connections| BuiltinAppSnapshot::EchoClient {
+            mode,
+            remote,
+            done: 1,
+            sessions: 4,
+            bytes_back: 99,
+            connections,
+        };
+        assert_eq!(
+            b(client(shm::echo::EchoMode::Bulk, None)),
+            format!("echo client (bulk) to {remote}: 1/4 sessions done, 99 bytes back")
+        );
+        assert_eq!(
+            b(client(shm::echo::EchoMode::Cps, Some(8))),
+            format!("echo client (cps) to {remote}: 1/4 sessions done, 99 bytes back, 8 connections")
+        );
+        assert_eq!(
+            b(BuiltinAppSnapshot::HttpServer { requests: 5, bad_requests: 1, open: 2 }),
+            "http server: 5 requests, 1 bad requests, 2 connections open"
+        );
+        let mut e = ExternalEndpointSnapshot {
+            event_queue: QueueUsage { len: 1, capacity: 256 },
+            request_queue: QueueUsage { len: 0, capacity: 256 },
+            backlog: 2,
+            backlog_max: 3,
+            backlog_limit: 1024,
+            events: 10,
+            requests: 11,
+            wakeups: 12,
+            queue_full: 0,
+            bad_requests: 0,
+            bad_sessions: 0,
+            detaching: None,
+        };
+        let quiet = "external: event queue 1/256, request queue 0/256, backlog 2 (max 3, limit 1024), \
+                     events 10 requests 11 wakeups 12";
+        assert_eq!(app_worker_text(&AppWorkerSnapshot::External(e.clone())), quiet);
+        (e.bad_sessions, e.detaching) = (4, Some("backlog overflow".into()));
+        assert_eq!(
+            app_worker_text(&AppWorkerSnapshot::External(e)),
+            format!("{quiet}, queue full 0 bad requests 0 foreign/stale sessions 4, being detached: backlog overflow")
+        );
+    }
+
+    /// The CLI's text for a TCP connection is the one tcp's own `Display` gives (which tcp's tests use).
+    #[test]
+    fn tcp_stats_text_agrees_with_tcp() {
+        assert_eq!(tcp_stats_text(&stats()), stats().to_string());
+    }
+
+    /// Snapshots are plain data that serialise (for the JSON the operator tools will print).
+    #[test]
+    fn snapshots_serialise_with_names() {
+        let (l, r) = ("10.0.0.1:80".parse().unwrap(), "10.0.0.2:40000".parse().unwrap());
+        let s = session(TransportProto::Tcp, ConnSnapshot::Tcp { local: l, remote: r, stats: stats() });
+        let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(v["handle"], "1:7");
+        assert_eq!(v["proto"], "tcp");
+        assert_eq!(v["state"], "ready");
+        assert_eq!(v["local"], "10.0.0.1:80");
+        assert_eq!(v["rx_fifo"]["capacity"], 4096);
+        assert_eq!(v["conn"]["kind"], "tcp");
+        assert_eq!(v["conn"]["stats"]["state"], "ESTABLISHED");
+        assert_eq!(v["conn"]["stats"]["cc"], "cubic");
+        assert_eq!(v["conn"]["stats"]["wscale"], serde_json::json!([7, 8]));
+    }
 }

@@ -24,6 +24,7 @@ use net::control::rpc::rpc_channel;
 use net::fault::FaultCounters;
 use net::route::{Route, RouteTable};
 use net::tables::{Interface, NetTables};
+use rustix::event::{PollFd, PollFlags};
 use session::api_server::ApiServer;
 use session::external::ApiStats;
 use session::main_thread::MainCtx;
@@ -449,12 +450,12 @@ impl Runtime {
 
     /// Descriptors whose readiness means a port needs `check_links` (memif
     /// control channels), for the main loop's poll set.
-    pub fn link_poll_fds(&self, out: &mut Vec<libc::pollfd>) {
+    pub fn link_poll_fds<'a>(&'a self, out: &mut Vec<PollFd<'a>>) {
         let mut fds = Vec::new();
         for p in &self.ports {
             p.poll_fds(&mut fds);
         }
-        out.extend(fds.into_iter().map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }));
+        out.extend(fds.into_iter().map(|fd| PollFd::from_borrowed_fd(fd, PollFlags::IN)));
     }
 
     /// The main thread's loop: serve the CLI and the API socket until SIGINT/SIGTERM.
@@ -472,27 +473,34 @@ impl Runtime {
             .map_err(|e| StartError::Api(api_path.display().to_string(), e))?;
         self.api = Some(api);
         tracing::info!("dpnode: running; cli socket {spath}, api socket {}", api_path.display());
-        let mut pfds: Vec<libc::pollfd> = Vec::new();
+        // What the CLI's entries reported (kept across rounds for the allocation).
+        let mut cli_revents: Vec<PollFlags> = Vec::new();
         while !term.load(Ordering::Relaxed) {
             self.check_links();
             self.ctx.run_worker_rpcs();
             self.poll_apps();
-            pfds.clear();
-            cli.poll_fds(&mut pfds);
-            let n_cli = pfds.len();
-            if let Some(api) = &self.api {
-                api.poll_fds(&mut pfds);
+            {
+                // The poll set borrows the sockets it names, so it lives for this round only.
+                let mut pfds: Vec<PollFd<'_>> = Vec::new();
+                cli.poll_fds(&mut pfds);
+                let n_cli = pfds.len();
+                if let Some(api) = &self.api {
+                    api.poll_fds(&mut pfds);
+                }
+                self.link_poll_fds(&mut pfds);
+                // Short, so RPCs from workers wait at most 10 ms for the main thread.
+                let ms = if cli.has_jobs() { 1 } else { 10 };
+                let timeout = rustix::event::Timespec { tv_sec: 0, tv_nsec: ms * 1_000_000 };
+                // An error (a signal) only ends this round's sleep early.
+                let _ = rustix::event::poll(&mut pfds, Some(&timeout));
+                cli_revents.clear();
+                cli_revents.extend(pfds[..n_cli].iter().map(PollFd::revents));
             }
-            let timeout = if cli.has_jobs() { 1 } else { 10 };
-            self.link_poll_fds(&mut pfds);
-            // SAFETY: valid pollfds for the call, bounded timeout (short, so
-            // RPCs from workers wait at most 10 ms for the main thread).
-            let _ = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout) };
             // Both servers have timed work (deadlines, jobs, segments): serve them every round.
             if let Some(api) = self.api.as_mut() {
                 api.service(&mut self.ctx);
             }
-            cli.service(self, &pfds[..n_cli]);
+            cli.service(self, &cli_revents);
         }
         cli.close_all(self);
         if let Some(mut api) = self.api.take() {

@@ -9,12 +9,13 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use rustix::event::{PollFd, PollFlags};
 use shm::api::{Body, Kind, Message, WorkerInfo, HEADER_LEN};
 use shm::fdpass::{recv_with_fds, send_with_fds};
 use shm::segment::Segment;
@@ -75,7 +76,7 @@ impl Conn {
             match send_with_fds(self.stream.as_fd(), &bytes[sent..], &[]) {
                 Ok(n) => sent += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    wait_fd(self.raw_fd(), libc::POLLOUT, deadline)?;
+                    wait_fd(self.stream.as_fd(), PollFlags::OUT, deadline)?;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
@@ -108,7 +109,7 @@ impl Conn {
             if let Some(r) = self.pump(segs, Some(context))? {
                 return r;
             }
-            wait_fd(self.raw_fd(), libc::POLLIN, deadline)?;
+            wait_fd(self.stream.as_fd(), PollFlags::IN, deadline)?;
         }
     }
 
@@ -126,7 +127,7 @@ impl Conn {
             if let Some(s) = lock(segs).get(&id) {
                 return Ok(s.clone());
             }
-            wait_fd(self.raw_fd(), libc::POLLIN, deadline)?;
+            wait_fd(self.stream.as_fd(), PollFlags::IN, deadline)?;
         }
     }
 
@@ -221,20 +222,20 @@ pub(crate) fn lock(segs: &SegmentMap) -> std::sync::MutexGuard<'_, HashMap<u64, 
 }
 
 /// Waits until `fd` has `events` or `deadline` passes.
-pub(crate) fn wait_fd(fd: RawFd, events: libc::c_short, deadline: Instant) -> Result<(), Error> {
+pub(crate) fn wait_fd(fd: BorrowedFd<'_>, events: PollFlags, deadline: Instant) -> Result<(), Error> {
     let left = deadline.saturating_duration_since(Instant::now());
     if left.is_zero() {
         return Err(Error::Timeout);
     }
-    let ms = left.as_millis().clamp(1, i32::MAX as u128) as i32;
-    let mut p = libc::pollfd { fd, events, revents: 0 };
-    // SAFETY: one valid pollfd for the duration of the call.
-    let rc = unsafe { libc::poll(&mut p, 1, ms) };
-    if rc < 0 {
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(Error::Io(e));
-        }
+    let mut p = [PollFd::new(&fd, events)];
+    match rustix::event::poll(&mut p, Some(&timespec(left))) {
+        Ok(_) | Err(rustix::io::Errno::INTR) => Ok(()),
+        Err(e) => Err(Error::Io(e.into())),
     }
-    Ok(())
+}
+
+/// `d` as a poll timeout, at least 1 ms (a shorter wait would spin).
+pub(crate) fn timespec(d: Duration) -> rustix::event::Timespec {
+    let d = d.max(Duration::from_millis(1));
+    rustix::event::Timespec { tv_sec: d.as_secs().min(i64::MAX as u64) as i64, tv_nsec: i64::from(d.subsec_nanos()) }
 }

@@ -31,8 +31,9 @@
 //! When the process exits or dies, the node sees the socket close and
 //! detaches the application: its sessions are reset and its memory freed.
 //!
-//! The library depends only on the `shm` crate (shared layouts and wire
-//! formats) and `libc`; it does not need DPDK. C programs use it through
+//! The library depends on the `shm` crate (shared layouts and wire
+//! formats), `app-options` (the echo apps' options), `rustix` (poll,
+//! eventfd reads) and `libc` (the C API's types); it does not need DPDK. C programs use it through
 //! `include/dpnode_client.h` and the static library (see [`ffi`]).
 
 #![warn(missing_docs)]

@@ -17,16 +17,16 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::net::SocketAddrV4;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+
+use rustix::event::{PollFd, PollFlags};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use shm::api::{WorkerInfo, WORKER_HAS_EVENTFD};
 use shm::dgram::{dgram_dequeue, dgram_enqueue, DgramHeader};
-use shm::fifo::Fifo;
-use shm::mq::MessageQueue;
 use shm::msg::{self, Request, SessionRef, MAX_PAYLOAD, NO_HANDLE};
-use shm::segment::Segment;
+use shm::segment::{MappedFifo, MappedQueue, Segment};
 
 use shm::types::{Endpoint, ErrorCode, SessionHandle, TransportOptions, TransportProto};
 
@@ -108,8 +108,8 @@ enum State {
 }
 
 struct Entry {
-    rx: Fifo<'static>,
-    tx: Fifo<'static>,
+    rx: MappedFifo,
+    tx: MappedFifo,
     sref: SessionRef,
     transport: TransportProto,
     local: SocketAddrV4,
@@ -119,13 +119,11 @@ struct Entry {
     want_tx: bool,
     /// The peer closed while the session waited to be accepted: told on accept.
     closed_early: bool,
-    // Last: keeps the segment mapped while the views above live.
-    _segment: Arc<Segment>,
 }
 
 struct Queues {
-    events: MessageQueue<'static>,
-    requests: MessageQueue<'static>,
+    events: MappedQueue,
+    requests: MappedQueue,
 }
 
 #[derive(Clone, Copy)]
@@ -162,22 +160,16 @@ pub struct Worker {
     /// When to read the API socket next, unless `poll` says it is readable first.
     next_socket_check: Instant,
     socket_ready: bool,
-    // Last: keeps the queues mapped while the views above live.
-    _first: Arc<Segment>,
 }
 
-/// Turns a fifo view of a segment into one that the caller keeps alive with an `Arc<Segment>`.
+/// A view of a session's fifo that holds the segment's mapping.
 ///
 /// # Safety
 ///
-/// The caller must keep the segment mapped (hold an `Arc` of it) for as long
-/// as the view is used, and use the fifo only from its side (one producer,
-/// one consumer).
-unsafe fn fifo_static(seg: &Segment, loc: msg::FifoLoc) -> Result<Fifo<'static>, Error> {
-    // SAFETY: forwarded to the caller; `fifo` checks offset, size and magic.
-    let f = unsafe { seg.fifo(loc.offset, loc.size) }.map_err(|e| Error::Protocol(format!("fifo: {e}")))?;
-    // SAFETY: the view points into the mapping, which the caller keeps alive.
-    Ok(unsafe { std::mem::transmute::<Fifo<'_>, Fifo<'static>>(f) })
+/// The caller uses the fifo only from its side (one producer, one consumer).
+unsafe fn mapped_fifo(seg: &Segment, loc: msg::FifoLoc) -> Result<MappedFifo, Error> {
+    // SAFETY: forwarded to the caller; `mapped_fifo` checks offset, size and magic.
+    unsafe { seg.mapped_fifo(loc.offset, loc.size) }.map_err(|e| Error::Protocol(format!("fifo: {e}")))
 }
 
 impl Worker {
@@ -196,24 +188,17 @@ impl Worker {
         for q in &info.queues {
             // SAFETY: this worker is the only consumer of `events` and the only
             // producer of `requests` (the node's data-plane worker takes the
-            // other ends); the views live in the worker, which keeps `_first`.
+            // other ends); the views hold the segment's mapping.
             let (e, r) = unsafe {
                 (
-                    first.message_queue(q.events, info.slots, info.slot_size),
-                    first.message_queue(q.requests, info.slots, info.slot_size),
+                    first.mapped_queue(q.events, info.slots, info.slot_size),
+                    first.mapped_queue(q.requests, info.slots, info.slot_size),
                 )
             };
-            let (e, r) = (
+            let (events, requests) = (
                 e.map_err(|e| Error::Protocol(format!("queue: {e}")))?,
                 r.map_err(|e| Error::Protocol(format!("queue: {e}")))?,
             );
-            // SAFETY: the views point into the mapping of `first`, which the worker keeps.
-            let (events, requests) = unsafe {
-                (
-                    std::mem::transmute::<MessageQueue<'_>, MessageQueue<'static>>(e),
-                    std::mem::transmute::<MessageQueue<'_>, MessageQueue<'static>>(r),
-                )
-            };
             queues.push(Queues { events, requests });
         }
         if info.slot_size as usize - 8 < MAX_PAYLOAD {
@@ -239,7 +224,6 @@ impl Worker {
             rotor: 0,
             next_socket_check: Instant::now(),
             socket_ready: false,
-            _first: first,
         })
     }
 
@@ -338,8 +322,8 @@ impl Worker {
         }
         let seg = self.segment(info.rx.segment)?;
         // SAFETY: this worker is the rx fifo's only consumer and the tx fifo's
-        // only producer (the node holds the other ends); the entry keeps `seg`.
-        let (rx, tx) = unsafe { (fifo_static(&seg, info.rx)?, fifo_static(&seg, info.tx)?) };
+        // only producer (the node holds the other ends).
+        let (rx, tx) = unsafe { (mapped_fifo(&seg, info.rx)?, mapped_fifo(&seg, info.tx)?) };
         let sref = SessionRef { session: info.session, generation: info.generation };
         self.sessions.insert(
             info.session,
@@ -354,7 +338,6 @@ impl Worker {
                 state,
                 want_tx: false,
                 closed_early: false,
-                _segment: seg,
             },
         );
         Ok(())
@@ -496,7 +479,7 @@ impl Worker {
             std::thread::sleep(left.map_or(Duration::from_micros(20), |l| l.min(Duration::from_micros(20))));
             return Ok(());
         }
-        let Some(efd) = self.eventfd.as_ref().map(AsRawFd::as_raw_fd) else {
+        let Some(efd) = self.eventfd.as_ref() else {
             // Attached without an eventfd: poll (lowest latency, one core busy), but let
             // other threads of this core run in between.
             std::thread::yield_now();
@@ -507,20 +490,17 @@ impl Worker {
             empty &= q.events.arm_wakeup();
         }
         if empty {
-            let sock = self.app.sock_fd;
-            let mut fds = [
-                libc::pollfd { fd: efd, events: libc::POLLIN, revents: 0 },
-                libc::pollfd { fd: sock, events: libc::POLLIN, revents: 0 },
-            ];
-            let ms = left.map_or(-1, |l| l.as_millis().clamp(1, i32::MAX as u128) as i32);
-            // SAFETY: two valid pollfds for the duration of the call.
-            unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
-            self.socket_ready = fds[1].revents != 0;
-            if fds[0].revents & libc::POLLIN != 0 {
-                let mut count = [0u8; 8];
-                // SAFETY: reads at most 8 bytes into a live buffer; the eventfd
-                // is non-blocking, so an empty counter returns EAGAIN.
-                unsafe { libc::read(efd, count.as_mut_ptr().cast(), 8) };
+            // SAFETY: the API socket is owned by the application's connection,
+            // which `self.app` keeps open for as long as this worker lives.
+            let sock = unsafe { BorrowedFd::borrow_raw(self.app.sock_fd) };
+            let mut fds = [PollFd::new(efd, PollFlags::IN), PollFd::new(&sock, PollFlags::IN)];
+            let timeout = left.map(crate::conn::timespec);
+            // An error (a signal) is a wake-up like any other: the caller looks again.
+            let _ = rustix::event::poll(&mut fds, timeout.as_ref());
+            self.socket_ready = !fds[1].revents().is_empty();
+            if fds[0].revents().contains(PollFlags::IN) {
+                // Non-blocking: an empty counter is EAGAIN, which is fine.
+                let _ = rustix::io::read(efd, &mut [0u8; 8]);
             }
         }
         for q in &self.queues {
@@ -718,7 +698,7 @@ impl Worker {
         }
         let n = if e.transport.is_dgram() {
             let hdr = DgramHeader { len: data.len() as u32, remote: e.remote, local: e.local };
-            if dgram_enqueue(&mut e.tx, &hdr, data) {
+            if e.tx.with_view_mut(|tx| dgram_enqueue(tx, &hdr, data)) {
                 data.len()
             } else if DgramHeader::SIZE + data.len() > e.tx.capacity() {
                 return Err(Error::Invalid(format!("a {}-byte datagram never fits this session's fifo", data.len())));
@@ -823,11 +803,9 @@ impl Worker {
         if socket_readable {
             self.socket_ready = true;
         }
-        if let Some(efd) = self.eventfd.as_ref().map(AsRawFd::as_raw_fd) {
-            let mut count = [0u8; 8];
-            // SAFETY: reads at most 8 bytes into a live buffer; the eventfd is
-            // non-blocking, so an empty counter returns EAGAIN.
-            unsafe { libc::read(efd, count.as_mut_ptr().cast(), 8) };
+        if let Some(efd) = &self.eventfd {
+            // Non-blocking: an empty counter is EAGAIN, which is fine.
+            let _ = rustix::io::read(efd, &mut [0u8; 8]);
         }
     }
 

@@ -681,7 +681,7 @@ impl Port {
 
     /// Descriptors the main loop may wait on: when one is readable, call
     /// [`Port::supervise`] (memif control channels).
-    pub fn poll_fds(&self, out: &mut Vec<std::os::fd::RawFd>) {
+    pub fn poll_fds<'a>(&'a self, out: &mut Vec<std::os::fd::BorrowedFd<'a>>) {
         if let Backend::Memif(m) = &self.backend {
             m.poll_fds(out);
         }

@@ -5,22 +5,55 @@
 //! for small messages (64 B), one MTU-sized segment (1500 B) and a TSO-sized
 //! burst (16 KiB). Criterion reports bytes per second moved end to end. An
 //! idle side backs off (spin, then yield), so the numbers also hold on a
-//! machine with fewer free cores than threads, at some cost.
+//! machine with fewer free cores than threads, at some cost. Each size runs
+//! with borrowed views (`Fifo`) and with the views sessions keep
+//! (`MappedFifo`, which hold the segment's mapping), which must be as fast.
 
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use crossbeam_utils::Backoff;
-use session::segment::{FifoPair, SegmentManager, SegmentManagerConfig};
+use session::fifo::Fifo;
+use session::segment::{FifoPair, MappedFifo, SegmentManager, SegmentManagerConfig};
 
 const FIFO_SIZE: u32 = 1 << 20;
 const BYTES_PER_ITER: u64 = 4 << 20;
 
-/// Moves `total` bytes through the pair's rx fifo in `chunk`-byte operations; returns the time taken.
-fn transfer(mgr: &SegmentManager, pair: FifoPair, chunk: usize, total: u64) -> Duration {
-    // SAFETY: the first view is used only by the producer thread, the second
-    // only by the consumer thread.
-    let (producer, consumer) = unsafe { (pair.rx.fifo(mgr).unwrap(), pair.rx.fifo(mgr).unwrap()) };
+/// A fifo view that can move to the other thread.
+trait View: Send {
+    fn view(&self) -> &Fifo<'_>;
+}
+
+impl View for Fifo<'_> {
+    fn view(&self) -> &Fifo<'_> {
+        self
+    }
+}
+
+impl View for MappedFifo {
+    fn view(&self) -> &Fifo<'_> {
+        self
+    }
+}
+
+/// The pair's rx fifo as two views (producer, consumer), borrowed or mapped.
+fn transfer(mgr: &SegmentManager, pair: FifoPair, mapped: bool, chunk: usize, total: u64) -> Duration {
+    if mapped {
+        let seg = mgr.segment(pair.rx.segment).unwrap();
+        // SAFETY: the first view is used only by the producer thread, the second
+        // only by the consumer thread.
+        let views =
+            unsafe { (seg.mapped_fifo(pair.rx.offset, pair.rx.size), seg.mapped_fifo(pair.rx.offset, pair.rx.size)) };
+        move_bytes(views.0.unwrap(), views.1.unwrap(), chunk, total)
+    } else {
+        // SAFETY: as above.
+        let views = unsafe { (pair.rx.fifo(mgr), pair.rx.fifo(mgr)) };
+        move_bytes(views.0.unwrap(), views.1.unwrap(), chunk, total)
+    }
+}
+
+/// Moves `total` bytes from `producer` to `consumer` in `chunk`-byte operations; returns the time taken.
+fn move_bytes<V: View>(producer: V, consumer: V, chunk: usize, total: u64) -> Duration {
     let start = Instant::now();
     std::thread::scope(|s| {
         s.spawn(move || {
@@ -29,7 +62,7 @@ fn transfer(mgr: &SegmentManager, pair: FifoPair, chunk: usize, total: u64) -> D
             let mut sent = 0;
             while sent < total {
                 let len = chunk.min((total - sent) as usize);
-                match producer.enqueue(&data[..len]) {
+                match producer.view().enqueue(&data[..len]) {
                     0 => backoff.snooze(),
                     n => {
                         sent += n as u64;
@@ -42,7 +75,7 @@ fn transfer(mgr: &SegmentManager, pair: FifoPair, chunk: usize, total: u64) -> D
         let backoff = Backoff::new();
         let mut received = 0;
         while received < total {
-            match consumer.dequeue(&mut buf) {
+            match consumer.view().dequeue(&mut buf) {
                 0 => backoff.snooze(),
                 n => {
                     received += n as u64;
@@ -67,9 +100,11 @@ fn fifo_two_threads(c: &mut Criterion) {
     let mut group = c.benchmark_group("fifo_1MiB_two_threads");
     group.throughput(Throughput::Bytes(BYTES_PER_ITER));
     for chunk in [64, 1500, 16384] {
-        group.bench_with_input(BenchmarkId::from_parameter(chunk), &chunk, |b, &chunk| {
-            b.iter_custom(|iters| transfer(&mgr, pair, chunk, iters * BYTES_PER_ITER));
-        });
+        for (name, mapped) in [("borrowed", false), ("mapped", true)] {
+            group.bench_with_input(BenchmarkId::new(name, chunk), &chunk, |b, &chunk| {
+                b.iter_custom(|iters| transfer(&mgr, pair, mapped, chunk, iters * BYTES_PER_ITER));
+            });
+        }
     }
     group.finish();
 }

@@ -44,13 +44,14 @@
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::io::{self, Read};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rustix::event::{PollFd, PollFlags};
 use shm::api::{AttachRequest, Body, Header, Kind, Message, WorkerInfo, HEADER_LEN, MAX_BODY, WORKER_HAS_EVENTFD};
 use shm::fdpass::{peer_credentials, send_with_fds};
 use shm::types::{ErrorCode, SessionHandle};
@@ -325,14 +326,11 @@ impl ApiServer {
     }
 
     /// Adds the descriptors to wait on (listener, connections) to `out`.
-    pub fn poll_fds(&self, out: &mut Vec<libc::pollfd>) {
-        out.push(libc::pollfd { fd: self.listener.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+    pub fn poll_fds<'a>(&'a self, out: &mut Vec<PollFd<'a>>) {
+        out.push(PollFd::new(&self.listener, PollFlags::IN));
         for c in &self.clients {
-            let mut events = libc::POLLIN;
-            if !c.out.is_empty() {
-                events |= libc::POLLOUT;
-            }
-            out.push(libc::pollfd { fd: c.stream.as_raw_fd(), events, revents: 0 });
+            let events = if c.out.is_empty() { PollFlags::IN } else { PollFlags::IN | PollFlags::OUT };
+            out.push(PollFd::new(&c.stream, events));
         }
     }
 
@@ -810,9 +808,12 @@ impl ApiServer {
             Ok(w) => {
                 self.stats.joins.fetch_add(1, Ordering::Relaxed);
                 let c = &mut self.clients[i];
-                eprintln!(
+                tracing::info!(
                     "dpnode: api connection {} (pid {}) joined {name:?} (app {}) as its app worker {}",
-                    c.id, c.pid, handle.index, w.wrk_map_index
+                    c.id,
+                    c.pid,
+                    handle.index,
+                    w.wrk_map_index
                 );
                 let worker = ClientWorker { wrk: w.wrk, ext: w.ext.clone() };
                 match owned {
@@ -930,10 +931,10 @@ impl ApiServer {
                             n += closed;
                             self.stats.workers_deleted_client_gone.fetch_add(1, Ordering::Relaxed);
                         }
-                        Err(e) => eprintln!("dpnode: api connection {}: worker del {:?}: {e}", c.id, a.name),
+                        Err(e) => tracing::warn!("dpnode: api connection {}: worker del {:?}: {e}", c.id, a.name),
                     }
                 }
-                eprintln!(
+                tracing::info!(
                     "dpnode: api connection {} (pid {}): {reason}; deleted its {} app workers of {:?} \
                      (the app stays), {n} sessions closed",
                     c.id,

@@ -17,8 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use shm::types::AttachOptions;
 
 use crate::application::AppWorkerDetail;
-use crate::fifo::Fifo;
-use crate::segment::{FifoHandle, FifoPair, SegmentError, SegmentManager, SegmentManagerConfig};
+use crate::segment::{FifoHandle, FifoPair, MappedFifo, SegmentError, SegmentManager, SegmentManagerConfig};
 
 /// How the app worker hears about its sessions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,24 +167,19 @@ impl AppWorkerShared {
         self.sessions_closed.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// A view of fifo `h` that is not tied to the lock's lifetime.
+    /// A view of fifo `h` that holds its segment's mapping (not tied to the lock's lifetime).
     ///
     /// # Safety
     ///
-    /// The caller must keep this `AppWorkerShared` alive (e.g. hold an `Arc`)
-    /// and drop the view before the fifo's pair is freed: the segment stays
-    /// mapped exactly as long as a pair in it is allocated or the manager
-    /// lives. The fifo must have one producer and one consumer at a time.
-    pub unsafe fn fifo_static(&self, h: FifoHandle) -> Result<Fifo<'static>, SegmentError> {
+    /// The fifo must have one producer and one consumer at a time, and the
+    /// view must be dropped before the fifo's pair is freed (the memory
+    /// stays mapped either way, but a freed pair is handed out again).
+    pub unsafe fn mapped_fifo(&self, h: FifoHandle) -> Result<MappedFifo, SegmentError> {
         let sm = self.segments();
         let seg = sm.segment(h.segment).ok_or(SegmentError::NoSuchSegment(h.segment))?;
-        // SAFETY: forwarded to the caller (see above); `seg.fifo` checks the
-        // offset and size against the segment and the fifo's magic.
-        let fifo = unsafe { seg.fifo(h.offset, h.size) }?;
-        // SAFETY: the view points into the segment's mapping, not into the
-        // guard or the manager; the mapping outlives the view by the
-        // caller's contract, so extending the lifetime is sound.
-        Ok(unsafe { std::mem::transmute::<Fifo<'_>, Fifo<'static>>(fifo) })
+        // SAFETY: forwarded to the caller (see above); `mapped_fifo` checks
+        // the offset and size against the segment and the fifo's magic.
+        Ok(unsafe { seg.mapped_fifo(h.offset, h.size) }?)
     }
 
     /// Live segments and fifo pairs in use (for leak checks and the CLI).

@@ -59,9 +59,9 @@ pub trait BuiltinApp: Send {
         0
     }
 
-    /// One line about this instance for `show app N verbose`.
-    fn describe(&self) -> String {
-        String::new()
+    /// What this instance reports for `show app N verbose` (nothing by default).
+    fn snapshot(&self) -> Option<crate::snapshot::BuiltinAppSnapshot> {
+        None
     }
 }
 
@@ -162,7 +162,7 @@ impl AppApi<'_> {
         let n = if sess.is_dgram() {
             let hdr = DgramHeader { len: data.len() as u32, remote: sess.remote, local: sess.local };
             let tx = &mut sess.fifos.as_mut().expect("checked").tx;
-            if dgram_enqueue(tx, &hdr, data) {
+            if tx.with_view_mut(|tx| dgram_enqueue(tx, &hdr, data)) {
                 data.len()
             } else {
                 0

@@ -19,6 +19,7 @@ use shm::types::TransportProto;
 
 use crate::error::SessionError;
 use crate::pool::Pool;
+use crate::snapshot::ConnSnapshot;
 use crate::transport::{ConnectRequest, EventKind, Transport, TransportCx};
 
 /// One cut-through connection: the two sessions it joins.
@@ -189,17 +190,16 @@ impl Transport for CutThrough {
         }
     }
 
-    fn format_conn(&self, conn: u32) -> String {
+    fn conn_snapshot(&self, conn: u32) -> ConnSnapshot {
         match self.conns.get(conn) {
-            Some(c) => format!(
-                "cut-through {} client {} server {}{}{}",
-                if c.dgram { "dgram" } else { "stream" },
-                c.client,
-                c.server,
-                if c.client_closed { " client-closed" } else { "" },
-                if c.server_closed { " server-closed" } else { "" }
-            ),
-            None => "cut-through (closed)".into(),
+            Some(c) => ConnSnapshot::CutThrough {
+                dgram: c.dgram,
+                client: c.client,
+                server: c.server,
+                client_closed: c.client_closed,
+                server_closed: c.server_closed,
+            },
+            None => ConnSnapshot::Closed { proto: TransportProto::CtTcp },
         }
     }
 

@@ -31,7 +31,6 @@
 //! ([`ExternalShared::gone_segments`]).
 
 use std::collections::{HashMap, VecDeque};
-use std::fmt::Write as _;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -42,7 +41,9 @@ use shm::types::AttachOptions;
 
 use crate::app_worker::AppWorkerShared;
 use crate::error::SessionError;
-use crate::mq::{new_eventfd, MessageQueue};
+use crate::mq::new_eventfd;
+use crate::segment::MappedQueue;
+use crate::snapshot::{ExternalEndpointSnapshot, QueueUsage};
 
 /// Requests read from one app worker's queue per worker loop, so one busy
 /// (or hostile) app cannot starve packet I/O or other apps.
@@ -327,8 +328,8 @@ struct EndpointCounters {
 pub struct ExternalEndpoint {
     /// What the workers and the API server share.
     pub shared: Arc<ExternalShared>,
-    events: MessageQueue<'static>,
-    requests: MessageQueue<'static>,
+    events: MappedQueue,
+    requests: MappedQueue,
     backlog: VecDeque<Pending>,
     backlog_limit: usize,
     notify: bool,
@@ -336,8 +337,6 @@ pub struct ExternalEndpoint {
     /// Control-request tokens (scaled by 1e9: one token is `1_000_000_000`), and when they were last refilled.
     control_tokens: u64,
     control_at_ns: u64,
-    // Last: keeps the segment holding the queues mapped while the views above live.
-    _owner: Arc<AppWorkerShared>,
 }
 
 /// The backlog overflowed: the app does not read its events.
@@ -358,26 +357,17 @@ impl ExternalEndpoint {
             let sm = owner.segments();
             let seg = sm.segment(0).ok_or_else(|| internal(&"no first segment"))?;
             // SAFETY: the queues were just formatted at these offsets of the
-            // first segment, which never goes away while `owner` lives, and
-            // the endpoint keeps `owner`. This worker is the only producer of
-            // `events` and the only consumer of `requests` (the app takes the
-            // other ends), one endpoint per worker per app worker.
+            // first segment. This worker is the only producer of `events` and
+            // the only consumer of `requests` (the app takes the other ends),
+            // one endpoint per worker per app worker. The views hold the
+            // segment's mapping.
             let views = unsafe {
                 (
-                    seg.message_queue(pair.events, queues.slots, queues.slot_size),
-                    seg.message_queue(pair.requests, queues.slots, queues.slot_size),
+                    seg.mapped_queue(pair.events, queues.slots, queues.slot_size),
+                    seg.mapped_queue(pair.requests, queues.slots, queues.slot_size),
                 )
             };
-            let (e, r) = (views.0.map_err(|e| internal(&e))?, views.1.map_err(|e| internal(&e))?);
-            // SAFETY: the views point into the segment's mapping, not into the
-            // lock guard; the mapping outlives them because `_owner` (dropped
-            // after them) keeps the segment manager, and so the first segment, alive.
-            unsafe {
-                (
-                    std::mem::transmute::<MessageQueue<'_>, MessageQueue<'static>>(e),
-                    std::mem::transmute::<MessageQueue<'_>, MessageQueue<'static>>(r),
-                )
-            }
+            (views.0.map_err(|e| internal(&e))?, views.1.map_err(|e| internal(&e))?)
         };
         if let Some(fd) = &queues.eventfd {
             events.set_eventfd(fd.try_clone().map_err(|e| internal(&e))?);
@@ -392,7 +382,6 @@ impl ExternalEndpoint {
             counters: EndpointCounters::default(),
             control_tokens: CONTROL_BURST * 1_000_000_000,
             control_at_ns: 0,
-            _owner: owner.clone(),
         })
     }
 
@@ -492,33 +481,22 @@ impl ExternalEndpoint {
         self.backlog.len()
     }
 
-    /// One line for `show app N verbose`.
-    pub fn describe(&self) -> String {
+    /// This endpoint's queues and counters, for `show app INDEX verbose`.
+    pub fn snapshot(&self) -> ExternalEndpointSnapshot {
         let c = &self.counters;
-        let mut out = format!(
-            "external: event queue {}/{}, request queue {}/{}, backlog {} (max {}, limit {}), \
-             events {} requests {} wakeups {}",
-            self.events.len(),
-            self.events.capacity(),
-            self.requests.len(),
-            self.requests.capacity(),
-            self.backlog.len(),
-            c.backlog_max,
-            self.backlog_limit,
-            c.events,
-            c.requests,
-            c.wakeups
-        );
-        if c.queue_full + c.bad_requests + c.bad_sessions > 0 {
-            let _ = write!(
-                out,
-                ", queue full {} bad requests {} foreign/stale sessions {}",
-                c.queue_full, c.bad_requests, c.bad_sessions
-            );
+        ExternalEndpointSnapshot {
+            event_queue: QueueUsage { len: self.events.len(), capacity: self.events.capacity() },
+            request_queue: QueueUsage { len: self.requests.len(), capacity: self.requests.capacity() },
+            backlog: self.backlog.len(),
+            backlog_max: c.backlog_max,
+            backlog_limit: self.backlog_limit,
+            events: c.events,
+            requests: c.requests,
+            wakeups: c.wakeups,
+            queue_full: c.queue_full,
+            bad_requests: c.bad_requests,
+            bad_sessions: c.bad_sessions,
+            detaching: self.shared.doomed(),
         }
-        if let Some(reason) = self.shared.doomed() {
-            let _ = write!(out, ", being detached: {reason}");
-        }
-        out
     }
 }

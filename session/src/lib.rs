@@ -43,6 +43,7 @@ pub mod namespace;
 pub mod pool;
 pub use shm::segment;
 pub mod session;
+pub mod snapshot;
 pub mod tcp_transport;
 pub mod transport;
 pub mod udp;

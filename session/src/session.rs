@@ -25,7 +25,7 @@ use shm::types::TransportProto;
 
 use crate::app_worker::AppWorkerShared;
 use crate::fifo::Fifo;
-use crate::segment::{FifoHandle, FifoPair, SegmentError};
+use crate::segment::{FifoHandle, FifoPair, MappedFifo, SegmentError};
 
 pub use shm::dgram::{dgram_dequeue, dgram_enqueue, dgram_peek_header, DgramHeader};
 
@@ -64,9 +64,9 @@ impl SessionState {
 /// The fifo pair of a session, as views the worker can use at any time.
 pub struct SessionFifos {
     /// Node to app.
-    pub rx: Fifo<'static>,
+    pub rx: MappedFifo,
     /// App to node.
-    pub tx: Fifo<'static>,
+    pub tx: MappedFifo,
     /// The pair as allocated (for a cut-through client: the server's pair, swapped).
     pub pair: FifoPair,
     /// Owner of the segment the fifos live in; keeps it mapped.
@@ -92,10 +92,9 @@ impl SessionFifos {
     fn views(owner: &Arc<AppWorkerShared>, pair: FifoPair) -> Result<SessionFifos, SegmentError> {
         // SAFETY: the pair was just allocated for this session alone: the
         // node is the only producer of rx and the only consumer of tx (the
-        // app takes the other ends). The views stay valid while the segment
-        // is mapped, which `owner` (kept in the returned value) guarantees
-        // until the pair is freed, and `free` drops the views first.
-        match unsafe { (owner.fifo_static(pair.rx), owner.fifo_static(pair.tx)) } {
+        // app takes the other ends), and `free` drops the views before it
+        // frees the pair.
+        match unsafe { (owner.mapped_fifo(pair.rx), owner.mapped_fifo(pair.tx)) } {
             (Ok(rx), Ok(tx)) => Ok(SessionFifos { rx, tx, pair, owner: owner.clone(), frees: true }),
             (Err(e), _) | (_, Err(e)) => {
                 owner.free_fifo_pair(pair);
@@ -110,16 +109,16 @@ impl SessionFifos {
         // SAFETY: the cut-through client consumes what the server's tx
         // produces and produces what the server's rx consumes; each end has
         // one producer and one consumer (the two sessions, on one worker).
-        // `owner` keeps the segment mapped for as long as these views live.
-        let views = unsafe { (self.owner.fifo_static(pair.rx), self.owner.fifo_static(pair.tx)) };
+        // The views hold the segment's mapping, whichever side goes first.
+        let views = unsafe { (self.owner.mapped_fifo(pair.rx), self.owner.mapped_fifo(pair.tx)) };
         let (rx, tx) = (views.0?, views.1?);
         Ok(SessionFifos { rx, tx, pair, owner: self.owner.clone(), frees: false })
     }
 
     /// Drops the views and, if this side owns the pair, returns it to its segment manager.
     pub fn free(self) {
-        // Consuming `self` ends the views (they own nothing and have no
-        // `Drop`), so none can be used once the pair is freed below.
+        // Consuming `self` drops the views, so none can be used once the
+        // pair is freed below.
         let SessionFifos { pair, owner, frees, .. } = self;
         if frees {
             owner.free_fifo_pair(pair);
@@ -184,12 +183,12 @@ impl Session {
     }
 
     /// The rx fifo view; sessions always have fifos until they are freed.
-    pub fn rx(&self) -> &Fifo<'static> {
+    pub fn rx(&self) -> &Fifo<'_> {
         &self.fifos.as_ref().expect("session fifos").rx
     }
 
     /// The tx fifo view.
-    pub fn tx(&self) -> &Fifo<'static> {
+    pub fn tx(&self) -> &Fifo<'_> {
         &self.fifos.as_ref().expect("session fifos").tx
     }
 }

@@ -39,6 +39,7 @@ use shm::types::{TransportOptions, TransportProto};
 use crate::error::SessionError;
 use crate::fifo::HeapFifo;
 use crate::pool::Pool;
+use crate::snapshot::ConnSnapshot;
 use crate::transport::{ConnectError, ConnectRequest, EventKind, PortPicker, Transport, TransportCx};
 use crate::udp::{Tuple, TupleMap};
 use tcp::backlog::{ListenBacklog, SynCookieMode, SynDecision};
@@ -233,7 +234,7 @@ impl TcpTransport {
             }
             s => {
                 let Some(f) = cx.sessions.get(s).and_then(|s| s.fifos.as_ref()) else { return };
-                tc.conn.input(now, &seg.repr, payload, &f.rx, &f.tx);
+                tc.conn.input(now, &seg.repr, payload, &*f.rx, &*f.tx);
             }
         }
         self.drive(cx, c);
@@ -544,7 +545,7 @@ impl TcpTransport {
                     self.spare = Some(m);
                     return;
                 };
-                tc.conn.poll_transmit(now, &f.tx, &mut buf[HEADROOM..])
+                tc.conn.poll_transmit(now, &*f.tx, &mut buf[HEADROOM..])
             };
             let Some(t) = t else {
                 self.spare = Some(m);
@@ -711,7 +712,7 @@ impl Transport for TcpTransport {
         let now = cx.io.now_ns;
         let Some(f) = cx.sessions.get(session).and_then(|s| s.fifos.as_ref()) else { return };
         if let Some(tc) = self.conns.get_mut(c) {
-            tc.conn.app_rx(now, &f.rx);
+            tc.conn.app_rx(now, &*f.rx);
         }
         self.drive(cx, c);
     }
@@ -725,7 +726,7 @@ impl Transport for TcpTransport {
         let now = cx.io.now_ns;
         let Some(f) = cx.sessions.get(session).and_then(|s| s.fifos.as_ref()) else { return };
         if let Some(tc) = self.conns.get_mut(c) {
-            tc.conn.close(now, &f.rx);
+            tc.conn.close(now, &*f.rx);
         }
         self.drive(cx, c);
     }
@@ -779,18 +780,10 @@ impl Transport for TcpTransport {
         n
     }
 
-    fn format_conn(&self, conn: u32) -> String {
+    fn conn_snapshot(&self, conn: u32) -> ConnSnapshot {
         match self.conns.get(conn) {
-            Some(tc) => {
-                let st = tc.conn.stats().to_string();
-                format!(
-                    "tcp {} -> {}\n             {}",
-                    tc.tuple.local,
-                    tc.tuple.remote,
-                    st.replace('\n', "\n             ")
-                )
-            }
-            None => "tcp (closed)".into(),
+            Some(tc) => ConnSnapshot::Tcp { local: tc.tuple.local, remote: tc.tuple.remote, stats: tc.conn.stats() },
+            None => ConnSnapshot::Closed { proto: TransportProto::Tcp },
         }
     }
 

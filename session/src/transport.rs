@@ -179,8 +179,8 @@ pub trait Transport {
         0
     }
 
-    /// One line about connection `conn` for `show session verbose`.
-    fn format_conn(&self, conn: u32) -> String;
+    /// Connection `conn` as `show session verbose` shows it.
+    fn conn_snapshot(&self, conn: u32) -> crate::snapshot::ConnSnapshot;
 
     /// Open connections.
     fn connections(&self) -> usize;

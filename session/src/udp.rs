@@ -40,6 +40,7 @@ use shm::types::TransportProto;
 use crate::error::SessionError;
 use crate::pool::Pool;
 use crate::session::{dgram_peek_header, DgramHeader};
+use crate::snapshot::ConnSnapshot;
 use crate::transport::{ConnectRequest, EventKind, PortPicker, Transport, TransportCx};
 
 counters::counters! {
@@ -541,17 +542,16 @@ impl Transport for UdpTransport {
         expired.len()
     }
 
-    fn format_conn(&self, conn: u32) -> String {
+    fn conn_snapshot(&self, conn: u32) -> ConnSnapshot {
         match self.conns.get(conn) {
-            Some(c) => format!(
-                "udp {} -> {} rx {} tx {} dgrams{}",
-                c.tuple.local,
-                c.tuple.remote,
-                c.rx_dgrams,
-                c.tx_dgrams,
-                if c.accepted { " (accepted)" } else { "" }
-            ),
-            None => "udp (closed)".into(),
+            Some(c) => ConnSnapshot::Udp {
+                local: c.tuple.local,
+                remote: c.tuple.remote,
+                rx_dgrams: c.rx_dgrams,
+                tx_dgrams: c.tx_dgrams,
+                accepted: c.accepted,
+            },
+            None => ConnSnapshot::Closed { proto: TransportProto::Udp },
         }
     }
 

@@ -43,6 +43,7 @@ use crate::main_thread::MainCtx;
 use crate::pool::Pool;
 use crate::segment::fifo_pair_footprint;
 use crate::session::{dgram_enqueue, DgramHeader, Session, SessionFifos, SessionState};
+use crate::snapshot::{AppWorkerSnapshot, FifoUsage, SessionSnapshot};
 use crate::tcp_transport::{ListenVerdict, TcpInputCounter, TcpInputCounters, TcpTransport, TcpTransportConfig};
 use crate::transport::{ConnectError, ConnectRequest, EventKind, SessionEvent, Transport, TransportCx};
 use crate::udp::{Tuple, UdpConfig, UdpCounter, UdpCounters, UdpTransport};
@@ -904,7 +905,7 @@ impl SessionWorker {
         let Some(s) = self.sessions.get_mut(index) else { return };
         let hdr = DgramHeader { len: payload.len() as u32, remote: tuple.remote, local: tuple.local };
         let Some(f) = s.fifos.as_mut() else { return };
-        if !dgram_enqueue(&mut f.rx, &hdr, payload) {
+        if !f.rx.with_view_mut(|rx| dgram_enqueue(rx, &hdr, payload)) {
             s.rx_dropped += 1;
             self.stats.session.inc(SessionCounter::RxFifoFull);
             return;
@@ -1071,70 +1072,56 @@ impl SessionWorker {
         }
     }
 
-    /// One line per session, for `show session [verbose]`.
-    pub fn format_sessions(&self, verbose: bool) -> Vec<String> {
-        let mut out = Vec::new();
-        for (i, s) in self.sessions.iter_indexed() {
-            let h = self.handle(i);
-            let mut line = format!(
-                "{:<10} {:<7} {:<21} {:<21} {:<17} {}",
-                h.to_string(),
-                s.proto.as_str(),
-                s.local.to_string(),
-                s.remote.to_string(),
-                s.state.as_str(),
-                s.app.app_name
-            );
-            if verbose {
-                let (rx, tx) = (s.rx(), s.tx());
-                let conn = match s.proto {
-                    TransportProto::Udp => self.udp.format_conn(s.conn),
-                    TransportProto::Tcp => self.tcp.format_conn(s.conn),
-                    TransportProto::CtUdp | TransportProto::CtTcp => self.ct.format_conn(s.conn),
+    /// Every session on this worker, for `show session [verbose]`.
+    pub fn sessions_snapshot(&self) -> Vec<SessionSnapshot> {
+        self.sessions
+            .iter_indexed()
+            .map(|(i, s)| {
+                // Fifos are gone only mid-teardown; a snapshot shows them empty then.
+                let usage = |f: Option<&crate::fifo::Fifo<'_>>| {
+                    f.map_or(FifoUsage { used: 0, capacity: 0 }, |f| FifoUsage {
+                        used: f.max_dequeue(),
+                        capacity: f.capacity(),
+                    })
                 };
-                line.push_str(&format!(
-                    "\n           rx fifo {}/{} tx fifo {}/{} rx {} B tx {} B rx-dropped {} listener {} | {}",
-                    rx.max_dequeue(),
-                    rx.capacity(),
-                    tx.max_dequeue(),
-                    tx.capacity(),
-                    s.rx_bytes,
-                    s.tx_bytes,
-                    s.rx_dropped,
-                    s.listener.map_or("-".into(), |l| SessionHandle::listener(l).to_string()),
-                    conn
-                ));
-            }
-            out.push(line);
-        }
-        out
-    }
-
-    /// Builtin app descriptions on this worker, by app worker index.
-    pub fn describe_apps(&self) -> Vec<(u32, String)> {
-        self.apps
-            .iter()
-            .map(|(&i, a)| {
-                let d = match &a.endpoint {
-                    AppEndpoint::Builtin(Some(b)) => b.describe(),
-                    AppEndpoint::Builtin(None) => String::new(),
-                    AppEndpoint::External(e) => e.describe(),
-                };
-                (i, d)
+                let fifos = s.fifos.as_ref();
+                SessionSnapshot {
+                    handle: self.handle(i),
+                    proto: s.proto,
+                    local: s.local,
+                    remote: s.remote,
+                    state: s.state,
+                    app: s.app.app_name.to_string(),
+                    app_worker: s.app_wrk,
+                    client: s.is_client(),
+                    rx_fifo: usage(fifos.map(|f| &*f.rx)),
+                    tx_fifo: usage(fifos.map(|f| &*f.tx)),
+                    rx_bytes: s.rx_bytes,
+                    tx_bytes: s.tx_bytes,
+                    rx_dropped: s.rx_dropped,
+                    listener: s.listener,
+                    conn: match s.proto {
+                        TransportProto::Udp => self.udp.conn_snapshot(s.conn),
+                        TransportProto::Tcp => self.tcp.conn_snapshot(s.conn),
+                        TransportProto::CtUdp | TransportProto::CtTcp => self.ct.conn_snapshot(s.conn),
+                    },
+                }
             })
             .collect()
     }
 
-    /// Client sessions (from connects) per app worker, for `show app client`.
-    pub fn client_sessions(&self) -> Vec<(u32, String)> {
-        self.sessions
-            .iter_indexed()
-            .filter(|(_, s)| s.is_client())
-            .map(|(i, s)| {
-                (
-                    s.app_wrk,
-                    format!("{} {} {} -> {} {}", self.handle(i), s.proto.as_str(), s.local, s.remote, s.state.as_str()),
-                )
+    /// What the app workers on this worker report, by app worker index.
+    pub fn app_snapshots(&self) -> Vec<(u32, AppWorkerSnapshot)> {
+        self.apps
+            .iter()
+            .map(|(&i, a)| {
+                let d = match &a.endpoint {
+                    AppEndpoint::Builtin(b) => {
+                        AppWorkerSnapshot::Builtin { app: b.as_ref().and_then(|b| b.snapshot()) }
+                    }
+                    AppEndpoint::External(e) => AppWorkerSnapshot::External(e.snapshot()),
+                };
+                (i, d)
             })
             .collect()
     }

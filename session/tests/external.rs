@@ -31,6 +31,7 @@ use session::external::ApiStats;
 use session::lookup::parse_uri;
 use session::main_thread::MainCtx;
 use session::segment::live_counts;
+use session::snapshot::AppWorkerSnapshot;
 use session::worker::AppEndpoint;
 use shm::msg::{self, Request, MAX_PAYLOAD};
 use shm::types::Scope;
@@ -218,8 +219,8 @@ fn external_apps_over_a_ring_port() {
         assert!(node.tx_packets() - tx_before > 2 * 3 * 60_000 / 1200, "both ways went through the ring");
         assert_eq!(node.sessions(), 3, "the external server keeps its accepted sessions");
         assert_eq!(live_counts(), (base.0 + 1, base.1 + 3));
-        let detail = node.ctx.on_workers(|sw, _, _, _| sw.describe_apps()).concat();
-        assert!(detail.iter().any(|(_, d)| d.contains("external: event queue")), "{detail:?}");
+        let detail = node.ctx.on_workers(|sw, _, _, _| sw.app_snapshots()).concat();
+        assert!(detail.iter().any(|(_, d)| matches!(d, AppWorkerSnapshot::External(_))), "{detail:?}");
 
         // 2. An external client over the transport to a builtin server.
         let mut f = |_| AppEndpoint::Builtin(Some(Box::new(EchoServer::new()) as _));

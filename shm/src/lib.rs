@@ -18,8 +18,9 @@
 //! (the node's config and CLI, the API, the client library), is checked
 //! against the same ranges ([`limits`]). `docs/api.md` describes the protocol.
 //!
-//! This crate depends on nothing but `libc`, so the client library built on
-//! it (`dpnode-client`) needs no DPDK at build or run time. The session
+//! This crate needs no DPDK: its system calls (memfd, mmap, eventfd, poll,
+//! descriptor passing) go through `rustix` and `memmap2`, so the client
+//! library built on it (`dpnode-client`) needs no DPDK at build or run time. The session
 //! layer re-exports the shared-memory modules (`session::fifo`,
 //! `session::mq`, `session::segment`) under their old names.
 

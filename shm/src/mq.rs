@@ -35,11 +35,12 @@
 use std::io;
 use std::marker::PhantomData;
 use std::mem::size_of;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{fence, AtomicU32, Ordering};
 use std::time::Duration;
 
+use rustix::event::{EventfdFlags, PollFd, PollFlags};
 use thiserror::Error;
 
 use crate::fifo::{align_up, check_aligned, CacheLine};
@@ -322,17 +323,11 @@ impl<'a> MessageQueue<'a> {
         if self.hdr().shared.0.want_wakeup.swap(0, Ordering::AcqRel) == 0 {
             return Ok(false);
         }
-        let one = 1u64.to_ne_bytes();
-        // SAFETY: writes 8 bytes from a live buffer to an fd we own.
-        let written = unsafe { libc::write(fd.as_raw_fd(), one.as_ptr().cast(), one.len()) };
-        if written < 0 {
-            let err = io::Error::last_os_error();
+        match rustix::io::write(fd, &1u64.to_ne_bytes()) {
             // WouldBlock: the counter is saturated, so the consumer wakes anyway.
-            if err.kind() != io::ErrorKind::WouldBlock {
-                return Err(err);
-            }
+            Ok(_) | Err(rustix::io::Errno::WOULDBLOCK) => Ok(true),
+            Err(e) => Err(e.into()),
         }
-        Ok(true)
     }
 
     /// Consumer: asks the producer to write the eventfd after its next send,
@@ -374,41 +369,30 @@ impl<'a> MessageQueue<'a> {
 
 /// Polls `fd` for input and, if readable, resets the eventfd counter; false on timeout.
 fn wait_readable(fd: &OwnedFd, timeout: Option<Duration>) -> io::Result<bool> {
-    let ms = timeout.map_or(-1, |t| {
-        let ms = t.as_nanos().div_ceil(1_000_000);
-        ms.min(libc::c_int::MAX as u128) as libc::c_int
+    let timeout = timeout.map(|t| rustix::event::Timespec {
+        tv_sec: t.as_secs().min(i64::MAX as u64) as i64,
+        tv_nsec: i64::from(t.subsec_nanos()),
     });
-    let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-    // SAFETY: one valid pollfd for the duration of the call.
-    let ready = unsafe { libc::poll(&mut pfd, 1, ms) };
-    if ready < 0 {
-        let err = io::Error::last_os_error();
+    let mut pfd = [PollFd::new(fd, PollFlags::IN)];
+    match rustix::event::poll(&mut pfd, timeout.as_ref()) {
+        Ok(0) => return Ok(false),
+        Ok(_) => {}
         // A signal is as good as a wake-up: the caller re-checks the queue.
-        return if err.kind() == io::ErrorKind::Interrupted { Ok(true) } else { Err(err) };
+        Err(rustix::io::Errno::INTR) => return Ok(true),
+        Err(e) => return Err(e.into()),
     }
-    if ready == 0 {
-        return Ok(false);
-    }
+    // The fd polled readable and we are its only reader, so this does not
+    // block even on a blocking eventfd.
     let mut count = [0u8; 8];
-    // SAFETY: reads at most 8 bytes into a live 8-byte buffer. The fd polled
-    // readable and we are its only reader, so this does not block even on a
-    // blocking eventfd.
-    let got = unsafe { libc::read(fd.as_raw_fd(), count.as_mut_ptr().cast(), count.len()) };
-    if got < 0 && io::Error::last_os_error().kind() != io::ErrorKind::WouldBlock {
-        return Err(io::Error::last_os_error());
+    match rustix::io::read(fd, &mut count) {
+        Ok(_) | Err(rustix::io::Errno::WOULDBLOCK) => Ok(true),
+        Err(e) => Err(e.into()),
     }
-    Ok(true)
 }
 
 /// Creates a non-blocking, close-on-exec eventfd for a queue.
 pub fn new_eventfd() -> io::Result<OwnedFd> {
-    // SAFETY: plain syscall without pointers.
-    let raw = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-    if raw < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `raw` is a fresh descriptor that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+    Ok(rustix::event::eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?)
 }
 
 #[cfg(test)]

@@ -23,12 +23,15 @@
 //! added segments once they are empty again. The first segment is never
 //! removed: it carries the app worker's message queue and preallocated pairs.
 
-use std::ffi::CString;
 use std::io;
 use std::mem::size_of;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::ops::Deref;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use rustix::fs;
 
 use thiserror::Error;
 
@@ -150,10 +153,21 @@ pub fn fifo_pair_footprint(rx_size: u32, tx_size: u32) -> Result<usize, FifoErro
     PairLayout::new(rx_size, tx_size).map(|l| l.chunk as usize)
 }
 
+/// A segment's memory mapping; unmapped when the segment and every
+/// [`MappedFifo`] and [`MappedQueue`] made from it are gone.
+#[derive(Debug)]
+pub struct Mapping {
+    // Only held: dropping it unmaps.
+    _raw: memmap2::MmapRaw,
+}
+
 /// A memfd segment mapped into this process.
 #[derive(Debug)]
 pub struct Segment {
     fd: OwnedFd,
+    // Borrowed views (`fifo`, `message_queue`) borrow the segment; owning
+    // ones (`mapped_fifo`, `mapped_queue`) hold a count of this.
+    map: Arc<Mapping>,
     base: NonNull<u8>,
     size: usize,
     id: u64,
@@ -169,15 +183,6 @@ unsafe impl Send for Segment {}
 // SAFETY: see `Send`.
 unsafe impl Sync for Segment {}
 
-/// Converts a libc return value into an `io::Result`.
-fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
-    if ret < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(ret)
-    }
-}
-
 fn invalid(kind: io::ErrorKind, msg: &'static str) -> io::Error {
     io::Error::new(kind, msg)
 }
@@ -188,19 +193,14 @@ impl Segment {
         if size < SEGMENT_HEADER_SIZE || size > isize::MAX as usize {
             return Err(invalid(io::ErrorKind::InvalidInput, "segment size out of range"));
         }
-        let cname =
-            CString::new(name).map_err(|_| invalid(io::ErrorKind::InvalidInput, "segment name contains NUL"))?;
-        let flags = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
-        // SAFETY: `cname` is a valid C string for the duration of the call.
-        let raw = cvt(unsafe { libc::memfd_create(cname.as_ptr(), flags) })?;
-        // SAFETY: `raw` is a fresh descriptor that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        // SAFETY: plain syscalls on a descriptor we own.
-        unsafe {
-            cvt(libc::ftruncate(fd.as_raw_fd(), size as libc::off_t))?;
-            let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
-            cvt(libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals))?;
+        if name.contains('\0') {
+            return Err(invalid(io::ErrorKind::InvalidInput, "segment name contains NUL"));
         }
+        let fd = fs::memfd_create(name, fs::MemfdFlags::CLOEXEC | fs::MemfdFlags::ALLOW_SEALING)?;
+        fs::ftruncate(&fd, size as u64)?;
+        // Sealed against resizing, so no process can make another fault by
+        // truncating the file under its mapping.
+        fs::fcntl_add_seals(&fd, fs::SealFlags::SHRINK | fs::SealFlags::GROW | fs::SealFlags::SEAL)?;
         let id = SEGMENT_ID.fetch_add(1, Ordering::Relaxed);
         let seg = Self::map(fd, size, id, true)?;
         LIVE_SEGMENTS.fetch_add(1, Ordering::Relaxed);
@@ -224,11 +224,8 @@ impl Segment {
     ///
     /// The mapping can make fifo and queue views but cannot allocate.
     pub fn from_fd(fd: OwnedFd, size: usize) -> io::Result<Segment> {
-        // SAFETY: `stat` is plain data, filled in by fstat.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: valid fd and a live stat buffer.
-        cvt(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) })?;
-        if size < SEGMENT_HEADER_SIZE || (st.st_size as u64) < size as u64 {
+        let st = fs::fstat(&fd)?;
+        if size < SEGMENT_HEADER_SIZE || u64::try_from(st.st_size).unwrap_or(0) < size as u64 {
             return Err(invalid(io::ErrorKind::InvalidInput, "segment size mismatch"));
         }
         let mut seg = Self::map(fd, size, 0, false)?;
@@ -251,21 +248,11 @@ impl Segment {
     }
 
     fn map(fd: OwnedFd, size: usize, id: u64, owner: bool) -> io::Result<Segment> {
-        // SAFETY: a fresh shared mapping of an fd we own; the kernel picks the address.
-        let base = unsafe {
-            libc::mmap(ptr::null_mut(), size, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd.as_raw_fd(), 0)
-        };
-        if base == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(Segment {
-            fd,
-            base: NonNull::new(base.cast()).ok_or_else(io::Error::last_os_error)?,
-            size,
-            id,
-            owner,
-            pairs_in_use: 0,
-        })
+        // A shared read-write mapping of the whole segment; the kernel picks the address.
+        let map = memmap2::MmapOptions::new().len(size).map_raw(&fd)?;
+        let base =
+            NonNull::new(map.as_mut_ptr()).ok_or_else(|| invalid(io::ErrorKind::Other, "mapped at address 0"))?;
+        Ok(Segment { fd, map: Arc::new(Mapping { _raw: map }), base, size, id, owner, pairs_in_use: 0 })
     }
 
     /// The memfd, to pass to the application.
@@ -479,6 +466,40 @@ impl Segment {
         unsafe { Fifo::from_raw(self.at(off), size) }
     }
 
+    /// Makes a view of the fifo of `size` bytes at `offset` that holds the
+    /// segment's mapping, so it may outlive this `Segment` value (and the
+    /// manager that keeps it) without ever pointing at unmapped memory.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Segment::fifo`]: at most one producer and one consumer at a time.
+    pub unsafe fn mapped_fifo(&self, offset: u64, size: u32) -> Result<MappedFifo, FifoError> {
+        Fifo::check_size(size)?;
+        let footprint = Fifo::footprint(size) as u64;
+        let off = self.checked_range(offset, footprint).ok_or(FifoError::NotAFifo)?;
+        // SAFETY: the footprint lies inside the mapping, and the returned
+        // value holds the mapping for as long as the view lives (the view
+        // never leaves it by value: see `MappedFifo`); the producer/consumer
+        // rule is the caller's.
+        let fifo = unsafe { Fifo::from_raw(self.at(off), size) }?;
+        Ok(MappedFifo { fifo, _map: self.map.clone() })
+    }
+
+    /// Makes a view of the message queue with this layout at `offset` that
+    /// holds the segment's mapping (see [`Segment::mapped_fifo`]).
+    ///
+    /// # Safety
+    ///
+    /// As for [`Segment::message_queue`].
+    pub unsafe fn mapped_queue(&self, offset: u64, slots: u32, slot_size: u32) -> Result<MappedQueue, MqError> {
+        MessageQueue::check_layout(slots, slot_size)?;
+        let footprint = MessageQueue::footprint(slots, slot_size) as u64;
+        let off = self.checked_range(offset, footprint).ok_or(MqError::NotAQueue)?;
+        // SAFETY: as for `mapped_fifo`.
+        let queue = unsafe { MessageQueue::from_raw(self.at(off), slots, slot_size) }?;
+        Ok(MappedQueue { queue, _map: self.map.clone() })
+    }
+
     /// Allocates and formats a message queue (never freed); returns its offset.
     pub fn alloc_message_queue(&mut self, slots: u32, slot_size: u32) -> Result<u64, SegmentError> {
         MessageQueue::check_layout(slots, slot_size)?;
@@ -505,13 +526,75 @@ impl Segment {
 
 impl Drop for Segment {
     fn drop(&mut self) {
-        // SAFETY: unmaps exactly the mapping made in `map`. Views borrow the
-        // segment, so none outlives it; the fd is closed by `OwnedFd`.
-        unsafe { libc::munmap(self.base.as_ptr().cast(), self.size) };
+        // The fd goes with the field, the mapping with the last holder of `map`.
         if self.owner {
             LIVE_SEGMENTS.fetch_sub(1, Ordering::Relaxed);
             LIVE_PAIRS.fetch_sub(self.pairs_in_use as usize, Ordering::Relaxed);
         }
+    }
+}
+
+/// A fifo view that holds its segment's mapping (made by
+/// [`Segment::mapped_fifo`]): a session or an app keeps it as long as it
+/// likes, and the memory stays mapped until it is dropped.
+///
+/// It dereferences to the [`Fifo`] view it wraps (the same fields, no extra
+/// indirection on the data path); mutable access, which the view's slice
+/// methods need, goes through [`MappedFifo::with_view_mut`] so that the view
+/// can never be moved out of the value that keeps its memory.
+pub struct MappedFifo {
+    // Points into `_map`; declared first, so it goes first.
+    fifo: Fifo<'static>,
+    _map: Arc<Mapping>,
+}
+
+impl MappedFifo {
+    /// Runs `f` with mutable access to the view.
+    ///
+    /// `f` works for any lifetime of the view, so it cannot swap the view
+    /// for one that outlives other memory, nor keep it once it returns.
+    #[inline]
+    pub fn with_view_mut<R>(&mut self, f: impl for<'s> FnOnce(&mut Fifo<'s>) -> R) -> R {
+        f(&mut self.fifo)
+    }
+}
+
+impl Deref for MappedFifo {
+    type Target = Fifo<'static>;
+
+    #[inline]
+    fn deref(&self) -> &Fifo<'static> {
+        &self.fifo
+    }
+}
+
+impl std::fmt::Debug for MappedFifo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.fifo.fmt(f)
+    }
+}
+
+/// A message queue view that holds its segment's mapping (made by
+/// [`Segment::mapped_queue`]); see [`MappedFifo`].
+pub struct MappedQueue {
+    // Points into `_map`; declared first, so it goes first.
+    queue: MessageQueue<'static>,
+    _map: Arc<Mapping>,
+}
+
+impl MappedQueue {
+    /// Gives the queue an eventfd (see [`MessageQueue::set_eventfd`]).
+    pub fn set_eventfd(&mut self, fd: OwnedFd) {
+        self.queue.set_eventfd(fd);
+    }
+}
+
+impl Deref for MappedQueue {
+    type Target = MessageQueue<'static>;
+
+    #[inline]
+    fn deref(&self) -> &MessageQueue<'static> {
+        &self.queue
     }
 }
 
@@ -809,8 +892,7 @@ mod test {
         let beyond_file = Segment::from_fd(dup(&a), 128 * KIB).unwrap_err();
         assert_eq!(kind(beyond_file), io::ErrorKind::InvalidInput);
         // Sealed: nobody can shrink the memfd under a mapping.
-        // SAFETY: plain syscall on a valid fd.
-        assert!(unsafe { libc::ftruncate(a.fd().as_raw_fd(), 4096) } < 0);
+        assert!(rustix::fs::ftruncate(a.fd(), 4096).is_err());
         // SAFETY: the magic is the first header field; no other view reads it now.
         unsafe { a.base().cast::<u32>().write(0) };
         assert_eq!(kind(Segment::from_fd(dup(&a), a.size()).unwrap_err()), io::ErrorKind::InvalidData);
@@ -909,6 +991,45 @@ mod test {
             assert_eq!(s.fifo(off, 4096).unwrap_err(), FifoError::NotAFifo);
             assert_eq!(s.fifo(tx, 2048).unwrap_err(), FifoError::NotAFifo);
         }
+    }
+
+    #[test]
+    fn mapped_views_keep_the_mapping_after_the_segment_goes() {
+        let mut a = Segment::create("t", 64 * KIB).unwrap();
+        let pair = a.alloc_pair(4096, 2048).unwrap();
+        let q = a.alloc_message_queue(64, 64).unwrap();
+        let b = Segment::from_fd(dup(&a), a.size()).unwrap();
+        // SAFETY: `a`'s views produce, `b`'s consume; nothing else uses them.
+        let (mut tx, rx, qtx, qrx) = unsafe {
+            (
+                a.mapped_fifo(pair, 4096).unwrap(),
+                b.mapped_fifo(pair, 4096).unwrap(),
+                a.mapped_queue(q, 64, 64).unwrap(),
+                b.mapped_queue(q, 64, 64).unwrap(),
+            )
+        };
+        // SAFETY: no view is used.
+        unsafe {
+            assert_eq!(a.mapped_fifo(pair, 2048).unwrap_err(), FifoError::NotAFifo);
+            assert_eq!(a.mapped_fifo(64 * KIB as u64 - 128, 4096).unwrap_err(), FifoError::NotAFifo);
+            assert!(matches!(a.mapped_queue(q, 32, 64), Err(MqError::NotAQueue)));
+        }
+        // Both segment values go (the owner's is what a manager drops when
+        // it removes an emptied segment); the views still work on the memory.
+        drop((a, b));
+        assert_eq!(tx.enqueue(b"still mapped"), 12);
+        let hdr = crate::dgram::DgramHeader {
+            len: 2,
+            remote: "10.0.0.1:1".parse().unwrap(),
+            local: "10.0.0.2:2".parse().unwrap(),
+        };
+        assert!(tx.with_view_mut(|f| crate::dgram::dgram_enqueue(f, &hdr, b"ok")));
+        let mut buf = [0u8; 12];
+        assert_eq!(rx.dequeue(&mut buf), 12);
+        assert_eq!(&buf, b"still mapped");
+        assert_eq!(crate::dgram::dgram_dequeue(&rx, &mut buf), Some((hdr, 2)));
+        qtx.try_send(7, b"q").unwrap();
+        assert_eq!(qrx.try_recv(&mut buf), Some((7, 1)));
     }
 
     #[test]

@@ -72,10 +72,17 @@ counters::counters! {
 /// totals) or a worker's.
 pub type Counters = counters::LocalCounters<Counter, { Counter::COUNT }>;
 
-/// A snapshot of one connection for the CLI.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Serialises a value as its `Display` text.
+fn by_name<T: fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
+}
+
+/// A snapshot of one connection for the CLI (which formats it; with serde,
+/// the state and the algorithm are their names).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ConnStats {
     /// RFC 9293 state.
+    #[serde(serialize_with = "by_name")]
     pub state: State,
     /// Oldest unacknowledged sequence number.
     pub snd_una: u32,
@@ -104,6 +111,7 @@ pub struct ConnStats {
     /// Current RTO in µs (back-off included).
     pub rto_us: u64,
     /// Congestion control algorithm.
+    #[serde(serialize_with = "by_name")]
     pub cc: Cc,
     /// Congestion window, bytes.
     pub cwnd: u32,

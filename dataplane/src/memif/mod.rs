@@ -927,10 +927,10 @@ impl MemifPort {
     }
 
     /// Descriptors the main loop should wait on (readable: call `service`).
-    pub fn poll_fds(&self, out: &mut Vec<RawFd>) {
+    pub fn poll_fds<'a>(&'a self, out: &mut Vec<std::os::fd::BorrowedFd<'a>>) {
         match (&self.chan, &self.listener) {
-            (Some(c), _) => out.push(c.fd.as_raw_fd()),
-            (None, Some(l)) => out.push(l.as_raw_fd()),
+            (Some(c), _) => out.push(c.fd.as_fd()),
+            (None, Some(l)) => out.push(l.as_fd()),
             (None, None) => {}
         }
     }

@@ -34,6 +34,7 @@ pub use shm::echo::{
 use shm::types::{Endpoint, SessionHandle, TransportOptions};
 
 use crate::builtin::{AppApi, BuiltinApp};
+use crate::snapshot::BuiltinAppSnapshot;
 use crate::transport::{ConnectError, ConnectRequest};
 
 /// Echo server: one instance per worker.
@@ -114,8 +115,8 @@ impl BuiltinApp for EchoServer {
         self.draining.remove(&s);
     }
 
-    fn describe(&self) -> String {
-        format!("echo server: {} sessions accepted, {} units / {} bytes echoed", self.accepted, self.units, self.bytes)
+    fn snapshot(&self) -> Option<BuiltinAppSnapshot> {
+        Some(BuiltinAppSnapshot::EchoServer { accepted: self.accepted, units: self.units, bytes: self.bytes })
     }
 }
 
@@ -537,19 +538,15 @@ impl BuiltinApp for EchoClient {
         work
     }
 
-    fn describe(&self) -> String {
-        let done = self.sessions.iter().filter(|s| s.done).count();
-        let rx = self.report.bytes_received;
-        let mut d = format!(
-            "echo client ({}) to {}: {done}/{} sessions done, {rx} bytes back",
-            self.cfg.mode,
-            self.cfg.remote,
-            self.sessions.len()
-        );
-        if self.cfg.mode == EchoMode::Cps {
-            d.push_str(&format!(", {} connections", self.report.connections));
-        }
-        d
+    fn snapshot(&self) -> Option<BuiltinAppSnapshot> {
+        Some(BuiltinAppSnapshot::EchoClient {
+            mode: self.cfg.mode,
+            remote: self.cfg.remote,
+            done: self.sessions.iter().filter(|s| s.done).count(),
+            sessions: self.sessions.len(),
+            bytes_back: self.report.bytes_received,
+            connections: (self.cfg.mode == EchoMode::Cps).then_some(self.report.connections),
+        })
     }
 }
 

@@ -268,13 +268,12 @@ impl BuiltinApp for HttpServer {
         self.conns.remove(&s);
     }
 
-    fn describe(&self) -> String {
-        format!(
-            "http server: {} requests, {} bad requests, {} connections open",
-            self.requests,
-            self.errors,
-            self.conns.len()
-        )
+    fn snapshot(&self) -> Option<crate::snapshot::BuiltinAppSnapshot> {
+        Some(crate::snapshot::BuiltinAppSnapshot::HttpServer {
+            requests: self.requests,
+            bad_requests: self.errors,
+            open: self.conns.len(),
+        })
     }
 }
 
