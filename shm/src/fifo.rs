@@ -28,7 +28,10 @@
 //! A [`Fifo`] is only a view; the memory belongs to a segment (or to a test
 //! buffer). Making a view is `unsafe` because the type system cannot see the
 //! other side: the caller promises that the memory is valid and that at most
-//! one producer and one consumer use the fifo at a time. Indices read from
+//! one producer and one consumer use the fifo at a time. A view that must
+//! outlive a borrow (a session's, an app's) is a
+//! [`MappedFifo`](crate::segment::MappedFifo), which holds the segment's
+//! mapping and dereferences to the view. Indices read from
 //! shared memory are clamped, so a peer that scribbles over the header can
 //! garble data but never make a view touch memory outside its own fifo.
 
