@@ -784,7 +784,7 @@ fn check_vdev(vdev: &str) -> Result<String, String> {
 }
 
 /// `DDDD:BB:DD.F` or `BB:DD.F`, hexadecimal.
-fn is_pci_address(s: &str) -> bool {
+pub(crate) fn is_pci_address(s: &str) -> bool {
     let hex = |t: &str, n: usize| t.len() == n && t.chars().all(|c| c.is_ascii_hexdigit());
     let (rest, func) = match s.rsplit_once('.') {
         Some(x) => x,

@@ -120,11 +120,12 @@ pub fn eal_args(cfg: &Config) -> Result<(Vec<String>, bool), StartError> {
             // Our own memif (dataplane::memif), not DPDK's PMD.
             continue;
         }
-        if i.device.starts_with("net_") || i.device.starts_with("eth_") {
-            args.push(format!("--vdev={}", i.vdev));
-        } else {
+        // The config accepted only virtual device names and PCI addresses.
+        if crate::config::is_pci_address(&i.device) {
             has_pci = true;
             args.push(format!("-a{}", i.vdev));
+        } else {
+            args.push(format!("--vdev={}", i.vdev));
         }
     }
     if !has_pci {
