@@ -222,7 +222,7 @@ pub fn app(rt: &mut Runtime, rest: &[&str]) -> CliResult {
         }
         [verb @ ("listen" | "unlisten"), who, uri] => {
             let app = find_app(rt, who)?;
-            let ep = session::lookup::parse_uri(uri).map_err(|e| CliError(e.to_string()))?;
+            let ep = session::listener_tables::parse_uri(uri).map_err(|e| CliError(e.to_string()))?;
             let wrk = rt
                 .ctx
                 .tables()

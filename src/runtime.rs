@@ -25,7 +25,7 @@ use net::fault::FaultCounters;
 use net::route::{Route, RouteTable};
 use net::tables::{Interface, NetTables};
 use session::api_server::ApiServer;
-use session::external::ApiStats;
+use session::external_app::ApiStats;
 use session::main_thread::MainCtx;
 use session::worker::{NodeWorker, SessionShared, SessionStats, SessionWorker};
 use wire::ethernet::Address as MacAddress;
