@@ -9,13 +9,14 @@
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use echo::{merge_reports, EchoMode, EchoReport};
 use session::app_worker::AppWorkerKind;
-use session::apps::echo::{merge_reports, EchoClient, EchoClientConfig, EchoMode, EchoReport, EchoServer};
+use session::apps::echo::{EchoClient, EchoClientConfig, EchoServer};
 use session::apps::http::HttpServer;
 use session::builtin::BuiltinApp;
 use session::error::SessionError;
 use session::pool::Handle;
-use session::worker::AppEndpoint;
+use session::worker::AppLink;
 use shm::types::{AttachOptions, Endpoint, Proto, TransportOptions};
 
 use app_options::{AppCommon, EchoClientOptions, EchoServerOptions, HttpServerOptions, OptionsError};
@@ -232,7 +233,7 @@ pub fn start(rt: &mut Runtime, spec: &AppSpec) -> Result<Option<RunningClient>, 
             let (tx, rx) = mpsc::channel();
             let cfg = spec.client_config();
             let mut factory =
-                |w: u32| AppEndpoint::Builtin(Some(Box::new(EchoClient::new(cfg.clone(), w, workers, tx.clone()))));
+                |w: u32| AppLink::Builtin(Some(Box::new(EchoClient::new(cfg.clone(), w, workers, tx.clone()))));
             let (app, _, _) = rt
                 .ctx
                 .attach(&spec.name, spec.opts.clone(), AppWorkerKind::Builtin, &mut factory)
@@ -255,7 +256,7 @@ fn start_server(
     spec: &AppSpec,
     make: &mut dyn FnMut(u32) -> Box<dyn BuiltinApp>,
 ) -> Result<Option<RunningClient>, String> {
-    let mut factory = |w: u32| AppEndpoint::Builtin(Some(make(w)));
+    let mut factory = |w: u32| AppLink::Builtin(Some(make(w)));
     let (app, wrk, _) = rt
         .ctx
         .attach(&spec.name, spec.opts.clone(), AppWorkerKind::Builtin, &mut factory)

@@ -379,7 +379,7 @@ pub fn app(rt: &mut Runtime, rest: &[&str]) -> CliResult {
         }
         [verb @ ("listen" | "unlisten"), who, uri] => {
             let app = find_app(rt, who)?;
-            let ep = session::lookup::parse_uri(uri).map_err(|e| CliError(e.to_string()))?;
+            let ep = session::listener_tables::parse_uri(uri).map_err(|e| CliError(e.to_string()))?;
             let wrk = rt
                 .ctx
                 .tables()
@@ -658,11 +658,11 @@ mod test {
             connections,
         };
         assert_eq!(
-            b(client(shm::echo::EchoMode::Bulk, None)),
+            b(client(echo::EchoMode::Bulk, None)),
             format!("echo client (bulk) to {remote}: 1/4 sessions done, 99 bytes back")
         );
         assert_eq!(
-            b(client(shm::echo::EchoMode::Cps, Some(8))),
+            b(client(echo::EchoMode::Cps, Some(8))),
             format!("echo client (cps) to {remote}: 1/4 sessions done, 99 bytes back, 8 connections")
         );
         assert_eq!(

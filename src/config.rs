@@ -369,7 +369,7 @@ impl UdpSection {
             c.memory_bytes = mb << 20;
         }
         if let Some(v) = &self.initial_fifo_size {
-            let n = session::apps::echo::parse_size(v)
+            let n = shm::limits::parse_size(v)
                 .filter(|n| n.is_power_of_two() && (4096..=65536).contains(n))
                 .ok_or_else(|| invalid("udp.initial_fifo_size", format!("{v:?} is not a power of two in 4k..64k")))?;
             c.initial_fifo_size = n as u32;
@@ -957,7 +957,7 @@ mod test {
              [[app]]\nkind='echo-client'\nuri='tcp://198.18.0.1/8'\nmode='rr'\nchunk=64\nduration=1.5\n"
         ))
         .unwrap();
-        assert_eq!((c.apps[0].mode, c.apps[0].connections), (session::apps::echo::EchoMode::Cps, 500));
+        assert_eq!((c.apps[0].mode, c.apps[0].connections), (echo::EchoMode::Cps, 500));
         assert_eq!(c.apps[1].duration, Some(std::time::Duration::from_millis(1500)));
         let e = err(&format!("{base}[[app]]\nkind='echo-client'\nuri='tcp://198.18.0.1/7'\nmode='fast'\n"));
         assert!(e.contains("app[0].mode"), "{e}");

@@ -22,10 +22,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use session::apps::echo::{
-    check_dgram, fill_dgram, fill_stream, merge_reports, share, stream_mismatches, EchoClientConfig, EchoMode,
-    EchoReport, DGRAM_LOSS_WAIT_NS, SEQ_LEN,
+use echo::{
+    check_dgram, fill_dgram, fill_stream, merge_reports, share, stream_mismatches, EchoMode, EchoReport,
+    DGRAM_LOSS_WAIT_NS, SEQ_LEN,
 };
+use session::apps::echo::EchoClientConfig;
 use shm::types::Proto;
 
 use crate::apps::{AppSpec, Kind};

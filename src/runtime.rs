@@ -26,7 +26,7 @@ use net::route::{Route, RouteTable};
 use net::tables::{Interface, NetTables};
 use rustix::event::{PollFd, PollFlags};
 use session::api_server::ApiServer;
-use session::external::ApiStats;
+use session::external_app::ApiStats;
 use session::main_thread::MainCtx;
 use session::worker::{NodeWorker, SessionShared, SessionStats, SessionWorker};
 use wire::ethernet::Address as MacAddress;

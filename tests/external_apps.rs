@@ -213,7 +213,7 @@ print(f"datagrams={n} bytes={got} bad={bad} retrans={retrans} sent={sent_h.hexdi
 "#;
 
 /// A kernel UDP echo server that checks the external echo client's datagrams (sequence number,
-/// then `shm::echo::pattern(0, seq + j)`), hashes them in order and stops after BYTES.
+/// then `echo::pattern(0, seq + j)`), hashes them in order and stops after BYTES.
 const UDP_BULK_SERVER: &str = r#"
 import hashlib, os, socket, struct
 TOTAL = int(os.environ["BYTES"])
@@ -621,7 +621,7 @@ fn external_tcp_echo_server_moves_100mb_both_ways_with_the_kernel() {
 }
 
 /// A kernel TCP echo server that checks every connection against the echo client's
-/// pattern (`shm::echo::pattern(key, offset)`; the key is read off the first byte) and
+/// pattern (`echo::pattern(key, offset)`; the key is read off the first byte) and
 /// exits after CONNS connections, printing what it saw.
 const TCP_ECHO_SERVER: &str = r#"
 import os, socket, threading

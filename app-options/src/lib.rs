@@ -22,9 +22,9 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use echo::EchoMode;
 use serde::de::{self, DeserializeOwned, Deserializer};
 use serde::Deserialize;
-use shm::echo::EchoMode;
 use shm::limits::{self, FloatLimit, Limit};
 use std::str::FromStr;
 

@@ -55,6 +55,35 @@ fn words_give_typed_values() {
 }
 
 #[test]
+fn options_give_one_set_of_attach_options() {
+    let c = client(
+        "uri tcp://198.18.0.1/7 scope both proxy tcp fifo-size 128k segment-size 64m prealloc-fifos 2 \
+         namespace blue secret 42 eventfd off event-queue-size 4096 add-segment-size 16m",
+    )
+    .unwrap();
+    let o = c.external.attach_options(c.common.attach_options(AttachOptions::default()));
+    let want = AttachOptions {
+        namespace: "blue".into(),
+        secret: 42,
+        scope: Scope::BOTH,
+        segment_size: 64 << 20,
+        add_segment_size: 16 << 20,
+        prealloc_fifo_pairs: 2,
+        rx_fifo_size: 128 << 10,
+        tx_fifo_size: 128 << 10,
+        event_queue_size: 4096,
+        use_eventfd: false,
+        proxy: ProxySet::TCP,
+        tls_engine: 0,
+        builtin: false,
+    };
+    assert_eq!(o, want);
+    // Unset options keep the defaults they were given: a builtin's stay a builtin's.
+    let b = client("uri udp://198.18.0.1/7").unwrap().common.attach_options(AttachOptions::builtin());
+    assert_eq!(b, AttachOptions::builtin());
+}
+
+#[test]
 fn defaults_follow_the_builtin_client() {
     let c = client("uri udp://198.18.0.1/7").unwrap();
     assert_eq!(

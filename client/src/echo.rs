@@ -1,7 +1,7 @@
 //! External echo server and client: the twins of the node's builtin echo
 //! apps (`test echo server|client`), running in their own process on this
 //! library. They take the same options, check data with the same pattern
-//! and print the same report ([`shm::echo`]), so builtin and external runs
+//! and print the same report ([`::echo`]), so builtin and external runs
 //! compare directly; `dpnode echo ...` and the `dpnode-echo` binary run them.
 //!
 //! The server echoes every unit it reads (a datagram, or stream bytes) on
@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use shm::echo::{
+use ::echo::{
     check_dgram, fill_dgram, fill_stream, merge_reports, share, stream_mismatches, EchoMode, EchoReport,
     DGRAM_LOSS_WAIT_NS, SEQ_LEN,
 };

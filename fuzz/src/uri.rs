@@ -5,7 +5,7 @@
 //! `a.b.c.d/len` prefixes.
 
 use wire::ipv4::Cidr;
-use session::lookup::parse_uri;
+use session::listener_tables::parse_uri;
 use shm::types::Endpoint;
 
 /// Parses `data` (as UTF-8) every way.
@@ -21,7 +21,7 @@ pub fn run(data: &[u8]) {
         assert_eq!(parse_uri(&printed).ok(), Some(*n), "printed URI {printed:?} parses back");
         assert_eq!(Endpoint::parse_uri(&c.to_string()), Some(c));
     }
-    if let Some(v) = shm::echo::parse_size(s) {
+    if let Some(v) = shm::limits::parse_size(s) {
         let _ = v;
     }
     if let Ok(c) = s.parse::<Cidr>() {

@@ -57,7 +57,7 @@ use shm::fdpass::{peer_credentials, send_with_fds};
 use shm::types::{ErrorCode, SessionHandle};
 
 use crate::error::SessionError;
-use crate::external::{ApiStats, ExternalShared};
+use crate::external_app::{ApiStats, ExternalShared};
 use crate::main_thread::{ExternalWorker, MainCtx};
 use crate::pool::Handle;
 

@@ -202,7 +202,7 @@ impl AppListener {
 #[cfg(test)]
 mod test {
     use super::*;
-    use crate::lookup::parse_uri;
+    use crate::listener_tables::parse_uri;
 
     fn listener(first: u32) -> AppListener {
         let ep = parse_uri("tcp://0.0.0.0/7").unwrap();

@@ -31,7 +31,7 @@ use shm::types::{AttachOptions, Endpoint, Proto, Scope, TransportOptions};
 use crate::app_listener::AppListener;
 use crate::application::{check_name, validate_attach, AppWorker, AppWorkerDetail, Application};
 use crate::error::SessionError;
-use crate::lookup::ListenerLookup;
+use crate::listener_tables::ListenerTables;
 use crate::namespace::NamespaceTable;
 
 pub use crate::pool::Handle;
@@ -100,7 +100,7 @@ pub struct WorkerDel<R> {
 pub struct ControlTables<R> {
     /// Namespaces; adding or updating one never invalidates other tables.
     pub namespaces: NamespaceTable,
-    lookup: ListenerLookup,
+    lookup: ListenerTables,
     apps: Pool<Application>,
     app_by_name: HashMap<String, u32>,
     app_workers: Pool<AppWorker<R>>,
@@ -118,7 +118,7 @@ impl<R> ControlTables<R> {
     pub fn new() -> Self {
         Self {
             namespaces: NamespaceTable::new(),
-            lookup: ListenerLookup::new(),
+            lookup: ListenerTables::new(),
             apps: Pool::new("applications"),
             app_by_name: HashMap::new(),
             app_workers: Pool::new("app workers"),
@@ -316,7 +316,7 @@ impl<R> ControlTables<R> {
     }
 
     /// The listener lookup tables (read only: they change with listen and unlisten).
-    pub fn listener_lookup(&self) -> &ListenerLookup {
+    pub fn listener_tables(&self) -> &ListenerTables {
         &self.lookup
     }
 
@@ -573,7 +573,7 @@ impl<R: AppWorkerDetail> ControlTables<R> {
 }
 
 /// Registers a listener in the tables its scope names, all or nothing.
-fn listener_register(lookup: &mut ListenerLookup, l: &AppListener) -> Result<(), SessionError> {
+fn listener_register(lookup: &mut ListenerTables, l: &AppListener) -> Result<(), SessionError> {
     if l.scope.global {
         lookup.add_global(l.fib_index, &l.endpoint, l.index)?;
     }
@@ -586,7 +586,7 @@ fn listener_register(lookup: &mut ListenerLookup, l: &AppListener) -> Result<(),
     Ok(())
 }
 
-fn listener_unregister(lookup: &mut ListenerLookup, l: &AppListener) {
+fn listener_unregister(lookup: &mut ListenerTables, l: &AppListener) {
     if l.scope.global {
         lookup.del_global(l.fib_index, &l.endpoint, l.index);
     }
@@ -623,7 +623,7 @@ mod test {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::lookup::parse_uri;
+    use crate::listener_tables::parse_uri;
 
     /// A worker resource that counts how many are alive.
     #[derive(Debug)]

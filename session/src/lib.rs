@@ -4,7 +4,7 @@
 //! with segment managers, listen and connect; their sessions live on the
 //! data-plane workers and move data through shared-memory fifos.
 //! Control state ([`control`]: apps, app workers, listeners, namespaces,
-//! lookup tables) changes only on the main thread under the barrier
+//! [`listener_tables`]) changes only on the main thread under the barrier
 //! ([`main_thread`]); the per-worker half ([`worker`]) owns sessions
 //! ([`session`]) and drives the transports ([`transport`]: [`udp`],
 //! [`tcp_transport`] over the `tcp` crate, [`cut_through`]). Builtin apps get callbacks ([`builtin`],
@@ -18,10 +18,11 @@
 //! for control and io events).
 //!
 //! External applications (other processes, VPP's VCL apps) attach through
-//! [`api_server`] (the API socket, served by the main thread); [`external`]
-//! holds their queues and the endpoint each data-plane worker reaches them
+//! [`api_server`] (the API socket, served by the main thread); [`external_app`]
+//! holds their queues and the link each data-plane worker reaches them
 //! through, and the worker's and main thread's halves live in
-//! `worker/external.rs` and `main_thread/external.rs`.
+//! `worker/external_messages.rs` (events out, requests in) and
+//! `main_thread/external_attach.rs` (attach, app worker add).
 
 #![warn(missing_docs)]
 
@@ -34,9 +35,9 @@ pub mod builtin;
 pub mod control;
 pub mod cut_through;
 pub mod error;
-pub mod external;
+pub mod external_app;
 pub use shm::fifo;
-pub mod lookup;
+pub mod listener_tables;
 pub mod main_thread;
 pub use shm::mq;
 pub mod namespace;

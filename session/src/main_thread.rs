@@ -25,10 +25,10 @@ use shm::types::{AttachOptions, Endpoint, SessionHandle, TransportOptions};
 use crate::app_worker::{AppWorkerKind, AppWorkerShared};
 use crate::error::SessionError;
 use crate::pool::Handle;
-use crate::worker::{AppEndpoint, NodeTables, NodeWorker, SessionShared, SessionWorker};
+use crate::worker::{AppLink, NodeTables, NodeWorker, SessionShared, SessionWorker};
 
-mod external;
-pub use external::ExternalWorker;
+mod external_attach;
+pub use external_attach::ExternalWorker;
 
 /// A segment that could not be made, as a control error: running out of
 /// descriptors or memory is said as such (not as a bad `segment_size`).
@@ -48,8 +48,8 @@ pub(crate) fn segment_error(e: shm::segment::SegmentError) -> SessionError {
 /// How long control operations wait for the workers to finish their part.
 const WORKER_WAIT: Duration = Duration::from_secs(5);
 
-/// Makes an app worker's endpoint on each data-plane worker (given its index).
-pub type EndpointFactory<'a> = &'a mut dyn FnMut(u32) -> AppEndpoint;
+/// Makes an app worker's link on each data-plane worker (given its index).
+pub type LinkFactory<'a> = &'a mut dyn FnMut(u32) -> AppLink;
 
 /// The main thread's handle on the node: the barrier over the tables and the RPC queues both ways.
 pub struct MainCtx {
@@ -131,13 +131,13 @@ impl MainCtx {
         out.into_iter().map(|(_, v)| v).collect()
     }
 
-    /// Attaches an application and creates its first worker; `endpoint` makes its endpoint on each data-plane worker.
+    /// Attaches an application and creates its first worker; `link` makes its link on each data-plane worker.
     pub fn attach(
         &mut self,
         name: &str,
         opts: AttachOptions,
         kind: AppWorkerKind,
-        endpoint: EndpointFactory<'_>,
+        link: LinkFactory<'_>,
     ) -> Result<(Handle, Handle, Arc<AppWorkerShared>), SessionError> {
         let mut made = None;
         let (app, wrk) = {
@@ -150,23 +150,23 @@ impl MainCtx {
             })?
         };
         let shared = made.expect("attach made the worker");
-        self.add_endpoints(&shared, endpoint);
+        self.add_links(&shared, link);
         Ok((app, wrk, shared))
     }
 
-    fn add_endpoints(&mut self, shared: &Arc<AppWorkerShared>, endpoint: EndpointFactory<'_>) {
+    fn add_links(&mut self, shared: &Arc<AppWorkerShared>, link: LinkFactory<'_>) {
         let n = self.workers.len();
         let (tx, rx) = mpsc::channel();
         for w in 0..n {
-            let ep = endpoint(w as u32);
+            let l = link(w as u32);
             let s = shared.clone();
             let tx = tx.clone();
             self.rpc_worker(w, move |nw| {
-                nw.stack.app_add(s, ep);
+                nw.stack.app_add(s, l);
                 let _ = tx.send(());
             });
         }
-        // Wait, so that sessions for this app are never accepted before its endpoint exists.
+        // Wait, so that sessions for this app are never accepted before its link exists.
         let deadline = Instant::now() + WORKER_WAIT;
         let mut got = 0;
         while got < n && Instant::now() < deadline {
@@ -178,7 +178,7 @@ impl MainCtx {
     }
 
     /// Tears an app worker down on every data-plane worker (its sessions are reset and freed).
-    fn remove_endpoints(&mut self, shared: &Arc<AppWorkerShared>) -> usize {
+    fn remove_links(&mut self, shared: &Arc<AppWorkerShared>) -> usize {
         shared.deleted.store(true, Ordering::SeqCst);
         let wrk = shared.wrk_index;
         let closed = self.on_workers(move |sw, io, net, shared| sw.app_del(io, net, shared, wrk)).into_iter().sum();
@@ -202,7 +202,7 @@ impl MainCtx {
         };
         let mut closed = 0;
         for w in &detached.workers {
-            closed += self.remove_endpoints(&w.resources);
+            closed += self.remove_links(&w.resources);
         }
         Ok(closed)
     }
@@ -211,7 +211,7 @@ impl MainCtx {
     pub fn app_worker_add(
         &mut self,
         app: Handle,
-        endpoint: EndpointFactory<'_>,
+        link: LinkFactory<'_>,
     ) -> Result<(Handle, Arc<AppWorkerShared>), SessionError> {
         let mut made = None;
         let wrk = {
@@ -232,7 +232,7 @@ impl MainCtx {
             })?
         };
         let shared = made.expect("worker add made the worker");
-        self.add_endpoints(&shared, endpoint);
+        self.add_links(&shared, link);
         Ok((wrk, shared))
     }
 
@@ -242,7 +242,7 @@ impl MainCtx {
             let mut g = self.barrier.sync();
             g.upper.control.app_worker_del(app, wrk)?
         };
-        Ok(self.remove_endpoints(&del.worker.resources))
+        Ok(self.remove_links(&del.worker.resources))
     }
 
     /// Makes app worker `wrk` of `app` listen on `ep`; returns the listener handle.

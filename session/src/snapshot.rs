@@ -148,7 +148,7 @@ pub enum BuiltinAppSnapshot {
     EchoClient {
         /// What it measures.
         #[serde(serialize_with = "display")]
-        mode: shm::echo::EchoMode,
+        mode: echo::EchoMode,
         /// The server.
         #[serde(serialize_with = "display")]
         remote: Endpoint,

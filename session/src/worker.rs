@@ -18,7 +18,7 @@
 //!
 //! External apps (other processes) get the same events as messages on their
 //! shared-memory queues instead of callbacks, and their requests are read
-//! from their queues once per loop: `worker/external.rs`.
+//! from their queues once per loop: `worker/external_messages.rs`.
 
 use std::collections::HashMap;
 use std::net::SocketAddrV4;
@@ -49,7 +49,7 @@ use crate::transport::{ConnectError, ConnectRequest, EventKind, SessionEvent, Tr
 use crate::udp::{Tuple, UdpConfig, UdpCounter, UdpCounters, UdpTransport};
 use tcp::backlog::SynDecision;
 
-mod external;
+mod external_messages;
 
 /// The tables the main thread changes under the barrier and workers read.
 #[derive(Default)]
@@ -67,11 +67,11 @@ pub type NodeWorker = WorkerState<SessionWorker>;
 pub type Deferred = Box<dyn FnOnce(&mut SessionWorker, &mut Io, &NetTables, &SessionShared) + Send>;
 
 /// How an app worker is reached from this data-plane worker.
-pub enum AppEndpoint {
+pub enum AppLink {
     /// Builtin: its instance for this worker (taken out while a callback runs).
     Builtin(Option<Box<dyn BuiltinApp>>),
     /// External: its message queues with this worker (see [`crate::external`]).
-    External(Box<crate::external::ExternalEndpoint>),
+    External(Box<crate::external_app::ExternalLink>),
 }
 
 /// An app worker as this data-plane worker knows it.
@@ -79,7 +79,7 @@ pub struct WorkerApp {
     /// Shared state (segments, counters).
     pub shared: Arc<AppWorkerShared>,
     /// How events reach it.
-    pub endpoint: AppEndpoint,
+    pub link: AppLink,
 }
 
 counters::counters! {
@@ -183,8 +183,8 @@ impl SessionWorker {
     }
 
     /// Registers an app worker here (builtin: with this worker's instance).
-    pub fn app_add(&mut self, shared: Arc<AppWorkerShared>, endpoint: AppEndpoint) {
-        self.apps.insert(shared.wrk_index, WorkerApp { shared, endpoint });
+    pub fn app_add(&mut self, shared: Arc<AppWorkerShared>, link: AppLink) {
+        self.apps.insert(shared.wrk_index, WorkerApp { shared, link });
     }
 
     /// Removes an app worker: every session of it is aborted (peers reset) and freed.
@@ -436,15 +436,15 @@ impl SessionWorker {
         app_wrk: u32,
         f: impl FnOnce(&mut dyn BuiltinApp, &mut AppApi<'_>) -> R,
     ) -> Option<R> {
-        let mut app = match self.apps.get_mut(&app_wrk)?.endpoint {
-            AppEndpoint::Builtin(ref mut slot) => slot.take()?,
-            AppEndpoint::External(_) => return None,
+        let mut app = match self.apps.get_mut(&app_wrk)?.link {
+            AppLink::Builtin(ref mut slot) => slot.take()?,
+            AppLink::External(_) => return None,
         };
         let r = {
             let mut api = AppApi { w: self, io, net, shared, app_wrk };
             f(app.as_mut(), &mut api)
         };
-        if let Some(WorkerApp { endpoint: AppEndpoint::Builtin(slot), .. }) = self.apps.get_mut(&app_wrk) {
+        if let Some(WorkerApp { link: AppLink::Builtin(slot), .. }) = self.apps.get_mut(&app_wrk) {
             *slot = Some(app);
         }
         Some(r)
@@ -617,7 +617,7 @@ impl SessionWorker {
         if app.scope.local {
             let ns = app.ns_index;
             if let Some(l) =
-                control.listener_lookup().lookup_local(ns, req.remote.proto, req.remote.ip, req.remote.port)
+                control.listener_tables().lookup_local(ns, req.remote.proto, req.remote.ip, req.remote.port)
             {
                 return self.ct_connect(io, shared, &me, l, req);
             }
@@ -1115,11 +1115,9 @@ impl SessionWorker {
         self.apps
             .iter()
             .map(|(&i, a)| {
-                let d = match &a.endpoint {
-                    AppEndpoint::Builtin(b) => {
-                        AppWorkerSnapshot::Builtin { app: b.as_ref().and_then(|b| b.snapshot()) }
-                    }
-                    AppEndpoint::External(e) => AppWorkerSnapshot::External(e.snapshot()),
+                let d = match &a.link {
+                    AppLink::Builtin(b) => AppWorkerSnapshot::Builtin { app: b.as_ref().and_then(|b| b.snapshot()) },
+                    AppLink::External(e) => AppWorkerSnapshot::External(e.snapshot()),
                 };
                 (i, d)
             })

@@ -24,15 +24,16 @@ use common::RingNode;
 use dataplane::port;
 use dpnode_client::echo::{run_client, run_server, ClientConfig, ServerConfig};
 use dpnode_client::{App, AttachOptions, Endpoint, Error, Event, NodeError, TransportOptions};
+use echo::{merge_reports, EchoMode, EchoReport};
 use session::api_server::ApiServer;
 use session::app_worker::AppWorkerKind;
-use session::apps::echo::{merge_reports, EchoClient, EchoClientConfig, EchoMode, EchoReport, EchoServer};
-use session::external::ApiStats;
-use session::lookup::parse_uri;
+use session::apps::echo::{EchoClient, EchoClientConfig, EchoServer};
+use session::external_app::ApiStats;
+use session::listener_tables::parse_uri;
 use session::main_thread::MainCtx;
 use session::segment::live_counts;
 use session::snapshot::AppWorkerSnapshot;
-use session::worker::AppEndpoint;
+use session::worker::AppLink;
 use shm::msg::{self, Request, MAX_PAYLOAD};
 use shm::types::Scope;
 
@@ -78,7 +79,7 @@ impl Node {
             connections: 0,
             duration_ns: 0,
         };
-        let mut f = |w| AppEndpoint::Builtin(Some(Box::new(EchoClient::new(cfg.clone(), w, 1, tx.clone())) as _));
+        let mut f = |w| AppLink::Builtin(Some(Box::new(EchoClient::new(cfg.clone(), w, 1, tx.clone())) as _));
         let (app, _, _) = self.ctx.attach(name, opts, AppWorkerKind::Builtin, &mut f).unwrap();
         let mut report = None;
         self.until(name, |_| {
@@ -223,7 +224,7 @@ fn external_apps_over_a_ring_port() {
         assert!(detail.iter().any(|(_, d)| matches!(d, AppWorkerSnapshot::External(_))), "{detail:?}");
 
         // 2. An external client over the transport to a builtin server.
-        let mut f = |_| AppEndpoint::Builtin(Some(Box::new(EchoServer::new()) as _));
+        let mut f = |_| AppLink::Builtin(Some(Box::new(EchoServer::new()) as _));
         let (bsrv, bwrk, _) = node.ctx.attach("builtin-srv", builtin(), AppWorkerKind::Builtin, &mut f).unwrap();
         node.ctx.listen(bsrv, bwrk, parse_uri("udp://0.0.0.0/9").unwrap()).unwrap();
         let cfg = client_cfg(&socket, "ext-cli", "udp://198.18.5.1/9", small(), 2, 100_000);
@@ -241,7 +242,7 @@ fn external_apps_over_a_ring_port() {
         node.until("external tcp server", |_| ready_rx.try_recv().is_ok());
         let r = node.builtin_client("tcp-cli", "tcp://198.18.5.1/84", builtin(), 2, 1 << 20);
         assert!(r.ok() && r.bytes_received == 2 << 20, "{}", r.format());
-        let mut f = |_| AppEndpoint::Builtin(Some(Box::new(EchoServer::new()) as _));
+        let mut f = |_| AppLink::Builtin(Some(Box::new(EchoServer::new()) as _));
         let (btcp, bwrk, _) = node.ctx.attach("builtin-tcp", builtin(), AppWorkerKind::Builtin, &mut f).unwrap();
         node.ctx.listen(btcp, bwrk, parse_uri("tcp://0.0.0.0/85").unwrap()).unwrap();
         let cfg = client_cfg(&socket, "ext-tcp-cli", "tcp://198.18.5.1/85", small(), 2, 1 << 20);

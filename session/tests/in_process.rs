@@ -16,23 +16,24 @@ use std::time::{Duration, Instant};
 
 use common::RingNode;
 use dataplane::port;
+use echo::{merge_reports, EchoMode, EchoReport};
 use session::app_worker::AppWorkerKind;
-use session::apps::echo::{merge_reports, EchoClient, EchoClientConfig, EchoMode, EchoReport, EchoServer};
+use session::apps::echo::{EchoClient, EchoClientConfig, EchoServer};
 use session::builtin::{AppApi, BuiltinApp};
 use session::error::SessionError;
-use session::lookup::parse_uri;
+use session::listener_tables::parse_uri;
 use session::main_thread::MainCtx;
 use session::segment::live_counts;
 use session::transport::{ConnectError, ConnectRequest};
-use session::worker::AppEndpoint;
+use session::worker::AppLink;
 use shm::types::{AttachOptions, Endpoint, Scope, SessionHandle, TransportOptions};
 
 fn builtin() -> AttachOptions {
     AttachOptions { segment_size: 4 << 20, ..AttachOptions::builtin() }
 }
 
-fn server(_w: u32) -> AppEndpoint {
-    AppEndpoint::Builtin(Some(Box::new(EchoServer::new())))
+fn server(_w: u32) -> AppLink {
+    AppLink::Builtin(Some(Box::new(EchoServer::new())))
 }
 
 /// Runs an echo client app to the end and detaches it.
@@ -55,7 +56,7 @@ fn run_client(ctx: &mut MainCtx, name: &str, uri: &str, opts: AttachOptions, ses
 /// Runs an echo client with this configuration to the end and detaches it.
 fn run_client_with(ctx: &mut MainCtx, name: &str, cfg: EchoClientConfig, opts: AttachOptions) -> EchoReport {
     let (tx, rx) = mpsc::channel();
-    let mut f = |w| AppEndpoint::Builtin(Some(Box::new(EchoClient::new(cfg.clone(), w, 1, tx.clone())) as _));
+    let mut f = |w| AppLink::Builtin(Some(Box::new(EchoClient::new(cfg.clone(), w, 1, tx.clone())) as _));
     let (app, _, _) = ctx.attach(name, opts, AppWorkerKind::Builtin, &mut f).unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     let report = loop {
@@ -201,7 +202,7 @@ fn session_layer_over_a_ring_port() {
     let target = parse_uri("udp://198.18.5.1/7").unwrap();
     let mut f = |_w| {
         let app = ParentConnect { target, step: 0, out: tx.clone(), stale: None };
-        AppEndpoint::Builtin(Some(Box::new(app) as Box<dyn BuiltinApp>))
+        AppLink::Builtin(Some(Box::new(app) as Box<dyn BuiltinApp>))
     };
     let (pc, _, _) = ctx.attach("parent", builtin(), AppWorkerKind::Builtin, &mut f).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -252,7 +253,7 @@ fn session_layer_over_a_ring_port() {
         let ep = parse_uri("udp://0.0.0.0/77").unwrap();
         let mut f = |_w| {
             let app = ListenFromWorker { ep, asked: false, echo: EchoServer::new(), bound: tx.clone() };
-            AppEndpoint::Builtin(Some(Box::new(app) as Box<dyn BuiltinApp>))
+            AppLink::Builtin(Some(Box::new(app) as Box<dyn BuiltinApp>))
         };
         let name = if expect_ok { "late" } else { "late2" };
         let (app, _, _) = ctx.attach(name, builtin(), AppWorkerKind::Builtin, &mut f).unwrap();

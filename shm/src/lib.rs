@@ -12,9 +12,7 @@
 //! framing on datagram sessions) and message queues ([`mq`]) that carry
 //! events and requests both ways. Both sides also speak the same two wire
 //! formats: the API socket's messages ([`api`], with descriptors passed by
-//! [`fdpass`]) and the message-queue messages ([`msg`]). And the echo test
-//! apps check data and report results the same way whether they run inside
-//! the node or outside it ([`echo`]). And every option, whoever gives it
+//! [`fdpass`]) and the message-queue messages ([`msg`]). And every option, whoever gives it
 //! (the node's config and CLI, the API, the client library), is checked
 //! against the same ranges ([`limits`]). `docs/api.md` describes the protocol.
 //!
@@ -28,7 +26,6 @@
 
 pub mod api;
 pub mod dgram;
-pub mod echo;
 pub mod fdpass;
 pub mod fifo;
 pub mod limits;

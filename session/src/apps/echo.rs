@@ -26,9 +26,8 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::mpsc;
 
-pub use shm::echo::{
-    check_dgram, fill_dgram, fill_stream, merge_reports, parse_size, pattern, share, stream_mismatches, EchoMode,
-    EchoReport, DGRAM_LOSS_WAIT_NS, RTT_SAMPLES, SEQ_LEN,
+use ::echo::{
+    check_dgram, fill_dgram, fill_stream, share, stream_mismatches, EchoMode, EchoReport, DGRAM_LOSS_WAIT_NS, SEQ_LEN,
 };
 
 use shm::types::{Endpoint, SessionHandle, TransportOptions};
@@ -553,6 +552,7 @@ impl BuiltinApp for EchoClient {
 #[cfg(test)]
 mod test {
     use super::*;
+    use ::echo::{merge_reports, RTT_SAMPLES};
 
     #[test]
     fn sessions_are_spread_over_workers_with_distinct_keys() {

@@ -1,5 +1,5 @@
 //! External app workers, the node's side: their message queues, the
-//! per-worker endpoint that sends events and reads requests, and what the
+//! per-worker link that sends events and reads requests, and what the
 //! data-plane workers and the API server share about them.
 //!
 //! An external app worker (one thread of an application in another process,
@@ -9,11 +9,11 @@
 //! (events: accepted, connected, rx, ...) and the only consumer of the
 //! other (requests: listen, connect, tx, ...), so every queue stays
 //! single-producer single-consumer without locks. Each data-plane worker
-//! holds an [`ExternalEndpoint`] with its two views; the worker half of the
+//! holds an [`ExternalLink`] with its two views; the worker half of the
 //! protocol (what each event and request does to sessions) lives in
-//! `worker/external.rs`.
+//! `worker/external_messages.rs`.
 //!
-//! A full event queue must not lose a control event: the endpoint keeps
+//! A full event queue must not lose a control event: the link keeps
 //! what does not fit in a bounded backlog and retries every loop, in order.
 //! Io events are coalesced by the fifos' event flags, so the backlog holds
 //! at most about two per session plus the control events; an app that lets
@@ -312,7 +312,7 @@ struct Pending {
     payload: [u8; MAX_PAYLOAD],
 }
 
-/// Per-endpoint counters (owned by the worker, read through `describe`).
+/// Per-link counters (owned by the worker, read through `describe`).
 #[derive(Debug, Default, Clone, Copy)]
 struct EndpointCounters {
     events: u64,
@@ -325,7 +325,7 @@ struct EndpointCounters {
 }
 
 /// One external app worker as one data-plane worker reaches it.
-pub struct ExternalEndpoint {
+pub struct ExternalLink {
     /// What the workers and the API server share.
     pub shared: Arc<ExternalShared>,
     events: MappedQueue,
@@ -343,8 +343,8 @@ pub struct ExternalEndpoint {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Overflow;
 
-impl ExternalEndpoint {
-    /// The endpoint for data-plane worker `worker`: views of its queue pair in `owner`'s first segment.
+impl ExternalLink {
+    /// The link for data-plane worker `worker`: views of its queue pair in `owner`'s first segment.
     pub fn new(
         owner: &Arc<AppWorkerShared>,
         shared: &Arc<ExternalShared>,
@@ -359,7 +359,7 @@ impl ExternalEndpoint {
             // SAFETY: the queues were just formatted at these offsets of the
             // first segment. This worker is the only producer of `events` and
             // the only consumer of `requests` (the app takes the other ends),
-            // one endpoint per worker per app worker. The views hold the
+            // one link per worker per app worker. The views hold the
             // segment's mapping.
             let views = unsafe {
                 (
@@ -372,7 +372,7 @@ impl ExternalEndpoint {
         if let Some(fd) = &queues.eventfd {
             events.set_eventfd(fd.try_clone().map_err(|e| internal(&e))?);
         }
-        Ok(ExternalEndpoint {
+        Ok(ExternalLink {
             shared: shared.clone(),
             backlog_limit: BACKLOG_FACTOR * queues.slots as usize,
             backlog: VecDeque::with_capacity(64),

@@ -1,13 +1,13 @@
 //! Control operations for external applications, on the main thread: attach
 //! and app worker add, which besides the usual tables and segments give each
-//! new app worker its message queues and an endpoint on every data-plane
+//! new app worker its message queues and a link on every data-plane
 //! worker; and unlisten by listener handle, which is how an app names what
 //! it listens on.
 //!
 //! Detach and app worker delete are the same as for builtin apps
 //! ([`MainCtx::detach`], [`MainCtx::app_worker_del`]): they tear the app
 //! worker's sessions down on every data-plane worker and wait for it, and
-//! dropping the endpoints drops the queue views.
+//! dropping the links drops the queue views.
 
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
@@ -17,9 +17,9 @@ use shm::types::{AttachOptions, SessionHandle};
 use super::MainCtx;
 use crate::app_worker::{AppWorkerKind, AppWorkerShared};
 use crate::error::SessionError;
-use crate::external::{ApiStats, ExternalEndpoint, ExternalQueues, ExternalShared};
+use crate::external_app::{ApiStats, ExternalLink, ExternalQueues, ExternalShared};
 use crate::pool::Handle;
-use crate::worker::AppEndpoint;
+use crate::worker::AppLink;
 
 /// A new external app worker: what the API server keeps and what it sends to the app.
 #[derive(Debug)]
@@ -48,7 +48,7 @@ fn segment_error(e: shm::segment::SegmentError) -> SessionError {
 
 impl MainCtx {
     /// Attaches an external application and creates its first worker, with
-    /// its queues in the first segment and an endpoint on every data-plane worker.
+    /// its queues in the first segment and a link on every data-plane worker.
     pub fn attach_external(
         &mut self,
         name: &str,
@@ -111,7 +111,7 @@ impl MainCtx {
         })
     }
 
-    /// Gives a new external app worker an endpoint on every data-plane worker.
+    /// Gives a new external app worker a link on every data-plane worker.
     fn start_external(
         &mut self,
         app: Handle,
@@ -127,13 +127,13 @@ impl MainCtx {
             (seg.id(), seg.size() as u64, fd)
         };
         let ext = Arc::new(ExternalShared::new(shared.wrk_index, &shared, segment_id, stats.clone()));
-        let mut endpoints = (0..self.workers.len())
-            .map(|w| ExternalEndpoint::new(&shared, &ext, &queues, w).map(|e| AppEndpoint::External(Box::new(e))))
+        let mut links = (0..self.workers.len())
+            .map(|w| ExternalLink::new(&shared, &ext, &queues, w).map(|e| AppLink::External(Box::new(e))))
             .collect::<Result<Vec<_>, _>>()?;
-        // `add_endpoints` asks for worker 0, 1, ... in turn.
-        endpoints.reverse();
-        let mut factory = |_w: u32| endpoints.pop().expect("one endpoint per worker");
-        self.add_endpoints(&shared, &mut factory);
+        // `add_links` asks for worker 0, 1, ... in turn.
+        links.reverse();
+        let mut factory = |_w: u32| links.pop().expect("one link per worker");
+        self.add_links(&shared, &mut factory);
         Ok(ExternalWorker {
             app,
             wrk,

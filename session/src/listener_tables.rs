@@ -1,4 +1,4 @@
-//! Endpoints and the listener lookup tables.
+//! The listener tables: who listens on an endpoint, globally per FIB and locally per namespace.
 //!
 //! When a SYN or a first datagram arrives, the node must find who listens
 //! for it; when an app connects, the node first asks whether another app on
@@ -43,12 +43,12 @@ type Table = HashMap<Key, u32>;
 ///
 /// Empty tables are dropped, so a node with no listeners holds no tables.
 #[derive(Debug, Clone, Default)]
-pub struct ListenerLookup {
+pub struct ListenerTables {
     global: HashMap<u32, Table>,
     local: HashMap<u32, Table>,
 }
 
-impl ListenerLookup {
+impl ListenerTables {
     /// Empty tables.
     pub fn new() -> Self {
         Self::default()
@@ -190,7 +190,7 @@ mod test {
 
     #[test]
     fn exact_then_wildcard_then_proxy() {
-        let mut t = ListenerLookup::new();
+        let mut t = ListenerTables::new();
         t.add_global(0, &ep("tcp://0.0.0.0/80"), 1).unwrap();
         t.add_global(0, &ep("tcp://10.0.0.1/80"), 2).unwrap();
         let ip1 = Ipv4Addr::new(10, 0, 0, 1);
@@ -209,7 +209,7 @@ mod test {
 
     #[test]
     fn local_and_global_are_separate() {
-        let mut t = ListenerLookup::new();
+        let mut t = ListenerTables::new();
         let e = ep("udp://0.0.0.0/53");
         t.add_local(4, &e, 9).unwrap();
         assert_eq!(t.lookup_local(4, Proto::Udp, Ipv4Addr::LOCALHOST, 53), Some(9));
@@ -220,7 +220,7 @@ mod test {
 
     #[test]
     fn add_conflicts_and_del_checks_owner() {
-        let mut t = ListenerLookup::new();
+        let mut t = ListenerTables::new();
         let e = ep("tcp://0.0.0.0/7");
         t.add_global(0, &e, 1).unwrap();
         t.add_global(0, &e, 1).unwrap();

@@ -9,6 +9,13 @@
 //! session every datagram carries an 8-byte sequence number followed by the
 //! pattern from that sequence number, so loss and reordering are told apart
 //! from corruption.
+//!
+//! A crate of its own (no dependencies) rather than a module of `shm` or of
+//! the session layer: the session layer's builtin apps, the client library's
+//! external apps and the node's `kbench` all use it, and none of it is
+//! shared memory.
+
+#![warn(missing_docs)]
 
 /// The byte at `offset` of session `k`'s stream.
 #[inline]
@@ -34,8 +41,6 @@ impl PatternIter {
         b
     }
 }
-
-pub use crate::limits::parse_size;
 
 /// Fills `b` with session `key`'s stream pattern from `offset`.
 pub fn fill_stream(b: &mut [u8], key: u32, offset: u64) {

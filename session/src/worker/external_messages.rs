@@ -10,7 +10,7 @@
 //! sessions, and the worker reads at most [`REQUESTS_PER_POLL`] requests per
 //! app per loop, so it cannot starve packet I/O either. Listens and unlistens,
 //! which cost the main thread a barrier each, are rate limited per app
-//! worker ([`crate::external::CONTROL_PER_SEC`]).
+//! worker ([`crate::external_app::CONTROL_PER_SEC`]).
 //!
 //! The differences from builtin apps (where the same events are callbacks):
 //! - an accepted session stays `Accepting` until the app's accept reply (as
@@ -30,9 +30,9 @@ use net::tables::NetTables;
 use shm::msg::{Event, FifoLoc, Request, SessionInfo, SessionRef, MAX_PAYLOAD, NO_HANDLE};
 use shm::types::{Endpoint, ErrorCode, SessionHandle};
 
-use super::{AppEndpoint, SessionShared, SessionWorker, WorkerApp};
+use super::{AppLink, SessionShared, SessionWorker, WorkerApp};
 use crate::error::SessionError;
-use crate::external::{ExternalEndpoint, REQUESTS_PER_POLL};
+use crate::external_app::{ExternalLink, REQUESTS_PER_POLL};
 
 /// Requests read from a deleted app worker's queue before its sessions are
 /// reset ([`SessionWorker::drain_external`]); more than an app queue holds.
@@ -44,12 +44,12 @@ use crate::transport::{ConnectError, ConnectRequest, EventKind, SessionEvent};
 impl SessionWorker {
     /// Whether app worker `app_wrk` is an external one registered on this worker.
     pub(super) fn is_external(&self, app_wrk: u32) -> bool {
-        matches!(self.apps.get(&app_wrk), Some(WorkerApp { endpoint: AppEndpoint::External(_), .. }))
+        matches!(self.apps.get(&app_wrk), Some(WorkerApp { link: AppLink::External(_), .. }))
     }
 
-    fn endpoint(&mut self, app_wrk: u32) -> Option<&mut ExternalEndpoint> {
+    fn external_link(&mut self, app_wrk: u32) -> Option<&mut ExternalLink> {
         match self.apps.get_mut(&app_wrk) {
-            Some(WorkerApp { endpoint: AppEndpoint::External(e), .. }) => Some(e),
+            Some(WorkerApp { link: AppLink::External(e), .. }) => Some(e),
             _ => None,
         }
     }
@@ -57,7 +57,7 @@ impl SessionWorker {
     /// Sends `ev` to app worker `app_wrk`; an app whose backlog overflows is doomed (detached by the main thread).
     fn ext_send(&mut self, app_wrk: u32, ev: Event) {
         let worker = self.index;
-        let Some(ep) = self.endpoint(app_wrk) else { return };
+        let Some(ep) = self.external_link(app_wrk) else { return };
         if ep.send(&ev).is_err() && !ep.is_doomed() {
             let reason = format!(
                 "event backlog overflow on worker {worker} ({} events): the app does not read its event queue",
@@ -73,7 +73,7 @@ impl SessionWorker {
     fn session_info(&self, app_wrk: u32, index: u32) -> Option<SessionInfo> {
         let s = self.sessions.get(index)?;
         let f = s.fifos.as_ref()?;
-        let Some(WorkerApp { endpoint: AppEndpoint::External(ep), .. }) = self.apps.get(&app_wrk) else {
+        let Some(WorkerApp { link: AppLink::External(ep), .. }) = self.apps.get(&app_wrk) else {
             return None;
         };
         let sm = f.owner.segments();
@@ -202,12 +202,12 @@ impl SessionWorker {
             return 0;
         }
         let keys: smallvec::SmallVec<[u32; 8]> =
-            self.apps.iter().filter(|(_, a)| matches!(a.endpoint, AppEndpoint::External(_))).map(|(&k, _)| k).collect();
+            self.apps.iter().filter(|(_, a)| matches!(a.link, AppLink::External(_))).map(|(&k, _)| k).collect();
         let mut work = 0;
         let mut buf = [0u8; MAX_PAYLOAD];
         for k in keys {
             for _ in 0..REQUESTS_PER_POLL {
-                let Some(ep) = self.endpoint(k) else { break };
+                let Some(ep) = self.external_link(k) else { break };
                 let Some((kind, len)) = ep.recv(&mut buf) else { break };
                 work += 1;
                 match Request::parse(kind, &buf[..len.min(MAX_PAYLOAD)]) {
@@ -227,7 +227,7 @@ impl SessionWorker {
     pub(super) fn drain_external(&mut self, io: &mut Io, net: &NetTables, shared: &SessionShared, app_wrk: u32) {
         let mut buf = [0u8; MAX_PAYLOAD];
         for _ in 0..DRAIN_AT_DELETE {
-            let Some(ep) = self.endpoint(app_wrk) else { return };
+            let Some(ep) = self.external_link(app_wrk) else { return };
             let Some((kind, len)) = ep.recv(&mut buf) else { return };
             match Request::parse(kind, &buf[..len.min(MAX_PAYLOAD)]) {
                 Ok(Request::Listen { .. } | Request::Unlisten { .. } | Request::Connect { .. }) => {}
@@ -241,7 +241,7 @@ impl SessionWorker {
     pub(super) fn flush_external(&mut self) -> usize {
         let mut work = 0;
         for a in self.apps.values_mut() {
-            if let AppEndpoint::External(ep) = &mut a.endpoint {
+            if let AppLink::External(ep) = &mut a.link {
                 work += ep.flush();
             }
         }
@@ -259,7 +259,7 @@ impl SessionWorker {
         if ok {
             return Some(h.index());
         }
-        if let Some(ep) = self.endpoint(app_wrk) {
+        if let Some(ep) = self.external_link(app_wrk) {
             ep.bad_session();
         }
         None
@@ -267,7 +267,7 @@ impl SessionWorker {
 
     fn external_request(&mut self, io: &mut Io, net: &NetTables, shared: &SessionShared, app_wrk: u32, req: Request) {
         if matches!(req, Request::Listen { .. } | Request::Unlisten { .. })
-            && !self.endpoint(app_wrk).is_some_and(|ep| ep.control_token(io.now_ns))
+            && !self.external_link(app_wrk).is_some_and(|ep| ep.control_token(io.now_ns))
         {
             let e = SessionError::TooMany("listen/unlisten requests per second");
             return match req {
