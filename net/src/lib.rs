@@ -1,11 +1,15 @@
 //! dpnode's L2/L3 and control plumbing that need no DPDK.
 //!
-//! The network half: the per-interface ARP cache ([`arp_cache`]), the
+//! The network half: a worker's L2/L3 ([`l3`]: Ethernet, ARP, IPv4 input
+//! and output, ICMP, ping, and its counters) generic over a small device
+//! interface ([`device`]: packet buffers, bursts, per-worker queues) that
+//! the DPDK layer implements for mbufs and ports; the per-interface ARP
+//! cache ([`arp_cache`]), the
 //! static route table ([`route`]), the shared L2/L3 tables the workers read
 //! and the main thread changes under the barrier ([`tables`]: interfaces,
 //! routes, pings in progress, which sources are martians), the decisions of
-//! fault injection ([`fault`]: drop, duplicate, hold for reordering; generic
-//! over the packet type, so the DPDK layer applies them to mbufs) and a
+//! fault injection ([`fault`]: drop, duplicate, hold for reordering, as a
+//! device wrapper, [`fault::FaultInjector`]) and a
 //! token bucket for rate limits ([`token_bucket`]).
 //!
 //! The control half ([`control`]): the [`control::barrier`] (exclusive
@@ -22,7 +26,9 @@
 
 pub mod arp_cache;
 pub mod control;
+pub mod device;
 pub mod fault;
+pub mod l3;
 pub mod route;
 pub mod tables;
 pub mod token_bucket;

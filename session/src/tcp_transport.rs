@@ -26,8 +26,10 @@ use std::collections::HashMap;
 use std::net::SocketAddrV4;
 use std::sync::Arc;
 
-use dataplane::counters::Counter as NodeCounter;
-use dataplane::node::{Io, Ip4Delivery, DEFAULT_TTL};
+use dataplane::device::PortL3;
+use dataplane::mbuf::Mbuf;
+use net::l3::counters::Counter as NodeCounter;
+use net::l3::{Ip4Delivery, DEFAULT_TTL};
 use net::tables::NetTables;
 use wire::ipv4::{self, Protocol};
 use wire::offload::CsumStatus;
@@ -183,7 +185,7 @@ impl TcpTransport {
     }
 
     /// Checks a received segment (length, checksum, options); counts and returns `None` when it is bad.
-    pub fn parse(&mut self, io: &Io, d: &Ip4Delivery) -> Option<TcpInput> {
+    pub fn parse(&mut self, io: &PortL3, d: &Ip4Delivery<Mbuf>) -> Option<TcpInput> {
         let verify = match io.l4_csum_status(d) {
             CsumStatus::Good | CsumStatus::Verified => false,
             CsumStatus::Bad => {
@@ -193,7 +195,7 @@ impl TcpTransport {
             }
             CsumStatus::Unknown => true,
         };
-        let data = d.mbuf.data();
+        let data = d.buf.data();
         let parsed = wire_tcp::Packet::new_checked(&data[d.l4_offset..])
             .and_then(|p| TcpRepr::parse(&p, d.src, d.dst, verify).map(|r| (r, p.header_len() as usize)));
         match parsed {
@@ -323,7 +325,7 @@ impl TcpTransport {
     /// the MSS a connection of this listener (`options`) would.
     pub fn send_cookie(
         &mut self,
-        io: &mut Io,
+        io: &mut PortL3,
         net: &NetTables,
         seg: &TcpInput,
         rx_fifo_size: u32,
@@ -383,7 +385,7 @@ impl TcpTransport {
     }
 
     /// Answers a segment that belongs to nothing with a RST (RFC 9293 3.10.7.1).
-    pub fn send_reset(&mut self, io: &mut Io, net: &NetTables, seg: &TcpInput) {
+    pub fn send_reset(&mut self, io: &mut PortL3, net: &NetTables, seg: &TcpInput) {
         if let Some(rst) = reset_for(&seg.repr) {
             self.counters.incr(Counter::ResetsSent);
             send_bare(io, net, &rst, seg.tuple);
@@ -525,7 +527,7 @@ impl TcpTransport {
                 }
                 return;
             }
-            let mut m = match self.spare.take().or_else(|| cx.io.pool().alloc()) {
+            let mut m = match self.spare.take().or_else(|| cx.io.alloc()) {
                 Some(m) => m,
                 None => {
                     cx.io.counters.inc(NodeCounter::MbufAllocFailed);
@@ -629,8 +631,8 @@ impl TcpTransport {
 }
 
 /// Sends a segment that belongs to no connection (RST, cookie SYN-ACK).
-fn send_bare(io: &mut Io, net: &NetTables, repr: &TcpRepr, tuple: Tuple) {
-    let Some(mut m) = io.pool().alloc() else {
+fn send_bare(io: &mut PortL3, net: &NetTables, repr: &TcpRepr, tuple: Tuple) {
+    let Some(mut m) = io.alloc() else {
         return io.counters.inc(NodeCounter::MbufAllocFailed);
     };
     let hl = repr.header_len();

@@ -24,8 +24,10 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 
-use dataplane::counters::Counter;
-use dataplane::node::{Io, Ip4Delivery, DEFAULT_TTL};
+use dataplane::device::PortL3;
+use dataplane::mbuf::Mbuf;
+use net::l3::counters::Counter;
+use net::l3::{Ip4Delivery, DEFAULT_TTL};
 use wire::ipv4::{self, Protocol};
 use wire::offload::CsumStatus;
 use wire::rss::L4;
@@ -322,7 +324,7 @@ impl UdpTransport {
     /// Checks a received datagram (length, checksum); counts and returns `None` when it is bad.
     ///
     /// The checksum is verified in software unless the NIC already did.
-    pub fn parse(&self, io: &Io, d: &Ip4Delivery) -> Option<UdpInput> {
+    pub fn parse(&self, io: &PortL3, d: &Ip4Delivery<Mbuf>) -> Option<UdpInput> {
         let counters = &self.counters;
         let verify = match io.l4_csum_status(d) {
             CsumStatus::Good | CsumStatus::Verified => false,
@@ -332,7 +334,7 @@ impl UdpTransport {
             }
             CsumStatus::Unknown => true,
         };
-        let data = d.mbuf.data();
+        let data = d.buf.data();
         let repr = match udp::Packet::new_checked(&data[d.l4_offset..])
             .and_then(|p| udp::Repr::parse(&p, d.src, d.dst, verify))
         {
@@ -415,7 +417,7 @@ impl UdpTransport {
             self.counters.inc(UdpCounter::TxTooBig);
             return true;
         }
-        let Some(mut m) = cx.io.pool().alloc() else {
+        let Some(mut m) = cx.io.alloc() else {
             cx.io.counters.inc(Counter::MbufAllocFailed);
             return false;
         };

@@ -25,7 +25,7 @@
 
 use std::sync::atomic::Ordering;
 
-use dataplane::node::Io;
+use dataplane::device::PortL3;
 use net::tables::NetTables;
 use shm::api::ErrorCode;
 use shm::msg::{self, ConnectOptions, Event, FifoLoc, Request, SessionInfo, SessionRef, MAX_PAYLOAD, NO_HANDLE};
@@ -149,7 +149,7 @@ impl SessionWorker {
     }
 
     /// Delivers a session event to the external app that owns the session.
-    pub(super) fn deliver_external(&mut self, io: &mut Io, net: &NetTables, ev: SessionEvent) {
+    pub(super) fn deliver_external(&mut self, io: &mut PortL3, net: &NetTables, ev: SessionEvent) {
         let Some(s) = self.sessions.get(ev.session).filter(|s| s.generation == ev.generation) else { return };
         let (app_wrk, opaque, state, listener) = (s.app_wrk, s.opaque, s.state, s.listener);
         let sref = SessionRef { session: self.handle(ev.session).0, generation: ev.generation };
@@ -249,7 +249,7 @@ impl SessionWorker {
     }
 
     /// Reads the requests external apps wrote since the last loop and acts on them.
-    pub(super) fn poll_external(&mut self, io: &mut Io, net: &NetTables, shared: &SessionShared) -> usize {
+    pub(super) fn poll_external(&mut self, io: &mut PortL3, net: &NetTables, shared: &SessionShared) -> usize {
         if self.apps.is_empty() {
             return 0;
         }
@@ -299,7 +299,14 @@ impl SessionWorker {
         None
     }
 
-    fn external_request(&mut self, io: &mut Io, net: &NetTables, shared: &SessionShared, app_wrk: u32, req: Request) {
+    fn external_request(
+        &mut self,
+        io: &mut PortL3,
+        net: &NetTables,
+        shared: &SessionShared,
+        app_wrk: u32,
+        req: Request,
+    ) {
         if matches!(req, Request::Listen { .. } | Request::Unlisten { .. })
             && !self.endpoint(app_wrk).is_some_and(|ep| ep.control_token(io.now_ns))
         {
