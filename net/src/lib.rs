@@ -4,7 +4,9 @@
 //! and output, ICMP, ping, and its counters) generic over a small device
 //! interface ([`device`]: packet buffers, bursts, per-worker queues) that
 //! the DPDK layer implements for mbufs and ports; the per-interface ARP
-//! cache ([`arp_cache`]), the
+//! cache ([`arp_cache`]), the I/O seam the session layer runs over
+//! ([`seam`]: time, buffers, tx readiness, IPv4 output of an L4 payload,
+//! checksum verdicts, flow hashes, ICMP errors), the
 //! static route table ([`route`]), the shared L2/L3 tables the workers read
 //! and the main thread changes under the barrier ([`tables`]: interfaces,
 //! routes, pings in progress, which sources are martians), the decisions of
@@ -30,5 +32,6 @@ pub mod device;
 pub mod fault;
 pub mod l3;
 pub mod route;
+pub mod seam;
 pub mod tables;
 pub mod token_bucket;

@@ -27,7 +27,8 @@ use std::sync::Arc;
 use dataplane::device::PortL3;
 use dataplane::mbuf::Mbuf;
 use net::l3::counters::Counter;
-use net::l3::{Ip4Delivery, DEFAULT_TTL};
+use net::l3::Ip4Delivery;
+use net::seam::Seam;
 use wire::ipv4::{self, Protocol};
 use wire::offload::CsumStatus;
 use wire::rss::L4;
@@ -417,34 +418,24 @@ impl UdpTransport {
             self.counters.inc(UdpCounter::TxTooBig);
             return true;
         }
-        let Some(mut m) = cx.io.alloc() else {
-            cx.io.counters.inc(Counter::MbufAllocFailed);
-            return false;
-        };
-        let hl = ipv4::HEADER_LEN + udp::HEADER_LEN;
+        let Some(mut m) = cx.io.alloc_tx() else { return false };
+        let hl = udp::HEADER_LEN;
         let Some(buf) = m.append(hl + len) else {
-            cx.io.counters.inc(Counter::MbufAllocFailed);
+            cx.io.counters().inc(Counter::MbufAllocFailed);
             return false;
         };
         fifos.tx.peek(DgramHeader::SIZE, &mut buf[hl..]);
         fifos.tx.dequeue_drop(DgramHeader::SIZE + len);
         let (src, dst) = (c.tuple.local, c.tuple.remote);
         let u = udp::Repr { src_port: src.port(), dst_port: dst.port(), payload_len: len };
-        // The checksum is left to ip4_output_l4: the NIC's when it offers, else software.
-        u.emit(&mut udp::Packet::new_unchecked(&mut buf[ipv4::HEADER_LEN..]));
-        let ip = ipv4::Repr {
-            src_addr: *src.ip(),
-            dst_addr: *dst.ip(),
-            next_header: Protocol::Udp,
-            payload_len: udp::HEADER_LEN + len,
-            hop_limit: DEFAULT_TTL,
-        };
-        ip.emit(&mut ipv4::Packet::new_unchecked(&mut buf[..ipv4::HEADER_LEN]));
+        // The IPv4 header and the checksum are the seam's: the NIC's checksum
+        // when it offers, else software.
+        u.emit(&mut udp::Packet::new_unchecked(&mut buf[..]));
         c.last_ns = cx.io.now_ns;
         c.tx_dgrams += 1;
         s.tx_bytes += len as u64;
         self.counters.inc(UdpCounter::TxDatagrams);
-        cx.io.ip4_output_l4(cx.net, m, *dst.ip());
+        cx.io.ip4_output_l4(cx.net, m, *src.ip(), *dst.ip(), Protocol::Udp);
         true
     }
 

@@ -27,10 +27,11 @@ use std::sync::Arc;
 
 use dataplane::device::PortL3;
 use dataplane::mbuf::Mbuf;
-use dataplane::worker::{Stack, Tables, WorkerState};
+use dataplane::worker::{Tables, WorkerState};
 use net::control::rpc::RpcSender;
 use net::l3::counters::Counter;
 use net::l3::Ip4Delivery;
+use net::seam::Stack;
 use net::tables::NetTables;
 use wire::icmp;
 use wire::ipv4::Protocol;
@@ -1154,7 +1155,7 @@ impl SessionWorker {
     }
 }
 
-impl Stack for SessionWorker {
+impl Stack<PortL3> for SessionWorker {
     type Shared = SessionShared;
 
     fn ip4_input(&mut self, io: &mut PortL3, net: &NetTables, shared: &SessionShared, d: Ip4Delivery<Mbuf>) {

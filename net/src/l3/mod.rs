@@ -585,11 +585,23 @@ impl<D: Device> L3<D> {
         self.ip4_output_via(net, m, route.port as usize, route.next_hop.unwrap_or(dst));
     }
 
-    /// Send an IPv4 UDP or TCP packet (the mbuf starts at its IP header;
-    /// lengths, addresses and ports set, checksum fields anything) like
-    /// [`L3::ip4_output`], with its checksums done by the output interface's
-    /// NIC where it offers that, and in software otherwise.
-    pub fn ip4_output_l4(&mut self, net: &NetTables, mut m: D::Buf, dst: Ipv4Addr) {
+    /// Send a UDP or TCP segment (`m` starts at its L4 header; ports and
+    /// lengths set, checksum field anything) from `src` to `dst`: add the
+    /// IPv4 header, then like [`L3::ip4_output`], with the checksums done by
+    /// the output interface's NIC where it offers that, and in software
+    /// otherwise.
+    pub fn ip4_output_l4(&mut self, net: &NetTables, mut m: D::Buf, src: Ipv4Addr, dst: Ipv4Addr, protocol: Protocol) {
+        let ip = ipv4::Repr {
+            src_addr: src,
+            dst_addr: dst,
+            next_header: protocol,
+            payload_len: m.len(),
+            hop_limit: DEFAULT_TTL,
+        };
+        let Some(hdr) = m.prepend(ipv4::HEADER_LEN) else {
+            return self.counters.inc(Counter::MbufAllocFailed);
+        };
+        ip.emit(&mut ipv4::Packet::new_unchecked(hdr));
         let Some(route) = net.routes.lookup(dst) else {
             return self.counters.inc(Counter::Ip4NoRoute);
         };
