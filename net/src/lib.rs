@@ -12,7 +12,10 @@
 //! routes, pings in progress, which sources are martians), the decisions of
 //! fault injection ([`fault`]: drop, duplicate, hold for reordering, as a
 //! device wrapper, [`fault::FaultInjector`]) and a
-//! token bucket for rate limits ([`token_bucket`]).
+//! token bucket for rate limits ([`token_bucket`]); and an in-memory
+//! network ([`sim`]: `Vec`-backed buffers, a virtual clock, links with
+//! seeded loss, reordering and duplication) that runs all of it, and the
+//! session layer above the seam, in plain `cargo test`.
 //!
 //! The control half ([`control`]): the [`control::barrier`] (exclusive
 //! access to shared tables while every worker is parked), [`control::rpc`]
@@ -33,5 +36,6 @@ pub mod fault;
 pub mod l3;
 pub mod route;
 pub mod seam;
+pub mod sim;
 pub mod tables;
 pub mod token_bucket;
