@@ -126,11 +126,24 @@ impl Ext {
     }
 
     /// Waits for it to exit; returns its status and the rest of its stdout.
+    /// A program still running after 120 s is killed (and counts as failed),
+    /// so a peer left waiting by a broken transfer fails the test instead of
+    /// hanging it.
     fn finish(mut self) -> (bool, String) {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let st = loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                break Some(st);
+            }
+            if Instant::now() > deadline {
+                self.kill9();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
         let mut rest = String::new();
         let _ = self.out.read_to_string(&mut rest);
-        let st = self.child.wait().unwrap();
-        (st.success(), rest)
+        (st.is_some_and(|s| s.success()), rest)
     }
 }
 
@@ -143,7 +156,12 @@ impl Drop for Ext {
 /// Runs `dpnode echo client ...` to the end; returns (exit ok, stdout+stderr).
 fn echo_client(node: &Node, args: &[&str]) -> (bool, String) {
     let sock = api_socket(node).display().to_string();
-    let out = Command::new(bin()).args(["echo", "client", "socket", &sock]).args(args).output().unwrap();
+    // `timeout`: a client that never finishes fails the test instead of hanging it.
+    let out = Command::new("timeout")
+        .args(["-s", "KILL", "300", bin(), "echo", "client", "socket", &sock])
+        .args(args)
+        .output()
+        .unwrap();
     let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
     text.push_str(&String::from_utf8_lossy(&out.stderr));
     (out.status.success(), text)
@@ -655,4 +673,77 @@ fn external_tcp_echo_client_moves_100mb_both_ways_with_a_kernel_server() {
     // What reached the kernel was the pattern, all of it: bit-exact the other way too.
     assert_eq!((field_num(&seen, "bytes"), field_num(&seen, "bad")), (100 << 20, 0), "{seen}");
     eprintln!("external tcp echo client, kernel server:\n{text}");
+}
+
+/// Counts, per connection, whether the kernel saw an orderly close (EOF) or a reset.
+const CLOSE_COUNTER: &str = r#"
+import os, socket, threading
+N = int(os.environ["CONNS"])
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("198.18.0.1", 7)); l.listen(64)
+print("ready", flush=True)
+lock = threading.Lock(); eof = []; rst = []
+def serve(c):
+    n = 0
+    try:
+        while True:
+            d = c.recv(65536)
+            if not d:
+                break
+            n += len(d)
+        r = eof
+    except ConnectionResetError:
+        r = rst
+    c.close()
+    with lock:
+        r.append(n)
+        if len(eof) + len(rst) == N:
+            print(f"eof={len(eof)} reset={len(rst)} bytes={sum(eof) + sum(rst)}", flush=True)
+            os._exit(0)
+while True:
+    c, _ = l.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+"#;
+
+/// An app that closes its sessions and detaches at once (as a program that
+/// closes its sockets and exits does): the closes were queued first, so the
+/// peer sees each connection end in order (FIN), never a reset in the middle.
+#[test]
+fn close_then_detach_ends_every_connection_in_order() {
+    if !require_root() {
+        return;
+    }
+    let (ns, node, t) = node("");
+    let path = format!("/tmp/dpnt-closecount-{t}.py");
+    std::fs::write(&path, CLOSE_COUNTER).unwrap();
+    let (rounds, conns) = (10, 8);
+    let env = format!("CONNS={}", rounds * conns);
+    let server = Ext::start(Path::new("ip"), &["netns", "exec", &ns.name, "env", &env, "python3", &path], "ready");
+    node.ctl(&["ping", "198.18.0.1", "count", "1"]);
+    let sock = api_socket(&node);
+    let remote = shm::msg::Ep { l4: shm::msg::L4::Tcp, ip: "198.18.0.1".parse().unwrap(), port: 7 };
+    for round in 0..rounds {
+        let (app, mut w) = App::attach(&sock, &format!("closer-{round}"), &AttachOptions::default()).unwrap();
+        let mut sessions = Vec::new();
+        for _ in 0..conns {
+            sessions.push(w.connect(remote, Default::default(), Duration::from_secs(10)).unwrap());
+        }
+        for &s in &sessions {
+            assert_eq!(w.write(s, &[7u8; 1000]).unwrap(), 1000);
+        }
+        for s in sessions {
+            w.close(s).unwrap();
+        }
+        w.flush(Duration::from_secs(2)).unwrap();
+        drop(w);
+        app.detach().unwrap();
+    }
+    let (_, seen) = server.finish();
+    let _ = std::fs::remove_file(&path);
+    let total = (rounds * conns) as u64;
+    assert_eq!(
+        (field_num(&seen, "eof"), field_num(&seen, "reset"), field_num(&seen, "bytes")),
+        (total, 0, total * 1000),
+        "{seen}"
+    );
 }

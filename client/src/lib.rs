@@ -348,7 +348,9 @@ impl App {
         self.request(Kind::WorkerDelRequest, Body::WorkerDel { app: self.inner.handle, wrk }).map(|_| ())
     }
 
-    /// Detaches the application: every worker's sessions are reset and its memory freed.
+    /// Detaches the application: the closes queued before it are carried out
+    /// (their FINs go out), every other session of every worker is reset and
+    /// its memory freed.
     pub fn detach(self) -> Result<(), Error> {
         self.request(Kind::DetachRequest, Body::Detach { app: self.inner.handle }).map(|_| ())
     }

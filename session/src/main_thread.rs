@@ -184,7 +184,7 @@ impl MainCtx {
     fn remove_endpoints(&mut self, shared: &Arc<AppWorkerShared>) -> usize {
         shared.deleted.store(true, Ordering::SeqCst);
         let wrk = shared.wrk_index;
-        let closed = self.on_workers(move |sw, io, net, _| sw.app_del(io, net, wrk)).into_iter().sum();
+        let closed = self.on_workers(move |sw, io, net, shared| sw.app_del(io, net, shared, wrk)).into_iter().sum();
         // Servers it talked to through cut-through let go of the segments
         // they shared with it (their remaining sessions keep them until they close).
         for w in self.tables().control.app_workers() {
@@ -193,8 +193,10 @@ impl MainCtx {
         closed
     }
 
-    /// Detaches an application: its listeners go, then every session of
-    /// every worker of it is reset and its fifos and segments are freed.
+    /// Detaches an application: its listeners go, the closes it queued
+    /// before the detach are carried out (their FINs go out), then every
+    /// session of every worker of it is reset and its fifos and segments
+    /// are freed.
     /// Returns how many sessions were torn down.
     pub fn detach(&mut self, app: Handle) -> Result<usize, SessionError> {
         let detached = {

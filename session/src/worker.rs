@@ -192,7 +192,12 @@ impl SessionWorker {
     /// Removes an app worker: every session of it is aborted (peers reset) and freed.
     ///
     /// Returns how many sessions were torn down.
-    pub fn app_del(&mut self, io: &mut PortL3, net: &NetTables, wrk_index: u32) -> usize {
+    pub fn app_del(&mut self, io: &mut PortL3, net: &NetTables, shared: &SessionShared, wrk_index: u32) -> usize {
+        // What it queued before it went is honoured first: a session it
+        // closed just before detaching sends its FIN, not only the reset.
+        if self.is_external(wrk_index) {
+            self.drain_external(io, net, shared, wrk_index);
+        }
         let mine: Vec<u32> =
             self.sessions.iter_indexed().filter(|(_, s)| s.app_wrk == wrk_index).map(|(i, _)| i).collect();
         for &i in &mine {

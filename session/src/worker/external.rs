@@ -33,6 +33,10 @@ use shm::msg::{self, ConnectOptions, Event, FifoLoc, Request, SessionInfo, Sessi
 use super::{AppEndpoint, SessionShared, SessionWorker, WorkerApp};
 use crate::error::SessionError;
 use crate::external::{ExternalEndpoint, REQUESTS_PER_POLL};
+
+/// Requests read from a deleted app worker's queue before its sessions are
+/// reset ([`SessionWorker::drain_external`]); more than an app queue holds.
+const DRAIN_AT_DELETE: usize = 1 << 16;
 use crate::lookup::{Endpoint, Proto};
 use crate::main_thread::MainCtx;
 use crate::session::{SessionHandle, SessionState};
@@ -269,6 +273,24 @@ impl SessionWorker {
             }
         }
         work
+    }
+
+    /// Carries out the closes, half-closes, accept replies and reset
+    /// replies app worker `app_wrk` queued here and the worker has not read
+    /// yet (it is being deleted: listens and connects are dropped). Reads
+    /// at most one queue's worth, so a peer refilling it cannot keep the
+    /// worker here.
+    pub(super) fn drain_external(&mut self, io: &mut PortL3, net: &NetTables, shared: &SessionShared, app_wrk: u32) {
+        let mut buf = [0u8; MAX_PAYLOAD];
+        for _ in 0..DRAIN_AT_DELETE {
+            let Some(ep) = self.endpoint(app_wrk) else { return };
+            let Some((kind, len)) = ep.recv(&mut buf) else { return };
+            match Request::parse(kind, &buf[..len.min(MAX_PAYLOAD)]) {
+                Ok(Request::Listen { .. } | Request::Unlisten { .. } | Request::Connect { .. }) => {}
+                Ok(req) => self.external_request(io, net, shared, app_wrk, req),
+                Err(_) => ep.bad_request(),
+            }
+        }
     }
 
     /// Moves backlogged events into their queues and wakes sleeping apps; returns how many moved.
