@@ -10,18 +10,15 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use session::app_worker::AppWorkerKind;
-use session::application::AppOptions;
 use session::apps::echo::{merge_reports, EchoClient, EchoClientConfig, EchoMode, EchoReport, EchoServer};
 use session::apps::http::HttpServer;
 use session::builtin::BuiltinApp;
 use session::error::SessionError;
-use session::lookup::{Endpoint, Proto};
 use session::pool::Handle;
-use session::transport::{CongestionControl, TransportOptions};
 use session::worker::AppEndpoint;
+use shm::types::{AttachOptions, Endpoint, Proto, TransportOptions};
 
 use app_options::{AppCommon, EchoClientOptions, EchoServerOptions, HttpServerOptions, OptionsError};
-use shm::msg::{Cc, Ep, L4};
 
 use crate::runtime::Runtime;
 
@@ -49,7 +46,7 @@ pub struct AppSpec {
     /// App name (unique on the node); derived from kind and uri when not given.
     pub name: String,
     /// Attach options (namespace, scope, fifo sizes).
-    pub opts: AppOptions,
+    pub opts: AttachOptions,
     /// Client: sessions.
     pub sessions: u32,
     /// Client: bytes per session.
@@ -119,32 +116,9 @@ impl AppSpec {
             Kind::EchoClient => "echo-client",
             Kind::HttpServer => "http-server",
         };
-        let uri = endpoint(c.uri);
-        let mut opts = AppOptions { builtin: true, ..AppOptions::default() };
-        if let Some(ns) = &c.namespace {
-            opts.namespace_id = ns.clone();
-        }
-        opts.namespace_secret = c.secret.unwrap_or(opts.namespace_secret);
-        if let Some(scope) = c.scope {
-            (opts.scope_global, opts.scope_local) = scope.flags();
-        }
-        (opts.proxy_tcp, opts.proxy_udp) = c.proxy_flags();
-        if let Some(v) = c.fifo_size {
-            (opts.rx_fifo_size, opts.tx_fifo_size) = (v, v);
-        }
-        opts.segment_size = c.segment_size.unwrap_or(opts.segment_size);
-        opts.prealloc_fifo_pairs = c.prealloc_fifos.unwrap_or(opts.prealloc_fifo_pairs);
-        let t = c.transport();
-        let transport = TransportOptions {
-            mss: t.mss,
-            cc: match t.cc {
-                Cc::Default => CongestionControl::Default,
-                Cc::NewReno => CongestionControl::NewReno,
-                Cc::Cubic => CongestionControl::Cubic,
-            },
-            no_delay: t.no_delay,
-            keepalive: t.keepalive,
-        };
+        let uri = c.uri;
+        let opts = c.attach_options(AttachOptions::builtin());
+        let transport = c.transport();
         AppSpec {
             kind,
             uri,
@@ -173,16 +147,14 @@ impl AppSpec {
         // The attach options together (a fifo larger than its segment, pairs
         // that do not fit), as the attach will check them, but before the
         // node starts, under the names this spec's keys have.
-        if let Err(e) = self.opts.validate() {
+        if let Err(e) = session::application::validate_attach(&self.opts) {
             return Err(match e {
                 SessionError::InvalidValue { key, reason } => (spec_key(key), reason),
-                e @ SessionError::UnsupportedConfig(_) if self.opts.proxy_tcp || self.opts.proxy_udp => {
-                    ("proxy", e.to_string())
-                }
+                e @ SessionError::UnsupportedConfig(_) if self.opts.proxy.any() => ("proxy", e.to_string()),
                 other => ("name", other.to_string()),
             });
         }
-        self.transport.validate().map_err(|e| ("mss", e.to_string()))?;
+        self.transport.validate().map_err(|e| ("mss", SessionError::from(e).to_string()))?;
         Ok(())
     }
 
@@ -207,15 +179,6 @@ impl AppSpec {
             duration_ns: self.duration.map_or(0, |d| d.as_nanos() as u64),
         }
     }
-}
-
-/// The session layer's endpoint for a parsed uri.
-fn endpoint(ep: Ep) -> Endpoint {
-    let proto = match ep.l4 {
-        L4::Tcp => Proto::Tcp,
-        L4::Udp => Proto::Udp,
-    };
-    Endpoint { proto, ip: ep.ip, port: ep.port }
 }
 
 /// The [[app]] / CLI key of an attach option the session layer names.

@@ -412,8 +412,9 @@ pub struct TcpSection {
 
 impl TcpSection {
     fn validate(&self) -> Result<session::tcp_transport::TcpTransportConfig, ConfigError> {
+        use shm::types::Cc;
         use tcp::backlog::SynCookieMode;
-        use tcp::{CcAlgorithm, Keepalive};
+        use tcp::Keepalive;
         const MS: u64 = 1_000_000;
         let mut c = session::tcp_transport::TcpTransportConfig::default();
         let t = &mut c.tcp;
@@ -430,8 +431,8 @@ impl TcpSection {
         t.time_wait = ms(&limits::TCP_TIME_WAIT_MS, self.time_wait_ms)?.unwrap_or(t.time_wait);
         if let Some(cc) = &self.cc {
             t.cc = match cc.as_str() {
-                "cubic" => CcAlgorithm::Cubic,
-                "newreno" => CcAlgorithm::NewReno,
+                "cubic" => Cc::Cubic,
+                "newreno" => Cc::NewReno,
                 other => return Err(invalid("tcp.cc", format!("{other:?} is not cubic or newreno"))),
             };
         }
@@ -1002,7 +1003,7 @@ mod test {
         ))
         .unwrap();
         assert_eq!((c.tcp.tcp.mss, c.tcp.tcp.min_rto, c.tcp.tcp.sack), (1400, 50_000_000, false));
-        assert_eq!(c.tcp.tcp.cc, tcp::CcAlgorithm::NewReno);
+        assert_eq!(c.tcp.tcp.cc, shm::types::Cc::NewReno);
         assert_eq!((c.tcp.max_half_open, c.tcp.syn_cookies), (8, tcp::backlog::SynCookieMode::Always));
         for (bad, key) in [
             ("mss = 10", "tcp.mss"),

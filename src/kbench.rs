@@ -26,7 +26,7 @@ use session::apps::echo::{
     check_dgram, fill_dgram, fill_stream, merge_reports, share, stream_mismatches, EchoClientConfig, EchoMode,
     EchoReport, DGRAM_LOSS_WAIT_NS, SEQ_LEN,
 };
-use session::lookup::Proto;
+use shm::types::Proto;
 
 use crate::apps::{AppSpec, Kind};
 
@@ -124,7 +124,7 @@ impl ServerOpts {
         let o = app_options::EchoServerOptions::from_words(words).map_err(|e| e.to_string())?;
         let uri = o.common.uri;
         Ok(ServerOpts {
-            proto: if uri.l4 == shm::msg::L4::Udp { Proto::Udp } else { Proto::Tcp },
+            proto: uri.proto,
             addr: SocketAddrV4::new(uri.ip, uri.port),
             threads: o.external.threads.map_or(64, |n| n as usize),
             no_delay: o.common.no_delay.unwrap_or(false),

@@ -29,8 +29,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use dpnode_client::{App, AttachOptions, ConnectOptions, Ep, Error};
-use shm::api::{AttachRequest, Body, ErrorCode, Kind, Message, ATTACH_SCOPE_GLOBAL};
+use dpnode_client::{App, AttachOptions, Endpoint, Error, TransportOptions};
+use shm::api::{AttachRequest, Body, Kind, Message};
+use shm::types::{ErrorCode, ProxySet, Scope};
 
 /// A node in a namespace of its own, started with a config this test writes whole (its own `[cli]` and `[api]`).
 struct CtlNode {
@@ -337,7 +338,7 @@ fn three_hundred_idle_api_connections_do_not_lock_out_a_real_app() {
     std::thread::sleep(Duration::from_secs(1));
     let (app, mut w) = App::attach(&node.api, "real-app", &AttachOptions::default())
         .expect("a real attach succeeds past 300 idle connections");
-    w.listen(Ep::parse_uri("udp://0.0.0.0/7").unwrap()).unwrap();
+    w.listen(Endpoint::parse_uri("udp://0.0.0.0/7").unwrap()).unwrap();
     assert!(node.ctl(&["show", "app"]).contains("real-app"));
     let api = node.ctl(&["show", "api"]);
     assert!(counter_line(&api, "api clients evicted (idle, at the connection cap)") >= 44, "{api}");
@@ -359,7 +360,7 @@ fn api_connections_without_a_first_message_or_an_app_are_closed_at_their_deadlin
     // A connection that spoke (a failed attach) but has no app is closed once idle.
     let mut s = UnixStream::connect(&node.api).unwrap();
     let mut bad = attach_request("bad-fifo");
-    bad.rx_fifo_size = 3;
+    bad.options.rx_fifo_size = 3;
     send(&mut s, &Message::request(Kind::AttachRequest, 7, Body::Attach(bad)));
     let (code, text) = reply(&mut s);
     assert_eq!(code, ErrorCode::InvalidValue as i32, "{text}");
@@ -371,16 +372,21 @@ fn api_connections_without_a_first_message_or_an_app_are_closed_at_their_deadlin
 fn attach_request(name: &str) -> AttachRequest<'_> {
     AttachRequest {
         name,
-        namespace: "",
-        secret: 0,
-        segment_size: 2 << 20,
-        add_segment_size: 0,
-        prealloc_fifo_pairs: 0,
-        rx_fifo_size: 4096,
-        tx_fifo_size: 4096,
-        event_queue_size: 64,
-        flags: ATTACH_SCOPE_GLOBAL,
-        tls_engine: 0,
+        options: AttachOptions {
+            namespace: String::new(),
+            secret: 0,
+            segment_size: 2 << 20,
+            add_segment_size: 0,
+            prealloc_fifo_pairs: 0,
+            rx_fifo_size: 4096,
+            tx_fifo_size: 4096,
+            event_queue_size: 64,
+            scope: Scope::GLOBAL,
+            use_eventfd: false,
+            proxy: ProxySet::NONE,
+            tls_engine: 0,
+            builtin: false,
+        },
     }
 }
 
@@ -495,9 +501,9 @@ fn mss_0_and_1_are_refused_by_config_cli_and_api_naming_the_option_and_its_range
     assert!(!node.ctl(&["show", "app"]).contains("7004"), "nothing was attached");
     // API: the connect's transport options (the library checks the same range the node does).
     let (_app, mut w) = App::attach(&node.api, "mss-api", &AttachOptions::default()).unwrap();
-    let peer = Ep::parse_uri("tcp://198.18.0.1/7").unwrap();
+    let peer = Endpoint::parse_uri("tcp://198.18.0.1/7").unwrap();
     for m in [0u16, 1] {
-        let opts = ConnectOptions { mss: Some(m), ..ConnectOptions::default() };
+        let opts = TransportOptions { mss: Some(m), ..TransportOptions::default() };
         match w.connect(peer, opts, Duration::from_secs(10)) {
             Err(Error::Node { code, text }) => {
                 assert_eq!(code, ErrorCode::InvalidValue as i32);

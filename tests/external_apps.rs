@@ -27,8 +27,9 @@ fn py(ns: &Netns, script: &str, env: &str) -> String {
     python(ns, script, env, "", 300)
 }
 use dpnode_client::{App, AttachOptions, NodeError};
-use shm::api::{Body, ErrorCode, Header, Kind, Message, HEADER_LEN};
+use shm::api::{Body, Header, Kind, Message, HEADER_LEN};
 use shm::msg::{Request, SessionRef, MAX_PAYLOAD};
+use shm::types::ErrorCode;
 
 fn tap_config(dev: &str, extra: &str) -> String {
     format!(
@@ -721,7 +722,7 @@ fn close_then_detach_ends_every_connection_in_order() {
     let server = Ext::start(Path::new("ip"), &["netns", "exec", &ns.name, "env", &env, "python3", &path], "ready");
     node.ctl(&["ping", "198.18.0.1", "count", "1"]);
     let sock = api_socket(&node);
-    let remote = shm::msg::Ep { l4: shm::msg::L4::Tcp, ip: "198.18.0.1".parse().unwrap(), port: 7 };
+    let remote = shm::types::Endpoint { proto: shm::types::Proto::Tcp, ip: "198.18.0.1".parse().unwrap(), port: 7 };
     for round in 0..rounds {
         let (app, mut w) = App::attach(&sock, &format!("closer-{round}"), &AttachOptions::default()).unwrap();
         let mut sessions = Vec::new();

@@ -26,60 +26,11 @@ use serde::de::{self, DeserializeOwned, Deserializer};
 use serde::Deserialize;
 use shm::echo::EchoMode;
 use shm::limits::{self, FloatLimit, Limit};
-use shm::msg::{Cc, ConnectOptions, Ep, L4};
+use std::str::FromStr;
+
+use shm::types::{AttachOptions, Cc, Endpoint, ParseError, Proto, ProxySet, Scope, TransportOptions};
 
 pub use pairs::{word_pairs, OptionsError, Pairs, Value};
-
-/// Which listeners an app's sessions are reachable through.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Scope {
-    /// From the network.
-    Global,
-    /// From apps of the same namespace only (cut-through).
-    Local,
-    /// Both.
-    #[serde(alias = "global,local")]
-    Both,
-}
-
-impl Scope {
-    /// `(global, local)`.
-    pub fn flags(self) -> (bool, bool) {
-        match self {
-            Scope::Global => (true, false),
-            Scope::Local => (false, true),
-            Scope::Both => (true, true),
-        }
-    }
-}
-
-/// Which transports a proxy app takes every otherwise unclaimed session of.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Proxy {
-    /// TCP.
-    Tcp,
-    /// UDP.
-    Udp,
-    /// Both.
-    #[serde(alias = "tcp,udp")]
-    Both,
-    /// Neither (not a proxy).
-    None,
-}
-
-impl Proxy {
-    /// `(tcp, udp)`.
-    pub fn flags(self) -> (bool, bool) {
-        match self {
-            Proxy::Tcp => (true, false),
-            Proxy::Udp => (false, true),
-            Proxy::Both => (true, true),
-            Proxy::None => (false, false),
-        }
-    }
-}
 
 // --- Field parsers: a word (`"64k"`, `"on"`, `"2.5"`) or a TOML value. ---
 
@@ -185,24 +136,29 @@ fn number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     d.deserialize_any(V).map(Some)
 }
 
-fn parse_uri(s: &str) -> Result<Ep, String> {
-    Ep::parse_uri(s).ok_or_else(|| format!("{s:?} is not PROTO://ADDR/PORT (PROTO tcp or udp)"))
+fn parse_uri(s: &str) -> Result<Endpoint, String> {
+    Endpoint::parse_uri(s).ok_or_else(|| format!("{s:?} is not PROTO://ADDR/PORT (PROTO tcp or udp)"))
 }
 
-fn uri<'de, D: Deserializer<'de>>(d: D) -> Result<Ep, D::Error> {
+fn uri<'de, D: Deserializer<'de>>(d: D) -> Result<Endpoint, D::Error> {
     word(d, parse_uri)?.ok_or_else(|| de::Error::custom("a uri is required"))
 }
 
-fn parse_cc(s: &str) -> Result<Cc, String> {
-    match s {
-        "newreno" => Ok(Cc::NewReno),
-        "cubic" => Ok(Cc::Cubic),
-        _ => Err(format!("{s:?} is not newreno or cubic")),
-    }
+/// A vocabulary value by its word (`cubic`, `local`, `tcp,udp`).
+fn parsed<T: FromStr<Err = ParseError>>(s: &str) -> Result<T, String> {
+    s.parse().map_err(|e: ParseError| e.0)
 }
 
 fn cc<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Cc>, D::Error> {
-    word(d, parse_cc)
+    word(d, parsed)
+}
+
+fn scope<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Scope>, D::Error> {
+    word(d, parsed)
+}
+
+fn proxy<'de, D: Deserializer<'de>>(d: D) -> Result<Option<ProxySet>, D::Error> {
+    word(d, parsed)
 }
 
 fn mode<'de, D: Deserializer<'de>>(d: D) -> Result<Option<EchoMode>, D::Error> {
@@ -271,7 +227,7 @@ fn timeout<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error
 pub struct AppCommon {
     /// `PROTO://ADDR/PORT`: where a server listens, where a client connects.
     #[serde(deserialize_with = "uri")]
-    pub uri: Ep,
+    pub uri: Endpoint,
     /// App name (unique on the node); each runner derives one when absent.
     #[serde(default)]
     pub name: Option<String>,
@@ -282,11 +238,11 @@ pub struct AppCommon {
     #[serde(default, deserialize_with = "number")]
     pub secret: Option<u64>,
     /// Scope (absent: global).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "scope")]
     pub scope: Option<Scope>,
     /// Proxy transports (absent: none).
-    #[serde(default)]
-    pub proxy: Option<Proxy>,
+    #[serde(default, deserialize_with = "proxy")]
+    pub proxy: Option<ProxySet>,
     /// Rx and tx fifo size per session.
     #[serde(default, deserialize_with = "fifo_size")]
     pub fifo_size: Option<u32>,
@@ -309,8 +265,8 @@ pub struct AppCommon {
 
 impl AppCommon {
     /// The transport options these give (unset ones at their defaults).
-    pub fn transport(&self) -> ConnectOptions {
-        ConnectOptions {
+    pub fn transport(&self) -> TransportOptions {
+        TransportOptions {
             mss: self.mss,
             cc: self.cc.unwrap_or_default(),
             no_delay: self.no_delay.unwrap_or(false),
@@ -318,14 +274,24 @@ impl AppCommon {
         }
     }
 
-    /// `(global, local)` scope flags; none given is global.
-    pub fn scope_flags(&self) -> (bool, bool) {
-        self.scope.unwrap_or(Scope::Global).flags()
-    }
-
-    /// `(tcp, udp)` proxy flags.
-    pub fn proxy_flags(&self) -> (bool, bool) {
-        self.proxy.unwrap_or(Proxy::None).flags()
+    /// The attach options these give over `defaults` (a builtin app's or an external one's); the
+    /// options only an external app takes are [`External::attach_options`]'s.
+    pub fn attach_options(&self, defaults: AttachOptions) -> AttachOptions {
+        let mut o = defaults;
+        if let Some(ns) = &self.namespace {
+            o.namespace = ns.clone();
+        }
+        o.secret = self.secret.unwrap_or(o.secret);
+        if let Some(scope) = self.scope {
+            o.scope = scope;
+        }
+        o.proxy = self.proxy.unwrap_or(o.proxy);
+        if let Some(size) = self.fifo_size {
+            (o.rx_fifo_size, o.tx_fifo_size) = (size, size);
+        }
+        o.segment_size = self.segment_size.unwrap_or(o.segment_size);
+        o.prealloc_fifo_pairs = self.prealloc_fifos.unwrap_or(o.prealloc_fifo_pairs);
+        o
     }
 }
 
@@ -362,6 +328,14 @@ impl External {
         ]
         .into_iter()
         .find_map(|(k, given)| given.then_some(k))
+    }
+
+    /// `o` with the options only an external app takes applied.
+    pub fn attach_options(&self, mut o: AttachOptions) -> AttachOptions {
+        o.add_segment_size = self.add_segment_size.unwrap_or(o.add_segment_size);
+        o.event_queue_size = self.event_queue_size.unwrap_or(o.event_queue_size);
+        o.use_eventfd = self.eventfd.unwrap_or(o.use_eventfd);
+        o
     }
 
     /// Refuses these options for an app that runs inside the node.
@@ -535,7 +509,7 @@ impl EchoClientOptions {
         if self.client.connections.is_some() && mode != EchoMode::Cps {
             return Err(OptionsError::new("connections", format!("only mode cps takes it (mode is {mode})")));
         }
-        if mode == EchoMode::Cps && self.common.uri.l4 == L4::Udp {
+        if mode == EchoMode::Cps && self.common.uri.proto == Proto::Udp {
             return Err(OptionsError::new("mode", "cps needs a tcp uri (UDP has no connections to open and close)"));
         }
         Ok(())
@@ -558,7 +532,7 @@ impl EchoClientOptions {
 
     /// Largest write or datagram (default 1400 on UDP, 64 KiB on TCP).
     pub fn chunk(&self) -> usize {
-        self.client.chunk.unwrap_or(if self.common.uri.l4 == L4::Udp { 1400 } else { 64 << 10 })
+        self.client.chunk.unwrap_or(if self.common.uri.proto == Proto::Udp { 1400 } else { 64 << 10 })
     }
 
     /// Datagrams in flight per session (default 32).

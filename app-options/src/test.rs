@@ -24,13 +24,13 @@ fn words_give_typed_values() {
          event-queue-size 4096 add-segment-size 0",
     )
     .unwrap();
-    assert_eq!(c.common.uri, Ep::parse_uri("tcp://198.18.0.1/7").unwrap());
+    assert_eq!(c.common.uri, Endpoint::parse_uri("tcp://198.18.0.1/7").unwrap());
     assert_eq!((c.sessions(), c.bytes(), c.chunk(), c.window()), (4, 1 << 20, 64 << 10, 8));
     assert_eq!(
         (c.timeout(), c.mode(), c.client.duration),
         (Duration::from_millis(2500), EchoMode::Rr, Some(Duration::from_secs(3)))
     );
-    assert_eq!((c.common.scope, c.common.proxy), (Some(Scope::Local), Some(Proxy::None)));
+    assert_eq!((c.common.scope, c.common.proxy), (Some(Scope::LOCAL), Some(ProxySet::NONE)));
     assert_eq!(
         (c.common.fifo_size, c.common.segment_size, c.common.prealloc_fifos),
         (Some(128 << 10), Some(64 << 20), Some(2))
@@ -50,8 +50,8 @@ fn words_give_typed_values() {
     // Old spellings and underscores.
     let c = client("uri udp://1.1.1.1/7 nodelay yes workers 3 fifo_size 4k").unwrap();
     assert_eq!((c.common.no_delay, c.external.threads, c.common.fifo_size), (Some(true), Some(3), Some(4096)));
-    assert_eq!(c.common.scope_flags(), (true, false), "none given: global");
-    assert_eq!(server("uri tcp://0.0.0.0/7 scope global,local").unwrap().common.scope_flags(), (true, true));
+    assert_eq!(c.common.attach_options(AttachOptions::default()).scope(), Scope::GLOBAL, "none given: global");
+    assert_eq!(server("uri tcp://0.0.0.0/7 scope global,local").unwrap().common.scope, Some(Scope::BOTH));
 }
 
 #[test]

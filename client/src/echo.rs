@@ -29,7 +29,7 @@ use shm::echo::{
 
 use app_options::{AppCommon, EchoClientOptions, EchoServerOptions, External};
 
-use crate::{App, AttachOptions, ConnectOptions, Ep, Error, Event, SessionId, Worker};
+use crate::{App, AttachOptions, Endpoint, Error, Event, SessionId, TransportOptions, Worker};
 
 /// The node's default API socket.
 pub const DEFAULT_SOCKET: &str = "/run/dpnode/api.sock";
@@ -51,7 +51,7 @@ pub struct ServerConfig {
     /// API socket.
     pub socket: PathBuf,
     /// Where to listen.
-    pub uri: Ep,
+    pub uri: Endpoint,
     /// Application name.
     pub name: String,
     /// Attach options.
@@ -68,7 +68,7 @@ pub struct ClientConfig {
     /// API socket.
     pub socket: PathBuf,
     /// Server.
-    pub uri: Ep,
+    pub uri: Endpoint,
     /// Application name.
     pub name: String,
     /// Attach options.
@@ -86,7 +86,7 @@ pub struct ClientConfig {
     /// Give up after this long (counted after `duration`).
     pub timeout: Duration,
     /// Transport options for the connects.
-    pub connect: ConnectOptions,
+    pub connect: TransportOptions,
     /// What to measure.
     pub mode: EchoMode,
     /// `cps`: connections in all, spread over the sessions; 0 = no limit (`duration` ends the run).
@@ -143,7 +143,7 @@ fn echo(w: &mut Worker, s: SessionId, st: &mut Echoing, buf: &mut [u8], totals: 
 
 fn serve_worker(
     mut w: Worker,
-    uri: Ep,
+    uri: Endpoint,
     stop: &AtomicBool,
     totals: &ServerTotals,
     ready: &dyn Fn(),
@@ -623,29 +623,14 @@ pub fn run_client(cfg: &ClientConfig) -> Result<EchoReport, Error> {
 
 /// The attach options an external echo app's options give (unset ones at the library's defaults).
 fn attach_options(c: &AppCommon, x: &External) -> AttachOptions {
-    let mut o = AttachOptions::default();
-    if let Some(ns) = &c.namespace {
-        o.namespace = ns.clone();
-    }
-    o.secret = c.secret.unwrap_or(o.secret);
-    if let Some(scope) = c.scope {
-        (o.scope_global, o.scope_local) = scope.flags();
-    }
-    (o.proxy_tcp, o.proxy_udp) = c.proxy_flags();
-    if let Some(v) = c.fifo_size {
-        (o.rx_fifo_size, o.tx_fifo_size) = (v, v);
-    }
-    o.segment_size = c.segment_size.unwrap_or(o.segment_size);
-    o.prealloc_fifo_pairs = c.prealloc_fifos.unwrap_or(o.prealloc_fifo_pairs);
-    o.add_segment_size = x.add_segment_size.unwrap_or(o.add_segment_size);
-    o.event_queue_size = x.event_queue_size.unwrap_or(o.event_queue_size);
-    o.use_eventfd = x.eventfd.unwrap_or(o.use_eventfd);
-    o
+    x.attach_options(c.attach_options(AttachOptions::default()))
 }
 
 /// The app name: given, or derived from the kind, the uri and the pid.
 fn app_name(c: &AppCommon, kind: &str) -> String {
-    c.name.clone().unwrap_or_else(|| format!("ext-{kind}-{}-{}-{}", c.uri.l4.as_str(), c.uri.port, std::process::id()))
+    c.name
+        .clone()
+        .unwrap_or_else(|| format!("ext-{kind}-{}-{}-{}", c.uri.proto.as_str(), c.uri.port, std::process::id()))
 }
 
 /// Parses `server|client uri URI [key value]...` with the echo apps' options adapter ([`app_options`]).
@@ -777,7 +762,7 @@ mod test {
             .unwrap()
             .unwrap_err();
         assert_eq!((c.sessions, c.bytes, c.chunk, c.threads), (4, 1 << 20, 1400, 2));
-        assert!(c.opts.scope_local && !c.opts.scope_global && !c.opts.use_eventfd);
+        assert!(c.opts.scope.local && !c.opts.scope.global && !c.opts.use_eventfd);
         let s = parse(&words("server uri tcp://0.0.0.0/7 fifo-size 128k namespace blue secret 42")).unwrap().unwrap();
         assert_eq!((s.opts.rx_fifo_size, s.opts.namespace.as_str(), s.opts.secret), (128 << 10, "blue", 42));
         for (bad, word) in [

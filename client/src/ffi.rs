@@ -12,11 +12,11 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 use std::time::Duration;
 
-use shm::api::ErrorCode;
+use shm::types::ErrorCode;
 
 use crate::{
-    App, AttachOptions, Cc, ConnectOptions, Ep, Error, Event, ListenerId, SessionId, Worker, EAGAIN, EINVAL, EIO,
-    EPIPE, EPROTO,
+    App, AttachOptions, Cc, Endpoint, Error, Event, ListenerId, SessionId, TransportOptions, Worker, EAGAIN, EINVAL,
+    EIO, EPIPE, EPROTO,
 };
 
 /// An attached application (opaque to C).
@@ -28,29 +28,29 @@ pub struct DpnWorker {
     events: Vec<Event>,
 }
 
-/// Attach options, as C fills them (`dpn_attach_opts_t`).
+/// [`AttachOptions`] as C fills them (`dpn_attach_opts_t`); [`DpnAttachOpts::options`] is the one conversion.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct DpnAttachOpts {
-    /// Namespace id (NULL or empty: default).
+    /// `namespace` as a C string (NULL or empty: the default namespace).
     pub namespace_id: *const c_char,
-    /// Namespace secret.
+    /// `secret`.
     pub secret: u64,
-    /// First segment size.
+    /// `segment_size`.
     pub segment_size: u64,
-    /// Added segment size (0: as the first).
+    /// `add_segment_size`.
     pub add_segment_size: u64,
-    /// Preallocated fifo pairs.
+    /// `prealloc_fifo_pairs`.
     pub prealloc_fifo_pairs: u32,
-    /// Rx fifo size.
+    /// `rx_fifo_size`.
     pub rx_fifo_size: u32,
-    /// Tx fifo size.
+    /// `tx_fifo_size`.
     pub tx_fifo_size: u32,
-    /// Queue length.
+    /// `event_queue_size`.
     pub event_queue_size: u32,
-    /// `DPN_ATTACH_*` flags (the protocol's attach flags).
+    /// `scope`, `use_eventfd` and `proxy` as `DPN_ATTACH_*` flags (the protocol's attach flags).
     pub flags: u32,
-    /// TLS engine slot.
+    /// `tls_engine`.
     pub tls_engine: u8,
 }
 
@@ -131,25 +131,51 @@ unsafe fn worker<'a>(p: *mut DpnWorker) -> Result<&'a mut DpnWorker, Error> {
     unsafe { p.as_mut() }.ok_or_else(|| Error::Invalid("worker is NULL".into()))
 }
 
-fn uri(s: &str) -> Result<Ep, Error> {
-    Ep::parse_uri(s).ok_or_else(|| Error::Invalid(format!("{s:?} is not PROTO://ADDR/PORT")))
+fn uri(s: &str) -> Result<Endpoint, Error> {
+    Endpoint::parse_uri(s).ok_or_else(|| Error::Invalid(format!("{s:?} is not PROTO://ADDR/PORT")))
 }
 
 /// # Safety
 ///
 /// `o` must be NULL or point to a valid `dpn_connect_opts_t`.
-unsafe fn connect_opts(o: *const DpnConnectOpts) -> ConnectOptions {
+unsafe fn connect_opts(o: *const DpnConnectOpts) -> TransportOptions {
     // SAFETY: the caller's contract.
     let o = unsafe { o.as_ref() }.copied().unwrap_or_default();
-    ConnectOptions {
+    TransportOptions {
         mss: (o.mss != 0).then_some(o.mss),
-        cc: match o.cc {
-            1 => Cc::NewReno,
-            2 => Cc::Cubic,
-            _ => Cc::Default,
-        },
+        // 0, and any number the header does not define: the transport's default.
+        cc: Cc::from_u8(o.cc).unwrap_or_default(),
         no_delay: o.flags & 1 != 0,
         keepalive: o.flags & 2 != 0,
+    }
+}
+
+impl DpnAttachOpts {
+    /// The one Rust attach options type these C options stand for.
+    ///
+    /// # Safety
+    ///
+    /// `namespace_id` must be NULL or a NUL-terminated string.
+    unsafe fn options(&self) -> Result<AttachOptions, Error> {
+        let mut o = AttachOptions {
+            namespace: if self.namespace_id.is_null() {
+                String::new()
+            } else {
+                // SAFETY: the caller's contract.
+                unsafe { text(self.namespace_id, "namespace_id")? }.to_string()
+            },
+            secret: self.secret,
+            segment_size: self.segment_size,
+            add_segment_size: self.add_segment_size,
+            prealloc_fifo_pairs: self.prealloc_fifo_pairs,
+            rx_fifo_size: self.rx_fifo_size,
+            tx_fifo_size: self.tx_fifo_size,
+            event_queue_size: self.event_queue_size,
+            tls_engine: self.tls_engine,
+            ..AttachOptions::default()
+        };
+        o.set_flags(self.flags);
+        Ok(o)
     }
 }
 
@@ -170,8 +196,8 @@ pub unsafe extern "C" fn dpn_attach_opts_init(o: *mut DpnAttachOpts) {
         rx_fifo_size: d.rx_fifo_size,
         tx_fifo_size: d.tx_fifo_size,
         event_queue_size: d.event_queue_size,
-        flags: shm::api::ATTACH_USE_EVENTFD,
-        tls_engine: 0,
+        flags: d.flags(),
+        tls_engine: d.tls_engine,
     };
     // SAFETY: the caller's contract; NULL is ignored.
     if let Some(o) = unsafe { o.as_mut() } {
@@ -199,30 +225,12 @@ pub unsafe extern "C" fn dpn_attach(
         }
         // SAFETY: the caller's contract.
         let (socket, name) = unsafe { (text(socket, "socket")?, text(name, "name")?) };
-        let mut o = AttachOptions::default();
         // SAFETY: the caller's contract.
-        if let Some(c) = unsafe { opts.as_ref() } {
-            use shm::api::*;
-            o.namespace = if c.namespace_id.is_null() {
-                String::new()
-            } else {
-                // SAFETY: the caller's contract.
-                unsafe { text(c.namespace_id, "namespace_id")? }.to_string()
-            };
-            o.secret = c.secret;
-            o.segment_size = c.segment_size;
-            o.add_segment_size = c.add_segment_size;
-            o.prealloc_fifo_pairs = c.prealloc_fifo_pairs;
-            o.rx_fifo_size = c.rx_fifo_size;
-            o.tx_fifo_size = c.tx_fifo_size;
-            o.event_queue_size = c.event_queue_size;
-            o.scope_global = c.flags & ATTACH_SCOPE_GLOBAL != 0;
-            o.scope_local = c.flags & ATTACH_SCOPE_LOCAL != 0;
-            o.use_eventfd = c.flags & ATTACH_USE_EVENTFD != 0;
-            o.proxy_tcp = c.flags & ATTACH_PROXY_TCP != 0;
-            o.proxy_udp = c.flags & ATTACH_PROXY_UDP != 0;
-            o.tls_engine = c.tls_engine;
-        }
+        let o = match unsafe { opts.as_ref() } {
+            // SAFETY: the caller's contract (its namespace string).
+            Some(c) => unsafe { c.options() }?,
+            None => AttachOptions::default(),
+        };
         let (a, w) = App::attach(socket, name, &o)?;
         // SAFETY: checked non-null above; the caller owns the results.
         unsafe {

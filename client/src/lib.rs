@@ -4,9 +4,9 @@
 //! copy through the kernel and no system call per message.
 //!
 //! ```no_run
-//! use dpnode_client::{App, AttachOptions, Ep, Event};
+//! use dpnode_client::{App, AttachOptions, Endpoint, Event};
 //! let (app, mut w) = App::attach("/run/dpnode/api.sock", "echo", &AttachOptions::default())?;
-//! let l = w.listen(Ep::parse_uri("udp://0.0.0.0/7").unwrap())?;
+//! let l = w.listen(Endpoint::parse_uri("udp://0.0.0.0/7").unwrap())?;
 //! let (mut events, mut buf) = (Vec::new(), vec![0u8; 65536]);
 //! loop {
 //!     events.clear();
@@ -47,13 +47,14 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use shm::api::{AttachRequest, Body, ErrorCode, Kind};
+use shm::api::{AttachRequest, Body, Kind};
 
-pub use shm::api::ErrorCode as NodeError;
-pub use shm::msg::{Cc, ConnectOptions, Ep, Transport, L4};
+pub use shm::types::ErrorCode as NodeError;
+pub use shm::types::{AttachOptions, Cc, Endpoint, Proto, ProxySet, Scope, TransportOptions, TransportProto};
 pub use worker::{Event, ListenerId, SessionId, SessionInfo, Worker, MAX_DEFERRED};
 
 use conn::{Conn, Reply, SegmentMap};
+use shm::types::ErrorCode;
 
 /// How long attach, detach and worker add/delete wait for the node.
 const REQUEST_WAIT: Duration = Duration::from_secs(20);
@@ -135,73 +136,6 @@ impl Error {
     }
 }
 
-/// Attach options: the same as a builtin app's (see the node's README).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AttachOptions {
-    /// Namespace id; empty for the default namespace.
-    pub namespace: String,
-    /// The namespace's secret.
-    pub secret: u64,
-    /// Listeners reachable from the network (none given: global).
-    pub scope_global: bool,
-    /// Listeners reachable from apps of the same namespace (cut-through).
-    pub scope_local: bool,
-    /// Size of each worker's first segment.
-    pub segment_size: u64,
-    /// Size of added segments (0: as the first).
-    pub add_segment_size: u64,
-    /// Fifo pairs carved out of the first segment up front.
-    pub prealloc_fifo_pairs: u32,
-    /// Receive fifo size (power of two).
-    pub rx_fifo_size: u32,
-    /// Transmit fifo size (power of two).
-    pub tx_fifo_size: u32,
-    /// Messages per queue.
-    pub event_queue_size: u32,
-    /// Sleep on an eventfd in [`Worker::wait`] when idle (the default); without
-    /// one, `wait` polls the queues (lower latency, a busy core).
-    pub use_eventfd: bool,
-    /// Accept TCP to every address and port of the namespace.
-    pub proxy_tcp: bool,
-    /// Accept UDP to every address and port of the namespace.
-    pub proxy_udp: bool,
-    /// TLS engine slot.
-    pub tls_engine: u8,
-}
-
-impl Default for AttachOptions {
-    fn default() -> Self {
-        AttachOptions {
-            namespace: String::new(),
-            secret: 0,
-            scope_global: false,
-            scope_local: false,
-            segment_size: 32 << 20,
-            add_segment_size: 0,
-            prealloc_fifo_pairs: 0,
-            rx_fifo_size: 64 << 10,
-            tx_fifo_size: 64 << 10,
-            event_queue_size: 2048,
-            use_eventfd: true,
-            proxy_tcp: false,
-            proxy_udp: false,
-            tls_engine: 0,
-        }
-    }
-}
-
-impl AttachOptions {
-    fn flags(&self) -> u32 {
-        use shm::api::*;
-        let f = |on: bool, bit: u32| if on { bit } else { 0 };
-        f(self.scope_global, ATTACH_SCOPE_GLOBAL)
-            | f(self.scope_local, ATTACH_SCOPE_LOCAL)
-            | f(self.use_eventfd, ATTACH_USE_EVENTFD)
-            | f(self.proxy_tcp, ATTACH_PROXY_TCP)
-            | f(self.proxy_udp, ATTACH_PROXY_UDP)
-    }
-}
-
 /// What an application's workers share: the API connection and the mapped segments.
 pub(crate) struct AppInner {
     pub(crate) conn: Mutex<Conn>,
@@ -240,19 +174,7 @@ impl App {
         let segs = SegmentMap::default();
         let sock_fd = conn.raw_fd();
         let mut inner = AppInner { conn: Mutex::new(conn), sock_fd, segs, handle: 0, name: name.to_string() };
-        let req = AttachRequest {
-            name,
-            namespace: &opts.namespace,
-            secret: opts.secret,
-            segment_size: opts.segment_size,
-            add_segment_size: opts.add_segment_size,
-            prealloc_fifo_pairs: opts.prealloc_fifo_pairs,
-            rx_fifo_size: opts.rx_fifo_size,
-            tx_fifo_size: opts.tx_fifo_size,
-            event_queue_size: opts.event_queue_size,
-            flags: opts.flags(),
-            tls_engine: opts.tls_engine,
-        };
+        let req = AttachRequest { name, options: opts.clone() };
         let reply = {
             let conn = inner.conn.get_mut().unwrap_or_else(|p| p.into_inner());
             conn.request(&inner.segs, Kind::AttachRequest, Body::Attach(req), REQUEST_WAIT)?

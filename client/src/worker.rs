@@ -21,12 +21,14 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use shm::api::{ErrorCode, WorkerInfo, WORKER_HAS_EVENTFD};
+use shm::api::{WorkerInfo, WORKER_HAS_EVENTFD};
 use shm::dgram::{dgram_dequeue, dgram_enqueue, DgramHeader};
 use shm::fifo::Fifo;
 use shm::mq::MessageQueue;
-use shm::msg::{self, ConnectOptions, Ep, Request, SessionRef, Transport, MAX_PAYLOAD, NO_HANDLE};
+use shm::msg::{self, Request, SessionRef, MAX_PAYLOAD, NO_HANDLE};
 use shm::segment::Segment;
+
+use shm::types::{Endpoint, ErrorCode, SessionHandle, TransportOptions, TransportProto};
 
 use crate::conn::lock;
 use crate::{AppInner, Error};
@@ -51,7 +53,8 @@ pub struct SessionId(pub u64);
 
 impl fmt::Display for SessionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.0 >> 32, self.0 as u32)
+        // The node's packing: worker high, pool index low.
+        fmt::Display::fmt(&SessionHandle(self.0), f)
     }
 }
 
@@ -84,8 +87,8 @@ pub enum Event {
 /// What a session is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionInfo {
-    /// Transport.
-    pub transport: Transport,
+    /// TransportProto.
+    pub transport: TransportProto,
     /// Local endpoint.
     pub local: SocketAddrV4,
     /// Remote endpoint.
@@ -108,7 +111,7 @@ struct Entry {
     rx: Fifo<'static>,
     tx: Fifo<'static>,
     sref: SessionRef,
-    transport: Transport,
+    transport: TransportProto,
     local: SocketAddrV4,
     remote: SocketAddrV4,
     listener: Option<u64>,
@@ -148,7 +151,7 @@ pub struct Worker {
     sessions: HashMap<u64, Entry>,
     listeners: HashMap<u64, Listener>,
     ready: VecDeque<Event>,
-    bound: HashMap<u64, Result<(u64, Ep), i32>>,
+    bound: HashMap<u64, Result<(u64, Endpoint), i32>>,
     unlistened: HashMap<u64, i32>,
     connects: HashMap<u64, Result<SessionId, i32>>,
     waited_connects: HashSet<u64>,
@@ -571,7 +574,7 @@ impl Worker {
     }
 
     /// Listens on `ep`; sessions arrive as [`Event::Accept`].
-    pub fn listen(&mut self, ep: Ep) -> Result<ListenerId, Error> {
+    pub fn listen(&mut self, ep: Endpoint) -> Result<ListenerId, Error> {
         let context = self.context();
         self.send(0, Request::Listen { context, ep })?;
         match self.wait_for(CONTROL_WAIT, |w| w.bound.remove(&context))? {
@@ -624,12 +627,12 @@ impl Worker {
     /// (whose top bit must be clear: those values are the library's).
     ///
     /// Connects go to the node's data-plane workers in turn; the session lives on the one that made it.
-    pub fn connect_async(&mut self, remote: Ep, options: ConnectOptions, opaque: u64) -> Result<(), Error> {
+    pub fn connect_async(&mut self, remote: Endpoint, options: TransportOptions, opaque: u64) -> Result<(), Error> {
         // The node checks the same ranges (shm::limits); an MSS of 0 would
         // otherwise mean "no cap" on the wire and be silently dropped.
         if let Some(m) = options.mss {
             shm::limits::MSS.check(m.into()).map_err(|e| Error::Node {
-                code: shm::api::ErrorCode::InvalidValue as i32,
+                code: shm::types::ErrorCode::InvalidValue as i32,
                 text: format!("invalid value for {e}"),
             })?;
         }
@@ -639,7 +642,12 @@ impl Worker {
     }
 
     /// Connects to `remote` and waits for the result (events for other sessions wait for the next [`Worker::wait`]).
-    pub fn connect(&mut self, remote: Ep, options: ConnectOptions, timeout: Duration) -> Result<SessionId, Error> {
+    pub fn connect(
+        &mut self,
+        remote: Endpoint,
+        options: TransportOptions,
+        timeout: Duration,
+    ) -> Result<SessionId, Error> {
         self.next_context += 1;
         let opaque = INTERNAL_OPAQUE | self.next_context;
         self.waited_connects.insert(opaque);
@@ -680,7 +688,7 @@ impl Worker {
                 n => (n, e.remote),
             }
         };
-        if e.transport != Transport::Udp {
+        if e.transport != TransportProto::Udp {
             // Stream transports and cut-through open their window on reads.
             let sref = e.sref;
             self.send(sref.worker() as usize, Request::RxRead(sref))?;

@@ -17,8 +17,9 @@ use dataplane::eal::Eal;
 use dataplane::mbuf::{Burst, Mbuf};
 use dataplane::mempool::Mempool;
 use dataplane::port::{Port, PortConfig, PortQueue, RetaSource};
+use wire::ipv4::Protocol;
 use wire::offload::{tx_csum_prepare, CsumSet, CsumStatus, Offloads};
-use wire::rss::{Reta, L4, RSS_KEY};
+use wire::rss::{Reta, RSS_KEY};
 
 fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
@@ -160,7 +161,7 @@ fn rss_table_and_checksum_offloads_on_real_pmds() {
         assert_eq!(t.reta(), &Reta::round_robin(128, 2));
         assert_eq!(t.key(), &RSS_KEY);
         assert_eq!(t.queues(), 2);
-        assert!(t.hashes_ports(L4::Tcp) && t.hashes_ports(L4::Udp));
+        assert!(t.hashes_ports(Protocol::Tcp) && t.hashes_ports(Protocol::Udp));
         assert_eq!(port.offloads(), Offloads::default(), "net_null has no checksum offloads");
         assert!(port.caps().rss.is_some());
         // One queue: RSS off, no table.

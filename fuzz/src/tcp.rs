@@ -27,7 +27,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use arbitrary::Arbitrary;
 use wire::tcp::{Flags, Packet, Repr as TcpRepr, SackBlock, SackBlocks, SeqNumber, Timestamp};
 use session::fifo::{Fifo, HeapFifo};
-use tcp::{CcAlgorithm, ConnOptions, Connection, Event, Keepalive, State, TcpConfig};
+use shm::types::Cc;
+use tcp::{ConnOptions, Connection, Event, Keepalive, State, TcpConfig};
 
 const MS: u64 = 1_000_000;
 const SEC: u64 = 1_000_000_000;
@@ -542,7 +543,7 @@ pub fn run(script: &Script) {
         window_scale: s.window_scale,
         timestamps: s.timestamps,
         nagle: s.nagle,
-        cc: if s.newreno { CcAlgorithm::NewReno } else { CcAlgorithm::Cubic },
+        cc: if s.newreno { Cc::NewReno } else { Cc::Cubic },
         keepalive: s.keepalive.then_some(Keepalive { idle: 10 * SEC, interval: SEC, probes: 3 }),
         initial_cwnd_segments: u32::from(s.initial_cwnd % 32),
         time_wait: 2 * SEC,

@@ -93,20 +93,26 @@ fn put(target: &str, name: &str, data: &[u8]) {
 #[test]
 #[ignore = "writes the API and queue seeds into corpus/"]
 fn write_seeds() {
-    use shm::api::{AttachRequest, Body, ErrorCode, Kind, Message, QueuePair, WorkerInfo, ATTACH_SCOPE_GLOBAL};
-    use shm::msg::{ConnectOptions, Ep, Event, FifoLoc, Request, SessionInfo, SessionRef, Transport, L4, MAX_PAYLOAD};
+    use shm::api::{AttachRequest, Body, Kind, Message, QueuePair, WorkerInfo};
+    use shm::msg::{Event, FifoLoc, Request, SessionInfo, SessionRef, MAX_PAYLOAD};
+    use shm::types::{AttachOptions, Endpoint, ErrorCode, Proto, ProxySet, Scope, TransportOptions, TransportProto};
     let attach = AttachRequest {
         name: "echo",
-        namespace: "",
-        secret: 0,
-        segment_size: 32 << 20,
-        add_segment_size: 0,
-        prealloc_fifo_pairs: 0,
-        rx_fifo_size: 64 << 10,
-        tx_fifo_size: 64 << 10,
-        event_queue_size: 256,
-        flags: ATTACH_SCOPE_GLOBAL | shm::api::ATTACH_USE_EVENTFD,
-        tls_engine: 0,
+        options: AttachOptions {
+            namespace: String::new(),
+            secret: 0,
+            segment_size: 32 << 20,
+            add_segment_size: 0,
+            prealloc_fifo_pairs: 0,
+            rx_fifo_size: 64 << 10,
+            tx_fifo_size: 64 << 10,
+            event_queue_size: 256,
+            scope: Scope::GLOBAL,
+            use_eventfd: true,
+            proxy: ProxySet::NONE,
+            tls_engine: 0,
+            builtin: false,
+        },
     };
     let worker = WorkerInfo {
         app: 1,
@@ -148,11 +154,11 @@ fn write_seeds() {
     put("api", "stream", &stream);
 
     let s = SessionRef { session: 1 << 32 | 5, generation: 3 };
-    let ep = Ep { l4: L4::Tcp, ip: Ipv4Addr::new(198, 18, 0, 1), port: 7 };
+    let ep = Endpoint { proto: Proto::Tcp, ip: Ipv4Addr::new(198, 18, 0, 1), port: 7 };
     let info = SessionInfo {
         session: s.session,
         generation: s.generation,
-        transport: Transport::from_u8(1).unwrap_or(Transport::Udp),
+        transport: TransportProto::from_u8(1).unwrap_or(TransportProto::Udp),
         local: SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 2), 7),
         remote: SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 1), 40000),
         rx: FifoLoc { segment: 7, offset: 65536, size: 65536 },
@@ -165,7 +171,7 @@ fn write_seeds() {
             opaque: 3,
             parent: u64::MAX,
             remote: ep,
-            options: ConnectOptions { mss: Some(1200), ..Default::default() },
+            options: TransportOptions { mss: Some(1200), ..Default::default() },
         },
         Request::Disconnect(s),
         Request::AcceptReply { session: s, code: 0 },

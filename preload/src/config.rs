@@ -66,15 +66,15 @@ impl Config {
             }
         }
         match var("DPNODE_SCOPE").as_deref() {
-            None | Some("global") => attach.scope_global = true,
-            Some("local") => attach.scope_local = true,
+            None | Some("global") => attach.scope.global = true,
+            Some("local") => attach.scope.local = true,
             Some("both") => {
-                attach.scope_global = true;
-                attach.scope_local = true;
+                attach.scope.global = true;
+                attach.scope.local = true;
             }
             Some(o) => {
                 problems.push(format!("DPNODE_SCOPE={o:?} is not global, local or both"));
-                attach.scope_global = true;
+                attach.scope.global = true;
             }
         }
         if let Some(s) = var("DPNODE_FIFO_SIZE") {

@@ -22,10 +22,11 @@ use libc::{
     epoll_event, fd_set, iovec, mmsghdr, msghdr, nfds_t, off_t, pollfd, sigset_t, size_t, sockaddr, socklen_t, ssize_t,
     timespec, timeval,
 };
+use shm::types::Proto;
 
 use crate::ops::{self, Outcome, RecvFlags, NOT_NODE};
 use crate::real::{self, set_errno};
-use crate::state::{self, lock, Guard, Mask, Proto, R};
+use crate::state::{self, lock, Guard, Mask, R};
 use crate::{opts, poll};
 
 fn ffi<T>(fail: T, f: impl FnOnce() -> T) -> T {

@@ -11,11 +11,11 @@ use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use dpnode_client::{App, Cc, ConnectOptions, Ep, Error, SessionId, L4};
+use dpnode_client::{App, Cc, Endpoint, Error, Proto, SessionId, TransportOptions};
 
 use crate::config;
 use crate::real;
-use crate::state::{self, errno_of, lock, Guard, Proto, Sock, St, State, Wrk, R};
+use crate::state::{self, errno_of, lock, Guard, Sock, St, State, Wrk, R};
 
 /// How long a UDP send waits for the node to open a session to a new peer.
 const UDP_CONNECT_WAIT: Duration = Duration::from_secs(5);
@@ -256,7 +256,7 @@ fn udp_listen(g: &mut State, id: u64, wi: usize, addr: SocketAddrV4) -> R<()> {
         Some(l) => l,
         None => {
             let w = g.workers.get_mut(wi).ok_or(libc::EBADF)?;
-            w.w.listen(Ep { l4: L4::Udp, ip: *addr.ip(), port: addr.port() }).map_err(|e| errno_of(&e))?
+            w.w.listen(Endpoint { proto: Proto::Udp, ip: *addr.ip(), port: addr.port() }).map_err(|e| errno_of(&e))?
         }
     };
     g.by_listener.insert((wi, l.0), id);
@@ -285,7 +285,9 @@ pub fn listen(fd: RawFd) -> R<()> {
     let bound = s.bound.unwrap_or_else(state::any_addr);
     let w = g.workers.get_mut(wi).ok_or(libc::EBADF)?;
     let (l, ep) = if bound.port() != 0 {
-        let l = w.w.listen(Ep { l4: L4::Tcp, ip: *bound.ip(), port: bound.port() }).map_err(|e| errno_of(&e))?;
+        let l =
+            w.w.listen(Endpoint { proto: Proto::Tcp, ip: *bound.ip(), port: bound.port() })
+                .map_err(|e| errno_of(&e))?;
         (l, bound)
     } else {
         // Port 0: pick one, as the kernel would, from below the node's ephemeral range.
@@ -294,7 +296,7 @@ pub fn listen(fd: RawFd) -> R<()> {
         let mut got = None;
         for _ in 0..64 {
             port = if port >= 49151 { 32768 } else { port + 1 };
-            match w.w.listen(Ep { l4: L4::Tcp, ip: *bound.ip(), port }) {
+            match w.w.listen(Endpoint { proto: Proto::Tcp, ip: *bound.ip(), port }) {
                 Ok(l) => {
                     got = Some(l);
                     break;
@@ -338,7 +340,7 @@ pub fn listener_use(g: &mut State, id: u64) -> R<()> {
             let d = (**d).clone();
             my_worker(g)?;
             let wi = g.socks.get(&id).ok_or(libc::EBADF)?.wrk;
-            let ep = Ep { l4: L4::Tcp, ip: *d.ep.ip(), port: d.ep.port() };
+            let ep = Endpoint { proto: Proto::Tcp, ip: *d.ep.ip(), port: d.ep.port() };
             let w = g.workers.get_mut(wi).ok_or(libc::EBADF)?;
             let mut tries = 0;
             let l = loop {
@@ -422,13 +424,13 @@ pub fn accept(fd: RawFd, flags: i32, new_fd: impl Fn() -> RawFd) -> R<(RawFd, So
     })
 }
 
-fn connect_options(s: &Sock) -> ConnectOptions {
+fn connect_options(s: &Sock) -> TransportOptions {
     let cc = match s.opts.congestion.as_str() {
         "reno" | "newreno" => Cc::NewReno,
         "cubic" => Cc::Cubic,
         _ => Cc::Default,
     };
-    ConnectOptions {
+    TransportOptions {
         mss: u16::try_from(s.opts.maxseg).ok().filter(|&m| m > 0),
         cc,
         no_delay: s.opts.nodelay != 0,
@@ -485,7 +487,8 @@ pub fn connect(fd: RawFd, family: i32, to: SocketAddrV4) -> R<Outcome<()>> {
     let opts = connect_options(s);
     let (wi, nonblock, timeout) = (s.wrk, s.nonblock, s.opts.sndtimeo);
     let w = g.workers.get_mut(wi).ok_or(libc::EBADF)?;
-    w.w.connect_async(Ep { l4: L4::Tcp, ip: *to.ip(), port: to.port() }, opts, id).map_err(|e| errno_of(&e))?;
+    w.w.connect_async(Endpoint { proto: Proto::Tcp, ip: *to.ip(), port: to.port() }, opts, id)
+        .map_err(|e| errno_of(&e))?;
     if let Some(s) = g.socks.get_mut(&id) {
         s.st = St::Connecting;
     }
@@ -513,7 +516,7 @@ fn udp_connect(g: Guard, id: u64, to: SocketAddrV4) -> R<SessionId> {
     let mut g = g;
     let wi = g.socks.get(&id).ok_or(libc::EBADF)?.wrk;
     let w = g.workers.get_mut(wi).ok_or(libc::EBADF)?;
-    w.w.connect_async(Ep { l4: L4::Udp, ip: *to.ip(), port: to.port() }, ConnectOptions::default(), id)
+    w.w.connect_async(Endpoint { proto: Proto::Udp, ip: *to.ip(), port: to.port() }, TransportOptions::default(), id)
         .map_err(|e| errno_of(&e))?;
     block(g, id, false, Some(UDP_CONNECT_WAIT), |g| {
         let s = g.socks.get_mut(&id).ok_or(libc::EBADF)?;

@@ -6,9 +6,11 @@
 use std::os::fd::RawFd;
 use std::time::Duration;
 
+use shm::types::Proto;
+
 use crate::config;
 use crate::ops::NOT_NODE;
-use crate::state::{lock, Proto, St, R};
+use crate::state::{lock, St, R};
 
 fn int(v: &[u8]) -> R<i32> {
     let b: [u8; 4] = v.get(..4).and_then(|b| b.try_into().ok()).ok_or(libc::EINVAL)?;

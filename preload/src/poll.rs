@@ -495,7 +495,7 @@ mod test {
         let ep = 900;
         g.epolls.insert(ep, state::EpollSet::default());
         for fd in 0..n as RawFd {
-            let id = g.add_sock(1000 + fd, Sock::new(7, state::Proto::Tcp, false));
+            let id = g.add_sock(1000 + fd, Sock::new(7, shm::types::Proto::Tcp, false));
             let reg = Reg { sock: id, events, data: fd as u64, seen: 0, disabled: false, queued: false };
             g.epolls.get_mut(&ep).unwrap().regs.insert(1000 + fd, reg);
             g.watch.entry(id).or_default().push((ep, 1000 + fd));

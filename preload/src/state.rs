@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 
 use dpnode_client::{App, Error, Event, ListenerId, NodeError, SessionId, Worker};
 
+use shm::types::Proto;
+
 use crate::real;
 
 /// An errno value.
@@ -67,15 +69,6 @@ pub fn maybe_node(fd: RawFd) -> bool {
 /// Whether `fd` may be an epoll set that holds node sockets.
 pub fn maybe_epoll(fd: RawFd) -> bool {
     bit_get(&EPOLL_FDS, fd)
-}
-
-/// TCP or UDP.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Proto {
-    /// SOCK_STREAM.
-    Tcp,
-    /// SOCK_DGRAM.
-    Udp,
 }
 
 /// Socket options the library keeps (and reports back).

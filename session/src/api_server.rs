@@ -51,18 +51,14 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use shm::api::{
-    AttachRequest, Body, ErrorCode, Header, Kind, Message, WorkerInfo, ATTACH_PROXY_TCP, ATTACH_PROXY_UDP,
-    ATTACH_SCOPE_GLOBAL, ATTACH_SCOPE_LOCAL, ATTACH_USE_EVENTFD, HEADER_LEN, MAX_BODY, WORKER_HAS_EVENTFD,
-};
+use shm::api::{AttachRequest, Body, Header, Kind, Message, WorkerInfo, HEADER_LEN, MAX_BODY, WORKER_HAS_EVENTFD};
 use shm::fdpass::{peer_credentials, send_with_fds};
+use shm::types::{ErrorCode, SessionHandle};
 
-use crate::application::AppOptions;
 use crate::error::SessionError;
 use crate::external::{ApiStats, ExternalShared};
 use crate::main_thread::{ExternalWorker, MainCtx};
 use crate::pool::Handle;
-use crate::session::SessionHandle;
 
 /// Connections served at once by default (`[api] max_connections`).
 pub const MAX_CLIENTS: usize = 256;
@@ -763,24 +759,8 @@ impl ApiServer {
             self.stats.attach_failures.fetch_add(1, Ordering::Relaxed);
             return self.fail(i, Kind::AttachRequest, context, ErrorCode::TooMany as i32, &text);
         }
-        let flag = |f: u32| a.flags & f != 0;
-        let opts = AppOptions {
-            namespace_id: a.namespace.to_string(),
-            namespace_secret: a.secret,
-            scope_global: flag(ATTACH_SCOPE_GLOBAL),
-            scope_local: flag(ATTACH_SCOPE_LOCAL),
-            segment_size: a.segment_size,
-            add_segment_size: a.add_segment_size,
-            prealloc_fifo_pairs: a.prealloc_fifo_pairs,
-            rx_fifo_size: a.rx_fifo_size,
-            tx_fifo_size: a.tx_fifo_size,
-            event_queue_size: a.event_queue_size,
-            use_eventfd: flag(ATTACH_USE_EVENTFD),
-            proxy_tcp: flag(ATTACH_PROXY_TCP),
-            proxy_udp: flag(ATTACH_PROXY_UDP),
-            tls_engine: a.tls_engine,
-            builtin: false,
-        };
+        // The parser never sets `builtin`: an app attached over the API is external.
+        let opts = a.options.clone();
         match ctx.attach_external(a.name, opts, &self.stats) {
             Ok(w) => {
                 self.stats.attaches.fetch_add(1, Ordering::Relaxed);

@@ -24,9 +24,7 @@
 //! it can no longer be made passive by another worker, so a parent that does
 //! accept after forking is not pushed aside by a child that joins later.
 
-use crate::application::Scope;
-use crate::lookup::Endpoint;
-use crate::transport::TransportOptions;
+use shm::types::{Endpoint, Scope, TransportOptions};
 
 /// One application's listener on one endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]

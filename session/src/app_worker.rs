@@ -14,7 +14,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::application::{AppOptions, AppWorkerDetail};
+use shm::types::AttachOptions;
+
+use crate::application::AppWorkerDetail;
 use crate::fifo::Fifo;
 use crate::segment::{FifoHandle, FifoPair, SegmentError, SegmentManager, SegmentManagerConfig};
 
@@ -55,7 +57,7 @@ pub struct AppWorkerShared {
 }
 
 /// The segment manager configuration an app's options ask for.
-pub fn segment_config(opts: &AppOptions) -> SegmentManagerConfig {
+pub fn segment_config(opts: &AttachOptions) -> SegmentManagerConfig {
     SegmentManagerConfig {
         segment_size: opts.segment_size as usize,
         add_segment_size: if opts.add_segment_size == 0 { opts.segment_size } else { opts.add_segment_size } as usize,
@@ -70,7 +72,7 @@ impl AppWorkerShared {
     /// Creates the app worker's first segment (with its preallocated pairs).
     pub fn new(
         app_name: &str,
-        opts: &AppOptions,
+        opts: &AttachOptions,
         kind: AppWorkerKind,
         app_index: u32,
         wrk_index: u32,

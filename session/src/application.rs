@@ -17,14 +17,13 @@
 //! the segment manager or message queue implementations.
 
 use std::collections::HashMap;
-use std::fmt;
 
 use shm::limits;
+use shm::types::{AttachOptions, Endpoint, Scope};
 
 use crate::error::SessionError;
-use crate::lookup::{Endpoint, Proto};
 
-const KIB: u64 = 1 << 10;
+#[cfg(test)]
 const MIB: u64 = 1 << 20;
 #[cfg(test)]
 const GIB: u64 = 1 << 30;
@@ -50,165 +49,50 @@ pub fn check_name(key: &'static str, name: &str) -> Result<(), SessionError> {
     Err(SessionError::invalid(key, format!("{name:?} {reason}")))
 }
 
-/// Where an application's listeners can be found.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Default)]
-pub struct Scope {
-    /// Reachable from the network, through the namespace's FIB table.
-    pub global: bool,
-    /// Reachable by apps in the same namespace, through its local table.
-    pub local: bool,
+/// Checks every attach option on its own and the combinations we support.
+///
+/// Invalid values are reported as `InvalidValue` naming the option. Two
+/// combinations are `UnsupportedConfig`:
+/// - proxying without global scope: a proxy catches traffic arriving on
+///   the namespace's FIB, which only the global table sees; a local-only
+///   proxy would need session rules, which we don't have;
+/// - a builtin app with an eventfd: builtins are called back inside the
+///   node, there is no process to wake.
+///
+/// The namespace id and secret are checked against the namespace table
+/// at attach time, not here.
+pub fn validate_attach(o: &AttachOptions) -> Result<(), SessionError> {
+    check(limits::SEGMENT_SIZE.check(o.segment_size))?;
+    if o.add_segment_size != 0 {
+        check(limits::ADD_SEGMENT_SIZE.check(o.add_segment_size))?;
+    }
+    check_fifo(o, "rx_fifo_size", o.rx_fifo_size)?;
+    check_fifo(o, "tx_fifo_size", o.tx_fifo_size)?;
+    check(limits::PREALLOC_FIFOS.check_as("prealloc_fifo_pairs", o.prealloc_fifo_pairs.into()))?;
+    let pair = u64::from(o.rx_fifo_size) + u64::from(o.tx_fifo_size);
+    if u64::from(o.prealloc_fifo_pairs) * pair > o.segment_size {
+        return Err(SessionError::invalid(
+            "prealloc_fifo_pairs",
+            format!("{} pairs of {pair} bytes do not fit in a {}-byte segment", o.prealloc_fifo_pairs, o.segment_size),
+        ));
+    }
+    check(limits::EVENT_QUEUE_SIZE.check(o.event_queue_size.into()))?;
+    check(limits::TLS_ENGINE.check(o.tls_engine.into()))?;
+    if o.proxy.any() && !o.scope().global {
+        return Err(SessionError::UnsupportedConfig("a proxy app needs global scope".into()));
+    }
+    if o.builtin && o.use_eventfd {
+        return Err(SessionError::UnsupportedConfig("a builtin app has no process to wake with an eventfd".into()));
+    }
+    Ok(())
 }
 
-impl Scope {
-    /// Global only.
-    pub const GLOBAL: Scope = Scope { global: true, local: false };
-    /// Local only.
-    pub const LOCAL: Scope = Scope { global: false, local: true };
-    /// Global and local.
-    pub const BOTH: Scope = Scope { global: true, local: true };
-
-    /// The scope an app asked for; asking for none means global.
-    pub fn from_flags(global: bool, local: bool) -> Self {
-        if global || local {
-            Scope { global, local }
-        } else {
-            Scope::GLOBAL
-        }
+fn check_fifo(o: &AttachOptions, key: &'static str, size: u32) -> Result<(), SessionError> {
+    let size = check(limits::FIFO_SIZE.check_as(key, size.into()))?;
+    if size > o.segment_size {
+        return Err(SessionError::invalid(key, format!("{size} is larger than segment_size {}", o.segment_size)));
     }
-}
-
-impl fmt::Display for Scope {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match (self.global, self.local) {
-            (true, true) => "global,local",
-            (true, false) => "global",
-            (false, true) => "local",
-            (false, false) => "none",
-        })
-    }
-}
-
-/// Options an application gives at attach time.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AppOptions {
-    /// Namespace to attach in; empty or `default` for the default namespace.
-    pub namespace_id: String,
-    /// Secret of that namespace (ignored for the default one).
-    pub namespace_secret: u64,
-    /// Listeners reachable from the network.
-    pub scope_global: bool,
-    /// Listeners reachable from apps of the same namespace.
-    pub scope_local: bool,
-    /// Size of each worker's first segment, in bytes.
-    pub segment_size: u64,
-    /// Size of segments added when the first is full, in bytes; 0 means `segment_size`.
-    pub add_segment_size: u64,
-    /// Fifo pairs to carve out of the first segment up front.
-    pub prealloc_fifo_pairs: u32,
-    /// Receive fifo size, in bytes.
-    pub rx_fifo_size: u32,
-    /// Transmit fifo size, in bytes.
-    pub tx_fifo_size: u32,
-    /// Length of each worker's event queue, in messages.
-    pub event_queue_size: u32,
-    /// Wake the app through an eventfd when its queue goes non-empty.
-    pub use_eventfd: bool,
-    /// Accept TCP connections to every address and port of the namespace.
-    pub proxy_tcp: bool,
-    /// Accept UDP datagrams to every address and port of the namespace.
-    pub proxy_udp: bool,
-    /// TLS engine slot ([`limits::TLS_ENGINE`]).
-    pub tls_engine: u8,
-    /// The app runs inside the node rather than in another process.
-    pub builtin: bool,
-}
-
-impl Default for AppOptions {
-    fn default() -> Self {
-        Self {
-            namespace_id: String::new(),
-            namespace_secret: 0,
-            scope_global: false,
-            scope_local: false,
-            segment_size: 32 * MIB,
-            add_segment_size: 0,
-            prealloc_fifo_pairs: 0,
-            rx_fifo_size: 64 * KIB as u32,
-            tx_fifo_size: 64 * KIB as u32,
-            event_queue_size: 2048,
-            use_eventfd: false,
-            proxy_tcp: false,
-            proxy_udp: false,
-            tls_engine: 0,
-            builtin: false,
-        }
-    }
-}
-
-impl AppOptions {
-    /// The scope these options ask for (none given = global).
-    pub fn scope(&self) -> Scope {
-        Scope::from_flags(self.scope_global, self.scope_local)
-    }
-
-    /// The transports this app proxies.
-    pub fn proxied(&self) -> impl Iterator<Item = Proto> {
-        [(Proto::Tcp, self.proxy_tcp), (Proto::Udp, self.proxy_udp)]
-            .into_iter()
-            .filter_map(|(proto, on)| on.then_some(proto))
-    }
-
-    /// Checks every option on its own and the combinations we support.
-    ///
-    /// Invalid values are reported as `InvalidValue` naming the option. Two
-    /// combinations are `UnsupportedConfig`:
-    /// - proxying without global scope: a proxy catches traffic arriving on
-    ///   the namespace's FIB, which only the global table sees; a local-only
-    ///   proxy would need session rules, which we don't have;
-    /// - a builtin app with an eventfd: builtins are called back inside the
-    ///   node, there is no process to wake.
-    ///
-    /// The namespace id and secret are checked against the namespace table
-    /// at attach time, not here.
-    pub fn validate(&self) -> Result<(), SessionError> {
-        check(limits::SEGMENT_SIZE.check(self.segment_size))?;
-        if self.add_segment_size != 0 {
-            check(limits::ADD_SEGMENT_SIZE.check(self.add_segment_size))?;
-        }
-        self.check_fifo("rx_fifo_size", self.rx_fifo_size)?;
-        self.check_fifo("tx_fifo_size", self.tx_fifo_size)?;
-        check(limits::PREALLOC_FIFOS.check_as("prealloc_fifo_pairs", self.prealloc_fifo_pairs.into()))?;
-        let pair = u64::from(self.rx_fifo_size) + u64::from(self.tx_fifo_size);
-        if u64::from(self.prealloc_fifo_pairs) * pair > self.segment_size {
-            return Err(SessionError::invalid(
-                "prealloc_fifo_pairs",
-                format!(
-                    "{} pairs of {pair} bytes do not fit in a {}-byte segment",
-                    self.prealloc_fifo_pairs, self.segment_size
-                ),
-            ));
-        }
-        check(limits::EVENT_QUEUE_SIZE.check(self.event_queue_size.into()))?;
-        check(limits::TLS_ENGINE.check(self.tls_engine.into()))?;
-        if (self.proxy_tcp || self.proxy_udp) && !self.scope().global {
-            return Err(SessionError::UnsupportedConfig("a proxy app needs global scope".into()));
-        }
-        if self.builtin && self.use_eventfd {
-            return Err(SessionError::UnsupportedConfig("a builtin app has no process to wake with an eventfd".into()));
-        }
-        Ok(())
-    }
-
-    fn check_fifo(&self, key: &'static str, size: u32) -> Result<(), SessionError> {
-        let size = check(limits::FIFO_SIZE.check_as(key, size.into()))?;
-        if size > self.segment_size {
-            return Err(SessionError::invalid(
-                key,
-                format!("{size} is larger than segment_size {}", self.segment_size),
-            ));
-        }
-        Ok(())
-    }
+    Ok(())
 }
 
 /// A value refused by [`shm::limits`], as the session layer reports it.
@@ -226,7 +110,7 @@ pub struct Application {
     /// Namespace it attached in.
     pub ns_index: u32,
     /// Options given at attach.
-    pub opts: AppOptions,
+    pub opts: AttachOptions,
     /// Scope of its listeners.
     pub scope: Scope,
     /// Its listeners, by endpoint (value: listener index).
@@ -236,7 +120,7 @@ pub struct Application {
 
 impl Application {
     /// An application with no workers and no listeners.
-    pub fn new(index: u32, name: String, ns_index: u32, opts: AppOptions) -> Self {
+    pub fn new(index: u32, name: String, ns_index: u32, opts: AttachOptions) -> Self {
         Self { index, name, ns_index, scope: opts.scope(), opts, listeners: HashMap::new(), worker_maps: Vec::new() }
     }
 
@@ -282,7 +166,7 @@ impl Application {
 
     /// Whether it proxies any transport.
     pub fn is_proxy(&self) -> bool {
-        self.opts.proxied().next().is_some()
+        self.opts.proxy.iter().next().is_some()
     }
 }
 
@@ -319,9 +203,10 @@ impl AppWorkerDetail for () {
 #[cfg(test)]
 mod test {
     use super::*;
+    use shm::types::{Proto, ProxySet};
 
-    fn invalid_key(opts: &AppOptions) -> &'static str {
-        match opts.validate() {
+    fn invalid_key(opts: &AttachOptions) -> &'static str {
+        match validate_attach(opts) {
             Err(SessionError::InvalidValue { key, .. }) => key,
             other => panic!("expected InvalidValue, got {other:?}"),
         }
@@ -329,10 +214,10 @@ mod test {
 
     #[test]
     fn defaults_are_valid() {
-        let o = AppOptions::default();
-        assert_eq!(o.validate(), Ok(()));
+        let o = AttachOptions::default();
+        assert_eq!(validate_attach(&o), Ok(()));
         assert_eq!(o.scope(), Scope::GLOBAL);
-        assert_eq!(o.proxied().count(), 0);
+        assert_eq!(o.proxy.iter().count(), 0);
     }
 
     #[test]
@@ -346,7 +231,7 @@ mod test {
 
     #[test]
     fn invalid_values_name_the_key() {
-        type Edit = fn(&mut AppOptions);
+        type Edit = fn(&mut AttachOptions);
         let cases: [(&str, Edit); 13] = [
             ("segment_size", |o| o.segment_size = MIB - 1),
             ("segment_size", |o| o.segment_size = 4 * GIB + 1),
@@ -366,30 +251,30 @@ mod test {
             ("segment_size", |o| o.segment_size = 0),
         ];
         for (key, edit) in cases {
-            let mut o = AppOptions::default();
+            let mut o = AttachOptions::default();
             edit(&mut o);
             assert_eq!(invalid_key(&o), key, "{o:?}");
         }
-        let max = AppOptions {
+        let max = AttachOptions {
             prealloc_fifo_pairs: 256,
             add_segment_size: 4 * GIB,
             event_queue_size: 1 << 20,
             tls_engine: 3,
-            ..AppOptions::default()
+            ..AttachOptions::default()
         };
-        assert_eq!(max.validate(), Ok(()));
+        assert_eq!(validate_attach(&max), Ok(()));
     }
 
     #[test]
     fn unsupported_combinations() {
-        let local_proxy = AppOptions { scope_local: true, proxy_tcp: true, ..AppOptions::default() };
-        assert!(matches!(local_proxy.validate(), Err(SessionError::UnsupportedConfig(_))));
-        let builtin_eventfd = AppOptions { builtin: true, use_eventfd: true, ..AppOptions::default() };
-        assert!(matches!(builtin_eventfd.validate(), Err(SessionError::UnsupportedConfig(_))));
+        let local_proxy = AttachOptions { scope: Scope::LOCAL, proxy: ProxySet::TCP, ..AttachOptions::default() };
+        assert!(matches!(validate_attach(&local_proxy), Err(SessionError::UnsupportedConfig(_))));
+        let builtin_eventfd = AttachOptions { use_eventfd: true, ..AttachOptions::builtin() };
+        assert!(matches!(validate_attach(&builtin_eventfd), Err(SessionError::UnsupportedConfig(_))));
         // No scope flag means global, so a plain proxy is fine.
-        let proxy = AppOptions { proxy_udp: true, ..AppOptions::default() };
-        assert_eq!(proxy.validate(), Ok(()));
-        assert_eq!(proxy.proxied().collect::<Vec<_>>(), [Proto::Udp]);
+        let proxy = AttachOptions { proxy: ProxySet::UDP, ..AttachOptions::default() };
+        assert_eq!(validate_attach(&proxy), Ok(()));
+        assert_eq!(proxy.proxy.iter().collect::<Vec<_>>(), [Proto::Udp]);
     }
 
     #[test]
@@ -402,7 +287,7 @@ mod test {
 
     #[test]
     fn worker_maps_reuse_lowest_slot() {
-        let mut app = Application::new(0, "a".into(), 0, AppOptions::default());
+        let mut app = Application::new(0, "a".into(), 0, AttachOptions::default());
         assert_eq!(app.add_worker_map(10), 0);
         assert_eq!(app.add_worker_map(11), 1);
         assert_eq!(app.add_worker_map(12), 2);

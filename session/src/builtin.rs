@@ -15,11 +15,11 @@ use std::net::SocketAddrV4;
 
 use dataplane::device::PortL3;
 use net::tables::NetTables;
+use shm::types::{Endpoint, SessionHandle, TransportProto};
 
 use crate::error::SessionError;
-use crate::lookup::Endpoint;
-use crate::session::{dgram_dequeue, dgram_enqueue, DgramHeader, SessionHandle, SessionState};
-use crate::transport::{ConnectError, ConnectRequest, TransportProto};
+use crate::session::{dgram_dequeue, dgram_enqueue, DgramHeader, SessionState};
+use crate::transport::{ConnectError, ConnectRequest};
 use crate::worker::{SessionShared, SessionWorker};
 
 /// What a builtin application does when things happen to its sessions.

@@ -26,12 +26,13 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
+use shm::types::{AttachOptions, Endpoint, Proto, Scope, TransportOptions};
+
 use crate::app_listener::AppListener;
-use crate::application::{check_name, AppOptions, AppWorker, AppWorkerDetail, Application, Scope};
+use crate::application::{check_name, validate_attach, AppWorker, AppWorkerDetail, Application};
 use crate::error::SessionError;
-use crate::lookup::{Endpoint, ListenerLookup, Proto};
+use crate::lookup::ListenerLookup;
 use crate::namespace::NamespaceTable;
-use crate::transport::TransportOptions;
 
 pub use crate::pool::Handle;
 use crate::pool::Pool;
@@ -41,9 +42,9 @@ use crate::pool::Pool;
 /// Called before anything is created, so if it fails the operation changes
 /// nothing. The integrator allocates the worker's segment manager and event
 /// queue here.
-pub trait MakeResources<R>: FnOnce(&AppOptions, u32, u32) -> Result<R, SessionError> {}
+pub trait MakeResources<R>: FnOnce(&AttachOptions, u32, u32) -> Result<R, SessionError> {}
 
-impl<R, F> MakeResources<R> for F where F: FnOnce(&AppOptions, u32, u32) -> Result<R, SessionError> {}
+impl<R, F> MakeResources<R> for F where F: FnOnce(&AttachOptions, u32, u32) -> Result<R, SessionError> {}
 
 /// What [`ControlTables::listen`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,17 +133,17 @@ impl<R> ControlTables<R> {
     pub fn attach(
         &mut self,
         name: &str,
-        opts: AppOptions,
+        opts: AttachOptions,
         make_resources: impl MakeResources<R>,
     ) -> Result<(Handle, Handle), SessionError> {
         check_name("name", name)?;
         if self.app_by_name.contains_key(name) {
             return Err(SessionError::AlreadyAttached(name.to_owned()));
         }
-        opts.validate()?;
-        let ns_index = self.namespaces.validate(&opts.namespace_id, opts.namespace_secret)?;
+        validate_attach(&opts)?;
+        let ns_index = self.namespaces.validate(&opts.namespace, opts.secret)?;
         let (scope, fib) = (opts.scope(), self.fib_of(ns_index));
-        let proxies: Vec<Endpoint> = opts.proxied().map(Endpoint::proxy).collect();
+        let proxies: Vec<Endpoint> = opts.proxy.iter().map(Endpoint::proxy).collect();
         for ep in &proxies {
             self.check_free(scope, fib, ns_index, ep)?;
         }
@@ -532,7 +533,7 @@ impl<R: AppWorkerDetail> ControlTables<R> {
             o.event_queue_size
         );
         if verbose {
-            let proxied: Vec<Proto> = o.proxied().collect();
+            let proxied: Vec<Proto> = o.proxy.iter().collect();
             let _ = writeln!(
                 out,
                 "  eventfd {}, tls-engine {}, proxy {}",
@@ -615,6 +616,7 @@ fn size(bytes: u64) -> String {
 
 #[cfg(test)]
 mod test {
+    use shm::types::ProxySet;
     use std::cell::Cell;
     use std::rc::Rc;
 
@@ -648,7 +650,7 @@ mod test {
         made: Rc<Cell<usize>>,
     }
 
-    type Make = Box<dyn FnOnce(&AppOptions, u32, u32) -> Result<Res, SessionError>>;
+    type Make = Box<dyn FnOnce(&AttachOptions, u32, u32) -> Result<Res, SessionError>>;
 
     impl Fixture {
         fn new() -> Self {
@@ -667,7 +669,7 @@ mod test {
             })
         }
 
-        fn attach(&mut self, name: &str, opts: AppOptions) -> Result<(Handle, Handle), SessionError> {
+        fn attach(&mut self, name: &str, opts: AttachOptions) -> Result<(Handle, Handle), SessionError> {
             let make = self.make();
             self.t.attach(name, opts, make)
         }
@@ -696,16 +698,16 @@ mod test {
         parse_uri(uri).unwrap()
     }
 
-    fn scoped(global: bool, local: bool) -> AppOptions {
-        AppOptions { scope_global: global, scope_local: local, ..AppOptions::default() }
+    fn scoped(global: bool, local: bool) -> AttachOptions {
+        AttachOptions { scope: Scope { global, local }, ..AttachOptions::default() }
     }
 
-    fn in_ns(id: &str, secret: u64) -> AppOptions {
-        AppOptions { namespace_id: id.into(), namespace_secret: secret, ..AppOptions::default() }
+    fn in_ns(id: &str, secret: u64) -> AttachOptions {
+        AttachOptions { namespace: id.into(), secret, ..AttachOptions::default() }
     }
 
-    fn proxy_tcp() -> AppOptions {
-        AppOptions { proxy_tcp: true, ..AppOptions::default() }
+    fn proxy_tcp() -> AttachOptions {
+        AttachOptions { proxy: ProxySet::TCP, ..AttachOptions::default() }
     }
 
     const IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
@@ -749,7 +751,7 @@ mod test {
     #[test]
     fn attach_creates_app_and_first_worker() {
         let mut f = Fixture::new();
-        let (app, wrk) = f.attach("echo", AppOptions::default()).unwrap();
+        let (app, wrk) = f.attach("echo", AttachOptions::default()).unwrap();
         let a = f.t.app(app.index).unwrap();
         assert_eq!((a.name.as_str(), a.ns_index, a.scope), ("echo", 0, Scope::GLOBAL));
         assert_eq!(a.workers().collect::<Vec<_>>(), [(0, wrk.index)]);
@@ -762,19 +764,19 @@ mod test {
     #[test]
     fn attach_errors_create_nothing() {
         let mut f = Fixture::new();
-        f.attach("echo", AppOptions::default()).unwrap();
-        let rx = AppOptions { rx_fifo_size: 1000, ..AppOptions::default() };
+        f.attach("echo", AttachOptions::default()).unwrap();
+        let rx = AttachOptions { rx_fifo_size: 1000, ..AttachOptions::default() };
         let cases = [
-            ("echo", AppOptions::default(), SessionError::AlreadyAttached("echo".into())),
+            ("echo", AttachOptions::default(), SessionError::AlreadyAttached("echo".into())),
             ("x", in_ns("green", 0), SessionError::InvalidNamespace("green".into())),
             ("x", in_ns("blue", 41), SessionError::WrongNamespaceSecret("blue".into())),
             ("x", rx, SessionError::invalid("rx_fifo_size", "1000 is outside 4k..=64m, a power of two")),
-            ("", AppOptions::default(), SessionError::invalid("name", "\"\" must not be empty")),
+            ("", AttachOptions::default(), SessionError::invalid("name", "\"\" must not be empty")),
         ];
         for (name, opts, want) in cases {
             assert_eq!(f.attach(name, opts), Err(want));
         }
-        let unsupported = AppOptions { proxy_udp: true, ..scoped(false, true) };
+        let unsupported = AttachOptions { proxy: ProxySet::UDP, ..scoped(false, true) };
         assert!(matches!(f.attach("x", unsupported), Err(SessionError::UnsupportedConfig(_))));
         assert_eq!((f.t.app_count(), f.made.get()), (1, 1));
         check_invariants(&f.t);
@@ -784,10 +786,10 @@ mod test {
     fn failed_resources_roll_back() {
         let mut f = Fixture::new();
         let nomem = || SessionError::invalid("segment_size", "no memory");
-        let attached = f.t.attach("echo", AppOptions::default(), |_, _, _| Err(nomem()));
+        let attached = f.t.attach("echo", AttachOptions::default(), |_, _, _| Err(nomem()));
         assert_eq!(attached, Err(nomem()));
         f.assert_empty();
-        let (app, _) = f.attach("echo", AppOptions::default()).unwrap();
+        let (app, _) = f.attach("echo", AttachOptions::default()).unwrap();
         assert_eq!(f.t.app_worker_add(app, |_, _, _| Err(nomem())), Err(nomem()));
         assert_eq!(f.t.app_worker_count(), 1);
         check_invariants(&f.t);
@@ -813,9 +815,9 @@ mod test {
     #[test]
     fn not_attached_and_stale_handles() {
         let mut f = Fixture::new();
-        let (a, wa) = f.attach("a", AppOptions::default()).unwrap();
+        let (a, wa) = f.attach("a", AttachOptions::default()).unwrap();
         f.t.detach(a).unwrap();
-        let (b, wb) = f.attach("b", AppOptions::default()).unwrap();
+        let (b, wb) = f.attach("b", AttachOptions::default()).unwrap();
         // Same slots, new generations.
         assert_eq!((a.index, wa.index), (b.index, wb.index));
         assert_ne!(a, b);
@@ -839,8 +841,8 @@ mod test {
     #[test]
     fn worker_of_another_app_is_refused() {
         let mut f = Fixture::new();
-        let (a, _) = f.attach("a", AppOptions::default()).unwrap();
-        let (_, wb) = f.attach("b", AppOptions::default()).unwrap();
+        let (a, _) = f.attach("a", AttachOptions::default()).unwrap();
+        let (_, wb) = f.attach("b", AttachOptions::default()).unwrap();
         let err = SessionError::NoSuchAppWorker(wb.index);
         assert_eq!(f.listen(a, wb, "tcp://0.0.0.0/80"), Err(err.clone()));
         assert_eq!(f.t.app_worker_del(a, wb).unwrap_err(), err);
@@ -850,7 +852,7 @@ mod test {
     #[test]
     fn second_worker_joins_listener() {
         let mut f = Fixture::new();
-        let (app, w0) = f.attach("echo", AppOptions::default()).unwrap();
+        let (app, w0) = f.attach("echo", AttachOptions::default()).unwrap();
         let w1 = f.worker_add(app);
         assert_eq!(f.t.app_worker(w1.index).unwrap().wrk_map_index, 1);
         let l = match f.listen(app, w0, "tcp://0.0.0.0/7").unwrap() {
@@ -867,11 +869,11 @@ mod test {
     #[test]
     fn address_in_use_across_apps() {
         let mut f = Fixture::new();
-        let (a, wa) = f.attach("a", AppOptions::default()).unwrap();
+        let (a, wa) = f.attach("a", AttachOptions::default()).unwrap();
         f.listen(a, wa, "tcp://0.0.0.0/80").unwrap();
         let in_use = Err(SessionError::AddressInUse("tcp://0.0.0.0/80".into()));
         // Same fib: the default namespace, and "blue" which shares fib 0.
-        let (b, wb) = f.attach("b", AppOptions::default()).unwrap();
+        let (b, wb) = f.attach("b", AttachOptions::default()).unwrap();
         assert_eq!(f.listen(b, wb, "tcp://0.0.0.0/80"), in_use);
         let (blue, wblue) = f.attach("blue", in_ns("blue", 42)).unwrap();
         assert_eq!(f.listen(blue, wblue, "tcp://0.0.0.0/80"), in_use);
@@ -904,7 +906,7 @@ mod test {
     #[test]
     fn unlisten_rules() {
         let mut f = Fixture::new();
-        let (app, w0) = f.attach("echo", AppOptions::default()).unwrap();
+        let (app, w0) = f.attach("echo", AttachOptions::default()).unwrap();
         let w1 = f.worker_add(app);
         let e = ep("udp://0.0.0.0/53");
         let not = Err(SessionError::NotListening("udp://0.0.0.0/53".into()));
@@ -928,7 +930,7 @@ mod test {
     #[test]
     fn accept_rotor_round_robin() {
         let mut f = Fixture::new();
-        let (app, w0) = f.attach("echo", AppOptions::default()).unwrap();
+        let (app, w0) = f.attach("echo", AttachOptions::default()).unwrap();
         let (w1, w2) = (f.worker_add(app), f.worker_add(app));
         let l = f.listen(app, w0, "tcp://0.0.0.0/7").unwrap().listener();
         for w in [w2, w1] {
@@ -987,7 +989,7 @@ mod test {
         assert_eq!(find(&f.t, Proto::Udp, IP, 443), None);
         assert_eq!(f.t.lookup_listener(5, 0, Proto::Tcp, IP, 443, false), None);
         // A real listener wins over the proxy.
-        let (echo, we) = f.attach("echo", AppOptions::default()).unwrap();
+        let (echo, we) = f.attach("echo", AttachOptions::default()).unwrap();
         let l = f.listen(echo, we, "tcp://0.0.0.0/7").unwrap().listener();
         assert_eq!(find(&f.t, Proto::Tcp, IP, 7), Some(l));
         // Port 0 belongs to proxies.
@@ -1015,7 +1017,7 @@ mod test {
     #[test]
     fn proxy_with_local_scope_registers_locally_too() {
         let mut f = Fixture::new();
-        let opts = AppOptions { proxy_udp: true, ..scoped(true, true) };
+        let opts = AttachOptions { proxy: ProxySet::UDP, ..scoped(true, true) };
         let (p, _) = f.attach("p", opts).unwrap();
         let l = f.t.app(p.index).unwrap().listeners[&Endpoint::proxy(Proto::Udp)];
         assert_eq!(f.t.lookup.lookup_local(0, Proto::Udp, IP, 9), Some(l));
@@ -1025,12 +1027,12 @@ mod test {
     #[test]
     fn detach_frees_everything() {
         let mut f = Fixture::new();
-        let (app, w0) = f.attach("p", AppOptions { proxy_udp: true, ..scoped(true, true) }).unwrap();
+        let (app, w0) = f.attach("p", AttachOptions { proxy: ProxySet::UDP, ..scoped(true, true) }).unwrap();
         let (w1, w2) = (f.worker_add(app), f.worker_add(app));
         for (w, uri) in [(w0, "tcp://0.0.0.0/80"), (w1, "tcp://0.0.0.0/80"), (w2, "udp://198.18.0.2/53")] {
             f.listen(app, w, uri).unwrap();
         }
-        let (other, wo) = f.attach("other", AppOptions::default()).unwrap();
+        let (other, wo) = f.attach("other", AttachOptions::default()).unwrap();
         f.listen(other, wo, "tcp://0.0.0.0/81").unwrap();
         assert_eq!(f.live.get(), 4);
         let d = f.t.detach(app).unwrap();
@@ -1046,13 +1048,13 @@ mod test {
         assert_eq!((f.t.app_count(), f.t.listener_count(), f.t.lookup.len()), (1, 1, 1));
         f.t.detach(other).unwrap();
         f.assert_empty();
-        assert!(f.attach("p", AppOptions::default()).is_ok(), "name is free again");
+        assert!(f.attach("p", AttachOptions::default()).is_ok(), "name is free again");
     }
 
     #[test]
     fn worker_del_frees_listeners_then_app() {
         let mut f = Fixture::new();
-        let (app, w0) = f.attach("echo", AppOptions::default()).unwrap();
+        let (app, w0) = f.attach("echo", AttachOptions::default()).unwrap();
         let (w1, w2) = (f.worker_add(app), f.worker_add(app));
         let shared = f.listen(app, w0, "tcp://0.0.0.0/80").unwrap().listener();
         f.listen(app, w1, "tcp://0.0.0.0/80").unwrap();
@@ -1087,9 +1089,9 @@ mod test {
     #[test]
     fn passive_workers_and_their_errors() {
         let mut f = Fixture::new();
-        let (app, w0) = f.attach("master", AppOptions::default()).unwrap();
+        let (app, w0) = f.attach("master", AttachOptions::default()).unwrap();
         let w1 = f.worker_add(app);
-        let (other, wo) = f.attach("other", AppOptions::default()).unwrap();
+        let (other, wo) = f.attach("other", AttachOptions::default()).unwrap();
         let l = f.listen(app, w0, "tcp://0.0.0.0/80").unwrap().listener();
         let lo = f.listen(other, wo, "tcp://0.0.0.0/81").unwrap().listener();
         f.listen(app, w1, "tcp://0.0.0.0/80").unwrap();
@@ -1116,9 +1118,9 @@ mod test {
     #[test]
     fn set_owner_errors() {
         let mut f = Fixture::new();
-        let (app, w0) = f.attach("echo", AppOptions::default()).unwrap();
+        let (app, w0) = f.attach("echo", AttachOptions::default()).unwrap();
         let w1 = f.worker_add(app);
-        let (_, wo) = f.attach("other", AppOptions::default()).unwrap();
+        let (_, wo) = f.attach("other", AttachOptions::default()).unwrap();
         let l = f.listen(app, w0, "tcp://0.0.0.0/80").unwrap().listener();
         assert_eq!(f.t.listener_set_owner(77, w0), Err(SessionError::NoSuchListener(77)));
         assert_eq!(f.t.listener_set_owner(l, wo), Err(SessionError::NoSuchAppWorker(wo.index)));
@@ -1131,7 +1133,7 @@ mod test {
     #[test]
     fn cli_formatting() {
         let mut f = Fixture::new();
-        let (app, w0) = f.attach("echo-server", AppOptions { builtin: true, ..AppOptions::default() }).unwrap();
+        let (app, w0) = f.attach("echo-server", AttachOptions::builtin()).unwrap();
         f.worker_add(app);
         f.attach("client", in_ns("blue", 42)).unwrap();
         f.listen(app, w0, "tcp://0.0.0.0/7").unwrap();
@@ -1202,10 +1204,9 @@ mod test {
                 match op {
                     Op::Attach { name, ns, global, local, proxy } => {
                         let (id, secret) = [("", 0), ("blue", 42), ("red", 7)][ns as usize];
-                        let opts = AppOptions {
-                            proxy_tcp: proxy,
-                            scope_global: global,
-                            scope_local: local,
+                        let opts = AttachOptions {
+                            proxy: ProxySet { tcp: proxy, udp: false },
+                            scope: Scope { global, local },
                             ..in_ns(id, secret)
                         };
                         if let Ok((a, w)) = f.attach(&format!("app{name}"), opts) {

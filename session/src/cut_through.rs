@@ -15,9 +15,11 @@
 
 use std::net::SocketAddrV4;
 
+use shm::types::TransportProto;
+
 use crate::error::SessionError;
 use crate::pool::Pool;
-use crate::transport::{ConnectRequest, EventKind, Transport, TransportCx, TransportProto};
+use crate::transport::{ConnectRequest, EventKind, Transport, TransportCx};
 
 /// One cut-through connection: the two sessions it joins.
 #[derive(Debug, Clone, Copy)]

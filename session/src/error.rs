@@ -3,12 +3,15 @@
 //! Every control operation (attach, detach, app worker add/del, listen,
 //! unlisten, namespace add) returns a [`SessionError`]. The same error must
 //! reach a builtin app as a typed value, an external app as a number in an
-//! API reply and a person as a line of CLI text, so the numbers live here in
-//! one table ([`SessionError::code`]) and the text in the `Display` impl.
+//! API reply and a person as a line of CLI text, so the mapping to the shared
+//! [`ErrorCode`] numbers lives here in one table ([`SessionError::error_code`])
+//! and the text in the `Display` impl.
 //! VPP does the same with its `VNET_API_ERROR_*` list (`APP_ALREADY_ATTACHED`,
 //! `APP_INVALID_NS`, `APP_WRONG_NS_SECRET`, `ADDRESS_IN_USE`, ...), which its
 //! binary API returns as negative `retval`s.
 
+use shm::limits::OptionError;
+use shm::types::ErrorCode;
 use thiserror::Error;
 
 /// A control-plane failure, with enough context to tell the user what to fix.
@@ -61,47 +64,42 @@ pub enum SessionError {
 }
 
 impl SessionError {
-    /// The stable API error code of this error (see the table below).
-    ///
-    /// Session control errors occupy `-100..=-149`, so that other layers can
-    /// have their own ranges in the API. Codes are never reused or renumbered:
-    ///
-    /// | code | error |
-    /// |-----:|-------|
-    /// | -100 | `AlreadyAttached` |
-    /// | -101 | `UnsupportedConfig` |
-    /// | -102 | `InvalidNamespace` |
-    /// | -103 | `WrongNamespaceSecret` |
-    /// | -104 | `NotAttached` |
-    /// | -105 | `InvalidValue` |
-    /// | -106 | `AddressInUse` |
-    /// | -107 | `NoSuchListener` |
-    /// | -108 | `NoSuchAppWorker` |
-    /// | -109 | `NoSuchApp` |
-    /// | -110 | `NotListening` |
-    /// | -111 | `AlreadyListening` |
-    /// | -112 | `TooMany` |
-    pub fn code(&self) -> i32 {
+    /// The API error code of this error: the one table from session errors
+    /// to the shared [`ErrorCode`]s (`-100..=-149`, numbered there; codes are
+    /// never reused or renumbered).
+    pub fn error_code(&self) -> ErrorCode {
         match self {
-            Self::AlreadyAttached(_) => -100,
-            Self::UnsupportedConfig(_) => -101,
-            Self::InvalidNamespace(_) => -102,
-            Self::WrongNamespaceSecret(_) => -103,
-            Self::NotAttached => -104,
-            Self::InvalidValue { .. } => -105,
-            Self::AddressInUse(_) => -106,
-            Self::NoSuchListener(_) => -107,
-            Self::NoSuchAppWorker(_) => -108,
-            Self::NoSuchApp(_) => -109,
-            Self::NotListening(_) => -110,
-            Self::AlreadyListening(_) => -111,
-            Self::TooMany(_) => -112,
+            Self::AlreadyAttached(_) => ErrorCode::AlreadyAttached,
+            Self::UnsupportedConfig(_) => ErrorCode::UnsupportedConfig,
+            Self::InvalidNamespace(_) => ErrorCode::InvalidNamespace,
+            Self::WrongNamespaceSecret(_) => ErrorCode::WrongNamespaceSecret,
+            Self::NotAttached => ErrorCode::NotAttached,
+            Self::InvalidValue { .. } => ErrorCode::InvalidValue,
+            Self::AddressInUse(_) => ErrorCode::AddressInUse,
+            Self::NoSuchListener(_) => ErrorCode::NoSuchListener,
+            Self::NoSuchAppWorker(_) => ErrorCode::NoSuchAppWorker,
+            Self::NoSuchApp(_) => ErrorCode::NoSuchApp,
+            Self::NotListening(_) => ErrorCode::NotListening,
+            Self::AlreadyListening(_) => ErrorCode::AlreadyListening,
+            Self::TooMany(_) => ErrorCode::TooMany,
         }
+    }
+
+    /// [`Self::error_code`] as the number replies and events carry.
+    pub fn code(&self) -> i32 {
+        self.error_code() as i32
     }
 
     /// Shorthand for [`SessionError::InvalidValue`].
     pub fn invalid(key: &'static str, reason: impl Into<String>) -> Self {
         Self::InvalidValue { key, reason: reason.into() }
+    }
+}
+
+impl From<OptionError> for SessionError {
+    /// A value outside its [`shm::limits`] range is an invalid value, under the key the check named.
+    fn from(e: OptionError) -> Self {
+        Self::invalid(e.key, e.reason)
     }
 }
 

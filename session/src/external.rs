@@ -38,9 +38,9 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use shm::api::QueuePair;
 use shm::msg::{Event, MAX_PAYLOAD, SLOT_SIZE};
+use shm::types::AttachOptions;
 
 use crate::app_worker::AppWorkerShared;
-use crate::application::AppOptions;
 use crate::error::SessionError;
 use crate::mq::{new_eventfd, MessageQueue};
 
@@ -277,7 +277,7 @@ pub struct ExternalQueues {
 impl ExternalQueues {
     /// Allocates a queue pair per data-plane worker in `owner`'s first segment,
     /// each queue with `event_queue_size` slots (rounded up to a power of two).
-    pub fn alloc(owner: &AppWorkerShared, workers: usize, opts: &AppOptions) -> Result<Self, SessionError> {
+    pub fn alloc(owner: &AppWorkerShared, workers: usize, opts: &AttachOptions) -> Result<Self, SessionError> {
         let slots = opts.event_queue_size.max(1).next_power_of_two();
         let mut sm = owner.segments();
         let mut pairs = Vec::with_capacity(workers);

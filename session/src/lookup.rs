@@ -19,101 +19,19 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
-use std::fmt;
 use std::net::Ipv4Addr;
-use std::str::FromStr;
+
+use shm::types::{Endpoint, ParseError, Proto};
 
 use crate::error::SessionError;
 
-/// Transport protocol of an endpoint.
-#[derive(Copy, Clone, Eq, PartialEq, Hash, Debug, PartialOrd, Ord)]
-pub enum Proto {
-    /// TCP.
-    Tcp,
-    /// UDP.
-    Udp,
-}
-
-impl Proto {
-    /// Every protocol, for iteration.
-    pub const ALL: [Proto; 2] = [Proto::Tcp, Proto::Udp];
-
-    /// Lower-case name, as used in URIs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Proto::Tcp => "tcp",
-            Proto::Udp => "udp",
-        }
-    }
-}
-
-impl fmt::Display for Proto {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Proto {
-    type Err = SessionError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Proto::ALL
-            .into_iter()
-            .find(|p| s.eq_ignore_ascii_case(p.as_str()))
-            .ok_or_else(|| SessionError::invalid("proto", format!("{s:?} is not tcp or udp")))
-    }
-}
-
-/// A transport endpoint: protocol, IPv4 address and port.
-#[derive(Copy, Clone, Eq, PartialEq, Hash, Debug, PartialOrd, Ord)]
-pub struct Endpoint {
-    /// Transport protocol.
-    pub proto: Proto,
-    /// Address; `0.0.0.0` is the wildcard.
-    pub ip: Ipv4Addr,
-    /// Port; 0 is reserved for proxy entries.
-    pub port: u16,
-}
-
-impl Endpoint {
-    /// The endpoint under which a proxy listener for `proto` is registered.
-    pub fn proxy(proto: Proto) -> Self {
-        Self { proto, ip: Ipv4Addr::UNSPECIFIED, port: 0 }
-    }
-
-    /// Whether this is a proxy endpoint (wildcard address, port 0).
-    pub fn is_proxy(&self) -> bool {
-        *self == Self::proxy(self.proto)
-    }
-
-    fn key(&self) -> Key {
-        (self.proto, self.ip, self.port)
-    }
-}
-
-impl fmt::Display for Endpoint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}://{}/{}", self.proto, self.ip, self.port)
-    }
-}
-
-impl FromStr for Endpoint {
-    type Err = SessionError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        parse_uri(s)
-    }
-}
-
-/// Parses `PROTO://ADDR/PORT` (or `PROTO://ADDR:PORT`), e.g. `tcp://0.0.0.0/7`.
+/// Parses `PROTO://ADDR/PORT` (or `PROTO://ADDR:PORT`), e.g. `tcp://0.0.0.0/7`; a bad one is an invalid `uri`.
 pub fn parse_uri(s: &str) -> Result<Endpoint, SessionError> {
-    let bad = |why: &str| SessionError::invalid("uri", format!("{s:?}: {why}"));
-    let (proto, rest) = s.split_once("://").ok_or_else(|| bad("expected PROTO://ADDR/PORT"))?;
-    let proto = proto.parse::<Proto>().map_err(|_| bad("protocol is not tcp or udp"))?;
-    let (ip, port) = rest.split_once(['/', ':']).ok_or_else(|| bad("missing /PORT"))?;
-    let ip = ip.parse::<Ipv4Addr>().map_err(|_| bad("address is not an IPv4 address"))?;
-    let port = port.parse::<u16>().map_err(|_| bad("port is not a number in 0..=65535"))?;
-    Ok(Endpoint { proto, ip, port })
+    s.parse().map_err(|e: ParseError| SessionError::invalid("uri", e.0))
+}
+
+fn key(ep: &Endpoint) -> Key {
+    (ep.proto, ep.ip, ep.port)
 }
 
 /// What a table is keyed by.
@@ -158,12 +76,12 @@ impl ListenerLookup {
 
     /// The listener registered on exactly `ep` in fib `fib`'s global table (no wildcard rules).
     pub fn global_entry(&self, fib: u32, ep: &Endpoint) -> Option<u32> {
-        self.global.get(&fib)?.get(&ep.key()).copied()
+        self.global.get(&fib)?.get(&key(ep)).copied()
     }
 
     /// The listener registered on exactly `ep` in namespace `ns`'s local table (no wildcard rules).
     pub fn local_entry(&self, ns: u32, ep: &Endpoint) -> Option<u32> {
-        self.local.get(&ns)?.get(&ep.key()).copied()
+        self.local.get(&ns)?.get(&key(ep)).copied()
     }
 
     /// The listener for a packet to `ip:port` in fib `fib`: exact, then wildcard address, then proxy.
@@ -203,7 +121,7 @@ impl ListenerLookup {
 }
 
 fn insert(tables: &mut HashMap<u32, Table>, id: u32, ep: &Endpoint, listener: u32) -> Result<(), SessionError> {
-    match tables.entry(id).or_default().entry(ep.key()) {
+    match tables.entry(id).or_default().entry(key(ep)) {
         Entry::Occupied(e) if *e.get() != listener => Err(SessionError::AddressInUse(ep.to_string())),
         Entry::Occupied(_) => Ok(()),
         Entry::Vacant(e) => {
@@ -217,10 +135,10 @@ fn remove(tables: &mut HashMap<u32, Table>, id: u32, ep: &Endpoint, listener: u3
     let Some(table) = tables.get_mut(&id) else {
         return false;
     };
-    if table.get(&ep.key()) != Some(&listener) {
+    if table.get(&key(ep)) != Some(&listener) {
         return false;
     }
-    table.remove(&ep.key());
+    table.remove(&key(ep));
     if table.is_empty() {
         tables.remove(&id);
     }
@@ -228,7 +146,7 @@ fn remove(tables: &mut HashMap<u32, Table>, id: u32, ep: &Endpoint, listener: u3
 }
 
 fn find(table: &Table, proto: Proto, ip: Ipv4Addr, port: u16) -> Option<u32> {
-    let proxy = Endpoint::proxy(proto).key();
+    let proxy = key(&Endpoint::proxy(proto));
     [(proto, ip, port), (proto, Ipv4Addr::UNSPECIFIED, port), proxy].iter().find_map(|k| table.get(k).copied())
 }
 
@@ -267,7 +185,7 @@ mod test {
                 other => panic!("{s:?}: {other:?}"),
             }
         }
-        assert!(matches!("quic".parse::<Proto>(), Err(SessionError::InvalidValue { key: "proto", .. })));
+        assert!(matches!("quic".parse::<Proto>(), Err(ParseError(_))));
     }
 
     #[test]

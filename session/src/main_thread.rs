@@ -20,14 +20,11 @@ use dataplane::device::PortL3;
 use net::control::barrier::MainBarrier;
 use net::control::rpc::{RpcReceiver, RpcSender};
 use net::tables::NetTables;
+use shm::types::{AttachOptions, Endpoint, SessionHandle, TransportOptions};
 
 use crate::app_worker::{AppWorkerKind, AppWorkerShared};
-use crate::application::AppOptions;
 use crate::error::SessionError;
-use crate::lookup::Endpoint;
 use crate::pool::Handle;
-use crate::session::SessionHandle;
-use crate::transport::TransportOptions;
 use crate::worker::{AppEndpoint, NodeTables, NodeWorker, SessionShared, SessionWorker};
 
 mod external;
@@ -138,7 +135,7 @@ impl MainCtx {
     pub fn attach(
         &mut self,
         name: &str,
-        opts: AppOptions,
+        opts: AttachOptions,
         kind: AppWorkerKind,
         endpoint: EndpointFactory<'_>,
     ) -> Result<(Handle, Handle, Arc<AppWorkerShared>), SessionError> {

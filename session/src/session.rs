@@ -18,68 +18,16 @@
 //! sees half a datagram (the framing lives in [`shm::dgram`], because
 //! external applications read and write it too).
 
-use std::fmt;
 use std::net::SocketAddrV4;
 use std::sync::Arc;
+
+use shm::types::TransportProto;
 
 use crate::app_worker::AppWorkerShared;
 use crate::fifo::Fifo;
 use crate::segment::{FifoHandle, FifoPair, SegmentError};
-use crate::transport::TransportProto;
 
 pub use shm::dgram::{dgram_dequeue, dgram_enqueue, dgram_peek_header, DgramHeader};
-
-/// A session's name: worker index (high 32 bits) and pool index (low 32).
-#[derive(Copy, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SessionHandle(pub u64);
-
-impl SessionHandle {
-    /// The worker half of every listener handle.
-    pub const LISTENER_THREAD: u32 = u32::MAX;
-    /// No session.
-    pub const INVALID: SessionHandle = SessionHandle(u64::MAX);
-
-    /// The handle of session `index` on worker `worker`.
-    pub const fn new(worker: u32, index: u32) -> Self {
-        SessionHandle(((worker as u64) << 32) | index as u64)
-    }
-
-    /// The handle of app listener `index`.
-    pub const fn listener(index: u32) -> Self {
-        Self::new(Self::LISTENER_THREAD, index)
-    }
-
-    /// Worker (thread) index; [`Self::LISTENER_THREAD`] for listeners.
-    pub const fn worker(self) -> u32 {
-        (self.0 >> 32) as u32
-    }
-
-    /// Pool index (session pool of the worker, or the listener pool).
-    pub const fn index(self) -> u32 {
-        self.0 as u32
-    }
-
-    /// Whether this names an app listener rather than a session.
-    pub const fn is_listener(self) -> bool {
-        self.worker() == Self::LISTENER_THREAD && self.0 != u64::MAX
-    }
-}
-
-impl fmt::Display for SessionHandle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.is_listener() {
-            write!(f, "L{}", self.index())
-        } else {
-            write!(f, "{}:{}", self.worker(), self.index())
-        }
-    }
-}
-
-impl fmt::Debug for SessionHandle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SessionHandle({self}, {:#x})", self.0)
-    }
-}
 
 /// Where a session is in its life (VPP's `session_state_t`, trimmed).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -243,23 +191,5 @@ impl Session {
     /// The tx fifo view.
     pub fn tx(&self) -> &Fifo<'static> {
         &self.fifos.as_ref().expect("session fifos").tx
-    }
-}
-
-#[cfg(test)]
-mod test {
-    use super::*;
-
-    #[test]
-    fn handles_pack_worker_and_index() {
-        let h = SessionHandle::new(3, 77);
-        assert_eq!(h.0, (3u64 << 32) | 77);
-        assert_eq!((h.worker(), h.index(), h.is_listener()), (3, 77, false));
-        let l = SessionHandle::listener(5);
-        assert!(l.is_listener());
-        assert_eq!(l.index(), 5);
-        assert!(!SessionHandle::INVALID.is_listener());
-        assert_eq!(h.to_string(), "3:77");
-        assert_eq!(l.to_string(), "L5");
     }
 }

@@ -34,20 +34,18 @@ use net::seam::Seam;
 use net::tables::NetTables;
 use wire::ipv4::{self, Protocol};
 use wire::offload::CsumStatus;
-use wire::rss::L4;
 use wire::tcp::{self as wire_tcp, Repr as TcpRepr};
 use wire::Error as WireError;
+
+use shm::types::{TransportOptions, TransportProto};
 
 use crate::error::SessionError;
 use crate::fifo::HeapFifo;
 use crate::pool::Pool;
-use crate::transport::{
-    CongestionControl, ConnectError, ConnectRequest, EventKind, PortPicker, Transport, TransportCx, TransportOptions,
-    TransportProto,
-};
+use crate::transport::{ConnectError, ConnectRequest, EventKind, PortPicker, Transport, TransportCx};
 use crate::udp::{Tuple, TupleMap};
 use tcp::backlog::{ListenBacklog, SynCookieMode, SynDecision};
-use tcp::cc::CcAlgorithm;
+
 use tcp::config::{mss_cap, ConnOptions, Keepalive, TcpConfig};
 use tcp::connection::{Connection, Event, State};
 use tcp::isn::{random_secret, IsnGenerator};
@@ -586,11 +584,7 @@ fn conn_options(rx_fifo_size: u32, o: &TransportOptions) -> ConnOptions {
     ConnOptions {
         rx_fifo_size,
         mss: o.mss,
-        cc: match o.cc {
-            CongestionControl::Default => None,
-            CongestionControl::NewReno => Some(CcAlgorithm::NewReno),
-            CongestionControl::Cubic => Some(CcAlgorithm::Cubic),
-        },
+        cc: o.cc,
         nagle: o.no_delay.then_some(false),
         keepalive: o.keepalive.then(Keepalive::default),
     }
@@ -652,7 +646,7 @@ impl Transport for TcpTransport {
                         .is_none_or(|&c| conns.get(c).is_some_and(|tc| tc_reusable(tc, now)))
                 };
                 self.ports
-                    .pick(cx.io, cx.net, L4::Tcp, ip, remote, free)
+                    .pick(cx.io, cx.net, Protocol::Tcp, ip, remote, free)
                     .ok_or(SessionError::TooMany("tcp local ports"))?
             }
             p => p,

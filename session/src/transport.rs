@@ -15,106 +15,13 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use dataplane::device::PortL3;
 use net::tables::NetTables;
-use wire::rss::{ActiveOpen, L4};
+use shm::types::{Endpoint, ErrorCode, SessionHandle, TransportOptions, TransportProto};
+use wire::ipv4::Protocol;
+use wire::rss::ActiveOpen;
 
 use crate::error::SessionError;
-use crate::lookup::{Endpoint, Proto};
 use crate::pool::Pool;
-use crate::session::{Session, SessionHandle};
-
-/// The transports a session can sit on.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
-pub enum TransportProto {
-    /// UDP: one session per peer 5-tuple, datagrams framed in the fifos.
-    Udp,
-    /// TCP: a byte stream.
-    Tcp,
-    /// Cut-through UDP: two local apps, datagram framing, no transport.
-    CtUdp,
-    /// Cut-through TCP: two local apps, a byte stream, no transport.
-    CtTcp,
-}
-
-impl TransportProto {
-    /// The transport for an endpoint's protocol when the peer is remote.
-    pub fn for_proto(p: Proto) -> Self {
-        match p {
-            Proto::Udp => TransportProto::Udp,
-            Proto::Tcp => TransportProto::Tcp,
-        }
-    }
-
-    /// The cut-through flavour for an endpoint's protocol.
-    pub fn cut_through(p: Proto) -> Self {
-        match p {
-            Proto::Udp => TransportProto::CtUdp,
-            Proto::Tcp => TransportProto::CtTcp,
-        }
-    }
-
-    /// Whether messages keep their boundaries (datagram framing in the fifos).
-    pub fn is_dgram(self) -> bool {
-        matches!(self, TransportProto::Udp | TransportProto::CtUdp)
-    }
-
-    /// Whether this is a cut-through session.
-    pub fn is_cut_through(self) -> bool {
-        matches!(self, TransportProto::CtUdp | TransportProto::CtTcp)
-    }
-
-    /// The endpoint protocol this transport carries.
-    pub fn proto(self) -> Proto {
-        match self {
-            TransportProto::Udp | TransportProto::CtUdp => Proto::Udp,
-            TransportProto::Tcp | TransportProto::CtTcp => Proto::Tcp,
-        }
-    }
-
-    /// Name for the CLI.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TransportProto::Udp => "udp",
-            TransportProto::Tcp => "tcp",
-            TransportProto::CtUdp => "ct-udp",
-            TransportProto::CtTcp => "ct-tcp",
-        }
-    }
-}
-
-/// TCP congestion control choice for a connection.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
-pub enum CongestionControl {
-    /// The transport's default.
-    #[default]
-    Default,
-    /// NewReno (RFC 6582).
-    NewReno,
-    /// CUBIC (RFC 9438).
-    Cubic,
-}
-
-/// Per-connection transport options given with a connect (or a listen).
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
-pub struct TransportOptions {
-    /// Cap on the maximum segment size (TCP).
-    pub mss: Option<u16>,
-    /// Congestion control (TCP).
-    pub cc: CongestionControl,
-    /// Disable Nagle's algorithm (TCP).
-    pub no_delay: bool,
-    /// Send keepalives (TCP).
-    pub keepalive: bool,
-}
-
-impl TransportOptions {
-    /// Checks each value against [`shm::limits`] (an MSS cap of 0 or 1 is refused, naming `mss` and its range).
-    pub fn validate(&self) -> Result<(), SessionError> {
-        if let Some(m) = self.mss {
-            shm::limits::MSS.check(m.into()).map_err(|e| SessionError::invalid(e.key, e.reason))?;
-        }
-        Ok(())
-    }
-}
+use crate::session::Session;
 
 /// What an application asks for when it connects.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -170,6 +77,19 @@ pub enum ConnectError {
     NoPort,
     /// No fifo memory for the session.
     NoMemory,
+}
+
+impl From<ConnectError> for ErrorCode {
+    /// The code a failed connect reports to an external app.
+    fn from(e: ConnectError) -> Self {
+        match e {
+            ConnectError::NoRoute => ErrorCode::NoRoute,
+            ConnectError::Refused => ErrorCode::Refused,
+            ConnectError::Timeout => ErrorCode::Timeout,
+            ConnectError::NoPort => ErrorCode::NoPort,
+            ConnectError::NoMemory => ErrorCode::NoMemory,
+        }
+    }
 }
 
 impl ConnectError {
@@ -308,7 +228,7 @@ impl PortPicker {
         &mut self,
         io: &PortL3,
         net: &NetTables,
-        l4: L4,
+        l4: Protocol,
         local_ip: Ipv4Addr,
         remote: SocketAddrV4,
         mut free: impl FnMut(u16) -> bool,
@@ -353,7 +273,7 @@ mod test {
     fn transport_options_refuse_an_mss_outside_the_shared_range() {
         for m in [0u16, 1, 87, 9001] {
             let o = TransportOptions { mss: Some(m), ..TransportOptions::default() };
-            let e = o.validate().unwrap_err();
+            let e = SessionError::from(o.validate().unwrap_err());
             assert_eq!(e.to_string(), format!("invalid value for mss: {m} is outside 88..=9000"));
         }
         assert!(TransportOptions::default().validate().is_ok());

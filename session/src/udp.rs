@@ -31,7 +31,6 @@ use net::l3::Ip4Delivery;
 use net::seam::Seam;
 use wire::ipv4::{self, Protocol};
 use wire::offload::CsumStatus;
-use wire::rss::L4;
 use wire::{udp, Error as WireError};
 
 pub mod admission;
@@ -39,10 +38,12 @@ pub mod admission;
 use admission::Admission;
 pub use admission::{Eviction, Limits, Refusal};
 
+use shm::types::TransportProto;
+
 use crate::error::SessionError;
 use crate::pool::Pool;
 use crate::session::{dgram_peek_header, DgramHeader};
-use crate::transport::{ConnectRequest, EventKind, PortPicker, Transport, TransportCx, TransportProto};
+use crate::transport::{ConnectRequest, EventKind, PortPicker, Transport, TransportCx};
 
 counters::counters! {
     /// What UDP counts on a worker.
@@ -464,7 +465,7 @@ impl Transport for UdpTransport {
                 let ip = *local.ip();
                 let free = |p| !by_tuple.contains_key(&Tuple { local: SocketAddrV4::new(ip, p), remote });
                 self.ports
-                    .pick(cx.io, cx.net, L4::Udp, ip, remote, free)
+                    .pick(cx.io, cx.net, Protocol::Udp, ip, remote, free)
                     .ok_or(SessionError::TooMany("udp local ports"))?
             }
             p => p,

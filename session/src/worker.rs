@@ -33,6 +33,7 @@ use net::l3::counters::Counter;
 use net::l3::Ip4Delivery;
 use net::seam::Stack;
 use net::tables::NetTables;
+use shm::types::{Endpoint, Proto, SessionHandle, TransportProto};
 use wire::icmp;
 use wire::ipv4::Protocol;
 
@@ -41,13 +42,12 @@ use crate::builtin::{AppApi, BuiltinApp};
 use crate::control::ControlTables;
 use crate::cut_through::CutThrough;
 use crate::error::SessionError;
-use crate::lookup::{Endpoint, Proto};
 use crate::main_thread::MainCtx;
 use crate::pool::Pool;
 use crate::segment::fifo_pair_footprint;
-use crate::session::{dgram_enqueue, DgramHeader, Session, SessionFifos, SessionHandle, SessionState};
+use crate::session::{dgram_enqueue, DgramHeader, Session, SessionFifos, SessionState};
 use crate::tcp_transport::{ListenVerdict, TcpInputCounter, TcpInputCounters, TcpTransport, TcpTransportConfig};
-use crate::transport::{ConnectError, ConnectRequest, EventKind, SessionEvent, Transport, TransportCx, TransportProto};
+use crate::transport::{ConnectError, ConnectRequest, EventKind, SessionEvent, Transport, TransportCx};
 use crate::udp::{Tuple, UdpConfig, UdpCounter, UdpCounters, UdpTransport};
 use tcp::backlog::SynDecision;
 

@@ -23,18 +23,17 @@ use std::time::{Duration, Instant};
 use common::RingNode;
 use dataplane::port;
 use dpnode_client::echo::{run_client, run_server, ClientConfig, ServerConfig};
-use dpnode_client::{App, AttachOptions, ConnectOptions, Ep, Error, Event, NodeError};
+use dpnode_client::{App, AttachOptions, Endpoint, Error, Event, NodeError, TransportOptions};
 use session::api_server::ApiServer;
 use session::app_worker::AppWorkerKind;
-use session::application::AppOptions;
 use session::apps::echo::{merge_reports, EchoClient, EchoClientConfig, EchoMode, EchoReport, EchoServer};
 use session::external::ApiStats;
 use session::lookup::parse_uri;
 use session::main_thread::MainCtx;
 use session::segment::live_counts;
-use session::transport::TransportOptions;
 use session::worker::AppEndpoint;
 use shm::msg::{self, Request, MAX_PAYLOAD};
+use shm::types::Scope;
 
 struct Node {
     ctx: MainCtx,
@@ -64,7 +63,7 @@ impl Node {
     }
 
     /// Runs a builtin echo client to the end, serving the API meanwhile, and detaches it.
-    fn builtin_client(&mut self, name: &str, uri: &str, opts: AppOptions, sessions: u32, bytes: u64) -> EchoReport {
+    fn builtin_client(&mut self, name: &str, uri: &str, opts: AttachOptions, sessions: u32, bytes: u64) -> EchoReport {
         let (tx, rx) = mpsc::channel();
         let cfg = EchoClientConfig {
             remote: parse_uri(uri).unwrap(),
@@ -102,14 +101,14 @@ impl Node {
     }
 }
 
-fn builtin() -> AppOptions {
-    AppOptions { builtin: true, segment_size: 4 << 20, ..AppOptions::default() }
+fn builtin() -> AttachOptions {
+    AttachOptions { segment_size: 4 << 20, ..AttachOptions::builtin() }
 }
 
 fn server_cfg(socket: &Path, name: &str, uri: &str, opts: AttachOptions) -> ServerConfig {
     ServerConfig {
         socket: socket.to_path_buf(),
-        uri: Ep::parse_uri(uri).unwrap(),
+        uri: Endpoint::parse_uri(uri).unwrap(),
         name: name.into(),
         opts,
         threads: 1,
@@ -118,7 +117,7 @@ fn server_cfg(socket: &Path, name: &str, uri: &str, opts: AttachOptions) -> Serv
 }
 
 fn client_cfg(socket: &Path, name: &str, uri: &str, opts: AttachOptions, sessions: u32, bytes: u64) -> ClientConfig {
-    let uri = Ep::parse_uri(uri).unwrap();
+    let uri = Endpoint::parse_uri(uri).unwrap();
     ClientConfig {
         socket: socket.to_path_buf(),
         uri,
@@ -127,10 +126,10 @@ fn client_cfg(socket: &Path, name: &str, uri: &str, opts: AttachOptions, session
         threads: 1,
         sessions,
         bytes,
-        chunk: if uri.l4 == msg::L4::Udp { 1200 } else { 16 << 10 },
+        chunk: if uri.proto == shm::types::Proto::Udp { 1200 } else { 16 << 10 },
         window: 8,
         timeout: Duration::from_secs(30),
-        connect: ConnectOptions::default(),
+        connect: TransportOptions::default(),
         mode: EchoMode::Bulk,
         connections: 0,
         duration: None,
@@ -138,7 +137,7 @@ fn client_cfg(socket: &Path, name: &str, uri: &str, opts: AttachOptions, session
 }
 
 fn local() -> AttachOptions {
-    AttachOptions { scope_local: true, segment_size: 4 << 20, ..AttachOptions::default() }
+    AttachOptions { scope: Scope::LOCAL, segment_size: 4 << 20, ..AttachOptions::default() }
 }
 
 fn small() -> AttachOptions {
@@ -315,7 +314,11 @@ fn external_apps_over_a_ring_port() {
             // Listens cost the main thread a barrier each: a flood of them is throttled.
             let mut listens = 0u16;
             while listens < 400 {
-                let ep = msg::Ep { l4: msg::L4::Udp, ip: Ipv4Addr::UNSPECIFIED, port: 20_000 + listens };
+                let ep = shm::types::Endpoint {
+                    proto: shm::types::Proto::Udp,
+                    ip: Ipv4Addr::UNSPECIFIED,
+                    port: 20_000 + listens,
+                };
                 let req = Request::Listen { context: u64::from(listens), ep };
                 let n = req.emit(&mut p);
                 match w.send_raw_request(0, req.kind(), &p[..n]) {
@@ -385,7 +388,7 @@ fn external_apps_over_a_ring_port() {
         let announced = node.stats.segments_announced.load(Ordering::Relaxed);
         let withdrawn = node.stats.segments_withdrawn.load(Ordering::Relaxed);
         let tiny = AttachOptions {
-            scope_local: true,
+            scope: Scope::LOCAL,
             segment_size: 1 << 20,
             add_segment_size: 1 << 20,
             event_queue_size: 256,
@@ -422,12 +425,12 @@ fn external_apps_over_a_ring_port() {
         let sock = socket.clone();
         let reset = sc.spawn(move || {
             let (srv_app, mut sw) = App::attach(&sock, "rst-srv", &local()).unwrap();
-            sw.listen(Ep::parse_uri("tcp://0.0.0.0/83").unwrap()).unwrap();
+            sw.listen(Endpoint::parse_uri("tcp://0.0.0.0/83").unwrap()).unwrap();
             let (cli_app, mut cw) = App::attach(&sock, "rst-cli", &local()).unwrap();
             let s = cw
                 .connect(
-                    Ep::parse_uri("tcp://198.18.5.1/83").unwrap(),
-                    ConnectOptions::default(),
+                    Endpoint::parse_uri("tcp://198.18.5.1/83").unwrap(),
+                    TransportOptions::default(),
                     Duration::from_secs(10),
                 )
                 .unwrap();
@@ -489,7 +492,8 @@ fn external_apps_over_a_ring_port() {
             ready_tx.send(()).unwrap();
             // Connects whose answers (connected events) nobody reads: 64 fit the queue, 512 the backlog.
             let mut p = [0u8; MAX_PAYLOAD];
-            let remote = msg::Ep { l4: msg::L4::Udp, ip: Ipv4Addr::new(198, 18, 5, 9), port: 7 };
+            let remote =
+                shm::types::Endpoint { proto: shm::types::Proto::Udp, ip: Ipv4Addr::new(198, 18, 5, 9), port: 7 };
             let mut sent = 0u64;
             let deadline = Instant::now() + Duration::from_secs(30);
             while sent < 700 && Instant::now() < deadline {
@@ -560,7 +564,7 @@ fn external_apps_over_a_ring_port() {
         let sock = socket.clone();
         let forked = sc.spawn(move || {
             let (app, mut w0) = App::attach(&sock, "forked", &small()).unwrap();
-            let ep = Ep::parse_uri("tcp://0.0.0.0/86").unwrap();
+            let ep = Endpoint::parse_uri("tcp://0.0.0.0/86").unwrap();
             let l = w0.listen(ep).unwrap();
             let token = app.share_token().unwrap();
             assert_eq!(app.share_token().unwrap(), token, "one token for the application's life");
@@ -637,10 +641,14 @@ fn external_apps_over_a_ring_port() {
         let sock = socket.clone();
         let half = sc.spawn(move || {
             let (srv_app, mut sw) = App::attach(&sock, "half-srv", &local()).unwrap();
-            let l = sw.listen(Ep::parse_uri("tcp://0.0.0.0/87").unwrap()).unwrap();
+            let l = sw.listen(Endpoint::parse_uri("tcp://0.0.0.0/87").unwrap()).unwrap();
             let (cli_app, mut cw) = App::attach(&sock, "half-cli", &local()).unwrap();
             let c = cw
-                .connect(Ep::parse_uri("tcp://198.18.5.1/87").unwrap(), ConnectOptions::default(), wait_secs(10))
+                .connect(
+                    Endpoint::parse_uri("tcp://198.18.5.1/87").unwrap(),
+                    TransportOptions::default(),
+                    wait_secs(10),
+                )
                 .unwrap();
             assert_eq!(cw.write(c, b"question").unwrap(), 8);
             cw.shutdown_write(c).unwrap();
@@ -704,10 +712,14 @@ fn external_apps_over_a_ring_port() {
         let sock = socket.clone();
         let early = sc.spawn(move || {
             let (srv_app, mut sw) = App::attach(&sock, "early-srv", &local()).unwrap();
-            let l = sw.listen(Ep::parse_uri("tcp://0.0.0.0/88").unwrap()).unwrap();
+            let l = sw.listen(Endpoint::parse_uri("tcp://0.0.0.0/88").unwrap()).unwrap();
             let (cli_app, mut cw) = App::attach(&sock, "early-cli", &local()).unwrap();
             let c = cw
-                .connect(Ep::parse_uri("tcp://198.18.5.1/88").unwrap(), ConnectOptions::default(), wait_secs(10))
+                .connect(
+                    Endpoint::parse_uri("tcp://198.18.5.1/88").unwrap(),
+                    TransportOptions::default(),
+                    wait_secs(10),
+                )
                 .unwrap();
             cw.close(c).unwrap();
             cw.flush(wait_secs(5)).unwrap();

@@ -17,20 +17,18 @@ use std::time::{Duration, Instant};
 use common::RingNode;
 use dataplane::port;
 use session::app_worker::AppWorkerKind;
-use session::application::AppOptions;
 use session::apps::echo::{merge_reports, EchoClient, EchoClientConfig, EchoMode, EchoReport, EchoServer};
 use session::builtin::{AppApi, BuiltinApp};
 use session::error::SessionError;
 use session::lookup::parse_uri;
-use session::lookup::Endpoint;
 use session::main_thread::MainCtx;
 use session::segment::live_counts;
-use session::session::SessionHandle;
-use session::transport::{ConnectError, ConnectRequest, TransportOptions};
+use session::transport::{ConnectError, ConnectRequest};
 use session::worker::AppEndpoint;
+use shm::types::{AttachOptions, Endpoint, Scope, SessionHandle, TransportOptions};
 
-fn builtin() -> AppOptions {
-    AppOptions { builtin: true, segment_size: 4 << 20, ..AppOptions::default() }
+fn builtin() -> AttachOptions {
+    AttachOptions { segment_size: 4 << 20, ..AttachOptions::builtin() }
 }
 
 fn server(_w: u32) -> AppEndpoint {
@@ -38,7 +36,7 @@ fn server(_w: u32) -> AppEndpoint {
 }
 
 /// Runs an echo client app to the end and detaches it.
-fn run_client(ctx: &mut MainCtx, name: &str, uri: &str, opts: AppOptions, sessions: u32, bytes: u64) -> EchoReport {
+fn run_client(ctx: &mut MainCtx, name: &str, uri: &str, opts: AttachOptions, sessions: u32, bytes: u64) -> EchoReport {
     let cfg = EchoClientConfig {
         remote: parse_uri(uri).unwrap(),
         sessions,
@@ -55,7 +53,7 @@ fn run_client(ctx: &mut MainCtx, name: &str, uri: &str, opts: AppOptions, sessio
 }
 
 /// Runs an echo client with this configuration to the end and detaches it.
-fn run_client_with(ctx: &mut MainCtx, name: &str, cfg: EchoClientConfig, opts: AppOptions) -> EchoReport {
+fn run_client_with(ctx: &mut MainCtx, name: &str, cfg: EchoClientConfig, opts: AttachOptions) -> EchoReport {
     let (tx, rx) = mpsc::channel();
     let mut f = |w| AppEndpoint::Builtin(Some(Box::new(EchoClient::new(cfg.clone(), w, 1, tx.clone())) as _));
     let (app, _, _) = ctx.attach(name, opts, AppWorkerKind::Builtin, &mut f).unwrap();
@@ -163,7 +161,7 @@ fn session_layer_over_a_ring_port() {
     ctx.namespace_add("red", 7, 0, None).unwrap();
     let wrong = ctx.attach(
         "x",
-        AppOptions { namespace_id: "red".into(), namespace_secret: 8, ..builtin() },
+        AttachOptions { namespace: "red".into(), secret: 8, ..builtin() },
         AppWorkerKind::Builtin,
         &mut server,
     );
@@ -176,7 +174,7 @@ fn session_layer_over_a_ring_port() {
     assert_eq!(live_counts(), (base.0 + 1, base.1 + 3), "failed and detached attaches left nothing");
 
     // 3. Cut-through: local scope on both sides, no packets on the ring.
-    let local = AppOptions { scope_local: true, ..builtin() };
+    let local = AttachOptions { scope: Scope::LOCAL, ..builtin() };
     let (ct_srv, ct_wrk, _) = ctx.attach("ct-srv", local.clone(), AppWorkerKind::Builtin, &mut server).unwrap();
     ctx.listen(ct_srv, ct_wrk, parse_uri("tcp://0.0.0.0/80").unwrap()).unwrap();
     let tx_before = port::stats(id).tx_packets;

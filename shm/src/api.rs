@@ -26,8 +26,7 @@
 //! Parsing never panics and never reads past the buffer: each parser checks
 //! the length once and reads fixed fields after that ([`crate::wire`]).
 
-use std::fmt;
-
+use crate::types::{AttachOptions, ErrorCode, ProxySet, Scope};
 use crate::wire::{
     check_len, get_i32, get_u16, get_u32, get_u64, get_u8, put_u16, put_u32, put_u64, put_u8, WireError,
 };
@@ -136,152 +135,6 @@ impl Kind {
     /// The reply to a request kind.
     pub fn reply(self) -> Kind {
         Kind::from_u16(self as u16 | 0x100).filter(|_| self.is_request()).unwrap_or(Kind::ErrorReply)
-    }
-}
-
-/// The codes a failure carries (in replies and in queue events).
-///
-/// `-100..=-149` are the session layer's control errors, with the numbers
-/// of `session::error::SessionError::code` (the session crate checks that
-/// the two tables agree); `-150..` are this protocol's own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(i32)]
-pub enum ErrorCode {
-    /// An application with this name is already attached.
-    AlreadyAttached = -100,
-    /// The options are valid one by one but not together.
-    UnsupportedConfig = -101,
-    /// No namespace with this id.
-    InvalidNamespace = -102,
-    /// Wrong secret for the namespace.
-    WrongNamespaceSecret = -103,
-    /// No such application (never attached, detached, or stale).
-    NotAttached = -104,
-    /// An option or argument is out of range.
-    InvalidValue = -105,
-    /// Another application listens on this endpoint.
-    AddressInUse = -106,
-    /// No such listener.
-    NoSuchListener = -107,
-    /// No such app worker.
-    NoSuchAppWorker = -108,
-    /// No such application index.
-    NoSuchApp = -109,
-    /// Not listening on this endpoint.
-    NotListening = -110,
-    /// Already listening on this endpoint.
-    AlreadyListening = -111,
-    /// A pool or queue ran out (applications, listeners, requests to the main thread...).
-    TooMany = -112,
-    /// The body does not parse as the header's kind.
-    BadMessage = -150,
-    /// The header's magic is wrong.
-    BadMagic = -151,
-    /// The header's version is not spoken here.
-    BadVersion = -152,
-    /// The body is longer than allowed.
-    TooLarge = -153,
-    /// The kind is unknown, or not one the sender may send.
-    UnknownKind = -154,
-    /// The message names an application or worker this connection does not own.
-    NotYours = -155,
-    /// The node could not do it (memory, file descriptors).
-    Internal = -156,
-    /// The session handle is unknown, stale, or not the sender's.
-    BadSession = -170,
-    /// A message queue is full (the request was not sent).
-    QueueFull = -171,
-    /// The session cannot do that in its state (e.g. write before accept).
-    BadState = -172,
-    /// Connect: no route to the destination.
-    NoRoute = -180,
-    /// Connect: the peer refused.
-    Refused = -181,
-    /// Connect: no answer.
-    Timeout = -182,
-    /// Connect: no free local port.
-    NoPort = -183,
-    /// Connect: no fifo memory.
-    NoMemory = -184,
-}
-
-impl ErrorCode {
-    /// Every code, for tables and tests.
-    pub const ALL: &'static [ErrorCode] = &[
-        ErrorCode::AlreadyAttached,
-        ErrorCode::UnsupportedConfig,
-        ErrorCode::InvalidNamespace,
-        ErrorCode::WrongNamespaceSecret,
-        ErrorCode::NotAttached,
-        ErrorCode::InvalidValue,
-        ErrorCode::AddressInUse,
-        ErrorCode::NoSuchListener,
-        ErrorCode::NoSuchAppWorker,
-        ErrorCode::NoSuchApp,
-        ErrorCode::NotListening,
-        ErrorCode::AlreadyListening,
-        ErrorCode::TooMany,
-        ErrorCode::BadMessage,
-        ErrorCode::BadMagic,
-        ErrorCode::BadVersion,
-        ErrorCode::TooLarge,
-        ErrorCode::UnknownKind,
-        ErrorCode::NotYours,
-        ErrorCode::Internal,
-        ErrorCode::BadSession,
-        ErrorCode::QueueFull,
-        ErrorCode::BadState,
-        ErrorCode::NoRoute,
-        ErrorCode::Refused,
-        ErrorCode::Timeout,
-        ErrorCode::NoPort,
-        ErrorCode::NoMemory,
-    ];
-
-    /// The code with this number.
-    pub fn from_i32(v: i32) -> Option<ErrorCode> {
-        ErrorCode::ALL.iter().copied().find(|c| *c as i32 == v)
-    }
-
-    /// A short description (the reply's text usually says more).
-    pub fn as_str(self) -> &'static str {
-        use ErrorCode::*;
-        match self {
-            AlreadyAttached => "application already attached",
-            UnsupportedConfig => "unsupported configuration",
-            InvalidNamespace => "invalid namespace",
-            WrongNamespaceSecret => "wrong namespace secret",
-            NotAttached => "application not attached",
-            InvalidValue => "invalid value",
-            AddressInUse => "address in use",
-            NoSuchListener => "no such listener",
-            NoSuchAppWorker => "no such app worker",
-            NoSuchApp => "no such application",
-            NotListening => "not listening",
-            AlreadyListening => "already listening",
-            TooMany => "out of resources",
-            BadMessage => "malformed message",
-            BadMagic => "bad magic",
-            BadVersion => "protocol version not supported",
-            TooLarge => "message too large",
-            UnknownKind => "unknown or unexpected message kind",
-            NotYours => "not owned by this connection",
-            Internal => "internal error",
-            BadSession => "no such session",
-            QueueFull => "message queue full",
-            BadState => "session state does not allow this",
-            NoRoute => "no route",
-            Refused => "connection refused",
-            Timeout => "timed out",
-            NoPort => "no free local port",
-            NoMemory => "no fifo memory",
-        }
-    }
-}
-
-impl fmt::Display for ErrorCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({})", self.as_str(), *self as i32)
     }
 }
 
@@ -407,31 +260,33 @@ const ATTACH_FLAGS: u32 = (1 << 5) - 1;
 /// Worker flag: an eventfd follows the segment fd.
 pub const WORKER_HAS_EVENTFD: u32 = 1 << 0;
 
-/// An attach request: the application's name and the options a builtin app has.
+/// An attach request: the application's name and its options.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttachRequest<'a> {
     /// Application name (one word, at most [`MAX_NAME`] bytes).
     pub name: &'a str,
-    /// Namespace id; empty for the default namespace.
-    pub namespace: &'a str,
-    /// The namespace's secret.
-    pub secret: u64,
-    /// Size of each worker's first segment.
-    pub segment_size: u64,
-    /// Size of added segments (0: as the first).
-    pub add_segment_size: u64,
-    /// Fifo pairs carved out of the first segment up front.
-    pub prealloc_fifo_pairs: u32,
-    /// Receive fifo size.
-    pub rx_fifo_size: u32,
-    /// Transmit fifo size.
-    pub tx_fifo_size: u32,
-    /// Messages per event queue (rounded up to a power of two).
-    pub event_queue_size: u32,
-    /// `ATTACH_*` flags.
-    pub flags: u32,
-    /// TLS engine slot.
-    pub tls_engine: u8,
+    /// The options (`builtin` is never sent: an app that attaches over the API is external).
+    pub options: AttachOptions,
+}
+
+impl AttachOptions {
+    /// The `ATTACH_*` flags these options set.
+    pub fn flags(&self) -> u32 {
+        let f = |on: bool, bit: u32| if on { bit } else { 0 };
+        f(self.scope.global, ATTACH_SCOPE_GLOBAL)
+            | f(self.scope.local, ATTACH_SCOPE_LOCAL)
+            | f(self.use_eventfd, ATTACH_USE_EVENTFD)
+            | f(self.proxy.tcp, ATTACH_PROXY_TCP)
+            | f(self.proxy.udp, ATTACH_PROXY_UDP)
+    }
+
+    /// Sets the options the `ATTACH_*` `flags` carry (unknown bits are ignored: parsing refuses them).
+    pub fn set_flags(&mut self, flags: u32) {
+        let on = |bit: u32| flags & bit != 0;
+        self.scope = Scope { global: on(ATTACH_SCOPE_GLOBAL), local: on(ATTACH_SCOPE_LOCAL) };
+        self.use_eventfd = on(ATTACH_USE_EVENTFD);
+        self.proxy = ProxySet { tcp: on(ATTACH_PROXY_TCP), udp: on(ATTACH_PROXY_UDP) };
+    }
 }
 
 /// One data-plane worker's pair of queues, as offsets in the worker's first segment.
@@ -780,9 +635,8 @@ fn parse_attach(b: &[u8]) -> Result<AttachRequest<'_>, WireError> {
     if get_u8(b, f::RESERVED) != 0 {
         return Err(WireError::BadField("reserved"));
     }
-    Ok(AttachRequest {
-        name: text(&b[f::FIXED..f::FIXED + nl], "name")?,
-        namespace: text(&b[f::FIXED + nl..f::FIXED + nl + sl], "namespace")?,
+    let mut options = AttachOptions {
+        namespace: text(&b[f::FIXED + nl..f::FIXED + nl + sl], "namespace")?.to_string(),
         secret: get_u64(b, f::SECRET),
         segment_size: get_u64(b, f::SEGMENT_SIZE),
         add_segment_size: get_u64(b, f::ADD_SEGMENT_SIZE),
@@ -790,16 +644,19 @@ fn parse_attach(b: &[u8]) -> Result<AttachRequest<'_>, WireError> {
         rx_fifo_size: get_u32(b, f::RX_FIFO),
         tx_fifo_size: get_u32(b, f::TX_FIFO),
         event_queue_size: get_u32(b, f::EVQ_SIZE),
-        flags,
         tls_engine: get_u8(b, f::TLS_ENGINE),
-    })
+        ..AttachOptions::default()
+    };
+    options.set_flags(flags);
+    Ok(AttachRequest { name: text(&b[f::FIXED..f::FIXED + nl], "name")?, options })
 }
 
-fn emit_attach(a: &AttachRequest<'_>, out: &mut Vec<u8>) {
+fn emit_attach(r: &AttachRequest<'_>, out: &mut Vec<u8>) {
     use field::attach as f;
+    let a = &r.options;
     // Names longer than the limit are cut, and the node then refuses them as
     // unknown namespaces or as different names: the caller validates first.
-    let name = &a.name.as_bytes()[..a.name.len().min(MAX_NAME)];
+    let name = &r.name.as_bytes()[..r.name.len().min(MAX_NAME)];
     let ns = &a.namespace.as_bytes()[..a.namespace.len().min(MAX_NAME)];
     let mut b = [0u8; field::attach::FIXED];
     put_u64(&mut b, f::SECRET, a.secret);
@@ -809,7 +666,7 @@ fn emit_attach(a: &AttachRequest<'_>, out: &mut Vec<u8>) {
     put_u32(&mut b, f::RX_FIFO, a.rx_fifo_size);
     put_u32(&mut b, f::TX_FIFO, a.tx_fifo_size);
     put_u32(&mut b, f::EVQ_SIZE, a.event_queue_size);
-    put_u32(&mut b, f::FLAGS, a.flags);
+    put_u32(&mut b, f::FLAGS, a.flags());
     put_u8(&mut b, f::TLS_ENGINE, a.tls_engine);
     put_u8(&mut b, f::NAME_LEN, name.len() as u8);
     put_u8(&mut b, f::NS_LEN, ns.len() as u8);
@@ -875,16 +732,21 @@ mod test {
     fn attach() -> AttachRequest<'static> {
         AttachRequest {
             name: "echo",
-            namespace: "blue",
-            secret: 42,
-            segment_size: 32 << 20,
-            add_segment_size: 0,
-            prealloc_fifo_pairs: 4,
-            rx_fifo_size: 65536,
-            tx_fifo_size: 65536,
-            event_queue_size: 2048,
-            flags: ATTACH_SCOPE_LOCAL | ATTACH_USE_EVENTFD,
-            tls_engine: 1,
+            options: AttachOptions {
+                namespace: "blue".into(),
+                secret: 42,
+                segment_size: 32 << 20,
+                add_segment_size: 0,
+                prealloc_fifo_pairs: 4,
+                rx_fifo_size: 65536,
+                tx_fifo_size: 65536,
+                event_queue_size: 2048,
+                scope: Scope::LOCAL,
+                use_eventfd: true,
+                proxy: ProxySet::NONE,
+                tls_engine: 1,
+                builtin: false,
+            },
         }
     }
 
@@ -1070,7 +932,9 @@ mod test {
         #[test]
         fn attach_round_trips(name in "[a-z0-9-]{1,64}", ns in "[a-z]{0,64}", secret in any::<u64>(),
                               flags in 0u32..32, evq in any::<u32>()) {
-            let a = AttachRequest { name: &name, namespace: &ns, secret, flags, event_queue_size: evq, ..attach() };
+            let mut options = AttachOptions { namespace: ns, secret, event_queue_size: evq, ..attach().options };
+            options.set_flags(flags);
+            let a = AttachRequest { name: &name, options };
             round_trip(Message::request(Kind::AttachRequest, secret, Body::Attach(a)));
         }
     }

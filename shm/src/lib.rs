@@ -1,5 +1,11 @@
 //! What the node and its external applications share, and nothing else.
 //!
+//! First a vocabulary ([`types`]): the endpoint, protocol, transport,
+//! congestion-control choice, scope, proxy set, connect and attach options,
+//! error code and session handle that the session layer, the TCP crate, the
+//! API, the client and preload libraries and the node's config all use, one
+//! type per concept.
+//!
 //! An external application (another process, attached over the API socket)
 //! moves data through the same memory the node's workers use: memfd
 //! [`segment`]s that both map, holding session [`fifo`]s (with [`dgram`]
@@ -28,4 +34,5 @@ pub mod limits;
 pub mod mq;
 pub mod msg;
 pub mod segment;
+pub mod types;
 pub mod wire;

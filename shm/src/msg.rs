@@ -23,8 +23,9 @@
 //! checks every handle, generation, length and offset against its own state,
 //! because an application can write anything into its queues.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::SocketAddrV4;
 
+use crate::types::{Cc, Endpoint, Proto, SessionHandle, TransportOptions, TransportProto};
 use crate::wire::{
     check_len, get_endpoint, get_i32, get_ip, get_u16, get_u32, get_u64, get_u8, put_endpoint, put_i32, put_ip,
     put_u16, put_u32, put_u64, put_u8, WireError,
@@ -36,108 +37,6 @@ pub const SLOT_SIZE: u32 = 128;
 pub const MAX_PAYLOAD: usize = SLOT_SIZE as usize - 8;
 /// "No session" / "no parent" in handle fields.
 pub const NO_HANDLE: u64 = u64::MAX;
-
-/// The transport under a session, as events report it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum Transport {
-    /// UDP (datagram framing in the fifos).
-    Udp = 0,
-    /// TCP (a byte stream).
-    Tcp = 1,
-    /// Cut-through between two apps of one node, datagrams.
-    CtUdp = 2,
-    /// Cut-through between two apps of one node, a byte stream.
-    CtTcp = 3,
-}
-
-impl Transport {
-    /// The transport with this number.
-    pub fn from_u8(v: u8) -> Option<Transport> {
-        Some(match v {
-            0 => Transport::Udp,
-            1 => Transport::Tcp,
-            2 => Transport::CtUdp,
-            3 => Transport::CtTcp,
-            _ => return None,
-        })
-    }
-
-    /// Whether the fifos carry framed datagrams ([`crate::dgram`]) rather than a byte stream.
-    pub fn is_dgram(self) -> bool {
-        matches!(self, Transport::Udp | Transport::CtUdp)
-    }
-
-    /// Name, as the CLI prints it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Transport::Udp => "udp",
-            Transport::Tcp => "tcp",
-            Transport::CtUdp => "ct-udp",
-            Transport::CtTcp => "ct-tcp",
-        }
-    }
-}
-
-/// The protocol of an endpoint to listen on or connect to (IANA numbers).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum L4 {
-    /// TCP.
-    Tcp = 6,
-    /// UDP.
-    Udp = 17,
-}
-
-impl L4 {
-    /// The protocol with this number.
-    pub fn from_u8(v: u8) -> Option<L4> {
-        match v {
-            6 => Some(L4::Tcp),
-            17 => Some(L4::Udp),
-            _ => None,
-        }
-    }
-
-    /// `tcp` or `udp`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            L4::Tcp => "tcp",
-            L4::Udp => "udp",
-        }
-    }
-}
-
-/// An endpoint: protocol, address, port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Ep {
-    /// Protocol.
-    pub l4: L4,
-    /// Address (`0.0.0.0`: any, for a listen).
-    pub ip: Ipv4Addr,
-    /// Port.
-    pub port: u16,
-}
-
-impl Ep {
-    /// Parses `PROTO://ADDR/PORT` (or `PROTO://ADDR:PORT`), as the node's CLI writes endpoints.
-    pub fn parse_uri(s: &str) -> Option<Ep> {
-        let (proto, rest) = s.split_once("://")?;
-        let l4 = match proto.to_ascii_lowercase().as_str() {
-            "tcp" => L4::Tcp,
-            "udp" => L4::Udp,
-            _ => return None,
-        };
-        let (ip, port) = rest.split_once(['/', ':'])?;
-        Some(Ep { l4, ip: ip.parse().ok()?, port: port.parse().ok()? })
-    }
-}
-
-impl std::fmt::Display for Ep {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}://{}/{}", self.l4.as_str(), self.ip, self.port)
-    }
-}
 
 /// Where a fifo is: segment id, offset in the segment, data size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -158,7 +57,7 @@ pub struct SessionInfo {
     /// Generation of its pool slot (echoed in requests about it).
     pub generation: u32,
     /// Transport.
-    pub transport: Transport,
+    pub transport: TransportProto,
     /// Local endpoint.
     pub local: SocketAddrV4,
     /// Remote endpoint.
@@ -181,34 +80,8 @@ pub struct SessionRef {
 impl SessionRef {
     /// The data-plane worker the session lives on (whose queue takes requests about it).
     pub fn worker(self) -> u32 {
-        (self.session >> 32) as u32
+        SessionHandle(self.session).worker()
     }
-}
-
-/// Congestion control choice for a TCP connect.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[repr(u8)]
-pub enum Cc {
-    /// The transport's default.
-    #[default]
-    Default = 0,
-    /// NewReno.
-    NewReno = 1,
-    /// CUBIC.
-    Cubic = 2,
-}
-
-/// Transport options of a connect (TCP ones are ignored by UDP).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct ConnectOptions {
-    /// Cap on the MSS.
-    pub mss: Option<u16>,
-    /// Congestion control.
-    pub cc: Cc,
-    /// Disable Nagle.
-    pub no_delay: bool,
-    /// Keepalives.
-    pub keepalive: bool,
 }
 
 /// Node → app.
@@ -241,7 +114,7 @@ pub enum Event {
         /// The value given with the listen.
         context: u64,
         /// The listener handle and endpoint, or the error code.
-        result: Result<(u64, Ep), i32>,
+        result: Result<(u64, Endpoint), i32>,
     },
     /// An unlisten finished (code 0: done).
     Unlistened {
@@ -282,7 +155,7 @@ pub enum Request {
         /// Echoed in the answer.
         context: u64,
         /// Where.
-        ep: Ep,
+        ep: Endpoint,
     },
     /// Stop listening; answered by [`Event::Unlistened`].
     Unlisten {
@@ -298,9 +171,9 @@ pub enum Request {
         /// Parent session for stream-multiplexing transports ([`NO_HANDLE`]: none).
         parent: u64,
         /// Where to.
-        remote: Ep,
+        remote: Endpoint,
         /// Transport options.
-        options: ConnectOptions,
+        options: TransportOptions,
     },
     /// Close a session (queued data is sent first).
     Disconnect(SessionRef),
@@ -466,7 +339,7 @@ fn emit_sref(b: &mut [u8], s: SessionRef, extra: u32) -> usize {
 fn parse_info(b: &[u8]) -> Result<SessionInfo, WireError> {
     use field::info as f;
     check_len(b, f::LEN)?;
-    let transport = Transport::from_u8(get_u8(b, f::TRANSPORT)).ok_or(WireError::BadField("transport"))?;
+    let transport = TransportProto::from_u8(get_u8(b, f::TRANSPORT)).ok_or(WireError::BadField("transport"))?;
     zero(&b[f::TRANSPORT + 1..f::LOCAL_IP.start], "reserved")?;
     zero(&b[f::TX_SIZE.end..f::LEN], "reserved")?;
     Ok(SessionInfo {
@@ -552,7 +425,7 @@ impl Event {
                         put_u64(b, field::BOUND_LISTENER, *listener);
                         put_ip(b, field::BOUND_IP, ep.ip);
                         put_u16(b, field::BOUND_PORT, ep.port);
-                        put_u8(b, field::BOUND_L4, ep.l4 as u8);
+                        put_u8(b, field::BOUND_L4, ep.proto as u8);
                     }
                     Err(code) => put_i32(b, field::BOUND_CODE, *code),
                 }
@@ -609,8 +482,8 @@ impl Event {
                 zero(&b[31..32], "reserved")?;
                 let code = get_i32(b, field::BOUND_CODE);
                 let result = if code == 0 {
-                    let l4 = L4::from_u8(get_u8(b, field::BOUND_L4)).ok_or(WireError::BadField("l4"))?;
-                    let ep = Ep { l4, ip: get_ip(b, field::BOUND_IP), port: get_u16(b, field::BOUND_PORT) };
+                    let proto = Proto::from_u8(get_u8(b, field::BOUND_L4)).ok_or(WireError::BadField("l4"))?;
+                    let ep = Endpoint { proto, ip: get_ip(b, field::BOUND_IP), port: get_u16(b, field::BOUND_PORT) };
                     Ok((get_u64(b, field::BOUND_LISTENER), ep))
                 } else {
                     zero(&b[16..31], "listener")?;
@@ -657,7 +530,7 @@ impl Request {
                 put_u64(b, field::LISTEN_CONTEXT, *context);
                 put_ip(b, field::LISTEN_IP, ep.ip);
                 put_u16(b, field::LISTEN_PORT, ep.port);
-                put_u8(b, field::LISTEN_L4, ep.l4 as u8);
+                put_u8(b, field::LISTEN_L4, ep.proto as u8);
                 field::LISTEN_LEN
             }
             Request::Unlisten { context, listener } => {
@@ -671,7 +544,7 @@ impl Request {
                 put_u64(b, field::CONNECT_PARENT, *parent);
                 put_ip(b, field::CONNECT_IP, remote.ip);
                 put_u16(b, field::CONNECT_PORT, remote.port);
-                put_u8(b, field::CONNECT_L4, remote.l4 as u8);
+                put_u8(b, field::CONNECT_L4, remote.proto as u8);
                 put_u8(b, field::CONNECT_CC, options.cc as u8);
                 put_u16(b, field::CONNECT_MSS, options.mss.unwrap_or(0));
                 let flags = if options.no_delay { CONNECT_NO_DELAY } else { 0 }
@@ -696,10 +569,10 @@ impl Request {
             LISTEN => {
                 exact(b, field::LISTEN_LEN)?;
                 zero(&b[field::LISTEN_L4 + 1..], "reserved")?;
-                let l4 = L4::from_u8(get_u8(b, field::LISTEN_L4)).ok_or(WireError::BadField("l4"))?;
+                let proto = Proto::from_u8(get_u8(b, field::LISTEN_L4)).ok_or(WireError::BadField("l4"))?;
                 Request::Listen {
                     context: get_u64(b, field::LISTEN_CONTEXT),
-                    ep: Ep { l4, ip: get_ip(b, field::LISTEN_IP), port: get_u16(b, field::LISTEN_PORT) },
+                    ep: Endpoint { proto, ip: get_ip(b, field::LISTEN_IP), port: get_u16(b, field::LISTEN_PORT) },
                 }
             }
             UNLISTEN => {
@@ -712,13 +585,8 @@ impl Request {
             CONNECT => {
                 exact(b, field::CONNECT_LEN)?;
                 zero(&b[field::CONNECT_FLAGS + 1..], "reserved")?;
-                let l4 = L4::from_u8(get_u8(b, field::CONNECT_L4)).ok_or(WireError::BadField("l4"))?;
-                let cc = match get_u8(b, field::CONNECT_CC) {
-                    0 => Cc::Default,
-                    1 => Cc::NewReno,
-                    2 => Cc::Cubic,
-                    _ => return Err(WireError::BadField("cc")),
-                };
+                let proto = Proto::from_u8(get_u8(b, field::CONNECT_L4)).ok_or(WireError::BadField("l4"))?;
+                let cc = Cc::from_u8(get_u8(b, field::CONNECT_CC)).ok_or(WireError::BadField("cc"))?;
                 let flags = get_u8(b, field::CONNECT_FLAGS);
                 if flags & !(CONNECT_NO_DELAY | CONNECT_KEEPALIVE) != 0 {
                     return Err(WireError::BadField("flags"));
@@ -727,8 +595,8 @@ impl Request {
                 Request::Connect {
                     opaque: get_u64(b, field::CONNECT_OPAQUE),
                     parent: get_u64(b, field::CONNECT_PARENT),
-                    remote: Ep { l4, ip: get_ip(b, field::CONNECT_IP), port: get_u16(b, field::CONNECT_PORT) },
-                    options: ConnectOptions {
+                    remote: Endpoint { proto, ip: get_ip(b, field::CONNECT_IP), port: get_u16(b, field::CONNECT_PORT) },
+                    options: TransportOptions {
                         mss: (mss != 0).then_some(mss),
                         cc,
                         no_delay: flags & CONNECT_NO_DELAY != 0,
@@ -768,12 +636,13 @@ impl Request {
 mod test {
     use super::*;
     use proptest::prelude::*;
+    use std::net::Ipv4Addr;
 
     fn info() -> SessionInfo {
         SessionInfo {
             session: (1 << 32) | 7,
             generation: 3,
-            transport: Transport::CtTcp,
+            transport: TransportProto::CtTcp,
             local: "198.18.0.2:7".parse().unwrap(),
             remote: "198.18.0.1:40000".parse().unwrap(),
             rx: FifoLoc { segment: 9, offset: 4096, size: 65536 },
@@ -786,7 +655,7 @@ mod test {
     }
 
     fn events() -> Vec<Event> {
-        let ep = Ep { l4: L4::Udp, ip: Ipv4Addr::new(0, 0, 0, 0), port: 7 };
+        let ep = Endpoint { proto: Proto::Udp, ip: Ipv4Addr::new(0, 0, 0, 0), port: 7 };
         vec![
             Event::Accepted { listener: (u64::from(u32::MAX) << 32) | 1, info: info() },
             Event::Connected { opaque: 42, result: Ok(info()) },
@@ -802,13 +671,13 @@ mod test {
     }
 
     fn requests() -> Vec<Request> {
-        let ep = Ep { l4: L4::Tcp, ip: Ipv4Addr::new(198, 18, 0, 1), port: 80 };
-        let options = ConnectOptions { mss: Some(1200), cc: Cc::Cubic, no_delay: true, keepalive: false };
+        let ep = Endpoint { proto: Proto::Tcp, ip: Ipv4Addr::new(198, 18, 0, 1), port: 80 };
+        let options = TransportOptions { mss: Some(1200), cc: Cc::Cubic, no_delay: true, keepalive: false };
         vec![
             Request::Listen { context: 1, ep },
             Request::Unlisten { context: 2, listener: 77 },
             Request::Connect { opaque: 3, parent: NO_HANDLE, remote: ep, options },
-            Request::Connect { opaque: 4, parent: 9, remote: ep, options: ConnectOptions::default() },
+            Request::Connect { opaque: 4, parent: 9, remote: ep, options: TransportOptions::default() },
             Request::Disconnect(sref()),
             Request::AcceptReply { session: sref(), code: 0 },
             Request::AcceptReply { session: sref(), code: -1 },
@@ -854,9 +723,12 @@ mod test {
         assert_eq!(&b[28..30], &7u16.to_le_bytes());
         let n = Request::Tx { session: sref(), want_tx_space: true }.emit(&mut b);
         assert_eq!((n, &b[12..16]), (16, &[1u8, 0, 0, 0][..]));
-        assert_eq!(Ep::parse_uri("udp://0.0.0.0/7"), Some(Ep { l4: L4::Udp, ip: Ipv4Addr::UNSPECIFIED, port: 7 }));
-        assert_eq!(Ep::parse_uri("tcp://1.2.3.4:80").unwrap().to_string(), "tcp://1.2.3.4/80");
-        assert_eq!(Ep::parse_uri("sctp://1.2.3.4/80"), None);
+        assert_eq!(
+            Endpoint::parse_uri("udp://0.0.0.0/7"),
+            Some(Endpoint { proto: Proto::Udp, ip: Ipv4Addr::UNSPECIFIED, port: 7 })
+        );
+        assert_eq!(Endpoint::parse_uri("tcp://1.2.3.4:80").unwrap().to_string(), "tcp://1.2.3.4/80");
+        assert_eq!(Endpoint::parse_uri("sctp://1.2.3.4/80"), None);
     }
 
     proptest! {

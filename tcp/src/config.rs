@@ -2,7 +2,7 @@
 //! file) and per-connection choices ([`ConnOptions`], from the app's
 //! connect or listen call). Defaults follow Linux where it has one.
 
-use super::cc::CcAlgorithm;
+use shm::types::Cc;
 
 const MS: u64 = 1_000_000;
 const SEC: u64 = 1_000_000_000;
@@ -67,7 +67,7 @@ pub struct TcpConfig {
     /// Consecutive data retransmission timeouts before the connection is dropped (Linux: 15).
     pub max_retransmits: u32,
     /// Congestion control unless a connection chooses.
-    pub cc: CcAlgorithm,
+    pub cc: Cc,
     /// Offer and accept SACK.
     pub sack: bool,
     /// Offer and accept window scaling.
@@ -95,7 +95,7 @@ impl Default for TcpConfig {
             syn_retries: 6,
             synack_retries: 5,
             max_retransmits: 15,
-            cc: CcAlgorithm::Cubic,
+            cc: Cc::Cubic,
             sack: true,
             window_scale: true,
             timestamps: true,
@@ -113,8 +113,8 @@ pub struct ConnOptions {
     pub rx_fifo_size: u32,
     /// Cap on the MSS (below the config's; see [`mss_cap`]).
     pub mss: Option<u16>,
-    /// Congestion control instead of the config's.
-    pub cc: Option<CcAlgorithm>,
+    /// Congestion control instead of the config's (`Cc::Default`: the config's).
+    pub cc: Cc,
     /// Nagle on or off instead of the config's.
     pub nagle: Option<bool>,
     /// Keepalive instead of the config's.
@@ -124,6 +124,6 @@ pub struct ConnOptions {
 impl ConnOptions {
     /// Options for an rx fifo of `rx_fifo_size` bytes, everything else from the config.
     pub fn new(rx_fifo_size: u32) -> Self {
-        ConnOptions { rx_fifo_size, mss: None, cc: None, nagle: None, keepalive: None }
+        ConnOptions { rx_fifo_size, mss: None, cc: Cc::Default, nagle: None, keepalive: None }
     }
 }

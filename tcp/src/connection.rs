@@ -23,9 +23,10 @@
 use std::collections::VecDeque;
 use std::net::SocketAddrV4;
 
+use shm::types::Cc;
 use wire::tcp::{Repr as TcpRepr, SackBlocks, SeqNumber};
 
-use super::cc::{Cc, CongestionControl};
+use super::cc::{CongestionControl, Controller};
 use super::config::{mss_cap, ConnOptions, Keepalive, TcpConfig};
 use super::options::{our_window_scale, send_mss, ts_offset, Negotiated, DEFAULT_MSS, MAX_WINDOW_SCALE};
 use super::rst::ChallengeAckLimiter;
@@ -246,7 +247,7 @@ pub struct Connection {
     pub(super) keepalive_sent: u32,
 
     // Congestion control and recovery.
-    pub(super) cc: Cc,
+    pub(super) cc: Controller,
     pub(super) dupacks: u32,
     pub(super) recovery: Option<Recovery>,
     pub(super) scoreboard: Scoreboard,
@@ -302,7 +303,10 @@ impl Connection {
         let iss = SeqNumber(iss);
         // Before the peer's SYN the send MSS is the default's (RFC 9293 §3.7.1).
         let neg = Negotiated { snd_mss: send_mss(Some(DEFAULT_MSS), mss_cap), ..Negotiated::NONE };
-        let cc = opts.cc.unwrap_or(cfg.cc);
+        let cc = match opts.cc {
+            Cc::Default => cfg.cc,
+            cc => cc,
+        };
         let mut c = Connection {
             local,
             remote,
@@ -358,7 +362,7 @@ impl Connection {
             retries: 0,
             persist_backoff: 0,
             keepalive_sent: 0,
-            cc: Cc::new(cc, 1, 1),
+            cc: Controller::new(cc, 1, 1),
             dupacks: 0,
             recovery: None,
             scoreboard: Scoreboard::default(),
@@ -392,7 +396,7 @@ impl Connection {
         self.neg = neg;
         let smss = u32::from(neg.snd_mss);
         let iw = self.initial_cwnd_segments.max(1).saturating_mul(smss);
-        self.cc = Cc::new(self.cc.algorithm(), smss, iw);
+        self.cc = Controller::new(self.cc.algorithm(), smss, iw);
     }
 
     /// Active open: a connection in SYN-SENT with its SYN pending.

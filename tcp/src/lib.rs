@@ -78,7 +78,6 @@ pub mod timer_wheel;
 #[cfg(test)]
 mod tests;
 
-pub use cc::CcAlgorithm;
 pub use config::{ConnOptions, Keepalive, TcpConfig, MSS_MAX, MSS_MIN};
 pub use connection::{ConnectError, Connection, Event, State, Transmit};
 pub use stats::{ConnStats, Counter, Counters};

@@ -4,7 +4,8 @@
 
 use core::fmt;
 
-use super::cc::CcAlgorithm;
+use shm::types::Cc;
+
 use super::connection::State;
 
 counters::counters! {
@@ -103,7 +104,7 @@ pub struct ConnStats {
     /// Current RTO in µs (back-off included).
     pub rto_us: u64,
     /// Congestion control algorithm.
-    pub cc: CcAlgorithm,
+    pub cc: Cc,
     /// Congestion window, bytes.
     pub cwnd: u32,
     /// Slow start threshold, bytes.

@@ -25,6 +25,8 @@
 use std::net::Ipv4Addr;
 use std::ops::RangeInclusive;
 
+use crate::ipv4::Protocol;
+
 /// The 40-byte Toeplitz key the node programs (the well-known default key
 /// used by many NIC drivers, so software hashes match published vectors).
 pub const RSS_KEY: [u8; KEY_LEN] = [
@@ -211,16 +213,6 @@ impl Reta {
     }
 }
 
-/// Which transport a flow hash is for (the NIC may hash ports for one and
-/// not the other).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum L4 {
-    /// TCP.
-    Tcp,
-    /// UDP.
-    Udp,
-}
-
 /// What a port's NIC hashes with: key, fields and redirection table. Built
 /// once at port start and then only read, by every worker.
 #[derive(Debug, Clone)]
@@ -255,18 +247,19 @@ impl RssTable {
         self.queues
     }
 
-    /// Whether the NIC hashes ports for `l4`.
-    pub fn hashes_ports(&self, l4: L4) -> bool {
+    /// Whether the NIC hashes ports for `l4` (only TCP's and UDP's can be).
+    pub fn hashes_ports(&self, l4: Protocol) -> bool {
         match l4 {
-            L4::Tcp => self.tcp_ports,
-            L4::Udp => self.udp_ports,
+            Protocol::Tcp => self.tcp_ports,
+            Protocol::Udp => self.udp_ports,
+            Protocol::Icmp | Protocol::Unknown(_) => false,
         }
     }
 
     /// The hash the NIC computes for a received (unfragmented) `l4` packet
     /// from `src:sport` to `dst:dport`.
     #[inline]
-    pub fn flow_hash(&self, l4: L4, src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16) -> u32 {
+    pub fn flow_hash(&self, l4: Protocol, src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16) -> u32 {
         if self.hashes_ports(l4) {
             self.hasher.hash_v4_ports(src, dst, sport, dport)
         } else {
@@ -283,7 +276,7 @@ impl RssTable {
     /// The queue a received `l4` packet from `src:sport` to `dst:dport`
     /// lands on.
     #[inline]
-    pub fn queue_for_flow(&self, l4: L4, src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16) -> u16 {
+    pub fn queue_for_flow(&self, l4: Protocol, src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16) -> u16 {
         self.queue_for(self.flow_hash(l4, src, dst, sport, dport))
     }
 
@@ -297,7 +290,7 @@ impl RssTable {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ActiveOpen {
     /// Transport.
-    pub l4: L4,
+    pub l4: Protocol,
     /// Our address.
     pub local: Ipv4Addr,
     /// The peer's address.
@@ -446,7 +439,7 @@ mod test {
 
     fn open() -> ActiveOpen {
         ActiveOpen {
-            l4: L4::Tcp,
+            l4: Protocol::Tcp,
             local: Ipv4Addr::new(198, 18, 0, 2),
             remote: Ipv4Addr::new(198, 18, 0, 1),
             remote_port: 80,
@@ -482,7 +475,7 @@ mod test {
         // Which queue does each port of the ephemeral range map to?
         let mut hist = vec![0u32; queues as usize];
         for p in 49152..=65535u16 {
-            hist[t.queue_for_flow(L4::Tcp, o.remote, o.local, o.remote_port, p) as usize] += 1;
+            hist[t.queue_for_flow(Protocol::Tcp, o.remote, o.local, o.remote_port, p) as usize] += 1;
         }
         let even = 16384 / u32::from(queues);
         for &n in &hist {
@@ -542,11 +535,17 @@ mod test {
         // A NIC that hashes only addresses for UDP: every port of a flow
         // lands on one queue, so either the first usable port fits or none.
         let t = RssTable::new(&RSS_KEY, Reta::round_robin(128, 2), 2, true, false);
-        let o = ActiveOpen { l4: L4::Udp, ..open() };
+        let o = ActiveOpen { l4: Protocol::Udp, ..open() };
         let q = t.queue_for(toeplitz_v4(&RSS_KEY, o.remote, o.local));
         assert_eq!(pick_local_port(Some(&t), q, o, 49152..=65535, 50000, 8, |_| true), Some(50000));
         assert_eq!(pick_local_port(Some(&t), 1 - q, o, 49152..=65535, 50000, 8, |_| true), None);
-        assert_eq!(t.flow_hash(L4::Udp, o.remote, o.local, 1, 2), t.flow_hash(L4::Udp, o.remote, o.local, 3, 4));
-        assert_ne!(t.flow_hash(L4::Tcp, o.remote, o.local, 1, 2), t.flow_hash(L4::Tcp, o.remote, o.local, 3, 4));
+        assert_eq!(
+            t.flow_hash(Protocol::Udp, o.remote, o.local, 1, 2),
+            t.flow_hash(Protocol::Udp, o.remote, o.local, 3, 4)
+        );
+        assert_ne!(
+            t.flow_hash(Protocol::Tcp, o.remote, o.local, 1, 2),
+            t.flow_hash(Protocol::Tcp, o.remote, o.local, 3, 4)
+        );
     }
 }

@@ -28,7 +28,7 @@ use smallvec::SmallVec;
 use wire::ethernet::{self, Address as MacAddress, EtherType};
 use wire::ipv4::{self, Protocol};
 use wire::offload::{self, CsumSet, CsumStatus, Offloads};
-use wire::rss::{self, ActiveOpen, RssTable, L4};
+use wire::rss::{self, ActiveOpen, RssTable};
 use wire::{arp, icmp, Error as WireError};
 
 /// Default TTL of packets the node originates.
@@ -198,7 +198,7 @@ impl<D: Device> L3<D> {
     /// that does not report its table).
     pub fn rx_flow_hash(&self, d: &Ip4Delivery<D::Buf>, sport: u16, dport: u16) -> Option<u32> {
         let table = self.rss_table(d.iface)?;
-        let l4 = if d.protocol == Protocol::Tcp { L4::Tcp } else { L4::Udp };
+        let l4 = if d.protocol == Protocol::Tcp { Protocol::Tcp } else { Protocol::Udp };
         Some(d.buf.nic_rss_hash().unwrap_or_else(|| table.flow_hash(l4, d.src, d.dst, sport, dport)))
     }
 

@@ -31,10 +31,10 @@ pub use shm::echo::{
     EchoReport, DGRAM_LOSS_WAIT_NS, RTT_SAMPLES, SEQ_LEN,
 };
 
+use shm::types::{Endpoint, SessionHandle, TransportOptions};
+
 use crate::builtin::{AppApi, BuiltinApp};
-use crate::lookup::Endpoint;
-use crate::session::SessionHandle;
-use crate::transport::{ConnectError, ConnectRequest, TransportOptions};
+use crate::transport::{ConnectError, ConnectRequest};
 
 /// Echo server: one instance per worker.
 #[derive(Default)]

@@ -10,8 +10,9 @@
 
 use std::collections::HashMap;
 
+use shm::types::SessionHandle;
+
 use crate::builtin::{AppApi, BuiltinApp};
-use crate::session::SessionHandle;
 
 /// Largest request head (request line + headers) accepted.
 pub const MAX_HEAD: usize = 8192;

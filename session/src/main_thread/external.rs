@@ -12,13 +12,13 @@
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
+use shm::types::{AttachOptions, SessionHandle};
+
 use super::MainCtx;
 use crate::app_worker::{AppWorkerKind, AppWorkerShared};
-use crate::application::AppOptions;
 use crate::error::SessionError;
 use crate::external::{ApiStats, ExternalEndpoint, ExternalQueues, ExternalShared};
 use crate::pool::Handle;
-use crate::session::SessionHandle;
 use crate::worker::AppEndpoint;
 
 /// A new external app worker: what the API server keeps and what it sends to the app.
@@ -52,7 +52,7 @@ impl MainCtx {
     pub fn attach_external(
         &mut self,
         name: &str,
-        opts: AppOptions,
+        opts: AttachOptions,
         stats: &Arc<ApiStats>,
     ) -> Result<ExternalWorker, SessionError> {
         if opts.builtin {

@@ -27,8 +27,8 @@ use std::sync::atomic::Ordering;
 
 use dataplane::device::PortL3;
 use net::tables::NetTables;
-use shm::api::ErrorCode;
-use shm::msg::{self, ConnectOptions, Event, FifoLoc, Request, SessionInfo, SessionRef, MAX_PAYLOAD, NO_HANDLE};
+use shm::msg::{Event, FifoLoc, Request, SessionInfo, SessionRef, MAX_PAYLOAD, NO_HANDLE};
+use shm::types::{Endpoint, ErrorCode, SessionHandle};
 
 use super::{AppEndpoint, SessionShared, SessionWorker, WorkerApp};
 use crate::error::SessionError;
@@ -37,65 +37,9 @@ use crate::external::{ExternalEndpoint, REQUESTS_PER_POLL};
 /// Requests read from a deleted app worker's queue before its sessions are
 /// reset ([`SessionWorker::drain_external`]); more than an app queue holds.
 const DRAIN_AT_DELETE: usize = 1 << 16;
-use crate::lookup::{Endpoint, Proto};
 use crate::main_thread::MainCtx;
-use crate::session::{SessionHandle, SessionState};
-use crate::transport::{
-    CongestionControl, ConnectError, ConnectRequest, EventKind, SessionEvent, TransportOptions, TransportProto,
-};
-
-/// The transport as the app sees it.
-pub(crate) fn msg_transport(p: TransportProto) -> msg::Transport {
-    match p {
-        TransportProto::Udp => msg::Transport::Udp,
-        TransportProto::Tcp => msg::Transport::Tcp,
-        TransportProto::CtUdp => msg::Transport::CtUdp,
-        TransportProto::CtTcp => msg::Transport::CtTcp,
-    }
-}
-
-/// An endpoint from a request.
-pub(crate) fn endpoint(ep: msg::Ep) -> Endpoint {
-    let proto = match ep.l4 {
-        msg::L4::Tcp => Proto::Tcp,
-        msg::L4::Udp => Proto::Udp,
-    };
-    Endpoint { proto, ip: ep.ip, port: ep.port }
-}
-
-/// An endpoint for an event.
-pub(crate) fn msg_endpoint(ep: Endpoint) -> msg::Ep {
-    let l4 = match ep.proto {
-        Proto::Tcp => msg::L4::Tcp,
-        Proto::Udp => msg::L4::Udp,
-    };
-    msg::Ep { l4, ip: ep.ip, port: ep.port }
-}
-
-/// Transport options from a connect request.
-pub(crate) fn transport_options(o: ConnectOptions) -> TransportOptions {
-    TransportOptions {
-        mss: o.mss,
-        cc: match o.cc {
-            msg::Cc::Default => CongestionControl::Default,
-            msg::Cc::NewReno => CongestionControl::NewReno,
-            msg::Cc::Cubic => CongestionControl::Cubic,
-        },
-        no_delay: o.no_delay,
-        keepalive: o.keepalive,
-    }
-}
-
-/// The code a failed connect reports.
-pub(crate) fn connect_code(e: ConnectError) -> i32 {
-    (match e {
-        ConnectError::NoRoute => ErrorCode::NoRoute,
-        ConnectError::Refused => ErrorCode::Refused,
-        ConnectError::Timeout => ErrorCode::Timeout,
-        ConnectError::NoPort => ErrorCode::NoPort,
-        ConnectError::NoMemory => ErrorCode::NoMemory,
-    }) as i32
-}
+use crate::session::SessionState;
+use crate::transport::{ConnectError, ConnectRequest, EventKind, SessionEvent};
 
 impl SessionWorker {
     /// Whether app worker `app_wrk` is an external one registered on this worker.
@@ -144,7 +88,7 @@ impl SessionWorker {
         Some(SessionInfo {
             session: self.handle(index).0,
             generation: s.generation,
-            transport: msg_transport(s.proto),
+            transport: s.proto,
             local: s.local,
             remote: s.remote,
             rx: loc(f.pair.rx),
@@ -186,7 +130,7 @@ impl SessionWorker {
             }
             EventKind::ConnectFailed(e) => {
                 self.session_free(ev.session);
-                self.ext_send(app_wrk, Event::Connected { opaque, result: Err(connect_code(e)) });
+                self.ext_send(app_wrk, Event::Connected { opaque, result: Err(ErrorCode::from(e) as i32) });
             }
             EventKind::Rx => {
                 if state == SessionState::Accepting || gone {
@@ -249,7 +193,7 @@ impl SessionWorker {
 
     /// A connect of external app worker `app_wrk` failed after it was accepted for processing.
     pub(super) fn external_connect_failed(&mut self, app_wrk: u32, opaque: u64, e: ConnectError) {
-        self.ext_send(app_wrk, Event::Connected { opaque, result: Err(connect_code(e)) });
+        self.ext_send(app_wrk, Event::Connected { opaque, result: Err(ErrorCode::from(e) as i32) });
     }
 
     /// Reads the requests external apps wrote since the last loop and acts on them.
@@ -334,7 +278,7 @@ impl SessionWorker {
         {
             let e = SessionError::TooMany("listen/unlisten requests per second");
             return match req {
-                Request::Listen { context, ep } => self.bound_reply(app_wrk, context, endpoint(ep), Err(e)),
+                Request::Listen { context, ep } => self.bound_reply(app_wrk, context, ep, Err(e)),
                 Request::Unlisten { context, listener } => {
                     self.ext_send(app_wrk, Event::Unlistened { context, listener, code: e.code() })
                 }
@@ -342,13 +286,13 @@ impl SessionWorker {
             };
         }
         match req {
-            Request::Listen { context, ep } => self.external_listen(app_wrk, context, endpoint(ep)),
+            Request::Listen { context, ep } => self.external_listen(app_wrk, context, ep),
             Request::Unlisten { context, listener } => self.external_unlisten(app_wrk, context, listener),
             Request::Connect { opaque, parent, remote, options } => {
                 let req = ConnectRequest {
-                    remote: endpoint(remote),
+                    remote,
                     parent: (parent != NO_HANDLE).then_some(SessionHandle(parent)),
-                    options: transport_options(options),
+                    options,
                     opaque,
                 };
                 if let Err(e) = self.session_connect(io, net, shared, app_wrk, req) {
@@ -426,7 +370,7 @@ impl SessionWorker {
     }
 
     fn bound_reply(&mut self, app_wrk: u32, context: u64, ep: Endpoint, r: Result<SessionHandle, SessionError>) {
-        let result = r.map(|l| (l.0, msg_endpoint(ep))).map_err(|e| e.code());
+        let result = r.map(|l| (l.0, ep)).map_err(|e| e.code());
         self.ext_send(app_wrk, Event::Bound { context, result });
     }
 

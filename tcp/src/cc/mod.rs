@@ -1,10 +1,11 @@
-//! Congestion control behind a trait, one algorithm per file, chosen per
-//! connection by [`CcAlgorithm`]. The connection owns loss detection and
+//! Congestion control behind a trait ([`CongestionControl`]), one algorithm
+//! per file, chosen per connection by the vocabulary's [`Cc`] (`Cc::Default`
+//! is the config's choice, and CUBIC where nothing chose). The connection owns loss detection and
 //! recovery (dup ACKs, SACK, NewReno partial ACKs, RTO); the algorithm only
 //! answers "how big is the window" and reacts to the four events below.
 //! Windows are in bytes.
 //!
-//! [`Cc`] dispatches with a `match` rather than a `Box<dyn>`, so a
+//! [`Controller`] dispatches with a `match` rather than a `Box<dyn>`, so a
 //! connection's controller lives inline in the connection.
 
 mod cubic;
@@ -12,25 +13,7 @@ mod newreno;
 
 pub use cubic::Cubic;
 pub use newreno::NewReno;
-
-/// Which congestion control algorithm a connection uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum CcAlgorithm {
-    /// RFC 5681 slow start and congestion avoidance (with RFC 6582 recovery in the connection).
-    NewReno,
-    /// RFC 9438 CUBIC (the default, as in Linux).
-    #[default]
-    Cubic,
-}
-
-impl core::fmt::Display for CcAlgorithm {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str(match self {
-            CcAlgorithm::NewReno => "newreno",
-            CcAlgorithm::Cubic => "cubic",
-        })
-    }
-}
+use shm::types::Cc;
 
 /// What a congestion controller does.
 pub trait CongestionControl {
@@ -54,46 +37,47 @@ pub trait CongestionControl {
 
 /// A connection's congestion controller.
 #[derive(Debug, Clone)]
-pub enum Cc {
+pub enum Controller {
     /// NewReno.
     NewReno(NewReno),
     /// CUBIC.
     Cubic(Cubic),
 }
 
-impl Cc {
-    /// A controller of kind `algo` for segments of `mss` bytes, starting with `initial_cwnd` bytes.
-    pub fn new(algo: CcAlgorithm, mss: u32, initial_cwnd: u32) -> Cc {
+impl Controller {
+    /// A controller of kind `algo` (CUBIC for `Cc::Default`) for segments of `mss` bytes, starting with
+    /// `initial_cwnd` bytes.
+    pub fn new(algo: Cc, mss: u32, initial_cwnd: u32) -> Controller {
         match algo {
-            CcAlgorithm::NewReno => Cc::NewReno(NewReno::new(mss, initial_cwnd)),
-            CcAlgorithm::Cubic => Cc::Cubic(Cubic::new(mss, initial_cwnd)),
+            Cc::NewReno => Controller::NewReno(NewReno::new(mss, initial_cwnd)),
+            Cc::Cubic | Cc::Default => Controller::Cubic(Cubic::new(mss, initial_cwnd)),
         }
     }
 
-    /// Which algorithm this is.
-    pub fn algorithm(&self) -> CcAlgorithm {
+    /// Which algorithm this is (never `Cc::Default`).
+    pub fn algorithm(&self) -> Cc {
         match self {
-            Cc::NewReno(_) => CcAlgorithm::NewReno,
-            Cc::Cubic(_) => CcAlgorithm::Cubic,
+            Controller::NewReno(_) => Cc::NewReno,
+            Controller::Cubic(_) => Cc::Cubic,
         }
     }
 
     fn inner(&self) -> &dyn CongestionControl {
         match self {
-            Cc::NewReno(c) => c,
-            Cc::Cubic(c) => c,
+            Controller::NewReno(c) => c,
+            Controller::Cubic(c) => c,
         }
     }
 
     fn inner_mut(&mut self) -> &mut dyn CongestionControl {
         match self {
-            Cc::NewReno(c) => c,
-            Cc::Cubic(c) => c,
+            Controller::NewReno(c) => c,
+            Controller::Cubic(c) => c,
         }
     }
 }
 
-impl CongestionControl for Cc {
+impl CongestionControl for Controller {
     fn cwnd(&self) -> u32 {
         self.inner().cwnd()
     }
@@ -170,8 +154,8 @@ mod prop {
             initial in prop_oneof![Just(0u32), Just(u32::MAX), any::<u32>()],
             ops in proptest::collection::vec(op(), 0..64),
         ) {
-            let algo = if cubic { CcAlgorithm::Cubic } else { CcAlgorithm::NewReno };
-            let mut cc = Cc::new(algo, mss, initial);
+            let algo = if cubic { Cc::Cubic } else { Cc::NewReno };
+            let mut cc = Controller::new(algo, mss, initial);
             let seg = mss.max(1);
             let mut now = 0u64;
             for op in ops {

@@ -4,8 +4,9 @@
 //! then closing. Every segment crosses the wire format (emit, checksum,
 //! parse, verify).
 
+use shm::types::Cc;
+
 use super::*;
-use crate::cc::CcAlgorithm;
 use crate::isn::IsnGenerator;
 use crate::rst::reset_for;
 use crate::stats::{Counter, Counters};
@@ -267,7 +268,7 @@ fn run_with(
 const LOSSY: Faults = Faults { loss: 20, dup: 10, reorder: 50 };
 const MB: usize = 1 << 20;
 
-fn config(cc: CcAlgorithm, options: bool) -> TcpConfig {
+fn config(cc: Cc, options: bool) -> TcpConfig {
     TcpConfig {
         cc,
         sack: options,
@@ -279,7 +280,7 @@ fn config(cc: CcAlgorithm, options: bool) -> TcpConfig {
     }
 }
 
-fn check(cc: CcAlgorithm, options: bool, seed: u64) {
+fn check(cc: Cc, options: bool, seed: u64) {
     let c = config(cc, options);
     let (a, b) = run(&c, &c, LOSSY, seed, 3 * MB);
     // The faults really happened and were repaired.
@@ -289,35 +290,35 @@ fn check(cc: CcAlgorithm, options: bool, seed: u64) {
 
 #[test]
 fn newreno_with_sack_ws_ts() {
-    check(CcAlgorithm::NewReno, true, 1);
+    check(Cc::NewReno, true, 1);
 }
 
 #[test]
 fn newreno_without_options() {
-    check(CcAlgorithm::NewReno, false, 2);
+    check(Cc::NewReno, false, 2);
 }
 
 #[test]
 fn cubic_with_sack_ws_ts() {
-    check(CcAlgorithm::Cubic, true, 3);
+    check(Cc::Cubic, true, 3);
 }
 
 #[test]
 fn cubic_without_options() {
-    check(CcAlgorithm::Cubic, false, 4);
+    check(Cc::Cubic, false, 4);
 }
 
 #[test]
 fn mixed_options_and_algorithms() {
     // The client offers everything with CUBIC; the server only SACK, with NewReno.
-    let client = config(CcAlgorithm::Cubic, true);
-    let server = TcpConfig { window_scale: false, timestamps: false, ..config(CcAlgorithm::NewReno, true) };
+    let client = config(Cc::Cubic, true);
+    let server = TcpConfig { window_scale: false, timestamps: false, ..config(Cc::NewReno, true) };
     run(&client, &server, LOSSY, 5, 2 * MB);
 }
 
 #[test]
 fn clean_network_has_no_retransmissions() {
-    let c = config(CcAlgorithm::Cubic, true);
+    let c = config(Cc::Cubic, true);
     let (a, b) = run(&c, &c, Faults { loss: 0, dup: 0, reorder: 0 }, 6, MB);
     assert_eq!(a.get(Counter::Retransmits) + b.get(Counter::Retransmits), 0);
     assert_eq!(a.get(Counter::RtoTimeouts) + b.get(Counter::RtoTimeouts), 0);
@@ -332,7 +333,7 @@ fn clean_network_has_no_retransmissions() {
 #[test]
 fn any_mss_lets_transfers_complete() {
     for mss in [0u16, 1, 2, 40, 63, 64, 87, 88, 100, 535, 536, 1460, 9000, u16::MAX] {
-        for cc in [CcAlgorithm::Cubic, CcAlgorithm::NewReno] {
+        for cc in [Cc::Cubic, Cc::NewReno] {
             let c = config(cc, true);
             let capped = ConnOptions { mss: Some(mss), ..ConnOptions::new(LOOP_FIFO) };
             let plain = ConnOptions::new(LOOP_FIFO);
@@ -364,7 +365,7 @@ mod prop {
             cubic in any::<bool>(),
             len in 1usize..200_000,
         ) {
-            let cc = if cubic { CcAlgorithm::Cubic } else { CcAlgorithm::NewReno };
+            let cc = if cubic { Cc::Cubic } else { Cc::NewReno };
             let client = TcpConfig { sack: options[0], window_scale: options[1], timestamps: options[2], ..config(cc, true) };
             let server = TcpConfig { sack: options[3], window_scale: options[4], timestamps: options[5], ..config(cc, true) };
             run(&client, &server, Faults { loss, dup, reorder }, seed, len);

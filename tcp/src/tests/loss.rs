@@ -2,13 +2,14 @@
 //! NewReno partial ACKs without SACK, SACK-based recovery, go-back-N after
 //! a timeout skipping SACKed data.
 
+use shm::types::Cc;
+
 use super::*;
-use crate::cc::CcAlgorithm;
 use crate::stats::{Counter, Counters};
 use wire::tcp::{SackBlock, SackBlocks};
 
 fn newreno() -> TcpConfig {
-    TcpConfig { cc: CcAlgorithm::NewReno, ..cfg() }
+    TcpConfig { cc: Cc::NewReno, ..cfg() }
 }
 
 /// Sequence number of byte `k` of our stream.
@@ -174,7 +175,7 @@ fn rto_goes_back_n_skipping_sacked_data() {
 fn rto_resends_one_segment_of_the_send_mss() {
     // Issue 9 item 6: after a timeout with a peer MSS of 500 the node resent
     // 1460 bytes (three segments); RFC 5681 §3.1: the window is one segment (SMSS).
-    for cc in [CcAlgorithm::Cubic, CcAlgorithm::NewReno] {
+    for cc in [Cc::Cubic, Cc::NewReno] {
         let c = TcpConfig { cc, ..TcpConfig::default() };
         let mut h = established_with(&c, TcpRepr { max_seg_size: Some(500), ..peer_syn(None, false, false) });
         h.write(&data(0, 20_000));

@@ -143,7 +143,7 @@ fn initial_window_is_ten_segments_of_the_send_mss() {
     // Linux send 10 segments of the MSS actually used.
     let c = TcpConfig::default();
     for (peer_mss, want) in [(Some(536), 536), (None, 536), (Some(1000), 1000), (Some(9000), 1460)] {
-        for cc in [crate::CcAlgorithm::Cubic, crate::CcAlgorithm::NewReno] {
+        for cc in [shm::types::Cc::Cubic, shm::types::Cc::NewReno] {
             let c = TcpConfig { cc, ..c.clone() };
             let mut h = established_with(&c, syn_with_mss(peer_mss));
             assert_eq!(h.conn.mss(), want);

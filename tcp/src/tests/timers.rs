@@ -60,8 +60,8 @@ fn stats_snapshot_and_display() {
 mod prop {
     use super::*;
     use crate::config::Keepalive;
-    use crate::CcAlgorithm;
     use proptest::prelude::*;
+    use shm::types::Cc;
 
     /// Durations where timer arithmetic breaks: zero, one, the extremes.
     fn duration() -> impl Strategy<Value = u64> {
@@ -95,7 +95,7 @@ mod prop {
                 synack_retries: retries[1],
                 max_retransmits: retries[2],
                 keepalive: keepalive.map(|(idle, interval, probes)| Keepalive { idle, interval, probes }),
-                cc: if cubic { CcAlgorithm::Cubic } else { CcAlgorithm::NewReno },
+                cc: if cubic { Cc::Cubic } else { Cc::NewReno },
                 nagle: flags[0],
                 sack: flags[1],
                 window_scale: flags[2],
