@@ -14,11 +14,11 @@ use std::os::unix::net::UnixStream;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use dataplane::counters::Counter;
 use dataplane::port::RetaSource;
 use dataplane::worker::LoopCounter;
 use net::fault::FaultCounter;
 use net::fault::{Direction, FaultConfig};
+use net::l3::counters::Counter;
 use net::tables::{PingReply, PingWaiter};
 
 use crate::runtime::Runtime;
@@ -469,7 +469,7 @@ fn fault_counts(rt: &Runtime) -> String {
 }
 
 fn show_fault(rt: &mut Runtime) -> String {
-    let cfgs = rt.ask_workers(|w| w.io.fault_config());
+    let cfgs = rt.ask_workers(|w| w.io.device().fault_config());
     let mut out = String::new();
     match cfgs.first() {
         Some(c) if cfgs.iter().all(|x| x == c) => {
@@ -490,7 +490,7 @@ fn set_fault(rt: &mut Runtime, rest: &[&str]) -> CliResult {
     if rest.is_empty() {
         return err(USAGE);
     }
-    let mut cfg: FaultConfig = rt.ask_workers(|w| w.io.fault_config()).first().copied().unwrap_or_default();
+    let mut cfg: FaultConfig = rt.ask_workers(|w| w.io.device().fault_config()).first().copied().unwrap_or_default();
     let mut it = rest.iter();
     while let Some(&w) = it.next() {
         let mut value = |what: &str| -> Result<&str, CliError> {
@@ -529,7 +529,7 @@ fn set_fault(rt: &mut Runtime, rest: &[&str]) -> CliResult {
     cfg.validate().map_err(|e| CliError(format!("set fault: {e}")))?;
     // Wait until every worker has it, so the next command sees it in force.
     let applied = rt.ask_workers(move |w| {
-        w.io.set_fault(&cfg);
+        w.io.device_mut().set_fault(&cfg);
     });
     if applied.len() != rt.workers.len() {
         return err("set fault: not every worker answered within a second");

@@ -11,10 +11,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use dataplane::counters::Counters;
 use dataplane::eal::{self, Eal};
 use dataplane::mempool::Mempool;
-use dataplane::node::Io;
 use dataplane::port::{Port, PortConfig};
 use dataplane::worker::LoopCounters;
 use dataplane::worker::{self, Tables, WorkerState};
@@ -22,6 +20,7 @@ use net::arp_cache::ArpConfig;
 use net::control::barrier::barrier;
 use net::control::rpc::rpc_channel;
 use net::fault::FaultCounters;
+use net::l3::counters::Counters;
 use net::route::{Route, RouteTable};
 use net::tables::{Interface, NetTables};
 use rustix::event::{PollFd, PollFlags};
@@ -297,15 +296,16 @@ impl Runtime {
             let counters = Arc::new(Counters::default());
             let (tx, rx) = rpc_channel::<NodeWorker>(256);
             let (to_main, from_worker) = rpc_channel::<MainCtx>(256);
-            let mut io = Io::new(i, pool.clone(), qs, counters.clone(), ArpConfig::default());
-            let (faults, poll) = (io.fault_counters.clone(), io.loop_counters.clone());
+            let mut io = dataplane::device::port_l3(i, pool.clone(), qs, counters.clone(), ArpConfig::default());
+            let poll = Arc::new(LoopCounters::default());
+            let faults = io.device().counters().clone();
             for (j, p) in ports.iter().enumerate() {
                 io.set_port_caps(j, p.caps());
             }
-            io.set_fault(&cfg.fault);
+            io.device_mut().set_fault(&cfg.fault);
             let stack = SessionWorker::new(i as u32, n_workers as u32, Some(to_main), cfg.udp, cfg.tcp.clone());
             let sessions = stack.stats.clone();
-            let state = WorkerState { io, stack };
+            let state = WorkerState { io, stack, loop_counters: poll.clone() };
             let stop = stop.clone();
             let idle = cfg.idle;
             let h = std::thread::Builder::new()

@@ -44,6 +44,7 @@ use crate::mbuf::{Burst, BURST};
 use crate::memif::{MemifError, MemifEvent, MemifPort, MemifQueue, MemifStats};
 use crate::mempool::Mempool;
 use net::control::barrier::GracePeriod;
+use net::l3::PortCaps;
 use wire::offload::{CsumSet, Offloads};
 use wire::rss::{Reta, RssTable, KEY_LEN, RSS_KEY};
 
@@ -237,19 +238,6 @@ pub enum RetaSource {
     /// net_tap, where the kernel picks the queue): software cannot predict
     /// the queue of a flow.
     Unknown,
-}
-
-/// What workers need to know about a port's NIC: checksum offloads and,
-/// when RSS spreads flows predictably, the hash key and table.
-#[derive(Debug, Clone, Default)]
-pub struct PortCaps {
-    /// Enabled checksum offloads.
-    pub offloads: Offloads,
-    /// The NIC's RSS key and table (`None`: one queue, RSS off, or
-    /// unpredictable; any local port is as good as another).
-    pub rss: Option<Arc<RssTable>>,
-    /// The port's MTU (IP datagram bytes): input drops longer frames.
-    pub mtu: u16,
 }
 
 /// Link state of a port.

@@ -3,7 +3,7 @@
 //! Each worker is a Rust thread pinned to one core and registered with the
 //! EAL. Its loop: park at the barrier if the main thread asks, run RPCs
 //! shipped to it, then for every interface rx a burst, parse and dispatch
-//! each packet (L2/L3 in [`crate::node`], UDP/TCP to the [`Stack`]), let the
+//! each packet (L2/L3 in `net::l3`, UDP/TCP to the `net::seam::Stack`), let the
 //! stack do its own work (timers, application data), run periodic L2/L3
 //! timers, and flush the tx batches. When a full loop finds nothing to do for
 //! `idle.after_empty_polls` iterations in a row, [`IdleMode::Sleep`] sleeps
@@ -14,10 +14,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use crate::device::PortL3;
 use crate::mbuf::Burst;
-use crate::node::{Io, Ip4Delivery};
 use net::control::barrier::WorkerBarrier;
 use net::control::rpc::RpcReceiver;
+use net::seam::Stack;
 use net::tables::NetTables;
 
 static EPOCH: OnceLock<Instant> = OnceLock::new();
@@ -52,21 +53,6 @@ impl Default for IdleConfig {
     }
 }
 
-/// The transport layer a worker drives (UDP/TCP sessions live here).
-pub trait Stack: Send + 'static {
-    /// Tables the main thread changes under the barrier (e.g. listeners).
-    type Shared: Send + Sync + 'static;
-
-    /// A UDP or TCP packet for one of our addresses.
-    fn ip4_input(&mut self, io: &mut Io, net: &NetTables, shared: &Self::Shared, d: Ip4Delivery);
-
-    /// Periodic and application-driven work; returns how much was done
-    /// (0 means idle).
-    fn poll(&mut self, _io: &mut Io, _net: &NetTables, _shared: &Self::Shared) -> usize {
-        0
-    }
-}
-
 counters::counters! {
     /// What the poll loop itself counts.
     pub enum LoopCounter {
@@ -86,11 +72,13 @@ pub struct Tables<U> {
 }
 
 /// A worker's own state; RPCs from the main thread run against it.
-pub struct WorkerState<S: Stack> {
+pub struct WorkerState<S: Stack<PortL3>> {
     /// L2/L3 state.
-    pub io: Io,
+    pub io: PortL3,
     /// The transport stack's per-worker state.
     pub stack: S,
+    /// This worker's poll-loop counters.
+    pub loop_counters: Arc<LoopCounters>,
 }
 
 /// How often L2/L3 timers run.
@@ -99,7 +87,7 @@ const TIMER_PERIOD_NS: u64 = 10_000_000;
 const RPCS_PER_LOOP: usize = 16;
 
 /// Run the poll loop until `stop` is set.
-pub fn run<S: Stack>(
+pub fn run<S: Stack<PortL3>>(
     mut barrier: WorkerBarrier<Tables<S::Shared>>,
     mut rpcs: RpcReceiver<WorkerState<S>>,
     mut state: WorkerState<S>,
@@ -142,7 +130,7 @@ pub fn run<S: Stack>(
         empty_polls = empty_polls.saturating_add(1);
         if let IdleMode::Sleep(d) = idle.mode {
             if empty_polls >= idle.after_empty_polls {
-                state.io.loop_counters.inc(LoopCounter::IdleSleeps);
+                state.loop_counters.inc(LoopCounter::IdleSleeps);
                 barrier.idle_sleep(d);
             }
         }

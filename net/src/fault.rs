@@ -18,6 +18,11 @@
 //! fault: no allocation, no lock, no system call.
 
 use std::fmt;
+use std::sync::Arc;
+
+use smallvec::SmallVec;
+
+use crate::device::{Burst, Device};
 
 counters::counters! {
     /// What fault injection did (per worker).
@@ -359,6 +364,194 @@ pub fn apply<P>(
     }
     if let Some(h) = held.take() {
         out(h);
+    }
+}
+
+/// Fault injection as a [`Device`] wrapper: received frames go through
+/// [`apply`] right after the inner device, transmitted ones right before
+/// its tx batch. Off (the default), rx and tx cost one branch on a bool.
+pub struct FaultInjector<D: Device> {
+    inner: D,
+    worker: usize,
+    faults: Faults,
+    fault_rx: bool,
+    fault_tx: bool,
+    held_rx: Vec<Held<D::Buf>>,
+    held_tx: Vec<Held<D::Buf>>,
+    counters: Arc<FaultCounters>,
+}
+
+impl<D: Device> FaultInjector<D> {
+    /// `inner` with faults off; `worker` picks the generator's stream.
+    pub fn new(inner: D, worker: usize) -> FaultInjector<D> {
+        let n = inner.interfaces();
+        FaultInjector {
+            inner,
+            worker,
+            faults: Faults::new(&FaultConfig::default(), worker),
+            fault_rx: false,
+            fault_tx: false,
+            held_rx: (0..n).map(|_| Held::default()).collect(),
+            held_tx: (0..n).map(|_| Held::default()).collect(),
+            counters: Arc::default(),
+        }
+    }
+
+    /// The wrapped device.
+    pub fn inner(&self) -> &D {
+        &self.inner
+    }
+
+    /// The wrapped device, writable.
+    pub fn inner_mut(&mut self) -> &mut D {
+        &mut self.inner
+    }
+
+    /// What fault injection did on this device.
+    pub fn counters(&self) -> &Arc<FaultCounters> {
+        &self.counters
+    }
+
+    /// Change the settings (`cfg` valid). Packets held for reordering are
+    /// still released when faults go off.
+    pub fn set_fault(&mut self, cfg: &FaultConfig) {
+        self.faults.reconfigure(cfg, self.worker);
+        self.fault_rx = self.faults.rx_active() || self.held_rx.iter().any(Held::is_some);
+        self.fault_tx = self.faults.tx_active() || self.held_tx.iter().any(Held::is_some);
+    }
+
+    /// The settings.
+    pub fn fault_config(&self) -> FaultConfig {
+        *self.faults.config()
+    }
+
+    /// `rx` with faults: a smaller burst from the inner device through
+    /// [`apply`], plus a held packet whose time is up.
+    #[inline(never)]
+    fn rx_faulty(&mut self, iface: usize, b: &mut D::Burst, max: usize, now: u64) -> usize {
+        // Each packet can become two (duplicate) and one held packet can
+        // join, so the result still fits.
+        let cap = max.min(<D::Burst as Burst<D::Buf>>::CAPACITY);
+        let mut raw = D::Burst::default();
+        self.inner.rx(iface, &mut raw, cap.saturating_sub(1) / 2, now);
+        let active = self.faults.rx_active();
+        let hold = self.faults.hold_ns();
+        let counters = &*self.counters;
+        let inner = &mut self.inner;
+        let held = &mut self.held_rx[iface];
+        let mut push = |p: D::Buf| {
+            if let Err(p) = b.push(p) {
+                drop(p);
+                counters.inc(FaultCounter::Dropped);
+            }
+        };
+        for m in raw.drain() {
+            if active {
+                apply(&mut self.faults, held, now, m, |m| inner.copy(m), counters, &mut push);
+            } else {
+                push(m);
+            }
+        }
+        let late = if active { held.expire(now, hold) } else { held.take() };
+        if let Some(m) = late {
+            push(m);
+        }
+        if !active && !self.held_rx.iter().any(Held::is_some) {
+            self.fault_rx = false;
+        }
+        b.len()
+    }
+
+    #[inline(never)]
+    fn tx_push_faulty(&mut self, iface: usize, m: D::Buf, now: u64) {
+        let mut out: SmallVec<[D::Buf; 3]> = SmallVec::new();
+        if self.faults.tx_active() {
+            let inner = &mut self.inner;
+            apply(
+                &mut self.faults,
+                &mut self.held_tx[iface],
+                now,
+                m,
+                |m| inner.copy(m),
+                &self.counters,
+                |p| out.push(p),
+            );
+        } else {
+            out.push(m);
+        }
+        for p in out {
+            self.inner.tx_push(iface, p, now);
+        }
+    }
+
+    /// Release tx packets held for reordering whose time is up (all of them
+    /// once tx faults are off).
+    fn tx_held_expire(&mut self, now: u64) {
+        let active = self.faults.tx_active();
+        let hold = self.faults.hold_ns();
+        for iface in 0..self.held_tx.len() {
+            let h = &mut self.held_tx[iface];
+            if let Some(m) = if active { h.expire(now, hold) } else { h.take() } {
+                self.inner.tx_push(iface, m, now);
+            }
+        }
+        if !active {
+            self.fault_tx = false;
+        }
+    }
+}
+
+impl<D: Device> Device for FaultInjector<D> {
+    type Buf = D::Buf;
+    type Burst = D::Burst;
+
+    #[inline]
+    fn interfaces(&self) -> usize {
+        self.inner.interfaces()
+    }
+
+    #[inline]
+    fn queue(&self, iface: usize) -> u16 {
+        self.inner.queue(iface)
+    }
+
+    #[inline]
+    fn alloc(&mut self) -> Option<D::Buf> {
+        self.inner.alloc()
+    }
+
+    #[inline]
+    fn copy(&mut self, b: &D::Buf) -> Option<D::Buf> {
+        self.inner.copy(b)
+    }
+
+    #[inline]
+    fn rx(&mut self, iface: usize, b: &mut D::Burst, max: usize, now: u64) -> usize {
+        if self.fault_rx {
+            return self.rx_faulty(iface, b, max, now);
+        }
+        self.inner.rx(iface, b, max, now)
+    }
+
+    #[inline]
+    fn tx_push(&mut self, iface: usize, b: D::Buf, now: u64) {
+        if self.fault_tx {
+            return self.tx_push_faulty(iface, b, now);
+        }
+        self.inner.tx_push(iface, b, now);
+    }
+
+    #[inline]
+    fn tx_ready(&mut self, iface: usize) -> bool {
+        self.inner.tx_ready(iface)
+    }
+
+    #[inline]
+    fn flush(&mut self, now: u64) {
+        if self.fault_tx {
+            self.tx_held_expire(now);
+        }
+        self.inner.flush(now);
     }
 }
 

@@ -1,12 +1,21 @@
 //! dpnode's L2/L3 and control plumbing that need no DPDK.
 //!
-//! The network half: the per-interface ARP cache ([`arp_cache`]), the
+//! The network half: a worker's L2/L3 ([`l3`]: Ethernet, ARP, IPv4 input
+//! and output, ICMP, ping, and its counters) generic over a small device
+//! interface ([`device`]: packet buffers, bursts, per-worker queues) that
+//! the DPDK layer implements for mbufs and ports; the per-interface ARP
+//! cache ([`arp_cache`]), the I/O seam the session layer runs over
+//! ([`seam`]: time, buffers, tx readiness, IPv4 output of an L4 payload,
+//! checksum verdicts, flow hashes, ICMP errors), the
 //! static route table ([`route`]), the shared L2/L3 tables the workers read
 //! and the main thread changes under the barrier ([`tables`]: interfaces,
 //! routes, pings in progress, which sources are martians), the decisions of
-//! fault injection ([`fault`]: drop, duplicate, hold for reordering; generic
-//! over the packet type, so the DPDK layer applies them to mbufs) and a
-//! token bucket for rate limits ([`token_bucket`]).
+//! fault injection ([`fault`]: drop, duplicate, hold for reordering, as a
+//! device wrapper, [`fault::FaultInjector`]) and a
+//! token bucket for rate limits ([`token_bucket`]); and an in-memory
+//! network ([`sim`]: `Vec`-backed buffers, a virtual clock, links with
+//! seeded loss, reordering and duplication) that runs all of it, and the
+//! session layer above the seam, in plain `cargo test`.
 //!
 //! The control half ([`control`]): the [`control::barrier`] (exclusive
 //! access to shared tables while every worker is parked), [`control::rpc`]
@@ -22,7 +31,11 @@
 
 pub mod arp_cache;
 pub mod control;
+pub mod device;
 pub mod fault;
+pub mod l3;
 pub mod route;
+pub mod seam;
+pub mod sim;
 pub mod tables;
 pub mod token_bucket;

@@ -13,7 +13,7 @@
 
 use std::net::SocketAddrV4;
 
-use dataplane::node::Io;
+use dataplane::device::PortL3;
 use net::tables::NetTables;
 use shm::types::{Endpoint, SessionHandle, TransportProto};
 
@@ -81,7 +81,7 @@ pub struct SessionInfo {
 /// The operations a builtin app may perform from its callbacks.
 pub struct AppApi<'a> {
     pub(crate) w: &'a mut SessionWorker,
-    pub(crate) io: &'a mut Io,
+    pub(crate) io: &'a mut PortL3,
     pub(crate) net: &'a NetTables,
     pub(crate) shared: &'a SessionShared,
     pub(crate) app_wrk: u32,

@@ -8,7 +8,10 @@
 //! ([`main_thread`]); the per-worker half ([`worker`]) owns sessions
 //! ([`session`]) and drives the transports ([`transport`]: [`udp`],
 //! [`tcp_transport`] over the `tcp` crate, [`cut_through`]). Builtin apps get callbacks ([`builtin`],
-//! [`apps`]).
+//! [`apps`]). Transports build L4 segments only: the IPv4 header, checksum
+//! offload, routing and ARP are below the I/O seam (`net::seam::Seam`,
+//! implemented by `net::l3::L3`); the worker is the `net::seam::Stack` the
+//! data-plane loop drives (today over the DPDK layer's `PortL3`).
 //!
 //! Shared-memory building blocks live in the `shm` crate (so that external
 //! applications can use them without this crate) and are re-exported here:

@@ -16,7 +16,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use dataplane::node::Io;
+use dataplane::device::PortL3;
 use net::control::barrier::MainBarrier;
 use net::control::rpc::{RpcReceiver, RpcSender};
 use net::tables::NetTables;
@@ -100,7 +100,7 @@ impl MainCtx {
     /// reported in the log): control never hangs on a stuck worker.
     pub fn on_workers<T: Send + 'static>(
         &mut self,
-        f: impl Fn(&mut SessionWorker, &mut Io, &NetTables, &SessionShared) -> T + Send + Sync + Clone + 'static,
+        f: impl Fn(&mut SessionWorker, &mut PortL3, &NetTables, &SessionShared) -> T + Send + Sync + Clone + 'static,
     ) -> Vec<T> {
         let (tx, rx) = mpsc::channel();
         let n = self.workers.len();

@@ -26,8 +26,11 @@ use std::collections::HashMap;
 use std::net::SocketAddrV4;
 use std::sync::Arc;
 
-use dataplane::counters::Counter as NodeCounter;
-use dataplane::node::{Io, Ip4Delivery, DEFAULT_TTL};
+use dataplane::device::PortL3;
+use dataplane::mbuf::Mbuf;
+use net::l3::counters::Counter as NodeCounter;
+use net::l3::Ip4Delivery;
+use net::seam::Seam;
 use net::tables::NetTables;
 use wire::ipv4::{self, Protocol};
 use wire::offload::CsumStatus;
@@ -182,7 +185,7 @@ impl TcpTransport {
     }
 
     /// Checks a received segment (length, checksum, options); counts and returns `None` when it is bad.
-    pub fn parse(&mut self, io: &Io, d: &Ip4Delivery) -> Option<TcpInput> {
+    pub fn parse(&mut self, io: &PortL3, d: &Ip4Delivery<Mbuf>) -> Option<TcpInput> {
         let verify = match io.l4_csum_status(d) {
             CsumStatus::Good | CsumStatus::Verified => false,
             CsumStatus::Bad => {
@@ -192,7 +195,7 @@ impl TcpTransport {
             }
             CsumStatus::Unknown => true,
         };
-        let data = d.mbuf.data();
+        let data = d.buf.data();
         let parsed = wire_tcp::Packet::new_checked(&data[d.l4_offset..])
             .and_then(|p| TcpRepr::parse(&p, d.src, d.dst, verify).map(|r| (r, p.header_len() as usize)));
         match parsed {
@@ -322,7 +325,7 @@ impl TcpTransport {
     /// the MSS a connection of this listener (`options`) would.
     pub fn send_cookie(
         &mut self,
-        io: &mut Io,
+        io: &mut PortL3,
         net: &NetTables,
         seg: &TcpInput,
         rx_fifo_size: u32,
@@ -382,7 +385,7 @@ impl TcpTransport {
     }
 
     /// Answers a segment that belongs to nothing with a RST (RFC 9293 3.10.7.1).
-    pub fn send_reset(&mut self, io: &mut Io, net: &NetTables, seg: &TcpInput) {
+    pub fn send_reset(&mut self, io: &mut PortL3, net: &NetTables, seg: &TcpInput) {
         if let Some(rst) = reset_for(&seg.repr) {
             self.counters.incr(Counter::ResetsSent);
             send_bare(io, net, &rst, seg.tuple);
@@ -524,17 +527,11 @@ impl TcpTransport {
                 }
                 return;
             }
-            let mut m = match self.spare.take().or_else(|| cx.io.pool().alloc()) {
-                Some(m) => m,
-                None => {
-                    cx.io.counters.inc(NodeCounter::MbufAllocFailed);
-                    return;
-                }
-            };
+            let Some(mut m) = self.spare.take().or_else(|| cx.io.alloc_tx()) else { return };
             let mss = tc.conn.mss();
             m.reset();
             let Some(buf) = m.append(HEADROOM + mss) else {
-                cx.io.counters.inc(NodeCounter::MbufAllocFailed);
+                cx.io.counters().inc(NodeCounter::MbufAllocFailed);
                 return;
             };
             let t = if tc.session == DETACHED {
@@ -552,23 +549,16 @@ impl TcpTransport {
                 return;
             };
             let hl = t.repr.header_len();
-            let ip_at = HEADROOM - hl - ipv4::HEADER_LEN;
-            t.repr.emit(&mut wire_tcp::Packet::new_unchecked(&mut buf[HEADROOM - hl..]));
-            let ip = ipv4::Repr {
-                src_addr: *tc.tuple.local.ip(),
-                dst_addr: *tc.tuple.remote.ip(),
-                next_header: Protocol::Tcp,
-                payload_len: hl + t.payload_len,
-                hop_limit: DEFAULT_TTL,
-            };
-            ip.emit(&mut ipv4::Packet::new_unchecked(&mut buf[ip_at..ip_at + ipv4::HEADER_LEN]));
-            // Drop the unused headroom and tail: the mbuf starts at the IP header.
-            m.adj(ip_at);
+            let l4_at = HEADROOM - hl;
+            t.repr.emit(&mut wire_tcp::Packet::new_unchecked(&mut buf[l4_at..]));
+            // Drop the unused room and tail: the buffer starts at the TCP
+            // header; the seam adds the IPv4 header in front.
+            m.adj(l4_at);
             m.trim(mss - t.payload_len);
             if let Some(s) = cx.sessions.get_mut(tc.session) {
                 s.tx_bytes += t.payload_len as u64;
             }
-            cx.io.ip4_output_l4(cx.net, m, *tc.tuple.remote.ip());
+            cx.io.ip4_output_l4(cx.net, m, *tc.tuple.local.ip(), *tc.tuple.remote.ip(), Protocol::Tcp);
         }
     }
 
@@ -624,24 +614,13 @@ impl TcpTransport {
 }
 
 /// Sends a segment that belongs to no connection (RST, cookie SYN-ACK).
-fn send_bare(io: &mut Io, net: &NetTables, repr: &TcpRepr, tuple: Tuple) {
-    let Some(mut m) = io.pool().alloc() else {
-        return io.counters.inc(NodeCounter::MbufAllocFailed);
+fn send_bare(io: &mut PortL3, net: &NetTables, repr: &TcpRepr, tuple: Tuple) {
+    let Some(mut m) = io.alloc_tx() else { return };
+    let Some(buf) = m.append(repr.header_len()) else {
+        return io.counters().inc(NodeCounter::MbufAllocFailed);
     };
-    let hl = repr.header_len();
-    let Some(buf) = m.append(ipv4::HEADER_LEN + hl) else {
-        return io.counters.inc(NodeCounter::MbufAllocFailed);
-    };
-    repr.emit(&mut wire_tcp::Packet::new_unchecked(&mut buf[ipv4::HEADER_LEN..]));
-    let ip = ipv4::Repr {
-        src_addr: *tuple.local.ip(),
-        dst_addr: *tuple.remote.ip(),
-        next_header: Protocol::Tcp,
-        payload_len: hl,
-        hop_limit: DEFAULT_TTL,
-    };
-    ip.emit(&mut ipv4::Packet::new_unchecked(&mut buf[..ipv4::HEADER_LEN]));
-    io.ip4_output_l4(net, m, *tuple.remote.ip());
+    repr.emit(&mut wire_tcp::Packet::new_unchecked(buf));
+    io.ip4_output_l4(net, m, *tuple.local.ip(), *tuple.remote.ip(), Protocol::Tcp);
 }
 
 impl Transport for TcpTransport {

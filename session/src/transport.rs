@@ -13,7 +13,7 @@
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-use dataplane::node::Io;
+use dataplane::device::PortL3;
 use net::tables::NetTables;
 use shm::types::{Endpoint, ErrorCode, SessionHandle, TransportOptions, TransportProto};
 use wire::ipv4::Protocol;
@@ -119,7 +119,7 @@ pub struct SessionEvent {
 /// What a transport may touch while the session layer calls it.
 pub struct TransportCx<'a> {
     /// The worker's L2/L3 (packet buffers, output, counters, time).
-    pub io: &'a mut Io,
+    pub io: &'a mut PortL3,
     /// Interfaces and routes.
     pub net: &'a NetTables,
     /// The worker's sessions.
@@ -193,7 +193,7 @@ pub const EPHEMERAL_FIRST: u16 = 49152;
 /// range by turns (`(port - EPHEMERAL_FIRST) % workers == worker`), so two
 /// workers never pick the same port; where the port's RSS key and table are
 /// known, a port is taken only if the peer's replies hash to this worker's
-/// queue ([`Io::pick_local_port`]). The search starts after the last port
+/// queue ([`PortL3::pick_local_port`]). The search starts after the last port
 /// picked, so ports are used round the range.
 #[derive(Debug, Clone)]
 pub struct PortPicker {
@@ -226,7 +226,7 @@ impl PortPicker {
     /// it may take over).
     pub fn pick(
         &mut self,
-        io: &Io,
+        io: &PortL3,
         net: &NetTables,
         l4: Protocol,
         local_ip: Ipv4Addr,

@@ -24,8 +24,11 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 
-use dataplane::counters::Counter;
-use dataplane::node::{Io, Ip4Delivery, DEFAULT_TTL};
+use dataplane::device::PortL3;
+use dataplane::mbuf::Mbuf;
+use net::l3::counters::Counter;
+use net::l3::Ip4Delivery;
+use net::seam::Seam;
 use wire::ipv4::{self, Protocol};
 use wire::offload::CsumStatus;
 use wire::{udp, Error as WireError};
@@ -324,7 +327,7 @@ impl UdpTransport {
     /// Checks a received datagram (length, checksum); counts and returns `None` when it is bad.
     ///
     /// The checksum is verified in software unless the NIC already did.
-    pub fn parse(&self, io: &Io, d: &Ip4Delivery) -> Option<UdpInput> {
+    pub fn parse(&self, io: &PortL3, d: &Ip4Delivery<Mbuf>) -> Option<UdpInput> {
         let counters = &self.counters;
         let verify = match io.l4_csum_status(d) {
             CsumStatus::Good | CsumStatus::Verified => false,
@@ -334,7 +337,7 @@ impl UdpTransport {
             }
             CsumStatus::Unknown => true,
         };
-        let data = d.mbuf.data();
+        let data = d.buf.data();
         let repr = match udp::Packet::new_checked(&data[d.l4_offset..])
             .and_then(|p| udp::Repr::parse(&p, d.src, d.dst, verify))
         {
@@ -417,34 +420,24 @@ impl UdpTransport {
             self.counters.inc(UdpCounter::TxTooBig);
             return true;
         }
-        let Some(mut m) = cx.io.pool().alloc() else {
-            cx.io.counters.inc(Counter::MbufAllocFailed);
-            return false;
-        };
-        let hl = ipv4::HEADER_LEN + udp::HEADER_LEN;
+        let Some(mut m) = cx.io.alloc_tx() else { return false };
+        let hl = udp::HEADER_LEN;
         let Some(buf) = m.append(hl + len) else {
-            cx.io.counters.inc(Counter::MbufAllocFailed);
+            cx.io.counters().inc(Counter::MbufAllocFailed);
             return false;
         };
         fifos.tx.peek(DgramHeader::SIZE, &mut buf[hl..]);
         fifos.tx.dequeue_drop(DgramHeader::SIZE + len);
         let (src, dst) = (c.tuple.local, c.tuple.remote);
         let u = udp::Repr { src_port: src.port(), dst_port: dst.port(), payload_len: len };
-        // The checksum is left to ip4_output_l4: the NIC's when it offers, else software.
-        u.emit(&mut udp::Packet::new_unchecked(&mut buf[ipv4::HEADER_LEN..]));
-        let ip = ipv4::Repr {
-            src_addr: *src.ip(),
-            dst_addr: *dst.ip(),
-            next_header: Protocol::Udp,
-            payload_len: udp::HEADER_LEN + len,
-            hop_limit: DEFAULT_TTL,
-        };
-        ip.emit(&mut ipv4::Packet::new_unchecked(&mut buf[..ipv4::HEADER_LEN]));
+        // The IPv4 header and the checksum are the seam's: the NIC's checksum
+        // when it offers, else software.
+        u.emit(&mut udp::Packet::new_unchecked(&mut buf[..]));
         c.last_ns = cx.io.now_ns;
         c.tx_dgrams += 1;
         s.tx_bytes += len as u64;
         self.counters.inc(UdpCounter::TxDatagrams);
-        cx.io.ip4_output_l4(cx.net, m, *dst.ip());
+        cx.io.ip4_output_l4(cx.net, m, *src.ip(), *dst.ip(), Protocol::Udp);
         true
     }
 

@@ -25,10 +25,13 @@ use std::net::SocketAddrV4;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use dataplane::counters::Counter;
-use dataplane::node::{Io, Ip4Delivery};
-use dataplane::worker::{Stack, Tables, WorkerState};
+use dataplane::device::PortL3;
+use dataplane::mbuf::Mbuf;
+use dataplane::worker::{Tables, WorkerState};
 use net::control::rpc::RpcSender;
+use net::l3::counters::Counter;
+use net::l3::Ip4Delivery;
+use net::seam::Stack;
 use net::tables::NetTables;
 use shm::types::{Endpoint, Proto, SessionHandle, TransportProto};
 use wire::icmp;
@@ -64,7 +67,7 @@ pub type NodeTables = Tables<SessionShared>;
 pub type NodeWorker = WorkerState<SessionWorker>;
 
 /// Control work to run with the shared tables at hand (shipped by RPC).
-pub type Deferred = Box<dyn FnOnce(&mut SessionWorker, &mut Io, &NetTables, &SessionShared) + Send>;
+pub type Deferred = Box<dyn FnOnce(&mut SessionWorker, &mut PortL3, &NetTables, &SessionShared) + Send>;
 
 /// How an app worker is reached from this data-plane worker.
 pub enum AppLink {
@@ -190,7 +193,7 @@ impl SessionWorker {
     /// Removes an app worker: every session of it is aborted (peers reset) and freed.
     ///
     /// Returns how many sessions were torn down.
-    pub fn app_del(&mut self, io: &mut Io, net: &NetTables, shared: &SessionShared, wrk_index: u32) -> usize {
+    pub fn app_del(&mut self, io: &mut PortL3, net: &NetTables, shared: &SessionShared, wrk_index: u32) -> usize {
         // What it queued before it went is honoured first: a session it
         // closed just before detaching sends its FIN, not only the reset.
         if self.is_external(wrk_index) {
@@ -218,7 +221,7 @@ impl SessionWorker {
     fn cx<'a>(
         sessions: &'a mut Pool<Session>,
         events: &'a mut Vec<SessionEvent>,
-        io: &'a mut Io,
+        io: &'a mut PortL3,
         net: &'a NetTables,
         worker: u32,
     ) -> TransportCx<'a> {
@@ -228,7 +231,7 @@ impl SessionWorker {
     /// Runs `f` with a transport and its context.
     fn with_transport<R>(
         &mut self,
-        io: &mut Io,
+        io: &mut PortL3,
         net: &NetTables,
         proto: TransportProto,
         f: impl FnOnce(&mut dyn Transport, &mut TransportCx<'_>) -> R,
@@ -342,7 +345,7 @@ impl SessionWorker {
     }
 
     /// The app closes session `index`.
-    pub(crate) fn session_close(&mut self, io: &mut Io, net: &NetTables, index: u32) {
+    pub(crate) fn session_close(&mut self, io: &mut PortL3, net: &NetTables, index: u32) {
         let Some(s) = self.sessions.get_mut(index) else { return };
         match s.state {
             SessionState::Closing | SessionState::Closed => return,
@@ -357,7 +360,7 @@ impl SessionWorker {
     }
 
     /// The app will write no more to session `index` (half-close); it keeps reading.
-    pub(crate) fn session_shutdown_write(&mut self, io: &mut Io, net: &NetTables, index: u32) {
+    pub(crate) fn session_shutdown_write(&mut self, io: &mut PortL3, net: &NetTables, index: u32) {
         let Some(s) = self.sessions.get(index) else { return };
         if !matches!(s.state, SessionState::Ready | SessionState::TransportClosing) {
             return;
@@ -371,7 +374,7 @@ impl SessionWorker {
     }
 
     /// Tears a session down now: the transport forgets it (resetting the peer if it can) and it is freed.
-    fn session_abort(&mut self, io: &mut Io, net: &NetTables, index: u32) {
+    fn session_abort(&mut self, io: &mut PortL3, net: &NetTables, index: u32) {
         let Some(proto) = self.sessions.get(index).map(|s| s.proto) else { return };
         self.with_transport(io, net, proto, |t, cx| t.abort(cx, index));
         self.session_free(index);
@@ -417,7 +420,7 @@ impl SessionWorker {
 
     fn deliver_bound(
         &mut self,
-        io: &mut Io,
+        io: &mut PortL3,
         net: &NetTables,
         shared: &SessionShared,
         app_wrk: u32,
@@ -430,7 +433,7 @@ impl SessionWorker {
     /// Runs `f` with app worker `app_wrk`'s builtin instance on this worker, if it has one.
     fn with_builtin<R>(
         &mut self,
-        io: &mut Io,
+        io: &mut PortL3,
         net: &NetTables,
         shared: &SessionShared,
         app_wrk: u32,
@@ -474,7 +477,7 @@ impl SessionWorker {
     /// raises Accepted when the connection is ready (at once for UDP).
     fn session_accept_alloc(
         &mut self,
-        io: &mut Io,
+        io: &mut PortL3,
         shared: &SessionShared,
         listener: u32,
         proto: TransportProto,
@@ -496,7 +499,7 @@ impl SessionWorker {
     #[allow(clippy::too_many_arguments)]
     fn session_accept_with(
         &mut self,
-        io: &mut Io,
+        io: &mut PortL3,
         app: &Arc<AppWorkerShared>,
         fifos: SessionFifos,
         listener: u32,
@@ -526,10 +529,10 @@ impl SessionWorker {
     /// TCP input: an existing connection (giving a half-open one its session
     /// when its handshake completes), else a listener (SYN: half-open or
     /// cookie; bare ACK: maybe a cookie), else a RST.
-    fn tcp_input(&mut self, io: &mut Io, net: &NetTables, shared: &SessionShared, d: Ip4Delivery) {
+    fn tcp_input(&mut self, io: &mut PortL3, net: &NetTables, shared: &SessionShared, d: Ip4Delivery<Mbuf>) {
         let Some(seg) = self.tcp.parse(io, &d) else { return };
-        let end = (seg.payload_offset + seg.repr.payload_len).min(d.mbuf.len());
-        let payload = &d.mbuf.data()[seg.payload_offset.min(end)..end];
+        let end = (seg.payload_offset + seg.repr.payload_len).min(d.buf.len());
+        let payload = &d.buf.data()[seg.payload_offset.min(end)..end];
         let worker = self.index;
         if let Some(c) = self.tcp.lookup(&seg.tuple) {
             if let Some(l) = self.tcp.awaiting_session(io.now_ns, c, &seg, payload.len()) {
@@ -590,7 +593,7 @@ impl SessionWorker {
     /// when the app has local scope and one matches, else through the transport.
     pub(crate) fn session_connect(
         &mut self,
-        io: &mut Io,
+        io: &mut PortL3,
         net: &NetTables,
         shared: &SessionShared,
         app_wrk: u32,
@@ -679,7 +682,7 @@ impl SessionWorker {
     /// Cut-through connect to listener `l`: one fifo pair from the server's segments, two sessions here.
     fn ct_connect(
         &mut self,
-        io: &mut Io,
+        io: &mut PortL3,
         shared: &SessionShared,
         client: &Arc<AppWorkerShared>,
         listener: u32,
@@ -767,7 +770,7 @@ impl SessionWorker {
 
     /// UDP input: existing connection, else a listener (new session, if
     /// admitted), else ICMP port unreachable.
-    fn udp_input(&mut self, io: &mut Io, net: &NetTables, shared: &SessionShared, d: Ip4Delivery) {
+    fn udp_input(&mut self, io: &mut PortL3, net: &NetTables, shared: &SessionShared, d: Ip4Delivery<Mbuf>) {
         let Some(u) = self.udp.parse(io, &d) else { return };
         self.udp.counters.inc(UdpCounter::RxDatagrams);
         let session = match self.udp.lookup(&u.tuple, io.now_ns) {
@@ -789,7 +792,7 @@ impl SessionWorker {
                 s
             }
         };
-        self.udp_enqueue(session, &u.tuple, &d.mbuf.data()[u.payload_offset..u.payload_offset + u.payload_len]);
+        self.udp_enqueue(session, &u.tuple, &d.buf.data()[u.payload_offset..u.payload_offset + u.payload_len]);
     }
 
     /// A session for the first datagram of a new peer of UDP listener
@@ -798,7 +801,7 @@ impl SessionWorker {
     /// second datagram ([`Self::udp_grow`]); an external app maps its
     /// fifos and cannot be handed others, so its sessions get full-size
     /// ones from the start. Sessions evicted to make room are reset.
-    fn udp_accept(&mut self, io: &mut Io, shared: &SessionShared, listener: u32, tuple: Tuple) -> Option<u32> {
+    fn udp_accept(&mut self, io: &mut PortL3, shared: &SessionShared, listener: u32, tuple: Tuple) -> Option<u32> {
         let app = self.accept_pick(shared, listener)?;
         let (rx, tx) = {
             let sm = app.segments();
@@ -918,7 +921,7 @@ impl SessionWorker {
     }
 
     /// Sends what apps wrote since the last loop.
-    fn run_pending_tx(&mut self, io: &mut Io, net: &NetTables) -> usize {
+    fn run_pending_tx(&mut self, io: &mut PortL3, net: &NetTables) -> usize {
         if self.pending_tx.is_empty() {
             return 0;
         }
@@ -947,7 +950,7 @@ impl SessionWorker {
         work
     }
 
-    fn run_pending_reads(&mut self, io: &mut Io, net: &NetTables) {
+    fn run_pending_reads(&mut self, io: &mut PortL3, net: &NetTables) {
         if self.pending_read.is_empty() {
             return;
         }
@@ -964,7 +967,7 @@ impl SessionWorker {
     }
 
     /// Delivers raised events to the apps; returns how many.
-    fn deliver_events(&mut self, io: &mut Io, net: &NetTables, shared: &SessionShared) -> usize {
+    fn deliver_events(&mut self, io: &mut PortL3, net: &NetTables, shared: &SessionShared) -> usize {
         let mut delivered = 0;
         while !self.events.is_empty() && delivered < EVENTS_PER_POLL {
             std::mem::swap(&mut self.events, &mut self.delivering);
@@ -981,7 +984,7 @@ impl SessionWorker {
         delivered
     }
 
-    fn deliver(&mut self, io: &mut Io, net: &NetTables, shared: &SessionShared, ev: SessionEvent) {
+    fn deliver(&mut self, io: &mut PortL3, net: &NetTables, shared: &SessionShared, ev: SessionEvent) {
         let Some(s) = self.sessions.get(ev.session).filter(|s| s.generation == ev.generation) else { return };
         let (app_wrk, opaque, state, announced) = (s.app_wrk, s.opaque, s.state, s.announced);
         let h = self.handle(ev.session);
@@ -1124,7 +1127,7 @@ impl SessionWorker {
             .collect()
     }
 
-    fn poll_builtins(&mut self, io: &mut Io, net: &NetTables, shared: &SessionShared) -> usize {
+    fn poll_builtins(&mut self, io: &mut PortL3, net: &NetTables, shared: &SessionShared) -> usize {
         if self.apps.is_empty() {
             return 0;
         }
@@ -1142,10 +1145,10 @@ impl SessionWorker {
     }
 }
 
-impl Stack for SessionWorker {
+impl Stack<PortL3> for SessionWorker {
     type Shared = SessionShared;
 
-    fn ip4_input(&mut self, io: &mut Io, net: &NetTables, shared: &SessionShared, d: Ip4Delivery) {
+    fn ip4_input(&mut self, io: &mut PortL3, net: &NetTables, shared: &SessionShared, d: Ip4Delivery<Mbuf>) {
         match d.protocol {
             Protocol::Udp => self.udp_input(io, net, shared, d),
             Protocol::Tcp => self.tcp_input(io, net, shared, d),
@@ -1153,7 +1156,7 @@ impl Stack for SessionWorker {
         }
     }
 
-    fn poll(&mut self, io: &mut Io, net: &NetTables, shared: &SessionShared) -> usize {
+    fn poll(&mut self, io: &mut PortL3, net: &NetTables, shared: &SessionShared) -> usize {
         let mut work = 0;
         if !self.deferred.is_empty() {
             let deferred = std::mem::take(&mut self.deferred);

@@ -25,7 +25,7 @@
 
 use std::sync::atomic::Ordering;
 
-use dataplane::node::Io;
+use dataplane::device::PortL3;
 use net::tables::NetTables;
 use shm::msg::{Event, FifoLoc, Request, SessionInfo, SessionRef, MAX_PAYLOAD, NO_HANDLE};
 use shm::types::{Endpoint, ErrorCode, SessionHandle};
@@ -97,7 +97,7 @@ impl SessionWorker {
     }
 
     /// Delivers a session event to the external app that owns the session.
-    pub(super) fn deliver_external(&mut self, io: &mut Io, net: &NetTables, ev: SessionEvent) {
+    pub(super) fn deliver_external(&mut self, io: &mut PortL3, net: &NetTables, ev: SessionEvent) {
         let Some(s) = self.sessions.get(ev.session).filter(|s| s.generation == ev.generation) else { return };
         let (app_wrk, opaque, state, listener) = (s.app_wrk, s.opaque, s.state, s.listener);
         let sref = SessionRef { session: self.handle(ev.session).0, generation: ev.generation };
@@ -197,7 +197,7 @@ impl SessionWorker {
     }
 
     /// Reads the requests external apps wrote since the last loop and acts on them.
-    pub(super) fn poll_external(&mut self, io: &mut Io, net: &NetTables, shared: &SessionShared) -> usize {
+    pub(super) fn poll_external(&mut self, io: &mut PortL3, net: &NetTables, shared: &SessionShared) -> usize {
         if self.apps.is_empty() {
             return 0;
         }
@@ -224,7 +224,7 @@ impl SessionWorker {
     /// yet (it is being deleted: listens and connects are dropped). Reads
     /// at most one queue's worth, so a peer refilling it cannot keep the
     /// worker here.
-    pub(super) fn drain_external(&mut self, io: &mut Io, net: &NetTables, shared: &SessionShared, app_wrk: u32) {
+    pub(super) fn drain_external(&mut self, io: &mut PortL3, net: &NetTables, shared: &SessionShared, app_wrk: u32) {
         let mut buf = [0u8; MAX_PAYLOAD];
         for _ in 0..DRAIN_AT_DELETE {
             let Some(ep) = self.external_link(app_wrk) else { return };
@@ -265,7 +265,14 @@ impl SessionWorker {
         None
     }
 
-    fn external_request(&mut self, io: &mut Io, net: &NetTables, shared: &SessionShared, app_wrk: u32, req: Request) {
+    fn external_request(
+        &mut self,
+        io: &mut PortL3,
+        net: &NetTables,
+        shared: &SessionShared,
+        app_wrk: u32,
+        req: Request,
+    ) {
         if matches!(req, Request::Listen { .. } | Request::Unlisten { .. })
             && !self.external_link(app_wrk).is_some_and(|ep| ep.control_token(io.now_ns))
         {

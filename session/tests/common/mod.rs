@@ -11,15 +11,14 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use dataplane::counters::Counters;
 use dataplane::eal::{self, Eal};
 use dataplane::mempool::Mempool;
-use dataplane::node::Io;
 use dataplane::port::{Port, PortConfig};
 use dataplane::worker::{self, IdleConfig, IdleMode, Tables, WorkerState};
 use net::arp_cache::ArpConfig;
 use net::control::barrier::barrier;
 use net::control::rpc::rpc_channel;
+use net::l3::counters::Counters;
 use net::route::{Route, RouteTable};
 use net::tables::{Interface, NetTables};
 use session::main_thread::MainCtx;
@@ -82,7 +81,7 @@ impl RingNode {
         let (to_worker, from_main) = rpc_channel::<NodeWorker>(256);
         let (to_main, from_worker) = rpc_channel::<MainCtx>(256);
         let counters = Arc::new(Counters::default());
-        let io = Io::new(0, pool.clone(), queues, counters.clone(), ArpConfig::default());
+        let io = dataplane::device::port_l3(0, pool.clone(), queues, counters.clone(), ArpConfig::default());
         let stack = SessionWorker::new(0, 1, Some(to_main), UdpConfig::default(), TcpTransportConfig::default());
         let stats = stack.stats.clone();
         let stop = Arc::new(AtomicBool::new(false));
@@ -92,7 +91,7 @@ impl RingNode {
             eal::register_thread().unwrap();
             let idle =
                 IdleConfig { mode: IdleMode::Sleep(Duration::from_micros(idle_sleep_us)), after_empty_polls: 64 };
-            worker::run(wb, from_main, WorkerState { io, stack }, s2, idle);
+            worker::run(wb, from_main, WorkerState { io, stack, loop_counters: Default::default() }, s2, idle);
             eal::unregister_thread();
         });
         let node = RingNode { port_id, counters, stats, stop, thread, port, _pool: pool, _eal: eal };

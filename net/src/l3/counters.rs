@@ -1,9 +1,10 @@
 //! The L2/L3 counters of a worker: every drop has a name and a cause.
 //!
-//! Declared here, next to the code that counts them ([`crate::node`]), with
-//! the shared `counters!` macro; each layer above declares its own set the
-//! same way (fault injection in `net::fault`, the poll loop in
-//! [`crate::worker`], UDP, TCP input and the session layer in `session`).
+//! Declared here, next to the code that counts them ([`crate::l3`] and the
+//! devices under it), with the shared `counters!` macro; each layer declares
+//! its own set the same way (fault injection in [`crate::fault`], the poll
+//! loop in the DPDK layer, UDP, TCP input and the session layer in
+//! `session`).
 //! Each worker owns one [`Counters`] block and is its only writer; the main
 //! thread reads all blocks for `show errors`, `show counters` and `show
 //! threads`.

@@ -1,30 +1,29 @@
 //! A worker's L2/L3: Ethernet input, ARP, IPv4 input and output, ICMP.
 //!
-//! [`Io`] is the per-worker half (queues, tx bursts, ARP caches, counters);
-//! [`NetTables`] (in `net`) is the shared half (interfaces, routes, ping
-//! waiters) that the main thread changes only under the barrier. Input parses with the
-//! [`wire`] views, answers ARP and ICMP echo in place (the received
-//! mbuf becomes the reply), and hands UDP/TCP for local addresses up as an
-//! [`Ip4Delivery`]. Output routes, resolves the next hop (queueing while
-//! ARP is pending) and batches frames per port. Every drop bumps a named
-//! counter.
+//! [`L3`] is the per-worker half (a [`Device`] with its queues and tx
+//! batches, ARP caches, counters); [`NetTables`] is the shared half
+//! (interfaces, routes, ping waiters) that the main thread changes only
+//! under the barrier. Input parses with the [`wire`] views, answers ARP and
+//! ICMP echo in place (the received buffer becomes the reply), and hands
+//! UDP/TCP for local addresses up as an [`Ip4Delivery`]. Output routes,
+//! resolves the next hop (queueing while ARP is pending) and batches frames
+//! per interface. Every drop bumps a named counter ([`counters`]).
 //!
-//! `Io` also carries what the worker knows about each port's NIC
-//! ([`PortCaps`]: checksum offloads, RSS table) for the transports, and the
-//! worker's fault injection ([`net::fault`]), applied right after rx and
-//! right before the tx batch when enabled.
+//! `L3` also carries what the worker knows about each interface's NIC
+//! ([`PortCaps`]: checksum offloads, RSS table) for the transports. It is
+//! generic over the device (the DPDK ports, [`crate::sim`]'s in-memory
+//! links, either wrapped in [`crate::fault::FaultInjector`]), monomorphised.
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-use crate::counters::{Counter, Counters};
-use crate::mbuf::{Burst, Mbuf, BURST};
-use crate::mempool::Mempool;
-use crate::port::{PortCaps, PortQueue};
-use net::arp_cache::{ArpCache, ArpConfig, Enqueue};
-use net::fault::{self, FaultConfig, FaultCounters, Faults, Held};
-use net::tables::{MartianSource, NetTables, PingReply};
-use net::token_bucket::TokenBucket;
+pub mod counters;
+
+use crate::arp_cache::{ArpCache, ArpConfig, Enqueue};
+use crate::device::{Burst, Device, PacketBuf};
+use crate::tables::{MartianSource, NetTables, PingReply};
+use crate::token_bucket::TokenBucket;
+use counters::{Counter, Counters};
 use smallvec::SmallVec;
 use wire::ethernet::{self, Address as MacAddress, EtherType};
 use wire::ipv4::{self, Protocol};
@@ -50,9 +49,9 @@ pub const fn martian_counter(m: MartianSource) -> Counter {
 }
 
 /// A UDP or TCP packet for one of our addresses, handed to the transport.
-pub struct Ip4Delivery {
+pub struct Ip4Delivery<B> {
     /// The frame (Ethernet header included; trimmed to the IP total length).
-    pub mbuf: Mbuf,
+    pub buf: B,
     /// Interface it arrived on.
     pub iface: usize,
     /// Offset of the L4 header in the mbuf.
@@ -68,10 +67,19 @@ pub struct Ip4Delivery {
 const ETH: usize = ethernet::HEADER_LEN;
 const ARP_LEN: usize = 28;
 const TIMESTAMP_LEN: usize = 8;
-/// Packets read per rx burst while rx faults are on: each can become two
-/// (duplicate) and one held packet can join, so the result still fits a
-/// burst.
-const FAULT_RX_BURST: usize = (BURST - 1) / 2;
+
+/// What workers need to know about an interface's NIC: checksum offloads
+/// and, when RSS spreads flows predictably, the hash key and table.
+#[derive(Debug, Clone, Default)]
+pub struct PortCaps {
+    /// Enabled checksum offloads.
+    pub offloads: Offloads,
+    /// The NIC's RSS key and table (`None`: one queue, RSS off, or
+    /// unpredictable; any local port is as good as another).
+    pub rss: Option<Arc<RssTable>>,
+    /// The port's MTU (IP datagram bytes): input drops longer frames.
+    pub mtu: u16,
+}
 
 /// Control work shipped to a worker by RPC that needs the shared tables;
 /// the loop runs it right after the RPCs.
@@ -81,72 +89,57 @@ enum Deferred {
     Garp { iface: usize },
 }
 
-/// The per-worker L2/L3 state.
-pub struct Io {
+/// The per-worker L2/L3 state over device `D`.
+pub struct L3<D: Device> {
     /// Worker index.
     pub worker: usize,
     /// This worker's L2/L3 counters.
     pub counters: Arc<Counters>,
-    /// This worker's fault-injection counters.
-    pub fault_counters: Arc<FaultCounters>,
-    /// This worker's poll-loop counters.
-    pub loop_counters: Arc<crate::worker::LoopCounters>,
     /// Time of the current loop iteration (ns since node start).
     pub now_ns: u64,
-    pool: Arc<Mempool>,
-    queues: Vec<PortQueue>,
-    tx: Vec<Burst>,
-    arp: Vec<ArpCache<Mbuf>>,
+    dev: D,
+    arp: Vec<ArpCache<D::Buf>>,
     deferred: Vec<Deferred>,
     icmp_tokens: TokenBucket,
     caps: Vec<PortCaps>,
     /// Longest frame accepted per interface (Ethernet header + MTU).
     max_frame: Vec<usize>,
-    faults: Faults,
-    fault_rx: bool,
-    fault_tx: bool,
-    held_rx: Vec<Held<Mbuf>>,
-    held_tx: Vec<Held<Mbuf>>,
 }
 
 /// ICMP errors a worker may send per second, and how many it may save up.
 const ICMP_ERRORS_PER_S: u64 = 1000;
 const ICMP_ERROR_BURST: u64 = 100;
 
-impl Io {
-    /// Per-worker L2/L3 over `queues` (one per interface, same order).
-    pub fn new(
-        worker: usize,
-        pool: Arc<Mempool>,
-        queues: Vec<PortQueue>,
-        counters: Arc<Counters>,
-        arp: ArpConfig,
-    ) -> Io {
-        let n = queues.len();
-        Io {
+impl<D: Device> L3<D> {
+    /// Per-worker L2/L3 over `dev` (its interfaces in the order of the
+    /// interface table); `counters` are the ones `dev` counts in too.
+    pub fn new(worker: usize, dev: D, counters: Arc<Counters>, arp: ArpConfig) -> L3<D> {
+        let n = dev.interfaces();
+        L3 {
             worker,
             counters,
-            fault_counters: Arc::default(),
-            loop_counters: Arc::default(),
             now_ns: 0,
-            pool,
-            tx: (0..n).map(|_| Burst::default()).collect(),
+            dev,
             arp: (0..n).map(|_| ArpCache::new(arp.clone())).collect(),
-            queues,
             deferred: Vec::new(),
             icmp_tokens: TokenBucket::new(ICMP_ERRORS_PER_S, ICMP_ERROR_BURST),
             caps: vec![PortCaps::default(); n],
             max_frame: vec![usize::MAX; n],
-            faults: Faults::new(&FaultConfig::default(), worker),
-            fault_rx: false,
-            fault_tx: false,
-            held_rx: (0..n).map(|_| Held::default()).collect(),
-            held_tx: (0..n).map(|_| Held::default()).collect(),
         }
     }
 
-    /// Record what interface `iface`'s NIC can do (from
-    /// [`crate::port::Port::caps`]); call before the worker starts.
+    /// The device.
+    pub fn device(&self) -> &D {
+        &self.dev
+    }
+
+    /// The device, writable (e.g. to change its fault injection).
+    pub fn device_mut(&mut self) -> &mut D {
+        &mut self.dev
+    }
+
+    /// Record what interface `iface`'s NIC can do; call before the worker
+    /// starts.
     pub fn set_port_caps(&mut self, iface: usize, caps: PortCaps) {
         // An MTU of 0 is unknown: no length check then.
         self.max_frame[iface] = if caps.mtu == 0 { usize::MAX } else { ETH + usize::from(caps.mtu) };
@@ -175,7 +168,7 @@ impl Io {
     /// The rx queue this worker polls on interface `iface`.
     #[inline]
     pub fn queue_index(&self, iface: usize) -> u16 {
-        self.queues[iface].queue()
+        self.dev.queue(iface)
     }
 
     /// Choose a local port for an active open so the peer's replies reach
@@ -203,17 +196,17 @@ impl Io {
     /// the NIC's when it gave one, else computed with the port's key. `None`
     /// when the port has no predictable RSS (one queue, RSS off, or a NIC
     /// that does not report its table).
-    pub fn rx_flow_hash(&self, d: &Ip4Delivery, sport: u16, dport: u16) -> Option<u32> {
+    pub fn rx_flow_hash(&self, d: &Ip4Delivery<D::Buf>, sport: u16, dport: u16) -> Option<u32> {
         let table = self.rss_table(d.iface)?;
         let l4 = if d.protocol == Protocol::Tcp { Protocol::Tcp } else { Protocol::Udp };
-        Some(d.mbuf.nic_rss_hash().unwrap_or_else(|| table.flow_hash(l4, d.src, d.dst, sport, dport)))
+        Some(d.buf.nic_rss_hash().unwrap_or_else(|| table.flow_hash(l4, d.src, d.dst, sport, dport)))
     }
 
     /// The NIC's verdict on a delivered packet's UDP/TCP checksum;
     /// [`CsumStatus::Unknown`] (verify in software) unless the port checks
     /// that protocol's checksums on receive.
     #[inline]
-    pub fn l4_csum_status(&self, d: &Ip4Delivery) -> CsumStatus {
+    pub fn l4_csum_status(&self, d: &Ip4Delivery<D::Buf>) -> CsumStatus {
         let rx = self.caps[d.iface].offloads.rx;
         let checked = match d.protocol {
             Protocol::Tcp => rx.tcp,
@@ -221,23 +214,10 @@ impl Io {
             _ => false,
         };
         if checked {
-            d.mbuf.rx_csum().l4
+            d.buf.rx_csum().l4
         } else {
             CsumStatus::Unknown
         }
-    }
-
-    /// Change this worker's fault injection (from an RPC; `cfg` valid).
-    /// Packets held for reordering are still released when faults go off.
-    pub fn set_fault(&mut self, cfg: &FaultConfig) {
-        self.faults.reconfigure(cfg, self.worker);
-        self.fault_rx = self.faults.rx_active() || self.held_rx.iter().any(Held::is_some);
-        self.fault_tx = self.faults.tx_active() || self.held_tx.iter().any(Held::is_some);
-    }
-
-    /// This worker's fault-injection settings.
-    pub fn fault_config(&self) -> FaultConfig {
-        *self.faults.config()
     }
 
     /// Ask this worker to send an echo request (from an RPC).
@@ -291,64 +271,24 @@ impl Io {
 
     /// Number of interfaces.
     pub fn interfaces(&self) -> usize {
-        self.queues.len()
+        self.dev.interfaces()
     }
 
-    /// The mbuf pool, for transports that build packets.
-    pub fn pool(&self) -> &Mempool {
-        &self.pool
-    }
-
-    /// Receive a burst from interface `iface` into `b` (after rx faults,
-    /// when on); returns the packets in `b`.
+    /// A fresh buffer, for transports that build packets.
     #[inline]
-    pub fn rx(&mut self, iface: usize, b: &mut Burst) -> usize {
-        if self.fault_rx {
-            return self.rx_faulty(iface, b);
-        }
-        let n = self.queues[iface].rx(b);
-        self.counters.add(Counter::RxPackets, n as u64);
-        n
+    pub fn alloc(&mut self) -> Option<D::Buf> {
+        self.dev.alloc()
     }
 
-    /// `rx` with faults: a smaller burst from the NIC through
-    /// [`fault::apply`], plus a held packet whose time is up.
-    #[inline(never)]
-    fn rx_faulty(&mut self, iface: usize, b: &mut Burst) -> usize {
-        let mut raw = Burst::default();
-        let n = self.queues[iface].rx_max(&mut raw, FAULT_RX_BURST);
-        self.counters.add(Counter::RxPackets, n as u64);
-        let active = self.faults.rx_active();
-        let (now, hold) = (self.now_ns, self.faults.hold_ns());
-        let counters = &*self.fault_counters;
-        let pool = &*self.pool;
-        let held = &mut self.held_rx[iface];
-        // Never fails: at most 2 * FAULT_RX_BURST + 1 packets come out.
-        let mut push = |p: Mbuf| {
-            if let Err(p) = b.push(p) {
-                drop(p);
-                counters.inc(net::fault::FaultCounter::Dropped);
-            }
-        };
-        for m in raw.drain() {
-            if active {
-                fault::apply(&mut self.faults, held, now, m, |m| m.copy(pool), counters, &mut push);
-            } else {
-                push(m);
-            }
-        }
-        let late = if active { held.expire(now, hold) } else { held.take() };
-        if let Some(m) = late {
-            push(m);
-        }
-        if !active && !self.held_rx.iter().any(Held::is_some) {
-            self.fault_rx = false;
-        }
-        b.len()
+    /// Receive a burst from interface `iface` into `b`; returns the packets
+    /// in `b`.
+    #[inline]
+    pub fn rx(&mut self, iface: usize, b: &mut D::Burst) -> usize {
+        self.dev.rx(iface, b, <D::Burst as Burst<D::Buf>>::CAPACITY, self.now_ns)
     }
 
     #[inline]
-    fn drop(&self, c: Counter) -> Option<Ip4Delivery> {
+    fn drop(&self, c: Counter) -> Option<Ip4Delivery<D::Buf>> {
         self.counters.inc(c);
         None
     }
@@ -356,7 +296,7 @@ impl Io {
     /// Ethernet input: consume the frame, or return it as a delivery for the
     /// transport layer.
     #[inline]
-    pub fn input(&mut self, net: &NetTables, iface: usize, m: Mbuf) -> Option<Ip4Delivery> {
+    pub fn input(&mut self, net: &NetTables, iface: usize, m: D::Buf) -> Option<Ip4Delivery<D::Buf>> {
         if m.segments() != 1 {
             return self.drop(Counter::EthMultiSegment);
         }
@@ -384,7 +324,7 @@ impl Io {
         }
     }
 
-    fn arp_input(&mut self, net: &NetTables, iface: usize, mut m: Mbuf) {
+    fn arp_input(&mut self, net: &NetTables, iface: usize, mut m: D::Buf) {
         let repr = match arp::Packet::new_checked(&m.data()[ETH..]).and_then(|p| arp::Repr::parse(&p)) {
             Ok(r) => r,
             Err(WireError::Unsupported) => return self.counters.inc(Counter::ArpUnsupported),
@@ -439,7 +379,7 @@ impl Io {
         self.tx_push(iface, m);
     }
 
-    fn ip4_input(&mut self, net: &NetTables, iface: usize, mut m: Mbuf) -> Option<Ip4Delivery> {
+    fn ip4_input(&mut self, net: &NetTables, iface: usize, mut m: D::Buf) -> Option<Ip4Delivery<D::Buf>> {
         let (src, dst, protocol, header_len, total_len) = {
             let p = match ipv4::Packet::new_checked(&m.data()[ETH..]) {
                 Ok(p) => p,
@@ -494,13 +434,13 @@ impl Io {
             }
             Protocol::Udp | Protocol::Tcp => {
                 self.counters.inc(Counter::Ip4LocalDelivered);
-                Some(Ip4Delivery { mbuf: m, iface, l4_offset, src, dst, protocol })
+                Some(Ip4Delivery { buf: m, iface, l4_offset, src, dst, protocol })
             }
             Protocol::Unknown(_) => self.drop(Counter::Ip4UnknownProtocol),
         }
     }
 
-    fn icmp_input(&mut self, net: &NetTables, iface: usize, mut m: Mbuf, l4: usize) {
+    fn icmp_input(&mut self, net: &NetTables, iface: usize, mut m: D::Buf, l4: usize) {
         let repr = match icmp::Packet::new_checked(&m.data()[l4..]).and_then(|p| icmp::Repr::parse(&p)) {
             Ok(r) => r,
             Err(WireError::BadChecksum) => return self.counters.inc(Counter::IcmpBadChecksum),
@@ -566,7 +506,7 @@ impl Io {
             self.counters.inc(Counter::Ip4NoRoute);
             return false;
         };
-        let Some(mut m) = self.pool.alloc() else {
+        let Some(mut m) = self.dev.alloc() else {
             self.counters.inc(Counter::MbufAllocFailed);
             return false;
         };
@@ -602,13 +542,13 @@ impl Io {
     /// bytes (RFC 1122 3.2.2). Rate limited per worker, as hosts must be
     /// (RFC 1812 4.3.2.8), so a port scan cannot turn the node into a
     /// packet source.
-    pub fn icmp_unreachable(&mut self, net: &NetTables, d: &Ip4Delivery, code: u8) {
+    pub fn icmp_unreachable(&mut self, net: &NetTables, d: &Ip4Delivery<D::Buf>, code: u8) {
         if !self.icmp_tokens.take(self.now_ns) {
             return self.counters.inc(Counter::IcmpRateLimited);
         }
-        let data = d.mbuf.data();
+        let data = d.buf.data();
         let quote = (d.l4_offset - ETH + icmp::ERROR_QUOTE_LEN).min(data.len() - ETH);
-        let Some(mut m) = self.pool.alloc() else {
+        let Some(mut m) = self.dev.alloc() else {
             return self.counters.inc(Counter::MbufAllocFailed);
         };
         let total = ipv4::HEADER_LEN + icmp::HEADER_LEN + quote;
@@ -638,18 +578,30 @@ impl Io {
 
     /// Send an IPv4 packet (the mbuf starts at its IP header, checksum
     /// filled): route, resolve the next hop, add Ethernet, batch for tx.
-    pub fn ip4_output(&mut self, net: &NetTables, m: Mbuf, dst: Ipv4Addr) {
+    pub fn ip4_output(&mut self, net: &NetTables, m: D::Buf, dst: Ipv4Addr) {
         let Some(route) = net.routes.lookup(dst) else {
             return self.counters.inc(Counter::Ip4NoRoute);
         };
         self.ip4_output_via(net, m, route.port as usize, route.next_hop.unwrap_or(dst));
     }
 
-    /// Send an IPv4 UDP or TCP packet (the mbuf starts at its IP header;
-    /// lengths, addresses and ports set, checksum fields anything) like
-    /// [`Io::ip4_output`], with its checksums done by the output interface's
-    /// NIC where it offers that, and in software otherwise.
-    pub fn ip4_output_l4(&mut self, net: &NetTables, mut m: Mbuf, dst: Ipv4Addr) {
+    /// Send a UDP or TCP segment (`m` starts at its L4 header; ports and
+    /// lengths set, checksum field anything) from `src` to `dst`: add the
+    /// IPv4 header, then like [`L3::ip4_output`], with the checksums done by
+    /// the output interface's NIC where it offers that, and in software
+    /// otherwise.
+    pub fn ip4_output_l4(&mut self, net: &NetTables, mut m: D::Buf, src: Ipv4Addr, dst: Ipv4Addr, protocol: Protocol) {
+        let ip = ipv4::Repr {
+            src_addr: src,
+            dst_addr: dst,
+            next_header: protocol,
+            payload_len: m.len(),
+            hop_limit: DEFAULT_TTL,
+        };
+        let Some(hdr) = m.prepend(ipv4::HEADER_LEN) else {
+            return self.counters.inc(Counter::MbufAllocFailed);
+        };
+        ip.emit(&mut ipv4::Packet::new_unchecked(hdr));
         let Some(route) = net.routes.lookup(dst) else {
             return self.counters.inc(Counter::Ip4NoRoute);
         };
@@ -661,7 +613,7 @@ impl Io {
         self.ip4_output_via(net, m, iface, route.next_hop.unwrap_or(dst));
     }
 
-    fn ip4_output_via(&mut self, net: &NetTables, m: Mbuf, iface: usize, next_hop: Ipv4Addr) {
+    fn ip4_output_via(&mut self, net: &NetTables, m: D::Buf, iface: usize, next_hop: Ipv4Addr) {
         if let Some(mac) = self.arp[iface].lookup(next_hop, self.now_ns) {
             return self.eth_output(net, iface, m, mac, EtherType::Ipv4);
         }
@@ -682,7 +634,7 @@ impl Io {
         }
     }
 
-    fn eth_output(&mut self, net: &NetTables, iface: usize, mut m: Mbuf, dst: MacAddress, ty: EtherType) {
+    fn eth_output(&mut self, net: &NetTables, iface: usize, mut m: D::Buf, dst: MacAddress, ty: EtherType) {
         let src = net.interfaces[iface].mac;
         let Some(hdr) = m.prepend(ETH) else {
             return self.counters.inc(Counter::MbufAllocFailed);
@@ -696,7 +648,7 @@ impl Io {
     pub fn arp_request(&mut self, net: &NetTables, iface: usize, target: Ipv4Addr) {
         let ifc = &net.interfaces[iface];
         let Some(ours) = ifc.ip4.map(|c| c.address()) else { return };
-        let Some(mut m) = self.pool.alloc() else {
+        let Some(mut m) = self.dev.alloc() else {
             return self.counters.inc(Counter::MbufAllocFailed);
         };
         let Some(buf) = m.append(ETH + ARP_LEN) else {
@@ -720,7 +672,7 @@ impl Io {
         for iface in 0..self.arp.len() {
             let mut retry: SmallVec<[Ipv4Addr; 8]> = SmallVec::new();
             let mut failed = 0u64;
-            self.arp[iface].poll(self.now_ns, &mut |ip| retry.push(ip), &mut |p: Mbuf| {
+            self.arp[iface].poll(self.now_ns, &mut |ip| retry.push(ip), &mut |p: D::Buf| {
                 drop(p);
                 failed += 1;
             });
@@ -736,63 +688,10 @@ impl Io {
         self.arp.get(iface).map(|c| c.iter().collect()).unwrap_or_default()
     }
 
-    /// Queue a finished frame for transmission on `iface` (through the tx
-    /// faults, when on).
+    /// Queue a finished frame for transmission on `iface`.
     #[inline]
-    pub fn tx_push(&mut self, iface: usize, m: Mbuf) {
-        if self.fault_tx {
-            return self.tx_push_faulty(iface, m);
-        }
-        self.tx_push_raw(iface, m);
-    }
-
-    #[inline(never)]
-    fn tx_push_faulty(&mut self, iface: usize, m: Mbuf) {
-        let mut out: SmallVec<[Mbuf; 3]> = SmallVec::new();
-        if self.faults.tx_active() {
-            let pool = &*self.pool;
-            let held = &mut self.held_tx[iface];
-            fault::apply(
-                &mut self.faults,
-                held,
-                self.now_ns,
-                m,
-                |m| m.copy(pool),
-                &self.fault_counters,
-                |p| out.push(p),
-            );
-        } else {
-            out.push(m);
-        }
-        for p in out {
-            self.tx_push_raw(iface, p);
-        }
-    }
-
-    /// Release tx packets held for reordering whose time is up (all of them
-    /// once tx faults are off).
-    fn tx_held_expire(&mut self) {
-        let active = self.faults.tx_active();
-        let (now, hold) = (self.now_ns, self.faults.hold_ns());
-        for iface in 0..self.held_tx.len() {
-            let h = &mut self.held_tx[iface];
-            if let Some(m) = if active { h.expire(now, hold) } else { h.take() } {
-                self.tx_push_raw(iface, m);
-            }
-        }
-        if !active {
-            self.fault_tx = false;
-        }
-    }
-
-    #[inline]
-    fn tx_push_raw(&mut self, iface: usize, m: Mbuf) {
-        if self.tx[iface].is_full() {
-            self.flush_iface(iface);
-        }
-        if self.tx[iface].push(m).is_err() {
-            self.counters.inc(Counter::TxQueueFull);
-        }
+    pub fn tx_push(&mut self, iface: usize, m: D::Buf) {
+        self.dev.tx_push(iface, m, self.now_ns);
     }
 
     /// Whether the interface that routes to `dst` can take another frame
@@ -804,40 +703,21 @@ impl Io {
     pub fn tx_ready(&mut self, net: &NetTables, dst: Ipv4Addr) -> bool {
         let Some(r) = net.routes.lookup(dst) else { return true };
         let iface = r.port as usize;
-        let Some(b) = self.tx.get(iface) else { return true };
-        if !b.is_full() {
+        if iface >= self.dev.interfaces() {
             return true;
         }
-        self.flush_iface(iface);
-        if self.tx[iface].is_full() {
+        if !self.dev.tx_ready(iface) {
             self.counters.inc(Counter::TxBackpressure);
             return false;
         }
         true
     }
 
-    fn flush_iface(&mut self, iface: usize) {
-        let s = self.queues[iface].send(&mut self.tx[iface]);
-        self.counters.add(Counter::TxPackets, s.sent as u64);
-        if s.dropped > 0 {
-            // The port is down (or has no ring for this queue): the frames
-            // were freed, not kept for a link that may not come back.
-            self.counters.add(Counter::TxLinkDown, s.dropped as u64);
-        }
-    }
-
     /// Transmit everything batched; what the NIC refuses stays batched for
     /// the next call.
     #[inline]
     pub fn flush(&mut self) {
-        if self.fault_tx {
-            self.tx_held_expire();
-        }
-        for iface in 0..self.tx.len() {
-            if !self.tx[iface].is_empty() {
-                self.flush_iface(iface);
-            }
-        }
+        self.dev.flush(self.now_ns);
     }
 }
 

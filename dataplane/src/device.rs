@@ -1,0 +1,193 @@
+//! The DPDK side of `net`'s device interface: mbufs are its packet buffers,
+//! [`Burst`] its bursts, and one worker's port queues ([`PortDevice`]) its
+//! device, with a tx batch per port handed to the NIC a burst at a time.
+//!
+//! [`PortL3`] is a worker's L2/L3 as the node runs it: `net`'s [`L3`] over
+//! the port queues, wrapped in fault injection (off unless configured).
+
+use std::sync::Arc;
+
+use crate::mbuf::{Burst, Mbuf, BURST};
+use crate::mempool::Mempool;
+use crate::port::PortQueue;
+use net::device::{self, Device, PacketBuf};
+use net::fault::FaultInjector;
+use net::l3::counters::{Counter, Counters};
+use net::l3::L3;
+use wire::offload::{RxCsum, TxCsumRequest};
+
+/// A worker's L2/L3 over its port queues, with fault injection.
+pub type PortL3 = L3<FaultInjector<PortDevice>>;
+
+impl PacketBuf for Mbuf {
+    #[inline]
+    fn segments(&self) -> u16 {
+        Mbuf::segments(self)
+    }
+    #[inline]
+    fn len(&self) -> usize {
+        Mbuf::len(self)
+    }
+    #[inline]
+    fn data(&self) -> &[u8] {
+        Mbuf::data(self)
+    }
+    #[inline]
+    fn data_mut(&mut self) -> &mut [u8] {
+        Mbuf::data_mut(self)
+    }
+    #[inline]
+    fn append(&mut self, len: usize) -> Option<&mut [u8]> {
+        Mbuf::append(self, len)
+    }
+    #[inline]
+    fn prepend(&mut self, len: usize) -> Option<&mut [u8]> {
+        Mbuf::prepend(self, len)
+    }
+    #[inline]
+    fn adj(&mut self, len: usize) -> bool {
+        Mbuf::adj(self, len)
+    }
+    #[inline]
+    fn trim(&mut self, len: usize) -> bool {
+        Mbuf::trim(self, len)
+    }
+    #[inline]
+    fn set_len(&mut self, len: usize) -> bool {
+        Mbuf::set_len(self, len)
+    }
+    #[inline]
+    fn nic_rss_hash(&self) -> Option<u32> {
+        Mbuf::nic_rss_hash(self)
+    }
+    #[inline]
+    fn rx_csum(&self) -> RxCsum {
+        Mbuf::rx_csum(self)
+    }
+    #[inline]
+    fn request_tx_csum(&mut self, l2_len: u16, req: TxCsumRequest) {
+        Mbuf::request_tx_csum(self, l2_len, req)
+    }
+}
+
+impl device::Burst<Mbuf> for Burst {
+    const CAPACITY: usize = BURST;
+    #[inline]
+    fn len(&self) -> usize {
+        Burst::len(self)
+    }
+    #[inline]
+    fn push(&mut self, m: Mbuf) -> Result<(), Mbuf> {
+        Burst::push(self, m)
+    }
+    #[inline]
+    fn drain(&mut self) -> impl Iterator<Item = Mbuf> + '_ {
+        Burst::drain(self)
+    }
+}
+
+/// One worker's queue pair on every port (same order as the interfaces),
+/// the mbuf pool it allocates from, and a tx batch per port.
+pub struct PortDevice {
+    pool: Arc<Mempool>,
+    queues: Vec<PortQueue>,
+    tx: Vec<Burst>,
+    counters: Arc<Counters>,
+}
+
+impl PortDevice {
+    /// The device over `queues` (one per interface), allocating from
+    /// `pool`, counting in `counters` (the worker's L2/L3 counters).
+    pub fn new(pool: Arc<Mempool>, queues: Vec<PortQueue>, counters: Arc<Counters>) -> PortDevice {
+        let tx = (0..queues.len()).map(|_| Burst::default()).collect();
+        PortDevice { pool, queues, tx, counters }
+    }
+
+    /// The mbuf pool.
+    pub fn pool(&self) -> &Mempool {
+        &self.pool
+    }
+
+    fn flush_iface(&mut self, iface: usize) {
+        let s = self.queues[iface].send(&mut self.tx[iface]);
+        self.counters.add(Counter::TxPackets, s.sent as u64);
+        if s.dropped > 0 {
+            // The port is down (or has no ring for this queue): the frames
+            // were freed, not kept for a link that may not come back.
+            self.counters.add(Counter::TxLinkDown, s.dropped as u64);
+        }
+    }
+}
+
+impl Device for PortDevice {
+    type Buf = Mbuf;
+    type Burst = Burst;
+
+    #[inline]
+    fn interfaces(&self) -> usize {
+        self.queues.len()
+    }
+
+    #[inline]
+    fn queue(&self, iface: usize) -> u16 {
+        self.queues[iface].queue()
+    }
+
+    #[inline]
+    fn alloc(&mut self) -> Option<Mbuf> {
+        self.pool.alloc()
+    }
+
+    #[inline]
+    fn copy(&mut self, m: &Mbuf) -> Option<Mbuf> {
+        m.copy(&self.pool)
+    }
+
+    #[inline]
+    fn rx(&mut self, iface: usize, b: &mut Burst, max: usize, _now: u64) -> usize {
+        let n = self.queues[iface].rx_max(b, max);
+        self.counters.add(Counter::RxPackets, n as u64);
+        n
+    }
+
+    #[inline]
+    fn tx_push(&mut self, iface: usize, m: Mbuf, _now: u64) {
+        if self.tx[iface].is_full() {
+            self.flush_iface(iface);
+        }
+        if self.tx[iface].push(m).is_err() {
+            self.counters.inc(Counter::TxQueueFull);
+        }
+    }
+
+    #[inline]
+    fn tx_ready(&mut self, iface: usize) -> bool {
+        if !self.tx[iface].is_full() {
+            return true;
+        }
+        self.flush_iface(iface);
+        !self.tx[iface].is_full()
+    }
+
+    #[inline]
+    fn flush(&mut self, _now: u64) {
+        for iface in 0..self.tx.len() {
+            if !self.tx[iface].is_empty() {
+                self.flush_iface(iface);
+            }
+        }
+    }
+}
+
+/// Worker `worker`'s L2/L3 over `queues` (one per interface, same order),
+/// allocating from `pool`, counting in `counters`, fault injection off.
+pub fn port_l3(
+    worker: usize,
+    pool: Arc<Mempool>,
+    queues: Vec<PortQueue>,
+    counters: Arc<Counters>,
+    arp: net::arp_cache::ArpConfig,
+) -> PortL3 {
+    let dev = FaultInjector::new(PortDevice::new(pool, queues, counters.clone()), worker);
+    L3::new(worker, dev, counters, arp)
+}

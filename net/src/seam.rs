@@ -1,0 +1,162 @@
+//! The I/O seam: what the session layer needs from the layer under it.
+//!
+//! Transports build L4 segments and datagrams; everything below L4 is the
+//! seam's: the clock, tx buffers, tx readiness (backpressure), IPv4 output
+//! of an L4 payload (header writing, checksum-offload preparation,
+//! routing, ARP), the NIC's checksum verdicts and flow hashes on receive,
+//! RSS-aware local port choice, ICMP errors. [`L3`] implements it over any
+//! [`Device`] — the DPDK ports in the node, [`crate::sim`]'s in-memory
+//! links in tests — and [`Stack`] is what a worker drives above it. Both
+//! are generic (monomorphised), never `dyn`, so the seam costs nothing per
+//! packet.
+
+use std::net::Ipv4Addr;
+use std::ops::RangeInclusive;
+
+use crate::device::{Device, PacketBuf};
+use crate::l3::counters::{Counter, Counters};
+use crate::l3::{Ip4Delivery, L3};
+use crate::tables::NetTables;
+use wire::ipv4::Protocol;
+use wire::offload::CsumStatus;
+use wire::rss::ActiveOpen;
+
+/// Bytes an L4 buffer from [`Seam::alloc_tx`] keeps free in front for the
+/// headers the seam adds (IPv4 and Ethernet), at least.
+pub const L4_HEADROOM: usize = wire::ipv4::HEADER_LEN + wire::ethernet::HEADER_LEN;
+
+/// The layer under the transports.
+pub trait Seam {
+    /// The packet buffer type.
+    type Buf: PacketBuf;
+
+    /// Time of the current loop iteration, ns.
+    fn now_ns(&self) -> u64;
+
+    /// The L2/L3 counters (transports count failed buffer allocations
+    /// there, as the layer that owns the buffers).
+    fn counters(&self) -> &Counters;
+
+    /// An empty tx buffer with at least [`L4_HEADROOM`] bytes of headroom;
+    /// `None` (counted) when the pool is empty.
+    fn alloc_tx(&mut self) -> Option<Self::Buf>;
+
+    /// Whether the interface that routes to `dst` can take another frame
+    /// now; transports that can wait check this before building a packet.
+    fn tx_ready(&mut self, net: &NetTables, dst: Ipv4Addr) -> bool;
+
+    /// Send the UDP or TCP segment in `buf` (it starts at the L4 header;
+    /// ports and lengths set, checksum field anything) from `src` to `dst`:
+    /// the seam adds the IPv4 header, has the checksums done by the NIC
+    /// where it offers that and in software otherwise, routes and resolves.
+    fn ip4_output_l4(&mut self, net: &NetTables, buf: Self::Buf, src: Ipv4Addr, dst: Ipv4Addr, protocol: Protocol);
+
+    /// The NIC's verdict on a delivered packet's UDP/TCP checksum
+    /// ([`CsumStatus::Unknown`]: verify in software).
+    fn l4_csum_status(&self, d: &Ip4Delivery<Self::Buf>) -> CsumStatus;
+
+    /// The RSS hash of a delivered packet whose ports are `sport`/`dport`
+    /// (`None` when the interface has no predictable RSS).
+    fn rx_flow_hash(&self, d: &Ip4Delivery<Self::Buf>, sport: u16, dport: u16) -> Option<u32>;
+
+    /// A local port for an active open whose replies reach this worker
+    /// (see [`wire::rss::pick_local_port`]).
+    fn pick_local_port(
+        &self,
+        net: &NetTables,
+        open: ActiveOpen,
+        range: RangeInclusive<u16>,
+        start: u16,
+        attempts: u32,
+        usable: impl FnMut(u16) -> bool,
+    ) -> Option<u16>;
+
+    /// Our address on the interface that routes to `dst`.
+    fn source_for(&self, net: &NetTables, dst: Ipv4Addr) -> Option<Ipv4Addr>;
+
+    /// Answer a delivered packet with ICMP destination unreachable `code`
+    /// (rate limited).
+    fn icmp_unreachable(&mut self, net: &NetTables, d: &Ip4Delivery<Self::Buf>, code: u8);
+}
+
+impl<D: Device> Seam for L3<D> {
+    type Buf = D::Buf;
+
+    #[inline]
+    fn now_ns(&self) -> u64 {
+        self.now_ns
+    }
+
+    #[inline]
+    fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    #[inline]
+    fn alloc_tx(&mut self) -> Option<D::Buf> {
+        let b = self.alloc();
+        if b.is_none() {
+            self.counters.inc(Counter::MbufAllocFailed);
+        }
+        b
+    }
+
+    #[inline]
+    fn tx_ready(&mut self, net: &NetTables, dst: Ipv4Addr) -> bool {
+        L3::tx_ready(self, net, dst)
+    }
+
+    #[inline]
+    fn ip4_output_l4(&mut self, net: &NetTables, buf: D::Buf, src: Ipv4Addr, dst: Ipv4Addr, protocol: Protocol) {
+        L3::ip4_output_l4(self, net, buf, src, dst, protocol)
+    }
+
+    #[inline]
+    fn l4_csum_status(&self, d: &Ip4Delivery<D::Buf>) -> CsumStatus {
+        L3::l4_csum_status(self, d)
+    }
+
+    #[inline]
+    fn rx_flow_hash(&self, d: &Ip4Delivery<D::Buf>, sport: u16, dport: u16) -> Option<u32> {
+        L3::rx_flow_hash(self, d, sport, dport)
+    }
+
+    #[inline]
+    fn pick_local_port(
+        &self,
+        net: &NetTables,
+        open: ActiveOpen,
+        range: RangeInclusive<u16>,
+        start: u16,
+        attempts: u32,
+        usable: impl FnMut(u16) -> bool,
+    ) -> Option<u16> {
+        L3::pick_local_port(self, net, open, range, start, attempts, usable)
+    }
+
+    #[inline]
+    fn source_for(&self, net: &NetTables, dst: Ipv4Addr) -> Option<Ipv4Addr> {
+        L3::source_for(self, net, dst)
+    }
+
+    #[inline]
+    fn icmp_unreachable(&mut self, net: &NetTables, d: &Ip4Delivery<D::Buf>, code: u8) {
+        L3::icmp_unreachable(self, net, d, code)
+    }
+}
+
+/// The transport layer a worker drives above seam `S` (UDP/TCP sessions
+/// live here).
+pub trait Stack<S: Seam>: Send + 'static {
+    /// Tables the main thread changes under the barrier (e.g. listeners).
+    type Shared: Send + Sync + 'static;
+
+    /// A UDP or TCP packet for one of our addresses.
+    fn ip4_input(&mut self, io: &mut S, net: &NetTables, shared: &Self::Shared, d: Ip4Delivery<S::Buf>);
+
+    /// Periodic and application-driven work; returns how much was done
+    /// (0 means idle).
+    fn poll(&mut self, _io: &mut S, _net: &NetTables, _shared: &Self::Shared) -> usize {
+        0
+    }
+}
