@@ -68,11 +68,15 @@ pub mod isn;
 pub mod listen;
 pub mod options;
 pub mod output;
+mod recovery;
+mod recv;
 pub mod rst;
 pub mod rtt;
 pub mod sack;
+mod send;
 pub mod stats;
 pub mod syncookie;
+pub mod timer;
 pub mod timer_wheel;
 
 #[cfg(test)]
