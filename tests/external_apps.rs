@@ -126,11 +126,24 @@ impl Ext {
     }
 
     /// Waits for it to exit; returns its status and the rest of its stdout.
+    /// A program still running after 120 s is killed (and counts as failed),
+    /// so a peer left waiting by a broken transfer fails the test instead of
+    /// hanging it.
     fn finish(mut self) -> (bool, String) {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let st = loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                break Some(st);
+            }
+            if Instant::now() > deadline {
+                self.kill9();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
         let mut rest = String::new();
         let _ = self.out.read_to_string(&mut rest);
-        let st = self.child.wait().unwrap();
-        (st.success(), rest)
+        (st.is_some_and(|s| s.success()), rest)
     }
 }
 
@@ -143,7 +156,12 @@ impl Drop for Ext {
 /// Runs `dpnode echo client ...` to the end; returns (exit ok, stdout+stderr).
 fn echo_client(node: &Node, args: &[&str]) -> (bool, String) {
     let sock = api_socket(node).display().to_string();
-    let out = Command::new(bin()).args(["echo", "client", "socket", &sock]).args(args).output().unwrap();
+    // `timeout`: a client that never finishes fails the test instead of hanging it.
+    let out = Command::new("timeout")
+        .args(["-s", "KILL", "300", bin(), "echo", "client", "socket", &sock])
+        .args(args)
+        .output()
+        .unwrap();
     let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
     text.push_str(&String::from_utf8_lossy(&out.stderr));
     (out.status.success(), text)
