@@ -5,10 +5,10 @@
 //!
 //! The control block is a few parts with their own invariants and
 //! methods, plus the settings, state and pending output that tie them
-//! together: [`super::send`] (send sequence space, the peer's window, send
-//! MSS and window scale, the tx buffer's position), [`super::recv`]
+//! together: `send` (send sequence space, the peer's window, send
+//! MSS and window scale, the tx buffer's position), `recv`
 //! (receive sequence space, advertised window, SACK blocks, pending ACK),
-//! [`super::recovery`] (RTT and RTO backoff, dup ACKs, fast
+//! `recovery` (RTT and RTO backoff, dup ACKs, fast
 //! retransmit/recovery, the SACK scoreboard, the congestion controller)
 //! and [`super::timer`] (one table of deadlines by timer kind).
 //!

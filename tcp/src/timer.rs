@@ -5,7 +5,7 @@
 //! keeps as the connection's single timer-wheel entry.
 //!
 //! Every deadline is at least [`MIN_TIMER_NS`] after the `now` it was armed
-//! at ([`after`]), so a zero delay from the config cannot re-arm a timer
+//! at, so a zero delay from the config cannot re-arm a timer
 //! at the instant it fired and spin.
 
 /// The shortest delay any timer is armed with: one tick of the worker's
@@ -52,7 +52,7 @@ pub struct TimerTable {
 }
 
 impl TimerTable {
-    /// Arms `timer` for `delay` after `now` (see [`after`]), replacing any earlier deadline.
+    /// Arms `timer` for `delay` after `now` (at least [`MIN_TIMER_NS`] later), replacing any earlier deadline.
     pub fn arm(&mut self, timer: Timer, now: u64, delay: u64) {
         self.deadlines[timer.index()] = Some(after(now, delay));
     }
