@@ -4,9 +4,11 @@
 //! which lives in the `tcp` crate).
 //!
 //! Per worker there is a pool of connections, a 4-tuple table, a timer
-//! wheel with one entry per connection, one listen backlog per listener, an
-//! ISN generator and a SYN-cookie jar (their secrets are the node's, shared
-//! by the workers). After anything happens to a connection (a segment, an
+//! wheel with one entry per connection, and a [`tcp::Endpoint`] that
+//! decides what a segment gets (listener, backlog, SYN-cookie and reset
+//! policy; its ISN and cookie secrets are the node's, shared by the
+//! workers): the worker asks [`TcpTransport::demux`] and carries out the
+//! [`Action`]. After anything happens to a connection (a segment, an
 //! app call, a timer) it is *driven*: every segment it wants to send is
 //! built straight into an mbuf (payload copied from the tx fifo by the
 //! connection, headers emitted around it, checksums left to
@@ -22,7 +24,6 @@
 //! 2*MSL. Without a session, a connection is driven with two small heap
 //! fifos of the transport's own.
 
-use std::collections::HashMap;
 use std::net::SocketAddrV4;
 use std::sync::Arc;
 
@@ -45,30 +46,16 @@ use crate::pool::Pool;
 use crate::snapshot::ConnSnapshot;
 use crate::transport::{ConnectError, ConnectRequest, EventKind, PortPicker, Transport, TransportCx};
 use crate::udp::{Tuple, TupleMap};
-use tcp::backlog::{ListenBacklog, SynCookieMode, SynDecision};
-
-use tcp::config::{mss_cap, ConnOptions, Keepalive, TcpConfig};
+use tcp::backlog::SynCookieMode;
+use tcp::config::{ConnOptions, Keepalive, TcpConfig};
 use tcp::connection::{Connection, Event, State};
-use tcp::isn::{random_secret, IsnGenerator};
-use tcp::listen::{listen_action, ListenAction};
-use tcp::rst::reset_for;
+use tcp::endpoint::{Action, Demux, Endpoint};
+use tcp::isn::random_secret;
 use tcp::stats::{Counter, Counters};
-use tcp::syncookie::{CookieOptions, SynCookies};
 use tcp::timer_wheel::{TimerHandle, TimerWheel};
 
-counters::counters! {
-    /// What TCP input counts on a worker before a segment reaches a
-    /// connection (`show errors`; the connections' own are [`Counter`]s).
-    pub enum TcpInputCounter {
-        Malformed => ("tcp malformed", true),
-        BadChecksum => ("tcp bad checksum", true),
-        NoListener => ("tcp no listener (reset)", true),
-        SynDropped => ("tcp syn dropped (backlog full, cookies off)", true),
-    }
-}
-
-/// One worker's [`TcpInputCounter`]s.
-pub type TcpInputCounters = counters::AtomicCounters<TcpInputCounter, { TcpInputCounter::COUNT }>;
+/// TCP input's counters, owned by the TCP endpoint (`show errors`).
+pub use tcp::endpoint::{InputCounter as TcpInputCounter, InputCounters as TcpInputCounters};
 
 /// Node-wide TCP settings plus the transport's own.
 #[derive(Debug, Clone)]
@@ -119,19 +106,6 @@ struct TcpConn {
     tuple: Tuple,
 }
 
-/// What the worker does with a segment for a listener that matches no connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ListenVerdict {
-    /// A SYN: ask [`TcpTransport::syn_decision`].
-    Syn,
-    /// The last ACK of a cookie handshake (validated): make a session, then [`TcpTransport::accept_cookie`].
-    Cookie,
-    /// Answer with [`TcpTransport::send_reset`].
-    Reset,
-    /// Nothing (counted).
-    Drop,
-}
-
 /// A received segment, parsed.
 pub struct TcpInput {
     /// The header.
@@ -144,13 +118,10 @@ pub struct TcpInput {
 
 /// A worker's TCP connections.
 pub struct TcpTransport {
-    cfg: TcpTransportConfig,
+    endpoint: Endpoint,
     conns: Pool<TcpConn>,
     by_tuple: TupleMap<Tuple, u32>,
     wheel: TimerWheel<(u32, u32)>,
-    isn: IsnGenerator,
-    cookies: SynCookies,
-    backlogs: HashMap<u32, ListenBacklog>,
     counters: Counters,
     /// This worker's TCP input counters (the CLI reads them through [`crate::worker::SessionStats`]).
     pub input_counters: Arc<TcpInputCounters>,
@@ -166,16 +137,14 @@ impl TcpTransport {
     /// The transport for worker `worker` of `workers`.
     pub fn new(cfg: TcpTransportConfig, worker: u32, workers: u32, now: u64) -> Self {
         let workers = workers.max(1);
+        let input_counters = Arc::<TcpInputCounters>::default();
         TcpTransport {
-            isn: IsnGenerator::new(cfg.secret),
-            cookies: SynCookies::new(cfg.secret),
-            cfg,
+            endpoint: Endpoint::new(cfg.tcp, cfg.max_half_open, cfg.syn_cookies, cfg.secret, input_counters.clone()),
             conns: Pool::new("tcp connections"),
             by_tuple: TupleMap::default(),
             wheel: TimerWheel::new(TICK_NS, now),
-            backlogs: HashMap::new(),
             counters: Counters::default(),
-            input_counters: Arc::default(),
+            input_counters,
             ports: PortPicker::new(worker, workers),
             idle_rx: HeapFifo::new(4096).expect("valid size"),
             idle_tx: HeapFifo::new(4096).expect("valid size"),
@@ -219,10 +188,33 @@ impl TcpTransport {
         }
     }
 
-    /// The connection for `tuple`, if any.
-    #[inline]
-    pub fn lookup(&self, tuple: &Tuple) -> Option<u32> {
-        self.by_tuple.get(tuple).copied()
+    /// What `seg` (with `payload_len` bytes of data) gets, from the
+    /// endpoint's policy ([`Endpoint::input`]): the connection with its
+    /// 4-tuple, else the listener `listener` finds for its local address
+    /// (asked only then; it gives the listener and the transport options
+    /// and rx fifo size of its app), else nothing.
+    pub fn demux(
+        &mut self,
+        now: u64,
+        seg: &TcpInput,
+        payload_len: usize,
+        listener: impl FnOnce() -> Option<(u32, u32, TransportOptions)>,
+    ) -> Action {
+        let to = match self.by_tuple.get(&seg.tuple) {
+            Some(&c) => match self.conns.get(c) {
+                Some(tc) => Demux::Connection {
+                    index: c,
+                    conn: &tc.conn,
+                    awaiting_session: tc.listener.filter(|_| tc.awaiting_session),
+                },
+                None => return Action::Deliver { conn: c },
+            },
+            None => match listener() {
+                Some((id, rx_fifo_size, options)) => Demux::Listener { id, opts: conn_options(rx_fifo_size, &options) },
+                None => Demux::Nothing,
+            },
+        };
+        self.endpoint.input(now, &seg.repr, seg.tuple.local, seg.tuple.remote, payload_len, to)
     }
 
     /// Feeds a segment to connection `c` and drives it.
@@ -243,70 +235,18 @@ impl TcpTransport {
         self.drive(cx, c);
     }
 
-    /// What a SYN for `listener` gets: a half-open slot, a cookie, or nothing.
-    pub fn syn_decision(&mut self, listener: u32) -> SynDecision {
-        let (max, mode) = (self.cfg.max_half_open, self.cfg.syn_cookies);
-        self.backlogs.entry(listener).or_insert_with(|| ListenBacklog::new(max, mode)).on_syn()
-    }
-
-    /// Gives back a half-open slot taken by [`Self::syn_decision`] that was not used.
-    pub fn syn_undo(&mut self, listener: u32) {
-        if let Some(b) = self.backlogs.get_mut(&listener) {
-            b.on_half_open_done();
-        }
-    }
-
-    /// Passive open: a half-open connection for a SYN on `listener`,
-    /// whose app's sessions get rx fifos of `rx_fifo_size` bytes; it gets
-    /// its session later ([`Self::awaiting_session`]).
-    pub fn accept(
-        &mut self,
-        cx: &mut TransportCx<'_>,
-        listener: u32,
-        seg: &TcpInput,
-        rx_fifo_size: u32,
-        options: &TransportOptions,
-    ) {
+    /// Passive open ([`Action::Accept`]): a half-open connection for a SYN
+    /// on `listener`, with ISN `iss`; it gets its session later
+    /// ([`Action::SessionThenDeliver`]).
+    pub fn accept(&mut self, cx: &mut TransportCx<'_>, listener: u32, iss: u32, seg: &TcpInput, opts: ConnOptions) {
         let now = cx.io.now_ns;
-        let opts = conn_options(rx_fifo_size, options);
-        let iss = self.isn.generate(seg.tuple.local, seg.tuple.remote, now);
-        let conn = Connection::accept(&self.cfg.tcp, &seg.repr, seg.tuple.local, seg.tuple.remote, iss, opts, now);
+        let cfg = self.endpoint.config();
+        let conn = Connection::accept(cfg, &seg.repr, seg.tuple.local, seg.tuple.remote, iss, opts, now);
         if let Some(c) = self.insert(cx, conn, DETACHED, Some(listener), true, seg.tuple) {
             if let Some(tc) = self.conns.get_mut(c) {
                 tc.awaiting_session = true;
             }
             self.drive(cx, c);
-        }
-    }
-
-    /// The listener of connection `c` if it is a half-open passive open and
-    /// `seg` (with `payload_len` bytes of data) completes its handshake: the
-    /// caller gives it a session ([`Self::give_session`]) before feeding the
-    /// segment. Any other segment (a bad or old ACK, a RST, a retransmitted
-    /// SYN) is fed without one, so a half-open connection never holds fifos.
-    pub fn awaiting_session(&self, now: u64, c: u32, seg: &TcpInput, payload_len: usize) -> Option<u32> {
-        let tc = self.conns.get(c)?;
-        (tc.awaiting_session && tc.conn.completes_handshake(now, &seg.repr, payload_len))
-            .then_some(tc.listener)
-            .flatten()
-    }
-
-    /// What listener `listener` does with `seg`, which matches no
-    /// connection ([`listen_action`]): an ACK is a cookie handshake's last
-    /// ACK only if the cookie is good, else it is reset. Drops and resets
-    /// are counted here.
-    pub fn listen_verdict(&mut self, now: u64, listener: u32, seg: &TcpInput) -> ListenVerdict {
-        match listen_action(seg.repr.flags) {
-            ListenAction::Syn => ListenVerdict::Syn,
-            ListenAction::Ack if self.cookie_possible(listener) && self.cookie_valid(now, seg) => ListenVerdict::Cookie,
-            ListenAction::Ack => {
-                self.counters.incr(Counter::ListenerAckReset);
-                ListenVerdict::Reset
-            }
-            ListenAction::Drop => {
-                self.counters.incr(Counter::ListenerDropped);
-                ListenVerdict::Drop
-            }
         }
     }
 
@@ -321,29 +261,15 @@ impl TcpTransport {
         }
     }
 
-    /// Answers a SYN with a cookie SYN-ACK (no state kept), advertising
-    /// the MSS a connection of this listener (`options`) would.
-    pub fn send_cookie(
-        &mut self,
-        io: &mut PortL3,
-        net: &NetTables,
-        seg: &TcpInput,
-        rx_fifo_size: u32,
-        options: &TransportOptions,
-    ) {
-        let t = &self.cfg.tcp;
-        let enable = CookieOptions { timestamps: t.timestamps, window_scale: t.window_scale, sack: t.sack };
-        let our_mss = mss_cap(t, &conn_options(rx_fifo_size, options));
-        let (local, remote) = (seg.tuple.local, seg.tuple.remote);
-        let repr = self.cookies.syn_ack(io.now_ns, local, remote, &seg.repr, rx_fifo_size, our_mss, enable);
-        self.counters.incr(Counter::CookiesSent);
-        send_bare(io, net, &repr, seg.tuple);
+    /// Sends a segment that belongs to no connection ([`Action::Reset`], [`Action::SendCookie`]).
+    pub fn send_segment(&mut self, io: &mut PortL3, net: &NetTables, repr: &TcpRepr, seg: &TcpInput) {
+        send_bare(io, net, repr, seg.tuple);
     }
 
-    /// An ACK that matches no connection, for a listener that may have sent
-    /// cookies: a connection if the cookie is good, with the listener's
-    /// `options` (MSS cap, congestion control, Nagle, keepalive) as a
-    /// half-open connection would have had. The caller made the session.
+    /// A good cookie ACK ([`Action::CookieAccept`]): the connection it
+    /// stands for, with the listener's `opts` (MSS cap, congestion control,
+    /// Nagle, keepalive) as a half-open connection would have had, on
+    /// `session`, which the caller made. False if none was made.
     pub fn accept_cookie(
         &mut self,
         cx: &mut TransportCx<'_>,
@@ -351,16 +277,13 @@ impl TcpTransport {
         listener: u32,
         seg: &TcpInput,
         payload: &[u8],
-        options: &TransportOptions,
+        opts: ConnOptions,
     ) -> bool {
         let now = cx.io.now_ns;
         let Some(s) = cx.sessions.get(session) else { return false };
-        let opts = conn_options(s.rx().capacity() as u32, options);
-        let t = &self.cfg.tcp;
-        let Some(conn) =
-            Connection::from_cookie(t, &self.cookies, &seg.repr, seg.tuple.local, seg.tuple.remote, opts, now)
-        else {
-            self.counters.incr(Counter::CookiesFailed);
+        let opts = ConnOptions { rx_fifo_size: s.rx().capacity() as u32, ..opts };
+        let (local, remote) = (seg.tuple.local, seg.tuple.remote);
+        let Some(conn) = self.endpoint.connection_from_cookie(now, &seg.repr, local, remote, opts) else {
             return false;
         };
         match self.insert(cx, conn, session, Some(listener), false, seg.tuple) {
@@ -370,25 +293,6 @@ impl TcpTransport {
                 true
             }
             None => false,
-        }
-    }
-
-    /// Whether an unmatched ACK could be a cookie answer for `listener`.
-    pub fn cookie_possible(&self, listener: u32) -> bool {
-        self.cfg.syn_cookies != SynCookieMode::Never
-            && self.backlogs.get(&listener).is_none_or(|b| b.cookies_possible())
-    }
-
-    /// Validates a cookie ACK without making anything (so no session is allocated for forged ones).
-    pub fn cookie_valid(&self, now: u64, seg: &TcpInput) -> bool {
-        self.cookies.validate(now, seg.tuple.local, seg.tuple.remote, &seg.repr).is_some()
-    }
-
-    /// Answers a segment that belongs to nothing with a RST (RFC 9293 3.10.7.1).
-    pub fn send_reset(&mut self, io: &mut PortL3, net: &NetTables, seg: &TcpInput) {
-        if let Some(rst) = reset_for(&seg.repr) {
-            self.counters.incr(Counter::ResetsSent);
-            send_bare(io, net, &rst, seg.tuple);
         }
     }
 
@@ -430,8 +334,8 @@ impl TcpTransport {
             self.wheel.cancel(t);
         }
         if tc.half_open {
-            if let Some(b) = tc.listener.and_then(|l| self.backlogs.get_mut(&l)) {
-                b.on_half_open_done();
+            if let Some(l) = tc.listener {
+                self.endpoint.half_open_done(l);
             }
         }
         tc.conn.flush_counters(&mut self.counters);
@@ -451,8 +355,8 @@ impl TcpTransport {
                 Event::Established => {
                     if tc.half_open {
                         tc.half_open = false;
-                        if let Some(b) = tc.listener.and_then(|l| self.backlogs.get_mut(&l)) {
-                            b.on_half_open_done();
+                        if let Some(l) = tc.listener {
+                            self.endpoint.half_open_done(l);
                         }
                     }
                     Some(if tc.listener.is_some() { EventKind::Accepted } else { EventKind::Connected })
@@ -594,6 +498,7 @@ fn conn_options(rx_fifo_size: u32, o: &TransportOptions) -> ConnOptions {
 impl TcpTransport {
     /// Worker-wide counters (connections' included).
     pub fn counters(&mut self) -> Counters {
+        self.endpoint.flush_counters(&mut self.counters);
         let idx = self.conns.indices();
         for c in idx {
             if let Some(tc) = self.conns.get_mut(c) {
@@ -655,8 +560,8 @@ impl Transport for TcpTransport {
         let local = SocketAddrV4::new(*local.ip(), port);
         let rx_size = cx.sessions.get(session).map_or(65536, |s| s.rx().capacity() as u32);
         let opts = conn_options(rx_size, &req.options);
-        let iss = self.isn.generate(local, remote, now);
-        let conn = Connection::connect(&self.cfg.tcp, local, remote, iss, opts, now);
+        let iss = self.endpoint.iss(now, local, remote);
+        let conn = Connection::connect(self.endpoint.config(), local, remote, iss, opts, now);
         let tuple = Tuple { local, remote };
         if let Some(old) = self.by_tuple.get(&tuple).copied() {
             if self.conns.get(old).is_some_and(|tc| tc_reusable(tc, now)) {

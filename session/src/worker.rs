@@ -47,10 +47,10 @@ use crate::pool::Pool;
 use crate::segment::fifo_pair_footprint;
 use crate::session::{dgram_enqueue, DgramHeader, Session, SessionFifos, SessionState};
 use crate::snapshot::{AppWorkerSnapshot, FifoUsage, SessionSnapshot};
-use crate::tcp_transport::{ListenVerdict, TcpInputCounter, TcpInputCounters, TcpTransport, TcpTransportConfig};
+use crate::tcp_transport::{TcpInputCounters, TcpTransport, TcpTransportConfig};
 use crate::transport::{ConnectError, ConnectRequest, EventKind, SessionEvent, Transport, TransportCx};
 use crate::udp::{Tuple, UdpConfig, UdpCounter, UdpCounters, UdpTransport};
-use tcp::backlog::SynDecision;
+use tcp::endpoint::Action;
 
 mod external_messages;
 
@@ -526,61 +526,64 @@ impl SessionWorker {
         Some(c.app(c.listener(listener)?.app_index)?.opts.rx_fifo_size)
     }
 
-    /// TCP input: an existing connection (giving a half-open one its session
-    /// when its handshake completes), else a listener (SYN: half-open or
-    /// cookie; bare ACK: maybe a cookie), else a RST.
+    /// TCP input: the endpoint's policy ([`TcpTransport::demux`]) says
+    /// where a segment goes: an existing connection (giving a half-open
+    /// one its session when its handshake completes), else a listener
+    /// (SYN: half-open or cookie; bare ACK: maybe a cookie), else a RST.
     fn tcp_input(&mut self, io: &mut PortL3, net: &NetTables, shared: &SessionShared, d: Ip4Delivery<Mbuf>) {
         let Some(seg) = self.tcp.parse(io, &d) else { return };
         let end = (seg.payload_offset + seg.repr.payload_len).min(d.buf.len());
         let payload = &d.buf.data()[seg.payload_offset.min(end)..end];
         let worker = self.index;
-        if let Some(c) = self.tcp.lookup(&seg.tuple) {
-            if let Some(l) = self.tcp.awaiting_session(io.now_ns, c, &seg, payload.len()) {
-                let Some(s) =
-                    self.session_accept_alloc(io, shared, l, TransportProto::Tcp, seg.tuple.local, seg.tuple.remote)
-                else {
+        let (ip, port) = (*seg.tuple.local.ip(), seg.tuple.local.port());
+        let action = self.tcp.demux(io.now_ns, &seg, payload.len(), || {
+            let l = shared.control.lookup_listener(0, 0, Proto::Tcp, ip, port, false)?;
+            let options = shared.control.listener(l).map(|x| x.options).unwrap_or_default();
+            Some((l, Self::listener_rx_fifo_size(shared, l).unwrap_or(65536), options))
+        });
+        match action {
+            Action::Deliver { conn } => {
+                let mut cx = Self::cx(&mut self.sessions, &mut self.events, io, net, worker);
+                self.tcp.input(&mut cx, conn, &seg, payload);
+            }
+            Action::SessionThenDeliver { conn, listener } => {
+                let Some(s) = self.session_accept_alloc(
+                    io,
+                    shared,
+                    listener,
+                    TransportProto::Tcp,
+                    seg.tuple.local,
+                    seg.tuple.remote,
+                ) else {
                     // No app or no fifo memory: drop it; the peer retransmits.
                     return;
                 };
                 let mut cx = Self::cx(&mut self.sessions, &mut self.events, io, net, worker);
-                self.tcp.give_session(&mut cx, c, s);
+                self.tcp.give_session(&mut cx, conn, s);
+                self.tcp.input(&mut cx, conn, &seg, payload);
             }
-            let mut cx = Self::cx(&mut self.sessions, &mut self.events, io, net, worker);
-            self.tcp.input(&mut cx, c, &seg, payload);
-            return;
-        }
-        let (ip, port) = (*seg.tuple.local.ip(), seg.tuple.local.port());
-        let Some(l) = shared.control.lookup_listener(0, 0, Proto::Tcp, ip, port, false) else {
-            self.tcp.input_counters.inc(TcpInputCounter::NoListener);
-            self.tcp.send_reset(io, net, &seg);
-            return;
-        };
-        let options = shared.control.listener(l).map(|x| x.options).unwrap_or_default();
-        match self.tcp.listen_verdict(io.now_ns, l, &seg) {
-            ListenVerdict::Syn => {
-                let rx = Self::listener_rx_fifo_size(shared, l).unwrap_or(65536);
-                match self.tcp.syn_decision(l) {
-                    SynDecision::Accept => {
-                        let mut cx = Self::cx(&mut self.sessions, &mut self.events, io, net, worker);
-                        self.tcp.accept(&mut cx, l, &seg, rx, &options);
-                    }
-                    SynDecision::Cookie => self.tcp.send_cookie(io, net, &seg, rx, &options),
-                    SynDecision::Drop => self.tcp.input_counters.inc(TcpInputCounter::SynDropped),
-                }
+            Action::Accept { listener, iss, opts } => {
+                let mut cx = Self::cx(&mut self.sessions, &mut self.events, io, net, worker);
+                self.tcp.accept(&mut cx, listener, iss, &seg, opts);
             }
-            ListenVerdict::Cookie => {
-                let Some(s) =
-                    self.session_accept_alloc(io, shared, l, TransportProto::Tcp, seg.tuple.local, seg.tuple.remote)
-                else {
+            Action::CookieAccept { listener, opts } => {
+                let Some(s) = self.session_accept_alloc(
+                    io,
+                    shared,
+                    listener,
+                    TransportProto::Tcp,
+                    seg.tuple.local,
+                    seg.tuple.remote,
+                ) else {
                     return;
                 };
                 let mut cx = Self::cx(&mut self.sessions, &mut self.events, io, net, worker);
-                if !self.tcp.accept_cookie(&mut cx, s, l, &seg, payload, &options) {
+                if !self.tcp.accept_cookie(&mut cx, s, listener, &seg, payload, opts) {
                     self.session_free(s);
                 }
             }
-            ListenVerdict::Reset => self.tcp.send_reset(io, net, &seg),
-            ListenVerdict::Drop => {}
+            Action::SendCookie(repr) | Action::Reset(repr) => self.tcp.send_segment(io, net, &repr, &seg),
+            Action::Drop(_) => {}
         }
     }
 

@@ -10,11 +10,11 @@
 
 use wire::tcp::{Repr as TcpRepr, SeqNumber};
 
-use super::cc::CongestionControl;
-use super::connection::{after, AckNeed, ConnectError, Connection, Event, Recovery, State};
-use super::options::{paws_reject, ts_clock, TS_TICK_NS};
-use super::sack::{receiver_blocks, DUP_THRESH};
+use super::connection::{ConnectError, Connection, Event, State};
+use super::options::TS_TICK_NS;
+use super::sack::DUP_THRESH;
 use super::stats::Counter;
+use super::timer::Timer;
 use crate::buffer::{RecvBuffer, SendBuffer};
 
 impl Connection {
@@ -23,7 +23,7 @@ impl Connection {
     pub fn input(&mut self, now: u64, seg: &TcpRepr, payload: &[u8], rx: &impl RecvBuffer, tx: &impl SendBuffer) {
         self.counters.incr(Counter::SegmentsIn);
         self.totals.segs_in += 1;
-        self.rx_free = rx.free() as u32;
+        self.rcv.see_free(rx);
         match self.state {
             State::Closed => {}
             State::SynSent => self.input_syn_sent(now, seg),
@@ -33,7 +33,7 @@ impl Connection {
 
     fn input_syn_sent(&mut self, now: u64, seg: &TcpRepr) {
         let flags = seg.flags;
-        if flags.ack() && (seg.ack_number <= self.iss || seg.ack_number > self.snd_max) {
+        if flags.ack() && self.snd.ack_misses_syn(seg.ack_number) {
             // Not an answer to our SYN (RFC 9293: reset it unless it is a reset).
             if !flags.rst() {
                 self.rst_pending = Some(self.rst_for_ack(seg));
@@ -55,37 +55,32 @@ impl Connection {
         self.take_peer_syn(seg, now);
         if flags.ack() {
             // Why ignore data on the SYN-ACK: it is rare, and unacknowledged it will be resent.
-            self.snd_una = seg.ack_number;
-            self.tx_base = self.snd_una;
-            self.snd_wnd = u32::from(seg.window_len);
-            self.max_snd_wnd = self.snd_wnd;
-            self.snd_wl1 = seg.seq_number;
-            self.snd_wl2 = seg.ack_number;
+            // The window of a SYN-ACK is never scaled (RFC 7323 §2.2).
+            self.snd.synchronize(seg.seq_number, seg.ack_number, u32::from(seg.window_len));
             self.sample_rtt_from_handshake(now, seg);
             self.on_established(now);
-            self.ack_need = AckNeed::Now;
+            self.rcv.ack_now();
         } else {
             // Simultaneous open: answer with a SYN-ACK from the same ISN.
             self.state = State::SynReceived;
-            self.snd_wnd = u32::from(seg.window_len);
-            self.snd_wl1 = seg.seq_number;
+            self.snd.take_syn_window(seg.seq_number, seg.window_len);
             self.syn_pending = true;
         }
     }
 
     fn sample_rtt_from_handshake(&mut self, now: u64, seg: &TcpRepr) {
-        if let Some((_, sent)) = self.rtt_seq.take() {
-            self.rtt.sample(now.saturating_sub(sent));
-        } else if let Some(ts) = seg.timestamp.filter(|t| self.neg.timestamps && t.tsecr != 0) {
+        if let Some((_, sent)) = self.rec.rtt_seq.take() {
+            self.rec.rtt.sample(now.saturating_sub(sent));
+        } else if let Some(ts) = seg.timestamp.filter(|t| self.ts.enabled && t.tsecr != 0) {
             self.sample_ts(now, ts.tsecr);
         }
     }
 
     fn sample_ts(&mut self, now: u64, tsecr: u32) {
-        let ticks = ts_clock(now, self.ts_offset).wrapping_sub(tsecr);
+        let ticks = self.ts.clock(now).wrapping_sub(tsecr);
         // Why the bound: a wild TSecr (bad peer) must not poison the estimator.
         if ticks < 1 << 30 {
-            self.rtt.sample(u64::from(ticks) * TS_TICK_NS);
+            self.rec.rtt.sample(u64::from(ticks) * TS_TICK_NS);
         }
     }
 
@@ -111,7 +106,7 @@ impl Connection {
         // SYN-RECEIVED: a retransmitted SYN asks for our SYN-ACK again; in a
         // simultaneous open the peer's SYN-ACK repeats its SYN, which we
         // already have, so only its ACK matters.
-        if self.state == State::SynReceived && syn && seq == self.irs {
+        if self.state == State::SynReceived && syn && seq == self.rcv.irs {
             if !flags.ack() {
                 if !flags.rst() {
                     self.syn_pending = true;
@@ -125,7 +120,7 @@ impl Connection {
         // PAWS (RFC 7323 §5.3).
         if self.paws_rejects(now, seg) {
             self.counters.incr(Counter::PawsDrops);
-            self.ack_need = AckNeed::Now;
+            self.rcv.ack_now();
             return;
         }
 
@@ -135,23 +130,19 @@ impl Connection {
         if !self.acceptable(seq, syn, data_len, fin) {
             if self.state == State::TimeWait && fin {
                 // A retransmitted FIN: our last ACK was lost. Re-ACK and restart 2*MSL.
-                self.t_close = Some(after(now, self.time_wait));
+                self.timers.arm(Timer::Close, now, self.time_wait);
             }
             if !flags.rst() {
                 self.counters.incr(Counter::OutOfWindow);
-                self.ack_need = AckNeed::Now;
+                self.rcv.ack_now();
                 // A retransmission of data we already acknowledged (our ACK
                 // was lost) reaching our last ACK point: echo its TSval, as
                 // Linux does, or the sender would time its retransmission
                 // from the first transmission and inflate its RTO.
                 let end = seq + data_len + u32::from(syn) + u32::from(fin);
-                if let Some(ts) = seg.timestamp.filter(|_| self.neg.timestamps) {
-                    if SeqNumber(ts.tsval) >= SeqNumber(self.ts_recent)
-                        && seq <= self.last_ack_sent
-                        && end >= self.last_ack_sent
-                    {
-                        self.ts_recent = ts.tsval;
-                        self.ts_recent_at = now;
+                if let Some(ts) = seg.timestamp.filter(|_| self.ts.enabled) {
+                    if self.ts.is_current(ts.tsval) && seq <= self.rcv.last_ack_sent && end >= self.rcv.last_ack_sent {
+                        self.ts.take(ts.tsval, now);
                     }
                 }
             }
@@ -161,7 +152,7 @@ impl Connection {
 
         // RST (RFC 5961 §3.2): exact match resets, anything else in the window is challenged.
         if flags.rst() {
-            if seq == self.rcv_nxt {
+            if seq == self.rcv.nxt {
                 self.counters.incr(Counter::ResetsReceived);
                 if self.state != State::TimeWait {
                     self.push_event(Event::Reset);
@@ -184,25 +175,20 @@ impl Connection {
         }
 
         // RFC 7323 §4.3: remember the peer's TSval from the segment that covers our last ACK.
-        if let Some(ts) = seg.timestamp.filter(|_| self.neg.timestamps) {
-            if SeqNumber(ts.tsval) >= SeqNumber(self.ts_recent) && seq <= self.last_ack_sent {
-                self.ts_recent = ts.tsval;
-                self.ts_recent_at = now;
+        if let Some(ts) = seg.timestamp.filter(|_| self.ts.enabled) {
+            if self.ts.is_current(ts.tsval) && seq <= self.rcv.last_ack_sent {
+                self.ts.take(ts.tsval, now);
             }
         }
 
         if self.state == State::SynReceived {
-            if !self.acks_our_syn(seg.ack_number) {
+            if !self.snd.acks_syn(seg.ack_number) {
                 self.rst_pending = Some(self.rst_for_ack(seg));
                 return;
             }
-            self.snd_wnd = u32::from(seg.window_len) << self.neg.snd_wscale;
-            self.max_snd_wnd = self.snd_wnd;
-            self.snd_wl1 = seq;
-            self.snd_wl2 = seg.ack_number;
+            let wnd = self.snd.scale(seg.window_len);
+            self.snd.synchronize(seq, seg.ack_number, wnd);
             self.sample_rtt_from_handshake(now, seg);
-            self.snd_una = seg.ack_number;
-            self.tx_base = self.snd_una;
             self.on_established(now);
         } else if !self.input_ack(now, seg, seq, data_len, tx) {
             return;
@@ -218,15 +204,15 @@ impl Connection {
             if self.state == State::Closed {
                 return;
             }
-        } else if fin && seq + data_len == self.rcv_nxt {
-            fin_at = Some(self.rcv_nxt);
+        } else if fin && seq + data_len == self.rcv.nxt {
+            fin_at = Some(self.rcv.nxt);
         }
 
         // FIN, once everything before it has arrived.
         if let Some(f) = fin_at {
-            self.rx_fin = Some(f);
+            self.rcv.fin = Some(f);
         }
-        if self.rx_fin == Some(self.rcv_nxt) && !self.peer_fin_seen() {
+        if self.rcv.fin == Some(self.rcv.nxt) && !self.peer_fin_seen() {
             self.input_fin(now);
         }
     }
@@ -244,7 +230,7 @@ impl Connection {
         }
         let flags = seg.flags;
         let (mut seq, mut syn) = (seg.seq_number, flags.syn());
-        if syn && seq == self.irs {
+        if syn && seq == self.rcv.irs {
             if !flags.ack() {
                 return false; // a retransmitted SYN
             }
@@ -257,19 +243,12 @@ impl Connection {
             && !flags.rst()
             && !syn
             && flags.ack()
-            && self.acks_our_syn(seg.ack_number)
+            && self.snd.acks_syn(seg.ack_number)
     }
 
     /// PAWS (RFC 7323 §5.3): `seg` carries a timestamp older than the last one taken.
     fn paws_rejects(&self, now: u64, seg: &TcpRepr) -> bool {
-        self.neg.timestamps
-            && !seg.flags.rst()
-            && seg.timestamp.is_some_and(|ts| paws_reject(self.ts_recent, self.ts_recent_at, ts.tsval, now))
-    }
-
-    /// In SYN-RECEIVED: whether `ack` acknowledges our SYN (RFC 9293 §3.10.7.4, fifth check).
-    fn acks_our_syn(&self, ack: SeqNumber) -> bool {
-        self.snd_una < ack && ack <= self.snd_max
+        !seg.flags.rst() && seg.timestamp.is_some_and(|ts| self.ts.rejects(ts.tsval, now))
     }
 
     /// Whether a segment is acceptable (RFC 9293 §3.10.7.4 table), with
@@ -283,16 +262,17 @@ impl Connection {
             // Only the window our SYN-ACK offered: a half-open connection may
             // have no fifo yet, and the answer must not depend on which one
             // it is given (see `completes_handshake`).
-            self.rcv_adv.since(self.rcv_nxt)
+            self.rcv.advertised()
         } else {
-            self.rx_free.max(self.rcv_adv.since(self.rcv_nxt))
+            self.rcv.free.max(self.rcv.advertised())
         };
         let len = data_len + u32::from(syn) + u32::from(fin);
-        let in_window = |s: SeqNumber| self.rcv_nxt <= s && s < self.rcv_nxt + wnd;
+        let nxt = self.rcv.nxt;
+        let in_window = |s: SeqNumber| nxt <= s && s < nxt + wnd;
         match (len, wnd) {
-            (0, 0) => seq == self.rcv_nxt,
+            (0, 0) => seq == nxt,
             (0, _) => in_window(seq),
-            (_, 0) => data_len == 0 && fin && seq == self.rcv_nxt,
+            (_, 0) => data_len == 0 && fin && seq == nxt,
             _ => in_window(seq) || in_window(seq + len - 1),
         }
     }
@@ -300,7 +280,7 @@ impl Connection {
     fn challenge_ack(&mut self, now: u64) {
         if self.challenge.allow(now) {
             self.counters.incr(Counter::ChallengeAcks);
-            self.ack_need = AckNeed::Now;
+            self.rcv.ack_now();
         } else {
             self.counters.incr(Counter::ChallengeAcksLimited);
         }
@@ -310,60 +290,44 @@ impl Connection {
     /// false if the segment must be dropped.
     fn input_ack(&mut self, now: u64, seg: &TcpRepr, seq: SeqNumber, data_len: u32, tx: &impl SendBuffer) -> bool {
         let ack = seg.ack_number;
-        if ack > self.snd_max {
-            // Acknowledges what we never sent (RFC 9293; RFC 5961 §5).
-            self.ack_need = AckNeed::Now;
-            return false;
-        }
-        if ack < self.snd_una - self.max_snd_wnd.max(1) {
-            self.ack_need = AckNeed::Now;
+        if self.snd.ack_out_of_range(ack) {
+            self.rcv.ack_now();
             return false;
         }
 
-        let wnd = u32::from(seg.window_len) << self.neg.snd_wscale;
-        let window_changed = wnd != self.snd_wnd;
-        if self.snd_wl1 < seq || (self.snd_wl1 == seq && self.snd_wl2 <= ack) {
-            self.snd_wnd = wnd;
-            self.snd_wl1 = seq;
-            self.snd_wl2 = ack;
-            self.max_snd_wnd = self.max_snd_wnd.max(wnd);
-            if wnd > 0 {
-                self.t_persist = None;
-                self.persist_backoff = 0;
-            }
+        let wnd = self.snd.scale(seg.window_len);
+        let window_changed = wnd != self.snd.wnd;
+        if self.snd.update_window(seq, ack, wnd) && wnd > 0 {
+            self.timers.cancel(Timer::Persist);
+            self.rec.persist_backoff = 0;
         }
 
-        let mss = u32::from(self.neg.snd_mss);
-        if self.neg.sack && !seg.sack_blocks.is_empty() {
-            self.scoreboard.update(&seg.sack_blocks, self.snd_una.max(ack), self.snd_max);
+        let mss = self.snd.mss();
+        if self.sack && !seg.sack_blocks.is_empty() {
+            self.rec.scoreboard.update(&seg.sack_blocks, self.snd.una.max(ack), self.snd.max);
         }
 
-        if ack > self.snd_una {
+        if ack > self.snd.una {
             self.on_new_ack(now, seg, ack, tx);
-        } else if ack == self.snd_una
-            && data_len == 0
-            && !seg.flags.fin()
-            && !window_changed
-            && self.snd_max > self.snd_una
+        } else if ack == self.snd.una && data_len == 0 && !seg.flags.fin() && !window_changed && self.snd.outstanding()
         {
             // A duplicate ACK (RFC 5681 §2).
-            self.dupacks += 1;
+            self.rec.dupacks += 1;
             self.counters.incr(Counter::DupAcks);
             self.totals.dupacks += 1;
-            if self.recovery.is_none() {
-                if self.dupacks >= DUP_THRESH || (self.neg.sack && self.scoreboard.is_lost(self.snd_una, mss)) {
+            if !self.rec.in_recovery() {
+                if self.rec.dupacks >= DUP_THRESH || (self.sack && self.rec.scoreboard.is_lost(self.snd.una, mss)) {
                     self.enter_recovery(now);
                 }
-            } else if !self.neg.sack {
+            } else if !self.sack {
                 // NewReno: each further dup ACK means a segment left the network.
-                let cwnd = self.cc.cwnd().saturating_add(mss);
-                self.cc.set_cwnd(cwnd);
+                self.rec.inflate(mss);
             }
         }
-        if self.recovery.is_none()
-            && self.neg.sack
-            && self.scoreboard.is_lost(self.snd_una, mss)
-            && self.snd_max > self.snd_una
+        if !self.rec.in_recovery()
+            && self.sack
+            && self.rec.scoreboard.is_lost(self.snd.una, mss)
+            && self.snd.outstanding()
         {
             self.enter_recovery(now);
         }
@@ -371,94 +335,52 @@ impl Connection {
     }
 
     fn enter_recovery(&mut self, now: u64) {
-        let mss = u32::from(self.neg.snd_mss);
         self.counters.incr(Counter::FastRetransmits);
-        self.recovery = Some(Recovery { point: self.snd_max });
-        self.cc.on_congestion(now, self.snd_max.since(self.snd_una));
-        self.rtt_seq = None; // Karn: the timed segment may be retransmitted
-                             // Retransmit the first unacknowledged segment at once, whatever the
-                             // window (RFC 6675 §5 step 4.3; RFC 6582 §3.2 step 2).
-        self.rexmit_head = true;
-        if self.neg.sack {
-            self.high_rxt = self.snd_una;
-        } else {
-            // RFC 6582 §3.2 step 3: inflate by the three segments that left the network.
-            let cwnd = self.cc.ssthresh().saturating_add(3 * mss);
-            self.cc.set_cwnd(cwnd);
-        }
+        self.rec.enter(now, &self.snd, self.sack);
     }
 
     fn on_new_ack(&mut self, now: u64, seg: &TcpRepr, ack: SeqNumber, tx: &impl SendBuffer) {
-        let acked = ack.since(self.snd_una);
-        let mss = u32::from(self.neg.snd_mss);
-
         // Drop acknowledged data from the tx fifo; the FIN takes a sequence number but no byte.
-        let fin_acked = self.fin_seq.is_some_and(|f| ack > f);
-        let data_end = if fin_acked { self.fin_seq.unwrap_or(ack) } else { ack };
-        let bytes = data_end.since(self.tx_base);
-        if bytes > 0 {
-            tx.release(bytes as usize);
-            self.tx_base += bytes;
+        let acked = self.snd.on_ack(ack, tx);
+        if acked.bytes > 0 {
             self.push_event(Event::TxSpace);
         }
 
         // RTT: timestamps when in use, else the one timed segment (Karn).
-        if let Some(ts) = seg.timestamp.filter(|t| self.neg.timestamps && t.tsecr != 0) {
+        if let Some(ts) = seg.timestamp.filter(|t| self.ts.enabled && t.tsecr != 0) {
             // An echo older than our last retransmission of this data means
             // an earlier transmission arrived and its ACK was lost (Eifel,
             // RFC 3522): the time since then is not a path RTT, so skip it.
-            let stale =
-                self.rexmit_mark.is_some_and(|(tsval, high)| ack <= high && SeqNumber(ts.tsecr) < SeqNumber(tsval));
+            let mark = self.rec.rexmit_mark;
+            let stale = mark.is_some_and(|(tsval, high)| ack <= high && SeqNumber(ts.tsecr) < SeqNumber(tsval));
             if !stale {
                 self.sample_ts(now, ts.tsecr);
             }
-            if self.rexmit_mark.is_some_and(|(_, high)| ack > high) {
-                self.rexmit_mark = None;
+            if mark.is_some_and(|(_, high)| ack > high) {
+                self.rec.rexmit_mark = None;
             }
-        } else if let Some((timed, sent)) = self.rtt_seq {
+        } else if let Some((timed, sent)) = self.rec.rtt_seq {
             if ack > timed {
-                self.rtt.sample(now.saturating_sub(sent));
-                self.rtt_seq = None;
+                self.rec.rtt.sample(now.saturating_sub(sent));
+                self.rec.rtt_seq = None;
             }
         }
 
-        self.snd_una = ack;
-        if self.snd_nxt < self.snd_una {
-            self.snd_nxt = self.snd_una;
-        }
-        if self.high_rxt < self.snd_una {
-            self.high_rxt = self.snd_una;
-        }
-        self.scoreboard.remove_below(self.snd_una);
-        self.retries = 0;
-        self.dupacks = 0;
-
-        match self.recovery {
-            Some(r) if ack >= r.point => {
-                self.recovery = None;
-                self.rexmit_head = false;
-                self.cc.on_recovered(now);
-            }
-            Some(_) if !self.neg.sack => {
-                // RFC 6582 §3.2 step 5: partial ACK. Retransmit the next hole,
-                // deflate by what was acknowledged, add back one segment.
-                self.rexmit_head = true;
-                let cwnd = self.cc.cwnd().saturating_sub(acked).saturating_add(if acked >= mss { mss } else { 0 });
-                self.cc.set_cwnd(cwnd);
-            }
-            Some(_) => {}
-            None => self.cc.on_ack(now, acked, self.rtt.srtt()),
-        }
+        self.rec.on_new_ack(now, &self.snd, acked.seq, self.sack);
 
         // RFC 6298 §5.2/5.3: stop the timer when all is acknowledged, else restart it.
-        self.t_rto = if self.snd_una == self.snd_max { None } else { Some(after(now, self.rtt.rto())) };
+        if self.snd.outstanding() {
+            self.timers.arm(Timer::Rto, now, self.rec.rtt.rto());
+        } else {
+            self.timers.cancel(Timer::Rto);
+        }
 
-        if fin_acked {
+        if acked.fin {
             match self.state {
                 State::FinWait1 => {
                     self.state = State::FinWait2;
                     if self.app_closed {
-                        self.t_close = Some(after(now, self.fin_wait_2));
+                        self.timers.arm(Timer::Close, now, self.fin_wait_2);
                     }
                 }
                 State::Closing => self.enter_time_wait(now),
@@ -478,17 +400,17 @@ impl Connection {
         rx: &impl RecvBuffer,
     ) -> Option<SeqNumber> {
         // Trim what we already have from the front.
-        let skip = self.rcv_nxt.since(seq).min(data.len() as u32) as usize;
+        let skip = self.rcv.nxt.since(seq).min(data.len() as u32) as usize;
         let mut data = &data[skip..];
         let seq = seq + skip as u32;
         let mut fin = fin;
         // Trim what lies beyond the window (the fifo's free space) from the back, and the FIN with it.
-        let room = self.rx_free.saturating_sub(seq.since(self.rcv_nxt)) as usize;
+        let room = self.rcv.free.saturating_sub(seq.since(self.rcv.nxt)) as usize;
         if data.len() > room {
             data = &data[..room];
             fin = false;
             // Tell the peer at once where the window really ends.
-            self.ack_need = AckNeed::Now;
+            self.rcv.ack_now();
         }
         if data.is_empty() {
             return fin.then_some(seq);
@@ -498,55 +420,43 @@ impl Connection {
             self.abort();
             return None;
         }
-        if seq == self.rcv_nxt {
-            let had_holes = self.rx_ooo_runs > 0;
+        if seq == self.rcv.nxt {
+            let had_holes = self.rcv.ooo_runs > 0;
             let e = rx.enqueue(data);
-            self.rcv_nxt += e.advanced as u32;
+            self.rcv.nxt += e.advanced as u32;
             if e.advanced > 0 {
                 self.push_event(Event::RxData);
             }
-            self.segs_unacked += 1;
-            if had_holes || self.segs_unacked >= 2 {
+            self.rcv.segs_unacked += 1;
+            if had_holes || self.rcv.segs_unacked >= 2 {
                 // Hole filled (RFC 5681 §4.2: ACK at once) or every second segment.
-                self.ack_need = AckNeed::Now;
-            } else if self.ack_need < AckNeed::Delayed {
-                self.ack_need = AckNeed::Delayed;
-                self.t_delack.get_or_insert(after(now, self.delayed_ack));
+                self.rcv.ack_now();
+            } else if self.rcv.ack_later() {
+                self.timers.arm_if_idle(Timer::DelayedAck, now, self.delayed_ack);
             }
-            self.refresh_rx(rx, None);
+            self.rcv.refresh(rx, None, self.sack);
         } else {
-            if rx.enqueue_at(seq.since(self.rcv_nxt), data) {
+            if rx.enqueue_at(seq.since(self.rcv.nxt), data) {
                 self.counters.incr(Counter::OutOfOrder);
             } else {
                 self.counters.incr(Counter::OutOfOrderDrops);
             }
             // An out-of-order segment is acknowledged at once (RFC 5681 §4.2) with SACK blocks.
-            self.ack_need = AckNeed::Now;
-            self.refresh_rx(rx, Some(seq));
+            self.rcv.ack_now();
+            self.rcv.refresh(rx, Some(seq), self.sack);
         }
         fin.then_some(seq + data.len() as u32)
     }
 
-    /// Refreshes what the rx fifo tells us: free space and SACK blocks.
-    fn refresh_rx(&mut self, rx: &impl RecvBuffer, recent: Option<SeqNumber>) {
-        self.rx_free = rx.free() as u32;
-        self.rx_ooo_runs = rx.ooo_segments().count();
-        self.rx_sack = if self.neg.sack && self.rx_ooo_runs > 0 {
-            receiver_blocks(self.rcv_nxt, rx.ooo_segments(), recent, &self.rx_sack)
-        } else {
-            Default::default()
-        };
-    }
-
     fn input_fin(&mut self, now: u64) {
-        self.rcv_nxt += 1;
-        self.rx_fin = None;
-        self.ack_need = AckNeed::Now;
+        self.rcv.nxt += 1;
+        self.rcv.fin = None;
+        self.rcv.ack_now();
         self.push_event(Event::PeerClosed);
         match self.state {
             State::SynReceived | State::Established => self.state = State::CloseWait,
             State::FinWait1 => {
-                if self.fin_seq.is_some_and(|f| self.snd_una > f) {
+                if self.snd.fin_seq.is_some_and(|f| self.snd.una > f) {
                     self.enter_time_wait(now);
                 } else {
                     self.state = State::Closing;
@@ -559,10 +469,7 @@ impl Connection {
 
     pub(super) fn enter_time_wait(&mut self, now: u64) {
         self.state = State::TimeWait;
-        self.t_rto = None;
-        self.t_persist = None;
-        self.t_keepalive = None;
-        self.t_delack = None;
-        self.t_close = Some(after(now, self.time_wait));
+        self.timers.cancel_all();
+        self.timers.arm(Timer::Close, now, self.time_wait);
     }
 }

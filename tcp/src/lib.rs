@@ -13,8 +13,19 @@
 //! tested with scripted segments and a virtual clock. The session layer's
 //! TCP transport (`session::tcp_transport`) wires it to a worker.
 //!
-//! One concern per file: [`connection`] (control block, state, API,
-//! timers), [`input`] and [`output`] (by direction), [`options`]
+//! Two state machines: the [`Endpoint`] (the policy for a segment no
+//! connection owns yet: it demuxes to a connection or listener and applies
+//! listener, backlog, SYN-cookie and reset rules, returning an [`Action`])
+//! and the [`Connection`], whose control block is parts with their own
+//! invariants and methods: `send` (send sequence space, the peer's window,
+//! send MSS and window scale, the tx buffer's position), `recv` (receive
+//! sequence space, the advertised window, SACK blocks, the pending ACK),
+//! `recovery` (RTT and RTO backoff, dup ACKs, fast retransmit and
+//! recovery, the SACK scoreboard, the congestion controller) and [`timer`]
+//! (one [`timer::TimerTable`] of deadlines by [`timer::Timer`] kind).
+//!
+//! One concern per file: [`endpoint`], [`connection`] (control block,
+//! state, API, timer handling), [`input`] and [`output`] (by direction), [`options`]
 //! (negotiation, PAWS), [`rtt`] (RFC 6298), [`sack`] (RFC 2018 / 6675),
 //! [`cc`] (NewReno, CUBIC), [`isn`] (RFC 6528), [`syncookie`], [`rst`]
 //! (resets for closed ports, challenge ACK limit), [`listen`] (what a
@@ -36,20 +47,22 @@
 //! - Call `app_rx` whenever the app has read from the rx fifo (the
 //!   dequeue notification), so the window is reopened and a window update
 //!   sent; `input` also refreshes the window.
-//! - Listeners: [`listen::listen_action`] sorts a segment that matches no
-//!   connection. A SYN goes to the listener's [`backlog::ListenBacklog`]:
-//!   `Accept` => [`Connection::accept`] with an ISN from
-//!   [`isn::IsnGenerator`]; `Cookie` => [`syncookie::SynCookies::syn_ack`].
-//!   An ACK => [`Connection::from_cookie`] if it carries a good cookie, else
-//!   [`rst::reset_for`]; anything else is dropped. No listener at all =>
-//!   [`rst::reset_for`].
+//! - Segments: look the 4-tuple up, and the listener only if no connection
+//!   has it, then ask [`Endpoint::input`] and do what the [`Action`] says:
+//!   deliver to the connection (after giving a passive open its session,
+//!   for [`Action::SessionThenDeliver`]), [`Connection::accept`] with the
+//!   ISN given, send the cookie SYN-ACK or the RST, or rebuild the
+//!   connection with [`Endpoint::connection_from_cookie`]. Tell the
+//!   endpoint when a half-open connection leaves SYN-RECEIVED
+//!   ([`Endpoint::half_open_done`]).
 //! - Fifos must exist before the `input` that completes an accepted
 //!   connection's handshake (that ACK may carry data), and only then:
 //!   [`Connection::completes_handshake`] tells which segment it is.
 //!   `poll_transmit` does not read the tx fifo before ESTABLISHED.
-//! - Counters: call [`Connection::flush_counters`] into the worker's
-//!   [`Counters`] (e.g. once per batch); the worker itself counts bad
-//!   checksums, cookies sent and cookies failed.
+//! - Counters: call [`Connection::flush_counters`] and
+//!   [`Endpoint::flush_counters`] into the worker's [`Counters`] (e.g. once
+//!   per batch); the endpoint also keeps the [`endpoint::InputCounter`]s
+//!   (the worker counts malformed segments and bad checksums there).
 //!
 //! Not implemented (yet): ECN, urgent data (URG is ignored), TCP Fast Open,
 //! D-SACK, RACK-TLP, pacing, path MTU discovery, IPv6, reuse of a TIME-WAIT
@@ -63,16 +76,21 @@ pub mod buffer;
 pub mod cc;
 pub mod config;
 pub mod connection;
+pub mod endpoint;
 pub mod input;
 pub mod isn;
 pub mod listen;
 pub mod options;
 pub mod output;
+mod recovery;
+mod recv;
 pub mod rst;
 pub mod rtt;
 pub mod sack;
+mod send;
 pub mod stats;
 pub mod syncookie;
+pub mod timer;
 pub mod timer_wheel;
 
 #[cfg(test)]
@@ -80,5 +98,6 @@ mod tests;
 
 pub use config::{ConnOptions, Keepalive, TcpConfig, MSS_MAX, MSS_MIN};
 pub use connection::{ConnectError, Connection, Event, State, Transmit};
+pub use endpoint::{Action, Demux, Endpoint};
 pub use stats::{ConnStats, Counter, Counters};
 pub use wire::tcp::Repr as TcpRepr;

@@ -89,6 +89,47 @@ pub fn paws_reject(ts_recent: u32, ts_recent_at: u64, tsval: u32, now: u64) -> b
     SeqNumber(tsval) < SeqNumber(ts_recent) && now.saturating_sub(ts_recent_at) < PAWS_IDLE_NS
 }
 
+/// One connection's timestamps state (RFC 7323): whether the option is
+/// in use, our clock's offset, and the peer's latest TSval (`TS.Recent`)
+/// with when we took it (for PAWS and its 24-day idle rule).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TsState {
+    /// Timestamps agreed on the SYNs.
+    pub(crate) enabled: bool,
+    offset: u32,
+    /// The peer's TSval we echo (`TS.Recent`).
+    pub(crate) recent: u32,
+    recent_at: u64,
+}
+
+impl TsState {
+    /// Not in use yet; our clock's offset comes from our ISN ([`ts_offset`]).
+    pub(crate) fn new(iss: u32, now: u64) -> Self {
+        TsState { enabled: false, offset: ts_offset(iss), recent: 0, recent_at: now }
+    }
+
+    /// Our TSval at `now`.
+    pub(crate) fn clock(&self, now: u64) -> u32 {
+        ts_clock(now, self.offset)
+    }
+
+    /// Takes `tsval` as `TS.Recent` at `now`.
+    pub(crate) fn take(&mut self, tsval: u32, now: u64) {
+        self.recent = tsval;
+        self.recent_at = now;
+    }
+
+    /// Whether `tsval` is not older than `TS.Recent`.
+    pub(crate) fn is_current(&self, tsval: u32) -> bool {
+        SeqNumber(tsval) >= SeqNumber(self.recent)
+    }
+
+    /// PAWS (RFC 7323 §5.3) for a segment carrying `tsval`, when in use.
+    pub(crate) fn rejects(&self, tsval: u32, now: u64) -> bool {
+        self.enabled && paws_reject(self.recent, self.recent_at, tsval, now)
+    }
+}
+
 #[cfg(test)]
 mod test {
     use super::*;
