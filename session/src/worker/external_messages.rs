@@ -34,12 +34,23 @@ use super::{AppLink, SessionShared, SessionWorker, WorkerApp};
 use crate::error::SessionError;
 use crate::external_app::{ExternalLink, REQUESTS_PER_POLL};
 
-/// Requests read from a deleted app worker's queue before its sessions are
-/// reset ([`SessionWorker::drain_external`]); more than an app queue holds.
-const DRAIN_AT_DELETE: usize = 1 << 16;
 use crate::main_thread::MainCtx;
 use crate::session::SessionState;
 use crate::transport::{ConnectError, ConnectRequest, EventKind, SessionEvent};
+
+/// Requests read from a deleted app worker's queue before its sessions are
+/// reset ([`SessionWorker::drain_external`]); more than an app queue holds.
+const DRAIN_AT_DELETE: usize = 1 << 16;
+
+/// Why the worker reads an app worker's request queue.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    /// The poll loop: at most [`REQUESTS_PER_POLL`], each acted on.
+    Poll,
+    /// The app worker is being deleted: at most [`DRAIN_AT_DELETE`]; listens,
+    /// unlistens and connects are dropped.
+    Delete,
+}
 
 impl SessionWorker {
     /// Whether app worker `app_wrk` is an external one registered on this worker.
@@ -206,17 +217,39 @@ impl SessionWorker {
         let mut work = 0;
         let mut buf = [0u8; MAX_PAYLOAD];
         for k in keys {
-            for _ in 0..REQUESTS_PER_POLL {
-                let Some(ep) = self.external_link(k) else { break };
-                let Some((kind, len)) = ep.recv(&mut buf) else { break };
-                work += 1;
-                match Request::parse(kind, &buf[..len.min(MAX_PAYLOAD)]) {
-                    Ok(req) => self.external_request(io, net, shared, k, req),
-                    Err(_) => ep.bad_request(),
-                }
-            }
+            work += self.read_requests(io, net, shared, k, &mut buf, Reading::Poll);
         }
         work
+    }
+
+    /// Reads what app worker `app_wrk` queued here (up to the limit of
+    /// `why`) and acts on it; returns how many requests it read.
+    fn read_requests(
+        &mut self,
+        io: &mut PortL3,
+        net: &NetTables,
+        shared: &SessionShared,
+        app_wrk: u32,
+        buf: &mut [u8; MAX_PAYLOAD],
+        why: Reading,
+    ) -> usize {
+        let limit = match why {
+            Reading::Poll => REQUESTS_PER_POLL,
+            Reading::Delete => DRAIN_AT_DELETE,
+        };
+        let mut read = 0;
+        while read < limit {
+            let Some(ep) = self.external_link(app_wrk) else { break };
+            let Some((kind, len)) = ep.recv(buf) else { break };
+            read += 1;
+            match Request::parse(kind, &buf[..len.min(MAX_PAYLOAD)]) {
+                Ok(Request::Listen { .. } | Request::Unlisten { .. } | Request::Connect { .. })
+                    if why == Reading::Delete => {}
+                Ok(req) => self.external_request(io, net, shared, app_wrk, req),
+                Err(_) => ep.bad_request(),
+            }
+        }
+        read
     }
 
     /// Carries out the closes, half-closes, accept replies and reset
@@ -226,15 +259,7 @@ impl SessionWorker {
     /// worker here.
     pub(super) fn drain_external(&mut self, io: &mut PortL3, net: &NetTables, shared: &SessionShared, app_wrk: u32) {
         let mut buf = [0u8; MAX_PAYLOAD];
-        for _ in 0..DRAIN_AT_DELETE {
-            let Some(ep) = self.external_link(app_wrk) else { return };
-            let Some((kind, len)) = ep.recv(&mut buf) else { return };
-            match Request::parse(kind, &buf[..len.min(MAX_PAYLOAD)]) {
-                Ok(Request::Listen { .. } | Request::Unlisten { .. } | Request::Connect { .. }) => {}
-                Ok(req) => self.external_request(io, net, shared, app_wrk, req),
-                Err(_) => ep.bad_request(),
-            }
-        }
+        self.read_requests(io, net, shared, app_wrk, &mut buf, Reading::Delete);
     }
 
     /// Moves backlogged events into their queues and wakes sleeping apps; returns how many moved.
