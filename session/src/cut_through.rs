@@ -153,6 +153,11 @@ impl Transport for CutThrough {
         n
     }
 
+    /// What the app wrote is already in the peer's rx fifo.
+    fn retry_tx_while_fifo_has_data(&self) -> bool {
+        false
+    }
+
     fn app_rx(&mut self, cx: &mut TransportCx<'_>, session: u32) {
         let Some(s) = cx.sessions.get(session) else { return };
         let Some(c) = self.conns.get(s.conn) else { return };

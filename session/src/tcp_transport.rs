@@ -425,17 +425,19 @@ impl TcpTransport {
             if !cx.io.tx_ready(cx.net, *tc.tuple.remote.ip()) {
                 // The ring is full: the data waits in the tx fifo and the
                 // connection is driven again on the next loop.
-                let g = self.conns.handle(c).map_or(0, |h| h.generation);
-                if !self.blocked.contains(&(c, g)) {
-                    self.blocked.push((c, g));
-                }
+                self.block(c);
                 return;
             }
-            let Some(mut m) = self.spare.take().or_else(|| cx.io.alloc_tx()) else { return };
+            let Some(mut m) = self.spare.take().or_else(|| cx.io.alloc_tx()) else {
+                // No buffers: the same, until the pool has some again.
+                self.block(c);
+                return;
+            };
             let mss = tc.conn.mss();
             m.reset();
             let Some(buf) = m.append(HEADROOM + mss) else {
                 cx.io.counters().inc(NodeCounter::MbufAllocFailed);
+                self.block(c);
                 return;
             };
             let t = if tc.session == DETACHED {
@@ -463,6 +465,15 @@ impl TcpTransport {
                 s.tx_bytes += t.payload_len as u64;
             }
             cx.io.ip4_output_l4(cx.net, m, *tc.tuple.local.ip(), *tc.tuple.remote.ip(), Protocol::Tcp);
+        }
+    }
+
+    /// Connection `c` has segments to send but no ring space or buffers:
+    /// [`Transport::poll`] drives it again on the next loop.
+    fn block(&mut self, c: u32) {
+        let g = self.conns.handle(c).map_or(0, |h| h.generation);
+        if !self.blocked.contains(&(c, g)) {
+            self.blocked.push((c, g));
         }
     }
 
@@ -589,6 +600,13 @@ impl Transport for TcpTransport {
         }
         self.drive(cx, c);
         1
+    }
+
+    /// The tx fifo holds what is sent but not yet acknowledged; the
+    /// connection sends more on its own (ACKs, timers, and `blocked` for a
+    /// full ring or an empty pool).
+    fn retry_tx_while_fifo_has_data(&self) -> bool {
+        false
     }
 
     fn app_rx(&mut self, cx: &mut TransportCx<'_>, session: u32) {

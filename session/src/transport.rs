@@ -158,6 +158,16 @@ pub trait Transport {
     /// The app wrote into the tx fifo of `session`: send what can be sent.
     fn push_tx(&mut self, cx: &mut TransportCx<'_>, session: u32) -> usize;
 
+    /// Whether data still in a session's tx fifo after [`Transport::push_tx`]
+    /// is data the transport could not send yet, so the worker calls
+    /// `push_tx` again on its next loop (true by default). A transport that
+    /// keeps sent but unacknowledged data in the fifo, and drives itself when
+    /// it can send more (on acknowledgements, timers, buffers, ring space),
+    /// says false: retrying would spin the worker until the peer's ACK.
+    fn retry_tx_while_fifo_has_data(&self) -> bool {
+        true
+    }
+
     /// The app read from the rx fifo of `session` (window updates).
     fn app_rx(&mut self, _cx: &mut TransportCx<'_>, _session: u32) {}
 

@@ -20,7 +20,6 @@
 //! port unreachable.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 
@@ -88,53 +87,11 @@ pub struct Tuple {
     pub remote: SocketAddrV4,
 }
 
-/// A multiply-xor hasher for the 5-tuple tables: the keys are fixed-size
-/// integers, and SipHash's DoS resistance costs more than it buys on a
-/// table whose size is bounded by fifo memory.
-#[derive(Default, Clone, Copy)]
-pub struct TupleHasher(u64);
-
-impl Hasher for TupleHasher {
-    fn finish(&self) -> u64 {
-        // MurmurHash3's finaliser, so every input bit reaches the top bits
-        // the table uses for its control bytes.
-        let mut h = self.0;
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-        h ^ (h >> 33)
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(u64::from(b));
-        }
-    }
-
-    fn write_u8(&mut self, v: u8) {
-        self.write_u64(u64::from(v));
-    }
-
-    fn write_u16(&mut self, v: u16) {
-        self.write_u64(u64::from(v));
-    }
-
-    fn write_u32(&mut self, v: u32) {
-        self.write_u64(u64::from(v));
-    }
-
-    fn write_u64(&mut self, v: u64) {
-        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-
-    fn write_usize(&mut self, v: usize) {
-        self.write_u64(v as u64);
-    }
-}
-
-/// A `HashMap` keyed by tuples with [`TupleHasher`].
-pub type TupleMap<K, V> = HashMap<K, V, BuildHasherDefault<TupleHasher>>;
+/// A `HashMap` for the per-packet tables (keys from the network: tuples,
+/// addresses): foldhash, a few instructions per fixed-size key where
+/// SipHash takes over a hundred, seeded per table so keys that collide in
+/// one process's table cannot be precomputed.
+pub type TupleMap<K, V> = HashMap<K, V, foldhash::quality::RandomState>;
 
 /// One UDP connection.
 #[derive(Debug, Clone)]
@@ -560,7 +517,7 @@ mod test {
     #[test]
     fn tuple_hasher_spreads_ports() {
         use std::hash::BuildHasher;
-        let b = BuildHasherDefault::<TupleHasher>::default();
+        let b = foldhash::quality::RandomState::default();
         let mut seen = std::collections::HashSet::new();
         for p in 0..1000u16 {
             let t = Tuple {

@@ -20,7 +20,7 @@
 //! shared-memory queues instead of callbacks, and their requests are read
 //! from their queues once per loop: `worker/external_messages.rs`.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::net::SocketAddrV4;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -166,13 +166,13 @@ impl SessionWorker {
             udp,
             tcp,
             ct: CutThrough::new(),
-            apps: HashMap::new(),
+            apps: HashMap::default(),
             events: Vec::with_capacity(1024),
             delivering: Vec::with_capacity(1024),
             pending_tx: Vec::with_capacity(1024),
             pending_read: Vec::with_capacity(256),
             deferred: Vec::new(),
-            rotors: HashMap::new(),
+            rotors: HashMap::default(),
             udp_evicted: Vec::with_capacity(8),
             to_main,
             stats,
@@ -937,10 +937,12 @@ impl SessionWorker {
             }
             s.tx().unset_event();
             let proto = s.proto;
-            work += self.with_transport(io, net, proto, |t, cx| t.push_tx(cx, index));
+            let (sent, retry) =
+                self.with_transport(io, net, proto, |t, cx| (t.push_tx(cx, index), t.retry_tx_while_fifo_has_data()));
+            work += sent;
             // Anything left (batch limit, no buffers) goes round again.
             if let Some(s) = self.sessions.get(index) {
-                if s.tx().max_dequeue() > 0 && !proto.is_cut_through() && s.tx().set_event() {
+                if retry && s.tx().max_dequeue() > 0 && s.tx().set_event() {
                     self.pending_tx.push((index, generation));
                 }
             }

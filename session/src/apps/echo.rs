@@ -23,7 +23,9 @@
 //! kernel twin (`dpnode kbench`) uses this module's pattern, checks and
 //! report, so the two stacks are measured with the same logic.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
+
+use foldhash::{HashMap, HashSet};
 use std::sync::mpsc;
 
 use ::echo::{
@@ -225,8 +227,8 @@ impl EchoClient {
             report: EchoReport { worker, sessions: mine, mode: cfg.mode, ..Default::default() },
             cfg,
             sessions,
-            by_handle: HashMap::new(),
-            closing: HashSet::new(),
+            by_handle: HashMap::default(),
+            closing: HashSet::default(),
             started_ns: None,
             stopping: false,
             finished: false,

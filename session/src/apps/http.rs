@@ -8,7 +8,7 @@
 //! that is not a well-formed request with headers under the limit gets a
 //! 4xx answer and the connection is closed after it.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use shm::types::SessionHandle;
 
@@ -151,7 +151,7 @@ impl HttpServer {
         HttpServer {
             body: body.to_string(),
             ok_heads: (ok(true), ok(false)),
-            conns: HashMap::new(),
+            conns: HashMap::default(),
             buf: vec![0; 16 * 1024],
             requests: 0,
             errors: 0,
