@@ -7,6 +7,7 @@ pub mod apps;
 pub mod cli;
 pub mod cli_server;
 pub mod cli_session;
+pub mod cli_stats;
 pub mod config;
 pub mod kbench;
 pub mod logging;
