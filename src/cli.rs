@@ -90,11 +90,38 @@ pub fn dispatch(rt: &mut Runtime, words: &[&str]) -> Outcome {
     let started = match words {
         ["ping", rest @ ..] => ping(rt, rest).map(|j| Box::new(j) as Box<dyn Job>),
         ["test", "echo", "client", rest @ ..] => crate::cli_session::test_echo_client(rt, rest),
+        [JSON, rest @ ..] => return Outcome::Done(json(rt, rest)),
         _ => return Outcome::Done(execute(rt, words)),
     };
     match started {
         Ok(job) => Outcome::Job(job),
         Err(e) => Outcome::Done(Err(e)),
+    }
+}
+
+/// The first word of a command line that asks for JSON (`dpnode ctl --json ...` sends it).
+pub const JSON: &str = "--json";
+
+/// The commands that answer in JSON too.
+pub const JSON_COMMANDS: &str = "show interface [NAME], show errors, show counters, show session [verbose], \
+                                 show app [server|client|verbose|ns|INDEX [verbose]], show tcp stats";
+
+/// `--json WORDS`: the snapshot that command's text is made from, as JSON.
+pub fn json(rt: &mut Runtime, words: &[&str]) -> CliResult {
+    use crate::cli_session as s;
+    fn to_json<T: serde::Serialize>(v: &T) -> CliResult {
+        let mut text = serde_json::to_string_pretty(v).map_err(|e| CliError(format!("--json: {e}")))?;
+        text.push('\n');
+        Ok(text)
+    }
+    match words {
+        ["show", "interface" | "int" | "interfaces", rest @ ..] => to_json(&cli_stats::interfaces_snapshot(rt, rest)?),
+        ["show", "errors"] => to_json(&cli_stats::errors_snapshot(rt)),
+        ["show", "counters"] => to_json(&cli_stats::counters_snapshot(rt)),
+        ["show", "session", rest @ ..] => to_json(&s::sessions_view(rt, rest)?),
+        ["show", "app", rest @ ..] => to_json(&s::app_view(rt, rest)?),
+        ["show", "tcp", "stats"] => to_json(&s::tcp_stats_snapshot(rt)),
+        _ => err(format!("--json: not available for {:?}; it is for: {JSON_COMMANDS}", words.join(" "))),
     }
 }
 
@@ -423,10 +450,14 @@ pub struct CtlAnswer {
     pub body: String,
 }
 
-/// `dpnode ctl`: sends one command to the node at `socket` and reads its answer.
-pub fn ctl(socket: &std::path::Path, words: &[String]) -> Result<CtlAnswer, CtlError> {
+/// `dpnode ctl [--json]`: sends one command to the node at `socket` and reads its answer.
+///
+/// With `json`, the line starts with [`JSON`] and the node answers with the
+/// command's snapshot as JSON instead of its text.
+pub fn ctl(socket: &std::path::Path, words: &[String], json: bool) -> Result<CtlAnswer, CtlError> {
     let mut stream = UnixStream::connect(socket).map_err(|e| CtlError::Connect(socket.into(), e))?;
-    writeln!(stream, "{}", words.join(" ")).map_err(|_| CtlError::Send)?;
+    let prefix = if json { format!("{JSON} ") } else { String::new() };
+    writeln!(stream, "{prefix}{}", words.join(" ")).map_err(|_| CtlError::Send)?;
     let _ = stream.shutdown(std::net::Shutdown::Write);
     let mut reader = BufReader::new(stream);
     let mut status = String::new();
