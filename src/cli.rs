@@ -42,6 +42,7 @@ commands:
                             (runs as a job: other commands are served meanwhile)
   show cli                  CLI socket: limits, connections, jobs
   show fault                fault injection settings and counts
+  show metrics              the Prometheus endpoint ([metrics] listen) and what it did
   set fault [off] [drop PCT] [duplicate PCT] [reorder PCT] [direction rx|tx|both]
             [seed N] [hold MICROSECONDS]
                             change fault injection on every worker (unnamed
@@ -162,6 +163,7 @@ pub fn execute(rt: &mut Runtime, words: &[&str]) -> CliResult {
             dpdk_sys::DPDK_VERSION
         )),
         ["show", "cli"] => Ok(show_cli(rt)),
+        ["show", "metrics"] => Ok(show_metrics(rt)),
         ["show", "fault"] => Ok(show_fault(rt)),
         ["set", "fault", rest @ ..] => set_fault(rt, rest),
         _ => err(format!("unknown command: {:?}\n{}", words.join(" "), help())),
@@ -246,6 +248,22 @@ fn show_cli(rt: &Runtime) -> String {
         c.idle.as_secs_f64()
     );
     for (name, v, _) in rt.cli_counters.snapshot() {
+        let _ = writeln!(out, "{v:>12}  {name}");
+    }
+    out
+}
+
+fn show_metrics(rt: &Runtime) -> String {
+    let mut out = match rt.metrics.listen {
+        Some(a) => format!(
+            "metrics: http://{a}/metrics (requests up to {} bytes, {} s per connection, {} connections)\n",
+            crate::metrics::MAX_REQUEST,
+            crate::metrics::DEADLINE.as_secs(),
+            crate::metrics::MAX_CONNECTIONS
+        ),
+        None => "metrics: off (set [metrics] listen = \"ADDR:PORT\" in the config)\n".to_string(),
+    };
+    for (name, v, _) in rt.metrics.counters.snapshot() {
         let _ = writeln!(out, "{v:>12}  {name}");
     }
     out

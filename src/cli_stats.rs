@@ -325,7 +325,7 @@ pub struct ErrorsSnapshot {
     pub workers: Vec<CounterValue>,
     /// Each port's NIC drops.
     pub nics: Vec<NicDrops>,
-    /// The main thread's: the API socket, external apps' queues and the CLI socket.
+    /// The main thread's: the API socket, external apps' queues, the CLI socket and the metrics endpoint.
     pub main: Vec<CounterValue>,
 }
 
@@ -351,6 +351,7 @@ pub fn errors_snapshot(rt: &Runtime) -> ErrorsSnapshot {
         .into_iter()
         .chain(api_limits)
         .chain(rt.cli_counters.snapshot())
+        .chain(rt.metrics.counters.snapshot())
         .filter(|(_, _, error)| *error)
         .map(|(name, value, error)| CounterValue { name, value, error })
         .collect();

@@ -11,5 +11,6 @@ pub mod cli_stats;
 pub mod config;
 pub mod kbench;
 pub mod logging;
+pub mod metrics;
 pub mod pktgen;
 pub mod runtime;

@@ -5,6 +5,12 @@
 //! - `ctl --json show interface|errors|counters|session|app ...|tcp stats`
 //!   prints JSON that parses, and its fields are the ones the text shows.
 //! - A command that has no JSON form is an error that lists those that do.
+//! - `[metrics] listen` serves `/metrics`: curl scrapes it, Python's
+//!   `prometheus_client` parser reads it, the ping and interface counters
+//!   move with pings and match `show counters`; the sessions, TCP and
+//!   application gauges show the kernel's connection. A scraper that sends
+//!   nothing, one that sends an endless header and one that asks for another
+//!   path are dropped or refused while curl's scrapes go on.
 
 mod common;
 
@@ -157,9 +163,105 @@ fn ctl_json_prints_the_snapshots_the_text_is_made_from() {
     assert!(text.contains("           1  ESTABLISHED"), "{text}");
 
     // Commands without a JSON form say which have one.
+    assert!(node.ctl(&["show", "metrics"]).starts_with("metrics: off"), "off unless configured");
     let (ok, e) = node.ctl_any(&["--json", "show", "threads"]);
     assert!(!ok && e.contains("--json: not available") && e.contains("show tcp stats"), "{e}");
 
+    let _ = client.kill();
+    let _ = client.wait();
+}
+
+/// The samples of a scrape, as Python's `prometheus_client` text parser reads them: `[name, labels, value]`.
+const PARSE: &str = "import json,sys\nfrom prometheus_client.parser import text_string_to_metric_families\n\
+                     print(json.dumps([[s.name, s.labels, s.value] for f in text_string_to_metric_families(sys.stdin.read()) for s in f.samples]))\n";
+
+/// Scrapes `/metrics` with curl in the namespace and parses it with `prometheus_client` (Debian's python3 has it).
+fn scrape(ns: &Netns, dir: &std::path::Path) -> Vec<(String, serde_json::Map<String, Value>, f64)> {
+    let py = dir.join("parse.py");
+    std::fs::write(&py, PARSE).unwrap();
+    let out =
+        ns.sh(&format!("curl -sf --max-time 10 http://127.0.0.1:9464/metrics | /usr/bin/python3 {}", py.display()));
+    let v: Vec<(String, serde_json::Map<String, Value>, f64)> = serde_json::from_str(&out).expect("parser output");
+    assert!(!v.is_empty(), "no samples");
+    v
+}
+
+/// The value of the sample `name` whose labels include `labels`.
+fn value(
+    samples: &[(String, serde_json::Map<String, Value>, f64)],
+    name: &str,
+    labels: &[(&str, &str)],
+) -> Option<f64> {
+    samples
+        .iter()
+        .find(|(n, l, _)| n == name && labels.iter().all(|(k, v)| l.get(*k).and_then(Value::as_str) == Some(*v)))
+        .map(|s| s.2)
+}
+
+#[test]
+fn metrics_are_scraped_parsed_and_move_with_traffic_while_bad_scrapers_are_dropped() {
+    if !require_root() {
+        return;
+    }
+    let t = tag();
+    let ns = Netns::new(&t);
+    let dev = format!("dpnt{t}");
+    let node = Node::start(&ns, &t, &tap_config(&dev, "\n[metrics]\nlisten = \"127.0.0.1:9464\"\n"));
+    assert!(node.ctl(&["show", "metrics"]).starts_with("metrics: http://127.0.0.1:9464/metrics"));
+    ns.kernel_addr(&dev, "198.18.0.1/24");
+    ns.sh("ping -c 2 -i 0.2 -W 5 198.18.0.2");
+
+    // Bad scrapers: one that connects and says nothing, one that sends a header with no end.
+    let idle = Command::new("ip")
+        .args(["netns", "exec", &ns.name, "/usr/bin/python3", "-c"])
+        .arg(
+            "import socket,time\ns=socket.create_connection(('127.0.0.1',9464))\nt=time.time()\n\
+              assert s.recv(1)==b''\nprint(round(time.time()-t))\n",
+        )
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let long = ns.sh("/usr/bin/python3 -c \"import socket\ns=socket.create_connection(('127.0.0.1',9464))\n\
+         s.sendall(b'GET /metrics HTTP/1.1\\r\\nX: '+b'a'*20000)\nprint(s.recv(100).split(b'\\r\\n')[0].decode())\"");
+    assert_eq!(long.trim(), "HTTP/1.1 431 Request Header Fields Too Large");
+    let other = ns.sh("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:9464/other");
+    assert_eq!(other, "404");
+
+    let first = scrape(&ns, &node.dir);
+    let echo = [("worker", "0"), ("reason", "icmp echo requests received")];
+    let pings_before = value(&first, "dpnode_worker_counter_total", &echo).expect("icmp echo counter");
+    let rx_before = value(&first, "dpnode_interface_rx_packets_total", &[("interface", "tap0")]).expect("rx packets");
+    assert!(pings_before >= 2.0, "{pings_before}");
+    ns.sh("ping -c 5 -i 0.2 -W 5 198.18.0.2");
+    let mut client = held_connection(&ns);
+    wait_for("the kernel's connection to be a session", || {
+        json(&node, &["show", "session"])["workers"][0].as_array().is_some_and(|s| s.len() == 1)
+    });
+    let second = scrape(&ns, &node.dir);
+    let pings = value(&second, "dpnode_worker_counter_total", &echo).unwrap();
+    assert!(pings >= pings_before + 5.0, "{pings_before} -> {pings}");
+    assert!(value(&second, "dpnode_interface_rx_packets_total", &[("interface", "tap0")]).unwrap() >= rx_before + 5.0);
+    // The same counter as `show counters` gives (nothing pings the node in between).
+    let counters = json(&node, &["show", "counters"]);
+    let shown = counters[0].as_array().unwrap().iter().find(|c| c["name"] == "icmp echo requests received").unwrap();
+    assert_eq!(shown["value"].as_f64(), Some(pings));
+    assert_eq!(value(&second, "dpnode_sessions", &[("transport", "tcp"), ("state", "ready")]), Some(1.0));
+    assert_eq!(value(&second, "dpnode_tcp_connections", &[("state", "ESTABLISHED")]), Some(1.0));
+    assert!(value(&second, "dpnode_tcp_counter_total", &[("reason", "connections established")]) >= Some(1.0));
+    assert_eq!(value(&second, "dpnode_applications", &[]), Some(1.0));
+    assert_eq!(value(&second, "dpnode_session_fifo_bytes", &[]), Some(f64::from(2 * (64 << 10))));
+    assert!(value(&second, "dpnode_segments", &[]) >= Some(1.0));
+    assert!(value(&second, "dpnode_metrics_scrapes_total", &[]) >= Some(2.0));
+
+    // The silent scraper was closed at its deadline, while the scrapes above were served.
+    let idle = idle.wait_with_output().unwrap();
+    assert!(idle.status.success(), "the node did not close the silent connection");
+    let status = node.ctl(&["show", "metrics"]);
+    for line in ["connections closed (deadline)", "requests malformed or too long", "requests not found"] {
+        let n: u64 =
+            status.lines().find(|l| l.contains(line)).and_then(|l| l.split_whitespace().next()?.parse().ok()).unwrap();
+        assert!(n >= 1, "{line}: {status}");
+    }
     let _ = client.kill();
     let _ = client.wait();
 }
