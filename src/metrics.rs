@@ -374,7 +374,7 @@ impl Collector for MetricsSnapshot {
         family(
             e,
             "dpnode_main_errors",
-            "The main thread's errors of show errors: API socket, external apps, CLI socket",
+            "The main thread's errors of show errors: API socket, external apps, CLI socket, metrics endpoint",
             Counter,
             main,
         )?;
