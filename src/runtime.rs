@@ -64,6 +64,9 @@ pub enum StartError {
     /// CLI socket.
     #[error("cli socket {0}: {1}")]
     Cli(String, std::io::Error),
+    /// The Prometheus endpoint.
+    #[error("metrics.listen {0}: {1}")]
+    Metrics(std::net::SocketAddr, std::io::Error),
     /// Application API socket.
     #[error("api socket {0}: {1}")]
     Api(String, std::io::Error),
@@ -203,6 +206,8 @@ pub struct Runtime {
     pub api_stats: Arc<ApiStats>,
     /// What the CLI socket did.
     pub cli_counters: crate::cli_server::CliCounters,
+    /// Where the Prometheus endpoint listens and what it did.
+    pub metrics: crate::metrics::MetricsStatus,
     threads: Vec<JoinHandle<()>>,
     link_up: Vec<bool>,
     pool: Arc<Mempool>,
@@ -343,6 +348,7 @@ impl Runtime {
             api: None,
             api_stats: Arc::new(ApiStats::default()),
             cli_counters: Default::default(),
+            metrics: Default::default(),
             _eal: eal,
         };
         for (i, spec) in rt.cfg.apps.clone().iter().enumerate() {
@@ -473,6 +479,15 @@ impl Runtime {
         let api = ApiServer::bind_with(&api_path, self.api_stats.clone(), self.cfg.api.clone())
             .map_err(|e| StartError::Api(api_path.display().to_string(), e))?;
         self.api = Some(api);
+        let mut metrics = match self.cfg.metrics_listen {
+            Some(addr) => {
+                let m = crate::metrics::MetricsServer::bind(addr).map_err(|e| StartError::Metrics(addr, e))?;
+                self.metrics.listen = m.local_addr().ok();
+                tracing::info!("dpnode: metrics on http://{}/metrics", self.metrics.listen.unwrap_or(addr));
+                Some(m)
+            }
+            None => None,
+        };
         tracing::info!("dpnode: running; cli socket {spath}, api socket {}", api_path.display());
         // What the CLI's entries reported (kept across rounds for the allocation).
         let mut cli_revents: Vec<PollFlags> = Vec::new();
@@ -489,6 +504,9 @@ impl Runtime {
                     api.poll_fds(&mut pfds);
                 }
                 self.link_poll_fds(&mut pfds);
+                if let Some(m) = &metrics {
+                    m.poll_fds(&mut pfds);
+                }
                 // Short, so RPCs from workers wait at most 10 ms for the main thread.
                 let ms = if cli.has_jobs() { 1 } else { 10 };
                 let timeout = rustix::event::Timespec { tv_sec: 0, tv_nsec: ms * 1_000_000 };
@@ -502,6 +520,9 @@ impl Runtime {
                 api.service(&mut self.ctx);
             }
             cli.service(self, &cli_revents);
+            if let Some(m) = metrics.as_mut() {
+                m.service(self);
+            }
         }
         cli.close_all(self);
         if let Some(mut api) = self.api.take() {

@@ -42,7 +42,6 @@
 //! socket can carry: new segments (with their fds) and segments removed.
 
 use std::collections::{HashMap, VecDeque};
-use std::fmt::Write as _;
 use std::io::{self, Read};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -60,6 +59,7 @@ use crate::error::SessionError;
 use crate::external_app::{ApiStats, ExternalShared};
 use crate::main_thread::{ExternalWorker, MainCtx};
 use crate::pool::Handle;
+use crate::snapshot::{ApiAppSnapshot, ApiWorkerSnapshot};
 
 /// Connections served at once by default (`[api] max_connections`).
 pub const MAX_CLIENTS: usize = 256;
@@ -437,20 +437,22 @@ impl ApiServer {
         ids
     }
 
-    /// Per app worker of application `app_index`: segments given to the app, for `show app N verbose`.
-    pub fn describe_app(&self, app_index: u32) -> String {
-        let mut out = String::new();
+    /// The API connections of application `app_index` and, per app worker, the segments it has mapped,
+    /// for `show app N`.
+    pub fn describe_app(&self, app_index: u32) -> Vec<ApiAppSnapshot> {
+        let mut out = Vec::new();
         for c in &self.clients {
             for a in c.apps.iter().filter(|a| a.app.index == app_index) {
-                let _ = writeln!(out, "  api connection {} (pid {}, uid {})", c.id, c.pid, c.uid);
-                for w in &a.workers {
-                    let _ = writeln!(
-                        out,
-                        "    app worker {}: {} segments mapped by the app",
-                        w.wrk.index,
-                        w.ext.segment_count()
-                    );
-                }
+                out.push(ApiAppSnapshot {
+                    connection: c.id,
+                    pid: c.pid,
+                    uid: c.uid,
+                    workers: a
+                        .workers
+                        .iter()
+                        .map(|w| ApiWorkerSnapshot { app_worker: w.wrk.index, segments_mapped: w.ext.segment_count() })
+                        .collect(),
+                });
             }
         }
         out
