@@ -33,6 +33,7 @@
 //! `stale_ns` without use. Every event is counted ([`NdCounter`]).
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::Ipv6Addr;
 
 use counters::LocalCounters;
@@ -179,7 +180,7 @@ struct Entry<P> {
 pub struct NdCache<P> {
     cfg: NdConfig,
     reachable_ns: u64,
-    entries: HashMap<Ipv6Addr, Entry<P>>,
+    entries: HashMap<Ipv6Addr, Entry<P>, BuildHasherDefault<Ip6Hasher>>,
     /// Entries in refresh order, oldest first (records whose `seq` no
     /// longer matches are stale and skipped), for eviction.
     order: VecDeque<(Ipv6Addr, u64)>,
@@ -204,7 +205,7 @@ impl<P> NdCache<P> {
     pub fn new(cfg: NdConfig) -> NdCache<P> {
         NdCache {
             reachable_ns: randomised(cfg.base_reachable_ns, cfg.seed),
-            entries: HashMap::with_capacity(cfg.capacity.min(4096)),
+            entries: HashMap::with_capacity_and_hasher(cfg.capacity.min(4096), Default::default()),
             order: VecDeque::new(),
             next_seq: 0,
             pending_total: 0,
@@ -588,6 +589,39 @@ impl<P> NdCache<P> {
             self.order.push_front(r);
         }
         found
+    }
+}
+
+/// A hasher for IPv6 keys, on the send path of every packet: the two
+/// halves folded, then the murmur3 finaliser. The table is bounded, so a
+/// sender choosing colliding addresses slows only its own bounded share;
+/// SipHash would cost more than the lookup (as for the ARP cache).
+#[derive(Default)]
+struct Ip6Hasher(u64);
+
+impl Hasher for Ip6Hasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for c in bytes.chunks(8) {
+            let mut w = [0u8; 8];
+            w[..c.len()].copy_from_slice(c);
+            self.0 = self.0.rotate_left(29) ^ u64::from_ne_bytes(w);
+        }
+    }
+
+    #[inline]
+    fn write_usize(&mut self, _len: usize) {
+        // The length prefix of the octet array is always 16: ignore it.
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
     }
 }
 
