@@ -82,6 +82,8 @@ counters::counters! {
         Icmp6EchoReplies => ("icmp6 echo replies sent", false),
         Icmp6EchoRepliesIn => ("icmp6 echo replies received (node ping)", false),
         Icmp6EchoMulticastIgnored => ("icmp6 echo request to a group not answered", false),
+        Icmp6ErrorsSent => ("icmp6 errors sent (parameter problem)", false),
+        Icmp6ErrorsIn => ("icmp6 errors received", false),
         NdpBadHopLimit => ("ndp hop limit not 255", true),
         NdpInvalid => ("ndp invalid for its addresses (rfc 4861 6.1, 7.1)", true),
         NdpNotForUs => ("ndp solicitation target not ours", false),

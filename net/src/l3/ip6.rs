@@ -8,7 +8,8 @@
 //! belong in the shared interface table, which is being moved), routes,
 //! UDP/TCP delivery (counted and dropped until sessions take IPv6),
 //! reassembly (fragments are counted and dropped; atomic fragments are
-//! processed), and the ICMPv6 errors (parameter problem, unreachable).
+//! processed), and the ICMPv6 errors other than parameter problem
+//! (unreachable, packet too big, time exceeded).
 
 use std::net::Ipv6Addr;
 
@@ -64,7 +65,10 @@ impl<D: Device> L3<D> {
     /// echo; everything else is counted and dropped for now.
     pub(super) fn ip6_input(&mut self, net: &NetTables, iface: usize, mut m: D::Buf) {
         let ll = self.ip6_iface(net, iface).link_local;
-        let (src, dst, hop_limit, chain, total) = {
+        // Err: the chain was refused; with a parameter problem to send
+        // (code, pointer, also when sent to a group) if it deserves one.
+        type Problem = Option<(u8, usize, bool)>;
+        let parsed: Result<_, (Ipv6Addr, Ipv6Addr, usize, Problem)> = {
             let p = match ipv6::Packet::new_checked(&m.data()[ETH..]) {
                 Ok(p) => p,
                 Err(WireError::BadVersion) => return self.counters.inc(Counter::Ip6BadVersion),
@@ -82,13 +86,37 @@ impl<D: Device> L3<D> {
             }
             let chain = match ipv6::walk_chain(p.datagram()) {
                 Ok(c) => c,
-                Err(ChainError::Truncated) => return self.counters.inc(Counter::Ip6ExtTruncated),
-                Err(ChainError::HopByHopNotFirst { .. }) => return self.counters.inc(Counter::Ip6ExtMalformed),
-                Err(ChainError::RoutingHeader { .. }) => return self.counters.inc(Counter::Ip6RoutingHeader),
-                Err(ChainError::UnknownOption { .. }) => return self.counters.inc(Counter::Ip6UnknownOption),
-                Err(ChainError::TooManyHeaders) => return self.counters.inc(Counter::Ip6TooManyHeaders),
+                Err(e) => {
+                    let (counter, answer) = match e {
+                        ChainError::Truncated => (Counter::Ip6ExtTruncated, None),
+                        ChainError::TooManyHeaders => (Counter::Ip6TooManyHeaders, None),
+                        // RFC 8200 4.1: answered as an unrecognised next header.
+                        ChainError::HopByHopNotFirst { pointer } => (
+                            Counter::Ip6ExtMalformed,
+                            Some((icmpv6::param_problem::UNRECOGNIZED_NEXT_HEADER, pointer, false)),
+                        ),
+                        ChainError::RoutingHeader { pointer, .. } => {
+                            (Counter::Ip6RoutingHeader, Some((icmpv6::param_problem::ERRONEOUS_FIELD, pointer, false)))
+                        }
+                        ChainError::UnknownOption { action, pointer } => {
+                            let code = icmpv6::param_problem::UNRECOGNIZED_OPTION;
+                            let answer = match action {
+                                ipv6::UnknownOptionAction::DiscardSendError => Some((code, pointer, true)),
+                                ipv6::UnknownOptionAction::DiscardSendErrorUnicast => Some((code, pointer, false)),
+                                _ => None,
+                            };
+                            (Counter::Ip6UnknownOption, answer)
+                        }
+                    };
+                    self.counters.inc(counter);
+                    return self.ip6_refused(net, iface, &m, (src, dst, p.datagram().len(), answer));
+                }
             };
-            (src, dst, p.hop_limit(), chain, p.datagram().len())
+            Ok((src, dst, p.hop_limit(), chain, p.datagram().len()))
+        };
+        let (src, dst, hop_limit, chain, total) = match parsed {
+            Ok(v) => v,
+            Err(e) => return self.ip6_refused(net, iface, &m, e),
         };
         if chain.fragment.is_some_and(|f| !f.is_atomic()) {
             return self.counters.inc(Counter::Ip6Fragment);
@@ -102,8 +130,80 @@ impl<D: Device> L3<D> {
             next_header::ICMPV6 => self.icmp6_input(net, iface, m, ETH + chain.offset, src, dst, hop_limit),
             next_header::UDP | next_header::TCP => self.counters.inc(Counter::Ip6TransportNotYet),
             next_header::NO_NEXT => self.counters.inc(Counter::Ip6NoNextHeader),
-            _ => self.counters.inc(Counter::Ip6UnknownNextHeader),
+            _ => {
+                self.counters.inc(Counter::Ip6UnknownNextHeader);
+                if !dst.is_multicast() {
+                    let pointer = chain.next_header_pointer as u32;
+                    let code = icmpv6::param_problem::UNRECOGNIZED_NEXT_HEADER;
+                    self.icmp6_error(net, iface, &m, total, src, dst, icmpv6::Repr::ParamProblem { code, pointer });
+                }
+            }
         }
+    }
+
+    /// A packet whose extension headers were refused: send the parameter
+    /// problem it deserves, if any.
+    fn ip6_refused(
+        &mut self,
+        net: &NetTables,
+        iface: usize,
+        m: &D::Buf,
+        e: (Ipv6Addr, Ipv6Addr, usize, Option<(u8, usize, bool)>),
+    ) {
+        let (src, dst, total, problem) = e;
+        if let Some((code, pointer, to_group_too)) = problem {
+            if to_group_too || !dst.is_multicast() {
+                let err = icmpv6::Repr::ParamProblem { code, pointer: pointer as u32 };
+                self.icmp6_error(net, iface, m, total, src, dst, err);
+            }
+        }
+    }
+
+    /// Answer the packet in `m` (an IPv6 datagram of `total` bytes after
+    /// the Ethernet header, from `src` to `dst`) with an ICMPv6 error,
+    /// quoting as much of it as fits in the minimum MTU (RFC 4443 2.4).
+    /// Rate limited with the ICMPv4 errors; never to `::` or a group.
+    #[allow(clippy::too_many_arguments)]
+    fn icmp6_error(
+        &mut self,
+        net: &NetTables,
+        iface: usize,
+        m: &D::Buf,
+        total: usize,
+        src: Ipv6Addr,
+        dst: Ipv6Addr,
+        err: icmpv6::Repr,
+    ) {
+        if src.is_unspecified() || src.is_multicast() {
+            return;
+        }
+        if !self.icmp_tokens.take(self.now_ns) {
+            return self.counters.inc(Counter::IcmpRateLimited);
+        }
+        let ours = if dst.is_multicast() { self.ip6_iface(net, iface).link_local } else { dst };
+        let quote = total.min(icmpv6::MAX_ERROR_QUOTE_LEN).min(m.len().saturating_sub(ETH));
+        let Some(mut out) = self.dev.alloc() else {
+            return self.counters.inc(Counter::MbufAllocFailed);
+        };
+        let len = icmpv6::HEADER_LEN + quote;
+        let Some(buf) = out.append(ipv6::HEADER_LEN + len) else {
+            return self.counters.inc(Counter::MbufAllocFailed);
+        };
+        let ip = ipv6::Repr {
+            src_addr: ours,
+            dst_addr: src,
+            next_header: next_header::ICMPV6,
+            payload_len: len,
+            hop_limit: DEFAULT_HOP_LIMIT,
+            traffic_class: 0,
+            flow_label: 0,
+        };
+        ip.emit(&mut ipv6::Packet::new_unchecked(&mut buf[..ipv6::HEADER_LEN]));
+        let body = &mut buf[ipv6::HEADER_LEN..];
+        body[icmpv6::HEADER_LEN..].copy_from_slice(&m.data()[ETH..ETH + quote]);
+        err.emit(&ours, &src, &mut icmpv6::Packet::new_unchecked(body));
+        self.counters.inc(Counter::Icmp6ErrorsSent);
+        self.ip6_output(net, iface, out, src);
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -147,6 +247,7 @@ impl<D: Device> L3<D> {
                 self.tx_push(iface, m);
             }
             icmpv6::Repr::EchoReply { .. } => self.counters.inc(Counter::Icmp6EchoRepliesIn),
+            r if r.is_error() => self.counters.inc(Counter::Icmp6ErrorsIn),
             icmpv6::Repr::Ndp(n) => {
                 if let Err(e) = ndp::check_ip(&n, &src, &dst, hop_limit) {
                     return self.counters.inc(match e {
@@ -447,6 +548,54 @@ mod test {
         assert!(a.l3.ip6_neighbors(0).is_empty());
         // B saw three solicitations for someone else, and answered none.
         assert_eq!(b.l3.counters.get(Counter::NdpNotForUs), 0, "not even delivered: another group");
+    }
+
+    /// B sends A an IPv6 packet with next header `nh` and `ext` after the
+    /// fixed header, through B's own output path.
+    fn send_raw(b: &mut SimNode, to: Ipv6Addr, nh: u8, ext: &[u8]) {
+        let from = b.l3.ip6_link_local(&b.net, 0);
+        let mut m = b.l3.alloc().expect("buffer");
+        let buf = m.append(ipv6::HEADER_LEN + ext.len()).expect("room");
+        ipv6::Repr {
+            src_addr: from,
+            dst_addr: to,
+            next_header: nh,
+            payload_len: ext.len(),
+            hop_limit: 64,
+            traffic_class: 0,
+            flow_label: 0,
+        }
+        .emit(&mut ipv6::Packet::new_unchecked(&mut buf[..ipv6::HEADER_LEN]));
+        buf[ipv6::HEADER_LEN..].copy_from_slice(ext);
+        let net = std::mem::take(&mut b.net);
+        b.l3.ip6_output(&net, 0, m, to);
+        b.net = net;
+    }
+
+    #[test]
+    fn unknown_next_header_and_options_get_a_parameter_problem() {
+        let (_link, mut a, mut b) = pair();
+        let a_ll = a.l3.ip6_link_local(&a.net, 0);
+        let mut now = 1_000_000;
+        b.l3.now_ns = now;
+        // An unknown upper layer (200), after B resolved A.
+        send_raw(&mut b, a_ll, 200, &[0; 8]);
+        run(&mut now, 1_000_000, &mut a, &mut b);
+        // Destination options with an unknown option whose type says
+        // "discard and send a parameter problem" (0x9e), and one that says
+        // "discard silently" (0x5e).
+        send_raw(&mut b, a_ll, next_header::DEST_OPTS, &[next_header::NO_NEXT, 0, 0x9e, 4, 0, 0, 0, 0]);
+        send_raw(&mut b, a_ll, next_header::DEST_OPTS, &[next_header::NO_NEXT, 0, 0x5e, 4, 0, 0, 0, 0]);
+        // A routing header with segments left.
+        send_raw(&mut b, a_ll, next_header::ROUTING, &[next_header::NO_NEXT, 0, 0, 1, 0, 0, 0, 0]);
+        run(&mut now, 1_000_000, &mut a, &mut b);
+        let (ca, cb) = (&a.l3.counters, &b.l3.counters);
+        assert_eq!(ca.get(Counter::Ip6UnknownNextHeader), 1);
+        assert_eq!(ca.get(Counter::Ip6UnknownOption), 2);
+        assert_eq!(ca.get(Counter::Ip6RoutingHeader), 1);
+        assert_eq!(ca.get(Counter::Icmp6ErrorsSent), 3, "not for the option that says discard silently");
+        assert_eq!(cb.get(Counter::Icmp6ErrorsIn), 3);
+        assert_eq!(cb.get(Counter::Icmp6BadChecksum), 0);
     }
 
     #[test]
