@@ -25,13 +25,12 @@ use std::net::SocketAddrV4;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use dataplane::device::PortL3;
-use dataplane::mbuf::Mbuf;
-use dataplane::worker::{Tables, WorkerState};
 use net::control::rpc::RpcSender;
+use net::control::worker::{now_ns, Tables, WorkerState};
+use net::device::PacketBuf;
 use net::l3::counters::Counter;
 use net::l3::Ip4Delivery;
-use net::seam::Stack;
+use net::seam::{Seam, Stack};
 use net::tables::NetTables;
 use shm::types::{Endpoint, Proto, SessionHandle, TransportProto};
 use wire::icmp;
@@ -64,25 +63,25 @@ pub struct SessionShared {
 /// Everything behind the barrier: L2/L3 tables plus the session layer's.
 pub type NodeTables = Tables<SessionShared>;
 /// A worker's state as RPCs from the main thread see it.
-pub type NodeWorker = WorkerState<SessionWorker>;
+pub type NodeWorker<S> = WorkerState<S, SessionWorker<S>>;
 
 /// Control work to run with the shared tables at hand (shipped by RPC).
-pub type Deferred = Box<dyn FnOnce(&mut SessionWorker, &mut PortL3, &NetTables, &SessionShared) + Send>;
+pub type Deferred<S> = Box<dyn FnOnce(&mut SessionWorker<S>, &mut S, &NetTables, &SessionShared) + Send>;
 
 /// How an app worker is reached from this data-plane worker.
-pub enum AppLink {
+pub enum AppLink<S: Seam> {
     /// Builtin: its instance for this worker (taken out while a callback runs).
-    Builtin(Option<Box<dyn BuiltinApp>>),
+    Builtin(Option<Box<dyn BuiltinApp<S>>>),
     /// External: its message queues with this worker (see [`crate::external`]).
     External(Box<crate::external_app::ExternalLink>),
 }
 
 /// An app worker as this data-plane worker knows it.
-pub struct WorkerApp {
+pub struct WorkerApp<S: Seam> {
     /// Shared state (segments, counters).
     pub shared: Arc<AppWorkerShared>,
     /// How events reach it.
-    pub link: AppLink,
+    pub link: AppLink<S>,
 }
 
 counters::counters! {
@@ -120,40 +119,40 @@ pub struct SessionStats {
 const EVENTS_PER_POLL: usize = 4096;
 
 /// The session layer on one worker.
-pub struct SessionWorker {
+pub struct SessionWorker<S: Seam> {
     /// This worker's index.
     pub index: u32,
     /// Number of workers.
     pub workers: u32,
     pub(crate) sessions: Pool<Session>,
     udp: UdpTransport,
-    tcp: TcpTransport,
+    tcp: TcpTransport<S>,
     ct: CutThrough,
-    apps: HashMap<u32, WorkerApp>,
+    apps: HashMap<u32, WorkerApp<S>>,
     events: Vec<SessionEvent>,
     delivering: Vec<SessionEvent>,
     pending_tx: Vec<(u32, u32)>,
     pending_read: Vec<(u32, u32)>,
-    deferred: Vec<Deferred>,
+    deferred: Vec<Deferred<S>>,
     rotors: HashMap<u32, u32>,
     udp_evicted: Vec<u32>,
-    to_main: Option<RpcSender<MainCtx>>,
+    to_main: Option<RpcSender<MainCtx<S>>>,
     /// Counters for the CLI.
     pub stats: Arc<SessionStats>,
     scratch: Vec<u8>,
 }
 
-impl SessionWorker {
+impl<S: Seam> SessionWorker<S> {
     /// The session layer for worker `index` of `workers`; `to_main` carries its RPCs to the main thread.
     pub fn new(
         index: u32,
         workers: u32,
-        to_main: Option<RpcSender<MainCtx>>,
+        to_main: Option<RpcSender<MainCtx<S>>>,
         udp: UdpConfig,
         tcp: TcpTransportConfig,
     ) -> Self {
         let udp = UdpTransport::new(udp, index, workers);
-        let tcp = TcpTransport::new(tcp, index, workers, dataplane::worker::now_ns());
+        let tcp = TcpTransport::new(tcp, index, workers, now_ns());
         let stats = Arc::new(SessionStats {
             udp: udp.counters.clone(),
             tcp_input: tcp.input_counters.clone(),
@@ -181,19 +180,19 @@ impl SessionWorker {
     }
 
     /// Queue control work that needs the shared tables (runs at the next poll).
-    pub fn defer(&mut self, f: Deferred) {
+    pub fn defer(&mut self, f: Deferred<S>) {
         self.deferred.push(f);
     }
 
     /// Registers an app worker here (builtin: with this worker's instance).
-    pub fn app_add(&mut self, shared: Arc<AppWorkerShared>, link: AppLink) {
+    pub fn app_add(&mut self, shared: Arc<AppWorkerShared>, link: AppLink<S>) {
         self.apps.insert(shared.wrk_index, WorkerApp { shared, link });
     }
 
     /// Removes an app worker: every session of it is aborted (peers reset) and freed.
     ///
     /// Returns how many sessions were torn down.
-    pub fn app_del(&mut self, io: &mut PortL3, net: &NetTables, shared: &SessionShared, wrk_index: u32) -> usize {
+    pub fn app_del(&mut self, io: &mut S, net: &NetTables, shared: &SessionShared, wrk_index: u32) -> usize {
         // What it queued before it went is honoured first: a session it
         // closed just before detaching sends its FIN, not only the reset.
         if self.is_external(wrk_index) {
@@ -221,25 +220,25 @@ impl SessionWorker {
     fn cx<'a>(
         sessions: &'a mut Pool<Session>,
         events: &'a mut Vec<SessionEvent>,
-        io: &'a mut PortL3,
+        io: &'a mut S,
         net: &'a NetTables,
         worker: u32,
-    ) -> TransportCx<'a> {
+    ) -> TransportCx<'a, S> {
         TransportCx { io, net, sessions, events, worker }
     }
 
     /// Runs `f` with a transport and its context.
     fn with_transport<R>(
         &mut self,
-        io: &mut PortL3,
+        io: &mut S,
         net: &NetTables,
         proto: TransportProto,
-        f: impl FnOnce(&mut dyn Transport, &mut TransportCx<'_>) -> R,
+        f: impl FnOnce(&mut dyn Transport<S>, &mut TransportCx<'_, S>) -> R,
     ) -> R {
         let worker = self.index;
         let (sessions, events) = (&mut self.sessions, &mut self.events);
         let mut cx = Self::cx(sessions, events, io, net, worker);
-        let t: &mut dyn Transport = match proto {
+        let t: &mut dyn Transport<S> = match proto {
             TransportProto::Udp => &mut self.udp,
             TransportProto::Tcp => &mut self.tcp,
             TransportProto::CtUdp | TransportProto::CtTcp => &mut self.ct,
@@ -345,7 +344,7 @@ impl SessionWorker {
     }
 
     /// The app closes session `index`.
-    pub(crate) fn session_close(&mut self, io: &mut PortL3, net: &NetTables, index: u32) {
+    pub(crate) fn session_close(&mut self, io: &mut S, net: &NetTables, index: u32) {
         let Some(s) = self.sessions.get_mut(index) else { return };
         match s.state {
             SessionState::Closing | SessionState::Closed => return,
@@ -360,7 +359,7 @@ impl SessionWorker {
     }
 
     /// The app will write no more to session `index` (half-close); it keeps reading.
-    pub(crate) fn session_shutdown_write(&mut self, io: &mut PortL3, net: &NetTables, index: u32) {
+    pub(crate) fn session_shutdown_write(&mut self, io: &mut S, net: &NetTables, index: u32) {
         let Some(s) = self.sessions.get(index) else { return };
         if !matches!(s.state, SessionState::Ready | SessionState::TransportClosing) {
             return;
@@ -374,7 +373,7 @@ impl SessionWorker {
     }
 
     /// Tears a session down now: the transport forgets it (resetting the peer if it can) and it is freed.
-    fn session_abort(&mut self, io: &mut PortL3, net: &NetTables, index: u32) {
+    fn session_abort(&mut self, io: &mut S, net: &NetTables, index: u32) {
         let Some(proto) = self.sessions.get(index).map(|s| s.proto) else { return };
         self.with_transport(io, net, proto, |t, cx| t.abort(cx, index));
         self.session_free(index);
@@ -405,7 +404,7 @@ impl SessionWorker {
             self.defer(Box::new(move |w, io, net, shared| w.deliver_bound(io, net, shared, app_wrk, ep, err)));
             return;
         };
-        let f = move |m: &mut MainCtx| {
+        let f = move |m: &mut MainCtx<S>| {
             let r = m.listen_from_worker(app_wrk, ep);
             m.rpc_worker(worker, move |nw| {
                 nw.stack.defer(Box::new(move |w, io, net, shared| w.deliver_bound(io, net, shared, app_wrk, ep, r)))
@@ -420,7 +419,7 @@ impl SessionWorker {
 
     fn deliver_bound(
         &mut self,
-        io: &mut PortL3,
+        io: &mut S,
         net: &NetTables,
         shared: &SessionShared,
         app_wrk: u32,
@@ -433,11 +432,11 @@ impl SessionWorker {
     /// Runs `f` with app worker `app_wrk`'s builtin instance on this worker, if it has one.
     fn with_builtin<R>(
         &mut self,
-        io: &mut PortL3,
+        io: &mut S,
         net: &NetTables,
         shared: &SessionShared,
         app_wrk: u32,
-        f: impl FnOnce(&mut dyn BuiltinApp, &mut AppApi<'_>) -> R,
+        f: impl FnOnce(&mut dyn BuiltinApp<S>, &mut AppApi<'_, S>) -> R,
     ) -> Option<R> {
         let mut app = match self.apps.get_mut(&app_wrk)?.link {
             AppLink::Builtin(ref mut slot) => slot.take()?,
@@ -477,7 +476,7 @@ impl SessionWorker {
     /// raises Accepted when the connection is ready (at once for UDP).
     fn session_accept_alloc(
         &mut self,
-        io: &mut PortL3,
+        io: &mut S,
         shared: &SessionShared,
         listener: u32,
         proto: TransportProto,
@@ -499,7 +498,7 @@ impl SessionWorker {
     #[allow(clippy::too_many_arguments)]
     fn session_accept_with(
         &mut self,
-        io: &mut PortL3,
+        io: &mut S,
         app: &Arc<AppWorkerShared>,
         fifos: SessionFifos,
         listener: u32,
@@ -507,8 +506,17 @@ impl SessionWorker {
         local: SocketAddrV4,
         remote: SocketAddrV4,
     ) -> Option<u32> {
-        let r =
-            self.session_alloc(io.now_ns, app, fifos, proto, SessionState::Accepting, local, remote, Some(listener), 0);
+        let r = self.session_alloc(
+            io.now_ns(),
+            app,
+            fifos,
+            proto,
+            SessionState::Accepting,
+            local,
+            remote,
+            Some(listener),
+            0,
+        );
         let index = match r {
             Ok(i) => i,
             Err(_) => {
@@ -530,13 +538,13 @@ impl SessionWorker {
     /// where a segment goes: an existing connection (giving a half-open
     /// one its session when its handshake completes), else a listener
     /// (SYN: half-open or cookie; bare ACK: maybe a cookie), else a RST.
-    fn tcp_input(&mut self, io: &mut PortL3, net: &NetTables, shared: &SessionShared, d: Ip4Delivery<Mbuf>) {
+    fn tcp_input(&mut self, io: &mut S, net: &NetTables, shared: &SessionShared, d: Ip4Delivery<S::Buf>) {
         let Some(seg) = self.tcp.parse(io, &d) else { return };
         let end = (seg.payload_offset + seg.repr.payload_len).min(d.buf.len());
         let payload = &d.buf.data()[seg.payload_offset.min(end)..end];
         let worker = self.index;
         let (ip, port) = (*seg.tuple.local.ip(), seg.tuple.local.port());
-        let action = self.tcp.demux(io.now_ns, &seg, payload.len(), || {
+        let action = self.tcp.demux(io.now_ns(), &seg, payload.len(), || {
             let l = shared.control.lookup_listener(0, 0, Proto::Tcp, ip, port, false)?;
             let options = shared.control.listener(l).map(|x| x.options).unwrap_or_default();
             Some((l, Self::listener_rx_fifo_size(shared, l).unwrap_or(65536), options))
@@ -596,7 +604,7 @@ impl SessionWorker {
     /// when the app has local scope and one matches, else through the transport.
     pub(crate) fn session_connect(
         &mut self,
-        io: &mut PortL3,
+        io: &mut S,
         net: &NetTables,
         shared: &SessionShared,
         app_wrk: u32,
@@ -644,7 +652,7 @@ impl SessionWorker {
         let remote = SocketAddrV4::new(req.remote.ip, req.remote.port);
         let local = SocketAddrV4::new(local_ip, 0);
         let index = self.session_alloc(
-            io.now_ns,
+            io.now_ns(),
             &me,
             fifos,
             proto,
@@ -685,7 +693,7 @@ impl SessionWorker {
     /// Cut-through connect to listener `l`: one fifo pair from the server's segments, two sessions here.
     fn ct_connect(
         &mut self,
-        io: &mut PortL3,
+        io: &mut S,
         shared: &SessionShared,
         client: &Arc<AppWorkerShared>,
         listener: u32,
@@ -723,7 +731,7 @@ impl SessionWorker {
         // client a port that only names the session (it never hits a wire).
         let srv_ep = SocketAddrV4::new(req.remote.ip, req.remote.port);
         let cli_ep = SocketAddrV4::new(req.remote.ip, 0);
-        let now = io.now_ns;
+        let now = io.now_ns();
         let s = self.session_alloc(
             now,
             &server,
@@ -773,10 +781,10 @@ impl SessionWorker {
 
     /// UDP input: existing connection, else a listener (new session, if
     /// admitted), else ICMP port unreachable.
-    fn udp_input(&mut self, io: &mut PortL3, net: &NetTables, shared: &SessionShared, d: Ip4Delivery<Mbuf>) {
+    fn udp_input(&mut self, io: &mut S, net: &NetTables, shared: &SessionShared, d: Ip4Delivery<S::Buf>) {
         let Some(u) = self.udp.parse(io, &d) else { return };
         self.udp.counters.inc(UdpCounter::RxDatagrams);
-        let session = match self.udp.lookup(&u.tuple, io.now_ns) {
+        let session = match self.udp.lookup(&u.tuple, io.now_ns()) {
             Some((s, promoted)) => {
                 if promoted {
                     self.udp_grow(s);
@@ -804,7 +812,7 @@ impl SessionWorker {
     /// second datagram ([`Self::udp_grow`]); an external app maps its
     /// fifos and cannot be handed others, so its sessions get full-size
     /// ones from the start. Sessions evicted to make room are reset.
-    fn udp_accept(&mut self, io: &mut PortL3, shared: &SessionShared, listener: u32, tuple: Tuple) -> Option<u32> {
+    fn udp_accept(&mut self, io: &mut S, shared: &SessionShared, listener: u32, tuple: Tuple) -> Option<u32> {
         let app = self.accept_pick(shared, listener)?;
         let (rx, tx) = {
             let sm = app.segments();
@@ -830,7 +838,7 @@ impl SessionWorker {
         };
         let s = self.session_accept_with(io, &app, fifos, listener, TransportProto::Udp, tuple.local, tuple.remote)?;
         self.udp.fifo_add(bytes);
-        match self.udp.add_accepted(s, tuple, listener, io.now_ns) {
+        match self.udp.add_accepted(s, tuple, listener, io.now_ns()) {
             Ok(conn) => {
                 if let Some(x) = self.sessions.get_mut(s) {
                     x.conn = conn;
@@ -924,7 +932,7 @@ impl SessionWorker {
     }
 
     /// Sends what apps wrote since the last loop.
-    fn run_pending_tx(&mut self, io: &mut PortL3, net: &NetTables) -> usize {
+    fn run_pending_tx(&mut self, io: &mut S, net: &NetTables) -> usize {
         if self.pending_tx.is_empty() {
             return 0;
         }
@@ -953,7 +961,7 @@ impl SessionWorker {
         work
     }
 
-    fn run_pending_reads(&mut self, io: &mut PortL3, net: &NetTables) {
+    fn run_pending_reads(&mut self, io: &mut S, net: &NetTables) {
         if self.pending_read.is_empty() {
             return;
         }
@@ -970,7 +978,7 @@ impl SessionWorker {
     }
 
     /// Delivers raised events to the apps; returns how many.
-    fn deliver_events(&mut self, io: &mut PortL3, net: &NetTables, shared: &SessionShared) -> usize {
+    fn deliver_events(&mut self, io: &mut S, net: &NetTables, shared: &SessionShared) -> usize {
         let mut delivered = 0;
         while !self.events.is_empty() && delivered < EVENTS_PER_POLL {
             std::mem::swap(&mut self.events, &mut self.delivering);
@@ -987,7 +995,7 @@ impl SessionWorker {
         delivered
     }
 
-    fn deliver(&mut self, io: &mut PortL3, net: &NetTables, shared: &SessionShared, ev: SessionEvent) {
+    fn deliver(&mut self, io: &mut S, net: &NetTables, shared: &SessionShared, ev: SessionEvent) {
         let Some(s) = self.sessions.get(ev.session).filter(|s| s.generation == ev.generation) else { return };
         let (app_wrk, opaque, state, announced) = (s.app_wrk, s.opaque, s.state, s.announced);
         let h = self.handle(ev.session);
@@ -1107,9 +1115,11 @@ impl SessionWorker {
                     rx_dropped: s.rx_dropped,
                     listener: s.listener,
                     conn: match s.proto {
-                        TransportProto::Udp => self.udp.conn_snapshot(s.conn),
+                        TransportProto::Udp => Transport::<S>::conn_snapshot(&self.udp, s.conn),
                         TransportProto::Tcp => self.tcp.conn_snapshot(s.conn),
-                        TransportProto::CtUdp | TransportProto::CtTcp => self.ct.conn_snapshot(s.conn),
+                        TransportProto::CtUdp | TransportProto::CtTcp => {
+                            Transport::<S>::conn_snapshot(&self.ct, s.conn)
+                        }
                     },
                 }
             })
@@ -1130,7 +1140,7 @@ impl SessionWorker {
             .collect()
     }
 
-    fn poll_builtins(&mut self, io: &mut PortL3, net: &NetTables, shared: &SessionShared) -> usize {
+    fn poll_builtins(&mut self, io: &mut S, net: &NetTables, shared: &SessionShared) -> usize {
         if self.apps.is_empty() {
             return 0;
         }
@@ -1148,18 +1158,18 @@ impl SessionWorker {
     }
 }
 
-impl Stack<PortL3> for SessionWorker {
+impl<S: Seam> Stack<S> for SessionWorker<S> {
     type Shared = SessionShared;
 
-    fn ip4_input(&mut self, io: &mut PortL3, net: &NetTables, shared: &SessionShared, d: Ip4Delivery<Mbuf>) {
+    fn ip4_input(&mut self, io: &mut S, net: &NetTables, shared: &SessionShared, d: Ip4Delivery<S::Buf>) {
         match d.protocol {
             Protocol::Udp => self.udp_input(io, net, shared, d),
             Protocol::Tcp => self.tcp_input(io, net, shared, d),
-            _ => io.counters.inc(Counter::Ip4UnknownProtocol),
+            _ => io.counters().inc(Counter::Ip4UnknownProtocol),
         }
     }
 
-    fn poll(&mut self, io: &mut PortL3, net: &NetTables, shared: &SessionShared) -> usize {
+    fn poll(&mut self, io: &mut S, net: &NetTables, shared: &SessionShared) -> usize {
         let mut work = 0;
         if !self.deferred.is_empty() {
             let deferred = std::mem::take(&mut self.deferred);
