@@ -158,8 +158,21 @@ impl<S: Seam> SessionWorker<S> {
         udp: UdpConfig,
         tcp: TcpTransportConfig,
     ) -> Self {
+        Self::new_at(index, workers, to_main, udp, tcp, now_ns())
+    }
+
+    /// Like [`Self::new`] with the seam's clock at `now_ns` (the start of
+    /// TCP's timer wheel): a simulated node's virtual time.
+    pub fn new_at(
+        index: u32,
+        workers: u32,
+        to_main: Option<RpcSender<MainCtx<S>>>,
+        udp: UdpConfig,
+        tcp: TcpTransportConfig,
+        now_ns: u64,
+    ) -> Self {
         let udp = UdpTransport::new(udp, index, workers);
-        let tcp = TcpTransport::new(tcp, index, workers, now_ns());
+        let tcp = TcpTransport::new(tcp, index, workers, now_ns);
         let stats = Arc::new(SessionStats {
             udp: udp.counters.clone(),
             tcp_input: tcp.input_counters.clone(),
