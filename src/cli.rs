@@ -14,7 +14,7 @@ use std::os::unix::net::UnixStream;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use dataplane::worker::LoopCounter;
+use net::control::worker::LoopCounter;
 use net::fault::FaultCounter;
 use net::fault::{Direction, FaultConfig};
 use net::l3::counters::Counter;
@@ -206,7 +206,7 @@ fn show_threads(rt: &Runtime) -> String {
 fn show_arp(rt: &mut Runtime) -> String {
     let names: Vec<String> = rt.ctx.barrier.tables().net.interfaces.iter().map(|i| i.name.clone()).collect();
     let per_worker = rt.ask_workers(|w| (0..w.io.interfaces()).map(|i| w.io.arp_entries(i)).collect::<Vec<_>>());
-    let now = dataplane::worker::now_ns();
+    let now = net::control::worker::now_ns();
     let mut out = format!("{:<8} {:<16} {:<18} {:<10} {}\n", "Worker", "IP4", "MAC", "Interface", "Expires(s)");
     for (w, ifaces) in per_worker.iter().enumerate() {
         for (i, entries) in ifaces.iter().enumerate() {

@@ -11,14 +11,15 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use dataplane::device::PortL3;
 use dataplane::eal::{self, Eal};
 use dataplane::mempool::Mempool;
 use dataplane::port::{Port, PortConfig};
-use dataplane::worker::LoopCounters;
-use dataplane::worker::{self, Tables, WorkerState};
+use dataplane::worker;
 use net::arp_cache::ArpConfig;
 use net::control::barrier::barrier;
 use net::control::rpc::rpc_channel;
+use net::control::worker::{LoopCounters, Tables, WorkerState};
 use net::fault::FaultCounters;
 use net::l3::counters::Counters;
 use net::route::{Route, RouteTable};
@@ -26,12 +27,19 @@ use net::tables::{Interface, NetTables};
 use rustix::event::{PollFd, PollFlags};
 use session::api_server::ApiServer;
 use session::external_app::ApiStats;
-use session::main_thread::MainCtx;
-use session::worker::{NodeWorker, SessionShared, SessionStats, SessionWorker};
+use session::worker::{SessionShared, SessionStats};
 use wire::ethernet::Address as MacAddress;
 use wire::ipv4::Cidr;
 
 use crate::config::{Config, Hugepages};
+
+/// The session layer's main-thread side as the node runs it: over the DPDK
+/// ports' L2/L3 ([`PortL3`]).
+pub type MainCtx = session::main_thread::MainCtx<PortL3>;
+/// A worker's state (L2/L3 over the ports, session layer) as RPCs see it.
+pub type NodeWorker = session::worker::NodeWorker<PortL3>;
+/// The session layer on one worker, over the ports.
+pub type SessionWorker = session::worker::SessionWorker<PortL3>;
 
 /// Errors starting the node.
 #[derive(Debug, thiserror::Error)]

@@ -12,7 +12,7 @@
 //! being refused while other apps keep working. The EAL starts once per
 //! process, so this is one test.
 
-mod common;
+mod ring_node;
 
 use std::net::Ipv4Addr;
 use std::path::Path;
@@ -20,17 +20,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use common::RingNode;
 use dataplane::port;
+use dpnode::runtime::MainCtx;
 use dpnode_client::echo::{run_client, run_server, ClientConfig, ServerConfig};
 use dpnode_client::{App, AttachOptions, Endpoint, Error, Event, NodeError, TransportOptions};
 use echo::{merge_reports, EchoMode, EchoReport};
+use ring_node::RingNode;
 use session::api_server::ApiServer;
 use session::app_worker::AppWorkerKind;
 use session::apps::echo::{EchoClient, EchoClientConfig, EchoServer};
 use session::external_app::ApiStats;
 use session::listener_tables::parse_uri;
-use session::main_thread::MainCtx;
 use session::segment::live_counts;
 use session::snapshot::AppWorkerSnapshot;
 use session::worker::AppLink;
