@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use shm::api::{WorkerInfo, WORKER_HAS_EVENTFD};
 use shm::dgram::{dgram_dequeue, dgram_enqueue, DgramHeader};
 use shm::msg::{self, Request, SessionRef, MAX_PAYLOAD, NO_HANDLE};
-use shm::segment::{MappedFifo, MappedQueue, Segment};
+use shm::segment::{MappedConsumer, MappedProducer, MappedQueue, Segment};
 
 use shm::types::{Endpoint, ErrorCode, SessionHandle, TransportOptions, TransportProto};
 
@@ -108,8 +108,8 @@ enum State {
 }
 
 struct Entry {
-    rx: MappedFifo,
-    tx: MappedFifo,
+    rx: MappedConsumer,
+    tx: MappedProducer,
     sref: SessionRef,
     transport: TransportProto,
     local: SocketAddrV4,
@@ -162,14 +162,24 @@ pub struct Worker {
     socket_ready: bool,
 }
 
-/// A view of a session's fifo that holds the segment's mapping.
+/// The app's ends of a session's fifos (rx consumer, tx producer), holding the segment's mapping.
 ///
 /// # Safety
 ///
-/// The caller uses the fifo only from its side (one producer, one consumer).
-unsafe fn mapped_fifo(seg: &Segment, loc: msg::FifoLoc) -> Result<MappedFifo, Error> {
-    // SAFETY: forwarded to the caller; `mapped_fifo` checks offset, size and magic.
-    unsafe { seg.mapped_fifo(loc.offset, loc.size) }.map_err(|e| Error::Protocol(format!("fifo: {e}")))
+/// The caller is the rx fifo's only consumer and the tx fifo's only producer.
+unsafe fn app_ends(
+    seg: &Segment,
+    rx: msg::FifoLoc,
+    tx: msg::FifoLoc,
+) -> Result<(MappedConsumer, MappedProducer), Error> {
+    let err = |e| Error::Protocol(format!("fifo: {e}"));
+    // SAFETY: forwarded to the caller; both calls check offset, size and magic.
+    unsafe {
+        Ok((
+            seg.mapped_consumer(rx.offset, rx.size).map_err(err)?,
+            seg.mapped_producer(tx.offset, tx.size).map_err(err)?,
+        ))
+    }
 }
 
 impl Worker {
@@ -323,7 +333,7 @@ impl Worker {
         let seg = self.segment(info.rx.segment)?;
         // SAFETY: this worker is the rx fifo's only consumer and the tx fifo's
         // only producer (the node holds the other ends).
-        let (rx, tx) = unsafe { (mapped_fifo(&seg, info.rx)?, mapped_fifo(&seg, info.tx)?) };
+        let (rx, tx) = unsafe { app_ends(&seg, info.rx, info.tx)? };
         let sref = SessionRef { session: info.session, generation: info.generation };
         self.sessions.insert(
             info.session,

@@ -44,14 +44,14 @@ pub fn run(input: &Input) {
     let mut serial = 0u64;
     let local = SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 2), 7);
     for op in input.ops.iter().take(512) {
-        let mut f = heap.view();
+        let (mut p, f) = heap.ends();
         match op {
             Op::Enqueue { len, ip, port } => {
                 let hdr =
                     DgramHeader { len: u32::from(*len), remote: SocketAddrV4::new(Ipv4Addr::from(*ip), *port), local };
                 let payload: Vec<u8> = (0..u64::from(*len)).map(|i| byte(serial * 65536 + i)).collect();
-                let fits = f.max_enqueue() >= DgramHeader::SIZE + payload.len();
-                let ok = dgram_enqueue(&mut f, &hdr, &payload);
+                let fits = p.max_enqueue() >= DgramHeader::SIZE + payload.len();
+                let ok = dgram_enqueue(&mut p, &hdr, &payload);
                 assert_eq!(ok, fits, "enqueue succeeds exactly when it fits");
                 if ok {
                     model.push_back((hdr, serial));
@@ -91,7 +91,7 @@ pub fn run(input: &Input) {
                 }
             }
             Op::Raw(bytes) => {
-                f.enqueue(bytes);
+                p.enqueue(bytes);
                 raw = true;
             }
         }

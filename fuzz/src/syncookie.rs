@@ -6,10 +6,10 @@
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use arbitrary::Arbitrary;
-use wire::tcp::{Flags, Repr as TcpRepr, SeqNumber, Timestamp};
 use session::fifo::HeapFifo;
 use tcp::syncookie::{CookieOptions, SynCookies, COOKIE_MAX_AGE, COOKIE_PERIOD_NS, MSS_TABLE};
 use tcp::{ConnOptions, Connection, TcpConfig};
+use wire::tcp::{Flags, Repr as TcpRepr, SeqNumber, Timestamp};
 
 /// One cookie round.
 #[derive(Debug, Arbitrary)]
@@ -100,9 +100,9 @@ pub fn run(i: &Input) {
         let opts = ConnOptions::new(rx_fifo_size);
         let mut c = Connection::from_cookie(&cfg, &jar, &ack, local, remote, opts, later).expect("valid cookie");
         let (rx, tx) = (HeapFifo::new(rx_fifo_size).expect("fifo"), HeapFifo::new(4096).expect("fifo"));
-        c.input(later, &ack, &[], &rx.view(), &tx.view());
+        c.input(later, &ack, &[], &rx.producer(), &tx.consumer());
         let mut buf = vec![0u8; 65536];
-        while c.poll_transmit(later, &tx.view(), &mut buf).is_some() {}
+        while c.poll_transmit(later, &tx.consumer(), &mut buf).is_some() {}
         assert!(c.state().is_synchronized());
     } else if periods < 64 {
         assert!(got.is_none(), "a cookie {periods} periods old validates");

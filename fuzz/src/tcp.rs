@@ -25,10 +25,10 @@ use std::net::SocketAddrV4;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use arbitrary::Arbitrary;
-use wire::tcp::{Flags, Packet, Repr as TcpRepr, SackBlock, SackBlocks, SeqNumber, Timestamp};
 use session::fifo::{Fifo, HeapFifo};
 use shm::types::Cc;
 use tcp::{ConnOptions, Connection, Event, Keepalive, State, TcpConfig};
+use wire::tcp::{Flags, Packet, Repr as TcpRepr, SackBlock, SackBlocks, SeqNumber, Timestamp};
 
 const MS: u64 = 1_000_000;
 const SEC: u64 = 1_000_000_000;
@@ -236,7 +236,7 @@ impl Harness {
     fn output(&mut self) {
         for n in 0.. {
             assert!(n < MAX_BURST, "poll_transmit runaway");
-            let Some(t) = self.conn.poll_transmit(self.now, &self.tx.view(), &mut self.buf) else { break };
+            let Some(t) = self.conn.poll_transmit(self.now, &self.tx.consumer(), &mut self.buf) else { break };
             self.check_segment(&t.repr, t.payload_len);
         }
         self.drain_events();
@@ -324,7 +324,7 @@ impl Harness {
     fn input(&mut self, seg: &TcpRepr, payload: &[u8]) {
         let before = self.conn.state();
         {
-            let (rx, tx) = (self.rx.view(), self.tx.view());
+            let (rx, tx) = (self.rx.producer(), self.tx.consumer());
             self.conn.input(self.now, seg, payload, &rx, &tx);
         }
         let after = self.conn.state();
@@ -389,7 +389,7 @@ impl Harness {
 
     fn write(&mut self, n: u16) {
         let data: Vec<u8> = (0..u32::from(n)).map(|i| app_byte((self.written as u32).wrapping_add(i))).collect();
-        let took = self.tx.view().enqueue(&data);
+        let took = self.tx.producer().enqueue(&data);
         self.written += took as u64;
         self.conn.app_tx(self.now);
         self.output();
@@ -398,9 +398,9 @@ impl Harness {
     fn read(&mut self, n: u16) {
         let mut out = vec![0u8; usize::from(n)];
         let got = {
-            let rx = self.rx.view();
+            let (conn_rx, rx) = self.rx.ends();
             let got = rx.dequeue(&mut out);
-            self.conn.app_rx(self.now, &rx);
+            self.conn.app_rx(self.now, &conn_rx);
             got
         };
         if let Some(_irs) = self.irs {
@@ -490,7 +490,7 @@ impl Harness {
             Step::Read(n) => self.read(*n),
             Step::Close => {
                 {
-                    let rx = self.rx.view();
+                    let rx = self.rx.producer();
                     self.conn.close(self.now, &rx);
                 }
                 self.output();

@@ -6,54 +6,73 @@
 //! burst (16 KiB). Criterion reports bytes per second moved end to end. An
 //! idle side backs off (spin, then yield), so the numbers also hold on a
 //! machine with fewer free cores than threads, at some cost. Each size runs
-//! with borrowed views (`Fifo`) and with the views sessions keep
-//! (`MappedFifo`, which hold the segment's mapping), which must be as fast.
+//! with borrowed ends (`FifoProducer`/`FifoConsumer`) and with the ends
+//! sessions keep (`MappedProducer`/`MappedConsumer`, which hold the segment's
+//! mapping), which must be as fast.
 
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use crossbeam_utils::Backoff;
-use session::fifo::Fifo;
-use session::segment::{FifoPair, MappedFifo, SegmentManager, SegmentManagerConfig};
+use session::fifo::{FifoConsumer, FifoProducer};
+use session::segment::{FifoPair, MappedConsumer, MappedProducer, SegmentManager, SegmentManagerConfig};
 
 const FIFO_SIZE: u32 = 1 << 20;
 const BYTES_PER_ITER: u64 = 4 << 20;
 
-/// A fifo view that can move to the other thread.
-trait View: Send {
-    fn view(&self) -> &Fifo<'_>;
+/// A producer end that can move to the other thread.
+trait Producer: Send {
+    fn end(&self) -> &FifoProducer<'_>;
 }
 
-impl View for Fifo<'_> {
-    fn view(&self) -> &Fifo<'_> {
+/// A consumer end that can move to the other thread.
+trait Consumer: Send {
+    fn end(&self) -> &FifoConsumer<'_>;
+}
+
+impl Producer for FifoProducer<'_> {
+    fn end(&self) -> &FifoProducer<'_> {
         self
     }
 }
 
-impl View for MappedFifo {
-    fn view(&self) -> &Fifo<'_> {
+impl Producer for MappedProducer {
+    fn end(&self) -> &FifoProducer<'_> {
         self
     }
 }
 
-/// The pair's rx fifo as two views (producer, consumer), borrowed or mapped.
+impl Consumer for FifoConsumer<'_> {
+    fn end(&self) -> &FifoConsumer<'_> {
+        self
+    }
+}
+
+impl Consumer for MappedConsumer {
+    fn end(&self) -> &FifoConsumer<'_> {
+        self
+    }
+}
+
+/// The pair's rx fifo as its two ends, borrowed or mapped.
 fn transfer(mgr: &SegmentManager, pair: FifoPair, mapped: bool, chunk: usize, total: u64) -> Duration {
     if mapped {
         let seg = mgr.segment(pair.rx.segment).unwrap();
-        // SAFETY: the first view is used only by the producer thread, the second
-        // only by the consumer thread.
-        let views =
-            unsafe { (seg.mapped_fifo(pair.rx.offset, pair.rx.size), seg.mapped_fifo(pair.rx.offset, pair.rx.size)) };
-        move_bytes(views.0.unwrap(), views.1.unwrap(), chunk, total)
+        // SAFETY: the producer end is used only by the producer thread, the
+        // consumer end only by the consumer thread.
+        let ends = unsafe {
+            (seg.mapped_producer(pair.rx.offset, pair.rx.size), seg.mapped_consumer(pair.rx.offset, pair.rx.size))
+        };
+        move_bytes(ends.0.unwrap(), ends.1.unwrap(), chunk, total)
     } else {
         // SAFETY: as above.
         let views = unsafe { (pair.rx.fifo(mgr), pair.rx.fifo(mgr)) };
-        move_bytes(views.0.unwrap(), views.1.unwrap(), chunk, total)
+        move_bytes(views.0.unwrap().into_producer(), views.1.unwrap().into_consumer(), chunk, total)
     }
 }
 
 /// Moves `total` bytes from `producer` to `consumer` in `chunk`-byte operations; returns the time taken.
-fn move_bytes<V: View>(producer: V, consumer: V, chunk: usize, total: u64) -> Duration {
+fn move_bytes(producer: impl Producer, consumer: impl Consumer, chunk: usize, total: u64) -> Duration {
     let start = Instant::now();
     std::thread::scope(|s| {
         s.spawn(move || {
@@ -62,7 +81,7 @@ fn move_bytes<V: View>(producer: V, consumer: V, chunk: usize, total: u64) -> Du
             let mut sent = 0;
             while sent < total {
                 let len = chunk.min((total - sent) as usize);
-                match producer.view().enqueue(&data[..len]) {
+                match producer.end().enqueue(&data[..len]) {
                     0 => backoff.snooze(),
                     n => {
                         sent += n as u64;
@@ -75,7 +94,7 @@ fn move_bytes<V: View>(producer: V, consumer: V, chunk: usize, total: u64) -> Du
         let backoff = Backoff::new();
         let mut received = 0;
         while received < total {
-            match consumer.view().dequeue(&mut buf) {
+            match consumer.end().dequeue(&mut buf) {
                 0 => backoff.snooze(),
                 n => {
                     received += n as u64;

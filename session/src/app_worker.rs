@@ -17,7 +17,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use shm::types::AttachOptions;
 
 use crate::application::AppWorkerDetail;
-use crate::segment::{FifoHandle, FifoPair, MappedFifo, SegmentError, SegmentManager, SegmentManagerConfig};
+use crate::segment::{
+    FifoHandle, FifoPair, MappedConsumer, MappedProducer, SegmentError, SegmentManager, SegmentManagerConfig,
+};
 use crate::snapshot::AppWorkerResourcesSnapshot;
 
 /// How the app worker hears about its sessions.
@@ -168,19 +170,32 @@ impl AppWorkerShared {
         self.sessions_closed.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// A view of fifo `h` that holds its segment's mapping (not tied to the lock's lifetime).
+    /// The producer end of fifo `h`, holding its segment's mapping (not tied
+    /// to the lock's lifetime).
     ///
     /// # Safety
     ///
-    /// The fifo must have one producer and one consumer at a time, and the
-    /// view must be dropped before the fifo's pair is freed (the memory
-    /// stays mapped either way, but a freed pair is handed out again).
-    pub unsafe fn mapped_fifo(&self, h: FifoHandle) -> Result<MappedFifo, SegmentError> {
+    /// The end must be the fifo's one producer at a time, and it must be
+    /// dropped before the fifo's pair is freed (the memory stays mapped
+    /// either way, but a freed pair is handed out again).
+    pub unsafe fn mapped_producer(&self, h: FifoHandle) -> Result<MappedProducer, SegmentError> {
         let sm = self.segments();
         let seg = sm.segment(h.segment).ok_or(SegmentError::NoSuchSegment(h.segment))?;
-        // SAFETY: forwarded to the caller (see above); `mapped_fifo` checks
-        // the offset and size against the segment and the fifo's magic.
-        Ok(unsafe { seg.mapped_fifo(h.offset, h.size) }?)
+        // SAFETY: forwarded to the caller (see above); `mapped_producer`
+        // checks the offset and size against the segment and the fifo's magic.
+        Ok(unsafe { seg.mapped_producer(h.offset, h.size) }?)
+    }
+
+    /// The consumer end of fifo `h` (see [`AppWorkerShared::mapped_producer`]).
+    ///
+    /// # Safety
+    ///
+    /// As for [`AppWorkerShared::mapped_producer`], for the fifo's one consumer.
+    pub unsafe fn mapped_consumer(&self, h: FifoHandle) -> Result<MappedConsumer, SegmentError> {
+        let sm = self.segments();
+        let seg = sm.segment(h.segment).ok_or(SegmentError::NoSuchSegment(h.segment))?;
+        // SAFETY: as above.
+        Ok(unsafe { seg.mapped_consumer(h.offset, h.size) }?)
     }
 
     /// Live segments and fifo pairs in use (for leak checks and the CLI).

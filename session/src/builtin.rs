@@ -123,9 +123,9 @@ impl<S: Seam> AppApi<'_, S> {
     pub fn rx_ready(&self, s: SessionHandle) -> usize {
         let Some(sess) = self.mine(s).and_then(|i| self.w.sessions.get(i)) else { return 0 };
         if sess.is_dgram() {
-            crate::session::dgram_peek_header(sess.rx()).map_or(0, |h| h.len as usize)
+            crate::session::dgram_peek_header(sess.app_rx()).map_or(0, |h| h.len as usize)
         } else {
-            sess.rx().max_dequeue()
+            sess.app_rx().max_dequeue()
         }
     }
 
@@ -133,8 +133,11 @@ impl<S: Seam> AppApi<'_, S> {
     pub fn recv(&mut self, s: SessionHandle, buf: &mut [u8]) -> usize {
         let Some(i) = self.mine(s) else { return 0 };
         let sess = self.w.sessions.get(i).expect("checked");
-        let n =
-            if sess.is_dgram() { dgram_dequeue(sess.rx(), buf).map_or(0, |(_, n)| n) } else { sess.rx().dequeue(buf) };
+        let n = if sess.is_dgram() {
+            dgram_dequeue(sess.app_rx(), buf).map_or(0, |(_, n)| n)
+        } else {
+            sess.app_rx().dequeue(buf)
+        };
         if n > 0 {
             self.w.app_read(i);
         }
@@ -144,7 +147,7 @@ impl<S: Seam> AppApi<'_, S> {
     /// Room for [`AppApi::send`]: bytes (stream) or the largest datagram that fits now.
     pub fn send_space(&self, s: SessionHandle) -> usize {
         let Some(sess) = self.mine(s).and_then(|i| self.w.sessions.get(i)) else { return 0 };
-        let room = sess.tx().max_enqueue();
+        let room = sess.app_tx().max_enqueue();
         if sess.is_dgram() {
             room.saturating_sub(DgramHeader::SIZE)
         } else {
@@ -161,14 +164,14 @@ impl<S: Seam> AppApi<'_, S> {
         }
         let n = if sess.is_dgram() {
             let hdr = DgramHeader { len: data.len() as u32, remote: sess.remote, local: sess.local };
-            let tx = &mut sess.fifos.as_mut().expect("checked").tx;
+            let tx = &mut sess.fifos.as_mut().expect("checked").app_tx;
             if tx.with_view_mut(|tx| dgram_enqueue(tx, &hdr, data)) {
                 data.len()
             } else {
                 0
             }
         } else {
-            sess.tx().enqueue(data)
+            sess.app_tx().enqueue(data)
         };
         if n > 0 {
             self.w.app_wrote(i);

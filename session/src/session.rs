@@ -24,8 +24,8 @@ use std::sync::Arc;
 use shm::types::TransportProto;
 
 use crate::app_worker::AppWorkerShared;
-use crate::fifo::Fifo;
-use crate::segment::{FifoHandle, FifoPair, MappedFifo, SegmentError};
+use crate::fifo::{FifoConsumer, FifoProducer};
+use crate::segment::{FifoHandle, FifoPair, MappedConsumer, MappedProducer, SegmentError};
 
 pub use shm::dgram::{dgram_dequeue, dgram_enqueue, dgram_peek_header, DgramHeader};
 
@@ -61,12 +61,22 @@ impl SessionState {
     }
 }
 
-/// The fifo pair of a session, as views the worker can use at any time.
+/// The fifo pair of a session, as ends the worker can use at any time.
+///
+/// Each fifo has its two ends here: the node's (the transport produces rx
+/// and consumes tx) and the app's (a builtin app, or the worker acting for
+/// one, consumes rx and produces tx; an external app maps its own ends and
+/// leaves these unused). In a cut-through pair one session's tx is the
+/// other's rx, so the peer app's tx end produces this session's rx.
 pub struct SessionFifos {
-    /// Node to app.
-    pub rx: MappedFifo,
-    /// App to node.
-    pub tx: MappedFifo,
+    /// Node to app, the producer end (the transport's).
+    pub rx: MappedProducer,
+    /// App to node, the consumer end (the transport's).
+    pub tx: MappedConsumer,
+    /// Node to app, the consumer end (a builtin app's).
+    pub app_rx: MappedConsumer,
+    /// App to node, the producer end (a builtin app's).
+    pub app_tx: MappedProducer,
     /// The pair as allocated (for a cut-through client: the server's pair, swapped).
     pub pair: FifoPair,
     /// Owner of the segment the fifos live in; keeps it mapped.
@@ -91,15 +101,38 @@ impl SessionFifos {
 
     fn views(owner: &Arc<AppWorkerShared>, pair: FifoPair) -> Result<SessionFifos, SegmentError> {
         // SAFETY: the pair was just allocated for this session alone: the
-        // node is the only producer of rx and the only consumer of tx (the
-        // app takes the other ends), and `free` drops the views before it
-        // frees the pair.
-        match unsafe { (owner.mapped_fifo(pair.rx), owner.mapped_fifo(pair.tx)) } {
-            (Ok(rx), Ok(tx)) => Ok(SessionFifos { rx, tx, pair, owner: owner.clone(), frees: true }),
-            (Err(e), _) | (_, Err(e)) => {
+        // node is the only producer of rx and the only consumer of tx, the
+        // app (builtin through `app_rx`/`app_tx`, or external through its
+        // own mapping, never both) the other ends; `free` drops the ends
+        // before it frees the pair.
+        match unsafe { Self::ends(owner, pair) } {
+            Ok((rx, tx, app_rx, app_tx)) => {
+                Ok(SessionFifos { rx, tx, app_rx, app_tx, pair, owner: owner.clone(), frees: true })
+            }
+            Err(e) => {
                 owner.free_fifo_pair(pair);
                 Err(e)
             }
+        }
+    }
+
+    /// The four ends of `pair`: rx producer, tx consumer, rx consumer, tx producer.
+    ///
+    /// # Safety
+    ///
+    /// Each end is the only one of its role in use at a time.
+    unsafe fn ends(
+        owner: &AppWorkerShared,
+        pair: FifoPair,
+    ) -> Result<(MappedProducer, MappedConsumer, MappedConsumer, MappedProducer), SegmentError> {
+        // SAFETY: forwarded to the caller.
+        unsafe {
+            Ok((
+                owner.mapped_producer(pair.rx)?,
+                owner.mapped_consumer(pair.tx)?,
+                owner.mapped_consumer(pair.rx)?,
+                owner.mapped_producer(pair.tx)?,
+            ))
         }
     }
 
@@ -107,12 +140,11 @@ impl SessionFifos {
     pub fn mirror(&self) -> Result<SessionFifos, SegmentError> {
         let pair = FifoPair { rx: self.pair.tx, tx: self.pair.rx };
         // SAFETY: the cut-through client consumes what the server's tx
-        // produces and produces what the server's rx consumes; each end has
-        // one producer and one consumer (the two sessions, on one worker).
-        // The views hold the segment's mapping, whichever side goes first.
-        let views = unsafe { (self.owner.mapped_fifo(pair.rx), self.owner.mapped_fifo(pair.tx)) };
-        let (rx, tx) = (views.0?, views.1?);
-        Ok(SessionFifos { rx, tx, pair, owner: self.owner.clone(), frees: false })
+        // produces and produces what the server's rx consumes; each fifo has
+        // one producer and one consumer in use (the two apps, on one worker).
+        // The ends hold the segment's mapping, whichever side goes first.
+        let (rx, tx, app_rx, app_tx) = unsafe { Self::ends(&self.owner, pair) }?;
+        Ok(SessionFifos { rx, tx, app_rx, app_tx, pair, owner: self.owner.clone(), frees: false })
     }
 
     /// Drops the views and, if this side owns the pair, returns it to its segment manager.
@@ -182,13 +214,24 @@ impl Session {
         self.listener.is_none()
     }
 
-    /// The rx fifo view; sessions always have fifos until they are freed.
-    pub fn rx(&self) -> &Fifo<'_> {
+    /// The rx fifo's producer end (the transport's); sessions always have
+    /// fifos until they are freed.
+    pub fn rx(&self) -> &FifoProducer<'_> {
         &self.fifos.as_ref().expect("session fifos").rx
     }
 
-    /// The tx fifo view.
-    pub fn tx(&self) -> &Fifo<'_> {
+    /// The tx fifo's consumer end (the transport's).
+    pub fn tx(&self) -> &FifoConsumer<'_> {
         &self.fifos.as_ref().expect("session fifos").tx
+    }
+
+    /// The rx fifo's consumer end (a builtin app's).
+    pub fn app_rx(&self) -> &FifoConsumer<'_> {
+        &self.fifos.as_ref().expect("session fifos").app_rx
+    }
+
+    /// The tx fifo's producer end (a builtin app's).
+    pub fn app_tx(&self) -> &FifoProducer<'_> {
+        &self.fifos.as_ref().expect("session fifos").app_tx
     }
 }

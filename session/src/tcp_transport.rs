@@ -223,7 +223,7 @@ impl<S: Seam> TcpTransport<S> {
         match tc.session {
             DETACHED => {
                 self.idle_rx.reset();
-                let (rx, tx) = (self.idle_rx.view(), self.idle_tx.view());
+                let (rx, tx) = (self.idle_rx.producer(), self.idle_tx.consumer());
                 tc.conn.input(now, &seg.repr, payload, &rx, &tx);
             }
             s => {
@@ -440,7 +440,7 @@ impl<S: Seam> TcpTransport<S> {
                 return;
             };
             let t = if tc.session == DETACHED {
-                let tx = self.idle_tx.view();
+                let tx = self.idle_tx.consumer();
                 tc.conn.poll_transmit(now, &tx, &mut buf[HEADROOM..])
             } else {
                 let Some(f) = cx.sessions.get(tc.session).and_then(|s| s.fifos.as_ref()) else {

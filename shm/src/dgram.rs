@@ -7,7 +7,7 @@
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-use crate::fifo::Fifo;
+use crate::fifo::{FifoConsumer, FifoProducer};
 
 /// The header in front of every datagram in a datagram session's fifos.
 ///
@@ -52,7 +52,7 @@ impl DgramHeader {
 }
 
 /// Enqueues one datagram (header + payload) so the consumer sees all of it or none; false if it does not fit.
-pub fn dgram_enqueue(fifo: &mut Fifo<'_>, hdr: &DgramHeader, payload: &[u8]) -> bool {
+pub fn dgram_enqueue(fifo: &mut FifoProducer<'_>, hdr: &DgramHeader, payload: &[u8]) -> bool {
     let total = DgramHeader::SIZE + payload.len();
     if fifo.max_enqueue() < total {
         return false;
@@ -80,7 +80,7 @@ fn copy_split(a: &mut [u8], b: &mut [u8], at: usize, src: &[u8]) {
 }
 
 /// Reads the header of the first whole datagram in `fifo` without removing it.
-pub fn dgram_peek_header(fifo: &Fifo<'_>) -> Option<DgramHeader> {
+pub fn dgram_peek_header(fifo: &FifoConsumer<'_>) -> Option<DgramHeader> {
     let mut h = [0u8; DgramHeader::SIZE];
     if fifo.peek(0, &mut h) < DgramHeader::SIZE {
         return None;
@@ -93,7 +93,7 @@ pub fn dgram_peek_header(fifo: &Fifo<'_>) -> Option<DgramHeader> {
 ///
 /// A payload longer than `buf` is truncated (the rest is dropped), as a
 /// datagram socket does.
-pub fn dgram_dequeue(fifo: &Fifo<'_>, buf: &mut [u8]) -> Option<(DgramHeader, usize)> {
+pub fn dgram_dequeue(fifo: &FifoConsumer<'_>, buf: &mut [u8]) -> Option<(DgramHeader, usize)> {
     let hdr = dgram_peek_header(fifo)?;
     let n = (hdr.len as usize).min(buf.len());
     fifo.peek(DgramHeader::SIZE, &mut buf[..n]);
@@ -113,7 +113,7 @@ mod test {
         copy_split(&mut a, &mut b, 7, &[8, 9, 10, 11, 12]);
         assert_eq!((a, b), ([1, 2, 3, 4, 5], [6, 7, 8, 9, 10, 11, 12]));
     }
-    use crate::fifo::TestMem;
+    use crate::fifo::{Fifo, TestMem};
 
     #[test]
     fn dgram_header_round_trip() {
@@ -132,24 +132,29 @@ mod test {
     fn datagrams_are_whole_or_absent_and_wrap() {
         let size = 256u32;
         let mem = TestMem::new(Fifo::footprint(size));
-        // SAFETY: fresh test memory, one view used as producer and consumer on one thread.
-        let mut f = unsafe { Fifo::init(mem.ptr(), size) }.unwrap();
+        // SAFETY: fresh test memory, one producer and one consumer view on one thread.
+        let (mut p, f) = unsafe {
+            (
+                Fifo::init(mem.ptr(), size).unwrap().into_producer(),
+                Fifo::from_raw(mem.ptr(), size).unwrap().into_consumer(),
+            )
+        };
         let hdr = |len| DgramHeader { len, remote: "1.2.3.4:5".parse().unwrap(), local: "6.7.8.9:10".parse().unwrap() };
         let mut buf = [0u8; 300];
         for round in 0..50u32 {
             let len = 20 + (round * 13) % 100;
             let payload: Vec<u8> = (0..len).map(|i| (i + round) as u8).collect();
-            assert!(dgram_enqueue(&mut f, &hdr(len), &payload));
+            assert!(dgram_enqueue(&mut p, &hdr(len), &payload));
             let (h, n) = dgram_dequeue(&f, &mut buf).unwrap();
             assert_eq!((h.len, n), (len, len as usize));
             assert_eq!(&buf[..n], &payload[..]);
         }
         // Too big for what is free: refused, nothing written.
-        assert!(!dgram_enqueue(&mut f, &hdr(250), &[0; 250]));
+        assert!(!dgram_enqueue(&mut p, &hdr(250), &[0; 250]));
         assert!(f.is_empty());
         // Truncation drops the rest of the datagram.
-        assert!(dgram_enqueue(&mut f, &hdr(40), &[9; 40]));
-        assert!(dgram_enqueue(&mut f, &hdr(3), &[1, 2, 3]));
+        assert!(dgram_enqueue(&mut p, &hdr(40), &[9; 40]));
+        assert!(dgram_enqueue(&mut p, &hdr(3), &[1, 2, 3]));
         let (h, n) = dgram_dequeue(&f, &mut buf[..10]).unwrap();
         assert_eq!((h.len, n), (40, 10));
         let (h, n) = dgram_dequeue(&f, &mut buf).unwrap();

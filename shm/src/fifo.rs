@@ -28,10 +28,15 @@
 //! A [`Fifo`] is only a view; the memory belongs to a segment (or to a test
 //! buffer). Making a view is `unsafe` because the type system cannot see the
 //! other side: the caller promises that the memory is valid and that at most
-//! one producer and one consumer use the fifo at a time. A view that must
-//! outlive a borrow (a session's, an app's) is a
-//! [`MappedFifo`](crate::segment::MappedFifo), which holds the segment's
-//! mapping and dereferences to the view. Indices read from
+//! one producer and one consumer use the fifo at a time. Code outside this
+//! module uses a fifo by role: a [`FifoProducer`] (enqueue, out-of-order
+//! enqueue, free space) or a [`FifoConsumer`] (peek, dequeue, drop), thin
+//! wrappers over the view that expose only their side's calls plus the
+//! queries and the event flag both use. An end that must outlive a borrow
+//! (a session's, an app's) is a
+//! [`MappedProducer`](crate::segment::MappedProducer) or
+//! [`MappedConsumer`](crate::segment::MappedConsumer), which holds the
+//! segment's mapping and dereferences to the end. Indices read from
 //! shared memory are clamped, so a peer that scribbles over the header can
 //! garble data but never make a view touch memory outside its own fifo.
 
@@ -612,6 +617,193 @@ impl fmt::Debug for Fifo<'_> {
     }
 }
 
+/// The producer end of a fifo: it writes bytes in and publishes them.
+///
+/// A thin wrapper over the [`Fifo`] view (same layout, every call inlined)
+/// that exposes only what the producer may do, plus the queries and the
+/// event flag both sides use. The consumer's calls do not exist on it:
+///
+/// ```compile_fail,E0599
+/// # use shm::fifo::HeapFifo;
+/// let h = HeapFifo::new(4096).unwrap();
+/// let (p, _c) = h.ends();
+/// let mut buf = [0u8; 8];
+/// p.dequeue(&mut buf); // a producer cannot consume
+/// ```
+#[repr(transparent)]
+pub struct FifoProducer<'a>(Fifo<'a>);
+
+/// The consumer end of a fifo: it reads (or peeks at) published bytes and
+/// releases them.
+///
+/// Like [`FifoProducer`], a thin wrapper over the [`Fifo`] view with only the
+/// consumer's calls. The producer's do not exist on it:
+///
+/// ```compile_fail,E0599
+/// # use shm::fifo::HeapFifo;
+/// let h = HeapFifo::new(4096).unwrap();
+/// let (_p, c) = h.ends();
+/// c.enqueue(b"data"); // a consumer cannot produce
+/// ```
+#[repr(transparent)]
+pub struct FifoConsumer<'a>(Fifo<'a>);
+
+impl<'a> Fifo<'a> {
+    /// This view as the fifo's producer end.
+    #[inline]
+    pub fn into_producer(self) -> FifoProducer<'a> {
+        FifoProducer(self)
+    }
+
+    /// This view as the fifo's consumer end.
+    #[inline]
+    pub fn into_consumer(self) -> FifoConsumer<'a> {
+        FifoConsumer(self)
+    }
+}
+
+/// Queries and event-flag calls both ends have, forwarded to the view.
+macro_rules! shared_queries {
+    () => {
+        /// Data capacity in bytes.
+        #[inline]
+        pub fn capacity(&self) -> usize {
+            self.0.capacity()
+        }
+
+        /// Bytes the consumer can read now.
+        #[inline]
+        pub fn max_dequeue(&self) -> usize {
+            self.0.max_dequeue()
+        }
+
+        /// Bytes the producer can write in order now.
+        #[inline]
+        pub fn max_enqueue(&self) -> usize {
+            self.0.max_enqueue()
+        }
+
+        /// Whether there is nothing to read.
+        #[inline]
+        pub fn is_empty(&self) -> bool {
+            self.0.is_empty()
+        }
+
+        /// Whether there is no room to write.
+        #[inline]
+        pub fn is_full(&self) -> bool {
+            self.0.is_full()
+        }
+
+        /// Marks an io event as pending; true if none was (see [`Fifo::set_event`]).
+        ///
+        /// The producer raises it after enqueueing; the consumer re-raises
+        /// it when it leaves data behind for a later pass.
+        #[inline]
+        pub fn set_event(&self) -> bool {
+            self.0.set_event()
+        }
+
+        /// Clears the pending-event mark (see [`Fifo::unset_event`]); the
+        /// consumer calls this before draining, a producer whose event was
+        /// handled on the consumer's behalf may too.
+        #[inline]
+        pub fn unset_event(&self) {
+            self.0.unset_event()
+        }
+
+        /// Whether an io event is marked pending.
+        #[inline]
+        pub fn has_event(&self) -> bool {
+            self.0.has_event()
+        }
+    };
+}
+
+impl FifoProducer<'_> {
+    shared_queries!();
+
+    /// Appends as much of `data` as fits (see [`Fifo::enqueue`]).
+    #[inline]
+    pub fn enqueue(&self, data: &[u8]) -> usize {
+        self.0.enqueue(data)
+    }
+
+    /// Appends and moves the tail over reached out-of-order runs (see [`Fifo::enqueue_collect`]).
+    #[inline]
+    pub fn enqueue_collect(&self, data: &[u8]) -> Enqueued {
+        self.0.enqueue_collect(data)
+    }
+
+    /// Writes out-of-order data past the tail (see [`Fifo::enqueue_with_offset`]).
+    #[inline]
+    pub fn enqueue_with_offset(&self, offset: u32, data: &[u8]) -> Result<(), FifoError> {
+        self.0.enqueue_with_offset(offset, data)
+    }
+
+    /// The out-of-order runs relative to the tail (see [`Fifo::ooo_segments`]).
+    #[inline]
+    pub fn ooo_segments(&self) -> impl Iterator<Item = OooSegment> + '_ {
+        self.0.ooo_segments()
+    }
+
+    /// The free space as two slices (see [`Fifo::writable_slices`]).
+    #[inline]
+    pub fn writable_slices(&mut self) -> (&mut [u8], &mut [u8]) {
+        self.0.writable_slices()
+    }
+
+    /// Publishes bytes written into the free space (see [`Fifo::commit`]).
+    ///
+    /// # Panics
+    ///
+    /// If `n` exceeds the free space.
+    #[inline]
+    pub fn commit(&self, n: usize) -> usize {
+        self.0.commit(n)
+    }
+}
+
+impl FifoConsumer<'_> {
+    shared_queries!();
+
+    /// Copies bytes out and consumes them (see [`Fifo::dequeue`]).
+    #[inline]
+    pub fn dequeue(&self, buf: &mut [u8]) -> usize {
+        self.0.dequeue(buf)
+    }
+
+    /// Copies bytes out without consuming them (see [`Fifo::peek`]).
+    #[inline]
+    pub fn peek(&self, offset: usize, buf: &mut [u8]) -> usize {
+        self.0.peek(offset, buf)
+    }
+
+    /// Consumes bytes without copying them (see [`Fifo::dequeue_drop`]).
+    #[inline]
+    pub fn dequeue_drop(&self, len: usize) -> usize {
+        self.0.dequeue_drop(len)
+    }
+
+    /// The readable bytes as two slices (see [`Fifo::readable_slices`]).
+    #[inline]
+    pub fn readable_slices(&mut self) -> (&[u8], &[u8]) {
+        self.0.readable_slices()
+    }
+}
+
+impl fmt::Debug for FifoProducer<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl fmt::Debug for FifoConsumer<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 /// Aligned, zeroed heap memory standing in for a segment in tests.
 #[cfg(test)]
 pub(crate) struct TestMem {
@@ -686,6 +878,22 @@ impl HeapFifo {
         // SAFETY: formatted in `new`/`reset`, lives as long as `self`; the
         // owner uses one view at a time.
         unsafe { Fifo::from_raw(self.ptr.as_ptr(), self.size).expect("formatted") }
+    }
+
+    /// The fifo's two ends, for a node-owned fifo that one thread both fills
+    /// and drains (a TIME-WAIT connection's, a test's).
+    pub fn ends(&self) -> (FifoProducer<'_>, FifoConsumer<'_>) {
+        (self.view().into_producer(), self.view().into_consumer())
+    }
+
+    /// The producer end alone (see [`HeapFifo::ends`]).
+    pub fn producer(&self) -> FifoProducer<'_> {
+        self.view().into_producer()
+    }
+
+    /// The consumer end alone (see [`HeapFifo::ends`]).
+    pub fn consumer(&self) -> FifoConsumer<'_> {
+        self.view().into_consumer()
     }
 }
 

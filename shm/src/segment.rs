@@ -35,7 +35,7 @@ use rustix::fs;
 
 use thiserror::Error;
 
-use crate::fifo::{align_up, Fifo, FifoError, FIFO_ALIGN};
+use crate::fifo::{align_up, Fifo, FifoConsumer, FifoError, FifoProducer, FIFO_ALIGN};
 use crate::mq::{MessageQueue, MqError};
 
 /// Version of the segment layout; a mapping with another version is rejected.
@@ -154,7 +154,7 @@ pub fn fifo_pair_footprint(rx_size: u32, tx_size: u32) -> Result<usize, FifoErro
 }
 
 /// A segment's memory mapping; unmapped when the segment and every
-/// [`MappedFifo`] and [`MappedQueue`] made from it are gone.
+/// [`MappedProducer`], [`MappedConsumer`] and [`MappedQueue`] made from it are gone.
 #[derive(Debug)]
 pub struct Mapping {
     // Only held: dropping it unmaps.
@@ -166,7 +166,7 @@ pub struct Mapping {
 pub struct Segment {
     fd: OwnedFd,
     // Borrowed views (`fifo`, `message_queue`) borrow the segment; owning
-    // ones (`mapped_fifo`, `mapped_queue`) hold a count of this.
+    // ones (`mapped_producer`, `mapped_consumer`, `mapped_queue`) hold a count of this.
     map: Arc<Mapping>,
     base: NonNull<u8>,
     size: usize,
@@ -466,27 +466,51 @@ impl Segment {
         unsafe { Fifo::from_raw(self.at(off), size) }
     }
 
-    /// Makes a view of the fifo of `size` bytes at `offset` that holds the
-    /// segment's mapping, so it may outlive this `Segment` value (and the
-    /// manager that keeps it) without ever pointing at unmapped memory.
+    /// Makes the producer end of the fifo of `size` bytes at `offset`,
+    /// holding the segment's mapping so that it may outlive this `Segment`
+    /// value (and the manager that keeps it) without ever pointing at
+    /// unmapped memory.
     ///
     /// # Safety
     ///
-    /// As for [`Segment::fifo`]: at most one producer and one consumer at a time.
-    pub unsafe fn mapped_fifo(&self, offset: u64, size: u32) -> Result<MappedFifo, FifoError> {
+    /// As for [`Segment::fifo`], and this end is the fifo's one producer at a time.
+    pub unsafe fn mapped_producer(&self, offset: u64, size: u32) -> Result<MappedProducer, FifoError> {
+        // SAFETY: forwarded, same contract.
+        let fifo = unsafe { self.mapped_view(offset, size) }?;
+        Ok(MappedProducer { end: fifo.into_producer(), _map: self.map.clone() })
+    }
+
+    /// Makes the consumer end of the fifo of `size` bytes at `offset`,
+    /// holding the segment's mapping (see [`Segment::mapped_producer`]).
+    ///
+    /// # Safety
+    ///
+    /// As for [`Segment::fifo`], and this end is the fifo's one consumer at a time.
+    pub unsafe fn mapped_consumer(&self, offset: u64, size: u32) -> Result<MappedConsumer, FifoError> {
+        // SAFETY: forwarded, same contract.
+        let fifo = unsafe { self.mapped_view(offset, size) }?;
+        Ok(MappedConsumer { end: fifo.into_consumer(), _map: self.map.clone() })
+    }
+
+    /// A view of the fifo at `offset` for an owning end, which keeps the mapping.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Segment::fifo`]; the caller puts the view in a value that
+    /// holds `self.map` and never hands it out by value.
+    unsafe fn mapped_view(&self, offset: u64, size: u32) -> Result<Fifo<'static>, FifoError> {
         Fifo::check_size(size)?;
         let footprint = Fifo::footprint(size) as u64;
         let off = self.checked_range(offset, footprint).ok_or(FifoError::NotAFifo)?;
-        // SAFETY: the footprint lies inside the mapping, and the returned
-        // value holds the mapping for as long as the view lives (the view
-        // never leaves it by value: see `MappedFifo`); the producer/consumer
-        // rule is the caller's.
-        let fifo = unsafe { Fifo::from_raw(self.at(off), size) }?;
-        Ok(MappedFifo { fifo, _map: self.map.clone() })
+        // SAFETY: the footprint lies inside the mapping, and the caller keeps
+        // the mapping for as long as the view lives (an owning end holds it
+        // and only lends the view out by reference or to a closure that works
+        // for any lifetime); the producer/consumer rule is the caller's.
+        unsafe { Fifo::from_raw(self.at(off), size) }
     }
 
     /// Makes a view of the message queue with this layout at `offset` that
-    /// holds the segment's mapping (see [`Segment::mapped_fifo`]).
+    /// holds the segment's mapping (see [`Segment::mapped_producer`]).
     ///
     /// # Safety
     ///
@@ -495,7 +519,7 @@ impl Segment {
         MessageQueue::check_layout(slots, slot_size)?;
         let footprint = MessageQueue::footprint(slots, slot_size) as u64;
         let off = self.checked_range(offset, footprint).ok_or(MqError::NotAQueue)?;
-        // SAFETY: as for `mapped_fifo`.
+        // SAFETY: as for `mapped_view`.
         let queue = unsafe { MessageQueue::from_raw(self.at(off), slots, slot_size) }?;
         Ok(MappedQueue { queue, _map: self.map.clone() })
     }
@@ -534,48 +558,63 @@ impl Drop for Segment {
     }
 }
 
-/// A fifo view that holds its segment's mapping (made by
-/// [`Segment::mapped_fifo`]): a session or an app keeps it as long as it
+/// The producer end of a fifo, holding its segment's mapping (made by
+/// [`Segment::mapped_producer`]): a session or an app keeps it as long as it
 /// likes, and the memory stays mapped until it is dropped.
 ///
-/// It dereferences to the [`Fifo`] view it wraps (the same fields, no extra
-/// indirection on the data path); mutable access, which the view's slice
-/// methods need, goes through [`MappedFifo::with_view_mut`] so that the view
-/// can never be moved out of the value that keeps its memory.
-pub struct MappedFifo {
+/// It dereferences to the [`FifoProducer`] it wraps (the same fields, no
+/// extra indirection on the data path); mutable access, which the slice
+/// methods need, goes through [`MappedProducer::with_view_mut`] so that the
+/// end can never be moved out of the value that keeps its memory.
+pub struct MappedProducer {
     // Points into `_map`; declared first, so it goes first.
-    fifo: Fifo<'static>,
+    end: FifoProducer<'static>,
     _map: Arc<Mapping>,
 }
 
-impl MappedFifo {
-    /// Runs `f` with mutable access to the view.
-    ///
-    /// `f` works for any lifetime of the view, so it cannot swap the view
-    /// for one that outlives other memory, nor keep it once it returns.
-    #[inline]
-    pub fn with_view_mut<R>(&mut self, f: impl for<'s> FnOnce(&mut Fifo<'s>) -> R) -> R {
-        f(&mut self.fifo)
-    }
+/// The consumer end of a fifo, holding its segment's mapping (made by
+/// [`Segment::mapped_consumer`]); see [`MappedProducer`].
+pub struct MappedConsumer {
+    // Points into `_map`; declared first, so it goes first.
+    end: FifoConsumer<'static>,
+    _map: Arc<Mapping>,
 }
 
-impl Deref for MappedFifo {
-    type Target = Fifo<'static>;
+macro_rules! owning_end {
+    ($owner:ident, $end:ident) => {
+        impl $owner {
+            /// Runs `f` with mutable access to the end.
+            ///
+            /// `f` works for any lifetime of the end, so it cannot swap the
+            /// end for one that outlives other memory, nor keep it once it returns.
+            #[inline]
+            pub fn with_view_mut<R>(&mut self, f: impl for<'s> FnOnce(&mut $end<'s>) -> R) -> R {
+                f(&mut self.end)
+            }
+        }
 
-    #[inline]
-    fn deref(&self) -> &Fifo<'static> {
-        &self.fifo
-    }
+        impl Deref for $owner {
+            type Target = $end<'static>;
+
+            #[inline]
+            fn deref(&self) -> &$end<'static> {
+                &self.end
+            }
+        }
+
+        impl std::fmt::Debug for $owner {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.end.fmt(f)
+            }
+        }
+    };
 }
 
-impl std::fmt::Debug for MappedFifo {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.fifo.fmt(f)
-    }
-}
+owning_end!(MappedProducer, FifoProducer);
+owning_end!(MappedConsumer, FifoConsumer);
 
 /// A message queue view that holds its segment's mapping (made by
-/// [`Segment::mapped_queue`]); see [`MappedFifo`].
+/// [`Segment::mapped_queue`]); see [`MappedProducer`].
 pub struct MappedQueue {
     // Points into `_map`; declared first, so it goes first.
     queue: MessageQueue<'static>,
@@ -1002,16 +1041,16 @@ mod test {
         // SAFETY: `a`'s views produce, `b`'s consume; nothing else uses them.
         let (mut tx, rx, qtx, qrx) = unsafe {
             (
-                a.mapped_fifo(pair, 4096).unwrap(),
-                b.mapped_fifo(pair, 4096).unwrap(),
+                a.mapped_producer(pair, 4096).unwrap(),
+                b.mapped_consumer(pair, 4096).unwrap(),
                 a.mapped_queue(q, 64, 64).unwrap(),
                 b.mapped_queue(q, 64, 64).unwrap(),
             )
         };
         // SAFETY: no view is used.
         unsafe {
-            assert_eq!(a.mapped_fifo(pair, 2048).unwrap_err(), FifoError::NotAFifo);
-            assert_eq!(a.mapped_fifo(64 * KIB as u64 - 128, 4096).unwrap_err(), FifoError::NotAFifo);
+            assert_eq!(a.mapped_producer(pair, 2048).unwrap_err(), FifoError::NotAFifo);
+            assert_eq!(a.mapped_consumer(64 * KIB as u64 - 128, 4096).unwrap_err(), FifoError::NotAFifo);
             assert!(matches!(a.mapped_queue(q, 32, 64), Err(MqError::NotAQueue)));
         }
         // Both segment values go (the owner's is what a manager drops when

@@ -4,7 +4,9 @@
 //! enqueue, free space for the window, the out-of-order runs for SACK).
 //!
 //! The traits are defined here, with the connection, and implemented here
-//! for the session fifo ([`shm::fifo::Fifo`]): this crate depends on `shm`
+//! for the session fifo's ends (the send buffer is the tx fifo's
+//! [`shm::fifo::FifoConsumer`], the receive buffer the rx fifo's
+//! [`shm::fifo::FifoProducer`]): this crate depends on `shm`
 //! anyway for the shared vocabulary (congestion-control choice, limits),
 //! and `shm` stays free of TCP (the client library, the preload library
 //! and the C header build on it and need no TCP). Anything else that
@@ -12,7 +14,7 @@
 //! [`crate::Connection`] the same way; the calls are generic, so the fifo's
 //! are monomorphised and inlined, with no dynamic dispatch per segment.
 
-use shm::fifo::{Enqueued, Fifo, OooSegment};
+use shm::fifo::{Enqueued, FifoConsumer, FifoProducer, OooSegment};
 
 /// The bytes a connection has to send: unacknowledged first, then unsent.
 pub trait SendBuffer {
@@ -41,7 +43,7 @@ pub trait RecvBuffer {
     fn ooo_segments(&self) -> impl Iterator<Item = OooSegment> + '_;
 }
 
-impl SendBuffer for Fifo<'_> {
+impl SendBuffer for FifoConsumer<'_> {
     #[inline]
     fn queued(&self) -> usize {
         self.max_dequeue()
@@ -49,7 +51,7 @@ impl SendBuffer for Fifo<'_> {
 
     #[inline]
     fn peek(&self, offset: usize, buf: &mut [u8]) -> usize {
-        Fifo::peek(self, offset, buf)
+        FifoConsumer::peek(self, offset, buf)
     }
 
     #[inline]
@@ -58,7 +60,7 @@ impl SendBuffer for Fifo<'_> {
     }
 }
 
-impl RecvBuffer for Fifo<'_> {
+impl RecvBuffer for FifoProducer<'_> {
     #[inline]
     fn free(&self) -> usize {
         self.max_enqueue()
@@ -81,7 +83,7 @@ impl RecvBuffer for Fifo<'_> {
 
     #[inline]
     fn ooo_segments(&self) -> impl Iterator<Item = OooSegment> + '_ {
-        Fifo::ooo_segments(self)
+        FifoProducer::ooo_segments(self)
     }
 }
 
@@ -91,19 +93,19 @@ mod test {
     use shm::fifo::HeapFifo;
 
     #[test]
-    fn the_fifo_is_both_buffers() {
+    fn the_fifo_ends_are_the_buffers() {
         let h = HeapFifo::new(4096).unwrap();
-        let f = h.view();
-        assert_eq!(RecvBuffer::free(&f), 4096);
-        assert!(RecvBuffer::enqueue_at(&f, 10, b"later"));
-        assert_eq!(RecvBuffer::ooo_segments(&f).collect::<Vec<_>>(), vec![OooSegment { offset: 10, len: 5 }]);
-        let e = RecvBuffer::enqueue(&f, b"0123456789");
+        let (p, c) = h.ends();
+        assert_eq!(RecvBuffer::free(&p), 4096);
+        assert!(RecvBuffer::enqueue_at(&p, 10, b"later"));
+        assert_eq!(RecvBuffer::ooo_segments(&p).collect::<Vec<_>>(), vec![OooSegment { offset: 10, len: 5 }]);
+        let e = RecvBuffer::enqueue(&p, b"0123456789");
         assert_eq!((e.written, e.advanced), (10, 15));
-        assert_eq!(RecvBuffer::queued(&f), 15);
+        assert_eq!(RecvBuffer::queued(&p), 15);
         let mut b = [0u8; 5];
-        assert_eq!(SendBuffer::peek(&f, 10, &mut b), 5);
+        assert_eq!(SendBuffer::peek(&c, 10, &mut b), 5);
         assert_eq!(&b, b"later");
-        assert_eq!(SendBuffer::release(&f, 10), 10);
-        assert_eq!(SendBuffer::queued(&f), 5);
+        assert_eq!(SendBuffer::release(&c, 10), 10);
+        assert_eq!(SendBuffer::queued(&c), 5);
     }
 }

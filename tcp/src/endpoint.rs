@@ -480,7 +480,7 @@ mod test {
         let Action::Accept { iss, .. } = input(&mut e, &syn, listener()) else { panic!() };
         let mut conn = Connection::accept(e.config(), &syn, local(), remote(), iss, opts(), T);
         let tx = shm::fifo::HeapFifo::new(4096).unwrap();
-        let sa = conn.poll_transmit(T, &tx.view(), &mut [0; 1500]).expect("the SYN-ACK");
+        let sa = conn.poll_transmit(T, &tx.consumer(), &mut [0; 1500]).expect("the SYN-ACK");
         assert_eq!(sa.repr.flags, Flags::SYN | Flags::ACK);
         let to = Demux::Connection { index: 9, conn: &conn, awaiting_session: Some(3) };
         let ack = TcpRepr { seq_number: SeqNumber(1001), ack_number: SeqNumber(iss) + 1, ..seg(Flags::ACK) };

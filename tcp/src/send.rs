@@ -240,8 +240,8 @@ mod test {
     #[test]
     fn acks_release_data_but_not_the_fin() {
         let tx = HeapFifo::new(4096).unwrap();
-        let v = tx.view();
-        assert_eq!(crate::buffer::RecvBuffer::enqueue(&v, &[7; 300]).advanced, 300);
+        let (app, v) = tx.ends();
+        assert_eq!(crate::buffer::RecvBuffer::enqueue(&app, &[7; 300]).advanced, 300);
         let mut s = SendSide::new(SeqNumber(0), 1000, true);
         s.synchronize(SeqNumber(9), SeqNumber(1), 4000);
         s.on_sent(SeqNumber(1), SeqNumber(301));

@@ -142,7 +142,8 @@ impl<S: Seam> SessionWorker<S> {
             }
         };
         let scratch = &mut self.scratch;
-        for (from, to) in [(&old.rx, &new.rx), (&old.tx, &new.tx)] {
+        // Out of each old fifo's consumer end into the new one's producer end.
+        for (from, to) in [(&old.app_rx, &new.rx), (&old.tx, &new.app_tx)] {
             let n = from.max_dequeue().min(scratch.len());
             from.peek(0, &mut scratch[..n]);
             to.enqueue(&scratch[..n]);

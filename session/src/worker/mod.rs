@@ -474,11 +474,9 @@ impl<S: Seam> SessionWorker<S> {
             .iter_indexed()
             .map(|(i, s)| {
                 // Fifos are gone only mid-teardown; a snapshot shows them empty then.
-                let usage = |f: Option<&crate::fifo::Fifo<'_>>| {
-                    f.map_or(FifoUsage { used: 0, capacity: 0 }, |f| FifoUsage {
-                        used: f.max_dequeue(),
-                        capacity: f.capacity(),
-                    })
+                let usage = |f: Option<(usize, usize)>| {
+                    let (used, capacity) = f.unwrap_or((0, 0));
+                    FifoUsage { used, capacity }
                 };
                 let fifos = s.fifos.as_ref();
                 SessionSnapshot {
@@ -490,8 +488,8 @@ impl<S: Seam> SessionWorker<S> {
                     app: s.app.app_name.to_string(),
                     app_worker: s.app_wrk,
                     client: s.is_client(),
-                    rx_fifo: usage(fifos.map(|f| &*f.rx)),
-                    tx_fifo: usage(fifos.map(|f| &*f.tx)),
+                    rx_fifo: usage(fifos.map(|f| (f.rx.max_dequeue(), f.rx.capacity()))),
+                    tx_fifo: usage(fifos.map(|f| (f.tx.max_dequeue(), f.tx.capacity()))),
                     rx_bytes: s.rx_bytes,
                     tx_bytes: s.tx_bytes,
                     rx_dropped: s.rx_dropped,

@@ -69,24 +69,24 @@ impl Side {
             return;
         }
         if self.written < self.out.len() {
-            let n = self.tx.view().enqueue(&self.out[self.written..]);
+            let n = self.tx.producer().enqueue(&self.out[self.written..]);
             if n > 0 {
                 self.written += n;
                 self.conn.app_tx(now);
             }
         }
-        let rx = self.rx.view();
+        let (conn_rx, rx) = (self.rx.producer(), self.rx.consumer());
         let avail = rx.max_dequeue();
         if avail > 0 {
             let mut buf = vec![0; avail];
             rx.dequeue(&mut buf);
             assert_eq!(&buf[..], &self.expect[self.read..self.read + avail], "corrupted at byte {}", self.read);
             self.read += avail;
-            self.conn.app_rx(now, &rx);
+            self.conn.app_rx(now, &conn_rx);
         }
         if !self.closed && self.written == self.out.len() && self.read == self.expect.len() {
             self.closed = true;
-            self.conn.close(now, &rx);
+            self.conn.close(now, &conn_rx);
         }
     }
 
@@ -142,7 +142,7 @@ fn addr(side: usize) -> SocketAddrV4 {
 /// Everything `side` wants to send now, onto the network as wire bytes.
 fn transmit(side: &mut Side, from: usize, now: u64, net: &mut Net, buf: &mut [u8]) {
     loop {
-        let tx = side.tx.view();
+        let tx = side.tx.consumer();
         let Some(t) = side.conn.poll_transmit(now, &tx, buf) else { break };
         let mut wire = vec![0u8; t.repr.buffer_len()];
         let mut p = Packet::new_unchecked(&mut wire[..]);
@@ -215,7 +215,7 @@ fn run_with(
                 }
                 continue;
             }
-            let (rx, tx) = (side.rx.view(), side.tx.view());
+            let (rx, tx) = (side.rx.producer(), side.tx.consumer());
             side.conn.input(now, &repr, p.payload(), &rx, &tx);
         }
         // Timers, apps, output.
@@ -240,8 +240,8 @@ fn run_with(
                     s.written,
                     s.read,
                     s.closed,
-                    s.tx.view().max_dequeue(),
-                    s.rx.view().max_dequeue()
+                    s.tx.consumer().max_dequeue(),
+                    s.rx.consumer().max_dequeue()
                 );
             }
             panic!("nothing left to happen");

@@ -10,7 +10,7 @@ use wire::tcp::{Flags, Packet, Repr as TcpRepr, SeqNumber, Timestamp};
 
 use super::config::{ConnOptions, TcpConfig};
 use super::connection::{Connection, Event, State};
-use shm::fifo::{Fifo, HeapFifo};
+use shm::fifo::{FifoConsumer, FifoProducer, HeapFifo};
 
 /// A heap-backed fifo for the scripted tests, handing out views on demand
 /// (one per call; tests use them one at a time, which keeps the SPSC contract).
@@ -22,9 +22,14 @@ impl TestFifo {
         TestFifo(HeapFifo::new_at(size, position).expect("valid test fifo"))
     }
 
-    /// A view of the fifo.
-    pub(crate) fn view(&self) -> Fifo<'_> {
-        self.0.view()
+    /// The producer end (the connection's for rx, the app's for tx).
+    pub(crate) fn producer(&self) -> FifoProducer<'_> {
+        self.0.producer()
+    }
+
+    /// The consumer end (the app's for rx, the connection's for tx).
+    pub(crate) fn consumer(&self) -> FifoConsumer<'_> {
+        self.0.consumer()
     }
 }
 
@@ -135,7 +140,7 @@ impl Host {
     /// Feeds one segment (payload filled with `payload`).
     pub fn input(&mut self, mut repr: TcpRepr, payload: &[u8]) {
         repr.payload_len = payload.len();
-        let (rx, tx) = (self.rx.view(), self.tx.view());
+        let (rx, tx) = (self.rx.producer(), self.tx.consumer());
         self.conn.input(self.now, &repr, payload, &rx, &tx);
     }
 
@@ -149,7 +154,7 @@ impl Host {
     pub fn output(&mut self) -> Vec<Seg> {
         let mut out = Vec::new();
         loop {
-            let tx = self.tx.view();
+            let tx = self.tx.consumer();
             let Some(t) = self.conn.poll_transmit(self.now, &tx, &mut self.buf) else { break };
             assert_eq!(t.repr.payload_len, t.payload_len);
             assert!(t.payload_len <= self.conn.mss(), "payload {} above mss {}", t.payload_len, self.conn.mss());
@@ -196,17 +201,17 @@ impl Host {
 
     /// The app writes `data` (as much as fits); returns bytes taken.
     pub fn write(&mut self, data: &[u8]) -> usize {
-        let n = self.tx.view().enqueue(data);
+        let n = self.tx.producer().enqueue(data);
         self.conn.app_tx(self.now);
         n
     }
 
     /// The app reads everything available.
     pub fn read(&mut self) -> Vec<u8> {
-        let rx = self.rx.view();
+        let (conn_rx, rx) = (self.rx.producer(), self.rx.consumer());
         let mut out = vec![0; rx.max_dequeue()];
         rx.dequeue(&mut out);
-        self.conn.app_rx(self.now, &rx);
+        self.conn.app_rx(self.now, &conn_rx);
         out
     }
 
@@ -215,7 +220,7 @@ impl Host {
     }
 
     pub fn close(&mut self) {
-        let rx = self.rx.view();
+        let rx = self.rx.producer();
         self.conn.close(self.now, &rx);
     }
 }
