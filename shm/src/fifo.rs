@@ -21,7 +21,7 @@
 //! out-of-order list in the header (touched by the producer only); when the
 //! hole is filled, the in-order enqueue moves the tail over everything that
 //! became contiguous. The sending side reads unacknowledged data with
-//! [`Fifo::peek`] and drops acknowledged data with [`Fifo::dequeue_drop`].
+//! [`FifoConsumer::peek`] and drops acknowledged data with [`FifoConsumer::dequeue_drop`].
 //! This is VPP's `svm_fifo_t` without its chunk lists: a fifo here is one
 //! contiguous ring.
 //!
@@ -221,12 +221,9 @@ pub struct Enqueued {
 
 /// A view of a fifo in memory shared with the other side.
 ///
-/// Producer methods: [`enqueue`](Self::enqueue), [`enqueue_collect`](Self::enqueue_collect),
-/// [`enqueue_with_offset`](Self::enqueue_with_offset), [`writable_slices`](Self::writable_slices),
-/// [`commit`](Self::commit), [`ooo_segments`](Self::ooo_segments), [`set_event`](Self::set_event).
-/// Consumer methods: [`dequeue`](Self::dequeue), [`peek`](Self::peek),
-/// [`dequeue_drop`](Self::dequeue_drop), [`readable_slices`](Self::readable_slices),
-/// [`unset_event`](Self::unset_event). The rest may be called from either side.
+/// The shared core of both ends: outside this crate it offers only the
+/// constructors, the queries and the event flag; data moves through its
+/// roles, [`Fifo::into_producer`] and [`Fifo::into_consumer`].
 pub struct Fifo<'a> {
     hdr: NonNull<FifoHeader>,
     data: NonNull<u8>,
@@ -455,7 +452,7 @@ impl<'a> Fifo<'a> {
     ///
     /// Out-of-order data that becomes contiguous is published too; use
     /// [`Fifo::enqueue_collect`] to learn how far the tail moved.
-    pub fn enqueue(&self, data: &[u8]) -> usize {
+    pub(crate) fn enqueue(&self, data: &[u8]) -> usize {
         self.enqueue_collect(data).written
     }
 
@@ -465,7 +462,7 @@ impl<'a> Fifo<'a> {
     /// In-order data overwrites out-of-order bytes at the same positions
     /// (for TCP they are the same bytes). An empty `data` still publishes an
     /// out-of-order run that starts exactly at the tail.
-    pub fn enqueue_collect(&self, data: &[u8]) -> Enqueued {
+    pub(crate) fn enqueue_collect(&self, data: &[u8]) -> Enqueued {
         let tail = self.tail();
         let free = self.free_for(tail, data.len());
         let written = data.len().min(free as usize);
@@ -485,7 +482,7 @@ impl<'a> Fifo<'a> {
     ///
     /// Fails without writing anything if the data would end beyond the free
     /// space, or if it would need a new entry in a full out-of-order list.
-    pub fn enqueue_with_offset(&self, offset: u32, data: &[u8]) -> Result<(), FifoError> {
+    pub(crate) fn enqueue_with_offset(&self, offset: u32, data: &[u8]) -> Result<(), FifoError> {
         if data.is_empty() {
             return Ok(());
         }
@@ -501,7 +498,7 @@ impl<'a> Fifo<'a> {
     }
 
     /// The out-of-order runs, in order, relative to the current tail (producer side).
-    pub fn ooo_segments(&self) -> impl Iterator<Item = OooSegment> {
+    pub(crate) fn ooo_segments(&self) -> impl Iterator<Item = OooSegment> {
         let tail = self.tail();
         let list = self.with_ooo(|ooo| *ooo);
         (0..list.len()).map(move |k| {
@@ -515,7 +512,7 @@ impl<'a> Fifo<'a> {
     ///
     /// The slices cover out-of-order bytes too; writing over them replaces
     /// them, as an in-order [`Fifo::enqueue`] would.
-    pub fn writable_slices(&mut self) -> (&mut [u8], &mut [u8]) {
+    pub(crate) fn writable_slices(&mut self) -> (&mut [u8], &mut [u8]) {
         let tail = self.tail();
         let free = self.free_for(tail, usize::MAX);
         let (start, first, second) = self.runs(tail, free as usize);
@@ -535,7 +532,7 @@ impl<'a> Fifo<'a> {
     /// # Panics
     ///
     /// If `n` exceeds the free space.
-    pub fn commit(&self, n: usize) -> usize {
+    pub(crate) fn commit(&self, n: usize) -> usize {
         let tail = self.tail();
         let free = self.free_for(tail, n);
         assert!(n <= free as usize, "commit of {n} bytes with {free} free");
@@ -543,14 +540,14 @@ impl<'a> Fifo<'a> {
     }
 
     /// Copies up to `buf.len()` bytes out and consumes them; returns the count.
-    pub fn dequeue(&self, buf: &mut [u8]) -> usize {
+    pub(crate) fn dequeue(&self, buf: &mut [u8]) -> usize {
         let n = self.peek(0, buf);
         self.dequeue_drop(n)
     }
 
     /// Copies bytes starting `offset` bytes after the head into `buf`
     /// without consuming them; returns the count (0 if `offset` is past the data).
-    pub fn peek(&self, offset: usize, buf: &mut [u8]) -> usize {
+    pub(crate) fn peek(&self, offset: usize, buf: &mut [u8]) -> usize {
         let head = self.head();
         let avail = self.avail_for(head, offset.saturating_add(buf.len())) as usize;
         let n = buf.len().min(avail.saturating_sub(offset));
@@ -561,7 +558,7 @@ impl<'a> Fifo<'a> {
     }
 
     /// Consumes up to `len` bytes without copying them; returns the count.
-    pub fn dequeue_drop(&self, len: usize) -> usize {
+    pub(crate) fn dequeue_drop(&self, len: usize) -> usize {
         let head = self.head();
         let n = len.min(self.avail_for(head, len) as usize);
         self.hdr().cons.0.head.store(head.wrapping_add(n as u32), Ordering::Release);
@@ -570,7 +567,7 @@ impl<'a> Fifo<'a> {
 
     /// The readable bytes as two slices (the second is the wrapped part);
     /// consume with [`Fifo::dequeue_drop`] once done with them.
-    pub fn readable_slices(&mut self) -> (&[u8], &[u8]) {
+    pub(crate) fn readable_slices(&mut self) -> (&[u8], &[u8]) {
         let head = self.head();
         let avail = self.avail_for(head, usize::MAX);
         let (start, first, second) = self.runs(head, avail as usize);
@@ -723,37 +720,44 @@ macro_rules! shared_queries {
 impl FifoProducer<'_> {
     shared_queries!();
 
-    /// Appends as much of `data` as fits (see [`Fifo::enqueue`]).
+    /// Appends as much of `data` as fits; returns how many bytes of `data` were taken.
+    ///
+    /// Out-of-order data that becomes contiguous is published too.
     #[inline]
     pub fn enqueue(&self, data: &[u8]) -> usize {
         self.0.enqueue(data)
     }
 
-    /// Appends and moves the tail over reached out-of-order runs (see [`Fifo::enqueue_collect`]).
+    /// Appends as much of `data` as fits, then moves the tail over any
+    /// out-of-order runs it reached (an empty `data` still publishes a run at the tail).
     #[inline]
     pub fn enqueue_collect(&self, data: &[u8]) -> Enqueued {
         self.0.enqueue_collect(data)
     }
 
-    /// Writes out-of-order data past the tail (see [`Fifo::enqueue_with_offset`]).
+    /// Writes `data` `offset` bytes past the tail without publishing it, as
+    /// out-of-order; fails without writing if it would end beyond the free
+    /// space or need an entry in a full out-of-order list.
     #[inline]
     pub fn enqueue_with_offset(&self, offset: u32, data: &[u8]) -> Result<(), FifoError> {
         self.0.enqueue_with_offset(offset, data)
     }
 
-    /// The out-of-order runs relative to the tail (see [`Fifo::ooo_segments`]).
+    /// The out-of-order runs, in order, relative to the current tail.
     #[inline]
     pub fn ooo_segments(&self) -> impl Iterator<Item = OooSegment> + '_ {
         self.0.ooo_segments()
     }
 
-    /// The free space as two slices (see [`Fifo::writable_slices`]).
+    /// The free space as two slices (the second is the wrapped part) to
+    /// write into directly; publish with [`FifoProducer::commit`].
     #[inline]
     pub fn writable_slices(&mut self) -> (&mut [u8], &mut [u8]) {
         self.0.writable_slices()
     }
 
-    /// Publishes bytes written into the free space (see [`Fifo::commit`]).
+    /// Publishes `n` bytes written through [`FifoProducer::writable_slices`];
+    /// returns how far the tail moved (out-of-order runs included).
     ///
     /// # Panics
     ///
@@ -767,25 +771,27 @@ impl FifoProducer<'_> {
 impl FifoConsumer<'_> {
     shared_queries!();
 
-    /// Copies bytes out and consumes them (see [`Fifo::dequeue`]).
+    /// Copies up to `buf.len()` bytes out and consumes them; returns the count.
     #[inline]
     pub fn dequeue(&self, buf: &mut [u8]) -> usize {
         self.0.dequeue(buf)
     }
 
-    /// Copies bytes out without consuming them (see [`Fifo::peek`]).
+    /// Copies bytes starting `offset` bytes after the head into `buf` without
+    /// consuming them; returns the count (0 if `offset` is past the data).
     #[inline]
     pub fn peek(&self, offset: usize, buf: &mut [u8]) -> usize {
         self.0.peek(offset, buf)
     }
 
-    /// Consumes bytes without copying them (see [`Fifo::dequeue_drop`]).
+    /// Consumes up to `len` bytes without copying them; returns the count.
     #[inline]
     pub fn dequeue_drop(&self, len: usize) -> usize {
         self.0.dequeue_drop(len)
     }
 
-    /// The readable bytes as two slices (see [`Fifo::readable_slices`]).
+    /// The readable bytes as two slices (the second is the wrapped part);
+    /// consume with [`FifoConsumer::dequeue_drop`] once done with them.
     #[inline]
     pub fn readable_slices(&mut self) -> (&[u8], &[u8]) {
         self.0.readable_slices()
