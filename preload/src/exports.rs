@@ -28,6 +28,7 @@ use crate::ops::{self, Outcome, RecvFlags, NOT_NODE};
 use crate::real::{self, set_errno};
 use crate::state::{self, lock, Guard, Mask, R};
 use crate::{opts, poll};
+use parking_lot::{lock_api::ArcMutexGuard, RawMutex};
 
 fn ffi<T>(fail: T, f: impl FnOnce() -> T) -> T {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| {
@@ -62,25 +63,33 @@ fn sigpipe(r: &R<usize>, flags: c_int) {
 
 static ATFORK: Once = Once::new();
 
+/// The locks held across a fork: the table lock and every worker lock.
+type ForkLocks = (Guard, Vec<ArcMutexGuard<RawMutex, state::Wrk>>);
+
 thread_local! {
-    static FORK_GUARD: RefCell<Option<Guard>> = const { RefCell::new(None) };
+    static FORK_GUARD: RefCell<Option<ForkLocks>> = const { RefCell::new(None) };
 }
 
-// Around fork the lock is held from prepare until the parent or child handler, so the
-// child's copy of the state is consistent; the child joins the application in its handler,
-// before the program runs on (and perhaps changes its user, as nginx's workers do).
+// Around fork every lock is held from prepare until the parent or child handler (the table
+// lock, then the worker locks in index order, as everywhere), so the child's copy of the state
+// is consistent: no other thread is half-way through a worker's queues or fast table when the
+// child is made; the child joins the application in its handler, before the program runs on
+// (and perhaps changes its user, as nginx's workers do).
 extern "C" fn fork_prepare() {
     let _ = catch_unwind(|| {
         let mut g = lock();
         ops::fork_prepare(&mut g);
-        FORK_GUARD.with(|c| *c.borrow_mut() = Some(g));
+        let workers = g.workers.iter().map(|w| w.lock_arc()).collect();
+        FORK_GUARD.with(|c| *c.borrow_mut() = Some((g, workers)));
     });
 }
 
 extern "C" fn fork_parent() {
     let _ = catch_unwind(|| {
         FORK_GUARD.with(|c| {
-            if let Some(mut g) = c.borrow_mut().take() {
+            if let Some((mut g, workers)) = c.borrow_mut().take() {
+                // Other threads' fast paths go on while the parent waits for the child.
+                drop(workers);
                 ops::fork_parent(&mut g);
             }
         })
@@ -90,7 +99,8 @@ extern "C" fn fork_parent() {
 extern "C" fn fork_child() {
     let _ = catch_unwind(|| {
         FORK_GUARD.with(|c| {
-            if let Some(mut g) = c.borrow_mut().take() {
+            if let Some((mut g, workers)) = c.borrow_mut().take() {
+                drop(workers);
                 ops::after_fork_child(&mut g);
             }
         })
@@ -612,11 +622,7 @@ unsafe fn iovs<'a>(iov: *const iovec, n: usize) -> R<&'a [iovec]> {
     Ok(unsafe { std::slice::from_raw_parts(iov, n) })
 }
 
-/// Is `fd` a UDP node socket?
-fn is_udp(fd: c_int) -> bool {
-    let g = lock();
-    g.sock_of(fd).and_then(|id| g.socks.get(&id)).is_some_and(|s| s.proto == Proto::Udp)
-}
+use state::is_udp;
 
 /// Receives into several buffers (a datagram lands whole in the first ones).
 fn recv_vec(fd: c_int, v: &[iovec], flags: c_int) -> Option<R<ops::Got>> {
