@@ -161,18 +161,19 @@ fn c_program_exercises_every_call() {
     );
     // Every check printed its line, fork and exec among them.
     assert!(text.lines().filter(|l| l.starts_with("ok ")).count() >= 14, "{text}");
-    for what in ["ok fork:", "ok exec:"] {
+    for what in ["ok fork:", "ok exec:", "ok execl after fork:", "ok posix_spawn:"] {
         assert!(text.contains(what), "{what}\n{text}");
     }
     eprintln!("{text}");
-    // The forked child and the exec'd program joined the application: two app workers on
-    // connections of their own, deleted when they went; the application stayed.
+    // The forked children and the programs started by execv, execl and posix_spawn joined the
+    // application: app workers on connections of their own, deleted when they went; the
+    // application stayed.
     let api = t.node.ctl(&["show", "api"]);
     let counter = |name: &str| {
         api.lines().find(|l| l.contains(name)).and_then(|l| l.split_whitespace().next()?.parse::<u64>().ok())
     };
-    assert!(counter("app workers joined").is_some_and(|n| n >= 3), "{api}");
-    assert!(counter("app workers deleted (client gone").is_some_and(|n| n >= 3), "{api}");
+    assert!(counter("app workers joined").is_some_and(|n| n >= 6), "{api}");
+    assert!(counter("app workers deleted (client gone").is_some_and(|n| n >= 6), "{api}");
 }
 
 /// Threads: four with sockets of their own (each its own app worker, on the fast path), one

@@ -1080,15 +1080,22 @@ fn after_fork_join(g: &mut State) {
     }
 }
 
-/// The value of [`INHERIT_VAR`] for an exec: the application and share token, and each
-/// node listener that survives the exec (no FD_CLOEXEC) as `FD@ADDR:PORT@STOP` (STOP: the
-/// app worker to make passive when the new program joins, or `-`). `None` if there is none.
-pub fn inherit_var(g: &mut State) -> Option<String> {
+/// The value of [`INHERIT_VAR`] for an exec (or, `spawn`, for a posix_spawn, after which
+/// this process goes on): the application and share token, and each node listener that
+/// survives the exec (no FD_CLOEXEC) as `FD@ADDR:PORT@STOP` (STOP: the app worker to make
+/// passive when the new program joins, or `-`). `None` if there is none.
+pub fn inherit_var(g: &mut State, spawn: bool) -> Option<String> {
     let mut items = Vec::new();
-    for (&fd, id) in &g.fds {
-        let Some(s) = g.socks.get(id) else { continue };
+    let mut spawned = Vec::new();
+    for (&fd, &id) in &g.fds {
+        let Some(s) = g.socks.get(&id) else { continue };
         let (ep, stop) = match &s.st {
-            // This process's own app worker goes with the exec.
+            // A spawning process stays: as with fork, the new program takes the accepts of a
+            // listener this process has not used.
+            St::Listening(_) if spawn && !s.used => {
+                (s.listen_ep.unwrap_or_else(state::any_addr), g.workers.get(s.wrk).map(|w| w.lock().w.handle()))
+            }
+            // This process's own app worker goes with the exec (or keeps accepting).
             St::Listening(_) => (s.listen_ep.unwrap_or_else(state::any_addr), None),
             St::Dormant(d) => (d.ep, d.stop),
             _ => continue,
@@ -1098,7 +1105,16 @@ pub fn inherit_var(g: &mut State) -> Option<String> {
         if fl < 0 || fl & libc::FD_CLOEXEC != 0 {
             continue;
         }
+        if stop.is_some() && matches!(s.st, St::Listening(_)) {
+            spawned.push(id);
+        }
         items.push(format!("{fd}@{ep}@{}", stop.map_or_else(|| "-".to_string(), |h| format!("{h:x}"))));
+    }
+    // Their first use here makes this process's worker active again (see `listener_use`).
+    for id in spawned {
+        if let Some(s) = g.socks.get_mut(&id) {
+            s.maybe_passive = true;
+        }
     }
     if items.is_empty() {
         return None;
