@@ -174,5 +174,42 @@ def uri():
                            "198.18.0.2/24", "10.0.0.0/8", "64k", "1m", "4096"]):
         put("uri", f"seed-{i}", u)
 
+def wire6():
+    from scapy.layers.inet6 import (IPv6, ICMPv6EchoRequest, ICMPv6DestUnreach, ICMPv6PacketTooBig,
+        ICMPv6TimeExceeded, ICMPv6ParamProblem, ICMPv6ND_NS, ICMPv6ND_NA, ICMPv6ND_RS, ICMPv6ND_RA,
+        ICMPv6NDOptSrcLLAddr, ICMPv6NDOptDstLLAddr, ICMPv6NDOptMTU, ICMPv6NDOptPrefixInfo,
+        IPv6ExtHdrHopByHop, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment, IPv6ExtHdrRouting, RouterAlert, PadN)
+    node, peer, ll = "fd00:198:18::2", "fd00:198:18::1", "fe80::ff:fe00:1"
+    sn = "ff02::1:ff00:2"  # the fuzz crate's SRC6/DST6 are ll -> sn
+    ip = IPv6(src=peer, dst=node)
+    pkts = {
+        "echo": ip / ICMPv6EchoRequest(id=0x1234, seq=1, data=b"abcdefghij"),
+        "ns": IPv6(src=ll, dst=sn, hlim=255) / ICMPv6ND_NS(tgt=node) / ICMPv6NDOptSrcLLAddr(lladdr=PMAC),
+        "ns-dad": IPv6(src="::", dst=sn, hlim=255) / ICMPv6ND_NS(tgt=node),
+        "na": IPv6(src=node, dst=ll, hlim=255) / ICMPv6ND_NA(S=1, O=1, tgt=node) / ICMPv6NDOptDstLLAddr(lladdr=NMAC),
+        "rs": IPv6(src=ll, dst="ff02::2", hlim=255) / ICMPv6ND_RS() / ICMPv6NDOptSrcLLAddr(lladdr=PMAC),
+        "ra": IPv6(src="fe80::1", dst="ff02::1", hlim=255) / ICMPv6ND_RA() / ICMPv6NDOptSrcLLAddr(lladdr=PMAC)
+              / ICMPv6NDOptMTU(mtu=1500) / ICMPv6NDOptPrefixInfo(prefixlen=64, prefix="fd00:198:18::"),
+        "ptb": IPv6(src=node, dst=peer) / ICMPv6PacketTooBig(mtu=1280) / (ip / UDP(sport=5000, dport=7) / b"hello"),
+        "unreach": IPv6(src=node, dst=peer) / ICMPv6DestUnreach(code=4) / (ip / UDP(sport=5000, dport=7)),
+        "timeex": IPv6(src=node, dst=peer) / ICMPv6TimeExceeded(code=1) / (ip / UDP(sport=5000, dport=7)),
+        "paramprob": IPv6(src=node, dst=peer) / ICMPv6ParamProblem(code=1, ptr=40) / IPv6(src=peer, dst=node, nh=200),
+        "udp": ip / UDP(sport=5000, dport=7) / b"hello",
+        "tcp-syn": ip / TCP(sport=40000, dport=80, flags="S", options=[("MSS", 1440)]),
+        "ext-chain": ip / IPv6ExtHdrHopByHop(options=[RouterAlert(value=0), PadN(optdata=b"")])
+                     / IPv6ExtHdrDestOpt(options=[PadN(optdata=b"\0\0\0\0")]) / UDP(sport=5000, dport=7) / b"hi",
+        "fragment": ip / IPv6ExtHdrFragment(offset=0, m=1, id=0xdeadbeef) / UDP(sport=5000, dport=7) / (b"x" * 16),
+        "rh0": ip / IPv6ExtHdrRouting(type=0, addresses=["fd00::9"]) / UDP(sport=5000, dport=7) / b"x",
+    }
+    for name, p in pkts.items():
+        put("wire_ipv6", name, raw(p))
+        put("wire_ethernet", "ipv6-" + name, raw(Ether(src=PMAC, dst=NMAC) / p))
+    # ICMPv6 alone, with its checksum over the fuzz crate's SRC6 -> DST6.
+    for name in ["echo", "ns", "na", "rs", "ra", "ptb", "unreach", "timeex", "paramprob"]:
+        p = pkts[name].copy()
+        p.src, p.dst = ll, sn
+        del p.payload.cksum
+        put("wire_icmpv6", name, raw(IPv6(raw(p)).payload))
+
 if __name__ == "__main__":
-    wire(); configs(); cli(); http(); uri()
+    wire(); wire6(); configs(); cli(); http(); uri()

@@ -9,6 +9,7 @@
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use dataplane::device::PortL3;
 use echo::{merge_reports, EchoMode, EchoReport};
 use session::app_worker::AppWorkerKind;
 use session::apps::echo::{EchoClient, EchoClientConfig, EchoServer};
@@ -254,7 +255,7 @@ pub fn start(rt: &mut Runtime, spec: &AppSpec) -> Result<Option<RunningClient>, 
 fn start_server(
     rt: &mut Runtime,
     spec: &AppSpec,
-    make: &mut dyn FnMut(u32) -> Box<dyn BuiltinApp>,
+    make: &mut dyn FnMut(u32) -> Box<dyn BuiltinApp<PortL3>>,
 ) -> Result<Option<RunningClient>, String> {
     let mut factory = |w: u32| AppLink::Builtin(Some(make(w)));
     let (app, wrk, _) = rt

@@ -14,13 +14,13 @@ use std::os::unix::net::UnixStream;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use dataplane::port::RetaSource;
-use dataplane::worker::LoopCounter;
+use net::control::worker::LoopCounter;
 use net::fault::FaultCounter;
 use net::fault::{Direction, FaultConfig};
 use net::l3::counters::Counter;
 use net::tables::{PingReply, PingWaiter};
 
+use crate::cli_stats;
 use crate::runtime::Runtime;
 
 /// The commands, for `help` and for unknown-command errors.
@@ -42,6 +42,7 @@ commands:
                             (runs as a job: other commands are served meanwhile)
   show cli                  CLI socket: limits, connections, jobs
   show fault                fault injection settings and counts
+  show metrics              the Prometheus endpoint ([metrics] listen) and what it did
   set fault [off] [drop PCT] [duplicate PCT] [reorder PCT] [direction rx|tx|both]
             [seed N] [hold MICROSECONDS]
                             change fault injection on every worker (unnamed
@@ -90,11 +91,38 @@ pub fn dispatch(rt: &mut Runtime, words: &[&str]) -> Outcome {
     let started = match words {
         ["ping", rest @ ..] => ping(rt, rest).map(|j| Box::new(j) as Box<dyn Job>),
         ["test", "echo", "client", rest @ ..] => crate::cli_session::test_echo_client(rt, rest),
+        [JSON, rest @ ..] => return Outcome::Done(json(rt, rest)),
         _ => return Outcome::Done(execute(rt, words)),
     };
     match started {
         Ok(job) => Outcome::Job(job),
         Err(e) => Outcome::Done(Err(e)),
+    }
+}
+
+/// The first word of a command line that asks for JSON (`dpnode ctl --json ...` sends it).
+pub const JSON: &str = "--json";
+
+/// The commands that answer in JSON too.
+pub const JSON_COMMANDS: &str = "show interface [NAME], show errors, show counters, show session [verbose], \
+                                 show app [server|client|verbose|ns|INDEX [verbose]], show tcp stats";
+
+/// `--json WORDS`: the snapshot that command's text is made from, as JSON.
+pub fn json(rt: &mut Runtime, words: &[&str]) -> CliResult {
+    use crate::cli_session as s;
+    fn to_json<T: serde::Serialize>(v: &T) -> CliResult {
+        let mut text = serde_json::to_string_pretty(v).map_err(|e| CliError(format!("--json: {e}")))?;
+        text.push('\n');
+        Ok(text)
+    }
+    match words {
+        ["show", "interface" | "int" | "interfaces", rest @ ..] => to_json(&cli_stats::interfaces_snapshot(rt, rest)?),
+        ["show", "errors"] => to_json(&cli_stats::errors_snapshot(rt)),
+        ["show", "counters"] => to_json(&cli_stats::counters_snapshot(rt)),
+        ["show", "session", rest @ ..] => to_json(&s::sessions_view(rt, rest)?),
+        ["show", "app", rest @ ..] => to_json(&s::app_view(rt, rest)?),
+        ["show", "tcp", "stats"] => to_json(&s::tcp_stats_snapshot(rt)),
+        _ => err(format!("--json: not available for {:?}; it is for: {JSON_COMMANDS}", words.join(" "))),
     }
 }
 
@@ -110,12 +138,14 @@ pub fn execute(rt: &mut Runtime, words: &[&str]) -> CliResult {
         ["app", rest @ ..] => crate::cli_session::app(rt, rest),
         ["test", "echo", rest @ ..] => crate::cli_session::test_echo(rt, rest),
         ["test", "http", rest @ ..] => crate::cli_session::test_http(rt, rest),
-        ["show", "interface" | "int" | "interfaces", rest @ ..] => show_interface(rt, rest),
+        ["show", "interface" | "int" | "interfaces", rest @ ..] => {
+            cli_stats::interfaces_snapshot(rt, rest).map(|s| cli_stats::interfaces_text(&s))
+        }
         ["set", "interface", "state", name, state @ ("up" | "down")] => {
             rt.set_interface_state(name, *state == "up").map(|()| String::new()).map_err(CliError)
         }
-        ["show", "errors"] => Ok(show_errors(rt)),
-        ["show", "counters"] => Ok(show_counters(rt)),
+        ["show", "errors"] => Ok(cli_stats::errors_text(&cli_stats::errors_snapshot(rt))),
+        ["show", "counters"] => Ok(cli_stats::counters_text(&cli_stats::counters_snapshot(rt))),
         ["clear", "errors" | "counters"] => {
             rt.workers.iter().for_each(|w| w.clear_counters());
             Ok(String::new())
@@ -133,156 +163,11 @@ pub fn execute(rt: &mut Runtime, words: &[&str]) -> CliResult {
             dpdk_sys::DPDK_VERSION
         )),
         ["show", "cli"] => Ok(show_cli(rt)),
+        ["show", "metrics"] => Ok(show_metrics(rt)),
         ["show", "fault"] => Ok(show_fault(rt)),
         ["set", "fault", rest @ ..] => set_fault(rt, rest),
         _ => err(format!("unknown command: {:?}\n{}", words.join(" "), help())),
     }
-}
-
-fn show_interface(rt: &Runtime, rest: &[&str]) -> CliResult {
-    let net = &rt.ctx.barrier.tables().net;
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{:<10} {:<3} {:<6} {:<17} {:<18} {:>10} {:>12} {:>10} {:>12} {:>8}",
-        "Name", "Idx", "State", "MAC", "Address", "RxPackets", "RxBytes", "TxPackets", "TxBytes", "Drops"
-    );
-    let mut found = false;
-    for (i, (ifc, port)) in net.interfaces.iter().zip(&rt.ports).enumerate() {
-        if let [name] = rest {
-            if *name != ifc.name {
-                continue;
-            }
-        }
-        found = true;
-        let s = port.stats();
-        let link = port.link();
-        let drops = s.rx_missed + s.rx_errors + s.tx_errors + s.rx_nombuf;
-        let addr = ifc.ip4.map(|c| c.to_string()).unwrap_or_else(|| "-".into());
-        let _ = writeln!(
-            out,
-            "{:<10} {:<3} {:<6} {:<17} {:<18} {:>10} {:>12} {:>10} {:>12} {:>8}",
-            ifc.name,
-            i,
-            if link.up { "up" } else { "down" },
-            ifc.mac.to_string(),
-            addr,
-            s.rx_packets,
-            s.rx_bytes,
-            s.tx_packets,
-            s.tx_bytes,
-            drops
-        );
-        let _ = writeln!(
-            out,
-            "           device {} driver {} port {} queues {} rss {} speed {} Mb/s; rx-missed {} rx-errors {} tx-errors {} rx-nombuf {}",
-            port.name(),
-            port.driver(),
-            port.id(),
-            port.queues(),
-            if port.rss() { "on" } else { "off" },
-            link.speed_mbps,
-            s.rx_missed,
-            s.rx_errors,
-            s.tx_errors,
-            s.rx_nombuf
-        );
-        let reta = match (port.reta_source(), port.rss_table()) {
-            (RetaSource::Off, _) | (_, None) if !port.rss() => "-".to_string(),
-            (RetaSource::Programmed, Some(t)) => format!("{} entries, programmed", t.reta().size()),
-            (RetaSource::Queried, Some(t)) => format!("{} entries, read from the PMD", t.reta().size()),
-            _ => "unknown (the PMD steers flows itself; flow queue not predictable)".to_string(),
-        };
-        let _ = writeln!(out, "           offloads {}; reta {}", port.offloads(), reta);
-        let tx_down: u64 = rt.workers.iter().map(|w| w.counters.get(Counter::TxLinkDown)).sum();
-        let _ = writeln!(
-            out,
-            "           link changes {} (last: {}), gate {}, re-probes {}, tx dropped while down {} (all ports)",
-            port.link_changes(),
-            if port.last_change().is_empty() { "-" } else { port.last_change() },
-            if port.gate_open() { "open" } else { "closed" },
-            port.reprobes(),
-            tx_down
-        );
-        if let (Some(m), Some(st)) = (port.memif_port(), port.memif_stats()) {
-            let c = m.config();
-            let _ = writeln!(
-                out,
-                "           memif {} id {} socket {}{}; {} {}; connects {}; bad descriptors {} rx too big {}",
-                if c.role == dataplane::memif::proto::Role::Server { "server" } else { "client" },
-                c.id,
-                if c.abstract_socket { "@" } else { "" },
-                c.socket,
-                if m.connected() { "peer" } else { "down:" },
-                m.peer(),
-                m.connects(),
-                st.bad_desc,
-                st.rx_too_big
-            );
-        }
-    }
-    match (found, rest) {
-        (false, [name]) => err(format!("no interface named {name:?}")),
-        (_, [_, _, ..]) => err("usage: show interface [NAME]"),
-        _ => Ok(out),
-    }
-}
-
-fn show_errors(rt: &Runtime) -> String {
-    let mut out = format!("{:>12}  {}\n", "Count", "Reason");
-    // Summed over the workers, in the order every worker lists them.
-    let mut totals: Vec<(&'static str, u64, bool)> = Vec::new();
-    for w in &rt.workers {
-        if totals.is_empty() {
-            totals = w.counters().collect();
-        } else {
-            for (t, (_, v, _)) in totals.iter_mut().zip(w.counters()) {
-                t.1 += v;
-            }
-        }
-    }
-    for (name, v, is_error) in totals {
-        if is_error && v > 0 {
-            let _ = writeln!(out, "{v:>12}  {name}");
-        }
-    }
-    // What each NIC dropped before a worker saw it (the PMD's counts since
-    // the port started; `clear errors` does not reset them).
-    for port in &rt.ports {
-        nic_errors(&mut out, port.name(), &port.stats());
-    }
-    // External applications' errors (API socket and message queues).
-    let api_limits = rt.api.as_ref().map(|a| a.limit_counters().snapshot()).unwrap_or_default();
-    for (name, v, is_error) in rt.api_stats.snapshot().into_iter().chain(api_limits).chain(rt.cli_counters.snapshot()) {
-        if is_error && v > 0 {
-            let _ = writeln!(out, "{v:>12}  {name}");
-        }
-    }
-    out
-}
-
-/// The receive drops a port's PMD counted (`rte_eth_stats`), as `show errors` lines.
-fn nic_errors(out: &mut String, port: &str, s: &dataplane::port::PortStats) {
-    for (v, what) in
-        [(s.rx_missed, "rx missed (rx ring full)"), (s.rx_errors, "rx errors"), (s.rx_nombuf, "rx no mbuf")]
-    {
-        if v > 0 {
-            let _ = writeln!(out, "{v:>12}  port {port}: {what}");
-        }
-    }
-}
-
-fn show_counters(rt: &Runtime) -> String {
-    let mut out = String::new();
-    for (i, w) in rt.workers.iter().enumerate() {
-        let _ = writeln!(out, "worker {i}:");
-        for (name, v, _) in w.counters() {
-            if v > 0 {
-                let _ = writeln!(out, "{v:>12}  {name}");
-            }
-        }
-    }
-    out
 }
 
 fn show_threads(rt: &Runtime) -> String {
@@ -321,7 +206,7 @@ fn show_threads(rt: &Runtime) -> String {
 fn show_arp(rt: &mut Runtime) -> String {
     let names: Vec<String> = rt.ctx.barrier.tables().net.interfaces.iter().map(|i| i.name.clone()).collect();
     let per_worker = rt.ask_workers(|w| (0..w.io.interfaces()).map(|i| w.io.arp_entries(i)).collect::<Vec<_>>());
-    let now = dataplane::worker::now_ns();
+    let now = net::control::worker::now_ns();
     let mut out = format!("{:<8} {:<16} {:<18} {:<10} {}\n", "Worker", "IP4", "MAC", "Interface", "Expires(s)");
     for (w, ifaces) in per_worker.iter().enumerate() {
         for (i, entries) in ifaces.iter().enumerate() {
@@ -363,6 +248,22 @@ fn show_cli(rt: &Runtime) -> String {
         c.idle.as_secs_f64()
     );
     for (name, v, _) in rt.cli_counters.snapshot() {
+        let _ = writeln!(out, "{v:>12}  {name}");
+    }
+    out
+}
+
+fn show_metrics(rt: &Runtime) -> String {
+    let mut out = match rt.metrics.listen {
+        Some(a) => format!(
+            "metrics: http://{a}/metrics (requests up to {} bytes, {} s per connection, {} connections)\n",
+            crate::metrics::MAX_REQUEST,
+            crate::metrics::DEADLINE.as_secs(),
+            crate::metrics::MAX_CONNECTIONS
+        ),
+        None => "metrics: off (set [metrics] listen = \"ADDR:PORT\" in the config)\n".to_string(),
+    };
+    for (name, v, _) in rt.metrics.counters.snapshot() {
         let _ = writeln!(out, "{v:>12}  {name}");
     }
     out
@@ -567,10 +468,14 @@ pub struct CtlAnswer {
     pub body: String,
 }
 
-/// `dpnode ctl`: sends one command to the node at `socket` and reads its answer.
-pub fn ctl(socket: &std::path::Path, words: &[String]) -> Result<CtlAnswer, CtlError> {
+/// `dpnode ctl [--json]`: sends one command to the node at `socket` and reads its answer.
+///
+/// With `json`, the line starts with [`JSON`] and the node answers with the
+/// command's snapshot as JSON instead of its text.
+pub fn ctl(socket: &std::path::Path, words: &[String], json: bool) -> Result<CtlAnswer, CtlError> {
     let mut stream = UnixStream::connect(socket).map_err(|e| CtlError::Connect(socket.into(), e))?;
-    writeln!(stream, "{}", words.join(" ")).map_err(|_| CtlError::Send)?;
+    let prefix = if json { format!("{JSON} ") } else { String::new() };
+    writeln!(stream, "{prefix}{}", words.join(" ")).map_err(|_| CtlError::Send)?;
     let _ = stream.shutdown(std::net::Shutdown::Write);
     let mut reader = BufReader::new(stream);
     let mut status = String::new();
@@ -580,23 +485,4 @@ pub fn ctl(socket: &std::path::Path, words: &[String]) -> Result<CtlAnswer, CtlE
     let mut body = String::new();
     let _ = std::io::Read::read_to_string(&mut reader, &mut body);
     Ok(CtlAnswer { ok: status.trim() == "ok", body })
-}
-
-#[cfg(test)]
-mod test {
-    use super::nic_errors;
-
-    #[test]
-    fn nic_errors_list_the_pmd_rx_drops_that_happened() {
-        let s = dataplane::port::PortStats { rx_missed: 3, rx_errors: 0, rx_nombuf: 7, ..Default::default() };
-        let mut out = String::new();
-        nic_errors(&mut out, "net_tap0", &s);
-        assert_eq!(
-            out,
-            "           3  port net_tap0: rx missed (rx ring full)\n           7  port net_tap0: rx no mbuf\n"
-        );
-        let mut out = String::new();
-        nic_errors(&mut out, "net_tap0", &dataplane::port::PortStats::default());
-        assert!(out.is_empty());
-    }
 }

@@ -3,7 +3,11 @@
 
 use std::fmt::Write as _;
 
-use session::snapshot::{AppWorkerSnapshot, BuiltinAppSnapshot, ConnSnapshot, SessionSnapshot};
+use serde::Serialize;
+use session::snapshot::{
+    ApiAppSnapshot, AppDetailSnapshot, AppSnapshot, AppWorkerResourcesSnapshot, AppWorkerSnapshot, BuiltinAppSnapshot,
+    ConnSnapshot, ListenerSnapshot, ListenerWorkerSnapshot, SessionSnapshot, TcpStatsSnapshot,
+};
 use shm::types::SessionHandle;
 use shm::types::TransportProto;
 
@@ -37,27 +41,114 @@ pub const HELP: &str = "\
                             runs as a job (other commands are served meanwhile)
   test http server uri URI [name N] [scope ...] [fifo-size SIZE]   a builtin HTTP/1.1 server (GET / answers a static page)";
 
-/// `show app ...`.
-pub fn show_app(rt: &mut Runtime, rest: &[&str]) -> CliResult {
+/// What `show app ...` shows, one variant per form of the command.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum AppView {
+    /// `show app`: every application.
+    Apps(Vec<AppRow>),
+    /// `show app server`: every listener.
+    Listeners(Vec<ListenerSnapshot>),
+    /// `show app client`: sessions apps opened with connect.
+    Clients(Vec<SessionSnapshot>),
+    /// `show app ns`: namespaces.
+    Namespaces(Vec<NamespaceRow>),
+    /// `show app INDEX [verbose]` and `show app verbose`.
+    Detail {
+        /// Each app asked for.
+        apps: Vec<AppDetailView>,
+        /// Verbose: options, resources, listeners and what its workers report.
+        #[serde(skip)]
+        verbose: bool,
+    },
+}
+
+/// A row of `show app`: the app and, for an external one, its API connection.
+#[derive(Debug, Serialize)]
+pub struct AppRow {
+    /// The app.
+    #[serde(flatten)]
+    pub app: AppSnapshot,
+    /// The API connection (id, pid) that attached it, if external and still connected.
+    pub api_connection: Option<ApiConnectionRow>,
+}
+
+/// Which API connection attached an external app.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ApiConnectionRow {
+    /// The connection's id.
+    pub id: u64,
+    /// The peer's pid.
+    pub pid: i32,
+}
+
+/// A row of `show app ns`.
+#[derive(Debug, Serialize)]
+pub struct NamespaceRow {
+    /// Index in the namespace table.
+    pub index: u32,
+    /// Its id.
+    pub id: String,
+    /// Its secret.
+    pub secret: u64,
+    /// Its FIB.
+    pub fib: u32,
+    /// The interface it is bound to, if any (a name, or `sw_if_index N` for one that is gone).
+    pub interface: Option<String>,
+}
+
+/// `show app INDEX [verbose]`: the control tables' view, the API server's and the workers'.
+#[derive(Debug, Serialize)]
+pub struct AppDetailView {
+    /// Options, workers and listeners.
+    #[serde(flatten)]
+    pub detail: AppDetailSnapshot,
+    /// Its API connections (an external app).
+    pub api: Vec<ApiAppSnapshot>,
+    /// What each of its app workers reports on each data-plane worker (verbose only).
+    pub on_workers: Vec<OnWorker>,
+}
+
+/// An app worker's report from one data-plane worker.
+#[derive(Debug, Serialize)]
+pub struct OnWorker {
+    /// The data-plane worker.
+    pub worker: usize,
+    /// The app worker (pool index).
+    pub app_worker: u32,
+    /// What it reports.
+    pub report: AppWorkerSnapshot,
+}
+
+/// `show app ...`'s snapshot.
+pub fn app_view(rt: &mut Runtime, rest: &[&str]) -> Result<AppView, CliError> {
     let control = &rt.ctx.tables().control;
     match rest {
-        [] => Ok(with_kinds(rt, control.format_apps())),
-        ["server"] => Ok(control.format_listeners()),
-        ["client"] => Ok(show_app_client(rt)),
-        ["ns"] => Ok(show_app_ns(rt)),
+        [] => {
+            let api = rt.api.as_ref();
+            let rows = control
+                .apps_snapshot()
+                .into_iter()
+                .map(|app| {
+                    let client = if app.builtin { None } else { api.and_then(|a| a.app_client(app.index)) };
+                    AppRow { app, api_connection: client.map(|(id, pid)| ApiConnectionRow { id, pid }) }
+                })
+                .collect();
+            Ok(AppView::Apps(rows))
+        }
+        ["server"] => Ok(AppView::Listeners(control.listeners_snapshot())),
+        ["client"] => Ok(AppView::Clients(client_sessions(rt))),
+        ["ns"] => Ok(AppView::Namespaces(namespaces(rt))),
         ["verbose"] => {
             let indices: Vec<u32> = control.apps().map(|a| a.index).collect();
-            let mut out = String::new();
-            for i in indices {
-                out.push_str(&app_detail(rt, i, true)?);
-            }
-            Ok(out)
+            Ok(AppView::Detail { apps: app_details(rt, &indices, true)?, verbose: true })
         }
         [n] | [n, "verbose"] => {
             let Ok(i) = n.parse::<u32>() else {
                 return err(format!("show app: unknown word {n:?} (server, client, ns, verbose or an app index)"));
             };
-            app_detail(rt, i, rest.len() == 2)
+            let verbose = rest.len() == 2;
+            Ok(AppView::Detail { apps: app_details(rt, &[i], verbose)?, verbose })
         }
         _ => err(format!(
             "show app: unknown words {:?}\nusage: show app [server|client|verbose|ns|INDEX [verbose]]",
@@ -66,26 +157,175 @@ pub fn show_app(rt: &mut Runtime, rest: &[&str]) -> CliResult {
     }
 }
 
-/// `show app`'s table with a Kind column: builtin, or external with its API connection.
-fn with_kinds(rt: &Runtime, table: String) -> String {
-    let control = &rt.ctx.tables().control;
+/// `show app ...`.
+pub fn show_app(rt: &mut Runtime, rest: &[&str]) -> CliResult {
+    app_view(rt, rest).map(|v| app_text(&v))
+}
+
+/// The text of `show app ...`, from its snapshot.
+pub fn app_text(v: &AppView) -> String {
     let mut out = String::new();
-    for (i, line) in table.lines().enumerate() {
-        let kind = if i == 0 {
-            "Kind".to_string()
-        } else {
-            let index = line.split_whitespace().next().and_then(|w| w.parse::<u32>().ok());
-            let app = index.and_then(|i| control.app(i));
-            match (app, index.and_then(|i| rt.api.as_ref()?.app_client(i))) {
-                (Some(a), _) if a.opts.builtin => "builtin".to_string(),
-                (Some(_), Some((conn, pid))) => format!("external (api connection {conn}, pid {pid})"),
-                (Some(_), None) => "external".to_string(),
-                (None, _) => String::new(),
+    match v {
+        AppView::Apps(rows) => {
+            let _ = writeln!(out, "{:<64}Kind", format!("{:<8}{:<32}{}", "Index", "Name", "Namespace"));
+            for r in rows {
+                let line = format!("{:<8}{:<32}{}", r.app.index, r.app.name, r.app.namespace);
+                let kind = match (r.app.builtin, r.api_connection) {
+                    (true, _) => "builtin".to_string(),
+                    (false, Some(c)) => format!("external (api connection {}, pid {})", c.id, c.pid),
+                    (false, None) => "external".to_string(),
+                };
+                let _ = writeln!(out, "{line:<64}{kind}");
             }
-        };
-        let _ = writeln!(out, "{line:<64}{kind}");
+        }
+        AppView::Listeners(ls) => {
+            let _ = writeln!(out, "{:<28}{:<32}{:<12}Scope", "Connection", "App", "Wrk");
+            for l in ls {
+                let _ =
+                    writeln!(out, "{:<28}{:<32}{:<12}{}", l.endpoint.to_string(), l.app, listener_workers(l), l.scope);
+            }
+        }
+        AppView::Clients(sessions) => {
+            let _ = writeln!(out, "{:<32}Connection", "App");
+            for s in sessions {
+                let _ = writeln!(out, "{:<32}{}", s.app, client_session_text(s));
+            }
+        }
+        AppView::Namespaces(nss) => {
+            let _ = writeln!(out, "{:<8}{:<24}{:<22}{:<8}Interface", "Index", "Id", "Secret", "Fib");
+            for ns in nss {
+                let ifc = ns.interface.as_deref().unwrap_or("-");
+                let _ = writeln!(out, "{:<8}{:<24}{:<22}{:<8}{}", ns.index, ns.id, ns.secret, ns.fib, ifc);
+            }
+        }
+        AppView::Detail { apps, verbose } => {
+            for a in apps {
+                out.push_str(&app_detail_text(a, *verbose));
+            }
+        }
     }
     out
+}
+
+fn app_details(rt: &mut Runtime, indices: &[u32], verbose: bool) -> Result<Vec<AppDetailView>, CliError> {
+    let per_worker = if verbose { rt.ctx.on_workers(|sw, _, _, _| sw.app_snapshots()) } else { Vec::new() };
+    let control = &rt.ctx.tables().control;
+    let mut out = Vec::new();
+    for &index in indices {
+        let detail = control.app_detail_snapshot(index).map_err(|e| CliError(e.to_string()))?;
+        let api = rt.api.as_ref().map(|a| a.describe_app(index)).unwrap_or_default();
+        let workers: Vec<u32> = detail.workers.iter().map(|w| w.app_worker).collect();
+        let mut on_workers = Vec::new();
+        for (worker, apps) in per_worker.iter().enumerate() {
+            for (app_worker, report) in apps {
+                let says_something = !matches!(report, AppWorkerSnapshot::Builtin { app: None });
+                if workers.contains(app_worker) && says_something {
+                    on_workers.push(OnWorker { worker, app_worker: *app_worker, report: report.clone() });
+                }
+            }
+        }
+        out.push(AppDetailView { detail, api, on_workers });
+    }
+    Ok(out)
+}
+
+/// `show app INDEX [verbose]`'s text for one app.
+fn app_detail_text(v: &AppDetailView, verbose: bool) -> String {
+    let d = &v.detail;
+    let mut out = format!("app {} {}\n", d.index, d.name);
+    let _ = writeln!(
+        out,
+        "  namespace {} (index {}), scope {}, {}",
+        d.namespace,
+        d.ns_index,
+        d.scope,
+        if d.builtin { "builtin" } else { "external" }
+    );
+    let _ = writeln!(
+        out,
+        "  segment-size {}, add-segment-size {}, prealloc-fifo-pairs {}",
+        size(d.segment_size),
+        size(d.add_segment_size),
+        d.prealloc_fifo_pairs
+    );
+    let _ = writeln!(
+        out,
+        "  rx-fifo-size {}, tx-fifo-size {}, event-queue-size {}",
+        size(d.rx_fifo_size.into()),
+        size(d.tx_fifo_size.into()),
+        d.event_queue_size
+    );
+    if verbose {
+        let proxy = d.proxy.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
+        let _ = writeln!(
+            out,
+            "  eventfd {}, tls-engine {}, proxy {}",
+            d.use_eventfd,
+            d.tls_engine,
+            if proxy.is_empty() { "none" } else { &proxy }
+        );
+    }
+    let _ = writeln!(out, "  workers: {}", d.workers.len());
+    for w in &d.workers {
+        let _ = write!(out, "    wrk {} (app worker {})", w.map, w.app_worker);
+        match &w.resources {
+            Some(r) if verbose => {
+                let _ = writeln!(out, ": {}", resources_text(r));
+            }
+            _ => out.push('\n'),
+        }
+    }
+    let _ = writeln!(out, "  listeners: {}", d.listeners.len());
+    if verbose {
+        for l in &d.listeners {
+            let _ =
+                writeln!(out, "    {} scope {} workers {} owner {}", l.endpoint, l.scope, listener_workers(l), l.owner);
+        }
+    }
+    for c in &v.api {
+        let _ = writeln!(out, "  api connection {} (pid {}, uid {})", c.connection, c.pid, c.uid);
+        for w in &c.workers {
+            let _ = writeln!(out, "    app worker {}: {} segments mapped by the app", w.app_worker, w.segments_mapped);
+        }
+    }
+    for o in &v.on_workers {
+        let _ =
+            writeln!(out, "    on worker {} (app worker {}): {}", o.worker, o.app_worker, app_worker_text(&o.report));
+    }
+    out
+}
+
+/// An app worker's segments, fifos and sessions, as `show app INDEX verbose` prints them.
+fn resources_text(r: &AppWorkerResourcesSnapshot) -> String {
+    let sizes: Vec<String> = r.segment_sizes.iter().map(|s| format!("{}K", s >> 10)).collect();
+    format!(
+        "{} segments [{}], fifo pairs in use {}, rx/tx fifo {}K/{}K, sessions open {}, fifo alloc failures {}, \
+         cut-through segments for {} clients ({} pairs)",
+        r.segment_sizes.len(),
+        sizes.join(" "),
+        r.fifo_pairs_in_use,
+        r.rx_fifo_size >> 10,
+        r.tx_fifo_size >> 10,
+        r.sessions_open,
+        r.fifo_alloc_failures,
+        r.ct_clients,
+        r.ct_pairs
+    )
+}
+
+/// A listener's workers for the CLI: `0p,1,2` (`p`: passive).
+fn listener_workers(l: &ListenerSnapshot) -> String {
+    let mark = |w: &ListenerWorkerSnapshot| if w.passive { format!("{}p", w.map) } else { w.map.to_string() };
+    l.workers.iter().map(mark).collect::<Vec<_>>().join(",")
+}
+
+/// Bytes in the units people configure them in (`32m`, `64k`).
+fn size(bytes: u64) -> String {
+    const UNITS: [(u64, &str); 3] = [(1 << 30, "g"), (1 << 20, "m"), (1 << 10, "k")];
+    UNITS
+        .iter()
+        .find(|(unit, _)| bytes != 0 && bytes.is_multiple_of(*unit))
+        .map_or_else(|| bytes.to_string(), |(unit, suffix)| format!("{}{suffix}", bytes / unit))
 }
 
 /// `show api`: the API socket's connections and counters.
@@ -138,84 +378,104 @@ pub fn show_api(rt: &Runtime, rest: &[&str]) -> CliResult {
     Ok(out)
 }
 
-fn app_detail(rt: &mut Runtime, index: u32, verbose: bool) -> CliResult {
-    let control = &rt.ctx.tables().control;
-    let mut out = control.format_app_detail(index, verbose).map_err(|e| CliError(e.to_string()))?;
-    if let Some(api) = &rt.api {
-        out.push_str(&api.describe_app(index));
-    }
-    if verbose {
-        let workers: Vec<u32> = control.app(index).map(|a| a.workers().map(|(_, w)| w).collect()).unwrap_or_default();
-        let per_worker = rt.ctx.on_workers(|sw, _, _, _| sw.app_snapshots());
-        for (w, apps) in per_worker.iter().enumerate() {
-            for (wrk, snap) in apps {
-                let d = app_worker_text(snap);
-                if workers.contains(wrk) && !d.is_empty() {
-                    let _ = writeln!(out, "    on worker {w} (app worker {wrk}): {d}");
-                }
-            }
-        }
-    }
-    Ok(out)
-}
-
-fn show_app_client(rt: &mut Runtime) -> String {
+/// The sessions apps opened with connect, every worker's, with their app's name.
+fn client_sessions(rt: &mut Runtime) -> Vec<SessionSnapshot> {
     let per_worker = rt.ctx.on_workers(|sw, _, _, _| sw.sessions_snapshot());
     let control = &rt.ctx.tables().control;
-    let mut out = format!("{:<32}{}\n", "App", "Connection");
-    for s in per_worker.iter().flatten().filter(|s| s.client) {
-        let name = control
+    let mut out = Vec::new();
+    for mut s in per_worker.into_iter().flatten().filter(|s| s.client) {
+        // The name in the control tables is the one `show app client` has always printed.
+        s.app = control
             .app_worker(s.app_worker)
             .and_then(|w| control.app(w.app_index))
             .map_or("?".to_string(), |a| a.name.clone());
-        let _ = writeln!(out, "{name:<32}{}", client_session_text(s));
+        out.push(s);
     }
     out
 }
 
-fn show_app_ns(rt: &Runtime) -> String {
+fn namespaces(rt: &Runtime) -> Vec<NamespaceRow> {
     let control = &rt.ctx.tables().control;
     let names: Vec<String> = rt.ctx.barrier.tables().net.interfaces.iter().map(|i| i.name.clone()).collect();
-    let mut out = format!("{:<8}{:<24}{:<22}{:<8}{}\n", "Index", "Id", "Secret", "Fib", "Interface");
-    for ns in control.namespaces.iter() {
-        let ifc = ns
-            .sw_if_index
-            .map_or("-".to_string(), |i| names.get(i as usize).cloned().unwrap_or_else(|| format!("sw_if_index {i}")));
-        let _ = writeln!(out, "{:<8}{:<24}{:<22}{:<8}{}", ns.index, ns.id, ns.secret, ns.fib_index, ifc);
-    }
-    out
+    control
+        .namespaces
+        .iter()
+        .map(|ns| NamespaceRow {
+            index: ns.index,
+            id: ns.id.clone(),
+            secret: ns.secret,
+            fib: ns.fib_index,
+            interface: ns
+                .sw_if_index
+                .map(|i| names.get(i as usize).cloned().unwrap_or_else(|| format!("sw_if_index {i}"))),
+        })
+        .collect()
 }
 
-/// `show session [verbose]`.
-pub fn show_session(rt: &mut Runtime, rest: &[&str]) -> CliResult {
+/// What `show session` shows: every worker's sessions and the totals.
+#[derive(Debug, Serialize)]
+pub struct SessionsView {
+    /// Per data-plane worker, its sessions.
+    pub workers: Vec<Vec<SessionSnapshot>>,
+    /// Listeners in the control tables.
+    pub listeners: usize,
+    /// Applications attached.
+    pub apps: usize,
+    /// Shared-memory segments alive in the node.
+    pub segments: usize,
+    /// Fifo pairs allocated from them.
+    pub fifo_pairs: usize,
+    /// Verbose text (fifos, bytes, the transport's view).
+    #[serde(skip)]
+    pub verbose: bool,
+}
+
+/// `show session [verbose]`'s snapshot.
+pub fn sessions_view(rt: &mut Runtime, rest: &[&str]) -> Result<SessionsView, CliError> {
     let verbose = match rest {
         [] => false,
         ["verbose"] => true,
         _ => return err(format!("show session: unknown words {:?}\nusage: show session [verbose]", rest.join(" "))),
     };
-    let per_worker = rt.ctx.on_workers(|sw, _, _, _| sw.sessions_snapshot());
+    let workers = rt.ctx.on_workers(|sw, _, _, _| sw.sessions_snapshot());
+    let control = &rt.ctx.tables().control;
+    let (segments, fifo_pairs) = session::segment::live_counts();
+    Ok(SessionsView {
+        workers,
+        listeners: control.listener_count(),
+        apps: control.app_count(),
+        segments,
+        fifo_pairs,
+        verbose,
+    })
+}
+
+/// `show session [verbose]`.
+pub fn show_session(rt: &mut Runtime, rest: &[&str]) -> CliResult {
+    sessions_view(rt, rest).map(|v| sessions_text(&v))
+}
+
+/// The text of `show session`, from its snapshot.
+pub fn sessions_text(v: &SessionsView) -> String {
     let mut out = String::new();
     let mut total = 0;
-    for (w, lines) in per_worker.iter().enumerate() {
+    for (w, lines) in v.workers.iter().enumerate() {
         let _ = writeln!(out, "worker {w}: {} sessions", lines.len());
         if !lines.is_empty() {
             let _ =
                 writeln!(out, "{:<10} {:<7} {:<21} {:<21} {:<17} App", "Session", "Proto", "Local", "Remote", "State");
         }
         for s in lines {
-            let _ = writeln!(out, "{}", session_lines(s, verbose));
+            let _ = writeln!(out, "{}", session_lines(s, v.verbose));
         }
         total += lines.len();
     }
-    let control = &rt.ctx.tables().control;
-    let (segments, pairs) = session::segment::live_counts();
     let _ = writeln!(
         out,
-        "total {total} sessions, {} listeners, {} apps; {segments} segments, {pairs} fifo pairs allocated",
-        control.listener_count(),
-        control.app_count()
+        "total {total} sessions, {} listeners, {} apps; {} segments, {} fifo pairs allocated",
+        v.listeners, v.apps, v.segments, v.fifo_pairs
     );
-    Ok(out)
+    out
 }
 
 /// What an app worker reports on one worker (empty: nothing), as `show app INDEX verbose` prints it.
@@ -310,7 +570,7 @@ fn conn_text(c: &ConnSnapshot) -> String {
             if *accepted { " (accepted)" } else { "" }
         ),
         ConnSnapshot::Tcp { local, remote, stats } => {
-            format!("tcp {local} -> {remote}\n             {}", tcp_stats_text(stats).replace('\n', "\n             "))
+            format!("tcp {local} -> {remote}\n             {}", conn_stats_text(stats).replace('\n', "\n             "))
         }
         ConnSnapshot::CutThrough { dgram, client, server, client_closed, server_closed } => format!(
             "cut-through {} client {client} server {server}{}{}",
@@ -330,7 +590,7 @@ fn conn_text(c: &ConnSnapshot) -> String {
 }
 
 /// A TCP connection's state and counters in a few lines, in the style of VPP's `show session verbose 2`.
-pub fn tcp_stats_text(s: &tcp::ConnStats) -> String {
+pub fn conn_stats_text(s: &tcp::ConnStats) -> String {
     format!(
         "state {} cc {} mss {} wscale {}/{} sack {} ts {}\n\
          snd_una {} snd_nxt {} snd_max {} snd_wnd {} rcv_nxt {} rcv_wnd {}\n\
@@ -512,41 +772,39 @@ pub fn test_http(rt: &mut Runtime, rest: &[&str]) -> CliResult {
     }
 }
 
+/// `show tcp stats`'s snapshot: the workers' TCP counters and connections, summed.
+pub fn tcp_stats_snapshot(rt: &mut Runtime) -> TcpStatsSnapshot {
+    TcpStatsSnapshot::sum(&rt.ctx.on_workers(|sw, _, _, _| sw.tcp_stats()))
+}
+
 /// `show tcp stats`: TCP counters summed over the workers, and connections by state.
 pub fn show_tcp_stats(rt: &mut Runtime) -> CliResult {
-    let per_worker = rt.ctx.on_workers(|sw, _, _, _| sw.tcp_stats());
-    let mut total = tcp::Counters::default();
-    let mut states: std::collections::BTreeMap<String, usize> = Default::default();
-    for (c, st) in &per_worker {
-        for &k in tcp::Counter::ALL {
-            total.add(k, c.get(k));
-        }
-        for (name, n) in st {
-            *states.entry(name.clone()).or_default() += n;
-        }
-    }
+    Ok(tcp_stats_text(&tcp_stats_snapshot(rt)))
+}
+
+/// The text of `show tcp stats`, from its snapshot.
+pub fn tcp_stats_text(t: &TcpStatsSnapshot) -> String {
     let mut out = String::from("connections by state:\n");
-    if states.is_empty() {
+    if t.states.is_empty() {
         out.push_str("  none\n");
     }
-    for (name, n) in states {
+    for (name, n) in &t.states {
         let _ = writeln!(out, "{n:>12}  {name}");
     }
     out.push_str("counters (all workers):\n");
-    for &k in tcp::Counter::ALL {
-        let v = total.get(k);
-        if v > 0 {
-            let _ = writeln!(out, "{v:>12}  {}", k.name());
+    for (name, v) in &t.counters {
+        if *v > 0 {
+            let _ = writeln!(out, "{v:>12}  {name}");
         }
     }
-    Ok(out)
+    out
 }
 
 #[cfg(test)]
 mod test {
     use super::*;
     use session::session::SessionState;
-    use session::snapshot::FifoUsage;
+    use session::snapshot::{ApiWorkerSnapshot, AppDetailWorkerSnapshot, FifoUsage};
 
     fn stats() -> tcp::ConnStats {
         tcp::ConnStats {
@@ -693,10 +951,141 @@ mod test {
         );
     }
 
+    fn listener(passive0: bool) -> ListenerSnapshot {
+        ListenerSnapshot {
+            index: 0,
+            endpoint: session::listener_tables::parse_uri("tcp://0.0.0.0/7").unwrap(),
+            app: "echo-server".into(),
+            workers: vec![
+                ListenerWorkerSnapshot { map: 0, passive: passive0 },
+                ListenerWorkerSnapshot { map: 1, passive: false },
+            ],
+            scope: shm::types::Scope::GLOBAL,
+            owner: 0,
+        }
+    }
+
+    /// `show app`, `show app server` and `show app ns` print what the session layer used to print.
+    #[test]
+    fn app_tables_are_the_old_text() {
+        let row = |index, name: &str, builtin, api_connection| AppRow {
+            app: AppSnapshot { index, name: name.into(), namespace: "default".into(), builtin },
+            api_connection,
+        };
+        let apps = AppView::Apps(vec![
+            row(0, "echo-server", true, None),
+            row(1, "ext", false, Some(ApiConnectionRow { id: 3, pid: 77 })),
+            row(2, "gone", false, None),
+        ]);
+        let pad = |l: &str, k: &str| format!("{l:<64}{k}\n");
+        assert_eq!(
+            app_text(&apps),
+            pad("Index   Name                            Namespace", "Kind")
+                + &pad("0       echo-server                     default", "builtin")
+                + &pad("1       ext                             default", "external (api connection 3, pid 77)")
+                + &pad("2       gone                            default", "external")
+        );
+        assert_eq!(
+            app_text(&AppView::Listeners(vec![listener(true)])),
+            format!(
+                "{:<28}{:<32}{:<12}Scope\n{:<28}{:<32}{:<12}global\n",
+                "Connection", "App", "Wrk", "tcp://0.0.0.0/7", "echo-server", "0p,1"
+            )
+        );
+        let ns = NamespaceRow { index: 1, id: "blue".into(), secret: 42, fib: 0, interface: None };
+        assert_eq!(
+            app_text(&AppView::Namespaces(vec![ns])),
+            format!(
+                "{:<8}{:<24}{:<22}{:<8}Interface\n{:<8}{:<24}{:<22}{:<8}-\n",
+                "Index", "Id", "Secret", "Fib", 1, "blue", 42, 0
+            )
+        );
+    }
+
+    /// `show app INDEX [verbose]` prints what the session layer used to print, then the API's and workers' lines.
+    #[test]
+    fn app_detail_is_the_old_text() {
+        let res = AppWorkerResourcesSnapshot {
+            segment_sizes: vec![32 << 20, 1 << 20],
+            fifo_pairs_in_use: 2,
+            rx_fifo_size: 64 << 10,
+            tx_fifo_size: 16 << 10,
+            sessions_open: 1,
+            fifo_alloc_failures: 0,
+            ct_clients: 1,
+            ct_pairs: 3,
+        };
+        let detail = AppDetailSnapshot {
+            index: 0,
+            name: "echo-server".into(),
+            namespace: "default".into(),
+            ns_index: 0,
+            scope: shm::types::Scope::GLOBAL,
+            builtin: false,
+            segment_size: 32 << 20,
+            add_segment_size: 0,
+            prealloc_fifo_pairs: 0,
+            rx_fifo_size: 64 << 10,
+            tx_fifo_size: 16 << 10,
+            event_queue_size: 2048,
+            use_eventfd: true,
+            tls_engine: 0,
+            proxy: vec![shm::types::Proto::Tcp],
+            workers: vec![
+                AppDetailWorkerSnapshot { map: 0, app_worker: 4, resources: Some(res) },
+                AppDetailWorkerSnapshot { map: 1, app_worker: 5, resources: None },
+            ],
+            listeners: vec![listener(false)],
+        };
+        let api = vec![ApiAppSnapshot {
+            connection: 2,
+            pid: 10,
+            uid: 0,
+            workers: vec![ApiWorkerSnapshot { app_worker: 4, segments_mapped: 2 }],
+        }];
+        let on_workers = vec![OnWorker {
+            worker: 0,
+            app_worker: 4,
+            report: AppWorkerSnapshot::Builtin {
+                app: Some(BuiltinAppSnapshot::HttpServer { requests: 1, bad_requests: 0, open: 0 }),
+            },
+        }];
+        let v = AppDetailView { detail, api, on_workers };
+        let brief = "app 0 echo-server\n  \
+                     namespace default (index 0), scope global, external\n  \
+                     segment-size 32m, add-segment-size 0, prealloc-fifo-pairs 0\n  \
+                     rx-fifo-size 64k, tx-fifo-size 16k, event-queue-size 2048\n  \
+                     workers: 2\n    wrk 0 (app worker 4)\n    wrk 1 (app worker 5)\n  listeners: 1\n";
+        let tail = "  api connection 2 (pid 10, uid 0)\n    app worker 4: 2 segments mapped by the app\n    \
+                    on worker 0 (app worker 4): http server: 1 requests, 0 bad requests, 0 connections open\n";
+        assert_eq!(app_detail_text(&v, false), format!("{brief}{tail}"));
+        let verbose = "app 0 echo-server\n  \
+                       namespace default (index 0), scope global, external\n  \
+                       segment-size 32m, add-segment-size 0, prealloc-fifo-pairs 0\n  \
+                       rx-fifo-size 64k, tx-fifo-size 16k, event-queue-size 2048\n  \
+                       eventfd true, tls-engine 0, proxy tcp\n  \
+                       workers: 2\n    \
+                       wrk 0 (app worker 4): 2 segments [32768K 1024K], fifo pairs in use 2, rx/tx fifo 64K/16K, \
+                       sessions open 1, fifo alloc failures 0, cut-through segments for 1 clients (3 pairs)\n    \
+                       wrk 1 (app worker 5)\n  listeners: 1\n    \
+                       tcp://0.0.0.0/7 scope global workers 0,1 owner 0\n";
+        assert_eq!(app_detail_text(&v, true), format!("{verbose}{tail}"));
+        assert_eq!(size(3 << 30), "3g");
+        assert_eq!(size(1000), "1000");
+        let j = serde_json::to_value(&v).unwrap();
+        assert_eq!(
+            (j["name"].clone(), j["scope"].clone(), j["proxy"][0].clone()),
+            ("echo-server".into(), "global".into(), "tcp".into())
+        );
+        assert_eq!(j["listeners"][0]["endpoint"], "tcp://0.0.0.0/7");
+        assert_eq!(j["api"][0]["workers"][0]["segments_mapped"], 2);
+        assert_eq!(j["on_workers"][0]["report"]["app"]["app"], "http-server");
+    }
+
     /// The CLI's text for a TCP connection is the one tcp's own `Display` gives (which tcp's tests use).
     #[test]
     fn tcp_stats_text_agrees_with_tcp() {
-        assert_eq!(tcp_stats_text(&stats()), stats().to_string());
+        assert_eq!(conn_stats_text(&stats()), stats().to_string());
     }
 
     /// Snapshots are plain data that serialise (for the JSON the operator tools will print).

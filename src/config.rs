@@ -204,6 +204,14 @@ pub struct CliSection {
     pub idle_ms: Option<u64>,
 }
 
+/// `[metrics]`: the Prometheus endpoint (off unless `listen` is set).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSection {
+    /// Address and port to serve `GET /metrics` on (`"127.0.0.1:9464"`).
+    pub listen: Option<std::net::SocketAddr>,
+}
+
 /// `[api]`: the application API socket and its limits.
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -314,6 +322,8 @@ struct RawConfig {
     udp: UdpSection,
     #[serde(default)]
     log: LogSection,
+    #[serde(default)]
+    metrics: MetricsSection,
 }
 
 /// `[log]`: what the node logs (`RUST_LOG`, when set, wins).
@@ -519,6 +529,8 @@ pub struct Config {
     pub api: session::api_server::ApiConfig,
     /// `[log] level`, checked (absent: `info`, unless `RUST_LOG` says).
     pub log_level: Option<String>,
+    /// `[metrics] listen`: where `/metrics` is served (`None`: off).
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 impl Config {
@@ -694,6 +706,7 @@ impl RawConfig {
             cli,
             api,
             log_level: self.log.level,
+            metrics_listen: self.metrics.listen,
         })
     }
 }
@@ -1191,6 +1204,17 @@ mod test {
         assert!(e.contains("log.level") && e.contains("session=loud"), "{e}");
         let e = err(&format!("{BASE}[log]\nlevels = 'info'\n"));
         assert!(e.contains("levels"), "{e}");
+    }
+
+    #[test]
+    fn metrics_listen() {
+        assert_eq!(Config::parse(BASE).unwrap().metrics_listen, None, "off unless configured");
+        let c = Config::parse(&format!("{BASE}[metrics]\nlisten = '127.0.0.1:9464'\n")).unwrap();
+        assert_eq!(c.metrics_listen, Some("127.0.0.1:9464".parse().unwrap()));
+        let e = err(&format!("{BASE}[metrics]\nlisten = '127.0.0.1'\n"));
+        assert!(e.contains("listen") && e.contains("socket address"), "{e}");
+        let e = err(&format!("{BASE}[metrics]\nport = 9464\n"));
+        assert!(e.contains("port"), "{e}");
     }
 
     #[test]

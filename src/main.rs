@@ -1,8 +1,8 @@
 //! `dpnode`: a DPDK-backed poll-mode data-plane node.
 //!
 //! The command line (clap): `dpnode run [--config FILE]` starts a node;
-//! `dpnode ctl [--socket PATH] WORDS...` runs one CLI command on a running
-//! node; `dpnode echo server|client ...` runs an external echo app against a
+//! `dpnode ctl [--socket PATH] [--json] WORDS...` runs one CLI command on a
+//! running node; `dpnode echo server|client ...` runs an external echo app against a
 //! running node; `dpnode config-default`, `bench-gen` and `kbench` serve
 //! setup and benchmarks. `--help` on each says more; a bad argument is a
 //! clap error with exit status 2. This file is the binary's top level: the
@@ -39,6 +39,9 @@ enum Command {
         /// The node's CLI socket
         #[arg(short, long, value_name = "PATH", default_value = "/run/dpnode/cli.sock")]
         socket: PathBuf,
+        /// Print the answer as JSON (show interface|errors|counters|session|app|tcp stats)
+        #[arg(long)]
+        json: bool,
         /// The command, e.g. `show interface`
         #[arg(value_name = "WORDS", required = true, trailing_var_arg = true, allow_hyphen_values = true)]
         words: Vec<String>,
@@ -106,7 +109,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
         Command::Run { config } => run(config),
-        Command::Ctl { socket, words } => match cli::ctl(&socket, &words) {
+        Command::Ctl { socket, json, words } => match cli::ctl(&socket, &words, json) {
             Ok(a) if a.ok => {
                 print!("{}", a.body);
                 ExitCode::SUCCESS

@@ -11,14 +11,15 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use dataplane::device::PortL3;
 use dataplane::eal::{self, Eal};
 use dataplane::mempool::Mempool;
 use dataplane::port::{Port, PortConfig};
-use dataplane::worker::LoopCounters;
-use dataplane::worker::{self, Tables, WorkerState};
+use dataplane::worker;
 use net::arp_cache::ArpConfig;
 use net::control::barrier::barrier;
 use net::control::rpc::rpc_channel;
+use net::control::worker::{LoopCounters, Tables, WorkerState};
 use net::fault::FaultCounters;
 use net::l3::counters::Counters;
 use net::route::{Route, RouteTable};
@@ -26,12 +27,19 @@ use net::tables::{Interface, NetTables};
 use rustix::event::{PollFd, PollFlags};
 use session::api_server::ApiServer;
 use session::external_app::ApiStats;
-use session::main_thread::MainCtx;
-use session::worker::{NodeWorker, SessionShared, SessionStats, SessionWorker};
+use session::worker::{SessionShared, SessionStats};
 use wire::ethernet::Address as MacAddress;
 use wire::ipv4::Cidr;
 
 use crate::config::{Config, Hugepages};
+
+/// The session layer's main-thread side as the node runs it: over the DPDK
+/// ports' L2/L3 ([`PortL3`]).
+pub type MainCtx = session::main_thread::MainCtx<PortL3>;
+/// A worker's state (L2/L3 over the ports, session layer) as RPCs see it.
+pub type NodeWorker = session::worker::NodeWorker<PortL3>;
+/// The session layer on one worker, over the ports.
+pub type SessionWorker = session::worker::SessionWorker<PortL3>;
 
 /// Errors starting the node.
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +72,9 @@ pub enum StartError {
     /// CLI socket.
     #[error("cli socket {0}: {1}")]
     Cli(String, std::io::Error),
+    /// The Prometheus endpoint.
+    #[error("metrics.listen {0}: {1}")]
+    Metrics(std::net::SocketAddr, std::io::Error),
     /// Application API socket.
     #[error("api socket {0}: {1}")]
     Api(String, std::io::Error),
@@ -203,6 +214,8 @@ pub struct Runtime {
     pub api_stats: Arc<ApiStats>,
     /// What the CLI socket did.
     pub cli_counters: crate::cli_server::CliCounters,
+    /// Where the Prometheus endpoint listens and what it did.
+    pub metrics: crate::metrics::MetricsStatus,
     threads: Vec<JoinHandle<()>>,
     link_up: Vec<bool>,
     pool: Arc<Mempool>,
@@ -343,6 +356,7 @@ impl Runtime {
             api: None,
             api_stats: Arc::new(ApiStats::default()),
             cli_counters: Default::default(),
+            metrics: Default::default(),
             _eal: eal,
         };
         for (i, spec) in rt.cfg.apps.clone().iter().enumerate() {
@@ -473,6 +487,15 @@ impl Runtime {
         let api = ApiServer::bind_with(&api_path, self.api_stats.clone(), self.cfg.api.clone())
             .map_err(|e| StartError::Api(api_path.display().to_string(), e))?;
         self.api = Some(api);
+        let mut metrics = match self.cfg.metrics_listen {
+            Some(addr) => {
+                let m = crate::metrics::MetricsServer::bind(addr).map_err(|e| StartError::Metrics(addr, e))?;
+                self.metrics.listen = m.local_addr().ok();
+                tracing::info!("dpnode: metrics on http://{}/metrics", self.metrics.listen.unwrap_or(addr));
+                Some(m)
+            }
+            None => None,
+        };
         tracing::info!("dpnode: running; cli socket {spath}, api socket {}", api_path.display());
         // What the CLI's entries reported (kept across rounds for the allocation).
         let mut cli_revents: Vec<PollFlags> = Vec::new();
@@ -489,6 +512,9 @@ impl Runtime {
                     api.poll_fds(&mut pfds);
                 }
                 self.link_poll_fds(&mut pfds);
+                if let Some(m) = &metrics {
+                    m.poll_fds(&mut pfds);
+                }
                 // Short, so RPCs from workers wait at most 10 ms for the main thread.
                 let ms = if cli.has_jobs() { 1 } else { 10 };
                 let timeout = rustix::event::Timespec { tv_sec: 0, tv_nsec: ms * 1_000_000 };
@@ -502,6 +528,9 @@ impl Runtime {
                 api.service(&mut self.ctx);
             }
             cli.service(self, &cli_revents);
+            if let Some(m) = metrics.as_mut() {
+                m.service(self);
+            }
         }
         cli.close_all(self);
         if let Some(mut api) = self.api.take() {

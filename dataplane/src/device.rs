@@ -57,6 +57,10 @@ impl PacketBuf for Mbuf {
         Mbuf::set_len(self, len)
     }
     #[inline]
+    fn reset(&mut self) {
+        Mbuf::reset(self)
+    }
+    #[inline]
     fn nic_rss_hash(&self) -> Option<u32> {
         Mbuf::nic_rss_hash(self)
     }

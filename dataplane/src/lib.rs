@@ -10,7 +10,8 @@
 //! The pure parts it builds on live in other crates: wire formats, checksums
 //! and the RSS math in `wire`; the L2/L3, ARP cache, routes, fault
 //! injection, the shared L2/L3 tables, the token bucket and the
-//! main-thread/worker control plumbing (barrier, RPC, SPSC rings) in `net`.
+//! main-thread/worker control plumbing (barrier, RPC, SPSC rings, and the
+//! worker's tables, state, clock and loop counters) in `net`.
 
 #![warn(missing_docs)]
 

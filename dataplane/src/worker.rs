@@ -11,23 +11,15 @@
 //! peer sharing the machine.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use crate::device::PortL3;
 use crate::mbuf::Burst;
 use net::control::barrier::WorkerBarrier;
 use net::control::rpc::RpcReceiver;
+use net::control::worker::{now_ns, LoopCounter, Tables, WorkerState};
 use net::seam::Stack;
-use net::tables::NetTables;
-
-static EPOCH: OnceLock<Instant> = OnceLock::new();
-
-/// Monotonic nanoseconds since the first call in this process.
-#[inline]
-pub fn now_ns() -> u64 {
-    EPOCH.get_or_init(Instant::now).elapsed().as_nanos() as u64
-}
 
 /// What a worker does when it has nothing to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,34 +45,6 @@ impl Default for IdleConfig {
     }
 }
 
-counters::counters! {
-    /// What the poll loop itself counts.
-    pub enum LoopCounter {
-        IdleSleeps => ("idle sleeps", false),
-    }
-}
-
-/// One worker's [`LoopCounter`]s.
-pub type LoopCounters = counters::AtomicCounters<LoopCounter, { LoopCounter::COUNT }>;
-
-/// Everything the barrier protects: L2/L3 tables plus the stack's.
-pub struct Tables<U> {
-    /// Interfaces, routes, pings.
-    pub net: NetTables,
-    /// The transport layer's shared tables.
-    pub upper: U,
-}
-
-/// A worker's own state; RPCs from the main thread run against it.
-pub struct WorkerState<S: Stack<PortL3>> {
-    /// L2/L3 state.
-    pub io: PortL3,
-    /// The transport stack's per-worker state.
-    pub stack: S,
-    /// This worker's poll-loop counters.
-    pub loop_counters: Arc<LoopCounters>,
-}
-
 /// How often L2/L3 timers run.
 const TIMER_PERIOD_NS: u64 = 10_000_000;
 /// RPCs run per loop iteration at most.
@@ -89,11 +53,11 @@ const RPCS_PER_LOOP: usize = 16;
 /// Run the poll loop until `stop` is set.
 pub fn run<S: Stack<PortL3>>(
     mut barrier: WorkerBarrier<Tables<S::Shared>>,
-    mut rpcs: RpcReceiver<WorkerState<S>>,
-    mut state: WorkerState<S>,
+    mut rpcs: RpcReceiver<WorkerState<PortL3, S>>,
+    mut state: WorkerState<PortL3, S>,
     stop: Arc<AtomicBool>,
     idle: IdleConfig,
-) -> WorkerState<S> {
+) -> WorkerState<PortL3, S> {
     let mut rx = Burst::default();
     let mut empty_polls = 0u32;
     let mut next_timer = 0u64;

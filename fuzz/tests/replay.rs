@@ -49,11 +49,13 @@ type ByteTarget = (&'static str, fn(&[u8]));
 
 #[test]
 fn byte_targets() {
-    let targets: [ByteTarget; 11] = [
+    let targets: [ByteTarget; 13] = [
         ("wire_ethernet", wire::ethernet),
         ("wire_arp", wire::arp),
         ("wire_ipv4", wire::ipv4),
         ("wire_icmp", wire::icmp),
+        ("wire_ipv6", wire::ipv6),
+        ("wire_icmpv6", wire::icmpv6),
         ("wire_udp", wire::udp),
         ("wire_tcp", wire::tcp),
         ("api", api::run),

@@ -43,6 +43,9 @@ pub trait PacketBuf: Send + Sized + 'static {
             self.append(len - cur).is_some()
         }
     }
+    /// Back to empty with the default headroom, as a fresh buffer (a
+    /// buffer kept for reuse starts over this way).
+    fn reset(&mut self);
     /// The NIC's RSS hash, if it delivered one.
     fn nic_rss_hash(&self) -> Option<u32>;
     /// The NIC's verdicts on the IP and L4 checksums of a received frame.

@@ -4,7 +4,11 @@
 //! and output, ICMP, ping, and its counters) generic over a small device
 //! interface ([`device`]: packet buffers, bursts, per-worker queues) that
 //! the DPDK layer implements for mbufs and ports; the per-interface ARP
-//! cache ([`arp_cache`]), the I/O seam the session layer runs over
+//! cache ([`arp_cache`]), its IPv6 counterparts (the neighbour cache of
+//! [`nd_cache`] and duplicate address detection in [`dad`], sans-IO and
+//! not yet wired into [`l3`]), IPv4 and IPv6 reassembly and
+//! fragmentation ([`reassembly`], bounded per worker, also not wired yet),
+//! the I/O seam the session layer runs over
 //! ([`seam`]: time, buffers, tx readiness, IPv4 output of an L4 payload,
 //! checksum verdicts, flow hashes, ICMP errors), the
 //! static route table ([`route`]), the shared L2/L3 tables the workers read
@@ -31,9 +35,12 @@
 
 pub mod arp_cache;
 pub mod control;
+pub mod dad;
 pub mod device;
 pub mod fault;
 pub mod l3;
+pub mod nd_cache;
+pub mod reassembly;
 pub mod route;
 pub mod seam;
 pub mod sim;

@@ -26,7 +26,7 @@ use wire::rss::ActiveOpen;
 pub const L4_HEADROOM: usize = wire::ipv4::HEADER_LEN + wire::ethernet::HEADER_LEN;
 
 /// The layer under the transports.
-pub trait Seam {
+pub trait Seam: 'static {
     /// The packet buffer type.
     type Buf: PacketBuf;
 
@@ -79,7 +79,7 @@ pub trait Seam {
     fn icmp_unreachable(&mut self, net: &NetTables, d: &Ip4Delivery<Self::Buf>, code: u8);
 }
 
-impl<D: Device> Seam for L3<D> {
+impl<D: Device + 'static> Seam for L3<D> {
     type Buf = D::Buf;
 
     #[inline]

@@ -98,6 +98,9 @@ impl PacketBuf for SimBuf {
         self.end -= len;
         true
     }
+    fn reset(&mut self) {
+        (self.start, self.end) = (HEADROOM, HEADROOM);
+    }
     fn nic_rss_hash(&self) -> Option<u32> {
         None
     }

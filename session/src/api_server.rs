@@ -42,7 +42,6 @@
 //! socket can carry: new segments (with their fds) and segments removed.
 
 use std::collections::{HashMap, VecDeque};
-use std::fmt::Write as _;
 use std::io::{self, Read};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -51,6 +50,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use net::seam::Seam;
 use rustix::event::{PollFd, PollFlags};
 use shm::api::{AttachRequest, Body, Header, Kind, Message, WorkerInfo, HEADER_LEN, MAX_BODY, WORKER_HAS_EVENTFD};
 use shm::fdpass::{peer_credentials, send_with_fds};
@@ -60,6 +60,7 @@ use crate::error::SessionError;
 use crate::external_app::{ApiStats, ExternalShared};
 use crate::main_thread::{ExternalWorker, MainCtx};
 use crate::pool::Handle;
+use crate::snapshot::{ApiAppSnapshot, ApiWorkerSnapshot};
 
 /// Connections served at once by default (`[api] max_connections`).
 pub const MAX_CLIENTS: usize = 256;
@@ -337,7 +338,7 @@ impl ApiServer {
     /// Does everything that is ready without blocking: accepts, reads and
     /// handles messages, writes replies, relays segments, detaches the apps
     /// of connections that ended. Call it every main-loop iteration.
-    pub fn service(&mut self, ctx: &mut MainCtx) {
+    pub fn service<S: Seam>(&mut self, ctx: &mut MainCtx<S>) {
         self.accept();
         for i in 0..self.clients.len() {
             self.read(i);
@@ -397,7 +398,7 @@ impl ApiServer {
     }
 
     /// Detaches every application of every connection and closes them (node shutdown).
-    pub fn close_all(&mut self, ctx: &mut MainCtx) {
+    pub fn close_all<S: Seam>(&mut self, ctx: &mut MainCtx<S>) {
         for mut c in std::mem::take(&mut self.clients) {
             c.gone = Some(Gone::Closed);
             self.drop_client(ctx, c);
@@ -437,20 +438,22 @@ impl ApiServer {
         ids
     }
 
-    /// Per app worker of application `app_index`: segments given to the app, for `show app N verbose`.
-    pub fn describe_app(&self, app_index: u32) -> String {
-        let mut out = String::new();
+    /// The API connections of application `app_index` and, per app worker, the segments it has mapped,
+    /// for `show app N`.
+    pub fn describe_app(&self, app_index: u32) -> Vec<ApiAppSnapshot> {
+        let mut out = Vec::new();
         for c in &self.clients {
             for a in c.apps.iter().filter(|a| a.app.index == app_index) {
-                let _ = writeln!(out, "  api connection {} (pid {}, uid {})", c.id, c.pid, c.uid);
-                for w in &a.workers {
-                    let _ = writeln!(
-                        out,
-                        "    app worker {}: {} segments mapped by the app",
-                        w.wrk.index,
-                        w.ext.segment_count()
-                    );
-                }
+                out.push(ApiAppSnapshot {
+                    connection: c.id,
+                    pid: c.pid,
+                    uid: c.uid,
+                    workers: a
+                        .workers
+                        .iter()
+                        .map(|w| ApiWorkerSnapshot { app_worker: w.wrk.index, segments_mapped: w.ext.segment_count() })
+                        .collect(),
+                });
             }
         }
         out
@@ -578,7 +581,7 @@ impl ApiServer {
         }
     }
 
-    fn handle_messages(&mut self, ctx: &mut MainCtx, i: usize) {
+    fn handle_messages<S: Seam>(&mut self, ctx: &mut MainCtx<S>, i: usize) {
         for _ in 0..MESSAGES_PER_SERVICE {
             let c = &mut self.clients[i];
             if c.gone.is_some() || c.rbuf.len() < HEADER_LEN {
@@ -608,7 +611,7 @@ impl ApiServer {
         }
     }
 
-    fn handle(&mut self, ctx: &mut MainCtx, i: usize, h: Header, body: &[u8]) {
+    fn handle<S: Seam>(&mut self, ctx: &mut MainCtx<S>, i: usize, h: Header, body: &[u8]) {
         let kind = match Kind::from_u16(h.kind) {
             Some(k) if k.is_request() => k,
             _ => {
@@ -752,7 +755,7 @@ impl ApiServer {
         None
     }
 
-    fn attach(&mut self, ctx: &mut MainCtx, i: usize, context: u64, a: &AttachRequest<'_>) {
+    fn attach<S: Seam>(&mut self, ctx: &mut MainCtx<S>, i: usize, context: u64, a: &AttachRequest<'_>) {
         if let Some(text) = self.attach_refusal(i) {
             self.stats.attach_failures.fetch_add(1, Ordering::Relaxed);
             return self.fail(i, Kind::AttachRequest, context, ErrorCode::TooMany as i32, &text);
@@ -785,7 +788,7 @@ impl ApiServer {
     }
 
     /// A worker join: a new app worker of application `app` for connection `i`, if `token` is its share token.
-    fn join(&mut self, ctx: &mut MainCtx, i: usize, context: u64, app: u64, token: u64) {
+    fn join<S: Seam>(&mut self, ctx: &mut MainCtx<S>, i: usize, context: u64, app: u64, token: u64) {
         let kind = Kind::WorkerJoinRequest;
         let handle = Handle::from_u64(app);
         let control = &ctx.tables().control;
@@ -900,7 +903,7 @@ impl ApiServer {
         }
     }
 
-    fn drop_client(&mut self, ctx: &mut MainCtx, c: Client) {
+    fn drop_client<S: Seam>(&mut self, ctx: &mut MainCtx<S>, c: Client) {
         let why = c.gone.unwrap_or(Gone::Closed);
         let counter = match why {
             Gone::Misbehaving => &self.stats.detaches_misbehaving,

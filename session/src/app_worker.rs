@@ -18,6 +18,7 @@ use shm::types::AttachOptions;
 
 use crate::application::AppWorkerDetail;
 use crate::segment::{FifoHandle, FifoPair, MappedFifo, SegmentError, SegmentManager, SegmentManagerConfig};
+use crate::snapshot::AppWorkerResourcesSnapshot;
 
 /// How the app worker hears about its sessions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,21 +197,19 @@ impl AppWorkerShared {
 }
 
 impl AppWorkerDetail for std::sync::Arc<AppWorkerShared> {
-    fn detail(&self) -> String {
+    fn detail(&self) -> Option<AppWorkerResourcesSnapshot> {
         let sm = self.segments();
         let cfg = sm.config();
-        let sizes: Vec<String> = sm.segments().map(|s| format!("{}K", s.size() >> 10)).collect();
-        let (ct_peers, ct_pairs) = self.ct_usage();
-        format!(
-            "{} segments [{}], fifo pairs in use {}, rx/tx fifo {}K/{}K, sessions open {}, fifo alloc failures {}, \
-             cut-through segments for {ct_peers} clients ({ct_pairs} pairs)",
-            sm.segment_count(),
-            sizes.join(" "),
-            sm.fifo_pairs_in_use(),
-            cfg.rx_fifo_size >> 10,
-            cfg.tx_fifo_size >> 10,
-            self.sessions_open(),
-            self.fifo_alloc_failures.load(Ordering::Relaxed)
-        )
+        let (ct_clients, ct_pairs) = self.ct_usage();
+        Some(AppWorkerResourcesSnapshot {
+            segment_sizes: sm.segments().map(|s| s.size() as u64).collect(),
+            fifo_pairs_in_use: sm.fifo_pairs_in_use(),
+            rx_fifo_size: cfg.rx_fifo_size.into(),
+            tx_fifo_size: cfg.tx_fifo_size.into(),
+            sessions_open: self.sessions_open(),
+            fifo_alloc_failures: self.fifo_alloc_failures.load(Ordering::Relaxed),
+            ct_clients,
+            ct_pairs,
+        })
     }
 }

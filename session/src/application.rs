@@ -22,6 +22,7 @@ use shm::limits;
 use shm::types::{AttachOptions, Endpoint, Scope};
 
 use crate::error::SessionError;
+use crate::snapshot::AppWorkerResourcesSnapshot;
 
 #[cfg(test)]
 const MIB: u64 = 1 << 20;
@@ -188,15 +189,15 @@ pub struct AppWorker<R> {
     pub resources: R,
 }
 
-/// Extra per-worker detail for `show app <index>` (segments, queue depth, ...).
+/// Extra per-worker detail for `show app <index> verbose` (segments, fifos, sessions).
 pub trait AppWorkerDetail {
-    /// One line describing the worker's resources; empty when there's nothing to say.
-    fn detail(&self) -> String;
+    /// What the worker's resources hold; `None` when there is nothing to say.
+    fn detail(&self) -> Option<AppWorkerResourcesSnapshot>;
 }
 
 impl AppWorkerDetail for () {
-    fn detail(&self) -> String {
-        String::new()
+    fn detail(&self) -> Option<AppWorkerResourcesSnapshot> {
+        None
     }
 }
 

@@ -13,7 +13,7 @@
 
 use std::net::SocketAddrV4;
 
-use dataplane::device::PortL3;
+use net::seam::Seam;
 use net::tables::NetTables;
 use shm::types::{Endpoint, SessionHandle, TransportProto};
 
@@ -25,37 +25,37 @@ use crate::worker::{SessionShared, SessionWorker};
 /// What a builtin application does when things happen to its sessions.
 ///
 /// Every method has a default, so an app implements only what it needs.
-pub trait BuiltinApp: Send {
+pub trait BuiltinApp<S: Seam>: Send {
     /// A listener made a session for us; return false to refuse it (it is closed).
-    fn accepted(&mut self, _api: &mut AppApi<'_>, _s: SessionHandle) -> bool {
+    fn accepted(&mut self, _api: &mut AppApi<'_, S>, _s: SessionHandle) -> bool {
         true
     }
 
     /// A connect we made (with `opaque`) completed or failed.
-    fn connected(&mut self, _api: &mut AppApi<'_>, _opaque: u64, _result: Result<SessionHandle, ConnectError>) {}
+    fn connected(&mut self, _api: &mut AppApi<'_, S>, _opaque: u64, _result: Result<SessionHandle, ConnectError>) {}
 
     /// The session has new data in its rx fifo.
-    fn rx(&mut self, _api: &mut AppApi<'_>, _s: SessionHandle) {}
+    fn rx(&mut self, _api: &mut AppApi<'_, S>, _s: SessionHandle) {}
 
     /// Room freed up in the tx fifo (only after [`AppApi::want_tx`]).
-    fn tx(&mut self, _api: &mut AppApi<'_>, _s: SessionHandle) {}
+    fn tx(&mut self, _api: &mut AppApi<'_, S>, _s: SessionHandle) {}
 
     /// The peer closed its side; by default we close ours.
-    fn disconnected(&mut self, api: &mut AppApi<'_>, s: SessionHandle) {
+    fn disconnected(&mut self, api: &mut AppApi<'_, S>, s: SessionHandle) {
         api.close(s);
     }
 
     /// The peer reset the session; it is gone after this returns.
-    fn reset(&mut self, _api: &mut AppApi<'_>, _s: SessionHandle) {}
+    fn reset(&mut self, _api: &mut AppApi<'_, S>, _s: SessionHandle) {}
 
     /// The session is fully closed and about to be freed.
-    fn closed(&mut self, _api: &mut AppApi<'_>, _s: SessionHandle) {}
+    fn closed(&mut self, _api: &mut AppApi<'_, S>, _s: SessionHandle) {}
 
     /// A listen asked with [`AppApi::listen`] finished.
-    fn bound(&mut self, _api: &mut AppApi<'_>, _ep: Endpoint, _result: Result<SessionHandle, SessionError>) {}
+    fn bound(&mut self, _api: &mut AppApi<'_, S>, _ep: Endpoint, _result: Result<SessionHandle, SessionError>) {}
 
     /// Called once per worker loop; do periodic work (e.g. a client's sends). Return how much was done.
-    fn poll(&mut self, _api: &mut AppApi<'_>) -> usize {
+    fn poll(&mut self, _api: &mut AppApi<'_, S>) -> usize {
         0
     }
 
@@ -79,15 +79,15 @@ pub struct SessionInfo {
 }
 
 /// The operations a builtin app may perform from its callbacks.
-pub struct AppApi<'a> {
-    pub(crate) w: &'a mut SessionWorker,
-    pub(crate) io: &'a mut PortL3,
+pub struct AppApi<'a, S: Seam> {
+    pub(crate) w: &'a mut SessionWorker<S>,
+    pub(crate) io: &'a mut S,
     pub(crate) net: &'a NetTables,
     pub(crate) shared: &'a SessionShared,
     pub(crate) app_wrk: u32,
 }
 
-impl AppApi<'_> {
+impl<S: Seam> AppApi<'_, S> {
     /// Index of the data-plane worker this instance runs on.
     pub fn worker(&self) -> u32 {
         self.w.index
@@ -100,7 +100,7 @@ impl AppApi<'_> {
 
     /// The loop's time (ns since the node started).
     pub fn now_ns(&self) -> u64 {
-        self.io.now_ns
+        self.io.now_ns()
     }
 
     /// Our sessions' index in the worker pool, if `s` is ours and alive.

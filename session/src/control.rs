@@ -23,7 +23,6 @@
 //! - namespaces can be added and updated but not deleted.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
 use shm::types::{AttachOptions, Endpoint, Proto, Scope, TransportOptions};
@@ -33,6 +32,9 @@ use crate::application::{check_name, validate_attach, AppWorker, AppWorkerDetail
 use crate::error::SessionError;
 use crate::listener_tables::ListenerTables;
 use crate::namespace::NamespaceTable;
+use crate::snapshot::{
+    AppDetailSnapshot, AppDetailWorkerSnapshot, AppSnapshot, ListenerSnapshot, ListenerWorkerSnapshot,
+};
 
 pub use crate::pool::Handle;
 use crate::pool::Pool;
@@ -385,23 +387,36 @@ impl<R> ControlTables<R> {
         self.listeners.len()
     }
 
-    /// `show app`: one line per application.
-    pub fn format_apps(&self) -> String {
-        let mut out = format!("{:<8}{:<32}{}\n", "Index", "Name", "Namespace");
-        for app in self.apps() {
-            let _ = writeln!(out, "{:<8}{:<32}{}", app.index, app.name, self.ns_name(app.ns_index));
-        }
-        out
+    /// `show app`: every application, by index.
+    pub fn apps_snapshot(&self) -> Vec<AppSnapshot> {
+        self.apps()
+            .map(|app| AppSnapshot {
+                index: app.index,
+                name: app.name.clone(),
+                namespace: self.ns_name(app.ns_index).to_string(),
+                builtin: app.opts.builtin,
+            })
+            .collect()
     }
 
-    /// `show app server`: one line per listener.
-    pub fn format_listeners(&self) -> String {
-        let mut out = format!("{:<28}{:<32}{:<12}{}\n", "Connection", "App", "Wrk", "Scope");
-        for l in self.listeners() {
-            let app = self.apps.get(l.app_index).map_or("?", |a| a.name.as_str());
-            let _ = writeln!(out, "{:<28}{:<32}{:<12}{}", l.endpoint.to_string(), app, listener_workers(l), l.scope);
+    /// `show app server`: every listener, by index.
+    pub fn listeners_snapshot(&self) -> Vec<ListenerSnapshot> {
+        self.listeners().map(|l| self.listener_snapshot(l)).collect()
+    }
+
+    fn listener_snapshot(&self, l: &AppListener) -> ListenerSnapshot {
+        ListenerSnapshot {
+            index: l.index,
+            endpoint: l.endpoint,
+            app: self.apps.get(l.app_index).map_or("?", |a| a.name.as_str()).to_string(),
+            workers: l
+                .workers()
+                .iter()
+                .map(|&map| ListenerWorkerSnapshot { map, passive: l.is_passive(map) })
+                .collect(),
+            scope: l.scope,
+            owner: l.owner(),
         }
-        out
     }
 
     fn resolve_app(&self, app: Handle) -> Result<u32, SessionError> {
@@ -506,69 +521,37 @@ impl<R> ControlTables<R> {
 
 impl<R: AppWorkerDetail> ControlTables<R> {
     /// `show app <index> [verbose]`: options, workers and listeners of one application.
-    pub fn format_app_detail(&self, index: u32, verbose: bool) -> Result<String, SessionError> {
+    pub fn app_detail_snapshot(&self, index: u32) -> Result<AppDetailSnapshot, SessionError> {
         let app = self.apps.get(index).ok_or(SessionError::NoSuchApp(index))?;
         let o = &app.opts;
-        let mut out = format!("app {} {}\n", app.index, app.name);
-        let _ = writeln!(
-            out,
-            "  namespace {} (index {}), scope {}, {}",
-            self.ns_name(app.ns_index),
-            app.ns_index,
-            app.scope,
-            if o.builtin { "builtin" } else { "external" }
-        );
-        let _ = writeln!(
-            out,
-            "  segment-size {}, add-segment-size {}, prealloc-fifo-pairs {}",
-            size(o.segment_size),
-            size(o.add_segment_size),
-            o.prealloc_fifo_pairs
-        );
-        let _ = writeln!(
-            out,
-            "  rx-fifo-size {}, tx-fifo-size {}, event-queue-size {}",
-            size(o.rx_fifo_size.into()),
-            size(o.tx_fifo_size.into()),
-            o.event_queue_size
-        );
-        if verbose {
-            let proxied: Vec<Proto> = o.proxy.iter().collect();
-            let _ = writeln!(
-                out,
-                "  eventfd {}, tls-engine {}, proxy {}",
-                o.use_eventfd,
-                o.tls_engine,
-                if proxied.is_empty() { "none".into() } else { join(&proxied) }
-            );
-        }
-        let _ = writeln!(out, "  workers: {}", app.worker_count());
-        for (map, wrk) in app.workers() {
-            let _ = write!(out, "    wrk {map} (app worker {wrk})");
-            match self.app_workers.get(wrk).map(|w| w.resources.detail()) {
-                Some(detail) if verbose && !detail.is_empty() => {
-                    let _ = writeln!(out, ": {detail}");
-                }
-                _ => out.push('\n'),
-            }
-        }
-        let _ = writeln!(out, "  listeners: {}", app.listeners.len());
-        if verbose {
-            let mut listeners: Vec<&AppListener> =
-                app.listeners.values().filter_map(|&l| self.listeners.get(l)).collect();
-            listeners.sort_by_key(|l| l.index);
-            for l in listeners {
-                let _ = writeln!(
-                    out,
-                    "    {} scope {} workers {} owner {}",
-                    l.endpoint,
-                    l.scope,
-                    listener_workers(l),
-                    l.owner()
-                );
-            }
-        }
-        Ok(out)
+        let mut listeners: Vec<&AppListener> = app.listeners.values().filter_map(|&l| self.listeners.get(l)).collect();
+        listeners.sort_by_key(|l| l.index);
+        Ok(AppDetailSnapshot {
+            index: app.index,
+            name: app.name.clone(),
+            namespace: self.ns_name(app.ns_index).to_string(),
+            ns_index: app.ns_index,
+            scope: app.scope,
+            builtin: o.builtin,
+            segment_size: o.segment_size,
+            add_segment_size: o.add_segment_size,
+            prealloc_fifo_pairs: o.prealloc_fifo_pairs,
+            rx_fifo_size: o.rx_fifo_size,
+            tx_fifo_size: o.tx_fifo_size,
+            event_queue_size: o.event_queue_size,
+            use_eventfd: o.use_eventfd,
+            tls_engine: o.tls_engine,
+            proxy: o.proxy.iter().collect(),
+            workers: app
+                .workers()
+                .map(|(map, wrk)| AppDetailWorkerSnapshot {
+                    map,
+                    app_worker: wrk,
+                    resources: self.app_workers.get(wrk).and_then(|w| w.resources.detail()),
+                })
+                .collect(),
+            listeners: listeners.into_iter().map(|l| self.listener_snapshot(l)).collect(),
+        })
     }
 }
 
@@ -593,25 +576,6 @@ fn listener_unregister(lookup: &mut ListenerTables, l: &AppListener) {
     if l.scope.local {
         lookup.del_local(l.ns_index, &l.endpoint, l.index);
     }
-}
-
-/// A listener's workers for the CLI: `0p,1,2` (`p`: passive).
-fn listener_workers(l: &AppListener) -> String {
-    let mark = |w: &u32| if l.is_passive(*w) { format!("{w}p") } else { w.to_string() };
-    l.workers().iter().map(mark).collect::<Vec<_>>().join(",")
-}
-
-fn join<T: std::fmt::Display>(items: &[T]) -> String {
-    items.iter().map(T::to_string).collect::<Vec<_>>().join(",")
-}
-
-/// Bytes in the units people configure them in (`32m`, `64k`).
-fn size(bytes: u64) -> String {
-    const UNITS: [(u64, &str); 3] = [(1 << 30, "g"), (1 << 20, "m"), (1 << 10, "k")];
-    UNITS
-        .iter()
-        .find(|(unit, _)| bytes != 0 && bytes.is_multiple_of(*unit))
-        .map_or_else(|| bytes.to_string(), |(unit, suffix)| format!("{}{suffix}", bytes / unit))
 }
 
 #[cfg(test)]
@@ -639,8 +603,17 @@ mod test {
     }
 
     impl AppWorkerDetail for Res {
-        fn detail(&self) -> String {
-            self.label.clone()
+        fn detail(&self) -> Option<crate::snapshot::AppWorkerResourcesSnapshot> {
+            Some(crate::snapshot::AppWorkerResourcesSnapshot {
+                segment_sizes: vec![1 << 20],
+                fifo_pairs_in_use: self.label.len(),
+                rx_fifo_size: 4096,
+                tx_fifo_size: 8192,
+                sessions_open: 0,
+                fifo_alloc_failures: 0,
+                ct_clients: 0,
+                ct_pairs: 0,
+            })
         }
     }
 
@@ -1099,7 +1072,10 @@ mod test {
         assert_eq!(f.t.listener_set_passive(app, l, w0, true), Ok(true));
         let picks: Vec<u32> = (0..4).map(|_| f.t.listener_select_worker(l).unwrap().1).collect();
         assert_eq!(picks, [w1.index; 4]);
-        assert!(f.t.format_listeners().contains("0p,1"), "{}", f.t.format_listeners());
+        let workers = f.t.listeners_snapshot().into_iter().find(|s| s.index == l).map(|s| s.workers);
+        let passive =
+            [ListenerWorkerSnapshot { map: 0, passive: true }, ListenerWorkerSnapshot { map: 1, passive: false }];
+        assert_eq!(workers, Some(passive.to_vec()), "worker 0 is passive");
         assert_eq!(f.t.listener_set_passive(app, 77, w0, true), Err(SessionError::NoSuchListener(77)));
         assert_eq!(f.t.listener_set_passive(app, lo, w0, true), Err(SessionError::NoSuchListener(lo)), "not its app's");
         assert_eq!(f.t.listener_set_passive(app, l, wo, true), Err(SessionError::NoSuchAppWorker(wo.index)));
@@ -1131,40 +1107,38 @@ mod test {
     }
 
     #[test]
-    fn cli_formatting() {
+    fn snapshots_for_the_cli() {
         let mut f = Fixture::new();
         let (app, w0) = f.attach("echo-server", AttachOptions::builtin()).unwrap();
         f.worker_add(app);
         f.attach("client", in_ns("blue", 42)).unwrap();
         f.listen(app, w0, "tcp://0.0.0.0/7").unwrap();
 
-        let apps = f.t.format_apps();
-        let lines: Vec<Vec<&str>> = apps.lines().map(|l| l.split_whitespace().collect()).collect();
-        assert_eq!(
-            lines,
-            [vec!["Index", "Name", "Namespace"], vec!["0", "echo-server", "default"], vec!["1", "client", "blue"]]
-        );
+        let apps = f.t.apps_snapshot();
+        let rows: Vec<(u32, &str, &str, bool)> =
+            apps.iter().map(|a| (a.index, a.name.as_str(), a.namespace.as_str(), a.builtin)).collect();
+        assert_eq!(rows, [(0, "echo-server", "default", true), (1, "client", "blue", false)]);
 
-        let servers = f.t.format_listeners();
-        let lines: Vec<Vec<&str>> = servers.lines().map(|l| l.split_whitespace().collect()).collect();
+        let servers = f.t.listeners_snapshot();
+        assert_eq!(servers.len(), 1);
+        let l = &servers[0];
         assert_eq!(
-            lines,
-            [vec!["Connection", "App", "Wrk", "Scope"], vec!["tcp://0.0.0.0/7", "echo-server", "0", "global"]]
+            (l.endpoint.to_string(), l.app.as_str(), l.scope, l.owner),
+            ("tcp://0.0.0.0/7".into(), "echo-server", Scope::GLOBAL, 0)
         );
+        assert_eq!(l.workers, [ListenerWorkerSnapshot { map: 0, passive: false }]);
 
-        let brief = f.t.format_app_detail(app.index, false).unwrap();
-        assert!(brief.contains("segment-size 32m, add-segment-size 0"), "{brief}");
-        assert!(brief.contains("rx-fifo-size 64k, tx-fifo-size 64k, event-queue-size 2048"), "{brief}");
-        assert!(brief.contains("scope global, builtin"), "{brief}");
-        assert!(brief.contains("workers: 2") && brief.contains("listeners: 1"), "{brief}");
-        assert!(!brief.contains("segments for"), "{brief}");
-        let verbose = f.t.format_app_detail(app.index, true).unwrap();
-        assert!(verbose.contains("wrk 1 (app worker 1): segments for app 0 wrk 1"), "{verbose}");
-        assert!(verbose.contains("tcp://0.0.0.0/7 scope global workers 0 owner 0"), "{verbose}");
-        assert!(verbose.contains("proxy none"), "{verbose}");
-        assert_eq!(f.t.format_app_detail(9, false), Err(SessionError::NoSuchApp(9)));
-        assert_eq!(size(3 << 30), "3g");
-        assert_eq!(size(1000), "1000");
+        let d = f.t.app_detail_snapshot(app.index).unwrap();
+        assert_eq!((d.segment_size, d.add_segment_size), (32 << 20, 0));
+        assert_eq!((d.rx_fifo_size, d.tx_fifo_size, d.event_queue_size), (64 << 10, 64 << 10, 2048));
+        assert_eq!((d.scope, d.builtin, d.namespace.as_str()), (Scope::GLOBAL, true, "default"));
+        assert_eq!(d.workers.iter().map(|w| (w.map, w.app_worker)).collect::<Vec<_>>(), [(0, 0), (1, 1)]);
+        // The fixture's resources report their label's length as the fifo pairs in use.
+        let label = "segments for app 0 wrk 1".len();
+        assert_eq!(d.workers[1].resources.as_ref().map(|r| r.fifo_pairs_in_use), Some(label));
+        assert_eq!(d.listeners, servers);
+        assert!(d.proxy.is_empty());
+        assert_eq!(f.t.app_detail_snapshot(9), Err(SessionError::NoSuchApp(9)));
     }
 
     #[derive(Debug, Clone)]

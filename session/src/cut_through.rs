@@ -15,6 +15,7 @@
 
 use std::net::SocketAddrV4;
 
+use net::seam::Seam;
 use shm::types::TransportProto;
 
 use crate::error::SessionError;
@@ -119,7 +120,7 @@ impl CutThrough {
     }
 }
 
-impl Transport for CutThrough {
+impl<S: Seam> Transport<S> for CutThrough {
     fn proto(&self) -> TransportProto {
         TransportProto::CtTcp
     }
@@ -128,7 +129,7 @@ impl Transport for CutThrough {
     /// both sessions and calls [`CutThrough::add`]; nothing reaches here.
     fn connect(
         &mut self,
-        _cx: &mut TransportCx<'_>,
+        _cx: &mut TransportCx<'_, S>,
         _session: u32,
         _local: SocketAddrV4,
         _req: &ConnectRequest,
@@ -136,7 +137,7 @@ impl Transport for CutThrough {
         Err(SessionError::UnsupportedConfig("cut-through connects go through the session layer".into()))
     }
 
-    fn push_tx(&mut self, cx: &mut TransportCx<'_>, session: u32) -> usize {
+    fn push_tx(&mut self, cx: &mut TransportCx<'_, S>, session: u32) -> usize {
         let Some(s) = cx.sessions.get(session) else { return 0 };
         let Some(c) = self.conns.get(s.conn) else { return 0 };
         let peer = c.peer_of(session);
@@ -153,7 +154,12 @@ impl Transport for CutThrough {
         n
     }
 
-    fn app_rx(&mut self, cx: &mut TransportCx<'_>, session: u32) {
+    /// What the app wrote is already in the peer's rx fifo.
+    fn retry_tx_while_fifo_has_data(&self) -> bool {
+        false
+    }
+
+    fn app_rx(&mut self, cx: &mut TransportCx<'_, S>, session: u32) {
         let Some(s) = cx.sessions.get(session) else { return };
         let Some(c) = self.conns.get(s.conn) else { return };
         let peer = c.peer_of(session);
@@ -162,7 +168,7 @@ impl Transport for CutThrough {
         }
     }
 
-    fn close(&mut self, cx: &mut TransportCx<'_>, session: u32) {
+    fn close(&mut self, cx: &mut TransportCx<'_, S>, session: u32) {
         let Some(conn) = cx.sessions.get(session).map(|s| s.conn) else { return };
         let shut = self.shut(conn, session, false);
         if let Some(peer) = self.side_closed(conn, session) {
@@ -173,7 +179,7 @@ impl Transport for CutThrough {
         cx.event(session, EventKind::TransportClosed);
     }
 
-    fn shutdown_write(&mut self, cx: &mut TransportCx<'_>, session: u32) {
+    fn shutdown_write(&mut self, cx: &mut TransportCx<'_, S>, session: u32) {
         let Some(conn) = cx.sessions.get(session).map(|s| s.conn) else { return };
         if self.conns.get(conn).is_some_and(|c| !c.dgram) && !self.shut(conn, session, true) {
             // What this side wrote is in the peer's rx fifo already: it reads it, then the end.
@@ -183,7 +189,7 @@ impl Transport for CutThrough {
         }
     }
 
-    fn abort(&mut self, cx: &mut TransportCx<'_>, session: u32) {
+    fn abort(&mut self, cx: &mut TransportCx<'_, S>, session: u32) {
         let Some(conn) = cx.sessions.get(session).map(|s| s.conn) else { return };
         if let Some(peer) = self.side_closed(conn, session) {
             cx.event(peer, EventKind::Reset);

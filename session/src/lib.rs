@@ -10,8 +10,12 @@
 //! [`tcp_transport`] over the `tcp` crate, [`cut_through`]). Builtin apps get callbacks ([`builtin`],
 //! [`apps`]). Transports build L4 segments only: the IPv4 header, checksum
 //! offload, routing and ARP are below the I/O seam (`net::seam::Seam`,
-//! implemented by `net::l3::L3`); the worker is the `net::seam::Stack` the
-//! data-plane loop drives (today over the DPDK layer's `PortL3`).
+//! implemented by `net::l3::L3` over any device); the worker is the
+//! `net::seam::Stack` the data-plane loop drives. Everything that touches
+//! packets is generic over the seam `S: Seam` (buffers are `S::Buf`),
+//! monomorphised, never `dyn` per packet, and this crate does not depend
+//! on the DPDK layer: the binary instantiates it over dataplane's `PortL3`,
+//! the tests over `net::sim`'s in-memory network.
 //!
 //! Shared-memory building blocks live in the `shm` crate (so that external
 //! applications can use them without this crate) and are re-exported here:

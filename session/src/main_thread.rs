@@ -16,9 +16,9 @@ use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use dataplane::device::PortL3;
 use net::control::barrier::MainBarrier;
 use net::control::rpc::{RpcReceiver, RpcSender};
+use net::seam::Seam;
 use net::tables::NetTables;
 use shm::types::{AttachOptions, Endpoint, SessionHandle, TransportOptions};
 
@@ -49,23 +49,23 @@ pub(crate) fn segment_error(e: shm::segment::SegmentError) -> SessionError {
 const WORKER_WAIT: Duration = Duration::from_secs(5);
 
 /// Makes an app worker's link on each data-plane worker (given its index).
-pub type LinkFactory<'a> = &'a mut dyn FnMut(u32) -> AppLink;
+pub type LinkFactory<'a, S> = &'a mut dyn FnMut(u32) -> AppLink<S>;
 
 /// The main thread's handle on the node: the barrier over the tables and the RPC queues both ways.
-pub struct MainCtx {
+pub struct MainCtx<S: Seam> {
     /// The tables; read any time, written under `barrier.sync()`.
     pub barrier: MainBarrier<NodeTables>,
     /// RPC queues to the workers, by worker index.
-    pub workers: Vec<RpcSender<NodeWorker>>,
-    from_workers: Vec<RpcReceiver<MainCtx>>,
+    pub workers: Vec<RpcSender<NodeWorker<S>>>,
+    from_workers: Vec<RpcReceiver<MainCtx<S>>>,
 }
 
-impl MainCtx {
+impl<S: Seam> MainCtx<S> {
     /// The context over `barrier`, with RPC queues to and from each worker.
     pub fn new(
         barrier: MainBarrier<NodeTables>,
-        workers: Vec<RpcSender<NodeWorker>>,
-        from_workers: Vec<RpcReceiver<MainCtx>>,
+        workers: Vec<RpcSender<NodeWorker<S>>>,
+        from_workers: Vec<RpcReceiver<MainCtx<S>>>,
     ) -> Self {
         MainCtx { barrier, workers, from_workers }
     }
@@ -76,7 +76,7 @@ impl MainCtx {
     }
 
     /// Ships `f` to worker `w`, waiting for room in its queue.
-    pub fn rpc_worker(&mut self, w: usize, f: impl FnOnce(&mut NodeWorker) + Send + 'static) {
+    pub fn rpc_worker(&mut self, w: usize, f: impl FnOnce(&mut NodeWorker<S>) + Send + 'static) {
         if let Some(tx) = self.workers.get_mut(w) {
             tx.send_blocking(f);
         }
@@ -100,7 +100,7 @@ impl MainCtx {
     /// reported in the log): control never hangs on a stuck worker.
     pub fn on_workers<T: Send + 'static>(
         &mut self,
-        f: impl Fn(&mut SessionWorker, &mut PortL3, &NetTables, &SessionShared) -> T + Send + Sync + Clone + 'static,
+        f: impl Fn(&mut SessionWorker<S>, &mut S, &NetTables, &SessionShared) -> T + Send + Sync + Clone + 'static,
     ) -> Vec<T> {
         let (tx, rx) = mpsc::channel();
         let n = self.workers.len();
@@ -137,7 +137,7 @@ impl MainCtx {
         name: &str,
         opts: AttachOptions,
         kind: AppWorkerKind,
-        link: LinkFactory<'_>,
+        link: LinkFactory<'_, S>,
     ) -> Result<(Handle, Handle, Arc<AppWorkerShared>), SessionError> {
         let mut made = None;
         let (app, wrk) = {
@@ -154,7 +154,7 @@ impl MainCtx {
         Ok((app, wrk, shared))
     }
 
-    fn add_links(&mut self, shared: &Arc<AppWorkerShared>, link: LinkFactory<'_>) {
+    fn add_links(&mut self, shared: &Arc<AppWorkerShared>, link: LinkFactory<'_, S>) {
         let n = self.workers.len();
         let (tx, rx) = mpsc::channel();
         for w in 0..n {
@@ -211,7 +211,7 @@ impl MainCtx {
     pub fn app_worker_add(
         &mut self,
         app: Handle,
-        link: LinkFactory<'_>,
+        link: LinkFactory<'_, S>,
     ) -> Result<(Handle, Arc<AppWorkerShared>), SessionError> {
         let mut made = None;
         let wrk = {

@@ -3,13 +3,14 @@
 //! binary's CLI formats as text (and can print as JSON: every snapshot is
 //! `serde::Serialize`). Nothing here formats; the text lives in `src/`.
 
+use std::collections::BTreeMap;
 use std::fmt::Display;
 use std::net::SocketAddrV4;
 
 use serde::{Serialize, Serializer};
 
 use crate::session::SessionState;
-use shm::types::{Endpoint, SessionHandle, TransportProto};
+use shm::types::{Endpoint, Proto, Scope, SessionHandle, TransportProto};
 
 /// Serialises a value by its `Display` text (handles, enums named by word).
 pub(crate) fn display<T: Display, S: Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
@@ -208,4 +209,176 @@ pub struct ExternalEndpointSnapshot {
     pub bad_sessions: u64,
     /// Why a worker asked for the app to be detached, if one did.
     pub detaching: Option<String>,
+}
+
+/// One application, as a row of `show app`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AppSnapshot {
+    /// Index in the application pool.
+    pub index: u32,
+    /// Its name.
+    pub name: String,
+    /// Id of the namespace it attached in.
+    pub namespace: String,
+    /// A builtin app (else external).
+    pub builtin: bool,
+}
+
+/// One of a listener's app workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ListenerWorkerSnapshot {
+    /// The app worker's map index within its application.
+    pub map: u32,
+    /// It gets sessions only when no active worker listens.
+    pub passive: bool,
+}
+
+/// One app listener, as `show app server` and `show app INDEX verbose` print it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ListenerSnapshot {
+    /// Index in the listener pool.
+    pub index: u32,
+    /// What it listens on.
+    #[serde(serialize_with = "display")]
+    pub endpoint: Endpoint,
+    /// Name of the application that listens.
+    pub app: String,
+    /// Its listening app workers, in the order accepts rotate over them.
+    pub workers: Vec<ListenerWorkerSnapshot>,
+    /// Which tables it is registered in.
+    #[serde(serialize_with = "display")]
+    pub scope: Scope,
+    /// The app worker (map index) that owns its listen sessions.
+    pub owner: u32,
+}
+
+/// What an app worker holds (segments, fifos, sessions), for `show app INDEX verbose`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AppWorkerResourcesSnapshot {
+    /// Size in bytes of each of its segments.
+    pub segment_sizes: Vec<u64>,
+    /// Fifo pairs allocated from them.
+    pub fifo_pairs_in_use: usize,
+    /// Rx fifo size of its sessions, bytes.
+    pub rx_fifo_size: u64,
+    /// Tx fifo size of its sessions, bytes.
+    pub tx_fifo_size: u64,
+    /// Sessions open now.
+    pub sessions_open: u64,
+    /// Fifo pairs it could not get.
+    pub fifo_alloc_failures: u64,
+    /// Cut-through clients it holds segments for.
+    pub ct_clients: usize,
+    /// Fifo pairs in those cut-through segments.
+    pub ct_pairs: usize,
+}
+
+/// One worker of an application, for `show app INDEX`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AppDetailWorkerSnapshot {
+    /// Its map index within the application.
+    pub map: u32,
+    /// Its index in the app worker pool.
+    pub app_worker: u32,
+    /// What it holds (`None`: nothing to say).
+    pub resources: Option<AppWorkerResourcesSnapshot>,
+}
+
+/// One application in detail, for `show app INDEX [verbose]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AppDetailSnapshot {
+    /// Index in the application pool.
+    pub index: u32,
+    /// Its name.
+    pub name: String,
+    /// Id of its namespace.
+    pub namespace: String,
+    /// Index of its namespace.
+    pub ns_index: u32,
+    /// Scope of its listeners.
+    #[serde(serialize_with = "display")]
+    pub scope: Scope,
+    /// A builtin app (else external).
+    pub builtin: bool,
+    /// First segment's size, bytes.
+    pub segment_size: u64,
+    /// Size of each added segment, bytes (0: none are added).
+    pub add_segment_size: u64,
+    /// Fifo pairs allocated at attach.
+    pub prealloc_fifo_pairs: u32,
+    /// Rx fifo size, bytes.
+    pub rx_fifo_size: u32,
+    /// Tx fifo size, bytes.
+    pub tx_fifo_size: u32,
+    /// Event queue slots.
+    pub event_queue_size: u32,
+    /// The app is woken by eventfd.
+    pub use_eventfd: bool,
+    /// TLS engine slot.
+    pub tls_engine: u8,
+    /// Transports it proxies.
+    #[serde(serialize_with = "protos")]
+    pub proxy: Vec<Proto>,
+    /// Its workers, by map index.
+    pub workers: Vec<AppDetailWorkerSnapshot>,
+    /// Its listeners, by index.
+    pub listeners: Vec<ListenerSnapshot>,
+}
+
+fn protos<S: Serializer>(ps: &[Proto], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(ps.iter().map(ToString::to_string))
+}
+
+/// One app worker of an external app as the API server sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ApiWorkerSnapshot {
+    /// Its index in the app worker pool.
+    pub app_worker: u32,
+    /// Segments the app has been given and not told to unmap.
+    pub segments_mapped: usize,
+}
+
+/// An external application's API connection, for `show app INDEX`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApiAppSnapshot {
+    /// The connection's id.
+    pub connection: u64,
+    /// The peer's pid.
+    pub pid: i32,
+    /// The peer's uid.
+    pub uid: u32,
+    /// The app's workers attached through it.
+    pub workers: Vec<ApiWorkerSnapshot>,
+}
+
+/// `show tcp stats`: the TCP counters and connections by state, summed over the workers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TcpStatsSnapshot {
+    /// Connections by state name.
+    pub states: BTreeMap<String, usize>,
+    /// Every counter (by its CLI name, in display order) with its value.
+    #[serde(serialize_with = "ordered_map")]
+    pub counters: Vec<(&'static str, u64)>,
+}
+
+impl TcpStatsSnapshot {
+    /// Sums what each worker's `SessionWorker::tcp_stats` gave.
+    pub fn sum(per_worker: &[(tcp::Counters, Vec<(String, usize)>)]) -> Self {
+        let mut states = BTreeMap::new();
+        let mut counters: Vec<(&'static str, u64)> = tcp::Counter::ALL.iter().map(|k| (k.name(), 0)).collect();
+        for (c, st) in per_worker {
+            for (slot, &k) in counters.iter_mut().zip(tcp::Counter::ALL) {
+                slot.1 += c.get(k);
+            }
+            for (name, n) in st {
+                *states.entry(name.clone()).or_default() += n;
+            }
+        }
+        TcpStatsSnapshot { states, counters }
+    }
+}
+
+/// Serialises `(name, value)` pairs as a map that keeps their order.
+pub(crate) fn ordered_map<S: Serializer>(pairs: &[(&'static str, u64)], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(pairs.iter().map(|(k, v)| (*k, *v)))
 }

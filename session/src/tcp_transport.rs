@@ -27,8 +27,7 @@
 use std::net::SocketAddrV4;
 use std::sync::Arc;
 
-use dataplane::device::PortL3;
-use dataplane::mbuf::Mbuf;
+use net::device::PacketBuf;
 use net::l3::counters::Counter as NodeCounter;
 use net::l3::Ip4Delivery;
 use net::seam::Seam;
@@ -117,7 +116,7 @@ pub struct TcpInput {
 }
 
 /// A worker's TCP connections.
-pub struct TcpTransport {
+pub struct TcpTransport<S: Seam> {
     endpoint: Endpoint,
     conns: Pool<TcpConn>,
     by_tuple: TupleMap<Tuple, u32>,
@@ -128,12 +127,12 @@ pub struct TcpTransport {
     ports: PortPicker,
     idle_rx: HeapFifo,
     idle_tx: HeapFifo,
-    spare: Option<dataplane::mbuf::Mbuf>,
+    spare: Option<S::Buf>,
     /// Connections whose output stopped at a full tx ring, to drive again next loop.
     blocked: Vec<(u32, u32)>,
 }
 
-impl TcpTransport {
+impl<S: Seam> TcpTransport<S> {
     /// The transport for worker `worker` of `workers`.
     pub fn new(cfg: TcpTransportConfig, worker: u32, workers: u32, now: u64) -> Self {
         let workers = workers.max(1);
@@ -154,7 +153,7 @@ impl TcpTransport {
     }
 
     /// Checks a received segment (length, checksum, options); counts and returns `None` when it is bad.
-    pub fn parse(&mut self, io: &PortL3, d: &Ip4Delivery<Mbuf>) -> Option<TcpInput> {
+    pub fn parse(&mut self, io: &S, d: &Ip4Delivery<S::Buf>) -> Option<TcpInput> {
         let verify = match io.l4_csum_status(d) {
             CsumStatus::Good | CsumStatus::Verified => false,
             CsumStatus::Bad => {
@@ -218,8 +217,8 @@ impl TcpTransport {
     }
 
     /// Feeds a segment to connection `c` and drives it.
-    pub fn input(&mut self, cx: &mut TransportCx<'_>, c: u32, seg: &TcpInput, payload: &[u8]) {
-        let now = cx.io.now_ns;
+    pub fn input(&mut self, cx: &mut TransportCx<'_, S>, c: u32, seg: &TcpInput, payload: &[u8]) {
+        let now = cx.io.now_ns();
         let Some(tc) = self.conns.get_mut(c) else { return };
         match tc.session {
             DETACHED => {
@@ -238,8 +237,8 @@ impl TcpTransport {
     /// Passive open ([`Action::Accept`]): a half-open connection for a SYN
     /// on `listener`, with ISN `iss`; it gets its session later
     /// ([`Action::SessionThenDeliver`]).
-    pub fn accept(&mut self, cx: &mut TransportCx<'_>, listener: u32, iss: u32, seg: &TcpInput, opts: ConnOptions) {
-        let now = cx.io.now_ns;
+    pub fn accept(&mut self, cx: &mut TransportCx<'_, S>, listener: u32, iss: u32, seg: &TcpInput, opts: ConnOptions) {
+        let now = cx.io.now_ns();
         let cfg = self.endpoint.config();
         let conn = Connection::accept(cfg, &seg.repr, seg.tuple.local, seg.tuple.remote, iss, opts, now);
         if let Some(c) = self.insert(cx, conn, DETACHED, Some(listener), true, seg.tuple) {
@@ -251,7 +250,7 @@ impl TcpTransport {
     }
 
     /// Attaches session `session` (with fifos) to connection `c`.
-    pub fn give_session(&mut self, cx: &mut TransportCx<'_>, c: u32, session: u32) {
+    pub fn give_session(&mut self, cx: &mut TransportCx<'_, S>, c: u32, session: u32) {
         if let Some(tc) = self.conns.get_mut(c) {
             tc.session = session;
             tc.awaiting_session = false;
@@ -262,7 +261,7 @@ impl TcpTransport {
     }
 
     /// Sends a segment that belongs to no connection ([`Action::Reset`], [`Action::SendCookie`]).
-    pub fn send_segment(&mut self, io: &mut PortL3, net: &NetTables, repr: &TcpRepr, seg: &TcpInput) {
+    pub fn send_segment(&mut self, io: &mut S, net: &NetTables, repr: &TcpRepr, seg: &TcpInput) {
         send_bare(io, net, repr, seg.tuple);
     }
 
@@ -272,14 +271,14 @@ impl TcpTransport {
     /// `session`, which the caller made. False if none was made.
     pub fn accept_cookie(
         &mut self,
-        cx: &mut TransportCx<'_>,
+        cx: &mut TransportCx<'_, S>,
         session: u32,
         listener: u32,
         seg: &TcpInput,
         payload: &[u8],
         opts: ConnOptions,
     ) -> bool {
-        let now = cx.io.now_ns;
+        let now = cx.io.now_ns();
         let Some(s) = cx.sessions.get(session) else { return false };
         let opts = ConnOptions { rx_fifo_size: s.rx().capacity() as u32, ..opts };
         let (local, remote) = (seg.tuple.local, seg.tuple.remote);
@@ -298,7 +297,7 @@ impl TcpTransport {
 
     fn insert(
         &mut self,
-        cx: &mut TransportCx<'_>,
+        cx: &mut TransportCx<'_, S>,
         conn: Connection,
         session: u32,
         listener: Option<u32>,
@@ -344,8 +343,8 @@ impl TcpTransport {
 
     /// Sends what connection `c` wants to send, turns its events into
     /// session events, and re-arms its timer.
-    fn drive(&mut self, cx: &mut TransportCx<'_>, c: u32) {
-        let now = cx.io.now_ns;
+    fn drive(&mut self, cx: &mut TransportCx<'_, S>, c: u32) {
+        let now = cx.io.now_ns();
         self.transmit(cx, c);
         let Some(tc) = self.conns.get_mut(c) else { return };
         let session = tc.session;
@@ -418,24 +417,26 @@ impl TcpTransport {
     }
 
     /// Builds and sends every segment connection `c` has ready.
-    fn transmit(&mut self, cx: &mut TransportCx<'_>, c: u32) {
-        let now = cx.io.now_ns;
+    fn transmit(&mut self, cx: &mut TransportCx<'_, S>, c: u32) {
+        let now = cx.io.now_ns();
         loop {
             let Some(tc) = self.conns.get_mut(c) else { return };
             if !cx.io.tx_ready(cx.net, *tc.tuple.remote.ip()) {
                 // The ring is full: the data waits in the tx fifo and the
                 // connection is driven again on the next loop.
-                let g = self.conns.handle(c).map_or(0, |h| h.generation);
-                if !self.blocked.contains(&(c, g)) {
-                    self.blocked.push((c, g));
-                }
+                self.block(c);
                 return;
             }
-            let Some(mut m) = self.spare.take().or_else(|| cx.io.alloc_tx()) else { return };
+            let Some(mut m) = self.spare.take().or_else(|| cx.io.alloc_tx()) else {
+                // No buffers: the same, until the pool has some again.
+                self.block(c);
+                return;
+            };
             let mss = tc.conn.mss();
             m.reset();
             let Some(buf) = m.append(HEADROOM + mss) else {
                 cx.io.counters().inc(NodeCounter::MbufAllocFailed);
+                self.block(c);
                 return;
             };
             let t = if tc.session == DETACHED {
@@ -466,7 +467,16 @@ impl TcpTransport {
         }
     }
 
-    fn session_of(&self, cx: &TransportCx<'_>, session: u32) -> Option<u32> {
+    /// Connection `c` has segments to send but no ring space or buffers:
+    /// [`Transport::poll`] drives it again on the next loop.
+    fn block(&mut self, c: u32) {
+        let g = self.conns.handle(c).map_or(0, |h| h.generation);
+        if !self.blocked.contains(&(c, g)) {
+            self.blocked.push((c, g));
+        }
+    }
+
+    fn session_of(&self, cx: &TransportCx<'_, S>, session: u32) -> Option<u32> {
         let c = cx.sessions.get(session)?.conn;
         self.conns.get(c).filter(|tc| tc.session == session).map(|_| c)
     }
@@ -495,7 +505,7 @@ fn conn_options(rx_fifo_size: u32, o: &TransportOptions) -> ConnOptions {
     }
 }
 
-impl TcpTransport {
+impl<S: Seam> TcpTransport<S> {
     /// Worker-wide counters (connections' included).
     pub fn counters(&mut self) -> Counters {
         self.endpoint.flush_counters(&mut self.counters);
@@ -519,7 +529,7 @@ impl TcpTransport {
 }
 
 /// Sends a segment that belongs to no connection (RST, cookie SYN-ACK).
-fn send_bare(io: &mut PortL3, net: &NetTables, repr: &TcpRepr, tuple: Tuple) {
+fn send_bare<S: Seam>(io: &mut S, net: &NetTables, repr: &TcpRepr, tuple: Tuple) {
     let Some(mut m) = io.alloc_tx() else { return };
     let Some(buf) = m.append(repr.header_len()) else {
         return io.counters().inc(NodeCounter::MbufAllocFailed);
@@ -528,19 +538,19 @@ fn send_bare(io: &mut PortL3, net: &NetTables, repr: &TcpRepr, tuple: Tuple) {
     io.ip4_output_l4(net, m, *tuple.local.ip(), *tuple.remote.ip(), Protocol::Tcp);
 }
 
-impl Transport for TcpTransport {
+impl<S: Seam> Transport<S> for TcpTransport<S> {
     fn proto(&self) -> TransportProto {
         TransportProto::Tcp
     }
 
     fn connect(
         &mut self,
-        cx: &mut TransportCx<'_>,
+        cx: &mut TransportCx<'_, S>,
         session: u32,
         local: SocketAddrV4,
         req: &ConnectRequest,
     ) -> Result<u32, SessionError> {
-        let now = cx.io.now_ns;
+        let now = cx.io.now_ns();
         let remote = SocketAddrV4::new(req.remote.ip, req.remote.port);
         let port = match local.port() {
             0 => {
@@ -581,9 +591,9 @@ impl Transport for TcpTransport {
         Ok(c)
     }
 
-    fn push_tx(&mut self, cx: &mut TransportCx<'_>, session: u32) -> usize {
+    fn push_tx(&mut self, cx: &mut TransportCx<'_, S>, session: u32) -> usize {
         let Some(c) = self.session_of(cx, session) else { return 0 };
-        let now = cx.io.now_ns;
+        let now = cx.io.now_ns();
         if let Some(tc) = self.conns.get_mut(c) {
             tc.conn.app_tx(now);
         }
@@ -591,9 +601,16 @@ impl Transport for TcpTransport {
         1
     }
 
-    fn app_rx(&mut self, cx: &mut TransportCx<'_>, session: u32) {
+    /// The tx fifo holds what is sent but not yet acknowledged; the
+    /// connection sends more on its own (ACKs, timers, and `blocked` for a
+    /// full ring or an empty pool).
+    fn retry_tx_while_fifo_has_data(&self) -> bool {
+        false
+    }
+
+    fn app_rx(&mut self, cx: &mut TransportCx<'_, S>, session: u32) {
         let Some(c) = self.session_of(cx, session) else { return };
-        let now = cx.io.now_ns;
+        let now = cx.io.now_ns();
         let Some(f) = cx.sessions.get(session).and_then(|s| s.fifos.as_ref()) else { return };
         if let Some(tc) = self.conns.get_mut(c) {
             tc.conn.app_rx(now, &*f.rx);
@@ -601,13 +618,13 @@ impl Transport for TcpTransport {
         self.drive(cx, c);
     }
 
-    fn close(&mut self, cx: &mut TransportCx<'_>, session: u32) {
+    fn close(&mut self, cx: &mut TransportCx<'_, S>, session: u32) {
         let Some(c) = self.session_of(cx, session) else {
             // Already gone (e.g. the connection finished on its own).
             cx.event(session, EventKind::TransportClosed);
             return;
         };
-        let now = cx.io.now_ns;
+        let now = cx.io.now_ns();
         let Some(f) = cx.sessions.get(session).and_then(|s| s.fifos.as_ref()) else { return };
         if let Some(tc) = self.conns.get_mut(c) {
             tc.conn.close(now, &*f.rx);
@@ -615,9 +632,9 @@ impl Transport for TcpTransport {
         self.drive(cx, c);
     }
 
-    fn shutdown_write(&mut self, cx: &mut TransportCx<'_>, session: u32) {
+    fn shutdown_write(&mut self, cx: &mut TransportCx<'_, S>, session: u32) {
         let Some(c) = self.session_of(cx, session) else { return };
-        let now = cx.io.now_ns;
+        let now = cx.io.now_ns();
         if let Some(tc) = self.conns.get_mut(c) {
             // The FIN follows what is queued in the tx fifo.
             tc.conn.shutdown_write(now);
@@ -625,7 +642,7 @@ impl Transport for TcpTransport {
         self.drive(cx, c);
     }
 
-    fn abort(&mut self, cx: &mut TransportCx<'_>, session: u32) {
+    fn abort(&mut self, cx: &mut TransportCx<'_, S>, session: u32) {
         let Some(c) = self.session_of(cx, session) else { return };
         if let Some(tc) = self.conns.get_mut(c) {
             tc.conn.abort();
@@ -635,8 +652,8 @@ impl Transport for TcpTransport {
         self.remove(c);
     }
 
-    fn poll(&mut self, cx: &mut TransportCx<'_>) -> usize {
-        let now = cx.io.now_ns;
+    fn poll(&mut self, cx: &mut TransportCx<'_, S>) -> usize {
+        let now = cx.io.now_ns();
         let mut n = 0;
         if !self.blocked.is_empty() {
             let blocked = std::mem::take(&mut self.blocked);

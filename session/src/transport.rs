@@ -13,7 +13,7 @@
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-use dataplane::device::PortL3;
+use net::seam::Seam;
 use net::tables::NetTables;
 use shm::types::{Endpoint, ErrorCode, SessionHandle, TransportOptions, TransportProto};
 use wire::ipv4::Protocol;
@@ -117,9 +117,9 @@ pub struct SessionEvent {
 }
 
 /// What a transport may touch while the session layer calls it.
-pub struct TransportCx<'a> {
+pub struct TransportCx<'a, S: Seam> {
     /// The worker's L2/L3 (packet buffers, output, counters, time).
-    pub io: &'a mut PortL3,
+    pub io: &'a mut S,
     /// Interfaces and routes.
     pub net: &'a NetTables,
     /// The worker's sessions.
@@ -130,7 +130,7 @@ pub struct TransportCx<'a> {
     pub worker: u32,
 }
 
-impl TransportCx<'_> {
+impl<S: Seam> TransportCx<'_, S> {
     /// Raises `kind` for session `index`.
     pub fn event(&mut self, index: u32, kind: EventKind) {
         if let Some(s) = self.sessions.get(index) {
@@ -139,8 +139,8 @@ impl TransportCx<'_> {
     }
 }
 
-/// The transport interface.
-pub trait Transport {
+/// The transport interface, over seam `S`.
+pub trait Transport<S: Seam> {
     /// Which transport this is.
     fn proto(&self) -> TransportProto;
 
@@ -149,33 +149,43 @@ pub trait Transport {
     /// connection index. The transport raises Connected or ConnectFailed.
     fn connect(
         &mut self,
-        cx: &mut TransportCx<'_>,
+        cx: &mut TransportCx<'_, S>,
         session: u32,
         local: SocketAddrV4,
         req: &ConnectRequest,
     ) -> Result<u32, SessionError>;
 
     /// The app wrote into the tx fifo of `session`: send what can be sent.
-    fn push_tx(&mut self, cx: &mut TransportCx<'_>, session: u32) -> usize;
+    fn push_tx(&mut self, cx: &mut TransportCx<'_, S>, session: u32) -> usize;
+
+    /// Whether data still in a session's tx fifo after [`Transport::push_tx`]
+    /// is data the transport could not send yet, so the worker calls
+    /// `push_tx` again on its next loop (true by default). A transport that
+    /// keeps sent but unacknowledged data in the fifo, and drives itself when
+    /// it can send more (on acknowledgements, timers, buffers, ring space),
+    /// says false: retrying would spin the worker until the peer's ACK.
+    fn retry_tx_while_fifo_has_data(&self) -> bool {
+        true
+    }
 
     /// The app read from the rx fifo of `session` (window updates).
-    fn app_rx(&mut self, _cx: &mut TransportCx<'_>, _session: u32) {}
+    fn app_rx(&mut self, _cx: &mut TransportCx<'_, S>, _session: u32) {}
 
     /// The app closed `session`: finish gracefully. The transport raises
     /// TransportClosed when the session can be freed.
-    fn close(&mut self, cx: &mut TransportCx<'_>, session: u32);
+    fn close(&mut self, cx: &mut TransportCx<'_, S>, session: u32);
 
     /// Abort `session` at once (the app worker is going away): reset the
     /// peer if the protocol has a way, forget the connection, raise nothing.
-    fn abort(&mut self, cx: &mut TransportCx<'_>, session: u32);
+    fn abort(&mut self, cx: &mut TransportCx<'_, S>, session: u32);
 
     /// The app will write no more to `session` but goes on reading (half-close):
     /// tell the peer once what is in the tx fifo has gone. Nothing by default
     /// (datagrams have no end of stream).
-    fn shutdown_write(&mut self, _cx: &mut TransportCx<'_>, _session: u32) {}
+    fn shutdown_write(&mut self, _cx: &mut TransportCx<'_, S>, _session: u32) {}
 
     /// Timers and deferred work; returns how much was done.
-    fn poll(&mut self, _cx: &mut TransportCx<'_>) -> usize {
+    fn poll(&mut self, _cx: &mut TransportCx<'_, S>) -> usize {
         0
     }
 
@@ -193,7 +203,7 @@ pub const EPHEMERAL_FIRST: u16 = 49152;
 /// range by turns (`(port - EPHEMERAL_FIRST) % workers == worker`), so two
 /// workers never pick the same port; where the port's RSS key and table are
 /// known, a port is taken only if the peer's replies hash to this worker's
-/// queue ([`PortL3::pick_local_port`]). The search starts after the last port
+/// queue ([`Seam::pick_local_port`]). The search starts after the last port
 /// picked, so ports are used round the range.
 #[derive(Debug, Clone)]
 pub struct PortPicker {
@@ -224,9 +234,9 @@ impl PortPicker {
     /// A port for an active open of `l4` from `local_ip` to `remote` for
     /// which `free` holds (the transport's own check: no connection, or one
     /// it may take over).
-    pub fn pick(
+    pub fn pick<S: Seam>(
         &mut self,
-        io: &PortL3,
+        io: &S,
         net: &NetTables,
         l4: Protocol,
         local_ip: Ipv4Addr,

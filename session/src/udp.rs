@@ -20,12 +20,10 @@
 //! port unreachable.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 
-use dataplane::device::PortL3;
-use dataplane::mbuf::Mbuf;
+use net::device::PacketBuf;
 use net::l3::counters::Counter;
 use net::l3::Ip4Delivery;
 use net::seam::Seam;
@@ -88,53 +86,11 @@ pub struct Tuple {
     pub remote: SocketAddrV4,
 }
 
-/// A multiply-xor hasher for the 5-tuple tables: the keys are fixed-size
-/// integers, and SipHash's DoS resistance costs more than it buys on a
-/// table whose size is bounded by fifo memory.
-#[derive(Default, Clone, Copy)]
-pub struct TupleHasher(u64);
-
-impl Hasher for TupleHasher {
-    fn finish(&self) -> u64 {
-        // MurmurHash3's finaliser, so every input bit reaches the top bits
-        // the table uses for its control bytes.
-        let mut h = self.0;
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-        h ^ (h >> 33)
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(u64::from(b));
-        }
-    }
-
-    fn write_u8(&mut self, v: u8) {
-        self.write_u64(u64::from(v));
-    }
-
-    fn write_u16(&mut self, v: u16) {
-        self.write_u64(u64::from(v));
-    }
-
-    fn write_u32(&mut self, v: u32) {
-        self.write_u64(u64::from(v));
-    }
-
-    fn write_u64(&mut self, v: u64) {
-        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-
-    fn write_usize(&mut self, v: usize) {
-        self.write_u64(v as u64);
-    }
-}
-
-/// A `HashMap` keyed by tuples with [`TupleHasher`].
-pub type TupleMap<K, V> = HashMap<K, V, BuildHasherDefault<TupleHasher>>;
+/// A `HashMap` for the per-packet tables (keys from the network: tuples,
+/// addresses): foldhash, a few instructions per fixed-size key where
+/// SipHash takes over a hundred, seeded per table so keys that collide in
+/// one process's table cannot be precomputed.
+pub type TupleMap<K, V> = HashMap<K, V, foldhash::quality::RandomState>;
 
 /// One UDP connection.
 #[derive(Debug, Clone)]
@@ -327,7 +283,7 @@ impl UdpTransport {
     /// Checks a received datagram (length, checksum); counts and returns `None` when it is bad.
     ///
     /// The checksum is verified in software unless the NIC already did.
-    pub fn parse(&self, io: &PortL3, d: &Ip4Delivery<Mbuf>) -> Option<UdpInput> {
+    pub fn parse<S: Seam>(&self, io: &S, d: &Ip4Delivery<S::Buf>) -> Option<UdpInput> {
         let counters = &self.counters;
         let verify = match io.l4_csum_status(d) {
             CsumStatus::Good | CsumStatus::Verified => false,
@@ -408,7 +364,7 @@ impl UdpTransport {
     }
 
     /// Sends one datagram of session `index` from its tx fifo; false when there is none (or no buffer).
-    fn send_one(&mut self, cx: &mut TransportCx<'_>, index: u32) -> bool {
+    fn send_one<S: Seam>(&mut self, cx: &mut TransportCx<'_, S>, index: u32) -> bool {
         let Some(s) = cx.sessions.get_mut(index) else { return false };
         let Some(c) = self.conns.get_mut(s.conn).filter(|c| c.session == index) else { return false };
         let Some(fifos) = s.fifos.as_ref() else { return false };
@@ -433,7 +389,7 @@ impl UdpTransport {
         // The IPv4 header and the checksum are the seam's: the NIC's checksum
         // when it offers, else software.
         u.emit(&mut udp::Packet::new_unchecked(&mut buf[..]));
-        c.last_ns = cx.io.now_ns;
+        c.last_ns = cx.io.now_ns();
         c.tx_dgrams += 1;
         s.tx_bytes += len as u64;
         self.counters.inc(UdpCounter::TxDatagrams);
@@ -447,14 +403,14 @@ impl UdpTransport {
     }
 }
 
-impl Transport for UdpTransport {
+impl<S: Seam> Transport<S> for UdpTransport {
     fn proto(&self) -> TransportProto {
         TransportProto::Udp
     }
 
     fn connect(
         &mut self,
-        cx: &mut TransportCx<'_>,
+        cx: &mut TransportCx<'_, S>,
         session: u32,
         local: SocketAddrV4,
         req: &ConnectRequest,
@@ -472,7 +428,7 @@ impl Transport for UdpTransport {
             p => p,
         };
         let tuple = Tuple { local: SocketAddrV4::new(*local.ip(), port), remote };
-        let conn = self.add(session, tuple, false, cx.io.now_ns)?;
+        let conn = self.add(session, tuple, false, cx.io.now_ns())?;
         if let Some(s) = cx.sessions.get_mut(session) {
             s.local = tuple.local;
             s.conn = conn;
@@ -482,7 +438,7 @@ impl Transport for UdpTransport {
         Ok(conn)
     }
 
-    fn push_tx(&mut self, cx: &mut TransportCx<'_>, session: u32) -> usize {
+    fn push_tx(&mut self, cx: &mut TransportCx<'_, S>, session: u32) -> usize {
         let mut sent = 0;
         while sent < TX_BATCH && self.send_one(cx, session) {
             sent += 1;
@@ -493,7 +449,7 @@ impl Transport for UdpTransport {
         sent
     }
 
-    fn close(&mut self, cx: &mut TransportCx<'_>, session: u32) {
+    fn close(&mut self, cx: &mut TransportCx<'_, S>, session: u32) {
         // Send what the app queued before closing, then forget the tuple.
         while self.send_one(cx, session) {}
         if let Some(s) = cx.sessions.get(session) {
@@ -502,15 +458,15 @@ impl Transport for UdpTransport {
         cx.event(session, EventKind::TransportClosed);
     }
 
-    fn abort(&mut self, cx: &mut TransportCx<'_>, session: u32) {
+    fn abort(&mut self, cx: &mut TransportCx<'_, S>, session: u32) {
         if let Some(s) = cx.sessions.get(session) {
             self.remove_of(s.conn, session);
         }
     }
 
-    fn poll(&mut self, cx: &mut TransportCx<'_>) -> usize {
+    fn poll(&mut self, cx: &mut TransportCx<'_, S>) -> usize {
         self.publish_fifo_usage();
-        let now = cx.io.now_ns;
+        let now = cx.io.now_ns();
         if self.cfg.idle_timeout_ns == 0 || now < self.next_idle_scan_ns {
             return 0;
         }
@@ -560,7 +516,7 @@ mod test {
     #[test]
     fn tuple_hasher_spreads_ports() {
         use std::hash::BuildHasher;
-        let b = BuildHasherDefault::<TupleHasher>::default();
+        let b = foldhash::quality::RandomState::default();
         let mut seen = std::collections::HashSet::new();
         for p in 0..1000u16 {
             let t = Tuple {

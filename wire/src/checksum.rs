@@ -5,7 +5,7 @@
 //! UDP/TCP segment), so it adds eight bytes at a time in native byte order
 //! and swaps once at the end, which RFC 1071 §2(B) shows is equivalent.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Add `data`, as big-endian 16-bit words (an odd last byte is padded with
 /// zero), to the partial sum `initial`. The result is a partial sum for
@@ -71,6 +71,21 @@ pub fn pseudo_header_ipv4(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, length: u1
     let s = u32::from(src);
     let d = u32::from(dst);
     (s >> 16) + (s & 0xffff) + (d >> 16) + (d & 0xffff) + u32::from(protocol) + u32::from(length)
+}
+
+/// The partial sum of the IPv6 pseudo header (RFC 8200 8.1) used by UDP,
+/// TCP and ICMPv6: source, destination, the upper-layer length as 32 bits,
+/// three zero bytes and the next header.
+#[inline]
+pub fn pseudo_header_ipv6(src: &Ipv6Addr, dst: &Ipv6Addr, next_header: u8, length: u32) -> u32 {
+    let words = |a: &Ipv6Addr| a.segments().iter().map(|&w| u32::from(w)).sum::<u32>();
+    reduce(
+        u64::from(words(src))
+            + u64::from(words(dst))
+            + u64::from(length >> 16)
+            + u64::from(length & 0xffff)
+            + u64::from(next_header),
+    )
 }
 
 #[cfg(test)]
@@ -139,6 +154,18 @@ mod test {
     fn pseudo_header() {
         let s = pseudo_header_ipv4(Ipv4Addr::new(198, 18, 0, 1), Ipv4Addr::new(198, 18, 0, 2), 17, 12);
         assert_eq!(s, 0xc612 + 0x0001 + 0xc612 + 0x0002 + 17 + 12);
+    }
+
+    #[test]
+    fn pseudo_header_v6_matches_bytes() {
+        let src: Ipv6Addr = "fd00:198:18::1".parse().unwrap();
+        let dst: Ipv6Addr = "fe80::5054:ff:fe12:3456".parse().unwrap();
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(&src.octets());
+        bytes.extend_from_slice(&dst.octets());
+        bytes.extend_from_slice(&70000u32.to_be_bytes());
+        bytes.extend_from_slice(&[0, 0, 0, 58]);
+        assert_eq!(fold(pseudo_header_ipv6(&src, &dst, 58, 70000)), data(&bytes));
     }
 
     proptest! {

@@ -2,7 +2,8 @@
 //! of dpnode, with no DPDK, no libc and no I/O.
 //!
 //! One file per protocol ([`ethernet`], [`arp`], [`ipv4`], [`icmp`],
-//! [`udp`], [`tcp`] with its options): zero-copy views (`Packet<T>` /
+//! [`ipv6`] with its extension headers, [`icmpv6`], [`ndp`], [`udp`],
+//! [`tcp`] with its options): zero-copy views (`Packet<T>` /
 //! `Frame<T>`, validated once by `new_checked`, then accessors never panic)
 //! and `Repr` structs (the meaning of a header) with `parse` and `emit`.
 //! Beside them, what the layers above compute over those bytes: the Internet
@@ -20,7 +21,10 @@ pub mod arp;
 pub mod checksum;
 pub mod ethernet;
 pub mod icmp;
+pub mod icmpv6;
 pub mod ipv4;
+pub mod ipv6;
+pub mod ndp;
 pub mod offload;
 pub mod rss;
 pub mod tcp;

@@ -22,7 +22,7 @@
 //! load and one xor per input byte, and a port search re-hashes only the
 //! two bytes that change.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::ops::RangeInclusive;
 
 use crate::ipv4::Protocol;
@@ -84,6 +84,36 @@ pub fn toeplitz_v4(key: &[u8; KEY_LEN], src: Ipv4Addr, dst: Ipv4Addr) -> u32 {
 /// hashes TCP and UDP.
 pub fn toeplitz_v4_ports(key: &[u8; KEY_LEN], src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16) -> u32 {
     toeplitz(key, &tuple_v4_ports(src, dst, sport, dport))
+}
+
+/// The Toeplitz hash of the IPv6 2-tuple (source, destination), as a NIC
+/// hashes a non-TCP/UDP (or fragmented) IPv6 packet.
+pub fn toeplitz_v6(key: &[u8; KEY_LEN], src: &Ipv6Addr, dst: &Ipv6Addr) -> u32 {
+    toeplitz(key, &tuple_v6(src, dst))
+}
+
+/// The Toeplitz hash of the IPv6 4-tuple (addresses, then ports, in
+/// network byte order), as a NIC hashes TCP and UDP over IPv6 without
+/// extension headers.
+pub fn toeplitz_v6_ports(key: &[u8; KEY_LEN], src: &Ipv6Addr, dst: &Ipv6Addr, sport: u16, dport: u16) -> u32 {
+    toeplitz(key, &tuple_v6_ports(src, dst, sport, dport))
+}
+
+#[inline]
+fn tuple_v6(src: &Ipv6Addr, dst: &Ipv6Addr) -> [u8; 32] {
+    let mut t = [0u8; 32];
+    t[..16].copy_from_slice(&src.octets());
+    t[16..].copy_from_slice(&dst.octets());
+    t
+}
+
+#[inline]
+fn tuple_v6_ports(src: &Ipv6Addr, dst: &Ipv6Addr, sport: u16, dport: u16) -> [u8; MAX_INPUT] {
+    let mut t = [0u8; MAX_INPUT];
+    t[..32].copy_from_slice(&tuple_v6(src, dst));
+    t[32..34].copy_from_slice(&sport.to_be_bytes());
+    t[34..].copy_from_slice(&dport.to_be_bytes());
+    t
 }
 
 #[inline]
@@ -158,6 +188,26 @@ impl Toeplitz {
     #[inline]
     pub fn hash_v4_ports(&self, src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16) -> u32 {
         self.hash(&tuple_v4_ports(src, dst, sport, dport))
+    }
+
+    /// Hash of the IPv6 2-tuple.
+    #[inline]
+    pub fn hash_v6(&self, src: &Ipv6Addr, dst: &Ipv6Addr) -> u32 {
+        self.hash(&tuple_v6(src, dst))
+    }
+
+    /// Hash of the IPv6 4-tuple (addresses and ports in network order).
+    #[inline]
+    pub fn hash_v6_ports(&self, src: &Ipv6Addr, dst: &Ipv6Addr, sport: u16, dport: u16) -> u32 {
+        self.hash(&tuple_v6_ports(src, dst, sport, dport))
+    }
+
+    /// The part of an IPv6 4-tuple hash contributed by the destination port
+    /// alone (bytes 34 and 35), as [`dport_term`](Self::dport_term) is for IPv4.
+    #[inline]
+    pub fn dport_term_v6(&self, dport: u16) -> u32 {
+        let [hi, lo] = dport.to_be_bytes();
+        self.table[34][hi as usize] ^ self.table[35][lo as usize]
     }
 
     /// The part of an IPv4 4-tuple hash contributed by the destination port
@@ -265,6 +315,23 @@ impl RssTable {
         } else {
             self.hasher.hash_v4(src, dst)
         }
+    }
+
+    /// The hash the NIC computes for a received (unfragmented, no
+    /// extension headers) `l4` packet over IPv6.
+    #[inline]
+    pub fn flow_hash_v6(&self, l4: Protocol, src: &Ipv6Addr, dst: &Ipv6Addr, sport: u16, dport: u16) -> u32 {
+        if self.hashes_ports(l4) {
+            self.hasher.hash_v6_ports(src, dst, sport, dport)
+        } else {
+            self.hasher.hash_v6(src, dst)
+        }
+    }
+
+    /// The queue a received `l4` packet over IPv6 lands on.
+    #[inline]
+    pub fn queue_for_flow_v6(&self, l4: Protocol, src: &Ipv6Addr, dst: &Ipv6Addr, sport: u16, dport: u16) -> u16 {
+        self.queue_for(self.flow_hash_v6(l4, src, dst, sport, dport))
     }
 
     /// The queue a hash lands on.
@@ -395,6 +462,31 @@ mod test {
             assert_eq!(toeplitz_v4_ports(&RSS_KEY, src, dst, sp, dp), x.ip_tcp, "{src}:{sp} -> {dst}:{dp}");
             assert_eq!(t.hash_v4(src, dst), x.ip);
             assert_eq!(t.hash_v4_ports(src, dst, sp, dp), x.ip_tcp);
+        }
+    }
+
+    /// The IPv6 rows of the same suite: (dst, dport, src, sport, IPv6
+    /// only, IPv6 with TCP ports).
+    const VECTORS_V6: &[(&str, u16, &str, u16, u32, u32)] = &[
+        ("3ffe:2501:200:3::1", 1766, "3ffe:2501:200:1fff::7", 2794, 0x2cc18cd5, 0x40207d3d),
+        ("ff02::1", 4739, "3ffe:501:8::260:97ff:fe40:efab", 14230, 0x0f0c461c, 0xdde51bbf),
+        ("fe80::200:f8ff:fe21:67cf", 38024, "3ffe:1900:4545:3:200:f8ff:fe21:67cf", 44251, 0x4b61e985, 0x02d1feef),
+    ];
+
+    #[test]
+    fn published_vectors_v6() {
+        let t = Toeplitz::new(&RSS_KEY);
+        let table = RssTable::new(&RSS_KEY, Reta::round_robin(128, 4), 4, true, false);
+        for &(dst, dp, src, sp, ip, ip_tcp) in VECTORS_V6 {
+            let (src, dst): (Ipv6Addr, Ipv6Addr) = (src.parse().unwrap(), dst.parse().unwrap());
+            assert_eq!(toeplitz_v6(&RSS_KEY, &src, &dst), ip, "{src} -> {dst}");
+            assert_eq!(toeplitz_v6_ports(&RSS_KEY, &src, &dst, sp, dp), ip_tcp, "{src}.{sp} -> {dst}.{dp}");
+            assert_eq!(t.hash_v6(&src, &dst), ip);
+            assert_eq!(t.hash_v6_ports(&src, &dst, sp, dp), ip_tcp);
+            assert_eq!(t.hash_v6_ports(&src, &dst, sp, 0) ^ t.dport_term_v6(dp), ip_tcp);
+            assert_eq!(table.flow_hash_v6(Protocol::Tcp, &src, &dst, sp, dp), ip_tcp);
+            assert_eq!(table.flow_hash_v6(Protocol::Udp, &src, &dst, sp, dp), ip);
+            assert_eq!(table.queue_for_flow_v6(Protocol::Tcp, &src, &dst, sp, dp), table.queue_for(ip_tcp));
         }
     }
 

@@ -12,7 +12,7 @@
 use core::cmp::Ordering;
 use core::fmt;
 use core::ops;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::{checksum, Error};
 
@@ -915,6 +915,33 @@ impl fmt::Display for Repr {
     }
 }
 
+impl<T: AsRef<[u8]>> Packet<T> {
+    /// Whether the checksum over the whole buffer is correct for these IPv6
+    /// addresses (the IPv6 pseudo header, RFC 8200 8.1).
+    #[inline]
+    pub fn verify_checksum_v6(&self, src_addr: &Ipv6Addr, dst_addr: &Ipv6Addr) -> bool {
+        let data = self.buffer.as_ref();
+        let Ok(len) = u32::try_from(data.len()) else {
+            return false;
+        };
+        let pseudo = checksum::pseudo_header_ipv6(src_addr, dst_addr, PROTOCOL_TCP, len);
+        checksum::fold(checksum::sum(data, pseudo)) == 0
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
+    /// Compute the checksum over the IPv6 pseudo header and the whole
+    /// buffer and store it.
+    #[inline]
+    pub fn fill_checksum_v6(&mut self, src_addr: &Ipv6Addr, dst_addr: &Ipv6Addr) {
+        self.set_checksum(0);
+        let data = self.buffer.as_ref();
+        let pseudo = checksum::pseudo_header_ipv6(src_addr, dst_addr, PROTOCOL_TCP, data.len() as u32);
+        let c = checksum::fold(checksum::sum(data, pseudo));
+        self.set_checksum(c);
+    }
+}
+
 #[cfg(test)]
 mod test {
     use super::*;
@@ -1168,5 +1195,23 @@ mod test {
         assert_eq!(Flags::ACK.to_string(), ".");
         assert_eq!((Flags::FIN | Flags::PSH | Flags::ACK).to_string(), "FP.");
         assert_eq!(Flags::RST.to_string(), "R");
+    }
+
+    #[test]
+    fn checksum_over_ipv6() {
+        // scapy: IPv6(fd00:198:18::1 -> ::2)/TCP(40000 -> 80, seq 1, SYN, window 65535).
+        let src: Ipv6Addr = "fd00:198:18::1".parse().unwrap();
+        let dst: Ipv6Addr = "fd00:198:18::2".parse().unwrap();
+        let bytes = [
+            0x9c, 0x40, 0x00, 0x50, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x50, 0x02, 0xff, 0xff, 0x15, 0xed,
+            0x00, 0x00,
+        ];
+        let p = Packet::new_checked(&bytes[..]).unwrap();
+        assert!(p.verify_checksum_v6(&src, &dst));
+        assert!(!p.verify_checksum_v6(&dst, &Ipv6Addr::from(src.to_bits() + 2)));
+        let mut buf = bytes;
+        buf[16..18].fill(0);
+        Packet::new_unchecked(&mut buf[..]).fill_checksum_v6(&src, &dst);
+        assert_eq!(buf, bytes);
     }
 }

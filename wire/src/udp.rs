@@ -1,9 +1,11 @@
 //! UDP (RFC 768) over IPv4. The checksum covers an IPv4 pseudo header, so
 //! `fill_checksum` and `verify_checksum` take the addresses. A zero checksum
 //! field means "not computed" (allowed on IPv4) and verifies as correct;
-//! a computed checksum of zero is therefore sent as 0xffff.
+//! a computed checksum of zero is therefore sent as 0xffff. Over IPv6 the
+//! checksum is mandatory (RFC 8200 8.1): the `_v6` methods use the IPv6
+//! pseudo header and a zero field fails verification.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::{checksum, Error};
 
@@ -226,6 +228,32 @@ impl Repr {
     }
 }
 
+impl<T: AsRef<[u8]>> Packet<T> {
+    /// Whether the checksum is correct for these IPv6 addresses; a zero
+    /// field is wrong, since IPv6 makes the UDP checksum mandatory.
+    #[inline]
+    pub fn verify_checksum_v6(&self, src_addr: &Ipv6Addr, dst_addr: &Ipv6Addr) -> bool {
+        if self.checksum() == 0 {
+            return false;
+        }
+        let len = self.len();
+        let pseudo = checksum::pseudo_header_ipv6(src_addr, dst_addr, PROTOCOL_UDP, u32::from(len));
+        checksum::fold(checksum::sum(&self.buffer.as_ref()[..usize::from(len)], pseudo)) == 0
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
+    /// `fill_checksum` over the IPv6 pseudo header (0 is sent as 0xffff).
+    #[inline]
+    pub fn fill_checksum_v6(&mut self, src_addr: &Ipv6Addr, dst_addr: &Ipv6Addr) {
+        self.set_checksum(0);
+        let len = self.len();
+        let pseudo = checksum::pseudo_header_ipv6(src_addr, dst_addr, PROTOCOL_UDP, u32::from(len));
+        let c = checksum::fold(checksum::sum(&self.buffer.as_ref()[..usize::from(len)], pseudo));
+        self.set_checksum(if c == 0 { 0xffff } else { c });
+    }
+}
+
 #[cfg(test)]
 mod test {
     use super::*;
@@ -320,5 +348,21 @@ mod test {
         let p = Packet::new_checked(&buf[..]).unwrap();
         assert!(p.is_empty() && p.payload().is_empty());
         assert_eq!(Repr::parse(&p, SRC, DST, true), Ok(repr));
+    }
+
+    #[test]
+    fn checksum_over_ipv6() {
+        // scapy: IPv6(fd00:198:18::1 -> ::2)/UDP(5000 -> 7)/"hello", checksum 0xab0e.
+        let src: Ipv6Addr = "fd00:198:18::1".parse().unwrap();
+        let dst: Ipv6Addr = "fd00:198:18::2".parse().unwrap();
+        let bytes = [0x13, 0x88, 0x00, 0x07, 0x00, 0x0d, 0xab, 0x0e, 0x68, 0x65, 0x6c, 0x6c, 0x6f];
+        let p = Packet::new_checked(&bytes[..]).unwrap();
+        assert!(p.verify_checksum_v6(&src, &dst));
+        assert!(!p.verify_checksum_v6(&dst, &"fd00:198:18::3".parse().unwrap()));
+        let mut buf = bytes;
+        buf[6..8].fill(0);
+        assert!(!Packet::new_checked(&buf[..]).unwrap().verify_checksum_v6(&src, &dst));
+        Packet::new_unchecked(&mut buf[..]).fill_checksum_v6(&src, &dst);
+        assert_eq!(buf, bytes);
     }
 }

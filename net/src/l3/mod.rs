@@ -1,4 +1,5 @@
-//! A worker's L2/L3: Ethernet input, ARP, IPv4 input and output, ICMP.
+//! A worker's L2/L3: Ethernet input, ARP, IPv4 input and output, ICMP;
+//! IPv6 link-local, NDP and ICMPv6 echo in [`ip6`].
 //!
 //! [`L3`] is the per-worker half (a [`Device`] with its queues and tx
 //! batches, ARP caches, counters); [`NetTables`] is the shared half
@@ -18,6 +19,7 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 pub mod counters;
+pub mod ip6;
 
 use crate::arp_cache::{ArpCache, ArpConfig, Enqueue};
 use crate::device::{Burst, Device, PacketBuf};
@@ -104,6 +106,8 @@ pub struct L3<D: Device> {
     caps: Vec<PortCaps>,
     /// Longest frame accepted per interface (Ethernet header + MTU).
     max_frame: Vec<usize>,
+    /// IPv6 per interface (made on first use: see [`ip6`]).
+    ip6: Vec<ip6::Ip6Iface<D::Buf>>,
 }
 
 /// ICMP errors a worker may send per second, and how many it may save up.
@@ -125,6 +129,7 @@ impl<D: Device> L3<D> {
             icmp_tokens: TokenBucket::new(ICMP_ERRORS_PER_S, ICMP_ERROR_BURST),
             caps: vec![PortCaps::default(); n],
             max_frame: vec![usize::MAX; n],
+            ip6: Vec::new(),
         }
     }
 
@@ -242,6 +247,12 @@ impl<D: Device> L3<D> {
         for ip in ips {
             cache.remove(ip);
         }
+        if let Some(s) = self.ip6.get_mut(iface) {
+            let ips: Vec<_> = s.nd.iter(self.now_ns).map(|e| e.ip).collect();
+            for ip in ips {
+                s.nd.remove(ip);
+            }
+        }
     }
 
     /// Run deferred control work; returns how many items ran.
@@ -305,7 +316,8 @@ impl<D: Device> L3<D> {
             Err(_) => return self.drop(Counter::EthTruncated),
         };
         let ifc = &net.interfaces[iface];
-        if dst != ifc.mac && !dst.is_broadcast() {
+        let ip6_group = ethertype == EtherType::Ipv6 && dst.is_multicast() && self.ip6_accepts_mac(net, iface, dst);
+        if dst != ifc.mac && !dst.is_broadcast() && !ip6_group {
             return self.drop(Counter::EthNotForUs);
         }
         // A PMD may hand up frames longer than the MTU (net_tap does): a
@@ -319,8 +331,12 @@ impl<D: Device> L3<D> {
                 None
             }
             EtherType::Ipv4 => self.ip4_input(net, iface, m),
+            EtherType::Ipv6 => {
+                self.ip6_input(net, iface, m);
+                None
+            }
             EtherType::Vlan | EtherType::QinQ => self.drop(Counter::EthVlanTagged),
-            EtherType::Ipv6 | EtherType::Unknown(_) => self.drop(Counter::EthUnknownType),
+            EtherType::Unknown(_) => self.drop(Counter::EthUnknownType),
         }
     }
 
@@ -681,6 +697,7 @@ impl<D: Device> L3<D> {
                 self.arp_request(net, iface, ip);
             }
         }
+        self.ip6_timers(net);
     }
 
     /// The ARP entries of `iface`: (address, MAC, expiry time in ns).

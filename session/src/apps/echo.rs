@@ -23,7 +23,9 @@
 //! kernel twin (`dpnode kbench`) uses this module's pattern, checks and
 //! report, so the two stacks are measured with the same logic.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
+
+use foldhash::{HashMap, HashSet};
 use std::sync::mpsc;
 
 use ::echo::{
@@ -31,6 +33,8 @@ use ::echo::{
 };
 
 use shm::types::{Endpoint, SessionHandle, TransportOptions};
+
+use net::seam::Seam;
 
 use crate::builtin::{AppApi, BuiltinApp};
 use crate::snapshot::BuiltinAppSnapshot;
@@ -53,7 +57,7 @@ impl EchoServer {
         EchoServer { buf: vec![0; 64 * 1024], ..Default::default() }
     }
 
-    fn echo(&mut self, api: &mut AppApi<'_>, s: SessionHandle) {
+    fn echo<S: Seam>(&mut self, api: &mut AppApi<'_, S>, s: SessionHandle) {
         let dgram = api.info(s).is_some_and(|i| i.proto.is_dgram());
         loop {
             let ready = api.rx_ready(s);
@@ -85,32 +89,32 @@ impl EchoServer {
     }
 }
 
-impl BuiltinApp for EchoServer {
-    fn accepted(&mut self, _api: &mut AppApi<'_>, _s: SessionHandle) -> bool {
+impl<S: Seam> BuiltinApp<S> for EchoServer {
+    fn accepted(&mut self, _api: &mut AppApi<'_, S>, _s: SessionHandle) -> bool {
         self.accepted += 1;
         true
     }
 
-    fn rx(&mut self, api: &mut AppApi<'_>, s: SessionHandle) {
+    fn rx(&mut self, api: &mut AppApi<'_, S>, s: SessionHandle) {
         self.echo(api, s);
     }
 
-    fn tx(&mut self, api: &mut AppApi<'_>, s: SessionHandle) {
+    fn tx(&mut self, api: &mut AppApi<'_, S>, s: SessionHandle) {
         self.echo(api, s);
     }
 
-    fn disconnected(&mut self, api: &mut AppApi<'_>, s: SessionHandle) {
+    fn disconnected(&mut self, api: &mut AppApi<'_, S>, s: SessionHandle) {
         // The peer sends no more, but what it sent still goes back: close
         // once it has (a close with unread data would reset the connection).
         self.draining.insert(s);
         self.echo(api, s);
     }
 
-    fn reset(&mut self, _api: &mut AppApi<'_>, s: SessionHandle) {
+    fn reset(&mut self, _api: &mut AppApi<'_, S>, s: SessionHandle) {
         self.draining.remove(&s);
     }
 
-    fn closed(&mut self, _api: &mut AppApi<'_>, s: SessionHandle) {
+    fn closed(&mut self, _api: &mut AppApi<'_, S>, s: SessionHandle) {
         self.draining.remove(&s);
     }
 
@@ -225,8 +229,8 @@ impl EchoClient {
             report: EchoReport { worker, sessions: mine, mode: cfg.mode, ..Default::default() },
             cfg,
             sessions,
-            by_handle: HashMap::new(),
-            closing: HashSet::new(),
+            by_handle: HashMap::default(),
+            closing: HashSet::default(),
             started_ns: None,
             stopping: false,
             finished: false,
@@ -242,7 +246,7 @@ impl EchoClient {
     }
 
     /// Opens session `i`'s connection (its first, or in `cps` the next one).
-    fn open(&mut self, api: &mut AppApi<'_>, i: usize) {
+    fn open<S: Seam>(&mut self, api: &mut AppApi<'_, S>, i: usize) {
         let now = api.now_ns();
         let cs = &mut self.sessions[i];
         cs.conns_left = cs.conns_left.saturating_sub(1);
@@ -258,7 +262,7 @@ impl EchoClient {
         }
     }
 
-    fn pump(&mut self, api: &mut AppApi<'_>, i: usize) -> usize {
+    fn pump<S: Seam>(&mut self, api: &mut AppApi<'_, S>, i: usize) -> usize {
         let now = api.now_ns();
         let chunk = self.cfg.chunk;
         // One message in flight in `rr` and `cps`; `window` datagrams in `bulk`.
@@ -314,7 +318,7 @@ impl EchoClient {
         work
     }
 
-    fn receive(&mut self, api: &mut AppApi<'_>, i: usize) {
+    fn receive<S: Seam>(&mut self, api: &mut AppApi<'_, S>, i: usize) {
         let now = api.now_ns();
         let Some(h) = self.sessions[i].handle else { return };
         loop {
@@ -357,7 +361,7 @@ impl EchoClient {
 
     /// Ends session `i`'s connection once everything it was to send came back;
     /// in `cps`, opens the next one.
-    fn check_done(&mut self, api: &mut AppApi<'_>, i: usize) {
+    fn check_done<S: Seam>(&mut self, api: &mut AppApi<'_, S>, i: usize) {
         let now = api.now_ns();
         let cs = &mut self.sessions[i];
         let Some(h) = cs.handle else { return };
@@ -388,7 +392,7 @@ impl EchoClient {
     }
 
     /// The duration is over: nothing new is sent or opened; what is in flight still counts.
-    fn stop(&mut self, api: &mut AppApi<'_>) {
+    fn stop<S: Seam>(&mut self, api: &mut AppApi<'_, S>) {
         self.stopping = true;
         for i in 0..self.sessions.len() {
             let cs = &mut self.sessions[i];
@@ -414,8 +418,8 @@ impl EchoClient {
     }
 }
 
-impl BuiltinApp for EchoClient {
-    fn connected(&mut self, api: &mut AppApi<'_>, opaque: u64, result: Result<SessionHandle, ConnectError>) {
+impl<S: Seam> BuiltinApp<S> for EchoClient {
+    fn connected(&mut self, api: &mut AppApi<'_, S>, opaque: u64, result: Result<SessionHandle, ConnectError>) {
         let i = opaque as usize;
         match result {
             Ok(h) => {
@@ -440,7 +444,7 @@ impl BuiltinApp for EchoClient {
         }
     }
 
-    fn rx(&mut self, api: &mut AppApi<'_>, s: SessionHandle) {
+    fn rx(&mut self, api: &mut AppApi<'_, S>, s: SessionHandle) {
         if let Some(&i) = self.by_handle.get(&s) {
             self.receive(api, i);
             if !self.sessions[i].done {
@@ -449,21 +453,21 @@ impl BuiltinApp for EchoClient {
         }
     }
 
-    fn tx(&mut self, api: &mut AppApi<'_>, s: SessionHandle) {
+    fn tx(&mut self, api: &mut AppApi<'_, S>, s: SessionHandle) {
         if let Some(&i) = self.by_handle.get(&s) {
             api.want_tx(s, false);
             self.pump(api, i);
         }
     }
 
-    fn disconnected(&mut self, api: &mut AppApi<'_>, s: SessionHandle) {
+    fn disconnected(&mut self, api: &mut AppApi<'_, S>, s: SessionHandle) {
         if let Some(&i) = self.by_handle.get(&s) {
             self.sessions[i].done = true;
         }
         api.close(s);
     }
 
-    fn reset(&mut self, _api: &mut AppApi<'_>, s: SessionHandle) {
+    fn reset(&mut self, _api: &mut AppApi<'_, S>, s: SessionHandle) {
         self.closing.remove(&s);
         if let Some(i) = self.by_handle.remove(&s) {
             self.sessions[i].done = true;
@@ -471,14 +475,14 @@ impl BuiltinApp for EchoClient {
         }
     }
 
-    fn closed(&mut self, _api: &mut AppApi<'_>, s: SessionHandle) {
+    fn closed(&mut self, _api: &mut AppApi<'_, S>, s: SessionHandle) {
         self.closing.remove(&s);
         if let Some(i) = self.by_handle.remove(&s) {
             self.sessions[i].handle = None;
         }
     }
 
-    fn poll(&mut self, api: &mut AppApi<'_>) -> usize {
+    fn poll(&mut self, api: &mut AppApi<'_, S>) -> usize {
         if self.finished {
             return 0;
         }

@@ -8,9 +8,11 @@
 //! that is not a well-formed request with headers under the limit gets a
 //! 4xx answer and the connection is closed after it.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use shm::types::SessionHandle;
+
+use net::seam::Seam;
 
 use crate::builtin::{AppApi, BuiltinApp};
 
@@ -151,7 +153,7 @@ impl HttpServer {
         HttpServer {
             body: body.to_string(),
             ok_heads: (ok(true), ok(false)),
-            conns: HashMap::new(),
+            conns: HashMap::default(),
             buf: vec![0; 16 * 1024],
             requests: 0,
             errors: 0,
@@ -174,7 +176,7 @@ impl HttpServer {
     }
 
     /// Writes what is pending; true when everything went out.
-    fn flush(api: &mut AppApi<'_>, s: SessionHandle, c: &mut Conn) -> bool {
+    fn flush<S: Seam>(api: &mut AppApi<'_, S>, s: SessionHandle, c: &mut Conn) -> bool {
         while c.out_pos < c.out.len() {
             let n = api.send(s, &c.out[c.out_pos..]);
             if n == 0 {
@@ -188,7 +190,7 @@ impl HttpServer {
         true
     }
 
-    fn serve(&mut self, api: &mut AppApi<'_>, s: SessionHandle) {
+    fn serve<S: Seam>(&mut self, api: &mut AppApi<'_, S>, s: SessionHandle) {
         let mut c = self.conns.remove(&s).unwrap_or_default();
         loop {
             if !Self::flush(api, s, &mut c) {
@@ -240,31 +242,31 @@ impl HttpServer {
     }
 }
 
-impl BuiltinApp for HttpServer {
-    fn accepted(&mut self, _api: &mut AppApi<'_>, s: SessionHandle) -> bool {
+impl<S: Seam> BuiltinApp<S> for HttpServer {
+    fn accepted(&mut self, _api: &mut AppApi<'_, S>, s: SessionHandle) -> bool {
         self.conns.insert(s, Conn::default());
         true
     }
 
-    fn rx(&mut self, api: &mut AppApi<'_>, s: SessionHandle) {
+    fn rx(&mut self, api: &mut AppApi<'_, S>, s: SessionHandle) {
         self.serve(api, s);
     }
 
-    fn tx(&mut self, api: &mut AppApi<'_>, s: SessionHandle) {
+    fn tx(&mut self, api: &mut AppApi<'_, S>, s: SessionHandle) {
         api.want_tx(s, false);
         self.serve(api, s);
     }
 
-    fn disconnected(&mut self, api: &mut AppApi<'_>, s: SessionHandle) {
+    fn disconnected(&mut self, api: &mut AppApi<'_, S>, s: SessionHandle) {
         self.conns.remove(&s);
         api.close(s);
     }
 
-    fn reset(&mut self, _api: &mut AppApi<'_>, s: SessionHandle) {
+    fn reset(&mut self, _api: &mut AppApi<'_, S>, s: SessionHandle) {
         self.conns.remove(&s);
     }
 
-    fn closed(&mut self, _api: &mut AppApi<'_>, s: SessionHandle) {
+    fn closed(&mut self, _api: &mut AppApi<'_, S>, s: SessionHandle) {
         self.conns.remove(&s);
     }
 

@@ -12,6 +12,7 @@
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
+use net::seam::Seam;
 use shm::types::{AttachOptions, SessionHandle};
 
 use super::MainCtx;
@@ -46,7 +47,7 @@ fn segment_error(e: shm::segment::SegmentError) -> SessionError {
     super::segment_error(e)
 }
 
-impl MainCtx {
+impl<S: Seam> MainCtx<S> {
     /// Attaches an external application and creates its first worker, with
     /// its queues in the first segment and a link on every data-plane worker.
     pub fn attach_external(

@@ -25,7 +25,7 @@
 
 use std::sync::atomic::Ordering;
 
-use dataplane::device::PortL3;
+use net::seam::Seam;
 use net::tables::NetTables;
 use shm::msg::{Event, FifoLoc, Request, SessionInfo, SessionRef, MAX_PAYLOAD, NO_HANDLE};
 use shm::types::{Endpoint, ErrorCode, SessionHandle};
@@ -52,7 +52,7 @@ enum Reading {
     Delete,
 }
 
-impl SessionWorker {
+impl<S: Seam> SessionWorker<S> {
     /// Whether app worker `app_wrk` is an external one registered on this worker.
     pub(super) fn is_external(&self, app_wrk: u32) -> bool {
         matches!(self.apps.get(&app_wrk), Some(WorkerApp { link: AppLink::External(_), .. }))
@@ -108,7 +108,7 @@ impl SessionWorker {
     }
 
     /// Delivers a session event to the external app that owns the session.
-    pub(super) fn deliver_external(&mut self, io: &mut PortL3, net: &NetTables, ev: SessionEvent) {
+    pub(super) fn deliver_external(&mut self, io: &mut S, net: &NetTables, ev: SessionEvent) {
         let Some(s) = self.sessions.get(ev.session).filter(|s| s.generation == ev.generation) else { return };
         let (app_wrk, opaque, state, listener) = (s.app_wrk, s.opaque, s.state, s.listener);
         let sref = SessionRef { session: self.handle(ev.session).0, generation: ev.generation };
@@ -208,7 +208,7 @@ impl SessionWorker {
     }
 
     /// Reads the requests external apps wrote since the last loop and acts on them.
-    pub(super) fn poll_external(&mut self, io: &mut PortL3, net: &NetTables, shared: &SessionShared) -> usize {
+    pub(super) fn poll_external(&mut self, io: &mut S, net: &NetTables, shared: &SessionShared) -> usize {
         if self.apps.is_empty() {
             return 0;
         }
@@ -226,7 +226,7 @@ impl SessionWorker {
     /// `why`) and acts on it; returns how many requests it read.
     fn read_requests(
         &mut self,
-        io: &mut PortL3,
+        io: &mut S,
         net: &NetTables,
         shared: &SessionShared,
         app_wrk: u32,
@@ -257,7 +257,7 @@ impl SessionWorker {
     /// yet (it is being deleted: listens and connects are dropped). Reads
     /// at most one queue's worth, so a peer refilling it cannot keep the
     /// worker here.
-    pub(super) fn drain_external(&mut self, io: &mut PortL3, net: &NetTables, shared: &SessionShared, app_wrk: u32) {
+    pub(super) fn drain_external(&mut self, io: &mut S, net: &NetTables, shared: &SessionShared, app_wrk: u32) {
         let mut buf = [0u8; MAX_PAYLOAD];
         self.read_requests(io, net, shared, app_wrk, &mut buf, Reading::Delete);
     }
@@ -290,16 +290,9 @@ impl SessionWorker {
         None
     }
 
-    fn external_request(
-        &mut self,
-        io: &mut PortL3,
-        net: &NetTables,
-        shared: &SessionShared,
-        app_wrk: u32,
-        req: Request,
-    ) {
+    fn external_request(&mut self, io: &mut S, net: &NetTables, shared: &SessionShared, app_wrk: u32, req: Request) {
         if matches!(req, Request::Listen { .. } | Request::Unlisten { .. })
-            && !self.external_link(app_wrk).is_some_and(|ep| ep.control_token(io.now_ns))
+            && !self.external_link(app_wrk).is_some_and(|ep| ep.control_token(io.now_ns()))
         {
             let e = SessionError::TooMany("listen/unlisten requests per second");
             return match req {
@@ -382,7 +375,7 @@ impl SessionWorker {
             let e = SessionError::UnsupportedConfig("no main thread to listen on".into());
             return self.bound_reply(app_wrk, context, ep, Err(e));
         };
-        let f = move |m: &mut MainCtx| {
+        let f = move |m: &mut MainCtx<S>| {
             let r = m.listen_from_worker(app_wrk, ep);
             m.rpc_worker(worker, move |nw| {
                 nw.stack.defer(Box::new(move |w, _, _, _| w.bound_reply(app_wrk, context, ep, r)))
@@ -402,14 +395,14 @@ impl SessionWorker {
     /// An unlisten from an external app: like a listen, answered with an unlisten reply.
     fn external_unlisten(&mut self, app_wrk: u32, context: u64, listener: u64) {
         let worker = self.index as usize;
-        let reply = move |w: &mut SessionWorker, r: Result<(), SessionError>| {
+        let reply = move |w: &mut SessionWorker<S>, r: Result<(), SessionError>| {
             let code = r.err().map_or(0, |e| e.code());
             w.ext_send(app_wrk, Event::Unlistened { context, listener, code });
         };
         let Some(tx) = self.to_main.as_mut() else {
             return reply(self, Err(SessionError::UnsupportedConfig("no main thread to unlisten on".into())));
         };
-        let f = move |m: &mut MainCtx| {
+        let f = move |m: &mut MainCtx<S>| {
             let r = m.unlisten_from_worker(app_wrk, SessionHandle(listener));
             m.rpc_worker(worker, move |nw| nw.stack.defer(Box::new(move |w, _, _, _| reply(w, r))));
         };

@@ -9,20 +9,21 @@
 //! and the error cases of the control operations as the main thread meets
 //! them. The EAL starts once per process, so this is one test.
 
-mod common;
+mod ring_node;
 
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::RingNode;
+use dataplane::device::PortL3;
 use dataplane::port;
+use dpnode::runtime::MainCtx;
 use echo::{merge_reports, EchoMode, EchoReport};
+use ring_node::RingNode;
 use session::app_worker::AppWorkerKind;
 use session::apps::echo::{EchoClient, EchoClientConfig, EchoServer};
 use session::builtin::{AppApi, BuiltinApp};
 use session::error::SessionError;
 use session::listener_tables::parse_uri;
-use session::main_thread::MainCtx;
 use session::segment::live_counts;
 use session::transport::{ConnectError, ConnectRequest};
 use session::worker::AppLink;
@@ -32,7 +33,7 @@ fn builtin() -> AttachOptions {
     AttachOptions { segment_size: 4 << 20, ..AttachOptions::builtin() }
 }
 
-fn server(_w: u32) -> AppLink {
+fn server(_w: u32) -> AppLink<PortL3> {
     AppLink::Builtin(Some(Box::new(EchoServer::new())))
 }
 
@@ -80,8 +81,8 @@ struct ListenFromWorker {
     bound: mpsc::Sender<Result<SessionHandle, SessionError>>,
 }
 
-impl BuiltinApp for ListenFromWorker {
-    fn poll(&mut self, api: &mut AppApi<'_>) -> usize {
+impl BuiltinApp<PortL3> for ListenFromWorker {
+    fn poll(&mut self, api: &mut AppApi<'_, PortL3>) -> usize {
         if self.asked {
             return 0;
         }
@@ -90,16 +91,16 @@ impl BuiltinApp for ListenFromWorker {
         1
     }
 
-    fn bound(&mut self, _api: &mut AppApi<'_>, ep: Endpoint, r: Result<SessionHandle, SessionError>) {
+    fn bound(&mut self, _api: &mut AppApi<'_, PortL3>, ep: Endpoint, r: Result<SessionHandle, SessionError>) {
         assert_eq!(ep, self.ep);
         let _ = self.bound.send(r);
     }
 
-    fn rx(&mut self, api: &mut AppApi<'_>, s: SessionHandle) {
+    fn rx(&mut self, api: &mut AppApi<'_, PortL3>, s: SessionHandle) {
         self.echo.rx(api, s)
     }
 
-    fn tx(&mut self, api: &mut AppApi<'_>, s: SessionHandle) {
+    fn tx(&mut self, api: &mut AppApi<'_, PortL3>, s: SessionHandle) {
         self.echo.tx(api, s)
     }
 }
@@ -113,8 +114,8 @@ struct ParentConnect {
     stale: Option<Result<(), SessionError>>,
 }
 
-impl BuiltinApp for ParentConnect {
-    fn poll(&mut self, api: &mut AppApi<'_>) -> usize {
+impl BuiltinApp<PortL3> for ParentConnect {
+    fn poll(&mut self, api: &mut AppApi<'_, PortL3>) -> usize {
         if self.step != 0 {
             return 0;
         }
@@ -126,7 +127,7 @@ impl BuiltinApp for ParentConnect {
         1
     }
 
-    fn connected(&mut self, api: &mut AppApi<'_>, _opaque: u64, r: Result<SessionHandle, ConnectError>) {
+    fn connected(&mut self, api: &mut AppApi<'_, PortL3>, _opaque: u64, r: Result<SessionHandle, ConnectError>) {
         let mut req = ConnectRequest::new(self.target);
         req.parent = Some(r.expect("plain connect works"));
         let live = api.connect(req);
@@ -202,7 +203,7 @@ fn session_layer_over_a_ring_port() {
     let target = parse_uri("udp://198.18.5.1/7").unwrap();
     let mut f = |_w| {
         let app = ParentConnect { target, step: 0, out: tx.clone(), stale: None };
-        AppLink::Builtin(Some(Box::new(app) as Box<dyn BuiltinApp>))
+        AppLink::Builtin(Some(Box::new(app) as Box<dyn BuiltinApp<PortL3>>))
     };
     let (pc, _, _) = ctx.attach("parent", builtin(), AppWorkerKind::Builtin, &mut f).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -253,7 +254,7 @@ fn session_layer_over_a_ring_port() {
         let ep = parse_uri("udp://0.0.0.0/77").unwrap();
         let mut f = |_w| {
             let app = ListenFromWorker { ep, asked: false, echo: EchoServer::new(), bound: tx.clone() };
-            AppLink::Builtin(Some(Box::new(app) as Box<dyn BuiltinApp>))
+            AppLink::Builtin(Some(Box::new(app) as Box<dyn BuiltinApp<PortL3>>))
         };
         let name = if expect_ok { "late" } else { "late2" };
         let (app, _, _) = ctx.attach(name, builtin(), AppWorkerKind::Builtin, &mut f).unwrap();

@@ -12,7 +12,7 @@
 //! being refused while other apps keep working. The EAL starts once per
 //! process, so this is one test.
 
-mod common;
+mod ring_node;
 
 use std::net::Ipv4Addr;
 use std::path::Path;
@@ -20,17 +20,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use common::RingNode;
 use dataplane::port;
+use dpnode::runtime::MainCtx;
 use dpnode_client::echo::{run_client, run_server, ClientConfig, ServerConfig};
 use dpnode_client::{App, AttachOptions, Endpoint, Error, Event, NodeError, TransportOptions};
 use echo::{merge_reports, EchoMode, EchoReport};
+use ring_node::RingNode;
 use session::api_server::ApiServer;
 use session::app_worker::AppWorkerKind;
 use session::apps::echo::{EchoClient, EchoClientConfig, EchoServer};
 use session::external_app::ApiStats;
 use session::listener_tables::parse_uri;
-use session::main_thread::MainCtx;
 use session::segment::live_counts;
 use session::snapshot::AppWorkerSnapshot;
 use session::worker::AppLink;
@@ -411,7 +411,8 @@ fn external_apps_over_a_ring_port() {
         // so the 24 sessions needed 3 added segments; once they are closed, the app is told they are gone.
         let grow_index = node.ctx.tables().control.app_by_name("grow-srv").map(|a| a.index).unwrap();
         node.until("added segments withdrawn", |n| {
-            live_counts() == (base.0 + 1, base.1) && n.api.describe_app(grow_index).contains(": 1 segments mapped")
+            live_counts() == (base.0 + 1, base.1)
+                && n.api.describe_app(grow_index).iter().flat_map(|c| &c.workers).any(|w| w.segments_mapped == 1)
         });
         assert!(node.stats.segments_withdrawn.load(Ordering::Relaxed) >= withdrawn + 3);
         stop_g.store(true, Ordering::SeqCst);
@@ -621,7 +622,10 @@ fn external_apps_over_a_ring_port() {
         // which never accepts, the client would time out.
         let r = node.builtin_client("fork-cli", "tcp://198.18.5.1/86", builtin(), 4, 256 << 10);
         assert!(r.ok() && r.bytes_received == 4 * (256 << 10), "{}", r.format());
-        assert!(node.ctx.tables().control.format_listeners().contains("0p,1"));
+        let workers: Vec<Vec<(u32, bool)>> = (node.ctx.tables().control.listeners_snapshot().iter())
+            .map(|l| l.workers.iter().map(|w| (w.map, w.passive)).collect())
+            .collect();
+        assert!(workers.contains(&vec![(0, true), (1, false)]), "{workers:?}");
         node.until("echo sessions closed", |n| n.sessions() == 0);
         assert_eq!(live_counts(), (base.0 + 2, base.1), "two app workers, a first segment each");
         let app_workers = |n: &Node| n.ctx.tables().control.app_by_name("forked").map(|a| a.worker_count());

@@ -2,7 +2,9 @@
 //! a `net_ring` port whose transmit side feeds its own receive side (so the
 //! node talks to itself through real mbufs, ARP and IPv4), one worker thread
 //! running the session layer, and the main thread's `MainCtx` for the test.
-//! The EAL starts once per process, so each test binary makes one.
+//! The EAL starts once per process, so each test binary makes one. (These
+//! tests live in the binary's crate because they need the EAL; the session
+//! crate itself does not depend on the DPDK layer.)
 #![allow(dead_code)]
 
 use std::net::Ipv4Addr;
@@ -14,17 +16,18 @@ use std::time::Duration;
 use dataplane::eal::{self, Eal};
 use dataplane::mempool::Mempool;
 use dataplane::port::{Port, PortConfig};
-use dataplane::worker::{self, IdleConfig, IdleMode, Tables, WorkerState};
+use dataplane::worker::{self, IdleConfig, IdleMode};
+use dpnode::runtime::{MainCtx, NodeWorker, SessionWorker};
 use net::arp_cache::ArpConfig;
 use net::control::barrier::barrier;
 use net::control::rpc::rpc_channel;
+use net::control::worker::{Tables, WorkerState};
 use net::l3::counters::Counters;
 use net::route::{Route, RouteTable};
 use net::tables::{Interface, NetTables};
-use session::main_thread::MainCtx;
 use session::tcp_transport::TcpTransportConfig;
 use session::udp::UdpConfig;
-use session::worker::{NodeWorker, SessionShared, SessionStats, SessionWorker};
+use session::worker::{SessionShared, SessionStats};
 use wire::ethernet::Address as Mac;
 use wire::ipv4::Cidr;
 

@@ -1,0 +1,177 @@
+//! Packet input: TCP segments go through the endpoint's demux policy
+//! (existing connection, listener, cookie, reset), UDP datagrams to their
+//! connection or a listener (accepting a new peer), with data enqueued
+//! into the sessions' rx fifos.
+
+use net::device::PacketBuf;
+use net::l3::Ip4Delivery;
+use net::seam::Seam;
+use net::tables::NetTables;
+use shm::types::{Proto, TransportProto};
+use wire::icmp;
+
+use crate::app_worker::AppWorkerKind;
+use crate::segment::fifo_pair_footprint;
+use crate::session::{dgram_enqueue, DgramHeader, SessionFifos};
+use crate::transport::{EventKind, SessionEvent};
+use crate::udp::{Tuple, UdpCounter};
+use tcp::endpoint::Action;
+
+use super::{SessionCounter, SessionShared, SessionWorker};
+
+impl<S: Seam> SessionWorker<S> {
+    /// TCP input: the endpoint's policy ([`TcpTransport::demux`]) says
+    /// where a segment goes: an existing connection (giving a half-open
+    /// one its session when its handshake completes), else a listener
+    /// (SYN: half-open or cookie; bare ACK: maybe a cookie), else a RST.
+    pub(super) fn tcp_input(&mut self, io: &mut S, net: &NetTables, shared: &SessionShared, d: Ip4Delivery<S::Buf>) {
+        let Some(seg) = self.tcp.parse(io, &d) else { return };
+        let end = (seg.payload_offset + seg.repr.payload_len).min(d.buf.len());
+        let payload = &d.buf.data()[seg.payload_offset.min(end)..end];
+        let worker = self.index;
+        let (ip, port) = (*seg.tuple.local.ip(), seg.tuple.local.port());
+        let action = self.tcp.demux(io.now_ns(), &seg, payload.len(), || {
+            let l = shared.control.lookup_listener(0, 0, Proto::Tcp, ip, port, false)?;
+            let options = shared.control.listener(l).map(|x| x.options).unwrap_or_default();
+            Some((l, Self::listener_rx_fifo_size(shared, l).unwrap_or(65536), options))
+        });
+        match action {
+            Action::Deliver { conn } => {
+                let mut cx = Self::cx(&mut self.sessions, &mut self.events, io, net, worker);
+                self.tcp.input(&mut cx, conn, &seg, payload);
+            }
+            Action::SessionThenDeliver { conn, listener } => {
+                let Some(s) = self.session_accept_alloc(
+                    io,
+                    shared,
+                    listener,
+                    TransportProto::Tcp,
+                    seg.tuple.local,
+                    seg.tuple.remote,
+                ) else {
+                    // No app or no fifo memory: drop it; the peer retransmits.
+                    return;
+                };
+                let mut cx = Self::cx(&mut self.sessions, &mut self.events, io, net, worker);
+                self.tcp.give_session(&mut cx, conn, s);
+                self.tcp.input(&mut cx, conn, &seg, payload);
+            }
+            Action::Accept { listener, iss, opts } => {
+                let mut cx = Self::cx(&mut self.sessions, &mut self.events, io, net, worker);
+                self.tcp.accept(&mut cx, listener, iss, &seg, opts);
+            }
+            Action::CookieAccept { listener, opts } => {
+                let Some(s) = self.session_accept_alloc(
+                    io,
+                    shared,
+                    listener,
+                    TransportProto::Tcp,
+                    seg.tuple.local,
+                    seg.tuple.remote,
+                ) else {
+                    return;
+                };
+                let mut cx = Self::cx(&mut self.sessions, &mut self.events, io, net, worker);
+                if !self.tcp.accept_cookie(&mut cx, s, listener, &seg, payload, opts) {
+                    self.session_free(s);
+                }
+            }
+            Action::SendCookie(repr) | Action::Reset(repr) => self.tcp.send_segment(io, net, &repr, &seg),
+            Action::Drop(_) => {}
+        }
+    }
+
+    /// UDP input: existing connection, else a listener (new session, if
+    /// admitted), else ICMP port unreachable.
+    pub(super) fn udp_input(&mut self, io: &mut S, net: &NetTables, shared: &SessionShared, d: Ip4Delivery<S::Buf>) {
+        let Some(u) = self.udp.parse(io, &d) else { return };
+        self.udp.counters.inc(UdpCounter::RxDatagrams);
+        let session = match self.udp.lookup(&u.tuple, io.now_ns()) {
+            Some((s, promoted)) => {
+                if promoted {
+                    self.udp_grow(s);
+                }
+                s
+            }
+            None => {
+                let Some(l) =
+                    shared.control.lookup_listener(0, 0, Proto::Udp, *u.tuple.local.ip(), u.tuple.local.port(), false)
+                else {
+                    self.udp.counters.inc(UdpCounter::NoListener);
+                    io.icmp_unreachable(net, &d, icmp::PORT_UNREACHABLE);
+                    return;
+                };
+                let Some(s) = self.udp_accept(io, shared, l, u.tuple) else { return };
+                s
+            }
+        };
+        self.udp_enqueue(session, &u.tuple, &d.buf.data()[u.payload_offset..u.payload_offset + u.payload_len]);
+    }
+
+    /// Session `index` received its second datagram: a builtin app's small
+    /// fifos are swapped for the app's own sizes, contents and event flags
+    /// carried over. Builtin apps touch fifos only from their callbacks on
+    /// this thread, so no view of the old pair survives. Kept small (and
+    /// counted) when fifo memory cannot take the difference.
+    pub(super) fn udp_grow(&mut self, index: u32) {
+        let Some(s) = self.sessions.get(index) else { return };
+        let Some(old) = s.fifos.as_ref() else { return };
+        if s.app.kind != AppWorkerKind::Builtin {
+            return;
+        }
+        let (rx, tx) = {
+            let sm = old.owner.segments();
+            let c = sm.config();
+            (c.rx_fifo_size, c.tx_fifo_size)
+        };
+        let (old_rx, old_tx) = (old.pair.rx.size, old.pair.tx.size);
+        if old_rx >= rx && old_tx >= tx {
+            return;
+        }
+        let footprint = |a, b| fifo_pair_footprint(a, b).map_or(u64::MAX, |v| v as u64);
+        let (before, after) = (footprint(old_rx, old_tx), footprint(rx, tx));
+        if !self.udp.fifo_fits(after.saturating_sub(before)) {
+            self.udp.counters.inc(UdpCounter::FifoGrowFailed);
+            return;
+        }
+        let new = match SessionFifos::alloc(&old.owner) {
+            Ok(f) => f,
+            Err(_) => {
+                self.udp.counters.inc(UdpCounter::FifoGrowFailed);
+                return;
+            }
+        };
+        let scratch = &mut self.scratch;
+        for (from, to) in [(&old.rx, &new.rx), (&old.tx, &new.tx)] {
+            let n = from.max_dequeue().min(scratch.len());
+            from.peek(0, &mut scratch[..n]);
+            to.enqueue(&scratch[..n]);
+            if from.has_event() {
+                to.set_event();
+            }
+        }
+        let Some(s) = self.sessions.get_mut(index) else { return };
+        if let Some(old) = s.fifos.replace(new) {
+            old.free();
+        }
+        self.udp.fifo_release(before);
+        self.udp.fifo_add(after);
+        self.udp.counters.inc(UdpCounter::FifoGrown);
+    }
+
+    pub(super) fn udp_enqueue(&mut self, index: u32, tuple: &Tuple, payload: &[u8]) {
+        let Some(s) = self.sessions.get_mut(index) else { return };
+        let hdr = DgramHeader { len: payload.len() as u32, remote: tuple.remote, local: tuple.local };
+        let Some(f) = s.fifos.as_mut() else { return };
+        if !f.rx.with_view_mut(|rx| dgram_enqueue(rx, &hdr, payload)) {
+            s.rx_dropped += 1;
+            self.stats.session.inc(SessionCounter::RxFifoFull);
+            return;
+        }
+        s.rx_bytes += payload.len() as u64;
+        if f.rx.set_event() {
+            let g = s.generation;
+            self.events.push(SessionEvent { session: index, generation: g, kind: EventKind::Rx });
+        }
+    }
+}

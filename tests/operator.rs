@@ -1,0 +1,267 @@
+//! End to end, the operator's tools: `dpnode ctl --json` and the Prometheus
+//! endpoint, on a node on net_tap inside a namespace the test creates, with
+//! the Linux kernel as the peer (ping, a TCP connection from python3).
+//!
+//! - `ctl --json show interface|errors|counters|session|app ...|tcp stats`
+//!   prints JSON that parses, and its fields are the ones the text shows.
+//! - A command that has no JSON form is an error that lists those that do.
+//! - `[metrics] listen` serves `/metrics`: curl scrapes it, Python's
+//!   `prometheus_client` parser reads it, the ping and interface counters
+//!   move with pings and match `show counters`; the sessions, TCP and
+//!   application gauges show the kernel's connection. A scraper that sends
+//!   nothing, one that sends an endless header and one that asks for another
+//!   path are dropped or refused while curl's scrapes go on.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::Value;
+
+fn tap_config(dev: &str, extra: &str) -> String {
+    format!(
+        "[dpdk]\nhugepages = \"off\"\n\n[[interface]]\nname = \"tap0\"\nvdev = \"net_tap0,iface={dev}\"\nip4 = \"198.18.0.2/24\"\n\n\
+         [workers]\nidle = \"sleep\"\n\n[[app]]\nkind = \"echo-server\"\nuri = \"tcp://0.0.0.0/7\"\n{extra}\n"
+    )
+}
+
+/// `dpnode ctl --json WORDS`, parsed.
+fn json(node: &Node, words: &[&str]) -> Value {
+    let mut args = vec!["--json"];
+    args.extend_from_slice(words);
+    let text = node.ctl(&args);
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("--json {words:?} is not JSON ({e}):\n{text}"))
+}
+
+/// A kernel TCP client in the namespace that sends one line to the node's echo server and then holds the
+/// connection open until it is killed.
+fn held_connection(ns: &Netns) -> Child {
+    let py = "import socket,time\ns=socket.create_connection(('198.18.0.2',7))\ns.sendall(b'hello\\n')\n\
+              assert s.recv(6)==b'hello\\n'\ntime.sleep(120)\n";
+    Command::new("ip")
+        .args(["netns", "exec", &ns.name, "python3", "-c", py])
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("spawn python3")
+}
+
+fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn ctl_json_prints_the_snapshots_the_text_is_made_from() {
+    if !require_root() {
+        return;
+    }
+    let t = tag();
+    let ns = Netns::new(&t);
+    let dev = format!("dpnt{t}");
+    let node = Node::start(&ns, &t, &tap_config(&dev, ""));
+    ns.kernel_addr(&dev, "198.18.0.1/24");
+    ns.sh("ping -c 3 -i 0.2 -W 5 198.18.0.2");
+    let mut client = held_connection(&ns);
+    wait_for("the kernel's connection to be a session", || {
+        json(&node, &["show", "session"])["workers"][0].as_array().is_some_and(|s| s.len() == 1)
+    });
+
+    // show interface: the port's name, address, MAC and PMD counts.
+    let ifs = json(&node, &["show", "interface"]);
+    let text = node.ctl(&["show", "interface"]);
+    let tap = &ifs[0];
+    assert_eq!(ifs.as_array().map(Vec::len), Some(1), "{ifs}");
+    assert_eq!(
+        (tap["name"].as_str(), tap["ip4"].as_str(), tap["up"].as_bool()),
+        (Some("tap0"), Some("198.18.0.2/24"), Some(true))
+    );
+    assert!(tap["rx_packets"].as_u64() >= Some(3) && tap["tx_packets"].as_u64() >= Some(3), "{tap}");
+    for key in ["mac", "driver", "device"] {
+        assert!(text.contains(tap[key].as_str().unwrap()), "{key} of {tap} not in:\n{text}");
+    }
+    assert_eq!(json(&node, &["show", "interface", "tap0"])[0]["name"], "tap0");
+    let (ok, e) = node.ctl_any(&["--json", "show", "interface", "nope"]);
+    assert!(!ok && e.contains("no interface named \"nope\""), "{e}");
+
+    // show counters: per worker, every counter; the pings were counted.
+    let counters = json(&node, &["show", "counters"]);
+    let count = |name: &str| {
+        counters[0].as_array().unwrap().iter().find(|c| c["name"] == name).map(|c| c["value"].as_u64().unwrap())
+    };
+    assert!(count("icmp echo requests received") >= Some(3), "{counters}");
+    assert_eq!(count("icmp echo replies sent"), count("icmp echo requests received"));
+    let text = node.ctl(&["show", "counters"]);
+    assert!(text.contains("icmp echo requests received") && text.starts_with("worker 0:"), "{text}");
+
+    // show errors: error counters only, each port's NIC drops, the main thread's.
+    let errors = json(&node, &["show", "errors"]);
+    let text = node.ctl(&["show", "errors"]);
+    assert!(errors["workers"].as_array().unwrap().iter().all(|c| c["error"] == true), "{errors}");
+    assert!(errors["workers"].as_array().unwrap().iter().any(|c| c["name"] == "ip4 bad header checksum"), "{errors}");
+    assert_eq!(errors["nics"][0]["port"], tap["device"]);
+    for c in errors["workers"].as_array().unwrap().iter().chain(errors["main"].as_array().unwrap()) {
+        if c["value"].as_u64() > Some(0) {
+            assert!(text.contains(c["name"].as_str().unwrap()), "{c} not in:\n{text}");
+        }
+    }
+
+    // show session: the kernel's connection, as the text shows it.
+    let sessions = json(&node, &["show", "session", "verbose"]);
+    let text = node.ctl(&["show", "session"]);
+    let s = &sessions["workers"][0][0];
+    assert_eq!(
+        (s["proto"].as_str(), s["state"].as_str(), s["local"].as_str()),
+        (Some("tcp"), Some("ready"), Some("198.18.0.2:7"))
+    );
+    assert_eq!(s["app"], "echo-server-tcp-7");
+    assert_eq!(s["conn"]["kind"], "tcp");
+    assert_eq!(s["conn"]["stats"]["state"], "ESTABLISHED");
+    // The echo sent the line back (TCP sessions count no rx bytes yet, only UDP ones do).
+    assert!(s["tx_bytes"].as_u64() >= Some(6), "{s}");
+    for key in ["handle", "local", "remote"] {
+        assert!(text.contains(s[key].as_str().unwrap()), "{key} of {s} not in:\n{text}");
+    }
+    assert_eq!((sessions["listeners"].as_u64(), sessions["apps"].as_u64()), (Some(1), Some(1)));
+    assert!(text.contains("total 1 sessions, 1 listeners, 1 apps"), "{text}");
+
+    // show app, show app server, show app 0 verbose.
+    let apps = json(&node, &["show", "app"]);
+    assert_eq!(apps[0]["name"], "echo-server-tcp-7");
+    assert_eq!((apps[0]["builtin"].as_bool(), apps[0]["namespace"].as_str()), (Some(true), Some("default")));
+    let text = node.ctl(&["show", "app"]);
+    assert!(
+        text.lines()
+            .nth(1)
+            .is_some_and(|l| l.starts_with("0 ") && l.contains("echo-server-tcp-7") && l.ends_with("builtin")),
+        "{text}"
+    );
+    let servers = json(&node, &["show", "app", "server"]);
+    assert_eq!(servers[0]["endpoint"], "tcp://0.0.0.0/7");
+    assert_eq!(servers[0]["workers"][0]["map"], 0);
+    assert!(node.ctl(&["show", "app", "server"]).contains("tcp://0.0.0.0/7"));
+    let detail = json(&node, &["show", "app", "0", "verbose"]);
+    let d = &detail["apps"][0];
+    let text = node.ctl(&["show", "app", "0", "verbose"]);
+    assert_eq!(d["rx_fifo_size"].as_u64(), Some(64 << 10));
+    assert!(text.contains("rx-fifo-size 64k"), "{text}");
+    let res = &d["workers"][0]["resources"];
+    assert!(res["sessions_open"].as_u64() == Some(1) && res["fifo_pairs_in_use"].as_u64() >= Some(1), "{d}");
+    assert!(text.contains(&format!("fifo pairs in use {}", res["fifo_pairs_in_use"])), "{text}");
+    assert!(d["on_workers"][0]["report"]["app"]["accepted"].as_u64() == Some(1), "{d}");
+    assert!(text.contains("echo server: 1 sessions accepted"), "{text}");
+
+    // show tcp stats: the connection by state, the counters by name.
+    let tcp = json(&node, &["show", "tcp", "stats"]);
+    let text = node.ctl(&["show", "tcp", "stats"]);
+    assert_eq!(tcp["states"]["ESTABLISHED"], 1, "{tcp}");
+    assert!(tcp["counters"]["connections established"].as_u64() >= Some(1), "{tcp}");
+    assert!(text.contains("           1  ESTABLISHED"), "{text}");
+
+    // Commands without a JSON form say which have one.
+    assert!(node.ctl(&["show", "metrics"]).starts_with("metrics: off"), "off unless configured");
+    let (ok, e) = node.ctl_any(&["--json", "show", "threads"]);
+    assert!(!ok && e.contains("--json: not available") && e.contains("show tcp stats"), "{e}");
+
+    let _ = client.kill();
+    let _ = client.wait();
+}
+
+/// The samples of a scrape, as Python's `prometheus_client` text parser reads them: `[name, labels, value]`.
+const PARSE: &str = "import json,sys\nfrom prometheus_client.parser import text_string_to_metric_families\n\
+                     print(json.dumps([[s.name, s.labels, s.value] for f in text_string_to_metric_families(sys.stdin.read()) for s in f.samples]))\n";
+
+/// Scrapes `/metrics` with curl in the namespace and parses it with `prometheus_client` (Debian's python3 has it).
+fn scrape(ns: &Netns, dir: &std::path::Path) -> Vec<(String, serde_json::Map<String, Value>, f64)> {
+    let py = dir.join("parse.py");
+    std::fs::write(&py, PARSE).unwrap();
+    let out =
+        ns.sh(&format!("curl -sf --max-time 10 http://127.0.0.1:9464/metrics | /usr/bin/python3 {}", py.display()));
+    let v: Vec<(String, serde_json::Map<String, Value>, f64)> = serde_json::from_str(&out).expect("parser output");
+    assert!(!v.is_empty(), "no samples");
+    v
+}
+
+/// The value of the sample `name` whose labels include `labels`.
+fn value(
+    samples: &[(String, serde_json::Map<String, Value>, f64)],
+    name: &str,
+    labels: &[(&str, &str)],
+) -> Option<f64> {
+    samples
+        .iter()
+        .find(|(n, l, _)| n == name && labels.iter().all(|(k, v)| l.get(*k).and_then(Value::as_str) == Some(*v)))
+        .map(|s| s.2)
+}
+
+#[test]
+fn metrics_are_scraped_parsed_and_move_with_traffic_while_bad_scrapers_are_dropped() {
+    if !require_root() {
+        return;
+    }
+    let t = tag();
+    let ns = Netns::new(&t);
+    let dev = format!("dpnt{t}");
+    let node = Node::start(&ns, &t, &tap_config(&dev, "\n[metrics]\nlisten = \"127.0.0.1:9464\"\n"));
+    assert!(node.ctl(&["show", "metrics"]).starts_with("metrics: http://127.0.0.1:9464/metrics"));
+    ns.kernel_addr(&dev, "198.18.0.1/24");
+    ns.sh("ping -c 2 -i 0.2 -W 5 198.18.0.2");
+
+    // Bad scrapers: one that connects and says nothing, one that sends a header with no end.
+    let idle = Command::new("ip")
+        .args(["netns", "exec", &ns.name, "/usr/bin/python3", "-c"])
+        .arg(
+            "import socket,time\ns=socket.create_connection(('127.0.0.1',9464))\nt=time.time()\n\
+              assert s.recv(1)==b''\nprint(round(time.time()-t))\n",
+        )
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let long = ns.sh("/usr/bin/python3 -c \"import socket\ns=socket.create_connection(('127.0.0.1',9464))\n\
+         s.sendall(b'GET /metrics HTTP/1.1\\r\\nX: '+b'a'*20000)\nprint(s.recv(100).split(b'\\r\\n')[0].decode())\"");
+    assert_eq!(long.trim(), "HTTP/1.1 431 Request Header Fields Too Large");
+    let other = ns.sh("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:9464/other");
+    assert_eq!(other, "404");
+
+    let first = scrape(&ns, &node.dir);
+    let echo = [("worker", "0"), ("reason", "icmp echo requests received")];
+    let pings_before = value(&first, "dpnode_worker_counter_total", &echo).expect("icmp echo counter");
+    let rx_before = value(&first, "dpnode_interface_rx_packets_total", &[("interface", "tap0")]).expect("rx packets");
+    assert!(pings_before >= 2.0, "{pings_before}");
+    ns.sh("ping -c 5 -i 0.2 -W 5 198.18.0.2");
+    let mut client = held_connection(&ns);
+    wait_for("the kernel's connection to be a session", || {
+        json(&node, &["show", "session"])["workers"][0].as_array().is_some_and(|s| s.len() == 1)
+    });
+    let second = scrape(&ns, &node.dir);
+    let pings = value(&second, "dpnode_worker_counter_total", &echo).unwrap();
+    assert!(pings >= pings_before + 5.0, "{pings_before} -> {pings}");
+    assert!(value(&second, "dpnode_interface_rx_packets_total", &[("interface", "tap0")]).unwrap() >= rx_before + 5.0);
+    // The same counter as `show counters` gives (nothing pings the node in between).
+    let counters = json(&node, &["show", "counters"]);
+    let shown = counters[0].as_array().unwrap().iter().find(|c| c["name"] == "icmp echo requests received").unwrap();
+    assert_eq!(shown["value"].as_f64(), Some(pings));
+    assert_eq!(value(&second, "dpnode_sessions", &[("transport", "tcp"), ("state", "ready")]), Some(1.0));
+    assert_eq!(value(&second, "dpnode_tcp_connections", &[("state", "ESTABLISHED")]), Some(1.0));
+    assert!(value(&second, "dpnode_tcp_counter_total", &[("reason", "connections established")]) >= Some(1.0));
+    assert_eq!(value(&second, "dpnode_applications", &[]), Some(1.0));
+    assert_eq!(value(&second, "dpnode_session_fifo_bytes", &[]), Some(f64::from(2 * (64 << 10))));
+    assert!(value(&second, "dpnode_segments", &[]) >= Some(1.0));
+    assert!(value(&second, "dpnode_metrics_scrapes_total", &[]) >= Some(2.0));
+
+    // The silent scraper was closed at its deadline, while the scrapes above were served.
+    let idle = idle.wait_with_output().unwrap();
+    assert!(idle.status.success(), "the node did not close the silent connection");
+    let status = node.ctl(&["show", "metrics"]);
+    for line in ["connections closed (deadline)", "requests malformed or too long", "requests not found"] {
+        let n: u64 =
+            status.lines().find(|l| l.contains(line)).and_then(|l| l.split_whitespace().next()?.parse().ok()).unwrap();
+        assert!(n >= 1, "{line}: {status}");
+    }
+    let _ = client.kill();
+    let _ = client.wait();
+}
