@@ -748,3 +748,44 @@ fn close_then_detach_ends_every_connection_in_order() {
         "{seen}"
     );
 }
+
+/// The kernel end of `echo share`: a line out, the answer and the node's end of stream
+/// (its half-close) back, then a last line the node still reads, then our end of stream.
+const SHARE_PEER: &str = r#"
+import os, socket
+s = socket.create_connection(("198.18.0.2", int(os.environ["PORT"])), timeout=20)
+s.sendall(b"hello\n")
+got = b""
+while True:
+    d = s.recv(100)
+    if not d:
+        break
+    got += d
+s.sendall(b"more\n")
+s.shutdown(socket.SHUT_WR)
+print("got=" + got.decode().strip())
+"#;
+
+/// The C API's join, share token, passive listener and half-close (`echo share`): a second
+/// connection joins the application with the token (a wrong one is refused), both workers
+/// listen, the first is made passive, so the kernel's connection goes to the joined worker,
+/// which answers, half-closes (later writes fail with EPIPE) and still reads what follows.
+#[test]
+fn c_program_joins_shares_makes_a_worker_passive_and_half_closes() {
+    if !require_root() {
+        return;
+    }
+    let prog = cbuild::build_echo_c();
+    let (ns, node, _) = node("");
+    let sock = api_socket(&node).display().to_string();
+    let ext = Ext::start(&prog, &["share", &sock, "tcp://0.0.0.0/7300"], "ready");
+    let listening = node.ctl(&["show", "app"]);
+    assert!(listening.contains("c-share"), "{listening}");
+    let out = py(&ns, SHARE_PEER, "PORT=7300");
+    assert_eq!(field(&out, "got"), "HELLO", "{out}");
+    let (ok, rest) = ext.finish();
+    assert!(ok, "{rest}");
+    assert!(rest.contains("read after shutdown: more"), "{rest}");
+    assert!(rest.contains("passive worker accept: nothing"), "{rest}");
+    wait_for("the application detached", || !node.ctl(&["show", "app"]).contains("c-share"));
+}

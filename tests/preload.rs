@@ -39,11 +39,16 @@ fn preload_lib() -> PathBuf {
 
 /// Compiles the C program that exercises every call.
 fn calls_program() -> PathBuf {
-    let out = profile_dir().join("dpnode-preload-calls");
+    c_program("calls")
+}
+
+/// Compiles `preload/tests/c/NAME.c`.
+fn c_program(name: &str) -> PathBuf {
+    let out = profile_dir().join(format!("dpnode-preload-{name}"));
     let cc = Command::new("cc")
         .args(["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-O1", "-o"])
         .arg(&out)
-        .arg(root().join("preload/tests/c/calls.c"))
+        .arg(root().join(format!("preload/tests/c/{name}.c")))
         .arg("-lpthread")
         .output()
         .expect("run cc");
@@ -156,18 +161,47 @@ fn c_program_exercises_every_call() {
     );
     // Every check printed its line, fork and exec among them.
     assert!(text.lines().filter(|l| l.starts_with("ok ")).count() >= 14, "{text}");
-    for what in ["ok fork:", "ok exec:"] {
+    for what in ["ok fork:", "ok exec:", "ok execl after fork:", "ok posix_spawn:"] {
         assert!(text.contains(what), "{what}\n{text}");
     }
     eprintln!("{text}");
-    // The forked child and the exec'd program joined the application: two app workers on
-    // connections of their own, deleted when they went; the application stayed.
+    // The forked children and the programs started by execv, execl and posix_spawn joined the
+    // application: app workers on connections of their own, deleted when they went; the
+    // application stayed.
     let api = t.node.ctl(&["show", "api"]);
     let counter = |name: &str| {
         api.lines().find(|l| l.contains(name)).and_then(|l| l.split_whitespace().next()?.parse::<u64>().ok())
     };
-    assert!(counter("app workers joined").is_some_and(|n| n >= 3), "{api}");
-    assert!(counter("app workers deleted (client gone").is_some_and(|n| n >= 3), "{api}");
+    assert!(counter("app workers joined").is_some_and(|n| n >= 6), "{api}");
+    assert!(counter("app workers deleted (client gone").is_some_and(|n| n >= 6), "{api}");
+}
+
+/// Threads: four with sockets of their own (each its own app worker, on the fast path), one
+/// socket shared by a writer and a reader thread (the locked path), and forks in the middle
+/// of it all (every lock held across fork), against a kernel echo; every byte compared.
+#[test]
+fn threads_with_own_sockets_a_shared_socket_and_forks_move_data_bit_exact() {
+    if !require_root() {
+        return;
+    }
+    let prog = c_program("threads");
+    let t = tap_node("");
+    let out = t.ns.sh_any(&format!(
+        "timeout 120 env {} {} 24100",
+        preload_env(&t, "DPNODE_PRELOAD_LOG=info"),
+        prog.display()
+    ));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && text.contains("all ok"), "{text}\n{err}\nnode log:\n{}", t.node.log());
+    for what in ["ok fork during traffic", "ok own sockets", "ok shared socket"] {
+        assert!(text.contains(what), "{what}\n{text}");
+    }
+    // The main thread's worker plus one per own-socket thread (the shared socket's reader and
+    // writer make none: they use the main thread's socket).
+    let added = err.lines().filter(|l| l.contains("for a new thread")).count();
+    assert_eq!(added, 4, "{err}");
+    eprintln!("{text}");
 }
 
 #[test]

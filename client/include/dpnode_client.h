@@ -84,6 +84,20 @@ void dpn_attach_opts_init(dpn_attach_opts_t *o);
 /* Attaches `name` through the socket at `socket`; opts may be NULL. */
 int dpn_attach(const char *socket, const char *name, const dpn_attach_opts_t *opts, dpn_app_t **app,
                dpn_worker_t **wrk);
+/* Joins application `app_handle` (attached by another process, e.g. a forking
+ * parent) with its share token, on a connection of its own: `*app` is this
+ * process's handle on it, `*wrk` its first worker here. */
+int dpn_join(const char *socket, const char *name, uint64_t app_handle, uint64_t token, int timeout_ms,
+             dpn_app_t **app, dpn_worker_t **wrk);
+/* The application's handle (for dpn_join). */
+int dpn_app_handle(const dpn_app_t *app, uint64_t *handle);
+/* Asks the node for the share token (hand it only to processes you trust as this one). */
+int dpn_share_token(dpn_app_t *app, uint64_t *token);
+/* Makes worker `worker_handle` (any of the app's) passive on `listener`: it gets
+ * sessions only when no active worker listens; passive 0 makes it active for good. */
+int dpn_listener_passive(dpn_app_t *app, uint64_t listener, uint64_t worker_handle, int passive);
+/* The worker's handle at the node (for dpn_listener_passive). */
+int dpn_worker_handle(dpn_worker_t *w, uint64_t *handle);
 int dpn_worker_add(dpn_app_t *app, dpn_worker_t **wrk);
 /* Deletes the worker at the node and frees it. */
 int dpn_worker_del(dpn_app_t *app, dpn_worker_t *wrk);
@@ -105,6 +119,8 @@ int dpn_connect_async(dpn_worker_t *w, const char *uri, const dpn_connect_opts_t
 int64_t dpn_read(dpn_worker_t *w, uint64_t session, void *buf, size_t len);
 /* As much as fits (stream) or the whole datagram; DPN_EAGAIN, then DPN_EV_WRITABLE. */
 int64_t dpn_write(dpn_worker_t *w, uint64_t session, const void *buf, size_t len);
+/* Half-close: the peer gets the end of the stream after what was written; reading goes on. */
+int dpn_shutdown(dpn_worker_t *w, uint64_t session);
 int dpn_close(dpn_worker_t *w, uint64_t session);
 /* Waits up to timeout_ms (-1: forever) for events; returns how many were stored. */
 int dpn_wait(dpn_worker_t *w, dpn_event_t *events, int max, int timeout_ms);

@@ -241,6 +241,114 @@ pub unsafe extern "C" fn dpn_attach(
     })
 }
 
+/// Joins application `app_handle` (attached by another process, e.g. a forking parent)
+/// with its share token, on a connection of its own: a new application object for this
+/// process and its first worker, as [`App::join`]. The application stays while any
+/// connection holds a worker of it.
+///
+/// # Safety
+///
+/// Strings must be NUL-terminated; `app` and `wrk` valid for writes.
+#[no_mangle]
+pub unsafe extern "C" fn dpn_join(
+    socket: *const c_char,
+    name: *const c_char,
+    app_handle: u64,
+    token: u64,
+    timeout_ms: c_int,
+    app: *mut *mut DpnApp,
+    wrk: *mut *mut DpnWorker,
+) -> c_int {
+    guard(|| {
+        if app.is_null() || wrk.is_null() {
+            return Err(Error::Invalid("output pointer is NULL".into()));
+        }
+        // SAFETY: the caller's contract.
+        let (socket, name) = unsafe { (text(socket, "socket")?, text(name, "name")?) };
+        let timeout = Duration::from_millis(timeout_ms.max(0) as u64);
+        let (a, w) = App::join(socket, name, app_handle, token, timeout)?;
+        // SAFETY: checked non-null above; the caller owns the results.
+        unsafe {
+            *app = Box::into_raw(Box::new(DpnApp(a)));
+            *wrk = Box::into_raw(Box::new(DpnWorker { w, events: Vec::new() }));
+        }
+        Ok(0)
+    })
+}
+
+/// Stores the application's handle (what [`dpn_join`] names it by).
+///
+/// # Safety
+///
+/// `app` from `dpn_attach` or `dpn_join`; `handle` valid for writes.
+#[no_mangle]
+pub unsafe extern "C" fn dpn_app_handle(app: *const DpnApp, handle: *mut u64) -> c_int {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let a = unsafe { app.as_ref() }.ok_or_else(|| Error::Invalid("app is NULL".into()))?;
+        // SAFETY: the caller's contract; NULL is refused.
+        unsafe { handle.as_mut() }.map(|p| *p = a.0.handle()).ok_or_else(|| Error::Invalid("handle is NULL".into()))?;
+        Ok(0)
+    })
+}
+
+/// Asks the node for the application's share token ([`App::share_token`]) and stores it.
+///
+/// # Safety
+///
+/// `app` from `dpn_attach` or `dpn_join`; `token` valid for writes.
+#[no_mangle]
+pub unsafe extern "C" fn dpn_share_token(app: *mut DpnApp, token: *mut u64) -> c_int {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let a = unsafe { app.as_ref() }.ok_or_else(|| Error::Invalid("app is NULL".into()))?;
+        if token.is_null() {
+            return Err(Error::Invalid("token is NULL".into()));
+        }
+        let t = a.0.share_token()?;
+        // SAFETY: checked non-null.
+        unsafe { *token = t };
+        Ok(0)
+    })
+}
+
+/// Makes app worker `worker_handle` (any of the application's, see [`dpn_worker_handle`])
+/// passive on `listener` (nonzero `passive`) or active again for good (zero), as
+/// [`App::listener_passive`].
+///
+/// # Safety
+///
+/// `app` from `dpn_attach` or `dpn_join`.
+#[no_mangle]
+pub unsafe extern "C" fn dpn_listener_passive(
+    app: *mut DpnApp,
+    listener: u64,
+    worker_handle: u64,
+    passive: c_int,
+) -> c_int {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let a = unsafe { app.as_ref() }.ok_or_else(|| Error::Invalid("app is NULL".into()))?;
+        a.0.listener_passive(ListenerId(listener), worker_handle, passive != 0).map(|_| 0)
+    })
+}
+
+/// Stores the worker's handle at the node (what [`dpn_listener_passive`] names it by).
+///
+/// # Safety
+///
+/// `w` a worker; `handle` valid for writes.
+#[no_mangle]
+pub unsafe extern "C" fn dpn_worker_handle(w: *mut DpnWorker, handle: *mut u64) -> c_int {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let w = unsafe { worker(w)? };
+        // SAFETY: the caller's contract; NULL is refused.
+        unsafe { handle.as_mut() }.map(|p| *p = w.w.handle()).ok_or_else(|| Error::Invalid("handle is NULL".into()))?;
+        Ok(0)
+    })
+}
+
 /// Adds a worker to `app` (for another thread).
 ///
 /// # Safety
@@ -446,6 +554,18 @@ pub unsafe extern "C" fn dpn_write(w: *mut DpnWorker, session: u64, buf: *const 
     })
 }
 
+/// Half-closes a stream session: the peer gets the end of the stream after what was
+/// written; reading goes on (`shutdown(SHUT_WR)`).
+///
+/// # Safety
+///
+/// `w` a worker.
+#[no_mangle]
+pub unsafe extern "C" fn dpn_shutdown(w: *mut DpnWorker, session: u64) -> c_int {
+    // SAFETY: the caller's contract.
+    guard(|| unsafe { worker(w) }?.w.shutdown_write(SessionId(session)).map(|_| 0))
+}
+
 /// Closes a session.
 ///
 /// # Safety
@@ -580,6 +700,14 @@ mod test {
             let r = dpn_attach(c"/nonexistent/api.sock".as_ptr(), c"x".as_ptr(), ptr::null(), &mut app, &mut wrk);
             assert_eq!(r, EIO);
             dpn_worker_free(ptr::null_mut());
+            let mut h = 0u64;
+            assert_eq!(dpn_join(ptr::null(), c"x".as_ptr(), 1, 2, 0, &mut app, &mut wrk), EINVAL);
+            assert_eq!(dpn_join(c"/nonexistent/api.sock".as_ptr(), c"x".as_ptr(), 1, 2, 0, &mut app, &mut wrk), EIO);
+            assert_eq!(dpn_app_handle(ptr::null(), &mut h), EINVAL);
+            assert_eq!(dpn_share_token(ptr::null_mut(), &mut h), EINVAL);
+            assert_eq!(dpn_listener_passive(ptr::null_mut(), 1, 2, 1), EINVAL);
+            assert_eq!(dpn_worker_handle(ptr::null_mut(), &mut h), EINVAL);
+            assert_eq!(dpn_shutdown(ptr::null_mut(), 0), EINVAL);
             let mut o = std::mem::zeroed::<DpnAttachOpts>();
             dpn_attach_opts_init(&mut o);
             assert_eq!((o.rx_fifo_size, o.event_queue_size), (65536, 2048));

@@ -119,6 +119,8 @@ struct Entry {
     want_tx: bool,
     /// The peer closed while the session waited to be accepted: told on accept.
     closed_early: bool,
+    /// [`Worker::shutdown_write`] was called: writes are refused.
+    shut_wr: bool,
 }
 
 struct Queues {
@@ -348,6 +350,7 @@ impl Worker {
                 state,
                 want_tx: false,
                 closed_early: false,
+                shut_wr: false,
             },
         );
         Ok(())
@@ -706,6 +709,9 @@ impl Worker {
         if e.state == State::Accepting {
             return Err(Error::BadState);
         }
+        if e.shut_wr {
+            return Err(Error::Closed);
+        }
         let n = if e.transport.is_dgram() {
             let hdr = DgramHeader { len: data.len() as u32, remote: e.remote, local: e.local };
             if e.tx.with_view_mut(|tx| dgram_enqueue(tx, &hdr, data)) {
@@ -746,12 +752,18 @@ impl Worker {
     }
 
     /// Half-closes a stream session: the node sends what is in the tx fifo and then
-    /// the end of the stream (a TCP FIN); reading goes on until [`Worker::close`]. Write
-    /// no more after it. Nothing happens to a datagram session.
+    /// the end of the stream (a TCP FIN); reading goes on until [`Worker::close`]. Later
+    /// writes fail with [`Error::Closed`]. Nothing happens to a datagram session.
     pub fn shutdown_write(&mut self, s: SessionId) -> Result<(), Error> {
-        let e = self.sessions.get(&s.0).ok_or(Error::BadSession)?;
+        let e = self.sessions.get_mut(&s.0).ok_or(Error::BadSession)?;
         if e.state == State::Accepting {
             return Err(Error::BadState);
+        }
+        if e.transport.is_dgram() {
+            return Ok(());
+        }
+        if std::mem::replace(&mut e.shut_wr, true) {
+            return Ok(());
         }
         let sref = e.sref;
         self.send(sref.worker() as usize, Request::Shutdown(sref))

@@ -28,6 +28,7 @@ use crate::ops::{self, Outcome, RecvFlags, NOT_NODE};
 use crate::real::{self, set_errno};
 use crate::state::{self, lock, Guard, Mask, R};
 use crate::{opts, poll};
+use parking_lot::{lock_api::ArcMutexGuard, RawMutex};
 
 fn ffi<T>(fail: T, f: impl FnOnce() -> T) -> T {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| {
@@ -62,25 +63,33 @@ fn sigpipe(r: &R<usize>, flags: c_int) {
 
 static ATFORK: Once = Once::new();
 
+/// The locks held across a fork: the table lock and every worker lock.
+type ForkLocks = (Guard, Vec<ArcMutexGuard<RawMutex, state::Wrk>>);
+
 thread_local! {
-    static FORK_GUARD: RefCell<Option<Guard>> = const { RefCell::new(None) };
+    static FORK_GUARD: RefCell<Option<ForkLocks>> = const { RefCell::new(None) };
 }
 
-// Around fork the lock is held from prepare until the parent or child handler, so the
-// child's copy of the state is consistent; the child joins the application in its handler,
-// before the program runs on (and perhaps changes its user, as nginx's workers do).
+// Around fork every lock is held from prepare until the parent or child handler (the table
+// lock, then the worker locks in index order, as everywhere), so the child's copy of the state
+// is consistent: no other thread is half-way through a worker's queues or fast table when the
+// child is made; the child joins the application in its handler, before the program runs on
+// (and perhaps changes its user, as nginx's workers do).
 extern "C" fn fork_prepare() {
     let _ = catch_unwind(|| {
         let mut g = lock();
         ops::fork_prepare(&mut g);
-        FORK_GUARD.with(|c| *c.borrow_mut() = Some(g));
+        let workers = g.workers.iter().map(|w| w.lock_arc()).collect();
+        FORK_GUARD.with(|c| *c.borrow_mut() = Some((g, workers)));
     });
 }
 
 extern "C" fn fork_parent() {
     let _ = catch_unwind(|| {
         FORK_GUARD.with(|c| {
-            if let Some(mut g) = c.borrow_mut().take() {
+            if let Some((mut g, workers)) = c.borrow_mut().take() {
+                // Other threads' fast paths go on while the parent waits for the child.
+                drop(workers);
                 ops::fork_parent(&mut g);
             }
         })
@@ -90,7 +99,8 @@ extern "C" fn fork_parent() {
 extern "C" fn fork_child() {
     let _ = catch_unwind(|| {
         FORK_GUARD.with(|c| {
-            if let Some(mut g) = c.borrow_mut().take() {
+            if let Some((mut g, workers)) = c.borrow_mut().take() {
+                drop(workers);
                 ops::after_fork_child(&mut g);
             }
         })
@@ -120,15 +130,17 @@ extern "C" {
     static environ: *const *const c_char;
 }
 
-/// Runs an exec with `envp` plus [`ops::INHERIT_VAR`] naming the node listeners that
-/// survive it (or with `envp` as it is when there are none); `plain` is the call without
-/// a changed environment.
+/// Runs an exec (or, `spawn`, a posix_spawn) with `envp` plus [`ops::INHERIT_VAR`] naming the
+/// node listeners that survive it (or with `envp` as it is when there are none); `plain` is
+/// the call without a changed environment.
 fn exec_with(
     envp: *const *const c_char,
+    spawn: bool,
     plain: impl FnOnce() -> c_int,
     with: impl FnOnce(*const *const c_char) -> c_int,
 ) -> c_int {
-    let var = if state::ANY.load(std::sync::atomic::Ordering::Relaxed) { ops::inherit_var(&mut lock()) } else { None };
+    let var =
+        if state::ANY.load(std::sync::atomic::Ordering::Relaxed) { ops::inherit_var(&mut lock(), spawn) } else { None };
     let Some(var) = var.and_then(|v| CString::new(format!("{}={v}", ops::INHERIT_VAR)).ok()) else {
         return plain();
     };
@@ -152,7 +164,7 @@ fn exec_with(
     env.push(std::ptr::null());
     crate::debug!("exec with {}", var.to_string_lossy());
     let rc = with(env.as_ptr());
-    // Only reached if the exec failed.
+    // Only reached if the exec failed (or after a spawn).
     let e = real::errno();
     drop(env);
     drop(var);
@@ -169,7 +181,7 @@ fn exec_with(
 pub unsafe extern "C" fn execve(path: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
     // SAFETY: forwarding the caller's arguments.
     ffi(-1, || {
-        exec_with(envp, || unsafe { real::execve(path, argv, envp) }, |e| unsafe { real::execve(path, argv, e) })
+        exec_with(envp, false, || unsafe { real::execve(path, argv, envp) }, |e| unsafe { real::execve(path, argv, e) })
     })
 }
 
@@ -182,7 +194,12 @@ pub unsafe extern "C" fn execve(path: *const c_char, argv: *const *const c_char,
 pub unsafe extern "C" fn execv(path: *const c_char, argv: *const *const c_char) -> c_int {
     // SAFETY: forwarding; `environ` is the process's environment.
     ffi(-1, || {
-        exec_with(unsafe { environ }, || unsafe { real::execv(path, argv) }, |e| unsafe { real::execve(path, argv, e) })
+        exec_with(
+            unsafe { environ },
+            false,
+            || unsafe { real::execv(path, argv) },
+            |e| unsafe { real::execve(path, argv, e) },
+        )
     })
 }
 
@@ -197,6 +214,7 @@ pub unsafe extern "C" fn execvp(file: *const c_char, argv: *const *const c_char)
     ffi(-1, || {
         exec_with(
             unsafe { environ },
+            false,
             || unsafe { real::execvp(file, argv) },
             |e| unsafe { real::execvpe(file, argv, e) },
         )
@@ -212,7 +230,12 @@ pub unsafe extern "C" fn execvp(file: *const c_char, argv: *const *const c_char)
 pub unsafe extern "C" fn execvpe(file: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
     // SAFETY: forwarding.
     ffi(-1, || {
-        exec_with(envp, || unsafe { real::execvpe(file, argv, envp) }, |e| unsafe { real::execvpe(file, argv, e) })
+        exec_with(
+            envp,
+            false,
+            || unsafe { real::execvpe(file, argv, envp) },
+            |e| unsafe { real::execvpe(file, argv, e) },
+        )
     })
 }
 
@@ -224,7 +247,113 @@ pub unsafe extern "C" fn execvpe(file: *const c_char, argv: *const *const c_char
 #[no_mangle]
 pub unsafe extern "C" fn fexecve(fd: c_int, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
     // SAFETY: forwarding.
-    ffi(-1, || exec_with(envp, || unsafe { real::fexecve(fd, argv, envp) }, |e| unsafe { real::fexecve(fd, argv, e) }))
+    ffi(-1, || {
+        exec_with(envp, false, || unsafe { real::fexecve(fd, argv, envp) }, |e| unsafe { real::fexecve(fd, argv, e) })
+    })
+}
+
+/// posix_spawn(3): glibc's starts the new program with its internal execve, which the
+/// library does not see, so the spawn itself passes the node listeners without FD_CLOEXEC
+/// (see [`exec_with`]); the spawning process stays, so the new program takes the accepts
+/// of a listener it has not used, as a forked child would. File actions are applied after:
+/// a listener they close or move is not a node socket in the new program.
+///
+/// # Safety
+///
+/// C's contract.
+#[no_mangle]
+pub unsafe extern "C" fn posix_spawn(
+    pid: *mut libc::pid_t,
+    path: *const c_char,
+    fa: *const libc::posix_spawn_file_actions_t,
+    attr: *const libc::posix_spawnattr_t,
+    argv: *const *mut c_char,
+    envp: *const *mut c_char,
+) -> c_int {
+    // SAFETY: forwarding.
+    ffi(libc::EIO, || {
+        exec_with(
+            envp.cast(),
+            true,
+            || unsafe { real::posix_spawn(pid, path, fa, attr, argv, envp) },
+            |e| unsafe { real::posix_spawn(pid, path, fa, attr, argv, e.cast()) },
+        )
+    })
+}
+
+/// posix_spawnp(3), as [`posix_spawn`].
+///
+/// # Safety
+///
+/// C's contract.
+#[no_mangle]
+pub unsafe extern "C" fn posix_spawnp(
+    pid: *mut libc::pid_t,
+    file: *const c_char,
+    fa: *const libc::posix_spawn_file_actions_t,
+    attr: *const libc::posix_spawnattr_t,
+    argv: *const *mut c_char,
+    envp: *const *mut c_char,
+) -> c_int {
+    // SAFETY: forwarding.
+    ffi(libc::EIO, || {
+        exec_with(
+            envp.cast(),
+            true,
+            || unsafe { real::posix_spawnp(pid, file, fa, attr, argv, envp) },
+            |e| unsafe { real::posix_spawnp(pid, file, fa, attr, argv, e.cast()) },
+        )
+    })
+}
+
+extern "C" {
+    // src/variadic.c: execl, execlp, execle collected into an argv for execv, execvp, execve.
+    fn dpnode_preload_execl();
+    fn dpnode_preload_execlp();
+    fn dpnode_preload_execle();
+}
+
+/// execl(3): a jump to `dpnode_preload_execl` in `src/variadic.c`, with the caller's
+/// variadic arguments where the caller put them (Rust cannot define a variadic function).
+///
+/// # Safety
+///
+/// C's contract.
+#[unsafe(naked)]
+#[no_mangle]
+pub unsafe extern "C" fn execl(path: *const c_char, arg: *const c_char) -> c_int {
+    #[cfg(target_arch = "x86_64")]
+    core::arch::naked_asm!("jmp {}", sym dpnode_preload_execl);
+    #[cfg(target_arch = "aarch64")]
+    core::arch::naked_asm!("b {}", sym dpnode_preload_execl);
+}
+
+/// execlp(3), as [`execl`].
+///
+/// # Safety
+///
+/// C's contract.
+#[unsafe(naked)]
+#[no_mangle]
+pub unsafe extern "C" fn execlp(file: *const c_char, arg: *const c_char) -> c_int {
+    #[cfg(target_arch = "x86_64")]
+    core::arch::naked_asm!("jmp {}", sym dpnode_preload_execlp);
+    #[cfg(target_arch = "aarch64")]
+    core::arch::naked_asm!("b {}", sym dpnode_preload_execlp);
+}
+
+/// execle(3), as [`execl`].
+///
+/// # Safety
+///
+/// C's contract.
+#[unsafe(naked)]
+#[no_mangle]
+pub unsafe extern "C" fn execle(path: *const c_char, arg: *const c_char) -> c_int {
+    #[cfg(target_arch = "x86_64")]
+    core::arch::naked_asm!("jmp {}", sym dpnode_preload_execle);
+    #[cfg(target_arch = "aarch64")]
+    core::arch::naked_asm!("b {}", sym dpnode_preload_execle);
 }
 
 /// socket(2): AF_INET TCP and UDP sockets become node sockets.
@@ -612,11 +741,7 @@ unsafe fn iovs<'a>(iov: *const iovec, n: usize) -> R<&'a [iovec]> {
     Ok(unsafe { std::slice::from_raw_parts(iov, n) })
 }
 
-/// Is `fd` a UDP node socket?
-fn is_udp(fd: c_int) -> bool {
-    let g = lock();
-    g.sock_of(fd).and_then(|id| g.socks.get(&id)).is_some_and(|s| s.proto == Proto::Udp)
-}
+use state::is_udp;
 
 /// Receives into several buffers (a datagram lands whole in the first ones).
 fn recv_vec(fd: c_int, v: &[iovec], flags: c_int) -> Option<R<ops::Got>> {

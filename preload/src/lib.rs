@@ -9,15 +9,18 @@
 //! close, dup and exec act on something real, while the data goes through
 //! the node's shared-memory fifos ([`ops`]). Every other descriptor goes to
 //! libc untouched. poll, select and epoll mix both kinds ([`poll`]). Each
-//! thread that makes sockets gets an app worker of its own; one lock guards
-//! the library's tables ([`state`]). Settings come from the environment
-//! ([`config`]).
+//! thread that makes sockets gets an app worker of its own; a table lock
+//! guards the library's tables and a lock per app worker its queues
+//! ([`state`]); a thread's reads and writes on its own connected sockets
+//! take only its worker's lock ([`fast`]). Settings come from the
+//! environment ([`config`]).
 
 #![warn(missing_docs)]
 
 pub mod config;
 #[cfg(not(test))]
 pub mod exports;
+pub mod fast;
 pub mod ops;
 pub mod opts;
 pub mod poll;

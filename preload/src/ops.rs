@@ -5,7 +5,7 @@
 //! always when the socket has a timeout, otherwise unless every installed
 //! signal handler asks for SA_RESTART.
 
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,7 +15,7 @@ use dpnode_client::{App, Cc, Endpoint, Error, Proto, SessionId, TransportOptions
 
 use crate::config;
 use crate::real;
-use crate::state::{self, errno_of, lock, Guard, Sock, St, State, Wrk, R};
+use crate::state::{self, errno_of, lock, wrk, Guard, Shared, Sock, St, State, Wrk, R};
 
 /// How long a UDP send waits for the node to open a session to a new peer.
 const UDP_CONNECT_WAIT: Duration = Duration::from_secs(5);
@@ -29,14 +29,32 @@ pub const INHERIT_VAR: &str = "DPNODE_INHERIT";
 pub static EPOCH: AtomicU64 = AtomicU64::new(1);
 
 thread_local! {
-    static MY_WORKER: Cell<(u64, usize)> = const { Cell::new((0, 0)) };
+    /// The calling thread's app worker: (epoch, index, the worker), for [`my_worker`] and
+    /// the fast path ([`crate::fast`]), which finds its worker here without the table lock.
+    static MY_WORKER: RefCell<Option<(u64, usize, Shared)>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` on the calling thread's own app worker, if it has one in this process (its
+/// worker lock is not taken here). `None` as well while the thread is exiting.
+pub fn with_my_worker<T>(f: impl FnOnce(usize, &Shared) -> Option<T>) -> Option<T> {
+    let epoch = EPOCH.load(Ordering::Relaxed);
+    MY_WORKER
+        .try_with(|c| match &*c.borrow() {
+            Some((e, wi, w)) if *e == epoch => f(*wi, w),
+            _ => None,
+        })
+        .ok()
+        .flatten()
+}
+
+fn set_my_worker(v: Option<(u64, usize, Shared)>) {
+    let _ = MY_WORKER.try_with(|c| *c.borrow_mut() = v);
 }
 
 /// Attaches (once per process) and returns the calling thread's app worker.
 pub fn my_worker(g: &mut State) -> R<usize> {
     let epoch = EPOCH.load(Ordering::Relaxed);
-    let (e, wi) = MY_WORKER.with(Cell::get);
-    if e == epoch && wi < g.workers.len() {
+    if let Some(wi) = with_my_worker(|wi, _| Some(wi)).filter(|&wi| wi < g.workers.len()) {
         return Ok(wi);
     }
     if let Some(e) = g.attach_err {
@@ -97,10 +115,10 @@ pub fn my_worker(g: &mut State) -> R<usize> {
             }
         },
     };
-    let efd = wrk.eventfd().unwrap_or(-1);
-    g.workers.push(Wrk { w: wrk, efd, sleepers: 0 });
+    let shared = Wrk::shared(wrk);
+    g.workers.push(shared.clone());
     let wi = g.workers.len() - 1;
-    MY_WORKER.with(|c| c.set((epoch, wi)));
+    set_my_worker(Some((epoch, wi, shared)));
     Ok(wi)
 }
 
@@ -255,7 +273,7 @@ fn udp_listen(g: &mut State, id: u64, wi: usize, addr: SocketAddrV4) -> R<()> {
     let l = match g.orphans.remove(&(wi, addr)) {
         Some(l) => l,
         None => {
-            let w = g.workers.get_mut(wi).ok_or(libc::EBADF)?;
+            let mut w = wrk(&g.workers, wi).ok_or(libc::EBADF)?;
             w.w.listen(Endpoint { proto: Proto::Udp, ip: *addr.ip(), port: addr.port() }).map_err(|e| errno_of(&e))?
         }
     };
@@ -283,7 +301,7 @@ pub fn listen(fd: RawFd) -> R<()> {
     }
     let wi = s.wrk;
     let bound = s.bound.unwrap_or_else(state::any_addr);
-    let w = g.workers.get_mut(wi).ok_or(libc::EBADF)?;
+    let mut w = wrk(&g.workers, wi).ok_or(libc::EBADF)?;
     let (l, ep) = if bound.port() != 0 {
         let l =
             w.w.listen(Endpoint { proto: Proto::Tcp, ip: *bound.ip(), port: bound.port() })
@@ -307,6 +325,7 @@ pub fn listen(fd: RawFd) -> R<()> {
         }
         (got.ok_or(libc::EADDRINUSE)?, SocketAddrV4::new(*bound.ip(), port))
     };
+    drop(w);
     g.by_listener.insert((wi, l.0), id);
     if let Some(s) = g.socks.get_mut(&id) {
         s.st = St::Listening(l);
@@ -327,10 +346,11 @@ pub fn listener_use(g: &mut State, id: u64) -> R<()> {
             s.used = true;
             if std::mem::take(&mut s.maybe_passive) {
                 let wi = s.wrk;
-                if let (Some(app), Some(w)) = (g.app.as_ref(), g.workers.get(wi)) {
+                let me = wrk(&g.workers, wi).map(|w| (w.w.handle(), w.w.index()));
+                if let (Some(app), Some((handle, index))) = (g.app.as_ref(), me) {
                     // Pins it active: a child that joins later does not push it aside.
-                    if let Err(e) = app.listener_passive(l, w.w.handle(), false) {
-                        crate::debug!("listener {:#x}: cannot make app worker {} active: {e}", l.0, w.w.index());
+                    if let Err(e) = app.listener_passive(l, handle, false) {
+                        crate::debug!("listener {:#x}: cannot make app worker {index} active: {e}", l.0);
                     }
                 }
             }
@@ -341,7 +361,7 @@ pub fn listener_use(g: &mut State, id: u64) -> R<()> {
             my_worker(g)?;
             let wi = g.socks.get(&id).ok_or(libc::EBADF)?.wrk;
             let ep = Endpoint { proto: Proto::Tcp, ip: *d.ep.ip(), port: d.ep.port() };
-            let w = g.workers.get_mut(wi).ok_or(libc::EBADF)?;
+            let mut w = wrk(&g.workers, wi).ok_or(libc::EBADF)?;
             let mut tries = 0;
             let l = loop {
                 match w.w.listen(ep) {
@@ -354,6 +374,7 @@ pub fn listener_use(g: &mut State, id: u64) -> R<()> {
                     Err(e) => return Err(errno_of(&e)),
                 }
             };
+            drop(w);
             if let (Some(stop), Some(app)) = (d.stop, g.app.as_ref()) {
                 // Gone, or it accepted after all (pinned): either way nothing to do.
                 if let Err(e) = app.listener_passive(l, stop, true) {
@@ -406,7 +427,7 @@ pub fn accept(fd: RawFd, flags: i32, new_fd: impl Fn() -> RawFd) -> R<(RawFd, So
         let s = g.socks.get(&id).ok_or(libc::EBADF)?;
         let wi = s.wrk;
         let St::Listening(l) = s.st else { return Err(libc::EINVAL) };
-        let w = g.workers.get_mut(wi).ok_or(libc::EBADF)?;
+        let mut w = wrk(&g.workers, wi).ok_or(libc::EBADF)?;
         let Some(sess) = w.w.accept(l).map_err(|e| errno_of(&e))? else { return Err(libc::EAGAIN) };
         let peer = w.w.session(sess).map_or_else(state::any_addr, |i| i.remote);
         let nfd = new_fd();
@@ -415,10 +436,12 @@ pub fn accept(fd: RawFd, flags: i32, new_fd: impl Fn() -> RawFd) -> R<(RawFd, So
             let _ = w.w.close(sess);
             return Err(e);
         }
+        drop(w);
         let mut ns = Sock::new(wi, Proto::Tcp, flags & libc::SOCK_NONBLOCK != 0);
         ns.st = St::Connected(sess);
         let nid = g.add_sock(nfd, ns);
         g.by_session.insert((wi, sess.0), nid);
+        g.fast_sync(nid);
         crate::debug!("accept {fd}: {nfd} from {peer}");
         Ok((nfd, peer))
     })
@@ -486,8 +509,10 @@ pub fn connect(fd: RawFd, family: i32, to: SocketAddrV4) -> R<Outcome<()>> {
     }
     let opts = connect_options(s);
     let (wi, nonblock, timeout) = (s.wrk, s.nonblock, s.opts.sndtimeo);
-    let w = g.workers.get_mut(wi).ok_or(libc::EBADF)?;
-    w.w.connect_async(Endpoint { proto: Proto::Tcp, ip: *to.ip(), port: to.port() }, opts, id)
+    wrk(&g.workers, wi)
+        .ok_or(libc::EBADF)?
+        .w
+        .connect_async(Endpoint { proto: Proto::Tcp, ip: *to.ip(), port: to.port() }, opts, id)
         .map_err(|e| errno_of(&e))?;
     if let Some(s) = g.socks.get_mut(&id) {
         s.st = St::Connecting;
@@ -513,10 +538,11 @@ pub fn connect(fd: RawFd, family: i32, to: SocketAddrV4) -> R<Outcome<()>> {
 
 /// Opens a UDP session of socket `id` to `to` and waits for it.
 fn udp_connect(g: Guard, id: u64, to: SocketAddrV4) -> R<SessionId> {
-    let mut g = g;
     let wi = g.socks.get(&id).ok_or(libc::EBADF)?.wrk;
-    let w = g.workers.get_mut(wi).ok_or(libc::EBADF)?;
-    w.w.connect_async(Endpoint { proto: Proto::Udp, ip: *to.ip(), port: to.port() }, TransportOptions::default(), id)
+    wrk(&g.workers, wi)
+        .ok_or(libc::EBADF)?
+        .w
+        .connect_async(Endpoint { proto: Proto::Udp, ip: *to.ip(), port: to.port() }, TransportOptions::default(), id)
         .map_err(|e| errno_of(&e))?;
     block(g, id, false, Some(UDP_CONNECT_WAIT), |g| {
         let s = g.socks.get_mut(&id).ok_or(libc::EBADF)?;
@@ -577,7 +603,7 @@ fn recv_once(g: &mut State, id: u64, buf: &mut [u8], f: RecvFlags) -> R<Got> {
             if s.shut_rd {
                 return Ok(Got { n: 0, from: None, truncated: false });
             }
-            let w = g.workers.get_mut(wi).ok_or(libc::EBADF)?;
+            let mut w = wrk(&g.workers, wi).ok_or(libc::EBADF)?;
             let r = if f.peek { w.w.peek(sess, buf) } else { w.w.recv_from(sess, buf) };
             match r {
                 Ok((n, from)) => got(n, from),
@@ -601,7 +627,7 @@ fn recv_once(g: &mut State, id: u64, buf: &mut [u8], f: RecvFlags) -> R<Got> {
             if s.err != 0 {
                 return Err(std::mem::take(&mut s.err));
             }
-            let w = g.workers.get_mut(wi).ok_or(libc::EBADF)?;
+            let mut w = wrk(&g.workers, wi).ok_or(libc::EBADF)?;
             let pick = match u.connected {
                 Some(peer) => u.sessions.get(&peer).copied().filter(|&x| w.w.has_datagram(x)),
                 None => {
@@ -630,6 +656,11 @@ fn recv_once(g: &mut State, id: u64, buf: &mut [u8], f: RecvFlags) -> R<Got> {
 
 /// `recv`/`recvfrom`/`read` into one buffer.
 pub fn recv(fd: RawFd, buf: &mut [u8], f: RecvFlags) -> R<Got> {
+    if !f.peek && !f.waitall && !f.trunc {
+        if let Some(r) = crate::fast::recv(fd, buf) {
+            return r.map(|(n, from)| Got { n, from: Some(from), truncated: false });
+        }
+    }
     let g = lock();
     let id = sock(&g, fd)?;
     let s = g.socks.get(&id).ok_or(libc::EBADF)?;
@@ -687,7 +718,7 @@ fn write_once(g: &mut State, id: u64, data: &[u8], to: Option<SocketAddrV4>) -> 
             }
         }
     };
-    let w = g.workers.get_mut(wi).ok_or(libc::EBADF)?;
+    let mut w = wrk(&g.workers, wi).ok_or(libc::EBADF)?;
     match w.w.write(sess, data) {
         Ok(n) => Ok(n),
         Err(Error::WouldBlock) => Err(libc::EAGAIN),
@@ -697,8 +728,24 @@ fn write_once(g: &mut State, id: u64, data: &[u8], to: Option<SocketAddrV4>) -> 
     }
 }
 
-/// `send`/`sendto`/`write` of one buffer; `nosignal` is MSG_NOSIGNAL (otherwise EPIPE raises SIGPIPE).
+/// `send`/`sendto`/`write` of one buffer.
 pub fn send(fd: RawFd, data: &[u8], dontwait: bool, to: Option<SocketAddrV4>) -> R<usize> {
+    if to.is_none() {
+        match crate::fast::send(fd, data) {
+            Some(Ok(n)) if n == data.len() => return Ok(n),
+            // The rest as the call asks: blocking waits for room, non-blocking says EAGAIN
+            // (then the part written is the answer).
+            Some(Ok(n)) => {
+                return Ok(n + send_locked(fd, data.get(n..).unwrap_or_default(), dontwait, None).unwrap_or(0))
+            }
+            Some(Err(e)) => return Err(e),
+            None => {}
+        }
+    }
+    send_locked(fd, data, dontwait, to)
+}
+
+fn send_locked(fd: RawFd, data: &[u8], dontwait: bool, to: Option<SocketAddrV4>) -> R<usize> {
     let mut g = lock();
     let id = sock(&g, fd)?;
     let s = g.socks.get(&id).ok_or(libc::EBADF)?;
@@ -755,7 +802,8 @@ pub fn close(g: &mut State, fd: RawFd) {
 fn release(g: &mut State, id: u64) {
     let Some(s) = g.socks.remove(&id) else { return };
     let wi = s.wrk;
-    let Some(w) = g.workers.get_mut(wi) else { return };
+    let Some(mut w) = wrk(&g.workers, wi) else { return };
+    w.fast.remove(&id);
     match s.st {
         St::Connected(sess) => {
             g.by_session.remove(&(wi, sess.0));
@@ -808,7 +856,8 @@ pub fn shutdown(fd: RawFd, how: i32) -> R<()> {
     if let (St::Connected(sess), true, false, false) = (&s.st, s.shut_wr, was_shut_wr, s.shut_rd) {
         // Half-close: the peer gets the end of the stream after what was written; reading goes on.
         let (sess, wi) = (*sess, s.wrk);
-        if let Some(w) = g.workers.get_mut(wi) {
+        g.fast_sync(id);
+        if let Some(mut w) = wrk(&g.workers, wi) {
             w.w.shutdown_write(sess).map_err(|e| errno_of(&e))?;
         }
         return Ok(());
@@ -818,11 +867,12 @@ pub fn shutdown(fd: RawFd, how: i32) -> R<()> {
             let wi = s.wrk;
             s.st = St::Closed;
             g.by_session.remove(&(wi, sess.0));
-            if let Some(w) = g.workers.get_mut(wi) {
+            if let Some(mut w) = wrk(&g.workers, wi) {
                 let _ = w.w.close(sess);
             }
         }
     }
+    g.fast_sync(id);
     Ok(())
 }
 
@@ -831,7 +881,8 @@ pub fn local_addr(fd: RawFd) -> R<SocketAddrV4> {
     let g = lock();
     let id = sock(&g, fd)?;
     let s = g.socks.get(&id).ok_or(libc::EBADF)?;
-    let w = g.workers.get(s.wrk);
+    let w = wrk(&g.workers, s.wrk);
+    let w = w.as_deref();
     Ok(match &s.st {
         St::Connected(sess) => w.and_then(|w| w.w.session(*sess)).map(|i| i.local).unwrap_or_else(state::any_addr),
         St::Listening(_) => s.listen_ep.unwrap_or_else(state::any_addr),
@@ -852,7 +903,7 @@ pub fn peer_addr(fd: RawFd) -> R<SocketAddrV4> {
     let s = g.socks.get(&id).ok_or(libc::EBADF)?;
     match &s.st {
         St::Connected(sess) => {
-            g.workers.get(s.wrk).and_then(|w| w.w.session(*sess)).map(|i| i.remote).ok_or(libc::ENOTCONN)
+            wrk(&g.workers, s.wrk).and_then(|w| w.w.session(*sess)).map(|i| i.remote).ok_or(libc::ENOTCONN)
         }
         St::Udp(u) => u.connected.ok_or(libc::ENOTCONN),
         _ => Err(libc::ENOTCONN),
@@ -866,7 +917,7 @@ pub fn readable_bytes(fd: RawFd) -> R<usize> {
     let wi = g.socks.get(&id).ok_or(libc::EBADF)?.wrk;
     g.pump(wi);
     let s = g.socks.get(&id).ok_or(libc::EBADF)?;
-    let w = g.workers.get(wi).ok_or(libc::EBADF)?;
+    let w = wrk(&g.workers, wi).ok_or(libc::EBADF)?;
     Ok(match &s.st {
         St::Connected(sess) => w.w.rx_pending(*sess).unwrap_or(0),
         St::Udp(u) => {
@@ -995,7 +1046,7 @@ pub fn after_fork_child(g: &mut State) {
 }
 
 fn after_fork_join(g: &mut State) {
-    let parent: Vec<u64> = g.workers.iter().map(|w| w.w.handle()).collect();
+    let parent: Vec<u64> = g.workers.iter().map(|w| w.lock().w.handle()).collect();
     let join = g.app.as_ref().map(|a| (a.handle(), a.name().to_string())).zip(g.share_token);
     let socks = std::mem::take(&mut g.socks);
     g.socks = socks.iter().map(|(&id, s)| (id, inherited(s, &parent))).collect();
@@ -1010,6 +1061,8 @@ fn after_fork_join(g: &mut State) {
     // Dropping them closes this process's copies of the parent's API socket and eventfds
     // and unmaps its segments; nothing is written to the queues or the socket.
     drop(socks);
+    // The thread's own handle on its (the parent's) worker goes too, or its copies would stay open.
+    set_my_worker(None);
     drop(std::mem::take(&mut g.workers));
     drop(g.app.take());
     let epoch = EPOCH.fetch_add(1, Ordering::Relaxed) + 1;
@@ -1018,24 +1071,31 @@ fn after_fork_join(g: &mut State) {
     match App::join(&cfg.api_socket, &name, app, token, JOIN_WAIT) {
         Ok((app, w)) => {
             crate::info!("forked child joined {name:?} as app worker {}", w.index());
-            let efd = w.eventfd().unwrap_or(-1);
+            let shared = Wrk::shared(w);
             g.app = Some(app);
-            g.workers.push(Wrk { w, efd, sleepers: 0 });
-            MY_WORKER.with(|c| c.set((epoch, 0)));
+            g.workers.push(shared.clone());
+            set_my_worker(Some((epoch, 0, shared)));
         }
         Err(e) => crate::trace::line(&format!("forked child cannot join {name:?} (it attaches on its own): {e}")),
     }
 }
 
-/// The value of [`INHERIT_VAR`] for an exec: the application and share token, and each
-/// node listener that survives the exec (no FD_CLOEXEC) as `FD@ADDR:PORT@STOP` (STOP: the
-/// app worker to make passive when the new program joins, or `-`). `None` if there is none.
-pub fn inherit_var(g: &mut State) -> Option<String> {
+/// The value of [`INHERIT_VAR`] for an exec (or, `spawn`, for a posix_spawn, after which
+/// this process goes on): the application and share token, and each node listener that
+/// survives the exec (no FD_CLOEXEC) as `FD@ADDR:PORT@STOP` (STOP: the app worker to make
+/// passive when the new program joins, or `-`). `None` if there is none.
+pub fn inherit_var(g: &mut State, spawn: bool) -> Option<String> {
     let mut items = Vec::new();
-    for (&fd, id) in &g.fds {
-        let Some(s) = g.socks.get(id) else { continue };
+    let mut spawned = Vec::new();
+    for (&fd, &id) in &g.fds {
+        let Some(s) = g.socks.get(&id) else { continue };
         let (ep, stop) = match &s.st {
-            // This process's own app worker goes with the exec.
+            // A spawning process stays: as with fork, the new program takes the accepts of a
+            // listener this process has not used.
+            St::Listening(_) if spawn && !s.used => {
+                (s.listen_ep.unwrap_or_else(state::any_addr), g.workers.get(s.wrk).map(|w| w.lock().w.handle()))
+            }
+            // This process's own app worker goes with the exec (or keeps accepting).
             St::Listening(_) => (s.listen_ep.unwrap_or_else(state::any_addr), None),
             St::Dormant(d) => (d.ep, d.stop),
             _ => continue,
@@ -1045,7 +1105,16 @@ pub fn inherit_var(g: &mut State) -> Option<String> {
         if fl < 0 || fl & libc::FD_CLOEXEC != 0 {
             continue;
         }
+        if stop.is_some() && matches!(s.st, St::Listening(_)) {
+            spawned.push(id);
+        }
         items.push(format!("{fd}@{ep}@{}", stop.map_or_else(|| "-".to_string(), |h| format!("{h:x}"))));
+    }
+    // Their first use here makes this process's worker active again (see `listener_use`).
+    for id in spawned {
+        if let Some(s) = g.socks.get_mut(&id) {
+            s.maybe_passive = true;
+        }
     }
     if items.is_empty() {
         return None;

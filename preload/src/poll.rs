@@ -12,7 +12,7 @@ use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
 use crate::real;
-use crate::state::{self, lock, Guard, Mask, Reg, Sock, St, State, Wrk, R};
+use crate::state::{self, lock, wrk, Guard, Mask, Reg, Shared, Sock, St, State, R};
 
 const IN: u32 = (libc::POLLIN | libc::POLLRDNORM) as u32;
 const OUT: u32 = (libc::POLLOUT | libc::POLLWRNORM) as u32;
@@ -24,8 +24,8 @@ const RDHUP: u32 = libc::POLLRDHUP as u32;
 const TAG: u64 = 0xd90d_e000_0000_0000;
 
 /// A node socket's readiness, as POLL* (= EPOLL*) bits.
-pub fn readiness(s: &Sock, workers: &[Wrk]) -> u32 {
-    let Some(w) = workers.get(s.wrk) else { return ERR | HUP };
+pub fn readiness(s: &Sock, workers: &[Shared]) -> u32 {
+    let Some(w) = wrk(workers, s.wrk) else { return ERR | HUP };
     let mut m = match &s.st {
         St::Fresh => OUT | HUP,
         St::Listening(l) => {
@@ -269,7 +269,7 @@ pub fn epoll_ctl(ep: RawFd, op: i32, fd: RawFd, ev: Option<libc::epoll_event>) -
             if g.epolls.get(&ep).is_some_and(|s| s.regs.contains_key(&fd)) {
                 return Err(libc::EEXIST);
             }
-            let efd = g.workers.get(wi).map_or(-1, |w| w.efd);
+            let efd = wrk(&g.workers, wi).map_or(-1, |w| w.efd);
             let set = g.epolls.entry(ep).or_default();
             if !set.wrks.contains_key(&wi) {
                 let mut kev = libc::epoll_event { events: libc::EPOLLIN as u32, u64: TAG | wi as u64 };
@@ -372,7 +372,7 @@ fn epoll_collect(g: &mut State, ep: RawFd, out: &mut [libc::epoll_event]) -> usi
 }
 
 /// Asks the node for a tx-space event on a socket's session, if it has one to write to.
-fn want_writable(s: &Sock, workers: &mut [Wrk]) {
+fn want_writable(s: &Sock, workers: &[Shared]) {
     let sess = match &s.st {
         St::Connected(sess) if !s.shut_wr => *sess,
         St::Udp(u) => match u.connected.and_then(|p| u.sessions.get(&p)) {
@@ -381,7 +381,7 @@ fn want_writable(s: &Sock, workers: &mut [Wrk]) {
         },
         _ => return,
     };
-    if let Some(w) = workers.get_mut(s.wrk) {
+    if let Some(mut w) = wrk(workers, s.wrk) {
         let _ = w.w.want_writable(sess);
     }
 }

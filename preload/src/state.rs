@@ -2,18 +2,34 @@
 //! thread that uses sockets), the node sockets and the descriptors that
 //! name them, and the epoll sets that hold node sockets.
 //!
-//! One process-wide lock guards all of it. It is taken only by calls on node
-//! sockets (and by poll/select/epoll calls that include one): a call on any
-//! other descriptor is decided by a lock-free bitmap and goes straight to
-//! libc. A single-threaded program never contends for the lock; a socket
-//! used by two threads works because both go through it. Blocking calls
-//! release it while they sleep.
+//! Two kinds of lock guard it:
+//!
+//! - the **table lock** (one, process-wide) guards the tables: descriptors,
+//!   sockets, epoll sets, the application. Structure changes take it
+//!   (socket, accept, close, dup, epoll_ctl, fork, exec), and so does every
+//!   call that is not on the fast path;
+//! - each app worker has a **worker lock** of its own around the client
+//!   library's worker (whose queues and fifos have one producer and one
+//!   consumer) and the worker's *fast table*: its connected TCP sockets
+//!   that nothing but data moves on (not shut down, no pending error).
+//!
+//! The fast path ([`crate::fast`]): a read or write on a socket of the
+//! fast table by the thread whose app worker it lives on takes the worker
+//! lock alone, which no other thread holds unless it uses a socket of the
+//! same worker, so threads with sockets of their own never meet; a socket
+//! shared by threads (or any other call) takes the table lock and then the
+//! worker lock. Lock order: table, then workers by index; the fast path
+//! never takes the table lock while it holds a worker lock. A call on a
+//! descriptor that is no node socket is decided by a lock-free table
+//! ([`FD_SOCK`]) and goes straight to libc. Blocking calls release both
+//! locks while they sleep; fork takes all of them (see `exports`), so the
+//! child's copy of every table is whole.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{LazyLock, Mutex, MutexGuard};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use dpnode_client::{App, Error, Event, ListenerId, NodeError, SessionId, Worker};
@@ -27,11 +43,15 @@ pub type Errno = i32;
 /// A result whose error is an errno value.
 pub type R<T> = Result<T, Errno>;
 
-/// Descriptors below this are looked up in the bitmaps without the lock.
-const BITMAP_FDS: usize = 1 << 16;
+/// Descriptors below this are looked up in [`FD_SOCK`] and the epoll bitmap without the lock.
+const TABLE_FDS: usize = 1 << 16;
 
-static NODE_FDS: [AtomicU64; BITMAP_FDS / 64] = [const { AtomicU64::new(0) }; BITMAP_FDS / 64];
-static EPOLL_FDS: [AtomicU64; BITMAP_FDS / 64] = [const { AtomicU64::new(0) }; BITMAP_FDS / 64];
+/// Descriptor → `socket id << 1 | UDP bit` of the node socket it names, 0 for any other
+/// descriptor: read without a lock by every interposed call (is it a node socket?) and by the
+/// fast path (which one?); written under the table lock. 512 KiB of zeroes until used; only
+/// the pages of descriptors in use become resident.
+static FD_SOCK: [AtomicU64; TABLE_FDS] = [const { AtomicU64::new(0) }; TABLE_FDS];
+static EPOLL_FDS: [AtomicU64; TABLE_FDS / 64] = [const { AtomicU64::new(0) }; TABLE_FDS / 64];
 /// Set once a node socket exists (before, nothing needs the lock at all).
 pub static ANY: AtomicBool = AtomicBool::new(false);
 
@@ -45,6 +65,19 @@ fn bit_get(map: &[AtomicU64], fd: RawFd) -> bool {
         // Beyond the bitmap: ask the table.
         None => true,
     }
+}
+
+fn fd_sock_set(fd: RawFd, v: u64) {
+    if let Some(e) = usize::try_from(fd).ok().and_then(|fd| FD_SOCK.get(fd)) {
+        e.store(v, Ordering::Release);
+    }
+}
+
+/// The node socket (id, is UDP) `fd` names, from the lock-free table; `None` for any other
+/// descriptor and for descriptors beyond the table (the caller asks [`State::sock_of`]).
+pub fn fd_sock(fd: RawFd) -> Option<(u64, bool)> {
+    let e = usize::try_from(fd).ok().and_then(|fd| FD_SOCK.get(fd))?.load(Ordering::Acquire);
+    (e != 0).then_some((e >> 1, e & 1 != 0))
 }
 
 fn bit_set(map: &[AtomicU64], fd: RawFd, on: bool) {
@@ -63,7 +96,28 @@ fn bit_set(map: &[AtomicU64], fd: RawFd, on: bool) {
 
 /// Whether `fd` may be a node socket (exact below 65536).
 pub fn maybe_node(fd: RawFd) -> bool {
-    bit_get(&NODE_FDS, fd)
+    if !ANY.load(Ordering::Relaxed) || fd < 0 {
+        return false;
+    }
+    match FD_SOCK.get(fd as usize) {
+        Some(e) => e.load(Ordering::Acquire) != 0,
+        // Beyond the table: ask the tables under the lock.
+        None => true,
+    }
+}
+
+/// Whether `fd` is a UDP node socket (exact below 65536, else asks under the lock).
+pub fn is_udp(fd: RawFd) -> bool {
+    if !maybe_node(fd) {
+        return false;
+    }
+    match fd_sock(fd) {
+        Some((_, udp)) => udp,
+        None => {
+            let g = lock();
+            g.sock_of(fd).and_then(|id| g.socks.get(&id)).is_some_and(|s| s.proto == Proto::Udp)
+        }
+    }
 }
 
 /// Whether `fd` may be an epoll set that holds node sockets.
@@ -234,7 +288,7 @@ impl Sock {
     }
 }
 
-/// One app worker (one per thread that made sockets).
+/// One app worker (one per thread that made sockets), behind its worker lock.
 pub struct Wrk {
     /// The client library's worker.
     pub w: Worker,
@@ -242,6 +296,26 @@ pub struct Wrk {
     pub efd: RawFd,
     /// Threads asleep on it now.
     pub sleepers: u32,
+    /// The fast table: socket id → session of its sockets on which a read or write needs
+    /// nothing but the session (connected TCP, not shut down, no pending error). Kept by
+    /// [`State::fast_sync`] whenever such a socket's state changes.
+    pub fast: HashMap<u64, SessionId>,
+}
+
+impl Wrk {
+    /// A worker with an empty fast table, behind a lock of its own.
+    pub fn shared(w: Worker) -> Shared {
+        let efd = w.eventfd().unwrap_or(-1);
+        Arc::new(parking_lot::Mutex::new(Wrk { w, efd, sleepers: 0, fast: HashMap::new() }))
+    }
+}
+
+/// An app worker as the tables hold it (and the thread that owns it, for its fast path).
+pub type Shared = Arc<parking_lot::Mutex<Wrk>>;
+
+/// Worker `wi`, locked (the table lock is held, or it is the caller's own worker).
+pub fn wrk(workers: &[Shared], wi: usize) -> Option<parking_lot::MutexGuard<'_, Wrk>> {
+    workers.get(wi).map(|c| c.lock())
 }
 
 /// A node socket's registration in an epoll set.
@@ -286,7 +360,7 @@ pub struct State {
     /// Why attach failed (sticky).
     pub attach_err: Option<Errno>,
     /// App workers, by index.
-    pub workers: Vec<Wrk>,
+    pub workers: Vec<Shared>,
     /// Sockets by id (ids are never reused).
     pub socks: HashMap<u64, Sock>,
     next_sock: u64,
@@ -370,12 +444,28 @@ impl State {
     pub fn add_fd(&mut self, fd: RawFd, id: u64) {
         self.fds.insert(fd, id);
         ANY.store(true, Ordering::Relaxed);
-        bit_set(&NODE_FDS, fd, true);
+        let udp = self.socks.get(&id).is_some_and(|s| s.proto == Proto::Udp);
+        // Ids beyond 2^63 never happen (one per socket); such a one would only miss the fast path.
+        fd_sock_set(fd, id.checked_shl(1).filter(|v| v >> 1 == id).map_or(1, |v| v | u64::from(udp)));
+    }
+
+    /// Puts socket `id` in its worker's fast table, or takes it out, as its state says.
+    pub fn fast_sync(&self, id: u64) {
+        let Some(s) = self.socks.get(&id) else { return };
+        let Some(mut w) = wrk(&self.workers, s.wrk) else { return };
+        match s.st {
+            St::Connected(sess) if s.proto == Proto::Tcp && !s.shut_rd && !s.shut_wr && s.err == 0 => {
+                w.fast.insert(id, sess);
+            }
+            _ => {
+                w.fast.remove(&id);
+            }
+        }
     }
 
     /// Forgets `fd` (the socket stays while other descriptors name it); returns the socket id.
     pub fn remove_fd(&mut self, fd: RawFd) -> Option<u64> {
-        bit_set(&NODE_FDS, fd, false);
+        fd_sock_set(fd, 0);
         let id = self.fds.remove(&fd)?;
         // The kernel drops a closed descriptor from its epoll sets; so do we.
         let mut emptied = Vec::new();
@@ -419,9 +509,9 @@ impl State {
         *n = n.saturating_sub(1);
         if *n == 0 {
             set.wrks.remove(&wi);
-            if let Some(w) = self.workers.get(wi) {
+            if let Some(efd) = wrk(&self.workers, wi).map(|w| w.efd) {
                 // SAFETY: plain epoll_ctl on descriptors we own; a NULL event is allowed for DEL.
-                unsafe { real::epoll_ctl(ep, libc::EPOLL_CTL_DEL, w.efd, std::ptr::null_mut()) };
+                unsafe { real::epoll_ctl(ep, libc::EPOLL_CTL_DEL, efd, std::ptr::null_mut()) };
             }
         }
     }
@@ -449,8 +539,8 @@ impl State {
     pub fn pump(&mut self, wi: usize) {
         let mut evs = std::mem::take(&mut self.events);
         evs.clear();
-        let r = match self.workers.get_mut(wi) {
-            Some(wrk) => wrk.w.wait(&mut evs, 4096, Some(Duration::ZERO)),
+        let r = match wrk(&self.workers, wi) {
+            Some(mut w) => w.w.wait(&mut evs, 4096, Some(Duration::ZERO)),
             None => return,
         };
         if let Err(e) = r {
@@ -469,6 +559,9 @@ impl State {
 
     /// The node closed the API connection: every session of the worker is gone.
     fn node_gone(&mut self, wi: usize) {
+        if let Some(mut w) = wrk(&self.workers, wi) {
+            w.fast.clear();
+        }
         let ids: Vec<u64> = self.socks.iter().filter(|(_, s)| s.wrk == wi).map(|(&id, _)| id).collect();
         for id in ids {
             self.mark(id);
@@ -505,7 +598,7 @@ impl State {
             Event::Connected { opaque, result } => {
                 let Some(s) = self.socks.get_mut(&opaque) else {
                     // Closed while connecting: let the session go.
-                    if let (Ok(sess), Some(w)) = (result, self.workers.get_mut(wi)) {
+                    if let (Ok(sess), Some(mut w)) = (result, wrk(&self.workers, wi)) {
                         let _ = w.w.close(sess);
                     }
                     return None;
@@ -515,13 +608,14 @@ impl State {
                     (St::Connecting, Ok(sess)) => {
                         s.st = St::Connected(sess);
                         self.by_session.insert((wi, sess.0), opaque);
+                        self.fast_sync(opaque);
                     }
                     (St::Connecting, Err(code)) => {
                         s.st = St::Failed;
                         s.err = errno_of_code(code);
                     }
                     (St::Udp(u), Ok(sess)) => {
-                        let peer = self.workers.get(wi).and_then(|w| w.w.session(sess)).map(|i| i.remote);
+                        let peer = wrk(&self.workers, wi).and_then(|w| w.w.session(sess)).map(|i| i.remote);
                         if let Some(peer) = peer {
                             u.sessions.insert(peer, sess);
                         }
@@ -529,7 +623,7 @@ impl State {
                     }
                     (St::Udp(_), Err(code)) => s.err = errno_of_code(code),
                     (_, Ok(sess)) => {
-                        if let Some(w) = self.workers.get_mut(wi) {
+                        if let Some(mut w) = wrk(&self.workers, wi) {
                             let _ = w.w.close(sess);
                         }
                     }
@@ -562,6 +656,7 @@ impl State {
                         }
                     }
                 }
+                self.fast_sync(id);
                 Some(id)
             }
         }
@@ -569,7 +664,7 @@ impl State {
 
     /// Accepts every session a UDP listener has (each new peer makes one) into socket `id`.
     pub fn udp_take_sessions(&mut self, wi: usize, id: u64, l: ListenerId) {
-        let Some(wrk) = self.workers.get_mut(wi) else { return };
+        let Some(mut wrk) = wrk(&self.workers, wi) else { return };
         while let Ok(Some(sess)) = wrk.w.accept(l) {
             let Some(info) = wrk.w.session(sess) else { continue };
             if let Some(Sock { st: St::Udp(u), .. }) = self.socks.get_mut(&id) {
@@ -635,7 +730,7 @@ pub fn restart_ok() -> bool {
 
 /// Arms worker `wi` for a sleep; `false` if it has news already (do not sleep).
 pub fn arm(g: &mut State, wi: usize) -> bool {
-    let Some(w) = g.workers.get_mut(wi) else { return false };
+    let Some(mut w) = wrk(&g.workers, wi) else { return false };
     if w.w.arm_sleep() {
         w.sleepers += 1;
         true
@@ -647,7 +742,7 @@ pub fn arm(g: &mut State, wi: usize) -> bool {
 
 /// Undoes [`arm`] after the sleep.
 pub fn disarm(g: &mut State, wi: usize, socket_readable: bool) {
-    let Some(w) = g.workers.get_mut(wi) else { return };
+    let Some(mut w) = wrk(&g.workers, wi) else { return };
     w.sleepers = w.sleepers.saturating_sub(1);
     if w.sleepers == 0 {
         w.w.disarm_sleep(socket_readable);
@@ -711,7 +806,7 @@ pub fn sleep(
     let user = fds.len();
     let mut api = -1;
     for wi in armed.iter() {
-        if let Some(w) = g.workers.get(wi) {
+        if let Some(w) = wrk(&g.workers, wi) {
             fds.push(libc::pollfd { fd: w.efd, events: libc::POLLIN, revents: 0 });
             api = w.w.api_fd();
         }

@@ -348,3 +348,38 @@ fn lossy_tcp_transfer_is_bit_exact_and_repeats_per_seed() {
     let other = tcp_transfer(&cfg(8), bytes);
     assert!(other.got == pattern(bytes), "seed 8: the sink got {} bytes, not the {bytes} sent", other.got.len());
 }
+
+#[test]
+fn a_session_waiting_for_its_ack_leaves_the_worker_idle() {
+    // 10 ms round trip: the source's data and FIN sit unacknowledged in its
+    // tx fifo for that long. The worker has nothing to do meanwhile; it used
+    // to push the session's tx again on every loop (and so never idled).
+    let cfg = LinkConfig { latency_ns: 5_000_000, ..LinkConfig::default() };
+    let (_link, mut a, mut b) = pair(&cfg);
+    let log: Log = Arc::default();
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let sink = b.attach("sink", Box::new(Sink::new(got.clone(), log.clone())));
+    b.listen(sink, Endpoint { proto: Proto::Tcp, ip: B, port: 5000 });
+    let remote = Endpoint { proto: Proto::Tcp, ip: B, port: 5000 };
+    a.attach("source", Box::new(Source::new(remote, pattern(1000), log.clone())));
+    let mut now = 0;
+    let written = |l: &Log| l.lock().unwrap().iter().any(|(_, e)| e == "source: all written, close");
+    run_until(&mut now, &mut a, &mut b, 1_000_000_000, |_, _| written(&log));
+    // One more loop sends what was written; then 8 ms of waiting, less than
+    // the round trip, so no ACK can have come back (the sink gets the data
+    // at 5 ms).
+    a.poll(now);
+    b.poll(now);
+    now += STEP_NS;
+    let loops = 8_000_000 / STEP_NS;
+    let mut busy = 0;
+    for _ in 0..loops {
+        busy += usize::from(a.poll(now) > 0);
+        b.poll(now);
+        now += STEP_NS;
+    }
+    assert!(busy <= 2, "{busy} of {loops} loops did work while the source only waited for its ACK");
+    // And the transfer completes.
+    run_until(&mut now, &mut a, &mut b, 10_000_000_000, |_, _| got.lock().unwrap().len() == 1000);
+    assert!(*got.lock().unwrap() == pattern(1000));
+}

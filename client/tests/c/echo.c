@@ -4,6 +4,10 @@
  *                                   prints encodings for the Rust side to compare
  *   echo attach SOCKET NAME NS SECRET   attach and print the result code and its text
  *   echo server SOCKET URI NAME     an echo server (datagrams and streams) until killed
+ *   echo share SOCKET URI           attach, join the application on a second connection with
+ *                                   its share token, listen on URI from both workers, make the
+ *                                   first passive; serve one stream on the second: read a line,
+ *                                   answer it upper-cased, half-close, read on to the end
  */
 #include "dpnode_client.h"
 
@@ -123,6 +127,119 @@ static int server(const char *socket, const char *uri, const char *name) {
     }
 }
 
+#define TRY(what, call) do { int rc_ = (call); if (rc_ != 0) { fprintf(stderr, "%s: %s\n", what, dpn_strerror(rc_)); return 1; } } while (0)
+
+/* Waits (10 s at most) for an event of `kind` on worker `w`; 0 and *ev, or -1. */
+static int wait_event(dpn_worker_t *w, uint32_t kind, dpn_event_t *out) {
+    for (int round = 0; round < 100; round++) {
+        dpn_event_t ev[16];
+        int n = dpn_wait(w, ev, 16, 100);
+        if (n < 0)
+            return -1;
+        for (int i = 0; i < n; i++)
+            if (ev[i].kind == kind) {
+                *out = ev[i];
+                return 0;
+            }
+    }
+    return -1;
+}
+
+/* Reads session `s` until `want` bytes or the end of the stream; returns the count. */
+static int64_t read_some(dpn_worker_t *w, uint64_t s, char *buf, size_t want) {
+    size_t got = 0;
+    dpn_event_t ev;
+    while (got < want) {
+        int64_t r = dpn_read(w, s, buf + got, want - got);
+        if (r == 0)
+            break;
+        if (r > 0) {
+            got += (size_t)r;
+            continue;
+        }
+        if (r != DPN_EAGAIN)
+            return r;
+        /* Readable or peer-closed; either way read again. */
+        if (dpn_wait(w, &ev, 1, 100) < 0)
+            return -1;
+    }
+    return (int64_t)got;
+}
+
+static int share(const char *socket, const char *uri) {
+    dpn_app_t *app = NULL, *app2 = NULL;
+    dpn_worker_t *w0 = NULL, *w1 = NULL;
+    TRY("attach", dpn_attach(socket, "c-share", NULL, &app, &w0));
+    uint64_t l0, l1, handle, handle2, token, h0;
+    TRY("listen", dpn_listen(w0, uri, &l0));
+    TRY("app handle", dpn_app_handle(app, &handle));
+    TRY("share token", dpn_share_token(app, &token));
+    TRY("worker handle", dpn_worker_handle(w0, &h0));
+    /* A wrong token is refused. */
+    int bad = dpn_join(socket, "c-share-2", handle, token ^ 1, 5000, &app2, &w1);
+    if (bad == 0) {
+        fprintf(stderr, "join with a wrong token worked\n");
+        return 1;
+    }
+    printf("wrong token: %s\n", dpn_strerror(bad));
+    TRY("join", dpn_join(socket, "c-share-2", handle, token, 5000, &app2, &w1));
+    TRY("joined app handle", dpn_app_handle(app2, &handle2));
+    if (handle2 != handle) {
+        fprintf(stderr, "joined %#llx, not %#llx\n", (unsigned long long)handle2, (unsigned long long)handle);
+        return 1;
+    }
+    TRY("listen from the joined worker", dpn_listen(w1, uri, &l1));
+    TRY("passive", dpn_listener_passive(app2, l1, h0, 1));
+    printf("ready\n");
+    fflush(stdout);
+    dpn_event_t ev;
+    if (wait_event(w1, DPN_EV_ACCEPT, &ev) != 0) {
+        fprintf(stderr, "no accept on the active worker\n");
+        return 1;
+    }
+    uint64_t s;
+    TRY("accept", dpn_accept(w1, l1, &s));
+    char line[64] = {0};
+    if (read_some(w1, s, line, 6) != 6) {
+        fprintf(stderr, "short line\n");
+        return 1;
+    }
+    for (int i = 0; i < 6; i++)
+        if (line[i] >= 'a' && line[i] <= 'z')
+            line[i] = (char)(line[i] - 'a' + 'A');
+    if (dpn_write(w1, s, line, 6) != 6) {
+        fprintf(stderr, "write\n");
+        return 1;
+    }
+    TRY("shutdown", dpn_shutdown(w1, s));
+    /* Writing is over; reading goes on until the peer's end of stream. */
+    if (dpn_write(w1, s, "x", 1) != DPN_EPIPE) {
+        fprintf(stderr, "a write after shutdown worked\n");
+        return 1;
+    }
+    char rest[64] = {0};
+    int64_t n = read_some(w1, s, rest, sizeof rest - 1);
+    if (n < 0) {
+        fprintf(stderr, "read after shutdown: %s\n", dpn_strerror((int)n));
+        return 1;
+    }
+    printf("read after shutdown: %.*s\n", (int)n, rest);
+    TRY("close", dpn_close(w1, s));
+    /* The passive worker was offered nothing: no accept event, nothing to accept. */
+    dpn_event_t evs[16];
+    int n0 = dpn_wait(w0, evs, 16, 200), offered = 0;
+    for (int i = 0; i < n0; i++)
+        offered += evs[i].kind == DPN_EV_ACCEPT;
+    uint64_t none;
+    int rc = dpn_accept(w0, l0, &none);
+    printf("passive worker accept: %s\n", n0 >= 0 && !offered && rc == DPN_EAGAIN ? "nothing" : "something");
+    dpn_worker_free(w1);
+    dpn_worker_free(w0);
+    dpn_detach(app2);
+    dpn_detach(app);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc == 2 && strcmp(argv[1], "check") == 0)
         return check();
@@ -130,6 +247,8 @@ int main(int argc, char **argv) {
         return attach_only(argv[2], argv[3], argv[4], argv[5]);
     if (argc == 5 && strcmp(argv[1], "server") == 0)
         return server(argv[2], argv[3], argv[4]);
-    fprintf(stderr, "usage: echo check | attach SOCKET NAME NS SECRET | server SOCKET URI NAME\n");
+    if (argc == 4 && strcmp(argv[1], "share") == 0)
+        return share(argv[2], argv[3]);
+    fprintf(stderr, "usage: echo check | attach SOCKET NAME NS SECRET | server SOCKET URI NAME | share SOCKET URI\n");
     return 2;
 }

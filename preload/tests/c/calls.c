@@ -13,6 +13,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -786,37 +787,58 @@ static int exec_child(char **argv) {
     return 0;
 }
 
-static void t_exec(void) {
-    check = "exec: a listener without CLOEXEC works in the new program; other node sockets do not break it";
-    int l = node_listener(base + 18);
+extern char **environ;
+
+enum exec_kind { EXECV, EXECL, SPAWN };
+
+/* A listener (and a connected and a CLOEXEC node socket) passed to a new program, started
+ * by fork + execv, by fork + execl (glibc's execl calls its internal execve: the library
+ * interposes execl itself), or by posix_spawn (glibc's clone + internal execve: likewise). */
+static void t_exec_kind(enum exec_kind kind, int port) {
+    static const char *names[] = {
+        "exec: a listener without CLOEXEC works in the new program; other node sockets do not break it",
+        "execl after fork: the new program accepts on the inherited listener",
+        "posix_spawn: the spawned program accepts on the inherited listener",
+    };
+    check = names[kind];
+    int l = node_listener(port);
     int n, k;
-    tcp_pair(base + 19, &n, &k);
+    tcp_pair(port + 1, &n, &k);
     int cl = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int sync[2];
     CHECK(cl >= 0 && pipe(sync) == 0, "sockets");
     fflush(stdout);
-    pid_t pid = fork();
-    CHECK(pid >= 0, "fork");
-    if (pid == 0) {
-        char a[5][16];
-        snprintf(a[0], 16, "%d", l);
-        snprintf(a[1], 16, "%d", n);
-        snprintf(a[2], 16, "%d", cl);
-        snprintf(a[3], 16, "%d", sync[1]);
-        snprintf(a[4], 16, "%d", base + 18);
-        char *args[] = {"calls", "--exec-child", a[0], a[1], a[2], a[3], a[4], NULL};
-        execv("/proc/self/exe", args);
-        _exit(20);
+    char a[5][16];
+    snprintf(a[0], 16, "%d", l);
+    snprintf(a[1], 16, "%d", n);
+    snprintf(a[2], 16, "%d", cl);
+    snprintf(a[3], 16, "%d", sync[1]);
+    snprintf(a[4], 16, "%d", port);
+    char *args[] = {"calls", "--exec-child", a[0], a[1], a[2], a[3], a[4], NULL};
+    pid_t pid;
+    if (kind == SPAWN) {
+        errno = posix_spawn(&pid, "/proc/self/exe", NULL, NULL, args, environ);
+        CHECK(errno == 0, "posix_spawn");
+    } else {
+        pid = fork();
+        CHECK(pid >= 0, "fork");
+        if (pid == 0) {
+            if (kind == EXECL)
+                execl("/proc/self/exe", "calls", "--exec-child", a[0], a[1], a[2], a[3], a[4], (char *)NULL);
+            else
+                execv("/proc/self/exe", args);
+            _exit(20);
+        }
     }
     char c;
     CHECK(read(sync[0], &c, 1) == 1, "the new program is ready");
     char b[8] = {0};
-    int k1 = kconnect(base + 18);
+    int k1 = kconnect(port);
     kread_all(k1, b, 4);
     CHECK(memcmp(b, "exec", 4) == 0, "the new program accepted: %.4s", b);
     int st = 0;
     CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0, "the new program's exit status: %#x", st);
-    int k2 = kconnect(base + 18);
+    int k2 = kconnect(port);
     int s = accept_within(l);
     write_all(n, "ok", 2);
     kread_all(k, b, 2);
@@ -851,7 +873,9 @@ int main(int argc, char **argv) {
     t_options();
     t_shutdown_and_others();
     t_fork();
-    t_exec();
+    t_exec_kind(EXECV, base + 18);
+    t_exec_kind(EXECL, base + 21);
+    t_exec_kind(SPAWN, base + 23);
     t_threads();
     printf("all ok\n");
     return 0;
