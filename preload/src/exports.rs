@@ -313,48 +313,39 @@ extern "C" {
     fn dpnode_preload_execle();
 }
 
-/// execl(3): a jump to `dpnode_preload_execl` in `src/variadic.c`, with the caller's
-/// variadic arguments where the caller put them (Rust cannot define a variadic function).
-///
-/// # Safety
-///
-/// C's contract.
-#[unsafe(naked)]
-#[no_mangle]
-pub unsafe extern "C" fn execl(path: *const c_char, arg: *const c_char) -> c_int {
-    #[cfg(target_arch = "x86_64")]
-    core::arch::naked_asm!("jmp {}", sym dpnode_preload_execl);
-    #[cfg(target_arch = "aarch64")]
-    core::arch::naked_asm!("b {}", sym dpnode_preload_execl);
+/// Exports variadic exec call `$name` as a jump to `$target` in
+/// `src/variadic.c`, with the caller's variadic arguments where the caller put
+/// them (Rust cannot define a variadic function).
+macro_rules! variadic_exec {
+    ($(#[$doc:meta])* $name:ident($first:ident) => $target:ident) => {
+        $(#[$doc])*
+        ///
+        /// # Safety
+        ///
+        /// C's contract.
+        #[unsafe(naked)]
+        #[no_mangle]
+        pub unsafe extern "C" fn $name($first: *const c_char, arg: *const c_char) -> c_int {
+            #[cfg(target_arch = "x86_64")]
+            core::arch::naked_asm!("jmp {}", sym $target);
+            #[cfg(target_arch = "aarch64")]
+            core::arch::naked_asm!("b {}", sym $target);
+        }
+    };
 }
 
-/// execlp(3), as [`execl`].
-///
-/// # Safety
-///
-/// C's contract.
-#[unsafe(naked)]
-#[no_mangle]
-pub unsafe extern "C" fn execlp(file: *const c_char, arg: *const c_char) -> c_int {
-    #[cfg(target_arch = "x86_64")]
-    core::arch::naked_asm!("jmp {}", sym dpnode_preload_execlp);
-    #[cfg(target_arch = "aarch64")]
-    core::arch::naked_asm!("b {}", sym dpnode_preload_execlp);
-}
-
-/// execle(3), as [`execl`].
-///
-/// # Safety
-///
-/// C's contract.
-#[unsafe(naked)]
-#[no_mangle]
-pub unsafe extern "C" fn execle(path: *const c_char, arg: *const c_char) -> c_int {
-    #[cfg(target_arch = "x86_64")]
-    core::arch::naked_asm!("jmp {}", sym dpnode_preload_execle);
-    #[cfg(target_arch = "aarch64")]
-    core::arch::naked_asm!("b {}", sym dpnode_preload_execle);
-}
+variadic_exec!(
+    /// execl(3): a jump to `dpnode_preload_execl` in `src/variadic.c`.
+    execl(path) => dpnode_preload_execl
+);
+variadic_exec!(
+    /// execlp(3), as [`execl`].
+    execlp(file) => dpnode_preload_execlp
+);
+variadic_exec!(
+    /// execle(3), as [`execl`].
+    execle(path) => dpnode_preload_execle
+);
 
 /// socket(2): AF_INET TCP and UDP sockets become node sockets.
 #[no_mangle]

@@ -20,51 +20,42 @@ static size_t count(const char *arg, va_list ap) {
     return n;
 }
 
+/* Declares `argv`: `arg` and the arguments after it, NULL-terminated, in the
+ * caller's frame (a variable-length array, as the C library does). Leaves `ap`
+ * started just past the last argument (before the terminating NULL unless `arg`
+ * was it); the caller ends it. */
+#define COLLECT_ARGV(argv, arg, ap)                 \
+    va_start(ap, arg);                              \
+    size_t argv##_n = count(arg, ap);               \
+    va_end(ap);                                     \
+    const char *argv[argv##_n + 1];                 \
+    argv[0] = arg;                                  \
+    va_start(ap, arg);                              \
+    for (size_t i = 1; i < argv##_n; i++)           \
+        argv[i] = va_arg(ap, const char *);         \
+    argv[argv##_n] = NULL
+
 int dpnode_preload_execl(const char *path, const char *arg, ...) {
     va_list ap;
-    va_start(ap, arg);
-    size_t n = count(arg, ap);
+    COLLECT_ARGV(argv, arg, ap);
     va_end(ap);
-    const char *argv[n + 1];
-    argv[0] = arg;
-    va_start(ap, arg);
-    for (size_t i = 1; i < n; i++)
-        argv[i] = va_arg(ap, const char *);
-    va_end(ap);
-    argv[n] = NULL;
     return execv(path, (char *const *)argv);
 }
 
 int dpnode_preload_execlp(const char *file, const char *arg, ...) {
     va_list ap;
-    va_start(ap, arg);
-    size_t n = count(arg, ap);
+    COLLECT_ARGV(argv, arg, ap);
     va_end(ap);
-    const char *argv[n + 1];
-    argv[0] = arg;
-    va_start(ap, arg);
-    for (size_t i = 1; i < n; i++)
-        argv[i] = va_arg(ap, const char *);
-    va_end(ap);
-    argv[n] = NULL;
     return execvp(file, (char *const *)argv);
 }
 
 int dpnode_preload_execle(const char *path, const char *arg, ...) {
     va_list ap;
-    va_start(ap, arg);
-    size_t n = count(arg, ap);
-    va_end(ap);
-    const char *argv[n + 1];
-    argv[0] = arg;
-    va_start(ap, arg);
-    for (size_t i = 1; i < n; i++)
-        argv[i] = va_arg(ap, const char *);
+    COLLECT_ARGV(argv, arg, ap);
     /* The terminating NULL (if arg was not it), then the environment. */
     if (arg != NULL)
         (void)va_arg(ap, const char *);
     char *const *envp = va_arg(ap, char *const *);
     va_end(ap);
-    argv[n] = NULL;
     return execve(path, (char *const *)argv, envp);
 }
