@@ -330,11 +330,24 @@ fn tap_survives_200_interface_deletions() {
             std::thread::sleep(Duration::from_millis(10));
         }
         assert!(node.ctl_any(&["show", "version"]).0, "round {i}: the node died:\n{}", node.log());
+        // The kernel device exists as soon as the probe creates it, before
+        // the node has configured and started the port: address it only
+        // once the node says the re-probe is done, so nothing the start-up
+        // does to the device races the test's own `ip` commands.
+        while after(&node.ctl(&["show", "interface"]), "re-probes") <= i as u64 {
+            assert!(Instant::now() < deadline, "round {i}: the node never finished probing {dev}:\n{}", node.log());
+            std::thread::sleep(Duration::from_millis(10));
+        }
         ns.sh(&format!("ip addr add 198.18.0.1/24 dev {dev} && ip link set {dev} up"));
     }
     let iface = node.ctl(&["show", "interface"]);
     assert!(after(&iface, "re-probes") as usize >= n, "{iface}");
-    assert!(echoed(50) >= 45, "few echoes after the deletions:\n{iface}\n{}", node.log());
+    assert!(
+        echoed(50) >= 45,
+        "few echoes after the deletions:\n{iface}\nkernel side:\n{}\n{}",
+        String::from_utf8_lossy(&ns.sh_any(&format!("ip addr show {dev}; ip route; ip neigh")).stdout),
+        node.log()
+    );
     let now = settle_buffers(node, baseline);
     assert!(now <= baseline, "mbufs in use {now}, baseline {baseline}:\n{}", node.ctl(&["show", "errors"]));
 }

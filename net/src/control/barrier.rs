@@ -530,49 +530,70 @@ mod test {
     #[test]
     fn barrier_sync_does_not_wait_for_sleeping_workers() {
         const WORKERS: usize = 3;
-        const SLEEP: Duration = Duration::from_millis(400);
-        /// When each worker last went to sleep, in ns since `EPOCH`.
-        static ASLEEP_SINCE: [AtomicU64; WORKERS] = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
-        static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-        fn now_ns() -> u64 {
-            duration_ns(EPOCH.get_or_init(Instant::now).elapsed())
-        }
-        fn sleepy_loop(w: &mut WorkerBarrier<Tables>, it: &AtomicU64, stop: &AtomicBool) {
+        /// Sleeping workers wake only when this passes the number of sleeps
+        /// they have had, so "asleep" lasts exactly as long as the test says:
+        /// no timing decides the outcome.
+        static WAKE: AtomicU64 = AtomicU64::new(0);
+        fn gated_sleepy_loop(w: &mut WorkerBarrier<Tables>, it: &AtomicU64, stop: &AtomicBool) {
+            let mut sleeps = 0;
             loop {
                 let t = w.poll();
                 assert_eq!(t.a, t.b, "torn read after idle sleep");
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
-                ASLEEP_SINCE[w.index()].store(now_ns(), Ordering::SeqCst);
+                // What `idle_sleep` does, with the sleep replaced by the gate.
+                w.leave(ASLEEP);
                 it.fetch_add(1, Ordering::SeqCst);
-                w.idle_sleep(SLEEP);
+                sleeps += 1;
+                while WAKE.load(Ordering::SeqCst) < sleeps && !stop.load(Ordering::SeqCst) {
+                    thread::yield_now();
+                }
+                w.enter();
             }
         }
         let (mut main, workers) = barrier(Tables::default(), WORKERS);
         let iters = Arc::new((0..WORKERS).map(|_| AtomicU64::new(0)).collect::<Vec<_>>());
         let stop = Arc::new(AtomicBool::new(false));
-        let threads = spawn_workers(workers, &iters, &stop, sleepy_loop);
-        for _ in 0..2 {
-            let before = snapshot(&iters);
-            wait_until("workers to run", || snapshot(&iters).iter().zip(&before).all(|(n, b)| n > b));
-            // Every worker is now asleep (or just about to be) for SLEEP.
-            let mut g = main.sync();
-            let synced_at = now_ns();
-            // A barrier that waited for sleepers could only return after the
-            // last of them woke. Correct, it returns in microseconds, far
-            // inside SLEEP: this is a count of wake-ups, not a tight timing.
-            let first_wake = ASLEEP_SINCE.iter().map(|t| t.load(Ordering::SeqCst) + duration_ns(SLEEP)).min().unwrap();
-            assert!(synced_at < first_wake, "sync returned only after a sleeping worker woke");
-            let parked = snapshot(&iters);
-            // Hold across the workers' wake-ups: they must not proceed.
-            thread::sleep(SLEEP * 2);
-            assert_eq!(snapshot(&iters), parked, "a worker woke and ran under the barrier");
-            g.a += 1;
-            g.b += 1;
-            drop(g);
+        let threads = spawn_workers(workers, &iters, &stop, gated_sleepy_loop);
+        // Main's side runs on its own thread so that a barrier which waits
+        // for sleepers fails the test (after a generous deadline) instead
+        // of hanging it.
+        let (to_main, main_rx) = std::sync::mpsc::channel::<()>();
+        let (main_tx, from_main) = std::sync::mpsc::channel::<()>();
+        let driver = thread::spawn(move || {
+            for _ in 0..2 {
+                if main_rx.recv().is_err() {
+                    return main;
+                }
+                {
+                    let mut g = main.sync();
+                    let _ = main_tx.send(());
+                    let _ = main_rx.recv();
+                    g.a += 1;
+                    g.b += 1;
+                }
+                let _ = main_tx.send(());
+            }
+            main
+        });
+        for round in 1..=2u64 {
+            // Every worker has gone to sleep `round` times and sleeps until woken.
+            wait_until("workers to sleep", || snapshot(&iters).iter().all(|&n| n == round));
+            to_main.send(()).unwrap();
+            if from_main.recv_timeout(Duration::from_secs(60)).is_err() {
+                panic!("sync waited for sleeping workers");
+            }
+            // Wake them while the guard is held: they must park, not run.
+            WAKE.store(round, Ordering::SeqCst);
+            thread::sleep(Duration::from_millis(50));
+            assert_eq!(snapshot(&iters), vec![round; WORKERS], "a worker woke and ran under the barrier");
+            to_main.send(()).unwrap();
+            from_main.recv().unwrap();
         }
-        stop.store(true, Ordering::Relaxed);
+        let main = driver.join().unwrap();
+        wait_until("workers to sleep again", || snapshot(&iters).iter().all(|&n| n == 3));
+        stop.store(true, Ordering::SeqCst);
         for t in threads {
             t.join().expect("worker panicked");
         }
