@@ -905,8 +905,11 @@ mod test {
             b(BuiltinAppSnapshot::EchoServer { accepted: 1, units: 2, bytes: 3 }),
             "echo server: 1 sessions accepted, 2 units / 3 bytes echoed"
         );
-        let remote =
-            shm::types::Endpoint { proto: shm::types::Proto::Tcp, ip: std::net::Ipv4Addr::new(10, 0, 0, 1), port: 7 };
+        let remote = shm::types::Endpoint {
+            proto: shm::types::Proto::Tcp,
+            ip: std::net::Ipv4Addr::new(10, 0, 0, 1).into(),
+            port: 7,
+        };
         let client = |mode, connections| BuiltinAppSnapshot::EchoClient {
             mode,
             remote,

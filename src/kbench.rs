@@ -124,9 +124,10 @@ impl ServerOpts {
         only(words, SERVER_KEYS, "server")?;
         let o = app_options::EchoServerOptions::from_words(words).map_err(|e| e.to_string())?;
         let uri = o.common.uri;
+        let ip = uri.ip4().ok_or_else(|| format!("{uri}: the kernel benchmark takes IPv4 only"))?;
         Ok(ServerOpts {
             proto: uri.proto,
-            addr: SocketAddrV4::new(uri.ip, uri.port),
+            addr: SocketAddrV4::new(ip, uri.port),
             threads: o.external.threads.map_or(64, |n| n as usize),
             no_delay: o.common.no_delay.unwrap_or(false),
         })
@@ -238,7 +239,7 @@ impl Session<'_> {
     }
 
     fn remote(&self) -> SocketAddr {
-        SocketAddr::V4(SocketAddrV4::new(self.cfg.remote.ip, self.cfg.remote.port))
+        SocketAddr::new(self.cfg.remote.ip, self.cfg.remote.port)
     }
 
     fn connect(&mut self) -> Option<TcpStream> {

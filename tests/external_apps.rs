@@ -722,7 +722,7 @@ fn close_then_detach_ends_every_connection_in_order() {
     let server = Ext::start(Path::new("ip"), &["netns", "exec", &ns.name, "env", &env, "python3", &path], "ready");
     node.ctl(&["ping", "198.18.0.1", "count", "1"]);
     let sock = api_socket(&node);
-    let remote = shm::types::Endpoint { proto: shm::types::Proto::Tcp, ip: "198.18.0.1".parse().unwrap(), port: 7 };
+    let remote = shm::types::Endpoint::v4(shm::types::Proto::Tcp, "198.18.0.1".parse().unwrap(), 7);
     for round in 0..rounds {
         let (app, mut w) = App::attach(&sock, &format!("closer-{round}"), &AttachOptions::default()).unwrap();
         let mut sessions = Vec::new();

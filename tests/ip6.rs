@@ -1,14 +1,34 @@
-//! End to end, IPv6 (issue 12, first stage): a node on net_tap inside a
-//! namespace, the Linux kernel as its peer, over link-local addresses.
+//! End to end, IPv6 (issue 12): a node on net_tap inside a namespace, the
+//! Linux kernel as its peer, over link-local addresses: ping, and UDP
+//! sessions (the builtin echo server on `udp://[::]/7`).
 
 mod common;
 
 use common::*;
 
 fn tap_config(dev: &str) -> String {
+    tap_config_with(dev, "")
+}
+
+fn tap_config_with(dev: &str, extra: &str) -> String {
     format!(
-        "[dpdk]\nhugepages = \"off\"\n\n[[interface]]\nname = \"tap0\"\nvdev = \"net_tap0,iface={dev}\"\nip4 = \"198.18.0.2/24\"\n\n[workers]\nidle = \"sleep\"\n"
+        "[dpdk]\nhugepages = \"off\"\n\n[[interface]]\nname = \"tap0\"\nvdev = \"net_tap0,iface={dev}\"\nip4 = \"198.18.0.2/24\"\n\n[workers]\nidle = \"sleep\"\n\n{extra}"
     )
+}
+
+/// Gives the kernel's tap its own MAC (net_tap gives it the node's, so
+/// both would derive the same link-local address), turns IPv6 on for it
+/// without DAD (its link-local is usable at once), and returns the node's
+/// MAC and link-local address.
+fn kernel_ip6_up(ns: &Netns, node: &Node, dev: &str) -> (String, String) {
+    ns.sh(&format!(
+        "ip link set dev {dev} address 02:00:00:00:00:01 && sysctl -qw net.ipv6.conf.{dev}.accept_dad=0 net.ipv6.conf.{dev}.disable_ipv6=0 && ip link set {dev} up"
+    ));
+    ns.kernel_addr(dev, "198.18.0.1/24");
+    let node_mac =
+        node.ctl(&["show", "interface"]).lines().nth(1).unwrap().split_whitespace().nth(3).unwrap().to_string();
+    let ll = link_local(&node_mac);
+    (node_mac, ll)
 }
 
 /// The EUI-64 link-local address of a MAC written aa:bb:cc:dd:ee:ff.
@@ -33,17 +53,7 @@ fn kernel_pings_node_link_local_after_neighbour_discovery() {
     let dev = format!("dpnt{t}");
     let node = Node::start(&ns, &t, &tap_config(&dev));
     ns.wait_link(&dev);
-    // net_tap gives the kernel's tap the node's MAC, so both would derive
-    // the same link-local address: give the kernel side its own. The
-    // namespace starts with IPv6 off; turn it on for the tap only, without
-    // DAD so the kernel's link-local is usable at once.
-    ns.sh(&format!(
-        "ip link set dev {dev} address 02:00:00:00:00:01 && sysctl -qw net.ipv6.conf.{dev}.accept_dad=0 net.ipv6.conf.{dev}.disable_ipv6=0 && ip link set {dev} up"
-    ));
-    ns.kernel_addr(&dev, "198.18.0.1/24");
-    let node_mac =
-        node.ctl(&["show", "interface"]).lines().nth(1).unwrap().split_whitespace().nth(3).unwrap().to_string();
-    let ll = link_local(&node_mac);
+    let (node_mac, ll) = kernel_ip6_up(&ns, &node, &dev);
 
     // The kernel resolves the node by NDP, then 100 pings get 100 replies.
     let out = ns.sh_any(&format!("ping -6 -c 100 -i 0.01 -W 2 {ll}%{dev}"));
@@ -68,4 +78,63 @@ fn kernel_pings_node_link_local_after_neighbour_discovery() {
     let counters = node.ctl(&["show", "counters"]);
     assert!(counter_line(&counters, "icmp6 echo replies sent") >= 100, "{counters}");
     assert!(counter_line(&counters, "ndp neighbour advertisements sent") >= 1, "{counters}");
+}
+
+/// The kernel sends UDP datagrams of every size from 1 to 1400 bytes to the
+/// node's link-local address, port 7; each comes back bit-exact. Then an
+/// IPv4 datagram to the same port: the listener on `[::]` takes IPv4 too.
+const UDP6_ECHO: &str = r#"
+import os, socket, sys
+host, dev, v4 = sys.argv[1], sys.argv[2], sys.argv[3]
+addr = socket.getaddrinfo(host + "%" + dev, 7, socket.AF_INET6, socket.SOCK_DGRAM)[0][4]
+def exchange(s, to, data):
+    for attempt in range(5):
+        s.sendto(data, to)
+        try:
+            while True:
+                got, frm = s.recvfrom(65535)
+                if got == data:
+                    return frm
+        except socket.timeout:
+            continue
+    raise SystemExit("no echo for %d bytes after 5 tries" % len(data))
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.settimeout(1.0)
+n = 0
+for size in range(1, 1401):
+    frm = exchange(s, addr, os.urandom(size))
+    assert frm[0].split("%")[0] == host and frm[1] == 7, frm
+    n += 1
+s4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s4.settimeout(1.0)
+exchange(s4, (v4, 7), os.urandom(100))
+print("echoed=%d v4=ok" % n)
+"#;
+
+#[test]
+fn udp_echo_over_link_local_ipv6_is_bit_exact_and_the_v6_wildcard_takes_ipv4() {
+    if !require_root() {
+        return;
+    }
+    let t = tag();
+    let ns = Netns::new(&t);
+    let dev = format!("dpnt{t}");
+    let node =
+        Node::start(&ns, &t, &tap_config_with(&dev, "[[app]]\nkind = \"echo-server\"\nuri = \"udp://[::]/7\"\n"));
+    ns.wait_link(&dev);
+    let (_, ll) = kernel_ip6_up(&ns, &node, &dev);
+    let srv = node.ctl(&["show", "app", "server"]);
+    assert!(srv.contains("udp://[::]/7"), "{srv}");
+
+    let out = python(&ns, UDP6_ECHO, "", &format!("{ll} {dev} 198.18.0.2"), 120);
+    assert!(out.contains("echoed=1400 v4=ok"), "{out}");
+
+    let counters = node.ctl(&["show", "counters"]);
+    assert!(counter_line(&counters, "ip6 udp/tcp delivered to the transports") >= 1400, "{counters}");
+    let errors = node.ctl(&["show", "errors"]);
+    let c = |name: &str| counter_line(&errors, name);
+    assert_eq!(c("udp bad checksum"), 0, "{errors}");
+    assert_eq!(c("ip6 udp/tcp output from an address no interface owns"), 0, "{errors}");
+    let sessions = node.ctl(&["show", "session"]);
+    assert!(sessions.contains(&format!("[{ll}]:7")), "{sessions}");
 }

@@ -316,11 +316,7 @@ fn external_apps_over_a_ring_port() {
             // Listens cost the main thread a barrier each: a flood of them is throttled.
             let mut listens = 0u16;
             while listens < 400 {
-                let ep = shm::types::Endpoint {
-                    proto: shm::types::Proto::Udp,
-                    ip: Ipv4Addr::UNSPECIFIED,
-                    port: 20_000 + listens,
-                };
+                let ep = shm::types::Endpoint::v4(shm::types::Proto::Udp, Ipv4Addr::UNSPECIFIED, 20_000 + listens);
                 let req = Request::Listen { context: u64::from(listens), ep };
                 let n = req.emit(&mut p);
                 match w.send_raw_request(0, req.kind(), &p[..n]) {
@@ -495,8 +491,11 @@ fn external_apps_over_a_ring_port() {
             ready_tx.send(()).unwrap();
             // Connects whose answers (connected events) nobody reads: 64 fit the queue, 512 the backlog.
             let mut p = [0u8; MAX_PAYLOAD];
-            let remote =
-                shm::types::Endpoint { proto: shm::types::Proto::Udp, ip: Ipv4Addr::new(198, 18, 5, 9), port: 7 };
+            let remote = shm::types::Endpoint {
+                proto: shm::types::Proto::Udp,
+                ip: Ipv4Addr::new(198, 18, 5, 9).into(),
+                port: 7,
+            };
             let mut sent = 0u64;
             let deadline = Instant::now() + Duration::from_secs(30);
             while sent < 700 && Instant::now() < deadline {

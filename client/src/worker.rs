@@ -283,6 +283,7 @@ impl Worker {
 
     /// Sends a request on queue `q`, or keeps it for later if the queue is full.
     fn send(&mut self, q: usize, req: Request) -> Result<(), Error> {
+        req.check().map_err(|e| Error::Invalid(e.to_string()))?;
         let mut d = Deferred { kind: req.kind(), len: 0, payload: [0; MAX_PAYLOAD] };
         d.len = req.emit(&mut d.payload) as u8;
         self.send_deferred(q, d)

@@ -76,9 +76,7 @@ pub fn run<S: Stack<PortL3>>(
             }
             work += n;
             for m in rx.drain() {
-                if let Some(d) = state.io.input(&tables.net, iface, m) {
-                    state.stack.ip4_input(&mut state.io, &tables.net, &tables.upper, d);
-                }
+                net::seam::input(&mut state.io, &tables.net, iface, m, &mut state.stack, &tables.upper);
             }
         }
         work += state.stack.poll(&mut state.io, &tables.net, &tables.upper);

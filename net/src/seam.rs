@@ -1,8 +1,8 @@
 //! The I/O seam: what the session layer needs from the layer under it.
 //!
 //! Transports build L4 segments and datagrams; everything below L4 is the
-//! seam's: the clock, tx buffers, tx readiness (backpressure), IPv4 output
-//! of an L4 payload (header writing, checksum-offload preparation,
+//! seam's: the clock, tx buffers, tx readiness (backpressure), IPv4 and
+//! IPv6 output of an L4 payload (header writing, checksum-offload preparation,
 //! routing, ARP), the NIC's checksum verdicts and flow hashes on receive,
 //! RSS-aware local port choice, ICMP errors. [`L3`] implements it over any
 //! [`Device`] — the DPDK ports in the node, [`crate::sim`]'s in-memory
@@ -10,20 +10,20 @@
 //! are generic (monomorphised), never `dyn`, so the seam costs nothing per
 //! packet.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::ops::RangeInclusive;
 
 use crate::device::{Device, PacketBuf};
 use crate::l3::counters::{Counter, Counters};
-use crate::l3::{Ip4Delivery, L3};
+use crate::l3::{Ip4Delivery, Ip6Delivery, L3};
 use crate::tables::NetTables;
 use wire::ipv4::Protocol;
 use wire::offload::CsumStatus;
 use wire::rss::ActiveOpen;
 
 /// Bytes an L4 buffer from [`Seam::alloc_tx`] keeps free in front for the
-/// headers the seam adds (IPv4 and Ethernet), at least.
-pub const L4_HEADROOM: usize = wire::ipv4::HEADER_LEN + wire::ethernet::HEADER_LEN;
+/// headers the seam adds (IPv6, the larger IP header, and Ethernet), at least.
+pub const L4_HEADROOM: usize = wire::ipv6::HEADER_LEN + wire::ethernet::HEADER_LEN;
 
 /// The layer under the transports.
 pub trait Seam: 'static {
@@ -51,9 +51,25 @@ pub trait Seam: 'static {
     /// where it offers that and in software otherwise, routes and resolves.
     fn ip4_output_l4(&mut self, net: &NetTables, buf: Self::Buf, src: Ipv4Addr, dst: Ipv4Addr, protocol: Protocol);
 
+    /// Send the UDP or TCP segment in `buf` (as for
+    /// [`Seam::ip4_output_l4`]) from `src` to `dst` over IPv6: the seam
+    /// fills the checksum over the IPv6 pseudo header, adds the IPv6
+    /// header and sends it out of the interface that owns `src`.
+    fn ip6_output_l4(&mut self, net: &NetTables, buf: Self::Buf, src: Ipv6Addr, dst: Ipv6Addr, protocol: Protocol);
+
     /// The NIC's verdict on a delivered packet's UDP/TCP checksum
     /// ([`CsumStatus::Unknown`]: verify in software).
     fn l4_csum_status(&self, d: &Ip4Delivery<Self::Buf>) -> CsumStatus;
+
+    /// [`Seam::l4_csum_status`] for an IPv6 delivery.
+    fn l4_csum_status6(&self, d: &Ip6Delivery<Self::Buf>) -> CsumStatus;
+
+    /// [`Seam::rx_flow_hash`] for an IPv6 delivery (Toeplitz over the IPv6 tuple).
+    fn rx_flow_hash6(&self, d: &Ip6Delivery<Self::Buf>, sport: u16, dport: u16) -> Option<u32>;
+
+    /// Our IPv6 source address for `dst` (for a link-local `dst`, the
+    /// link-local of the interface it is reached on).
+    fn source_for6(&self, net: &NetTables, dst: Ipv6Addr) -> Option<Ipv6Addr>;
 
     /// The RSS hash of a delivered packet whose ports are `sport`/`dport`
     /// (`None` when the interface has no predictable RSS).
@@ -112,8 +128,28 @@ impl<D: Device + 'static> Seam for L3<D> {
     }
 
     #[inline]
+    fn ip6_output_l4(&mut self, net: &NetTables, buf: D::Buf, src: Ipv6Addr, dst: Ipv6Addr, protocol: Protocol) {
+        L3::ip6_output_l4(self, net, buf, src, dst, protocol)
+    }
+
+    #[inline]
     fn l4_csum_status(&self, d: &Ip4Delivery<D::Buf>) -> CsumStatus {
         L3::l4_csum_status(self, d)
+    }
+
+    #[inline]
+    fn l4_csum_status6(&self, d: &Ip6Delivery<D::Buf>) -> CsumStatus {
+        L3::l4_csum_status6(self, d)
+    }
+
+    #[inline]
+    fn rx_flow_hash6(&self, d: &Ip6Delivery<D::Buf>, sport: u16, dport: u16) -> Option<u32> {
+        L3::rx_flow_hash6(self, d, sport, dport)
+    }
+
+    #[inline]
+    fn source_for6(&self, net: &NetTables, dst: Ipv6Addr) -> Option<Ipv6Addr> {
+        L3::ip6_source_for(self, net, dst)
     }
 
     #[inline]
@@ -154,9 +190,34 @@ pub trait Stack<S: Seam>: Send + 'static {
     /// A UDP or TCP packet for one of our addresses.
     fn ip4_input(&mut self, io: &mut S, net: &NetTables, shared: &Self::Shared, d: Ip4Delivery<S::Buf>);
 
+    /// A UDP or TCP packet for one of our IPv6 addresses; a stack without
+    /// IPv6 transports counts and drops it.
+    fn ip6_input(&mut self, io: &mut S, _net: &NetTables, _shared: &Self::Shared, _d: Ip6Delivery<S::Buf>) {
+        io.counters().inc(Counter::Ip6TransportNotYet);
+    }
+
     /// Periodic and application-driven work; returns how much was done
     /// (0 means idle).
     fn poll(&mut self, _io: &mut S, _net: &NetTables, _shared: &Self::Shared) -> usize {
         0
+    }
+}
+
+/// Input of one received frame on `iface` through `l3` up to `stack`: what
+/// L3 does not consume goes to [`Stack::ip4_input`] or [`Stack::ip6_input`].
+/// The data plane's loop and [`crate::sim`] both call this.
+#[inline]
+pub fn input<D: Device + 'static, K: Stack<L3<D>>>(
+    l3: &mut L3<D>,
+    net: &NetTables,
+    iface: usize,
+    m: D::Buf,
+    stack: &mut K,
+    shared: &K::Shared,
+) {
+    if let Some(d) = l3.input(net, iface, m) {
+        stack.ip4_input(l3, net, shared, d);
+    } else if let Some(d) = l3.take_ip6_delivery() {
+        stack.ip6_input(l3, net, shared, d);
     }
 }

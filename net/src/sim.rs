@@ -393,9 +393,7 @@ impl SimNode {
         for iface in 0..self.l3.interfaces() {
             work += self.l3.rx(iface, &mut rx);
             for b in rx.drain() {
-                if let Some(d) = self.l3.input(&self.net, iface, b) {
-                    stack.ip4_input(&mut self.l3, &self.net, shared, d);
-                }
+                crate::seam::input(&mut self.l3, &self.net, iface, b, stack, shared);
             }
         }
         work += stack.poll(&mut self.l3, &self.net, shared);

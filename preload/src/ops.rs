@@ -274,7 +274,7 @@ fn udp_listen(g: &mut State, id: u64, wi: usize, addr: SocketAddrV4) -> R<()> {
         Some(l) => l,
         None => {
             let mut w = wrk(&g.workers, wi).ok_or(libc::EBADF)?;
-            w.w.listen(Endpoint { proto: Proto::Udp, ip: *addr.ip(), port: addr.port() }).map_err(|e| errno_of(&e))?
+            w.w.listen(Endpoint::v4(Proto::Udp, *addr.ip(), addr.port())).map_err(|e| errno_of(&e))?
         }
     };
     g.by_listener.insert((wi, l.0), id);
@@ -303,9 +303,7 @@ pub fn listen(fd: RawFd) -> R<()> {
     let bound = s.bound.unwrap_or_else(state::any_addr);
     let mut w = wrk(&g.workers, wi).ok_or(libc::EBADF)?;
     let (l, ep) = if bound.port() != 0 {
-        let l =
-            w.w.listen(Endpoint { proto: Proto::Tcp, ip: *bound.ip(), port: bound.port() })
-                .map_err(|e| errno_of(&e))?;
+        let l = w.w.listen(Endpoint::v4(Proto::Tcp, *bound.ip(), bound.port())).map_err(|e| errno_of(&e))?;
         (l, bound)
     } else {
         // Port 0: pick one, as the kernel would, from below the node's ephemeral range.
@@ -314,7 +312,7 @@ pub fn listen(fd: RawFd) -> R<()> {
         let mut got = None;
         for _ in 0..64 {
             port = if port >= 49151 { 32768 } else { port + 1 };
-            match w.w.listen(Endpoint { proto: Proto::Tcp, ip: *bound.ip(), port }) {
+            match w.w.listen(Endpoint::v4(Proto::Tcp, *bound.ip(), port)) {
                 Ok(l) => {
                     got = Some(l);
                     break;
@@ -360,7 +358,7 @@ pub fn listener_use(g: &mut State, id: u64) -> R<()> {
             let d = (**d).clone();
             my_worker(g)?;
             let wi = g.socks.get(&id).ok_or(libc::EBADF)?.wrk;
-            let ep = Endpoint { proto: Proto::Tcp, ip: *d.ep.ip(), port: d.ep.port() };
+            let ep = Endpoint::v4(Proto::Tcp, *d.ep.ip(), d.ep.port());
             let mut w = wrk(&g.workers, wi).ok_or(libc::EBADF)?;
             let mut tries = 0;
             let l = loop {
@@ -512,7 +510,7 @@ pub fn connect(fd: RawFd, family: i32, to: SocketAddrV4) -> R<Outcome<()>> {
     wrk(&g.workers, wi)
         .ok_or(libc::EBADF)?
         .w
-        .connect_async(Endpoint { proto: Proto::Tcp, ip: *to.ip(), port: to.port() }, opts, id)
+        .connect_async(Endpoint::v4(Proto::Tcp, *to.ip(), to.port()), opts, id)
         .map_err(|e| errno_of(&e))?;
     if let Some(s) = g.socks.get_mut(&id) {
         s.st = St::Connecting;
@@ -542,7 +540,7 @@ fn udp_connect(g: Guard, id: u64, to: SocketAddrV4) -> R<SessionId> {
     wrk(&g.workers, wi)
         .ok_or(libc::EBADF)?
         .w
-        .connect_async(Endpoint { proto: Proto::Udp, ip: *to.ip(), port: to.port() }, TransportOptions::default(), id)
+        .connect_async(Endpoint::v4(Proto::Udp, *to.ip(), to.port()), TransportOptions::default(), id)
         .map_err(|e| errno_of(&e))?;
     block(g, id, false, Some(UDP_CONNECT_WAIT), |g| {
         let s = g.socks.get_mut(&id).ok_or(libc::EBADF)?;

@@ -11,7 +11,7 @@
 //! [`AppApi::send`] sends one, on a stream session they move bytes, so an
 //! app written against this API runs over UDP, TCP and cut-through alike.
 
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 use net::seam::Seam;
 use net::tables::NetTables;
@@ -73,9 +73,9 @@ pub struct SessionInfo {
     /// State.
     pub state: SessionState,
     /// Local endpoint.
-    pub local: SocketAddrV4,
+    pub local: SocketAddr,
     /// Remote endpoint.
-    pub remote: SocketAddrV4,
+    pub remote: SocketAddr,
 }
 
 /// The operations a builtin app may perform from its callbacks.
@@ -163,7 +163,7 @@ impl<S: Seam> AppApi<'_, S> {
             return 0;
         }
         let n = if sess.is_dgram() {
-            let hdr = DgramHeader { len: data.len() as u32, remote: sess.remote, local: sess.local };
+            let hdr = DgramHeader::new(data.len() as u32, sess.remote, sess.local);
             let tx = &mut sess.fifos.as_mut().expect("checked").app_tx;
             if tx.with_view_mut(|tx| dgram_enqueue(tx, &hdr, data)) {
                 data.len()

@@ -23,7 +23,7 @@
 //! - namespaces can be added and updated but not deleted.
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use shm::types::{AttachOptions, Endpoint, Proto, Scope, TransportOptions};
 
@@ -307,7 +307,7 @@ impl<R> ControlTables<R> {
         fib: u32,
         ns: u32,
         proto: Proto,
-        ip: Ipv4Addr,
+        ip: IpAddr,
         port: u16,
         local_first: bool,
     ) -> Option<u32> {
@@ -683,7 +683,7 @@ mod test {
         AttachOptions { proxy: ProxySet::TCP, ..AttachOptions::default() }
     }
 
-    const IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+    const IP: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(198, 18, 0, 2));
 
     /// Checks that apps, workers, listeners and tables all agree.
     fn check_invariants<R>(t: &ControlTables<R>) {
@@ -958,7 +958,7 @@ mod test {
         let proxy = *f.t.app(p.index).unwrap().listeners.get(&Endpoint::proxy(Proto::Tcp)).unwrap();
         let find = |t: &ControlTables<Res>, proto, ip, port| t.lookup_listener(0, 0, proto, ip, port, false);
         assert_eq!(find(&f.t, Proto::Tcp, IP, 443), Some(proxy));
-        assert_eq!(find(&f.t, Proto::Tcp, Ipv4Addr::new(8, 8, 8, 8), 1), Some(proxy));
+        assert_eq!(find(&f.t, Proto::Tcp, IpAddr::from([8, 8, 8, 8]), 1), Some(proxy));
         assert_eq!(find(&f.t, Proto::Udp, IP, 443), None);
         assert_eq!(f.t.lookup_listener(5, 0, Proto::Tcp, IP, 443, false), None);
         // A real listener wins over the proxy.

@@ -13,7 +13,7 @@
 //! still has views into it. Closing one side tells the other that its peer
 //! disconnected.
 
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 use net::seam::Seam;
 use shm::types::TransportProto;
@@ -131,7 +131,7 @@ impl<S: Seam> Transport<S> for CutThrough {
         &mut self,
         _cx: &mut TransportCx<'_, S>,
         _session: u32,
-        _local: SocketAddrV4,
+        _local: SocketAddr,
         _req: &ConnectRequest,
     ) -> Result<u32, SessionError> {
         Err(SessionError::UnsupportedConfig("cut-through connects go through the session layer".into()))

@@ -6,8 +6,10 @@
 //! As in VPP's `session_lookup.c`, there are two kinds of tables: a global
 //! table per FIB, holding listeners reachable from the network, and a local
 //! table per namespace, holding listeners reachable only by apps of that
-//! namespace. A lookup tries the exact address, then the wildcard address
-//! `0.0.0.0` on the same port, then the proxy entry.
+//! namespace. A lookup tries the exact address, then its family's wildcard
+//! (`0.0.0.0` or `::`) on the same port, then for IPv4 the IPv6 wildcard
+//! `::` (a listener on `[::]` takes IPv4 too, as a Linux socket without
+//! `IPV6_V6ONLY` does), then the proxy entry.
 //!
 //! Simplification against VPP: VPP installs a proxy app's entries as
 //! wildcard-port listeners (and, for local scope, session rules). Here a
@@ -15,11 +17,11 @@
 //! `PROTO://0.0.0.0/0` ([`Endpoint::proxy`]) and the lookup simply consults
 //! it last, so a proxy catches every address and port of its table that no
 //! other listener claims. Only listeners live here; established connections
-//! belong to the per-worker transport tables. IPv4 only for now.
+//! belong to the per-worker transport tables.
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use shm::types::{Endpoint, ParseError, Proto};
 
@@ -35,7 +37,7 @@ fn key(ep: &Endpoint) -> Key {
 }
 
 /// What a table is keyed by.
-type Key = (Proto, Ipv4Addr, u16);
+type Key = (Proto, IpAddr, u16);
 /// One table: key to app listener index.
 type Table = HashMap<Key, u32>;
 
@@ -85,12 +87,12 @@ impl ListenerTables {
     }
 
     /// The listener for a packet to `ip:port` in fib `fib`: exact, then wildcard address, then proxy.
-    pub fn lookup_global(&self, fib: u32, proto: Proto, ip: Ipv4Addr, port: u16) -> Option<u32> {
+    pub fn lookup_global(&self, fib: u32, proto: Proto, ip: IpAddr, port: u16) -> Option<u32> {
         find(self.global.get(&fib)?, proto, ip, port)
     }
 
     /// The listener for a connect to `ip:port` within namespace `ns`: exact, then wildcard address, then proxy.
-    pub fn lookup_local(&self, ns: u32, proto: Proto, ip: Ipv4Addr, port: u16) -> Option<u32> {
+    pub fn lookup_local(&self, ns: u32, proto: Proto, ip: IpAddr, port: u16) -> Option<u32> {
         find(self.local.get(&ns)?, proto, ip, port)
     }
 
@@ -145,9 +147,20 @@ fn remove(tables: &mut HashMap<u32, Table>, id: u32, ep: &Endpoint, listener: u3
     true
 }
 
-fn find(table: &Table, proto: Proto, ip: Ipv4Addr, port: u16) -> Option<u32> {
+const ANY4: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+const ANY6: IpAddr = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
+
+fn find(table: &Table, proto: Proto, ip: IpAddr, port: u16) -> Option<u32> {
     let proxy = key(&Endpoint::proxy(proto));
-    [(proto, ip, port), (proto, Ipv4Addr::UNSPECIFIED, port), proxy].iter().find_map(|k| table.get(k).copied())
+    let get = |k: &Key| table.get(k).copied();
+    match ip {
+        // `[::]` takes IPv4 too, after the IPv4 wildcard.
+        IpAddr::V4(_) => get(&(proto, ip, port))
+            .or_else(|| get(&(proto, ANY4, port)))
+            .or_else(|| get(&(proto, ANY6, port)))
+            .or_else(|| get(&proxy)),
+        IpAddr::V6(_) => get(&(proto, ip, port)).or_else(|| get(&(proto, ANY6, port))).or_else(|| get(&proxy)),
+    }
 }
 
 #[cfg(test)]
@@ -161,7 +174,8 @@ mod test {
     #[test]
     fn uri_round_trip() {
         let e = ep("udp://1.2.3.4/7");
-        assert_eq!(e, Endpoint { proto: Proto::Udp, ip: Ipv4Addr::new(1, 2, 3, 4), port: 7 });
+        assert_eq!(e, Endpoint::v4(Proto::Udp, Ipv4Addr::new(1, 2, 3, 4), 7));
+        assert_eq!(ep("tcp://[::]:80").to_string(), "tcp://[::]/80");
         assert_eq!(e.to_string(), "udp://1.2.3.4/7");
         assert_eq!(ep("TCP://0.0.0.0:80"), ep("tcp://0.0.0.0/80"));
         assert_eq!("tcp://10.0.0.1/1".parse::<Endpoint>().unwrap().port, 1);
@@ -179,6 +193,8 @@ mod test {
             "tcp://1.2.3.4/65536",
             "tcp://1.2.3.4/80/x",
             "tcp://::1/80",
+            "tcp://[::1/80",
+            "tcp://[1.2.3.4]/80",
         ] {
             match parse_uri(s) {
                 Err(SessionError::InvalidValue { key: "uri", .. }) => {}
@@ -193,8 +209,8 @@ mod test {
         let mut t = ListenerTables::new();
         t.add_global(0, &ep("tcp://0.0.0.0/80"), 1).unwrap();
         t.add_global(0, &ep("tcp://10.0.0.1/80"), 2).unwrap();
-        let ip1 = Ipv4Addr::new(10, 0, 0, 1);
-        let ip2 = Ipv4Addr::new(10, 0, 0, 2);
+        let ip1 = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+        let ip2 = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
         assert_eq!(t.lookup_global(0, Proto::Tcp, ip1, 80), Some(2));
         assert_eq!(t.lookup_global(0, Proto::Tcp, ip2, 80), Some(1));
         assert_eq!(t.lookup_global(0, Proto::Tcp, ip2, 81), None);
@@ -207,14 +223,39 @@ mod test {
         assert_eq!(t.global_len(), 3);
     }
 
+    const LO: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+    #[test]
+    fn v6_wildcard_takes_both_families_and_v4_wildcard_only_v4() {
+        let mut t = ListenerTables::new();
+        let a6: IpAddr = "fe80::1".parse().unwrap();
+        let b6: IpAddr = "fd00::2".parse().unwrap();
+        let a4 = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+        t.add_global(0, &ep("udp://[::]/7"), 1).unwrap();
+        assert_eq!(t.lookup_global(0, Proto::Udp, a6, 7), Some(1));
+        assert_eq!(t.lookup_global(0, Proto::Udp, a4, 7), Some(1), "[::] takes IPv4 too");
+        t.add_global(0, &ep("udp://0.0.0.0/7"), 2).unwrap();
+        assert_eq!(t.lookup_global(0, Proto::Udp, a4, 7), Some(2), "the IPv4 wildcard comes first for IPv4");
+        assert_eq!(t.lookup_global(0, Proto::Udp, a6, 7), Some(1));
+        t.add_global(0, &ep("udp://[fd00::2]/7"), 3).unwrap();
+        assert_eq!(t.lookup_global(0, Proto::Udp, b6, 7), Some(3));
+        assert_eq!(t.lookup_global(0, Proto::Udp, a6, 7), Some(1));
+        assert!(t.del_global(0, &ep("udp://[::]/7"), 1));
+        assert_eq!(t.lookup_global(0, Proto::Udp, a6, 7), None, "0.0.0.0 never takes IPv6");
+        assert_eq!(
+            t.add_global(0, &ep("udp://[fd00::2]/7"), 4),
+            Err(SessionError::AddressInUse("udp://[fd00::2]/7".into()))
+        );
+    }
+
     #[test]
     fn local_and_global_are_separate() {
         let mut t = ListenerTables::new();
         let e = ep("udp://0.0.0.0/53");
         t.add_local(4, &e, 9).unwrap();
-        assert_eq!(t.lookup_local(4, Proto::Udp, Ipv4Addr::LOCALHOST, 53), Some(9));
-        assert_eq!(t.lookup_global(4, Proto::Udp, Ipv4Addr::LOCALHOST, 53), None);
-        assert_eq!(t.lookup_local(5, Proto::Udp, Ipv4Addr::LOCALHOST, 53), None);
+        assert_eq!(t.lookup_local(4, Proto::Udp, LO, 53), Some(9));
+        assert_eq!(t.lookup_global(4, Proto::Udp, LO, 53), None);
+        assert_eq!(t.lookup_local(5, Proto::Udp, LO, 53), None);
         assert_eq!((t.local_len(), t.global_len()), (1, 0));
     }
 

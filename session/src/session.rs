@@ -18,7 +18,7 @@
 //! sees half a datagram (the framing lives in [`shm::dgram`], because
 //! external applications read and write it too).
 
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use shm::types::TransportProto;
@@ -184,9 +184,9 @@ pub struct Session {
     /// The app's value from its connect call (0 for accepted sessions).
     pub opaque: u64,
     /// Local endpoint.
-    pub local: SocketAddrV4,
+    pub local: SocketAddr,
     /// Remote endpoint.
-    pub remote: SocketAddrV4,
+    pub remote: SocketAddr,
     /// Its fifos; `None` only while being torn down.
     pub fifos: Option<SessionFifos>,
     /// The app asked to hear when tx room frees up.

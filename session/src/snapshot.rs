@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Display;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 use serde::{Serialize, Serializer};
 
@@ -44,9 +44,9 @@ pub struct SessionSnapshot {
     #[serde(serialize_with = "proto_name")]
     pub proto: TransportProto,
     /// Local endpoint.
-    pub local: SocketAddrV4,
+    pub local: SocketAddr,
     /// Remote endpoint.
-    pub remote: SocketAddrV4,
+    pub remote: SocketAddr,
     /// Life-cycle state.
     #[serde(serialize_with = "state_name")]
     pub state: SessionState,
@@ -79,9 +79,9 @@ pub enum ConnSnapshot {
     /// A UDP connection.
     Udp {
         /// Local endpoint.
-        local: SocketAddrV4,
+        local: SocketAddr,
         /// Remote endpoint.
-        remote: SocketAddrV4,
+        remote: SocketAddr,
         /// Datagrams received.
         rx_dgrams: u64,
         /// Datagrams sent.
@@ -92,9 +92,9 @@ pub enum ConnSnapshot {
     /// A TCP connection.
     Tcp {
         /// Local endpoint.
-        local: SocketAddrV4,
+        local: SocketAddr,
         /// Remote endpoint.
-        remote: SocketAddrV4,
+        remote: SocketAddr,
         /// The connection's state and counters.
         stats: tcp::ConnStats,
     },

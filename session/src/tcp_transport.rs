@@ -24,7 +24,7 @@
 //! 2*MSL. Without a session, a connection is driven with two small heap
 //! fifos of the transport's own.
 
-use std::net::SocketAddrV4;
+use std::net::{SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 
 use net::device::PacketBuf;
@@ -44,7 +44,16 @@ use crate::fifo::HeapFifo;
 use crate::pool::Pool;
 use crate::snapshot::ConnSnapshot;
 use crate::transport::{ConnectError, ConnectRequest, EventKind, PortPicker, Transport, TransportCx};
-use crate::udp::{Tuple, TupleMap};
+use crate::udp::TupleMap;
+
+/// A TCP connection's endpoints (IPv4: TCP over IPv6 is not wired yet).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Tuple {
+    /// Our end.
+    pub local: SocketAddrV4,
+    /// The peer's end.
+    pub remote: SocketAddrV4,
+}
 use tcp::backlog::SynCookieMode;
 use tcp::config::{ConnOptions, Keepalive, TcpConfig};
 use tcp::connection::{Connection, Event, State};
@@ -547,11 +556,14 @@ impl<S: Seam> Transport<S> for TcpTransport<S> {
         &mut self,
         cx: &mut TransportCx<'_, S>,
         session: u32,
-        local: SocketAddrV4,
+        local: SocketAddr,
         req: &ConnectRequest,
     ) -> Result<u32, SessionError> {
         let now = cx.io.now_ns();
-        let remote = SocketAddrV4::new(req.remote.ip, req.remote.port);
+        let (SocketAddr::V4(local), Some(rip)) = (local, req.remote.ip4()) else {
+            return Err(SessionError::invalid("uri", "tcp over ipv6 is not supported yet"));
+        };
+        let remote = SocketAddrV4::new(rip, req.remote.port);
         let port = match local.port() {
             0 => {
                 let (by_tuple, conns, now, ip) = (&self.by_tuple, &self.conns, now, *local.ip());
@@ -562,7 +574,7 @@ impl<S: Seam> Transport<S> for TcpTransport<S> {
                         .is_none_or(|&c| conns.get(c).is_some_and(|tc| tc_reusable(tc, now)))
                 };
                 self.ports
-                    .pick(cx.io, cx.net, Protocol::Tcp, ip, remote, free)
+                    .pick(cx.io, cx.net, Protocol::Tcp, ip.into(), remote.into(), free)
                     .ok_or(SessionError::TooMany("tcp local ports"))?
             }
             p => p,
@@ -585,7 +597,7 @@ impl<S: Seam> Transport<S> for TcpTransport<S> {
             .insert(cx, conn, session, None, false, tuple)
             .ok_or_else(|| SessionError::AddressInUse(format!("tcp {local} -> {remote}")))?;
         if let Some(s) = cx.sessions.get_mut(session) {
-            s.local = local;
+            s.local = local.into();
         }
         self.drive(cx, c);
         Ok(c)
@@ -683,7 +695,11 @@ impl<S: Seam> Transport<S> for TcpTransport<S> {
 
     fn conn_snapshot(&self, conn: u32) -> ConnSnapshot {
         match self.conns.get(conn) {
-            Some(tc) => ConnSnapshot::Tcp { local: tc.tuple.local, remote: tc.tuple.remote, stats: tc.conn.stats() },
+            Some(tc) => ConnSnapshot::Tcp {
+                local: tc.tuple.local.into(),
+                remote: tc.tuple.remote.into(),
+                stats: tc.conn.stats(),
+            },
             None => ConnSnapshot::Closed { proto: TransportProto::Tcp },
         }
     }

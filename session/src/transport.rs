@@ -11,7 +11,7 @@
 //! trait: each transport parses its own protocol and is called with the
 //! packet by the worker's IPv4 dispatch.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 
 use net::seam::Seam;
 use net::tables::NetTables;
@@ -151,7 +151,7 @@ pub trait Transport<S: Seam> {
         &mut self,
         cx: &mut TransportCx<'_, S>,
         session: u32,
-        local: SocketAddrV4,
+        local: SocketAddr,
         req: &ConnectRequest,
     ) -> Result<u32, SessionError>;
 
@@ -239,11 +239,11 @@ impl PortPicker {
         io: &S,
         net: &NetTables,
         l4: Protocol,
-        local_ip: Ipv4Addr,
-        remote: SocketAddrV4,
+        local_ip: IpAddr,
+        remote: SocketAddr,
         mut free: impl FnMut(u16) -> bool,
     ) -> Option<u16> {
-        let open = ActiveOpen { l4, local: local_ip, remote: *remote.ip(), remote_port: remote.port() };
+        let open = ActiveOpen { l4, local: local_ip, remote: remote.ip(), remote_port: remote.port() };
         let span = u32::from(u16::MAX - EPHEMERAL_FIRST) + 1;
         let me = self.clone();
         let p =

@@ -20,12 +20,12 @@
 //! port unreachable.
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use net::device::PacketBuf;
 use net::l3::counters::Counter;
-use net::l3::Ip4Delivery;
+use net::l3::{Ip4Delivery, Ip6Delivery};
 use net::seam::Seam;
 use wire::ipv4::{self, Protocol};
 use wire::offload::CsumStatus;
@@ -73,6 +73,8 @@ pub type UdpCounters = counters::AtomicCounters<UdpCounter, { UdpCounter::COUNT 
 
 /// Largest UDP payload sent without fragmentation on a 1500-byte MTU.
 pub const MAX_PAYLOAD: usize = 1500 - ipv4::HEADER_LEN - udp::HEADER_LEN;
+/// Largest datagram payload sent over IPv6 (a 1500-byte MTU, no fragmentation).
+pub const MAX_PAYLOAD6: usize = 1500 - wire::ipv6::HEADER_LEN - udp::HEADER_LEN;
 /// Datagrams sent per session per call, so one busy session cannot starve the rest of the loop.
 const TX_BATCH: usize = 64;
 pub use crate::transport::EPHEMERAL_FIRST;
@@ -81,9 +83,9 @@ pub use crate::transport::EPHEMERAL_FIRST;
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Tuple {
     /// Our address and port.
-    pub local: SocketAddrV4,
+    pub local: SocketAddr,
     /// The peer's.
-    pub remote: SocketAddrV4,
+    pub remote: SocketAddr,
 }
 
 /// A `HashMap` for the per-packet tables (keys from the network: tuples,
@@ -204,7 +206,7 @@ impl UdpTransport {
     /// connection forgotten, and its session left in
     /// [`UdpTransport::take_evicted`] for the caller to reset, also when the
     /// new session is refused after all.
-    pub fn admit(&mut self, listener: u32, source: Ipv4Addr, fifo_bytes: u64) -> Result<(), Refusal> {
+    pub fn admit(&mut self, listener: u32, source: IpAddr, fifo_bytes: u64) -> Result<(), Refusal> {
         let r = self.admission.admit(listener, source, fifo_bytes, &mut self.evicted);
         for (conn, why) in std::mem::take(&mut self.evicted) {
             self.counters.inc(match why {
@@ -243,7 +245,7 @@ impl UdpTransport {
         now_ns: u64,
     ) -> Result<u32, SessionError> {
         let conn = self.add(session, tuple, true, now_ns)?;
-        self.admission.insert(conn, listener, *tuple.remote.ip());
+        self.admission.insert(conn, listener, tuple.remote.ip());
         Ok(conn)
     }
 
@@ -309,11 +311,44 @@ impl UdpTransport {
         };
         Some(UdpInput {
             tuple: Tuple {
-                local: SocketAddrV4::new(d.dst, repr.dst_port),
-                remote: SocketAddrV4::new(d.src, repr.src_port),
+                local: SocketAddr::new(IpAddr::V4(d.dst), repr.dst_port),
+                remote: SocketAddr::new(IpAddr::V4(d.src), repr.src_port),
             },
             payload_offset: d.l4_offset + udp::HEADER_LEN,
             payload_len: repr.payload_len,
+        })
+    }
+
+    /// [`Self::parse`] for IPv6: the checksum is mandatory (RFC 8200 8.1),
+    /// so a zero one is refused as bad.
+    pub fn parse6<S: Seam>(&self, io: &S, d: &Ip6Delivery<S::Buf>) -> Option<UdpInput> {
+        let counters = &self.counters;
+        let verify = match io.l4_csum_status6(d) {
+            CsumStatus::Good | CsumStatus::Verified => false,
+            CsumStatus::Bad => {
+                counters.inc(UdpCounter::BadChecksum);
+                return None;
+            }
+            CsumStatus::Unknown => true,
+        };
+        let p = match udp::Packet::new_checked(&d.buf.data()[d.l4_offset..]) {
+            Ok(p) => p,
+            Err(_) => {
+                counters.inc(UdpCounter::Malformed);
+                return None;
+            }
+        };
+        if verify && !p.verify_checksum_v6(&d.src, &d.dst) {
+            counters.inc(UdpCounter::BadChecksum);
+            return None;
+        }
+        Some(UdpInput {
+            tuple: Tuple {
+                local: SocketAddr::new(IpAddr::V6(d.dst), p.dst_port()),
+                remote: SocketAddr::new(IpAddr::V6(d.src), p.src_port()),
+            },
+            payload_offset: d.l4_offset + udp::HEADER_LEN,
+            payload_len: usize::from(p.len()) - udp::HEADER_LEN,
         })
     }
 
@@ -370,7 +405,8 @@ impl UdpTransport {
         let Some(fifos) = s.fifos.as_ref() else { return false };
         let Some(hdr) = dgram_peek_header(&fifos.tx) else { return false };
         let len = hdr.len as usize;
-        if len > MAX_PAYLOAD {
+        let max = if c.tuple.remote.is_ipv4() { MAX_PAYLOAD } else { MAX_PAYLOAD6 };
+        if len > max {
             // We do not fragment: drop it whole and say so.
             fifos.tx.dequeue_drop(DgramHeader::SIZE + len);
             self.counters.inc(UdpCounter::TxTooBig);
@@ -393,7 +429,12 @@ impl UdpTransport {
         c.tx_dgrams += 1;
         s.tx_bytes += len as u64;
         self.counters.inc(UdpCounter::TxDatagrams);
-        cx.io.ip4_output_l4(cx.net, m, *src.ip(), *dst.ip(), Protocol::Udp);
+        match (src.ip(), dst.ip()) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => cx.io.ip4_output_l4(cx.net, m, s, d, Protocol::Udp),
+            (IpAddr::V6(s), IpAddr::V6(d)) => cx.io.ip6_output_l4(cx.net, m, s, d, Protocol::Udp),
+            // A tuple is made of one family (connect and accept see to it).
+            _ => drop(m),
+        }
         true
     }
 
@@ -412,22 +453,25 @@ impl<S: Seam> Transport<S> for UdpTransport {
         &mut self,
         cx: &mut TransportCx<'_, S>,
         session: u32,
-        local: SocketAddrV4,
+        local: SocketAddr,
         req: &ConnectRequest,
     ) -> Result<u32, SessionError> {
-        let remote = SocketAddrV4::new(req.remote.ip, req.remote.port);
+        let remote = SocketAddr::new(req.remote.ip, req.remote.port);
+        if local.is_ipv4() != remote.is_ipv4() {
+            return Err(SessionError::invalid("uri", "local and remote addresses of different families"));
+        }
         let port = match local.port() {
             0 => {
                 let by_tuple = &self.by_tuple;
-                let ip = *local.ip();
-                let free = |p| !by_tuple.contains_key(&Tuple { local: SocketAddrV4::new(ip, p), remote });
+                let ip = local.ip();
+                let free = |p| !by_tuple.contains_key(&Tuple { local: SocketAddr::new(ip, p), remote });
                 self.ports
                     .pick(cx.io, cx.net, Protocol::Udp, ip, remote, free)
                     .ok_or(SessionError::TooMany("udp local ports"))?
             }
             p => p,
         };
-        let tuple = Tuple { local: SocketAddrV4::new(*local.ip(), port), remote };
+        let tuple = Tuple { local: SocketAddr::new(local.ip(), port), remote };
         let conn = self.add(session, tuple, false, cx.io.now_ns())?;
         if let Some(s) = cx.sessions.get_mut(session) {
             s.local = tuple.local;
@@ -520,8 +564,8 @@ mod test {
         let mut seen = std::collections::HashSet::new();
         for p in 0..1000u16 {
             let t = Tuple {
-                local: SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 2), 7),
-                remote: SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 1), 40000 + p),
+                local: SocketAddr::from(([198, 18, 0, 2], 7)),
+                remote: SocketAddr::from(([198, 18, 0, 1], 40000 + p)),
             };
             seen.insert(b.hash_one(t) >> 54);
         }
@@ -531,10 +575,10 @@ mod test {
 
     #[test]
     fn tuples_are_unique_and_lookups_touch_the_idle_timer() {
-        let remote = SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 1), 7);
-        let ip = Ipv4Addr::new(198, 18, 0, 2);
+        let remote = SocketAddr::from(([198, 18, 0, 1], 7));
+        let ip = IpAddr::from([198, 18, 0, 2]);
         let mut u = UdpTransport::new(UdpConfig::default(), 0, 1);
-        let t = Tuple { local: SocketAddrV4::new(ip, 50000), remote };
+        let t = Tuple { local: SocketAddr::new(ip, 50000), remote };
         u.add(0, t, false, 0).unwrap();
         assert!(matches!(u.add(1, t, false, 0), Err(SessionError::AddressInUse(_))));
         assert_eq!(u.lookup(&t, 5), Some((0, false)));

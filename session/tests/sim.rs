@@ -222,10 +222,10 @@ impl BuiltinApp<Io> for Sink {
 fn udp_echo_between_two_simulated_nodes() {
     let (_link, mut a, mut b) = pair(&LinkConfig::default());
     let server = b.attach("echo-server", Box::new(EchoServer::new()));
-    b.listen(server, Endpoint { proto: Proto::Udp, ip: B, port: 7000 });
+    b.listen(server, Endpoint::v4(Proto::Udp, B, 7000));
     let (tx, rx) = mpsc::channel();
     let cfg = EchoClientConfig {
-        remote: Endpoint { proto: Proto::Udp, ip: B, port: 7000 },
+        remote: Endpoint::v4(Proto::Udp, B, 7000),
         sessions: 3,
         bytes: 60_000,
         chunk: 1200,
@@ -273,8 +273,8 @@ fn tcp_transfer(cfg: &LinkConfig, bytes: usize) -> Run {
     let log: Log = Arc::default();
     let got = Arc::new(Mutex::new(Vec::new()));
     let sink = b.attach("sink", Box::new(Sink::new(got.clone(), log.clone())));
-    b.listen(sink, Endpoint { proto: Proto::Tcp, ip: B, port: 5000 });
-    let remote = Endpoint { proto: Proto::Tcp, ip: B, port: 5000 };
+    b.listen(sink, Endpoint::v4(Proto::Tcp, B, 5000));
+    let remote = Endpoint::v4(Proto::Tcp, B, 5000);
     a.attach("source", Box::new(Source::new(remote, pattern(bytes), log.clone())));
     let mut now = 0;
     let closed = |l: &Log, who: &str| l.lock().unwrap().iter().any(|(_, e)| e.starts_with(who) && e.contains("closed"));
@@ -359,8 +359,8 @@ fn a_session_waiting_for_its_ack_leaves_the_worker_idle() {
     let log: Log = Arc::default();
     let got = Arc::new(Mutex::new(Vec::new()));
     let sink = b.attach("sink", Box::new(Sink::new(got.clone(), log.clone())));
-    b.listen(sink, Endpoint { proto: Proto::Tcp, ip: B, port: 5000 });
-    let remote = Endpoint { proto: Proto::Tcp, ip: B, port: 5000 };
+    b.listen(sink, Endpoint::v4(Proto::Tcp, B, 5000));
+    let remote = Endpoint::v4(Proto::Tcp, B, 5000);
     a.attach("source", Box::new(Source::new(remote, pattern(1000), log.clone())));
     let mut now = 0;
     let written = |l: &Log| l.lock().unwrap().iter().any(|(_, e)| e == "source: all written, close");

@@ -5,7 +5,7 @@
 //! The node and external applications both read and write this framing, so
 //! it lives here with the fifo rather than in the session layer.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 
 use crate::fifo::{FifoConsumer, FifoProducer};
 
@@ -27,6 +27,20 @@ pub struct DgramHeader {
 impl DgramHeader {
     /// Encoded size.
     pub const SIZE: usize = 16;
+
+    /// The header for a datagram of `len` bytes between these endpoints.
+    /// The framing carries IPv4 addresses only: for an IPv6 session the
+    /// address fields are `0.0.0.0` (the ports are kept). The node sends
+    /// a datagram to its session's peer whatever the header says, so only
+    /// an app reading the addresses out of the framing misses them; the
+    /// session's endpoints name them.
+    pub fn new(len: u32, remote: SocketAddr, local: SocketAddr) -> DgramHeader {
+        let v4 = |a: SocketAddr| match a.ip() {
+            IpAddr::V4(ip) => SocketAddrV4::new(ip, a.port()),
+            IpAddr::V6(_) => SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, a.port()),
+        };
+        DgramHeader { len, remote: v4(remote), local: v4(local) }
+    }
 
     /// Encodes into 16 bytes.
     pub fn encode(&self) -> [u8; Self::SIZE] {

@@ -377,6 +377,22 @@ fn emit_info(b: &mut [u8], i: &SessionInfo) {
     put_u32(b, f::TX_SIZE, i.tx.size);
 }
 
+/// The one place that decides which address families queue messages
+/// carry: IPv4 only for now (every address field is 4 bytes). Requests and
+/// events naming an IPv6 endpoint are refused here, before they are
+/// encoded; [`Request::emit`] and [`Event::emit`] assume the check passed.
+pub fn check_family(ep: &Endpoint) -> Result<(), WireError> {
+    match ep.ip4() {
+        Some(_) => Ok(()),
+        None => Err(WireError::BadField("family (IPv6 endpoints do not travel in queue messages yet)")),
+    }
+}
+
+/// The 4-byte address field of `ep` ([`check_family`] refused any other).
+fn wire_ip4(ep: &Endpoint) -> std::net::Ipv4Addr {
+    ep.ip4().unwrap_or(std::net::Ipv4Addr::UNSPECIFIED)
+}
+
 impl Event {
     /// The slot kind of this event.
     pub fn kind(&self) -> u16 {
@@ -423,7 +439,7 @@ impl Event {
                 match result {
                     Ok((listener, ep)) => {
                         put_u64(b, field::BOUND_LISTENER, *listener);
-                        put_ip(b, field::BOUND_IP, ep.ip);
+                        put_ip(b, field::BOUND_IP, wire_ip4(ep));
                         put_u16(b, field::BOUND_PORT, ep.port);
                         put_u8(b, field::BOUND_L4, ep.proto as u8);
                     }
@@ -483,7 +499,7 @@ impl Event {
                 let code = get_i32(b, field::BOUND_CODE);
                 let result = if code == 0 {
                     let proto = Proto::from_u8(get_u8(b, field::BOUND_L4)).ok_or(WireError::BadField("l4"))?;
-                    let ep = Endpoint { proto, ip: get_ip(b, field::BOUND_IP), port: get_u16(b, field::BOUND_PORT) };
+                    let ep = Endpoint::v4(proto, get_ip(b, field::BOUND_IP), get_u16(b, field::BOUND_PORT));
                     Ok((get_u64(b, field::BOUND_LISTENER), ep))
                 } else {
                     zero(&b[16..31], "listener")?;
@@ -506,6 +522,15 @@ impl Event {
 }
 
 impl Request {
+    /// Whether this request can be encoded (see [`check_family`]).
+    pub fn check(&self) -> Result<(), WireError> {
+        match self {
+            Request::Listen { ep, .. } => check_family(ep),
+            Request::Connect { remote, .. } => check_family(remote),
+            _ => Ok(()),
+        }
+    }
+
     /// The slot kind of this request.
     pub fn kind(&self) -> u16 {
         use request_kind::*;
@@ -528,7 +553,7 @@ impl Request {
             Request::Listen { context, ep } => {
                 b[..field::LISTEN_LEN].fill(0);
                 put_u64(b, field::LISTEN_CONTEXT, *context);
-                put_ip(b, field::LISTEN_IP, ep.ip);
+                put_ip(b, field::LISTEN_IP, wire_ip4(ep));
                 put_u16(b, field::LISTEN_PORT, ep.port);
                 put_u8(b, field::LISTEN_L4, ep.proto as u8);
                 field::LISTEN_LEN
@@ -542,7 +567,7 @@ impl Request {
                 b[..field::CONNECT_LEN].fill(0);
                 put_u64(b, field::CONNECT_OPAQUE, *opaque);
                 put_u64(b, field::CONNECT_PARENT, *parent);
-                put_ip(b, field::CONNECT_IP, remote.ip);
+                put_ip(b, field::CONNECT_IP, wire_ip4(remote));
                 put_u16(b, field::CONNECT_PORT, remote.port);
                 put_u8(b, field::CONNECT_L4, remote.proto as u8);
                 put_u8(b, field::CONNECT_CC, options.cc as u8);
@@ -572,7 +597,7 @@ impl Request {
                 let proto = Proto::from_u8(get_u8(b, field::LISTEN_L4)).ok_or(WireError::BadField("l4"))?;
                 Request::Listen {
                     context: get_u64(b, field::LISTEN_CONTEXT),
-                    ep: Endpoint { proto, ip: get_ip(b, field::LISTEN_IP), port: get_u16(b, field::LISTEN_PORT) },
+                    ep: Endpoint::v4(proto, get_ip(b, field::LISTEN_IP), get_u16(b, field::LISTEN_PORT)),
                 }
             }
             UNLISTEN => {
@@ -595,7 +620,7 @@ impl Request {
                 Request::Connect {
                     opaque: get_u64(b, field::CONNECT_OPAQUE),
                     parent: get_u64(b, field::CONNECT_PARENT),
-                    remote: Endpoint { proto, ip: get_ip(b, field::CONNECT_IP), port: get_u16(b, field::CONNECT_PORT) },
+                    remote: Endpoint::v4(proto, get_ip(b, field::CONNECT_IP), get_u16(b, field::CONNECT_PORT)),
                     options: TransportOptions {
                         mss: (mss != 0).then_some(mss),
                         cc,
@@ -655,7 +680,7 @@ mod test {
     }
 
     fn events() -> Vec<Event> {
-        let ep = Endpoint { proto: Proto::Udp, ip: Ipv4Addr::new(0, 0, 0, 0), port: 7 };
+        let ep = Endpoint::v4(Proto::Udp, Ipv4Addr::new(0, 0, 0, 0), 7);
         vec![
             Event::Accepted { listener: (u64::from(u32::MAX) << 32) | 1, info: info() },
             Event::Connected { opaque: 42, result: Ok(info()) },
@@ -671,7 +696,7 @@ mod test {
     }
 
     fn requests() -> Vec<Request> {
-        let ep = Endpoint { proto: Proto::Tcp, ip: Ipv4Addr::new(198, 18, 0, 1), port: 80 };
+        let ep = Endpoint::v4(Proto::Tcp, Ipv4Addr::new(198, 18, 0, 1), 80);
         let options = TransportOptions { mss: Some(1200), cc: Cc::Cubic, no_delay: true, keepalive: false };
         vec![
             Request::Listen { context: 1, ep },
@@ -723,10 +748,7 @@ mod test {
         assert_eq!(&b[28..30], &7u16.to_le_bytes());
         let n = Request::Tx { session: sref(), want_tx_space: true }.emit(&mut b);
         assert_eq!((n, &b[12..16]), (16, &[1u8, 0, 0, 0][..]));
-        assert_eq!(
-            Endpoint::parse_uri("udp://0.0.0.0/7"),
-            Some(Endpoint { proto: Proto::Udp, ip: Ipv4Addr::UNSPECIFIED, port: 7 })
-        );
+        assert_eq!(Endpoint::parse_uri("udp://0.0.0.0/7"), Some(Endpoint::v4(Proto::Udp, Ipv4Addr::UNSPECIFIED, 7)));
         assert_eq!(Endpoint::parse_uri("tcp://1.2.3.4:80").unwrap().to_string(), "tcp://1.2.3.4/80");
         assert_eq!(Endpoint::parse_uri("sctp://1.2.3.4/80"), None);
     }

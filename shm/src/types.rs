@@ -10,7 +10,7 @@
 //! parser, once.
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
 use crate::limits::{self, OptionError};
@@ -73,13 +73,15 @@ impl fmt::Display for ParseError {
 
 impl std::error::Error for ParseError {}
 
-/// A transport endpoint: protocol, IPv4 address and port.
+/// A transport endpoint: protocol, IP address (either family) and port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Endpoint {
     /// Transport protocol.
     pub proto: Proto,
-    /// Address; `0.0.0.0` is the wildcard (any, for a listen).
-    pub ip: Ipv4Addr,
+    /// Address; `0.0.0.0` or `::` is the wildcard (any, for a listen). A
+    /// listen on `::` also takes IPv4 (as Linux's sockets do unless
+    /// `IPV6_V6ONLY`); one on `0.0.0.0` takes only IPv4.
+    pub ip: IpAddr,
     /// Port; 0 is reserved for proxy entries.
     pub port: u16,
 }
@@ -87,7 +89,25 @@ pub struct Endpoint {
 impl Endpoint {
     /// The endpoint under which a proxy listener for `proto` is registered.
     pub fn proxy(proto: Proto) -> Self {
-        Self { proto, ip: Ipv4Addr::UNSPECIFIED, port: 0 }
+        Self { proto, ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED), port: 0 }
+    }
+
+    /// An IPv4 endpoint.
+    pub fn v4(proto: Proto, ip: Ipv4Addr, port: u16) -> Self {
+        Self { proto, ip: IpAddr::V4(ip), port }
+    }
+
+    /// An IPv6 endpoint.
+    pub fn v6(proto: Proto, ip: Ipv6Addr, port: u16) -> Self {
+        Self { proto, ip: IpAddr::V6(ip), port }
+    }
+
+    /// The IPv4 address, if this is an IPv4 endpoint.
+    pub fn ip4(&self) -> Option<Ipv4Addr> {
+        match self.ip {
+            IpAddr::V4(a) => Some(a),
+            IpAddr::V6(_) => None,
+        }
     }
 
     /// Whether this is a proxy endpoint (wildcard address, port 0).
@@ -95,7 +115,8 @@ impl Endpoint {
         *self == Self::proxy(self.proto)
     }
 
-    /// Parses `PROTO://ADDR/PORT` (or `PROTO://ADDR:PORT`); `None` if it is not one.
+    /// Parses `PROTO://ADDR/PORT` (or `PROTO://ADDR:PORT`, IPv6 addresses
+    /// in brackets); `None` if it is not one.
     pub fn parse_uri(s: &str) -> Option<Endpoint> {
         s.parse().ok()
     }
@@ -103,20 +124,35 @@ impl Endpoint {
 
 impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}://{}/{}", self.proto, self.ip, self.port)
+        match self.ip {
+            IpAddr::V4(a) => write!(f, "{}://{}/{}", self.proto, a, self.port),
+            IpAddr::V6(a) => write!(f, "{}://[{}]/{}", self.proto, a, self.port),
+        }
     }
 }
 
 impl FromStr for Endpoint {
     type Err = ParseError;
 
-    /// `PROTO://ADDR/PORT` (or `PROTO://ADDR:PORT`), e.g. `tcp://0.0.0.0/7`, as the node's CLI writes endpoints.
+    /// `PROTO://ADDR/PORT` (or `PROTO://ADDR:PORT`), e.g. `tcp://0.0.0.0/7`,
+    /// as the node's CLI writes endpoints; an IPv6 address goes in brackets:
+    /// `udp://[fd00::2]/7`, `tcp://[::]:80`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let bad = |why: &str| ParseError(format!("{s:?}: {why}"));
         let (proto, rest) = s.split_once("://").ok_or_else(|| bad("expected PROTO://ADDR/PORT"))?;
         let proto = proto.parse::<Proto>().map_err(|_| bad("protocol is not tcp or udp"))?;
-        let (ip, port) = rest.split_once(['/', ':']).ok_or_else(|| bad("missing /PORT"))?;
-        let ip = ip.parse::<Ipv4Addr>().map_err(|_| bad("address is not an IPv4 address"))?;
+        let (ip, port) = if let Some(v6) = rest.strip_prefix('[') {
+            let (ip, after) = v6.split_once(']').ok_or_else(|| bad("missing ] after the IPv6 address"))?;
+            let port = after.strip_prefix(['/', ':']).ok_or_else(|| bad("missing /PORT"))?;
+            let ip = ip.parse::<Ipv6Addr>().map_err(|_| bad("address in brackets is not an IPv6 address"))?;
+            (IpAddr::V6(ip), port)
+        } else {
+            let (ip, port) = rest.split_once(['/', ':']).ok_or_else(|| bad("missing /PORT"))?;
+            let ip = ip
+                .parse::<Ipv4Addr>()
+                .map_err(|_| bad("address is not an IPv4 address (IPv6 goes in brackets: [fd00::2])"))?;
+            (IpAddr::V4(ip), port)
+        };
         let port = port.parse::<u16>().map_err(|_| bad("port is not a number in 0..=65535"))?;
         Ok(Endpoint { proto, ip, port })
     }
@@ -647,8 +683,16 @@ mod test {
     #[test]
     fn endpoint_round_trips_through_its_text() {
         let ep: Endpoint = "TCP://10.0.0.1:80".parse().unwrap();
-        assert_eq!(ep, Endpoint { proto: Proto::Tcp, ip: Ipv4Addr::new(10, 0, 0, 1), port: 80 });
+        assert_eq!(ep, Endpoint::v4(Proto::Tcp, Ipv4Addr::new(10, 0, 0, 1), 80));
         assert_eq!(ep.to_string().parse::<Endpoint>(), Ok(ep));
+        let v6: Endpoint = "udp://[fd00::2]/7".parse().unwrap();
+        assert_eq!(v6, Endpoint::v6(Proto::Udp, "fd00::2".parse().unwrap(), 7));
+        assert_eq!(v6.to_string(), "udp://[fd00::2]/7");
+        assert_eq!("tcp://[::]:80".parse::<Endpoint>().unwrap().to_string(), "tcp://[::]/80");
+        assert_eq!(v6.ip4(), None);
+        for bad in ["tcp://::1/80", "tcp://[::1/80", "tcp://[1.2.3.4]/80", "tcp://[::1]80", "tcp://[::1]/x"] {
+            assert!(bad.parse::<Endpoint>().is_err(), "{bad}");
+        }
         assert_eq!("udp://1.2.3.4".parse::<Endpoint>().unwrap_err().to_string(), "\"udp://1.2.3.4\": missing /PORT");
         assert!(Endpoint::proxy(Proto::Udp).is_proxy());
     }

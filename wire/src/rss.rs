@@ -22,7 +22,7 @@
 //! load and one xor per input byte, and a port search re-hashes only the
 //! two bytes that change.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::ops::RangeInclusive;
 
 use crate::ipv4::Protocol;
@@ -358,10 +358,11 @@ impl RssTable {
 pub struct ActiveOpen {
     /// Transport.
     pub l4: Protocol,
-    /// Our address.
-    pub local: Ipv4Addr,
+    /// Our address (the same family as `remote`; a mixed pair seeks no
+    /// affinity).
+    pub local: IpAddr,
     /// The peer's address.
-    pub remote: Ipv4Addr,
+    pub remote: IpAddr,
     /// The peer's port.
     pub remote_port: u16,
 }
@@ -402,18 +403,24 @@ pub fn pick_local_port(
     let affine = rss.filter(|t| t.queues() > 1);
     // The reply's hash, minus the local port's share; by linearity adding
     // the port back is two loads and an xor.
-    let base = affine.map(|t| {
-        if t.hashes_ports(open.l4) {
-            (t.hasher().hash_v4_ports(open.remote, open.local, open.remote_port, 0), true)
-        } else {
-            (t.hasher().hash_v4(open.remote, open.local), false)
+    // (hash, hashes ports, IPv6)
+    let base = affine.and_then(|t| {
+        let ports = t.hashes_ports(open.l4);
+        let h = t.hasher();
+        match (open.remote, open.local, ports) {
+            (IpAddr::V4(r), IpAddr::V4(l), true) => Some((h.hash_v4_ports(r, l, open.remote_port, 0), true, false)),
+            (IpAddr::V4(r), IpAddr::V4(l), false) => Some((h.hash_v4(r, l), false, false)),
+            (IpAddr::V6(r), IpAddr::V6(l), true) => Some((h.hash_v6_ports(&r, &l, open.remote_port, 0), true, true)),
+            (IpAddr::V6(r), IpAddr::V6(l), false) => Some((h.hash_v6(&r, &l), false, true)),
+            _ => None,
         }
     });
     let mut port = first;
     for _ in 0..attempts.min(span) {
         let fits = match (affine, base) {
-            (Some(t), Some((h, true))) => t.queue_for(h ^ t.hasher().dport_term(port)) == queue,
-            (Some(t), Some((h, false))) => t.queue_for(h) == queue,
+            (Some(t), Some((h, true, false))) => t.queue_for(h ^ t.hasher().dport_term(port)) == queue,
+            (Some(t), Some((h, true, true))) => t.queue_for(h ^ t.hasher().dport_term_v6(port)) == queue,
+            (Some(t), Some((h, false, _))) => t.queue_for(h) == queue,
             _ => true,
         };
         if fits && usable(port) {
@@ -529,13 +536,11 @@ mod test {
         assert_eq!((r.queue_for(4), r.queue_for(5)), (3, 1));
     }
 
+    const LOCAL: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+    const REMOTE: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+
     fn open() -> ActiveOpen {
-        ActiveOpen {
-            l4: Protocol::Tcp,
-            local: Ipv4Addr::new(198, 18, 0, 2),
-            remote: Ipv4Addr::new(198, 18, 0, 1),
-            remote_port: 80,
-        }
+        ActiveOpen { l4: Protocol::Tcp, local: IpAddr::V4(LOCAL), remote: IpAddr::V4(REMOTE), remote_port: 80 }
     }
 
     #[test]
@@ -549,7 +554,7 @@ mod test {
                 for _ in 0..200 {
                     let p = pick_local_port(Some(&t), q, o, 49152..=65535, start, 64, |_| true).expect("a port");
                     // The reply: remote -> local, remote port -> our port.
-                    let h = toeplitz_v4_ports(&RSS_KEY, o.remote, o.local, o.remote_port, p);
+                    let h = toeplitz_v4_ports(&RSS_KEY, REMOTE, LOCAL, o.remote_port, p);
                     assert_eq!(t.queue_for(h), q, "port {p} for queue {q} of {queues}");
                     per_queue[q as usize] += 1;
                     start = p + 1;
@@ -567,7 +572,7 @@ mod test {
         // Which queue does each port of the ephemeral range map to?
         let mut hist = vec![0u32; queues as usize];
         for p in 49152..=65535u16 {
-            hist[t.queue_for_flow(Protocol::Tcp, o.remote, o.local, o.remote_port, p) as usize] += 1;
+            hist[t.queue_for_flow(Protocol::Tcp, REMOTE, LOCAL, o.remote_port, p) as usize] += 1;
         }
         let even = 16384 / u32::from(queues);
         for &n in &hist {
@@ -628,16 +633,24 @@ mod test {
         // lands on one queue, so either the first usable port fits or none.
         let t = RssTable::new(&RSS_KEY, Reta::round_robin(128, 2), 2, true, false);
         let o = ActiveOpen { l4: Protocol::Udp, ..open() };
-        let q = t.queue_for(toeplitz_v4(&RSS_KEY, o.remote, o.local));
+        let q = t.queue_for(toeplitz_v4(&RSS_KEY, REMOTE, LOCAL));
         assert_eq!(pick_local_port(Some(&t), q, o, 49152..=65535, 50000, 8, |_| true), Some(50000));
         assert_eq!(pick_local_port(Some(&t), 1 - q, o, 49152..=65535, 50000, 8, |_| true), None);
-        assert_eq!(
-            t.flow_hash(Protocol::Udp, o.remote, o.local, 1, 2),
-            t.flow_hash(Protocol::Udp, o.remote, o.local, 3, 4)
-        );
-        assert_ne!(
-            t.flow_hash(Protocol::Tcp, o.remote, o.local, 1, 2),
-            t.flow_hash(Protocol::Tcp, o.remote, o.local, 3, 4)
-        );
+        assert_eq!(t.flow_hash(Protocol::Udp, REMOTE, LOCAL, 1, 2), t.flow_hash(Protocol::Udp, REMOTE, LOCAL, 3, 4));
+        assert_ne!(t.flow_hash(Protocol::Tcp, REMOTE, LOCAL, 1, 2), t.flow_hash(Protocol::Tcp, REMOTE, LOCAL, 3, 4));
+    }
+
+    #[test]
+    fn v6_picks_land_on_the_wanted_queue() {
+        let t = RssTable::new(&RSS_KEY, Reta::round_robin(128, 4), 4, true, true);
+        let (l, r): (Ipv6Addr, Ipv6Addr) = ("fe80::2".parse().unwrap(), "fe80::1".parse().unwrap());
+        let o = ActiveOpen { l4: Protocol::Udp, local: IpAddr::V6(l), remote: IpAddr::V6(r), remote_port: 7 };
+        for q in 0..4 {
+            let p = pick_local_port(Some(&t), q, o, 49152..=65535, 49152, 64, |_| true).unwrap();
+            assert_eq!(t.queue_for_flow_v6(Protocol::Udp, &r, &l, 7, p), q, "port {p}");
+        }
+        // A mixed pair seeks no affinity: the first usable port.
+        let mixed = ActiveOpen { local: IpAddr::V4(LOCAL), ..o };
+        assert_eq!(pick_local_port(Some(&t), 3, mixed, 49152..=65535, 50000, 8, |_| true), Some(50000));
     }
 }

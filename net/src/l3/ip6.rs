@@ -128,7 +128,9 @@ impl<D: Device> L3<D> {
         }
         match chain.upper {
             next_header::ICMPV6 => self.icmp6_input(net, iface, m, ETH + chain.offset, src, dst, hop_limit),
-            next_header::UDP | next_header::TCP => self.counters.inc(Counter::Ip6TransportNotYet),
+            next_header::UDP | next_header::TCP => {
+                self.ip6_deliver(iface, m, ETH + chain.offset, src, dst, chain.upper)
+            }
             next_header::NO_NEXT => self.counters.inc(Counter::Ip6NoNextHeader),
             _ => {
                 self.counters.inc(Counter::Ip6UnknownNextHeader);

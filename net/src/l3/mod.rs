@@ -20,6 +20,9 @@ use std::sync::Arc;
 
 pub mod counters;
 pub mod ip6;
+pub mod ip6_l4;
+
+pub use ip6_l4::Ip6Delivery;
 
 use crate::arp_cache::{ArpCache, ArpConfig, Enqueue};
 use crate::device::{Burst, Device, PacketBuf};
@@ -108,6 +111,8 @@ pub struct L3<D: Device> {
     max_frame: Vec<usize>,
     /// IPv6 per interface (made on first use: see [`ip6`]).
     ip6: Vec<ip6::Ip6Iface<D::Buf>>,
+    /// The IPv6 UDP/TCP packet the current input produced (see [`ip6_l4`]).
+    ip6_pending: Option<Ip6Delivery<D::Buf>>,
 }
 
 /// ICMP errors a worker may send per second, and how many it may save up.
@@ -130,6 +135,7 @@ impl<D: Device> L3<D> {
             caps: vec![PortCaps::default(); n],
             max_frame: vec![usize::MAX; n],
             ip6: Vec::new(),
+            ip6_pending: None,
         }
     }
 
@@ -190,8 +196,14 @@ impl<D: Device> L3<D> {
         attempts: u32,
         usable: impl FnMut(u16) -> bool,
     ) -> Option<u16> {
-        let (table, queue) = match net.routes.lookup(open.remote) {
-            Some(r) => (self.rss_table(r.port as usize), self.queue_index(r.port as usize)),
+        // IPv6 (link-local only so far): the first interface, as
+        // [`L3::ip6_source_for`] chooses.
+        let port = match open.remote {
+            std::net::IpAddr::V4(r) => net.routes.lookup(r).map(|r| r.port as usize),
+            std::net::IpAddr::V6(_) => (!net.interfaces.is_empty()).then_some(0),
+        };
+        let (table, queue) = match port {
+            Some(p) => (self.rss_table(p), self.queue_index(p)),
             None => (None, 0),
         };
         rss::pick_local_port(table, queue, open, range, start, attempts, usable)
@@ -305,7 +317,8 @@ impl<D: Device> L3<D> {
     }
 
     /// Ethernet input: consume the frame, or return it as a delivery for the
-    /// transport layer.
+    /// transport layer. An IPv6 UDP/TCP packet is kept for
+    /// [`L3::take_ip6_delivery`] instead (so the IPv4 path is unchanged).
     #[inline]
     pub fn input(&mut self, net: &NetTables, iface: usize, m: D::Buf) -> Option<Ip4Delivery<D::Buf>> {
         if m.segments() != 1 {

@@ -20,7 +20,7 @@
 //! lists (all of the worker's, per source, per listener), so every
 //! decision is O(1) and allocation-free apart from a table growing.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use super::TupleMap;
 
@@ -76,7 +76,7 @@ struct Entry {
     live: bool,
     probation: bool,
     listener: u32,
-    source: Ipv4Addr,
+    source: IpAddr,
     links: [Link; 3],
 }
 
@@ -100,7 +100,7 @@ pub struct Admission {
     limits: Limits,
     entries: Vec<Entry>,
     all: Scope,
-    by_source: TupleMap<Ipv4Addr, Scope>,
+    by_source: TupleMap<IpAddr, Scope>,
     by_listener: TupleMap<u32, Scope>,
     fifo_bytes: u64,
     fifo_peak: u64,
@@ -156,7 +156,7 @@ impl Admission {
     pub fn admit(
         &mut self,
         listener: u32,
-        source: Ipv4Addr,
+        source: IpAddr,
         bytes: u64,
         evicted: &mut Vec<(u32, Eviction)>,
     ) -> Result<(), Refusal> {
@@ -194,14 +194,14 @@ impl Admission {
     }
 
     /// Records the admitted connection `conn` (probationary).
-    pub fn insert(&mut self, conn: u32, listener: u32, source: Ipv4Addr) {
+    pub fn insert(&mut self, conn: u32, listener: u32, source: IpAddr) {
         let i = conn as usize;
         if self.entries.len() <= i {
             let blank = Entry {
                 live: false,
                 probation: false,
                 listener: 0,
-                source: Ipv4Addr::UNSPECIFIED,
+                source: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
                 links: [UNLINKED; 3],
             };
             self.entries.resize(i + 1, blank);
@@ -235,7 +235,7 @@ impl Admission {
         true
     }
 
-    fn unlink_all(&mut self, conn: u32, source: Ipv4Addr, listener: u32) {
+    fn unlink_all(&mut self, conn: u32, source: IpAddr, listener: u32) {
         let entries = &mut self.entries;
         unlink(entries, &mut self.all, ALL, conn);
         if let Some(s) = self.by_source.get_mut(&source) {
@@ -310,8 +310,8 @@ impl Admission {
 mod test {
     use super::*;
 
-    fn ip(last: u8) -> Ipv4Addr {
-        Ipv4Addr::new(198, 18, 0, last)
+    fn ip(last: u8) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(198, 18, 0, last))
     }
 
     fn limits(per_listener: u32, per_source: u32, memory: u64) -> Limits {
@@ -323,7 +323,7 @@ mod test {
         a: &mut Admission,
         conn: u32,
         listener: u32,
-        src: Ipv4Addr,
+        src: IpAddr,
         bytes: u64,
     ) -> Result<Vec<(u32, Eviction)>, Refusal> {
         let mut ev = Vec::new();
@@ -404,7 +404,7 @@ mod test {
         // counts equal to the live entries, and eviction always picks the
         // oldest probationary session of the scope.
         let mut a = Admission::new(limits(5, 3, 1 << 40));
-        let mut model: Vec<(u32, u32, Ipv4Addr, bool)> = Vec::new(); // (conn, listener, source, probation), oldest first
+        let mut model: Vec<(u32, u32, IpAddr, bool)> = Vec::new(); // (conn, listener, source, probation), oldest first
         let mut seed = 0x9e37_79b9_7f4a_7c15u64;
         let mut rnd = |n: u64| {
             seed ^= seed << 13;

@@ -3,7 +3,7 @@
 //! admission's fifo-memory budget, evicting sessions when it says so) and
 //! the transport raises Accepted when the connection is ready.
 
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -47,8 +47,8 @@ impl<S: Seam> SessionWorker<S> {
         shared: &SessionShared,
         listener: u32,
         proto: TransportProto,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        local: SocketAddr,
+        remote: SocketAddr,
     ) -> Option<u32> {
         let app = self.accept_pick(shared, listener)?;
         let fifos = match SessionFifos::alloc(&app) {
@@ -70,8 +70,8 @@ impl<S: Seam> SessionWorker<S> {
         fifos: SessionFifos,
         listener: u32,
         proto: TransportProto,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        local: SocketAddr,
+        remote: SocketAddr,
     ) -> Option<u32> {
         let r = self.session_alloc(
             io.now_ns(),
@@ -127,7 +127,7 @@ impl<S: Seam> SessionWorker<S> {
             (rx, tx)
         };
         let bytes = fifo_pair_footprint(sizes.0, sizes.1).map_or(u64::MAX, |b| b as u64);
-        let admitted = self.udp.admit(listener, *tuple.remote.ip(), bytes);
+        let admitted = self.udp.admit(listener, tuple.remote.ip(), bytes);
         self.udp_reset_evicted();
         admitted.ok()?;
         let fifos = match SessionFifos::alloc_sized(&app, sizes.0, sizes.1) {

@@ -2,13 +2,13 @@
 //! when the app has local scope and a local listener matches, cut-through
 //! (a fifo pair shared by the two apps, no transport).
 
-use std::net::SocketAddrV4;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use net::seam::Seam;
 use net::tables::NetTables;
-use shm::types::TransportProto;
+use shm::types::{Proto, TransportProto};
 
 use crate::app_worker::AppWorkerShared;
 use crate::error::SessionError;
@@ -54,7 +54,14 @@ impl<S: Seam> SessionWorker<S> {
                 return self.ct_connect(io, shared, &me, l, req);
             }
         }
-        let Some(local_ip) = io.source_for(net, req.remote.ip) else {
+        let local_ip = match req.remote.ip {
+            IpAddr::V4(r) => io.source_for(net, r).map(IpAddr::V4),
+            IpAddr::V6(_) if req.remote.proto == Proto::Tcp => {
+                return Err(SessionError::invalid("uri", format!("{}: tcp over ipv6 is not supported yet", req.remote)))
+            }
+            IpAddr::V6(r) => io.source_for6(net, r).map(IpAddr::V6),
+        };
+        let Some(local_ip) = local_ip else {
             self.connect_failed(app_wrk, req.opaque, ConnectError::NoRoute);
             return Ok(());
         };
@@ -67,8 +74,8 @@ impl<S: Seam> SessionWorker<S> {
             }
         };
         let proto = TransportProto::for_proto(req.remote.proto);
-        let remote = SocketAddrV4::new(req.remote.ip, req.remote.port);
-        let local = SocketAddrV4::new(local_ip, 0);
+        let remote = SocketAddr::new(req.remote.ip, req.remote.port);
+        let local = SocketAddr::new(local_ip, 0);
         let index = self.session_alloc(
             io.now_ns(),
             &me,
@@ -147,8 +154,8 @@ impl<S: Seam> SessionWorker<S> {
         let proto = TransportProto::cut_through(req.remote.proto);
         // Cut-through endpoints: the server's listen address, and for the
         // client a port that only names the session (it never hits a wire).
-        let srv_ep = SocketAddrV4::new(req.remote.ip, req.remote.port);
-        let cli_ep = SocketAddrV4::new(req.remote.ip, 0);
+        let srv_ep = SocketAddr::new(req.remote.ip, req.remote.port);
+        let cli_ep = SocketAddr::new(req.remote.ip, 0);
         let now = io.now_ns();
         let s = self.session_alloc(
             now,

@@ -4,7 +4,7 @@
 //! into the sessions' rx fifos.
 
 use net::device::PacketBuf;
-use net::l3::Ip4Delivery;
+use net::l3::{Ip4Delivery, Ip6Delivery};
 use net::seam::Seam;
 use net::tables::NetTables;
 use shm::types::{Proto, TransportProto};
@@ -14,7 +14,7 @@ use crate::app_worker::AppWorkerKind;
 use crate::segment::fifo_pair_footprint;
 use crate::session::{dgram_enqueue, DgramHeader, SessionFifos};
 use crate::transport::{EventKind, SessionEvent};
-use crate::udp::{Tuple, UdpCounter};
+use crate::udp::{Tuple, UdpCounter, UdpInput};
 use tcp::endpoint::Action;
 
 use super::{SessionCounter, SessionShared, SessionWorker};
@@ -31,7 +31,7 @@ impl<S: Seam> SessionWorker<S> {
         let worker = self.index;
         let (ip, port) = (*seg.tuple.local.ip(), seg.tuple.local.port());
         let action = self.tcp.demux(io.now_ns(), &seg, payload.len(), || {
-            let l = shared.control.lookup_listener(0, 0, Proto::Tcp, ip, port, false)?;
+            let l = shared.control.lookup_listener(0, 0, Proto::Tcp, ip.into(), port, false)?;
             let options = shared.control.listener(l).map(|x| x.options).unwrap_or_default();
             Some((l, Self::listener_rx_fifo_size(shared, l).unwrap_or(65536), options))
         });
@@ -46,8 +46,8 @@ impl<S: Seam> SessionWorker<S> {
                     shared,
                     listener,
                     TransportProto::Tcp,
-                    seg.tuple.local,
-                    seg.tuple.remote,
+                    seg.tuple.local.into(),
+                    seg.tuple.remote.into(),
                 ) else {
                     // No app or no fifo memory: drop it; the peer retransmits.
                     return;
@@ -66,8 +66,8 @@ impl<S: Seam> SessionWorker<S> {
                     shared,
                     listener,
                     TransportProto::Tcp,
-                    seg.tuple.local,
-                    seg.tuple.remote,
+                    seg.tuple.local.into(),
+                    seg.tuple.remote.into(),
                 ) else {
                     return;
                 };
@@ -85,6 +85,23 @@ impl<S: Seam> SessionWorker<S> {
     /// admitted), else ICMP port unreachable.
     pub(super) fn udp_input(&mut self, io: &mut S, net: &NetTables, shared: &SessionShared, d: Ip4Delivery<S::Buf>) {
         let Some(u) = self.udp.parse(io, &d) else { return };
+        if !self.udp_deliver(io, shared, &u, d.buf.data()) {
+            io.icmp_unreachable(net, &d, icmp::PORT_UNREACHABLE);
+        }
+    }
+
+    /// [`Self::udp_input`] over IPv6 (no port unreachable is sent yet:
+    /// ICMPv6 errors belong to the IPv6 layer, which does not offer it).
+    pub(super) fn udp_input6(&mut self, io: &mut S, shared: &SessionShared, d: Ip6Delivery<S::Buf>) {
+        let Some(u) = self.udp.parse6(io, &d) else { return };
+        self.udp_deliver(io, shared, &u, d.buf.data());
+    }
+
+    /// A parsed datagram (`frame` holds it) to its session: existing
+    /// connection, else a listener (new session, if admitted). False when
+    /// nobody listens (counted; the caller answers port unreachable).
+    #[inline]
+    fn udp_deliver(&mut self, io: &mut S, shared: &SessionShared, u: &UdpInput, frame: &[u8]) -> bool {
         self.udp.counters.inc(UdpCounter::RxDatagrams);
         let session = match self.udp.lookup(&u.tuple, io.now_ns()) {
             Some((s, promoted)) => {
@@ -95,17 +112,17 @@ impl<S: Seam> SessionWorker<S> {
             }
             None => {
                 let Some(l) =
-                    shared.control.lookup_listener(0, 0, Proto::Udp, *u.tuple.local.ip(), u.tuple.local.port(), false)
+                    shared.control.lookup_listener(0, 0, Proto::Udp, u.tuple.local.ip(), u.tuple.local.port(), false)
                 else {
                     self.udp.counters.inc(UdpCounter::NoListener);
-                    io.icmp_unreachable(net, &d, icmp::PORT_UNREACHABLE);
-                    return;
+                    return false;
                 };
-                let Some(s) = self.udp_accept(io, shared, l, u.tuple) else { return };
+                let Some(s) = self.udp_accept(io, shared, l, u.tuple) else { return true };
                 s
             }
         };
-        self.udp_enqueue(session, &u.tuple, &d.buf.data()[u.payload_offset..u.payload_offset + u.payload_len]);
+        self.udp_enqueue(session, &u.tuple, &frame[u.payload_offset..u.payload_offset + u.payload_len]);
+        true
     }
 
     /// Session `index` received its second datagram: a builtin app's small
@@ -162,7 +179,7 @@ impl<S: Seam> SessionWorker<S> {
 
     pub(super) fn udp_enqueue(&mut self, index: u32, tuple: &Tuple, payload: &[u8]) {
         let Some(s) = self.sessions.get_mut(index) else { return };
-        let hdr = DgramHeader { len: payload.len() as u32, remote: tuple.remote, local: tuple.local };
+        let hdr = DgramHeader::new(payload.len() as u32, tuple.remote, tuple.local);
         let Some(f) = s.fifos.as_mut() else { return };
         if !f.rx.with_view_mut(|rx| dgram_enqueue(rx, &hdr, payload)) {
             s.rx_dropped += 1;

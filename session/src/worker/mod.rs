@@ -27,14 +27,14 @@
 //! included); `delivery.rs` events to builtin apps' callbacks.
 
 use foldhash::HashMap;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use net::control::rpc::RpcSender;
 use net::control::worker::{now_ns, Tables, WorkerState};
 use net::l3::counters::Counter;
-use net::l3::Ip4Delivery;
+use net::l3::{Ip4Delivery, Ip6Delivery};
 use net::seam::{Seam, Stack};
 use net::tables::NetTables;
 use shm::types::{SessionHandle, TransportProto};
@@ -97,6 +97,7 @@ counters::counters! {
         RxFifoFull => ("session rx fifo full, data dropped", true),
         FifoAllocFailed => ("session fifo allocation failed", true),
         AppNotReady => ("session app not registered on worker", true),
+        ExternalIpv6Refused => ("session over ipv6 not offered to an external app (ipv4-only api)", true),
     }
 }
 
@@ -281,8 +282,8 @@ impl<S: Seam> SessionWorker<S> {
         fifos: SessionFifos,
         proto: TransportProto,
         state: SessionState,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        local: SocketAddr,
+        remote: SocketAddr,
         listener: Option<u32>,
         opaque: u64,
     ) -> Result<u32, SessionError> {
@@ -534,6 +535,13 @@ impl<S: Seam> Stack<S> for SessionWorker<S> {
             Protocol::Udp => self.udp_input(io, net, shared, d),
             Protocol::Tcp => self.tcp_input(io, net, shared, d),
             _ => io.counters().inc(Counter::Ip4UnknownProtocol),
+        }
+    }
+
+    fn ip6_input(&mut self, io: &mut S, _net: &NetTables, shared: &SessionShared, d: Ip6Delivery<S::Buf>) {
+        match d.protocol {
+            Protocol::Udp => self.udp_input6(io, shared, d),
+            _ => io.counters().inc(Counter::Ip6TransportNotYet),
         }
     }
 
