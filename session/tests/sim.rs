@@ -3,7 +3,7 @@
 //! [`SessionWorker`] with builtin apps attached, in plain `cargo test` (no
 //! EAL, no root, no threads: the test polls both nodes in turn).
 //!
-//! Covers UDP echo, a TCP connect / accept / transfer / close, and a TCP
+//! Covers UDP echo (over IPv4 and IPv6 link-local), a TCP connect / accept / transfer / close, and a TCP
 //! transfer of a few MB over a link with seeded loss, reordering and
 //! duplication that arrives bit-exact and repeats exactly for its seed.
 
@@ -220,12 +220,27 @@ impl BuiltinApp<Io> for Sink {
 
 #[test]
 fn udp_echo_between_two_simulated_nodes() {
+    udp_echo(Endpoint::v4(Proto::Udp, B, 7000), Endpoint::v4(Proto::Udp, B, 7000));
+}
+
+/// The same over IPv6: the server listens on `[::]`, the client connects
+/// to the server node's link-local address (from its MAC) and sends from
+/// its own.
+#[test]
+fn udp_echo_over_ipv6_link_local_between_two_simulated_nodes() {
+    let b_ll = wire::ipv6::link_local_from_mac(Mac([2, 0, 0, 0, 0, 2]));
+    udp_echo("udp://[::]/7000".parse().unwrap(), Endpoint::v6(Proto::Udp, b_ll, 7000));
+}
+
+/// Three UDP echo sessions of 60 kB from node a to `remote`, b's echo
+/// server listening on `listen`: everything comes back bit-exact.
+fn udp_echo(listen: Endpoint, remote: Endpoint) {
     let (_link, mut a, mut b) = pair(&LinkConfig::default());
     let server = b.attach("echo-server", Box::new(EchoServer::new()));
-    b.listen(server, Endpoint::v4(Proto::Udp, B, 7000));
+    b.listen(server, listen);
     let (tx, rx) = mpsc::channel();
     let cfg = EchoClientConfig {
-        remote: Endpoint::v4(Proto::Udp, B, 7000),
+        remote,
         sessions: 3,
         bytes: 60_000,
         chunk: 1200,
