@@ -138,3 +138,61 @@ fn udp_echo_over_link_local_ipv6_is_bit_exact_and_the_v6_wildcard_takes_ipv4() {
     let sessions = node.ctl(&["show", "session"]);
     assert!(sessions.contains(&format!("[{ll}]:7")), "{sessions}");
 }
+
+/// A kernel TCP client over IPv6 link-local: `MB` megabytes of random
+/// bytes to the node's echo server, read back concurrently, compared; then
+/// the MSS the kernel learnt from the node's SYN-ACK.
+const TCP6_ECHO: &str = r#"
+import hashlib, os, socket, sys, threading
+host, dev, mb = sys.argv[1], sys.argv[2], int(sys.argv[3])
+addr = socket.getaddrinfo(host + "%" + dev, 7, socket.AF_INET6, socket.SOCK_STREAM)[0][4]
+s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+s.settimeout(60)
+s.connect(addr)
+data = os.urandom(mb << 20)
+def send():
+    s.sendall(data)
+    s.shutdown(socket.SHUT_WR)
+t = threading.Thread(target=send)
+t.start()
+got = bytearray()
+while True:
+    b = s.recv(1 << 16)
+    if not b:
+        break
+    got += b
+t.join()
+mss = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG)
+print("len=%d same=%d mss=%d" % (len(got), int(hashlib.sha256(got).digest() == hashlib.sha256(data).digest()), mss))
+"#;
+
+#[test]
+fn tcp_over_link_local_ipv6_curl_and_a_bit_exact_echo() {
+    if !require_root() {
+        return;
+    }
+    let t = tag();
+    let ns = Netns::new(&t);
+    let dev = format!("dpnt{t}");
+    let apps = "[[app]]\nkind = \"echo-server\"\nuri = \"tcp://[::]/7\"\n\n\
+                [[app]]\nkind = \"http-server\"\nuri = \"tcp://[::]/80\"\n";
+    let node = Node::start(&ns, &t, &tap_config_with(&dev, apps));
+    ns.wait_link(&dev);
+    let (_, ll) = kernel_ip6_up(&ns, &node, &dev);
+
+    let page = ns.sh(&format!("curl -6 -s -m 20 'http://[{ll}%{dev}]/'"));
+    assert!(page.contains("<h1>dpnode</h1>"), "{page}");
+    // The listener on [::] takes IPv4 too.
+    let page4 = ns.sh("curl -s -m 20 http://198.18.0.2/");
+    assert!(page4.contains("<h1>dpnode</h1>"), "{page4}");
+
+    let out = python(&ns, TCP6_ECHO, "", &format!("{ll} {dev} 8"), 300);
+    assert_eq!(field_num(&out, "len"), 8 << 20, "{out}");
+    assert_eq!(field_num(&out, "same"), 1, "{out}");
+    // The node's SYN-ACK offered MTU - 60 (1440), not IPv4's 1460.
+    assert!(field_num(&out, "mss") <= 1440, "{out}");
+
+    let errors = node.ctl(&["show", "errors"]);
+    assert_eq!(counter_line(&errors, "ip6 tcp dropped (tcp over ip6 not yet)"), 0, "{errors}");
+    assert_eq!(counter_line(&errors, "ip6 udp/tcp output from an address no interface owns"), 0, "{errors}");
+}

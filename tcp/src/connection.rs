@@ -30,7 +30,7 @@
 //!   more: a final RST may be pending.
 
 use std::collections::VecDeque;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 use shm::types::Cc;
 use wire::tcp::{Repr as TcpRepr, SeqNumber};
@@ -154,8 +154,8 @@ pub(crate) fn saturating_shl(value: u64, shift: u32) -> u64 {
 /// A TCP connection's state machine.
 #[derive(Debug)]
 pub struct Connection {
-    pub(super) local: SocketAddrV4,
-    pub(super) remote: SocketAddrV4,
+    pub(super) local: SocketAddr,
+    pub(super) remote: SocketAddr,
     pub(super) state: State,
 
     // Settings, resolved from config and options.
@@ -224,8 +224,8 @@ pub(super) struct Totals {
 impl Connection {
     fn new(
         cfg: &TcpConfig,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        local: SocketAddr,
+        remote: SocketAddr,
         iss: u32,
         opts: ConnOptions,
         state: State,
@@ -296,8 +296,8 @@ impl Connection {
     /// Active open: a connection in SYN-SENT with its SYN pending.
     pub fn connect(
         cfg: &TcpConfig,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        local: SocketAddr,
+        remote: SocketAddr,
         iss: u32,
         opts: ConnOptions,
         now: u64,
@@ -311,8 +311,8 @@ impl Connection {
     pub fn accept(
         cfg: &TcpConfig,
         syn: &TcpRepr,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        local: SocketAddr,
+        remote: SocketAddr,
         iss: u32,
         opts: ConnOptions,
         now: u64,
@@ -337,8 +337,8 @@ impl Connection {
         cfg: &TcpConfig,
         cookies: &SynCookies,
         ack: &TcpRepr,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        local: SocketAddr,
+        remote: SocketAddr,
         opts: ConnOptions,
         now: u64,
     ) -> Option<Self> {
@@ -622,12 +622,12 @@ impl Connection {
     }
 
     /// Our address and port.
-    pub fn local(&self) -> SocketAddrV4 {
+    pub fn local(&self) -> SocketAddr {
         self.local
     }
 
     /// The peer's address and port.
-    pub fn remote(&self) -> SocketAddrV4 {
+    pub fn remote(&self) -> SocketAddr {
         self.remote
     }
 

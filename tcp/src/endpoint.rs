@@ -27,7 +27,7 @@
 //! every worker), one backlog per listener, and its counters.
 
 use std::collections::HashMap;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use wire::tcp::Repr as TcpRepr;
@@ -185,7 +185,7 @@ impl Endpoint {
     }
 
     /// An ISN (RFC 6528) for a new connection, e.g. an active open.
-    pub fn iss(&self, now: u64, local: SocketAddrV4, remote: SocketAddrV4) -> u32 {
+    pub fn iss(&self, now: u64, local: SocketAddr, remote: SocketAddr) -> u32 {
         self.isn.generate(local, remote, now)
     }
 
@@ -200,8 +200,8 @@ impl Endpoint {
         &mut self,
         now: u64,
         seg: &TcpRepr,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        local: SocketAddr,
+        remote: SocketAddr,
         payload_len: usize,
         to: Demux<'_>,
     ) -> Action {
@@ -224,8 +224,8 @@ impl Endpoint {
         &mut self,
         now: u64,
         seg: &TcpRepr,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        local: SocketAddr,
+        remote: SocketAddr,
         listener: u32,
         opts: ConnOptions,
     ) -> Action {
@@ -296,8 +296,8 @@ impl Endpoint {
         &mut self,
         now: u64,
         ack: &TcpRepr,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        local: SocketAddr,
+        remote: SocketAddr,
         opts: ConnOptions,
     ) -> Option<Connection> {
         let c = Connection::from_cookie(&self.cfg, &self.cookies, ack, local, remote, opts, now);
@@ -322,11 +322,11 @@ mod test {
     const SECRET: [u8; 16] = *b"endpoint-secret!";
     const T: u64 = 5_000_000_000;
 
-    fn local() -> SocketAddrV4 {
+    fn local() -> SocketAddr {
         "198.18.0.2:80".parse().unwrap()
     }
 
-    fn remote() -> SocketAddrV4 {
+    fn remote() -> SocketAddr {
         "198.18.0.1:40000".parse().unwrap()
     }
 

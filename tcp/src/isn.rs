@@ -5,7 +5,7 @@
 //! off-path attacker. `F` is SipHash-2-4, also used by [`super::syncookie`].
 
 use std::hash::Hasher;
-use std::net::SocketAddrV4;
+use std::net::{IpAddr, SocketAddr};
 
 use siphasher::sip::SipHasher24;
 
@@ -29,14 +29,32 @@ pub fn random_secret() -> [u8; 16] {
     b
 }
 
-/// The 12 bytes of a 4-tuple, in a fixed order, for hashing.
-pub(crate) fn tuple_bytes(local: SocketAddrV4, remote: SocketAddrV4) -> [u8; 12] {
-    let mut b = [0u8; 12];
-    b[0..4].copy_from_slice(&local.ip().octets());
-    b[4..8].copy_from_slice(&remote.ip().octets());
-    b[8..10].copy_from_slice(&local.port().to_be_bytes());
-    b[10..12].copy_from_slice(&remote.port().to_be_bytes());
-    b
+/// The bytes of a 4-tuple, in a fixed order, for hashing, and how many
+/// there are: 12 for IPv4, 36 for IPv6 (addresses, then ports).
+pub(crate) fn tuple_bytes(local: SocketAddr, remote: SocketAddr) -> ([u8; 36], usize) {
+    let mut b = [0u8; 36];
+    let n = match (local.ip(), remote.ip()) {
+        (IpAddr::V4(l), IpAddr::V4(r)) => {
+            b[0..4].copy_from_slice(&l.octets());
+            b[4..8].copy_from_slice(&r.octets());
+            8
+        }
+        (l, r) => {
+            b[0..16].copy_from_slice(&ip6_octets(l));
+            b[16..32].copy_from_slice(&ip6_octets(r));
+            32
+        }
+    };
+    b[n..n + 2].copy_from_slice(&local.port().to_be_bytes());
+    b[n + 2..n + 4].copy_from_slice(&remote.port().to_be_bytes());
+    (b, n + 4)
+}
+
+fn ip6_octets(a: IpAddr) -> [u8; 16] {
+    match a {
+        IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+        IpAddr::V6(v6) => v6.octets(),
+    }
 }
 
 /// Nanoseconds per tick of RFC 6528's `M` clock.
@@ -67,8 +85,9 @@ impl IsnGenerator {
     }
 
     /// The ISN for a connection from `local` to `remote` at `now` (ns).
-    pub fn generate(&self, local: SocketAddrV4, remote: SocketAddrV4, now: u64) -> u32 {
-        let f = siphash24(self.k0, self.k1, &tuple_bytes(local, remote)) as u32;
+    pub fn generate(&self, local: SocketAddr, remote: SocketAddr, now: u64) -> u32 {
+        let (b, n) = tuple_bytes(local, remote);
+        let f = siphash24(self.k0, self.k1, &b[..n]) as u32;
         f.wrapping_add((now / M_TICK_NS) as u32)
     }
 }
@@ -90,7 +109,7 @@ mod test {
         assert_eq!(siphash24(k0, k1, &msg[..15]), 0xa129_ca61_49be_45e5);
     }
 
-    fn addr(s: &str) -> SocketAddrV4 {
+    fn addr(s: &str) -> SocketAddr {
         s.parse().unwrap()
     }
 
@@ -115,7 +134,7 @@ mod test {
         let h = IsnGenerator::new(*b"0123456789abcdeF");
         let l = addr("198.18.0.2:80");
         let isns: Vec<u32> =
-            (0..256u16).map(|p| g.generate(l, SocketAddrV4::new([198, 18, 0, 1].into(), 40000 + p), 0)).collect();
+            (0..256u16).map(|p| g.generate(l, SocketAddr::new([198, 18, 0, 1].into(), 40000 + p), 0)).collect();
         let mut sorted = isns.clone();
         sorted.sort_unstable();
         sorted.dedup();

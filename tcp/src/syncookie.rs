@@ -18,7 +18,7 @@
 //! timestamps those options are lost, so the connection runs without window
 //! scaling and SACK. The MAC covers the option bits, so a forged TSecr fails.
 
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 use wire::tcp::{Flags, Repr as TcpRepr, SeqNumber, Timestamp};
 
@@ -87,14 +87,15 @@ impl SynCookies {
         }
     }
 
-    fn mac(&self, local: SocketAddrV4, remote: SocketAddrV4, irs: u32, t: u32, mss_idx: u8, opt_bits: u8) -> u32 {
-        let mut input = [0u8; 22];
-        input[..12].copy_from_slice(&tuple_bytes(local, remote));
-        input[12..16].copy_from_slice(&irs.to_le_bytes());
-        input[16..20].copy_from_slice(&t.to_le_bytes());
-        input[20] = mss_idx;
-        input[21] = opt_bits;
-        siphash24(self.k0, self.k1, &input) as u32 & MAC_MASK
+    fn mac(&self, local: SocketAddr, remote: SocketAddr, irs: u32, t: u32, mss_idx: u8, opt_bits: u8) -> u32 {
+        let mut input = [0u8; 46];
+        let (b, n) = tuple_bytes(local, remote);
+        input[..n].copy_from_slice(&b[..n]);
+        input[n..n + 4].copy_from_slice(&irs.to_le_bytes());
+        input[n + 4..n + 8].copy_from_slice(&t.to_le_bytes());
+        input[n + 8] = mss_idx;
+        input[n + 9] = opt_bits;
+        siphash24(self.k0, self.k1, &input[..n + 10]) as u32 & MAC_MASK
     }
 
     /// The SYN-ACK that answers `syn` (received on `local` from `remote`)
@@ -105,8 +106,8 @@ impl SynCookies {
     pub fn syn_ack(
         &self,
         now: u64,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        local: SocketAddr,
+        remote: SocketAddr,
         syn: &TcpRepr,
         rx_fifo_size: u32,
         our_mss: u16,
@@ -148,7 +149,7 @@ impl SynCookies {
 
     /// Checks the ACK that completes a cookie handshake; `None` if it is not
     /// a plain ACK, the cookie is too old, or the MAC does not match.
-    pub fn validate(&self, now: u64, local: SocketAddrV4, remote: SocketAddrV4, ack: &TcpRepr) -> Option<CookieInfo> {
+    pub fn validate(&self, now: u64, local: SocketAddr, remote: SocketAddr, ack: &TcpRepr) -> Option<CookieInfo> {
         if !ack.flags.ack() || ack.flags.syn() || ack.flags.rst() {
             return None;
         }
@@ -196,7 +197,7 @@ mod test {
     const SEC: u64 = 1_000_000_000;
     const ALL: CookieOptions = CookieOptions { timestamps: true, window_scale: true, sack: true };
 
-    fn addrs() -> (SocketAddrV4, SocketAddrV4) {
+    fn addrs() -> (SocketAddr, SocketAddr) {
         ("198.18.0.2:80".parse().unwrap(), "198.18.0.1:40000".parse().unwrap())
     }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use net::seam::Seam;
 use net::tables::NetTables;
-use shm::types::{Proto, TransportProto};
+use shm::types::TransportProto;
 
 use crate::app_worker::AppWorkerShared;
 use crate::error::SessionError;
@@ -56,9 +56,6 @@ impl<S: Seam> SessionWorker<S> {
         }
         let local_ip = match req.remote.ip {
             IpAddr::V4(r) => io.source_for(net, r).map(IpAddr::V4),
-            IpAddr::V6(_) if req.remote.proto == Proto::Tcp => {
-                return Err(SessionError::invalid("uri", format!("{}: tcp over ipv6 is not supported yet", req.remote)))
-            }
             IpAddr::V6(r) => io.source_for6(net, r).map(IpAddr::V6),
         };
         let Some(local_ip) = local_ip else {

@@ -13,6 +13,7 @@ use wire::icmp;
 use crate::app_worker::AppWorkerKind;
 use crate::segment::fifo_pair_footprint;
 use crate::session::{dgram_enqueue, DgramHeader, SessionFifos};
+use crate::tcp_transport::TcpInput;
 use crate::transport::{EventKind, SessionEvent};
 use crate::udp::{Tuple, UdpCounter, UdpInput};
 use tcp::endpoint::Action;
@@ -26,19 +27,31 @@ impl<S: Seam> SessionWorker<S> {
     /// (SYN: half-open or cookie; bare ACK: maybe a cookie), else a RST.
     pub(super) fn tcp_input(&mut self, io: &mut S, net: &NetTables, shared: &SessionShared, d: Ip4Delivery<S::Buf>) {
         let Some(seg) = self.tcp.parse(io, &d) else { return };
-        let end = (seg.payload_offset + seg.repr.payload_len).min(d.buf.len());
-        let payload = &d.buf.data()[seg.payload_offset.min(end)..end];
+        self.tcp_deliver(io, net, shared, &seg, d.buf.data());
+    }
+
+    /// [`Self::tcp_input`] over IPv6.
+    pub(super) fn tcp_input6(&mut self, io: &mut S, net: &NetTables, shared: &SessionShared, d: Ip6Delivery<S::Buf>) {
+        let Some(seg) = self.tcp.parse6(io, &d) else { return };
+        self.tcp_deliver(io, net, shared, &seg, d.buf.data());
+    }
+
+    /// A parsed segment (`frame` holds it) where the endpoint's policy says.
+    #[inline]
+    fn tcp_deliver(&mut self, io: &mut S, net: &NetTables, shared: &SessionShared, seg: &TcpInput, frame: &[u8]) {
+        let end = (seg.payload_offset + seg.repr.payload_len).min(frame.len());
+        let payload = &frame[seg.payload_offset.min(end)..end];
         let worker = self.index;
-        let (ip, port) = (*seg.tuple.local.ip(), seg.tuple.local.port());
-        let action = self.tcp.demux(io.now_ns(), &seg, payload.len(), || {
-            let l = shared.control.lookup_listener(0, 0, Proto::Tcp, ip.into(), port, false)?;
+        let (ip, port) = (seg.tuple.local.ip(), seg.tuple.local.port());
+        let action = self.tcp.demux(io.now_ns(), seg, payload.len(), || {
+            let l = shared.control.lookup_listener(0, 0, Proto::Tcp, ip, port, false)?;
             let options = shared.control.listener(l).map(|x| x.options).unwrap_or_default();
             Some((l, Self::listener_rx_fifo_size(shared, l).unwrap_or(65536), options))
         });
         match action {
             Action::Deliver { conn } => {
                 let mut cx = Self::cx(&mut self.sessions, &mut self.events, io, net, worker);
-                self.tcp.input(&mut cx, conn, &seg, payload);
+                self.tcp.input(&mut cx, conn, seg, payload);
             }
             Action::SessionThenDeliver { conn, listener } => {
                 let Some(s) = self.session_accept_alloc(
@@ -46,19 +59,19 @@ impl<S: Seam> SessionWorker<S> {
                     shared,
                     listener,
                     TransportProto::Tcp,
-                    seg.tuple.local.into(),
-                    seg.tuple.remote.into(),
+                    seg.tuple.local,
+                    seg.tuple.remote,
                 ) else {
                     // No app or no fifo memory: drop it; the peer retransmits.
                     return;
                 };
                 let mut cx = Self::cx(&mut self.sessions, &mut self.events, io, net, worker);
                 self.tcp.give_session(&mut cx, conn, s);
-                self.tcp.input(&mut cx, conn, &seg, payload);
+                self.tcp.input(&mut cx, conn, seg, payload);
             }
             Action::Accept { listener, iss, opts } => {
                 let mut cx = Self::cx(&mut self.sessions, &mut self.events, io, net, worker);
-                self.tcp.accept(&mut cx, listener, iss, &seg, opts);
+                self.tcp.accept(&mut cx, listener, iss, seg, opts);
             }
             Action::CookieAccept { listener, opts } => {
                 let Some(s) = self.session_accept_alloc(
@@ -66,17 +79,17 @@ impl<S: Seam> SessionWorker<S> {
                     shared,
                     listener,
                     TransportProto::Tcp,
-                    seg.tuple.local.into(),
-                    seg.tuple.remote.into(),
+                    seg.tuple.local,
+                    seg.tuple.remote,
                 ) else {
                     return;
                 };
                 let mut cx = Self::cx(&mut self.sessions, &mut self.events, io, net, worker);
-                if !self.tcp.accept_cookie(&mut cx, s, listener, &seg, payload, opts) {
+                if !self.tcp.accept_cookie(&mut cx, s, listener, seg, payload, opts) {
                     self.session_free(s);
                 }
             }
-            Action::SendCookie(repr) | Action::Reset(repr) => self.tcp.send_segment(io, net, &repr, &seg),
+            Action::SendCookie(repr) | Action::Reset(repr) => self.tcp.send_segment(io, net, &repr, seg),
             Action::Drop(_) => {}
         }
     }

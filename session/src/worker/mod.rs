@@ -538,9 +538,10 @@ impl<S: Seam> Stack<S> for SessionWorker<S> {
         }
     }
 
-    fn ip6_input(&mut self, io: &mut S, _net: &NetTables, shared: &SessionShared, d: Ip6Delivery<S::Buf>) {
+    fn ip6_input(&mut self, io: &mut S, net: &NetTables, shared: &SessionShared, d: Ip6Delivery<S::Buf>) {
         match d.protocol {
             Protocol::Udp => self.udp_input6(io, shared, d),
+            Protocol::Tcp => self.tcp_input6(io, net, shared, d),
             _ => io.counters().inc(Counter::Ip6TransportNotYet),
         }
     }

@@ -131,7 +131,9 @@ impl Net {
     }
 }
 
-fn addr(side: usize) -> SocketAddrV4 {
+use super::v4;
+
+fn addr(side: usize) -> SocketAddr {
     if side == 0 {
         "198.18.0.1:40000".parse().unwrap()
     } else {
@@ -148,7 +150,7 @@ fn transmit(side: &mut Side, from: usize, now: u64, net: &mut Net, buf: &mut [u8
         let mut p = Packet::new_unchecked(&mut wire[..]);
         t.repr.emit(&mut p);
         p.payload_mut().copy_from_slice(&buf[..t.payload_len]);
-        p.fill_checksum(*addr(from).ip(), *addr(1 - from).ip());
+        p.fill_checksum(v4(addr(from)), v4(addr(1 - from)));
         net.send(now, 1 - from, wire);
     }
     side.events.extend(std::iter::from_fn(|| side.conn.poll_event()));
@@ -192,7 +194,7 @@ fn run_with(
         assert!(now < T0 + 900 * SEC, "transfer did not finish in 15 virtual minutes");
         // Deliver what is due.
         while let Some((to, bytes)) = net.pop_due(now) {
-            let (src, dst) = (*addr(1 - to).ip(), *addr(to).ip());
+            let (src, dst) = (v4(addr(1 - to)), v4(addr(to)));
             let p = Packet::new_checked(&bytes[..]).unwrap();
             let repr = TcpRepr::parse(&p, src, dst, true).expect("valid segment");
             if sides[to].is_none() {

@@ -4,7 +4,7 @@
 //! wire format is exercised on the way. `loopback` wires two connections
 //! back to back through a lossy in-memory network instead.
 
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 use wire::tcp::{Flags, Packet, Repr as TcpRepr, SeqNumber, Timestamp};
 
@@ -53,11 +53,11 @@ pub(super) const MSS: u16 = 1000;
 /// Start of the virtual clock (not zero, so no deadline is accidentally 0).
 pub(super) const T0: u64 = 10 * SEC;
 
-pub(super) fn local() -> SocketAddrV4 {
+pub(super) fn local() -> SocketAddr {
     "198.18.0.2:80".parse().unwrap()
 }
 
-pub(super) fn remote() -> SocketAddrV4 {
+pub(super) fn remote() -> SocketAddr {
     "198.18.0.1:40000".parse().unwrap()
 }
 
@@ -163,9 +163,9 @@ impl Host {
             let mut p = Packet::new_unchecked(&mut wire[..]);
             t.repr.emit(&mut p);
             p.payload_mut().copy_from_slice(&payload);
-            p.fill_checksum(*local().ip(), *remote().ip());
+            p.fill_checksum(v4(local()), v4(remote()));
             let parsed =
-                TcpRepr::parse(&Packet::new_checked(&wire[..]).unwrap(), *local().ip(), *remote().ip(), true).unwrap();
+                TcpRepr::parse(&Packet::new_checked(&wire[..]).unwrap(), v4(local()), v4(remote()), true).unwrap();
             let mut expect = t.repr;
             if !expect.flags.ack() {
                 expect.ack_number = SeqNumber(0);
@@ -250,4 +250,13 @@ pub(super) fn established(cfg: &TcpConfig) -> Host {
 /// Bytes `from..from + len` of a test stream.
 pub(super) fn data(from: usize, len: usize) -> Vec<u8> {
     (from..from + len).map(|i| (i.wrapping_mul(131) >> 3) as u8 ^ i as u8).collect()
+}
+
+/// The IPv4 address of a test endpoint (every one here is IPv4).
+#[allow(dead_code)]
+pub(super) fn v4(a: std::net::SocketAddr) -> std::net::Ipv4Addr {
+    match a.ip() {
+        std::net::IpAddr::V4(ip) => ip,
+        std::net::IpAddr::V6(_) => unreachable!("test endpoints are IPv4"),
+    }
 }
