@@ -166,6 +166,25 @@ mss = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG)
 print("len=%d same=%d mss=%d" % (len(got), int(hashlib.sha256(got).digest() == hashlib.sha256(data).digest()), mss))
 "#;
 
+/// A threaded kernel TCP echo server on [::]:7007.
+const KERNEL_SERVER6: &str = r#"
+import socket, threading
+srv = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("::", 7007))
+srv.listen(16)
+def serve(c):
+    while True:
+        b = c.recv(1 << 16)
+        if not b:
+            break
+        c.sendall(b)
+    c.close()
+while True:
+    c, _ = srv.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+"#;
+
 #[test]
 fn tcp_over_link_local_ipv6_curl_and_a_bit_exact_echo() {
     if !require_root() {
@@ -191,6 +210,22 @@ fn tcp_over_link_local_ipv6_curl_and_a_bit_exact_echo() {
     assert_eq!(field_num(&out, "same"), 1, "{out}");
     // The node's SYN-ACK offered MTU - 60 (1440), not IPv4's 1460.
     assert!(field_num(&out, "mss") <= 1440, "{out}");
+
+    // Active open: the node's echo client against a kernel echo server on
+    // the kernel's link-local address.
+    let path = format!("/tmp/dpnt-ks6-{t}.py");
+    std::fs::write(&path, KERNEL_SERVER6).unwrap();
+    let mut srv = std::process::Command::new("ip").args(["netns", "exec", &ns.name, "python3", &path]).spawn().unwrap();
+    ns.wait_tcp_listen(7007);
+    let kernel_ll = link_local("02:00:00:00:00:01");
+    let uri = format!("tcp://[{kernel_ll}]/7007");
+    let out = node.ctl(&["test", "echo", "client", "uri", &uri, "bytes", "4m", "timeout", "120"]);
+    let _ = srv.kill();
+    let _ = srv.wait();
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(after(&out, "completed"), 1, "{out}");
+    assert_eq!(after(&out, "mismatched"), 0, "{out}");
+    assert_eq!(after(&out, "received"), 4 << 20, "{out}");
 
     let errors = node.ctl(&["show", "errors"]);
     assert_eq!(counter_line(&errors, "ip6 tcp dropped (tcp over ip6 not yet)"), 0, "{errors}");
