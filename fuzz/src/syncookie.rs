@@ -3,7 +3,7 @@
 //! and fails once it is too old; any ACK at all is checked without panic,
 //! and a connection built from a valid one runs.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 
 use arbitrary::Arbitrary;
 use session::fifo::HeapFifo;
@@ -34,8 +34,8 @@ pub struct Input {
 
 /// Runs one round.
 pub fn run(i: &Input) {
-    let local = SocketAddrV4::new(Ipv4Addr::from(i.local.0), i.local.1);
-    let remote = SocketAddrV4::new(Ipv4Addr::from(i.remote.0), i.remote.1);
+    let local = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::from(i.local.0), i.local.1));
+    let remote = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::from(i.remote.0), i.remote.1));
     let jar = SynCookies::new(i.secret);
     let rx_fifo_size = 1u32 << (12 + i.rx_fifo_log % 8);
     let enable = CookieOptions { timestamps: i.enable.0, window_scale: i.enable.1, sack: i.enable.2 };

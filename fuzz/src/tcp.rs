@@ -569,9 +569,9 @@ pub fn run(script: &Script) {
         ..TcpRepr::default()
     };
     let conn = if s.passive {
-        Connection::accept(&cfg, &peer_syn, local, remote, s.iss, opts, T0)
+        Connection::accept(&cfg, &peer_syn, local.into(), remote.into(), s.iss, opts, T0)
     } else {
-        Connection::connect(&cfg, local, remote, s.iss, opts, T0)
+        Connection::connect(&cfg, local.into(), remote.into(), s.iss, opts, T0)
     };
     let mut h = Harness {
         now: T0,

@@ -156,7 +156,7 @@ fn write_seeds() {
     put("api", "stream", &stream);
 
     let s = SessionRef { session: 1 << 32 | 5, generation: 3 };
-    let ep = Endpoint { proto: Proto::Tcp, ip: Ipv4Addr::new(198, 18, 0, 1), port: 7 };
+    let ep = Endpoint::v4(Proto::Tcp, Ipv4Addr::new(198, 18, 0, 1), 7);
     let info = SessionInfo {
         session: s.session,
         generation: s.generation,
