@@ -80,12 +80,35 @@ const TX_BATCH: usize = 64;
 pub use crate::transport::EPHEMERAL_FIRST;
 
 /// A UDP 4-tuple as seen from the node (the protocol is implied).
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Tuple {
     /// Our address and port.
     pub local: SocketAddr,
     /// The peer's.
     pub remote: SocketAddr,
+}
+
+impl std::hash::Hash for Tuple {
+    /// Two words for an IPv4 tuple (as few hasher rounds as the
+    /// IPv4-only tuple had, the per-packet cost), the addresses as 128-bit
+    /// words for IPv6; equal tuples hash equal (flow label and scope, which
+    /// equality also compares, are left out).
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let ports = u32::from(self.local.port()) << 16 | u32::from(self.remote.port());
+        match (self.local.ip(), self.remote.ip()) {
+            (IpAddr::V4(l), IpAddr::V4(r)) => state.write_u64(u64::from(l.to_bits()) << 32 | u64::from(r.to_bits())),
+            (l, r) => {
+                let w = |a: IpAddr| match a {
+                    IpAddr::V4(a) => u128::from(a.to_bits()),
+                    IpAddr::V6(a) => a.to_bits(),
+                };
+                state.write_u128(w(l));
+                state.write_u128(w(r));
+            }
+        }
+        state.write_u32(ports);
+    }
 }
 
 /// A `HashMap` for the per-packet tables (keys from the network: tuples,

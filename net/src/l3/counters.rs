@@ -72,7 +72,7 @@ counters::counters! {
         Ip6UnknownOption => ("ip6 unknown option whose type says discard", true),
         Ip6TooManyHeaders => ("ip6 too many extension headers", true),
         Ip6Fragment => ("ip6 fragment dropped (reassembly not wired yet)", true),
-        Ip6TransportNotYet => ("ip6 tcp dropped (tcp over ip6 not yet)", true),
+        Ip6TransportNotYet => ("ip6 udp/tcp dropped (no ip6 transport above)", true),
         Ip6LocalDelivered => ("ip6 udp/tcp delivered to the transports", false),
         Ip6OutputNoInterface => ("ip6 udp/tcp output from an address no interface owns", true),
         Ip6OutputMalformed => ("ip6 udp/tcp output malformed (internal)", true),

@@ -3,10 +3,10 @@
 //! extension-header chain, neighbour discovery (answering solicitations
 //! for our address, resolving neighbours through [`NdCache`] with packets
 //! queued meanwhile) and ICMPv6 echo, answered in place like ICMPv4's.
+//! UDP/TCP go up to the transports and come down through [`super::ip6_l4`].
 //!
 //! Not yet here (issue 12): configured addresses and their DAD (they
 //! belong in the shared interface table, which is being moved), routes,
-//! UDP/TCP delivery (counted and dropped until sessions take IPv6),
 //! reassembly (fragments are counted and dropped; atomic fragments are
 //! processed), and the ICMPv6 errors other than parameter problem
 //! (unreachable, packet too big, time exceeded).
