@@ -34,6 +34,9 @@ commands:
   show counters             every counter, per worker
   clear errors              zero all counters
   show threads              main thread and workers: core, lcore, packets
+  show runtime              per worker: loops/s, packets per rx burst, busy/polling/sleeping
+                            time, ns per packet in each loop stage
+  clear runtime             show runtime counts from now
   show ip arp               ARP cache entries of every worker
   show ip route             the route table
   show buffers              mbuf pool usage
@@ -105,7 +108,7 @@ pub const JSON: &str = "--json";
 
 /// The commands that answer in JSON too.
 pub const JSON_COMMANDS: &str = "show interface [NAME], show errors, show counters, show session [verbose], \
-                                 show app [server|client|verbose|ns|INDEX [verbose]], show tcp stats";
+                                 show app [server|client|verbose|ns|INDEX [verbose]], show tcp stats, show runtime";
 
 /// `--json WORDS`: the snapshot that command's text is made from, as JSON.
 pub fn json(rt: &mut Runtime, words: &[&str]) -> CliResult {
@@ -122,6 +125,7 @@ pub fn json(rt: &mut Runtime, words: &[&str]) -> CliResult {
         ["show", "session", rest @ ..] => to_json(&s::sessions_view(rt, rest)?),
         ["show", "app", rest @ ..] => to_json(&s::app_view(rt, rest)?),
         ["show", "tcp", "stats"] => to_json(&s::tcp_stats_snapshot(rt)),
+        ["show", "runtime"] => to_json(&crate::cli_runtime::snapshot(rt)),
         _ => err(format!("--json: not available for {:?}; it is for: {JSON_COMMANDS}", words.join(" "))),
     }
 }
@@ -151,6 +155,11 @@ pub fn execute(rt: &mut Runtime, words: &[&str]) -> CliResult {
             Ok(String::new())
         }
         ["show", "threads"] => Ok(show_threads(rt)),
+        ["show", "runtime"] => Ok(crate::cli_runtime::text(&crate::cli_runtime::snapshot(rt))),
+        ["clear", "runtime"] => {
+            crate::cli_runtime::clear(rt);
+            Ok(String::new())
+        }
         ["show", "ip", "arp"] => Ok(show_arp(rt)),
         ["show", "ip", "route" | "fib"] => Ok(show_route(rt)),
         ["show", "buffers"] => {

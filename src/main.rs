@@ -39,7 +39,7 @@ enum Command {
         /// The node's CLI socket
         #[arg(short, long, value_name = "PATH", default_value = "/run/dpnode/cli.sock")]
         socket: PathBuf,
-        /// Print the answer as JSON (show interface|errors|counters|session|app|tcp stats)
+        /// Print the answer as JSON (show interface|errors|counters|session|app|tcp stats|runtime)
         #[arg(long)]
         json: bool,
         /// The command, e.g. `show interface`

@@ -19,7 +19,7 @@ use dataplane::worker;
 use net::arp_cache::ArpConfig;
 use net::control::barrier::barrier;
 use net::control::rpc::rpc_channel;
-use net::control::worker::{LoopCounters, Tables, WorkerState};
+use net::control::worker::{LoopCounters, RuntimeCounters, Tables, WorkerState};
 use net::fault::FaultCounters;
 use net::l3::counters::Counters;
 use net::route::{Route, RouteTable};
@@ -157,6 +157,8 @@ pub struct WorkerInfo {
     pub poll: Arc<LoopCounters>,
     /// Its session-layer counters (UDP and TCP input included).
     pub sessions: Arc<SessionStats>,
+    /// Where its loop spends its time (`show runtime`).
+    pub runtime: Arc<RuntimeCounters>,
 }
 
 impl WorkerInfo {
@@ -216,6 +218,10 @@ pub struct Runtime {
     pub cli_counters: crate::cli_server::CliCounters,
     /// Where the Prometheus endpoint listens and what it did.
     pub metrics: crate::metrics::MetricsStatus,
+    /// The TSC's frequency (the EAL's calibration), for `show runtime`.
+    pub tsc_hz: u64,
+    /// What `show runtime` counts from (`clear runtime` moves it).
+    pub runtime_base: crate::cli_runtime::Baseline,
     threads: Vec<JoinHandle<()>>,
     link_up: Vec<bool>,
     pool: Arc<Mempool>,
@@ -318,7 +324,8 @@ impl Runtime {
             io.device_mut().set_fault(&cfg.fault);
             let stack = SessionWorker::new(i as u32, n_workers as u32, Some(to_main), cfg.udp, cfg.tcp.clone());
             let sessions = stack.stats.clone();
-            let state = WorkerState { io, stack, loop_counters: poll.clone() };
+            let runtime = Arc::new(RuntimeCounters::default());
+            let state = WorkerState { io, stack, loop_counters: poll.clone(), runtime: runtime.clone() };
             let stop = stop.clone();
             let idle = cfg.idle;
             let h = std::thread::Builder::new()
@@ -337,7 +344,7 @@ impl Runtime {
             threads.push(h);
             to_workers.push(tx);
             from_workers.push(from_worker);
-            workers.push(WorkerInfo { core, counters, faults, poll, sessions });
+            workers.push(WorkerInfo { core, counters, faults, poll, sessions, runtime });
         }
         let link_up = ports.iter().map(|p| p.gate_open()).collect();
         let mut rt = Runtime {
@@ -357,6 +364,8 @@ impl Runtime {
             api_stats: Arc::new(ApiStats::default()),
             cli_counters: Default::default(),
             metrics: Default::default(),
+            tsc_hz: eal.tsc_hz(),
+            runtime_base: Default::default(),
             _eal: eal,
         };
         for (i, spec) in rt.cfg.apps.clone().iter().enumerate() {

@@ -80,6 +80,12 @@ impl Eal {
         unsafe { sys::rte_eal_has_hugepages() != 0 }
     }
 
+    /// The TSC's frequency, as the EAL calibrated it at start-up (cycles per second).
+    pub fn tsc_hz(&self) -> u64 {
+        // SAFETY: the EAL is initialised while `self` exists; this reads a value set by rte_eal_init.
+        unsafe { sys::rte_get_tsc_hz() }
+    }
+
     /// Number of ethdev ports the EAL probed.
     pub fn port_count(&self) -> u16 {
         // SAFETY: the EAL is initialised while `self` exists.
@@ -114,4 +120,23 @@ pub fn register_thread() -> Result<u32, EalError> {
 pub fn unregister_thread() {
     // SAFETY: harmless on a thread that is not registered.
     unsafe { sys::rte_thread_unregister() }
+}
+
+/// The time-stamp counter now (cycles; [`Eal::tsc_hz`] per second): what the
+/// poll loop reads once per stage per burst for `show runtime`. One
+/// instruction, no serialisation: good enough for sums over many bursts.
+#[inline(always)]
+pub fn rdtsc() -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: rdtsc has no preconditions; every x86_64 CPU has it and Linux lets user space read it.
+        #[allow(unused_unsafe)]
+        unsafe {
+            core::arch::x86_64::_rdtsc()
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        net::control::worker::now_ns()
+    }
 }

@@ -15,6 +15,7 @@
 #include <rte_dev.h>
 #include <rte_ether.h>
 #include <rte_alarm.h>
+#include <rte_cycles.h>
 
 /* errno / lcore */
 int dpn_errno(void);

@@ -94,7 +94,13 @@ impl RingNode {
             eal::register_thread().unwrap();
             let idle =
                 IdleConfig { mode: IdleMode::Sleep(Duration::from_micros(idle_sleep_us)), after_empty_polls: 64 };
-            worker::run(wb, from_main, WorkerState { io, stack, loop_counters: Default::default() }, s2, idle);
+            worker::run(
+                wb,
+                from_main,
+                WorkerState { io, stack, loop_counters: Default::default(), runtime: Default::default() },
+                s2,
+                idle,
+            );
             eal::unregister_thread();
         });
         let node = RingNode { port_id, counters, stats, stop, thread, port, _pool: pool, _eal: eal };
