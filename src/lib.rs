@@ -15,3 +15,4 @@ pub mod logging;
 pub mod metrics;
 pub mod pktgen;
 pub mod runtime;
+pub mod shell;

@@ -14,6 +14,10 @@
 //! - `show runtime` after pings and a TCP exchange shows packets, bursts and
 //!   time in every stage, its JSON is the text's numbers, and `clear
 //!   runtime` starts it from zero again.
+//! - `dpnode ctl` with no command is a shell (driven through a pty by
+//!   python3-pexpect): TAB completes command words, `?` lists the next
+//!   words and gives the line back, the up arrow recalls history (kept in
+//!   `~/.dpnode_history`), `exec FILE` runs a file of commands, `quit` leaves.
 
 mod common;
 
@@ -358,4 +362,91 @@ fn show_runtime_counts_packets_and_stage_times_and_clear_runtime_resets_them() {
 
     let _ = client.kill();
     let _ = client.wait();
+}
+
+/// Drives `dpnode ctl` with no command through a pty; prints `ok` at the end.
+const SHELL: &str = r#"
+import os, sys, pexpect
+bin, sock, home, script = sys.argv[1:5]
+env = dict(os.environ, HOME=home, TERM="xterm")
+sh = pexpect.spawn(bin, ["ctl", "--socket", sock], env=env, encoding="utf-8", timeout=30, dimensions=(50, 200))
+sh.logfile_read = sys.stderr
+P = "dpnode# "
+sh.expect_exact(P)
+# TAB completes a word the node's help names.
+sh.send("show vers\t")
+sh.expect_exact("show version ")
+sh.send("\r")
+sh.expect(r"dpnode \d+\.\d+\.\d+ \(git")
+sh.expect_exact(P)
+# ? lists what may come next, then the line is back to finish.
+sh.send("show ?")
+sh.expect_exact("  interface")
+sh.expect_exact("  runtime")
+sh.expect_exact(P + "show ")
+sh.send("runt?")
+sh.expect_exact("  runtime")
+sh.expect_exact(P + "show runt")
+sh.send("ime ?")
+sh.expect_exact("<cr>")
+sh.expect_exact(P + "show runtime ")
+sh.send("\r")
+sh.expect_exact("loops/s")
+sh.expect_exact(P)
+# History: up twice is the first command again.
+sh.send("\x1b[A\x1b[A")
+sh.expect_exact("show version")
+sh.send("\r")
+sh.expect(r"dpnode \d+\.\d+\.\d+ \(git")
+sh.expect_exact(P)
+# A command error is printed and the shell goes on.
+sh.send("show nonsense\r")
+sh.expect_exact("unknown command")
+sh.expect_exact(P)
+sh.send("exec " + script + "\r")
+sh.expect_exact(P + "show threads")
+sh.expect_exact("worker0")
+sh.expect_exact(P + "show buffers")
+sh.expect_exact("pool dpn_pool")
+sh.expect_exact(P)
+sh.send("quit\r")
+sh.expect(pexpect.EOF)
+sh.close()
+assert sh.exitstatus == 0, sh.exitstatus
+print("ok")
+"#;
+
+#[test]
+fn ctl_without_a_command_is_a_shell_with_completion_help_history_and_exec() {
+    if !require_root() {
+        return;
+    }
+    let t = tag();
+    let ns = Netns::new(&t);
+    let dev = format!("dpnt{t}");
+    let node = Node::start(&ns, &t, &tap_config(&dev, ""));
+    let home = node.dir.join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let script = node.dir.join("cmds.txt");
+    std::fs::write(&script, "# a comment\nshow threads\n\nshow buffers\n").unwrap();
+    let py = node.dir.join("shell.py");
+    std::fs::write(&py, SHELL).unwrap();
+    let out = Command::new("/usr/bin/python3")
+        .arg(&py)
+        .args([bin(), node.socket.to_str().unwrap(), home.to_str().unwrap(), script.to_str().unwrap()])
+        .output()
+        .expect("python3");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && stdout.trim() == "ok", "shell session failed:\n{stdout}\n{stderr}");
+    let history = std::fs::read_to_string(home.join(".dpnode_history")).expect("history file");
+    for line in ["show version", "show runtime", "show nonsense", "quit"] {
+        assert!(history.lines().any(|l| l == line), "{line:?} not in the history:\n{history}");
+    }
+    assert!(!history.contains('?'), "? is not a command:\n{history}");
+
+    // The same file without a terminal: `dpnode ctl exec FILE`; and a shell fed by a pipe.
+    let text = node.ctl(&["exec", script.to_str().unwrap()]);
+    assert!(text.contains("dpnode# show threads") && text.contains("pool dpn_pool"), "{text}");
+    let piped = sh(&format!("printf 'show version\\nshow ?\\n' | {} ctl --socket {}", bin(), node.socket.display()));
+    assert!(piped.contains("dpnode 0.") && piped.contains("  runtime"), "{piped}");
 }
