@@ -558,6 +558,7 @@ impl RawConfig {
         };
         lim(&limits::MEMORY_MB, "memory_mb", self.dpdk.memory_mb.into())?;
         check_memory(self.dpdk.memory_mb, self.dpdk.hugepages, crate::runtime::free_hugepage_mb(), available_mb())?;
+        check_eal_args(&self.dpdk.eal_args)?;
         lim(&limits::MBUFS, "mbufs", self.dpdk.mbufs.into())?;
         lim(&limits::MBUF_CACHE, "mbuf_cache", self.dpdk.mbuf_cache.into())?;
         lim(&limits::DESCRIPTORS, "rx_desc", self.dpdk.rx_desc.into())?;
@@ -754,6 +755,47 @@ fn check_memory(
     }
 }
 
+/// EAL options the node derives itself (`runtime::eal_args`), and the
+/// config key to use instead: giving one in `dpdk.eal_args` too makes the
+/// EAL refuse the whole command line (or silently fight the node's choice).
+const DERIVED_EAL_OPTIONS: &[(&[&str], &str)] = &[
+    (
+        &["--no-huge", "--in-memory", "--no-shconf", "--legacy-mem", "--huge-unlink"],
+        "dpdk.hugepages (\"off\" for no hugepages; the node picks --in-memory, or --no-huge --no-shconf, from it)",
+    ),
+    (&["-m", "--socket-mem", "--socket-limit"], "dpdk.memory_mb"),
+    (
+        &["-l", "-c", "--lcores", "--main-lcore", "--master-lcore", "-s", "--service-lcores"],
+        "[workers] cores (the node registers its own threads)",
+    ),
+    (
+        &["--vdev", "-a", "--allow", "-w", "--pci-whitelist", "--no-pci"],
+        "[[interface]] vdev (a virtual device or a PCI address)",
+    ),
+    (&["--proc-type"], "nothing: the node is always a primary process"),
+];
+
+/// `dpdk.eal_args` must not repeat or contradict what the node derives
+/// ([`DERIVED_EAL_OPTIONS`]); other EAL options pass through.
+fn check_eal_args(args: &[String]) -> Result<(), ConfigError> {
+    for (i, a) in args.iter().enumerate() {
+        // `--opt=value`, `--opt value`, `-mVALUE` and `-m VALUE` all name the option.
+        let name = a.split('=').next().unwrap_or(a);
+        let hit = DERIVED_EAL_OPTIONS.iter().find(|(opts, _)| {
+            opts.iter().any(|o| {
+                name == *o || (o.len() == 2 && !o.starts_with("--") && name.starts_with(o) && !name.starts_with("--"))
+            })
+        });
+        if let Some((_, instead)) = hit {
+            return Err(invalid(
+                format!("dpdk.eal_args[{i}]"),
+                format!("{a:?} conflicts with the EAL arguments the node derives; set {instead} instead"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Checks `[[interface]] vdev` (`DEVICE[,KEY[=VALUE]]...`, DEVICE a virtual
 /// device `net_NAME`/`eth_NAME`/`virtio_userN` (DPDK's alias for
 /// `net_virtio_user`) or a PCI address); returns the device name.
@@ -915,6 +957,28 @@ mod test {
         assert_eq!(c.interfaces.len(), 1);
         assert_eq!(c.interfaces[0].device, "net_tap0");
         assert_eq!(c.cores.len(), 1);
+    }
+
+    #[test]
+    fn eal_args_that_conflict_with_derived_ones_name_the_key_and_what_to_write() {
+        let cfg = |args: &str| format!("[dpdk]\neal_args = [{args}]\n[[interface]]\nname='a'\nvdev='net_null0'\n");
+        let e = err(&cfg("'--log-level=pmd:debug', '--no-huge'"));
+        assert!(e.contains("dpdk.eal_args[1]: \"--no-huge\" conflicts") && e.contains("dpdk.hugepages"), "{e}");
+        for (arg, key) in [
+            ("'-m512'", "dpdk.memory_mb"),
+            ("'-m', '512'", "dpdk.memory_mb"),
+            ("'--socket-mem=512'", "dpdk.memory_mb"),
+            ("'--in-memory'", "dpdk.hugepages"),
+            ("'-l', '0-1'", "[workers] cores"),
+            ("'--lcores=0@0'", "[workers] cores"),
+            ("'--vdev=net_null1'", "[[interface]] vdev"),
+            ("'-a0000:01:00.0'", "[[interface]] vdev"),
+        ] {
+            let e = err(&cfg(arg));
+            assert!(e.contains("dpdk.eal_args[0]") && e.contains(key), "{arg}: {e}");
+        }
+        // Options the node does not derive pass through.
+        Config::parse(&cfg("'--log-level=pmd.net.tap:debug', '--file-prefix=x', '--iova-mode=va'")).unwrap();
     }
 
     #[test]
