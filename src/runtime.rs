@@ -505,7 +505,7 @@ impl Runtime {
             }
             None => None,
         };
-        tracing::info!("dpnode: running; cli socket {spath}, api socket {}", api_path.display());
+        tracing::info!("{}", self.running_line(&spath, &api_path.display().to_string()));
         // What the CLI's entries reported (kept across rounds for the allocation).
         let mut cli_revents: Vec<PollFlags> = Vec::new();
         while !term.load(Ordering::Relaxed) {
@@ -546,6 +546,25 @@ impl Runtime {
             api.close_all(&mut self.ctx);
         }
         Ok(())
+    }
+
+    /// The `running` line: each interface with its address and link, and
+    /// the next things to try.
+    pub fn running_line(&self, cli: &str, api: &str) -> String {
+        let ifs: Vec<String> = (self.cfg.interfaces.iter().zip(&self.link_up))
+            .map(|(i, up)| {
+                let addr = i.ip4.map_or("no address".to_string(), |c| c.to_string());
+                format!("{} ({}, {addr}, link {})", i.name, i.device, if *up { "up" } else { "down" })
+            })
+            .collect();
+        let ctl = if cli == "/run/dpnode/cli.sock" { "dpnode ctl".to_string() } else { format!("dpnode ctl -s {cli}") };
+        let ping =
+            self.cfg.interfaces.iter().find_map(|i| i.ip4).map(|c| format!("`ping {}` from its peer, ", c.address()));
+        format!(
+            "dpnode: running on {}; try {}`{ctl} show interface`, `{ctl}` for a shell; cli socket {cli}, api socket {api}",
+            ifs.join(", "),
+            ping.unwrap_or_default()
+        )
     }
 
     /// Stop workers and ports.

@@ -425,6 +425,11 @@ fn ctl_without_a_command_is_a_shell_with_completion_help_history_and_exec() {
     let ns = Netns::new(&t);
     let dev = format!("dpnt{t}");
     let node = Node::start(&ns, &t, &tap_config(&dev, ""));
+    // The start-up line says where the node is and what to try (the shell among it).
+    let log = node.log();
+    let running = log.lines().find(|l| l.contains("dpnode: running on ")).unwrap_or_else(|| panic!("{log}"));
+    assert!(running.contains("tap0 (net_tap0, 198.18.0.2/24, link "), "{running}");
+    assert!(running.contains("`ping 198.18.0.2` from its peer") && running.contains("show interface`"), "{running}");
     let home = node.dir.join("home");
     std::fs::create_dir_all(&home).unwrap();
     let script = node.dir.join("cmds.txt");
