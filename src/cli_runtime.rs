@@ -17,10 +17,11 @@ use serde::Serialize;
 
 use crate::runtime::Runtime;
 
-/// One worker's raw counts: its [`R`] counters and its L2/L3 tx packets.
+/// One worker's raw counts: its [`R`] counters and its L2/L3 rx and tx packets.
 #[derive(Debug, Clone, Default)]
 struct Raw {
     vals: Vec<u64>,
+    rx_packets: u64,
     tx_packets: u64,
 }
 
@@ -78,7 +79,7 @@ pub struct WorkerRuntime {
     pub work_loops: u64,
     /// Rx calls that returned packets.
     pub rx_bursts: u64,
-    /// Packets received.
+    /// Packets received (the L2/L3 `rx packets` counter).
     pub rx_packets: u64,
     /// Packets sent (the L2/L3 `tx packets` counter).
     pub tx_packets: u64,
@@ -112,6 +113,7 @@ fn raw(rt: &Runtime) -> Vec<Raw> {
         .iter()
         .map(|w| Raw {
             vals: w.runtime.iter().map(|(_, v)| v).collect(),
+            rx_packets: w.counters.get(Counter::RxPackets),
             tx_packets: w.counters.get(Counter::TxPackets),
         })
         .collect()
@@ -177,7 +179,7 @@ pub fn snapshot(rt: &Runtime) -> RuntimeSnapshot {
             let base = rt.runtime_base.workers.get(i).cloned().unwrap_or_default();
             let d = |c: R| now.get(c).saturating_sub(base.get(c));
             let tx_packets = now.tx_packets.saturating_sub(base.tx_packets);
-            let rx_packets = d(R::RxPackets);
+            let rx_packets = now.rx_packets.saturating_sub(base.rx_packets);
             let work: u64 = STAGES.iter().map(|&(_, c)| d(c)).sum();
             let total = (work + d(R::PollCycles) + d(R::SleepCycles)).max(1);
             WorkerRuntime {

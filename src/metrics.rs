@@ -395,16 +395,9 @@ impl MetricsSnapshot {
         family(
             e,
             "dpnode_worker_rx_bursts",
-            "Rx calls that returned packets (packets per burst: dpnode_worker_rx_burst_packets over this)",
+            "Rx calls that returned packets (packets per burst: the worker's rx packets counter over this)",
             MetricType::Counter,
             per_worker(R::RxBursts),
-        )?;
-        family(
-            e,
-            "dpnode_worker_rx_burst_packets",
-            "Packets those rx bursts carried",
-            MetricType::Counter,
-            per_worker(R::RxPackets),
         )?;
         let vectors = self.loops.iter().enumerate().flat_map(|(w, v)| {
             crate::cli_runtime::VECTOR_SIZES

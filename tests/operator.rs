@@ -262,7 +262,7 @@ fn metrics_are_scraped_parsed_and_move_with_traffic_while_bad_scrapers_are_dropp
     // The loop's stats and the barrier's waits.
     assert!(value(&second, "dpnode_worker_work_loops_total", &[("worker", "0")]) > Some(0.0));
     assert!(value(&second, "dpnode_worker_empty_loops_total", &[("worker", "0")]) > Some(0.0));
-    assert!(value(&second, "dpnode_worker_rx_burst_packets_total", &[("worker", "0")]) >= Some(7.0));
+    assert!(value(&second, "dpnode_worker_rx_bursts_total", &[("worker", "0")]) > Some(0.0));
     assert!(value(&second, "dpnode_worker_time_seconds_total", &[("worker", "0"), ("stage", "l2l3")]) > Some(0.0));
     assert!(value(&second, "dpnode_worker_rx_bursts_by_size_total", &[("worker", "0"), ("size", "1")]) > Some(0.0));
     let syncs = value(&second, "dpnode_barrier_syncs_total", &[]).unwrap();

@@ -72,6 +72,9 @@ pub fn run<S: Stack<PortL3>>(
     let mut empty_polls = 0u32;
     let mut next_timer = 0u64;
     let rt = state.runtime.clone();
+    // TSC reads: the iteration's start (the last one's end), before rx,
+    // three per burst with packets, before tx and the end; an iteration
+    // that found nothing reads only before rx and at the end.
     let mut t = rdtsc();
     loop {
         let start = t;
@@ -84,61 +87,74 @@ pub fn run<S: Stack<PortL3>>(
         work += state.io.run_deferred(&tables.net);
         let (mut c_rx, mut c_l3, mut c_tp) = (0, 0, 0);
         t = rdtsc();
+        let rx_start = t;
         for iface in 0..state.io.interfaces() {
             let n = state.io.rx(iface, &mut rx);
-            let t1 = rdtsc();
-            c_rx += t1.saturating_sub(t);
-            t = t1;
             if n == 0 {
                 continue;
             }
+            let t1 = rdtsc();
             work += n;
             rt.inc(R::RxBursts);
-            rt.add(R::RxPackets, n as u64);
             rt.inc(R::vector_bucket(n));
+            if n == 1 {
+                // One packet: no need to hold it between the two stages.
+                let d = rx.drain().next().and_then(|m| state.io.input(&tables.net, iface, m));
+                let t2 = rdtsc();
+                if let Some(d) = d {
+                    state.stack.ip4_input(&mut state.io, &tables.net, &tables.upper, d);
+                }
+                let t3 = rdtsc();
+                (c_rx, c_l3, c_tp) =
+                    (c_rx + t1.saturating_sub(t), c_l3 + t2.saturating_sub(t1), c_tp + t3.saturating_sub(t2));
+                t = t3;
+                continue;
+            }
             delivered.extend(rx.drain().filter_map(|m| state.io.input(&tables.net, iface, m)));
             let t2 = rdtsc();
             for d in delivered.drain(..) {
                 state.stack.ip4_input(&mut state.io, &tables.net, &tables.upper, d);
             }
             let t3 = rdtsc();
-            (c_l3, c_tp, t) = (c_l3 + t2.saturating_sub(t1), c_tp + t3.saturating_sub(t2), t3);
+            (c_rx, c_l3, c_tp) =
+                (c_rx + t1.saturating_sub(t), c_l3 + t2.saturating_sub(t1), c_tp + t3.saturating_sub(t2));
+            t = t3;
         }
+        let rx_end = t;
         work += state.stack.poll(&mut state.io, &tables.net, &tables.upper);
-        let t_sess = rdtsc();
-        let c_sess = t_sess.saturating_sub(t);
         if state.io.now_ns >= next_timer {
             state.io.timers(&tables.net);
             next_timer = state.io.now_ns + TIMER_PERIOD_NS;
         }
-        let t_timers = rdtsc();
-        state.io.flush();
-        let end = rdtsc();
-        let c_tx = end.saturating_sub(t_timers);
-        t = end;
-        if work > 0 {
-            rt.inc(R::WorkLoops);
-            rt.add(R::RxCycles, c_rx);
-            rt.add(R::L3Cycles, c_l3);
-            rt.add(R::TransportCycles, c_tp);
-            rt.add(R::SessionCycles, c_sess);
-            rt.add(R::TxCycles, c_tx);
-            let stages = c_rx + c_l3 + c_tp + c_sess + c_tx;
-            rt.add(R::OtherCycles, end.saturating_sub(start).saturating_sub(stages));
-            empty_polls = 0;
+        if work == 0 {
+            state.io.flush();
+            let end = rdtsc();
+            rt.inc(R::EmptyLoops);
+            rt.add(R::PollCycles, end.saturating_sub(start));
+            t = end;
+            empty_polls = empty_polls.saturating_add(1);
+            if let IdleMode::Sleep(d) = idle.mode {
+                if empty_polls >= idle.after_empty_polls {
+                    state.loop_counters.inc(LoopCounter::IdleSleeps);
+                    barrier.idle_sleep(d);
+                    t = rdtsc();
+                    rt.add(R::SleepCycles, t.saturating_sub(end));
+                }
+            }
             continue;
         }
-        rt.inc(R::EmptyLoops);
-        rt.add(R::PollCycles, end.saturating_sub(start));
-        empty_polls = empty_polls.saturating_add(1);
-        if let IdleMode::Sleep(d) = idle.mode {
-            if empty_polls >= idle.after_empty_polls {
-                state.loop_counters.inc(LoopCounter::IdleSleeps);
-                barrier.idle_sleep(d);
-                t = rdtsc();
-                rt.add(R::SleepCycles, t.saturating_sub(end));
-            }
-        }
+        empty_polls = 0;
+        let t_tx = rdtsc();
+        state.io.flush();
+        let end = rdtsc();
+        rt.inc(R::WorkLoops);
+        rt.add(R::RxCycles, c_rx);
+        rt.add(R::L3Cycles, c_l3);
+        rt.add(R::TransportCycles, c_tp);
+        rt.add(R::SessionCycles, t_tx.saturating_sub(rx_end));
+        rt.add(R::TxCycles, end.saturating_sub(t_tx));
+        rt.add(R::OtherCycles, rx_start.saturating_sub(start));
+        t = end;
     }
     state
 }

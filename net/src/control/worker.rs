@@ -44,19 +44,18 @@ counters::counters! {
         EmptyLoops => ("empty loops", false),
         /// Rx calls that returned packets.
         RxBursts => ("rx bursts", false),
-        /// Packets those bursts carried.
-        RxPackets => ("rx packets", false),
-        /// Rx calls of working iterations.
+        /// Rx calls of working iterations (up to the last burst with packets).
         RxCycles => ("rx cycles", false),
         /// L2/L3 input (Ethernet, ARP, IP, ICMP) of the bursts.
         L3Cycles => ("l2/l3 input cycles", false),
         /// Transport (UDP/TCP) input of the deliveries.
         TransportCycles => ("transport input cycles", false),
-        /// The stack's own work: session delivery, timers, builtin and external apps.
+        /// The stack's own work (session delivery, transport timers, builtin
+        /// and external apps), then the L2/L3 timers.
         SessionCycles => ("session and apps cycles", false),
         /// Flushing the tx batches.
         TxCycles => ("tx cycles", false),
-        /// The rest of a working iteration: barrier, RPCs, deferred work, L2/L3 timers.
+        /// The start of a working iteration: barrier, RPCs, deferred work.
         OtherCycles => ("other cycles", false),
         /// Iterations that found nothing to do.
         PollCycles => ("empty poll cycles", false),
