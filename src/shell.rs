@@ -240,7 +240,7 @@ impl Grammar {
 
     /// Completions of the line before the cursor: (start of the word being completed, words).
     pub fn complete(&self, before: &str) -> (usize, Vec<String>) {
-        let start = before.rfind(char::is_whitespace).map_or(0, |i| i + 1);
+        let start = word_start(before);
         let words: Vec<&str> = before[..start].split_whitespace().collect();
         let partial = &before[start..];
         let words = self
@@ -257,7 +257,7 @@ impl Grammar {
     /// `?`'s answer for the line before the cursor: the words that may come
     /// next (those that start the word under the cursor, if one is begun).
     pub fn help(&self, before: &str) -> String {
-        let start = before.rfind(char::is_whitespace).map_or(0, |i| i + 1);
+        let start = word_start(before);
         let words: Vec<&str> = before[..start].split_whitespace().collect();
         let partial = &before[start..];
         let next: Vec<String> = self
@@ -271,6 +271,11 @@ impl Grammar {
         }
         next.iter().map(|n| format!("  {n}\n")).collect()
     }
+}
+
+/// Where the word under the cursor starts (after the last whitespace).
+fn word_start(before: &str) -> usize {
+    before.char_indices().rev().find(|(_, c)| c.is_whitespace()).map_or(0, |(i, c)| i + c.len_utf8())
 }
 
 /// What the `?` key left for the loop: the line and the cursor.
@@ -500,5 +505,7 @@ mod test {
         assert!(g.help("show ru").contains("  runtime\n") && !g.help("show ru").contains("errors"));
         assert!(g.help("show runtime ").contains("<cr>"));
         assert!(g.help("bogus ").starts_with("no command continues"));
+        // Any whitespace separates words, wide ones too.
+        assert_eq!(g.complete("show\u{3000}ru"), ("show\u{3000}".len(), vec!["runtime".to_string()]));
     }
 }
