@@ -47,6 +47,10 @@ commands:
             [seed N] [hold MICROSECONDS]
                             change fault injection on every worker (unnamed
                             settings keep their values; off zeroes the rates)
+  pcap trace [rx] [tx] [drop] [interface NAME|any] [max N] [file PATH] [snaplen N]
+                            capture frames to a pcapng file (max 10000, snaplen
+                            2048, file /tmp/dpnode.pcapng unless given)
+  pcap trace status | off   what it took so far | stop and write the file
   help                      this text";
 
 fn help() -> String {
@@ -105,7 +109,8 @@ pub const JSON: &str = "--json";
 
 /// The commands that answer in JSON too.
 pub const JSON_COMMANDS: &str = "show interface [NAME], show errors, show counters, show session [verbose], \
-                                 show app [server|client|verbose|ns|INDEX [verbose]], show tcp stats";
+                                 show app [server|client|verbose|ns|INDEX [verbose]], show tcp stats, \
+                                 pcap trace status";
 
 /// `--json WORDS`: the snapshot that command's text is made from, as JSON.
 pub fn json(rt: &mut Runtime, words: &[&str]) -> CliResult {
@@ -122,6 +127,7 @@ pub fn json(rt: &mut Runtime, words: &[&str]) -> CliResult {
         ["show", "session", rest @ ..] => to_json(&s::sessions_view(rt, rest)?),
         ["show", "app", rest @ ..] => to_json(&s::app_view(rt, rest)?),
         ["show", "tcp", "stats"] => to_json(&s::tcp_stats_snapshot(rt)),
+        ["pcap", "trace", "status"] => to_json(&crate::pcap::status(rt)),
         _ => err(format!("--json: not available for {:?}; it is for: {JSON_COMMANDS}", words.join(" "))),
     }
 }
@@ -166,6 +172,7 @@ pub fn execute(rt: &mut Runtime, words: &[&str]) -> CliResult {
         ["show", "metrics"] => Ok(show_metrics(rt)),
         ["show", "fault"] => Ok(show_fault(rt)),
         ["set", "fault", rest @ ..] => set_fault(rt, rest),
+        ["pcap", "trace", rest @ ..] => crate::pcap::trace(rt, rest).map_err(CliError),
         _ => err(format!("unknown command: {:?}\n{}", words.join(" "), help())),
     }
 }

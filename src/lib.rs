@@ -12,5 +12,6 @@ pub mod config;
 pub mod kbench;
 pub mod logging;
 pub mod metrics;
+pub mod pcap;
 pub mod pktgen;
 pub mod runtime;

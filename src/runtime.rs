@@ -216,6 +216,8 @@ pub struct Runtime {
     pub cli_counters: crate::cli_server::CliCounters,
     /// Where the Prometheus endpoint listens and what it did.
     pub metrics: crate::metrics::MetricsStatus,
+    /// `pcap trace`: the capture running, and what the last one wrote.
+    pub pcap: crate::pcap::PcapState,
     threads: Vec<JoinHandle<()>>,
     link_up: Vec<bool>,
     pool: Arc<Mempool>,
@@ -357,6 +359,7 @@ impl Runtime {
             api_stats: Arc::new(ApiStats::default()),
             cli_counters: Default::default(),
             metrics: Default::default(),
+            pcap: Default::default(),
             _eal: eal,
         };
         for (i, spec) in rt.cfg.apps.clone().iter().enumerate() {

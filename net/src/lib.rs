@@ -16,7 +16,8 @@
 //! routes, pings in progress, which sources are martians), the decisions of
 //! fault injection ([`fault`]: drop, duplicate, hold for reordering, as a
 //! device wrapper, [`fault::FaultInjector`]) and a
-//! token bucket for rate limits ([`token_bucket`]); and an in-memory
+//! token bucket for rate limits ([`token_bucket`]); packet capture into
+//! preallocated per-worker buffers ([`capture`]); and an in-memory
 //! network ([`sim`]: `Vec`-backed buffers, a virtual clock, links with
 //! seeded loss, reordering and duplication) that runs all of it, and the
 //! session layer above the seam, in plain `cargo test`.
@@ -34,6 +35,7 @@
 #![warn(missing_docs)]
 
 pub mod arp_cache;
+pub mod capture;
 pub mod control;
 pub mod dad;
 pub mod device;

@@ -19,6 +19,7 @@ use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 
 use crate::arp_cache::ArpConfig;
+use crate::capture::{Capture, Direction};
 use crate::device::{Burst, Device, PacketBuf};
 use crate::fault::{self, FaultConfig, FaultCounters, Faults, Held};
 use crate::l3::counters::{Counter, Counters};
@@ -268,18 +269,24 @@ pub struct SimDevice {
     counters: Arc<Counters>,
     /// Buffers `alloc` may still hand out (`None`: unlimited).
     pub alloc_budget: Option<usize>,
+    capture: Capture,
 }
 
 impl SimDevice {
     /// A device with `ends` as its interfaces, counting in `counters`.
     pub fn new(ends: Vec<LinkEnd>, counters: Arc<Counters>) -> SimDevice {
         let tx = ends.iter().map(|_| SimBurst::default()).collect();
-        SimDevice { ends, tx, counters, alloc_budget: None }
+        SimDevice { ends, tx, counters, alloc_budget: None, capture: Capture::off() }
     }
 
     fn flush_iface(&mut self, iface: usize, now: u64) {
         let mut w = lock(&self.ends[iface].tx);
         let n = self.tx[iface].len();
+        if self.capture.tx_on() {
+            for b in &self.tx[iface].0 {
+                self.capture.take(now, iface, Direction::Tx, b.data(), "");
+            }
+        }
         for b in self.tx[iface].drain() {
             w.send(now, b);
         }
@@ -309,6 +316,11 @@ impl Device for SimDevice {
     fn rx(&mut self, iface: usize, b: &mut SimBurst, max: usize, now: u64) -> usize {
         lock(&self.ends[iface].rx).recv(now, b, max.min(BURST));
         self.counters.add(Counter::RxPackets, b.len() as u64);
+        if self.capture.rx_on() {
+            for f in &b.0 {
+                self.capture.take(now, iface, Direction::Rx, f.data(), "");
+            }
+        }
         b.len()
     }
     fn tx_push(&mut self, iface: usize, b: SimBuf, now: u64) {
@@ -329,6 +341,9 @@ impl Device for SimDevice {
                 self.flush_iface(iface, now);
             }
         }
+    }
+    fn capture(&mut self) -> &mut Capture {
+        &mut self.capture
     }
 }
 

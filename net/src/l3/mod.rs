@@ -22,6 +22,7 @@ pub mod counters;
 pub mod ip6;
 
 use crate::arp_cache::{ArpCache, ArpConfig, Enqueue};
+use crate::capture::Direction;
 use crate::device::{Burst, Device, PacketBuf};
 use crate::tables::{MartianSource, NetTables, PingReply};
 use crate::token_bucket::TokenBucket;
@@ -299,9 +300,27 @@ impl<D: Device> L3<D> {
     }
 
     #[inline]
-    fn drop(&self, c: Counter) -> Option<Ip4Delivery<D::Buf>> {
-        self.counters.inc(c);
+    fn drop(&mut self, c: Counter, iface: usize, m: &D::Buf) -> Option<Ip4Delivery<D::Buf>> {
+        self.count_drop(c, iface, m);
         None
+    }
+
+    /// Count a drop of frame `m` (received on `iface`) and show it to the capture.
+    #[inline]
+    fn count_drop(&mut self, c: Counter, iface: usize, m: &D::Buf) {
+        self.counters.inc(c);
+        self.capture_drop(c.name(), iface, m);
+    }
+
+    /// Give frame `m`, received on `iface` and dropped for `reason` (its
+    /// counter's name), to the packet capture when that takes drops.
+    #[inline]
+    pub fn capture_drop(&mut self, reason: &'static str, iface: usize, m: &D::Buf) {
+        let now = self.now_ns;
+        let cap = self.dev.capture();
+        if cap.drop_on() {
+            cap.take(now, iface, Direction::Drop, m.data(), reason);
+        }
     }
 
     /// Ethernet input: consume the frame, or return it as a delivery for the
@@ -309,21 +328,21 @@ impl<D: Device> L3<D> {
     #[inline]
     pub fn input(&mut self, net: &NetTables, iface: usize, m: D::Buf) -> Option<Ip4Delivery<D::Buf>> {
         if m.segments() != 1 {
-            return self.drop(Counter::EthMultiSegment);
+            return self.drop(Counter::EthMultiSegment, iface, &m);
         }
         let (dst, ethertype) = match ethernet::Frame::new_checked(m.data()) {
             Ok(f) => (f.dst_addr(), f.ethertype()),
-            Err(_) => return self.drop(Counter::EthTruncated),
+            Err(_) => return self.drop(Counter::EthTruncated, iface, &m),
         };
         let ifc = &net.interfaces[iface];
         let ip6_group = ethertype == EtherType::Ipv6 && dst.is_multicast() && self.ip6_accepts_mac(net, iface, dst);
         if dst != ifc.mac && !dst.is_broadcast() && !ip6_group {
-            return self.drop(Counter::EthNotForUs);
+            return self.drop(Counter::EthNotForUs, iface, &m);
         }
         // A PMD may hand up frames longer than the MTU (net_tap does): a
         // host must not answer what it could not have received.
         if m.len() > self.max_frame[iface] {
-            return self.drop(Counter::EthTooLong);
+            return self.drop(Counter::EthTooLong, iface, &m);
         }
         match ethertype {
             EtherType::Arp => {
@@ -335,26 +354,26 @@ impl<D: Device> L3<D> {
                 self.ip6_input(net, iface, m);
                 None
             }
-            EtherType::Vlan | EtherType::QinQ => self.drop(Counter::EthVlanTagged),
-            EtherType::Unknown(_) => self.drop(Counter::EthUnknownType),
+            EtherType::Vlan | EtherType::QinQ => self.drop(Counter::EthVlanTagged, iface, &m),
+            EtherType::Unknown(_) => self.drop(Counter::EthUnknownType, iface, &m),
         }
     }
 
     fn arp_input(&mut self, net: &NetTables, iface: usize, mut m: D::Buf) {
         let repr = match arp::Packet::new_checked(&m.data()[ETH..]).and_then(|p| arp::Repr::parse(&p)) {
             Ok(r) => r,
-            Err(WireError::Unsupported) => return self.counters.inc(Counter::ArpUnsupported),
-            Err(_) => return self.counters.inc(Counter::ArpMalformed),
+            Err(WireError::Unsupported) => return self.count_drop(Counter::ArpUnsupported, iface, &m),
+            Err(_) => return self.count_drop(Counter::ArpMalformed, iface, &m),
         };
         let ifc = &net.interfaces[iface];
         let Some(ours) = ifc.ip4.map(|c| c.address()) else {
-            return self.counters.inc(Counter::ArpNotForUs);
+            return self.count_drop(Counter::ArpNotForUs, iface, &m);
         };
         let for_us = repr.target_protocol_addr == ours;
         match repr.operation {
             arp::Operation::Request => self.counters.inc(Counter::ArpRequestsIn),
             arp::Operation::Reply => self.counters.inc(Counter::ArpRepliesIn),
-            arp::Operation::Unknown(_) => return self.counters.inc(Counter::ArpUnsupported),
+            arp::Operation::Unknown(_) => return self.count_drop(Counter::ArpUnsupported, iface, &m),
         }
         let sender = repr.source_protocol_addr;
         // An address probe (RFC 5227: sender 0.0.0.0) is answered but never
@@ -362,7 +381,7 @@ impl<D: Device> L3<D> {
         // own address, is neither learnt nor answered.
         let probe = sender.is_unspecified();
         if !probe && net.martian_source(sender).is_some() {
-            return self.counters.inc(Counter::ArpMartian);
+            return self.count_drop(Counter::ArpMartian, iface, &m);
         }
         // RFC 826: learn the sender if we already know it or it talks to us.
         if !probe && (for_us || self.arp[iface].lookup(sender, self.now_ns).is_some()) {
@@ -372,7 +391,7 @@ impl<D: Device> L3<D> {
             }
         }
         if !for_us {
-            return self.counters.inc(Counter::ArpNotForUs);
+            return self.count_drop(Counter::ArpNotForUs, iface, &m);
         }
         if repr.operation != arp::Operation::Request {
             return;
@@ -386,7 +405,7 @@ impl<D: Device> L3<D> {
             target_protocol_addr: sender,
         };
         if !m.set_len(ETH + ARP_LEN) {
-            return self.counters.inc(Counter::ArpMalformed);
+            return self.count_drop(Counter::ArpMalformed, iface, &m);
         }
         let data = m.data_mut();
         write_eth(data, repr.source_hardware_addr, ifc.mac, EtherType::Arp);
@@ -399,9 +418,9 @@ impl<D: Device> L3<D> {
         let (src, dst, protocol, header_len, total_len) = {
             let p = match ipv4::Packet::new_checked(&m.data()[ETH..]) {
                 Ok(p) => p,
-                Err(WireError::Truncated) => return self.drop(Counter::Ip4Truncated),
-                Err(WireError::BadVersion) => return self.drop(Counter::Ip4BadVersion),
-                Err(_) => return self.drop(Counter::Ip4Malformed),
+                Err(WireError::Truncated) => return self.drop(Counter::Ip4Truncated, iface, &m),
+                Err(WireError::BadVersion) => return self.drop(Counter::Ip4BadVersion, iface, &m),
+                Err(_) => return self.drop(Counter::Ip4Malformed, iface, &m),
             };
             // The NIC's verdict when it checks IPv4 headers, else ours.
             let hw = if self.caps[iface].offloads.rx.ip4 { m.rx_csum().ip } else { CsumStatus::Unknown };
@@ -411,31 +430,31 @@ impl<D: Device> L3<D> {
                 CsumStatus::Unknown => p.verify_checksum(),
             };
             if !good {
-                return self.drop(Counter::Ip4BadChecksum);
+                return self.drop(Counter::Ip4BadChecksum, iface, &m);
             }
             // RFC 1122 3.2.1.3, RFC 1812 5.3.7: no session, reply or ARP
             // for a source no host can have, nor for a destination that
             // cannot be on a wire.
-            if let Some(m) = net.martian_source(p.src_addr()) {
-                return self.drop(martian_counter(m));
+            if let Some(ms) = net.martian_source(p.src_addr()) {
+                return self.drop(martian_counter(ms), iface, &m);
             }
             if ipv4::martian_destination(p.dst_addr()).is_some() {
-                return self.drop(Counter::Ip4MartianDst);
+                return self.drop(Counter::Ip4MartianDst, iface, &m);
             }
             if p.header_len() as usize > ipv4::HEADER_LEN {
                 match ipv4::check_options(p.options()) {
                     Ok(()) => {}
-                    Err(ipv4::OptionsError::SourceRoute) => return self.drop(Counter::Ip4SourceRoute),
-                    Err(ipv4::OptionsError::Malformed) => return self.drop(Counter::Ip4BadOptions),
+                    Err(ipv4::OptionsError::SourceRoute) => return self.drop(Counter::Ip4SourceRoute, iface, &m),
+                    Err(ipv4::OptionsError::Malformed) => return self.drop(Counter::Ip4BadOptions, iface, &m),
                 }
             }
             if p.more_frags() || p.frag_offset() != 0 {
-                return self.drop(Counter::Ip4Fragment);
+                return self.drop(Counter::Ip4Fragment, iface, &m);
             }
             (p.src_addr(), p.dst_addr(), p.next_header(), p.header_len() as usize, p.total_len() as usize)
         };
         if net.local_interface(dst).is_none() {
-            return self.drop(Counter::Ip4NotLocal);
+            return self.drop(Counter::Ip4NotLocal, iface, &m);
         }
         // Drop Ethernet padding so L4 sees exactly the IP payload.
         let want = ETH + total_len;
@@ -452,15 +471,15 @@ impl<D: Device> L3<D> {
                 self.counters.inc(Counter::Ip4LocalDelivered);
                 Some(Ip4Delivery { buf: m, iface, l4_offset, src, dst, protocol })
             }
-            Protocol::Unknown(_) => self.drop(Counter::Ip4UnknownProtocol),
+            Protocol::Unknown(_) => self.drop(Counter::Ip4UnknownProtocol, iface, &m),
         }
     }
 
     fn icmp_input(&mut self, net: &NetTables, iface: usize, mut m: D::Buf, l4: usize) {
         let repr = match icmp::Packet::new_checked(&m.data()[l4..]).and_then(|p| icmp::Repr::parse(&p)) {
             Ok(r) => r,
-            Err(WireError::BadChecksum) => return self.counters.inc(Counter::IcmpBadChecksum),
-            Err(_) => return self.counters.inc(Counter::IcmpMalformed),
+            Err(WireError::BadChecksum) => return self.count_drop(Counter::IcmpBadChecksum, iface, &m),
+            Err(_) => return self.count_drop(Counter::IcmpMalformed, iface, &m),
         };
         match repr {
             icmp::Repr::EchoRequest { .. } => {
