@@ -537,6 +537,38 @@ mod test {
         assert_eq!(b.l3.counters.get(Counter::Ip4LocalDelivered), 1);
     }
 
+    #[test]
+    fn capture_takes_rx_and_tx_frames_and_drops_with_their_reason() {
+        use crate::capture::{Capture, CaptureSpec, Direction as Dir};
+        let (_link, mut a, mut b) = pair(&LinkConfig::default());
+        let spec = CaptureSpec { rx: true, tx: true, drop: true, iface: None, max: 64, snaplen: 2048 };
+        *b.l3.device_mut().capture() = Capture::new(&spec);
+        let (tx, _rx) = std::sync::mpsc::channel();
+        a.net.pings.push(PingWaiter { ident: 7, tx });
+        let (mut sa, mut sb) = (Sink::default(), Sink::default());
+        let mut now = 1_000_000;
+        a.l3.now_ns = now;
+        assert!(a.l3.ping_send(&a.net, B, 7, 1, 56));
+        run(&mut now, 1_000_000, &mut a, &mut sa, &mut b, &mut sb);
+        let cap = std::mem::replace(b.l3.device_mut().capture(), Capture::off());
+        let seen: Vec<(Dir, u16)> =
+            cap.records().iter().map(|r| (r.dir, u16::from_be_bytes([cap.frame(r)[12], cap.frame(r)[13]]))).collect();
+        // ARP request in, reply out, echo request in, reply out.
+        assert_eq!(seen, [(Dir::Rx, 0x0806), (Dir::Tx, 0x0806), (Dir::Rx, 0x0800), (Dir::Tx, 0x0800)]);
+        let request = cap.frame(&cap.records()[2]).to_vec();
+        assert!(cap.records().iter().all(|r| r.time_ns > 1_000_000 && r.reason.is_empty()));
+
+        // The echo request again with its IPv4 checksum broken: dropped, with the reason.
+        *b.l3.device_mut().capture() = Capture::new(&CaptureSpec { rx: false, tx: false, ..spec });
+        let mut bad = request.clone();
+        bad[24] ^= 0xff;
+        assert!(b.l3.input(&b.net, 0, SimBuf::from_bytes(&bad)).is_none());
+        let cap = std::mem::replace(b.l3.device_mut().capture(), Capture::off());
+        assert_eq!(cap.records().len(), 1);
+        assert_eq!((cap.records()[0].dir, cap.records()[0].reason), (Dir::Drop, "ip4 bad header checksum"));
+        assert_eq!(cap.frame(&cap.records()[0]), &bad[..]);
+    }
+
     /// Send 2000 datagrams over a lossy link; what arrived, in order, and
     /// what the impairments did.
     fn lossy_run(seed: u64) -> (Vec<u32>, [u64; 6]) {
