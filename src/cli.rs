@@ -34,7 +34,10 @@ commands:
   show counters             every counter, per worker
   clear errors              zero all counters
   show threads              main thread and workers: core, lcore, packets
-  show ip arp               ARP cache entries of every worker
+  show ip arp               ARP entries: static ones, then every worker's cache
+  set ip neighbor NAME IP MAC [static]
+                            static neighbour entry for every worker (never expires)
+  del ip neighbor NAME IP   remove one (the address is resolved by ARP again)
   show ip route             the route table
   show buffers              mbuf pool usage
   show version              build facts
@@ -105,7 +108,7 @@ pub const JSON: &str = "--json";
 
 /// The commands that answer in JSON too.
 pub const JSON_COMMANDS: &str = "show interface [NAME], show errors, show counters, show session [verbose], \
-                                 show app [server|client|verbose|ns|INDEX [verbose]], show tcp stats";
+                                 show app [server|client|verbose|ns|INDEX [verbose]], show tcp stats, show ip arp";
 
 /// `--json WORDS`: the snapshot that command's text is made from, as JSON.
 pub fn json(rt: &mut Runtime, words: &[&str]) -> CliResult {
@@ -122,6 +125,7 @@ pub fn json(rt: &mut Runtime, words: &[&str]) -> CliResult {
         ["show", "session", rest @ ..] => to_json(&s::sessions_view(rt, rest)?),
         ["show", "app", rest @ ..] => to_json(&s::app_view(rt, rest)?),
         ["show", "tcp", "stats"] => to_json(&s::tcp_stats_snapshot(rt)),
+        ["show", "ip", "arp" | "neighbor" | "neighbors"] => to_json(&arp_snapshot(rt)),
         _ => err(format!("--json: not available for {:?}; it is for: {JSON_COMMANDS}", words.join(" "))),
     }
 }
@@ -151,7 +155,14 @@ pub fn execute(rt: &mut Runtime, words: &[&str]) -> CliResult {
             Ok(String::new())
         }
         ["show", "threads"] => Ok(show_threads(rt)),
-        ["show", "ip", "arp"] => Ok(show_arp(rt)),
+        ["show", "ip", "arp" | "neighbor" | "neighbors"] => Ok(arp_text(&arp_snapshot(rt))),
+        ["set", "ip", "neighbor", rest @ ..] => set_neighbor(rt, rest),
+        ["del", "ip", "neighbor", rest @ ..] => match rest {
+            [name, ip] => {
+                rt.del_neighbor(name, ip).map(|_| String::new()).map_err(|e| CliError(format!("del ip neighbor: {e}")))
+            }
+            _ => err("usage: del ip neighbor NAME IP"),
+        },
         ["show", "ip", "route" | "fib"] => Ok(show_route(rt)),
         ["show", "buffers"] => {
             Ok(format!("pool dpn_pool: {} in use, {} available\n", rt.mbufs_in_use(), rt.mbufs_available()))
@@ -203,27 +214,78 @@ fn show_threads(rt: &Runtime) -> String {
     out
 }
 
-fn show_arp(rt: &mut Runtime) -> String {
-    let names: Vec<String> = rt.ctx.barrier.tables().net.interfaces.iter().map(|i| i.name.clone()).collect();
+/// One line of `show ip arp`.
+#[derive(serde::Serialize)]
+pub struct ArpEntry {
+    /// The worker whose cache holds it; `None` for a static entry (every worker's).
+    pub worker: Option<usize>,
+    /// The neighbour's address.
+    pub ip: Ipv4Addr,
+    /// Its MAC.
+    pub mac: String,
+    /// The interface.
+    pub interface: String,
+    /// Seconds until it expires; `None` for a static entry (never).
+    pub expires_s: Option<u64>,
+    /// `static` or `dynamic`.
+    pub kind: &'static str,
+}
+
+/// Static entries (from the shared tables), then each worker's cache.
+fn arp_snapshot(rt: &mut Runtime) -> Vec<ArpEntry> {
+    let net = &rt.ctx.barrier.tables().net;
+    let names: Vec<String> = net.interfaces.iter().map(|i| i.name.clone()).collect();
+    let name = |i: usize| names.get(i).cloned().unwrap_or_else(|| "?".into());
+    let mut out: Vec<ArpEntry> = net
+        .neighbors
+        .iter()
+        .map(|(i, ip, mac)| ArpEntry {
+            worker: None,
+            ip,
+            mac: mac.to_string(),
+            interface: name(i),
+            expires_s: None,
+            kind: "static",
+        })
+        .collect();
     let per_worker = rt.ask_workers(|w| (0..w.io.interfaces()).map(|i| w.io.arp_entries(i)).collect::<Vec<_>>());
     let now = net::control::worker::now_ns();
-    let mut out = format!("{:<8} {:<16} {:<18} {:<10} {}\n", "Worker", "IP4", "MAC", "Interface", "Expires(s)");
     for (w, ifaces) in per_worker.iter().enumerate() {
         for (i, entries) in ifaces.iter().enumerate() {
-            for (ip, mac, exp) in entries {
-                let _ = writeln!(
-                    out,
-                    "{:<8} {:<16} {:<18} {:<10} {:.0}",
-                    w,
-                    ip.to_string(),
-                    mac.to_string(),
-                    names.get(i).map(String::as_str).unwrap_or("?"),
-                    exp.saturating_sub(now) as f64 / 1e9
-                );
-            }
+            out.extend(entries.iter().map(|&(ip, mac, exp)| ArpEntry {
+                worker: Some(w),
+                ip,
+                mac: mac.to_string(),
+                interface: name(i),
+                expires_s: Some(exp.saturating_sub(now) / 1_000_000_000),
+                kind: "dynamic",
+            }));
         }
     }
     out
+}
+
+fn arp_text(entries: &[ArpEntry]) -> String {
+    let mut out =
+        format!("{:<8} {:<16} {:<18} {:<10} {:<10} {}\n", "Worker", "IP4", "MAC", "Interface", "Expires(s)", "Flags");
+    for e in entries {
+        let w = e.worker.map_or("all".into(), |w| w.to_string());
+        let exp = e.expires_s.map_or("never".into(), |s| s.to_string());
+        let _ = writeln!(out, "{w:<8} {:<16} {:<18} {:<10} {exp:<10} {}", e.ip.to_string(), e.mac, e.interface, e.kind);
+    }
+    out
+}
+
+fn set_neighbor(rt: &mut Runtime, rest: &[&str]) -> CliResult {
+    let (name, ip, mac) = match rest {
+        [name, ip, mac] | [name, ip, mac, "static"] => (name, ip, mac),
+        _ => return err("usage: set ip neighbor NAME IP MAC [static] (every entry set here is static)"),
+    };
+    match rt.set_neighbor(name, ip, mac) {
+        Ok(Some(old)) => Ok(format!("{ip} on {name}: {old} replaced by {mac}\n")),
+        Ok(None) => Ok(String::new()),
+        Err(e) => err(format!("set ip neighbor: {e}")),
+    }
 }
 
 fn show_route(rt: &Runtime) -> String {

@@ -159,6 +159,18 @@ pub struct RouteSection {
     pub interface: Option<String>,
 }
 
+/// `[[neighbor]]`: a static neighbour entry (never expires, never asked for).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NeighborSection {
+    /// Interface name.
+    pub interface: String,
+    /// The neighbour's IPv4 address.
+    pub ip: String,
+    /// Its MAC, `aa:bb:cc:dd:ee:ff`.
+    pub mac: String,
+}
+
 /// Worker idle policy name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -305,6 +317,8 @@ struct RawConfig {
     interface: Vec<InterfaceSection>,
     #[serde(default)]
     route: Vec<RouteSection>,
+    #[serde(default)]
+    neighbor: Vec<NeighborSection>,
     #[serde(default)]
     workers: WorkersSection,
     #[serde(default)]
@@ -507,6 +521,8 @@ pub struct Config {
     pub interfaces: Vec<InterfaceConfig>,
     /// Routes beyond the connected ones.
     pub routes: Vec<RouteConfig>,
+    /// Static neighbours (`[[neighbor]]`), checked and without duplicates.
+    pub neighbors: net::neighbor::StaticNeighbors<Ipv4Addr>,
     /// Worker cores (resolved, never empty).
     pub cores: Vec<usize>,
     /// Idle policy.
@@ -614,6 +630,7 @@ impl RawConfig {
             };
             routes.push(RouteConfig { prefix, via, interface });
         }
+        let neighbors = neighbors(&self.neighbor, &interfaces)?;
         let ncpu = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         let cores =
             match &self.workers.cores {
@@ -695,6 +712,7 @@ impl RawConfig {
             dpdk: self.dpdk,
             interfaces,
             routes,
+            neighbors,
             cores,
             idle,
             cli_socket,
@@ -709,6 +727,32 @@ impl RawConfig {
             metrics_listen: self.metrics.listen,
         })
     }
+}
+
+/// `[[neighbor]]` entries, checked as the CLI checks them; the same address
+/// twice on one interface is an error.
+fn neighbors(
+    sections: &[NeighborSection],
+    interfaces: &[InterfaceConfig],
+) -> Result<net::neighbor::StaticNeighbors<Ipv4Addr>, ConfigError> {
+    let mut table = net::neighbor::StaticNeighbors::new();
+    let mut seen: Vec<(usize, Ipv4Addr)> = Vec::new();
+    for (i, n) in sections.iter().enumerate() {
+        let names = interfaces.iter().map(|x| (x.name.as_str(), x.ip4));
+        let e = net::neighbor::parse_static4(names, &n.interface, &n.ip, &n.mac).map_err(|e| match e.field() {
+            "" => invalid(format!("neighbor[{i}]"), e.to_string()),
+            f => invalid(format!("neighbor[{i}].{f}"), e.to_string()),
+        })?;
+        if let Some(j) = seen.iter().position(|&s| s == (e.iface, e.ip)) {
+            return Err(invalid(
+                format!("neighbor[{i}].ip"),
+                format!("{} on {} is also neighbor[{j}]'s", e.ip, n.interface),
+            ));
+        }
+        table.set(e.iface, e.ip, e.mac).map_err(|e| invalid(format!("neighbor[{i}]"), e.to_string()))?;
+        seen.push((e.iface, e.ip));
+    }
+    Ok(table)
 }
 
 /// Whether two socket paths name the same file (lexically: `a//b`, `./a` and `a` are the same).
@@ -937,6 +981,53 @@ mod test {
         assert!(e.contains("route[0].via"), "{e}");
         let c = Config::parse("[[interface]]\nname='a'\nvdev='net_null0'\nip4='198.18.0.2/24'\n[[route]]\nprefix='0.0.0.0/0'\nvia='198.18.0.1'\n").unwrap();
         assert_eq!(c.routes[0].interface, 0);
+    }
+
+    #[test]
+    fn neighbors_are_checked_and_name_the_key() {
+        let base = "[[interface]]\nname='a'\nvdev='net_null0'\nip4='198.18.0.2/24'\n";
+        let n = |i: &str, ip: &str, mac: &str| format!("[[neighbor]]\ninterface='{i}'\nip='{ip}'\nmac='{mac}'\n");
+        let c = Config::parse(&format!(
+            "{base}{}{}",
+            n("a", "198.18.0.1", "02:00:00:00:00:01"),
+            n("a", "198.18.0.3", "02:00:00:00:00:03")
+        ))
+        .unwrap();
+        let mac = wire::ethernet::Address([2, 0, 0, 0, 0, 3]);
+        assert_eq!(c.neighbors.len(), 2);
+        assert_eq!(c.neighbors.lookup(0, Ipv4Addr::new(198, 18, 0, 3)), Some(mac));
+        let e = |extra: String| err(&format!("{base}{extra}"));
+        let good = n("a", "198.18.0.1", "02:00:00:00:00:01");
+        assert_eq!(
+            e(n("b", "198.18.0.1", "02:00:00:00:00:01")),
+            "config: neighbor[0].interface: no interface named \"b\""
+        );
+        assert_eq!(
+            e(n("a", "198.18.0.x", "02:00:00:00:00:01")),
+            "config: neighbor[0].ip: \"198.18.0.x\" is not an IPv4 address"
+        );
+        assert_eq!(
+            e(n("a", "198.18.0.255", "02:00:00:00:00:01")),
+            "config: neighbor[0].ip: 198.18.0.255 is not a unicast address (it is a subnet broadcast address)"
+        );
+        assert_eq!(
+            e(n("a", "198.18.0.2", "02:00:00:00:00:01")),
+            "config: neighbor[0].ip: 198.18.0.2 is not a unicast address (it is the node's own address)"
+        );
+        assert_eq!(
+            e(n("a", "198.18.0.1", "01:00:00:00:00:01")),
+            "config: neighbor[0].mac: 01:00:00:00:00:01 is not a unicast MAC address"
+        );
+        assert_eq!(
+            e(n("a", "198.18.0.1", "nope")),
+            "config: neighbor[0].mac: \"nope\" is not a MAC address like 02:00:00:00:00:01"
+        );
+        assert_eq!(
+            e(format!("{good}{}", n("a", "198.18.0.1", "02:00:00:00:00:09"))),
+            "config: neighbor[1].ip: 198.18.0.1 on a is also neighbor[0]'s"
+        );
+        assert!(e("[[neighbor]]\ninterface='a'\nip='198.18.0.1'\n".into()).contains("mac"));
+        assert!(e(format!("{good}extra = 1\n")).contains("extra"));
     }
 
     #[test]

@@ -286,8 +286,8 @@ impl Runtime {
                 .add(Route { prefix: r.prefix, port: r.interface as u16, next_hop: Some(r.via) })
                 .map_err(|e| StartError::Route(r.prefix.to_string(), e.to_string()))?;
         }
-        let tables =
-            Tables { net: NetTables { interfaces, routes, pings: Vec::new() }, upper: SessionShared::default() };
+        let net = NetTables { interfaces, routes, neighbors: cfg.neighbors.clone(), ..NetTables::default() };
+        let tables = Tables { net, upper: SessionShared::default() };
         let (main, worker_barriers) = barrier(tables, n_workers);
         // Before the workers start: ports close their gates with it.
         for p in &mut ports {
@@ -461,6 +461,35 @@ impl Runtime {
             self.link_changed(i, c);
         }
         Ok(())
+    }
+
+    /// `set ip neighbor NAME IP MAC`: publish a static entry to every worker
+    /// under the barrier; each then drops the dynamic entry it shadows (and
+    /// sends what waited for it). Returns the MAC it replaced, if any.
+    pub fn set_neighbor(&mut self, name: &str, ip: &str, mac: &str) -> Result<Option<MacAddress>, String> {
+        let net = &self.ctx.barrier.tables().net;
+        let n = net::neighbor::parse_static4(net.interfaces.iter().map(|i| (i.name.as_str(), i.ip4)), name, ip, mac)
+            .map_err(|e| e.to_string())?;
+        let old = self.ctx.barrier.sync().net.neighbors.set(n.iface, n.ip, n.mac).map_err(|e| e.to_string())?;
+        for w in 0..self.ctx.workers.len() {
+            self.rpc(w, move |st| st.io.defer_static_neighbour(n.iface, n.ip));
+        }
+        Ok(old)
+    }
+
+    /// `del ip neighbor NAME IP`: remove a static entry (the next packet
+    /// for the address asks ARP again). Returns its MAC.
+    pub fn del_neighbor(&mut self, name: &str, ip: &str) -> Result<MacAddress, String> {
+        let net = &self.ctx.barrier.tables().net;
+        let (iface, addr) =
+            net::neighbor::parse_iface_ip4(net.interfaces.iter().map(|i| (i.name.as_str(), i.ip4)), name, ip)
+                .map_err(|e| e.to_string())?;
+        let missing = || format!("{addr} has no static entry on {name}");
+        // Read first: a delete of nothing need not stop the workers.
+        if net.neighbors.lookup(iface, addr).is_none() {
+            return Err(missing());
+        }
+        self.ctx.barrier.sync().net.neighbors.remove(iface, addr).ok_or_else(missing)
     }
 
     /// Descriptors whose readiness means a port needs `check_links` (memif

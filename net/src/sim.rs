@@ -23,7 +23,7 @@ use crate::device::{Burst, Device, PacketBuf};
 use crate::fault::{self, FaultConfig, FaultCounters, Faults, Held};
 use crate::l3::counters::{Counter, Counters};
 use crate::l3::{Ip4Delivery, L3};
-use crate::route::{Route, RouteTable};
+use crate::route::Route;
 use crate::seam::Stack;
 use crate::tables::{Interface, NetTables};
 use wire::ethernet::Address as MacAddress;
@@ -358,7 +358,7 @@ const TIMER_PERIOD_NS: u64 = 10_000_000;
 impl SimNode {
     /// A node with `ifaces` (interface `i` is port `i`).
     pub fn new(ifaces: Vec<SimIface>) -> SimNode {
-        let mut net = NetTables { interfaces: Vec::new(), routes: RouteTable::new(), pings: Vec::new() };
+        let mut net = NetTables::default();
         let mut ends = Vec::new();
         for (i, f) in ifaces.into_iter().enumerate() {
             net.interfaces.push(Interface {

@@ -1,5 +1,5 @@
-//! The shared L2/L3 tables: interfaces, routes and the node's pings in
-//! progress, read by the workers every loop and changed by the main thread
+//! The shared L2/L3 tables: interfaces, routes, static neighbours and the
+//! node's pings in progress, read by the workers every loop and changed by the main thread
 //! only under the barrier.
 
 use std::net::Ipv4Addr;
@@ -8,6 +8,7 @@ use std::sync::mpsc;
 use wire::ethernet::Address as MacAddress;
 use wire::ipv4::{self, Cidr};
 
+use crate::neighbor::StaticNeighbors;
 use crate::route::RouteTable;
 
 /// An interface as the workers see it.
@@ -61,6 +62,8 @@ pub struct NetTables {
     pub routes: RouteTable,
     /// Pings in progress.
     pub pings: Vec<PingWaiter>,
+    /// Static IPv4 neighbours, consulted before each worker's ARP cache.
+    pub neighbors: StaticNeighbors<Ipv4Addr>,
 }
 
 impl NetTables {

@@ -78,7 +78,7 @@ impl RingNode {
                 accept_local: true,
             }],
             routes,
-            pings: Vec::new(),
+            ..NetTables::default()
         };
         let (main, mut wbs) = barrier(Tables { net, upper: SessionShared::default() }, 1);
         let (to_worker, from_main) = rpc_channel::<NodeWorker>(256);

@@ -89,6 +89,7 @@ pub struct PortCaps {
 enum Deferred {
     Ping { dst: Ipv4Addr, ident: u16, seq: u16, size: usize },
     Garp { iface: usize },
+    StaticNeighbour { iface: usize, ip: Ipv4Addr },
 }
 
 /// The per-worker L2/L3 state over device `D`.
@@ -235,6 +236,14 @@ impl<D: Device> L3<D> {
         self.deferred.push(Deferred::Garp { iface });
     }
 
+    /// A static entry for `ip` on `iface` was just set (from an RPC, after
+    /// the barrier published it): drop the dynamic entry it shadows, so
+    /// deleting the static one later means asking again, and send what was
+    /// waiting for `ip` to the static MAC.
+    pub fn defer_static_neighbour(&mut self, iface: usize, ip: Ipv4Addr) {
+        self.deferred.push(Deferred::StaticNeighbour { iface, ip });
+    }
+
     /// Interface `iface`'s link changed (from an RPC): forget its
     /// neighbours (the peer may come back with another MAC, as Linux
     /// flushes on carrier loss) and free the packets waiting for them, so
@@ -270,6 +279,14 @@ impl<D: Device> L3<D> {
                 Deferred::Garp { iface } => {
                     if let Some(ip) = net.interfaces.get(iface).and_then(|i| i.ip4) {
                         self.arp_request(net, iface, ip.address());
+                    }
+                }
+                Deferred::StaticNeighbour { iface, ip } => {
+                    let (Some(cache), Some(mac)) = (self.arp.get_mut(iface), net.neighbors.lookup(iface, ip)) else {
+                        continue;
+                    };
+                    for p in cache.take(ip) {
+                        self.eth_output(net, iface, p, mac, EtherType::Ipv4);
                     }
                 }
             }
@@ -364,8 +381,12 @@ impl<D: Device> L3<D> {
         if !probe && net.martian_source(sender).is_some() {
             return self.counters.inc(Counter::ArpMartian);
         }
-        // RFC 826: learn the sender if we already know it or it talks to us.
-        if !probe && (for_us || self.arp[iface].lookup(sender, self.now_ns).is_some()) {
+        // RFC 826: learn the sender if we already know it or it talks to us;
+        // never over a static entry (the operator's word wins).
+        if !probe
+            && (for_us || self.arp[iface].lookup(sender, self.now_ns).is_some())
+            && net.neighbors.lookup(iface, sender).is_none()
+        {
             let pending = self.arp[iface].insert(sender, repr.source_hardware_addr, self.now_ns);
             for p in pending {
                 self.eth_output(net, iface, p, repr.source_hardware_addr, EtherType::Ipv4);
@@ -630,7 +651,9 @@ impl<D: Device> L3<D> {
     }
 
     fn ip4_output_via(&mut self, net: &NetTables, m: D::Buf, iface: usize, next_hop: Ipv4Addr) {
-        if let Some(mac) = self.arp[iface].lookup(next_hop, self.now_ns) {
+        // Static entries first (one branch when there are none), then ours.
+        let mac = net.neighbors.lookup(iface, next_hop).or_else(|| self.arp[iface].lookup(next_hop, self.now_ns));
+        if let Some(mac) = mac {
             return self.eth_output(net, iface, m, mac, EtherType::Ipv4);
         }
         // Never resolve a broadcast, multicast or reserved address, or
