@@ -36,6 +36,8 @@ commands:
   show threads              main thread and workers: core, lcore, packets
   show ip arp               ARP cache entries of every worker
   show ip route             the route table
+  show ip6 route            the IPv6 route table (connected prefixes, [[route6]])
+  show ip6 neighbors        IPv6 neighbour cache entries of every worker, with states
   show buffers              mbuf pool usage
   show version              build facts
   ping ADDR [count N] [size N] [interval SECONDS]
@@ -153,6 +155,8 @@ pub fn execute(rt: &mut Runtime, words: &[&str]) -> CliResult {
         ["show", "threads"] => Ok(show_threads(rt)),
         ["show", "ip", "arp"] => Ok(show_arp(rt)),
         ["show", "ip", "route" | "fib"] => Ok(show_route(rt)),
+        ["show", "ip6", "route" | "fib"] => Ok(show_route6(rt)),
+        ["show", "ip6", "neighbors" | "neighbours" | "neighbor" | "neigh"] => Ok(show_neighbors6(rt)),
         ["show", "buffers"] => {
             Ok(format!("pool dpn_pool: {} in use, {} available\n", rt.mbufs_in_use(), rt.mbufs_available()))
         }
@@ -233,6 +237,48 @@ fn show_route(rt: &Runtime) -> String {
         let nh = r.next_hop.map(|a| a.to_string()).unwrap_or_else(|| "connected".into());
         let name = net.interfaces.get(r.port as usize).map(|i| i.name.as_str()).unwrap_or("?");
         let _ = writeln!(out, "{:<20} {:<16} {}", r.prefix.to_string(), nh, name);
+    }
+    out
+}
+
+fn show_route6(rt: &Runtime) -> String {
+    let net = &rt.ctx.barrier.tables().net;
+    let mut out = format!("{:<44} {:<40} {}\n", "Prefix", "Next hop", "Interface");
+    for r in net.routes6.iter() {
+        let nh = r.next_hop.map(|a| a.to_string()).unwrap_or_else(|| "connected".into());
+        let name = net.interfaces.get(r.port as usize).map(|i| i.name.as_str()).unwrap_or("?");
+        let _ = writeln!(out, "{:<44} {:<40} {}", r.prefix.to_string(), nh, name);
+    }
+    out
+}
+
+fn show_neighbors6(rt: &mut Runtime) -> String {
+    let names: Vec<String> = rt.ctx.barrier.tables().net.interfaces.iter().map(|i| i.name.clone()).collect();
+    let per_worker = rt.ask_workers(|w| (0..w.io.interfaces()).map(|i| w.io.ip6_neighbors(i)).collect::<Vec<_>>());
+    let mut out =
+        format!("{:<8} {:<40} {:<18} {:<11} {:<10} {}\n", "Worker", "IP6", "MAC", "State", "Interface", "Flags");
+    for (w, ifaces) in per_worker.iter().enumerate() {
+        for (i, entries) in ifaces.iter().enumerate() {
+            for e in entries {
+                let mut flags = String::new();
+                if e.is_router {
+                    flags.push_str("router ");
+                }
+                if e.pending > 0 {
+                    let _ = write!(flags, "{} queued", e.pending);
+                }
+                let _ = writeln!(
+                    out,
+                    "{:<8} {:<40} {:<18} {:<11} {:<10} {}",
+                    w,
+                    e.ip.to_string(),
+                    e.mac.map(|m| m.to_string()).unwrap_or_else(|| "-".into()),
+                    e.state.as_str(),
+                    names.get(i).map(String::as_str).unwrap_or("?"),
+                    flags.trim_end()
+                );
+            }
+        }
     }
     out
 }

@@ -69,3 +69,80 @@ fn kernel_pings_node_link_local_after_neighbour_discovery() {
     assert!(counter_line(&counters, "icmp6 echo replies sent") >= 100, "{counters}");
     assert!(counter_line(&counters, "ndp neighbour advertisements sent") >= 1, "{counters}");
 }
+
+fn tap_config6(dev: &str, ip6: &str) -> String {
+    format!(
+        "[dpdk]\nhugepages = \"off\"\n\n[[interface]]\nname = \"tap0\"\nvdev = \"net_tap0,iface={dev}\"\nip4 = \"198.18.0.2/24\"\nip6 = [\"{ip6}\"]\n\n[workers]\nidle = \"sleep\"\n"
+    )
+}
+
+/// Bring the kernel's tap up with its own MAC, IPv6 on and `kernel_ip6`
+/// (without DAD, so it is the kernel's at once). The address goes on
+/// before the link comes up, so the node's DAD, which starts again when
+/// its port sees the link come up, meets it.
+fn kernel_side6(ns: &Netns, dev: &str, kernel_ip6: &str) {
+    ns.wait_link(dev);
+    ns.sh(&format!(
+        "ip link set {dev} down && ip link set dev {dev} address 02:00:00:00:00:01 && sysctl -qw net.ipv6.conf.{dev}.accept_dad=0 net.ipv6.conf.{dev}.disable_ipv6=0 && ip -6 addr add {kernel_ip6} dev {dev} nodad && ip addr add 198.18.0.1/24 dev {dev} && ip link set {dev} up"
+    ));
+}
+
+/// Waits (bounded) until `show interface` shows `want` (e.g. an address's
+/// DAD state); the interface text either way.
+fn wait_interface(node: &Node, want: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let text = node.ctl(&["show", "interface"]);
+        if text.contains(want) || std::time::Instant::now() > deadline {
+            return text;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn configured_address_passes_dad_and_answers_kernel_pings() {
+    if !require_root() {
+        return;
+    }
+    let t = tag();
+    let ns = Netns::new(&t);
+    let dev = format!("dpnt{t}");
+    let node = Node::start(&ns, &t, &tap_config6(&dev, "fd00:198:18::2/64"));
+    kernel_side6(&ns, &dev, "fd00:198:18::1/64");
+    let ifs = wait_interface(&node, "fd00:198:18::2/64 (preferred)");
+    assert!(ifs.contains("fd00:198:18::2/64 (preferred)"), "{ifs}\n{}", node.ctl(&["show", "counters"]));
+    let out = ns.sh_any("ping -6 -c 50 -i 0.01 -W 2 fd00:198:18::2");
+    let out = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.contains("50 packets transmitted, 50 received"), "{out}\n{}", node.ctl(&["show", "counters"]));
+    let neigh = ns.sh(&format!("ip -6 neigh show fd00:198:18::2 dev {dev}"));
+    assert!(neigh.contains("lladdr"), "kernel neighbour entry: {neigh}");
+    let routes = node.ctl(&["show", "ip6", "route"]);
+    assert!(routes.lines().any(|l| l.starts_with("fd00:198:18::/64") && l.contains("connected")), "{routes}");
+    let counters = node.ctl(&["show", "counters"]);
+    assert!(counter_line(&counters, "ip6 dad probes sent") >= 1, "{counters}");
+    assert!(counter_line(&counters, "ndp unsolicited advertisements sent") >= 2, "{counters}");
+    let errors = node.ctl(&["show", "errors"]);
+    assert_eq!(counter_line(&errors, "ip6 dad duplicate address detected"), 0, "{errors}");
+    let json = node.ctl(&["--json", "show", "interface"]);
+    assert!(json.contains("\"state\": \"preferred\""), "{json}");
+}
+
+#[test]
+fn an_address_the_kernel_already_has_is_marked_duplicate() {
+    if !require_root() {
+        return;
+    }
+    let t = tag();
+    let ns = Netns::new(&t);
+    let dev = format!("dpnt{t}");
+    let node = Node::start(&ns, &t, &tap_config6(&dev, "fd00:198:18::2/64"));
+    kernel_side6(&ns, &dev, "fd00:198:18::2/64");
+    let ifs = wait_interface(&node, "fd00:198:18::2/64 (duplicate)");
+    assert!(ifs.contains("fd00:198:18::2/64 (duplicate)"), "{ifs}\n{}", node.ctl(&["show", "counters"]));
+    let errors = node.ctl(&["show", "errors"]);
+    assert!(counter_line(&errors, "ip6 dad duplicate address detected") >= 1, "{errors}");
+    assert!(node.log().contains("duplicate address detected"), "{}", node.log());
+    // Never preferred, so never announced or answered for.
+    assert_eq!(node.counter("ip6 dad addresses preferred"), 0);
+}

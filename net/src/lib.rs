@@ -42,6 +42,7 @@ pub mod l3;
 pub mod nd_cache;
 pub mod reassembly;
 pub mod route;
+pub mod route6;
 pub mod seam;
 pub mod sim;
 pub mod tables;

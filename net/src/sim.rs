@@ -358,7 +358,7 @@ const TIMER_PERIOD_NS: u64 = 10_000_000;
 impl SimNode {
     /// A node with `ifaces` (interface `i` is port `i`).
     pub fn new(ifaces: Vec<SimIface>) -> SimNode {
-        let mut net = NetTables { interfaces: Vec::new(), routes: RouteTable::new(), pings: Vec::new() };
+        let mut net = NetTables { interfaces: Vec::new(), routes: RouteTable::new(), ..NetTables::default() };
         let mut ends = Vec::new();
         for (i, f) in ifaces.into_iter().enumerate() {
             net.interfaces.push(Interface {
@@ -366,6 +366,7 @@ impl SimNode {
                 port_id: i as u16,
                 mac: f.mac,
                 ip4: Some(f.ip4),
+                ip6: Vec::new(),
                 accept_local: false,
             });
             let prefix = Cidr::new(f.ip4.network(), f.ip4.prefix_len()).unwrap_or(f.ip4);

@@ -92,6 +92,13 @@ counters::counters! {
         NdpAdvertsIn => ("ndp neighbour advertisements received", false),
         NdpAdvertsOut => ("ndp neighbour advertisements sent", false),
         NdpRouterIgnored => ("ndp router solicitation/advertisement ignored", false),
+        NdpUnsolicitedAdvertsOut => ("ndp unsolicited advertisements sent", false),
+        NdpTargetTentative => ("ndp solicitation for a tentative address not answered", false),
+        Ip6DadProbesOut => ("ip6 dad probes sent", false),
+        Ip6DadPreferred => ("ip6 dad addresses preferred", false),
+        Ip6DadDuplicate => ("ip6 dad duplicate address detected", true),
+        Ip6DadConflict => ("ip6 dad advertisement for an address in use", true),
+        Ip6NoRoute => ("ip6 no route to destination (or no usable source)", true),
         NdQueueFull => ("ip6 neighbour queue full, packet dropped", true),
         NdResolutionFailed => ("ip6 neighbour resolution failed, packet dropped", true),
     }

@@ -22,6 +22,7 @@ pub mod counters;
 pub mod ip6;
 
 use crate::arp_cache::{ArpCache, ArpConfig, Enqueue};
+use crate::dad::DadConfig;
 use crate::device::{Burst, Device, PacketBuf};
 use crate::tables::{MartianSource, NetTables, PingReply};
 use crate::token_bucket::TokenBucket;
@@ -89,6 +90,7 @@ pub struct PortCaps {
 enum Deferred {
     Ping { dst: Ipv4Addr, ident: u16, seq: u16, size: usize },
     Garp { iface: usize },
+    Ip6Up { iface: usize },
 }
 
 /// The per-worker L2/L3 state over device `D`.
@@ -108,6 +110,8 @@ pub struct L3<D: Device> {
     max_frame: Vec<usize>,
     /// IPv6 per interface (made on first use: see [`ip6`]).
     ip6: Vec<ip6::Ip6Iface<D::Buf>>,
+    /// DAD parameters for the interfaces' configured addresses.
+    dad_config: DadConfig,
 }
 
 /// ICMP errors a worker may send per second, and how many it may save up.
@@ -130,7 +134,15 @@ impl<D: Device> L3<D> {
             caps: vec![PortCaps::default(); n],
             max_frame: vec![usize::MAX; n],
             ip6: Vec::new(),
+            dad_config: DadConfig::default(),
         }
+    }
+
+    /// Change the DAD parameters (before the interfaces are used: tests
+    /// shorten the delays).
+    pub fn set_dad_config(&mut self, cfg: DadConfig) {
+        self.dad_config = cfg;
+        self.ip6_reset_dad();
     }
 
     /// The device.
@@ -272,6 +284,7 @@ impl<D: Device> L3<D> {
                         self.arp_request(net, iface, ip.address());
                     }
                 }
+                Deferred::Ip6Up { iface } => self.ip6_port_up(net, iface),
             }
         }
         let n = work.len();
