@@ -146,3 +146,82 @@ fn an_address_the_kernel_already_has_is_marked_duplicate() {
     // Never preferred, so never announced or answered for.
     assert_eq!(node.counter("ip6 dad addresses preferred"), 0);
 }
+
+/// A node at fd00:198:18::2/64 (and 198.18.0.2/24) whose address passed
+/// DAD, the kernel at fd00:198:18::1/64 (and 198.18.0.1/24).
+fn dual_stack_node() -> (Netns, Node, String) {
+    let t = tag();
+    let ns = Netns::new(&t);
+    let dev = format!("dpnt{t}");
+    let node = Node::start(&ns, &t, &tap_config6(&dev, "fd00:198:18::2/64"));
+    kernel_side6(&ns, &dev, "fd00:198:18::1/64");
+    let ifs = wait_interface(&node, "fd00:198:18::2/64 (preferred)");
+    assert!(ifs.contains("(preferred)"), "{ifs}");
+    (ns, node, dev)
+}
+
+#[test]
+fn pings_of_4000_bytes_are_reassembled_and_answered_in_fragments_v4_and_v6() {
+    if !require_root() {
+        return;
+    }
+    let (ns, node, _dev) = dual_stack_node();
+    for cmd in ["ping -c 5 -i 0.1 -W 2 -s 4000 198.18.0.2", "ping -6 -c 5 -i 0.1 -W 2 -s 4000 fd00:198:18::2"] {
+        let out = ns.sh_any(cmd);
+        let out = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.contains("5 packets transmitted, 5 received"), "{cmd}: {out}\n{}", node.ctl(&["show", "counters"]));
+    }
+    let counters = node.ctl(&["show", "counters"]);
+    assert!(counter_line(&counters, "reassembly datagrams completed") >= 10, "{counters}");
+    // 4028/4048-byte replies over a 1500-byte MTU: three fragments each.
+    assert!(counter_line(&counters, "ip fragments sent (datagrams over the mtu)") >= 30, "{counters}");
+    let errors = node.ctl(&["show", "errors"]);
+    assert_eq!(counter_line(&errors, "ip datagram over the mtu not fragmentable, dropped"), 0, "{errors}");
+}
+
+const FRAGS: &str = r##"
+import sys
+from scapy.all import IPv6, IPv6ExtHdrFragment, ICMPv6EchoRequest, Raw, send, conf
+conf.verb = 0
+dst, mode = sys.argv[1], sys.argv[2]
+if mode == "overlap":
+    # Two pieces of one echo request whose bytes 8..16 both carry (RFC 5722).
+    icmp = bytes(ICMPv6EchoRequest(id=7, seq=1) / Raw(b"A" * 24))
+    send(IPv6(dst=dst) / IPv6ExtHdrFragment(id=4242, offset=0, m=1, nh=58) / Raw(icmp[:16]))
+    send(IPv6(dst=dst) / IPv6ExtHdrFragment(id=4242, offset=1, m=0, nh=58) / Raw(icmp[8:]))
+else:
+    # First-less fragments far into big datagrams, each with its own id:
+    # every one asks for a 64 KiB reassembly buffer.
+    pkts = [IPv6(dst=dst) / IPv6ExtHdrFragment(id=10000 + i, offset=8000, m=1, nh=58) / Raw(b"x" * 8) for i in range(300)]
+    send(pkts, inter=0.001)
+print("sent")
+"##;
+
+fn scapy(ns: &Netns, args: &str) {
+    let path = format!("/tmp/dpnt-frag-{}.py", tag());
+    std::fs::write(&path, FRAGS).unwrap();
+    let out = ns.sh_any(&format!("timeout 60 /usr/bin/python3 {path} {args}"));
+    let _ = std::fs::remove_file(&path);
+    assert!(out.status.success(), "scapy: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn overlapping_fragments_are_dropped_and_a_flood_stays_in_the_cap() {
+    if !require_root() {
+        return;
+    }
+    let (ns, node, _dev) = dual_stack_node();
+    scapy(&ns, "fd00:198:18::2 overlap");
+    let errors = node.ctl(&["show", "errors"]);
+    assert_eq!(counter_line(&errors, "reassembly ip6 overlapping fragment, datagram dropped"), 1, "{errors}");
+    assert_eq!(node.counter("icmp6 echo requests received"), 0, "the overlapping datagram was answered");
+    scapy(&ns, "fd00:198:18::2 flood");
+    let errors = node.ctl(&["show", "errors"]);
+    let refused = counter_line(&errors, "reassembly memory cap reached, fragment dropped")
+        + counter_line(&errors, "reassembly too many datagrams in progress, fragment dropped");
+    // 300 datagrams of 64 KiB would be 19 MiB: most were refused.
+    assert!(refused >= 200, "{errors}");
+    // The node keeps answering what needs no reassembly.
+    let out = ns.sh_any("ping -6 -c 3 -i 0.1 -W 2 fd00:198:18::2");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("3 received"), "{}", node.ctl(&["show", "errors"]));
+}

@@ -38,7 +38,6 @@ counters::counters! {
         Ip4BadVersion => ("ip4 bad version", true),
         Ip4Malformed => ("ip4 malformed header", true),
         Ip4BadChecksum => ("ip4 bad header checksum", true),
-        Ip4Fragment => ("ip4 fragment dropped (no reassembly)", true),
         Ip4MartianSrcThisNetwork => ("ip4 martian source 0.0.0.0/8", true),
         Ip4MartianSrcLoopback => ("ip4 martian source loopback", true),
         Ip4MartianSrcMulticast => ("ip4 martian source multicast", true),
@@ -71,7 +70,6 @@ counters::counters! {
         Ip6RoutingHeader => ("ip6 routing header with segments left dropped", true),
         Ip6UnknownOption => ("ip6 unknown option whose type says discard", true),
         Ip6TooManyHeaders => ("ip6 too many extension headers", true),
-        Ip6Fragment => ("ip6 fragment dropped (reassembly not wired yet)", true),
         Ip6TransportNotYet => ("ip6 udp/tcp dropped (sessions over ip6 not yet)", true),
         Ip6NoNextHeader => ("ip6 no next header", false),
         Ip6UnknownNextHeader => ("ip6 unknown next header", true),
@@ -100,7 +98,51 @@ counters::counters! {
         Ip6DadConflict => ("ip6 dad advertisement for an address in use", true),
         Ip6NoRoute => ("ip6 no route to destination (or no usable source)", true),
         NdQueueFull => ("ip6 neighbour queue full, packet dropped", true),
+        ReasmFragments => ("reassembly fragments received", false),
+        ReasmReassembled => ("reassembly datagrams completed", false),
+        ReasmTimeout => ("reassembly timed out, datagram dropped", true),
+        ReasmOverlap => ("reassembly ip6 overlapping fragment, datagram dropped", true),
+        ReasmOverlapIgnored => ("reassembly ip4 overlapping bytes ignored (first copy kept)", false),
+        ReasmDuplicate => ("reassembly duplicate fragment dropped", true),
+        ReasmDeadDatagram => ("reassembly fragment of a discarded datagram dropped", true),
+        ReasmMemoryCap => ("reassembly memory cap reached, fragment dropped", true),
+        ReasmTooManyDatagrams => ("reassembly too many datagrams in progress, fragment dropped", true),
+        ReasmTooManyFragments => ("reassembly too many fragments, datagram dropped", true),
+        ReasmTooLarge => ("reassembly datagram over 65535 bytes, dropped", true),
+        ReasmBadLength => ("reassembly non-last fragment not a multiple of 8 bytes", true),
+        ReasmInconsistent => ("reassembly fragment past the end or second end, datagram dropped", true),
+        ReasmHeaderTooLong => ("reassembly header longer than the room for it, dropped", true),
+        ReasmTooBigForBuffer => ("reassembled udp/tcp datagram larger than one buffer, dropped", true),
+        FragmentsOut => ("ip fragments sent (datagrams over the mtu)", false),
+        FragmentFailed => ("ip datagram over the mtu not fragmentable, dropped", true),
+        Icmp6TimeExceededSent => ("icmp6 time exceeded sent (reassembly timeout)", false),
+        Icmp6UnreachSent => ("icmp6 destination unreachable sent", false),
+        Icmp6PacketTooBigIn => ("icmp6 packet too big received (for path mtu)", false),
+        Icmp6PacketTooBigBogus => ("icmp6 packet too big not quoting our packet, ignored", true),
+        Icmp6PmtuQueueFull => ("icmp6 packet too big not passed on (queue full)", true),
         NdResolutionFailed => ("ip6 neighbour resolution failed, packet dropped", true),
+    }
+}
+
+/// The L3 counter that mirrors reassembly counter `c` (the reassembler
+/// counts privately; the worker copies its increments here).
+pub const fn reasm_counter(c: crate::reassembly::ReasmCounter) -> Counter {
+    use crate::reassembly::ReasmCounter as R;
+    match c {
+        R::Fragments => Counter::ReasmFragments,
+        R::Reassembled => Counter::ReasmReassembled,
+        R::Timeout => Counter::ReasmTimeout,
+        R::Overlap => Counter::ReasmOverlap,
+        R::OverlapIgnored => Counter::ReasmOverlapIgnored,
+        R::Duplicate => Counter::ReasmDuplicate,
+        R::DeadDatagram => Counter::ReasmDeadDatagram,
+        R::MemoryCap => Counter::ReasmMemoryCap,
+        R::TooManyDatagrams => Counter::ReasmTooManyDatagrams,
+        R::TooManyFragments => Counter::ReasmTooManyFragments,
+        R::TooLarge => Counter::ReasmTooLarge,
+        R::BadLength => Counter::ReasmBadLength,
+        R::Inconsistent => Counter::ReasmInconsistent,
+        R::HeaderTooLong => Counter::ReasmHeaderTooLong,
     }
 }
 

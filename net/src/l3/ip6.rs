@@ -14,10 +14,12 @@
 //! advertisement marks it duplicate in the shared cell, so the state is
 //! one for all workers without a lock.
 //!
-//! Not yet here (issue 12): UDP/TCP delivery (counted and dropped until
-//! sessions take IPv6), reassembly (fragments are counted and dropped;
-//! atomic fragments are processed), and the ICMPv6 errors other than
-//! parameter problem (unreachable, packet too big, time exceeded).
+//! ICMPv6 errors: parameter problems for what input refuses, destination
+//! unreachable for the transports ([`L3::icmp6_unreachable`]), time
+//! exceeded for a reassembly timeout (in `frag`); a received packet too
+//! big is passed to the transports ([`L3::take_pmtu6`]). Fragments are
+//! reassembled (see `frag`). Not yet here: UDP/TCP delivery (counted and
+//! dropped until sessions take IPv6).
 
 use std::net::Ipv6Addr;
 
@@ -32,6 +34,10 @@ use wire::ethernet::{Address as MacAddress, EtherType};
 use wire::ipv6::{self, next_header, ChainError};
 use wire::ndp::{self, NeighborFlags};
 use wire::{icmpv6, Error as WireError};
+
+/// Packet-too-big reports kept for the transports between two
+/// [`L3::take_pmtu6`] calls.
+pub const PMTU_QUEUE: usize = 64;
 
 /// Hop limit of the packets the node originates (other than NDP's 255).
 pub const DEFAULT_HOP_LIMIT: u8 = 64;
@@ -265,7 +271,7 @@ impl<D: Device> L3<D> {
             Err(e) => return self.ip6_refused(net, iface, &m, e),
         };
         if chain.fragment.is_some_and(|f| !f.is_atomic()) {
-            return self.counters.inc(Counter::Ip6Fragment);
+            return self.ip6_fragment_input(net, iface, m, &chain, total);
         }
         // Drop Ethernet padding so ICMPv6 sees exactly its message.
         let want = ETH + total;
@@ -281,7 +287,8 @@ impl<D: Device> L3<D> {
                 if !dst.is_multicast() {
                     let pointer = chain.next_header_pointer as u32;
                     let code = icmpv6::param_problem::UNRECOGNIZED_NEXT_HEADER;
-                    self.icmp6_error(net, iface, &m, total, src, dst, icmpv6::Repr::ParamProblem { code, pointer });
+                    let err = icmpv6::Repr::ParamProblem { code, pointer };
+                    self.icmp6_error(net, iface, &m.data()[ETH..ETH + total], src, dst, err);
                 }
             }
         }
@@ -300,40 +307,43 @@ impl<D: Device> L3<D> {
         if let Some((code, pointer, to_group_too)) = problem {
             if to_group_too || !dst.is_multicast() {
                 let err = icmpv6::Repr::ParamProblem { code, pointer: pointer as u32 };
-                self.icmp6_error(net, iface, m, total, src, dst, err);
+                let datagram = &m.data()[ETH..(ETH + total).min(m.len())];
+                self.icmp6_error(net, iface, datagram, src, dst, err);
             }
         }
     }
 
-    /// Answer the packet in `m` (an IPv6 datagram of `total` bytes after
-    /// the Ethernet header, from `src` to `dst`) with an ICMPv6 error,
-    /// quoting as much of it as fits in the minimum MTU (RFC 4443 2.4).
-    /// Rate limited with the ICMPv4 errors; never to `::` or a group.
-    #[allow(clippy::too_many_arguments)]
-    fn icmp6_error(
+    /// Answer `datagram` (an IPv6 packet from its fixed header on, from
+    /// `src` to `dst`, received on `iface`) with an ICMPv6 error, quoting
+    /// as much of it as fits in the minimum MTU (RFC 4443 2.4). Rate
+    /// limited with the ICMPv4 errors; never to `::` or a group. Whether it
+    /// was sent.
+    pub(super) fn icmp6_error(
         &mut self,
         net: &NetTables,
         iface: usize,
-        m: &D::Buf,
-        total: usize,
+        datagram: &[u8],
         src: Ipv6Addr,
         dst: Ipv6Addr,
         err: icmpv6::Repr,
-    ) {
+    ) -> bool {
         if src.is_unspecified() || src.is_multicast() {
-            return;
+            return false;
         }
         if !self.icmp_tokens.take(self.now_ns) {
-            return self.counters.inc(Counter::IcmpRateLimited);
+            self.counters.inc(Counter::IcmpRateLimited);
+            return false;
         }
         let ours = if dst.is_multicast() { self.ip6_iface(net, iface).link_local } else { dst };
-        let quote = total.min(icmpv6::MAX_ERROR_QUOTE_LEN).min(m.len().saturating_sub(ETH));
+        let quote = datagram.len().min(icmpv6::MAX_ERROR_QUOTE_LEN);
         let Some(mut out) = self.dev.alloc() else {
-            return self.counters.inc(Counter::MbufAllocFailed);
+            self.counters.inc(Counter::MbufAllocFailed);
+            return false;
         };
         let len = icmpv6::HEADER_LEN + quote;
         let Some(buf) = out.append(ipv6::HEADER_LEN + len) else {
-            return self.counters.inc(Counter::MbufAllocFailed);
+            self.counters.inc(Counter::MbufAllocFailed);
+            return false;
         };
         let ip = ipv6::Repr {
             src_addr: ours,
@@ -346,10 +356,54 @@ impl<D: Device> L3<D> {
         };
         ip.emit(&mut ipv6::Packet::new_unchecked(&mut buf[..ipv6::HEADER_LEN]));
         let body = &mut buf[ipv6::HEADER_LEN..];
-        body[icmpv6::HEADER_LEN..].copy_from_slice(&m.data()[ETH..ETH + quote]);
+        body[icmpv6::HEADER_LEN..].copy_from_slice(&datagram[..quote]);
         err.emit(&ours, &src, &mut icmpv6::Packet::new_unchecked(body));
         self.counters.inc(Counter::Icmp6ErrorsSent);
         self.ip6_output_routed(net, out, src, Some(iface));
+        true
+    }
+
+    /// Answer `datagram` (an IPv6 packet from its fixed header on, received
+    /// on `iface`) with a destination unreachable of `code`
+    /// (`icmpv6::unreachable::PORT` for a closed UDP port): the transports'
+    /// counterpart of [`L3::icmp_unreachable`]. Never for a packet to a
+    /// group (RFC 4443 2.4 e.3); rate limited.
+    pub fn icmp6_unreachable(&mut self, net: &NetTables, iface: usize, datagram: &[u8], code: u8) {
+        let Ok(p) = ipv6::Packet::new_checked(datagram) else { return };
+        let (src, dst) = (p.src_addr(), p.dst_addr());
+        if dst.is_multicast() || iface >= net.interfaces.len() {
+            return;
+        }
+        if self.icmp6_error(net, iface, p.datagram(), src, dst, icmpv6::Repr::DstUnreachable { code }) {
+            self.counters.inc(Counter::Icmp6UnreachSent);
+        }
+    }
+
+    /// The packet-too-big reports received since the last call, as
+    /// (destination, MTU): for the transports' path MTU discovery (RFC
+    /// 8201). Only reports quoting a packet from one of our addresses are
+    /// kept (RFC 5927 4.1); MTUs under 1280 are raised to it; at most
+    /// [`PMTU_QUEUE`] wait, more are counted and dropped.
+    pub fn take_pmtu6(&mut self) -> std::vec::Drain<'_, (Ipv6Addr, u32)> {
+        self.pmtu6.drain(..)
+    }
+
+    /// A packet too big for us: pass its (destination, MTU) on.
+    fn icmp6_packet_too_big(&mut self, net: &NetTables, iface: usize, quoted: &[u8], mtu: u32) {
+        self.counters.inc(Counter::Icmp6PacketTooBigIn);
+        // The quote is usually cut short of its payload: its fixed header
+        // is all that is read.
+        if quoted.len() < ipv6::HEADER_LEN || quoted[0] >> 4 != 6 {
+            return self.counters.inc(Counter::Icmp6PacketTooBigBogus);
+        }
+        let inner = ipv6::Packet::new_unchecked(quoted);
+        if !self.ip6_is_local(net, iface, inner.src_addr()) {
+            return self.counters.inc(Counter::Icmp6PacketTooBigBogus);
+        }
+        if self.pmtu6.len() >= PMTU_QUEUE {
+            return self.counters.inc(Counter::Icmp6PmtuQueueFull);
+        }
+        self.pmtu6.push((inner.dst_addr(), mtu.max(ipv6::MIN_MTU as u32)));
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -393,6 +447,11 @@ impl<D: Device> L3<D> {
                 self.tx_push(iface, m);
             }
             icmpv6::Repr::EchoReply { .. } => self.counters.inc(Counter::Icmp6EchoRepliesIn),
+            icmpv6::Repr::PacketTooBig { mtu } => {
+                self.counters.inc(Counter::Icmp6ErrorsIn);
+                let quoted = &m.data()[(l4 + icmpv6::HEADER_LEN).min(m.len())..];
+                self.icmp6_packet_too_big(net, iface, quoted, mtu);
+            }
             r if r.is_error() => self.counters.inc(Counter::Icmp6ErrorsIn),
             icmpv6::Repr::Ndp(n) => {
                 if let Err(e) = ndp::check_ip(&n, &src, &dst, hop_limit) {
@@ -555,6 +614,9 @@ impl<D: Device> L3<D> {
     /// `dst` out of `iface`: multicast straight to its group MAC, unicast
     /// through the neighbour cache (queued while resolving).
     pub fn ip6_output(&mut self, net: &NetTables, iface: usize, m: D::Buf, dst: Ipv6Addr) {
+        if m.len() > self.ip_mtu(iface) {
+            return self.ip6_fragment_output(net, m, iface, dst);
+        }
         if dst.is_multicast() {
             return self.eth_output(net, iface, m, ipv6::multicast_mac(dst), EtherType::Ipv6);
         }
@@ -891,6 +953,67 @@ mod test {
         run(&mut now, 30_000_000, &mut a, &mut b);
         assert_eq!((state(&a), state(&b)), (DadState::Duplicate, DadState::Duplicate));
         assert_eq!(b.l3.counters.get(Counter::NdpTargetTentative), 1);
+    }
+
+    #[test]
+    fn packet_too_big_reaches_the_transport_hook_and_unreachable_goes_out() {
+        let (_link, mut a, mut b) = pair();
+        let a_ll = a.l3.ip6_link_local(&a.net, 0);
+        let b_ll = b.l3.ip6_link_local(&b.net, 0);
+        let far: Ipv6Addr = "2001:db8::9".parse().unwrap();
+        // A packet too big quoting a packet A sent (from its link-local).
+        let quote = |from: Ipv6Addr| {
+            let mut q = vec![0u8; 48];
+            ipv6::Repr {
+                src_addr: from,
+                dst_addr: far,
+                next_header: next_header::UDP,
+                payload_len: 1400,
+                hop_limit: 64,
+                traffic_class: 0,
+                flow_label: 0,
+            }
+            .emit(&mut ipv6::Packet::new_unchecked(&mut q[..]));
+            q
+        };
+        let ptb = |mtu: u32, q: &[u8]| {
+            let mut body = vec![0u8; icmpv6::HEADER_LEN + q.len()];
+            body[icmpv6::HEADER_LEN..].copy_from_slice(q);
+            icmpv6::Repr::PacketTooBig { mtu }.emit(&b_ll, &a_ll, &mut icmpv6::Packet::new_unchecked(&mut body[..]));
+            body
+        };
+        let mut now = 1_000_000;
+        b.l3.now_ns = now;
+        send_raw(&mut b, a_ll, next_header::ICMPV6, &ptb(1300, &quote(a_ll)));
+        send_raw(&mut b, a_ll, next_header::ICMPV6, &ptb(600, &quote(a_ll)));
+        // Forged: quotes a packet A never sent.
+        send_raw(&mut b, a_ll, next_header::ICMPV6, &ptb(1300, &quote(b_ll)));
+        run(&mut now, 1_000_000, &mut a, &mut b);
+        let got: Vec<_> = a.l3.take_pmtu6().collect();
+        assert_eq!(got, vec![(far, 1300), (far, 1280)], "under 1280 is raised to it");
+        assert!(a.l3.take_pmtu6().next().is_none());
+        assert_eq!(a.l3.counters.get(Counter::Icmp6PacketTooBigIn), 3);
+        assert_eq!(a.l3.counters.get(Counter::Icmp6PacketTooBigBogus), 1);
+        // The transport refuses a datagram: A answers port unreachable.
+        let mut dgram = vec![0u8; 48];
+        ipv6::Repr {
+            src_addr: b_ll,
+            dst_addr: a_ll,
+            next_header: next_header::UDP,
+            payload_len: 8,
+            hop_limit: 64,
+            traffic_class: 0,
+            flow_label: 0,
+        }
+        .emit(&mut ipv6::Packet::new_unchecked(&mut dgram[..]));
+        a.l3.now_ns = now;
+        let net = std::mem::take(&mut a.net);
+        a.l3.icmp6_unreachable(&net, 0, &dgram, icmpv6::unreachable::PORT);
+        a.net = net;
+        run(&mut now, 1_000_000, &mut a, &mut b);
+        assert_eq!(a.l3.counters.get(Counter::Icmp6UnreachSent), 1);
+        assert_eq!(b.l3.counters.get(Counter::Icmp6ErrorsIn), 1);
+        assert_eq!(b.l3.counters.get(Counter::Icmp6BadChecksum), 0);
     }
 
     #[test]

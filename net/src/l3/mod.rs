@@ -19,11 +19,13 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 pub mod counters;
+mod frag;
 pub mod ip6;
 
 use crate::arp_cache::{ArpCache, ArpConfig, Enqueue};
 use crate::dad::DadConfig;
 use crate::device::{Burst, Device, PacketBuf};
+use crate::reassembly::{ReasmConfig, ReasmCounter, Reassembler};
 use crate::tables::{MartianSource, NetTables, PingReply};
 use crate::token_bucket::TokenBucket;
 use counters::{Counter, Counters};
@@ -112,6 +114,20 @@ pub struct L3<D: Device> {
     ip6: Vec<ip6::Ip6Iface<D::Buf>>,
     /// DAD parameters for the interfaces' configured addresses.
     dad_config: DadConfig,
+    /// IPv4 and IPv6 reassembly (see [`frag`]).
+    reasm: Reassembler,
+    /// The reassembler's counts already copied into `counters`.
+    reasm_seen: [u64; ReasmCounter::COUNT],
+    /// The last reassembled datagram (heap, grown once to the largest).
+    reasm_out: Vec<u8>,
+    /// A datagram being fragmented on output.
+    frag_in: Vec<u8>,
+    /// One fragment being written.
+    frag_scratch: Vec<u8>,
+    /// State of the IPv6 fragment identification generator.
+    frag_ident: u64,
+    /// Packet-too-big reports (destination, MTU) for the transports.
+    pmtu6: Vec<(std::net::Ipv6Addr, u32)>,
 }
 
 /// ICMP errors a worker may send per second, and how many it may save up.
@@ -135,6 +151,13 @@ impl<D: Device> L3<D> {
             max_frame: vec![usize::MAX; n],
             ip6: Vec::new(),
             dad_config: DadConfig::default(),
+            reasm: Reassembler::new(ReasmConfig::default()),
+            reasm_seen: [0; ReasmCounter::COUNT],
+            reasm_out: Vec::new(),
+            frag_in: Vec::new(),
+            frag_scratch: Vec::new(),
+            frag_ident: 0x9e37_79b9_7f4a_7c15 ^ ((worker as u64 + 1) << 40),
+            pmtu6: Vec::with_capacity(ip6::PMTU_QUEUE),
         }
     }
 
@@ -409,7 +432,7 @@ impl<D: Device> L3<D> {
     }
 
     fn ip4_input(&mut self, net: &NetTables, iface: usize, mut m: D::Buf) -> Option<Ip4Delivery<D::Buf>> {
-        let (src, dst, protocol, header_len, total_len) = {
+        let (src, dst, protocol, header_len, total_len, fragment) = {
             let p = match ipv4::Packet::new_checked(&m.data()[ETH..]) {
                 Ok(p) => p,
                 Err(WireError::Truncated) => return self.drop(Counter::Ip4Truncated),
@@ -442,13 +465,20 @@ impl<D: Device> L3<D> {
                     Err(ipv4::OptionsError::Malformed) => return self.drop(Counter::Ip4BadOptions),
                 }
             }
-            if p.more_frags() || p.frag_offset() != 0 {
-                return self.drop(Counter::Ip4Fragment);
-            }
-            (p.src_addr(), p.dst_addr(), p.next_header(), p.header_len() as usize, p.total_len() as usize)
+            (
+                p.src_addr(),
+                p.dst_addr(),
+                p.next_header(),
+                p.header_len() as usize,
+                p.total_len() as usize,
+                p.more_frags() || p.frag_offset() != 0,
+            )
         };
         if net.local_interface(dst).is_none() {
             return self.drop(Counter::Ip4NotLocal);
+        }
+        if fragment {
+            return self.ip4_fragment_input(net, iface, m);
         }
         // Drop Ethernet padding so L4 sees exactly the IP payload.
         let want = ETH + total_len;
@@ -635,7 +665,10 @@ impl<D: Device> L3<D> {
             return self.counters.inc(Counter::Ip4NoRoute);
         };
         let iface = route.port as usize;
-        match offload::tx_csum_prepare(m.data_mut(), self.caps[iface].offloads.tx) {
+        // A datagram to be fragmented gets its checksums here: the NIC
+        // would see only the pieces.
+        let tx = if m.len() > self.ip_mtu(iface) { CsumSet::default() } else { self.caps[iface].offloads.tx };
+        match offload::tx_csum_prepare(m.data_mut(), tx) {
             Ok(req) => m.request_tx_csum(ETH as u16, req),
             Err(_) => return self.counters.inc(Counter::Ip4OutputMalformed),
         }
@@ -643,6 +676,9 @@ impl<D: Device> L3<D> {
     }
 
     fn ip4_output_via(&mut self, net: &NetTables, m: D::Buf, iface: usize, next_hop: Ipv4Addr) {
+        if m.len() > self.ip_mtu(iface) {
+            return self.ip4_fragment_output(net, m, iface, next_hop);
+        }
         if let Some(mac) = self.arp[iface].lookup(next_hop, self.now_ns) {
             return self.eth_output(net, iface, m, mac, EtherType::Ipv4);
         }
@@ -711,6 +747,7 @@ impl<D: Device> L3<D> {
             }
         }
         self.ip6_timers(net);
+        self.reasm_timers(net);
     }
 
     /// The ARP entries of `iface`: (address, MAC, expiry time in ns).
