@@ -126,6 +126,25 @@ fn configured_address_passes_dad_and_answers_kernel_pings() {
     assert_eq!(counter_line(&errors, "ip6 dad duplicate address detected"), 0, "{errors}");
     let json = node.ctl(&["--json", "show", "interface"]);
     assert!(json.contains("\"state\": \"preferred\""), "{json}");
+
+    // The node pings the kernel: its global address (routed, from the
+    // node's global one) and its link-local one on the named interface.
+    let out = node.ctl(&["ping", "fd00:198:18::1", "count", "3", "interval", "0.2"]);
+    assert!(out.contains("3 packets transmitted, 3 received"), "{out}");
+    assert!(out.contains("bytes from fd00:198:18::1"), "{out}");
+    let kernel_ll = link_local("02:00:00:00:00:01");
+    let out = node.ctl(&["ping", &format!("{kernel_ll}%tap0"), "count", "2", "interval", "0.2"]);
+    assert!(out.contains("2 packets transmitted, 2 received"), "{out}");
+    let neigh = node.ctl(&["show", "ip6", "neighbors"]);
+    let line = neigh.lines().find(|l| l.contains("fd00:198:18::1 ")).unwrap_or_else(|| panic!("{neigh}"));
+    assert!(
+        line.contains("02:00:00:00:00:01") && ["reachable", "stale", "delay", "probe"].iter().any(|s| line.contains(s)),
+        "{neigh}"
+    );
+    let (ok, out) = node.ctl_any(&["ping", "2001:db8::1"]);
+    assert!(!ok && out.contains("no route"), "{out}");
+    let (ok, out) = node.ctl_any(&["ping", "fe80::1%nosuch"]);
+    assert!(!ok && out.contains("no interface named"), "{out}");
 }
 
 #[test]

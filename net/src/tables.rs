@@ -117,7 +117,7 @@ pub struct PingReply {
     /// Sequence number.
     pub seq: u16,
     /// Who answered.
-    pub from: Ipv4Addr,
+    pub from: std::net::IpAddr,
     /// TTL of the reply.
     pub ttl: u8,
     /// ICMP payload bytes.

@@ -28,7 +28,7 @@ use super::{write_eth, Deferred, ETH, L3};
 use crate::dad::{Dad, DadConfig, DadEvent, DadState};
 use crate::device::{Device, PacketBuf};
 use crate::nd_cache::{NdCache, NdConfig, NdEnqueue};
-use crate::tables::{Ip6Address, NetTables};
+use crate::tables::{Ip6Address, NetTables, PingReply};
 use smallvec::SmallVec;
 use wire::ethernet::{Address as MacAddress, EtherType};
 use wire::ipv6::{self, next_header, ChainError};
@@ -446,7 +446,20 @@ impl<D: Device> L3<D> {
                 self.counters.inc(Counter::Icmp6EchoReplies);
                 self.tx_push(iface, m);
             }
-            icmpv6::Repr::EchoReply { .. } => self.counters.inc(Counter::Icmp6EchoRepliesIn),
+            icmpv6::Repr::EchoReply { ident, seq_no, data_len } => {
+                self.counters.inc(Counter::Icmp6EchoRepliesIn);
+                // The node's own ping waits for it.
+                if let Some(w) = net.pings.iter().find(|w| w.ident == ident) {
+                    let ic = icmpv6::Packet::new_unchecked(&m.data()[l4..]);
+                    let payload = &ic.into_inner()[icmpv6::HEADER_LEN..];
+                    let rtt_ns = match payload.get(..super::TIMESTAMP_LEN) {
+                        Some(ts) => self.now_ns.saturating_sub(u64::from_be_bytes(ts.try_into().unwrap_or_default())),
+                        None => 0,
+                    };
+                    let reply = PingReply { seq: seq_no, from: src.into(), ttl: hop_limit, bytes: data_len, rtt_ns };
+                    let _ = w.tx.send(reply);
+                }
+            }
             icmpv6::Repr::PacketTooBig { mtu } => {
                 self.counters.inc(Counter::Icmp6ErrorsIn);
                 let quoted = &m.data()[(l4 + icmpv6::HEADER_LEN).min(m.len())..];

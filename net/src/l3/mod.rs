@@ -93,6 +93,7 @@ enum Deferred {
     Ping { dst: Ipv4Addr, ident: u16, seq: u16, size: usize },
     Garp { iface: usize },
     Ip6Up { iface: usize },
+    Ping6 { dst: std::net::Ipv6Addr, scope: usize, ident: u16, seq: u16, size: usize },
 }
 
 /// The per-worker L2/L3 state over device `D`.
@@ -265,6 +266,12 @@ impl<D: Device> L3<D> {
         self.deferred.push(Deferred::Ping { dst, ident, seq, size });
     }
 
+    /// Ask this worker to send an ICMPv6 echo request (from an RPC);
+    /// `scope` is the interface for a link-local `dst`.
+    pub fn defer_ping6(&mut self, dst: std::net::Ipv6Addr, scope: usize, ident: u16, seq: u16, size: usize) {
+        self.deferred.push(Deferred::Ping6 { dst, scope, ident, seq, size });
+    }
+
     /// Ask this worker to send a gratuitous ARP on `iface` (from an RPC).
     pub fn defer_garp(&mut self, iface: usize) {
         self.deferred.push(Deferred::Garp { iface });
@@ -308,6 +315,9 @@ impl<D: Device> L3<D> {
                     }
                 }
                 Deferred::Ip6Up { iface } => self.ip6_port_up(net, iface),
+                Deferred::Ping6 { dst, scope, ident, seq, size } => {
+                    self.ping6_send(net, scope, dst, ident, seq, size);
+                }
             }
         }
         let n = work.len();
@@ -548,7 +558,7 @@ impl<D: Device> L3<D> {
                 };
                 let _ = w.tx.send(PingReply {
                     seq: seq_no,
-                    from: ip.src_addr(),
+                    from: ip.src_addr().into(),
                     ttl: ip.hop_limit(),
                     bytes: data_len,
                     rtt_ns,
