@@ -5,7 +5,7 @@
 //! nothing. The embedded default ([`DEFAULT_CONFIG`]) starts on a fresh
 //! machine: one `net_tap` port, one worker, hugepages only if reserved.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -141,6 +141,9 @@ pub struct InterfaceSection {
     pub vdev: String,
     /// IPv4 address and prefix, `a.b.c.d/len`.
     pub ip4: Option<String>,
+    /// IPv6 addresses and prefixes, `["fd00:198:18::2/64", ...]`.
+    #[serde(default)]
+    pub ip6: Vec<String>,
     /// MTU to program.
     pub mtu: Option<u16>,
     /// Use the NIC's checksum offloads when it has them (default true).
@@ -169,6 +172,18 @@ pub struct NeighborSection {
     pub ip: String,
     /// Its MAC, `aa:bb:cc:dd:ee:ff`.
     pub mac: String,
+}
+
+/// `[[route6]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route6Section {
+    /// Destination prefix, `2001:db8::/32` (`::/0` = default gateway).
+    pub prefix: String,
+    /// Next-hop address (a link-local one needs `interface`).
+    pub via: String,
+    /// Interface name; if absent, the interface whose IPv6 prefix holds `via`.
+    pub interface: Option<String>,
 }
 
 /// Worker idle policy name.
@@ -319,6 +334,8 @@ struct RawConfig {
     route: Vec<RouteSection>,
     #[serde(default)]
     neighbor: Vec<NeighborSection>,
+    #[serde(default)]
+    route6: Vec<Route6Section>,
     #[serde(default)]
     workers: WorkersSection,
     #[serde(default)]
@@ -495,6 +512,8 @@ pub struct InterfaceConfig {
     pub device: String,
     /// Address.
     pub ip4: Option<Cidr>,
+    /// IPv6 addresses (validated: see [`check_ip6_address`]).
+    pub ip6: Vec<wire::ipv6::Cidr>,
     /// MTU.
     pub mtu: Option<u16>,
     /// Use checksum offloads.
@@ -512,6 +531,38 @@ pub struct RouteConfig {
     pub interface: usize,
 }
 
+/// A validated IPv6 route.
+#[derive(Debug, Clone)]
+pub struct Route6Config {
+    /// Destination.
+    pub prefix: wire::ipv6::Cidr,
+    /// Next hop.
+    pub via: Ipv6Addr,
+    /// Interface index.
+    pub interface: usize,
+}
+
+/// Why `c` cannot be an interface's configured IPv6 address, if it cannot.
+pub fn check_ip6_address(c: wire::ipv6::Cidr) -> Result<(), String> {
+    let a = c.address();
+    let why = if c.prefix_len() == 0 {
+        "has prefix length 0 (give the prefix of its link, e.g. /64)"
+    } else if a.is_unspecified() {
+        "is the unspecified address"
+    } else if a.is_loopback() {
+        "is the loopback address"
+    } else if a.is_multicast() {
+        "is a multicast group"
+    } else if wire::ipv6::is_link_local(a) {
+        "is link-local (the node derives its link-local address from the MAC)"
+    } else if a.to_ipv4_mapped().is_some() {
+        "is an IPv4-mapped address"
+    } else {
+        return Ok(());
+    };
+    Err(format!("{c} {why}"))
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -523,6 +574,8 @@ pub struct Config {
     pub routes: Vec<RouteConfig>,
     /// Static neighbours (`[[neighbor]]`), checked and without duplicates.
     pub neighbors: net::neighbor::StaticNeighbors<Ipv4Addr>,
+    /// IPv6 routes beyond the connected ones.
+    pub routes6: Vec<Route6Config>,
     /// Worker cores (resolved, never empty).
     pub cores: Vec<usize>,
     /// Idle policy.
@@ -601,11 +654,28 @@ impl RawConfig {
             if let Some(m) = s.mtu {
                 limits::MTU.check(m.into()).map_err(|e| invalid(key("mtu"), e.reason))?;
             }
+            let mut ip6: Vec<wire::ipv6::Cidr> = Vec::new();
+            for t in &s.ip6 {
+                let c: wire::ipv6::Cidr = t.parse().map_err(|_| {
+                    invalid(key("ip6"), format!("{t:?} is not an IPv6 address/prefix like fd00:198:18::2/64"))
+                })?;
+                check_ip6_address(c).map_err(|r| invalid(key("ip6"), r))?;
+                if ip6.iter().any(|x| x.address() == c.address()) {
+                    return Err(invalid(key("ip6"), format!("{} is listed twice", c.address())));
+                }
+                if let Some(j) =
+                    interfaces.iter().position(|x: &InterfaceConfig| x.ip6.iter().any(|y| y.address() == c.address()))
+                {
+                    return Err(invalid(key("ip6"), format!("{} is also interface[{j}]'s", c.address())));
+                }
+                ip6.push(c);
+            }
             interfaces.push(InterfaceConfig {
                 name: s.name.clone(),
                 vdev: s.vdev.clone(),
                 device,
                 ip4,
+                ip6,
                 mtu: s.mtu,
                 checksum_offload: s.checksum_offload.unwrap_or(true),
             });
@@ -631,6 +701,40 @@ impl RawConfig {
             routes.push(RouteConfig { prefix, via, interface });
         }
         let neighbors = neighbors(&self.neighbor, &interfaces)?;
+        let mut routes6 = Vec::new();
+        for (i, r) in self.route6.iter().enumerate() {
+            let key = |f: &str| format!("route6[{i}].{f}");
+            let prefix: wire::ipv6::Cidr = r
+                .prefix
+                .parse()
+                .map_err(|_| invalid(key("prefix"), format!("{:?} is not an IPv6 prefix like ::/0", r.prefix)))?;
+            if prefix.address().is_multicast() {
+                return Err(invalid(key("prefix"), format!("{prefix} is multicast; groups are not routed")));
+            }
+            let via: Ipv6Addr =
+                r.via.parse().map_err(|_| invalid(key("via"), format!("{:?} is not an IPv6 address", r.via)))?;
+            if via.is_unspecified() || via.is_loopback() || via.is_multicast() {
+                return Err(invalid(key("via"), format!("{via} cannot be a next hop")));
+            }
+            let interface = match &r.interface {
+                Some(n) => interfaces
+                    .iter()
+                    .position(|x| &x.name == n)
+                    .ok_or_else(|| invalid(key("interface"), format!("no interface named {n:?}")))?,
+                None if wire::ipv6::is_link_local(via) => {
+                    return Err(invalid(key("interface"), format!("{via} is link-local: name its interface")))
+                }
+                None => interfaces.iter().position(|x| x.ip6.iter().any(|c| c.contains(via))).ok_or_else(|| {
+                    invalid(key("via"), format!("{via} is on no interface's IPv6 prefix; name the interface"))
+                })?,
+            };
+            if routes6.iter().any(|x: &Route6Config| {
+                x.prefix.network() == prefix.network() && x.prefix.prefix_len() == prefix.prefix_len()
+            }) {
+                return Err(invalid(key("prefix"), format!("{prefix} has another [[route6]]")));
+            }
+            routes6.push(Route6Config { prefix, via, interface });
+        }
         let ncpu = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         let cores =
             match &self.workers.cores {
@@ -713,6 +817,7 @@ impl RawConfig {
             interfaces,
             routes,
             neighbors,
+            routes6,
             cores,
             idle,
             cli_socket,
@@ -1028,6 +1133,49 @@ mod test {
         );
         assert!(e("[[neighbor]]\ninterface='a'\nip='198.18.0.1'\n".into()).contains("mac"));
         assert!(e(format!("{good}extra = 1\n")).contains("extra"));
+    }
+
+    #[test]
+    fn ip6_addresses_and_routes_are_validated() {
+        let iface =
+            |name: &str, dev: &str, ip6: &str| format!("[[interface]]\nname='{name}'\nvdev='{dev}'\nip6=[{ip6}]\n");
+        let one = iface("a", "net_null0", "'fd00:198:18::2/64', '2001:db8::2/48'");
+        let c = Config::parse(&format!(
+            "{one}[[route6]]\nprefix='::/0'\nvia='fd00:198:18::1'\n[[route6]]\nprefix='2001:db8:1::/48'\nvia='fe80::1'\ninterface='a'\n"
+        ))
+        .unwrap();
+        assert_eq!(c.interfaces[0].ip6.len(), 2);
+        assert_eq!(c.interfaces[0].ip6[0].to_string(), "fd00:198:18::2/64");
+        assert_eq!((c.routes6[0].interface, c.routes6[1].via.to_string().as_str()), (0, "fe80::1"));
+        for (bad, why) in [
+            ("'fd00::2'", "not an IPv6 address/prefix"),
+            ("'fd00::2/129'", "not an IPv6 address/prefix"),
+            ("'198.18.0.2/24'", "not an IPv6 address/prefix"),
+            ("'fd00::2/0'", "prefix length 0"),
+            ("'::/64'", "unspecified"),
+            ("'::1/128'", "loopback"),
+            ("'ff02::1/64'", "multicast"),
+            ("'fe80::5/64'", "link-local"),
+            ("'::ffff:198.18.0.2/96'", "IPv4-mapped"),
+            ("'fd00::2/64', 'fd00::2/56'", "listed twice"),
+        ] {
+            let e = err(&iface("a", "net_null0", bad));
+            assert!(e.contains("interface[0].ip6") && e.contains(why), "{bad}: {e}");
+        }
+        let e = err(&format!("{}{}", iface("a", "net_null0", "'fd00::2/64'"), iface("b", "net_null1", "'fd00::2/64'")));
+        assert!(e.contains("interface[1].ip6") && e.contains("interface[0]"), "{e}");
+        let e = err(&format!("{one}[[route6]]\nprefix='::/0'\nvia='fe80::1'\n"));
+        assert!(e.contains("route6[0].interface") && e.contains("link-local"), "{e}");
+        let e = err(&format!("{one}[[route6]]\nprefix='::/0'\nvia='fd01::1'\n"));
+        assert!(e.contains("route6[0].via") && e.contains("no interface"), "{e}");
+        let e = err(&format!("{one}[[route6]]\nprefix='::/0'\nvia='ff02::1'\ninterface='a'\n"));
+        assert!(e.contains("route6[0].via"), "{e}");
+        let e = err(&format!("{one}[[route6]]\nprefix='10.0.0.0/8'\nvia='fd00:198:18::1'\n"));
+        assert!(e.contains("route6[0].prefix"), "{e}");
+        let e = err(&format!(
+            "{one}[[route6]]\nprefix='::/0'\nvia='fd00:198:18::1'\n[[route6]]\nprefix='::/0'\nvia='fd00:198:18::3'\n"
+        ));
+        assert!(e.contains("route6[1].prefix"), "{e}");
     }
 
     #[test]

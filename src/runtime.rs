@@ -268,6 +268,7 @@ impl Runtime {
                 port_id: id,
                 mac: MacAddress(port.mac()),
                 ip4: ic.ip4,
+                ip6: ic.ip6.iter().map(|&c| net::tables::Ip6Address::new(c)).collect(),
                 accept_local: false,
             });
             ports.push(port);
@@ -286,8 +287,28 @@ impl Runtime {
                 .add(Route { prefix: r.prefix, port: r.interface as u16, next_hop: Some(r.via) })
                 .map_err(|e| StartError::Route(r.prefix.to_string(), e.to_string()))?;
         }
-        let net = NetTables { interfaces, routes, neighbors: cfg.neighbors.clone(), ..NetTables::default() };
-        let tables = Tables { net, upper: SessionShared::default() };
+        let mut routes6 = net::route6::Route6Table::new();
+        for (i, ic) in cfg.interfaces.iter().enumerate() {
+            for c in &ic.ip6 {
+                let prefix = wire::ipv6::Cidr::new(c.network(), c.prefix_len()).expect("valid prefix");
+                // Two addresses of one prefix on one interface share its route.
+                if routes6.lookup(c.address()).is_some_and(|r| r.prefix == prefix) {
+                    continue;
+                }
+                routes6
+                    .add(net::route6::Route6 { prefix, port: i as u16, next_hop: None })
+                    .map_err(|e| StartError::Route(prefix.to_string(), e.to_string()))?;
+            }
+        }
+        for r in &cfg.routes6 {
+            routes6
+                .add(net::route6::Route6 { prefix: r.prefix, port: r.interface as u16, next_hop: Some(r.via) })
+                .map_err(|e| StartError::Route(r.prefix.to_string(), e.to_string()))?;
+        }
+        let tables = Tables {
+            net: NetTables { interfaces, routes, routes6, neighbors: cfg.neighbors.clone(), ..NetTables::default() },
+            upper: SessionShared::default(),
+        };
         let (main, worker_barriers) = barrier(tables, n_workers);
         // Before the workers start: ports close their gates with it.
         for p in &mut ports {
@@ -359,6 +380,11 @@ impl Runtime {
             metrics: Default::default(),
             _eal: eal,
         };
+        // DAD for the configured IPv6 addresses, run by worker 0 (again on
+        // each link-up); the link-local address is announced meanwhile.
+        for i in 0..rt.ports.len() {
+            rt.rpc(0, move |w| w.io.defer_ip6_up(i));
+        }
         for (i, spec) in rt.cfg.apps.clone().iter().enumerate() {
             match crate::apps::start(&mut rt, spec) {
                 Ok(Some(client)) => rt.clients.push(client),
@@ -445,6 +471,7 @@ impl Runtime {
         }
         if c.up && !self.link_up[i] {
             self.rpc(0, move |w| w.io.defer_garp(i));
+            self.rpc(0, move |w| w.io.defer_ip6_up(i));
         }
         self.link_up[i] = c.up;
     }

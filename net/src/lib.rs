@@ -44,6 +44,7 @@ pub mod nd_cache;
 pub mod neighbor;
 pub mod reassembly;
 pub mod route;
+pub mod route6;
 pub mod seam;
 pub mod sim;
 pub mod tables;

@@ -366,6 +366,7 @@ impl SimNode {
                 port_id: i as u16,
                 mac: f.mac,
                 ip4: Some(f.ip4),
+                ip6: Vec::new(),
                 accept_local: false,
             });
             let prefix = Cidr::new(f.ip4.network(), f.ip4.prefix_len()).unwrap_or(f.ip4);
@@ -489,7 +490,7 @@ mod test {
         assert!(a.l3.ping_send(&a.net, B, 7, 1, 56));
         run(&mut now, 1_000_000, &mut a, &mut sa, &mut b, &mut sb);
         let r = rx.try_recv().expect("a reply");
-        assert_eq!((r.seq, r.from, r.ttl, r.bytes), (1, B, 64, 56));
+        assert_eq!((r.seq, r.from, r.ttl, r.bytes), (1, std::net::IpAddr::V4(B), 64, 56));
         // The timestamp is taken before ARP: ARP request and reply, echo
         // request and reply, 10 µs each way, each answered in the poll
         // that receives it.

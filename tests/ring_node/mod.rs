@@ -75,6 +75,7 @@ impl RingNode {
                 port_id,
                 mac: Mac(port.mac()),
                 ip4,
+                ip6: Vec::new(),
                 accept_local: true,
             }],
             routes,
