@@ -24,7 +24,7 @@ use crate::device::{Burst, Device, PacketBuf};
 use crate::fault::{self, FaultConfig, FaultCounters, Faults, Held};
 use crate::l3::counters::{Counter, Counters};
 use crate::l3::{Ip4Delivery, L3};
-use crate::route::{Route, RouteTable};
+use crate::route::Route;
 use crate::seam::Stack;
 use crate::tables::{Interface, NetTables};
 use wire::ethernet::Address as MacAddress;
@@ -373,7 +373,7 @@ const TIMER_PERIOD_NS: u64 = 10_000_000;
 impl SimNode {
     /// A node with `ifaces` (interface `i` is port `i`).
     pub fn new(ifaces: Vec<SimIface>) -> SimNode {
-        let mut net = NetTables { interfaces: Vec::new(), routes: RouteTable::new(), pings: Vec::new() };
+        let mut net = NetTables::default();
         let mut ends = Vec::new();
         for (i, f) in ifaces.into_iter().enumerate() {
             net.interfaces.push(Interface {
@@ -381,6 +381,7 @@ impl SimNode {
                 port_id: i as u16,
                 mac: f.mac,
                 ip4: Some(f.ip4),
+                ip6: Vec::new(),
                 accept_local: false,
             });
             let prefix = Cidr::new(f.ip4.network(), f.ip4.prefix_len()).unwrap_or(f.ip4);
@@ -504,7 +505,7 @@ mod test {
         assert!(a.l3.ping_send(&a.net, B, 7, 1, 56));
         run(&mut now, 1_000_000, &mut a, &mut sa, &mut b, &mut sb);
         let r = rx.try_recv().expect("a reply");
-        assert_eq!((r.seq, r.from, r.ttl, r.bytes), (1, B, 64, 56));
+        assert_eq!((r.seq, r.from, r.ttl, r.bytes), (1, std::net::IpAddr::V4(B), 64, 56));
         // The timestamp is taken before ARP: ARP request and reply, echo
         // request and reply, 10 µs each way, each answered in the poll
         // that receives it.

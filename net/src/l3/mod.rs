@@ -19,11 +19,14 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 pub mod counters;
+mod frag;
 pub mod ip6;
 
 use crate::arp_cache::{ArpCache, ArpConfig, Enqueue};
 use crate::capture::Direction;
+use crate::dad::DadConfig;
 use crate::device::{Burst, Device, PacketBuf};
+use crate::reassembly::{ReasmConfig, ReasmCounter, Reassembler};
 use crate::tables::{MartianSource, NetTables, PingReply};
 use crate::token_bucket::TokenBucket;
 use counters::{Counter, Counters};
@@ -90,6 +93,9 @@ pub struct PortCaps {
 enum Deferred {
     Ping { dst: Ipv4Addr, ident: u16, seq: u16, size: usize },
     Garp { iface: usize },
+    StaticNeighbour { iface: usize, ip: Ipv4Addr },
+    Ip6Up { iface: usize },
+    Ping6 { dst: std::net::Ipv6Addr, scope: usize, ident: u16, seq: u16, size: usize },
 }
 
 /// The per-worker L2/L3 state over device `D`.
@@ -109,6 +115,22 @@ pub struct L3<D: Device> {
     max_frame: Vec<usize>,
     /// IPv6 per interface (made on first use: see [`ip6`]).
     ip6: Vec<ip6::Ip6Iface<D::Buf>>,
+    /// DAD parameters for the interfaces' configured addresses.
+    dad_config: DadConfig,
+    /// IPv4 and IPv6 reassembly (see [`frag`]).
+    reasm: Reassembler,
+    /// The reassembler's counts already copied into `counters`.
+    reasm_seen: [u64; ReasmCounter::COUNT],
+    /// The last reassembled datagram (heap, grown once to the largest).
+    reasm_out: Vec<u8>,
+    /// A datagram being fragmented on output.
+    frag_in: Vec<u8>,
+    /// One fragment being written.
+    frag_scratch: Vec<u8>,
+    /// State of the IPv6 fragment identification generator.
+    frag_ident: u64,
+    /// Packet-too-big reports (destination, MTU) for the transports.
+    pmtu6: Vec<(std::net::Ipv6Addr, u32)>,
 }
 
 /// ICMP errors a worker may send per second, and how many it may save up.
@@ -131,7 +153,22 @@ impl<D: Device> L3<D> {
             caps: vec![PortCaps::default(); n],
             max_frame: vec![usize::MAX; n],
             ip6: Vec::new(),
+            dad_config: DadConfig::default(),
+            reasm: Reassembler::new(ReasmConfig::default()),
+            reasm_seen: [0; ReasmCounter::COUNT],
+            reasm_out: Vec::new(),
+            frag_in: Vec::new(),
+            frag_scratch: Vec::new(),
+            frag_ident: 0x9e37_79b9_7f4a_7c15 ^ ((worker as u64 + 1) << 40),
+            pmtu6: Vec::with_capacity(ip6::PMTU_QUEUE),
         }
+    }
+
+    /// Change the DAD parameters (before the interfaces are used: tests
+    /// shorten the delays).
+    pub fn set_dad_config(&mut self, cfg: DadConfig) {
+        self.dad_config = cfg;
+        self.ip6_reset_dad();
     }
 
     /// The device.
@@ -231,9 +268,23 @@ impl<D: Device> L3<D> {
         self.deferred.push(Deferred::Ping { dst, ident, seq, size });
     }
 
+    /// Ask this worker to send an ICMPv6 echo request (from an RPC);
+    /// `scope` is the interface for a link-local `dst`.
+    pub fn defer_ping6(&mut self, dst: std::net::Ipv6Addr, scope: usize, ident: u16, seq: u16, size: usize) {
+        self.deferred.push(Deferred::Ping6 { dst, scope, ident, seq, size });
+    }
+
     /// Ask this worker to send a gratuitous ARP on `iface` (from an RPC).
     pub fn defer_garp(&mut self, iface: usize) {
         self.deferred.push(Deferred::Garp { iface });
+    }
+
+    /// A static entry for `ip` on `iface` was just set (from an RPC, after
+    /// the barrier published it): drop the dynamic entry it shadows, so
+    /// deleting the static one later means asking again, and send what was
+    /// waiting for `ip` to the static MAC.
+    pub fn defer_static_neighbour(&mut self, iface: usize, ip: Ipv4Addr) {
+        self.deferred.push(Deferred::StaticNeighbour { iface, ip });
     }
 
     /// Interface `iface`'s link changed (from an RPC): forget its
@@ -272,6 +323,18 @@ impl<D: Device> L3<D> {
                     if let Some(ip) = net.interfaces.get(iface).and_then(|i| i.ip4) {
                         self.arp_request(net, iface, ip.address());
                     }
+                }
+                Deferred::StaticNeighbour { iface, ip } => {
+                    let (Some(cache), Some(mac)) = (self.arp.get_mut(iface), net.neighbors.lookup(iface, ip)) else {
+                        continue;
+                    };
+                    for p in cache.take(ip) {
+                        self.eth_output(net, iface, p, mac, EtherType::Ipv4);
+                    }
+                }
+                Deferred::Ip6Up { iface } => self.ip6_port_up(net, iface),
+                Deferred::Ping6 { dst, scope, ident, seq, size } => {
+                    self.ping6_send(net, scope, dst, ident, seq, size);
                 }
             }
         }
@@ -383,8 +446,12 @@ impl<D: Device> L3<D> {
         if !probe && net.martian_source(sender).is_some() {
             return self.count_drop(Counter::ArpMartian, iface, &m);
         }
-        // RFC 826: learn the sender if we already know it or it talks to us.
-        if !probe && (for_us || self.arp[iface].lookup(sender, self.now_ns).is_some()) {
+        // RFC 826: learn the sender if we already know it or it talks to us;
+        // never over a static entry (the operator's word wins).
+        if !probe
+            && (for_us || self.arp[iface].lookup(sender, self.now_ns).is_some())
+            && net.neighbors.lookup(iface, sender).is_none()
+        {
             let pending = self.arp[iface].insert(sender, repr.source_hardware_addr, self.now_ns);
             for p in pending {
                 self.eth_output(net, iface, p, repr.source_hardware_addr, EtherType::Ipv4);
@@ -415,7 +482,7 @@ impl<D: Device> L3<D> {
     }
 
     fn ip4_input(&mut self, net: &NetTables, iface: usize, mut m: D::Buf) -> Option<Ip4Delivery<D::Buf>> {
-        let (src, dst, protocol, header_len, total_len) = {
+        let (src, dst, protocol, header_len, total_len, fragment) = {
             let p = match ipv4::Packet::new_checked(&m.data()[ETH..]) {
                 Ok(p) => p,
                 Err(WireError::Truncated) => return self.drop(Counter::Ip4Truncated, iface, &m),
@@ -448,13 +515,20 @@ impl<D: Device> L3<D> {
                     Err(ipv4::OptionsError::Malformed) => return self.drop(Counter::Ip4BadOptions, iface, &m),
                 }
             }
-            if p.more_frags() || p.frag_offset() != 0 {
-                return self.drop(Counter::Ip4Fragment, iface, &m);
-            }
-            (p.src_addr(), p.dst_addr(), p.next_header(), p.header_len() as usize, p.total_len() as usize)
+            (
+                p.src_addr(),
+                p.dst_addr(),
+                p.next_header(),
+                p.header_len() as usize,
+                p.total_len() as usize,
+                p.more_frags() || p.frag_offset() != 0,
+            )
         };
         if net.local_interface(dst).is_none() {
             return self.drop(Counter::Ip4NotLocal, iface, &m);
+        }
+        if fragment {
+            return self.ip4_fragment_input(net, iface, m);
         }
         // Drop Ethernet padding so L4 sees exactly the IP payload.
         let want = ETH + total_len;
@@ -524,7 +598,7 @@ impl<D: Device> L3<D> {
                 };
                 let _ = w.tx.send(PingReply {
                     seq: seq_no,
-                    from: ip.src_addr(),
+                    from: ip.src_addr().into(),
                     ttl: ip.hop_limit(),
                     bytes: data_len,
                     rtt_ns,
@@ -641,7 +715,10 @@ impl<D: Device> L3<D> {
             return self.counters.inc(Counter::Ip4NoRoute);
         };
         let iface = route.port as usize;
-        match offload::tx_csum_prepare(m.data_mut(), self.caps[iface].offloads.tx) {
+        // A datagram to be fragmented gets its checksums here: the NIC
+        // would see only the pieces.
+        let tx = if m.len() > self.ip_mtu(iface) { CsumSet::default() } else { self.caps[iface].offloads.tx };
+        match offload::tx_csum_prepare(m.data_mut(), tx) {
             Ok(req) => m.request_tx_csum(ETH as u16, req),
             Err(_) => return self.counters.inc(Counter::Ip4OutputMalformed),
         }
@@ -649,7 +726,12 @@ impl<D: Device> L3<D> {
     }
 
     fn ip4_output_via(&mut self, net: &NetTables, m: D::Buf, iface: usize, next_hop: Ipv4Addr) {
-        if let Some(mac) = self.arp[iface].lookup(next_hop, self.now_ns) {
+        if m.len() > self.ip_mtu(iface) {
+            return self.ip4_fragment_output(net, m, iface, next_hop);
+        }
+        // Static entries first (one branch when there are none), then ours.
+        let mac = net.neighbors.lookup(iface, next_hop).or_else(|| self.arp[iface].lookup(next_hop, self.now_ns));
+        if let Some(mac) = mac {
             return self.eth_output(net, iface, m, mac, EtherType::Ipv4);
         }
         // Never resolve a broadcast, multicast or reserved address, or
@@ -717,6 +799,7 @@ impl<D: Device> L3<D> {
             }
         }
         self.ip6_timers(net);
+        self.reasm_timers(net);
     }
 
     /// The ARP entries of `iface`: (address, MAC, expiry time in ns).
