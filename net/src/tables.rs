@@ -9,8 +9,8 @@ use std::sync::{mpsc, Arc};
 use wire::ethernet::Address as MacAddress;
 use wire::ipv4::{self, Cidr};
 
-use crate::neighbor::StaticNeighbors;
 use crate::dad::DadState;
+use crate::neighbor::StaticNeighbors;
 use crate::route::RouteTable;
 use crate::route6::Route6Table;
 
