@@ -13,6 +13,7 @@ pub mod config;
 pub mod kbench;
 pub mod logging;
 pub mod metrics;
+pub mod pcap;
 pub mod pktgen;
 pub mod runtime;
 pub mod shell;

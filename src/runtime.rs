@@ -222,6 +222,8 @@ pub struct Runtime {
     pub tsc_hz: u64,
     /// What `show runtime` counts from (`clear runtime` moves it).
     pub runtime_base: crate::cli_runtime::Baseline,
+    /// `pcap trace`: the capture running, and what the last one wrote.
+    pub pcap: crate::pcap::PcapState,
     threads: Vec<JoinHandle<()>>,
     link_up: Vec<bool>,
     pool: Arc<Mempool>,
@@ -274,6 +276,7 @@ impl Runtime {
                 port_id: id,
                 mac: MacAddress(port.mac()),
                 ip4: ic.ip4,
+                ip6: ic.ip6.iter().map(|&c| net::tables::Ip6Address::new(c)).collect(),
                 accept_local: false,
             });
             ports.push(port);
@@ -292,8 +295,28 @@ impl Runtime {
                 .add(Route { prefix: r.prefix, port: r.interface as u16, next_hop: Some(r.via) })
                 .map_err(|e| StartError::Route(r.prefix.to_string(), e.to_string()))?;
         }
-        let tables =
-            Tables { net: NetTables { interfaces, routes, pings: Vec::new() }, upper: SessionShared::default() };
+        let mut routes6 = net::route6::Route6Table::new();
+        for (i, ic) in cfg.interfaces.iter().enumerate() {
+            for c in &ic.ip6 {
+                let prefix = wire::ipv6::Cidr::new(c.network(), c.prefix_len()).expect("valid prefix");
+                // Two addresses of one prefix on one interface share its route.
+                if routes6.lookup(c.address()).is_some_and(|r| r.prefix == prefix) {
+                    continue;
+                }
+                routes6
+                    .add(net::route6::Route6 { prefix, port: i as u16, next_hop: None })
+                    .map_err(|e| StartError::Route(prefix.to_string(), e.to_string()))?;
+            }
+        }
+        for r in &cfg.routes6 {
+            routes6
+                .add(net::route6::Route6 { prefix: r.prefix, port: r.interface as u16, next_hop: Some(r.via) })
+                .map_err(|e| StartError::Route(r.prefix.to_string(), e.to_string()))?;
+        }
+        let tables = Tables {
+            net: NetTables { interfaces, routes, routes6, neighbors: cfg.neighbors.clone(), ..NetTables::default() },
+            upper: SessionShared::default(),
+        };
         let (main, worker_barriers) = barrier(tables, n_workers);
         // Before the workers start: ports close their gates with it.
         for p in &mut ports {
@@ -366,8 +389,14 @@ impl Runtime {
             metrics: Default::default(),
             tsc_hz: eal.tsc_hz(),
             runtime_base: Default::default(),
+            pcap: Default::default(),
             _eal: eal,
         };
+        // DAD for the configured IPv6 addresses, run by worker 0 (again on
+        // each link-up); the link-local address is announced meanwhile.
+        for i in 0..rt.ports.len() {
+            rt.rpc(0, move |w| w.io.defer_ip6_up(i));
+        }
         for (i, spec) in rt.cfg.apps.clone().iter().enumerate() {
             match crate::apps::start(&mut rt, spec) {
                 Ok(Some(client)) => rt.clients.push(client),
@@ -454,6 +483,7 @@ impl Runtime {
         }
         if c.up && !self.link_up[i] {
             self.rpc(0, move |w| w.io.defer_garp(i));
+            self.rpc(0, move |w| w.io.defer_ip6_up(i));
         }
         self.link_up[i] = c.up;
     }
@@ -470,6 +500,35 @@ impl Runtime {
             self.link_changed(i, c);
         }
         Ok(())
+    }
+
+    /// `set ip neighbor NAME IP MAC`: publish a static entry to every worker
+    /// under the barrier; each then drops the dynamic entry it shadows (and
+    /// sends what waited for it). Returns the MAC it replaced, if any.
+    pub fn set_neighbor(&mut self, name: &str, ip: &str, mac: &str) -> Result<Option<MacAddress>, String> {
+        let net = &self.ctx.barrier.tables().net;
+        let n = net::neighbor::parse_static4(net.interfaces.iter().map(|i| (i.name.as_str(), i.ip4)), name, ip, mac)
+            .map_err(|e| e.to_string())?;
+        let old = self.ctx.barrier.sync().net.neighbors.set(n.iface, n.ip, n.mac).map_err(|e| e.to_string())?;
+        for w in 0..self.ctx.workers.len() {
+            self.rpc(w, move |st| st.io.defer_static_neighbour(n.iface, n.ip));
+        }
+        Ok(old)
+    }
+
+    /// `del ip neighbor NAME IP`: remove a static entry (the next packet
+    /// for the address asks ARP again). Returns its MAC.
+    pub fn del_neighbor(&mut self, name: &str, ip: &str) -> Result<MacAddress, String> {
+        let net = &self.ctx.barrier.tables().net;
+        let (iface, addr) =
+            net::neighbor::parse_iface_ip4(net.interfaces.iter().map(|i| (i.name.as_str(), i.ip4)), name, ip)
+                .map_err(|e| e.to_string())?;
+        let missing = || format!("{addr} has no static entry on {name}");
+        // Read first: a delete of nothing need not stop the workers.
+        if net.neighbors.lookup(iface, addr).is_none() {
+            return Err(missing());
+        }
+        self.ctx.barrier.sync().net.neighbors.remove(iface, addr).ok_or_else(missing)
     }
 
     /// Descriptors whose readiness means a port needs `check_links` (memif

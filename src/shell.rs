@@ -499,7 +499,7 @@ mod test {
         let g = g();
         assert_eq!(g.complete("sh"), (0, vec!["show".to_string()]));
         assert_eq!(g.complete("show runt"), (5, vec!["runtime".to_string()]));
-        let words = ["interface", "ip"].map(String::from).to_vec();
+        let words = ["interface", "ip", "ip6"].map(String::from).to_vec();
         assert_eq!(g.complete("show i"), (5, words));
         assert!(g.help("show ").contains("  runtime\n"));
         assert!(g.help("show ru").contains("  runtime\n") && !g.help("show ru").contains("errors"));

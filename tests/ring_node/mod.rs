@@ -75,10 +75,11 @@ impl RingNode {
                 port_id,
                 mac: Mac(port.mac()),
                 ip4,
+                ip6: Vec::new(),
                 accept_local: true,
             }],
             routes,
-            pings: Vec::new(),
+            ..NetTables::default()
         };
         let (main, mut wbs) = barrier(Tables { net, upper: SessionShared::default() }, 1);
         let (to_worker, from_main) = rpc_channel::<NodeWorker>(256);

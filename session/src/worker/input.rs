@@ -25,7 +25,10 @@ impl<S: Seam> SessionWorker<S> {
     /// one its session when its handshake completes), else a listener
     /// (SYN: half-open or cookie; bare ACK: maybe a cookie), else a RST.
     pub(super) fn tcp_input(&mut self, io: &mut S, net: &NetTables, shared: &SessionShared, d: Ip4Delivery<S::Buf>) {
-        let Some(seg) = self.tcp.parse(io, &d) else { return };
+        let seg = match self.tcp.parse(io, &d) {
+            Ok(seg) => seg,
+            Err(reason) => return io.capture_drop(&d, reason),
+        };
         let end = (seg.payload_offset + seg.repr.payload_len).min(d.buf.len());
         let payload = &d.buf.data()[seg.payload_offset.min(end)..end];
         let worker = self.index;
@@ -84,7 +87,10 @@ impl<S: Seam> SessionWorker<S> {
     /// UDP input: existing connection, else a listener (new session, if
     /// admitted), else ICMP port unreachable.
     pub(super) fn udp_input(&mut self, io: &mut S, net: &NetTables, shared: &SessionShared, d: Ip4Delivery<S::Buf>) {
-        let Some(u) = self.udp.parse(io, &d) else { return };
+        let u = match self.udp.parse(io, &d) {
+            Ok(u) => u,
+            Err(reason) => return io.capture_drop(&d, reason),
+        };
         self.udp.counters.inc(UdpCounter::RxDatagrams);
         let session = match self.udp.lookup(&u.tuple, io.now_ns()) {
             Some((s, promoted)) => {
@@ -98,6 +104,7 @@ impl<S: Seam> SessionWorker<S> {
                     shared.control.lookup_listener(0, 0, Proto::Udp, *u.tuple.local.ip(), u.tuple.local.port(), false)
                 else {
                     self.udp.counters.inc(UdpCounter::NoListener);
+                    io.capture_drop(&d, UdpCounter::NoListener.name());
                     io.icmp_unreachable(net, &d, icmp::PORT_UNREACHABLE);
                     return;
                 };
