@@ -74,6 +74,7 @@ fn main() {
         .allowlist_function("rte_strerror")
         .allowlist_function("rte_thread_(register|unregister)")
         .allowlist_function("rte_socket_id")
+        .allowlist_function("rte_get_tsc_hz")
         .allowlist_function("rte_lcore_count")
         .allowlist_function("rte_pktmbuf_pool_create")
         .allowlist_function("rte_pktmbuf_free_bulk")

@@ -9,7 +9,7 @@
 
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Write};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::unix::net::UnixStream;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -34,11 +34,20 @@ commands:
   show counters             every counter, per worker
   clear errors              zero all counters
   show threads              main thread and workers: core, lcore, packets
-  show ip arp               ARP cache entries of every worker
+  show runtime              per worker: loops/s, packets per rx burst, busy/polling/sleeping
+                            time, ns per packet in each loop stage
+  clear runtime             show runtime counts from now
+  show ip arp               ARP entries: static ones, then every worker's cache
+  set ip neighbor NAME IP MAC [static]
+                            static neighbour entry for every worker (never expires)
+  del ip neighbor NAME IP   remove one (the address is resolved by ARP again)
   show ip route             the route table
+  show ip6 route            the IPv6 route table (connected prefixes, [[route6]])
+  show ip6 neighbors        IPv6 neighbour cache entries of every worker, with states
   show buffers              mbuf pool usage
   show version              build facts
   ping ADDR [count N] [size N] [interval SECONDS]
+                            ADDR: IPv4, IPv6, or link-local IPv6 as fe80::1%NAME
                             (runs as a job: other commands are served meanwhile)
   show cli                  CLI socket: limits, connections, jobs
   show fault                fault injection settings and counts
@@ -47,6 +56,10 @@ commands:
             [seed N] [hold MICROSECONDS]
                             change fault injection on every worker (unnamed
                             settings keep their values; off zeroes the rates)
+  pcap trace [rx] [tx] [drop] [interface NAME|any] [max N] [file PATH] [snaplen N]
+                            capture frames to a pcapng file (max 10000, snaplen
+                            2048, file /tmp/dpnode.pcapng unless given)
+  pcap trace status | off   what it took so far | stop and write the file
   help                      this text";
 
 fn help() -> String {
@@ -105,7 +118,8 @@ pub const JSON: &str = "--json";
 
 /// The commands that answer in JSON too.
 pub const JSON_COMMANDS: &str = "show interface [NAME], show errors, show counters, show session [verbose], \
-                                 show app [server|client|verbose|ns|INDEX [verbose]], show tcp stats";
+                                 show app [server|client|verbose|ns|INDEX [verbose]], show tcp stats, show ip arp, \
+                                 pcap trace status, show runtime";
 
 /// `--json WORDS`: the snapshot that command's text is made from, as JSON.
 pub fn json(rt: &mut Runtime, words: &[&str]) -> CliResult {
@@ -122,6 +136,9 @@ pub fn json(rt: &mut Runtime, words: &[&str]) -> CliResult {
         ["show", "session", rest @ ..] => to_json(&s::sessions_view(rt, rest)?),
         ["show", "app", rest @ ..] => to_json(&s::app_view(rt, rest)?),
         ["show", "tcp", "stats"] => to_json(&s::tcp_stats_snapshot(rt)),
+        ["show", "runtime"] => to_json(&crate::cli_runtime::snapshot(rt)),
+        ["pcap", "trace", "status"] => to_json(&crate::pcap::status(rt)),
+        ["show", "ip", "arp" | "neighbor" | "neighbors"] => to_json(&arp_snapshot(rt)),
         _ => err(format!("--json: not available for {:?}; it is for: {JSON_COMMANDS}", words.join(" "))),
     }
 }
@@ -151,8 +168,22 @@ pub fn execute(rt: &mut Runtime, words: &[&str]) -> CliResult {
             Ok(String::new())
         }
         ["show", "threads"] => Ok(show_threads(rt)),
-        ["show", "ip", "arp"] => Ok(show_arp(rt)),
+        ["show", "runtime"] => Ok(crate::cli_runtime::text(&crate::cli_runtime::snapshot(rt))),
+        ["clear", "runtime"] => {
+            crate::cli_runtime::clear(rt);
+            Ok(String::new())
+        }
+        ["show", "ip", "arp" | "neighbor" | "neighbors"] => Ok(arp_text(&arp_snapshot(rt))),
+        ["set", "ip", "neighbor", rest @ ..] => set_neighbor(rt, rest),
+        ["del", "ip", "neighbor", rest @ ..] => match rest {
+            [name, ip] => {
+                rt.del_neighbor(name, ip).map(|_| String::new()).map_err(|e| CliError(format!("del ip neighbor: {e}")))
+            }
+            _ => err("usage: del ip neighbor NAME IP"),
+        },
         ["show", "ip", "route" | "fib"] => Ok(show_route(rt)),
+        ["show", "ip6", "route" | "fib"] => Ok(show_route6(rt)),
+        ["show", "ip6", "neighbors" | "neighbours" | "neighbor" | "neigh"] => Ok(show_neighbors6(rt)),
         ["show", "buffers"] => {
             Ok(format!("pool dpn_pool: {} in use, {} available\n", rt.mbufs_in_use(), rt.mbufs_available()))
         }
@@ -166,6 +197,7 @@ pub fn execute(rt: &mut Runtime, words: &[&str]) -> CliResult {
         ["show", "metrics"] => Ok(show_metrics(rt)),
         ["show", "fault"] => Ok(show_fault(rt)),
         ["set", "fault", rest @ ..] => set_fault(rt, rest),
+        ["pcap", "trace", rest @ ..] => crate::pcap::trace(rt, rest).map_err(CliError),
         _ => err(format!("unknown command: {:?}\n{}", words.join(" "), help())),
     }
 }
@@ -203,27 +235,78 @@ fn show_threads(rt: &Runtime) -> String {
     out
 }
 
-fn show_arp(rt: &mut Runtime) -> String {
-    let names: Vec<String> = rt.ctx.barrier.tables().net.interfaces.iter().map(|i| i.name.clone()).collect();
+/// One line of `show ip arp`.
+#[derive(serde::Serialize)]
+pub struct ArpEntry {
+    /// The worker whose cache holds it; `None` for a static entry (every worker's).
+    pub worker: Option<usize>,
+    /// The neighbour's address.
+    pub ip: Ipv4Addr,
+    /// Its MAC.
+    pub mac: String,
+    /// The interface.
+    pub interface: String,
+    /// Seconds until it expires; `None` for a static entry (never).
+    pub expires_s: Option<u64>,
+    /// `static` or `dynamic`.
+    pub kind: &'static str,
+}
+
+/// Static entries (from the shared tables), then each worker's cache.
+fn arp_snapshot(rt: &mut Runtime) -> Vec<ArpEntry> {
+    let net = &rt.ctx.barrier.tables().net;
+    let names: Vec<String> = net.interfaces.iter().map(|i| i.name.clone()).collect();
+    let name = |i: usize| names.get(i).cloned().unwrap_or_else(|| "?".into());
+    let mut out: Vec<ArpEntry> = net
+        .neighbors
+        .iter()
+        .map(|(i, ip, mac)| ArpEntry {
+            worker: None,
+            ip,
+            mac: mac.to_string(),
+            interface: name(i),
+            expires_s: None,
+            kind: "static",
+        })
+        .collect();
     let per_worker = rt.ask_workers(|w| (0..w.io.interfaces()).map(|i| w.io.arp_entries(i)).collect::<Vec<_>>());
     let now = net::control::worker::now_ns();
-    let mut out = format!("{:<8} {:<16} {:<18} {:<10} {}\n", "Worker", "IP4", "MAC", "Interface", "Expires(s)");
     for (w, ifaces) in per_worker.iter().enumerate() {
         for (i, entries) in ifaces.iter().enumerate() {
-            for (ip, mac, exp) in entries {
-                let _ = writeln!(
-                    out,
-                    "{:<8} {:<16} {:<18} {:<10} {:.0}",
-                    w,
-                    ip.to_string(),
-                    mac.to_string(),
-                    names.get(i).map(String::as_str).unwrap_or("?"),
-                    exp.saturating_sub(now) as f64 / 1e9
-                );
-            }
+            out.extend(entries.iter().map(|&(ip, mac, exp)| ArpEntry {
+                worker: Some(w),
+                ip,
+                mac: mac.to_string(),
+                interface: name(i),
+                expires_s: Some(exp.saturating_sub(now) / 1_000_000_000),
+                kind: "dynamic",
+            }));
         }
     }
     out
+}
+
+fn arp_text(entries: &[ArpEntry]) -> String {
+    let mut out =
+        format!("{:<8} {:<16} {:<18} {:<10} {:<10} {}\n", "Worker", "IP4", "MAC", "Interface", "Expires(s)", "Flags");
+    for e in entries {
+        let w = e.worker.map_or("all".into(), |w| w.to_string());
+        let exp = e.expires_s.map_or("never".into(), |s| s.to_string());
+        let _ = writeln!(out, "{w:<8} {:<16} {:<18} {:<10} {exp:<10} {}", e.ip.to_string(), e.mac, e.interface, e.kind);
+    }
+    out
+}
+
+fn set_neighbor(rt: &mut Runtime, rest: &[&str]) -> CliResult {
+    let (name, ip, mac) = match rest {
+        [name, ip, mac] | [name, ip, mac, "static"] => (name, ip, mac),
+        _ => return err("usage: set ip neighbor NAME IP MAC [static] (every entry set here is static)"),
+    };
+    match rt.set_neighbor(name, ip, mac) {
+        Ok(Some(old)) => Ok(format!("{ip} on {name}: {old} replaced by {mac}\n")),
+        Ok(None) => Ok(String::new()),
+        Err(e) => err(format!("set ip neighbor: {e}")),
+    }
 }
 
 fn show_route(rt: &Runtime) -> String {
@@ -233,6 +316,48 @@ fn show_route(rt: &Runtime) -> String {
         let nh = r.next_hop.map(|a| a.to_string()).unwrap_or_else(|| "connected".into());
         let name = net.interfaces.get(r.port as usize).map(|i| i.name.as_str()).unwrap_or("?");
         let _ = writeln!(out, "{:<20} {:<16} {}", r.prefix.to_string(), nh, name);
+    }
+    out
+}
+
+fn show_route6(rt: &Runtime) -> String {
+    let net = &rt.ctx.barrier.tables().net;
+    let mut out = format!("{:<44} {:<40} {}\n", "Prefix", "Next hop", "Interface");
+    for r in net.routes6.iter() {
+        let nh = r.next_hop.map(|a| a.to_string()).unwrap_or_else(|| "connected".into());
+        let name = net.interfaces.get(r.port as usize).map(|i| i.name.as_str()).unwrap_or("?");
+        let _ = writeln!(out, "{:<44} {:<40} {}", r.prefix.to_string(), nh, name);
+    }
+    out
+}
+
+fn show_neighbors6(rt: &mut Runtime) -> String {
+    let names: Vec<String> = rt.ctx.barrier.tables().net.interfaces.iter().map(|i| i.name.clone()).collect();
+    let per_worker = rt.ask_workers(|w| (0..w.io.interfaces()).map(|i| w.io.ip6_neighbors(i)).collect::<Vec<_>>());
+    let mut out =
+        format!("{:<8} {:<40} {:<18} {:<11} {:<10} {}\n", "Worker", "IP6", "MAC", "State", "Interface", "Flags");
+    for (w, ifaces) in per_worker.iter().enumerate() {
+        for (i, entries) in ifaces.iter().enumerate() {
+            for e in entries {
+                let mut flags = String::new();
+                if e.is_router {
+                    flags.push_str("router ");
+                }
+                if e.pending > 0 {
+                    let _ = write!(flags, "{} queued", e.pending);
+                }
+                let _ = writeln!(
+                    out,
+                    "{:<8} {:<40} {:<18} {:<11} {:<10} {}",
+                    w,
+                    e.ip.to_string(),
+                    e.mac.map(|m| m.to_string()).unwrap_or_else(|| "-".into()),
+                    e.state.as_str(),
+                    names.get(i).map(String::as_str).unwrap_or("?"),
+                    flags.trim_end()
+                );
+            }
+        }
     }
     out
 }
@@ -269,9 +394,54 @@ fn show_metrics(rt: &Runtime) -> String {
     out
 }
 
+/// The destination of `ping ADDR` (IPv4, IPv6, or link-local IPv6 with
+/// `%INTERFACE`) and the interface of a link-local one; an error when the
+/// node has no route or no usable source for it.
+fn ping_target(rt: &Runtime, addr: &str) -> Result<(IpAddr, usize), CliError> {
+    if let Ok(v4) = addr.parse::<Ipv4Addr>() {
+        if rt.source_for(v4).is_none() {
+            return err(format!("ping: no route to {v4}"));
+        }
+        return Ok((IpAddr::V4(v4), 0));
+    }
+    let (a, zone) = match addr.split_once('%') {
+        Some((a, z)) => (a, Some(z)),
+        None => (addr, None),
+    };
+    let Ok(v6) = a.parse::<Ipv6Addr>() else {
+        return err(format!("ping: {addr:?} is not an IPv4 or IPv6 address"));
+    };
+    let net = &rt.ctx.barrier.tables().net;
+    let scope = match zone {
+        Some(z) => net
+            .interfaces
+            .iter()
+            .position(|i| i.name == z)
+            .ok_or_else(|| CliError(format!("ping: no interface named {z:?}")))?,
+        None => 0,
+    };
+    if v6.is_unspecified() || v6.is_loopback() {
+        return err(format!("ping: {v6} cannot be pinged over a port"));
+    }
+    if wire::ipv6::is_link_local(v6) || v6.is_multicast() {
+        if net.interfaces.is_empty() {
+            return err("ping: no interface");
+        }
+        return Ok((IpAddr::V6(v6), scope));
+    }
+    let Some(r) = net.routes6.lookup(v6) else { return err(format!("ping: no route to {v6}")) };
+    let usable = net.interfaces.get(r.port as usize).is_some_and(|i| i.ip6.iter().any(|a| a.is_usable()));
+    if !usable {
+        return err(format!("ping: no usable IPv6 source for {v6} (addresses tentative or duplicate)"));
+    }
+    Ok((IpAddr::V6(v6), scope))
+}
+
 /// `ping ADDR [count N] [size N] [interval S]` as a job.
 pub struct PingJob {
-    dst: Ipv4Addr,
+    dst: IpAddr,
+    /// The interface of a link-local IPv6 destination.
+    scope: usize,
     ident: u16,
     size: usize,
     count: u32,
@@ -286,7 +456,7 @@ pub struct PingJob {
 fn ping(rt: &mut Runtime, rest: &[&str]) -> Result<PingJob, CliError> {
     use shm::limits::{PING_COUNT, PING_INTERVAL, PING_SIZE};
     let Some(addr) = rest.first() else { return err("usage: ping ADDR [count N] [size N] [interval SECONDS]") };
-    let dst: Ipv4Addr = addr.parse().map_err(|_| CliError(format!("ping: {addr:?} is not an IPv4 address")))?;
+    let (dst, scope) = ping_target(rt, addr)?;
     let (mut count, mut size, mut interval) = (5u32, 56usize, 1.0f64);
     let mut it = rest[1..].iter();
     while let Some(&w) = it.next() {
@@ -299,15 +469,13 @@ fn ping(rt: &mut Runtime, rest: &[&str]) -> Result<PingJob, CliError> {
             other => return err(format!("ping: unknown option {other:?} (count, size, interval)")),
         }
     }
-    if rt.source_for(dst).is_none() {
-        return err(format!("ping: no route to {dst}"));
-    }
     let ident = rt.next_ping_ident;
     rt.next_ping_ident = rt.next_ping_ident.wrapping_add(1);
     let (tx, rx) = mpsc::channel::<PingReply>();
     rt.ctx.barrier.sync().net.pings.push(PingWaiter { ident, tx });
     Ok(PingJob {
         dst,
+        scope,
         ident,
         size,
         count,
@@ -326,8 +494,11 @@ impl Job for PingJob {
         // Request k goes out k-1 intervals after the start.
         while self.sent < self.count && now >= self.start + self.step * self.sent {
             self.sent += 1;
-            let (dst, ident, s, size) = (self.dst, self.ident, self.sent as u16, self.size);
-            rt.rpc(0, move |w| w.io.defer_ping(dst, ident, s, size));
+            let (ident, s, size, scope) = (self.ident, self.sent as u16, self.size, self.scope);
+            match self.dst {
+                IpAddr::V4(dst) => rt.rpc(0, move |w| w.io.defer_ping(dst, ident, s, size)),
+                IpAddr::V6(dst) => rt.rpc(0, move |w| w.io.defer_ping6(dst, scope, ident, s, size)),
+            }
         }
         while let Ok(r) = self.rx.try_recv() {
             ping_record(&mut self.out, &mut self.rtts, r);

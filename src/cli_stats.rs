@@ -25,6 +25,10 @@ pub struct InterfaceSnapshot {
     pub mac: String,
     /// IPv4 address and prefix length, if it has one.
     pub ip4: Option<String>,
+    /// The link-local IPv6 address (derived from the MAC).
+    pub ip6_link_local: String,
+    /// Configured IPv6 addresses and their DAD state.
+    pub ip6: Vec<Ip6AddressSnapshot>,
     /// Frames received (the PMD's count).
     pub rx_packets: u64,
     /// Bytes received.
@@ -76,6 +80,15 @@ impl InterfaceSnapshot {
     pub fn drops(&self) -> u64 {
         self.rx_missed + self.rx_errors + self.tx_errors + self.rx_nombuf
     }
+}
+
+/// A configured IPv6 address, as `show interface` prints it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Ip6AddressSnapshot {
+    /// Address and prefix length.
+    pub address: String,
+    /// `tentative`, `preferred` or `duplicate`.
+    pub state: &'static str,
 }
 
 /// Where a port's RSS redirection table came from.
@@ -166,6 +179,12 @@ pub fn interfaces_snapshot(rt: &Runtime, rest: &[&str]) -> Result<Vec<InterfaceS
             up: link.up,
             mac: ifc.mac.to_string(),
             ip4: ifc.ip4.map(|c| c.to_string()),
+            ip6_link_local: wire::ipv6::link_local_from_mac(ifc.mac).to_string(),
+            ip6: ifc
+                .ip6
+                .iter()
+                .map(|a| Ip6AddressSnapshot { address: a.cidr.to_string(), state: a.dad.get().as_str() })
+                .collect(),
             rx_packets: s.rx_packets,
             rx_bytes: s.rx_bytes,
             tx_packets: s.tx_packets,
@@ -233,6 +252,11 @@ pub fn interfaces_text(ifs: &[InterfaceSnapshot]) -> String {
             i.tx_errors,
             i.rx_nombuf
         );
+        let mut ip6 = format!("           ip6 {}/64 (link-local)", i.ip6_link_local);
+        for a in &i.ip6 {
+            let _ = write!(ip6, ", {} ({})", a.address, a.state);
+        }
+        let _ = writeln!(out, "{ip6}");
         let reta = match i.reta {
             Reta::Off => "-".to_string(),
             Reta::Programmed { entries } => format!("{entries} entries, programmed"),

@@ -5,7 +5,7 @@
 //! nothing. The embedded default ([`DEFAULT_CONFIG`]) starts on a fresh
 //! machine: one `net_tap` port, one worker, hugepages only if reserved.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -141,6 +141,9 @@ pub struct InterfaceSection {
     pub vdev: String,
     /// IPv4 address and prefix, `a.b.c.d/len`.
     pub ip4: Option<String>,
+    /// IPv6 addresses and prefixes, `["fd00:198:18::2/64", ...]`.
+    #[serde(default)]
+    pub ip6: Vec<String>,
     /// MTU to program.
     pub mtu: Option<u16>,
     /// Use the NIC's checksum offloads when it has them (default true).
@@ -156,6 +159,30 @@ pub struct RouteSection {
     /// Next-hop address.
     pub via: String,
     /// Interface name; if absent, the interface whose subnet holds `via`.
+    pub interface: Option<String>,
+}
+
+/// `[[neighbor]]`: a static neighbour entry (never expires, never asked for).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NeighborSection {
+    /// Interface name.
+    pub interface: String,
+    /// The neighbour's IPv4 address.
+    pub ip: String,
+    /// Its MAC, `aa:bb:cc:dd:ee:ff`.
+    pub mac: String,
+}
+
+/// `[[route6]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route6Section {
+    /// Destination prefix, `2001:db8::/32` (`::/0` = default gateway).
+    pub prefix: String,
+    /// Next-hop address (a link-local one needs `interface`).
+    pub via: String,
+    /// Interface name; if absent, the interface whose IPv6 prefix holds `via`.
     pub interface: Option<String>,
 }
 
@@ -305,6 +332,10 @@ struct RawConfig {
     interface: Vec<InterfaceSection>,
     #[serde(default)]
     route: Vec<RouteSection>,
+    #[serde(default)]
+    neighbor: Vec<NeighborSection>,
+    #[serde(default)]
+    route6: Vec<Route6Section>,
     #[serde(default)]
     workers: WorkersSection,
     #[serde(default)]
@@ -481,6 +512,8 @@ pub struct InterfaceConfig {
     pub device: String,
     /// Address.
     pub ip4: Option<Cidr>,
+    /// IPv6 addresses (validated: see [`check_ip6_address`]).
+    pub ip6: Vec<wire::ipv6::Cidr>,
     /// MTU.
     pub mtu: Option<u16>,
     /// Use checksum offloads.
@@ -498,6 +531,38 @@ pub struct RouteConfig {
     pub interface: usize,
 }
 
+/// A validated IPv6 route.
+#[derive(Debug, Clone)]
+pub struct Route6Config {
+    /// Destination.
+    pub prefix: wire::ipv6::Cidr,
+    /// Next hop.
+    pub via: Ipv6Addr,
+    /// Interface index.
+    pub interface: usize,
+}
+
+/// Why `c` cannot be an interface's configured IPv6 address, if it cannot.
+pub fn check_ip6_address(c: wire::ipv6::Cidr) -> Result<(), String> {
+    let a = c.address();
+    let why = if c.prefix_len() == 0 {
+        "has prefix length 0 (give the prefix of its link, e.g. /64)"
+    } else if a.is_unspecified() {
+        "is the unspecified address"
+    } else if a.is_loopback() {
+        "is the loopback address"
+    } else if a.is_multicast() {
+        "is a multicast group"
+    } else if wire::ipv6::is_link_local(a) {
+        "is link-local (the node derives its link-local address from the MAC)"
+    } else if a.to_ipv4_mapped().is_some() {
+        "is an IPv4-mapped address"
+    } else {
+        return Ok(());
+    };
+    Err(format!("{c} {why}"))
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -507,6 +572,10 @@ pub struct Config {
     pub interfaces: Vec<InterfaceConfig>,
     /// Routes beyond the connected ones.
     pub routes: Vec<RouteConfig>,
+    /// Static neighbours (`[[neighbor]]`), checked and without duplicates.
+    pub neighbors: net::neighbor::StaticNeighbors<Ipv4Addr>,
+    /// IPv6 routes beyond the connected ones.
+    pub routes6: Vec<Route6Config>,
     /// Worker cores (resolved, never empty).
     pub cores: Vec<usize>,
     /// Idle policy.
@@ -558,6 +627,7 @@ impl RawConfig {
         };
         lim(&limits::MEMORY_MB, "memory_mb", self.dpdk.memory_mb.into())?;
         check_memory(self.dpdk.memory_mb, self.dpdk.hugepages, crate::runtime::free_hugepage_mb(), available_mb())?;
+        check_eal_args(&self.dpdk.eal_args)?;
         lim(&limits::MBUFS, "mbufs", self.dpdk.mbufs.into())?;
         lim(&limits::MBUF_CACHE, "mbuf_cache", self.dpdk.mbuf_cache.into())?;
         lim(&limits::DESCRIPTORS, "rx_desc", self.dpdk.rx_desc.into())?;
@@ -585,11 +655,28 @@ impl RawConfig {
             if let Some(m) = s.mtu {
                 limits::MTU.check(m.into()).map_err(|e| invalid(key("mtu"), e.reason))?;
             }
+            let mut ip6: Vec<wire::ipv6::Cidr> = Vec::new();
+            for t in &s.ip6 {
+                let c: wire::ipv6::Cidr = t.parse().map_err(|_| {
+                    invalid(key("ip6"), format!("{t:?} is not an IPv6 address/prefix like fd00:198:18::2/64"))
+                })?;
+                check_ip6_address(c).map_err(|r| invalid(key("ip6"), r))?;
+                if ip6.iter().any(|x| x.address() == c.address()) {
+                    return Err(invalid(key("ip6"), format!("{} is listed twice", c.address())));
+                }
+                if let Some(j) =
+                    interfaces.iter().position(|x: &InterfaceConfig| x.ip6.iter().any(|y| y.address() == c.address()))
+                {
+                    return Err(invalid(key("ip6"), format!("{} is also interface[{j}]'s", c.address())));
+                }
+                ip6.push(c);
+            }
             interfaces.push(InterfaceConfig {
                 name: s.name.clone(),
                 vdev: s.vdev.clone(),
                 device,
                 ip4,
+                ip6,
                 mtu: s.mtu,
                 checksum_offload: s.checksum_offload.unwrap_or(true),
             });
@@ -613,6 +700,41 @@ impl RawConfig {
                 })?,
             };
             routes.push(RouteConfig { prefix, via, interface });
+        }
+        let neighbors = neighbors(&self.neighbor, &interfaces)?;
+        let mut routes6 = Vec::new();
+        for (i, r) in self.route6.iter().enumerate() {
+            let key = |f: &str| format!("route6[{i}].{f}");
+            let prefix: wire::ipv6::Cidr = r
+                .prefix
+                .parse()
+                .map_err(|_| invalid(key("prefix"), format!("{:?} is not an IPv6 prefix like ::/0", r.prefix)))?;
+            if prefix.address().is_multicast() {
+                return Err(invalid(key("prefix"), format!("{prefix} is multicast; groups are not routed")));
+            }
+            let via: Ipv6Addr =
+                r.via.parse().map_err(|_| invalid(key("via"), format!("{:?} is not an IPv6 address", r.via)))?;
+            if via.is_unspecified() || via.is_loopback() || via.is_multicast() {
+                return Err(invalid(key("via"), format!("{via} cannot be a next hop")));
+            }
+            let interface = match &r.interface {
+                Some(n) => interfaces
+                    .iter()
+                    .position(|x| &x.name == n)
+                    .ok_or_else(|| invalid(key("interface"), format!("no interface named {n:?}")))?,
+                None if wire::ipv6::is_link_local(via) => {
+                    return Err(invalid(key("interface"), format!("{via} is link-local: name its interface")))
+                }
+                None => interfaces.iter().position(|x| x.ip6.iter().any(|c| c.contains(via))).ok_or_else(|| {
+                    invalid(key("via"), format!("{via} is on no interface's IPv6 prefix; name the interface"))
+                })?,
+            };
+            if routes6.iter().any(|x: &Route6Config| {
+                x.prefix.network() == prefix.network() && x.prefix.prefix_len() == prefix.prefix_len()
+            }) {
+                return Err(invalid(key("prefix"), format!("{prefix} has another [[route6]]")));
+            }
+            routes6.push(Route6Config { prefix, via, interface });
         }
         let ncpu = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         let cores =
@@ -695,6 +817,8 @@ impl RawConfig {
             dpdk: self.dpdk,
             interfaces,
             routes,
+            neighbors,
+            routes6,
             cores,
             idle,
             cli_socket,
@@ -709,6 +833,32 @@ impl RawConfig {
             metrics_listen: self.metrics.listen,
         })
     }
+}
+
+/// `[[neighbor]]` entries, checked as the CLI checks them; the same address
+/// twice on one interface is an error.
+fn neighbors(
+    sections: &[NeighborSection],
+    interfaces: &[InterfaceConfig],
+) -> Result<net::neighbor::StaticNeighbors<Ipv4Addr>, ConfigError> {
+    let mut table = net::neighbor::StaticNeighbors::new();
+    let mut seen: Vec<(usize, Ipv4Addr)> = Vec::new();
+    for (i, n) in sections.iter().enumerate() {
+        let names = interfaces.iter().map(|x| (x.name.as_str(), x.ip4));
+        let e = net::neighbor::parse_static4(names, &n.interface, &n.ip, &n.mac).map_err(|e| match e.field() {
+            "" => invalid(format!("neighbor[{i}]"), e.to_string()),
+            f => invalid(format!("neighbor[{i}].{f}"), e.to_string()),
+        })?;
+        if let Some(j) = seen.iter().position(|&s| s == (e.iface, e.ip)) {
+            return Err(invalid(
+                format!("neighbor[{i}].ip"),
+                format!("{} on {} is also neighbor[{j}]'s", e.ip, n.interface),
+            ));
+        }
+        table.set(e.iface, e.ip, e.mac).map_err(|e| invalid(format!("neighbor[{i}]"), e.to_string()))?;
+        seen.push((e.iface, e.ip));
+    }
+    Ok(table)
 }
 
 /// Whether two socket paths name the same file (lexically: `a//b`, `./a` and `a` are the same).
@@ -752,6 +902,47 @@ fn check_memory(
         )),
         _ => Ok(()),
     }
+}
+
+/// EAL options the node derives itself (`runtime::eal_args`), and the
+/// config key to use instead: giving one in `dpdk.eal_args` too makes the
+/// EAL refuse the whole command line (or silently fight the node's choice).
+const DERIVED_EAL_OPTIONS: &[(&[&str], &str)] = &[
+    (
+        &["--no-huge", "--in-memory", "--no-shconf", "--legacy-mem", "--huge-unlink"],
+        "dpdk.hugepages (\"off\" for no hugepages; the node picks --in-memory, or --no-huge --no-shconf, from it)",
+    ),
+    (&["-m", "--socket-mem", "--socket-limit"], "dpdk.memory_mb"),
+    (
+        &["-l", "-c", "--lcores", "--main-lcore", "--master-lcore", "-s", "--service-lcores"],
+        "[workers] cores (the node registers its own threads)",
+    ),
+    (
+        &["--vdev", "-a", "--allow", "-w", "--pci-whitelist", "--no-pci"],
+        "[[interface]] vdev (a virtual device or a PCI address)",
+    ),
+    (&["--proc-type"], "nothing: the node is always a primary process"),
+];
+
+/// `dpdk.eal_args` must not repeat or contradict what the node derives
+/// ([`DERIVED_EAL_OPTIONS`]); other EAL options pass through.
+fn check_eal_args(args: &[String]) -> Result<(), ConfigError> {
+    for (i, a) in args.iter().enumerate() {
+        // `--opt=value`, `--opt value`, `-mVALUE` and `-m VALUE` all name the option.
+        let name = a.split('=').next().unwrap_or(a);
+        let hit = DERIVED_EAL_OPTIONS.iter().find(|(opts, _)| {
+            opts.iter().any(|o| {
+                name == *o || (o.len() == 2 && !o.starts_with("--") && name.starts_with(o) && !name.starts_with("--"))
+            })
+        });
+        if let Some((_, instead)) = hit {
+            return Err(invalid(
+                format!("dpdk.eal_args[{i}]"),
+                format!("{a:?} conflicts with the EAL arguments the node derives; set {instead} instead"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Checks `[[interface]] vdev` (`DEVICE[,KEY[=VALUE]]...`, DEVICE a virtual
@@ -918,6 +1109,28 @@ mod test {
     }
 
     #[test]
+    fn eal_args_that_conflict_with_derived_ones_name_the_key_and_what_to_write() {
+        let cfg = |args: &str| format!("[dpdk]\neal_args = [{args}]\n[[interface]]\nname='a'\nvdev='net_null0'\n");
+        let e = err(&cfg("'--log-level=pmd:debug', '--no-huge'"));
+        assert!(e.contains("dpdk.eal_args[1]: \"--no-huge\" conflicts") && e.contains("dpdk.hugepages"), "{e}");
+        for (arg, key) in [
+            ("'-m512'", "dpdk.memory_mb"),
+            ("'-m', '512'", "dpdk.memory_mb"),
+            ("'--socket-mem=512'", "dpdk.memory_mb"),
+            ("'--in-memory'", "dpdk.hugepages"),
+            ("'-l', '0-1'", "[workers] cores"),
+            ("'--lcores=0@0'", "[workers] cores"),
+            ("'--vdev=net_null1'", "[[interface]] vdev"),
+            ("'-a0000:01:00.0'", "[[interface]] vdev"),
+        ] {
+            let e = err(&cfg(arg));
+            assert!(e.contains("dpdk.eal_args[0]") && e.contains(key), "{arg}: {e}");
+        }
+        // Options the node does not derive pass through.
+        Config::parse(&cfg("'--log-level=pmd.net.tap:debug', '--file-prefix=x', '--iova-mode=va'")).unwrap();
+    }
+
+    #[test]
     fn unknown_key_is_named() {
         let e = err("[dpdk]\nmemory = 5\n[[interface]]\nname='a'\nvdev='net_null0'\n");
         assert!(e.contains("memory"), "{e}");
@@ -937,6 +1150,96 @@ mod test {
         assert!(e.contains("route[0].via"), "{e}");
         let c = Config::parse("[[interface]]\nname='a'\nvdev='net_null0'\nip4='198.18.0.2/24'\n[[route]]\nprefix='0.0.0.0/0'\nvia='198.18.0.1'\n").unwrap();
         assert_eq!(c.routes[0].interface, 0);
+    }
+
+    #[test]
+    fn neighbors_are_checked_and_name_the_key() {
+        let base = "[[interface]]\nname='a'\nvdev='net_null0'\nip4='198.18.0.2/24'\n";
+        let n = |i: &str, ip: &str, mac: &str| format!("[[neighbor]]\ninterface='{i}'\nip='{ip}'\nmac='{mac}'\n");
+        let c = Config::parse(&format!(
+            "{base}{}{}",
+            n("a", "198.18.0.1", "02:00:00:00:00:01"),
+            n("a", "198.18.0.3", "02:00:00:00:00:03")
+        ))
+        .unwrap();
+        let mac = wire::ethernet::Address([2, 0, 0, 0, 0, 3]);
+        assert_eq!(c.neighbors.len(), 2);
+        assert_eq!(c.neighbors.lookup(0, Ipv4Addr::new(198, 18, 0, 3)), Some(mac));
+        let e = |extra: String| err(&format!("{base}{extra}"));
+        let good = n("a", "198.18.0.1", "02:00:00:00:00:01");
+        assert_eq!(
+            e(n("b", "198.18.0.1", "02:00:00:00:00:01")),
+            "config: neighbor[0].interface: no interface named \"b\""
+        );
+        assert_eq!(
+            e(n("a", "198.18.0.x", "02:00:00:00:00:01")),
+            "config: neighbor[0].ip: \"198.18.0.x\" is not an IPv4 address"
+        );
+        assert_eq!(
+            e(n("a", "198.18.0.255", "02:00:00:00:00:01")),
+            "config: neighbor[0].ip: 198.18.0.255 is not a unicast address (it is a subnet broadcast address)"
+        );
+        assert_eq!(
+            e(n("a", "198.18.0.2", "02:00:00:00:00:01")),
+            "config: neighbor[0].ip: 198.18.0.2 is not a unicast address (it is the node's own address)"
+        );
+        assert_eq!(
+            e(n("a", "198.18.0.1", "01:00:00:00:00:01")),
+            "config: neighbor[0].mac: 01:00:00:00:00:01 is not a unicast MAC address"
+        );
+        assert_eq!(
+            e(n("a", "198.18.0.1", "nope")),
+            "config: neighbor[0].mac: \"nope\" is not a MAC address like 02:00:00:00:00:01"
+        );
+        assert_eq!(
+            e(format!("{good}{}", n("a", "198.18.0.1", "02:00:00:00:00:09"))),
+            "config: neighbor[1].ip: 198.18.0.1 on a is also neighbor[0]'s"
+        );
+        assert!(e("[[neighbor]]\ninterface='a'\nip='198.18.0.1'\n".into()).contains("mac"));
+        assert!(e(format!("{good}extra = 1\n")).contains("extra"));
+    }
+
+    #[test]
+    fn ip6_addresses_and_routes_are_validated() {
+        let iface =
+            |name: &str, dev: &str, ip6: &str| format!("[[interface]]\nname='{name}'\nvdev='{dev}'\nip6=[{ip6}]\n");
+        let one = iface("a", "net_null0", "'fd00:198:18::2/64', '2001:db8::2/48'");
+        let c = Config::parse(&format!(
+            "{one}[[route6]]\nprefix='::/0'\nvia='fd00:198:18::1'\n[[route6]]\nprefix='2001:db8:1::/48'\nvia='fe80::1'\ninterface='a'\n"
+        ))
+        .unwrap();
+        assert_eq!(c.interfaces[0].ip6.len(), 2);
+        assert_eq!(c.interfaces[0].ip6[0].to_string(), "fd00:198:18::2/64");
+        assert_eq!((c.routes6[0].interface, c.routes6[1].via.to_string().as_str()), (0, "fe80::1"));
+        for (bad, why) in [
+            ("'fd00::2'", "not an IPv6 address/prefix"),
+            ("'fd00::2/129'", "not an IPv6 address/prefix"),
+            ("'198.18.0.2/24'", "not an IPv6 address/prefix"),
+            ("'fd00::2/0'", "prefix length 0"),
+            ("'::/64'", "unspecified"),
+            ("'::1/128'", "loopback"),
+            ("'ff02::1/64'", "multicast"),
+            ("'fe80::5/64'", "link-local"),
+            ("'::ffff:198.18.0.2/96'", "IPv4-mapped"),
+            ("'fd00::2/64', 'fd00::2/56'", "listed twice"),
+        ] {
+            let e = err(&iface("a", "net_null0", bad));
+            assert!(e.contains("interface[0].ip6") && e.contains(why), "{bad}: {e}");
+        }
+        let e = err(&format!("{}{}", iface("a", "net_null0", "'fd00::2/64'"), iface("b", "net_null1", "'fd00::2/64'")));
+        assert!(e.contains("interface[1].ip6") && e.contains("interface[0]"), "{e}");
+        let e = err(&format!("{one}[[route6]]\nprefix='::/0'\nvia='fe80::1'\n"));
+        assert!(e.contains("route6[0].interface") && e.contains("link-local"), "{e}");
+        let e = err(&format!("{one}[[route6]]\nprefix='::/0'\nvia='fd01::1'\n"));
+        assert!(e.contains("route6[0].via") && e.contains("no interface"), "{e}");
+        let e = err(&format!("{one}[[route6]]\nprefix='::/0'\nvia='ff02::1'\ninterface='a'\n"));
+        assert!(e.contains("route6[0].via"), "{e}");
+        let e = err(&format!("{one}[[route6]]\nprefix='10.0.0.0/8'\nvia='fd00:198:18::1'\n"));
+        assert!(e.contains("route6[0].prefix"), "{e}");
+        let e = err(&format!(
+            "{one}[[route6]]\nprefix='::/0'\nvia='fd00:198:18::1'\n[[route6]]\nprefix='::/0'\nvia='fd00:198:18::3'\n"
+        ));
+        assert!(e.contains("route6[1].prefix"), "{e}");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 pub mod apps;
 pub mod cli;
+pub mod cli_runtime;
 pub mod cli_server;
 pub mod cli_session;
 pub mod cli_stats;
@@ -12,5 +13,7 @@ pub mod config;
 pub mod kbench;
 pub mod logging;
 pub mod metrics;
+pub mod pcap;
 pub mod pktgen;
 pub mod runtime;
+pub mod shell;

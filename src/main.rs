@@ -2,7 +2,7 @@
 //!
 //! The command line (clap): `dpnode run [--config FILE]` starts a node;
 //! `dpnode ctl [--socket PATH] [--json] WORDS...` runs one CLI command on a
-//! running node; `dpnode echo server|client ...` runs an external echo app against a
+//! running node (no WORDS: an interactive shell, [`dpnode::shell`]); `dpnode echo server|client ...` runs an external echo app against a
 //! running node; `dpnode config-default`, `bench-gen` and `kbench` serve
 //! setup and benchmarks. `--help` on each says more; a bad argument is a
 //! clap error with exit status 2. This file is the binary's top level: the
@@ -16,7 +16,8 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use dpnode::config::{Config, DEFAULT_CONFIG};
-use dpnode::{cli, kbench, logging, pktgen, runtime};
+use dpnode::{cli, kbench, logging, pktgen, runtime, shell};
+use rustyline::error::ReadlineError;
 
 /// A DPDK-backed poll-mode data-plane node with a VPP-style host stack.
 #[derive(Parser)]
@@ -34,16 +35,16 @@ enum Command {
         #[arg(short, long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
-    /// Run one CLI command on a running node (`dpnode ctl help` lists them)
+    /// Run one CLI command on a running node (`dpnode ctl help` lists them); with none, a shell
     Ctl {
         /// The node's CLI socket
         #[arg(short, long, value_name = "PATH", default_value = "/run/dpnode/cli.sock")]
         socket: PathBuf,
-        /// Print the answer as JSON (show interface|errors|counters|session|app|tcp stats)
+        /// Print the answer as JSON (show interface|errors|counters|session|app|tcp stats|runtime)
         #[arg(long)]
         json: bool,
-        /// The command, e.g. `show interface`
-        #[arg(value_name = "WORDS", required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        /// The command, e.g. `show interface`; none: an interactive shell (`?` for help, TAB completes)
+        #[arg(value_name = "WORDS", trailing_var_arg = true, allow_hyphen_values = true)]
         words: Vec<String>,
     },
     /// External echo apps on the client library, against a running node
@@ -109,6 +110,17 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
         Command::Run { config } => run(config),
+        Command::Ctl { socket, json, words } if words.is_empty() => match shell::run(&socket, json) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(ReadlineError::Interrupted) => ExitCode::from(2),
+            Err(e) => {
+                eprintln!("dpnode ctl: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Ctl { socket, json, words } if words.len() == 2 && words[0] == "exec" => {
+            ExitCode::from(u8::from(!shell::exec(&socket, json, std::path::Path::new(&words[1]), 0)))
+        }
         Command::Ctl { socket, json, words } => match cli::ctl(&socket, &words, json) {
             Ok(a) if a.ok => {
                 print!("{}", a.body);

@@ -18,7 +18,7 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric, NoLabelSet};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
@@ -281,8 +281,12 @@ pub struct MetricsSnapshot {
     pub mbufs_in_use: u32,
     /// Mbufs available.
     pub mbufs_available: u32,
-    /// Barrier syncs.
-    pub barrier_syncs: u64,
+    /// Barrier syncs, their wait times.
+    pub barrier: net::control::barrier::BarrierStats,
+    /// Each worker's loop counters (`show runtime`'s, not reset by `clear runtime`), by [`RuntimeCounter`] index.
+    pub loops: Vec<Vec<u64>>,
+    /// The TSC frequency the loop's cycles are converted with.
+    pub tsc_hz: u64,
     /// The endpoint's own counters.
     pub endpoint: MetricsCounters,
 }
@@ -306,7 +310,9 @@ impl MetricsSnapshot {
         }
         m.mbufs_in_use = rt.mbufs_in_use();
         m.mbufs_available = rt.mbufs_available();
-        m.barrier_syncs = rt.ctx.barrier.stats().syncs;
+        m.barrier = rt.ctx.barrier.stats();
+        m.loops = rt.workers.iter().map(|w| w.runtime.iter().map(|(_, v)| v).collect()).collect();
+        m.tsc_hz = rt.tsc_hz;
         m.endpoint = rt.metrics.counters;
         m
     }
@@ -351,6 +357,70 @@ fn family<L: EncodeLabelSet>(
 /// One metric with no labels.
 fn single(enc: &mut DescriptorEncoder<'_>, name: &str, help: &str, kind: MetricType, v: u64) -> std::fmt::Result {
     family(enc, name, help, kind, [(Labels::new(), v)])
+}
+
+impl MetricsSnapshot {
+    fn encode_barrier_wait(&self, enc: &mut DescriptorEncoder<'_>) -> std::fmt::Result {
+        use net::control::barrier::WAIT_BUCKETS_NS;
+        let b = &self.barrier;
+        let bounds = WAIT_BUCKETS_NS.iter().map(|&ns| ns as f64 / 1e9).chain([f64::INFINITY]);
+        let buckets: Vec<(f64, u64)> = bounds.zip(b.wait_histogram).collect();
+        let mut m = enc.encode_descriptor(
+            "dpnode_barrier_wait_seconds",
+            "Time each barrier sync waited for the workers to park",
+            None,
+            MetricType::Histogram,
+        )?;
+        m.encode_histogram::<NoLabelSet>(b.wait_ns_total as f64 / 1e9, b.syncs, &buckets, None)
+    }
+
+    fn encode_loops(&self, e: &mut DescriptorEncoder<'_>) -> std::fmt::Result {
+        use net::control::worker::RuntimeCounter as R;
+        let per_worker =
+            |c: R| self.loops.iter().enumerate().map(move |(w, v)| (vec![("worker", w.to_string())], v[c as usize]));
+        family(
+            e,
+            "dpnode_worker_empty_loops",
+            "Poll loop iterations that found nothing to do",
+            MetricType::Counter,
+            per_worker(R::EmptyLoops),
+        )?;
+        family(
+            e,
+            "dpnode_worker_work_loops",
+            "Poll loop iterations that did work",
+            MetricType::Counter,
+            per_worker(R::WorkLoops),
+        )?;
+        family(
+            e,
+            "dpnode_worker_rx_bursts",
+            "Rx calls that returned packets (packets per burst: the worker's rx packets counter over this)",
+            MetricType::Counter,
+            per_worker(R::RxBursts),
+        )?;
+        let vectors = self.loops.iter().enumerate().flat_map(|(w, v)| {
+            crate::cli_runtime::VECTOR_SIZES
+                .iter()
+                .map(move |&(size, c)| (vec![("worker", w.to_string()), ("size", size.to_string())], v[c as usize]))
+        });
+        family(e, "dpnode_worker_rx_bursts_by_size", "Rx bursts by packets per burst", MetricType::Counter, vectors)?;
+        let hz = self.tsc_hz.max(1) as f64;
+        let mut m = e.encode_descriptor(
+            "dpnode_worker_time_seconds",
+            "Poll loop time by stage (rx, l2l3, transport, session, tx, other: iterations that did work; poll: \
+             iterations that found nothing; sleep: idle sleep)",
+            None,
+            MetricType::Counter,
+        )?;
+        for (w, v) in self.loops.iter().enumerate() {
+            for &(stage, c) in &crate::cli_runtime::TIME_STAGES {
+                let labels = vec![("worker", w.to_string()), ("stage", stage.to_string())];
+                ConstCounter::new(v[c as usize] as f64 / hz).encode(m.encode_family(&labels)?)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Collector for MetricsSnapshot {
@@ -428,8 +498,10 @@ impl Collector for MetricsSnapshot {
             "dpnode_barrier_syncs",
             "Barrier syncs (control operations that parked the workers)",
             Counter,
-            self.barrier_syncs,
+            self.barrier.syncs,
         )?;
+        self.encode_barrier_wait(e)?;
+        self.encode_loops(e)?;
         single(e, "dpnode_metrics_scrapes", "GET /metrics answered", Counter, self.endpoint.scrapes)?;
         Ok(())
     }
@@ -460,7 +532,25 @@ mod test {
         m.sessions.insert((0, "tcp", "ready"), 4);
         m.tcp.states.insert("ESTABLISHED".into(), 4);
         m.tcp.counters = vec![("segments received", 10)];
+        let mut loops = vec![0; net::control::worker::RuntimeCounter::COUNT];
+        loops[net::control::worker::RuntimeCounter::EmptyLoops as usize] = 9;
+        loops[net::control::worker::RuntimeCounter::SleepCycles as usize] = 3_000_000_000;
+        m.loops = vec![loops];
+        m.tsc_hz = 2_000_000_000;
+        m.barrier.syncs = 3;
+        m.barrier.wait_ns_total = 20_000;
+        m.barrier.wait_histogram[1] = 2;
+        m.barrier.wait_histogram[6] = 1;
         let text = m.encode();
+        assert_eq!(sample(&text, "dpnode_worker_empty_loops_total{worker=\"0\"}").as_deref(), Some("9"), "{text}");
+        assert_eq!(
+            sample(&text, "dpnode_worker_time_seconds_total{worker=\"0\",stage=\"sleep\"}").as_deref(),
+            Some("1.5")
+        );
+        assert_eq!(sample(&text, "dpnode_barrier_wait_seconds_bucket{le=\"1e-06\"}").as_deref(), Some("0"), "{text}");
+        assert_eq!(sample(&text, "dpnode_barrier_wait_seconds_bucket{le=\"1e-05\"}").as_deref(), Some("2"));
+        assert_eq!(sample(&text, "dpnode_barrier_wait_seconds_bucket{le=\"+Inf\"}").as_deref(), Some("3"));
+        assert_eq!(sample(&text, "dpnode_barrier_wait_seconds_count").as_deref(), Some("3"));
         assert!(text.contains("# TYPE dpnode_worker_counter_total counter\n"), "{text}");
         assert_eq!(
             sample(&text, "dpnode_worker_counter_total{worker=\"0\",reason=\"rx packets\",kind=\"info\"}").as_deref(),

@@ -19,7 +19,7 @@ use dataplane::worker;
 use net::arp_cache::ArpConfig;
 use net::control::barrier::barrier;
 use net::control::rpc::rpc_channel;
-use net::control::worker::{LoopCounters, Tables, WorkerState};
+use net::control::worker::{LoopCounters, RuntimeCounters, Tables, WorkerState};
 use net::fault::FaultCounters;
 use net::l3::counters::Counters;
 use net::route::{Route, RouteTable};
@@ -157,6 +157,8 @@ pub struct WorkerInfo {
     pub poll: Arc<LoopCounters>,
     /// Its session-layer counters (UDP and TCP input included).
     pub sessions: Arc<SessionStats>,
+    /// Where its loop spends its time (`show runtime`).
+    pub runtime: Arc<RuntimeCounters>,
 }
 
 impl WorkerInfo {
@@ -216,6 +218,12 @@ pub struct Runtime {
     pub cli_counters: crate::cli_server::CliCounters,
     /// Where the Prometheus endpoint listens and what it did.
     pub metrics: crate::metrics::MetricsStatus,
+    /// The TSC's frequency (the EAL's calibration), for `show runtime`.
+    pub tsc_hz: u64,
+    /// What `show runtime` counts from (`clear runtime` moves it).
+    pub runtime_base: crate::cli_runtime::Baseline,
+    /// `pcap trace`: the capture running, and what the last one wrote.
+    pub pcap: crate::pcap::PcapState,
     threads: Vec<JoinHandle<()>>,
     link_up: Vec<bool>,
     pool: Arc<Mempool>,
@@ -268,6 +276,7 @@ impl Runtime {
                 port_id: id,
                 mac: MacAddress(port.mac()),
                 ip4: ic.ip4,
+                ip6: ic.ip6.iter().map(|&c| net::tables::Ip6Address::new(c)).collect(),
                 accept_local: false,
             });
             ports.push(port);
@@ -286,8 +295,28 @@ impl Runtime {
                 .add(Route { prefix: r.prefix, port: r.interface as u16, next_hop: Some(r.via) })
                 .map_err(|e| StartError::Route(r.prefix.to_string(), e.to_string()))?;
         }
-        let tables =
-            Tables { net: NetTables { interfaces, routes, pings: Vec::new() }, upper: SessionShared::default() };
+        let mut routes6 = net::route6::Route6Table::new();
+        for (i, ic) in cfg.interfaces.iter().enumerate() {
+            for c in &ic.ip6 {
+                let prefix = wire::ipv6::Cidr::new(c.network(), c.prefix_len()).expect("valid prefix");
+                // Two addresses of one prefix on one interface share its route.
+                if routes6.lookup(c.address()).is_some_and(|r| r.prefix == prefix) {
+                    continue;
+                }
+                routes6
+                    .add(net::route6::Route6 { prefix, port: i as u16, next_hop: None })
+                    .map_err(|e| StartError::Route(prefix.to_string(), e.to_string()))?;
+            }
+        }
+        for r in &cfg.routes6 {
+            routes6
+                .add(net::route6::Route6 { prefix: r.prefix, port: r.interface as u16, next_hop: Some(r.via) })
+                .map_err(|e| StartError::Route(r.prefix.to_string(), e.to_string()))?;
+        }
+        let tables = Tables {
+            net: NetTables { interfaces, routes, routes6, neighbors: cfg.neighbors.clone(), ..NetTables::default() },
+            upper: SessionShared::default(),
+        };
         let (main, worker_barriers) = barrier(tables, n_workers);
         // Before the workers start: ports close their gates with it.
         for p in &mut ports {
@@ -318,7 +347,8 @@ impl Runtime {
             io.device_mut().set_fault(&cfg.fault);
             let stack = SessionWorker::new(i as u32, n_workers as u32, Some(to_main), cfg.udp, cfg.tcp.clone());
             let sessions = stack.stats.clone();
-            let state = WorkerState { io, stack, loop_counters: poll.clone() };
+            let runtime = Arc::new(RuntimeCounters::default());
+            let state = WorkerState { io, stack, loop_counters: poll.clone(), runtime: runtime.clone() };
             let stop = stop.clone();
             let idle = cfg.idle;
             let h = std::thread::Builder::new()
@@ -337,7 +367,7 @@ impl Runtime {
             threads.push(h);
             to_workers.push(tx);
             from_workers.push(from_worker);
-            workers.push(WorkerInfo { core, counters, faults, poll, sessions });
+            workers.push(WorkerInfo { core, counters, faults, poll, sessions, runtime });
         }
         let link_up = ports.iter().map(|p| p.gate_open()).collect();
         let mut rt = Runtime {
@@ -357,8 +387,16 @@ impl Runtime {
             api_stats: Arc::new(ApiStats::default()),
             cli_counters: Default::default(),
             metrics: Default::default(),
+            tsc_hz: eal.tsc_hz(),
+            runtime_base: Default::default(),
+            pcap: Default::default(),
             _eal: eal,
         };
+        // DAD for the configured IPv6 addresses, run by worker 0 (again on
+        // each link-up); the link-local address is announced meanwhile.
+        for i in 0..rt.ports.len() {
+            rt.rpc(0, move |w| w.io.defer_ip6_up(i));
+        }
         for (i, spec) in rt.cfg.apps.clone().iter().enumerate() {
             match crate::apps::start(&mut rt, spec) {
                 Ok(Some(client)) => rt.clients.push(client),
@@ -445,6 +483,7 @@ impl Runtime {
         }
         if c.up && !self.link_up[i] {
             self.rpc(0, move |w| w.io.defer_garp(i));
+            self.rpc(0, move |w| w.io.defer_ip6_up(i));
         }
         self.link_up[i] = c.up;
     }
@@ -461,6 +500,35 @@ impl Runtime {
             self.link_changed(i, c);
         }
         Ok(())
+    }
+
+    /// `set ip neighbor NAME IP MAC`: publish a static entry to every worker
+    /// under the barrier; each then drops the dynamic entry it shadows (and
+    /// sends what waited for it). Returns the MAC it replaced, if any.
+    pub fn set_neighbor(&mut self, name: &str, ip: &str, mac: &str) -> Result<Option<MacAddress>, String> {
+        let net = &self.ctx.barrier.tables().net;
+        let n = net::neighbor::parse_static4(net.interfaces.iter().map(|i| (i.name.as_str(), i.ip4)), name, ip, mac)
+            .map_err(|e| e.to_string())?;
+        let old = self.ctx.barrier.sync().net.neighbors.set(n.iface, n.ip, n.mac).map_err(|e| e.to_string())?;
+        for w in 0..self.ctx.workers.len() {
+            self.rpc(w, move |st| st.io.defer_static_neighbour(n.iface, n.ip));
+        }
+        Ok(old)
+    }
+
+    /// `del ip neighbor NAME IP`: remove a static entry (the next packet
+    /// for the address asks ARP again). Returns its MAC.
+    pub fn del_neighbor(&mut self, name: &str, ip: &str) -> Result<MacAddress, String> {
+        let net = &self.ctx.barrier.tables().net;
+        let (iface, addr) =
+            net::neighbor::parse_iface_ip4(net.interfaces.iter().map(|i| (i.name.as_str(), i.ip4)), name, ip)
+                .map_err(|e| e.to_string())?;
+        let missing = || format!("{addr} has no static entry on {name}");
+        // Read first: a delete of nothing need not stop the workers.
+        if net.neighbors.lookup(iface, addr).is_none() {
+            return Err(missing());
+        }
+        self.ctx.barrier.sync().net.neighbors.remove(iface, addr).ok_or_else(missing)
     }
 
     /// Descriptors whose readiness means a port needs `check_links` (memif
@@ -496,7 +564,7 @@ impl Runtime {
             }
             None => None,
         };
-        tracing::info!("dpnode: running; cli socket {spath}, api socket {}", api_path.display());
+        tracing::info!("{}", self.running_line(&spath, &api_path.display().to_string()));
         // What the CLI's entries reported (kept across rounds for the allocation).
         let mut cli_revents: Vec<PollFlags> = Vec::new();
         while !term.load(Ordering::Relaxed) {
@@ -537,6 +605,25 @@ impl Runtime {
             api.close_all(&mut self.ctx);
         }
         Ok(())
+    }
+
+    /// The `running` line: each interface with its address and link, and
+    /// the next things to try.
+    pub fn running_line(&self, cli: &str, api: &str) -> String {
+        let ifs: Vec<String> = (self.cfg.interfaces.iter().zip(&self.link_up))
+            .map(|(i, up)| {
+                let addr = i.ip4.map_or("no address".to_string(), |c| c.to_string());
+                format!("{} ({}, {addr}, link {})", i.name, i.device, if *up { "up" } else { "down" })
+            })
+            .collect();
+        let ctl = if cli == "/run/dpnode/cli.sock" { "dpnode ctl".to_string() } else { format!("dpnode ctl -s {cli}") };
+        let ping =
+            self.cfg.interfaces.iter().find_map(|i| i.ip4).map(|c| format!("`ping {}` from its peer, ", c.address()));
+        format!(
+            "dpnode: running on {}; try {}`{ctl} show interface`, `{ctl}` for a shell; cli socket {cli}, api socket {api}",
+            ifs.join(", "),
+            ping.unwrap_or_default()
+        )
     }
 
     /// Stop workers and ports.

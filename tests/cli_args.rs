@@ -38,7 +38,7 @@ fn help_works_for_every_subcommand() {
     let run = text(&dpnode(&["run", "--help"]));
     assert!(run.contains("--config <FILE>"), "{run}");
     let ctl = text(&dpnode(&["ctl", "--help"]));
-    assert!(ctl.contains("--socket <PATH>") && ctl.contains("<WORDS>..."), "{ctl}");
+    assert!(ctl.contains("--socket <PATH>") && ctl.contains("[WORDS]...") && ctl.contains("a shell"), "{ctl}");
     // The echo apps' help lists their word options.
     let echo = text(&dpnode(&["echo", "client", "--help"]));
     assert!(echo.contains("mode bulk|rr|cps") && echo.contains("fifo-size SIZE"), "{echo}");
@@ -54,7 +54,6 @@ fn bad_arguments_exit_2_with_a_clap_error() {
         &["run", "--bogus"],
         &["run", "--config"],
         &["run", "extra"],
-        &["ctl"],
         &["ctl", "--socket"],
         &["echo"],
         &["echo", "sideways"],
@@ -104,12 +103,23 @@ fn a_bad_config_exits_2_naming_the_key() {
     let o = Command::new(bin()).args(["run", "--config"]).arg(&p).output().unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("config: log.level: \"session=loud\" is not a log filter"), "{}", text(&o));
+    // An EAL argument the node derives itself: refused before the EAL sees it (not DPDK's usage text).
+    std::fs::write(&p, "[dpdk]\neal_args=['--no-huge']\n[[interface]]\nname='a'\nvdev='net_null0'\n").unwrap();
+    let o = Command::new(bin()).args(["run", "--config"]).arg(&p).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let t = text(&o);
+    assert!(t.contains("config: dpdk.eal_args[0]: \"--no-huge\" conflicts") && t.contains("set dpdk.hugepages"), "{t}");
+    assert!(!t.contains("Usage:") && !t.contains("Invalid 'command line'"), "{t}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn ctl_without_a_node_exits_2() {
     let o = dpnode(&["ctl", "--socket", "/nonexistent/dpnode-cli.sock", "show", "version"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("cannot connect to /nonexistent/dpnode-cli.sock"), "{}", text(&o));
+    // No command: the shell, which says the same before it reads a line.
+    let o = dpnode(&["ctl", "--socket", "/nonexistent/dpnode-cli.sock"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("cannot connect to /nonexistent/dpnode-cli.sock"), "{}", text(&o));
 }

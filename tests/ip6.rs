@@ -1,34 +1,15 @@
 //! End to end, IPv6 (issue 12): a node on net_tap inside a namespace, the
-//! Linux kernel as its peer, over link-local addresses: ping, and UDP
-//! sessions (the builtin echo server on `udp://[::]/7`).
+//! Linux kernel as its peer: ping over link-local and configured addresses,
+//! DAD, fragments, and UDP/TCP sessions over link-local addresses.
 
 mod common;
 
 use common::*;
 
 fn tap_config(dev: &str) -> String {
-    tap_config_with(dev, "")
-}
-
-fn tap_config_with(dev: &str, extra: &str) -> String {
     format!(
-        "[dpdk]\nhugepages = \"off\"\n\n[[interface]]\nname = \"tap0\"\nvdev = \"net_tap0,iface={dev}\"\nip4 = \"198.18.0.2/24\"\n\n[workers]\nidle = \"sleep\"\n\n{extra}"
+        "[dpdk]\nhugepages = \"off\"\n\n[[interface]]\nname = \"tap0\"\nvdev = \"net_tap0,iface={dev}\"\nip4 = \"198.18.0.2/24\"\n\n[workers]\nidle = \"sleep\"\n"
     )
-}
-
-/// Gives the kernel's tap its own MAC (net_tap gives it the node's, so
-/// both would derive the same link-local address), turns IPv6 on for it
-/// without DAD (its link-local is usable at once), and returns the node's
-/// MAC and link-local address.
-fn kernel_ip6_up(ns: &Netns, node: &Node, dev: &str) -> (String, String) {
-    ns.sh(&format!(
-        "ip link set dev {dev} address 02:00:00:00:00:01 && sysctl -qw net.ipv6.conf.{dev}.accept_dad=0 net.ipv6.conf.{dev}.disable_ipv6=0 && ip link set {dev} up"
-    ));
-    ns.kernel_addr(dev, "198.18.0.1/24");
-    let node_mac =
-        node.ctl(&["show", "interface"]).lines().nth(1).unwrap().split_whitespace().nth(3).unwrap().to_string();
-    let ll = link_local(&node_mac);
-    (node_mac, ll)
 }
 
 /// The EUI-64 link-local address of a MAC written aa:bb:cc:dd:ee:ff.
@@ -53,7 +34,17 @@ fn kernel_pings_node_link_local_after_neighbour_discovery() {
     let dev = format!("dpnt{t}");
     let node = Node::start(&ns, &t, &tap_config(&dev));
     ns.wait_link(&dev);
-    let (node_mac, ll) = kernel_ip6_up(&ns, &node, &dev);
+    // net_tap gives the kernel's tap the node's MAC, so both would derive
+    // the same link-local address: give the kernel side its own. The
+    // namespace starts with IPv6 off; turn it on for the tap only, without
+    // DAD so the kernel's link-local is usable at once.
+    ns.sh(&format!(
+        "ip link set dev {dev} address 02:00:00:00:00:01 && sysctl -qw net.ipv6.conf.{dev}.accept_dad=0 net.ipv6.conf.{dev}.disable_ipv6=0 && ip link set {dev} up"
+    ));
+    ns.kernel_addr(&dev, "198.18.0.1/24");
+    let node_mac =
+        node.ctl(&["show", "interface"]).lines().nth(1).unwrap().split_whitespace().nth(3).unwrap().to_string();
+    let ll = link_local(&node_mac);
 
     // The kernel resolves the node by NDP, then 100 pings get 100 replies.
     let out = ns.sh_any(&format!("ping -6 -c 100 -i 0.01 -W 2 {ll}%{dev}"));
@@ -78,6 +69,202 @@ fn kernel_pings_node_link_local_after_neighbour_discovery() {
     let counters = node.ctl(&["show", "counters"]);
     assert!(counter_line(&counters, "icmp6 echo replies sent") >= 100, "{counters}");
     assert!(counter_line(&counters, "ndp neighbour advertisements sent") >= 1, "{counters}");
+}
+
+fn tap_config6(dev: &str, ip6: &str) -> String {
+    format!(
+        "[dpdk]\nhugepages = \"off\"\n\n[[interface]]\nname = \"tap0\"\nvdev = \"net_tap0,iface={dev}\"\nip4 = \"198.18.0.2/24\"\nip6 = [\"{ip6}\"]\n\n[workers]\nidle = \"sleep\"\n"
+    )
+}
+
+/// Bring the kernel's tap up with its own MAC, IPv6 on and `kernel_ip6`
+/// (without DAD, so it is the kernel's at once). The address goes on
+/// before the link comes up, so the node's DAD, which starts again when
+/// its port sees the link come up, meets it.
+fn kernel_side6(ns: &Netns, dev: &str, kernel_ip6: &str) {
+    ns.wait_link(dev);
+    ns.sh(&format!(
+        "ip link set {dev} down && ip link set dev {dev} address 02:00:00:00:00:01 && sysctl -qw net.ipv6.conf.{dev}.accept_dad=0 net.ipv6.conf.{dev}.disable_ipv6=0 && ip -6 addr add {kernel_ip6} dev {dev} nodad && ip addr add 198.18.0.1/24 dev {dev} && ip link set {dev} up"
+    ));
+}
+
+/// Waits (bounded) until `show interface` shows `want` (e.g. an address's
+/// DAD state); the interface text either way.
+fn wait_interface(node: &Node, want: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let text = node.ctl(&["show", "interface"]);
+        if text.contains(want) || std::time::Instant::now() > deadline {
+            return text;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn configured_address_passes_dad_and_answers_kernel_pings() {
+    if !require_root() {
+        return;
+    }
+    let t = tag();
+    let ns = Netns::new(&t);
+    let dev = format!("dpnt{t}");
+    let node = Node::start(&ns, &t, &tap_config6(&dev, "fd00:198:18::2/64"));
+    kernel_side6(&ns, &dev, "fd00:198:18::1/64");
+    let ifs = wait_interface(&node, "fd00:198:18::2/64 (preferred)");
+    assert!(ifs.contains("fd00:198:18::2/64 (preferred)"), "{ifs}\n{}", node.ctl(&["show", "counters"]));
+    let out = ns.sh_any("ping -6 -c 50 -i 0.01 -W 2 fd00:198:18::2");
+    let out = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.contains("50 packets transmitted, 50 received"), "{out}\n{}", node.ctl(&["show", "counters"]));
+    let neigh = ns.sh(&format!("ip -6 neigh show fd00:198:18::2 dev {dev}"));
+    assert!(neigh.contains("lladdr"), "kernel neighbour entry: {neigh}");
+    let routes = node.ctl(&["show", "ip6", "route"]);
+    assert!(routes.lines().any(|l| l.starts_with("fd00:198:18::/64") && l.contains("connected")), "{routes}");
+    let counters = node.ctl(&["show", "counters"]);
+    assert!(counter_line(&counters, "ip6 dad probes sent") >= 1, "{counters}");
+    assert!(counter_line(&counters, "ndp unsolicited advertisements sent") >= 2, "{counters}");
+    let errors = node.ctl(&["show", "errors"]);
+    assert_eq!(counter_line(&errors, "ip6 dad duplicate address detected"), 0, "{errors}");
+    let json = node.ctl(&["--json", "show", "interface"]);
+    assert!(json.contains("\"state\": \"preferred\""), "{json}");
+
+    // The node pings the kernel: its global address (routed, from the
+    // node's global one) and its link-local one on the named interface.
+    let out = node.ctl(&["ping", "fd00:198:18::1", "count", "3", "interval", "0.2"]);
+    assert!(out.contains("3 packets transmitted, 3 received"), "{out}");
+    assert!(out.contains("bytes from fd00:198:18::1"), "{out}");
+    let kernel_ll = link_local("02:00:00:00:00:01");
+    let out = node.ctl(&["ping", &format!("{kernel_ll}%tap0"), "count", "2", "interval", "0.2"]);
+    assert!(out.contains("2 packets transmitted, 2 received"), "{out}");
+    let neigh = node.ctl(&["show", "ip6", "neighbors"]);
+    let line = neigh.lines().find(|l| l.contains("fd00:198:18::1 ")).unwrap_or_else(|| panic!("{neigh}"));
+    assert!(
+        line.contains("02:00:00:00:00:01") && ["reachable", "stale", "delay", "probe"].iter().any(|s| line.contains(s)),
+        "{neigh}"
+    );
+    let (ok, out) = node.ctl_any(&["ping", "2001:db8::1"]);
+    assert!(!ok && out.contains("no route"), "{out}");
+    let (ok, out) = node.ctl_any(&["ping", "fe80::1%nosuch"]);
+    assert!(!ok && out.contains("no interface named"), "{out}");
+}
+
+#[test]
+fn an_address_the_kernel_already_has_is_marked_duplicate() {
+    if !require_root() {
+        return;
+    }
+    let t = tag();
+    let ns = Netns::new(&t);
+    let dev = format!("dpnt{t}");
+    let node = Node::start(&ns, &t, &tap_config6(&dev, "fd00:198:18::2/64"));
+    kernel_side6(&ns, &dev, "fd00:198:18::2/64");
+    let ifs = wait_interface(&node, "fd00:198:18::2/64 (duplicate)");
+    assert!(ifs.contains("fd00:198:18::2/64 (duplicate)"), "{ifs}\n{}", node.ctl(&["show", "counters"]));
+    let errors = node.ctl(&["show", "errors"]);
+    assert!(counter_line(&errors, "ip6 dad duplicate address detected") >= 1, "{errors}");
+    assert!(node.log().contains("duplicate address detected"), "{}", node.log());
+    // Never preferred, so never announced or answered for.
+    assert_eq!(node.counter("ip6 dad addresses preferred"), 0);
+}
+
+/// A node at fd00:198:18::2/64 (and 198.18.0.2/24) whose address passed
+/// DAD, the kernel at fd00:198:18::1/64 (and 198.18.0.1/24).
+fn dual_stack_node() -> (Netns, Node, String) {
+    let t = tag();
+    let ns = Netns::new(&t);
+    let dev = format!("dpnt{t}");
+    let node = Node::start(&ns, &t, &tap_config6(&dev, "fd00:198:18::2/64"));
+    kernel_side6(&ns, &dev, "fd00:198:18::1/64");
+    let ifs = wait_interface(&node, "fd00:198:18::2/64 (preferred)");
+    assert!(ifs.contains("(preferred)"), "{ifs}");
+    (ns, node, dev)
+}
+
+#[test]
+fn pings_of_4000_bytes_are_reassembled_and_answered_in_fragments_v4_and_v6() {
+    if !require_root() {
+        return;
+    }
+    let (ns, node, _dev) = dual_stack_node();
+    for cmd in ["ping -c 5 -i 0.1 -W 2 -s 4000 198.18.0.2", "ping -6 -c 5 -i 0.1 -W 2 -s 4000 fd00:198:18::2"] {
+        let out = ns.sh_any(cmd);
+        let out = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.contains("5 packets transmitted, 5 received"), "{cmd}: {out}\n{}", node.ctl(&["show", "counters"]));
+    }
+    let counters = node.ctl(&["show", "counters"]);
+    assert!(counter_line(&counters, "reassembly datagrams completed") >= 10, "{counters}");
+    // 4028/4048-byte replies over a 1500-byte MTU: three fragments each.
+    assert!(counter_line(&counters, "ip fragments sent (datagrams over the mtu)") >= 30, "{counters}");
+    let errors = node.ctl(&["show", "errors"]);
+    assert_eq!(counter_line(&errors, "ip datagram over the mtu not fragmentable, dropped"), 0, "{errors}");
+}
+
+const FRAGS: &str = r##"
+import sys
+from scapy.all import IPv6, IPv6ExtHdrFragment, ICMPv6EchoRequest, Raw, send, conf
+conf.verb = 0
+dst, mode = sys.argv[1], sys.argv[2]
+if mode == "overlap":
+    # Two pieces of one echo request whose bytes 8..16 both carry (RFC 5722).
+    icmp = bytes(ICMPv6EchoRequest(id=7, seq=1) / Raw(b"A" * 24))
+    send(IPv6(dst=dst) / IPv6ExtHdrFragment(id=4242, offset=0, m=1, nh=58) / Raw(icmp[:16]))
+    send(IPv6(dst=dst) / IPv6ExtHdrFragment(id=4242, offset=1, m=0, nh=58) / Raw(icmp[8:]))
+else:
+    # First-less fragments far into big datagrams, each with its own id:
+    # every one asks for a 64 KiB reassembly buffer.
+    pkts = [IPv6(dst=dst) / IPv6ExtHdrFragment(id=10000 + i, offset=8000, m=1, nh=58) / Raw(b"x" * 8) for i in range(300)]
+    send(pkts, inter=0.001)
+print("sent")
+"##;
+
+fn scapy(ns: &Netns, args: &str) {
+    let path = format!("/tmp/dpnt-frag-{}.py", tag());
+    std::fs::write(&path, FRAGS).unwrap();
+    let out = ns.sh_any(&format!("timeout 60 /usr/bin/python3 {path} {args}"));
+    let _ = std::fs::remove_file(&path);
+    assert!(out.status.success(), "scapy: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn overlapping_fragments_are_dropped_and_a_flood_stays_in_the_cap() {
+    if !require_root() {
+        return;
+    }
+    let (ns, node, _dev) = dual_stack_node();
+    scapy(&ns, "fd00:198:18::2 overlap");
+    let errors = node.ctl(&["show", "errors"]);
+    assert_eq!(counter_line(&errors, "reassembly ip6 overlapping fragment, datagram dropped"), 1, "{errors}");
+    assert_eq!(node.counter("icmp6 echo requests received"), 0, "the overlapping datagram was answered");
+    scapy(&ns, "fd00:198:18::2 flood");
+    let errors = node.ctl(&["show", "errors"]);
+    let refused = counter_line(&errors, "reassembly memory cap reached, fragment dropped")
+        + counter_line(&errors, "reassembly too many datagrams in progress, fragment dropped");
+    // 300 datagrams of 64 KiB would be 19 MiB: most were refused.
+    assert!(refused >= 200, "{errors}");
+    // The node keeps answering what needs no reassembly.
+    let out = ns.sh_any("ping -6 -c 3 -i 0.1 -W 2 fd00:198:18::2");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("3 received"), "{}", node.ctl(&["show", "errors"]));
+}
+
+fn tap_config_with(dev: &str, extra: &str) -> String {
+    format!(
+        "[dpdk]\nhugepages = \"off\"\n\n[[interface]]\nname = \"tap0\"\nvdev = \"net_tap0,iface={dev}\"\nip4 = \"198.18.0.2/24\"\n\n[workers]\nidle = \"sleep\"\n\n{extra}"
+    )
+}
+
+/// Gives the kernel's tap its own MAC (net_tap gives it the node's, so
+/// both would derive the same link-local address), turns IPv6 on for it
+/// without DAD (its link-local is usable at once), and returns the node's
+/// MAC and link-local address.
+fn kernel_ip6_up(ns: &Netns, node: &Node, dev: &str) -> (String, String) {
+    ns.sh(&format!(
+        "ip link set dev {dev} address 02:00:00:00:00:01 && sysctl -qw net.ipv6.conf.{dev}.accept_dad=0 net.ipv6.conf.{dev}.disable_ipv6=0 && ip link set {dev} up"
+    ));
+    ns.kernel_addr(dev, "198.18.0.1/24");
+    let node_mac =
+        node.ctl(&["show", "interface"]).lines().nth(1).unwrap().split_whitespace().nth(3).unwrap().to_string();
+    let ll = link_local(&node_mac);
+    (node_mac, ll)
 }
 
 /// The kernel sends UDP datagrams of every size from 1 to 1400 bytes to the
@@ -229,5 +416,45 @@ fn tcp_over_link_local_ipv6_curl_and_a_bit_exact_echo() {
 
     let errors = node.ctl(&["show", "errors"]);
     assert_eq!(counter_line(&errors, "ip6 udp/tcp dropped (no ip6 transport above)"), 0, "{errors}");
+    assert_eq!(counter_line(&errors, "ip6 udp/tcp output from an address no interface owns"), 0, "{errors}");
+}
+
+/// Sessions over a configured (global) address, routed: `curl -6` to the
+/// builtin HTTP server on `fd00:198:18::2` once DAD has made it preferred,
+/// and the node's echo client opening to a kernel server on the kernel's
+/// global address (the source chosen by the IPv6 route table).
+#[test]
+fn tcp_over_a_configured_ipv6_address_both_ways() {
+    if !require_root() {
+        return;
+    }
+    let t = tag();
+    let ns = Netns::new(&t);
+    let dev = format!("dpnt{t}");
+    let cfg = format!(
+        "{}\n[[app]]\nkind = \"http-server\"\nuri = \"tcp://[::]/80\"\n",
+        tap_config6(&dev, "fd00:198:18::2/64")
+    );
+    let node = Node::start(&ns, &t, &cfg);
+    kernel_side6(&ns, &dev, "fd00:198:18::1/64");
+    let ifs = wait_interface(&node, "fd00:198:18::2/64 (preferred)");
+    assert!(ifs.contains("fd00:198:18::2/64 (preferred)"), "{ifs}");
+
+    let page = ns.sh("curl -6 -s -m 20 'http://[fd00:198:18::2]/'");
+    assert!(page.contains("<h1>dpnode</h1>"), "{page}\n{}", node.ctl(&["show", "errors"]));
+
+    let path = format!("/tmp/dpnt-ks6g-{t}.py");
+    std::fs::write(&path, KERNEL_SERVER6).unwrap();
+    let mut srv = std::process::Command::new("ip").args(["netns", "exec", &ns.name, "python3", &path]).spawn().unwrap();
+    ns.wait_tcp_listen(7007);
+    let out =
+        node.ctl(&["test", "echo", "client", "uri", "tcp://[fd00:198:18::1]/7007", "bytes", "1m", "timeout", "120"]);
+    let _ = srv.kill();
+    let _ = srv.wait();
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(after(&out, "completed"), 1, "{out}\n{}", node.ctl(&["show", "errors"]));
+    assert_eq!(after(&out, "mismatched"), 0, "{out}");
+    assert_eq!(after(&out, "received"), 1 << 20, "{out}");
+    let errors = node.ctl(&["show", "errors"]);
     assert_eq!(counter_line(&errors, "ip6 udp/tcp output from an address no interface owns"), 0, "{errors}");
 }

@@ -170,3 +170,164 @@ fn two_nodes_over_memif_ping_each_other() {
     assert!(out.contains("3 received"), "{out}");
     let _ = std::fs::remove_file(&sock);
 }
+
+/// `tcpdump` on a device inside a namespace, printing ARP frames (one line
+/// each) to a file until dropped.
+struct ArpCapture {
+    child: std::process::Child,
+    out: std::path::PathBuf,
+}
+
+impl ArpCapture {
+    fn start(ns: &Netns, dev: &str) -> ArpCapture {
+        let t = tag();
+        let out = std::path::PathBuf::from(format!("/tmp/dpnt-arpcap-{t}.txt"));
+        let err = std::path::PathBuf::from(format!("/tmp/dpnt-arpcap-{t}.err"));
+        let child = std::process::Command::new("ip")
+            .args(["netns", "exec", &ns.name, "tcpdump", "-l", "-n", "-i", dev, "arp"])
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .spawn()
+            .expect("spawn tcpdump");
+        // Listening once it says so (not a timing assumption: a deadline on a wait).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !std::fs::read_to_string(&err).unwrap_or_default().contains("listening on") {
+            assert!(std::time::Instant::now() < deadline, "tcpdump did not start: {:?}", std::fs::read_to_string(&err));
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let _ = std::fs::remove_file(err);
+        ArpCapture { child, out }
+    }
+
+    /// The ARP requests seen so far that ask for `ip`.
+    fn requests_for(&self, ip: &str) -> Vec<String> {
+        let pat = format!("who-has {ip} ");
+        std::fs::read_to_string(&self.out)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains(&pat))
+            .map(String::from)
+            .collect()
+    }
+}
+
+impl Drop for ArpCapture {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.out);
+    }
+}
+
+/// The `show ip arp` lines for `ip`.
+fn arp_lines(node: &Node, ip: &str) -> Vec<String> {
+    let pat = format!(" {ip} ");
+    node.ctl(&["show", "ip", "arp"]).lines().filter(|l| l.contains(&pat)).map(String::from).collect()
+}
+
+#[test]
+fn static_neighbour_is_sent_to_without_arp_and_deleting_it_brings_arp_back() {
+    if !require_root() {
+        return;
+    }
+    const KMAC: &str = "02:00:00:00:aa:01";
+    let t = tag();
+    let ns = Netns::new(&t);
+    let dev = format!("dpnt{t}");
+    let neighbor = format!("[[neighbor]]\ninterface = \"tap0\"\nip = \"198.18.0.1\"\nmac = \"{KMAC}\"\n");
+    let node = Node::start(&ns, &t, &tap_config(&dev, &neighbor));
+    // The kernel side gets the MAC the node's config names, and a permanent
+    // entry for the node, so neither side needs to ask.
+    ns.wait_link(&dev);
+    ns.sh(&format!("ip link set dev {dev} address {KMAC}"));
+    ns.kernel_addr(&dev, "198.18.0.1/24");
+    let node_mac =
+        node.ctl(&["show", "interface"]).lines().nth(1).unwrap().split_whitespace().nth(3).unwrap().to_string();
+    ns.sh(&format!("ip neigh replace 198.18.0.2 lladdr {node_mac} dev {dev} nud permanent"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !node.ctl(&["show", "interface"]).contains(" up ") {
+        assert!(std::time::Instant::now() < deadline, "tap never came up:\n{}", node.log());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let cap = ArpCapture::start(&ns, &dev);
+
+    // Static: the node's pings go out with no ARP request.
+    let out = node.ctl(&["ping", "198.18.0.1", "count", "5", "interval", "0.05"]);
+    assert!(out.contains("5 packets transmitted, 5 received"), "{out}");
+    let lines = arp_lines(&node, "198.18.0.1");
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains(KMAC) && lines[0].contains("never") && lines[0].ends_with("static"), "{lines:?}");
+    let json = node.ctl(&["--json", "show", "ip", "arp"]);
+    assert!(json.contains("\"kind\": \"static\"") && json.contains("\"expires_s\": null"), "{json}");
+    // Every echo request crossed the tap after the capture started, and no
+    // request for the kernel's address did.
+    assert_eq!(cap.requests_for("198.18.0.1"), Vec::<String>::new());
+
+    // Deleted: the node asks again (and learns the answer).
+    node.ctl(&["del", "ip", "neighbor", "tap0", "198.18.0.1"]);
+    assert!(arp_lines(&node, "198.18.0.1").is_empty());
+    let out = node.ctl(&["ping", "198.18.0.1", "count", "5", "interval", "0.05"]);
+    assert!(out.contains("5 packets transmitted, 5 received"), "{out}");
+    let lines = arp_lines(&node, "198.18.0.1");
+    assert!(lines.len() == 1 && lines[0].ends_with("dynamic"), "{lines:?}");
+    // The request the ping waited for reached the kernel before its reply
+    // came back; tcpdump writes its line soon after.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while cap.requests_for("198.18.0.1").is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no ARP request seen after the delete");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let requests = cap.requests_for("198.18.0.1");
+    assert!(requests.iter().all(|l| l.contains("tell 198.18.0.2")), "{requests:?}");
+
+    // Set again from the CLI: the dynamic entry goes, the static one is
+    // used, and nothing more is asked (the node's own count of requests
+    // sent, gratuitous ones included, does not move).
+    let asked = node.counter("arp requests sent");
+    node.ctl(&["set", "ip", "neighbor", "tap0", "198.18.0.1", KMAC, "static"]);
+    let out = node.ctl(&["ping", "198.18.0.1", "count", "3", "interval", "0.05"]);
+    assert!(out.contains("3 received"), "{out}");
+    let lines = arp_lines(&node, "198.18.0.1");
+    assert!(lines.len() == 1 && lines[0].ends_with("static"), "{lines:?}");
+    assert_eq!(node.counter("arp requests sent"), asked);
+    assert_eq!(cap.requests_for("198.18.0.1"), requests);
+}
+
+#[test]
+fn bad_static_neighbours_are_refused_with_the_reason() {
+    if !require_root() {
+        return;
+    }
+    let t = tap_node("[workers]\nidle = \"sleep\"\n");
+    let refused = |words: &[&str], why: &str| {
+        let (ok, text) = t.node.ctl_any(words);
+        assert!(!ok && text.contains(why), "{words:?}: {text}");
+    };
+    let m = "02:00:00:00:00:01";
+    refused(&["set", "ip", "neighbor", "tap9", "198.18.0.1", m], "no interface named \"tap9\"");
+    refused(&["set", "ip", "neighbor", "tap0", "198.18.0.255", m], "subnet broadcast");
+    refused(&["set", "ip", "neighbor", "tap0", "198.18.0.2", m], "the node's own address");
+    refused(&["set", "ip", "neighbor", "tap0", "224.0.0.1", m], "not a unicast address (multicast)");
+    refused(&["set", "ip", "neighbor", "tap0", "198.18.0.1", "01:00:5e:00:00:01"], "not a unicast MAC");
+    refused(&["set", "ip", "neighbor", "tap0", "198.18.0.1", "02:00:00"], "not a MAC address");
+    refused(&["set", "ip", "neighbor", "tap0", "fe80::1", m], "IPv6 neighbours are not supported yet");
+    refused(&["set", "ip", "neighbor", "tap0", "198.18.0.1"], "usage: set ip neighbor");
+    refused(&["set", "ip", "neighbor", "tap0", "198.18.0.1", m, "dynamic"], "usage: set ip neighbor");
+    refused(&["del", "ip", "neighbor", "tap0", "198.18.0.9"], "198.18.0.9 has no static entry on tap0");
+    refused(&["del", "ip", "neighbor", "tap0"], "usage: del ip neighbor");
+    // Nothing was stored, and the node still answers.
+    assert!(!t.node.ctl(&["show", "ip", "arp"]).contains("static"));
+    let out = t.ns.sh("ping -c 2 -i 0.05 -W 2 198.18.0.2");
+    assert!(out.contains("2 received"), "{out}");
+    // A bad [[neighbor]] stops the node before it starts, naming the key.
+    let dir = std::env::temp_dir().join(format!("dpnt-cfg-{}", tag()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join("bad.toml");
+    let cfg = "[[interface]]\nname = \"a\"\nvdev = \"net_null0\"\nip4 = \"198.18.0.2/24\"\n\
+               [[neighbor]]\ninterface = \"a\"\nip = \"198.18.0.1\"\nmac = \"ff:ff:ff:ff:ff:ff\"\n";
+    std::fs::write(&p, cfg).unwrap();
+    let out = std::process::Command::new(bin()).args(["run", "--config"]).arg(&p).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("neighbor[0].mac: ff:ff:ff:ff:ff:ff is not a unicast MAC"), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}

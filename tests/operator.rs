@@ -11,6 +11,13 @@
 //!   application gauges show the kernel's connection. A scraper that sends
 //!   nothing, one that sends an endless header and one that asks for another
 //!   path are dropped or refused while curl's scrapes go on.
+//! - `show runtime` after pings and a TCP exchange shows packets, bursts and
+//!   time in every stage, its JSON is the text's numbers, and `clear
+//!   runtime` starts it from zero again.
+//! - `dpnode ctl` with no command is a shell (driven through a pty by
+//!   python3-pexpect): TAB completes command words, `?` lists the next
+//!   words and gives the line back, the up arrow recalls history (kept in
+//!   `~/.dpnode_history`), `exec FILE` runs a file of commands, `quit` leaves.
 
 mod common;
 
@@ -252,6 +259,15 @@ fn metrics_are_scraped_parsed_and_move_with_traffic_while_bad_scrapers_are_dropp
     assert_eq!(value(&second, "dpnode_session_fifo_bytes", &[]), Some(f64::from(2 * (64 << 10))));
     assert!(value(&second, "dpnode_segments", &[]) >= Some(1.0));
     assert!(value(&second, "dpnode_metrics_scrapes_total", &[]) >= Some(2.0));
+    // The loop's stats and the barrier's waits.
+    assert!(value(&second, "dpnode_worker_work_loops_total", &[("worker", "0")]) > Some(0.0));
+    assert!(value(&second, "dpnode_worker_empty_loops_total", &[("worker", "0")]) > Some(0.0));
+    assert!(value(&second, "dpnode_worker_rx_bursts_total", &[("worker", "0")]) > Some(0.0));
+    assert!(value(&second, "dpnode_worker_time_seconds_total", &[("worker", "0"), ("stage", "l2l3")]) > Some(0.0));
+    assert!(value(&second, "dpnode_worker_rx_bursts_by_size_total", &[("worker", "0"), ("size", "1")]) > Some(0.0));
+    let syncs = value(&second, "dpnode_barrier_syncs_total", &[]).unwrap();
+    assert_eq!(value(&second, "dpnode_barrier_wait_seconds_count", &[]), Some(syncs));
+    assert_eq!(value(&second, "dpnode_barrier_wait_seconds_bucket", &[("le", "+Inf")]), Some(syncs));
 
     // The silent scraper was closed at its deadline, while the scrapes above were served.
     let idle = idle.wait_with_output().unwrap();
@@ -264,4 +280,181 @@ fn metrics_are_scraped_parsed_and_move_with_traffic_while_bad_scrapers_are_dropp
     }
     let _ = client.kill();
     let _ = client.wait();
+}
+
+/// One worker's `show runtime` text: (rx packets, rx bursts, [(stage, ns, packets)]).
+fn runtime_text(text: &str, worker: usize) -> (u64, u64, Vec<(String, u64, u64)>) {
+    let start = text.find(&format!("worker {worker} (core")).unwrap_or_else(|| panic!("no worker {worker}:\n{text}"));
+    let mut lines = text[start..].lines().skip(1);
+    let rx: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!((rx[0], rx[2], rx[5]), ("rx", "packets", "bursts,"), "{text}");
+    let stages = lines
+        .skip_while(|l| !l.trim_start().starts_with("stage"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            let n = w.len();
+            (w[..n - 3].join(" "), w[n - 3].parse().unwrap(), w[n - 2].parse().unwrap())
+        })
+        .collect();
+    (rx[1].parse().unwrap(), rx[4].parse().unwrap(), stages)
+}
+
+#[test]
+fn show_runtime_counts_packets_and_stage_times_and_clear_runtime_resets_them() {
+    if !require_root() {
+        return;
+    }
+    let t = tag();
+    let ns = Netns::new(&t);
+    let dev = format!("dpnt{t}");
+    let node = Node::start(&ns, &t, &tap_config(&dev, ""));
+    ns.kernel_addr(&dev, "198.18.0.1/24");
+    ns.sh("ping -c 20 -i 0.05 -W 5 198.18.0.2");
+    let mut client = held_connection(&ns);
+    wait_for("the kernel's connection to be a session", || {
+        json(&node, &["show", "session"])["workers"][0].as_array().is_some_and(|s| s.len() == 1)
+    });
+
+    let before = json(&node, &["show", "runtime"]);
+    let text = node.ctl(&["show", "runtime"]);
+    let after = json(&node, &["show", "runtime"]);
+    let w = &before["workers"][0];
+    let rx = w["rx_packets"].as_u64().unwrap();
+    assert!(rx >= 20 + 3, "pings and the TCP exchange: {w}");
+    assert!(w["rx_bursts"].as_u64() >= Some(1) && w["loops"].as_u64() > Some(0), "{w}");
+    assert!(w["vector_avg"].as_f64() >= Some(1.0), "{w}");
+    let in_buckets: u64 = w["vectors"].as_array().unwrap().iter().map(|b| b["bursts"].as_u64().unwrap()).sum();
+    assert_eq!(Some(in_buckets), w["rx_bursts"].as_u64(), "every burst in one histogram bucket: {w}");
+    let fractions = ["busy", "polling", "sleeping"].map(|k| w[k].as_f64().unwrap());
+    assert!((fractions.iter().sum::<f64>() - 1.0).abs() < 1e-6 && fractions[0] > 0.0, "{w}");
+    let stages = w["stages"].as_array().unwrap();
+    for st in &stages[..5] {
+        assert!(st["ns"].as_u64() > Some(0) && st["ns_per_packet"].as_f64() > Some(0.0), "stage {st} of {w}");
+    }
+    // The text is made from the same snapshot: its numbers lie between the two JSON answers around it.
+    let (trx, tbursts, tstages) = runtime_text(&text, 0);
+    let between = |key: &str, v: u64| {
+        let (a, b) = (before["workers"][0][key].as_u64().unwrap(), after["workers"][0][key].as_u64().unwrap());
+        assert!(a <= v && v <= b, "{key}: text {v}, json {a}..{b}:\n{text}");
+    };
+    between("rx_packets", trx);
+    between("rx_bursts", tbursts);
+    let names: Vec<&str> = stages.iter().map(|s| s["stage"].as_str().unwrap()).collect();
+    assert_eq!(tstages.iter().map(|s| s.0.as_str()).collect::<Vec<_>>(), names, "{text}");
+    for (i, (name, ns, _)) in tstages.iter().enumerate() {
+        let (a, b) = (stages[i]["ns"].as_u64().unwrap(), after["workers"][0]["stages"][i]["ns"].as_u64().unwrap());
+        assert!(a <= *ns && *ns <= b, "{name}: text {ns}, json {a}..{b}");
+    }
+
+    // clear runtime: counting starts again (a stray kernel packet may come in, but not the 20 pings).
+    node.ctl(&["clear", "runtime"]);
+    let cleared = json(&node, &["show", "runtime"]);
+    let c = &cleared["workers"][0];
+    assert!(c["rx_packets"].as_u64().unwrap() < 20 && c["rx_bursts"].as_u64().unwrap() < 20, "{c}");
+    assert!(c["stages"][2]["ns"].as_u64() < stages[2]["ns"].as_u64(), "{c}");
+    let (crx, _, _) = runtime_text(&node.ctl(&["show", "runtime"]), 0);
+    assert!(crx < 20, "{crx}");
+    ns.sh("ping -c 3 -i 0.1 -W 5 198.18.0.2");
+    let again = json(&node, &["show", "runtime"]);
+    assert!(again["workers"][0]["rx_packets"].as_u64() >= Some(3), "counts again after the clear: {again}");
+
+    let _ = client.kill();
+    let _ = client.wait();
+}
+
+/// Drives `dpnode ctl` with no command through a pty; prints `ok` at the end.
+const SHELL: &str = r#"
+import os, sys, pexpect
+bin, sock, home, script = sys.argv[1:5]
+env = dict(os.environ, HOME=home, TERM="xterm")
+sh = pexpect.spawn(bin, ["ctl", "--socket", sock], env=env, encoding="utf-8", timeout=30, dimensions=(50, 200))
+sh.logfile_read = sys.stderr
+P = "dpnode# "
+sh.expect_exact(P)
+# TAB completes a word the node's help names.
+sh.send("show vers\t")
+sh.expect_exact("show version ")
+sh.send("\r")
+sh.expect(r"dpnode \d+\.\d+\.\d+ \(git")
+sh.expect_exact(P)
+# ? lists what may come next, then the line is back to finish.
+sh.send("show ?")
+sh.expect_exact("  interface")
+sh.expect_exact("  runtime")
+sh.expect_exact(P + "show ")
+sh.send("runt?")
+sh.expect_exact("  runtime")
+sh.expect_exact(P + "show runt")
+sh.send("ime ?")
+sh.expect_exact("<cr>")
+sh.expect_exact(P + "show runtime ")
+sh.send("\r")
+sh.expect_exact("loops/s")
+sh.expect_exact(P)
+# History: up twice is the first command again.
+sh.send("\x1b[A\x1b[A")
+sh.expect_exact("show version")
+sh.send("\r")
+sh.expect(r"dpnode \d+\.\d+\.\d+ \(git")
+sh.expect_exact(P)
+# A command error is printed and the shell goes on.
+sh.send("show nonsense\r")
+sh.expect_exact("unknown command")
+sh.expect_exact(P)
+sh.send("exec " + script + "\r")
+sh.expect_exact(P + "show threads")
+sh.expect_exact("worker0")
+sh.expect_exact(P + "show buffers")
+sh.expect_exact("pool dpn_pool")
+sh.expect_exact(P)
+sh.send("quit\r")
+sh.expect(pexpect.EOF)
+sh.close()
+assert sh.exitstatus == 0, sh.exitstatus
+print("ok")
+"#;
+
+#[test]
+fn ctl_without_a_command_is_a_shell_with_completion_help_history_and_exec() {
+    if !require_root() {
+        return;
+    }
+    let t = tag();
+    let ns = Netns::new(&t);
+    let dev = format!("dpnt{t}");
+    let node = Node::start(&ns, &t, &tap_config(&dev, ""));
+    // The start-up line says where the node is and what to try (the shell among it).
+    let log = node.log();
+    let running = log.lines().find(|l| l.contains("dpnode: running on ")).unwrap_or_else(|| panic!("{log}"));
+    assert!(running.contains("tap0 (net_tap0, 198.18.0.2/24, link "), "{running}");
+    assert!(running.contains("`ping 198.18.0.2` from its peer") && running.contains("show interface`"), "{running}");
+    // DPDK's own messages come through the node's logger; net_tap's usual ones are explained, not dumped.
+    assert!(log.lines().all(|l| !l.contains("qdisc") || l.contains("dpdk: ")), "{log}");
+    assert!(log.contains("INFO dpdk: net_tap: this kernel has no multiq qdisc"), "{log}");
+    let home = node.dir.join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let script = node.dir.join("cmds.txt");
+    std::fs::write(&script, "# a comment\nshow threads\n\nshow buffers\n").unwrap();
+    let py = node.dir.join("shell.py");
+    std::fs::write(&py, SHELL).unwrap();
+    let out = Command::new("/usr/bin/python3")
+        .arg(&py)
+        .args([bin(), node.socket.to_str().unwrap(), home.to_str().unwrap(), script.to_str().unwrap()])
+        .output()
+        .expect("python3");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && stdout.trim() == "ok", "shell session failed:\n{stdout}\n{stderr}");
+    let history = std::fs::read_to_string(home.join(".dpnode_history")).expect("history file");
+    for line in ["show version", "show runtime", "show nonsense", "quit"] {
+        assert!(history.lines().any(|l| l == line), "{line:?} not in the history:\n{history}");
+    }
+    assert!(!history.contains('?'), "? is not a command:\n{history}");
+
+    // The same file without a terminal: `dpnode ctl exec FILE`; and a shell fed by a pipe.
+    let text = node.ctl(&["exec", script.to_str().unwrap()]);
+    assert!(text.contains("dpnode# show threads") && text.contains("pool dpn_pool"), "{text}");
+    let piped = sh(&format!("printf 'show version\\nshow ?\\n' | {} ctl --socket {}", bin(), node.socket.display()));
+    assert!(piped.contains("dpnode 0.") && piped.contains("  runtime"), "{piped}");
 }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use crate::mbuf::{Burst, Mbuf, BURST};
 use crate::mempool::Mempool;
 use crate::port::PortQueue;
+use net::capture::{Capture, Direction};
 use net::device::{self, Device, PacketBuf};
 use net::fault::FaultInjector;
 use net::l3::counters::{Counter, Counters};
@@ -97,6 +98,10 @@ pub struct PortDevice {
     queues: Vec<PortQueue>,
     tx: Vec<Burst>,
     counters: Arc<Counters>,
+    capture: Capture,
+    /// Per port, frames at the front of the tx batch that the capture has
+    /// seen already (the NIC refused them last time; they go again).
+    tx_seen: Vec<usize>,
 }
 
 impl PortDevice {
@@ -104,7 +109,8 @@ impl PortDevice {
     /// `pool`, counting in `counters` (the worker's L2/L3 counters).
     pub fn new(pool: Arc<Mempool>, queues: Vec<PortQueue>, counters: Arc<Counters>) -> PortDevice {
         let tx = (0..queues.len()).map(|_| Burst::default()).collect();
-        PortDevice { pool, queues, tx, counters }
+        let tx_seen = vec![0; queues.len()];
+        PortDevice { pool, queues, tx, counters, capture: Capture::off(), tx_seen }
     }
 
     /// The mbuf pool.
@@ -112,8 +118,14 @@ impl PortDevice {
         &self.pool
     }
 
-    fn flush_iface(&mut self, iface: usize) {
+    fn flush_iface(&mut self, iface: usize, now: u64) {
+        if self.capture.tx_on() {
+            for m in self.tx[iface].iter().skip(self.tx_seen[iface]) {
+                self.capture.take(now, iface, Direction::Tx, m.data(), "");
+            }
+        }
         let s = self.queues[iface].send(&mut self.tx[iface]);
+        self.tx_seen[iface] = self.tx[iface].len();
         self.counters.add(Counter::TxPackets, s.sent as u64);
         if s.dropped > 0 {
             // The port is down (or has no ring for this queue): the frames
@@ -148,16 +160,21 @@ impl Device for PortDevice {
     }
 
     #[inline]
-    fn rx(&mut self, iface: usize, b: &mut Burst, max: usize, _now: u64) -> usize {
+    fn rx(&mut self, iface: usize, b: &mut Burst, max: usize, now: u64) -> usize {
         let n = self.queues[iface].rx_max(b, max);
         self.counters.add(Counter::RxPackets, n as u64);
+        if self.capture.rx_on() {
+            for m in b.iter() {
+                self.capture.take(now, iface, Direction::Rx, m.data(), "");
+            }
+        }
         n
     }
 
     #[inline]
-    fn tx_push(&mut self, iface: usize, m: Mbuf, _now: u64) {
+    fn tx_push(&mut self, iface: usize, m: Mbuf, now: u64) {
         if self.tx[iface].is_full() {
-            self.flush_iface(iface);
+            self.flush_iface(iface, now);
         }
         if self.tx[iface].push(m).is_err() {
             self.counters.inc(Counter::TxQueueFull);
@@ -169,17 +186,24 @@ impl Device for PortDevice {
         if !self.tx[iface].is_full() {
             return true;
         }
-        self.flush_iface(iface);
+        // The clock is read only for a capture (its frames' time).
+        let now = if self.capture.tx_on() { net::control::worker::now_ns() } else { 0 };
+        self.flush_iface(iface, now);
         !self.tx[iface].is_full()
     }
 
     #[inline]
-    fn flush(&mut self, _now: u64) {
+    fn flush(&mut self, now: u64) {
         for iface in 0..self.tx.len() {
             if !self.tx[iface].is_empty() {
-                self.flush_iface(iface);
+                self.flush_iface(iface, now);
             }
         }
+    }
+
+    #[inline]
+    fn capture(&mut self) -> &mut Capture {
+        &mut self.capture
     }
 }
 

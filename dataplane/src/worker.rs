@@ -14,11 +14,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use smallvec::SmallVec;
+
 use crate::device::PortL3;
-use crate::mbuf::Burst;
+use crate::eal::rdtsc;
+use crate::mbuf::{Burst, Mbuf, BURST};
 use net::control::barrier::WorkerBarrier;
 use net::control::rpc::RpcReceiver;
-use net::control::worker::{now_ns, LoopCounter, Tables, WorkerState};
+use net::control::worker::{now_ns, LoopCounter, RuntimeCounter, Tables, WorkerState};
+use net::l3::{Ip4Delivery, Ip6Delivery};
 use net::seam::Stack;
 
 /// What a worker does when it has nothing to do.
@@ -51,6 +55,10 @@ const TIMER_PERIOD_NS: u64 = 10_000_000;
 const RPCS_PER_LOOP: usize = 16;
 
 /// Run the poll loop until `stop` is set.
+///
+/// Each stage boundary reads the TSC once (not per packet) for `show
+/// runtime`: L2/L3 input runs over the whole burst before transport input
+/// takes the deliveries, so the two are timed apart, VPP-style.
 pub fn run<S: Stack<PortL3>>(
     mut barrier: WorkerBarrier<Tables<S::Shared>>,
     mut rpcs: RpcReceiver<WorkerState<PortL3, S>>,
@@ -58,10 +66,19 @@ pub fn run<S: Stack<PortL3>>(
     stop: Arc<AtomicBool>,
     idle: IdleConfig,
 ) -> WorkerState<PortL3, S> {
+    use RuntimeCounter as R;
     let mut rx = Burst::default();
+    let mut delivered: SmallVec<[Ip4Delivery<Mbuf>; BURST]> = SmallVec::new();
+    let mut delivered6: SmallVec<[Ip6Delivery<Mbuf>; BURST]> = SmallVec::new();
     let mut empty_polls = 0u32;
     let mut next_timer = 0u64;
+    let rt = state.runtime.clone();
+    // TSC reads: the iteration's start (the last one's end), before rx,
+    // three per burst with packets, before tx and the end; an iteration
+    // that found nothing reads only before rx and at the end.
+    let mut t = rdtsc();
     loop {
+        let start = t;
         let tables = barrier.poll();
         if stop.load(Ordering::Relaxed) {
             break;
@@ -69,33 +86,85 @@ pub fn run<S: Stack<PortL3>>(
         state.io.now_ns = now_ns();
         let mut work = rpcs.run_pending(&mut state, RPCS_PER_LOOP);
         work += state.io.run_deferred(&tables.net);
+        let (mut c_rx, mut c_l3, mut c_tp) = (0, 0, 0);
+        t = rdtsc();
+        let rx_start = t;
         for iface in 0..state.io.interfaces() {
             let n = state.io.rx(iface, &mut rx);
             if n == 0 {
                 continue;
             }
+            let t1 = rdtsc();
             work += n;
-            for m in rx.drain() {
-                net::seam::input(&mut state.io, &tables.net, iface, m, &mut state.stack, &tables.upper);
+            rt.inc(R::RxBursts);
+            rt.inc(R::vector_bucket(n));
+            if n == 1 {
+                // One packet: no need to hold it between the two stages.
+                // (L2/L3 and transport input timed as one here.)
+                if let Some(m) = rx.drain().next() {
+                    net::seam::input(&mut state.io, &tables.net, iface, m, &mut state.stack, &tables.upper);
+                }
+                let t2 = rdtsc();
+                let t3 = t2;
+                (c_rx, c_l3, c_tp) =
+                    (c_rx + t1.saturating_sub(t), c_l3 + t2.saturating_sub(t1), c_tp + t3.saturating_sub(t2));
+                t = t3;
+                continue;
             }
+            for m in rx.drain() {
+                if let Some(d) = state.io.input(&tables.net, iface, m) {
+                    delivered.push(d);
+                } else if let Some(d) = state.io.take_ip6_delivery() {
+                    delivered6.push(d);
+                }
+            }
+            let t2 = rdtsc();
+            for d in delivered.drain(..) {
+                state.stack.ip4_input(&mut state.io, &tables.net, &tables.upper, d);
+            }
+            for d in delivered6.drain(..) {
+                state.stack.ip6_input(&mut state.io, &tables.net, &tables.upper, d);
+            }
+            let t3 = rdtsc();
+            (c_rx, c_l3, c_tp) =
+                (c_rx + t1.saturating_sub(t), c_l3 + t2.saturating_sub(t1), c_tp + t3.saturating_sub(t2));
+            t = t3;
         }
+        let rx_end = t;
         work += state.stack.poll(&mut state.io, &tables.net, &tables.upper);
         if state.io.now_ns >= next_timer {
             state.io.timers(&tables.net);
             next_timer = state.io.now_ns + TIMER_PERIOD_NS;
         }
-        state.io.flush();
-        if work > 0 {
-            empty_polls = 0;
+        if work == 0 {
+            state.io.flush();
+            let end = rdtsc();
+            rt.inc(R::EmptyLoops);
+            rt.add(R::PollCycles, end.saturating_sub(start));
+            t = end;
+            empty_polls = empty_polls.saturating_add(1);
+            if let IdleMode::Sleep(d) = idle.mode {
+                if empty_polls >= idle.after_empty_polls {
+                    state.loop_counters.inc(LoopCounter::IdleSleeps);
+                    barrier.idle_sleep(d);
+                    t = rdtsc();
+                    rt.add(R::SleepCycles, t.saturating_sub(end));
+                }
+            }
             continue;
         }
-        empty_polls = empty_polls.saturating_add(1);
-        if let IdleMode::Sleep(d) = idle.mode {
-            if empty_polls >= idle.after_empty_polls {
-                state.loop_counters.inc(LoopCounter::IdleSleeps);
-                barrier.idle_sleep(d);
-            }
-        }
+        empty_polls = 0;
+        let t_tx = rdtsc();
+        state.io.flush();
+        let end = rdtsc();
+        rt.inc(R::WorkLoops);
+        rt.add(R::RxCycles, c_rx);
+        rt.add(R::L3Cycles, c_l3);
+        rt.add(R::TransportCycles, c_tp);
+        rt.add(R::SessionCycles, t_tx.saturating_sub(rx_end));
+        rt.add(R::TxCycles, end.saturating_sub(t_tx));
+        rt.add(R::OtherCycles, rx_start.saturating_sub(start));
+        t = end;
     }
     state
 }

@@ -1,5 +1,33 @@
 /* Out-of-line wrappers for DPDK's static-inline fast path; see shim.h. */
+#define _GNU_SOURCE /* fopencookie */
+#include <stdio.h>
 #include "shim.h"
+
+static dpn_log_fn dpn_log_cb;
+
+/* rte_vlog writes one message then flushes; the stream is fully buffered
+ * (4 KiB) so each flush hands the callback a whole message. */
+static ssize_t dpn_log_write(void *cookie, const char *buf, size_t n)
+{
+    (void)cookie;
+    if (dpn_log_cb != NULL)
+        dpn_log_cb((uint32_t)rte_log_cur_msg_loglevel(), buf, n);
+    return (ssize_t)n;
+}
+
+int dpn_log_redirect(dpn_log_fn cb)
+{
+    cookie_io_functions_t io = { .read = NULL, .write = dpn_log_write, .seek = NULL, .close = NULL };
+    FILE *f = fopencookie(NULL, "w", io);
+    if (f == NULL)
+        return -1;
+    if (setvbuf(f, NULL, _IOFBF, 4096) != 0) {
+        fclose(f);
+        return -1;
+    }
+    dpn_log_cb = cb;
+    return rte_openlog_stream(f);
+}
 
 int dpn_errno(void) { return rte_errno; }
 unsigned dpn_lcore_id(void) { return rte_lcore_id(); }

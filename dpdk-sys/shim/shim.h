@@ -15,6 +15,11 @@
 #include <rte_dev.h>
 #include <rte_ether.h>
 #include <rte_alarm.h>
+#include <rte_cycles.h>
+
+/* logging: DPDK's messages to a callback (level as RTE_LOG_*, the text as written) */
+typedef void (*dpn_log_fn)(uint32_t level, const char *msg, size_t len);
+int dpn_log_redirect(dpn_log_fn cb);
 
 /* errno / lcore */
 int dpn_errno(void);

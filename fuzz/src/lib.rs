@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod dgram;
 pub mod http;
+pub mod l3;
 pub mod mq;
 pub mod msg;
 pub mod syncookie;

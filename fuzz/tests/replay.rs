@@ -49,7 +49,7 @@ type ByteTarget = (&'static str, fn(&[u8]));
 
 #[test]
 fn byte_targets() {
-    let targets: [ByteTarget; 13] = [
+    let targets: [ByteTarget; 14] = [
         ("wire_ethernet", wire::ethernet),
         ("wire_arp", wire::arp),
         ("wire_ipv4", wire::ipv4),
@@ -63,6 +63,7 @@ fn byte_targets() {
         ("http", http::run),
         ("uri", uri::run),
         ("config", config::run),
+        ("l3_input", l3::input),
     ];
     for (t, f) in targets {
         let n = replay(t, f);

@@ -243,6 +243,18 @@ impl<P> ArpCache<P> {
         }
     }
 
+    /// Forget `ip` and hand back the packets that were waiting for it, in
+    /// the order they were queued (none if it was resolved or unknown).
+    pub fn take(&mut self, ip: Ipv4Addr) -> Released<P> {
+        match self.entries.remove(&ip) {
+            Some(Entry { state: State::Pending { queue, .. }, .. }) => {
+                self.pending_total -= queue.len();
+                SmallVec::from_vec(queue)
+            }
+            _ => SmallVec::new(),
+        }
+    }
+
     /// The resolved entries as (address, MAC, expiry time in ns), in no
     /// particular order; expired ones linger until the next `poll`.
     pub fn iter(&self) -> impl Iterator<Item = (Ipv4Addr, ethernet::Address, u64)> + '_ {
@@ -607,6 +619,21 @@ mod test {
         assert!(c.remove(ip(2)));
         assert_eq!(c.pending_packets(), 0);
         assert!(c.is_empty());
+    }
+
+    #[test]
+    fn take_returns_the_waiting_packets() {
+        let mut c = cache();
+        c.insert(ip(1), mac(1), 0);
+        c.enqueue(ip(2), 5, 0);
+        c.enqueue(ip(2), 6, 0);
+        assert!(c.take(ip(1)).is_empty());
+        assert_eq!(c.take(ip(2)).as_slice(), &[5, 6]);
+        assert!(c.take(ip(3)).is_empty());
+        assert_eq!(c.pending_packets(), 0);
+        assert!(c.is_empty());
+        // Nothing is left to retry.
+        assert_eq!(poll(&mut c, 10 * S), (vec![], vec![]));
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! user is generic over them (monomorphised), so nothing here costs a
 //! virtual call per packet.
 
+use crate::capture::Capture;
 use wire::offload::{RxCsum, TxCsumRequest};
 
 /// One frame: a contiguous byte range with head and tail room.
@@ -106,4 +107,8 @@ pub trait Device {
     fn tx_ready(&mut self, iface: usize) -> bool;
     /// Hand every batch to the NIC; what it refuses stays batched.
     fn flush(&mut self, now: u64);
+    /// This worker's packet capture: the device takes rx frames as they
+    /// arrive and tx frames as they go to the NIC (one flag read per burst
+    /// while it is off); L2/L3 gives it the frames it drops.
+    fn capture(&mut self) -> &mut Capture;
 }

@@ -553,6 +553,11 @@ impl<D: Device> Device for FaultInjector<D> {
         }
         self.inner.flush(now);
     }
+
+    #[inline]
+    fn capture(&mut self) -> &mut crate::capture::Capture {
+        self.inner.capture()
+    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 //! and output, ICMP, ping, and its counters) generic over a small device
 //! interface ([`device`]: packet buffers, bursts, per-worker queues) that
 //! the DPDK layer implements for mbufs and ports; the per-interface ARP
-//! cache ([`arp_cache`]), its IPv6 counterparts (the neighbour cache of
+//! cache ([`arp_cache`]) and the static neighbour entries shared by every
+//! worker ([`neighbor`]), its IPv6 counterparts (the neighbour cache of
 //! [`nd_cache`] and duplicate address detection in [`dad`], sans-IO and
 //! not yet wired into [`l3`]), IPv4 and IPv6 reassembly and
 //! fragmentation ([`reassembly`], bounded per worker, also not wired yet),
@@ -16,7 +17,8 @@
 //! routes, pings in progress, which sources are martians), the decisions of
 //! fault injection ([`fault`]: drop, duplicate, hold for reordering, as a
 //! device wrapper, [`fault::FaultInjector`]) and a
-//! token bucket for rate limits ([`token_bucket`]); and an in-memory
+//! token bucket for rate limits ([`token_bucket`]); packet capture into
+//! preallocated per-worker buffers ([`capture`]); and an in-memory
 //! network ([`sim`]: `Vec`-backed buffers, a virtual clock, links with
 //! seeded loss, reordering and duplication) that runs all of it, and the
 //! session layer above the seam, in plain `cargo test`.
@@ -34,14 +36,17 @@
 #![warn(missing_docs)]
 
 pub mod arp_cache;
+pub mod capture;
 pub mod control;
 pub mod dad;
 pub mod device;
 pub mod fault;
 pub mod l3;
 pub mod nd_cache;
+pub mod neighbor;
 pub mod reassembly;
 pub mod route;
+pub mod route6;
 pub mod seam;
 pub mod sim;
 pub mod tables;

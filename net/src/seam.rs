@@ -93,6 +93,9 @@ pub trait Seam: 'static {
     /// Answer a delivered packet with ICMP destination unreachable `code`
     /// (rate limited).
     fn icmp_unreachable(&mut self, net: &NetTables, d: &Ip4Delivery<Self::Buf>, code: u8);
+    /// The transport drops delivered packet `d` for `reason` (the name of
+    /// the counter it bumped): the packet capture takes it if it takes drops.
+    fn capture_drop(&mut self, d: &Ip4Delivery<Self::Buf>, reason: &'static str);
 }
 
 impl<D: Device + 'static> Seam for L3<D> {
@@ -178,6 +181,10 @@ impl<D: Device + 'static> Seam for L3<D> {
     #[inline]
     fn icmp_unreachable(&mut self, net: &NetTables, d: &Ip4Delivery<D::Buf>, code: u8) {
         L3::icmp_unreachable(self, net, d, code)
+    }
+    #[inline]
+    fn capture_drop(&mut self, d: &Ip4Delivery<D::Buf>, reason: &'static str) {
+        L3::capture_drop(self, reason, d.iface, &d.buf)
     }
 }
 

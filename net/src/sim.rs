@@ -19,11 +19,12 @@ use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 
 use crate::arp_cache::ArpConfig;
+use crate::capture::{Capture, Direction};
 use crate::device::{Burst, Device, PacketBuf};
 use crate::fault::{self, FaultConfig, FaultCounters, Faults, Held};
 use crate::l3::counters::{Counter, Counters};
 use crate::l3::{Ip4Delivery, L3};
-use crate::route::{Route, RouteTable};
+use crate::route::Route;
 use crate::seam::Stack;
 use crate::tables::{Interface, NetTables};
 use wire::ethernet::Address as MacAddress;
@@ -268,18 +269,24 @@ pub struct SimDevice {
     counters: Arc<Counters>,
     /// Buffers `alloc` may still hand out (`None`: unlimited).
     pub alloc_budget: Option<usize>,
+    capture: Capture,
 }
 
 impl SimDevice {
     /// A device with `ends` as its interfaces, counting in `counters`.
     pub fn new(ends: Vec<LinkEnd>, counters: Arc<Counters>) -> SimDevice {
         let tx = ends.iter().map(|_| SimBurst::default()).collect();
-        SimDevice { ends, tx, counters, alloc_budget: None }
+        SimDevice { ends, tx, counters, alloc_budget: None, capture: Capture::off() }
     }
 
     fn flush_iface(&mut self, iface: usize, now: u64) {
         let mut w = lock(&self.ends[iface].tx);
         let n = self.tx[iface].len();
+        if self.capture.tx_on() {
+            for b in &self.tx[iface].0 {
+                self.capture.take(now, iface, Direction::Tx, b.data(), "");
+            }
+        }
         for b in self.tx[iface].drain() {
             w.send(now, b);
         }
@@ -309,6 +316,11 @@ impl Device for SimDevice {
     fn rx(&mut self, iface: usize, b: &mut SimBurst, max: usize, now: u64) -> usize {
         lock(&self.ends[iface].rx).recv(now, b, max.min(BURST));
         self.counters.add(Counter::RxPackets, b.len() as u64);
+        if self.capture.rx_on() {
+            for f in &b.0 {
+                self.capture.take(now, iface, Direction::Rx, f.data(), "");
+            }
+        }
         b.len()
     }
     fn tx_push(&mut self, iface: usize, b: SimBuf, now: u64) {
@@ -329,6 +341,9 @@ impl Device for SimDevice {
                 self.flush_iface(iface, now);
             }
         }
+    }
+    fn capture(&mut self) -> &mut Capture {
+        &mut self.capture
     }
 }
 
@@ -358,7 +373,7 @@ const TIMER_PERIOD_NS: u64 = 10_000_000;
 impl SimNode {
     /// A node with `ifaces` (interface `i` is port `i`).
     pub fn new(ifaces: Vec<SimIface>) -> SimNode {
-        let mut net = NetTables { interfaces: Vec::new(), routes: RouteTable::new(), pings: Vec::new() };
+        let mut net = NetTables::default();
         let mut ends = Vec::new();
         for (i, f) in ifaces.into_iter().enumerate() {
             net.interfaces.push(Interface {
@@ -366,6 +381,7 @@ impl SimNode {
                 port_id: i as u16,
                 mac: f.mac,
                 ip4: Some(f.ip4),
+                ip6: Vec::new(),
                 accept_local: false,
             });
             let prefix = Cidr::new(f.ip4.network(), f.ip4.prefix_len()).unwrap_or(f.ip4);
@@ -487,7 +503,7 @@ mod test {
         assert!(a.l3.ping_send(&a.net, B, 7, 1, 56));
         run(&mut now, 1_000_000, &mut a, &mut sa, &mut b, &mut sb);
         let r = rx.try_recv().expect("a reply");
-        assert_eq!((r.seq, r.from, r.ttl, r.bytes), (1, B, 64, 56));
+        assert_eq!((r.seq, r.from, r.ttl, r.bytes), (1, std::net::IpAddr::V4(B), 64, 56));
         // The timestamp is taken before ARP: ARP request and reply, echo
         // request and reply, 10 µs each way, each answered in the poll
         // that receives it.
@@ -518,6 +534,38 @@ mod test {
         let u = udp::Packet::new_checked(&d.buf.data()[d.l4_offset..]).expect("udp");
         assert!(u.verify_checksum(A, B));
         assert_eq!(b.l3.counters.get(Counter::Ip4LocalDelivered), 1);
+    }
+
+    #[test]
+    fn capture_takes_rx_and_tx_frames_and_drops_with_their_reason() {
+        use crate::capture::{Capture, CaptureSpec, Direction as Dir};
+        let (_link, mut a, mut b) = pair(&LinkConfig::default());
+        let spec = CaptureSpec { rx: true, tx: true, drop: true, iface: None, max: 64, snaplen: 2048 };
+        *b.l3.device_mut().capture() = Capture::new(&spec);
+        let (tx, _rx) = std::sync::mpsc::channel();
+        a.net.pings.push(PingWaiter { ident: 7, tx });
+        let (mut sa, mut sb) = (Sink::default(), Sink::default());
+        let mut now = 1_000_000;
+        a.l3.now_ns = now;
+        assert!(a.l3.ping_send(&a.net, B, 7, 1, 56));
+        run(&mut now, 1_000_000, &mut a, &mut sa, &mut b, &mut sb);
+        let cap = std::mem::replace(b.l3.device_mut().capture(), Capture::off());
+        let seen: Vec<(Dir, u16)> =
+            cap.records().iter().map(|r| (r.dir, u16::from_be_bytes([cap.frame(r)[12], cap.frame(r)[13]]))).collect();
+        // ARP request in, reply out, echo request in, reply out.
+        assert_eq!(seen, [(Dir::Rx, 0x0806), (Dir::Tx, 0x0806), (Dir::Rx, 0x0800), (Dir::Tx, 0x0800)]);
+        let request = cap.frame(&cap.records()[2]).to_vec();
+        assert!(cap.records().iter().all(|r| r.time_ns > 1_000_000 && r.reason.is_empty()));
+
+        // The echo request again with its IPv4 checksum broken: dropped, with the reason.
+        *b.l3.device_mut().capture() = Capture::new(&CaptureSpec { rx: false, tx: false, ..spec });
+        let mut bad = request.clone();
+        bad[24] ^= 0xff;
+        assert!(b.l3.input(&b.net, 0, SimBuf::from_bytes(&bad)).is_none());
+        let cap = std::mem::replace(b.l3.device_mut().capture(), Capture::off());
+        assert_eq!(cap.records().len(), 1);
+        assert_eq!((cap.records()[0].dir, cap.records()[0].reason), (Dir::Drop, "ip4 bad header checksum"));
+        assert_eq!(cap.frame(&cap.records()[0]), &bad[..]);
     }
 
     /// Send 2000 datagrams over a lossy link; what arrived, in order, and

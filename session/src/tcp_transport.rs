@@ -152,14 +152,14 @@ impl<S: Seam> TcpTransport<S> {
         }
     }
 
-    /// Checks a received segment (length, checksum, options); counts and returns `None` when it is bad.
-    pub fn parse(&mut self, io: &S, d: &Ip4Delivery<S::Buf>) -> Option<TcpInput> {
+    /// Checks a received segment (length, checksum, options); counts and returns the counter's name (the drop reason) when it is bad.
+    pub fn parse(&mut self, io: &S, d: &Ip4Delivery<S::Buf>) -> Result<TcpInput, &'static str> {
         let verify = match io.l4_csum_status(d) {
             CsumStatus::Good | CsumStatus::Verified => false,
             CsumStatus::Bad => {
                 self.input_counters.inc(TcpInputCounter::BadChecksum);
                 self.counters.incr(Counter::BadChecksum);
-                return None;
+                return Err(TcpInputCounter::BadChecksum.name());
             }
             CsumStatus::Unknown => true,
         };
@@ -167,7 +167,7 @@ impl<S: Seam> TcpTransport<S> {
         let parsed = wire_tcp::Packet::new_checked(&data[d.l4_offset..])
             .and_then(|p| TcpRepr::parse(&p, d.src, d.dst, verify).map(|r| (r, p.header_len() as usize)));
         match parsed {
-            Ok((repr, hl)) => Some(TcpInput {
+            Ok((repr, hl)) => Ok(TcpInput {
                 tuple: Tuple {
                     local: SocketAddr::new(IpAddr::V4(d.dst), repr.dst_port),
                     remote: SocketAddr::new(IpAddr::V4(d.src), repr.src_port),
@@ -178,11 +178,11 @@ impl<S: Seam> TcpTransport<S> {
             Err(WireError::BadChecksum) => {
                 self.input_counters.inc(TcpInputCounter::BadChecksum);
                 self.counters.incr(Counter::BadChecksum);
-                None
+                Err(TcpInputCounter::BadChecksum.name())
             }
             Err(_) => {
                 self.input_counters.inc(TcpInputCounter::Malformed);
-                None
+                Err(TcpInputCounter::Malformed.name())
             }
         }
     }

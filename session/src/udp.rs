@@ -305,16 +305,16 @@ impl UdpTransport {
         self.admission.limits()
     }
 
-    /// Checks a received datagram (length, checksum); counts and returns `None` when it is bad.
+    /// Checks a received datagram (length, checksum); counts and returns the counter's name (the drop reason) when it is bad.
     ///
     /// The checksum is verified in software unless the NIC already did.
-    pub fn parse<S: Seam>(&self, io: &S, d: &Ip4Delivery<S::Buf>) -> Option<UdpInput> {
+    pub fn parse<S: Seam>(&self, io: &S, d: &Ip4Delivery<S::Buf>) -> Result<UdpInput, &'static str> {
         let counters = &self.counters;
         let verify = match io.l4_csum_status(d) {
             CsumStatus::Good | CsumStatus::Verified => false,
             CsumStatus::Bad => {
                 counters.inc(UdpCounter::BadChecksum);
-                return None;
+                return Err(UdpCounter::BadChecksum.name());
             }
             CsumStatus::Unknown => true,
         };
@@ -325,14 +325,14 @@ impl UdpTransport {
             Ok(r) => r,
             Err(WireError::BadChecksum) => {
                 counters.inc(UdpCounter::BadChecksum);
-                return None;
+                return Err(UdpCounter::BadChecksum.name());
             }
             Err(_) => {
                 counters.inc(UdpCounter::Malformed);
-                return None;
+                return Err(UdpCounter::Malformed.name());
             }
         };
-        Some(UdpInput {
+        Ok(UdpInput {
             tuple: Tuple {
                 local: SocketAddr::new(IpAddr::V4(d.dst), repr.dst_port),
                 remote: SocketAddr::new(IpAddr::V4(d.src), repr.src_port),

@@ -313,6 +313,16 @@ pub const PING_SIZE: Limit = Limit::new("size", 0, 1400, Unit::Bytes);
 /// Seconds between `ping` requests.
 pub const PING_INTERVAL: FloatLimit = FloatLimit::new("interval", 0.001, 10.0, Unit::Seconds);
 
+// --- pcap trace ---
+
+/// Frames a `pcap trace` writes at most (and each worker's buffer holds).
+pub const PCAP_MAX: Limit = Limit::new("max", 1, 1_000_000, Unit::Count);
+/// Bytes a `pcap trace` keeps of each frame.
+pub const PCAP_SNAPLEN: Limit = Limit::new("snaplen", 64, 65_535, Unit::Bytes);
+/// Buffer bytes a `pcap trace` may reserve, over all workers (`max` x
+/// `snaplen` each).
+pub const PCAP_BUFFER_BYTES: u64 = 1 << 30;
+
 // --- [fault] and set fault ---
 
 /// Percent of packets a fault-injection decision drops, duplicates or reorders.
@@ -387,6 +397,8 @@ pub const ALL: &[Limit] = &[
     THREADS,
     PING_COUNT,
     PING_SIZE,
+    PCAP_MAX,
+    PCAP_SNAPLEN,
     FAULT_HOLD_US,
     TCP_MIN_RTO_MS,
     TCP_INITIAL_RTO_MS,

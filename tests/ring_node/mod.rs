@@ -75,10 +75,11 @@ impl RingNode {
                 port_id,
                 mac: Mac(port.mac()),
                 ip4,
+                ip6: Vec::new(),
                 accept_local: true,
             }],
             routes,
-            pings: Vec::new(),
+            ..NetTables::default()
         };
         let (main, mut wbs) = barrier(Tables { net, upper: SessionShared::default() }, 1);
         let (to_worker, from_main) = rpc_channel::<NodeWorker>(256);
@@ -94,7 +95,13 @@ impl RingNode {
             eal::register_thread().unwrap();
             let idle =
                 IdleConfig { mode: IdleMode::Sleep(Duration::from_micros(idle_sleep_us)), after_empty_polls: 64 };
-            worker::run(wb, from_main, WorkerState { io, stack, loop_counters: Default::default() }, s2, idle);
+            worker::run(
+                wb,
+                from_main,
+                WorkerState { io, stack, loop_counters: Default::default(), runtime: Default::default() },
+                s2,
+                idle,
+            );
             eal::unregister_thread();
         });
         let node = RingNode { port_id, counters, stats, stop, thread, port, _pool: pool, _eal: eal };

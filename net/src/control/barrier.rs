@@ -113,9 +113,18 @@ unsafe impl<T: Send + Sync> Sync for Shared<T> {}
 // SAFETY: as above; the tables may be dropped on any thread.
 unsafe impl<T: Send + Sync> Send for Shared<T> {}
 
-/// Statistics about barrier syncs, for `show threads`.
+/// Upper bounds (ns) of the [`BarrierStats::wait_histogram`] buckets; the last bucket takes the rest.
+pub const WAIT_BUCKETS_NS: [u64; 6] = [1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000];
+
+/// Statistics about barrier syncs, for `show threads` and `/metrics`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct BarrierStats {
+    /// Syncs by how long they waited for the workers to park: bucket `i`
+    /// counts waits up to [`WAIT_BUCKETS_NS`]`[i]` (and above the bucket
+    /// before); the last one counts longer waits.
+    pub wait_histogram: [u64; WAIT_BUCKETS_NS.len() + 1],
+    /// Sum of every sync's wait, in ns.
+    pub wait_ns_total: u64,
     /// Number of completed `sync` calls.
     pub syncs: u64,
     /// Time the last `sync` waited for workers to park, in ns.
@@ -199,6 +208,8 @@ impl<T: Send + Sync> MainBarrier<T> {
         self.stats.syncs += 1;
         self.stats.last_wait_ns = wait;
         self.stats.max_wait_ns = self.stats.max_wait_ns.max(wait);
+        self.stats.wait_ns_total = self.stats.wait_ns_total.saturating_add(wait);
+        self.stats.wait_histogram[WAIT_BUCKETS_NS.partition_point(|&b| b < wait)] += 1;
         BarrierGuard { main: self, since: Instant::now() }
     }
 
@@ -525,6 +536,8 @@ mod test {
         let st = main.stats();
         assert_eq!(st.syncs, 200);
         assert!(st.max_wait_ns >= st.last_wait_ns);
+        assert_eq!(st.wait_histogram.iter().sum::<u64>(), 200, "every sync is in one wait bucket");
+        assert!(st.wait_ns_total >= st.max_wait_ns);
     }
 
     #[test]

@@ -62,12 +62,14 @@ impl<D: Device> L3<D> {
 
     /// Our source address for `dst`: for a link-local destination, the
     /// link-local of the first interface (endpoints carry no zone yet);
-    /// `None` for other destinations until IPv6 routes exist.
+    /// otherwise the preferred configured address of the interface the
+    /// IPv6 route table sends `dst` out of (see [`L3::source_for6`]).
     pub fn ip6_source_for(&self, net: &NetTables, dst: Ipv6Addr) -> Option<Ipv6Addr> {
-        if !dst.is_unicast_link_local() {
-            return None;
+        if dst.is_unicast_link_local() {
+            return net.interfaces.first().map(|i| ipv6::link_local_from_mac(i.mac));
         }
-        net.interfaces.first().map(|i| ipv6::link_local_from_mac(i.mac))
+        let (iface, _) = self.ip6_route(net, dst, None)?;
+        super::ip6::global_source(net, iface, dst)
     }
 
     /// The interface whose link-local address is `src`.
@@ -78,10 +80,19 @@ impl<D: Device> L3<D> {
     /// Send a UDP or TCP segment (`m` starts at its L4 header; ports and
     /// lengths set, checksum field anything) from `src` to `dst`: fill the
     /// checksum over the IPv6 pseudo header, add the IPv6 header, send it
-    /// on-link out of the interface that owns `src`.
+    /// out of the interface that owns `src` when that is a link-local
+    /// address (on-link), else routed ([`L3::ip6_output_routed`]).
     pub fn ip6_output_l4(&mut self, net: &NetTables, mut m: D::Buf, src: Ipv6Addr, dst: Ipv6Addr, protocol: Protocol) {
-        let Some(iface) = self.ip6_iface_of(net, src) else {
-            return self.counters.inc(Counter::Ip6OutputNoInterface);
+        let on_link = if src.is_unicast_link_local() {
+            let Some(iface) = self.ip6_iface_of(net, src) else {
+                return self.counters.inc(Counter::Ip6OutputNoInterface);
+            };
+            Some(iface)
+        } else {
+            if net.local_interface6(src).is_none() {
+                return self.counters.inc(Counter::Ip6OutputNoInterface);
+            }
+            None
         };
         let len = m.len();
         let (nh, csum_at, min) = match protocol {
@@ -116,7 +127,10 @@ impl<D: Device> L3<D> {
             return self.counters.inc(Counter::MbufAllocFailed);
         };
         ip.emit(&mut ipv6::Packet::new_unchecked(hdr));
-        self.ip6_output(net, iface, m, dst);
+        match on_link {
+            Some(iface) => self.ip6_output(net, iface, m, dst),
+            None => self.ip6_output_routed(net, m, dst, None),
+        }
     }
 
     /// The NIC's verdict on a delivered IPv6 packet's UDP/TCP checksum, as

@@ -19,13 +19,17 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 pub mod counters;
+mod frag;
 pub mod ip6;
 pub mod ip6_l4;
 
 pub use ip6_l4::Ip6Delivery;
 
 use crate::arp_cache::{ArpCache, ArpConfig, Enqueue};
+use crate::capture::Direction;
+use crate::dad::DadConfig;
 use crate::device::{Burst, Device, PacketBuf};
+use crate::reassembly::{ReasmConfig, ReasmCounter, Reassembler};
 use crate::tables::{MartianSource, NetTables, PingReply};
 use crate::token_bucket::TokenBucket;
 use counters::{Counter, Counters};
@@ -92,6 +96,9 @@ pub struct PortCaps {
 enum Deferred {
     Ping { dst: Ipv4Addr, ident: u16, seq: u16, size: usize },
     Garp { iface: usize },
+    StaticNeighbour { iface: usize, ip: Ipv4Addr },
+    Ip6Up { iface: usize },
+    Ping6 { dst: std::net::Ipv6Addr, scope: usize, ident: u16, seq: u16, size: usize },
 }
 
 /// The per-worker L2/L3 state over device `D`.
@@ -113,6 +120,22 @@ pub struct L3<D: Device> {
     ip6: Vec<ip6::Ip6Iface<D::Buf>>,
     /// The IPv6 UDP/TCP packet the current input produced (see [`ip6_l4`]).
     ip6_pending: Option<Ip6Delivery<D::Buf>>,
+    /// DAD parameters for the interfaces' configured addresses.
+    dad_config: DadConfig,
+    /// IPv4 and IPv6 reassembly (see [`frag`]).
+    reasm: Reassembler,
+    /// The reassembler's counts already copied into `counters`.
+    reasm_seen: [u64; ReasmCounter::COUNT],
+    /// The last reassembled datagram (heap, grown once to the largest).
+    reasm_out: Vec<u8>,
+    /// A datagram being fragmented on output.
+    frag_in: Vec<u8>,
+    /// One fragment being written.
+    frag_scratch: Vec<u8>,
+    /// State of the IPv6 fragment identification generator.
+    frag_ident: u64,
+    /// Packet-too-big reports (destination, MTU) for the transports.
+    pmtu6: Vec<(std::net::Ipv6Addr, u32)>,
 }
 
 /// ICMP errors a worker may send per second, and how many it may save up.
@@ -136,7 +159,22 @@ impl<D: Device> L3<D> {
             max_frame: vec![usize::MAX; n],
             ip6: Vec::new(),
             ip6_pending: None,
+            dad_config: DadConfig::default(),
+            reasm: Reassembler::new(ReasmConfig::default()),
+            reasm_seen: [0; ReasmCounter::COUNT],
+            reasm_out: Vec::new(),
+            frag_in: Vec::new(),
+            frag_scratch: Vec::new(),
+            frag_ident: 0x9e37_79b9_7f4a_7c15 ^ ((worker as u64 + 1) << 40),
+            pmtu6: Vec::with_capacity(ip6::PMTU_QUEUE),
         }
+    }
+
+    /// Change the DAD parameters (before the interfaces are used: tests
+    /// shorten the delays).
+    pub fn set_dad_config(&mut self, cfg: DadConfig) {
+        self.dad_config = cfg;
+        self.ip6_reset_dad();
     }
 
     /// The device.
@@ -242,9 +280,23 @@ impl<D: Device> L3<D> {
         self.deferred.push(Deferred::Ping { dst, ident, seq, size });
     }
 
+    /// Ask this worker to send an ICMPv6 echo request (from an RPC);
+    /// `scope` is the interface for a link-local `dst`.
+    pub fn defer_ping6(&mut self, dst: std::net::Ipv6Addr, scope: usize, ident: u16, seq: u16, size: usize) {
+        self.deferred.push(Deferred::Ping6 { dst, scope, ident, seq, size });
+    }
+
     /// Ask this worker to send a gratuitous ARP on `iface` (from an RPC).
     pub fn defer_garp(&mut self, iface: usize) {
         self.deferred.push(Deferred::Garp { iface });
+    }
+
+    /// A static entry for `ip` on `iface` was just set (from an RPC, after
+    /// the barrier published it): drop the dynamic entry it shadows, so
+    /// deleting the static one later means asking again, and send what was
+    /// waiting for `ip` to the static MAC.
+    pub fn defer_static_neighbour(&mut self, iface: usize, ip: Ipv4Addr) {
+        self.deferred.push(Deferred::StaticNeighbour { iface, ip });
     }
 
     /// Interface `iface`'s link changed (from an RPC): forget its
@@ -284,6 +336,18 @@ impl<D: Device> L3<D> {
                         self.arp_request(net, iface, ip.address());
                     }
                 }
+                Deferred::StaticNeighbour { iface, ip } => {
+                    let (Some(cache), Some(mac)) = (self.arp.get_mut(iface), net.neighbors.lookup(iface, ip)) else {
+                        continue;
+                    };
+                    for p in cache.take(ip) {
+                        self.eth_output(net, iface, p, mac, EtherType::Ipv4);
+                    }
+                }
+                Deferred::Ip6Up { iface } => self.ip6_port_up(net, iface),
+                Deferred::Ping6 { dst, scope, ident, seq, size } => {
+                    self.ping6_send(net, scope, dst, ident, seq, size);
+                }
             }
         }
         let n = work.len();
@@ -311,9 +375,27 @@ impl<D: Device> L3<D> {
     }
 
     #[inline]
-    fn drop(&self, c: Counter) -> Option<Ip4Delivery<D::Buf>> {
-        self.counters.inc(c);
+    fn drop(&mut self, c: Counter, iface: usize, m: &D::Buf) -> Option<Ip4Delivery<D::Buf>> {
+        self.count_drop(c, iface, m);
         None
+    }
+
+    /// Count a drop of frame `m` (received on `iface`) and show it to the capture.
+    #[inline]
+    fn count_drop(&mut self, c: Counter, iface: usize, m: &D::Buf) {
+        self.counters.inc(c);
+        self.capture_drop(c.name(), iface, m);
+    }
+
+    /// Give frame `m`, received on `iface` and dropped for `reason` (its
+    /// counter's name), to the packet capture when that takes drops.
+    #[inline]
+    pub fn capture_drop(&mut self, reason: &'static str, iface: usize, m: &D::Buf) {
+        let now = self.now_ns;
+        let cap = self.dev.capture();
+        if cap.drop_on() {
+            cap.take(now, iface, Direction::Drop, m.data(), reason);
+        }
     }
 
     /// Ethernet input: consume the frame, or return it as a delivery for the
@@ -322,21 +404,21 @@ impl<D: Device> L3<D> {
     #[inline]
     pub fn input(&mut self, net: &NetTables, iface: usize, m: D::Buf) -> Option<Ip4Delivery<D::Buf>> {
         if m.segments() != 1 {
-            return self.drop(Counter::EthMultiSegment);
+            return self.drop(Counter::EthMultiSegment, iface, &m);
         }
         let (dst, ethertype) = match ethernet::Frame::new_checked(m.data()) {
             Ok(f) => (f.dst_addr(), f.ethertype()),
-            Err(_) => return self.drop(Counter::EthTruncated),
+            Err(_) => return self.drop(Counter::EthTruncated, iface, &m),
         };
         let ifc = &net.interfaces[iface];
         let ip6_group = ethertype == EtherType::Ipv6 && dst.is_multicast() && self.ip6_accepts_mac(net, iface, dst);
         if dst != ifc.mac && !dst.is_broadcast() && !ip6_group {
-            return self.drop(Counter::EthNotForUs);
+            return self.drop(Counter::EthNotForUs, iface, &m);
         }
         // A PMD may hand up frames longer than the MTU (net_tap does): a
         // host must not answer what it could not have received.
         if m.len() > self.max_frame[iface] {
-            return self.drop(Counter::EthTooLong);
+            return self.drop(Counter::EthTooLong, iface, &m);
         }
         match ethertype {
             EtherType::Arp => {
@@ -348,26 +430,26 @@ impl<D: Device> L3<D> {
                 self.ip6_input(net, iface, m);
                 None
             }
-            EtherType::Vlan | EtherType::QinQ => self.drop(Counter::EthVlanTagged),
-            EtherType::Unknown(_) => self.drop(Counter::EthUnknownType),
+            EtherType::Vlan | EtherType::QinQ => self.drop(Counter::EthVlanTagged, iface, &m),
+            EtherType::Unknown(_) => self.drop(Counter::EthUnknownType, iface, &m),
         }
     }
 
     fn arp_input(&mut self, net: &NetTables, iface: usize, mut m: D::Buf) {
         let repr = match arp::Packet::new_checked(&m.data()[ETH..]).and_then(|p| arp::Repr::parse(&p)) {
             Ok(r) => r,
-            Err(WireError::Unsupported) => return self.counters.inc(Counter::ArpUnsupported),
-            Err(_) => return self.counters.inc(Counter::ArpMalformed),
+            Err(WireError::Unsupported) => return self.count_drop(Counter::ArpUnsupported, iface, &m),
+            Err(_) => return self.count_drop(Counter::ArpMalformed, iface, &m),
         };
         let ifc = &net.interfaces[iface];
         let Some(ours) = ifc.ip4.map(|c| c.address()) else {
-            return self.counters.inc(Counter::ArpNotForUs);
+            return self.count_drop(Counter::ArpNotForUs, iface, &m);
         };
         let for_us = repr.target_protocol_addr == ours;
         match repr.operation {
             arp::Operation::Request => self.counters.inc(Counter::ArpRequestsIn),
             arp::Operation::Reply => self.counters.inc(Counter::ArpRepliesIn),
-            arp::Operation::Unknown(_) => return self.counters.inc(Counter::ArpUnsupported),
+            arp::Operation::Unknown(_) => return self.count_drop(Counter::ArpUnsupported, iface, &m),
         }
         let sender = repr.source_protocol_addr;
         // An address probe (RFC 5227: sender 0.0.0.0) is answered but never
@@ -375,17 +457,21 @@ impl<D: Device> L3<D> {
         // own address, is neither learnt nor answered.
         let probe = sender.is_unspecified();
         if !probe && net.martian_source(sender).is_some() {
-            return self.counters.inc(Counter::ArpMartian);
+            return self.count_drop(Counter::ArpMartian, iface, &m);
         }
-        // RFC 826: learn the sender if we already know it or it talks to us.
-        if !probe && (for_us || self.arp[iface].lookup(sender, self.now_ns).is_some()) {
+        // RFC 826: learn the sender if we already know it or it talks to us;
+        // never over a static entry (the operator's word wins).
+        if !probe
+            && (for_us || self.arp[iface].lookup(sender, self.now_ns).is_some())
+            && net.neighbors.lookup(iface, sender).is_none()
+        {
             let pending = self.arp[iface].insert(sender, repr.source_hardware_addr, self.now_ns);
             for p in pending {
                 self.eth_output(net, iface, p, repr.source_hardware_addr, EtherType::Ipv4);
             }
         }
         if !for_us {
-            return self.counters.inc(Counter::ArpNotForUs);
+            return self.count_drop(Counter::ArpNotForUs, iface, &m);
         }
         if repr.operation != arp::Operation::Request {
             return;
@@ -399,7 +485,7 @@ impl<D: Device> L3<D> {
             target_protocol_addr: sender,
         };
         if !m.set_len(ETH + ARP_LEN) {
-            return self.counters.inc(Counter::ArpMalformed);
+            return self.count_drop(Counter::ArpMalformed, iface, &m);
         }
         let data = m.data_mut();
         write_eth(data, repr.source_hardware_addr, ifc.mac, EtherType::Arp);
@@ -409,12 +495,12 @@ impl<D: Device> L3<D> {
     }
 
     fn ip4_input(&mut self, net: &NetTables, iface: usize, mut m: D::Buf) -> Option<Ip4Delivery<D::Buf>> {
-        let (src, dst, protocol, header_len, total_len) = {
+        let (src, dst, protocol, header_len, total_len, fragment) = {
             let p = match ipv4::Packet::new_checked(&m.data()[ETH..]) {
                 Ok(p) => p,
-                Err(WireError::Truncated) => return self.drop(Counter::Ip4Truncated),
-                Err(WireError::BadVersion) => return self.drop(Counter::Ip4BadVersion),
-                Err(_) => return self.drop(Counter::Ip4Malformed),
+                Err(WireError::Truncated) => return self.drop(Counter::Ip4Truncated, iface, &m),
+                Err(WireError::BadVersion) => return self.drop(Counter::Ip4BadVersion, iface, &m),
+                Err(_) => return self.drop(Counter::Ip4Malformed, iface, &m),
             };
             // The NIC's verdict when it checks IPv4 headers, else ours.
             let hw = if self.caps[iface].offloads.rx.ip4 { m.rx_csum().ip } else { CsumStatus::Unknown };
@@ -424,31 +510,38 @@ impl<D: Device> L3<D> {
                 CsumStatus::Unknown => p.verify_checksum(),
             };
             if !good {
-                return self.drop(Counter::Ip4BadChecksum);
+                return self.drop(Counter::Ip4BadChecksum, iface, &m);
             }
             // RFC 1122 3.2.1.3, RFC 1812 5.3.7: no session, reply or ARP
             // for a source no host can have, nor for a destination that
             // cannot be on a wire.
-            if let Some(m) = net.martian_source(p.src_addr()) {
-                return self.drop(martian_counter(m));
+            if let Some(ms) = net.martian_source(p.src_addr()) {
+                return self.drop(martian_counter(ms), iface, &m);
             }
             if ipv4::martian_destination(p.dst_addr()).is_some() {
-                return self.drop(Counter::Ip4MartianDst);
+                return self.drop(Counter::Ip4MartianDst, iface, &m);
             }
             if p.header_len() as usize > ipv4::HEADER_LEN {
                 match ipv4::check_options(p.options()) {
                     Ok(()) => {}
-                    Err(ipv4::OptionsError::SourceRoute) => return self.drop(Counter::Ip4SourceRoute),
-                    Err(ipv4::OptionsError::Malformed) => return self.drop(Counter::Ip4BadOptions),
+                    Err(ipv4::OptionsError::SourceRoute) => return self.drop(Counter::Ip4SourceRoute, iface, &m),
+                    Err(ipv4::OptionsError::Malformed) => return self.drop(Counter::Ip4BadOptions, iface, &m),
                 }
             }
-            if p.more_frags() || p.frag_offset() != 0 {
-                return self.drop(Counter::Ip4Fragment);
-            }
-            (p.src_addr(), p.dst_addr(), p.next_header(), p.header_len() as usize, p.total_len() as usize)
+            (
+                p.src_addr(),
+                p.dst_addr(),
+                p.next_header(),
+                p.header_len() as usize,
+                p.total_len() as usize,
+                p.more_frags() || p.frag_offset() != 0,
+            )
         };
         if net.local_interface(dst).is_none() {
-            return self.drop(Counter::Ip4NotLocal);
+            return self.drop(Counter::Ip4NotLocal, iface, &m);
+        }
+        if fragment {
+            return self.ip4_fragment_input(net, iface, m);
         }
         // Drop Ethernet padding so L4 sees exactly the IP payload.
         let want = ETH + total_len;
@@ -465,15 +558,15 @@ impl<D: Device> L3<D> {
                 self.counters.inc(Counter::Ip4LocalDelivered);
                 Some(Ip4Delivery { buf: m, iface, l4_offset, src, dst, protocol })
             }
-            Protocol::Unknown(_) => self.drop(Counter::Ip4UnknownProtocol),
+            Protocol::Unknown(_) => self.drop(Counter::Ip4UnknownProtocol, iface, &m),
         }
     }
 
     fn icmp_input(&mut self, net: &NetTables, iface: usize, mut m: D::Buf, l4: usize) {
         let repr = match icmp::Packet::new_checked(&m.data()[l4..]).and_then(|p| icmp::Repr::parse(&p)) {
             Ok(r) => r,
-            Err(WireError::BadChecksum) => return self.counters.inc(Counter::IcmpBadChecksum),
-            Err(_) => return self.counters.inc(Counter::IcmpMalformed),
+            Err(WireError::BadChecksum) => return self.count_drop(Counter::IcmpBadChecksum, iface, &m),
+            Err(_) => return self.count_drop(Counter::IcmpMalformed, iface, &m),
         };
         match repr {
             icmp::Repr::EchoRequest { .. } => {
@@ -518,7 +611,7 @@ impl<D: Device> L3<D> {
                 };
                 let _ = w.tx.send(PingReply {
                     seq: seq_no,
-                    from: ip.src_addr(),
+                    from: ip.src_addr().into(),
                     ttl: ip.hop_limit(),
                     bytes: data_len,
                     rtt_ns,
@@ -635,7 +728,10 @@ impl<D: Device> L3<D> {
             return self.counters.inc(Counter::Ip4NoRoute);
         };
         let iface = route.port as usize;
-        match offload::tx_csum_prepare(m.data_mut(), self.caps[iface].offloads.tx) {
+        // A datagram to be fragmented gets its checksums here: the NIC
+        // would see only the pieces.
+        let tx = if m.len() > self.ip_mtu(iface) { CsumSet::default() } else { self.caps[iface].offloads.tx };
+        match offload::tx_csum_prepare(m.data_mut(), tx) {
             Ok(req) => m.request_tx_csum(ETH as u16, req),
             Err(_) => return self.counters.inc(Counter::Ip4OutputMalformed),
         }
@@ -643,7 +739,12 @@ impl<D: Device> L3<D> {
     }
 
     fn ip4_output_via(&mut self, net: &NetTables, m: D::Buf, iface: usize, next_hop: Ipv4Addr) {
-        if let Some(mac) = self.arp[iface].lookup(next_hop, self.now_ns) {
+        if m.len() > self.ip_mtu(iface) {
+            return self.ip4_fragment_output(net, m, iface, next_hop);
+        }
+        // Static entries first (one branch when there are none), then ours.
+        let mac = net.neighbors.lookup(iface, next_hop).or_else(|| self.arp[iface].lookup(next_hop, self.now_ns));
+        if let Some(mac) = mac {
             return self.eth_output(net, iface, m, mac, EtherType::Ipv4);
         }
         // Never resolve a broadcast, multicast or reserved address, or
@@ -711,6 +812,7 @@ impl<D: Device> L3<D> {
             }
         }
         self.ip6_timers(net);
+        self.reasm_timers(net);
     }
 
     /// The ARP entries of `iface`: (address, MAC, expiry time in ns).

@@ -26,7 +26,10 @@ impl<S: Seam> SessionWorker<S> {
     /// one its session when its handshake completes), else a listener
     /// (SYN: half-open or cookie; bare ACK: maybe a cookie), else a RST.
     pub(super) fn tcp_input(&mut self, io: &mut S, net: &NetTables, shared: &SessionShared, d: Ip4Delivery<S::Buf>) {
-        let Some(seg) = self.tcp.parse(io, &d) else { return };
+        let seg = match self.tcp.parse(io, &d) {
+            Ok(seg) => seg,
+            Err(reason) => return io.capture_drop(&d, reason),
+        };
         self.tcp_deliver(io, net, shared, &seg, d.buf.data());
     }
 
@@ -97,8 +100,12 @@ impl<S: Seam> SessionWorker<S> {
     /// UDP input: existing connection, else a listener (new session, if
     /// admitted), else ICMP port unreachable.
     pub(super) fn udp_input(&mut self, io: &mut S, net: &NetTables, shared: &SessionShared, d: Ip4Delivery<S::Buf>) {
-        let Some(u) = self.udp.parse(io, &d) else { return };
+        let u = match self.udp.parse(io, &d) {
+            Ok(u) => u,
+            Err(reason) => return io.capture_drop(&d, reason),
+        };
         if !self.udp_deliver(io, shared, &u, d.buf.data()) {
+            io.capture_drop(&d, UdpCounter::NoListener.name());
             io.icmp_unreachable(net, &d, icmp::PORT_UNREACHABLE);
         }
     }
