@@ -178,7 +178,7 @@ fn transfers_stay_bit_exact_under_loss_duplication_and_reordering() {
     let (node, ns) = (&tn.node, &tn.ns);
     kernel_client_echo(ns, 100);
     let _srv = kernel_server(ns);
-    let out = node.ctl(&["test", "echo", "client", "uri", "tcp://198.18.0.1/7", "bytes", "100m", "timeout", "200"]);
+    let out = node.ctl(&["test", "echo", "client", "uri", "tcp://198.18.0.1/7", "bytes", "100m", "timeout", "600"]);
     assert_eq!(after(&out, "completed"), 1, "{out}");
     assert_eq!(after(&out, "mismatched"), 0, "{out}");
     let stats = node.ctl(&["show", "tcp", "stats"]);
