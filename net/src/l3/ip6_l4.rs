@@ -137,17 +137,7 @@ impl<D: Device> L3<D> {
     /// [`L3::l4_csum_status`] for IPv4.
     #[inline]
     pub fn l4_csum_status6(&self, d: &Ip6Delivery<D::Buf>) -> CsumStatus {
-        let rx = self.caps[d.iface].offloads.rx;
-        let checked = match d.protocol {
-            Protocol::Tcp => rx.tcp,
-            Protocol::Udp => rx.udp,
-            _ => false,
-        };
-        if checked {
-            d.buf.rx_csum().l4
-        } else {
-            CsumStatus::Unknown
-        }
+        self.l4_rx_verdict(d.iface, d.protocol, &d.buf)
     }
 
     /// The RSS hash of a delivered IPv6 packet whose ports are

@@ -262,14 +262,22 @@ impl<D: Device> L3<D> {
     /// that protocol's checksums on receive.
     #[inline]
     pub fn l4_csum_status(&self, d: &Ip4Delivery<D::Buf>) -> CsumStatus {
-        let rx = self.caps[d.iface].offloads.rx;
-        let checked = match d.protocol {
+        self.l4_rx_verdict(d.iface, d.protocol, &d.buf)
+    }
+
+    /// The NIC's verdict on the UDP/TCP checksum of `buf`, received on
+    /// `iface`, if the port checks `protocol`'s checksums on receive (either
+    /// IP family); else [`CsumStatus::Unknown`].
+    #[inline]
+    fn l4_rx_verdict(&self, iface: usize, protocol: Protocol, buf: &D::Buf) -> CsumStatus {
+        let rx = self.caps[iface].offloads.rx;
+        let checked = match protocol {
             Protocol::Tcp => rx.tcp,
             Protocol::Udp => rx.udp,
             _ => false,
         };
         if checked {
-            d.buf.rx_csum().l4
+            buf.rx_csum().l4
         } else {
             CsumStatus::Unknown
         }
