@@ -82,6 +82,7 @@ pub mod isn;
 pub mod listen;
 pub mod options;
 pub mod output;
+pub mod pmtu;
 mod recovery;
 mod recv;
 pub mod rst;

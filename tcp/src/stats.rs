@@ -65,6 +65,12 @@ counters::counters! {
         ListenerAckReset => ("acks to a listener reset", false),
         /// TIME-WAIT connections whose tuple a new active open took over (counted by the worker).
         TimeWaitReused => ("time-wait tuples reused", false),
+        /// ICMP "fragmentation needed" / "packet too big" that lowered a connection's MSS.
+        PmtuLowered => ("path mtu: mss lowered by icmp", false),
+        /// Such ICMP that would not lower the MSS (already as small, or at the floor).
+        PmtuNotLower => ("path mtu: icmp not lowering the mss, ignored", false),
+        /// Such ICMP refused (RFC 5927): no connection, or the quoted sequence outside SND.UNA..SND.NXT.
+        PmtuRefused => ("path mtu: icmp refused (no connection or sequence out of window)", true),
     }
 }
 
@@ -188,6 +194,6 @@ mod test {
         assert_eq!(worker.get(Counter::Retransmits), 3);
         let text = worker.to_string();
         assert_eq!(text, "           1 segments received\n           3 segments retransmitted\n");
-        assert_eq!(Counter::ALL.len(), Counter::TimeWaitReused as usize + 1);
+        assert_eq!(Counter::ALL.len(), Counter::PmtuRefused as usize + 1);
     }
 }

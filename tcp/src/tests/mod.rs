@@ -38,6 +38,7 @@ mod handshake;
 mod loopback;
 mod loss;
 mod options;
+mod pmtu;
 mod receive;
 mod send;
 mod timers;
