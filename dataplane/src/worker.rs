@@ -116,6 +116,18 @@ pub fn run<S: Stack<PortL3>>(
                     delivered.push(d);
                 } else if let Some(d) = state.io.take_ip6_delivery() {
                     delivered6.push(d);
+                } else if let Some(d) = state.io.take_large_delivery() {
+                    // Rare (a reassembled UDP datagram over one buffer, in
+                    // the worker's heap copy, which the next one reuses):
+                    // what came before it goes up first, then it.
+                    for d in delivered.drain(..) {
+                        state.stack.ip4_input(&mut state.io, &tables.net, &tables.upper, d);
+                    }
+                    for d in delivered6.drain(..) {
+                        state.stack.ip6_input(&mut state.io, &tables.net, &tables.upper, d);
+                    }
+                    state.stack.large_input(&mut state.io, &tables.net, &tables.upper, &d);
+                    state.io.large_delivery_done(d);
                 }
             }
             let t2 = rdtsc();

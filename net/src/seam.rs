@@ -10,12 +10,12 @@
 //! are generic (monomorphised), never `dyn`, so the seam costs nothing per
 //! packet.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::ops::RangeInclusive;
 
 use crate::device::{Device, PacketBuf};
 use crate::l3::counters::{Counter, Counters};
-use crate::l3::{Ip4Delivery, Ip6Delivery, L3};
+use crate::l3::{Ip4Delivery, Ip6Delivery, LargeDelivery, PmtuReport, L3};
 use crate::tables::NetTables;
 use wire::ipv4::Protocol;
 use wire::offload::CsumStatus;
@@ -56,6 +56,30 @@ pub trait Seam: 'static {
     /// fills the checksum over the IPv6 pseudo header, adds the IPv6
     /// header and sends it out of the interface that owns `src`.
     fn ip6_output_l4(&mut self, net: &NetTables, buf: Self::Buf, src: Ipv6Addr, dst: Ipv6Addr, protocol: Protocol);
+
+    /// Send a UDP datagram larger than one buffer from `src` to `dst` in
+    /// IP fragments, each built straight from `fill(offset, out)` (the
+    /// payload's bytes `offset..offset + out.len()`) behind `header` (the
+    /// UDP header, checksum anything); see [`L3::udp_output_fragmented`].
+    /// False when buffers ran out and nothing was sent.
+    fn udp_output_fragmented(
+        &mut self,
+        net: &NetTables,
+        src: IpAddr,
+        dst: IpAddr,
+        header: &[u8; wire::udp::HEADER_LEN],
+        payload_len: usize,
+        fill: impl FnMut(usize, &mut [u8]),
+    ) -> bool;
+
+    /// Answer `datagram` (an IPv6 packet from its fixed header on, received
+    /// on `iface`) with ICMPv6 destination unreachable `code` (rate
+    /// limited; never to a group).
+    fn icmp6_unreachable(&mut self, net: &NetTables, iface: usize, datagram: &[u8], code: u8);
+
+    /// One path MTU report (ICMP "fragmentation needed", ICMPv6 "packet
+    /// too big" quoting a packet of ours) received since the last call.
+    fn pop_pmtu(&mut self) -> Option<PmtuReport>;
 
     /// The NIC's verdict on a delivered packet's UDP/TCP checksum
     /// ([`CsumStatus::Unknown`]: verify in software).
@@ -135,6 +159,27 @@ impl<D: Device + 'static> Seam for L3<D> {
         L3::ip6_output_l4(self, net, buf, src, dst, protocol)
     }
 
+    fn udp_output_fragmented(
+        &mut self,
+        net: &NetTables,
+        src: IpAddr,
+        dst: IpAddr,
+        header: &[u8; wire::udp::HEADER_LEN],
+        payload_len: usize,
+        mut fill: impl FnMut(usize, &mut [u8]),
+    ) -> bool {
+        L3::udp_output_fragmented(self, net, src, dst, header, payload_len, &mut fill)
+    }
+
+    fn icmp6_unreachable(&mut self, net: &NetTables, iface: usize, datagram: &[u8], code: u8) {
+        L3::icmp6_unreachable(self, net, iface, datagram, code)
+    }
+
+    #[inline]
+    fn pop_pmtu(&mut self) -> Option<PmtuReport> {
+        L3::pop_pmtu(self)
+    }
+
     #[inline]
     fn l4_csum_status(&self, d: &Ip4Delivery<D::Buf>) -> CsumStatus {
         L3::l4_csum_status(self, d)
@@ -203,6 +248,13 @@ pub trait Stack<S: Seam>: Send + 'static {
         io.counters().inc(Counter::Ip6TransportNotYet);
     }
 
+    /// A reassembled UDP datagram too large for one buffer (from the
+    /// worker's reassembly copy); a stack that cannot take it counts and
+    /// drops it.
+    fn large_input(&mut self, io: &mut S, _net: &NetTables, _shared: &Self::Shared, _d: &LargeDelivery) {
+        io.counters().inc(Counter::ReasmTooBigForBuffer);
+    }
+
     /// Periodic and application-driven work; returns how much was done
     /// (0 means idle).
     fn poll(&mut self, _io: &mut S, _net: &NetTables, _shared: &Self::Shared) -> usize {
@@ -226,5 +278,8 @@ pub fn input<D: Device + 'static, K: Stack<L3<D>>>(
         stack.ip4_input(l3, net, shared, d);
     } else if let Some(d) = l3.take_ip6_delivery() {
         stack.ip6_input(l3, net, shared, d);
+    } else if let Some(d) = l3.take_large_delivery() {
+        stack.large_input(l3, net, shared, &d);
+        l3.large_delivery_done(d);
     }
 }

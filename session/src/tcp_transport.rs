@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 use net::device::PacketBuf;
 use net::l3::counters::Counter as NodeCounter;
-use net::l3::{Ip4Delivery, Ip6Delivery};
+use net::l3::{Ip4Delivery, Ip6Delivery, PmtuReport};
 use net::seam::Seam;
 use net::tables::NetTables;
 use wire::ipv4::{self, Protocol};
@@ -50,6 +50,7 @@ use tcp::config::{ConnOptions, Keepalive, TcpConfig};
 use tcp::connection::{Connection, Event, State};
 use tcp::endpoint::{Action, Demux, Endpoint};
 use tcp::isn::random_secret;
+use tcp::pmtu::{PmtuVerdict, MSS_FLOOR_V4, MSS_FLOOR_V6};
 use tcp::stats::{Counter, Counters};
 use tcp::timer_wheel::{TimerHandle, TimerWheel};
 
@@ -461,6 +462,33 @@ impl<S: Seam> TcpTransport<S> {
         }
     }
 
+    /// A path MTU report: for a TCP packet of one of our connections, the
+    /// connection checks the quoted sequence number and lowers its MSS
+    /// ([`Connection::on_packet_too_big`]); what is in flight goes again in
+    /// the new size. Reports for other protocols are not TCP's.
+    fn on_pmtu(&mut self, cx: &mut TransportCx<'_, S>, r: &PmtuReport) {
+        if r.protocol != 6 {
+            return;
+        }
+        let b = &r.l4;
+        let (sport, dport) = (u16::from_be_bytes([b[0], b[1]]), u16::from_be_bytes([b[2], b[3]]));
+        let seq = wire_tcp::SeqNumber(u32::from_be_bytes([b[4], b[5], b[6], b[7]]));
+        let tuple = Tuple { local: SocketAddr::new(r.src, sport), remote: SocketAddr::new(r.dst, dport) };
+        let Some(&c) = self.by_tuple.get(&tuple) else {
+            return self.counters.incr(Counter::PmtuRefused);
+        };
+        let Some(tc) = self.conns.get_mut(c) else { return };
+        let (ip_header, floor) = match r.src {
+            IpAddr::V4(_) => (ipv4::HEADER_LEN as u32, MSS_FLOOR_V4),
+            IpAddr::V6(_) => (wire::ipv6::HEADER_LEN as u32, MSS_FLOOR_V6),
+        };
+        let verdict = tc.conn.on_packet_too_big(seq, r.mtu, ip_header, floor);
+        tc.conn.flush_counters(&mut self.counters);
+        if matches!(verdict, PmtuVerdict::Lowered(_)) {
+            self.drive(cx, c);
+        }
+    }
+
     /// Builds and sends every segment connection `c` has ready.
     fn transmit(&mut self, cx: &mut TransportCx<'_, S>, c: u32) {
         let now = cx.io.now_ns();
@@ -733,6 +761,10 @@ impl<S: Seam> Transport<S> for TcpTransport<S> {
     fn poll(&mut self, cx: &mut TransportCx<'_, S>) -> usize {
         let now = cx.io.now_ns();
         let mut n = 0;
+        while let Some(r) = cx.io.pop_pmtu() {
+            self.on_pmtu(cx, &r);
+            n += 1;
+        }
         if !self.blocked.is_empty() {
             let blocked = std::mem::take(&mut self.blocked);
             for &(c, g) in &blocked {

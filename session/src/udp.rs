@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use net::device::PacketBuf;
 use net::l3::counters::Counter;
-use net::l3::{Ip4Delivery, Ip6Delivery};
+use net::l3::{Ip4Delivery, Ip6Delivery, LargeDelivery};
 use net::seam::Seam;
 use wire::ipv4::{self, Protocol};
 use wire::offload::CsumStatus;
@@ -52,7 +52,9 @@ counters::counters! {
         NoListener => ("udp no listener (port unreachable)", true),
         RxDatagrams => ("udp datagrams received", false),
         TxDatagrams => ("udp datagrams sent", false),
-        TxTooBig => ("udp datagram larger than the mtu, not sent", true),
+        TxTooBig => ("udp datagram larger than udp allows (65507 bytes v4, 65527 v6), not sent", true),
+        TxFragmented => ("udp datagrams sent in ip fragments (larger than one buffer)", false),
+        RxLarge => ("udp reassembled datagrams larger than one buffer received", false),
         IdleClosed => ("udp sessions closed after idle timeout", false),
         EvictedSource => ("udp session evicted for a new one (per-source limit)", true),
         EvictedListener => ("udp session evicted for a new one (per-listener limit)", true),
@@ -71,10 +73,13 @@ counters::counters! {
 /// One worker's [`UdpCounter`]s.
 pub type UdpCounters = counters::AtomicCounters<UdpCounter, { UdpCounter::COUNT }>;
 
-/// Largest UDP payload sent without fragmentation on a 1500-byte MTU.
+/// Largest UDP payload sent in one buffer over IPv4 (one frame on a
+/// 1500-byte MTU; L3 still fragments it for a smaller one); larger ones
+/// are built as fragments from the fifo ([`Seam::udp_output_fragmented`]).
 pub const MAX_PAYLOAD: usize = 1500 - ipv4::HEADER_LEN - udp::HEADER_LEN;
-/// Largest datagram payload sent over IPv6 (a 1500-byte MTU, no fragmentation).
+/// [`MAX_PAYLOAD`] over IPv6.
 pub const MAX_PAYLOAD6: usize = 1500 - wire::ipv6::HEADER_LEN - udp::HEADER_LEN;
+pub use net::l3::{UDP_MAX_PAYLOAD4, UDP_MAX_PAYLOAD6};
 /// Datagrams sent per session per call, so one busy session cannot starve the rest of the loop.
 const TX_BATCH: usize = 64;
 pub use crate::transport::EPHEMERAL_FIRST;
@@ -375,6 +380,41 @@ impl UdpTransport {
         })
     }
 
+    /// [`Self::parse`] for a reassembled datagram too large for one buffer
+    /// (checksum always verified in software; offsets are into `d.data`).
+    pub fn parse_large(&self, d: &LargeDelivery) -> Option<UdpInput> {
+        let counters = &self.counters;
+        let Ok(p) = udp::Packet::new_checked(&d.data[d.l4_offset.min(d.data.len())..]) else {
+            counters.inc(UdpCounter::Malformed);
+            return None;
+        };
+        let ok = match (d.src, d.dst) {
+            (IpAddr::V4(s), IpAddr::V4(t)) => match udp::Repr::parse(&p, s, t, true) {
+                Ok(_) => true,
+                Err(WireError::BadChecksum) => false,
+                Err(_) => {
+                    counters.inc(UdpCounter::Malformed);
+                    return None;
+                }
+            },
+            (IpAddr::V6(s), IpAddr::V6(t)) => p.verify_checksum_v6(&s, &t),
+            _ => {
+                counters.inc(UdpCounter::Malformed);
+                return None;
+            }
+        };
+        if !ok {
+            counters.inc(UdpCounter::BadChecksum);
+            return None;
+        }
+        counters.inc(UdpCounter::RxLarge);
+        Some(UdpInput {
+            tuple: Tuple { local: SocketAddr::new(d.dst, p.dst_port()), remote: SocketAddr::new(d.src, p.src_port()) },
+            payload_offset: d.l4_offset + udp::HEADER_LEN,
+            payload_len: usize::from(p.len()) - udp::HEADER_LEN,
+        })
+    }
+
     /// The session of an existing connection for `tuple`, touching its
     /// idle timer, and whether this datagram ended its probation (its
     /// second one: the session is in use and keeps its place).
@@ -428,11 +468,31 @@ impl UdpTransport {
         let Some(fifos) = s.fifos.as_ref() else { return false };
         let Some(hdr) = dgram_peek_header(&fifos.tx) else { return false };
         let len = hdr.len as usize;
-        let max = if c.tuple.remote.is_ipv4() { MAX_PAYLOAD } else { MAX_PAYLOAD6 };
-        if len > max {
-            // We do not fragment: drop it whole and say so.
+        let v4 = c.tuple.remote.is_ipv4();
+        if len > if v4 { MAX_PAYLOAD } else { MAX_PAYLOAD6 } {
+            // Larger than one buffer: IP fragments, up to UDP's limit.
+            if len > if v4 { UDP_MAX_PAYLOAD4 } else { UDP_MAX_PAYLOAD6 } {
+                fifos.tx.dequeue_drop(DgramHeader::SIZE + len);
+                self.counters.inc(UdpCounter::TxTooBig);
+                return true;
+            }
+            let (src, dst) = (c.tuple.local, c.tuple.remote);
+            let mut hdr = [0u8; udp::HEADER_LEN];
+            let u = udp::Repr { src_port: src.port(), dst_port: dst.port(), payload_len: len };
+            u.emit(&mut udp::Packet::new_unchecked(&mut hdr[..]));
+            let tx = &fifos.tx;
+            let fill = |off: usize, out: &mut [u8]| {
+                tx.peek(DgramHeader::SIZE + off, out);
+            };
+            if !cx.io.udp_output_fragmented(cx.net, src.ip(), dst.ip(), &hdr, len, fill) {
+                return false;
+            }
             fifos.tx.dequeue_drop(DgramHeader::SIZE + len);
-            self.counters.inc(UdpCounter::TxTooBig);
+            c.last_ns = cx.io.now_ns();
+            c.tx_dgrams += 1;
+            s.tx_bytes += len as u64;
+            self.counters.inc(UdpCounter::TxDatagrams);
+            self.counters.inc(UdpCounter::TxFragmented);
             return true;
         }
         let Some(mut m) = cx.io.alloc_tx() else { return false };

@@ -31,7 +31,37 @@ use wire::{icmp, icmpv6, ipv4};
 /// takes 52).
 type Frags<B> = SmallVec<[B; 8]>;
 
+/// A reassembled UDP datagram too large for one buffer, handed to the
+/// transports from the worker's reassembly copy (heap, grown once to the
+/// largest datagram, at most 64 KiB and its headers); see
+/// [`L3::take_large_delivery`].
+pub struct LargeDelivery {
+    /// The IP datagram, from its IPv4 or IPv6 header on.
+    pub data: Vec<u8>,
+    /// Interface it arrived on.
+    pub iface: usize,
+    /// Offset of the UDP header in `data`.
+    pub l4_offset: usize,
+    /// Source address.
+    pub src: std::net::IpAddr,
+    /// Destination address (ours).
+    pub dst: std::net::IpAddr,
+}
+
 impl<D: Device> L3<D> {
+    /// The reassembled UDP datagram too large for one buffer that the last
+    /// [`L3::input`] produced, if any; give it back with
+    /// [`L3::large_delivery_done`] so its memory is reused.
+    #[inline]
+    pub fn take_large_delivery(&mut self) -> Option<LargeDelivery> {
+        self.large_pending.take()
+    }
+
+    /// Return a [`LargeDelivery`]'s buffer for the next reassembly.
+    pub fn large_delivery_done(&mut self, d: LargeDelivery) {
+        self.reasm_out = d.data;
+    }
+
     /// The IP MTU of `iface` (unknown: no limit).
     #[inline]
     pub(super) fn ip_mtu(&self, iface: usize) -> usize {
@@ -101,7 +131,7 @@ impl<D: Device> L3<D> {
         match self.reassembled_buf(&eth) {
             Some(whole) => self.ip4_input(net, iface, whole),
             None => {
-                self.ip4_big_echo(net);
+                self.ip4_big_echo(net, iface);
                 None
             }
         }
@@ -123,8 +153,16 @@ impl<D: Device> L3<D> {
 
     /// A reassembled IPv4 datagram too big for one buffer: answer it if it
     /// is an echo request (from the heap copy), else count it.
-    fn ip4_big_echo(&mut self, net: &NetTables) {
+    fn ip4_big_echo(&mut self, net: &NetTables, iface: usize) {
         let mut data = std::mem::take(&mut self.reasm_out);
+        if let Ok(p) = ipv4::Packet::new_checked(&data[..]) {
+            if p.next_header() == ipv4::Protocol::Udp {
+                let (src, dst, l4_offset) = (p.src_addr().into(), p.dst_addr().into(), usize::from(p.header_len()));
+                self.counters.inc(Counter::ReasmLargeDelivered);
+                self.large_pending = Some(LargeDelivery { data, iface, l4_offset, src, dst });
+                return;
+            }
+        }
         let reply_to = (|| {
             let p = ipv4::Packet::new_checked(&data[..]).ok()?;
             let hl = usize::from(p.header_len());
@@ -270,6 +308,16 @@ impl<D: Device> L3<D> {
     /// is an echo request to a unicast address of ours, else count it.
     fn ip6_big_echo(&mut self, net: &NetTables, iface: usize) {
         let mut data = std::mem::take(&mut self.reasm_out);
+        let udp = ipv6::Packet::new_checked(&data[..]).ok().and_then(|p| {
+            let chain = ipv6::walk_chain(p.datagram()).ok()?;
+            let ok = chain.upper == next_header::UDP && chain.fragment.is_none() && !p.dst_addr().is_multicast();
+            ok.then(|| (p.src_addr().into(), p.dst_addr().into(), chain.offset))
+        });
+        if let Some((src, dst, l4_offset)) = udp {
+            self.counters.inc(Counter::ReasmLargeDelivered);
+            self.large_pending = Some(LargeDelivery { data, iface, l4_offset, src, dst });
+            return;
+        }
         let reply_to = (|| {
             let p = ipv6::Packet::new_checked(&data[..]).ok()?;
             let (src, dst) = (p.src_addr(), p.dst_addr());
@@ -372,5 +420,171 @@ impl<D: Device> L3<D> {
                 self.counters.inc(Counter::Icmp6TimeExceededSent);
             }
         }
+    }
+}
+
+/// Largest fragment built from a session's datagram (IP bytes): what one
+/// default buffer holds behind its Ethernet header, whatever the MTU.
+pub const SESSION_FRAGMENT_MAX: usize = 1500;
+
+/// Largest UDP payload a session can send over IPv4 (65535 bytes of IPv4
+/// datagram) and over IPv6 (65535 bytes of IPv6 payload; no jumbograms).
+pub const UDP_MAX_PAYLOAD4: usize = u16::MAX as usize - ipv4::HEADER_LEN - wire::udp::HEADER_LEN;
+/// See [`UDP_MAX_PAYLOAD4`].
+pub const UDP_MAX_PAYLOAD6: usize = u16::MAX as usize - wire::udp::HEADER_LEN;
+
+/// Where a session's fragmented datagram goes.
+enum FragRoute {
+    V4 { src: std::net::Ipv4Addr, dst: std::net::Ipv4Addr, iface: usize, next_hop: std::net::Ipv4Addr },
+    V6 { src: Ipv6Addr, dst: Ipv6Addr, iface: usize, next_hop: Ipv6Addr },
+}
+
+impl<D: Device> L3<D> {
+    /// Send a UDP datagram too large for one buffer from `src` to `dst`
+    /// (one family) as IP fragments built straight into buffers: `header`
+    /// is its UDP header (ports and length set, checksum anything) and
+    /// `fill(offset, out)` writes its payload bytes `offset..offset +
+    /// out.len()` (from the session's fifo: no copy in between). The UDP
+    /// checksum is summed while the pieces are written and patched into
+    /// the first. Fragments are at most the interface's MTU and
+    /// [`SESSION_FRAGMENT_MAX`]. Returns false, with nothing sent, when
+    /// buffers ran out (counted; the caller may retry); true when the
+    /// datagram was sent or refused (counted).
+    pub fn udp_output_fragmented(
+        &mut self,
+        net: &NetTables,
+        src: std::net::IpAddr,
+        dst: std::net::IpAddr,
+        header: &[u8; wire::udp::HEADER_LEN],
+        payload_len: usize,
+        fill: &mut impl FnMut(usize, &mut [u8]),
+    ) -> bool {
+        use std::net::IpAddr;
+        use wire::checksum;
+        let l4_len = wire::udp::HEADER_LEN + payload_len;
+        let route = match (src, dst) {
+            (IpAddr::V4(s), IpAddr::V4(d)) if payload_len <= UDP_MAX_PAYLOAD4 => match net.routes.lookup(d) {
+                Some(r) => FragRoute::V4 { src: s, dst: d, iface: r.port as usize, next_hop: r.next_hop.unwrap_or(d) },
+                None => {
+                    self.counters.inc(Counter::Ip4NoRoute);
+                    return true;
+                }
+            },
+            (IpAddr::V6(s), IpAddr::V6(d)) if payload_len <= UDP_MAX_PAYLOAD6 => {
+                let path = if s.is_unicast_link_local() {
+                    self.ip6_iface_of(net, s).map(|i| (i, d))
+                } else if net.local_interface6(s).is_none() {
+                    None
+                } else {
+                    self.ip6_route(net, d, None)
+                };
+                match path {
+                    Some((iface, next_hop)) => FragRoute::V6 { src: s, dst: d, iface, next_hop },
+                    None => {
+                        self.counters.inc(Counter::Ip6OutputNoInterface);
+                        return true;
+                    }
+                }
+            }
+            _ => {
+                self.counters.inc(Counter::FragmentFailed);
+                return true;
+            }
+        };
+        let (iface, ip_hl, pseudo) = match route {
+            FragRoute::V4 { src, dst, iface, .. } => {
+                (iface, ipv4::HEADER_LEN, checksum::pseudo_header_ipv4(src, dst, 17, l4_len as u16))
+            }
+            FragRoute::V6 { src, dst, iface, .. } => (
+                iface,
+                ipv6::HEADER_LEN + ipv6::FRAGMENT_HEADER_LEN,
+                checksum::pseudo_header_ipv6(&src, &dst, next_header::UDP, l4_len as u32),
+            ),
+        };
+        let mtu = self.ip_mtu(iface).min(SESSION_FRAGMENT_MAX);
+        let room = mtu.saturating_sub(ip_hl) / 8 * 8;
+        if room < 8 {
+            self.counters.inc(Counter::FragmentFailed);
+            return true;
+        }
+        self.frag_ident ^= self.frag_ident << 13;
+        self.frag_ident ^= self.frag_ident >> 7;
+        self.frag_ident ^= self.frag_ident << 17;
+        let ident = self.frag_ident as u32;
+        let mut out = std::mem::take(&mut self.frag_bufs);
+        out.clear();
+        let mut sum = 0u32;
+        let mut at = 0;
+        while at < l4_len {
+            let chunk = room.min(l4_len - at);
+            let more = at + chunk < l4_len;
+            let Some(mut b) = self.dev.alloc() else { break };
+            let Some(buf) = b.append(ip_hl + chunk) else { break };
+            let (ip, l4) = buf.split_at_mut(ip_hl);
+            if at == 0 {
+                l4[..8].copy_from_slice(header);
+                l4[6..8].fill(0);
+                fill(0, &mut l4[8..]);
+            } else {
+                fill(at - 8, l4);
+            }
+            // Every piece but the last is a multiple of 8 bytes: the sums chain.
+            sum = checksum::sum(l4, sum);
+            match route {
+                FragRoute::V4 { src, dst, .. } => {
+                    let r = ipv4::Repr {
+                        src_addr: src,
+                        dst_addr: dst,
+                        next_header: ipv4::Protocol::Udp,
+                        payload_len: chunk,
+                        hop_limit: super::DEFAULT_TTL,
+                    };
+                    let mut p = ipv4::Packet::new_unchecked(&mut ip[..]);
+                    r.emit(&mut p);
+                    p.set_ident(ident as u16);
+                    p.clear_flags();
+                    p.set_more_frags(more);
+                    p.set_frag_offset(at as u16);
+                    p.fill_checksum();
+                }
+                FragRoute::V6 { src, dst, .. } => {
+                    let r = ipv6::Repr {
+                        src_addr: src,
+                        dst_addr: dst,
+                        next_header: next_header::FRAGMENT,
+                        payload_len: ipv6::FRAGMENT_HEADER_LEN + chunk,
+                        hop_limit: super::ip6::DEFAULT_HOP_LIMIT,
+                        traffic_class: 0,
+                        flow_label: 0,
+                    };
+                    r.emit(&mut ipv6::Packet::new_unchecked(&mut ip[..ipv6::HEADER_LEN]));
+                    let fh = ipv6::FragmentHeader { next_header: next_header::UDP, offset: at as u16, more, ident };
+                    fh.emit(&mut ip[ipv6::HEADER_LEN..]);
+                }
+            }
+            out.push(b);
+            at += chunk;
+        }
+        if at < l4_len {
+            out.clear();
+            self.frag_bufs = out;
+            self.counters.inc(Counter::MbufAllocFailed);
+            return false;
+        }
+        let mut c = checksum::fold(checksum::sum(&[], sum.wrapping_add(pseudo)));
+        if c == 0 {
+            // RFC 768 / RFC 8200 8.1: a computed zero goes as all ones.
+            c = 0xffff;
+        }
+        out[0].data_mut()[ip_hl + 6..ip_hl + 8].copy_from_slice(&c.to_be_bytes());
+        self.counters.add(Counter::FragmentsOut, out.len() as u64);
+        for f in out.drain(..) {
+            match route {
+                FragRoute::V4 { iface, next_hop, .. } => self.ip4_output_via(net, f, iface, next_hop),
+                FragRoute::V6 { iface, next_hop, .. } => self.ip6_output(net, iface, f, next_hop),
+            }
+        }
+        self.frag_bufs = out;
+        true
     }
 }

@@ -39,6 +39,34 @@ use wire::{icmpv6, Error as WireError};
 /// [`L3::take_pmtu6`] calls.
 pub const PMTU_QUEUE: usize = 64;
 
+/// A path MTU report from the network for the transports: the quoted
+/// packet's addresses (ours first), its protocol (the fixed header's
+/// next header for IPv6) and first 8 bytes of payload (zero-padded; ports
+/// and sequence number for TCP), and the MTU reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PmtuReport {
+    /// Our address (the quoted packet's source).
+    pub src: std::net::IpAddr,
+    /// The quoted packet's destination.
+    pub dst: std::net::IpAddr,
+    /// Its protocol / next header.
+    pub protocol: u8,
+    /// Its first 8 payload bytes (zeros where the quote was shorter).
+    pub l4: [u8; 8],
+    /// The MTU the router reported (IPv6: at least 1280).
+    pub mtu: u32,
+}
+
+impl PmtuReport {
+    /// A report quoting `l4` (cut or padded to 8 bytes).
+    pub fn new(src: std::net::IpAddr, dst: std::net::IpAddr, protocol: u8, l4: &[u8], mtu: u32) -> PmtuReport {
+        let mut b = [0u8; 8];
+        let n = l4.len().min(8);
+        b[..n].copy_from_slice(&l4[..n]);
+        PmtuReport { src, dst, protocol, l4: b, mtu }
+    }
+}
+
 /// Hop limit of the packets the node originates (other than NDP's 255).
 pub const DEFAULT_HOP_LIMIT: u8 = 64;
 
@@ -386,8 +414,16 @@ impl<D: Device> L3<D> {
     /// 8201). Only reports quoting a packet from one of our addresses are
     /// kept (RFC 5927 4.1); MTUs under 1280 are raised to it; at most
     /// [`PMTU_QUEUE`] wait, more are counted and dropped.
-    pub fn take_pmtu6(&mut self) -> std::vec::Drain<'_, (Ipv6Addr, u32)> {
+    pub fn take_pmtu6(&mut self) -> std::vec::Drain<'_, PmtuReport> {
         self.pmtu6.drain(..)
+    }
+
+    /// One IPv4 "fragmentation needed" or IPv6 "packet too big" report
+    /// received since the last call (see [`L3::take_pmtu6`]), for TCP's
+    /// path MTU discovery.
+    #[inline]
+    pub fn pop_pmtu(&mut self) -> Option<PmtuReport> {
+        self.pmtu6.pop()
     }
 
     /// A packet too big for us: pass its (destination, MTU) on.
@@ -402,10 +438,10 @@ impl<D: Device> L3<D> {
         if !self.ip6_is_local(net, iface, inner.src_addr()) {
             return self.counters.inc(Counter::Icmp6PacketTooBigBogus);
         }
-        if self.pmtu6.len() >= PMTU_QUEUE {
-            return self.counters.inc(Counter::Icmp6PmtuQueueFull);
-        }
-        self.pmtu6.push((inner.dst_addr(), mtu.max(ipv6::MIN_MTU as u32)));
+        let mtu = mtu.max(ipv6::MIN_MTU as u32);
+        let l4 = &quoted[ipv6::HEADER_LEN..];
+        let report = PmtuReport::new(inner.src_addr().into(), inner.dst_addr().into(), inner.next_header(), l4, mtu);
+        self.pmtu_push(report);
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -982,8 +1018,9 @@ mod test {
         // Forged: quotes a packet A never sent.
         send_raw(&mut b, a_ll, next_header::ICMPV6, &ptb(1300, &quote(b_ll)));
         run(&mut now, 1_000_000, &mut a, &mut b);
-        let got: Vec<_> = a.l3.take_pmtu6().collect();
-        assert_eq!(got, vec![(far, 1300), (far, 1280)], "under 1280 is raised to it");
+        let got: Vec<_> = a.l3.take_pmtu6().map(|r| (r.dst, r.mtu, r.protocol)).collect();
+        let far_ip = std::net::IpAddr::V6(far);
+        assert_eq!(got, vec![(far_ip, 1300, 17), (far_ip, 1280, 17)], "under 1280 is raised to it");
         assert!(a.l3.take_pmtu6().next().is_none());
         assert_eq!(a.l3.counters.get(Counter::Icmp6PacketTooBigIn), 3);
         assert_eq!(a.l3.counters.get(Counter::Icmp6PacketTooBigBogus), 1);

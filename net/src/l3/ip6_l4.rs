@@ -73,7 +73,7 @@ impl<D: Device> L3<D> {
     }
 
     /// The interface whose link-local address is `src`.
-    fn ip6_iface_of(&mut self, net: &NetTables, src: Ipv6Addr) -> Option<usize> {
+    pub(super) fn ip6_iface_of(&mut self, net: &NetTables, src: Ipv6Addr) -> Option<usize> {
         (0..net.interfaces.len()).find(|&i| self.ip6_link_local(net, i) == src)
     }
 

@@ -23,6 +23,8 @@ mod frag;
 pub mod ip6;
 pub mod ip6_l4;
 
+pub use frag::{LargeDelivery, SESSION_FRAGMENT_MAX, UDP_MAX_PAYLOAD4, UDP_MAX_PAYLOAD6};
+pub use ip6::PmtuReport;
 pub use ip6_l4::Ip6Delivery;
 
 use crate::arp_cache::{ArpCache, ArpConfig, Enqueue};
@@ -132,10 +134,15 @@ pub struct L3<D: Device> {
     frag_in: Vec<u8>,
     /// One fragment being written.
     frag_scratch: Vec<u8>,
+    /// The fragments of a session's datagram, until all are built.
+    frag_bufs: Vec<D::Buf>,
+    /// A reassembled UDP datagram too large for one buffer, for the
+    /// transports (see [`L3::take_large_delivery`]).
+    large_pending: Option<LargeDelivery>,
     /// State of the IPv6 fragment identification generator.
     frag_ident: u64,
-    /// Packet-too-big reports (destination, MTU) for the transports.
-    pmtu6: Vec<(std::net::Ipv6Addr, u32)>,
+    /// Path MTU reports (IPv4 and IPv6) for the transports.
+    pmtu6: Vec<ip6::PmtuReport>,
 }
 
 /// ICMP errors a worker may send per second, and how many it may save up.
@@ -165,6 +172,8 @@ impl<D: Device> L3<D> {
             reasm_out: Vec::new(),
             frag_in: Vec::new(),
             frag_scratch: Vec::new(),
+            frag_bufs: Vec::new(),
+            large_pending: None,
             frag_ident: 0x9e37_79b9_7f4a_7c15 ^ ((worker as u64 + 1) << 40),
             pmtu6: Vec::with_capacity(ip6::PMTU_QUEUE),
         }
@@ -625,8 +634,43 @@ impl<D: Device> L3<D> {
                     rtt_ns,
                 });
             }
+            icmp::Repr::DstUnreachable { code: icmp::FRAG_NEEDED } => {
+                self.counters.inc(Counter::IcmpFragNeededIn);
+                self.icmp_frag_needed(net, &m.data()[l4..]);
+            }
             _ => self.counters.inc(Counter::IcmpUnhandledType),
         }
+    }
+
+    /// A "fragmentation needed" (`msg` from its ICMP header on): queued for
+    /// the transports when it quotes a packet from one of our addresses
+    /// (RFC 5927 4.1). A next-hop MTU of 0 (a router older than RFC 1191)
+    /// or under 68 is taken as 576; the transports clamp further.
+    fn icmp_frag_needed(&mut self, net: &NetTables, msg: &[u8]) {
+        let mtu = msg.get(6..8).map_or(0, |b| u32::from(u16::from_be_bytes([b[0], b[1]])));
+        let mtu = if mtu < 68 { 576 } else { mtu };
+        // The quote is cut short of its total length: its header is all that is read.
+        let quoted = &msg[icmp::HEADER_LEN.min(msg.len())..];
+        let hl = usize::from(quoted.first().map_or(0, |b| b & 0x0f)) * 4;
+        if quoted.len() < ipv4::HEADER_LEN || quoted[0] >> 4 != 4 || hl < ipv4::HEADER_LEN || quoted.len() < hl {
+            return self.counters.inc(Counter::IcmpFragNeededBogus);
+        }
+        let inner = ipv4::Packet::new_unchecked(quoted);
+        if net.local_interface(inner.src_addr()).is_none() {
+            return self.counters.inc(Counter::IcmpFragNeededBogus);
+        }
+        let l4 = &quoted[hl.min(quoted.len())..];
+        let protocol = quoted[9];
+        let report = ip6::PmtuReport::new(inner.src_addr().into(), inner.dst_addr().into(), protocol, l4, mtu);
+        self.pmtu_push(report);
+    }
+
+    /// Queue a path MTU report for the transports (bounded: counted when full).
+    fn pmtu_push(&mut self, r: ip6::PmtuReport) {
+        if self.pmtu6.len() >= ip6::PMTU_QUEUE {
+            return self.counters.inc(Counter::Icmp6PmtuQueueFull);
+        }
+        self.pmtu6.push(r);
     }
 
     /// Send an ICMP echo request (the node's own `ping`). The payload starts

@@ -4,11 +4,11 @@
 //! into the sessions' rx fifos.
 
 use net::device::PacketBuf;
-use net::l3::{Ip4Delivery, Ip6Delivery};
+use net::l3::{Ip4Delivery, Ip6Delivery, LargeDelivery};
 use net::seam::Seam;
 use net::tables::NetTables;
 use shm::types::{Proto, TransportProto};
-use wire::icmp;
+use wire::{icmp, icmpv6};
 
 use crate::app_worker::AppWorkerKind;
 use crate::segment::fifo_pair_footprint;
@@ -110,11 +110,24 @@ impl<S: Seam> SessionWorker<S> {
         }
     }
 
-    /// [`Self::udp_input`] over IPv6 (no port unreachable is sent yet:
-    /// ICMPv6 errors belong to the IPv6 layer, which does not offer it).
-    pub(super) fn udp_input6(&mut self, io: &mut S, shared: &SessionShared, d: Ip6Delivery<S::Buf>) {
+    /// [`Self::udp_input`] over IPv6 (a closed port gets ICMPv6 port
+    /// unreachable, rate limited, never for a packet to a group).
+    pub(super) fn udp_input6(&mut self, io: &mut S, net: &NetTables, shared: &SessionShared, d: Ip6Delivery<S::Buf>) {
         let Some(u) = self.udp.parse6(io, &d) else { return };
-        self.udp_deliver(io, shared, &u, d.buf.data());
+        if !self.udp_deliver(io, shared, &u, d.buf.data()) {
+            let datagram = &d.buf.data()[wire::ethernet::HEADER_LEN..];
+            io.icmp6_unreachable(net, d.iface, datagram, icmpv6::unreachable::PORT);
+        }
+    }
+
+    /// A reassembled UDP datagram too large for one buffer (the seam's
+    /// heap copy): like [`Self::udp_input`]; a closed port gets port
+    /// unreachable over IPv6 (over IPv4 it is only counted).
+    pub(super) fn udp_input_large(&mut self, io: &mut S, net: &NetTables, shared: &SessionShared, d: &LargeDelivery) {
+        let Some(u) = self.udp.parse_large(d) else { return };
+        if !self.udp_deliver(io, shared, &u, &d.data) && d.dst.is_ipv6() {
+            io.icmp6_unreachable(net, d.iface, &d.data, icmpv6::unreachable::PORT);
+        }
     }
 
     /// A parsed datagram (`frame` holds it) to its session: existing

@@ -34,7 +34,7 @@ use std::sync::Arc;
 use net::control::rpc::RpcSender;
 use net::control::worker::{now_ns, Tables, WorkerState};
 use net::l3::counters::Counter;
-use net::l3::{Ip4Delivery, Ip6Delivery};
+use net::l3::{Ip4Delivery, Ip6Delivery, LargeDelivery};
 use net::seam::{Seam, Stack};
 use net::tables::NetTables;
 use shm::types::{SessionHandle, TransportProto};
@@ -540,10 +540,14 @@ impl<S: Seam> Stack<S> for SessionWorker<S> {
 
     fn ip6_input(&mut self, io: &mut S, net: &NetTables, shared: &SessionShared, d: Ip6Delivery<S::Buf>) {
         match d.protocol {
-            Protocol::Udp => self.udp_input6(io, shared, d),
+            Protocol::Udp => self.udp_input6(io, net, shared, d),
             Protocol::Tcp => self.tcp_input6(io, net, shared, d),
             _ => io.counters().inc(Counter::Ip6TransportNotYet),
         }
+    }
+
+    fn large_input(&mut self, io: &mut S, net: &NetTables, shared: &SessionShared, d: &LargeDelivery) {
+        self.udp_input_large(io, net, shared, d)
     }
 
     fn poll(&mut self, io: &mut S, net: &NetTables, shared: &SessionShared) -> usize {
