@@ -679,3 +679,147 @@ fn malformed_ipv6_is_counted_by_cause_and_the_node_keeps_answering() {
     assert!(text.contains("3 packets transmitted, 3 received"), "{text}\n{}", node.ctl(&["show", "errors"]));
     assert_eq!(node.counter("icmp6 echo requests received"), 3);
 }
+
+/// tcpdump in the kernel's namespace, writing the neighbour solicitations
+/// it sees on the tap to a file, until dropped.
+struct NsCapture {
+    child: std::process::Child,
+    out: std::path::PathBuf,
+}
+
+impl NsCapture {
+    fn start(ns: &Netns, dev: &str) -> NsCapture {
+        let t = tag();
+        let out = std::path::PathBuf::from(format!("/tmp/dpnt-nscap-{t}.txt"));
+        let err = std::path::PathBuf::from(format!("/tmp/dpnt-nscap-{t}.err"));
+        let child = std::process::Command::new("ip")
+            .args(["netns", "exec", &ns.name, "tcpdump", "-l", "-n", "-i", dev, "icmp6 and ip6[40] == 135"])
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .spawn()
+            .expect("spawn tcpdump");
+        // Listening once it says so (a deadline on a wait, not a timing assumption).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !std::fs::read_to_string(&err).unwrap_or_default().contains("listening on") {
+            assert!(std::time::Instant::now() < deadline, "tcpdump did not start: {:?}", std::fs::read_to_string(&err));
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let _ = std::fs::remove_file(err);
+        NsCapture { child, out }
+    }
+
+    /// The solicitations seen so far that ask for `ip`.
+    fn solicitations_for(&self, ip: &str) -> Vec<String> {
+        let pat = format!("who has {ip},");
+        std::fs::read_to_string(&self.out)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains(&pat))
+            .map(String::from)
+            .collect()
+    }
+}
+
+impl Drop for NsCapture {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.out);
+    }
+}
+
+/// The `show ip6 neighbors` lines for `ip`.
+fn nd_lines(node: &Node, ip: &str) -> Vec<String> {
+    let pat = format!(" {ip} ");
+    node.ctl(&["show", "ip6", "neighbors"]).lines().filter(|l| l.contains(&pat)).map(String::from).collect()
+}
+
+/// A static IPv6 neighbour from `[[neighbor]]`: the node's pings to the
+/// kernel's global address go out with no neighbour solicitation (tcpdump
+/// in the kernel's namespace sees none), `show ip6 neighbors` (and its
+/// JSON) shows the entry as static; deleting it brings NDP back, setting
+/// it again from the CLI replaces the learnt entry and asks nothing more.
+/// Bad entries are refused with the reason.
+#[test]
+fn static_ip6_neighbour_is_sent_to_without_solicitation_and_deleting_it_brings_ndp_back() {
+    if !require_root() {
+        return;
+    }
+    const KMAC: &str = "02:00:00:00:00:01";
+    let t = tag();
+    let ns = Netns::new(&t);
+    let dev = format!("dpnt{t}");
+    let cfg = format!(
+        "{}\n[[neighbor]]\ninterface = \"tap0\"\nip = \"fd00:198:18::1\"\nmac = \"{KMAC}\"\n",
+        tap_config6(&dev, "fd00:198:18::2/64")
+    );
+    let node = Node::start(&ns, &t, &cfg);
+    kernel_side6(&ns, &dev, "fd00:198:18::1/64");
+    let ifs = wait_interface(&node, "fd00:198:18::2/64 (preferred)");
+    assert!(ifs.contains("(preferred)"), "{ifs}");
+    let node_mac =
+        node.ctl(&["show", "interface"]).lines().nth(1).unwrap().split_whitespace().nth(3).unwrap().to_string();
+    // The kernel needs no solicitation for the node either.
+    ns.sh(&format!("ip -6 neigh replace fd00:198:18::2 lladdr {node_mac} dev {dev} nud permanent"));
+    let cap = NsCapture::start(&ns, &dev);
+
+    let out = node.ctl(&["ping", "fd00:198:18::1", "count", "5", "interval", "0.05"]);
+    assert!(out.contains("5 packets transmitted, 5 received"), "{out}\n{}", node.ctl(&["show", "errors"]));
+    let lines = nd_lines(&node, "fd00:198:18::1");
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with("all ")
+            && lines[0].contains(KMAC)
+            && lines[0].contains(" static ")
+            && lines[0].ends_with("static"),
+        "{lines:?}"
+    );
+    let json = node.ctl(&["--json", "show", "ip6", "neighbors"]);
+    assert!(json.contains("\"kind\": \"static\"") && json.contains("\"worker\": null"), "{json}");
+    assert_eq!(cap.solicitations_for("fd00:198:18::1"), Vec::<String>::new());
+    assert_eq!(node.counter("ndp neighbour solicitations sent"), 0);
+
+    // Deleted: the node solicits again and learns the answer.
+    node.ctl(&["del", "ip6", "neighbor", "tap0", "fd00:198:18::1"]);
+    assert!(nd_lines(&node, "fd00:198:18::1").is_empty());
+    let out = node.ctl(&["ping", "fd00:198:18::1", "count", "5", "interval", "0.05"]);
+    assert!(out.contains("5 packets transmitted, 5 received"), "{out}");
+    let lines = nd_lines(&node, "fd00:198:18::1");
+    assert!(lines.len() == 1 && lines[0].contains(KMAC) && !lines[0].contains("static"), "{lines:?}");
+    // The solicitation the ping waited for reached the kernel before its
+    // reply came back; tcpdump writes its line soon after.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while cap.solicitations_for("fd00:198:18::1").is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no solicitation seen after the delete");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let seen = cap.solicitations_for("fd00:198:18::1");
+
+    // Set again from the CLI: the learnt entry goes, the static one is used.
+    let asked = node.counter("ndp neighbour solicitations sent");
+    node.ctl(&["set", "ip6", "neighbor", "tap0", "fd00:198:18::1", KMAC, "static"]);
+    let out = node.ctl(&["ping", "fd00:198:18::1", "count", "3", "interval", "0.05"]);
+    assert!(out.contains("3 received"), "{out}");
+    let lines = nd_lines(&node, "fd00:198:18::1");
+    assert!(lines.len() == 1 && lines[0].ends_with("static"), "{lines:?}");
+    assert_eq!(node.counter("ndp neighbour solicitations sent"), asked);
+    assert_eq!(cap.solicitations_for("fd00:198:18::1"), seen);
+
+    // Refused, with the reason; nothing stored.
+    let refused = |words: &[&str], why: &str| {
+        let (ok, text) = node.ctl_any(words);
+        assert!(!ok && text.contains(why), "{words:?}: {text}");
+    };
+    let own_ll = link_local(&node_mac);
+    refused(&["set", "ip6", "neighbor", "tap0", "fd00:198:18::2", KMAC], "the node's own address");
+    refused(&["set", "ip6", "neighbor", "tap0", &own_ll, KMAC], "the node's own address");
+    refused(&["set", "ip6", "neighbor", "tap0", "ff02::1", KMAC], "not a unicast address (multicast)");
+    refused(&["set", "ip6", "neighbor", "tap9", "fe80::1", KMAC], "no interface named \"tap9\"");
+    refused(&["set", "ip6", "neighbor", "tap0", "198.18.0.1", KMAC], "is not an IPv6 address");
+    refused(&["set", "ip6", "neighbor", "tap0", "fe80::1", "33:33:00:00:00:01"], "not a unicast MAC");
+    refused(&["set", "ip6", "neighbor", "tap0", "fe80::1"], "usage: set ip6 neighbor");
+    refused(&["del", "ip6", "neighbor", "tap0", "fe80::9"], "fe80::9 has no static entry on tap0");
+    refused(&["del", "ip6", "neighbor", "tap0"], "usage: del ip6 neighbor");
+    refused(&["set", "ip", "neighbor", "tap0", "fe80::1", KMAC], "use `set ip6 neighbor`");
+    assert_eq!(node.ctl(&["show", "ip6", "neighbors"]).matches("static").count(), 2, "one static entry only");
+}
