@@ -43,7 +43,10 @@ commands:
   del ip neighbor NAME IP   remove one (the address is resolved by ARP again)
   show ip route             the route table
   show ip6 route            the IPv6 route table (connected prefixes, [[route6]])
-  show ip6 neighbors        IPv6 neighbour cache entries of every worker, with states
+  show ip6 neighbors        IPv6 neighbours: static entries, then every worker's ND cache with states
+  set ip6 neighbor NAME IP MAC [static]
+                            static IPv6 neighbour for every worker (never expires, never solicited)
+  del ip6 neighbor NAME IP  remove one (the address is resolved by NDP again)
   show buffers              mbuf pool usage
   show version              build facts
   ping ADDR [count N] [size N] [interval SECONDS]
@@ -119,7 +122,7 @@ pub const JSON: &str = "--json";
 /// The commands that answer in JSON too.
 pub const JSON_COMMANDS: &str = "show interface [NAME], show errors, show counters, show session [verbose], \
                                  show app [server|client|verbose|ns|INDEX [verbose]], show tcp stats, show ip arp, \
-                                 pcap trace status, show runtime";
+                                 show ip6 neighbors, pcap trace status, show runtime";
 
 /// `--json WORDS`: the snapshot that command's text is made from, as JSON.
 pub fn json(rt: &mut Runtime, words: &[&str]) -> CliResult {
@@ -139,6 +142,7 @@ pub fn json(rt: &mut Runtime, words: &[&str]) -> CliResult {
         ["show", "runtime"] => to_json(&crate::cli_runtime::snapshot(rt)),
         ["pcap", "trace", "status"] => to_json(&crate::pcap::status(rt)),
         ["show", "ip", "arp" | "neighbor" | "neighbors"] => to_json(&arp_snapshot(rt)),
+        ["show", "ip6", "neighbors" | "neighbours" | "neighbor" | "neigh"] => to_json(&neighbors6_snapshot(rt)),
         _ => err(format!("--json: not available for {:?}; it is for: {JSON_COMMANDS}", words.join(" "))),
     }
 }
@@ -183,7 +187,17 @@ pub fn execute(rt: &mut Runtime, words: &[&str]) -> CliResult {
         },
         ["show", "ip", "route" | "fib"] => Ok(show_route(rt)),
         ["show", "ip6", "route" | "fib"] => Ok(show_route6(rt)),
-        ["show", "ip6", "neighbors" | "neighbours" | "neighbor" | "neigh"] => Ok(show_neighbors6(rt)),
+        ["show", "ip6", "neighbors" | "neighbours" | "neighbor" | "neigh"] => {
+            Ok(neighbors6_text(&neighbors6_snapshot(rt)))
+        }
+        ["set", "ip6", "neighbor", rest @ ..] => set_neighbor6(rt, rest),
+        ["del", "ip6", "neighbor", rest @ ..] => match rest {
+            [name, ip] => rt
+                .del_neighbor6(name, ip)
+                .map(|_| String::new())
+                .map_err(|e| CliError(format!("del ip6 neighbor: {e}"))),
+            _ => err("usage: del ip6 neighbor NAME IP"),
+        },
         ["show", "buffers"] => {
             Ok(format!("pool dpn_pool: {} in use, {} available\n", rt.mbufs_in_use(), rt.mbufs_available()))
         }
@@ -331,33 +345,100 @@ fn show_route6(rt: &Runtime) -> String {
     out
 }
 
-fn show_neighbors6(rt: &mut Runtime) -> String {
-    let names: Vec<String> = rt.ctx.barrier.tables().net.interfaces.iter().map(|i| i.name.clone()).collect();
+fn set_neighbor6(rt: &mut Runtime, rest: &[&str]) -> CliResult {
+    let (name, ip, mac) = match rest {
+        [name, ip, mac] | [name, ip, mac, "static"] => (name, ip, mac),
+        _ => return err("usage: set ip6 neighbor NAME IP MAC [static] (every entry set here is static)"),
+    };
+    match rt.set_neighbor6(name, ip, mac) {
+        Ok(Some(old)) => Ok(format!("{ip} on {name}: {old} replaced by {mac}\n")),
+        Ok(None) => Ok(String::new()),
+        Err(e) => err(format!("set ip6 neighbor: {e}")),
+    }
+}
+
+/// One line of `show ip6 neighbors`.
+#[derive(serde::Serialize)]
+pub struct Neighbor6Entry {
+    /// The worker whose ND cache holds it; `None` for a static entry (every worker's).
+    pub worker: Option<usize>,
+    /// The neighbour's address.
+    pub ip: std::net::Ipv6Addr,
+    /// Its MAC, once known.
+    pub mac: Option<String>,
+    /// `static`, or the ND reachability state (`incomplete`, `reachable`, `stale`, `delay`, `probe`).
+    pub state: &'static str,
+    /// The interface.
+    pub interface: String,
+    /// The neighbour said it is a router.
+    pub is_router: bool,
+    /// Packets waiting for resolution.
+    pub pending: usize,
+    /// `static` or `dynamic`.
+    pub kind: &'static str,
+}
+
+/// Static entries (from the shared tables), then each worker's ND cache.
+fn neighbors6_snapshot(rt: &mut Runtime) -> Vec<Neighbor6Entry> {
+    let net = &rt.ctx.barrier.tables().net;
+    let names: Vec<String> = net.interfaces.iter().map(|i| i.name.clone()).collect();
+    let name = |i: usize| names.get(i).cloned().unwrap_or_else(|| "?".into());
+    let mut out: Vec<Neighbor6Entry> = net
+        .neighbors6
+        .iter()
+        .map(|(i, ip, mac)| Neighbor6Entry {
+            worker: None,
+            ip,
+            mac: Some(mac.to_string()),
+            state: "static",
+            interface: name(i),
+            is_router: false,
+            pending: 0,
+            kind: "static",
+        })
+        .collect();
     let per_worker = rt.ask_workers(|w| (0..w.io.interfaces()).map(|i| w.io.ip6_neighbors(i)).collect::<Vec<_>>());
-    let mut out =
-        format!("{:<8} {:<40} {:<18} {:<11} {:<10} {}\n", "Worker", "IP6", "MAC", "State", "Interface", "Flags");
     for (w, ifaces) in per_worker.iter().enumerate() {
         for (i, entries) in ifaces.iter().enumerate() {
-            for e in entries {
-                let mut flags = String::new();
-                if e.is_router {
-                    flags.push_str("router ");
-                }
-                if e.pending > 0 {
-                    let _ = write!(flags, "{} queued", e.pending);
-                }
-                let _ = writeln!(
-                    out,
-                    "{:<8} {:<40} {:<18} {:<11} {:<10} {}",
-                    w,
-                    e.ip.to_string(),
-                    e.mac.map(|m| m.to_string()).unwrap_or_else(|| "-".into()),
-                    e.state.as_str(),
-                    names.get(i).map(String::as_str).unwrap_or("?"),
-                    flags.trim_end()
-                );
-            }
+            out.extend(entries.iter().map(|e| Neighbor6Entry {
+                worker: Some(w),
+                ip: e.ip,
+                mac: e.mac.map(|m| m.to_string()),
+                state: e.state.as_str(),
+                interface: name(i),
+                is_router: e.is_router,
+                pending: e.pending,
+                kind: "dynamic",
+            }));
         }
+    }
+    out
+}
+
+fn neighbors6_text(entries: &[Neighbor6Entry]) -> String {
+    let mut out =
+        format!("{:<8} {:<40} {:<18} {:<11} {:<10} {}\n", "Worker", "IP6", "MAC", "State", "Interface", "Flags");
+    for e in entries {
+        let mut flags = String::new();
+        if e.kind == "static" {
+            flags.push_str("static ");
+        }
+        if e.is_router {
+            flags.push_str("router ");
+        }
+        if e.pending > 0 {
+            let _ = write!(flags, "{} queued", e.pending);
+        }
+        let _ = writeln!(
+            out,
+            "{:<8} {:<40} {:<18} {:<11} {:<10} {}",
+            e.worker.map_or("all".into(), |w| w.to_string()),
+            e.ip.to_string(),
+            e.mac.as_deref().unwrap_or("-"),
+            e.state,
+            e.interface,
+            flags.trim_end()
+        );
     }
     out
 }

@@ -168,7 +168,7 @@ pub struct RouteSection {
 pub struct NeighborSection {
     /// Interface name.
     pub interface: String,
-    /// The neighbour's IPv4 address.
+    /// The neighbour's address, IPv4 or IPv6 (link-local or global).
     pub ip: String,
     /// Its MAC, `aa:bb:cc:dd:ee:ff`.
     pub mac: String,
@@ -574,6 +574,8 @@ pub struct Config {
     pub routes: Vec<RouteConfig>,
     /// Static neighbours (`[[neighbor]]`), checked and without duplicates.
     pub neighbors: net::neighbor::StaticNeighbors<Ipv4Addr>,
+    /// Static IPv6 neighbours (`[[neighbor]]` with an IPv6 `ip`), likewise.
+    pub neighbors6: net::neighbor::StaticNeighbors<std::net::Ipv6Addr>,
     /// IPv6 routes beyond the connected ones.
     pub routes6: Vec<Route6Config>,
     /// Worker cores (resolved, never empty).
@@ -701,7 +703,7 @@ impl RawConfig {
             };
             routes.push(RouteConfig { prefix, via, interface });
         }
-        let neighbors = neighbors(&self.neighbor, &interfaces)?;
+        let (neighbors, neighbors6) = neighbors(&self.neighbor, &interfaces)?;
         let mut routes6 = Vec::new();
         for (i, r) in self.route6.iter().enumerate() {
             let key = |f: &str| format!("route6[{i}].{f}");
@@ -818,6 +820,7 @@ impl RawConfig {
             interfaces,
             routes,
             neighbors,
+            neighbors6,
             routes6,
             cores,
             idle,
@@ -835,30 +838,48 @@ impl RawConfig {
     }
 }
 
-/// `[[neighbor]]` entries, checked as the CLI checks them; the same address
-/// twice on one interface is an error.
+/// `[[neighbor]]` entries, checked as the CLI checks them (an IPv6 `ip`
+/// as `set ip6 neighbor` does; the interfaces' link-local addresses come
+/// from their MACs, known only once the ports are up, so only the
+/// configured ones count as the node's own here); the same address twice
+/// on one interface is an error.
+#[allow(clippy::type_complexity)]
 fn neighbors(
     sections: &[NeighborSection],
     interfaces: &[InterfaceConfig],
-) -> Result<net::neighbor::StaticNeighbors<Ipv4Addr>, ConfigError> {
+) -> Result<(net::neighbor::StaticNeighbors<Ipv4Addr>, net::neighbor::StaticNeighbors<std::net::Ipv6Addr>), ConfigError>
+{
     let mut table = net::neighbor::StaticNeighbors::new();
-    let mut seen: Vec<(usize, Ipv4Addr)> = Vec::new();
+    let mut table6 = net::neighbor::StaticNeighbors::new();
+    let mut seen: Vec<(usize, std::net::IpAddr)> = Vec::new();
     for (i, n) in sections.iter().enumerate() {
-        let names = interfaces.iter().map(|x| (x.name.as_str(), x.ip4));
-        let e = net::neighbor::parse_static4(names, &n.interface, &n.ip, &n.mac).map_err(|e| match e.field() {
+        let refused = |e: net::neighbor::NeighborError| match e.field() {
             "" => invalid(format!("neighbor[{i}]"), e.to_string()),
             f => invalid(format!("neighbor[{i}].{f}"), e.to_string()),
-        })?;
-        if let Some(j) = seen.iter().position(|&s| s == (e.iface, e.ip)) {
+        };
+        let (iface, ip, mac) = if n.ip.parse::<std::net::Ipv6Addr>().is_ok() {
+            let names = interfaces.iter().map(|x| (x.name.as_str(), x.ip6.iter().map(|c| c.address())));
+            let e = net::neighbor::parse_static6(names, &n.interface, &n.ip, &n.mac).map_err(refused)?;
+            (e.iface, std::net::IpAddr::V6(e.ip), e.mac)
+        } else {
+            let names = interfaces.iter().map(|x| (x.name.as_str(), x.ip4));
+            let e = net::neighbor::parse_static4(names, &n.interface, &n.ip, &n.mac).map_err(refused)?;
+            (e.iface, std::net::IpAddr::V4(e.ip), e.mac)
+        };
+        if let Some(j) = seen.iter().position(|&s| s == (iface, ip)) {
             return Err(invalid(
                 format!("neighbor[{i}].ip"),
-                format!("{} on {} is also neighbor[{j}]'s", e.ip, n.interface),
+                format!("{ip} on {} is also neighbor[{j}]'s", n.interface),
             ));
         }
-        table.set(e.iface, e.ip, e.mac).map_err(|e| invalid(format!("neighbor[{i}]"), e.to_string()))?;
-        seen.push((e.iface, e.ip));
+        let set = match ip {
+            std::net::IpAddr::V4(a) => table.set(iface, a, mac),
+            std::net::IpAddr::V6(a) => table6.set(iface, a, mac),
+        };
+        set.map_err(|e| invalid(format!("neighbor[{i}]"), e.to_string()))?;
+        seen.push((iface, ip));
     }
-    Ok(table)
+    Ok((table, table6))
 }
 
 /// Whether two socket paths name the same file (lexically: `a//b`, `./a` and `a` are the same).
@@ -1196,6 +1217,35 @@ mod test {
             "config: neighbor[1].ip: 198.18.0.1 on a is also neighbor[0]'s"
         );
         assert!(e("[[neighbor]]\ninterface='a'\nip='198.18.0.1'\n".into()).contains("mac"));
+        // IPv6 entries go to their own table, checked the same way.
+        let v6 = |ip: &str, mac: &str| {
+            format!(
+                "[[interface]]\nname='a'\nvdev='net_null0'\nip4='198.18.0.2/24'\nip6=['fd00:198:18::2/64']\n{}",
+                n("a", ip, mac)
+            )
+        };
+        let c = Config::parse(&v6("fd00:198:18::1", "02:00:00:00:00:01")).unwrap();
+        assert_eq!(
+            c.neighbors6.lookup(0, "fd00:198:18::1".parse().unwrap()),
+            Some(wire::ethernet::Address([2, 0, 0, 0, 0, 1]))
+        );
+        assert!(c.neighbors.is_empty());
+        assert!(Config::parse(&v6("fe80::1", "02:00:00:00:00:01")).is_ok());
+        let bad = |ip: &str, mac: &str| err(&v6(ip, mac));
+        assert_eq!(
+            bad("fd00:198:18::2", "02:00:00:00:00:01"),
+            "config: neighbor[0].ip: fd00:198:18::2 is not a unicast address (it is the node's own address)"
+        );
+        assert_eq!(
+            bad("ff02::1", "02:00:00:00:00:01"),
+            "config: neighbor[0].ip: ff02::1 is not a unicast address (multicast)"
+        );
+        assert_eq!(
+            bad("fe80::1", "33:33:00:00:00:01"),
+            "config: neighbor[0].mac: 33:33:00:00:00:01 is not a unicast MAC address"
+        );
+        let twice = format!("{}{}", v6("fe80::1", "02:00:00:00:00:01"), n("a", "fe80::1", "02:00:00:00:00:02"));
+        assert_eq!(err(&twice), "config: neighbor[1].ip: fe80::1 on a is also neighbor[0]'s");
         assert!(e(format!("{good}extra = 1\n")).contains("extra"));
     }
 

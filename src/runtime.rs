@@ -314,7 +314,14 @@ impl Runtime {
                 .map_err(|e| StartError::Route(r.prefix.to_string(), e.to_string()))?;
         }
         let tables = Tables {
-            net: NetTables { interfaces, routes, routes6, neighbors: cfg.neighbors.clone(), ..NetTables::default() },
+            net: NetTables {
+                interfaces,
+                routes,
+                routes6,
+                neighbors: cfg.neighbors.clone(),
+                neighbors6: cfg.neighbors6.clone(),
+                ..NetTables::default()
+            },
             upper: SessionShared::default(),
         };
         let (main, worker_barriers) = barrier(tables, n_workers);
@@ -529,6 +536,36 @@ impl Runtime {
             return Err(missing());
         }
         self.ctx.barrier.sync().net.neighbors.remove(iface, addr).ok_or_else(missing)
+    }
+
+    /// `set ip6 neighbor NAME IP MAC`: as [`Runtime::set_neighbor`] for an
+    /// IPv6 address (link-local or global; not one of the node's own,
+    /// link-local included). Returns the MAC it replaced, if any.
+    pub fn set_neighbor6(&mut self, name: &str, ip: &str, mac: &str) -> Result<Option<MacAddress>, String> {
+        let net = &self.ctx.barrier.tables().net;
+        let ifaces = net.interfaces.iter().map(|i| {
+            let own = i.ip6.iter().map(|a| a.address()).chain([wire::ipv6::link_local_from_mac(i.mac)]);
+            (i.name.as_str(), own.collect::<Vec<_>>())
+        });
+        let n = net::neighbor::parse_static6(ifaces, name, ip, mac).map_err(|e| e.to_string())?;
+        let old = self.ctx.barrier.sync().net.neighbors6.set(n.iface, n.ip, n.mac).map_err(|e| e.to_string())?;
+        for w in 0..self.ctx.workers.len() {
+            self.rpc(w, move |st| st.io.defer_static_neighbour6(n.iface, n.ip));
+        }
+        Ok(old)
+    }
+
+    /// `del ip6 neighbor NAME IP`: remove a static IPv6 entry (the next
+    /// packet for the address solicits again). Returns its MAC.
+    pub fn del_neighbor6(&mut self, name: &str, ip: &str) -> Result<MacAddress, String> {
+        let net = &self.ctx.barrier.tables().net;
+        let (iface, addr) = net::neighbor::parse_iface_ip6(net.interfaces.iter().map(|i| i.name.as_str()), name, ip)
+            .map_err(|e| e.to_string())?;
+        let missing = || format!("{addr} has no static entry on {name}");
+        if net.neighbors6.lookup(iface, addr).is_none() {
+            return Err(missing());
+        }
+        self.ctx.barrier.sync().net.neighbors6.remove(iface, addr).ok_or_else(missing)
     }
 
     /// Descriptors whose readiness means a port needs `check_links` (memif

@@ -136,6 +136,8 @@ fn configured_address_passes_dad_and_answers_kernel_pings() {
     let kernel_ll = link_local("02:00:00:00:00:01");
     let out = node.ctl(&["ping", &format!("{kernel_ll}%tap0"), "count", "2", "interval", "0.2"]);
     assert!(out.contains("2 packets transmitted, 2 received"), "{out}");
+    // Every reply the node's pings got is counted.
+    assert_eq!(node.counter("icmp6 echo replies received (node ping)"), 5, "{}", node.ctl(&["show", "counters"]));
     let neigh = node.ctl(&["show", "ip6", "neighbors"]);
     let line = neigh.lines().find(|l| l.contains("fd00:198:18::1 ")).unwrap_or_else(|| panic!("{neigh}"));
     assert!(
@@ -457,4 +459,367 @@ fn tcp_over_a_configured_ipv6_address_both_ways() {
     assert_eq!(after(&out, "received"), 1 << 20, "{out}");
     let errors = node.ctl(&["show", "errors"]);
     assert_eq!(counter_line(&errors, "ip6 udp/tcp output from an address no interface owns"), 0, "{errors}");
+}
+
+/// A kernel TCP client for `host` port 7: `MB` megabytes of random bytes
+/// sent while a second thread reads the echo; the SHA-256 of both sides.
+/// Streaming (1 MiB at a time), so 100 MB need no 100 MB buffer.
+const TCP6_BULK_CLIENT: &str = r#"
+import hashlib, os, socket, sys, threading
+host, mb = sys.argv[1], int(sys.argv[2])
+total = mb << 20
+s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+s.settimeout(120)
+s.connect((host, 7))
+sent_h, recv_h = hashlib.sha256(), hashlib.sha256()
+got = [0]
+def reader():
+    while got[0] < total:
+        b = s.recv(1 << 16)
+        if not b:
+            break
+        recv_h.update(b)
+        got[0] += len(b)
+t = threading.Thread(target=reader)
+t.start()
+left = total
+while left:
+    chunk = os.urandom(min(left, 1 << 20))
+    sent_h.update(chunk)
+    s.sendall(chunk)
+    left -= len(chunk)
+t.join()
+s.close()
+print("same=%d got=%d total=%d" % (int(sent_h.digest() == recv_h.digest()), got[0], total))
+"#;
+
+/// The kernel's client (pinned to core 0; the node's worker is on the last
+/// core) sends `mb` MB to the node's echo server on `host` and gets them
+/// back bit-exact.
+fn kernel_client6(ns: &Netns, node: &Node, host: &str, mb: u32) {
+    let path = format!("/tmp/dpnt-kc6-{}.py", tag());
+    std::fs::write(&path, TCP6_BULK_CLIENT).unwrap();
+    let out = ns.sh_any(&format!("timeout 900 taskset -c 0 python3 {path} {host} {mb}"));
+    let _ = std::fs::remove_file(&path);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let why = || format!("{text}\n{}\n{}", String::from_utf8_lossy(&out.stderr), node.ctl(&["show", "errors"]));
+    assert!(out.status.success(), "client failed:\n{}", why());
+    assert_eq!(field(&text, "same"), "1", "{}", why());
+    assert_eq!(field_num(&text, "got"), u64::from(mb) << 20, "{}", why());
+}
+
+/// The kernel echo server on `[::]:7007`, pinned to core 0, until dropped.
+struct KernelServer6(std::process::Child, String);
+
+impl KernelServer6 {
+    fn start(ns: &Netns) -> KernelServer6 {
+        let path = format!("/tmp/dpnt-ks6b-{}.py", tag());
+        std::fs::write(&path, KERNEL_SERVER6).unwrap();
+        let child = std::process::Command::new("ip")
+            .args(["netns", "exec", &ns.name, "taskset", "-c", "0", "python3", &path])
+            .spawn()
+            .unwrap();
+        ns.wait_tcp_listen(7007);
+        KernelServer6(child, path)
+    }
+}
+
+impl Drop for KernelServer6 {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+        let _ = std::fs::remove_file(&self.1);
+    }
+}
+
+/// The node's echo client sends `bytes` (CLI size, e.g. `100m`) to the
+/// kernel echo server on the kernel's global address and checks the echo.
+fn node_client6(node: &Node, bytes: &str, want: u64) {
+    let out =
+        node.ctl(&["test", "echo", "client", "uri", "tcp://[fd00:198:18::1]/7007", "bytes", bytes, "timeout", "900"]);
+    let why = || format!("{out}\n{}", node.ctl(&["show", "errors"]));
+    assert_eq!(after(&out, "completed"), 1, "{}", why());
+    assert_eq!(after(&out, "mismatched"), 0, "{}", why());
+    assert_eq!(after(&out, "received"), want, "{}", why());
+}
+
+fn dual_stack_echo_node() -> (Netns, Node, String) {
+    let t = tag();
+    let ns = Netns::new(&t);
+    let dev = format!("dpnt{t}");
+    let cfg = format!(
+        "{}\n[[app]]\nkind = \"echo-server\"\nuri = \"tcp://[::]/7\"\n",
+        tap_config6(&dev, "fd00:198:18::2/64")
+    );
+    let node = Node::start(&ns, &t, &cfg);
+    kernel_side6(&ns, &dev, "fd00:198:18::1/64");
+    let ifs = wait_interface(&node, "fd00:198:18::2/64 (preferred)");
+    assert!(ifs.contains("(preferred)"), "{ifs}");
+    (ns, node, dev)
+}
+
+/// 100 MB of TCP echo over the global IPv6 address, both ways, bit-exact:
+/// a kernel client to the node's echo server, the node's echo client to a
+/// kernel echo server (the node's worker on the last core, the kernel's
+/// peers pinned to core 0; idle mode sleep).
+#[test]
+fn tcp_echo_of_100_mb_over_global_ipv6_both_ways() {
+    if !require_root() {
+        return;
+    }
+    let (ns, node, _dev) = dual_stack_echo_node();
+    kernel_client6(&ns, &node, "fd00:198:18::2", 100);
+    let _srv = KernelServer6::start(&ns);
+    node_client6(&node, "100m", 100 << 20);
+    let errors = node.ctl(&["show", "errors"]);
+    assert_eq!(counter_line(&errors, "ip6 udp/tcp output from an address no interface owns"), 0, "{errors}");
+    assert_eq!(counter_line(&errors, "tcp bad checksum"), 0, "{errors}");
+}
+
+/// The kernel's TCP with SACK, window scaling and timestamps all off, over
+/// IPv6 (the `net.ipv4.tcp_*` knobs govern IPv6 too): 20 MB each way,
+/// bit-exact.
+#[test]
+fn kernel_tcp_without_sack_wscale_or_timestamps_over_ipv6() {
+    if !require_root() {
+        return;
+    }
+    let (ns, node, _dev) = dual_stack_echo_node();
+    ns.sh("sysctl -qw net.ipv4.tcp_sack=0 net.ipv4.tcp_window_scaling=0 net.ipv4.tcp_timestamps=0");
+    assert_eq!(
+        ns.sh("sysctl -n net.ipv4.tcp_sack net.ipv4.tcp_window_scaling net.ipv4.tcp_timestamps").trim(),
+        "0\n0\n0"
+    );
+    kernel_client6(&ns, &node, "fd00:198:18::2", 20);
+    let _srv = KernelServer6::start(&ns);
+    node_client6(&node, "20m", 20 << 20);
+}
+
+/// Malformed IPv6 from scapy, straight onto the link (Ethernet to the
+/// node's MAC): `N` of each kind, each a different defect.
+const MALFORMED6: &str = r##"
+import sys
+from scapy.all import (Ether, IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrHopByHop, ICMPv6EchoRequest,
+                       ICMPv6ND_NS, ICMPv6NDOptSrcLLAddr, Raw, sendp, conf)
+conf.verb = 0
+dev, node_mac, dst, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+me = "02:00:00:00:00:01"
+src = "fd00:198:18::1"
+eth = Ether(src=me, dst=node_mac)
+echo = ICMPv6EchoRequest(id=9, seq=1) / Raw(b"m" * 16)
+kinds = {
+    # The payload length says 200 bytes; 24 follow.
+    "plen": eth / IPv6(src=src, dst=dst, plen=200) / echo,
+    # Destination options after destination options, twelve deep: a
+    # chain that goes round and round past the node's limit of 8.
+    "loop": eth / IPv6(src=src, dst=dst) / (IPv6ExtHdrDestOpt() / IPv6ExtHdrDestOpt() / IPv6ExtHdrDestOpt()
+             / IPv6ExtHdrDestOpt() / IPv6ExtHdrDestOpt() / IPv6ExtHdrDestOpt() / IPv6ExtHdrDestOpt()
+             / IPv6ExtHdrDestOpt() / IPv6ExtHdrDestOpt() / IPv6ExtHdrDestOpt() / IPv6ExtHdrDestOpt()
+             / IPv6ExtHdrDestOpt()) / echo,
+    # Hop-by-hop again after hop-by-hop: the chain comes back to its start.
+    "hbh": eth / IPv6(src=src, dst=dst) / IPv6ExtHdrHopByHop() / IPv6ExtHdrHopByHop() / echo,
+    # A destination options header that claims 88 bytes; 8 are there.
+    "trunc": eth / IPv6(src=src, dst=dst, nh=60) / Raw(bytes([58, 10, 1, 4, 0, 0, 0, 0])),
+    # An echo request whose checksum is off by one.
+    "csum": eth / IPv6(src=src, dst=dst) / ICMPv6EchoRequest(id=9, seq=2, cksum=0) / Raw(b"c" * 16),
+    # A neighbour solicitation that crossed a router (hop limit 64, not 255).
+    "ndp": eth / IPv6(src=src, dst=dst, hlim=64) / ICMPv6ND_NS(tgt=dst) / ICMPv6NDOptSrcLLAddr(lladdr=me),
+}
+# cksum=0 makes scapy compute it; break the computed one instead.
+raw = bytearray(bytes(kinds["csum"]))
+raw[14 + 40 + 2] ^= 0x01
+kinds["csum"] = Ether(bytes(raw))
+for name, pkt in kinds.items():
+    for i in range(n):
+        sendp(pkt, iface=dev)
+print("sent")
+"##;
+
+/// Malformed IPv6 end to end: a bad payload length, an extension-header
+/// chain that loops past the limit, hop-by-hop not first, a truncated
+/// extension header, a bad ICMPv6 checksum and a neighbour solicitation
+/// with hop limit 64. Each is counted under its own name, exactly as often
+/// as it was sent, none is answered as an echo, and the node keeps
+/// answering pings.
+#[test]
+fn malformed_ipv6_is_counted_by_cause_and_the_node_keeps_answering() {
+    if !require_root() {
+        return;
+    }
+    let (ns, node, dev) = dual_stack_node();
+    let node_mac =
+        node.ctl(&["show", "interface"]).lines().nth(1).unwrap().split_whitespace().nth(3).unwrap().to_string();
+    let path = format!("/tmp/dpnt-mal6-{}.py", tag());
+    std::fs::write(&path, MALFORMED6).unwrap();
+    let out = ns.sh_any(&format!("timeout 120 /usr/bin/python3 {path} {dev} {node_mac} fd00:198:18::2 3"));
+    let _ = std::fs::remove_file(&path);
+    assert!(out.status.success(), "scapy: {}", String::from_utf8_lossy(&out.stderr));
+    // The node's counters settle once it has polled what scapy sent.
+    let errors = {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let e = node.ctl(&["show", "errors"]);
+            if counter_line(&e, "ndp hop limit not 255") >= 3 || std::time::Instant::now() > deadline {
+                break e;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    let c = |name: &str| counter_line(&errors, name);
+    assert_eq!(c("ip6 truncated (shorter than header or payload length)"), 3, "{errors}");
+    assert_eq!(c("ip6 too many extension headers"), 3, "{errors}");
+    assert_eq!(c("ip6 hop-by-hop header not first"), 3, "{errors}");
+    assert_eq!(c("ip6 extension header or option truncated"), 3, "{errors}");
+    assert_eq!(c("icmp6 bad checksum"), 3, "{errors}");
+    assert_eq!(c("ndp hop limit not 255"), 3, "{errors}");
+    assert_eq!(node.counter("icmp6 echo requests received"), 0, "a malformed packet was answered");
+
+    let out = ns.sh_any("ping -6 -c 3 -i 0.1 -W 2 fd00:198:18::2");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.contains("3 packets transmitted, 3 received"), "{text}\n{}", node.ctl(&["show", "errors"]));
+    assert_eq!(node.counter("icmp6 echo requests received"), 3);
+}
+
+/// tcpdump in the kernel's namespace, writing the neighbour solicitations
+/// it sees on the tap to a file, until dropped.
+struct NsCapture {
+    child: std::process::Child,
+    out: std::path::PathBuf,
+}
+
+impl NsCapture {
+    fn start(ns: &Netns, dev: &str) -> NsCapture {
+        let t = tag();
+        let out = std::path::PathBuf::from(format!("/tmp/dpnt-nscap-{t}.txt"));
+        let err = std::path::PathBuf::from(format!("/tmp/dpnt-nscap-{t}.err"));
+        let child = std::process::Command::new("ip")
+            .args(["netns", "exec", &ns.name, "tcpdump", "-l", "-n", "-i", dev, "icmp6 and ip6[40] == 135"])
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .spawn()
+            .expect("spawn tcpdump");
+        // Listening once it says so (a deadline on a wait, not a timing assumption).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !std::fs::read_to_string(&err).unwrap_or_default().contains("listening on") {
+            assert!(std::time::Instant::now() < deadline, "tcpdump did not start: {:?}", std::fs::read_to_string(&err));
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let _ = std::fs::remove_file(err);
+        NsCapture { child, out }
+    }
+
+    /// The solicitations seen so far that ask for `ip`.
+    fn solicitations_for(&self, ip: &str) -> Vec<String> {
+        let pat = format!("who has {ip},");
+        std::fs::read_to_string(&self.out)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains(&pat))
+            .map(String::from)
+            .collect()
+    }
+}
+
+impl Drop for NsCapture {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.out);
+    }
+}
+
+/// The `show ip6 neighbors` lines for `ip`.
+fn nd_lines(node: &Node, ip: &str) -> Vec<String> {
+    let pat = format!(" {ip} ");
+    node.ctl(&["show", "ip6", "neighbors"]).lines().filter(|l| l.contains(&pat)).map(String::from).collect()
+}
+
+/// A static IPv6 neighbour from `[[neighbor]]`: the node's pings to the
+/// kernel's global address go out with no neighbour solicitation (tcpdump
+/// in the kernel's namespace sees none), `show ip6 neighbors` (and its
+/// JSON) shows the entry as static; deleting it brings NDP back, setting
+/// it again from the CLI replaces the learnt entry and asks nothing more.
+/// Bad entries are refused with the reason.
+#[test]
+fn static_ip6_neighbour_is_sent_to_without_solicitation_and_deleting_it_brings_ndp_back() {
+    if !require_root() {
+        return;
+    }
+    const KMAC: &str = "02:00:00:00:00:01";
+    let t = tag();
+    let ns = Netns::new(&t);
+    let dev = format!("dpnt{t}");
+    let cfg = format!(
+        "{}\n[[neighbor]]\ninterface = \"tap0\"\nip = \"fd00:198:18::1\"\nmac = \"{KMAC}\"\n",
+        tap_config6(&dev, "fd00:198:18::2/64")
+    );
+    let node = Node::start(&ns, &t, &cfg);
+    kernel_side6(&ns, &dev, "fd00:198:18::1/64");
+    let ifs = wait_interface(&node, "fd00:198:18::2/64 (preferred)");
+    assert!(ifs.contains("(preferred)"), "{ifs}");
+    let node_mac =
+        node.ctl(&["show", "interface"]).lines().nth(1).unwrap().split_whitespace().nth(3).unwrap().to_string();
+    // The kernel needs no solicitation for the node either.
+    ns.sh(&format!("ip -6 neigh replace fd00:198:18::2 lladdr {node_mac} dev {dev} nud permanent"));
+    let cap = NsCapture::start(&ns, &dev);
+
+    let out = node.ctl(&["ping", "fd00:198:18::1", "count", "5", "interval", "0.05"]);
+    assert!(out.contains("5 packets transmitted, 5 received"), "{out}\n{}", node.ctl(&["show", "errors"]));
+    let lines = nd_lines(&node, "fd00:198:18::1");
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with("all ")
+            && lines[0].contains(KMAC)
+            && lines[0].contains(" static ")
+            && lines[0].ends_with("static"),
+        "{lines:?}"
+    );
+    let json = node.ctl(&["--json", "show", "ip6", "neighbors"]);
+    assert!(json.contains("\"kind\": \"static\"") && json.contains("\"worker\": null"), "{json}");
+    assert_eq!(cap.solicitations_for("fd00:198:18::1"), Vec::<String>::new());
+    assert_eq!(node.counter("ndp neighbour solicitations sent"), 0);
+
+    // Deleted: the node solicits again and learns the answer.
+    node.ctl(&["del", "ip6", "neighbor", "tap0", "fd00:198:18::1"]);
+    assert!(nd_lines(&node, "fd00:198:18::1").is_empty());
+    let out = node.ctl(&["ping", "fd00:198:18::1", "count", "5", "interval", "0.05"]);
+    assert!(out.contains("5 packets transmitted, 5 received"), "{out}");
+    let lines = nd_lines(&node, "fd00:198:18::1");
+    assert!(lines.len() == 1 && lines[0].contains(KMAC) && !lines[0].contains("static"), "{lines:?}");
+    // The solicitation the ping waited for reached the kernel before its
+    // reply came back; tcpdump writes its line soon after.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while cap.solicitations_for("fd00:198:18::1").is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no solicitation seen after the delete");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let seen = cap.solicitations_for("fd00:198:18::1");
+
+    // Set again from the CLI: the learnt entry goes, the static one is used.
+    let asked = node.counter("ndp neighbour solicitations sent");
+    node.ctl(&["set", "ip6", "neighbor", "tap0", "fd00:198:18::1", KMAC, "static"]);
+    let out = node.ctl(&["ping", "fd00:198:18::1", "count", "3", "interval", "0.05"]);
+    assert!(out.contains("3 received"), "{out}");
+    let lines = nd_lines(&node, "fd00:198:18::1");
+    assert!(lines.len() == 1 && lines[0].ends_with("static"), "{lines:?}");
+    assert_eq!(node.counter("ndp neighbour solicitations sent"), asked);
+    assert_eq!(cap.solicitations_for("fd00:198:18::1"), seen);
+
+    // Refused, with the reason; nothing stored.
+    let refused = |words: &[&str], why: &str| {
+        let (ok, text) = node.ctl_any(words);
+        assert!(!ok && text.contains(why), "{words:?}: {text}");
+    };
+    let own_ll = link_local(&node_mac);
+    refused(&["set", "ip6", "neighbor", "tap0", "fd00:198:18::2", KMAC], "the node's own address");
+    refused(&["set", "ip6", "neighbor", "tap0", &own_ll, KMAC], "the node's own address");
+    refused(&["set", "ip6", "neighbor", "tap0", "ff02::1", KMAC], "not a unicast address (multicast)");
+    refused(&["set", "ip6", "neighbor", "tap9", "fe80::1", KMAC], "no interface named \"tap9\"");
+    refused(&["set", "ip6", "neighbor", "tap0", "198.18.0.1", KMAC], "is not an IPv6 address");
+    refused(&["set", "ip6", "neighbor", "tap0", "fe80::1", "33:33:00:00:00:01"], "not a unicast MAC");
+    refused(&["set", "ip6", "neighbor", "tap0", "fe80::1"], "usage: set ip6 neighbor");
+    refused(&["del", "ip6", "neighbor", "tap0", "fe80::9"], "fe80::9 has no static entry on tap0");
+    refused(&["del", "ip6", "neighbor", "tap0"], "usage: del ip6 neighbor");
+    refused(&["set", "ip", "neighbor", "tap0", "fe80::1", KMAC], "use `set ip6 neighbor`");
+    assert_eq!(node.ctl(&["show", "ip6", "neighbors"]).matches("static").count(), 2, "one static entry only");
 }

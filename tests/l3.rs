@@ -310,7 +310,7 @@ fn bad_static_neighbours_are_refused_with_the_reason() {
     refused(&["set", "ip", "neighbor", "tap0", "224.0.0.1", m], "not a unicast address (multicast)");
     refused(&["set", "ip", "neighbor", "tap0", "198.18.0.1", "01:00:5e:00:00:01"], "not a unicast MAC");
     refused(&["set", "ip", "neighbor", "tap0", "198.18.0.1", "02:00:00"], "not a MAC address");
-    refused(&["set", "ip", "neighbor", "tap0", "fe80::1", m], "IPv6 neighbours are not supported yet");
+    refused(&["set", "ip", "neighbor", "tap0", "fe80::1", m], "is an IPv6 address: use `set ip6 neighbor`");
     refused(&["set", "ip", "neighbor", "tap0", "198.18.0.1"], "usage: set ip neighbor");
     refused(&["set", "ip", "neighbor", "tap0", "198.18.0.1", m, "dynamic"], "usage: set ip neighbor");
     refused(&["del", "ip", "neighbor", "tap0", "198.18.0.9"], "198.18.0.9 has no static entry on tap0");

@@ -170,7 +170,7 @@ impl Mbuf {
     /// Ask the NIC to fill the checksums `req` names when this packet is
     /// sent; `l2_len` is the length of the link header in front of the IPv4
     /// header by the time it reaches the NIC. Prepare the fields first with
-    /// [`wire::offload::tx_csum_prepare`], and only ask a port that has the
+    /// [`wire::offload::tx_csum_prepare`] (IPv6: `tx_csum_prepare6`), and only ask a port that has the
     /// offload ([`crate::port::Port::offloads`]).
     #[inline]
     pub fn request_tx_csum(&mut self, l2_len: u16, req: TxCsumRequest) {
@@ -182,6 +182,10 @@ impl Mbuf {
             Some(L4Csum::Tcp) => 1,
             Some(L4Csum::Udp) => 2,
         };
+        if req.ipv6 {
+            // SAFETY: as below.
+            return unsafe { sys::dpn_pktmbuf_tx_offload6(self.0.as_ptr(), l2_len, req.l3_len, l4) };
+        }
         // SAFETY: valid owned mbuf; the shim only sets l2/l3 lengths and
         // ol_flags bits.
         unsafe { sys::dpn_pktmbuf_tx_offload(self.0.as_ptr(), l2_len, req.l3_len, i32::from(req.ip), l4) }

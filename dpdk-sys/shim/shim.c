@@ -72,6 +72,18 @@ void dpn_pktmbuf_tx_offload(struct rte_mbuf *m, uint16_t l2_len, uint16_t l3_len
     m->ol_flags |= f;
 }
 
+void dpn_pktmbuf_tx_offload6(struct rte_mbuf *m, uint16_t l2_len, uint16_t l3_len, int l4)
+{
+    m->l2_len = l2_len;
+    m->l3_len = l3_len;
+    uint64_t f = RTE_MBUF_F_TX_IPV6;
+    if (l4 == 1)
+        f |= RTE_MBUF_F_TX_TCP_CKSUM;
+    else if (l4 == 2)
+        f |= RTE_MBUF_F_TX_UDP_CKSUM;
+    m->ol_flags |= f;
+}
+
 unsigned dpn_mempool_avail(const struct rte_mempool *mp) { return rte_mempool_avail_count(mp); }
 unsigned dpn_mempool_in_use(const struct rte_mempool *mp) { return rte_mempool_in_use_count(mp); }
 

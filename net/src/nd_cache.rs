@@ -500,6 +500,18 @@ impl<P> NdCache<P> {
         (self.next_deadline != u64::MAX).then_some(self.next_deadline)
     }
 
+    /// Forget `ip` and hand back the packets that waited for it (a static
+    /// entry now answers for the address; the caller sends them).
+    pub fn take(&mut self, ip: Ipv6Addr) -> NdReleased<P> {
+        match self.entries.remove(&ip) {
+            Some(e) => {
+                self.pending_total -= e.queue.len();
+                SmallVec::from_vec(e.queue)
+            }
+            None => SmallVec::new(),
+        }
+    }
+
     /// Forget `ip` (its waiting packets are dropped with it); whether it
     /// was there.
     pub fn remove(&mut self, ip: Ipv6Addr) -> bool {

@@ -11,13 +11,14 @@
 //! branch. Entries never expire and survive link changes; ARP input does not
 //! learn an address that has one.
 //!
-//! The table is generic over the address so IPv6 neighbours get the same
-//! one (`StaticNeighbors<Ipv6Addr>`), consulted before the ND cache, with
-//! their own address check next to [`check_ip4`]. Every value from the
-//! config or the CLI is checked here, in [`parse_static4`], so both refuse
-//! the same things with the same words.
+//! The table is generic over the address, so IPv6 neighbours get the same
+//! one (`StaticNeighbors<Ipv6Addr>`, `set ip6 neighbor`), consulted before
+//! the ND cache (no solicitation goes out for the address, NDP does not
+//! learn over it, no reachability state: it never expires). Every value
+//! from the config or the CLI is checked here, in [`parse_static4`] and
+//! [`parse_static6`], so both refuse the same things with the same words.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use wire::ethernet::Address as MacAddress;
 use wire::ipv4::{self, Cidr};
@@ -34,12 +35,18 @@ pub enum NeighborError {
     /// The address does not parse.
     #[error("{0:?} is not an IPv4 address")]
     BadAddress(String),
-    /// An IPv6 address: not yet (see the module doc for how it will fit).
-    #[error("{0}: IPv6 neighbours are not supported yet")]
-    Ip6(std::net::Ipv6Addr),
+    /// An IPv6 address given where an IPv4 one belongs.
+    #[error("{0} is an IPv6 address: use `set ip6 neighbor`")]
+    Ip6(Ipv6Addr),
+    /// The address does not parse as IPv6.
+    #[error("{0:?} is not an IPv6 address")]
+    BadAddress6(String),
     /// The address is not one a single neighbour can have.
     #[error("{0} is not a unicast address ({1})")]
     NotUnicast(Ipv4Addr, &'static str),
+    /// The IPv6 address is not one a single neighbour can have.
+    #[error("{0} is not a unicast address ({1})")]
+    NotUnicast6(Ipv6Addr, &'static str),
     /// The MAC does not parse.
     #[error("{0:?} is not a MAC address like 02:00:00:00:00:01")]
     BadMac(String),
@@ -57,7 +64,11 @@ impl NeighborError {
     pub fn field(&self) -> &'static str {
         match self {
             NeighborError::NoInterface(_) => "interface",
-            NeighborError::BadAddress(_) | NeighborError::Ip6(_) | NeighborError::NotUnicast(..) => "ip",
+            NeighborError::BadAddress(_)
+            | NeighborError::Ip6(_)
+            | NeighborError::BadAddress6(_)
+            | NeighborError::NotUnicast(..)
+            | NeighborError::NotUnicast6(..) => "ip",
             NeighborError::BadMac(_) | NeighborError::MacNotUnicast(_) => "mac",
             NeighborError::Full => "",
         }
@@ -210,6 +221,76 @@ pub fn parse_iface_ip4<'a>(
     }
 }
 
+/// A checked static IPv6 neighbour: interface index, address, MAC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StaticNeighbor6 {
+    /// Index of the interface (in the interface table's order).
+    pub iface: usize,
+    /// The neighbour's address (link-local or global).
+    pub ip: Ipv6Addr,
+    /// Its MAC.
+    pub mac: MacAddress,
+}
+
+/// Why `ip` cannot be an IPv6 neighbour: unspecified, loopback,
+/// multicast, IPv4-mapped, or one of the node's own addresses (`ours`:
+/// every interface's link-local and configured addresses).
+pub fn check_ip6(ip: Ipv6Addr, ours: impl IntoIterator<Item = Ipv6Addr>) -> Result<(), NeighborError> {
+    let why = if ip.is_unspecified() {
+        Some("unspecified")
+    } else if ip.is_loopback() {
+        Some("loopback")
+    } else if ip.is_multicast() {
+        Some("multicast")
+    } else if ip.to_ipv4_mapped().is_some() {
+        Some("ipv4-mapped")
+    } else if ours.into_iter().any(|a| a == ip) {
+        Some("it is the node's own address")
+    } else {
+        None
+    };
+    match why {
+        Some(why) => Err(NeighborError::NotUnicast6(ip, why)),
+        None => Ok(()),
+    }
+}
+
+/// Checks a static IPv6 neighbour as the config and the CLI give it:
+/// `interface` names one of `ifaces` (name, the interface's own IPv6
+/// addresses), `ip` is a unicast IPv6 address that is not the node's, `mac`
+/// a unicast MAC.
+pub fn parse_static6<'a, I>(
+    ifaces: impl IntoIterator<Item = (&'a str, I)> + Clone,
+    interface: &str,
+    ip: &str,
+    mac: &str,
+) -> Result<StaticNeighbor6, NeighborError>
+where
+    I: IntoIterator<Item = Ipv6Addr>,
+{
+    let (iface, ip) = parse_iface_ip6(ifaces.clone().into_iter().map(|(n, _)| n), interface, ip)?;
+    check_ip6(ip, ifaces.into_iter().flat_map(|(_, a)| a))?;
+    let mac: MacAddress = mac.parse().map_err(|_| NeighborError::BadMac(mac.to_string()))?;
+    if !mac.is_unicast() {
+        return Err(NeighborError::MacNotUnicast(mac));
+    }
+    Ok(StaticNeighbor6 { iface, ip, mac })
+}
+
+/// The interface index and IPv6 address of a neighbour named as
+/// `interface` and `ip` (for deleting one: no other check).
+pub fn parse_iface_ip6<'a>(
+    names: impl IntoIterator<Item = &'a str>,
+    interface: &str,
+    ip: &str,
+) -> Result<(usize, Ipv6Addr), NeighborError> {
+    let iface = names
+        .into_iter()
+        .position(|n| n == interface)
+        .ok_or_else(|| NeighborError::NoInterface(interface.to_string()))?;
+    ip.parse::<Ipv6Addr>().map(|a| (iface, a)).map_err(|_| NeighborError::BadAddress6(ip.to_string()))
+}
+
 #[cfg(test)]
 mod test {
     use super::*;
@@ -237,7 +318,7 @@ mod test {
         let m = "02:00:00:00:00:01";
         assert_eq!(e("tap9", "198.18.0.1", m), "no interface named \"tap9\"");
         assert_eq!(e("tap0", "198.18.0.300", m), "\"198.18.0.300\" is not an IPv4 address");
-        assert_eq!(e("tap0", "fe80::1", m), "fe80::1: IPv6 neighbours are not supported yet");
+        assert_eq!(e("tap0", "fe80::1", m), "fe80::1 is an IPv6 address: use `set ip6 neighbor`");
         assert_eq!(e("tap0", "224.0.0.1", m), "224.0.0.1 is not a unicast address (multicast)");
         assert_eq!(e("tap0", "255.255.255.255", m), "255.255.255.255 is not a unicast address (broadcast)");
         assert_eq!(e("tap0", "127.0.0.1", m), "127.0.0.1 is not a unicast address (loopback)");
@@ -255,6 +336,41 @@ mod test {
         assert_eq!(e("tap0", "198.18.0.1", "01:00:5e:00:00:01"), "01:00:5e:00:00:01 is not a unicast MAC address");
         assert_eq!(e("tap0", "198.18.0.1", "ff:ff:ff:ff:ff:ff"), "ff:ff:ff:ff:ff:ff is not a unicast MAC address");
         assert_eq!(e("tap0", "198.18.0.1", "00:00:00:00:00:00"), "00:00:00:00:00:00 is not a unicast MAC address");
+    }
+
+    #[test]
+    fn parse6_accepts_unicast_and_refuses_with_the_reason() {
+        let own: Vec<Ipv6Addr> = vec!["fe80::ff:fe00:2".parse().unwrap(), "fd00:198:18::2".parse().unwrap()];
+        let ifaces = || vec![("tap0", own.clone()), ("memif0", Vec::new())];
+        let p = |i: &str, ip: &str, mac: &str| parse_static6(ifaces(), i, ip, mac);
+        let m = "02:00:00:00:00:01";
+        let n = p("memif0", "fd00:198:18::1", m).unwrap();
+        assert_eq!(
+            n,
+            StaticNeighbor6 { iface: 1, ip: "fd00:198:18::1".parse().unwrap(), mac: MacAddress([2, 0, 0, 0, 0, 1]) }
+        );
+        assert_eq!(p("tap0", "fe80::1", m).unwrap().ip, "fe80::1".parse::<Ipv6Addr>().unwrap());
+        let e = |i, ip, mac| p(i, ip, mac).unwrap_err().to_string();
+        assert_eq!(e("tap9", "fe80::1", m), "no interface named \"tap9\"");
+        assert_eq!(e("tap0", "198.18.0.1", m), "\"198.18.0.1\" is not an IPv6 address");
+        assert_eq!(e("tap0", "fe80::1::2", m), "\"fe80::1::2\" is not an IPv6 address");
+        assert_eq!(e("tap0", "::", m), ":: is not a unicast address (unspecified)");
+        assert_eq!(e("tap0", "::1", m), "::1 is not a unicast address (loopback)");
+        assert_eq!(e("tap0", "ff02::1", m), "ff02::1 is not a unicast address (multicast)");
+        assert_eq!(e("tap0", "::ffff:198.18.0.1", m), "::ffff:198.18.0.1 is not a unicast address (ipv4-mapped)");
+        // The node's own addresses, on any interface.
+        assert_eq!(
+            e("memif0", "fd00:198:18::2", m),
+            "fd00:198:18::2 is not a unicast address (it is the node's own address)"
+        );
+        assert_eq!(
+            e("tap0", "fe80::ff:fe00:2", m),
+            "fe80::ff:fe00:2 is not a unicast address (it is the node's own address)"
+        );
+        assert_eq!(e("tap0", "fe80::1", "33:33:00:00:00:01"), "33:33:00:00:00:01 is not a unicast MAC address");
+        assert_eq!(e("tap0", "fe80::1", "nope"), "\"nope\" is not a MAC address like 02:00:00:00:00:01");
+        assert_eq!(p("tap0", "::1", m).unwrap_err().field(), "ip");
+        assert_eq!(parse_iface_ip6(["tap0"], "tap0", "fe80::9"), Ok((0, "fe80::9".parse().unwrap())));
     }
 
     #[test]

@@ -45,6 +45,10 @@ pub trait Seam: 'static {
     /// now; transports that can wait check this before building a packet.
     fn tx_ready(&mut self, net: &NetTables, dst: Ipv4Addr) -> bool;
 
+    /// [`Seam::tx_ready`] for a segment from `src` to `dst` over IPv6 (the
+    /// interface that owns a link-local `src`, else the routed one).
+    fn tx_ready6(&mut self, net: &NetTables, src: Ipv6Addr, dst: Ipv6Addr) -> bool;
+
     /// Send the UDP or TCP segment in `buf` (it starts at the L4 header;
     /// ports and lengths set, checksum field anything) from `src` to `dst`:
     /// the seam adds the IPv4 header, has the checksums done by the NIC
@@ -147,6 +151,11 @@ impl<D: Device + 'static> Seam for L3<D> {
     #[inline]
     fn tx_ready(&mut self, net: &NetTables, dst: Ipv4Addr) -> bool {
         L3::tx_ready(self, net, dst)
+    }
+
+    #[inline]
+    fn tx_ready6(&mut self, net: &NetTables, src: Ipv6Addr, dst: Ipv6Addr) -> bool {
+        L3::tx_ready6(self, net, src, dst)
     }
 
     #[inline]

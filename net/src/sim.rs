@@ -44,11 +44,13 @@ pub struct SimBuf {
     bytes: Vec<u8>,
     start: usize,
     end: usize,
+    /// Checksums asked of the NIC (link header length, request), done at tx.
+    tx_csum: Option<(u16, TxCsumRequest)>,
 }
 
 impl Default for SimBuf {
     fn default() -> Self {
-        SimBuf { bytes: vec![0; BUF_SIZE], start: HEADROOM, end: HEADROOM }
+        SimBuf { bytes: vec![0; BUF_SIZE], start: HEADROOM, end: HEADROOM, tx_csum: None }
     }
 }
 
@@ -101,6 +103,7 @@ impl PacketBuf for SimBuf {
     }
     fn reset(&mut self) {
         (self.start, self.end) = (HEADROOM, HEADROOM);
+        self.tx_csum = None;
     }
     fn nic_rss_hash(&self) -> Option<u32> {
         None
@@ -108,8 +111,12 @@ impl PacketBuf for SimBuf {
     fn rx_csum(&self) -> RxCsum {
         RxCsum::UNKNOWN
     }
-    fn request_tx_csum(&mut self, _l2_len: u16, _req: TxCsumRequest) {
-        // A simulated NIC offers no offloads, so nothing is ever asked.
+    fn request_tx_csum(&mut self, l2_len: u16, req: TxCsumRequest) {
+        // Asked only when a test gave the port offloads (`L3::set_port_caps`):
+        // the device finishes the checksums as it sends.
+        if !req.is_empty() {
+            self.tx_csum = Some((l2_len, req));
+        }
     }
 }
 
@@ -269,6 +276,12 @@ pub struct SimDevice {
     counters: Arc<Counters>,
     /// Buffers `alloc` may still hand out (`None`: unlimited).
     pub alloc_budget: Option<usize>,
+    /// The NIC takes nothing while set (a full tx ring): a full batch stays
+    /// and `tx_ready` says no, as a real port's does.
+    pub tx_stalled: bool,
+    /// Frames whose checksums this simulated NIC finished (asked through
+    /// `request_tx_csum`, like a NIC's tx checksum offload).
+    pub tx_csum_offloaded: u64,
     capture: Capture,
 }
 
@@ -276,10 +289,27 @@ impl SimDevice {
     /// A device with `ends` as its interfaces, counting in `counters`.
     pub fn new(ends: Vec<LinkEnd>, counters: Arc<Counters>) -> SimDevice {
         let tx = ends.iter().map(|_| SimBurst::default()).collect();
-        SimDevice { ends, tx, counters, alloc_budget: None, capture: Capture::off() }
+        SimDevice {
+            ends,
+            tx,
+            counters,
+            alloc_budget: None,
+            tx_stalled: false,
+            tx_csum_offloaded: 0,
+            capture: Capture::off(),
+        }
     }
 
     fn flush_iface(&mut self, iface: usize, now: u64) {
+        if self.tx_stalled {
+            return;
+        }
+        for b in &mut self.tx[iface].0 {
+            if let Some((l2, req)) = b.tx_csum.take() {
+                wire::offload::tx_csum_finish(&mut b.data_mut()[usize::from(l2)..], req);
+                self.tx_csum_offloaded += 1;
+            }
+        }
         let mut w = lock(&self.ends[iface].tx);
         let n = self.tx[iface].len();
         if self.capture.tx_on() {
@@ -331,9 +361,10 @@ impl Device for SimDevice {
             self.counters.inc(Counter::TxQueueFull);
         }
     }
-    fn tx_ready(&mut self, _iface: usize) -> bool {
-        // The wire takes everything: a full batch is flushed on the next push.
-        true
+    fn tx_ready(&mut self, iface: usize) -> bool {
+        // The wire takes everything unless stalled: a full batch is flushed
+        // on the next push.
+        !(self.tx_stalled && self.tx[iface].is_full())
     }
     fn flush(&mut self, now: u64) {
         for iface in 0..self.tx.len() {

@@ -142,6 +142,8 @@ pub struct NetTables {
     pub pings: Vec<PingWaiter>,
     /// Static IPv4 neighbours, consulted before each worker's ARP cache.
     pub neighbors: StaticNeighbors<Ipv4Addr>,
+    /// Static IPv6 neighbours, consulted before each worker's ND cache.
+    pub neighbors6: StaticNeighbors<Ipv6Addr>,
 }
 
 impl NetTables {

@@ -494,11 +494,10 @@ impl<S: Seam> TcpTransport<S> {
         let now = cx.io.now_ns();
         loop {
             let Some(tc) = self.conns.get_mut(c) else { return };
-            let ready = match tc.tuple.remote.ip() {
-                IpAddr::V4(r) => cx.io.tx_ready(cx.net, r),
-                // IPv6 goes out of the interface of its source link-local:
-                // no backpressure check yet (a full ring drops, TCP resends).
-                IpAddr::V6(_) => true,
+            let ready = match (tc.tuple.local.ip(), tc.tuple.remote.ip()) {
+                (IpAddr::V6(l), IpAddr::V6(r)) => cx.io.tx_ready6(cx.net, l, r),
+                (_, IpAddr::V4(r)) => cx.io.tx_ready(cx.net, r),
+                (IpAddr::V4(_), IpAddr::V6(_)) => true,
             };
             if !ready {
                 // The ring is full: the data waits in the tx fifo and the

@@ -1,6 +1,7 @@
 //! Checksum offload, the pure half: which checksums a NIC computes or
 //! verifies ([`CsumSet`], [`Offloads`]), its verdicts on a received packet
-//! ([`RxCsum`]), and how an outgoing IPv4 UDP/TCP packet is prepared for it.
+//! ([`RxCsum`]), and how an outgoing UDP/TCP packet (IPv4: [`tx_csum_prepare`],
+//! IPv6: [`tx_csum_prepare6`]) is prepared for it.
 //!
 //! Transmit: [`tx_csum_prepare`] takes a finished IPv4 packet (from its IP
 //! header) and, per checksum, either leaves it to the NIC — the IPv4 header
@@ -132,7 +133,9 @@ pub enum L4Csum {
 /// on the mbuf).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TxCsumRequest {
-    /// IPv4 header length (with options).
+    /// The packet is IPv6 (DPDK's `RTE_MBUF_F_TX_IPV6`; no header checksum).
+    pub ipv6: bool,
+    /// IP header length (IPv4 with options; the 40-byte IPv6 header).
     pub l3_len: u16,
     /// The NIC fills the IPv4 header checksum.
     pub ip: bool,
@@ -187,7 +190,7 @@ pub fn tx_csum_prepare(ip: &mut [u8], tx: CsumSet) -> Result<TxCsumRequest, Erro
     if l4.is_some() && l4_len < min {
         return Err(Error::Truncated);
     }
-    let mut req = TxCsumRequest { l3_len: header_len as u16, ip: false, l4: None };
+    let mut req = TxCsumRequest { ipv6: false, l3_len: header_len as u16, ip: false, l4: None };
     if let Some(kind) = l4 {
         let offload = match kind {
             L4Csum::Tcp => tx.tcp,
@@ -222,16 +225,60 @@ pub fn tx_csum_prepare(ip: &mut [u8], tx: CsumSet) -> Result<TxCsumRequest, Erro
     Ok(req)
 }
 
+/// [`tx_csum_prepare`] for an IPv6 packet that starts at `ip` (the fixed
+/// header, then directly a UDP or TCP header and payload: the node's own
+/// output adds no extension headers; payload length, addresses and next
+/// header set). An L4 checksum `tx` offers (`udp`, `tcp`: DPDK's TCP/UDP
+/// offload flags cover both families) is left to the NIC with the
+/// pseudo-header sum in its field; otherwise it is computed here. Other
+/// next headers are left alone (an empty request).
+pub fn tx_csum_prepare6(ip: &mut [u8], tx: CsumSet) -> Result<TxCsumRequest, Error> {
+    let (src, dst, len, nh) = {
+        let p = crate::ipv6::Packet::new_checked(&ip[..])?;
+        (p.src_addr(), p.dst_addr(), p.payload_len() as usize, p.next_header())
+    };
+    let hl = crate::ipv6::HEADER_LEN;
+    let (kind, csum_at, min, offload) = match nh {
+        PROTO_TCP => (L4Csum::Tcp, field::TCP_CHECKSUM, field::TCP_HEADER, tx.tcp),
+        PROTO_UDP => (L4Csum::Udp, field::UDP_CHECKSUM, field::UDP_HEADER, tx.udp),
+        _ => return Ok(TxCsumRequest { ipv6: true, l3_len: hl as u16, ip: false, l4: None }),
+    };
+    if len < min {
+        return Err(Error::Truncated);
+    }
+    let pseudo = checksum::pseudo_header_ipv6(&src, &dst, nh, len as u32);
+    let seg = &mut ip[hl..hl + len];
+    let l4 = if offload {
+        let folded = !checksum::fold(pseudo);
+        seg[csum_at..csum_at + 2].copy_from_slice(&folded.to_be_bytes());
+        Some(kind)
+    } else {
+        seg[csum_at..csum_at + 2].copy_from_slice(&[0, 0]);
+        let mut c = checksum::fold(checksum::sum(seg, pseudo));
+        if kind == L4Csum::Udp && c == 0 {
+            // RFC 8200 8.1: a computed zero goes as all ones.
+            c = 0xffff;
+        }
+        seg[csum_at..csum_at + 2].copy_from_slice(&c.to_be_bytes());
+        None
+    };
+    Ok(TxCsumRequest { ipv6: true, l3_len: hl as u16, ip: false, l4 })
+}
+
 /// What a NIC does with a [`TxCsumRequest`], in software: for tests (and
 /// for checking a PMD), finish the checksums the request left to the NIC.
 pub fn tx_csum_finish(ip: &mut [u8], req: TxCsumRequest) {
     let hl = req.l3_len as usize;
-    if req.ip {
+    if req.ip && !req.ipv6 {
         let c = checksum::data(&ip[..hl]);
         ip[field::IP_CHECKSUM..field::IP_CHECKSUM + 2].copy_from_slice(&c.to_be_bytes());
     }
     if let Some(kind) = req.l4 {
-        let total = u16::from_be_bytes([ip[2], ip[3]]) as usize;
+        let total = if req.ipv6 {
+            hl + u16::from_be_bytes([ip[4], ip[5]]) as usize
+        } else {
+            u16::from_be_bytes([ip[2], ip[3]]) as usize
+        };
         let at = hl + if kind == L4Csum::Tcp { field::TCP_CHECKSUM } else { field::UDP_CHECKSUM };
         // The field already holds the pseudo-header sum.
         let mut c = checksum::fold(checksum::sum(&ip[hl..total], 0));
@@ -299,7 +346,7 @@ mod test {
             tx_csum_prepare(&mut soft, CsumSet::NONE).unwrap();
             let mut hw = p.clone();
             let req = tx_csum_prepare(&mut hw, CsumSet::ALL).unwrap();
-            assert_eq!(req, TxCsumRequest { l3_len: 20, ip: true, l4: Some(l4) });
+            assert_eq!(req, TxCsumRequest { ipv6: false, l3_len: 20, ip: true, l4: Some(l4) });
             assert_eq!(&hw[10..12], &[0, 0], "IP checksum zeroed for the NIC");
             // The L4 field holds the pseudo-header sum (rte_ipv4_phdr_cksum).
             let at = 20 + if l4 == L4Csum::Tcp { 16 } else { 6 };
@@ -319,11 +366,11 @@ mod test {
     fn mixed_offloads_and_other_protocols() {
         let mut p = udp_packet();
         let req = tx_csum_prepare(&mut p, CsumSet { ip4: false, udp: true, tcp: false }).unwrap();
-        assert_eq!(req, TxCsumRequest { l3_len: 20, ip: false, l4: Some(L4Csum::Udp) });
+        assert_eq!(req, TxCsumRequest { ipv6: false, l3_len: 20, ip: false, l4: Some(L4Csum::Udp) });
         assert!(ip_ok(&p));
         let mut p = tcp_packet();
         let req = tx_csum_prepare(&mut p, CsumSet { ip4: true, udp: true, tcp: false }).unwrap();
-        assert_eq!(req, TxCsumRequest { l3_len: 20, ip: true, l4: None });
+        assert_eq!(req, TxCsumRequest { ipv6: false, l3_len: 20, ip: true, l4: None });
         assert!(l4_ok(&p, L4Csum::Tcp));
         // ICMP: only the IP header is ours to care about.
         let mut icmp = vec![0x45, 0, 0, 28, 0, 1, 0, 0, 64, 1, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8];
@@ -331,7 +378,62 @@ mod test {
         let req = tx_csum_prepare(&mut icmp, CsumSet::NONE).unwrap();
         assert!(req.is_empty() && ip_ok(&icmp));
         let req = tx_csum_prepare(&mut icmp, CsumSet::ALL).unwrap();
-        assert_eq!(req, TxCsumRequest { l3_len: 20, ip: true, l4: None });
+        assert_eq!(req, TxCsumRequest { ipv6: false, l3_len: 20, ip: true, l4: None });
+    }
+
+    /// An IPv6 packet fd00::2 -> fd00::1 with a UDP or TCP segment.
+    fn packet6(nh: u8) -> Vec<u8> {
+        let l4_len = if nh == 6 { 20 + 11 } else { 8 + 11 };
+        let mut p = vec![0x60, 0, 0, 0, 0, l4_len as u8, nh, 64];
+        p.extend_from_slice(&"fd00::2".parse::<std::net::Ipv6Addr>().unwrap().octets());
+        p.extend_from_slice(&"fd00::1".parse::<std::net::Ipv6Addr>().unwrap().octets());
+        let mut l4 = vec![0u8; l4_len];
+        l4[0..4].copy_from_slice(&[0x9c, 0x40, 0, 7]);
+        if nh == 17 {
+            l4[4..6].copy_from_slice(&(l4_len as u16).to_be_bytes());
+        } else {
+            l4[12] = 5 << 4;
+        }
+        for (i, b) in l4.iter_mut().enumerate().skip(if nh == 6 { 20 } else { 8 }) {
+            *b = i as u8 * 7;
+        }
+        p.extend_from_slice(&l4);
+        p
+    }
+
+    #[test]
+    fn ip6_offloaded_fields_hold_the_pseudo_header_sum_and_the_nic_result_matches_software() {
+        for (nh, kind, at) in [(17u8, L4Csum::Udp, 6), (6, L4Csum::Tcp, 16)] {
+            let mut soft = packet6(nh);
+            let req = tx_csum_prepare6(&mut soft, CsumSet::NONE).unwrap();
+            assert_eq!(req, TxCsumRequest { ipv6: true, l3_len: 40, ip: false, l4: None });
+            // The software checksum verifies over the pseudo header.
+            let len = soft.len() as u32 - 40;
+            let src: std::net::Ipv6Addr = "fd00::2".parse().unwrap();
+            let dst: std::net::Ipv6Addr = "fd00::1".parse().unwrap();
+            assert_eq!(
+                checksum::fold(checksum::sum(&soft[40..], checksum::pseudo_header_ipv6(&src, &dst, nh, len))),
+                0
+            );
+            let mut hw = packet6(nh);
+            let req = tx_csum_prepare6(&mut hw, CsumSet::ALL).unwrap();
+            assert_eq!(req, TxCsumRequest { ipv6: true, l3_len: 40, ip: false, l4: Some(kind) });
+            let pseudo = !checksum::fold(checksum::pseudo_header_ipv6(&src, &dst, nh, len));
+            assert_eq!(u16::from_be_bytes([hw[40 + at], hw[41 + at]]), pseudo, "rte_ipv6_phdr_cksum in the field");
+            tx_csum_finish(&mut hw, req);
+            assert_eq!(hw, soft, "NIC-finished bytes equal the software checksum");
+        }
+        // Only the offered checksum is left to the NIC.
+        let mut p = packet6(6);
+        let req = tx_csum_prepare6(&mut p, CsumSet { ip4: true, udp: true, tcp: false }).unwrap();
+        assert_eq!(req.l4, None);
+        // Truncated: refused.
+        let mut p = packet6(17);
+        p[5] = 4;
+        assert_eq!(tx_csum_prepare6(&mut p, CsumSet::ALL), Err(Error::Truncated));
+        let mut p = packet6(17);
+        p.truncate(30);
+        assert!(tx_csum_prepare6(&mut p, CsumSet::ALL).is_err());
     }
 
     #[test]

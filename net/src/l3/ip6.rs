@@ -551,7 +551,9 @@ impl<D: Device> L3<D> {
                     let to = ipv6::multicast_mac(ipv6::ALL_NODES);
                     return self.na_send(net, iface, target, ipv6::ALL_NODES, to, flags);
                 }
-                if let Some(mac) = lladdr {
+                // A static entry is not learnt over (nor shadowed by a
+                // dynamic one).
+                if let Some(mac) = lladdr.filter(|_| net.neighbors6.lookup(iface, src).is_none()) {
                     let released = self.ip6_iface(net, iface).nd.on_source_lladdr(src, mac, now);
                     self.ip6_send_released(net, iface, released, mac);
                 }
@@ -572,6 +574,9 @@ impl<D: Device> L3<D> {
                 if target == ll {
                     return self.counters.inc(Counter::Ip6DadConflict);
                 }
+                if net.neighbors6.lookup(iface, target).is_some() {
+                    return;
+                }
                 let released = self.ip6_iface(net, iface).nd.on_advert(target, lladdr, flags, now);
                 if let Some(mac) = lladdr {
                     self.ip6_send_released(net, iface, released, mac);
@@ -587,6 +592,18 @@ impl<D: Device> L3<D> {
         for p in pkts {
             self.eth_output(net, iface, p, mac, EtherType::Ipv6);
         }
+    }
+
+    /// A static entry for `ip` on `iface` was published: the ND cache's
+    /// entry goes (deleting the static one later means soliciting again)
+    /// and the packets that waited for it leave to the static MAC.
+    pub(super) fn ip6_static_neighbour_set(&mut self, net: &NetTables, iface: usize, ip: Ipv6Addr) {
+        let Some(mac) = net.neighbors6.lookup(iface, ip) else { return };
+        if iface >= net.interfaces.len() {
+            return;
+        }
+        let released = self.ip6_iface(net, iface).nd.take(ip);
+        self.ip6_send_released(net, iface, released, mac);
     }
 
     /// Send a neighbour advertisement for `target` to `dst` (Ethernet `to`).
@@ -670,6 +687,10 @@ impl<D: Device> L3<D> {
         }
         if dst.is_multicast() {
             return self.eth_output(net, iface, m, ipv6::multicast_mac(dst), EtherType::Ipv6);
+        }
+        // Static entries first (one branch when there are none), then ours.
+        if let Some(mac) = net.neighbors6.lookup(iface, dst) {
+            return self.eth_output(net, iface, m, mac, EtherType::Ipv6);
         }
         let now = self.now_ns;
         let st = self.ip6_iface(net, iface);
@@ -1193,5 +1214,66 @@ mod test {
         assert_eq!(c.get(Counter::Ip6RoutingHeader), 1);
         assert_eq!(c.get(Counter::NdpBadHopLimit), 1);
         assert_eq!(c.get(Counter::Ip6NotLocal), 1);
+    }
+
+    #[test]
+    fn a_static_ip6_neighbour_is_sent_to_without_solicitation_and_never_learnt_over() {
+        let (_link, mut a, mut b) = pair();
+        let b_ll = b.l3.ip6_link_local(&b.net, 0);
+        let mac_b = MacAddress([2, 0, 0, 0, 0, 2]);
+        a.net.neighbors6.set(0, b_ll, mac_b).unwrap();
+        let mut now = 1_000_000;
+        a.l3.now_ns = now;
+        for seq in 0..5 {
+            assert!(a.l3.ping6_send(&a.net, 0, b_ll, 7, seq, 56));
+        }
+        run(&mut now, 1_000_000, &mut a, &mut b);
+        assert_eq!(a.l3.counters.get(Counter::Icmp6EchoRepliesIn), 5);
+        assert_eq!(a.l3.counters.get(Counter::NdpSolicitsOut), 0, "no solicitation for a static neighbour");
+        // B pings A and so asks for it (its solicitation carries B's MAC):
+        // A answers but keeps no entry of its own for B.
+        let a_ll = a.l3.ip6_link_local(&a.net, 0);
+        b.l3.now_ns = now;
+        assert!(b.l3.ping6_send(&b.net, 0, a_ll, 8, 0, 56));
+        run(&mut now, 1_000_000, &mut a, &mut b);
+        assert_eq!(b.l3.counters.get(Counter::Icmp6EchoRepliesIn), 1);
+        assert_eq!(b.l3.counters.get(Counter::NdpSolicitsOut), 1);
+        assert_eq!(a.l3.counters.get(Counter::NdpAdvertsOut), 1);
+        assert!(a.l3.ip6_neighbors(0).is_empty(), "{:?}", a.l3.ip6_neighbors(0));
+        // The static MAC wins over what NDP would say: a wrong one sends
+        // the requests where B never sees them.
+        a.net.neighbors6.set(0, b_ll, MacAddress([2, 0, 0, 0, 0, 9])).unwrap();
+        assert!(a.l3.ping6_send(&a.net, 0, b_ll, 7, 5, 56));
+        run(&mut now, 1_000_000, &mut a, &mut b);
+        assert_eq!(a.l3.counters.get(Counter::Icmp6EchoRepliesIn), 5);
+        assert_eq!(a.l3.counters.get(Counter::NdpSolicitsOut), 0);
+
+        // Removed: A solicits again and learns B.
+        a.net.neighbors6.remove(0, b_ll).unwrap();
+        assert!(a.l3.ping6_send(&a.net, 0, b_ll, 7, 6, 56));
+        run(&mut now, 1_000_000, &mut a, &mut b);
+        assert_eq!(a.l3.counters.get(Counter::Icmp6EchoRepliesIn), 6);
+        assert_eq!(a.l3.counters.get(Counter::NdpSolicitsOut), 1);
+        assert_eq!(a.l3.ip6_neighbors(0).len(), 1);
+    }
+
+    #[test]
+    fn setting_a_static_ip6_neighbour_sends_what_waited_and_drops_the_nd_entry() {
+        let (_link, mut a, mut b) = pair();
+        let b_ll = b.l3.ip6_link_local(&b.net, 0);
+        let mut now = 1_000_000;
+        a.l3.now_ns = now;
+        // Queued behind a solicitation B has not seen yet.
+        assert!(a.l3.ping6_send(&a.net, 0, b_ll, 7, 1, 56));
+        assert_eq!(a.l3.ip6_neighbors(0)[0].pending, 1);
+        a.net.neighbors6.set(0, b_ll, MacAddress([2, 0, 0, 0, 0, 2])).unwrap();
+        a.l3.defer_static_neighbour6(0, b_ll);
+        assert_eq!(a.l3.run_deferred(&a.net), 1);
+        // The hand-over sent the request; B's advertisement is not learnt.
+        assert!(a.l3.ip6_neighbors(0).is_empty());
+        run(&mut now, 5_000_000_000, &mut a, &mut b);
+        assert_eq!(a.l3.counters.get(Counter::Icmp6EchoRepliesIn), 1);
+        assert_eq!(a.l3.counters.get(Counter::NdResolutionFailed), 0);
+        assert!(a.l3.ip6_neighbors(0).is_empty(), "{:?}", a.l3.ip6_neighbors(0));
     }
 }

@@ -6,8 +6,9 @@
 //! link-local arrives as an [`Ip6Delivery`]; output from one of our
 //! link-locals leaves through the interface that owns it, on-link (the
 //! neighbour cache resolves the peer). Checksums over the IPv6 pseudo
-//! header are computed in software (the NIC's tx checksum offload is used
-//! for IPv4 only); the NIC's receive verdict is used as for IPv4.
+//! header are left to the NIC where the port offers UDP/TCP tx checksum
+//! offload (as for IPv4), else computed here; the NIC's receive verdict
+//! is used as for IPv4.
 
 use std::net::Ipv6Addr;
 
@@ -15,10 +16,9 @@ use super::counters::Counter;
 use super::L3;
 use crate::device::{Device, PacketBuf};
 use crate::tables::NetTables;
-use wire::checksum;
 use wire::ipv4::Protocol;
 use wire::ipv6::{self, next_header};
-use wire::offload::CsumStatus;
+use wire::offload::{self, CsumSet, CsumStatus};
 
 /// A UDP or TCP packet for one of our IPv6 addresses, handed to the
 /// transport (the IPv6 twin of [`super::Ip4Delivery`]).
@@ -77,42 +77,39 @@ impl<D: Device> L3<D> {
         (0..net.interfaces.len()).find(|&i| self.ip6_link_local(net, i) == src)
     }
 
+    /// The interface a segment from `src` to `dst` leaves by, and its
+    /// next hop: the interface that owns `src` when that is a link-local
+    /// address (on-link), else the IPv6 route table's choice. `Err`: the
+    /// counter saying why there is none.
+    fn ip6_l4_path(&mut self, net: &NetTables, src: Ipv6Addr, dst: Ipv6Addr) -> Result<(usize, Ipv6Addr), Counter> {
+        if src.is_unicast_link_local() {
+            return self.ip6_iface_of(net, src).map(|i| (i, dst)).ok_or(Counter::Ip6OutputNoInterface);
+        }
+        if net.local_interface6(src).is_none() {
+            return Err(Counter::Ip6OutputNoInterface);
+        }
+        self.ip6_route(net, dst, None).ok_or(Counter::Ip6NoRoute)
+    }
+
     /// Send a UDP or TCP segment (`m` starts at its L4 header; ports and
-    /// lengths set, checksum field anything) from `src` to `dst`: fill the
-    /// checksum over the IPv6 pseudo header, add the IPv6 header, send it
-    /// out of the interface that owns `src` when that is a link-local
-    /// address (on-link), else routed ([`L3::ip6_output_routed`]).
+    /// lengths set, checksum field anything) from `src` to `dst`: add the
+    /// IPv6 header, leave the checksum over the IPv6 pseudo header to the
+    /// output interface's NIC where it offers that (else compute it), and
+    /// send it out of the interface that owns `src` when that is a
+    /// link-local address (on-link), else routed.
     pub fn ip6_output_l4(&mut self, net: &NetTables, mut m: D::Buf, src: Ipv6Addr, dst: Ipv6Addr, protocol: Protocol) {
-        let on_link = if src.is_unicast_link_local() {
-            let Some(iface) = self.ip6_iface_of(net, src) else {
-                return self.counters.inc(Counter::Ip6OutputNoInterface);
-            };
-            Some(iface)
-        } else {
-            if net.local_interface6(src).is_none() {
-                return self.counters.inc(Counter::Ip6OutputNoInterface);
-            }
-            None
+        let (iface, next_hop) = match self.ip6_l4_path(net, src, dst) {
+            Ok(p) => p,
+            Err(c) => return self.counters.inc(c),
         };
         let len = m.len();
-        let (nh, csum_at, min) = match protocol {
-            Protocol::Tcp => (next_header::TCP, 16, 20),
-            Protocol::Udp => (next_header::UDP, 6, 8),
+        let (nh, min) = match protocol {
+            Protocol::Tcp => (next_header::TCP, 20),
+            Protocol::Udp => (next_header::UDP, 8),
             _ => return self.counters.inc(Counter::Ip6OutputMalformed),
         };
         if len < min || len > usize::from(u16::MAX) {
             return self.counters.inc(Counter::Ip6OutputMalformed);
-        }
-        {
-            let seg = m.data_mut();
-            seg[csum_at..csum_at + 2].fill(0);
-            let pseudo = checksum::pseudo_header_ipv6(&src, &dst, nh, len as u32);
-            let mut c = checksum::fold(checksum::sum(seg, pseudo));
-            if c == 0 && protocol == Protocol::Udp {
-                // RFC 8200 8.1: a computed zero goes as all ones.
-                c = 0xffff;
-            }
-            seg[csum_at..csum_at + 2].copy_from_slice(&c.to_be_bytes());
         }
         let ip = ipv6::Repr {
             src_addr: src,
@@ -127,10 +124,30 @@ impl<D: Device> L3<D> {
             return self.counters.inc(Counter::MbufAllocFailed);
         };
         ip.emit(&mut ipv6::Packet::new_unchecked(hdr));
-        match on_link {
-            Some(iface) => self.ip6_output(net, iface, m, dst),
-            None => self.ip6_output_routed(net, m, dst, None),
+        // A datagram to be fragmented gets its checksum here: the NIC
+        // would see only the pieces.
+        let tx = if m.len() > self.ip_mtu(iface) { CsumSet::NONE } else { self.tx_csum_offload(iface) };
+        match offload::tx_csum_prepare6(m.data_mut(), tx) {
+            Ok(req) => m.request_tx_csum(super::ETH as u16, req),
+            Err(_) => return self.counters.inc(Counter::Ip6OutputMalformed),
         }
+        self.ip6_output(net, iface, m, next_hop)
+    }
+
+    /// [`L3::tx_ready`] for IPv6: whether the interface a segment from
+    /// `src` to `dst` leaves by can take another frame now (true when
+    /// there is no such interface: output counts that).
+    #[inline]
+    pub fn tx_ready6(&mut self, net: &NetTables, src: Ipv6Addr, dst: Ipv6Addr) -> bool {
+        let Ok((iface, _)) = self.ip6_l4_path(net, src, dst) else { return true };
+        if iface >= self.dev.interfaces() {
+            return true;
+        }
+        if !self.dev.tx_ready(iface) {
+            self.counters.inc(Counter::TxBackpressure);
+            return false;
+        }
+        true
     }
 
     /// The NIC's verdict on a delivered IPv6 packet's UDP/TCP checksum, as

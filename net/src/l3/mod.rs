@@ -99,6 +99,7 @@ enum Deferred {
     Ping { dst: Ipv4Addr, ident: u16, seq: u16, size: usize },
     Garp { iface: usize },
     StaticNeighbour { iface: usize, ip: Ipv4Addr },
+    StaticNeighbour6 { iface: usize, ip: std::net::Ipv6Addr },
     Ip6Up { iface: usize },
     Ping6 { dst: std::net::Ipv6Addr, scope: usize, ident: u16, seq: u16, size: usize },
 }
@@ -316,6 +317,12 @@ impl<D: Device> L3<D> {
         self.deferred.push(Deferred::StaticNeighbour { iface, ip });
     }
 
+    /// [`L3::defer_static_neighbour`] for an IPv6 entry: the ND cache's
+    /// entry for `ip` goes and what waited for it leaves to the static MAC.
+    pub fn defer_static_neighbour6(&mut self, iface: usize, ip: std::net::Ipv6Addr) {
+        self.deferred.push(Deferred::StaticNeighbour6 { iface, ip });
+    }
+
     /// Interface `iface`'s link changed (from an RPC): forget its
     /// neighbours (the peer may come back with another MAC, as Linux
     /// flushes on carrier loss) and free the packets waiting for them, so
@@ -361,6 +368,7 @@ impl<D: Device> L3<D> {
                         self.eth_output(net, iface, p, mac, EtherType::Ipv4);
                     }
                 }
+                Deferred::StaticNeighbour6 { iface, ip } => self.ip6_static_neighbour_set(net, iface, ip),
                 Deferred::Ip6Up { iface } => self.ip6_port_up(net, iface),
                 Deferred::Ping6 { dst, scope, ident, seq, size } => {
                     self.ping6_send(net, scope, dst, ident, seq, size);
