@@ -492,6 +492,8 @@ fn preloaded_v6only_listener_refuses_ip4_and_bad_families_get_linux_errors() {
     for want in ["v6only=1", "late-set=EINVAL", "v4-opt=ENOPROTOOPT", "v6only-bind-mapped=EINVAL", "dom=True"] {
         assert!(srv.ready.contains(want), "{want}: {}", srv.ready);
     }
+    let apps = n.node.ctl(&["show", "app", "server"]);
+    assert!(apps.contains("tcp://[::]/9200"), "the node listens for the v6only socket: {apps}");
     // IPv4 first: the node accepts it on [::], the preload refuses it (v6only), so
     // the kernel client sees its connection end without an answer.
     let v4 = n.ns.sh_any("timeout 10 python3 -c \"import socket; s=socket.create_connection(('198.18.0.2', 9200), timeout=5); s.sendall(b'x'); print('read', len(s.recv(10)))\"");
@@ -545,5 +547,6 @@ fn preloaded_iperf3_6_client_against_a_kernel_server() {
     let error = it.next().unwrap_or("").to_string();
     assert!(bytes > 1_000_000 && error == "''", "iperf3 -6: {bytes} bytes, error {error}\n{json}");
     assert!(json.contains(KERNEL6), "{json}");
+    assert!(n.node.log().contains("attached \"iperf3-"), "through the node: {}", n.node.log());
     eprintln!("iperf3 -6 under the preload: {bytes} bytes");
 }
