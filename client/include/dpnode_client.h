@@ -72,6 +72,17 @@ typedef struct dpn_connect_opts {
 #define DPN_EV_PEER_CLOSED 5 /* read what is left (0 at the end of a stream), then dpn_close */
 #define DPN_EV_RESET       6 /* the session is gone */
 
+/* An endpoint of either family: IPv4 in ip[0..4] (the rest zero), or IPv6 in
+ * all 16 bytes, network order; the port in host order. */
+#define DPN_AF_INET  4
+#define DPN_AF_INET6 6
+typedef struct dpn_addr {
+    uint8_t family;   /* DPN_AF_INET or DPN_AF_INET6 */
+    uint8_t reserved; /* 0 */
+    uint16_t port;
+    uint8_t ip[16];
+} dpn_addr_t;
+
 typedef struct dpn_event {
     uint32_t kind;
     int32_t result;
@@ -106,7 +117,8 @@ void dpn_worker_free(dpn_worker_t *wrk);
 /* Detaches the application and frees `app` (free the workers with dpn_worker_free). */
 int dpn_detach(dpn_app_t *app);
 
-/* uri: "udp://0.0.0.0/7", "tcp://198.18.0.1/80" */
+/* uri: "udp://0.0.0.0/7", "tcp://198.18.0.1/80"; IPv6 in brackets: "tcp://[fd00::2]/80",
+ * "udp://[::]:7" (a listen on [::] takes IPv4 too). */
 int dpn_listen(dpn_worker_t *w, const char *uri, uint64_t *listener);
 int dpn_unlisten(dpn_worker_t *w, uint64_t listener);
 /* DPN_EAGAIN when no session waits. */
@@ -117,6 +129,10 @@ int dpn_connect(dpn_worker_t *w, const char *uri, const dpn_connect_opts_t *opts
 int dpn_connect_async(dpn_worker_t *w, const char *uri, const dpn_connect_opts_t *opts, uint64_t opaque);
 /* Bytes of a stream (0 at its end) or one datagram; DPN_EAGAIN when there is nothing. */
 int64_t dpn_read(dpn_worker_t *w, uint64_t session, void *buf, size_t len);
+/* As dpn_read, and *from (if not NULL) gets the datagram's sender (a stream's peer). */
+int64_t dpn_recv_from(dpn_worker_t *w, uint64_t session, void *buf, size_t len, dpn_addr_t *from);
+/* The session's endpoints (either pointer may be NULL); IPv4 or IPv6. */
+int dpn_session_addrs(dpn_worker_t *w, uint64_t session, dpn_addr_t *local, dpn_addr_t *remote);
 /* As much as fits (stream) or the whole datagram; DPN_EAGAIN, then DPN_EV_WRITABLE. */
 int64_t dpn_write(dpn_worker_t *w, uint64_t session, const void *buf, size_t len);
 /* Half-close: the peer gets the end of the stream after what was written; reading goes on. */
@@ -170,7 +186,7 @@ const char *dpn_strerror(int code);
 
 /* API socket: every message is this header (little endian) and a body. */
 #define DPN_API_MAGIC     0x70417064u /* "dpAp" read as a little-endian u32 */
-#define DPN_API_VERSION   1
+#define DPN_API_VERSION   2
 #define DPN_API_HEADER    24
 #define DPN_API_MAX_BODY  65536
 
@@ -230,7 +246,9 @@ struct dpn_api_worker { /* attach and worker-add replies; fds: segment, then eve
     /* then n_queues x { u64 event queue offset, u64 request queue offset } in the segment */
 };
 
-/* Message queues: one slot per message, kind in the slot header. */
+/* Message queues: one slot per message, kind in the slot header. Every
+ * address is a family byte (DPN_AF_INET 4, DPN_AF_INET6 6; anything else is
+ * refused) and 16 bytes as in dpn_addr_t. */
 #define DPN_MQ_SLOT_SIZE 128
 
 /* Events (node -> app). */
@@ -240,14 +258,16 @@ struct dpn_api_worker { /* attach and worker-add replies; fds: segment, then eve
 #define DPN_MQ_RESET        4 /* struct dpn_mq_ref; answer with DPN_MQ_RESET_REPLY */
 #define DPN_MQ_RX           5 /* struct dpn_mq_ref; clear the rx fifo's event flag, then drain */
 #define DPN_MQ_TX_SPACE     6 /* struct dpn_mq_ref */
-#define DPN_MQ_BOUND        7 /* u64 context, i32 code, u32 0, u64 listener, ip[4], u16 port, u8 l4, u8 0 */
+#define DPN_MQ_BOUND        7 /* u64 context, i32 code, u32 0, u64 listener, ip[16], u16 port, u8 l4,
+                                 u8 family, 4 x u8 0 */
 #define DPN_MQ_UNLISTENED   8 /* u64 context, i32 code, u32 0, u64 listener */
 
 /* Requests (app -> node). */
-#define DPN_MQ_LISTEN       1 /* u64 context, ip[4], u16 port, u8 l4 (6 tcp, 17 udp), u8 0 */
+#define DPN_MQ_LISTEN       1 /* u64 context, ip[16], u16 port, u8 l4 (6 tcp, 17 udp), u8 family,
+                                 4 x u8 0 */
 #define DPN_MQ_UNLISTEN     2 /* u64 context, u64 listener */
-#define DPN_MQ_CONNECT      3 /* u64 opaque, u64 parent (~0: none), ip[4], u16 port, u8 l4, u8 cc,
-                                 u16 mss, u8 flags, 5 x u8 0 */
+#define DPN_MQ_CONNECT      3 /* u64 opaque, u64 parent (~0: none), ip[16], u16 port, u8 l4, u8 cc,
+                                 u16 mss, u8 flags, u8 family */
 #define DPN_MQ_DISCONNECT   4 /* struct dpn_mq_ref */
 #define DPN_MQ_ACCEPT_REPLY 5 /* struct dpn_mq_ref, extra: 0 to accept */
 #define DPN_MQ_RESET_REPLY  6 /* struct dpn_mq_ref */
@@ -260,15 +280,17 @@ struct dpn_mq_ref {
     uint32_t extra;
 };
 
-struct dpn_mq_session { /* 72 bytes */
+struct dpn_mq_session { /* 96 bytes */
     uint64_t session;
     uint32_t generation;
     uint8_t transport;     /* 0 udp, 1 tcp, 2 ct-udp, 3 ct-tcp */
-    uint8_t reserved[3];
-    uint8_t local_ip[4];   /* network order */
+    uint8_t local_family;  /* DPN_AF_INET or DPN_AF_INET6 */
+    uint8_t remote_family;
+    uint8_t reserved;
+    uint8_t local_ip[16];  /* network order */
     uint16_t local_port;
     uint16_t remote_port;
-    uint8_t remote_ip[4];
+    uint8_t remote_ip[16];
     uint32_t rx_size;
     uint64_t rx_segment;   /* segment id */
     uint64_t rx_offset;
@@ -276,6 +298,18 @@ struct dpn_mq_session { /* 72 bytes */
     uint64_t tx_offset;
     uint32_t tx_size;
     uint32_t reserved2;
+};
+
+/* The header in front of every datagram in a datagram session's fifos (44 bytes). */
+struct dpn_dgram_header {
+    uint32_t len;          /* payload bytes that follow */
+    uint16_t remote_port;
+    uint16_t local_port;
+    uint8_t remote_family; /* DPN_AF_INET or DPN_AF_INET6 */
+    uint8_t local_family;
+    uint8_t reserved[2];
+    uint8_t remote_ip[16]; /* network order */
+    uint8_t local_ip[16];
 };
 
 #ifdef __cplusplus

@@ -8,6 +8,7 @@
 //! NULL and never unwinds into C (a panic becomes `-EIO`).
 
 use std::ffi::{c_char, c_int, c_void, CStr};
+use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 use std::time::Duration;
@@ -79,6 +80,33 @@ pub struct DpnEvent {
     /// For `DPN_EV_CONNECTED`: the value given to `dpn_connect_async`.
     pub opaque: u64,
 }
+
+/// An endpoint of either family (`dpn_addr_t`): the wire formats' family
+/// byte and 16-byte address, so IPv4 and IPv6 look alike to C.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DpnAddr {
+    /// `DPN_AF_INET` (4) or `DPN_AF_INET6` (6).
+    pub family: u8,
+    /// Zero.
+    pub reserved: u8,
+    /// Port, host order.
+    pub port: u16,
+    /// Address in network order; IPv4 in the first 4 bytes, the rest zero.
+    pub ip: [u8; 16],
+}
+
+impl From<SocketAddr> for DpnAddr {
+    fn from(a: SocketAddr) -> Self {
+        let (family, ip) = shm::wire::encode_addr(a.ip());
+        DpnAddr { family, reserved: 0, port: a.port(), ip }
+    }
+}
+
+/// `DPN_AF_INET`: an IPv4 [`DpnAddr`].
+pub const DPN_AF_INET: u8 = shm::wire::family::IP4;
+/// `DPN_AF_INET6`: an IPv6 [`DpnAddr`].
+pub const DPN_AF_INET6: u8 = shm::wire::family::IP6;
 
 /// `DPN_EV_ACCEPT`.
 pub const DPN_EV_ACCEPT: u32 = 1;
@@ -531,6 +559,69 @@ pub unsafe extern "C" fn dpn_read(w: *mut DpnWorker, session: u64, buf: *mut c_v
     })
 }
 
+/// Like [`dpn_read`], also storing in `from` (if not NULL) where the data
+/// came from: a datagram's sender, or a stream's peer.
+///
+/// # Safety
+///
+/// `w` a worker; `buf` valid for `len` bytes of writes; `from` NULL or valid for writes.
+#[no_mangle]
+pub unsafe extern "C" fn dpn_recv_from(
+    w: *mut DpnWorker,
+    session: u64,
+    buf: *mut c_void,
+    len: usize,
+    from: *mut DpnAddr,
+) -> i64 {
+    guard64(|| {
+        // SAFETY: the caller's contract.
+        let w = unsafe { worker(w)? };
+        let b: &mut [u8] = if len == 0 {
+            &mut []
+        } else if buf.is_null() {
+            return Err(Error::Invalid("buffer is NULL".into()));
+        } else {
+            // SAFETY: non-null and valid for `len` bytes by the caller's contract.
+            unsafe { std::slice::from_raw_parts_mut(buf.cast(), len) }
+        };
+        let (n, a) = w.w.recv_from(SessionId(session), b)?;
+        // SAFETY: the caller's contract (NULL: not wanted).
+        if let Some(p) = unsafe { from.as_mut() } {
+            *p = a.into();
+        }
+        Ok(n as i64)
+    })
+}
+
+/// Stores session `session`'s local and remote endpoints in `local` and
+/// `remote` (either may be NULL).
+///
+/// # Safety
+///
+/// `w` a worker; `local` and `remote` NULL or valid for writes.
+#[no_mangle]
+pub unsafe extern "C" fn dpn_session_addrs(
+    w: *mut DpnWorker,
+    session: u64,
+    local: *mut DpnAddr,
+    remote: *mut DpnAddr,
+) -> c_int {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let w = unsafe { worker(w)? };
+        let i = w.w.session(SessionId(session)).ok_or(Error::BadSession)?;
+        // SAFETY: the caller's contract (NULL: not wanted).
+        if let Some(p) = unsafe { local.as_mut() } {
+            *p = i.local.into();
+        }
+        // SAFETY: as above.
+        if let Some(p) = unsafe { remote.as_mut() } {
+            *p = i.remote.into();
+        }
+        Ok(0)
+    })
+}
+
 /// Writes up to `len` bytes (all of them as one datagram on a datagram session);
 /// returns the count or `-EAGAIN` (a `DPN_EV_WRITABLE` follows).
 ///
@@ -708,6 +799,8 @@ mod test {
             assert_eq!(dpn_listener_passive(ptr::null_mut(), 1, 2, 1), EINVAL);
             assert_eq!(dpn_worker_handle(ptr::null_mut(), &mut h), EINVAL);
             assert_eq!(dpn_shutdown(ptr::null_mut(), 0), EINVAL);
+            assert_eq!(dpn_recv_from(ptr::null_mut(), 0, ptr::null_mut(), 0, ptr::null_mut()), i64::from(EINVAL));
+            assert_eq!(dpn_session_addrs(ptr::null_mut(), 0, ptr::null_mut(), ptr::null_mut()), EINVAL);
             let mut o = std::mem::zeroed::<DpnAttachOpts>();
             dpn_attach_opts_init(&mut o);
             assert_eq!((o.rx_fifo_size, o.event_queue_size), (65536, 2048));
@@ -719,5 +812,10 @@ mod test {
         assert_eq!(std::mem::size_of::<DpnEvent>(), 24);
         assert_eq!(std::mem::size_of::<DpnConnectOpts>(), 4);
         assert_eq!(std::mem::size_of::<DpnAttachOpts>(), 56);
+        assert_eq!(std::mem::size_of::<DpnAddr>(), 20);
+        let a = DpnAddr::from("[fd00::2]:7".parse::<SocketAddr>().unwrap());
+        assert_eq!((a.family, a.port, a.ip[0], a.ip[15]), (DPN_AF_INET6, 7, 0xfd, 2));
+        let a = DpnAddr::from("198.18.0.2:7".parse::<SocketAddr>().unwrap());
+        assert_eq!((a.family, &a.ip[..5]), (DPN_AF_INET, &[198, 18, 0, 2, 0][..]));
     }
 }

@@ -16,7 +16,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 use rustix::event::{PollFd, PollFlags};
@@ -90,9 +90,9 @@ pub struct SessionInfo {
     /// TransportProto.
     pub transport: TransportProto,
     /// Local endpoint.
-    pub local: SocketAddrV4,
+    pub local: SocketAddr,
     /// Remote endpoint.
-    pub remote: SocketAddrV4,
+    pub remote: SocketAddr,
     /// The listener it came from, if accepted.
     pub listener: Option<ListenerId>,
 }
@@ -112,8 +112,8 @@ struct Entry {
     tx: MappedProducer,
     sref: SessionRef,
     transport: TransportProto,
-    local: SocketAddrV4,
-    remote: SocketAddrV4,
+    local: SocketAddr,
+    remote: SocketAddr,
     listener: Option<u64>,
     state: State,
     want_tx: bool,
@@ -283,7 +283,6 @@ impl Worker {
 
     /// Sends a request on queue `q`, or keeps it for later if the queue is full.
     fn send(&mut self, q: usize, req: Request) -> Result<(), Error> {
-        req.check().map_err(|e| Error::Invalid(e.to_string()))?;
         let mut d = Deferred { kind: req.kind(), len: 0, payload: [0; MAX_PAYLOAD] };
         d.len = req.emit(&mut d.payload) as u8;
         self.send_deferred(q, d)
@@ -664,7 +663,7 @@ impl Worker {
     }
 
     /// Like [`Worker::read`], also returning where the data came from (for datagrams).
-    pub fn recv_from(&mut self, s: SessionId, buf: &mut [u8]) -> Result<(usize, SocketAddrV4), Error> {
+    pub fn recv_from(&mut self, s: SessionId, buf: &mut [u8]) -> Result<(usize, SocketAddr), Error> {
         let e = self.sessions.get_mut(&s.0).ok_or(Error::BadSession)?;
         if e.state == State::Accepting {
             return Err(Error::BadState);
@@ -869,7 +868,7 @@ impl Worker {
     /// Copies what a read would return without consuming it: up to
     /// `buf.len()` bytes of a stream, or the next datagram (truncated) and
     /// where it came from. [`Error::WouldBlock`] when there is nothing.
-    pub fn peek(&mut self, s: SessionId, buf: &mut [u8]) -> Result<(usize, SocketAddrV4), Error> {
+    pub fn peek(&mut self, s: SessionId, buf: &mut [u8]) -> Result<(usize, SocketAddr), Error> {
         let e = self.sessions.get(&s.0).ok_or(Error::BadSession)?;
         if e.state == State::Accepting {
             return Err(Error::BadState);

@@ -4,7 +4,7 @@
 //! tx fifos an application fills) may stall the queue but never panic it.
 
 use std::collections::VecDeque;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use arbitrary::Arbitrary;
 use session::fifo::HeapFifo;
@@ -13,8 +13,8 @@ use shm::dgram::{dgram_dequeue, dgram_enqueue, dgram_peek_header, DgramHeader};
 /// One operation.
 #[derive(Debug, Arbitrary)]
 pub enum Op {
-    /// Enqueue a datagram of this length from this endpoint.
-    Enqueue { len: u16, ip: u32, port: u16 },
+    /// Enqueue a datagram of this length from this endpoint (IPv6 if `v6`).
+    Enqueue { len: u16, ip: u32, port: u16, v6: bool },
     /// Dequeue into a buffer of this size.
     Dequeue(u16),
     /// Peek at the next header.
@@ -42,13 +42,17 @@ pub fn run(input: &Input) {
     let mut model: VecDeque<(DgramHeader, u64)> = VecDeque::new();
     let mut raw = false;
     let mut serial = 0u64;
-    let local = SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 2), 7);
+    let local = SocketAddr::new(Ipv4Addr::new(198, 18, 0, 2).into(), 7);
     for op in input.ops.iter().take(512) {
         let (mut p, f) = heap.ends();
         match op {
-            Op::Enqueue { len, ip, port } => {
-                let hdr =
-                    DgramHeader { len: u32::from(*len), remote: SocketAddrV4::new(Ipv4Addr::from(*ip), *port), local };
+            Op::Enqueue { len, ip, port, v6 } => {
+                let remote = if *v6 {
+                    SocketAddr::new(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, (*ip >> 16) as u16, *ip as u16).into(), *port)
+                } else {
+                    SocketAddr::new(Ipv4Addr::from(*ip).into(), *port)
+                };
+                let hdr = DgramHeader { len: u32::from(*len), remote, local };
                 let payload: Vec<u8> = (0..u64::from(*len)).map(|i| byte(serial * 65536 + i)).collect();
                 let fits = p.max_enqueue() >= DgramHeader::SIZE + payload.len();
                 let ok = dgram_enqueue(&mut p, &hdr, &payload);

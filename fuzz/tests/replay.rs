@@ -6,7 +6,7 @@
 //! replays what fuzz runs found instead (e.g. to see the TCP states reached).
 
 use std::fs;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
@@ -162,10 +162,17 @@ fn write_seeds() {
         session: s.session,
         generation: s.generation,
         transport: TransportProto::from_u8(1).unwrap_or(TransportProto::Udp),
-        local: SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 2), 7),
-        remote: SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 1), 40000),
+        local: SocketAddr::new(Ipv4Addr::new(198, 18, 0, 2).into(), 7),
+        remote: SocketAddr::new(Ipv4Addr::new(198, 18, 0, 1).into(), 40000),
         rx: FifoLoc { segment: 7, offset: 65536, size: 65536 },
         tx: FifoLoc { segment: 7, offset: 200000, size: 65536 },
+    };
+    let ip6 = |last: u16| Ipv6Addr::new(0xfd00, 0x198, 0x18, 0, 0, 0, 0, last);
+    let ep6 = Endpoint::v6(Proto::Udp, ip6(1), 7);
+    let info6 = SessionInfo {
+        local: SocketAddr::new(ip6(2).into(), 7),
+        remote: SocketAddr::new(ip6(1).into(), 40000),
+        ..info
     };
     let requests = [
         Request::Listen { context: 1, ep },
@@ -181,6 +188,8 @@ fn write_seeds() {
         Request::ResetReply(s),
         Request::Tx { session: s, want_tx_space: true },
         Request::RxRead(s),
+        Request::Listen { context: 4, ep: Endpoint::v6(Proto::Tcp, Ipv6Addr::UNSPECIFIED, 80) },
+        Request::Connect { opaque: 5, parent: u64::MAX, remote: ep6, options: TransportOptions::default() },
     ];
     let events = [
         Event::Accepted { listener: 9, info },
@@ -192,6 +201,8 @@ fn write_seeds() {
         Event::TxSpace(s),
         Event::Bound { context: 1, result: Ok((9, ep)) },
         Event::Unlistened { context: 2, listener: 9, code: 0 },
+        Event::Accepted { listener: 9, info: info6 },
+        Event::Bound { context: 4, result: Ok((10, ep6)) },
     ];
     let mut b = [0u8; MAX_PAYLOAD];
     for (i, r) in requests.iter().enumerate() {

@@ -13,7 +13,7 @@
 
 use std::cell::RefCell;
 use std::ffi::{c_char, c_int, c_uint, c_ulong, c_void, CStr, CString};
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Once;
 use std::time::Duration;
@@ -347,14 +347,14 @@ variadic_exec!(
     execle(path) => dpnode_preload_execle
 );
 
-/// socket(2): AF_INET TCP and UDP sockets become node sockets.
+/// socket(2): AF_INET and AF_INET6 TCP and UDP sockets become node sockets.
 #[no_mangle]
 pub extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int {
     ffi(-1, || {
         let base = ty & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC);
         let proto = match (domain, base, protocol) {
-            (libc::AF_INET, libc::SOCK_STREAM, 0 | libc::IPPROTO_TCP) => Proto::Tcp,
-            (libc::AF_INET, libc::SOCK_DGRAM, 0 | libc::IPPROTO_UDP) => Proto::Udp,
+            (libc::AF_INET | libc::AF_INET6, libc::SOCK_STREAM, 0 | libc::IPPROTO_TCP) => Proto::Tcp,
+            (libc::AF_INET | libc::AF_INET6, libc::SOCK_DGRAM, 0 | libc::IPPROTO_UDP) => Proto::Udp,
             // SAFETY: forwarding the caller's arguments.
             _ => return unsafe { real::socket(domain, ty, protocol) },
         };
@@ -376,7 +376,7 @@ pub extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int {
         if fd < 0 {
             return -1;
         }
-        match ops::register_socket(&mut g, fd, proto, ty & libc::SOCK_NONBLOCK != 0) {
+        match ops::register_socket(&mut g, fd, proto, ty & libc::SOCK_NONBLOCK != 0, domain == libc::AF_INET6) {
             Ok(()) => fd,
             Err(e) => {
                 drop(g);
@@ -399,12 +399,7 @@ pub unsafe extern "C" fn bind(fd: c_int, addr: *const sockaddr, len: socklen_t) 
     ffi(-1, || {
         if state::maybe_node(fd) {
             // SAFETY: the caller's contract.
-            let r = unsafe { ops::sockaddr_in(addr, len) }.and_then(|(fam, a)| {
-                if fam != libc::AF_INET {
-                    return Err(libc::EAFNOSUPPORT);
-                }
-                ops::bind(fd, a)
-            });
+            let r = unsafe { ops::sockaddr_ip(addr, len) }.and_then(|(fam, a)| ops::bind(fd, fam, a));
             match r {
                 Ok(Outcome::Node(())) => return 0,
                 Ok(Outcome::Kernel) | Err(NOT_NODE) => {}
@@ -441,13 +436,15 @@ pub unsafe extern "C" fn accept4(fd: c_int, addr: *mut sockaddr, len: *mut sockl
     ffi(-1, || {
         if state::maybe_node(fd) {
             let kind = libc::SOCK_STREAM | (flags & (libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC));
+            let v6 = state::is_v6(fd);
+            let domain = if v6 { libc::AF_INET6 } else { libc::AF_INET };
             // SAFETY: a new kernel socket as the placeholder of the accepted session.
-            let mk = || unsafe { real::socket(libc::AF_INET, kind, 0) };
+            let mk = || unsafe { real::socket(domain, kind, 0) };
             match ops::accept(fd, flags, mk) {
                 Err(NOT_NODE) => {}
                 Ok((nfd, peer)) => {
                     // SAFETY: the caller's buffers.
-                    unsafe { ops::put_sockaddr(peer, addr, len) };
+                    unsafe { ops::put_sockaddr(peer, v6, addr, len) };
                     return nfd;
                 }
                 Err(e) => return ret_int(Err(e)),
@@ -479,7 +476,7 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
     ffi(-1, || {
         if state::maybe_node(fd) {
             // SAFETY: the caller's contract.
-            let r = unsafe { ops::sockaddr_in(addr, len) }.and_then(|(fam, a)| ops::connect(fd, fam, a));
+            let r = unsafe { ops::sockaddr_ip(addr, len) }.and_then(|(fam, a)| ops::connect(fd, fam, a));
             match r {
                 Ok(Outcome::Node(())) => return 0,
                 Ok(Outcome::Kernel) | Err(NOT_NODE) => {}
@@ -511,7 +508,7 @@ fn recv_into(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int) -> Option<R<o
     }
 }
 
-fn send_from(fd: c_int, buf: *const c_void, n: size_t, flags: c_int, to: Option<SocketAddrV4>) -> Option<R<usize>> {
+fn send_from(fd: c_int, buf: *const c_void, n: size_t, flags: c_int, to: Option<SocketAddr>) -> Option<R<usize>> {
     if !state::maybe_node(fd) {
         return None;
     }
@@ -637,7 +634,7 @@ pub unsafe extern "C" fn recvfrom(
         Some(Ok(g)) => {
             if let Some(from) = g.from {
                 // SAFETY: the caller's buffers.
-                unsafe { ops::put_sockaddr(from, addr, len) };
+                unsafe { ops::put_sockaddr(from, state::is_v6(fd), addr, len) };
             }
             g.n as ssize_t
         }
@@ -675,14 +672,16 @@ pub unsafe extern "C" fn __recvfrom_chk(
 /// # Safety
 ///
 /// `addr` NULL or `len` readable bytes.
-unsafe fn dest(addr: *const sockaddr, len: socklen_t) -> R<Option<SocketAddrV4>> {
+unsafe fn dest(fd: c_int, addr: *const sockaddr, len: socklen_t) -> R<Option<SocketAddr>> {
     if addr.is_null() {
         return Ok(None);
     }
     // SAFETY: forwarded.
-    match unsafe { ops::sockaddr_in(addr, len) }? {
-        (libc::AF_INET, a) => Ok(Some(a)),
-        _ => Err(libc::EAFNOSUPPORT),
+    let (family, a) = unsafe { ops::sockaddr_ip(addr, len) }?;
+    match ops::dest_check(fd, family, a) {
+        // Not a node socket after all: the caller hands the call to libc.
+        Ok(()) | Err(NOT_NODE) => Ok(Some(a)),
+        Err(e) => Err(e),
     }
 }
 
@@ -703,7 +702,7 @@ pub unsafe extern "C" fn sendto(
     ffi(-1, || {
         if state::maybe_node(fd) {
             // SAFETY: the caller's contract.
-            let to = match unsafe { dest(addr, len) } {
+            let to = match unsafe { dest(fd, addr, len) } {
                 Ok(t) => t,
                 Err(e) => return ret_size(Err(e)),
             };
@@ -783,7 +782,7 @@ fn recv_vec(fd: c_int, v: &[iovec], flags: c_int) -> Option<R<ops::Got>> {
     Some(Ok(total))
 }
 
-fn send_vec(fd: c_int, v: &[iovec], flags: c_int, to: Option<SocketAddrV4>) -> Option<R<usize>> {
+fn send_vec(fd: c_int, v: &[iovec], flags: c_int, to: Option<SocketAddr>) -> Option<R<usize>> {
     if v.len() == 1 {
         let first = v.first()?;
         return send_from(fd, first.iov_base, first.iov_len, flags, to);
@@ -890,7 +889,7 @@ unsafe fn recvmsg_node(fd: c_int, msg: *mut msghdr, flags: c_int) -> Option<R<us
                 Some(from) => {
                     let mut len = m.msg_namelen;
                     // SAFETY: msg_name has msg_namelen bytes.
-                    unsafe { ops::put_sockaddr(from, m.msg_name.cast(), &mut len) };
+                    unsafe { ops::put_sockaddr(from, state::is_v6(fd), m.msg_name.cast(), &mut len) };
                     m.msg_namelen = len;
                 }
                 None => m.msg_namelen = 0,
@@ -931,7 +930,7 @@ unsafe fn sendmsg_node(fd: c_int, msg: *const msghdr, flags: c_int) -> Option<R<
     // SAFETY: the caller's contract.
     let m = unsafe { &*msg };
     // SAFETY: as above.
-    let to = match unsafe { dest(m.msg_name.cast(), m.msg_namelen) } {
+    let to = match unsafe { dest(fd, m.msg_name.cast(), m.msg_namelen) } {
         Ok(t) => t,
         Err(e) => return Some(Err(e)),
     };
@@ -1175,7 +1174,7 @@ pub unsafe extern "C" fn getsockname(fd: c_int, addr: *mut sockaddr, len: *mut s
                 }
                 Ok(a) => {
                     // SAFETY: the caller's buffers.
-                    unsafe { ops::put_sockaddr(a, addr, len) };
+                    unsafe { ops::put_sockaddr(a, state::is_v6(fd), addr, len) };
                     return 0;
                 }
                 Err(e) => return ret_int(Err(e)),
@@ -1200,7 +1199,7 @@ pub unsafe extern "C" fn getpeername(fd: c_int, addr: *mut sockaddr, len: *mut s
                 Ok(_) if addr.is_null() || len.is_null() => return ret_int(Err(libc::EFAULT)),
                 Ok(a) => {
                     // SAFETY: the caller's buffers.
-                    unsafe { ops::put_sockaddr(a, addr, len) };
+                    unsafe { ops::put_sockaddr(a, state::is_v6(fd), addr, len) };
                     return 0;
                 }
                 Err(e) => return ret_int(Err(e)),

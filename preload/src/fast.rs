@@ -12,7 +12,7 @@
 //! caller takes the locked path, which pumps the worker's events, blocks,
 //! and gives each case its errno.
 
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::os::fd::RawFd;
 
 use dpnode_client::{Error, SessionId};
@@ -35,7 +35,7 @@ fn own<T>(fd: RawFd, f: impl FnOnce(&mut Wrk, SessionId) -> Option<T>) -> Option
 
 /// A read that finds data: `Some(Ok((n, peer)))` with `n > 0`. An error that must not be
 /// retried (the data left the fifo, the node was not told) is `Some(Err)`.
-pub fn recv(fd: RawFd, buf: &mut [u8]) -> Option<R<(usize, SocketAddrV4)>> {
+pub fn recv(fd: RawFd, buf: &mut [u8]) -> Option<R<(usize, SocketAddr)>> {
     if buf.is_empty() {
         return None;
     }

@@ -6,7 +6,7 @@
 //! signal handler asks for SA_RESTART.
 
 use std::cell::RefCell;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -127,12 +127,15 @@ pub fn fallback(g: &State) -> bool {
     g.attach_err.is_some() && config::get().fallback_kernel
 }
 
-/// An AF_INET address from the caller's bytes.
+/// An AF_INET or AF_INET6 address from the caller's bytes, with its family.
+/// An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) comes out as the IPv4
+/// address it maps (the node's sessions are IPv4 then); other families come
+/// out as the family and `0.0.0.0:0`.
 ///
 /// # Safety
 ///
 /// `addr` must be NULL or point to `len` readable bytes.
-pub unsafe fn sockaddr_in(addr: *const libc::sockaddr, len: libc::socklen_t) -> R<(i32, SocketAddrV4)> {
+pub unsafe fn sockaddr_ip(addr: *const libc::sockaddr, len: libc::socklen_t) -> R<(i32, SocketAddr)> {
     if addr.is_null() {
         return Err(libc::EFAULT);
     }
@@ -141,44 +144,90 @@ pub unsafe fn sockaddr_in(addr: *const libc::sockaddr, len: libc::socklen_t) -> 
     }
     // SAFETY: at least the family is readable (checked above).
     let family = i32::from(unsafe { (*addr).sa_family });
-    if family != libc::AF_INET {
-        return Ok((family, state::any_addr()));
+    match family {
+        libc::AF_INET => {
+            if (len as usize) < std::mem::size_of::<libc::sockaddr_in>() {
+                return Err(libc::EINVAL);
+            }
+            // SAFETY: len covers a sockaddr_in; read unaligned, the caller's buffer may be any bytes.
+            let sin: libc::sockaddr_in = unsafe { std::ptr::read_unaligned(addr.cast()) };
+            let ip = Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
+            Ok((family, SocketAddr::V4(SocketAddrV4::new(ip, u16::from_be(sin.sin_port)))))
+        }
+        libc::AF_INET6 => {
+            // The kernel takes the RFC 2133 size (without the scope id) too.
+            const SIN6_LEN_RFC2133: usize = 24;
+            if (len as usize) < SIN6_LEN_RFC2133 {
+                return Err(libc::EINVAL);
+            }
+            // SAFETY: a zeroed sockaddr_in6 is valid; at most `len` (>= 24) of the caller's bytes are copied in.
+            let sin6: libc::sockaddr_in6 = unsafe {
+                let mut v: libc::sockaddr_in6 = std::mem::zeroed();
+                let n = (len as usize).min(std::mem::size_of::<libc::sockaddr_in6>());
+                std::ptr::copy_nonoverlapping(addr.cast::<u8>(), (&mut v as *mut libc::sockaddr_in6).cast::<u8>(), n);
+                v
+            };
+            let ip = Ipv6Addr::from(sin6.sin6_addr.s6_addr);
+            let port = u16::from_be(sin6.sin6_port);
+            Ok((family, SocketAddr::new(ip.to_canonical(), port)))
+        }
+        _ => Ok((family, state::any_addr())),
     }
-    if (len as usize) < std::mem::size_of::<libc::sockaddr_in>() {
-        return Err(libc::EINVAL);
-    }
-    // SAFETY: len covers a sockaddr_in; read unaligned, the caller's buffer may be any bytes.
-    let sin: libc::sockaddr_in = unsafe { std::ptr::read_unaligned(addr.cast()) };
-    let ip = Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
-    Ok((family, SocketAddrV4::new(ip, u16::from_be(sin.sin_port))))
 }
 
-/// Writes `a` into the caller's address buffer (truncated to its length, as the kernel does).
+/// `a` as a socket of this family shows it to its program: an AF_INET6
+/// socket sees IPv4 addresses mapped (`::ffff:a.b.c.d`, and `::` for `0.0.0.0`), as Linux shows them.
+pub fn present(a: SocketAddr, v6: bool) -> SocketAddr {
+    match a {
+        SocketAddr::V4(v4) if v6 => {
+            let ip = if v4.ip().is_unspecified() { Ipv6Addr::UNSPECIFIED } else { v4.ip().to_ipv6_mapped() };
+            SocketAddr::V6(SocketAddrV6::new(ip, v4.port(), 0, 0))
+        }
+        a => a,
+    }
+}
+
+/// Writes `a` (as [`present`] shows it to a socket of family AF_INET6 if `v6`)
+/// into the caller's address buffer (truncated to its length, as the kernel does).
 ///
 /// # Safety
 ///
 /// `addr` and `len` must be NULL or valid (`len` readable and writable, `addr` `*len` bytes).
-pub unsafe fn put_sockaddr(a: SocketAddrV4, addr: *mut libc::sockaddr, len: *mut libc::socklen_t) {
+pub unsafe fn put_sockaddr(a: SocketAddr, v6: bool, addr: *mut libc::sockaddr, len: *mut libc::socklen_t) {
     if addr.is_null() || len.is_null() {
         return;
     }
-    let sin = libc::sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: a.port().to_be(),
-        sin_addr: libc::in_addr { s_addr: u32::from(*a.ip()).to_be() },
-        sin_zero: [0; 8],
+    // SAFETY: both are plain C structs for which zero bytes are valid.
+    let (mut sin, mut sin6): (libc::sockaddr_in, libc::sockaddr_in6) = unsafe { std::mem::zeroed() };
+    let (src, full) = match present(a, v6) {
+        SocketAddr::V4(a) => {
+            sin.sin_family = libc::AF_INET as libc::sa_family_t;
+            sin.sin_port = a.port().to_be();
+            sin.sin_addr = libc::in_addr { s_addr: u32::from(*a.ip()).to_be() };
+            ((&sin as *const libc::sockaddr_in).cast::<u8>(), std::mem::size_of::<libc::sockaddr_in>())
+        }
+        SocketAddr::V6(a) => {
+            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            sin6.sin6_port = a.port().to_be();
+            sin6.sin6_addr = libc::in6_addr { s6_addr: a.ip().octets() };
+            ((&sin6 as *const libc::sockaddr_in6).cast::<u8>(), std::mem::size_of::<libc::sockaddr_in6>())
+        }
     };
-    let full = std::mem::size_of::<libc::sockaddr_in>();
     // SAFETY: the caller says `len` is valid.
     let room = unsafe { *len } as usize;
     // SAFETY: copies at most `room` bytes into the caller's buffer of `room` bytes.
     unsafe {
-        std::ptr::copy_nonoverlapping(
-            (&sin as *const libc::sockaddr_in).cast::<u8>(),
-            addr.cast::<u8>(),
-            room.min(full),
-        );
+        std::ptr::copy_nonoverlapping(src, addr.cast::<u8>(), room.min(full));
         *len = full as libc::socklen_t;
+    }
+}
+
+/// The wildcard address of a socket of this family (`[::]` takes IPv4 too, unless v6only).
+fn any_of(v6: bool) -> SocketAddr {
+    if v6 {
+        SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0)
+    } else {
+        state::any_addr()
     }
 }
 
@@ -218,9 +267,11 @@ fn block<T>(
 }
 
 /// `socket`: a node socket of the calling thread's worker on placeholder `fd`.
-pub fn register_socket(g: &mut State, fd: RawFd, proto: Proto, nonblock: bool) -> R<()> {
+pub fn register_socket(g: &mut State, fd: RawFd, proto: Proto, nonblock: bool, v6: bool) -> R<()> {
     let wi = my_worker(g)?;
-    g.add_sock(fd, Sock::new(wi, proto, nonblock));
+    let mut s = Sock::new(wi, proto, nonblock);
+    s.v6 = v6;
+    g.add_sock(fd, s);
     crate::debug!("socket {fd}: {proto:?} on app worker {wi}");
     Ok(())
 }
@@ -244,11 +295,18 @@ pub enum Outcome<T> {
     Kernel,
 }
 
-/// `bind`.
-pub fn bind(fd: RawFd, addr: SocketAddrV4) -> R<Outcome<()>> {
+/// `bind` to `addr` of family `family` (as [`sockaddr_ip`] read it).
+pub fn bind(fd: RawFd, family: i32, addr: SocketAddr) -> R<Outcome<()>> {
     let mut g = lock();
     let id = sock(&g, fd)?;
     let s = g.socks.get(&id).ok_or(libc::EBADF)?;
+    // As Linux: each family binds only its own sockaddr; a v6only socket no IPv4-mapped address.
+    if family != if s.v6 { libc::AF_INET6 } else { libc::AF_INET } {
+        return Err(libc::EAFNOSUPPORT);
+    }
+    if s.v6 && s.opts.v6only != 0 && addr.is_ipv4() {
+        return Err(libc::EINVAL);
+    }
     if s.bound.is_some() || !matches!(&s.st, St::Fresh | St::Udp(_)) {
         return Err(libc::EINVAL);
     }
@@ -269,12 +327,12 @@ pub fn bind(fd: RawFd, addr: SocketAddrV4) -> R<Outcome<()>> {
     Ok(Outcome::Node(()))
 }
 
-fn udp_listen(g: &mut State, id: u64, wi: usize, addr: SocketAddrV4) -> R<()> {
+fn udp_listen(g: &mut State, id: u64, wi: usize, addr: SocketAddr) -> R<()> {
     let l = match g.orphans.remove(&(wi, addr)) {
         Some(l) => l,
         None => {
             let mut w = wrk(&g.workers, wi).ok_or(libc::EBADF)?;
-            w.w.listen(Endpoint::v4(Proto::Udp, *addr.ip(), addr.port())).map_err(|e| errno_of(&e))?
+            w.w.listen(Endpoint { proto: Proto::Udp, ip: addr.ip(), port: addr.port() }).map_err(|e| errno_of(&e))?
         }
     };
     g.by_listener.insert((wi, l.0), id);
@@ -300,10 +358,11 @@ pub fn listen(fd: RawFd) -> R<()> {
         _ => return Err(libc::EINVAL),
     }
     let wi = s.wrk;
-    let bound = s.bound.unwrap_or_else(state::any_addr);
+    let bound = s.bound.unwrap_or_else(|| any_of(s.v6));
     let mut w = wrk(&g.workers, wi).ok_or(libc::EBADF)?;
     let (l, ep) = if bound.port() != 0 {
-        let l = w.w.listen(Endpoint::v4(Proto::Tcp, *bound.ip(), bound.port())).map_err(|e| errno_of(&e))?;
+        let l =
+            w.w.listen(Endpoint { proto: Proto::Tcp, ip: bound.ip(), port: bound.port() }).map_err(|e| errno_of(&e))?;
         (l, bound)
     } else {
         // Port 0: pick one, as the kernel would, from below the node's ephemeral range.
@@ -312,7 +371,7 @@ pub fn listen(fd: RawFd) -> R<()> {
         let mut got = None;
         for _ in 0..64 {
             port = if port >= 49151 { 32768 } else { port + 1 };
-            match w.w.listen(Endpoint::v4(Proto::Tcp, *bound.ip(), port)) {
+            match w.w.listen(Endpoint { proto: Proto::Tcp, ip: bound.ip(), port }) {
                 Ok(l) => {
                     got = Some(l);
                     break;
@@ -321,7 +380,7 @@ pub fn listen(fd: RawFd) -> R<()> {
                 Err(e) => return Err(errno_of(&e)),
             }
         }
-        (got.ok_or(libc::EADDRINUSE)?, SocketAddrV4::new(*bound.ip(), port))
+        (got.ok_or(libc::EADDRINUSE)?, SocketAddr::new(bound.ip(), port))
     };
     drop(w);
     g.by_listener.insert((wi, l.0), id);
@@ -358,7 +417,7 @@ pub fn listener_use(g: &mut State, id: u64) -> R<()> {
             let d = (**d).clone();
             my_worker(g)?;
             let wi = g.socks.get(&id).ok_or(libc::EBADF)?.wrk;
-            let ep = Endpoint::v4(Proto::Tcp, *d.ep.ip(), d.ep.port());
+            let ep = Endpoint { proto: Proto::Tcp, ip: d.ep.ip(), port: d.ep.port() };
             let mut w = wrk(&g.workers, wi).ok_or(libc::EBADF)?;
             let mut tries = 0;
             let l = loop {
@@ -414,7 +473,7 @@ pub fn listeners_use(g: &mut State, fds: impl Iterator<Item = RawFd>) {
 }
 
 /// `accept4`: the session and the peer; `new_fd` makes the placeholder for it.
-pub fn accept(fd: RawFd, flags: i32, new_fd: impl Fn() -> RawFd) -> R<(RawFd, SocketAddrV4)> {
+pub fn accept(fd: RawFd, flags: i32, new_fd: impl Fn() -> RawFd) -> R<(RawFd, SocketAddr)> {
     let mut g = lock();
     let id = sock(&g, fd)?;
     listener_use(&mut g, id)?;
@@ -423,11 +482,20 @@ pub fn accept(fd: RawFd, flags: i32, new_fd: impl Fn() -> RawFd) -> R<(RawFd, So
     let timeout = s.opts.rcvtimeo;
     block(g, id, nonblock, timeout, |g| {
         let s = g.socks.get(&id).ok_or(libc::EBADF)?;
-        let wi = s.wrk;
+        let (wi, v6, v6only) = (s.wrk, s.v6, s.v6 && s.opts.v6only != 0);
         let St::Listening(l) = s.st else { return Err(libc::EINVAL) };
         let mut w = wrk(&g.workers, wi).ok_or(libc::EBADF)?;
-        let Some(sess) = w.w.accept(l).map_err(|e| errno_of(&e))? else { return Err(libc::EAGAIN) };
-        let peer = w.w.session(sess).map_or_else(state::any_addr, |i| i.remote);
+        let (sess, peer) = loop {
+            let Some(sess) = w.w.accept(l).map_err(|e| errno_of(&e))? else { return Err(libc::EAGAIN) };
+            let peer = w.w.session(sess).map_or_else(state::any_addr, |i| i.remote);
+            // The node's [::] listener takes IPv4 too; a v6only socket does not want it.
+            if v6only && peer.is_ipv4() {
+                crate::debug!("accept {fd}: IPv4 peer {peer} refused (IPV6_V6ONLY)");
+                let _ = w.w.close(sess);
+                continue;
+            }
+            break (sess, peer);
+        };
         let nfd = new_fd();
         if nfd < 0 {
             let e = real::errno();
@@ -436,6 +504,7 @@ pub fn accept(fd: RawFd, flags: i32, new_fd: impl Fn() -> RawFd) -> R<(RawFd, So
         }
         drop(w);
         let mut ns = Sock::new(wi, Proto::Tcp, flags & libc::SOCK_NONBLOCK != 0);
+        ns.v6 = v6;
         ns.st = St::Connected(sess);
         let nid = g.add_sock(nfd, ns);
         g.by_session.insert((wi, sess.0), nid);
@@ -459,20 +528,39 @@ fn connect_options(s: &Sock) -> TransportOptions {
     }
 }
 
-/// `connect` (AF_UNSPEC: `family` other than AF_INET dissolves a UDP association).
-pub fn connect(fd: RawFd, family: i32, to: SocketAddrV4) -> R<Outcome<()>> {
+/// Whether a socket (AF_INET6 if `v6`) may send to or connect to `to` given as a
+/// `family` address, as Linux decides: each family takes its own, and an
+/// AF_INET6 UDP socket also takes AF_INET (TCP only IPv4-mapped) unless it is v6only.
+fn dest_ok(v6: bool, v6only: bool, proto: Proto, family: i32, to: SocketAddr) -> R<()> {
+    match (v6, family) {
+        (false, libc::AF_INET) => Ok(()),
+        (true, libc::AF_INET6) if v6only && to.is_ipv4() => Err(libc::ENETUNREACH),
+        (true, libc::AF_INET6) => Ok(()),
+        (true, libc::AF_INET) if proto == Proto::Udp && !v6only => Ok(()),
+        _ => Err(libc::EAFNOSUPPORT),
+    }
+}
+
+/// Whether node socket `fd` may send to `to` given as a `family` address (see [`dest_ok`]).
+pub fn dest_check(fd: RawFd, family: i32, to: SocketAddr) -> R<()> {
+    let g = lock();
+    let id = sock(&g, fd)?;
+    let s = g.socks.get(&id).ok_or(libc::EBADF)?;
+    dest_ok(s.v6, s.opts.v6only != 0, s.proto, family, to)
+}
+
+/// `connect` (AF_UNSPEC dissolves a UDP association).
+pub fn connect(fd: RawFd, family: i32, to: SocketAddr) -> R<Outcome<()>> {
     let mut g = lock();
     let id = sock(&g, fd)?;
     let s = g.socks.get_mut(&id).ok_or(libc::EBADF)?;
-    if family != libc::AF_INET {
+    if family == libc::AF_UNSPEC {
         if let St::Udp(u) = &mut s.st {
-            if family == libc::AF_UNSPEC {
-                u.connected = None;
-                return Ok(Outcome::Node(()));
-            }
+            u.connected = None;
+            return Ok(Outcome::Node(()));
         }
-        return Err(libc::EAFNOSUPPORT);
     }
+    dest_ok(s.v6, s.opts.v6only != 0, s.proto, family, to)?;
     if to.ip().is_loopback() && matches!(&s.st, St::Fresh) {
         to_kernel(&mut g, id);
         return Ok(Outcome::Kernel);
@@ -510,7 +598,7 @@ pub fn connect(fd: RawFd, family: i32, to: SocketAddrV4) -> R<Outcome<()>> {
     wrk(&g.workers, wi)
         .ok_or(libc::EBADF)?
         .w
-        .connect_async(Endpoint::v4(Proto::Tcp, *to.ip(), to.port()), opts, id)
+        .connect_async(Endpoint { proto: Proto::Tcp, ip: to.ip(), port: to.port() }, opts, id)
         .map_err(|e| errno_of(&e))?;
     if let Some(s) = g.socks.get_mut(&id) {
         s.st = St::Connecting;
@@ -535,12 +623,12 @@ pub fn connect(fd: RawFd, family: i32, to: SocketAddrV4) -> R<Outcome<()>> {
 }
 
 /// Opens a UDP session of socket `id` to `to` and waits for it.
-fn udp_connect(g: Guard, id: u64, to: SocketAddrV4) -> R<SessionId> {
+fn udp_connect(g: Guard, id: u64, to: SocketAddr) -> R<SessionId> {
     let wi = g.socks.get(&id).ok_or(libc::EBADF)?.wrk;
     wrk(&g.workers, wi)
         .ok_or(libc::EBADF)?
         .w
-        .connect_async(Endpoint::v4(Proto::Udp, *to.ip(), to.port()), TransportOptions::default(), id)
+        .connect_async(Endpoint { proto: Proto::Udp, ip: to.ip(), port: to.port() }, TransportOptions::default(), id)
         .map_err(|e| errno_of(&e))?;
     block(g, id, false, Some(UDP_CONNECT_WAIT), |g| {
         let s = g.socks.get_mut(&id).ok_or(libc::EBADF)?;
@@ -586,7 +674,7 @@ pub struct Got {
     /// Bytes copied (or the datagram's length with MSG_TRUNC).
     pub n: usize,
     /// Where from.
-    pub from: Option<SocketAddrV4>,
+    pub from: Option<SocketAddr>,
     /// A datagram longer than the buffer.
     pub truncated: bool,
 }
@@ -690,7 +778,7 @@ pub fn recv(fd: RawFd, buf: &mut [u8], f: RecvFlags) -> R<Got> {
     }
 }
 
-fn write_once(g: &mut State, id: u64, data: &[u8], to: Option<SocketAddrV4>) -> R<usize> {
+fn write_once(g: &mut State, id: u64, data: &[u8], to: Option<SocketAddr>) -> R<usize> {
     let s = g.socks.get_mut(&id).ok_or(libc::EBADF)?;
     let wi = s.wrk;
     let sess = match &mut s.st {
@@ -727,7 +815,7 @@ fn write_once(g: &mut State, id: u64, data: &[u8], to: Option<SocketAddrV4>) -> 
 }
 
 /// `send`/`sendto`/`write` of one buffer.
-pub fn send(fd: RawFd, data: &[u8], dontwait: bool, to: Option<SocketAddrV4>) -> R<usize> {
+pub fn send(fd: RawFd, data: &[u8], dontwait: bool, to: Option<SocketAddr>) -> R<usize> {
     if to.is_none() {
         match crate::fast::send(fd, data) {
             Some(Ok(n)) if n == data.len() => return Ok(n),
@@ -743,7 +831,7 @@ pub fn send(fd: RawFd, data: &[u8], dontwait: bool, to: Option<SocketAddrV4>) ->
     send_locked(fd, data, dontwait, to)
 }
 
-fn send_locked(fd: RawFd, data: &[u8], dontwait: bool, to: Option<SocketAddrV4>) -> R<usize> {
+fn send_locked(fd: RawFd, data: &[u8], dontwait: bool, to: Option<SocketAddr>) -> R<usize> {
     let mut g = lock();
     let id = sock(&g, fd)?;
     let s = g.socks.get(&id).ok_or(libc::EBADF)?;
@@ -875,7 +963,7 @@ pub fn shutdown(fd: RawFd, how: i32) -> R<()> {
 }
 
 /// `getsockname`.
-pub fn local_addr(fd: RawFd) -> R<SocketAddrV4> {
+pub fn local_addr(fd: RawFd) -> R<SocketAddr> {
     let g = lock();
     let id = sock(&g, fd)?;
     let s = g.socks.get(&id).ok_or(libc::EBADF)?;
@@ -895,7 +983,7 @@ pub fn local_addr(fd: RawFd) -> R<SocketAddrV4> {
 }
 
 /// `getpeername`.
-pub fn peer_addr(fd: RawFd) -> R<SocketAddrV4> {
+pub fn peer_addr(fd: RawFd) -> R<SocketAddr> {
     let g = lock();
     let id = sock(&g, fd)?;
     let s = g.socks.get(&id).ok_or(libc::EBADF)?;
@@ -1007,6 +1095,7 @@ pub fn fork_parent(g: &mut State) {
 /// are the parent's app worker handles, by index.
 fn inherited(s: &Sock, parent: &[u64]) -> Sock {
     let mut n = Sock::new(0, s.proto, s.nonblock);
+    n.v6 = s.v6;
     n.refs = s.refs;
     n.bound = s.bound;
     n.listen_ep = s.listen_ep;
@@ -1132,7 +1221,7 @@ pub fn inherit_var(g: &mut State, spawn: bool) -> Option<String> {
 }
 
 /// One listener named in [`INHERIT_VAR`]: its descriptor, endpoint and the app worker to make passive.
-pub type Inherited = (RawFd, SocketAddrV4, Option<u64>);
+pub type Inherited = (RawFd, SocketAddr, Option<u64>);
 
 /// Parses an [`INHERIT_VAR`] value: the application, its token, and each listener.
 pub fn parse_inherit(v: &str) -> Option<(state::Inherit, Vec<Inherited>)> {
@@ -1143,7 +1232,7 @@ pub fn parse_inherit(v: &str) -> Option<(state::Inherit, Vec<Inherited>)> {
     for item in parts.next()?.split(',') {
         let mut f = item.split('@');
         let fd: RawFd = f.next()?.parse().ok()?;
-        let ep: SocketAddrV4 = f.next()?.parse().ok()?;
+        let ep: SocketAddr = f.next()?.parse().ok()?;
         let stop = match f.next()? {
             "-" => None,
             h => Some(u64::from_str_radix(h, 16).ok()?),
@@ -1170,9 +1259,10 @@ pub fn adopt_inherited() {
     let mut g = lock();
     let mut n = 0;
     // Descriptors of one listener (dup'ed before the exec) name one socket again.
-    let mut by_ep: std::collections::HashMap<SocketAddrV4, u64> = std::collections::HashMap::new();
+    let mut by_ep: std::collections::HashMap<SocketAddr, u64> = std::collections::HashMap::new();
     for (fd, ep, stop) in items {
-        if !is_placeholder(fd) || g.sock_of(fd).is_some() {
+        let Some(v6) = placeholder_family(fd) else { continue };
+        if g.sock_of(fd).is_some() {
             continue;
         }
         if let Some(&id) = by_ep.get(&ep) {
@@ -1185,6 +1275,7 @@ pub fn adopt_inherited() {
         // SAFETY: F_GETFL on a descriptor number; no pointer is passed.
         let nonblock = unsafe { real::fcntl(fd, libc::F_GETFL, 0) } & libc::O_NONBLOCK != 0;
         let mut s = Sock::new(0, Proto::Tcp, nonblock);
+        s.v6 = v6;
         s.listen_ep = Some(ep);
         s.bound = Some(ep);
         s.st = St::Dormant(Box::new(state::Dormant { ep, stop }));
@@ -1197,8 +1288,9 @@ pub fn adopt_inherited() {
     }
 }
 
-/// Whether `fd` is an unbound AF_INET stream socket (what a node socket's placeholder is).
-fn is_placeholder(fd: RawFd) -> bool {
+/// Whether `fd` is an unbound AF_INET or AF_INET6 stream socket (what a node socket's
+/// placeholder is): `Some(true)` for AF_INET6.
+fn placeholder_family(fd: RawFd) -> Option<bool> {
     let int = |name: i32| {
         let mut v: i32 = -1;
         let mut len = std::mem::size_of::<i32>() as libc::socklen_t;
@@ -1210,20 +1302,70 @@ fn is_placeholder(fd: RawFd) -> bool {
             -1
         }
     };
-    if int(libc::SO_DOMAIN) != libc::AF_INET || int(libc::SO_TYPE) != libc::SOCK_STREAM {
-        return false;
+    let v6 = match int(libc::SO_DOMAIN) {
+        libc::AF_INET => false,
+        libc::AF_INET6 => true,
+        _ => return None,
+    };
+    if int(libc::SO_TYPE) != libc::SOCK_STREAM {
+        return None;
     }
-    // SAFETY: a zeroed sockaddr_in is a valid out-parameter of the length given.
-    let mut a: libc::sockaddr_in = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    // SAFETY: a zeroed sockaddr_in6 (large enough for either family) is a valid out-parameter of the length given.
+    let mut a: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t;
     // SAFETY: as above.
-    let rc = unsafe { real::getsockname(fd, (&mut a as *mut libc::sockaddr_in).cast(), &mut len) };
-    rc == 0 && a.sin_port == 0 && a.sin_addr.s_addr == 0
+    let rc = unsafe { real::getsockname(fd, (&mut a as *mut libc::sockaddr_in6).cast(), &mut len) };
+    // SAFETY: the buffer is a valid sockaddr (zeroed, then filled by the kernel).
+    let ip = unsafe { sockaddr_ip((&a as *const libc::sockaddr_in6).cast(), len) };
+    (rc == 0 && ip.is_ok_and(|(_, a)| a.port() == 0 && a.ip().is_unspecified())).then_some(v6)
 }
 
 #[cfg(test)]
 mod test {
     use super::*;
+
+    #[test]
+    fn sockaddr_in6_in_and_out_as_linux_shows_it() {
+        // SAFETY: zeroed sockaddr_in6 is valid; the pointers below cover it.
+        let mut sin6: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
+        sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+        sin6.sin6_port = 8080u16.to_be();
+        sin6.sin6_addr.s6_addr = "::ffff:198.18.0.1".parse::<Ipv6Addr>().unwrap().octets();
+        let p = (&sin6 as *const libc::sockaddr_in6).cast::<libc::sockaddr>();
+        let full = std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t;
+        // SAFETY: `p` points to `full` bytes.
+        let (fam, a) = unsafe { sockaddr_ip(p, full) }.unwrap();
+        assert_eq!((fam, a), (libc::AF_INET6, "198.18.0.1:8080".parse().unwrap()), "a mapped address is IPv4");
+        sin6.sin6_addr.s6_addr = "fd00:198:18::1".parse::<Ipv6Addr>().unwrap().octets();
+        let p = (&sin6 as *const libc::sockaddr_in6).cast::<libc::sockaddr>();
+        // SAFETY: as above; 24 bytes (no scope id) is what the kernel takes too.
+        assert_eq!(unsafe { sockaddr_ip(p, 24) }.unwrap().1, "[fd00:198:18::1]:8080".parse().unwrap());
+        // SAFETY: as above, too short.
+        assert_eq!(unsafe { sockaddr_ip(p, 20) }, Err(libc::EINVAL));
+        // Out: an AF_INET6 socket sees IPv4 mapped, 0.0.0.0 as ::; an AF_INET one sockaddr_in.
+        // SAFETY: zeroed storage is a valid out-parameter.
+        let mut out: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
+        let mut len = full;
+        let q = (&mut out as *mut libc::sockaddr_in6).cast::<libc::sockaddr>();
+        // SAFETY: `q` has `len` bytes.
+        unsafe { put_sockaddr("198.18.0.2:7".parse().unwrap(), true, q, &mut len) };
+        assert_eq!((len, i32::from(out.sin6_family), u16::from_be(out.sin6_port)), (full, libc::AF_INET6, 7));
+        assert_eq!(Ipv6Addr::from(out.sin6_addr.s6_addr), "::ffff:198.18.0.2".parse::<Ipv6Addr>().unwrap());
+        assert_eq!(present(state::any_addr(), true), "[::]:0".parse().unwrap());
+        let mut len = full;
+        // SAFETY: as above.
+        unsafe { put_sockaddr("198.18.0.2:7".parse().unwrap(), false, q, &mut len) };
+        assert_eq!(len as usize, std::mem::size_of::<libc::sockaddr_in>());
+        // Which family may go where, as Linux decides.
+        let v4: SocketAddr = "198.18.0.1:1".parse().unwrap();
+        let v6: SocketAddr = "[fd00::1]:1".parse().unwrap();
+        assert_eq!(dest_ok(false, false, Proto::Tcp, libc::AF_INET6, v6), Err(libc::EAFNOSUPPORT));
+        assert_eq!(dest_ok(true, false, Proto::Tcp, libc::AF_INET6, v4), Ok(()), "mapped");
+        assert_eq!(dest_ok(true, true, Proto::Tcp, libc::AF_INET6, v4), Err(libc::ENETUNREACH));
+        assert_eq!(dest_ok(true, false, Proto::Tcp, libc::AF_INET, v4), Err(libc::EAFNOSUPPORT));
+        assert_eq!(dest_ok(true, false, Proto::Udp, libc::AF_INET, v4), Ok(()));
+        assert_eq!(dest_ok(true, true, Proto::Udp, libc::AF_INET, v4), Err(libc::EAFNOSUPPORT));
+    }
 
     #[test]
     fn inherit_var_round_trips_and_refuses_garbage() {

@@ -2,6 +2,8 @@
 //! kept (and those a connect can carry go to the node with it: TCP_NODELAY,
 //! SO_KEEPALIVE, TCP_MAXSEG, TCP_CONGESTION); the ones that describe the
 //! socket are answered from its state; anything else is ENOPROTOOPT.
+//! IPV6_V6ONLY (AF_INET6 sockets; off by default, as Linux's
+//! `net.ipv6.bindv6only`) decides whether a `[::]` listener takes IPv4.
 
 use std::os::fd::RawFd;
 use std::time::Duration;
@@ -71,6 +73,16 @@ fn kept(level: i32, name: i32) -> bool {
                 | libc::IP_PKTINFO
                 | libc::IP_RECVTOS
         ),
+        libc::IPPROTO_IPV6 => matches!(
+            name,
+            libc::IPV6_UNICAST_HOPS
+                | libc::IPV6_RECVERR
+                | libc::IPV6_MTU_DISCOVER
+                | libc::IPV6_RECVPKTINFO
+                | libc::IPV6_RECVTCLASS
+                | libc::IPV6_MULTICAST_HOPS
+                | libc::IPV6_MULTICAST_LOOP
+        ),
         _ => false,
     }
 }
@@ -115,6 +127,22 @@ pub fn set(fd: RawFd, level: i32, name: i32, v: &[u8]) -> R<()> {
             }
         }
         (libc::IPPROTO_IP, libc::IP_TOS) => o.tos = int(v)?,
+        // IPv6 options exist only on AF_INET6 sockets (Linux: ENOPROTOOPT on AF_INET ones).
+        (libc::IPPROTO_IPV6, _) if !s.v6 => return Err(libc::ENOPROTOOPT),
+        (libc::IPPROTO_IPV6, libc::IPV6_V6ONLY) => {
+            // As Linux: fixed once the socket has a port.
+            if s.bound.is_some() || !matches!(s.st, St::Fresh | St::Udp(_)) {
+                return Err(libc::EINVAL);
+            }
+            o.v6only = i32::from(int(v)? != 0);
+        }
+        (libc::IPPROTO_IPV6, libc::IPV6_TCLASS) => {
+            let t = int(v)?;
+            if !(-1..=255).contains(&t) {
+                return Err(libc::EINVAL);
+            }
+            o.tos = t.max(0);
+        }
         (l, n) if kept(l, n) => {
             let x = int(v).unwrap_or(0);
             o.other.retain(|&(a, b, _)| (a, b) != (l, n));
@@ -165,7 +193,7 @@ pub fn get(fd: RawFd, level: i32, name: i32, out: &mut [u8]) -> R<usize> {
     let n = match (level, name) {
         (libc::SOL_SOCKET, libc::SO_ERROR) => put_int(out, std::mem::take(&mut s.err)),
         (libc::SOL_SOCKET, libc::SO_TYPE) => put_int(out, if tcp { libc::SOCK_STREAM } else { libc::SOCK_DGRAM }),
-        (libc::SOL_SOCKET, libc::SO_DOMAIN) => put_int(out, libc::AF_INET),
+        (libc::SOL_SOCKET, libc::SO_DOMAIN) => put_int(out, if s.v6 { libc::AF_INET6 } else { libc::AF_INET }),
         (libc::SOL_SOCKET, libc::SO_PROTOCOL) => put_int(out, if tcp { libc::IPPROTO_TCP } else { libc::IPPROTO_UDP }),
         (libc::SOL_SOCKET, libc::SO_ACCEPTCONN) => {
             put_int(out, i32::from(matches!(s.st, St::Listening(_) | St::Dormant(_))))
@@ -217,6 +245,9 @@ pub fn get(fd: RawFd, level: i32, name: i32, out: &mut [u8]) -> R<usize> {
             put_bytes(out, as_bytes(&ti))
         }
         (libc::IPPROTO_IP, libc::IP_TOS) => put_int(out, o.tos),
+        (libc::IPPROTO_IPV6, _) if !s.v6 => return Err(libc::ENOPROTOOPT),
+        (libc::IPPROTO_IPV6, libc::IPV6_V6ONLY) => put_int(out, o.v6only),
+        (libc::IPPROTO_IPV6, libc::IPV6_TCLASS) => put_int(out, o.tos),
         (l, n) if kept(l, n) => put_int(out, o.other.iter().find(|x| (x.0, x.1) == (l, n)).map_or(0, |x| x.2)),
         _ => return Err(libc::ENOPROTOOPT),
     };

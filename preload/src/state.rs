@@ -26,7 +26,7 @@
 //! child's copy of every table is whole.
 
 use std::collections::{HashMap, VecDeque};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
@@ -46,7 +46,7 @@ pub type R<T> = Result<T, Errno>;
 /// Descriptors below this are looked up in [`FD_SOCK`] and the epoll bitmap without the lock.
 const TABLE_FDS: usize = 1 << 16;
 
-/// Descriptor → `socket id << 1 | UDP bit` of the node socket it names, 0 for any other
+/// Descriptor → `socket id << 2 | AF_INET6 bit << 1 | UDP bit` of the node socket it names, 0 for any other
 /// descriptor: read without a lock by every interposed call (is it a node socket?) and by the
 /// fast path (which one?); written under the table lock. 512 KiB of zeroes until used; only
 /// the pages of descriptors in use become resident.
@@ -77,7 +77,22 @@ fn fd_sock_set(fd: RawFd, v: u64) {
 /// descriptor and for descriptors beyond the table (the caller asks [`State::sock_of`]).
 pub fn fd_sock(fd: RawFd) -> Option<(u64, bool)> {
     let e = usize::try_from(fd).ok().and_then(|fd| FD_SOCK.get(fd))?.load(Ordering::Acquire);
-    (e != 0).then_some((e >> 1, e & 1 != 0))
+    (e != 0).then_some((e >> 2, e & 1 != 0))
+}
+
+/// Whether `fd` is an AF_INET6 node socket (exact below 65536, else asks under the lock):
+/// its addresses are shown to the program as `sockaddr_in6` (IPv4 ones mapped).
+pub fn is_v6(fd: RawFd) -> bool {
+    if !maybe_node(fd) {
+        return false;
+    }
+    match usize::try_from(fd).ok().and_then(|fd| FD_SOCK.get(fd)) {
+        Some(e) => e.load(Ordering::Acquire) & 2 != 0,
+        None => {
+            let g = lock();
+            g.sock_of(fd).and_then(|id| g.socks.get(&id)).is_some_and(|s| s.v6)
+        }
+    }
 }
 
 fn bit_set(map: &[AtomicU64], fd: RawFd, on: bool) {
@@ -152,8 +167,10 @@ pub struct Opts {
     pub maxseg: i32,
     /// TCP_CONGESTION (`cubic` or `reno`; empty: default).
     pub congestion: String,
-    /// IP_TOS.
+    /// IP_TOS (IPV6_TCLASS on an AF_INET6 socket).
     pub tos: i32,
+    /// IPV6_V6ONLY (Linux's default, `net.ipv6.bindv6only` = 0: off).
+    pub v6only: i32,
     /// Other integer options accepted and kept, by (level, name).
     pub other: Vec<(i32, i32, i32)>,
 }
@@ -164,9 +181,9 @@ pub struct Udp {
     /// The node listener, once bound to a port.
     pub listener: Option<ListenerId>,
     /// Sessions by peer.
-    pub sessions: HashMap<SocketAddrV4, SessionId>,
+    pub sessions: HashMap<SocketAddr, SessionId>,
     /// The peer of `connect`, if any: only its datagrams are read, sends go there.
-    pub connected: Option<SocketAddrV4>,
+    pub connected: Option<SocketAddr>,
     /// Sessions that announced data, in order.
     pub ready: VecDeque<SessionId>,
 }
@@ -203,7 +220,7 @@ pub enum St {
 #[derive(Debug, Clone)]
 pub struct Dormant {
     /// Where the listener listens.
-    pub ep: SocketAddrV4,
+    pub ep: SocketAddr,
     /// The app worker (handle) that listened and had not accepted when the fork came:
     /// made passive when this process joins, so accepts come here instead of to it.
     pub stop: Option<u64>,
@@ -226,6 +243,8 @@ pub struct Sock {
     pub wrk: usize,
     /// TCP or UDP.
     pub proto: Proto,
+    /// An AF_INET6 socket: addresses go in and out as `sockaddr_in6`.
+    pub v6: bool,
     /// Descriptors that name it (dup makes more).
     pub refs: u32,
     /// O_NONBLOCK (shared by its descriptors, as the open file description's flag).
@@ -233,9 +252,9 @@ pub struct Sock {
     /// Its state.
     pub st: St,
     /// The address given to bind.
-    pub bound: Option<SocketAddrV4>,
+    pub bound: Option<SocketAddr>,
     /// The address the node listens on (port chosen for bind to port 0).
-    pub listen_ep: Option<SocketAddrV4>,
+    pub listen_ep: Option<SocketAddr>,
     /// Pending error for SO_ERROR.
     pub err: Errno,
     /// Bumped by every event about it (edge-triggered epoll reports a change of it).
@@ -264,6 +283,7 @@ impl Sock {
         Sock {
             wrk,
             proto,
+            v6: false,
             refs: 1,
             nonblock,
             st,
@@ -372,7 +392,7 @@ pub struct State {
     pub by_listener: HashMap<(usize, u64), u64>,
     /// UDP listeners whose socket connected to one peer, by (worker, bound address): a new
     /// socket bound there takes them over (iperf3's UDP server does this).
-    pub orphans: HashMap<(usize, SocketAddrV4), ListenerId>,
+    pub orphans: HashMap<(usize, SocketAddr), ListenerId>,
     /// Epoll sets with node sockets, by epoll descriptor.
     pub epolls: HashMap<RawFd, EpollSet>,
     /// Where each socket is registered: (epoll descriptor, descriptor), by socket id.
@@ -445,8 +465,10 @@ impl State {
         self.fds.insert(fd, id);
         ANY.store(true, Ordering::Relaxed);
         let udp = self.socks.get(&id).is_some_and(|s| s.proto == Proto::Udp);
-        // Ids beyond 2^63 never happen (one per socket); such a one would only miss the fast path.
-        fd_sock_set(fd, id.checked_shl(1).filter(|v| v >> 1 == id).map_or(1, |v| v | u64::from(udp)));
+        let v6 = self.socks.get(&id).is_some_and(|s| s.v6);
+        let bits = u64::from(udp) | u64::from(v6) << 1;
+        // Ids beyond 2^62 never happen (one per socket); such a one would only miss the fast path.
+        fd_sock_set(fd, id.checked_shl(2).filter(|v| v >> 2 == id).map_or(1 | bits, |v| v | bits));
     }
 
     /// Puts socket `id` in its worker's fast table, or takes it out, as its state says.
@@ -866,6 +888,6 @@ pub mod smallvec_lite {
 }
 
 /// The local address a socket reports for `getsockname`.
-pub fn any_addr() -> SocketAddrV4 {
-    SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)
+pub fn any_addr() -> SocketAddr {
+    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))
 }

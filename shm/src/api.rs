@@ -33,8 +33,9 @@ use crate::wire::{
 
 /// First four bytes of every message: `dpAp`.
 pub const MAGIC: u32 = u32::from_le_bytes(*b"dpAp");
-/// The protocol version this crate speaks.
-pub const VERSION: u16 = 1;
+/// The protocol version this crate speaks (2: queue messages and datagram
+/// headers carry family-neutral addresses; a version-1 client is refused).
+pub const VERSION: u16 = 2;
 /// Bytes in a header.
 pub const HEADER_LEN: usize = 24;
 /// Largest body of any message (a certificate and key fit).
@@ -141,7 +142,7 @@ impl Kind {
 impl From<WireError> for ErrorCode {
     fn from(e: WireError) -> Self {
         match e {
-            WireError::Truncated { .. } | WireError::BadField(_) => ErrorCode::BadMessage,
+            WireError::Truncated { .. } | WireError::BadField(_) | WireError::BadFamily(_) => ErrorCode::BadMessage,
             WireError::BadMagic(_) => ErrorCode::BadMagic,
             WireError::BadVersion(_) => ErrorCode::BadVersion,
             WireError::TooLarge(_) => ErrorCode::TooLarge,
@@ -815,7 +816,7 @@ mod test {
         let mut out = Vec::new();
         Message::request(Kind::DetachRequest, 0x1122_3344_5566_7788, Body::Detach { app: 1 }).emit(&mut out);
         assert_eq!(&out[0..4], b"dpAp");
-        assert_eq!(&out[4..6], &[1, 0], "version 1");
+        assert_eq!(&out[4..6], &[2, 0], "version 2");
         assert_eq!(&out[6..8], &[2, 0], "kind 0x002");
         assert_eq!(&out[8..12], &[8, 0, 0, 0], "body length");
         assert_eq!(&out[12..16], &[0; 4], "code");
@@ -833,8 +834,10 @@ mod test {
         b[0] = b'x';
         assert!(matches!(Message::parse(&b), Err(WireError::BadMagic(_))));
         let mut b = ok.clone();
-        b[4] = 2;
-        assert_eq!(Message::parse(&b), Err(WireError::BadVersion(2)));
+        b[4] = 1;
+        // A version-1 client (IPv4-only queue messages) is refused, by name.
+        assert_eq!(Message::parse(&b), Err(WireError::BadVersion(1)));
+        assert!(WireError::BadVersion(1).to_string().contains("this side speaks 2"));
         let mut b = ok.clone();
         b[8..12].copy_from_slice(&(MAX_BODY as u32 + 1).to_le_bytes());
         assert_eq!(Message::parse(&b), Err(WireError::TooLarge(MAX_BODY as u32 + 1)));

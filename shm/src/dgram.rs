@@ -5,62 +5,76 @@
 //! The node and external applications both read and write this framing, so
 //! it lives here with the fifo rather than in the session layer.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use crate::fifo::{FifoConsumer, FifoProducer};
+use crate::wire::{encode_addr, family};
 
 /// The header in front of every datagram in a datagram session's fifos.
 ///
-/// Layout (16 bytes, little endian, as the app's client library reads it):
-/// payload length (u32), remote IPv4 (4 bytes, network order), remote port
-/// (u16), local port (u16), local IPv4 (4 bytes, network order).
+/// Layout (44 bytes, little endian, as the app's client library reads it):
+///
+/// ```text
+/// 0..4 payload length (u32) | 4..6 remote port | 6..8 local port
+/// 8 remote family | 9 local family (4 IPv4, 6 IPv6) | 10..12 zero
+/// 12..28 remote address | 28..44 local address
+/// ```
+///
+/// Addresses are 16 bytes in network order, an IPv4 one in the first 4
+/// (the rest zero), as in the queue messages ([`crate::wire::family`]).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct DgramHeader {
     /// Payload bytes that follow.
     pub len: u32,
     /// Remote endpoint (source for rx, destination for tx).
-    pub remote: SocketAddrV4,
+    pub remote: SocketAddr,
     /// Local endpoint.
-    pub local: SocketAddrV4,
+    pub local: SocketAddr,
 }
 
 impl DgramHeader {
     /// Encoded size.
-    pub const SIZE: usize = 16;
+    pub const SIZE: usize = 44;
 
     /// The header for a datagram of `len` bytes between these endpoints.
-    /// The framing carries IPv4 addresses only: for an IPv6 session the
-    /// address fields are `0.0.0.0` (the ports are kept). The node sends
-    /// a datagram to its session's peer whatever the header says, so only
-    /// an app reading the addresses out of the framing misses them; the
-    /// session's endpoints name them.
     pub fn new(len: u32, remote: SocketAddr, local: SocketAddr) -> DgramHeader {
-        let v4 = |a: SocketAddr| match a.ip() {
-            IpAddr::V4(ip) => SocketAddrV4::new(ip, a.port()),
-            IpAddr::V6(_) => SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, a.port()),
-        };
-        DgramHeader { len, remote: v4(remote), local: v4(local) }
+        DgramHeader { len, remote, local }
     }
 
-    /// Encodes into 16 bytes.
+    /// Encodes into [`Self::SIZE`] bytes.
     pub fn encode(&self) -> [u8; Self::SIZE] {
         let mut b = [0u8; Self::SIZE];
+        let (rf, ra) = encode_addr(self.remote.ip());
+        let (lf, la) = encode_addr(self.local.ip());
         b[0..4].copy_from_slice(&self.len.to_le_bytes());
-        b[4..8].copy_from_slice(&self.remote.ip().octets());
-        b[8..10].copy_from_slice(&self.remote.port().to_le_bytes());
-        b[10..12].copy_from_slice(&self.local.port().to_le_bytes());
-        b[12..16].copy_from_slice(&self.local.ip().octets());
+        b[4..6].copy_from_slice(&self.remote.port().to_le_bytes());
+        b[6..8].copy_from_slice(&self.local.port().to_le_bytes());
+        b[8] = rf;
+        b[9] = lf;
+        b[12..28].copy_from_slice(&ra);
+        b[28..44].copy_from_slice(&la);
         b
     }
 
-    /// Decodes 16 bytes.
+    /// Decodes [`Self::SIZE`] bytes. Never fails: a family byte other than
+    /// IPv6's reads as IPv4 (the first 4 address bytes). The node reads only
+    /// the length of what an app writes (it sends to its session's peer), so
+    /// a wrong address in an app's header harms nobody but the app.
     pub fn decode(b: &[u8; Self::SIZE]) -> DgramHeader {
-        let ip = |o: usize| Ipv4Addr::new(b[o], b[o + 1], b[o + 2], b[o + 3]);
+        let addr = |fam: u8, o: usize| -> IpAddr {
+            let mut a = [0u8; 16];
+            a.copy_from_slice(&b[o..o + 16]);
+            if fam == family::IP6 {
+                IpAddr::V6(Ipv6Addr::from(a))
+            } else {
+                IpAddr::V4(Ipv4Addr::new(a[0], a[1], a[2], a[3]))
+            }
+        };
         let u16_at = |o: usize| u16::from_le_bytes([b[o], b[o + 1]]);
         DgramHeader {
             len: u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
-            remote: SocketAddrV4::new(ip(4), u16_at(8)),
-            local: SocketAddrV4::new(ip(12), u16_at(10)),
+            remote: SocketAddr::new(addr(b[8], 12), u16_at(4)),
+            local: SocketAddr::new(addr(b[9], 28), u16_at(6)),
         }
     }
 }
@@ -138,8 +152,17 @@ mod test {
         };
         let b = h.encode();
         assert_eq!(&b[0..4], &1234u32.to_le_bytes());
-        assert_eq!(&b[4..8], &[198, 18, 0, 1]);
+        assert_eq!(&b[4..6], &5353u16.to_le_bytes());
+        assert_eq!((b[8], b[9]), (family::IP4, family::IP4));
+        assert_eq!(&b[12..16], &[198, 18, 0, 1]);
         assert_eq!(DgramHeader::decode(&b), h);
+        let h6 =
+            DgramHeader::new(9000, "[fd00:198:18::1]:5353".parse().unwrap(), "[fd00:198:18::2]:7".parse().unwrap());
+        let b = h6.encode();
+        assert_eq!((b[8], b[9]), (family::IP6, family::IP6));
+        assert_eq!(&b[12..14], &[0xfd, 0x00]);
+        assert_eq!(b[43], 2, "last byte of the local address");
+        assert_eq!(DgramHeader::decode(&b), h6);
     }
 
     #[test]

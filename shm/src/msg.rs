@@ -5,8 +5,10 @@
 //! segment: the data-plane worker sends [`Event`]s on one (node → app) and
 //! reads [`Request`]s from the other (app → node), so each queue has one
 //! producer and one consumer. A message is one queue slot: the slot header
-//! carries the kind, the payload is laid out as below (little endian; IPv4
-//! addresses in network order). Slots are [`SLOT_SIZE`] bytes, so every
+//! carries the kind, the payload is laid out as below (little endian). Every
+//! address is a family byte ([`crate::wire::family`]: 4 IPv4, 6 IPv6) and a
+//! 16-byte field in network order (an IPv4 address in its first 4 bytes, the
+//! rest zero); [`crate::wire::decode_addr`] refuses any other family. Slots are [`SLOT_SIZE`] bytes, so every
 //! payload fits in [`MAX_PAYLOAD`].
 //!
 //! Sessions are named by their 64-bit handle (data-plane worker in the high
@@ -23,11 +25,11 @@
 //! checks every handle, generation, length and offset against its own state,
 //! because an application can write anything into its queues.
 
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 use crate::types::{Cc, Endpoint, Proto, SessionHandle, TransportOptions, TransportProto};
 use crate::wire::{
-    check_len, get_endpoint, get_i32, get_ip, get_u16, get_u32, get_u64, get_u8, put_endpoint, put_i32, put_ip,
+    check_len, get_addr, get_endpoint, get_i32, get_u16, get_u32, get_u64, get_u8, put_addr, put_endpoint, put_i32,
     put_u16, put_u32, put_u64, put_u8, WireError,
 };
 
@@ -58,10 +60,10 @@ pub struct SessionInfo {
     pub generation: u32,
     /// Transport.
     pub transport: TransportProto,
-    /// Local endpoint.
-    pub local: SocketAddrV4,
-    /// Remote endpoint.
-    pub remote: SocketAddrV4,
+    /// Local endpoint (either family).
+    pub local: SocketAddr,
+    /// Remote endpoint (the local one's family).
+    pub remote: SocketAddr,
     /// Node → app fifo (the app reads).
     pub rx: FifoLoc,
     /// App → node fifo (the app writes).
@@ -237,41 +239,44 @@ mod field {
         pub const LEN: usize = 16;
     }
 
-    /// Session info block (72 bytes), at an offset in accepted/connected.
+    /// Session info block (96 bytes), at an offset in accepted/connected.
     pub mod info {
         use crate::wire::Field;
         pub const SESSION: Field = 0..8;
         pub const GENERATION: Field = 8..12;
         pub const TRANSPORT: usize = 12;
-        pub const LOCAL_IP: Field = 16..20;
-        pub const LOCAL_PORT: Field = 20..22;
-        pub const REMOTE_PORT: Field = 22..24;
-        pub const REMOTE_IP: Field = 24..28;
-        pub const RX_SIZE: Field = 28..32;
-        pub const RX_SEGMENT: Field = 32..40;
-        pub const RX_OFFSET: Field = 40..48;
-        pub const TX_SEGMENT: Field = 48..56;
-        pub const TX_OFFSET: Field = 56..64;
-        pub const TX_SIZE: Field = 64..68;
-        pub const LEN: usize = 72;
+        pub const LOCAL_FAMILY: usize = 13;
+        pub const REMOTE_FAMILY: usize = 14;
+        pub const LOCAL_IP: Field = 16..32;
+        pub const LOCAL_PORT: Field = 32..34;
+        pub const REMOTE_PORT: Field = 34..36;
+        pub const REMOTE_IP: Field = 36..52;
+        pub const RX_SIZE: Field = 52..56;
+        pub const RX_SEGMENT: Field = 56..64;
+        pub const RX_OFFSET: Field = 64..72;
+        pub const TX_SEGMENT: Field = 72..80;
+        pub const TX_OFFSET: Field = 80..88;
+        pub const TX_SIZE: Field = 88..92;
+        pub const LEN: usize = 96;
     }
 
     pub const ACCEPTED_LISTENER: Field = 0..8;
     pub const ACCEPTED_INFO: usize = 8;
-    pub const ACCEPTED_LEN: usize = 80;
+    pub const ACCEPTED_LEN: usize = 104;
 
     pub const CONNECTED_OPAQUE: Field = 0..8;
     pub const CONNECTED_CODE: Field = 8..12;
     pub const CONNECTED_INFO: usize = 16;
-    pub const CONNECTED_LEN: usize = 88;
+    pub const CONNECTED_LEN: usize = 112;
 
     pub const BOUND_CONTEXT: Field = 0..8;
     pub const BOUND_CODE: Field = 8..12;
     pub const BOUND_LISTENER: Field = 16..24;
-    pub const BOUND_IP: Field = 24..28;
-    pub const BOUND_PORT: Field = 28..30;
-    pub const BOUND_L4: usize = 30;
-    pub const BOUND_LEN: usize = 32;
+    pub const BOUND_IP: Field = 24..40;
+    pub const BOUND_PORT: Field = 40..42;
+    pub const BOUND_L4: usize = 42;
+    pub const BOUND_FAMILY: usize = 43;
+    pub const BOUND_LEN: usize = 48;
 
     pub const UNLISTENED_CONTEXT: Field = 0..8;
     pub const UNLISTENED_CODE: Field = 8..12;
@@ -279,10 +284,11 @@ mod field {
     pub const UNLISTENED_LEN: usize = 24;
 
     pub const LISTEN_CONTEXT: Field = 0..8;
-    pub const LISTEN_IP: Field = 8..12;
-    pub const LISTEN_PORT: Field = 12..14;
-    pub const LISTEN_L4: usize = 14;
-    pub const LISTEN_LEN: usize = 16;
+    pub const LISTEN_IP: Field = 8..24;
+    pub const LISTEN_PORT: Field = 24..26;
+    pub const LISTEN_L4: usize = 26;
+    pub const LISTEN_FAMILY: usize = 27;
+    pub const LISTEN_LEN: usize = 32;
 
     pub const UNLISTEN_CONTEXT: Field = 0..8;
     pub const UNLISTEN_LISTENER: Field = 8..16;
@@ -290,13 +296,14 @@ mod field {
 
     pub const CONNECT_OPAQUE: Field = 0..8;
     pub const CONNECT_PARENT: Field = 8..16;
-    pub const CONNECT_IP: Field = 16..20;
-    pub const CONNECT_PORT: Field = 20..22;
-    pub const CONNECT_L4: usize = 22;
-    pub const CONNECT_CC: usize = 23;
-    pub const CONNECT_MSS: Field = 24..26;
-    pub const CONNECT_FLAGS: usize = 26;
-    pub const CONNECT_LEN: usize = 32;
+    pub const CONNECT_IP: Field = 16..32;
+    pub const CONNECT_PORT: Field = 32..34;
+    pub const CONNECT_L4: usize = 34;
+    pub const CONNECT_CC: usize = 35;
+    pub const CONNECT_MSS: Field = 36..38;
+    pub const CONNECT_FLAGS: usize = 38;
+    pub const CONNECT_FAMILY: usize = 39;
+    pub const CONNECT_LEN: usize = 40;
 }
 
 /// Connect flag: disable Nagle.
@@ -340,14 +347,14 @@ fn parse_info(b: &[u8]) -> Result<SessionInfo, WireError> {
     use field::info as f;
     check_len(b, f::LEN)?;
     let transport = TransportProto::from_u8(get_u8(b, f::TRANSPORT)).ok_or(WireError::BadField("transport"))?;
-    zero(&b[f::TRANSPORT + 1..f::LOCAL_IP.start], "reserved")?;
+    zero(&b[f::REMOTE_FAMILY + 1..f::LOCAL_IP.start], "reserved")?;
     zero(&b[f::TX_SIZE.end..f::LEN], "reserved")?;
     Ok(SessionInfo {
         session: get_u64(b, f::SESSION),
         generation: get_u32(b, f::GENERATION),
         transport,
-        local: get_endpoint(b, f::LOCAL_IP, f::LOCAL_PORT),
-        remote: get_endpoint(b, f::REMOTE_IP, f::REMOTE_PORT),
+        local: get_endpoint(b, f::LOCAL_FAMILY, f::LOCAL_IP, f::LOCAL_PORT)?,
+        remote: get_endpoint(b, f::REMOTE_FAMILY, f::REMOTE_IP, f::REMOTE_PORT)?,
         rx: FifoLoc {
             segment: get_u64(b, f::RX_SEGMENT),
             offset: get_u64(b, f::RX_OFFSET),
@@ -367,30 +374,14 @@ fn emit_info(b: &mut [u8], i: &SessionInfo) {
     put_u64(b, f::SESSION, i.session);
     put_u32(b, f::GENERATION, i.generation);
     put_u8(b, f::TRANSPORT, i.transport as u8);
-    put_endpoint(b, f::LOCAL_IP, f::LOCAL_PORT, i.local);
-    put_endpoint(b, f::REMOTE_IP, f::REMOTE_PORT, i.remote);
+    put_endpoint(b, f::LOCAL_FAMILY, f::LOCAL_IP, f::LOCAL_PORT, i.local);
+    put_endpoint(b, f::REMOTE_FAMILY, f::REMOTE_IP, f::REMOTE_PORT, i.remote);
     put_u32(b, f::RX_SIZE, i.rx.size);
     put_u64(b, f::RX_SEGMENT, i.rx.segment);
     put_u64(b, f::RX_OFFSET, i.rx.offset);
     put_u64(b, f::TX_SEGMENT, i.tx.segment);
     put_u64(b, f::TX_OFFSET, i.tx.offset);
     put_u32(b, f::TX_SIZE, i.tx.size);
-}
-
-/// The one place that decides which address families queue messages
-/// carry: IPv4 only for now (every address field is 4 bytes). Requests and
-/// events naming an IPv6 endpoint are refused here, before they are
-/// encoded; [`Request::emit`] and [`Event::emit`] assume the check passed.
-pub fn check_family(ep: &Endpoint) -> Result<(), WireError> {
-    match ep.ip4() {
-        Some(_) => Ok(()),
-        None => Err(WireError::BadField("family (IPv6 endpoints do not travel in queue messages yet)")),
-    }
-}
-
-/// The 4-byte address field of `ep` ([`check_family`] refused any other).
-fn wire_ip4(ep: &Endpoint) -> std::net::Ipv4Addr {
-    ep.ip4().unwrap_or(std::net::Ipv4Addr::UNSPECIFIED)
 }
 
 impl Event {
@@ -439,7 +430,7 @@ impl Event {
                 match result {
                     Ok((listener, ep)) => {
                         put_u64(b, field::BOUND_LISTENER, *listener);
-                        put_ip(b, field::BOUND_IP, wire_ip4(ep));
+                        put_addr(b, field::BOUND_FAMILY, field::BOUND_IP, ep.ip);
                         put_u16(b, field::BOUND_PORT, ep.port);
                         put_u8(b, field::BOUND_L4, ep.proto as u8);
                     }
@@ -495,14 +486,15 @@ impl Event {
             BOUND => {
                 exact(b, field::BOUND_LEN)?;
                 zero(&b[12..16], "reserved")?;
-                zero(&b[31..32], "reserved")?;
+                zero(&b[field::BOUND_FAMILY + 1..], "reserved")?;
                 let code = get_i32(b, field::BOUND_CODE);
                 let result = if code == 0 {
                     let proto = Proto::from_u8(get_u8(b, field::BOUND_L4)).ok_or(WireError::BadField("l4"))?;
-                    let ep = Endpoint::v4(proto, get_ip(b, field::BOUND_IP), get_u16(b, field::BOUND_PORT));
+                    let ip = get_addr(b, field::BOUND_FAMILY, field::BOUND_IP)?;
+                    let ep = Endpoint { proto, ip, port: get_u16(b, field::BOUND_PORT) };
                     Ok((get_u64(b, field::BOUND_LISTENER), ep))
                 } else {
-                    zero(&b[16..31], "listener")?;
+                    zero(&b[field::BOUND_LISTENER.start..=field::BOUND_FAMILY], "listener")?;
                     Err(code)
                 };
                 Event::Bound { context: get_u64(b, field::BOUND_CONTEXT), result }
@@ -522,15 +514,6 @@ impl Event {
 }
 
 impl Request {
-    /// Whether this request can be encoded (see [`check_family`]).
-    pub fn check(&self) -> Result<(), WireError> {
-        match self {
-            Request::Listen { ep, .. } => check_family(ep),
-            Request::Connect { remote, .. } => check_family(remote),
-            _ => Ok(()),
-        }
-    }
-
     /// The slot kind of this request.
     pub fn kind(&self) -> u16 {
         use request_kind::*;
@@ -553,7 +536,7 @@ impl Request {
             Request::Listen { context, ep } => {
                 b[..field::LISTEN_LEN].fill(0);
                 put_u64(b, field::LISTEN_CONTEXT, *context);
-                put_ip(b, field::LISTEN_IP, wire_ip4(ep));
+                put_addr(b, field::LISTEN_FAMILY, field::LISTEN_IP, ep.ip);
                 put_u16(b, field::LISTEN_PORT, ep.port);
                 put_u8(b, field::LISTEN_L4, ep.proto as u8);
                 field::LISTEN_LEN
@@ -567,7 +550,7 @@ impl Request {
                 b[..field::CONNECT_LEN].fill(0);
                 put_u64(b, field::CONNECT_OPAQUE, *opaque);
                 put_u64(b, field::CONNECT_PARENT, *parent);
-                put_ip(b, field::CONNECT_IP, wire_ip4(remote));
+                put_addr(b, field::CONNECT_FAMILY, field::CONNECT_IP, remote.ip);
                 put_u16(b, field::CONNECT_PORT, remote.port);
                 put_u8(b, field::CONNECT_L4, remote.proto as u8);
                 put_u8(b, field::CONNECT_CC, options.cc as u8);
@@ -593,11 +576,12 @@ impl Request {
         Ok(match kind {
             LISTEN => {
                 exact(b, field::LISTEN_LEN)?;
-                zero(&b[field::LISTEN_L4 + 1..], "reserved")?;
+                zero(&b[field::LISTEN_FAMILY + 1..], "reserved")?;
                 let proto = Proto::from_u8(get_u8(b, field::LISTEN_L4)).ok_or(WireError::BadField("l4"))?;
+                let ip = get_addr(b, field::LISTEN_FAMILY, field::LISTEN_IP)?;
                 Request::Listen {
                     context: get_u64(b, field::LISTEN_CONTEXT),
-                    ep: Endpoint::v4(proto, get_ip(b, field::LISTEN_IP), get_u16(b, field::LISTEN_PORT)),
+                    ep: Endpoint { proto, ip, port: get_u16(b, field::LISTEN_PORT) },
                 }
             }
             UNLISTEN => {
@@ -609,7 +593,7 @@ impl Request {
             }
             CONNECT => {
                 exact(b, field::CONNECT_LEN)?;
-                zero(&b[field::CONNECT_FLAGS + 1..], "reserved")?;
+                zero(&b[field::CONNECT_FAMILY + 1..], "reserved")?;
                 let proto = Proto::from_u8(get_u8(b, field::CONNECT_L4)).ok_or(WireError::BadField("l4"))?;
                 let cc = Cc::from_u8(get_u8(b, field::CONNECT_CC)).ok_or(WireError::BadField("cc"))?;
                 let flags = get_u8(b, field::CONNECT_FLAGS);
@@ -617,10 +601,11 @@ impl Request {
                     return Err(WireError::BadField("flags"));
                 }
                 let mss = get_u16(b, field::CONNECT_MSS);
+                let ip = get_addr(b, field::CONNECT_FAMILY, field::CONNECT_IP)?;
                 Request::Connect {
                     opaque: get_u64(b, field::CONNECT_OPAQUE),
                     parent: get_u64(b, field::CONNECT_PARENT),
-                    remote: Endpoint::v4(proto, get_ip(b, field::CONNECT_IP), get_u16(b, field::CONNECT_PORT)),
+                    remote: Endpoint { proto, ip, port: get_u16(b, field::CONNECT_PORT) },
                     options: TransportOptions {
                         mss: (mss != 0).then_some(mss),
                         cc,
@@ -660,8 +645,9 @@ impl Request {
 #[cfg(test)]
 mod test {
     use super::*;
+    use crate::wire::family;
     use proptest::prelude::*;
-    use std::net::Ipv4Addr;
+    use std::net::{Ipv4Addr, Ipv6Addr};
 
     fn info() -> SessionInfo {
         SessionInfo {
@@ -672,6 +658,15 @@ mod test {
             remote: "198.18.0.1:40000".parse().unwrap(),
             rx: FifoLoc { segment: 9, offset: 4096, size: 65536 },
             tx: FifoLoc { segment: 9, offset: 70272, size: 32768 },
+        }
+    }
+
+    fn info6() -> SessionInfo {
+        SessionInfo {
+            transport: TransportProto::Udp,
+            local: "[fd00:198:18::2]:7".parse().unwrap(),
+            remote: "[fe80::1]:40000".parse().unwrap(),
+            ..info()
         }
     }
 
@@ -692,11 +687,15 @@ mod test {
             Event::Bound { context: 1, result: Ok((77, ep)) },
             Event::Bound { context: 2, result: Err(-106) },
             Event::Unlistened { context: 3, listener: 77, code: 0 },
+            Event::Accepted { listener: 2, info: info6() },
+            Event::Connected { opaque: 44, result: Ok(info6()) },
+            Event::Bound { context: 4, result: Ok((78, Endpoint::v6(Proto::Tcp, Ipv6Addr::UNSPECIFIED, 80))) },
         ]
     }
 
     fn requests() -> Vec<Request> {
         let ep = Endpoint::v4(Proto::Tcp, Ipv4Addr::new(198, 18, 0, 1), 80);
+        let ep6 = Endpoint::v6(Proto::Tcp, "fd00:198:18::1".parse().unwrap(), 80);
         let options = TransportOptions { mss: Some(1200), cc: Cc::Cubic, no_delay: true, keepalive: false };
         vec![
             Request::Listen { context: 1, ep },
@@ -711,6 +710,8 @@ mod test {
             Request::Tx { session: sref(), want_tx_space: false },
             Request::RxRead(sref()),
             Request::Shutdown(sref()),
+            Request::Listen { context: 5, ep: Endpoint::v6(Proto::Udp, Ipv6Addr::UNSPECIFIED, 7) },
+            Request::Connect { opaque: 6, parent: NO_HANDLE, remote: ep6, options },
         ]
     }
 
@@ -740,17 +741,52 @@ mod test {
     fn layout_is_as_documented() {
         let mut b = [0u8; MAX_PAYLOAD];
         let n = Event::Accepted { listener: 1, info: info() }.emit(&mut b);
-        assert_eq!(n, 80);
+        assert_eq!(n, 104);
         assert_eq!(&b[0..8], &1u64.to_le_bytes());
         assert_eq!(&b[8..16], &((1u64 << 32) | 7).to_le_bytes());
         assert_eq!(b[20], 3, "ct-tcp");
-        assert_eq!(&b[24..28], &[198, 18, 0, 2], "local address in network order");
-        assert_eq!(&b[28..30], &7u16.to_le_bytes());
+        assert_eq!((b[21], b[22]), (family::IP4, family::IP4));
+        assert_eq!(&b[24..40], &[198, 18, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], "local address in network order");
+        assert_eq!(&b[40..42], &7u16.to_le_bytes());
+        assert_eq!(&b[60..64], &65536u32.to_le_bytes(), "rx size");
+        assert_eq!(&b[96..100], &32768u32.to_le_bytes(), "tx size");
+        let n = Event::Connected { opaque: 1, result: Ok(info6()) }.emit(&mut b);
+        assert!(n == 112 && n <= MAX_PAYLOAD);
+        assert_eq!((b[16 + 13], b[16 + 14]), (family::IP6, family::IP6));
+        assert_eq!(&b[16 + 36..16 + 38], &[0xfe, 0x80], "remote address in network order");
+        let n = Request::Connect {
+            opaque: 1,
+            parent: NO_HANDLE,
+            remote: Endpoint::v6(Proto::Tcp, "fd00::1".parse().unwrap(), 80),
+            options: TransportOptions::default(),
+        }
+        .emit(&mut b);
+        assert_eq!((n, b[39], &b[16..18], b[34]), (40, family::IP6, &[0xfd, 0][..], 6));
         let n = Request::Tx { session: sref(), want_tx_space: true }.emit(&mut b);
         assert_eq!((n, &b[12..16]), (16, &[1u8, 0, 0, 0][..]));
         assert_eq!(Endpoint::parse_uri("udp://0.0.0.0/7"), Some(Endpoint::v4(Proto::Udp, Ipv4Addr::UNSPECIFIED, 7)));
         assert_eq!(Endpoint::parse_uri("tcp://1.2.3.4:80").unwrap().to_string(), "tcp://1.2.3.4/80");
         assert_eq!(Endpoint::parse_uri("sctp://1.2.3.4/80"), None);
+    }
+
+    #[test]
+    fn bad_families_are_refused_by_name() {
+        let mut b = [0u8; MAX_PAYLOAD];
+        let r = Request::Listen { context: 1, ep: Endpoint::v6(Proto::Tcp, Ipv6Addr::LOCALHOST, 80) };
+        let n = r.emit(&mut b);
+        for bad in [0u8, 2, 10, 41, 255] {
+            b[27] = bad;
+            assert_eq!(Request::parse(r.kind(), &b[..n]), Err(WireError::BadFamily(bad)));
+        }
+        let e = Event::Accepted { listener: 1, info: info6() };
+        let n = e.emit(&mut b);
+        b[8 + 14] = 10;
+        assert_eq!(Event::parse(e.kind(), &b[..n]), Err(WireError::BadFamily(10)));
+        // An IPv4 address with bytes after its four is not an address.
+        let e = Event::Accepted { listener: 1, info: info() };
+        let n = e.emit(&mut b);
+        b[8 + 16 + 4] = 1;
+        assert!(matches!(Event::parse(e.kind(), &b[..n]), Err(WireError::BadField(_))));
     }
 
     proptest! {
@@ -770,13 +806,14 @@ mod test {
 
         /// Valid messages with one byte flipped: never a panic.
         #[test]
-        fn flipped_bytes(which in 0usize..22, at in 0usize..MAX_PAYLOAD, bit in 0u8..8) {
+        fn flipped_bytes(which in 0usize..27, at in 0usize..MAX_PAYLOAD, bit in 0u8..8) {
             let mut b = [0u8; MAX_PAYLOAD];
-            let (kind, n) = if which < 10 {
+            let ne = events().len();
+            let (kind, n) = if which < ne {
                 let e = events()[which];
                 (e.kind(), e.emit(&mut b))
             } else {
-                let r = requests()[which - 10];
+                let r = requests()[(which - ne) % requests().len()];
                 (r.kind(), r.emit(&mut b))
             };
             b[at % n] ^= 1 << bit;

@@ -6,7 +6,7 @@
 //! its `parse`, and then reads fields through these helpers, which cannot
 //! fail on a buffer that passed the check. Nothing here allocates.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::ops::Range;
 
 use thiserror::Error;
@@ -37,6 +37,9 @@ pub enum WireError {
     /// No message has this kind.
     #[error("unknown message kind {0}")]
     UnknownKind(u16),
+    /// An address's family byte is neither [`family::IP4`] nor [`family::IP6`].
+    #[error("address family {0} not supported (4: IPv4, 6: IPv6)")]
+    BadFamily(u8),
     /// A field holds a value outside its domain (names the field).
     #[error("bad value in field {0}")]
     BadField(&'static str),
@@ -76,11 +79,6 @@ pub(crate) fn get_u64(b: &[u8], f: Field) -> u64 {
     u64::from_le_bytes(array(b, f))
 }
 
-/// An IPv4 address, stored in network order (as on the wire).
-pub(crate) fn get_ip(b: &[u8], f: Field) -> Ipv4Addr {
-    Ipv4Addr::from(array::<4>(b, f))
-}
-
 pub(crate) fn put_u8(b: &mut [u8], at: usize, v: u8) {
     b[at] = v;
 }
@@ -101,17 +99,59 @@ pub(crate) fn put_u64(b: &mut [u8], f: Field, v: u64) {
     b[f].copy_from_slice(&v.to_le_bytes());
 }
 
-pub(crate) fn put_ip(b: &mut [u8], f: Field, ip: Ipv4Addr) {
-    b[f].copy_from_slice(&ip.octets());
+/// The family byte in front of every address the messages carry.
+pub mod family {
+    /// IPv4: the address field's first 4 bytes (network order), the other 12 zero.
+    pub const IP4: u8 = 4;
+    /// IPv6: all 16 bytes of the address field (network order).
+    pub const IP6: u8 = 6;
 }
 
-/// An IPv4 endpoint as (address field, port field).
-pub(crate) fn get_endpoint(b: &[u8], ip: Field, port: Field) -> SocketAddrV4 {
-    SocketAddrV4::new(get_ip(b, ip), get_u16(b, port))
+/// Bytes of an address field (either family).
+pub const ADDR_LEN: usize = 16;
+
+/// The family byte and 16-byte field of `ip`.
+pub fn encode_addr(ip: IpAddr) -> (u8, [u8; ADDR_LEN]) {
+    match ip {
+        IpAddr::V4(a) => {
+            let mut b = [0u8; ADDR_LEN];
+            b[..4].copy_from_slice(&a.octets());
+            (family::IP4, b)
+        }
+        IpAddr::V6(a) => (family::IP6, a.octets()),
+    }
 }
 
-pub(crate) fn put_endpoint(b: &mut [u8], ip: Field, port: Field, ep: SocketAddrV4) {
-    put_ip(b, ip, *ep.ip());
+/// The address a family byte and 16-byte field name: the one place that
+/// decides which families the wire formats carry. An unknown family, or an
+/// IPv4 field with anything but zeros after its 4 bytes, is refused.
+pub fn decode_addr(fam: u8, b: &[u8; ADDR_LEN]) -> Result<IpAddr, WireError> {
+    match fam {
+        family::IP4 if b[4..].iter().all(|&x| x == 0) => Ok(IpAddr::V4(Ipv4Addr::new(b[0], b[1], b[2], b[3]))),
+        family::IP4 => Err(WireError::BadField("address (IPv4 padding not zero)")),
+        family::IP6 => Ok(IpAddr::V6(Ipv6Addr::from(*b))),
+        other => Err(WireError::BadFamily(other)),
+    }
+}
+
+/// An address as (family byte, 16-byte field).
+pub(crate) fn get_addr(b: &[u8], fam: usize, ip: Field) -> Result<IpAddr, WireError> {
+    decode_addr(get_u8(b, fam), &array(b, ip))
+}
+
+pub(crate) fn put_addr(b: &mut [u8], fam: usize, ip: Field, a: IpAddr) {
+    let (f, bytes) = encode_addr(a);
+    put_u8(b, fam, f);
+    b[ip].copy_from_slice(&bytes);
+}
+
+/// An endpoint as (family byte, address field, port field).
+pub(crate) fn get_endpoint(b: &[u8], fam: usize, ip: Field, port: Field) -> Result<SocketAddr, WireError> {
+    Ok(SocketAddr::new(get_addr(b, fam, ip)?, get_u16(b, port)))
+}
+
+pub(crate) fn put_endpoint(b: &mut [u8], fam: usize, ip: Field, port: Field, ep: SocketAddr) {
+    put_addr(b, fam, ip, ep.ip());
     put_u16(b, port, ep.port());
 }
 
@@ -121,15 +161,33 @@ mod test {
 
     #[test]
     fn little_endian_and_network_order_ip() {
-        let mut b = [0u8; 16];
+        let mut b = [0u8; 40];
         put_u32(&mut b, 0..4, 0x0403_0201);
-        put_ip(&mut b, 4..8, Ipv4Addr::new(198, 18, 0, 1));
-        put_u16(&mut b, 8..10, 7);
-        put_i32(&mut b, 12..16, -103);
-        assert_eq!(&b[..10], &[1, 2, 3, 4, 198, 18, 0, 1, 7, 0]);
-        assert_eq!(get_endpoint(&b, 4..8, 8..10), "198.18.0.1:7".parse().unwrap());
-        assert_eq!(get_i32(&b, 12..16), -103);
-        assert_eq!(check_len(&b, 17), Err(WireError::Truncated { got: 16, need: 17 }));
-        assert_eq!(check_len(&b, 16), Ok(()));
+        put_endpoint(&mut b, 4, 5..21, 21..23, "198.18.0.1:7".parse().unwrap());
+        put_i32(&mut b, 24..28, -103);
+        assert_eq!(&b[..10], &[1, 2, 3, 4, family::IP4, 198, 18, 0, 1, 0]);
+        assert_eq!(&b[21..23], &[7, 0]);
+        assert_eq!(get_endpoint(&b, 4, 5..21, 21..23), Ok("198.18.0.1:7".parse().unwrap()));
+        assert_eq!(get_i32(&b, 24..28), -103);
+        assert_eq!(check_len(&b, 41), Err(WireError::Truncated { got: 40, need: 41 }));
+        assert_eq!(check_len(&b, 40), Ok(()));
+    }
+
+    #[test]
+    fn ip6_endpoints_round_trip_and_bad_families_are_refused() {
+        let mut b = [0u8; 24];
+        let ep: SocketAddr = "[fd00:198:18::2]:443".parse().unwrap();
+        put_endpoint(&mut b, 0, 1..17, 17..19, ep);
+        assert_eq!(b[0], family::IP6);
+        assert_eq!(&b[1..3], &[0xfd, 0x00]);
+        assert_eq!(get_endpoint(&b, 0, 1..17, 17..19), Ok(ep));
+        b[0] = 10; // AF_INET6's number is not the wire's
+        assert_eq!(get_endpoint(&b, 0, 1..17, 17..19), Err(WireError::BadFamily(10)));
+        b[0] = 0;
+        assert_eq!(get_endpoint(&b, 0, 1..17, 17..19), Err(WireError::BadFamily(0)));
+        put_endpoint(&mut b, 0, 1..17, 17..19, "1.2.3.4:5".parse().unwrap());
+        b[16] = 1;
+        assert!(matches!(get_endpoint(&b, 0, 1..17, 17..19), Err(WireError::BadField(_))));
+        assert!(WireError::BadFamily(9).to_string().contains("4: IPv4, 6: IPv6"));
     }
 }

@@ -26,10 +26,15 @@ _Static_assert(offsetof(struct dpn_api_attach, name_len) == 45, "attach name len
 _Static_assert(sizeof(struct dpn_api_worker) == 56, "worker body");
 _Static_assert(offsetof(struct dpn_api_worker, slots) == 40, "worker slots");
 _Static_assert(sizeof(struct dpn_mq_ref) == 16, "session reference");
-_Static_assert(sizeof(struct dpn_mq_session) == 72, "session info");
+_Static_assert(sizeof(struct dpn_mq_session) == 96, "session info");
+_Static_assert(offsetof(struct dpn_mq_session, local_family) == 13, "session local family");
 _Static_assert(offsetof(struct dpn_mq_session, local_ip) == 16, "session local ip");
-_Static_assert(offsetof(struct dpn_mq_session, rx_segment) == 32, "session rx segment");
-_Static_assert(offsetof(struct dpn_mq_session, tx_size) == 64, "session tx size");
+_Static_assert(offsetof(struct dpn_mq_session, remote_ip) == 36, "session remote ip");
+_Static_assert(offsetof(struct dpn_mq_session, rx_segment) == 56, "session rx segment");
+_Static_assert(offsetof(struct dpn_mq_session, tx_size) == 88, "session tx size");
+_Static_assert(sizeof(struct dpn_dgram_header) == 44, "datagram header");
+_Static_assert(offsetof(struct dpn_dgram_header, remote_ip) == 12, "datagram remote ip");
+_Static_assert(sizeof(dpn_addr_t) == 20, "address");
 _Static_assert(sizeof(dpn_event_t) == 24, "event");
 _Static_assert(sizeof(dpn_connect_opts_t) == 4, "connect options");
 _Static_assert(sizeof(dpn_attach_opts_t) == 56, "attach options");

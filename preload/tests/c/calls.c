@@ -649,7 +649,7 @@ static void t_shutdown_and_others(void) {
     kclose(k);
     CHECK(read(n, b, 8) == 0, "then the kernel's close: end of stream");
     close(n);
-    /* Untouched: AF_UNIX, pipes, files, eventfd, AF_INET6. */
+    /* Untouched: AF_UNIX, pipes, files, eventfd. AF_INET6 is a node socket that says so. */
     int sp[2];
     CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == 0 && write(sp[0], "u", 1) == 1 && read(sp[1], b, 1) == 1, "AF_UNIX");
     close(sp[0]);
@@ -657,7 +657,7 @@ static void t_shutdown_and_others(void) {
     int s6 = socket(AF_INET6, SOCK_STREAM, 0);
     int t;
     socklen_t len = sizeof t;
-    CHECK(s6 < 0 || (getsockopt(s6, SOL_SOCKET, SO_DOMAIN, &t, &len) == 0 && t == AF_INET6), "AF_INET6 goes to the kernel");
+    CHECK(s6 < 0 || (getsockopt(s6, SOL_SOCKET, SO_DOMAIN, &t, &len) == 0 && t == AF_INET6), "AF_INET6 reports its domain");
     if (s6 >= 0) close(s6);
     /* Descriptor numbers are the kernel's: the lowest free one. */
     int a = socket(AF_INET, SOCK_STREAM, 0);

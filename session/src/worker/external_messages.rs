@@ -23,7 +23,6 @@
 //!   arrives; the transport forgets the connection at once;
 //! - "tell me when there is room" (`Tx` with the want flag) is one-shot.
 
-use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 
 use net::seam::Seam;
@@ -97,19 +96,12 @@ impl<S: Seam> SessionWorker<S> {
             tracing::warn!("dpnode: app worker {app_wrk}: cannot pass segment {} to the app: {e}", seg.id());
             return None;
         }
-        // Queue messages carry IPv4 endpoints only (shm::msg::check_family):
-        // an IPv6 session (a proxy listener catches those too) cannot be
-        // described to an external app.
-        let (SocketAddr::V4(local), SocketAddr::V4(remote)) = (s.local, s.remote) else {
-            self.stats.session.inc(super::SessionCounter::ExternalIpv6Refused);
-            return None;
-        };
         Some(SessionInfo {
             session: self.handle(index).0,
             generation: s.generation,
             transport: s.proto,
-            local,
-            remote,
+            local: s.local,
+            remote: s.remote,
             rx: loc(f.pair.rx),
             tx: loc(f.pair.tx),
         })
@@ -254,7 +246,14 @@ impl<S: Seam> SessionWorker<S> {
                 Ok(Request::Listen { .. } | Request::Unlisten { .. } | Request::Connect { .. })
                     if why == Reading::Delete => {}
                 Ok(req) => self.external_request(io, net, shared, app_wrk, req),
-                Err(_) => ep.bad_request(),
+                Err(e) => {
+                    if matches!(e, shm::wire::WireError::BadFamily(_)) {
+                        self.stats.session.inc(super::SessionCounter::ExternalBadFamily);
+                    }
+                    if let Some(ep) = self.external_link(app_wrk) {
+                        ep.bad_request();
+                    }
+                }
             }
         }
         read

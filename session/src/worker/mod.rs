@@ -97,7 +97,7 @@ counters::counters! {
         RxFifoFull => ("session rx fifo full, data dropped", true),
         FifoAllocFailed => ("session fifo allocation failed", true),
         AppNotReady => ("session app not registered on worker", true),
-        ExternalIpv6Refused => ("session over ipv6 not offered to an external app (ipv4-only api)", true),
+        ExternalBadFamily => ("app queue request with a bad address family", true),
     }
 }
 
