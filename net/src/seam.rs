@@ -10,7 +10,7 @@
 //! are generic (monomorphised), never `dyn`, so the seam costs nothing per
 //! packet.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::ops::RangeInclusive;
 
 use crate::device::{Device, PacketBuf};
@@ -89,6 +89,12 @@ pub trait Seam: 'static {
 
     /// Our address on the interface that routes to `dst`.
     fn source_for(&self, net: &NetTables, dst: Ipv4Addr) -> Option<Ipv4Addr>;
+
+    /// The IP MTU of the interface that routes to `dst` (`None`: no route
+    /// or unknown); TCP derives its MSS from it.
+    fn path_mtu(&self, _net: &NetTables, _dst: IpAddr) -> Option<u16> {
+        None
+    }
 
     /// Answer a delivered packet with ICMP destination unreachable `code`
     /// (rate limited).
@@ -176,6 +182,11 @@ impl<D: Device + 'static> Seam for L3<D> {
     #[inline]
     fn source_for(&self, net: &NetTables, dst: Ipv4Addr) -> Option<Ipv4Addr> {
         L3::source_for(self, net, dst)
+    }
+
+    #[inline]
+    fn path_mtu(&self, net: &NetTables, dst: IpAddr) -> Option<u16> {
+        L3::path_mtu(self, net, dst)
     }
 
     #[inline]
