@@ -59,6 +59,8 @@ pub struct InterfaceSnapshot {
     pub speed_mbps: u32,
     /// Checksum offloads in use.
     pub offloads: String,
+    /// The IP MTU the node runs the port with.
+    pub mtu: u16,
     /// The RSS redirection table.
     pub reta: Reta,
     /// Link state changes seen.
@@ -200,6 +202,7 @@ pub fn interfaces_snapshot(rt: &Runtime, rest: &[&str]) -> Result<Vec<InterfaceS
             rss: port.rss(),
             speed_mbps: link.speed_mbps,
             offloads: port.offloads().to_string(),
+            mtu: port.mtu(),
             reta,
             link_changes: port.link_changes(),
             last_change: port.last_change().to_string(),
@@ -263,7 +266,7 @@ pub fn interfaces_text(ifs: &[InterfaceSnapshot]) -> String {
             Reta::Queried { entries } => format!("{entries} entries, read from the PMD"),
             Reta::Unknown => "unknown (the PMD steers flows itself; flow queue not predictable)".to_string(),
         };
-        let _ = writeln!(out, "           offloads {}; reta {}", i.offloads, reta);
+        let _ = writeln!(out, "           offloads {}; reta {}; mtu {}", i.offloads, reta, i.mtu);
         let _ = writeln!(
             out,
             "           link changes {} (last: {}), gate {}, re-probes {}, tx dropped while down {} (all ports)",

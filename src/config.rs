@@ -463,9 +463,12 @@ impl TcpSection {
             v.map(|v| l.check_as(key, v)).transpose().map_err(|e| invalid(format!("tcp.{}", e.key), e.reason))
         };
         let ms = |l: &limits::Limit, v: Option<u64>| Ok::<_, ConfigError>(check(l, l.key, v)?.map(|v| v * MS));
-        if let Some(m) = check(&limits::MSS, "mss", self.mss)? {
-            t.mss = m as u16;
-        }
+        // Unset, the interface MTU decides (MTU - 40 over IPv4, - 60 over
+        // IPv6, per connection by its route); set, it also caps that.
+        t.mss = match check(&limits::MSS, "mss", self.mss)? {
+            Some(m) => m as u16,
+            None => tcp::config::MSS_MAX,
+        };
         t.min_rto = ms(&limits::TCP_MIN_RTO_MS, self.min_rto_ms)?.unwrap_or(t.min_rto);
         t.initial_rto = ms(&limits::TCP_INITIAL_RTO_MS, self.initial_rto_ms)?.unwrap_or(t.initial_rto);
         t.delayed_ack = ms(&limits::TCP_DELAYED_ACK_MS, self.delayed_ack_ms)?.unwrap_or(t.delayed_ack);
@@ -672,6 +675,12 @@ impl RawConfig {
                     return Err(invalid(key("ip6"), format!("{} is also interface[{j}]'s", c.address())));
                 }
                 ip6.push(c);
+            }
+            if let Some(m) = s.mtu.filter(|&m| !ip6.is_empty() && m < wire::ipv6::MIN_MTU as u16) {
+                return Err(invalid(
+                    key("mtu"),
+                    format!("{m} is below IPv6's minimum of {} (ip6 is set)", wire::ipv6::MIN_MTU),
+                ));
             }
             interfaces.push(InterfaceConfig {
                 name: s.name.clone(),
@@ -1359,6 +1368,19 @@ mod test {
         assert!(e.contains("direction"), "{e}");
         let e = err(&format!("{base}[fault]\ndrop = 1\n"));
         assert!(e.contains("drop"), "{e}");
+    }
+
+    #[test]
+    fn jumbo_mtu_and_the_mss_it_implies() {
+        let base = "[[interface]]\nname='a'\nvdev='net_memif0,role=server,socket=/tmp/x.sock'\nmtu = 9000\n";
+        let c = Config::parse(base).unwrap();
+        assert_eq!(c.interfaces[0].mtu, Some(9000));
+        // No [tcp] mss: the interface MTU decides per connection.
+        assert_eq!(c.tcp.tcp.mss, tcp::config::MSS_MAX);
+        let e = err("[[interface]]\nname='a'\nvdev='net_null0'\nip6 = ['fd00::2/64']\nmtu = 1200\n");
+        assert!(e.contains("interface[0].mtu") && e.contains("below IPv6's minimum of 1280"), "{e}");
+        let e = err("[[interface]]\nname='a'\nvdev='net_null0'\nmtu = 9001\n");
+        assert!(e.contains("interface[0].mtu") && e.contains("68..=9000"), "{e}");
     }
 
     #[test]

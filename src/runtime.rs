@@ -243,7 +243,11 @@ impl Runtime {
         tracing::info!("dpnode: EAL args: {}", args.join(" "));
         let eal = Eal::init(&args)?;
         let n_workers = cfg.cores.len();
-        let pool = Arc::new(Mempool::new("dpn_pool", cfg.dpdk.mbufs, cfg.dpdk.mbuf_cache, -1)?);
+        // One pool for every port: its mbufs hold a whole frame of the
+        // largest MTU configured (jumbo frames are single-segment).
+        let max_mtu = cfg.interfaces.iter().filter_map(|i| i.mtu).max().unwrap_or(dataplane::port::DEFAULT_MTU);
+        let room = dataplane::mempool::data_room_for_mtu(max_mtu);
+        let pool = Arc::new(Mempool::with_data_room("dpn_pool", cfg.dpdk.mbufs, cfg.dpdk.mbuf_cache, -1, room)?);
         let pcfg = PortConfig {
             queues: n_workers as u16,
             rx_desc: cfg.dpdk.rx_desc,
@@ -255,13 +259,7 @@ impl Runtime {
         for ic in &cfg.interfaces {
             let perr = |source| StartError::Port { name: ic.name.clone(), source };
             let port = if dataplane::memif::is_memif(&ic.vdev) {
-                if ic.mtu.is_some_and(|m| m != dataplane::port::DEFAULT_MTU) {
-                    return Err(perr(dataplane::port::PortError::Unsupported(format!(
-                        "mtu: memif ports carry {}-byte frames for now",
-                        dataplane::port::DEFAULT_MTU
-                    ))));
-                }
-                Port::memif(&ic.vdev, n_workers as u16, pool.clone()).map_err(perr)?
+                Port::memif(&ic.vdev, n_workers as u16, pool.clone(), ic.mtu).map_err(perr)?
             } else {
                 let id = Port::lookup(&ic.device).map_err(perr)?;
                 let port_cfg = PortConfig { mtu: ic.mtu, checksum_offload: ic.checksum_offload, ..pcfg.clone() };

@@ -177,10 +177,14 @@ fn builtin_echo_client_against_a_kernel_udp_echo_server() {
     std::fs::write(&path, UDP_ECHO_SERVER).unwrap();
     let mut server = std::process::Command::new("ip")
         .args(["netns", "exec", &ns.name, "python3", &path])
-        .stdout(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    // Bound once it says so (a fixed sleep was too short on a loaded
+    // machine: each session's first window met a closed port).
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(server.stdout.as_mut().unwrap()), &mut line).unwrap();
+    assert!(line.contains("ready"), "{line}");
     // Resolve the kernel first: datagrams beyond the ARP queue's 16 would be
     // dropped while resolution is pending (and counted as lost).
     node.ctl(&["ping", "198.18.0.1", "count", "1"]);

@@ -275,6 +275,18 @@ pub struct PortStats {
 /// The MTU assumed when a PMD cannot report its own (Ethernet's).
 pub const DEFAULT_MTU: u16 = 1500;
 
+/// Ethernet header, one VLAN tag and the CRC: what a PMD's longest frame
+/// holds beyond the IP MTU (DPDK's `eth_dev_get_overhead_len` default).
+const FRAME_OVERHEAD: u32 = 14 + 4 + 4;
+
+/// The largest IP MTU port `info` can carry: its `max_mtu`, and no more
+/// than its longest receivable frame allows (net_tap reports a
+/// `max_mtu` of 65535 but frames of at most 1522 bytes).
+fn max_mtu(info: &sys::rte_eth_dev_info) -> u16 {
+    let by_frame = info.max_rx_pktlen.saturating_sub(FRAME_OVERHEAD);
+    info.max_mtu.min(u16::try_from(by_frame).unwrap_or(u16::MAX))
+}
+
 /// A configured and started port.
 pub struct Port {
     id: u16,
@@ -367,6 +379,13 @@ impl Port {
         // SAFETY: valid port, conf lives across the call (DPDK copies it).
         check(id, "dev_configure", unsafe { sys::rte_eth_dev_configure(id, cfg.queues, cfg.queues, &conf) })?;
         if let Some(mtu) = cfg.mtu {
+            let max = max_mtu(&info);
+            if mtu > max || mtu < info.min_mtu {
+                return Err(PortError::Unsupported(format!(
+                    "mtu {mtu}: {driver} carries IP MTUs {}..={max} (PMD max frame {} bytes)",
+                    info.min_mtu, info.max_rx_pktlen
+                )));
+            }
             // SAFETY: valid configured port.
             check(id, "set_mtu", unsafe { sys::rte_eth_dev_set_mtu(id, mtu) })?;
         }
@@ -438,7 +457,12 @@ impl Port {
     /// (`net_memif0,role=...`) with `queues` queue pairs; a server listens
     /// at once, a client starts connecting at the first
     /// [`Port::supervise`]. Its link is down until a peer connects.
-    pub fn memif(vdev: &str, queues: u16, pool: Arc<Mempool>) -> Result<Port, PortError> {
+    ///
+    /// `mtu` (default [`DEFAULT_MTU`]) is honoured by the node, not the
+    /// ring: memif has no MTU of its own and carries a long frame as a chain
+    /// of `bsize` buffers; L2/L3 drops longer received frames and
+    /// fragments (or, for TCP, sizes segments) to fit on output.
+    pub fn memif(vdev: &str, queues: u16, pool: Arc<Mempool>, mtu: Option<u16>) -> Result<Port, PortError> {
         let m = MemifPort::new(vdev, queues, pool)?;
         Ok(Port {
             id: u16::MAX,
@@ -452,7 +476,7 @@ impl Port {
             offloads: Offloads::default(),
             handed_out: false,
             started: true,
-            mtu: DEFAULT_MTU,
+            mtu: mtu.unwrap_or(DEFAULT_MTU),
             link: Arc::new(PortLink::new(false, 0)),
             backend: Backend::Memif(Box::new(m)),
             grace: None,

@@ -190,9 +190,10 @@ fn memif_ports_of_our_own() {
     let (main, _workers) = barrier((), 0);
     let sock = dir.join("m.sock").display().to_string();
     let mut server =
-        Port::memif(&format!("net_memif0,role=server,socket={sock},socket-abstract=no"), 1, pool.clone()).unwrap();
+        Port::memif(&format!("net_memif0,role=server,socket={sock},socket-abstract=no"), 1, pool.clone(), None)
+            .unwrap();
     let mut client =
-        Port::memif(&format!("net_memif1,role=client,socket={sock},socket-abstract=no,rsize=6"), 1, pool.clone())
+        Port::memif(&format!("net_memif1,role=client,socket={sock},socket-abstract=no,rsize=6"), 1, pool.clone(), None)
             .unwrap();
     server.set_grace(main.grace_period());
     client.set_grace(main.grace_period());

@@ -118,6 +118,12 @@ pub trait Seam: 'static {
     /// Our address on the interface that routes to `dst`.
     fn source_for(&self, net: &NetTables, dst: Ipv4Addr) -> Option<Ipv4Addr>;
 
+    /// The IP MTU of the interface that routes to `dst` (`None`: no route
+    /// or unknown); TCP derives its MSS from it.
+    fn path_mtu(&self, _net: &NetTables, _dst: IpAddr) -> Option<u16> {
+        None
+    }
+
     /// Answer a delivered packet with ICMP destination unreachable `code`
     /// (rate limited).
     fn icmp_unreachable(&mut self, net: &NetTables, d: &Ip4Delivery<Self::Buf>, code: u8);
@@ -230,6 +236,11 @@ impl<D: Device + 'static> Seam for L3<D> {
     #[inline]
     fn source_for(&self, net: &NetTables, dst: Ipv4Addr) -> Option<Ipv4Addr> {
         L3::source_for(self, net, dst)
+    }
+
+    #[inline]
+    fn path_mtu(&self, net: &NetTables, dst: IpAddr) -> Option<u16> {
+        L3::path_mtu(self, net, dst)
     }
 
     #[inline]

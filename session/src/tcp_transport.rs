@@ -239,7 +239,7 @@ impl<S: Seam> TcpTransport<S> {
         now: u64,
         seg: &TcpInput,
         payload_len: usize,
-        listener: impl FnOnce() -> Option<(u32, u32, TransportOptions)>,
+        listener: impl FnOnce() -> Option<(u32, u32, TransportOptions, Option<u16>)>,
     ) -> Action {
         let to = match self.by_tuple.get(&seg.tuple) {
             Some(&c) => match self.conns.get(c) {
@@ -251,9 +251,9 @@ impl<S: Seam> TcpTransport<S> {
                 None => return Action::Deliver { conn: c },
             },
             None => match listener() {
-                Some((id, rx_fifo_size, options)) => {
+                Some((id, rx_fifo_size, options, path_mtu)) => {
                     let mut opts = conn_options(rx_fifo_size, &options);
-                    opts.mss = family_mss(self.endpoint.config().mss, seg.tuple.remote, opts.mss);
+                    opts.mss = path_mss(self.endpoint.config().mss, seg.tuple.remote, opts.mss, path_mtu);
                     Demux::Listener { id, opts }
                 }
                 None => Demux::Nothing,
@@ -572,16 +572,21 @@ fn tc_reusable(tc: &TcpConn, now: u64) -> bool {
         && tc.time_wait_since.is_some_and(|t| now.saturating_sub(t) >= TIME_WAIT_REUSE_AFTER_NS)
 }
 
-/// The MSS cap of a connection to `remote`: over IPv6 the header is 20
-/// bytes longer, so the configured MSS (MTU − 40) loses 20 (MTU − 60).
-fn family_mss(cfg_mss: u16, remote: SocketAddr, mss: Option<u16>) -> Option<u16> {
-    match remote {
-        SocketAddr::V4(_) => mss,
-        SocketAddr::V6(_) => {
-            let v6 = cfg_mss.saturating_sub(20);
-            Some(mss.map_or(v6, |m| m.min(v6)))
-        }
-    }
+/// The MTU a connection's MSS is derived from when its route's is unknown.
+const FALLBACK_MTU: u16 = 1500;
+
+/// The MSS cap of a connection to `remote` whose route leaves by an
+/// interface of IP MTU `path_mtu`: MTU − 40 over IPv4, MTU − 60 over IPv6
+/// (both ends do this, so each advertises what its own link carries), and
+/// no more than the app's `mss`. Over IPv6 the configured MSS (an IPv4
+/// figure) also loses the 20 bytes the longer header takes.
+fn path_mss(cfg_mss: u16, remote: SocketAddr, mss: Option<u16>, path_mtu: Option<u16>) -> Option<u16> {
+    let mtu = path_mtu.unwrap_or(FALLBACK_MTU);
+    let cap = match remote {
+        SocketAddr::V4(_) => mtu.saturating_sub(40),
+        SocketAddr::V6(_) => mtu.saturating_sub(60).min(cfg_mss.saturating_sub(20)),
+    };
+    Some(mss.map_or(cap, |m| m.min(cap)))
 }
 
 /// A connection's options from the app's transport options.
@@ -674,7 +679,7 @@ impl<S: Seam> Transport<S> for TcpTransport<S> {
         let local = SocketAddr::new(local.ip(), port);
         let rx_size = cx.sessions.get(session).map_or(65536, |s| s.rx().capacity() as u32);
         let mut opts = conn_options(rx_size, &req.options);
-        opts.mss = family_mss(self.endpoint.config().mss, remote, opts.mss);
+        opts.mss = path_mss(self.endpoint.config().mss, remote, opts.mss, cx.io.path_mtu(cx.net, remote.ip()));
         let iss = self.endpoint.iss(now, local, remote);
         let conn = Connection::connect(self.endpoint.config(), local, remote, iss, opts, now);
         let tuple = Tuple { local, remote };
@@ -799,5 +804,27 @@ impl<S: Seam> Transport<S> for TcpTransport<S> {
 
     fn connections(&self) -> usize {
         self.conns.len()
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn the_mss_follows_the_route_mtu_and_the_family_within_the_caps() {
+        let v4: SocketAddr = "198.18.1.2:7".parse().unwrap();
+        let v6: SocketAddr = "[fd00::2]:7".parse().unwrap();
+        // Jumbo: MTU - 40 / MTU - 60 (the node's config leaves the cap at MSS_MAX).
+        assert_eq!(path_mss(tcp::MSS_MAX, v4, None, Some(9000)), Some(8960));
+        assert_eq!(path_mss(tcp::MSS_MAX, v6, None, Some(9000)), Some(8940));
+        // Ethernet, and an unknown MTU taken as Ethernet's.
+        assert_eq!(path_mss(tcp::MSS_MAX, v4, None, Some(1500)), Some(1460));
+        assert_eq!(path_mss(tcp::MSS_MAX, v4, None, None), Some(1460));
+        assert_eq!(path_mss(1460, v6, None, None), Some(1440));
+        // The app's MSS and a configured one lower it, never raise it.
+        assert_eq!(path_mss(tcp::MSS_MAX, v4, Some(1200), Some(9000)), Some(1200));
+        assert_eq!(path_mss(tcp::MSS_MAX, v4, Some(9000), Some(1500)), Some(1460));
+        assert_eq!(path_mss(1400, v6, None, Some(9000)), Some(1380));
     }
 }

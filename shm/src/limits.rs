@@ -308,8 +308,8 @@ pub const THREADS: Limit = Limit::new("threads", 1, 64, Unit::Count);
 
 /// Echo requests a `ping` sends.
 pub const PING_COUNT: Limit = Limit::new("count", 1, 10_000, Unit::Count);
-/// ICMP payload bytes of a `ping`.
-pub const PING_SIZE: Limit = Limit::new("size", 0, 1400, Unit::Bytes);
+/// ICMP payload bytes of a `ping` (up to a 9000-byte MTU's datagram).
+pub const PING_SIZE: Limit = Limit::new("size", 0, 8972, Unit::Bytes);
 /// Seconds between `ping` requests.
 pub const PING_INTERVAL: FloatLimit = FloatLimit::new("interval", 0.001, 10.0, Unit::Seconds);
 

@@ -752,6 +752,17 @@ impl<D: Device> L3<D> {
         self.ip4_output(net, m, d.src);
     }
 
+    /// The IP MTU of the interface packets to `dst` leave by (`None`: no
+    /// route, or the port's MTU is unknown). Transports size their
+    /// segments by it (TCP's MSS).
+    pub fn path_mtu(&self, net: &NetTables, dst: std::net::IpAddr) -> Option<u16> {
+        let iface = match dst {
+            std::net::IpAddr::V4(d) => net.routes.lookup(d)?.port as usize,
+            std::net::IpAddr::V6(d) => self.ip6_route(net, d, None)?.0,
+        };
+        self.caps.get(iface).map(|c| c.mtu).filter(|&m| m != 0)
+    }
+
     /// Our address on the interface that routes to `dst`.
     pub fn source_for(&self, net: &NetTables, dst: Ipv4Addr) -> Option<Ipv4Addr> {
         let r = net.routes.lookup(dst)?;

@@ -49,7 +49,12 @@ impl<S: Seam> SessionWorker<S> {
         let action = self.tcp.demux(io.now_ns(), seg, payload.len(), || {
             let l = shared.control.lookup_listener(0, 0, Proto::Tcp, ip, port, false)?;
             let options = shared.control.listener(l).map(|x| x.options).unwrap_or_default();
-            Some((l, Self::listener_rx_fifo_size(shared, l).unwrap_or(65536), options))
+            Some((
+                l,
+                Self::listener_rx_fifo_size(shared, l).unwrap_or(65536),
+                options,
+                io.path_mtu(net, seg.tuple.remote.ip()),
+            ))
         });
         match action {
             Action::Deliver { conn } => {
