@@ -633,6 +633,10 @@ impl Runtime {
 
     /// Stop workers and ports.
     pub fn shutdown(&mut self) {
+        // A capture still on goes to its file while the workers can hand it over.
+        if !self.threads.is_empty() {
+            crate::pcap::at_shutdown(self);
+        }
         self.stop.store(true, Ordering::SeqCst);
         for t in self.threads.drain(..) {
             let _ = t.join();
