@@ -78,7 +78,8 @@ impl From<String> for CliError {
     }
 }
 
-type CliResult = Result<String, CliError>;
+/// A command's answer: its text, or the error it reports.
+pub type CliResult = Result<String, CliError>;
 
 fn err<T>(msg: impl Into<String>) -> Result<T, CliError> {
     Err(CliError(msg.into()))
@@ -107,6 +108,7 @@ pub fn dispatch(rt: &mut Runtime, words: &[&str]) -> Outcome {
     let started = match words {
         ["ping", rest @ ..] => ping(rt, rest).map(|j| Box::new(j) as Box<dyn Job>),
         ["test", "echo", "client", rest @ ..] => crate::cli_session::test_echo_client(rt, rest),
+        ["pcap", "trace", "off"] => crate::pcap::off_job(rt),
         [JSON, rest @ ..] => return Outcome::Done(json(rt, rest)),
         _ => return Outcome::Done(execute(rt, words)),
     };

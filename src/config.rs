@@ -102,6 +102,60 @@ pub struct DpdkSection {
     /// TX descriptors per queue.
     #[serde(default = "default_desc")]
     pub tx_desc: u16,
+    /// DPDK's own log level (`error`, `warning`, `notice`, `info`, `debug`;
+    /// checked by [`DpdkLogLevel::parse`]). Absent: DPDK's defaults, with
+    /// the EAL at `warning`.
+    #[serde(default)]
+    pub log_level: Option<String>,
+}
+
+/// `[dpdk] log_level`: how much DPDK itself logs (every log type, EAL and
+/// drivers), through the node's logger (target `dpdk`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DpdkLogLevel {
+    /// `RTE_LOG_ERR` and worse.
+    Error,
+    /// `RTE_LOG_WARNING`.
+    Warning,
+    /// `RTE_LOG_NOTICE`.
+    Notice,
+    /// `RTE_LOG_INFO`.
+    Info,
+    /// `RTE_LOG_DEBUG`: everything.
+    Debug,
+}
+
+impl DpdkLogLevel {
+    /// The accepted words, in order of verbosity.
+    pub const WORDS: [&'static str; 5] = ["error", "warning", "notice", "info", "debug"];
+
+    /// Parses one of [`DpdkLogLevel::WORDS`]; the error lists them.
+    pub fn parse(word: &str) -> Result<DpdkLogLevel, String> {
+        Ok(match word {
+            "error" => DpdkLogLevel::Error,
+            "warning" => DpdkLogLevel::Warning,
+            "notice" => DpdkLogLevel::Notice,
+            "info" => DpdkLogLevel::Info,
+            "debug" => DpdkLogLevel::Debug,
+            _ => return Err(format!("{word:?} is not a DPDK log level; one of {}", DpdkLogLevel::WORDS.join(", "))),
+        })
+    }
+
+    /// The word DPDK's `--log-level` takes.
+    pub fn word(self) -> &'static str {
+        DpdkLogLevel::WORDS[self as usize]
+    }
+
+    /// The `tracing` level DPDK's messages of this level are logged at
+    /// (`eal::log_dpdk_message`'s mapping), so the node's logger lets them through.
+    pub fn tracing_level(self) -> &'static str {
+        match self {
+            DpdkLogLevel::Error => "error",
+            DpdkLogLevel::Warning => "warn",
+            DpdkLogLevel::Notice | DpdkLogLevel::Info => "info",
+            DpdkLogLevel::Debug => "debug",
+        }
+    }
 }
 
 fn default_memory() -> u32 {
@@ -127,6 +181,7 @@ impl Default for DpdkSection {
             mbuf_cache: default_mbuf_cache(),
             rx_desc: default_desc(),
             tx_desc: default_desc(),
+            log_level: None,
         }
     }
 }
@@ -603,6 +658,8 @@ pub struct Config {
     pub api: session::api_server::ApiConfig,
     /// `[log] level`, checked (absent: `info`, unless `RUST_LOG` says).
     pub log_level: Option<String>,
+    /// `[dpdk] log_level`, checked (absent: DPDK's defaults, the EAL at warning).
+    pub dpdk_log_level: Option<DpdkLogLevel>,
     /// `[metrics] listen`: where `/metrics` is served (`None`: off).
     pub metrics_listen: Option<std::net::SocketAddr>,
 }
@@ -633,6 +690,13 @@ impl RawConfig {
         lim(&limits::MEMORY_MB, "memory_mb", self.dpdk.memory_mb.into())?;
         check_memory(self.dpdk.memory_mb, self.dpdk.hugepages, crate::runtime::free_hugepage_mb(), available_mb())?;
         check_eal_args(&self.dpdk.eal_args)?;
+        let dpdk_log_level = self
+            .dpdk
+            .log_level
+            .as_deref()
+            .map(DpdkLogLevel::parse)
+            .transpose()
+            .map_err(|e| invalid("dpdk.log_level", e))?;
         lim(&limits::MBUFS, "mbufs", self.dpdk.mbufs.into())?;
         lim(&limits::MBUF_CACHE, "mbuf_cache", self.dpdk.mbuf_cache.into())?;
         lim(&limits::DESCRIPTORS, "rx_desc", self.dpdk.rx_desc.into())?;
@@ -842,6 +906,7 @@ impl RawConfig {
             cli,
             api,
             log_level: self.log.level,
+            dpdk_log_level,
             metrics_listen: self.metrics.listen,
         })
     }
@@ -1579,6 +1644,28 @@ mod test {
         assert!(e.contains("log.level") && e.contains("session=loud"), "{e}");
         let e = err(&format!("{BASE}[log]\nlevels = 'info'\n"));
         assert!(e.contains("levels"), "{e}");
+    }
+
+    #[test]
+    fn dpdk_log_level_takes_five_words_and_refuses_others_naming_the_key() {
+        assert_eq!(Config::parse(BASE).unwrap().dpdk_log_level, None);
+        for (w, l, t) in [
+            ("error", DpdkLogLevel::Error, "error"),
+            ("warning", DpdkLogLevel::Warning, "warn"),
+            ("notice", DpdkLogLevel::Notice, "info"),
+            ("info", DpdkLogLevel::Info, "info"),
+            ("debug", DpdkLogLevel::Debug, "debug"),
+        ] {
+            let c = Config::parse(&format!("[dpdk]\nlog_level = '{w}'\n{BASE}")).unwrap();
+            assert_eq!(c.dpdk_log_level, Some(l));
+            assert_eq!((l.word(), l.tracing_level()), (w, t));
+        }
+        for bad in ["loud", "DEBUG", "8", "", "warn"] {
+            let e = err(&format!("[dpdk]\nlog_level = '{bad}'\n{BASE}"));
+            assert!(e.contains("dpdk.log_level") && e.contains("error, warning, notice, info, debug"), "{bad}: {e}");
+        }
+        let e = err(&format!("[dpdk]\nlog_level = 8\n{BASE}"));
+        assert!(e.contains("log_level"), "{e}");
     }
 
     #[test]

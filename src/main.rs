@@ -75,7 +75,7 @@ fn run(config: Option<PathBuf>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Err(e) = logging::init(cfg.log_level.as_deref()) {
+    if let Err(e) = logging::init(cfg.log_level.as_deref(), cfg.dpdk_log_level.map(|l| l.tracing_level())) {
         eprintln!("dpnode: {e}");
         return ExitCode::from(2);
     }
@@ -136,7 +136,7 @@ fn main() -> ExitCode {
             }
         },
         Command::Echo { cmd } => {
-            let _ = logging::init(None);
+            let _ = logging::init(None, None);
             match dpnode_client::echo::run(&cmd) {
                 Ok(true) => ExitCode::SUCCESS,
                 Ok(false) => ExitCode::FAILURE,
@@ -155,7 +155,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::BenchGen(o) => {
-            let _ = logging::init(None);
+            let _ = logging::init(None, None);
             match pktgen::run(&o) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
@@ -165,7 +165,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Kbench { cmd } => {
-            let _ = logging::init(None);
+            let _ = logging::init(None, None);
             match kbench::run(&cmd) {
                 Ok(ok) => ExitCode::from(u8::from(!ok)),
                 Err(e @ kbench::KbenchError::Usage(..)) => {

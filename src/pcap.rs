@@ -8,6 +8,12 @@
 //! nanosecond timestamps), one Enhanced Packet Block per frame with its
 //! direction in `epb_flags` and, for a drop, the drop counter's name as its
 //! comment. Every word of the command is checked in [`parse`].
+//!
+//! The file is written by a writer thread of its own, not by the main
+//! thread: `pcap trace off` (a CLI [`Job`]) takes the workers' buffers,
+//! hands them to the thread and answers once the thread is done, while the
+//! main loop goes on serving the CLI, the API and the workers' RPCs. A
+//! capture still on when the node stops is written before the workers stop.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -24,6 +30,7 @@ use pcap_file::pcapng::PcapNgWriter;
 use pcap_file::DataLink;
 use shm::limits::{PCAP_BUFFER_BYTES, PCAP_MAX, PCAP_SNAPLEN};
 
+use crate::cli::{CliError, CliResult, Job};
 use crate::runtime::Runtime;
 
 /// The command's words, for errors and `help`.
@@ -96,12 +103,47 @@ pub struct Running {
     started: Instant,
 }
 
+/// A capture being written by its writer thread.
+#[derive(Debug)]
+struct Writing {
+    path: PathBuf,
+    done: mpsc::Receiver<Result<String, String>>,
+    thread: std::thread::JoinHandle<()>,
+}
+
 /// `pcap trace` state on the main thread.
 #[derive(Debug, Default)]
 pub struct PcapState {
     running: Option<Running>,
+    /// The capture the writer thread writes (one at a time).
+    writing: Option<Writing>,
     /// What the last `pcap trace off` wrote.
     last: Option<String>,
+}
+
+impl PcapState {
+    /// The writer's answer once it is done (then it is the `last` one);
+    /// `wait`: block until it is.
+    fn writer_done(&mut self, wait: bool) -> Option<Result<String, String>> {
+        let w = self.writing.as_ref()?;
+        let r = if wait {
+            w.done.recv().unwrap_or_else(|_| Err("pcap trace: the writer thread died".into()))
+        } else {
+            match w.done.try_recv() {
+                Ok(r) => r,
+                Err(mpsc::TryRecvError::Empty) => return None,
+                Err(mpsc::TryRecvError::Disconnected) => Err("pcap trace: the writer thread died".into()),
+            }
+        };
+        if let Some(w) = self.writing.take() {
+            let _ = w.thread.join();
+        }
+        self.last = Some(match &r {
+            Ok(text) => text.lines().next().unwrap_or("").to_string(),
+            Err(e) => e.clone(),
+        });
+        Some(r)
+    }
 }
 
 /// `pcap trace status` as data (`--json pcap trace status`).
@@ -146,12 +188,53 @@ impl From<CaptureStats> for WorkerCapture {
     }
 }
 
-/// `pcap trace ...`: start, `status` or `off`.
+/// `pcap trace ...`: start, `status` or `off` (this waits for the file;
+/// the CLI uses [`off_job`], which does not hold the main thread).
 pub fn trace(rt: &mut Runtime, words: &[&str]) -> Result<String, String> {
     match words {
         ["status"] => Ok(status_text(&status(rt))),
-        ["off"] => off(rt),
+        ["off"] => {
+            off(rt)?;
+            rt.pcap.writer_done(true).unwrap_or_else(|| Err("pcap trace: nothing written".into()))
+        }
         _ => start(rt, words),
+    }
+}
+
+/// `pcap trace off` as a CLI job: the workers' buffers go to the writer
+/// thread now; the job answers when the file is written.
+pub fn off_job(rt: &mut Runtime) -> Result<Box<dyn Job>, CliError> {
+    off(rt).map_err(CliError)?;
+    Ok(Box::new(OffJob))
+}
+
+/// Waits for the writer thread [`off`] started.
+struct OffJob;
+
+impl Job for OffJob {
+    fn poll(&mut self, rt: &mut Runtime) -> Option<CliResult> {
+        match &rt.pcap.writing {
+            None => Some(Err(CliError("pcap trace: nothing being written".into()))),
+            Some(_) => rt.pcap.writer_done(false).map(|r| r.map_err(CliError)),
+        }
+    }
+
+    /// The client left: the writer finishes on its own (status shows it as `last`).
+    fn cancel(&mut self, _rt: &mut Runtime) {}
+}
+
+/// At node shutdown, while the workers still run: a capture still on is
+/// written to its file (and a file being written is finished).
+pub fn at_shutdown(rt: &mut Runtime) {
+    if rt.pcap.running.is_some() {
+        if let Err(e) = off(rt) {
+            tracing::warn!("dpnode: capture still on at shutdown not written: {e}");
+        }
+    }
+    match rt.pcap.writer_done(true) {
+        Some(Ok(text)) => tracing::info!("dpnode: pcap trace on at shutdown: {}", text.trim_end().replace('\n', "; ")),
+        Some(Err(e)) => tracing::warn!("dpnode: {e}"),
+        None => {}
     }
 }
 
@@ -164,6 +247,10 @@ fn start(rt: &mut Runtime, words: &[&str]) -> Result<String, String> {
     let args = parse(words, &names)?;
     if rt.pcap.running.is_some() {
         return Err("pcap trace: already on (pcap trace off writes it; pcap trace status shows it)".into());
+    }
+    let _ = rt.pcap.writer_done(false);
+    if let Some(w) = &rt.pcap.writing {
+        return Err(format!("pcap trace: still writing the last capture to {}; try again soon", w.path.display()));
     }
     let workers = rt.workers.len() as u64;
     let bytes = (args.spec.max as u64).saturating_mul(args.spec.snaplen as u64).saturating_mul(workers);
@@ -224,7 +311,11 @@ fn swap_captures(rt: &mut Runtime, caps: Vec<Capture>) -> Vec<Option<Capture>> {
 
 /// `pcap trace status`.
 pub fn status(rt: &mut Runtime) -> PcapStatus {
-    let last = rt.pcap.last.clone();
+    let _ = rt.pcap.writer_done(false);
+    let last = match &rt.pcap.writing {
+        Some(w) => Some(format!("writing to {}", w.path.display())),
+        None => rt.pcap.last.clone(),
+    };
     let Some(r) = &rt.pcap.running else {
         return PcapStatus {
             on: false,
@@ -282,7 +373,9 @@ fn status_text(s: &PcapStatus) -> String {
     out
 }
 
-fn off(rt: &mut Runtime) -> Result<String, String> {
+/// Takes the workers' buffers back (empty ones in their place) and starts
+/// the writer thread on them.
+fn off(rt: &mut Runtime) -> Result<(), String> {
     let Some(r) = rt.pcap.running.take() else {
         return Err("pcap trace: not on".into());
     };
@@ -296,10 +389,24 @@ fn off(rt: &mut Runtime) -> Result<String, String> {
         .zip(&rt.ports)
         .map(|(i, p)| IfaceInfo { name: i.name.clone(), description: i.vdev.clone(), mac: p.mac() })
         .collect();
+    let (tx, done) = mpsc::channel();
+    let path = r.args.path.clone();
+    let thread = std::thread::Builder::new()
+        .name("pcap-writer".into())
+        .spawn(move || {
+            let _ = tx.send(write_file(&r, &ifaces, &caps, silent));
+        })
+        .map_err(|e| format!("pcap trace: cannot start the writer thread: {e}"))?;
+    rt.pcap.writing = Some(Writing { path, done, thread });
+    Ok(())
+}
+
+/// The writer thread's work: the file for capture `r` and the answer to `pcap trace off`.
+fn write_file(r: &Running, ifaces: &[IfaceInfo], caps: &[Capture], silent: usize) -> Result<String, String> {
     let file = std::fs::File::create(&r.args.path)
         .map_err(|e| format!("pcap trace: cannot create {}: {e}", r.args.path.display()))?;
     let mut w = std::io::BufWriter::new(file);
-    let n = write_pcapng(&mut w, &ifaces, r.args.spec.snaplen, &caps, r.args.spec.max, r.epoch)
+    let n = write_pcapng(&mut w, ifaces, r.args.spec.snaplen, caps, r.args.spec.max, r.epoch)
         .and_then(|n| w.flush().map(|()| n).map_err(|e| e.to_string()))
         .map_err(|e| format!("pcap trace: writing {}: {e}", r.args.path.display()))?;
     let missed: u64 = caps.iter().map(|c| c.stats().missed).sum();
@@ -311,7 +418,6 @@ fn off(rt: &mut Runtime) -> Result<String, String> {
         n.drop,
         r.args.path.display()
     );
-    rt.pcap.last = Some(text.clone());
     if n.over_max > 0 {
         let _ = write!(
             text,

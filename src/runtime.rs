@@ -105,7 +105,12 @@ pub fn eal_args(cfg: &Config) -> Result<(Vec<String>, bool), StartError> {
     // lcore 0 is the main thread; let it float over every core (workers are
     // pinned by core_affinity, not by the EAL).
     let mut args = vec![format!("--lcores=0@(0-{})", ncpu - 1), "--no-telemetry".into()];
-    args.push("--log-level=lib.eal:warning".into());
+    match cfg.dpdk_log_level {
+        // DPDK's defaults, but the EAL's chatter (info) kept out of the way.
+        None => args.push("--log-level=lib.eal:warning".into()),
+        // Every log type (EAL, libraries, drivers), and the global ceiling.
+        Some(l) => args.extend([format!("--log-level={}", l.word()), format!("--log-level=*:{}", l.word())]),
+    }
     let free = free_hugepage_mb();
     let want = u64::from(cfg.dpdk.memory_mb);
     let huge = match cfg.dpdk.hugepages {
@@ -663,6 +668,10 @@ impl Runtime {
 
     /// Stop workers and ports.
     pub fn shutdown(&mut self) {
+        // A capture still on goes to its file while the workers can hand it over.
+        if !self.threads.is_empty() {
+            crate::pcap::at_shutdown(self);
+        }
         self.stop.store(true, Ordering::SeqCst);
         for t in self.threads.drain(..) {
             let _ = t.join();

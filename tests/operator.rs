@@ -18,9 +18,11 @@
 //!   python3-pexpect): TAB completes command words, `?` lists the next
 //!   words and gives the line back, the up arrow recalls history (kept in
 //!   `~/.dpnode_history`), `exec FILE` runs a file of commands, `quit` leaves.
+//! - `scripts/plot` draws PNG charts from sample benchmark CSVs.
 
 mod common;
 
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -457,4 +459,120 @@ fn ctl_without_a_command_is_a_shell_with_completion_help_history_and_exec() {
     assert!(text.contains("dpnode# show threads") && text.contains("pool dpn_pool"), "{text}");
     let piped = sh(&format!("printf 'show version\\nshow ?\\n' | {} ctl --socket {}", bin(), node.socket.display()));
     assert!(piped.contains("dpnode 0.") && piped.contains("  runtime"), "{piped}");
+}
+
+/// `scripts/plot` (issue 14 item 6) turns the small sample CSVs in
+/// tests/data/bench-sample into PNG charts that exist, are not empty and that
+/// `file` calls PNG images; a directory without CSVs is an error. Needs no
+/// root and no DPDK.
+#[test]
+fn scripts_plot_draws_png_charts_from_bench_csv() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = std::env::temp_dir().join(format!("dpnt-plot-{}", tag()));
+    let _ = std::fs::remove_dir_all(&out);
+    let run = |src: &Path| {
+        Command::new("/usr/bin/python3")
+            .arg(root.join("scripts/plot"))
+            .arg(src)
+            .arg(&out)
+            .output()
+            .expect("run scripts/plot (python3-matplotlib: scripts/setup installs it)")
+    };
+    let res = run(&root.join("tests/data/bench-sample"));
+    let text = format!("{}{}", String::from_utf8_lossy(&res.stdout), String::from_utf8_lossy(&res.stderr));
+    assert!(res.status.success(), "scripts/plot failed: {text}");
+    for png in ["dpnode-vs-kernel.png", "packets.png", "latency.png"] {
+        let p = out.join(png);
+        let len = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
+        assert!(len > 1000, "{png}: {len} bytes; {text}");
+        let kind = sh(&format!("file -b {}", p.display()));
+        assert!(kind.starts_with("PNG image data"), "{png}: {kind}");
+        assert!(text.contains(png), "{text}");
+    }
+    // No preload.csv in the sample: no programs chart.
+    assert!(!out.join("programs.png").exists());
+    let empty = out.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let res = run(&empty);
+    assert!(!res.status.success(), "no CSV must be an error");
+    assert!(String::from_utf8_lossy(&res.stderr).contains("no benchmark CSV"));
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+/// DPDK's lines in a node log, as `(level, text)`: what the node's logger
+/// wrote for target `dpdk` (`LEVEL dpdk: TEXT`).
+fn dpdk_lines(log: &str) -> Vec<(String, String)> {
+    log.lines()
+        .filter_map(|l| {
+            let (head, text) = l.split_once(" dpdk: ")?;
+            let level = head.split_whitespace().last()?.to_string();
+            Some((level, text.trim().to_string()))
+        })
+        .collect()
+}
+
+/// DPDK warnings a start may print that are not ours to fix and that the
+/// node explains (or that are this machine's, not the node's). A warning or
+/// error from DPDK outside these is an unexplained start-up message.
+const KNOWN_DPDK_NOTES: &[&str] = &[
+    // The node's explanations (logged at info once), in case a filter shows them at warn.
+    "(harmless)",
+];
+
+/// Starts a node with `config` in a namespace of its own, stops it and gives its log.
+fn start_stop_log(config: &str) -> String {
+    let t = tag();
+    let ns = Netns::new(&t);
+    let mut node = Node::start(&ns, &t, config);
+    // Up and answering: everything start-up prints is in the log.
+    node.ctl(&["show", "interface"]);
+    assert_eq!(node.stop(), Some(0), "{}", node.log());
+    node.log()
+}
+
+/// `[dpdk] log_level` (issue 14 item 5): `debug` puts DPDK's debug lines in
+/// the node log; the default start has none. Both starts (net_tap, and
+/// dpnode's own memif with DPDK probing no device) log no DPDK warning or
+/// error that the node does not explain, with hugepages or without them.
+#[test]
+fn dpdk_log_level_and_a_plain_start_has_no_unexplained_dpdk_warnings() {
+    if !require_root() {
+        return;
+    }
+    let tap = |t: &str, dpdk: &str| {
+        format!(
+            "[dpdk]\n{dpdk}\n[[interface]]\nname = \"tap0\"\nvdev = \"net_tap0,iface=dpnt{t}\"\nip4 = \"198.18.0.2/24\"\n\
+             [workers]\nidle = \"sleep\"\n"
+        )
+    };
+    let memif = |t: &str, dpdk: &str| {
+        format!(
+            "[dpdk]\n{dpdk}\n[[interface]]\nname = \"memif0\"\n\
+             vdev = \"net_memif0,role=server,socket=/tmp/dpnt-memif-{t}.sock,socket-abstract=no\"\n\
+             ip4 = \"198.18.1.2/24\"\n[workers]\nidle = \"sleep\"\n"
+        )
+    };
+    let t = tag();
+    let debug = start_stop_log(&tap(&t, "hugepages = \"off\"\nlog_level = \"debug\""));
+    let lines = dpdk_lines(&debug);
+    assert!(lines.iter().filter(|(l, _)| l == "DEBUG").count() >= 5, "log_level = debug: DPDK debug lines\n{debug}");
+    assert!(debug.contains("--log-level=*:debug"), "the EAL gets the level: {debug}");
+
+    for (what, cfg) in [
+        ("tap, no hugepages", tap(&t, "hugepages = \"off\"")),
+        ("tap, hugepages if free", tap(&t, "hugepages = \"auto\"")),
+        ("memif, no hugepages", memif(&t, "hugepages = \"off\"")),
+        ("memif, hugepages if free", memif(&t, "hugepages = \"auto\"")),
+    ] {
+        let log = start_stop_log(&cfg);
+        let lines = dpdk_lines(&log);
+        assert!(!lines.iter().any(|(l, _)| l == "DEBUG"), "{what}: no DPDK debug lines by default\n{log}");
+        let unexplained: Vec<&(String, String)> = lines
+            .iter()
+            .filter(|(l, text)| (l == "WARN" || l == "ERROR") && !KNOWN_DPDK_NOTES.iter().any(|k| text.contains(k)))
+            .collect();
+        assert!(unexplained.is_empty(), "{what}: unexplained DPDK warnings {unexplained:?}\n{log}");
+        assert!(log.contains("dpnode: running on"), "{what}: {log}");
+    }
+    let _ = std::fs::remove_file(format!("/tmp/dpnt-memif-{t}.sock"));
 }

@@ -9,6 +9,11 @@
 //! - drop: frames crafted with scapy (a bad IPv4 header checksum, a bad UDP
 //!   checksum, a datagram to a port nobody listens on) are in the file with
 //!   their drop reason as the packet comment; a good datagram is not.
+//! - IPv6 drops (scapy: a bad ICMPv6 checksum, a payload length past the
+//!   frame, a destination not ours) and TCP refusals (the kernel's SYN to a
+//!   closed port, a stray ACK to a listener; both answered with a reset) carry
+//!   their reason too.
+//! - A capture still on when the node stops is written; tshark reads it.
 //! - Every word of the command is checked (bad ones are errors that say why).
 
 mod common;
@@ -174,4 +179,87 @@ fn dropped_frames_carry_their_drop_reason_as_a_comment() {
     let all = tshark(&file, "frame");
     assert!(all.iter().all(|r| r.starts_with("1\ttap0\tdropped: ")), "{all:?}");
     assert!(tshark(&file, "frame.cap_len > 64").is_empty());
+}
+
+/// From the kernel's side: IPv6 frames the node drops (an ICMPv6 echo with a
+/// bad checksum, a packet whose payload length runs past the frame, a
+/// datagram to an address that is not the node's) and an ACK out of nowhere
+/// to the TCP listener; a SYN to a closed port comes from the kernel's own
+/// `connect`.
+const CRAFTED6: &str = r#"
+import sys
+from scapy.all import Ether, IP, IPv6, ICMPv6EchoRequest, TCP, UDP, Raw, sendp, conf
+conf.verb = 0
+dev, node_mac = sys.argv[1], sys.argv[2]
+me = open(f"/sys/class/net/{dev}/address").read().strip()
+group = Ether(src=me, dst="33:33:00:00:00:01")
+bad_csum = IPv6(src="fe80::4242", dst="ff02::1") / ICMPv6EchoRequest(id=0x4242, data=b"bad icmp6 checksum")
+bad_csum = IPv6(bytes(bad_csum))
+bad_csum[ICMPv6EchoRequest].cksum ^= 0x5a5a
+short = IPv6(src="fe80::4242", dst="ff02::1", plen=200) / ICMPv6EchoRequest(id=0x4343)
+other = IPv6(src="fe80::4242", dst="2001:db8::99") / UDP(sport=4011, dport=7) / Raw(b"not for the node")
+ack = IP(src="198.18.0.1", dst="198.18.0.2") / TCP(sport=4012, dport=7, flags="A", seq=1, ack=12345)
+sendp([group / bad_csum, group / short, Ether(src=me, dst=node_mac) / other, Ether(src=me, dst=node_mac) / ack],
+      iface=dev)
+"#;
+
+#[test]
+fn ipv6_drops_and_tcp_refusals_are_captured_with_their_reason() {
+    if !require_root() {
+        return;
+    }
+    let tn = tap_node("[[app]]\nkind = \"echo-server\"\nuri = \"tcp://0.0.0.0/7\"\n");
+    let node = &tn.node;
+    let file = node.dir.join("drops6.pcapng");
+    let node_mac =
+        node.ctl(&["show", "interface"]).lines().nth(1).unwrap().split_whitespace().nth(3).unwrap().to_string();
+    node.ctl(&["pcap", "trace", "drop", "file", file.to_str().unwrap()]);
+    // A SYN to a closed port: refused with a reset (the kernel's connect fails).
+    let refused = tn
+        .ns
+        .sh_any("timeout 20 /usr/bin/python3 -c \"import socket; socket.create_connection(('198.18.0.2', 9), 5)\"");
+    let said = String::from_utf8_lossy(&refused.stderr).into_owned();
+    assert!(!refused.status.success() && said.contains("ConnectionRefused"), "{said}");
+    let script = node.dir.join("crafted6.py");
+    std::fs::write(&script, CRAFTED6).unwrap();
+    tn.ns.sh(&format!("timeout 120 /usr/bin/python3 {} {} {node_mac}", script.display(), tn.dev));
+    wait_for("the crafted frames to be counted", || {
+        node.counter("icmp6 bad checksum") >= 1
+            && node.counter("ip6 truncated (shorter than header or payload length)") >= 1
+            && node.counter("ip6 destination not local") >= 1
+            && node.counter("tcp no listener (reset)") >= 1
+    });
+    let off = node.ctl(&["pcap", "trace", "off"]);
+    let (n, _, _, drop) = wrote(&off);
+    assert!(n == drop && drop >= 5, "{off}");
+
+    let comment = |filter: &str| -> Vec<String> {
+        tshark(&file, filter).iter().map(|r| r.split('\t').nth(2).unwrap_or("").to_string()).collect()
+    };
+    assert_eq!(comment("icmpv6.echo.identifier == 0x4242"), ["dropped: icmp6 bad checksum"]);
+    assert_eq!(comment("ipv6.plen == 200"), ["dropped: ip6 truncated (shorter than header or payload length)"]);
+    assert_eq!(comment("udp.srcport == 4011"), ["dropped: ip6 destination not local"]);
+    // The kernel's SYN (it may retry none: the reset answers it at once) and the stray ACK.
+    let syn = comment("tcp.dstport == 9 && tcp.flags.syn == 1");
+    assert!(!syn.is_empty() && syn.iter().all(|c| c == "dropped: tcp no listener (reset)"), "{syn:?}");
+    assert_eq!(comment("tcp.srcport == 4012"), ["dropped: tcp ack to a listener (reset)"]);
+}
+
+/// A capture still on when the node stops (SIGTERM) is written to its file,
+/// which tshark reads: the pings it took are there.
+#[test]
+fn a_capture_left_on_at_shutdown_is_written_to_its_file() {
+    if !require_root() {
+        return;
+    }
+    let mut tn = tap_node("");
+    let file = tn.node.dir.join("left-on.pcapng");
+    tn.node.ctl(&["pcap", "trace", "rx", "tx", "file", file.to_str().unwrap()]);
+    tn.ns.sh("ping -c 3 -i 0.2 -W 5 198.18.0.2");
+    assert_eq!(tn.node.stop(), Some(0), "{}", tn.node.log());
+    let log = tn.node.log();
+    assert!(log.contains("pcap trace on at shutdown: wrote"), "{log}");
+    let requests: Vec<String> = tshark(&file, "icmp.type == 8").into_iter().filter(|r| r.starts_with("1\t")).collect();
+    let replies: Vec<String> = tshark(&file, "icmp.type == 0").into_iter().filter(|r| r.starts_with("2\t")).collect();
+    assert_eq!((requests.len(), replies.len()), (3, 3), "{requests:?} {replies:?}\n{log}");
 }

@@ -130,6 +130,9 @@ pub trait Seam: 'static {
     /// The transport drops delivered packet `d` for `reason` (the name of
     /// the counter it bumped): the packet capture takes it if it takes drops.
     fn capture_drop(&mut self, d: &Ip4Delivery<Self::Buf>, reason: &'static str);
+    /// The transport refuses `frame` (a whole frame received on `iface`,
+    /// IPv4 or IPv6) for `reason`: the packet capture takes it if it takes drops.
+    fn capture_drop_frame(&mut self, iface: usize, frame: &[u8], reason: &'static str);
 }
 
 impl<D: Device + 'static> Seam for L3<D> {
@@ -250,6 +253,10 @@ impl<D: Device + 'static> Seam for L3<D> {
     #[inline]
     fn capture_drop(&mut self, d: &Ip4Delivery<D::Buf>, reason: &'static str) {
         L3::capture_drop(self, reason, d.iface, &d.buf)
+    }
+    #[inline]
+    fn capture_drop_frame(&mut self, iface: usize, frame: &[u8], reason: &'static str) {
+        L3::capture_drop_bytes(self, reason, iface, frame)
     }
 }
 

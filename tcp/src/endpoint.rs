@@ -133,6 +133,18 @@ pub enum DropReason {
     BacklogFull,
 }
 
+impl DropReason {
+    /// What a packet capture says about the dropped segment (the counter's
+    /// name where one counts it).
+    pub const fn name(self) -> &'static str {
+        match self {
+            DropReason::UnansweredReset => "tcp reset matching nothing (not answered)",
+            DropReason::ListenerIgnored => crate::stats::Counter::ListenerDropped.name(),
+            DropReason::BacklogFull => InputCounter::SynDropped.name(),
+        }
+    }
+}
+
 /// A worker's TCP endpoint (see the module documentation).
 #[derive(Debug)]
 pub struct Endpoint {

@@ -249,20 +249,20 @@ impl<D: Device> L3<D> {
         let parsed: Result<_, (Ipv6Addr, Ipv6Addr, usize, Problem)> = {
             let p = match ipv6::Packet::new_checked(&m.data()[ETH..]) {
                 Ok(p) => p,
-                Err(WireError::BadVersion) => return self.counters.inc(Counter::Ip6BadVersion),
-                Err(_) => return self.counters.inc(Counter::Ip6Truncated),
+                Err(WireError::BadVersion) => return self.count_drop(Counter::Ip6BadVersion, iface, &m),
+                Err(_) => return self.count_drop(Counter::Ip6Truncated, iface, &m),
             };
             let (src, dst) = (p.src_addr(), p.dst_addr());
             if ipv6::martian_source(src).is_some() {
-                return self.counters.inc(Counter::Ip6MartianSrc);
+                return self.count_drop(Counter::Ip6MartianSrc, iface, &m);
             }
             // Our own address as a source is a loop or a LAND attack; a
             // tentative one is not ours yet (its owner answers our DAD).
             if src == ll || configured(net, iface, src).is_some_and(|a| a.is_usable()) {
-                return self.counters.inc(Counter::Ip6MartianSrc);
+                return self.count_drop(Counter::Ip6MartianSrc, iface, &m);
             }
             if !Self::ip6_dst_accepted(net, iface, ll, dst) {
-                return self.counters.inc(Counter::Ip6NotLocal);
+                return self.count_drop(Counter::Ip6NotLocal, iface, &m);
             }
             let chain = match ipv6::walk_chain(p.datagram()) {
                 Ok(c) => c,
@@ -288,7 +288,7 @@ impl<D: Device> L3<D> {
                             (Counter::Ip6UnknownOption, answer)
                         }
                     };
-                    self.counters.inc(counter);
+                    self.count_drop(counter, iface, &m);
                     return self.ip6_refused(net, iface, &m, (src, dst, p.datagram().len(), answer));
                 }
             };
@@ -311,9 +311,9 @@ impl<D: Device> L3<D> {
             next_header::UDP | next_header::TCP => {
                 self.ip6_deliver(iface, m, ETH + chain.offset, src, dst, chain.upper)
             }
-            next_header::NO_NEXT => self.counters.inc(Counter::Ip6NoNextHeader),
+            next_header::NO_NEXT => self.count_drop(Counter::Ip6NoNextHeader, iface, &m),
             _ => {
-                self.counters.inc(Counter::Ip6UnknownNextHeader);
+                self.count_drop(Counter::Ip6UnknownNextHeader, iface, &m);
                 if !dst.is_multicast() {
                     let pointer = chain.next_header_pointer as u32;
                     let code = icmpv6::param_problem::UNRECOGNIZED_NEXT_HEADER;
@@ -458,8 +458,8 @@ impl<D: Device> L3<D> {
         let repr = match icmpv6::Packet::new_checked(&m.data()[l4..]).and_then(|p| icmpv6::Repr::parse(&p, &src, &dst))
         {
             Ok(r) => r,
-            Err(WireError::BadChecksum) => return self.counters.inc(Counter::Icmp6BadChecksum),
-            Err(_) => return self.counters.inc(Counter::Icmp6Malformed),
+            Err(WireError::BadChecksum) => return self.count_drop(Counter::Icmp6BadChecksum, iface, &m),
+            Err(_) => return self.count_drop(Counter::Icmp6Malformed, iface, &m),
         };
         let ll = self.ip6_iface(net, iface).link_local;
         let our_mac = net.interfaces[iface].mac;

@@ -416,10 +416,16 @@ impl<D: Device> L3<D> {
     /// counter's name), to the packet capture when that takes drops.
     #[inline]
     pub fn capture_drop(&mut self, reason: &'static str, iface: usize, m: &D::Buf) {
+        self.capture_drop_bytes(reason, iface, m.data());
+    }
+
+    /// [`L3::capture_drop`] of a frame's bytes.
+    #[inline]
+    pub fn capture_drop_bytes(&mut self, reason: &'static str, iface: usize, frame: &[u8]) {
         let now = self.now_ns;
         let cap = self.dev.capture();
         if cap.drop_on() {
-            cap.take(now, iface, Direction::Drop, m.data(), reason);
+            cap.take(now, iface, Direction::Drop, frame, reason);
         }
     }
 

@@ -16,7 +16,10 @@ use crate::session::{dgram_enqueue, DgramHeader, SessionFifos};
 use crate::tcp_transport::TcpInput;
 use crate::transport::{EventKind, SessionEvent};
 use crate::udp::{Tuple, UdpCounter, UdpInput};
-use tcp::endpoint::Action;
+use tcp::endpoint::{Action, InputCounter};
+
+/// A capture's reason for an ACK to a listener that was no valid cookie (answered with a reset).
+const LISTENER_ACK_RESET: &str = "tcp ack to a listener (reset)";
 
 use super::{SessionCounter, SessionShared, SessionWorker};
 
@@ -30,24 +33,37 @@ impl<S: Seam> SessionWorker<S> {
             Ok(seg) => seg,
             Err(reason) => return io.capture_drop(&d, reason),
         };
-        self.tcp_deliver(io, net, shared, &seg, d.buf.data());
+        self.tcp_deliver(io, net, shared, &seg, d.iface, d.buf.data());
     }
 
     /// [`Self::tcp_input`] over IPv6.
     pub(super) fn tcp_input6(&mut self, io: &mut S, net: &NetTables, shared: &SessionShared, d: Ip6Delivery<S::Buf>) {
         let Some(seg) = self.tcp.parse6(io, &d) else { return };
-        self.tcp_deliver(io, net, shared, &seg, d.buf.data());
+        self.tcp_deliver(io, net, shared, &seg, d.iface, d.buf.data());
     }
 
-    /// A parsed segment (`frame` holds it) where the endpoint's policy says.
+    /// A parsed segment (`frame`, received on `iface`, holds it) where the
+    /// endpoint's policy says; a refused one (reset or dropped) goes to the
+    /// packet capture with its reason.
     #[inline]
-    fn tcp_deliver(&mut self, io: &mut S, net: &NetTables, shared: &SessionShared, seg: &TcpInput, frame: &[u8]) {
+    fn tcp_deliver(
+        &mut self,
+        io: &mut S,
+        net: &NetTables,
+        shared: &SessionShared,
+        seg: &TcpInput,
+        iface: usize,
+        frame: &[u8],
+    ) {
         let end = (seg.payload_offset + seg.repr.payload_len).min(frame.len());
         let payload = &frame[seg.payload_offset.min(end)..end];
         let worker = self.index;
         let (ip, port) = (seg.tuple.local.ip(), seg.tuple.local.port());
+        // Whether a listener had the address (a reset then refuses a bad ACK, not a closed port).
+        let mut listened = false;
         let action = self.tcp.demux(io.now_ns(), seg, payload.len(), || {
             let l = shared.control.lookup_listener(0, 0, Proto::Tcp, ip, port, false)?;
+            listened = true;
             let options = shared.control.listener(l).map(|x| x.options).unwrap_or_default();
             Some((
                 l,
@@ -97,8 +113,13 @@ impl<S: Seam> SessionWorker<S> {
                     self.session_free(s);
                 }
             }
-            Action::SendCookie(repr) | Action::Reset(repr) => self.tcp.send_segment(io, net, &repr, seg),
-            Action::Drop(_) => {}
+            Action::SendCookie(repr) => self.tcp.send_segment(io, net, &repr, seg),
+            Action::Reset(repr) => {
+                let reason = if listened { LISTENER_ACK_RESET } else { InputCounter::NoListener.name() };
+                io.capture_drop_frame(iface, frame, reason);
+                self.tcp.send_segment(io, net, &repr, seg)
+            }
+            Action::Drop(why) => io.capture_drop_frame(iface, frame, why.name()),
         }
     }
 
