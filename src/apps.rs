@@ -17,10 +17,11 @@ use session::apps::http::HttpServer;
 use session::builtin::BuiltinApp;
 use session::error::SessionError;
 use session::pool::Handle;
+use session::tls::{TlsClient, TlsClientOptions, TlsServer, TlsServerOptions};
 use session::worker::AppLink;
 use shm::types::{AttachOptions, Endpoint, Proto, TransportOptions};
 
-use app_options::{AppCommon, EchoClientOptions, EchoServerOptions, HttpServerOptions, OptionsError};
+use app_options::{AppCommon, EchoClientOptions, EchoServerOptions, HttpServerOptions, OptionsError, TlsParams};
 
 use crate::runtime::Runtime;
 
@@ -69,6 +70,10 @@ pub struct AppSpec {
     pub transport: TransportOptions,
     /// HTTP server: the body served for `/`.
     pub body: String,
+    /// Server over a `tls://` uri: its certificate, key and ALPN (loaded at listen time).
+    pub tls_server: Option<TlsServerOptions>,
+    /// Client over a `tls://` uri: trust, server name and ALPN.
+    pub tls_client: Option<TlsClientOptions>,
 }
 
 impl AppSpec {
@@ -81,7 +86,7 @@ impl AppSpec {
             Kind::EchoServer => {
                 let o = EchoServerOptions::from_pairs(pairs)?;
                 o.check_builtin()?;
-                AppSpec::new(kind, &o.common)
+                AppSpec { tls_server: tls_server(&o.tls, "echo"), ..AppSpec::new(kind, &o.common) }
             }
             Kind::EchoClient => {
                 let o = EchoClientOptions::from_pairs(pairs)?;
@@ -95,18 +100,28 @@ impl AppSpec {
                     mode: o.mode(),
                     connections: o.client.connections.unwrap_or(0),
                     duration: o.client.duration,
+                    tls_client: tls_client(&o.tls, &o.common, "echo"),
                     ..AppSpec::new(kind, &o.common)
                 }
             }
             Kind::HttpServer => {
                 let o = HttpServerOptions::from_pairs(pairs)?;
                 let mut spec = AppSpec::new(kind, &o.common);
+                spec.tls_server = tls_server(&o.tls, "http/1.1");
                 if let Some(body) = o.http.body {
                     spec.body = body;
                 }
                 spec
             }
         };
+        let mut spec = spec;
+        if spec.tls_server.is_some() || spec.tls_client.is_some() {
+            // A derived name says tls, not the tcp under it.
+            let tcp = format!("-tcp-{}", spec.uri.port);
+            if let Some(prefix) = spec.name.strip_suffix(&tcp) {
+                spec.name = format!("{prefix}-tls-{}", spec.uri.port);
+            }
+        }
         spec.validate().map_err(|(k, e)| OptionsError::new(k, e))?;
         Ok(spec)
     }
@@ -136,6 +151,8 @@ impl AppSpec {
             duration: None,
             transport,
             body: session::apps::http::DEFAULT_BODY.to_string(),
+            tls_server: None,
+            tls_client: None,
         }
     }
 
@@ -181,6 +198,25 @@ impl AppSpec {
             duration_ns: self.duration.map_or(0, |d| d.as_nanos() as u64),
         }
     }
+}
+
+/// A server's TLS options from `tls` (none unless the uri is `tls://`); ALPN defaults to `alpn`.
+fn tls_server(tls: &TlsParams, alpn: &str) -> Option<TlsServerOptions> {
+    tls.enabled.then(|| TlsServerOptions {
+        cert: tls.cert.clone().unwrap_or_default(),
+        key: tls.key.clone().unwrap_or_default(),
+        alpn: tls.alpn.clone().unwrap_or_else(|| vec![alpn.to_string()]),
+    })
+}
+
+/// A client's TLS options; the server name defaults to the uri's address.
+fn tls_client(tls: &TlsParams, c: &AppCommon, alpn: &str) -> Option<TlsClientOptions> {
+    tls.enabled.then(|| TlsClientOptions {
+        ca: tls.ca.clone(),
+        server_name: tls.server_name.clone().unwrap_or_else(|| c.uri.ip.to_string()),
+        insecure: tls.insecure.unwrap_or(false),
+        alpn: tls.alpn.clone().unwrap_or_else(|| vec![alpn.to_string()]),
+    })
 }
 
 /// The [[app]] / CLI key of an attach option the session layer names.
@@ -233,8 +269,16 @@ pub fn start(rt: &mut Runtime, spec: &AppSpec) -> Result<Option<RunningClient>, 
         Kind::EchoClient => {
             let (tx, rx) = mpsc::channel();
             let cfg = spec.client_config();
-            let mut factory =
-                |w: u32| AppLink::Builtin(Some(Box::new(EchoClient::new(cfg.clone(), w, workers, tx.clone()))));
+            // The CA file is read now: a bad one is this start's error.
+            let tls = spec.tls_client.as_ref().map(TlsClient::load).transpose().map_err(|e| e.to_string())?;
+            let mut factory = |w: u32| {
+                let c = EchoClient::new(cfg.clone(), w, workers, tx.clone());
+                let c = match &tls {
+                    Some(t) => c.with_tls(t.clone()),
+                    None => c,
+                };
+                AppLink::Builtin(Some(Box::new(c)))
+            };
             let (app, _, _) = rt
                 .ctx
                 .attach(&spec.name, spec.opts.clone(), AppWorkerKind::Builtin, &mut factory)
@@ -262,7 +306,12 @@ fn start_server(
         .ctx
         .attach(&spec.name, spec.opts.clone(), AppWorkerKind::Builtin, &mut factory)
         .map_err(|e| e.to_string())?;
-    if let Err(e) = rt.ctx.listen_with(app, wrk, spec.uri, spec.transport) {
+    let r = match &spec.tls_server {
+        // The certificate and key are read and checked now: a bad file is this listen's error.
+        Some(t) => TlsServer::load(t).and_then(|t| rt.ctx.listen_tls(app, wrk, spec.uri, spec.transport, t)),
+        None => rt.ctx.listen_with(app, wrk, spec.uri, spec.transport),
+    };
+    if let Err(e) = r {
         let _ = rt.ctx.detach(app);
         return Err(e.to_string());
     }

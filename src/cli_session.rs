@@ -27,6 +27,7 @@ pub const HELP: &str = "\
   show api                  API socket: connections of external apps, their apps, counters
   show session [verbose]    sessions of every worker
   show tcp stats            TCP counters (all workers) and connections by state
+  show tls                  TLS handshakes ok and failed by reason, bytes (all workers)
   app ns add id ID secret N [sw_if_index N | interface NAME]   add or update a namespace
   app detach NAME|INDEX     detach an application (its sessions are reset, its segments freed)
   app listen|unlisten NAME|INDEX URI   make an application's first worker (stop) listen on URI
@@ -39,7 +40,9 @@ pub const HELP: &str = "\
                             per session (transactions/s, p50/p99); cps: each session connects, echoes one
                             CHUNK and closes, CONNECTIONS in all (default 1000) or for DURATION;
                             runs as a job (other commands are served meanwhile)
-  test http server uri URI [name N] [scope ...] [fifo-size SIZE]   a builtin HTTP/1.1 server (GET / answers a static page)";
+  test http server uri URI [name N] [scope ...] [fifo-size SIZE]   a builtin HTTP/1.1 server (GET / answers a static page)
+                            URI tls://ADDR/PORT: TLS over TCP; servers take cert FILE key FILE, clients
+                            ca FILE (default: built-in web roots), server-name NAME, insecure on; all alpn A,B";
 
 /// What `show app ...` shows, one variant per form of the command.
 #[derive(Debug, Serialize)]
@@ -572,6 +575,11 @@ fn conn_text(c: &ConnSnapshot) -> String {
         ConnSnapshot::Tcp { local, remote, stats } => {
             format!("tcp {local} -> {remote}\n             {}", conn_stats_text(stats).replace('\n', "\n             "))
         }
+        ConnSnapshot::Tls { local, remote, stats, version, cipher, alpn, server } => format!(
+            "tls {local} -> {remote} {} version {version} cipher {cipher} alpn {alpn}\n             {}",
+            if *server { "server" } else { "client" },
+            conn_stats_text(stats).replace('\n', "\n             ")
+        ),
         ConnSnapshot::CutThrough { dgram, client, server, client_closed, server_closed } => format!(
             "cut-through {} client {client} server {server}{}{}",
             if *dgram { "dgram" } else { "stream" },
@@ -583,6 +591,7 @@ fn conn_text(c: &ConnSnapshot) -> String {
             match proto {
                 TransportProto::Udp => "udp",
                 TransportProto::Tcp => "tcp",
+                TransportProto::Tls => "tls",
                 TransportProto::CtUdp | TransportProto::CtTcp => "cut-through",
             }
         ),
@@ -775,6 +784,31 @@ pub fn test_http(rt: &mut Runtime, rest: &[&str]) -> CliResult {
 /// `show tcp stats`'s snapshot: the workers' TCP counters and connections, summed.
 pub fn tcp_stats_snapshot(rt: &mut Runtime) -> TcpStatsSnapshot {
     TcpStatsSnapshot::sum(&rt.ctx.on_workers(|sw, _, _, _| sw.tcp_stats()))
+}
+
+/// `show tls`'s figures: every TLS counter summed over the workers (zeros included).
+#[derive(Debug, Clone, Serialize)]
+pub struct TlsStatsSnapshot {
+    /// (counter name, value), in the order `show tls` prints them.
+    pub counters: Vec<(&'static str, u64)>,
+}
+
+/// Sums the workers' TLS counters.
+pub fn tls_stats_snapshot(rt: &Runtime) -> TlsStatsSnapshot {
+    use session::tls::TlsCounter;
+    let counters =
+        TlsCounter::ALL.iter().map(|&c| (c.name(), rt.workers.iter().map(|w| w.sessions.tls.get(c)).sum())).collect();
+    TlsStatsSnapshot { counters }
+}
+
+/// `show tls`: handshakes completed and failed by reason, and bytes, over all workers.
+pub fn show_tls(rt: &mut Runtime) -> CliResult {
+    let t = tls_stats_snapshot(rt);
+    let mut out = String::from("tls (all workers):\n");
+    for (name, v) in &t.counters {
+        let _ = writeln!(out, "{v:>12}  {}", name.strip_prefix("tls ").unwrap_or(name));
+    }
+    Ok(out)
 }
 
 /// `show tcp stats`: TCP counters summed over the workers, and connections by state.

@@ -123,6 +123,9 @@ impl ServerOpts {
     fn parse(words: &[&str]) -> Result<ServerOpts, String> {
         only(words, SERVER_KEYS, "server")?;
         let o = app_options::EchoServerOptions::from_words(words).map_err(|e| e.to_string())?;
+        if o.tls.enabled {
+            return Err("tls://: the kernel benchmark has no TLS yet".into());
+        }
         let uri = o.common.uri;
         let ip = uri.ip4().ok_or_else(|| format!("{uri}: the kernel benchmark takes IPv4 only"))?;
         Ok(ServerOpts {
@@ -137,7 +140,11 @@ impl ServerOpts {
 /// Parses the client's words as `test echo client` does, refusing the options only the node has.
 fn client_spec(words: &[&str]) -> Result<AppSpec, String> {
     only(words, CLIENT_KEYS, "client")?;
-    AppSpec::from_words(Kind::EchoClient, words)
+    let spec = AppSpec::from_words(Kind::EchoClient, words)?;
+    if spec.tls_client.is_some() {
+        return Err("tls://: the kernel benchmark has no TLS yet".into());
+    }
+    Ok(spec)
 }
 
 /// Runs the echo server until the process is killed.

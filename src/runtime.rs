@@ -180,6 +180,7 @@ impl WorkerInfo {
             .chain(set(&s.udp))
             .chain(set(&s.session))
             .chain(set(&s.tcp_input))
+            .chain(set(&s.tls))
             .chain(set(&self.faults))
             .chain(set(&self.poll))
     }
@@ -190,6 +191,7 @@ impl WorkerInfo {
         self.sessions.udp.clear();
         self.sessions.session.clear();
         self.sessions.tcp_input.clear();
+        self.sessions.tls.clear();
         self.faults.clear();
         self.poll.clear();
     }

@@ -137,7 +137,28 @@ fn number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
 }
 
 fn parse_uri(s: &str) -> Result<Endpoint, String> {
-    Endpoint::parse_uri(s).ok_or_else(|| format!("{s:?} is not PROTO://ADDR/PORT (PROTO tcp or udp)"))
+    // `tls://` is a TCP endpoint; the scheme itself is read by [`uri_is_tls`].
+    Endpoint::parse_app_uri(s)
+        .map(|(e, _)| e)
+        .ok_or_else(|| format!("{s:?} is not PROTO://ADDR/PORT (PROTO tcp, udp or tls)"))
+}
+
+/// Whether the `uri` among `pairs` is a `tls://` one.
+fn uri_is_tls(pairs: &[(String, Value)]) -> bool {
+    pairs.iter().any(|(k, v)| {
+        k == "uri" && matches!(v, Value::Str(s) if Endpoint::parse_app_uri(s).is_some_and(|(_, tls)| tls))
+    })
+}
+
+/// A comma-separated ALPN list (`h2,http/1.1`): each name 1 to 255 bytes.
+fn alpn<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    word(d, |s| {
+        let l: Vec<String> = s.split(',').map(|p| p.trim().to_string()).collect();
+        match l.iter().find(|p| p.is_empty() || p.len() > 255) {
+            Some(p) => Err(format!("{p:?}: a protocol name is 1 to 255 bytes")),
+            None => Ok(l),
+        }
+    })
 }
 
 fn uri<'de, D: Deserializer<'de>>(d: D) -> Result<Endpoint, D::Error> {
@@ -347,6 +368,80 @@ impl External {
     }
 }
 
+/// TLS options: a `tls://` uri takes them (a server `cert` and `key`, a
+/// client `ca`, `server_name`, `insecure`; both `alpn`).
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsParams {
+    /// The uri is `tls://`: TLS over its TCP connections.
+    #[serde(skip)]
+    pub enabled: bool,
+    /// Server: PEM certificate chain file.
+    #[serde(default)]
+    pub cert: Option<String>,
+    /// Server: PEM private key file.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// Client: PEM file of the CAs to trust (absent: the built-in web roots).
+    #[serde(default)]
+    pub ca: Option<String>,
+    /// Client: name sent (SNI) and verified (absent: the uri's address).
+    #[serde(default)]
+    pub server_name: Option<String>,
+    /// Client: accept any certificate (tests only).
+    #[serde(default, deserialize_with = "switch")]
+    pub insecure: Option<bool>,
+    /// ALPN protocols, comma-separated, in preference order (absent: the app's default).
+    #[serde(default, deserialize_with = "alpn")]
+    pub alpn: Option<Vec<String>>,
+}
+
+impl TlsParams {
+    /// Checks the TLS keys against the uri and the side: a key of the other
+    /// side, or any TLS key without a `tls://` uri, is refused by name; a
+    /// server needs `cert` and `key`.
+    pub fn check(&self, server: bool) -> Result<(), OptionsError> {
+        let given = [
+            ("cert", self.cert.is_some(), true),
+            ("key", self.key.is_some(), true),
+            ("ca", self.ca.is_some(), false),
+            ("server_name", self.server_name.is_some(), false),
+            ("insecure", self.insecure.is_some(), false),
+            ("alpn", self.alpn.is_some(), server),
+        ];
+        for (k, is, server_key) in given {
+            if !is {
+                continue;
+            }
+            if !self.enabled {
+                return Err(OptionsError::new(k, "only a tls:// uri takes it"));
+            }
+            if server_key != server && k != "alpn" {
+                return Err(OptionsError::new(
+                    k,
+                    if server_key { "only a tls server takes it" } else { "only a tls client takes it" },
+                ));
+            }
+        }
+        if self.enabled && server {
+            for (k, v) in [("cert", &self.cert), ("key", &self.key)] {
+                if v.is_none() {
+                    return Err(OptionsError::new(k, "a tls:// server needs cert and key (PEM files)"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses TLS for an app outside the node (not supported yet).
+    pub fn refuse_for_external(&self) -> Result<(), OptionsError> {
+        match self.enabled {
+            true => Err(OptionsError::new("uri", "tls:// is for builtin apps only so far (external apps: not yet)")),
+            false => Ok(()),
+        }
+    }
+}
+
 /// An echo server's own options.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -406,6 +501,8 @@ pub struct EchoServerOptions {
     pub external: External,
     /// Its own.
     pub server: EchoServerParams,
+    /// TLS (a `tls://` uri).
+    pub tls: TlsParams,
 }
 
 /// `echo-client`: sends the echo pattern, checks what comes back, reports.
@@ -417,6 +514,8 @@ pub struct EchoClientOptions {
     pub external: External,
     /// Its own.
     pub client: EchoClientParams,
+    /// TLS (a `tls://` uri).
+    pub tls: TlsParams,
 }
 
 /// `http-server`: the builtin HTTP/1.1 server with a static page.
@@ -426,6 +525,8 @@ pub struct HttpServerOptions {
     pub common: AppCommon,
     /// Its own.
     pub http: HttpServerParams,
+    /// TLS (a `tls://` uri: HTTPS).
+    pub tls: TlsParams,
 }
 
 /// The parts a kind is made of, each taking the keys its struct has.
@@ -464,8 +565,13 @@ fn part<T: DeserializeOwned>(pairs: &[(String, Value)]) -> Result<T, OptionsErro
 impl EchoServerOptions {
     /// From option pairs (the adapter: CLI words through [`word_pairs`], or a config table).
     pub fn from_pairs(pairs: &[(String, Value)]) -> Result<EchoServerOptions, OptionsError> {
-        let p = split(pairs, &[pairs::fields_of::<AppCommon>(), pairs::fields_of::<External>()]);
-        Ok(EchoServerOptions { common: part(&p[0])?, external: part(&p[1])?, server: part(&p[2])? })
+        let p = split(
+            pairs,
+            &[pairs::fields_of::<AppCommon>(), pairs::fields_of::<External>(), pairs::fields_of::<TlsParams>()],
+        );
+        let tls = TlsParams { enabled: uri_is_tls(pairs), ..part(&p[2])? };
+        tls.check(true)?;
+        Ok(EchoServerOptions { common: part(&p[0])?, external: part(&p[1])?, server: part(&p[3])?, tls })
     }
 
     /// From `uri URI [key value]...` words.
@@ -492,8 +598,13 @@ pub const DEFAULT_CONNECTIONS: u64 = 1000;
 impl EchoClientOptions {
     /// From option pairs; the client's rules are checked too ([`EchoClientOptions::check`]).
     pub fn from_pairs(pairs: &[(String, Value)]) -> Result<EchoClientOptions, OptionsError> {
-        let p = split(pairs, &[pairs::fields_of::<AppCommon>(), pairs::fields_of::<External>()]);
-        let o = EchoClientOptions { common: part(&p[0])?, external: part(&p[1])?, client: part(&p[2])? };
+        let p = split(
+            pairs,
+            &[pairs::fields_of::<AppCommon>(), pairs::fields_of::<External>(), pairs::fields_of::<TlsParams>()],
+        );
+        let tls = TlsParams { enabled: uri_is_tls(pairs), ..part(&p[2])? };
+        tls.check(false)?;
+        let o = EchoClientOptions { common: part(&p[0])?, external: part(&p[1])?, client: part(&p[3])?, tls };
         o.check()?;
         Ok(o)
     }
@@ -563,8 +674,10 @@ impl EchoClientOptions {
 impl HttpServerOptions {
     /// From option pairs.
     pub fn from_pairs(pairs: &[(String, Value)]) -> Result<HttpServerOptions, OptionsError> {
-        let p = split(pairs, &[pairs::fields_of::<AppCommon>()]);
-        Ok(HttpServerOptions { common: part(&p[0])?, http: part(&p[1])? })
+        let p = split(pairs, &[pairs::fields_of::<AppCommon>(), pairs::fields_of::<TlsParams>()]);
+        let tls = TlsParams { enabled: uri_is_tls(pairs), ..part(&p[1])? };
+        tls.check(true)?;
+        Ok(HttpServerOptions { common: part(&p[0])?, http: part(&p[2])?, tls })
     }
 
     /// From `uri URI [key value]...` words.

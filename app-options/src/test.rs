@@ -123,7 +123,7 @@ fn errors_name_the_key_as_written_with_the_range() {
         ("uri tcp://1.2.3.4/7 colour red", "colour: unknown option"),
         ("uri tcp://1.2.3.4/7 body hi", "body: only an http server takes it"),
         ("uri tcp://1.2.3.4/7 mss 1000 mss 1200", "mss: is given twice"),
-        ("uri bogus", "uri: \"bogus\" is not PROTO://ADDR/PORT (PROTO tcp or udp)"),
+        ("uri bogus", "uri: \"bogus\" is not PROTO://ADDR/PORT (PROTO tcp, udp or tls)"),
         ("sessions 4", "uri: is required (e.g. uri udp://0.0.0.0/7)"),
         ("uri tcp://1.2.3.4/7 sessions", "sessions: needs a value"),
         ("uri tcp://1.2.3.4/7 connections 5", "connections: only mode cps takes it (mode is bulk)"),
@@ -176,4 +176,38 @@ fn builtin_runners_refuse_the_external_options() {
     let e = client("uri tcp://1.1.1.1/7 socket /x").unwrap().check_builtin().unwrap_err();
     assert_eq!(e.to_string(), "socket: only an external app takes it (dpnode echo)");
     assert!(client("uri tcp://1.1.1.1/7 sessions 2").unwrap().check_builtin().is_ok());
+}
+
+#[test]
+fn tls_uris_take_the_tls_keys_of_their_side() {
+    let s = server("uri tls://0.0.0.0/443 cert /c.pem key /k.pem alpn h2,http/1.1").unwrap();
+    assert!(s.tls.enabled);
+    assert_eq!(s.common.uri, "tcp://0.0.0.0/443".parse().unwrap(), "a tls uri is a tcp endpoint");
+    assert_eq!((s.tls.cert.as_deref(), s.tls.key.as_deref()), (Some("/c.pem"), Some("/k.pem")));
+    assert_eq!(s.tls.alpn, Some(vec!["h2".to_string(), "http/1.1".to_string()]));
+    let c = client("uri TLS://198.18.0.1/443 ca /ca.pem server-name a.test insecure on").unwrap();
+    assert!(c.tls.enabled && c.tls.insecure == Some(true));
+    assert_eq!(c.tls.server_name.as_deref(), Some("a.test"));
+    assert!(!client("uri tcp://198.18.0.1/7").unwrap().tls.enabled);
+    for (words, text) in [
+        ("uri tcp://1.2.3.4/7 ca /x", "ca: only a tls:// uri takes it"),
+        ("uri tls://1.2.3.4/7 cert /x", "cert: only a tls server takes it"),
+        ("uri tls://1.2.3.4/7 alpn ,x", "alpn: \"\": a protocol name is 1 to 255 bytes"),
+        (
+            "uri tls://1.2.3.4/7 insecure maybe",
+            "insecure: \"maybe\" is not on or off (on, off, yes, no, true, false, 1, 0)",
+        ),
+    ] {
+        assert_eq!(client(words).unwrap_err().to_string(), text, "{words}");
+    }
+    assert_eq!(
+        server("uri tls://0.0.0.0/7 cert /c").unwrap_err().to_string(),
+        "key: a tls:// server needs cert and key (PEM files)"
+    );
+    assert_eq!(
+        server("uri tls://0.0.0.0/7 cert /c key /k ca /a").unwrap_err().to_string(),
+        "ca: only a tls client takes it"
+    );
+    let e = server("uri tls://0.0.0.0/7 cert /c key /k").unwrap().tls.refuse_for_external().unwrap_err();
+    assert!(e.to_string().starts_with("uri: tls:// is for builtin apps only"), "{e}");
 }

@@ -645,6 +645,7 @@ pub fn parse(args: &[String]) -> Result<Result<ServerConfig, ClientConfig>, Stri
     let threads = |x: &External| x.threads.map_or(1, |n| n as usize);
     Ok(if server {
         let o = EchoServerOptions::from_words(&words).map_err(|e| e.to_string())?;
+        o.tls.refuse_for_external().map_err(|e| e.to_string())?;
         Ok(ServerConfig {
             socket: socket(&o.external),
             uri: o.common.uri,
@@ -656,6 +657,7 @@ pub fn parse(args: &[String]) -> Result<Result<ServerConfig, ClientConfig>, Stri
     } else {
         // The builtin client's defaults and rules.
         let o = EchoClientOptions::from_words(&words).map_err(|e| e.to_string())?;
+        o.tls.refuse_for_external().map_err(|e| e.to_string())?;
         Err(ClientConfig {
             socket: socket(&o.external),
             uri: o.common.uri,

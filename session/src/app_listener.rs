@@ -43,6 +43,8 @@ pub struct AppListener {
     pub ns_index: u32,
     /// Transport options for the sessions it accepts (e.g. TCP congestion control).
     pub options: TransportOptions,
+    /// TLS over the TCP connections it accepts (a `tls://` listen).
+    pub tls: Option<crate::tls::TlsServer>,
     workers: Vec<u32>,
     /// Listening workers that get sessions only when no active one listens (sorted).
     passive: Vec<u32>,
@@ -71,6 +73,7 @@ impl AppListener {
             fib_index,
             ns_index,
             options: TransportOptions::default(),
+            tls: None,
             workers: vec![first_worker],
             passive: Vec::new(),
             pinned: Vec::new(),

@@ -202,6 +202,13 @@ impl<S: Seam> AppApi<'_, S> {
         self.w.session_connect(self.io, self.net, self.shared, self.app_wrk, req)
     }
 
+    /// Opens a TLS session to `req.remote` (a TCP endpoint) with `tls`; the
+    /// result arrives in [`BuiltinApp::connected`] once the handshake is done
+    /// (or failed: [`ConnectError::Tls`], the reason counted in `show tls`).
+    pub fn connect_tls(&mut self, req: ConnectRequest, tls: crate::tls::TlsClient) -> Result<(), SessionError> {
+        self.w.session_connect_tls(self.io, self.net, self.shared, self.app_wrk, req, Some(tls))
+    }
+
     /// Listens on `ep` (runs on the main thread under the barrier); the result arrives in [`BuiltinApp::bound`].
     pub fn listen(&mut self, ep: Endpoint) {
         self.w.rpc_listen(self.app_wrk, ep);

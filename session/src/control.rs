@@ -264,6 +264,12 @@ impl<R> ControlTables<R> {
         Ok(())
     }
 
+    /// Layers TLS with `tls` over the connections a listener accepts.
+    pub fn listener_set_tls(&mut self, listener: u32, tls: Option<crate::tls::TlsServer>) -> Result<(), SessionError> {
+        self.listeners.get_mut(listener).ok_or(SessionError::NoSuchListener(listener))?.tls = tls;
+        Ok(())
+    }
+
     /// Makes one of the listening workers the owner of a listener's listen session.
     pub fn listener_set_owner(&mut self, listener: u32, wrk: Handle) -> Result<(), SessionError> {
         let no_listener = SessionError::NoSuchListener(listener);

@@ -53,6 +53,7 @@ pub use shm::segment;
 pub mod session;
 pub mod snapshot;
 pub mod tcp_transport;
+pub mod tls;
 pub mod transport;
 pub mod udp;
 pub mod worker;

@@ -269,6 +269,28 @@ impl<S: Seam> MainCtx<S> {
         Ok(SessionHandle::listener(l))
     }
 
+    /// Like [`Self::listen_with`], with TLS (server side, `tls`) over every
+    /// connection the listener accepts: a `tls://` listen. The certificate
+    /// and key were loaded and checked before ([`crate::tls::TlsServer::load`]).
+    pub fn listen_tls(
+        &mut self,
+        app: Handle,
+        wrk: Handle,
+        ep: Endpoint,
+        options: TransportOptions,
+        tls: crate::tls::TlsServer,
+    ) -> Result<SessionHandle, SessionError> {
+        options.validate()?;
+        if ep.proto != shm::types::Proto::Tcp {
+            return Err(SessionError::invalid("uri", format!("tls runs over tcp, not {}", ep.proto)));
+        }
+        let mut g = self.barrier.sync();
+        let l = g.upper.control.listen(app, wrk, ep)?.listener();
+        g.upper.control.listener_set_options(l, options)?;
+        g.upper.control.listener_set_tls(l, Some(tls))?;
+        Ok(SessionHandle::listener(l))
+    }
+
     /// Makes one of the app's listening workers own listener `listener` (its listen events go there).
     pub fn listener_set_owner(&mut self, listener: u32, wrk: Handle) -> Result<(), SessionError> {
         let mut g = self.barrier.sync();

@@ -98,6 +98,23 @@ pub enum ConnSnapshot {
         /// The connection's state and counters.
         stats: tcp::ConnStats,
     },
+    /// A TLS connection over TCP.
+    Tls {
+        /// Local endpoint.
+        local: SocketAddr,
+        /// Remote endpoint.
+        remote: SocketAddr,
+        /// The TCP connection's state and counters.
+        stats: tcp::ConnStats,
+        /// Negotiated version (`TLSv1_3`; `-` while handshaking).
+        version: String,
+        /// Negotiated cipher suite.
+        cipher: String,
+        /// Negotiated ALPN protocol (`-`: none).
+        alpn: String,
+        /// Whether this side is the server.
+        server: bool,
+    },
     /// A cut-through connection between two local sessions.
     CutThrough {
         /// Datagram (rather than stream) sessions.

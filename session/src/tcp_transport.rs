@@ -43,6 +43,7 @@ use crate::error::SessionError;
 use crate::fifo::HeapFifo;
 use crate::pool::Pool;
 use crate::snapshot::ConnSnapshot;
+use crate::tls::{TlsConn, TlsCounter, TlsCounters};
 use crate::transport::{ConnectError, ConnectRequest, EventKind, PortPicker, Transport, TransportCx};
 use crate::udp::{Tuple, TupleMap};
 use tcp::backlog::SynCookieMode;
@@ -104,6 +105,8 @@ struct TcpConn {
     timer: Option<TimerHandle>,
     deadline: Option<u64>,
     tuple: Tuple,
+    /// TLS over it: the connection runs on the ciphertext fifos of this (see [`crate::tls`]).
+    tls: Option<Box<TlsConn>>,
 }
 
 /// A received segment, parsed.
@@ -131,6 +134,9 @@ pub struct TcpTransport<S: Seam> {
     spare: Option<S::Buf>,
     /// Connections whose output stopped at a full tx ring, to drive again next loop.
     blocked: Vec<(u32, u32)>,
+    /// This worker's TLS counters (`show tls`).
+    pub tls_counters: Arc<TlsCounters>,
+    tls_scratch: Vec<u8>,
 }
 
 impl<S: Seam> TcpTransport<S> {
@@ -150,6 +156,8 @@ impl<S: Seam> TcpTransport<S> {
             idle_tx: HeapFifo::new(4096).expect("valid size"),
             spare: None,
             blocked: Vec::new(),
+            tls_counters: Arc::default(),
+            tls_scratch: Vec::new(),
         }
     }
 
@@ -266,6 +274,10 @@ impl<S: Seam> TcpTransport<S> {
     pub fn input(&mut self, cx: &mut TransportCx<'_, S>, c: u32, seg: &TcpInput, payload: &[u8]) {
         let now = cx.io.now_ns();
         let Some(tc) = self.conns.get_mut(c) else { return };
+        if let Some(t) = tc.tls.as_deref() {
+            tc.conn.input(now, &seg.repr, payload, &t.crx.producer(), &t.ctx.consumer());
+            return self.drive(cx, c);
+        }
         match tc.session {
             DETACHED => {
                 self.idle_rx.reset();
@@ -314,7 +326,8 @@ impl<S: Seam> TcpTransport<S> {
     /// A good cookie ACK ([`Action::CookieAccept`]): the connection it
     /// stands for, with the listener's `opts` (MSS cap, congestion control,
     /// Nagle, keepalive) as a half-open connection would have had, on
-    /// `session`, which the caller made. False if none was made.
+    /// `session`, which the caller made, with `tls` over it if given. False if none was made.
+    #[allow(clippy::too_many_arguments)]
     pub fn accept_cookie(
         &mut self,
         cx: &mut TransportCx<'_, S>,
@@ -323,6 +336,7 @@ impl<S: Seam> TcpTransport<S> {
         seg: &TcpInput,
         payload: &[u8],
         opts: ConnOptions,
+        tls: Option<TlsConn>,
     ) -> bool {
         let now = cx.io.now_ns();
         let Some(s) = cx.sessions.get(session) else { return false };
@@ -333,6 +347,9 @@ impl<S: Seam> TcpTransport<S> {
         };
         match self.insert(cx, conn, session, Some(listener), false, seg.tuple) {
             Some(c) => {
+                if let Some(t) = tls {
+                    self.set_tls(c, t);
+                }
                 // The handshake's last ACK may carry data.
                 self.input(cx, c, seg, payload);
                 true
@@ -363,6 +380,7 @@ impl<S: Seam> TcpTransport<S> {
             timer: None,
             deadline: None,
             tuple,
+            tls: None,
         };
         let h = self.conns.insert_with(|_| Ok(tc)).ok()?;
         self.by_tuple.insert(tuple, h.index);
@@ -393,6 +411,13 @@ impl<S: Seam> TcpTransport<S> {
         let now = cx.io.now_ns();
         self.transmit(cx, c);
         let Some(tc) = self.conns.get_mut(c) else { return };
+        let closed = if tc.tls.is_some() { self.tls_events(cx, c) } else { self.plain_events(cx, c) };
+        self.drive_tail(cx, c, now, closed);
+    }
+
+    /// Connection `c`'s events as its session's (plain TCP); returns whether it closed.
+    fn plain_events(&mut self, cx: &mut TransportCx<'_, S>, c: u32) -> bool {
+        let Some(tc) = self.conns.get_mut(c) else { return false };
         let session = tc.session;
         let mut closed = false;
         while let Some(ev) = tc.conn.poll_event() {
@@ -426,6 +451,150 @@ impl<S: Seam> TcpTransport<S> {
                 cx.event(session, k);
             }
         }
+        closed
+    }
+
+    /// Layers TLS over connection `c` (just made by a connect, or given its
+    /// session by an accept): from now on it runs on `tls`'s fifos.
+    pub fn set_tls(&mut self, c: u32, tls: TlsConn) {
+        if self.tls_scratch.is_empty() {
+            self.tls_scratch = vec![0; crate::tls::MAX_RECORD];
+        }
+        if let Some(tc) = self.conns.get_mut(c) {
+            tc.tls = Some(Box::new(tls));
+        }
+    }
+
+    /// Runs connection `c`'s TLS engine between its ciphertext fifos and its
+    /// session's fifos, and tells the TCP connection what moved.
+    fn tls_pump(&mut self, cx: &mut TransportCx<'_, S>, c: u32) -> crate::tls::Pumped {
+        let now = cx.io.now_ns();
+        let Some(tc) = self.conns.get_mut(c) else { return Default::default() };
+        let Some(tls) = tc.tls.as_deref_mut() else { return Default::default() };
+        let p = match cx.sessions.get(tc.session).and_then(|s| s.fifos.as_ref()) {
+            Some(f) if tc.session != DETACHED => tls.pump(&f.rx, &f.tx, &mut self.tls_scratch, &self.tls_counters),
+            _ => {
+                // No app any more: what the peer sends is dropped.
+                tls.failed = true;
+                let idle = self.idle_rx.producer();
+                self.idle_rx.reset();
+                tls.pump(&idle, &self.idle_tx.consumer(), &mut self.tls_scratch, &self.tls_counters)
+            }
+        };
+        if p.cipher_in > 0 {
+            tc.conn.app_rx(now, &tls.crx.producer());
+        }
+        if p.cipher_out > 0 {
+            tc.conn.app_tx(now);
+        }
+        if let Some(s) = cx.sessions.get_mut(tc.session).filter(|_| tc.session != DETACHED) {
+            s.rx_bytes += p.plain_in as u64;
+        }
+        p
+    }
+
+    /// Connection `c`'s events for a TLS connection: the TCP events drive
+    /// the engine, and the session hears of what it did; returns whether
+    /// the connection closed.
+    fn tls_events(&mut self, cx: &mut TransportCx<'_, S>, c: u32) -> bool {
+        let now = cx.io.now_ns();
+        let Some(tc) = self.conns.get_mut(c) else { return false };
+        let session = tc.session;
+        let client = tc.listener.is_none();
+        let (mut closed, mut peer_closed, mut reset, mut failed_connect) = (false, false, false, None);
+        while let Some(ev) = tc.conn.poll_event() {
+            match ev {
+                Event::Established => {
+                    if tc.half_open {
+                        tc.half_open = false;
+                        if let Some(l) = tc.listener {
+                            self.endpoint.half_open_done(l);
+                        }
+                    }
+                }
+                Event::RxData | Event::TxSpace => {}
+                Event::PeerClosed => peer_closed = true,
+                Event::Reset | Event::TimedOut => reset = true,
+                Event::ConnectFailed(e) => {
+                    failed_connect = Some(match e {
+                        tcp::connection::ConnectError::Refused => ConnectError::Refused,
+                        tcp::connection::ConnectError::Timeout => ConnectError::Timeout,
+                    })
+                }
+                Event::Closed => closed = true,
+            }
+        }
+        if let Some(e) = failed_connect {
+            if session != DETACHED {
+                cx.event(session, EventKind::ConnectFailed(e));
+            }
+            return closed;
+        }
+        if closed && session == DETACHED {
+            return true;
+        }
+        let p = self.tls_pump(cx, c);
+        let Some(tc) = self.conns.get_mut(c) else { return closed };
+        let Some(tls) = tc.tls.as_deref_mut() else { return closed };
+        if session != DETACHED {
+            let dead = reset || closed || peer_closed;
+            let why = p.failed.or_else(|| (!tls.established && dead).then_some(TlsCounter::FailPeerClosed));
+            if let Some(why) = why {
+                if p.failed.is_none() {
+                    self.tls_counters.inc(why);
+                }
+                // The handshake (or a record) failed: the alert goes out, then
+                // the FIN; the session goes now (an app that never saw it is
+                // not told; a client hears its connect failed).
+                tls.failed = true;
+                let crx = tls.crx.consumer();
+                crx.dequeue_drop(crx.max_dequeue());
+                if !reset && !closed {
+                    tc.conn.close(now, &tls.crx.producer());
+                }
+                tc.session = DETACHED;
+                cx.event(
+                    session,
+                    if client && !tls.established {
+                        EventKind::ConnectFailed(ConnectError::Tls)
+                    } else {
+                        EventKind::TransportClosed
+                    },
+                );
+                self.transmit(cx, c);
+                return closed;
+            }
+            if p.handshake_done {
+                cx.event(session, if client { EventKind::Connected } else { EventKind::Accepted });
+            }
+            if p.plain_in > 0 && cx.sessions.get(session).is_some_and(|s| s.rx().set_event()) {
+                cx.event(session, EventKind::Rx);
+            }
+            if p.plain_out > 0 && cx.sessions.get(session).is_some_and(|s| s.want_tx_event) {
+                cx.event(session, EventKind::TxSpace);
+            }
+            if reset {
+                cx.event(session, EventKind::Reset);
+            } else if (peer_closed || tls.peer_close_notify) && !tls.peer_closed_told {
+                tls.peer_closed_told = true;
+                cx.event(session, EventKind::Disconnected);
+            }
+        }
+        if tls.close_sent && !tls.tcp_closed && !closed && !reset {
+            // close_notify is queued after the app's last data: the FIN follows it.
+            tls.tcp_closed = true;
+            let crx = tls.crx.consumer();
+            crx.dequeue_drop(crx.max_dequeue());
+            tc.conn.close(now, &tls.crx.producer());
+        }
+        if p.cipher_out > 0 || tls.tcp_closed {
+            self.transmit(cx, c);
+        }
+        closed
+    }
+
+    /// After the events: a closed connection goes, one in TIME-WAIT lets its session go, the timer follows the deadline.
+    fn drive_tail(&mut self, cx: &mut TransportCx<'_, S>, c: u32, now: u64, closed: bool) {
         if closed {
             // A last RST may be pending.
             self.transmit(cx, c);
@@ -517,7 +686,9 @@ impl<S: Seam> TcpTransport<S> {
                 self.block(c);
                 return;
             };
-            let t = if tc.session == DETACHED {
+            let t = if let Some(tls) = tc.tls.as_deref() {
+                tc.conn.poll_transmit(now, &tls.ctx.consumer(), &mut buf[HEADROOM..])
+            } else if tc.session == DETACHED {
                 let tx = self.idle_tx.consumer();
                 tc.conn.poll_transmit(now, &tx, &mut buf[HEADROOM..])
             } else {
@@ -704,7 +875,7 @@ impl<S: Seam> Transport<S> for TcpTransport<S> {
     fn push_tx(&mut self, cx: &mut TransportCx<'_, S>, session: u32) -> usize {
         let Some(c) = self.session_of(cx, session) else { return 0 };
         let now = cx.io.now_ns();
-        if let Some(tc) = self.conns.get_mut(c) {
+        if let Some(tc) = self.conns.get_mut(c).filter(|tc| tc.tls.is_none()) {
             tc.conn.app_tx(now);
         }
         self.drive(cx, c);
@@ -722,9 +893,10 @@ impl<S: Seam> Transport<S> for TcpTransport<S> {
         let Some(c) = self.session_of(cx, session) else { return };
         let now = cx.io.now_ns();
         let Some(f) = cx.sessions.get(session).and_then(|s| s.fifos.as_ref()) else { return };
-        if let Some(tc) = self.conns.get_mut(c) {
+        if let Some(tc) = self.conns.get_mut(c).filter(|tc| tc.tls.is_none()) {
             tc.conn.app_rx(now, &*f.rx);
         }
+        // TLS: the engine decrypts into the room the app made (in drive).
         self.drive(cx, c);
     }
 
@@ -737,7 +909,11 @@ impl<S: Seam> Transport<S> for TcpTransport<S> {
         let now = cx.io.now_ns();
         let Some(f) = cx.sessions.get(session).and_then(|s| s.fifos.as_ref()) else { return };
         if let Some(tc) = self.conns.get_mut(c) {
-            tc.conn.close(now, &*f.rx);
+            match tc.tls.as_deref_mut() {
+                // close_notify follows the app's last data, then the FIN (in drive).
+                Some(tls) => tls.app_closing = true,
+                None => tc.conn.close(now, &*f.rx),
+            }
         }
         self.drive(cx, c);
     }
@@ -746,8 +922,12 @@ impl<S: Seam> Transport<S> for TcpTransport<S> {
         let Some(c) = self.session_of(cx, session) else { return };
         let now = cx.io.now_ns();
         if let Some(tc) = self.conns.get_mut(c) {
-            // The FIN follows what is queued in the tx fifo.
-            tc.conn.shutdown_write(now);
+            match tc.tls.as_deref_mut() {
+                // TLS has no half-close that keeps reading everywhere: close_notify, then FIN.
+                Some(tls) => tls.app_closing = true,
+                // The FIN follows what is queued in the tx fifo.
+                None => tc.conn.shutdown_write(now),
+            }
         }
         self.drive(cx, c);
     }
@@ -797,7 +977,21 @@ impl<S: Seam> Transport<S> for TcpTransport<S> {
 
     fn conn_snapshot(&self, conn: u32) -> ConnSnapshot {
         match self.conns.get(conn) {
-            Some(tc) => ConnSnapshot::Tcp { local: tc.tuple.local, remote: tc.tuple.remote, stats: tc.conn.stats() },
+            Some(tc) => match tc.tls.as_deref() {
+                Some(t) => {
+                    let (version, cipher, alpn) = t.describe();
+                    ConnSnapshot::Tls {
+                        local: tc.tuple.local,
+                        remote: tc.tuple.remote,
+                        stats: tc.conn.stats(),
+                        version,
+                        cipher,
+                        alpn,
+                        server: t.is_server(),
+                    }
+                }
+                None => ConnSnapshot::Tcp { local: tc.tuple.local, remote: tc.tuple.remote, stats: tc.conn.stats() },
+            },
             None => ConnSnapshot::Closed { proto: TransportProto::Tcp },
         }
     }

@@ -77,6 +77,8 @@ pub enum ConnectError {
     NoPort,
     /// No fifo memory for the session.
     NoMemory,
+    /// The TLS handshake failed (the reason is counted in `show tls`).
+    Tls,
 }
 
 impl From<ConnectError> for ErrorCode {
@@ -88,6 +90,7 @@ impl From<ConnectError> for ErrorCode {
             ConnectError::Timeout => ErrorCode::Timeout,
             ConnectError::NoPort => ErrorCode::NoPort,
             ConnectError::NoMemory => ErrorCode::NoMemory,
+            ConnectError::Tls => ErrorCode::Refused,
         }
     }
 }
@@ -101,6 +104,7 @@ impl ConnectError {
             ConnectError::Timeout => "timed out",
             ConnectError::NoPort => "no free local port",
             ConnectError::NoMemory => "no fifo memory",
+            ConnectError::Tls => "tls handshake failed",
         }
     }
 }

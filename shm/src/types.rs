@@ -120,6 +120,15 @@ impl Endpoint {
     pub fn parse_uri(s: &str) -> Option<Endpoint> {
         s.parse().ok()
     }
+
+    /// Parses an app's URI: `tls://ADDR/PORT` is a TCP endpoint with TLS
+    /// over it (the bool), anything else as [`Endpoint::parse_uri`].
+    pub fn parse_app_uri(s: &str) -> Option<(Endpoint, bool)> {
+        match s.get(..6).filter(|p| p.eq_ignore_ascii_case("tls://")) {
+            Some(_) => format!("tcp://{}", &s[6..]).parse().ok().map(|e| (e, true)),
+            None => Endpoint::parse_uri(s).map(|e| (e, false)),
+        }
+    }
 }
 
 impl fmt::Display for Endpoint {
@@ -170,12 +179,14 @@ pub enum TransportProto {
     CtUdp = 2,
     /// Cut-through TCP: two apps of one node, a byte stream, no transport.
     CtTcp = 3,
+    /// TLS: a byte stream of plaintext over a TCP connection (records on the worker).
+    Tls = 4,
 }
 
 impl TransportProto {
     /// Every transport, by number.
-    pub const ALL: [TransportProto; 4] =
-        [TransportProto::Udp, TransportProto::Tcp, TransportProto::CtUdp, TransportProto::CtTcp];
+    pub const ALL: [TransportProto; 5] =
+        [TransportProto::Udp, TransportProto::Tcp, TransportProto::CtUdp, TransportProto::CtTcp, TransportProto::Tls];
 
     /// The transport with this number.
     pub fn from_u8(v: u8) -> Option<TransportProto> {
@@ -212,7 +223,7 @@ impl TransportProto {
     pub fn proto(self) -> Proto {
         match self {
             TransportProto::Udp | TransportProto::CtUdp => Proto::Udp,
-            TransportProto::Tcp | TransportProto::CtTcp => Proto::Tcp,
+            TransportProto::Tcp | TransportProto::CtTcp | TransportProto::Tls => Proto::Tcp,
         }
     }
 
@@ -223,6 +234,7 @@ impl TransportProto {
             TransportProto::Tcp => "tcp",
             TransportProto::CtUdp => "ct-udp",
             TransportProto::CtTcp => "ct-tcp",
+            TransportProto::Tls => "tls",
         }
     }
 }
@@ -708,7 +720,7 @@ mod test {
         for c in [Cc::Default, Cc::NewReno, Cc::Cubic] {
             assert_eq!(Cc::from_u8(c as u8), Some(c));
         }
-        assert_eq!((Proto::from_u8(1), TransportProto::from_u8(4), Cc::from_u8(3)), (None, None, None));
+        assert_eq!((Proto::from_u8(1), TransportProto::from_u8(5), Cc::from_u8(3)), (None, None, None));
     }
 
     #[test]

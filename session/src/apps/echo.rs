@@ -186,6 +186,8 @@ pub struct EchoClient {
     finished: bool,
     results: mpsc::Sender<EchoReport>,
     buf: Vec<u8>,
+    // TLS over each connection (a `tls://` uri).
+    tls: Option<crate::tls::TlsClient>,
 }
 
 /// Connect errors kept word for word in a report (`cps` could fail thousands of times).
@@ -236,7 +238,15 @@ impl EchoClient {
             finished: false,
             results,
             buf,
+            tls: None,
         }
+    }
+
+    /// The same client with TLS over each of its connections (`tls` names the
+    /// server, trust anchors and ALPN).
+    pub fn with_tls(mut self, tls: crate::tls::TlsClient) -> Self {
+        self.tls = Some(tls);
+        self
     }
 
     fn connect_error(&mut self, e: String) {
@@ -256,7 +266,11 @@ impl EchoClient {
         cs.received = 0;
         cs.inflight.clear();
         let req = ConnectRequest { remote: self.cfg.remote, parent: None, options: self.cfg.options, opaque: i as u64 };
-        if let Err(e) = api.connect(req) {
+        let r = match &self.tls {
+            Some(t) => api.connect_tls(req, t.clone()),
+            None => api.connect(req),
+        };
+        if let Err(e) = r {
             self.sessions[i].done = true;
             self.connect_error(e.to_string());
         }

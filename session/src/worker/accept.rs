@@ -13,6 +13,7 @@ use shm::types::TransportProto;
 use crate::app_worker::{AppWorkerKind, AppWorkerShared};
 use crate::segment::fifo_pair_footprint;
 use crate::session::{SessionFifos, SessionState};
+use crate::tls::{TlsConn, TlsCounter, TlsServer};
 use crate::transport::EventKind;
 use crate::udp::Tuple;
 
@@ -93,6 +94,31 @@ impl<S: Seam> SessionWorker<S> {
         };
         self.stats.accepted.fetch_add(1, Ordering::Relaxed);
         Some(index)
+    }
+
+    /// The TLS configuration of listener `listener`, if it is a `tls://` one.
+    pub(super) fn listener_tls(shared: &SessionShared, listener: u32) -> Option<TlsServer> {
+        shared.control.listener(listener)?.tls.clone()
+    }
+
+    /// The TLS state for session `s` (server side), with ciphertext fifos as
+    /// large as its own; `None` (counted) without memory for it.
+    pub(super) fn tls_server_conn(&mut self, s: u32, tls: &TlsServer) -> Option<TlsConn> {
+        let engine = rustls::ServerConnection::new(tls.0.clone()).ok().map(rustls::Connection::Server);
+        self.tls_conn(s, engine)
+    }
+
+    /// A [`TlsConn`] around `engine` for session `s`, its ciphertext fifos
+    /// the size of the session's (so the TCP window is what it would be).
+    pub(super) fn tls_conn(&mut self, s: u32, engine: Option<rustls::Connection>) -> Option<TlsConn> {
+        let size =
+            self.sessions.get(s).and_then(|x| x.fifos.as_ref()).map_or(0, |f| f.rx.capacity().max(f.tx.capacity()));
+        let size = u32::try_from(size).unwrap_or(u32::MAX).clamp(32 << 10, 16 << 20).next_power_of_two();
+        let t = engine.and_then(|e| TlsConn::new(e, size));
+        if t.is_none() {
+            self.tcp.tls_counters.inc(TlsCounter::FailNoMemory);
+        }
+        t
     }
 
     /// The rx fifo size sessions of listener `listener`'s app get.

@@ -8,11 +8,12 @@ use std::sync::Arc;
 
 use net::seam::Seam;
 use net::tables::NetTables;
-use shm::types::TransportProto;
+use shm::types::{Proto, TransportProto};
 
 use crate::app_worker::AppWorkerShared;
 use crate::error::SessionError;
 use crate::session::{SessionFifos, SessionState};
+use crate::tls::TlsClient;
 use crate::transport::{ConnectError, ConnectRequest, EventKind};
 
 use super::{SessionCounter, SessionShared, SessionWorker};
@@ -28,7 +29,25 @@ impl<S: Seam> SessionWorker<S> {
         app_wrk: u32,
         req: ConnectRequest,
     ) -> Result<(), SessionError> {
+        self.session_connect_tls(io, net, shared, app_wrk, req, None)
+    }
+
+    /// Like [`Self::session_connect`], with TLS (client side, `tls`) over the
+    /// TCP connection when given: the app hears connected once the handshake
+    /// has finished. A TLS connect never goes cut-through.
+    pub(crate) fn session_connect_tls(
+        &mut self,
+        io: &mut S,
+        net: &NetTables,
+        shared: &SessionShared,
+        app_wrk: u32,
+        req: ConnectRequest,
+        tls: Option<TlsClient>,
+    ) -> Result<(), SessionError> {
         let control = &shared.control;
+        if tls.is_some() && req.remote.proto != Proto::Tcp {
+            return Err(SessionError::invalid("uri", format!("tls runs over tcp, not {}", req.remote.proto)));
+        }
         let aw = control.app_worker(app_wrk).ok_or(SessionError::NoSuchAppWorker(app_wrk))?;
         let app = control.app(aw.app_index).ok_or(SessionError::NotAttached)?;
         req.options.validate()?;
@@ -46,7 +65,7 @@ impl<S: Seam> SessionWorker<S> {
             return Err(SessionError::invalid("uri", format!("cannot connect to {}", req.remote)));
         }
         let me = aw.resources.clone();
-        if app.scope.local {
+        if app.scope.local && tls.is_none() {
             let ns = app.ns_index;
             if let Some(l) =
                 control.listener_tables().lookup_local(ns, req.remote.proto, req.remote.ip, req.remote.port)
@@ -70,7 +89,7 @@ impl<S: Seam> SessionWorker<S> {
                 return Ok(());
             }
         };
-        let proto = TransportProto::for_proto(req.remote.proto);
+        let proto = if tls.is_some() { TransportProto::Tls } else { TransportProto::for_proto(req.remote.proto) };
         let remote = SocketAddr::new(req.remote.ip, req.remote.port);
         let local = SocketAddr::new(local_ip, 0);
         let index = self.session_alloc(
@@ -89,6 +108,16 @@ impl<S: Seam> SessionWorker<S> {
             Ok(conn) => {
                 if let Some(s) = self.sessions.get_mut(index) {
                     s.conn = conn;
+                }
+                if let Some(t) = tls {
+                    let engine = rustls::ClientConnection::new(t.config, t.server_name).ok();
+                    match self.tls_conn(index, engine.map(rustls::Connection::Client)) {
+                        Some(t) => self.tcp.set_tls(conn, t),
+                        None => {
+                            self.session_abort(io, net, index);
+                            self.connect_failed(app_wrk, req.opaque, ConnectError::NoMemory);
+                        }
+                    }
                 }
                 Ok(())
             }

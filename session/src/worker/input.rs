@@ -78,19 +78,23 @@ impl<S: Seam> SessionWorker<S> {
                 self.tcp.input(&mut cx, conn, seg, payload);
             }
             Action::SessionThenDeliver { conn, listener } => {
-                let Some(s) = self.session_accept_alloc(
-                    io,
-                    shared,
-                    listener,
-                    TransportProto::Tcp,
-                    seg.tuple.local,
-                    seg.tuple.remote,
-                ) else {
+                let tls = Self::listener_tls(shared, listener);
+                let proto = if tls.is_some() { TransportProto::Tls } else { TransportProto::Tcp };
+                let Some(s) = self.session_accept_alloc(io, shared, listener, proto, seg.tuple.local, seg.tuple.remote)
+                else {
                     // No app or no fifo memory: drop it; the peer retransmits.
                     return;
                 };
+                let tls = match tls.map(|t| self.tls_server_conn(s, &t)) {
+                    Some(None) => return self.session_free(s),
+                    Some(Some(t)) => Some(t),
+                    None => None,
+                };
                 let mut cx = Self::cx(&mut self.sessions, &mut self.events, io, net, worker);
                 self.tcp.give_session(&mut cx, conn, s);
+                if let Some(t) = tls {
+                    self.tcp.set_tls(conn, t);
+                }
                 self.tcp.input(&mut cx, conn, seg, payload);
             }
             Action::Accept { listener, iss, opts } => {
@@ -98,18 +102,19 @@ impl<S: Seam> SessionWorker<S> {
                 self.tcp.accept(&mut cx, listener, iss, seg, opts);
             }
             Action::CookieAccept { listener, opts } => {
-                let Some(s) = self.session_accept_alloc(
-                    io,
-                    shared,
-                    listener,
-                    TransportProto::Tcp,
-                    seg.tuple.local,
-                    seg.tuple.remote,
-                ) else {
+                let tls = Self::listener_tls(shared, listener);
+                let proto = if tls.is_some() { TransportProto::Tls } else { TransportProto::Tcp };
+                let Some(s) = self.session_accept_alloc(io, shared, listener, proto, seg.tuple.local, seg.tuple.remote)
+                else {
                     return;
                 };
+                let tls = match tls.map(|t| self.tls_server_conn(s, &t)) {
+                    Some(None) => return self.session_free(s),
+                    Some(Some(t)) => Some(t),
+                    None => None,
+                };
                 let mut cx = Self::cx(&mut self.sessions, &mut self.events, io, net, worker);
-                if !self.tcp.accept_cookie(&mut cx, s, listener, seg, payload, opts) {
+                if !self.tcp.accept_cookie(&mut cx, s, listener, seg, payload, opts, tls) {
                     self.session_free(s);
                 }
             }

@@ -113,6 +113,8 @@ pub struct SessionStats {
     pub udp: Arc<UdpCounters>,
     /// TCP input's counters (the TCP transport's own block).
     pub tcp_input: Arc<TcpInputCounters>,
+    /// TLS's counters (the TCP transport's, which runs TLS).
+    pub tls: Arc<crate::tls::TlsCounters>,
     /// Sessions in the pool now.
     pub sessions: AtomicU64,
     /// Sessions accepted from listeners, ever.
@@ -177,6 +179,7 @@ impl<S: Seam> SessionWorker<S> {
         let stats = Arc::new(SessionStats {
             udp: udp.counters.clone(),
             tcp_input: tcp.input_counters.clone(),
+            tls: tcp.tls_counters.clone(),
             ..SessionStats::default()
         });
         SessionWorker {
@@ -261,7 +264,8 @@ impl<S: Seam> SessionWorker<S> {
         let mut cx = Self::cx(sessions, events, io, net, worker);
         let t: &mut dyn Transport<S> = match proto {
             TransportProto::Udp => &mut self.udp,
-            TransportProto::Tcp => &mut self.tcp,
+            // TLS runs inside the TCP transport (see crate::tls).
+            TransportProto::Tcp | TransportProto::Tls => &mut self.tcp,
             TransportProto::CtUdp | TransportProto::CtTcp => &mut self.ct,
         };
         f(t, &mut cx)
@@ -411,7 +415,7 @@ impl<S: Seam> SessionWorker<S> {
     /// The app read from session `index`'s rx fifo.
     pub(crate) fn app_read(&mut self, index: u32) {
         let Some(s) = self.sessions.get(index) else { return };
-        if s.proto.is_cut_through() || s.proto == TransportProto::Tcp {
+        if s.proto.is_cut_through() || matches!(s.proto, TransportProto::Tcp | TransportProto::Tls) {
             self.pending_read.push((index, s.generation));
         }
     }
@@ -497,7 +501,7 @@ impl<S: Seam> SessionWorker<S> {
                     listener: s.listener,
                     conn: match s.proto {
                         TransportProto::Udp => Transport::<S>::conn_snapshot(&self.udp, s.conn),
-                        TransportProto::Tcp => self.tcp.conn_snapshot(s.conn),
+                        TransportProto::Tcp | TransportProto::Tls => self.tcp.conn_snapshot(s.conn),
                         TransportProto::CtUdp | TransportProto::CtTcp => {
                             Transport::<S>::conn_snapshot(&self.ct, s.conn)
                         }
