@@ -144,8 +144,18 @@ impl<T> TimerWheel<T> {
     /// Processes every tick up to `now` and moves the timers that came due
     /// to the expired list; returns how many are waiting there. Collect them
     /// with [`TimerWheel::pop_expired`].
+    #[inline]
     pub fn advance(&mut self, now: u64) -> usize {
         let target = now / self.tick_ns;
+        // Most loops see no new tick: answer without a call.
+        if self.current >= target {
+            return self.expired_count();
+        }
+        self.advance_to(target)
+    }
+
+    /// [`Self::advance`] once the clock reached a new tick.
+    fn advance_to(&mut self, target: u64) -> usize {
         while self.current < target {
             if self.occupied.iter().all(|&o| o == 0) {
                 // Nothing in the slots: jump (the expired list is unaffected).
@@ -176,6 +186,7 @@ impl<T> TimerWheel<T> {
         Some(self.release(index))
     }
 
+    #[inline]
     fn expired_count(&self) -> usize {
         self.expired
     }

@@ -185,13 +185,13 @@ impl<S: Seam> SessionWorker<S> {
     }
 
     pub(super) fn poll_builtins(&mut self, io: &mut S, net: &NetTables, shared: &SessionShared) -> usize {
-        if self.apps.is_empty() {
-            return 0;
-        }
         let mut work = 0;
-        let keys: smallvec::SmallVec<[u32; 8]> = self.apps.keys().copied().collect();
-        for k in keys {
+        // By index: an app added or removed by a callback is polled (or
+        // not) from the next loop on, and nothing is copied per loop.
+        let mut i = 0;
+        while let Some(&k) = self.builtin_apps.get(i) {
             work += self.with_builtin(io, net, shared, k, |app, api| app.poll(api)).unwrap_or(0);
+            i += 1;
         }
         work
     }

@@ -209,15 +209,16 @@ impl<S: Seam> SessionWorker<S> {
 
     /// Reads the requests external apps wrote since the last loop and acts on them.
     pub(super) fn poll_external(&mut self, io: &mut S, net: &NetTables, shared: &SessionShared) -> usize {
-        if self.apps.is_empty() {
+        if self.external_apps.is_empty() {
             return 0;
         }
-        let keys: smallvec::SmallVec<[u32; 8]> =
-            self.apps.iter().filter(|(_, a)| matches!(a.link, AppLink::External(_))).map(|(&k, _)| k).collect();
         let mut work = 0;
         let mut buf = [0u8; MAX_PAYLOAD];
-        for k in keys {
+        // By index, as `poll_builtins` does.
+        let mut i = 0;
+        while let Some(&k) = self.external_apps.get(i) {
             work += self.read_requests(io, net, shared, k, &mut buf, Reading::Poll);
+            i += 1;
         }
         work
     }

@@ -139,6 +139,11 @@ pub struct SessionWorker<S: Seam> {
     tcp: TcpTransport<S>,
     ct: CutThrough,
     apps: HashMap<u32, WorkerApp<S>>,
+    /// The keys of `apps` that are builtin, and those that are external:
+    /// the loop polls them from these lists instead of walking the map
+    /// (and collecting its keys) twice per iteration.
+    builtin_apps: Vec<u32>,
+    external_apps: Vec<u32>,
     events: Vec<SessionEvent>,
     delivering: Vec<SessionEvent>,
     pending_tx: Vec<(u32, u32)>,
@@ -190,6 +195,8 @@ impl<S: Seam> SessionWorker<S> {
             tcp,
             ct: CutThrough::new(),
             apps: HashMap::default(),
+            builtin_apps: Vec::new(),
+            external_apps: Vec::new(),
             events: Vec::with_capacity(1024),
             delivering: Vec::with_capacity(1024),
             pending_tx: Vec::with_capacity(1024),
@@ -210,7 +217,14 @@ impl<S: Seam> SessionWorker<S> {
 
     /// Registers an app worker here (builtin: with this worker's instance).
     pub fn app_add(&mut self, shared: Arc<AppWorkerShared>, link: AppLink<S>) {
-        self.apps.insert(shared.wrk_index, WorkerApp { shared, link });
+        let k = shared.wrk_index;
+        self.builtin_apps.retain(|&a| a != k);
+        self.external_apps.retain(|&a| a != k);
+        match link {
+            AppLink::Builtin(_) => self.builtin_apps.push(k),
+            AppLink::External(_) => self.external_apps.push(k),
+        }
+        self.apps.insert(k, WorkerApp { shared, link });
     }
 
     /// Removes an app worker: every session of it is aborted (peers reset) and freed.
@@ -228,6 +242,8 @@ impl<S: Seam> SessionWorker<S> {
             self.session_abort(io, net, i);
         }
         self.apps.remove(&wrk_index);
+        self.builtin_apps.retain(|&a| a != wrk_index);
+        self.external_apps.retain(|&a| a != wrk_index);
         mine.len()
     }
 
