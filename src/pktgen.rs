@@ -10,8 +10,8 @@
 //! against it to get the raw rx/tx rate of the port pair, the ceiling the
 //! node is compared with. `--mode udp` sends datagrams from `--flows`
 //! source ports to `--dst-port` (the node's UDP echo server) with the same
-//! window and counts the echoes: transactions per second. The generator answers ARP for `--src-ip`, so the node can
-//! resolve it before replying.
+//! window and counts the echoes: transactions per second. The generator
+//! answers ARP for `--src-ip`, so the node can resolve it before replying.
 //!
 //! It counts from `--warmup` seconds on (default 1) for `--seconds`, then
 //! exits; `--queues N` polls N queue pairs (a memif peer of a node with N
