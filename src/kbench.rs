@@ -17,7 +17,7 @@
 
 use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -37,6 +37,7 @@ usage:
   dpnode kbench server uri PROTO://ADDR/PORT [threads N (1..=64, default 64)] [no-delay on]
   dpnode kbench client uri PROTO://ADDR/PORT [mode bulk|rr|cps] [sessions N] [bytes SIZE] [chunk SIZE]
                        [window N] [connections N] [duration S] [timeout S] [no-delay on]
+ADDR is IPv4 or IPv6 in brackets (tcp://[fd00::2]/7).
 The kernel's echo server and client, with the builtin echo client's modes, pattern and report.";
 
 /// How often a bulk reader with nothing to read looks whether the writer is done.
@@ -100,7 +101,7 @@ pub fn run(cmd: &KbenchCommand) -> Result<bool, KbenchError> {
 #[derive(Debug, Clone, PartialEq)]
 struct ServerOpts {
     proto: Proto,
-    addr: SocketAddrV4,
+    addr: SocketAddr,
     threads: usize,
     no_delay: bool,
 }
@@ -127,10 +128,9 @@ impl ServerOpts {
             return Err("tls://: the kernel benchmark has no TLS yet".into());
         }
         let uri = o.common.uri;
-        let ip = uri.ip4().ok_or_else(|| format!("{uri}: the kernel benchmark takes IPv4 only"))?;
         Ok(ServerOpts {
             proto: uri.proto,
-            addr: SocketAddrV4::new(ip, uri.port),
+            addr: SocketAddr::new(uri.ip, uri.port),
             threads: o.external.threads.map_or(64, |n| n as usize),
             no_delay: o.common.no_delay.unwrap_or(false),
         })
@@ -423,7 +423,11 @@ impl Session<'_> {
 
     /// UDP, `bulk` (`window` datagrams in flight) or `rr` (one): sequence-numbered datagrams, losses counted.
     fn dgram(&mut self) {
-        let sock = match UdpSocket::bind("0.0.0.0:0").and_then(|s| s.connect(self.remote()).map(|()| s)) {
+        let any = match self.cfg.remote.ip {
+            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        };
+        let sock = match UdpSocket::bind(SocketAddr::new(any, 0)).and_then(|s| s.connect(self.remote()).map(|()| s)) {
             Ok(s) => s,
             Err(e) => return self.r.connect_errors.push(e.to_string()),
         };
@@ -496,6 +500,10 @@ mod test {
         assert_eq!((o.proto, o.addr.port(), o.threads, o.no_delay), (Proto::Tcp, 7, 8, false));
         let o = ServerOpts::parse(&["uri", "udp://198.18.0.1/9", "no-delay", "on"]).unwrap();
         assert_eq!((o.proto, o.addr.to_string().as_str(), o.no_delay), (Proto::Udp, "198.18.0.1:9", true));
+        let o = ServerOpts::parse(&["uri", "tcp://[::]/7"]).unwrap();
+        assert_eq!(o.addr.to_string(), "[::]:7");
+        let o = ServerOpts::parse(&["uri", "udp://[fd00:198:18:3::2]/9"]).unwrap();
+        assert_eq!((o.proto, o.addr.to_string().as_str()), (Proto::Udp, "[fd00:198:18:3::2]:9"));
         assert!(ServerOpts::parse(&[]).unwrap_err().contains("uri"));
         assert!(ServerOpts::parse(&["uri", "tcp://0.0.0.0/7", "threads", "0"]).unwrap_err().starts_with("threads"));
         assert!(ServerOpts::parse(&["uri", "tcp://x/7"]).unwrap_err().starts_with("uri"));
@@ -557,5 +565,35 @@ mod test {
         assert_eq!(r.rtt_seen, 100);
         let r = run(&["uri", &udp, "bytes", "140000", "chunk", "1400", "window", "8"]);
         assert_eq!((r.rtt_seen, r.bytes_received), (100, 140000));
+    }
+
+    /// The same over IPv6 loopback (`[::1]` URIs): TCP rr and UDP rr, every byte back.
+    #[test]
+    fn client_and_server_on_ipv6_loopback() {
+        let tcp = TcpListener::bind("[::1]:0").unwrap();
+        let tcp_port = tcp.local_addr().unwrap().port();
+        drop(tcp);
+        let udp = UdpSocket::bind("[::1]:0").unwrap();
+        let udp_port = udp.local_addr().unwrap().port();
+        drop(udp);
+        for (proto, port) in [("tcp", tcp_port), ("udp", udp_port)] {
+            let uri = format!("{proto}://[::1]/{port}");
+            let o = ServerOpts::parse(&["uri", &uri, "threads", "2"]).unwrap();
+            std::thread::spawn(move || serve(&o));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        let run = |words: &[&str]| {
+            let r = run_client(&client_spec(words).unwrap().client_config());
+            assert!(r.ok(), "{words:?}:\n{}", r.format());
+            r
+        };
+        let tcp = format!("tcp://[::1]/{tcp_port}");
+        let udp = format!("udp://[::1]/{udp_port}");
+        let r = run(&["uri", &tcp, "mode", "rr", "chunk", "64", "bytes", "6400"]);
+        assert_eq!((r.rtt_seen, r.bytes_received), (100, 6400));
+        let r = run(&["uri", &tcp, "bytes", "1m", "chunk", "10000"]);
+        assert_eq!((r.bytes_received, r.completed), (1 << 20, 1));
+        let r = run(&["uri", &udp, "mode", "rr", "chunk", "64", "bytes", "6400"]);
+        assert_eq!((r.rtt_seen, r.bytes_received), (100, 6400));
     }
 }

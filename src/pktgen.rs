@@ -3,13 +3,15 @@
 //!
 //! `--mode icmp` sends ICMP echo requests to `--dst-ip` as fast as a window
 //! of outstanding requests allows and counts the replies: the node's echo
-//! rate. `--mode reflect` turns every frame around (MACs swapped) with no
-//! other work: run the generator against it to get the raw rx/tx rate of the
-//! port pair, the ceiling the node is compared with. `--mode udp` sends
-//! datagrams from `--flows` source ports to `--dst-port` (the node's UDP
-//! echo server) with the same window and counts the echoes: transactions
-//! per second. The generator answers ARP for `--src-ip`, so the node can
-//! resolve it before replying.
+//! rate; `--mode icmp6` does the same with ICMPv6 echo requests from
+//! `--src-ip6` to `--dst-ip6` (the node answers toward the frame's source
+//! MAC, so no neighbour discovery is needed). `--mode reflect` turns every
+//! frame around (MACs swapped) with no other work: run the generator
+//! against it to get the raw rx/tx rate of the port pair, the ceiling the
+//! node is compared with. `--mode udp` sends datagrams from `--flows`
+//! source ports to `--dst-port` (the node's UDP echo server) with the same
+//! window and counts the echoes: transactions per second. The generator
+//! answers ARP for `--src-ip`, so the node can resolve it before replying.
 //!
 //! It counts from `--warmup` seconds on (default 1) for `--seconds`, then
 //! exits; `--queues N` polls N queue pairs (a memif peer of a node with N
@@ -17,7 +19,7 @@
 //! PMD (e.g. DPDK's `net_memif`, a third-party peer for the node's memif).
 //! `--no-cleanup` exits without closing the device, like a killed peer.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
 use dataplane::eal::Eal;
@@ -26,13 +28,15 @@ use dataplane::mempool::Mempool;
 use dataplane::port::{Port, PortConfig};
 use wire::ethernet::{self, Address as Mac, EtherType};
 use wire::ipv4::{self, Protocol};
-use wire::{arp, icmp, udp};
+use wire::{arp, icmp, icmpv6, ipv6, udp};
 
 /// What bench-gen does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Mode {
     /// ICMP echo requests to `--dst-ip`, replies counted.
     Icmp,
+    /// ICMPv6 echo requests to `--dst-ip6`, replies counted.
+    Icmp6,
     /// Datagrams to `--dst-port` from `--flows` source ports, echoes counted.
     Udp,
     /// Every frame turned around (MACs swapped).
@@ -43,6 +47,7 @@ impl std::fmt::Display for Mode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Mode::Icmp => "icmp",
+            Mode::Icmp6 => "icmp6",
             Mode::Udp => "udp",
             Mode::Reflect => "reflect",
         })
@@ -77,6 +82,12 @@ pub struct Opts {
     /// The node's address.
     #[arg(long = "dst-ip", default_value = "198.18.1.2")]
     pub dst: Ipv4Addr,
+    /// Our IPv6 address (`--mode icmp6`).
+    #[arg(long = "src-ip6", default_value = "fd00:198:18:1::1")]
+    pub src6: Ipv6Addr,
+    /// The node's IPv6 address (`--mode icmp6`).
+    #[arg(long = "dst-ip6", default_value = "fd00:198:18:1::2")]
+    pub dst6: Ipv6Addr,
     /// Requests or datagrams outstanding at most.
     #[arg(long, default_value_t = 512)]
     pub window: u64,
@@ -180,6 +191,38 @@ fn template(src_mac: Mac, o: &Opts) -> Vec<u8> {
     f
 }
 
+/// An ICMPv6 echo request from `--src-ip6` to `--dst-ip6`, 56 data bytes,
+/// checksum filled.
+fn template6(src_mac: Mac, o: &Opts) -> Vec<u8> {
+    let payload = 56;
+    let l4 = icmpv6::HEADER_LEN + payload;
+    let mut f = vec![0u8; ethernet::HEADER_LEN + ipv6::HEADER_LEN + l4];
+    {
+        let mut e = ethernet::Frame::new_unchecked(&mut f[..]);
+        e.set_dst_addr(Mac::BROADCAST);
+        e.set_src_addr(src_mac);
+        e.set_ethertype(EtherType::Ipv6);
+    }
+    let ip = ipv6::Repr {
+        src_addr: o.src6,
+        dst_addr: o.dst6,
+        next_header: ipv6::next_header::ICMPV6,
+        payload_len: l4,
+        hop_limit: 64,
+        traffic_class: 0,
+        flow_label: 0,
+    };
+    let (l2, l3) = (ethernet::HEADER_LEN, ethernet::HEADER_LEN + ipv6::HEADER_LEN);
+    ip.emit(&mut ipv6::Packet::new_unchecked(&mut f[l2..l3]));
+    for (i, b) in f[l3 + icmpv6::HEADER_LEN..].iter_mut().enumerate() {
+        *b = i as u8;
+    }
+    let mut ic = icmpv6::Packet::new_unchecked(&mut f[l3..]);
+    icmpv6::Repr::EchoRequest { ident: 0x4242, seq_no: 1, data_len: payload }.emit(&o.src6, &o.dst6, &mut ic);
+    ic.fill_checksum(&o.src6, &o.dst6);
+    f
+}
+
 /// Runs the generator or reflector; prints its counts (an error says what failed).
 pub fn run(o: &Opts) -> Result<(), String> {
     let device = o.vdev.split(',').next().unwrap_or("").to_string();
@@ -217,7 +260,11 @@ pub fn run(o: &Opts) -> Result<(), String> {
     if !port.link().up {
         return Err(format!("link of {device} never came up"));
     }
-    let tpl = if o.mode == Mode::Udp { udp_template(Mac(port.mac()), o) } else { template(Mac(port.mac()), o) };
+    let tpl = match o.mode {
+        Mode::Udp => udp_template(Mac(port.mac()), o),
+        Mode::Icmp6 => template6(Mac(port.mac()), o),
+        Mode::Icmp | Mode::Reflect => template(Mac(port.mac()), o),
+    };
     let my_mac = Mac(port.mac());
     let mut flow = 0u16;
     let mut rx = Burst::default();
@@ -330,4 +377,54 @@ pub fn run(o: &Opts) -> Result<(), String> {
     drop(pool);
     drop(eal);
     Ok(())
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        o: Opts,
+    }
+
+    /// The icmp6 frame: Ethernet, IPv6 to `--dst-ip6` from `--src-ip6`,
+    /// an echo request whose checksum wire's ICMPv6 parser accepts.
+    #[test]
+    fn icmp6_frame() {
+        let cli = Cli::parse_from([
+            "x",
+            "--vdev",
+            "net_null0",
+            "--mode",
+            "icmp6",
+            "--src-ip6",
+            "fd00:1::1",
+            "--dst-ip6",
+            "fd00:1::2",
+        ]);
+        let o = cli.o;
+        assert_eq!(o.mode, Mode::Icmp6);
+        let mac = Mac([2, 0, 0, 0, 0, 1]);
+        let f = template6(mac, &o);
+        assert_eq!(f.len(), 14 + 40 + 8 + 56);
+        let e = ethernet::Frame::new_checked(&f[..]).unwrap();
+        assert_eq!((e.ethertype(), e.src_addr()), (EtherType::Ipv6, mac));
+        let ip = ipv6::Packet::new_checked(&f[14..]).unwrap();
+        let r = ipv6::Repr::parse(&ip).unwrap();
+        let (src, dst): (Ipv6Addr, Ipv6Addr) = ("fd00:1::1".parse().unwrap(), "fd00:1::2".parse().unwrap());
+        assert_eq!((r.src_addr, r.dst_addr, r.next_header, r.payload_len), (src, dst, ipv6::next_header::ICMPV6, 64));
+        let ic = icmpv6::Packet::new_checked(&f[54..]).unwrap();
+        assert!(ic.verify_checksum(&src, &dst));
+        assert_ne!(ic.checksum(), 0);
+        assert_eq!(
+            icmpv6::Repr::parse(&ic, &src, &dst).unwrap(),
+            icmpv6::Repr::EchoRequest { ident: 0x4242, seq_no: 1, data_len: 56 }
+        );
+        // The checksum covers the addresses: another destination refuses it.
+        assert!(!ic.verify_checksum(&src, &"fd00:1::3".parse().unwrap()));
+        assert_eq!(&f[62..66], &[0, 1, 2, 3]);
+    }
 }
