@@ -757,7 +757,15 @@ pub fn arm(g: &mut State, wi: usize) -> bool {
         w.sleepers += 1;
         true
     } else {
-        w.w.disarm_sleep(false);
+        if w.sleepers == 0 {
+            w.w.disarm_sleep(false);
+        } else {
+            // Another thread sleeps on this worker: it needs the queues armed and
+            // its wake-up left in the eventfd (disarming here drained both, and the
+            // sleeper slept on with its data in the fifo). The news may be for it:
+            // relay a wake-up so it looks again.
+            real::eventfd_add(w.efd, 1 << 32);
+        }
         false
     }
 }
@@ -803,6 +811,9 @@ impl Mask {
     }
 }
 
+/// The longest one [`sleep`] lasts (see there).
+pub const MAX_SLEEP: Duration = Duration::from_millis(50);
+
 /// Sleeps (without the lock) until worker `wi` has news, one of `fds` is
 /// ready, or `until`; returns the guard again and ppoll's result.
 pub fn sleep(
@@ -837,11 +848,18 @@ pub fn sleep(
         fds.push(libc::pollfd { fd: api, events: libc::POLLIN, revents: 0 });
     }
     drop(g);
-    let ts = until.map(|u| {
-        let left = u.saturating_duration_since(Instant::now());
-        libc::timespec { tv_sec: left.as_secs() as libc::time_t, tv_nsec: left.subsec_nanos() as libc::c_long }
-    });
-    let tsp = ts.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    // A safety net: threads sleeping on one app worker (a socket shared by
+    // threads) can still take each other's wake-up from the eventfd, so no
+    // sleep lasts longer than MAX_SLEEP; both callers look again and sleep on
+    // until their own deadline.
+    let now = Instant::now();
+    let wake = match until {
+        Some(u) if u < now + MAX_SLEEP => u,
+        _ => now + MAX_SLEEP,
+    };
+    let left = wake.saturating_duration_since(now);
+    let ts = libc::timespec { tv_sec: left.as_secs() as libc::time_t, tv_nsec: left.subsec_nanos() as libc::c_long };
+    let tsp = &ts as *const libc::timespec;
     // SAFETY: `fds` is a live array of fds.len() pollfds; `tsp` and `mask` are NULL or valid.
     let rc = unsafe { real::ppoll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, tsp, mask.ptr()) };
     let err = real::errno();
