@@ -405,6 +405,8 @@ struct RawConfig {
     #[serde(default)]
     tcp: TcpSection,
     #[serde(default)]
+    tls: TlsSection,
+    #[serde(default)]
     udp: UdpSection,
     #[serde(default)]
     log: LogSection,
@@ -471,6 +473,28 @@ impl UdpSection {
             c.initial_fifo_size = n as u32;
         }
         Ok(c)
+    }
+}
+
+/// `[tls]`: settings of the TLS layered on the TCP transport.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    /// Seconds a connection has, from its TCP handshake's end, to finish the TLS handshake.
+    pub handshake_timeout: Option<f64>,
+}
+
+impl TlsSection {
+    /// The handshake timeout in ns.
+    fn validate(&self) -> Result<u64, ConfigError> {
+        match self.handshake_timeout {
+            None => Ok(session::tcp_transport::TLS_HANDSHAKE_TIMEOUT_NS),
+            Some(v) => {
+                let l = &limits::TLS_HANDSHAKE_TIMEOUT;
+                let v = l.check(v).map_err(|e| invalid(format!("tls.{}", e.key), e.reason))?;
+                Ok((v * 1e9) as u64)
+            }
+        }
     }
 }
 
@@ -873,7 +897,8 @@ impl RawConfig {
             apps.push(spec);
         }
         let fault = self.fault.validate()?;
-        let tcp = self.tcp.validate()?;
+        let mut tcp = self.tcp.validate()?;
+        tcp.tls_handshake_timeout_ns = self.tls.validate()?;
         let udp = self.udp.validate()?;
         let cli_socket = self.cli.socket.clone().unwrap_or_else(|| "/run/dpnode/cli.sock".into());
         let api_socket = self.api.socket.clone().unwrap_or_else(|| "/run/dpnode/api.sock".into());
@@ -1469,6 +1494,21 @@ mod test {
             let e = err(&format!("{base}[tcp]\n{bad}\n"));
             assert!(e.contains(key), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn tls_section() {
+        let base = "[[interface]]\nname='a'\nvdev='net_null0'\n";
+        let c = Config::parse(base).unwrap();
+        assert_eq!(c.tcp.tls_handshake_timeout_ns, 10_000_000_000);
+        let c = Config::parse(&format!("{base}[tls]\nhandshake_timeout = 0.5\n")).unwrap();
+        assert_eq!(c.tcp.tls_handshake_timeout_ns, 500_000_000);
+        for bad in ["handshake_timeout = 0", "handshake_timeout = 4000", "handshake_timeout = 'soon'", "timeout = 1"] {
+            let e = err(&format!("{base}[tls]\n{bad}\n"));
+            assert!(e.contains("handshake_timeout") || e.contains("timeout"), "{bad}: {e}");
+        }
+        let e = err(&format!("{base}[tls]\nhandshake_timeout = 0\n"));
+        assert!(e.contains("tls.handshake_timeout") && e.contains("0.1..=3600 s"), "{e}");
     }
 
     const BASE: &str = "[[interface]]\nname='a'\nvdev='net_null0'\n";

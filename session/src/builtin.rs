@@ -195,6 +195,14 @@ impl<S: Seam> AppApi<'_, S> {
         }
     }
 
+    /// Half-closes a session: what is queued goes, then the FIN (TLS:
+    /// close_notify, then the FIN); the app keeps reading until the peer closes.
+    pub fn shutdown_write(&mut self, s: SessionHandle) {
+        if let Some(i) = self.mine(s) {
+            self.w.session_shutdown_write(self.io, self.net, i);
+        }
+    }
+
     /// Opens a session to `req.remote`; the result arrives in [`BuiltinApp::connected`].
     ///
     /// Errors that are known at once (bad options) are returned here and not called back.

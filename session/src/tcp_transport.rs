@@ -69,7 +69,12 @@ pub struct TcpTransportConfig {
     pub syn_cookies: SynCookieMode,
     /// Secret for ISNs (RFC 6528) and SYN cookies; the same on every worker.
     pub secret: [u8; 16],
+    /// Time (ns) a TLS connection has, from its TCP handshake's end, to finish the TLS handshake (`[tls] handshake_timeout`).
+    pub tls_handshake_timeout_ns: u64,
 }
+
+/// `[tls] handshake_timeout` unset: 10 s.
+pub const TLS_HANDSHAKE_TIMEOUT_NS: u64 = 10_000_000_000;
 
 impl Default for TcpTransportConfig {
     fn default() -> Self {
@@ -78,6 +83,7 @@ impl Default for TcpTransportConfig {
             max_half_open: 1024,
             syn_cookies: SynCookieMode::WhenFull,
             secret: random_secret(),
+            tls_handshake_timeout_ns: TLS_HANDSHAKE_TIMEOUT_NS,
         }
     }
 }
@@ -137,6 +143,7 @@ pub struct TcpTransport<S: Seam> {
     /// This worker's TLS counters (`show tls`).
     pub tls_counters: Arc<TlsCounters>,
     tls_scratch: Vec<u8>,
+    tls_handshake_timeout_ns: u64,
 }
 
 impl<S: Seam> TcpTransport<S> {
@@ -158,6 +165,7 @@ impl<S: Seam> TcpTransport<S> {
             blocked: Vec::new(),
             tls_counters: Arc::default(),
             tls_scratch: Vec::new(),
+            tls_handshake_timeout_ns: cfg.tls_handshake_timeout_ns,
         }
     }
 
@@ -511,6 +519,10 @@ impl<S: Seam> TcpTransport<S> {
                             self.endpoint.half_open_done(l);
                         }
                     }
+                    // The TLS handshake's clock starts with the connection.
+                    if let Some(t) = tc.tls.as_deref_mut() {
+                        t.handshake_deadline.get_or_insert(now.saturating_add(self.tls_handshake_timeout_ns));
+                    }
                 }
                 Event::RxData | Event::TxSpace => {}
                 Event::PeerClosed => peer_closed = true,
@@ -538,7 +550,11 @@ impl<S: Seam> TcpTransport<S> {
         let Some(tls) = tc.tls.as_deref_mut() else { return closed };
         if session != DETACHED {
             let dead = reset || closed || peer_closed;
-            let why = p.failed.or_else(|| (!tls.established && dead).then_some(TlsCounter::FailPeerClosed));
+            let late = !tls.established && tls.handshake_deadline.is_some_and(|d| now >= d);
+            let why = p
+                .failed
+                .or_else(|| (!tls.established && dead).then_some(TlsCounter::FailPeerClosed))
+                .or_else(|| late.then_some(TlsCounter::FailTimeout));
             if let Some(why) = why {
                 if p.failed.is_none() {
                     self.tls_counters.inc(why);
@@ -580,14 +596,21 @@ impl<S: Seam> TcpTransport<S> {
                 cx.event(session, EventKind::Disconnected);
             }
         }
-        if tls.close_sent && !tls.tcp_closed && !closed && !reset {
+        let mut fin = false;
+        if tls.close_sent && tls.app_closing && !tls.tcp_closed && !closed && !reset {
             // close_notify is queued after the app's last data: the FIN follows it.
             tls.tcp_closed = true;
+            fin = true;
             let crx = tls.crx.consumer();
             crx.dequeue_drop(crx.max_dequeue());
             tc.conn.close(now, &tls.crx.producer());
+        } else if tls.close_sent && !tls.app_closing && !tls.tcp_shut && !closed && !reset {
+            // shutdown_write: the FIN follows close_notify; records are still read.
+            tls.tcp_shut = true;
+            fin = true;
+            tc.conn.shutdown_write(now);
         }
-        if p.cipher_out > 0 || tls.tcp_closed {
+        if p.cipher_out > 0 || fin {
             self.transmit(cx, c);
         }
         closed
@@ -615,7 +638,12 @@ impl<S: Seam> TcpTransport<S> {
                 cx.event(s, EventKind::TransportClosed);
             }
         }
-        let deadline = tc.conn.poll_timeout();
+        let mut deadline = tc.conn.poll_timeout();
+        // Only a deadline still ahead: one that passed has failed the handshake (in tls_events).
+        let hs = tc.tls.as_deref().filter(|t| !t.established && !t.failed).and_then(|t| t.handshake_deadline);
+        if let Some(d) = hs.filter(|&d| d > now) {
+            deadline = Some(deadline.map_or(d, |x| x.min(d)));
+        }
         if deadline != tc.deadline {
             if let Some(t) = tc.timer.take() {
                 self.wheel.cancel(t);
@@ -923,8 +951,8 @@ impl<S: Seam> Transport<S> for TcpTransport<S> {
         let now = cx.io.now_ns();
         if let Some(tc) = self.conns.get_mut(c) {
             match tc.tls.as_deref_mut() {
-                // TLS has no half-close that keeps reading everywhere: close_notify, then FIN.
-                Some(tls) => tls.app_closing = true,
+                // close_notify after the app's last data, then the FIN; reading goes on (in drive).
+                Some(tls) => tls.app_shut = true,
                 // The FIN follows what is queued in the tx fifo.
                 None => tc.conn.shutdown_write(now),
             }

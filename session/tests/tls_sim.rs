@@ -3,7 +3,9 @@
 //! the builtin echo client connecting with TLS, certificates made here with
 //! the `openssl` command. Covers a bit-exact echo, a handshake that fails on
 //! the server name (counted, nothing left behind), and the listen-time
-//! checks of the certificate and key files.
+//! checks of the certificate and key files; a TCP peer that never finishes
+//! its handshake is closed after `handshake_timeout`; a half-close
+//! (close_notify) in either direction leaves the other one open.
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -15,12 +17,14 @@ use net::l3::L3;
 use net::sim::{Link, LinkConfig, LinkEnd, SimDevice, SimIface, SimNode};
 use session::app_worker::{AppWorkerKind, AppWorkerShared};
 use session::apps::echo::{EchoClient, EchoClientConfig, EchoServer};
-use session::builtin::BuiltinApp;
+use session::builtin::{AppApi, BuiltinApp};
 use session::pool::Handle;
 use session::tcp_transport::TcpTransportConfig;
 use session::tls::{TlsClient, TlsClientOptions, TlsCounter, TlsServer, TlsServerOptions};
+use session::transport::{ConnectError, ConnectRequest};
 use session::udp::UdpConfig;
 use session::worker::{AppLink, SessionShared, SessionWorker};
+use shm::types::SessionHandle;
 use shm::types::{AttachOptions, Endpoint, Proto, TransportOptions};
 use wire::ethernet::Address as Mac;
 use wire::ipv4::Cidr;
@@ -265,4 +269,239 @@ fn bad_certificate_or_key_files_are_refused_naming_the_file() {
     .to_string();
     assert!(e.starts_with("invalid value for ca: ") && e.contains("nope.pem"), "{e}");
     assert!(Path::new(&certs.path("server.pem")).is_file());
+}
+
+/// What a [`SilentPeer`] saw.
+#[derive(Debug, Default)]
+struct PeerLog {
+    connected: bool,
+    disconnected: bool,
+    closed: bool,
+}
+
+/// A plain TCP client that connects once, writes `first` (nothing, or the
+/// start of a ClientHello) and then waits; it closes when the peer does.
+struct SilentPeer {
+    first: Vec<u8>,
+    started: bool,
+    log: Arc<std::sync::Mutex<PeerLog>>,
+}
+
+impl BuiltinApp<Io> for SilentPeer {
+    fn poll(&mut self, api: &mut AppApi<'_, Io>) -> usize {
+        if std::mem::replace(&mut self.started, true) {
+            return 0;
+        }
+        api.connect(ConnectRequest::new(Endpoint::v4(Proto::Tcp, B, 4433))).expect("connect");
+        1
+    }
+
+    fn connected(&mut self, api: &mut AppApi<'_, Io>, _opaque: u64, r: Result<SessionHandle, ConnectError>) {
+        let s = r.expect("tcp connects");
+        self.log.lock().unwrap().connected = true;
+        assert_eq!(api.send(s, &self.first), self.first.len());
+    }
+
+    fn disconnected(&mut self, api: &mut AppApi<'_, Io>, s: SessionHandle) {
+        self.log.lock().unwrap().disconnected = true;
+        api.close(s);
+    }
+
+    fn closed(&mut self, _api: &mut AppApi<'_, Io>, _s: SessionHandle) {
+        self.log.lock().unwrap().closed = true;
+    }
+}
+
+/// A TCP peer of the TLS echo server on B that sends `first` and then nothing.
+fn silent_run(first: &[u8], timeout_ns: u64) {
+    let certs = Certs::make(&format!("silent{}", first.len()));
+    let link = Link::new(&LinkConfig::default());
+    let mut a = Node::new(link.a(), 1, A);
+    let mut b = Node::new(link.b(), 2, B);
+    b.worker = SessionWorker::new_at(
+        0,
+        1,
+        None,
+        UdpConfig::default(),
+        TcpTransportConfig { secret: [2; 16], tls_handshake_timeout_ns: timeout_ns, ..TcpTransportConfig::default() },
+        0,
+    );
+    let server = b.attach("echo-server", Box::new(EchoServer::new()));
+    b.listen_tls(server, Endpoint::v4(Proto::Tcp, B, 4433), certs.server(&["echo"]));
+    let log = Arc::new(std::sync::Mutex::new(PeerLog::default()));
+    a.attach("silent", Box::new(SilentPeer { first: first.to_vec(), started: false, log: log.clone() }));
+    let mut now = 0;
+    run_until(&mut now, &mut a, &mut b, 1_000_000_000, |_, b| b.worker.session_count() == 1);
+    assert!(log.lock().unwrap().connected);
+    // Just short of the timeout: still there, nothing counted.
+    while now < timeout_ns - 100_000_000 {
+        a.poll(now);
+        b.poll(now);
+        now += STEP_NS;
+    }
+    assert_eq!(b.worker.session_count(), 1);
+    assert_eq!(b.tls(TlsCounter::FailTimeout), 0);
+    // Past it: the server closed the session and the connection, and counted why.
+    run_until(&mut now, &mut a, &mut b, 1_000_000_000, |_, b| b.tls(TlsCounter::FailTimeout) == 1);
+    assert_eq!(b.worker.session_count(), 0, "the server's session went at once");
+    // Every TCP connection goes too (the FIN-WAIT and TIME-WAIT timers run out).
+    let end = now + 300_000_000_000;
+    while !(a.worker.session_count() == 0 && b.worker.tcp_stats().1.is_empty() && a.worker.tcp_stats().1.is_empty()) {
+        assert!(now < end, "connections left: {:?} {:?}", a.worker.tcp_stats().1, b.worker.tcp_stats().1);
+        a.poll(now);
+        b.poll(now);
+        now += 1_000_000;
+    }
+    let l = log.lock().unwrap();
+    assert!(l.disconnected && l.closed, "the peer saw the FIN: {l:?}");
+    assert_eq!(b.tls(TlsCounter::HandshakeServer), 0);
+    for f in TlsCounter::ALL.iter().filter(|f| f.is_error() && **f != TlsCounter::FailTimeout) {
+        assert_eq!(b.tls(*f), 0, "{}", f.name());
+    }
+    assert_eq!(b.worker.stats.accepted.load(std::sync::atomic::Ordering::Relaxed), 1);
+}
+
+#[test]
+fn a_peer_that_sends_nothing_is_closed_after_the_handshake_timeout() {
+    silent_run(&[], 2_000_000_000);
+}
+
+#[test]
+fn a_peer_that_stops_in_the_middle_of_its_client_hello_is_closed_after_the_handshake_timeout() {
+    // A handshake record header announcing 512 bytes, a ClientHello header, and no more.
+    silent_run(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03], 3_000_000_000);
+}
+
+/// Half-close server: echoes what it reads; when the peer closes its side, writes "bye" and closes.
+struct HalfServer;
+
+impl BuiltinApp<Io> for HalfServer {
+    fn rx(&mut self, api: &mut AppApi<'_, Io>, s: SessionHandle) {
+        let mut buf = vec![0; 65536];
+        let n = api.recv(s, &mut buf);
+        assert_eq!(api.send(s, &buf[..n]), n, "the echo fits the tx fifo");
+    }
+
+    fn disconnected(&mut self, api: &mut AppApi<'_, Io>, s: SessionHandle) {
+        // EOF from the peer, and this side may still write.
+        assert_eq!(api.send(s, b"bye"), 3);
+        api.close(s);
+    }
+}
+
+/// What a [`HalfClient`] saw.
+#[derive(Debug, Default)]
+struct HalfLog {
+    got: Vec<u8>,
+    eof: bool,
+    closed: bool,
+}
+
+/// Half-close client: connects over TLS, writes `data`, shuts its writing side at once, reads until EOF.
+struct HalfClient {
+    tls: TlsClient,
+    data: Vec<u8>,
+    started: bool,
+    log: Arc<std::sync::Mutex<HalfLog>>,
+}
+
+impl BuiltinApp<Io> for HalfClient {
+    fn poll(&mut self, api: &mut AppApi<'_, Io>) -> usize {
+        if std::mem::replace(&mut self.started, true) {
+            return 0;
+        }
+        api.connect_tls(ConnectRequest::new(Endpoint::v4(Proto::Tcp, B, 4433)), self.tls.clone()).expect("connect");
+        1
+    }
+
+    fn connected(&mut self, api: &mut AppApi<'_, Io>, _opaque: u64, r: Result<SessionHandle, ConnectError>) {
+        let s = r.expect("tls connects");
+        assert_eq!(api.send(s, &self.data), self.data.len());
+        api.shutdown_write(s);
+    }
+
+    fn rx(&mut self, api: &mut AppApi<'_, Io>, s: SessionHandle) {
+        let mut buf = vec![0; 65536];
+        let n = api.recv(s, &mut buf);
+        self.log.lock().unwrap().got.extend_from_slice(&buf[..n]);
+    }
+
+    fn disconnected(&mut self, api: &mut AppApi<'_, Io>, s: SessionHandle) {
+        self.rx(api, s);
+        self.log.lock().unwrap().eof = true;
+        api.close(s);
+    }
+
+    fn closed(&mut self, _api: &mut AppApi<'_, Io>, _s: SessionHandle) {
+        self.log.lock().unwrap().closed = true;
+    }
+}
+
+#[test]
+fn shutdown_write_sends_close_notify_and_both_sides_go_on_in_the_other_direction() {
+    let certs = Certs::make("half");
+    let link = Link::new(&LinkConfig::default());
+    let mut a = Node::new(link.a(), 1, A);
+    let mut b = Node::new(link.b(), 2, B);
+    let server = b.attach("half-server", Box::new(HalfServer));
+    b.listen_tls(server, Endpoint::v4(Proto::Tcp, B, 4433), certs.server(&["echo"]));
+    let data: Vec<u8> = (0..20_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
+    let log = Arc::new(std::sync::Mutex::new(HalfLog::default()));
+    let client = HalfClient {
+        tls: certs.client("server.test", &["echo"]),
+        data: data.clone(),
+        started: false,
+        log: log.clone(),
+    };
+    a.attach("half-client", Box::new(client));
+    let mut now = 0;
+    run_until(&mut now, &mut a, &mut b, 20_000_000_000, |_, _| log.lock().unwrap().closed);
+    run_until(&mut now, &mut a, &mut b, 120_000_000_000, |a, b| {
+        a.worker.session_count() == 0 && b.worker.session_count() == 0
+    });
+    let l = log.lock().unwrap();
+    assert!(l.eof, "{l:?}");
+    let mut want = data.clone();
+    want.extend_from_slice(b"bye");
+    assert_eq!(l.got.len(), want.len());
+    assert!(l.got == want, "the echo and the reply after EOF arrived, in order");
+    assert_eq!((a.tls(TlsCounter::HandshakeClient), b.tls(TlsCounter::HandshakeServer)), (1, 1));
+    for c in [&a, &b] {
+        for f in TlsCounter::ALL.iter().filter(|f| f.is_error()) {
+            assert_eq!(c.tls(*f), 0, "{}", f.name());
+        }
+    }
+}
+
+#[test]
+fn a_second_connection_resumes_with_the_ticket_of_the_first() {
+    let certs = Certs::make("resume");
+    let link = Link::new(&LinkConfig::default());
+    let mut a = Node::new(link.a(), 1, A);
+    let mut b = Node::new(link.b(), 2, B);
+    let server = b.attach("echo-server", Box::new(EchoServer::new()));
+    b.listen_tls(server, Endpoint::v4(Proto::Tcp, B, 4433), certs.server(&["echo"]));
+    let mut now = 0;
+    for run in 1..=2u64 {
+        let (tx, rx) = mpsc::channel();
+        // A configuration loaded anew each run, as each CLI run of the client does.
+        let client =
+            EchoClient::new(client_config(1, 50_000), 0, 1, tx).with_tls(certs.client("server.test", &["echo"]));
+        a.attach(&format!("echo-client-{run}"), Box::new(client));
+        let mut report = None;
+        run_until(&mut now, &mut a, &mut b, 60_000_000_000, |_, _| {
+            report = report.take().or_else(|| rx.try_recv().ok());
+            report.is_some()
+        });
+        let r = report.expect("report");
+        assert_eq!((r.completed, r.mismatched_bytes), (1, 0), "{r:?}");
+        run_until(&mut now, &mut a, &mut b, 10_000_000_000, |a, b| {
+            a.worker.session_count() == 0 && b.worker.session_count() == 0
+        });
+        assert_eq!(a.tls(TlsCounter::HandshakeClient), run);
+        assert_eq!(b.tls(TlsCounter::HandshakeServer), run);
+        // The first handshake is a full one; the second resumes its ticket.
+        assert_eq!(a.tls(TlsCounter::ResumedClient), run - 1, "run {run}");
+        assert_eq!(b.tls(TlsCounter::ResumedServer), run - 1, "run {run}");
+    }
 }

@@ -343,6 +343,11 @@ pub const TCP_TIME_WAIT_MS: Limit = Limit::new("time_wait_ms", 1, 240_000, Unit:
 /// Half-open connections per listener per worker.
 pub const TCP_MAX_HALF_OPEN: Limit = Limit::new("max_half_open", 1, 1 << 20, Unit::Count);
 
+// --- [tls] ---
+
+/// Time a TLS connection has, from its TCP handshake's end, to finish the TLS handshake.
+pub const TLS_HANDSHAKE_TIMEOUT: FloatLimit = FloatLimit::new("handshake_timeout", 0.1, 3600.0, Unit::Seconds);
+
 // --- [workers] ---
 
 /// Idle sleep length.
@@ -422,7 +427,7 @@ pub const ALL: &[Limit] = &[
 ];
 
 /// Every fractional limit.
-pub const ALL_FLOAT: &[FloatLimit] = &[DURATION, TIMEOUT, PING_INTERVAL, FAULT_PERCENT];
+pub const ALL_FLOAT: &[FloatLimit] = &[DURATION, TIMEOUT, PING_INTERVAL, FAULT_PERCENT, TLS_HANDSHAKE_TIMEOUT];
 
 /// Parses a socket mode written in octal (`"0660"`, `"660"`).
 pub fn parse_mode(key: &'static str, text: &str) -> Result<u32, OptionError> {

@@ -2,10 +2,12 @@
 //! trust anchors, server name and ALPN list, loaded and checked once (at
 //! listen or connect time), then shared by every connection through an `Arc`.
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::Resumption;
 use rustls::crypto::{ring, verify_tls12_signature, verify_tls13_signature, CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
@@ -126,41 +128,86 @@ impl TlsServer {
             .with_single_cert(certs, key)
             .map_err(|e| bad("cert", &o.cert, e))?;
         cfg.alpn_protocols = alpn_list(&o.alpn);
+        // Stateless resumption tickets (RFC 8446 §4.6.1, RFC 5077), keys rotated by the engine.
+        cfg.ticketer = ring::Ticketer::new().map_err(|e| SessionError::UnsupportedConfig(format!("tls: {e}")))?;
         Ok(TlsServer(Arc::new(cfg)))
     }
 }
 
 impl TlsClient {
     /// Builds a client's configuration: trust the CA file (or the built-in
-    /// web roots), or nothing is verified with `insecure`.
+    /// web roots), or nothing is verified with `insecure`. Clients with the
+    /// same trust and ALPN share one configuration, and so its resumption
+    /// tickets.
     pub fn load(o: &TlsClientOptions) -> Result<TlsClient, SessionError> {
         check_alpn(&o.alpn)?;
         let server_name = ServerName::try_from(o.server_name.clone()).map_err(|_| {
             SessionError::invalid("server_name", format!("{:?} is not a DNS name or address", o.server_name))
         })?;
-        let p = provider();
-        let b = ClientConfig::builder_with_provider(p.clone())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| SessionError::UnsupportedConfig(format!("tls: {e}")))?;
-        let mut cfg = if o.insecure {
-            b.dangerous()
-                .with_custom_certificate_verifier(Arc::new(NoVerify(p.signature_verification_algorithms)))
-                .with_no_client_auth()
-        } else {
-            let mut roots = RootCertStore::empty();
-            match &o.ca {
-                Some(file) => {
-                    for c in load_certs("ca", file)? {
-                        roots.add(c).map_err(|e| bad("ca", file, e))?;
-                    }
-                }
-                None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
-            }
-            b.with_root_certificates(roots).with_no_client_auth()
+        let ca_bytes = match (&o.ca, o.insecure) {
+            (Some(file), false) => Some(std::fs::read(file).map_err(|e| bad("ca", file, e))?),
+            _ => None,
         };
-        cfg.alpn_protocols = alpn_list(&o.alpn);
-        Ok(TlsClient { config: Arc::new(cfg), server_name })
+        let key = (o.ca.clone().filter(|_| !o.insecure), ca_bytes, o.insecure, o.alpn.clone());
+        let config = client_config_for(key, || {
+            let p = provider();
+            let b = ClientConfig::builder_with_provider(p.clone())
+                .with_safe_default_protocol_versions()
+                .map_err(|e| SessionError::UnsupportedConfig(format!("tls: {e}")))?;
+            let mut cfg = if o.insecure {
+                b.dangerous()
+                    .with_custom_certificate_verifier(Arc::new(NoVerify(p.signature_verification_algorithms)))
+                    .with_no_client_auth()
+            } else {
+                let mut roots = RootCertStore::empty();
+                match &o.ca {
+                    Some(file) => {
+                        for c in load_certs("ca", file)? {
+                            roots.add(c).map_err(|e| bad("ca", file, e))?;
+                        }
+                    }
+                    None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+                }
+                b.with_root_certificates(roots).with_no_client_auth()
+            };
+            cfg.alpn_protocols = alpn_list(&o.alpn);
+            cfg.resumption = Resumption::in_memory_sessions(RESUMPTION_SESSIONS);
+            Ok(cfg)
+        })?;
+        Ok(TlsClient { config, server_name })
     }
+}
+
+/// Sessions a client configuration keeps for resumption (the engine's default).
+const RESUMPTION_SESSIONS: usize = 256;
+
+/// What a client configuration is made from: the trust anchors (CA file
+/// path and contents, or `insecure`) and the ALPN list.
+type ConfigKey = (Option<String>, Option<Vec<u8>>, bool, Vec<String>);
+
+/// Client configurations kept for resumption at most (past it, the oldest set is dropped).
+const KEPT_CLIENT_CONFIGS: usize = 64;
+
+/// The client configuration for `key`, made by `make` the first time: one
+/// per trust setting for the whole node, so a second run of a client
+/// resumes the tickets the first was given (the engine resumes only with
+/// the configuration, the verifier, that verified the first handshake, so
+/// an `insecure` client's tickets never spare a verifying one its check).
+fn client_config_for(
+    key: ConfigKey,
+    make: impl FnOnce() -> Result<ClientConfig, SessionError>,
+) -> Result<Arc<ClientConfig>, SessionError> {
+    static KEPT: OnceLock<Mutex<HashMap<ConfigKey, Arc<ClientConfig>>>> = OnceLock::new();
+    let mut kept = KEPT.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(c) = kept.get(&key) {
+        return Ok(c.clone());
+    }
+    if kept.len() >= KEPT_CLIENT_CONFIGS {
+        kept.clear();
+    }
+    let c = Arc::new(make()?);
+    kept.insert(key, c.clone());
+    Ok(c)
 }
 
 /// `insecure`: accepts any certificate, still checks the handshake's signatures.

@@ -34,8 +34,13 @@ pub struct TlsConn {
     pub established: bool,
     /// The handshake or a record failed: nothing more goes through.
     pub failed: bool,
-    /// The app closed: close_notify follows its last data.
+    /// The app closed: close_notify follows its last data, then the TCP close.
     pub app_closing: bool,
+    /// The app shut its writing side: close_notify follows its last data,
+    /// then the FIN, and records are still read.
+    pub app_shut: bool,
+    /// The TCP connection was asked to half-close (after close_notify).
+    pub tcp_shut: bool,
     /// close_notify is queued; the TCP connection may send its FIN.
     pub close_sent: bool,
     /// The app was told the peer closed.
@@ -44,6 +49,8 @@ pub struct TlsConn {
     pub tcp_closed: bool,
     /// The peer sent close_notify.
     pub peer_close_notify: bool,
+    /// When the handshake must have finished (set when the TCP connection is established).
+    pub handshake_deadline: Option<u64>,
 }
 
 /// What one [`TlsConn::pump`] did.
@@ -142,10 +149,13 @@ impl TlsConn {
             established: false,
             failed: false,
             app_closing: false,
+            app_shut: false,
+            tcp_shut: false,
             close_sent: false,
             peer_closed_told: false,
             tcp_closed: false,
             peer_close_notify: false,
+            handshake_deadline: None,
         })
     }
 
@@ -212,6 +222,9 @@ impl TlsConn {
             self.established = true;
             p.handshake_done = true;
             counters.inc(if self.is_server() { TlsCounter::HandshakeServer } else { TlsCounter::HandshakeClient });
+            if self.engine.handshake_kind() == Some(rustls::HandshakeKind::Resumed) {
+                counters.inc(if self.is_server() { TlsCounter::ResumedServer } else { TlsCounter::ResumedClient });
+            }
         }
         p.cipher_out += flush(&mut self.engine, &self.ctx);
         if self.established && !self.close_sent {
@@ -228,7 +241,7 @@ impl TlsConn {
                 p.plain_out += n;
                 p.cipher_out += flush(&mut self.engine, &self.ctx);
             }
-            if self.app_closing && app_tx.max_dequeue() == 0 {
+            if (self.app_closing || self.app_shut) && app_tx.max_dequeue() == 0 {
                 self.engine.send_close_notify();
                 self.close_sent = true;
                 p.cipher_out += flush(&mut self.engine, &self.ctx);

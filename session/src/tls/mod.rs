@@ -29,6 +29,8 @@ counters::counters! {
     pub enum TlsCounter {
         HandshakeServer => ("tls handshakes completed as server", false),
         HandshakeClient => ("tls handshakes completed as client", false),
+        ResumedServer => ("tls handshakes resumed as server", false),
+        ResumedClient => ("tls handshakes resumed as client", false),
         FailWrongName => ("tls handshake failed: certificate not valid for the server name", true),
         FailUntrusted => ("tls handshake failed: certificate not trusted", true),
         FailExpired => ("tls handshake failed: certificate expired or not yet valid", true),
@@ -37,6 +39,7 @@ counters::counters! {
         FailIncompatible => ("tls handshake failed: no common version or cipher suite", true),
         FailProtocol => ("tls failed: bad message or record", true),
         FailPeerClosed => ("tls handshake failed: peer closed or reset the connection", true),
+        FailTimeout => ("tls handshake failed: not finished within the handshake timeout", true),
         FailNoMemory => ("tls connection refused: no memory for its state", true),
         PlainRxBytes => ("tls plaintext bytes received", false),
         PlainTxBytes => ("tls plaintext bytes sent", false),
