@@ -200,6 +200,17 @@ impl AppSpec {
     }
 }
 
+impl AppSpec {
+    /// The uri as written: `tls://` when TLS runs over the tcp one.
+    pub fn uri_text(&self) -> String {
+        let u = self.uri.to_string();
+        match u.strip_prefix("tcp://") {
+            Some(rest) if self.tls_server.is_some() || self.tls_client.is_some() => format!("tls://{rest}"),
+            _ => u,
+        }
+    }
+}
+
 /// A server's TLS options from `tls` (none unless the uri is `tls://`); ALPN defaults to `alpn`.
 fn tls_server(tls: &TlsParams, alpn: &str) -> Option<TlsServerOptions> {
     tls.enabled.then(|| TlsServerOptions {
@@ -331,6 +342,16 @@ mod test {
         assert_eq!(limits::parse_size("2g"), Some(2 << 30));
         assert_eq!(limits::parse_size("k"), None);
         assert_eq!(limits::parse_size("x1"), None);
+    }
+
+    #[test]
+    fn a_tls_spec_shows_its_uri_as_tls() {
+        let s = AppSpec::from_words(Kind::EchoClient, &["uri", "tls://198.18.0.1/8443", "insecure", "on"]).unwrap();
+        assert_eq!(s.uri_text(), "tls://198.18.0.1/8443");
+        let s = AppSpec::from_words(Kind::EchoServer, &["uri", "tls://0.0.0.0/443", "cert", "c", "key", "k"]).unwrap();
+        assert_eq!(s.uri_text(), "tls://0.0.0.0/443");
+        let s = AppSpec::from_words(Kind::EchoServer, &["uri", "tcp://0.0.0.0/7"]).unwrap();
+        assert_eq!(s.uri_text(), "tcp://0.0.0.0/7");
     }
 
     #[test]

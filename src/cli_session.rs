@@ -31,6 +31,7 @@ pub const HELP: &str = "\
   app ns add id ID secret N [sw_if_index N | interface NAME]   add or update a namespace
   app detach NAME|INDEX     detach an application (its sessions are reset, its segments freed)
   app listen|unlisten NAME|INDEX URI   make an application's first worker (stop) listen on URI
+                            (tls://ADDR/PORT cert FILE key FILE [alpn A,B]: TLS over its connections)
   test echo server uri URI [name N] [scope global|local|both] [proxy tcp|udp|both]
                             [namespace ID secret N] [fifo-size SIZE]
   test echo client uri URI [mode bulk|rr|cps] [sessions N] [bytes SIZE] [chunk SIZE] [window N]
@@ -646,9 +647,25 @@ pub fn app(rt: &mut Runtime, rest: &[&str]) -> CliResult {
             let closed = rt.ctx.detach(app).map_err(|e| CliError(e.to_string()))?;
             Ok(format!("detached {who}: {closed} sessions closed\n"))
         }
-        [verb @ ("listen" | "unlisten"), who, uri] => {
+        [verb @ ("listen" | "unlisten"), who, uri, words @ ..] => {
             let app = find_app(rt, who)?;
-            let ep = session::listener_tables::parse_uri(uri).map_err(|e| CliError(e.to_string()))?;
+            // tls://: a tcp listener with TLS over its connections.
+            let (tls, uri) = match uri.strip_prefix("tls://") {
+                Some(rest) => (true, format!("tcp://{rest}")),
+                None => (false, uri.to_string()),
+            };
+            let ep = session::listener_tables::parse_uri(&uri).map_err(|e| CliError(e.to_string()))?;
+            let shown = if tls { format!("tls://{}", uri.trim_start_matches("tcp://")) } else { ep.to_string() };
+            let tls = match (tls, *verb == "listen") {
+                (true, true) => Some(listen_tls_words(words)?),
+                _ if !words.is_empty() => {
+                    return err(format!(
+                        "app {verb}: unknown words {:?} (cert, key, alpn: app listen with a tls:// uri)",
+                        words.join(" ")
+                    ))
+                }
+                _ => None,
+            };
             let wrk = rt
                 .ctx
                 .tables()
@@ -658,15 +675,39 @@ pub fn app(rt: &mut Runtime, rest: &[&str]) -> CliResult {
                 .ok_or(CliError(format!("app {verb}: {who} has no worker 0")))?;
             let (_, wrk) = rt.ctx.handles_of(wrk).map_err(|e| CliError(e.to_string()))?;
             if *verb == "listen" {
-                let l = rt.ctx.listen(app, wrk, ep).map_err(|e| CliError(format!("app listen: {e}")))?;
-                Ok(format!("{who} listening on {ep} ({l})\n"))
+                let l = match tls {
+                    Some(t) => rt.ctx.listen_tls(app, wrk, ep, Default::default(), t),
+                    None => rt.ctx.listen(app, wrk, ep),
+                };
+                let l = l.map_err(|e| CliError(format!("app listen: {e}")))?;
+                Ok(format!("{who} listening on {shown} ({l})\n"))
             } else {
                 rt.ctx.unlisten(app, wrk, ep).map_err(|e| CliError(format!("app unlisten: {e}")))?;
-                Ok(format!("{who} no longer listening on {ep}\n"))
+                Ok(format!("{who} no longer listening on {shown}\n"))
             }
         }
         _ => err(format!("app: unknown words {:?}\n{HELP}", rest.join(" "))),
     }
+}
+
+/// `cert FILE key FILE [alpn A,B]` after `app listen NAME tls://...`: the server configuration, loaded and checked.
+fn listen_tls_words(words: &[&str]) -> Result<session::tls::TlsServer, CliError> {
+    let usage = "app listen NAME|INDEX tls://ADDR/PORT cert FILE key FILE [alpn A,B]";
+    let mut o = session::tls::TlsServerOptions::default();
+    let mut it = words.iter();
+    while let Some(&k) = it.next() {
+        let Some(&v) = it.next() else { return err(format!("app listen: {k} needs a value\nusage: {usage}")) };
+        match k {
+            "cert" => o.cert = v.to_string(),
+            "key" => o.key = v.to_string(),
+            "alpn" => o.alpn = v.split(',').map(str::to_string).collect(),
+            _ => return err(format!("app listen: unknown word {k:?}\nusage: {usage}")),
+        }
+    }
+    if o.cert.is_empty() || o.key.is_empty() {
+        return err(format!("app listen: a tls:// listen needs cert and key\nusage: {usage}"));
+    }
+    session::tls::TlsServer::load(&o).map_err(|e| CliError(format!("app listen: {e}")))
 }
 
 /// The application named `who` (a name or an index).
@@ -730,7 +771,7 @@ pub fn test_echo(rt: &mut Runtime, rest: &[&str]) -> CliResult {
                 AppSpec::from_words(Kind::EchoServer, args).map_err(|e| CliError(format!("test echo server: {e}")))?;
             apps::start(rt, &spec).map_err(|e| CliError(format!("test echo server: {e}")))?;
             let index = rt.ctx.tables().control.app_by_name(&spec.name).map_or(0, |a| a.index);
-            Ok(format!("{} (app {index}) listening on {}\n", spec.name, spec.uri))
+            Ok(format!("{} (app {index}) listening on {}\n", spec.name, spec.uri_text()))
         }
         // `cli::dispatch` starts the client as a job (`test_echo_client`).
         ["client", ..] => err("test echo client: runs as a job; start it through cli::dispatch"),
@@ -744,7 +785,7 @@ pub fn test_echo_client(rt: &mut Runtime, args: &[&str]) -> Result<Box<dyn Job>,
     let client = apps::start(rt, &spec)
         .map_err(|e| CliError(format!("test echo client: {e}")))?
         .ok_or_else(|| CliError("test echo client: not a client".into()))?;
-    Ok(Box::new(EchoClientJob { client, uri: spec.uri.to_string() }))
+    Ok(Box::new(EchoClientJob { client, uri: spec.uri_text() }))
 }
 
 /// A builtin echo client run from the CLI.
@@ -775,7 +816,7 @@ pub fn test_http(rt: &mut Runtime, rest: &[&str]) -> CliResult {
                 AppSpec::from_words(Kind::HttpServer, args).map_err(|e| CliError(format!("test http server: {e}")))?;
             apps::start(rt, &spec).map_err(|e| CliError(format!("test http server: {e}")))?;
             let index = rt.ctx.tables().control.app_by_name(&spec.name).map_or(0, |a| a.index);
-            Ok(format!("{} (app {index}) listening on {}\n", spec.name, spec.uri))
+            Ok(format!("{} (app {index}) listening on {}\n", spec.name, spec.uri_text()))
         }
         _ => err(format!("test http: unknown words {:?}\n{HELP}", rest.join(" "))),
     }

@@ -412,7 +412,7 @@ impl Runtime {
         for (i, spec) in rt.cfg.apps.clone().iter().enumerate() {
             match crate::apps::start(&mut rt, spec) {
                 Ok(Some(client)) => rt.clients.push(client),
-                Ok(None) => tracing::info!("dpnode: started {} on {}", spec.name, spec.uri),
+                Ok(None) => tracing::info!("dpnode: started {} on {}", spec.name, spec.uri_text()),
                 Err(e) => return Err(StartError::App(i, spec.name.clone(), e)),
             }
         }
