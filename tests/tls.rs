@@ -2,7 +2,9 @@
 //! in a namespace the test creates, real TLS peers nobody here wrote
 //! (`openssl s_client`, `curl`, Python's `ssl`, `openssl s_server`), and
 //! certificates the test makes with openssl: a CA, and a server certificate
-//! for `server.test` and both test addresses signed by it.
+//! for `server.test` and both test addresses signed by it. Covers HTTPS,
+//! a 10 MB echo, verification, the handshake timeout, half-close,
+//! resumption with tickets both ways, and `app listen ... tls://`.
 
 mod common;
 
@@ -256,4 +258,220 @@ fn bad_certificate_or_key_is_refused_at_listen_naming_the_file() {
     // Nothing was left attached by the refused listens: a good one takes the port.
     let key = certs.path("server.key");
     node.ctl(&["test", "echo", "server", "uri", "tls://0.0.0.0/9443", "cert", &cert, "key", &key]);
+}
+
+#[test]
+fn a_peer_that_never_finishes_its_handshake_is_closed_after_the_timeout() {
+    if !require_root() {
+        return;
+    }
+    let certs = Certs::make();
+    let tn = tap_node(&format!(
+        "[tls]\nhandshake_timeout = 1\n\n[[app]]\nkind = \"echo-server\"\nuri = \"tls://0.0.0.0/7443\"\ncert = \"{}\"\nkey = \"{}\"\n",
+        certs.path("server.pem"),
+        certs.path("server.key")
+    ));
+    let (node, ns) = (&tn.node, &tn.ns);
+    // One peer sends nothing, one stops in the middle of its ClientHello
+    // (a record header announcing 512 bytes, and 6 of them); each waits for
+    // the node's FIN (recv returns b'').
+    let script = r#"
+import socket
+silent = socket.create_connection(('198.18.0.2', 7443), timeout=60)
+half = socket.create_connection(('198.18.0.2', 7443), timeout=60)
+half.sendall(bytes([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03]))
+for name, s in (('silent', silent), ('half', half)):
+    got = s.recv(4096)
+    print('%s_eof=%d' % (name, int(got == b'')), flush=True)
+"#;
+    let out = python(ns, script, "", "", 120);
+    assert_eq!((field_num(&out, "silent_eof"), field_num(&out, "half_eof")), (1, 1), "{out}\n{}", node.log());
+    let tls = node.ctl(&["show", "tls"]);
+    assert_eq!(counter_line(&tls, "handshake failed: not finished within the handshake timeout"), 2, "{tls}");
+    let errors = node.ctl(&["show", "errors"]);
+    assert_eq!(counter_line(&errors, "tls handshake failed: not finished within the handshake timeout"), 2, "{errors}");
+    let sess = node.ctl(&["show", "session", "verbose"]);
+    assert!(sess.contains("total 0 sessions"), "{sess}");
+    // A peer that does its handshake in time is served as before.
+    let out = ns.sh(&format!(
+        "echo hello | timeout 20 openssl s_client -connect 198.18.0.2:7443 -servername server.test -CAfile {} \
+         -verify_return_error -alpn echo 2>&1",
+        certs.path("ca.pem")
+    ));
+    assert!(out.contains("Verify return code: 0 (ok)"), "{out}");
+}
+
+#[test]
+fn python_ssl_half_closes_and_still_reads_the_echo_and_the_nodes_close_notify() {
+    if !require_root() {
+        return;
+    }
+    let certs = Certs::make();
+    let tn = tap_node(&format!(
+        "[[app]]\nkind = \"echo-server\"\nuri = \"tls://0.0.0.0/7443\"\ncert = \"{}\"\nkey = \"{}\"\n",
+        certs.path("server.pem"),
+        certs.path("server.key")
+    ));
+    let (node, ns) = (&tn.node, &tn.ns);
+    // Python's ssl over memory BIOs: write 20000 bytes, then close_notify
+    // (unwrap) on a TCP connection that stays open both ways; then read the
+    // echo and the node's close_notify (a clean EOF, SSLZeroReturnError).
+    let script = r#"
+import os, socket, ssl, sys
+ctx = ssl.create_default_context(cafile=sys.argv[1])
+ctx.set_alpn_protocols(['echo'])
+sock = socket.create_connection(('198.18.0.2', 7443), timeout=60)
+inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+obj = ctx.wrap_bio(inc, out, server_hostname='server.test')
+def pump_out():
+    data = out.read()
+    if data:
+        sock.sendall(data)
+def pump_in():
+    data = sock.recv(65536)
+    if not data:
+        inc.write_eof()
+    else:
+        inc.write(data)
+    return bool(data)
+while True:
+    try:
+        obj.do_handshake()
+        break
+    except ssl.SSLWantReadError:
+        pump_out()
+        pump_in()
+pump_out()
+data = os.urandom(20000)
+obj.write(data)
+pump_out()
+try:
+    obj.unwrap()
+except ssl.SSLWantReadError:
+    pass
+pump_out()
+got, clean = bytearray(), 0
+while True:
+    try:
+        got += obj.read(65536)
+    except ssl.SSLWantReadError:
+        if not pump_in():
+            break
+    except ssl.SSLZeroReturnError:
+        clean = 1
+        break
+print('got=%d same=%d clean=%d' % (len(got), int(bytes(got) == data), clean), flush=True)
+"#;
+    let out = python(ns, script, "", &certs.path("ca.pem"), 120);
+    assert_eq!(
+        (field_num(&out, "got"), field_num(&out, "same"), field_num(&out, "clean")),
+        (20000, 1, 1),
+        "{out}\n{}",
+        node.log()
+    );
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let sess = node.ctl(&["show", "session", "verbose"]);
+    assert!(sess.contains("total 0 sessions"), "{sess}");
+    let tls = node.ctl(&["show", "tls"]);
+    assert_eq!(counter_line(&tls, "handshakes completed as server"), 1, "{tls}");
+    assert_eq!(counter_line(&tls, "handshake failed: peer closed or reset the connection"), 0, "{tls}");
+}
+
+#[test]
+fn openssl_s_client_resumes_with_a_ticket_and_the_node_client_resumes_against_s_server() {
+    if !require_root() {
+        return;
+    }
+    let certs = Certs::make();
+    let tn = tap_node(&format!(
+        "[[app]]\nkind = \"http-server\"\nuri = \"tls://0.0.0.0/443\"\ncert = \"{}\"\nkey = \"{}\"\n",
+        certs.path("server.pem"),
+        certs.path("server.key")
+    ));
+    let (node, ns) = (&tn.node, &tn.ns);
+    let sess = certs.path("sess.pem");
+    let s_client = |extra: &str| {
+        ns.sh(&format!(
+            "printf 'GET / HTTP/1.1\\r\\nHost: server.test\\r\\nConnection: close\\r\\n\\r\\n' | \
+             timeout 20 openssl s_client -connect 198.18.0.2:443 -servername server.test -CAfile {} \
+             -verify_return_error -alpn http/1.1 -ign_eof {extra} 2>&1",
+            certs.path("ca.pem")
+        ))
+    };
+    let first = s_client(&format!("-sess_out {sess}"));
+    assert!(first.contains("HTTP/1.1 200") && first.contains("New, TLSv1.3"), "{first}");
+    let second = s_client(&format!("-sess_in {sess}"));
+    assert!(second.contains("HTTP/1.1 200") && second.contains("Reused, TLSv1.3"), "{second}");
+    let tls = node.ctl(&["show", "tls"]);
+    assert_eq!(counter_line(&tls, "handshakes completed as server"), 2, "{tls}");
+    assert_eq!(counter_line(&tls, "handshakes resumed as server"), 1, "{tls}");
+
+    // The node's echo client, twice (two CLI runs, each a new app) against
+    // openssl s_server: the second run resumes the first one's ticket.
+    let fifo = certs.path("loop");
+    sh(&format!("mkfifo {fifo}"));
+    let ca = certs.path("ca.pem");
+    // One s_server for both: its ticket keys are its own, per process.
+    let mut s = std::process::Command::new("ip")
+        .args(["netns", "exec", &ns.name, "sh", "-c"])
+        .arg(format!(
+            "exec timeout 120 openssl s_server -quiet -naccept 2 -accept 198.18.0.1:8443 -cert {} -key {} \
+             -alpn echo 0<>{fifo} 1>{fifo} 2>/dev/null",
+            certs.path("server.pem"),
+            certs.path("server.key")
+        ))
+        .spawn()
+        .unwrap();
+    ns.wait_tcp_listen(8443);
+    for run in 1..=2u64 {
+        let out = node.ctl(&[
+            "test",
+            "echo",
+            "client",
+            "uri",
+            "tls://198.18.0.1/8443",
+            "ca",
+            &ca,
+            "server-name",
+            "server.test",
+            "bytes",
+            "100k",
+            "timeout",
+            "60",
+        ]);
+        assert!(out.contains("-> tls://198.18.0.1/8443"), "the report names the tls uri: {out}");
+        assert_eq!((after(&out, "completed"), after(&out, "mismatched")), (1, 0), "{out}\n{}", node.log());
+        let tls = node.ctl(&["show", "tls"]);
+        assert_eq!(counter_line(&tls, "handshakes completed as client"), run, "{tls}");
+        assert_eq!(counter_line(&tls, "handshakes resumed as client"), run - 1, "{tls}");
+    }
+    let _ = s.wait();
+}
+
+#[test]
+fn app_listen_with_a_tls_uri_serves_tls_to_curl() {
+    if !require_root() {
+        return;
+    }
+    let certs = Certs::make();
+    let tn = tap_node("");
+    let (node, ns) = (&tn.node, &tn.ns);
+    let out = node.ctl(&["test", "http", "server", "uri", "tcp://0.0.0.0/80"]);
+    let name = out.split_whitespace().next().unwrap().to_string();
+    let (cert, key) = (certs.path("server.pem"), certs.path("server.key"));
+    let (ok, out) = node.ctl_any(&["app", "listen", &name, "tls://0.0.0.0/443", "cert", &cert]);
+    assert!(!ok && out.contains("needs cert and key"), "{out}");
+    let (ok, out) = node.ctl_any(&["app", "listen", &name, "tcp://0.0.0.0/444", "cert", &cert]);
+    assert!(!ok && out.contains("tls://"), "{out}");
+    let out = node.ctl(&["app", "listen", &name, "tls://0.0.0.0/443", "cert", &cert, "key", &key, "alpn", "http/1.1"]);
+    assert!(out.contains("listening on tls://0.0.0.0/443"), "{out}");
+    let out = ns.sh(&format!(
+        "curl -sS --max-time 20 --cacert {} --resolve server.test:443:198.18.0.2 -w '\\ncode=%{{http_code}}\\n' \
+         https://server.test/",
+        certs.path("ca.pem")
+    ));
+    assert!(out.contains("code=200") && out.contains("dpnode"), "{out}\n{}", node.log());
+    assert_eq!(tls_counter(node, "handshakes completed as server"), 1);
+    let out = node.ctl(&["app", "unlisten", &name, "tls://0.0.0.0/443"]);
+    assert!(out.contains("no longer listening on tls://0.0.0.0/443"), "{out}");
 }
