@@ -15,30 +15,20 @@ use super::options::TS_TICK_NS;
 use super::sack::DUP_THRESH;
 use super::stats::Counter;
 use super::timer::Timer;
-use crate::buffer::{Payload, PayloadIn, RecvBuffer, SendBuffer};
+use crate::buffer::{PayloadIn, RecvBuffer, SendBuffer};
 
 impl Connection {
     /// Processes one segment from the peer. `payload` is the segment's
     /// data (`seg.payload_len` bytes); `rx` and `tx` are the session's fifos.
     pub fn input(&mut self, now: u64, seg: &TcpRepr, payload: &[u8], rx: &impl RecvBuffer, tx: &impl SendBuffer) {
-        self.input_from(now, seg, payload, rx, tx)
+        self.input_parts(now, seg, payload, rx, tx)
     }
 
-    /// [`Connection::input`] for a payload in the pieces of a chained
-    /// packet, enqueued piece by piece (no linearising copy).
-    pub fn input_parts(
-        &mut self,
-        now: u64,
-        seg: &TcpRepr,
-        payload: &Payload<'_>,
-        rx: &impl RecvBuffer,
-        tx: &impl SendBuffer,
-    ) {
-        self.input_from(now, seg, payload, rx, tx)
-    }
-
+    /// [`Connection::input`] for a payload contiguous (`[u8]`) or in the
+    /// pieces of a chained packet ([`crate::buffer::Payload`]), enqueued
+    /// piece by piece (no linearising copy).
     #[inline]
-    fn input_from<P: PayloadIn + ?Sized>(
+    pub fn input_parts<P: PayloadIn + ?Sized>(
         &mut self,
         now: u64,
         seg: &TcpRepr,
