@@ -307,6 +307,14 @@ pub struct Segs<'a> {
     _chain: std::marker::PhantomData<&'a Mbuf>,
 }
 
+impl Segs<'_> {
+    /// Whether every segment has been yielded.
+    #[inline]
+    pub fn is_done(&self) -> bool {
+        self.seg.is_null()
+    }
+}
+
 impl<'a> Iterator for Segs<'a> {
     type Item = &'a [u8];
 

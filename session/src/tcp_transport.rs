@@ -118,6 +118,8 @@ pub struct TcpInput {
     pub tuple: Tuple,
     /// Where the payload starts in the mbuf.
     pub payload_offset: usize,
+    /// Whether the mbuf is a chain (the payload runs on past its first segment).
+    pub chained: bool,
 }
 
 /// A worker's TCP connections.
@@ -133,6 +135,9 @@ pub struct TcpTransport<S: Seam> {
     idle_rx: HeapFifo,
     idle_tx: HeapFifo,
     spare: Option<S::Buf>,
+    /// Bytes a fresh buffer can take (0 until the first is seen): a
+    /// segment longer than that is sent as a chain.
+    buf_room: usize,
     /// Connections whose output stopped at a full tx ring, to drive again next loop.
     blocked: Vec<(u32, u32)>,
     /// This worker's TLS counters (`show tls`).
@@ -156,6 +161,7 @@ impl<S: Seam> TcpTransport<S> {
             idle_rx: HeapFifo::new(4096).expect("valid size"),
             idle_tx: HeapFifo::new(4096).expect("valid size"),
             spare: None,
+            buf_room: 0,
             blocked: Vec::new(),
             tls_counters: Arc::default(),
             tls_scratch: Vec::new(),
@@ -186,6 +192,7 @@ impl<S: Seam> TcpTransport<S> {
                     remote: SocketAddr::new(IpAddr::V4(d.src), repr.src_port),
                 },
                 payload_offset: d.l4_offset + hl,
+                chained: false,
                 repr,
             }),
             Err(WireError::BadChecksum) => {
@@ -229,6 +236,7 @@ impl<S: Seam> TcpTransport<S> {
                     remote: SocketAddr::new(IpAddr::V4(d.src), repr.src_port),
                 },
                 payload_offset: d.l4_offset + hl,
+                chained: true,
                 repr,
             }),
             Err(WireError::BadChecksum) => {
@@ -270,6 +278,7 @@ impl<S: Seam> TcpTransport<S> {
                     remote: SocketAddr::new(IpAddr::V6(d.src), repr.src_port),
                 },
                 payload_offset: d.l4_offset + hl,
+                chained: false,
                 repr,
             }),
             Err(WireError::BadChecksum) => {
@@ -728,7 +737,11 @@ impl<S: Seam> TcpTransport<S> {
             };
             let mss = tc.conn.mss();
             m.reset();
-            if m.tailroom() < HEADROOM + mss {
+            if self.buf_room == 0 {
+                // (Every fresh buffer of the pool has the same room.)
+                self.buf_room = m.tailroom();
+            }
+            if self.buf_room < HEADROOM + mss {
                 // A segment longer than one buffer (jumbo MTU): a chain.
                 match self.transmit_chained(cx, c, m, mss, now) {
                     Some(()) => continue,
@@ -784,7 +797,7 @@ impl<S: Seam> TcpTransport<S> {
         mss: usize,
         now: u64,
     ) -> Option<()> {
-        let Some(tc) = self.conns.get_mut(c) else { return None };
+        let tc = self.conns.get_mut(c)?;
         let first = m.tailroom();
         if first < HEADROOM {
             cx.io.counters().inc(NodeCounter::MbufAllocFailed);

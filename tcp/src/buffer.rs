@@ -364,7 +364,7 @@ mod chain_test {
                 assert_eq!(SendBuffer::peek(&cons, 0, &mut got), 40);
                 assert_eq!(got, data, "{a} {b}");
                 // Transmit: the same bytes into three segment rooms cut at a, b.
-                let mut out = vec![0u8; 40];
+                let mut out = [0u8; 40];
                 let (x, rest) = out.split_at_mut(a);
                 let (y, z) = rest.split_at_mut(b - a);
                 let mut pm = PayloadMut::from_parts([x, y, z]).unwrap();

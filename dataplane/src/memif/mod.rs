@@ -600,9 +600,9 @@ impl MemifQueue {
         let (mut sent, mut bytes, mut bad) = (0usize, 0u64, 0u64);
         let bsize = c.layout.buffer_size;
         'pkts: for m in b.iter() {
-            let total = m.pkt_len();
             let mut segs = m.segs();
             let mut cur: &[u8] = segs.next().unwrap_or_default();
+            let total = if segs.is_done() { cur.len() } else { m.pkt_len() };
             let saved = (slot, free);
             let mut off = 0usize;
             loop {

@@ -35,7 +35,7 @@ impl<S: Seam> SessionWorker<S> {
             Err(reason) => return io.capture_drop(&d, reason),
         };
         let frame = d.buf.data();
-        if d.buf.segments() == 1 {
+        if !seg.chained {
             let end = (seg.payload_offset + seg.repr.payload_len).min(frame.len());
             let payload = &frame[seg.payload_offset.min(end)..end];
             return self.tcp_deliver(io, net, shared, &seg, d.iface, frame, payload);
