@@ -741,12 +741,18 @@ impl<S: Seam> TcpTransport<S> {
                 // (Every fresh buffer of the pool has the same room.)
                 self.buf_room = m.tailroom();
             }
+            let mut mss = mss;
             if self.buf_room < HEADROOM + mss {
-                // A segment longer than one buffer (jumbo MTU): a chain.
-                match self.transmit_chained(cx, c, m, mss, now) {
-                    Some(()) => continue,
-                    None => return,
+                if tc.tuple.remote.is_ipv4() {
+                    // A segment longer than one buffer (jumbo MTU): a chain.
+                    match self.transmit_chained(cx, c, m, mss, now) {
+                        Some(()) => continue,
+                        None => return,
+                    }
                 }
+                // IPv6 output takes no chains: segments as long as one
+                // buffer holds (the connection sizes them to the room given).
+                mss = self.buf_room.saturating_sub(HEADROOM);
             }
             let Some(buf) = m.append(HEADROOM + mss) else {
                 cx.io.counters().inc(NodeCounter::MbufAllocFailed);
