@@ -750,9 +750,12 @@ impl<S: Seam> TcpTransport<S> {
                         None => return,
                     }
                 }
-                // IPv6 output takes no chains: segments as long as one
-                // buffer holds (the connection sizes them to the room given).
-                mss = self.buf_room.saturating_sub(HEADROOM);
+                // IPv6 output takes no chains: segments whose whole frame
+                // (Ethernet, IPv6, the longest TCP header) one buffer holds,
+                // here and at a peer with the same buffers (the connection
+                // sizes them to the room given).
+                const FRAME_HEADERS6: usize = 14 + wire::ipv6::HEADER_LEN + wire_tcp::MAX_HEADER_LEN;
+                mss = self.buf_room.saturating_sub(HEADROOM).min(self.buf_room.saturating_sub(FRAME_HEADERS6));
             }
             let Some(buf) = m.append(HEADROOM + mss) else {
                 cx.io.counters().inc(NodeCounter::MbufAllocFailed);
