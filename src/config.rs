@@ -96,6 +96,12 @@ pub struct DpdkSection {
     /// Per-lcore mbuf cache size.
     #[serde(default = "default_mbuf_cache")]
     pub mbuf_cache: u32,
+    /// Bytes per mbuf, headroom included (checked by
+    /// [`DpdkSection::data_room`]): absent, DPDK's standard 2176 with
+    /// longer frames in chains; a number; or `"frame"`, a whole frame of
+    /// the largest MTU per mbuf (no chains).
+    #[serde(default)]
+    pub mbuf_data_room: Option<DataRoomSetting>,
     /// RX descriptors per queue.
     #[serde(default = "default_desc")]
     pub rx_desc: u16,
@@ -158,6 +164,32 @@ impl DpdkLogLevel {
     }
 }
 
+/// `[dpdk] mbuf_data_room` as written: a byte count or a word.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum DataRoomSetting {
+    /// Bytes per mbuf, headroom included.
+    Bytes(u64),
+    /// `frame`.
+    Word(String),
+}
+
+impl DpdkSection {
+    /// The data room of the pool's mbufs for interfaces of IP MTUs up to
+    /// `max_mtu`, or why the setting is refused.
+    pub fn data_room(&self, max_mtu: u16) -> Result<u16, String> {
+        match &self.mbuf_data_room {
+            None => Ok(dataplane::mempool::DEFAULT_DATA_ROOM),
+            Some(DataRoomSetting::Word(w)) if w == "frame" => Ok(dataplane::mempool::data_room_for_mtu(max_mtu)),
+            Some(DataRoomSetting::Word(w)) => Err(format!("{w:?} is neither a byte count nor \"frame\"")),
+            Some(DataRoomSetting::Bytes(b)) => {
+                limits::MBUF_DATA_ROOM.check(*b).map_err(|e| e.reason)?;
+                Ok(*b as u16)
+            }
+        }
+    }
+}
+
 fn default_memory() -> u32 {
     256
 }
@@ -179,6 +211,7 @@ impl Default for DpdkSection {
             memory_mb: default_memory(),
             mbufs: default_mbufs(),
             mbuf_cache: default_mbuf_cache(),
+            mbuf_data_room: None,
             rx_desc: default_desc(),
             tx_desc: default_desc(),
             log_level: None,
@@ -723,6 +756,8 @@ impl RawConfig {
             .map_err(|e| invalid("dpdk.log_level", e))?;
         lim(&limits::MBUFS, "mbufs", self.dpdk.mbufs.into())?;
         lim(&limits::MBUF_CACHE, "mbuf_cache", self.dpdk.mbuf_cache.into())?;
+        let max_mtu = self.interface.iter().filter_map(|i| i.mtu).max().unwrap_or(dataplane::port::DEFAULT_MTU);
+        self.dpdk.data_room(max_mtu).map_err(|e| invalid("dpdk.mbuf_data_room", e))?;
         lim(&limits::DESCRIPTORS, "rx_desc", self.dpdk.rx_desc.into())?;
         lim(&limits::DESCRIPTORS, "tx_desc", self.dpdk.tx_desc.into())?;
         let mut interfaces = Vec::new();
@@ -1458,6 +1493,21 @@ mod test {
         assert!(e.contains("direction"), "{e}");
         let e = err(&format!("{base}[fault]\ndrop = 1\n"));
         assert!(e.contains("drop"), "{e}");
+    }
+
+    #[test]
+    fn mbuf_data_room_is_standard_by_default_a_checked_size_or_a_whole_frame() {
+        let base = "[[interface]]\nname='a'\nvdev='net_memif0,role=server,socket=/tmp/x.sock'\nmtu = 9000\n";
+        let room = |dpdk: &str| Config::parse(&format!("[dpdk]\n{dpdk}\n{base}")).map(|c| c.dpdk.data_room(9000));
+        assert_eq!(room("").unwrap(), Ok(2176), "standard mbufs, chains at MTU 9000");
+        assert_eq!(room("mbuf_data_room = 4096").unwrap(), Ok(4096));
+        assert_eq!(room("mbuf_data_room = 'frame'").unwrap(), Ok(dataplane::mempool::data_room_for_mtu(9000)));
+        for bad in ["mbuf_data_room = 1000", "mbuf_data_room = 70000", "mbuf_data_room = 'jumbo'"] {
+            let e = err(&format!("[dpdk]\n{bad}\n{base}"));
+            assert!(e.contains("dpdk.mbuf_data_room"), "{bad}: {e}");
+        }
+        let e = err(&format!("[dpdk]\nmbuf_data_room = 1000\n{base}"));
+        assert!(e.contains("1152..=65535"), "{e}");
     }
 
     #[test]

@@ -250,10 +250,12 @@ impl Runtime {
         tracing::info!("dpnode: EAL args: {}", args.join(" "));
         let eal = Eal::init(&args)?;
         let n_workers = cfg.cores.len();
-        // One pool for every port: its mbufs hold a whole frame of the
-        // largest MTU configured (jumbo frames are single-segment).
+        // One pool for every port: standard mbufs (longer frames go as
+        // chains) unless `[dpdk] mbuf_data_room` says otherwise.
         let max_mtu = cfg.interfaces.iter().filter_map(|i| i.mtu).max().unwrap_or(dataplane::port::DEFAULT_MTU);
-        let room = dataplane::mempool::data_room_for_mtu(max_mtu);
+        // (Checked with the config.)
+        let room = cfg.dpdk.data_room(max_mtu).unwrap_or(dataplane::mempool::DEFAULT_DATA_ROOM);
+        tracing::info!("dpnode: mbuf pool: {} mbufs of {room} bytes", cfg.dpdk.mbufs);
         let pool = Arc::new(Mempool::with_data_room("dpn_pool", cfg.dpdk.mbufs, cfg.dpdk.mbuf_cache, -1, room)?);
         let pcfg = PortConfig {
             queues: n_workers as u16,

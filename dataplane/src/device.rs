@@ -14,7 +14,7 @@ use net::capture::{Capture, Direction};
 use net::device::{self, Device, PacketBuf};
 use net::fault::FaultInjector;
 use net::l3::counters::{Counter, Counters};
-use net::l3::L3;
+use net::l3::{L3, MAX_CHAIN_SEGMENTS};
 use wire::offload::{RxCsum, TxCsumRequest};
 
 /// A worker's L2/L3 over its port queues, with fault injection.
@@ -28,6 +28,30 @@ impl PacketBuf for Mbuf {
     #[inline]
     fn len(&self) -> usize {
         Mbuf::len(self)
+    }
+    #[inline]
+    fn tailroom(&self) -> usize {
+        Mbuf::tailroom(self)
+    }
+    #[inline]
+    fn pkt_len(&self) -> usize {
+        Mbuf::pkt_len(self)
+    }
+    #[inline]
+    fn tail_segments(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        self.segs().skip(1)
+    }
+    #[inline]
+    fn segments_mut(&mut self) -> impl Iterator<Item = &mut [u8]> + '_ {
+        self.segs_mut()
+    }
+    #[inline]
+    fn chain(&mut self, tail: Mbuf) -> Result<(), Mbuf> {
+        Mbuf::chain(self, tail)
+    }
+    #[inline]
+    fn truncate(&mut self, len: usize) -> bool {
+        Mbuf::truncate(self, len)
     }
     #[inline]
     fn data(&self) -> &[u8] {
@@ -121,7 +145,7 @@ impl PortDevice {
     fn flush_iface(&mut self, iface: usize, now: u64) {
         if self.capture.tx_on() {
             for m in self.tx[iface].iter().skip(self.tx_seen[iface]) {
-                self.capture.take(now, iface, Direction::Tx, m.data(), "");
+                take(&mut self.capture, now, iface, Direction::Tx, m);
             }
         }
         let s = self.queues[iface].send(&mut self.tx[iface]);
@@ -133,6 +157,21 @@ impl PortDevice {
             self.counters.add(Counter::TxLinkDown, s.dropped as u64);
         }
     }
+}
+
+/// Capture a frame whole, a chain's segments too (capture is on: the
+/// slow path, so gathering the pieces costs nothing that matters).
+fn take(capture: &mut Capture, now: u64, iface: usize, dir: Direction, m: &Mbuf) {
+    if m.segments() == 1 {
+        return capture.take(now, iface, dir, m.data(), "");
+    }
+    let mut parts: [&[u8]; MAX_CHAIN_SEGMENTS] = [&[]; MAX_CHAIN_SEGMENTS];
+    let mut n = 0;
+    for s in m.segs().take(MAX_CHAIN_SEGMENTS) {
+        parts[n] = s;
+        n += 1;
+    }
+    capture.take_parts(now, iface, dir, &parts[..n], "");
 }
 
 impl Device for PortDevice {
@@ -165,7 +204,7 @@ impl Device for PortDevice {
         self.counters.add(Counter::RxPackets, n as u64);
         if self.capture.rx_on() {
             for m in b.iter() {
-                self.capture.take(now, iface, Direction::Rx, m.data(), "");
+                take(&mut self.capture, now, iface, Direction::Rx, m);
             }
         }
         n

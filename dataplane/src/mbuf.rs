@@ -41,7 +41,7 @@ impl Mbuf {
         p
     }
 
-    /// Number of segments (we only handle single-segment packets).
+    /// Number of segments (1 unless the packet is a chain).
     #[inline]
     pub fn segments(&self) -> u16 {
         // SAFETY: valid owned mbuf.
@@ -53,6 +53,95 @@ impl Mbuf {
     pub fn len(&self) -> usize {
         // SAFETY: valid owned mbuf.
         unsafe { sys::dpn_pktmbuf_data_len(self.0.as_ptr()) as usize }
+    }
+
+    /// Bytes in the whole packet (every segment of a chain).
+    #[inline]
+    pub fn pkt_len(&self) -> usize {
+        // SAFETY: valid owned mbuf.
+        unsafe { sys::dpn_pktmbuf_pkt_len(self.0.as_ptr()) as usize }
+    }
+
+    /// The bytes of every segment, in order (one slice unless a chain).
+    #[inline]
+    pub fn segs(&self) -> Segs<'_> {
+        Segs { seg: self.0.as_ptr(), _chain: std::marker::PhantomData }
+    }
+
+    /// The bytes of every segment, writable.
+    #[inline]
+    pub fn segs_mut(&mut self) -> SegsMut<'_> {
+        SegsMut { seg: self.0.as_ptr(), _chain: std::marker::PhantomData }
+    }
+
+    /// Link `tail` (a packet or chain of its own) behind the last segment;
+    /// gives it back if the chain would exceed DPDK's segment limit.
+    #[inline]
+    pub fn chain(&mut self, tail: Mbuf) -> Result<(), Mbuf> {
+        // SAFETY: both are valid mbufs we own; on success the head owns the
+        // tail (freed with it), so we forget our handle to it.
+        if unsafe { sys::dpn_pktmbuf_chain(self.0.as_ptr(), tail.0.as_ptr()) } != 0 {
+            return Err(tail);
+        }
+        std::mem::forget(tail);
+        Ok(())
+    }
+
+    /// Cut the packet (a chain or not) to `len` bytes, freeing segments
+    /// that end up empty past it; false if it is shorter.
+    #[inline]
+    pub fn truncate(&mut self, len: usize) -> bool {
+        let Ok(len32) = u32::try_from(len) else { return false };
+        // SAFETY: valid owned mbuf; the shim checks the length and frees
+        // only segments of this chain.
+        unsafe { sys::dpn_pktmbuf_truncate(self.0.as_ptr(), len32) == 0 }
+    }
+
+    /// Append `len` bytes copied from `src`, chaining fresh segments from
+    /// `pool` as the last one fills, up to `max_segs` segments. On `Err`
+    /// part of it may have been appended (drop the packet).
+    ///
+    /// # Safety
+    /// `src` must be valid for reads of `len` bytes.
+    pub unsafe fn append_from(
+        &mut self,
+        pool: &Mempool,
+        src: *const u8,
+        len: usize,
+        max_segs: usize,
+    ) -> Result<(), AppendError> {
+        let mut done = 0usize;
+        while done < len {
+            let room = self.tailroom();
+            if room == 0 {
+                if usize::from(self.segments()) >= max_segs {
+                    return Err(AppendError::TooLong);
+                }
+                let seg = pool.alloc().ok_or(AppendError::NoMbuf)?;
+                self.chain(seg).map_err(|_| AppendError::TooLong)?;
+                continue;
+            }
+            let n = room.min(len - done);
+            let dst = self.append(n).ok_or(AppendError::TooLong)?;
+            // SAFETY: the caller vouches for `src..src + len`; `dst` is `n`
+            // fresh bytes of our last segment.
+            unsafe { std::ptr::copy_nonoverlapping(src.add(done), dst.as_mut_ptr(), n) };
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// Bytes that can still be appended to the last segment.
+    #[inline]
+    pub fn tailroom(&self) -> usize {
+        let mut last = self.0.as_ptr();
+        // SAFETY: valid owned chain; `next` links stay inside it.
+        unsafe {
+            while !sys::dpn_pktmbuf_next(last).is_null() {
+                last = sys::dpn_pktmbuf_next(last);
+            }
+            usize::from(sys::dpn_pktmbuf_tailroom(last))
+        }
     }
 
     /// Whether the first segment is empty.
@@ -200,6 +289,73 @@ impl Mbuf {
         let m = unsafe { sys::dpn_pktmbuf_copy(self.0.as_ptr(), pool.as_ptr()) };
         // SAFETY: see above.
         NonNull::new(m).map(|m| unsafe { Mbuf::from_raw(m) })
+    }
+}
+
+/// Why [`Mbuf::append_from`] stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendError {
+    /// The pool had no mbuf for another segment.
+    NoMbuf,
+    /// The chain would exceed its segment limit.
+    TooLong,
+}
+
+/// The segments of a packet as byte slices ([`Mbuf::segs`]).
+pub struct Segs<'a> {
+    seg: *mut sys::rte_mbuf,
+    _chain: std::marker::PhantomData<&'a Mbuf>,
+}
+
+impl Segs<'_> {
+    /// Whether every segment has been yielded.
+    #[inline]
+    pub fn is_done(&self) -> bool {
+        self.seg.is_null()
+    }
+}
+
+impl<'a> Iterator for Segs<'a> {
+    type Item = &'a [u8];
+
+    #[inline]
+    fn next(&mut self) -> Option<&'a [u8]> {
+        if self.seg.is_null() {
+            return None;
+        }
+        let m = self.seg;
+        // SAFETY: `m` is a segment of a chain borrowed for 'a; its data_len
+        // bytes at mtod are initialised, and `next` is NULL or the next one.
+        unsafe {
+            self.seg = sys::dpn_pktmbuf_next(m);
+            let len = sys::dpn_pktmbuf_data_len(m) as usize;
+            Some(std::slice::from_raw_parts(sys::dpn_pktmbuf_mtod(m) as *const u8, len))
+        }
+    }
+}
+
+/// The segments of a packet as writable byte slices ([`Mbuf::segs_mut`]).
+pub struct SegsMut<'a> {
+    seg: *mut sys::rte_mbuf,
+    _chain: std::marker::PhantomData<&'a mut Mbuf>,
+}
+
+impl<'a> Iterator for SegsMut<'a> {
+    type Item = &'a mut [u8];
+
+    #[inline]
+    fn next(&mut self) -> Option<&'a mut [u8]> {
+        if self.seg.is_null() {
+            return None;
+        }
+        let m = self.seg;
+        // SAFETY: as in `Segs`, with the chain borrowed exclusively; each
+        // segment is yielded once and their data areas are disjoint.
+        unsafe {
+            self.seg = sys::dpn_pktmbuf_next(m);
+            let len = sys::dpn_pktmbuf_data_len(m) as usize;
+            Some(std::slice::from_raw_parts_mut(sys::dpn_pktmbuf_mtod(m) as *mut u8, len))
+        }
     }
 }
 

@@ -27,6 +27,7 @@ pub enum MempoolError {
 pub struct Mempool {
     raw: NonNull<sys::rte_mempool>,
     name: String,
+    data_room: u16,
 }
 
 // SAFETY: rte_mempool is designed for concurrent use from many lcores; the
@@ -72,16 +73,24 @@ impl Mempool {
         // SAFETY: cname is a valid string; the EAL is initialised (pools are
         // only created by the node after Eal::init).
         let raw = unsafe { sys::rte_pktmbuf_pool_create(cname.as_ptr(), count, cache, 0, data_room, socket) };
-        NonNull::new(raw).map(|raw| Mempool { raw, name: name.to_string() }).ok_or_else(|| MempoolError::Create {
-            name: name.to_string(),
-            count,
-            reason: last_error(),
-        })
+        NonNull::new(raw)
+            .map(|raw| Mempool { raw, name: name.to_string(), data_room })
+            .ok_or_else(|| MempoolError::Create { name: name.to_string(), count, reason: last_error() })
     }
 
     /// The raw pointer, for queue setup.
     pub fn as_ptr(&self) -> *mut sys::rte_mempool {
         self.raw.as_ptr()
+    }
+
+    /// Bytes per mbuf, headroom included.
+    pub fn data_room(&self) -> u16 {
+        self.data_room
+    }
+
+    /// Bytes of a received frame one mbuf holds (its room past the headroom).
+    pub fn frame_room(&self) -> usize {
+        usize::from(self.data_room.saturating_sub(HEADROOM))
     }
 
     /// Pool name.

@@ -369,6 +369,22 @@ impl Port {
         let offloads = if cfg.checksum_offload { offload_caps(&info) } else { Offloads::default() };
         conf.txmode.offloads = offload_bits(offloads).0;
         conf.rxmode.offloads = offload_bits(offloads).1;
+        // Frames longer than one mbuf's room come and go as chains.
+        let frame = usize::from(cfg.mtu.unwrap_or(DEFAULT_MTU)) + FRAME_OVERHEAD as usize;
+        if frame > pool.frame_room() {
+            // SAFETY: pure constant getters.
+            let (scatter, multi) = unsafe { (sys::dpn_rx_offload_scatter(), sys::dpn_tx_offload_multi_segs()) };
+            if info.rx_offload_capa & scatter == 0 {
+                return Err(PortError::Unsupported(format!(
+                    "mtu {}: frames of {frame} bytes need chained mbufs ({} bytes each) and {driver} has no scatter rx; \
+                     raise [dpdk] mbuf_data_room",
+                    cfg.mtu.unwrap_or(DEFAULT_MTU),
+                    pool.frame_room()
+                )));
+            }
+            conf.rxmode.offloads |= scatter;
+            conf.txmode.offloads |= multi & info.tx_offload_capa;
+        }
         // Have the NIC's hash delivered in the mbuf when it can, so software
         // need not recompute it (Mbuf::nic_rss_hash).
         // SAFETY: pure constant getter.

@@ -55,6 +55,31 @@ int dpn_pktmbuf_trim(struct rte_mbuf *m, uint16_t len) { return rte_pktmbuf_trim
 void dpn_pktmbuf_reset(struct rte_mbuf *m) { rte_pktmbuf_reset(m); }
 uint32_t dpn_pktmbuf_rss_hash(const struct rte_mbuf *m) { return m->hash.rss; }
 uint64_t dpn_pktmbuf_ol_flags(const struct rte_mbuf *m) { return m->ol_flags; }
+struct rte_mbuf *dpn_pktmbuf_next(const struct rte_mbuf *m) { return m->next; }
+int dpn_pktmbuf_chain(struct rte_mbuf *head, struct rte_mbuf *tail) { return rte_pktmbuf_chain(head, tail); }
+int dpn_pktmbuf_truncate(struct rte_mbuf *m, uint32_t len)
+{
+    if (len > m->pkt_len)
+        return -1;
+    struct rte_mbuf *seg = m;
+    uint32_t left = len;
+    uint16_t segs = 1;
+    while (seg->data_len < left) {
+        left -= seg->data_len;
+        seg = seg->next;
+        segs++;
+    }
+    seg->data_len = (uint16_t)left;
+    if (seg->next != NULL) {
+        rte_pktmbuf_free(seg->next);
+        seg->next = NULL;
+    }
+    m->nb_segs = segs;
+    m->pkt_len = len;
+    return 0;
+}
+uint64_t dpn_tx_offload_multi_segs(void) { return RTE_ETH_TX_OFFLOAD_MULTI_SEGS; }
+uint64_t dpn_rx_offload_scatter(void) { return RTE_ETH_RX_OFFLOAD_SCATTER; }
 struct rte_mbuf *dpn_pktmbuf_copy(const struct rte_mbuf *m, struct rte_mempool *mp)
 { return rte_pktmbuf_copy(m, mp, 0, UINT32_MAX); }
 

@@ -48,6 +48,15 @@ int dpn_pktmbuf_trim(struct rte_mbuf *m, uint16_t len);
 void dpn_pktmbuf_reset(struct rte_mbuf *m);
 uint32_t dpn_pktmbuf_rss_hash(const struct rte_mbuf *m);
 uint64_t dpn_pktmbuf_ol_flags(const struct rte_mbuf *m);
+/* Chains: the next segment (NULL at the end), link tail behind head
+ * (rte_pktmbuf_chain: 0, or -EOVERFLOW past RTE_MBUF_MAX_NB_SEGS), and cut
+ * a chain to pkt_len len (freeing the segments past it; 0, or -1 if len is
+ * longer than the packet). */
+struct rte_mbuf *dpn_pktmbuf_next(const struct rte_mbuf *m);
+int dpn_pktmbuf_chain(struct rte_mbuf *head, struct rte_mbuf *tail);
+int dpn_pktmbuf_truncate(struct rte_mbuf *m, uint32_t len);
+uint64_t dpn_tx_offload_multi_segs(void);
+uint64_t dpn_rx_offload_scatter(void);
 /* A deep copy of the whole packet (data and metadata: flags, hash, tx
  * offload fields) into a new mbuf from mp; NULL if mp is empty. */
 struct rte_mbuf *dpn_pktmbuf_copy(const struct rte_mbuf *m, struct rte_mempool *mp);

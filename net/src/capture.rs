@@ -161,6 +161,12 @@ impl Capture {
     /// Never allocates: past the reserved room the frame is only counted.
     #[inline]
     pub fn take(&mut self, time_ns: u64, iface: usize, dir: Direction, frame: &[u8], reason: &'static str) {
+        self.take_parts(time_ns, iface, dir, &[frame], reason)
+    }
+
+    /// [`Capture::take`] for a frame in pieces (a chain's segments): the
+    /// record holds the whole frame (up to the snap length).
+    pub fn take_parts(&mut self, time_ns: u64, iface: usize, dir: Direction, parts: &[&[u8]], reason: &'static str) {
         let on = match dir {
             Direction::Rx => self.rx,
             Direction::Tx => self.tx,
@@ -169,18 +175,24 @@ impl Capture {
         if !on || self.iface.is_some_and(|i| i != iface) {
             return;
         }
-        let len = frame.len().min(self.snaplen);
+        let orig: usize = parts.iter().map(|p| p.len()).sum();
+        let len = orig.min(self.snaplen);
         if self.records.len() == self.records.capacity() || self.data.capacity() - self.data.len() < len {
             self.stats.missed += 1;
             return;
         }
         let start = self.data.len();
-        self.data.extend_from_slice(&frame[..len]);
+        let mut left = len;
+        for p in parts {
+            let n = p.len().min(left);
+            self.data.extend_from_slice(&p[..n]);
+            left -= n;
+        }
         self.records.push(Record {
             time_ns,
             iface: iface as u16,
             dir,
-            orig_len: u32::try_from(frame.len()).unwrap_or(u32::MAX),
+            orig_len: u32::try_from(orig).unwrap_or(u32::MAX),
             start: start as u32,
             len: len as u32,
             reason,

@@ -13,12 +13,36 @@
 use crate::capture::Capture;
 use wire::offload::{RxCsum, TxCsumRequest};
 
-/// One frame: a contiguous byte range with head and tail room.
+/// One frame: a byte range with head and tail room, in one segment or,
+/// for a frame longer than one buffer, a chain of them (the headers are
+/// in the first; the accessors without "segment" in their name see only
+/// the first).
 pub trait PacketBuf: Send + Sized + 'static {
-    /// Number of segments (the stack handles single-segment frames only).
+    /// Number of segments (1 unless a chain).
     fn segments(&self) -> u16;
     /// Bytes in the (first) segment.
     fn len(&self) -> usize;
+    /// Bytes in the whole frame, every segment of a chain.
+    fn pkt_len(&self) -> usize {
+        self.len()
+    }
+    /// The segments after the first, in order (none unless a chain).
+    fn tail_segments(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        std::iter::empty()
+    }
+    /// Every segment's bytes, writable, in order.
+    fn segments_mut(&mut self) -> impl Iterator<Item = &mut [u8]> + '_ {
+        std::iter::once(self.data_mut())
+    }
+    /// Link `tail` behind the last segment; gives it back when the
+    /// buffer cannot chain (or the chain would be too long).
+    fn chain(&mut self, tail: Self) -> Result<(), Self> {
+        Err(tail)
+    }
+    /// Cut the whole frame (a chain too) to `len` bytes; false if shorter.
+    fn truncate(&mut self, len: usize) -> bool {
+        len <= self.len() && self.set_len(len)
+    }
     /// Whether the frame is empty.
     fn is_empty(&self) -> bool {
         self.len() == 0
@@ -27,6 +51,8 @@ pub trait PacketBuf: Send + Sized + 'static {
     fn data(&self) -> &[u8];
     /// The frame's bytes, writable.
     fn data_mut(&mut self) -> &mut [u8];
+    /// Bytes [`PacketBuf::append`] can still add (in the last segment).
+    fn tailroom(&self) -> usize;
     /// Grow at the end by `len` bytes; `None` if there is no tailroom.
     fn append(&mut self, len: usize) -> Option<&mut [u8]>;
     /// Grow at the front by `len` bytes; `None` if there is no headroom.

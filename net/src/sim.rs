@@ -78,6 +78,9 @@ impl PacketBuf for SimBuf {
     fn data_mut(&mut self) -> &mut [u8] {
         &mut self.bytes[self.start..self.end]
     }
+    fn tailroom(&self) -> usize {
+        self.bytes.len() - self.end
+    }
     fn append(&mut self, len: usize) -> Option<&mut [u8]> {
         let end = self.end.checked_add(len).filter(|&e| e <= self.bytes.len())?;
         let old = std::mem::replace(&mut self.end, end);

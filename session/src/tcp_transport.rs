@@ -47,6 +47,7 @@ use crate::tls::{TlsConn, TlsCounter, TlsCounters};
 use crate::transport::{ConnectError, ConnectRequest, EventKind, PortPicker, Transport, TransportCx};
 use crate::udp::{Tuple, TupleMap};
 use tcp::backlog::SynCookieMode;
+use tcp::buffer::{PayloadIn, PayloadMut};
 use tcp::config::{ConnOptions, Keepalive, TcpConfig};
 use tcp::connection::{Connection, Event, State};
 use tcp::endpoint::{Action, Demux, Endpoint};
@@ -123,6 +124,8 @@ pub struct TcpInput {
     pub tuple: Tuple,
     /// Where the payload starts in the mbuf.
     pub payload_offset: usize,
+    /// Whether the mbuf is a chain (the payload runs on past its first segment).
+    pub chained: bool,
 }
 
 /// A worker's TCP connections.
@@ -138,6 +141,9 @@ pub struct TcpTransport<S: Seam> {
     idle_rx: HeapFifo,
     idle_tx: HeapFifo,
     spare: Option<S::Buf>,
+    /// Bytes a fresh buffer can take (0 until the first is seen): a
+    /// segment longer than that is sent as a chain.
+    buf_room: usize,
     /// Connections whose output stopped at a full tx ring, to drive again next loop.
     blocked: Vec<(u32, u32)>,
     /// This worker's TLS counters (`show tls`).
@@ -162,6 +168,7 @@ impl<S: Seam> TcpTransport<S> {
             idle_rx: HeapFifo::new(4096).expect("valid size"),
             idle_tx: HeapFifo::new(4096).expect("valid size"),
             spare: None,
+            buf_room: 0,
             blocked: Vec::new(),
             tls_counters: Arc::default(),
             tls_scratch: Vec::new(),
@@ -180,6 +187,9 @@ impl<S: Seam> TcpTransport<S> {
             }
             CsumStatus::Unknown => true,
         };
+        if d.buf.segments() != 1 {
+            return self.parse_chained(d, verify);
+        }
         let data = d.buf.data();
         let parsed = wire_tcp::Packet::new_checked(&data[d.l4_offset..])
             .and_then(|p| TcpRepr::parse(&p, d.src, d.dst, verify).map(|r| (r, p.header_len() as usize)));
@@ -190,6 +200,51 @@ impl<S: Seam> TcpTransport<S> {
                     remote: SocketAddr::new(IpAddr::V4(d.src), repr.src_port),
                 },
                 payload_offset: d.l4_offset + hl,
+                chained: false,
+                repr,
+            }),
+            Err(WireError::BadChecksum) => {
+                self.input_counters.inc(TcpInputCounter::BadChecksum);
+                self.counters.incr(Counter::BadChecksum);
+                Err(TcpInputCounter::BadChecksum.name())
+            }
+            Err(_) => {
+                self.input_counters.inc(TcpInputCounter::Malformed);
+                Err(TcpInputCounter::Malformed.name())
+            }
+        }
+    }
+
+    /// [`Self::parse`] of a chained segment (longer than one buffer): the
+    /// header from the first segment, the checksum over every segment, the
+    /// payload length from the whole packet.
+    #[cold]
+    #[inline(never)]
+    fn parse_chained(&mut self, d: &Ip4Delivery<S::Buf>, verify: bool) -> Result<TcpInput, &'static str> {
+        let data = d.buf.data();
+        let l4_len = d.buf.pkt_len().saturating_sub(d.l4_offset);
+        let head = data.get(d.l4_offset..).unwrap_or_default();
+        let parsed = wire_tcp::Packet::new_checked(head).and_then(|p| {
+            let hl = p.header_len() as usize;
+            if verify {
+                let pseudo = wire::checksum::pseudo_header_ipv4(d.src, d.dst, u8::from(Protocol::Tcp), l4_len as u16);
+                let sum = wire::checksum::sum_parts(std::iter::once(head).chain(d.buf.tail_segments()), pseudo);
+                if wire::checksum::fold(sum) != 0 {
+                    return Err(WireError::BadChecksum);
+                }
+            }
+            let mut r = TcpRepr::parse(&p, d.src, d.dst, false)?;
+            r.payload_len = l4_len - hl;
+            Ok((r, hl))
+        });
+        match parsed {
+            Ok((repr, hl)) => Ok(TcpInput {
+                tuple: Tuple {
+                    local: SocketAddr::new(IpAddr::V4(d.dst), repr.dst_port),
+                    remote: SocketAddr::new(IpAddr::V4(d.src), repr.src_port),
+                },
+                payload_offset: d.l4_offset + hl,
+                chained: true,
                 repr,
             }),
             Err(WireError::BadChecksum) => {
@@ -231,6 +286,7 @@ impl<S: Seam> TcpTransport<S> {
                     remote: SocketAddr::new(IpAddr::V6(d.src), repr.src_port),
                 },
                 payload_offset: d.l4_offset + hl,
+                chained: false,
                 repr,
             }),
             Err(WireError::BadChecksum) => {
@@ -279,22 +335,22 @@ impl<S: Seam> TcpTransport<S> {
     }
 
     /// Feeds a segment to connection `c` and drives it.
-    pub fn input(&mut self, cx: &mut TransportCx<'_, S>, c: u32, seg: &TcpInput, payload: &[u8]) {
+    pub fn input<P: PayloadIn + ?Sized>(&mut self, cx: &mut TransportCx<'_, S>, c: u32, seg: &TcpInput, payload: &P) {
         let now = cx.io.now_ns();
         let Some(tc) = self.conns.get_mut(c) else { return };
         if let Some(t) = tc.tls.as_deref() {
-            tc.conn.input(now, &seg.repr, payload, &t.crx.producer(), &t.ctx.consumer());
+            tc.conn.input_parts(now, &seg.repr, payload, &t.crx.producer(), &t.ctx.consumer());
             return self.drive(cx, c);
         }
         match tc.session {
             DETACHED => {
                 self.idle_rx.reset();
                 let (rx, tx) = (self.idle_rx.producer(), self.idle_tx.consumer());
-                tc.conn.input(now, &seg.repr, payload, &rx, &tx);
+                tc.conn.input_parts(now, &seg.repr, payload, &rx, &tx);
             }
             s => {
                 let Some(f) = cx.sessions.get(s).and_then(|s| s.fifos.as_ref()) else { return };
-                tc.conn.input(now, &seg.repr, payload, &*f.rx, &*f.tx);
+                tc.conn.input_parts(now, &seg.repr, payload, &*f.rx, &*f.tx);
             }
         }
         self.drive(cx, c);
@@ -336,13 +392,13 @@ impl<S: Seam> TcpTransport<S> {
     /// Nagle, keepalive) as a half-open connection would have had, on
     /// `session`, which the caller made, with `tls` over it if given. False if none was made.
     #[allow(clippy::too_many_arguments)]
-    pub fn accept_cookie(
+    pub fn accept_cookie<P: PayloadIn + ?Sized>(
         &mut self,
         cx: &mut TransportCx<'_, S>,
         session: u32,
         listener: u32,
         seg: &TcpInput,
-        payload: &[u8],
+        payload: &P,
         opts: ConnOptions,
         tls: Option<TlsConn>,
     ) -> bool {
@@ -709,6 +765,26 @@ impl<S: Seam> TcpTransport<S> {
             };
             let mss = tc.conn.mss();
             m.reset();
+            if self.buf_room == 0 {
+                // (Every fresh buffer of the pool has the same room.)
+                self.buf_room = m.tailroom();
+            }
+            let mut mss = mss;
+            if self.buf_room < HEADROOM + mss {
+                if tc.tuple.remote.is_ipv4() {
+                    // A segment longer than one buffer (jumbo MTU): a chain.
+                    match self.transmit_chained(cx, c, m, mss, now) {
+                        Some(()) => continue,
+                        None => return,
+                    }
+                }
+                // IPv6 output takes no chains: segments whose whole frame
+                // (Ethernet, IPv6, the longest TCP header) one buffer holds,
+                // here and at a peer with the same buffers (the connection
+                // sizes them to the room given).
+                const FRAME_HEADERS6: usize = 14 + wire::ipv6::HEADER_LEN + wire_tcp::MAX_HEADER_LEN;
+                mss = self.buf_room.saturating_sub(HEADROOM).min(self.buf_room.saturating_sub(FRAME_HEADERS6));
+            }
             let Some(buf) = m.append(HEADROOM + mss) else {
                 cx.io.counters().inc(NodeCounter::MbufAllocFailed);
                 self.block(c);
@@ -742,6 +818,75 @@ impl<S: Seam> TcpTransport<S> {
             }
             l4_output(cx.io, cx.net, m, tc.tuple);
         }
+    }
+
+    /// One segment of [`Self::transmit`] into a chain of buffers (`m` and
+    /// as many more as `mss` needs): the payload is written from the fifo
+    /// into each segment in turn. `None` when nothing more is to be sent
+    /// now (no data, or no buffers: then the connection is blocked).
+    #[cold]
+    #[inline(never)]
+    fn transmit_chained(
+        &mut self,
+        cx: &mut TransportCx<'_, S>,
+        c: u32,
+        mut m: S::Buf,
+        mss: usize,
+        now: u64,
+    ) -> Option<()> {
+        let tc = self.conns.get_mut(c)?;
+        let first = m.tailroom();
+        if first < HEADROOM {
+            cx.io.counters().inc(NodeCounter::MbufAllocFailed);
+            return None;
+        }
+        let mut need = (HEADROOM + mss).saturating_sub(first);
+        m.append(first)?;
+        while need > 0 {
+            let chained = cx.io.alloc_tx().and_then(|mut seg| {
+                seg.reset();
+                let n = seg.tailroom().min(need);
+                seg.append(n)?;
+                need -= n;
+                m.chain(seg).ok()
+            });
+            if chained.is_none() || usize::from(m.segments()) > net::l3::MAX_CHAIN_SEGMENTS {
+                cx.io.counters().inc(NodeCounter::MbufAllocFailed);
+                m.truncate(0);
+                self.spare = Some(m);
+                self.block(c);
+                return None;
+            }
+        }
+        let t = {
+            let mut segs = m.segments_mut();
+            let head = segs.next().map(|h| &mut h[HEADROOM..]);
+            let mut out = PayloadMut::from_parts(head.into_iter().chain(segs))?;
+            if let Some(tls) = tc.tls.as_deref() {
+                tc.conn.poll_transmit_parts(now, &tls.ctx.consumer(), &mut out)
+            } else if tc.session == DETACHED {
+                let tx = self.idle_tx.consumer();
+                tc.conn.poll_transmit_parts(now, &tx, &mut out)
+            } else {
+                let f = cx.sessions.get(tc.session).and_then(|s| s.fifos.as_ref());
+                f.and_then(|f| tc.conn.poll_transmit_parts(now, &*f.tx, &mut out))
+            }
+        };
+        let Some(t) = t else {
+            m.truncate(0);
+            self.spare = Some(m);
+            return None;
+        };
+        let hl = t.repr.header_len();
+        let l4_at = HEADROOM - hl;
+        t.repr.emit(&mut wire_tcp::Packet::new_unchecked(&mut m.data_mut()[l4_at..]));
+        m.adj(l4_at);
+        m.truncate(hl + t.payload_len);
+        if let Some(s) = cx.sessions.get_mut(tc.session) {
+            s.tx_bytes += t.payload_len as u64;
+        }
+        l4_output(cx.io, cx.net, m, tc.tuple);
+        Some(())
     }
 
     /// Connection `c` has segments to send but no ring space or buffers:

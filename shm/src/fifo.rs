@@ -470,6 +470,50 @@ impl<'a> Fifo<'a> {
         Enqueued { written, advanced: self.advance_tail(tail, written as u32, free) }
     }
 
+    /// [`Fifo::enqueue_collect`] for data in pieces (a chained packet's
+    /// segments): the pieces go in back to back as one write, as much as
+    /// fits, and the tail moves once.
+    pub(crate) fn enqueue_collect_vectored(&self, parts: &[&[u8]]) -> Enqueued {
+        let tail = self.tail();
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        let free = self.free_for(tail, total);
+        let written = self.copy_in_vectored(tail, parts, free as usize);
+        Enqueued { written, advanced: self.advance_tail(tail, written as u32, free) }
+    }
+
+    /// [`Fifo::enqueue_with_offset`] for data in pieces: all or nothing,
+    /// recorded as one out-of-order run.
+    pub(crate) fn enqueue_with_offset_vectored(&self, offset: u32, parts: &[&[u8]]) -> Result<(), FifoError> {
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        if total == 0 {
+            return Ok(());
+        }
+        let tail = self.tail();
+        let end = u64::from(offset) + total as u64;
+        let free = self.free_for(tail, end as usize);
+        if end > u64::from(free) {
+            return Err(FifoError::BeyondCapacity);
+        }
+        self.with_ooo(|ooo| ooo.insert(tail, offset, end as u32))?;
+        self.copy_in_vectored(tail.wrapping_add(offset), parts, total);
+        Ok(())
+    }
+
+    /// Copies the pieces back to back from `pos`, at most `max` bytes in
+    /// all; returns how many.
+    fn copy_in_vectored(&self, pos: u32, parts: &[&[u8]], max: usize) -> usize {
+        let mut done = 0usize;
+        for p in parts {
+            let n = p.len().min(max - done);
+            self.copy_in(pos.wrapping_add(done as u32), &p[..n]);
+            done += n;
+            if done == max {
+                break;
+            }
+        }
+        done
+    }
+
     /// Publishes `n` bytes written at `tail` plus the out-of-order runs they reach.
     fn advance_tail(&self, tail: u32, n: u32, free: u32) -> usize {
         let advanced = self.with_ooo(|ooo| ooo.collect(tail, n)).min(free);
@@ -743,6 +787,20 @@ impl FifoProducer<'_> {
         self.0.enqueue_with_offset(offset, data)
     }
 
+    /// [`FifoProducer::enqueue_collect`] for data in pieces (a chained
+    /// packet's segments), written back to back; the tail moves once.
+    #[inline]
+    pub fn enqueue_collect_vectored(&self, parts: &[&[u8]]) -> Enqueued {
+        self.0.enqueue_collect_vectored(parts)
+    }
+
+    /// [`FifoProducer::enqueue_with_offset`] for data in pieces: all of
+    /// them as one out-of-order run, or nothing.
+    #[inline]
+    pub fn enqueue_with_offset_vectored(&self, offset: u32, parts: &[&[u8]]) -> Result<(), FifoError> {
+        self.0.enqueue_with_offset_vectored(offset, parts)
+    }
+
     /// The out-of-order runs, in order, relative to the current tail.
     #[inline]
     pub fn ooo_segments(&self) -> impl Iterator<Item = OooSegment> + '_ {
@@ -997,6 +1055,38 @@ pub(crate) mod test {
             assert_eq!(drain(&f), chunk);
         }
         assert_eq!(format!("{f:?}"), "Fifo { size: 8, head: 27, tail: 27 }");
+    }
+
+    #[test]
+    fn vectored_enqueue_at_every_split_point_equals_one_piece() {
+        let data: Vec<u8> = (0..23u8).collect();
+        // Every pair of cut points over a ring that wraps mid-data.
+        for a in 0..=data.len() {
+            for b in a..=data.len() {
+                let parts = [&data[..a], &data[a..b], &data[b..]];
+                let mem = TestMem::new(Fifo::footprint(32));
+                let f = fifo(&mem, 32, 20);
+                let e = f.enqueue_collect_vectored(&parts);
+                assert_eq!((e.written, e.advanced), (23, 23), "{a} {b}");
+                assert_eq!(drain(&f), data, "{a} {b}");
+                // Out of order at 4, then the first 4 bytes join it up.
+                let mem = TestMem::new(Fifo::footprint(32));
+                let f = fifo(&mem, 32, 29);
+                assert!(f.enqueue_with_offset_vectored(4, &parts).is_ok());
+                assert_eq!(f.max_dequeue(), 0);
+                assert_eq!(f.enqueue_collect(&[9, 9, 9, 9]).advanced, 27);
+                let out = drain(&f);
+                assert_eq!((&out[..4], &out[4..]), (&[9u8, 9, 9, 9][..], &data[..]), "{a} {b}");
+            }
+        }
+        // Only what fits goes in, cut inside a piece; out of order is all or nothing.
+        let mem = TestMem::new(Fifo::footprint(16));
+        let f = fifo(&mem, 16, 3);
+        let e = f.enqueue_collect_vectored(&[&data[..10], &data[10..]]);
+        assert_eq!((e.written, e.advanced), (16, 16));
+        assert_eq!(drain(&f), &data[..16]);
+        assert!(f.enqueue_with_offset_vectored(1, &[&data[..10], &data[10..15]]).is_ok());
+        assert!(f.enqueue_with_offset_vectored(2, &[&data[..10], &data[10..15]]).is_err());
     }
 
     #[test]

@@ -363,6 +363,9 @@ pub const MEMORY_MB: Limit = Limit::new("memory_mb", 64, 1 << 20, Unit::Mib);
 pub const MBUFS: Limit = Limit::new("mbufs", 1024, 1 << 24, Unit::Count);
 /// Per-lcore mbuf cache (DPDK's RTE_MEMPOOL_CACHE_MAX_SIZE).
 pub const MBUF_CACHE: Limit = Limit::new("mbuf_cache", 0, 512, Unit::Count);
+/// Bytes per mbuf, headroom (128) included: room for every header in the
+/// first segment and at most 16 segments for a 9000-byte MTU frame.
+pub const MBUF_DATA_ROOM: Limit = Limit::new("mbuf_data_room", 1152, 65535, Unit::Bytes);
 /// Descriptors per rx or tx queue.
 pub const DESCRIPTORS: Limit = Limit::new("rx_desc", 64, 8192, Unit::Count).pow2();
 /// Interface MTU.

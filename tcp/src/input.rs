@@ -15,12 +15,27 @@ use super::options::TS_TICK_NS;
 use super::sack::DUP_THRESH;
 use super::stats::Counter;
 use super::timer::Timer;
-use crate::buffer::{RecvBuffer, SendBuffer};
+use crate::buffer::{PayloadIn, RecvBuffer, SendBuffer};
 
 impl Connection {
     /// Processes one segment from the peer. `payload` is the segment's
     /// data (`seg.payload_len` bytes); `rx` and `tx` are the session's fifos.
     pub fn input(&mut self, now: u64, seg: &TcpRepr, payload: &[u8], rx: &impl RecvBuffer, tx: &impl SendBuffer) {
+        self.input_parts(now, seg, payload, rx, tx)
+    }
+
+    /// [`Connection::input`] for a payload contiguous (`[u8]`) or in the
+    /// pieces of a chained packet ([`crate::buffer::Payload`]), enqueued
+    /// piece by piece (no linearising copy).
+    #[inline]
+    pub fn input_parts<P: PayloadIn + ?Sized>(
+        &mut self,
+        now: u64,
+        seg: &TcpRepr,
+        payload: &P,
+        rx: &impl RecvBuffer,
+        tx: &impl SendBuffer,
+    ) {
         self.counters.incr(Counter::SegmentsIn);
         self.totals.segs_in += 1;
         self.rcv.see_free(rx);
@@ -91,11 +106,11 @@ impl Connection {
         r
     }
 
-    fn input_synchronized(
+    fn input_synchronized<P: PayloadIn + ?Sized>(
         &mut self,
         now: u64,
         seg: &TcpRepr,
-        payload: &[u8],
+        payload: &P,
         rx: &impl RecvBuffer,
         tx: &impl SendBuffer,
     ) {
@@ -200,7 +215,7 @@ impl Connection {
         // Data.
         let mut fin_at = None;
         if matches!(self.state, State::Established | State::FinWait1 | State::FinWait2) {
-            fin_at = self.input_data(now, seq, &payload[..data_len as usize], fin, rx);
+            fin_at = self.input_data(now, seq, payload, data_len as usize, fin, rx);
             if self.state == State::Closed {
                 return;
             }
@@ -391,28 +406,29 @@ impl Connection {
     }
 
     /// Puts (trimmed) data into the rx fifo; returns where a FIN on this segment sits, if it survived trimming.
-    fn input_data(
+    fn input_data<P: PayloadIn + ?Sized>(
         &mut self,
         now: u64,
         seq: SeqNumber,
-        data: &[u8],
+        data: &P,
+        data_len: usize,
         fin: bool,
         rx: &impl RecvBuffer,
     ) -> Option<SeqNumber> {
         // Trim what we already have from the front.
-        let skip = self.rcv.nxt.since(seq).min(data.len() as u32) as usize;
-        let mut data = &data[skip..];
+        let skip = self.rcv.nxt.since(seq).min(data_len as u32) as usize;
+        let mut len = data_len - skip;
         let seq = seq + skip as u32;
         let mut fin = fin;
         // Trim what lies beyond the window (the fifo's free space) from the back, and the FIN with it.
         let room = self.rcv.free.saturating_sub(seq.since(self.rcv.nxt)) as usize;
-        if data.len() > room {
-            data = &data[..room];
+        if len > room {
+            len = room;
             fin = false;
             // Tell the peer at once where the window really ends.
             self.rcv.ack_now();
         }
-        if data.is_empty() {
+        if len == 0 {
             return fin.then_some(seq);
         }
         if self.app_closed {
@@ -422,7 +438,7 @@ impl Connection {
         }
         if seq == self.rcv.nxt {
             let had_holes = self.rcv.ooo_runs > 0;
-            let e = rx.enqueue(data);
+            let e = data.enqueue_range(rx, skip, len);
             self.rcv.nxt += e.advanced as u32;
             if e.advanced > 0 {
                 self.push_event(Event::RxData);
@@ -436,7 +452,7 @@ impl Connection {
             }
             self.rcv.refresh(rx, None, self.sack);
         } else {
-            if rx.enqueue_at(seq.since(self.rcv.nxt), data) {
+            if data.enqueue_range_at(rx, seq.since(self.rcv.nxt), skip, len) {
                 self.counters.incr(Counter::OutOfOrder);
             } else {
                 self.counters.incr(Counter::OutOfOrderDrops);
@@ -445,7 +461,7 @@ impl Connection {
             self.rcv.ack_now();
             self.rcv.refresh(rx, Some(seq), self.sack);
         }
-        fin.then_some(seq + data.len() as u32)
+        fin.then_some(seq + len as u32)
     }
 
     fn input_fin(&mut self, now: u64) {

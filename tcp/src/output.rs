@@ -15,13 +15,34 @@ use super::cc::CongestionControl;
 use super::connection::{Connection, State, Transmit};
 use super::stats::Counter;
 use super::timer::Timer;
-use crate::buffer::SendBuffer;
+use crate::buffer::{PayloadMut, PayloadOut, SendBuffer};
 
 impl Connection {
     /// The next segment to send, if any. Payload (at most [`Connection::mss`]
-    /// bytes and at most `payload_out.len()`) is copied to the start of
-    /// `payload_out`. Call repeatedly until `None`.
+    /// bytes and at most what `payload_out` has room for: a buffer, or the
+    /// segments of a chain) is copied to its start. Call repeatedly until `None`.
     pub fn poll_transmit(&mut self, now: u64, tx: &impl SendBuffer, payload_out: &mut [u8]) -> Option<Transmit> {
+        self.poll_transmit_into(now, tx, payload_out)
+    }
+
+    /// [`Connection::poll_transmit`] into the segments of a chained packet
+    /// (filled piece by piece from the send buffer).
+    pub fn poll_transmit_parts(
+        &mut self,
+        now: u64,
+        tx: &impl SendBuffer,
+        payload_out: &mut PayloadMut<'_>,
+    ) -> Option<Transmit> {
+        self.poll_transmit_into(now, tx, payload_out)
+    }
+
+    #[inline]
+    fn poll_transmit_into<P: PayloadOut + ?Sized>(
+        &mut self,
+        now: u64,
+        tx: &impl SendBuffer,
+        payload_out: &mut P,
+    ) -> Option<Transmit> {
         if let Some(rst) = self.rst_pending.take() {
             self.counters.incr(Counter::ResetsSent);
             self.count_out();
@@ -142,9 +163,9 @@ impl Connection {
         self.snd.mss().saturating_sub(options).max(1).min(buf_len as u32)
     }
 
-    fn send_data(&mut self, now: u64, tx: &impl SendBuffer, buf: &mut [u8]) -> Option<Transmit> {
+    fn send_data<P: PayloadOut + ?Sized>(&mut self, now: u64, tx: &impl SendBuffer, buf: &mut P) -> Option<Transmit> {
         let data_end = self.snd.data_end(tx);
-        let mss = self.payload_room(buf.len());
+        let mss = self.payload_room(buf.room());
 
         // Fast retransmit of the first unacknowledged segment (entering
         // recovery, or a NewReno partial ACK).
@@ -232,7 +253,7 @@ impl Connection {
 
     /// Builds a data/FIN segment for `[start, start + len)`.
     #[allow(clippy::too_many_arguments)]
-    fn emit(
+    fn emit<P: PayloadOut + ?Sized>(
         &mut self,
         now: u64,
         start: SeqNumber,
@@ -240,10 +261,10 @@ impl Connection {
         fin: bool,
         data_end: SeqNumber,
         tx: &impl SendBuffer,
-        buf: &mut [u8],
+        buf: &mut P,
         retransmit: bool,
     ) -> Transmit {
-        let copied = tx.peek(self.snd.buffer_offset(start), &mut buf[..len as usize]);
+        let copied = buf.fill(tx, self.snd.buffer_offset(start), len as usize);
         debug_assert_eq!(copied, len as usize, "tx fifo shorter than the data being sent");
         let mut repr = self.base_repr(start);
         repr.payload_len = copied;

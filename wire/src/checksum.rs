@@ -41,6 +41,33 @@ pub fn sum(data: &[u8], initial: u32) -> u32 {
     reduce(u64::from(initial) + u64::from(be))
 }
 
+/// [`sum`] over data in pieces of any length (a chained packet's
+/// segments): the same partial sum as over the pieces joined. A piece of
+/// odd length lends its last byte to the next piece's first.
+pub fn sum_parts<'a>(parts: impl IntoIterator<Item = &'a [u8]>, initial: u32) -> u32 {
+    let mut acc = initial;
+    let mut pending: Option<u8> = None;
+    for mut p in parts {
+        if let Some(b) = pending {
+            let Some((&first, rest)) = p.split_first() else { continue };
+            acc = sum(&[b, first], acc);
+            pending = None;
+            p = rest;
+        }
+        if p.len() % 2 == 1 {
+            let (even, last) = p.split_at(p.len() - 1);
+            acc = sum(even, acc);
+            pending = Some(last[0]);
+        } else {
+            acc = sum(p, acc);
+        }
+    }
+    if let Some(b) = pending {
+        acc = sum(&[b], acc);
+    }
+    acc
+}
+
 /// Fold carries into 16 bits (end-around carry) without complementing.
 #[inline]
 fn reduce(mut acc: u64) -> u32 {
@@ -178,6 +205,18 @@ mod test {
         fn unaligned_slices_match(data in proptest::collection::vec(any::<u8>(), 1..300), skip in 0usize..8) {
             let skip = skip.min(data.len());
             prop_assert_eq!(fold(sum(&data[skip..], 0)), fold(naive(&data[skip..], 0)));
+        }
+    }
+
+    #[test]
+    fn a_sum_in_pieces_equals_the_sum_at_every_split_point() {
+        let data: Vec<u8> = (0..37u32).map(|i| (i * 89 + 13) as u8).collect();
+        for a in 0..=data.len() {
+            for b in a..=data.len() {
+                let whole = sum(&data, 0x1234);
+                let parts = sum_parts([&data[..a], &data[a..b], &[][..], &data[b..]], 0x1234);
+                assert_eq!(fold(parts), fold(whole), "{a} {b}");
+            }
         }
     }
 }

@@ -351,6 +351,20 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// than 20 bytes, the header or the total length; `BadVersion` unless
     /// version 4; `Malformed` if IHL < 5 or total length < header length.
     pub fn check_len(&self) -> Result<(), Error> {
+        self.check_head_len(self.buffer.as_ref().len())
+    }
+
+    /// Wrap the first part of a packet `packet_len` bytes long (the first
+    /// segment of a chain): `check_len` with the total length checked
+    /// against `packet_len`, the header against the buffer. Only the
+    /// header's accessors may be used (not `payload`).
+    pub fn new_checked_head(buffer: T, packet_len: usize) -> Result<Packet<T>, Error> {
+        let p = Self::new_unchecked(buffer);
+        p.check_head_len(packet_len)?;
+        Ok(p)
+    }
+
+    fn check_head_len(&self, packet_len: usize) -> Result<(), Error> {
         let len = self.buffer.as_ref().len();
         if len < HEADER_LEN {
             return Err(Error::Truncated);
@@ -369,7 +383,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
         if total_len < header_len {
             return Err(Error::Malformed);
         }
-        if len < total_len {
+        if packet_len < total_len {
             return Err(Error::Truncated);
         }
         Ok(())

@@ -177,8 +177,16 @@ const PROTO_UDP: u8 = 17;
 /// checksum only. The returned request must go on the mbuf for the NIC to
 /// act (an empty request means everything was done in software).
 pub fn tx_csum_prepare(ip: &mut [u8], tx: CsumSet) -> Result<TxCsumRequest, Error> {
+    tx_csum_prepare_parts(ip, &[], tx)
+}
+
+/// [`tx_csum_prepare`] for a packet in pieces (a chain: `ip` is the first
+/// segment from the IPv4 header on, holding the IPv4 and L4 headers;
+/// `tail` the later segments); a software L4 checksum covers them all.
+pub fn tx_csum_prepare_parts(ip: &mut [u8], tail: &[&[u8]], tx: CsumSet) -> Result<TxCsumRequest, Error> {
+    let tail_len: usize = tail.iter().map(|t| t.len()).sum();
     let (src, dst, header_len, total_len, protocol) = {
-        let p = crate::ipv4::Packet::new_checked(&ip[..])?;
+        let p = crate::ipv4::Packet::new_checked_head(&ip[..], ip.len() + tail_len)?;
         (p.src_addr(), p.dst_addr(), p.header_len() as usize, p.total_len() as usize, ip[field::IP_PROTOCOL])
     };
     let (l4, csum_at, min) = match protocol {
@@ -187,7 +195,9 @@ pub fn tx_csum_prepare(ip: &mut [u8], tx: CsumSet) -> Result<TxCsumRequest, Erro
         _ => (None, 0, 0),
     };
     let l4_len = total_len - header_len;
-    if l4.is_some() && l4_len < min {
+    // The L4 header must be in the first piece (it is where it is written).
+    let head_end = total_len.min(ip.len());
+    if l4.is_some() && (l4_len < min || head_end - header_len < min) {
         return Err(Error::Truncated);
     }
     let mut req = TxCsumRequest { ipv6: false, l3_len: header_len as u16, ip: false, l4: None };
@@ -197,7 +207,7 @@ pub fn tx_csum_prepare(ip: &mut [u8], tx: CsumSet) -> Result<TxCsumRequest, Erro
             L4Csum::Udp => tx.udp,
         };
         let pseudo = checksum::pseudo_header_ipv4(src, dst, protocol, l4_len as u16);
-        let seg = &mut ip[header_len..total_len];
+        let seg = &mut ip[header_len..head_end];
         if offload {
             // DPDK's contract: the field holds the folded, uncomplemented
             // pseudo-header sum; the NIC adds the segment and complements.
@@ -206,7 +216,17 @@ pub fn tx_csum_prepare(ip: &mut [u8], tx: CsumSet) -> Result<TxCsumRequest, Erro
             req.l4 = Some(kind);
         } else {
             seg[csum_at..csum_at + 2].copy_from_slice(&[0, 0]);
-            let mut c = checksum::fold(checksum::sum(seg, pseudo));
+            let mut c = if tail.is_empty() {
+                checksum::fold(checksum::sum(seg, pseudo))
+            } else {
+                let mut left = total_len - head_end;
+                let rest = tail.iter().map(|t| {
+                    let n = t.len().min(left);
+                    left -= n;
+                    &t[..n]
+                });
+                checksum::fold(checksum::sum_parts(std::iter::once(&seg[..]).chain(rest), pseudo))
+            };
             if kind == L4Csum::Udp && c == 0 {
                 // RFC 768: a computed zero is sent as all ones.
                 c = 0xffff;
@@ -337,6 +357,31 @@ mod test {
             assert!(req.is_empty());
             assert!(ip_ok(&p) && l4_ok(&p, l4));
         }
+    }
+
+    #[test]
+    fn a_chain_gets_the_checksum_of_the_joined_packet_at_every_split_point() {
+        // A UDP packet with a 31-byte payload: split anywhere past its headers.
+        let mut whole = udp_packet();
+        whole.truncate(28);
+        whole.extend((0..31u8).map(|i| i.wrapping_mul(37)));
+        let total = whole.len() as u16;
+        whole[2..4].copy_from_slice(&total.to_be_bytes());
+        whole[24..26].copy_from_slice(&(total - 20).to_be_bytes());
+        let mut want = whole.clone();
+        tx_csum_prepare(&mut want, CsumSet::NONE).unwrap();
+        for a in 28..=whole.len() {
+            for b in a..=whole.len() {
+                let mut first = whole[..a].to_vec();
+                let tail = [&whole[a..b], &whole[b..]];
+                let req = tx_csum_prepare_parts(&mut first, &tail, CsumSet::NONE).unwrap();
+                assert!(req.is_empty());
+                assert_eq!(first, want[..a], "{a} {b}");
+            }
+        }
+        // The L4 header must be in the first piece.
+        let mut first = whole[..24].to_vec();
+        assert_eq!(tx_csum_prepare_parts(&mut first, &[&whole[24..]], CsumSet::NONE), Err(Error::Truncated));
     }
 
     #[test]

@@ -39,10 +39,11 @@ use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
 
-use crate::mbuf::Burst;
+use crate::mbuf::{AppendError, Burst};
 use crate::mempool::Mempool;
 use crate::port::PortLink;
 use net::control::barrier::GracePeriod;
+use net::l3::MAX_CHAIN_SEGMENTS;
 use proto::{Desc, Layout, Msg, Role};
 
 /// A client retries connecting this soon, doubling up to `RETRY_MAX` while
@@ -502,9 +503,20 @@ impl MemifQueue {
                         // SAFETY: `src` has d.length bytes inside the peer's
                         // region; `dst` is that many bytes of our mbuf.
                         Some(dst) => unsafe { std::ptr::copy_nonoverlapping(src, dst.as_mut_ptr(), dst.len()) },
+                        // Longer than the room left: on into a chain.
+                        // SAFETY: as above.
                         None => {
-                            big += 1;
-                            ok = false;
+                            match unsafe { m.append_from(&self.pool, src, d.length as usize, MAX_CHAIN_SEGMENTS) } {
+                                Ok(()) => {}
+                                Err(e) => {
+                                    if e == AppendError::NoMbuf {
+                                        nombuf += 1;
+                                    } else {
+                                        big += 1;
+                                    }
+                                    ok = false;
+                                }
+                            }
                         }
                     },
                     Some(_) => {}
@@ -588,7 +600,9 @@ impl MemifQueue {
         let (mut sent, mut bytes, mut bad) = (0usize, 0u64, 0u64);
         let bsize = c.layout.buffer_size;
         'pkts: for m in b.iter() {
-            let data = m.data();
+            let mut segs = m.segs();
+            let mut cur: &[u8] = segs.next().unwrap_or_default();
+            let total = if segs.is_done() { cur.len() } else { m.pkt_len() };
             let saved = (slot, free);
             let mut off = 0usize;
             loop {
@@ -615,12 +629,26 @@ impl MemifQueue {
                     slot = saved.0;
                     break 'pkts;
                 };
-                let n = (data.len() - off).min(cap as usize);
-                // SAFETY: `dst` has cap >= n bytes inside a region; `data` is
-                // the mbuf's bytes.
-                unsafe { std::ptr::copy_nonoverlapping(data.as_ptr().add(off), dst, n) };
+                // Fill the buffer from the packet's segments (one unless
+                // a chain), as much as it takes.
+                let mut n = 0usize;
+                while n < cap as usize {
+                    if cur.is_empty() {
+                        match segs.next() {
+                            Some(s) => cur = s,
+                            None => break,
+                        }
+                        continue;
+                    }
+                    let k = cur.len().min(cap as usize - n);
+                    // SAFETY: `dst` has cap >= n + k bytes inside a region;
+                    // `cur` is the mbuf's bytes.
+                    unsafe { std::ptr::copy_nonoverlapping(cur.as_ptr(), dst.add(n), k) };
+                    cur = &cur[k..];
+                    n += k;
+                }
                 off += n;
-                let more = off < data.len();
+                let more = off < total;
                 if more && n == 0 {
                     // A zero-capacity buffer would never make progress.
                     bad += 1;
@@ -636,7 +664,7 @@ impl MemifQueue {
                 }
             }
             sent += 1;
-            bytes += data.len() as u64;
+            bytes += total as u64;
         }
         if sent > 0 {
             self.tx_next = slot;

@@ -76,6 +76,9 @@ pub struct Ip4Delivery<B> {
 }
 
 const ETH: usize = ethernet::HEADER_LEN;
+/// Most segments a chained packet may have (received or sent): the
+/// transports' limit for the pieces of one payload.
+pub const MAX_CHAIN_SEGMENTS: usize = 16;
 const ARP_LEN: usize = 28;
 const TIMESTAMP_LEN: usize = 8;
 
@@ -416,7 +419,20 @@ impl<D: Device> L3<D> {
     /// counter's name), to the packet capture when that takes drops.
     #[inline]
     pub fn capture_drop(&mut self, reason: &'static str, iface: usize, m: &D::Buf) {
-        self.capture_drop_bytes(reason, iface, m.data());
+        if m.segments() == 1 {
+            return self.capture_drop_bytes(reason, iface, m.data());
+        }
+        let now = self.now_ns;
+        let cap = self.dev.capture();
+        if cap.drop_on() {
+            let mut parts: [&[u8]; MAX_CHAIN_SEGMENTS] = [&[]; MAX_CHAIN_SEGMENTS];
+            let mut n = 0;
+            for s in std::iter::once(m.data()).chain(m.tail_segments()).take(MAX_CHAIN_SEGMENTS) {
+                parts[n] = s;
+                n += 1;
+            }
+            cap.take_parts(now, iface, Direction::Drop, &parts[..n], reason);
+        }
     }
 
     /// [`L3::capture_drop`] of a frame's bytes.
@@ -435,7 +451,7 @@ impl<D: Device> L3<D> {
     #[inline]
     pub fn input(&mut self, net: &NetTables, iface: usize, m: D::Buf) -> Option<Ip4Delivery<D::Buf>> {
         if m.segments() != 1 {
-            return self.drop(Counter::EthMultiSegment, iface, &m);
+            return self.input_chained(net, iface, m);
         }
         let (dst, ethertype) = match ethernet::Frame::new_checked(m.data()) {
             Ok(f) => (f.dst_addr(), f.ethertype()),
@@ -464,6 +480,32 @@ impl<D: Device> L3<D> {
             EtherType::Vlan | EtherType::QinQ => self.drop(Counter::EthVlanTagged, iface, &m),
             EtherType::Unknown(_) => self.drop(Counter::EthUnknownType, iface, &m),
         }
+    }
+
+    /// [`L3::input`] of a chained frame (longer than one buffer): IPv4 TCP
+    /// with its headers in the first segment goes on (TCP copies the payload
+    /// out segment by segment); anything else is dropped and counted.
+    #[cold]
+    #[inline(never)]
+    fn input_chained(&mut self, net: &NetTables, iface: usize, m: D::Buf) -> Option<Ip4Delivery<D::Buf>> {
+        self.counters.inc(Counter::RxChained);
+        if usize::from(m.segments()) > MAX_CHAIN_SEGMENTS {
+            return self.drop(Counter::EthMultiSegment, iface, &m);
+        }
+        let (dst, ethertype) = match ethernet::Frame::new_checked(m.data()) {
+            Ok(f) => (f.dst_addr(), f.ethertype()),
+            Err(_) => return self.drop(Counter::EthTruncated, iface, &m),
+        };
+        if dst != net.interfaces[iface].mac && !dst.is_broadcast() {
+            return self.drop(Counter::EthNotForUs, iface, &m);
+        }
+        if m.pkt_len() > self.max_frame[iface] {
+            return self.drop(Counter::EthTooLong, iface, &m);
+        }
+        if ethertype != EtherType::Ipv4 {
+            return self.drop(Counter::EthMultiSegment, iface, &m);
+        }
+        self.ip4_input(net, iface, m)
     }
 
     fn arp_input(&mut self, net: &NetTables, iface: usize, mut m: D::Buf) {
@@ -526,9 +568,16 @@ impl<D: Device> L3<D> {
     }
 
     fn ip4_input(&mut self, net: &NetTables, iface: usize, mut m: D::Buf) -> Option<Ip4Delivery<D::Buf>> {
+        let chained = m.segments() != 1;
         let (src, dst, protocol, header_len, total_len, fragment) = {
-            let p = match ipv4::Packet::new_checked(&m.data()[ETH..]) {
+            let p = if chained {
+                ipv4::Packet::new_checked_head(&m.data()[ETH..], m.pkt_len() - ETH)
+            } else {
+                ipv4::Packet::new_checked(&m.data()[ETH..])
+            };
+            let p = match p {
                 Ok(p) => p,
+                Err(WireError::Truncated) if chained => return self.drop(Counter::EthMultiSegment, iface, &m),
                 Err(WireError::Truncated) => return self.drop(Counter::Ip4Truncated, iface, &m),
                 Err(WireError::BadVersion) => return self.drop(Counter::Ip4BadVersion, iface, &m),
                 Err(_) => return self.drop(Counter::Ip4Malformed, iface, &m),
@@ -571,12 +620,20 @@ impl<D: Device> L3<D> {
         if net.local_interface(dst).is_none() {
             return self.drop(Counter::Ip4NotLocal, iface, &m);
         }
+        if chained && (fragment || protocol != Protocol::Tcp) {
+            // Reassembly, ICMP and UDP take one-segment packets only.
+            return self.drop(Counter::EthMultiSegment, iface, &m);
+        }
         if fragment {
             return self.ip4_fragment_input(net, iface, m);
         }
         // Drop Ethernet padding so L4 sees exactly the IP payload.
         let want = ETH + total_len;
-        if m.len() > want {
+        if chained {
+            if m.pkt_len() > want {
+                m.truncate(want);
+            }
+        } else if m.len() > want {
             m.trim(m.len() - want);
         }
         let l4_offset = ETH + header_len;
@@ -794,7 +851,7 @@ impl<D: Device> L3<D> {
             src_addr: src,
             dst_addr: dst,
             next_header: protocol,
-            payload_len: m.len(),
+            payload_len: m.pkt_len(),
             hop_limit: DEFAULT_TTL,
         };
         let Some(hdr) = m.prepend(ipv4::HEADER_LEN) else {
@@ -805,6 +862,9 @@ impl<D: Device> L3<D> {
             return self.counters.inc(Counter::Ip4NoRoute);
         };
         let iface = route.port as usize;
+        if m.segments() != 1 {
+            return self.ip4_output_chained(net, m, iface, route.next_hop.unwrap_or(dst));
+        }
         // A datagram to be fragmented gets its checksums here: the NIC
         // would see only the pieces.
         let tx = if m.len() > self.ip_mtu(iface) { CsumSet::default() } else { self.caps[iface].offloads.tx };
@@ -815,10 +875,40 @@ impl<D: Device> L3<D> {
         self.ip4_output_via(net, m, iface, route.next_hop.unwrap_or(dst));
     }
 
+    /// The rest of [`L3::ip4_output_l4`] for a chain (a segment longer than
+    /// one buffer): checksums over every segment (in software unless the
+    /// port offloads them), never fragmented (TCP sizes it to the MTU).
+    #[cold]
+    #[inline(never)]
+    fn ip4_output_chained(&mut self, net: &NetTables, mut m: D::Buf, iface: usize, next_hop: Ipv4Addr) {
+        if m.pkt_len() > self.ip_mtu(iface) || usize::from(m.segments()) > MAX_CHAIN_SEGMENTS {
+            return self.counters.inc(Counter::Ip4OutputMalformed);
+        }
+        let tx = self.caps[iface].offloads.tx;
+        let req = {
+            let mut segs = m.segments_mut();
+            let Some(first) = segs.next() else { return };
+            let mut tail: [&[u8]; MAX_CHAIN_SEGMENTS] = [&[]; MAX_CHAIN_SEGMENTS];
+            let mut n = 0;
+            for s in segs.take(MAX_CHAIN_SEGMENTS) {
+                tail[n] = s;
+                n += 1;
+            }
+            offload::tx_csum_prepare_parts(first, &tail[..n], tx)
+        };
+        match req {
+            Ok(req) => m.request_tx_csum(ETH as u16, req),
+            Err(_) => return self.counters.inc(Counter::Ip4OutputMalformed),
+        }
+        self.counters.inc(Counter::TxChained);
+        self.ip4_output_via(net, m, iface, next_hop);
+    }
+
     fn ip4_output_via(&mut self, net: &NetTables, m: D::Buf, iface: usize, next_hop: Ipv4Addr) {
         if m.len() > self.ip_mtu(iface) {
             return self.ip4_fragment_output(net, m, iface, next_hop);
         }
+        // (A chain is never over the MTU: `ip4_output_chained` saw to it.)
         // Static entries first (one branch when there are none), then ours.
         let mac = net.neighbors.lookup(iface, next_hop).or_else(|| self.arp[iface].lookup(next_hop, self.now_ns));
         if let Some(mac) = mac {

@@ -16,6 +16,7 @@ use crate::session::{dgram_enqueue, DgramHeader, SessionFifos};
 use crate::tcp_transport::TcpInput;
 use crate::transport::{EventKind, SessionEvent};
 use crate::udp::{Tuple, UdpCounter, UdpInput};
+use tcp::buffer::{Payload, PayloadIn};
 use tcp::endpoint::{Action, InputCounter};
 
 /// A capture's reason for an ACK to a listener that was no valid cookie (answered with a reset).
@@ -33,20 +34,36 @@ impl<S: Seam> SessionWorker<S> {
             Ok(seg) => seg,
             Err(reason) => return io.capture_drop(&d, reason),
         };
-        self.tcp_deliver(io, net, shared, &seg, d.iface, d.buf.data());
+        let frame = d.buf.data();
+        if !seg.chained {
+            let end = (seg.payload_offset + seg.repr.payload_len).min(frame.len());
+            let payload = &frame[seg.payload_offset.min(end)..end];
+            return self.tcp_deliver(io, net, shared, &seg, d.iface, frame, payload);
+        }
+        // A chained segment: its payload in the pieces the segments hold.
+        let head = frame.get(seg.payload_offset..).unwrap_or_default();
+        let Some(p) = Payload::from_parts(std::iter::once(head).chain(d.buf.tail_segments())) else {
+            return io.capture_drop(&d, "tcp segment in too many pieces");
+        };
+        let payload = p.slice(0, seg.repr.payload_len);
+        self.tcp_deliver(io, net, shared, &seg, d.iface, frame, &payload);
     }
 
     /// [`Self::tcp_input`] over IPv6.
     pub(super) fn tcp_input6(&mut self, io: &mut S, net: &NetTables, shared: &SessionShared, d: Ip6Delivery<S::Buf>) {
         let Some(seg) = self.tcp.parse6(io, &d) else { return };
-        self.tcp_deliver(io, net, shared, &seg, d.iface, d.buf.data());
+        let frame = d.buf.data();
+        let end = (seg.payload_offset + seg.repr.payload_len).min(frame.len());
+        let payload = &frame[seg.payload_offset.min(end)..end];
+        self.tcp_deliver(io, net, shared, &seg, d.iface, frame, payload);
     }
 
-    /// A parsed segment (`frame`, received on `iface`, holds it) where the
-    /// endpoint's policy says; a refused one (reset or dropped) goes to the
-    /// packet capture with its reason.
+    /// A parsed segment (`frame`, received on `iface`, holds its headers,
+    /// `payload` its data) where the endpoint's policy says; a refused one
+    /// (reset or dropped) goes to the packet capture with its reason.
     #[inline]
-    fn tcp_deliver(
+    #[allow(clippy::too_many_arguments)]
+    fn tcp_deliver<P: PayloadIn + ?Sized>(
         &mut self,
         io: &mut S,
         net: &NetTables,
@@ -54,9 +71,8 @@ impl<S: Seam> SessionWorker<S> {
         seg: &TcpInput,
         iface: usize,
         frame: &[u8],
+        payload: &P,
     ) {
-        let end = (seg.payload_offset + seg.repr.payload_len).min(frame.len());
-        let payload = &frame[seg.payload_offset.min(end)..end];
         let worker = self.index;
         let (ip, port) = (seg.tuple.local.ip(), seg.tuple.local.port());
         // Whether a listener had the address (a reset then refuses a bad ACK, not a closed port).
