@@ -132,6 +132,8 @@ pub struct TcpTransport<S: Seam> {
     idle_rx: HeapFifo,
     idle_tx: HeapFifo,
     spare: Option<S::Buf>,
+    /// The same, from the large pool (TSO/GSO).
+    spare_large: Option<S::Buf>,
     /// Connections whose output stopped at a full tx ring, to drive again next loop.
     blocked: Vec<(u32, u32)>,
     /// This worker's TLS counters (`show tls`).
@@ -155,6 +157,7 @@ impl<S: Seam> TcpTransport<S> {
             idle_rx: HeapFifo::new(4096).expect("valid size"),
             idle_tx: HeapFifo::new(4096).expect("valid size"),
             spare: None,
+            spare_large: None,
             blocked: Vec::new(),
             tls_counters: Arc::default(),
             tls_scratch: Vec::new(),
@@ -661,6 +664,15 @@ impl<S: Seam> TcpTransport<S> {
     /// Builds and sends every segment connection `c` has ready.
     fn transmit(&mut self, cx: &mut TransportCx<'_, S>, c: u32) {
         let now = cx.io.now_ns();
+        // Large segments (TSO/GSO) where the route's interface cuts them;
+        // TLS records are sized per MSS, so TLS stays at one MSS.
+        let large_max = match self.conns.get(c) {
+            Some(tc) if tc.tls.is_none() => match tc.tuple.remote.ip() {
+                IpAddr::V4(r) if tc.tuple.local.is_ipv4() => cx.io.tcp_large_max(cx.net, r),
+                _ => 0,
+            },
+            _ => 0,
+        };
         loop {
             let Some(tc) = self.conns.get_mut(c) else { return };
             let ready = match (tc.tuple.local.ip(), tc.tuple.remote.ip()) {
@@ -674,14 +686,19 @@ impl<S: Seam> TcpTransport<S> {
                 self.block(c);
                 return;
             }
-            let Some(mut m) = self.spare.take().or_else(|| cx.io.alloc_tx()) else {
+            let mss = tc.conn.mss();
+            let want_large = large_max as usize > mss;
+            let large = if want_large { self.spare_large.take().or_else(|| cx.io.alloc_tx_large()) } else { None };
+            let is_large = large.is_some();
+            let Some(mut m) = large.or_else(|| self.spare.take()).or_else(|| cx.io.alloc_tx()) else {
                 // No buffers: the same, until the pool has some again.
                 self.block(c);
                 return;
             };
-            let mss = tc.conn.mss();
+            let room = if is_large { large_max as usize } else { mss };
+            tc.conn.set_large_max(if is_large { large_max } else { 0 });
             m.reset();
-            let Some(buf) = m.append(HEADROOM + mss) else {
+            let Some(buf) = m.append(HEADROOM + room) else {
                 cx.io.counters().inc(NodeCounter::MbufAllocFailed);
                 self.block(c);
                 return;
@@ -693,13 +710,13 @@ impl<S: Seam> TcpTransport<S> {
                 tc.conn.poll_transmit(now, &tx, &mut buf[HEADROOM..])
             } else {
                 let Some(f) = cx.sessions.get(tc.session).and_then(|s| s.fifos.as_ref()) else {
-                    self.spare = Some(m);
+                    self.keep_spare(m, is_large);
                     return;
                 };
                 tc.conn.poll_transmit(now, &*f.tx, &mut buf[HEADROOM..])
             };
             let Some(t) = t else {
-                self.spare = Some(m);
+                self.keep_spare(m, is_large);
                 return;
             };
             let hl = t.repr.header_len();
@@ -708,11 +725,28 @@ impl<S: Seam> TcpTransport<S> {
             // Drop the unused room and tail: the buffer starts at the TCP
             // header; the seam adds the IPv4 header in front.
             m.adj(l4_at);
-            m.trim(mss - t.payload_len);
+            m.trim(room - t.payload_len);
             if let Some(s) = cx.sessions.get_mut(tc.session) {
                 s.tx_bytes += t.payload_len as u64;
             }
+            if t.payload_len > mss {
+                if let (IpAddr::V4(l), IpAddr::V4(r)) = (tc.tuple.local.ip(), tc.tuple.remote.ip()) {
+                    let seg = tc.conn.seg_payload().min(u32::from(u16::MAX)) as u16;
+                    cx.io.ip4_output_large(cx.net, m, l, r, seg);
+                    continue;
+                }
+            }
             l4_output(cx.io, cx.net, m, tc.tuple);
+        }
+    }
+
+    /// Keep an unused tx buffer for the next segment (large ones apart).
+    #[inline]
+    fn keep_spare(&mut self, m: S::Buf, large: bool) {
+        if large {
+            self.spare_large = Some(m);
+        } else {
+            self.spare = Some(m);
         }
     }
 
