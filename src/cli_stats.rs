@@ -61,6 +61,10 @@ pub struct InterfaceSnapshot {
     pub offloads: String,
     /// The IP MTU the node runs the port with.
     pub mtu: u16,
+    /// Who cuts large TCP segments: `tso` (the NIC), `gso` (software), `off`.
+    pub segmentation: &'static str,
+    /// Most payload bytes of one large TCP segment (0 when off).
+    pub large_max: u32,
     /// The RSS redirection table.
     pub reta: Reta,
     /// Link state changes seen.
@@ -203,6 +207,8 @@ pub fn interfaces_snapshot(rt: &Runtime, rest: &[&str]) -> Result<Vec<InterfaceS
             speed_mbps: link.speed_mbps,
             offloads: port.offloads().to_string(),
             mtu: port.mtu(),
+            segmentation: port.segmentation(),
+            large_max: if port.segmentation() == "off" { 0 } else { port.large_max() },
             reta,
             link_changes: port.link_changes(),
             last_change: port.last_change().to_string(),
@@ -267,6 +273,10 @@ pub fn interfaces_text(ifs: &[InterfaceSnapshot]) -> String {
             Reta::Unknown => "unknown (the PMD steers flows itself; flow queue not predictable)".to_string(),
         };
         let _ = writeln!(out, "           offloads {}; reta {}; mtu {}", i.offloads, reta, i.mtu);
+        let _ = match i.segmentation {
+            "off" => writeln!(out, "           tcp segmentation off (one mss per segment)"),
+            s => writeln!(out, "           tcp segmentation {s} (large segments up to {} bytes)", i.large_max),
+        };
         let _ = writeln!(
             out,
             "           link changes {} (last: {}), gate {}, re-probes {}, tx dropped while down {} (all ports)",

@@ -236,6 +236,12 @@ pub struct InterfaceSection {
     pub mtu: Option<u16>,
     /// Use the NIC's checksum offloads when it has them (default true).
     pub checksum_offload: Option<bool>,
+    /// TCP segmentation offload: `"auto"`, `"on"` or `"off"` (default).
+    pub tso: Option<String>,
+    /// Cut large TCP segments in software where TSO is off (default false).
+    pub gso: Option<bool>,
+    /// Most TCP payload bytes in one large segment (default 65000).
+    pub tso_max: Option<u32>,
 }
 
 /// `[[route]]`.
@@ -633,7 +639,19 @@ pub struct InterfaceConfig {
     pub mtu: Option<u16>,
     /// Use checksum offloads.
     pub checksum_offload: bool,
+    /// TCP segmentation offload.
+    pub tso: dataplane::port::TsoMode,
+    /// Software segmentation where TSO is off.
+    pub gso: bool,
+    /// Most TCP payload bytes in one large segment.
+    pub tso_max: u32,
 }
+
+/// Default `[[interface]] tso_max`: a large segment and its headers fit
+/// one 64 KiB IPv4 datagram and one large mbuf.
+pub const TSO_MAX_DEFAULT: u32 = 65_000;
+/// Smallest `tso_max` accepted: two full 1500-MTU segments.
+pub const TSO_MAX_MIN: u32 = 2 * 1460;
 
 /// A validated route.
 #[derive(Debug, Clone)]
@@ -805,6 +823,23 @@ impl RawConfig {
                     format!("{m} is below IPv6's minimum of {} (ip6 is set)", wire::ipv6::MIN_MTU),
                 ));
             }
+            let tso: dataplane::port::TsoMode = match &s.tso {
+                None => dataplane::port::TsoMode::Off,
+                Some(t) => t.parse().map_err(|e| invalid(key("tso"), e))?,
+            };
+            let tso_max = s.tso_max.unwrap_or(TSO_MAX_DEFAULT);
+            if !(TSO_MAX_MIN..=TSO_MAX_DEFAULT).contains(&tso_max) {
+                return Err(invalid(
+                    key("tso_max"),
+                    format!("{tso_max} is outside {TSO_MAX_MIN}..={TSO_MAX_DEFAULT} (bytes of TCP payload in one large segment)"),
+                ));
+            }
+            if tso == dataplane::port::TsoMode::On && s.checksum_offload == Some(false) {
+                return Err(invalid(key("tso"), "\"on\" needs checksum_offload (the NIC fills the pieces' checksums)"));
+            }
+            if tso == dataplane::port::TsoMode::On && dataplane::memif::is_memif(&s.vdev) {
+                return Err(invalid(key("tso"), "\"on\": memif has no TCP segmentation offload (use gso = true)"));
+            }
             interfaces.push(InterfaceConfig {
                 name: s.name.clone(),
                 vdev: s.vdev.clone(),
@@ -813,6 +848,9 @@ impl RawConfig {
                 ip6,
                 mtu: s.mtu,
                 checksum_offload: s.checksum_offload.unwrap_or(true),
+                tso,
+                gso: s.gso.unwrap_or(false),
+                tso_max,
             });
         }
         let mut routes = Vec::new();

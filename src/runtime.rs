@@ -238,6 +238,12 @@ pub struct Runtime {
     _eal: Eal,
 }
 
+/// Large mbufs (TSO/GSO segments, 64 KiB each) per worker: one tx burst
+/// of them per port in flight, and the transports' spares.
+const LARGE_MBUFS_PER_WORKER: u32 = 256;
+/// Per-lcore cache of the large pool.
+const LARGE_MBUF_CACHE: u32 = 32;
+
 impl Runtime {
     /// Initialise DPDK, start ports and workers.
     pub fn start(cfg: Config) -> Result<Runtime, StartError> {
@@ -257,6 +263,14 @@ impl Runtime {
         let room = cfg.dpdk.data_room(max_mtu).unwrap_or(dataplane::mempool::DEFAULT_DATA_ROOM);
         tracing::info!("dpnode: mbuf pool: {} mbufs of {room} bytes", cfg.dpdk.mbufs);
         let pool = Arc::new(Mempool::with_data_room("dpn_pool", cfg.dpdk.mbufs, cfg.dpdk.mbuf_cache, -1, room)?);
+        // Large single-segment mbufs for TSO/GSO segments, only when some
+        // interface may use them (chained mbufs would do without).
+        let large_pool = if cfg.interfaces.iter().any(|i| i.gso || i.tso != dataplane::port::TsoMode::Off) {
+            let n = LARGE_MBUFS_PER_WORKER * n_workers as u32;
+            Some(Arc::new(Mempool::with_data_room("dpn_large", n, LARGE_MBUF_CACHE, -1, u16::MAX)?))
+        } else {
+            None
+        };
         let pcfg = PortConfig {
             queues: n_workers as u16,
             rx_desc: cfg.dpdk.rx_desc,
@@ -267,16 +281,20 @@ impl Runtime {
         let mut interfaces = Vec::new();
         for ic in &cfg.interfaces {
             let perr = |source| StartError::Port { name: ic.name.clone(), source };
-            let port = if dataplane::memif::is_memif(&ic.vdev) {
+            let mut port = if dataplane::memif::is_memif(&ic.vdev) {
                 Port::memif(&ic.vdev, n_workers as u16, pool.clone(), ic.mtu).map_err(perr)?
             } else {
                 let id = Port::lookup(&ic.device).map_err(perr)?;
-                let port_cfg = PortConfig { mtu: ic.mtu, checksum_offload: ic.checksum_offload, ..pcfg.clone() };
+                let port_cfg =
+                    PortConfig { mtu: ic.mtu, checksum_offload: ic.checksum_offload, tso: ic.tso, ..pcfg.clone() };
                 let mut port = Port::start(id, &ic.device, &port_cfg, &pool).map_err(perr)?;
                 // Only net_tap and virtio_user are probed again; others follow their link.
                 port.set_recovery(&ic.vdev, pool.clone()).map_err(perr)?;
                 port
             };
+            if large_pool.is_some() {
+                port.set_large(ic.gso, ic.tso_max);
+            }
             let id = port.id();
             interfaces.push(Interface {
                 name: ic.name.clone(),
@@ -353,6 +371,9 @@ impl Runtime {
             let (tx, rx) = rpc_channel::<NodeWorker>(256);
             let (to_main, from_worker) = rpc_channel::<MainCtx>(256);
             let mut io = dataplane::device::port_l3(i, pool.clone(), qs, counters.clone(), ArpConfig::default());
+            if let Some(lp) = &large_pool {
+                io.device_mut().inner_mut().set_large_pool(lp.clone());
+            }
             let poll = Arc::new(LoopCounters::default());
             let faults = io.device().counters().clone();
             for (j, p) in ports.iter().enumerate() {

@@ -97,6 +97,10 @@ impl PacketBuf for Mbuf {
     fn request_tx_csum(&mut self, l2_len: u16, req: TxCsumRequest) {
         Mbuf::request_tx_csum(self, l2_len, req)
     }
+    #[inline]
+    fn request_tso(&mut self, l2_len: u16, l3_len: u16, l4_len: u16, seg_size: u16) {
+        Mbuf::request_tso(self, l2_len, l3_len, l4_len, seg_size)
+    }
 }
 
 impl device::Burst<Mbuf> for Burst {
@@ -119,6 +123,9 @@ impl device::Burst<Mbuf> for Burst {
 /// the mbuf pool it allocates from, and a tx batch per port.
 pub struct PortDevice {
     pool: Arc<Mempool>,
+    /// Large single-segment mbufs for TSO/GSO segments (only when some
+    /// interface has TSO or GSO on).
+    large: Option<Arc<Mempool>>,
     queues: Vec<PortQueue>,
     tx: Vec<Burst>,
     counters: Arc<Counters>,
@@ -134,7 +141,12 @@ impl PortDevice {
     pub fn new(pool: Arc<Mempool>, queues: Vec<PortQueue>, counters: Arc<Counters>) -> PortDevice {
         let tx = (0..queues.len()).map(|_| Burst::default()).collect();
         let tx_seen = vec![0; queues.len()];
-        PortDevice { pool, queues, tx, counters, capture: Capture::off(), tx_seen }
+        PortDevice { pool, large: None, queues, tx, counters, capture: Capture::off(), tx_seen }
+    }
+
+    /// Allocate large segments (TSO/GSO) from `pool`.
+    pub fn set_large_pool(&mut self, pool: Arc<Mempool>) {
+        self.large = Some(pool);
     }
 
     /// The mbuf pool.
@@ -191,6 +203,11 @@ impl Device for PortDevice {
     #[inline]
     fn alloc(&mut self) -> Option<Mbuf> {
         self.pool.alloc()
+    }
+
+    #[inline]
+    fn alloc_large(&mut self) -> Option<Mbuf> {
+        self.large.as_ref()?.alloc()
     }
 
     #[inline]

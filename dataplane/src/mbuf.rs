@@ -280,6 +280,18 @@ impl Mbuf {
         unsafe { sys::dpn_pktmbuf_tx_offload(self.0.as_ptr(), l2_len, req.l3_len, i32::from(req.ip), l4) }
     }
 
+    /// Ask the NIC to cut this IPv4/TCP frame into segments of `seg_size`
+    /// payload bytes (TSO: `RTE_MBUF_F_TX_TCP_SEG` with the IPv4 checksum
+    /// asked too); the header lengths are the frame's by the time it
+    /// reaches the NIC. Prepare the headers first
+    /// ([`net::gso::tso_prepare`]), and only ask a port with TSO on.
+    #[inline]
+    pub fn request_tso(&mut self, l2_len: u16, l3_len: u16, l4_len: u16, seg_size: u16) {
+        // SAFETY: valid owned mbuf; the shim only sets the tx offload
+        // lengths and ol_flags bits.
+        unsafe { sys::dpn_pktmbuf_tx_tso(self.0.as_ptr(), l2_len, l3_len, l4_len, seg_size) }
+    }
+
     /// A deep copy (packet bytes and metadata: flags, RSS hash, tx offload
     /// fields) in a new mbuf from `pool`; `None` if the pool is empty.
     #[inline]

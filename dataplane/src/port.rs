@@ -217,11 +217,38 @@ pub struct PortConfig {
     pub mtu: Option<u16>,
     /// Enable the checksum offloads the PMD has.
     pub checksum_offload: bool,
+    /// TCP segmentation offload.
+    pub tso: TsoMode,
 }
 
 impl Default for PortConfig {
     fn default() -> Self {
-        PortConfig { queues: 1, rx_desc: 1024, tx_desc: 1024, mtu: None, checksum_offload: true }
+        PortConfig { queues: 1, rx_desc: 1024, tx_desc: 1024, mtu: None, checksum_offload: true, tso: TsoMode::Off }
+    }
+}
+
+/// Whether a port's NIC cuts large TCP segments (`[[interface]] tso`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TsoMode {
+    /// Never (the default).
+    #[default]
+    Off,
+    /// When the PMD offers `RTE_ETH_TX_OFFLOAD_TCP_TSO` (and TCP checksum
+    /// offload, which TSO needs).
+    Auto,
+    /// Required: the port fails to start without it.
+    On,
+}
+
+impl std::str::FromStr for TsoMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "off" => Ok(TsoMode::Off),
+            "auto" => Ok(TsoMode::Auto),
+            "on" => Ok(TsoMode::On),
+            _ => Err(format!("{s:?} is not one of \"auto\", \"on\", \"off\"")),
+        }
     }
 }
 
@@ -298,6 +325,14 @@ pub struct Port {
     reta_source: RetaSource,
     rss_table: Option<Arc<RssTable>>,
     offloads: Offloads,
+    /// TSO is on.
+    tso: bool,
+    /// See [`PortCaps::tso_frame_max`].
+    tso_frame_max: u16,
+    /// Software segmentation of large TCP segments when TSO is off.
+    gso: bool,
+    /// See [`PortCaps::large_max`].
+    large_max: u32,
     mtu: u16,
     handed_out: bool,
     started: bool,
@@ -385,6 +420,28 @@ impl Port {
             conf.rxmode.offloads |= scatter;
             conf.txmode.offloads |= multi & info.tx_offload_capa;
         }
+        // SAFETY: pure constant getter.
+        let tso_bit = unsafe { sys::dpn_tx_offload_tcp_tso() };
+        // TSO implies the NIC fills the pieces' TCP and IPv4 checksums.
+        let tso_offered = info.tx_offload_capa & tso_bit != 0 && offloads.tx.tcp && offloads.tx.ip4;
+        let tso = match cfg.tso {
+            TsoMode::Off => false,
+            TsoMode::Auto => tso_offered,
+            TsoMode::On if tso_offered => true,
+            TsoMode::On => {
+                return Err(PortError::Unsupported(format!(
+                    "tso = \"on\": {driver} {}",
+                    if info.tx_offload_capa & tso_bit == 0 {
+                        "does not offer TCP segmentation offload (use \"auto\", or gso = true)"
+                    } else {
+                        "needs IPv4 and TCP checksum offload for TSO (checksum_offload is off or missing)"
+                    }
+                )))
+            }
+        };
+        if tso {
+            conf.txmode.offloads |= tso_bit;
+        }
         // Have the NIC's hash delivered in the mbuf when it can, so software
         // need not recompute it (Mbuf::nic_rss_hash).
         // SAFETY: pure constant getter.
@@ -431,6 +488,7 @@ impl Port {
         if unsafe { sys::rte_eth_dev_get_mtu(id, &mut mtu) } != 0 || mtu == 0 {
             mtu = cfg.mtu.unwrap_or(DEFAULT_MTU);
         }
+        let tap = driver == "net_tap";
         let (reta_source, rss_table) = if rss {
             rss_table_setup(id, info.reta_size, cfg.queues, key_len, rss_hf)
         } else {
@@ -446,6 +504,12 @@ impl Port {
             reta_source,
             rss_table,
             offloads,
+            tso,
+            // net_tap's TSO refuses pieces whose frame, Ethernet header
+            // included, is longer than its MTU.
+            tso_frame_max: if tap { mtu } else { 0 },
+            gso: false,
+            large_max: 0,
             mtu,
             handed_out: false,
             started: true,
@@ -490,6 +554,10 @@ impl Port {
             reta_source: RetaSource::Off,
             rss_table: None,
             offloads: Offloads::default(),
+            tso: false,
+            tso_frame_max: 0,
+            gso: false,
+            large_max: 0,
             handed_out: false,
             started: true,
             mtu: mtu.unwrap_or(DEFAULT_MTU),
@@ -613,6 +681,35 @@ impl Port {
         self.reta_source
     }
 
+    /// Whether TCP segmentation offload is on.
+    pub fn tso(&self) -> bool {
+        self.tso
+    }
+
+    /// Let TCP hand this port large segments of up to `large_max` payload
+    /// bytes: the NIC cuts them where TSO is on, L3 does (GSO) where
+    /// `gso` is set and TSO is off; otherwise TCP sends one MSS at a time.
+    pub fn set_large(&mut self, gso: bool, large_max: u32) {
+        self.gso = gso;
+        self.large_max = large_max;
+    }
+
+    /// How large TCP segments are cut on this port: `"tso"` (the NIC),
+    /// `"gso"` (software) or `"off"`.
+    pub fn segmentation(&self) -> &'static str {
+        match (self.tso, self.gso) {
+            _ if self.large_max == 0 => "off",
+            (true, _) => "tso",
+            (false, true) => "gso",
+            (false, false) => "off",
+        }
+    }
+
+    /// Most payload bytes of one large segment (see [`Port::set_large`]).
+    pub fn large_max(&self) -> u32 {
+        self.large_max
+    }
+
     /// The checksum offloads enabled on this port.
     pub fn offloads(&self) -> Offloads {
         self.offloads
@@ -620,7 +717,15 @@ impl Port {
 
     /// What a worker needs to know about this port (copied into its `Io`).
     pub fn caps(&self) -> PortCaps {
-        PortCaps { offloads: self.offloads, rss: self.rss_table.clone(), mtu: self.mtu }
+        PortCaps {
+            offloads: self.offloads,
+            rss: self.rss_table.clone(),
+            mtu: self.mtu,
+            tso: self.tso,
+            gso: self.gso && !self.tso,
+            large_max: if self.tso || self.gso { self.large_max } else { 0 },
+            tso_frame_max: self.tso_frame_max,
+        }
     }
 
     /// The queue handles, one per worker; can be taken once.

@@ -109,6 +109,18 @@ void dpn_pktmbuf_tx_offload6(struct rte_mbuf *m, uint16_t l2_len, uint16_t l3_le
     m->ol_flags |= f;
 }
 
+void dpn_pktmbuf_tx_tso(struct rte_mbuf *m, uint16_t l2_len, uint16_t l3_len, uint16_t l4_len, uint16_t segsz)
+{
+    m->l2_len = l2_len;
+    m->l3_len = l3_len;
+    m->l4_len = l4_len;
+    m->tso_segsz = segsz;
+    m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_TCP_SEG;
+}
+
+uint64_t dpn_tx_offload_tcp_tso(void) { return RTE_ETH_TX_OFFLOAD_TCP_TSO; }
+uint64_t dpn_tx_ol_tcp_seg(void) { return RTE_MBUF_F_TX_TCP_SEG; }
+
 unsigned dpn_mempool_avail(const struct rte_mempool *mp) { return rte_mempool_avail_count(mp); }
 unsigned dpn_mempool_in_use(const struct rte_mempool *mp) { return rte_mempool_in_use_count(mp); }
 

@@ -63,6 +63,9 @@ struct rte_mbuf *dpn_pktmbuf_copy(const struct rte_mbuf *m, struct rte_mempool *
 /* Request IPv4 (+ L4 when l4 is 1 = TCP, 2 = UDP) checksum offload on tx. */
 void dpn_pktmbuf_tx_offload(struct rte_mbuf *m, uint16_t l2_len, uint16_t l3_len, int ip_csum, int l4);
 /* The IPv6 twin: RTE_MBUF_F_TX_IPV6 and the L4 checksum flag (no header checksum in IPv6). */
+void dpn_pktmbuf_tx_tso(struct rte_mbuf *m, uint16_t l2_len, uint16_t l3_len, uint16_t l4_len, uint16_t segsz);
+uint64_t dpn_tx_offload_tcp_tso(void);
+uint64_t dpn_tx_ol_tcp_seg(void);
 void dpn_pktmbuf_tx_offload6(struct rte_mbuf *m, uint16_t l2_len, uint16_t l3_len, int l4);
 
 /* mempool */

@@ -80,6 +80,11 @@ pub trait PacketBuf: Send + Sized + 'static {
     /// Ask the device to fill the checksums `req` names on transmit
     /// (`l2_len`: the link header's length in front of the IPv4 header).
     fn request_tx_csum(&mut self, l2_len: u16, req: TxCsumRequest);
+    /// Ask the device to cut this IPv4/TCP frame (one large segment) into
+    /// segments of `seg_size` payload bytes on transmit (TSO), with the
+    /// header lengths it needs; only for a port whose caps say `tso`.
+    /// Prepare the headers first ([`crate::gso::tso_prepare`]).
+    fn request_tso(&mut self, l2_len: u16, l3_len: u16, l4_len: u16, seg_size: u16);
 }
 
 /// A fixed-capacity batch of frames, in order.
@@ -120,6 +125,12 @@ pub trait Device {
     fn queue(&self, iface: usize) -> u16;
     /// A fresh, empty frame with the default headroom.
     fn alloc(&mut self) -> Option<Self::Buf>;
+    /// A fresh, empty frame from the pool of large single-segment buffers
+    /// (about 64 KiB, for TSO/GSO segments); `None` when the device has no
+    /// such pool or it is empty.
+    fn alloc_large(&mut self) -> Option<Self::Buf> {
+        None
+    }
     /// A deep copy of `b` (bytes and metadata).
     fn copy(&mut self, b: &Self::Buf) -> Option<Self::Buf>;
     /// Receive at most `max` frames from `iface` into `b` (empty); returns

@@ -521,6 +521,11 @@ impl<D: Device> Device for FaultInjector<D> {
     }
 
     #[inline]
+    fn alloc_large(&mut self) -> Option<D::Buf> {
+        self.inner.alloc_large()
+    }
+
+    #[inline]
     fn copy(&mut self, b: &D::Buf) -> Option<D::Buf> {
         self.inner.copy(b)
     }

@@ -41,6 +41,7 @@ pub mod control;
 pub mod dad;
 pub mod device;
 pub mod fault;
+pub mod gso;
 pub mod l3;
 pub mod nd_cache;
 pub mod neighbor;

@@ -41,6 +41,28 @@ pub trait Seam: 'static {
     /// `None` (counted) when the pool is empty.
     fn alloc_tx(&mut self) -> Option<Self::Buf>;
 
+    /// An empty tx buffer from the large pool (about 64 KiB, for a large
+    /// TCP segment), with the same headroom; `None` when there is none.
+    fn alloc_tx_large(&mut self) -> Option<Self::Buf> {
+        None
+    }
+
+    /// Most payload bytes one TCP segment to `dst` may carry because the
+    /// interface that routes there cuts large segments (TSO in the NIC,
+    /// GSO in software); 0: one MSS.
+    fn tcp_large_max(&self, _net: &NetTables, _dst: Ipv4Addr) -> u32 {
+        0
+    }
+
+    /// Send TCP segment `buf` (as for [`Seam::ip4_output_l4`]) whose
+    /// payload may be larger than one MSS: it leaves as segments of
+    /// `seg_size` payload bytes (cut by the NIC or in software). Only for a
+    /// destination [`Seam::tcp_large_max`] allowed.
+    fn ip4_output_large(&mut self, net: &NetTables, buf: Self::Buf, src: Ipv4Addr, dst: Ipv4Addr, seg_size: u16) {
+        let _ = seg_size;
+        self.ip4_output_l4(net, buf, src, dst, Protocol::Tcp)
+    }
+
     /// Whether the interface that routes to `dst` can take another frame
     /// now; transports that can wait check this before building a packet.
     fn tx_ready(&mut self, net: &NetTables, dst: Ipv4Addr) -> bool;
@@ -155,6 +177,21 @@ impl<D: Device + 'static> Seam for L3<D> {
             self.counters.inc(Counter::MbufAllocFailed);
         }
         b
+    }
+
+    #[inline]
+    fn alloc_tx_large(&mut self) -> Option<D::Buf> {
+        self.alloc_large()
+    }
+
+    #[inline]
+    fn tcp_large_max(&self, net: &NetTables, dst: Ipv4Addr) -> u32 {
+        L3::tcp_large_max(self, net, dst)
+    }
+
+    #[inline]
+    fn ip4_output_large(&mut self, net: &NetTables, buf: D::Buf, src: Ipv4Addr, dst: Ipv4Addr, seg_size: u16) {
+        L3::ip4_output_large(self, net, buf, src, dst, seg_size)
     }
 
     #[inline]

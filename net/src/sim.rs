@@ -46,11 +46,22 @@ pub struct SimBuf {
     end: usize,
     /// Checksums asked of the NIC (link header length, request), done at tx.
     tx_csum: Option<(u16, TxCsumRequest)>,
+    /// TSO asked of the NIC (link header length, payload bytes per piece).
+    tso: Option<(u16, u16)>,
 }
 
 impl Default for SimBuf {
     fn default() -> Self {
-        SimBuf { bytes: vec![0; BUF_SIZE], start: HEADROOM, end: HEADROOM, tx_csum: None }
+        SimBuf::with_size(BUF_SIZE)
+    }
+}
+
+/// Bytes a large [`SimBuf`] holds (as a large mbuf's data room).
+pub const LARGE_BUF_SIZE: usize = 65535;
+
+impl SimBuf {
+    fn with_size(n: usize) -> SimBuf {
+        SimBuf { bytes: vec![0; n], start: HEADROOM, end: HEADROOM, tx_csum: None, tso: None }
     }
 }
 
@@ -107,6 +118,7 @@ impl PacketBuf for SimBuf {
     fn reset(&mut self) {
         (self.start, self.end) = (HEADROOM, HEADROOM);
         self.tx_csum = None;
+        self.tso = None;
     }
     fn nic_rss_hash(&self) -> Option<u32> {
         None
@@ -121,6 +133,31 @@ impl PacketBuf for SimBuf {
             self.tx_csum = Some((l2_len, req));
         }
     }
+    fn request_tso(&mut self, l2_len: u16, _l3_len: u16, _l4_len: u16, seg_size: u16) {
+        self.tso = Some((l2_len, seg_size));
+    }
+}
+
+/// What the simulated NIC's TSO does with a frame that asks for it: the
+/// frames it puts on the wire (Ethernet header copied, the IPv4/TCP
+/// segment cut as [`crate::gso`] cuts, checksums computed).
+fn sim_tso_cut(b: &SimBuf, l2: usize, seg: usize) -> Vec<SimBuf> {
+    let d = b.data();
+    let Ok(s) = crate::gso::LargeSegment::parse(&d[l2..]) else { return Vec::new() };
+    let mut out = Vec::new();
+    let mut off = 0;
+    while off < s.payload {
+        let len = seg.min(s.payload - off);
+        let mut p = SimBuf::default();
+        if let Some(buf) = p.append(l2 + s.headers() + len) {
+            buf[..l2].copy_from_slice(&d[..l2]);
+            s.write_piece(&d[l2..], off, len, &mut buf[l2..]);
+            let _ = wire::offload::tx_csum_prepare(&mut buf[l2..], wire::offload::CsumSet::NONE);
+            out.push(p);
+        }
+        off += len;
+    }
+    out
 }
 
 /// A burst of [`SimBuf`]s.
@@ -285,6 +322,11 @@ pub struct SimDevice {
     /// Frames whose checksums this simulated NIC finished (asked through
     /// `request_tx_csum`, like a NIC's tx checksum offload).
     pub tx_csum_offloaded: u64,
+    /// Large segments this simulated NIC cut (asked through `request_tso`).
+    pub tso_frames: u64,
+    /// `alloc_large` hands out large buffers (as a node with TSO or GSO on
+    /// has a large pool).
+    pub large_pool: bool,
     capture: Capture,
 }
 
@@ -299,6 +341,8 @@ impl SimDevice {
             alloc_budget: None,
             tx_stalled: false,
             tx_csum_offloaded: 0,
+            tso_frames: 0,
+            large_pool: false,
             capture: Capture::off(),
         }
     }
@@ -306,6 +350,18 @@ impl SimDevice {
     fn flush_iface(&mut self, iface: usize, now: u64) {
         if self.tx_stalled {
             return;
+        }
+        if self.tx[iface].0.iter().any(|b| b.tso.is_some()) {
+            let frames = std::mem::take(&mut self.tx[iface].0);
+            for b in frames {
+                match b.tso {
+                    Some((l2, seg)) => {
+                        self.tso_frames += 1;
+                        self.tx[iface].0.extend(sim_tso_cut(&b, usize::from(l2), usize::from(seg).max(1)));
+                    }
+                    None => self.tx[iface].0.push(b),
+                }
+            }
         }
         for b in &mut self.tx[iface].0 {
             if let Some((l2, req)) = b.tx_csum.take() {
@@ -342,6 +398,15 @@ impl Device for SimDevice {
             *n = n.checked_sub(1)?;
         }
         Some(SimBuf::default())
+    }
+    fn alloc_large(&mut self) -> Option<SimBuf> {
+        if !self.large_pool {
+            return None;
+        }
+        if let Some(n) = &mut self.alloc_budget {
+            *n = n.checked_sub(1)?;
+        }
+        Some(SimBuf::with_size(LARGE_BUF_SIZE))
     }
     fn copy(&mut self, b: &SimBuf) -> Option<SimBuf> {
         Some(b.clone())

@@ -141,8 +141,10 @@ pub struct TcpTransport<S: Seam> {
     idle_rx: HeapFifo,
     idle_tx: HeapFifo,
     spare: Option<S::Buf>,
-    /// Bytes a fresh buffer can take (0 until the first is seen): a
-    /// segment longer than that is sent as a chain.
+    /// The same, from the large pool (TSO/GSO).
+    spare_large: Option<S::Buf>,
+    /// Bytes a fresh buffer of the small pool can take (0 until the first
+    /// is seen): a segment longer than that is sent as a chain.
     buf_room: usize,
     /// Connections whose output stopped at a full tx ring, to drive again next loop.
     blocked: Vec<(u32, u32)>,
@@ -169,6 +171,7 @@ impl<S: Seam> TcpTransport<S> {
             idle_tx: HeapFifo::new(4096).expect("valid size"),
             spare: None,
             buf_room: 0,
+            spare_large: None,
             blocked: Vec::new(),
             tls_counters: Arc::default(),
             tls_scratch: Vec::new(),
@@ -745,6 +748,15 @@ impl<S: Seam> TcpTransport<S> {
     /// Builds and sends every segment connection `c` has ready.
     fn transmit(&mut self, cx: &mut TransportCx<'_, S>, c: u32) {
         let now = cx.io.now_ns();
+        // Large segments (TSO/GSO) where the route's interface cuts them;
+        // TLS records are sized per MSS, so TLS stays at one MSS.
+        let large_max = match self.conns.get(c) {
+            Some(tc) if tc.tls.is_none() => match tc.tuple.remote.ip() {
+                IpAddr::V4(r) if tc.tuple.local.is_ipv4() => cx.io.tcp_large_max(cx.net, r),
+                _ => 0,
+            },
+            _ => 0,
+        };
         loop {
             let Some(tc) = self.conns.get_mut(c) else { return };
             let ready = match (tc.tuple.local.ip(), tc.tuple.remote.ip()) {
@@ -758,34 +770,41 @@ impl<S: Seam> TcpTransport<S> {
                 self.block(c);
                 return;
             }
-            let Some(mut m) = self.spare.take().or_else(|| cx.io.alloc_tx()) else {
+            let mss = tc.conn.mss();
+            let want_large = large_max as usize > mss;
+            let large = if want_large { self.spare_large.take().or_else(|| cx.io.alloc_tx_large()) } else { None };
+            let is_large = large.is_some();
+            let Some(mut m) = large.or_else(|| self.spare.take()).or_else(|| cx.io.alloc_tx()) else {
                 // No buffers: the same, until the pool has some again.
                 self.block(c);
                 return;
             };
-            let mss = tc.conn.mss();
+            let room = if is_large { large_max as usize } else { mss };
+            tc.conn.set_large_max(if is_large { large_max } else { 0 });
             m.reset();
-            if self.buf_room == 0 {
-                // (Every fresh buffer of the pool has the same room.)
-                self.buf_room = m.tailroom();
-            }
-            let mut mss = mss;
-            if self.buf_room < HEADROOM + mss {
-                if tc.tuple.remote.is_ipv4() {
-                    // A segment longer than one buffer (jumbo MTU): a chain.
-                    match self.transmit_chained(cx, c, m, mss, now) {
-                        Some(()) => continue,
-                        None => return,
-                    }
+            let mut room = room;
+            if !is_large {
+                if self.buf_room == 0 {
+                    // (Every fresh buffer of the small pool has the same room.)
+                    self.buf_room = m.tailroom();
                 }
-                // IPv6 output takes no chains: segments whose whole frame
-                // (Ethernet, IPv6, the longest TCP header) one buffer holds,
-                // here and at a peer with the same buffers (the connection
-                // sizes them to the room given).
-                const FRAME_HEADERS6: usize = 14 + wire::ipv6::HEADER_LEN + wire_tcp::MAX_HEADER_LEN;
-                mss = self.buf_room.saturating_sub(HEADROOM).min(self.buf_room.saturating_sub(FRAME_HEADERS6));
+                if self.buf_room < HEADROOM + mss {
+                    if tc.tuple.remote.is_ipv4() {
+                        // A segment longer than one buffer (jumbo MTU): a chain.
+                        match self.transmit_chained(cx, c, m, mss, now) {
+                            Some(()) => continue,
+                            None => return,
+                        }
+                    }
+                    // IPv6 output takes no chains: segments whose whole frame
+                    // (Ethernet, IPv6, the longest TCP header) one buffer holds,
+                    // here and at a peer with the same buffers (the connection
+                    // sizes them to the room given).
+                    const FRAME_HEADERS6: usize = 14 + wire::ipv6::HEADER_LEN + wire_tcp::MAX_HEADER_LEN;
+                    room = self.buf_room.saturating_sub(HEADROOM).min(self.buf_room.saturating_sub(FRAME_HEADERS6));
+                }
             }
-            let Some(buf) = m.append(HEADROOM + mss) else {
+            let Some(buf) = m.append(HEADROOM + room) else {
                 cx.io.counters().inc(NodeCounter::MbufAllocFailed);
                 self.block(c);
                 return;
@@ -797,13 +816,13 @@ impl<S: Seam> TcpTransport<S> {
                 tc.conn.poll_transmit(now, &tx, &mut buf[HEADROOM..])
             } else {
                 let Some(f) = cx.sessions.get(tc.session).and_then(|s| s.fifos.as_ref()) else {
-                    self.spare = Some(m);
+                    self.keep_spare(m, is_large);
                     return;
                 };
                 tc.conn.poll_transmit(now, &*f.tx, &mut buf[HEADROOM..])
             };
             let Some(t) = t else {
-                self.spare = Some(m);
+                self.keep_spare(m, is_large);
                 return;
             };
             let hl = t.repr.header_len();
@@ -812,9 +831,16 @@ impl<S: Seam> TcpTransport<S> {
             // Drop the unused room and tail: the buffer starts at the TCP
             // header; the seam adds the IPv4 header in front.
             m.adj(l4_at);
-            m.trim(mss - t.payload_len);
+            m.trim(room - t.payload_len);
             if let Some(s) = cx.sessions.get_mut(tc.session) {
                 s.tx_bytes += t.payload_len as u64;
+            }
+            if t.payload_len > mss {
+                if let (IpAddr::V4(l), IpAddr::V4(r)) = (tc.tuple.local.ip(), tc.tuple.remote.ip()) {
+                    let seg = tc.conn.seg_payload().min(u32::from(u16::MAX)) as u16;
+                    cx.io.ip4_output_large(cx.net, m, l, r, seg);
+                    continue;
+                }
             }
             l4_output(cx.io, cx.net, m, tc.tuple);
         }
@@ -887,6 +913,14 @@ impl<S: Seam> TcpTransport<S> {
         }
         l4_output(cx.io, cx.net, m, tc.tuple);
         Some(())
+    /// Keep an unused tx buffer for the next segment (large ones apart).
+    #[inline]
+    fn keep_spare(&mut self, m: S::Buf, large: bool) {
+        if large {
+            self.spare_large = Some(m);
+        } else {
+            self.spare = Some(m);
+        }
     }
 
     /// Connection `c` has segments to send but no ring space or buffers:

@@ -196,6 +196,9 @@ pub struct Connection {
     pub(super) probe_pending: bool,
     /// The persist timer fired with an open but small window: send what fits (SWS override).
     pub(super) sws_override: bool,
+    /// Most payload bytes one new-data segment may carry when the layer
+    /// below cuts large segments (TSO/GSO); 0: one MSS.
+    pub(super) large_max: u32,
     pub(super) challenge: ChallengeAckLimiter,
 
     pub(super) events: VecDeque<Event>,
@@ -269,6 +272,7 @@ impl Connection {
             rst_pending: None,
             probe_pending: false,
             sws_override: false,
+            large_max: 0,
             challenge: ChallengeAckLimiter::new(cfg.challenge_ack_limit),
             events: VecDeque::with_capacity(8),
             counters: Counters::default(),
@@ -646,6 +650,21 @@ impl Connection {
     /// are never larger; options come out of it).
     pub fn mss(&self) -> usize {
         usize::from(self.snd.mss)
+    }
+
+    /// Let new data go in segments of up to `max` payload bytes (whole
+    /// MSS multiples; the layer below cuts them, TSO or GSO), until set
+    /// again; 0 (the default) keeps one MSS per segment. Retransmissions
+    /// stay one MSS.
+    #[inline]
+    pub fn set_large_max(&mut self, max: u32) {
+        self.large_max = max;
+    }
+
+    /// Payload bytes of one full segment with the options this connection
+    /// sends (what a large segment is cut into).
+    pub fn seg_payload(&self) -> u32 {
+        self.payload_room(usize::MAX)
     }
 
     /// Whether the peer's FIN was received.

@@ -156,7 +156,7 @@ impl Connection {
     }
 
     /// Largest payload that fits in one segment with our options.
-    fn payload_room(&self, buf_len: usize) -> u32 {
+    pub(super) fn payload_room(&self, buf_len: usize) -> u32 {
         let mut probe = self.base_repr(self.snd.nxt);
         self.decorate(0, &mut probe);
         let options = (probe.header_len() - wire::tcp::HEADER_LEN) as u32;
@@ -216,7 +216,18 @@ impl Connection {
         let cwnd_room = cwnd.saturating_sub(in_flight);
         let wnd_room = self.snd.window_room(start);
         let avail = data_end.since(start);
-        let mut len = avail.min(mss).min(cwnd_room).min(wnd_room);
+        // New data may go as one large segment of whole MSS multiples (the
+        // layer below cuts it); the pieces obey the same windows.
+        let seg_max = if !retransmit && self.large_max > mss {
+            let room = self.large_max.min(buf.len() as u32);
+            (room / mss * mss).max(mss)
+        } else {
+            mss
+        };
+        let mut len = avail.min(seg_max).min(cwnd_room).min(wnd_room);
+        if len > mss && len < avail {
+            len = len / mss * mss;
+        }
         if retransmit {
             if let Some(next) = self.rec.scoreboard.next_sacked_after(start).filter(|_| self.sack) {
                 len = len.min(next.since(start));

@@ -22,6 +22,7 @@ pub mod counters;
 mod frag;
 pub mod ip6;
 pub mod ip6_l4;
+mod large;
 
 pub use frag::{LargeDelivery, SESSION_FRAGMENT_MAX, UDP_MAX_PAYLOAD4, UDP_MAX_PAYLOAD6};
 pub use ip6::PmtuReport;
@@ -93,6 +94,18 @@ pub struct PortCaps {
     pub rss: Option<Arc<RssTable>>,
     /// The port's MTU (IP datagram bytes): input drops longer frames.
     pub mtu: u16,
+    /// The NIC cuts large TCP segments itself (TSO is on).
+    pub tso: bool,
+    /// Large TCP segments are cut in software before the tx batch (GSO;
+    /// only when `tso` is off).
+    pub gso: bool,
+    /// Most payload bytes TCP may put in one large segment on this port
+    /// (with `tso` or `gso`); 0: no large segments.
+    pub large_max: u32,
+    /// Longest frame the NIC's TSO makes of one piece, headers (Ethernet
+    /// included) and payload; 0: the MTU plus the Ethernet header (net_tap
+    /// counts the Ethernet header inside the MTU, so it says its MTU).
+    pub tso_frame_max: u16,
 }
 
 /// Control work shipped to a worker by RPC that needs the shared tables;
@@ -120,6 +133,8 @@ pub struct L3<D: Device> {
     deferred: Vec<Deferred>,
     icmp_tokens: TokenBucket,
     caps: Vec<PortCaps>,
+    /// Some interface takes large TCP segments (TSO or GSO).
+    any_large: bool,
     /// Longest frame accepted per interface (Ethernet header + MTU).
     max_frame: Vec<usize>,
     /// IPv6 per interface (made on first use: see [`ip6`]).
@@ -167,6 +182,7 @@ impl<D: Device> L3<D> {
             deferred: Vec::new(),
             icmp_tokens: TokenBucket::new(ICMP_ERRORS_PER_S, ICMP_ERROR_BURST),
             caps: vec![PortCaps::default(); n],
+            any_large: false,
             max_frame: vec![usize::MAX; n],
             ip6: Vec::new(),
             ip6_pending: None,
@@ -206,6 +222,7 @@ impl<D: Device> L3<D> {
         // An MTU of 0 is unknown: no length check then.
         self.max_frame[iface] = if caps.mtu == 0 { usize::MAX } else { ETH + usize::from(caps.mtu) };
         self.caps[iface] = caps;
+        self.any_large = self.caps.iter().any(|c| (c.tso || c.gso) && c.large_max > 0);
     }
 
     /// The checksum offloads of interface `iface`.
