@@ -913,6 +913,8 @@ impl<S: Seam> TcpTransport<S> {
         }
         l4_output(cx.io, cx.net, m, tc.tuple);
         Some(())
+    }
+
     /// Keep an unused tx buffer for the next segment (large ones apart).
     #[inline]
     fn keep_spare(&mut self, m: S::Buf, large: bool) {

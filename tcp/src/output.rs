@@ -219,7 +219,7 @@ impl Connection {
         // New data may go as one large segment of whole MSS multiples (the
         // layer below cuts it); the pieces obey the same windows.
         let seg_max = if !retransmit && self.large_max > mss {
-            let room = self.large_max.min(buf.len() as u32);
+            let room = self.large_max.min(buf.room() as u32);
             (room / mss * mss).max(mss)
         } else {
             mss
