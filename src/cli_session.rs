@@ -580,6 +580,17 @@ fn conn_text(c: &ConnSnapshot) -> String {
             if *server { "server" } else { "client" },
             conn_stats_text(stats).replace('\n', "\n             ")
         ),
+        ConnSnapshot::Quic { local, remote, stream, streams, established, server, rtt_us } => format!(
+            "quic {local} -> {remote} {}{} {} rtt {rtt_us}us{}",
+            if *server { "server" } else { "client" },
+            match stream {
+                Some(u64::MAX) => " stream (waiting for credit)".to_string(),
+                Some(id) => format!(" stream {id}"),
+                None => format!(" connection, {streams} streams"),
+            },
+            if *established { "established" } else { "handshaking" },
+            ""
+        ),
         ConnSnapshot::CutThrough { dgram, client, server, client_closed, server_closed } => format!(
             "cut-through {} client {client} server {server}{}{}",
             if *dgram { "dgram" } else { "stream" },
@@ -592,6 +603,7 @@ fn conn_text(c: &ConnSnapshot) -> String {
                 TransportProto::Udp => "udp",
                 TransportProto::Tcp => "tcp",
                 TransportProto::Tls => "tls",
+                TransportProto::Quic => "quic",
                 TransportProto::CtUdp | TransportProto::CtTcp => "cut-through",
             }
         ),
