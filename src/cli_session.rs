@@ -28,6 +28,7 @@ pub const HELP: &str = "\
   show session [verbose]    sessions of every worker
   show tcp stats            TCP counters (all workers) and connections by state
   show tls                  TLS handshakes ok and failed by reason, bytes (all workers)
+  show quic                 QUIC handshakes, streams, failures by reason, bytes (all workers)
   app ns add id ID secret N [sw_if_index N | interface NAME]   add or update a namespace
   app detach NAME|INDEX     detach an application (its sessions are reset, its segments freed)
   app listen|unlisten NAME|INDEX URI   make an application's first worker (stop) listen on URI
@@ -42,7 +43,9 @@ pub const HELP: &str = "\
                             runs as a job (other commands are served meanwhile)
   test http server uri URI [name N] [scope ...] [fifo-size SIZE]   a builtin HTTP/1.1 server (GET / answers a static page)
                             URI tls://ADDR/PORT: TLS over TCP; servers take cert FILE key FILE, clients
-                            ca FILE (default: built-in web roots), server-name NAME, insecure on; all alpn A,B";
+                            ca FILE (default: built-in web roots), server-name NAME, insecure on; all alpn A,B
+                            URI quic://ADDR/PORT (echo apps): QUIC over UDP, the same TLS words; the client
+                            takes streams N (streams per connection, opened with the connection as parent)";
 
 /// What `show app ...` shows, one variant per form of the command.
 #[derive(Debug, Serialize)]
