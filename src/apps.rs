@@ -17,6 +17,7 @@ use session::apps::http::HttpServer;
 use session::builtin::BuiltinApp;
 use session::error::SessionError;
 use session::pool::Handle;
+use session::quic::{QuicClient, QuicLimits, QuicServer};
 use session::tls::{TlsClient, TlsClientOptions, TlsServer, TlsServerOptions};
 use session::worker::AppLink;
 use shm::types::{AttachOptions, Endpoint, Proto, TransportOptions};
@@ -74,6 +75,10 @@ pub struct AppSpec {
     pub tls_server: Option<TlsServerOptions>,
     /// Client over a `tls://` uri: trust, server name and ALPN.
     pub tls_client: Option<TlsClientOptions>,
+    /// The uri is `quic://`: the TLS options are QUIC's (the uri's endpoint is its UDP one).
+    pub quic: bool,
+    /// Client over `quic://`: streams per connection (through the parent handle).
+    pub streams: u32,
 }
 
 impl AppSpec {
@@ -86,7 +91,7 @@ impl AppSpec {
             Kind::EchoServer => {
                 let o = EchoServerOptions::from_pairs(pairs)?;
                 o.check_builtin()?;
-                AppSpec { tls_server: tls_server(&o.tls, "echo"), ..AppSpec::new(kind, &o.common) }
+                AppSpec { tls_server: tls_server(&o.tls, "echo"), quic: o.tls.quic, ..AppSpec::new(kind, &o.common) }
             }
             Kind::EchoClient => {
                 let o = EchoClientOptions::from_pairs(pairs)?;
@@ -101,6 +106,8 @@ impl AppSpec {
                     connections: o.client.connections.unwrap_or(0),
                     duration: o.client.duration,
                     tls_client: tls_client(&o.tls, &o.common, "echo"),
+                    quic: o.tls.quic,
+                    streams: o.client.streams.unwrap_or(1),
                     ..AppSpec::new(kind, &o.common)
                 }
             }
@@ -115,7 +122,13 @@ impl AppSpec {
             }
         };
         let mut spec = spec;
-        if spec.tls_server.is_some() || spec.tls_client.is_some() {
+        if spec.quic {
+            // A derived name says quic, not the udp under it.
+            let udp = format!("-udp-{}", spec.uri.port);
+            if let Some(prefix) = spec.name.strip_suffix(&udp) {
+                spec.name = format!("{prefix}-quic-{}", spec.uri.port);
+            }
+        } else if spec.tls_server.is_some() || spec.tls_client.is_some() {
             // A derived name says tls, not the tcp under it.
             let tcp = format!("-tcp-{}", spec.uri.port);
             if let Some(prefix) = spec.name.strip_suffix(&tcp) {
@@ -153,6 +166,8 @@ impl AppSpec {
             body: session::apps::http::DEFAULT_BODY.to_string(),
             tls_server: None,
             tls_client: None,
+            quic: false,
+            streams: 1,
         }
     }
 
@@ -282,11 +297,19 @@ pub fn start(rt: &mut Runtime, spec: &AppSpec) -> Result<Option<RunningClient>, 
             let cfg = spec.client_config();
             // The CA file is read now: a bad one is this start's error.
             let tls = spec.tls_client.as_ref().map(TlsClient::load).transpose().map_err(|e| e.to_string())?;
+            let quic = match (&tls, spec.quic) {
+                (Some(t), true) => Some(
+                    QuicClient::from_tls(t, &QuicLimits::default(), spec.opts.rx_fifo_size)
+                        .map_err(|e| e.to_string())?,
+                ),
+                _ => None,
+            };
             let mut factory = |w: u32| {
                 let c = EchoClient::new(cfg.clone(), w, workers, tx.clone());
-                let c = match &tls {
-                    Some(t) => c.with_tls(t.clone()),
-                    None => c,
+                let c = match (&quic, &tls) {
+                    (Some(q), _) => c.with_quic(q.clone(), spec.streams),
+                    (None, Some(t)) => c.with_tls(t.clone()),
+                    (None, None) => c,
                 };
                 AppLink::Builtin(Some(Box::new(c)))
             };
@@ -318,6 +341,8 @@ fn start_server(
         .attach(&spec.name, spec.opts.clone(), AppWorkerKind::Builtin, &mut factory)
         .map_err(|e| e.to_string())?;
     let r = match &spec.tls_server {
+        Some(t) if spec.quic => QuicServer::load(t, &QuicLimits::default(), spec.opts.rx_fifo_size)
+            .and_then(|q| rt.ctx.listen_quic(app, wrk, spec.uri, q)),
         // The certificate and key are read and checked now: a bad file is this listen's error.
         Some(t) => TlsServer::load(t).and_then(|t| rt.ctx.listen_tls(app, wrk, spec.uri, spec.transport, t)),
         None => rt.ctx.listen_with(app, wrk, spec.uri, spec.transport),

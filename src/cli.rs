@@ -123,7 +123,7 @@ pub const JSON: &str = "--json";
 
 /// The commands that answer in JSON too.
 pub const JSON_COMMANDS: &str = "show interface [NAME], show errors, show counters, show session [verbose], \
-                                 show app [server|client|verbose|ns|INDEX [verbose]], show tcp stats, show tls, show ip arp, \
+                                 show app [server|client|verbose|ns|INDEX [verbose]], show tcp stats, show tls, show quic, show ip arp, \
                                  show ip6 neighbors, pcap trace status, show runtime";
 
 /// `--json WORDS`: the snapshot that command's text is made from, as JSON.
@@ -142,6 +142,7 @@ pub fn json(rt: &mut Runtime, words: &[&str]) -> CliResult {
         ["show", "app", rest @ ..] => to_json(&s::app_view(rt, rest)?),
         ["show", "tcp", "stats"] => to_json(&s::tcp_stats_snapshot(rt)),
         ["show", "tls"] => to_json(&s::tls_stats_snapshot(rt)),
+        ["show", "quic"] => to_json(&crate::cli_quic::quic_stats_snapshot(rt)),
         ["show", "runtime"] => to_json(&crate::cli_runtime::snapshot(rt)),
         ["pcap", "trace", "status"] => to_json(&crate::pcap::status(rt)),
         ["show", "ip", "arp" | "neighbor" | "neighbors"] => to_json(&arp_snapshot(rt)),
@@ -160,6 +161,7 @@ pub fn execute(rt: &mut Runtime, words: &[&str]) -> CliResult {
         ["show", "api", rest @ ..] => crate::cli_session::show_api(rt, rest),
         ["show", "tcp", "stats"] => crate::cli_session::show_tcp_stats(rt),
         ["show", "tls"] => crate::cli_session::show_tls(rt),
+        ["show", "quic"] => crate::cli_quic::show_quic(rt),
         ["app", rest @ ..] => crate::cli_session::app(rt, rest),
         ["test", "echo", rest @ ..] => crate::cli_session::test_echo(rt, rest),
         ["test", "http", rest @ ..] => crate::cli_session::test_http(rt, rest),

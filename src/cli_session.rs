@@ -28,6 +28,7 @@ pub const HELP: &str = "\
   show session [verbose]    sessions of every worker
   show tcp stats            TCP counters (all workers) and connections by state
   show tls                  TLS handshakes ok and failed by reason, bytes (all workers)
+  show quic                 QUIC handshakes, streams, failures by reason, bytes (all workers)
   app ns add id ID secret N [sw_if_index N | interface NAME]   add or update a namespace
   app detach NAME|INDEX     detach an application (its sessions are reset, its segments freed)
   app listen|unlisten NAME|INDEX URI   make an application's first worker (stop) listen on URI
@@ -43,7 +44,9 @@ pub const HELP: &str = "\
                             runs as a job (other commands are served meanwhile)
   test http server uri URI [name N] [scope ...] [fifo-size SIZE]   a builtin HTTP/1.1 server (GET / answers a static page)
                             URI tls://ADDR/PORT: TLS over TCP; servers take cert FILE key FILE, clients
-                            ca FILE (default: built-in web roots), server-name NAME, insecure on; all alpn A,B";
+                            ca FILE (default: built-in web roots), server-name NAME, insecure on; all alpn A,B
+                            URI quic://ADDR/PORT (echo apps): QUIC over UDP, the same TLS words; the client
+                            takes streams N (streams per connection, opened with the connection as parent)";
 
 /// What `show app ...` shows, one variant per form of the command.
 #[derive(Debug, Serialize)]
@@ -581,6 +584,17 @@ fn conn_text(c: &ConnSnapshot) -> String {
             if *server { "server" } else { "client" },
             conn_stats_text(stats).replace('\n', "\n             ")
         ),
+        ConnSnapshot::Quic { local, remote, stream, streams, established, server, rtt_us } => format!(
+            "quic {local} -> {remote} {}{} {} rtt {rtt_us}us{}",
+            if *server { "server" } else { "client" },
+            match stream {
+                Some(u64::MAX) => " stream (waiting for credit)".to_string(),
+                Some(id) => format!(" stream {id}"),
+                None => format!(" connection, {streams} streams"),
+            },
+            if *established { "established" } else { "handshaking" },
+            ""
+        ),
         ConnSnapshot::CutThrough { dgram, client, server, client_closed, server_closed } => format!(
             "cut-through {} client {client} server {server}{}{}",
             if *dgram { "dgram" } else { "stream" },
@@ -593,6 +607,7 @@ fn conn_text(c: &ConnSnapshot) -> String {
                 TransportProto::Udp => "udp",
                 TransportProto::Tcp => "tcp",
                 TransportProto::Tls => "tls",
+                TransportProto::Quic => "quic",
                 TransportProto::CtUdp | TransportProto::CtTcp => "cut-through",
             }
         ),

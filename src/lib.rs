@@ -5,6 +5,7 @@
 
 pub mod apps;
 pub mod cli;
+pub mod cli_quic;
 pub mod cli_runtime;
 pub mod cli_server;
 pub mod cli_session;

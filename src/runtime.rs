@@ -181,6 +181,7 @@ impl WorkerInfo {
             .chain(set(&s.session))
             .chain(set(&s.tcp_input))
             .chain(set(&s.tls))
+            .chain(set(&s.quic))
             .chain(set(&self.faults))
             .chain(set(&self.poll))
     }
@@ -192,6 +193,7 @@ impl WorkerInfo {
         self.sessions.session.clear();
         self.sessions.tcp_input.clear();
         self.sessions.tls.clear();
+        self.sessions.quic.clear();
         self.faults.clear();
         self.poll.clear();
     }

@@ -137,10 +137,14 @@ fn number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
 }
 
 fn parse_uri(s: &str) -> Result<Endpoint, String> {
+    // `quic://` is a UDP endpoint; the scheme itself is read by [`uri_is_quic`].
+    if let Some(e) = Endpoint::parse_quic_uri(s) {
+        return Ok(e);
+    }
     // `tls://` is a TCP endpoint; the scheme itself is read by [`uri_is_tls`].
     Endpoint::parse_app_uri(s)
         .map(|(e, _)| e)
-        .ok_or_else(|| format!("{s:?} is not PROTO://ADDR/PORT (PROTO tcp, udp or tls)"))
+        .ok_or_else(|| format!("{s:?} is not PROTO://ADDR/PORT (PROTO tcp, udp, tls or quic)"))
 }
 
 /// Whether the `uri` among `pairs` is a `tls://` one.
@@ -148,6 +152,11 @@ fn uri_is_tls(pairs: &[(String, Value)]) -> bool {
     pairs.iter().any(|(k, v)| {
         k == "uri" && matches!(v, Value::Str(s) if Endpoint::parse_app_uri(s).is_some_and(|(_, tls)| tls))
     })
+}
+
+/// Whether the `uri` among `pairs` is a `quic://` one.
+fn uri_is_quic(pairs: &[(String, Value)]) -> bool {
+    pairs.iter().any(|(k, v)| k == "uri" && matches!(v, Value::Str(s) if Endpoint::parse_quic_uri(s).is_some()))
 }
 
 /// A comma-separated ALPN list (`h2,http/1.1`): each name 1 to 255 bytes.
@@ -230,6 +239,7 @@ limited_fields! {
     chunk: usize = limits::CHUNK;
     window: usize = limits::WINDOW;
     connections: u64 = limits::CONNECTIONS;
+    streams: u32 = limits::STREAMS;
 }
 
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
@@ -373,9 +383,12 @@ impl External {
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsParams {
-    /// The uri is `tls://`: TLS over its TCP connections.
+    /// The uri is `tls://` (TLS over its TCP connections) or `quic://` (QUIC's TLS 1.3 takes the same keys).
     #[serde(skip)]
     pub enabled: bool,
+    /// The uri is `quic://`.
+    #[serde(skip)]
+    pub quic: bool,
     /// Server: PEM certificate chain file.
     #[serde(default)]
     pub cert: Option<String>,
@@ -435,6 +448,9 @@ impl TlsParams {
 
     /// Refuses TLS for an app outside the node (not supported yet).
     pub fn refuse_for_external(&self) -> Result<(), OptionsError> {
+        if self.quic {
+            return Err(OptionsError::new("uri", "quic:// is for builtin apps only so far (external apps: not yet)"));
+        }
         match self.enabled {
             true => Err(OptionsError::new("uri", "tls:// is for builtin apps only so far (external apps: not yet)")),
             false => Ok(()),
@@ -479,6 +495,9 @@ pub struct EchoClientParams {
     /// Run this long instead of `bytes` (`cps`: at most this long).
     #[serde(default, deserialize_with = "duration")]
     pub duration: Option<Duration>,
+    /// `quic://`: streams per connection, opened with the connection as parent.
+    #[serde(default, deserialize_with = "streams")]
+    pub streams: Option<u32>,
 }
 
 /// An HTTP server's own options.
@@ -569,7 +588,8 @@ impl EchoServerOptions {
             pairs,
             &[pairs::fields_of::<AppCommon>(), pairs::fields_of::<External>(), pairs::fields_of::<TlsParams>()],
         );
-        let tls = TlsParams { enabled: uri_is_tls(pairs), ..part(&p[2])? };
+        let quic = uri_is_quic(pairs);
+        let tls = TlsParams { enabled: uri_is_tls(pairs) || quic, quic, ..part(&p[2])? };
         tls.check(true)?;
         Ok(EchoServerOptions { common: part(&p[0])?, external: part(&p[1])?, server: part(&p[3])?, tls })
     }
@@ -602,7 +622,8 @@ impl EchoClientOptions {
             pairs,
             &[pairs::fields_of::<AppCommon>(), pairs::fields_of::<External>(), pairs::fields_of::<TlsParams>()],
         );
-        let tls = TlsParams { enabled: uri_is_tls(pairs), ..part(&p[2])? };
+        let quic = uri_is_quic(pairs);
+        let tls = TlsParams { enabled: uri_is_tls(pairs) || quic, quic, ..part(&p[2])? };
         tls.check(false)?;
         let o = EchoClientOptions { common: part(&p[0])?, external: part(&p[1])?, client: part(&p[3])?, tls };
         o.check()?;
@@ -620,7 +641,10 @@ impl EchoClientOptions {
         if self.client.connections.is_some() && mode != EchoMode::Cps {
             return Err(OptionsError::new("connections", format!("only mode cps takes it (mode is {mode})")));
         }
-        if mode == EchoMode::Cps && self.common.uri.proto == Proto::Udp {
+        if self.client.streams.is_some() && !self.tls.quic {
+            return Err(OptionsError::new("streams", "only a quic:// uri takes it"));
+        }
+        if mode == EchoMode::Cps && (self.common.uri.proto == Proto::Udp || self.tls.quic) {
             return Err(OptionsError::new("mode", "cps needs a tcp uri (UDP has no connections to open and close)"));
         }
         Ok(())
@@ -675,6 +699,9 @@ impl HttpServerOptions {
     /// From option pairs.
     pub fn from_pairs(pairs: &[(String, Value)]) -> Result<HttpServerOptions, OptionsError> {
         let p = split(pairs, &[pairs::fields_of::<AppCommon>(), pairs::fields_of::<TlsParams>()]);
+        if uri_is_quic(pairs) {
+            return Err(OptionsError::new("uri", "quic:// is for the echo apps (no HTTP/3 server)"));
+        }
         let tls = TlsParams { enabled: uri_is_tls(pairs), ..part(&p[1])? };
         tls.check(true)?;
         Ok(HttpServerOptions { common: part(&p[0])?, http: part(&p[2])?, tls })

@@ -123,7 +123,7 @@ fn errors_name_the_key_as_written_with_the_range() {
         ("uri tcp://1.2.3.4/7 colour red", "colour: unknown option"),
         ("uri tcp://1.2.3.4/7 body hi", "body: only an http server takes it"),
         ("uri tcp://1.2.3.4/7 mss 1000 mss 1200", "mss: is given twice"),
-        ("uri bogus", "uri: \"bogus\" is not PROTO://ADDR/PORT (PROTO tcp, udp or tls)"),
+        ("uri bogus", "uri: \"bogus\" is not PROTO://ADDR/PORT (PROTO tcp, udp, tls or quic)"),
         ("sessions 4", "uri: is required (e.g. uri udp://0.0.0.0/7)"),
         ("uri tcp://1.2.3.4/7 sessions", "sessions: needs a value"),
         ("uri tcp://1.2.3.4/7 connections 5", "connections: only mode cps takes it (mode is bulk)"),
@@ -210,4 +210,30 @@ fn tls_uris_take_the_tls_keys_of_their_side() {
     );
     let e = server("uri tls://0.0.0.0/7 cert /c key /k").unwrap().tls.refuse_for_external().unwrap_err();
     assert!(e.to_string().starts_with("uri: tls:// is for builtin apps only"), "{e}");
+}
+
+#[test]
+fn quic_uris_are_udp_endpoints_with_the_tls_keys_and_streams() {
+    let s = server("uri quic://0.0.0.0/4433 cert /c.pem key /k.pem").unwrap();
+    assert!(s.tls.enabled && s.tls.quic);
+    assert_eq!(s.common.uri, "udp://0.0.0.0/4433".parse().unwrap(), "a quic uri is a udp endpoint");
+    let c = client("uri QUIC://198.18.0.1/4433 ca /ca.pem server-name a.test streams 10").unwrap();
+    assert!(c.tls.quic && c.tls.ca.as_deref() == Some("/ca.pem"));
+    assert_eq!(c.client.streams, Some(10));
+    for (words, text) in [
+        ("uri udp://1.2.3.4/7 streams 2", "streams: only a quic:// uri takes it"),
+        ("uri tcp://1.2.3.4/7 streams 2", "streams: only a quic:// uri takes it"),
+        ("uri quic://1.2.3.4/7 streams 0", "streams: 0 is outside 1..=1000"),
+        ("uri quic://1.2.3.4/7 mode cps", "mode: cps needs a tcp uri (UDP has no connections to open and close)"),
+    ] {
+        assert_eq!(client(words).unwrap_err().to_string(), text, "{words}");
+    }
+    assert_eq!(
+        server("uri quic://0.0.0.0/7 cert /c").unwrap_err().to_string(),
+        "key: a tls:// server needs cert and key (PEM files)"
+    );
+    let e = server("uri quic://0.0.0.0/7 cert /c key /k").unwrap().tls.refuse_for_external().unwrap_err();
+    assert!(e.to_string().starts_with("uri: quic:// is for builtin apps only"), "{e}");
+    let e = HttpServerOptions::from_words(&["uri", "quic://0.0.0.0/443"]).unwrap_err();
+    assert_eq!(e.to_string(), "uri: quic:// is for the echo apps (no HTTP/3 server)");
 }

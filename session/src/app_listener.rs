@@ -45,6 +45,8 @@ pub struct AppListener {
     pub options: TransportOptions,
     /// TLS over the TCP connections it accepts (a `tls://` listen).
     pub tls: Option<crate::tls::TlsServer>,
+    /// QUIC for the peers it gets (a `quic://` listen, on UDP).
+    pub quic: Option<crate::quic::QuicServer>,
     workers: Vec<u32>,
     /// Listening workers that get sessions only when no active one listens (sorted).
     passive: Vec<u32>,
@@ -74,6 +76,7 @@ impl AppListener {
             ns_index,
             options: TransportOptions::default(),
             tls: None,
+            quic: None,
             workers: vec![first_worker],
             passive: Vec::new(),
             pinned: Vec::new(),

@@ -217,6 +217,15 @@ impl<S: Seam> AppApi<'_, S> {
         self.w.session_connect_tls(self.io, self.net, self.shared, self.app_wrk, req, Some(tls))
     }
 
+    /// Opens a QUIC connection to `req.remote` (the UDP endpoint of a
+    /// `quic://` uri) with `quic`; the connection session arrives in
+    /// [`BuiltinApp::connected`] once the handshake is done. Its fifos carry
+    /// nothing: open streams on it with [`AppApi::connect`] and the
+    /// connection's handle as [`ConnectRequest::parent`].
+    pub fn connect_quic(&mut self, req: ConnectRequest, quic: crate::quic::QuicClient) -> Result<(), SessionError> {
+        self.w.session_connect_quic(self.io, self.net, self.shared, self.app_wrk, req, quic)
+    }
+
     /// Listens on `ep` (runs on the main thread under the barrier); the result arrives in [`BuiltinApp::bound`].
     pub fn listen(&mut self, ep: Endpoint) {
         self.w.rpc_listen(self.app_wrk, ep);

@@ -270,6 +270,16 @@ impl<R> ControlTables<R> {
         Ok(())
     }
 
+    /// Runs QUIC with `quic` for the peers a (UDP) listener gets.
+    pub fn listener_set_quic(
+        &mut self,
+        listener: u32,
+        quic: Option<crate::quic::QuicServer>,
+    ) -> Result<(), SessionError> {
+        self.listeners.get_mut(listener).ok_or(SessionError::NoSuchListener(listener))?.quic = quic;
+        Ok(())
+    }
+
     /// Makes one of the listening workers the owner of a listener's listen session.
     pub fn listener_set_owner(&mut self, listener: u32, wrk: Handle) -> Result<(), SessionError> {
         let no_listener = SessionError::NoSuchListener(listener);

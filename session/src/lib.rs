@@ -49,6 +49,7 @@ pub mod main_thread;
 pub use shm::mq;
 pub mod namespace;
 pub mod pool;
+pub mod quic;
 pub use shm::segment;
 pub mod session;
 pub mod snapshot;

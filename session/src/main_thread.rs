@@ -291,6 +291,24 @@ impl<S: Seam> MainCtx<S> {
         Ok(SessionHandle::listener(l))
     }
 
+    /// Like [`Self::listen_with`], with QUIC (server side, `quic`) for the
+    /// peers of a UDP listener: a `quic://` listen.
+    pub fn listen_quic(
+        &mut self,
+        app: Handle,
+        wrk: Handle,
+        ep: Endpoint,
+        quic: crate::quic::QuicServer,
+    ) -> Result<SessionHandle, SessionError> {
+        if ep.proto != shm::types::Proto::Udp {
+            return Err(SessionError::invalid("uri", format!("quic runs over udp, not {}", ep.proto)));
+        }
+        let mut g = self.barrier.sync();
+        let l = g.upper.control.listen(app, wrk, ep)?.listener();
+        g.upper.control.listener_set_quic(l, Some(quic))?;
+        Ok(SessionHandle::listener(l))
+    }
+
     /// Makes one of the app's listening workers own listener `listener` (its listen events go there).
     pub fn listener_set_owner(&mut self, listener: u32, wrk: Handle) -> Result<(), SessionError> {
         let mut g = self.barrier.sync();

@@ -115,6 +115,23 @@ pub enum ConnSnapshot {
         /// Whether this side is the server.
         server: bool,
     },
+    /// A QUIC connection, or (with `stream`) a stream on one.
+    Quic {
+        /// Local endpoint.
+        local: SocketAddr,
+        /// Remote endpoint.
+        remote: SocketAddr,
+        /// The stream's id (a stream session; `u64::MAX`: waiting for stream credit).
+        stream: Option<u64>,
+        /// Streams open on the connection.
+        streams: usize,
+        /// The handshake is done.
+        established: bool,
+        /// Whether this side is the server.
+        server: bool,
+        /// Smoothed round-trip time (µs).
+        rtt_us: u64,
+    },
     /// A cut-through connection between two local sessions.
     CutThrough {
         /// Datagram (rather than stream) sessions.

@@ -79,6 +79,8 @@ pub enum ConnectError {
     NoMemory,
     /// The TLS handshake failed (the reason is counted in `show tls`).
     Tls,
+    /// The QUIC handshake failed (the reason is counted in `show quic`).
+    Quic,
 }
 
 impl From<ConnectError> for ErrorCode {
@@ -90,7 +92,7 @@ impl From<ConnectError> for ErrorCode {
             ConnectError::Timeout => ErrorCode::Timeout,
             ConnectError::NoPort => ErrorCode::NoPort,
             ConnectError::NoMemory => ErrorCode::NoMemory,
-            ConnectError::Tls => ErrorCode::Refused,
+            ConnectError::Tls | ConnectError::Quic => ErrorCode::Refused,
         }
     }
 }
@@ -105,6 +107,7 @@ impl ConnectError {
             ConnectError::NoPort => "no free local port",
             ConnectError::NoMemory => "no fifo memory",
             ConnectError::Tls => "tls handshake failed",
+            ConnectError::Quic => "quic handshake failed",
         }
     }
 }

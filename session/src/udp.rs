@@ -456,6 +456,11 @@ impl UdpTransport {
         self.remove(conn)
     }
 
+    /// Whether no connection has `tuple` (another transport on UDP may take it).
+    pub fn tuple_free(&self, tuple: &Tuple) -> bool {
+        !self.by_tuple.contains_key(tuple)
+    }
+
     /// The connection at `conn`.
     pub fn conn(&self, conn: u32) -> Option<&UdpConn> {
         self.conns.get(conn)

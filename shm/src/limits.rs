@@ -297,6 +297,8 @@ pub const CHUNK: Limit = Limit::new("chunk", 9, 64 * KIB, Unit::Bytes);
 pub const WINDOW: Limit = Limit::new("window", 1, 4096, Unit::Count);
 /// Echo client `cps` connections in all.
 pub const CONNECTIONS: Limit = Limit::new("connections", 1, 1_000_000_000, Unit::Count);
+/// Echo client QUIC streams per connection (past the peer's limit they wait for credit).
+pub const STREAMS: Limit = Limit::new("streams", 1, 1000, Unit::Count);
 /// Echo run length.
 pub const DURATION: FloatLimit = FloatLimit::new("duration", 0.1, 86400.0, Unit::Seconds);
 /// Echo client wait before giving up.
@@ -402,6 +404,7 @@ pub const ALL: &[Limit] = &[
     CHUNK,
     WINDOW,
     CONNECTIONS,
+    STREAMS,
     THREADS,
     PING_COUNT,
     PING_SIZE,

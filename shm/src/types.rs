@@ -121,6 +121,12 @@ impl Endpoint {
         s.parse().ok()
     }
 
+    /// Parses `quic://ADDR/PORT`: the UDP endpoint QUIC runs on; `None` for any other URI.
+    pub fn parse_quic_uri(s: &str) -> Option<Endpoint> {
+        let rest = s.get(..7).filter(|p| p.eq_ignore_ascii_case("quic://")).map(|_| &s[7..])?;
+        format!("udp://{rest}").parse().ok()
+    }
+
     /// Parses an app's URI: `tls://ADDR/PORT` is a TCP endpoint with TLS
     /// over it (the bool), anything else as [`Endpoint::parse_uri`].
     pub fn parse_app_uri(s: &str) -> Option<(Endpoint, bool)> {
@@ -181,12 +187,21 @@ pub enum TransportProto {
     CtTcp = 3,
     /// TLS: a byte stream of plaintext over a TCP connection (records on the worker).
     Tls = 4,
+    /// QUIC over UDP: a connection session (its fifos carry no data) or a
+    /// stream session on one (a byte stream, opened with the connection as parent).
+    Quic = 5,
 }
 
 impl TransportProto {
     /// Every transport, by number.
-    pub const ALL: [TransportProto; 5] =
-        [TransportProto::Udp, TransportProto::Tcp, TransportProto::CtUdp, TransportProto::CtTcp, TransportProto::Tls];
+    pub const ALL: [TransportProto; 6] = [
+        TransportProto::Udp,
+        TransportProto::Tcp,
+        TransportProto::CtUdp,
+        TransportProto::CtTcp,
+        TransportProto::Tls,
+        TransportProto::Quic,
+    ];
 
     /// The transport with this number.
     pub fn from_u8(v: u8) -> Option<TransportProto> {
@@ -222,7 +237,7 @@ impl TransportProto {
     /// The endpoint protocol this transport carries.
     pub fn proto(self) -> Proto {
         match self {
-            TransportProto::Udp | TransportProto::CtUdp => Proto::Udp,
+            TransportProto::Udp | TransportProto::CtUdp | TransportProto::Quic => Proto::Udp,
             TransportProto::Tcp | TransportProto::CtTcp | TransportProto::Tls => Proto::Tcp,
         }
     }
@@ -235,6 +250,7 @@ impl TransportProto {
             TransportProto::CtUdp => "ct-udp",
             TransportProto::CtTcp => "ct-tcp",
             TransportProto::Tls => "tls",
+            TransportProto::Quic => "quic",
         }
     }
 }
@@ -720,7 +736,7 @@ mod test {
         for c in [Cc::Default, Cc::NewReno, Cc::Cubic] {
             assert_eq!(Cc::from_u8(c as u8), Some(c));
         }
-        assert_eq!((Proto::from_u8(1), TransportProto::from_u8(5), Cc::from_u8(3)), (None, None, None));
+        assert_eq!((Proto::from_u8(1), TransportProto::from_u8(6), Cc::from_u8(3)), (None, None, None));
     }
 
     #[test]

@@ -188,7 +188,24 @@ pub struct EchoClient {
     buf: Vec<u8>,
     // TLS over each connection (a `tls://` uri).
     tls: Option<crate::tls::TlsClient>,
+    // QUIC (a `quic://` uri): each connection carries `streams` of the slots.
+    quic: Option<crate::quic::QuicClient>,
+    streams: usize,
+    conns: Vec<QuicSlot>,
 }
+
+/// A QUIC connection of the echo client, whose streams are the session slots
+/// `c * streams .. (c + 1) * streams`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum QuicSlot {
+    Idle,
+    Connecting,
+    Ready(SessionHandle),
+    Done,
+}
+
+/// Set in a connect's opaque value: it opens QUIC connection `opaque & !QUIC_CONN`, not a slot's session.
+const QUIC_CONN: u64 = 1 << 63;
 
 /// Connect errors kept word for word in a report (`cps` could fail thousands of times).
 const CONNECT_ERRORS_KEPT: usize = 16;
@@ -239,7 +256,94 @@ impl EchoClient {
             results,
             buf,
             tls: None,
+            quic: None,
+            streams: 1,
+            conns: Vec::new(),
         }
+    }
+
+    /// The same client over QUIC (`quic://` uri): each of its sessions is a
+    /// QUIC connection that carries `streams` streams, opened with the
+    /// connection as parent; every stream echoes `bytes` (so the report
+    /// counts streams as sessions).
+    pub fn with_quic(mut self, quic: crate::quic::QuicClient, streams: u32) -> Self {
+        let streams = streams.max(1) as usize;
+        let old = std::mem::take(&mut self.sessions);
+        self.conns = vec![QuicSlot::Idle; old.len()];
+        for s in &old {
+            for j in 0..streams {
+                self.sessions.push(ClientSession {
+                    handle: None,
+                    key: s.key * streams as u32 + j as u32,
+                    dgram: false,
+                    sent: 0,
+                    received: 0,
+                    target: s.target,
+                    sent_before: 0,
+                    conns_left: s.conns_left,
+                    conn_start_ns: 0,
+                    inflight: VecDeque::new(),
+                    next_seq: 0,
+                    done: false,
+                    last_progress_ns: 0,
+                });
+            }
+        }
+        self.report.sessions = self.sessions.len() as u32;
+        self.quic = Some(quic);
+        self.streams = streams;
+        self
+    }
+
+    /// QUIC: slot `i`'s stream on its connection, opening the connection first.
+    fn open_quic<S: Seam>(&mut self, api: &mut AppApi<'_, S>, i: usize) {
+        let c = i / self.streams;
+        let mut req =
+            ConnectRequest { remote: self.cfg.remote, parent: None, options: self.cfg.options, opaque: i as u64 };
+        match self.conns[c] {
+            QuicSlot::Ready(h) => req.parent = Some(h),
+            QuicSlot::Connecting => return,
+            QuicSlot::Done => {
+                self.sessions[i].done = true;
+                return;
+            }
+            QuicSlot::Idle => {
+                self.conns[c] = QuicSlot::Connecting;
+                req.opaque = QUIC_CONN | c as u64;
+                let q = self.quic.clone().expect("quic client");
+                if let Err(e) = api.connect_quic(req, q) {
+                    self.quic_conn_failed(c, e.to_string());
+                }
+                return;
+            }
+        }
+        if let Err(e) = api.connect(req) {
+            self.sessions[i].done = true;
+            self.connect_error(e.to_string());
+        }
+    }
+
+    fn quic_conn_failed(&mut self, c: usize, e: String) {
+        self.conns[c] = QuicSlot::Done;
+        self.connect_error(e);
+        for cs in &mut self.sessions[c * self.streams..(c + 1) * self.streams] {
+            cs.done = true;
+        }
+    }
+
+    /// QUIC: closes slot `i`'s connection once all its streams are done.
+    fn quic_check_conn<S: Seam>(&mut self, api: &mut AppApi<'_, S>, i: usize) {
+        let c = i / self.streams;
+        let Some(QuicSlot::Ready(h)) = self.conns.get(c).copied() else { return };
+        if self.sessions[c * self.streams..(c + 1) * self.streams].iter().all(|s| s.done) {
+            self.conns[c] = QuicSlot::Done;
+            api.close(h);
+        }
+    }
+
+    /// QUIC: the connection slot whose connection session is `h`.
+    fn quic_conn_of(&self, h: SessionHandle) -> Option<usize> {
+        self.conns.iter().position(|&c| c == QuicSlot::Ready(h))
     }
 
     /// The same client with TLS over each of its connections (`tls` names the
@@ -257,6 +361,9 @@ impl EchoClient {
 
     /// Opens session `i`'s connection (its first, or in `cps` the next one).
     fn open<S: Seam>(&mut self, api: &mut AppApi<'_, S>, i: usize) {
+        if self.quic.is_some() {
+            return self.open_quic(api, i);
+        }
         let now = api.now_ns();
         let cs = &mut self.sessions[i];
         cs.conns_left = cs.conns_left.saturating_sub(1);
@@ -382,10 +489,13 @@ impl EchoClient {
         if cs.done || cs.received < cs.target {
             return;
         }
-        if self.cfg.mode != EchoMode::Cps {
+        if self.cfg.mode != EchoMode::Cps || self.quic.is_some() {
             cs.done = true;
             self.report.completed += 1;
             api.close(h);
+            if self.quic.is_some() {
+                self.quic_check_conn(api, i);
+            }
             return;
         }
         // One connection done: close it without waiting, and go again.
@@ -434,6 +544,24 @@ impl EchoClient {
 
 impl<S: Seam> BuiltinApp<S> for EchoClient {
     fn connected(&mut self, api: &mut AppApi<'_, S>, opaque: u64, result: Result<SessionHandle, ConnectError>) {
+        if opaque & QUIC_CONN != 0 {
+            let c = (opaque & !QUIC_CONN) as usize;
+            if c >= self.conns.len() {
+                return;
+            }
+            match result {
+                Ok(h) => {
+                    self.conns[c] = QuicSlot::Ready(h);
+                    for i in c * self.streams..(c + 1) * self.streams {
+                        if !self.sessions[i].done && self.sessions[i].handle.is_none() {
+                            self.open_quic(api, i);
+                        }
+                    }
+                }
+                Err(e) => self.quic_conn_failed(c, e.as_str().to_string()),
+            }
+            return;
+        }
         let i = opaque as usize;
         match result {
             Ok(h) => {
@@ -475,6 +603,9 @@ impl<S: Seam> BuiltinApp<S> for EchoClient {
     }
 
     fn disconnected(&mut self, api: &mut AppApi<'_, S>, s: SessionHandle) {
+        if let Some(c) = self.quic_conn_of(s) {
+            self.conns[c] = QuicSlot::Done;
+        }
         if let Some(&i) = self.by_handle.get(&s) {
             self.sessions[i].done = true;
         }
@@ -482,6 +613,9 @@ impl<S: Seam> BuiltinApp<S> for EchoClient {
     }
 
     fn reset(&mut self, _api: &mut AppApi<'_, S>, s: SessionHandle) {
+        if let Some(c) = self.quic_conn_of(s) {
+            self.conns[c] = QuicSlot::Done;
+        }
         self.closing.remove(&s);
         if let Some(i) = self.by_handle.remove(&s) {
             self.sessions[i].done = true;
@@ -549,6 +683,12 @@ impl<S: Seam> BuiltinApp<S> for EchoClient {
                 if let Some(h) = cs.handle.take() {
                     api.close(h);
                 }
+            }
+            for c in &mut self.conns {
+                if let QuicSlot::Ready(h) = *c {
+                    api.close(h);
+                }
+                *c = QuicSlot::Done;
             }
             self.finish(now, true);
         }

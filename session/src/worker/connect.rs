@@ -52,6 +52,11 @@ impl<S: Seam> SessionWorker<S> {
         let app = control.app(aw.app_index).ok_or(SessionError::NotAttached)?;
         req.options.validate()?;
         if let Some(parent) = req.parent {
+            if tls.is_none() {
+                if let Some(r) = self.quic_connect_stream(io, net, app_wrk, &req, parent) {
+                    return r;
+                }
+            }
             // Our transports carry one stream per connection; a parent only
             // makes sense for a multiplexing transport, which we do not have.
             let known = parent.worker() == self.index && self.sessions.get(parent.index()).is_some();

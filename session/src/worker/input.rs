@@ -151,7 +151,7 @@ impl<S: Seam> SessionWorker<S> {
             Ok(u) => u,
             Err(reason) => return io.capture_drop(&d, reason),
         };
-        if !self.udp_deliver(io, shared, &u, d.buf.data()) {
+        if !self.udp_deliver(io, net, shared, &u, d.buf.data()) {
             io.capture_drop(&d, UdpCounter::NoListener.name());
             io.icmp_unreachable(net, &d, icmp::PORT_UNREACHABLE);
         }
@@ -161,7 +161,7 @@ impl<S: Seam> SessionWorker<S> {
     /// unreachable, rate limited, never for a packet to a group).
     pub(super) fn udp_input6(&mut self, io: &mut S, net: &NetTables, shared: &SessionShared, d: Ip6Delivery<S::Buf>) {
         let Some(u) = self.udp.parse6(io, &d) else { return };
-        if !self.udp_deliver(io, shared, &u, d.buf.data()) {
+        if !self.udp_deliver(io, net, shared, &u, d.buf.data()) {
             let datagram = &d.buf.data()[wire::ethernet::HEADER_LEN..];
             io.icmp6_unreachable(net, d.iface, datagram, icmpv6::unreachable::PORT);
         }
@@ -172,7 +172,7 @@ impl<S: Seam> SessionWorker<S> {
     /// unreachable over IPv6 (over IPv4 it is only counted).
     pub(super) fn udp_input_large(&mut self, io: &mut S, net: &NetTables, shared: &SessionShared, d: &LargeDelivery) {
         let Some(u) = self.udp.parse_large(d) else { return };
-        if !self.udp_deliver(io, shared, &u, &d.data) && d.dst.is_ipv6() {
+        if !self.udp_deliver(io, net, shared, &u, &d.data) && d.dst.is_ipv6() {
             io.icmp6_unreachable(net, d.iface, &d.data, icmpv6::unreachable::PORT);
         }
     }
@@ -180,8 +180,10 @@ impl<S: Seam> SessionWorker<S> {
     /// A parsed datagram (`frame` holds it) to its session: existing
     /// connection, else a listener (new session, if admitted). False when
     /// nobody listens (counted; the caller answers port unreachable).
+    /// QUIC connections' datagrams, and new peers' of `quic://` listeners,
+    /// go to the QUIC transport instead.
     #[inline]
-    fn udp_deliver(&mut self, io: &mut S, shared: &SessionShared, u: &UdpInput, frame: &[u8]) -> bool {
+    fn udp_deliver(&mut self, io: &mut S, net: &NetTables, shared: &SessionShared, u: &UdpInput, frame: &[u8]) -> bool {
         self.udp.counters.inc(UdpCounter::RxDatagrams);
         let session = match self.udp.lookup(&u.tuple, io.now_ns()) {
             Some((s, promoted)) => {
@@ -191,12 +193,21 @@ impl<S: Seam> SessionWorker<S> {
                 s
             }
             None => {
+                let payload = &frame[u.payload_offset..u.payload_offset + u.payload_len];
+                if self.quic_claims(&u.tuple) {
+                    self.quic_input(io, net, shared, &u.tuple, payload, None);
+                    return true;
+                }
                 let Some(l) =
                     shared.control.lookup_listener(0, 0, Proto::Udp, u.tuple.local.ip(), u.tuple.local.port(), false)
                 else {
                     self.udp.counters.inc(UdpCounter::NoListener);
                     return false;
                 };
+                if let Some(q) = Self::listener_quic(shared, l) {
+                    self.quic_input(io, net, shared, &u.tuple, payload, Some((l, q)));
+                    return true;
+                }
                 let Some(s) = self.udp_accept(io, shared, l, u.tuple) else { return true };
                 s
             }

@@ -59,6 +59,7 @@ mod connect;
 mod delivery;
 mod external_messages;
 mod input;
+mod quic;
 
 /// The tables the main thread changes under the barrier and workers read.
 #[derive(Default)]
@@ -115,6 +116,8 @@ pub struct SessionStats {
     pub tcp_input: Arc<TcpInputCounters>,
     /// TLS's counters (the TCP transport's, which runs TLS).
     pub tls: Arc<crate::tls::TlsCounters>,
+    /// QUIC's counters (the QUIC transport's own block).
+    pub quic: Arc<crate::quic::QuicCounters>,
     /// Sessions in the pool now.
     pub sessions: AtomicU64,
     /// Sessions accepted from listeners, ever.
@@ -137,6 +140,7 @@ pub struct SessionWorker<S: Seam> {
     pub(crate) sessions: Pool<Session>,
     udp: UdpTransport,
     tcp: TcpTransport<S>,
+    quic: crate::quic::QuicTransport,
     ct: CutThrough,
     apps: HashMap<u32, WorkerApp<S>>,
     /// The keys of `apps` that are builtin, and those that are external:
@@ -181,10 +185,12 @@ impl<S: Seam> SessionWorker<S> {
     ) -> Self {
         let udp = UdpTransport::new(udp, index, workers);
         let tcp = TcpTransport::new(tcp, index, workers, now_ns);
+        let quic = crate::quic::QuicTransport::new(index, workers, now_ns);
         let stats = Arc::new(SessionStats {
             udp: udp.counters.clone(),
             tcp_input: tcp.input_counters.clone(),
             tls: tcp.tls_counters.clone(),
+            quic: quic.counters.clone(),
             ..SessionStats::default()
         });
         SessionWorker {
@@ -193,6 +199,7 @@ impl<S: Seam> SessionWorker<S> {
             sessions: Pool::new("sessions"),
             udp,
             tcp,
+            quic,
             ct: CutThrough::new(),
             apps: HashMap::default(),
             builtin_apps: Vec::new(),
@@ -282,6 +289,7 @@ impl<S: Seam> SessionWorker<S> {
             TransportProto::Udp => &mut self.udp,
             // TLS runs inside the TCP transport (see crate::tls).
             TransportProto::Tcp | TransportProto::Tls => &mut self.tcp,
+            TransportProto::Quic => &mut self.quic,
             TransportProto::CtUdp | TransportProto::CtTcp => &mut self.ct,
         };
         f(t, &mut cx)
@@ -431,7 +439,9 @@ impl<S: Seam> SessionWorker<S> {
     /// The app read from session `index`'s rx fifo.
     pub(crate) fn app_read(&mut self, index: u32) {
         let Some(s) = self.sessions.get(index) else { return };
-        if s.proto.is_cut_through() || matches!(s.proto, TransportProto::Tcp | TransportProto::Tls) {
+        if s.proto.is_cut_through()
+            || matches!(s.proto, TransportProto::Tcp | TransportProto::Tls | TransportProto::Quic)
+        {
             self.pending_read.push((index, s.generation));
         }
     }
@@ -518,6 +528,7 @@ impl<S: Seam> SessionWorker<S> {
                     conn: match s.proto {
                         TransportProto::Udp => Transport::<S>::conn_snapshot(&self.udp, s.conn),
                         TransportProto::Tcp | TransportProto::Tls => self.tcp.conn_snapshot(s.conn),
+                        TransportProto::Quic => Transport::<S>::conn_snapshot(&self.quic, s.conn),
                         TransportProto::CtUdp | TransportProto::CtTcp => {
                             Transport::<S>::conn_snapshot(&self.ct, s.conn)
                         }
@@ -582,6 +593,8 @@ impl<S: Seam> Stack<S> for SessionWorker<S> {
         work += self.poll_external(io, net, shared);
         work += self.with_transport(io, net, TransportProto::Udp, |t, cx| t.poll(cx));
         work += self.with_transport(io, net, TransportProto::Tcp, |t, cx| t.poll(cx));
+        work += self.with_transport(io, net, TransportProto::Quic, |t, cx| t.poll(cx));
+        work += self.quic_new_streams(io, net);
         work += self.run_pending_tx(io, net);
         self.run_pending_reads(io, net);
         work += self.deliver_events(io, net, shared);
