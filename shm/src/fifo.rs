@@ -470,6 +470,27 @@ impl<'a> Fifo<'a> {
         Enqueued { written, advanced: self.advance_tail(tail, written as u32, free) }
     }
 
+    /// [`Fifo::enqueue_collect`] of `parts` one after the other, published
+    /// once: the in-order tail moves (and the out-of-order runs are
+    /// collected) a single time for the lot, so a train of received
+    /// segments costs one publication. Stops at the first part that does
+    /// not fit whole (writing what fits of it).
+    pub(crate) fn enqueue_vectored(&self, parts: &[&[u8]]) -> Enqueued {
+        let tail = self.tail();
+        let total = parts.iter().map(|p| p.len()).sum::<usize>();
+        let free = self.free_for(tail, total);
+        let mut written = 0usize;
+        for p in parts {
+            let n = p.len().min(free as usize - written);
+            self.copy_in(tail.wrapping_add(written as u32), &p[..n]);
+            written += n;
+            if n < p.len() {
+                break;
+            }
+        }
+        Enqueued { written, advanced: self.advance_tail(tail, written as u32, free) }
+    }
+
     /// Publishes `n` bytes written at `tail` plus the out-of-order runs they reach.
     fn advance_tail(&self, tail: u32, n: u32, free: u32) -> usize {
         let advanced = self.with_ooo(|ooo| ooo.collect(tail, n)).min(free);
@@ -735,6 +756,13 @@ impl FifoProducer<'_> {
         self.0.enqueue_collect(data)
     }
 
+    /// Appends `parts` back to back (as much as fits) and publishes them,
+    /// with any out-of-order runs they reach, in one tail update.
+    #[inline]
+    pub fn enqueue_vectored(&self, parts: &[&[u8]]) -> Enqueued {
+        self.0.enqueue_vectored(parts)
+    }
+
     /// Writes `data` `offset` bytes past the tail without publishing it, as
     /// out-of-order; fails without writing if it would end beyond the free
     /// space or need an entry in a full out-of-order list.
@@ -965,6 +993,24 @@ pub(crate) mod test {
         }
         assert_eq!(Fifo::check_size(MAX_FIFO_SIZE), Ok(()));
         assert!(Fifo::check_size(MAX_FIFO_SIZE << 1).is_err());
+    }
+
+    #[test]
+    fn vectored_enqueue_publishes_the_parts_once_and_reaches_ooo_runs() {
+        let mem = TestMem::new(Fifo::footprint(16));
+        // Indices near the wrap, so the parts straddle the ring's end.
+        let f = fifo(&mem, 16, u32::MAX - 5);
+        f.enqueue_with_offset(7, b"78").unwrap();
+        let e = f.enqueue_vectored(&[b"012", b"", b"3456"]);
+        assert_eq!((e.written, e.advanced), (7, 9), "the run right after the parts is published too");
+        let mut buf = [0; 16];
+        assert_eq!(f.dequeue(&mut buf), 9);
+        assert_eq!(&buf[..9], b"012345678");
+        // Not all fits: whole parts first, then what fits of the next, then nothing.
+        let e = f.enqueue_vectored(&[b"abcdefghij", b"klmnop", b"q"]);
+        assert_eq!((e.written, e.advanced), (16, 16));
+        assert_eq!(f.dequeue(&mut buf), 16);
+        assert_eq!(&buf, b"abcdefghijklmnop");
     }
 
     #[test]
