@@ -16,12 +16,26 @@ use crate::session::{dgram_enqueue, DgramHeader, SessionFifos};
 use crate::tcp_transport::TcpInput;
 use crate::transport::{EventKind, SessionEvent};
 use crate::udp::{Tuple, UdpCounter, UdpInput};
+use smallvec::SmallVec;
 use tcp::endpoint::{Action, InputCounter};
+use tcp::gro::{candidate, mergeable, Segment};
+use tcp::input::TRAIN_MAX;
+use wire::ipv4::Protocol;
 
 /// A capture's reason for an ACK to a listener that was no valid cookie (answered with a reset).
 const LISTENER_ACK_RESET: &str = "tcp ack to a listener (reset)";
 
 use super::{SessionCounter, SessionShared, SessionWorker};
+
+/// Segments of one rx burst waiting to go to their connection as a train.
+type Train<B> = SmallVec<[(Ip4Delivery<B>, TcpInput); TRAIN_MAX]>;
+
+/// A parsed segment's payload in `frame` (clamped to the frame).
+#[inline]
+fn payload_of<'a>(seg: &TcpInput, frame: &'a [u8]) -> &'a [u8] {
+    let end = (seg.payload_offset + seg.repr.payload_len).min(frame.len());
+    &frame[seg.payload_offset.min(end)..end]
+}
 
 impl<S: Seam> SessionWorker<S> {
     /// TCP input: the endpoint's policy ([`TcpTransport::demux`]) says
@@ -34,6 +48,80 @@ impl<S: Seam> SessionWorker<S> {
             Err(reason) => return io.capture_drop(&d, reason),
         };
         self.tcp_deliver(io, net, shared, &seg, d.iface, d.buf.data());
+    }
+
+    /// A burst's IPv4 UDP/TCP packets ([`Stack::ip4_input_burst`]): with
+    /// `[tcp] gro`, runs of mergeable TCP segments of one connection
+    /// ([`tcp::gro::mergeable`], same 4-tuple) go to it as one train;
+    /// everything else, in its place in the order, as [`Self::tcp_input`]
+    /// and [`Self::udp_input`] take it.
+    pub(super) fn ip4_burst(
+        &mut self,
+        io: &mut S,
+        net: &NetTables,
+        shared: &SessionShared,
+        ds: impl Iterator<Item = Ip4Delivery<S::Buf>>,
+    ) {
+        if !self.tcp.gro() {
+            for d in ds {
+                self.ip4_one(io, net, shared, d);
+            }
+            return;
+        }
+        let mut train: Train<S::Buf> = SmallVec::new();
+        for d in ds {
+            if d.protocol != Protocol::Tcp {
+                self.tcp_train_flush(io, net, shared, &mut train);
+                self.ip4_one(io, net, shared, d);
+                continue;
+            }
+            let seg = match self.tcp.parse(io, &d) {
+                Ok(seg) => seg,
+                Err(reason) => {
+                    io.capture_drop(&d, reason);
+                    continue;
+                }
+            };
+            let joins = train.len() < TRAIN_MAX
+                && train.last().is_some_and(|(_, last)| last.tuple == seg.tuple && mergeable(&last.repr, &seg.repr));
+            if !joins {
+                self.tcp_train_flush(io, net, shared, &mut train);
+            }
+            if candidate(&seg.repr) {
+                train.push((d, seg));
+            } else {
+                self.tcp_deliver(io, net, shared, &seg, d.iface, d.buf.data());
+            }
+        }
+        self.tcp_train_flush(io, net, shared, &mut train);
+    }
+
+    /// Delivers (and empties) a train: to its connection as one when it has
+    /// two or more segments and the connection takes trains, else each
+    /// segment as [`Self::tcp_input`] would.
+    fn tcp_train_flush(&mut self, io: &mut S, net: &NetTables, shared: &SessionShared, train: &mut Train<S::Buf>) {
+        let conn = match train.as_slice() {
+            [] => return,
+            [_] => None,
+            [(_, first), ..] => self.tcp.train_conn(&first.tuple),
+        };
+        match conn {
+            Some(c) => {
+                let segs: SmallVec<[Segment<'_>; TRAIN_MAX]> = train
+                    .iter()
+                    .map(|(d, seg)| Segment { repr: &seg.repr, payload: payload_of(seg, d.buf.data()) })
+                    .collect();
+                let worker = self.index;
+                let mut cx = Self::cx(&mut self.sessions, &mut self.events, io, net, worker);
+                self.tcp.input_train(&mut cx, c, &segs);
+            }
+            None => {
+                for (d, seg) in train.iter() {
+                    self.tcp_deliver(io, net, shared, seg, d.iface, d.buf.data());
+                }
+            }
+        }
+        train.clear();
     }
 
     /// [`Self::tcp_input`] over IPv6.
@@ -55,8 +143,7 @@ impl<S: Seam> SessionWorker<S> {
         iface: usize,
         frame: &[u8],
     ) {
-        let end = (seg.payload_offset + seg.repr.payload_len).min(frame.len());
-        let payload = &frame[seg.payload_offset.min(end)..end];
+        let payload = payload_of(seg, frame);
         let worker = self.index;
         let (ip, port) = (seg.tuple.local.ip(), seg.tuple.local.port());
         // Whether a listener had the address (a reset then refuses a bad ACK, not a closed port).
