@@ -567,6 +567,8 @@ pub struct TcpSection {
     pub max_half_open: Option<u64>,
     /// "never", "when-full" or "always".
     pub syn_cookies: Option<String>,
+    /// Receive coalescing of in-order segments within an rx burst.
+    pub gro: Option<bool>,
 }
 
 impl TcpSection {
@@ -602,6 +604,7 @@ impl TcpSection {
         t.window_scale = self.window_scale.unwrap_or(t.window_scale);
         t.timestamps = self.timestamps.unwrap_or(t.timestamps);
         t.nagle = self.nagle.unwrap_or(t.nagle);
+        c.gro = self.gro.unwrap_or(c.gro);
         if self.keepalive == Some(true) {
             t.keepalive = Some(Keepalive::default());
         }
@@ -1571,6 +1574,10 @@ mod test {
         assert_eq!((c.tcp.tcp.mss, c.tcp.tcp.min_rto, c.tcp.tcp.sack), (1400, 50_000_000, false));
         assert_eq!(c.tcp.tcp.cc, shm::types::Cc::NewReno);
         assert_eq!((c.tcp.max_half_open, c.tcp.syn_cookies), (8, tcp::backlog::SynCookieMode::Always));
+        assert!(c.tcp.gro, "receive coalescing is on by default");
+        let c = Config::parse(&format!("{base}[tcp]\ngro = false\n")).unwrap();
+        assert!(!c.tcp.gro);
+        assert!(err(&format!("{base}[tcp]\ngro = 'yes'\n")).contains("gro"));
         for (bad, key) in [
             ("mss = 10", "tcp.mss"),
             ("cc = 'vegas'", "tcp.cc"),

@@ -120,9 +120,7 @@ pub fn run<S: Stack<PortL3>>(
                     // Rare (a reassembled UDP datagram over one buffer, in
                     // the worker's heap copy, which the next one reuses):
                     // what came before it goes up first, then it.
-                    for d in delivered.drain(..) {
-                        state.stack.ip4_input(&mut state.io, &tables.net, &tables.upper, d);
-                    }
+                    state.stack.ip4_input_burst(&mut state.io, &tables.net, &tables.upper, delivered.drain(..));
                     for d in delivered6.drain(..) {
                         state.stack.ip6_input(&mut state.io, &tables.net, &tables.upper, d);
                     }
@@ -131,9 +129,7 @@ pub fn run<S: Stack<PortL3>>(
                 }
             }
             let t2 = rdtsc();
-            for d in delivered.drain(..) {
-                state.stack.ip4_input(&mut state.io, &tables.net, &tables.upper, d);
-            }
+            state.stack.ip4_input_burst(&mut state.io, &tables.net, &tables.upper, delivered.drain(..));
             for d in delivered6.drain(..) {
                 state.stack.ip6_input(&mut state.io, &tables.net, &tables.upper, d);
             }

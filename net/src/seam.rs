@@ -306,6 +306,21 @@ pub trait Stack<S: Seam>: Send + 'static {
     /// A UDP or TCP packet for one of our addresses.
     fn ip4_input(&mut self, io: &mut S, net: &NetTables, shared: &Self::Shared, d: Ip4Delivery<S::Buf>);
 
+    /// The UDP and TCP packets of one rx burst for our addresses, in
+    /// arrival order: a stack that coalesces them (TCP receive trains)
+    /// overrides this; by default each goes to [`Stack::ip4_input`].
+    fn ip4_input_burst(
+        &mut self,
+        io: &mut S,
+        net: &NetTables,
+        shared: &Self::Shared,
+        ds: impl Iterator<Item = Ip4Delivery<S::Buf>>,
+    ) {
+        for d in ds {
+            self.ip4_input(io, net, shared, d);
+        }
+    }
+
     /// A UDP or TCP packet for one of our IPv6 addresses; a stack without
     /// IPv6 transports counts and drops it.
     fn ip6_input(&mut self, io: &mut S, _net: &NetTables, _shared: &Self::Shared, _d: Ip6Delivery<S::Buf>) {

@@ -18,12 +18,14 @@ use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 
+use smallvec::SmallVec;
+
 use crate::arp_cache::ArpConfig;
 use crate::capture::{Capture, Direction};
 use crate::device::{Burst, Device, PacketBuf};
 use crate::fault::{self, FaultConfig, FaultCounters, Faults, Held};
 use crate::l3::counters::{Counter, Counters};
-use crate::l3::{Ip4Delivery, L3};
+use crate::l3::{Ip4Delivery, Ip6Delivery, L3};
 use crate::route::Route;
 use crate::seam::Stack;
 use crate::tables::{Interface, NetTables};
@@ -505,10 +507,29 @@ impl SimNode {
         self.l3.now_ns = now;
         let mut work = self.l3.run_deferred(&self.net);
         let mut rx = SimBurst::default();
+        // As a worker does: L2/L3 over the whole burst, then its UDP/TCP
+        // packets to the stack as one burst (so TCP input coalesces them).
+        let mut delivered: SmallVec<[Ip4Delivery<SimBuf>; BURST]> = SmallVec::new();
+        let mut delivered6: SmallVec<[Ip6Delivery<SimBuf>; BURST]> = SmallVec::new();
         for iface in 0..self.l3.interfaces() {
             work += self.l3.rx(iface, &mut rx);
             for b in rx.drain() {
-                crate::seam::input(&mut self.l3, &self.net, iface, b, stack, shared);
+                if let Some(d) = self.l3.input(&self.net, iface, b) {
+                    delivered.push(d);
+                } else if let Some(d) = self.l3.take_ip6_delivery() {
+                    delivered6.push(d);
+                } else if let Some(d) = self.l3.take_large_delivery() {
+                    stack.ip4_input_burst(&mut self.l3, &self.net, shared, delivered.drain(..));
+                    for d in delivered6.drain(..) {
+                        stack.ip6_input(&mut self.l3, &self.net, shared, d);
+                    }
+                    stack.large_input(&mut self.l3, &self.net, shared, &d);
+                    self.l3.large_delivery_done(d);
+                }
+            }
+            stack.ip4_input_burst(&mut self.l3, &self.net, shared, delivered.drain(..));
+            for d in delivered6.drain(..) {
+                stack.ip6_input(&mut self.l3, &self.net, shared, d);
             }
         }
         work += stack.poll(&mut self.l3, &self.net, shared);

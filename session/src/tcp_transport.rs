@@ -72,6 +72,9 @@ pub struct TcpTransportConfig {
     pub secret: [u8; 16],
     /// Time (ns) a TLS connection has, from its TCP handshake's end, to finish the TLS handshake (`[tls] handshake_timeout`).
     pub tls_handshake_timeout_ns: u64,
+    /// Receive coalescing: the in-order segments of one connection in an
+    /// rx burst go to it as one train ([`TcpTransport::input_train`]).
+    pub gro: bool,
 }
 
 /// `[tls] handshake_timeout` unset: 10 s.
@@ -85,6 +88,7 @@ impl Default for TcpTransportConfig {
             syn_cookies: SynCookieMode::WhenFull,
             secret: random_secret(),
             tls_handshake_timeout_ns: TLS_HANDSHAKE_TIMEOUT_NS,
+            gro: true,
         }
     }
 }
@@ -152,6 +156,7 @@ pub struct TcpTransport<S: Seam> {
     pub tls_counters: Arc<TlsCounters>,
     tls_scratch: Vec<u8>,
     tls_handshake_timeout_ns: u64,
+    gro: bool,
 }
 
 impl<S: Seam> TcpTransport<S> {
@@ -176,7 +181,47 @@ impl<S: Seam> TcpTransport<S> {
             tls_counters: Arc::default(),
             tls_scratch: Vec::new(),
             tls_handshake_timeout_ns: cfg.tls_handshake_timeout_ns,
+            gro: cfg.gro,
         }
+    }
+
+    /// Whether rx bursts are coalesced into trains (`[tcp] gro`).
+    #[inline]
+    pub fn gro(&self) -> bool {
+        self.gro
+    }
+
+    /// The connection a train of segments with `tuple` goes to whole: one
+    /// that has its session (or never needs one), so nothing but
+    /// [`Self::input_train`] is owed for it; `None` sends the segments
+    /// through [`Self::demux`] one by one.
+    #[inline]
+    pub fn train_conn(&self, tuple: &Tuple) -> Option<u32> {
+        let &c = self.by_tuple.get(tuple)?;
+        self.conns.get(c).filter(|tc| !tc.awaiting_session).map(|_| c)
+    }
+
+    /// Feeds a train of segments ([`tcp::gro`]) to connection `c` and
+    /// drives it once: one ACK decision and one rx-fifo enqueue for all.
+    pub fn input_train(&mut self, cx: &mut TransportCx<'_, S>, c: u32, segs: &[tcp::gro::Segment<'_>]) {
+        let now = cx.io.now_ns();
+        let Some(tc) = self.conns.get_mut(c) else { return };
+        if let Some(t) = tc.tls.as_deref() {
+            tc.conn.input_train(now, segs, &t.crx.producer(), &t.ctx.consumer());
+            return self.drive(cx, c);
+        }
+        match tc.session {
+            DETACHED => {
+                self.idle_rx.reset();
+                let (rx, tx) = (self.idle_rx.producer(), self.idle_tx.consumer());
+                tc.conn.input_train(now, segs, &rx, &tx);
+            }
+            s => {
+                let Some(f) = cx.sessions.get(s).and_then(|s| s.fifos.as_ref()) else { return };
+                tc.conn.input_train(now, segs, &*f.rx, &*f.tx);
+            }
+        }
+        self.drive(cx, c);
     }
 
     /// Checks a received segment (length, checksum, options); counts and returns the counter's name (the drop reason) when it is bad.

@@ -41,10 +41,11 @@ struct Node {
 }
 
 impl Node {
-    fn new(end: LinkEnd, last: u8, ip: Ipv4Addr) -> Node {
+    /// A node on `end` with receive coalescing (`[tcp] gro`) on or off.
+    fn with_gro(end: LinkEnd, last: u8, ip: Ipv4Addr, gro: bool) -> Node {
         let iface = SimIface { end, mac: Mac([2, 0, 0, 0, 0, last]), ip4: Cidr::new(ip, 24).expect("prefix") };
         // A fixed secret: ISNs (and so the whole run) depend only on the seed.
-        let tcp = TcpTransportConfig { secret: [last; 16], ..TcpTransportConfig::default() };
+        let tcp = TcpTransportConfig { secret: [last; 16], gro, ..TcpTransportConfig::default() };
         Node {
             sim: SimNode::new(vec![iface]),
             worker: SessionWorker::new_at(0, 1, None, UdpConfig::default(), tcp, 0),
@@ -82,9 +83,14 @@ impl Node {
 
 /// Two nodes on one link: `a` at [`A`], `b` at [`B`].
 fn pair(cfg: &LinkConfig) -> (Link, Node, Node) {
+    pair_gro(cfg, true)
+}
+
+/// [`pair`] with receive coalescing on or off on both nodes.
+fn pair_gro(cfg: &LinkConfig, gro: bool) -> (Link, Node, Node) {
     let link = Link::new(cfg);
-    let a = Node::new(link.a(), 1, A);
-    let b = Node::new(link.b(), 2, B);
+    let a = Node::with_gro(link.a(), 1, A, gro);
+    let b = Node::with_gro(link.b(), 2, B, gro);
     (link, a, b)
 }
 
@@ -291,7 +297,12 @@ fn tcp_transfer(cfg: &LinkConfig, bytes: usize) -> Run {
 /// [`tcp_transfer`] with the sink listening on `listen` and the source
 /// connecting to `remote` (IPv6 runs name B's link-local address).
 fn tcp_transfer_to(cfg: &LinkConfig, bytes: usize, listen: Endpoint, remote: Endpoint) -> Run {
-    let (link, mut a, mut b) = pair(cfg);
+    tcp_transfer_gro(cfg, bytes, listen, remote, true)
+}
+
+/// [`tcp_transfer_to`] with receive coalescing on or off.
+fn tcp_transfer_gro(cfg: &LinkConfig, bytes: usize, listen: Endpoint, remote: Endpoint, gro: bool) -> Run {
+    let (link, mut a, mut b) = pair_gro(cfg, gro);
     let log: Log = Arc::default();
     let got = Arc::new(Mutex::new(Vec::new()));
     let sink = b.attach("sink", Box::new(Sink::new(got.clone(), log.clone())));
@@ -368,6 +379,34 @@ fn lossy_tcp_transfer_is_bit_exact_and_repeats_per_seed() {
     assert!(again == first, "seed 7 ran differently the second time:\n{:?}\n{:?}", first.log, again.log);
     let other = tcp_transfer(&cfg(8), bytes);
     assert!(other.got == pattern(bytes), "seed 8: the sink got {} bytes, not the {bytes} sent", other.got.len());
+}
+
+#[test]
+fn coalesced_and_one_by_one_receive_deliver_the_same_bytes_over_a_lossy_link() {
+    let bytes = 2 << 20;
+    let ep = Endpoint::v4(Proto::Tcp, B, 5000);
+    for seed in [7, 8, 21] {
+        let cfg = LinkConfig {
+            latency_ns: 50_000,
+            loss_percent: 1.0,
+            duplicate_percent: 1.0,
+            reorder_percent: 2.0,
+            seed,
+            ..LinkConfig::default()
+        };
+        let on = tcp_transfer_gro(&cfg, bytes, ep, ep, true);
+        let off = tcp_transfer_gro(&cfg, bytes, ep, ep, false);
+        assert!(on.got == pattern(bytes), "seed {seed}, gro on: {} bytes arrived", on.got.len());
+        assert!(off.got == pattern(bytes), "seed {seed}, gro off: {} bytes arrived", off.got.len());
+        let merged = |r: &Run| r.tcp[1].get(tcp::Counter::SegmentsMerged);
+        assert!(merged(&on) > 0, "seed {seed}: the sink merged nothing");
+        assert_eq!(merged(&off), 0, "seed {seed}: merged with gro off");
+        // The sink's segments are (nearly all) its ACKs: fewer when coalescing.
+        let (acks_on, acks_off) = (on.tcp[1].get(tcp::Counter::SegmentsOut), off.tcp[1].get(tcp::Counter::SegmentsOut));
+        let data_in = off.tcp[1].get(tcp::Counter::SegmentsIn);
+        assert!(acks_on < acks_off, "seed {seed}: {acks_on} ACKs coalescing, {acks_off} not");
+        assert!(acks_off <= data_in, "seed {seed}: {acks_off} ACKs for {data_in} segments");
+    }
 }
 
 #[test]

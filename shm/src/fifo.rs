@@ -1026,6 +1026,24 @@ pub(crate) mod test {
     }
 
     #[test]
+    fn vectored_enqueue_publishes_the_parts_once_and_reaches_ooo_runs() {
+        let mem = TestMem::new(Fifo::footprint(16));
+        // Indices near the wrap, so the parts straddle the ring's end.
+        let f = fifo(&mem, 16, u32::MAX - 5);
+        f.enqueue_with_offset(7, b"78").unwrap();
+        let e = f.enqueue_collect_vectored(&[b"012", b"", b"3456"]);
+        assert_eq!((e.written, e.advanced), (7, 9), "the run right after the parts is published too");
+        let mut buf = [0; 16];
+        assert_eq!(f.dequeue(&mut buf), 9);
+        assert_eq!(&buf[..9], b"012345678");
+        // Not all fits: whole parts first, then what fits of the next, then nothing.
+        let e = f.enqueue_collect_vectored(&[b"abcdefghij", b"klmnop", b"q"]);
+        assert_eq!((e.written, e.advanced), (16, 16));
+        assert_eq!(f.dequeue(&mut buf), 16);
+        assert_eq!(&buf, b"abcdefghijklmnop");
+    }
+
+    #[test]
     fn enqueue_dequeue_basic() {
         let mem = TestMem::new(Fifo::footprint(16));
         let f = fifo(&mem, 16, 0);

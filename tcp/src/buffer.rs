@@ -36,6 +36,21 @@ pub trait RecvBuffer {
     /// Appends in-order `data` (as much as fits) and joins out-of-order runs
     /// that become contiguous.
     fn enqueue(&self, data: &[u8]) -> Enqueued;
+    /// [`Self::enqueue`] of `parts` back to back (a train of segments),
+    /// stopping at the first that does not fit whole; a buffer that can
+    /// publish them at once (the fifo) overrides this.
+    fn enqueue_vectored(&self, parts: &[&[u8]]) -> Enqueued {
+        let mut sum = Enqueued { written: 0, advanced: 0 };
+        for p in parts {
+            let e = self.enqueue(p);
+            sum.written += e.written;
+            sum.advanced += e.advanced;
+            if e.written < p.len() {
+                break;
+            }
+        }
+        sum
+    }
     /// Stores `data` `offset` bytes past the in-order end; false when it
     /// cannot be kept (no room, or too many runs).
     fn enqueue_at(&self, offset: u32, data: &[u8]) -> bool;
@@ -286,6 +301,11 @@ impl RecvBuffer for FifoProducer<'_> {
     #[inline]
     fn enqueue(&self, data: &[u8]) -> Enqueued {
         self.enqueue_collect(data)
+    }
+
+    #[inline]
+    fn enqueue_vectored(&self, parts: &[&[u8]]) -> Enqueued {
+        self.enqueue_collect_vectored(parts)
     }
 
     #[inline]

@@ -11,11 +11,16 @@
 use wire::tcp::{Repr as TcpRepr, SeqNumber};
 
 use super::connection::{ConnectError, Connection, Event, State};
+use super::gro::{self, Segment};
 use super::options::TS_TICK_NS;
 use super::sack::DUP_THRESH;
 use super::stats::Counter;
 use super::timer::Timer;
 use crate::buffer::{PayloadIn, RecvBuffer, SendBuffer};
+
+/// Most segments [`Connection::input_train`] takes whole (a longer train
+/// goes one segment at a time): an rx burst's worth.
+pub const TRAIN_MAX: usize = 64;
 
 impl Connection {
     /// Processes one segment from the peer. `payload` is the segment's
@@ -42,8 +47,55 @@ impl Connection {
         match self.state {
             State::Closed => {}
             State::SynSent => self.input_syn_sent(now, seg),
-            _ => self.input_synchronized(now, seg, payload, rx, tx),
+            _ => self.input_synchronized(now, seg, payload, &[], rx, tx),
         }
+    }
+
+    /// Processes a train of segments from the peer ([`crate::gro`]): the
+    /// same outcome as [`input`](Self::input) of each in turn (bytes, ACK
+    /// number, window, SACK blocks, state), but when the connection can
+    /// take the train whole (ESTABLISHED, the first segment at `rcv.nxt`,
+    /// no holes, room for all of it) it is checked once, as one segment,
+    /// its payloads go into `rx` with one vectored enqueue, and one ACK
+    /// decision covers it: a train of two or more full-sized segments is
+    /// acknowledged once. Anything else is taken one segment at a time.
+    pub fn input_train(&mut self, now: u64, segs: &[Segment<'_>], rx: &impl RecvBuffer, tx: &impl SendBuffer) {
+        let Some((first, rest)) = segs.split_first() else { return };
+        self.rcv.see_free(rx);
+        if rest.is_empty() || !self.takes_train_whole(segs) {
+            for s in segs {
+                self.input(now, s.repr, s.payload, rx, tx);
+            }
+            return;
+        }
+        let n = segs.len() as u64;
+        self.counters.add(Counter::SegmentsIn, n);
+        self.counters.add(Counter::SegmentsMerged, n - 1);
+        self.totals.segs_in += n;
+        let mut train: [&[u8]; TRAIN_MAX] = [&[]; TRAIN_MAX];
+        for (t, s) in train.iter_mut().zip(segs) {
+            *t = s.payload;
+        }
+        let train = &train[..segs.len()];
+        let merged = TcpRepr { payload_len: train.iter().map(|p| p.len()).sum(), ..*first.repr };
+        self.input_synchronized(now, &merged, first.payload, train, rx, tx);
+    }
+
+    /// Whether a train ([`gro::mergeable`] throughout, payloads whole) can
+    /// be taken as one segment: nothing in it could be trimmed, dropped or
+    /// reordered, so what per-segment input would do to the later segments
+    /// is exactly what it does to the first.
+    fn takes_train_whole(&self, segs: &[Segment<'_>]) -> bool {
+        let total = segs.iter().map(|s| s.payload.len()).sum::<usize>();
+        self.state == State::Established
+            && !self.app_closed
+            && self.rcv.ooo_runs == 0
+            && segs.len() <= TRAIN_MAX
+            && segs[0].repr.seq_number == self.rcv.nxt
+            && total <= self.rcv.free as usize
+            && segs.iter().all(|s| s.payload.len() == s.repr.payload_len)
+            && segs.windows(2).all(|w| gro::mergeable(w[0].repr, w[1].repr))
+            && gro::candidate(segs[0].repr)
     }
 
     fn input_syn_sent(&mut self, now: u64, seg: &TcpRepr) {
@@ -106,11 +158,15 @@ impl Connection {
         r
     }
 
+    /// `train`, when not empty, holds the payloads of a train taken whole
+    /// ([`Self::input_train`]; `seg` is its first header with the train's
+    /// length); `payload` is then the first's.
     fn input_synchronized<P: PayloadIn + ?Sized>(
         &mut self,
         now: u64,
         seg: &TcpRepr,
         payload: &P,
+        train: &[&[u8]],
         rx: &impl RecvBuffer,
         tx: &impl SendBuffer,
     ) {
@@ -140,7 +196,7 @@ impl Connection {
         }
 
         // Sequence acceptability (RFC 9293 §3.10.7.4, first check).
-        let data_len = payload.len().min(seg.payload_len) as u32;
+        let data_len = if train.is_empty() { payload.len().min(seg.payload_len) } else { seg.payload_len } as u32;
         let fin = flags.fin();
         if !self.acceptable(seq, syn, data_len, fin) {
             if self.state == State::TimeWait && fin {
@@ -215,7 +271,12 @@ impl Connection {
         // Data.
         let mut fin_at = None;
         if matches!(self.state, State::Established | State::FinWait1 | State::FinWait2) {
-            fin_at = self.input_data(now, seq, payload, data_len as usize, fin, rx);
+            fin_at = if train.is_empty() {
+                self.input_data(now, seq, payload, data_len as usize, fin, rx)
+            } else {
+                self.input_train_data(now, seq, train, rx);
+                None
+            };
             if self.state == State::Closed {
                 return;
             }
@@ -443,9 +504,9 @@ impl Connection {
             if e.advanced > 0 {
                 self.push_event(Event::RxData);
             }
-            self.rcv.segs_unacked += 1;
-            if had_holes || self.rcv.segs_unacked >= 2 {
-                // Hole filled (RFC 5681 §4.2: ACK at once) or every second segment.
+            let second_full = self.rcv.received_in_order(e.advanced as u32, data.len() as u32);
+            if had_holes || second_full {
+                // Hole filled (RFC 5681 §4.2: ACK at once) or every second full-sized segment.
                 self.rcv.ack_now();
             } else if self.rcv.ack_later() {
                 self.timers.arm_if_idle(Timer::DelayedAck, now, self.delayed_ack);
@@ -462,6 +523,25 @@ impl Connection {
             self.rcv.refresh(rx, Some(seq), self.sack);
         }
         fin.then_some(seq + len as u32)
+    }
+
+    /// The data of a train taken whole: at `rcv.nxt`, no holes, room for
+    /// all (checked by [`Self::takes_train_whole`] and not changed by the
+    /// ACK processing in between), so it is one in-order enqueue.
+    fn input_train_data(&mut self, now: u64, seq: SeqNumber, train: &[&[u8]], rx: &impl RecvBuffer) {
+        debug_assert!(seq == self.rcv.nxt && self.rcv.ooo_runs == 0);
+        let e = rx.enqueue_vectored(train);
+        self.rcv.nxt += e.advanced as u32;
+        if e.advanced > 0 {
+            self.push_event(Event::RxData);
+        }
+        let largest = train.iter().map(|p| p.len()).max().unwrap_or(0) as u32;
+        if self.rcv.received_in_order(e.advanced as u32, largest) {
+            self.rcv.ack_now();
+        } else if self.rcv.ack_later() {
+            self.timers.arm_if_idle(Timer::DelayedAck, now, self.delayed_ack);
+        }
+        self.rcv.refresh(rx, None, self.sack);
     }
 
     fn input_fin(&mut self, now: u64) {

@@ -77,6 +77,7 @@ pub mod cc;
 pub mod config;
 pub mod connection;
 pub mod endpoint;
+pub mod gro;
 pub mod input;
 pub mod isn;
 pub mod listen;

@@ -47,8 +47,12 @@ pub(crate) struct RecvSide {
     pub(crate) last_ack_sent: SeqNumber,
     /// How soon an ACK must go out.
     pub(crate) ack_need: AckNeed,
-    /// In-order segments received since our last ACK.
-    pub(crate) segs_unacked: u32,
+    /// In-order bytes received since our last ACK.
+    pub(crate) bytes_unacked: u32,
+    /// The largest segment payload received so far: what the peer's
+    /// full-sized segments hold (Linux's `rcv_mss`), for the every-second-
+    /// full-segment ACK rule.
+    pub(crate) rcv_mss: u32,
 }
 
 impl RecvSide {
@@ -66,7 +70,8 @@ impl RecvSide {
             wscale: 0,
             last_ack_sent: SeqNumber(0),
             ack_need: AckNeed::None,
-            segs_unacked: 0,
+            bytes_unacked: 0,
+            rcv_mss: 0,
         }
     }
 
@@ -107,7 +112,7 @@ impl RecvSide {
         let right = self.nxt + (u32::from(window_len) << self.wscale);
         self.adv = self.adv.max(right);
         self.ack_need = AckNeed::None;
-        self.segs_unacked = 0;
+        self.bytes_unacked = 0;
     }
 
     /// Our SYN-ACK with window field `window_len` (unscaled) went out.
@@ -115,6 +120,16 @@ impl RecvSide {
         self.last_ack_sent = self.nxt;
         self.adv = self.nxt + u32::from(window_len);
         self.ack_need = AckNeed::None;
+    }
+
+    /// `bytes` of in-order data arrived in segments of at most `largest`
+    /// bytes: whether that makes two full-sized segments unacknowledged
+    /// (RFC 5681 §4.2: ACK at least every second full-sized segment). A
+    /// train of segments counts once, so it is acknowledged once.
+    pub(crate) fn received_in_order(&mut self, bytes: u32, largest: u32) -> bool {
+        self.rcv_mss = self.rcv_mss.max(largest);
+        self.bytes_unacked = self.bytes_unacked.saturating_add(bytes);
+        self.bytes_unacked >= self.rcv_mss.saturating_mul(2)
     }
 
     /// An ACK must go out at once.
@@ -201,9 +216,14 @@ mod test {
         assert!(!r.ack_later(), "already delayed");
         r.ack_now();
         assert!(!r.ack_later() && r.ack_due());
-        r.segs_unacked = 2;
+        assert!(!r.received_in_order(1000, 1000));
+        assert!(r.received_in_order(1000, 1000), "the second full segment");
         r.on_ack_sent(10);
-        assert!(!r.ack_due() && r.segs_unacked == 0);
+        assert!(!r.ack_due() && r.bytes_unacked == 0);
+        // Small segments count by their bytes against the full size seen.
+        assert!(!r.received_in_order(300, 300));
+        assert!(!r.received_in_order(1600, 1000));
+        assert!(r.received_in_order(100, 100));
     }
 
     #[test]

@@ -13,6 +13,9 @@ counters::counters! {
     pub enum Counter {
         /// Segments handed to a connection.
         SegmentsIn => ("segments received", false),
+        /// Segments taken as part of a train after its first (receive
+        /// coalescing, `[tcp] gro`): each saved an ACK decision and an enqueue.
+        SegmentsMerged => ("segments merged (gro)", false),
         /// Segments produced by connections.
         SegmentsOut => ("segments sent", false),
         /// Segments retransmitted (any cause).

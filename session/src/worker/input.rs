@@ -17,12 +17,26 @@ use crate::tcp_transport::TcpInput;
 use crate::transport::{EventKind, SessionEvent};
 use crate::udp::{Tuple, UdpCounter, UdpInput};
 use tcp::buffer::{Payload, PayloadIn};
+use smallvec::SmallVec;
 use tcp::endpoint::{Action, InputCounter};
+use tcp::gro::{candidate, mergeable, Segment};
+use tcp::input::TRAIN_MAX;
+use wire::ipv4::Protocol;
 
 /// A capture's reason for an ACK to a listener that was no valid cookie (answered with a reset).
 const LISTENER_ACK_RESET: &str = "tcp ack to a listener (reset)";
 
 use super::{SessionCounter, SessionShared, SessionWorker};
+
+/// Segments of one rx burst waiting to go to their connection as a train.
+type Train<B> = SmallVec<[(Ip4Delivery<B>, TcpInput); TRAIN_MAX]>;
+
+/// A parsed segment's payload in `frame` (clamped to the frame).
+#[inline]
+fn payload_of<'a>(seg: &TcpInput, frame: &'a [u8]) -> &'a [u8] {
+    let end = (seg.payload_offset + seg.repr.payload_len).min(frame.len());
+    &frame[seg.payload_offset.min(end)..end]
+}
 
 impl<S: Seam> SessionWorker<S> {
     /// TCP input: the endpoint's policy ([`TcpTransport::demux`]) says
@@ -34,19 +48,103 @@ impl<S: Seam> SessionWorker<S> {
             Ok(seg) => seg,
             Err(reason) => return io.capture_drop(&d, reason),
         };
+        self.tcp_deliver_parsed(io, net, shared, &d, &seg);
+    }
+
+    /// [`Self::tcp_deliver`] of a parsed segment, its payload contiguous in
+    /// the frame or, for a chained packet, in the pieces the segments hold.
+    fn tcp_deliver_parsed(
+        &mut self,
+        io: &mut S,
+        net: &NetTables,
+        shared: &SessionShared,
+        d: &Ip4Delivery<S::Buf>,
+        seg: &TcpInput,
+    ) {
         let frame = d.buf.data();
         if !seg.chained {
-            let end = (seg.payload_offset + seg.repr.payload_len).min(frame.len());
-            let payload = &frame[seg.payload_offset.min(end)..end];
-            return self.tcp_deliver(io, net, shared, &seg, d.iface, frame, payload);
+            return self.tcp_deliver(io, net, shared, seg, d.iface, frame, payload_of(seg, frame));
         }
-        // A chained segment: its payload in the pieces the segments hold.
         let head = frame.get(seg.payload_offset..).unwrap_or_default();
         let Some(p) = Payload::from_parts(std::iter::once(head).chain(d.buf.tail_segments())) else {
-            return io.capture_drop(&d, "tcp segment in too many pieces");
+            return io.capture_drop(d, "tcp segment in too many pieces");
         };
         let payload = p.slice(0, seg.repr.payload_len);
-        self.tcp_deliver(io, net, shared, &seg, d.iface, frame, &payload);
+        self.tcp_deliver(io, net, shared, seg, d.iface, frame, &payload);
+    }
+
+    /// A burst's IPv4 UDP/TCP packets ([`Stack::ip4_input_burst`]): with
+    /// `[tcp] gro`, runs of mergeable TCP segments of one connection
+    /// ([`tcp::gro::mergeable`], same 4-tuple) go to it as one train;
+    /// everything else, in its place in the order, as [`Self::tcp_input`]
+    /// and [`Self::udp_input`] take it.
+    pub(super) fn ip4_burst(
+        &mut self,
+        io: &mut S,
+        net: &NetTables,
+        shared: &SessionShared,
+        ds: impl Iterator<Item = Ip4Delivery<S::Buf>>,
+    ) {
+        if !self.tcp.gro() {
+            for d in ds {
+                self.ip4_one(io, net, shared, d);
+            }
+            return;
+        }
+        let mut train: Train<S::Buf> = SmallVec::new();
+        for d in ds {
+            if d.protocol != Protocol::Tcp {
+                self.tcp_train_flush(io, net, shared, &mut train);
+                self.ip4_one(io, net, shared, d);
+                continue;
+            }
+            let seg = match self.tcp.parse(io, &d) {
+                Ok(seg) => seg,
+                Err(reason) => {
+                    io.capture_drop(&d, reason);
+                    continue;
+                }
+            };
+            let joins = train.len() < TRAIN_MAX
+                && train.last().is_some_and(|(_, last)| last.tuple == seg.tuple && mergeable(&last.repr, &seg.repr));
+            if !joins {
+                self.tcp_train_flush(io, net, shared, &mut train);
+            }
+            if candidate(&seg.repr) && !seg.chained {
+                train.push((d, seg));
+            } else {
+                self.tcp_deliver_parsed(io, net, shared, &d, &seg);
+            }
+        }
+        self.tcp_train_flush(io, net, shared, &mut train);
+    }
+
+    /// Delivers (and empties) a train: to its connection as one when it has
+    /// two or more segments and the connection takes trains, else each
+    /// segment as [`Self::tcp_input`] would.
+    fn tcp_train_flush(&mut self, io: &mut S, net: &NetTables, shared: &SessionShared, train: &mut Train<S::Buf>) {
+        let conn = match train.as_slice() {
+            [] => return,
+            [_] => None,
+            [(_, first), ..] => self.tcp.train_conn(&first.tuple),
+        };
+        match conn {
+            Some(c) => {
+                let segs: SmallVec<[Segment<'_>; TRAIN_MAX]> = train
+                    .iter()
+                    .map(|(d, seg)| Segment { repr: &seg.repr, payload: payload_of(seg, d.buf.data()) })
+                    .collect();
+                let worker = self.index;
+                let mut cx = Self::cx(&mut self.sessions, &mut self.events, io, net, worker);
+                self.tcp.input_train(&mut cx, c, &segs);
+            }
+            None => {
+                for (d, seg) in train.iter() {
+                    self.tcp_deliver_parsed(io, net, shared, d, seg);
+                }
+            }
+        }
+        train.clear();
     }
 
     /// [`Self::tcp_input`] over IPv6.

@@ -558,15 +558,33 @@ impl<S: Seam> SessionWorker<S> {
     }
 }
 
-impl<S: Seam> Stack<S> for SessionWorker<S> {
-    type Shared = SessionShared;
-
-    fn ip4_input(&mut self, io: &mut S, net: &NetTables, shared: &SessionShared, d: Ip4Delivery<S::Buf>) {
+impl<S: Seam> SessionWorker<S> {
+    /// One IPv4 UDP/TCP packet to its transport.
+    #[inline]
+    fn ip4_one(&mut self, io: &mut S, net: &NetTables, shared: &SessionShared, d: Ip4Delivery<S::Buf>) {
         match d.protocol {
             Protocol::Udp => self.udp_input(io, net, shared, d),
             Protocol::Tcp => self.tcp_input(io, net, shared, d),
             _ => io.counters().inc(Counter::Ip4UnknownProtocol),
         }
+    }
+}
+
+impl<S: Seam> Stack<S> for SessionWorker<S> {
+    type Shared = SessionShared;
+
+    fn ip4_input(&mut self, io: &mut S, net: &NetTables, shared: &SessionShared, d: Ip4Delivery<S::Buf>) {
+        self.ip4_one(io, net, shared, d)
+    }
+
+    fn ip4_input_burst(
+        &mut self,
+        io: &mut S,
+        net: &NetTables,
+        shared: &SessionShared,
+        ds: impl Iterator<Item = Ip4Delivery<S::Buf>>,
+    ) {
+        self.ip4_burst(io, net, shared, ds)
     }
 
     fn ip6_input(&mut self, io: &mut S, net: &NetTables, shared: &SessionShared, d: Ip6Delivery<S::Buf>) {

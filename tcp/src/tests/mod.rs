@@ -34,6 +34,7 @@ impl TestFifo {
 }
 
 mod close;
+mod gro;
 mod handshake;
 mod loopback;
 mod loss;
