@@ -157,10 +157,18 @@ impl Connection {
 
     /// Largest payload that fits in one segment with our options.
     pub(super) fn payload_room(&self, buf_len: usize) -> u32 {
-        let mut probe = self.base_repr(self.snd.nxt);
-        self.decorate(0, &mut probe);
-        let options = (probe.header_len() - wire::tcp::HEADER_LEN) as u32;
-        self.snd.mss().saturating_sub(options).max(1).min(buf_len as u32)
+        self.snd.mss().saturating_sub(self.data_options_len()).max(1).min(buf_len as u32)
+    }
+
+    /// The option bytes [`Connection::decorate`] gives a data segment,
+    /// without building one: timestamps (12 with their padding) and the
+    /// SACK blocks that fit beside them (two NOPs, kind and length, and 8
+    /// bytes each).
+    #[inline]
+    fn data_options_len(&self) -> u32 {
+        let (ts, fit) = if self.ts.enabled { (12, 3) } else { (0, 4) };
+        let blocks = if self.sack { self.rcv.sack.len().min(fit) as u32 } else { 0 };
+        ts + if blocks > 0 { 4 + 8 * blocks } else { 0 }
     }
 
     fn send_data<P: PayloadOut + ?Sized>(&mut self, now: u64, tx: &impl SendBuffer, buf: &mut P) -> Option<Transmit> {
@@ -303,5 +311,39 @@ impl Connection {
         }
         self.timers.arm_if_idle(Timer::Rto, now, self.rec.rtt.rto());
         self.finish(now, repr)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use wire::tcp::{SackBlock, SeqNumber};
+
+    use crate::config::ConnOptions;
+    use crate::connection::Connection;
+    use crate::tests::{cfg, local, remote, ISS, T0};
+
+    /// The option length [`Connection::payload_room`] reserves is what
+    /// [`Connection::decorate`] puts on a data segment, for every mix of
+    /// timestamps and SACK blocks (none to more than fit).
+    #[test]
+    fn data_options_len_matches_the_decorated_header() {
+        let mut c = Connection::connect(&cfg(), local(), remote(), ISS, ConnOptions::new(65536), T0);
+        for ts in [false, true] {
+            for sack in [false, true] {
+                for n in 0..=4u32 {
+                    c.ts.enabled = ts;
+                    c.sack = sack;
+                    c.rcv.sack = wire::tcp::SackBlocks::EMPTY;
+                    for i in 0..n {
+                        let left = SeqNumber(100 + 10 * i);
+                        c.rcv.sack.push(SackBlock { left, right: left + 5 });
+                    }
+                    let mut probe = c.base_repr(c.snd.nxt);
+                    c.decorate(T0, &mut probe);
+                    let want = (probe.header_len() - wire::tcp::HEADER_LEN) as u32;
+                    assert_eq!(c.data_options_len(), want, "timestamps {ts}, sack {sack}, {n} blocks");
+                }
+            }
+        }
     }
 }
