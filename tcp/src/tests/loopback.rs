@@ -235,18 +235,22 @@ fn run_with(
         }
         let timers = sides.iter().flatten().filter_map(|s| s.conn.poll_timeout());
         let Some(next) = net.next_due().into_iter().chain(timers).min() else {
-            for s in sides.iter().flatten() {
-                eprintln!(
-                    "{} written {} read {} closed {} tx {} rx {}",
-                    s.conn.stats(),
-                    s.written,
-                    s.read,
-                    s.closed,
-                    s.tx.consumer().max_dequeue(),
-                    s.rx.consumer().max_dequeue()
-                );
-            }
-            panic!("nothing left to happen");
+            let state: Vec<String> = sides
+                .iter()
+                .flatten()
+                .map(|s| {
+                    format!(
+                        "{} written {} read {} closed {} tx {} rx {}",
+                        s.conn.stats(),
+                        s.written,
+                        s.read,
+                        s.closed,
+                        s.tx.consumer().max_dequeue(),
+                        s.rx.consumer().max_dequeue()
+                    )
+                })
+                .collect();
+            panic!("nothing left to happen: {}", state.join("; "));
         };
         now = next.max(now);
     }
