@@ -691,8 +691,16 @@ impl State {
     /// Accepts every session a UDP listener has (each new peer makes one) into socket `id`.
     pub fn udp_take_sessions(&mut self, wi: usize, id: u64, l: ListenerId) {
         let Some(mut wrk) = wrk(&self.workers, wi) else { return };
+        let v6only = self.socks.get(&id).is_some_and(|s| s.v6 && s.opts.v6only != 0);
         while let Ok(Some(sess)) = wrk.w.accept(l) {
             let Some(info) = wrk.w.session(sess) else { continue };
+            // The node's [::] listener takes IPv4 too; a v6only socket does not want it
+            // (its datagrams are dropped, as the kernel's v6only socket never sees them).
+            if v6only && info.remote.is_ipv4() {
+                crate::debug!("udp socket {id}: IPv4 peer {} dropped (IPV6_V6ONLY)", info.remote);
+                let _ = wrk.w.close(sess);
+                continue;
+            }
             if let Some(Sock { st: St::Udp(u), .. }) = self.socks.get_mut(&id) {
                 if let Some(old) = u.sessions.insert(info.remote, sess) {
                     self.by_session.remove(&(wi, old.0));
