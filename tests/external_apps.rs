@@ -620,6 +620,44 @@ fn external_tcp_echo_server_moves_100mb_both_ways_with_the_kernel() {
     assert_eq!(live(&node), before);
 }
 
+/// A kernel TCP client that sends BYTES to the echo server at PORT, then shuts its write
+/// side down (a FIN) and reads the echo to the end of the stream: the server must echo
+/// everything it read before it closes.
+const TCP_HALF_CLOSE_CLIENT: &str = r#"
+import hashlib, os, random, socket, threading
+TOTAL = int(os.environ["BYTES"]); PORT = int(os.environ["PORT"])
+data = random.Random(11).randbytes(TOTAL)
+s = socket.create_connection(("198.18.0.2", PORT), timeout=60)
+def send():
+    s.sendall(data); s.shutdown(socket.SHUT_WR)
+threading.Thread(target=send).start()
+got = bytearray()
+while True:
+    d = s.recv(1 << 20)
+    if not d:
+        break
+    got += d
+print(f"bytes={len(got)} same={int(bytes(got) == data)} sent={hashlib.sha256(data).hexdigest()} recv={hashlib.sha256(got).hexdigest()}")
+"#;
+
+#[test]
+fn external_tcp_echo_server_echoes_everything_before_closing_on_a_half_close() {
+    if !require_root() {
+        return;
+    }
+    let (ns, node, _) = node("");
+    let before = live(&node);
+    let srv = Ext::echo_server(&node, "tcp://0.0.0.0/7", &["name", "ext-half-close"]);
+    for _ in 0..3 {
+        let out = py(&ns, TCP_HALF_CLOSE_CLIENT, &format!("BYTES={} PORT=7", 8 << 20));
+        assert_eq!(field_num(&out, "bytes"), 8 << 20, "{out}");
+        assert_eq!(field(&out, "same"), "1", "{out}");
+    }
+    drop(srv);
+    wait_for("server detached", || !node.ctl(&["show", "app"]).contains("ext-half-close"));
+    assert_eq!(live(&node), before);
+}
+
 /// A kernel TCP echo server that checks every connection against the echo client's
 /// pattern (`echo::pattern(key, offset)`; the key is read off the first byte) and
 /// exits after CONNS connections, printing what it saw.

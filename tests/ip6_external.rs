@@ -450,8 +450,9 @@ fn preloaded_server_on_in6addr_any_takes_ip6_and_ip4_as_linux_shows_them() {
 }
 
 /// IPV6_V6ONLY under the preload: set before bind, an IPv4 client is not
-/// served by the `[::]` listener; AF_INET sockets refuse IPv6 options and
-/// addresses, AF_INET6 ones refuse AF_INET binds, as Linux does.
+/// served by the `[::]` listener and a v6only UDP socket on `[::]` gets no
+/// IPv4 datagram; AF_INET sockets refuse IPv6 options and addresses,
+/// AF_INET6 ones refuse AF_INET binds, as Linux does.
 const V6ONLY: &str = r#"
 import errno, socket, sys
 res = []
@@ -471,9 +472,15 @@ m = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
 m.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
 err("v6only-bind-mapped", lambda: m.bind(("::ffff:198.18.0.2", 9202)))
 res.append(f"dom={s.getsockopt(socket.SOL_SOCKET, socket.SO_DOMAIN) == socket.AF_INET6}")
+u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+u.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+u.bind(("::", 9201))
 print("ready " + " ".join(res), flush=True)
 c, a = s.accept()
 print(f"accepted={a[0]}", flush=True)
+# The test sends an IPv4 datagram, then an IPv6 one: the first read must be the IPv6 one.
+d, a = u.recvfrom(100)
+print(f"udp-from={a[0]} data={d.decode()}", flush=True)
 "#;
 
 #[test]
@@ -503,9 +510,17 @@ fn preloaded_v6only_listener_refuses_ip4_and_bad_families_get_linux_errors() {
     n.ns.sh(&format!(
         "timeout 10 python3 -c \"import socket; s=socket.create_connection(('{NODE6}', 9200), timeout=5); s.close()\""
     ));
+    // UDP: an IPv4 datagram to the v6only [::] socket, then (once the node has
+    // answered a ping, so the first one is surely in) an IPv6 one.
+    n.ns.sh("python3 -c \"import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'v4', ('198.18.0.2', 9201))\"");
+    n.ns.sh("ping -c 1 -W 5 198.18.0.2 > /dev/null");
+    n.ns.sh(&format!(
+        "python3 -c \"import socket; socket.socket(socket.AF_INET6, socket.SOCK_DGRAM).sendto(b'v6', ('{NODE6}', 9201))\""
+    ));
     let (_, log) = srv.finish();
     let _ = std::fs::remove_file(&path);
     assert!(log.contains(&format!("accepted={KERNEL6}")), "{log}");
+    assert!(log.contains(&format!("udp-from={KERNEL6} data=v6")), "a v6only UDP socket gets no IPv4 datagram: {log}");
 }
 
 #[test]

@@ -109,10 +109,19 @@ pub struct ServerTotals {
 /// A server session: what did not fit in the tx fifo yet.
 struct Echoing {
     pending: Vec<u8>,
+    /// The peer closed its side: close once everything read is echoed.
+    peer_closed: bool,
 }
 
-/// Echoes what session `s` has, until it would block either way.
-fn echo(w: &mut Worker, s: SessionId, st: &mut Echoing, buf: &mut [u8], totals: &ServerTotals) {
+/// Whether a session whose peer closed has echoed all it read (nothing pending, nothing
+/// left to read): then it can be closed.
+fn echoed_all(w: &Worker, s: SessionId, st: &Echoing) -> bool {
+    st.pending.is_empty() && w.rx_pending(s).is_none_or(|n| n == 0)
+}
+
+/// Echoes what session `s` has, until it would block either way; `false` if a stream
+/// session failed (it cannot echo any more: close it; a datagram that fails is dropped).
+fn echo(w: &mut Worker, s: SessionId, st: &mut Echoing, buf: &mut [u8], totals: &ServerTotals) -> bool {
     let dgram = w.session(s).is_some_and(|i| i.transport.is_dgram());
     loop {
         if !st.pending.is_empty() {
@@ -120,15 +129,20 @@ fn echo(w: &mut Worker, s: SessionId, st: &mut Echoing, buf: &mut [u8], totals: 
                 Ok(n) if n == st.pending.len() => st.pending.clear(),
                 Ok(n) => {
                     st.pending.drain(..n);
-                    return;
+                    return true;
                 }
-                Err(_) => return,
+                Err(Error::WouldBlock) => return true,
+                Err(_) => {
+                    st.pending.clear();
+                    return dgram;
+                }
             }
         }
         let n = match w.read(s, buf) {
-            Ok(0) if !dgram => return,
+            Ok(0) if !dgram => return true,
             Ok(n) => n,
-            Err(_) => return,
+            Err(Error::WouldBlock) => return true,
+            Err(_) => return dgram,
         };
         totals.units.fetch_add(1, Ordering::Relaxed);
         totals.bytes.fetch_add(n as u64, Ordering::Relaxed);
@@ -136,7 +150,7 @@ fn echo(w: &mut Worker, s: SessionId, st: &mut Echoing, buf: &mut [u8], totals: 
             Ok(m) if m == n => {}
             Ok(m) => st.pending.extend_from_slice(&buf[m..n]),
             Err(Error::WouldBlock) => st.pending.extend_from_slice(&buf[..n]),
-            Err(_) => return,
+            Err(_) => return dgram,
         }
     }
 }
@@ -161,19 +175,24 @@ fn serve_worker(
                 Event::Accept(l) => {
                     while let Some(s) = w.accept(l)? {
                         totals.accepted.fetch_add(1, Ordering::Relaxed);
-                        sessions.insert(s, Echoing { pending: Vec::new() });
+                        sessions.insert(s, Echoing { pending: Vec::new(), peer_closed: false });
                     }
                 }
-                Event::Readable(s) | Event::Writable(s) => {
-                    if let Some(st) = sessions.get_mut(&s) {
-                        echo(&mut w, s, st, &mut buf, totals);
+                Event::Readable(s) | Event::Writable(s) | Event::PeerClosed(s) => {
+                    let Some(st) = sessions.get_mut(&s) else {
+                        if matches!(ev, Event::PeerClosed(_)) {
+                            let _ = w.close(s);
+                        }
+                        continue;
+                    };
+                    st.peer_closed |= matches!(ev, Event::PeerClosed(_));
+                    let alive = echo(&mut w, s, st, &mut buf, totals);
+                    // What did not fit in the tx fifo goes on the next Writable event
+                    // (a write that falls short asks for one); the session closes after.
+                    if !alive || (st.peer_closed && echoed_all(&w, s, st)) {
+                        sessions.remove(&s);
+                        let _ = w.close(s);
                     }
-                }
-                Event::PeerClosed(s) => {
-                    if let Some(mut st) = sessions.remove(&s) {
-                        echo(&mut w, s, &mut st, &mut buf, totals);
-                    }
-                    let _ = w.close(s);
                 }
                 Event::Reset(s) => {
                     sessions.remove(&s);

@@ -819,15 +819,20 @@ impl Worker {
     /// Undoes [`Worker::arm_sleep`] after the sleep, and drains the eventfd's
     /// counter; `socket_readable` says the caller saw the API socket readable.
     pub fn disarm_sleep(&mut self, socket_readable: bool) {
+        self.disarm_sleep_drained(socket_readable);
+        if let Some(efd) = &self.eventfd {
+            // Non-blocking: an empty counter is EAGAIN, which is fine.
+            let _ = rustix::io::read(efd, &mut [0u8; 8]);
+        }
+    }
+
+    /// [`Worker::disarm_sleep`] for a caller that has drained the eventfd itself.
+    pub fn disarm_sleep_drained(&mut self, socket_readable: bool) {
         for q in &self.queues {
             q.events.disarm_wakeup();
         }
         if socket_readable {
             self.socket_ready = true;
-        }
-        if let Some(efd) = &self.eventfd {
-            // Non-blocking: an empty counter is EAGAIN, which is fine.
-            let _ = rustix::io::read(efd, &mut [0u8; 8]);
         }
     }
 

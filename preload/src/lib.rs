@@ -27,3 +27,4 @@ pub mod poll;
 pub mod real;
 pub mod state;
 pub mod trace;
+pub mod wake;

@@ -1120,6 +1120,7 @@ fn inherited(s: &Sock, parent: &[u64]) -> Sock {
 /// joins the application as an app worker of its own (on a connection of its own, so that
 /// it works even after the child changes its user), and keeps the sockets it can use.
 pub fn after_fork_child(g: &mut State) {
+    crate::wake::forget_relay_after_fork();
     let sync = g.fork_sync.take();
     after_fork_join(g);
     if let Some((r, w)) = sync {

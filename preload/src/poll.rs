@@ -22,6 +22,8 @@ const RDHUP: u32 = libc::POLLRDHUP as u32;
 
 /// The tag of an app worker's eventfd in a real epoll set (plus the worker index).
 const TAG: u64 = 0xd90d_e000_0000_0000;
+/// The tag of a thread's relay eventfd in a real epoll set (plus the descriptor).
+const RELAY_TAG: u64 = 0xd90d_e001_0000_0000;
 
 /// A node socket's readiness, as POLL* (= EPOLL*) bits.
 pub fn readiness(s: &Sock, workers: &[Shared]) -> u32 {
@@ -386,13 +388,40 @@ fn want_writable(s: &Sock, workers: &[Shared]) {
     }
 }
 
+/// Puts the calling thread's relay eventfd in epoll set `ep` (once), so a wake-up another
+/// thread relays to it ends its epoll_wait (see [`crate::wake`]); whether it is there.
+fn epoll_add_relay(g: &mut State, ep: RawFd) -> bool {
+    let (fd, serial) = crate::wake::relay_id();
+    let Some(set) = g.epolls.get_mut(&ep) else { return false };
+    if fd < 0 {
+        return false;
+    }
+    if set.relays.contains(&(fd, serial)) {
+        return true;
+    }
+    // A thread gone before left its closed relay's descriptor here (the kernel dropped it).
+    set.relays.retain(|&(f, _)| f != fd);
+    let mut kev = libc::epoll_event { events: libc::EPOLLIN as u32, u64: RELAY_TAG | fd as u32 as u64 };
+    // SAFETY: a valid event for the call's duration.
+    if unsafe { real::epoll_ctl(ep, libc::EPOLL_CTL_ADD, fd, &mut kev) } == 0 || real::errno() == libc::EEXIST {
+        set.relays.push((fd, serial));
+        return true;
+    }
+    false
+}
+
 /// Drops our eventfd entries from what the kernel returned; returns how many are left.
-fn epoll_filter(g: &mut State, evs: &mut [libc::epoll_event], n: usize) -> usize {
+fn epoll_filter(g: &mut State, ep: RawFd, evs: &mut [libc::epoll_event], n: usize) -> usize {
     let mut k = 0;
     for i in 0..n.min(evs.len()) {
         let e = evs[i];
         let data = e.u64;
         if data & !0xffff_ffff == TAG && ((data & 0xffff_ffff) as usize) < g.workers.len() {
+            continue;
+        }
+        if data & !0xffff_ffff == RELAY_TAG
+            && g.epolls.get(&ep).is_some_and(|s| s.relays.iter().any(|r| r.0 as u32 as u64 == data & 0xffff_ffff))
+        {
             continue;
         }
         evs[k] = e;
@@ -423,7 +452,7 @@ pub fn epoll_wait(ep: RawFd, out: &mut [libc::epoll_event], timeout: Option<Dura
                 // SAFETY: `rest` is a live array of rest.len() events.
                 let rc = unsafe { real::epoll_wait(ep, rest.as_mut_ptr(), rest.len() as i32, 0) };
                 if rc > 0 {
-                    k = epoll_filter(&mut g, rest, rc as usize);
+                    k = epoll_filter(&mut g, ep, rest, rc as usize);
                 }
             }
             return Ok((n + k) as i32);
@@ -444,8 +473,15 @@ pub fn epoll_wait(ep: RawFd, out: &mut [libc::epoll_event], timeout: Option<Dura
             }
             continue;
         }
+        // Without its relay eventfd in the set, the thread sleeps no longer than the safety net.
+        let net = !armed.is_empty() && !epoll_add_relay(&mut g, ep);
         drop(g);
-        let ms = until.map_or(-1, |u| {
+        let wake_by = match until {
+            _ if !net => until,
+            Some(u) => Some(u.min(Instant::now() + state::MAX_SLEEP)),
+            None => Some(Instant::now() + state::MAX_SLEEP),
+        };
+        let ms = wake_by.map_or(-1, |u| {
             let left = u.saturating_duration_since(Instant::now());
             // Round up, so a sub-millisecond rest does not spin.
             (left.as_micros().div_ceil(1000)).min(i32::MAX as u128) as i32
@@ -461,7 +497,7 @@ pub fn epoll_wait(ep: RawFd, out: &mut [libc::epoll_event], timeout: Option<Dura
         if rc < 0 {
             return Err(err);
         }
-        let k = epoll_filter(&mut g, out, rc as usize);
+        let k = epoll_filter(&mut g, ep, out, rc as usize);
         if k > 0 {
             for &wi in &wis {
                 g.pump(wi);

@@ -37,6 +37,7 @@ use dpnode_client::{App, Error, Event, ListenerId, NodeError, SessionId, Worker}
 use shm::types::Proto;
 
 use crate::real;
+use crate::wake::{self, Sleepers};
 
 /// An errno value.
 pub type Errno = i32;
@@ -314,8 +315,8 @@ pub struct Wrk {
     pub w: Worker,
     /// Its eventfd.
     pub efd: RawFd,
-    /// Threads asleep on it now.
-    pub sleepers: u32,
+    /// Threads asleep on it now, and its wake-up generation.
+    pub sleepers: Sleepers,
     /// The fast table: socket id → session of its sockets on which a read or write needs
     /// nothing but the session (connected TCP, not shut down, no pending error). Kept by
     /// [`State::fast_sync`] whenever such a socket's state changes.
@@ -326,7 +327,7 @@ impl Wrk {
     /// A worker with an empty fast table, behind a lock of its own.
     pub fn shared(w: Worker) -> Shared {
         let efd = w.eventfd().unwrap_or(-1);
-        Arc::new(parking_lot::Mutex::new(Wrk { w, efd, sleepers: 0, fast: HashMap::new() }))
+        Arc::new(parking_lot::Mutex::new(Wrk { w, efd, sleepers: Sleepers::default(), fast: HashMap::new() }))
     }
 }
 
@@ -370,6 +371,9 @@ pub struct EpollSet {
     pub ready: VecDeque<RawFd>,
     /// App workers whose eventfd is in the kernel set, with how many registrations need it.
     pub wrks: HashMap<usize, u32>,
+    /// Relay eventfds (descriptor, serial: [`crate::wake::relay_id`]) of the threads that
+    /// have slept on the set, in the kernel set too.
+    pub relays: Vec<(RawFd, u64)>,
 }
 
 /// The state (see the module doc).
@@ -687,8 +691,16 @@ impl State {
     /// Accepts every session a UDP listener has (each new peer makes one) into socket `id`.
     pub fn udp_take_sessions(&mut self, wi: usize, id: u64, l: ListenerId) {
         let Some(mut wrk) = wrk(&self.workers, wi) else { return };
+        let v6only = self.socks.get(&id).is_some_and(|s| s.v6 && s.opts.v6only != 0);
         while let Ok(Some(sess)) = wrk.w.accept(l) {
             let Some(info) = wrk.w.session(sess) else { continue };
+            // The node's [::] listener takes IPv4 too; a v6only socket does not want it
+            // (its datagrams are dropped, as the kernel's v6only socket never sees them).
+            if v6only && info.remote.is_ipv4() {
+                crate::debug!("udp socket {id}: IPv4 peer {} dropped (IPV6_V6ONLY)", info.remote);
+                let _ = wrk.w.close(sess);
+                continue;
+            }
             if let Some(Sock { st: St::Udp(u), .. }) = self.socks.get_mut(&id) {
                 if let Some(old) = u.sessions.insert(info.remote, sess) {
                     self.by_session.remove(&(wi, old.0));
@@ -750,42 +762,33 @@ pub fn restart_ok() -> bool {
     true
 }
 
-/// Arms worker `wi` for a sleep; `false` if it has news already (do not sleep).
+/// Arms worker `wi` for a sleep of the calling thread; `false` if it has news already
+/// (do not sleep).
 pub fn arm(g: &mut State, wi: usize) -> bool {
     let Some(mut w) = wrk(&g.workers, wi) else { return false };
     if w.w.arm_sleep() {
-        w.sleepers += 1;
+        w.sleepers.enter(wake::relay());
         true
     } else {
-        if w.sleepers == 0 {
+        // With another thread asleep on this worker the queues stay armed for it (and
+        // the news woke it, or will: the node writes the eventfd of an armed queue).
+        if w.sleepers.is_empty() {
             w.w.disarm_sleep(false);
-        } else {
-            // Another thread sleeps on this worker: it needs the queues armed and
-            // its wake-up left in the eventfd (disarming here drained both, and the
-            // sleeper slept on with its data in the fifo). The news may be for it:
-            // relay a wake-up so it looks again.
-            real::eventfd_add(w.efd, 1 << 32);
         }
         false
     }
 }
 
-/// Undoes [`arm`] after the sleep.
+/// Undoes [`arm`] after the sleep: takes a wake-up from the eventfd, relaying it to the
+/// threads still asleep on the worker (see [`crate::wake`]).
 pub fn disarm(g: &mut State, wi: usize, socket_readable: bool) {
     let Some(mut w) = wrk(&g.workers, wi) else { return };
-    w.sleepers = w.sleepers.saturating_sub(1);
-    if w.sleepers == 0 {
-        w.w.disarm_sleep(socket_readable);
-        return;
+    let efd = w.efd;
+    let woken = w.sleepers.leave(efd, wake::relay());
+    if w.sleepers.is_empty() {
+        w.w.disarm_sleep_drained(socket_readable);
     }
-    // Another thread sleeps on the same eventfd: if the node woke us, pass it on
-    // (a relayed wake-up, in the high half, is not passed on again).
-    let mut b = [0u8; 8];
-    // SAFETY: 8 bytes into a live buffer; the eventfd is non-blocking.
-    let n = unsafe { real::read(w.efd, b.as_mut_ptr().cast(), 8) };
-    if n == 8 && u64::from_ne_bytes(b) & 0xffff_ffff != 0 {
-        real::eventfd_add(w.efd, 1 << 32);
-    }
+    crate::debug!("worker {wi}: awake (woken {woken}, generation {})", w.sleepers.generation());
 }
 
 /// The signal mask a sleep runs with (NULL: the thread's own).
@@ -811,8 +814,10 @@ impl Mask {
     }
 }
 
-/// The longest one [`sleep`] lasts (see there).
-pub const MAX_SLEEP: Duration = Duration::from_millis(50);
+/// The longest one [`sleep`] lasts: a safety net only (wake-ups are not lost between
+/// threads, see [`crate::wake`]; it bounds the cost of one the library does not foresee, or
+/// of a thread that could get no relay eventfd).
+pub const MAX_SLEEP: Duration = Duration::from_secs(1);
 
 /// Sleeps (without the lock) until worker `wi` has news, one of `fds` is
 /// ready, or `until`; returns the guard again and ppoll's result.
@@ -844,14 +849,16 @@ pub fn sleep(
             api = w.w.api_fd();
         }
     }
+    let relay = wake::relay();
+    if relay >= 0 && armed.iter().next().is_some() {
+        fds.push(libc::pollfd { fd: relay, events: libc::POLLIN, revents: 0 });
+    }
     if api >= 0 {
         fds.push(libc::pollfd { fd: api, events: libc::POLLIN, revents: 0 });
     }
     drop(g);
-    // A safety net: threads sleeping on one app worker (a socket shared by
-    // threads) can still take each other's wake-up from the eventfd, so no
-    // sleep lasts longer than MAX_SLEEP; both callers look again and sleep on
-    // until their own deadline.
+    // No sleep lasts longer than MAX_SLEEP (a safety net): callers look again
+    // and sleep on until their own deadline.
     let now = Instant::now();
     let wake = match until {
         Some(u) if u < now + MAX_SLEEP => u,
