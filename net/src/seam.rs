@@ -1,10 +1,11 @@
 //! The I/O seam: what the session layer needs from the layer under it.
 //!
 //! Transports build L4 segments and datagrams; everything below L4 is the
-//! seam's: the clock, tx buffers, tx readiness (backpressure), IPv4 and
-//! IPv6 output of an L4 payload (header writing, checksum-offload preparation,
-//! routing, ARP), the NIC's checksum verdicts and flow hashes on receive,
-//! RSS-aware local port choice, ICMP errors. [`L3`] implements it over any
+//! seam's: the clock, tx buffers, the way out (routed once per run of
+//! segments) and tx readiness (backpressure), IPv4 and IPv6 output of an
+//! L4 payload (header writing, checksum-offload preparation, routing, ARP),
+//! the NIC's checksum verdicts and flow hashes on receive, RSS-aware local
+//! port choice, ICMP errors. [`L3`] implements it over any
 //! [`Device`] — the DPDK ports in the node, [`crate::sim`]'s in-memory
 //! links in tests — and [`Stack`] is what a worker drives above it. Both
 //! are generic (monomorphised), never `dyn`, so the seam costs nothing per
@@ -15,7 +16,7 @@ use std::ops::RangeInclusive;
 
 use crate::device::{Device, PacketBuf};
 use crate::l3::counters::{Counter, Counters};
-use crate::l3::{Ip4Delivery, Ip6Delivery, LargeDelivery, PmtuReport, L3};
+use crate::l3::{Ip4Delivery, Ip6Delivery, LargeDelivery, PmtuReport, TxPath, L3};
 use crate::tables::NetTables;
 use wire::ipv4::Protocol;
 use wire::offload::CsumStatus;
@@ -63,13 +64,17 @@ pub trait Seam: 'static {
         self.ip4_output_l4(net, buf, src, dst, Protocol::Tcp)
     }
 
-    /// Whether the interface that routes to `dst` can take another frame
-    /// now; transports that can wait check this before building a packet.
-    fn tx_ready(&mut self, net: &NetTables, dst: Ipv4Addr) -> bool;
+    /// The way out for segments from `src` to `dst` (route, next hop),
+    /// looked up once for a run of segments; see [`L3::tx_path`].
+    fn tx_path(&mut self, net: &NetTables, src: IpAddr, dst: IpAddr) -> TxPath;
 
-    /// [`Seam::tx_ready`] for a segment from `src` to `dst` over IPv6 (the
-    /// interface that owns a link-local `src`, else the routed one).
-    fn tx_ready6(&mut self, net: &NetTables, src: Ipv6Addr, dst: Ipv6Addr) -> bool;
+    /// Whether the interface of `path` can take another frame now;
+    /// transports that can wait check this before building a packet.
+    fn tx_ready_path(&mut self, path: &TxPath) -> bool;
+
+    /// Send the UDP or TCP segment in `buf` (as for [`Seam::ip4_output_l4`]
+    /// and [`Seam::ip6_output_l4`]) the way `path` says.
+    fn output_l4(&mut self, net: &NetTables, buf: Self::Buf, path: &TxPath, protocol: Protocol);
 
     /// Send the UDP or TCP segment in `buf` (it starts at the L4 header;
     /// ports and lengths set, checksum field anything) from `src` to `dst`:
@@ -195,13 +200,18 @@ impl<D: Device + 'static> Seam for L3<D> {
     }
 
     #[inline]
-    fn tx_ready(&mut self, net: &NetTables, dst: Ipv4Addr) -> bool {
-        L3::tx_ready(self, net, dst)
+    fn tx_path(&mut self, net: &NetTables, src: IpAddr, dst: IpAddr) -> TxPath {
+        L3::tx_path(self, net, src, dst)
     }
 
     #[inline]
-    fn tx_ready6(&mut self, net: &NetTables, src: Ipv6Addr, dst: Ipv6Addr) -> bool {
-        L3::tx_ready6(self, net, src, dst)
+    fn tx_ready_path(&mut self, path: &TxPath) -> bool {
+        L3::tx_ready_path(self, path)
+    }
+
+    #[inline]
+    fn output_l4(&mut self, net: &NetTables, buf: D::Buf, path: &TxPath, protocol: Protocol) {
+        L3::output_l4(self, net, buf, path, protocol)
     }
 
     #[inline]

@@ -793,23 +793,18 @@ impl<S: Seam> TcpTransport<S> {
     /// Builds and sends every segment connection `c` has ready.
     fn transmit(&mut self, cx: &mut TransportCx<'_, S>, c: u32) {
         let now = cx.io.now_ns();
+        let Some(tc) = self.conns.get(c) else { return };
+        // Routed once for all the segments sent here.
+        let path = cx.io.tx_path(cx.net, tc.tuple.local.ip(), tc.tuple.remote.ip());
         // Large segments (TSO/GSO) where the route's interface cuts them;
         // TLS records are sized per MSS, so TLS stays at one MSS.
-        let large_max = match self.conns.get(c) {
-            Some(tc) if tc.tls.is_none() => match tc.tuple.remote.ip() {
-                IpAddr::V4(r) if tc.tuple.local.is_ipv4() => cx.io.tcp_large_max(cx.net, r),
-                _ => 0,
-            },
+        let large_max = match (tc.tls.is_none(), tc.tuple.local.ip(), tc.tuple.remote.ip()) {
+            (true, IpAddr::V4(_), IpAddr::V4(r)) => cx.io.tcp_large_max(cx.net, r),
             _ => 0,
         };
         loop {
             let Some(tc) = self.conns.get_mut(c) else { return };
-            let ready = match (tc.tuple.local.ip(), tc.tuple.remote.ip()) {
-                (IpAddr::V6(l), IpAddr::V6(r)) => cx.io.tx_ready6(cx.net, l, r),
-                (_, IpAddr::V4(r)) => cx.io.tx_ready(cx.net, r),
-                (IpAddr::V4(_), IpAddr::V6(_)) => true,
-            };
-            if !ready {
+            if !cx.io.tx_ready_path(&path) {
                 // The ring is full: the data waits in the tx fifo and the
                 // connection is driven again on the next loop.
                 self.block(c);
@@ -887,7 +882,7 @@ impl<S: Seam> TcpTransport<S> {
                     continue;
                 }
             }
-            l4_output(cx.io, cx.net, m, tc.tuple);
+            cx.io.output_l4(cx.net, m, &path, Protocol::Tcp);
         }
     }
 

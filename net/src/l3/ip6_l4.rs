@@ -81,7 +81,12 @@ impl<D: Device> L3<D> {
     /// next hop: the interface that owns `src` when that is a link-local
     /// address (on-link), else the IPv6 route table's choice. `Err`: the
     /// counter saying why there is none.
-    fn ip6_l4_path(&mut self, net: &NetTables, src: Ipv6Addr, dst: Ipv6Addr) -> Result<(usize, Ipv6Addr), Counter> {
+    pub(super) fn ip6_l4_path(
+        &mut self,
+        net: &NetTables,
+        src: Ipv6Addr,
+        dst: Ipv6Addr,
+    ) -> Result<(usize, Ipv6Addr), Counter> {
         if src.is_unicast_link_local() {
             return self.ip6_iface_of(net, src).map(|i| (i, dst)).ok_or(Counter::Ip6OutputNoInterface);
         }
@@ -97,11 +102,25 @@ impl<D: Device> L3<D> {
     /// output interface's NIC where it offers that (else compute it), and
     /// send it out of the interface that owns `src` when that is a
     /// link-local address (on-link), else routed.
-    pub fn ip6_output_l4(&mut self, net: &NetTables, mut m: D::Buf, src: Ipv6Addr, dst: Ipv6Addr, protocol: Protocol) {
-        let (iface, next_hop) = match self.ip6_l4_path(net, src, dst) {
-            Ok(p) => p,
-            Err(c) => return self.counters.inc(c),
-        };
+    pub fn ip6_output_l4(&mut self, net: &NetTables, m: D::Buf, src: Ipv6Addr, dst: Ipv6Addr, protocol: Protocol) {
+        match self.ip6_l4_path(net, src, dst) {
+            Ok((iface, next_hop)) => self.ip6_output_l4_via(net, m, src, dst, protocol, iface, next_hop),
+            Err(c) => self.counters.inc(c),
+        }
+    }
+
+    /// [`L3::ip6_output_l4`] out of `iface` to `next_hop`, chosen already.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn ip6_output_l4_via(
+        &mut self,
+        net: &NetTables,
+        mut m: D::Buf,
+        src: Ipv6Addr,
+        dst: Ipv6Addr,
+        protocol: Protocol,
+        iface: usize,
+        next_hop: Ipv6Addr,
+    ) {
         let len = m.len();
         let (nh, min) = match protocol {
             Protocol::Tcp => (next_header::TCP, 20),
@@ -139,15 +158,10 @@ impl<D: Device> L3<D> {
     /// there is no such interface: output counts that).
     #[inline]
     pub fn tx_ready6(&mut self, net: &NetTables, src: Ipv6Addr, dst: Ipv6Addr) -> bool {
-        let Ok((iface, _)) = self.ip6_l4_path(net, src, dst) else { return true };
-        if iface >= self.dev.interfaces() {
-            return true;
+        match self.ip6_l4_path(net, src, dst) {
+            Ok((iface, _)) => self.tx_ready_iface(iface),
+            Err(_) => true,
         }
-        if !self.dev.tx_ready(iface) {
-            self.counters.inc(Counter::TxBackpressure);
-            return false;
-        }
-        true
     }
 
     /// The NIC's verdict on a delivered IPv6 packet's UDP/TCP checksum, as

@@ -15,7 +15,7 @@
 //! generic over the device (the DPDK ports, [`crate::sim`]'s in-memory
 //! links, either wrapped in [`crate::fault::FaultInjector`]), monomorphised.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 pub mod counters;
@@ -74,6 +74,38 @@ pub struct Ip4Delivery<B> {
     pub dst: Ipv4Addr,
     /// Protocol (UDP or TCP).
     pub protocol: Protocol,
+}
+
+/// The way a transport's segments leave the node, from [`L3::tx_path`]:
+/// routed once, then used for each segment of a run ([`L3::tx_ready_path`],
+/// [`L3::output_l4`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxPath {
+    /// IPv4 from `src` to `dst`, out of `iface` to `next_hop`.
+    V4 {
+        /// Source address.
+        src: Ipv4Addr,
+        /// Destination address.
+        dst: Ipv4Addr,
+        /// Output interface.
+        iface: usize,
+        /// The neighbour the frame goes to.
+        next_hop: Ipv4Addr,
+    },
+    /// IPv6 from `src` to `dst`, out of `iface` to `next_hop`.
+    V6 {
+        /// Source address.
+        src: Ipv6Addr,
+        /// Destination address.
+        dst: Ipv6Addr,
+        /// Output interface.
+        iface: usize,
+        /// The neighbour the frame goes to.
+        next_hop: Ipv6Addr,
+    },
+    /// No way out: output drops the segment, counting why (nothing for a
+    /// tuple of mixed families, which transports never make).
+    Unroutable(Option<Counter>),
 }
 
 const ETH: usize = ethernet::HEADER_LEN;
@@ -863,7 +895,27 @@ impl<D: Device> L3<D> {
     /// IPv4 header, then like [`L3::ip4_output`], with the checksums done by
     /// the output interface's NIC where it offers that, and in software
     /// otherwise.
-    pub fn ip4_output_l4(&mut self, net: &NetTables, mut m: D::Buf, src: Ipv4Addr, dst: Ipv4Addr, protocol: Protocol) {
+    pub fn ip4_output_l4(&mut self, net: &NetTables, m: D::Buf, src: Ipv4Addr, dst: Ipv4Addr, protocol: Protocol) {
+        let Some(route) = net.routes.lookup(dst) else {
+            return self.counters.inc(Counter::Ip4NoRoute);
+        };
+        let (iface, next_hop) = (route.port as usize, route.next_hop.unwrap_or(dst));
+        self.ip4_output_l4_via(net, m, src, dst, protocol, iface, next_hop);
+    }
+
+    /// [`L3::ip4_output_l4`] out of `iface` to `next_hop`, routed already.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn ip4_output_l4_via(
+        &mut self,
+        net: &NetTables,
+        mut m: D::Buf,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        protocol: Protocol,
+        iface: usize,
+        next_hop: Ipv4Addr,
+    ) {
         let ip = ipv4::Repr {
             src_addr: src,
             dst_addr: dst,
@@ -875,21 +927,21 @@ impl<D: Device> L3<D> {
             return self.counters.inc(Counter::MbufAllocFailed);
         };
         ip.emit(&mut ipv4::Packet::new_unchecked(hdr));
-        let Some(route) = net.routes.lookup(dst) else {
-            return self.counters.inc(Counter::Ip4NoRoute);
-        };
-        let iface = route.port as usize;
         if m.segments() != 1 {
-            return self.ip4_output_chained(net, m, iface, route.next_hop.unwrap_or(dst));
+            return self.ip4_output_chained(net, m, iface, next_hop);
         }
         // A datagram to be fragmented gets its checksums here: the NIC
         // would see only the pieces.
-        let tx = if m.len() > self.ip_mtu(iface) { CsumSet::default() } else { self.caps[iface].offloads.tx };
+        let fragment = m.len() > self.ip_mtu(iface);
+        let tx = if fragment { CsumSet::default() } else { self.caps[iface].offloads.tx };
         match offload::tx_csum_prepare(m.data_mut(), tx) {
             Ok(req) => m.request_tx_csum(ETH as u16, req),
             Err(_) => return self.counters.inc(Counter::Ip4OutputMalformed),
         }
-        self.ip4_output_via(net, m, iface, route.next_hop.unwrap_or(dst));
+        if fragment {
+            return self.ip4_fragment_output(net, m, iface, next_hop);
+        }
+        self.ip4_output_resolve(net, m, iface, next_hop);
     }
 
     /// The rest of [`L3::ip4_output_l4`] for a chain (a segment longer than
@@ -925,7 +977,14 @@ impl<D: Device> L3<D> {
         if m.len() > self.ip_mtu(iface) {
             return self.ip4_fragment_output(net, m, iface, next_hop);
         }
-        // (A chain is never over the MTU: `ip4_output_chained` saw to it.)
+        self.ip4_output_resolve(net, m, iface, next_hop);
+    }
+
+    /// The last step of IPv4 output for a datagram that fits the MTU:
+    /// resolve `next_hop` (static entry, ARP cache, else queue and ask) and
+    /// batch the frame.
+    #[inline]
+    fn ip4_output_resolve(&mut self, net: &NetTables, m: D::Buf, iface: usize, next_hop: Ipv4Addr) {
         // Static entries first (one branch when there are none), then ours.
         let mac = net.neighbors.lookup(iface, next_hop).or_else(|| self.arp[iface].lookup(next_hop, self.now_ns));
         if let Some(mac) = mac {
@@ -944,6 +1003,57 @@ impl<D: Device> L3<D> {
             Enqueue::Dropped(p) => {
                 drop(p);
                 self.counters.inc(Counter::ArpQueueFull);
+            }
+        }
+    }
+
+    /// The way out for a transport's segments from `src` to `dst` (route
+    /// and next hop: IPv4 routed, IPv6 as [`L3::ip6_output_l4`] chooses),
+    /// looked up once for a run of segments: [`L3::tx_ready_path`] before
+    /// each, [`L3::output_l4`] to send it. The tables cannot change in
+    /// between (the main thread changes them only under the barrier).
+    #[inline]
+    pub fn tx_path(&mut self, net: &NetTables, src: IpAddr, dst: IpAddr) -> TxPath {
+        match (src, dst) {
+            (IpAddr::V4(src), IpAddr::V4(dst)) => match net.routes.lookup(dst) {
+                Some(r) => TxPath::V4 { src, dst, iface: r.port as usize, next_hop: r.next_hop.unwrap_or(dst) },
+                None => TxPath::Unroutable(Some(Counter::Ip4NoRoute)),
+            },
+            (IpAddr::V6(src), IpAddr::V6(dst)) => match self.ip6_l4_path(net, src, dst) {
+                Ok((iface, next_hop)) => TxPath::V6 { src, dst, iface, next_hop },
+                Err(c) => TxPath::Unroutable(Some(c)),
+            },
+            // A transport's tuple is of one family.
+            _ => TxPath::Unroutable(None),
+        }
+    }
+
+    /// [`L3::tx_ready_iface`] for the interface of `path` (true when it
+    /// has none: output counts that).
+    #[inline]
+    pub fn tx_ready_path(&mut self, path: &TxPath) -> bool {
+        match *path {
+            TxPath::V4 { iface, .. } | TxPath::V6 { iface, .. } => self.tx_ready_iface(iface),
+            TxPath::Unroutable(_) => true,
+        }
+    }
+
+    /// Send a UDP or TCP segment (as for [`L3::ip4_output_l4`] and
+    /// [`L3::ip6_output_l4`]) the way `path` says ([`L3::tx_path`]).
+    #[inline]
+    pub fn output_l4(&mut self, net: &NetTables, m: D::Buf, path: &TxPath, protocol: Protocol) {
+        match *path {
+            TxPath::V4 { src, dst, iface, next_hop } => {
+                self.ip4_output_l4_via(net, m, src, dst, protocol, iface, next_hop)
+            }
+            TxPath::V6 { src, dst, iface, next_hop } => {
+                self.ip6_output_l4_via(net, m, src, dst, protocol, iface, next_hop)
+            }
+            TxPath::Unroutable(c) => {
+                drop(m);
+                if let Some(c) = c {
+                    self.counters.inc(c);
+                }
             }
         }
     }
@@ -1011,14 +1121,22 @@ impl<D: Device> L3<D> {
     }
 
     /// Whether the interface that routes to `dst` can take another frame
-    /// now: its tx batch has room, or the NIC took some of it when asked.
-    /// Transports that can wait (TCP keeps unsent data in its fifo) check
-    /// this before building a packet, so a full ring pushes back instead of
-    /// dropping.
+    /// now ([`L3::tx_ready_iface`]; true without a route: output counts that).
     #[inline]
     pub fn tx_ready(&mut self, net: &NetTables, dst: Ipv4Addr) -> bool {
-        let Some(r) = net.routes.lookup(dst) else { return true };
-        let iface = r.port as usize;
+        match net.routes.lookup(dst) {
+            Some(r) => self.tx_ready_iface(r.port as usize),
+            None => true,
+        }
+    }
+
+    /// Whether interface `iface` can take another frame now: its tx batch
+    /// has room, or the NIC took some of it when asked. Transports that
+    /// can wait (TCP keeps unsent data in its fifo) check this before
+    /// building a packet, so a full ring pushes back instead of dropping.
+    /// True for an interface this worker has no queue on.
+    #[inline]
+    pub fn tx_ready_iface(&mut self, iface: usize) -> bool {
         if iface >= self.dev.interfaces() {
             return true;
         }
