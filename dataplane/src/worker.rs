@@ -100,12 +100,20 @@ pub fn run<S: Stack<PortL3>>(
             rt.inc(R::vector_bucket(n));
             if n == 1 {
                 // One packet: no need to hold it between the two stages.
-                // (L2/L3 and transport input timed as one here.)
+                let mut t2 = t1;
                 if let Some(m) = rx.drain().next() {
-                    net::seam::input(&mut state.io, &tables.net, iface, m, &mut state.stack, &tables.upper);
+                    let d4 = state.io.input(&tables.net, iface, m);
+                    t2 = rdtsc();
+                    if let Some(d) = d4 {
+                        state.stack.ip4_input(&mut state.io, &tables.net, &tables.upper, d);
+                    } else if let Some(d) = state.io.take_ip6_delivery() {
+                        state.stack.ip6_input(&mut state.io, &tables.net, &tables.upper, d);
+                    } else if let Some(d) = state.io.take_large_delivery() {
+                        state.stack.large_input(&mut state.io, &tables.net, &tables.upper, &d);
+                        state.io.large_delivery_done(d);
+                    }
                 }
-                let t2 = rdtsc();
-                let t3 = t2;
+                let t3 = rdtsc();
                 (c_rx, c_l3, c_tp) =
                     (c_rx + t1.saturating_sub(t), c_l3 + t2.saturating_sub(t1), c_tp + t3.saturating_sub(t2));
                 t = t3;
