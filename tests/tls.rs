@@ -106,23 +106,37 @@ fn ten_mb_echo_from_python_ssl_is_bit_exact() {
     ));
     let (node, ns) = (&tn.node, &tn.ns);
     let script = r#"
-import hashlib, os, socket, ssl, sys, threading, time
+import os, select, socket, ssl, sys
 ctx = ssl.create_default_context(cafile=sys.argv[1])
 ctx.set_alpn_protocols(['echo'])
 s = ctx.wrap_socket(socket.create_connection(('198.18.0.2', 7443), timeout=60), server_hostname='server.test')
 print('alpn=%s version=%s' % (s.selected_alpn_protocol(), s.version()), flush=True)
 data = os.urandom(10 << 20)
-def send():
-    s.sendall(data)
-t = threading.Thread(target=send)
-t.start()
+# One thread, non-blocking: an SSL object must not be read and written from
+# two threads at once (post-handshake tickets made that race show).
+s.setblocking(False)
+sent = 0
 got = bytearray()
 while len(got) < len(data):
-    b = s.recv(1 << 16)
-    if not b:
-        break
-    got += b
-t.join()
+    if s.pending():
+        r, w = [s], []
+    else:
+        r, w, _ = select.select([s], [s] if sent < len(data) else [], [], 60)
+        if not r and not w:
+            break
+    if w:
+        try:
+            sent += s.send(data[sent:sent + (1 << 16)])
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            pass
+    if r:
+        try:
+            b = s.recv(1 << 16)
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            continue
+        if not b:
+            break
+        got += b
 print('got=%d same=%d' % (len(got), int(bytes(got) == data)), flush=True)
 line = sys.stdin.readline()
 s.close()

@@ -110,10 +110,17 @@ impl<D: Device> L3<D> {
     ) {
         let tx = self.caps[iface].offloads.tx;
         let h = s.headers();
+        // Pieces go in one buffer each: where a buffer holds less than an
+        // MSS (a jumbo MTU on chained 2 KB mbufs) they are cut smaller.
+        let mut next = self.dev.alloc();
+        let seg = match &next {
+            Some(p) => seg.min(p.tailroom().saturating_sub(h)).max(1),
+            None => seg,
+        };
         let mut off = 0;
         while off < s.payload || (off == 0 && s.payload == 0) {
             let len = seg.min(s.payload - off);
-            let Some(mut p) = self.dev.alloc() else {
+            let Some(mut p) = next.take().or_else(|| self.dev.alloc()) else {
                 // The rest is lost; TCP retransmits it.
                 return self.counters.add(Counter::GsoNoBuffer, s.pieces(seg).saturating_sub(off / seg) as u64);
             };
