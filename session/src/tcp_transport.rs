@@ -241,14 +241,29 @@ impl<S: Seam> TcpTransport<S> {
         let data = d.buf.data();
         let parsed = wire_tcp::Packet::new_checked(&data[d.l4_offset..])
             .and_then(|p| TcpRepr::parse(&p, d.src, d.dst, verify).map(|r| (r, p.header_len() as usize)));
+        self.input_of(parsed, IpAddr::V4(d.src), IpAddr::V4(d.dst), d.l4_offset, false)
+    }
+
+    /// The outcome of parsing a segment from `src` to `dst` whose TCP
+    /// header starts at `l4_offset`: the input, or the drop counted and
+    /// named (bad checksum, malformed).
+    #[inline]
+    fn input_of(
+        &mut self,
+        parsed: Result<(TcpRepr, usize), WireError>,
+        src: IpAddr,
+        dst: IpAddr,
+        l4_offset: usize,
+        chained: bool,
+    ) -> Result<TcpInput, &'static str> {
         match parsed {
             Ok((repr, hl)) => Ok(TcpInput {
                 tuple: Tuple {
-                    local: SocketAddr::new(IpAddr::V4(d.dst), repr.dst_port),
-                    remote: SocketAddr::new(IpAddr::V4(d.src), repr.src_port),
+                    local: SocketAddr::new(dst, repr.dst_port),
+                    remote: SocketAddr::new(src, repr.src_port),
                 },
-                payload_offset: d.l4_offset + hl,
-                chained: false,
+                payload_offset: l4_offset + hl,
+                chained,
                 repr,
             }),
             Err(WireError::BadChecksum) => {
@@ -285,26 +300,7 @@ impl<S: Seam> TcpTransport<S> {
             r.payload_len = l4_len - hl;
             Ok((r, hl))
         });
-        match parsed {
-            Ok((repr, hl)) => Ok(TcpInput {
-                tuple: Tuple {
-                    local: SocketAddr::new(IpAddr::V4(d.dst), repr.dst_port),
-                    remote: SocketAddr::new(IpAddr::V4(d.src), repr.src_port),
-                },
-                payload_offset: d.l4_offset + hl,
-                chained: true,
-                repr,
-            }),
-            Err(WireError::BadChecksum) => {
-                self.input_counters.inc(TcpInputCounter::BadChecksum);
-                self.counters.incr(Counter::BadChecksum);
-                Err(TcpInputCounter::BadChecksum.name())
-            }
-            Err(_) => {
-                self.input_counters.inc(TcpInputCounter::Malformed);
-                Err(TcpInputCounter::Malformed.name())
-            }
-        }
+        self.input_of(parsed, IpAddr::V4(d.src), IpAddr::V4(d.dst), d.l4_offset, true)
     }
 
     /// [`Self::parse`] for IPv6: the checksum over the IPv6 pseudo header.
@@ -327,26 +323,7 @@ impl<S: Seam> TcpTransport<S> {
             let any = std::net::Ipv4Addr::UNSPECIFIED;
             TcpRepr::parse(&p, any, any, false).map(|r| (r, p.header_len() as usize))
         });
-        match parsed {
-            Ok((repr, hl)) => Some(TcpInput {
-                tuple: Tuple {
-                    local: SocketAddr::new(IpAddr::V6(d.dst), repr.dst_port),
-                    remote: SocketAddr::new(IpAddr::V6(d.src), repr.src_port),
-                },
-                payload_offset: d.l4_offset + hl,
-                chained: false,
-                repr,
-            }),
-            Err(WireError::BadChecksum) => {
-                self.input_counters.inc(TcpInputCounter::BadChecksum);
-                self.counters.incr(Counter::BadChecksum);
-                None
-            }
-            Err(_) => {
-                self.input_counters.inc(TcpInputCounter::Malformed);
-                None
-            }
-        }
+        self.input_of(parsed, IpAddr::V6(d.src), IpAddr::V6(d.dst), d.l4_offset, false).ok()
     }
 
     /// What `seg` (with `payload_len` bytes of data) gets, from the
