@@ -266,6 +266,17 @@ fn kernel_ip6_up(ns: &Netns, node: &Node, dev: &str) -> (String, String) {
     let node_mac =
         node.ctl(&["show", "interface"]).lines().nth(1).unwrap().split_whitespace().nth(3).unwrap().to_string();
     let ll = link_local(&node_mac);
+    // Under load the kernel's own link-local address (and its fe80::/64
+    // route) and the node's DAD can lag the link: wait until the node's
+    // link-local address answers a ping before the test's first exchange.
+    let ready = (0..30).any(|_| {
+        let out = ns.sh_any(&format!("ping -6 -c 1 -W 1 '{ll}%{dev}'"));
+        out.status.success() || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            false
+        }
+    });
+    assert!(ready, "the node's link-local {ll} never answered a ping\n{}", node.log());
     (node_mac, ll)
 }
 
