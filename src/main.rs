@@ -88,6 +88,18 @@ fn run(config: Option<PathBuf>) -> ExitCode {
     }
     let mut rt = match runtime::Runtime::start(cfg) {
         Ok(rt) => rt,
+        Err(e @ runtime::StartError::AutoHugepagesTaken(_)) => {
+            // The EAL cannot start twice in one process: the same command
+            // again, told to go without hugepages (same pid, same sockets).
+            tracing::warn!("dpnode: {e}; starting again with --no-huge");
+            use std::os::unix::process::CommandExt;
+            let mut args = std::env::args_os();
+            let argv0 = args.next().unwrap_or_default();
+            let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from(&argv0));
+            let err = std::process::Command::new(exe).arg0(argv0).args(args).env(runtime::AUTO_NO_HUGE_ENV, "1").exec();
+            eprintln!("dpnode: cannot start again without hugepages: {err}");
+            return ExitCode::FAILURE;
+        }
         Err(e) => {
             eprintln!("dpnode: {e}");
             return ExitCode::FAILURE;

@@ -66,6 +66,10 @@ pub enum StartError {
         /// Wanted.
         want_mb: u64,
     },
+    /// `hugepages = "auto"` chose hugepages, but the EAL could not get them
+    /// (another process took them between the check and the EAL's start).
+    #[error("{0} (hugepages = \"auto\" saw enough free hugepages, but they were gone when the EAL started)")]
+    AutoHugepagesTaken(eal::EalError),
     /// A route.
     #[error("route {0}: {1}")]
     Route(String, String),
@@ -99,6 +103,11 @@ pub fn free_hugepage_mb() -> u64 {
     field("HugePages_Free:") * field("Hugepagesize:") / 1024
 }
 
+/// Set in the environment of a node that re-executes itself because
+/// `hugepages = "auto"` chose hugepages another process took first: `auto`
+/// then means no hugepages.
+pub const AUTO_NO_HUGE_ENV: &str = "DPNODE_AUTO_NO_HUGE";
+
 /// The EAL arguments for `cfg`.
 pub fn eal_args(cfg: &Config) -> Result<(Vec<String>, bool), StartError> {
     let ncpu = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
@@ -117,7 +126,9 @@ pub fn eal_args(cfg: &Config) -> Result<(Vec<String>, bool), StartError> {
         Hugepages::Off => false,
         Hugepages::On if free < want => return Err(StartError::NoHugepages { free_mb: free, want_mb: want }),
         Hugepages::On => true,
-        Hugepages::Auto => free >= want,
+        // A node re-executed after losing the race for hugepages (see
+        // `Runtime::start`) goes without them.
+        Hugepages::Auto => free >= want && std::env::var_os(AUTO_NO_HUGE_ENV).is_none(),
     };
     // Several nodes must run side by side, so none may own DPDK's shared
     // runtime files: --in-memory with hugepages; --no-huge (which DPDK
@@ -256,7 +267,16 @@ impl Runtime {
         }
         let (args, hugepages) = eal_args(&cfg)?;
         tracing::info!("dpnode: EAL args: {}", args.join(" "));
-        let eal = Eal::init(&args)?;
+        let eal = match Eal::init(&args) {
+            Ok(eal) => eal,
+            // The free hugepages were counted before the EAL asked for them;
+            // nodes starting side by side can take them in between. `auto`
+            // promised a fallback, so the caller starts again without.
+            Err(e) if hugepages && cfg.dpdk.hugepages == Hugepages::Auto => {
+                return Err(StartError::AutoHugepagesTaken(e));
+            }
+            Err(e) => return Err(e.into()),
+        };
         let n_workers = cfg.cores.len();
         // One pool for every port: standard mbufs (longer frames go as
         // chains) unless `[dpdk] mbuf_data_room` says otherwise.
@@ -724,4 +744,29 @@ impl Drop for Runtime {
 
 fn core_affinity_set(core: usize) -> bool {
     core_affinity::set_for_current(core_affinity::CoreId { id: core })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A node re-executed after losing the race for hugepages goes without
+    /// them even when enough look free; `on` is not overridden.
+    #[test]
+    fn auto_hugepages_give_way_after_a_lost_race() {
+        let cfg = Config::parse(
+            "[dpdk]\nhugepages = \"auto\"\nmemory_mb = 64\n\n[[interface]]\nname = \"t\"\nvdev = \"net_tap0\"\nip4 = \"198.18.0.2/24\"\n",
+        )
+        .unwrap();
+        std::env::set_var(AUTO_NO_HUGE_ENV, "1");
+        let (args, huge) = eal_args(&cfg).unwrap();
+        std::env::remove_var(AUTO_NO_HUGE_ENV);
+        assert!(!huge);
+        assert!(args.iter().any(|a| a == "--no-huge"), "{args:?}");
+        assert!(!args.iter().any(|a| a == "--in-memory"), "{args:?}");
+        if free_hugepage_mb() >= 64 {
+            let (args, huge) = eal_args(&cfg).unwrap();
+            assert!(huge && args.iter().any(|a| a == "--in-memory"), "{args:?}");
+        }
+    }
 }
